@@ -1,0 +1,9 @@
+"""sopcoach: teach, examine and audit a company's sales SOP.
+
+The library holds the SOP as a validated model (:mod:`sopcoach.playbook`), the question banks
+(:mod:`sopcoach.quizbank`), exact scoring (:mod:`sopcoach.scoring`), the exam attempt state machine
+(:mod:`sopcoach.exam`) and the records database (:mod:`sopcoach.records`). Widgets live in
+:mod:`sopcoach.ui` only.
+"""
+
+__version__ = "0.1.0"

@@ -1,0 +1,332 @@
+"""The records database: learners, exam attempts, answers and lesson progress (SQLAlchemy).
+
+Any SQLAlchemy URL works (``sqlite:///path.db`` by default, ``postgresql+psycopg://...``). On
+SQLite the store turns on WAL journaling, a 30 s busy timeout and ``BEGIN IMMEDIATE`` write
+transactions, and retries a locked write with backoff, so many Voila kernels can save answers at
+once without "database is locked" (shared case 32). Times are stored as naive UTC.
+"""
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+import time as _time
+from contextlib import contextmanager
+from datetime import datetime, timedelta, timezone
+from typing import Any, Callable, Iterator, TypeVar
+
+from sqlalchemy import (JSON, Boolean, DateTime, ForeignKey, Integer, String, Text, UniqueConstraint,
+                        create_engine, event, select)
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
+
+from .errors import AuthError, RecordsError
+
+T = TypeVar("T")
+
+
+def utcnow() -> datetime:
+    """Return the current time, aware, in UTC."""
+    return datetime.now(timezone.utc)
+
+
+def to_db(dt: datetime | None) -> datetime | None:
+    """Convert an aware datetime to naive UTC for storage (naive input is refused)."""
+    if dt is None:
+        return None
+    if dt.tzinfo is None:
+        raise ValueError("naive datetime: pass an aware datetime (UTC)")
+    return dt.astimezone(timezone.utc).replace(tzinfo=None)
+
+
+def from_db(dt: datetime | None) -> datetime | None:
+    """Convert a stored naive-UTC datetime back to an aware one."""
+    return None if dt is None else dt.replace(tzinfo=timezone.utc)
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class Learner(Base):
+    """A person who may sign in: employee id, display name, team, cohort, hashed access code."""
+
+    __tablename__ = "learners"
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    team: Mapped[str | None] = mapped_column(String(100))
+    cohort: Mapped[str | None] = mapped_column(String(100))
+    code_salt: Mapped[str] = mapped_column(String(64))
+    code_hash: Mapped[str] = mapped_column(String(128))
+    created_at: Mapped[datetime] = mapped_column(DateTime)
+
+
+class LoginThrottle(Base):
+    """Recent sign-in failures per employee id (known or not), to slow guessing down."""
+
+    __tablename__ = "login_throttle"
+    learner_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    failures: Mapped[int] = mapped_column(Integer, default=0)
+    blocked_until: Mapped[datetime | None] = mapped_column(DateTime)
+
+
+class Attempt(Base):
+    """One exam attempt; ``state`` follows :class:`sopcoach.exam.AttemptState`.
+
+    ``question_ids`` and ``option_orders`` freeze the seeded draw, so a reload shows the same
+    questions in the same order (shared case 15). Score columns are filled when scored.
+    """
+
+    __tablename__ = "attempts"
+    __table_args__ = (UniqueConstraint("learner_id", "exam_id", "number"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    learner_id: Mapped[str] = mapped_column(ForeignKey("learners.id"), index=True)
+    exam_id: Mapped[str] = mapped_column(String(64))
+    number: Mapped[int] = mapped_column(Integer)
+    state: Mapped[str] = mapped_column(String(16), index=True)
+    seed: Mapped[int] = mapped_column(Integer)
+    question_ids: Mapped[list] = mapped_column(JSON)
+    option_orders: Mapped[dict] = mapped_column(JSON)
+    bank_digest: Mapped[str] = mapped_column(String(64))
+    playbook_hash: Mapped[str] = mapped_column(String(64))
+    playbook_version: Mapped[str] = mapped_column(String(64))
+    started_at: Mapped[datetime] = mapped_column(DateTime)
+    deadline_at: Mapped[datetime] = mapped_column(DateTime)
+    closed_at: Mapped[datetime | None] = mapped_column(DateTime)
+    score_num: Mapped[int | None] = mapped_column(Integer)
+    score_den: Mapped[int | None] = mapped_column(Integer)
+    percent: Mapped[str | None] = mapped_column(String(8))
+    passed: Mapped[bool | None] = mapped_column(Boolean)
+    report: Mapped[dict | None] = mapped_column(JSON)
+
+
+class Answer(Base):
+    """The latest response to one question of one attempt (one row per attempt and question)."""
+
+    __tablename__ = "answers"
+    attempt_id: Mapped[int] = mapped_column(ForeignKey("attempts.id"), primary_key=True)
+    question_id: Mapped[str] = mapped_column(String(100), primary_key=True)
+    response: Mapped[Any] = mapped_column(JSON, nullable=True)
+    flagged: Mapped[bool] = mapped_column(Boolean, default=False)
+    revision: Mapped[int] = mapped_column(Integer, default=0)
+    answered_at: Mapped[datetime] = mapped_column(DateTime)
+
+
+class LessonProgress(Base):
+    """A learner's progress in one lesson: opened, practice score, completed."""
+
+    __tablename__ = "lesson_progress"
+    learner_id: Mapped[str] = mapped_column(ForeignKey("learners.id"), primary_key=True)
+    lesson_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    opened_at: Mapped[datetime] = mapped_column(DateTime)
+    practice: Mapped[dict] = mapped_column(JSON, default=dict)
+    completed_at: Mapped[datetime | None] = mapped_column(DateTime)
+
+
+class AuditEvent(Base):
+    """A refused or notable action (late submit, forged message, failed sign-in) for trainers."""
+
+    __tablename__ = "audit_events"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    at: Mapped[datetime] = mapped_column(DateTime)
+    learner_id: Mapped[str | None] = mapped_column(String(64))
+    attempt_id: Mapped[int | None] = mapped_column(Integer)
+    kind: Mapped[str] = mapped_column(String(40))
+    detail: Mapped[str] = mapped_column(Text, default="")
+
+
+def make_engine(url: str) -> Engine:
+    """Create an engine; on SQLite turn on WAL, a 30 s busy timeout and ``BEGIN IMMEDIATE``."""
+    if not url.startswith("sqlite"):
+        return create_engine(url, pool_pre_ping=True)
+    engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+        dbapi_conn.isolation_level = None  # let SQLAlchemy's begin event emit BEGIN itself
+        cur = dbapi_conn.cursor()
+        cur.execute("PRAGMA busy_timeout = 30000")
+        if ":memory:" not in url and url not in ("sqlite://", "sqlite:///"):
+            cur.execute("PRAGMA journal_mode = WAL")
+        cur.execute("PRAGMA foreign_keys = ON")
+        cur.execute("PRAGMA synchronous = NORMAL")
+        cur.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Any) -> None:
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+    return engine
+
+
+def _hash_code(code: str, salt: str) -> str:
+    return hashlib.pbkdf2_hmac("sha256", code.encode(), bytes.fromhex(salt), 200_000).hex()
+
+
+class Records:
+    """Facade over the records database.
+
+    Parameters
+    ----------
+    url : str
+        SQLAlchemy URL, e.g. ``sqlite:////data/sopcoach.db``.
+    retries : int
+        How often a write that hit a locked database is retried (with exponential backoff).
+    """
+
+    def __init__(self, url: str, retries: int = 8):
+        self.url = url
+        self.engine = make_engine(url)
+        self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+        self.retries = retries
+        Base.metadata.create_all(self.engine)
+
+    def dispose(self) -> None:
+        """Close every pooled connection."""
+        self.engine.dispose()
+
+    @contextmanager
+    def session(self) -> Iterator[Session]:
+        """A session in one transaction, committed on success and rolled back on error."""
+        with self._sessions() as s, s.begin():
+            yield s
+
+    def run(self, fn: Callable[[Session], T]) -> T:
+        """Run ``fn(session)`` in one transaction, retrying when the database is locked.
+
+        Raises
+        ------
+        RecordsError
+            When the database stays locked through every retry, or is unreachable.
+        """
+        delay = 0.05
+        for attempt in range(self.retries + 1):
+            try:
+                with self.session() as s:
+                    return fn(s)
+            except OperationalError as exc:
+                if "locked" not in str(exc).lower() and "busy" not in str(exc).lower():
+                    raise RecordsError(f"database error: {exc.orig}") from exc
+                if attempt == self.retries:
+                    raise RecordsError("the database stayed locked; your answer was not saved, "
+                                       "please try again") from exc
+                _time.sleep(delay + secrets.randbelow(50) / 1000)
+                delay = min(delay * 2, 2.0)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    # -- learners and sign-in ----------------------------------------------------------------
+    def enroll(self, learner_id: str, name: str, team: str | None = None, cohort: str | None = None,
+               code: str | None = None) -> str:
+        """Create or update a learner and issue a new personal access code; return the code.
+
+        The code is shown once and stored only as a salted PBKDF2 hash.
+        """
+        learner_id = learner_id.strip()
+        if not learner_id or not name.strip():
+            raise AuthError("an employee id and a name are required")
+        code = code or "-".join(secrets.token_hex(2) for _ in range(3))
+        salt = secrets.token_hex(16)
+
+        def do(s: Session) -> None:
+            row = s.get(Learner, learner_id)
+            if row is None:
+                row = Learner(id=learner_id, created_at=to_db(utcnow()))
+                s.add(row)
+            row.name, row.team, row.cohort = name.strip(), team, cohort
+            row.code_salt, row.code_hash = salt, _hash_code(code, salt)
+            s.merge(LoginThrottle(learner_id=learner_id, failures=0, blocked_until=None))
+        self.run(do)
+        return code
+
+    def learner(self, learner_id: str) -> Learner | None:
+        return self.run(lambda s: s.get(Learner, learner_id))
+
+    def learners(self) -> list[Learner]:
+        return self.run(lambda s: list(s.scalars(select(Learner).order_by(Learner.id))))
+
+    def authenticate(self, learner_id: str, code: str, now: datetime | None = None) -> Learner:
+        """Check an id and access code; return the learner.
+
+        After 3 failures in a row for an id (known or unknown), each further try must wait
+        2, 4, 8 ... seconds (at most 15 minutes) after the last failure.
+
+        Raises
+        ------
+        AuthError
+            "unknown id or wrong access code" (the same for both, so ids cannot be probed), or
+            "too many failed sign-ins; try again in N s".
+        """
+        now = now or utcnow()
+        learner_id = (learner_id or "").strip()
+
+        def do(s: Session) -> tuple[Learner | None, str | None]:
+            th = s.get(LoginThrottle, learner_id)
+            if th is not None and th.blocked_until is not None and from_db(th.blocked_until) > now:
+                wait = int((from_db(th.blocked_until) - now).total_seconds()) + 1
+                return None, f"too many failed sign-ins; try again in {wait} s"
+            row = s.get(Learner, learner_id)
+            ok = row is not None and hmac.compare_digest(row.code_hash, _hash_code(code or "", row.code_salt))
+            if ok:
+                if th is not None:
+                    th.failures, th.blocked_until = 0, None
+                return row, None
+            if th is None:
+                th = LoginThrottle(learner_id=learner_id, failures=0)
+                s.add(th)
+            th.failures = (th.failures or 0) + 1
+            if th.failures >= 3:
+                th.blocked_until = to_db(now + timedelta(seconds=min(2 ** (th.failures - 2), 900)))
+            s.add(AuditEvent(at=to_db(now), learner_id=learner_id[:64], kind="sign_in_failed"))
+            return None, "unknown id or wrong access code"
+        row, error = self.run(do)
+        if error:
+            raise AuthError(error)
+        return row  # type: ignore[return-value]
+
+    def ensure_learner(self, learner_id: str, name: str) -> Learner:
+        """Return the learner, creating it without an access code (JupyterHub sign-in)."""
+        def do(s: Session) -> Learner:
+            row = s.get(Learner, learner_id)
+            if row is None:
+                row = Learner(id=learner_id, name=name, code_salt="", code_hash="!",
+                              created_at=to_db(utcnow()))
+                s.add(row)
+            return row
+        return self.run(do)
+
+    def audit(self, kind: str, detail: str = "", learner_id: str | None = None,
+              attempt_id: int | None = None) -> None:
+        """Record a refused or notable action."""
+        self.run(lambda s: s.add(AuditEvent(at=to_db(utcnow()), kind=kind, detail=detail[:2000],
+                                            learner_id=learner_id, attempt_id=attempt_id)))
+
+    def audit_events(self, kind: str | None = None) -> list[AuditEvent]:
+        def do(s: Session) -> list[AuditEvent]:
+            q = select(AuditEvent).order_by(AuditEvent.id)
+            return list(s.scalars(q.where(AuditEvent.kind == kind) if kind else q))
+        return self.run(do)
+
+    # -- attempts and answers (the rules live in sopcoach.exam) -------------------------------
+    def attempts(self, learner_id: str | None = None, exam_id: str | None = None) -> list[Attempt]:
+        """Return attempts (all, or one learner's), oldest first."""
+        def do(s: Session) -> list[Attempt]:
+            q = select(Attempt).order_by(Attempt.id)
+            if learner_id is not None:
+                q = q.where(Attempt.learner_id == learner_id)
+            if exam_id is not None:
+                q = q.where(Attempt.exam_id == exam_id)
+            return list(s.scalars(q))
+        return self.run(do)
+
+    def attempt(self, attempt_id: int) -> Attempt | None:
+        return self.run(lambda s: s.get(Attempt, attempt_id))
+
+    def answers(self, attempt_id: int) -> dict[str, Answer]:
+        """Return the stored answers of an attempt by question id."""
+        return self.run(lambda s: {a.question_id: a for a in
+                                   s.scalars(select(Answer).where(Answer.attempt_id == attempt_id))})
+
+
+__all__ = ["Records", "Learner", "Attempt", "Answer", "LessonProgress", "AuditEvent", "LoginThrottle",
+           "utcnow", "to_db", "from_db", "make_engine", "IntegrityError"]

@@ -1,0 +1,557 @@
+"""The certification exam app (served by Voila from ``notebooks/learner/exam.ipynb``).
+
+Pages: sign in -> instructions -> one question a page (progress, timer, back/next, flag) -> review
+-> confirm -> result. Each answer is saved through :class:`sopcoach.exam.ExamService` the moment it
+is given; every button handler asks the service, which re-checks the attempt's state in the
+database, so a forged or repeated widget message cannot answer late, submit twice or change a
+score. No widget holds a key or a correctness flag before the attempt is scored.
+"""
+from __future__ import annotations
+
+import asyncio
+import enum
+import os
+from datetime import datetime
+from typing import Any, Callable
+
+import ipywidgets as w
+
+from ..config import Installation, installation
+from ..errors import (AttemptClosed, AttemptExpired, AttemptLimitReached, AuthError, InvalidResponse,
+                      RecordsError, WaitRequired)
+from ..exam import AttemptState, ExamService, QuestionView
+from ..i18n import current_lang, t
+from ..quizbank import MultipleChoice, Numeric, Ordering, SingleChoice, TrueFalse
+from ..records import utcnow
+from ..scoring import ScoreReport, floor_percent
+from ._common import esc, log, safe
+
+CSS = """
+<style>
+.sopcoach-app { max-width: 860px; font-size: 15px; font-family: "Noto Sans CJK SC", "Noto Sans SC",
+  "PingFang SC", "Microsoft YaHei", sans-serif; }
+.sopcoach-app h2 { margin: 4px 0 8px 0; }
+.sopcoach-scenario { background: #f3f6fa; border-left: 4px solid #4a7bb7; padding: 8px 12px; margin: 6px 0; }
+.sopcoach-pass { color: #1b7f3b; font-weight: bold; font-size: 28px; }
+.sopcoach-fail { color: #b3261e; font-weight: bold; font-size: 28px; }
+.sopcoach-msg-warning { color: #8a5300; } .sopcoach-msg-danger { color: #b3261e; }
+.sopcoach-msg-info { color: #2b5c94; }
+.sopcoach-table td, .sopcoach-table th { padding: 3px 10px; border-bottom: 1px solid #ddd; text-align: left; }
+</style>
+"""
+
+
+class Page(str, enum.Enum):
+    SIGN_IN = "sign_in"
+    INSTRUCTIONS = "instructions"
+    QUESTION = "question"
+    REVIEW = "review"
+    CONFIRM = "confirm"
+    RESULT = "result"
+
+
+def _message(exc: Exception, lang: str) -> str:
+    if isinstance(exc, AttemptExpired):
+        return t("考试时间已到，截止前保存的答案已计分。", "Time is up; the answers saved before the deadline were scored.", lang)
+    if isinstance(exc, AttemptClosed):
+        return t("本次考试已提交，不能再修改答案。", "This attempt is submitted; answers can no longer change.", lang)
+    if isinstance(exc, AttemptLimitReached):
+        return t("考试次数已用完，请联系培训负责人。", "You have used every attempt; please contact your trainer.", lang)
+    if isinstance(exc, WaitRequired):
+        hours = exc.seconds_left / 3600
+        return t(f"距下次考试还需等待约 {hours:.1f} 小时。", f"Please wait about {hours:.1f} h before the next attempt.", lang)
+    if isinstance(exc, InvalidResponse):
+        return t("答案格式不正确，请检查后重新输入。", "That answer is not valid; please check it.", lang)
+    if isinstance(exc, RecordsError):
+        return t("答案暂未保存（数据库繁忙），请再试一次。", "Your answer was not saved (database busy); please try again.", lang)
+    if isinstance(exc, AuthError):
+        text = str(exc)
+        if text.startswith("too many"):
+            secs = "".join(ch for ch in text if ch.isdigit()) or "?"
+            return t(f"登录失败次数过多，请 {secs} 秒后再试。", f"Too many failed sign-ins; try again in {secs} s.", lang)
+        return t("员工编号或访问码不正确。", "Unknown employee id or wrong access code.", lang)
+    return str(exc)
+
+
+class ExamApp:
+    """The exam app's widgets and navigation; build it with :func:`exam_app`.
+
+    Parameters
+    ----------
+    inst : Installation
+        Loaded content and records store.
+    lang : str, optional
+        ``zh-CN`` or ``en`` (default from ``SOPCOACH_LANG``).
+    clock : callable, optional
+        Aware-UTC clock (tests use a fake one).
+    learner_id : str, optional
+        An already authenticated learner (JupyterHub); skips the sign-in page.
+    start_timer : bool
+        Run the once-a-second countdown (needs a running event loop, as in a Voila kernel).
+    """
+
+    def __init__(self, inst: Installation, lang: str | None = None, clock: Callable[[], datetime] | None = None,
+                 learner_id: str | None = None, start_timer: bool = True):
+        self.inst = inst
+        self.lang = lang or current_lang()
+        self.clock = clock or utcnow
+        self.service: ExamService = inst.exam_service(self.clock)
+        self.bp = inst.blueprint
+        self.learner_id: str | None = None
+        self.learner_name = ""
+        self.attempt_id: int | None = None
+        self.index = 0
+        self.page = Page.SIGN_IN
+        self.report: ScoreReport | None = None
+        self._busy = False
+        self._timer_task: asyncio.Task | None = None
+        self._want_timer = start_timer
+        self._answer_widget: w.Widget | None = None
+        self._answer_getter: Callable[[], Any] | None = None
+
+        self.title = w.HTML(CSS + f"<h2>{esc(self.bp.title.get(self.lang))}</h2>")
+        self.status = w.HTML()
+        self.timer = w.HTML()
+        self.body = w.VBox()
+        self.root = w.VBox([self.title, self.timer, self.body, self.status])
+        self.root.add_class("sopcoach-app")
+
+        # sign-in widgets
+        self.id_box = w.Text(description=self.tr("员工编号", "Employee id"), continuous_update=False)
+        self.code_box = w.Password(description=self.tr("访问码", "Access code"))
+        self.sign_in_button = w.Button(description=self.tr("登录", "Sign in"), button_style="primary")
+        self.sign_in_button.add_class("sopcoach-ready")
+        self.sign_in_button.on_click(self.on_sign_in)
+
+        # question-page widgets (reused)
+        self.progress = w.IntProgress(min=0, max=1, value=0, layout=w.Layout(width="60%"))
+        self.progress_label = w.HTML()
+        self.scenario = w.HTML()
+        self.question_text = w.HTML()
+        self.answer_box = w.VBox()
+        self.back_button = w.Button(description=self.tr("上一题", "Back"), icon="arrow-left")
+        self.next_button = w.Button(description=self.tr("下一题", "Next"), icon="arrow-right")
+        self.flag_button = w.ToggleButton(description=self.tr("标记待复查", "Flag for review"), icon="flag")
+        self.review_button = w.Button(description=self.tr("检查并提交", "Review and submit"), button_style="info")
+        self.back_button.on_click(self.on_back)
+        self.next_button.on_click(self.on_next)
+        self.flag_button.observe(self.on_flag, names="value")
+        self.review_button.on_click(self.on_review)
+        self.submit_button = w.Button(description=self.tr("提交试卷", "Submit"), button_style="warning")
+        self.submit_button.on_click(self.on_submit_request)
+        self.confirm_button = w.Button(description=self.tr("确认提交", "Yes, submit"), button_style="danger")
+        self.confirm_button.on_click(self.on_confirm)
+        self.cancel_button = w.Button(description=self.tr("返回作答", "Back to the questions"))
+        self.cancel_button.on_click(self.on_cancel)
+        self.start_button = w.Button(button_style="primary")
+        self.start_button.on_click(self.on_start)
+        self._flag_sync = False
+
+        if learner_id:
+            self._signed_in(learner_id, learner_id)
+        else:
+            self.show_sign_in()
+
+    # -- helpers ------------------------------------------------------------------------------------
+    def tr(self, zh: str, en: str) -> str:
+        return t(zh, en, self.lang)
+
+    def say(self, text: str, level: str = "info") -> None:
+        """Show a short message under the page (never a traceback)."""
+        self.status.value = f'<div class="sopcoach-msg-{level}">{esc(text)}</div>' if text else ""
+
+    def _refuse(self, exc: Exception) -> None:
+        log.info("refused: %s (learner %s, attempt %s)", exc, self.learner_id, self.attempt_id)
+        self.say(_message(exc, self.lang), "warning")
+
+    def _set(self, page: Page, *children: w.Widget) -> None:
+        self.page = page
+        self.body.children = tuple(children)
+
+    # -- sign in --------------------------------------------------------------------------------------
+    def show_sign_in(self) -> None:
+        hint = w.HTML(self.tr("<p>请输入员工编号和培训负责人发给您的个人访问码。</p>",
+                              "<p>Enter your employee id and the personal access code your trainer gave you.</p>"))
+        self._set(Page.SIGN_IN, hint, self.id_box, self.code_box, self.sign_in_button)
+
+    @safe
+    def on_sign_in(self, _button: Any = None) -> None:
+        if self.page is not Page.SIGN_IN or self._busy:
+            return
+        self._busy = True
+        self.sign_in_button.disabled = True
+        try:
+            learner = self.inst.records.authenticate(self.id_box.value, self.code_box.value, self.clock())
+        except AuthError as exc:
+            self._refuse(exc)
+            return
+        finally:
+            self._busy = False
+            self.sign_in_button.disabled = False
+            self.code_box.value = ""
+        self._signed_in(learner.id, learner.name)
+
+    def _signed_in(self, learner_id: str, name: str) -> None:
+        self.learner_id, self.learner_name = learner_id, name
+        self.say("")
+        self.show_instructions()
+
+    # -- instructions ---------------------------------------------------------------------------------
+    def show_instructions(self) -> None:
+        el = self.service.eligibility(self.learner_id)
+        bp = self.bp
+        pct = floor_percent(bp.pass_fraction, 0)
+        rows = [
+            (self.tr("题目数量", "Questions"), str(bp.question_count)),
+            (self.tr("考试时间", "Time limit"), self.tr(f"{bp.time_limit_minutes} 分钟", f"{bp.time_limit_minutes} minutes")),
+            (self.tr("通过分数", "Pass mark"), f"{pct}%"),
+            (self.tr("剩余考试次数", "Attempts left"), f"{el.attempts_left} / {bp.max_attempts}"),
+        ]
+        table = "".join(f"<tr><th>{esc(k)}</th><td>{esc(v)}</td></tr>" for k, v in rows)
+        html = (f"<p>{esc(self.tr('您好，', 'Hello, '))}{esc(self.learner_name)}</p>"
+                f"<p>{esc(bp.instructions.get(self.lang))}</p><table class='sopcoach-table'>{table}</table>")
+        children: list[w.Widget] = [w.HTML(html)]
+        if el.open_attempt is not None:
+            self.start_button.description = self.tr("继续考试", "Resume the exam")
+            children.append(self.start_button)
+        elif el.passed:
+            children.append(w.HTML(self.tr("<p><b>您已通过认证。</b></p>", "<p><b>You are certified.</b></p>")))
+        elif el.attempts_left <= 0:
+            children.append(w.HTML(f"<p>{esc(_message(AttemptLimitReached(), self.lang))}</p>"))
+        elif el.wait_seconds > 0:
+            children.append(w.HTML(f"<p>{esc(_message(WaitRequired('', el.wait_seconds), self.lang))}</p>"))
+        else:
+            self.start_button.description = self.tr("开始考试", "Start the exam")
+            children.append(self.start_button)
+        self.start_button.disabled = False
+        self._set(Page.INSTRUCTIONS, *children)
+
+    @safe
+    def on_start(self, _button: Any = None) -> None:
+        if self.page is not Page.INSTRUCTIONS or self.learner_id is None or self._busy:
+            return
+        self._busy = True
+        self.start_button.disabled = True
+        try:
+            self.attempt_id = self.service.start_or_resume(self.learner_id)
+        except (AttemptLimitReached, WaitRequired) as exc:
+            self._refuse(exc)
+            return
+        finally:
+            self._busy = False
+        view = self.service.view(self.attempt_id)
+        self.index = next((i for i, q in enumerate(view.question_ids) if q not in view.answered), 0)
+        self.say("")
+        self._start_timer()
+        self.show_question()
+
+    # -- questions ------------------------------------------------------------------------------------
+    def _open(self) -> bool:
+        """Return True when the attempt is still open; otherwise show the result."""
+        if self.attempt_id is None:
+            return False
+        view = self.service.view(self.attempt_id)  # expires it when the time is up
+        if view.state is not AttemptState.STARTED:
+            self.show_result()
+            return False
+        return True
+
+    def show_question(self) -> None:
+        if not self._open():
+            return
+        qv = self.service.question(self.attempt_id, self.index, self.lang)
+        self.progress.max, self.progress.value = qv.total, qv.number
+        self.progress_label.value = self.tr(f"第 {qv.number} 题，共 {qv.total} 题", f"Question {qv.number} of {qv.total}")
+        self.scenario.value = (f"<div class='sopcoach-scenario'><b>{esc(self.tr('情景', 'Scenario'))}</b><br>"
+                               f"{esc(qv.scenario)}</div>" if qv.scenario else "")
+        self.question_text.value = f"<p><b>{esc(qv.text)}</b></p>"
+        self._build_answer(qv)
+        self._flag_sync = True
+        self.flag_button.value = qv.flagged
+        self._flag_sync = False
+        self.back_button.disabled = qv.number == 1
+        self.next_button.disabled = qv.number == qv.total
+        nav = w.HBox([self.back_button, self.next_button, self.flag_button, self.review_button])
+        self._set(Page.QUESTION, w.HBox([self.progress, self.progress_label]), self.scenario,
+                  self.question_text, self.answer_box, nav)
+
+    def _build_answer(self, qv: QuestionView) -> None:
+        old = self._answer_widget
+        qid = qv.question_id
+        if qv.type in ("single_choice", "true_false"):
+            value = qv.response
+            if qv.type == "true_false" and value is not None:
+                value = "true" if value else "false"
+            widget = w.RadioButtons(options=[(label, oid) for oid, label in qv.options], value=value,
+                                    layout=w.Layout(width="auto"))
+            if qv.type == "true_false":
+                getter = lambda: None if widget.value is None else widget.value == "true"  # noqa: E731
+            else:
+                getter = lambda: widget.value  # noqa: E731
+            widget.observe(lambda ch: self.on_answer(qid), names="value")
+        elif qv.type == "multiple_choice":
+            chosen = set(qv.response or [])
+            boxes = [w.Checkbox(value=oid in chosen, description=label, indent=False) for oid, label in qv.options]
+            ids = [oid for oid, _ in qv.options]
+            for box in boxes:
+                box.observe(lambda ch: self.on_answer(qid), names="value")
+            hint = w.HTML(self.tr("<i>多选题：选择所有正确的选项。错选会扣分。</i>",
+                                  "<i>Select every correct option. Wrong picks cost credit.</i>"))
+            widget = w.VBox([hint, *boxes])
+            getter = lambda: [i for i, b in zip(ids, boxes) if b.value]  # noqa: E731
+        elif qv.type == "numeric":
+            box = w.Text(value=qv.response or "", placeholder=self.tr("输入数字", "Type a number"),
+                         continuous_update=False)
+            box.observe(lambda ch: self.on_answer(qid), names="value")
+            widget = w.HBox([box, w.Label(qv.unit or "")])
+            getter = lambda: box.value.strip() or None  # noqa: E731
+        elif qv.type == "ordering":
+            current = list(qv.response or [])
+            choices = [("—", None)] + [(label, oid) for oid, label in qv.options]
+            blocks = w.HTML("<p>" + esc(self.tr("可选项：", "Blocks: ")) + "；".join(esc(l) for _, l in qv.options) + "</p>")
+            drops = []
+            for pos in range(len(qv.options)):
+                d = w.Dropdown(options=choices, value=current[pos] if pos < len(current) else None,
+                               description=self.tr(f"第 {pos + 1} 位", f"Position {pos + 1}"))
+                d.observe(lambda ch: self.on_answer(qid), names="value")
+                drops.append(d)
+            hint = w.HTML(self.tr("<i>按正确顺序为每个位置选择一项；不属于该流程的项不要选。</i>",
+                                  "<i>Pick a block for each position in the right order; leave out blocks that do not belong.</i>"))
+            widget = w.VBox([hint, blocks, *drops])
+            getter = lambda: [d.value for d in drops if d.value is not None]  # noqa: E731
+        else:  # pragma: no cover - the bank validates types
+            widget, getter = w.HTML(), (lambda: None)
+        self._answer_widget, self._answer_getter = widget, getter
+        self.answer_box.children = (widget,)
+        if old is not None:
+            old.close()
+
+    @safe
+    def on_answer(self, qid: str) -> None:
+        if self.page is not Page.QUESTION or self.attempt_id is None or self._answer_getter is None:
+            return
+        response = self._answer_getter()
+        try:
+            self.service.answer(self.attempt_id, qid, response)
+        except AttemptClosed as exc:  # includes expired
+            self._refuse(exc)
+            self.show_result()
+            return
+        except (InvalidResponse, RecordsError) as exc:
+            self._refuse(exc)
+            return
+        self.say(self.tr("已保存", "Saved"), "info")
+
+    @safe
+    def on_flag(self, change: dict) -> None:
+        if self._flag_sync or self.page is not Page.QUESTION or self.attempt_id is None:
+            return
+        qid = self.service.view(self.attempt_id).question_ids[self.index]
+        try:
+            self.service.flag(self.attempt_id, qid, bool(change["new"]))
+        except AttemptClosed as exc:
+            self._refuse(exc)
+            self.show_result()
+
+    @safe
+    def on_back(self, _button: Any = None) -> None:
+        if self.page is Page.QUESTION and self.index > 0:
+            self.index -= 1
+            self.show_question()
+
+    @safe
+    def on_next(self, _button: Any = None) -> None:
+        if self.page is Page.QUESTION and self.attempt_id is not None:
+            total = len(self.service.view(self.attempt_id).question_ids)
+            if self.index < total - 1:
+                self.index += 1
+                self.show_question()
+
+    def go_to(self, index: int) -> None:
+        """Show question ``index`` (0-based)."""
+        if self.attempt_id is None:
+            return
+        self.index = index
+        self.show_question()
+
+    # -- review and submit ------------------------------------------------------------------------------
+    @safe
+    def on_review(self, _button: Any = None) -> None:
+        if self.page not in (Page.QUESTION, Page.CONFIRM) or not self._open():
+            return
+        self.show_review()
+
+    def show_review(self) -> None:
+        view = self.service.view(self.attempt_id)
+        rows: list[w.Widget] = []
+        unanswered = [i for i, q in enumerate(view.question_ids) if q not in view.answered]
+        flagged = [i for i, q in enumerate(view.question_ids) if q in view.flagged]
+        summary = self.tr(f"已答 {len(view.answered)} 题，未答 {len(unanswered)} 题，标记待复查 {len(flagged)} 题。",
+                          f"Answered {len(view.answered)}, unanswered {len(unanswered)}, flagged {len(flagged)}.")
+        rows.append(w.HTML(f"<h3>{esc(self.tr('检查答卷', 'Review'))}</h3><p>{esc(summary)}</p>"))
+        for i in sorted(set(unanswered) | set(flagged)):
+            tags = []
+            if i in unanswered:
+                tags.append(self.tr("未答", "unanswered"))
+            if i in flagged:
+                tags.append(self.tr("待复查", "flagged"))
+            b = w.Button(description=self.tr(f"第 {i + 1} 题", f"Question {i + 1}") + f" ({', '.join(tags)})",
+                         layout=w.Layout(width="auto"))
+            b.on_click(self._goto_handler(i))
+            rows.append(b)
+        back = w.Button(description=self.tr("返回作答", "Back to the questions"))
+        back.on_click(self._goto_handler(self.index))
+        self._set(Page.REVIEW, *rows, w.HBox([back, self.submit_button]))
+
+    def _goto_handler(self, index: int) -> Callable:
+        @safe
+        def handler(app: "ExamApp", _b: Any = None) -> None:
+            if app.page in (Page.REVIEW, Page.CONFIRM) and app._open():
+                app.go_to(index)
+        return lambda b: handler(self, b)
+
+    @safe
+    def on_submit_request(self, _button: Any = None) -> None:
+        if self.page is not Page.REVIEW or not self._open():
+            return
+        view = self.service.view(self.attempt_id)
+        missing = len(view.question_ids) - len(view.answered)
+        warn = self.tr(f"还有 {missing} 题未作答，未答题目不得分。", f"{missing} questions are unanswered and will score nothing.") if missing else ""
+        text = self.tr("提交后不能再修改答案。确定提交吗？", "After submitting you cannot change your answers. Submit now?")
+        self.confirm_button.disabled = False
+        self._set(Page.CONFIRM, w.HTML(f"<p><b>{esc(warn)}</b></p><p>{esc(text)}</p>"),
+                  w.HBox([self.cancel_button, self.confirm_button]))
+
+    @safe
+    def on_cancel(self, _button: Any = None) -> None:
+        if self.page is Page.CONFIRM and self._open():
+            self.show_question()
+
+    @safe
+    def on_confirm(self, _button: Any = None) -> None:
+        if self.page is not Page.CONFIRM or self.attempt_id is None or self._busy:
+            return
+        self._busy = True
+        self.confirm_button.disabled = True
+        try:
+            self.report = self.service.submit(self.attempt_id)
+        except AttemptExpired as exc:
+            self._refuse(exc)
+        finally:
+            self._busy = False
+        self.show_result()
+
+    # -- result -------------------------------------------------------------------------------------------
+    def show_result(self) -> None:
+        self._stop_timer()
+        if self.attempt_id is None:
+            return
+        row = self.inst.records.attempt(self.attempt_id)
+        if row.state == AttemptState.STARTED.value:
+            return
+        rep = self.service.report(self.attempt_id)
+        self.report = rep
+        self.timer.value = ""
+        verdict = (f"<span class='sopcoach-pass'>{esc(self.tr('通过 PASS', 'PASS'))}</span>" if rep.passed
+                   else f"<span class='sopcoach-fail'>{esc(self.tr('未通过 FAIL', 'FAIL'))}</span>")
+        head = (f"<h3>{esc(self.tr('考试结果', 'Result'))}</h3><p>{verdict}</p>"
+                f"<p>{esc(self.tr('得分', 'Score'))}: <b class='sopcoach-score'>{rep.percent_display}%</b> "
+                f"({esc(self.tr('通过分数', 'pass mark'))} {floor_percent(rep.pass_mark, 0)}%)</p>")
+        if row.state == AttemptState.EXPIRED.value:
+            head += f"<p>{esc(self.tr('考试时间已到，已按截止前保存的答案计分。', 'Time ran out; the answers saved before the deadline were scored.'))}</p>"
+        titles = {s.id: s.title.get(self.lang) for s in self.bp.sections}
+        sec_rows = "".join(
+            f"<tr><td>{esc(titles.get(k, k))}</td><td>{floor_percent(e / p if p else 0)}%</td></tr>"
+            for k, (e, p) in rep.sections.items())
+        sections = (f"<h4>{esc(self.tr('分项得分', 'By section'))}</h4><table class='sopcoach-table'>{sec_rows}</table>")
+        missed_html = ""
+        missed = rep.missed()
+        if missed:
+            items = []
+            for r in missed:
+                q = self.inst.bank[r.question_id]
+                clauses = []
+                for cid in r.clauses:
+                    try:
+                        c = self.inst.playbook.clause(cid)
+                        clauses.append(f"{c.title.get(self.lang)} ({c.source if c.source.startswith('seed') else cid})")
+                    except KeyError:
+                        clauses.append(cid)
+                line = (f"<li><b>{esc(q.text.get(self.lang))}</b><br>{esc(self.tr('请复习条款：', 'Re-read: '))}"
+                        f"{esc('; '.join(clauses))}")
+                if self.bp.show_correct_answers == "after_submit":
+                    line += f"<br>{esc(self.tr('正确答案：', 'Correct answer: '))}{esc(_key_text(q, self.lang))}"
+                    if q.explanation:
+                        line += f"<br><i>{esc(q.explanation.get(self.lang))}</i>"
+                items.append(line + "</li>")
+            missed_html = (f"<h4>{esc(self.tr('需要复习的题目', 'Questions to revisit'))}</h4><ol>{''.join(items)}</ol>")
+        self._set(Page.RESULT, w.HTML(head + sections + missed_html))
+
+    # -- timer ----------------------------------------------------------------------------------------------
+    def tick(self) -> None:
+        """Update the countdown from the server-side start; close the attempt when time is up."""
+        if self.attempt_id is None or self.page is Page.RESULT:
+            return
+        view = self.service.view(self.attempt_id)
+        left = view.seconds_left(self.clock())
+        self.timer.value = (f"<div class='sopcoach-timer'>{esc(self.tr('剩余时间', 'Time left'))} "
+                            f"{left // 60:02d}:{left % 60:02d}</div>")
+        if view.state is not AttemptState.STARTED:
+            self.say(_message(AttemptExpired(), self.lang), "warning")
+            self.show_result()
+
+    def _start_timer(self) -> None:
+        self.tick()
+        if not self._want_timer or self._timer_task is not None:
+            return
+        try:
+            loop = asyncio.get_event_loop()
+        except RuntimeError:
+            return
+        if not loop.is_running():
+            return
+
+        async def run() -> None:
+            while self.page is not Page.RESULT:
+                await asyncio.sleep(1)
+                try:
+                    self.tick()
+                except Exception:  # noqa: BLE001 - keep the countdown alive; details to the log
+                    log.exception("timer tick failed")
+        self._timer_task = loop.create_task(run())
+
+    def _stop_timer(self) -> None:
+        if self._timer_task is not None:
+            self._timer_task.cancel()
+            self._timer_task = None
+
+
+def _key_text(q: Any, lang: str) -> str:
+    if isinstance(q, (SingleChoice, MultipleChoice)):
+        return "; ".join(o.text.get(lang) for o in q.options if o.correct)
+    if isinstance(q, TrueFalse):
+        return t("正确", "True", lang) if q.answer else t("错误", "False", lang)
+    if isinstance(q, Numeric):
+        tol = f" ± {q.tolerance.normalize():f}" if q.tolerance else ""
+        return f"{q.answer.normalize():f}{tol}" + (f" {q.unit.get(lang)}" if q.unit else "")
+    if isinstance(q, Ordering):
+        return " → ".join(o.text.get(lang) for o in q.items)
+    return ""
+
+
+def exam_app(lang: str | None = None) -> w.Widget:
+    """Build the exam app for this installation and return its root widget (display it).
+
+    Behind JupyterHub (``JUPYTERHUB_USER`` set) the learner is the Hub user and there is no sign-in
+    page. When the content does not load, the page says so briefly and the details go to the log.
+    """
+    try:
+        inst = installation()
+    except Exception:  # noqa: BLE001
+        log.exception("sopcoach content failed to load")
+        return w.HTML(t("<p>考试暂不可用：内容文件有错误，请联系培训负责人。</p>",
+                        "<p>The exam is unavailable: the content files have errors. Please contact your trainer.</p>", lang))
+    hub_user = os.environ.get("JUPYTERHUB_USER")
+    if hub_user:
+        inst.records.ensure_learner(hub_user, hub_user)
+    return ExamApp(inst, lang=lang, learner_id=hub_user).root
