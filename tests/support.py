@@ -1,0 +1,54 @@
+"""Paths and helpers shared by the tests."""
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = ROOT.parent / "shared"
+CASES = SHARED / "cases" / "inputs"
+
+
+class FakeClock:
+    """An aware-UTC clock that only moves when told to."""
+
+    def __init__(self, start: datetime = datetime(2026, 3, 2, 1, 0, tzinfo=timezone.utc)):
+        self.now = start
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, **kwargs: float) -> None:
+        self.now += timedelta(**kwargs)
+
+
+def correct_response(q):
+    """Return a response that earns full credit on ``q`` (test helper; reads the key)."""
+    from sopcoach.quizbank import MultipleChoice, Numeric, Ordering, SingleChoice, TrueFalse
+    if isinstance(q, SingleChoice):
+        return next(o.id for o in q.options if o.correct)
+    if isinstance(q, MultipleChoice):
+        return sorted(o.id for o in q.options if o.correct)
+    if isinstance(q, TrueFalse):
+        return q.answer
+    if isinstance(q, Numeric):
+        return f"{q.answer.normalize():f}"
+    if isinstance(q, Ordering):
+        return [o.id for o in q.items]
+    raise TypeError(q)
+
+
+def wrong_response(q):
+    """Return a response that earns no credit on ``q``."""
+    from sopcoach.quizbank import MultipleChoice, Numeric, Ordering, SingleChoice, TrueFalse
+    if isinstance(q, SingleChoice):
+        return next(o.id for o in q.options if not o.correct)
+    if isinstance(q, MultipleChoice):
+        return sorted(o.id for o in q.options if not o.correct)
+    if isinstance(q, TrueFalse):
+        return not q.answer
+    if isinstance(q, Numeric):
+        return f"{(q.answer + q.tolerance + 1000).normalize():f}"
+    if isinstance(q, Ordering):
+        return [o.id for o in reversed(q.items)] if len(q.items) > 2 else [q.items[1].id]
+    raise TypeError(q)

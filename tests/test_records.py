@@ -1,0 +1,96 @@
+"""The records store: sign-in, throttling, and concurrent writes on SQLite."""
+from __future__ import annotations
+
+import multiprocessing as mp
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import func, select, text
+
+from sopcoach.errors import AuthError
+from sopcoach.records import Answer, Attempt, Records, utcnow
+
+
+def test_sqlite_uses_wal_and_a_busy_timeout(records):
+    """The SQLite connection is in WAL mode with a busy timeout of at least 5 s."""
+    with records.engine.connect() as c:
+        assert c.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+        assert c.exec_driver_sql("PRAGMA busy_timeout").scalar() >= 5000
+
+
+def test_enrolled_learner_signs_in_with_the_issued_code(records):
+    """The code printed by enroll opens the learner's account; it is stored hashed."""
+    code = records.enroll("e1", "李四", team="华东")
+    assert records.authenticate("e1", code).name == "李四"
+    assert code not in records.learner("e1").code_hash
+
+
+@pytest.mark.parametrize("learner_id, code", [("e1", "wrong"), ("nobody", "x")])
+def test_wrong_code_and_unknown_id_get_the_same_refusal(records, learner_id, code):
+    """Unknown id and wrong code are refused with one message, so ids cannot be probed."""
+    records.enroll("e1", "李四")
+    with pytest.raises(AuthError, match="unknown id or wrong access code"):
+        records.authenticate(learner_id, code)
+
+
+def test_repeated_failures_are_slowed_down(records):
+    """After three failures even the right code waits until the block passes."""
+    code = records.enroll("e1", "李四")
+    now = utcnow()
+    for _ in range(3):
+        with pytest.raises(AuthError):
+            records.authenticate("e1", "bad", now)
+    with pytest.raises(AuthError, match="too many"):
+        records.authenticate("e1", code, now + timedelta(milliseconds=500))
+    assert records.authenticate("e1", code, now + timedelta(seconds=3)).id == "e1"
+
+
+def test_hashed_code_of_a_hub_learner_never_matches(records):
+    """A learner created for JupyterHub has no access code that could match."""
+    records.ensure_learner("hubuser", "hubuser")
+    with pytest.raises(AuthError):
+        records.authenticate("hubuser", "")
+
+
+def _writer(url: str, worker: int, n: int, start, errors) -> None:
+    from sopcoach.records import Records, to_db, utcnow
+    r = Records(url)
+    start.wait()
+    try:
+        for i in range(n):
+            def do(s, i=i):
+                # read, then write: the pattern that fails at once with deferred transactions
+                s.execute(select(func.count()).select_from(Answer)).scalar()
+                s.add(Answer(attempt_id=worker, question_id=f"q{i}", response={"w": worker, "i": i},
+                             flagged=False, revision=1, answered_at=to_db(utcnow())))
+            r.run(do)
+    except Exception as exc:  # noqa: BLE001 - reported to the parent
+        errors.put(repr(exc))
+    finally:
+        r.dispose()
+
+
+def test_twenty_processes_saving_fifty_answers_lose_nothing(tmp_path):
+    """Case 32: 20 processes x 50 answers on one SQLite file give 1000 rows and no error."""
+    url = f"sqlite:///{tmp_path / 'busy.db'}"
+    r = Records(url)
+    r.enroll("e", "e")
+    with r.session() as s:
+        for w in range(20):
+            s.add(Attempt(id=w, learner_id="e", exam_id="x", number=w + 1, state="started", seed=0,
+                          question_ids=[], option_orders={}, bank_digest="", playbook_hash="",
+                          playbook_version="", started_at=utcnow().replace(tzinfo=None),
+                          deadline_at=utcnow().replace(tzinfo=None)))
+    ctx = mp.get_context("spawn")
+    start, errors = ctx.Event(), ctx.Queue()
+    procs = [ctx.Process(target=_writer, args=(url, w, 50, start, errors)) for w in range(20)]
+    for p in procs:
+        p.start()
+    start.set()
+    for p in procs:
+        p.join(120)
+    assert [p.exitcode for p in procs] == [0] * 20
+    assert errors.empty()
+    with r.session() as s:
+        assert s.execute(select(func.count()).select_from(Answer)).scalar() == 1000
+    r.dispose()

@@ -1,0 +1,195 @@
+"""Headless tests of the exam app's widgets: flow, feedback, double clicks and forged messages."""
+from __future__ import annotations
+
+import pytest
+
+from sopcoach.exam import AttemptState
+from sopcoach.ui.exam_app import ExamApp, Page
+from support import correct_response, wrong_response
+
+
+@pytest.fixture
+def app(inst, clock):
+    code = inst.records.enroll("e2001", "王五")
+    a = ExamApp(inst, lang="zh-CN", clock=clock, start_timer=False)
+    a.id_box.value, a.code_box.value = "e2001", code
+    return a
+
+
+def _forge_click(button) -> None:
+    """Deliver a click the way a (forged) comm message from the page does."""
+    button._handle_msg({"content": {"data": {"method": "custom", "content": {"event": "click"}}}})
+
+
+def _forge_value(widget, **state) -> None:
+    """Deliver a state update the way a (forged) comm message from the page does."""
+    widget._handle_msg({"content": {"data": {"method": "update", "state": state, "buffer_paths": []}}})
+
+
+def _answer_current(app, inst, right: bool = True) -> None:
+    qv = app.service.question(app.attempt_id, app.index)
+    q = inst.bank[qv.question_id]
+    resp = correct_response(q) if right else wrong_response(q)
+    widget = app._answer_widget
+    if qv.type == "single_choice":
+        widget.value = resp
+    elif qv.type == "true_false":
+        widget.value = "true" if resp else "false"
+    elif qv.type == "multiple_choice":
+        ids = [oid for oid, _ in qv.options]
+        for oid, box in zip(ids, widget.children[1:]):
+            box.value = oid in resp
+    elif qv.type == "numeric":
+        widget.children[0].value = resp
+    elif qv.type == "ordering":
+        drops = widget.children[2:]
+        for d in drops:
+            d.value = None
+        for d, oid in zip(drops, resp):
+            d.value = oid
+
+
+def _take(app, inst, right: bool = True) -> None:
+    app.on_sign_in()
+    assert app.page is Page.INSTRUCTIONS
+    app.start_button.click()
+    assert app.page is Page.QUESTION
+    total = len(app.service.view(app.attempt_id).question_ids)
+    for i in range(total):
+        _answer_current(app, inst, right)
+        if i < total - 1:
+            app.next_button.click()
+    app.review_button.click()
+    app.submit_button.click()
+    assert app.page is Page.CONFIRM
+    app.confirm_button.click()
+
+
+def test_sign_in_refuses_a_wrong_code(app):
+    """A wrong access code keeps the learner on the sign-in page with a short message."""
+    app.code_box.value = "nope"
+    app.sign_in_button.click()
+    assert app.page is Page.SIGN_IN
+    assert "不正确" in app.status.value
+
+
+def test_all_right_shows_pass_in_the_page(app, inst):
+    """Case 29: the result is shown in a widget of the layout: PASS and 100.0%."""
+    _take(app, inst, right=True)
+    assert app.page is Page.RESULT
+    html = app.body.children[0].value
+    assert "PASS" in html and "100.0%" in html
+    assert inst.records.attempts("e2001")[0].passed is True
+
+
+def test_all_wrong_shows_fail_and_clauses_to_reread(app, inst):
+    """A failed attempt shows FAIL and, per missed question, the clause to re-read."""
+    _take(app, inst, right=False)
+    html = app.body.children[0].value
+    assert "FAIL" in html and "请复习条款" in html and "seed:" in html
+
+
+def test_double_confirm_creates_one_result(app, inst):
+    """Case 33: two rapid confirm clicks leave one scored attempt."""
+    _take(app, inst)
+    app.confirm_button.click()
+    _forge_click(app.confirm_button)
+    rows = inst.records.attempts("e2001")
+    assert len(rows) == 1 and rows[0].state == AttemptState.SCORED.value
+
+
+def test_each_answer_is_saved_once_when_given(app, inst):
+    """An answer change writes one revision to the database immediately."""
+    app.on_sign_in()
+    app.start_button.click()
+    _answer_current(app, inst)
+    qid = app.service.view(app.attempt_id).question_ids[0]
+    ans = inst.records.answers(app.attempt_id)[qid]
+    assert ans.response is not None and ans.revision == 1
+
+
+def test_forged_answer_after_submission_changes_nothing(app, inst):
+    """A forged value change on a closed attempt is refused; the score stays."""
+    app.on_sign_in()
+    app.start_button.click()
+    radio_q = None
+    for i in range(len(app.service.view(app.attempt_id).question_ids)):
+        app.go_to(i)
+        if app.service.question(app.attempt_id, i).type == "single_choice":
+            radio_q = i
+            break
+    widget = app._answer_widget
+    app.review_button.click()
+    app.submit_button.click()
+    app.confirm_button.click()
+    before = app.service.report(app.attempt_id).score
+    app.page = Page.QUESTION  # even if the app were fooled into the question page
+    _forge_value(widget, index=0)
+    assert app.service.report(app.attempt_id).score == before
+    assert app.page is Page.RESULT
+
+
+def test_forged_click_on_disabled_submit_after_time_limit(app, inst, clock):
+    """A forged confirm after the time limit does not submit late: the attempt is expired."""
+    app.on_sign_in()
+    app.start_button.click()
+    app.review_button.click()
+    app.submit_button.click()
+    clock.advance(minutes=inst.blueprint.time_limit_minutes + 1)
+    app.confirm_button.disabled = True
+    _forge_click(app.confirm_button)
+    row = inst.records.attempt(app.attempt_id)
+    assert row.state == AttemptState.EXPIRED.value
+    assert app.page is Page.RESULT
+
+
+def test_forged_start_on_result_page_starts_nothing(app, inst):
+    """A forged click on the hidden start button after the result does not open a new attempt."""
+    _take(app, inst, right=False)
+    _forge_click(app.start_button)
+    assert len(inst.records.attempts("e2001")) == 1
+
+
+def test_callback_error_shows_a_short_message_not_a_traceback(app, monkeypatch):
+    """Case 29: an unexpected error in a callback becomes a short message in the page."""
+    def boom(*a, **k):
+        raise RuntimeError("secret internal detail")
+    monkeypatch.setattr(app.inst.records, "authenticate", boom)
+    app.sign_in_button.click()
+    assert "出错了" in app.status.value
+    assert "secret" not in app.status.value and "Traceback" not in app.status.value
+
+
+def test_no_widget_state_carries_the_key_before_submission(app, inst):
+    """No synced widget trait holds a correctness flag, a key or an explanation before submit."""
+    import ipywidgets as w
+    app.on_sign_in()
+    app.start_button.click()
+    secrets = set()
+    for qid in app.service.view(app.attempt_id).question_ids:
+        q = inst.bank[qid]
+        if q.explanation:
+            secrets.add(q.explanation.get("zh-CN"))
+    for i in range(len(app.service.view(app.attempt_id).question_ids)):
+        app.go_to(i)
+        states = [str(m.get_state()) for m in list(w.Widget.widgets.values())
+                  if hasattr(m, "get_state")]
+        blob = "\n".join(states)
+        assert "correct" not in blob.lower()
+        assert not any(s in blob for s in secrets)
+
+
+def test_untouched_ordering_is_unanswered_in_review(app, inst):
+    """Case 12: an ordering question left untouched is listed as unanswered before submit."""
+    from sopcoach.exam import draw
+    seed = next(s for s in range(1000)
+                if any(inst.bank[q].type == "ordering" for q in draw(inst.bank, inst.blueprint, s).question_ids))
+    app.service.start_or_resume("e2001", seed=seed)  # the attempt the app will resume
+    app.on_sign_in()
+    app.start_button.click()
+    view = app.service.view(app.attempt_id)
+    idx = next(i for i, q in enumerate(view.question_ids) if inst.bank[q].type == "ordering")
+    app.go_to(idx)
+    app.review_button.click()
+    labels = [c.description for c in app.body.children if hasattr(c, "description")]
+    assert any(f"第 {idx + 1} 题" in l and "未答" in l for l in labels)
