@@ -49,6 +49,6 @@ def wrong_response(q):
         return not q.answer
     if isinstance(q, Numeric):
         return f"{(q.answer + q.tolerance + 1000).normalize():f}"
-    if isinstance(q, Ordering):
-        return [o.id for o in reversed(q.items)] if len(q.items) > 2 else [q.items[1].id]
+    if isinstance(q, Ordering):  # only blocks outside the key, or nothing at all
+        return [o.id for o in q.distractors] or None
     raise TypeError(q)
