@@ -77,7 +77,8 @@ def _answer_in_browser(page, inst, attempt, index: int, response) -> None:
     if response is None:
         return
     labels = {o.id: o.text.get("zh-CN") for o in getattr(q, "options", []) or getattr(q, "blocks", [])}
-    app = page.locator(".sopcoach-app")
+    app = page.locator(f".sopcoach-q{index + 1}")
+    app.wait_for(timeout=TIMEOUT)
     if q.type == "single_choice":
         app.locator(".widget-radio-box label", has_text=labels[response]).first.click()
     elif q.type == "true_false":
@@ -104,6 +105,7 @@ def _take_exam(page, inst, learner: str, right: bool, artifacts: Path, tag: str)
     n = len(attempt.question_ids)
     for i in range(n):
         page.get_by_text(f"第 {i + 1} 题，共 {n} 题").wait_for(timeout=TIMEOUT)
+        page.locator(f".sopcoach-q{i + 1}").wait_for(timeout=TIMEOUT)
         q = inst.bank[attempt.question_ids[i]]
         _answer_in_browser(page, inst, attempt, i, correct_response(q) if right else wrong_response(q))
         if i == 0:

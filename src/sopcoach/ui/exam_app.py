@@ -143,7 +143,7 @@ class ExamApp:
         self.confirm_button.on_click(self.on_confirm)
         self.cancel_button = w.Button(description=self.tr("返回作答", "Back to the questions"))
         self.cancel_button.on_click(self.on_cancel)
-        self.start_button = w.Button(button_style="primary")
+        self.start_button = w.Button(description=self.tr("开始考试", "Start the exam"), button_style="primary")
         self.start_button.on_click(self.on_start)
         self._flag_sync = False
 
@@ -260,12 +260,12 @@ class ExamApp:
         if not self._open():
             return
         qv = self.service.question(self.attempt_id, self.index, self.lang)
+        self._build_answer(qv)  # first, so the page's question number never precedes its controls
         self.progress.max, self.progress.value = qv.total, qv.number
         self.progress_label.value = self.tr(f"第 {qv.number} 题，共 {qv.total} 题", f"Question {qv.number} of {qv.total}")
         self.scenario.value = (f"<div class='sopcoach-scenario'><b>{esc(self.tr('情景', 'Scenario'))}</b><br>"
                                f"{esc(qv.scenario)}</div>" if qv.scenario else "")
         self.question_text.value = f"<p><b>{esc(qv.text)}</b></p>"
-        self._build_answer(qv)
         self._flag_sync = True
         self.flag_button.value = qv.flagged
         self._flag_sync = False
@@ -321,6 +321,8 @@ class ExamApp:
             getter = lambda: [d.value for d in drops if d.value is not None]  # noqa: E731
         else:  # pragma: no cover - the bank validates types
             widget, getter = w.HTML(), (lambda: None)
+        widget.add_class("sopcoach-answer")
+        widget.add_class(f"sopcoach-q{qv.number}")  # lets tests and assistive tools find the current question
         self._answer_widget, self._answer_getter = widget, getter
         self.answer_box.children = (widget,)
         if old is not None:

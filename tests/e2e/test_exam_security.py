@@ -1,0 +1,210 @@
+"""Nothing the browser receives before submission tells right from wrong; forged messages change nothing."""
+from __future__ import annotations
+
+import os
+import shutil
+import time
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from ruamel.yaml import YAML
+
+from sopcoach.records import Attempt, to_db, utcnow
+from support import ROOT
+from test_exam_browser import CODE, TIMEOUT, _env, _installation, _open_exam, _sign_in
+from wire import (KEEP_SOCKETS, Traffic, click_data, comm_messages_from_kernel, forge, normalise,
+                  normalised_messages, update_data)
+
+pytestmark = pytest.mark.e2e
+SEED = 424242
+
+
+def _content(tmp_path: Path, name: str) -> Path:
+    root = tmp_path / name
+    shutil.copytree(ROOT / "playbook", root / "playbook")
+    shutil.copytree(ROOT / "quizzes", root / "quizzes")
+    return root
+
+
+def _change_keys(bank_dir: Path) -> int:
+    """Change every hand-written key of the bank (derived keys follow the playbook); return how many."""
+    yaml = YAML()
+    yaml.preserve_quotes = True
+    changed = 0
+    for f in sorted(bank_dir.glob("*.yaml")):
+        data = yaml.load(f)
+        for q in data["questions"]:
+            t = q["type"]
+            if t == "true_false":
+                q["answer"] = not (str(q["answer"]).lower() in ("true", "yes"))
+            elif t == "single_choice" and "key_from" not in q:
+                opts = q["options"]
+                i = next(k for k, o in enumerate(opts) if str(o.get("correct")).lower() in ("true", "yes"))
+                del opts[i]["correct"]
+                opts[(i + 1) % len(opts)]["correct"] = True
+            elif t == "multiple_choice":
+                for o in q["options"]:
+                    o["correct"] = not (str(o.get("correct", False)).lower() in ("true", "yes"))
+            elif t == "numeric" and "answer" in q:
+                q["answer"] = str(q["answer"]) + "1"
+            elif t == "ordering":
+                q["items"] = list(reversed(list(q["items"])))
+            else:
+                continue
+            changed += 1
+        with f.open("w", encoding="utf-8") as fh:
+            yaml.dump(data, fh)
+    return changed
+
+
+def _wait_answers(inst, attempt_id: int, count: int) -> None:
+    deadline = time.time() + 20
+    while time.time() < deadline:
+        if sum(a.response is not None for a in inst.records.answers(attempt_id).values()) >= count:
+            return
+        time.sleep(0.1)
+    raise AssertionError(f"expected {count} saved answers")
+
+
+def _walk(page, inst, attempt_id: int, n: int, dom: list[str]) -> None:
+    """Visit every question, answer with the first control shown, flag question 2, open the review."""
+    for i in range(n):
+        page.get_by_text(f"第 {i + 1} 题，共 {n} 题").wait_for(timeout=TIMEOUT)
+        app = page.locator(f".sopcoach-q{i + 1}")
+        app.wait_for(timeout=TIMEOUT)
+        if app.locator(".widget-radio-box input").count():
+            app.locator(".widget-radio-box input").first.click()
+        elif app.locator(".widget-checkbox input").count():
+            app.locator(".widget-checkbox input").first.click()
+        elif app.locator(".widget-text input").count():
+            box = app.locator(".widget-text input").first
+            box.fill("1")
+            box.press("Enter")
+        elif app.locator("select").count():
+            app.locator("select").first.select_option(index=1)
+        _wait_answers(inst, attempt_id, i + 1)
+        if i == 1:
+            page.get_by_role("button", name="标记待复查").click()
+        time.sleep(0.3)
+        dom.append(normalise(page.locator(".sopcoach-app").inner_text()))
+        if i < n - 1:
+            page.get_by_role("button", name="下一题").click()
+    page.get_by_role("button", name="检查并提交").click()
+    page.get_by_text("检查答卷").wait_for(timeout=TIMEOUT)
+    dom.append(normalise(page.locator(".sopcoach-app").inner_text()))
+
+
+def _run(voila_server, browser, tmp_path, name: str, content: Path) -> tuple[set, set, list, object]:
+    home = tmp_path / f"home-{name}"
+    home.mkdir()
+    inst = _installation(content, home)
+    inst.records.enroll("e4001", "钱七", code=CODE)
+    aid = inst.exam_service().start_or_resume("e4001", seed=SEED)
+    base = voila_server(ROOT / "notebooks" / "learner", _env(content, home))
+    context = browser.new_context(locale="zh-CN", viewport={"width": 1280, "height": 900})
+    page = context.new_page()
+    traffic = Traffic(page)
+    dom: list[str] = []
+    _open_exam(page, base)
+    _sign_in(page, "e4001")
+    page.get_by_role("button", name="继续考试").click()
+    _walk(page, inst, aid, len(inst.records.attempt(aid).question_ids), dom)
+    context.close()
+    bodies = {normalise(b) for b in traffic.bodies}
+    return normalised_messages(traffic), bodies, dom, inst
+
+
+def test_pre_submission_traffic_is_identical_for_different_keys(voila_server, browser, tmp_path, artifacts):
+    """The same seeded attempt against two banks that differ only in keys sends the same bytes."""
+    a = _content(tmp_path, "a")
+    b = _content(tmp_path, "b")
+    assert _change_keys(b / "quizzes" / "bank") > 40
+    msgs_a, bodies_a, dom_a, inst_a = _run(voila_server, browser, tmp_path, "a", a)
+    msgs_b, bodies_b, dom_b, inst_b = _run(voila_server, browser, tmp_path, "b", b)
+    # the two banks really do differ in the keys of the drawn questions
+    qids = inst_a.records.attempts("e4001")[0].question_ids
+    assert qids == inst_b.records.attempts("e4001")[0].question_ids
+    differ = [q for q in qids if inst_a.bank[q].model_dump() != inst_b.bank[q].model_dump()]
+    assert len(differ) >= 10
+    (artifacts / "traffic-a.txt").write_text("\n".join(sorted(msgs_a)), encoding="utf-8")
+    (artifacts / "traffic-b.txt").write_text("\n".join(sorted(msgs_b)), encoding="utf-8")
+    assert dom_a == dom_b
+    assert bodies_a == bodies_b
+    assert msgs_a == msgs_b
+    # and nothing received carries an explanation of a drawn question
+    blob = "\n".join(msgs_a | bodies_a)
+    for q in qids:
+        exp = inst_a.bank[q].explanation
+        if exp:
+            assert exp.zh_CN not in blob and exp.en not in blob
+
+
+def _signed_in_page(voila_server, browser, tmp_path):
+    home = tmp_path / "home"
+    home.mkdir()
+    inst = _installation(ROOT, home)
+    inst.records.enroll("e5001", "孙八", code=CODE)
+    base = voila_server(ROOT / "notebooks" / "learner", _env(ROOT, home))
+    context = browser.new_context(locale="zh-CN")
+    page = context.new_page()
+    page.add_init_script(KEEP_SOCKETS)
+    traffic = Traffic(page)
+    _open_exam(page, base)
+    _sign_in(page, "e5001")
+    return inst, page, traffic, context
+
+
+def _model_id(models: dict, description: str) -> str:
+    return next(mid for mid, st in models.items() if st.get("description") == description)
+
+
+def test_forged_messages_cannot_submit_twice_or_answer_late(voila_server, browser, tmp_path, artifacts):
+    """After submission, forged clicks and value updates neither add an attempt nor change the score."""
+    inst, page, traffic, context = _signed_in_page(voila_server, browser, tmp_path)
+    models = comm_messages_from_kernel(traffic)
+    page.get_by_role("button", name="开始考试").click()
+    page.get_by_text("第 1 题，共").wait_for(timeout=TIMEOUT)
+    # positive control: a forged click does reach the kernel while the attempt is open
+    forge(page, traffic.session_id(), _model_id(models, "下一题"), click_data())
+    page.get_by_text("第 2 题，共").wait_for(timeout=TIMEOUT)
+    page.get_by_role("button", name="检查并提交").click()
+    page.get_by_role("button", name="提交试卷").click()
+    page.get_by_role("button", name="确认提交").click()
+    page.get_by_text("考试结果").wait_for(timeout=TIMEOUT)
+    (row,) = inst.records.attempts("e5001")
+    before = (row.state, row.score_num, row.score_den, row.closed_at)
+    session = traffic.session_id()
+    confirm = _model_id(models, "确认提交")
+    start = _model_id(models, "开始考试")
+    radios = [cid for cid, st in comm_messages_from_kernel(traffic).items()
+              if st.get("_model_name") == "RadioButtonsModel"]
+    for _ in range(3):
+        forge(page, session, confirm, click_data())
+        forge(page, session, start, click_data())
+    for cid in radios:
+        forge(page, session, cid, update_data(index=0))
+    time.sleep(3)
+    rows = inst.records.attempts("e5001")
+    assert len(rows) == 1
+    assert (rows[0].state, rows[0].score_num, rows[0].score_den, rows[0].closed_at) == before
+    assert all(a.response is None for a in inst.records.answers(rows[0].id).values())
+    page.screenshot(path=str(artifacts / "after-forged.png"), full_page=True)
+    assert "Traceback" not in page.content()
+    context.close()
+
+
+def test_forged_submit_after_the_time_limit_is_refused(voila_server, browser, tmp_path):
+    """A forged confirm after the deadline does not submit: the attempt is closed as expired."""
+    inst, page, traffic, context = _signed_in_page(voila_server, browser, tmp_path)
+    models = comm_messages_from_kernel(traffic)
+    page.get_by_role("button", name="开始考试").click()
+    page.get_by_text("第 1 题，共").wait_for(timeout=TIMEOUT)
+    (row,) = inst.records.attempts("e5001")
+    with inst.records.session() as s:  # the time limit passes (server-side clock)
+        s.get(Attempt, row.id).deadline_at = to_db(utcnow() - timedelta(seconds=5))
+    forge(page, traffic.session_id(), _model_id(models, "确认提交"), click_data())
+    time.sleep(3)
+    row = inst.records.attempt(row.id)
+    assert row.state == "expired"
+    context.close()
