@@ -37,7 +37,7 @@ check: install
 
 test: install-test browser
 	$(BIN)/python -m pytest src tests
-	$(BIN)/python -m pytest -p no:cacheprovider --nbval-lax -o addopts= notebooks
+	rm -rf var/nbval && SOPCOACH_HOME=$(CURDIR)/var/nbval $(BIN)/python -m pytest -p no:cacheprovider --nbval-lax -o addopts= notebooks
 
 bench: install-test
 	$(BIN)/python benchmarks/exam_app.py

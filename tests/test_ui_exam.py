@@ -203,3 +203,16 @@ def test_untouched_ordering_is_unanswered_in_review(app, inst):
     app.review_button.click()
     labels = [c.description for c in app.body.children if hasattr(c, "description")]
     assert any(f"第 {idx + 1} 题" in l and "未答" in l for l in labels)
+
+
+def test_no_bare_print_in_the_ui_package():
+    """Case 29: no callback in sopcoach.ui prints; feedback goes to widgets, details to the log."""
+    import ast
+    import sopcoach.ui as ui_pkg
+    from pathlib import Path
+    offenders = []
+    for f in Path(ui_pkg.__file__).parent.glob("*.py"):
+        for node in ast.walk(ast.parse(f.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Call) and getattr(node.func, "id", None) == "print":
+                offenders.append(f"{f.name}:{node.lineno}")
+    assert offenders == []

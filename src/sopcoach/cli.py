@@ -172,7 +172,15 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--team")
     e.add_argument("--cohort")
     e.set_defaults(func=_cmd_enroll)
+    for name in COMMAND_MODULES:
+        import importlib
+        importlib.import_module(name).register(sub)
     return p
+
+
+#: Modules that add sub-commands: each has ``register(subparsers)`` adding parsers whose
+#: ``func(args) -> int`` runs the command.
+COMMAND_MODULES: list[str] = ["sopcoach.interchange_cli"]
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -8,27 +8,43 @@ contradicts the status (shared cases 06, 07).
 Rules per type
 --------------
 single_choice, true_false
-    1 when the chosen option is the key, else 0.
+    1 when the chosen option is the key, else 0. A single-choice option with a ``weight`` earns
+    that weight instead of 0 (floored at 0: credit is never negative).
 multiple_choice
     Right minus wrong, floored at 0: ``picked_correct / n_correct - picked_wrong / n_wrong``.
-    Ticking every option scores 0 (shared case 09).
+    Ticking every option scores 0 (shared case 09). A *weighted* question (an option has a
+    ``weight``) scores the sum of the picked options' weights clamped to [0, 1], as Moodle does for
+    GIFT's ``~%50%``/``~%-100%`` answers; weights whose positive part sums below 1 leave full credit
+    out of reach, and weights without negatives let "tick everything" earn full credit.
 numeric
     1 when ``|answer - key| <= tolerance``, compared as decimals built from the typed text, so
-    ``3.13`` is within ``3.14 ± 0.01`` (shared case 13).
+    ``3.13`` is within ``3.14 ± 0.01`` (shared case 13). A ``min``/``max`` range is inclusive at
+    both ends. With ``answers``, the first accepted number (in the listed order) that matches gives
+    its weight, floored at 0; none matching gives 0.
 ordering
     Longest common subsequence of the submitted block ids and the key, divided by the longer of the
     two lengths: an extra distractor block keeps the score below 1 (shared case 12). An ordering the
     learner never touched is stored as unanswered and scores 0.
+short_answer
+    The typed text and each accepted answer are normalised (Unicode NFKC, so full-width letters
+    equal ASCII ones; outer blanks stripped; inner runs of blanks made one space) and compared,
+    ignoring case unless the answer is ``case_sensitive``; ``*`` in an answer matches any run of
+    characters. The first accepted answer that matches gives its weight, floored at 0.
+matching
+    Right picks divided by the number of pairs; a pick is right when the chosen answer's text is
+    the pair's answer. Unpicked prompts are wrong.
 """
 from __future__ import annotations
 
+import re
+import unicodedata
 from dataclasses import dataclass, field
 from decimal import ROUND_FLOOR, Decimal, InvalidOperation
 from fractions import Fraction
 from typing import Any
 
 from .errors import InvalidResponse
-from .quizbank import MultipleChoice, Numeric, Ordering, SingleChoice, TrueFalse
+from .quizbank import Matching, MultipleChoice, Numeric, Ordering, ShortAnswer, SingleChoice, TrueFalse
 
 ZERO = Fraction(0)
 ONE = Fraction(1)
@@ -81,7 +97,9 @@ def check_response(question: Any, response: Any) -> Any:
     """Validate a response against its question; return it normalised, or ``None`` when empty.
 
     Shapes: single_choice -> option id (str); multiple_choice -> list of option ids (sorted, unique);
-    true_false -> bool; numeric -> the typed text (str); ordering -> list of block ids.
+    true_false -> bool; numeric -> the typed text (str); ordering -> list of block ids;
+    short_answer -> the typed text (str, stripped); matching -> dict of pair id to choice id (a pair
+    id or a distractor id; pairs left out are unanswered).
 
     Raises
     ------
@@ -112,7 +130,46 @@ def check_response(question: Any, response: Any) -> Any:
                 or len(set(response)) != len(response)):
             raise InvalidResponse(f"invalid ordering {response!r}")
         return list(response)
+    if isinstance(question, ShortAnswer):
+        if not isinstance(response, str):
+            raise InvalidResponse(f"expected typed text, got {response!r}")
+        return response.strip() or None
+    if isinstance(question, Matching):
+        if not isinstance(response, dict):
+            raise InvalidResponse(f"expected a mapping of pair id to choice id, got {response!r}")
+        pairs = {p.id for p in question.pairs}
+        picked = {k: v for k, v in response.items() if v is not None}
+        for k, v in picked.items():
+            if k not in pairs:
+                raise InvalidResponse(f"unknown pair {k!r}")
+            if not isinstance(v, str) or question.choice_text(v) is None:
+                raise InvalidResponse(f"unknown choice {v!r} for pair {k!r}")
+        return dict(sorted(picked.items())) or None
     raise InvalidResponse(f"unknown question type {type(question).__name__}")
+
+
+def normalise_text(text: str, case_sensitive: bool = False) -> str:
+    """Normalise typed text for comparison: NFKC, stripped, inner blanks made one space, casefolded.
+
+    >>> normalise_text("  Ｆｒｏｇ   Prince ")
+    'frog prince'
+    """
+    s = " ".join(unicodedata.normalize("NFKC", text).split())
+    return s if case_sensitive else s.casefold()
+
+
+def text_matches(pattern: str, text: str, case_sensitive: bool = False) -> bool:
+    """Return whether ``text`` matches an accepted answer (``*`` any run, ``\\*`` a literal star).
+
+    >>> text_matches("have * by", "have been taken over by")
+    True
+    >>> text_matches("Frog", "frog"), text_matches("Frog", "frog", case_sensitive=True)
+    (True, False)
+    """
+    pat = normalise_text(pattern, case_sensitive)
+    parts = re.split(r"(?<!\\)\*+", pat)
+    regex = ".*".join(re.escape(p.replace("\\*", "*")) for p in parts)
+    return re.fullmatch(regex, normalise_text(text, case_sensitive), flags=re.DOTALL) is not None
 
 
 def credit(question: Any, response: Any) -> Fraction:
@@ -135,9 +192,15 @@ def credit(question: Any, response: Any) -> Fraction:
     if response is None:
         return ZERO
     if isinstance(question, SingleChoice):
-        return ONE if any(o.correct and o.id == response for o in question.options) else ZERO
+        chosen = next(o for o in question.options if o.id == response)
+        if chosen.correct:
+            return ONE
+        return max(ZERO, Fraction(chosen.weight)) if chosen.weight is not None else ZERO
     if isinstance(question, TrueFalse):
         return ONE if response is question.answer else ZERO
+    if isinstance(question, MultipleChoice) and question.weighted:
+        total = sum((Fraction(o.weight) for o in question.options if o.id in response and o.weight), ZERO)
+        return min(ONE, max(ZERO, total))
     if isinstance(question, MultipleChoice):
         right = {o.id for o in question.options if o.correct}
         wrong = {o.id for o in question.options if not o.correct}
@@ -145,7 +208,16 @@ def credit(question: Any, response: Any) -> Fraction:
         value = Fraction(len(picked & right), len(right)) - Fraction(len(picked & wrong), len(wrong))
         return max(ZERO, value)
     if isinstance(question, Numeric):
-        return ONE if abs(parse_number(response) - question.answer) <= question.tolerance else ZERO
+        x = parse_number(response)
+        hit = next((a for a in question.accepted() if a.matches(x)), None)
+        return max(ZERO, Fraction(hit.weight)) if hit is not None else ZERO
+    if isinstance(question, ShortAnswer):
+        hit = next((a for a in question.answers if text_matches(a.text, response, a.case_sensitive)), None)
+        return max(ZERO, Fraction(hit.weight)) if hit is not None else ZERO
+    if isinstance(question, Matching):
+        right = sum(1 for p in question.pairs
+                    if p.id in response and question.choice_text(response[p.id]) == p.answer)
+        return Fraction(right, len(question.pairs))
     if isinstance(question, Ordering):
         key = [o.id for o in question.items]
         return Fraction(lcs_length(list(response), key), max(len(response), len(key)))

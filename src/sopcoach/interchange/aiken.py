@@ -1,0 +1,118 @@
+"""Aiken: single-answer multiple choice in plain text, as Moodle's Aiken importer reads it.
+
+A question is its text (one line, or several before the first option), then one option a line
+(a capital letter, ``)`` or ``.``, a blank, the text), then ``ANSWER: X``::
+
+    The Moodle project was started by:
+    A) Petr Skoda
+    B) Martin Dougiamas
+    ANSWER: B
+
+Each question becomes a ``single_choice`` question whose option ids are the lowercase letters.
+Texts are kept as written (Moodle stores them HTML-escaped, so ``<html>`` and ``&`` are text).
+Reported with their line and skipped: a question without options or without an ``ANSWER:`` line,
+an answer letter that names no option, several answer letters (Aiken has one correct answer), and
+contradictions: one letter used for two options, or the key's text repeated as a wrong option.
+"""
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from ..errors import Problem, relpath
+from ._common import Builder, ImportOptions, ImportResult, ItemResult
+
+OPTION = re.compile(r"^([A-Z])[).][ \t]+(.*)$")
+ANSWER = re.compile(r"^ANSWER\s*:\s*(.*)$")
+
+
+def import_aiken(path: Path | str, text: str | None = None, options: ImportOptions | None = None,
+                 taken_ids: set[str] | None = None) -> ImportResult:
+    """Import an Aiken file: one :class:`ItemResult` per question, valid ones as bank entries.
+
+    Parameters and return value as :func:`sopcoach.interchange.gift.import_gift`.
+
+    Examples
+    --------
+    >>> r = import_aiken("x.txt", "2+2?\\nA) 3\\nB) 4\\nANSWER: B\\n")
+    >>> r.questions[0]["options"][1]["correct"], r.imported
+    (True, 1)
+    """
+    result = ImportResult(relpath(path), "aiken")
+    if text is None:
+        try:
+            text = Path(path).read_bytes().decode("utf-8-sig")
+        except (OSError, UnicodeDecodeError) as exc:
+            result.problems.append(Problem(result.path, 0, 0, "", f"cannot read the file as UTF-8: {exc}"))
+            return result
+    b = Builder(result, options or ImportOptions(), taken_ids)
+    cur: dict | None = None
+
+    def close(c: dict, reason: str | None = None) -> None:
+        item = ItemResult(c["line"], "multichoice")
+        if reason is None:
+            reason = _convert(c, b, item, len(result.items) + 1)
+        if reason is not None:
+            b.skip(item, reason)
+
+    for no, raw in enumerate(re.split(r"\r\n|\r|\n", text.lstrip("\ufeff")), 1):
+        line = raw.strip()
+        if len(line) < 2:  # Moodle skips lines shorter than two characters
+            continue
+        m_opt, m_ans = OPTION.match(line), ANSWER.match(line)
+        if m_opt and cur is not None:
+            cur["options"].append((m_opt.group(1), m_opt.group(2).strip(), no))
+        elif m_ans and cur is not None:
+            cur["answer"] = (m_ans.group(1).strip(), no)
+            close(cur)
+            cur = None
+        elif m_opt or m_ans:
+            result.items.append(ItemResult(no, "line", reason=f"'{line[:40]}' comes before any question text; "
+                                           "a question starts with its text"))
+        elif cur is not None and cur["options"]:
+            close(cur, f"no 'ANSWER:' line after the options (line {cur['options'][-1][2]}); "
+                       "end each question with e.g. ANSWER: B")
+            cur = {"line": no, "text": [line], "options": []}
+        elif cur is not None:
+            cur["text"].append(line)
+        else:
+            cur = {"line": no, "text": [line], "options": []}
+    if cur is not None:
+        close(cur, "the file ends before this question's 'ANSWER:' line" if cur["options"]
+              else "text without options or 'ANSWER:' line")
+    return result
+
+
+def _convert(c: dict, b: Builder, item: ItemResult, number: int) -> str | None:
+    """Add the question to the bank; return the reason when it cannot be imported."""
+    opts = c["options"]
+    letter_text, line = c["answer"]
+    if len(opts) < 2:
+        return f"{len(opts)} option(s); a question needs at least 2 (lines like 'A) text')"
+    letters = [o[0] for o in opts]
+    dup = sorted({x for x in letters if letters.count(x) > 1})
+    if dup:
+        return (f"contradictory: letter {', '.join(dup)} labels two options (lines "
+                f"{', '.join(str(o[2]) for o in opts if o[0] in dup)}); give each option its own letter")
+    keys = re.findall(r"[A-Z]", letter_text.upper())
+    if len(keys) != 1 or not re.fullmatch(r"[A-Za-z]\W*", letter_text):
+        if len(set(keys)) > 1:
+            return (f"line {line}: several correct answers '{letter_text}' in a single-answer format; Aiken "
+                    "takes one letter (use GIFT with ~%50% weights for several)")
+        return f"line {line}: 'ANSWER: {letter_text}' names no option; write one letter, e.g. ANSWER: B"
+    key = keys[0]
+    if key not in letters:
+        return f"line {line}: ANSWER: {key} names no option (options are {', '.join(letters)})"
+    key_text = next(o[1] for o in opts if o[0] == key)
+    twins = [o for o in opts if o[0] != key and o[1].strip().casefold() == key_text.strip().casefold()]
+    if twins:
+        return (f"contradictory: the answer text '{key_text}' is both correct ({key}) and incorrect "
+                f"({', '.join(o[0] for o in twins)}, line {twins[0][2]}); remove the repeated option")
+    b.start()
+    entry = {"id": b.new_id(None, number), "type": "single_choice", "section": b.section(None),
+             "clauses": [b.options.clause], "text": b.text("\n".join(c["text"])),
+             "options": [{"id": o[0].lower(), "text": b.text(o[1]) or {"zh-CN": "", "en": ""},
+                          **({"correct": True} if o[0] == key else {})} for o in opts]}
+    if b.finish(item, entry):
+        return None
+    return item.reason

@@ -1,0 +1,71 @@
+"""Aiken import: Moodle's fixture, texts kept verbatim, and contradictions reported with their line."""
+from __future__ import annotations
+
+from sopcoach.interchange.aiken import import_aiken
+from support import SHARED
+
+FIXTURE = SHARED / "data" / "quiz" / "moodle_fixtures" / "moodle_fixture_questions.aiken.txt"
+
+
+def test_moodle_fixture_imports_both_questions():
+    """Moodle's Aiken fixture gives two single-choice questions, nothing skipped."""
+    r = import_aiken(FIXTURE)
+    assert (len(r.items), r.imported, [q["type"] for q in r.questions]) == (2, 2, ["single_choice"] * 2)
+
+
+def test_moodle_fixture_keys():
+    """The keys are B (Martin Dougiamas) and A (True), as Moodle reads them."""
+    r = import_aiken(FIXTURE)
+    keys = [[o["text"]["en"] for o in q["options"] if o.get("correct")] for q in r.questions]
+    assert keys == [["Martin Dougiamas"], ["True"]]
+
+
+def test_moodle_fixture_option_ids_are_letters():
+    """Option ids are the lowercase letters a-d."""
+    r = import_aiken(FIXTURE)
+    assert [o["id"] for o in r.questions[0]["options"]] == ["a", "b", "c", "d"]
+
+
+def test_html_like_text_is_kept_verbatim():
+    """'<html class="cool"> & images' stays text, not markup."""
+    r = import_aiken(FIXTURE)
+    assert r.questions[1]["text"]["en"] == ("Moodle's abilities include handling user input that includes "
+                                            '<html class="cool"> & images:')
+
+
+def test_several_answer_letters_are_reported():
+    """'ANSWER: A, C' is a single-choice item with two keys, reported at its line."""
+    r = import_aiken("x.txt", "Q?\nA) one\nB) two\nC) three\nANSWER: A, C\n")
+    assert r.skipped[0].line == 1 and r.skipped[0].reason.startswith("line 5: several correct answers 'A, C'")
+
+
+def test_answer_text_both_correct_and_incorrect_is_reported():
+    """The key's text repeated as a wrong option is contradictory and reported with both letters."""
+    r = import_aiken("x.txt", "Q?\nA) Yes\nB) No\nC) yes\nANSWER: A\n")
+    assert r.skipped[0].reason == ("contradictory: the answer text 'Yes' is both correct (A) and incorrect (C, "
+                                   "line 4); remove the repeated option")
+
+
+def test_repeated_letter_is_reported():
+    """Two options labelled B are contradictory."""
+    r = import_aiken("x.txt", "Q?\nA) one\nB) two\nB) three\nANSWER: B\n")
+    assert r.skipped[0].reason.startswith("contradictory: letter B labels two options (lines 3, 4)")
+
+
+def test_answer_naming_no_option_is_reported():
+    """ANSWER: E with options A-C is reported, naming the options."""
+    r = import_aiken("x.txt", "Q?\nA) one\nB) two\nC) three\nANSWER: E\n")
+    assert r.skipped[0].reason == "line 5: ANSWER: E names no option (options are A, B, C)"
+
+
+def test_missing_answer_line_is_reported_and_next_question_imported():
+    """A question without ANSWER is skipped; the next question still imports; both are counted."""
+    r = import_aiken("x.txt", "Q1?\nA) a\nB) b\n\nQ2?\nA) a\nB) b\nANSWER: B\n")
+    assert (len(r.items), r.imported, r.skipped[0].line) == (2, 1, 1)
+    assert r.skipped[0].reason.startswith("no 'ANSWER:' line after the options (line 3)")
+
+
+def test_crlf_and_chinese():
+    """CRLF line ends and Chinese texts import; 'A.' works like 'A)'."""
+    r = import_aiken("x.txt", "客户分几级?\r\nA. 三级\r\nB. 四级\r\nANSWER: A\r\n")
+    assert r.questions[0]["options"][0] == {"id": "a", "text": {"zh-CN": "三级", "en": "三级"}, "correct": True}
