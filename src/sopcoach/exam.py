@@ -70,14 +70,26 @@ def draw(bank: Bank, blueprint: Blueprint, seed: int, exclude: set[str] = frozen
     shuffled within the exam). Choice options and ordering blocks are shuffled; an ordering's
     shown order never equals its key (shared case 12).
 
+    Parameters
+    ----------
+    bank : Bank
+    blueprint : Blueprint
+    seed : int
+        Stored with the attempt; the same seed always gives the same :class:`Draw`.
+    exclude : set of str
+        Question ids not to draw (e.g. questions waiting for a trainer's review).
+
+    Returns
+    -------
+    Draw
+        ``question_ids`` in exam order; ``option_orders`` maps each choice or ordering question
+        to its option/block ids in display order. Orders are shuffled from the ids sorted, so
+        they never depend on which option is correct.
+
     Raises
     ------
     ExamError
         When a section has fewer eligible questions than it draws.
-
-    Examples
-    --------
-    >>> # the same seed always gives the same draw; see tests/test_exam.py
     """
     rng = random.Random(seed)
     chosen: list[str] = []
