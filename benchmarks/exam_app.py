@@ -223,7 +223,19 @@ def main(argv: list[str] | None = None) -> int:
         exam_s = _median(table[mode].get(EXAM))
         ratio = f"{exam_s / bare_s:11.2f}" if bare_s and exam_s is not None else f"{'n/a':>11}"
         print(f"{mode:6}{_fmt(bare_s)}{_fmt(exam_s)}{ratio}")
+    print_scoring()
     return 0
+
+
+def print_scoring() -> None:
+    """Print exact scoring throughput against a float baseline measured in the same run."""
+    from _scoring import scoring_throughput
+    fig = scoring_throughput(REPO)
+    print()
+    print(f"scoring throughput, {fig['attempts']} attempts of 30 questions")
+    print(f"  exact (Fraction) score_attempt: {fig['exact_per_s']:10.0f} attempts/s")
+    print(f"  float baseline (same credits):  {fig['float_per_s']:10.0f} attempts/s")
+    print(f"  exact/float time ratio:         {fig['ratio']:10.2f}")
 
 
 if __name__ == "__main__":
