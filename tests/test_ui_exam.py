@@ -216,3 +216,22 @@ def test_no_bare_print_in_the_ui_package():
             if isinstance(node, ast.Call) and getattr(node.func, "id", None) == "print":
                 offenders.append(f"{f.name}:{node.lineno}")
     assert offenders == []
+
+
+def test_english_setting_shows_english(inst, clock):
+    """SOPCOACH_LANG=en (or lang='en') shows the app in English."""
+    a = ExamApp(inst, lang="en", clock=clock, start_timer=False)
+    assert a.sign_in_button.description == "Sign in"
+    assert "Certification" in a.title.value or "certification" in a.title.value.lower()
+
+
+def test_jupyterhub_user_skips_sign_in(inst, monkeypatch, tmp_path):
+    """Behind JupyterHub the Hub user is the learner: the app opens on the instructions page."""
+    import importlib
+    mod = importlib.import_module("sopcoach.ui.exam_app")
+    monkeypatch.setenv("JUPYTERHUB_USER", "hub-alice")
+    monkeypatch.setattr(mod, "installation", lambda: inst)
+    root = mod.exam_app(lang="zh-CN")
+    texts = [getattr(c, "value", "") for c in root.children[2].children]
+    assert any("hub-alice" in t for t in texts)
+    assert inst.records.learner("hub-alice") is not None
