@@ -52,3 +52,12 @@ def wrong_response(q):
     if isinstance(q, Ordering):  # only blocks outside the key, or nothing at all
         return [o.id for o in q.distractors] or None
     raise TypeError(q)
+
+
+def complete_lessons(inst, learner_id: str) -> None:
+    """Answer every practice question of every lesson right, so the exam's lesson gate is open."""
+    from sopcoach.lessons import LessonService
+    service = LessonService(inst)
+    for lesson in service.lessons():
+        for q in service.questions(lesson.id):
+            service.answer(learner_id, lesson.id, q.id, correct_response(q))

@@ -1,4 +1,4 @@
-"""The ``sopcoach`` command: ``serve``, ``check``, ``results``, ``enroll``.
+"""The ``sopcoach`` command: ``serve`` (``--trainer``), ``check``, ``results``, ``enroll``.
 
 Exit codes: 0 success; 1 content problems (``check``) or a refused action; 2 usage errors.
 """
@@ -71,8 +71,10 @@ def check_paths(paths: Sequence[Path], content: Path) -> list[Problem]:
 def _cmd_check(args: argparse.Namespace) -> int:
     from .config import PROJECT_ROOT
     import os
-    content = Path(os.environ.get("SOPCOACH_CONTENT") or Path.cwd() if (Path.cwd() / "playbook").is_dir()
-                   else PROJECT_ROOT)
+    if os.environ.get("SOPCOACH_CONTENT"):
+        content = Path(os.environ["SOPCOACH_CONTENT"])
+    else:
+        content = Path.cwd() if (Path.cwd() / "playbook").is_dir() else PROJECT_ROOT
     problems = check_paths([Path(p) for p in args.paths], content)
     for p in problems:
         print(p)
@@ -97,34 +99,40 @@ RESULT_COLUMNS = ["attempt_id", "learner_id", "name", "team", "cohort", "exam_id
                   "playbook_version"]
 
 
-def results_rows() -> list[dict]:
-    """Return one dict per attempt (columns :data:`RESULT_COLUMNS`); ``score`` is an exact fraction text."""
+def results_rows(**filters) -> list[dict]:
+    """Return one dict per attempt (columns :data:`RESULT_COLUMNS`); ``score`` is an exact fraction text.
+
+    ``filters`` (``team``, ``cohort``, ``since``, ``until``, ``exam_id``, ``timezone``) are those of
+    :func:`sopcoach.results.attempt_rows`.
+    """
     from .config import installation
-    from .records import from_db
-    inst = installation()
-    learners = {l.id: l for l in inst.records.learners()}
-    rows = []
-    for a in inst.records.attempts():
-        l = learners.get(a.learner_id)
-        start, end = from_db(a.started_at), from_db(a.closed_at)
-        rows.append({
-            "attempt_id": a.id, "learner_id": a.learner_id, "name": l.name if l else "",
-            "team": (l.team or "") if l else "", "cohort": (l.cohort or "") if l else "",
-            "exam_id": a.exam_id, "number": a.number, "state": a.state,
-            "started_at": start.isoformat(), "closed_at": end.isoformat() if end else "",
-            "minutes_taken": round((end - start).total_seconds() / 60, 1) if end else "",
-            "score": f"{a.score_num}/{a.score_den}" if a.score_den else "",
-            "percent": a.percent or "", "passed": "" if a.passed is None else bool(a.passed),
-            "playbook_version": a.playbook_version,
-        })
-    return rows
+    from .results import attempt_rows
+    return attempt_rows(installation().records, **filters)
 
 
 def _cmd_results(args: argparse.Namespace) -> int:
-    rows = results_rows()
+    from .config import installation
+    from .results import export_bytes, person_table
+    import pandas as pd
+    inst = installation()
+    filters = dict(team=args.team, cohort=args.cohort, since=args.since, until=args.until,
+                   timezone=inst.playbook.calendar.timezone)
+    if args.format == "xlsx" and not args.output:
+        raise SopcoachError("--format xlsx writes a file: give it with -o FILE.xlsx")
+    if args.by == "person":
+        table = person_table(inst.records, inst.blueprint.id, **filters)
+    else:
+        rows = results_rows(**filters)
+        table = pd.DataFrame(rows, columns=RESULT_COLUMNS)
+    if args.format == "xlsx":
+        Path(args.output).write_bytes(export_bytes(table, "xlsx", sheet=args.by))
+        return 0
     out = open(args.output, "w", newline="", encoding="utf-8") if args.output else sys.stdout
     try:
-        if args.format == "json":
+        if args.by == "person":
+            text = export_bytes(table, args.format).decode("utf-8-sig")
+            out.write(text)
+        elif args.format == "json":
             json.dump(rows, out, ensure_ascii=False, indent=2)
             out.write("\n")
         else:
@@ -137,6 +145,14 @@ def _cmd_results(args: argparse.Namespace) -> int:
     return 0
 
 
+def _iso_date(text: str):
+    from datetime import date
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a date as YYYY-MM-DD (got {text!r})") from None
+
+
 def _cmd_serve(args: argparse.Namespace) -> int:
     import os
     from .config import installation, settings
@@ -146,25 +162,56 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     if not inst.records.learners():
         code = inst.records.enroll("demo", "演示学员 Demo Learner", team="demo", cohort="demo")
         print(f"\nDemo learner for a first try: employee id 'demo', access code '{code}'\n", flush=True)
-    print(f"database: {s.db_url}\nlearner app: http://{args.host}:{args.port}/", flush=True)
     env = dict(os.environ, SOPCOACH_HOME=str(s.home), SOPCOACH_DB_URL=s.db_url, SOPCOACH_LANG=s.lang,
                SOPCOACH_CONTENT=str(s.content))
-    return run_voila(s.notebooks_dir / "learner", host=args.host, port=args.port, env=env)
+    if args.trainer:
+        return _serve_trainer(args, s, env)
+    port = args.port or 8866
+    print(f"database: {s.db_url}\nlearner app: http://{args.host}:{port}/", flush=True)
+    return run_voila(s.notebooks_dir / "learner", host=args.host, port=port, env=env)
+
+
+def _serve_trainer(args: argparse.Namespace, s, env: dict) -> int:
+    """Serve notebooks/trainer and notebooks/review on their own port, behind a token."""
+    import os
+    import secrets
+    from .errors import ConfigError
+    from .server import TRAINER_PORT, run_trainer
+    token = os.environ.get("SOPCOACH_TRAINER_TOKEN") or secrets.token_urlsafe(24)
+    if len(token) < 16:
+        raise ConfigError("SOPCOACH_TRAINER_TOKEN must have at least 16 characters")
+    port = args.port or TRAINER_PORT
+    env.pop("SOPCOACH_TRAINER_TOKEN", None)
+    base = f"http://{args.host}:{port}"
+    print(f"database: {s.db_url}\ntrainer app (keep the token private): {base}/?token={token}\n"
+          f"  playbook changes: {base}/voila/render/trainer/playbook_changes.ipynb?token={token}", flush=True)
+    return run_trainer(s.notebooks_dir, s.home / "trainer-site", token, host=args.host, port=port, env=env)
 
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="sopcoach", description="Teach, examine and audit a sales SOP.")
     sub = p.add_subparsers(dest="command", required=True)
-    s = sub.add_parser("serve", help="serve the learner app with Voila")
+    s = sub.add_parser("serve", help="serve the learner app with Voila (or, with --trainer, the trainer app)")
     s.add_argument("--host", default="127.0.0.1")
-    s.add_argument("--port", type=int, default=8866)
+    s.add_argument("--port", type=int, default=None, help="default 8866 (learner app), 8867 (--trainer)")
+    s.add_argument("--trainer", action="store_true",
+                   help="serve notebooks/trainer and notebooks/review behind a token "
+                        "($SOPCOACH_TRAINER_TOKEN, else a new one printed at start)")
     s.set_defaults(func=_cmd_serve)
     c = sub.add_parser("check", help="validate playbook/ and quizzes/ (or the given files)")
     c.add_argument("paths", nargs="*")
     c.set_defaults(func=_cmd_check)
-    r = sub.add_parser("results", help="export exam attempts")
-    r.add_argument("--format", choices=["csv", "json"], default="csv")
+    r = sub.add_parser("results", help="export exam attempts (or a summary per person)")
+    r.add_argument("--format", choices=["csv", "json", "xlsx"], default="csv", help="xlsx needs -o FILE")
     r.add_argument("-o", "--output")
+    r.add_argument("--by", choices=["attempt", "person"], default="attempt",
+                   help="one row per attempt (default) or per person: attempts, best and last score, "
+                        "pass status, time taken, certificate")
+    r.add_argument("--team", help="only learners of this team")
+    r.add_argument("--cohort", help="only learners of this cohort")
+    r.add_argument("--since", type=_iso_date, help="attempts started on or after this date (YYYY-MM-DD, "
+                   "playbook time zone)")
+    r.add_argument("--until", type=_iso_date, help="attempts started on or before this date")
     r.set_defaults(func=_cmd_results)
     e = sub.add_parser("enroll", help="enroll a learner and issue a personal access code")
     e.add_argument("--id", required=True)
@@ -180,7 +227,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 #: Modules that add sub-commands: each has ``register(subparsers)`` adding parsers whose
 #: ``func(args) -> int`` runs the command.
-COMMAND_MODULES: list[str] = ["sopcoach.interchange_cli"]
+COMMAND_MODULES: list[str] = ["sopcoach.interchange_cli", "sopcoach.crm_cli", "sopcoach.trainer_cli"]
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -77,12 +77,39 @@ class Installation:
     blueprint: object
     records: object
 
-    def exam_service(self, clock=None):
-        """Return an :class:`~sopcoach.exam.ExamService` over this installation."""
+    def exam_service(self, clock=None, lesson_gate=None):
+        """Return an :class:`~sopcoach.exam.ExamService` over this installation.
+
+        ``lesson_gate(learner_id) -> missing lesson ids`` (optional) makes the service refuse a new
+        attempt until the lessons are complete (see :func:`sopcoach.lessons.lesson_gate`).
+        """
         from .exam import ExamService
         from .records import utcnow
         return ExamService(self.records, self.bank, self.blueprint, self.playbook.content_hash(),
-                           self.playbook.sop.version, clock or utcnow)
+                           self.playbook.sop.version, clock or utcnow, lesson_gate=lesson_gate)
+
+    @property
+    def practice_dir(self) -> Path:
+        """The practice pool folder, ``quizzes/practice/`` (never drawn into the exam)."""
+        return self.settings.quizzes_dir / "practice"
+
+    def practice(self):
+        """Return the practice pool (a :class:`~sopcoach.quizbank.Bank`, keys resolved), loaded once.
+
+        Raises
+        ------
+        ContentError
+            When a practice file is invalid.
+        """
+        key = (str(self.practice_dir), self.playbook.content_hash())
+        if key not in _PRACTICE:
+            from .quizbank import Bank, load_bank
+            have = self.practice_dir.is_dir() and any(self.practice_dir.glob("*.yaml"))
+            _PRACTICE[key] = load_bank(self.practice_dir, self.playbook) if have else Bank([], "")
+        return _PRACTICE[key]
+
+
+_PRACTICE: dict = {}
 
 
 @lru_cache(maxsize=4)

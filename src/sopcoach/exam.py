@@ -25,7 +25,8 @@ from sqlalchemy.orm import Session
 from .errors import (AttemptClosed, AttemptExpired, AttemptLimitReached, ExamError, InvalidResponse,
                      WaitRequired)
 from .quizbank import Bank, Blueprint, MultipleChoice, Numeric, Ordering, SingleChoice, TrueFalse
-from .records import Answer, Attempt, Records, from_db, to_db, utcnow
+from .records import (Answer, Attempt, Records, any_release, from_db, pending_review_ids, release_label_for,
+                      to_db, utcnow)
 from .scoring import ScoreReport, check_response, report_from_json, report_to_json, score_attempt
 
 
@@ -36,6 +37,33 @@ class AttemptState(str, enum.Enum):
     SUBMITTED = "submitted"
     SCORED = "scored"
     EXPIRED = "expired"
+
+
+class LessonsIncomplete(ExamError):
+    """The blueprint requires the lessons first (``require_lessons``) and some are not complete.
+
+    ``missing`` lists the lesson ids still to complete.
+    """
+
+    def __init__(self, message: str, missing: list[str]):
+        super().__init__(message)
+        self.missing = list(missing)
+
+
+class QuestionsNeedReview(ExamError):
+    """A section keeps too few confirmed questions: a release marked the rest needs-review.
+
+    ``section``, ``needed``, ``available`` and ``waiting`` (the question ids a trainer must review
+    and confirm, see :func:`sopcoach.versions.confirm`) say what is missing.
+    """
+
+    def __init__(self, section: str, needed: int, available: int, waiting: list[str]):
+        super().__init__(
+            f"the exam is not available until a trainer reviews the questions changed by the last "
+            f"playbook release: section '{section}' draws {needed} questions but only {available} are "
+            f"confirmed; review and confirm some of: {', '.join(waiting)} "
+            "(trainer notebook 'playbook_changes' or `sopcoach review --confirm QID`)")
+        self.section, self.needed, self.available, self.waiting = section, needed, available, list(waiting)
 
 
 TRANSITIONS: dict[AttemptState, set[AttemptState]] = {
@@ -180,10 +208,17 @@ class ExamService:
         Recorded with each attempt.
     clock : callable, optional
         Returns the current aware UTC time (tests pass a fake clock).
+    lesson_gate : callable, optional
+        ``lesson_gate(learner_id) -> list of lesson ids not complete``; when given, a new attempt
+        is refused with :class:`LessonsIncomplete` while the list is not empty (an open attempt
+        still resumes). The installation's exam app passes it when the blueprint sets
+        ``require_lessons``.
     """
 
     def __init__(self, records: Records, bank: Bank, blueprint: Blueprint, playbook_hash: str = "",
-                 playbook_version: str = "", clock: Callable[[], datetime] = utcnow):
+                 playbook_version: str = "", clock: Callable[[], datetime] = utcnow,
+                 lesson_gate: Callable[[str], list[str]] | None = None):
+        self.lesson_gate = lesson_gate
         self.records = records
         self.bank = bank
         self.blueprint = blueprint
@@ -210,6 +245,10 @@ class ExamService:
             wait = max(0, int((ready - now).total_seconds() + 0.999))
         left = max(0, self.blueprint.max_attempts - len(rows))
         return Eligibility(len(rows), left, open_rows[0].id if open_rows else None, passed, wait)
+
+    def missing_lessons(self, learner_id: str) -> list[str]:
+        """Return the lesson ids the learner must still complete (empty without a lesson gate)."""
+        return list(self.lesson_gate(learner_id)) if self.lesson_gate is not None else []
 
     def view(self, attempt_id: int) -> AttemptView:
         """Return the attempt's state, expiring it first when its time is up."""
@@ -254,8 +293,11 @@ class ExamService:
             When every allowed attempt is used.
         WaitRequired
             When the waiting time after the last attempt has not passed.
+        LessonsIncomplete
+            When a lesson gate is set and some lessons are not complete.
         """
         now = self.clock()
+        missing = self.missing_lessons(learner_id)
         for row_id in self._open_ids(learner_id):
             self.expire_if_due(row_id)
 
@@ -267,12 +309,14 @@ class ExamService:
                 raise AttemptLimitReached(f"all {self.blueprint.max_attempts} attempts are used")
             if el.wait_seconds > 0:
                 raise WaitRequired(f"wait {el.wait_seconds} s before the next attempt", el.wait_seconds)
+            if missing:
+                raise LessonsIncomplete(f"complete the lessons first: {', '.join(missing)}", missing)
             use_seed = seed if seed is not None else random.SystemRandom().randrange(2**31)
-            d = draw(self.bank, self.blueprint, use_seed)
+            d = draw(self.bank, self.blueprint, use_seed, exclude=self._held_back(s))
             row = Attempt(learner_id=learner_id, exam_id=self.blueprint.id, number=el.attempts_used + 1,
                           state=AttemptState.STARTED.value, seed=use_seed, question_ids=d.question_ids,
                           option_orders=d.option_orders, bank_digest=self.bank.digest,
-                          playbook_hash=self.playbook_hash, playbook_version=self.playbook_version,
+                          playbook_hash=self.playbook_hash, playbook_version=self._version(s),
                           started_at=to_db(now),
                           deadline_at=to_db(now + timedelta(minutes=self.blueprint.time_limit_minutes)))
             s.add(row)
@@ -420,9 +464,38 @@ class ExamService:
         row.percent = str(rep.percent_display)
         row.passed = rep.passed
         row.report = report_to_json(rep)
+        if rep.passed:
+            from .certificates import issue_for_attempt
+            issue_for_attempt(s, row, self.blueprint, now)
 
     def _stored_report(self, s: Session, row: Attempt) -> ScoreReport:
         return report_from_json(row.report)
+
+    def _held_back(self, s: Session) -> set[str]:
+        """Return the questions left out of the draw: those marked needs-review by a release.
+
+        Raises
+        ------
+        QuestionsNeedReview
+            When a section keeps fewer confirmed questions than it draws.
+        """
+        held = pending_review_ids(s) & set(self.bank.questions)
+        for section in self.blueprint.sections:
+            ids = [q.id for q in self.bank.in_section(section.id)]
+            usable = [q for q in ids if q not in held]
+            if len(usable) < section.draw:
+                raise QuestionsNeedReview(section.id, section.draw, len(usable), sorted(set(ids) & held))
+        return held
+
+    def _version(self, s: Session) -> str:
+        """Return the playbook version an attempt records: the release label of this content,
+        ``<sop.version>+unreleased`` when releases exist but none matches, else ``sop.version``."""
+        label = release_label_for(s, self.playbook_hash)
+        if label is not None:
+            return label
+        if any_release(s):
+            return f"{self.playbook_version}+unreleased"[:64]
+        return self.playbook_version
 
 
 def attempt_counts(records: Records, exam_id: str) -> dict[str, int]:
@@ -430,3 +503,94 @@ def attempt_counts(records: Records, exam_id: str) -> dict[str, int]:
     return dict(records.run(lambda s: list(s.execute(
         select(Attempt.learner_id, func.count()).where(Attempt.exam_id == exam_id)
         .group_by(Attempt.learner_id)))))
+
+
+#: Exam ids of recertification exams are ``<blueprint id>.recert-r<release id>``.
+RECERT_INFIX = ".recert-r"
+
+
+def is_recertification(exam_id: str) -> bool:
+    """Return whether ``exam_id`` names a recertification exam (see :func:`recertification_exam`)."""
+    return RECERT_INFIX in exam_id
+
+
+def recertification_exam(bank: Bank, blueprint: Blueprint, clauses: list[str], release_id: int,
+                         playbook: Any = None, per_clause: int = 2,
+                         exclude: set[str] = frozenset()) -> tuple[Bank, Blueprint]:
+    """Build the short exam that re-certifies a person on just ``clauses``.
+
+    Each clause becomes a section that draws up to ``per_clause`` questions examining it (a
+    question that examines several of the clauses goes to the one with the fewest questions).
+    Questions in ``exclude`` (needs-review) are left out. The exam keeps the blueprint's pass mark
+    (seed:3.3.1), attempts and waiting time; its time limit is the blueprint's, pro rata to the
+    number of questions (at least 5 minutes); its id is ``<id>.recert-r<release_id>``, so its
+    attempts are counted apart from the certification exam's and from other recertifications.
+
+    Parameters
+    ----------
+    bank, blueprint : Bank, Blueprint
+        The certification bank and blueprint.
+    clauses : list of str
+        The changed clauses the person's certificate covered.
+    release_id : int
+        The release the person re-certifies on.
+    playbook : Playbook, optional
+        Gives the clause titles shown in the instructions and section titles.
+    per_clause : int
+        Questions drawn per clause (fewer when fewer exist).
+
+    Returns
+    -------
+    (Bank, Blueprint)
+        A bank holding the eligible questions (their ``section`` set to the clause they stand
+        for) and the blueprint; pass both to :class:`ExamService`.
+
+    Raises
+    ------
+    ExamError
+        When no eligible question examines any of the clauses.
+    """
+    from math import ceil
+
+    from .i18n import Text
+    from .quizbank import Section
+    from .scoring import floor_percent
+
+    pools = {c: [q for q in bank.questions.values() if c in q.clauses and q.id not in exclude] for c in clauses}
+    assigned: dict[str, list[Any]] = {}
+    taken: set[str] = set()
+    for c in sorted(clauses, key=lambda c: (len(pools[c]), clauses.index(c))):
+        mine = [q for q in pools[c] if q.id not in taken]
+        taken.update(q.id for q in mine)
+        if mine:
+            assigned[c] = [q.model_copy(update={"section": c}) for q in mine]
+    if not assigned:
+        raise ExamError(f"no confirmed question examines the changed clauses {', '.join(clauses)}; "
+                        "write or confirm questions on them first")
+
+    def title(c: str) -> Text:
+        try:
+            return playbook.clause(c).title
+        except (AttributeError, KeyError):
+            return Text.model_validate({"zh-CN": c, "en": c})
+
+    ordered = [c for c in clauses if c in assigned]
+    sections = [Section(id=c, title=title(c), draw=min(per_clause, len(assigned[c]))) for c in ordered]
+    n = sum(s.draw for s in sections)
+    minutes = max(5, ceil(blueprint.time_limit_minutes * n / max(1, blueprint.question_count)))
+    pct = floor_percent(blueprint.pass_fraction, 0)
+    zh_titles = "、".join(f"「{title(c).zh_CN}」" for c in ordered)
+    en_titles = "; ".join(f"'{title(c).en}'" for c in ordered)
+    bp = blueprint.model_copy(update={
+        "id": f"{blueprint.id}{RECERT_INFIX}{release_id}",
+        "title": Text.model_validate({"zh-CN": f"{blueprint.title.zh_CN} · 复认证",
+                                      "en": f"{blueprint.title.en}: recertification"}),
+        "instructions": Text.model_validate({
+            "zh-CN": f"本次复认证共{n}题,限时{minutes}分钟,只考查您获得认证后修改过的规程条款:{zh_titles}。"
+                     f"得分达到{pct}%及以上为通过,通过后您的证书更新到当前规程版本。",
+            "en": f"This recertification has {n} questions and a {minutes}-minute limit. It examines only the "
+                  f"SOP clauses changed since you were certified: {en_titles}. You pass with {pct}% or more; "
+                  "your certificate is then brought up to the current SOP version."}),
+        "time_limit_minutes": minutes, "require_lessons": False, "sections": sections})
+    sub = Bank([q for c in ordered for q in assigned[c]], bank.digest)
+    return sub, bp

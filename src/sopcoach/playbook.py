@@ -2,10 +2,10 @@
 
 Each YAML file holds one or more top-level parts (``clauses``, ``roles``, ``stages``, ``steps``,
 ``authority``, ``slas``, ``tiers``, ``kpis``, ``templates``, ``confidentiality``, ``calendar``,
-``products``, ``sop``). A part may appear in only one file. Every structured value names the
-clause it implements (``clause:``); every clause names its ``source``: a reference into the source
-SOP (``seed:1.2.1``) or ``company-setting`` with a one-line ``rationale`` for values the source
-leaves open.
+``products``, ``sop``; optional: ``lessons``). A part may appear in only one file. Every
+structured value names the clause it implements (``clause:``); every clause names its ``source``:
+a reference into the source SOP (``seed:1.2.1``) or ``company-setting`` with a one-line
+``rationale`` for values the source leaves open.
 """
 from __future__ import annotations
 
@@ -242,6 +242,45 @@ class Product(_Model):
     unit: Text
 
 
+class Goal(_Model):
+    """A goal of the SOP (a section such as ``seed:1.2``) with its bilingual name (lesson tools)."""
+
+    seed: str = Field(pattern=r"^seed:\d+(\.\d+)*$")
+    name: Text
+
+
+class LessonSpec(_Model):
+    """A lesson of the learner app (seed:3.3.1): what it teaches and with which tool.
+
+    The lesson's text is the playbook itself: the ``clauses`` it teaches are shown from
+    ``clauses.yaml`` and the tool reads stages, limits, tiers and templates from their parts, so a
+    trainer's change reaches the lesson without touching its notebook. ``key_points`` may quote
+    playbook facts as ``{{fact}}`` (see :meth:`Playbook.facts`). Practice questions are the
+    questions of ``quizzes/practice/`` whose ``section`` is the lesson ``id``.
+    """
+
+    id: str = Field(pattern=ID)
+    number: int = Field(ge=1)
+    notebook: str = Field(pattern=r"^[A-Za-z0-9_.-]+\.ipynb$")
+    tool: Literal["goals", "process", "approval", "sla", "tiers", "confidentiality", "templates",
+                  "crm_kpis", "improvement"]
+    seeds: list[str] = Field(min_length=1)
+    title: Text
+    intro: Text
+    clauses: list[str] = Field(min_length=1)
+    key_points: list[Text] = Field(default_factory=list)
+    tool_intro: Text | None = None
+    goals: list[Goal] = Field(default_factory=list)
+
+    @field_validator("seeds")
+    @classmethod
+    def _seeds(cls, v: list[str]) -> list[str]:
+        bad = [s for s in v if not SEED_REF.match(s)]
+        if bad:
+            raise ValueError(f"seeds must be references such as 'seed:1.2' (got {bad[0]!r})")
+        return v
+
+
 class SopMeta(_Model):
     """Name, currency and release label of the SOP."""
 
@@ -254,8 +293,10 @@ PARTS: dict[str, Any] = {
     "sop": SopMeta, "clauses": list[Clause], "roles": list[Role], "stages": list[Stage],
     "steps": list[Step], "authority": list[AuthorityLimit], "slas": list[SLA], "tiers": list[Tier],
     "kpis": list[KPI], "templates": list[Template], "confidentiality": list[ConfidentialityRule],
-    "calendar": CalendarSpec, "products": list[Product],
+    "calendar": CalendarSpec, "products": list[Product], "lessons": list[LessonSpec],
 }
+#: Parts that a playbook may leave out (an empty list is used).
+OPTIONAL_PARTS = frozenset({"lessons"})
 
 
 class Playbook(_Model):
@@ -278,6 +319,7 @@ class Playbook(_Model):
     confidentiality: list[ConfidentialityRule]
     calendar: CalendarSpec
     products: list[Product]
+    lessons: list[LessonSpec] = Field(default_factory=list)
 
     # -- lookups ---------------------------------------------------------------------------
     def clause(self, clause_id: str) -> Clause:
@@ -368,7 +410,7 @@ class Playbook(_Model):
     def _references(self) -> "Playbook":
         errors = []
         for part in ("clauses", "roles", "stages", "steps", "slas", "tiers", "kpis", "templates",
-                     "confidentiality", "products"):
+                     "confidentiality", "products", "lessons"):
             seen: set[str] = set()
             for item in getattr(self, part):
                 if item.id in seen:
@@ -396,6 +438,13 @@ class Playbook(_Model):
             need("role", a.approver, role_ids, f"authority '{a.role}'")
         for t in self.templates:
             need("stage", t.used_at_stage, stage_ids, f"templates '{t.id}'")
+        numbers: set[int] = set()
+        for lesson in self.lessons:
+            for c in lesson.clauses:
+                need("clause", c, clause_ids, f"lessons '{lesson.id}'")
+            if lesson.number in numbers:
+                errors.append(f"lessons '{lesson.id}': duplicate number {lesson.number}; number lessons 1, 2, 3 ...")
+            numbers.add(lesson.number)
         if errors:
             raise ValueError("; ".join(errors))
         return self
@@ -467,6 +516,8 @@ def load_playbook(folder: Path | str) -> Playbook:
                 parts[key] = getattr(value_ok, key)
                 owner[key] = doc
     for key in PARTS:
+        if key in OPTIONAL_PARTS:
+            continue
         if key not in parts and not any(p.field.startswith(key) for p in problems):
             problems.append(Problem(str(folder), 0, 0, key, f"part '{key}' is missing from the playbook"))
     raise_problems(problems)

@@ -136,6 +136,89 @@ class AuditEvent(Base):
     detail: Mapped[str] = mapped_column(Text, default="")
 
 
+class Release(Base):
+    """A released playbook version (see :mod:`sopcoach.versions`).
+
+    ``clause_hashes`` maps each clause id to the SHA-256 of what learners and keys depend on;
+    ``snapshot`` holds ``{"files": {name: yaml text}, "clauses": {id: content}}`` for diffs;
+    ``changed`` lists the clause ids that differ from the previous release (empty for the first).
+    """
+
+    __tablename__ = "releases"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    label: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime)
+    created_by: Mapped[str] = mapped_column(String(100), default="")
+    note: Mapped[str] = mapped_column(Text, default="")
+    playbook_hash: Mapped[str] = mapped_column(String(64), index=True)
+    clause_hashes: Mapped[dict] = mapped_column(JSON)
+    snapshot: Mapped[dict] = mapped_column(JSON)
+    changed: Mapped[list] = mapped_column(JSON, default=list)
+
+
+class QuestionReview(Base):
+    """A question that examines a clause a release changed: out of the exam until confirmed.
+
+    ``status`` is ``needs_review`` or ``confirmed``; ``clauses`` are the changed clauses it examines.
+    """
+
+    __tablename__ = "question_reviews"
+    __table_args__ = (UniqueConstraint("question_id", "release_id"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    question_id: Mapped[str] = mapped_column(String(100), index=True)
+    release_id: Mapped[int] = mapped_column(ForeignKey("releases.id"))
+    clauses: Mapped[list] = mapped_column(JSON)
+    status: Mapped[str] = mapped_column(String(16), index=True)
+    flagged_at: Mapped[datetime] = mapped_column(DateTime)
+    confirmed_at: Mapped[datetime | None] = mapped_column(DateTime)
+    confirmed_by: Mapped[str | None] = mapped_column(String(100))
+
+
+class Certificate(Base):
+    """A certificate issued for a passed attempt (see :mod:`sopcoach.certificates`).
+
+    ``clauses`` are the clauses the passing attempt examined; ``clause_hashes`` their hashes in the
+    release the certificate was issued on (empty when no release existed yet). A recertification
+    issues a new certificate that ``replaces`` the old one; the old one gets ``superseded_by``.
+    Times are naive UTC; ``expires_at`` is ``issued_at`` plus the blueprint's calendar days.
+    """
+
+    __tablename__ = "certificates"
+    code: Mapped[str] = mapped_column(String(32), primary_key=True)
+    learner_id: Mapped[str] = mapped_column(ForeignKey("learners.id"), index=True)
+    attempt_id: Mapped[int] = mapped_column(ForeignKey("attempts.id"))
+    exam_id: Mapped[str] = mapped_column(String(64))
+    release_id: Mapped[int | None] = mapped_column(ForeignKey("releases.id"))
+    playbook_version: Mapped[str] = mapped_column(String(64))
+    issued_at: Mapped[datetime] = mapped_column(DateTime)
+    expires_at: Mapped[datetime] = mapped_column(DateTime)
+    score_num: Mapped[int] = mapped_column(Integer)
+    score_den: Mapped[int] = mapped_column(Integer)
+    percent: Mapped[str] = mapped_column(String(8))
+    clauses: Mapped[list] = mapped_column(JSON)
+    clause_hashes: Mapped[dict] = mapped_column(JSON)
+    replaces: Mapped[str | None] = mapped_column(String(32))
+    superseded_by: Mapped[str | None] = mapped_column(String(32))
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime)
+    revoked_reason: Mapped[str] = mapped_column(Text, default="")
+
+
+def pending_review_ids(s: Session) -> set[str]:
+    """Return the ids of questions marked needs-review (see :mod:`sopcoach.versions`)."""
+    return set(s.scalars(select(QuestionReview.question_id).where(QuestionReview.status == "needs_review")))
+
+
+def release_label_for(s: Session, playbook_hash: str) -> str | None:
+    """Return the label of the newest release of this playbook content, or ``None``."""
+    return s.scalars(select(Release.label).where(Release.playbook_hash == playbook_hash)
+                     .order_by(Release.id.desc()).limit(1)).first()
+
+
+def any_release(s: Session) -> bool:
+    """Return whether any playbook version has been released."""
+    return s.scalars(select(Release.id).limit(1)).first() is not None
+
+
 def make_engine(url: str) -> Engine:
     """Create an engine; on SQLite turn on WAL, a 30 s busy timeout and ``BEGIN IMMEDIATE``."""
     if not url.startswith("sqlite"):
@@ -327,6 +410,55 @@ class Records:
         return self.run(lambda s: {a.question_id: a for a in
                                    s.scalars(select(Answer).where(Answer.attempt_id == attempt_id))})
 
+    # -- lesson progress (the completion rule lives in sopcoach.lessons) -----------------------
+    def lesson_progress(self, learner_id: str) -> dict[str, LessonProgress]:
+        """Return the learner's progress rows by lesson id (lessons never opened are absent)."""
+        return self.run(lambda s: {p.lesson_id: p for p in s.scalars(
+            select(LessonProgress).where(LessonProgress.learner_id == learner_id))})
+
+    def open_lesson(self, learner_id: str, lesson_id: str, now: datetime | None = None) -> LessonProgress:
+        """Record that the learner opened a lesson (the first opening is kept); return the row."""
+        now = now or utcnow()
+
+        def do(s: Session) -> LessonProgress:
+            row = s.get(LessonProgress, (learner_id, lesson_id))
+            if row is None:
+                row = LessonProgress(learner_id=learner_id, lesson_id=lesson_id, opened_at=to_db(now),
+                                     practice={}, completed_at=None)
+                s.add(row)
+            return row
+        return self.run(do)
+
+    def update_lesson_practice(self, learner_id: str, lesson_id: str,
+                               update: Callable[[dict], tuple[dict, bool]],
+                               now: datetime | None = None) -> LessonProgress:
+        """Change a lesson's practice record in one transaction; return the row.
+
+        ``update(practice) -> (new_practice, complete)`` gets a copy of the stored JSON; when it
+        says complete, ``completed_at`` is set (once: completion is never taken back).
+        """
+        now = now or utcnow()
+
+        def do(s: Session) -> LessonProgress:
+            row = s.get(LessonProgress, (learner_id, lesson_id))
+            if row is None:
+                row = LessonProgress(learner_id=learner_id, lesson_id=lesson_id, opened_at=to_db(now),
+                                     practice={}, completed_at=None)
+                s.add(row)
+            new, complete = update(json_copy(row.practice or {}))
+            row.practice = new
+            if complete and row.completed_at is None:
+                row.completed_at = to_db(now)
+            return row
+        return self.run(do)
+
+
+def json_copy(value: Any) -> Any:
+    """Return a deep copy of JSON data (so a changed JSON column is a new object SQLAlchemy sees)."""
+    import json
+    return json.loads(json.dumps(value))
+
 
 __all__ = ["Records", "Learner", "Attempt", "Answer", "LessonProgress", "AuditEvent", "LoginThrottle",
+           "Release", "QuestionReview", "Certificate", "pending_review_ids", "release_label_for", "any_release",
            "utcnow", "to_db", "from_db", "make_engine", "IntegrityError"]

@@ -43,6 +43,10 @@ What the command sets, and why (read off the Voila 0.5.13 source: ``voila/app.py
     non-HTML template (e.g. ``?template=script``) starts a kernel and then hangs the request
     forever on ``TemplateNotFound``, a cheap way to pile up kernels. Templates and themes may
     still come from the notebook's own ``metadata.voila``.
+``--Voila.identity_provider_class=sopcoach.landing.LandingIdentityProvider``
+    Jupyter's default identity provider plus one route: ``/`` sends the browser to the learner
+    home page ``voila/render/home.ipynb`` when the root has one (else the usual listing). See
+    :mod:`sopcoach.landing` for why this is the hook.
 ``file_allowlist`` / ``file_denylist``
     Not passed: Voila's defaults serve only ``.png/.jpg/.gif/.svg`` below ``root`` from
     ``/voila/files/`` and never ``.ipynb``/``.py``.
@@ -51,11 +55,16 @@ No token
     sopcoach launcher. ``/api/kernels`` (the listing) is not routed by Voila at all;
     ``/api/kernels/<uuid>`` and its websocket answer to whoever knows the UUID, and the websocket
     only relays comm/kernel-info messages (no ``execute_request``).
+
+Known gap: Voila's ``lab`` template (``share/jupyter/voila/templates/lab/index.html.j2``) links
+FontAwesome CSS from ``cdn.jsdelivr.net`` in ``<head>``; learners' browsers try to fetch it. Only a
+custom template can remove it; the browser tests abort such requests.
 """
 
 from __future__ import annotations
 
 import ipaddress
+import os
 import signal
 import socket
 import subprocess
@@ -63,7 +72,8 @@ import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-__all__ = ["free_port", "run_voila", "voila_command"]
+__all__ = ["free_port", "run_voila", "voila_command", "trainer_site", "trainer_command", "run_trainer",
+           "TRAINER_FOLDERS", "TRAINER_PORT"]
 
 _LOOPBACK_NAMES = {"localhost"}
 
@@ -160,6 +170,7 @@ def voila_command(
         "--VoilaConfiguration.show_tracebacks=False",
         "--VoilaConfiguration.allow_template_override=NOTEBOOK",
         "--VoilaConfiguration.allow_theme_override=NOTEBOOK",
+        "--Voila.identity_provider_class=sopcoach.landing.LandingIdentityProvider",
         f"--VoilaConfiguration.preheat_kernel={preheat}",
     ]
     if preheat:
@@ -180,9 +191,11 @@ def run_voila(
 ) -> int:
     """Run Voila on ``root`` in the foreground until it exits.
 
-    SIGINT and SIGTERM received by this process are forwarded to the Voila process, which
-    then shuts its kernels down and exits. Voila runs in its own session, so a Ctrl-C in the
-    terminal reaches it exactly once (through this forwarding).
+    SIGINT and SIGTERM received by this process are forwarded to the Voila process as SIGTERM,
+    which Voila handles like Ctrl-C: it stops serving, shuts its kernels down and exits.
+    (SIGTERM because Voila inherits an *ignored* SIGINT when started from a background job,
+    and then ignores a forwarded SIGINT.) A second signal kills Voila. Voila runs in its own
+    session, so a Ctrl-C in the terminal reaches it only through this forwarding.
 
     Parameters
     ----------
@@ -209,14 +222,22 @@ def run_voila(
     OSError
         If the Voila process cannot be started.
     """
-    argv = voila_command(root, host=host, port=port)
+    return _run(voila_command(root, host=host, port=port), env)
+
+
+def _run(argv: list[str], env: Mapping[str, str] | None) -> int:
+    """Run ``argv`` in its own session, forwarding SIGINT/SIGTERM (see :func:`run_voila`)."""
     proc = subprocess.Popen(
         argv, env=dict(env) if env is not None else None, start_new_session=True
     )
 
-    def forward(signum: int, _frame: object) -> None:
+    received = 0
+
+    def forward(_signum: int, _frame: object) -> None:
+        nonlocal received
+        received += 1
         if proc.poll() is None:
-            proc.send_signal(signum)
+            proc.send_signal(signal.SIGTERM if received == 1 else signal.SIGKILL)
 
     previous: dict[int, object] = {}
     try:
@@ -263,3 +284,110 @@ def free_port(host: str = "127.0.0.1") -> int:
     with socket.socket(family, socket.SOCK_STREAM) as sock:
         sock.bind((host, 0))
         return int(sock.getsockname()[1])
+
+
+# -- the trainer server ---------------------------------------------------------------------------
+#: The notebook folders the trainer server serves (never ``learner``).
+TRAINER_FOLDERS = ("trainer", "review")
+#: The trainer server's default port (the learner app's is 8866).
+TRAINER_PORT = 8867
+
+
+def trainer_site(notebooks: Path, site: Path) -> Path:
+    """Lay out the trainer server's root: ``site`` holding only links to the trainer folders.
+
+    ``site/trainer`` and ``site/review`` are symbolic links to ``notebooks/trainer`` and
+    ``notebooks/review`` (edits to those notebooks show at once); nothing else is placed in
+    ``site``, so ``notebooks/learner`` and the content files are not below the trainer server's
+    root either. Stale entries in ``site`` are removed.
+
+    Parameters
+    ----------
+    notebooks : Path
+        The project's ``notebooks/`` folder.
+    site : Path
+        The folder to (re)create, e.g. ``$SOPCOACH_HOME/trainer-site``.
+
+    Returns
+    -------
+    Path
+        ``site``, resolved.
+
+    Raises
+    ------
+    NotADirectoryError
+        When ``notebooks/trainer`` is missing.
+    """
+    notebooks = Path(notebooks).expanduser().resolve()
+    if not (notebooks / "trainer").is_dir():
+        raise NotADirectoryError(f"trainer notebooks not found: {notebooks / 'trainer'}")
+    site = Path(site).expanduser().resolve()
+    site.mkdir(parents=True, exist_ok=True)
+    for entry in site.iterdir():
+        if entry.name not in TRAINER_FOLDERS:
+            if entry.is_symlink() or entry.is_file():
+                entry.unlink()
+    for name in TRAINER_FOLDERS:
+        link, target = site / name, notebooks / name
+        if link.is_symlink() or link.exists():
+            if link.is_symlink() and link.resolve() == target:
+                continue
+            link.unlink()
+        if target.is_dir():
+            link.symlink_to(target, target_is_directory=True)
+    return site
+
+
+def trainer_command(site: Path, *, host: str = "127.0.0.1", port: int = TRAINER_PORT,
+                    extra: Sequence[str] = ()) -> list[str]:
+    """Build the argv of the trainer server: :func:`voila_command` on ``site``, token required.
+
+    The token is not in the argv (where ``ps`` would show it): Voila's identity provider reads it
+    from the ``JUPYTER_TOKEN`` environment variable, which :func:`run_trainer` sets. Every page,
+    the notebook tree, the contents API and the kernels API then answer only with the token
+    (``?token=...`` once, then a cookie, or an ``Authorization: token ...`` header).
+    ``/voila/files/`` (Voila's unauthenticated file route) is switched off with an empty
+    allowlist. No preheated kernels: trainers are few, and a pool per notebook would idle.
+
+    Examples
+    --------
+    >>> argv = trainer_command(Path("."), port=9001)
+    >>> "--Voila.auto_token=True" in argv, "--Voila.port=9001" in argv
+    (True, True)
+    """
+    return voila_command(site, host=host, port=port, pool_size=0,
+                         extra=["--Voila.auto_token=True", "--VoilaConfiguration.file_allowlist=[]", *extra])
+
+
+def run_trainer(notebooks: Path, site: Path, token: str, host: str = "127.0.0.1", port: int = TRAINER_PORT,
+                env: Mapping[str, str] | None = None) -> int:
+    """Serve the trainer and review notebooks, protected by ``token``, until Voila exits.
+
+    Parameters
+    ----------
+    notebooks : Path
+        The project's ``notebooks/`` folder.
+    site : Path
+        Where to lay out the server's root (see :func:`trainer_site`).
+    token : str
+        The access token (at least 16 characters).
+    env : Mapping, optional
+        Environment for Voila and its kernels (``JUPYTER_TOKEN`` is set from ``token``).
+
+    Returns
+    -------
+    int
+        Voila's exit code.
+
+    Raises
+    ------
+    ValueError
+        When the token is shorter than 16 characters, or host/port are invalid.
+    """
+    if len(token) < 16:
+        raise ValueError("the trainer token must have at least 16 characters")
+    root = trainer_site(notebooks, site)
+    full = dict(env if env is not None else os.environ)
+    full["JUPYTER_TOKEN"] = token
+    argv = trainer_command(root, host=host, port=port)
+    return _run(argv, full)

@@ -14,7 +14,7 @@ from sopcoach.config import Installation, Settings
 from sopcoach.playbook import load_playbook
 from sopcoach.quizbank import load_bank, load_blueprint
 from sopcoach.records import Records
-from support import ROOT, correct_response, wrong_response
+from support import ROOT, complete_lessons, correct_response, wrong_response
 
 pytestmark = pytest.mark.e2e
 CODE = "test-code-1234"
@@ -41,6 +41,7 @@ def exam_server(voila_server, tmp_path):
     home.mkdir()
     inst = _installation(ROOT, home)
     inst.records.enroll("e3001", "赵六", code=CODE)
+    complete_lessons(inst, "e3001")  # the blueprint requires the lessons before the exam
     base = voila_server(ROOT / "notebooks" / "learner", _env(ROOT, home))
     yield base, inst
     inst.records.dispose()

@@ -11,7 +11,7 @@ import pytest
 from ruamel.yaml import YAML
 
 from sopcoach.records import Attempt, to_db, utcnow
-from support import ROOT
+from support import ROOT, complete_lessons
 from test_exam_browser import CODE, TIMEOUT, _env, _installation, _open_exam, _sign_in
 from wire import (KEEP_SOCKETS, Traffic, click_data, comm_messages_from_kernel, forge, normalise,
                   normalised_messages, update_data)
@@ -145,6 +145,7 @@ def _signed_in_page(voila_server, browser, tmp_path):
     home.mkdir()
     inst = _installation(ROOT, home)
     inst.records.enroll("e5001", "孙八", code=CODE)
+    complete_lessons(inst, "e5001")  # the blueprint requires the lessons before the exam
     base = voila_server(ROOT / "notebooks" / "learner", _env(ROOT, home))
     context = browser.new_context(locale="zh-CN")
     page = context.new_page()

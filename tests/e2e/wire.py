@@ -73,6 +73,8 @@ _PATTERNS = [
     (re.compile(r'"execution_count": \d+'), '"execution_count": N'),
     (re.compile(r"Tip: [^\n]*"), "Tip: <random IPython tip>"),
     (re.compile(r"/api/kernels/[^\"'?]+"), "/api/kernels/<id>"),
+    # the signed session token in links between learner pages (learner id + expiry + MAC)
+    (re.compile(r"session=[A-Za-z0-9_\-]+\.\d+\.[A-Za-z0-9_\-]+"), "session=<token>"),
 ]
 
 

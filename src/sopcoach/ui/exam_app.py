@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import enum
-import os
 from datetime import datetime
 from typing import Any, Callable
 
@@ -19,7 +18,7 @@ import ipywidgets as w
 from ..config import Installation, installation
 from ..errors import (AttemptClosed, AttemptExpired, AttemptLimitReached, AuthError, InvalidResponse,
                       RecordsError, WaitRequired)
-from ..exam import AttemptState, ExamService, QuestionView
+from ..exam import AttemptState, ExamService, LessonsIncomplete, QuestionView
 from ..i18n import current_lang, t
 from ..quizbank import MultipleChoice, Numeric, Ordering, SingleChoice, TrueFalse
 from ..records import utcnow
@@ -51,6 +50,8 @@ class Page(str, enum.Enum):
 
 
 def _message(exc: Exception, lang: str) -> str:
+    if isinstance(exc, LessonsIncomplete):
+        return t("请先完成全部课程再开始考试。", "Complete every lesson before you start the exam.", lang)
     if isinstance(exc, AttemptExpired):
         return t("考试时间已到，截止前保存的答案已计分。", "Time is up; the answers saved before the deadline were scored.", lang)
     if isinstance(exc, AttemptClosed):
@@ -88,14 +89,20 @@ class ExamApp:
         An already authenticated learner (JupyterHub); skips the sign-in page.
     start_timer : bool
         Run the once-a-second countdown (needs a running event loop, as in a Voila kernel).
+    lesson_gate : callable, optional
+        ``lesson_gate(learner_id) -> lesson ids not complete``: while it is not empty the
+        instructions name the missing lessons and offer no start button, and the service refuses
+        a new attempt (:func:`exam_app` passes it when the blueprint sets ``require_lessons``).
     """
 
     def __init__(self, inst: Installation, lang: str | None = None, clock: Callable[[], datetime] | None = None,
-                 learner_id: str | None = None, start_timer: bool = True):
+                 learner_id: str | None = None, start_timer: bool = True,
+                 lesson_gate: Callable[[str], list[str]] | None = None):
         self.inst = inst
         self.lang = lang or current_lang()
         self.clock = clock or utcnow
-        self.service: ExamService = inst.exam_service(self.clock)
+        self.service: ExamService = inst.exam_service(self.clock, lesson_gate=lesson_gate)
+        self.session_token: str | None = None
         self.bp = inst.blueprint
         self.learner_id: str | None = None
         self.learner_name = ""
@@ -148,7 +155,8 @@ class ExamApp:
         self._flag_sync = False
 
         if learner_id:
-            self._signed_in(learner_id, learner_id)
+            row = inst.records.learner(learner_id)
+            self._signed_in(learner_id, row.name if row is not None else learner_id)
         else:
             self.show_sign_in()
 
@@ -193,8 +201,24 @@ class ExamApp:
 
     def _signed_in(self, learner_id: str, name: str) -> None:
         self.learner_id, self.learner_name = learner_id, name
+        try:
+            from ..session import issue_token, load_secret
+            self.session_token = issue_token(load_secret(self.inst.settings.home), learner_id)
+        except OSError:  # no writable data folder: links simply ask for the sign-in again
+            log.exception("no session secret")
         self.say("")
         self.show_instructions()
+
+    def _href(self, notebook: str) -> str:
+        from urllib.parse import urlencode
+        params = {"session": self.session_token} if self.session_token else {}
+        if self.lang != current_lang():
+            params["lang"] = self.lang
+        return notebook + ("?" + urlencode(params) if params else "")
+
+    def _home_link(self) -> str:
+        return (f"<p class='sopcoach-nav'><a class='sopcoach-home-link' href='{esc(self._href('home.ipynb'))}'>"
+                f"{esc(self.tr('← 学习中心', '← Learning centre'))}</a></p>")
 
     # -- instructions ---------------------------------------------------------------------------------
     def show_instructions(self) -> None:
@@ -208,10 +232,18 @@ class ExamApp:
             (self.tr("剩余考试次数", "Attempts left"), f"{el.attempts_left} / {bp.max_attempts}"),
         ]
         table = "".join(f"<tr><th>{esc(k)}</th><td>{esc(v)}</td></tr>" for k, v in rows)
-        html = (f"<p>{esc(self.tr('您好，', 'Hello, '))}{esc(self.learner_name)}</p>"
+        html = (self._home_link() + f"<p>{esc(self.tr('您好，', 'Hello, '))}{esc(self.learner_name)}</p>"
                 f"<p>{esc(bp.instructions.get(self.lang))}</p><table class='sopcoach-table'>{table}</table>")
         children: list[w.Widget] = [w.HTML(html)]
-        if el.open_attempt is not None:
+        missing = self.service.missing_lessons(self.learner_id) if el.open_attempt is None and not el.passed else []
+        if missing:
+            titles = {x.id: x for x in self.inst.playbook.lessons}
+            items = "".join(f"<li><a href='{esc(self._href(titles[m].notebook))}'>{titles[m].number}. "
+                            f"{esc(titles[m].title.get(self.lang))}</a></li>" if m in titles else f"<li>{esc(m)}</li>"
+                            for m in missing)
+            children.append(w.HTML(f"<p class='sopcoach-lessons-missing'><b>{esc(_message(LessonsIncomplete('', missing), self.lang))}</b> "
+                                   f"{esc(self.tr('尚未完成的课程:', 'Lessons still to complete:'))}</p><ul>{items}</ul>"))
+        elif el.open_attempt is not None:
             self.start_button.description = self.tr("继续考试", "Resume the exam")
             children.append(self.start_button)
         elif el.passed:
@@ -234,7 +266,7 @@ class ExamApp:
         self.start_button.disabled = True
         try:
             self.attempt_id = self.service.start_or_resume(self.learner_id)
-        except (AttemptLimitReached, WaitRequired) as exc:
+        except (AttemptLimitReached, WaitRequired, LessonsIncomplete) as exc:
             self._refuse(exc)
             return
         finally:
@@ -487,7 +519,7 @@ class ExamApp:
                         line += f"<br><i>{esc(q.explanation.get(self.lang))}</i>"
                 items.append(line + "</li>")
             missed_html = (f"<h4>{esc(self.tr('需要复习的题目', 'Questions to revisit'))}</h4><ol>{''.join(items)}</ol>")
-        self._set(Page.RESULT, w.HTML(head + sections + missed_html))
+        self._set(Page.RESULT, w.HTML(self._home_link() + head + sections + missed_html))
 
     # -- timer ----------------------------------------------------------------------------------------------
     def tick(self) -> None:
@@ -545,15 +577,21 @@ def exam_app(lang: str | None = None) -> w.Widget:
     """Build the exam app for this installation and return its root widget (display it).
 
     Behind JupyterHub (``JUPYTERHUB_USER`` set) the learner is the Hub user and there is no sign-in
-    page. When the content does not load, the page says so briefly and the details go to the log.
+    page; a valid ``?session=`` token from the learner home page or a lesson signs the learner in
+    too (a forged or expired one shows the sign-in page). When the blueprint sets
+    ``require_lessons``, a new attempt waits until every lesson is complete. When the content does
+    not load, the page says so briefly and the details go to the log.
     """
     try:
         inst = installation()
+        from ..lessons import lesson_gate
+        from .home_app import page_identity
+        gate = lesson_gate(inst) if inst.blueprint.require_lessons else None
+        if gate is not None:
+            inst.practice()  # load before waiting for the request (a preheated kernel does it early)
+        learner, query_lang = page_identity(inst)
     except Exception:  # noqa: BLE001
         log.exception("sopcoach content failed to load")
         return w.HTML(t("<p>考试暂不可用：内容文件有错误，请联系培训负责人。</p>",
                         "<p>The exam is unavailable: the content files have errors. Please contact your trainer.</p>", lang))
-    hub_user = os.environ.get("JUPYTERHUB_USER")
-    if hub_user:
-        inst.records.ensure_learner(hub_user, hub_user)
-    return ExamApp(inst, lang=lang, learner_id=hub_user).root
+    return ExamApp(inst, lang=lang or query_lang, learner_id=learner, lesson_gate=gate).root

@@ -1,0 +1,1478 @@
+"""Read CRM exports (CSV, XLSX) into one canonical model of deals, events and leads.
+
+The SOP asks for follow-up data tracked in the CRM (seed:2.3.2) and for KPIs analysed from it
+(seed:1.3.2). Every CRM writes its own columns, date formats and stage names, so each source is
+described by a **mapping** (YAML, see ``src/sopcoach/mappings/``): which file is which table, which
+column is which field, the declared date formats and time zone, and how stage names map onto the
+playbook's stages. Built-in mappings: ``maven``, ``salesforce``, ``zoho``, ``simulated``.
+
+Reading never guesses:
+
+* Text encoding: UTF-8 (a BOM is dropped, also from header names; shared case 18), else GB18030, the
+  superset of GBK that Chinese Excel writes (case 19). Nothing else is tried silently (no latin-1):
+  a file in another encoding is refused with the fix.
+* Every value is read as text first, so ids keep their leading zeros (case 24).
+* Numbers accept the mapping's thousands separator in groups of three and a currency sign
+  (``"12,500"``, ``"$22,700.00"``; case 22); anything else is a row problem, never a string sum.
+* Dates are parsed **only** with the formats the mapping declares (``strptime`` codes, or
+  ``excel_serial`` for Excel day numbers from the 1899-12-30 origin, accepted between 20000 and
+  80000; case 20). Naive local times are placed in the mapping's time zone; a wall time skipped by a
+  DST change is a row problem, never shifted (case 28). Timestamps are stored in UTC.
+
+Row problems are collected (not raised) as :class:`~sopcoach.errors.Problem` records naming the file,
+the source row (the header is row 1), the column and the fix; a broken mapping or a missing column
+raises :class:`~sopcoach.errors.ContentError` with all of them.
+
+The canonical frames (``CrmData``):
+
+``deals``
+    One row per deal. ``deal_id``, ``owner``, ``account``, ``tier``, ``product``, ``stage`` (a
+    playbook stage id, ``won`` or ``lost``; missing when the raw stage is unknown), ``stage_raw``,
+    ``outcome`` (``open``/``won``/``lost``), ``team``, ``region``, ``role``, ``source_file``: str;
+    ``amount``: float64 (export currency); ``created``, ``closed``: ``datetime64[us, UTC]``
+    (``closed`` only for won or lost deals: CRMs keep the *expected* close date of open deals in the
+    same field); ``source_row``: int64.
+``events``
+    One row per activity. ``event_id``, ``deal_id``, ``account_id``, ``actor``, ``direction``
+    (``inbound``/``outbound``), ``stage``, ``stage_raw``, ``milestone`` (an SLA event name of the
+    playbook, e.g. ``proposal_sent``), ``subject``, ``approved_by``, ``duplicate_of``,
+    ``source_file``: str; ``kind``: one of :data:`EVENT_KINDS`; ``timestamp``, ``end``,
+    ``modified``: ``datetime64[us, UTC]``; ``duration_s``, ``amount``, ``discount`` (fraction
+    0-1): float64; ``synthetic``: bool (made from a deal's date column); ``source_row``: int64.
+``leads``
+    ``lead_id``, ``owner``, ``company``, ``status``, ``deal_id``: str; ``converted``: bool;
+    ``created``, ``converted_at``: ``datetime64[us, UTC]``.
+"""
+from __future__ import annotations
+
+import fnmatch
+import io
+import re
+from dataclasses import dataclass, field
+from datetime import datetime
+from importlib import resources
+from pathlib import Path
+from typing import Any, Iterable, Literal, Sequence
+
+import numpy as np
+import pandas as pd
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from ._yaml import Loaded, load_yaml, raise_problems, validate
+from .errors import ContentError, Problem, relpath
+
+__all__ = [
+    "BUILTIN_SOURCES", "CrmData", "EVENT_KINDS", "Mapping", "QualityReport", "SourceFile",
+    "builtin_mapping_path", "decode_bytes", "detect_source", "load_mapping", "quality_report",
+    "read_export", "stage_paths",
+]
+
+EVENT_KINDS = ("stage_change", "call", "email", "meeting", "task")
+OUTCOMES = ("won", "lost")
+BUILTIN_SOURCES = ("maven", "salesforce", "zoho", "simulated")
+EXCEL_SERIAL = "excel_serial"
+EXCEL_SERIAL_RANGE = (20000, 80000)  # 1954-10-03 .. 2119-01-10
+_EXCEL_ORIGIN = pd.Timestamp("1899-12-30")
+
+UTC = "UTC"
+_TS = "datetime64[us, UTC]"
+
+DEAL_COLUMNS = ["deal_id", "owner", "account", "tier", "product", "amount", "stage", "stage_raw",
+                "outcome", "created", "closed", "team", "region", "role", "source_file", "source_row"]
+EVENT_COLUMNS = ["event_id", "deal_id", "account_id", "kind", "timestamp", "actor", "direction",
+                 "stage", "stage_raw", "milestone", "subject", "end", "modified", "duration_s",
+                 "amount", "discount", "approved_by", "duplicate_of", "synthetic", "source_file",
+                 "source_row"]
+LEAD_COLUMNS = ["lead_id", "owner", "company", "status", "created", "converted", "converted_at",
+                "deal_id", "source_file", "source_row"]
+
+# Canonical fields per table kind: (type, required)
+_TEXT, _DATE, _NUM, _BOOL = "text", "date", "number", "bool"
+FIELDS: dict[str, dict[str, str]] = {
+    "deals": {"deal_id": _TEXT, "owner": _TEXT, "account": _TEXT, "tier": _TEXT, "product": _TEXT,
+              "amount": _NUM, "stage": _TEXT, "created": _DATE, "closed": _DATE, "team": _TEXT,
+              "region": _TEXT},
+    "events": {"event_id": _TEXT, "deal_id": _TEXT, "account_id": _TEXT, "kind": _TEXT,
+               "timestamp": _DATE, "actor": _TEXT, "direction": _TEXT, "stage": _TEXT,
+               "milestone": _TEXT, "subject": _TEXT, "end": _DATE, "modified": _DATE,
+               "duration_s": _NUM, "amount": _NUM, "discount": _NUM, "approved_by": _TEXT},
+    "leads": {"lead_id": _TEXT, "owner": _TEXT, "company": _TEXT, "status": _TEXT,
+              "created": _DATE, "converted": _BOOL, "converted_at": _DATE, "deal_id": _TEXT},
+    "owners": {"owner": _TEXT, "team": _TEXT, "region": _TEXT, "role": _TEXT},
+    "products": {"product": _TEXT},
+    "accounts": {"account": _TEXT, "tier": _TEXT},
+}
+REQUIRED: dict[str, tuple[str, ...]] = {
+    "deals": (), "events": ("timestamp", "kind"), "leads": (), "owners": ("owner",),
+    "products": ("product",), "accounts": ("account",),
+}
+_TRUE = {"true", "yes", "y", "1", "是"}
+_FALSE = {"false", "no", "n", "0", "否", ""}
+
+
+# ------------------------------------------------------------------------------------ mapping
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class FieldSpec(_Model):
+    """Where one canonical field comes from: a column (or alternatives), or a constant ``value``.
+
+    ``column`` may list several header names (aliases, e.g. ``[客户名称, Account Name]``); the first
+    one present in the file is used. ``formats`` (date fields, required) lists ``strptime`` codes
+    and/or ``excel_serial``. ``values`` maps raw text onto canonical values (kinds, directions,
+    milestones, booleans). ``percent: true`` reads ``12`` or ``12%`` as the fraction 0.12.
+    """
+
+    column: list[str] | None = None
+    value: str | None = None
+    formats: list[str] = Field(default_factory=list)
+    values: dict[str, str] | None = None
+    percent: bool = False
+
+    @field_validator("column", mode="before")
+    @classmethod
+    def _one_or_more(cls, v: Any) -> Any:
+        return [v] if isinstance(v, str) else v
+
+    @field_validator("percent", mode="before")
+    @classmethod
+    def _bool(cls, v: Any) -> Any:
+        if isinstance(v, str):
+            if v.lower() in ("true", "yes"):
+                return True
+            if v.lower() in ("false", "no"):
+                return False
+        return v
+
+    @model_validator(mode="after")
+    def _source(self) -> "FieldSpec":
+        if (self.column is None) == (self.value is None):
+            raise ValueError("give exactly one of 'column' (a header name) or 'value' (a constant)")
+        if self.column is not None and not all(c.strip() for c in self.column):
+            raise ValueError("column names must not be blank")
+        for f in self.formats:
+            if f != EXCEL_SERIAL and "%" not in f:
+                raise ValueError(f"date format {f!r} is neither a strptime code such as '%Y-%m-%d' "
+                                 f"nor '{EXCEL_SERIAL}'")
+        return self
+
+
+def _field_shorthand(v: Any) -> Any:
+    """Accept ``field: Column Name`` for ``field: {column: Column Name}``."""
+    if isinstance(v, dict):
+        return {k: ({"column": x} if isinstance(x, (str, list)) else x) for k, x in v.items()}
+    return v
+
+
+class TableSpec(_Model):
+    """One table of an export: which files hold it and where each canonical field comes from."""
+
+    name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")
+    kind: Literal["deals", "events", "leads", "owners", "products", "accounts"]
+    files: list[str] = Field(min_length=1)
+    sheet: str | None = None
+    fields: dict[str, FieldSpec]
+    stage_dates: dict[str, FieldSpec] = Field(default_factory=dict)
+    milestone_dates: dict[str, FieldSpec] = Field(default_factory=dict)
+
+    @field_validator("fields", "stage_dates", "milestone_dates", mode="before")
+    @classmethod
+    def _shorthand(cls, v: Any) -> Any:
+        return _field_shorthand(v)
+
+    @model_validator(mode="after")
+    def _fields(self) -> "TableSpec":
+        allowed = FIELDS[self.kind]
+        errors = []
+        for name, spec in self.fields.items():
+            if name not in allowed:
+                errors.append(f"unknown field '{name}' for a {self.kind} table; known: {', '.join(allowed)}")
+            elif allowed[name] == _DATE and spec.column is not None and not spec.formats:
+                errors.append(f"date field '{name}' needs 'formats' (e.g. ['%Y-%m-%d']); sopcoach "
+                              "never guesses a date format")
+        for name in REQUIRED[self.kind]:
+            if name not in self.fields:
+                errors.append(f"a {self.kind} table needs the field '{name}'")
+        for part in ("stage_dates", "milestone_dates"):
+            specs = getattr(self, part)
+            if specs and self.kind != "deals":
+                errors.append(f"'{part}' is only for deals tables")
+            for key, spec in specs.items():
+                refers = spec.column is not None and len(spec.column) == 1 and spec.column[0] in self.fields
+                if spec.column is not None and not spec.formats and not refers:
+                    errors.append(f"{part}.{key} needs 'formats'; sopcoach never guesses a date format")
+        if errors:
+            raise ValueError("; ".join(errors))
+        return self
+
+
+class SourceSpec(_Model):
+    """Facts about the export as a whole."""
+
+    id: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")
+    name: str
+    timezone: str = UTC
+    encoding: Literal["auto", "utf-8", "gb18030", "gbk"] = "auto"
+    currency: str | None = None
+    thousands: str = ","
+    decimal: str = "."
+    default_role: str | None = None
+
+    @field_validator("timezone")
+    @classmethod
+    def _tz(cls, v: str) -> str:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+        try:
+            ZoneInfo(v)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {v!r}; use an IANA name such as 'Asia/Shanghai'")
+        return v
+
+    @model_validator(mode="after")
+    def _separators(self) -> "SourceSpec":
+        if self.thousands == self.decimal:
+            raise ValueError("thousands and decimal separators must differ")
+        return self
+
+
+class MappingSpec(_Model):
+    """The whole mapping file: ``source``, ``stages``, ``tiers``, ``tables``."""
+
+    source: SourceSpec
+    stages: dict[str, str] = Field(default_factory=dict)
+    tiers: dict[str, str] = Field(default_factory=dict)
+    tables: list[TableSpec] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _unique(self) -> "MappingSpec":
+        names = [t.name for t in self.tables]
+        dup = sorted({n for n in names if names.count(n) > 1})
+        if dup:
+            raise ValueError(f"table names must be unique (repeated: {', '.join(dup)})")
+        if not any(t.kind == "deals" for t in self.tables):
+            raise ValueError("a mapping needs at least one table of kind 'deals'")
+        return self
+
+
+@dataclass(frozen=True)
+class Mapping:
+    """A validated mapping plus the file it came from (for locating problems)."""
+
+    spec: MappingSpec
+    path: str
+    doc: Loaded
+
+    @property
+    def id(self) -> str:
+        return self.spec.source.id
+
+    def mark(self, *loc: Any) -> tuple[int, int]:
+        """Return the (line, column) of a key path in the mapping file."""
+        return self.doc.mark(loc)
+
+    def table_index(self, name: str) -> int:
+        return [t.name for t in self.spec.tables].index(name)
+
+
+def builtin_mapping_path(name: str) -> Path:
+    """Return the path of a built-in mapping (``maven``, ``salesforce``, ``zoho``, ``simulated``).
+
+    Raises
+    ------
+    KeyError
+        When ``name`` is not a built-in source.
+    """
+    if name not in BUILTIN_SOURCES:
+        raise KeyError(f"unknown source {name!r}; built-in sources: {', '.join(BUILTIN_SOURCES)}")
+    return Path(str(resources.files("sopcoach") / "mappings" / f"{name}.yaml"))
+
+
+def load_mapping(source: str | Path | Mapping, playbook: Any = None) -> Mapping:
+    """Load and validate a mapping, by built-in name or from a YAML file.
+
+    Parameters
+    ----------
+    source : str, path-like or Mapping
+        ``maven``, ``salesforce``, ``zoho``, ``simulated``, or a path to a mapping YAML file.
+    playbook : Playbook, optional
+        When given, stage targets must be playbook stage ids (or ``won``/``lost``), tier targets
+        playbook tier ids, milestone values SLA event names of the playbook.
+
+    Returns
+    -------
+    Mapping
+
+    Raises
+    ------
+    ContentError
+        With every problem (YAML syntax, duplicate keys, unknown fields, missing date formats,
+        targets unknown to the playbook), each with file, line and field.
+
+    Examples
+    --------
+    >>> load_mapping("maven").spec.stages["Won"]
+    'won'
+    """
+    if isinstance(source, Mapping):
+        mapping = source
+    else:
+        path = builtin_mapping_path(str(source)) if str(source) in BUILTIN_SOURCES else Path(source)
+        if not path.is_file():
+            raise ContentError([Problem(str(source), 0, 0, "", "no such mapping file; give a path to a "
+                                        f"mapping YAML or one of {', '.join(BUILTIN_SOURCES)}")])
+        doc = load_yaml(path)
+        if doc.data is not None and not doc.problems:
+            spec = validate(MappingSpec, doc)
+        else:
+            spec = None
+        if doc.data is None and not doc.problems:
+            doc.problems.append(doc.problem((), "the mapping file is empty"))
+        raise_problems(doc.problems)
+        mapping = Mapping(spec, doc.path, doc)  # type: ignore[arg-type]
+    if playbook is not None:
+        raise_problems(_check_against_playbook(mapping, playbook))
+    return mapping
+
+
+def _check_against_playbook(m: Mapping, playbook: Any) -> list[Problem]:
+    problems = []
+    stage_ids = [s.id for s in playbook.stages]
+    targets = set(stage_ids) | set(OUTCOMES)
+    for raw, target in m.spec.stages.items():
+        if target not in targets:
+            problems.append(m.doc.problem(("stages", raw), f"'{target}' is not a playbook stage; use one of "
+                                          f"{', '.join(stage_ids)}, won, lost"))
+    tiers = {t.id for t in playbook.tiers}
+    for raw, target in m.spec.tiers.items():
+        if target not in tiers:
+            problems.append(m.doc.problem(("tiers", raw), f"'{target}' is not a playbook tier; use one of "
+                                          f"{', '.join(sorted(tiers))}"))
+    sla_events = {e for s in playbook.slas for e in (s.start_event, s.end_event)}
+    for i, t in enumerate(m.spec.tables):
+        for name in t.stage_dates:
+            if name not in stage_ids:
+                problems.append(m.doc.problem(("tables", i, "stage_dates", name),
+                                              f"'{name}' is not a playbook stage; use one of {', '.join(stage_ids)}"))
+        for name in t.milestone_dates:
+            if name not in sla_events:
+                problems.append(m.doc.problem(("tables", i, "milestone_dates", name),
+                                              f"'{name}' is not an SLA event of the playbook; use one of "
+                                              f"{', '.join(sorted(sla_events))}"))
+        spec = t.fields.get("milestone")
+        if spec is not None:
+            for raw, target in (spec.values or {}).items():
+                if target not in sla_events:
+                    problems.append(m.doc.problem(("tables", i, "fields", "milestone", "values", raw),
+                                                  f"'{target}' is not an SLA event of the playbook; use one "
+                                                  f"of {', '.join(sorted(sla_events))}"))
+            if spec.value is not None and spec.value not in sla_events:
+                problems.append(m.doc.problem(("tables", i, "fields", "milestone", "value"),
+                                              f"'{spec.value}' is not an SLA event of the playbook"))
+        kind = t.fields.get("kind")
+        if kind is not None:
+            bad = [v for v in ([kind.value] if kind.value else list((kind.values or {}).values()))
+                   if v not in EVENT_KINDS]
+            for v in bad:
+                problems.append(m.doc.problem(("tables", i, "fields", "kind"),
+                                              f"'{v}' is not an event kind; use one of {', '.join(EVENT_KINDS)}"))
+    return problems
+
+
+# ----------------------------------------------------------------------------------- decoding
+
+
+def decode_bytes(raw: bytes, declared: str = "auto", name: str = "<bytes>") -> tuple[str, str]:
+    """Decode an export's bytes: UTF-8 (BOM dropped), else GB18030; never a silent latin-1.
+
+    Parameters
+    ----------
+    raw : bytes
+        The file content.
+    declared : {"auto", "utf-8", "gb18030", "gbk"}
+        The mapping's ``source.encoding``; ``auto`` tries UTF-8, then GB18030.
+    name : str
+        The file name used in problems.
+
+    Returns
+    -------
+    (str, str)
+        The text, and the codec used: ``utf-8-sig`` (a BOM was present), ``utf-8`` or ``gb18030``.
+
+    Raises
+    ------
+    ContentError
+        When the bytes are not valid in the declared encoding, or (``auto``) in UTF-8 or GB18030.
+
+    Examples
+    --------
+    >>> decode_bytes("\\ufeffDeal ID,Stage".encode("utf-8"))
+    ('Deal ID,Stage', 'utf-8-sig')
+    >>> decode_bytes("客户名称".encode("gbk"))
+    ('客户名称', 'gb18030')
+    """
+    codecs = {"auto": ["utf-8", "gb18030"], "utf-8": ["utf-8"], "gb18030": ["gb18030"],
+              "gbk": ["gb18030"]}[declared]
+    first_error: UnicodeDecodeError | None = None
+    for codec in codecs:
+        if codec == "utf-8" and raw.startswith(b"\xef\xbb\xbf"):
+            codec = "utf-8-sig"
+        try:
+            return raw.decode(codec), codec
+        except UnicodeDecodeError as exc:
+            first_error = first_error or exc
+    assert first_error is not None  # noqa: S101 - codecs is never empty
+    tried = " or ".join("GB18030" if c == "gb18030" else "UTF-8" for c in codecs)
+    raise ContentError([Problem(
+        name, 0, 0, "", f"the file is not valid {tried} (byte {first_error.start}: "
+        f"{raw[first_error.start:first_error.start + 4]!r}); save it as 'CSV UTF-8' or set "
+        "source.encoding in the mapping")])
+
+
+# ------------------------------------------------------------------------------ raw reading
+
+
+@dataclass(frozen=True)
+class SourceFile:
+    """One file read: which table it fed, how it was decoded and how many data rows it had."""
+
+    path: str
+    table: str
+    kind: str
+    encoding: str
+    rows: int
+
+    def describe(self) -> str:
+        enc = {"utf-8-sig": "UTF-8 with BOM", "utf-8": "UTF-8", "gb18030": "GB18030",
+               "xlsx": "XLSX"}.get(self.encoding, self.encoding)
+        return f"{self.path}: {self.rows} rows as {self.kind} ({self.table}), decoded as {enc}"
+
+
+def _name_of(item: Any) -> str:
+    return item[0] if isinstance(item, tuple) else relpath(item)
+
+
+def _basename(item: Any) -> str:
+    return Path(item[0]).name if isinstance(item, tuple) else Path(item).name
+
+
+_CODECS = {"auto": ["utf-8", "gb18030"], "utf-8": ["utf-8"], "gb18030": ["gb18030"], "gbk": ["gb18030"]}
+
+
+def _read_raw(item: Any, table: TableSpec, encoding: str, progress: bool) -> tuple[pd.DataFrame, str]:
+    """Read one file as text cells (CSV) or typed cells (XLSX); return the frame and the codec.
+
+    A CSV is parsed as UTF-8 (``utf-8-sig`` when it starts with a BOM) and, when that fails, as
+    GB18030 (see :func:`decode_bytes`); the parser's strict decoding is the check.
+    """
+    name = _basename(item)
+    if name.lower().endswith((".xlsx", ".xlsm")):
+        return _read_xlsx(item, table.sheet), "xlsx"
+    if not isinstance(item, tuple):
+        item = (str(item), Path(item).read_bytes())  # read once: scanned for blanks, then parsed
+    head = item[1][:3]
+    first_error: UnicodeDecodeError | None = None
+    for codec in _CODECS[encoding]:
+        if codec == "utf-8" and head == b"\xef\xbb\xbf":
+            codec = "utf-8-sig"
+        try:  # pandas' C parser drops a UTF-8 BOM itself and decodes UTF-8 fastest as "utf-8"
+            df = _read_csv(item, "utf-8" if codec == "utf-8-sig" else codec, progress, name)
+            break
+        except UnicodeDecodeError as exc:
+            first_error = first_error or exc
+    else:
+        tried = " or ".join("GB18030" if c == "gb18030" else "UTF-8" for c in _CODECS[encoding])
+        assert first_error is not None  # noqa: S101 - the loop ran at least once
+        raise ContentError([Problem(
+            _name_of(item), 0, 0, "", f"the file is not valid {tried} ({first_error.reason} at byte "
+            f"{first_error.start} of a block: {first_error.object[first_error.start:first_error.start + 4]!r}); "
+            "save it as 'CSV UTF-8' or set source.encoding in the mapping")])
+    df.columns = [str(c).lstrip("\ufeff").strip() for c in df.columns]
+    df.attrs["blank_edges"] = _may_have_blank_edges(item)
+    return df, codec
+
+
+def _may_have_blank_edges(item: Any) -> bool:
+    """Tell (conservatively) whether any CSV field may start or end with a blank.
+
+    A field with a leading or trailing space or tab has one next to a separator, a quote or a line
+    end. When no blank in the file has such a neighbour, no value needs stripping; the scan runs at
+    memory speed (numpy) and saves a per-value strip on large files.
+    """
+    if isinstance(item, tuple):
+        raw = item[1]
+    elif Path(item).name.lower().endswith((".xlsx", ".xlsm")):
+        return True
+    else:
+        raw = Path(item).read_bytes()
+    if b"\t" in raw or raw[:1] == b" " or raw[-1:] == b" ":
+        return True
+    arr = np.frombuffer(raw, dtype=np.uint8)
+    blank = np.flatnonzero(arr == 32)
+    if not len(blank):
+        return False
+    edge = np.zeros(256, dtype=bool)
+    edge[list(b',"\r\n')] = True
+    return bool(edge[arr[blank - 1]].any() or edge[arr[blank + 1]].any())
+
+
+def _read_csv(item: Any, codec: str, progress: bool, name: str) -> pd.DataFrame:
+    # every cell is text; only an empty cell is missing ("NA", "null" ... stay text)
+    opts = dict(dtype=str, keep_default_na=False, na_values=[""], encoding=codec)
+    size = len(item[1]) if isinstance(item, tuple) else Path(item).stat().st_size
+    handle = io.BytesIO(item[1]) if isinstance(item, tuple) else open(item, "rb")
+    try:
+        if not (progress and size > 4_000_000):
+            return pd.read_csv(handle, **opts)
+        from tqdm import tqdm
+        chunks = []
+        with tqdm(total=size, unit="B", unit_scale=True, desc=name, leave=False) as bar:
+            for chunk in pd.read_csv(handle, chunksize=250_000, **opts):
+                chunks.append(chunk)
+                bar.update(min(handle.tell(), size) - bar.n)
+        return pd.concat(chunks, ignore_index=True) if chunks else pd.DataFrame()
+    finally:
+        handle.close()
+
+
+def _read_xlsx(item: Any, sheet: str | None) -> pd.DataFrame:
+    import openpyxl
+    src = io.BytesIO(item[1]) if isinstance(item, tuple) else str(item)
+    wb = openpyxl.load_workbook(src, read_only=True, data_only=True)
+    try:
+        ws = wb[sheet] if sheet else wb.worksheets[0]
+        rows = ws.iter_rows(values_only=True)
+        header = next(rows, None) or ()
+        names = [str(h).lstrip("\ufeff").strip() if h is not None else "" for h in header]
+        data = [list(r) + [None] * (len(names) - len(r)) for r in rows]
+    finally:
+        wb.close()
+    df = pd.DataFrame([r[:len(names)] for r in data], columns=names, dtype=object)
+    return df.where(df.notna(), "")
+
+
+def _cell_text(v: Any) -> str:
+    """Text of an XLSX cell: integral floats without '.0', dates in ISO form."""
+    if isinstance(v, str):
+        return v
+    if isinstance(v, bool):
+        return "TRUE" if v else "FALSE"
+    if isinstance(v, float) and v.is_integer():
+        return str(int(v))
+    if isinstance(v, datetime):
+        return v.isoformat(sep=" ")
+    return "" if v is None else str(v)
+
+
+# ------------------------------------------------------------------------------ conversions
+
+
+@dataclass
+class _Ctx:
+    """What a conversion needs to report row problems, plus the factorized raw columns."""
+
+    file: str
+    table: TableSpec
+    mapping: Mapping
+    header: list[str]
+    problems: list[Problem]
+    formats_used: list[dict[str, Any]]
+    raw: pd.DataFrame | None = None
+    strip: bool = True
+    _codes: dict[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
+
+    def row_problems(self, rows: np.ndarray, column: str, messages: Iterable[str]) -> None:
+        col = self.header.index(column) + 1 if column in self.header else 0
+        for r, msg in zip(rows, messages):
+            self.problems.append(Problem(self.file, int(r), col, column, msg))
+
+    def factorized(self, column: str) -> tuple[np.ndarray, np.ndarray]:
+        """Return (codes, distinct stripped texts) of a raw column; computed once per column.
+
+        Every per-value conversion runs on the distinct values and is spread back with the codes.
+        """
+        if column not in self._codes:
+            values = self.raw[column]
+            if values.dtype == object:
+                values = values.map(_cell_text)
+            codes, uniq = pd.factorize(values.to_numpy(dtype=object), use_na_sentinel=False)
+            text = np.array([u.strip() if isinstance(u, str) else "" for u in uniq], dtype=object)
+            self._codes[column] = (codes.astype(np.intp, copy=False), text)
+        return self._codes[column]
+
+    def text(self, column: str) -> pd.Series:
+        """Return a raw column as stripped text, blanks as missing (str dtype)."""
+        values = self.raw[column]
+        if values.dtype == object or column in self._codes:
+            codes, uniq = self.factorized(column)
+            text_u = np.array([u if u != "" else None for u in uniq], dtype=object)
+            return pd.Series(text_u[codes], index=values.index, dtype="str")
+        if not self.strip:
+            return values  # blanks are already missing (read with na_values=[""])
+        values = values.str.strip()
+        return values.where(values != "")
+
+
+def _map_values(values: pd.Series, mapping: dict[str, str], keep: bool = False) -> pd.Series:
+    """Map text through ``mapping`` once per distinct value; unmapped become missing (or kept)."""
+    codes, uniq = pd.factorize(values.to_numpy(dtype=object))
+    mapped = np.array([mapping.get(u, u if keep else None) for u in uniq] + [None], dtype=object)
+    return pd.Series(mapped[codes], index=values.index, dtype="str")
+
+
+def _resolve(spec: FieldSpec, header: list[str]) -> str | None:
+    for c in spec.column or []:
+        if c in header:
+            return c
+    return None
+
+
+def _parse_numbers(text: pd.Series, src: SourceSpec, percent: bool) -> tuple[pd.Series, pd.Series]:
+    """Parse numbers written with the source's separators; return (float64 values, bad mask)."""
+    t = text.str.replace(r"[\s$¥￥€£]|CNY|RMB|USD|EUR", "", regex=True)
+    if percent:
+        t = t.str.rstrip("%")
+    th, dec = re.escape(src.thousands), re.escape(src.decimal)
+    ok = t.str.fullmatch(rf"[+-]?(?:\d{{1,3}}(?:{th}\d{{3}})+|\d+)(?:{dec}\d+)?|[+-]?{dec}\d+")
+    blank = t == ""
+    clean = t.where(ok, "").str.replace(src.thousands, "", regex=False)
+    if src.decimal != ".":
+        clean = clean.str.replace(src.decimal, ".", regex=False)
+    values = pd.to_numeric(clean.where(clean != "", None), errors="coerce").astype("float64")
+    if percent:
+        values = values / 100
+    return values, ~ok & ~blank
+
+
+def _date_problem(v: str, spec: FieldSpec, label: str) -> str:
+    declared = ", ".join(repr(f) for f in spec.formats)
+    hint = ""
+    if re.fullmatch(r"\d+(?:\.\d+)?", v) and EXCEL_SERIAL not in spec.formats:
+        hint = f" (an Excel serial day number? add '{EXCEL_SERIAL}' to formats)"
+    elif re.fullmatch(r"\d+(?:\.\d+)?", v):
+        hint = (f" (Excel serial numbers are accepted only between {EXCEL_SERIAL_RANGE[0]} "
+                f"and {EXCEL_SERIAL_RANGE[1]})")
+    return (f"{label}: {v!r} does not match the declared date format(s) {declared}{hint}; "
+            "correct the value or declare its format in the mapping (sopcoach never guesses dates)")
+
+
+def _parse_dates(column: str, spec: FieldSpec, ctx: _Ctx, label: str) -> pd.Series:
+    """Parse a date column with the declared formats only; localise naive values; return UTC.
+
+    Parsing runs once per distinct text; typed XLSX dates are taken as they are.
+    """
+    values = ctx.raw[column]
+    n = len(values)
+    codes, uniq = ctx.factorized(column)
+    typed = (values.map(lambda v: isinstance(v, datetime)).to_numpy(dtype=bool) if values.dtype == object
+             else np.zeros(n, dtype=bool))
+    m = len(uniq)
+    naive_u = np.full(m, np.datetime64("NaT"), dtype="datetime64[us]")
+    utc_u = np.zeros(m, dtype=bool)
+    count = np.bincount(codes[~typed], minlength=m) if n else np.zeros(m, dtype=np.int64)
+    todo = (uniq != "") & (count > 0)
+    for fmt in spec.formats:
+        idx = np.flatnonzero(todo)
+        if not len(idx):
+            break
+        sub = pd.Series(uniq[idx], dtype=object)
+        if fmt == EXCEL_SERIAL:
+            num = pd.to_numeric(sub.where(sub.str.fullmatch(r"\d+(?:\.\d+)?"), None),
+                                errors="coerce").to_numpy(dtype="float64")
+            lo, hi = EXCEL_SERIAL_RANGE
+            ok = (num >= lo) & (num <= hi)
+            secs = np.round(num[ok] * 86400).astype("int64")
+            naive_u[idx[ok]] = (_EXCEL_ORIGIN.to_datetime64().astype("datetime64[us]")
+                                + secs.astype("timedelta64[s]").astype("timedelta64[us]"))
+        elif "%z" in fmt:
+            parsed = pd.to_datetime(sub, format=fmt, errors="coerce", utc=True)
+            ok = parsed.notna().to_numpy()
+            naive_u[idx[ok]] = parsed[ok].dt.tz_localize(None).to_numpy().astype("datetime64[us]")
+            utc_u[idx[ok]] = True
+        else:
+            parsed = pd.to_datetime(sub, format=fmt, errors="coerce")
+            ok = parsed.notna().to_numpy()
+            naive_u[idx[ok]] = parsed[ok].to_numpy().astype("datetime64[us]")
+        if ok.any():
+            ctx.formats_used.append({"table": ctx.table.name, "file": ctx.file, "column": column,
+                                     "format": fmt, "rows": int(count[idx[ok]].sum())})
+        todo[idx[ok]] = False
+    if todo.any():
+        bad = np.flatnonzero(todo[codes] & ~typed)
+        ctx.row_problems(bad + 2, column, [_date_problem(uniq[codes[i]], spec, label) for i in bad])
+    # place naive local wall times in the source's zone; a skipped wall time is a problem (case 28)
+    tz = ctx.mapping.spec.source.timezone
+    out_u = naive_u.copy()
+    local = ~utc_u & ~np.isnat(naive_u)
+    if local.any():
+        placed = pd.DatetimeIndex(naive_u[local]).tz_localize(
+            tz, ambiguous=np.ones(int(local.sum()), dtype=bool), nonexistent="NaT")
+        out_u[local] = placed.tz_convert(UTC).tz_localize(None).to_numpy().astype("datetime64[us]")
+        gap_u = np.zeros(m, dtype=bool)
+        gap_u[np.flatnonzero(local)[np.asarray(placed.isna())]] = True
+        if gap_u.any():
+            from .businesstime import BusinessCalendar, BusinessTimeError
+            cal = BusinessCalendar(timezone=tz)
+            rows = np.flatnonzero(gap_u[codes] & ~typed)
+            msgs = []
+            for i in rows:
+                stamp = pd.Timestamp(naive_u[codes[i]])
+                try:
+                    cal.check_local(stamp.to_pydatetime())
+                    msgs.append(f"{label}: {stamp} cannot be placed in {tz}")
+                except BusinessTimeError as exc:
+                    msgs.append(f"{label}: {exc}")
+            ctx.row_problems(rows + 2, column, msgs)
+    out = out_u[codes] if n else np.empty(0, dtype="datetime64[us]")
+    if typed.any():
+        local_typed = pd.DatetimeIndex(pd.to_datetime(values[typed].tolist())).tz_localize(
+            tz, ambiguous=np.ones(int(typed.sum()), dtype=bool), nonexistent="NaT")
+        out[typed] = local_typed.tz_convert(UTC).tz_localize(None).to_numpy().astype("datetime64[us]")
+    return pd.Series(pd.DatetimeIndex(out).tz_localize(UTC), index=values.index)
+
+
+def _convert(df: pd.DataFrame, name: str, kind: str, spec: FieldSpec, ctx: _Ctx, label: str
+             ) -> pd.Series | None:
+    """Return the canonical series of one field (None when its column is missing)."""
+    if spec.value is not None:
+        column = ""
+        codes = np.zeros(len(df), dtype=np.intp)
+        uniq = np.array([spec.value.strip()], dtype=object)
+    else:
+        column = _resolve(spec, ctx.header)
+        if column is None:
+            return None
+        if kind == _DATE:
+            return _parse_dates(column, spec, ctx, label)
+        if kind == _TEXT and spec.values is None:
+            return ctx.text(column)
+        codes, uniq = ctx.factorized(column)
+    if kind == _DATE:  # a constant date
+        raw = pd.DataFrame({"_v": np.repeat(uniq, len(df))})
+        sub = _Ctx(ctx.file, ctx.table, ctx.mapping, ["_v"], ctx.problems, ctx.formats_used, raw)
+        return _parse_dates("_v", spec, sub, label)
+    if kind == _NUM:
+        values_u, bad_u = _parse_numbers(pd.Series(uniq, dtype=object), ctx.mapping.spec.source, spec.percent)
+        bad = np.flatnonzero(bad_u.to_numpy()[codes])
+        if len(bad):
+            src = ctx.mapping.spec.source
+            ctx.row_problems(bad + 2, column, [
+                f"{label}: {uniq[codes[i]]!r} is not a number (expected digits with '{src.decimal}' as the "
+                f"decimal mark and optionally '{src.thousands}' between groups of three); correct the "
+                "value or the mapping's separators" for i in bad])
+        return pd.Series(values_u.to_numpy()[codes], index=df.index, dtype="float64")
+    if spec.values is not None:
+        mapped_u = np.array([spec.values.get(u) for u in uniq], dtype=object)
+        if kind == _BOOL:
+            flags = np.array([v == "true" for v in mapped_u], dtype=bool)
+            return pd.Series(flags[codes], index=df.index, dtype=bool)
+        if name in ("kind", "direction"):
+            unknown_u = np.array([v is None and u != "" for u, v in zip(uniq, mapped_u)], dtype=bool)
+            bad = np.flatnonzero(unknown_u[codes])
+            if len(bad):
+                known = ", ".join(spec.values)
+                ctx.row_problems(bad + 2, column, [
+                    f"{label}: {uniq[codes[i]]!r} is not in the mapping's values ({known}); add it there"
+                    for i in bad])
+        if name == "kind":
+            kind_u = np.array([EVENT_KINDS.index(v) if v in EVENT_KINDS else -1 for v in mapped_u], dtype=np.int8)
+            return pd.Series(pd.Categorical.from_codes(kind_u[codes], categories=list(EVENT_KINDS)), index=df.index)
+        return pd.Series(mapped_u[codes], index=df.index, dtype="str")
+    if kind == _BOOL:
+        low = np.array([u.lower() for u in uniq], dtype=object)
+        bad_u = np.array([v not in (_TRUE | _FALSE) for v in low], dtype=bool)
+        bad = np.flatnonzero(bad_u[codes])
+        if len(bad):
+            ctx.row_problems(bad + 2, column, [f"{label}: {uniq[codes[i]]!r} is not true/false" for i in bad])
+        flags = np.array([v in _TRUE for v in low], dtype=bool)
+        return pd.Series(flags[codes], index=df.index, dtype=bool)
+    text_u = np.array([u if u != "" else None for u in uniq], dtype=object)
+    return pd.Series(text_u[codes], index=df.index, dtype="str")
+
+
+# ------------------------------------------------------------------------------ the export
+
+
+@dataclass(frozen=True)
+class CrmData:
+    """A CRM export in canonical form (see the module docstring for every column).
+
+    ``owners`` has ``owner``, ``team``, ``region``, ``role`` (str); ``products`` is the set of
+    known product names (None when the export has no product list); ``accounts`` has ``account``
+    and ``tier``; ``date_formats`` has ``table``, ``file``, ``column``, ``format`` (str) and
+    ``rows`` (int64): how many values each declared format parsed.
+    """
+
+    deals: pd.DataFrame
+    events: pd.DataFrame
+    leads: pd.DataFrame
+    owners: pd.DataFrame
+    accounts: pd.DataFrame | None
+    products: frozenset[str] | None
+    mapping: Mapping
+    files: tuple[SourceFile, ...]
+    problems: tuple[Problem, ...]
+    date_formats: pd.DataFrame
+    fields: frozenset[str] = field(default_factory=frozenset)
+    _cache: dict = field(default_factory=dict, repr=False, compare=False)
+
+    def unique_deals(self) -> pd.DataFrame:
+        """Return the deals with one row per ``deal_id`` (the first), RangeIndex (cached)."""
+        if "unique_deals" not in self._cache:
+            self._cache["unique_deals"] = self.deals.drop_duplicates("deal_id").reset_index(drop=True)
+        return self._cache["unique_deals"]
+
+    def event_deal_pos(self) -> np.ndarray:
+        """Return, per event, the row of its deal in :meth:`unique_deals` (-1: none or unknown)."""
+        if "event_deal_pos" not in self._cache:
+            index = pd.Index(self.unique_deals()["deal_id"])
+            self._cache["event_deal_pos"] = index.get_indexer(self.events["deal_id"]).astype(np.intp)
+        return self._cache["event_deal_pos"]
+
+    def has(self, table_field: str) -> bool:
+        """Tell whether the export provides ``kind.field`` (e.g. ``events.approved_by``)."""
+        return table_field in self.fields
+
+    def months(self) -> list[str]:
+        """Return the months (``YYYY-MM``) in which deals were created or closed, in order."""
+        stamps = pd.concat([self.deals["created"], self.deals["closed"]]).dropna()
+        if stamps.empty:
+            return []
+        return sorted(stamps.dt.strftime("%Y-%m").unique().tolist())
+
+    @property
+    def as_of(self) -> pd.Timestamp | None:
+        """The latest timestamp in the export (UTC): the moment the export describes."""
+        parts = [self.deals["created"], self.deals["closed"], self.events["timestamp"]]
+        stamps = pd.concat([p for p in parts if len(p)]).dropna() if any(len(p) for p in parts) else pd.Series([], dtype=_TS)
+        return None if stamps.empty else stamps.max()
+
+
+def _match_files(items: Sequence[Any], mapping: Mapping) -> dict[str, list[Any]]:
+    """Assign each input file to the first table whose ``files`` patterns match its name."""
+    out: dict[str, list[Any]] = {t.name: [] for t in mapping.spec.tables}
+    unmatched = []
+    for item in items:
+        name = _basename(item)
+        for t in mapping.spec.tables:
+            if any(fnmatch.fnmatch(name.lower(), p.lower()) for p in t.files):
+                out[t.name].append(item)
+                break
+        else:
+            unmatched.append(item)
+    if unmatched and not out[_deals_table(mapping).name] and len(unmatched) == 1:
+        out[_deals_table(mapping).name].append(unmatched[0])  # a single file is the deals table
+        unmatched = []
+    return out
+
+
+def _deals_table(mapping: Mapping) -> TableSpec:
+    return next(t for t in mapping.spec.tables if t.kind == "deals")
+
+
+def _expand(paths: Sequence[Any]) -> list[Any]:
+    items: list[Any] = []
+    for p in paths:
+        if isinstance(p, tuple):
+            items.append(p)
+            continue
+        p = Path(p)
+        if p.is_dir():
+            items.extend(sorted(x for x in p.iterdir() if x.suffix.lower() in (".csv", ".xlsx", ".xlsm", ".txt")))
+        elif p.is_file():
+            items.append(p)
+        else:
+            raise ContentError([Problem(str(p), 0, 0, "", "no such file or folder")])
+    return items
+
+
+def detect_source(paths: Sequence[Any]) -> Mapping:
+    """Pick the built-in mapping whose table patterns match the given files best.
+
+    Raises
+    ------
+    ContentError
+        When no built-in mapping recognises a deals file; name ``--source`` then.
+    """
+    items = _expand(paths)
+    best, best_score = None, 0
+    for name in BUILTIN_SOURCES:
+        m = load_mapping(name)
+        matched = {t: f for t, f in _match_files(items, m).items() if f}
+        deals = _deals_table(m).name
+        exact = sum(1 for t in m.spec.tables for f in matched.get(t.name, [])
+                    if any(fnmatch.fnmatch(_basename(f).lower(), p.lower()) for p in t.files))
+        if deals in matched and exact > best_score:
+            best, best_score = m, exact
+    if best is None:
+        names = ", ".join(_basename(i) for i in items) or "(no files)"
+        raise ContentError([Problem(names, 0, 0, "", "no built-in mapping recognises these files; pass "
+                                    f"--source with one of {', '.join(BUILTIN_SOURCES)} or a mapping YAML")])
+    return best
+
+
+def read_export(paths: Sequence[Any] | Any, source: str | Path | Mapping | None = None, *,
+                playbook: Any = None, progress: bool = False, strict: bool = False) -> CrmData:
+    """Read the files of one CRM export into :class:`CrmData`.
+
+    Parameters
+    ----------
+    paths : path-like, (name, bytes) or a sequence of them
+        Files or folders of the export (a folder contributes its CSV/XLSX files); uploaded files as
+        ``(file name, bytes)``. Each file goes to the mapping table whose ``files`` pattern matches
+        its name; a single unmatched file is taken as the deals table.
+    source : str, path-like or Mapping, optional
+        A built-in source name, a mapping file or a loaded mapping; default: :func:`detect_source`.
+    playbook : Playbook, optional
+        Checks the mapping's stage, tier and milestone targets against the playbook.
+    progress : bool
+        Show a progress bar (tqdm, on stderr) while reading large files.
+    strict : bool
+        Raise on row problems instead of returning them in ``problems``.
+
+    Returns
+    -------
+    CrmData
+
+    Raises
+    ------
+    ContentError
+        When the mapping is invalid, a file cannot be decoded, a mapped column is missing from a
+        file, no file holds deals, or (``strict``) any row has a problem.
+
+    Examples
+    --------
+    >>> raw = 'Deal ID,Stage,Amount\\n00123,赢单,"12,500"\\n'.encode("utf-8-sig")
+    >>> data = read_export(("deals.csv", raw), source="simulated")
+    >>> data.deals.loc[0, ["deal_id", "stage", "outcome"]].tolist(), float(data.deals.loc[0, "amount"])
+    (['00123', 'won', 'won'], 12500.0)
+    """
+    if isinstance(paths, (str, Path, tuple)):
+        paths = [paths]
+    items = _expand(list(paths))
+    mapping = load_mapping(source, playbook) if source is not None else detect_source(items)
+    if source is None and playbook is not None:
+        mapping = load_mapping(mapping, playbook)
+    assigned = _match_files(items, mapping)
+    problems: list[Problem] = []
+    fatal: list[Problem] = []
+    formats_used: list[dict[str, Any]] = []
+    files: list[SourceFile] = []
+    frames: dict[str, list[pd.DataFrame]] = {k: [] for k in FIELDS}
+    provided: set[str] = set()
+    deals_table = _deals_table(mapping)
+    if not assigned[deals_table.name]:
+        pats = ", ".join(deals_table.files)
+        raise ContentError([Problem(", ".join(_basename(i) for i in items) or "(no files)", 0, 0, "",
+                                    f"no deals file: {mapping.path} expects a file named like {pats}")])
+    for table in mapping.spec.tables:
+        ti = mapping.table_index(table.name)
+        for item in assigned[table.name]:
+            name = _name_of(item)
+            try:
+                raw, codec = _read_raw(item, table, mapping.spec.source.encoding, progress)
+            except ContentError as exc:
+                fatal.extend(exc.problems)
+                continue
+            except (ValueError, OSError, KeyError) as exc:
+                fatal.append(Problem(name, 0, 0, "", f"cannot read the file: {exc}"))
+                continue
+            files.append(SourceFile(name, table.name, table.kind, codec, len(raw)))
+            ctx = _Ctx(name, table, mapping, list(raw.columns), problems, formats_used, raw,
+                       raw.attrs.get("blank_edges", True))
+            canon, missing = _table_frame(raw, table, ctx)
+            broken = False
+            for fname, spec in missing:
+                line, col = mapping.mark("tables", ti, "fields", fname)
+                required = fname in REQUIRED[table.kind] or (fname == "deal_id" and table.kind == "deals")
+                broken |= required
+                (fatal if required else problems).append(Problem(
+                    name, 1, 0, fname, f"column {' or '.join(repr(c) for c in spec.column or [])} not found "
+                    f"in the header (columns: {', '.join(ctx.header)}); fix the mapping "
+                    f"{mapping.path}:{line}:{col} or the export"))
+            if broken:
+                continue
+            provided.update(f"{table.kind}.{c}" for c in canon.columns)
+            canon["source_file"] = name
+            canon["source_row"] = np.arange(2, len(canon) + 2, dtype="int64")
+            if table.kind == "events":
+                canon["duplicate_of"] = _duplicates(ctx, table, canon)
+                if "stage" in canon:
+                    canon["stage_raw"] = canon["stage"]
+                    canon["stage"] = _map_values(canon["stage_raw"], mapping.spec.stages)
+            if table.kind == "deals":
+                extra = _deal_date_events(raw, table, canon, ctx)
+                if len(extra):
+                    frames["events"].append(extra)
+            frames[table.kind].append(canon)
+    raise_problems(fatal)
+    if strict:
+        raise_problems(problems)
+    data = _assemble(frames, mapping, provided)
+    fmt = pd.DataFrame(formats_used, columns=["table", "file", "column", "format", "rows"])
+    fmt["rows"] = fmt["rows"].astype("int64")
+    return CrmData(data["deals"], data["events"], data["leads"], data["owners"], data["accounts"],
+                   data["products"], mapping, tuple(files), tuple(sorted(problems)), fmt,
+                   frozenset(provided))
+
+
+def _table_frame(raw: pd.DataFrame, table: TableSpec, ctx: _Ctx) -> tuple[pd.DataFrame, list]:
+    kinds = FIELDS[table.kind]
+    out: dict[str, Any] = {}
+    missing = []
+    for fname, spec in table.fields.items():
+        series = _convert(raw, fname, kinds[fname], spec, ctx, fname)
+        if series is None:
+            missing.append((fname, spec))
+        else:
+            out[fname] = series.reset_index(drop=True)
+    frame = pd.DataFrame(out, index=pd.RangeIndex(len(raw)))
+    if table.kind == "deals" and "deal_id" not in frame:
+        frame["deal_id"] = [f"{table.name}-{i}" for i in range(2, len(raw) + 2)]
+    if table.kind == "events" and "event_id" not in frame:
+        frame["event_id"] = [f"{table.name}-{i}" for i in range(2, len(raw) + 2)]
+    if table.kind == "leads" and "lead_id" not in frame:
+        frame["lead_id"] = [f"{table.name}-{i}" for i in range(2, len(raw) + 2)]
+    for req in REQUIRED[table.kind]:
+        if req in frame:
+            blank = frame[req].isna()
+            if blank.any():
+                rows = np.flatnonzero(blank.to_numpy())
+                spec = table.fields[req]
+                column = _resolve(spec, ctx.header) or ""
+                ctx.row_problems(rows + 2, column, [f"{req}: a value is required" for _ in rows])
+    return frame, missing
+
+
+def _duplicates(ctx: _Ctx, table: TableSpec, canon: pd.DataFrame) -> pd.Series:
+    """Return, per row, the id of an earlier row identical in every column but the id (or None).
+
+    Candidates share their time and deal cells (hashed); only they are compared on every column.
+    """
+    raw = ctx.raw
+    header = list(raw.columns)
+    id_spec = table.fields.get("event_id")
+    id_col = _resolve(id_spec, header) if id_spec and id_spec.column else None
+    cols = [c for c in raw.columns if c != id_col]
+    n = len(raw)
+    out = np.full(n, None, dtype=object)
+    if not cols or not n:
+        return pd.Series(out, index=canon.index, dtype="str")
+    keys = [c for c in (_resolve(table.fields[f], header) for f in ("timestamp", "deal_id")
+                        if f in table.fields and table.fields[f].column) if c] or cols[:2]
+    as_text = raw if all(raw[c].dtype != object for c in cols) else raw[cols].map(_cell_text)
+    key = np.zeros(n, dtype=np.int64)
+    for c in keys:  # codes of the key cells (the time column is factorized already)
+        codes = ctx.factorized(c)[0].astype(np.int64)
+        key = pd.factorize(key * (int(codes.max()) + 1) + codes)[0].astype(np.int64)
+    cand = np.flatnonzero(pd.Series(key).duplicated(keep=False).to_numpy())
+    if len(cand):
+        full = pd.util.hash_pandas_object(as_text[cols].iloc[cand], index=False).to_numpy()
+        pos = pd.Series(cand)
+        first = pos.groupby(full).transform("min").to_numpy()
+        dup = first != cand
+        # confirm cell by cell (a 64-bit hash collision must not merge two different rows)
+        rows, firsts = cand[dup], first[dup]
+        same = np.ones(len(rows), dtype=bool)
+        for c in cols:
+            v = as_text[c].to_numpy(dtype=object)
+            a, b = v[rows], v[firsts]
+            same &= (a == b) | (pd.isna(a) & pd.isna(b))
+            ids = canon["event_id"].to_numpy(dtype=object)
+        out[rows[same]] = ids[firsts[same]]
+    return pd.Series(out, index=canon.index, dtype="str")
+
+
+def _deal_date_events(raw: pd.DataFrame, table: TableSpec, canon: pd.DataFrame, ctx: _Ctx) -> pd.DataFrame:
+    """Events implied by a deals table's stage and milestone date columns (``synthetic``)."""
+    parts = []
+    for kind, specs in (("stage", table.stage_dates), ("milestone", table.milestone_dates)):
+        for target, spec in specs.items():
+            if spec.value is None and spec.column is not None and len(spec.column) == 1 and spec.column[0] in table.fields:
+                if spec.column[0] not in canon:
+                    continue  # its column is missing; already reported
+                stamps = canon[spec.column[0]]  # refers to a canonical field (e.g. created)
+            else:
+                stamps = _convert(raw, target, _DATE, spec, ctx, f"{kind}_dates.{target}")
+                if stamps is None:
+                    ctx.problems.append(Problem(ctx.file, 1, 0, target, f"column {spec.column} for "
+                                                f"{kind}_dates.{target} not found in the header"))
+                    continue
+                stamps = stamps.reset_index(drop=True)
+            ok = stamps.notna().to_numpy()
+            if not ok.any():
+                continue
+            ev = pd.DataFrame({
+                "event_id": [f"{table.name}-{r}-{target}" for r in np.flatnonzero(ok) + 2],
+                "deal_id": canon["deal_id"].to_numpy()[ok],
+                "kind": "stage_change" if kind == "stage" else "task",
+                "timestamp": stamps[ok].to_numpy(),
+                "stage": target if kind == "stage" else None,
+                "milestone": target if kind == "milestone" else None,
+                "synthetic": True,
+                "source_file": ctx.file,
+                "source_row": (np.flatnonzero(ok) + 2).astype("int64"),
+            })
+            if "owner" in canon:
+                ev["actor"] = canon["owner"].to_numpy()[ok]
+            parts.append(ev)
+    return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
+
+
+def _empty(kind: str | None, n: int, column: str) -> Any:
+    """A column of ``n`` missing values of the canonical type."""
+    if kind == _DATE:
+        return pd.Series(pd.NaT, index=pd.RangeIndex(n), dtype=_TS)
+    if kind == _NUM:
+        return np.full(n, np.nan)
+    if kind == _BOOL:
+        return np.zeros(n, dtype=bool)
+    if column == "source_row":
+        return np.zeros(n, dtype="int64")
+    return pd.Series(np.nan, index=pd.RangeIndex(n), dtype="str")
+
+
+def _typed(frame: pd.DataFrame, columns: list[str], kinds: dict[str, str]) -> pd.DataFrame:
+    frame = frame.reset_index(drop=True)
+    for c in columns:
+        if c not in frame:
+            frame[c] = _empty(kinds.get(c), len(frame), c)
+    frame = frame[columns]  # copy-on-write: columns are copied only when replaced
+    for c in columns:
+        k = kinds.get(c)
+        dtype = frame[c].dtype
+        if k == _DATE:
+            if dtype != _TS:
+                frame[c] = pd.to_datetime(frame[c], utc=True).astype(_TS)
+        elif k == _NUM:
+            if dtype != "float64":
+                frame[c] = pd.to_numeric(frame[c], errors="coerce").astype("float64")
+        elif k == _BOOL:
+            if dtype != bool:
+                frame[c] = frame[c].fillna(False).astype(bool)
+        elif c == "source_row":
+            if dtype != "int64":
+                frame[c] = frame[c].fillna(0).astype("int64")
+        elif c == "kind" and isinstance(dtype, pd.CategoricalDtype) and list(dtype.categories) == list(EVENT_KINDS):
+            continue
+        elif not isinstance(dtype, pd.StringDtype):
+            frame[c] = frame[c].astype(object).where(frame[c].notna(), None).astype("str")
+    return frame
+
+
+def _assemble(frames: dict[str, list[pd.DataFrame]], mapping: Mapping, provided: set[str]) -> dict[str, Any]:
+    spec = mapping.spec
+    cat = {k: (pd.concat(v, ignore_index=True) if v else pd.DataFrame()) for k, v in frames.items()}
+    # owners: team, region, role per owner
+    owners = _typed(cat["owners"], ["owner", "team", "region", "role"], FIELDS["owners"])
+    owners = owners.drop_duplicates("owner", keep="first")
+    accounts = None
+    if len(cat["accounts"]) or any(t.kind == "accounts" for t in spec.tables):
+        accounts = _typed(cat["accounts"], ["account", "tier"], FIELDS["accounts"])
+        accounts["tier_raw"] = accounts["tier"]
+        accounts["tier"] = _map_values(accounts["tier"], spec.tiers, keep=True)
+        accounts = accounts.drop_duplicates("account", keep="first")
+    products = None
+    if any(t.kind == "products" for t in spec.tables):
+        products = frozenset(_typed(cat["products"], ["product"], {})["product"].dropna())
+
+    kinds = dict(FIELDS["deals"], created=_DATE, closed=_DATE)
+    deals = cat["deals"]
+    raw_stage = deals["stage"] if "stage" in deals else pd.Series(None, index=deals.index, dtype=object)
+    deals["stage_raw"] = raw_stage
+    deals["stage"] = _map_values(raw_stage, spec.stages) if len(deals) else raw_stage
+    deals = _typed(deals, DEAL_COLUMNS, kinds)
+    deals["outcome"] = np.where(deals["stage"].isin(OUTCOMES), deals["stage"], "open")
+    deals.loc[deals["outcome"] == "open", "closed"] = pd.NaT
+    if "tier" in deals and spec.tiers:
+        deals["tier"] = _map_values(deals["tier"], spec.tiers, keep=True)
+    if accounts is not None and deals["tier"].isna().all() and accounts["tier"].notna().any():
+        deals["tier"] = deals["account"].map(accounts.set_index("account")["tier"])
+        provided.add("deals.tier")
+    if len(owners):
+        by_owner = owners.set_index("owner")
+        for col in ("team", "region", "role"):
+            if deals[col].isna().all():
+                deals[col] = deals["owner"].map(by_owner[col])
+                if owners[col].notna().any():
+                    provided.add(f"deals.{col}")
+    if spec.source.default_role:
+        deals["role"] = deals["role"].fillna(spec.source.default_role)
+
+    events = cat["events"]
+    events = _typed(events, EVENT_COLUMNS, dict(FIELDS["events"], synthetic=_BOOL))
+    if not isinstance(events["kind"].dtype, pd.CategoricalDtype):
+        events["kind"] = pd.Categorical(events["kind"], categories=list(EVENT_KINDS))
+    # deals without recorded stage changes get one at the close (won/lost) from the deals table
+    recorded = (events["kind"] == "stage_change").to_numpy() & ~events["synthetic"].to_numpy()
+    has_history = pd.unique(events.loc[recorded, "deal_id"].dropna().to_numpy(dtype=object))
+    closing = deals[deals["closed"].notna() & ~deals["deal_id"].isin(has_history)]
+    if len(closing):
+        close_ev = pd.DataFrame({
+            "event_id": closing["deal_id"] + ":closed", "deal_id": closing["deal_id"],
+            "kind": "stage_change", "timestamp": closing["closed"], "actor": closing["owner"],
+            "stage": closing["outcome"], "synthetic": True, "source_file": closing["source_file"],
+            "source_row": closing["source_row"]})
+        events = pd.concat([events, _typed(close_ev, EVENT_COLUMNS, dict(FIELDS["events"], synthetic=_BOOL))],
+                           ignore_index=True)
+        events["kind"] = pd.Categorical(events["kind"], categories=list(EVENT_KINDS))
+    if len(events):  # time order; ties (and missing times, last) in file and row order
+        t = events["timestamp"].dt.tz_localize(None).to_numpy().astype("int64")
+        t[events["timestamp"].isna().to_numpy()] = np.iinfo("int64").max
+        if not (t[1:] >= t[:-1]).all():  # exports are often in time order already
+            order = np.lexsort((events["source_row"].to_numpy(), pd.factorize(events["source_file"])[0], t))
+            events = events.take(order).reset_index(drop=True)
+    leads = _typed(cat["leads"], LEAD_COLUMNS, FIELDS["leads"])
+    return {"deals": deals.reset_index(drop=True), "events": events, "leads": leads,
+            "owners": owners.reset_index(drop=True), "accounts": accounts, "products": products}
+
+
+# ---------------------------------------------------------------------------- stage history
+
+
+def stage_paths(data: CrmData, raw: bool = False) -> pd.Series:
+    """Return each deal's stage path, in time order, from its stage changes.
+
+    Parameters
+    ----------
+    data : CrmData
+    raw : bool
+        Give the export's own stage names (True) instead of playbook stage ids (False).
+
+    Returns
+    -------
+    pandas.Series
+        Index ``deal_id`` (str), values: list of str, consecutive repeats removed. Deals without
+        any stage change have no entry.
+    """
+    ev = data.events
+    col = "stage_raw" if raw else "stage"
+    sc = ev[(ev["kind"] == "stage_change") & ev["deal_id"].notna()]
+    sc = sc[sc[col].notna()] if raw else sc.assign(stage=sc["stage"].fillna("?"))
+    sc = sc.sort_values(["deal_id", "timestamp", "source_row"], kind="stable")
+    same = (sc["deal_id"] == sc["deal_id"].shift()) & (sc[col] == sc[col].shift())
+    return sc[~same].groupby("deal_id", sort=True)[col].agg(list)
+
+
+# --------------------------------------------------------------------------- data quality
+
+_NAT = np.iinfo("int64").min
+
+
+def _ns(s: pd.Series) -> np.ndarray:
+    """Return a UTC datetime series as int64 microseconds (NaT as the int64 minimum)."""
+    return s.dt.tz_localize(None).to_numpy().astype("datetime64[us]").astype("int64")
+
+
+
+@dataclass(frozen=True)
+class QualityReport:
+    """Data-quality findings of an export.
+
+    ``summary``: index ``check`` (str); columns ``status`` (``found``, ``clean`` or
+    ``not_checkable``), ``count`` (int64), ``message`` (str), ``examples`` (str).
+    ``details``: one row per finding; columns ``check``, ``deal_id``, ``event_id``, ``value``,
+    ``source_file`` (str), ``source_row`` (int64).
+    """
+
+    summary: pd.DataFrame
+    details: pd.DataFrame
+
+    def count(self, check: str) -> int:
+        return int(self.summary.loc[check, "count"]) if check in self.summary.index else 0
+
+
+def quality_report(data: CrmData, playbook: Any = None, lang: str | None = None) -> QualityReport:
+    """Check an export for blank accounts, unknown stages/products/tiers, impossible times, duplicates.
+
+    Checks (each reported as found, clean, or not checkable with the reason): ``blank_account``
+    (deals without an account, open ones counted apart), ``unknown_stage`` (raw stage names the
+    mapping does not map), ``unknown_product`` (not in the export's product list), ``unknown_tier``
+    (not a playbook tier), ``unknown_account``, ``event_before_deal`` (an event earlier than its deal's
+    creation), ``negative_duration`` (closed before created, an event ending or modified before it
+    starts, a negative call duration), ``duplicate_event`` (identical in every column but the id),
+    ``orphan_event`` (no deal or account, or an unknown deal id), ``date_formats`` (more than one
+    date format in the export), ``stage_regression`` (a stage path that goes back, e.g. won then
+    lost).
+
+    Parameters
+    ----------
+    data : CrmData
+    playbook : Playbook, optional
+        Needed for ``unknown_tier``.
+    lang : {"zh-CN", "en"}, optional
+        Language of the messages (default ``SOPCOACH_LANG``).
+
+    Returns
+    -------
+    QualityReport
+    """
+    from .i18n import current_lang, t
+    lang = lang or current_lang()
+
+    def tr(zh: str, en: str) -> str:
+        return t(zh, en, lang)
+
+    rows: list[dict[str, Any]] = []
+    details: list[pd.DataFrame] = []
+    deals, ev = data.deals, data.events
+
+    def add(check: str, status: str, count: int, message: str, frame: pd.DataFrame | None = None,
+            value: pd.Series | None = None) -> None:
+        examples = ""
+        if frame is not None and len(frame):
+            d = pd.DataFrame({
+                "check": check,
+                "deal_id": frame["deal_id"] if "deal_id" in frame else None,
+                "event_id": frame["event_id"] if "event_id" in frame else None,
+                "value": value.astype(str) if value is not None else None,
+                "source_file": frame["source_file"], "source_row": frame["source_row"]})
+            details.append(d)
+            ids = frame["deal_id"].astype(object)
+            if "event_id" in frame:
+                ids = frame["event_id"].astype(object).where(frame["event_id"].notna(), ids)
+            ids = ids.fillna("row " + frame["source_row"].astype(str)).astype(str)
+            examples = ", ".join(ids.head(5)) + (" ..." if len(frame) > 5 else "")
+        rows.append({"check": check, "status": status, "count": count, "message": message,
+                     "examples": examples})
+
+    # blank accounts
+    if data.has("deals.account"):
+        blank = deals[deals["account"].isna()]
+        n_open = int((blank["outcome"] == "open").sum())
+        add("blank_account", "found" if len(blank) else "clean", len(blank),
+            tr(f"{len(blank):,} 个商机没有客户（{n_open:,} 个进行中，{len(blank) - n_open:,} 个已关闭）",
+               f"{len(blank):,} deals without an account ({n_open:,} open, {len(blank) - n_open:,} closed)"),
+            blank)
+    else:
+        add("blank_account", "not_checkable", 0, tr("映射没有商机的客户列", "the mapping has no account column for deals"))
+    # unknown stages
+    unk = deals[deals["stage"].isna() & deals["stage_raw"].notna()]
+    ev_unk = ev[(ev["kind"] == "stage_change") & ev["stage"].isna() & ev["stage_raw"].notna()]
+    names = sorted(set(unk["stage_raw"]) | set(ev_unk["stage_raw"]))
+    add("unknown_stage", "found" if names else "clean", len(unk) + len(ev_unk),
+        tr(f"映射中没有的阶段名称：{'、'.join(names)}", f"stage names not in the mapping: {', '.join(names)}")
+        if names else tr("所有阶段名称都已映射", "every stage name is mapped"),
+        pd.concat([unk, ev_unk]) if names else None,
+        pd.concat([unk["stage_raw"], ev_unk["stage_raw"]]) if names else None)
+    # unknown products
+    if data.products is None or not data.has("deals.product"):
+        add("unknown_product", "not_checkable", 0,
+            tr("导出数据没有产品清单", "the export has no product list") if data.products is None
+            else tr("商机没有产品列", "the deals have no product column"))
+    else:
+        bad = deals[deals["product"].notna() & ~deals["product"].isin(data.products)]
+        names = sorted(bad["product"].unique())
+        add("unknown_product", "found" if len(bad) else "clean", len(bad),
+            tr(f"不在产品清单中的产品：{'、'.join(names)}", f"products not in the product list: {', '.join(names)}")
+            if names else tr("所有产品都在清单中", "every product is listed"),
+            bad, bad["product"])
+    # unknown tiers
+    if playbook is None or not data.has("deals.tier"):
+        add("unknown_tier", "not_checkable", 0, tr("商机没有客户等级", "the deals have no tier")
+            if playbook is not None else tr("未提供 playbook", "no playbook given"))
+    else:
+        tiers = {t.id for t in playbook.tiers}
+        bad = deals[deals["tier"].notna() & ~deals["tier"].isin(tiers)]
+        add("unknown_tier", "found" if len(bad) else "clean", len(bad),
+            tr(f"不在 playbook 中的等级（{'、'.join(sorted(tiers))}）：{'、'.join(sorted(bad['tier'].unique()))}",
+               f"tiers not in the playbook ({', '.join(sorted(tiers))}): {', '.join(sorted(bad['tier'].unique()))}")
+            if len(bad) else tr("所有等级都是 playbook 中的等级", "every tier is a playbook tier"), bad, bad["tier"])
+    # unknown accounts
+    if data.accounts is None or not data.has("deals.account"):
+        add("unknown_account", "not_checkable", 0, tr("导出数据没有客户清单", "the export has no account list"))
+    else:
+        bad = deals[deals["account"].notna() & ~deals["account"].isin(set(data.accounts["account"].dropna()))]
+        add("unknown_account", "found" if len(bad) else "clean", len(bad),
+            tr(f"{len(bad):,} 个商机的客户不在客户清单中", f"{len(bad):,} deals name an account missing from the account list"),
+            bad, bad["account"])
+    # events before the deal exists
+    pos = data.event_deal_pos()
+    real = ~ev["synthetic"].to_numpy()
+    created = _ns(data.unique_deals()["created"])
+    linked = real & (pos >= 0)
+    if linked.any() and (created != _NAT).any():
+        c = np.where(pos >= 0, created[np.maximum(pos, 0)], _NAT)
+        ts = _ns(ev["timestamp"])
+        before = ev[linked & (c != _NAT) & (ts != _NAT) & (ts < c)]
+        add("event_before_deal", "found" if len(before) else "clean", len(before),
+            tr(f"{len(before):,} 条记录早于其商机的创建时间", f"{len(before):,} events are dated before their deal was created"),
+            before,
+            before["timestamp"].astype(str))
+    else:
+        add("event_before_deal", "not_checkable", 0,
+            tr("没有与带创建时间的商机关联的记录", "no events linked to deals with a creation date"))
+    # negative durations
+    neg_deals = deals[deals["closed"] < deals["created"]]
+    neg_end = ev[ev["end"] < ev["timestamp"]]
+    neg_mod = ev[ev["modified"] < ev["timestamp"]]
+    neg_dur = ev[ev["duration_s"] < 0]
+    total = len(neg_deals) + len(neg_end) + len(neg_mod) + len(neg_dur)
+    parts = [tr(f"{len(neg_deals):,} 个商机的关闭早于创建", f"{len(neg_deals):,} deals closed before they were created"),
+             tr(f"{len(neg_end):,} 条记录的结束早于开始", f"{len(neg_end):,} events end before they start"),
+             tr(f"{len(neg_mod):,} 条记录的修改早于创建", f"{len(neg_mod):,} records modified before they were created"),
+             tr(f"{len(neg_dur):,} 个通话时长为负", f"{len(neg_dur):,} negative call durations")]
+    frame = pd.concat([neg_deals.assign(event_id=None), neg_end, neg_mod, neg_dur])
+    add("negative_duration", "found" if total else "clean", total, "; ".join(parts), frame if total else None)
+    # duplicates
+    dup = ev[ev["duplicate_of"].notna()]
+    if len(dup):
+        by_kind = dup["kind"].astype(str).value_counts()
+        what = ", ".join(f"{n:,} {k}" for k, n in by_kind.items())
+        msg = tr(f"{len(dup):,} 条记录除编号外与之前的记录完全相同（{what}）；保留在数据中，但不计入跟进次数",
+                 f"{len(dup):,} events repeat an earlier one in every column but the id ({what}); "
+                 "they are kept in the data and left out of follow-up counts")
+    else:
+        msg = tr("没有重复记录", "no repeated events")
+    add("duplicate_event", "found" if len(dup) else "clean", len(dup), msg, dup, dup["duplicate_of"])
+    # orphans
+    has_deal = ev["deal_id"].notna().to_numpy()
+    orphan = ev[real & ((~has_deal & ev["account_id"].isna().to_numpy()) | (has_deal & (pos < 0)))]
+    add("orphan_event", "found" if len(orphan) else "clean", len(orphan),
+        tr(f"{len(orphan):,} 条记录没有商机或客户，或指向导出中不存在的商机",
+           f"{len(orphan):,} events have no deal or account, or name a deal not in the export"), orphan)
+    # date formats
+    fm = data.date_formats
+    distinct = sorted(fm["format"].unique()) if len(fm) else []
+    if len(distinct) > 1:
+        parts = []
+        for fmt_, grp_ in fm.groupby("format", sort=True):
+            files = ", ".join(dict.fromkeys(Path(f).name for f in grp_["file"]))
+            parts.append(tr(f"'{fmt_}'（{files}；{int(grp_['rows'].sum()):,} 个值）",
+                            f"'{fmt_}' ({files}; {int(grp_['rows'].sum()):,} values)"))
+        add("date_formats", "found", len(distinct),
+            tr(f"本导出使用 {len(distinct)} 种日期格式，均按映射声明解析：", f"{len(distinct)} date formats in this "
+               "export, each parsed as the mapping declares: ") + "; ".join(parts))
+    else:
+        add("date_formats", "clean", len(distinct), tr(f"一种日期格式：{distinct[0]}", f"one date format: {distinct[0]}")
+            if distinct else tr("没有日期", "no dates"))
+    # stage regressions (using playbook order when given, else won -> lost only)
+    ids = [s.id for s in playbook.stages] if playbook is not None else []
+    order = {s: i for i, s in enumerate(ids)}
+    order.update({"won": len(ids), "lost": len(ids)})
+    sel = ((ev["kind"] == "stage_change").to_numpy() & (pos >= 0) & ev["stage"].isin(order).to_numpy())
+    idx = np.flatnonzero(sel)
+    idx = idx[np.lexsort((_ns(ev["timestamp"])[idx], pos[idx]))]  # by deal, then time (stable)
+    grp = pd.Series(pos[idx])
+    stage_pos = pd.Series(pd.Index(list(order)).get_indexer(ev["stage"].to_numpy(dtype=object)[idx]))
+    stage_pos = stage_pos.map(dict(enumerate(order.values()))).astype("int64")
+    before = stage_pos.groupby(grp).cummax().groupby(grp).shift()
+    is_won = pd.Series(stage_pos.to_numpy() == order["won"]) & pd.Series(
+        ev["stage"].to_numpy(dtype=object)[idx] == "won")
+    won_before = is_won.astype("int64").groupby(grp).cummax().groupby(grp).shift().fillna(0)
+    is_lost = pd.Series(ev["stage"].to_numpy(dtype=object)[idx] == "lost")
+    back_rows = ((stage_pos < before) | (is_lost & (won_before > 0))).to_numpy()
+    back_ids = set(data.unique_deals()["deal_id"].to_numpy()[pos[idx][back_rows]])
+    frame = deals[deals["deal_id"].isin(back_ids)]
+    paths = stage_paths(data) if back_ids else pd.Series(dtype=object)
+    add("stage_regression", "found" if back_ids else "clean", len(back_ids),
+        tr(f"{len(back_ids):,} 个商机在流程中倒退（如先赢单后丢单）",
+           f"{len(back_ids):,} deals moved back in the process (e.g. won, then lost)"), frame,
+        frame["deal_id"].map(lambda d: " -> ".join(paths.get(d, []))))
+    summary = pd.DataFrame(rows).set_index("check")
+    summary["count"] = summary["count"].astype("int64")
+    det = (pd.concat(details, ignore_index=True) if details else
+           pd.DataFrame(columns=["check", "deal_id", "event_id", "value", "source_file", "source_row"]))
+    return QualityReport(summary, det)

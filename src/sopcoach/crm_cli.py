@@ -1,0 +1,125 @@
+"""Sub-commands for CRM exports: ``sopcoach analyze`` and ``sopcoach simulate``.
+
+``analyze EXPORT ... [--source maven|salesforce|zoho|simulated|MAPPING.yaml] [--month YYYY-MM]
+[--report out.html] [--format text|json]`` reads an export (files or folders), analyses it against
+the playbook and prints the KPIs, the bottleneck, the SOP compliance and the data quality. A
+progress bar (stderr) shows while large files are read. ``--report`` writes a self-contained HTML
+report with the charts; ``--format json`` prints the KPIs (``win_rate`` as a fraction 0-1,
+``sales_cycle_days`` with ``mean`` and ``median`` calendar days, ``stage_counts``) and the
+compliance findings.
+
+``simulate FOLDER [--seed N] [--deals N] [--weeks N]`` writes a simulated export with known SOP
+breaches (see :mod:`sopcoach.simulate`) and prints the ground truth.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+from .i18n import current_lang, t
+
+
+def register(sub: Any) -> None:
+    """Add ``analyze`` and ``simulate`` to the ``sopcoach`` command's sub-parsers."""
+    a = sub.add_parser("analyze", help="analyse a CRM export against the SOP (KPIs, funnel, compliance)")
+    a.add_argument("export", nargs="+", help="export files or folders (CSV, XLSX)")
+    a.add_argument("--source", help="maven, salesforce, zoho, simulated or a mapping YAML "
+                   "(default: recognised from the file names)")
+    a.add_argument("--month", help="YYYY-MM in the playbook's time zone (default: the whole export)")
+    a.add_argument("--report", help="write a self-contained HTML report to this file")
+    a.add_argument("--format", choices=["text", "json"], default="text")
+    a.add_argument("--case", help="add a case study of this deal id to the HTML report")
+    a.add_argument("--as-of", dest="as_of", help="the moment the export describes (ISO; default: its latest timestamp)")
+    a.add_argument("--playbook", help="playbook folder (default: $SOPCOACH_CONTENT/playbook or the project's)")
+    a.add_argument("--strict", action="store_true", help="fail on any row problem instead of reporting it")
+    a.add_argument("--no-progress", dest="progress", action="store_false", help="hide the progress bar")
+    a.set_defaults(func=_cmd_analyze)
+    s = sub.add_parser("simulate", help="write a simulated CRM export with known SOP breaches")
+    s.add_argument("folder")
+    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--deals", type=int, default=120)
+    s.add_argument("--weeks", type=int, default=13)
+    s.add_argument("--start", default="2025-03-03")
+    s.add_argument("--playbook")
+    s.set_defaults(func=_cmd_simulate)
+
+
+def _playbook(folder: str | None) -> Any:
+    from .config import PROJECT_ROOT
+    from .playbook import load_playbook
+    if folder:
+        return load_playbook(Path(folder))
+    content = Path(os.environ.get("SOPCOACH_CONTENT") or PROJECT_ROOT)
+    return load_playbook(content / "playbook")
+
+
+def _cmd_analyze(args: argparse.Namespace) -> int:
+    from .analytics import case_study, render_html, review, review_json
+    from .crm import read_export
+    lang = current_lang()
+    playbook = _playbook(args.playbook)
+    data = read_export([Path(p) for p in args.export], args.source, playbook=playbook,
+                       progress=args.progress, strict=args.strict)
+    if args.progress and len(data.events) > 200_000:
+        print(t("正在分析……", "analysing ...", lang), file=sys.stderr, flush=True)
+    rv = review(data, playbook, args.month, args.as_of, lang=lang)
+    if args.report:
+        case = case_study(data, playbook, args.case, rv.compliance, lang=lang) if args.case else None
+        Path(args.report).write_text(render_html(rv, case=case, playbook=playbook), encoding="utf-8")
+        print(t(f"报告已写入 {args.report}", f"report written to {args.report}", lang), file=sys.stderr)
+    if args.format == "json":
+        json.dump(review_json(rv), sys.stdout, ensure_ascii=False, indent=2)
+        sys.stdout.write("\n")
+        return 0
+    _print_text(rv, data, lang)
+    return 0
+
+
+def _print_text(rv: Any, data: Any, lang: str) -> None:
+    out = sys.stdout
+    for f in data.files:
+        print(f.describe(), file=out)
+    print(f"\n{t('月份', 'month', lang)}: {rv.month or t('全部', 'all', lang)}", file=out)
+    for kid, r in rv.kpis.iterrows():
+        if r["status"] == "ok":
+            v = f"{r['value']:.3f}" if r["unit"] == "fraction" else f"{r['value']:.1f} {t('天', 'days', lang)}"
+        else:
+            v = f"{t('无法计算', 'not computable', lang)}: {r['reason']}"
+        print(f"  {kid}: {v}", file=out)
+    print(f"  stage_counts: {rv.stage_counts}", file=out)
+    print(f"\n{t('瓶颈', 'bottleneck', lang)}: {rv.bottleneck.reason}", file=out)
+    print(f"\n{t('SOP 合规', 'SOP compliance', lang)}:", file=out)
+    for cid, r in rv.compliance.checks.iterrows():
+        if r["status"] == "checked":
+            print(f"  {cid}: {r['breaches']} / {r['instances']}" + (f" ({r['reason']})" if r["reason"] else ""), file=out)
+        else:
+            print(f"  {cid}: {t('无法检查', 'not checkable', lang)}: {r['reason']}", file=out)
+    for r in rv.compliance.findings.head(50).itertuples():
+        print(f"    {r.deal_id} [{r.check}, {r.clause} {r.source}] {t('应', 'expected', lang)} {r.expected}; "
+              f"{t('实际', 'actual', lang)} {r.actual}", file=out)
+    if len(rv.compliance.findings) > 50:
+        print(f"    ... {len(rv.compliance.findings) - 50} more", file=out)
+    print(f"\n{t('数据质量', 'data quality', lang)}:", file=out)
+    for cid, r in rv.quality.summary.iterrows():
+        if r["status"] == "found":
+            print(f"  {cid}: {r['message']}", file=out)
+        elif r["status"] == "not_checkable":
+            print(f"  {cid}: {t('无法检查', 'not checkable', lang)}: {r['message']}", file=out)
+    if rv.problems:
+        print(f"\n{t('无法读取的值', 'row problems', lang)} ({len(rv.problems)}):", file=out)
+        for p in rv.problems[:20]:
+            print(f"  {p}", file=out)
+
+
+def _cmd_simulate(args: argparse.Namespace) -> int:
+    from .simulate import simulate
+    sim = simulate(_playbook(args.playbook), Path(args.folder), seed=args.seed, deals=args.deals,
+                   weeks=args.weeks, start=args.start)
+    print(f"{sim.deals} deals, {sim.events} events written to {sim.folder} (as of {sim.as_of.isoformat()})")
+    for r in sim.truth.itertuples():
+        print(f"  {r.check} {r.deal_id} {r.week} {r.detail}".rstrip())
+    return 0

@@ -1,0 +1,266 @@
+"""The learner home page (``notebooks/learner/home.ipynb``, the landing page of ``sopcoach serve``).
+
+It lists every lesson with the learner's progress and the exam. :class:`LearnerPage` is the part
+every learner page shares: who the learner is (``JUPYTERHUB_USER``, a signed session token from the
+page's ``?session=`` link, or the sign-in form), the bilingual chrome, and links between pages
+that carry the session token so the learner signs in once (see :mod:`sopcoach.session`).
+"""
+from __future__ import annotations
+
+import os
+from datetime import datetime
+from typing import Any, Callable
+from urllib.parse import urlencode
+
+import ipywidgets as w
+
+from ..config import Installation, installation
+from ..errors import AuthError
+from ..i18n import LANGS, current_lang, t
+from ..lessons import LessonService
+from ..records import utcnow
+from ..scoring import floor_percent
+from ..session import issue_token, load_secret, query_param, verify_token
+from ._common import esc, log, safe
+from .exam_app import CSS
+
+LESSON_CSS = """
+<style>
+.sopcoach-nav { margin: 2px 0 10px 0; } .sopcoach-nav a { margin-right: 18px; }
+.sopcoach-app a { color: #1f5fa8; text-decoration: none; } .sopcoach-app a:hover { text-decoration: underline; }
+.sopcoach-card { border: 1px solid #d7dde5; border-radius: 6px; padding: 8px 12px; margin: 6px 0; background: #fff; }
+.sopcoach-tag { display: inline-block; font-size: 12px; padding: 0 6px; border-radius: 8px; background: #e8eef7; color: #2b5c94; margin-left: 6px; }
+.sopcoach-tag-company { background: #fdf0dc; color: #8a5300; }
+.sopcoach-done { color: #1b7f3b; font-weight: bold; } .sopcoach-todo { color: #666; }
+.sopcoach-right { color: #1b7f3b; } .sopcoach-wrong { color: #b3261e; }
+.sopcoach-stage { display: inline-block; border: 2px solid #9fb3c8; border-radius: 6px; padding: 6px 8px; margin: 2px; min-width: 92px; text-align: center; background: #f7f9fb; }
+.sopcoach-stage-hl { border-color: #1b7f3b; background: #e3f4e8; font-weight: bold; }
+.sopcoach-arrow { display: inline-block; color: #9fb3c8; margin: 0 2px; }
+.sopcoach-day { display: inline-block; width: 58px; margin: 2px; padding: 3px; text-align: center; border-radius: 4px; font-size: 12px; }
+.sopcoach-day-working { background: #e3f4e8; } .sopcoach-day-makeup { background: #c9ecd3; border: 1px solid #1b7f3b; }
+.sopcoach-day-holiday { background: #fbe1df; } .sopcoach-day-weekend { background: #eceff3; color: #777; }
+.sopcoach-bar { background: #4a7bb7; height: 14px; display: inline-block; vertical-align: middle; }
+.sopcoach-warn { color: #b3261e; font-weight: bold; } .sopcoach-ok { color: #1b7f3b; font-weight: bold; }
+.sopcoach-row { align-items: center; }
+</style>
+"""
+
+
+def page_identity(inst: Installation) -> tuple[str | None, str | None]:
+    """Return (learner id or None, language or None) from the environment and the page's link.
+
+    ``JUPYTERHUB_USER`` wins (the learner is then created without an access code); otherwise a
+    valid, unexpired ``?session=`` token of a known learner; otherwise nobody (sign-in form).
+    ``?lang=en`` or ``?lang=zh-CN`` picks the language.
+    """
+    lang = query_param("lang")
+    lang = lang if lang in LANGS else None
+    hub_user = os.environ.get("JUPYTERHUB_USER")
+    if hub_user:
+        inst.records.ensure_learner(hub_user, hub_user)
+        return hub_user, lang
+    token = query_param("session")
+    if token:
+        learner = verify_token(load_secret(inst.settings.home), token)
+        if learner and inst.records.learner(learner) is not None:
+            return learner, lang
+        log.info("refused a session token (forged, expired or unknown learner)")
+    return None, lang
+
+
+class LearnerPage:
+    """What every learner page shares: identity, sign-in form, messages and links between pages.
+
+    Subclasses implement :meth:`show` (the page once the learner is known).
+    """
+
+    css_class = "sopcoach-page"
+
+    def __init__(self, inst: Installation, lang: str | None = None, clock: Callable[[], datetime] | None = None,
+                 learner_id: str | None = None):
+        self.inst = inst
+        self.lang = lang or current_lang()
+        self.clock = clock or utcnow
+        self.learner_id: str | None = None
+        self.learner_name = ""
+        self.token: str | None = None
+        self._busy = False
+        self.title = w.HTML()
+        self.nav = w.HTML()
+        self.nav.add_class("sopcoach-nav")
+        self.status = w.HTML()
+        self.body = w.VBox()
+        self.root = w.VBox([w.HTML(CSS + LESSON_CSS), self.title, self.nav, self.body, self.status])
+        self.root.add_class("sopcoach-app")
+        self.root.add_class(self.css_class)
+        self.id_box = w.Text(description=self.tr("员工编号", "Employee id"), continuous_update=False)
+        self.code_box = w.Password(description=self.tr("访问码", "Access code"))
+        self.sign_in_button = w.Button(description=self.tr("登录", "Sign in"), button_style="primary")
+        self.sign_in_button.add_class("sopcoach-ready")
+        self.sign_in_button.on_click(self.on_sign_in)
+
+    def start(self, learner_id: str | None) -> "LearnerPage":
+        """Show the page for ``learner_id``, or the sign-in form when it is ``None``."""
+        if learner_id:
+            row = self.inst.records.learner(learner_id)
+            self._signed_in(learner_id, row.name if row is not None else learner_id)
+        else:
+            self.show_sign_in()
+        return self
+
+    # -- helpers ----------------------------------------------------------------------------------
+    def tr(self, zh: str, en: str) -> str:
+        return t(zh, en, self.lang)
+
+    def say(self, text: str, level: str = "info") -> None:
+        """Show a short message under the page (never a traceback)."""
+        self.status.value = f'<div class="sopcoach-msg-{level}">{esc(text)}</div>' if text else ""
+
+    def href(self, notebook: str, lang: str | None = None) -> str:
+        """Return a relative link to another learner notebook, carrying the session and language."""
+        params = {}
+        if self.token:
+            params["session"] = self.token
+        if (lang or self.lang) != current_lang():
+            params["lang"] = lang or self.lang
+        return notebook + (("?" + urlencode(params)) if params else "")
+
+    def link(self, notebook: str, label: str, css: str = "") -> str:
+        return f'<a class="{css}" href="{esc(self.href(notebook))}">{esc(label)}</a>'
+
+    def lang_link(self, notebook: str) -> str:
+        other = "en" if self.lang == "zh-CN" else "zh-CN"
+        label = "English" if other == "en" else "中文"
+        return f'<a class="sopcoach-lang" href="{esc(self.href(notebook, other))}">{label}</a>'
+
+    # -- sign in ----------------------------------------------------------------------------------
+    def show_sign_in(self) -> None:
+        self.nav.value = ""
+        hint = w.HTML(self.tr("<p>请输入员工编号和培训负责人发给您的个人访问码。登录后,课程和考试之间的链接会保持登录状态。</p>",
+                              "<p>Enter your employee id and the personal access code your trainer gave you. "
+                              "Once signed in, the links between lessons and the exam keep you signed in.</p>"))
+        self.body.children = (hint, self.id_box, self.code_box, self.sign_in_button)
+
+    @safe
+    def on_sign_in(self, _button: Any = None) -> None:
+        if self.learner_id is not None or self._busy:
+            return
+        self._busy = True
+        self.sign_in_button.disabled = True
+        try:
+            learner = self.inst.records.authenticate(self.id_box.value, self.code_box.value, self.clock())
+        except AuthError as exc:
+            text = str(exc)
+            if text.startswith("too many"):
+                secs = "".join(ch for ch in text if ch.isdigit()) or "?"
+                self.say(self.tr(f"登录失败次数过多,请 {secs} 秒后再试。", f"Too many failed sign-ins; try again in {secs} s."), "warning")
+            else:
+                self.say(self.tr("员工编号或访问码不正确。", "Unknown employee id or wrong access code."), "warning")
+            return
+        finally:
+            self._busy = False
+            self.sign_in_button.disabled = False
+            self.code_box.value = ""
+        self._signed_in(learner.id, learner.name)
+
+    def _signed_in(self, learner_id: str, name: str) -> None:
+        self.learner_id, self.learner_name = learner_id, name
+        self.token = issue_token(load_secret(self.inst.settings.home), learner_id)
+        self.say("")
+        self.show()
+
+    def show(self) -> None:  # pragma: no cover - every page implements it
+        raise NotImplementedError
+
+
+class HomeApp(LearnerPage):
+    """The learner's home page: every lesson with a progress bar, then the exam."""
+
+    css_class = "sopcoach-home"
+
+    def __init__(self, inst: Installation, lang: str | None = None, clock: Callable[[], datetime] | None = None,
+                 learner_id: str | None = None):
+        super().__init__(inst, lang, clock)
+        self.lessons = LessonService(inst, self.clock)
+        self.title.value = (f"<h2>{esc(inst.playbook.sop.name.get(self.lang))} · "
+                            f"{esc(self.tr('学习中心', 'Learning centre'))}</h2>")
+        self.bars: dict[str, w.FloatProgress] = {}
+        self.start(learner_id)
+
+    def show(self) -> None:
+        statuses = self.lessons.statuses(self.learner_id)
+        done = sum(s.complete for s in statuses)
+        self.nav.value = (f"<span>{esc(self.tr('您好,', 'Hello, '))}{esc(self.learner_name)}</span> "
+                          f"· {self.lang_link('home.ipynb')}")
+        overall = w.IntProgress(min=0, max=max(len(statuses), 1), value=done, layout=w.Layout(width="300px"))
+        overall.add_class("sopcoach-overall")
+        rows: list[w.Widget] = [
+            w.HTML(f"<h3>{esc(self.tr('课程', 'Lessons'))}</h3>"),
+            w.HBox([overall, w.HTML(f"&nbsp;<b class='sopcoach-done-count'>"
+                                    f"{esc(self.tr(f'已完成 {done} / {len(statuses)} 课', f'{done} of {len(statuses)} lessons complete'))}</b>")],
+                   layout=w.Layout(align_items="center")),
+        ]
+        self.bars = {}
+        for s in statuses:
+            lesson = s.lesson
+            bar = w.FloatProgress(min=0, max=100, value=float(s.progress * 100), layout=w.Layout(width="180px"),
+                                  bar_style="success" if s.complete else "info")
+            bar.add_class("sopcoach-lesson-bar")
+            self.bars[lesson.id] = bar
+            if s.complete:
+                state = f"<span class='sopcoach-done'>✓ {esc(self.tr('已完成', 'complete'))}</span>"
+            elif s.opened:
+                state = (f"<span class='sopcoach-todo'>{esc(self.tr('学习中', 'in progress'))} · "
+                         f"{esc(self.tr(f'练习 {s.answered}/{s.total}', f'practice {s.answered}/{s.total}'))}</span>")
+            else:
+                state = f"<span class='sopcoach-todo'>{esc(self.tr('未开始', 'not started'))}</span>"
+            best = (f" · {esc(self.tr('最佳得分', 'best score'))} {s.percent()}%" if s.opened and s.answered else "")
+            label = w.HTML(f"<b>{lesson.number}.</b> "
+                           + self.link(lesson.notebook, lesson.title.get(self.lang), "sopcoach-lesson-link"),
+                           layout=w.Layout(width="430px"))
+            row = w.HBox([label, bar, w.HTML("&nbsp;" + state + best)], layout=w.Layout(align_items="center"))
+            row.add_class("sopcoach-lesson-row")
+            row.add_class(f"sopcoach-lesson-{lesson.id}")
+            rows.append(row)
+        rows.append(self._exam_card([s.lesson for s in statuses if not s.complete]))
+        listing = w.VBox(rows)
+        listing.add_class("sopcoach-home-ready")
+        self.body.children = (listing,)
+
+    def _exam_card(self, missing: list[Any]) -> w.Widget:
+        bp = self.inst.blueprint
+        attempts = self.inst.records.attempts(self.learner_id, bp.id)
+        head = f"<h3>{esc(self.tr('上岗认证考试', 'Certification exam'))}</h3>"
+        facts = self.tr(f"{bp.question_count} 题 · {bp.time_limit_minutes} 分钟 · 通过分数 {floor_percent(bp.pass_fraction, 0)}%",
+                        f"{bp.question_count} questions · {bp.time_limit_minutes} minutes · pass mark {floor_percent(bp.pass_fraction, 0)}%")
+        if any(a.passed for a in attempts):
+            state = f"<span class='sopcoach-done'>✓ {esc(self.tr('您已通过认证', 'You are certified'))}</span>"
+        elif bp.require_lessons and missing:
+            names = "、".join(f"{x.number}. {x.title.get(self.lang)}" for x in missing) if self.lang != "en" \
+                else "; ".join(f"{x.number}. {x.title.get(self.lang)}" for x in missing)
+            state = (f"<span class='sopcoach-todo sopcoach-exam-locked'>"
+                     f"{esc(self.tr('完成全部课程后才能开始考试。尚未完成:', 'The exam opens when every lesson is complete. Still to complete: '))}"
+                     f"{esc(names)}</span>")
+        else:
+            state = f"<span class='sopcoach-ok sopcoach-exam-open'>{esc(self.tr('可以参加考试', 'The exam is open to you'))}</span>"
+        link = self.link("exam.ipynb", self.tr("进入考试页面 →", "Go to the exam →"), "sopcoach-exam-link")
+        card = w.HTML(f"<div class='sopcoach-card'>{head}<p>{esc(facts)}</p><p>{state}</p><p>{link}</p></div>")
+        card.add_class("sopcoach-exam-card")
+        return card
+
+
+def home_app(lang: str | None = None) -> w.Widget:
+    """Build the learner home page for this installation and return its root widget.
+
+    The learner comes from ``JUPYTERHUB_USER``, a valid ``?session=`` token, or the sign-in form.
+    When the content does not load, the page says so briefly and the details go to the log.
+    """
+    try:
+        inst = installation()
+        inst.practice()  # load before waiting for the request (a preheated kernel does it early)
+        learner, query_lang = page_identity(inst)
+    except Exception:  # noqa: BLE001
+        log.exception("sopcoach content failed to load")
+        return w.HTML(t("<p>学习中心暂不可用:内容文件有错误,请联系培训负责人。</p>",
+                        "<p>The learning centre is unavailable: the content files have errors. Please contact your trainer.</p>", lang))
+    return HomeApp(inst, lang=lang or query_lang, learner_id=learner).root

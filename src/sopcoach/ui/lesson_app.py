@@ -1,0 +1,236 @@
+"""A lesson page (``notebooks/learner/lesson_<n>_<id>.ipynb``): the playbook's clauses, the lesson's
+tool, and practice questions with immediate feedback; progress is saved per learner.
+
+Everything shown comes from the playbook (clauses, facts, stages, limits, templates) and from the
+practice pool (``quizzes/practice/``); the notebook only names the lesson. The practice key of a
+question is shown right after the learner answers it; that is intended for practice only (the
+exam never shows a key before submission).
+"""
+from __future__ import annotations
+
+import random
+from datetime import datetime
+from typing import Any, Callable
+
+import ipywidgets as w
+
+from ..config import Installation, installation
+from ..errors import InvalidResponse, RecordsError
+from ..i18n import t
+from ..lessons import PASS_FRACTION, Feedback, LessonService, LessonStatus, render_text
+from ..scoring import floor_percent
+from ._common import esc, log, safe
+from .home_app import LearnerPage, page_identity
+from .lesson_tools import Tool, build_tool
+
+
+class PracticeItem:
+    """One practice question: its answer control, a check button and the feedback area."""
+
+    def __init__(self, app: "LessonApp", q: Any, number: int, stored: dict | None):
+        self.app, self.q, self.lang = app, q, app.lang
+        rng = random.Random(f"{app.learner_id}:{q.id}")  # stable per learner, so a reload looks the same
+        prev = (stored or {}).get("response")
+        if q.type in ("single_choice", "true_false"):
+            if q.type == "true_false":
+                options = [(t("正确", "True", self.lang), "true"), (t("错误", "False", self.lang), "false")]
+                value = None if prev is None else ("true" if prev else "false")
+            else:
+                opts = list(q.options)
+                rng.shuffle(opts)
+                options = [(o.text.get(self.lang), o.id) for o in opts]
+                value = prev
+            self.control = w.RadioButtons(options=options, value=value, layout=w.Layout(width="auto"))
+        elif q.type == "multiple_choice":
+            opts = list(q.options)
+            rng.shuffle(opts)
+            chosen = set(prev or [])
+            self.boxes = [(o.id, w.Checkbox(value=o.id in chosen, description=o.text.get(self.lang), indent=False,
+                                            layout=w.Layout(width="auto"))) for o in opts]
+            self.control = w.VBox([w.HTML(t("<i>选择所有正确的选项。</i>", "<i>Select every correct option.</i>", self.lang)),
+                                   *[b for _, b in self.boxes]])
+        else:  # numeric
+            self.text = w.Text(value=prev or "", placeholder=t("输入数字", "Type a number", self.lang))
+            self.control = w.HBox([self.text, w.Label(q.unit.get(self.lang) if getattr(q, "unit", None) else "")])
+        self.check = w.Button(description=t("检查答案", "Check", self.lang), button_style="info")
+        self.check.add_class("sopcoach-check")
+        self.check.on_click(lambda _b: app.on_check(self))
+        self.feedback = w.HTML()
+        self.feedback.add_class("sopcoach-feedback")
+        head = f"<p><b>{number}. </b>"
+        if q.scenario:
+            head = f"<div class='sopcoach-scenario'>{esc(q.scenario.get(self.lang))}</div>" + head
+        self.root = w.VBox([w.HTML(head + f"<b>{esc(q.text.get(self.lang))}</b></p>"), self.control, self.check, self.feedback])
+        self.root.add_class("sopcoach-card")
+        self.root.add_class("sopcoach-practice")
+        self.root.add_class(f"sopcoach-practice-{q.id}")
+
+    def response(self) -> Any:
+        if self.q.type == "true_false":
+            return None if self.control.value is None else self.control.value == "true"
+        if self.q.type == "single_choice":
+            return self.control.value
+        if self.q.type == "multiple_choice":
+            return [oid for oid, b in self.boxes if b.value]
+        return self.text.value.strip() or None
+
+    def show(self, fb: Feedback) -> None:
+        if fb.correct:
+            head = f"<span class='sopcoach-right'>✓ {esc(t('回答正确', 'Correct', self.lang))}</span>"
+        elif fb.credit > 0:
+            head = (f"<span class='sopcoach-wrong'>◐ {esc(t('部分正确', 'Partly right', self.lang))} "
+                    f"({floor_percent(fb.credit)}%)</span>")
+        else:
+            head = f"<span class='sopcoach-wrong'>✗ {esc(t('回答错误', 'Not right', self.lang))}</span>"
+        parts = [head, f"{esc(t('正确答案:', 'Answer: ', self.lang))}<b>{esc(fb.key)}</b>"]
+        if fb.explanation:
+            parts.append(f"<i>{esc(fb.explanation)}</i>")
+        parts.append(f"<small>{esc(t('依据条款:', 'Clause: ', self.lang))}{esc('; '.join(fb.clauses))}</small>")
+        self.feedback.value = "<div>" + "<br>".join(parts) + "</div>"
+
+
+class LessonApp(LearnerPage):
+    """One lesson: clauses from the playbook, the lesson's tool, practice and progress.
+
+    Parameters
+    ----------
+    inst : Installation
+    lesson_id : str
+        A lesson id of ``playbook/lessons.yaml``.
+    lang, clock, learner_id
+        As for :class:`~sopcoach.ui.home_app.LearnerPage`.
+    """
+
+    css_class = "sopcoach-lesson"
+
+    def __init__(self, inst: Installation, lesson_id: str, lang: str | None = None,
+                 clock: Callable[[], datetime] | None = None, learner_id: str | None = None):
+        super().__init__(inst, lang, clock)
+        self.service = LessonService(inst, self.clock)
+        self.lesson = self.service.lesson(lesson_id)
+        self.items: dict[str, PracticeItem] = {}
+        self.tool: Tool | None = None
+        self.progress_line = w.HTML()
+        self.progress_line.add_class("sopcoach-lesson-status")
+        self.bar = w.FloatProgress(min=0, max=100, value=0, layout=w.Layout(width="240px"))
+        self.title.value = (f"<h2>{esc(self.tr(f'第 {self.lesson.number} 课', f'Lesson {self.lesson.number}'))} · "
+                            f"{esc(self.lesson.title.get(self.lang))}</h2>")
+        self.start(learner_id)
+
+    # -- page -------------------------------------------------------------------------------------
+    def _nav(self) -> str:
+        prev, nxt = self.service.neighbours(self.lesson.id)
+        links = [self.link("home.ipynb", self.tr("← 学习中心", "← Learning centre"), "sopcoach-home-link")]
+        if prev is not None:
+            links.append(self.link(prev.notebook, self.tr(f"上一课:{prev.title.get(self.lang)}", f"Previous: {prev.title.get(self.lang)}"),
+                                   "sopcoach-prev-link"))
+        if nxt is not None:
+            links.append(self.link(nxt.notebook, self.tr(f"下一课:{nxt.title.get(self.lang)} →", f"Next: {nxt.title.get(self.lang)} →"),
+                                   "sopcoach-next-link"))
+        else:
+            links.append(self.link("exam.ipynb", self.tr("认证考试 →", "Certification exam →"), "sopcoach-exam-link"))
+        links.append(self.lang_link(self.lesson.notebook))
+        return " ".join(links)
+
+    def show(self) -> None:
+        status = self.service.open(self.learner_id, self.lesson.id)
+        pb = self.inst.playbook
+        nav = self._nav()
+        self.nav.value = nav
+        seeds = " ".join(f"<span class='sopcoach-tag'>{esc(s)}</span>" for s in self.lesson.seeds)
+        intro = w.HTML(f"<p>{esc(self.lesson.intro.get(self.lang))} {seeds}</p>")
+        cards = []
+        for cid in self.lesson.clauses:
+            c = pb.clause(cid)
+            company = c.source == "company-setting"
+            tag = (f"<span class='sopcoach-tag sopcoach-tag-company'>{esc(self.tr('公司设定', 'company setting'))}</span>" if company
+                   else f"<span class='sopcoach-tag'>{esc(c.source)}</span>")
+            cards.append(f"<div class='sopcoach-card sopcoach-clause' data-clause='{esc(c.id)}'><b>{esc(c.title.get(self.lang))}</b>{tag}"
+                         f"<p>{esc(c.text.get(self.lang))}</p></div>")
+        clauses = w.HTML(f"<h3>{esc(self.tr('规程条款', 'What the SOP says'))}</h3>" + "".join(cards))
+        points = "".join(f"<li>{esc(render_text(pb, k, self.lang))}</li>" for k in self.lesson.key_points)
+        key_points = w.HTML(f"<h3>{esc(self.tr('要点', 'Key points'))}</h3><ul class='sopcoach-key-points'>{points}</ul>" if points else "")
+        self.tool = build_tool(self.inst, self.lesson, self.lang, lambda nb, label: self.link(nb, label))
+        tool_head = w.HTML(f"<h3>{esc(self.tr('动手试一试', 'Try it'))}</h3>"
+                           + (f"<p>{esc(self.lesson.tool_intro.get(self.lang))}</p>" if self.lesson.tool_intro else ""))
+        stored = (self.inst.records.lesson_progress(self.learner_id).get(self.lesson.id))
+        answers = ((stored.practice or {}).get("answers") or {}) if stored is not None else {}
+        self.items = {}
+        for i, q in enumerate(self.service.questions(self.lesson.id), 1):
+            item = PracticeItem(self, q, i, answers.get(q.id))
+            self.items[q.id] = item
+        rule = self.tr(f"答完本课全部练习题且得分不低于 {floor_percent(PASS_FRACTION, 0)}% 即完成本课,可以反复练习,保留最佳成绩。",
+                       f"Answer every practice question with a score of at least {floor_percent(PASS_FRACTION, 0)}% to complete "
+                       "the lesson; you may practise again, the best score is kept.")
+        practice_head = w.HTML(f"<h3>{esc(self.tr('练习', 'Practice'))}</h3><p><small>{esc(rule)}</small></p>")
+        progress = w.HBox([self.bar, self.progress_line], layout=w.Layout(align_items="center"))
+        footer = w.HTML(nav)
+        footer.add_class("sopcoach-nav")
+        page = w.VBox([intro, clauses, key_points, tool_head, self.tool.root, practice_head,
+                       *[it.root for it in self.items.values()], progress, footer])
+        page.add_class("sopcoach-lesson-ready")
+        self.body.children = (page,)
+        self._restore_feedback(answers)
+        self._show_status(status)
+
+    def _restore_feedback(self, answers: dict) -> None:
+        for qid, item in self.items.items():
+            stored = answers.get(qid)
+            if not stored:
+                continue
+            try:
+                fb = self.service.feedback(qid, stored, self.lang)
+            except Exception:  # noqa: BLE001 - an old answer that no longer fits just shows no feedback
+                log.info("stored practice answer to %s not shown", qid)
+                continue
+            item.show(fb)
+
+    def _show_status(self, s: LessonStatus) -> None:
+        self.bar.value = float(s.progress * 100)
+        self.bar.bar_style = "success" if s.complete else "info"
+        if s.complete:
+            state = f"<span class='sopcoach-done'>✓ {esc(self.tr('本课已完成', 'Lesson complete'))}</span>"
+        else:
+            state = f"<span class='sopcoach-todo'>{esc(self.tr('未完成', 'Not complete yet'))}</span>"
+        self.progress_line.value = (f"&nbsp;{state} · {esc(self.tr('已答', 'answered'))} {s.answered}/{s.total} · "
+                                    f"{esc(self.tr('得分', 'score'))} <b class='sopcoach-score'>{s.percent(s.score)}%</b> · "
+                                    f"{esc(self.tr('最佳', 'best'))} {s.percent()}%")
+
+    # -- practice ---------------------------------------------------------------------------------
+    @safe
+    def on_check(self, item: PracticeItem) -> None:
+        if self.learner_id is None or self._busy:
+            return
+        self._busy = True
+        item.check.disabled = True
+        try:
+            fb = self.service.answer(self.learner_id, self.lesson.id, item.q.id, item.response(), self.lang)
+        except InvalidResponse:
+            self.say(self.tr("请先作答(数值题请输入数字)。", "Give an answer first (a number for numeric questions)."), "warning")
+            return
+        except RecordsError:
+            self.say(self.tr("答案暂未保存(数据库繁忙),请再试一次。", "Your answer was not saved (database busy); please try again."), "warning")
+            return
+        finally:
+            self._busy = False
+            item.check.disabled = False
+        self.say("")
+        item.show(fb)
+        self._show_status(fb.status)
+
+
+def lesson_app(lesson_id: str, lang: str | None = None) -> w.Widget:
+    """Build the page of lesson ``lesson_id`` for this installation and return its root widget.
+
+    The learner comes from ``JUPYTERHUB_USER``, a valid ``?session=`` token, or the sign-in form.
+    When the content does not load, the page says so briefly and the details go to the log.
+    """
+    try:
+        inst = installation()
+        inst.practice()  # load before waiting for the request (a preheated kernel does it early)
+        learner, query_lang = page_identity(inst)
+        return LessonApp(inst, lesson_id, lang=lang or query_lang, learner_id=learner).root
+    except Exception:  # noqa: BLE001
+        log.exception("lesson %s failed to load", lesson_id)
+        return w.HTML(t("<p>本课暂不可用:内容文件有错误,请联系培训负责人。</p>",
+                        "<p>This lesson is unavailable: the content files have errors. Please contact your trainer.</p>", lang))

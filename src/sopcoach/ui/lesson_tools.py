@@ -1,0 +1,570 @@
+"""The interactive tools of the lessons: widgets that read inputs, call a pure function of
+:mod:`sopcoach.lessons` and show its result. No rule is computed here.
+
+Each tool has ``root`` (its widget), ``out`` (the result area) and ``msg`` (a short message for
+refused input); every handler is registered with ``names="value"`` and wrapped with ``safe``.
+"""
+from __future__ import annotations
+
+from datetime import date, datetime, time
+from decimal import Decimal, InvalidOperation
+from fractions import Fraction
+from typing import Any, Callable
+
+import ipywidgets as w
+
+from ..businesstime import Duration, DurationUnit
+from ..i18n import t
+from ..lessons import (FUNNEL_COUNTS, KPI_STAGE, ToolInputError, approval, check_follow_up_plan, classify_tier,
+                       deadline, funnel, judge_use, objectives, parse_series, stage_map, templates_for_stage,
+                       trend)
+from ..scoring import floor_percent
+from ._common import esc, safe
+
+WEEKDAYS = {"zh-CN": ["周一", "周二", "周三", "周四", "周五", "周六", "周日"],
+            "en": ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"]}
+
+
+def _money(v: Decimal | int) -> str:
+    d = Decimal(v).normalize()
+    return f"{d:,f}" if d == d.to_integral_value() else f"{d:,}"
+
+
+def _pct(fraction_0_1: Decimal) -> str:
+    return f"{(Decimal(fraction_0_1) * 100).normalize():f}%"
+
+
+class Tool:
+    """Base of a lesson tool: a result area, a message line and the lesson's context."""
+
+    def __init__(self, inst: Any, lesson: Any, lang: str, link: Callable[[str, str], str]):
+        self.inst = inst
+        self.playbook = inst.playbook
+        self.lesson = lesson
+        self.lang = lang
+        self.link = link
+        self.out = w.HTML()
+        self.out.add_class("sopcoach-tool-out")
+        self.msg = w.HTML()
+        self.root = w.VBox()
+        self.root.add_class("sopcoach-tool")
+        self.root.add_class(f"sopcoach-tool-{lesson.tool}")
+
+    def tr(self, zh: str, en: str) -> str:
+        return t(zh, en, self.lang)
+
+    def say(self, text: str, level: str = "info") -> None:
+        self.msg.value = f'<div class="sopcoach-msg-{level}">{esc(text)}</div>' if text else ""
+
+    def role_name(self, role_id: str | None) -> str:
+        return next((r.name.get(self.lang) for r in self.playbook.roles if r.id == role_id), str(role_id))
+
+    def stage_name(self, stage_id: str | None) -> str:
+        return next((s.name.get(self.lang) for s in self.playbook.stages if s.id == stage_id), str(stage_id))
+
+    def clause_ref(self, clause_id: str) -> str:
+        c = self.playbook.clause(clause_id)
+        src = c.source if c.source.startswith("seed") else self.tr("公司设定", "company setting")
+        return f"{c.title.get(self.lang)} ({src})"
+
+
+# ---------------------------------------------------------------------------------------- goals
+
+
+class GoalsTool(Tool):
+    """Lesson 1: pick a goal of the SOP; see its clauses and the lessons that teach them."""
+
+    def __init__(self, *args: Any):
+        super().__init__(*args)
+        self.items = objectives(self.playbook, self.lesson)
+        self.pick = w.ToggleButtons(options=[(o.goal.name.get(self.lang), i) for i, o in enumerate(self.items)],
+                                    value=0 if self.items else None, style={"button_width": "auto"})
+        self.pick.observe(self.on_pick, names="value")
+        self.root.children = (self.pick, self.out, self.msg)
+        self.on_pick()
+
+    @safe
+    def on_pick(self, _change: Any = None) -> None:
+        if self.pick.value is None:
+            return
+        o = self.items[self.pick.value]
+        clauses = "".join(f"<li><b>{esc(c.title.get(self.lang))}</b> <span class='sopcoach-tag'>{esc(c.source)}</span></li>"
+                          for c in o.clauses)
+        lessons = " · ".join(self.link(x.notebook, f"{x.number}. {x.title.get(self.lang)}") for x in o.lessons)
+        self.out.value = (f"<div class='sopcoach-card'><p>{esc(self.tr('这个目标包含的条款:', 'Clauses under this goal:'))}</p>"
+                          f"<ul>{clauses}</ul><p>{esc(self.tr('详细讲解:', 'Taught in detail in: '))}{lessons}</p></div>")
+
+
+# -------------------------------------------------------------------------------------- process
+
+
+class ProcessTool(Tool):
+    """Lesson 2: the stage diagram highlighting a role's stages; a stage's criteria and fields."""
+
+    def __init__(self, *args: Any):
+        super().__init__(*args)
+        self.role = w.Dropdown(options=[(r.name.get(self.lang), r.id) for r in self.playbook.roles],
+                               value=self.playbook.stages[0].responsible_role,
+                               description=self.tr("岗位", "Role"))
+        self.role.add_class("sopcoach-role-pick")
+        self.stage = w.Dropdown(options=[(f"{i}. {s.name.get(self.lang)}", s.id) for i, s in enumerate(self.playbook.stages, 1)],
+                                value=self.playbook.stages[0].id, description=self.tr("阶段", "Stage"))
+        self.diagram = w.HTML()
+        self.diagram.add_class("sopcoach-diagram")
+        self.detail = w.HTML()
+        steps = "".join(f"<li><b>Step {s.number}: {esc(s.name.get(self.lang))}</b> — {esc(s.action.get(self.lang))}"
+                        f"<br><small>CRM: {esc(', '.join(s.required_fields))}</small></li>"
+                        for s in sorted(self.playbook.steps, key=lambda x: x.number))
+        self.role.observe(self.on_role, names="value")
+        self.stage.observe(self.on_stage, names="value")
+        self.root.children = (self.role, self.diagram, self.stage, self.detail,
+                              w.HTML(f"<h4>{esc(self.tr('可量化的步骤', 'Measurable steps'))}</h4><ol style='list-style:none;padding-left:0'>{steps}</ol>"),
+                              self.msg)
+        self.on_role()
+        self.on_stage()
+
+    @safe
+    def on_role(self, _change: Any = None) -> None:
+        boxes = stage_map(self.playbook, self.role.value)
+        parts = []
+        for b in boxes:
+            cls = "sopcoach-stage sopcoach-stage-hl" if b.highlighted else "sopcoach-stage"
+            parts.append(f"<span class='{cls}' data-stage='{b.stage.id}'>{b.position}. {esc(b.stage.name.get(self.lang))}"
+                         f"<br><small>{esc(self.role_name(b.stage.responsible_role))}</small></span>")
+        mine = [b for b in boxes if b.highlighted]
+        role = self.playbook.role(self.role.value)
+        summary = (self.tr(f"{role.name.get(self.lang)}负责 {len(mine)} 个阶段。", f"{role.name.get(self.lang)} is responsible for {len(mine)} stage(s).")
+                   if mine else self.tr(f"{role.name.get(self.lang)}不负责任何阶段,但承担以下职责。",
+                                        f"{role.name.get(self.lang)} runs no stage but has these duties."))
+        self.diagram.value = ("<div>" + "<span class='sopcoach-arrow'>→</span>".join(parts) + "</div>"
+                              f"<p class='sopcoach-role-summary'>{esc(summary)} {esc(role.duties.get(self.lang))}</p>")
+
+    @safe
+    def on_stage(self, _change: Any = None) -> None:
+        s = next(x for x in self.playbook.stages if x.id == self.stage.value)
+        entry = "".join(f"<li>{esc(c.get(self.lang))}</li>" for c in s.entry_criteria)
+        exit_ = "".join(f"<li>{esc(c.get(self.lang))}</li>" for c in s.exit_criteria)
+        self.detail.value = (f"<div class='sopcoach-card'><b>{esc(s.name.get(self.lang))}</b> — "
+                             f"{esc(self.tr('负责岗位', 'responsible'))}: {esc(self.role_name(s.responsible_role))}"
+                             f"<br>{esc(self.tr('进入条件', 'Entry criteria'))}:<ul>{entry}</ul>"
+                             f"{esc(self.tr('完成条件', 'Exit criteria'))}:<ul>{exit_}</ul>"
+                             f"CRM: <code>{esc(', '.join(s.crm_fields))}</code></div>")
+
+
+# ------------------------------------------------------------------------------------- approval
+
+
+class ApprovalTool(Tool):
+    """Lesson 3: the quote-approval simulator (amount, discount, class -> who approves and why)."""
+
+    def __init__(self, *args: Any):
+        super().__init__(*args)
+        limited = [a.role for a in self.playbook.authority if a.approver is not None]
+        self.role = w.Dropdown(options=[(self.role_name(r), r) for r in limited], value=limited[0],
+                               description=self.tr("报价人", "Quoted by"))
+        self.amount = w.Text(value="120000", description=self.tr("金额(元)", "Amount (CNY)"), continuous_update=False)
+        self.amount.add_class("sopcoach-amount")
+        self.discount = w.Text(value="8", description=self.tr("折扣 %", "Discount %"), continuous_update=False)
+        self.discount.add_class("sopcoach-discount")
+        self.tier = w.Dropdown(options=[(x.name.get(self.lang), x.id) for x in self.playbook.tiers],
+                               value=self.playbook.tiers[0].id, description=self.tr("客户等级", "Class"))
+        for box in (self.role, self.amount, self.discount, self.tier):
+            box.observe(self.on_change, names="value")
+        self.root.children = (w.HBox([self.role, self.tier]), w.HBox([self.amount, self.discount]), self.out, self.msg)
+        self.on_change()
+
+    @safe
+    def on_change(self, _change: Any = None) -> None:
+        try:
+            amount = Decimal(self.amount.value.strip().replace(",", ""))
+            discount = Decimal(self.discount.value.strip().rstrip("%")) / 100
+        except InvalidOperation:
+            self.say(self.tr("请输入数字,例如金额 120000、折扣 8(表示8%)。", "Type numbers, e.g. amount 120000 and discount 8 (for 8%)."), "warning")
+            return
+        try:
+            a = approval(self.playbook, self.role.value, amount, discount, self.tier.value)
+        except ToolInputError as exc:
+            self.say(str(exc), "warning")
+            return
+        self.say("")
+        lines = []
+        for step in a.steps:
+            cap_amount = _money(step.max_quote_amount) if step.max_quote_amount is not None else self.tr("不限", "no limit")
+            cap_disc = _pct(step.max_discount) if step.max_discount is not None else self.tr("不限", "no limit")
+            verdicts = []
+            if not step.amount_ok:
+                verdicts.append(self.tr(f"金额 {_money(amount)} 元超出上限 {cap_amount} 元",
+                                        f"the amount {_money(amount)} CNY is above the limit of {cap_amount} CNY"))
+            if not step.discount_ok:
+                verdicts.append(self.tr(f"折扣 {_pct(discount)} 超出上限 {cap_disc}", f"the discount {_pct(discount)} is above the limit of {cap_disc}"))
+            verdict = ("<span class='sopcoach-warn'>" + esc("; ".join(verdicts)) + "</span>" if verdicts
+                       else "<span class='sopcoach-ok'>" + esc(self.tr("在权限内", "within authority")) + "</span>")
+            lines.append(f"<li><b>{esc(self.role_name(step.role))}</b> ({esc(self.tr('上限', 'limits'))}: {cap_amount} / {cap_disc}) — {verdict}</li>")
+        if a.needs_approval:
+            head = self.tr(f"需要审批:由{self.role_name(a.approver)}审批。", f"Approval needed: the {self.role_name(a.approver).lower()} approves.")
+            chain = " → ".join(self.role_name(r) for r in a.chain)
+            head_html = f"<p class='sopcoach-warn sopcoach-approver' data-approver='{a.approver}'>{esc(head)}<br>{esc(chain)}</p>"
+        else:
+            head = self.tr("无需审批:报价人可以直接发出报价。", "No approval needed: the quote may be sent as it is.")
+            head_html = f"<p class='sopcoach-ok sopcoach-approver' data-approver=''>{esc(head)}</p>"
+        tier = self.playbook.tier(a.tier) if a.tier else None
+        tier_note = (self.tr(f"客户等级({tier.name.get(self.lang)})不改变报价权限:各等级的审批层级相同。",
+                             f"The customer class ({tier.name.get(self.lang)}) does not change the limits: every class has the same approval levels.")
+                     if tier else "")
+        clause = a.clause
+        self.out.value = (f"<div class='sopcoach-card'>{head_html}<ol>{''.join(lines)}</ol><p><small>{esc(tier_note)}</small></p>"
+                          f"<p><b>{esc(self.tr('依据', 'Rule'))}: {esc(self.clause_ref(clause.id))}</b> · "
+                          f"{esc(self.clause_ref('role-authority'))}</p><blockquote>{esc(clause.text.get(self.lang))}</blockquote></div>")
+
+
+# ------------------------------------------------------------------------------------------ SLA
+
+
+class SlaTool(Tool):
+    """Lesson 4: the deadline calculator over the business calendar (holidays, make-up days)."""
+
+    CUSTOM = "__custom__"
+
+    def __init__(self, *args: Any):
+        super().__init__(*args)
+        self.calendar = self.playbook.business_calendar()
+        opts = [(f"{s.name.get(self.lang)} ({s.duration.label(self.lang)})", s.id) for s in self.playbook.slas]
+        opts.append((self.tr("自定义时限", "Custom limit"), self.CUSTOM))
+        first = "first_proposal" if any(s.id == "first_proposal" for s in self.playbook.slas) else self.playbook.slas[0].id
+        self.sla = w.Dropdown(options=opts, value=first, description=self.tr("时限", "Limit"), layout=w.Layout(width="420px"))
+        self.sla.add_class("sopcoach-sla-pick")
+        self.start_date = w.Text(value="2025-09-28", description=self.tr("开始日期", "Start date"), continuous_update=False,
+                                 placeholder="YYYY-MM-DD")
+        self.start_date.add_class("sopcoach-start-date")
+        self.start_time = w.Text(value="10:00", description=self.tr("开始时间", "Start time"), continuous_update=False,
+                                 placeholder="HH:MM")
+        self.start_time.add_class("sopcoach-start-time")
+        self.value = w.BoundedIntText(value=3, min=0, max=400, description=self.tr("数量", "Amount"))
+        self.unit = w.Dropdown(options=[(Duration(2, u).label(self.lang).replace("2", "", 1).strip(), u.value) for u in DurationUnit],
+                               value="working_days", description=self.tr("单位", "Unit"))
+        self.custom = w.HBox([self.value, self.unit])
+        for box in (self.sla, self.start_date, self.start_time, self.value, self.unit):
+            box.observe(self.on_change, names="value")
+        legend = "".join(f"<span class='sopcoach-day sopcoach-day-{k}'>{esc(v)}</span>" for k, v in self.kinds().items())
+        self.root.children = (self.sla, w.HBox([self.start_date, self.start_time]), self.custom, self.out,
+                              w.HTML(f"<div>{legend}</div>"), self.msg)
+        self.on_change()
+
+    def kinds(self) -> dict[str, str]:
+        return {"working": self.tr("工作日", "working day"), "makeup": self.tr("调休上班", "make-up workday"),
+                "holiday": self.tr("法定假日", "public holiday"), "weekend": self.tr("周末", "weekend")}
+
+    def duration(self) -> Duration:
+        if self.sla.value == self.CUSTOM:
+            return Duration(int(self.value.value), self.unit.value)
+        return self.playbook.sla(self.sla.value).duration
+
+    @safe
+    def on_change(self, _change: Any = None) -> None:
+        self.custom.layout.display = "" if self.sla.value == self.CUSTOM else "none"
+        try:
+            day = date.fromisoformat(self.start_date.value.strip())
+            clock = time.fromisoformat(self.start_time.value.strip())
+        except ValueError:
+            self.say(self.tr("请按 2025-09-28 和 10:00 的格式输入日期和时间。", "Type the date as 2025-09-28 and the time as 10:00."), "warning")
+            return
+        d = deadline(self.calendar, datetime.combine(day, clock), self.duration())
+        self.say("")
+        names = WEEKDAYS["en" if self.lang == "en" else "zh-CN"]
+        kinds = self.kinds()
+        start_kind = kinds[[m.kind for m in d.days][0]]
+        due = d.due
+        unit_rule = {
+            "working_days": self.tr("按工作日计:跳过周末和法定假日,调休上班日照常计算;到期时间为第N个工作日的同一时刻。",
+                                    "Working days: weekends and public holidays are skipped, make-up working days count; due at the same time on the N-th working day."),
+            "business_hours": self.tr(f"按工作小时计:只在工作日 {self.calendar.day_start:%H:%M}-{self.calendar.day_end:%H:%M} 内计时。",
+                                      f"Business hours: the clock runs only {self.calendar.day_start:%H:%M}-{self.calendar.day_end:%H:%M} on working days."),
+            "elapsed_hours": self.tr("按实际小时计:夜间、周末和节假日都计时。", "Elapsed hours: nights, weekends and holidays all count."),
+            "calendar_days": self.tr("按自然日计:周末和节假日都计算在内。", "Calendar days: weekends and holidays are included."),
+        }[d.duration.unit.value]
+        strip = "".join(f"<span class='sopcoach-day sopcoach-day-{m.kind}' title='{esc(kinds[m.kind])}'>"
+                        f"{m.day:%m-%d}<br>{names[m.day.weekday()]}</span>" for m in d.days[:62])
+        self.out.value = (f"<div class='sopcoach-card'><p>{esc(self.tr('开始', 'Start'))}: {d.start:%Y-%m-%d %H:%M} "
+                          f"({names[d.start.weekday()]}, {esc(start_kind)}) · {esc(d.duration.label(self.lang))}</p>"
+                          f"<p style='font-size:18px'>{esc(self.tr('截止时间', 'Due'))}: "
+                          f"<b class='sopcoach-due'>{due:%Y-%m-%d %H:%M}</b> ({names[due.weekday()]}, {esc(self.calendar.timezone)})</p>"
+                          f"<p><small>{esc(unit_rule)} {esc(self.tr('依据', 'Rule'))}: {esc(self.clause_ref('business-calendar'))}</small></p>"
+                          f"<div>{strip}</div></div>")
+
+
+# ---------------------------------------------------------------------------------------- tiers
+
+
+class TiersTool(Tool):
+    """Lesson 5: the tier classifier and the weekly follow-up plan checker."""
+
+    def __init__(self, *args: Any):
+        super().__init__(*args)
+        self.revenue = w.Text(value="30000000", description=self.tr("年收入(元)", "Revenue (CNY)"), continuous_update=False,
+                              style={"description_width": "initial"})
+        self.revenue.add_class("sopcoach-revenue")
+        self.employees = w.BoundedIntText(value=600, min=0, max=10_000_000, description=self.tr("员工人数", "Employees"),
+                                          style={"description_width": "initial"})
+        self.employees.add_class("sopcoach-employees")
+        self.key = w.Checkbox(value=True, description=self.tr("重点行业或全公司范围、多模块需求", "Key industry or company-wide, multi-module needs"),
+                              indent=False, layout=w.Layout(width="auto"))
+        self.result = w.HTML()
+        self.result.add_class("sopcoach-tier-result")
+        for box in (self.revenue, self.employees, self.key):
+            box.observe(self.on_classify, names="value")
+        self.plan_tier = w.Dropdown(options=[(x.name.get(self.lang), x.id) for x in self.playbook.tiers],
+                                    value=self.playbook.tiers[0].id, description=self.tr("客户等级", "Class"))
+        names = WEEKDAYS["en" if self.lang == "en" else "zh-CN"]
+        self.days = [w.BoundedIntText(value=1 if i in (0, 3) else 0, min=0, max=20, description=names[i],
+                                      layout=w.Layout(width="130px")) for i in range(7)]
+        for box in (self.plan_tier, *self.days):
+            box.observe(self.on_plan, names="value")
+        self.plan_out = w.HTML()
+        self.plan_out.add_class("sopcoach-plan-result")
+        self.root.children = (w.HTML(f"<h4>{esc(self.tr('客户分类', 'Classify a customer'))}</h4>"),
+                              w.HBox([self.revenue, self.employees]), self.key, self.result,
+                              w.HTML(f"<h4>{esc(self.tr('一周跟进计划', 'A week of follow-ups'))}</h4>"), self.plan_tier,
+                              w.HBox(self.days[:4]), w.HBox(self.days[4:]), self.plan_out, self.msg)
+        self.on_classify()
+        self.on_plan()
+
+    @safe
+    def on_classify(self, _change: Any = None) -> None:
+        try:
+            revenue = Decimal(self.revenue.value.strip().replace(",", ""))
+        except InvalidOperation:
+            self.say(self.tr("年收入请输入数字(元)。", "Type the revenue as a number (CNY)."), "warning")
+            return
+        dec = classify_tier(self.playbook, revenue, self.employees.value, self.key.value)
+        self.say("")
+        tier = dec.tier
+        why = []
+        if dec.by_revenue and tier.min_annual_revenue:
+            why.append(self.tr(f"年收入不低于 {_money(tier.min_annual_revenue)} 元", f"revenue of at least {_money(tier.min_annual_revenue)} CNY"))
+        if dec.by_employees and tier.min_employees:
+            why.append(self.tr(f"员工不少于 {tier.min_employees} 人", f"at least {tier.min_employees} employees"))
+        held = (self.tr(f"规模已达{dec.held_back.name.get(self.lang)}门槛,但不属重点行业、也没有全公司范围需求,因此降一级。",
+                        f"The size reaches {dec.held_back.name.get(self.lang)}, but without a key industry or company-wide needs the customer is one class lower.")
+                if dec.held_back is not None else "")
+        self.result.value = (f"<div class='sopcoach-card'><p style='font-size:18px'><b class='sopcoach-tier' data-tier='{tier.id}'>"
+                             f"{esc(tier.name.get(self.lang))}</b></p><p>{esc('; '.join(why))} {esc(held)}</p>"
+                             f"<p><small>{esc(tier.criteria.get(self.lang))}</small></p>"
+                             f"<p>{esc(self.tr(f'每周至少跟进 {tier.min_weekly_follow_ups} 次', f'At least {tier.min_weekly_follow_ups} follow-ups a week'))}"
+                             f" ({esc(self.clause_ref(tier.cadence_clause))})</p></div>")
+        if self.plan_tier.value != tier.id:
+            self.plan_tier.value = tier.id
+
+    @safe
+    def on_plan(self, _change: Any = None) -> None:
+        c = check_follow_up_plan(self.playbook, self.plan_tier.value, [d.value for d in self.days])
+        if c.ok:
+            text = self.tr(f"计划共 {c.total} 次,达到{c.tier.name.get(self.lang)}每周至少 {c.minimum} 次的要求。",
+                           f"The plan has {c.total} follow-ups and meets the minimum of {c.minimum} a week for {c.tier.name.get(self.lang)}.")
+            html = f"<p class='sopcoach-ok'>✓ {esc(text)}</p>"
+        else:
+            text = self.tr(f"警告:计划只有 {c.total} 次,低于{c.tier.name.get(self.lang)}每周至少 {c.minimum} 次的要求,还差 {c.shortfall} 次。",
+                           f"Warning: the plan has only {c.total} follow-ups, below the minimum of {c.minimum} a week for "
+                           f"{c.tier.name.get(self.lang)}; {c.shortfall} more needed.")
+            html = f"<p class='sopcoach-warn'>⚠ {esc(text)}</p>"
+        self.plan_out.value = html + f"<p><small>{esc(self.clause_ref(c.tier.cadence_clause))}</small></p>"
+
+
+# ------------------------------------------------------------------------------ confidentiality
+
+
+class ConfidentialityTool(Tool):
+    """Lesson 6: scenario exercises, one per confidentiality rule: allowed or forbidden?"""
+
+    def __init__(self, *args: Any):
+        super().__init__(*args)
+        rows: list[w.Widget] = []
+        self.feedback: dict[str, w.HTML] = {}
+        for i, rule in enumerate(self.playbook.confidentiality, 1):
+            yes = w.Button(description=self.tr("允许", "Allowed"), button_style="success", layout=w.Layout(width="110px"))
+            no = w.Button(description=self.tr("禁止", "Forbidden"), button_style="danger", layout=w.Layout(width="110px"))
+            fb = w.HTML()
+            self.feedback[rule.id] = fb
+            yes.on_click(self._handler(rule.id, True))
+            no.on_click(self._handler(rule.id, False))
+            box = w.VBox([w.HTML(f"<b>{i}.</b> {esc(rule.text.get(self.lang))}"), w.HBox([yes, no]), fb])
+            box.add_class("sopcoach-card")
+            box.add_class(f"sopcoach-scenario-{rule.id}")
+            rows.append(box)
+        self.root.children = (*rows, self.msg)
+
+    def _handler(self, rule_id: str, allowed: bool) -> Callable:
+        return lambda _b: self.on_judge(rule_id, allowed)
+
+    @safe
+    def on_judge(self, rule_id: str, allowed: bool) -> None:
+        right, rule = judge_use(self.playbook, rule_id, allowed)
+        verdict = self.tr("允许", "allowed") if rule.allowed else self.tr("禁止", "forbidden")
+        head = (f"<span class='sopcoach-right'>✓ {esc(self.tr('判断正确', 'Right'))}</span>" if right
+                else f"<span class='sopcoach-wrong'>✗ {esc(self.tr('判断错误', 'Not right'))}</span>")
+        self.feedback[rule_id].value = (f"{head}: {esc(self.tr(f'这种做法是{verdict}的。', f'this use is {verdict}.'))} "
+                                        f"<small>{esc(self.clause_ref(rule.clause))}</small>")
+
+
+# ------------------------------------------------------------------------------------ templates
+
+
+class TemplatesTool(Tool):
+    """Lesson 7: the standard tools per stage, shown from the playbook, and when each is used."""
+
+    SEVERAL = "__several__"
+
+    def __init__(self, *args: Any):
+        super().__init__(*args)
+        opts = [(f"{i}. {s.name.get(self.lang)}", s.id) for i, s in enumerate(self.playbook.stages, 1)]
+        opts.append((self.tr("多个阶段通用", "Used at several stages"), self.SEVERAL))
+        self.stage = w.Dropdown(options=opts, value=self.playbook.stages[0].id, description=self.tr("阶段", "Stage"))
+        self.stage.add_class("sopcoach-template-stage")
+        self.stage.observe(self.on_stage, names="value")
+        self.root.children = (self.stage, self.out, self.msg)
+        self.on_stage()
+
+    @safe
+    def on_stage(self, _change: Any = None) -> None:
+        stage = None if self.stage.value == self.SEVERAL else self.stage.value
+        cards = []
+        for tpl in templates_for_stage(self.playbook, stage):
+            body = f"<blockquote class='sopcoach-template-body'>{esc(tpl.body.get(self.lang))}</blockquote>" if tpl.body else ""
+            items = ("<ol>" + "".join(f"<li>{esc(x.get(self.lang))}</li>" for x in tpl.items) + "</ol>") if tpl.items else ""
+            review = (f"<p><small>{esc(self.tr('审核周期', 'Reviewed every'))}: {esc(tpl.review_every.to_duration().label(self.lang))}</small></p>"
+                      if tpl.review_every else "")
+            cards.append(f"<div class='sopcoach-card sopcoach-template-{tpl.id}'><b>{esc(tpl.name.get(self.lang))}</b>"
+                         f"<p><i>{esc(self.tr('何时使用', 'When'))}: {esc(tpl.when.get(self.lang))}</i></p>{body}{items}{review}"
+                         f"<p><small>{esc(self.clause_ref(tpl.clause))}</small></p></div>")
+        if not cards:
+            cards.append(f"<p>{esc(self.tr('这个阶段没有专用模板。', 'No template is specific to this stage.'))}</p>")
+        self.out.value = "".join(cards)
+
+
+# ------------------------------------------------------------------------------------- CRM, KPI
+
+
+class CrmKpiTool(Tool):
+    """Lesson 8: the CRM fields of each stage and a live funnel with its conversion rates."""
+
+    LABELS = {"leads_assigned": ("分配的线索", "Leads assigned"), "needs_confirmed": ("需求确认", "Needs confirmed"),
+              "quotes_sent": ("发出报价", "Quotes sent"), "quotes_accepted": ("报价被接受", "Quotes accepted"),
+              "contracts_signed": ("签订合同", "Contracts signed")}
+    DEFAULTS = {"leads_assigned": 200, "needs_confirmed": 60, "quotes_sent": 40, "quotes_accepted": 12,
+                "contracts_signed": 10}
+
+    def __init__(self, *args: Any):
+        super().__init__(*args)
+        self.stage = w.Dropdown(options=[(f"{i}. {s.name.get(self.lang)}", s.id) for i, s in enumerate(self.playbook.stages, 1)],
+                                value=self.playbook.stages[0].id, description=self.tr("阶段", "Stage"))
+        self.fields = w.HTML()
+        self.stage.observe(self.on_stage, names="value")
+        self.counts = {}
+        for name in FUNNEL_COUNTS:
+            box = w.BoundedIntText(value=self.DEFAULTS[name], min=0, max=1_000_000,
+                                   description=self.tr(*self.LABELS[name]), layout=w.Layout(width="260px"),
+                                   style={"description_width": "120px"})
+            box.add_class(f"sopcoach-count-{name}")
+            box.observe(self.on_funnel, names="value")
+            self.counts[name] = box
+        self.lost = w.BoundedIntText(value=20, min=0, max=1_000_000, description=self.tr("丢单数", "Deals lost"),
+                                     layout=w.Layout(width="260px"), style={"description_width": "120px"})
+        self.lost.observe(self.on_funnel, names="value")
+        self.funnel_out = w.HTML()
+        self.funnel_out.add_class("sopcoach-funnel")
+        self.root.children = (w.HTML(f"<h4>{esc(self.tr('每个阶段在CRM中记录什么', 'What to record in the CRM at each stage'))}</h4>"),
+                              self.stage, self.fields,
+                              w.HTML(f"<h4>{esc(self.tr('示例漏斗(修改数字试试)', 'Example funnel (change the numbers)'))}</h4>"),
+                              w.HBox([w.VBox(list(self.counts.values()) + [self.lost]), self.funnel_out]), self.msg)
+        self.on_stage()
+        self.on_funnel()
+
+    @safe
+    def on_stage(self, _change: Any = None) -> None:
+        s = next(x for x in self.playbook.stages if x.id == self.stage.value)
+        steps = [st for st in self.playbook.steps if set(st.required_fields) & set(s.crm_fields)]
+        step_txt = "".join(f"<li>Step {st.number} {esc(st.name.get(self.lang))}: <code>{esc(', '.join(st.required_fields))}</code></li>"
+                           for st in steps)
+        self.fields.value = (f"<div class='sopcoach-card'>{esc(self.role_name(s.responsible_role))}{esc(self.tr(' 记录:', ' records: '))}"
+                             f"<code class='sopcoach-crm-fields'>{esc(', '.join(s.crm_fields))}</code>"
+                             + (f"<ul>{step_txt}</ul>" if step_txt else "") + "</div>")
+
+    @safe
+    def on_funnel(self, _change: Any = None) -> None:
+        try:
+            f = funnel(self.playbook, {k: b.value for k, b in self.counts.items()}, self.lost.value)
+        except ToolInputError:
+            self.say(self.tr("漏斗的每一步不能多于上一步。", "Each step of the funnel must not exceed the step before it."), "warning")
+            return
+        self.say("")
+        top = max(self.counts["leads_assigned"].value, 1)
+        bars = "".join(f"<div>{esc(self.tr(*self.LABELS[n]))}: <span class='sopcoach-bar' style='width:{int(200 * b.value / top)}px'></span> {b.value}</div>"
+                       for n, b in self.counts.items())
+        rows = []
+        for s in f.steps:
+            rate = f"{floor_percent(s.rate)}%" if s.rate is not None else "—"
+            name = s.kpi.name.get(self.lang) if s.kpi else f"{self.tr(*self.LABELS[s.source])} → {self.tr(*self.LABELS[s.target])}"
+            target = f"{floor_percent(Fraction(s.kpi.target), 0)}%" if s.kpi is not None and s.kpi.target is not None else ""
+            weak = s is f.weakest
+            cls = "sopcoach-warn" if weak else ("sopcoach-todo" if s.below_target else "")
+            flag = f" ⚠ {esc(self.tr('薄弱环节', 'weak stage'))}" if weak else ""
+            rows.append(f"<tr class='{'sopcoach-weak' if weak else ''}'><td>{esc(name)}</td>"
+                        f"<td class='sopcoach-rate-{s.kpi.id if s.kpi else s.source}'><b>{rate}</b></td>"
+                        f"<td>{target}</td><td class='{cls}'>{flag}</td></tr>")
+        win = f"{floor_percent(f.win_rate)}%" if f.win_rate is not None else "—"
+        self.funnel_out.value = (f"<div class='sopcoach-card'>{bars}<table class='sopcoach-table'><tr><th>{esc(self.tr('转化', 'Conversion'))}</th>"
+                                 f"<th>{esc(self.tr('比率', 'Rate'))}</th><th>{esc(self.tr('目标', 'Target'))}</th><th></th></tr>"
+                                 f"{''.join(rows)}</table><p>{esc(self.tr('赢单率', 'Win rate'))}: <b class='sopcoach-win-rate'>{win}</b></p>"
+                                 f"<p><small>{esc(self.clause_ref('kpi-formulas'))}</small></p></div>")
+
+
+# ---------------------------------------------------------------------------------- improvement
+
+
+class ImprovementTool(Tool):
+    """Lesson 9: the exam's rules from the blueprint, and the falling-trend check of the review."""
+
+    def __init__(self, *args: Any):
+        super().__init__(*args)
+        bp = self.inst.blueprint
+        exam = self.tr(f"认证考试:{bp.question_count} 题,{bp.time_limit_minutes} 分钟,得分不低于 {floor_percent(bp.pass_fraction, 0)}% 为通过,最多 {bp.max_attempts} 次。",
+                       f"Certification exam: {bp.question_count} questions, {bp.time_limit_minutes} minutes, pass with at least "
+                       f"{floor_percent(bp.pass_fraction, 0)}%, at most {bp.max_attempts} attempts.")
+        if bp.require_lessons:
+            exam += self.tr("完成全部课程后才能开始考试。", " The exam opens when every lesson is complete.")
+        kpis = [k for k in self.playbook.kpis if k.unit == "fraction"]
+        self.kpi = w.Dropdown(options=[(k.name.get(self.lang), k.id) for k in kpis], value=kpis[0].id,
+                              description="KPI")
+        self.series = w.Text(value="30, 28, 25, 21", description=self.tr("近几个月 %", "Monthly %"), continuous_update=False)
+        self.series.add_class("sopcoach-series")
+        for box in (self.kpi, self.series):
+            box.observe(self.on_change, names="value")
+        self.root.children = (w.HTML(f"<div class='sopcoach-card sopcoach-exam-rules'>{esc(exam)}</div>"),
+                              w.HTML(f"<h4>{esc(self.tr('月度复盘:趋势检查', 'Monthly review: trend check'))}</h4>"),
+                              self.kpi, self.series, self.out, self.msg)
+        self.on_change()
+
+    @safe
+    def on_change(self, _change: Any = None) -> None:
+        values = parse_series(self.series.value)
+        verdict = trend(values)
+        self.say("")
+        kpi = next(k for k in self.playbook.kpis if k.id == self.kpi.value)
+        stage = KPI_STAGE.get(kpi.id)
+        where = self.stage_name(stage) if stage else self.tr("整个销售流程", "the whole process")
+        text = {"falling": self.tr(f"连续下降:在月度复盘会上分析“{where}”环节的成败案例,找出原因并更新规程。",
+                                   f"Falling: at the monthly review, analyse wins and losses at the \"{where}\" stage, find the cause and update the SOP."),
+                "rising": self.tr("持续上升:总结做法,在复盘会上分享。", "Rising: write down what works and share it at the review."),
+                "steady": self.tr("没有持续下降的趋势:继续按月监控。", "No steady fall: keep monitoring every month.")}[verdict]
+        cls = "sopcoach-warn" if verdict == "falling" else "sopcoach-ok"
+        self.out.value = (f"<div class='sopcoach-card'><p class='{cls} sopcoach-trend' data-trend='{verdict}'>{esc(text)}</p>"
+                          f"<p><small>{esc(self.clause_ref('data-driven-adjustment'))} · {esc(self.clause_ref('monthly-review'))}</small></p></div>")
+
+
+TOOLS = {"goals": GoalsTool, "process": ProcessTool, "approval": ApprovalTool, "sla": SlaTool, "tiers": TiersTool,
+         "confidentiality": ConfidentialityTool, "templates": TemplatesTool, "crm_kpis": CrmKpiTool,
+         "improvement": ImprovementTool}
+
+
+def build_tool(inst: Any, lesson: Any, lang: str, link: Callable[[str, str], str]) -> Tool:
+    """Return the tool of ``lesson`` (its ``tool`` field picks the class)."""
+    return TOOLS[lesson.tool](inst, lesson, lang, link)

@@ -1,0 +1,135 @@
+"""The recertification app for learners: a short exam on just the clauses that changed.
+
+After a trainer releases a playbook version that changes clauses a certificate covered
+(:func:`sopcoach.versions.recertification_list`), the certificate holder signs in here and takes
+:func:`sopcoach.exam.recertification_exam`: a few questions per changed clause, the pass mark of
+the certification exam (seed:3.3.1), a pro-rata time limit. Passing renews the certificate on the
+current version (:mod:`sopcoach.certificates`). The exam itself is the certification exam app
+(:class:`sopcoach.ui.exam_app.ExamApp`) run on the recertification bank and blueprint, so saving,
+resuming, timing and scoring behave exactly as there.
+
+This is a learner page: serve it from the learner server (a notebook in ``notebooks/learner/``
+whose code cell is ``recertification_app()``), never from the trainer server.
+"""
+from __future__ import annotations
+
+import dataclasses
+from datetime import datetime
+from typing import Any, Callable
+
+import ipywidgets as w
+
+from ..config import Installation, installation
+from ..errors import AuthError, ExamError
+from ..i18n import current_lang, t
+from ..records import utcnow
+from ._common import esc, log, safe
+from .exam_app import CSS, ExamApp
+
+
+class RecertificationApp:
+    """Sign in, then the recertification exam when one is due (else say why not).
+
+    Parameters
+    ----------
+    inst : Installation
+    lang : str, optional
+    clock : callable, optional
+        Aware-UTC clock (tests pass a fake one).
+    learner_id : str, optional
+        An already authenticated learner (JupyterHub): no sign-in page.
+    start_timer : bool
+        Run the exam's countdown (needs the event loop of a Voila kernel).
+    """
+
+    def __init__(self, inst: Installation, lang: str | None = None, clock: Callable[[], datetime] | None = None,
+                 learner_id: str | None = None, start_timer: bool = True):
+        self.inst = inst
+        self.lang = lang or current_lang()
+        self.clock = clock or utcnow
+        self.start_timer = start_timer
+        self.exam: ExamApp | None = None
+        self.status = w.HTML()
+        self.body = w.VBox()
+        title = t("销售操作规程复认证", "Sales SOP recertification", self.lang)
+        self.title = w.HTML(CSS + f"<h2>{esc(title)}</h2>")
+        self.root = w.VBox([self.title, self.body, self.status])
+        self.root.add_class("sopcoach-app")
+        self.id_box = w.Text(description=t("员工编号", "Employee id", self.lang), continuous_update=False)
+        self.code_box = w.Password(description=t("访问码", "Access code", self.lang))
+        self.sign_in_button = w.Button(description=t("登录", "Sign in", self.lang), button_style="primary")
+        self.sign_in_button.on_click(self.on_sign_in)
+        if learner_id:
+            self.open_for(learner_id, learner_id)
+        else:
+            hint = w.HTML(t("<p>规程修改后，涵盖已修改条款的证书需要复认证。请输入员工编号和访问码。</p>",
+                            "<p>When the SOP changes, certificates that covered a changed clause need a short "
+                            "recertification. Enter your employee id and access code.</p>", self.lang))
+            self.body.children = [hint, self.id_box, self.code_box, self.sign_in_button]
+
+    def say(self, text: str, level: str = "info") -> None:
+        self.status.value = f'<div class="sopcoach-msg-{level}">{esc(text)}</div>' if text else ""
+
+    @safe
+    def on_sign_in(self, _button: Any = None) -> None:
+        self.sign_in_button.disabled = True
+        try:
+            learner = self.inst.records.authenticate(self.id_box.value, self.code_box.value, self.clock())
+        except AuthError as exc:
+            log.info("recertification sign-in refused: %s", exc)
+            self.say(t("员工编号或访问码不正确。", "Unknown employee id or wrong access code.", self.lang)
+                     if not str(exc).startswith("too many") else str(exc), "warning")
+            return
+        finally:
+            self.sign_in_button.disabled = False
+            self.code_box.value = ""
+        self.open_for(learner.id, learner.name)
+
+    def open_for(self, learner_id: str, name: str) -> None:
+        """Show the learner's recertification exam, or why there is none."""
+        from ..exam import recertification_exam
+        from ..versions import needs_review_ids, recertification_due
+        self.say("")
+        due = recertification_due(self.inst.records, learner_id, self.clock())
+        if due is None:
+            self.body.children = [w.HTML(t(
+                f"<p>{esc(name)}，您目前不需要复认证：您的证书仍是最新的，或您还没有证书(请参加认证考试)。</p>",
+                f"<p>{esc(name)}, no recertification is due: your certificate is up to date, or you hold none yet "
+                "(take the certification exam).</p>", self.lang))]
+            return
+        _code, clauses, release_id = due
+        try:
+            bank, blueprint = recertification_exam(self.inst.bank, self.inst.blueprint, clauses, release_id,
+                                                   self.inst.playbook,
+                                                   exclude=needs_review_ids(self.inst.records))
+        except ExamError as exc:
+            log.info("recertification of %s not available: %s", learner_id, exc)
+            self.body.children = [w.HTML(t(
+                "<p>复认证考试暂不可用：培训负责人正在复核相关题目，请稍后再试。</p>",
+                "<p>The recertification exam is not available yet: your trainer is reviewing its questions. "
+                "Please try again later.</p>", self.lang))]
+            return
+        sub = dataclasses.replace(self.inst, bank=bank, blueprint=blueprint)
+        self.exam = ExamApp(sub, lang=self.lang, clock=self.clock, learner_id=learner_id,
+                            start_timer=self.start_timer)
+        self.exam.learner_name = name
+        self.exam.show_instructions()
+        self.title.value = CSS  # the exam app shows its own title
+        self.body.children = [self.exam.root]
+
+
+def recertification_app(lang: str | None = None) -> w.Widget:
+    """Build the recertification app for this installation and return its root widget.
+
+    Behind JupyterHub (``JUPYTERHUB_USER`` set) the learner is the Hub user and there is no
+    sign-in page.
+    """
+    import os
+    try:
+        inst = installation()
+    except Exception:  # noqa: BLE001
+        log.exception("sopcoach content failed to load")
+        return w.HTML(t("<p>复认证暂不可用：内容文件有错误，请联系培训负责人。</p>",
+                        "<p>Recertification is unavailable: the content files have errors. Please contact your "
+                        "trainer.</p>", lang))
+    return RecertificationApp(inst, lang=lang, learner_id=os.environ.get("JUPYTERHUB_USER")).root

@@ -1,0 +1,367 @@
+"""The monthly review app for trainers (``notebooks/review/monthly_review.ipynb``, trainer server only).
+
+Pick an export and a month -> KPI cards, funnel chart, cycle-time distribution, bottleneck call-out,
+month-over-month trend, compliance table, per-rep view, data quality; then a case-study
+walkthrough: pick a deal -> its timeline against the SOP stages with each deviation marked, the
+clause quoted, and discussion prompts (seed:1.3.2, seed:3.3.2).
+
+The widgets only display and forward clicks: reading is :func:`sopcoach.crm.read_export`, every
+figure and finding comes from :mod:`sopcoach.analytics`. Feedback goes to a status widget in the
+layout, never to ``print`` (shared case 29); errors are logged on the server, not shown as
+tracebacks.
+
+Exports are found in ``$SOPCOACH_CRM_DIR`` (default ``$SOPCOACH_HOME/crm``, i.e. ``./var/crm``):
+each sub-folder is one export, each CSV/XLSX file directly inside is one too. Files can also be
+uploaded, and a simulated demo export is always offered.
+"""
+from __future__ import annotations
+
+import functools
+import html
+import logging
+import os
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any, Callable
+
+import ipywidgets as w
+
+from ..errors import ContentError, SopcoachError
+from ..i18n import current_lang, t
+
+log = logging.getLogger("sopcoach.ui.review")
+if not log.handlers:
+    _h = logging.StreamHandler(sys.__stderr__)
+    _h.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    log.addHandler(_h)
+    log.setLevel(logging.INFO)
+    log.propagate = False
+
+DEMO = "__demo__"
+UPLOAD = "__upload__"
+ALL = "__all__"
+
+CSS = """
+<style>
+.sopcoach-review { font-family: "Noto Sans CJK SC", "Noto Sans SC", "PingFang SC", "Microsoft YaHei", sans-serif; }
+.sopcoach-review .cards{display:flex;flex-wrap:wrap;gap:10px}
+.sopcoach-review .card{border:1px solid #ccd;border-radius:6px;padding:8px 12px;min-width:150px;max-width:230px;background:#fff}
+.sopcoach-review .card .k{font-size:12px;color:#555}.sopcoach-review .card .v{font-size:24px;font-weight:bold}
+.sopcoach-review .card .s{font-size:11px;color:#666}
+.sopcoach-review table.t{border-collapse:collapse;font-size:12px;margin:6px 0}
+.sopcoach-review table.t td,.sopcoach-review table.t th{border-bottom:1px solid #ddd;padding:2px 8px;text-align:left}
+.sopcoach-review .callout{background:#fdecea;border-left:4px solid #c0392b;padding:8px 12px;margin:8px 0}
+.sopcoach-review .ok{background:#eef6ee;border-left:4px solid #1b7f3b;padding:8px 12px;margin:8px 0}
+.sopcoach-review .clause{background:#f3f6fa;border-left:4px solid #4a7bb7;padding:6px 10px;margin:4px 0;font-size:13px}
+.sopcoach-msg-info{color:#2b5c94}.sopcoach-msg-warning{color:#8a5300}.sopcoach-msg-danger{color:#b3261e}
+</style>
+"""
+
+
+def _safe(method: Callable) -> Callable:
+    """Run a widget callback: refusals become a message in the app, other errors are logged."""
+    @functools.wraps(method)
+    def wrapper(self: "ReviewApp", *args: Any, **kwargs: Any) -> Any:
+        try:
+            return method(self, *args, **kwargs)
+        except ContentError as exc:
+            log.info("content problem in %s: %s", method.__name__, exc)
+            self.say("<br>".join(html.escape(str(p)) for p in exc.problems[:20]), "warning")
+        except SopcoachError as exc:
+            log.info("refused in %s: %s", method.__name__, exc)
+            self.say(html.escape(str(exc)), "warning")
+        except Exception:  # noqa: BLE001 - a callback must never leak a traceback to the page
+            log.exception("callback %s failed", method.__name__)
+            self.say(self.tr("出错了，请检查导出文件后重试。", "Something went wrong; check the export and try again."),
+                     "danger")
+        finally:
+            self._busy(False)
+    return wrapper
+
+
+def exports_dir() -> Path:
+    """Return the folder holding the exports offered in the app (``$SOPCOACH_CRM_DIR``)."""
+    env = os.environ.get("SOPCOACH_CRM_DIR")
+    if env:
+        return Path(env).expanduser()
+    return Path(os.environ.get("SOPCOACH_HOME") or Path.cwd() / "var").expanduser() / "crm"
+
+
+def list_exports(folder: Path) -> list[tuple[str, str]]:
+    """Return (label, path) for each export in ``folder``: sub-folders and single CSV/XLSX files."""
+    if not folder.is_dir():
+        return []
+    out = []
+    for p in sorted(folder.iterdir()):
+        if p.is_dir() and any(x.suffix.lower() in (".csv", ".xlsx") for x in p.iterdir()):
+            out.append((p.name, str(p)))
+        elif p.is_file() and p.suffix.lower() in (".csv", ".xlsx"):
+            out.append((p.name, str(p)))
+    return out
+
+
+class ReviewApp:
+    """The review app's widgets and state; build it with :func:`monthly_review`.
+
+    Parameters
+    ----------
+    playbook : Playbook
+    folder : path-like, optional
+        Where exports are listed (default :func:`exports_dir`).
+    lang : {"zh-CN", "en"}, optional
+    """
+
+    def __init__(self, playbook: Any, folder: Path | str | None = None, lang: str | None = None):
+        self.pb = playbook
+        self.lang = lang or current_lang()
+        self.folder = Path(folder) if folder else exports_dir()
+        self.data: Any = None
+        self.review: Any = None
+        self._demo_dir: str | None = None
+        tr = self.tr
+        options = [(label, path) for label, path in list_exports(self.folder)]
+        options += [(tr("演示：模拟导出（含已知违规）", "Demo: simulated export (known breaches)"), DEMO),
+                    (tr("上传的文件", "Uploaded files"), UPLOAD)]
+        self.export = w.Dropdown(options=options, value=options[0][1], description=tr("导出", "Export"),
+                                 layout=w.Layout(width="420px"))
+        self.source = w.Dropdown(options=[(tr("自动识别", "recognise"), ""), ("Maven", "maven"),
+                                          ("Salesforce", "salesforce"), ("Zoho", "zoho"),
+                                          (tr("模拟", "simulated"), "simulated")],
+                                 value="", description=tr("来源", "Source"), layout=w.Layout(width="260px"))
+        self.upload = w.FileUpload(accept=".csv,.xlsx", multiple=True, description=tr("上传", "Upload"))
+        self.load_button = w.Button(description=tr("读取", "Load"), button_style="primary", icon="folder-open")
+        self.month = w.Dropdown(options=[(tr("全部月份", "all months"), ALL)], value=ALL,
+                                description=tr("月份", "Month"), layout=w.Layout(width="260px"))
+        self.analyse_button = w.Button(description=tr("分析", "Analyse"), button_style="success",
+                                       icon="bar-chart", disabled=True)
+        self.status = w.HTML()
+        self.cards = w.HTML()
+        self.callout = w.HTML()
+        self.funnel_img = w.Image(format="png", layout=w.Layout(max_width="760px"))
+        self.funnel_table = w.HTML()
+        self.cycle_img = w.Image(format="png", layout=w.Layout(max_width="760px"))
+        self.trend_img = w.Image(format="png", layout=w.Layout(max_width="760px"))
+        self.compliance_table = w.HTML()
+        self.findings_table = w.HTML()
+        self.group = w.ToggleButtons(options=[(tr("销售", "rep"), "owner"), (tr("团队", "team"), "team"),
+                                              (tr("区域", "region"), "region"), (tr("产品", "product"), "product")],
+                                     value="owner")
+        self.group_table = w.HTML()
+        self.group_stages = w.HTML()
+        self.quality_table = w.HTML()
+        self.deal = w.Dropdown(options=[], description=tr("商机", "Deal"), layout=w.Layout(width="520px"))
+        self.case_title = w.HTML()
+        self.case_img = w.Image(format="png", layout=w.Layout(max_width="820px"))
+        self.case_deviations = w.HTML()
+        self.case_timeline = w.HTML()
+        self.case_prompts = w.HTML()
+        self.load_button.on_click(self.on_load)
+        self.analyse_button.on_click(self.on_analyse)
+        self.group.observe(self.on_group, names="value")
+        self.deal.observe(self.on_deal, names="value")
+        self.tabs = w.Tab(children=[
+            w.VBox([self.cards, self.callout, self.funnel_img, self.funnel_table, self.cycle_img, self.trend_img]),
+            w.VBox([self.compliance_table, self.findings_table]),
+            w.VBox([self.group, self.group_table, self.group_stages]),
+            w.VBox([self.deal, self.case_title, self.case_img, self.case_deviations, self.case_prompts,
+                    self.case_timeline]),
+            w.VBox([self.quality_table]),
+        ])
+        for i, title in enumerate([tr("概览", "Overview"), tr("SOP 合规", "Compliance"), tr("分组", "Per rep"),
+                                   tr("案例研讨", "Case study"), tr("数据质量", "Data quality")]):
+            self.tabs.set_title(i, title)
+        self.tabs.layout.display = "none"
+        title = w.HTML(CSS)  # the notebook's title cell names the app
+        self.widget = w.VBox([title, w.HBox([self.export, self.source]), w.HBox([self.upload, self.load_button]),
+                              w.HBox([self.month, self.analyse_button]), self.status, self.tabs])
+        self.widget.add_class("sopcoach-review")
+
+    # ------------------------------------------------------------------------------- helpers
+    def tr(self, zh: str, en: str) -> str:
+        return t(zh, en, self.lang)
+
+    def say(self, text: str, level: str = "info") -> None:
+        """Show a message (already HTML-escaped) in the status line."""
+        self.status.value = f"<span class='sopcoach-msg-{level}'>{text}</span>"
+
+    def _busy(self, busy: bool) -> None:
+        for b in (self.load_button, self.export, self.source, self.month):
+            b.disabled = busy
+        self.analyse_button.disabled = busy or self.data is None
+
+    def _paths(self) -> list[Any]:
+        choice = self.export.value
+        if choice == DEMO:
+            if self._demo_dir is None:
+                from ..simulate import simulate
+                self._demo_dir = tempfile.mkdtemp(prefix="sopcoach-demo-")
+                simulate(self.pb, self._demo_dir, seed=7, deals=160, weeks=17)
+            return [Path(self._demo_dir)]
+        if choice == UPLOAD:
+            files = [(f["name"], bytes(f["content"])) for f in self.upload.value]
+            if not files:
+                raise SopcoachError(self.tr("请先上传 CSV 或 XLSX 文件。", "Upload CSV or XLSX files first."))
+            return files
+        return [Path(choice)]
+
+    # ------------------------------------------------------------------------------- actions
+    @_safe
+    def on_load(self, _button: Any = None) -> None:
+        """Read the chosen export and offer its months."""
+        from ..analytics import months_of
+        from ..crm import read_export
+        self._busy(True)
+        self.say(self.tr("正在读取……", "Reading ..."))
+        source = self.source.value or ("simulated" if self.export.value == DEMO else None)
+        self.data = read_export(self._paths(), source, playbook=self.pb)
+        months = months_of(self.data, self.pb.calendar.timezone)
+        self.month.options = [(self.tr("全部月份", "all months"), ALL)] + [(m, m) for m in reversed(months)]
+        closed = self.data.deals["closed"].dropna()
+        latest = closed.max().tz_convert(self.pb.calendar.timezone).strftime("%Y-%m") if len(closed) else None
+        self.month.value = latest if latest in months else ALL
+        files = "<br>".join(html.escape(f.describe()) for f in self.data.files)
+        problems = len(self.data.problems)
+        extra = self.tr(f"；{problems} 个值无法读取（见数据质量）", f"; {problems} values could not be read "
+                        "(see data quality)") if problems else ""
+        self.say(self.tr(f"已读取 {len(self.data.deals):,} 个商机、{len(self.data.events):,} 条记录{extra}。",
+                         f"Read {len(self.data.deals):,} deals and {len(self.data.events):,} events{extra}.")
+                 + f"<br><small>{files}</small>")
+        self.review = None
+        self.tabs.layout.display = "none"
+
+    @_safe
+    def on_analyse(self, _button: Any = None) -> None:
+        """Compute the review for the chosen month and fill every tab."""
+        from .. import analytics as an
+        if self.data is None:
+            raise SopcoachError(self.tr("请先读取导出文件。", "Load an export first."))
+        self._busy(True)
+        self.say(self.tr("正在分析……", "Analysing ..."))
+        month = None if self.month.value == ALL else self.month.value
+        rv = an.review(self.data, self.pb, month, lang=self.lang)
+        self.review = rv
+        self.cards.value = an.kpi_cards_html(rv)
+        b = rv.bottleneck
+        self.callout.value = (f"<div class='callout'><b>{self.tr('瓶颈阶段', 'Bottleneck')}:</b> {html.escape(b.reason)}</div>"
+                              if b.stage else f"<div class='ok'>{html.escape(b.reason)}</div>")
+        self.funnel_img.value = an.chart_funnel(rv)
+        self.funnel_table.value = an.html_table(rv.funnel, ["name", "reached", "open_here", "lost_here",
+                                                            "conversion", "ci_low", "ci_high", "observed"])
+        self.cycle_img.value = an.chart_cycle(rv)
+        self.trend_img.value = an.chart_trend(rv)
+        checks = rv.compliance.checks[["rule", "clause", "source", "status", "instances", "breaches", "pending", "reason"]]
+        self.compliance_table.value = (f"<h4>{self.tr('检查项', 'Checks')}</h4>" + an.html_table(checks))
+        findings = rv.compliance.findings.set_index("deal_id")[["rule", "owner", "clause", "source", "expected", "actual"]]
+        self.findings_table.value = (f"<h4>{self.tr('偏离记录', 'Findings')} ({len(findings):,})</h4>"
+                                     + an.html_table(findings, max_rows=300))
+        self.on_group()
+        q = rv.quality.summary[["status", "count", "message", "examples"]]
+        probs = "".join(f"<li>{html.escape(str(p))}</li>" for p in rv.problems[:100])
+        self.quality_table.value = an.html_table(q) + (f"<h4>{self.tr('无法读取的值', 'Row problems')}</h4><ul>{probs}</ul>"
+                                                       if probs else "")
+        self._deal_options()
+        self.tabs.layout.display = ""
+        n = len(rv.compliance.findings)
+        self.say(self.tr(f"分析完成：{rv.month or '全部月份'}，{n} 条偏离记录。",
+                         f"Done: {rv.month or 'all months'}, {n} findings."))
+
+    def _deal_options(self) -> None:
+        rv, data = self.review, self.data
+        deals = data.deals.drop_duplicates("deal_id").set_index("deal_id")
+        counts = rv.compliance.findings.groupby("deal_id").size().sort_values(ascending=False)
+        from ..analytics import Period
+        period = Period.of(rv.month, self.pb.calendar.timezone)
+        closed = deals[period.contains(deals["closed"])].index
+        ids = list(counts.index) + [d for d in closed if d not in counts.index]
+        ids = ids[:300]
+
+        def label(d: str) -> str:
+            r = deals.loc[d]
+            outcome = {"won": self.tr("赢单", "won"), "lost": self.tr("丢单", "lost")}.get(r["outcome"], self.tr("进行中", "open"))
+            owner = r["owner"] if isinstance(r["owner"], str) else "?"
+            n = int(counts.get(d, 0))
+            return f"{d} · {owner} · {outcome} · {self.tr(f'{n} 处偏离', f'{n} deviations')}"
+
+        self.deal.options = [(label(d), d) for d in ids]
+        if ids:
+            self.deal.value = ids[0]
+            self.on_deal()
+
+    @_safe
+    def on_group(self, _change: Any = None) -> None:
+        """Show the KPIs per rep, team, region or product."""
+        from .. import analytics as an
+        if self.review is None:
+            return
+        by = self.group.value
+        if by not in self.review.by:
+            self.group_table.value = self.tr("<p>导出数据没有这个维度。</p>", "<p>The export has no such column.</p>")
+            self.group_stages.value = ""
+            return
+        self.group_table.value = an.html_table(self.review.by[by], max_rows=100)
+        month = self.review.month
+        conv = an.stage_conversion_by(self.data, self.pb, by, month, lang=self.lang)
+        self.group_stages.value = (f"<h4>{self.tr('各阶段转化率与薄弱环节', 'Stage conversion and weak stage')}</h4>"
+                                   + an.html_table(conv, max_rows=100))
+
+    @_safe
+    def on_deal(self, _change: Any = None) -> None:
+        """Walk through one deal: timeline against the SOP, deviations with their clause, prompts."""
+        from .. import analytics as an
+        if self.review is None or not self.deal.value:
+            return
+        cs = an.case_study(self.data, self.pb, self.deal.value, self.review.compliance, lang=self.lang)
+        d = cs.deal
+        self.case_title.value = (f"<h3>{html.escape(cs.deal_id)}</h3><p>{self.tr('负责人', 'Owner')}: "
+                                 f"{html.escape(str(d['owner']))} · {self.tr('客户', 'Account')}: {html.escape(str(d['account']))}"
+                                 f" · {self.tr('等级', 'Tier')}: {html.escape(str(d['tier']))} · "
+                                 f"{self.tr('阶段', 'Stage')}: {html.escape(str(d['stage_raw']))}</p>")
+        self.case_img.value = an.chart_timeline(cs, self.pb, self.lang)
+        devs = []
+        for r in cs.deviations.itertuples():
+            devs.append(f"<div class='callout'><b>{html.escape(r.rule)}</b> — {self.tr('应', 'expected')}: "
+                        f"{html.escape(r.expected)}; {self.tr('实际', 'actual')}: {html.escape(r.actual)}"
+                        f"<div class='clause'><b>{html.escape(r.clause_title)}</b> ({html.escape(r.source)}): "
+                        f"{html.escape(r.clause_text)}</div></div>")
+        self.case_deviations.value = "".join(devs) or f"<div class='ok'>{self.tr('未发现偏离SOP的记录。', 'No deviation from the SOP found.')}</div>"
+        self.case_prompts.value = (f"<h4>{self.tr('讨论问题', 'Discussion prompts')}</h4><ol>"
+                                   + "".join(f"<li>{html.escape(p)}</li>" for p in cs.prompts) + "</ol>")
+        self.case_timeline.value = an.html_table(cs.timeline.set_index("local_time")[["stage", "what", "deviation"]])
+
+
+def monthly_review(folder: Path | str | None = None, lang: str | None = None, playbook: Any = None) -> w.Widget:
+    """Build the monthly review app and return its root widget (the notebook's one call).
+
+    Parameters
+    ----------
+    folder : path-like, optional
+        Where exports are listed (default ``$SOPCOACH_CRM_DIR`` or ``$SOPCOACH_HOME/crm``).
+    lang : {"zh-CN", "en"}, optional
+    playbook : Playbook, optional
+        Default: the installation's playbook (``$SOPCOACH_CONTENT/playbook``).
+
+    Returns
+    -------
+    ipywidgets.Widget
+
+    Raises
+    ------
+    ContentError
+        When the playbook is invalid.
+    """
+    if playbook is None:
+        from ..config import PROJECT_ROOT
+        from ..playbook import load_playbook
+        content = Path(os.environ.get("SOPCOACH_CONTENT") or PROJECT_ROOT)
+        playbook = load_playbook(content / "playbook")
+    return ReviewApp(playbook, folder, lang).widget
+
+
+def build(folder: Path | str | None = None, lang: str | None = None, playbook: Any = None) -> ReviewApp:
+    """Build the app and return the :class:`ReviewApp` itself (tests drive its buttons)."""
+    if playbook is None:
+        from ..config import PROJECT_ROOT
+        from ..playbook import load_playbook
+        playbook = load_playbook(Path(os.environ.get("SOPCOACH_CONTENT") or PROJECT_ROOT) / "playbook")
+    return ReviewApp(playbook, folder, lang)

@@ -1,0 +1,700 @@
+"""The trainer apps (``notebooks/trainer/``, served only by the trainer server).
+
+* :func:`playbook_changes`: every content problem with file and line; the playbook against the
+  last release, clause by clause and file by file; the impact of each changed clause (questions,
+  lessons, compliance checks, KPIs); the questions waiting for review, with their keys, to confirm;
+  releasing a version; who must re-certify.
+* :func:`results`: attempts per person or per attempt, filtered by team, cohort and dates,
+  downloadable as CSV or XLSX.
+* :func:`item_analysis`: Moodle's question and test statistics, pass/fail consistency at the cut
+  score, questions to check, clauses missed most.
+* :func:`certificates`: who is certified, verification of a code, the PDF of a certificate, who
+  must re-certify.
+
+Widgets only display and forward clicks; every figure comes from :mod:`sopcoach.versions`,
+:mod:`sopcoach.results`, :mod:`sopcoach.itemstats` and :mod:`sopcoach.certificates`. Feedback goes
+to a status line in the layout (shared case 29); errors are logged on the server, never shown as
+tracebacks. Downloads are links with the file inside (``data:`` URLs), so they need no file route
+on the server.
+"""
+from __future__ import annotations
+
+import base64
+import difflib
+import functools
+import html
+from datetime import datetime
+from typing import Any, Callable
+
+import ipywidgets as w
+import pandas as pd
+
+from ..errors import ContentError, SopcoachError
+from ..i18n import current_lang, t
+from ._common import log
+
+CSS = """
+<style>
+.sopcoach-trainer { font-family: "Noto Sans CJK SC", "Noto Sans SC", "PingFang SC", "Microsoft YaHei", sans-serif;
+  font-size: 14px; max-width: 1200px; }
+.sopcoach-trainer h3 { margin: 14px 0 6px 0; border-bottom: 2px solid #4a7bb7; padding-bottom: 2px; }
+.sopcoach-trainer table.t { border-collapse: collapse; font-size: 12.5px; margin: 4px 0 8px 0; }
+.sopcoach-trainer table.t td, .sopcoach-trainer table.t th { border-bottom: 1px solid #ddd; padding: 3px 8px;
+  text-align: left; vertical-align: top; }
+.sopcoach-trainer table.t th { background: #f3f6fa; }
+.sopcoach-trainer .problem { font-family: monospace; color: #b3261e; white-space: pre-wrap; }
+.sopcoach-trainer .ok { background: #eef6ee; border-left: 4px solid #1b7f3b; padding: 6px 10px; margin: 4px 0; }
+.sopcoach-trainer .warn { background: #fdf3e6; border-left: 4px solid #c77700; padding: 6px 10px; margin: 4px 0; }
+.sopcoach-trainer .bad { background: #fdecea; border-left: 4px solid #c0392b; padding: 6px 10px; margin: 4px 0; }
+.sopcoach-trainer .change { border: 1px solid #ccd; border-radius: 6px; padding: 6px 10px; margin: 6px 0; background: #fff; }
+.sopcoach-trainer .change .head { font-weight: bold; }
+.sopcoach-trainer del { background: #fbd3d0; text-decoration: line-through; }
+.sopcoach-trainer ins { background: #cdeccf; text-decoration: none; }
+.sopcoach-trainer pre.udiff { font-size: 12px; background: #fafafa; border: 1px solid #ddd; padding: 6px;
+  max-height: 360px; overflow: auto; }
+.sopcoach-trainer .flag { color: #b3261e; font-weight: bold; }
+.sopcoach-trainer .muted { color: #666; font-size: 12px; }
+.sopcoach-trainer .cards { display: flex; flex-wrap: wrap; gap: 10px; }
+.sopcoach-trainer .card { border: 1px solid #ccd; border-radius: 6px; padding: 6px 12px; min-width: 140px; background: #fff; }
+.sopcoach-trainer .card .k { font-size: 12px; color: #555; } .sopcoach-trainer .card .v { font-size: 22px; font-weight: bold; }
+.sopcoach-trainer .card .s { font-size: 11px; color: #666; }
+.sopcoach-trainer a.download { display: inline-block; margin: 4px 8px 4px 0; padding: 4px 10px; border: 1px solid #4a7bb7;
+  border-radius: 4px; text-decoration: none; color: #23406b; background: #f3f6fa; }
+.sopcoach-msg-info { color: #2b5c94; } .sopcoach-msg-warning { color: #8a5300; } .sopcoach-msg-danger { color: #b3261e; }
+</style>
+"""
+
+STATUS_TEXT = {
+    "current": ("有效", "current"), "recertify": ("需复认证", "recertify"), "expired": ("已过期", "expired"),
+    "superseded": ("已更新", "superseded"), "revoked": ("已撤销", "revoked"),
+}
+
+
+def esc(value: Any) -> str:
+    """Escape a value for HTML (lists joined by commas, missing values as a dash)."""
+    if isinstance(value, (list, tuple)):
+        value = ", ".join(str(v) for v in value)
+    if value is None or (isinstance(value, float) and value != value):
+        return "–"
+    return html.escape(str(value))
+
+
+def table_html(df: pd.DataFrame, headers: dict[str, str] | None = None,
+               formats: dict[str, Callable[[Any], str]] | None = None, index: bool = False,
+               max_rows: int = 500) -> str:
+    """Render ``df`` as an escaped HTML table; ``formats`` return HTML for their columns."""
+    formats = formats or {}
+    data = df.reset_index() if index else df
+    cols = list(data.columns)
+    head = "".join(f"<th>{esc((headers or {}).get(c, c))}</th>" for c in cols)
+    body = []
+    for _, row in data.head(max_rows).iterrows():
+        cells = "".join(f"<td>{formats[c](row[c]) if c in formats else esc(row[c])}</td>" for c in cols)
+        body.append(f"<tr>{cells}</tr>")
+    more = f"<p class='muted'>… {len(data) - max_rows} more</p>" if len(data) > max_rows else ""
+    return f"<table class='t'><tr>{head}</tr>{''.join(body)}</table>{more}"
+
+
+def pct(v: Any, digits: int = 1) -> str:
+    """Format a fraction 0-1 as a percent (a dash when missing)."""
+    return "–" if v is None or v != v else f"{100 * float(v):.{digits}f}%"
+
+
+def download_link(data: bytes, filename: str, label: str, mime: str) -> str:
+    """Return an HTML link that downloads ``data`` as ``filename`` (the file is inside the link)."""
+    b64 = base64.b64encode(data).decode("ascii")
+    return (f"<a class='download' download='{html.escape(filename)}' "
+            f"href='data:{mime};base64,{b64}'>{html.escape(label)}</a>")
+
+
+def text_diff_html(old: str, new: str) -> str:
+    """Mark what changed between two texts, character by character (``<del>``/``<ins>``)."""
+    sm = difflib.SequenceMatcher(None, old, new, autojunk=False)
+    out = []
+    for op, a1, a2, b1, b2 in sm.get_opcodes():
+        if op == "equal":
+            out.append(esc(old[a1:a2]))
+        if op in ("delete", "replace"):
+            out.append(f"<del>{esc(old[a1:a2])}</del>")
+        if op in ("insert", "replace"):
+            out.append(f"<ins>{esc(new[b1:b2])}</ins>")
+    return "".join(out).replace("\n", "<br>")
+
+
+def _safe(method: Callable) -> Callable:
+    """Run a callback: refusals become a message in the app, other errors are logged."""
+    @functools.wraps(method)
+    def wrapper(self: "_App", *args: Any, **kwargs: Any) -> Any:
+        try:
+            return method(self, *args, **kwargs)
+        except ContentError as exc:
+            log.info("content problem in %s: %s", method.__name__, exc)
+            self.say("<br>".join(esc(p) for p in exc.problems[:30]), "warning", raw=True)
+        except SopcoachError as exc:
+            log.info("refused in %s: %s", method.__name__, exc)
+            self.say(str(exc), "warning")
+        except Exception:  # noqa: BLE001 - a callback must never leak a traceback to the page
+            log.exception("callback %s failed", method.__name__)
+            self.say(self.tr("出错了，请重试；详情见服务器日志。", "Something went wrong; please try again. "
+                             "The server log has the details."), "danger")
+    return wrapper
+
+
+class _App:
+    """Shared parts of the trainer apps: language, status line, root box."""
+
+    def __init__(self, s: Any = None, records: Any = None, lang: str | None = None,
+                 clock: Callable[[], datetime] | None = None):
+        from ..config import settings
+        from ..records import Records, utcnow
+        self.s = s or settings()
+        self.records = records or Records(self.s.db_url)
+        self.lang = lang or current_lang()
+        self.clock = clock or utcnow
+        self.status = w.HTML()
+        self.root = w.VBox()
+        self.root.add_class("sopcoach-trainer")
+
+    def tr(self, zh: str, en: str) -> str:
+        return t(zh, en, self.lang)
+
+    def say(self, text: str, level: str = "info", raw: bool = False) -> None:
+        body = text if raw else esc(text)
+        self.status.value = f"<div class='sopcoach-msg-{level}'>{body}</div>" if text else ""
+
+    def content(self) -> tuple[Any, Any, Any]:
+        """Load playbook, bank and blueprint fresh from disk (a trainer may have just edited them)."""
+        from ..playbook import load_playbook
+        from ..quizbank import load_bank, load_blueprint
+        pb = load_playbook(self.s.playbook_dir)
+        bank = load_bank(self.s.quizzes_dir / "bank", pb)
+        return pb, bank, load_blueprint(self.s.quizzes_dir / "blueprint.yaml", bank)
+
+
+# -- playbook changes --------------------------------------------------------------------------------
+class PlaybookChangesApp(_App):
+    """Problems, diff against the last release, impact, needs-review, release, recertification."""
+
+    def __init__(self, s: Any = None, records: Any = None, lang: str | None = None,
+                 clock: Callable[[], datetime] | None = None):
+        super().__init__(s, records, lang, clock)
+        self.problems_box = w.HTML()
+        self.diff_box = w.HTML()
+        self.files_box = w.Accordion()
+        self.impact_box = w.HTML()
+        self.review_box = w.VBox()
+        self.recert_box = w.HTML()
+        self.by_box = w.Text(description=self.tr("您的姓名", "Your name"), placeholder=self.tr("培训师", "trainer"))
+        self.refresh_button = w.Button(description=self.tr("重新读取", "Reload from disk"), icon="refresh")
+        self.refresh_button.on_click(self.on_refresh)
+        self.confirm_button = w.Button(description=self.tr("确认所选题目", "Confirm the selected questions"),
+                                       button_style="success", icon="check")
+        self.confirm_button.on_click(self.on_confirm)
+        self.label_box = w.Text(description=self.tr("版本号", "Label"))
+        self.note_box = w.Textarea(description=self.tr("说明", "Note"),
+                                   placeholder=self.tr("修改了什么、为什么(如月度复盘结论)",
+                                                       "What changed and why (e.g. the monthly review's finding)"),
+                                   layout=w.Layout(width="600px", height="60px"))
+        self.release_button = w.Button(description=self.tr("发布此版本", "Release this version"),
+                                       button_style="primary", icon="tag")
+        self.release_button.on_click(self.on_release)
+        self.checks: dict[str, w.Checkbox] = {}
+        self.playbook = self.bank = None
+        self.problems: list[Any] = []
+        self.diff: Any = None
+        intro = self.tr(
+            "<p>在 JupyterLab 或任何编辑器中修改 <code>playbook/*.yaml</code>，然后点击“重新读取”。本页列出所有问题(文件和行号)、"
+            "与上次发布版本的差异及其影响；发布新版本后，考查已修改条款的题目需要您复核确认才会重新进入考试。</p>",
+            "<p>Edit <code>playbook/*.yaml</code> in JupyterLab or any editor, then press “Reload from disk”. "
+            "This page lists every problem (file and line), the differences from the last released version and "
+            "their impact. After a release, questions that examine a changed clause stay out of the exam until "
+            "you review and confirm them.</p>")
+        self.root.children = [
+            w.HTML(CSS + intro),
+            w.HBox([self.refresh_button, self.by_box]), self.status,
+            w.HTML(f"<h3>{self.tr('1. 内容检查', '1. Content check')}</h3>"), self.problems_box,
+            w.HTML(f"<h3>{self.tr('2. 与上次发布版本的差异', '2. Changes since the last release')}</h3>"),
+            self.diff_box, self.files_box,
+            w.HTML(f"<h3>{self.tr('3. 影响', '3. Impact')}</h3>"), self.impact_box,
+            w.HTML(f"<h3>{self.tr('4. 发布', '4. Release')}</h3>"),
+            w.VBox([self.label_box, self.note_box, self.release_button]),
+            w.HTML(f"<h3>{self.tr('5. 待复核的题目', '5. Questions waiting for review')}</h3>"), self.review_box,
+            w.HTML(f"<h3>{self.tr('6. 需要复认证的人员', '6. People who must re-certify')}</h3>"), self.recert_box,
+        ]
+        self.refresh()
+
+    # -- rendering --------------------------------------------------------------------------------
+    def refresh(self) -> None:
+        """Re-read the content and the records and redraw every section."""
+        from ..cli import check_paths
+        from ..versions import diff_playbook, latest_release, playbook_files, releases
+        try:  # one load when the content is clean; check_paths then lists every problem otherwise
+            self.playbook, self.bank, _ = self.content()
+            self.problems = []
+        except ContentError:
+            self.playbook = self.bank = None
+            self.problems = check_paths([], self.s.content)
+        if self.problems:
+            lines = "\n".join(esc(p) for p in self.problems)
+            self.problems_box.value = (
+                f"<div class='bad'>{esc(self.tr(f'{len(self.problems)} 个问题：请按文件和行号修改后重新读取。', f'{len(self.problems)} problem(s): fix them at the file and line shown, then reload.'))}</div>"
+                f"<div class='problem'>{lines}</div>")
+        else:
+            self.problems_box.value = f"<div class='ok'>{esc(self.tr('没有问题。', 'No problems.'))}</div>"
+        base = latest_release(self.records)
+        if self.playbook is None:
+            self.diff = None
+            self.diff_box.value = f"<div class='warn'>{esc(self.tr('内容有错误，无法比较。', 'The content has errors; nothing to compare.'))}</div>"
+            self.files_box.children = ()
+            self.impact_box.value = ""
+        else:
+            self.diff = diff_playbook(base, self.playbook, playbook_files(self.s.playbook_dir), self.lang)
+            self._render_diff()
+            self._render_impact()
+        if self.playbook is not None:
+            from ..versions import next_label
+            released = {r.label for r in releases(self.records)}
+            label = self.playbook.sop.version
+            while label in released:
+                label = next_label(label)
+            self.label_box.value = label
+        self._render_review()
+        self._render_recert()
+
+    def _render_diff(self) -> None:
+        d = self.diff
+        if d.base_label is None:
+            self.diff_box.value = f"<div class='warn'>{esc(d.text(self.lang))}</div>"
+            self.files_box.children = ()
+            return
+        head = self.tr(f"上次发布：<b>{esc(d.base_label)}</b>（{d.base_created_at:%Y-%m-%d %H:%M} UTC）；"
+                       f"当前 sop.version：<b>{esc(d.version[1])}</b>",
+                       f"Last release: <b>{esc(d.base_label)}</b> ({d.base_created_at:%Y-%m-%d %H:%M} UTC); "
+                       f"sop.version on disk: <b>{esc(d.version[1])}</b>")
+        parts = [f"<p>{head}</p>"]
+        if not d.changes:
+            parts.append(f"<div class='ok'>{esc(self.tr('没有条款变化。', 'No clause has changed.'))}</div>")
+        kinds = {"added": self.tr("新增", "added"), "removed": self.tr("删除", "removed"),
+                 "changed": self.tr("修改", "changed")}
+        for ch in d.changes:
+            rows = []
+            for f in ch.fields:
+                if isinstance(f.old, str) and isinstance(f.new, str) and len(f.old) + len(f.new) > 40:
+                    value = text_diff_html(f.old, f.new)
+                else:
+                    value = f"<del>{esc(f.old)}</del> → <ins>{esc(f.new)}</ins>"
+                rows.append(f"<tr><td><code>{esc(f.path)}</code></td><td>{value}</td></tr>")
+            parts.append(f"<div class='change'><div class='head'>[{esc(kinds[ch.kind])}] {esc(ch.clause_id)} · "
+                         f"{esc(ch.title)} <span class='muted'>({esc(ch.source)})</span></div>"
+                         f"<table class='t'>{''.join(rows)}</table></div>")
+        self.diff_box.value = "".join(parts)
+        boxes = [w.HTML(f"<pre class='udiff'>{esc(text)}</pre>") for text in d.file_diffs.values()]
+        self.files_box.children = boxes
+        for i, name in enumerate(d.file_diffs):
+            self.files_box.set_title(i, self.tr(f"文件差异：{name}", f"File diff: {name}"))
+
+    def _render_impact(self) -> None:
+        from ..versions import impact
+        if not self.diff or not self.diff.changes:
+            self.impact_box.value = f"<p class='muted'>{esc(self.tr('没有修改的条款。', 'No changed clause.'))}</p>"
+            return
+        df = impact(self.playbook, self.bank, self.diff.changed_ids, self.lang)
+        self.impact_box.value = table_html(df, index=True, headers={
+            "clause": self.tr("条款", "clause"), "source": self.tr("来源", "source"), "title": self.tr("标题", "title"),
+            "questions": self.tr("考题", "questions"), "lessons": self.tr("课程", "lessons"),
+            "checks": self.tr("合规检查", "compliance checks"), "kpis": "KPI"})
+
+    def _question_html(self, qid: str) -> str:
+        q = self.bank.questions.get(qid) if self.bank is not None else None
+        if q is None:
+            return f"<b>{esc(qid)}</b> <span class='muted'>{esc(self.tr('(题库中已无此题)', '(no longer in the bank)'))}</span>"
+        key = ""
+        if hasattr(q, "options"):
+            key = "<br>".join(f"{'✔' if o.correct else '✗'} {esc(o.text.get(self.lang))}" for o in q.options)
+        elif q.type == "true_false":
+            key = self.tr("答案：", "Key: ") + esc(self.tr("正确", "true") if q.answer else self.tr("错误", "false"))
+        elif q.type == "numeric":
+            key = self.tr("答案：", "Key: ") + esc(f"{q.answer} ± {q.tolerance}")
+        elif q.type == "ordering":
+            key = self.tr("顺序：", "Order: ") + " → ".join(esc(o.text.get(self.lang)) for o in q.items)
+        scen = f"<i>{esc(q.scenario.get(self.lang))}</i><br>" if q.scenario else ""
+        return (f"<b>{esc(qid)}</b> <span class='muted'>[{esc(q.section)}; {esc(list(q.clauses))}]</span><br>"
+                f"{scen}{esc(q.text.get(self.lang))}<div class='muted'>{key}</div>")
+
+    def _render_review(self) -> None:
+        from ..versions import needs_review
+        table = needs_review(self.records)
+        if table.empty:
+            self.checks = {}
+            self.review_box.children = [w.HTML(f"<div class='ok'>{esc(self.tr('没有待复核的题目。', 'No question is waiting for review.'))}</div>")]
+            return
+        self.checks = {qid: w.Checkbox(value=False, indent=False, layout=w.Layout(width="30px")) for qid in table.index}
+        rows = []
+        for qid, r in table.iterrows():
+            info = self.tr(f"修改的条款：{', '.join(r['clauses'])}（版本 {', '.join(r['releases'])}）",
+                           f"changed clauses: {', '.join(r['clauses'])} (release {', '.join(r['releases'])})")
+            box = w.HBox([self.checks[qid], w.HTML(self._question_html(qid) + f"<div class='muted'>{esc(info)}</div>")])
+            box.add_class(f"sopcoach-review-{qid}")
+            rows.append(box)
+        hint = w.HTML(f"<div class='warn'>{esc(self.tr(f'{len(table)} 题在复核确认前不会出现在考试中。核对题目和答案仍符合修改后的条款，勾选后确认。', f'{len(table)} question(s) stay out of the exam until confirmed. Check that each question and its key still fit the changed clause, tick it and confirm.'))}</div>")
+        self.review_box.children = [hint, *rows, self.confirm_button]
+
+    def _render_recert(self) -> None:
+        from ..versions import recertification_list
+        df = recertification_list(self.records, self.clock())
+        if df.empty:
+            self.recert_box.value = f"<div class='ok'>{esc(self.tr('没有人需要复认证。', 'Nobody needs to re-certify.'))}</div>"
+            return
+        df = df.assign(issued_at=df["issued_at"].map(lambda d: f"{d:%Y-%m-%d}"))
+        self.recert_box.value = (
+            f"<p>{esc(self.tr('这些人员的证书涵盖了已修改的条款；他们在学员端的复认证考试只考这些条款。', 'Their certificates covered clauses that have changed; their recertification exam examines just those clauses.'))}</p>"
+            + table_html(df, headers={"learner_id": self.tr("员工编号", "id"), "name": self.tr("姓名", "name"),
+                                      "team": self.tr("团队", "team"), "cohort": self.tr("批次", "cohort"),
+                                      "certificate": self.tr("证书", "certificate"),
+                                      "issued_at": self.tr("签发", "issued"), "version": self.tr("版本", "version"),
+                                      "changed": self.tr("需重考的条款", "clauses to re-examine")}))
+
+    # -- actions ----------------------------------------------------------------------------------
+    @_safe
+    def on_refresh(self, _button: Any = None) -> None:
+        self.refresh()
+        self.say(self.tr("已重新读取。", "Reloaded."))
+
+    @_safe
+    def on_confirm(self, _button: Any = None) -> None:
+        from ..versions import confirm
+        chosen = [qid for qid, box in self.checks.items() if box.value]
+        if not chosen:
+            self.say(self.tr("请先勾选要确认的题目。", "Tick the questions to confirm first."), "warning")
+            return
+        done = confirm(self.records, chosen, by=self.by_box.value.strip(), now=self.clock())
+        self._render_review()
+        self.say(self.tr(f"已确认 {len(done)} 题，重新进入考试：{', '.join(done)}",
+                         f"Confirmed {len(done)}, back in the exam: {', '.join(done)}"))
+
+    @_safe
+    def on_release(self, _button: Any = None) -> None:
+        from ..versions import release, set_sop_version
+        self.refresh()
+        if self.problems or self.playbook is None:
+            self.say(self.tr("内容有问题，不能发布；请先修改。", "The content has problems; fix them before releasing."),
+                     "warning")
+            return
+        label = self.label_box.value.strip() or self.playbook.sop.version
+        if label != self.playbook.sop.version:
+            set_sop_version(self.s.playbook_dir, label)
+            self.playbook, self.bank, _ = self.content()
+        out = release(self.records, self.playbook, self.bank, self.s.playbook_dir, label=label,
+                      note=self.note_box.value.strip(), by=self.by_box.value.strip(), now=self.clock())
+        self.note_box.value = ""
+        self.refresh()
+        self.say(self.tr(f"已发布 {out.label}：修改 {len(out.changed)} 个条款，{len(out.flagged)} 题待复核。",
+                         f"Released {out.label}: {len(out.changed)} clause(s) changed, {len(out.flagged)} "
+                         "question(s) waiting for review."))
+
+
+# -- results ---------------------------------------------------------------------------------------------
+class ResultsApp(_App):
+    """Results per person or per attempt with filters, and CSV/XLSX downloads."""
+
+    ALL = "__all__"
+
+    def __init__(self, s: Any = None, records: Any = None, lang: str | None = None,
+                 clock: Callable[[], datetime] | None = None):
+        super().__init__(s, records, lang, clock)
+        from ..config import installation
+        inst = installation(self.s)
+        self.exam_id = inst.blueprint.id
+        self.tz = inst.playbook.calendar.timezone
+        learners = self.records.learners()
+        teams = sorted({x.team for x in learners if x.team})
+        cohorts = sorted({x.cohort for x in learners if x.cohort})
+        everyone = self.tr("全部", "all")
+        self.team = w.Dropdown(options=[(everyone, self.ALL)] + [(x, x) for x in teams],
+                               description=self.tr("团队", "Team"))
+        self.cohort = w.Dropdown(options=[(everyone, self.ALL)] + [(x, x) for x in cohorts],
+                                 description=self.tr("批次", "Cohort"))
+        self.since = w.DatePicker(description=self.tr("开始日期", "From"))
+        self.until = w.DatePicker(description=self.tr("结束日期", "To"))
+        self.by = w.ToggleButtons(options=[(self.tr("按人员", "per person"), "person"),
+                                           (self.tr("按考试", "per attempt"), "attempt")], value="person")
+        for widget in (self.team, self.cohort, self.since, self.until, self.by):
+            widget.observe(self.on_filter, names="value")
+        self.summary = w.HTML()
+        self.table = w.HTML()
+        self.downloads = w.HTML()
+        self.table_df = pd.DataFrame()
+        self.root.children = [
+            w.HTML(CSS),
+            w.HBox([self.team, self.cohort]), w.HBox([self.since, self.until]), self.by,
+            self.status, self.summary, self.downloads, self.table]
+        self.on_filter()
+
+    def filters(self) -> dict[str, Any]:
+        return dict(team=None if self.team.value == self.ALL else self.team.value,
+                    cohort=None if self.cohort.value == self.ALL else self.cohort.value,
+                    since=self.since.value, until=self.until.value, timezone=self.tz)
+
+    @_safe
+    def on_filter(self, _change: Any = None) -> None:
+        from ..results import ATTEMPT_COLUMNS, attempt_table, export_bytes, person_table
+        f = self.filters()
+        if f["since"] and f["until"] and f["since"] > f["until"]:
+            self.say(self.tr("开始日期晚于结束日期。", "The start date is after the end date."), "warning")
+            return
+        if self.by.value == "person":
+            df = person_table(self.records, self.exam_id, now=self.clock(), **f)
+            people, passed = len(df), int(df["passed"].sum())
+            done = int((df["attempts"] > 0).sum())
+            cards = [(self.tr("人员", "people"), people, ""),
+                     (self.tr("已参加考试", "took the exam"), done, ""),
+                     (self.tr("已通过", "passed"), passed, f"{passed / done:.0%}" if done else ""),
+                     (self.tr("证书有效", "certified (current)"), int((df["certificate_status"] == "current").sum()), "")]
+            self.summary.value = "<div class='cards'>" + "".join(
+                f"<div class='card'><div class='k'>{esc(k)}</div><div class='v'>{esc(v)}</div><div class='s'>{esc(s)}</div></div>"
+                for k, v, s in cards) + "</div>"
+            status = {k: self.tr(*v) for k, v in STATUS_TEXT.items()}
+            shown = df.assign(certificate_status=df["certificate_status"].map(lambda x: status.get(x, x)))
+            self.table.value = table_html(shown, formats={
+                "best_percent": lambda v: esc(v if v != v else f"{v:.1f}%"),
+                "last_percent": lambda v: esc(v if v != v else f"{v:.1f}%"),
+                "passed": lambda v: "✔" if v else "✗",
+                "first_passed_at": lambda v: esc(str(v)[:10]), "last_attempt_at": lambda v: esc(str(v)[:10]),
+                "valid_until": lambda v: esc(str(v)[:10])},
+                headers=self._person_headers())
+        else:
+            df = attempt_table(self.records, **f)
+            self.summary.value = f"<p>{esc(self.tr(f'{len(df)} 次考试', f'{len(df)} attempts'))}</p>"
+            self.table.value = table_html(df[ATTEMPT_COLUMNS], formats={
+                "started_at": lambda v: esc(str(v)[:16].replace("T", " ")),
+                "closed_at": lambda v: esc(str(v)[:16].replace("T", " "))})
+        self.table_df = df
+        stem = f"results-{self.by.value}-{self.clock():%Y%m%d}"
+        self.downloads.value = (
+            download_link(export_bytes(df, "csv"), f"{stem}.csv", self.tr("下载 CSV", "Download CSV"), "text/csv")
+            + download_link(export_bytes(df, "xlsx", sheet=self.by.value), f"{stem}.xlsx",
+                            self.tr("下载 Excel (XLSX)", "Download Excel (XLSX)"),
+                            "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"))
+        self.say("")
+
+    def _person_headers(self) -> dict[str, str]:
+        return {"learner_id": self.tr("员工编号", "id"), "name": self.tr("姓名", "name"), "team": self.tr("团队", "team"),
+                "cohort": self.tr("批次", "cohort"), "attempts": self.tr("考试次数", "attempts"),
+                "best_percent": self.tr("最高分", "best"), "last_percent": self.tr("最近得分", "last"),
+                "passed": self.tr("通过", "passed"), "first_passed_at": self.tr("首次通过", "first passed"),
+                "last_attempt_at": self.tr("最近考试", "last attempt"),
+                "minutes_best": self.tr("最高分用时(分钟)", "minutes (best)"),
+                "minutes_last": self.tr("最近用时(分钟)", "minutes (last)"),
+                "certificate": self.tr("证书", "certificate"), "certificate_status": self.tr("证书状态", "status"),
+                "valid_until": self.tr("有效期至", "valid until")}
+
+
+# -- item analysis --------------------------------------------------------------------------------------
+class ItemAnalysisApp(_App):
+    """Moodle's statistics for the certification exam, pass/fail consistency, clauses missed most."""
+
+    def __init__(self, s: Any = None, records: Any = None, lang: str | None = None,
+                 clock: Callable[[], datetime] | None = None):
+        super().__init__(s, records, lang, clock)
+        self.which = w.Dropdown(options=[(self.tr("每人第一次", "first attempt of each person"), "first"),
+                                         (self.tr("每人最后一次", "last attempt of each person"), "last"),
+                                         (self.tr("每人最高分", "best attempt of each person"), "best"),
+                                         (self.tr("全部考试", "all attempts"), "all")],
+                                description=self.tr("统计范围", "Attempts"), style={"description_width": "initial"})
+        self.which.observe(self.on_which, names="value")
+        self.test_box = w.HTML()
+        self.cut_box = w.HTML()
+        self.flag_box = w.HTML()
+        self.items_box = w.HTML()
+        self.clause_box = w.HTML()
+        self.analysis: Any = None
+        note = self.tr(
+            "<p class='muted'>定义与 Moodle 测验统计相同：难度指数 = 平均得分率；区分度 = 该题得分与其余题目总分的相关系数；"
+            "区分效率 = 协方差 / 在给定得分分布下可能的最大协方差（低于 15% 需检查）。考试随机抽题，整卷统计按题目位置计算。"
+            "样本少于 30 的数值标为“暂定”。</p>",
+            "<p class='muted'>Definitions as in Moodle's quiz statistics: facility = mean score fraction; discrimination "
+            "index = correlation of the question with the rest of the test; discriminative efficiency = covariance / "
+            "the largest covariance the two score distributions allow (below 15%: needs checking). Questions are drawn "
+            "at random, so the test figures use the exam's positions. Figures from fewer than 30 responses are "
+            "marked tentative.</p>")
+        self.root.children = [
+            w.HTML(CSS + note), self.which, self.status,
+            w.HTML(f"<h3>{self.tr('整卷', 'The test')}</h3>"), self.test_box,
+            w.HTML(f"<h3>{self.tr('及格线附近的判定一致性', 'Pass/fail consistency near the cut score')}</h3>"),
+            self.cut_box,
+            w.HTML(f"<h3>{self.tr('需检查的题目', 'Questions to check')}</h3>"), self.flag_box,
+            w.HTML(f"<h3>{self.tr('按条款：失分最多的条款', 'By clause: most missed first')}</h3>"), self.clause_box,
+            w.HTML(f"<h3>{self.tr('全部题目', 'Every question')}</h3>"), self.items_box]
+        self.on_which()
+
+    @_safe
+    def on_which(self, _change: Any = None) -> None:
+        from ..itemstats import FLAG_TEXT, item_analysis
+        pb, bank, bp = self.content()
+        ia = item_analysis(self.records, bank, bp, pb, self.which.value, self.lang)
+        self.analysis = ia
+        names = {"mean": self.tr("平均分", "mean"), "median": self.tr("中位数", "median"),
+                 "sd": self.tr("标准差", "standard deviation"), "skewness": self.tr("偏度", "skewness"),
+                 "kurtosis": self.tr("峰度", "kurtosis"), "alpha": self.tr("Cronbach α (二分题即 KR-20)", "Cronbach's alpha (KR-20 for 0/1 items)"),
+                 "error_ratio": self.tr("误差比", "error ratio"), "sem": self.tr("测量标准误 SEM", "standard error of measurement")}
+        rows = []
+        for fig, r in ia.test.iterrows():
+            v = r["value"]
+            shown = "–" if v != v else (f"{v:.1f}%" if r["unit"] == "percent" else f"{v:.3f}")
+            note = self.tr("暂定", "tentative") if r["tentative"] and v == v else ""
+            rows.append({"figure": names[fig], "value": shown, "n": r["n"], "min_n": r["min_n"], "note": note})
+        self.test_box.value = (f"<p>{esc(self.tr(f'{ia.attempts} 次考试', f'{ia.attempts} attempts'))}</p>"
+                               + table_html(pd.DataFrame(rows), headers={
+                                   "figure": self.tr("指标", "figure"), "value": self.tr("数值", "value"),
+                                   "n": "n", "min_n": self.tr("最少样本", "min n"), "note": ""}))
+        c = ia.cut
+        fmt = lambda v, p=True: "–" if v is None else (f"{100 * v:.1f}%" if p else f"{v:.3f}")  # noqa: E731
+        cut_rows = [
+            (self.tr("及格线", "cut score"), f"{c.cut:.0f}%"),
+            (self.tr("通过率", "pass rate"), fmt(c.pass_rate)),
+            ("SEM", "–" if c.sem is None else f"{c.sem:.1f} " + self.tr("个百分点", "points")),
+            (self.tr("距及格线一个 SEM 以内的考试", "attempts within one SEM of the cut"),
+             "–" if c.near_cut is None else f"{c.near_cut} ({fmt(c.near_cut_share)})"),
+            (self.tr("Livingston K²(以及格线为准的信度)", "Livingston's K² (reliability at the cut)"), fmt(c.livingston_k2, False)),
+            (self.tr("奇偶半卷判定一致率", "split-half (odd/even) decision agreement"), fmt(c.agreement)),
+            (self.tr("Cohen κ(扣除偶然一致)", "Cohen's kappa (beyond chance)"), fmt(c.kappa, False)),
+        ]
+        expl = self.tr(
+            "90% 的及格线让多数题目“很容易”，这是设计使然；关键在于考试能否稳定地区分通过与不通过。"
+            "距及格线一个 SEM 以内的人，重考时结果可能翻转；K² 和半卷一致率越接近 1 越好（半卷只有一半长度，数值偏保守）。",
+            "A 90% pass mark makes most questions easy by design; what matters is whether the exam separates pass from "
+            "fail consistently. People within one SEM of the cut could flip on a retest; K² and the split-half agreement "
+            "are better the closer to 1 (a half is half as long as the exam, so that figure is conservative).")
+        self.cut_box.value = (table_html(pd.DataFrame(cut_rows, columns=["k", "v"]), headers={"k": "", "v": ""})
+                              + f"<p class='muted'>{esc(expl)}</p>")
+        items = ia.items
+        li = 0 if self.lang == "zh-CN" else 1
+        flagged = items[items["flags"].map(bool)]
+        fmts = {"facility": pct, "sd": pct, "discrimination": lambda v: pct(v), "efficiency": lambda v: pct(v),
+                "guess": pct, "flags": lambda f: "<br>".join(f"<span class='flag'>{esc(FLAG_TEXT[x][li])}</span>" for x in f),
+                "tentative": lambda v: esc(self.tr("暂定", "tentative")) if v else ""}
+        headers = {"question": self.tr("题目", "question"), "section": self.tr("部分", "section"),
+                   "clauses": self.tr("条款", "clauses"), "facility": self.tr("难度指数", "facility"),
+                   "sd": self.tr("标准差", "SD"), "discrimination": self.tr("区分度", "discrimination"),
+                   "efficiency": self.tr("区分效率", "efficiency"), "guess": self.tr("猜测得分", "guess"),
+                   "flags": self.tr("提示", "flags"), "tentative": ""}
+        self.flag_box.value = (table_html(flagged, index=True, formats=fmts, headers=headers) if len(flagged) else
+                               f"<div class='ok'>{esc(self.tr('没有需要检查的题目。', 'No question needs checking.'))}</div>")
+        self.items_box.value = table_html(items, index=True, formats=fmts, headers=headers)
+        cl = ia.clauses.head(15)
+        self.clause_box.value = table_html(cl, index=True, formats={"facility": pct, "missed": pct}, headers={
+            "clause": self.tr("条款", "clause"), "source": self.tr("来源", "source"), "title": self.tr("标题", "title"),
+            "questions": self.tr("题数", "questions"), "responses": self.tr("作答数", "responses"),
+            "facility": self.tr("得分率", "facility"), "missed": self.tr("失分率", "missed")}) if len(cl) else ""
+        self.say("")
+
+
+# -- certificates ----------------------------------------------------------------------------------------
+class CertificatesApp(_App):
+    """Who is certified, verification, PDFs, recertification."""
+
+    def __init__(self, s: Any = None, records: Any = None, lang: str | None = None,
+                 clock: Callable[[], datetime] | None = None):
+        super().__init__(s, records, lang, clock)
+        self.table = w.HTML()
+        self.code_box = w.Text(description=self.tr("验证码", "Code"), placeholder="SC-XXXX-XXXX-XXXX")
+        self.verify_button = w.Button(description=self.tr("验证", "Verify"), icon="search")
+        self.verify_button.on_click(self.on_verify)
+        self.verdict = w.HTML()
+        self.pick = w.Dropdown(description=self.tr("证书", "Certificate"), options=[])
+        self.pdf_button = w.Button(description=self.tr("生成 PDF", "Make the PDF"), icon="file-pdf-o",
+                                   button_style="primary")
+        self.pdf_button.on_click(self.on_pdf)
+        self.pdf_link = w.HTML()
+        self.recert_box = w.HTML()
+        self.root.children = [
+            w.HTML(CSS), self.status,
+            w.HTML(f"<h3>{self.tr('验证证书', 'Verify a certificate')}</h3>"),
+            w.HBox([self.code_box, self.verify_button]), self.verdict,
+            w.HTML(f"<h3>{self.tr('下载证书 PDF', 'Certificate PDF')}</h3>"),
+            w.HBox([self.pick, self.pdf_button]), self.pdf_link,
+            w.HTML(f"<h3>{self.tr('需要复认证的人员', 'People who must re-certify')}</h3>"), self.recert_box,
+            w.HTML(f"<h3>{self.tr('全部证书', 'Every certificate')}</h3>"), self.table]
+        self.refresh()
+
+    def refresh(self) -> None:
+        from ..certificates import certificate_table
+        from ..versions import recertification_list
+        df = certificate_table(self.records, self.clock())
+        status = {k: self.tr(*v) for k, v in STATUS_TEXT.items()}
+        self.table.value = table_html(df, formats={
+            "issued_at": lambda d: esc(f"{d:%Y-%m-%d}"), "expires_at": lambda d: esc(f"{d:%Y-%m-%d}"),
+            "percent": lambda v: esc(f"{v}%"), "status": lambda s: esc(status.get(s, s))}, headers={
+            "code": self.tr("验证码", "code"), "learner_id": self.tr("员工编号", "id"), "name": self.tr("姓名", "name"),
+            "team": self.tr("团队", "team"), "cohort": self.tr("批次", "cohort"), "version": self.tr("规程版本", "version"),
+            "percent": self.tr("得分", "score"), "issued_at": self.tr("签发", "issued"),
+            "expires_at": self.tr("有效期至", "valid until"), "status": self.tr("状态", "status"),
+            "changed": self.tr("已修改的条款", "changed clauses")}) if len(df) else \
+            f"<p class='muted'>{esc(self.tr('尚未签发证书。', 'No certificate issued yet.'))}</p>"
+        live = df[df["status"] != "superseded"]
+        self.pick.options = [(f"{r.name} ({r.learner_id}) · {r.code}", r.code) for r in live.itertuples()]
+        if self.pick.options and self.pick.value is None:
+            self.pick.value = self.pick.options[0][1]
+        rc = recertification_list(self.records, self.clock())
+        self.recert_box.value = (
+            f"<div class='ok'>{esc(self.tr('没有人需要复认证。', 'Nobody needs to re-certify.'))}</div>" if rc.empty else
+            table_html(rc.assign(issued_at=rc["issued_at"].map(lambda d: f"{d:%Y-%m-%d}")), headers={
+                "learner_id": self.tr("员工编号", "id"), "name": self.tr("姓名", "name"), "team": self.tr("团队", "team"),
+                "cohort": self.tr("批次", "cohort"), "certificate": self.tr("证书", "certificate"),
+                "issued_at": self.tr("签发", "issued"), "version": self.tr("版本", "version"),
+                "changed": self.tr("需重考的条款", "clauses to re-examine")}))
+
+    @_safe
+    def on_verify(self, _button: Any = None) -> None:
+        from ..certificates import verify
+        v = verify(self.records, self.code_box.value, self.clock())
+        cls = "ok" if v.current else "warn" if v.genuine else "bad"
+        self.verdict.value = f"<div class='{cls}'>{esc(v.message(self.lang))}</div>"
+
+    @_safe
+    def on_pdf(self, _button: Any = None) -> None:
+        from ..certificates import certificate_pdf
+        if not self.pick.value:
+            self.say(self.tr("请先选择证书。", "Pick a certificate first."), "warning")
+            return
+        pb, _, bp = self.content()
+        data = certificate_pdf(self.records, self.pick.value, bp.title, pb.sop.name, pb.calendar.timezone,
+                               self.clock())
+        self.pdf_link.value = download_link(data, f"certificate-{self.pick.value}.pdf",
+                                            self.tr(f"下载 {self.pick.value}.pdf", f"Download {self.pick.value}.pdf"),
+                                            "application/pdf")
+        self.say(self.tr("PDF 已生成。", "The PDF is ready."))
+
+
+# -- builders --------------------------------------------------------------------------------------------
+def _build(cls: type, lang: str | None) -> w.Widget:
+    try:
+        return cls(lang=lang).root
+    except Exception:  # noqa: BLE001 - show a short message, log the details
+        log.exception("trainer app %s failed to start", cls.__name__)
+        return w.HTML(t("<p>无法打开：内容或数据库有错误，详情见服务器日志。</p>",
+                        "<p>Cannot open: the content or the database has an error; see the server log.</p>", lang))
+
+
+def playbook_changes(lang: str | None = None) -> w.Widget:
+    """Build the playbook-changes app (problems, diff, impact, release, review, recertification)."""
+    return _build(PlaybookChangesApp, lang)
+
+
+def results(lang: str | None = None) -> w.Widget:
+    """Build the results app (per person or attempt, filters, CSV/XLSX downloads)."""
+    return _build(ResultsApp, lang)
+
+
+def item_analysis(lang: str | None = None) -> w.Widget:
+    """Build the item-analysis app."""
+    return _build(ItemAnalysisApp, lang)
+
+
+def certificates(lang: str | None = None) -> w.Widget:
+    """Build the certificates app (verify, PDF, recertification list)."""
+    return _build(CertificatesApp, lang)
+
+
+__all__ = ["PlaybookChangesApp", "ResultsApp", "ItemAnalysisApp", "CertificatesApp", "playbook_changes", "results",
+           "item_analysis", "certificates"]

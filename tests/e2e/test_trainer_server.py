@@ -1,0 +1,320 @@
+"""The trainer server (``sopcoach serve --trainer``): token required over HTTP, trainer notebooks only,
+and the trainer apps in Chromium (release and review, results download, certificate PDF).
+
+The server is the real command line, started with a content folder laid out in the test's tmp dir
+(copies of ``playbook/`` and ``quizzes/``, links to the project's notebook folders) and stopped by
+its pid (SIGTERM, which it forwards to Voila).
+"""
+from __future__ import annotations
+
+import io
+import os
+import re
+import secrets
+import shutil
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import requests
+
+from sopcoach.server import free_port
+
+ROOT = Path(__file__).resolve().parents[2]
+KERNEL_ID = re.compile(r"kernelId[^0-9a-f]+([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})")
+
+
+@dataclass
+class Trainer:
+    base: str
+    token: str
+    content: Path
+    log: Path
+
+    def url(self, path: str) -> str:
+        return f"{self.base}{path}{'&' if '?' in path else '?'}token={self.token}"
+
+
+def _content(tmp: Path) -> Path:
+    content = tmp / "content"
+    content.mkdir()
+    for part in ("playbook", "quizzes"):
+        shutil.copytree(ROOT / part, content / part)
+    (content / "notebooks").mkdir()
+    for d in ("learner", "trainer", "review"):
+        (content / "notebooks" / d).symlink_to(ROOT / "notebooks" / d, target_is_directory=True)
+    return content
+
+
+def _populate(content: Path, home: Path) -> None:
+    """Release 1.0, simulate a dozen learners, then edit the playbook (not released yet)."""
+    from sopcoach.exam import ExamService
+    from sopcoach.itemstats import simulate_attempts
+    from sopcoach.playbook import load_playbook
+    from sopcoach.quizbank import load_bank, load_blueprint
+    from sopcoach.records import Records
+    from sopcoach.versions import release
+    pb = load_playbook(content / "playbook")
+    bank = load_bank(content / "quizzes" / "bank", pb)
+    bp = load_blueprint(content / "quizzes" / "blueprint.yaml", bank)
+    records = Records(f"sqlite:///{home / 'sopcoach.db'}")
+    release(records, pb, bank, content / "playbook", by="王老师")
+    simulate_attempts(ExamService(records, bank, bp, pb.content_hash(), pb.sop.version), learners=12, seed=3)
+    records.dispose()
+    p = content / "playbook" / "authority.yaml"
+    p.write_text(p.read_text(encoding="utf-8").replace("max_quote_amount: 500000", "max_quote_amount: 800000", 1),
+                 encoding="utf-8")
+
+
+@pytest.fixture
+def trainer(tmp_path: Path):
+    content = _content(tmp_path)
+    home = tmp_path / "var"
+    home.mkdir()
+    _populate(content, home)
+    token = "e2e-" + secrets.token_hex(16)
+    port = free_port()
+    env = {**os.environ, "SOPCOACH_CONTENT": str(content), "SOPCOACH_HOME": str(home),
+           "SOPCOACH_TRAINER_TOKEN": token, "SOPCOACH_LANG": "zh-CN", "PYTHONUNBUFFERED": "1"}
+    env.pop("SOPCOACH_DB_URL", None)
+    log = tmp_path / "trainer.log"
+    with log.open("wb") as fh:
+        proc = subprocess.Popen([sys.executable, "-m", "sopcoach.cli", "serve", "--trainer", "--port", str(port)],
+                                env=env, stdout=fh, stderr=subprocess.STDOUT)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 90
+        while True:
+            if proc.poll() is not None:
+                pytest.fail(f"the trainer server exited with {proc.returncode}:\n{log.read_text(errors='replace')}")
+            try:
+                requests.get(base + "/", timeout=2, allow_redirects=False)
+                break
+            except requests.RequestException:
+                if time.monotonic() > deadline:
+                    pytest.fail(f"the trainer server did not answer:\n{log.read_text(errors='replace')}")
+                time.sleep(0.3)
+        yield Trainer(base, token, content, log)
+    finally:
+        if proc.poll() is None:
+            proc.terminate()  # forwarded to Voila as SIGTERM
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+
+
+PROTECTED = ["/", "/voila/tree", "/voila/tree/trainer", "/voila/render/trainer/results.ipynb",
+             "/voila/render/review/monthly_review.ipynb", "/voila/api/contents/", "/voila/api/contents/trainer"]
+
+
+def test_trainer_server_refuses_requests_without_its_token(trainer: Trainer) -> None:
+    """Without the token (or with a wrong one) every page and API is refused; with it they answer."""
+    printed = trainer.log.read_text(errors="replace")
+    assert f"?token={trainer.token}" in printed and ":" in printed  # the URL to open is printed
+    for path in PROTECTED:
+        for kwargs in ({}, {"params": {"token": "wrong-token-0000000000"}},
+                       {"headers": {"Authorization": "token wrong-token-0000000000"}}):
+            r = requests.get(trainer.base + path, allow_redirects=False, timeout=30, **kwargs)
+            assert r.status_code in (302, 403), (path, kwargs, r.status_code)
+            if r.status_code == 302:
+                assert r.headers["Location"].startswith("/login"), path
+            assert "results()" not in r.text and "from sopcoach" not in r.text
+    listing = requests.get(trainer.base + "/voila/api/contents/", headers={"Authorization": f"token {trainer.token}"},
+                           timeout=30)
+    assert listing.status_code == 200
+    assert {item["name"] for item in listing.json()["content"]} == {"trainer", "review"}
+    page = requests.get(trainer.url("/voila/render/trainer/results.ipynb"), timeout=180)
+    assert page.status_code == 200 and "application/vnd.jupyter.widget-view+json" in page.text
+    kernel = KERNEL_ID.search(page.text).group(1)
+    assert requests.get(f"{trainer.base}/api/kernels/{kernel}", timeout=30).status_code == 403
+    assert requests.get(f"{trainer.base}/api/kernels/{kernel}", timeout=30,
+                        headers={"Authorization": f"token {trainer.token}"}).status_code == 200
+    # The learner notebooks are not below the trainer server's root, and files are not served.
+    assert requests.get(trainer.url("/voila/render/learner/exam.ipynb"), timeout=60).status_code == 404
+    assert requests.get(trainer.url("/voila/files/trainer/results.ipynb"), timeout=30).status_code == 403
+
+
+def test_learner_server_never_serves_trainer_notebooks(voila_server) -> None:
+    """The learner server (root notebooks/learner) lists and renders no trainer or review notebook."""
+    base = voila_server(ROOT / "notebooks" / "learner", pool_size=0)
+    names = {item["name"] for item in requests.get(f"{base}/voila/api/contents/", timeout=30).json()["content"]}
+    assert names and not names & {"trainer", "review", "playbook_changes.ipynb", "results.ipynb"}
+    for path in ("/voila/render/trainer/results.ipynb", "/voila/render/../trainer/results.ipynb",
+                 "/voila/render/%2E%2E%2Ftrainer%2Fresults.ipynb", "/voila/tree/trainer"):
+        r = requests.get(base + path, timeout=60, allow_redirects=False)
+        assert r.status_code in (403, 404), (path, r.status_code)
+        assert "trainer_app" not in r.text
+
+
+def test_trainer_apps_in_chromium(trainer: Trainer, page, artifacts) -> None:
+    """Release the edited playbook, confirm two questions, download results (XLSX) and a certificate (PDF)."""
+    import openpyxl
+    from playwright.sync_api import expect
+    from pypdf import PdfReader
+
+    page.set_viewport_size({"width": 1280, "height": 2400})
+    page.goto(trainer.url("/voila/render/trainer/playbook_changes.ipynb"), timeout=180_000)
+    expect(page.get_by_text("authority[sales_supervisor].max_quote_amount")).to_be_visible(timeout=180_000)
+    expect(page.get_by_text("没有问题。")).to_be_visible()
+    page.screenshot(path=str(artifacts / "playbook_changes.png"), full_page=True)
+    page.get_by_placeholder("培训师").fill("王老师")
+    expect(page.get_by_label("版本号")).to_have_value("1.1")
+    page.locator("textarea").fill("月度复盘：主管报价上限提高到 80 万")
+    page.get_by_role("button", name="发布此版本").click()
+    expect(page.get_by_text("已发布 1.1：修改 1 个条款，8 题待复核。")).to_be_visible(timeout=60_000)
+    review = page.locator(".sopcoach-trainer input[type=checkbox]")
+    expect(review).to_have_count(8)
+    page.locator(".sopcoach-review-sp-rep-approver input[type=checkbox]").check()
+    page.locator(".sopcoach-review-sp-am-approver input[type=checkbox]").check()
+    page.get_by_role("button", name="确认所选题目").click()
+    expect(page.get_by_text("已确认 2 题，重新进入考试：sp-rep-approver, sp-am-approver")).to_be_visible(timeout=60_000)
+    expect(review).to_have_count(6)
+    page.screenshot(path=str(artifacts / "playbook_released.png"), full_page=True)
+    assert 'version: "1.1"' in (trainer.content / "playbook" / "sop.yaml").read_text(encoding="utf-8")
+
+    page.goto(trainer.url("/voila/render/trainer/results.ipynb"), timeout=180_000)
+    expect(page.get_by_role("link", name="下载 Excel (XLSX)")).to_be_visible(timeout=180_000)
+    expect(page.get_by_text("演示学员001")).to_be_visible()
+    page.screenshot(path=str(artifacts / "results.png"), full_page=True)
+    with page.expect_download() as dl:
+        page.get_by_role("link", name="下载 Excel (XLSX)").click()
+    assert dl.value.suggested_filename.endswith(".xlsx")
+    rows = list(openpyxl.load_workbook(io.BytesIO(Path(dl.value.path()).read_bytes())).active.values)
+    assert rows[0][:2] == ("learner_id", "name") and len(rows) == 13 and rows[1][1] == "演示学员001"
+
+    page.goto(trainer.url("/voila/render/trainer/certificates.ipynb"), timeout=180_000)
+    expect(page.get_by_role("button", name="生成 PDF")).to_be_visible(timeout=180_000)
+    page.get_by_role("button", name="生成 PDF").click()
+    link = page.get_by_role("link", name=re.compile(r"下载 SC-.*\.pdf"))
+    expect(link).to_be_visible(timeout=60_000)
+    with page.expect_download() as dl:
+        link.click()
+    assert dl.value.suggested_filename.startswith("certificate-SC-")
+    text = PdfReader(io.BytesIO(Path(dl.value.path()).read_bytes())).pages[0].extract_text()
+    assert "上岗认证证书" in text and "演示学员" in text and "SOP version: 1.0" in text
+    code = re.search(r"SC-[0-9A-Z]{4}-[0-9A-Z]{4}-[0-9A-Z]{4}", text).group(0)
+    page.get_by_placeholder("SC-XXXX-XXXX-XXXX").fill(code)
+    page.get_by_role("button", name="验证").click()
+    expect(page.get_by_text(re.compile(f"{code}：真实证书"))).to_be_visible(timeout=60_000)
+    page.screenshot(path=str(artifacts / "certificates.png"), full_page=True)
+
+    page.goto(trainer.url("/voila/render/trainer/item_analysis.ipynb"), timeout=180_000)
+    expect(page.get_by_text("Cronbach α")).to_be_visible(timeout=180_000)
+    expect(page.get_by_text("Livingston K²")).to_be_visible()
+    page.screenshot(path=str(artifacts / "item_analysis.png"), full_page=True)
+
+
+RECERT_NOTEBOOK = ("from sopcoach.ui.recert_app import recertification_app", "recertification_app()")
+
+
+def _answer(page, q, index: int) -> None:
+    """Answer question ``index`` (0-based) of the page right, through its controls."""
+    from support import correct_response
+    response = correct_response(q)
+    labels = {o.id: o.text.get("zh-CN") for o in getattr(q, "options", []) or getattr(q, "blocks", [])}
+    box = page.locator(f".sopcoach-q{index + 1}")
+    box.wait_for(timeout=60_000)
+    if q.type == "single_choice":
+        box.locator(".widget-radio-box label", has_text=labels[response]).first.click()
+    elif q.type == "true_false":
+        box.locator(".widget-radio-box label", has_text="正确" if response else "错误").first.click()
+    elif q.type == "multiple_choice":
+        for oid in response:
+            box.locator(".widget-checkbox label", has_text=labels[oid]).first.click()
+    elif q.type == "numeric":
+        box.locator(".widget-text input").first.fill(str(response))
+        box.locator(".widget-text input").first.press("Enter")
+    elif q.type == "ordering":
+        for pos, oid in enumerate(response):
+            box.locator("select").nth(pos).select_option(label=labels[oid])
+
+
+def test_recertification_exam_in_chromium(voila_server, tmp_path, page, artifacts) -> None:
+    """A certificate holder whose clause changed takes the two-question recertification and passes."""
+    import nbformat
+    from playwright.sync_api import expect
+
+    from sopcoach.certificates import verify
+    from sopcoach.exam import ExamService
+    from sopcoach.playbook import load_playbook
+    from sopcoach.quizbank import load_bank, load_blueprint
+    from sopcoach.records import Certificate, Records
+    from sopcoach.versions import confirm, release, set_sop_version
+    from support import correct_response
+
+    content = _content(tmp_path)
+    home = tmp_path / "var"
+    home.mkdir()
+    url = f"sqlite:///{home / 'sopcoach.db'}"
+    records = Records(url)
+    pb = load_playbook(content / "playbook")
+    bank = load_bank(content / "quizzes" / "bank", pb)
+    bp = load_blueprint(content / "quizzes" / "blueprint.yaml", bank)
+    release(records, pb, bank, content / "playbook")
+    service = ExamService(records, bank, bp, pb.content_hash(), pb.sop.version)
+    seed = 0
+    while True:  # certify someone whose draw examined quote-limits
+        learner = f"E{seed}"
+        code = records.enroll(learner, "钱七")
+        aid = service.start_or_resume(learner, seed=seed)
+        for qid in records.attempt(aid).question_ids:
+            service.answer(aid, qid, correct_response(bank[qid]))
+        service.submit(aid)
+        if any("quote-limits" in r["clauses"] for r in records.attempt(aid).report["results"]):
+            break
+        seed += 1
+    p = content / "playbook" / "authority.yaml"
+    p.write_text(p.read_text(encoding="utf-8").replace("max_quote_amount: 500000", "max_quote_amount: 800000", 1),
+                 encoding="utf-8")
+    set_sop_version(content / "playbook", "1.1")
+    pb = load_playbook(content / "playbook")
+    bank = load_bank(content / "quizzes" / "bank", pb)
+    out = release(records, pb, bank, content / "playbook")
+    confirm(records, out.flagged)
+
+    folder = tmp_path / "recert"
+    folder.mkdir()
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_markdown_cell("# 复认证 · Recertification")] + [
+        nbformat.v4.new_code_cell(c) for c in RECERT_NOTEBOOK]
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nbformat.write(nb, folder / "recertification.ipynb")
+    env = {"SOPCOACH_HOME": str(home), "SOPCOACH_DB_URL": url, "SOPCOACH_CONTENT": str(content),
+           "SOPCOACH_LANG": "zh-CN"}
+    base = voila_server(folder, env, pool_size=0)
+
+    page.goto(f"{base}/voila/render/recertification.ipynb", timeout=180_000)
+    page.get_by_label("员工编号").fill(learner)
+    page.get_by_label("员工编号").press("Tab")
+    page.get_by_label("访问码").fill(code)
+    page.get_by_label("访问码").press("Tab")
+    page.get_by_role("button", name="登录").click()
+    expect(page.get_by_text("只考查您获得认证后修改过的规程条款")).to_be_visible(timeout=60_000)
+    page.screenshot(path=str(artifacts / "recert-instructions.png"), full_page=True)
+    page.get_by_role("button", name="开始考试").click()
+    expect(page.get_by_text("第 1 题，共 2 题")).to_be_visible(timeout=60_000)
+    attempt = records.attempts(learner)[-1]
+    assert attempt.exam_id.startswith("sales-sop-certification.recert-r")
+    for i, qid in enumerate(attempt.question_ids):
+        expect(page.get_by_text(f"第 {i + 1} 题，共 2 题")).to_be_visible(timeout=60_000)
+        assert "quote-limits" in bank[qid].clauses
+        _answer(page, bank[qid], i)
+        deadline = time.time() + 20
+        while records.answers(attempt.id).get(qid) is None and time.time() < deadline:
+            time.sleep(0.1)
+        if i == 0:
+            page.screenshot(path=str(artifacts / "recert-question.png"), full_page=True)
+            page.get_by_role("button", name="下一题").click()
+    page.get_by_role("button", name="检查并提交").click()
+    page.get_by_role("button", name="提交试卷").click()
+    page.get_by_role("button", name="确认提交").click()
+    expect(page.get_by_text("通过 PASS")).to_be_visible(timeout=60_000)
+    page.screenshot(path=str(artifacts / "recert-pass.png"), full_page=True)
+    new = records.run(lambda s: s.query(Certificate).filter_by(attempt_id=attempt.id).one())
+    assert verify(records, new.code).status == "current" and new.playbook_version == "1.1"
+    records.dispose()

@@ -1,0 +1,469 @@
+"""KPIs, funnel, bottleneck, SOP compliance in working time, case studies, reports and the CLI."""
+from __future__ import annotations
+
+import csv
+import json
+import math
+from decimal import Decimal
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from sopcoach.analytics import (Period, breakdown, case_study, check_compliance, cycle_times,
+                                find_bottleneck, funnel, kpis, monthly_trend, render_html, review,
+                                review_json, wilson_interval)
+from sopcoach.businesstime import DurationUnit
+from sopcoach.cli import main
+from sopcoach.crm import builtin_mapping_path, read_export
+from sopcoach.playbook import CalendarSpec, DurationSpec
+from support import ROOT, SHARED
+
+CRM = SHARED / "data" / "crm"
+MAVEN = CRM / "maven_crm_sales_opportunities"
+ZOHO = CRM / "zoho_crm_export_sample"
+
+DEAL_HEADER = ["商机编号", "客户编号", "客户等级", "产品", "负责人", "阶段", "金额", "创建时间", "关闭时间"]
+EVENT_HEADER = ["记录编号", "商机编号", "客户编号", "类型", "方向", "时间", "执行人", "阶段", "事项", "主题",
+                "报价金额", "折扣", "审批人"]
+STAFF = [{"姓名": "张伟", "角色": "销售代表", "团队": "华东一组", "区域": "华东"},
+         {"姓名": "李娜", "角色": "客户经理", "团队": "华东一组", "区域": "华东"}]
+
+
+def write_export(folder: Path, deals: list[dict], events: list[dict], timezone: str | None = None,
+                 currency: str | None = None) -> Path:
+    """Write a small export in the simulated CRM's format; return the mapping to read it with."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, header, rows in (("商机.csv", DEAL_HEADER, deals), ("跟进记录.csv", EVENT_HEADER, events),
+                               ("销售人员.csv", list(STAFF[0]), STAFF)):
+        with open(folder / name, "w", encoding="utf-8-sig", newline="") as fh:
+            writer = csv.DictWriter(fh, fieldnames=header, restval="")
+            writer.writeheader()
+            writer.writerows(rows)
+    text = builtin_mapping_path("simulated").read_text(encoding="utf-8")
+    if timezone:
+        text = text.replace("timezone: Asia/Shanghai", f"timezone: {timezone}")
+    if currency:
+        text = text.replace("currency: CNY", f"currency: {currency}")
+    mapping = folder.parent / f"{folder.name}-mapping.yaml"
+    mapping.write_text(text, encoding="utf-8")
+    return mapping
+
+
+def deal(i: str, created: str, stage: str = "需求分析", closed: str = "", tier: str = "A类",
+         owner: str = "张伟") -> dict:
+    return {"商机编号": i, "客户编号": f"C{i}", "客户等级": tier, "产品": "crm-standard", "负责人": owner,
+            "阶段": stage, "金额": "100,000.00", "创建时间": created, "关闭时间": closed}
+
+
+_seq = iter(range(1, 10 ** 6))
+
+
+def event(deal_id: str, kind: str, when: str, owner: str = "张伟", **fields: str) -> dict:
+    row = {"记录编号": f"E{next(_seq):06d}", "商机编号": deal_id, "客户编号": f"C{deal_id}", "类型": kind,
+           "时间": when, "执行人": owner}
+    row.update(fields)
+    return row
+
+
+def read(folder: Path, mapping: Path, playbook) -> object:
+    return read_export(folder, mapping, playbook=playbook)
+
+
+def variant(playbook, timezone: str, years: list[int], holidays: list[str] = (), day_end: str = "18:00",
+            limits: dict[str, tuple[int, str]] | None = None):
+    """The playbook with a declared calendar in another zone and some SLA limits changed."""
+    cal = CalendarSpec(timezone=timezone, weekend=["Sat", "Sun"], day_start="09:00", day_end=day_end,
+                       holidays_source="declared", years=years,
+                       holidays=[pd.Timestamp(h).date() for h in holidays], clause="business-calendar")
+    slas = [s.model_copy(update={"limit": DurationSpec(value=Decimal(limits[s.id][0]), unit=DurationUnit(limits[s.id][1]))})
+            if limits and s.id in limits else s for s in playbook.slas]
+    return playbook.model_copy(update={"calendar": cal, "slas": slas})
+
+
+def findings(comp, check: str) -> list[str]:
+    return comp.findings.loc[comp.findings["check"] == check, "deal_id"].tolist()
+
+
+@pytest.fixture(scope="module")
+def pbm():
+    from sopcoach.playbook import load_playbook
+    return load_playbook(ROOT / "playbook")
+
+
+@pytest.fixture(scope="module")
+def maven(pbm):
+    return read_export([MAVEN], "maven", playbook=pbm)
+
+
+@pytest.fixture(scope="module")
+def maven_review(maven, pbm):
+    return review(maven, pbm, lang="en")
+
+
+# ------------------------------------------------------------------------------ KPIs on Maven
+
+
+def test_maven_win_rate(maven_review):
+    """The Maven win rate is won / (won + lost) = 4238 / 6711 = 0.632."""
+    k = maven_review.kpis.loc["win_rate"]
+    assert (k["numerator"], k["denominator"]) == (4238, 6711)
+    assert round(k["value"], 3) == 0.632
+
+
+def test_maven_median_won_cycle(maven_review):
+    """The median won-deal cycle (engage -> close) of the Maven pipeline is 57 calendar days."""
+    assert maven_review.kpis.loc["median_sales_cycle", "value"] == 57.0
+    assert len(maven_review.cycle_days) == 4238
+
+
+def test_kpi_the_export_cannot_support_is_not_zero(maven_review):
+    """Maven never records a solution-demo stage, so lead conversion is not computable (NaN), not 0."""
+    k = maven_review.kpis.loc["lead_conversion_rate"]
+    assert k["status"] == "not_computable" and math.isnan(k["value"])
+    assert "never records the 'Solution demo' stage" in k["reason"]
+
+
+def test_maven_bottleneck_is_engaging(maven_review):
+    """The Maven funnel's weak stage is needs analysis (Engaging), where every loss happens."""
+    assert maven_review.bottleneck.stage == "needs_analysis"
+    assert round(maven_review.bottleneck.conversion, 3) == 0.632
+
+
+def test_maven_funnel_counts(maven_review):
+    """The funnel reaches 8,800 / 8,300 / 4,238 deals and marks unrecorded stages as not observed."""
+    f = maven_review.funnel
+    assert f["reached"].tolist()[:3] == [8800, 8300, 4238]
+    assert f["observed"].tolist() == [True, True, False, False, False, False]
+    assert f.loc["needs_analysis", "open_here"] == 1589
+
+
+def test_maven_per_month_win_rate(maven, pbm):
+    """The monthly win rate counts the deals closed in that month (playbook time zone)."""
+    deals = maven.deals
+    local = deals["closed"].dt.tz_convert("Asia/Shanghai").dt.strftime("%Y-%m")
+    sel = deals[local == "2017-06"]
+    expected = (sel["outcome"] == "won").sum() / len(sel)
+    assert kpis(maven, pbm, "2017-06").loc["win_rate", "value"] == pytest.approx(expected)
+
+
+def test_trend_has_one_row_per_month(maven, pbm):
+    """The month-over-month trend covers every month and its change is the difference of win rates."""
+    tr = monthly_trend(maven, pbm)
+    assert tr.index[0] == "2016-10" and tr.index[-1] == "2017-12"
+    assert tr["win_rate_change"].iloc[-1] == pytest.approx(tr["win_rate"].iloc[-1] - tr["win_rate"].iloc[-2])
+
+
+def test_breakdown_per_rep_adds_up(maven, pbm):
+    """Per-rep won and lost counts add up to the whole export's."""
+    by = breakdown(maven, pbm, "owner")
+    assert (by["won"].sum(), by["lost"].sum()) == (4238, 2473)
+    assert len(by) == 30
+
+
+def test_stage_conversion_per_team_names_the_weak_stage(maven, pbm):
+    """Per team, needs analysis (Engaging) converts like the whole pipeline and is each team's weak stage."""
+    from sopcoach.analytics import stage_conversion_by
+    conv = stage_conversion_by(maven, pbm, "team", lang="en")
+    assert len(conv) == 6 and set(conv["weak_stage"]) == {"Needs analysis"}
+    assert conv["needs_analysis"].between(0.55, 0.72).all()
+
+
+def test_breakdown_rejects_an_unknown_group(maven, pbm):
+    """Grouping by an unknown column is refused with the allowed ones."""
+    from sopcoach.analytics import AnalysisError
+    with pytest.raises(AnalysisError, match="by must be one of owner, team, region, product"):
+        breakdown(maven, pbm, "city")
+
+
+def test_month_must_be_year_dash_month(maven, pbm):
+    """A malformed month is refused with the expected form."""
+    from sopcoach.analytics import AnalysisError
+    with pytest.raises(AnalysisError, match="YYYY-MM"):
+        kpis(maven, pbm, "2017-6")
+
+
+def test_month_boundaries_are_local(pbm):
+    """A month starts at local midnight of the playbook's zone (UTC 16:00 the day before in Shanghai)."""
+    p = Period.of("2025-03", pbm.calendar.timezone)
+    assert (p.start, p.end) == (pd.Timestamp("2025-02-28 16:00", tz="UTC"), pd.Timestamp("2025-03-31 16:00", tz="UTC"))
+
+
+def test_zoho_kpis_per_month_need_stage_history(pbm):
+    """Zoho has no stage history: quote acceptance is computed overall but not per month."""
+    data = read_export([ZOHO], "zoho", playbook=pbm)
+    assert kpis(data, pbm).loc["quote_acceptance_rate", "status"] == "ok"
+    assert kpis(data, pbm, "2021-03").loc["quote_acceptance_rate", "status"] == "not_computable"
+
+
+# ------------------------------------------------------------------------------ bottleneck
+
+
+def _funnel(advanced: list[int], lost: list[int]) -> pd.DataFrame:
+    ids = [f"s{i}" for i in range(len(advanced))]
+    return pd.DataFrame({"name": ids, "advanced": advanced, "lost_here": lost, "observed": True},
+                        index=pd.Index(ids, name="stage"))
+
+
+def test_small_sample_is_not_flagged():
+    """A low conversion on a few deals (1 of 4, 2 of 5, 0 of 6) is not called a bottleneck."""
+    for advanced, lost in ((1, 3), (2, 3), (0, 6)):
+        assert find_bottleneck(_funnel([90, advanced, 80], [10, lost, 20])).stage is None
+
+
+def test_moderately_lower_stage_on_a_medium_sample_is_not_flagged():
+    """70% on 40 deals against 85% elsewhere is within the intervals: no bottleneck is claimed."""
+    assert find_bottleneck(_funnel([90, 28, 80], [10, 12, 20])).stage is None
+
+
+def test_markedly_lower_stage_is_flagged():
+    """A stage converting 30% on 100 deals against 85% elsewhere is the bottleneck."""
+    b = find_bottleneck(_funnel([90, 30, 80], [10, 70, 20]))
+    assert b.stage == "s1" and b.ci[1] < b.rest_ci[0]
+    assert b.confidence == pytest.approx(1 - 0.05 / 3)
+
+
+def test_wilson_interval():
+    """The Wilson interval of 1/4 at 95% is about [0.046, 0.699]; no trials give NaN."""
+    lo, hi = wilson_interval(1, 4)
+    assert (round(lo, 3), round(hi, 3)) == (0.046, 0.699)
+    assert all(math.isnan(x) for x in wilson_interval(0, 0))
+
+
+# ------------------------------------------------------------------------------ compliance
+
+
+def test_maven_checks_are_not_checkable_rather_than_clean(maven_review):
+    """Maven has no activities, tiers or quotes: every SOP check is not checkable and none claims 0 breaches."""
+    checks = maven_review.compliance.checks
+    assert set(checks["status"]) == {"not_checkable"}
+    assert checks["reason"].str.len().gt(0).all()
+    assert maven_review.compliance.findings.empty
+
+
+def test_working_days_skip_national_day_and_count_the_makeup_saturday(tmp_path, pbm):
+    """3 working days after Tue 2025-09-30 10:00 end Sat 2025-10-11 10:00 (holiday week off, make-up day on)."""
+    deals = [deal("001", "2025-09-29 10:00"), deal("002", "2025-09-29 10:00")]
+    events = [event("001", "阶段变更", "2025-09-30 10:00", 阶段="方案演示"),
+              event("001", "任务", "2025-10-11 09:59", 事项="发送初步方案"),
+              event("002", "阶段变更", "2025-09-30 10:00", 阶段="方案演示"),
+              event("002", "任务", "2025-10-13 09:00", 事项="发送初步方案")]
+    m = write_export(tmp_path / "x", deals, events)
+    comp = check_compliance(read(tmp_path / "x", m, pbm), pbm, lang="en")
+    assert findings(comp, "sla:first_proposal") == ["002"]
+    f = comp.findings[comp.findings["check"] == "sla:first_proposal"].iloc[0]
+    assert "by 2025-10-11 10:00" in f["expected"] and f["clause"] == "sales-cycle-timeliness"
+    assert f["source"] == "seed:1.2.2" and f["value"] > f["limit"]
+
+
+def test_easter_holidays_move_the_delivery_due_date(tmp_path, pbm):
+    """Case 25: 5 working days from Mon 2023-04-03 09:00 with Good Friday and Easter Monday end Wed 04-12 09:00."""
+    pb = variant(pbm, "Europe/London", [2023], ["2023-04-07", "2023-04-10"])
+    deals = [deal("001", "2023-03-01 09:00", "赢单", "2023-04-03 09:00"),
+             deal("002", "2023-03-01 09:00", "赢单", "2023-04-03 09:00")]
+    events = [event("001", "任务", "2023-04-11 12:00", 事项="完成交付"),
+              event("002", "任务", "2023-04-12 09:30", 事项="完成交付")]
+    m = write_export(tmp_path / "x", deals, events, timezone="Europe/London")
+    comp = check_compliance(read(tmp_path / "x", m, pb), pb, lang="en")
+    assert findings(comp, "sla:delivery") == ["002"]
+    assert "by 2023-04-12 09:00" in comp.findings.iloc[0]["expected"]
+
+
+def test_business_hours_across_the_autumn_dst_change(tmp_path, pbm):
+    """Case 28: 4 business hours (09-17) from Fri 2024-10-25 15:00 Berlin end Mon 10-28 11:00+01:00."""
+    pb = variant(pbm, "Europe/Berlin", [2024], day_end="17:00", limits={"first_contact": (4, "business_hours")})
+    deals = [deal("001", "2024-10-25 15:00"), deal("002", "2024-10-25 15:00")]
+    events = [event("001", "电话", "2024-10-28 10:30", 方向="呼出", 事项="首次接触"),
+              event("002", "电话", "2024-10-28 11:01", 方向="呼出", 事项="首次接触")]
+    m = write_export(tmp_path / "x", deals, events, timezone="Europe/Berlin")
+    comp = check_compliance(read(tmp_path / "x", m, pb), pb, lang="en")
+    assert findings(comp, "sla:first_contact") == ["002"]
+    f = comp.findings.iloc[0]
+    assert f["due"] == pd.Timestamp("2024-10-28 10:00", tz="UTC")
+    assert "by 2024-10-28 11:00" in f["expected"]
+
+
+def test_one_calendar_day_is_not_24_hours_across_spring_dst(tmp_path, pbm):
+    """Case 28: from Sat 2024-03-30 10:00 Berlin, 1 calendar day ends 03-31 10:00 but 24 hours end 11:00."""
+    pb = variant(pbm, "Europe/Berlin", [2024], limits={"satisfaction_call": (1, "calendar_days")})
+    deals = [deal("001", "2024-03-20 10:00", "赢单", "2024-03-30 10:00")]
+    events = [event("001", "邮件", "2024-03-30 10:00", 方向="收到"),
+              event("001", "邮件", "2024-03-31 10:30", 方向="发出"),
+              event("001", "电话", "2024-03-31 10:30", 方向="呼出", 事项="满意度回访")]
+    m = write_export(tmp_path / "x", deals, events, timezone="Europe/Berlin")
+    comp = check_compliance(read(tmp_path / "x", m, pb), pb, lang="en")
+    assert findings(comp, "sla:satisfaction_call") == ["001"]
+    assert findings(comp, "sla:email_reply") == []
+    assert comp.checks.loc["sla:email_reply", "instances"] == 1
+
+
+def test_missing_end_after_the_due_time_is_a_breach(tmp_path, pbm):
+    """A proposal never recorded is a breach once the due time has passed by the export's as-of time."""
+    deals = [deal("001", "2025-03-03 10:00"), deal("002", "2025-03-03 10:00")]
+    events = [event("001", "阶段变更", "2025-03-04 10:00", 阶段="方案演示"),
+              event("001", "任务", "2025-03-05 10:00", 事项="发送初步方案"),
+              event("002", "阶段变更", "2025-03-04 10:00", 阶段="方案演示")]
+    m = write_export(tmp_path / "x", deals, events)
+    data = read(tmp_path / "x", m, pbm)
+    late = check_compliance(data, pbm, as_of="2025-03-20", lang="en")
+    early = check_compliance(data, pbm, as_of="2025-03-06", lang="en")
+    assert findings(late, "sla:first_proposal") == ["002"]
+    assert "not recorded by" in late.findings.iloc[0]["actual"]
+    assert findings(early, "sla:first_proposal") == [] and early.checks.loc["sla:first_proposal", "pending"] == 1
+
+
+def test_sla_without_any_end_events_is_not_checkable(tmp_path, pbm):
+    """When the export never records proposals, the proposal limit is not checkable, not breached."""
+    deals = [deal("001", "2025-03-03 10:00")]
+    events = [event("001", "阶段变更", "2025-03-04 10:00", 阶段="方案演示")]
+    m = write_export(tmp_path / "x", deals, events)
+    comp = check_compliance(read(tmp_path / "x", m, pbm), pbm, as_of="2025-04-01", lang="en")
+    assert comp.checks.loc["sla:first_proposal", "status"] == "not_checkable"
+    assert findings(comp, "sla:first_proposal") == []
+
+
+def test_weekly_cadence_per_tier_and_iso_week(tmp_path, pbm):
+    """A tier-A deal with 2 outbound follow-ups in ISO week 2025-W12 breaches the 3-per-week minimum."""
+    deals = [deal("001", "2025-03-03 09:00", tier="A类")]
+    calls = [("2025-03-10 10:00", "呼出"), ("2025-03-11 10:00", "呼出"), ("2025-03-12 10:00", "呼出"),
+             ("2025-03-17 10:00", "呼出"), ("2025-03-19 10:00", "呼出")]
+    events = [event("001", "电话", t, 方向=d, 主题=f"跟进{i}") for i, (t, d) in enumerate(calls)]
+    events.append(event("001", "邮件", "2025-03-18 10:00", 方向="收到"))          # the customer's, not ours
+    events.append(dict(events[3], 记录编号="E999999"))                           # duplicate of a W12 call
+    events.append(event("001", "任务", "2025-03-24 00:00", 主题="导出"))
+    m = write_export(tmp_path / "x", deals, events)
+    comp = check_compliance(read(tmp_path / "x", m, pbm), pbm, lang="en")
+    cad = comp.findings[comp.findings["check"] == "cadence"]
+    assert cad[["deal_id", "week", "limit", "value"]].values.tolist() == [["001", "2025-W12", 3.0, 2.0]]
+    assert cad.iloc[0]["clause"] == "follow-up-frequency" and cad.iloc[0]["source"] == "seed:3.1.2"
+    assert comp.checks.loc["cadence", "instances"] == 2
+
+
+def test_cadence_without_tiers_is_not_checkable(tmp_path, pbm):
+    """Without a customer tier the cadence check is not checkable."""
+    deals = [deal("001", "2025-03-03 09:00", tier="")]
+    events = [event("001", "电话", "2025-03-10 10:00", 方向="呼出")]
+    m = write_export(tmp_path / "x", deals, events)
+    comp = check_compliance(read(tmp_path / "x", m, pbm), pbm, lang="en")
+    assert comp.checks.loc["cadence", "status"] == "not_checkable"
+
+
+def test_quotes_above_authority_need_an_approver(tmp_path, pbm):
+    """A rep's 150,000 quote or 12% discount without an approver is a finding; approved or in-limit ones are not."""
+    deals = [deal(i, "2025-03-03 09:00", owner="李娜" if i == "004" else "张伟") for i in ("001", "002", "003", "004")]
+    events = [event("001", "任务", "2025-03-05 10:00", 事项="发送报价单", 报价金额="150,000.00", 折扣="5%"),
+              event("002", "任务", "2025-03-05 10:00", 事项="发送报价单", 报价金额="150,000.00", 折扣="5%", 审批人="王主管"),
+              event("003", "任务", "2025-03-05 10:00", 事项="发送报价单", 报价金额="50,000.00", 折扣="12%"),
+              event("004", "任务", "2025-03-05 10:00", owner="李娜", 事项="发送报价单", 报价金额="150,000.00", 折扣="5%")]
+    m = write_export(tmp_path / "x", deals, events)
+    comp = check_compliance(read(tmp_path / "x", m, pbm), pbm, lang="en")
+    assert findings(comp, "authority") == ["001", "003"]
+    f = comp.findings[comp.findings["check"] == "authority"].iloc[0]
+    assert "approval by sales_supervisor" in f["expected"] and "no approver recorded" in f["actual"]
+    assert f["clause"] == "quote-limits"
+
+
+def test_authority_in_another_currency_is_not_checkable(tmp_path, pbm):
+    """Quotes in USD cannot be held against CNY limits: the check says so instead of passing them."""
+    deals = [deal("001", "2025-03-03 09:00")]
+    events = [event("001", "任务", "2025-03-05 10:00", 事项="发送报价单", 报价金额="150,000.00", 折扣="5%")]
+    m = write_export(tmp_path / "x", deals, events, currency="USD")
+    comp = check_compliance(read(tmp_path / "x", m, pbm), pbm, lang="en")
+    assert comp.checks.loc["authority", "status"] == "not_checkable"
+    assert "quotes are in USD" in comp.checks.loc["authority", "reason"]
+
+
+def test_calendar_years_outside_the_playbook_are_not_checkable(pbm):
+    """Zoho's 2018-2021 dates lie outside the playbook calendar's years: the working-time check says so."""
+    data = read_export([ZOHO], "zoho", playbook=pbm)
+    comp = check_compliance(data, pbm, lang="en")
+    row = comp.checks.loc["sla:first_contact"]
+    assert row["status"] == "not_checkable" and "calendar.years" in row["reason"]
+
+
+# ------------------------------------------------------------------------------ case study and output
+
+
+@pytest.fixture(scope="module")
+def sim_data(pbm, tmp_path_factory):
+    from sopcoach.simulate import simulate
+    sim = simulate(pbm, tmp_path_factory.mktemp("sim"), seed=3, deals=80, weeks=12)
+    return sim, read_export(sim.folder, "simulated", playbook=pbm)
+
+
+def test_case_study_quotes_the_clause_of_each_deviation(sim_data, pbm):
+    """A case study lists the deal's deviations with the clause quoted and marks them on the timeline."""
+    sim, data = sim_data
+    comp = check_compliance(data, pbm, as_of=sim.as_of, lang="en")
+    row = sim.truth[sim.truth["check"] == "sla:first_proposal"].iloc[0]
+    cs = case_study(data, pbm, row["deal_id"], comp, lang="en")
+    dev = cs.deviations[cs.deviations["check"] == "sla:first_proposal"].iloc[0]
+    assert dev["clause_text"] == pbm.clause("sales-cycle-timeliness").text.en
+    assert (cs.timeline["deviation"] != "").any()
+    assert cs.timeline["timestamp"].is_monotonic_increasing
+    assert any("First proposal" in p for p in cs.prompts)
+
+
+def test_case_study_of_an_unknown_deal_is_refused(sim_data, pbm):
+    """Asking for a deal that is not in the export is refused with its id."""
+    from sopcoach.analytics import AnalysisError
+    with pytest.raises(AnalysisError, match="'nope' is not in the export"):
+        case_study(sim_data[1], pbm, "nope")
+
+
+def test_review_json_shape(maven_review):
+    """The JSON review gives win_rate as a fraction, sales_cycle_days with mean and median, and stage counts."""
+    out = review_json(maven_review)
+    assert round(out["kpis"]["win_rate"], 3) == 0.632
+    assert out["kpis"]["sales_cycle_days"]["median"] == 57.0
+    assert out["kpis"]["stage_counts"] == {"first_contact": 500, "needs_analysis": 1589, "won": 4238, "lost": 2473}
+    assert out["compliance"]["findings"] == []
+    json.dumps(out)
+
+
+def test_html_report_is_self_contained(sim_data, pbm):
+    """The HTML report embeds its charts as data URIs and loads nothing from elsewhere."""
+    sim, data = sim_data
+    rv = review(data, pbm, as_of=sim.as_of, lang="en")
+    page = render_html(rv, case=case_study(data, pbm, sim.truth.iloc[0]["deal_id"], rv.compliance), playbook=pbm)
+    assert page.count("data:image/png;base64,") == 4
+    assert "src='http" not in page and "href=" not in page and "<script" not in page
+
+
+def test_cycle_times_are_calendar_days(sim_data, pbm):
+    """Cycle times are the wall-clock calendar days from creation to the won close."""
+    sim, data = sim_data
+    c = cycle_times(data, pbm)
+    d = data.deals.set_index("deal_id").loc[c.index[0]]
+    assert c.iloc[0] == pytest.approx((d["closed"] - d["created"]) / pd.Timedelta(days=1))
+
+
+def test_funnel_of_a_month_is_the_cohort_created_in_it(sim_data, pbm):
+    """The funnel of a month counts the deals created in that month."""
+    sim, data = sim_data
+    f = funnel(data, pbm, "2025-03")
+    created = Period.of("2025-03", pbm.calendar.timezone).contains(data.deals["created"]).sum()
+    assert f.loc["first_contact", "reached"] == created
+
+
+def test_cli_analyze_json(capsys):
+    """`sopcoach analyze MAVEN --format json` prints the win rate and the median cycle."""
+    assert main(["analyze", str(MAVEN), "--format", "json", "--no-progress"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert round(out["kpis"]["win_rate"], 3) == 0.632 and out["kpis"]["sales_cycle_days"]["median"] == 57.0
+
+
+def test_cli_analyze_report(tmp_path, capsys, sim_data):
+    """`sopcoach analyze --source simulated --month --report` writes the HTML report and prints the findings."""
+    sim, _ = sim_data
+    out = tmp_path / "review.html"
+    assert main(["analyze", str(sim.folder), "--source", "simulated", "--month", "2025-04",
+                 "--report", str(out), "--no-progress"]) == 0
+    assert out.read_text(encoding="utf-8").startswith("<!doctype html>")
+    assert "win_rate" in capsys.readouterr().out
+
+
+def test_cli_unknown_source_is_a_content_error(capsys):
+    """An unknown --source is reported as a problem, with exit code 1."""
+    assert main(["analyze", str(MAVEN), "--source", "nosuch.yaml", "--no-progress"]) == 1
+    assert "no such mapping file" in capsys.readouterr().err

@@ -1,0 +1,112 @@
+"""Certificates (:mod:`sopcoach.certificates`): issued on a pass, verified by code, printed as PDF."""
+from __future__ import annotations
+
+import io
+from datetime import timedelta
+
+import pytest
+
+from support import correct_response, wrong_response
+
+from sopcoach.certificates import (CertificateError, certificate_pdf, certificate_table, normalise_code, revoke,
+                                   verify)
+from sopcoach.records import Certificate
+
+
+def take(service, records, bank, learner, clock, right=True, name="张三"):
+    records.enroll(learner, name, team="east", cohort="2026-03")
+    aid = service.start_or_resume(learner, seed=5)
+    for qid in records.attempt(aid).question_ids:
+        service.answer(aid, qid, correct_response(bank[qid]) if right else wrong_response(bank[qid]))
+    clock.advance(minutes=20)
+    service.submit(aid)
+    return aid
+
+
+def cert_of(records, aid):
+    return records.run(lambda s: s.query(Certificate).filter_by(attempt_id=aid).one_or_none())
+
+
+def test_a_pass_issues_a_certificate(service, records, bank, blueprint, clock):
+    """The certificate holds the version, exact score, examined clauses and the blueprint's expiry."""
+    aid = take(service, records, bank, "E1", clock)
+    cert = cert_of(records, aid)
+    attempt = records.attempt(aid)
+    assert (cert.learner_id, cert.playbook_version, cert.percent) == ("E1", "1.0", "100.0")
+    assert (cert.score_num, cert.score_den) == (1, 1)
+    assert cert.expires_at - cert.issued_at == timedelta(days=blueprint.certificate_valid_days)
+    assert set(cert.clauses) == {c for r in attempt.report["results"] for c in r["clauses"]}
+    assert normalise_code(cert.code) == cert.code
+
+
+def test_a_fail_issues_no_certificate(service, records, bank, clock):
+    """A failed attempt leaves no certificate."""
+    aid = take(service, records, bank, "E1", clock, right=False)
+    assert cert_of(records, aid) is None
+
+
+def test_verify_a_current_certificate(service, records, bank, clock):
+    """A fresh certificate is genuine and current, and the message names the holder."""
+    code = cert_of(records, take(service, records, bank, "E1", clock)).code
+    v = verify(records, code.lower().replace("-", " "), clock())
+    assert (v.status, v.genuine, v.current) == ("current", True, True)
+    assert v.message("en").endswith("CURRENT.") and "张三 (E1)" in v.message("en")
+
+
+def test_verify_after_expiry(service, records, bank, blueprint, clock):
+    """After the blueprint's valid days the certificate is genuine but expired."""
+    code = cert_of(records, take(service, records, bank, "E1", clock)).code
+    clock.advance(days=blueprint.certificate_valid_days + 1)
+    v = verify(records, code, clock())
+    assert (v.status, v.genuine, v.current) == ("expired", True, False)
+    assert "NOT CURRENT: expired." in v.message("en")
+
+
+def test_verify_unknown_and_mistyped_codes(records):
+    """A well-formed code never issued is not genuine; a code with a wrong check character is mistyped."""
+    assert verify(records, "SC-0000-0000-0000").status == "unknown"
+    assert "NOT GENUINE" in verify(records, "SC-0000-0000-0000").message("en")
+    assert verify(records, "SC-0000-0000-0001").status == "mistyped"
+    assert verify(records, "hello").status == "mistyped"
+
+
+def test_code_reading_forgives_case_spaces_and_lookalikes():
+    """Lower case, spaces and O/I/L for 0/1 read as the printed code."""
+    assert normalise_code("sc-oooo oooo oooo") == "SC-0000-0000-0000"
+    assert normalise_code("0000-0000-0000") == "SC-0000-0000-0000"
+
+
+def test_revoked_certificate_is_not_current(service, records, bank, clock):
+    """Revoking makes verify answer 'revoked'; an unknown code cannot be revoked."""
+    code = cert_of(records, take(service, records, bank, "E1", clock)).code
+    revoke(records, code, "issued in error", clock())
+    assert verify(records, code, clock()).status == "revoked"
+    with pytest.raises(CertificateError, match="no certificate SC-0000-0000-0000"):
+        revoke(records, "SC-0000-0000-0000", "x")
+
+
+def test_certificate_table_lists_status(service, records, bank, clock):
+    """The table has one row per certificate with its status."""
+    take(service, records, bank, "E1", clock)
+    df = certificate_table(records, clock())
+    assert df[["learner_id", "name", "status", "version"]].values.tolist() == [["E1", "张三", "current", "1.0"]]
+
+
+def test_pdf_has_chinese_name_date_version_score_and_code(service, records, bank, blueprint, playbook, clock):
+    """The PDF's text holds the Chinese name, the dates, version, score and code; the CJK font is used."""
+    from pypdf import PdfReader
+    code = cert_of(records, take(service, records, bank, "E1", clock, name="李小龙")).code
+    pdf = certificate_pdf(records, code, blueprint.title, playbook.sop.name, playbook.calendar.timezone, clock())
+    page = PdfReader(io.BytesIO(pdf)).pages[0]
+    text = page.extract_text()
+    for expected in ("李小龙", "上岗认证证书", "销售操作规程上岗认证考试", "100.0%", "SOP version: 1.0",
+                     "Issued: 2026-03-02", "Valid until: 2027-03-02", code):
+        assert expected in text, expected
+    fonts = {str(f.get_object()["/BaseFont"]) for f in page["/Resources"]["/Font"].values()}
+    assert "/STSong-Light" in fonts
+
+
+def test_pdf_of_unknown_code_is_refused(records):
+    """No PDF for a code that was never issued."""
+    with pytest.raises(CertificateError, match="no certificate SC-0000-0000-0000"):
+        certificate_pdf(records, "SC-0000-0000-0000")

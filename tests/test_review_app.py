@@ -1,0 +1,170 @@
+"""The monthly review app: it only displays what analytics computes, and forwards clicks."""
+from __future__ import annotations
+
+import datetime
+import json
+import re
+
+import pytest
+
+from sopcoach.simulate import simulate
+from sopcoach.ui.review_app import ALL, DEMO, UPLOAD, build, list_exports, monthly_review
+from support import ROOT
+
+NOTEBOOK = ROOT / "notebooks" / "review" / "monthly_review.ipynb"
+
+
+@pytest.fixture(scope="module")
+def pbm():
+    from sopcoach.playbook import load_playbook
+    return load_playbook(ROOT / "playbook")
+
+
+@pytest.fixture(scope="module")
+def exports(tmp_path_factory, pbm):
+    """A folder of exports: one simulated export with known breaches, and one stray CSV."""
+    root = tmp_path_factory.mktemp("crm")
+    sim = simulate(pbm, root / "acme-2025", seed=11, deals=120, weeks=13)
+    (root / "notes.csv").write_text("a,b\n1,2\n", encoding="utf-8")
+    return root, sim
+
+
+@pytest.fixture(scope="module")
+def analysed(exports, pbm):
+    """The app after loading the simulated export and analysing all months."""
+    root, sim = exports
+    app = build(root, lang="en", playbook=pbm)
+    app.export.value = str(root / "acme-2025")
+    app.load_button.click()
+    app.month.value = ALL
+    app.analyse_button.click()
+    return app, sim
+
+
+def test_exports_are_listed_with_demo_and_upload(exports, pbm):
+    """The export picker offers each export folder and file, the demo and the uploaded files."""
+    root, _ = exports
+    app = build(root, lang="en", playbook=pbm)
+    values = [v for _, v in app.export.options]
+    assert values == [str(root / "acme-2025"), str(root / "notes.csv"), DEMO, UPLOAD]
+    assert list_exports(root / "missing") == []
+
+
+def test_analyse_is_disabled_until_an_export_is_loaded(exports, pbm):
+    """The Analyse button stays disabled until an export has been read."""
+    app = build(exports[0], lang="en", playbook=pbm)
+    assert app.analyse_button.disabled
+    app.export.value = str(exports[0] / "acme-2025")
+    app.load_button.click()
+    assert not app.analyse_button.disabled
+
+
+def test_loading_offers_the_months_and_picks_the_latest(exports, pbm):
+    """After loading, the months of the export are offered and the latest closed month is chosen."""
+    app = build(exports[0], lang="en", playbook=pbm)
+    app.export.value = str(exports[0] / "acme-2025")
+    app.load_button.click()
+    months = [v for _, v in app.month.options]
+    assert months[0] == ALL and "2025-03" in months
+    assert app.month.value == max(m for m in months if m != ALL)
+    assert "Read 120 deals" in app.status.value
+
+
+def test_overview_shows_kpi_cards_and_charts(analysed):
+    """The overview shows the KPI cards, the bottleneck call-out and the funnel, cycle and trend charts."""
+    app, _ = analysed
+    assert "Win rate" in app.cards.value and "Median sales cycle" in app.cards.value
+    assert "callout" in app.callout.value or "ok" in app.callout.value
+    for img in (app.funnel_img, app.cycle_img, app.trend_img):
+        assert bytes(img.value).startswith(b"\x89PNG")
+
+
+def test_compliance_tab_lists_every_injected_breach(analysed):
+    """The findings table names every deal in which the simulator injected a breach."""
+    app, sim = analysed
+    for deal_id in set(sim.truth["deal_id"]):
+        assert f"<td>{deal_id}</td>" in app.findings_table.value
+    assert f"Findings ({len(sim.truth)})" in app.findings_table.value
+
+
+def test_per_rep_view_switches_to_teams(analysed):
+    """The per-rep view shows reps with their stage conversion, and switching the toggle shows teams."""
+    app, _ = analysed
+    app.group.value = "owner"
+    assert "<th>owner</th>" in app.group_table.value and "breaches" in app.group_table.value
+    assert "Stage conversion and weak stage" in app.group_stages.value and "<th>weak_stage</th>" in app.group_stages.value
+    app.group.value = "team"
+    assert "<th>team</th>" in app.group_table.value and "华东1组" in app.group_table.value
+
+
+def test_case_study_quotes_the_clause_and_asks_questions(analysed, pbm):
+    """Picking a deal shows its deviations with the clause quoted, the timeline chart and prompts."""
+    app, sim = analysed
+    deal_id = sim.truth.loc[sim.truth["check"] == "sla:delivery", "deal_id"].iloc[0]
+    app.deal.value = deal_id
+    assert pbm.clause("sales-cycle-timeliness").text.en in app.case_deviations.value.replace("&#x27;", "'").replace("&quot;", '"')
+    assert bytes(app.case_img.value).startswith(b"\x89PNG")
+    assert app.case_prompts.value.count("<li>") >= 3
+    assert "Delivery after contract signature" in app.case_timeline.value
+
+
+def test_uploaded_files_are_read(exports, pbm):
+    """Uploaded CSV files (bytes, with a BOM) are read like files on disk."""
+    _, sim = exports
+    app = build(exports[0], lang="en", playbook=pbm)
+    app.export.value = UPLOAD
+    app.source.value = "simulated"
+    app.upload.value = tuple({"name": p.name, "type": "text/csv", "size": p.stat().st_size,
+                              "content": memoryview(p.read_bytes()), "last_modified": datetime.datetime.now()}
+                             for p in sim.files)
+    app.load_button.click()
+    assert "Read 120 deals" in app.status.value
+
+
+def test_nothing_uploaded_is_a_message_not_an_error(exports, pbm):
+    """Loading the upload slot with no file shows a warning in the status line."""
+    app = build(exports[0], lang="en", playbook=pbm)
+    app.export.value = UPLOAD
+    app.load_button.click()
+    assert "sopcoach-msg-warning" in app.status.value and "Upload CSV or XLSX files first" in app.status.value
+
+
+def test_unreadable_export_shows_its_problems(exports, pbm):
+    """An export the mapping cannot read shows each problem (file, line, fix) in the status line."""
+    app = build(exports[0], lang="en", playbook=pbm)
+    app.export.value = str(exports[0] / "notes.csv")
+    app.source.value = "maven"
+    app.load_button.click()
+    assert "sopcoach-msg-warning" in app.status.value
+    assert "column &#x27;opportunity_id&#x27; not found in the header" in app.status.value
+    assert app.analyse_button.disabled
+
+
+def test_demo_export_is_generated_on_demand(pbm, tmp_path):
+    """The demo entry simulates an export when chosen, so the app works without any file."""
+    app = build(tmp_path, lang="en", playbook=pbm)
+    assert [v for _, v in app.export.options] == [DEMO, UPLOAD]
+    app.load_button.click()
+    assert "Read 160 deals" in app.status.value
+
+
+def test_monthly_review_returns_a_widget(pbm, tmp_path):
+    """The notebook's one call returns the app's root widget."""
+    import ipywidgets as w
+    assert isinstance(monthly_review(tmp_path, lang="zh-CN", playbook=pbm), w.VBox)
+
+
+def test_callbacks_never_print():
+    """Case 29: the app never prints (output would vanish in Voila); feedback goes to widgets."""
+    source = (ROOT / "src" / "sopcoach" / "ui" / "review_app.py").read_text(encoding="utf-8")
+    assert not re.search(r"(?<![\w.])print\(", source)
+
+
+def test_notebook_is_thin_and_without_outputs():
+    """The review notebook is a title, one import and one builder call, with no outputs or logic."""
+    nb = json.loads(NOTEBOOK.read_text(encoding="utf-8"))
+    cells = nb["cells"]
+    assert [c["cell_type"] for c in cells] == ["markdown", "code", "code"]
+    code = ["".join(c["source"]) for c in cells if c["cell_type"] == "code"]
+    assert code == ["from sopcoach.ui.review_app import monthly_review", "monthly_review()"]
+    assert all(not c.get("outputs") and c.get("execution_count") is None for c in cells if c["cell_type"] == "code")

@@ -1,0 +1,186 @@
+"""The trainer apps (:mod:`sopcoach.ui.trainer_app`) and the recertification app, driven without a browser."""
+from __future__ import annotations
+
+import base64
+import io
+import re
+import shutil
+
+import openpyxl
+import pytest
+
+from support import ROOT, correct_response, wrong_response
+
+from sopcoach.config import Settings
+from sopcoach.exam import ExamService
+from sopcoach.records import Certificate
+from sopcoach.ui.trainer_app import CertificatesApp, ItemAnalysisApp, PlaybookChangesApp, ResultsApp
+from sopcoach.versions import latest_release, needs_review_ids, release
+
+
+@pytest.fixture
+def site(tmp_path, records):
+    """A content copy, its settings and records, with one release."""
+    for part in ("playbook", "quizzes"):
+        shutil.copytree(ROOT / part, tmp_path / part)
+    (tmp_path / "notebooks").mkdir()
+    s = Settings(home=tmp_path / "var", db_url=records.url, lang="en", content=tmp_path)
+    return s
+
+
+def load(s):
+    from sopcoach.playbook import load_playbook
+    from sopcoach.quizbank import load_bank, load_blueprint
+    pb = load_playbook(s.playbook_dir)
+    bank = load_bank(s.quizzes_dir / "bank", pb)
+    return pb, bank, load_blueprint(s.quizzes_dir / "blueprint.yaml", bank)
+
+
+def edit(s, name, old, new):
+    p = s.playbook_dir / name
+    p.write_text(p.read_text(encoding="utf-8").replace(old, new, 1), encoding="utf-8")
+
+
+def sit(service, records, bank, learner, clock, n_right=30, team="east", seed=1):
+    records.enroll(learner, f"学员{learner}", team=team, cohort="2026-03")
+    aid = service.start_or_resume(learner, seed=seed)
+    for i, qid in enumerate(records.attempt(aid).question_ids):
+        service.answer(aid, qid, correct_response(bank[qid]) if i < n_right else wrong_response(bank[qid]))
+    clock.advance(minutes=20)
+    service.submit(aid)
+    return aid
+
+
+def test_problems_are_shown_with_file_and_line(site, records, clock):
+    """A broken playbook file shows its problem as path:line:column, and nothing can be compared."""
+    edit(site, "slas.yaml", "unit: working_days", "unit: workdays")
+    app = PlaybookChangesApp(site, records, "en", clock)
+    assert re.search(r"slas\.yaml:\d+:\d+: slas\[\d+\]\.limit\.unit", app.problems_box.value)
+    assert "problem(s): fix them at the file and line shown" in app.problems_box.value
+    assert "nothing to compare" in app.diff_box.value
+
+
+def test_release_and_confirm_through_the_app(site, records, clock):
+    """Editing, releasing and ticking two questions confirms exactly those two."""
+    pb, bank, _ = load(site)
+    release(records, pb, bank, site.playbook_dir, now=clock())
+    edit(site, "authority.yaml", "max_quote_amount: 500000", "max_quote_amount: 800000")
+    app = PlaybookChangesApp(site, records, "en", clock)
+    assert "authority[sales_supervisor].max_quote_amount" in app.diff_box.value
+    assert "<del>500000</del> → <ins>800000</ins>" in app.diff_box.value
+    assert "L3 authority" in app.impact_box.value and "sp-rep-approver" in app.impact_box.value
+    assert app.label_box.value == "1.1"  # 1.0 is taken: the next label is proposed
+    app.note_box.value = "monthly review"
+    app.release_button.click()
+    assert "Released 1.1: 1 clause(s) changed, 8 question(s) waiting for review." in app.status.value
+    assert latest_release(records).label == "1.1" and 'version: "1.1"' in (site.playbook_dir / "sop.yaml").read_text()
+    assert set(app.checks) == needs_review_ids(records) and len(app.checks) == 8
+    app.checks["sp-rep-approver"].value = True
+    app.checks["sp-am-approver"].value = True
+    app.confirm_button.click()
+    assert "Confirmed 2" in app.status.value
+    assert len(needs_review_ids(records)) == 6 and "sp-rep-approver" not in app.checks
+
+
+def test_release_refused_while_content_has_problems(site, records, clock):
+    """The release button does nothing but say why while check reports a problem."""
+    edit(site, "slas.yaml", "unit: working_days", "unit: workdays")
+    app = PlaybookChangesApp(site, records, "en", clock)
+    app.release_button.click()
+    assert "fix them before releasing" in app.status.value and latest_release(records) is None
+
+
+@pytest.fixture
+def sat(site, records, clock):
+    """Four people sat the exam: three passed (two east, one west), one failed."""
+    pb, bank, bp = load(site)
+    release(records, pb, bank, site.playbook_dir, now=clock())
+    service = ExamService(records, bank, bp, pb.content_hash(), pb.sop.version, clock)
+    for i, (lid, right, team) in enumerate([("A", 30, "east"), ("B", 28, "east"), ("C", 29, "west"),
+                                            ("F", 10, "west")]):
+        sit(service, records, bank, lid, clock, right, team, seed=i)
+    return site
+
+
+def test_results_app_filters_and_downloads(sat, records, clock):
+    """Per person by team, then per attempt; the XLSX link holds the rows shown."""
+    app = ResultsApp(sat, records, "en", clock)
+    assert app.table_df["learner_id"].tolist() == ["A", "B", "C", "F"]
+    app.team.value = "west"
+    assert app.table_df["learner_id"].tolist() == ["C", "F"]
+    assert ">2</div>" in app.summary.value  # people
+    link = re.search(r"href='data:application/vnd.openxmlformats[^;]*;base64,([^']+)'", app.downloads.value)
+    rows = list(openpyxl.load_workbook(io.BytesIO(base64.b64decode(link.group(1)))).active.values)
+    assert [r[0] for r in rows[1:]] == ["C", "F"]
+    app.by.value = "attempt"
+    assert len(app.table_df) == 2 and "attempt_id" in app.table.value
+
+
+def test_item_analysis_app_shows_test_cut_and_questions(sat, records, clock):
+    """The page shows alpha, the cut consistency and one row per question drawn."""
+    app = ItemAnalysisApp(sat, records, "en", clock)
+    assert "Cronbach" in app.test_box.value and "4 attempts" in app.test_box.value
+    assert "Livingston" in app.cut_box.value and "90%" in app.cut_box.value
+    assert app.analysis.attempts == 4 and len(app.analysis.items) == len(app.analysis.items.index.unique())
+    app.which.value = "all"
+    assert app.analysis.which == "all"
+
+
+def test_certificates_app_verifies_and_makes_a_pdf(sat, records, clock):
+    """Verify says CURRENT for a real code; the PDF link holds a PDF."""
+    app = CertificatesApp(sat, records, "en", clock)
+    code = app.pick.value
+    assert code and len(app.pick.options) == 3
+    app.code_box.value = code
+    app.verify_button.click()
+    assert "CURRENT." in app.verdict.value
+    app.code_box.value = "SC-0000-0000-0000"
+    app.verify_button.click()
+    assert "NOT GENUINE" in app.verdict.value
+    app.pdf_button.click()
+    data = base64.b64decode(re.search(r"base64,([^']+)'", app.pdf_link.value).group(1))
+    assert data.startswith(b"%PDF") and f"certificate-{code}.pdf" in app.pdf_link.value
+
+
+def test_recertification_app_runs_the_short_exam(site, records, clock):
+    """A certificate holder signs in, takes a 2-question exam on the changed clause, and is current again."""
+    from sopcoach.certificates import verify
+    from sopcoach.config import Installation
+    from sopcoach.ui.exam_app import Page
+    from sopcoach.ui.recert_app import RecertificationApp
+    from sopcoach.versions import confirm
+    pb, bank, bp = load(site)
+    release(records, pb, bank, site.playbook_dir, now=clock())
+    service = ExamService(records, bank, bp, pb.content_hash(), pb.sop.version, clock)
+    seed = 0
+    while True:  # a certificate whose draw examined quote-limits
+        aid = sit(service, records, bank, f"E{seed}", clock, seed=seed)
+        if any("quote-limits" in r["clauses"] for r in records.attempt(aid).report["results"]):
+            break
+        seed += 1
+    learner = f"E{seed}"
+    code = records.enroll(learner, f"学员{learner}")
+    edit(site, "authority.yaml", "max_quote_amount: 500000", "max_quote_amount: 800000")
+    edit(site, "sop.yaml", 'version: "1.0"', 'version: "1.1"')
+    pb, bank, bp = load(site)
+    out = release(records, pb, bank, site.playbook_dir, now=clock())
+    confirm(records, out.flagged)
+    inst = Installation(site, pb, bank, bp, records)
+    app = RecertificationApp(inst, lang="en", clock=clock, start_timer=False)
+    app.id_box.value, app.code_box.value = learner, code
+    app.sign_in_button.click()
+    exam = app.exam
+    assert exam is not None and exam.bp.question_count == 2 and exam.page is Page.INSTRUCTIONS
+    assert "recertification" in exam.title.value
+    exam.start_button.click()
+    rid = exam.attempt_id
+    for qid in records.attempt(rid).question_ids:
+        exam.service.answer(rid, qid, correct_response(exam.service.bank[qid]))
+    exam.review_button.click()
+    exam.submit_button.click()
+    exam.confirm_button.click()
+    assert exam.page is Page.RESULT
+    new = records.run(lambda s: s.query(Certificate).filter_by(attempt_id=rid).one())
+    assert verify(records, new.code, clock()).status == "current" and new.playbook_version == "1.1"
+    again = RecertificationApp(inst, lang="en", clock=clock, learner_id=learner, start_timer=False)
+    assert "no recertification is due" in again.body.children[0].value

@@ -1,0 +1,198 @@
+"""Headless tests of the home page and the lesson pages: sign-in, tools, practice feedback, links."""
+from __future__ import annotations
+
+import re
+from decimal import Decimal
+
+import pytest
+
+from sopcoach.lessons import LessonService
+from sopcoach.session import load_secret, verify_token
+from sopcoach.ui.home_app import HomeApp
+from sopcoach.ui.lesson_app import LessonApp
+from support import correct_response, wrong_response
+
+
+@pytest.fixture
+def code(inst):
+    return inst.records.enroll("e8001", "冯三")
+
+
+def _html(widget) -> str:
+    """Concatenate the HTML/labels of a widget tree (what the page shows)."""
+    out = []
+    stack = [widget]
+    while stack:
+        x = stack.pop(0)
+        if hasattr(x, "value") and isinstance(x.value, str):
+            out.append(x.value)
+        if hasattr(x, "description") and isinstance(getattr(x, "description"), str):
+            out.append(x.description)
+        stack.extend(getattr(x, "children", ()) or ())
+    return "\n".join(out)
+
+
+def test_home_signs_in_and_links_carry_a_valid_session(inst, clock, code):
+    """After sign-in the home page lists 9 lessons and the exam; every link carries a token for the learner."""
+    app = HomeApp(inst, lang="zh-CN", clock=clock)
+    app.id_box.value, app.code_box.value = "e8001", code
+    app.sign_in_button.click()
+    html = _html(app.root)
+    assert len(app.bars) == 9 and "上岗认证考试" in html and "exam.ipynb?session=" in html
+    tokens = set(re.findall(r"session=([\w.\-]+)", html))
+    key = load_secret(inst.settings.home)
+    assert tokens and all(verify_token(key, t) == "e8001" for t in tokens)
+
+
+def test_home_refuses_a_wrong_code(inst, clock, code):
+    """A wrong access code keeps the sign-in form and shows a short message."""
+    app = HomeApp(inst, lang="en", clock=clock)
+    app.id_box.value, app.code_box.value = "e8001", "nope"
+    app.sign_in_button.click()
+    assert app.learner_id is None and "wrong access code" in app.status.value
+
+
+def test_lesson_page_opens_and_practice_gives_feedback(inst, clock, code):
+    """Opening a lesson records it; a checked answer shows right/wrong, the key and the clause at once."""
+    app = LessonApp(inst, "authority", lang="zh-CN", clock=clock, learner_id="e8001")
+    assert "authority" in inst.records.lesson_progress("e8001")
+    item = next(iter(app.items.values()))
+    q = item.q
+    resp = wrong_response(q)
+    _set(item, resp)
+    item.check.click()
+    assert "回答错误" in item.feedback.value and "正确答案" in item.feedback.value and "依据条款" in item.feedback.value
+    _set(item, correct_response(q))
+    item.check.click()
+    assert "回答正确" in item.feedback.value
+    assert "已答 1/4" in app.progress_line.value
+
+
+def _set(item, resp) -> None:
+    q = item.q
+    if q.type == "single_choice":
+        item.control.value = resp
+    elif q.type == "true_false":
+        item.control.value = "true" if resp else "false"
+    elif q.type == "multiple_choice":
+        for oid, box in item.boxes:
+            box.value = oid in resp
+    else:
+        item.text.value = resp
+
+
+def test_completing_the_practice_completes_the_lesson_in_the_page(inst, clock, code):
+    """Answering every question right marks the lesson complete; a new page shows it and the answers."""
+    app = LessonApp(inst, "service_levels", lang="en", clock=clock, learner_id="e8001")
+    for item in app.items.values():
+        _set(item, correct_response(item.q))
+        item.check.click()
+    assert "Lesson complete" in app.progress_line.value
+    again = LessonApp(inst, "service_levels", lang="en", clock=clock, learner_id="e8001")
+    assert "Lesson complete" in again.progress_line.value
+    assert all("Correct" in it.feedback.value for it in again.items.values())
+
+
+def test_empty_answer_is_refused_without_saving(inst, clock, code):
+    """Checking without an answer shows a message and saves nothing."""
+    app = LessonApp(inst, "customers", lang="en", clock=clock, learner_id="e8001")
+    next(iter(app.items.values())).check.click()
+    assert "Give an answer first" in app.status.value
+    assert not (inst.records.lesson_progress("e8001")["customers"].practice or {}).get("answers")
+
+
+def test_approval_tool_shows_the_approver_and_the_clause(inst, clock, code):
+    """The simulator names the supervisor for 100,000.01 and nobody at exactly 100,000 / 10%."""
+    app = LessonApp(inst, "authority", lang="zh-CN", clock=clock, learner_id="e8001")
+    tool = app.tool
+    tool.discount.value = "10"
+    tool.amount.value = "100000"
+    assert "data-approver=''" in tool.out.value and "各岗位报价权限与审批层级" in tool.out.value
+    tool.amount.value = "100000.01"
+    assert "data-approver='sales_supervisor'" in tool.out.value
+    tool.amount.value = "abc"
+    assert "请输入数字" in tool.msg.value
+
+
+def test_sla_tool_computes_the_national_day_deadline(inst, clock, code):
+    """The calculator shows 2025-10-09 10:00 for 3 working days from the make-up Sunday, and 16:00 for 8 h."""
+    tool = LessonApp(inst, "service_levels", lang="zh-CN", clock=clock, learner_id="e8001").tool
+    assert "2025-10-09 10:00" in tool.out.value
+    tool.sla.value = "first_contact"
+    tool.start_date.value, tool.start_time.value = "2025-09-30", "17:00"
+    assert "2025-10-09 16:00" in tool.out.value
+    tool.sla.value = tool.CUSTOM
+    tool.unit.value, tool.value.value = "working_days", 5
+    tool.start_date.value, tool.start_time.value = "2025-09-28", "10:00"
+    assert "2025-10-11 10:00" in tool.out.value
+
+
+def test_tiers_and_plan_tools_warn_below_the_minimum(inst, clock, code):
+    """A 600-employee key account is class A; a plan of 2 follow-ups is flagged below A's 3."""
+    tool = LessonApp(inst, "customers", lang="en", clock=clock, learner_id="e8001").tool
+    assert "data-tier='A'" in tool.result.value and tool.plan_tier.value == "A"
+    assert "Warning" in tool.plan_out.value
+    tool.days[2].value = 1
+    assert "meets the minimum" in tool.plan_out.value
+    tool.key.value = False
+    assert "data-tier='B'" in tool.result.value
+
+
+def test_funnel_tool_changes_with_the_numbers(inst, clock, code):
+    """Editing the funnel numbers changes the rates and the weak stage shown."""
+    tool = LessonApp(inst, "crm_kpis", lang="en", clock=clock, learner_id="e8001").tool
+    assert "30.0%" in tool.funnel_out.value and "weak stage" in tool.funnel_out.value
+    tool.counts["quotes_accepted"].value = 30
+    tool.counts["contracts_signed"].value = 25
+    tool.counts["needs_confirmed"].value = 40
+    assert "20.0%" in tool.funnel_out.value  # lead conversion 40/200
+
+
+def test_confidentiality_and_other_tools_render(inst, clock, code):
+    """Every lesson builds its tool without a message; the confidentiality judge answers at once."""
+    for lesson in LessonService(inst).lessons():
+        app = LessonApp(inst, lesson.id, lang="en", clock=clock, learner_id="e8001")
+        assert app.tool is not None and app.tool.msg.value == "" and app.status.value == "", lesson.id
+    conf = LessonApp(inst, "confidentiality", lang="en", clock=clock, learner_id="e8001").tool
+    conf.on_judge("personal-channels", True)
+    assert "Not right" in conf.feedback["personal-channels"].value
+
+
+def test_lesson_navigation_links(inst, clock, code):
+    """A lesson links home, to its neighbours, and the last lesson links to the exam."""
+    first = LessonApp(inst, "purpose", lang="zh-CN", clock=clock, learner_id="e8001")
+    assert "home.ipynb?session=" in first.nav.value and "lesson_2_process.ipynb" in first.nav.value
+    last = LessonApp(inst, "improvement", lang="zh-CN", clock=clock, learner_id="e8001")
+    assert "exam.ipynb?session=" in last.nav.value and "lesson_8_crm_kpis.ipynb" in last.nav.value
+
+
+def test_no_handler_without_names_value():
+    """Every observe() in the lesson UI is registered with names="value"."""
+    from pathlib import Path
+    import sopcoach.ui as ui
+    for name in ("home_app.py", "lesson_app.py", "lesson_tools.py"):
+        text = (Path(ui.__file__).parent / name).read_text(encoding="utf-8")
+        for call in re.findall(r"\.observe\(([^)]*)\)", text):
+            assert 'names="value"' in call, (name, call)
+
+
+def test_notebook_builders_build_every_page(monkeypatch, tmp_path):
+    """home_app() and lesson_app(id) for every lesson build their page (the sign-in form), not the error note."""
+    import ipywidgets as w
+    import sopcoach.session as session
+    from sopcoach.playbook import load_playbook
+    from sopcoach.ui import home_app, lesson_app
+    from support import ROOT
+    monkeypatch.setenv("SOPCOACH_HOME", str(tmp_path))
+    monkeypatch.setenv("SOPCOACH_CONTENT", str(ROOT))
+    monkeypatch.delenv("SOPCOACH_DB_URL", raising=False)
+    monkeypatch.delenv("JUPYTERHUB_USER", raising=False)
+    monkeypatch.delenv("VOILA_PREHEAT", raising=False)
+    monkeypatch.setenv("QUERY_STRING", "")
+    monkeypatch.setattr(session, "_QUERY", [])
+    pages = [home_app()] + [lesson_app(x.id) for x in load_playbook(ROOT / "playbook").lessons]
+    assert len(pages) == 10
+    for root in pages:
+        assert isinstance(root, w.VBox) and "sopcoach-app" in root._dom_classes
+        body = root.children[3]
+        assert any("sopcoach-ready" in getattr(c, "_dom_classes", ()) for c in body.children)  # the sign-in button

@@ -1,0 +1,337 @@
+"""Playbook versions (:mod:`sopcoach.versions`): clause hashes, releases, diff, impact, needs-review,
+attempts' versions, recertification."""
+from __future__ import annotations
+
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from support import ROOT, FakeClock, correct_response
+
+from sopcoach.errors import ExamError
+from sopcoach.exam import ExamService, QuestionsNeedReview, recertification_exam
+from sopcoach.playbook import load_playbook
+from sopcoach.quizbank import load_bank
+from sopcoach.versions import (VersionError, clause_hashes, confirm, diff_playbook, impact, latest_release,
+                               needs_review, needs_review_ids, playbook_files, recertification_due,
+                               recertification_list, release, set_sop_version)
+
+QUOTE_QUESTIONS = {"pk-rep-discount", "pk-am-quote-limit", "pk-supervisor-discount", "sp-rep-quote-limit",
+                   "sp-rep-discount-limit", "sp-rep-approver", "sp-am-approver", "sp-supervisor-approver"}
+
+
+@dataclass
+class Content:
+    root: Path
+
+    @property
+    def folder(self) -> Path:
+        return self.root / "playbook"
+
+    def load(self) -> tuple[Any, Any]:
+        pb = load_playbook(self.folder)
+        return pb, load_bank(self.root / "quizzes" / "bank", pb)
+
+    def edit(self, name: str, old: str, new: str) -> None:
+        path = self.folder / name
+        text = path.read_text(encoding="utf-8")
+        assert old in text, f"{old!r} not in {name}"
+        path.write_text(text.replace(old, new, 1), encoding="utf-8")
+
+
+@pytest.fixture
+def content(tmp_path: Path) -> Content:
+    shutil.copytree(ROOT / "playbook", tmp_path / "playbook")
+    shutil.copytree(ROOT / "quizzes", tmp_path / "quizzes")
+    return Content(tmp_path)
+
+
+def raise_supervisor_limit(content: Content) -> None:
+    content.edit("authority.yaml", "max_quote_amount: 500000", "max_quote_amount: 800000")
+
+
+# -- hashes -----------------------------------------------------------------------------------------
+def test_every_clause_has_a_hash(playbook):
+    """Each clause id gets a 64-hex SHA-256."""
+    hashes = clause_hashes(playbook)
+    assert set(hashes) == {c.id for c in playbook.clauses}
+    assert all(len(h) == 64 for h in hashes.values())
+
+
+def test_a_structured_value_changes_only_its_clause(content):
+    """Raising an authority limit changes the hash of quote-limits and of nothing else."""
+    before = clause_hashes(content.load()[0])
+    raise_supervisor_limit(content)
+    after = clause_hashes(content.load()[0])
+    assert {c for c in before if before[c] != after[c]} == {"quote-limits"}
+
+
+def test_tier_fields_belong_to_their_clauses(content):
+    """A tier's weekly minimum is its cadence clause; its size threshold is tier-thresholds."""
+    before = clause_hashes(content.load()[0])
+    content.edit("customers.yaml", "min_weekly_follow_ups: 2", "min_weekly_follow_ups: 3")
+    mid = clause_hashes(content.load()[0])
+    content.edit("customers.yaml", "min_employees: 500", "min_employees: 600")
+    after = clause_hashes(content.load()[0])
+    assert {c for c in before if before[c] != mid[c]} == {"follow-up-cadence-b-c"}
+    assert {c for c in mid if mid[c] != after[c]} == {"tier-thresholds"}
+
+
+def test_comments_do_not_change_clause_hashes(content):
+    """Editing a comment leaves every clause hash as it was."""
+    before = clause_hashes(content.load()[0])
+    content.edit("authority.yaml", "# CNY", "# CNY (yuan)")
+    assert clause_hashes(content.load()[0]) == before
+
+
+# -- releases and needs-review --------------------------------------------------------------------------
+def test_first_release_records_hashes_and_flags_nothing(content, records, clock):
+    """The first release stores every clause hash and the YAML files; no question is flagged."""
+    pb, bank = content.load()
+    out = release(records, pb, bank, content.folder, by="王老师", now=clock())
+    rel = latest_release(records)
+    assert (out.label, out.previous, out.changed, out.flagged) == ("1.0", None, (), ())
+    assert rel.clause_hashes == clause_hashes(pb) and rel.created_by == "王老师"
+    assert "# CNY" in rel.snapshot["files"]["authority.yaml"]
+
+
+def test_release_marks_questions_on_changed_clauses(content, records, clock):
+    """A release that changes quote-limits marks the 8 questions examining it needs-review."""
+    pb, bank = content.load()
+    release(records, pb, bank, content.folder, now=clock())
+    raise_supervisor_limit(content)
+    pb, bank = content.load()
+    out = release(records, pb, bank, content.folder, label="1.1", now=clock())
+    assert out.changed == ("quote-limits",) and out.previous == "1.0"
+    assert set(out.flagged) == QUOTE_QUESTIONS == needs_review_ids(records)
+    assert needs_review(records).loc["sp-rep-approver", "clauses"] == ["quote-limits"]
+
+
+def test_release_label_in_use_is_refused(content, records, clock):
+    """Releasing changed content under a used label says how to fix it."""
+    pb, bank = content.load()
+    release(records, pb, bank, content.folder, now=clock())
+    raise_supervisor_limit(content)
+    pb, bank = content.load()
+    with pytest.raises(VersionError, match=r"release label '1.0' is already used .*sopcoach release --label NEW"):
+        release(records, pb, bank, content.folder, now=clock())
+
+
+def test_release_without_change_is_refused(content, records, clock):
+    """Releasing the same content twice is refused."""
+    pb, bank = content.load()
+    release(records, pb, bank, content.folder, now=clock())
+    with pytest.raises(VersionError, match="nothing changed since release '1.0'"):
+        release(records, pb, bank, content.folder, label="1.1", now=clock())
+
+
+def test_exam_draw_leaves_needs_review_questions_out(content, records, blueprint, clock):
+    """No attempt drawn after the release contains a question waiting for review."""
+    pb, bank = content.load()
+    release(records, pb, bank, content.folder, now=clock())
+    raise_supervisor_limit(content)
+    pb, bank = content.load()
+    release(records, pb, bank, content.folder, label="1.1", now=clock())
+    service = ExamService(records, bank, blueprint, pb.content_hash(), pb.sop.version, clock)
+    drawn = set()
+    for i in range(12):
+        records.enroll(f"E{i}", "x")
+        drawn |= set(records.attempt(service.start_or_resume(f"E{i}", seed=i)).question_ids)
+    assert not drawn & QUOTE_QUESTIONS
+    assert len(drawn) > 60  # the rest of the bank is still drawn
+
+
+def test_section_without_enough_confirmed_questions_refuses_with_names(records, bank, blueprint, clock):
+    """A section left short names itself and the questions to confirm."""
+    from sopcoach.records import QuestionReview, Release, to_db
+    crm = [q.id for q in bank.in_section("crm_use")]
+    records.run(lambda s: s.add(Release(id=1, label="1.0", created_at=to_db(clock()), playbook_hash="x",
+                                        clause_hashes={}, snapshot={}, changed=[])))
+    for qid in crm[:13]:
+        records.run(lambda s, q=qid: s.add(QuestionReview(question_id=q, release_id=1, clauses=["c"],
+                                                          status="needs_review", flagged_at=to_db(clock()))))
+    records.enroll("E1", "x")
+    service = ExamService(records, bank, blueprint, "h", "1.0", clock)
+    with pytest.raises(QuestionsNeedReview) as err:
+        service.start_or_resume("E1", seed=1)
+    assert err.value.section == "crm_use" and (err.value.needed, err.value.available) == (5, 4)
+    assert "section 'crm_use' draws 5 questions but only 4 are confirmed" in str(err.value)
+    assert err.value.waiting == sorted(crm[:13]) and ", ".join(sorted(crm[:13])) in str(err.value)
+
+
+def test_confirm_returns_questions_to_the_draw(content, records, clock):
+    """Confirmed questions are no longer waiting; an id not waiting is refused with the list."""
+    pb, bank = content.load()
+    release(records, pb, bank, content.folder, now=clock())
+    raise_supervisor_limit(content)
+    pb, bank = content.load()
+    release(records, pb, bank, content.folder, label="1.1", now=clock())
+    assert confirm(records, ["sp-rep-approver", "sp-am-approver"], by="王老师") == ["sp-rep-approver",
+                                                                                   "sp-am-approver"]
+    assert needs_review_ids(records) == QUOTE_QUESTIONS - {"sp-rep-approver", "sp-am-approver"}
+    with pytest.raises(VersionError, match=r"^not waiting for review: sp-rep-approver \(waiting: pk-am"):
+        confirm(records, ["sp-rep-approver"])
+
+
+def test_attempts_record_the_release_label(content, records, blueprint, clock):
+    """An attempt records the release of its content, or '<version>+unreleased' after an edit."""
+    pb, bank = content.load()
+    release(records, pb, bank, content.folder, now=clock())
+    records.enroll("E1", "x")
+    records.enroll("E2", "y")
+    first = ExamService(records, bank, blueprint, pb.content_hash(), pb.sop.version, clock)
+    assert records.attempt(first.start_or_resume("E1", seed=1)).playbook_version == "1.0"
+    raise_supervisor_limit(content)
+    pb2, bank2 = content.load()
+    edited = ExamService(records, bank2, blueprint, pb2.content_hash(), pb2.sop.version, clock)
+    assert records.attempt(edited.start_or_resume("E2", seed=1)).playbook_version == "1.0+unreleased"
+
+
+# -- diff and impact -------------------------------------------------------------------------------------
+def test_diff_lists_changed_fields_with_old_and_new(content, records, clock):
+    """The diff names the clause, the field path and both values; the file diff keeps comments."""
+    pb, bank = content.load()
+    release(records, pb, bank, content.folder, now=clock())
+    raise_supervisor_limit(content)
+    pb, _ = content.load()
+    d = diff_playbook(latest_release(records), pb, playbook_files(content.folder), "en")
+    (ch,) = d.changes
+    assert (ch.clause_id, ch.kind, ch.source) == ("quote-limits", "changed", "company-setting")
+    assert [(f.path, f.old, f.new) for f in ch.fields] == [
+        ("authority[sales_supervisor].max_quote_amount", "500000", "800000")]
+    assert list(d.file_diffs) == ["authority.yaml"]
+    assert "-    max_quote_amount: 500000" in d.file_diffs["authority.yaml"]
+    assert "authority[sales_supervisor].max_quote_amount: 500000 -> 800000" in d.text("en")
+
+
+def test_diff_shows_text_changes_and_added_clauses(content, records, clock):
+    """A reworded clause text and a new clause both appear."""
+    pb, bank = content.load()
+    release(records, pb, bank, content.folder, now=clock())
+    content.edit("clauses.yaml", "Reduce ineffective communication, optimise",
+                 "Cut ineffective communication, optimise")
+    content.edit("clauses.yaml", "clauses:\n", "clauses:\n  - id: new-rule\n    source: seed:4.2.1\n"
+                 "    title: {zh-CN: 新规则, en: New rule}\n    text: {zh-CN: 新规则正文, en: New rule text}\n")
+    pb, _ = content.load()
+    d = diff_playbook(latest_release(records), pb, playbook_files(content.folder), "en")
+    kinds = {c.clause_id: c.kind for c in d.changes}
+    assert kinds == {"new-rule": "added", "reduce-ineffective-communication": "changed"}
+    (field,) = [c for c in d.changes if c.kind == "changed"][0].fields
+    assert field.path == "clause.text.en" and field.new.startswith("Cut ineffective")
+
+
+def test_diff_before_any_release_says_so(playbook):
+    """Without a release there is nothing to compare, and the text says how to start."""
+    d = diff_playbook(None, playbook)
+    assert d.changes == () and "sopcoach release" in d.text("en")
+
+
+def test_impact_lists_questions_lessons_checks_and_kpis(playbook, bank):
+    """quote-limits: 8 questions, lesson 3, the authority check; kpi-formulas: the KPIs."""
+    df = impact(playbook, bank, ["quote-limits", "business-calendar", "kpi-formulas"], "en")
+    assert set(df.loc["quote-limits", "questions"]) == QUOTE_QUESTIONS
+    assert df.loc["quote-limits", "lessons"] == ["L3 authority"]
+    assert df.loc["quote-limits", "checks"] == ["authority"]
+    assert "sla:first_proposal" in df.loc["business-calendar", "checks"]
+    assert df.loc["kpi-formulas", "kpis"] == [f"kpi:{k.id}" for k in playbook.kpis]
+
+
+def test_set_sop_version_keeps_comments_and_key_order(content):
+    """Writing the version changes that line only: comments, order and quoting stay."""
+    path = content.folder / "sop.yaml"
+    before = path.read_text(encoding="utf-8").splitlines()
+    set_sop_version(content.folder, "1.10")
+    after = path.read_text(encoding="utf-8").splitlines()
+    changed = [(a, b) for a, b in zip(before, after) if a != b]
+    assert len(before) == len(after)
+    assert changed == [('  version: "1.0"', '  version: "1.10"')]
+    assert load_playbook(content.folder).sop.version == "1.10"
+
+
+# -- recertification ----------------------------------------------------------------------------------
+def certify(service: ExamService, records: Any, bank: Any, learner: str, clock: FakeClock, seed: int = 1) -> int:
+    records.enroll(learner, f"学员{learner}", team="east", cohort="2026-03")
+    aid = service.start_or_resume(learner, seed=seed)
+    for qid in records.attempt(aid).question_ids:
+        service.answer(aid, qid, correct_response(bank[qid]))
+    clock.advance(minutes=15)
+    assert service.submit(aid).passed
+    return aid
+
+
+def covered(records: Any, aid: int) -> set[str]:
+    return {c for r in records.attempt(aid).report["results"] for c in r["clauses"]}
+
+
+def test_recertification_lists_people_whose_certificate_covered_a_changed_clause(content, records, blueprint, clock):
+    """After first-contact-limit changes, exactly the certificates that examined it are listed."""
+    pb, bank = content.load()
+    release(records, pb, bank, content.folder, now=clock())
+    service = ExamService(records, bank, blueprint, pb.content_hash(), pb.sop.version, clock)
+    ids = {f"E{i}": certify(service, records, bank, f"E{i}", clock, seed=i) for i in range(8)}
+    content.edit("slas.yaml", "limit: {value: 8, unit: business_hours}", "limit: {value: 4, unit: business_hours}")
+    pb, bank = content.load()
+    release(records, pb, bank, content.folder, label="1.1", now=clock())
+    listed = recertification_list(records, clock())
+    expected = {lid for lid, aid in ids.items() if "first-contact-limit" in covered(records, aid)}
+    assert expected and expected != set(ids)  # the draw decides who examined the clause
+    assert set(listed["learner_id"]) == expected
+    assert all(c == ["first-contact-limit"] for c in listed["changed"])
+
+
+def test_recertification_exam_examines_only_the_changed_clauses(content, records, blueprint, clock):
+    """The short exam draws confirmed questions on the changed clauses, one section per clause."""
+    pb, bank = content.load()
+    bank2, bp2 = recertification_exam(bank, blueprint, ["quote-limits", "business-calendar"], 7, pb,
+                                      per_clause=2, exclude={"sp-rep-approver"})
+    assert bp2.id == "sales-sop-certification.recert-r7"
+    assert [(s.id, s.draw) for s in bp2.sections] == [("quote-limits", 2), ("business-calendar", 2)]
+    assert all({"quote-limits", "business-calendar"} & set(q.clauses) for q in bank2.questions.values())
+    assert "sp-rep-approver" not in bank2.questions
+    assert bp2.time_limit_minutes == 6 and bp2.pass_mark == blueprint.pass_mark  # 45 min * 4/30, pro rata
+    assert "各岗位报价权限与审批层级" in bp2.instructions.zh_CN and "4 questions" in bp2.instructions.en
+
+
+def test_recertification_exam_without_confirmed_questions_is_refused(bank, blueprint):
+    """When every question on the clause waits for review there is no exam."""
+    with pytest.raises(ExamError, match="no confirmed question examines the changed clauses quote-limits"):
+        recertification_exam(bank, blueprint, ["quote-limits"], 2, exclude=QUOTE_QUESTIONS)
+
+
+def test_passing_recertification_renews_the_certificate(content, records, blueprint, clock):
+    """Passing the short exam issues a current certificate that replaces the old one, same expiry."""
+    from sopcoach.certificates import verify
+    from sopcoach.records import Certificate
+    pb, bank = content.load()
+    release(records, pb, bank, content.folder, now=clock())
+    service = ExamService(records, bank, blueprint, pb.content_hash(), pb.sop.version, clock)
+    seed = 1
+    aid = certify(service, records, bank, "E1", clock, seed=seed)
+    while "quote-limits" not in covered(records, aid):  # pick a learner whose draw examined the clause
+        seed += 1
+        aid = certify(service, records, bank, f"E{seed}", clock, seed=seed)
+    learner = records.attempt(aid).learner_id
+    old = records.run(lambda s: s.query(Certificate).filter_by(attempt_id=aid).one())
+    raise_supervisor_limit(content)
+    pb, bank = content.load()
+    out = release(records, pb, bank, content.folder, label="1.1", now=clock())
+    confirm(records, out.flagged)
+    code, clauses, rel = recertification_due(records, learner, clock())
+    assert (code, clauses) == (old.code, ["quote-limits"])
+    sub_bank, sub_bp = recertification_exam(bank, blueprint, clauses, rel, pb)
+    recert = ExamService(records, sub_bank, sub_bp, pb.content_hash(), pb.sop.version, clock)
+    clock.advance(days=2)
+    rid = recert.start_or_resume(learner, seed=3)
+    assert len(records.attempt(rid).question_ids) == 2
+    for qid in records.attempt(rid).question_ids:
+        recert.answer(rid, qid, correct_response(sub_bank[qid]))
+    clock.advance(minutes=3)
+    assert recert.submit(rid).passed
+    assert verify(records, old.code, clock()).status == "superseded"
+    new = records.run(lambda s: s.query(Certificate).filter_by(attempt_id=rid).one())
+    assert (new.replaces, new.playbook_version, new.expires_at) == (old.code, "1.1", old.expires_at)
+    assert verify(records, new.code, clock()).status == "current"
+    assert recertification_due(records, learner, clock()) is None
