@@ -24,9 +24,8 @@ What the command sets, and why (read off the Voila 0.5.13 source: ``voila/app.py
     ``.ipynb_checkpoints`` and ``VoilaKernelManager.preheat_denylist``) and fills one pool per
     notebook, keyed by the path relative to ``root``, which is exactly the ``<path>`` of
     ``/voila/render/<path>``, so the pooled kernels are used (the log says "Using pre-heated
-    kernel"). The per-notebook ``VoilaKernelManager.kernel_pools_config`` is left at its default
-    (``{"default": {"pool_size": default_pool_size}}``), i.e. every notebook gets ``pool_size``
-    kernels; pass it through ``extra`` to tune single notebooks. Notebooks added after start-up
+    kernel"). ``VoilaKernelManager.kernel_pools_config`` gives ``home.ipynb`` and ``exam.ipynb`` ``pool_size``
+    kernels each and every other notebook one. Notebooks added after start-up
     have no pool and fall back to a fresh kernel. ``pool_size <= 0`` turns preheating off
     (``preheat_kernel=False``). Preheating is incompatible with ``prelaunch_hook`` and with
     ``progressive_rendering``; neither is set.
@@ -64,6 +63,7 @@ custom template can remove it; the browser tests abort such requests.
 from __future__ import annotations
 
 import ipaddress
+import json
 import os
 import signal
 import socket
@@ -76,6 +76,8 @@ __all__ = ["free_port", "run_voila", "voila_command", "trainer_site", "trainer_c
            "TRAINER_FOLDERS", "TRAINER_PORT"]
 
 _LOOPBACK_NAMES = {"localhost"}
+#: Notebooks that get the full preheated pool; the others get one kernel each.
+PRIORITY_NOTEBOOKS = ("home.ipynb", "exam.ipynb")
 
 
 def _check_loopback(host: str) -> None:
@@ -174,7 +176,14 @@ def voila_command(
         f"--VoilaConfiguration.preheat_kernel={preheat}",
     ]
     if preheat:
+        # The pages people open first (the landing page and the exam) keep ``pool_size`` kernels
+        # ready; every other notebook (the lessons) keeps one, so start-up stays light.
+        pools = {"default": {"pool_size": 1}}
+        for name in PRIORITY_NOTEBOOKS:
+            if (root / name).is_file():
+                pools[name] = {"pool_size": int(pool_size)}
         argv.append(f"--VoilaConfiguration.default_pool_size={int(pool_size)}")
+        argv.append(f"--VoilaKernelManager.kernel_pools_config={json.dumps(pools)}")
     argv += [
         f"--MappingKernelManager.cull_idle_timeout={int(cull_idle_seconds)}",
         f"--MappingKernelManager.cull_interval={int(cull_interval_seconds)}",
