@@ -127,6 +127,12 @@ class _Simulator:
         self.n_deals = n_deals
         self.want = breaches
         self.sla = {s.id: s for s in playbook.slas}
+        need_slas = {k.split(":", 1)[1] for k in BREACH_KINDS if k.startswith("sla:")}
+        need_stages = set(_STAGE_NAMES) - {"won", "lost"}
+        missing = sorted(need_slas - set(self.sla)) + sorted(need_stages - {st.id for st in playbook.stages})
+        if missing:
+            raise SimulationError(f"the simulator follows the default playbook's process and needs its SLAs "
+                                  f"and stages; this playbook lacks {', '.join(missing)}")
         self.rows: list[dict[str, Any]] = []
         self.deal_rows: list[dict[str, Any]] = []
         self.truth: list[dict[str, Any]] = []
