@@ -39,8 +39,9 @@ test: install-test browser
 	$(BIN)/python -m pytest src tests
 	rm -rf var/nbval && SOPCOACH_HOME=$(CURDIR)/var/nbval $(BIN)/python -m pytest -p no:cacheprovider --nbval-lax -o addopts= notebooks
 
-bench: install-test
+bench: install-test browser
 	$(BIN)/python benchmarks/exam_app.py
+	$(BIN)/python benchmarks/analytics.py
 
 clean:
 	rm -rf $(VENV) var test-artifacts
