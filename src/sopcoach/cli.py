@@ -159,7 +159,7 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     from .server import run_voila
     s = settings()
     inst = installation(s)  # fails early, with every content problem, before the server starts
-    if not inst.records.learners():
+    if not args.trainer and not inst.records.learners():
         code = inst.records.enroll("demo", "演示学员 Demo Learner", team="demo", cohort="demo")
         print(f"\nDemo learner for a first try: employee id 'demo', access code '{code}'\n", flush=True)
     env = dict(os.environ, SOPCOACH_HOME=str(s.home), SOPCOACH_DB_URL=s.db_url, SOPCOACH_LANG=s.lang,
@@ -185,7 +185,10 @@ def _serve_trainer(args: argparse.Namespace, s, env: dict) -> int:
     base = f"http://{args.host}:{port}"
     print(f"database: {s.db_url}\ntrainer app (keep the token private): {base}/?token={token}\n"
           f"  playbook changes: {base}/voila/render/trainer/playbook_changes.ipynb?token={token}", flush=True)
-    return run_trainer(s.notebooks_dir, s.home / "trainer-site", token, host=args.host, port=port, env=env)
+    try:
+        return run_trainer(s.notebooks_dir, s.home / "trainer-site", token, host=args.host, port=port, env=env)
+    except (NotADirectoryError, ValueError) as exc:
+        raise ConfigError(str(exc)) from exc
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -69,9 +69,9 @@ MIN_N = {"facility": 1, "sd": 2, "discrimination": 2, "efficiency": 2, "mean": 1
          "skewness": 3, "kurtosis": 4, "alpha": 3, "error_ratio": 3, "sem": 3}
 
 FLAG_TEXT = {
-    "negative_discrimination": ("区分度为负:高分者反而答错,请检查答案和措辞",
+    "negative_discrimination": ("区分度为负：高分者反而答错，请检查答案和措辞",
                                 "negative discrimination: stronger candidates do worse; check the key and the wording"),
-    "low_efficiency": ("区分效率低于15%(Moodle 的“需检查”标准)",
+    "low_efficiency": ("区分效率低于15%（Moodle 的“需检查”标准）",
                        "discriminative efficiency below 15% (Moodle's 'needs checking')"),
     "guessing": ("难度指数不高于随机猜测得分", "facility at or below the random-guess score"),
 }

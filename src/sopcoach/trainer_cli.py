@@ -102,13 +102,13 @@ def _cmd_release(args: argparse.Namespace) -> int:
     playbook, bank, _ = _content(s)
     if args.label and args.label != playbook.sop.version:
         path = set_sop_version(s.playbook_dir, args.label)
-        print(t(f"已将 sop.version 改为 {args.label}({path})", f"sop.version set to {args.label} in {path}", lang))
+        print(t(f"已将 sop.version 改为 {args.label}（{path}）", f"sop.version set to {args.label} in {path}", lang))
         playbook, bank, _ = _content(s)
     out = release(_records(s), playbook, bank, s.playbook_dir, label=args.label, note=args.note, by=args.by)
-    print(t(f"已发布版本 {out.label}(上一版本:{out.previous or '无'})",
+    print(t(f"已发布版本 {out.label}（上一版本：{out.previous or '无'}）",
             f"released version {out.label} (previous: {out.previous or 'none'})", lang))
-    print(t("修改的条款:", "changed clauses: ", lang) + _join(list(out.changed)))
-    print(t("需复核的题目(复核前不进入考试):", "questions marked needs-review (out of the exam until confirmed): ",
+    print(t("修改的条款：", "changed clauses: ", lang) + _join(list(out.changed)))
+    print(t("需复核的题目（复核前不进入考试）：", "questions marked needs-review (out of the exam until confirmed): ",
             lang) + _join(list(out.flagged)))
     return 0
 
@@ -122,7 +122,7 @@ def _cmd_diff(args: argparse.Namespace) -> int:
     print(diff.text(lang))
     if diff.changes:
         print()
-        print(t("影响:", "impact:", lang))
+        print(t("影响：", "impact:", lang))
         for cid, r in impact(playbook, bank, diff.changed_ids, lang).iterrows():
             print(f"  {cid} ({r['source']})")
             print(f"    {t('题目', 'questions', lang)}: {_join(r['questions'])}")
@@ -143,7 +143,7 @@ def _cmd_review(args: argparse.Namespace) -> int:
     records = _records(s)
     if args.confirm:
         done = confirm(records, args.confirm, by=args.by)
-        print(t(f"已确认 {len(done)} 题,重新进入考试抽题:", f"confirmed {len(done)}, back in the exam draw: ", lang)
+        print(t(f"已确认 {len(done)} 题，重新进入考试抽题：", f"confirmed {len(done)}, back in the exam draw: ", lang)
               + _join(done))
         return 0
     table = needs_review(records)
@@ -211,18 +211,18 @@ def _cmd_itemstats(args: argparse.Namespace) -> int:
         else:
             sys.stdout.write(text + ("" if text.endswith("\n") else "\n"))
         return 0
-    print(t(f"{ia.attempts} 次作答({args.attempts})", f"{ia.attempts} attempts ({args.attempts})", lang))
+    print(t(f"{ia.attempts} 次作答（{args.attempts}）", f"{ia.attempts} attempts ({args.attempts})", lang))
     for fig, r in ia.test.iterrows():
         val = "n/a" if r["value"] != r["value"] else f"{r['value']:.3f}"
         print(f"  {fig}: {val} (n={r['n']}, min n={r['min_n']}{', tentative' if r['tentative'] else ''})")
     c = ia.cut
-    print(t("及格线附近:", "near the cut score:", lang), {k: v for k, v in c.__dict__.items()})
+    print(t("及格线附近：", "near the cut score:", lang), {k: v for k, v in c.__dict__.items()})
     flagged = items[items["flags"] != ""]
-    print(t(f"需检查的题目({len(flagged)}):", f"questions to check ({len(flagged)}):", lang))
+    print(t(f"需检查的题目（{len(flagged)}）：", f"questions to check ({len(flagged)}):", lang))
     for qid, r in flagged.iterrows():
         names = [FLAG_TEXT[f][0 if lang == 'zh-CN' else 1] for f in r["flags"].split("; ")]
         print(f"  {qid}: n={r['n']} facility={r['facility']:.2f}: {'; '.join(names)}")
-    print(t("按条款(失分最多在前):", "by clause (most missed first):", lang))
+    print(t("按条款（失分最多在前）：", "by clause (most missed first):", lang))
     for cid, r in ia.clauses.head(10).iterrows():
         print(f"  {cid} ({r['source']}): missed {r['missed']:.1%} over {r['responses']} responses")
     return 0
