@@ -395,3 +395,7 @@ def test_restore_is_refused_with_unsaved_edits_or_an_unknown_version(ed, content
         ed.restore("whatever")
     with pytest.raises(EditError, match="no saved version 'nope'"):
         restore(content, home, "nope")
+    (home / "playbook-history").mkdir(parents=True)
+    (home / "manifest.json").write_text("{}", encoding="utf-8")
+    with pytest.raises(EditError, match="no saved version '..'"):
+        restore(content, home, "..")  # never outside the history folder

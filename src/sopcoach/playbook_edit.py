@@ -836,7 +836,7 @@ def restore(content: Path | str, home: Path | str, backup_id: str, note: str = "
     content, home = Path(content), Path(home)
     now = now or _utcnow()
     source = _history_dir(home) / backup_id
-    if not (source / MANIFEST).is_file():
+    if not re.fullmatch(r"[0-9A-Za-z][0-9A-Za-z._-]*", backup_id or "") or not (source / MANIFEST).is_file():
         raise EditError(f"no saved version '{backup_id}' in {_history_dir(home)}")
     saved = {p.name: p.read_bytes() for p in sorted(source.glob("*.yaml"))}
     folder = content / "playbook"
