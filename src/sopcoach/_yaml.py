@@ -135,7 +135,7 @@ def load_yaml(path: Path | str, text: str | None = None) -> Loaded:
             return Loaded(name, None, problems=[Problem(name, 0, 0, "", f"cannot read the file: {exc}")])
     doc = Loaded(name, None)
     try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        node = yaml.compose(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line, col = (mark.line + 1, mark.column + 1) if mark else (0, 0)

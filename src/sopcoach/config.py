@@ -112,8 +112,18 @@ class Installation:
 _PRACTICE: dict = {}
 
 
+def content_fingerprint(s: Settings) -> tuple:
+    """Return (path, modification time in ns, size) of every content file, to notice edits."""
+    out = []
+    for folder in (s.playbook_dir, s.quizzes_dir):
+        for f in sorted(folder.rglob("*.yaml")) if folder.is_dir() else []:
+            st = f.stat()
+            out.append((str(f), st.st_mtime_ns, st.st_size))
+    return tuple(out)
+
+
 @lru_cache(maxsize=4)
-def _load(s: Settings) -> Installation:
+def _load(s: Settings, fingerprint: tuple = ()) -> Installation:
     from .playbook import load_playbook
     from .quizbank import load_bank, load_blueprint
     from .records import Records
@@ -124,11 +134,15 @@ def _load(s: Settings) -> Installation:
 
 
 def installation(s: Settings | None = None) -> Installation:
-    """Load (once per process) the content and open the records store.
+    """Load the content and open the records store, once per process and content version.
+
+    The loaded objects are reused until a file under ``playbook/`` or ``quizzes/`` changes on disk
+    (a trainer saved an edit); the next call then loads the new content.
 
     Raises
     ------
     ContentError
         When a content file is invalid (every problem, with file and line).
     """
-    return _load(s or settings())
+    s = s or settings()
+    return _load(s, content_fingerprint(s))

@@ -590,6 +590,10 @@ def exam_app(lang: str | None = None) -> w.Widget:
         if gate is not None:
             inst.practice()  # load before waiting for the request (a preheated kernel does it early)
         learner, query_lang = page_identity(inst)
+        fresh = installation()  # the content may have changed while a preheated kernel waited
+        if fresh is not inst:
+            inst = fresh
+            gate = lesson_gate(inst) if inst.blueprint.require_lessons else None
     except Exception:  # noqa: BLE001
         log.exception("sopcoach content failed to load")
         return w.HTML(t("<p>考试暂不可用：内容文件有错误，请联系培训负责人。</p>",

@@ -259,6 +259,7 @@ def home_app(lang: str | None = None) -> w.Widget:
         inst = installation()
         inst.practice()  # load before waiting for the request (a preheated kernel does it early)
         learner, query_lang = page_identity(inst)
+        inst = installation()  # again: the content may have changed while a preheated kernel waited
     except Exception:  # noqa: BLE001
         log.exception("sopcoach content failed to load")
         return w.HTML(t("<p>学习中心暂不可用:内容文件有错误,请联系培训负责人。</p>",

@@ -229,6 +229,7 @@ def lesson_app(lesson_id: str, lang: str | None = None) -> w.Widget:
         inst = installation()
         inst.practice()  # load before waiting for the request (a preheated kernel does it early)
         learner, query_lang = page_identity(inst)
+        inst = installation()  # again: the content may have changed while a preheated kernel waited
         return LessonApp(inst, lesson_id, lang=lang or query_lang, learner_id=learner).root
     except Exception:  # noqa: BLE001
         log.exception("lesson %s failed to load", lesson_id)
