@@ -662,19 +662,9 @@ def trend(values: Sequence[Decimal | int | str], periods: int = 3) -> str:
 
 # ---------------------------------------------------------------------------------- progress
 
+from .scoring import key_text  # noqa: E402  (re-exported: practice shows the key after each answer)
 
-def key_text(q: Any, lang: str | None = None) -> str:
-    """Return a practice question's key as text (practice shows it after each answer)."""
-    if isinstance(q, (SingleChoice, MultipleChoice)):
-        return "; ".join(o.text.get(lang) for o in q.options if o.correct)
-    if isinstance(q, TrueFalse):
-        return t("正确", "True", lang) if q.answer else t("错误", "False", lang)
-    if isinstance(q, Numeric):
-        tol = f" ± {q.tolerance.normalize():f}" if q.tolerance else ""
-        return f"{q.answer.normalize():f}{tol}" + (f" {q.unit.get(lang)}" if q.unit else "")
-    if isinstance(q, Ordering):
-        return " → ".join(o.text.get(lang) for o in q.items)
-    return ""
+
 
 
 @dataclass(frozen=True)

@@ -44,6 +44,7 @@ from fractions import Fraction
 from typing import Any
 
 from .errors import InvalidResponse
+from .i18n import t
 from .quizbank import Matching, MultipleChoice, Numeric, Ordering, ShortAnswer, SingleChoice, TrueFalse
 
 ZERO = Fraction(0)
@@ -350,3 +351,17 @@ def report_from_json(data: dict[str, Any]) -> ScoreReport:
         tuple(QuestionResult(r["question_id"], r["section"], tuple(r["clauses"]), f(r["points"]),
                              f(r["earned"]), r["answered"]) for r in data["results"]),
         {k: (f(e), f(p)) for k, (e, p) in data["sections"].items()})
+
+
+def key_text(q: Any, lang: str | None = None) -> str:
+    """Return a question's key as text in ``lang`` (shown after submission or after a practice answer)."""
+    if isinstance(q, (SingleChoice, MultipleChoice)):
+        return "; ".join(o.text.get(lang) for o in q.options if o.correct)
+    if isinstance(q, TrueFalse):
+        return t("正确", "True", lang) if q.answer else t("错误", "False", lang)
+    if isinstance(q, Numeric):
+        tol = f" ± {q.tolerance.normalize():f}" if q.tolerance else ""
+        return f"{q.answer.normalize():f}{tol}" + (f" {q.unit.get(lang)}" if q.unit else "")
+    if isinstance(q, Ordering):
+        return " → ".join(o.text.get(lang) for o in q.items)
+    return ""

@@ -22,7 +22,7 @@ from ..exam import AttemptState, ExamService, LessonsIncomplete, QuestionView
 from ..i18n import current_lang, t
 from ..quizbank import MultipleChoice, Numeric, Ordering, SingleChoice, TrueFalse
 from ..records import utcnow
-from ..scoring import ScoreReport, floor_percent
+from ..scoring import ScoreReport, floor_percent, key_text
 from ._common import esc, log, safe
 
 CSS = """
@@ -514,7 +514,7 @@ class ExamApp:
                 line = (f"<li><b>{esc(q.text.get(self.lang))}</b><br>{esc(self.tr('请复习条款：', 'Re-read: '))}"
                         f"{esc('; '.join(clauses))}")
                 if self.bp.show_correct_answers == "after_submit":
-                    line += f"<br>{esc(self.tr('正确答案：', 'Correct answer: '))}{esc(_key_text(q, self.lang))}"
+                    line += f"<br>{esc(self.tr('正确答案：', 'Correct answer: '))}{esc(key_text(q, self.lang))}"
                     if q.explanation:
                         line += f"<br><i>{esc(q.explanation.get(self.lang))}</i>"
                 items.append(line + "</li>")
@@ -560,17 +560,6 @@ class ExamApp:
             self._timer_task = None
 
 
-def _key_text(q: Any, lang: str) -> str:
-    if isinstance(q, (SingleChoice, MultipleChoice)):
-        return "; ".join(o.text.get(lang) for o in q.options if o.correct)
-    if isinstance(q, TrueFalse):
-        return t("正确", "True", lang) if q.answer else t("错误", "False", lang)
-    if isinstance(q, Numeric):
-        tol = f" ± {q.tolerance.normalize():f}" if q.tolerance else ""
-        return f"{q.answer.normalize():f}{tol}" + (f" {q.unit.get(lang)}" if q.unit else "")
-    if isinstance(q, Ordering):
-        return " → ".join(o.text.get(lang) for o in q.items)
-    return ""
 
 
 def exam_app(lang: str | None = None) -> w.Widget:
