@@ -33,7 +33,7 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
-START_TIMEOUT = 60.0
+START_TIMEOUT = 120.0
 STOP_TIMEOUT = 10.0
 #: http(s) URLs that are not on the loopback interface (matched in the browser, so local
 #: requests are not slowed down by interception).

@@ -25,7 +25,7 @@ from sopcoach.server import free_port, trainer_command, trainer_site
 from support import ROOT
 
 pytestmark = pytest.mark.e2e
-TIMEOUT = 30_000
+TIMEOUT = 90_000  # generous: CI has two cores and a server preheats a dozen kernels
 LOAD = 120_000
 NOT_LOOPBACK = re.compile(r"^https?://(?!(127\.0\.0\.1|localhost|\[::1\])(:\d+)?/)")
 
