@@ -71,6 +71,11 @@ def _wait_saved(inst, attempt_id: int, qid: str, expect) -> None:
     raise AssertionError(f"answer to {qid} not saved as {expect!r}")
 
 
+def _exact(label: str) -> "re.Pattern[str]":
+    """Match a label's whole text ("5%" must not pick "15%")."""
+    return re.compile(rf"^\s*{re.escape(label)}\s*$")
+
+
 def _answer_in_browser(page, inst, attempt, index: int, response) -> None:
     """Give ``response`` to question ``index`` through the page's controls."""
     qid = attempt.question_ids[index]
@@ -81,12 +86,12 @@ def _answer_in_browser(page, inst, attempt, index: int, response) -> None:
     app = page.locator(f".sopcoach-q{index + 1}")
     app.wait_for(timeout=TIMEOUT)
     if q.type == "single_choice":
-        app.locator(".widget-radio-box label", has_text=labels[response]).first.click()
+        app.locator(".widget-radio-box label").filter(has_text=_exact(labels[response])).first.click()
     elif q.type == "true_false":
         app.locator(".widget-radio-box label", has_text="正确" if response else "错误").first.click()
     elif q.type == "multiple_choice":
         for oid in response:
-            app.locator(".widget-checkbox label", has_text=labels[oid]).first.click()
+            app.locator(".widget-checkbox label").filter(has_text=_exact(labels[oid])).first.click()
     elif q.type == "numeric":
         box = app.locator(".widget-text input").first
         box.fill(str(response))

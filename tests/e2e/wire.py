@@ -101,11 +101,19 @@ def canonical(obj):
     return obj
 
 
+def _timing_noise(m: dict) -> bool:
+    """True for ipykernel's "No such comm" warning: the page updated a widget the kernel had
+    already closed (a timing race between two page changes), not something the app sent."""
+    c = m["content"]
+    return (m["header"].get("msg_type") == "stream" and c.get("name") == "stderr"
+            and str(c.get("text", "")).startswith("No such comm"))
+
+
 def normalised_messages(traffic: Traffic) -> set[str]:
     """The distinct received messages, without headers, ids and times."""
     return {json.dumps(canonical({"channel": m["channel"], "type": m["header"].get("msg_type"),
                                   "content": m["content"]}), ensure_ascii=False)
-            for m in traffic.messages()}
+            for m in traffic.messages() if not _timing_noise(m)}
 
 
 def comm_messages_from_kernel(traffic: Traffic) -> dict[str, dict]:
