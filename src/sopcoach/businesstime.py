@@ -884,3 +884,13 @@ class BusinessCalendar:
         previous = self._add_calendar_days(start_l, count)
         following = self._add_calendar_days(start_l, count + 1)
         return count + _ratio(_real_delta(end_l, previous), _real_delta(following, previous))
+
+
+def check_timezone(name: str) -> str:
+    """Return ``name`` when it is a known IANA time zone; raise ``ValueError`` naming the fix."""
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"unknown time zone {name!r}; use an IANA name such as 'Asia/Shanghai'") from None
+    return name

@@ -224,12 +224,8 @@ class SourceSpec(_Model):
     @field_validator("timezone")
     @classmethod
     def _tz(cls, v: str) -> str:
-        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
-        try:
-            ZoneInfo(v)
-        except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError(f"unknown time zone {v!r}; use an IANA name such as 'Asia/Shanghai'")
-        return v
+        from .businesstime import check_timezone
+        return check_timezone(v)
 
     @model_validator(mode="after")
     def _separators(self) -> "SourceSpec":

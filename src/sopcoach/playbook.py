@@ -206,12 +206,8 @@ class CalendarSpec(_Model):
     @field_validator("timezone")
     @classmethod
     def _tz(cls, v: str) -> str:
-        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
-        try:
-            ZoneInfo(v)
-        except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError(f"unknown time zone {v!r}; use an IANA name such as 'Asia/Shanghai'")
-        return v
+        from .businesstime import check_timezone
+        return check_timezone(v)
 
     def build(self) -> BusinessCalendar:
         """Return the :class:`BusinessCalendar` this spec describes."""

@@ -49,7 +49,8 @@ class Page(str, enum.Enum):
     RESULT = "result"
 
 
-def _message(exc: Exception, lang: str) -> str:
+def refusal_message(exc: Exception, lang: str) -> str:
+    """Return the learner-facing text for a refused action (sign-in, answer, submit, start)."""
     if isinstance(exc, LessonsIncomplete):
         return t("请先完成全部课程再开始考试。", "Complete every lesson before you start the exam.", lang)
     if isinstance(exc, AttemptExpired):
@@ -170,7 +171,7 @@ class ExamApp:
 
     def _refuse(self, exc: Exception) -> None:
         log.info("refused: %s (learner %s, attempt %s)", exc, self.learner_id, self.attempt_id)
-        self.say(_message(exc, self.lang), "warning")
+        self.say(refusal_message(exc, self.lang), "warning")
 
     def _set(self, page: Page, *children: w.Widget) -> None:
         self.page = page
@@ -241,7 +242,7 @@ class ExamApp:
             items = "".join(f"<li><a href='{esc(self._href(titles[m].notebook))}'>{titles[m].number}. "
                             f"{esc(titles[m].title.get(self.lang))}</a></li>" if m in titles else f"<li>{esc(m)}</li>"
                             for m in missing)
-            children.append(w.HTML(f"<p class='sopcoach-lessons-missing'><b>{esc(_message(LessonsIncomplete('', missing), self.lang))}</b> "
+            children.append(w.HTML(f"<p class='sopcoach-lessons-missing'><b>{esc(refusal_message(LessonsIncomplete('', missing), self.lang))}</b> "
                                    f"{esc(self.tr('尚未完成的课程:', 'Lessons still to complete:'))}</p><ul>{items}</ul>"))
         elif el.open_attempt is not None:
             self.start_button.description = self.tr("继续考试", "Resume the exam")
@@ -249,9 +250,9 @@ class ExamApp:
         elif el.passed:
             children.append(w.HTML(self.tr("<p><b>您已通过认证。</b></p>", "<p><b>You are certified.</b></p>")))
         elif el.attempts_left <= 0:
-            children.append(w.HTML(f"<p>{esc(_message(AttemptLimitReached(), self.lang))}</p>"))
+            children.append(w.HTML(f"<p>{esc(refusal_message(AttemptLimitReached(), self.lang))}</p>"))
         elif el.wait_seconds > 0:
-            children.append(w.HTML(f"<p>{esc(_message(WaitRequired('', el.wait_seconds), self.lang))}</p>"))
+            children.append(w.HTML(f"<p>{esc(refusal_message(WaitRequired('', el.wait_seconds), self.lang))}</p>"))
         else:
             self.start_button.description = self.tr("开始考试", "Start the exam")
             children.append(self.start_button)
@@ -531,7 +532,7 @@ class ExamApp:
         self.timer.value = (f"<div class='sopcoach-timer'>{esc(self.tr('剩余时间', 'Time left'))} "
                             f"{left // 60:02d}:{left % 60:02d}</div>")
         if view.state is not AttemptState.STARTED:
-            self.say(_message(AttemptExpired(), self.lang), "warning")
+            self.say(refusal_message(AttemptExpired(), self.lang), "warning")
             self.show_result()
 
     def _start_timer(self) -> None:

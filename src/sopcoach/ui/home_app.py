@@ -22,7 +22,7 @@ from ..records import utcnow
 from ..scoring import floor_percent
 from ..session import issue_token, load_secret, query_param, verify_token
 from ._common import esc, log, safe
-from .exam_app import CSS
+from .exam_app import CSS, refusal_message
 
 LESSON_CSS = """
 <style>
@@ -150,12 +150,7 @@ class LearnerPage:
         try:
             learner = self.inst.records.authenticate(self.id_box.value, self.code_box.value, self.clock())
         except AuthError as exc:
-            text = str(exc)
-            if text.startswith("too many"):
-                secs = "".join(ch for ch in text if ch.isdigit()) or "?"
-                self.say(self.tr(f"登录失败次数过多,请 {secs} 秒后再试。", f"Too many failed sign-ins; try again in {secs} s."), "warning")
-            else:
-                self.say(self.tr("员工编号或访问码不正确。", "Unknown employee id or wrong access code."), "warning")
+            self.say(refusal_message(exc, self.lang), "warning")
             return
         finally:
             self._busy = False
