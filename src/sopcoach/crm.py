@@ -515,8 +515,10 @@ def _may_have_blank_edges(item: Any) -> bool:
 
 
 def _read_csv(item: Any, codec: str, progress: bool, name: str) -> pd.DataFrame:
-    # every cell is text; only an empty cell is missing ("NA", "null" ... stay text)
-    opts = dict(dtype=str, keep_default_na=False, na_values=[""], encoding=codec)
+    # every cell is text (kept as Python str objects: the conversions below run once per distinct
+    # value, so a validated string column per raw column would be work thrown away); only an empty
+    # cell is missing ("NA", "null" ... stay text)
+    opts = dict(dtype=object, keep_default_na=False, na_values=[""], encoding=codec)
     size = len(item[1]) if isinstance(item, tuple) else Path(item).stat().st_size
     handle = io.BytesIO(item[1]) if isinstance(item, tuple) else open(item, "rb")
     try:
@@ -546,7 +548,9 @@ def _read_xlsx(item: Any, sheet: str | None) -> pd.DataFrame:
     finally:
         wb.close()
     df = pd.DataFrame([r[:len(names)] for r in data], columns=names, dtype=object)
-    return df.where(df.notna(), "")
+    df = df.where(df.notna(), "")
+    df.attrs["typed"] = True  # cells are numbers, dates and text as Excel stored them
+    return df
 
 
 def _cell_text(v: Any) -> str:
@@ -577,6 +581,7 @@ class _Ctx:
     formats_used: list[dict[str, Any]]
     raw: pd.DataFrame | None = None
     strip: bool = True
+    typed: bool = False  # cells typed by the file (XLSX), not text
     _codes: dict[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
 
     def row_problems(self, rows: np.ndarray, column: str, messages: Iterable[str]) -> None:
@@ -591,31 +596,41 @@ class _Ctx:
         """
         if column not in self._codes:
             values = self.raw[column]
-            if values.dtype == object:
+            if self.typed:
                 values = values.map(_cell_text)
-            codes, uniq = pd.factorize(values.to_numpy(dtype=object), use_na_sentinel=False)
-            text = np.array([u.strip() if isinstance(u, str) else "" for u in uniq], dtype=object)
+            codes, uniq = pd.factorize(values.to_numpy(dtype=object))  # a blank cell gets code -1
+            text = np.array([u.strip() if isinstance(u, str) else "" for u in uniq] + [""], dtype=object)
+            codes[codes < 0] = len(uniq)  # blanks share the final distinct value, ""
             self._codes[column] = (codes.astype(np.intp, copy=False), text)
         return self._codes[column]
 
     def text(self, column: str) -> pd.Series:
         """Return a raw column as stripped text, blanks as missing (str dtype)."""
         values = self.raw[column]
-        if values.dtype == object or column in self._codes:
+        if self.typed or column in self._codes:
             codes, uniq = self.factorized(column)
-            text_u = np.array([u if u != "" else None for u in uniq], dtype=object)
-            return pd.Series(text_u[codes], index=values.index, dtype="str")
+            return _take_text(uniq, codes, values.index)
+        values = values.astype("str")  # blanks are already missing (read with na_values=[""])
         if not self.strip:
-            return values  # blanks are already missing (read with na_values=[""])
+            return values
         values = values.str.strip()
         return values.where(values != "")
+
+
+def _take_text(uniq: np.ndarray, codes: np.ndarray, index: pd.Index) -> pd.Series:
+    """Spread distinct texts back over the rows as a str Series ("" and None become missing).
+
+    The distinct values are validated once as a string array; ``take`` then copies references.
+    """
+    text_u = pd.array([u if isinstance(u, str) and u != "" else None for u in uniq], dtype="str")
+    return pd.Series(text_u.take(codes), index=index)
 
 
 def _map_values(values: pd.Series, mapping: dict[str, str], keep: bool = False) -> pd.Series:
     """Map text through ``mapping`` once per distinct value; unmapped become missing (or kept)."""
     codes, uniq = pd.factorize(values.to_numpy(dtype=object))
     mapped = np.array([mapping.get(u, u if keep else None) for u in uniq] + [None], dtype=object)
-    return pd.Series(mapped[codes], index=values.index, dtype="str")
+    return _take_text(mapped, codes, values.index)  # code -1 (missing) takes the final None
 
 
 def _resolve(spec: FieldSpec, header: list[str]) -> str | None:
@@ -662,7 +677,7 @@ def _parse_dates(column: str, spec: FieldSpec, ctx: _Ctx, label: str) -> pd.Seri
     values = ctx.raw[column]
     n = len(values)
     codes, uniq = ctx.factorized(column)
-    typed = (values.map(lambda v: isinstance(v, datetime)).to_numpy(dtype=bool) if values.dtype == object
+    typed = (values.map(lambda v: isinstance(v, datetime)).to_numpy(dtype=bool) if ctx.typed
              else np.zeros(n, dtype=bool))
     m = len(uniq)
     naive_u = np.full(m, np.datetime64("NaT"), dtype="datetime64[us]")
@@ -775,7 +790,7 @@ def _convert(df: pd.DataFrame, name: str, kind: str, spec: FieldSpec, ctx: _Ctx,
         if name == "kind":
             kind_u = np.array([EVENT_KINDS.index(v) if v in EVENT_KINDS else -1 for v in mapped_u], dtype=np.int8)
             return pd.Series(pd.Categorical.from_codes(kind_u[codes], categories=list(EVENT_KINDS)), index=df.index)
-        return pd.Series(mapped_u[codes], index=df.index, dtype="str")
+        return _take_text(mapped_u, codes, df.index)
     if kind == _BOOL:
         low = np.array([u.lower() for u in uniq], dtype=object)
         bad_u = np.array([v not in (_TRUE | _FALSE) for v in low], dtype=bool)
@@ -784,8 +799,7 @@ def _convert(df: pd.DataFrame, name: str, kind: str, spec: FieldSpec, ctx: _Ctx,
             ctx.row_problems(bad + 2, column, [f"{label}: {uniq[codes[i]]!r} is not true/false" for i in bad])
         flags = np.array([v in _TRUE for v in low], dtype=bool)
         return pd.Series(flags[codes], index=df.index, dtype=bool)
-    text_u = np.array([u if u != "" else None for u in uniq], dtype=object)
-    return pd.Series(text_u[codes], index=df.index, dtype="str")
+    return _take_text(uniq, codes, df.index)
 
 
 # ------------------------------------------------------------------------------ the export
@@ -977,7 +991,7 @@ def read_export(paths: Sequence[Any] | Any, source: str | Path | Mapping | None 
                 continue
             files.append(SourceFile(name, table.name, table.kind, codec, len(raw)))
             ctx = _Ctx(name, table, mapping, list(raw.columns), problems, formats_used, raw,
-                       raw.attrs.get("blank_edges", True))
+                       raw.attrs.get("blank_edges", True), raw.attrs.get("typed", False))
             canon, missing = _table_frame(raw, table, ctx)
             broken = False
             for fname, spec in missing:
@@ -1058,7 +1072,7 @@ def _duplicates(ctx: _Ctx, table: TableSpec, canon: pd.DataFrame) -> pd.Series:
         return pd.Series(out, index=canon.index, dtype="str")
     keys = [c for c in (_resolve(table.fields[f], header) for f in ("timestamp", "deal_id")
                         if f in table.fields and table.fields[f].column) if c] or cols[:2]
-    as_text = raw if all(raw[c].dtype != object for c in cols) else raw[cols].map(_cell_text)
+    as_text = raw[cols].map(_cell_text) if ctx.typed else raw
     key = np.zeros(n, dtype=np.int64)
     for c in keys:  # codes of the key cells (the time column is factorized already)
         codes = ctx.factorized(c)[0].astype(np.int64)
