@@ -23,7 +23,7 @@ the playbook. A calendar built from ``chinesecalendar`` refuses to answer for ye
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta, timezone as _dt_timezone
 from decimal import Decimal
 from typing import Iterable
@@ -325,6 +325,8 @@ class BusinessCalendar:
     day_start: time = time(9, 0)
     day_end: time = time(18, 0)
     covered_years: tuple[int, int] | None = None
+    # memo of _following_working_day (the calendar is immutable, so an answer never changes)
+    _following: dict[date, date] = field(default_factory=dict, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if not isinstance(self.timezone, str):
@@ -488,6 +490,11 @@ class BusinessCalendar:
 
     def _following_working_day(self, d: date, until: date | None = None) -> date | None:
         """Return the first working day after ``d``; None if there is none up to ``until``."""
+        if until is None:
+            following = self._following.get(d)
+            if following is None:
+                following = self._following[d] = self._following_working_day(d, date.max)
+            return following
         while True:
             d += _ONE_DAY
             if until is not None and d > until:

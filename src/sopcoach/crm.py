@@ -1067,17 +1067,18 @@ def _duplicates(ctx: _Ctx, table: TableSpec, canon: pd.DataFrame) -> pd.Series:
     id_col = _resolve(id_spec, header) if id_spec and id_spec.column else None
     cols = [c for c in raw.columns if c != id_col]
     n = len(raw)
-    out = np.full(n, None, dtype=object)
-    if not cols or not n:
-        return pd.Series(out, index=canon.index, dtype="str")
+    dup_rows, dup_of = np.zeros(0, dtype=np.intp), np.zeros(0, dtype=object)
     keys = [c for c in (_resolve(table.fields[f], header) for f in ("timestamp", "deal_id")
                         if f in table.fields and table.fields[f].column) if c] or cols[:2]
     as_text = raw[cols].map(_cell_text) if ctx.typed else raw
-    key = np.zeros(n, dtype=np.int64)
-    for c in keys:  # codes of the key cells (the time column is factorized already)
-        codes = ctx.factorized(c)[0].astype(np.int64)
-        key = pd.factorize(key * (int(codes.max()) + 1) + codes)[0].astype(np.int64)
-    cand = np.flatnonzero(pd.Series(key).duplicated(keep=False).to_numpy())
+    key, size = np.zeros(n, dtype=np.int64), 1
+    for c in keys if cols else []:  # one code per combination of the key cells
+        codes, uniq = ctx.factorized(c)  # (the time column is factorized already)
+        if size * len(uniq) >= 2**62:  # renumber the combinations seen so far to stay inside int64
+            key, seen = pd.factorize(key)
+            size = len(seen)
+        key, size = key * len(uniq) + codes, size * len(uniq)
+    cand = np.flatnonzero(pd.Series(key).duplicated(keep=False).to_numpy()) if cols else []
     if len(cand):
         full = pd.util.hash_pandas_object(as_text[cols].iloc[cand], index=False).to_numpy()
         pos = pd.Series(cand)
@@ -1090,9 +1091,11 @@ def _duplicates(ctx: _Ctx, table: TableSpec, canon: pd.DataFrame) -> pd.Series:
             v = as_text[c].to_numpy(dtype=object)
             a, b = v[rows], v[firsts]
             same &= (a == b) | (pd.isna(a) & pd.isna(b))
-            ids = canon["event_id"].to_numpy(dtype=object)
-        out[rows[same]] = ids[firsts[same]]
-    return pd.Series(out, index=canon.index, dtype="str")
+        dup_rows = rows[same]
+        dup_of = canon["event_id"].to_numpy(dtype=object)[firsts[same]]
+    codes = np.full(n, len(dup_rows), dtype=np.intp)  # the final None: not a duplicate
+    codes[dup_rows] = np.arange(len(dup_rows))
+    return _take_text(np.append(dup_of, None), codes, canon.index)
 
 
 def _deal_date_events(raw: pd.DataFrame, table: TableSpec, canon: pd.DataFrame, ctx: _Ctx) -> pd.DataFrame:
