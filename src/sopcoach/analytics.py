@@ -160,6 +160,8 @@ def _stage_ids(playbook: Any) -> list[str]:
 _CORE = ["event_id", "deal_id", "account_id", "kind", "timestamp", "actor", "direction", "stage",
          "milestone", "amount", "discount", "approved_by", "synthetic"]
 
+_CORE_CATEGORIES = ["direction", "stage", "milestone"]
+
 
 def _core(data: CrmData) -> pd.DataFrame:
     """The events without repeated rows (``duplicate_of``), the columns analyses use, and ``pos``.
@@ -171,6 +173,8 @@ def _core(data: CrmData) -> pd.DataFrame:
         ev = data.events
         keep = ev["duplicate_of"].isna().to_numpy()
         core = ev.loc[keep, _CORE].reset_index(drop=True)
+        for c in _CORE_CATEGORIES:  # a handful of distinct values: compared by code, not text
+            core[c] = core[c].astype("category")
         core["pos"] = data.event_deal_pos()[keep]
         data._cache["core"] = core
     return data._cache["core"]
@@ -1339,11 +1343,13 @@ def _authority(data: CrmData, playbook: Any, period: Period, lang: str, check_ro
         return None
     limits = {a.role: a for a in playbook.authority}
     inf = float("inf")
-    max_amount = np.array([float(limits[r].max_quote_amount) if r in limits and limits[r].max_quote_amount is not None
-                           else inf for r in role])
-    max_disc = np.array([float(limits[r].max_discount) if r in limits and limits[r].max_discount is not None
-                         else inf for r in role])
-    known = np.array([r in limits for r in role], dtype=bool)
+    role_code, role_u = pd.factorize(pd.Series(role, dtype=object))  # a missing role gets code -1
+    per_role = [limits.get(r) for r in role_u] + [None]  # code -1 takes the final None: unknown
+    max_amount = np.array([inf if a is None or a.max_quote_amount is None else float(a.max_quote_amount)
+                           for a in per_role])[role_code]
+    max_disc = np.array([inf if a is None or a.max_discount is None else float(a.max_discount)
+                         for a in per_role])[role_code]
+    known = np.array([a is not None for a in per_role], dtype=bool)[role_code]
     amount = q["amount"].to_numpy(dtype="float64")
     disc = np.nan_to_num(q["discount"].to_numpy(dtype="float64"), nan=0.0)
     approved = q["approved_by"].fillna("").str.strip().ne("").to_numpy()
