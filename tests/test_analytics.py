@@ -467,3 +467,44 @@ def test_cli_unknown_source_is_a_content_error(capsys):
     """An unknown --source is reported as a problem, with exit code 1."""
     assert main(["analyze", str(MAVEN), "--source", "nosuch.yaml", "--no-progress"]) == 1
     assert "no such mapping file" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("duration", [(24, "elapsed_hours"), (3, "working_days"), (30, "calendar_days"),
+                                      (8, "business_hours"), (0, "working_days")])
+@pytest.mark.parametrize("zone", ["Asia/Shanghai", "Europe/Berlin"])
+def test_bucketed_sla_verdicts_equal_the_exact_due_time(duration, zone):
+    """The bucketed verdicts (late, unknown) equal ``target > BusinessCalendar.add(start)`` for every
+    start: across the 2025 National Day holiday and its make-up Sunday, DST changes, and targets
+    placed exactly at, just before and just after the due time."""
+    import numpy as np
+
+    from sopcoach.analytics import _DueOracle
+    from sopcoach.businesstime import BusinessCalendar, CalendarRangeError, Duration
+
+    cal = BusinessCalendar.china(timezone=zone)
+    limit = Duration(duration[0], duration[1])
+    rng = np.random.default_rng(7)
+    lo, hi = pd.Timestamp("2025-03-20", tz="UTC").value // 1000, pd.Timestamp("2026-12-31", tz="UTC").value // 1000
+    start_us = np.sort(rng.integers(lo, hi, 3000) // 60_000_000 * 60_000_000)
+    # plus the hours around midnight before a working day, and the last days the calendar covers
+    edges = pd.to_datetime(["2025-03-23 15:00", "2025-03-23 16:30", "2025-03-23 17:30", "2025-03-24 00:30",
+                            "2025-09-27 16:00", "2025-10-26 00:30", "2025-10-26 01:30", "2026-03-29 01:30",
+                            "2026-12-30 10:00", "2026-12-31 10:00"], utc=True)
+    starts = pd.Series(pd.DatetimeIndex(pd.to_datetime(start_us, unit="us", utc=True)).append(edges)
+                       .sort_values().as_unit("us"))
+    exact = []
+    for s in starts:
+        try:
+            exact.append(pd.Timestamp(cal.add(s.to_pydatetime(), limit)).tz_convert("UTC"))
+        except CalendarRangeError:
+            exact.append(pd.NaT)
+    exact = pd.Series(exact, dtype="datetime64[us, UTC]")
+    offsets = pd.to_timedelta(rng.choice([-3600, -60, 0, 0, 1, 60, 7200], len(starts)), unit="s")
+    targets = exact.fillna(starts + pd.Timedelta(days=400)) + offsets
+    late, unknown = _DueOracle(cal, limit).late(starts, targets)
+    assert (unknown == exact.isna().to_numpy()).all()
+    # 2027's working days are unknown; only a limit that needs a working day there has no verdict
+    assert unknown.any() == (duration[1] in ("working_days", "business_hours") and duration[0] > 0)
+    want = (targets > exact).to_numpy() & ~unknown
+    assert (late == want).all(), np.flatnonzero(late != want)[:5]
+    assert 0 < late.sum() < (~unknown).sum()  # both verdicts occur

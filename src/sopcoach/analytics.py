@@ -36,7 +36,7 @@ from typing import Any, Iterable
 import numpy as np
 import pandas as pd
 
-from .businesstime import BusinessCalendar, CalendarRangeError, Duration
+from .businesstime import BusinessCalendar, CalendarRangeError, Duration, DurationUnit
 from .crm import CrmData, QualityReport, quality_report
 from .errors import SopcoachError
 from .i18n import current_lang, t
@@ -930,16 +930,20 @@ def milestones(data: CrmData, playbook: Any, entries: pd.DataFrame | None = None
 class _DueOracle:
     """Due times from the playbook calendar, called as rarely as the verdicts allow.
 
-    Due times grow with the start (``add`` is monotone in its start for every unit), so for all
-    starts inside one bucket of UTC time ``[b, b + w)`` the due time lies between ``add(b)`` and
-    ``add(b + w)``. A target instant at or before the first bound is on time and one after the
-    second is late for every start in the bucket; only targets between the bounds need the exact
-    ``add(start)``. Every due time therefore comes from :meth:`BusinessCalendar.add`. A start
-    whose working days the calendar does not know (:class:`CalendarRangeError`) gets no verdict.
+    Working days, calendar days and elapsed hours come from :meth:`BusinessCalendar.add_many`, once
+    per distinct local start date. Business hours go through :meth:`BusinessCalendar.add`, bucketed:
+    their due time grows with the start (a start outside business hours counts from the next
+    opening), so for all starts inside one bucket of UTC time ``[b, b + w)`` the due time lies
+    between ``add(b)`` and ``add(b + w)``. A target at or before the first bound is on time and one
+    after the second is late for every start in the bucket; only targets between the bounds need the
+    exact ``add(start)``. (Working days are not monotone this way: a Sunday-evening start counts from
+    Monday's opening, a Monday 01:00 start keeps its wall time.) A start whose working days the
+    calendar does not know (:class:`CalendarRangeError`) gets no verdict.
     """
 
-    #: width of the start buckets, in hours; wider buckets need fewer calendar calls
-    BUCKET_HOURS = 2
+    #: widths of the start buckets, in hours, wide to narrow; each narrower one sees only the starts
+    #: the wider ones could not settle
+    BUCKET_HOURS = (24, 4, 1)
 
     def __init__(self, cal: BusinessCalendar, duration: Duration, memo: dict | None = None):
         self.cal, self.duration = cal, duration
@@ -965,31 +969,42 @@ class _DueOracle:
         """Return (``targets > add(starts)``, unknown) element-wise (UTC series without NaT).
 
         ``unknown`` marks starts whose due time falls outside the calendar's years. The upper bound
-        of a bucket's due times is the lower bound of the next bucket (``add`` is monotone).
+        of a bucket's due times is the lower bound of the next bucket (``add`` is monotone). Wide
+        buckets settle most starts with few calls; what they leave open goes to narrower ones, and
+        what those leave open gets its exact due time.
         """
         n = len(starts)
-        if not n:
-            return np.zeros(0, dtype=bool), np.zeros(0, dtype=bool)
-        width = 3_600_000_000 * self.BUCKET_HOURS
-        start_us = _naive(starts).astype("int64")
-        bucket = start_us // width
-        probes = np.unique(np.concatenate([bucket, bucket + 1]))
-        due = np.zeros(len(probes), dtype="int64")
-        known = np.ones(len(probes), dtype=bool)
-        for i, b in enumerate(probes.tolist()):
-            d = self.due_us(b * width)
-            if d is None:
-                known[i] = False
-            else:
-                due[i] = d
-        lo_i = np.searchsorted(probes, bucket)
-        hi_i = np.searchsorted(probes, bucket + 1)
         tgt = _naive(targets).astype("int64")
-        sure = known[lo_i] & known[hi_i]
-        late = sure & (tgt > due[hi_i])
-        unsure = np.flatnonzero(~late & ~(sure & (tgt <= due[lo_i])))
+        if self.duration.unit is not DurationUnit.BUSINESS_HOURS:
+            due = self.cal.add_many(starts, self.duration)
+            unknown = due.isna().to_numpy()
+            return ~unknown & (tgt > _naive(due).astype("int64")), unknown
+        start_us = _naive(starts).astype("int64")
+        late = np.zeros(n, dtype=bool)
+        todo = np.arange(n)
+        for hours in self.BUCKET_HOURS:
+            if not len(todo):
+                break
+            width = 3_600_000_000 * hours
+            bucket = start_us[todo] // width
+            probes = np.unique(np.concatenate([bucket, bucket + 1]))
+            due = np.zeros(len(probes), dtype="int64")
+            known = np.ones(len(probes), dtype=bool)
+            for i, b in enumerate(probes.tolist()):
+                d = self.due_us(b * width)
+                if d is None:
+                    known[i] = False
+                else:
+                    due[i] = d
+            lo_i = np.searchsorted(probes, bucket)
+            hi_i = np.searchsorted(probes, bucket + 1)
+            sure = known[lo_i] & known[hi_i]
+            t = tgt[todo]
+            is_late = sure & (t > due[hi_i])
+            late[todo[is_late]] = True
+            todo = todo[~is_late & ~(sure & (t <= due[lo_i]))]
         unknown = np.zeros(n, dtype=bool)
-        for i, s_us, t_us in zip(unsure.tolist(), start_us[unsure].tolist(), tgt[unsure].tolist()):
+        for i, s_us, t_us in zip(todo.tolist(), start_us[todo].tolist(), tgt[todo].tolist()):
             d = self.due_us(s_us)
             if d is None:
                 unknown[i] = True

@@ -660,6 +660,97 @@ class BusinessCalendar:
             return self._add_working_days(local, int(value))
         return self._add_business_hours(local, value)
 
+    def add_many(self, starts, duration: Duration):
+        """Return :meth:`add` of every start at once, with the same rules and the same results.
+
+        Parameters
+        ----------
+        starts : pandas.Series
+            Start instants, ``datetime64[us, UTC]`` (any aware datetime dtype; NaT allowed).
+        duration : Duration
+            The limit, as for :meth:`add`.
+
+        Returns
+        -------
+        pandas.Series
+            Due instants, ``datetime64[us, UTC]``, on the index of ``starts``. NaT where the start is
+            NaT, or where :meth:`add` would raise :class:`CalendarRangeError` (a working day outside
+            ``covered_years``).
+
+        Raises
+        ------
+        BusinessTimeError
+            If ``duration`` is not a :class:`Duration`, or ``starts`` has no time zone.
+
+        Notes
+        -----
+        Working and calendar days are worked out once per distinct local start date; each start then
+        keeps its wall-clock time (or takes the opening time, as in :meth:`add`). The rare due wall
+        time that falls in a DST gap, and every ``business_hours`` limit, go through :meth:`add`.
+
+        Examples
+        --------
+        >>> import pandas as pd
+        >>> cal = BusinessCalendar.china()
+        >>> starts = pd.Series(pd.to_datetime(["2025-09-28 02:00", "2025-09-27 02:00"], utc=True))
+        >>> [str(t) for t in cal.add_many(starts, Duration(3, DurationUnit.WORKING_DAYS))]
+        ['2025-10-09 02:00:00+00:00', '2025-10-09 01:00:00+00:00']
+        """
+        import numpy as np
+        import pandas as pd
+
+        if not isinstance(duration, Duration):
+            raise BusinessTimeError(f"duration must be a Duration (got {type(duration).__name__} {duration!r})")
+        if getattr(starts.dtype, "tz", None) is None:
+            raise NaiveDatetimeError("starts have no time zone; stored timestamps are UTC (tz_localize('UTC'))")
+        utc = starts.dt.tz_convert("UTC").astype("datetime64[us, UTC]")
+        unit, value = duration.unit, duration.value
+        if unit is DurationUnit.ELAPSED_HOURS:
+            return utc + pd.Timedelta(_hours_to_timedelta(value))
+        out = pd.Series(pd.NaT, index=starts.index, dtype="datetime64[us, UTC]")
+        ok = utc.notna().to_numpy()
+        if unit is DurationUnit.BUSINESS_HOURS:
+            for i in np.flatnonzero(ok):
+                try:
+                    out.iat[i] = self.add(utc.iat[i].to_pydatetime(), duration)
+                except CalendarRangeError:
+                    pass
+            return out
+        n = int(value)
+        naive = utc[ok].dt.tz_convert(self.timezone).dt.tz_localize(None)
+        day = naive.dt.normalize()
+        wall = naive - day
+        day_codes, day_u = pd.factorize(day)
+        opening = pd.Timedelta(hours=self.day_start.hour, minutes=self.day_start.minute,
+                               seconds=self.day_start.second, microseconds=self.day_start.microsecond)
+        due_day = np.full(len(day_u), np.datetime64("NaT"), dtype="datetime64[us]")
+        keeps_wall = np.ones(len(day_u), dtype=bool)  # False: the start counts from the opening time
+        for j, d in enumerate(day_u.date):
+            if unit is DurationUnit.CALENDAR_DAYS:
+                due_day[j] = np.datetime64(d + timedelta(days=n), "us")
+                continue
+            try:
+                if not self.is_working_day(d):
+                    d, keeps_wall[j] = self._following_working_day(d), False
+                for _ in range(n):
+                    d = self._following_working_day(d)
+            except CalendarRangeError:
+                continue
+            due_day[j] = np.datetime64(d, "us")
+        offset = np.where(keeps_wall[day_codes], wall.to_numpy(), opening.to_timedelta64())
+        due_naive = pd.DatetimeIndex(due_day[day_codes] + offset.astype("timedelta64[us]"))
+        due = due_naive.tz_localize(self.timezone, ambiguous=np.ones(len(due_naive), dtype=bool),
+                                    nonexistent="NaT").tz_convert("UTC")
+        values = pd.Series(due, index=naive.index)
+        if n == 0:  # the start itself when it keeps its wall time, as add() returns it unchanged
+            values = values.where(~pd.Series(keeps_wall[day_codes], index=naive.index), utc[ok])
+        out[ok] = values
+        gap = np.flatnonzero(ok)[(values.isna() & pd.Series(~np.isnat(due_day[day_codes]),
+                                                            index=naive.index)).to_numpy()]
+        for i in gap:  # a due wall time inside a DST gap: add() moves it forward by the gap
+            out.iat[i] = self.add(utc.iat[i].to_pydatetime(), duration)
+        return out
+
     def _add_calendar_days(self, local: datetime, n: int) -> datetime:
         if n == 0:
             return local
