@@ -24,6 +24,7 @@ import requests
 from sopcoach.server import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
+MAVEN = ROOT.parent / "shared" / "data" / "crm" / "maven_crm_sales_opportunities"
 KERNEL_ID = re.compile(r"kernelId[^0-9a-f]+([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})")
 
 
@@ -75,6 +76,8 @@ def trainer(tmp_path: Path):
     home = tmp_path / "var"
     home.mkdir()
     _populate(content, home)
+    (home / "crm").mkdir()  # the exports the monthly review offers (SOPCOACH_HOME/crm)
+    (home / "crm" / MAVEN.name).symlink_to(MAVEN, target_is_directory=True)
     token = "e2e-" + secrets.token_hex(16)
     port = free_port()
     env = {**os.environ, "SOPCOACH_CONTENT": str(content), "SOPCOACH_HOME": str(home),
@@ -207,6 +210,55 @@ def test_trainer_apps_in_chromium(trainer: Trainer, page, artifacts) -> None:
     expect(page.get_by_text("Cronbach α")).to_be_visible(timeout=180_000)
     expect(page.get_by_text("Livingston K²")).to_be_visible()
     page.screenshot(path=str(artifacts / "item_analysis.png"), full_page=True)
+
+
+def test_monthly_review_in_chromium(trainer: Trainer, page, artifacts) -> None:
+    """The monthly review on the real Maven export, then a case study on the simulated one."""
+    from playwright.sync_api import expect
+
+    page.set_viewport_size({"width": 1280, "height": 2000})
+    page.goto(trainer.url("/voila/render/review/monthly_review.ipynb"), timeout=180_000)
+    app = page.locator(".sopcoach-review")
+    selects = app.locator("select")
+    expect(selects.first).to_be_visible(timeout=180_000)
+    selects.nth(0).select_option(label=MAVEN.name)
+    page.get_by_role("button", name="读取").click()
+    expect(page.get_by_text(re.compile(r"已读取 8,800 个商机"))).to_be_visible(timeout=120_000)
+    selects.nth(2).select_option(label="全部月份")
+    page.get_by_role("button", name="分析").click()
+    expect(page.get_by_text("分析完成：全部月份")).to_be_visible(timeout=120_000)
+    cards = app.locator(".cards")
+    expect(cards).to_contain_text("63.2%")  # won / (won + lost) of the Maven pipeline
+    expect(cards).to_contain_text("4,238 / 6,711")
+    expect(app.locator(".callout, .ok").first).to_be_visible()
+    charts = app.locator("img")
+    expect(charts.first).to_be_visible()
+    assert charts.first.evaluate("i => i.naturalWidth") > 200  # the funnel chart is a real picture
+    page.screenshot(path=str(artifacts / "review_overview.png"), full_page=True)
+
+    page.get_by_role("tab", name="SOP 合规").click()
+    expect(app.get_by_text("检查项")).to_be_visible()
+    expect(app.locator("table:visible").first).to_contain_text("seed:")  # each check names its clause
+    page.get_by_role("tab", name="分组").click()
+    expect(app.get_by_text("Darcel Schlecht").first).to_be_visible()  # Maven's top rep by deals won
+    page.get_by_role("tab", name="数据质量").click()
+    expect(app.get_by_text("1,425 个商机没有客户").first).to_be_visible()  # open deals without an account
+    expect(app.get_by_text("GTXPro").first).to_be_visible()
+    page.screenshot(path=str(artifacts / "review_quality.png"), full_page=True)
+
+    selects.nth(0).select_option(label="演示：模拟导出（含已知违规）")
+    page.get_by_role("button", name="读取").click()
+    expect(page.get_by_text(re.compile(r"已读取 160 个商机"))).to_be_visible(timeout=120_000)
+    page.get_by_role("button", name="分析").click()
+    expect(page.get_by_text(re.compile("分析完成"))).to_be_visible(timeout=120_000)
+    page.get_by_role("tab", name="案例研讨").click()
+    deviation = app.locator(".callout .clause").first
+    expect(deviation).to_be_visible(timeout=60_000)  # the deal with most deviations, its clause quoted
+    expect(deviation).to_contain_text("seed:")
+    expect(app.get_by_text("讨论问题")).to_be_visible()
+    expect(app.locator("ol li").first).to_be_visible()
+    page.screenshot(path=str(artifacts / "review_case.png"), full_page=True)
+    assert "Traceback" not in page.content()
 
 
 RECERT_NOTEBOOK = ("from sopcoach.ui.recert_app import recertification_app", "recertification_app()")
