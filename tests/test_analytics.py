@@ -508,3 +508,55 @@ def test_bucketed_sla_verdicts_equal_the_exact_due_time(duration, zone):
     want = (targets > exact).to_numpy() & ~unknown
     assert (late == want).all(), np.flatnonzero(late != want)[:5]
     assert 0 < late.sum() < (~unknown).sum()  # both verdicts occur
+
+
+def test_single_pipeline_file_has_no_product_or_account_list(capsys):
+    """Maven's pipeline file alone: products and accounts are not checkable (their lists were not
+    given), not 8,800 deals with unknown products."""
+    data = read_export(MAVEN / "sales_pipeline.csv", "maven")
+    assert data.products is None and data.accounts is None
+    q = review(data, __import__("sopcoach.playbook").playbook.load_playbook(ROOT / "playbook"), lang="en").quality
+    assert q.summary.loc["unknown_product", "status"] == "not_checkable"
+    assert q.summary.loc["unknown_account", "status"] == "not_checkable"
+    full = read_export(MAVEN, "maven")  # with products.csv and accounts.csv beside it
+    assert "GTXPro" not in full.products and "GTX Pro" in full.products
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--as-of", "yesterday"], "--as-of must be an ISO date"),
+    (["--as-of", "2017-13-01"], "--as-of must be an ISO date"),
+    (["--month", "2025-13"], "month '2025-13' does not exist"),
+    (["--month", "June"], "month must be written YYYY-MM"),
+    (["--report", "{tmp}/missing/review.html"], "does not exist; create it"),
+    (["--report", "{tmp}"], "that is a folder"),
+])
+def test_cli_bad_arguments_are_one_line_errors(args, message, tmp_path, capsys):
+    """Bad --as-of, --month and --report values end with exit code 1 and a message naming the
+    argument and the fix, never a traceback, and before the export is read."""
+    args = [a.replace("{tmp}", str(tmp_path)) for a in args]
+    assert main(["analyze", str(MAVEN), "--no-progress", *args]) == 1
+    cap = capsys.readouterr()
+    assert message in cap.err and "Traceback" not in cap.err
+    assert cap.out == ""  # refused before the export was read or anything printed
+
+
+def test_cli_header_only_export_and_month_outside_it(tmp_path, capsys):
+    """A pipeline file with only its header is analysed (nothing computable, no traceback); a month
+    outside the export is analysed with a note naming the export's months; --source is not case-sensitive."""
+    (tmp_path / "sales_pipeline.csv").write_text(
+        (MAVEN / "sales_pipeline.csv").read_text(encoding="utf-8").splitlines()[0] + "\n", encoding="utf-8")
+    assert main(["analyze", str(tmp_path / "sales_pipeline.csv"), "--no-progress"]) == 0
+    out = capsys.readouterr().out
+    assert "0 rows as deals" in out and "win_rate: " in out
+    assert main(["analyze", str(MAVEN), "--source", "Maven", "--month", "2025-01", "--no-progress"]) == 0
+    err = capsys.readouterr().err
+    assert "2025-01" in err and "2016-10" in err and "2017-12" in err
+
+
+def test_cli_as_of_without_zone_is_playbook_local_time(capsys, sim_data):
+    """--as-of 2025-04-30T18:00 is 18:00 in the playbook's zone (Asia/Shanghai), 10:00 UTC."""
+    sim, _ = sim_data
+    assert main(["analyze", str(sim.folder), "--source", "simulated", "--as-of", "2025-04-30T18:00",
+                 "--format", "json", "--no-progress"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["compliance"]["as_of"].startswith("2025-04-30T10:00")

@@ -168,3 +168,24 @@ def test_notebook_is_thin_and_without_outputs():
     code = ["".join(c["source"]) for c in cells if c["cell_type"] == "code"]
     assert code == ["from sopcoach.ui.review_app import monthly_review", "monthly_review()"]
     assert all(not c.get("outputs") and c.get("execution_count") is None for c in cells if c["cell_type"] == "code")
+
+
+def test_an_export_with_no_checkable_rule_never_reads_as_zero_deviations(pbm, tmp_path):
+    """The Maven export supports no SOP check: the app says so instead of "0 findings", the deal list
+    shows no deviation counts, and a case study says nothing can be judged (README: not checkable is
+    never zero breaches)."""
+    from support import SHARED
+    maven = SHARED / "data" / "crm" / "maven_crm_sales_opportunities"
+    app = build(maven.parent, lang="en", playbook=pbm)
+    app.export.value = str(maven)
+    app.load_button.click()
+    app.month.value = "2017-06"
+    app.analyse_button.click()
+    assert app.review.compliance.checked == 0
+    assert "No SOP rule could be checked" in app.status.value and "0 findings" not in app.status.value
+    assert "no findings does not mean no deviations" in app.findings_table.value
+    assert app.deal.options and not any("deviations" in label for label, _ in app.deal.options)
+    assert "No SOP rule could be checked" in app.case_deviations.value
+    assert "No deviation" not in app.case_deviations.value
+    assert "Tier: —" in app.case_title.value  # Maven has no tiers: a dash, not "nan"
+    assert any("which events" in p for p in app.case_prompts.value.split("<li>"))

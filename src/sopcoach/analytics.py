@@ -27,6 +27,7 @@ import base64
 import html
 import io
 import math
+import re
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
@@ -65,6 +66,35 @@ class AnalysisError(SopcoachError):
     """An analysis cannot run with the given arguments (e.g. an unknown month or deal)."""
 
 
+def parse_instant(value: Any, name: str = "as_of", tz: str = "UTC") -> pd.Timestamp:
+    """Return ``value`` (datetime, Timestamp or ISO 8601 text) as a UTC Timestamp.
+
+    A value without a time zone is a wall time in ``tz`` (IANA name; the command line passes the
+    playbook's zone, the library's callers UTC).
+
+    Raises
+    ------
+    AnalysisError
+        When ``value`` is not a date or date/time (``"yesterday"``, ``"2017-13-01"``); the message
+        names the argument ``name``.
+
+    Examples
+    --------
+    >>> parse_instant("2025-06-30T18:00", tz="Asia/Shanghai")
+    Timestamp('2025-06-30 10:00:00+0000', tz='UTC')
+    """
+    try:
+        if isinstance(value, str):
+            value = datetime.fromisoformat(value.strip())
+        stamp = pd.Timestamp(value)
+        if pd.isna(stamp):
+            raise ValueError("no value")
+    except (ValueError, TypeError) as exc:
+        raise AnalysisError(f"{name} must be an ISO date or date/time such as 2025-06-30 or "
+                            f"2025-06-30T18:00+08:00 (got {value!r}: {exc})") from None
+    return (stamp.tz_localize(tz) if stamp.tzinfo is None else stamp).tz_convert("UTC")
+
+
 # ----------------------------------------------------------------------------------- periods
 
 
@@ -95,12 +125,12 @@ class Period:
         """
         if month is None:
             return cls(None, None, None)
-        try:
-            first = pd.Period(month, freq="M")
-        except (ValueError, TypeError):
-            raise AnalysisError(f"month must be written YYYY-MM, e.g. 2025-03 (got {month!r})") from None
-        if len(str(month)) != 7:
+        text = str(month).strip()
+        if not re.fullmatch(r"\d{4}-\d{2}", text):
             raise AnalysisError(f"month must be written YYYY-MM, e.g. 2025-03 (got {month!r})")
+        if not 1 <= int(text[5:]) <= 12:
+            raise AnalysisError(f"month {month!r} does not exist: the month number must be 01 to 12")
+        first = pd.Period(text, freq="M")
         start = first.start_time.tz_localize(tz).tz_convert("UTC")
         end = (first + 1).start_time.tz_localize(tz).tz_convert("UTC")
         return cls(str(first), start, end)
@@ -872,6 +902,27 @@ class Compliance:
     def for_deal(self, deal_id: str) -> pd.DataFrame:
         return self.findings[self.findings["deal_id"] == deal_id]
 
+    @property
+    def checked(self) -> int:
+        """How many checks the export supported (status ``checked``); 0 means no finding can exist."""
+        return int((self.checks["status"] == "checked").sum())
+
+    def summary(self, lang: str | None = None) -> str:
+        """One sentence on the findings that never passes off unchecked rules as kept ones.
+
+        >>> c = Compliance(pd.DataFrame({"status": ["not_checkable"] * 2}), pd.DataFrame(), None)
+        >>> c.summary("en")
+        'No SOP rule could be checked on this export (2 not checkable): no findings does not mean no deviations.'
+        """
+        total, checked, n = len(self.checks), self.checked, len(self.findings)
+        if not checked:
+            return t(f"这份导出无法检查任何SOP规则（{total} 项均无法检查）：没有偏离记录不代表没有偏离。",
+                     f"No SOP rule could be checked on this export ({total} not checkable): no findings does "
+                     "not mean no deviations.", lang)
+        rest = total - checked
+        return t(f"{n:,} 条偏离记录（{checked} 项规则已检查" + (f"，{rest} 项无法检查）" if rest else "）"),
+                 f"{n:,} findings ({checked} rules checked" + (f", {rest} not checkable)" if rest else ")"), lang)
+
 
 def _clause_source(playbook: Any, clause_id: str) -> str:
     try:
@@ -920,7 +971,7 @@ def milestones(data: CrmData, playbook: Any, entries: pd.DataFrame | None = None
         contact = ev.loc[mask, ["deal_id", "timestamp", "event_id", "pos"]]
         first = contact.sort_values("timestamp", kind="stable").drop_duplicates("pos")
         parts.append(first.assign(milestone="first_contact_made"))
-    out = pd.concat([p for p in parts if len(p)], ignore_index=True)
+    out = pd.concat([p for p in parts if len(p)] or parts[:1], ignore_index=True)  # no deals: empty
     out = out[out["timestamp"].notna()]
     out["timestamp"] = out["timestamp"].astype(_TS)
     out["pos"] = out["pos"].astype(np.intp)
@@ -1070,6 +1121,8 @@ def check_compliance(data: CrmData, playbook: Any, month: str | None = None,
     ------
     CalendarRangeError
         When a working-day limit reaches a year the playbook's calendar does not cover.
+    AnalysisError
+        When ``month`` is not ``YYYY-MM`` or ``as_of`` is not a date/time.
     """
     lang = lang or current_lang()
     tz = playbook.calendar.timezone
@@ -1077,8 +1130,7 @@ def check_compliance(data: CrmData, playbook: Any, month: str | None = None,
     period = Period.of(month, tz)
     if as_of is None:
         as_of = data.as_of
-    as_of = None if as_of is None else (pd.Timestamp(as_of).tz_localize("UTC") if pd.Timestamp(as_of).tzinfo is None
-                                        else pd.Timestamp(as_of).tz_convert("UTC"))
+    as_of = None if as_of is None else parse_instant(as_of, "as_of")
     entries = stage_entries(data, playbook) if entries is None else entries
     deals = data.unique_deals().set_index("deal_id")
     owner = deals["owner"]
@@ -1414,7 +1466,8 @@ class CaseStudy:
     in force), ``what`` (str), ``deviation`` (str, empty when none). ``stages``: index playbook
     stage id; columns ``name``, ``entered`` (datetime64[us, UTC]), ``observed`` (bool),
     ``exit_criteria`` (str). ``deviations``: the deal's compliance findings plus ``clause_title``
-    and ``clause_text`` (the clause quoted). ``prompts``: discussion questions.
+    and ``clause_text`` (the clause quoted). ``prompts``: discussion questions. ``checked``: how
+    many SOP checks the export supported (0: an empty ``deviations`` says nothing).
     """
 
     deal_id: str
@@ -1423,6 +1476,7 @@ class CaseStudy:
     stages: pd.DataFrame
     deviations: pd.DataFrame
     prompts: list[str]
+    checked: int = 0
 
 
 def case_study(data: CrmData, playbook: Any, deal_id: str, compliance: Compliance | None = None,
@@ -1505,12 +1559,17 @@ def case_study(data: CrmData, playbook: Any, deal_id: str, compliance: Complianc
     stages["entered"] = pd.to_datetime(stages["entered"], utc=True).astype(_TS)
     del sc
     return CaseStudy(deal_id, deal, timeline, stages, dev.reset_index(drop=True),
-                     discussion_prompts(deal, dev, stages, lang))
+                     discussion_prompts(deal, dev, stages, lang, checked=compliance.checked),
+                     compliance.checked)
 
 
 def discussion_prompts(deal: pd.Series, deviations: pd.DataFrame, stages: pd.DataFrame,
-                       lang: str | None = None) -> list[str]:
-    """Return questions for the monthly meeting about one deal (seed:3.3.2)."""
+                       lang: str | None = None, checked: int = 1) -> list[str]:
+    """Return questions for the monthly meeting about one deal (seed:3.3.2).
+
+    ``checked`` is the number of SOP checks the export supported; with none, the prompt asks what
+    the CRM should record instead of suggesting the deal kept the SOP.
+    """
     lang = lang or current_lang()
     out = []
     reached = stages[stages["entered"].notna() | stages["observed"]]
@@ -1529,7 +1588,11 @@ def discussion_prompts(deal: pd.Series, deviations: pd.DataFrame, stages: pd.Dat
         out.append(t(f"{r.rule}：SOP要求 {r.expected}，实际 {r.actual}。原因是什么？条款「{r.clause_title}」需要调整，还是执行需要改进？",
                      f"{r.rule}: the SOP expects {r.expected}; actual {r.actual}. Why? Does the clause "
                      f"'{r.clause_title}' need changing, or its execution?", lang))
-    if deviations.empty:
+    if deviations.empty and not checked:
+        out.append(t("这份导出无法检查SOP的执行：CRM需要记录哪些事件（邮件、电话、报价、审批），才能复盘这个商机？",
+                     "This export cannot show whether the SOP was kept: which events (e-mails, calls, quotes, "
+                     "approvals) must the CRM record to review this deal?", lang))
+    elif deviations.empty:
         out.append(t("没有发现偏离SOP的记录：数据是否完整记录了每一步？",
                      "No deviation from the SOP was found: does the CRM record every step of this deal?", lang))
     out.append(t("基于这个案例，下个月的SOP或培训要改什么？", "What should change in the SOP or the training "
@@ -1851,6 +1914,7 @@ def render_html(rv: Review, *, case: CaseStudy | None = None, playbook: Any = No
                if b.stage else f"<div class='ok'>{html.escape(b.reason)}</div>")
     checks = rv.compliance.checks[["rule", "clause", "source", "status", "instances", "breaches", "pending", "reason"]]
     findings = rv.compliance.findings.set_index("deal_id")[["rule", "owner", "clause", "source", "expected", "actual"]]
+    summary = rv.compliance.summary(lang)
     parts = [
         f"<!doctype html><html><head><meta charset='utf-8'><title>sopcoach monthly review {html.escape(month)}</title>",
         f"<style>{REPORT_CSS}</style></head><body>",
@@ -1863,7 +1927,8 @@ def render_html(rv: Review, *, case: CaseStudy | None = None, playbook: Any = No
         f"<h2>{t('销售周期分布', 'Cycle-time distribution', lang)}</h2>{img(chart_cycle(rv))}",
         f"<h2>{t('月度趋势', 'Month-over-month trend', lang)}</h2>{img(chart_trend(rv))}{html_table(rv.trend)}",
         f"<h2>{t('SOP 合规', 'SOP compliance', lang)}</h2>{html_table(checks)}",
-        f"<h3>{t('偏离记录', 'Findings', lang)} ({len(findings):,})</h3>{html_table(findings)}",
+        f"<h3>{t('偏离记录', 'Findings', lang)} ({len(findings):,})</h3><p>{html.escape(summary)}</p>"
+        + (html_table(findings) if len(findings) else ""),
     ]
     for g, df in rv.by.items():
         parts.append(f"<h2>{t('分组', 'By', lang)} {html.escape(g)}</h2>{html_table(df, max_rows=50)}")

@@ -315,7 +315,8 @@ def load_mapping(source: str | Path | Mapping, playbook: Any = None) -> Mapping:
     if isinstance(source, Mapping):
         mapping = source
     else:
-        path = builtin_mapping_path(str(source)) if str(source) in BUILTIN_SOURCES else Path(source)
+        name = str(source).strip().lower()  # "Maven" names the built-in mapping too
+        path = builtin_mapping_path(name) if name in BUILTIN_SOURCES else Path(source)
         if not path.is_file():
             raise ContentError([Problem(str(source), 0, 0, "", "no such mapping file; give a path to a "
                                         f"mapping YAML or one of {', '.join(BUILTIN_SOURCES)}")])
@@ -1181,14 +1182,16 @@ def _assemble(frames: dict[str, list[pd.DataFrame]], mapping: Mapping, provided:
     # owners: team, region, role per owner
     owners = _typed(cat["owners"], ["owner", "team", "region", "role"], FIELDS["owners"])
     owners = owners.drop_duplicates("owner", keep="first")
+    # an account or product list exists only when its file was read (a mapping may declare one that
+    # a single-file export leaves out: then nothing is "missing from the list")
     accounts = None
-    if len(cat["accounts"]) or any(t.kind == "accounts" for t in spec.tables):
+    if frames.get("accounts"):
         accounts = _typed(cat["accounts"], ["account", "tier"], FIELDS["accounts"])
         accounts["tier_raw"] = accounts["tier"]
         accounts["tier"] = _map_values(accounts["tier"], spec.tiers, keep=True)
         accounts = accounts.drop_duplicates("account", keep="first")
     products = None
-    if any(t.kind == "products" for t in spec.tables):
+    if frames.get("products"):
         products = frozenset(_typed(cat["products"], ["product"], {})["product"].dropna())
 
     kinds = dict(FIELDS["deals"], created=_DATE, closed=_DATE)

@@ -20,6 +20,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from .errors import SopcoachError
 from .i18n import current_lang, t
 
 
@@ -33,7 +34,8 @@ def register(sub: Any) -> None:
     a.add_argument("--report", help="write a self-contained HTML report to this file")
     a.add_argument("--format", choices=["text", "json"], default="text")
     a.add_argument("--case", help="add a case study of this deal id to the HTML report")
-    a.add_argument("--as-of", dest="as_of", help="the moment the export describes (ISO; default: its latest timestamp)")
+    a.add_argument("--as-of", dest="as_of", help="the moment the export describes (ISO 8601; without a zone, "
+                   "in the playbook's time zone; default: the export's latest timestamp)")
     a.add_argument("--playbook", help="playbook folder (default: $SOPCOACH_CONTENT/playbook or the project's)")
     a.add_argument("--strict", action="store_true", help="fail on any row problem instead of reporting it")
     a.add_argument("--no-progress", dest="progress", action="store_false", help="hide the progress bar")
@@ -57,19 +59,47 @@ def _playbook(folder: str | None) -> Any:
     return load_playbook(content / "playbook")
 
 
+def _report_path(value: str | None) -> Path | None:
+    """Check, before any work, that the HTML report can be written to ``value``."""
+    if not value:
+        return None
+    path = Path(value).expanduser()
+    if path.is_dir():
+        raise SopcoachError(f"--report {value}: that is a folder; give a file name such as {path / 'review.html'}")
+    if not path.parent.is_dir():
+        raise SopcoachError(f"--report {value}: the folder {path.parent} does not exist; create it or "
+                            "choose another place for the report")
+    if not os.access(path.parent, os.W_OK) or (path.exists() and not os.access(path, os.W_OK)):
+        raise SopcoachError(f"--report {value}: not allowed to write there; choose another place for the report")
+    return path
+
+
 def _cmd_analyze(args: argparse.Namespace) -> int:
-    from .analytics import case_study, render_html, review, review_json
+    from .analytics import Period, case_study, months_of, parse_instant, render_html, review, review_json
     from .crm import read_export
     lang = current_lang()
+    report = _report_path(args.report)
     playbook = _playbook(args.playbook)
+    tz = playbook.calendar.timezone
+    Period.of(args.month, tz)  # a malformed month fails before the export is read
+    as_of = parse_instant(args.as_of, "--as-of", tz) if args.as_of else None
     data = read_export([Path(p) for p in args.export], args.source, playbook=playbook,
                        progress=args.progress, strict=args.strict)
+    months = months_of(data, tz)
+    if args.month and args.month not in months:
+        span = f"{months[0]} … {months[-1]}" if months else t("无", "none", lang)
+        print(t(f"注意：{args.month} 不在这份导出的月份内（{span}），各项数字会是空的。",
+                f"note: {args.month} is not among the export's months ({span}); the figures will be empty.",
+                lang), file=sys.stderr)
     if args.progress and len(data.events) > 200_000:
         print(t("正在分析……", "analysing ...", lang), file=sys.stderr, flush=True)
-    rv = review(data, playbook, args.month, args.as_of, lang=lang)
-    if args.report:
+    rv = review(data, playbook, args.month, as_of, lang=lang)
+    if report:
         case = case_study(data, playbook, args.case, rv.compliance, lang=lang) if args.case else None
-        Path(args.report).write_text(render_html(rv, case=case, playbook=playbook), encoding="utf-8")
+        try:
+            report.write_text(render_html(rv, case=case, playbook=playbook), encoding="utf-8")
+        except OSError as exc:
+            raise SopcoachError(f"--report {args.report}: cannot write the report ({exc.strerror})") from None
         print(t(f"报告已写入 {args.report}", f"report written to {args.report}", lang), file=sys.stderr)
     if args.format == "json":
         json.dump(review_json(rv), sys.stdout, ensure_ascii=False, indent=2)

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 import ipywidgets as w
+import pandas as pd
 
 from ..errors import ContentError, SopcoachError
 from ..i18n import current_lang, t
@@ -254,7 +255,8 @@ class ReviewApp:
         self.compliance_table.value = (f"<h4>{self.tr('检查项', 'Checks')}</h4>" + an.html_table(checks))
         findings = rv.compliance.findings.set_index("deal_id")[["rule", "owner", "clause", "source", "expected", "actual"]]
         self.findings_table.value = (f"<h4>{self.tr('偏离记录', 'Findings')} ({len(findings):,})</h4>"
-                                     + an.html_table(findings, max_rows=300))
+                                     f"<p>{html.escape(rv.compliance.summary(self.lang))}</p>"
+                                     + (an.html_table(findings, max_rows=300) if len(findings) else ""))
         self.on_group()
         q = rv.quality.summary[["status", "count", "message", "examples"]]
         probs = "".join(f"<li>{html.escape(str(p))}</li>" for p in rv.problems[:100])
@@ -262,9 +264,8 @@ class ReviewApp:
                                                        if probs else "")
         self._deal_options()
         self.tabs.layout.display = ""
-        n = len(rv.compliance.findings)
-        self.say(self.tr(f"分析完成：{rv.month or '全部月份'}，{n} 条偏离记录。",
-                         f"Done: {rv.month or 'all months'}, {n} findings."))
+        self.say(self.tr(f"分析完成：{rv.month or '全部月份'}。", f"Done: {rv.month or 'all months'}. ")
+                 + html.escape(rv.compliance.summary(self.lang)))
 
     def _deal_options(self) -> None:
         rv, data = self.review, self.data
@@ -280,6 +281,8 @@ class ReviewApp:
             r = deals.loc[d]
             outcome = {"won": self.tr("赢单", "won"), "lost": self.tr("丢单", "lost")}.get(r["outcome"], self.tr("进行中", "open"))
             owner = r["owner"] if isinstance(r["owner"], str) else "?"
+            if not rv.compliance.checked:  # nothing was checkable: no count to show
+                return f"{d} · {owner} · {outcome}"
             n = int(counts.get(d, 0))
             return f"{d} · {owner} · {outcome} · {self.tr(f'{n} 处偏离', f'{n} deviations')}"
 
@@ -313,10 +316,15 @@ class ReviewApp:
             return
         cs = an.case_study(self.data, self.pb, self.deal.value, self.review.compliance, lang=self.lang)
         d = cs.deal
+
+        def cell(column: str) -> str:
+            value = d.get(column)
+            return "—" if value is None or pd.isna(value) else html.escape(str(value))
+
         self.case_title.value = (f"<h3>{html.escape(cs.deal_id)}</h3><p>{self.tr('负责人', 'Owner')}: "
-                                 f"{html.escape(str(d['owner']))} · {self.tr('客户', 'Account')}: {html.escape(str(d['account']))}"
-                                 f" · {self.tr('等级', 'Tier')}: {html.escape(str(d['tier']))} · "
-                                 f"{self.tr('阶段', 'Stage')}: {html.escape(str(d['stage_raw']))}</p>")
+                                 f"{cell('owner')} · {self.tr('客户', 'Account')}: {cell('account')}"
+                                 f" · {self.tr('等级', 'Tier')}: {cell('tier')} · "
+                                 f"{self.tr('阶段', 'Stage')}: {cell('stage_raw')}</p>")
         self.case_img.value = an.chart_timeline(cs, self.pb, self.lang)
         devs = []
         for r in cs.deviations.itertuples():
@@ -324,7 +332,10 @@ class ReviewApp:
                         f"{html.escape(r.expected)}; {self.tr('实际', 'actual')}: {html.escape(r.actual)}"
                         f"<div class='clause'><b>{html.escape(r.clause_title)}</b> ({html.escape(r.source)}): "
                         f"{html.escape(r.clause_text)}</div></div>")
-        self.case_deviations.value = "".join(devs) or f"<div class='ok'>{self.tr('未发现偏离SOP的记录。', 'No deviation from the SOP found.')}</div>"
+        if not devs and not cs.checked:
+            devs = [f"<div class='callout'>{html.escape(self.review.compliance.summary(self.lang))}</div>"]
+        self.case_deviations.value = "".join(devs) or (
+            f"<div class='ok'>{self.tr('在可检查的规则中未发现偏离SOP的记录。', 'No deviation from the SOP found among the rules that could be checked.')}</div>")
         self.case_prompts.value = (f"<h4>{self.tr('讨论问题', 'Discussion prompts')}</h4><ol>"
                                    + "".join(f"<li>{html.escape(p)}</li>" for p in cs.prompts) + "</ol>")
         self.case_timeline.value = an.html_table(cs.timeline.set_index("local_time")[["stage", "what", "deviation"]])
