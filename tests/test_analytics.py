@@ -560,3 +560,29 @@ def test_cli_as_of_without_zone_is_playbook_local_time(capsys, sim_data):
                  "--format", "json", "--no-progress"]) == 0
     out = json.loads(capsys.readouterr().out)
     assert out["compliance"]["as_of"].startswith("2025-04-30T10:00")
+
+
+def test_monthly_groups_count_the_pipeline_at_month_end(maven, pbm):
+    """For a month, a rep's ``open`` is the pipeline at its end (engaged before July, not closed
+    before July), counted here straight from Maven's CSV; ``deals`` in the stage table is the rep's
+    cohort (engaged in June), not a sum over stages."""
+    from sopcoach.analytics import stage_conversion_by
+    raw = pd.read_csv(MAVEN / "sales_pipeline.csv", parse_dates=["engage_date", "close_date"])
+    july = pd.Timestamp("2017-07-01")
+    darcel = raw[raw["sales_agent"] == "Darcel Schlecht"]
+    pipeline = ((darcel["engage_date"] < july) & (darcel["close_date"].isna() | (darcel["close_date"] >= july))).sum()
+    june = darcel["engage_date"].between("2017-06-01", "2017-06-30").sum()
+    by = breakdown(maven, pbm, "owner", "2017-06")
+    assert by.loc["Darcel Schlecht", "open"] == pipeline > 0
+    assert by.loc["Darcel Schlecht", "created"] == june
+    conv = stage_conversion_by(maven, pbm, "owner", "2017-06", lang="en")
+    assert conv.loc["Darcel Schlecht", "deals"] == june
+
+
+def test_bottleneck_names_the_stages_it_compared(maven, pbm):
+    """Maven records two stages; the call names the one compared with and the inferred ones left
+    out, at the Bonferroni level written exactly (97.5%, not 98%)."""
+    b = find_bottleneck(funnel(maven, pbm, lang="en"), lang="en")
+    assert b.stage == "needs_analysis"
+    assert "(First contact)" in b.reason and "97.5% interval" in b.reason
+    assert "Not compared, as only inferred: Solution demo, Quotation, Contract negotiation" in b.reason

@@ -45,7 +45,7 @@ from .i18n import current_lang, t
 __all__ = [
     "Bottleneck", "CaseStudy", "Compliance", "Period", "Review", "breakdown", "case_study",
     "check_compliance", "cycle_times", "find_bottleneck", "funnel", "kpis", "monthly_trend",
-    "html_table", "kpi_cards_html", "render_html", "review", "review_json", "stage_conversion_by",
+    "html_table", "kpi_cards_html", "populations_note", "render_html", "review", "review_json", "stage_conversion_by",
     "stage_entries",
     "wilson_interval",
 ]
@@ -479,21 +479,26 @@ def find_bottleneck(fun: pd.DataFrame, confidence: float = 0.95, min_decided: in
                             "Fewer than two stages can be compared: the export records decided deals "
                             "in fewer than two stages.", lang), compared)
     flagged = compared[compared["flagged"]]
+    pct = f"{level:.1%}".replace(".0%", "%")  # 99%, 97.5%
     if flagged.empty:
         return Bottleneck(None, math.nan, nan2, math.nan, nan2, level,
-                          t(f"没有阶段的转化率显著低于其他阶段（{level:.0%} 置信区间重叠，或有结论的商机少于 {min_decided} 个）。",
-                            f"No stage converts markedly lower than the others (the {level:.0%} intervals "
+                          t(f"没有阶段的转化率显著低于其他阶段（{pct} 置信区间重叠，或有结论的商机少于 {min_decided} 个）。",
+                            f"No stage converts markedly lower than the others (the {pct} intervals "
                             f"overlap, or fewer than {min_decided} deals were decided there).", lang), compared)
     s = flagged["conversion"].idxmin()
     r = compared.loc[s]
     name = fun.at[s, "name"]
+    rest = [str(fun.at[o, "name"]) for o in compared.index if o != s]
+    inferred = [str(fun.at[o, "name"]) for o in fun.index if not fun.at[o, "observed"]]
     reason = t(
-        f"阶段「{name}」的转化率为 {r.conversion:.1%}（{level:.0%} 区间 {r.ci_low:.1%}–{r.ci_high:.1%}，"
-        f"{r.decided} 个有结论的商机），显著低于其他阶段的 {r.rest_conversion:.1%}"
-        f"（{r.rest_ci_low:.1%}–{r.rest_ci_high:.1%}）。",
-        f"Stage '{name}' converts {r.conversion:.1%} ({level:.0%} interval {r.ci_low:.1%}-{r.ci_high:.1%}, "
-        f"{r.decided} decided deals), markedly below the other stages' {r.rest_conversion:.1%} "
-        f"({r.rest_ci_low:.1%}-{r.rest_ci_high:.1%}).", lang)
+        f"阶段「{name}」的转化率为 {r.conversion:.1%}（{pct} 区间 {r.ci_low:.1%}–{r.ci_high:.1%}，"
+        f"{r.decided} 个有结论的商机），显著低于导出中有记录的其他阶段（{'、'.join(rest)}）的 "
+        f"{r.rest_conversion:.1%}（{r.rest_ci_low:.1%}–{r.rest_ci_high:.1%}）。"
+        + (f"未比较只能推断的阶段：{'、'.join(inferred)}。" if inferred else ""),
+        f"Stage '{name}' converts {r.conversion:.1%} ({pct} interval {r.ci_low:.1%}-{r.ci_high:.1%}, "
+        f"{r.decided} decided deals), markedly below the other stages the export records "
+        f"({', '.join(rest)}): {r.rest_conversion:.1%} ({r.rest_ci_low:.1%}-{r.rest_ci_high:.1%})."
+        + (f" Not compared, as only inferred: {', '.join(inferred)}." if inferred else ""), lang)
     return Bottleneck(s, float(r.conversion), (float(r.ci_low), float(r.ci_high)),
                       float(r.rest_conversion), (float(r.rest_ci_low), float(r.rest_ci_high)),
                       level, reason, compared)
@@ -531,6 +536,15 @@ def cycle_times(data: CrmData, playbook: Any, month: str | None = None) -> pd.Se
         days.index = pd.Index(won["deal_id"].to_numpy(), name="deal_id")
         data._cache[key] = days[days >= 0].rename("cycle_days").astype("float64")
     return data._cache[key].copy()
+
+
+#: why a monthly flow ratio can pass 100%, per KPI (its numerator may come from an earlier month's denominator)
+_FLOW_EXAMPLES = {
+    "lead_conversion_rate": ("上月分配的线索可能本月才确认需求", "a lead assigned last month may have its needs "
+                             "confirmed this month"),
+    "quote_acceptance_rate": ("上月发出的报价可能本月才被接受", "a quote sent last month may be accepted this month"),
+    "contract_signing_rate": ("上月接受的报价可能本月才签约", "a quote accepted last month may be signed this month"),
+}
 
 
 def kpis(data: CrmData, playbook: Any, month: str | None = None, *, lang: str | None = None,
@@ -590,10 +604,11 @@ def kpis(data: CrmData, playbook: Any, month: str | None = None, *, lang: str | 
     def rate(kid: str, num: float, den: float, ok: bool, reason: str) -> None:
         if ok and den > 0:
             lo, hi = wilson_interval(num, den) if num <= den else (math.nan, math.nan)
+            zh_example, en_example = _FLOW_EXAMPLES.get(kid, ("", ""))
             note = "" if num <= den else t(
-                "分子和分母按各自发生的月份统计（上月接受的报价本月签约），比率可超过100%。",
-                "numerator and denominator are counted in the month each happened (a quote accepted "
-                "last month may be signed this month), so the ratio can exceed 100%.", lang)
+                f"分子和分母按各自发生的月份统计（{zh_example}），比率可超过100%。",
+                f"numerator and denominator are counted in the month each happened ({en_example}), so "
+                "the ratio can exceed 100%.", lang)
             rows[kid] = dict(value=num / den, numerator=num, denominator=den, ci_low=lo, ci_high=hi,
                              status="ok", reason=note)
         else:
@@ -713,8 +728,9 @@ def breakdown(data: CrmData, playbook: Any, by: str = "owner", month: str | None
     -------
     pandas.DataFrame
         Index: the group value (str; ``(none)`` for blanks). Columns ``created``, ``won``,
-        ``lost``, ``open`` (int64 deal counts: created in the period, won or lost in it, still
-        open in the export); ``win_rate``, ``ci_low``, ``ci_high`` (float64 fractions); ``cycle_mean``,
+        ``lost``, ``open`` (int64 deal counts: created in the period, won or lost in it, open at
+        its end — created by then and not closed by then, so a deal without a creation date is left
+        out; for the whole export, still open); ``win_rate``, ``ci_low``, ``ci_high`` (float64 fractions); ``cycle_mean``,
         ``cycle_median`` (float64 calendar days); ``amount_won`` (float64, export currency);
         ``breaches`` (int64, with ``compliance``). Sorted by ``won`` then ``created``, descending.
 
@@ -738,9 +754,15 @@ def breakdown(data: CrmData, playbook: Any, by: str = "owner", month: str | None
     def count(mask: np.ndarray) -> np.ndarray:
         return np.bincount(codes[mask], minlength=g).astype("int64")
 
+    if period.month is None:
+        open_m = outcome == "open"
+    else:  # the pipeline at the end of the month: created by then, not closed by then
+        created, closed = deals["created"], deals["closed"]
+        open_m = (((created < period.end) & (closed.isna() | (closed >= period.end))).to_numpy()
+                  & ~((outcome != "open") & closed.isna().to_numpy()))  # not: closed on an unknown date
     out = pd.DataFrame({
         "created": count(period.contains(deals["created"]).to_numpy()),
-        "won": count(won_m), "lost": count(lost_m), "open": count(outcome == "open"),
+        "won": count(won_m), "lost": count(lost_m), "open": count(open_m),
     }, index=pd.Index(list(names), name=by, dtype="str"))
     n = (out["won"] + out["lost"]).to_numpy()
     out["win_rate"] = np.where(n > 0, out["won"] / np.maximum(n, 1), np.nan)
@@ -780,8 +802,9 @@ def stage_conversion_by(data: CrmData, playbook: Any, by: str = "owner", month: 
     pandas.DataFrame
         Index: the group value (str). Columns: one per playbook stage but the last, named after
         the stage id, with its conversion (float64 fraction, NaN when no deal decided there);
-        ``decided`` (int64, deals advanced or lost in the group); ``weak_stage`` (str stage name,
-        missing when none is flagged).
+        ``deals`` (int64, the group's deals in the cohort: created in the month, or all);
+        ``weak_stage`` (str stage name, missing when none is flagged). Groups without a decided
+        deal are left out; sorted by ``deals``, descending.
 
     Raises
     ------
@@ -816,7 +839,7 @@ def stage_conversion_by(data: CrmData, playbook: Any, by: str = "owner", month: 
     observed = entries.groupby("stage")["observed"].any().reindex(ids, fill_value=False).to_numpy()
     stage_names = {st.id: st.name.get(lang) for st in playbook.stages}
     out = pd.DataFrame(conv[:, :-1], columns=ids[:-1], index=pd.Index(list(names), name=by, dtype="str"))
-    out["decided"] = decided[:, :-1].sum(axis=1).astype("int64")
+    out["deals"] = np.bincount(codes[in_cohort], minlength=g).astype("int64")
     weak = []
     for i in range(g):
         f = pd.DataFrame({"name": [stage_names[x] for x in ids], "advanced": advanced[i],
@@ -825,7 +848,7 @@ def stage_conversion_by(data: CrmData, playbook: Any, by: str = "owner", month: 
         b = find_bottleneck(f, lang=lang) if decided[i].sum() else None
         weak.append(stage_names[b.stage] if b is not None and b.stage else None)
     out["weak_stage"] = pd.Series(weak, index=out.index, dtype="str")
-    return out[out["decided"] > 0].sort_values("decided", ascending=False, kind="stable")
+    return out[decided[:, :-1].sum(axis=1) > 0].sort_values("deals", ascending=False, kind="stable")
 
 
 def monthly_trend(data: CrmData, playbook: Any, compliance: "Compliance | None" = None) -> pd.DataFrame:
@@ -1861,6 +1884,24 @@ def html_table(df: pd.DataFrame, columns: Iterable[str] | None = None, max_rows:
     return f"<table class='t'><tr>{head}</tr>{''.join(body)}</table>{more}"
 
 
+def populations_note(rv: Review) -> str:
+    """Say which deals each part of a monthly review counts (they differ by design).
+
+    KPIs count what happened in the month (deals closed, quotes sent in it); the funnel, the stage
+    counts and the bottleneck follow the cohort of deals created in it to their furthest stage so
+    far; the per-group ``open`` is the pipeline at the month's end.
+    """
+    if rv.month is None:
+        return t("全部月份：KPI、漏斗和分组都按整份导出统计。", "All months: the KPIs, the funnel and the groups "
+                 "count the whole export.", rv.lang)
+    m = rv.month
+    return t(f"KPI 按事件发生的月份统计（{m} 关闭的商机、{m} 发出的报价……）；漏斗、阶段数和瓶颈跟踪 {m} "
+             f"新建的商机（同期群）到目前为止到达的阶段；分组表中的“open”是 {m} 月末仍在进行的商机。",
+             f"KPIs count what happened in {m} (deals closed, quotes sent in it); the funnel, the stage "
+             f"counts and the bottleneck follow the deals created in {m} (a cohort) to the furthest stage "
+             f"reached so far; 'open' in the group tables is the pipeline at the end of {m}.", rv.lang)
+
+
 def kpi_cards_html(rv: Review) -> str:
     """Return the KPI cards as an HTML fragment (used by the report and the review app)."""
     cards = []
@@ -1921,7 +1962,7 @@ def render_html(rv: Review, *, case: CaseStudy | None = None, playbook: Any = No
         f"<h1>{t('月度销售复盘', 'Monthly sales review', lang)}: {html.escape(month)}</h1>",
         f"<p>{t('数据来源', 'Source', lang)}: {html.escape(rv.source)} · "
         f"{t('合规截止', 'as of', lang)} {html.escape(str(rv.compliance.as_of or ''))}</p>",
-        f"<h2>KPI</h2>{kpi_cards_html(rv)}",
+        f"<h2>KPI</h2><p>{html.escape(populations_note(rv))}</p>{kpi_cards_html(rv)}",
         f"<h2>{t('漏斗', 'Funnel', lang)}</h2>{img(chart_funnel(rv))}{callout}",
         html_table(rv.funnel, ["name", "reached", "open_here", "lost_here", "advanced", "conversion", "ci_low", "ci_high", "observed"]),
         f"<h2>{t('销售周期分布', 'Cycle-time distribution', lang)}</h2>{img(chart_cycle(rv))}",

@@ -242,7 +242,7 @@ class ReviewApp:
         month = None if self.month.value == ALL else self.month.value
         rv = an.review(self.data, self.pb, month, lang=self.lang)
         self.review = rv
-        self.cards.value = an.kpi_cards_html(rv)
+        self.cards.value = f"<p class='note'>{html.escape(an.populations_note(rv))}</p>" + an.kpi_cards_html(rv)
         b = rv.bottleneck
         self.callout.value = (f"<div class='callout'><b>{self.tr('瓶颈阶段', 'Bottleneck')}:</b> {html.escape(b.reason)}</div>"
                               if b.stage else f"<div class='ok'>{html.escape(b.reason)}</div>")
