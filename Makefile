@@ -2,6 +2,7 @@
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
+PORT   ?= 8866
 export PATH := $(abspath $(BIN)):$(PATH)
 
 .PHONY: serve test install install-test browser check bench clean
@@ -30,7 +31,7 @@ browser:
 	fi
 
 serve: install
-	$(BIN)/sopcoach serve
+	$(BIN)/sopcoach serve --port $(PORT)
 
 check: install
 	$(BIN)/sopcoach check

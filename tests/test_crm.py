@@ -381,3 +381,18 @@ def test_large_files_show_a_progress_bar(tmp_path, capsys):
     data = read_export(src, mapping(tmp_path, CASE_MAPPING), progress=True)
     assert len(data.deals) == 200_000 and data.deals["amount"].iloc[-1] == 12500.0
     assert "deals.csv" in capsys.readouterr().err
+
+
+def test_folder_of_exports_and_semicolon_file_get_a_fix(tmp_path):
+    """The folder above the exports names its sub-folders; a semicolon-separated file is told to be
+    saved comma-separated (not "fix the mapping")."""
+    from sopcoach.errors import ContentError
+    with pytest.raises(ContentError) as exc:
+        read_export(CRM)
+    text = str(exc.value)
+    assert "maven_crm_sales_opportunities" in text and "give one of them" in text and ":0:0" not in text
+    (tmp_path / "sales_pipeline.csv").write_text(
+        (MAVEN / "sales_pipeline.csv").read_text(encoding="utf-8").replace(",", ";"), encoding="utf-8")
+    with pytest.raises(ContentError) as exc:
+        read_export(tmp_path / "sales_pipeline.csv", "maven")
+    assert "separate fields with ';'" in str(exc.value) and "sales_pipeline.csv:1: deal_id:" in str(exc.value)

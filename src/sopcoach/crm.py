@@ -883,6 +883,9 @@ def _deals_table(mapping: Mapping) -> TableSpec:
     return next(t for t in mapping.spec.tables if t.kind == "deals")
 
 
+_EXPORT_SUFFIXES = (".csv", ".xlsx", ".xlsm", ".txt")
+
+
 def _expand(paths: Sequence[Any]) -> list[Any]:
     items: list[Any] = []
     for p in paths:
@@ -891,7 +894,14 @@ def _expand(paths: Sequence[Any]) -> list[Any]:
             continue
         p = Path(p)
         if p.is_dir():
-            items.extend(sorted(x for x in p.iterdir() if x.suffix.lower() in (".csv", ".xlsx", ".xlsm", ".txt")))
+            found = sorted(x for x in p.iterdir() if x.suffix.lower() in _EXPORT_SUFFIXES)
+            if not found:
+                subs = sorted(d.name for d in p.iterdir() if d.is_dir()
+                              and any(x.suffix.lower() in _EXPORT_SUFFIXES for x in d.iterdir()))
+                hint = (f"; its sub-folders {', '.join(subs)} hold exports: give one of them (one export at "
+                        "a time)" if subs else "; give the folder that holds the export's files")
+                raise ContentError([Problem(str(p), 0, 0, "", f"the folder has no CSV or XLSX files{hint}")])
+            items.extend(found)
         elif p.is_file():
             items.append(p)
         else:
@@ -999,10 +1009,13 @@ def read_export(paths: Sequence[Any] | Any, source: str | Path | Mapping | None 
                 line, col = mapping.mark("tables", ti, "fields", fname)
                 required = fname in REQUIRED[table.kind] or (fname == "deal_id" and table.kind == "deals")
                 broken |= required
+                sep = next((d for d in (";", "\t", "|") if len(ctx.header) == 1 and d in ctx.header[0]), None)
+                fix = (f"the file seems to separate fields with {sep!r}, not commas: save it as 'CSV UTF-8 "
+                       "(comma delimited)'" if sep else
+                       f"fix the mapping {mapping.path}:{line}:{col} or the export (or pass the right --source)")
                 (fatal if required else problems).append(Problem(
                     name, 1, 0, fname, f"column {' or '.join(repr(c) for c in spec.column or [])} not found "
-                    f"in the header (columns: {', '.join(ctx.header)}); fix the mapping "
-                    f"{mapping.path}:{line}:{col} or the export"))
+                    f"in the header (columns: {', '.join(ctx.header)}); {fix}"))
             if broken:
                 continue
             provided.update(f"{table.kind}.{c}" for c in canon.columns)

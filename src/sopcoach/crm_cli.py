@@ -122,7 +122,7 @@ def _print_text(rv: Any, data: Any, lang: str) -> None:
         print(f"  {kid}: {v}", file=out)
     print(f"  stage_counts: {rv.stage_counts}", file=out)
     print(f"\n{t('瓶颈', 'bottleneck', lang)}: {rv.bottleneck.reason}", file=out)
-    print(f"\n{t('SOP 合规', 'SOP compliance', lang)}:", file=out)
+    print(f"\n{t('SOP 合规', 'SOP compliance', lang)}: {rv.compliance.summary(lang)}", file=out)
     for cid, r in rv.compliance.checks.iterrows():
         if r["status"] == "checked":
             print(f"  {cid}: {r['breaches']} / {r['instances']}" + (f" ({r['reason']})" if r["reason"] else ""), file=out)

@@ -28,6 +28,11 @@ class Problem:
     --------
     >>> str(Problem("playbook/tiers.yaml", 4, 7, "tiers[0].name", "expected text"))
     'playbook/tiers.yaml:4:7: tiers[0].name: expected text'
+
+    Line and column 0 mean unknown (a problem with the whole file) and are left out:
+
+    >>> str(Problem("deals.csv", 0, 0, "", "no such file or folder"))
+    'deals.csv: no such file or folder'
     """
 
     path: str
@@ -37,7 +42,7 @@ class Problem:
     message: str
 
     def __str__(self) -> str:
-        where = f"{self.path}:{self.line}:{self.column}"
+        where = self.path + (f":{self.line}" if self.line else "") + (f":{self.column}" if self.line and self.column else "")
         return f"{where}: {self.field}: {self.message}" if self.field else f"{where}: {self.message}"
 
 
