@@ -586,3 +586,22 @@ def test_bottleneck_names_the_stages_it_compared(maven, pbm):
     assert b.stage == "needs_analysis"
     assert "(First contact)" in b.reason and "97.5% interval" in b.reason
     assert "Not compared, as only inferred: Solution demo, Quotation, Contract negotiation" in b.reason
+
+
+def test_a_month_without_new_deals_has_an_empty_funnel_said_so(pbm):
+    """Zoho's 2021-05 closes deals but creates none: the cohort funnel is empty and the call says
+    so instead of "fewer than two stages"."""
+    data = read_export(ZOHO, "zoho", playbook=pbm)
+    fun = funnel(data, pbm, "2021-05", lang="en")
+    assert fun["reached"].sum() == 0
+    assert find_bottleneck(fun, lang="en").reason.startswith("The funnel is empty")
+
+
+def test_html_table_formats_a_column_the_same_in_every_row():
+    """Fractions keep 3 decimals, days 1 decimal in every row (6.1 next to 65.6, not 6.102)."""
+    from sopcoach.analytics import html_table
+    df = pd.DataFrame({"win_rate": [0.5, 0.123], "cycle_mean": [6.1024, 65.61]},
+                      index=pd.Index(["2017-05", "2017-06"], name="month"))
+    out = html_table(df)
+    assert "<td>0.500</td>" in out and "<td>0.123</td>" in out
+    assert "<td>6.1</td>" in out and "<td>65.6</td>" in out and "6.102" not in out

@@ -473,6 +473,11 @@ def find_bottleneck(fun: pd.DataFrame, confidence: float = 0.95, min_decided: in
                      "flagged": bool(rn and hi < rlo and n >= min_decided)})
     compared = pd.DataFrame(rows).set_index("stage") if rows else pd.DataFrame()
     nan2 = (math.nan, math.nan)
+    if "reached" in fun and not fun["reached"].any():
+        return Bottleneck(None, math.nan, nan2, math.nan, nan2, level,
+                          t("漏斗为空：本期没有新建的商机（漏斗跟踪本期新建的商机）。",
+                            "The funnel is empty: no deal was created in this period (the funnel follows "
+                            "the deals created in it).", lang), compared)
     if len(compared) < 2:
         return Bottleneck(None, math.nan, nan2, math.nan, nan2, level,
                           t("可比较的阶段不足两个（导出数据只记录了不到两个有结论的阶段）。",
@@ -1856,11 +1861,20 @@ def _fmt_value(v: float, unit: str) -> str:
 
 
 def html_table(df: pd.DataFrame, columns: Iterable[str] | None = None, max_rows: int = 200) -> str:
-    """Return ``df`` (index first) as a small HTML table; floats 0-10 with 3 decimals, times local-free."""
+    """Return ``df`` (index first) as a small HTML table.
+
+    A float column of fractions (every value within -1.5..1.5) shows 3 decimals, any other float
+    column 1 decimal with thousands separators, the same for every row; times as local-free text.
+    """
     cols = list(columns or df.columns)
     head = "".join(f"<th>{html.escape(str(c))}</th>" for c in [df.index.name or ""] + cols)
 
-    def cell(v: Any) -> str:
+    def float_format(c: str) -> str:
+        v = pd.to_numeric(df[c], errors="coerce") if df[c].dtype == object else df[c]
+        fractions = v.dtype.kind == "f" and bool((v.dropna().abs() <= 1.5).all())
+        return "{:.3f}" if fractions else "{:,.1f}"
+
+    def cell(v: Any, fmt: str = "{:,.1f}") -> str:
         if isinstance(v, pd.Timestamp):
             return "" if pd.isna(v) else v.strftime("%Y-%m-%d %H:%M")
         if isinstance(v, (bool, np.bool_)):
@@ -1869,7 +1883,7 @@ def html_table(df: pd.DataFrame, columns: Iterable[str] | None = None, max_rows:
             return f"{int(v):,}"
         if isinstance(v, (float, np.floating)):
             v = float(v)
-            return "" if math.isnan(v) else (f"{v:.3f}" if abs(v) < 10 else f"{v:,.1f}")
+            return "" if math.isnan(v) else fmt.format(v)
         if v is None or (not isinstance(v, (str, list, tuple)) and pd.isna(v)):
             return ""
         return str(v)
@@ -1877,8 +1891,9 @@ def html_table(df: pd.DataFrame, columns: Iterable[str] | None = None, max_rows:
     body = []
     part = df.head(max_rows)
     values = [part[c].tolist() for c in cols]
+    formats = [float_format(c) for c in cols]
     for i, idx in enumerate(part.index):
-        cells = "".join(f"<td>{html.escape(cell(vals[i]))}</td>" for vals in values)
+        cells = "".join(f"<td>{html.escape(cell(vals[i], fmt))}</td>" for vals, fmt in zip(values, formats))
         body.append(f"<tr><td>{html.escape(str(idx))}</td>{cells}</tr>")
     more = f"<p>… {len(df) - max_rows:,} more rows</p>" if len(df) > max_rows else ""
     return f"<table class='t'><tr>{head}</tr>{''.join(body)}</table>{more}"
