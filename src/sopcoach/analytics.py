@@ -1828,9 +1828,11 @@ def chart_timeline(cs: CaseStudy, playbook: Any, lang: str | None = None) -> byt
     """Draw a deal's events against the SOP stages, deviations in red, as PNG bytes."""
     plt = _plt()
     lang = lang or current_lang()
-    names = [s.name.get(lang) for s in playbook.stages]
-    pos = {n: i for i, n in enumerate(names)}
     tl = cs.timeline
+    names = [s.name.get(lang) for s in playbook.stages]
+    # the outcome (won, lost) and any stage outside the playbook get rows above the SOP stages
+    names += sorted({str(s) for s in tl["stage"].dropna()} - set(names))
+    pos = {n: i for i, n in enumerate(names)}
     fig, ax = plt.subplots(figsize=(8, 3))
     if len(tl):
         x = tl["timestamp"].dt.tz_convert(playbook.calendar.timezone).dt.tz_localize(None)
