@@ -396,3 +396,13 @@ def test_folder_of_exports_and_semicolon_file_get_a_fix(tmp_path):
     with pytest.raises(ContentError) as exc:
         read_export(tmp_path / "sales_pipeline.csv", "maven")
     assert "separate fields with ';'" in str(exc.value) and "sales_pipeline.csv:1: deal_id:" in str(exc.value)
+
+
+def test_two_exports_at_once_are_refused_by_name():
+    """Maven's and Salesforce's folders together: not a column error of one mapping, but both
+    exports named and one at a time asked for."""
+    from sopcoach.errors import ContentError
+    with pytest.raises(ContentError) as exc:
+        read_export([MAVEN, CRM / "salesforce_devorg_export_earthfink"])
+    text = str(exc.value)
+    assert "different exports" in text and "maven: sales_pipeline.csv" in text and "salesforce: Opportunity.csv" in text

@@ -919,14 +919,23 @@ def detect_source(paths: Sequence[Any]) -> Mapping:
     """
     items = _expand(paths)
     best, best_score = None, 0
+    deals_files: dict[str, set[str]] = {}  # per built-in source, the files its deals patterns name
     for name in BUILTIN_SOURCES:
         m = load_mapping(name)
         matched = {t: f for t, f in _match_files(items, m).items() if f}
-        deals = _deals_table(m).name
+        deals = _deals_table(m)
         exact = sum(1 for t in m.spec.tables for f in matched.get(t.name, [])
                     if any(fnmatch.fnmatch(_basename(f).lower(), p.lower()) for p in t.files))
-        if deals in matched and exact > best_score:
+        deals_files[name] = {_basename(f) for f in matched.get(deals.name, [])
+                             if any(fnmatch.fnmatch(_basename(f).lower(), p.lower()) for p in deals.files)}
+        if deals.name in matched and exact > best_score:
             best, best_score = m, exact
+    found = {n: f for n, f in deals_files.items() if f}
+    if len(found) > 1 and not set.intersection(*found.values()):
+        names = "; ".join(f"{n}: {', '.join(sorted(f))}" for n, f in found.items())
+        raise ContentError([Problem(", ".join(sorted(set.union(*found.values()))), 0, 0, "",
+                                    f"these files come from different exports ({names}); analyse one "
+                                    "export at a time")])
     if best is None:
         names = ", ".join(_basename(i) for i in items) or "(no files)"
         raise ContentError([Problem(names, 0, 0, "", "no built-in mapping recognises these files; pass "
