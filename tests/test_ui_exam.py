@@ -238,3 +238,24 @@ def test_jupyterhub_user_skips_sign_in(inst, monkeypatch, tmp_path):
     texts = [getattr(c, "value", "") for c in root.children[2].children]
     assert any("hub-alice" in t for t in texts)
     assert inst.records.learner("hub-alice") is not None
+
+
+def test_certified_learner_sees_validity_then_the_lapse(app, inst, clock):
+    """After a pass the exam page names the certificate and its end date; a year and a day later it
+    says the certificate expired and links the recertification exam (not "You are certified")."""
+    code = app.code_box.value  # the sign-in clears it
+    _take(app, inst, right=True)
+
+    def instructions_text() -> str:
+        again = ExamApp(inst, lang="en", clock=clock, start_timer=False)
+        again.id_box.value, again.code_box.value = "e2001", code
+        again.on_sign_in()
+        assert again.page is Page.INSTRUCTIONS
+        return " ".join(getattr(c, "value", "") for c in again.body.children if isinstance(getattr(c, "value", None), str))
+
+    text = instructions_text()
+    assert "You are certified." in text and "valid until 2027-03-02" in text
+    clock.advance(days=366)
+    text = instructions_text()
+    assert "expired on 2027-03-02" in text and "recertification.ipynb" in text
+    assert "You are certified" not in text

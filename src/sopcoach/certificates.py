@@ -219,6 +219,20 @@ def verify(records: Records, code: str, now: datetime | None = None) -> Verifica
     return records.run(do)
 
 
+def learner_certificate(records: Records, learner_id: str, now: datetime | None = None) -> Verification | None:
+    """Return the verification of a learner's latest certificate (None when none was issued).
+
+    The latest is the most recently issued one that no other certificate replaced; its ``status``
+    says whether it is current, expired, revoked or due for recertification.
+    """
+    def do(s: Session) -> str | None:
+        return s.execute(select(Certificate.code)
+                         .where(Certificate.learner_id == learner_id, Certificate.superseded_by.is_(None))
+                         .order_by(Certificate.issued_at.desc()).limit(1)).scalar()
+    code = records.run(do)
+    return None if code is None else verify(records, code, now)
+
+
 def revoke(records: Records, code: str, reason: str, now: datetime | None = None) -> None:
     """Revoke a certificate (e.g. issued in error); ``verify`` then answers "revoked".
 

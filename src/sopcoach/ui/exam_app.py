@@ -210,6 +210,25 @@ class ExamApp:
         self.say("")
         self.show_instructions()
 
+    def _certified_html(self) -> str:
+        """Say whether the learner's certificate is current, and where to recertify when it is not."""
+        from ..certificates import learner_certificate
+        cert = learner_certificate(self.inst.records, self.learner_id, self.clock())
+        if cert is None:
+            return self.tr("<p><b>您已通过认证。</b></p>", "<p><b>You are certified.</b></p>")
+        until = f"{cert.expires_at:%Y-%m-%d}" if cert.expires_at else "?"
+        if cert.current:
+            return self.tr(f"<p><b>您已通过认证。</b>证书 {esc(cert.code)}，有效期至 {until}。</p>",
+                           f"<p><b>You are certified.</b> Certificate {esc(cert.code)}, valid until {until}.</p>")
+        why = {"expired": self.tr(f"已于 {until} 过期", f"expired on {until}"),
+               "recertify": self.tr("所涵盖的SOP条款已修改", "SOP clauses it covers have changed"),
+               "revoked": self.tr("已被撤销，请联系培训师", "has been revoked; please contact your trainer")
+               }.get(cert.status, self.tr("不再有效", "is no longer current"))
+        link = "" if cert.status == "revoked" else (
+            f" <a href='{esc(self._href('recertification.ipynb'))}'>{esc(self.tr('参加复认证考试', 'Take the recertification exam'))}</a>")
+        return self.tr(f"<p class='sopcoach-cert-lapsed'><b>您的证书 {esc(cert.code)} {why}。</b>{link}</p>",
+                       f"<p class='sopcoach-cert-lapsed'><b>Your certificate {esc(cert.code)} {why}.</b>{link}</p>")
+
     def _href(self, notebook: str) -> str:
         from urllib.parse import urlencode
         params = {"session": self.session_token} if self.session_token else {}
@@ -248,7 +267,7 @@ class ExamApp:
             self.start_button.description = self.tr("继续考试", "Resume the exam")
             children.append(self.start_button)
         elif el.passed:
-            children.append(w.HTML(self.tr("<p><b>您已通过认证。</b></p>", "<p><b>You are certified.</b></p>")))
+            children.append(w.HTML(self._certified_html()))
         elif el.attempts_left <= 0:
             children.append(w.HTML(f"<p>{esc(refusal_message(AttemptLimitReached(), self.lang))}</p>"))
         elif el.wait_seconds > 0:
