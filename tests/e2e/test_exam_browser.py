@@ -153,7 +153,8 @@ def test_bad_answers_fail_in_the_browser(exam_server, page, artifacts):
 
 
 def test_reload_mid_exam_resumes(exam_server, page, artifacts):
-    """After answering three questions and reloading, the same attempt resumes with its answers."""
+    """After answering three questions and reloading, the same attempt resumes with its answers,
+    without a second sign-in."""
     base, inst = exam_server
     _open_exam(page, base)
     _sign_in(page)
@@ -166,9 +167,10 @@ def test_reload_mid_exam_resumes(exam_server, page, artifacts):
         _answer_in_browser(page, inst, attempt, i, correct_response(q))
         page.get_by_role("button", name="下一题").click()
         page.get_by_text(f"第 {i + 2} 题，共 {n} 题").wait_for(timeout=TIMEOUT)
-    page.reload()
-    page.locator(".sopcoach-ready").wait_for(state="visible", timeout=120_000)
-    _sign_in(page)
+    assert "session=" in page.url  # the sign-in put the session into the address
+    page.reload()  # a new kernel: the learner is still signed in, and the attempt resumes
+    page.get_by_role("button", name="继续考试").wait_for(timeout=120_000)
+    assert page.get_by_label("访问码").count() == 0
     page.get_by_role("button", name="继续考试").click()
     page.get_by_text(f"第 4 题，共 {n} 题").wait_for(timeout=TIMEOUT)
     page.screenshot(path=str(artifacts / "resumed.png"), full_page=True)

@@ -3,6 +3,7 @@ practice, reload, and find the progress kept; the exam waits for the lessons."""
 from __future__ import annotations
 
 import os
+import re
 import time
 from pathlib import Path
 
@@ -91,11 +92,21 @@ def test_learner_walks_two_lessons_and_progress_survives_a_reload(lesson_server,
     assert "完成全部课程后才能开始考试" in page.locator(".sopcoach-exam-card").inner_text()
     page.screenshot(path=str(artifacts / "2-home-signed-in.png"), full_page=True)
 
+    # The sign-in put the session into the address: a reload keeps the learner signed in.
+    page.wait_for_url(re.compile(r"home\.ipynb\?session="), timeout=TIMEOUT)
+    page.reload()
+    page.locator(".sopcoach-home-ready").wait_for(timeout=LOAD)
+    assert page.get_by_label("访问码").count() == 0
+
     # Lesson 3 through its link: no second sign-in (the link carries the session token).
     page.locator(".sopcoach-lesson-authority a").click()
     page.locator(".sopcoach-lesson-ready").wait_for(timeout=LOAD)
     assert "session=" in page.url
     _wait_db(lambda: "authority" in inst.records.lesson_progress("e4001"), "lesson opened")
+    page.go_back()  # Back to the home page: still signed in
+    page.locator(".sopcoach-home-ready").wait_for(timeout=LOAD)
+    page.go_forward()
+    page.locator(".sopcoach-lesson-ready").wait_for(timeout=LOAD)
     amount = page.locator(".sopcoach-amount input")
     amount.fill("100000.01")
     amount.press("Enter")

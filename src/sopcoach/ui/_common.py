@@ -3,9 +3,12 @@ from __future__ import annotations
 
 import functools
 import html
+import json
 import logging
 import sys
 from typing import Any, Callable
+
+import ipywidgets as w
 
 from ..errors import SopcoachError
 from ..i18n import t
@@ -44,3 +47,28 @@ def safe(method: Callable) -> Callable:
                        "Something went wrong; please try again. Your saved answers are kept.",
                        getattr(self, "lang", None)), "danger")
     return wrapper
+
+
+def address_bar() -> w.Output:
+    """Return the (invisible) output that :func:`remember_session` writes its script into."""
+    out = w.Output(layout=w.Layout(display="none"))
+    out.add_class("sopcoach-address")
+    return out
+
+
+def remember_session(out: w.Output, token: str | None) -> None:
+    """Put the signed session token into the page's address after a sign-in.
+
+    ``history.replaceState`` changes the address bar only (no request, no new history entry), so a
+    reload or the browser's Back button brings the learner back signed in, as the links between
+    pages already do. The token is the one the links carry (learner id, expiry, MAC), never a key.
+    """
+    if not token:
+        return
+    script = ("(function(){var s=new URLSearchParams(%s).get('session');var u=new URL(window.location.href);"
+              "u.searchParams.set('session',s);history.replaceState(history.state,'',u.toString());})();"
+              % json.dumps(f"session={token}"))
+    from IPython.display import Javascript, display
+    out.clear_output()
+    with out:
+        display(Javascript(script))

@@ -23,7 +23,7 @@ from ..i18n import current_lang, t
 from ..quizbank import MultipleChoice, Numeric, Ordering, SingleChoice, TrueFalse
 from ..records import utcnow
 from ..scoring import ScoreReport, floor_percent, key_text
-from ._common import esc, log, safe
+from ._common import address_bar, esc, log, remember_session, safe
 
 CSS = """
 <style>
@@ -121,7 +121,8 @@ class ExamApp:
         self.status = w.HTML()
         self.timer = w.HTML()
         self.body = w.VBox()
-        self.root = w.VBox([self.title, self.timer, self.body, self.status])
+        self.address = address_bar()
+        self.root = w.VBox([self.title, self.timer, self.body, self.status, self.address])
         self.root.add_class("sopcoach-app")
 
         # sign-in widgets
@@ -205,6 +206,7 @@ class ExamApp:
         try:
             from ..session import issue_token, load_secret
             self.session_token = issue_token(load_secret(self.inst.settings.home), learner_id)
+            remember_session(self.address, self.session_token)
         except OSError:  # no writable data folder: links simply ask for the sign-in again
             log.exception("no session secret")
         self.say("")

@@ -21,7 +21,7 @@ from ..lessons import LessonService
 from ..records import utcnow
 from ..scoring import floor_percent
 from ..session import issue_token, load_secret, query_param, verify_token
-from ._common import esc, log, safe
+from ._common import address_bar, esc, log, remember_session, safe
 from .exam_app import CSS, refusal_message
 
 LESSON_CSS = """
@@ -90,7 +90,8 @@ class LearnerPage:
         self.nav.add_class("sopcoach-nav")
         self.status = w.HTML()
         self.body = w.VBox()
-        self.root = w.VBox([w.HTML(CSS + LESSON_CSS), self.title, self.nav, self.body, self.status])
+        self.address = address_bar()
+        self.root = w.VBox([w.HTML(CSS + LESSON_CSS), self.title, self.nav, self.body, self.status, self.address])
         self.root.add_class("sopcoach-app")
         self.root.add_class(self.css_class)
         self.id_box = w.Text(description=self.tr("员工编号", "Employee id"), continuous_update=False)
@@ -163,6 +164,7 @@ class LearnerPage:
         self.token = issue_token(load_secret(self.inst.settings.home), learner_id)
         self.say("")
         self.show()
+        remember_session(self.address, self.token)
 
     def show(self) -> None:  # pragma: no cover - every page implements it
         raise NotImplementedError
