@@ -239,6 +239,10 @@ def test_maven_checks_are_not_checkable_rather_than_clean(maven_review):
     assert set(checks["status"]) == {"not_checkable"}
     assert checks["reason"].str.len().gt(0).all()
     assert maven_review.compliance.findings.empty
+    assert checks[["instances", "breaches", "pending"]].isna().all().all()  # no count, not 0
+    assert maven_review.by["owner"]["breaches"].isna().all()
+    assert maven_review.trend["breaches"].isna().all()
+    assert review_json(maven_review)["compliance"]["checks"][0]["breaches"] is None
 
 
 def test_working_days_skip_national_day_and_count_the_makeup_saturday(tmp_path, pbm):
@@ -541,13 +545,13 @@ def test_cli_bad_arguments_are_one_line_errors(args, message, tmp_path, capsys):
 
 
 def test_cli_header_only_export_and_month_outside_it(tmp_path, capsys):
-    """A pipeline file with only its header is analysed (nothing computable, no traceback); a month
-    outside the export is analysed with a note naming the export's months; --source is not case-sensitive."""
+    """A pipeline file with only its header is a one-line error (nothing to analyse); a month outside
+    the export is analysed with a note naming the export's months; --source is not case-sensitive."""
     (tmp_path / "sales_pipeline.csv").write_text(
         (MAVEN / "sales_pipeline.csv").read_text(encoding="utf-8").splitlines()[0] + "\n", encoding="utf-8")
-    assert main(["analyze", str(tmp_path / "sales_pipeline.csv"), "--no-progress"]) == 0
-    out = capsys.readouterr().out
-    assert "0 rows as deals" in out and "win_rate: " in out
+    assert main(["analyze", str(tmp_path / "sales_pipeline.csv"), "--no-progress"]) == 1
+    err = capsys.readouterr().err
+    assert "sales_pipeline.csv: the deals file has a header but no rows" in err and "Traceback" not in err
     assert main(["analyze", str(MAVEN), "--source", "Maven", "--month", "2025-01", "--no-progress"]) == 0
     err = capsys.readouterr().err
     assert "2025-01" in err and "2016-10" in err and "2017-12" in err

@@ -406,3 +406,18 @@ def test_two_exports_at_once_are_refused_by_name():
         read_export([MAVEN, CRM / "salesforce_devorg_export_earthfink"])
     text = str(exc.value)
     assert "different exports" in text and "maven: sales_pipeline.csv" in text and "salesforce: Opportunity.csv" in text
+
+
+def test_another_export_beside_an_explicit_source_and_a_file_given_twice(capsys):
+    """With --source maven, Salesforce's Opportunity.csv is refused (not silently dropped); Zoho's
+    Calls.csv given again beside its folder is read once (same duplicates); files no table reads
+    are named in ``skipped``."""
+    from sopcoach.errors import ContentError
+    salesforce, zoho = CRM / "salesforce_devorg_export_earthfink", CRM / "zoho_crm_export_sample"
+    with pytest.raises(ContentError, match="Opportunity.csv: these files hold salesforce deals, not maven ones"):
+        read_export([MAVEN, salesforce], "maven")
+    once, twice = read_export(zoho, "zoho"), read_export([zoho, zoho / "Calls.csv"], "zoho")
+    assert len(twice.events) == len(once.events)
+    assert twice.events["duplicate_of"].notna().sum() == once.events["duplicate_of"].notna().sum() > 0
+    assert "Campaigns.csv" in once.skipped and "Calls.csv" not in once.skipped
+    assert read_export(MAVEN, "maven").skipped == ("data_dictionary.csv",)

@@ -737,7 +737,8 @@ def breakdown(data: CrmData, playbook: Any, by: str = "owner", month: str | None
         its end — created by then and not closed by then, so a deal without a creation date is left
         out; for the whole export, still open); ``win_rate``, ``ci_low``, ``ci_high`` (float64 fractions); ``cycle_mean``,
         ``cycle_median`` (float64 calendar days); ``amount_won`` (float64, export currency);
-        ``breaches`` (int64, with ``compliance``). Sorted by ``won`` then ``created``, descending.
+        ``breaches`` (Int64, with ``compliance``; missing when no SOP rule could be checked). Sorted
+        by ``won`` then ``created``, descending.
 
     Raises
     ------
@@ -791,7 +792,9 @@ def breakdown(data: CrmData, playbook: Any, by: str = "owner", month: str | None
         else:
             fg = f["deal_id"].map(pd.Series(group.to_numpy(), index=deals["deal_id"])).fillna("(none)")
             counts = f.groupby(fg).size()
-        out["breaches"] = counts.reindex(idx, fill_value=0).astype("int64")
+        out["breaches"] = counts.reindex(idx, fill_value=0).astype("Int64")
+        if not compliance.checked:  # no rule could be checked: no count, rather than 0
+            out["breaches"] = pd.array([pd.NA] * len(out), dtype="Int64")
     return out.sort_values(["won", "created"], ascending=False, kind="stable")
 
 
@@ -866,7 +869,8 @@ def monthly_trend(data: CrmData, playbook: Any, compliance: "Compliance | None" 
         ``won``, ``lost`` (int64); ``win_rate``, ``ci_low``, ``ci_high`` (float64 fractions);
         ``win_rate_change`` (float64, difference from the previous month in fraction points);
         ``cycle_mean``, ``cycle_median`` (float64 calendar days); ``amount_won`` (float64);
-        ``breaches`` (int64, SOP findings by the month of their start, with ``compliance``).
+        ``breaches`` (Int64, SOP findings by the month of their start, with ``compliance``;
+        missing when no SOP rule could be checked).
     """
     tz = playbook.calendar.timezone
     deals = data.unique_deals()
@@ -893,11 +897,13 @@ def monthly_trend(data: CrmData, playbook: Any, compliance: "Compliance | None" 
     out["cycle_mean"] = (cyc.groupby(cyc_m.to_numpy()).mean() if len(cyc) else pd.Series(dtype=float)).reindex(idx).astype("float64")
     out["cycle_median"] = (cyc.groupby(cyc_m.to_numpy()).median() if len(cyc) else pd.Series(dtype=float)).reindex(idx).astype("float64")
     out["amount_won"] = amount.reindex(idx).fillna(0.0).astype("float64")
-    if compliance is not None and len(compliance.findings):
+    if compliance is not None and not compliance.checked:  # nothing checkable: no count, rather than 0
+        out["breaches"] = pd.array([pd.NA] * len(idx), dtype="Int64")
+    elif compliance is not None and len(compliance.findings):
         fm = month(compliance.findings["start"].dropna())
-        out["breaches"] = fm.value_counts().reindex(idx, fill_value=0).astype("int64")
+        out["breaches"] = fm.value_counts().reindex(idx, fill_value=0).astype("Int64")
     elif compliance is not None:
-        out["breaches"] = np.zeros(len(idx), dtype="int64")
+        out["breaches"] = pd.array([0] * len(idx), dtype="Int64")
     return out
 
 
@@ -915,7 +921,7 @@ class Compliance:
     ``checks``: index ``check`` (``sla:<id>``, ``cadence``, ``authority``); columns ``rule``
     (str), ``clause`` (clause id), ``source`` (``seed:N`` or ``company-setting``), ``status``
     (``checked`` or ``not_checkable``), ``reason`` (str), ``instances``, ``breaches``, ``pending``
-    (int64; pending = not due yet).
+    (Int64; pending = not due yet; missing, never 0, for a check that could not run).
 
     ``findings``: one row per breach. ``check``, ``rule``, ``deal_id``, ``owner``, ``clause``,
     ``source``, ``expected``, ``actual`` (str, human-readable), ``unit`` (str), ``week`` (str,
@@ -1270,8 +1276,8 @@ def check_compliance(data: CrmData, playbook: Any, month: str | None = None,
         fnd[c] = fnd[c].astype(object).where(fnd[c].notna(), None).astype("str")
     fnd = fnd.sort_values(["check", "deal_id", "start"], kind="stable").reset_index(drop=True)
     chk = pd.DataFrame(checks).set_index("check")
-    for c in ("instances", "breaches", "pending"):
-        chk[c] = chk[c].astype("int64")
+    for c in ("instances", "breaches", "pending"):  # a check that did not run counts nothing, not 0
+        chk[c] = chk[c].astype("Int64").where(chk["status"] == "checked", pd.NA)
     return Compliance(chk, fnd, as_of)
 
 
@@ -1697,7 +1703,7 @@ def _jsonable(v: Any) -> Any:
         return int(v)
     if isinstance(v, (np.bool_,)):
         return bool(v)
-    if v is pd.NaT:
+    if v is pd.NaT or v is pd.NA:
         return None
     return v
 

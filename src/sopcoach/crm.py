@@ -813,7 +813,8 @@ class CrmData:
     ``owners`` has ``owner``, ``team``, ``region``, ``role`` (str); ``products`` is the set of
     known product names (None when the export has no product list); ``accounts`` has ``account``
     and ``tier``; ``date_formats`` has ``table``, ``file``, ``column``, ``format`` (str) and
-    ``rows`` (int64): how many values each declared format parsed.
+    ``rows`` (int64): how many values each declared format parsed. ``skipped`` names the given
+    files that no table of the mapping reads (e.g. Zoho's ``Campaigns.csv``).
     """
 
     deals: pd.DataFrame
@@ -827,6 +828,7 @@ class CrmData:
     problems: tuple[Problem, ...]
     date_formats: pd.DataFrame
     fields: frozenset[str] = field(default_factory=frozenset)
+    skipped: tuple[str, ...] = ()
     _cache: dict = field(default_factory=dict, repr=False, compare=False)
 
     def unique_deals(self) -> pd.DataFrame:
@@ -887,10 +889,19 @@ _EXPORT_SUFFIXES = (".csv", ".xlsx", ".xlsm", ".txt")
 
 
 def _expand(paths: Sequence[Any]) -> list[Any]:
+    """List the files of ``paths`` (folders expanded); a file given twice is read once."""
     items: list[Any] = []
+    seen: set[Any] = set()
+
+    def add(item: Any) -> None:
+        key = (item[0], hash(item[1])) if isinstance(item, tuple) else str(Path(item).resolve())
+        if key not in seen:
+            seen.add(key)
+            items.append(item)
+
     for p in paths:
         if isinstance(p, tuple):
-            items.append(p)
+            add(p)
             continue
         p = Path(p)
         if p.is_dir():
@@ -901,12 +912,26 @@ def _expand(paths: Sequence[Any]) -> list[Any]:
                 hint = (f"; its sub-folders {', '.join(subs)} hold exports: give one of them (one export at "
                         "a time)" if subs else "; give the folder that holds the export's files")
                 raise ContentError([Problem(str(p), 0, 0, "", f"the folder has no CSV or XLSX files{hint}")])
-            items.extend(found)
+            for x in found:
+                add(x)
         elif p.is_file():
-            items.append(p)
+            add(p)
         else:
             raise ContentError([Problem(str(p), 0, 0, "", "no such file or folder")])
     return items
+
+
+def _refuse_other_exports(skipped: Sequence[Any], mapping: Mapping) -> None:
+    """Refuse files the mapping does not read that hold another built-in source's deals."""
+    mine = mapping.id
+    for name in BUILTIN_SOURCES:
+        if name == mine:
+            continue
+        pats = _deals_table(load_mapping(name)).files
+        other = [_basename(f) for f in skipped if any(fnmatch.fnmatch(_basename(f).lower(), p.lower()) for p in pats)]
+        if other:
+            raise ContentError([Problem(", ".join(other), 0, 0, "", f"these files hold {name} deals, not "
+                                        f"{mine} ones: they come from another export; analyse one export at a time")])
 
 
 def detect_source(paths: Sequence[Any]) -> Mapping:
@@ -986,6 +1011,9 @@ def read_export(paths: Sequence[Any] | Any, source: str | Path | Mapping | None 
     if source is None and playbook is not None:
         mapping = load_mapping(mapping, playbook)
     assigned = _match_files(items, mapping)
+    used = {id(x) for v in assigned.values() for x in v}
+    skipped = [i for i in items if id(i) not in used]
+    _refuse_other_exports(skipped, mapping)
     problems: list[Problem] = []
     fatal: list[Problem] = []
     formats_used: list[dict[str, Any]] = []
@@ -1040,6 +1068,10 @@ def read_export(paths: Sequence[Any] | Any, source: str | Path | Mapping | None 
                 if len(extra):
                     frames["events"].append(extra)
             frames[table.kind].append(canon)
+    if frames["deals"] and not any(len(f) for f in frames["deals"]):
+        fatal.append(Problem(", ".join(sorted({f.path for f in files if f.kind == "deals"})), 0, 0, "",
+                             "the deals file has a header but no rows: there is nothing to analyse; "
+                             "export the deals again, with their rows"))
     raise_problems(fatal)
     if strict:
         raise_problems(problems)
@@ -1048,7 +1080,7 @@ def read_export(paths: Sequence[Any] | Any, source: str | Path | Mapping | None 
     fmt["rows"] = fmt["rows"].astype("int64")
     return CrmData(data["deals"], data["events"], data["leads"], data["owners"], data["accounts"],
                    data["products"], mapping, tuple(files), tuple(sorted(problems)), fmt,
-                   frozenset(provided))
+                   frozenset(provided), tuple(_basename(i) for i in skipped))
 
 
 def _table_frame(raw: pd.DataFrame, table: TableSpec, ctx: _Ctx) -> tuple[pd.DataFrame, list]:

@@ -113,6 +113,9 @@ def _print_text(rv: Any, data: Any, lang: str) -> None:
     out = sys.stdout
     for f in data.files:
         print(f.describe(), file=out)
+    if data.skipped:
+        print(t(f"未读取（映射中没有对应的表）：{', '.join(data.skipped)}",
+                f"not read (no table of the mapping reads them): {', '.join(data.skipped)}", lang), file=out)
     print(f"\n{t('月份', 'month', lang)}: {rv.month or t('全部', 'all', lang)}", file=out)
     for kid, r in rv.kpis.iterrows():
         if r["status"] == "ok":

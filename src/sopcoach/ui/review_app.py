@@ -222,6 +222,10 @@ class ReviewApp:
         latest = closed.max().tz_convert(self.pb.calendar.timezone).strftime("%Y-%m") if len(closed) else None
         self.month.value = latest if latest in months else ALL
         files = "<br>".join(html.escape(f.describe()) for f in self.data.files)
+        if self.data.skipped:
+            files += "<br>" + html.escape(self.tr(f"未读取（映射中没有对应的表）：{', '.join(self.data.skipped)}",
+                                                  f"not read (no table of the mapping reads them): "
+                                                  f"{', '.join(self.data.skipped)}"))
         problems = len(self.data.problems)
         extra = self.tr(f"；{problems} 个值无法读取（见数据质量）", f"; {problems} values could not be read "
                         "(see data quality)") if problems else ""
