@@ -124,10 +124,12 @@ def test_kpi_the_export_cannot_support_is_not_zero(maven_review):
     assert "never records the 'Solution demo' stage" in k["reason"]
 
 
-def test_maven_bottleneck_is_engaging(maven_review):
-    """The Maven funnel's weak stage is needs analysis (Engaging), where every loss happens."""
-    assert maven_review.bottleneck.stage == "needs_analysis"
-    assert round(maven_review.bottleneck.conversion, 3) == 0.632
+def test_maven_bottleneck_is_not_judged_on_a_lossless_stage(maven_review):
+    """Maven books every loss at Engaging (needs analysis): Prospecting (first contact) converts 100%
+    by construction, so no stage is called the bottleneck, and the reason says why."""
+    b = maven_review.bottleneck
+    assert b.stage is None
+    assert "records no loss at all at: First contact" in find_bottleneck(maven_review.funnel, lang="en").reason
 
 
 def test_maven_funnel_counts(maven_review):
@@ -161,12 +163,21 @@ def test_breakdown_per_rep_adds_up(maven, pbm):
     assert len(by) == 30
 
 
-def test_stage_conversion_per_team_names_the_weak_stage(maven, pbm):
-    """Per team, needs analysis (Engaging) converts like the whole pipeline and is each team's weak stage."""
+def test_stage_conversion_per_team_names_the_weak_stage(maven, pbm, tmp_path):
+    """Per team, Maven's needs analysis converts like the whole pipeline but no weak stage is called
+    (losses are booked at one stage only); in a simulated export whose quotation stage loses most
+    deals, every team's weak stage is quotation."""
     from sopcoach.analytics import stage_conversion_by
+    from sopcoach.simulate import simulate
     conv = stage_conversion_by(maven, pbm, "team", lang="en")
-    assert len(conv) == 6 and set(conv["weak_stage"]) == {"Needs analysis"}
+    assert len(conv) == 6 and conv["weak_stage"].isna().all()
     assert conv["needs_analysis"].between(0.55, 0.72).all()
+    sim = simulate(pbm, tmp_path, seed=5, deals=400, weeks=26)
+    data = read_export(sim.folder, "simulated", playbook=pbm)
+    whole = find_bottleneck(funnel(data, pbm, lang="en"), lang="en")
+    conv = stage_conversion_by(data, pbm, "team", lang="en")
+    assert whole.stage == "quotation" and set(conv["weak_stage"]) == {"Quotation"}
+    assert conv["deals"].sum() == len(data.deals)
 
 
 def test_breakdown_rejects_an_unknown_group(maven, pbm):
@@ -583,13 +594,17 @@ def test_monthly_groups_count_the_pipeline_at_month_end(maven, pbm):
     assert conv.loc["Darcel Schlecht", "deals"] == june
 
 
-def test_bottleneck_names_the_stages_it_compared(maven, pbm):
-    """Maven records two stages; the call names the one compared with and the inferred ones left
+def test_bottleneck_names_the_stages_it_compared():
+    """Two stages with losses are compared: the call names the other one and the inferred ones left
     out, at the Bonferroni level written exactly (97.5%, not 98%)."""
-    b = find_bottleneck(funnel(maven, pbm, lang="en"), lang="en")
-    assert b.stage == "needs_analysis"
-    assert "(First contact)" in b.reason and "97.5% interval" in b.reason
-    assert "Not compared, as only inferred: Solution demo, Quotation, Contract negotiation" in b.reason
+    f = pd.DataFrame({"name": ["A", "B", "C", "D"], "advanced": [900, 300, 300, 0],
+                      "lost_here": [100, 700, 0, 0], "observed": [True, True, False, False]},
+                     index=pd.Index(["a", "b", "c", "d"], name="stage"))
+    b = find_bottleneck(f, lang="en")
+    assert b.stage == "b"
+    assert "the other stages the export records (A)" in b.reason
+    assert "97.5% interval, Bonferroni-adjusted for 2 stages" in b.reason
+    assert "Not compared, as only inferred: C, D" in b.reason
 
 
 def test_a_month_without_new_deals_has_an_empty_funnel_said_so(pbm):

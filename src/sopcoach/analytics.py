@@ -431,7 +431,10 @@ def find_bottleneck(fun: pd.DataFrame, confidence: float = 0.95, min_decided: in
     stage is flagged when the upper end of its interval lies below the lower end of the others',
     and it has at least ``min_decided`` decided deals (advanced or lost there): a monthly meeting
     should not redesign a stage on a handful of deals. Only stages the export records itself
-    (``observed``) are compared. Among flagged stages the lowest conversion is returned.
+    (``observed``) and at which it records at least one loss are compared: a stage with no loss at
+    all converts 100% by construction (an export that books every loss at one stage). Among
+    flagged stages the lowest conversion is returned. The interval level is written in the reason
+    as "Bonferroni-adjusted", since the funnel chart shows plain 95% intervals.
 
     Parameters
     ----------
@@ -457,7 +460,11 @@ def find_bottleneck(fun: pd.DataFrame, confidence: float = 0.95, min_decided: in
     """
     lang = lang or current_lang()
     decided = fun["advanced"] + fun["lost_here"]
-    cand = fun[fun["observed"] & (decided > 0)].copy()
+    # a stage where the export records no loss at all converts 100% by construction (Maven records
+    # every loss at one stage): it says nothing about that stage, so it is not compared
+    no_loss = [str(fun.at[s, "name"]) for s in fun.index
+               if fun.at[s, "observed"] and decided[s] > 0 and fun.at[s, "lost_here"] == 0]
+    cand = fun[fun["observed"] & (decided > 0) & (fun["lost_here"] > 0)].copy()
     cand["decided"] = decided[cand.index]
     level = 1 - (1 - confidence) / max(len(cand), 1)
     rows = []
@@ -479,10 +486,13 @@ def find_bottleneck(fun: pd.DataFrame, confidence: float = 0.95, min_decided: in
                             "The funnel is empty: no deal was created in this period (the funnel follows "
                             "the deals created in it).", lang), compared)
     if len(compared) < 2:
+        lossless = (t(f"导出数据在这些阶段没有记录任何丢单，无法判断其转化率：{'、'.join(no_loss)}。",
+                      f" The export records no loss at all at: {', '.join(no_loss)}, so their conversion "
+                      "says nothing.", lang) if no_loss else "")
         return Bottleneck(None, math.nan, nan2, math.nan, nan2, level,
-                          t("可比较的阶段不足两个（导出数据只记录了不到两个有结论的阶段）。",
-                            "Fewer than two stages can be compared: the export records decided deals "
-                            "in fewer than two stages.", lang), compared)
+                          t("可比较的阶段不足两个（导出数据只在不到两个阶段记录了丢单）。",
+                            "Fewer than two stages can be compared: the export records losses at fewer "
+                            "than two stages.", lang) + lossless, compared)
     flagged = compared[compared["flagged"]]
     pct = f"{level:.1%}".replace(".0%", "%")  # 99%, 97.5%
     if flagged.empty:
@@ -496,11 +506,13 @@ def find_bottleneck(fun: pd.DataFrame, confidence: float = 0.95, min_decided: in
     rest = [str(fun.at[o, "name"]) for o in compared.index if o != s]
     inferred = [str(fun.at[o, "name"]) for o in fun.index if not fun.at[o, "observed"]]
     reason = t(
-        f"阶段「{name}」的转化率为 {r.conversion:.1%}（{pct} 区间 {r.ci_low:.1%}–{r.ci_high:.1%}，"
+        f"阶段「{name}」的转化率为 {r.conversion:.1%}（{pct} 区间，已按 {len(compared)} 个阶段做 Bonferroni 校正："
+        f"{r.ci_low:.1%}–{r.ci_high:.1%}，"
         f"{r.decided} 个有结论的商机），显著低于导出中有记录的其他阶段（{'、'.join(rest)}）的 "
         f"{r.rest_conversion:.1%}（{r.rest_ci_low:.1%}–{r.rest_ci_high:.1%}）。"
         + (f"未比较只能推断的阶段：{'、'.join(inferred)}。" if inferred else ""),
-        f"Stage '{name}' converts {r.conversion:.1%} ({pct} interval {r.ci_low:.1%}-{r.ci_high:.1%}, "
+        f"Stage '{name}' converts {r.conversion:.1%} ({pct} interval, Bonferroni-adjusted for "
+        f"{len(compared)} stages: {r.ci_low:.1%}-{r.ci_high:.1%}, "
         f"{r.decided} decided deals), markedly below the other stages the export records "
         f"({', '.join(rest)}): {r.rest_conversion:.1%} ({r.rest_ci_low:.1%}-{r.rest_ci_high:.1%})."
         + (f" Not compared, as only inferred: {', '.join(inferred)}." if inferred else ""), lang)
