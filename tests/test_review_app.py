@@ -188,4 +188,5 @@ def test_an_export_with_no_checkable_rule_never_reads_as_zero_deviations(pbm, tm
     assert "No SOP rule could be checked" in app.case_deviations.value
     assert "No deviation" not in app.case_deviations.value
     assert "Tier: —" in app.case_title.value  # Maven has no tiers: a dash, not "nan"
+    assert len(app.deal.options) == 300 and "Listing 300 of 641 deals" in app.deal_note.value
     assert any("which events" in p for p in app.case_prompts.value.split("<li>"))

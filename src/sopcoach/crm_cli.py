@@ -118,12 +118,17 @@ def _print_text(rv: Any, data: Any, lang: str) -> None:
                 f"not read (no table of the mapping reads them): {', '.join(data.skipped)}", lang), file=out)
     print(f"\n{t('月份', 'month', lang)}: {rv.month or t('全部', 'all', lang)}", file=out)
     for kid, r in rv.kpis.iterrows():
-        if r["status"] == "ok":
-            v = f"{r['value']:.3f}" if r["unit"] == "fraction" else f"{r['value']:.1f} {t('天', 'days', lang)}"
+        if r["status"] == "ok" and r["unit"] == "fraction":
+            v = f"{r['value']:.3f} ({int(r['numerator']):,} / {int(r['denominator']):,})"
+        elif r["status"] == "ok":
+            v = f"{r['value']:.1f} {t('天', 'days', lang)} ({int(r['denominator']):,} {t('个赢单', 'won deals', lang)})"
         else:
             v = f"{t('无法计算', 'not computable', lang)}: {r['reason']}"
         print(f"  {kid}: {v}", file=out)
-    print(f"  stage_counts: {rv.stage_counts}", file=out)
+    counts = ", ".join(f"{k} {v:,}" for k, v in rv.stage_counts.items()) or "-"
+    print(f"  stage_counts ({t('本期新建商机的当前阶段' if rv.month else '各商机的当前阶段', 'current stage of the deals created in the period' if rv.month else 'current stage of every deal', lang)}): {counts}", file=out)
+    from .analytics import populations_note
+    print(f"  ({populations_note(rv)})", file=out)
     print(f"\n{t('瓶颈', 'bottleneck', lang)}: {rv.bottleneck.reason}", file=out)
     print(f"\n{t('SOP 合规', 'SOP compliance', lang)}: {rv.compliance.summary(lang)}", file=out)
     for cid, r in rv.compliance.checks.iterrows():

@@ -81,6 +81,10 @@ def _safe(method: Callable) -> Callable:
     return wrapper
 
 
+#: most deals offered in the case-study picker (a month of a large export closes thousands)
+CASE_LIMIT = 300
+
+
 def exports_dir() -> Path:
     """Return the folder holding the exports offered in the app (``$SOPCOACH_CRM_DIR``)."""
     env = os.environ.get("SOPCOACH_CRM_DIR")
@@ -152,6 +156,7 @@ class ReviewApp:
         self.group_stages = w.HTML()
         self.quality_table = w.HTML()
         self.deal = w.Dropdown(options=[], description=tr("商机", "Deal"), layout=w.Layout(width="520px"))
+        self.deal_note = w.HTML()
         self.case_title = w.HTML()
         self.case_img = w.Image(format="png", layout=w.Layout(max_width="820px"))
         self.case_deviations = w.HTML()
@@ -165,7 +170,7 @@ class ReviewApp:
             w.VBox([self.cards, self.callout, self.funnel_img, self.funnel_table, self.cycle_img, self.trend_img]),
             w.VBox([self.compliance_table, self.findings_table]),
             w.VBox([self.group, self.group_table, self.group_stages]),
-            w.VBox([self.deal, self.case_title, self.case_img, self.case_deviations, self.case_prompts,
+            w.VBox([self.deal, self.deal_note, self.case_title, self.case_img, self.case_deviations, self.case_prompts,
                     self.case_timeline]),
             w.VBox([self.quality_table]),
         ])
@@ -279,7 +284,12 @@ class ReviewApp:
         period = Period.of(rv.month, self.pb.calendar.timezone)
         closed = deals[period.contains(deals["closed"])].index
         ids = list(counts.index) + [d for d in closed if d not in counts.index]
-        ids = ids[:300]
+        total = len(ids)
+        ids = ids[:CASE_LIMIT]
+        self.deal_note.value = ("" if total <= CASE_LIMIT else "<p class='note'>" + html.escape(self.tr(
+            f"列出 {total:,} 个商机中的前 {CASE_LIMIT} 个：先列偏离最多的，再列本期关闭的。",
+            f"Listing {CASE_LIMIT} of {total:,} deals: those with most deviations first, then those closed "
+            "in the period.")) + "</p>")
 
         def label(d: str) -> str:
             r = deals.loc[d]
