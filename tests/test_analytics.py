@@ -128,7 +128,7 @@ def test_maven_bottleneck_is_not_judged_on_a_lossless_stage(maven_review):
     """Maven books every loss at Engaging (needs analysis): Prospecting (first contact) converts 100%
     by construction, so no stage is called the bottleneck, and the reason says why."""
     b = maven_review.bottleneck
-    assert b.stage is None
+    assert b.stage is None and not b.judged and b.css_class == "neutral"  # not a green "all fine"
     assert "records no loss at all at: First contact" in find_bottleneck(maven_review.funnel, lang="en").reason
 
 
@@ -544,6 +544,7 @@ def test_single_pipeline_file_has_no_product_or_account_list(capsys):
     (["--month", "June"], "month must be written YYYY-MM"),
     (["--report", "{tmp}/missing/review.html"], "does not exist; create it"),
     (["--report", "{tmp}"], "that is a folder"),
+    (["--report", "{tmp}/review.pdf"], "the report is an HTML file; name it like review.html"),
 ])
 def test_cli_bad_arguments_are_one_line_errors(args, message, tmp_path, capsys):
     """Bad --as-of, --month and --report values end with exit code 1 and a message naming the

@@ -420,6 +420,16 @@ class Bottleneck:
     reason: str
     compared: pd.DataFrame = field(repr=False, default_factory=pd.DataFrame)
 
+    @property
+    def judged(self) -> bool:
+        """True when at least two stages could be compared (else the funnel says nothing either way)."""
+        return len(self.compared) >= 2
+
+    @property
+    def css_class(self) -> str:
+        """``callout`` (a bottleneck), ``ok`` (compared, none markedly lower) or ``neutral`` (not judged)."""
+        return "callout" if self.stage else ("ok" if self.judged else "neutral")
+
 
 def find_bottleneck(fun: pd.DataFrame, confidence: float = 0.95, min_decided: int = 20,
                     lang: str | None = None) -> Bottleneck:
@@ -1968,6 +1978,7 @@ body{font-family:"Noto Sans CJK SC","PingFang SC","Microsoft YaHei",sans-serif;m
 table.t{border-collapse:collapse;font-size:12px;margin:6px 0}table.t td,table.t th{border-bottom:1px solid #ddd;padding:2px 8px;text-align:left}
 .callout{background:#fdecea;border-left:4px solid #c0392b;padding:8px 12px;margin:8px 0}
 .ok{background:#eef6ee;border-left:4px solid #1b7f3b;padding:8px 12px;margin:8px 0}
+.neutral{background:#f4f4f6;border-left:4px solid #8a8a99;padding:8px 12px;margin:8px 0}
 """
 
 
@@ -1988,7 +1999,7 @@ def render_html(rv: Review, *, case: CaseStudy | None = None, playbook: Any = No
     month = rv.month or t("全部月份", "all months", lang)
     b = rv.bottleneck
     callout = (f"<div class='callout'><b>{t('瓶颈阶段', 'Bottleneck', lang)}:</b> {html.escape(b.reason)}</div>"
-               if b.stage else f"<div class='ok'>{html.escape(b.reason)}</div>")
+               if b.stage else f"<div class='{b.css_class}'>{html.escape(b.reason)}</div>")
     checks = rv.compliance.checks[["rule", "clause", "source", "status", "instances", "breaches", "pending", "reason"]]
     findings = rv.compliance.findings.set_index("deal_id")[["rule", "owner", "clause", "source", "expected", "actual"]]
     summary = rv.compliance.summary(lang)

@@ -64,6 +64,8 @@ def _report_path(value: str | None) -> Path | None:
     if not value:
         return None
     path = Path(value).expanduser()
+    if path.suffix.lower() not in (".html", ".htm") and not path.is_dir():
+        raise SopcoachError(f"--report {value}: the report is an HTML file; name it like {path.with_suffix('.html').name}")
     if path.is_dir():
         raise SopcoachError(f"--report {value}: that is a folder; give a file name such as {path / 'review.html'}")
     if not path.parent.is_dir():

@@ -54,6 +54,7 @@ CSS = """
 .sopcoach-review table.t td,.sopcoach-review table.t th{border-bottom:1px solid #ddd;padding:2px 8px;text-align:left}
 .sopcoach-review .callout{background:#fdecea;border-left:4px solid #c0392b;padding:8px 12px;margin:8px 0}
 .sopcoach-review .ok{background:#eef6ee;border-left:4px solid #1b7f3b;padding:8px 12px;margin:8px 0}
+.sopcoach-review .neutral{background:#f4f4f6;border-left:4px solid #8a8a99;padding:8px 12px;margin:8px 0}
 .sopcoach-review .clause{background:#f3f6fa;border-left:4px solid #4a7bb7;padding:6px 10px;margin:4px 0;font-size:13px}
 .sopcoach-msg-info{color:#2b5c94}.sopcoach-msg-warning{color:#8a5300}.sopcoach-msg-danger{color:#b3261e}
 </style>
@@ -254,7 +255,7 @@ class ReviewApp:
         self.cards.value = f"<p class='note'>{html.escape(an.populations_note(rv))}</p>" + an.kpi_cards_html(rv)
         b = rv.bottleneck
         self.callout.value = (f"<div class='callout'><b>{self.tr('瓶颈阶段', 'Bottleneck')}:</b> {html.escape(b.reason)}</div>"
-                              if b.stage else f"<div class='ok'>{html.escape(b.reason)}</div>")
+                              if b.stage else f"<div class='{b.css_class}'>{html.escape(b.reason)}</div>")
         self.funnel_img.value = an.chart_funnel(rv)
         self.funnel_table.value = an.html_table(rv.funnel, ["name", "reached", "open_here", "lost_here",
                                                             "conversion", "ci_low", "ci_high", "observed"])
