@@ -18,9 +18,7 @@ from __future__ import annotations
 
 import functools
 import html
-import logging
 import os
-import sys
 import tempfile
 from pathlib import Path
 from typing import Any, Callable
@@ -30,14 +28,8 @@ import pandas as pd
 
 from ..errors import ContentError, SopcoachError
 from ..i18n import current_lang, t
+from ._common import log  # the server log, never the page
 
-log = logging.getLogger("sopcoach.ui.review")
-if not log.handlers:
-    _h = logging.StreamHandler(sys.__stderr__)
-    _h.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-    log.addHandler(_h)
-    log.setLevel(logging.INFO)
-    log.propagate = False
 
 DEMO = "__demo__"
 UPLOAD = "__upload__"
