@@ -10,7 +10,7 @@ from typing import Any, Callable
 
 import ipywidgets as w
 
-from ..errors import SopcoachError
+from ..errors import AuthError, SopcoachError
 from ..i18n import t
 
 log = logging.getLogger("sopcoach.ui")
@@ -72,3 +72,23 @@ def remember_session(out: w.Output, token: str | None) -> None:
     out.clear_output()
     with out:
         display(Javascript(script))
+
+
+def check_sign_in(page: Any, refuse: Callable[[AuthError], None]) -> Any | None:
+    """Check a page's sign-in form (employee id, access code) once; return the learner or None.
+
+    ``page`` has ``inst``, ``clock``, ``id_box``, ``code_box``, ``sign_in_button`` and ``_busy``.
+    The button is disabled while the check runs (a double click does not count twice); the code
+    box is emptied whatever the outcome; a refusal goes to ``refuse``.
+    """
+    page._busy = True
+    page.sign_in_button.disabled = True
+    try:
+        return page.inst.records.authenticate(page.id_box.value, page.code_box.value, page.clock())
+    except AuthError as exc:
+        refuse(exc)
+        return None
+    finally:
+        page._busy = False
+        page.sign_in_button.disabled = False
+        page.code_box.value = ""

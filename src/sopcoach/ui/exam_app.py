@@ -23,7 +23,7 @@ from ..i18n import current_lang, t
 from ..quizbank import MultipleChoice, Numeric, Ordering, SingleChoice, TrueFalse
 from ..records import utcnow
 from ..scoring import ScoreReport, floor_percent, key_text
-from ._common import address_bar, esc, log, remember_session, safe
+from ._common import address_bar, check_sign_in, esc, log, remember_session, safe
 
 CSS = """
 <style>
@@ -188,18 +188,9 @@ class ExamApp:
     def on_sign_in(self, _button: Any = None) -> None:
         if self.page is not Page.SIGN_IN or self._busy:
             return
-        self._busy = True
-        self.sign_in_button.disabled = True
-        try:
-            learner = self.inst.records.authenticate(self.id_box.value, self.code_box.value, self.clock())
-        except AuthError as exc:
-            self._refuse(exc)
-            return
-        finally:
-            self._busy = False
-            self.sign_in_button.disabled = False
-            self.code_box.value = ""
-        self._signed_in(learner.id, learner.name)
+        learner = check_sign_in(self, self._refuse)
+        if learner is not None:
+            self._signed_in(learner.id, learner.name)
 
     def _signed_in(self, learner_id: str, name: str) -> None:
         self.learner_id, self.learner_name = learner_id, name

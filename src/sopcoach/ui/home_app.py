@@ -15,13 +15,12 @@ from urllib.parse import urlencode
 import ipywidgets as w
 
 from ..config import Installation, installation
-from ..errors import AuthError
 from ..i18n import LANGS, current_lang, t
 from ..lessons import LessonService
 from ..records import utcnow
 from ..scoring import floor_percent
 from ..session import issue_token, load_secret, query_param, verify_token
-from ._common import address_bar, esc, log, remember_session, safe
+from ._common import address_bar, check_sign_in, esc, log, remember_session, safe
 from .exam_app import CSS, refusal_message
 
 LESSON_CSS = """
@@ -44,6 +43,19 @@ LESSON_CSS = """
 .sopcoach-row { align-items: center; }
 </style>
 """
+
+
+def page_start() -> tuple[Installation, str | None, str | None]:
+    """Load the content, wait for the page's request; return (installation, learner id, language).
+
+    The practice bank is loaded before the wait (a preheated kernel does it early); the installation
+    is taken again after it, since the content may have changed while the kernel waited. Errors
+    of the content propagate (each page reports them in its own words).
+    """
+    inst = installation()
+    inst.practice()
+    learner, lang = page_identity(inst)
+    return installation(), learner, lang
 
 
 def page_identity(inst: Installation) -> tuple[str | None, str | None]:
@@ -146,18 +158,9 @@ class LearnerPage:
     def on_sign_in(self, _button: Any = None) -> None:
         if self.learner_id is not None or self._busy:
             return
-        self._busy = True
-        self.sign_in_button.disabled = True
-        try:
-            learner = self.inst.records.authenticate(self.id_box.value, self.code_box.value, self.clock())
-        except AuthError as exc:
-            self.say(refusal_message(exc, self.lang), "warning")
-            return
-        finally:
-            self._busy = False
-            self.sign_in_button.disabled = False
-            self.code_box.value = ""
-        self._signed_in(learner.id, learner.name)
+        learner = check_sign_in(self, lambda exc: self.say(refusal_message(exc, self.lang), "warning"))
+        if learner is not None:
+            self._signed_in(learner.id, learner.name)
 
     def _signed_in(self, learner_id: str, name: str) -> None:
         self.learner_id, self.learner_name = learner_id, name
@@ -253,10 +256,7 @@ def home_app(lang: str | None = None) -> w.Widget:
     When the content does not load, the page says so briefly and the details go to the log.
     """
     try:
-        inst = installation()
-        inst.practice()  # load before waiting for the request (a preheated kernel does it early)
-        learner, query_lang = page_identity(inst)
-        inst = installation()  # again: the content may have changed while a preheated kernel waited
+        inst, learner, query_lang = page_start()
     except Exception:  # noqa: BLE001
         log.exception("sopcoach content failed to load")
         return w.HTML(t("<p>学习中心暂不可用:内容文件有错误,请联系培训负责人。</p>",

@@ -14,13 +14,13 @@ from typing import Any, Callable
 
 import ipywidgets as w
 
-from ..config import Installation, installation
+from ..config import Installation
 from ..errors import InvalidResponse, RecordsError
 from ..i18n import t
 from ..lessons import PASS_FRACTION, Feedback, LessonService, LessonStatus, render_text
 from ..scoring import floor_percent
 from ._common import esc, log, safe
-from .home_app import LearnerPage, page_identity
+from .home_app import LearnerPage, page_start
 from .lesson_tools import Tool, build_tool
 
 
@@ -226,10 +226,7 @@ def lesson_app(lesson_id: str, lang: str | None = None) -> w.Widget:
     When the content does not load, the page says so briefly and the details go to the log.
     """
     try:
-        inst = installation()
-        inst.practice()  # load before waiting for the request (a preheated kernel does it early)
-        learner, query_lang = page_identity(inst)
-        inst = installation()  # again: the content may have changed while a preheated kernel waited
+        inst, learner, query_lang = page_start()
         return LessonApp(inst, lesson_id, lang=lang or query_lang, learner_id=learner).root
     except Exception:  # noqa: BLE001
         log.exception("lesson %s failed to load", lesson_id)
