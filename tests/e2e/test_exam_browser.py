@@ -168,7 +168,7 @@ def test_reload_mid_exam_resumes(exam_server, page, artifacts):
         page.get_by_role("button", name="下一题").click()
         page.get_by_text(f"第 {i + 2} 题，共 {n} 题").wait_for(timeout=TIMEOUT)
     assert "session=" in page.url  # the sign-in put the session into the address
-    page.reload()  # a new kernel: the learner is still signed in, and the attempt resumes
+    page.reload(timeout=120_000)  # a new kernel: the learner is still signed in, and the attempt resumes
     page.get_by_role("button", name="继续考试").wait_for(timeout=120_000)
     assert page.get_by_label("访问码").count() == 0
     page.get_by_role("button", name="继续考试").click()

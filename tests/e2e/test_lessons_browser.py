@@ -94,7 +94,7 @@ def test_learner_walks_two_lessons_and_progress_survives_a_reload(lesson_server,
 
     # The sign-in put the session into the address: a reload keeps the learner signed in.
     page.wait_for_url(re.compile(r"home\.ipynb\?session="), timeout=TIMEOUT)
-    page.reload()
+    page.reload(timeout=LOAD)
     page.locator(".sopcoach-home-ready").wait_for(timeout=LOAD)
     assert page.get_by_label("访问码").count() == 0
 
@@ -103,9 +103,9 @@ def test_learner_walks_two_lessons_and_progress_survives_a_reload(lesson_server,
     page.locator(".sopcoach-lesson-ready").wait_for(timeout=LOAD)
     assert "session=" in page.url
     _wait_db(lambda: "authority" in inst.records.lesson_progress("e4001"), "lesson opened")
-    page.go_back()  # Back to the home page: still signed in
+    page.go_back(timeout=LOAD)  # Back to the home page: still signed in
     page.locator(".sopcoach-home-ready").wait_for(timeout=LOAD)
-    page.go_forward()
+    page.go_forward(timeout=LOAD)
     page.locator(".sopcoach-lesson-ready").wait_for(timeout=LOAD)
     amount = page.locator(".sopcoach-amount input")
     amount.fill("100000.01")
@@ -126,7 +126,7 @@ def test_learner_walks_two_lessons_and_progress_survives_a_reload(lesson_server,
     page.locator(".sopcoach-lesson-status", has_text="本课已完成").wait_for(timeout=TIMEOUT)
 
     # Reload: a new kernel, the same learner (token in the URL), answers and completion kept.
-    page.reload()
+    page.reload(timeout=LOAD)
     page.locator(".sopcoach-lesson-ready").wait_for(timeout=LOAD)
     page.locator(".sopcoach-lesson-status", has_text="本课已完成").wait_for(timeout=TIMEOUT)
     assert page.locator(".sopcoach-feedback", has_text="回答正确").count() == len(
