@@ -1,5 +1,5 @@
 """Lessons: the tools give right values on known inputs; practice is apart from the exam; the
-progress rule; session tokens; the lesson gate of the exam; the working-time cases 25 and 28."""
+progress rule; the installation secret; the lesson gate of the exam; the working-time cases 25 and 28."""
 from __future__ import annotations
 
 import os
@@ -20,7 +20,7 @@ from sopcoach.lessons import (PASS_FRACTION, LessonService, ToolInputError, appr
                               trend)
 from sopcoach.playbook import load_playbook
 from sopcoach.quizbank import load_bank
-from sopcoach.session import issue_token, load_secret, query_param, verify_token
+from sopcoach.session import load_secret
 from support import CASES, ROOT, complete_lessons, correct_response, wrong_response
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
@@ -235,16 +235,16 @@ def test_goals_map_to_the_lessons_that_teach_them(playbook):
 
 
 def test_nine_lessons_each_with_a_notebook_and_practice(playbook, inst):
-    """Nine lessons, each with a thin notebook in notebooks/learner and at least 3 practice questions."""
+    """Nine lessons with at least 3 practice questions each, all served by the one thin learner notebook."""
     import nbformat
     assert [x.number for x in sorted(playbook.lessons, key=lambda x: x.number)] == list(range(1, 10))
     practice = inst.practice()
     for lesson in playbook.lessons:
-        nb = nbformat.read(ROOT / "notebooks" / "learner" / lesson.notebook, 4)
-        code = [c.source for c in nb.cells if c.cell_type == "code"]
-        assert code == ["from sopcoach.ui import lesson_app", f'lesson_app("{lesson.id}")']
-        assert all(not c.get("outputs") for c in nb.cells if c.cell_type == "code")
         assert len(practice.in_section(lesson.id)) >= 3
+    assert sorted(p.name for p in (ROOT / "notebooks" / "learner").glob("*.ipynb")) == ["app.ipynb"]
+    nb = nbformat.read(ROOT / "notebooks" / "learner" / "app.ipynb", 4)
+    assert [c.source for c in nb.cells if c.cell_type == "code"] == ["from sopcoach.ui import learner_app", "learner_app()"]
+    assert all(not c.get("outputs") for c in nb.cells if c.cell_type == "code")
 
 
 def test_lessons_cover_every_seed_section(playbook):
@@ -373,7 +373,7 @@ def test_exam_app_shows_missing_lessons_and_no_start_button(inst, clock):
     app = ExamApp(inst, lang="zh-CN", clock=clock, learner_id="e7004", start_timer=False,
                   lesson_gate=lesson_gate(inst))
     html = "".join(getattr(c, "value", "") for c in app.body.children)
-    assert "请先完成全部课程" in html and "lesson_1_purpose.ipynb" in html
+    assert "请先完成全部课程" in html and 'data-view href="/learn/lessons/purpose"' in html
     assert app.start_button not in app.body.children
     app.on_start()
     assert inst.records.attempts("e7004") == []
@@ -382,24 +382,8 @@ def test_exam_app_shows_missing_lessons_and_no_start_button(inst, clock):
 # --------------------------------------------------------------------------------- session tokens
 
 
-def test_session_token_round_trip_expiry_and_forgery(tmp_path):
-    """A token names its learner until it expires; a changed learner id or MAC is refused."""
+def test_secret_key_is_kept_private_and_stable(tmp_path):
+    """The installation's secret is created once with mode 0600 and read back unchanged."""
     key = load_secret(tmp_path)
-    assert load_secret(tmp_path) == key and oct(os.stat(tmp_path / "secret.key").st_mode & 0o777) == "0o600"
-    tok = issue_token(key, "e7001", now=1000)
-    assert verify_token(key, tok, now=1001) == "e7001"
-    assert verify_token(key, tok, now=1000 + 8 * 3600) is None
-    body, _, mac = tok.rpartition(".")
-    assert verify_token(key, body + "." + mac[:-1] + ("A" if mac[-1] != "A" else "B"), now=1001) is None
-    other = issue_token(bytes(32), "e7001", now=1000)
-    assert verify_token(key, other, now=1001) is None
-    assert verify_token(key, "garbage", now=1) is None and verify_token(key, None) is None
-
-
-def test_query_param_reads_the_page_query(monkeypatch):
-    """Outside a preheated kernel the query string comes from QUERY_STRING."""
-    import sopcoach.session as session
-    monkeypatch.setattr(session, "_QUERY", [])
-    monkeypatch.delenv("VOILA_PREHEAT", raising=False)
-    monkeypatch.setenv("QUERY_STRING", "session=abc.1.x&lang=en")
-    assert query_param("session") == "abc.1.x" and query_param("lang") == "en"
+    assert len(key) == 32 and load_secret(tmp_path) == key
+    assert oct(os.stat(tmp_path / "secret.key").st_mode & 0o777) == "0o600"

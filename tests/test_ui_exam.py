@@ -10,10 +10,8 @@ from support import correct_response, wrong_response
 
 @pytest.fixture
 def app(inst, clock):
-    code = inst.records.enroll("e2001", "王五")
-    a = ExamApp(inst, lang="zh-CN", clock=clock, start_timer=False)
-    a.id_box.value, a.code_box.value = "e2001", code
-    return a
+    inst.records.enroll("e2001", "王五")
+    return ExamApp(inst, lang="zh-CN", clock=clock, start_timer=False, learner_id="e2001")
 
 
 def _forge_click(button) -> None:
@@ -62,7 +60,6 @@ def _answer_current(app, inst, right: bool = True) -> None:
 
 
 def _take(app, inst, right: bool = True) -> None:
-    app.on_sign_in()
     assert app.page is Page.INSTRUCTIONS
     app.start_button.click()
     assert app.page is Page.QUESTION
@@ -77,12 +74,21 @@ def _take(app, inst, right: bool = True) -> None:
     app.confirm_button.click()
 
 
-def test_sign_in_refuses_a_wrong_code(app):
-    """A wrong access code keeps the learner on the sign-in page with a short message."""
-    app.code_box.value = "nope"
-    app.sign_in_button.click()
-    assert app.page is Page.SIGN_IN
-    assert "不正确" in app.status.value
+def test_without_a_learner_the_page_offers_nothing_to_start(inst, clock):
+    """Without a signed-in learner the exam view only asks to sign in (sign-in is the server's door)."""
+    a = ExamApp(inst, lang="en", clock=clock, start_timer=False)
+    assert a.page is Page.SIGN_IN
+    assert a.start_button not in a.body.children
+    assert "sign in" in a.body.children[0].value.lower()
+
+
+def test_forged_start_by_a_certified_learner_is_refused(app, inst):
+    """A learner who passed cannot get a second attempt by a forged start, even from the instructions page."""
+    _take(app, inst, right=True)
+    app.page = Page.INSTRUCTIONS  # as if the hidden start button were still there
+    _forge_click(app.start_button)
+    assert len(inst.records.attempts("e2001")) == 1
+    assert "certified" in app.status.value.lower() or "已通过认证" in app.status.value
 
 
 def test_all_right_shows_pass_in_the_page(app, inst):
@@ -112,7 +118,6 @@ def test_double_confirm_creates_one_result(app, inst):
 
 def test_each_answer_is_saved_once_when_given(app, inst):
     """An answer change writes one revision to the database immediately."""
-    app.on_sign_in()
     app.start_button.click()
     qids = app.service.view(app.attempt_id).question_ids
     index = next(i for i, q in enumerate(qids) if inst.bank[q].type == "single_choice")
@@ -125,7 +130,6 @@ def test_each_answer_is_saved_once_when_given(app, inst):
 
 def test_forged_answer_after_submission_changes_nothing(app, inst):
     """A forged value change on a closed attempt is refused; the score stays."""
-    app.on_sign_in()
     app.start_button.click()
     radio_q = None
     for i in range(len(app.service.view(app.attempt_id).question_ids)):
@@ -146,7 +150,6 @@ def test_forged_answer_after_submission_changes_nothing(app, inst):
 
 def test_forged_click_on_disabled_submit_after_time_limit(app, inst, clock):
     """A forged confirm after the time limit does not submit late: the attempt is expired."""
-    app.on_sign_in()
     app.start_button.click()
     app.review_button.click()
     app.submit_button.click()
@@ -169,8 +172,8 @@ def test_callback_error_shows_a_short_message_not_a_traceback(app, monkeypatch):
     """Case 29: an unexpected error in a callback becomes a short message in the page."""
     def boom(*a, **k):
         raise RuntimeError("secret internal detail")
-    monkeypatch.setattr(app.inst.records, "authenticate", boom)
-    app.sign_in_button.click()
+    monkeypatch.setattr(app.service, "start_or_resume", boom)
+    app.start_button.click()
     assert "出错了" in app.status.value
     assert "secret" not in app.status.value and "Traceback" not in app.status.value
 
@@ -178,7 +181,6 @@ def test_callback_error_shows_a_short_message_not_a_traceback(app, monkeypatch):
 def test_no_widget_state_carries_the_key_before_submission(app, inst):
     """No synced widget trait holds a correctness flag, a key or an explanation before submit."""
     import ipywidgets as w
-    app.on_sign_in()
     app.start_button.click()
     secrets = set()
     for qid in app.service.view(app.attempt_id).question_ids:
@@ -198,7 +200,6 @@ def test_untouched_ordering_is_unanswered_in_review(app, inst):
     seed = next(s for s in range(1000)
                 if any(inst.bank[q].type == "ordering" for q in draw(inst.bank, inst.blueprint, s).question_ids))
     app.service.start_or_resume("e2001", seed=seed)  # the attempt the app will resume
-    app.on_sign_in()
     app.start_button.click()
     view = app.service.view(app.attempt_id)
     idx = next(i for i, q in enumerate(view.question_ids) if inst.bank[q].type == "ordering")
@@ -224,32 +225,30 @@ def test_no_bare_print_in_the_ui_package():
 def test_english_setting_shows_english(inst, clock):
     """SOPCOACH_LANG=en (or lang='en') shows the app in English."""
     a = ExamApp(inst, lang="en", clock=clock, start_timer=False)
-    assert a.sign_in_button.description == "Sign in"
+    assert a.start_button.description == "Start the exam"
     assert "Certification" in a.title.value or "certification" in a.title.value.lower()
 
 
-def test_jupyterhub_user_skips_sign_in(inst, monkeypatch, tmp_path):
-    """Behind JupyterHub the Hub user is the learner: the app opens on the instructions page."""
+def test_jupyterhub_user_skips_sign_in(inst, monkeypatch):
+    """Behind JupyterHub the Hub user is the learner: the exam view opens on the instructions page."""
     import importlib
-    mod = importlib.import_module("sopcoach.ui.exam_app")
+    mod = importlib.import_module("sopcoach.ui.app")
     monkeypatch.setenv("JUPYTERHUB_USER", "hub-alice")
     monkeypatch.setattr(mod, "installation", lambda: inst)
-    root = mod.exam_app(lang="zh-CN")
-    texts = [getattr(c, "value", "") for c in root.children[2].children]
-    assert any("hub-alice" in t for t in texts)
+    app = mod.build_learner_app()
+    app.on_navigate("exam", "zh-CN")
+    assert app.view.page is Page.INSTRUCTIONS
+    assert any("hub-alice" in getattr(c, "value", "") for c in app.view.body.children)
     assert inst.records.learner("hub-alice") is not None
 
 
 def test_certified_learner_sees_validity_then_the_lapse(app, inst, clock):
     """After a pass the exam page names the certificate and its end date; a year and a day later it
     says the certificate expired and links the recertification exam (not "You are certified")."""
-    code = app.code_box.value  # the sign-in clears it
     _take(app, inst, right=True)
 
     def instructions_text() -> str:
-        again = ExamApp(inst, lang="en", clock=clock, start_timer=False)
-        again.id_box.value, again.code_box.value = "e2001", code
-        again.on_sign_in()
+        again = ExamApp(inst, lang="en", clock=clock, start_timer=False, learner_id="e2001")
         assert again.page is Page.INSTRUCTIONS
         return " ".join(getattr(c, "value", "") for c in again.body.children if isinstance(getattr(c, "value", None), str))
 
@@ -257,5 +256,5 @@ def test_certified_learner_sees_validity_then_the_lapse(app, inst, clock):
     assert "You are certified." in text and "valid until 2027-03-02" in text
     clock.advance(days=366)
     text = instructions_text()
-    assert "expired on 2027-03-02" in text and "recertification.ipynb" in text
+    assert "expired on 2027-03-02" in text and "/learn/recertification" in text
     assert "You are certified" not in text

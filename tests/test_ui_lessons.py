@@ -7,7 +7,6 @@ from decimal import Decimal
 import pytest
 
 from sopcoach.lessons import LessonService
-from sopcoach.session import load_secret, verify_token
 from sopcoach.ui.home_app import HomeApp
 from sopcoach.ui.lesson_app import LessonApp
 from support import correct_response, wrong_response
@@ -32,24 +31,19 @@ def _html(widget) -> str:
     return "\n".join(out)
 
 
-def test_home_signs_in_and_links_carry_a_valid_session(inst, clock, code):
-    """After sign-in the home page lists 9 lessons and the exam; every link carries a token for the learner."""
-    app = HomeApp(inst, lang="zh-CN", clock=clock)
-    app.id_box.value, app.code_box.value = "e8001", code
-    app.sign_in_button.click()
+def test_home_lists_lessons_and_links_views_in_place(inst, clock, code):
+    """The home view lists 9 lessons and the exam; its links are in-app view addresses, never a token."""
+    app = HomeApp(inst, lang="zh-CN", clock=clock, learner_id="e8001")
     html = _html(app.root)
-    assert len(app.bars) == 9 and "上岗认证考试" in html and "exam.ipynb?session=" in html
-    tokens = set(re.findall(r"session=([\w.\-]+)", html))
-    key = load_secret(inst.settings.home)
-    assert tokens and all(verify_token(key, t) == "e8001" for t in tokens)
+    assert len(app.bars) == 9 and "上岗认证考试" in html
+    assert 'data-view href="/learn/exam"' in html and 'data-view href="/learn/lessons/process"' in html
+    assert "session=" not in html and "ipynb" not in html
 
 
-def test_home_refuses_a_wrong_code(inst, clock, code):
-    """A wrong access code keeps the sign-in form and shows a short message."""
+def test_home_without_a_learner_asks_to_sign_in(inst, clock, code):
+    """Without a signed-in learner the home view lists nothing and asks to sign in."""
     app = HomeApp(inst, lang="en", clock=clock)
-    app.id_box.value, app.code_box.value = "e8001", "nope"
-    app.sign_in_button.click()
-    assert app.learner_id is None and "wrong access code" in app.status.value
+    assert app.learner_id is None and app.bars == {} and "sign in" in _html(app.root).lower()
 
 
 def test_lesson_page_opens_and_practice_gives_feedback(inst, clock, code):
@@ -161,9 +155,9 @@ def test_confidentiality_and_other_tools_render(inst, clock, code):
 def test_lesson_navigation_links(inst, clock, code):
     """A lesson links home, to its neighbours, and the last lesson links to the exam."""
     first = LessonApp(inst, "purpose", lang="zh-CN", clock=clock, learner_id="e8001")
-    assert "home.ipynb?session=" in first.nav.value and "lesson_2_process.ipynb" in first.nav.value
-    last = LessonApp(inst, "improvement", lang="zh-CN", clock=clock, learner_id="e8001")
-    assert "exam.ipynb?session=" in last.nav.value and "lesson_8_crm_kpis.ipynb" in last.nav.value
+    assert 'href="/learn/"' in first.nav.value and 'href="/learn/lessons/process"' in first.nav.value
+    last = LessonApp(inst, "improvement", lang="en", clock=clock, learner_id="e8001")
+    assert 'href="/learn/exam?lang=en"' in last.nav.value and 'href="/learn/lessons/crm_kpis?lang=en"' in last.nav.value
 
 
 def test_no_handler_without_names_value():
@@ -176,23 +170,51 @@ def test_no_handler_without_names_value():
             assert 'names="value"' in call, (name, call)
 
 
-def test_notebook_builders_build_every_page(monkeypatch, tmp_path):
-    """home_app() and lesson_app(id) for every lesson build their page (the sign-in form), not the error note."""
-    import ipywidgets as w
-    import sopcoach.session as session
+def test_learner_app_builds_every_view_for_the_bound_learner(monkeypatch, tmp_path):
+    """The learner page shows home, every lesson, the exam and recertification for the learner its kernel is bound to."""
+    import sopcoach.ui.app as la
+    from sopcoach.config import installation
     from sopcoach.playbook import load_playbook
-    from sopcoach.ui import home_app, lesson_app
     from support import ROOT
     monkeypatch.setenv("SOPCOACH_HOME", str(tmp_path))
     monkeypatch.setenv("SOPCOACH_CONTENT", str(ROOT))
     monkeypatch.delenv("SOPCOACH_DB_URL", raising=False)
     monkeypatch.delenv("JUPYTERHUB_USER", raising=False)
-    monkeypatch.delenv("VOILA_PREHEAT", raising=False)
-    monkeypatch.setenv("QUERY_STRING", "")
-    monkeypatch.setattr(session, "_QUERY", [])
-    pages = [home_app()] + [lesson_app(x.id) for x in load_playbook(ROOT / "playbook").lessons]
-    assert len(pages) == 10
-    for root in pages:
-        assert isinstance(root, w.VBox) and "sopcoach-app" in root._dom_classes
-        body = root.children[3]
-        assert any("sopcoach-ready" in getattr(c, "_dom_classes", ()) for c in body.children)  # the sign-in button
+    monkeypatch.setattr(la, "page_kernel_id", lambda: "1b2c3d4e-0000-4000-8000-000000000001")
+    records = installation().records
+    records.enroll("e8002", "陈六")
+    token = records.open_session("e8002", 3600)
+    from sopcoach.records import token_hash
+    records.bind_page("1b2c3d4e-0000-4000-8000-000000000001", "e8002", token_hash(token))
+    app = la.build_learner_app()
+    sent = []
+    monkeypatch.setattr(app.router, "send", lambda content, buffers=None: sent.append(content))
+    routes = ["", "exam", "recertification"] + [f"lessons/{x.id}" for x in load_playbook(ROOT / "playbook").lessons]
+    for route in routes:
+        app.on_navigate(route, "en")
+        assert app.learner_id == "e8002" and app.path == route
+        assert sent[-1]["type"] == "address" and sent[-1]["path"] == route
+        assert "sign in" not in _html(app.main).lower(), route
+    app.on_navigate("no/such/view", "en")
+    assert app.path == "" and sent[-1]["path"] == ""
+
+
+def test_learner_app_without_a_live_session_asks_to_sign_in_again(monkeypatch, tmp_path):
+    """A kernel bound to an ended session shows no view, only a link to sign in again."""
+    import sopcoach.ui.app as la
+    from sopcoach.config import installation
+    from sopcoach.records import token_hash
+    from support import ROOT
+    monkeypatch.setenv("SOPCOACH_HOME", str(tmp_path))
+    monkeypatch.setenv("SOPCOACH_CONTENT", str(ROOT))
+    monkeypatch.delenv("SOPCOACH_DB_URL", raising=False)
+    monkeypatch.delenv("JUPYTERHUB_USER", raising=False)
+    monkeypatch.setattr(la, "page_kernel_id", lambda: "1b2c3d4e-0000-4000-8000-000000000002")
+    records = installation().records
+    records.enroll("e8003", "赵七")
+    token = records.open_session("e8003", 3600)
+    records.bind_page("1b2c3d4e-0000-4000-8000-000000000002", "e8003", token_hash(token))
+    records.end_sessions("e8003")
+    app = la.build_learner_app()
+    app.on_navigate("exam", "en")
+    assert app.view is None and "sign in again" in _html(app.main)

@@ -85,6 +85,18 @@ def _cmd_check(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_revoke(args: argparse.Namespace) -> int:
+    from .config import installation
+    from .errors import AuthError
+    inst = installation()
+    if inst.records.learner(args.id) is None:
+        raise AuthError(f"no learner with employee id {args.id!r}")
+    ended = inst.records.end_sessions(args.id, reason="revoked")
+    print(f"revoked: {ended} session(s) of {args.id} ended; their open page stops within a few seconds. "
+          f"database: {inst.settings.db_url}")
+    return 0
+
+
 def _cmd_enroll(args: argparse.Namespace) -> int:
     from .config import installation
     inst = installation()
@@ -156,7 +168,8 @@ def _iso_date(text: str):
 def _cmd_serve(args: argparse.Namespace) -> int:
     import os
     from .config import installation, settings
-    from .server import run_voila
+    from .errors import ConfigError
+    from .server import _run, is_loopback, learner_command
     s = settings()
     inst = installation(s)  # fails early, with every content problem, before the server starts
     if not args.trainer and not inst.records.learners():
@@ -167,8 +180,18 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     if args.trainer:
         return _serve_trainer(args, s, env)
     port = args.port or 8866
-    print(f"database: {s.db_url}\nlearner app: http://{args.host}:{port}/", flush=True)
-    return run_voila(s.notebooks_dir / "learner", host=args.host, port=port, env=env)
+    shown = f"[{args.host}]" if ":" in args.host else args.host
+    try:
+        argv = learner_command(s.notebooks_dir / "learner", host=args.host, port=port, base_url=args.base_url,
+                               allowed_hosts=args.allowed_host, max_pages=args.max_pages,
+                               pool_size=args.pool_size, trust_proxy=args.trust_proxy)
+    except (NotADirectoryError, ValueError) as exc:
+        raise ConfigError(str(exc)) from None
+    if not is_loopback(args.host) and not args.allowed_host:
+        print("note: serving on a network address; add --allowed-host NAME for the name learners type "
+              "(or the reverse proxy's public name), and put TLS in front (README: 'On a network').", flush=True)
+    print(f"database: {s.db_url}\nlearner app: http://{shown}:{port}{args.base_url}", flush=True)
+    return _run(argv, env)
 
 
 def _serve_trainer(args: argparse.Namespace, s, env: dict) -> int:
@@ -195,8 +218,21 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="sopcoach", description="Teach, examine and audit a sales SOP.")
     sub = p.add_subparsers(dest="command", required=True)
     s = sub.add_parser("serve", help="serve the learner app with Voila (or, with --trainer, the trainer app)")
-    s.add_argument("--host", default="127.0.0.1")
+    s.add_argument("--host", default="127.0.0.1",
+                   help="address to bind (default 127.0.0.1; 0.0.0.0 for every network interface)")
     s.add_argument("--port", type=int, default=None, help="default 8866 (learner app), 8867 (--trainer)")
+    s.add_argument("--base-url", default="/", metavar="/PREFIX/",
+                   help="serve under this path prefix, e.g. /sop/ behind a reverse proxy (learner app)")
+    s.add_argument("--allowed-host", action="append", default=[], metavar="NAME",
+                   help="a host name learners reach the server by (e.g. learn.example.com); repeatable. "
+                        "Requests for any other name are refused (loopback is always allowed)")
+    s.add_argument("--max-pages", type=int, default=200, metavar="N",
+                   help="open learner pages (one kernel each) at once before newcomers are asked to try "
+                        "again in a minute (default 200; 0 = no cap)")
+    s.add_argument("--pool-size", type=int, default=2, metavar="N",
+                   help="preheated kernels kept ready for arriving learners (default 2)")
+    s.add_argument("--trust-proxy", action="store_true",
+                   help="behind a reverse proxy: take the client address and https from X-Forwarded-* headers")
     s.add_argument("--trainer", action="store_true",
                    help="serve notebooks/trainer and notebooks/review behind a token "
                         "($SOPCOACH_TRAINER_TOKEN, else a new one printed at start)")
@@ -222,6 +258,9 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--team")
     e.add_argument("--cohort")
     e.set_defaults(func=_cmd_enroll)
+    v = sub.add_parser("revoke", help="end every signed-in session of a learner (their open page stops)")
+    v.add_argument("id")
+    v.set_defaults(func=_cmd_revoke)
     for name in COMMAND_MODULES:
         import importlib
         importlib.import_module(name).register(sub)

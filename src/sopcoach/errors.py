@@ -78,6 +78,10 @@ class AttemptLimitReached(ExamError):
     """The learner has used every attempt the blueprint allows."""
 
 
+class AlreadyCertified(ExamError):
+    """The learner has passed this exam already: a new attempt is refused (recertification is a separate exam)."""
+
+
 class WaitRequired(ExamError):
     """The blueprint's waiting time since the learner's last attempt has not passed yet."""
 

@@ -22,7 +22,7 @@ from typing import Any, Callable
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from .errors import (AttemptClosed, AttemptExpired, AttemptLimitReached, ExamError, InvalidResponse,
+from .errors import (AlreadyCertified, AttemptClosed, AttemptExpired, AttemptLimitReached, ExamError, InvalidResponse,
                      WaitRequired)
 from .quizbank import Bank, Blueprint, MultipleChoice, Numeric, Ordering, SingleChoice, TrueFalse
 from .records import (Answer, Attempt, Records, any_release, from_db, pending_review_ids, release_label_for,
@@ -289,6 +289,9 @@ class ExamService:
 
         Raises
         ------
+        AlreadyCertified
+            When the learner has passed this exam (a forged start from a certified learner's page is
+            refused here, whatever the browser shows; recertification is its own exam).
         AttemptLimitReached
             When every allowed attempt is used.
         WaitRequired
@@ -305,6 +308,8 @@ class ExamService:
             el = self._eligibility(s, learner_id, now)
             if el.open_attempt is not None:
                 return el.open_attempt
+            if el.passed:
+                raise AlreadyCertified(f"{learner_id} has passed {self.blueprint.id} already")
             if el.attempts_left <= 0:
                 raise AttemptLimitReached(f"all {self.blueprint.max_attempts} attempts are used")
             if el.wait_seconds > 0:

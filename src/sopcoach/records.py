@@ -16,7 +16,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Any, Callable, Iterator, TypeVar
 
 from sqlalchemy import (JSON, Boolean, DateTime, ForeignKey, Integer, String, Text, UniqueConstraint,
-                        create_engine, event, select)
+                        create_engine, delete, event, select)
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
@@ -69,6 +69,35 @@ class LoginThrottle(Base):
     learner_id: Mapped[str] = mapped_column(String(64), primary_key=True)
     failures: Mapped[int] = mapped_column(Integer, default=0)
     blocked_until: Mapped[datetime | None] = mapped_column(DateTime)
+
+
+class WebSession(Base):
+    """A sign-in at the learner server's door: the cookie carries ``token``, the row its SHA-256.
+
+    A session ends at ``expires_at`` (naive UTC), at sign-out, or when the learner's access code is
+    re-issued or revoked (``ended_at`` and ``ended_reason`` are then set).
+    """
+
+    __tablename__ = "web_sessions"
+    token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    learner_id: Mapped[str] = mapped_column(ForeignKey("learners.id"), index=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime)
+    expires_at: Mapped[datetime] = mapped_column(DateTime)
+    ended_at: Mapped[datetime | None] = mapped_column(DateTime)
+    ended_reason: Mapped[str] = mapped_column(String(40), default="")
+
+
+class PageKernel(Base):
+    """The kernel that serves one learner's page, bound by the server when it hands the page out.
+
+    The kernel learns whose page it serves only from this row (never from the browser).
+    """
+
+    __tablename__ = "page_kernels"
+    kernel_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    learner_id: Mapped[str] = mapped_column(ForeignKey("learners.id"), index=True)
+    session_hash: Mapped[str] = mapped_column(String(64))
+    bound_at: Mapped[datetime] = mapped_column(DateTime)
 
 
 class Attempt(Base):
@@ -247,6 +276,18 @@ def _hash_code(code: str, salt: str) -> str:
     return hashlib.pbkdf2_hmac("sha256", code.encode(), bytes.fromhex(salt), 200_000).hex()
 
 
+def token_hash(token: str) -> str:
+    """Return the SHA-256 (hex) under which a session token is stored (never the token itself)."""
+    return hashlib.sha256(token.encode("utf-8", "replace")).hexdigest()
+
+
+#: Salt and hash checked when an id is unknown, so that a sign-in costs the same either way.
+_DUMMY_SALT = "00" * 16
+#: The longest employee id and access code accepted (characters).
+MAX_ID_LENGTH = 64
+MAX_CODE_LENGTH = 64
+
+
 class Records:
     """Facade over the records database.
 
@@ -319,6 +360,9 @@ class Records:
             row.name, row.team, row.cohort = name.strip(), team, cohort
             row.code_salt, row.code_hash = salt, _hash_code(code, salt)
             s.merge(LoginThrottle(learner_id=learner_id, failures=0, blocked_until=None))
+            _end_sessions(s, learner_id, "code_reissued", utcnow())
+        if len(learner_id) > MAX_ID_LENGTH:
+            raise AuthError(f"an employee id has at most {MAX_ID_LENGTH} characters")
         self.run(do)
         return code
 
@@ -329,43 +373,120 @@ class Records:
         return self.run(lambda s: list(s.scalars(select(Learner).order_by(Learner.id))))
 
     def authenticate(self, learner_id: str, code: str, now: datetime | None = None) -> Learner:
-        """Check an id and access code; return the learner.
+        """Check an employee id and access code; return the learner.
 
-        After 3 failures in a row for an id (known or unknown), each further try must wait
-        2, 4, 8 ... seconds (at most 15 minutes) after the last failure.
+        The check costs the same for a known and an unknown id (an unknown id is checked against a
+        dummy hash), so response times do not tell which ids exist. Throttling of repeated failures
+        is the sign-in door's job (:class:`sopcoach.web.identity.SignInThrottle`), keyed by the
+        client as well as the id, so that a stranger cannot lock a learner out.
 
         Raises
         ------
         AuthError
-            "unknown id or wrong access code" (the same for both, so ids cannot be probed), or
-            "too many failed sign-ins; try again in N s".
+            "unknown id or wrong access code" (the same for both), also for an id or a code
+            longer than :data:`MAX_ID_LENGTH` / :data:`MAX_CODE_LENGTH` characters.
         """
         now = now or utcnow()
         learner_id = (learner_id or "").strip()
+        code = code or ""
+        too_long = len(learner_id) > MAX_ID_LENGTH or len(code) > MAX_CODE_LENGTH
+        row = None if too_long or not learner_id else self.run(lambda s: s.get(Learner, learner_id))
+        if row is not None and row.code_salt:
+            ok = hmac.compare_digest(row.code_hash, _hash_code(code, row.code_salt))
+        else:
+            hmac.compare_digest("!", _hash_code(code[:MAX_CODE_LENGTH], _DUMMY_SALT))
+            ok = False
+        if ok:
+            return row  # type: ignore[return-value]
+        self.run(lambda s: s.add(AuditEvent(at=to_db(now), learner_id=learner_id[:MAX_ID_LENGTH],
+                                            kind="sign_in_failed")))
+        raise AuthError("unknown id or wrong access code")
 
-        def do(s: Session) -> tuple[Learner | None, str | None]:
-            th = s.get(LoginThrottle, learner_id)
-            if th is not None and th.blocked_until is not None and from_db(th.blocked_until) > now:
-                wait = int((from_db(th.blocked_until) - now).total_seconds()) + 1
-                return None, f"too many failed sign-ins; try again in {wait} s"
-            row = s.get(Learner, learner_id)
-            ok = row is not None and hmac.compare_digest(row.code_hash, _hash_code(code or "", row.code_salt))
-            if ok:
-                if th is not None:
-                    th.failures, th.blocked_until = 0, None
-                return row, None
-            if th is None:
-                th = LoginThrottle(learner_id=learner_id, failures=0)
-                s.add(th)
-            th.failures = (th.failures or 0) + 1
-            if th.failures >= 3:
-                th.blocked_until = to_db(now + timedelta(seconds=min(2 ** (th.failures - 2), 900)))
-            s.add(AuditEvent(at=to_db(now), learner_id=learner_id[:64], kind="sign_in_failed"))
-            return None, "unknown id or wrong access code"
-        row, error = self.run(do)
-        if error:
-            raise AuthError(error)
-        return row  # type: ignore[return-value]
+    # -- sessions at the learner server's door --------------------------------------------------
+    def open_session(self, learner_id: str, ttl_seconds: int, now: datetime | None = None) -> str:
+        """Start a signed-in session for ``learner_id``; return its token (shown once, for the cookie).
+
+        Parameters
+        ----------
+        learner_id : str
+            A learner that exists.
+        ttl_seconds : int
+            Lifetime in elapsed seconds.
+
+        Returns
+        -------
+        str
+            43 URL-safe characters (256 random bits); only its SHA-256 is stored.
+        """
+        now = now or utcnow()
+        token = secrets.token_urlsafe(32)
+        self.run(lambda s: s.add(WebSession(token_hash=token_hash(token), learner_id=learner_id,
+                                            created_at=to_db(now),
+                                            expires_at=to_db(now + timedelta(seconds=int(ttl_seconds))),
+                                            ended_at=None, ended_reason="")))
+        return token
+
+    def session_learner(self, token: str | None, now: datetime | None = None) -> Learner | None:
+        """Return the learner of a live session token, or ``None`` (unknown, ended or expired)."""
+        if not token or len(token) > 128:
+            return None
+        now = now or utcnow()
+
+        def do(s: Session) -> Learner | None:
+            row = s.get(WebSession, token_hash(token))
+            if row is None or row.ended_at is not None or from_db(row.expires_at) <= now:
+                return None
+            return s.get(Learner, row.learner_id)
+        return self.run(do)
+
+    def session_live(self, session_hash: str, now: datetime | None = None) -> bool:
+        """Say whether the session stored under ``session_hash`` is still live."""
+        now = now or utcnow()
+
+        def do(s: Session) -> bool:
+            row = s.get(WebSession, session_hash)
+            return row is not None and row.ended_at is None and from_db(row.expires_at) > now
+        return self.run(do)
+
+    def end_session(self, token: str, reason: str = "signed_out", now: datetime | None = None) -> None:
+        """End one session (sign-out); an unknown token is ignored."""
+        now = now or utcnow()
+
+        def do(s: Session) -> None:
+            row = s.get(WebSession, token_hash(token or ""))
+            if row is not None and row.ended_at is None:
+                row.ended_at, row.ended_reason = to_db(now), reason
+        self.run(do)
+
+    def end_sessions(self, learner_id: str, reason: str = "revoked", now: datetime | None = None) -> int:
+        """End every live session of a learner (``sopcoach revoke``); return how many ended."""
+        now = now or utcnow()
+        return self.run(lambda s: _end_sessions(s, learner_id, reason, now))
+
+    def bind_page(self, kernel_id: str, learner_id: str, session_hash: str, now: datetime | None = None) -> None:
+        """Record that ``kernel_id`` serves the page of ``learner_id`` in session ``session_hash``."""
+        now = now or utcnow()
+        self.run(lambda s: s.merge(PageKernel(kernel_id=kernel_id, learner_id=learner_id,
+                                              session_hash=session_hash, bound_at=to_db(now))))
+
+    def page_owner(self, kernel_id: str, now: datetime | None = None) -> str | None:
+        """Return the learner whose page ``kernel_id`` serves, while that session is live; else ``None``."""
+        now = now or utcnow()
+
+        def do(s: Session) -> str | None:
+            row = s.get(PageKernel, kernel_id)
+            if row is None:
+                return None
+            sess = s.get(WebSession, row.session_hash)
+            if sess is None or sess.ended_at is not None or from_db(sess.expires_at) <= now:
+                return None
+            return row.learner_id
+        return self.run(do)
+
+    def unbind_pages(self, kernel_ids: list[str]) -> None:
+        """Forget the bindings of kernels that have stopped."""
+        if kernel_ids:
+            self.run(lambda s: s.execute(delete(PageKernel).where(PageKernel.kernel_id.in_(list(kernel_ids)))))
 
     def ensure_learner(self, learner_id: str, name: str) -> Learner:
         """Return the learner, creating it without an access code (JupyterHub sign-in)."""
@@ -453,12 +574,20 @@ class Records:
         return self.run(do)
 
 
+def _end_sessions(s: Session, learner_id: str, reason: str, now: datetime) -> int:
+    rows = list(s.scalars(select(WebSession).where(WebSession.learner_id == learner_id,
+                                                   WebSession.ended_at.is_(None))))
+    for row in rows:
+        row.ended_at, row.ended_reason = to_db(now), reason
+    return len(rows)
+
+
 def json_copy(value: Any) -> Any:
     """Return a deep copy of JSON data (so a changed JSON column is a new object SQLAlchemy sees)."""
     import json
     return json.loads(json.dumps(value))
 
 
-__all__ = ["Records", "Learner", "Attempt", "Answer", "LessonProgress", "AuditEvent", "LoginThrottle",
+__all__ = ["Records", "Learner", "WebSession", "PageKernel", "token_hash", "MAX_ID_LENGTH", "MAX_CODE_LENGTH", "Attempt", "Answer", "LessonProgress", "AuditEvent", "LoginThrottle",
            "Release", "QuestionReview", "Certificate", "pending_review_ids", "release_label_for", "any_release",
            "utcnow", "to_db", "from_db", "make_engine", "IntegrityError"]

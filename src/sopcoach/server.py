@@ -70,9 +70,10 @@ import socket
 import subprocess
 import sys
 from collections.abc import Mapping, Sequence
+from typing import Any
 from pathlib import Path
 
-__all__ = ["free_port", "run_voila", "voila_command", "trainer_site", "trainer_command", "run_trainer",
+__all__ = ["free_port", "run_voila", "voila_command", "learner_command", "run_learner", "is_loopback", "trainer_site", "trainer_command", "run_trainer",
            "TRAINER_FOLDERS", "TRAINER_PORT"]
 
 _LOOPBACK_NAMES = {"localhost"}
@@ -80,16 +81,20 @@ _LOOPBACK_NAMES = {"localhost"}
 PRIORITY_NOTEBOOKS = ("home.ipynb", "exam.ipynb")
 
 
-def _check_loopback(host: str) -> None:
-    """Raise unless ``host`` is a loopback address (or ``localhost``)."""
+def _check_host(host: str) -> None:
+    """Raise ``ValueError`` unless ``host`` is an IP address or ``localhost``."""
     if host in _LOOPBACK_NAMES:
         return
     try:
-        address = ipaddress.ip_address(host)
+        ipaddress.ip_address(host)
     except ValueError:
-        raise ValueError(f"host must be a loopback IP address, got {host!r}") from None
-    if not address.is_loopback:
-        raise ValueError(f"sopcoach serves on loopback only, refusing to bind {host!r}")
+        raise ValueError(f"--host must be an IP address of this machine (e.g. 127.0.0.1 or 0.0.0.0), "
+                         f"got {host!r}") from None
+
+
+def is_loopback(host: str) -> bool:
+    """Say whether ``host`` is a loopback address (or ``localhost``)."""
+    return host in _LOOPBACK_NAMES or ipaddress.ip_address(host).is_loopback
 
 
 def voila_command(
@@ -101,6 +106,7 @@ def voila_command(
     cull_idle_seconds: int = 600,
     cull_interval_seconds: int = 60,
     extra: Sequence[str] = (),
+    module: str = "voila",
 ) -> list[str]:
     """Build the argv that serves the notebooks folder ``root`` with Voila.
 
@@ -114,7 +120,7 @@ def voila_command(
         The notebooks folder to serve (e.g. ``notebooks/learner``). It is resolved to an
         absolute path.
     host : str, default "127.0.0.1"
-        Loopback address to bind (``127.0.0.1``, ``::1`` or ``localhost``).
+        Address to bind (``127.0.0.1``, ``::1``, ``localhost``, or a network address).
     port : int, default 8866
         TCP port. Voila is told not to fall back to another port when this one is taken.
     pool_size : int, default 2
@@ -126,6 +132,9 @@ def voila_command(
         How often the culler checks.
     extra : Sequence[str], default ()
         Further Voila options appended last (a later option wins over an earlier one).
+    module : str, default "voila"
+        The module run with ``python -m``: ``voila``, or ``sopcoach.web.server`` (the learner server,
+        a Voila application, see :func:`learner_command`).
 
     Returns
     -------
@@ -137,7 +146,7 @@ def voila_command(
     NotADirectoryError
         If ``root`` is not an existing directory.
     ValueError
-        If ``host`` is not a loopback address, ``port`` is out of range or a culling
+        If ``host`` is not an IP address, ``port`` is out of range or a culling
         duration is not positive.
 
     Examples
@@ -151,7 +160,7 @@ def voila_command(
     root = Path(root).expanduser().resolve()
     if not root.is_dir():
         raise NotADirectoryError(f"notebooks folder not found: {root}")
-    _check_loopback(host)
+    _check_host(host)
     if not 0 < int(port) < 65536:
         raise ValueError(f"port out of range: {port!r}")
     if cull_idle_seconds <= 0 or cull_interval_seconds <= 0:
@@ -161,7 +170,7 @@ def voila_command(
     argv = [
         sys.executable,
         "-m",
-        "voila",
+        module,
         str(root),
         "--no-browser",
         f"--Voila.ip={host}",
@@ -172,9 +181,10 @@ def voila_command(
         "--VoilaConfiguration.show_tracebacks=False",
         "--VoilaConfiguration.allow_template_override=NOTEBOOK",
         "--VoilaConfiguration.allow_theme_override=NOTEBOOK",
-        "--Voila.identity_provider_class=sopcoach.landing.LandingIdentityProvider",
         f"--VoilaConfiguration.preheat_kernel={preheat}",
     ]
+    if module == "voila":
+        argv.append("--Voila.identity_provider_class=sopcoach.landing.LandingIdentityProvider")
     if preheat:
         # The pages people open first (the landing page and the exam) keep ``pool_size`` kernels
         # ready; every other notebook (the lessons) keeps one, so start-up stays light.
@@ -190,6 +200,93 @@ def voila_command(
     ]
     argv += [str(arg) for arg in extra]
     return argv
+
+
+def learner_command(
+    root: Path,
+    *,
+    host: str = "127.0.0.1",
+    port: int = 8866,
+    base_url: str = "/",
+    allowed_hosts: Sequence[str] = (),
+    max_pages: int = 200,
+    pool_size: int = 2,
+    trust_proxy: bool = False,
+    extra: Sequence[str] = (),
+) -> list[str]:
+    """Build the argv of the learner server (:mod:`sopcoach.web.server`) on the learner folder ``root``.
+
+    Only ``app.ipynb`` of ``root`` is served (at ``<base_url>learn/``), behind the sign-in page; it
+    keeps ``pool_size`` kernels preheated. A kernel idle and without a browser connection for
+    :data:`sopcoach.web.server.CULL_IDLE_S` seconds is stopped (the culler looks every
+    :data:`~sopcoach.web.server.CULL_INTERVAL_S` seconds); the page's own beacon usually stops it
+    at once when the page closes.
+
+    Parameters
+    ----------
+    root : Path
+        The learner notebooks folder (holding ``app.ipynb``).
+    host, port
+        Address and TCP port to bind (loopback by default).
+    base_url : str, default "/"
+        The prefix the server lives under, e.g. ``/sop/`` behind a reverse proxy; it must start
+        and end with ``/``.
+    allowed_hosts : Sequence[str]
+        Host names the server answers to besides loopback and ``host`` (the proxy's public name).
+    max_pages : int, default 200
+        Open learner pages (kernels) at once before newcomers are told the server is busy.
+    pool_size : int, default 2
+        Preheated kernels kept ready.
+    trust_proxy : bool, default False
+        Take the client address and scheme from the proxy's ``X-Forwarded-*`` headers.
+
+    Returns
+    -------
+    list[str]
+
+    Raises
+    ------
+    NotADirectoryError, ValueError
+        As :func:`voila_command`; ``ValueError`` also for a ``base_url`` that does not start and
+        end with ``/`` or a negative ``max_pages``.
+
+    Examples
+    --------
+    >>> argv = learner_command(Path("."), base_url="/sop/", allowed_hosts=["learn.example.com"])
+    >>> argv[2], "--Voila.base_url=/sop/" in argv
+    ('sopcoach.web.server', True)
+    >>> '--LearnerServer.allowed_hosts=["learn.example.com"]' in argv
+    True
+    """
+    from .web.server import CULL_IDLE_S, CULL_INTERVAL_S
+    if not base_url.startswith("/") or not base_url.endswith("/") or "//" in base_url:
+        raise ValueError(f"--base-url must start and end with '/' (e.g. /sop/), got {base_url!r}")
+    if max_pages < 0:
+        raise ValueError(f"--max-pages must be 0 (no cap) or more, got {max_pages}")
+    names = [str(n).strip() for n in allowed_hosts if str(n).strip()]
+    argv = voila_command(root, host=host, port=port, pool_size=0, cull_idle_seconds=CULL_IDLE_S,
+                         cull_interval_seconds=CULL_INTERVAL_S, module="sopcoach.web.server")
+    if pool_size > 0:
+        argv = [a for a in argv if not a.startswith("--VoilaConfiguration.preheat_kernel")]
+        pools = {"default": {"pool_size": 0}, "app.ipynb": {"pool_size": int(pool_size)}}
+        argv += ["--VoilaConfiguration.preheat_kernel=True",
+                 f"--VoilaConfiguration.default_pool_size={int(pool_size)}",
+                 f"--VoilaKernelManager.kernel_pools_config={json.dumps(pools)}",
+                 "--VoilaKernelManager.fill_delay=0"]
+    argv += [
+        f"--Voila.base_url={base_url}",
+        f"--LearnerServer.allowed_hosts={json.dumps(names)}",
+        f"--LearnerServer.max_pages={int(max_pages)}",
+        f"--LearnerServer.trust_xheaders={bool(trust_proxy)}",
+        "--MappingKernelManager.cull_connected=False",
+        "--VoilaConfiguration.file_allowlist=[]",
+    ]
+    return argv + [str(a) for a in extra]
+
+
+def run_learner(root: Path, env: Mapping[str, str] | None = None, **options: Any) -> int:
+    """Run the learner server in the foreground until it exits (see :func:`learner_command`, :func:`run_voila`)."""
+    return _run(learner_command(root, **options), env)
 
 
 def run_voila(

@@ -2,8 +2,9 @@
 
 This is the only package of sopcoach that imports ipywidgets.
 """
-from .exam_app import ExamApp, exam_app
-from .home_app import HomeApp, home_app
-from .lesson_app import LessonApp, lesson_app
+from .exam_app import ExamApp
+from .home_app import HomeApp
+from .app import LearnerApp, learner_app
+from .lesson_app import LessonApp
 
-__all__ = ["ExamApp", "HomeApp", "LessonApp", "exam_app", "home_app", "lesson_app"]
+__all__ = ["ExamApp", "HomeApp", "LearnerApp", "LessonApp", "learner_app"]

@@ -3,14 +3,13 @@ from __future__ import annotations
 
 import functools
 import html
-import json
 import logging
 import sys
 from typing import Any, Callable
 
 import ipywidgets as w
 
-from ..errors import AuthError, SopcoachError
+from ..errors import SopcoachError
 from ..i18n import t
 
 log = logging.getLogger("sopcoach.ui")
@@ -47,48 +46,3 @@ def safe(method: Callable) -> Callable:
                        "Something went wrong; please try again. Your saved answers are kept.",
                        getattr(self, "lang", None)), "danger")
     return wrapper
-
-
-def address_bar() -> w.Output:
-    """Return the (invisible) output that :func:`remember_session` writes its script into."""
-    out = w.Output(layout=w.Layout(display="none"))
-    out.add_class("sopcoach-address")
-    return out
-
-
-def remember_session(out: w.Output, token: str | None) -> None:
-    """Put the signed session token into the page's address after a sign-in.
-
-    ``history.replaceState`` changes the address bar only (no request, no new history entry), so a
-    reload or the browser's Back button brings the learner back signed in, as the links between
-    pages already do. The token is the one the links carry (learner id, expiry, MAC), never a key.
-    """
-    if not token:
-        return
-    script = ("(function(){var s=new URLSearchParams(%s).get('session');var u=new URL(window.location.href);"
-              "u.searchParams.set('session',s);history.replaceState(history.state,'',u.toString());})();"
-              % json.dumps(f"session={token}"))
-    from IPython.display import Javascript, display
-    out.clear_output()
-    with out:
-        display(Javascript(script))
-
-
-def check_sign_in(page: Any, refuse: Callable[[AuthError], None]) -> Any | None:
-    """Check a page's sign-in form (employee id, access code) once; return the learner or None.
-
-    ``page`` has ``inst``, ``clock``, ``id_box``, ``code_box``, ``sign_in_button`` and ``_busy``.
-    The button is disabled while the check runs (a double click does not count twice); the code
-    box is emptied whatever the outcome; a refusal goes to ``refuse``.
-    """
-    page._busy = True
-    page.sign_in_button.disabled = True
-    try:
-        return page.inst.records.authenticate(page.id_box.value, page.code_box.value, page.clock())
-    except AuthError as exc:
-        refuse(exc)
-        return None
-    finally:
-        page._busy = False
-        page.sign_in_button.disabled = False
-        page.code_box.value = ""

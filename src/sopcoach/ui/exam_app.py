@@ -1,6 +1,6 @@
-"""The certification exam app (served by Voila from ``notebooks/learner/exam.ipynb``).
+"""The certification exam view of the learner app (``/learn/exam``).
 
-Pages: sign in -> instructions -> one question a page (progress, timer, back/next, flag) -> review
+Pages: instructions -> one question a page (progress, timer, back/next, flag) -> review
 -> confirm -> result. Each answer is saved through :class:`sopcoach.exam.ExamService` the moment it
 is given; every button handler asks the service, which re-checks the attempt's state in the
 database, so a forged or repeated widget message cannot answer late, submit twice or change a
@@ -15,15 +15,16 @@ from typing import Any, Callable
 
 import ipywidgets as w
 
-from ..config import Installation, installation
-from ..errors import (AttemptClosed, AttemptExpired, AttemptLimitReached, AuthError, InvalidResponse,
+from ..config import Installation
+from ..errors import (AlreadyCertified, AttemptClosed, AttemptExpired, AttemptLimitReached, AuthError, InvalidResponse,
                       RecordsError, WaitRequired)
 from ..exam import AttemptState, ExamService, LessonsIncomplete, QuestionView
 from ..i18n import current_lang, t
 from ..quizbank import MultipleChoice, Numeric, Ordering, SingleChoice, TrueFalse
 from ..records import utcnow
 from ..scoring import ScoreReport, floor_percent, key_text
-from ._common import address_bar, check_sign_in, esc, log, remember_session, safe
+from ._common import esc, log, safe
+from .navigation import Navigator
 
 CSS = """
 <style>
@@ -57,6 +58,8 @@ def refusal_message(exc: Exception, lang: str) -> str:
         return t("考试时间已到，截止前保存的答案已计分。", "Time is up; the answers saved before the deadline were scored.", lang)
     if isinstance(exc, AttemptClosed):
         return t("本次考试已提交，不能再修改答案。", "This attempt is submitted; answers can no longer change.", lang)
+    if isinstance(exc, AlreadyCertified):
+        return t("您已通过认证，不能再次参加认证考试。", "You are certified already; the exam cannot be taken again.", lang)
     if isinstance(exc, AttemptLimitReached):
         return t("考试次数已用完，请联系培训负责人。", "You have used every attempt; please contact your trainer.", lang)
     if isinstance(exc, WaitRequired):
@@ -98,12 +101,12 @@ class ExamApp:
 
     def __init__(self, inst: Installation, lang: str | None = None, clock: Callable[[], datetime] | None = None,
                  learner_id: str | None = None, start_timer: bool = True,
-                 lesson_gate: Callable[[str], list[str]] | None = None):
+                 lesson_gate: Callable[[str], list[str]] | None = None, nav: Navigator | None = None):
         self.inst = inst
+        self.nav = nav or Navigator(lessons=inst.playbook.lessons)
         self.lang = lang or current_lang()
         self.clock = clock or utcnow
         self.service: ExamService = inst.exam_service(self.clock, lesson_gate=lesson_gate)
-        self.session_token: str | None = None
         self.bp = inst.blueprint
         self.learner_id: str | None = None
         self.learner_name = ""
@@ -121,16 +124,8 @@ class ExamApp:
         self.status = w.HTML()
         self.timer = w.HTML()
         self.body = w.VBox()
-        self.address = address_bar()
-        self.root = w.VBox([self.title, self.timer, self.body, self.status, self.address])
+        self.root = w.VBox([self.title, self.timer, self.body, self.status])
         self.root.add_class("sopcoach-app")
-
-        # sign-in widgets
-        self.id_box = w.Text(description=self.tr("员工编号", "Employee id"), continuous_update=False)
-        self.code_box = w.Password(description=self.tr("访问码", "Access code"))
-        self.sign_in_button = w.Button(description=self.tr("登录", "Sign in"), button_style="primary")
-        self.sign_in_button.add_class("sopcoach-ready")
-        self.sign_in_button.on_click(self.on_sign_in)
 
         # question-page widgets (reused)
         self.progress = w.IntProgress(min=0, max=1, value=0, layout=w.Layout(width="60%"))
@@ -178,28 +173,14 @@ class ExamApp:
         self.page = page
         self.body.children = tuple(children)
 
-    # -- sign in --------------------------------------------------------------------------------------
+    # -- nobody signed in ----------------------------------------------------------------------------
     def show_sign_in(self) -> None:
-        hint = w.HTML(self.tr("<p>请输入员工编号和培训负责人发给您的个人访问码。</p>",
-                              "<p>Enter your employee id and the personal access code your trainer gave you.</p>"))
-        self._set(Page.SIGN_IN, hint, self.id_box, self.code_box, self.sign_in_button)
-
-    @safe
-    def on_sign_in(self, _button: Any = None) -> None:
-        if self.page is not Page.SIGN_IN or self._busy:
-            return
-        learner = check_sign_in(self, self._refuse)
-        if learner is not None:
-            self._signed_in(learner.id, learner.name)
+        """Say that nobody is signed in; signing in happens at the server's door, not in a page."""
+        self._set(Page.SIGN_IN, w.HTML(self.tr("<p class='sopcoach-signed-out'>请先登录。</p>",
+                                               "<p class='sopcoach-signed-out'>Please sign in first.</p>")))
 
     def _signed_in(self, learner_id: str, name: str) -> None:
         self.learner_id, self.learner_name = learner_id, name
-        try:
-            from ..session import issue_token, load_secret
-            self.session_token = issue_token(load_secret(self.inst.settings.home), learner_id)
-            remember_session(self.address, self.session_token)
-        except OSError:  # no writable data folder: links simply ask for the sign-in again
-            log.exception("no session secret")
         self.say("")
         self.show_instructions()
 
@@ -218,20 +199,16 @@ class ExamApp:
                "revoked": self.tr("已被撤销，请联系培训师", "has been revoked; please contact your trainer")
                }.get(cert.status, self.tr("不再有效", "is no longer current"))
         link = "" if cert.status == "revoked" else (
-            f" <a href='{esc(self._href('recertification.ipynb'))}'>{esc(self.tr('参加复认证考试', 'Take the recertification exam'))}</a>")
+            " " + self.nav.link('recertification.ipynb', self.tr('参加复认证考试', 'Take the recertification exam'),
+                                'sopcoach-recert-link', self.lang))
         return self.tr(f"<p class='sopcoach-cert-lapsed'><b>您的证书 {esc(cert.code)} {why}。</b>{link}</p>",
                        f"<p class='sopcoach-cert-lapsed'><b>Your certificate {esc(cert.code)} {why}.</b>{link}</p>")
 
     def _href(self, notebook: str) -> str:
-        from urllib.parse import urlencode
-        params = {"session": self.session_token} if self.session_token else {}
-        if self.lang != current_lang():
-            params["lang"] = self.lang
-        return notebook + ("?" + urlencode(params) if params else "")
+        return self.nav.href(notebook, self.lang)
 
     def _home_link(self) -> str:
-        return (f"<p class='sopcoach-nav'><a class='sopcoach-home-link' href='{esc(self._href('home.ipynb'))}'>"
-                f"{esc(self.tr('← 学习中心', '← Learning centre'))}</a></p>")
+        return (f"<p class='sopcoach-nav'>{self.nav.link('home.ipynb', self.tr('← 学习中心', '← Learning centre'), 'sopcoach-home-link', self.lang)}</p>")
 
     # -- instructions ---------------------------------------------------------------------------------
     def show_instructions(self) -> None:
@@ -251,9 +228,8 @@ class ExamApp:
         missing = self.service.missing_lessons(self.learner_id) if el.open_attempt is None and not el.passed else []
         if missing:
             titles = {x.id: x for x in self.inst.playbook.lessons}
-            items = "".join(f"<li><a href='{esc(self._href(titles[m].notebook))}'>{titles[m].number}. "
-                            f"{esc(titles[m].title.get(self.lang))}</a></li>" if m in titles else f"<li>{esc(m)}</li>"
-                            for m in missing)
+            items = "".join(f"<li>{self.nav.link(titles[m].notebook, f'{titles[m].number}. {titles[m].title.get(self.lang)}', '', self.lang)}</li>"
+                            if m in titles else f"<li>{esc(m)}</li>" for m in missing)
             children.append(w.HTML(f"<p class='sopcoach-lessons-missing'><b>{esc(refusal_message(LessonsIncomplete('', missing), self.lang))}</b> "
                                    f"{esc(self.tr('尚未完成的课程:', 'Lessons still to complete:'))}</p><ul>{items}</ul>"))
         elif el.open_attempt is not None:
@@ -279,7 +255,7 @@ class ExamApp:
         self.start_button.disabled = True
         try:
             self.attempt_id = self.service.start_or_resume(self.learner_id)
-        except (AttemptLimitReached, WaitRequired, LessonsIncomplete) as exc:
+        except (AlreadyCertified, AttemptLimitReached, WaitRequired, LessonsIncomplete) as exc:
             self._refuse(exc)
             return
         finally:
@@ -571,33 +547,3 @@ class ExamApp:
         if self._timer_task is not None:
             self._timer_task.cancel()
             self._timer_task = None
-
-
-
-
-def exam_app(lang: str | None = None) -> w.Widget:
-    """Build the exam app for this installation and return its root widget (display it).
-
-    Behind JupyterHub (``JUPYTERHUB_USER`` set) the learner is the Hub user and there is no sign-in
-    page; a valid ``?session=`` token from the learner home page or a lesson signs the learner in
-    too (a forged or expired one shows the sign-in page). When the blueprint sets
-    ``require_lessons``, a new attempt waits until every lesson is complete. When the content does
-    not load, the page says so briefly and the details go to the log.
-    """
-    try:
-        inst = installation()
-        from ..lessons import lesson_gate
-        from .home_app import page_identity
-        gate = lesson_gate(inst) if inst.blueprint.require_lessons else None
-        if gate is not None:
-            inst.practice()  # load before waiting for the request (a preheated kernel does it early)
-        learner, query_lang = page_identity(inst)
-        fresh = installation()  # the content may have changed while a preheated kernel waited
-        if fresh is not inst:
-            inst = fresh
-            gate = lesson_gate(inst) if inst.blueprint.require_lessons else None
-    except Exception:  # noqa: BLE001
-        log.exception("sopcoach content failed to load")
-        return w.HTML(t("<p>考试暂不可用：内容文件有错误，请联系培训负责人。</p>",
-                        "<p>The exam is unavailable: the content files have errors. Please contact your trainer.</p>", lang))
-    return ExamApp(inst, lang=lang or query_lang, learner_id=learner, lesson_gate=gate).root

@@ -1,27 +1,24 @@
-"""The learner home page (``notebooks/learner/home.ipynb``, the landing page of ``sopcoach serve``).
+"""The learner home view (``/learn/``): every lesson with the learner's progress, then the exam.
 
-It lists every lesson with the learner's progress and the exam. :class:`LearnerPage` is the part
-every learner page shares: who the learner is (``JUPYTERHUB_USER``, a signed session token from the
-page's ``?session=`` link, or the sign-in form), the bilingual chrome, and links between pages
-that carry the session token so the learner signs in once (see :mod:`sopcoach.session`).
+:class:`LearnerPage` is what the home and lesson views share: the learner (given by the learner
+app, which the server told who is signed in), the bilingual chrome, and in-app links between views
+(:class:`~sopcoach.ui.navigation.Navigator`).
 """
 from __future__ import annotations
 
-import os
 from datetime import datetime
 from typing import Any, Callable
-from urllib.parse import urlencode
 
 import ipywidgets as w
 
-from ..config import Installation, installation
-from ..i18n import LANGS, current_lang, t
+from ..config import Installation
+from ..i18n import current_lang, t
 from ..lessons import LessonService
 from ..records import utcnow
 from ..scoring import floor_percent
-from ..session import issue_token, load_secret, query_param, verify_token
-from ._common import address_bar, check_sign_in, esc, log, remember_session, safe
-from .exam_app import CSS, refusal_message
+from ._common import esc
+from .exam_app import CSS
+from .navigation import Navigator
 
 LESSON_CSS = """
 <style>
@@ -45,41 +42,6 @@ LESSON_CSS = """
 """
 
 
-def page_start() -> tuple[Installation, str | None, str | None]:
-    """Load the content, wait for the page's request; return (installation, learner id, language).
-
-    The practice bank is loaded before the wait (a preheated kernel does it early); the installation
-    is taken again after it, since the content may have changed while the kernel waited. Errors
-    of the content propagate (each page reports them in its own words).
-    """
-    inst = installation()
-    inst.practice()
-    learner, lang = page_identity(inst)
-    return installation(), learner, lang
-
-
-def page_identity(inst: Installation) -> tuple[str | None, str | None]:
-    """Return (learner id or None, language or None) from the environment and the page's link.
-
-    ``JUPYTERHUB_USER`` wins (the learner is then created without an access code); otherwise a
-    valid, unexpired ``?session=`` token of a known learner; otherwise nobody (sign-in form).
-    ``?lang=en`` or ``?lang=zh-CN`` picks the language.
-    """
-    lang = query_param("lang")
-    lang = lang if lang in LANGS else None
-    hub_user = os.environ.get("JUPYTERHUB_USER")
-    if hub_user:
-        inst.records.ensure_learner(hub_user, hub_user)
-        return hub_user, lang
-    token = query_param("session")
-    if token:
-        learner = verify_token(load_secret(inst.settings.home), token)
-        if learner and inst.records.learner(learner) is not None:
-            return learner, lang
-        log.info("refused a session token (forged, expired or unknown learner)")
-    return None, lang
-
-
 class LearnerPage:
     """What every learner page shares: identity, sign-in form, messages and links between pages.
 
@@ -89,28 +51,22 @@ class LearnerPage:
     css_class = "sopcoach-page"
 
     def __init__(self, inst: Installation, lang: str | None = None, clock: Callable[[], datetime] | None = None,
-                 learner_id: str | None = None):
+                 learner_id: str | None = None, nav: Navigator | None = None):
         self.inst = inst
         self.lang = lang or current_lang()
         self.clock = clock or utcnow
+        self.nav_links = nav or Navigator(lessons=inst.playbook.lessons)
         self.learner_id: str | None = None
         self.learner_name = ""
-        self.token: str | None = None
         self._busy = False
         self.title = w.HTML()
         self.nav = w.HTML()
         self.nav.add_class("sopcoach-nav")
         self.status = w.HTML()
         self.body = w.VBox()
-        self.address = address_bar()
-        self.root = w.VBox([w.HTML(CSS + LESSON_CSS), self.title, self.nav, self.body, self.status, self.address])
+        self.root = w.VBox([w.HTML(CSS + LESSON_CSS), self.title, self.nav, self.body, self.status])
         self.root.add_class("sopcoach-app")
         self.root.add_class(self.css_class)
-        self.id_box = w.Text(description=self.tr("员工编号", "Employee id"), continuous_update=False)
-        self.code_box = w.Password(description=self.tr("访问码", "Access code"))
-        self.sign_in_button = w.Button(description=self.tr("登录", "Sign in"), button_style="primary")
-        self.sign_in_button.add_class("sopcoach-ready")
-        self.sign_in_button.on_click(self.on_sign_in)
 
     def start(self, learner_id: str | None) -> "LearnerPage":
         """Show the page for ``learner_id``, or the sign-in form when it is ``None``."""
@@ -130,44 +86,23 @@ class LearnerPage:
         self.status.value = f'<div class="sopcoach-msg-{level}">{esc(text)}</div>' if text else ""
 
     def href(self, notebook: str, lang: str | None = None) -> str:
-        """Return a relative link to another learner notebook, carrying the session and language."""
-        params = {}
-        if self.token:
-            params["session"] = self.token
-        if (lang or self.lang) != current_lang():
-            params["lang"] = lang or self.lang
-        return notebook + (("?" + urlencode(params)) if params else "")
+        """Return the address of another view of the learner app (``home.ipynb``, a lesson, ``exam.ipynb``)."""
+        return self.nav_links.href(notebook, lang or self.lang)
 
     def link(self, notebook: str, label: str, css: str = "") -> str:
-        return f'<a class="{css}" href="{esc(self.href(notebook))}">{esc(label)}</a>'
+        return self.nav_links.link(notebook, label, css, self.lang)
 
-    def lang_link(self, notebook: str) -> str:
-        other = "en" if self.lang == "zh-CN" else "zh-CN"
-        label = "English" if other == "en" else "中文"
-        return f'<a class="sopcoach-lang" href="{esc(self.href(notebook, other))}">{label}</a>'
-
-    # -- sign in ----------------------------------------------------------------------------------
+    # -- nobody signed in ---------------------------------------------------------------------
     def show_sign_in(self) -> None:
+        """Say that nobody is signed in; signing in happens at the server's door, not in a page."""
         self.nav.value = ""
-        hint = w.HTML(self.tr("<p>请输入员工编号和培训负责人发给您的个人访问码。登录后,课程和考试之间的链接会保持登录状态。</p>",
-                              "<p>Enter your employee id and the personal access code your trainer gave you. "
-                              "Once signed in, the links between lessons and the exam keep you signed in.</p>"))
-        self.body.children = (hint, self.id_box, self.code_box, self.sign_in_button)
-
-    @safe
-    def on_sign_in(self, _button: Any = None) -> None:
-        if self.learner_id is not None or self._busy:
-            return
-        learner = check_sign_in(self, lambda exc: self.say(refusal_message(exc, self.lang), "warning"))
-        if learner is not None:
-            self._signed_in(learner.id, learner.name)
+        self.body.children = (w.HTML(self.tr("<p class='sopcoach-signed-out'>请先登录。</p>",
+                                             "<p class='sopcoach-signed-out'>Please sign in first.</p>")),)
 
     def _signed_in(self, learner_id: str, name: str) -> None:
         self.learner_id, self.learner_name = learner_id, name
-        self.token = issue_token(load_secret(self.inst.settings.home), learner_id)
         self.say("")
         self.show()
-        remember_session(self.address, self.token)
 
     def show(self) -> None:  # pragma: no cover - every page implements it
         raise NotImplementedError
@@ -179,8 +114,8 @@ class HomeApp(LearnerPage):
     css_class = "sopcoach-home"
 
     def __init__(self, inst: Installation, lang: str | None = None, clock: Callable[[], datetime] | None = None,
-                 learner_id: str | None = None):
-        super().__init__(inst, lang, clock)
+                 learner_id: str | None = None, nav: Navigator | None = None):
+        super().__init__(inst, lang, clock, nav=nav)
         self.lessons = LessonService(inst, self.clock)
         self.title.value = (f"<h2>{esc(inst.playbook.sop.name.get(self.lang))} · "
                             f"{esc(self.tr('学习中心', 'Learning centre'))}</h2>")
@@ -190,8 +125,7 @@ class HomeApp(LearnerPage):
     def show(self) -> None:
         statuses = self.lessons.statuses(self.learner_id)
         done = sum(s.complete for s in statuses)
-        self.nav.value = (f"<span>{esc(self.tr('您好,', 'Hello, '))}{esc(self.learner_name)}</span> "
-                          f"· {self.lang_link('home.ipynb')}")
+        self.nav.value = f"<span class='sopcoach-hello'>{esc(self.tr('您好,', 'Hello, '))}{esc(self.learner_name)}</span>"
         overall = w.IntProgress(min=0, max=max(len(statuses), 1), value=done, layout=w.Layout(width="300px"))
         overall.add_class("sopcoach-overall")
         rows: list[w.Widget] = [
@@ -247,18 +181,3 @@ class HomeApp(LearnerPage):
         card = w.HTML(f"<div class='sopcoach-card'>{head}<p>{esc(facts)}</p><p>{state}</p><p>{link}</p></div>")
         card.add_class("sopcoach-exam-card")
         return card
-
-
-def home_app(lang: str | None = None) -> w.Widget:
-    """Build the learner home page for this installation and return its root widget.
-
-    The learner comes from ``JUPYTERHUB_USER``, a valid ``?session=`` token, or the sign-in form.
-    When the content does not load, the page says so briefly and the details go to the log.
-    """
-    try:
-        inst, learner, query_lang = page_start()
-    except Exception:  # noqa: BLE001
-        log.exception("sopcoach content failed to load")
-        return w.HTML(t("<p>学习中心暂不可用:内容文件有错误,请联系培训负责人。</p>",
-                        "<p>The learning centre is unavailable: the content files have errors. Please contact your trainer.</p>", lang))
-    return HomeApp(inst, lang=lang or query_lang, learner_id=learner).root

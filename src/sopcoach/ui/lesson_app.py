@@ -20,7 +20,8 @@ from ..i18n import t
 from ..lessons import PASS_FRACTION, Feedback, LessonService, LessonStatus, render_text
 from ..scoring import floor_percent
 from ._common import esc, log, safe
-from .home_app import LearnerPage, page_start
+from .home_app import LearnerPage
+from .navigation import Navigator
 from .lesson_tools import Tool, build_tool
 
 
@@ -104,8 +105,9 @@ class LessonApp(LearnerPage):
     css_class = "sopcoach-lesson"
 
     def __init__(self, inst: Installation, lesson_id: str, lang: str | None = None,
-                 clock: Callable[[], datetime] | None = None, learner_id: str | None = None):
-        super().__init__(inst, lang, clock)
+                 clock: Callable[[], datetime] | None = None, learner_id: str | None = None,
+                 nav: Navigator | None = None):
+        super().__init__(inst, lang, clock, nav=nav)
         self.service = LessonService(inst, self.clock)
         self.lesson = self.service.lesson(lesson_id)
         self.items: dict[str, PracticeItem] = {}
@@ -129,7 +131,6 @@ class LessonApp(LearnerPage):
                                    "sopcoach-next-link"))
         else:
             links.append(self.link("exam.ipynb", self.tr("认证考试 →", "Certification exam →"), "sopcoach-exam-link"))
-        links.append(self.lang_link(self.lesson.notebook))
         return " ".join(links)
 
     def show(self) -> None:
@@ -217,18 +218,3 @@ class LessonApp(LearnerPage):
         self.say("")
         item.show(fb)
         self._show_status(fb.status)
-
-
-def lesson_app(lesson_id: str, lang: str | None = None) -> w.Widget:
-    """Build the page of lesson ``lesson_id`` for this installation and return its root widget.
-
-    The learner comes from ``JUPYTERHUB_USER``, a valid ``?session=`` token, or the sign-in form.
-    When the content does not load, the page says so briefly and the details go to the log.
-    """
-    try:
-        inst, learner, query_lang = page_start()
-        return LessonApp(inst, lesson_id, lang=lang or query_lang, learner_id=learner).root
-    except Exception:  # noqa: BLE001
-        log.exception("lesson %s failed to load", lesson_id)
-        return w.HTML(t("<p>本课暂不可用:内容文件有错误,请联系培训负责人。</p>",
-                        "<p>This lesson is unavailable: the content files have errors. Please contact your trainer.</p>", lang))

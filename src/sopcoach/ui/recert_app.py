@@ -1,7 +1,7 @@
 """The recertification app for learners: a short exam on just the clauses that changed.
 
 After a trainer releases a playbook version that changes clauses a certificate covered
-(:func:`sopcoach.versions.recertification_list`), the certificate holder signs in here and takes
+(:func:`sopcoach.versions.recertification_list`), the certificate holder opens ``/learn/recertification`` and takes
 :func:`sopcoach.exam.recertification_exam`: a few questions per changed clause, the pass mark of
 the certification exam (seed:3.3.1), a pro-rata time limit. Passing renews the certificate on the
 current version (:mod:`sopcoach.certificates`). The exam itself is the certification exam app
@@ -19,12 +19,13 @@ from typing import Any, Callable
 
 import ipywidgets as w
 
-from ..config import Installation, installation
-from ..errors import AuthError, ExamError
+from ..config import Installation
+from ..errors import ExamError
 from ..i18n import current_lang, t
 from ..records import utcnow
 from ._common import esc, log, safe
 from .exam_app import CSS, ExamApp
+from .navigation import Navigator
 
 
 class RecertificationApp:
@@ -43,8 +44,9 @@ class RecertificationApp:
     """
 
     def __init__(self, inst: Installation, lang: str | None = None, clock: Callable[[], datetime] | None = None,
-                 learner_id: str | None = None, start_timer: bool = True):
+                 learner_id: str | None = None, start_timer: bool = True, nav: Navigator | None = None):
         self.inst = inst
+        self.nav = nav or Navigator(lessons=inst.playbook.lessons)
         self.lang = lang or current_lang()
         self.clock = clock or utcnow
         self.start_timer = start_timer
@@ -55,35 +57,20 @@ class RecertificationApp:
         self.title = w.HTML(CSS + f"<h2>{esc(title)}</h2>")
         self.root = w.VBox([self.title, self.body, self.status])
         self.root.add_class("sopcoach-app")
-        self.id_box = w.Text(description=t("员工编号", "Employee id", self.lang), continuous_update=False)
-        self.code_box = w.Password(description=t("访问码", "Access code", self.lang))
-        self.sign_in_button = w.Button(description=t("登录", "Sign in", self.lang), button_style="primary")
-        self.sign_in_button.on_click(self.on_sign_in)
         if learner_id:
-            self.open_for(learner_id, learner_id)
+            row = inst.records.learner(learner_id)
+            self.open_for(learner_id, row.name if row is not None else learner_id)
         else:
-            hint = w.HTML(t("<p>规程修改后，涵盖已修改条款的证书需要复认证。请输入员工编号和访问码。</p>",
-                            "<p>When the SOP changes, certificates that covered a changed clause need a short "
-                            "recertification. Enter your employee id and access code.</p>", self.lang))
-            self.body.children = [hint, self.id_box, self.code_box, self.sign_in_button]
+            self.body.children = [w.HTML(t("<p class='sopcoach-signed-out'>请先登录。</p>",
+                                           "<p class='sopcoach-signed-out'>Please sign in first.</p>", self.lang))]
+
+    def close(self) -> None:
+        """Stop the exam's countdown (the view is being replaced)."""
+        if self.exam is not None:
+            self.exam._stop_timer()
 
     def say(self, text: str, level: str = "info") -> None:
         self.status.value = f'<div class="sopcoach-msg-{level}">{esc(text)}</div>' if text else ""
-
-    @safe
-    def on_sign_in(self, _button: Any = None) -> None:
-        self.sign_in_button.disabled = True
-        try:
-            learner = self.inst.records.authenticate(self.id_box.value, self.code_box.value, self.clock())
-        except AuthError as exc:
-            log.info("recertification sign-in refused: %s", exc)
-            self.say(t("员工编号或访问码不正确。", "Unknown employee id or wrong access code.", self.lang)
-                     if not str(exc).startswith("too many") else str(exc), "warning")
-            return
-        finally:
-            self.sign_in_button.disabled = False
-            self.code_box.value = ""
-        self.open_for(learner.id, learner.name)
 
     def open_for(self, learner_id: str, name: str) -> None:
         """Show the learner's recertification exam, or why there is none."""
@@ -111,25 +98,8 @@ class RecertificationApp:
             return
         sub = dataclasses.replace(self.inst, bank=bank, blueprint=blueprint)
         self.exam = ExamApp(sub, lang=self.lang, clock=self.clock, learner_id=learner_id,
-                            start_timer=self.start_timer)
+                            start_timer=self.start_timer, nav=self.nav)
         self.exam.learner_name = name
         self.exam.show_instructions()
         self.title.value = CSS  # the exam app shows its own title
         self.body.children = [self.exam.root]
-
-
-def recertification_app(lang: str | None = None) -> w.Widget:
-    """Build the recertification app for this installation and return its root widget.
-
-    Behind JupyterHub (``JUPYTERHUB_USER`` set) the learner is the Hub user and there is no
-    sign-in page.
-    """
-    import os
-    try:
-        inst = installation()
-    except Exception:  # noqa: BLE001
-        log.exception("sopcoach content failed to load")
-        return w.HTML(t("<p>复认证暂不可用：内容文件有错误，请联系培训负责人。</p>",
-                        "<p>Recertification is unavailable: the content files have errors. Please contact your "
-                        "trainer.</p>", lang))
-    return RecertificationApp(inst, lang=lang, learner_id=os.environ.get("JUPYTERHUB_USER")).root

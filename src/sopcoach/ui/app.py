@@ -1,0 +1,247 @@
+"""The learner app: home, lessons, exam and recertification as views of one Voila page.
+
+One page per learner means one kernel per learner: the views are built in the same kernel when
+the learner moves between them, so a view switch costs a few widget messages, not a page load.
+The address records the view (``/learn/``, ``/learn/lessons/<id>``, ``/learn/exam``,
+``/learn/recertification``, with ``?lang=en``) through :class:`~sopcoach.ui.router.Router`, so a
+reload and Back/Forward return to it.
+
+Who the learner is comes from the server, never from the browser: the learner server binds the
+kernel to the signed-in learner before the page is sent (:meth:`sopcoach.records.Records.bind_page`)
+and the app reads that binding by its own kernel id (or ``JUPYTERHUB_USER`` behind JupyterHub).
+"""
+from __future__ import annotations
+
+import os
+import re
+from datetime import datetime
+from typing import Any, Callable
+
+import ipywidgets as w
+
+from ..config import Installation, installation
+from ..i18n import LANGS, current_lang, t
+from ..records import utcnow
+from ._common import esc, log, safe
+from .navigation import APP_PREFIX, Navigator
+from .router import Router
+
+__all__ = ["LearnerApp", "build_learner_app", "learner_app", "page_kernel_id"]
+
+_LESSON_ROUTE = re.compile(r"^lessons/([A-Za-z0-9_\-]{1,64})$")
+
+WRAP_CSS = """
+<style>
+/* Every option and stem in full, wrapped, at any width (no "…"). */
+.sopcoach-app .widget-radio-box label, .sopcoach-app .widget-checkbox label, .sopcoach-app .widget-label,
+.sopcoach-app .widget-label-basic, .sopcoach-app .widget-checkbox .widget-label-basic span,
+.sopcoach-app .widget-dropdown select, .sopcoach-app .widget-button, .sopcoach-app .widget-toggle-button {
+  white-space: normal !important; overflow: visible !important; text-overflow: clip !important;
+  height: auto !important; line-height: 1.4; }
+.sopcoach-app .widget-radio-box label { display: flex; align-items: flex-start; gap: 6px; margin: 4px 0; }
+.sopcoach-app .widget-radio-box input { flex: none; margin-top: 4px; }
+.sopcoach-app .widget-checkbox { width: 100% !important; height: auto !important; }
+.sopcoach-app .widget-checkbox label { display: flex; align-items: flex-start; gap: 6px; }
+.sopcoach-app .widget-checkbox input { flex: none; margin-top: 4px; }
+.sopcoach-app .widget-radio-box, .sopcoach-app .widget-radio, .sopcoach-app .sopcoach-answer { width: 100% !important; max-width: 100%; }
+.sopcoach-app .widget-radio > .widget-label { display: none; }
+.sopcoach-app { max-width: 860px; width: 100%; box-sizing: border-box; overflow-wrap: anywhere; }
+.sopcoach-app .widget-hbox { flex-wrap: wrap; }
+.sopcoach-app .widget-html-content { white-space: normal; }
+.sopcoach-topbar a { margin-right: 14px; }
+@media (max-width: 600px) {
+  .sopcoach-app { font-size: 15px; }
+  .sopcoach-app .widget-inline-hbox, .sopcoach-app .widget-hbox { max-width: 100%; }
+  .sopcoach-app .widget-progress { max-width: 100%; }
+  .sopcoach-app [style*="width: 430px"], .sopcoach-app [style*="width:430px"] { width: 100% !important; }
+}
+</style>
+"""
+
+
+def page_kernel_id() -> str | None:
+    """Return the id of the kernel this code runs in (from its connection file), or ``None``."""
+    try:
+        from ipykernel.connect import get_connection_file
+        name = os.path.basename(get_connection_file())
+    except Exception:  # noqa: BLE001 - not in a kernel (tests, scripts)
+        return None
+    m = re.match(r"^kernel-([0-9a-f\-]{36})\.json$", name)
+    return m.group(1) if m else None
+
+
+class LearnerApp:
+    """The learner page: a router, a top bar and the current view.
+
+    Parameters
+    ----------
+    inst_loader : callable
+        Returns the current :class:`~sopcoach.config.Installation` (reloaded when content changed).
+    learner_id : callable or str or None
+        The learner, or a function returning it once the page's request is known (the kernel's
+        binding). ``None``: nobody is signed in (the view says so).
+    base : str
+        The server's base URL (``/`` or ``/PREFIX/``).
+    clock : callable, optional
+        Aware-UTC clock.
+    start_timer : bool
+        Run the exam countdown (needs a running event loop, as in a kernel).
+    """
+
+    def __init__(self, inst_loader: Callable[[], Installation] = installation,
+                 learner_id: Callable[[], str | None] | str | None = None, base: str = "/",
+                 clock: Callable[[], datetime] | None = None, start_timer: bool = True):
+        self._inst_loader = inst_loader
+        self._learner_source = learner_id
+        self.learner_id: str | None = None
+        self._identified = False
+        self.clock = clock or utcnow
+        self.start_timer = start_timer
+        self.base = base if base.endswith("/") else base + "/"
+        self.lang = current_lang()
+        self.path: str | None = None
+        self.view: Any = None
+        self.router = Router(base=self.base + APP_PREFIX, lang=self.lang)
+        self.router.on_navigate(self.on_navigate)
+        self.topbar = w.HTML()
+        self.topbar.add_class("sopcoach-topbar")
+        self.main = w.VBox([w.HTML(t("<p>正在载入……</p>", "<p>Loading…</p>", self.lang))])
+        self.root = w.VBox([w.HTML(WRAP_CSS), self.router, self.topbar, self.main])
+        self.root.add_class("sopcoach-app")
+        self.root.add_class("sopcoach-learner-app")
+
+    # -- identity ---------------------------------------------------------------------------
+    def _identify(self) -> str | None:
+        if not self._identified:
+            src = self._learner_source
+            self.learner_id = src() if callable(src) else src
+            self._identified = True
+        return self.learner_id
+
+    # -- navigation --------------------------------------------------------------------------
+    @safe
+    def on_navigate(self, path: str, lang: str, kind: str = "") -> None:
+        """Show the view at ``path`` in ``lang`` (as reported by the browser)."""
+        self.open(path, lang, push=False)
+
+    def say(self, text: str, level: str = "info") -> None:  # for @safe
+        self.main.children = (w.HTML(f'<div class="sopcoach-msg-{level}">{esc(text)}</div>'),)
+
+    def open(self, path: str, lang: str = "", push: bool = False) -> None:
+        """Build and show the view at ``path``; unknown paths show the home view."""
+        lang = lang if lang in LANGS else current_lang()
+        self.lang = lang
+        self.router.lang = lang
+        learner = self._identify()
+        inst = self._inst_loader()
+        path = (path or "").strip("/")
+        nav = Navigator(self.base + APP_PREFIX, inst.playbook.lessons)
+        if learner is None:
+            self._close_view()
+            login = self.base + "login" + (f"?lang={lang}" if lang != "zh-CN" else "")
+            self.topbar.value = ""
+            self.main.children = (w.HTML(t(
+                f"<p class='sopcoach-signed-out'>您的登录已结束，请<a href='{esc(login)}'>重新登录</a>。</p>",
+                f"<p class='sopcoach-signed-out'>Your sign-in has ended; please <a href='{esc(login)}'>sign in again</a>.</p>",
+                lang)),)
+            return
+        view, route, title = self._build(inst, nav, path, lang, learner)
+        self._close_view()
+        self.view, self.path = view, route
+        other = "en" if lang == "zh-CN" else "zh-CN"
+        self.topbar.value = (
+            f"{nav.link('', t('学习中心', 'Learning centre', lang), 'sopcoach-home-top')}"
+            f"<a class='sopcoach-lang' data-view href='{esc(nav.href(route, other))}'>{'English' if other == 'en' else '中文'}</a>"
+            f"<a class='sopcoach-sign-out' href='{esc(self.base + 'logout' + ('?lang=en' if lang == 'en' else ''))}'>"
+            f"{esc(t('退出登录', 'Sign out', lang))}</a>")
+        self.main.children = (view.root,)
+        self.router.show_address(route, lang if lang != current_lang() else "", title, push=push)
+
+    def _build(self, inst: Installation, nav: Navigator, path: str, lang: str, learner: str) -> tuple[Any, str, str]:
+        from .exam_app import ExamApp
+        from .home_app import HomeApp
+        sop = inst.playbook.sop.name.get(lang)
+        if path == "exam":
+            from ..lessons import lesson_gate
+            gate = lesson_gate(inst) if inst.blueprint.require_lessons else None
+            view = ExamApp(inst, lang=lang, clock=self.clock, learner_id=learner, lesson_gate=gate,
+                           start_timer=self.start_timer, nav=nav)
+            return view, "exam", f"{t('认证考试', 'Certification exam', lang)} · {sop}"
+        if path == "recertification":
+            from .recert_app import RecertificationApp
+            view = RecertificationApp(inst, lang=lang, clock=self.clock, learner_id=learner,
+                                      start_timer=self.start_timer, nav=nav)
+            return view, "recertification", f"{t('复认证', 'Recertification', lang)} · {sop}"
+        m = _LESSON_ROUTE.match(path)
+        if m and any(x.id == m.group(1) for x in inst.playbook.lessons):
+            from .lesson_app import LessonApp
+            view = LessonApp(inst, m.group(1), lang=lang, clock=self.clock, learner_id=learner, nav=nav)
+            return view, path, f"{view.lesson.title.get(lang)} · {sop}"
+        view = HomeApp(inst, lang=lang, clock=self.clock, learner_id=learner, nav=nav)
+        return view, "", f"{t('学习中心', 'Learning centre', lang)} · {sop}"
+
+    def _close_view(self) -> None:
+        old = self.view
+        self.view = None
+        if old is None:
+            return
+        stop = getattr(old, "close", None) or getattr(old, "_stop_timer", None)
+        if callable(stop):
+            try:
+                stop()
+            except Exception:  # noqa: BLE001
+                log.exception("closing the previous view failed")
+        close_tree(old.root)
+
+
+def close_tree(widget: Any) -> None:
+    """Close a widget and every widget below it (frees their comms in the kernel)."""
+    stack, seen = [widget], set()
+    while stack:
+        wid = stack.pop()
+        if not isinstance(wid, w.Widget) or id(wid) in seen:
+            continue
+        seen.add(id(wid))
+        stack.extend(getattr(wid, "children", ()) or ())
+        wid.close()
+
+
+def learner_app() -> w.Widget:
+    """Build the learner page for this kernel and return its root widget (display it).
+
+    The learner is the one the learner server bound this kernel to (read when the page reports its
+    address, i.e. after the server handed the page out), or ``JUPYTERHUB_USER`` behind JupyterHub.
+    When the content does not load, the page says so briefly and the details go to the server log.
+    """
+    try:
+        return build_learner_app().root
+    except Exception:  # noqa: BLE001
+        log.exception("sopcoach content failed to load")
+        return w.HTML(t("<p>学习中心暂不可用：内容文件有错误，请联系培训负责人。</p>",
+                        "<p>The learning centre is unavailable: the content files have errors. Please contact your trainer.</p>"))
+
+
+def build_learner_app() -> LearnerApp:
+    """Return the :class:`LearnerApp` of this kernel (see :func:`learner_app`).
+
+    Raises
+    ------
+    ContentError
+        When the content does not load.
+    """
+    base = os.environ.get("VOILA_BASE_URL") or "/"
+    hub_user = os.environ.get("JUPYTERHUB_USER")
+
+    def who() -> str | None:
+        inst = installation()
+        if hub_user:
+            inst.records.ensure_learner(hub_user, hub_user)
+            return hub_user
+        kernel_id = page_kernel_id()
+        learner = inst.records.page_owner(kernel_id) if kernel_id else None
+        if learner is None:
+            log.info("page kernel %s is bound to no live session", kernel_id)
+        return learner
+
+    installation().practice()  # loaded before the learner arrives (a preheated kernel does it early)
+    return LearnerApp(lambda: installation(), who, base=base)
