@@ -483,6 +483,10 @@ class Records:
             return row.learner_id
         return self.run(do)
 
+    def forget_old_pages(self, before: datetime) -> int:
+        """Forget page bindings made before ``before`` (their kernels are long gone); return how many."""
+        return self.run(lambda s: s.execute(delete(PageKernel).where(PageKernel.bound_at < to_db(before))).rowcount)
+
     def unbind_pages(self, kernel_ids: list[str]) -> None:
         """Forget the bindings of kernels that have stopped."""
         if kernel_ids:

@@ -7,7 +7,6 @@ import logging
 import sys
 from typing import Any, Callable
 
-import ipywidgets as w
 
 from ..errors import SopcoachError
 from ..i18n import t

@@ -20,7 +20,6 @@ from ..errors import (AlreadyCertified, AttemptClosed, AttemptExpired, AttemptLi
                       RecordsError, WaitRequired)
 from ..exam import AttemptState, ExamService, LessonsIncomplete, QuestionView
 from ..i18n import current_lang, t
-from ..quizbank import MultipleChoice, Numeric, Ordering, SingleChoice, TrueFalse
 from ..records import utcnow
 from ..scoring import ScoreReport, floor_percent, key_text
 from ._common import esc, log, safe

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 from datetime import datetime
-from typing import Any, Callable
+from typing import Callable
 
 import ipywidgets as w
 
@@ -23,7 +23,7 @@ from ..config import Installation
 from ..errors import ExamError
 from ..i18n import current_lang, t
 from ..records import utcnow
-from ._common import esc, log, safe
+from ._common import esc, log
 from .exam_app import CSS, ExamApp
 from .navigation import Navigator
 

@@ -38,7 +38,7 @@ from tornado import web
 from ..errors import AuthError
 from ..records import MAX_CODE_LENGTH, MAX_ID_LENGTH, Records, token_hash
 
-__all__ = ["LearnerIdentityProvider", "SignInThrottle", "SESSION_HOURS", "COOKIE_NAME"]
+__all__ = ["LearnerIdentityProvider", "PlainErrors", "SignInThrottle", "SESSION_HOURS", "COOKIE_NAME"]
 
 #: How long a sign-in lasts, in elapsed hours (one working day).
 SESSION_HOURS = 8
@@ -241,7 +241,17 @@ def safe_next(handler: JupyterHandler, target: str | None) -> str:
     return target
 
 
-class SignInHandler(JupyterHandler):
+class PlainErrors:
+    """Answer an error with a short plain page: jupyter_server's error pages need a static path that
+    Voila does not set, and would log a traceback for every refused request."""
+
+    def write_error(self, status_code: int, **kwargs: Any) -> None:
+        self.set_header("Content-Type", "text/plain; charset=utf-8")  # type: ignore[attr-defined]
+        self.set_header("Cache-Control", "no-store")  # type: ignore[attr-defined]
+        self.finish(f"{status_code} {getattr(self, '_reason', '')}\n")  # type: ignore[attr-defined]
+
+
+class SignInHandler(PlainErrors, JupyterHandler):
     """``GET /login``: the sign-in page; ``POST /login``: check the code, open a session."""
 
     def check_xsrf_cookie(self) -> None:  # the form carries _xsrf; checked in post()
@@ -303,7 +313,7 @@ class SignInHandler(JupyterHandler):
         self.redirect(safe_next(self, self.get_body_argument("next", None)))
 
 
-class SignOutHandler(JupyterHandler):
+class SignOutHandler(PlainErrors, JupyterHandler):
     """``POST /logout`` (or ``GET``): end the session, clear the cookie, show the sign-in page."""
 
     def _sign_out(self) -> None:

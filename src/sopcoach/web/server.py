@@ -29,10 +29,9 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
-import os
 import re
 import sys
-from pathlib import Path
+from datetime import timedelta
 from typing import Any
 
 from jupyter_core.utils import ensure_async
@@ -47,8 +46,8 @@ from voila.shutdown_kernel_handler import VoilaShutdownKernelHandler
 from voila.tornado.handler import TornadoVoilaHandler
 from voila.tornado.kernel_websocket_handler import VoilaKernelWebsocketHandler
 
-from ..records import Records
-from .identity import LearnerIdentityProvider, _TEMPLATES, request_lang
+from ..records import Records, utcnow
+from .identity import _TEMPLATES, SESSION_HOURS, LearnerIdentityProvider, PlainErrors, request_lang
 
 __all__ = ["LearnerServer", "PageKernels", "APP_NOTEBOOK", "main"]
 
@@ -216,7 +215,7 @@ async def prune_pool(km: Any, notebook: str) -> None:
         km.fill_if_needed(delay=0, notebook_name=notebook)
 
 
-class LearnerPageHandler(TornadoVoilaHandler):
+class LearnerPageHandler(PlainErrors, TornadoVoilaHandler):
     """``GET /learn/...``: the signed-in learner's one page (``app.ipynb``), or the busy page."""
 
     @property
@@ -278,7 +277,7 @@ class OwnKernelHandler(_OwnKernelMixin, KernelHandler):
         raise web.HTTPError(405)
 
 
-class OwnKernelWebsocketHandler(_OwnKernelMixin, VoilaKernelWebsocketHandler):
+class OwnKernelWebsocketHandler(PlainErrors, _OwnKernelMixin, VoilaKernelWebsocketHandler):
     """The kernel websocket, for its own learner only (anonymous: 403 before any upgrade)."""
 
     async def pre_get(self) -> None:
@@ -286,7 +285,7 @@ class OwnKernelWebsocketHandler(_OwnKernelMixin, VoilaKernelWebsocketHandler):
         await super().pre_get()
 
 
-class OwnShutdownHandler(_OwnKernelMixin, VoilaShutdownKernelHandler):
+class OwnShutdownHandler(PlainErrors, _OwnKernelMixin, VoilaShutdownKernelHandler):
     """``POST /voila/api/shutdown/<id>``: the page's beacon on close, for its own learner only."""
 
     @web.authenticated
@@ -297,12 +296,19 @@ class OwnShutdownHandler(_OwnKernelMixin, VoilaShutdownKernelHandler):
         self.finish()
 
 
-class RootHandler(JupyterHandler):
+class RootHandler(PlainErrors, JupyterHandler):
     """``GET /``: on to the learner page (the sign-in page first when needed)."""
 
     def get(self) -> None:
         query = self.request.query
         self.redirect(self.base_url + "learn/" + (f"?{query}" if query else ""))
+
+
+class NotFoundHandler(PlainErrors, web.RequestHandler):
+    """Every other address on an allowed host: 404."""
+
+    def prepare(self) -> None:
+        raise web.HTTPError(404)
 
 
 class UnknownHostHandler(web.RequestHandler):
@@ -364,6 +370,8 @@ class LearnerServer(Voila):
         settings = super().init_settings()
         self.identity_provider.records = self.records
         self.pages = PageKernels(self)
+        # Bindings older than any session belong to kernels of earlier runs.
+        self.records.forget_old_pages(utcnow() - timedelta(hours=SESSION_HOURS))
         settings["sopcoach_pages"] = self.pages
         settings["xsrf_cookie_kwargs"] = {"samesite": "Lax", "path": self.base_url}
         return settings
@@ -382,8 +390,9 @@ class LearnerServer(Voila):
         voila_handlers = super().init_handlers()
         keep = ("/voila/templates/", "/voila/static/", "/voila/api/themes/", "/voila/labextensions/")
         handlers: list = [h for h in voila_handlers if any(k in h[0] for k in keep)]
-        handlers += self.identity_provider.get_handlers()
         base = self.server_url
+        # the sign-in routes live under the base URL too (/PREFIX/login behind a reverse proxy)
+        handlers += [(url_path_join(base, path), handler) for path, handler in self.identity_provider.get_handlers()]
         handlers += [
             (url_path_join(base, r"/api/kernels/%s" % _kernel_id_regex), OwnKernelHandler),
             (url_path_join(base, r"/api/kernels/%s/channels" % _kernel_id_regex), OwnKernelWebsocketHandler),
@@ -395,6 +404,8 @@ class LearnerServer(Voila):
                 "voila_configuration": self.voila_configuration,
             }),
             (base, RootHandler),
+            # any other address on an allowed host: 404 (not the next host rule's "unknown host")
+            (r".*", NotFoundHandler),
         ]
         return handlers
 
