@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 PORT   ?= 8866
 export PATH := $(abspath $(BIN)):$(PATH)
 
-.PHONY: serve test install install-test browser check bench clean
+.PHONY: serve test test-fast test-e2e install install-test browser check bench bench-cohort clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -22,27 +22,57 @@ $(VENV)/.installed-test: pyproject.toml $(VENV)/.installed
 install: $(VENV)/.installed
 install-test: $(VENV)/.installed-test
 
-## Debian's chromium and a CJK font for the browser tests (Playwright's own download does not work here).
+## Debian's chromium, a CJK font and nginx for the browser tests (Playwright's own browser download
+## does not work here; nginx is for tests/e2e/test_reverse_proxy.py, which runs docs/nginx.conf).
+## Installing nginx must not leave a web server on port 80: in a container policy-rc.d keeps apt from
+## starting it; the package's default site is removed, and on a systemd host the service is disabled.
 browser:
-	@if [ ! -x /usr/bin/chromium ] || ! fc-list 2>/dev/null | grep -qi 'noto.*cjk'; then \
-	  if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
-	  $$SUDO apt-get update -qq && \
-	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium fonts-noto-cjk >/dev/null; \
+	@if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
+	missing=; need_nginx=; \
+	[ -x /usr/bin/chromium ] || missing="$$missing chromium"; \
+	fc-list 2>/dev/null | grep -qi 'noto.*cjk' || missing="$$missing fonts-noto-cjk"; \
+	command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || need_nginx=1; \
+	if [ -n "$$missing$$need_nginx" ]; then \
+	  $$SUDO apt-get update -qq || exit 1; \
+	  if [ -n "$$need_nginx" ]; then \
+	    if apt-cache show nginx-light >/dev/null 2>&1; then missing="$$missing nginx-light"; \
+	    else missing="$$missing nginx"; fi; \
+	  fi; \
+	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing >/dev/null || exit 1; \
+	  if [ -n "$$need_nginx" ]; then \
+	    $$SUDO rm -f /etc/nginx/sites-enabled/default; \
+	    if [ -d /run/systemd/system ]; then $$SUDO systemctl disable --now nginx >/dev/null 2>&1 || true; fi; \
+	  fi; \
 	fi
 
 serve: install
-	$(BIN)/sopcoach serve --port $(PORT)
+	$(BIN)/sopcoach serve --port $(PORT) $(SERVE_ARGS)
 
 check: install
 	$(BIN)/sopcoach check
 
+## The whole suite: unit tests and doctests, the notebooks, then the browser tests.
 test: install-test browser
-	$(BIN)/python -m pytest src tests
+	$(BIN)/python -m pytest -m "not e2e" src tests
 	rm -rf var/nbval && SOPCOACH_HOME=$(CURDIR)/var/nbval $(BIN)/python -m pytest -p no:cacheprovider --nbval-lax -o addopts= notebooks
+	$(BIN)/python -m pytest -m e2e tests/e2e
+
+## Everything but the browser tests: the fast loop while developing.
+test-fast: install-test
+	$(BIN)/python -m pytest -m "not e2e" src tests
+	rm -rf var/nbval && SOPCOACH_HOME=$(CURDIR)/var/nbval $(BIN)/python -m pytest -p no:cacheprovider --nbval-lax -o addopts= notebooks
+
+## Only the browser tests (a real learner server and Chromium).
+test-e2e: install-test browser
+	$(BIN)/python -m pytest -m e2e tests/e2e
 
 bench: install-test browser
 	$(BIN)/python benchmarks/exam_app.py
 	$(BIN)/python benchmarks/analytics.py
+
+## 50 learners arriving over 60 s against one learner server (figures in the README).
+bench-cohort: install-test browser
+	$(BIN)/python benchmarks/cohort.py --learners 50 --arrive-over 60
 
 clean:
 	rm -rf $(VENV) var test-artifacts

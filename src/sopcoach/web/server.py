@@ -32,6 +32,7 @@ import ipaddress
 import re
 import sys
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 from jupyter_core.utils import ensure_async
@@ -215,6 +216,23 @@ async def prune_pool(km: Any, notebook: str) -> None:
         km.fill_if_needed(delay=0, notebook_name=notebook)
 
 
+#: Font Awesome 5 as Voila's ``lab`` template links it from a public CDN, and where it is served
+#: from here instead (the ``fontawesome-free`` package): learners' browsers fetch nothing from
+#: outside the server, which an office network without internet access needs.
+FONT_AWESOME_CDN = "https://cdn.jsdelivr.net/npm/@fortawesome/fontawesome-free@^5/"
+FONT_AWESOME_ROUTE = "voila/fontawesome/"
+
+
+def font_awesome_dir() -> str | None:
+    """Return the folder holding Font Awesome's ``css/`` and ``webfonts/``, or ``None`` if not installed."""
+    try:
+        from importlib.metadata import PackageNotFoundError, distribution
+        folder = distribution("fontawesome-free").locate_file("fontawesome-free/static/fontawesome_free")
+    except (ImportError, PackageNotFoundError):
+        return None
+    return str(folder) if (Path(str(folder)) / "css" / "all.min.css").is_file() else None
+
+
 class LearnerPageHandler(PlainErrors, TornadoVoilaHandler):
     """``GET /learn/...``: the signed-in learner's one page (``app.ipynb``), or the busy page."""
 
@@ -247,8 +265,11 @@ class LearnerPageHandler(PlainErrors, TornadoVoilaHandler):
         self.set_header("X-Frame-Options", "SAMEORIGIN")
         await prune_pool(self.settings["kernel_manager"], self.notebook_path)
         self._bind_to = (learner, self.identity_provider.session_hash(self))
+        local = self.base_url + FONT_AWESOME_ROUTE if self.settings.get("sopcoach_font_awesome") else None
         gen = self.get_generator(path=None)
         async for html in gen:
+            if local and FONT_AWESOME_CDN in html:
+                html = html.replace(FONT_AWESOME_CDN, local)
             self.write(html)
             self.flush()
 
@@ -373,6 +394,7 @@ class LearnerServer(Voila):
         # Bindings older than any session belong to kernels of earlier runs.
         self.records.forget_old_pages(utcnow() - timedelta(hours=SESSION_HOURS))
         settings["sopcoach_pages"] = self.pages
+        settings["sopcoach_font_awesome"] = font_awesome_dir()
         settings["xsrf_cookie_kwargs"] = {"samesite": "Lax", "path": self.base_url}
         return settings
 
@@ -397,6 +419,8 @@ class LearnerServer(Voila):
             (url_path_join(base, r"/api/kernels/%s" % _kernel_id_regex), OwnKernelHandler),
             (url_path_join(base, r"/api/kernels/%s/channels" % _kernel_id_regex), OwnKernelWebsocketHandler),
             (url_path_join(base, r"/voila/api/shutdown/%s" % _kernel_id_regex), OwnShutdownHandler),
+            *([(url_path_join(base, FONT_AWESOME_ROUTE + "(.*)"), web.StaticFileHandler,
+                 {"path": font_awesome_dir()})] if font_awesome_dir() else []),
             (url_path_join(base, r"/learn(/.*)?"), LearnerPageHandler, {
                 "notebook_path": APP_NOTEBOOK,
                 "template_paths": self.template_paths,
