@@ -218,3 +218,28 @@ def test_learner_app_without_a_live_session_asks_to_sign_in_again(monkeypatch, t
     app = la.build_learner_app()
     app.on_navigate("exam", "en")
     assert app.view is None and "sign in again" in _html(app.main)
+
+
+def test_view_switches_leave_no_widgets_behind(monkeypatch, tmp_path):
+    """Moving between views closes every widget of the old view: the kernel's live widgets do not grow."""
+    import sopcoach.ui.app as la
+    from sopcoach.config import installation
+    from sopcoach.records import token_hash
+    from support import ROOT
+    monkeypatch.setenv("SOPCOACH_HOME", str(tmp_path))
+    monkeypatch.setenv("SOPCOACH_CONTENT", str(ROOT))
+    monkeypatch.delenv("SOPCOACH_DB_URL", raising=False)
+    monkeypatch.delenv("JUPYTERHUB_USER", raising=False)
+    monkeypatch.setattr(la, "page_kernel_id", lambda: "1b2c3d4e-0000-4000-8000-000000000003")
+    records = installation().records
+    records.enroll("e8004", "钱八")
+    records.bind_page("1b2c3d4e-0000-4000-8000-000000000003", "e8004", token_hash(records.open_session("e8004", 3600)))
+    app = la.build_learner_app()
+    monkeypatch.setattr(app.router, "send", lambda content, buffers=None: None)
+    cycle = ["", "lessons/purpose", "lessons/process", "exam", "recertification", ""]
+    counts = []
+    for _ in range(3):
+        for route in cycle:
+            app.on_navigate(route, "zh-CN")
+        counts.append(len(la.widget_registry()))
+    assert counts[0] == counts[1] == counts[2]

@@ -279,6 +279,9 @@ def learner_command(
         f"--LearnerServer.max_pages={int(max_pages)}",
         f"--LearnerServer.trust_xheaders={bool(trust_proxy)}",
         "--MappingKernelManager.cull_connected=False",
+        # nbclient waits this long for the outputs of the preheat run; its 4 s default, on a busy
+        # machine, can leave a page without its widget output (a blank page).
+        "--VoilaExecutor.iopub_timeout=60",
         "--VoilaConfiguration.file_allowlist=[]",
     ]
     return argv + [str(a) for a in extra]

@@ -39,8 +39,10 @@ WRAP_CSS = """
   white-space: normal !important; overflow: visible !important; text-overflow: clip !important;
   height: auto !important; line-height: 1.4; }
 .sopcoach-app .widget-radio-box label { display: flex; align-items: flex-start; gap: 6px; margin: 4px 0; }
-.sopcoach-app .widget-radio-box input { flex: none; margin-top: 4px; }
-.sopcoach-app .widget-checkbox { width: 100% !important; height: auto !important; }
+/* ipywidgets 8 puts the radio after its text and floats it left; a flex label ignores the float. */
+.sopcoach-app .widget-radio-box input { flex: none; margin-top: 4px; order: -1; }
+/* auto, not 100%: 100% plus the widget margins made every multiple-choice box scroll sideways. */
+.sopcoach-app .widget-checkbox { width: auto !important; height: auto !important; }
 .sopcoach-app .widget-checkbox label { display: flex; align-items: flex-start; gap: 6px; }
 .sopcoach-app .widget-checkbox input { flex: none; margin-top: 4px; }
 .sopcoach-app .widget-radio-box, .sopcoach-app .widget-radio, .sopcoach-app .sopcoach-answer { width: 100% !important; max-width: 100%; }
@@ -109,6 +111,8 @@ class LearnerApp:
         self.root = w.VBox([w.HTML(WRAP_CSS), self.router, self.topbar, self.main])
         self.root.add_class("sopcoach-app")
         self.root.add_class("sopcoach-learner-app")
+        #: The page's own widgets; every other widget belongs to a view and is closed with it.
+        self._chrome = set(widget_registry())
 
     # -- identity ---------------------------------------------------------------------------
     def _identify(self) -> str | None:
@@ -145,8 +149,8 @@ class LearnerApp:
                 f"<p class='sopcoach-signed-out'>Your sign-in has ended; please <a href='{esc(login)}'>sign in again</a>.</p>",
                 lang)),)
             return
-        view, route, title = self._build(inst, nav, path, lang, learner)
         self._close_view()
+        view, route, title = self._build(inst, nav, path, lang, learner)
         self.view, self.path = view, route
         other = "en" if lang == "zh-CN" else "zh-CN"
         self.topbar.value = (
@@ -181,29 +185,28 @@ class LearnerApp:
         return view, "", f"{t('学习中心', 'Learning centre', lang)} · {sop}"
 
     def _close_view(self) -> None:
+        """Stop the current view's timers and close every widget it made (layouts and styles too)."""
         old = self.view
         self.view = None
-        if old is None:
-            return
-        stop = getattr(old, "close", None) or getattr(old, "_stop_timer", None)
-        if callable(stop):
-            try:
-                stop()
-            except Exception:  # noqa: BLE001
-                log.exception("closing the previous view failed")
-        close_tree(old.root)
+        if old is not None:
+            stop = getattr(old, "close", None) or getattr(old, "_stop_timer", None)
+            if callable(stop):
+                try:
+                    stop()
+                except Exception:  # noqa: BLE001
+                    log.exception("closing the previous view failed")
+        self.main.children = ()
+        registry = widget_registry()
+        for model_id in [k for k in registry if k not in self._chrome]:
+            widget = registry.get(model_id)
+            if widget is not None:
+                widget.close()
 
 
-def close_tree(widget: Any) -> None:
-    """Close a widget and every widget below it (frees their comms in the kernel)."""
-    stack, seen = [widget], set()
-    while stack:
-        wid = stack.pop()
-        if not isinstance(wid, w.Widget) or id(wid) in seen:
-            continue
-        seen.add(id(wid))
-        stack.extend(getattr(wid, "children", ()) or ())
-        wid.close()
+def widget_registry() -> dict:
+    """Return ipywidgets' registry of live widgets (model id -> widget) of this kernel."""
+    from ipywidgets.widgets.widget import _instances
+    return _instances
 
 
 def learner_app() -> w.Widget:

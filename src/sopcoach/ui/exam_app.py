@@ -279,6 +279,7 @@ class ExamApp:
     def show_question(self) -> None:
         if not self._open():
             return
+        self.say("")  # "Saved" belongs to the question it was said for
         qv = self.service.question(self.attempt_id, self.index, self.lang)
         self._build_answer(qv)  # first, so the page's question number never precedes its controls
         self.progress.max, self.progress.value = qv.total, qv.number

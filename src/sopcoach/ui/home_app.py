@@ -38,8 +38,25 @@ LESSON_CSS = """
 .sopcoach-bar { background: #4a7bb7; height: 14px; display: inline-block; vertical-align: middle; }
 .sopcoach-warn { color: #b3261e; font-weight: bold; } .sopcoach-ok { color: #1b7f3b; font-weight: bold; }
 .sopcoach-row { align-items: center; }
+.sopcoach-meter { display: inline-block; width: 180px; max-width: 40vw; height: 12px; background: #e6eaef; border-radius: 6px;
+  vertical-align: middle; overflow: hidden; margin: 0 8px; }
+.sopcoach-meter.sopcoach-overall { width: 300px; }
+.sopcoach-meter-fill { display: block; height: 100%; background: #4a7bb7; }
+.sopcoach-meter-fill.sopcoach-meter-done { background: #1b7f3b; }
+.sopcoach-lesson-row { display: flex; flex-wrap: wrap; align-items: center; gap: 4px 0; padding: 6px 0;
+  border-bottom: 1px solid #eef1f5; }
+.sopcoach-lesson-title { flex: 1 1 360px; min-width: 0; }
+.sopcoach-lesson-state { margin-left: 4px; }
 </style>
 """
+
+
+def _meter(percent: float, css: str, complete: bool) -> str:
+    """Return a progress bar drawn in CSS (``percent`` in [0, 100])."""
+    pct = max(0.0, min(100.0, percent))
+    return (f"<span class='sopcoach-meter {css}' role='progressbar' aria-valuemin='0' aria-valuemax='100' "
+            f"aria-valuenow='{pct:.0f}'><span class='sopcoach-meter-fill{' sopcoach-meter-done' if complete else ''}' "
+            f"style='width:{pct:.1f}%'></span></span>")
 
 
 class LearnerPage:
@@ -119,28 +136,29 @@ class HomeApp(LearnerPage):
         self.lessons = LessonService(inst, self.clock)
         self.title.value = (f"<h2>{esc(inst.playbook.sop.name.get(self.lang))} · "
                             f"{esc(self.tr('学习中心', 'Learning centre'))}</h2>")
-        self.bars: dict[str, w.FloatProgress] = {}
+        #: Progress per lesson id, in percent (what each bar shows).
+        self.bars: dict[str, float] = {}
         self.start(learner_id)
 
     def show(self) -> None:
+        """Show every lesson with its progress, then the exam card.
+
+        The listing is one HTML widget (progress bars drawn in CSS, ``role="progressbar"``): a view
+        switch then sends a handful of widget messages, not a hundred.
+        """
         statuses = self.lessons.statuses(self.learner_id)
         done = sum(s.complete for s in statuses)
+        total = len(statuses)
         self.nav.value = f"<span class='sopcoach-hello'>{esc(self.tr('您好,', 'Hello, '))}{esc(self.learner_name)}</span>"
-        overall = w.IntProgress(min=0, max=max(len(statuses), 1), value=done, layout=w.Layout(width="300px"))
-        overall.add_class("sopcoach-overall")
-        rows: list[w.Widget] = [
-            w.HTML(f"<h3>{esc(self.tr('课程', 'Lessons'))}</h3>"),
-            w.HBox([overall, w.HTML(f"&nbsp;<b class='sopcoach-done-count'>"
-                                    f"{esc(self.tr(f'已完成 {done} / {len(statuses)} 课', f'{done} of {len(statuses)} lessons complete'))}</b>")],
-                   layout=w.Layout(align_items="center")),
-        ]
+        parts = [f"<h3>{esc(self.tr('课程', 'Lessons'))}</h3>",
+                 f"<div class='sopcoach-row'>{_meter(done / total * 100 if total else 0, 'sopcoach-overall', done == total)}"
+                 f"&nbsp;<b class='sopcoach-done-count'>"
+                 f"{esc(self.tr(f'已完成 {done} / {total} 课', f'{done} of {total} lessons complete'))}</b></div>"]
         self.bars = {}
         for s in statuses:
             lesson = s.lesson
-            bar = w.FloatProgress(min=0, max=100, value=float(s.progress * 100), layout=w.Layout(width="180px"),
-                                  bar_style="success" if s.complete else "info")
-            bar.add_class("sopcoach-lesson-bar")
-            self.bars[lesson.id] = bar
+            percent = float(s.progress * 100)
+            self.bars[lesson.id] = percent
             if s.complete:
                 state = f"<span class='sopcoach-done'>✓ {esc(self.tr('已完成', 'complete'))}</span>"
             elif s.opened:
@@ -149,15 +167,13 @@ class HomeApp(LearnerPage):
             else:
                 state = f"<span class='sopcoach-todo'>{esc(self.tr('未开始', 'not started'))}</span>"
             best = (f" · {esc(self.tr('最佳得分', 'best score'))} {s.percent()}%" if s.opened and s.answered else "")
-            label = w.HTML(f"<b>{lesson.number}.</b> "
-                           + self.link(lesson.notebook, lesson.title.get(self.lang), "sopcoach-lesson-link"),
-                           layout=w.Layout(width="430px"))
-            row = w.HBox([label, bar, w.HTML("&nbsp;" + state + best)], layout=w.Layout(align_items="center"))
-            row.add_class("sopcoach-lesson-row")
-            row.add_class(f"sopcoach-lesson-{lesson.id}")
-            rows.append(row)
-        rows.append(self._exam_card([s.lesson for s in statuses if not s.complete]))
-        listing = w.VBox(rows)
+            parts.append(
+                f"<div class='sopcoach-lesson-row sopcoach-lesson-{esc(lesson.id)}'>"
+                f"<span class='sopcoach-lesson-title'><b>{lesson.number}.</b> "
+                f"{self.link(lesson.notebook, lesson.title.get(self.lang), 'sopcoach-lesson-link')}</span>"
+                f"{_meter(percent, 'sopcoach-lesson-bar', s.complete)}<span class='sopcoach-lesson-state'>{state}{best}</span></div>")
+        listing_html = w.HTML("".join(parts))
+        listing = w.VBox([listing_html, self._exam_card([s.lesson for s in statuses if not s.complete])])
         listing.add_class("sopcoach-home-ready")
         self.body.children = (listing,)
 

@@ -38,6 +38,7 @@ from typing import Any
 from jupyter_core.utils import ensure_async
 from jupyter_server.base.handlers import JupyterHandler
 from jupyter_server.services.kernels.handlers import KernelHandler
+from jupyter_server._tz import utcnow as jupyter_utcnow
 from jupyter_server.utils import url_path_join
 from tornado import web
 from traitlets import Bool, Integer, List, Unicode
@@ -173,6 +174,9 @@ class _RequestKernels:
         for _ in range(4):
             task, cache, kernel_id = await self._km.get_rendered_notebook(notebook_name, **kwargs)
             if await _healthy(self._km, kernel_id, task):
+                # It may have waited in the pool longer than the culler's idle limit; out of the pool
+                # and not yet connected, it would be culled before the page connects.
+                self._km.get_kernel(kernel_id).last_activity = jupyter_utcnow()
                 self._on_kernel(kernel_id)
                 return task, cache, kernel_id
             self._log.warning("preheated kernel %s died; not handing it out", kernel_id)
@@ -264,6 +268,9 @@ class LearnerPageHandler(PlainErrors, TornadoVoilaHandler):
         self.xsrf_token  # noqa: B018 - sets the _xsrf cookie the page's shutdown beacon sends
         self.set_header("X-Frame-Options", "SAMEORIGIN")
         await prune_pool(self.settings["kernel_manager"], self.notebook_path)
+        if self.identity_provider.hub_user is not None:
+            # behind JupyterHub the Hub's user may be new here: the page binding needs its learner row
+            self.settings["sopcoach_pages"].server.records.ensure_learner(learner, learner)
         self._bind_to = (learner, self.identity_provider.session_hash(self))
         local = self.base_url + FONT_AWESOME_ROUTE if self.settings.get("sopcoach_font_awesome") else None
         gen = self.get_generator(path=None)
