@@ -279,6 +279,9 @@ def learner_command(
         f"--LearnerServer.max_pages={int(max_pages)}",
         f"--LearnerServer.trust_xheaders={bool(trust_proxy)}",
         "--MappingKernelManager.cull_connected=False",
+        # A page kernel that dies stays dead: restarted, it would come back under the same id as an
+        # empty kernel without the page's app, and be handed out (or kept) as if it were healthy.
+        "--KernelManager.autorestart=False",
         # nbclient waits this long for the outputs of the preheat run; its 4 s default, on a busy
         # machine, can leave a page without its widget output (a blank page).
         "--VoilaExecutor.iopub_timeout=60",
