@@ -61,3 +61,83 @@ def complete_lessons(inst, learner_id: str) -> None:
     for lesson in service.lessons():
         for q in service.questions(lesson.id):
             service.answer(learner_id, lesson.id, q.id, correct_response(q))
+
+
+# -- the learner server (browser tests) ------------------------------------------------------------
+LEARNER_ROOT = ROOT / "notebooks" / "learner"
+#: Elapsed milliseconds a learner page may take to load on the two-core CI machine.
+PAGE_LOAD_MS = 180_000
+SESSION_COOKIE = "sopcoach-session"
+
+
+def learner_env(content: Path, home: Path, lang: str = "zh-CN", **extra: str) -> dict[str, str]:
+    """Environment of a learner server on the content folder ``content`` with its data in ``home``."""
+    return {"SOPCOACH_HOME": str(home), "SOPCOACH_DB_URL": f"sqlite:///{home / 'sopcoach.db'}",
+            "SOPCOACH_CONTENT": str(content), "SOPCOACH_LANG": lang, **extra}
+
+
+def installation_at(content: Path, home: Path):
+    """Load the :class:`~sopcoach.config.Installation` of ``content`` with the database in ``home``
+    (the one :func:`learner_env` points a server at)."""
+    from sopcoach.config import Installation, Settings
+    from sopcoach.playbook import load_playbook
+    from sopcoach.quizbank import load_bank, load_blueprint
+    from sopcoach.records import Records
+    pb = load_playbook(content / "playbook")
+    bank = load_bank(content / "quizzes" / "bank", pb)
+    bp = load_blueprint(content / "quizzes" / "blueprint.yaml", bank)
+    url = f"sqlite:///{home / 'sopcoach.db'}"
+    return Installation(Settings(home, url, "zh-CN", content), pb, bank, bp, Records(url))
+
+
+def sign_in_session(base: str, learner_id: str, code: str, timeout: float = 30):
+    """Sign in to the learner server at ``base`` over HTTP, as the sign-in form does.
+
+    GET ``<base>login`` for the ``_xsrf`` cookie, POST the form; return the
+    :class:`requests.Session` holding the session cookie (``sopcoach-session``). Raises
+    ``AssertionError`` when the server does not sign the learner in.
+    """
+    import requests
+    s = requests.Session()
+    page = s.get(base + "login", timeout=timeout)
+    assert page.status_code == 200, f"GET {base}login answered {page.status_code}"
+    xsrf = s.cookies.get("_xsrf")
+    assert xsrf, "the sign-in page set no _xsrf cookie"
+    r = s.post(base + "login", data={"learner_id": learner_id, "code": code, "_xsrf": xsrf},
+               allow_redirects=False, timeout=timeout)
+    assert r.status_code == 302 and s.cookies.get(SESSION_COOKIE), \
+        f"sign-in of {learner_id!r} refused: HTTP {r.status_code}"
+    return s
+
+
+def default_ready(view: str) -> str:
+    """The selector that says the view at ``view`` (below ``learn/``) is shown."""
+    path = view.split("?", 1)[0].strip("/")
+    if path == "":
+        return ".sopcoach-home-ready"
+    if path.startswith("lessons/"):
+        return ".sopcoach-lesson-ready"
+    return ".sopcoach-topbar .sopcoach-sign-out"  # some view is built (the exam has no marker of its own)
+
+
+def sign_in_browser(page, base: str, learner_id: str, code: str, view: str = "",
+                    ready: str | None = None, timeout: float = PAGE_LOAD_MS, before_submit=None) -> None:
+    """Open ``<base>learn/<view>`` in ``page``, sign in on the real sign-in page, wait for the view.
+
+    The server sends an anonymous visitor to its sign-in page; the form (``#learner_id``,
+    ``#code``, ``#sign-in``) brings the learner back to ``view``. ``ready`` is the selector to wait
+    for (default :func:`default_ready`; ``""`` waits for nothing). ``before_submit(page)`` runs on
+    the filled form (e.g. for a screenshot).
+    """
+    import re
+    page.goto(f"{base}learn/{view}", timeout=timeout)
+    page.wait_for_url(re.compile(re.escape(base) + r"login\?"), timeout=timeout)
+    page.locator("#learner_id").fill(learner_id)
+    page.locator("#code").fill(code)
+    if before_submit is not None:
+        before_submit(page)
+    page.locator("#sign-in").click()
+    page.wait_for_url(lambda url: url.startswith(f"{base}learn/"), timeout=timeout)
+    selector = default_ready(view) if ready is None else ready
+    if selector:
+        page.locator(selector).wait_for(state="visible", timeout=timeout)

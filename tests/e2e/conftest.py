@@ -1,4 +1,9 @@
-"""Fixtures for the browser tests: a Voila server factory, headless Chromium and a page per test.
+"""Fixtures for the browser tests: server factories, headless Chromium and a page per test.
+
+``voila_server`` starts plain Voila (:func:`sopcoach.server.voila_command`, what the trainer server
+is built on); ``learner_server`` starts the learner server (:func:`sopcoach.server.learner_command`:
+sign-in at the door, one page per learner). Signing in is in :mod:`support` (``sign_in_browser``
+through the real sign-in page, ``sign_in_session`` over HTTP).
 
 Every test collected below this folder gets the ``e2e`` mark, so ``pytest -m e2e`` runs the whole
 folder and ``pytest -m "not e2e"`` leaves it out.
@@ -10,6 +15,7 @@ is aborted (nothing may download at run time) and reported as a warning.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import subprocess
@@ -21,7 +27,8 @@ from pathlib import Path
 import pytest
 import requests
 
-from sopcoach.server import free_port, voila_command
+from sopcoach.server import free_port, learner_command, voila_command
+from support import LEARNER_ROOT
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -65,15 +72,26 @@ class VoilaServers:
     Call the instance as ``start(root, env) -> base_url``; further keyword arguments go to
     :func:`sopcoach.server.voila_command` (``pool_size=...``). ``env`` is laid over this
     process's environment; ``SOPCOACH_HOME`` defaults to a fresh folder in the test's tmp dir.
+
+    With ``learner=True`` the learner server is started instead (keyword arguments go to
+    :func:`sopcoach.server.learner_command`, ``pool_size`` defaults to 1 to spare the two cores);
+    it is ready when ``GET <base>login`` answers 200 (answers at all behind JupyterHub, i.e. with
+    ``JUPYTERHUB_USER`` in the environment, where there is no sign-in page), and the returned base URL ends with its
+    ``base_url`` (``http://127.0.0.1:PORT/``), so pages are ``f"{base}learn/"``. Plain Voila's base
+    URL has no trailing slash (``f"{base}/voila/render/..."``), as before.
     """
 
     def __init__(self, tmp_path: Path) -> None:
         self._tmp_path = tmp_path
         self._procs: list[tuple[subprocess.Popen[bytes], object]] = []
         self._logs: dict[str, Path] = {}
+        self._by_base: dict[str, subprocess.Popen[bytes]] = {}
+        self._started = 0
 
-    def __call__(self, root: Path, env: dict[str, str] | None = None, **options: object) -> str:
-        number = len(self._procs) + 1
+    def __call__(self, root: Path, env: dict[str, str] | None = None, *, learner: bool = False,
+                 **options: object) -> str:
+        self._started += 1
+        number = self._started
         full_env = {**os.environ, **(env or {})}
         if "SOPCOACH_HOME" not in (env or {}):
             home = self._tmp_path / f"sopcoach-home-{number}"
@@ -82,32 +100,47 @@ class VoilaServers:
         full_env["PYTHONUNBUFFERED"] = "1"
 
         port = free_port()
-        argv = voila_command(Path(root), port=port, **options)  # type: ignore[arg-type]
-        log_path = self._tmp_path / f"voila-{number}.log"
+        if learner:
+            options.setdefault("pool_size", 1)
+            argv = learner_command(Path(root), port=port, **options)  # type: ignore[arg-type]
+            base_url = f"http://127.0.0.1:{port}{options.get('base_url', '/')}"
+            probe, what = base_url + "login", "the learner server"
+        else:
+            argv = voila_command(Path(root), port=port, **options)  # type: ignore[arg-type]
+            base_url = f"http://127.0.0.1:{port}"
+            probe, what = base_url + "/", "Voila"
+        log_path = self._tmp_path / f"{'learner' if learner else 'voila'}-{number}.log"
         log = log_path.open("wb")
         proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, env=full_env)
         self._procs.append((proc, log))
-        base_url = f"http://127.0.0.1:{port}"
         self._logs[base_url] = log_path
+        self._by_base[base_url] = proc
 
         deadline = time.monotonic() + START_TIMEOUT
+        status = None
         while True:
             if proc.poll() is not None:
                 pytest.fail(
-                    f"Voila exited with {proc.returncode} before answering; log {log_path}:\n"
+                    f"{what} exited with {proc.returncode} before answering; log {log_path}:\n"
                     f"{_tail(log_path)}"
                 )
             try:
-                requests.get(base_url + "/", timeout=2)
-                return base_url
+                status = requests.get(probe, timeout=5, allow_redirects=False).status_code
+                # behind JupyterHub (JUPYTERHUB_USER set) there is no sign-in page: any answer will do
+                if not learner or status == 200 or ("JUPYTERHUB_USER" in full_env and status < 500):
+                    return base_url
             except requests.RequestException:
                 pass
             if time.monotonic() > deadline:
                 pytest.fail(
-                    f"Voila did not answer on {base_url} within {START_TIMEOUT:.0f} s; "
-                    f"log {log_path}:\n{_tail(log_path)}"
+                    f"{what} did not answer on {probe} within {START_TIMEOUT:.0f} s (last status "
+                    f"{status}); log {log_path}:\n{_tail(log_path)}"
                 )
             time.sleep(0.2)
+
+    def process(self, base_url: str) -> subprocess.Popen[bytes]:
+        """Return the process of the server at ``base_url`` (to stop it, or to read its pid)."""
+        return self._by_base[base_url]
 
     def log_path(self, base_url: str) -> Path:
         """Return the log file of the server at ``base_url``."""
@@ -131,6 +164,17 @@ class VoilaServers:
                 )
             time.sleep(0.2)
 
+    def stop(self, base_url: str) -> None:
+        """Terminate the server at ``base_url`` (by its pid), killing it if it outlives the timeout."""
+        proc = self._by_base[base_url]
+        if proc.poll() is None:
+            proc.terminate()
+            try:
+                proc.wait(timeout=STOP_TIMEOUT)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+
     def stop_all(self) -> None:
         """Terminate the servers started here (by pid), killing any that outlive the timeout."""
         for proc, log in self._procs:
@@ -145,6 +189,25 @@ class VoilaServers:
         self._procs.clear()
 
 
+class LearnerServers:
+    """Start learner servers: ``start(root=notebooks/learner, env=None, **options) -> base_url``.
+
+    A view of a test's :class:`VoilaServers` with ``learner=True``: options go to
+    :func:`sopcoach.server.learner_command` (``pool_size`` defaults to 1, ``max_pages``,
+    ``base_url``, ...), the base URL ends with ``/``, and ``log``, ``wait_for_log``, ``process``,
+    ``stop`` work as there.
+    """
+
+    def __init__(self, servers: VoilaServers) -> None:
+        self._servers = servers
+
+    def __call__(self, root: Path | None = None, env: dict[str, str] | None = None, **options: object) -> str:
+        return self._servers(root if root is not None else LEARNER_ROOT, env, learner=True, **options)
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self._servers, name)
+
+
 @pytest.fixture
 def voila_server(tmp_path: Path) -> Iterator[VoilaServers]:
     """Factory ``start(root, env) -> base_url`` for Voila servers torn down after the test."""
@@ -153,6 +216,13 @@ def voila_server(tmp_path: Path) -> Iterator[VoilaServers]:
         yield servers
     finally:
         servers.stop_all()
+
+
+@pytest.fixture
+def learner_server(voila_server: VoilaServers) -> LearnerServers:
+    """Factory ``start(root=notebooks/learner, env=None, **options) -> base_url`` for learner servers
+    (``pool_size=1`` unless given), torn down after the test with the test's other servers."""
+    return LearnerServers(voila_server)
 
 
 @pytest.fixture(scope="session")
@@ -175,31 +245,88 @@ def browser() -> Iterator[object]:
             chromium.close()
 
 
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]):
+    """Keep each phase's report on the item, so fixtures can tell at teardown that the test failed."""
+    report = yield
+    setattr(item, f"report_{report.when}", report)
+    return report
+
+
+def _artifact_folder(request: pytest.FixtureRequest) -> Path:
+    name = re.sub(r"[^\w.-]+", "_", request.node.name).strip("_")
+    folder = Path(request.config.rootpath) / "test-artifacts" / name
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+class Contexts:
+    """Browser contexts for one test: ``new(**options) -> context`` (default 1280x900, zh-CN).
+
+    Each context may only reach loopback (other requests are aborted and reported as a warning).
+    At teardown every page of every context is screenshotted into
+    ``test-artifacts/<test>/failure-<n>.png`` when the test failed, then the contexts are closed.
+    """
+
+    def __init__(self, browser: object, request: pytest.FixtureRequest) -> None:
+        self._browser = browser
+        self._request = request
+        self._contexts: list[object] = []
+        self.blocked: list[str] = []
+
+    def new(self, **options: object) -> object:
+        options = {"viewport": {"width": 1280, "height": 900}, "locale": "zh-CN", **options}
+        context = self._browser.new_context(**options)  # type: ignore[attr-defined]
+
+        def refuse(route: object) -> None:
+            self.blocked.append(route.request.url)  # type: ignore[attr-defined]
+            route.abort()  # type: ignore[attr-defined]
+
+        context.route(NOT_LOOPBACK, refuse)
+        self._contexts.append(context)
+        return context
+
+    def close_all(self) -> None:
+        report = getattr(self._request.node, "report_call", None)
+        failed = report is not None and report.failed
+        shot = 0
+        for context in self._contexts:
+            if failed:
+                for p in list(context.pages):  # type: ignore[attr-defined]
+                    shot += 1
+                    try:
+                        p.screenshot(path=str(_artifact_folder(self._request) / f"failure-{shot}.png"),
+                                     full_page=True, timeout=15_000)
+                    except Exception as exc:  # noqa: BLE001 - the page may be gone; the failure matters more
+                        warnings.warn(f"no failure screenshot: {exc}", stacklevel=1)
+            with contextlib.suppress(Exception):  # closed by the test already
+                context.close()  # type: ignore[attr-defined]
+        self._contexts.clear()
+        if self.blocked:
+            warnings.warn(f"aborted non-loopback requests: {sorted(set(self.blocked))}", stacklevel=1)
+
+
 @pytest.fixture
-def page(browser: object) -> Iterator[object]:
-    """A page in a fresh browser context (1280x900, zh-CN) that may only reach loopback."""
-    context = browser.new_context(  # type: ignore[attr-defined]
-        viewport={"width": 1280, "height": 900}, locale="zh-CN"
-    )
-    blocked: list[str] = []
-
-    def refuse(route: object) -> None:
-        blocked.append(route.request.url)  # type: ignore[attr-defined]
-        route.abort()  # type: ignore[attr-defined]
-
-    context.route(NOT_LOOPBACK, refuse)
+def contexts(browser: object, request: pytest.FixtureRequest) -> Iterator[Contexts]:
+    """Factory of loopback-only browser contexts (``contexts.new(**options)``), closed after the test,
+    with screenshots of their pages when the test failed."""
+    made = Contexts(browser, request)
     try:
-        yield context.new_page()
+        yield made
     finally:
-        context.close()
-        if blocked:
-            warnings.warn(f"aborted non-loopback requests: {sorted(set(blocked))}", stacklevel=1)
+        made.close_all()
+
+
+@pytest.fixture
+def page(contexts: Contexts) -> object:
+    """A page in a fresh browser context (1280x900, zh-CN) that may only reach loopback.
+
+    When the test fails, a full-page screenshot goes to ``test-artifacts/<test>/failure-1.png``.
+    """
+    return contexts.new().new_page()  # type: ignore[attr-defined]
 
 
 @pytest.fixture
 def artifacts(request: pytest.FixtureRequest) -> Path:
     """Folder ``test-artifacts/<test name>`` (below the rootdir) for screenshots."""
-    name = re.sub(r"[^\w.-]+", "_", request.node.name).strip("_")
-    folder = Path(request.config.rootpath) / "test-artifacts" / name
-    folder.mkdir(parents=True, exist_ok=True)
-    return folder
+    return _artifact_folder(request)

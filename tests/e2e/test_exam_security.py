@@ -1,7 +1,10 @@
-"""Nothing the browser receives before submission tells right from wrong; forged messages change nothing."""
+"""Nothing the browser receives before submission tells right from wrong; forged messages change nothing.
+
+The learner signs in at the learner server's door and takes the exam at ``/learn/exam``; forged
+widget messages are sent on the page's own kernel websocket (:mod:`wire`).
+"""
 from __future__ import annotations
 
-import os
 import shutil
 import time
 from datetime import timedelta
@@ -11,8 +14,8 @@ import pytest
 from ruamel.yaml import YAML
 
 from sopcoach.records import Attempt, to_db, utcnow
-from support import ROOT, complete_lessons
-from test_exam_browser import CODE, TIMEOUT, _env, _installation, _open_exam, _sign_in
+from support import LEARNER_ROOT, ROOT, complete_lessons, correct_response, installation_at, learner_env
+from test_exam_browser import CODE, TIMEOUT, _open_exam
 from wire import (KEEP_SOCKETS, Traffic, click_data, comm_messages_from_kernel, forge, normalise,
                   normalised_messages, update_data)
 
@@ -58,13 +61,18 @@ def _change_keys(bank_dir: Path) -> int:
     return changed
 
 
-def _wait_answers(inst, attempt_id: int, count: int) -> None:
-    deadline = time.time() + 60
-    while time.time() < deadline:
-        if sum(a.response is not None for a in inst.records.answers(attempt_id).values()) >= count:
+def _wait_db(check, what: str, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if check():
             return
         time.sleep(0.1)
-    raise AssertionError(f"expected {count} saved answers")
+    raise AssertionError(f"not in the database in time: {what}")
+
+
+def _wait_answers(inst, attempt_id: int, count: int) -> None:
+    _wait_db(lambda: sum(a.response is not None for a in inst.records.answers(attempt_id).values()) >= count,
+             f"{count} saved answers")
 
 
 def _walk(page, inst, attempt_id: int, n: int, dom: list[str]) -> None:
@@ -84,44 +92,46 @@ def _walk(page, inst, attempt_id: int, n: int, dom: list[str]) -> None:
         elif app.locator("select").count():
             app.locator("select").first.select_option(index=1)
         _wait_answers(inst, attempt_id, i + 1)
+        page.locator(".sopcoach-msg-info", has_text="已保存").wait_for(timeout=TIMEOUT)
         if i == 1:
             page.get_by_role("button", name="标记待复查").click()
-        time.sleep(0.3)
-        dom.append(normalise(page.locator(".sopcoach-app").inner_text()))
+            qid = inst.records.attempt(attempt_id).question_ids[1]
+            _wait_db(lambda: inst.records.answers(attempt_id)[qid].flagged, "question 2 flagged")
+        dom.append(normalise(page.locator(".sopcoach-learner-app").inner_text()))
         if i < n - 1:
             page.get_by_role("button", name="下一题").click()
     page.get_by_role("button", name="检查并提交").click()
     page.get_by_text("检查答卷").wait_for(timeout=TIMEOUT)
-    dom.append(normalise(page.locator(".sopcoach-app").inner_text()))
+    dom.append(normalise(page.locator(".sopcoach-learner-app").inner_text()))
 
 
-def _run(voila_server, browser, tmp_path, name: str, content: Path) -> tuple[set, set, list, object]:
+def _run(learner_server, contexts, tmp_path, name: str, content: Path) -> tuple[set, set, list, object]:
     home = tmp_path / f"home-{name}"
     home.mkdir()
-    inst = _installation(content, home)
+    inst = installation_at(content, home)
     inst.records.enroll("e4001", "钱七", code=CODE)
     aid = inst.exam_service().start_or_resume("e4001", seed=SEED)
-    base = voila_server(ROOT / "notebooks" / "learner", _env(content, home))
-    context = browser.new_context(locale="zh-CN", viewport={"width": 1280, "height": 900})
+    base = learner_server(LEARNER_ROOT, learner_env(content, home))
+    context = contexts.new()
     page = context.new_page()
-    traffic = Traffic(page)
+    traffic = Traffic(page)  # from the sign-in page on: everything the browser receives
     dom: list[str] = []
-    _open_exam(page, base)
-    _sign_in(page, "e4001")
+    _open_exam(page, base, "e4001")
     page.get_by_role("button", name="继续考试").click()
     _walk(page, inst, aid, len(inst.records.attempt(aid).question_ids), dom)
     context.close()
+    learner_server.stop(base)  # one server at a time on two cores
     bodies = {normalise(b) for b in traffic.bodies}
     return normalised_messages(traffic), bodies, dom, inst
 
 
-def test_pre_submission_traffic_is_identical_for_different_keys(voila_server, browser, tmp_path, artifacts):
+def test_pre_submission_traffic_is_identical_for_different_keys(learner_server, contexts, tmp_path, artifacts):
     """The same seeded attempt against two banks that differ only in keys sends the same bytes."""
     a = _content(tmp_path, "a")
     b = _content(tmp_path, "b")
     assert _change_keys(b / "quizzes" / "bank") > 40
-    msgs_a, bodies_a, dom_a, inst_a = _run(voila_server, browser, tmp_path, "a", a)
-    msgs_b, bodies_b, dom_b, inst_b = _run(voila_server, browser, tmp_path, "b", b)
+    msgs_a, bodies_a, dom_a, inst_a = _run(learner_server, contexts, tmp_path, "a", a)
+    msgs_b, bodies_b, dom_b, inst_b = _run(learner_server, contexts, tmp_path, "b", b)
     # the two banks really do differ in the keys of the drawn questions
     qids = inst_a.records.attempts("e4001")[0].question_ids
     assert qids == inst_b.records.attempts("e4001")[0].question_ids
@@ -140,29 +150,31 @@ def test_pre_submission_traffic_is_identical_for_different_keys(voila_server, br
             assert exp.zh_CN not in blob and exp.en not in blob
 
 
-def _signed_in_page(voila_server, browser, tmp_path):
+def _signed_in_page(learner_server, contexts, tmp_path, prepare=None):
+    """Sign learner e5001 (lessons complete) in and open the exam, keeping the page's websockets
+    at hand for forging; ``prepare(inst)`` runs before the server starts. Return (inst, page, traffic)."""
     home = tmp_path / "home"
     home.mkdir()
-    inst = _installation(ROOT, home)
+    inst = installation_at(ROOT, home)
     inst.records.enroll("e5001", "孙八", code=CODE)
     complete_lessons(inst, "e5001")  # the blueprint requires the lessons before the exam
-    base = voila_server(ROOT / "notebooks" / "learner", _env(ROOT, home))
-    context = browser.new_context(locale="zh-CN")
-    page = context.new_page()
+    if prepare is not None:
+        prepare(inst)
+    base = learner_server(LEARNER_ROOT, learner_env(ROOT, home))
+    page = contexts.new().new_page()
     page.add_init_script(KEEP_SOCKETS)
     traffic = Traffic(page)
-    _open_exam(page, base)
-    _sign_in(page, "e5001")
-    return inst, page, traffic, context
+    _open_exam(page, base, "e5001")
+    return inst, page, traffic
 
 
 def _model_id(models: dict, description: str) -> str:
     return next(mid for mid, st in models.items() if st.get("description") == description)
 
 
-def test_forged_messages_cannot_submit_twice_or_answer_late(voila_server, browser, tmp_path, artifacts):
+def test_forged_messages_cannot_submit_twice_or_answer_late(learner_server, contexts, tmp_path, artifacts):
     """After submission, forged clicks and value updates neither add an attempt nor change the score."""
-    inst, page, traffic, context = _signed_in_page(voila_server, browser, tmp_path)
+    inst, page, traffic = _signed_in_page(learner_server, contexts, tmp_path)
     models = comm_messages_from_kernel(traffic)
     page.get_by_role("button", name="开始考试").click()
     page.get_by_text("第 1 题，共").wait_for(timeout=TIMEOUT)
@@ -185,19 +197,21 @@ def test_forged_messages_cannot_submit_twice_or_answer_late(voila_server, browse
         forge(page, session, start, click_data())
     for cid in radios:
         forge(page, session, cid, update_data(index=0))
-    time.sleep(3)
+    # Barrier: the kernel handles one websocket's messages in order, so once the in-app link that
+    # follows them has switched the view, every forged message has been handled.
+    page.locator(".sopcoach-topbar .sopcoach-home-top").click()
+    page.locator(".sopcoach-home-ready").wait_for(timeout=TIMEOUT)
     rows = inst.records.attempts("e5001")
     assert len(rows) == 1
     assert (rows[0].state, rows[0].score_num, rows[0].score_den, rows[0].closed_at) == before
     assert all(a.response is None for a in inst.records.answers(rows[0].id).values())
     page.screenshot(path=str(artifacts / "after-forged.png"), full_page=True)
     assert "Traceback" not in page.content()
-    context.close()
 
 
-def test_forged_submit_after_the_time_limit_is_refused(voila_server, browser, tmp_path):
+def test_forged_submit_after_the_time_limit_is_refused(learner_server, contexts, tmp_path):
     """A forged confirm after the deadline does not submit: the attempt is closed as expired."""
-    inst, page, traffic, context = _signed_in_page(voila_server, browser, tmp_path)
+    inst, page, traffic = _signed_in_page(learner_server, contexts, tmp_path)
     models = comm_messages_from_kernel(traffic)
     page.get_by_role("button", name="开始考试").click()
     page.get_by_text("第 1 题，共").wait_for(timeout=TIMEOUT)
@@ -205,9 +219,33 @@ def test_forged_submit_after_the_time_limit_is_refused(voila_server, browser, tm
     with inst.records.session() as s:  # the time limit passes (server-side clock)
         s.get(Attempt, row.id).deadline_at = to_db(utcnow() - timedelta(seconds=5))
     forge(page, traffic.session_id(), _model_id(models, "确认提交"), click_data())
-    deadline = time.time() + 60
-    while inst.records.attempt(row.id).state == "started" and time.time() < deadline:
+    deadline = time.monotonic() + 60
+    while inst.records.attempt(row.id).state == "started" and time.monotonic() < deadline:
         time.sleep(0.2)
     row = inst.records.attempt(row.id)
     assert row.state == "expired"
-    context.close()
+
+
+def _certify(inst) -> None:
+    """Let e5001 pass the certification exam (through the service, as an earlier visit would)."""
+    service = inst.exam_service()
+    aid = service.start_or_resume("e5001")
+    for qid in inst.records.attempt(aid).question_ids:
+        service.answer(aid, qid, correct_response(inst.bank[qid]))
+    service.submit(aid)
+    assert inst.records.attempt(aid).passed
+
+
+def test_forged_start_by_a_certified_learner_is_refused(learner_server, contexts, tmp_path, artifacts):
+    """A learner who passed sees no start button, and a forged click on it starts no second attempt."""
+    inst, page, traffic = _signed_in_page(learner_server, contexts, tmp_path, prepare=_certify)
+    page.get_by_text("您已通过认证").first.wait_for(timeout=TIMEOUT)
+    assert page.get_by_role("button", name="开始考试").count() == 0
+    models = comm_messages_from_kernel(traffic)
+    forge(page, traffic.session_id(), _model_id(models, "开始考试"), click_data())
+    # the forged click reached the kernel and the service refused it (AlreadyCertified)
+    page.get_by_text("您已通过认证，不能再次参加认证考试。").wait_for(timeout=TIMEOUT)
+    page.screenshot(path=str(artifacts / "forged-start-refused.png"), full_page=True)
+    (row,) = inst.records.attempts("e5001")
+    assert row.passed and row.state == "scored"
+    assert page.get_by_text("第 1 题，共").count() == 0

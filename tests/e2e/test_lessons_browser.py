@@ -1,48 +1,41 @@
-"""The lessons in headless Chromium: land on the home page, walk through two lessons with their
-practice, reload, and find the progress kept; the exam waits for the lessons."""
+"""The lessons in headless Chromium: sign in at the door, land on the home view, walk through two
+lessons with their practice inside the one learner page, reload, and find the progress kept; the
+exam waits for the lessons.
+"""
 from __future__ import annotations
 
-import os
 import re
 import time
-from pathlib import Path
 
 import pytest
 
-from sopcoach.config import Installation, Settings
 from sopcoach.lessons import LessonService
-from sopcoach.playbook import load_playbook
-from sopcoach.quizbank import load_bank, load_blueprint
-from sopcoach.records import Records
-from support import ROOT, correct_response
+from support import (LEARNER_ROOT, PAGE_LOAD_MS, ROOT, SESSION_COOKIE, correct_response, installation_at,
+                     learner_env, sign_in_browser)
 
 pytestmark = pytest.mark.e2e
 CODE = "lesson-code-5678"
-TIMEOUT = 90_000  # generous: CI has two cores and a server preheats a dozen kernels
-LOAD = 180_000
+TIMEOUT = 90_000  # generous: CI has two cores
+LOAD = PAGE_LOAD_MS
+#: Set on the page's window; still there after a view switch, gone after a page load.
+SAME_PAGE = "window.__sopcoachSamePage === true"
 
 
 @pytest.fixture
-def lesson_server(voila_server, tmp_path):
-    """Voila on the shipped learner notebooks with one enrolled learner; yield (base_url, inst)."""
+def lesson_server(learner_server, tmp_path):
+    """The learner server on the shipped content with one enrolled learner; yield (base_url, inst)."""
     home = tmp_path / "home"
     home.mkdir()
-    url = f"sqlite:///{home / 'sopcoach.db'}"
-    pb = load_playbook(ROOT / "playbook")
-    bank = load_bank(ROOT / "quizzes" / "bank", pb)
-    inst = Installation(Settings(home, url, "zh-CN", ROOT), pb, bank,
-                        load_blueprint(ROOT / "quizzes" / "blueprint.yaml", bank), Records(url))
+    inst = installation_at(ROOT, home)
     inst.records.enroll("e4001", "孙七", code=CODE)
-    env = dict(os.environ, SOPCOACH_HOME=str(home), SOPCOACH_DB_URL=url, SOPCOACH_CONTENT=str(ROOT),
-               SOPCOACH_LANG="zh-CN")
-    base = voila_server(ROOT / "notebooks" / "learner", env, pool_size=1)
+    base = learner_server(LEARNER_ROOT, learner_env(ROOT, home))
     yield base, inst
     inst.records.dispose()
 
 
 def _wait_db(check, what: str, timeout: float = 20) -> None:
-    deadline = time.time() + timeout
-    while time.time() < deadline:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
         if check():
             return
         time.sleep(0.1)
@@ -75,38 +68,45 @@ def _practise(page, inst, lesson_id: str) -> None:
                                   .get("answers", {})), f"{lesson_id}/{q.id}")
 
 
-def test_learner_walks_two_lessons_and_progress_survives_a_reload(lesson_server, page, artifacts):
-    """A learner lands on home, signs in once, completes lessons 3 and 4, reloads and sees it kept."""
+def _lesson_view(page, inst, lesson_id: str) -> None:
+    """Wait until the page shows lesson ``lesson_id`` (its address, title and content)."""
+    lesson = next(x for x in inst.playbook.lessons if x.id == lesson_id)
+    page.wait_for_url(re.compile(rf"/learn/lessons/{re.escape(lesson_id)}$"), timeout=TIMEOUT)
+    page.locator(".sopcoach-lesson h2", has_text=lesson.title.get("zh-CN")).wait_for(timeout=LOAD)
+    page.locator(".sopcoach-lesson-ready").wait_for(timeout=LOAD)
+
+
+def _home_view(page, base: str) -> None:
+    page.wait_for_url(f"{base}learn/", timeout=TIMEOUT)
+    page.locator(".sopcoach-home-ready").wait_for(timeout=LOAD)
+
+
+def test_learner_walks_two_lessons_and_progress_survives_a_reload(lesson_server, page, voila_server, artifacts):
+    """A learner signs in once, completes lessons 3 and 4 by in-app links, reloads and sees it kept."""
     base, inst = lesson_server
-    page.goto(base + "/", timeout=LOAD)
-    page.locator(".sopcoach-ready").wait_for(state="visible", timeout=LOAD)
-    assert "/voila/render/home.ipynb" in page.url
-    page.screenshot(path=str(artifacts / "1-home-sign-in.png"), full_page=True)
-    page.get_by_label("员工编号").fill("e4001")
-    page.get_by_label("员工编号").press("Tab")
-    page.get_by_label("访问码").fill(CODE)
-    page.get_by_label("访问码").press("Tab")
-    page.locator(".sopcoach-ready").click()
-    page.locator(".sopcoach-home-ready").wait_for(timeout=TIMEOUT)
+    sign_in_browser(page, base, "e4001", CODE, "",
+                    before_submit=lambda p: p.screenshot(path=str(artifacts / "1-sign-in.png"), full_page=True))
+    assert page.url == f"{base}learn/"  # the address names the view and carries no session
     assert page.locator(".sopcoach-lesson-row").count() == len(inst.playbook.lessons) == 9
     assert "完成全部课程后才能开始考试" in page.locator(".sopcoach-exam-card").inner_text()
     page.screenshot(path=str(artifacts / "2-home-signed-in.png"), full_page=True)
 
-    # The sign-in put the session into the address: a reload keeps the learner signed in.
-    page.wait_for_url(re.compile(r"home\.ipynb\?session="), timeout=TIMEOUT)
+    # The session cookie keeps the learner signed in across a reload (a new page and kernel).
     page.reload(timeout=LOAD)
-    page.locator(".sopcoach-home-ready").wait_for(timeout=LOAD)
-    assert page.get_by_label("访问码").count() == 0
+    _home_view(page, base)
+    assert page.locator("#learner_id").count() == 0
 
-    # Lesson 3 through its link: no second sign-in (the link carries the session token).
+    # Lesson 3 through its link: the view switches inside the same page (no page load, no kernel).
+    page.evaluate("window.__sopcoachSamePage = true")
     page.locator(".sopcoach-lesson-authority a").click()
-    page.locator(".sopcoach-lesson-ready").wait_for(timeout=LOAD)
-    assert "session=" in page.url
+    _lesson_view(page, inst, "authority")
+    assert page.evaluate(SAME_PAGE)
     _wait_db(lambda: "authority" in inst.records.lesson_progress("e4001"), "lesson opened")
-    page.go_back(timeout=LOAD)  # Back to the home page: still signed in
-    page.locator(".sopcoach-home-ready").wait_for(timeout=LOAD)
+    page.go_back(timeout=LOAD)  # Back returns to the home view, still in the same page
+    _home_view(page, base)
     page.go_forward(timeout=LOAD)
-    page.locator(".sopcoach-lesson-ready").wait_for(timeout=LOAD)
+    _lesson_view(page, inst, "authority")
+    assert page.evaluate(SAME_PAGE)
     amount = page.locator(".sopcoach-amount input")
     amount.fill("100000.01")
     amount.press("Enter")
@@ -119,23 +119,27 @@ def test_learner_walks_two_lessons_and_progress_survives_a_reload(lesson_server,
 
     # Next lesson (4) through the footer link: the SLA calculator across the National Day holiday.
     page.locator(".sopcoach-next-link").last.click()
-    page.locator(".sopcoach-lesson-ready").wait_for(timeout=LOAD)
+    _lesson_view(page, inst, "service_levels")
+    assert page.evaluate(SAME_PAGE)
     page.locator(".sopcoach-due", has_text="2025-10-09 10:00").wait_for(timeout=TIMEOUT)
     page.locator(".sopcoach-tool").screenshot(path=str(artifacts / "5-sla-calculator.png"))
     _practise(page, inst, "service_levels")
     page.locator(".sopcoach-lesson-status", has_text="本课已完成").wait_for(timeout=TIMEOUT)
 
-    # Reload: a new kernel, the same learner (token in the URL), answers and completion kept.
+    # Reload: a new kernel, the same learner (session cookie), the same view, answers and completion kept.
     page.reload(timeout=LOAD)
-    page.locator(".sopcoach-lesson-ready").wait_for(timeout=LOAD)
+    _lesson_view(page, inst, "service_levels")
     page.locator(".sopcoach-lesson-status", has_text="本课已完成").wait_for(timeout=TIMEOUT)
     assert page.locator(".sopcoach-feedback", has_text="回答正确").count() == len(
         LessonService(inst).questions("service_levels"))
     page.locator(".sopcoach-lesson-status").scroll_into_view_if_needed()
     page.screenshot(path=str(artifacts / "6-lesson4-after-reload.png"))
+    # Pages opened: the first, then one per reload, each replacing the previous one; the four view
+    # switches (link, Back, Forward, next link) opened none.
+    assert len(re.findall(r"learner e4001 opened a new page", voila_server.log(base))) == 2
 
     page.locator(".sopcoach-home-link").first.click()
-    page.locator(".sopcoach-home-ready").wait_for(timeout=LOAD)
+    _home_view(page, base)
     home_text = page.locator(".sopcoach-home").inner_text()
     assert "已完成 2 / 9 课" in home_text
     for lid in ("authority", "service_levels"):
@@ -144,17 +148,43 @@ def test_learner_walks_two_lessons_and_progress_survives_a_reload(lesson_server,
     done = {k for k, v in inst.records.lesson_progress("e4001").items() if v.completed_at is not None}
     assert done == {"authority", "service_levels"}
 
-    # The exam page accepts the session and names the missing lessons instead of a start button.
+    # The exam view names the missing lessons instead of offering a start button.
     page.locator(".sopcoach-exam-link").click()
+    page.wait_for_url(f"{base}learn/exam", timeout=TIMEOUT)
     page.locator(".sopcoach-lessons-missing").wait_for(timeout=LOAD)
     assert page.get_by_role("button", name="开始考试").count() == 0
     page.screenshot(path=str(artifacts / "8-exam-gated.png"), full_page=True)
 
 
-def test_forged_session_token_falls_back_to_sign_in(lesson_server, page):
-    """A lesson opened with a forged token shows the sign-in form and records nothing."""
+def test_language_link_switches_the_view_to_english_and_a_reload_keeps_it(lesson_server, page, artifacts):
+    """The top bar's English link shows the same view in English at ?lang=en, and a reload keeps it."""
     base, inst = lesson_server
-    page.goto(f"{base}/voila/render/lesson_1_purpose.ipynb?session=ZTQwMDE.9999999999.forged", timeout=LOAD)
-    page.locator(".sopcoach-ready").wait_for(state="visible", timeout=LOAD)
-    assert page.get_by_label("访问码").count() == 1
+    sign_in_browser(page, base, "e4001", CODE, "lessons/purpose")
+    lesson = next(x for x in inst.playbook.lessons if x.id == "purpose")
+    page.evaluate("window.__sopcoachSamePage = true")
+    page.locator(".sopcoach-topbar a.sopcoach-lang").click()
+    page.wait_for_url(f"{base}learn/lessons/purpose?lang=en", timeout=TIMEOUT)
+    page.locator(".sopcoach-lesson h2", has_text=lesson.title.get("en")).wait_for(timeout=LOAD)
+    assert page.evaluate(SAME_PAGE)
+    assert "Sign out" in page.locator(".sopcoach-topbar").inner_text()
+    page.reload(timeout=LOAD)
+    page.locator(".sopcoach-lesson h2", has_text=lesson.title.get("en")).wait_for(timeout=LOAD)
+    assert page.url == f"{base}learn/lessons/purpose?lang=en"
+    page.screenshot(path=str(artifacts / "lesson-in-english.png"), full_page=True)
+    page.locator(".sopcoach-topbar a.sopcoach-lang", has_text="中文").click()
+    page.wait_for_url(f"{base}learn/lessons/purpose", timeout=TIMEOUT)
+    page.locator(".sopcoach-lesson h2", has_text=lesson.title.get("zh-CN")).wait_for(timeout=LOAD)
+
+
+def test_forged_session_cookie_falls_back_to_sign_in(lesson_server, page):
+    """A lesson opened with a forged session cookie or an old ?session= token shows the sign-in page
+    and records nothing."""
+    base, inst = lesson_server
+    page.context.add_cookies([{"name": SESSION_COOKIE, "value": "2|1:0|10:1700000000|16:sopcoach-session|8:Zm9yZ2Vk|"
+                                                                  + "0" * 64, "url": base}])
+    page.goto(f"{base}learn/lessons/purpose?session=ZTQwMDE.9999999999.forged", timeout=LOAD)
+    page.locator("#learner_id").wait_for(timeout=LOAD)
+    assert page.url.startswith(f"{base}login?")
+    assert page.locator("#code").count() == 1
+    assert page.locator(".sopcoach-lesson-ready").count() == 0
     assert inst.records.lesson_progress("e4001") == {}

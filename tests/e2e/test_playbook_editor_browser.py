@@ -84,7 +84,7 @@ def trainer_server(content, tmp_path):
                 proc.wait()
 
 
-def test_trainer_raises_a_tier_cadence_and_learners_see_it(trainer_server, content, voila_server, page,
+def test_trainer_raises_a_tier_cadence_and_learners_see_it(trainer_server, content, learner_server, page,
                                                             browser, artifacts):
     """A trainer sets class A to 4 follow-ups a week and saves; the lesson shows 4, the key expects 4."""
     base, token, home = trainer_server
@@ -149,13 +149,13 @@ def test_trainer_raises_a_tier_cadence_and_learners_see_it(trainer_server, conte
     # The learner's tier lesson, as a learner opens it on the learner server, says 4. The server
     # starts after the save and without preheated kernels: a page pre-rendered in a pooled kernel
     # before a save still shows the old values (known gap of the learner apps, reported).
-    learner_base = voila_server(content / "notebooks" / "learner", _env(content, home, JUPYTERHUB_USER="e5001"),
-                                pool_size=0)
+    learner_base = learner_server(content / "notebooks" / "learner", _env(content, home, JUPYTERHUB_USER="e5001"),
+                                  pool_size=0)
     learner = browser.new_context(viewport={"width": 1280, "height": 1600}, locale="zh-CN")
     learner.route(NOT_LOOPBACK, lambda route: route.abort())
     try:
         lesson = learner.new_page()
-        lesson.goto(f"{learner_base}/voila/render/lesson_5_customers.ipynb", timeout=LOAD)
+        lesson.goto(f"{learner_base}learn/lessons/customers", timeout=LOAD)
         lesson.locator(".sopcoach-lesson-ready").wait_for(timeout=LOAD)
         points = lesson.locator(".sopcoach-key-points").inner_text()
         assert "A类客户每周至少跟进4次" in points

@@ -142,16 +142,25 @@ def test_trainer_server_refuses_requests_without_its_token(trainer: Trainer) -> 
     assert requests.get(trainer.url("/voila/files/trainer/results.ipynb"), timeout=30).status_code == 403
 
 
-def test_learner_server_never_serves_trainer_notebooks(voila_server) -> None:
-    """The learner server (root notebooks/learner) lists and renders no trainer or review notebook."""
-    base = voila_server(ROOT / "notebooks" / "learner", pool_size=0)
-    names = {item["name"] for item in requests.get(f"{base}/voila/api/contents/", timeout=30).json()["content"]}
-    assert names and not names & {"trainer", "review", "playbook_changes.ipynb", "results.ipynb"}
-    for path in ("/voila/render/trainer/results.ipynb", "/voila/render/../trainer/results.ipynb",
-                 "/voila/render/%2E%2E%2Ftrainer%2Fresults.ipynb", "/voila/tree/trainer"):
-        r = requests.get(base + path, timeout=60, allow_redirects=False)
-        assert r.status_code in (403, 404), (path, r.status_code)
-        assert "trainer_app" not in r.text
+def test_learner_server_never_serves_trainer_notebooks(learner_server, tmp_path) -> None:
+    """The learner server (root notebooks/learner) lists and renders no trainer or review notebook,
+    to an anonymous visitor or a signed-in learner."""
+    from sopcoach.records import Records
+    from support import learner_env, sign_in_session
+    home = tmp_path / "home"
+    home.mkdir()
+    records = Records(f"sqlite:///{home / 'sopcoach.db'}")
+    code = records.enroll("e6001", "周九")
+    records.dispose()
+    base = learner_server(ROOT / "notebooks" / "learner", learner_env(ROOT, home), pool_size=0)
+    signed_in = sign_in_session(base, "e6001", code)
+    for client in (requests.Session(), signed_in):
+        for path in ("voila/api/contents/", "voila/tree", "voila/render/trainer/results.ipynb",
+                     "voila/render/../trainer/results.ipynb", "voila/render/%2E%2E%2Ftrainer%2Fresults.ipynb",
+                     "voila/tree/trainer", "trainer/results.ipynb", "voila/render/app.ipynb"):
+            r = client.get(base + path, timeout=60, allow_redirects=False)
+            assert r.status_code in (403, 404), (path, r.status_code)
+            assert "trainer_app" not in r.text and "results.ipynb" not in r.text
 
 
 def test_trainer_apps_in_chromium(trainer: Trainer, page, artifacts) -> None:
@@ -262,9 +271,6 @@ def test_monthly_review_in_chromium(trainer: Trainer, page, artifacts) -> None:
     assert "Traceback" not in page.content()
 
 
-RECERT_NOTEBOOK = ("from sopcoach.ui.recert_app import recertification_app", "recertification_app()")
-
-
 def _answer(page, q, index: int) -> None:
     """Answer question ``index`` (0-based) of the page right, through its controls."""
     from support import correct_response
@@ -287,9 +293,9 @@ def _answer(page, q, index: int) -> None:
             box.locator("select").nth(pos).select_option(label=labels[oid])
 
 
-def test_recertification_exam_in_chromium(voila_server, tmp_path, page, artifacts) -> None:
-    """A certificate holder whose clause changed takes the two-question recertification and passes."""
-    import nbformat
+def test_recertification_exam_in_chromium(learner_server, tmp_path, page, artifacts) -> None:
+    """A certificate holder whose clause changed signs in and takes the two-question recertification
+    at /learn/recertification, and passes."""
     from playwright.sync_api import expect
 
     from sopcoach.certificates import verify
@@ -298,7 +304,7 @@ def test_recertification_exam_in_chromium(voila_server, tmp_path, page, artifact
     from sopcoach.quizbank import load_bank, load_blueprint
     from sopcoach.records import Certificate, Records
     from sopcoach.versions import confirm, release, set_sop_version
-    from support import correct_response
+    from support import correct_response, learner_env, sign_in_browser
 
     content = _content(tmp_path)
     home = tmp_path / "var"
@@ -330,23 +336,9 @@ def test_recertification_exam_in_chromium(voila_server, tmp_path, page, artifact
     out = release(records, pb, bank, content / "playbook")
     confirm(records, out.flagged)
 
-    folder = tmp_path / "recert"
-    folder.mkdir()
-    nb = nbformat.v4.new_notebook()
-    nb.cells = [nbformat.v4.new_markdown_cell("# 复认证 · Recertification")] + [
-        nbformat.v4.new_code_cell(c) for c in RECERT_NOTEBOOK]
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
-    nbformat.write(nb, folder / "recertification.ipynb")
-    env = {"SOPCOACH_HOME": str(home), "SOPCOACH_DB_URL": url, "SOPCOACH_CONTENT": str(content),
-           "SOPCOACH_LANG": "zh-CN"}
-    base = voila_server(folder, env, pool_size=0)
-
-    page.goto(f"{base}/voila/render/recertification.ipynb", timeout=180_000)
-    page.get_by_label("员工编号").fill(learner)
-    page.get_by_label("员工编号").press("Tab")
-    page.get_by_label("访问码").fill(code)
-    page.get_by_label("访问码").press("Tab")
-    page.get_by_role("button", name="登录").click()
+    base = learner_server(content / "notebooks" / "learner", learner_env(content, home), pool_size=0)
+    sign_in_browser(page, base, learner, code, "recertification", ready="")
+    assert page.url == f"{base}learn/recertification"
     expect(page.get_by_text("只考查您获得认证后修改过的规程条款")).to_be_visible(timeout=60_000)
     page.screenshot(path=str(artifacts / "recert-instructions.png"), full_page=True)
     page.get_by_role("button", name="开始考试").click()

@@ -66,6 +66,8 @@ class Traffic:
 
 
 _PATTERNS = [
+    # Tornado's XSRF token (version|mask|masked token|time) in the sign-in page's form
+    (re.compile(r"2\|[0-9a-f]{8}\|[0-9a-f]{32}\|\d+"), "<xsrf>"),
     (re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}[0-9a-f_]*"), "<uuid>"),
     (re.compile(r"(?<![0-9a-f])[0-9a-f]{32}(?![0-9a-f])"), "<hex>"),
     (re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d:\d\d)?"), "<time>"),
@@ -73,8 +75,6 @@ _PATTERNS = [
     (re.compile(r'"execution_count": \d+'), '"execution_count": N'),
     (re.compile(r"Tip: [^\n]*"), "Tip: <random IPython tip>"),
     (re.compile(r"/api/kernels/[^\"'?]+"), "/api/kernels/<id>"),
-    # the signed session token in links between learner pages (learner id + expiry + MAC)
-    (re.compile(r"session=[A-Za-z0-9_\-]+\.\d+\.[A-Za-z0-9_\-]+"), "session=<token>"),
 ]
 
 

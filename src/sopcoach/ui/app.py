@@ -38,6 +38,8 @@ WRAP_CSS = """
 .sopcoach-app .widget-dropdown select, .sopcoach-app .widget-button, .sopcoach-app .widget-toggle-button {
   white-space: normal !important; overflow: visible !important; text-overflow: clip !important;
   height: auto !important; line-height: 1.4; }
+.sopcoach-app .widget-button, .sopcoach-app .widget-toggle-button { min-height: 32px; padding: 4px 14px;
+  width: auto; max-width: 100%; }
 .sopcoach-app .widget-radio-box label { display: flex; align-items: flex-start; gap: 6px; margin: 4px 0; }
 /* ipywidgets 8 puts the radio after its text and floats it left; a flex label ignores the float. */
 .sopcoach-app .widget-radio-box input { flex: none; margin-top: 4px; order: -1; }
