@@ -45,3 +45,28 @@ def safe(method: Callable) -> Callable:
                        "Something went wrong; please try again. Your saved answers are kept.",
                        getattr(self, "lang", None)), "danger")
     return wrapper
+
+
+_SHARED: dict[str, Any] = {}
+
+
+def shared_html_parts() -> tuple[Any, Any]:
+    """Return the one Layout and one HTMLStyle that every :func:`html_widget` shares.
+
+    Each widget model costs the page a message and the kernel an object; an HTML widget brings a
+    Layout and a style of its own, so sharing them cuts a lesson view's models by about half.
+    They are made on first use inside the kernel (the learner app makes them before its first
+    view) and must never be changed.
+    """
+    import ipywidgets as w
+    if "layout" not in _SHARED or _SHARED["layout"].comm is None:
+        from ipywidgets.widgets.widget_string import HTMLStyle
+        _SHARED["layout"], _SHARED["style"] = w.Layout(), HTMLStyle()
+    return _SHARED["layout"], _SHARED["style"]
+
+
+def html_widget(value: str = "", **kwargs: Any) -> Any:
+    """Return an HTML widget with the shared layout and style (pass no ``layout``/``style``)."""
+    import ipywidgets as w
+    layout, style = shared_html_parts()
+    return w.HTML(value, layout=layout, style=style, **kwargs)

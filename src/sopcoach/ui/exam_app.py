@@ -22,7 +22,7 @@ from ..exam import AttemptState, ExamService, LessonsIncomplete, QuestionView
 from ..i18n import current_lang, t
 from ..records import utcnow
 from ..scoring import ScoreReport, floor_percent, key_text
-from ._common import esc, log, safe
+from ._common import esc, html_widget, log, safe
 from .navigation import Navigator
 
 CSS = """
@@ -119,18 +119,18 @@ class ExamApp:
         self._answer_widget: w.Widget | None = None
         self._answer_getter: Callable[[], Any] | None = None
 
-        self.title = w.HTML(CSS + f"<h2>{esc(self.bp.title.get(self.lang))}</h2>")
-        self.status = w.HTML()
-        self.timer = w.HTML()
+        self.title = html_widget(CSS + f"<h2>{esc(self.bp.title.get(self.lang))}</h2>")
+        self.status = html_widget()
+        self.timer = html_widget()
         self.body = w.VBox()
         self.root = w.VBox([self.title, self.timer, self.body, self.status])
         self.root.add_class("sopcoach-app")
 
         # question-page widgets (reused)
         self.progress = w.IntProgress(min=0, max=1, value=0, layout=w.Layout(width="60%"))
-        self.progress_label = w.HTML()
-        self.scenario = w.HTML()
-        self.question_text = w.HTML()
+        self.progress_label = html_widget()
+        self.scenario = html_widget()
+        self.question_text = html_widget()
         self.answer_box = w.VBox()
         self.back_button = w.Button(description=self.tr("上一题", "Back"), icon="arrow-left")
         self.next_button = w.Button(description=self.tr("下一题", "Next"), icon="arrow-right")
@@ -175,7 +175,7 @@ class ExamApp:
     # -- nobody signed in ----------------------------------------------------------------------------
     def show_sign_in(self) -> None:
         """Say that nobody is signed in; signing in happens at the server's door, not in a page."""
-        self._set(Page.SIGN_IN, w.HTML(self.tr("<p class='sopcoach-signed-out'>请先登录。</p>",
+        self._set(Page.SIGN_IN, html_widget(self.tr("<p class='sopcoach-signed-out'>请先登录。</p>",
                                                "<p class='sopcoach-signed-out'>Please sign in first.</p>")))
 
     def _signed_in(self, learner_id: str, name: str) -> None:
@@ -223,23 +223,23 @@ class ExamApp:
         table = "".join(f"<tr><th>{esc(k)}</th><td>{esc(v)}</td></tr>" for k, v in rows)
         html = (self._home_link() + f"<p>{esc(self.tr('您好，', 'Hello, '))}{esc(self.learner_name)}</p>"
                 f"<p>{esc(bp.instructions.get(self.lang))}</p><table class='sopcoach-table'>{table}</table>")
-        children: list[w.Widget] = [w.HTML(html)]
+        children: list[w.Widget] = [html_widget(html)]
         missing = self.service.missing_lessons(self.learner_id) if el.open_attempt is None and not el.passed else []
         if missing:
             titles = {x.id: x for x in self.inst.playbook.lessons}
             items = "".join(f"<li>{self.nav.link(titles[m].notebook, f'{titles[m].number}. {titles[m].title.get(self.lang)}', '', self.lang)}</li>"
                             if m in titles else f"<li>{esc(m)}</li>" for m in missing)
-            children.append(w.HTML(f"<p class='sopcoach-lessons-missing'><b>{esc(refusal_message(LessonsIncomplete('', missing), self.lang))}</b> "
+            children.append(html_widget(f"<p class='sopcoach-lessons-missing'><b>{esc(refusal_message(LessonsIncomplete('', missing), self.lang))}</b> "
                                    f"{esc(self.tr('尚未完成的课程:', 'Lessons still to complete:'))}</p><ul>{items}</ul>"))
         elif el.open_attempt is not None:
             self.start_button.description = self.tr("继续考试", "Resume the exam")
             children.append(self.start_button)
         elif el.passed:
-            children.append(w.HTML(self._certified_html()))
+            children.append(html_widget(self._certified_html()))
         elif el.attempts_left <= 0:
-            children.append(w.HTML(f"<p>{esc(refusal_message(AttemptLimitReached(), self.lang))}</p>"))
+            children.append(html_widget(f"<p>{esc(refusal_message(AttemptLimitReached(), self.lang))}</p>"))
         elif el.wait_seconds > 0:
-            children.append(w.HTML(f"<p>{esc(refusal_message(WaitRequired('', el.wait_seconds), self.lang))}</p>"))
+            children.append(html_widget(f"<p>{esc(refusal_message(WaitRequired('', el.wait_seconds), self.lang))}</p>"))
         else:
             self.start_button.description = self.tr("开始考试", "Start the exam")
             children.append(self.start_button)
@@ -316,7 +316,7 @@ class ExamApp:
             ids = [oid for oid, _ in qv.options]
             for box in boxes:
                 box.observe(lambda ch: self.on_answer(qid), names="value")
-            hint = w.HTML(self.tr("<i>多选题：选择所有正确的选项。错选会扣分。</i>",
+            hint = html_widget(self.tr("<i>多选题：选择所有正确的选项。错选会扣分。</i>",
                                   "<i>Select every correct option. Wrong picks cost credit.</i>"))
             widget = w.VBox([hint, *boxes])
             getter = lambda: [i for i, b in zip(ids, boxes) if b.value]  # noqa: E731
@@ -329,19 +329,19 @@ class ExamApp:
         elif qv.type == "ordering":
             current = list(qv.response or [])
             choices = [("—", None)] + [(label, oid) for oid, label in qv.options]
-            blocks = w.HTML("<p>" + esc(self.tr("可选项：", "Blocks: ")) + "；".join(esc(l) for _, l in qv.options) + "</p>")
+            blocks = html_widget("<p>" + esc(self.tr("可选项：", "Blocks: ")) + "；".join(esc(l) for _, l in qv.options) + "</p>")
             drops = []
             for pos in range(len(qv.options)):
                 d = w.Dropdown(options=choices, value=current[pos] if pos < len(current) else None,
                                description=self.tr(f"第 {pos + 1} 位", f"Position {pos + 1}"))
                 d.observe(lambda ch: self.on_answer(qid), names="value")
                 drops.append(d)
-            hint = w.HTML(self.tr("<i>按正确顺序为每个位置选择一项；不属于该流程的项不要选。</i>",
+            hint = html_widget(self.tr("<i>按正确顺序为每个位置选择一项；不属于该流程的项不要选。</i>",
                                   "<i>Pick a block for each position in the right order; leave out blocks that do not belong.</i>"))
             widget = w.VBox([hint, blocks, *drops])
             getter = lambda: [d.value for d in drops if d.value is not None]  # noqa: E731
         else:  # pragma: no cover - the bank validates types
-            widget, getter = w.HTML(), (lambda: None)
+            widget, getter = html_widget(), (lambda: None)
         widget.add_class("sopcoach-answer")
         widget.add_class(f"sopcoach-q{qv.number}")  # lets tests and assistive tools find the current question
         self._answer_widget, self._answer_getter = widget, getter
@@ -411,7 +411,7 @@ class ExamApp:
         flagged = [i for i, q in enumerate(view.question_ids) if q in view.flagged]
         summary = self.tr(f"已答 {len(view.answered)} 题，未答 {len(unanswered)} 题，标记待复查 {len(flagged)} 题。",
                           f"Answered {len(view.answered)}, unanswered {len(unanswered)}, flagged {len(flagged)}.")
-        rows.append(w.HTML(f"<h3>{esc(self.tr('检查答卷', 'Review'))}</h3><p>{esc(summary)}</p>"))
+        rows.append(html_widget(f"<h3>{esc(self.tr('检查答卷', 'Review'))}</h3><p>{esc(summary)}</p>"))
         for i in sorted(set(unanswered) | set(flagged)):
             tags = []
             if i in unanswered:
@@ -442,7 +442,7 @@ class ExamApp:
         warn = self.tr(f"还有 {missing} 题未作答，未答题目不得分。", f"{missing} questions are unanswered and will score nothing.") if missing else ""
         text = self.tr("提交后不能再修改答案。确定提交吗？", "After submitting you cannot change your answers. Submit now?")
         self.confirm_button.disabled = False
-        self._set(Page.CONFIRM, w.HTML(f"<p><b>{esc(warn)}</b></p><p>{esc(text)}</p>"),
+        self._set(Page.CONFIRM, html_widget(f"<p><b>{esc(warn)}</b></p><p>{esc(text)}</p>"),
                   w.HBox([self.cancel_button, self.confirm_button]))
 
     @safe
@@ -508,7 +508,7 @@ class ExamApp:
                         line += f"<br><i>{esc(q.explanation.get(self.lang))}</i>"
                 items.append(line + "</li>")
             missed_html = (f"<h4>{esc(self.tr('需要复习的题目', 'Questions to revisit'))}</h4><ol>{''.join(items)}</ol>")
-        self._set(Page.RESULT, w.HTML(self._home_link() + head + sections + missed_html))
+        self._set(Page.RESULT, html_widget(self._home_link() + head + sections + missed_html))
 
     # -- timer ----------------------------------------------------------------------------------------------
     def tick(self) -> None:

@@ -16,7 +16,7 @@ from ..i18n import current_lang, t
 from ..lessons import LessonService
 from ..records import utcnow
 from ..scoring import floor_percent
-from ._common import esc
+from ._common import esc, html_widget
 from .exam_app import CSS
 from .navigation import Navigator
 
@@ -76,12 +76,12 @@ class LearnerPage:
         self.learner_id: str | None = None
         self.learner_name = ""
         self._busy = False
-        self.title = w.HTML()
-        self.nav = w.HTML()
+        self.title = html_widget()
+        self.nav = html_widget()
         self.nav.add_class("sopcoach-nav")
-        self.status = w.HTML()
+        self.status = html_widget()
         self.body = w.VBox()
-        self.root = w.VBox([w.HTML(CSS + LESSON_CSS), self.title, self.nav, self.body, self.status])
+        self.root = w.VBox([html_widget(CSS + LESSON_CSS), self.title, self.nav, self.body, self.status])
         self.root.add_class("sopcoach-app")
         self.root.add_class(self.css_class)
 
@@ -113,7 +113,7 @@ class LearnerPage:
     def show_sign_in(self) -> None:
         """Say that nobody is signed in; signing in happens at the server's door, not in a page."""
         self.nav.value = ""
-        self.body.children = (w.HTML(self.tr("<p class='sopcoach-signed-out'>请先登录。</p>",
+        self.body.children = (html_widget(self.tr("<p class='sopcoach-signed-out'>请先登录。</p>",
                                              "<p class='sopcoach-signed-out'>Please sign in first.</p>")),)
 
     def _signed_in(self, learner_id: str, name: str) -> None:
@@ -172,7 +172,7 @@ class HomeApp(LearnerPage):
                 f"<span class='sopcoach-lesson-title'><b>{lesson.number}.</b> "
                 f"{self.link(lesson.notebook, lesson.title.get(self.lang), 'sopcoach-lesson-link')}</span>"
                 f"{_meter(percent, 'sopcoach-lesson-bar', s.complete)}<span class='sopcoach-lesson-state'>{state}{best}</span></div>")
-        listing_html = w.HTML("".join(parts))
+        listing_html = html_widget("".join(parts))
         listing = w.VBox([listing_html, self._exam_card([s.lesson for s in statuses if not s.complete])])
         listing.add_class("sopcoach-home-ready")
         self.body.children = (listing,)
@@ -194,6 +194,6 @@ class HomeApp(LearnerPage):
         else:
             state = f"<span class='sopcoach-ok sopcoach-exam-open'>{esc(self.tr('可以参加考试', 'The exam is open to you'))}</span>"
         link = self.link("exam.ipynb", self.tr("进入考试页面 →", "Go to the exam →"), "sopcoach-exam-link")
-        card = w.HTML(f"<div class='sopcoach-card'>{head}<p>{esc(facts)}</p><p>{state}</p><p>{link}</p></div>")
+        card = html_widget(f"<div class='sopcoach-card'>{head}<p>{esc(facts)}</p><p>{state}</p><p>{link}</p></div>")
         card.add_class("sopcoach-exam-card")
         return card

@@ -19,7 +19,7 @@ from ..errors import InvalidResponse, RecordsError
 from ..i18n import t
 from ..lessons import PASS_FRACTION, Feedback, LessonService, LessonStatus, render_text
 from ..scoring import floor_percent
-from ._common import esc, log, safe
+from ._common import esc, html_widget, log, safe
 from .home_app import LearnerPage
 from .navigation import Navigator
 from .lesson_tools import Tool, build_tool
@@ -48,7 +48,7 @@ class PracticeItem:
             chosen = set(prev or [])
             self.boxes = [(o.id, w.Checkbox(value=o.id in chosen, description=o.text.get(self.lang), indent=False,
                                             layout=w.Layout(width="auto"))) for o in opts]
-            self.control = w.VBox([w.HTML(t("<i>选择所有正确的选项。</i>", "<i>Select every correct option.</i>", self.lang)),
+            self.control = w.VBox([html_widget(t("<i>选择所有正确的选项。</i>", "<i>Select every correct option.</i>", self.lang)),
                                    *[b for _, b in self.boxes]])
         else:  # numeric
             self.text = w.Text(value=prev or "", placeholder=t("输入数字", "Type a number", self.lang))
@@ -56,12 +56,12 @@ class PracticeItem:
         self.check = w.Button(description=t("检查答案", "Check", self.lang), button_style="info")
         self.check.add_class("sopcoach-check")
         self.check.on_click(lambda _b: app.on_check(self))
-        self.feedback = w.HTML()
+        self.feedback = html_widget()
         self.feedback.add_class("sopcoach-feedback")
         head = f"<p><b>{number}. </b>"
         if q.scenario:
             head = f"<div class='sopcoach-scenario'>{esc(q.scenario.get(self.lang))}</div>" + head
-        self.root = w.VBox([w.HTML(head + f"<b>{esc(q.text.get(self.lang))}</b></p>"), self.control, self.check, self.feedback])
+        self.root = w.VBox([html_widget(head + f"<b>{esc(q.text.get(self.lang))}</b></p>"), self.control, self.check, self.feedback])
         self.root.add_class("sopcoach-card")
         self.root.add_class("sopcoach-practice")
         self.root.add_class(f"sopcoach-practice-{q.id}")
@@ -112,7 +112,7 @@ class LessonApp(LearnerPage):
         self.lesson = self.service.lesson(lesson_id)
         self.items: dict[str, PracticeItem] = {}
         self.tool: Tool | None = None
-        self.progress_line = w.HTML()
+        self.progress_line = html_widget()
         self.progress_line.add_class("sopcoach-lesson-status")
         self.bar = w.FloatProgress(min=0, max=100, value=0, layout=w.Layout(width="240px"))
         self.title.value = (f"<h2>{esc(self.tr(f'第 {self.lesson.number} 课', f'Lesson {self.lesson.number}'))} · "
@@ -139,7 +139,7 @@ class LessonApp(LearnerPage):
         nav = self._nav()
         self.nav.value = nav
         seeds = " ".join(f"<span class='sopcoach-tag'>{esc(s)}</span>" for s in self.lesson.seeds)
-        intro = w.HTML(f"<p>{esc(self.lesson.intro.get(self.lang))} {seeds}</p>")
+        intro = html_widget(f"<p>{esc(self.lesson.intro.get(self.lang))} {seeds}</p>")
         cards = []
         for cid in self.lesson.clauses:
             c = pb.clause(cid)
@@ -148,11 +148,11 @@ class LessonApp(LearnerPage):
                    else f"<span class='sopcoach-tag'>{esc(c.source)}</span>")
             cards.append(f"<div class='sopcoach-card sopcoach-clause' data-clause='{esc(c.id)}'><b>{esc(c.title.get(self.lang))}</b>{tag}"
                          f"<p>{esc(c.text.get(self.lang))}</p></div>")
-        clauses = w.HTML(f"<h3>{esc(self.tr('规程条款', 'What the SOP says'))}</h3>" + "".join(cards))
+        clauses = html_widget(f"<h3>{esc(self.tr('规程条款', 'What the SOP says'))}</h3>" + "".join(cards))
         points = "".join(f"<li>{esc(render_text(pb, k, self.lang))}</li>" for k in self.lesson.key_points)
-        key_points = w.HTML(f"<h3>{esc(self.tr('要点', 'Key points'))}</h3><ul class='sopcoach-key-points'>{points}</ul>" if points else "")
+        key_points = html_widget(f"<h3>{esc(self.tr('要点', 'Key points'))}</h3><ul class='sopcoach-key-points'>{points}</ul>" if points else "")
         self.tool = build_tool(self.inst, self.lesson, self.lang, lambda nb, label: self.link(nb, label))
-        tool_head = w.HTML(f"<h3>{esc(self.tr('动手试一试', 'Try it'))}</h3>"
+        tool_head = html_widget(f"<h3>{esc(self.tr('动手试一试', 'Try it'))}</h3>"
                            + (f"<p>{esc(self.lesson.tool_intro.get(self.lang))}</p>" if self.lesson.tool_intro else ""))
         stored = (self.inst.records.lesson_progress(self.learner_id).get(self.lesson.id))
         answers = ((stored.practice or {}).get("answers") or {}) if stored is not None else {}
@@ -163,9 +163,9 @@ class LessonApp(LearnerPage):
         rule = self.tr(f"答完本课全部练习题且得分不低于 {floor_percent(PASS_FRACTION, 0)}% 即完成本课,可以反复练习,保留最佳成绩。",
                        f"Answer every practice question with a score of at least {floor_percent(PASS_FRACTION, 0)}% to complete "
                        "the lesson; you may practise again, the best score is kept.")
-        practice_head = w.HTML(f"<h3>{esc(self.tr('练习', 'Practice'))}</h3><p><small>{esc(rule)}</small></p>")
+        practice_head = html_widget(f"<h3>{esc(self.tr('练习', 'Practice'))}</h3><p><small>{esc(rule)}</small></p>")
         progress = w.HBox([self.bar, self.progress_line], layout=w.Layout(align_items="center"))
-        footer = w.HTML(nav)
+        footer = html_widget(nav)
         footer.add_class("sopcoach-nav")
         page = w.VBox([intro, clauses, key_points, tool_head, self.tool.root, practice_head,
                        *[it.root for it in self.items.values()], progress, footer])

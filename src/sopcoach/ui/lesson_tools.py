@@ -19,7 +19,7 @@ from ..lessons import (FUNNEL_COUNTS, KPI_STAGE, ToolInputError, approval, check
                        deadline, funnel, judge_use, objectives, parse_series, stage_map, templates_for_stage,
                        trend)
 from ..scoring import floor_percent
-from ._common import esc, safe
+from ._common import esc, html_widget, safe
 
 WEEKDAYS = {"zh-CN": ["周一", "周二", "周三", "周四", "周五", "周六", "周日"],
             "en": ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"]}
@@ -43,9 +43,9 @@ class Tool:
         self.lesson = lesson
         self.lang = lang
         self.link = link
-        self.out = w.HTML()
+        self.out = html_widget()
         self.out.add_class("sopcoach-tool-out")
-        self.msg = w.HTML()
+        self.msg = html_widget()
         self.root = w.VBox()
         self.root.add_class("sopcoach-tool")
         self.root.add_class(f"sopcoach-tool-{lesson.tool}")
@@ -109,16 +109,16 @@ class ProcessTool(Tool):
         self.role.add_class("sopcoach-role-pick")
         self.stage = w.Dropdown(options=[(f"{i}. {s.name.get(self.lang)}", s.id) for i, s in enumerate(self.playbook.stages, 1)],
                                 value=self.playbook.stages[0].id, description=self.tr("阶段", "Stage"))
-        self.diagram = w.HTML()
+        self.diagram = html_widget()
         self.diagram.add_class("sopcoach-diagram")
-        self.detail = w.HTML()
+        self.detail = html_widget()
         steps = "".join(f"<li><b>Step {s.number}: {esc(s.name.get(self.lang))}</b> — {esc(s.action.get(self.lang))}"
                         f"<br><small>CRM: {esc(', '.join(s.required_fields))}</small></li>"
                         for s in sorted(self.playbook.steps, key=lambda x: x.number))
         self.role.observe(self.on_role, names="value")
         self.stage.observe(self.on_stage, names="value")
         self.root.children = (self.role, self.diagram, self.stage, self.detail,
-                              w.HTML(f"<h4>{esc(self.tr('可量化的步骤', 'Measurable steps'))}</h4><ol style='list-style:none;padding-left:0'>{steps}</ol>"),
+                              html_widget(f"<h4>{esc(self.tr('可量化的步骤', 'Measurable steps'))}</h4><ol style='list-style:none;padding-left:0'>{steps}</ol>"),
                               self.msg)
         self.on_role()
         self.on_stage()
@@ -247,7 +247,7 @@ class SlaTool(Tool):
             box.observe(self.on_change, names="value")
         legend = "".join(f"<span class='sopcoach-day sopcoach-day-{k}'>{esc(v)}</span>" for k, v in self.kinds().items())
         self.root.children = (self.sla, w.HBox([self.start_date, self.start_time]), self.custom, self.out,
-                              w.HTML(f"<div>{legend}</div>"), self.msg)
+                              html_widget(f"<div>{legend}</div>"), self.msg)
         self.on_change()
 
     def kinds(self) -> dict[str, str]:
@@ -308,7 +308,7 @@ class TiersTool(Tool):
         self.employees.add_class("sopcoach-employees")
         self.key = w.Checkbox(value=True, description=self.tr("重点行业或全公司范围、多模块需求", "Key industry or company-wide, multi-module needs"),
                               indent=False, layout=w.Layout(width="auto"))
-        self.result = w.HTML()
+        self.result = html_widget()
         self.result.add_class("sopcoach-tier-result")
         for box in (self.revenue, self.employees, self.key):
             box.observe(self.on_classify, names="value")
@@ -319,11 +319,11 @@ class TiersTool(Tool):
                                       layout=w.Layout(width="130px")) for i in range(7)]
         for box in (self.plan_tier, *self.days):
             box.observe(self.on_plan, names="value")
-        self.plan_out = w.HTML()
+        self.plan_out = html_widget()
         self.plan_out.add_class("sopcoach-plan-result")
-        self.root.children = (w.HTML(f"<h4>{esc(self.tr('客户分类', 'Classify a customer'))}</h4>"),
+        self.root.children = (html_widget(f"<h4>{esc(self.tr('客户分类', 'Classify a customer'))}</h4>"),
                               w.HBox([self.revenue, self.employees]), self.key, self.result,
-                              w.HTML(f"<h4>{esc(self.tr('一周跟进计划', 'A week of follow-ups'))}</h4>"), self.plan_tier,
+                              html_widget(f"<h4>{esc(self.tr('一周跟进计划', 'A week of follow-ups'))}</h4>"), self.plan_tier,
                               w.HBox(self.days[:4]), w.HBox(self.days[4:]), self.plan_out, self.msg)
         self.on_classify()
         self.on_plan()
@@ -382,11 +382,11 @@ class ConfidentialityTool(Tool):
         for i, rule in enumerate(self.playbook.confidentiality, 1):
             yes = w.Button(description=self.tr("允许", "Allowed"), button_style="success", layout=w.Layout(width="110px"))
             no = w.Button(description=self.tr("禁止", "Forbidden"), button_style="danger", layout=w.Layout(width="110px"))
-            fb = w.HTML()
+            fb = html_widget()
             self.feedback[rule.id] = fb
             yes.on_click(self._handler(rule.id, True))
             no.on_click(self._handler(rule.id, False))
-            box = w.VBox([w.HTML(f"<b>{i}.</b> {esc(rule.text.get(self.lang))}"), w.HBox([yes, no]), fb])
+            box = w.VBox([html_widget(f"<b>{i}.</b> {esc(rule.text.get(self.lang))}"), w.HBox([yes, no]), fb])
             box.add_class("sopcoach-card")
             box.add_class(f"sopcoach-scenario-{rule.id}")
             rows.append(box)
@@ -456,7 +456,7 @@ class CrmKpiTool(Tool):
         super().__init__(*args)
         self.stage = w.Dropdown(options=[(f"{i}. {s.name.get(self.lang)}", s.id) for i, s in enumerate(self.playbook.stages, 1)],
                                 value=self.playbook.stages[0].id, description=self.tr("阶段", "Stage"))
-        self.fields = w.HTML()
+        self.fields = html_widget()
         self.stage.observe(self.on_stage, names="value")
         self.counts = {}
         for name in FUNNEL_COUNTS:
@@ -469,11 +469,11 @@ class CrmKpiTool(Tool):
         self.lost = w.BoundedIntText(value=20, min=0, max=1_000_000, description=self.tr("丢单数", "Deals lost"),
                                      layout=w.Layout(width="260px"), style={"description_width": "120px"})
         self.lost.observe(self.on_funnel, names="value")
-        self.funnel_out = w.HTML()
+        self.funnel_out = html_widget()
         self.funnel_out.add_class("sopcoach-funnel")
-        self.root.children = (w.HTML(f"<h4>{esc(self.tr('每个阶段在CRM中记录什么', 'What to record in the CRM at each stage'))}</h4>"),
+        self.root.children = (html_widget(f"<h4>{esc(self.tr('每个阶段在CRM中记录什么', 'What to record in the CRM at each stage'))}</h4>"),
                               self.stage, self.fields,
-                              w.HTML(f"<h4>{esc(self.tr('示例漏斗(修改数字试试)', 'Example funnel (change the numbers)'))}</h4>"),
+                              html_widget(f"<h4>{esc(self.tr('示例漏斗(修改数字试试)', 'Example funnel (change the numbers)'))}</h4>"),
                               w.HBox([w.VBox(list(self.counts.values()) + [self.lost]), self.funnel_out]), self.msg)
         self.on_stage()
         self.on_funnel()
@@ -538,8 +538,8 @@ class ImprovementTool(Tool):
         self.series.add_class("sopcoach-series")
         for box in (self.kpi, self.series):
             box.observe(self.on_change, names="value")
-        self.root.children = (w.HTML(f"<div class='sopcoach-card sopcoach-exam-rules'>{esc(exam)}</div>"),
-                              w.HTML(f"<h4>{esc(self.tr('月度复盘:趋势检查', 'Monthly review: trend check'))}</h4>"),
+        self.root.children = (html_widget(f"<div class='sopcoach-card sopcoach-exam-rules'>{esc(exam)}</div>"),
+                              html_widget(f"<h4>{esc(self.tr('月度复盘:趋势检查', 'Monthly review: trend check'))}</h4>"),
                               self.kpi, self.series, self.out, self.msg)
         self.on_change()
 

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
+import os
 import re
 import sys
 from datetime import timedelta
@@ -49,6 +50,7 @@ from voila.tornado.handler import TornadoVoilaHandler
 from voila.tornado.kernel_websocket_handler import VoilaKernelWebsocketHandler
 
 from ..records import Records, utcnow
+from .zygote import ZYGOTE_ENV
 from .identity import _TEMPLATES, SESSION_HOURS, LearnerIdentityProvider, PlainErrors, request_lang
 
 __all__ = ["LearnerServer", "PageKernels", "APP_NOTEBOOK", "main"]
@@ -384,9 +386,14 @@ class LearnerServer(Voila):
         help="Take the client address and scheme from X-Forwarded-For/X-Real-Ip/X-Forwarded-Proto (behind a reverse proxy).",
     )
     db_url = Unicode("", config=True, help="SQLAlchemy URL of the records store.")
+    fork_kernels = Bool(
+        True, config=True,
+        help="Start page kernels by forking a process that has imported them already (sopcoach.web.zygote).",
+    )
 
     def initialize(self, argv: Any = None) -> None:
         super().initialize(argv)
+        self.zygote = self._start_zygote() if self.fork_kernels else None
         from ..config import settings as sopcoach_settings
         from ..session import load_secret
         s = sopcoach_settings()
@@ -460,6 +467,34 @@ class LearnerServer(Voila):
             self.log.info("Stopping...")
         finally:
             self.stop()
+
+    def _start_zygote(self) -> Any:
+        """Start the kernel zygote and wait (up to 30 s) until it listens; ``None`` if it does not."""
+        import subprocess
+        import tempfile
+        import time
+        folder = tempfile.mkdtemp(prefix="sopcoach-zygote-")
+        path = os.path.join(folder, "zygote.sock")
+        proc = subprocess.Popen([sys.executable, "-m", "sopcoach.web.zygote", path, str(os.getpid())])
+        deadline = time.monotonic() + 30
+        while not os.path.exists(path):
+            if proc.poll() is not None or time.monotonic() > deadline:
+                self.log.warning("kernel zygote did not start; kernels start as new processes")
+                proc.kill()
+                return None
+            time.sleep(0.05)
+        os.environ[ZYGOTE_ENV] = path
+        os.environ["JUPYTER_DEFAULT_PROVISIONER_NAME"] = "sopcoach-fork"
+        return proc
+
+    def stop(self) -> None:
+        try:
+            super().stop()
+        finally:
+            if getattr(self, "zygote", None) is not None and self.zygote.poll() is None:
+                self.zygote.terminate()
+                import shutil
+                shutil.rmtree(os.path.dirname(os.environ.get(ZYGOTE_ENV, "")) or "/nonexistent", ignore_errors=True)
 
     async def _sweep(self) -> None:
         try:
