@@ -12,7 +12,7 @@ What the command sets, and why (read off the Voila 0.5.13 source: ``voila/app.py
     Notebooks are rendered at ``/voila/render/<relative path>.ipynb``; ``/`` and ``/voila/tree/``
     list notebooks and folders only.
 ``--Voila.ip=<host>`` / ``--Voila.port=<port>`` / ``--Voila.port_retries=0``
-    Bind loopback only. Voila otherwise silently tries 50 other ports when the port is taken,
+    The address to bind (loopback by default). Voila otherwise silently tries 50 other ports when the port is taken,
     so a caller polling ``port`` would talk to nothing (or to someone else's server).
 ``--Voila.config_file_paths=[]``
     Voila reads ``voila.py``/``voila.json`` from the *current directory* and every Jupyter config
@@ -55,9 +55,10 @@ No token
     ``/api/kernels/<uuid>`` and its websocket answer to whoever knows the UUID, and the websocket
     only relays comm/kernel-info messages (no ``execute_request``).
 
-Known gap: Voila's ``lab`` template (``share/jupyter/voila/templates/lab/index.html.j2``) links
-FontAwesome CSS from ``cdn.jsdelivr.net`` in ``<head>``; learners' browsers try to fetch it. Only a
-custom template can remove it; the browser tests abort such requests.
+Voila's ``lab`` template links Font Awesome's CSS from ``cdn.jsdelivr.net``; the learner server
+serves it itself (:mod:`sopcoach.web.server`); the trainer server's pages still name the CDN.
+
+:func:`learner_command` builds the learner server's argv on top of :func:`voila_command`.
 """
 
 from __future__ import annotations
