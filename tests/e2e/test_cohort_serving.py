@@ -88,10 +88,10 @@ class Served:
         return self.log_path.read_text(errors="replace")
 
     def kernels(self) -> dict[str, int]:
-        """Return ``{kernel id: pid}`` of the live ipykernel children of this server."""
+        """Return ``{kernel id: pid}`` of the live ipykernel processes below this server (forked by its zygote)."""
         out: dict[str, int] = {}
         try:
-            children = psutil.Process(self.pid).children()
+            children = psutil.Process(self.pid).children(recursive=True)
         except psutil.NoSuchProcess:
             return out
         for child in children:
