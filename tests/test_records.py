@@ -139,3 +139,11 @@ def test_twenty_processes_saving_fifty_answers_lose_nothing(tmp_path):
     with r.session() as s:
         assert s.execute(select(func.count()).select_from(Answer)).scalar() == 1000
     r.dispose()
+
+
+def test_a_new_code_keeps_team_and_cohort(records):
+    """Re-enrolling only to issue a new code keeps the learner's team and cohort."""
+    records.enroll("e9", "李四", team="华东", cohort="2025Q3")
+    records.enroll("e9", "李四")
+    row = records.learner("e9")
+    assert (row.team, row.cohort) == ("华东", "2025Q3")

@@ -92,8 +92,8 @@ def _cmd_revoke(args: argparse.Namespace) -> int:
     if inst.records.learner(args.id) is None:
         raise AuthError(f"no learner with employee id {args.id!r}")
     ended = inst.records.end_sessions(args.id, reason="revoked")
-    print(f"revoked: {ended} session(s) of {args.id} ended; their open page stops within a few seconds. "
-          f"database: {inst.settings.db_url}")
+    print(f"revoked: {ended} session(s) of {args.id} ended; the learner server stops their open page within "
+          f"10 s. database: {inst.settings.db_url}")
     return 0
 
 
@@ -169,12 +169,14 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     import os
     from .config import installation, settings
     from .errors import ConfigError
+    import ipaddress
     from .server import _run, is_loopback, learner_command
     s = settings()
     inst = installation(s)  # fails early, with every content problem, before the server starts
     if not args.trainer and not inst.records.learners():
         code = inst.records.enroll("demo", "演示学员 Demo Learner", team="demo", cohort="demo")
-        print(f"\nDemo learner for a first try: employee id 'demo', access code '{code}'\n", flush=True)
+        print(f"\nDemo learner for a first try: employee id 'demo', access code '{code}'\n"
+              "(lost it? `sopcoach enroll --id demo --name Demo` issues a new one)\n", flush=True)
     env = dict(os.environ, SOPCOACH_HOME=str(s.home), SOPCOACH_DB_URL=s.db_url, SOPCOACH_LANG=s.lang,
                SOPCOACH_CONTENT=str(s.content))
     if args.trainer:
@@ -190,6 +192,8 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     if not is_loopback(args.host) and not args.allowed_host:
         print("note: serving on a network address; add --allowed-host NAME for the name learners type "
               "(or the reverse proxy's public name), and put TLS in front (README: 'On a network').", flush=True)
+    if ipaddress.ip_address(args.host if args.host != "localhost" else "127.0.0.1").is_unspecified:
+        shown = "127.0.0.1"  # every interface: this machine's own address works, and is allowed
     print(f"database: {s.db_url}\nlearner app: http://{shown}:{port}{args.base_url}", flush=True)
     return _run(argv, env)
 

@@ -357,7 +357,11 @@ class Records:
             if row is None:
                 row = Learner(id=learner_id, created_at=to_db(utcnow()))
                 s.add(row)
-            row.name, row.team, row.cohort = name.strip(), team, cohort
+            row.name = name.strip()
+            if team is not None:  # a new code alone keeps the learner's team and cohort
+                row.team = team
+            if cohort is not None:
+                row.cohort = cohort
             row.code_salt, row.code_hash = salt, _hash_code(code, salt)
             s.merge(LoginThrottle(learner_id=learner_id, failures=0, blocked_until=None))
             _end_sessions(s, learner_id, "code_reissued", utcnow())

@@ -53,6 +53,7 @@ WRAP_CSS = """
 .sopcoach-app .widget-hbox { flex-wrap: wrap; }
 .sopcoach-app .widget-html-content { white-space: normal; }
 .sopcoach-topbar a { margin-right: 14px; }
+.sopcoach-app a { color: #1f5fa8; text-decoration: none; } .sopcoach-app a:hover { text-decoration: underline; }
 @media (max-width: 600px) {
   .sopcoach-app { font-size: 15px; }
   .sopcoach-app .widget-inline-hbox, .sopcoach-app .widget-hbox { max-width: 100%; }
@@ -157,7 +158,7 @@ class LearnerApp:
         self.view, self.path = view, route
         other = "en" if lang == "zh-CN" else "zh-CN"
         self.topbar.value = (
-            f"{nav.link('', t('学习中心', 'Learning centre', lang), 'sopcoach-home-top')}"
+            f"{nav.link('', t('学习中心', 'Learning centre', lang), 'sopcoach-home-top', lang)}"
             f"<a class='sopcoach-lang' data-view href='{esc(nav.href(route, other))}'>{'English' if other == 'en' else '中文'}</a>"
             f"<a class='sopcoach-sign-out' href='{esc(self.base + 'logout' + ('?lang=en' if lang == 'en' else ''))}'>"
             f"{esc(t('退出登录', 'Sign out', lang))}</a>")

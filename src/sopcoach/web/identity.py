@@ -62,7 +62,7 @@ TEXT = {
         "other_lang": "English",
         "wrong": "员工编号或访问码不正确。",
         "too_long": "员工编号和访问码最多 {n} 个字符。",
-        "throttled": "登录失败次数过多，请 {s} 秒后再试。",
+        "throttled": "登录失败次数过多，请 {s} 后再试。",
         "signed_out": "您已退出登录。",
         "ended": "您的登录已结束（已退出、访问码已更新或已过期），请重新登录。",
     },
@@ -76,7 +76,7 @@ TEXT = {
         "other_lang": "中文",
         "wrong": "Unknown employee id or wrong access code.",
         "too_long": "The employee id and the access code have at most {n} characters.",
-        "throttled": "Too many failed sign-ins; try again in {s} s.",
+        "throttled": "Too many failed sign-ins; try again in {s}.",
         "signed_out": "You are signed out.",
         "ended": "Your sign-in has ended (signed out, new access code, or expired); please sign in again.",
     },
@@ -96,21 +96,26 @@ def request_lang(handler: web.RequestHandler) -> str:
 class SignInThrottle:
     """Slow down guessing of access codes, per client address.
 
-    A client address may fail ``per_pair`` times for one employee id and ``per_client`` times in
-    all within ``window_s`` elapsed seconds; past that it must wait until its oldest failure leaves
-    the window. Failures from other addresses do not count, so nobody can lock a learner out.
+    A client address may fail ``per_pair`` times for one employee id; each further failure makes it
+    wait ``first_wait_s`` seconds, doubling with every failure up to ``window_s``, before it may
+    try that id again (a learner who mistypes a few times waits half a minute, not a quarter of an
+    hour). In all it may fail ``per_client`` times within ``window_s`` elapsed seconds. Failures
+    from other addresses do not count, so nobody can lock a learner out.
 
     Examples
     --------
-    >>> th = SignInThrottle(per_pair=2, per_client=5, window_s=60)
+    >>> th = SignInThrottle(per_pair=2, per_client=5, window_s=600, first_wait_s=30)
     >>> th.failed("10.0.0.9", "e1", now=0); th.failed("10.0.0.9", "e1", now=1)
     >>> th.wait_seconds("10.0.0.9", "e1", now=2), th.wait_seconds("10.0.0.7", "e1", now=2)
-    (58, 0)
+    (29, 0)
+    >>> th.failed("10.0.0.9", "e1", now=31); th.wait_seconds("10.0.0.9", "e1", now=31)
+    60
     """
 
     per_pair: int = 5
     per_client: int = 20
     window_s: float = 900.0
+    first_wait_s: float = 30.0
     _pairs: dict[tuple[str, str], deque] = field(default_factory=dict)
     _clients: dict[str, deque] = field(default_factory=dict)
 
@@ -123,10 +128,13 @@ class SignInThrottle:
         """Return how many whole seconds ``client`` must wait before trying ``learner_id`` again."""
         now = time.monotonic() if now is None else now
         waits = [0.0]
-        for q, limit in ((self._pairs.get((client, learner_id)), self.per_pair),
-                         (self._clients.get(client), self.per_client)):
-            if q is not None and len(self._trim(q, now)) >= limit:
-                waits.append(q[len(q) - limit] + self.window_s - now)
+        pair = self._pairs.get((client, learner_id))
+        if pair is not None and len(self._trim(pair, now)) >= self.per_pair:
+            extra = len(pair) - self.per_pair
+            waits.append(pair[-1] + min(self.first_wait_s * 2 ** extra, self.window_s) - now)
+        clients = self._clients.get(client)
+        if clients is not None and len(self._trim(clients, now)) >= self.per_client:
+            waits.append(clients[len(clients) - self.per_client] + self.window_s - now)
         return int(max(waits) + 0.999)
 
     def failed(self, client: str, learner_id: str, now: float | None = None) -> None:
@@ -229,6 +237,14 @@ class LearnerIdentityProvider(IdentityProvider):
         handler.set_secure_cookie(COOKIE_NAME, token, **options)
 
 
+def _duration(seconds: int, lang: str) -> str:
+    """Say a wait in words: "45 秒" / "3 分钟" (``en``: "45 s" / "3 min")."""
+    if seconds < 60:
+        return f"{seconds} 秒" if lang != "en" else f"{seconds} s"
+    minutes = (seconds + 59) // 60
+    return f"{minutes} 分钟" if lang != "en" else f"{minutes} min"
+
+
 def safe_next(handler: JupyterHandler, target: str | None) -> str:
     """Return ``target`` if it is a path on this server below its base URL, else the app's address."""
     default = handler.base_url + "learn/"
@@ -296,7 +312,8 @@ class SignInHandler(PlainErrors, JupyterHandler):
         wait = self.provider.throttle.wait_seconds(client, learner_id)
         if wait > 0:
             self.set_header("Retry-After", str(wait))
-            self.page(text["throttled"].format(s=wait), status=429, learner_id=learner_id)
+            self.page(text["throttled"].format(s=_duration(wait, request_lang(self))), status=429,
+                      learner_id=learner_id)
             return
         records = self.provider.records
         try:
