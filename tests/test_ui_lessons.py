@@ -170,22 +170,35 @@ def test_no_handler_without_names_value():
             assert 'names="value"' in call, (name, call)
 
 
-def test_learner_app_builds_every_view_for_the_bound_learner(monkeypatch, tmp_path):
-    """The learner page shows home, every lesson, the exam and recertification for the learner its kernel is bound to."""
+@pytest.fixture
+def bound_page(monkeypatch, tmp_path):
+    """Return ``bind(learner_id) -> (records, token)``: a learner page whose kernel is bound to a session."""
     import sopcoach.ui.app as la
     from sopcoach.config import installation
-    from sopcoach.playbook import load_playbook
+    from sopcoach.records import token_hash
     from support import ROOT
     monkeypatch.setenv("SOPCOACH_HOME", str(tmp_path))
     monkeypatch.setenv("SOPCOACH_CONTENT", str(ROOT))
     monkeypatch.delenv("SOPCOACH_DB_URL", raising=False)
     monkeypatch.delenv("JUPYTERHUB_USER", raising=False)
-    monkeypatch.setattr(la, "page_kernel_id", lambda: "1b2c3d4e-0000-4000-8000-000000000001")
-    records = installation().records
-    records.enroll("e8002", "陈六")
-    token = records.open_session("e8002", 3600)
-    from sopcoach.records import token_hash
-    records.bind_page("1b2c3d4e-0000-4000-8000-000000000001", "e8002", token_hash(token))
+    kernel_id = "1b2c3d4e-0000-4000-8000-000000000001"
+    monkeypatch.setattr(la, "page_kernel_id", lambda: kernel_id)
+
+    def bind(learner_id: str):
+        records = installation().records
+        records.enroll(learner_id, "学员")
+        token = records.open_session(learner_id, 3600)
+        records.bind_page(kernel_id, learner_id, token_hash(token))
+        return records, token
+    return bind
+
+
+def test_learner_app_builds_every_view_for_the_bound_learner(bound_page, monkeypatch):
+    """The learner page shows home, every lesson, the exam and recertification for the learner its kernel is bound to."""
+    import sopcoach.ui.app as la
+    from sopcoach.playbook import load_playbook
+    from support import ROOT
+    bound_page("e8002")
     app = la.build_learner_app()
     sent = []
     monkeypatch.setattr(app.router, "send", lambda content, buffers=None: sent.append(content))
@@ -199,41 +212,20 @@ def test_learner_app_builds_every_view_for_the_bound_learner(monkeypatch, tmp_pa
     assert app.path == "" and sent[-1]["path"] == ""
 
 
-def test_learner_app_without_a_live_session_asks_to_sign_in_again(monkeypatch, tmp_path):
+def test_learner_app_without_a_live_session_asks_to_sign_in_again(bound_page):
     """A kernel bound to an ended session shows no view, only a link to sign in again."""
     import sopcoach.ui.app as la
-    from sopcoach.config import installation
-    from sopcoach.records import token_hash
-    from support import ROOT
-    monkeypatch.setenv("SOPCOACH_HOME", str(tmp_path))
-    monkeypatch.setenv("SOPCOACH_CONTENT", str(ROOT))
-    monkeypatch.delenv("SOPCOACH_DB_URL", raising=False)
-    monkeypatch.delenv("JUPYTERHUB_USER", raising=False)
-    monkeypatch.setattr(la, "page_kernel_id", lambda: "1b2c3d4e-0000-4000-8000-000000000002")
-    records = installation().records
-    records.enroll("e8003", "赵七")
-    token = records.open_session("e8003", 3600)
-    records.bind_page("1b2c3d4e-0000-4000-8000-000000000002", "e8003", token_hash(token))
+    records, _ = bound_page("e8003")
     records.end_sessions("e8003")
     app = la.build_learner_app()
     app.on_navigate("exam", "en")
     assert app.view is None and "sign in again" in _html(app.main)
 
 
-def test_view_switches_leave_no_widgets_behind(monkeypatch, tmp_path):
+def test_view_switches_leave_no_widgets_behind(bound_page, monkeypatch):
     """Moving between views closes every widget of the old view: the kernel's live widgets do not grow."""
     import sopcoach.ui.app as la
-    from sopcoach.config import installation
-    from sopcoach.records import token_hash
-    from support import ROOT
-    monkeypatch.setenv("SOPCOACH_HOME", str(tmp_path))
-    monkeypatch.setenv("SOPCOACH_CONTENT", str(ROOT))
-    monkeypatch.delenv("SOPCOACH_DB_URL", raising=False)
-    monkeypatch.delenv("JUPYTERHUB_USER", raising=False)
-    monkeypatch.setattr(la, "page_kernel_id", lambda: "1b2c3d4e-0000-4000-8000-000000000003")
-    records = installation().records
-    records.enroll("e8004", "钱八")
-    records.bind_page("1b2c3d4e-0000-4000-8000-000000000003", "e8004", token_hash(records.open_session("e8004", 3600)))
+    bound_page("e8004")
     app = la.build_learner_app()
     monkeypatch.setattr(app.router, "send", lambda content, buffers=None: None)
     cycle = ["", "lessons/purpose", "lessons/process", "exam", "recertification", ""]
