@@ -31,8 +31,13 @@ import asyncio
 import ipaddress
 import os
 import re
+import shutil
+import subprocess
 import sys
+import tempfile
+import time
 from datetime import timedelta
+from importlib.metadata import PackageNotFoundError, distribution
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +46,7 @@ from jupyter_server.base.handlers import JupyterHandler
 from jupyter_server.services.kernels.handlers import KernelHandler
 from jupyter_server._tz import utcnow as jupyter_utcnow
 from jupyter_server.utils import url_path_join
+import tornado.ioloop
 from tornado import web
 from traitlets import Bool, Integer, List, Unicode
 from voila.app import Voila, _kernel_id_regex
@@ -49,7 +55,9 @@ from voila.shutdown_kernel_handler import VoilaShutdownKernelHandler
 from voila.tornado.handler import TornadoVoilaHandler
 from voila.tornado.kernel_websocket_handler import VoilaKernelWebsocketHandler
 
+from ..config import settings as sopcoach_settings
 from ..records import Records, utcnow
+from ..session import load_secret
 from .zygote import ZYGOTE_ENV
 from .identity import _TEMPLATES, SESSION_HOURS, LearnerIdentityProvider, PlainErrors, request_lang
 
@@ -232,9 +240,8 @@ FONT_AWESOME_ROUTE = "voila/fontawesome/"
 def font_awesome_dir() -> str | None:
     """Return the folder holding Font Awesome's ``css/`` and ``webfonts/``, or ``None`` if not installed."""
     try:
-        from importlib.metadata import PackageNotFoundError, distribution
         folder = distribution("fontawesome-free").locate_file("fontawesome-free/static/fontawesome_free")
-    except (ImportError, PackageNotFoundError):
+    except PackageNotFoundError:
         return None
     return str(folder) if (Path(str(folder)) / "css" / "all.min.css").is_file() else None
 
@@ -394,8 +401,6 @@ class LearnerServer(Voila):
     def initialize(self, argv: Any = None) -> None:
         super().initialize(argv)
         self.zygote = self._start_zygote() if self.fork_kernels else None
-        from ..config import settings as sopcoach_settings
-        from ..session import load_secret
         s = sopcoach_settings()
         self.records = Records(self.db_url or s.db_url)
         self.cookie_secret = load_secret(s.home)  # sessions survive a restart
@@ -448,8 +453,6 @@ class LearnerServer(Voila):
         return handlers
 
     def start(self) -> None:
-        import tempfile
-        import tornado.ioloop
         self.connection_dir = tempfile.mkdtemp(prefix="voila_", dir=self.connection_dir_root)
         settings = self.init_settings()
         self.app = web.Application(**settings)
@@ -470,9 +473,6 @@ class LearnerServer(Voila):
 
     def _start_zygote(self) -> Any:
         """Start the kernel zygote and wait (up to 30 s) until it listens; ``None`` if it does not."""
-        import subprocess
-        import tempfile
-        import time
         folder = tempfile.mkdtemp(prefix="sopcoach-zygote-")
         path = os.path.join(folder, "zygote.sock")
         proc = subprocess.Popen([sys.executable, "-m", "sopcoach.web.zygote", path, str(os.getpid())])
@@ -493,8 +493,9 @@ class LearnerServer(Voila):
         finally:
             if getattr(self, "zygote", None) is not None and self.zygote.poll() is None:
                 self.zygote.terminate()
-                import shutil
-                shutil.rmtree(os.path.dirname(os.environ.get(ZYGOTE_ENV, "")) or "/nonexistent", ignore_errors=True)
+                socket_path = os.environ.get(ZYGOTE_ENV)
+                if socket_path:
+                    shutil.rmtree(os.path.dirname(socket_path), ignore_errors=True)
 
     async def _sweep(self) -> None:
         try:
