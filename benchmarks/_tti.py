@@ -8,9 +8,21 @@ machine where such requests fail at once.
 from __future__ import annotations
 
 import re
+from pathlib import Path
 import time
 from collections.abc import Callable
 
+#: Debian's Chromium and the flags the browser tests use (tests/e2e/conftest.py); the benchmarks share them.
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 NOT_LOOPBACK = re.compile(r"^https?://(?!(127\.0\.0\.1|localhost|\[::1\])(:\d+)?/)")
 
 

@@ -84,7 +84,7 @@ except ImportError:  # not installed: run from the checkout
 
 import nbformat
 import psutil
-from _tti import NOT_LOOPBACK
+from _tti import CHROMIUM, CHROMIUM_ARGS, NOT_LOOPBACK
 from jupyter_server.services.kernels.connection.base import (
     deserialize_msg_from_ws_v1,
     serialize_msg_to_ws_v1,
@@ -94,16 +94,6 @@ from tornado.websocket import websocket_connect
 
 from sopcoach.server import free_port, learner_command
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [  # as tests/e2e/conftest.py
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 WS_PROTOCOL = "v1.kernel.websocket.jupyter.org"
 WIDGET_VIEW = b"application/vnd.jupyter.widget-view+json"  # the app's output in the page
 LEARNER_ROOT = REPO / "notebooks" / "learner"

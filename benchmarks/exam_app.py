@@ -36,18 +36,8 @@ except ImportError:  # not installed: run from the checkout
     sys.path.insert(0, str(REPO / "src"))
     from sopcoach.server import free_port, voila_command
 
-from _tti import time_to_interactive  # noqa: E402  (benchmarks/ is sys.path[0])
+from _tti import CHROMIUM, CHROMIUM_ARGS, time_to_interactive  # noqa: E402  (benchmarks/ is sys.path[0])
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 BARE = "bare.ipynb"
 EXAM = "exam.ipynb"
 BARE_SELECTOR = 'button.widget-button:has-text("Go")'
