@@ -42,10 +42,6 @@ What the command sets, and why (read off the Voila 0.5.13 source: ``voila/app.py
     non-HTML template (e.g. ``?template=script``) starts a kernel and then hangs the request
     forever on ``TemplateNotFound``, a cheap way to pile up kernels. Templates and themes may
     still come from the notebook's own ``metadata.voila``.
-``--Voila.identity_provider_class=sopcoach.landing.LandingIdentityProvider``
-    Jupyter's default identity provider plus one route: ``/`` sends the browser to the learner
-    home page ``voila/render/home.ipynb`` when the root has one (else the usual listing). See
-    :mod:`sopcoach.landing` for why this is the hook.
 ``file_allowlist`` / ``file_denylist``
     Not passed: Voila's defaults serve only ``.png/.jpg/.gif/.svg`` below ``root`` from
     ``/voila/files/`` and never ``.ipynb``/``.py``.
@@ -184,8 +180,6 @@ def voila_command(
         "--VoilaConfiguration.allow_theme_override=NOTEBOOK",
         f"--VoilaConfiguration.preheat_kernel={preheat}",
     ]
-    if module == "voila":
-        argv.append("--Voila.identity_provider_class=sopcoach.landing.LandingIdentityProvider")
     if preheat:
         # The pages people open first (the landing page and the exam) keep ``pool_size`` kernels
         # ready; every other notebook (the lessons) keeps one, so start-up stays light.
