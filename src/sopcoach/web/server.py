@@ -22,6 +22,9 @@ seconds, a kernel whose learner's session ended is stopped within :data:`SWEEP_S
 past :attr:`LearnerServer.max_pages` open pages a newcomer is told that the server is busy (503).
 A preheated kernel that died is never handed out.
 
+The kernels' messages and the page renders share the server's one event loop; the kernel manager
+and exporter of :mod:`sopcoach.web.serving` keep its work per message and per page small.
+
 Requests whose ``Host`` is not one of the allowed names get 400 (DNS-rebinding and
 Host-header attacks); set them with ``--LearnerServer.allowed_hosts``.
 """
@@ -58,6 +61,7 @@ from voila.tornado.kernel_websocket_handler import VoilaKernelWebsocketHandler
 from ..config import settings as sopcoach_settings
 from ..records import Records, utcnow
 from ..session import load_secret
+from .serving import LearnerKernelManager, use_cached_exporter
 from .zygote import ZYGOTE_ENV
 from .identity import _TEMPLATES, SESSION_HOURS, LearnerIdentityProvider, PlainErrors, request_lang
 
@@ -400,6 +404,8 @@ class LearnerServer(Voila):
 
     def initialize(self, argv: Any = None) -> None:
         super().initialize(argv)
+        self.voila_configuration.multi_kernel_manager_class = LearnerKernelManager
+        use_cached_exporter()
         self.zygote = self._start_zygote() if self.fork_kernels else None
         s = sopcoach_settings()
         self.records = Records(self.db_url or s.db_url)

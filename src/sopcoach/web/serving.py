@@ -1,0 +1,164 @@
+"""What keeps the learner server's one event loop light while a cohort works.
+
+Every message of every learner's kernel passes through the server's single event loop, and every
+page is rendered there, so its cost per message and per page is what a cohort waits for
+(``benchmarks/cohort.py`` measures it). Three parts of pyzmq, jupyter_server and Voila cost a
+cohort more there than the learner server needs:
+
+- :class:`DrainingZMQStream` relays up to :data:`DRAIN_BATCH` waiting IOPub messages of a kernel
+  per turn of the event loop. pyzmq's ``ZMQStream`` takes one message per turn, so a view switch
+  (a hundred or more widget messages) waited a hundred turns of a loop that, while a cohort
+  arrives, also renders pages: up to 20 s for 50 learners on 2 cores, though the kernel had built
+  the view in 0.1 s.
+- :class:`LearnerKernelManager` watches kernel activity (for the idle culler) from the header of
+  each IOPub message alone; jupyter_server's own watcher deserializes and signs-checks every
+  message, parses its dates, and builds a debug log record for it.
+- :class:`CachedVoilaExporter` renders the page with Jinja templates compiled once per server:
+  Voila builds a new exporter, and so a new Jinja environment that compiles every template again,
+  for each page it renders (each preheated kernel).
+"""
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any
+
+import zmq
+from jinja2.bccache import Bucket, BytecodeCache
+from jupyter_client.manager import AsyncKernelManager
+from jupyter_server._tz import utcnow
+from jupyter_server.services.kernels.kernelmanager import AsyncMappingKernelManager, ServerKernelManager
+from traitlets import default
+from zmq.eventloop.zmqstream import ZMQStream
+from voila import notebook_renderer
+from voila.exporter import VoilaExporter
+
+__all__ = ["DRAIN_BATCH", "DrainingZMQStream", "PageKernelManager", "LearnerKernelManager",
+           "CachedVoilaExporter", "MemoryBytecodeCache", "use_cached_exporter"]
+
+#: At most this many waiting messages of one stream are handled in one turn of the event loop
+#: (the others' turn comes after); a view switch is about 160 IOPub messages.
+DRAIN_BATCH = 64
+
+
+class DrainingZMQStream(ZMQStream):
+    """A ``ZMQStream`` that handles up to :data:`DRAIN_BATCH` waiting messages per event.
+
+    Same callbacks and order as ``ZMQStream``; only the number of messages taken per turn of the
+    loop differs. Stops early when the socket is empty, the stream is closed or stops receiving.
+    """
+
+    def _handle_recv(self) -> None:
+        for _ in range(DRAIN_BATCH):
+            if self._flushed or self.socket is None or not self.receiving():
+                return
+            try:
+                msg = self.socket.recv_multipart(zmq.NOBLOCK, copy=self._recv_copy)
+            except zmq.ZMQError as e:
+                if e.errno == zmq.EAGAIN:
+                    return
+                raise
+            if self._recv_callback:
+                self._run_callback(self._recv_callback, msg)
+
+
+class PageKernelManager(ServerKernelManager):
+    """jupyter_server's manager of one kernel, whose IOPub streams are :class:`DrainingZMQStream`."""
+
+    def connect_iopub(self, identity: bytes | None = None) -> DrainingZMQStream:  # type: ignore[override]
+        """Return a draining stream subscribed to the kernel's IOPub channel."""
+        ctx = self.context
+        saved = ctx._socket_class
+        ctx._socket_class = zmq.Socket  # streams need sync sockets (as jupyter_client's own wrapper does)
+        try:
+            socket = AsyncKernelManager.connect_iopub(self, identity=identity)
+        finally:
+            ctx._socket_class = saved
+        return DrainingZMQStream(socket, self.loop)
+
+
+class LearnerKernelManager(AsyncMappingKernelManager):
+    """jupyter_server's kernel manager with draining IOPub streams and a light activity watcher.
+
+    The watcher keeps what the culler reads (``last_activity`` and ``execution_state``, as
+    jupyter_server's own watcher sets them) and reads only the JSON header and parent header of
+    a message, and its content for ``status`` messages. The IOPub stream it reads comes from the
+    kernel the server started, over loopback, so the signature is not checked twice (the
+    websocket relay deserializes the same message, signature included).
+    """
+
+    def start_watching_activity(self, kernel_id: str) -> None:
+        """Record ``last_activity`` and ``execution_state`` of ``kernel_id`` from its IOPub messages."""
+        kernel = self._kernels[kernel_id]
+        kernel.reason = ""
+        kernel.last_activity = utcnow()
+        kernel._activity_stream = kernel.connect_iopub()
+        session = kernel.session
+        log = self.log
+        debug = log.isEnabledFor(logging.DEBUG)
+
+        def record_activity(msg_list: list[bytes]) -> None:
+            try:
+                _idents, parts = session.feed_identities(msg_list, copy=True)
+                # parts: signature, header, parent header, metadata, content, buffers...
+                msg_type = json.loads(parts[1]).get("msg_type")
+                parent = json.loads(parts[2]) if parts[2] not in (b"{}", b"") else {}
+                parent_type = parent.get("msg_type")
+                if (self.track_message_type(msg_type) or self.track_message_type(parent_type)
+                        or kernel.execution_state == "busy"):
+                    self.last_kernel_activity = kernel.last_activity = utcnow()
+                if msg_type == "status":
+                    state = json.loads(parts[4]).get("execution_state")
+                    if self.track_message_type(parent_type):
+                        kernel.execution_state = state
+                    elif kernel.execution_state == "starting" and state != "starting":
+                        kernel.execution_state = "idle"
+                if debug:
+                    log.debug("activity on %s: %s (%s)", kernel_id, msg_type, kernel.execution_state)
+            except Exception:  # noqa: BLE001 - a malformed message must not stop the watcher
+                log.warning("unreadable IOPub message from kernel %s", kernel_id, exc_info=True)
+
+        kernel._activity_stream.on_recv(record_activity)
+
+    @default("kernel_manager_class")
+    def _default_kernel_manager_class(self) -> str:
+        return "sopcoach.web.serving.PageKernelManager"
+
+
+class MemoryBytecodeCache(BytecodeCache):
+    """Jinja's bytecode cache in memory, shared by every environment of the process.
+
+    Keyed by template name, file and source checksum (Jinja's own key) and by whether the
+    environment renders asynchronously (the two compile to different code).
+    """
+
+    def __init__(self) -> None:
+        self._codes: dict[tuple[str, bool], bytes] = {}
+
+    def load_bytecode(self, bucket: Bucket) -> None:
+        code = self._codes.get((bucket.key, bucket.environment.is_async))
+        if code is not None:
+            bucket.bytecode_from_string(code)
+
+    def dump_bytecode(self, bucket: Bucket) -> None:
+        self._codes[(bucket.key, bucket.environment.is_async)] = bucket.bytecode_to_string()
+
+    def clear(self) -> None:
+        self._codes.clear()
+
+
+_BYTECODE = MemoryBytecodeCache()
+
+
+class CachedVoilaExporter(VoilaExporter):
+    """Voila's exporter whose Jinja environment takes compiled templates from :data:`_BYTECODE`."""
+
+    def _create_environment(self) -> Any:
+        env = super()._create_environment()
+        env.bytecode_cache = _BYTECODE
+        return env
+
+
+def use_cached_exporter() -> None:
+    """Make Voila's notebook renderer build :class:`CachedVoilaExporter` (call once, at server start)."""
+    notebook_renderer.VoilaExporter = CachedVoilaExporter
