@@ -35,7 +35,8 @@ __all__ = ["ForkProvisioner", "ForkedProcess", "serve", "ZYGOTE_ENV"]
 #: Environment variable naming the zygote's Unix socket (set by the learner server).
 ZYGOTE_ENV = "SOPCOACH_ZYGOTE"
 #: Modules the zygote imports before forking.
-PRELOAD = ("setproctitle", "ipykernel.kernelapp", "ipywidgets", "anywidget", "sqlalchemy.orm", "sopcoach.ui")
+PRELOAD = ("setproctitle", "ipykernel.kernelapp", "ipykernel.ipkernel", "ipykernel.debugger", "ipywidgets",
+           "anywidget", "sqlalchemy.orm", "sopcoach.ui")
 
 
 class ForkedProcess:
