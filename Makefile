@@ -51,16 +51,22 @@ serve: install
 check: install
 	$(BIN)/sopcoach check
 
+## The notebooks, run top to bottom by nbval with a data home in a fresh temporary folder outside the
+## repository (removed afterwards), so no database or var/ folder appears in the checkout.
+NBVAL = home=$$(mktemp -d) && SOPCOACH_HOME="$$home" SOPCOACH_DB_URL= \
+	$(BIN)/python -m pytest -p no:cacheprovider --nbval-lax -o addopts= notebooks; \
+	status=$$?; rm -rf "$$home"; exit $$status
+
 ## The whole suite: unit tests and doctests, the notebooks, then the browser tests.
 test: install-test browser
 	$(BIN)/python -m pytest -m "not e2e" src tests
-	rm -rf var/nbval && SOPCOACH_HOME=$(CURDIR)/var/nbval $(BIN)/python -m pytest -p no:cacheprovider --nbval-lax -o addopts= notebooks
+	$(NBVAL)
 	$(BIN)/python -m pytest -m e2e tests/e2e
 
 ## Everything but the browser tests: the fast loop while developing.
 test-fast: install-test
 	$(BIN)/python -m pytest -m "not e2e" src tests
-	rm -rf var/nbval && SOPCOACH_HOME=$(CURDIR)/var/nbval $(BIN)/python -m pytest -p no:cacheprovider --nbval-lax -o addopts= notebooks
+	$(NBVAL)
 
 ## Only the browser tests (a real learner server and Chromium).
 test-e2e: install-test browser

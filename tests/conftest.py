@@ -6,6 +6,18 @@ import pytest
 from support import CASES, ROOT, FakeClock  # noqa: F401
 
 
+@pytest.fixture(scope="session", autouse=True)
+def data_home_outside_the_checkout(tmp_path_factory):
+    """Give the whole run a data home in a temporary folder, so no test writes the checkout's ``var/``
+    (or a database named by the developer's own ``SOPCOACH_HOME``/``SOPCOACH_DB_URL``/``SOPCOACH_CONTENT``)."""
+    patch = pytest.MonkeyPatch()
+    patch.setenv("SOPCOACH_HOME", str(tmp_path_factory.mktemp("sopcoach-home")))
+    patch.delenv("SOPCOACH_DB_URL", raising=False)
+    patch.delenv("SOPCOACH_CONTENT", raising=False)
+    yield
+    patch.undo()
+
+
 @pytest.fixture
 def clock() -> FakeClock:
     return FakeClock()

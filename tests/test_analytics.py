@@ -1,4 +1,4 @@
-"""KPIs, funnel, bottleneck, SOP compliance in working time, case studies, reports and the CLI."""
+"""KPIs, funnel, bottleneck, SOP compliance in working time, case studies and the CLI (the HTML: test_report.py)."""
 from __future__ import annotations
 
 import csv
@@ -11,8 +11,8 @@ import pandas as pd
 import pytest
 
 from sopcoach.analytics import (Period, breakdown, case_study, check_compliance, cycle_times,
-                                find_bottleneck, funnel, kpis, monthly_trend, render_html, review,
-                                review_json, wilson_interval)
+                                find_bottleneck, funnel, kpis, monthly_trend, review, review_json,
+                                wilson_interval)
 from sopcoach.businesstime import DurationUnit
 from sopcoach.cli import main
 from sopcoach.crm import builtin_mapping_path, read_export
@@ -182,14 +182,14 @@ def test_stage_conversion_per_team_names_the_weak_stage(maven, pbm, tmp_path):
 
 def test_breakdown_rejects_an_unknown_group(maven, pbm):
     """Grouping by an unknown column is refused with the allowed ones."""
-    from sopcoach.analytics import AnalysisError
+    from sopcoach.errors import AnalysisError
     with pytest.raises(AnalysisError, match="by must be one of owner, team, region, product"):
         breakdown(maven, pbm, "city")
 
 
 def test_month_must_be_year_dash_month(maven, pbm):
     """A malformed month is refused with the expected form."""
-    from sopcoach.analytics import AnalysisError
+    from sopcoach.errors import AnalysisError
     with pytest.raises(AnalysisError, match="YYYY-MM"):
         kpis(maven, pbm, "2017-6")
 
@@ -421,7 +421,7 @@ def test_case_study_quotes_the_clause_of_each_deviation(sim_data, pbm):
 
 def test_case_study_of_an_unknown_deal_is_refused(sim_data, pbm):
     """Asking for a deal that is not in the export is refused with its id."""
-    from sopcoach.analytics import AnalysisError
+    from sopcoach.errors import AnalysisError
     with pytest.raises(AnalysisError, match="'nope' is not in the export"):
         case_study(sim_data[1], pbm, "nope")
 
@@ -434,15 +434,6 @@ def test_review_json_shape(maven_review):
     assert out["kpis"]["stage_counts"] == {"first_contact": 500, "needs_analysis": 1589, "won": 4238, "lost": 2473}
     assert out["compliance"]["findings"] == []
     json.dumps(out)
-
-
-def test_html_report_is_self_contained(sim_data, pbm):
-    """The HTML report embeds its charts as data URIs and loads nothing from elsewhere."""
-    sim, data = sim_data
-    rv = review(data, pbm, as_of=sim.as_of, lang="en")
-    page = render_html(rv, case=case_study(data, pbm, sim.truth.iloc[0]["deal_id"], rv.compliance), playbook=pbm)
-    assert page.count("data:image/png;base64,") == 4
-    assert "src='http" not in page and "href=" not in page and "<script" not in page
 
 
 def test_cycle_times_are_calendar_days(sim_data, pbm):
@@ -494,7 +485,8 @@ def test_bucketed_sla_verdicts_equal_the_exact_due_time(duration, zone):
     import numpy as np
 
     from sopcoach.analytics import _DueOracle
-    from sopcoach.businesstime import BusinessCalendar, CalendarRangeError, Duration
+    from sopcoach.businesstime import BusinessCalendar, Duration
+    from sopcoach.errors import CalendarRangeError
 
     cal = BusinessCalendar.china(timezone=zone)
     limit = Duration(duration[0], duration[1])
@@ -615,13 +607,3 @@ def test_a_month_without_new_deals_has_an_empty_funnel_said_so(pbm):
     fun = funnel(data, pbm, "2021-05", lang="en")
     assert fun["reached"].sum() == 0
     assert find_bottleneck(fun, lang="en").reason.startswith("The funnel is empty")
-
-
-def test_html_table_formats_a_column_the_same_in_every_row():
-    """Fractions keep 3 decimals, days 1 decimal in every row (6.1 next to 65.6, not 6.102)."""
-    from sopcoach.analytics import html_table
-    df = pd.DataFrame({"win_rate": [0.5, 0.123], "cycle_mean": [6.1024, 65.61]},
-                      index=pd.Index(["2017-05", "2017-06"], name="month"))
-    out = html_table(df)
-    assert "<td>0.500</td>" in out and "<td>0.123</td>" in out
-    assert "<td>6.1</td>" in out and "<td>65.6</td>" in out and "6.102" not in out

@@ -8,8 +8,8 @@ import pytest
 
 from support import correct_response, wrong_response
 
-from sopcoach.certificates import (CertificateError, certificate_pdf, certificate_table, normalise_code, revoke,
-                                   verify)
+from sopcoach.certificates import certificate_pdf, certificate_table, normalise_code, revoke, verify
+from sopcoach.errors import CertificateError
 from sopcoach.records import Certificate
 
 

@@ -1,4 +1,4 @@
-"""The `sopcoach` command: enroll, results, and the environment settings."""
+"""The `sopcoach` command: enroll, results, where the data lives (flags, environment, defaults), and errors as one line."""
 from __future__ import annotations
 
 import csv
@@ -78,3 +78,133 @@ def test_bad_content_stops_serve_with_located_problems(tmp_path):
     proc = _run(["serve", "--port", "8999"], tmp_path / "home", SOPCOACH_CONTENT=str(content))
     assert proc.returncode == 1
     assert "slas.yaml:" in proc.stderr and "unit" in proc.stderr
+
+
+# -- one place resolves content, data home and database; errors end as one line -------------------
+def _content_copy(tmp_path):
+    """Copy the shipped content (playbook, quizzes, notebooks) to ``tmp_path/content``; return it."""
+    import shutil
+    content = tmp_path / "content"
+    for part in ("playbook", "quizzes", "notebooks"):
+        shutil.copytree(ROOT / part, content / part)
+    return content
+
+
+def _sopcoach(args, cwd, **env_vars):
+    """Run the real `sopcoach` command in ``cwd`` with only the given SOPCOACH_* variables set."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SOPCOACH_")}
+    env.update(env_vars)
+    return subprocess.run([sys.executable, "-m", "sopcoach.cli", *args], cwd=cwd, env=env,
+                          capture_output=True, text=True, timeout=120)
+
+
+def test_enroll_from_another_folder_uses_the_servers_database(tmp_path):
+    """`sopcoach enroll` run from any folder writes to the database the learner server resolves, not ./var."""
+    from sopcoach.records import Records
+    content = _content_copy(tmp_path)
+    first, second = tmp_path / "desk", tmp_path / "elsewhere"
+    first.mkdir()
+    second.mkdir()
+    one = _sopcoach(["enroll", "--id", "E1", "--name", "A"], first, SOPCOACH_CONTENT=str(content))
+    two = _sopcoach(["enroll", "--id", "E2", "--name", "B"], second, SOPCOACH_CONTENT=str(content))
+    assert one.returncode == 0 and two.returncode == 0, one.stderr + two.stderr
+    url = f"sqlite:///{content / 'var' / 'sopcoach.db'}"
+    assert one.stderr == two.stderr == f"database: {url} (default: var/ in the content folder)\n"
+    assert list(first.iterdir()) == [] and list(second.iterdir()) == []
+    server = subprocess.run([sys.executable, "-c", "from sopcoach.config import settings; print(settings().db_url)"],
+                            cwd=content / "notebooks" / "learner", capture_output=True, text=True, timeout=60,
+                            env={k: v for k, v in os.environ.items() if not k.startswith("SOPCOACH_")}
+                            | {"SOPCOACH_CONTENT": str(content)})
+    assert server.stdout.strip() == url, server.stderr
+    records = Records(url)
+    for learner, proc in (("E1", one), ("E2", two)):
+        code = proc.stdout.split("access code: ")[1].split()[0]
+        assert records.authenticate(learner, code).id == learner
+    records.dispose()
+
+
+def test_flags_come_before_the_environment(tmp_path):
+    """--home and --db-url, before or after the command, win over SOPCOACH_HOME and SOPCOACH_DB_URL."""
+    content = _content_copy(tmp_path)
+    env = dict(SOPCOACH_HOME=str(tmp_path / "env-home"), SOPCOACH_DB_URL=f"sqlite:///{tmp_path / 'env.db'}")
+    proc = _sopcoach(["--content", str(content), "enroll", "--id", "E1", "--name", "A",
+                      "--db-url", f"sqlite:///{tmp_path / 'flag.db'}"], tmp_path, **env)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stderr == f"database: sqlite:///{tmp_path / 'flag.db'} (--db-url)\n"
+    proc = _sopcoach(["enroll", "--home", str(tmp_path / "flag-home"), "--id", "E2", "--name", "B"], tmp_path,
+                     SOPCOACH_CONTENT=str(content), SOPCOACH_HOME=str(tmp_path / "env-home"))
+    assert proc.stderr == f"database: sqlite:///{tmp_path / 'flag-home' / 'sopcoach.db'} (data home from --home)\n"
+    assert not (tmp_path / "env.db").exists() and not (tmp_path / "env-home" / "sopcoach.db").exists()
+
+
+def test_check_uses_the_same_content_as_enroll_whatever_the_folder(tmp_path):
+    """`sopcoach check` checks the content folder the settings name, not a playbook/ in the working directory."""
+    content = _content_copy(tmp_path)
+    stray = tmp_path / "stray"
+    (stray / "playbook").mkdir(parents=True)
+    (stray / "playbook" / "sop.yaml").write_text("sop: [broken\n", encoding="utf-8")
+    proc = _sopcoach(["check"], stray, SOPCOACH_CONTENT=str(content))
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert proc.stderr == f"checking {content}\nok: no problems\n"
+
+
+def test_invalid_content_is_one_located_line_and_exit_1(tmp_path):
+    """A command on a broken playbook prints the problem as path:line:column: field: message and exits 1."""
+    content = _content_copy(tmp_path)
+    sla = content / "playbook" / "slas.yaml"
+    text = sla.read_text(encoding="utf-8").replace("unit: working_days", "unit: workdays", 1)
+    sla.write_text(text, encoding="utf-8")
+    line, column = next((n, row.index("workdays") + 1) for n, row in enumerate(text.splitlines(), 1) if "workdays" in row)
+    proc = _sopcoach(["enroll", "--id", "E1", "--name", "A"], tmp_path, SOPCOACH_CONTENT=str(content),
+                     SOPCOACH_HOME=str(tmp_path / "home"))
+    assert proc.returncode == 1
+    assert proc.stderr.splitlines() == [
+        f"database: sqlite:///{tmp_path / 'home' / 'sopcoach.db'} (data home from SOPCOACH_HOME)",
+        f"content/playbook/slas.yaml:{line}:{column}: slas[1].limit.unit: Input should be 'working_days', "
+        "'calendar_days', 'elapsed_hours' or 'business_hours' (got 'workdays')"]
+
+
+def test_unknown_content_folder_is_one_line_and_exit_1(tmp_path):
+    """A --content folder without playbook/ is named in one line, exit code 1."""
+    proc = _sopcoach(["--content", str(tmp_path), "results"], tmp_path)
+    assert proc.returncode == 1
+    assert proc.stderr == (f"sopcoach results: no playbook/ folder in {tmp_path} (--content={tmp_path}); give "
+                           "--content or set SOPCOACH_CONTENT to the folder that holds playbook/ and quizzes/\n")
+
+
+def test_revoke_of_an_unknown_learner_is_one_line_and_exit_1(tmp_path):
+    """`sopcoach revoke` of an id nobody has says so in one line and exits 1."""
+    proc = _sopcoach(["revoke", "E404"], tmp_path, SOPCOACH_CONTENT=str(ROOT), SOPCOACH_HOME=str(tmp_path / "home"))
+    assert proc.returncode == 1
+    assert proc.stderr.splitlines()[1:] == ["sopcoach revoke: no learner with employee id 'E404' in this database"]
+    assert "Traceback" not in proc.stderr
+
+
+@pytest.mark.parametrize("option, message", [
+    (["--base-url", "sop"], "sopcoach serve: --base-url must start and end with '/' (e.g. /sop/), got 'sop'"),
+    (["--host", "learn.example.com"], "sopcoach serve: --host must be an IP address of this machine "
+                                      "(e.g. 127.0.0.1 or 0.0.0.0), got 'learn.example.com'"),
+])
+def test_serve_with_a_bad_option_is_one_line_and_exit_2(tmp_path, option, message):
+    """`sopcoach serve` with an unusable option says which in one line, exits 2, and enrolls no demo learner."""
+    from sopcoach.records import Records
+    home = tmp_path / "home"
+    proc = _sopcoach(["serve", "--port", "8999", *option], tmp_path, SOPCOACH_CONTENT=str(ROOT),
+                     SOPCOACH_HOME=str(home))
+    assert (proc.returncode, proc.stderr, proc.stdout) == (2, message + "\n", "")
+    records = Records(f"sqlite:///{home / 'sopcoach.db'}")
+    assert records.learners() == []
+    records.dispose()
+
+
+
+def test_content_without_notebooks_serves_the_installed_ones(tmp_path):
+    """A content folder holding only playbook/ and quizzes/ (as the README describes it) gets the project's notebooks."""
+    import shutil
+    from sopcoach.config import settings
+    for part in ("playbook", "quizzes"):
+        shutil.copytree(ROOT / part, tmp_path / part)
+    s = settings(tmp_path, home=tmp_path / "home")
+    assert s.notebooks_dir == ROOT / "notebooks" and (s.notebooks_dir / "learner" / "app.ipynb").is_file()
+    (tmp_path / "notebooks").mkdir()
+    assert settings(tmp_path, home=tmp_path / "home").notebooks_dir == tmp_path / "notebooks"

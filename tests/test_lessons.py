@@ -13,9 +13,8 @@ import pytest
 import yaml
 
 from sopcoach.businesstime import BusinessCalendar, Duration, DurationUnit
-from sopcoach.errors import InvalidResponse
-from sopcoach.exam import LessonsIncomplete
-from sopcoach.lessons import (PASS_FRACTION, LessonService, ToolInputError, approval, check_follow_up_plan,
+from sopcoach.errors import InvalidResponse, LessonsIncomplete, ToolInputError
+from sopcoach.lessons import (PASS_FRACTION, LessonService, approval, check_follow_up_plan,
                               classify_tier, deadline, funnel, lesson_gate, objectives, render_text, stage_map,
                               trend)
 from sopcoach.playbook import load_playbook
@@ -114,7 +113,7 @@ def test_case28_dst_calendar_day_elapsed_hours_and_business_hours():
 
 def test_case28_nonexistent_local_time_is_flagged():
     """Case 28: a typed local time inside the spring DST gap is refused, not shifted."""
-    from sopcoach.businesstime import NonexistentLocalTime
+    from sopcoach.errors import NonexistentLocalTime
     berlin = BusinessCalendar("Europe/Berlin")
     with pytest.raises(NonexistentLocalTime):
         deadline(berlin, datetime(2024, 3, 31, 2, 30), Duration(1, "calendar_days"))

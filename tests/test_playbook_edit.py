@@ -10,10 +10,9 @@ from pathlib import Path
 import pytest
 
 from sopcoach.cli import main as cli_main
-from sopcoach.errors import Problem
+from sopcoach.errors import EditError, InvalidPlaybook, Problem, SaveConflict
 from sopcoach.playbook import load_playbook
-from sopcoach.playbook_edit import (EditError, InvalidPlaybook, PlaybookEdit, SaveConflict, history,
-                                    question_key, restore, validate_texts)
+from sopcoach.playbook_edit import PlaybookEdit, history, question_key, restore, validate_texts
 from sopcoach.quizbank import load_bank
 from support import ROOT, FakeClock
 

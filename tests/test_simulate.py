@@ -8,7 +8,8 @@ import pytest
 from sopcoach.analytics import check_compliance
 from sopcoach.cli import main
 from sopcoach.crm import quality_report, read_export
-from sopcoach.simulate import BREACH_KINDS, SimulationError, simulate
+from sopcoach.errors import SimulationError
+from sopcoach.simulate import BREACH_KINDS, simulate
 from support import ROOT
 
 

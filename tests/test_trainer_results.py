@@ -133,9 +133,10 @@ def test_cli_results_per_person_filtered_to_xlsx(cli_env, capsys):
 
 
 def test_cli_results_json_by_cohort_and_xlsx_needs_a_file(cli_env, capsys):
-    """JSON per person honours --cohort; xlsx without -o is refused."""
+    """JSON per person honours --cohort; xlsx without -o is refused as a usage error (exit code 2, one line)."""
     from sopcoach.cli import main
     assert main(["results", "--by", "person", "--cohort", "2026-03", "--format", "json"]) == 0
     assert [r["learner_id"] for r in json.loads(capsys.readouterr().out)] == ["A", "B"]
-    assert main(["results", "--format", "xlsx"]) == 1
-    assert "--format xlsx writes a file" in capsys.readouterr().err
+    assert main(["results", "--format", "xlsx"]) == 2
+    assert capsys.readouterr().err.splitlines()[-1] == (
+        "sopcoach results: --format xlsx writes a file: give it with -o FILE.xlsx")

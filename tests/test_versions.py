@@ -11,12 +11,12 @@ import pytest
 
 from support import ROOT, FakeClock, correct_response
 
-from sopcoach.errors import ExamError
-from sopcoach.exam import ExamService, QuestionsNeedReview, recertification_exam
+from sopcoach.errors import ExamError, QuestionsNeedReview, VersionError
+from sopcoach.exam import ExamService, recertification_exam
 from sopcoach.playbook import load_playbook
 from sopcoach.quizbank import load_bank
-from sopcoach.versions import (VersionError, clause_hashes, confirm, diff_playbook, impact, latest_release,
-                               needs_review, needs_review_ids, playbook_files, recertification_due,
+from sopcoach.versions import (clause_hashes, confirm, diff_playbook, impact, latest_release, needs_review,
+                               needs_review_ids, playbook_files, recertification_due,
                                recertification_list, release, set_sop_version)
 
 QUOTE_QUESTIONS = {"pk-rep-discount", "pk-am-quote-limit", "pk-supervisor-discount", "sp-rep-quote-limit",

@@ -23,31 +23,26 @@ in the playbook's time zone, fractional); SLA values are in each SLA's own unit.
 """
 from __future__ import annotations
 
-import base64
-import html
-import io
 import math
 import re
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 from statistics import NormalDist
-from typing import Any, Iterable
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from .businesstime import BusinessCalendar, CalendarRangeError, Duration, DurationUnit
+from .businesstime import BusinessCalendar, Duration, DurationUnit
 from .crm import CrmData, QualityReport, quality_report
-from .errors import SopcoachError
+from .errors import AnalysisError, CalendarRangeError
 from .i18n import current_lang, t
 
 __all__ = [
     "Bottleneck", "CaseStudy", "Compliance", "Period", "Review", "breakdown", "case_study",
     "check_compliance", "cycle_times", "find_bottleneck", "funnel", "kpis", "monthly_trend",
-    "html_table", "kpi_cards_html", "populations_note", "render_html", "review", "review_json", "stage_conversion_by",
-    "stage_entries",
-    "wilson_interval",
+    "review", "review_json", "stage_conversion_by", "stage_entries", "wilson_interval",
 ]
 
 _TS = "datetime64[us, UTC]"
@@ -60,10 +55,6 @@ FOLLOW_UP_KINDS = ("call", "email", "meeting")
 #: accepted, payment_collection that the contract was signed.
 STAGE_MILESTONES = {"needs_confirmed": "solution_demo", "proposal_accepted": "quotation",
                     "contract_signed": "payment_collection"}
-
-
-class AnalysisError(SopcoachError):
-    """An analysis cannot run with the given arguments (e.g. an unknown month or deal)."""
 
 
 def parse_instant(value: Any, name: str = "as_of", tz: str = "UTC") -> pd.Timestamp:
@@ -1769,269 +1760,3 @@ def review_json(rv: Review) -> dict[str, Any]:
         "data_quality": _records(rv.quality.summary, "check"),
         "problems": [str(p) for p in rv.problems],
     }
-
-
-# ----------------------------------------------------------------------------------- charts
-
-
-def _figure_png(fig: Any) -> bytes:
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
-    import matplotlib.pyplot as plt
-    plt.close(fig)
-    return buf.getvalue()
-
-
-def _plt() -> Any:
-    import matplotlib
-    matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
-    from matplotlib import font_manager
-    wanted = ["Noto Sans CJK SC", "Noto Sans SC", "WenQuanYi Zen Hei", "Microsoft YaHei", "SimHei"]
-    have = {f.name for f in font_manager.fontManager.ttflist}
-    fonts = [f for f in wanted if f in have]
-    plt.rcParams["font.sans-serif"] = fonts + ["DejaVu Sans"]
-    plt.rcParams["axes.unicode_minus"] = False
-    return plt
-
-
-def chart_funnel(rv: Review) -> bytes:
-    """Draw the funnel (deals reached per stage, conversion with its interval) as PNG bytes."""
-    plt = _plt()
-    f = rv.funnel
-    fig, ax = plt.subplots(figsize=(7, 3.2))
-    y = np.arange(len(f))[::-1]
-    colors = ["#c0392b" if s == rv.bottleneck.stage else ("#4a7bb7" if o else "#b8c7db")
-              for s, o in zip(f.index, f["observed"])]
-    ax.barh(y, f["reached"], color=colors)
-    for yi, (reached, conv, lo, hi) in zip(y, f[["reached", "conversion", "ci_low", "ci_high"]].to_numpy()):
-        label = f"{int(reached):,}"
-        if not math.isnan(conv):
-            label += f"  → {conv:.0%} [{lo:.0%}–{hi:.0%}]"
-        ax.text(reached, yi, " " + label, va="center", fontsize=8)
-    ax.set_yticks(y, f["name"])
-    ax.set_xlabel(t("到达该阶段的商机数", "deals that reached the stage", rv.lang))
-    ax.set_xlim(0, max(1, f["reached"].max()) * 1.6)
-    ax.spines[["top", "right"]].set_visible(False)
-    return _figure_png(fig)
-
-
-def chart_cycle(rv: Review) -> bytes:
-    """Draw the distribution of won-deal cycle times (calendar days) as PNG bytes."""
-    plt = _plt()
-    fig, ax = plt.subplots(figsize=(7, 2.8))
-    c = rv.cycle_days
-    if len(c):
-        ax.hist(c, bins=min(40, max(5, len(c) // 10)), color="#4a7bb7")
-        ax.axvline(c.mean(), color="#c0392b", label=t(f"平均 {c.mean():.1f} 天", f"mean {c.mean():.1f} d", rv.lang))
-        ax.axvline(c.median(), color="#1b7f3b", linestyle="--",
-                   label=t(f"中位数 {c.median():.1f} 天", f"median {c.median():.1f} d", rv.lang))
-        ax.legend(fontsize=8)
-    else:
-        ax.text(0.5, 0.5, t("本期没有赢单", "no won deal in this period", rv.lang), ha="center", transform=ax.transAxes)
-    ax.set_xlabel(t("销售周期（自然日）", "sales cycle (calendar days)", rv.lang))
-    ax.spines[["top", "right"]].set_visible(False)
-    return _figure_png(fig)
-
-
-def chart_trend(rv: Review) -> bytes:
-    """Draw the monthly win rate with its interval as PNG bytes."""
-    plt = _plt()
-    tr = rv.trend.dropna(subset=["win_rate"])
-    fig, ax = plt.subplots(figsize=(7, 2.6))
-    if len(tr):
-        x = np.arange(len(tr))
-        ax.plot(x, tr["win_rate"], marker="o", color="#4a7bb7")
-        ax.fill_between(x, tr["ci_low"], tr["ci_high"], color="#4a7bb7", alpha=0.15)
-        ax.set_xticks(x, tr.index, rotation=45, fontsize=7)
-        if rv.month in tr.index:
-            ax.axvline(list(tr.index).index(rv.month), color="#c0392b", linestyle=":")
-    ax.set_ylim(0, 1)
-    ax.set_ylabel(t("赢单率", "win rate", rv.lang))
-    ax.spines[["top", "right"]].set_visible(False)
-    return _figure_png(fig)
-
-
-def chart_timeline(cs: CaseStudy, playbook: Any, lang: str | None = None) -> bytes:
-    """Draw a deal's events against the SOP stages, deviations in red, as PNG bytes."""
-    plt = _plt()
-    lang = lang or current_lang()
-    tl = cs.timeline
-    names = [s.name.get(lang) for s in playbook.stages]
-    # the outcome (won, lost) and any stage outside the playbook get rows above the SOP stages
-    names += sorted({str(s) for s in tl["stage"].dropna()} - set(names))
-    pos = {n: i for i, n in enumerate(names)}
-    fig, ax = plt.subplots(figsize=(8, 3))
-    if len(tl):
-        x = tl["timestamp"].dt.tz_convert(playbook.calendar.timezone).dt.tz_localize(None)
-        y = [pos.get(s, -0.5) for s in tl["stage"]]
-        dev = tl["deviation"] != ""
-        ax.scatter(x[~dev], np.array(y)[~dev.to_numpy()], s=18, color="#4a7bb7", label=t("记录", "event", lang))
-        ax.scatter(x[dev], np.array(y)[dev.to_numpy()], s=60, color="#c0392b", marker="X",
-                   label=t("偏离SOP", "deviation", lang))
-        ax.legend(fontsize=8, loc="lower right")
-    for d in cs.deviations.itertuples():
-        if pd.notna(d.due):
-            ax.axvline(d.due.tz_convert(playbook.calendar.timezone).tz_localize(None), color="#c0392b",
-                       alpha=0.3, linestyle="--")
-    ax.set_yticks(range(len(names)), names)
-    ax.set_ylim(-1, len(names))
-    fig.autofmt_xdate()
-    ax.spines[["top", "right"]].set_visible(False)
-    return _figure_png(fig)
-
-
-# ----------------------------------------------------------------------------------- HTML
-
-
-def _fmt_value(v: float, unit: str) -> str:
-    if v is None or (isinstance(v, float) and math.isnan(v)):
-        return "—"
-    return f"{v:.1%}" if unit == "fraction" else f"{v:,.1f}"
-
-
-def html_table(df: pd.DataFrame, columns: Iterable[str] | None = None, max_rows: int = 200) -> str:
-    """Return ``df`` (index first) as a small HTML table.
-
-    A float column of fractions (every value within -1.5..1.5) shows 3 decimals, any other float
-    column 1 decimal with thousands separators, the same for every row; times as local-free text.
-    """
-    cols = list(columns or df.columns)
-    head = "".join(f"<th>{html.escape(str(c))}</th>" for c in [df.index.name or ""] + cols)
-
-    def float_format(c: str) -> str:
-        v = pd.to_numeric(df[c], errors="coerce") if df[c].dtype == object else df[c]
-        fractions = v.dtype.kind == "f" and bool((v.dropna().abs() <= 1.5).all())
-        return "{:.3f}" if fractions else "{:,.1f}"
-
-    def cell(v: Any, fmt: str = "{:,.1f}") -> str:
-        if isinstance(v, pd.Timestamp):
-            return "" if pd.isna(v) else v.strftime("%Y-%m-%d %H:%M")
-        if isinstance(v, (bool, np.bool_)):
-            return "✓" if v else ""
-        if isinstance(v, (int, np.integer)):
-            return f"{int(v):,}"
-        if isinstance(v, (float, np.floating)):
-            v = float(v)
-            return "" if math.isnan(v) else fmt.format(v)
-        if v is None or (not isinstance(v, (str, list, tuple)) and pd.isna(v)):
-            return ""
-        return str(v)
-
-    body = []
-    part = df.head(max_rows)
-    values = [part[c].tolist() for c in cols]
-    formats = [float_format(c) for c in cols]
-    for i, idx in enumerate(part.index):
-        cells = "".join(f"<td>{html.escape(cell(vals[i], fmt))}</td>" for vals, fmt in zip(values, formats))
-        body.append(f"<tr><td>{html.escape(str(idx))}</td>{cells}</tr>")
-    more = f"<p>… {len(df) - max_rows:,} more rows</p>" if len(df) > max_rows else ""
-    return f"<table class='t'><tr>{head}</tr>{''.join(body)}</table>{more}"
-
-
-def populations_note(rv: Review) -> str:
-    """Say which deals each part of a monthly review counts (they differ by design).
-
-    KPIs count what happened in the month (deals closed, quotes sent in it); the funnel, the stage
-    counts and the bottleneck follow the cohort of deals created in it to their furthest stage so
-    far; the per-group ``open`` is the pipeline at the month's end.
-    """
-    if rv.month is None:
-        return t("全部月份：KPI、漏斗和分组都按整份导出统计；分组表中的“created”只计有创建日期的商机。",
-                 "All months: the KPIs, the funnel and the groups count the whole export; 'created' in the "
-                 "group tables counts the deals that have a creation date.", rv.lang)
-    m = rv.month
-    return t(f"KPI 按事件发生的月份统计（{m} 关闭的商机、{m} 发出的报价……）；漏斗、阶段数和瓶颈跟踪 {m} "
-             f"新建的商机（同期群）到目前为止到达的阶段；分组表中的“open”是 {m} 月末仍在进行的商机。",
-             f"KPIs count what happened in {m} (deals closed, quotes sent in it); the funnel, the stage "
-             f"counts and the bottleneck follow the deals created in {m} (a cohort) to the furthest stage "
-             f"reached so far; 'open' in the group tables is the pipeline at the end of {m}.", rv.lang)
-
-
-def kpi_cards_html(rv: Review) -> str:
-    """Return the KPI cards as an HTML fragment (used by the report and the review app)."""
-    cards = []
-    for kid, r in rv.kpis.iterrows():
-        if r["status"] == "ok":
-            value = _fmt_value(r["value"], r["unit"])
-            sub = (f"{int(r['numerator']):,} / {int(r['denominator']):,}" if r["unit"] == "fraction"
-                   else t(f"{int(r['denominator'])} 个赢单", f"{int(r['denominator'])} won deals", rv.lang))
-            if r["unit"] == "fraction" and not math.isnan(r["ci_low"]):
-                sub += f" · 95% [{r['ci_low']:.1%}–{r['ci_high']:.1%}]"
-            if r["reason"]:
-                sub += f"<br>{html.escape(r['reason'])}"
-        else:
-            value = t("无法计算", "not computable", rv.lang)
-            sub = html.escape(r["reason"])
-        target = ""
-        if not math.isnan(r["target"]):
-            target = t("目标 ", "target ", rv.lang) + _fmt_value(r["target"], r["unit"])
-        cards.append(f"<div class='card'><div class='k'>{html.escape(r['name'])}</div>"
-                     f"<div class='v'>{value}</div><div class='s'>{sub}</div><div class='s'>{target}</div></div>")
-    return "<div class='cards'>" + "".join(cards) + "</div>"
-
-
-REPORT_CSS = """
-body{font-family:"Noto Sans CJK SC","PingFang SC","Microsoft YaHei",sans-serif;max-width:1100px;margin:20px auto;color:#222}
-.cards{display:flex;flex-wrap:wrap;gap:10px}.card{border:1px solid #ccd;border-radius:6px;padding:8px 12px;min-width:150px;max-width:230px}
-.card .k{font-size:12px;color:#555}.card .v{font-size:24px;font-weight:bold}.card .s{font-size:11px;color:#666}
-table.t{border-collapse:collapse;font-size:12px;margin:6px 0}table.t td,table.t th{border-bottom:1px solid #ddd;padding:2px 8px;text-align:left}
-.callout{background:#fdecea;border-left:4px solid #c0392b;padding:8px 12px;margin:8px 0}
-.ok{background:#eef6ee;border-left:4px solid #1b7f3b;padding:8px 12px;margin:8px 0}
-.neutral{background:#f4f4f6;border-left:4px solid #8a8a99;padding:8px 12px;margin:8px 0}
-"""
-
-
-def render_html(rv: Review, *, case: CaseStudy | None = None, playbook: Any = None) -> str:
-    """Return a self-contained HTML report (charts embedded as PNG data URIs, no external files).
-
-    Parameters
-    ----------
-    rv : Review
-    case : CaseStudy, optional
-        Adds a case-study section (needs ``playbook`` for its chart).
-    """
-    lang = rv.lang
-
-    def img(png: bytes) -> str:
-        return f"<img alt='chart' src='data:image/png;base64,{base64.b64encode(png).decode()}'>"
-
-    month = rv.month or t("全部月份", "all months", lang)
-    b = rv.bottleneck
-    callout = (f"<div class='callout'><b>{t('瓶颈阶段', 'Bottleneck', lang)}:</b> {html.escape(b.reason)}</div>"
-               if b.stage else f"<div class='{b.css_class}'>{html.escape(b.reason)}</div>")
-    checks = rv.compliance.checks[["rule", "clause", "source", "status", "instances", "breaches", "pending", "reason"]]
-    findings = rv.compliance.findings.set_index("deal_id")[["rule", "owner", "clause", "source", "expected", "actual"]]
-    summary = rv.compliance.summary(lang)
-    parts = [
-        f"<!doctype html><html><head><meta charset='utf-8'><title>sopcoach monthly review {html.escape(month)}</title>",
-        f"<style>{REPORT_CSS}</style></head><body>",
-        f"<h1>{t('月度销售复盘', 'Monthly sales review', lang)}: {html.escape(month)}</h1>",
-        f"<p>{t('数据来源', 'Source', lang)}: {html.escape(rv.source)} · "
-        f"{t('合规截止', 'as of', lang)} {html.escape(str(rv.compliance.as_of or ''))}</p>",
-        f"<h2>KPI</h2><p>{html.escape(populations_note(rv))}</p>{kpi_cards_html(rv)}",
-        f"<h2>{t('漏斗', 'Funnel', lang)}</h2>{img(chart_funnel(rv))}{callout}",
-        html_table(rv.funnel, ["name", "reached", "open_here", "lost_here", "advanced", "conversion", "ci_low", "ci_high", "observed"]),
-        f"<h2>{t('销售周期分布', 'Cycle-time distribution', lang)}</h2>{img(chart_cycle(rv))}",
-        f"<h2>{t('月度趋势', 'Month-over-month trend', lang)}</h2>{img(chart_trend(rv))}{html_table(rv.trend)}",
-        f"<h2>{t('SOP 合规', 'SOP compliance', lang)}</h2>{html_table(checks)}",
-        f"<h3>{t('偏离记录', 'Findings', lang)} ({len(findings):,})</h3><p>{html.escape(summary)}</p>"
-        + (html_table(findings) if len(findings) else ""),
-    ]
-    for g, df in rv.by.items():
-        parts.append(f"<h2>{t('分组', 'By', lang)} {html.escape(g)}</h2>{html_table(df, max_rows=50)}")
-    parts.append(f"<h2>{t('数据质量', 'Data quality', lang)}</h2>{html_table(rv.quality.summary)}")
-    if rv.problems:
-        items = "".join(f"<li>{html.escape(str(p))}</li>" for p in rv.problems[:200])
-        parts.append(f"<h2>{t('无法读取的行', 'Row problems', lang)} ({len(rv.problems):,})</h2><ul>{items}</ul>")
-    if case is not None and playbook is not None:
-        parts.append(f"<h2>{t('案例', 'Case study', lang)}: {html.escape(case.deal_id)}</h2>")
-        parts.append(img(chart_timeline(case, playbook, lang)))
-        parts.append(html_table(case.timeline.set_index("local_time")[["stage", "what", "deviation"]]))
-        for d in case.deviations.itertuples():
-            parts.append(f"<div class='callout'><b>{html.escape(d.rule)}</b>: {html.escape(d.expected)} → "
-                         f"{html.escape(d.actual)}<br><i>{html.escape(d.clause_title)} ({html.escape(d.source)})</i>: "
-                         f"{html.escape(d.clause_text)}</div>")
-        parts.append("<ol>" + "".join(f"<li>{html.escape(p)}</li>" for p in case.prompts) + "</ol>")
-    parts.append("</body></html>")
-    return "\n".join(parts)

@@ -31,7 +31,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import chinese_calendar
 
-from .errors import SopcoachError
+from .errors import BusinessTimeError, CalendarRangeError, NaiveDatetimeError, NonexistentLocalTime
 
 __all__ = [
     "BusinessCalendar",
@@ -46,32 +46,6 @@ __all__ = [
 _UTC = _dt_timezone.utc
 _US_PER_HOUR = 3_600_000_000
 _ONE_DAY = timedelta(days=1)
-
-
-# --------------------------------------------------------------------------------------- errors
-
-
-class BusinessTimeError(SopcoachError, ValueError):
-    """An invalid duration, calendar setting or argument given to the working-time engine."""
-
-
-class NaiveDatetimeError(BusinessTimeError):
-    """A datetime without a time zone was given where an instant is needed.
-
-    Stored timestamps are UTC (attach ``timezone.utc``); local wall times from a form or a CRM export
-    go through :meth:`BusinessCalendar.check_local` first.
-    """
-
-
-class NonexistentLocalTime(BusinessTimeError):
-    """A local wall time falls in a daylight-saving gap (e.g. 2024-03-31 02:30 in Europe/Berlin).
-
-    Such a value is flagged, never shifted silently (shared case 28).
-    """
-
-
-class CalendarRangeError(BusinessTimeError):
-    """A date lies outside the years whose holidays and make-up working days the calendar knows."""
 
 
 # ------------------------------------------------------------------------------------ durations
@@ -464,7 +438,7 @@ class BusinessCalendar:
         >>> cal.is_working_day(date(2031, 1, 2))
         Traceback (most recent call last):
         ...
-        sopcoach.businesstime.CalendarRangeError: 2031-01-02 is outside the years this calendar covers (2025-2026): its public holidays and make-up working days are unknown; update the chinesecalendar package (then rebuild with BusinessCalendar.china(years=...)) or declare the holidays in the playbook
+        sopcoach.errors.CalendarRangeError: 2031-01-02 is outside the years this calendar covers (2025-2026): its public holidays and make-up working days are unknown; update the chinesecalendar package (then rebuild with BusinessCalendar.china(years=...)) or declare the holidays in the playbook
         """
         if isinstance(d, datetime) or not isinstance(d, date):
             raise BusinessTimeError(
@@ -553,7 +527,7 @@ class BusinessCalendar:
         >>> berlin.check_local(datetime(2024, 3, 31, 2, 30))
         Traceback (most recent call last):
         ...
-        sopcoach.businesstime.NonexistentLocalTime: 2024-03-31 02:30:00 does not exist in Europe/Berlin: the clocks moved from UTC+01:00 to UTC+02:00 and skipped it; correct the value at its source (or store it in UTC) rather than shifting it
+        sopcoach.errors.NonexistentLocalTime: 2024-03-31 02:30:00 does not exist in Europe/Berlin: the clocks moved from UTC+01:00 to UTC+02:00 and skipped it; correct the value at its source (or store it in UTC) rather than shifting it
         """
         if not isinstance(naive, datetime):
             raise BusinessTimeError(f"check_local takes a datetime (got {type(naive).__name__} {naive!r})")

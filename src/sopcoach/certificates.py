@@ -34,13 +34,9 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from .errors import SopcoachError
+from .errors import CertificateError
 from .i18n import t
 from .records import Attempt, Certificate, Learner, Records, Release, from_db, to_db, utcnow
-
-class CertificateError(SopcoachError):
-    """A certificate operation is refused (unknown code, nothing to print)."""
-
 
 ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"  # Crockford base 32: no I, L, O, U
 _LOOKALIKE = str.maketrans({"O": "0", "I": "1", "L": "1"})

@@ -1,6 +1,13 @@
-"""The ``sopcoach`` command: ``serve`` (``--trainer``), ``check``, ``results``, ``enroll``.
+"""The ``sopcoach`` command: ``serve`` (``--trainer``), ``check``, ``results``, ``enroll``, ``revoke``.
 
-Exit codes: 0 success; 1 content problems (``check``) or a refused action; 2 usage errors.
+Every command finds the content folder, data home and database with :func:`sopcoach.config.settings`
+(``--content``, ``--home``, ``--db-url``, else ``SOPCOACH_CONTENT``, ``SOPCOACH_HOME``,
+``SOPCOACH_DB_URL``, else the project folder); a command that reads or writes records first prints
+``database: URL (where it came from)`` on stderr.
+
+Exit codes: 0 success; 1 content problems, bad input or a refused action; 2 usage errors. Every
+:class:`~sopcoach.errors.SopcoachError` ends as one line on stderr (one per problem for content
+problems), never a traceback.
 """
 from __future__ import annotations
 
@@ -11,7 +18,8 @@ import sys
 from pathlib import Path
 from typing import Sequence
 
-from .errors import ContentError, Problem, SopcoachError
+from .config import PROJECT_ROOT, content_folder, installation, settings
+from .errors import ConfigError, ContentError, Problem, SopcoachError, UsageError
 
 
 def check_paths(paths: Sequence[Path], content: Path) -> list[Problem]:
@@ -69,13 +77,12 @@ def check_paths(paths: Sequence[Path], content: Path) -> list[Problem]:
 
 
 def _cmd_check(args: argparse.Namespace) -> int:
-    from .config import PROJECT_ROOT
-    import os
-    if os.environ.get("SOPCOACH_CONTENT"):
-        content = Path(os.environ["SOPCOACH_CONTENT"])
-    else:
-        content = Path.cwd() if (Path.cwd() / "playbook").is_dir() else PROJECT_ROOT
-    problems = check_paths([Path(p) for p in args.paths], content)
+    # Given files are checked against the content's playbook when there is one (an installed package
+    # may have none); without files the content folder itself is checked, so it must exist.
+    content = content_folder(args.content, required=not args.paths)
+    if not args.paths:
+        print(f"checking {content}", file=sys.stderr)
+    problems = check_paths([Path(p) for p in args.paths], content or PROJECT_ROOT)
     for p in problems:
         print(p)
     if problems:
@@ -86,20 +93,17 @@ def _cmd_check(args: argparse.Namespace) -> int:
 
 
 def _cmd_revoke(args: argparse.Namespace) -> int:
-    from .config import installation
     from .errors import AuthError
-    inst = installation()
+    inst = installation(args.settings)
     if inst.records.learner(args.id) is None:
-        raise AuthError(f"no learner with employee id {args.id!r}")
+        raise AuthError(f"no learner with employee id {args.id!r} in this database")
     ended = inst.records.end_sessions(args.id, reason="revoked")
-    print(f"revoked: {ended} session(s) of {args.id} ended; the learner server stops their open page within "
-          f"10 s. database: {inst.settings.db_url}")
+    print(f"revoked: {ended} session(s) of {args.id} ended; the learner server stops their open page within 10 s")
     return 0
 
 
 def _cmd_enroll(args: argparse.Namespace) -> int:
-    from .config import installation
-    inst = installation()
+    inst = installation(args.settings)
     code = inst.records.enroll(args.id, args.name, team=args.team, cohort=args.cohort)
     print(f"enrolled {args.id} ({args.name}); access code: {code}")
     print("give the code to the learner in person; it is shown only once")
@@ -117,24 +121,22 @@ def results_rows(**filters) -> list[dict]:
     ``filters`` (``team``, ``cohort``, ``since``, ``until``, ``exam_id``, ``timezone``) are those of
     :func:`sopcoach.results.attempt_rows`.
     """
-    from .config import installation
     from .results import attempt_rows
     return attempt_rows(installation().records, **filters)
 
 
 def _cmd_results(args: argparse.Namespace) -> int:
-    from .config import installation
-    from .results import export_bytes, person_table
+    from .results import attempt_rows, export_bytes, person_table
     import pandas as pd
-    inst = installation()
+    if args.format == "xlsx" and not args.output:
+        raise UsageError("--format xlsx writes a file: give it with -o FILE.xlsx")
+    inst = installation(args.settings)
     filters = dict(team=args.team, cohort=args.cohort, since=args.since, until=args.until,
                    timezone=inst.playbook.calendar.timezone)
-    if args.format == "xlsx" and not args.output:
-        raise SopcoachError("--format xlsx writes a file: give it with -o FILE.xlsx")
     if args.by == "person":
         table = person_table(inst.records, inst.blueprint.id, **filters)
     else:
-        rows = results_rows(**filters)
+        rows = attempt_rows(inst.records, **filters)
         table = pd.DataFrame(rows, columns=RESULT_COLUMNS)
     if args.format == "xlsx":
         Path(args.output).write_bytes(export_bytes(table, "xlsx", sheet=args.by))
@@ -166,17 +168,24 @@ def _iso_date(text: str):
 
 
 def _cmd_serve(args: argparse.Namespace) -> int:
+    """Run ``sopcoach serve``.
+
+    :mod:`sopcoach.server` reports an unusable option (``--host``, ``--base-url``, ``--port``,
+    ``--max-pages``, the token) as ``ValueError``; here it becomes a :class:`UsageError` (one line,
+    exit code 2).
+    """
+    try:
+        return _serve(args)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+
+
+def _serve(args: argparse.Namespace) -> int:
     import os
-    from .config import installation, settings
-    from .errors import ConfigError
     import ipaddress
     from .server import _run, is_loopback, learner_command
-    s = settings()
+    s = settings(args.content, args.home, args.db_url)
     inst = installation(s)  # fails early, with every content problem, before the server starts
-    if not args.trainer and not inst.records.learners():
-        code = inst.records.enroll("demo", "演示学员 Demo Learner", team="demo", cohort="demo")
-        print(f"\nDemo learner for a first try: employee id 'demo', access code '{code}'\n"
-              "(lost it? `sopcoach enroll --id demo --name Demo` issues a new one)\n", flush=True)
     env = dict(os.environ, SOPCOACH_HOME=str(s.home), SOPCOACH_DB_URL=s.db_url, SOPCOACH_LANG=s.lang,
                SOPCOACH_CONTENT=str(s.content))
     if args.trainer:
@@ -187,14 +196,18 @@ def _cmd_serve(args: argparse.Namespace) -> int:
         argv = learner_command(s.notebooks_dir / "learner", host=args.host, port=port, base_url=args.base_url,
                                allowed_hosts=args.allowed_host, max_pages=args.max_pages,
                                pool_size=args.pool_size, trust_proxy=args.trust_proxy)
-    except (NotADirectoryError, ValueError) as exc:
+    except NotADirectoryError as exc:
         raise ConfigError(str(exc)) from None
+    if not inst.records.learners():  # only once the options are known to be usable
+        code = inst.records.enroll("demo", "演示学员 Demo Learner", team="demo", cohort="demo")
+        print(f"\nDemo learner for a first try: employee id 'demo', access code '{code}'\n"
+              "(lost it? `sopcoach enroll --id demo --name Demo` issues a new one)\n", flush=True)
     if not is_loopback(args.host) and not args.allowed_host:
         print("note: serving on a network address; add --allowed-host NAME for the name learners type "
               "(or the reverse proxy's public name), and put TLS in front (README: 'On a network').", flush=True)
     if ipaddress.ip_address(args.host if args.host != "localhost" else "127.0.0.1").is_unspecified:
         shown = "127.0.0.1"  # every interface: this machine's own address works, and is allowed
-    print(f"database: {s.db_url}\nlearner app: http://{shown}:{port}{args.base_url}", flush=True)
+    print(f"{s.database_line()}\nlearner app: http://{shown}:{port}{args.base_url}", flush=True)
     return _run(argv, env)
 
 
@@ -202,7 +215,6 @@ def _serve_trainer(args: argparse.Namespace, s, env: dict) -> int:
     """Serve notebooks/trainer and notebooks/review on their own port, behind a token."""
     import os
     import secrets
-    from .errors import ConfigError
     from .server import TRAINER_PORT, run_trainer
     token = os.environ.get("SOPCOACH_TRAINER_TOKEN") or secrets.token_urlsafe(24)
     if len(token) < 16:
@@ -210,12 +222,12 @@ def _serve_trainer(args: argparse.Namespace, s, env: dict) -> int:
     port = args.port or TRAINER_PORT
     env.pop("SOPCOACH_TRAINER_TOKEN", None)
     base = f"http://{args.host}:{port}"
-    print(f"database: {s.db_url}\ntrainer app (keep the token private): {base}/?token={token}\n"
+    print(f"{s.database_line()}\ntrainer app (keep the token private): {base}/?token={token}\n"
           f"  playbook changes: {base}/voila/render/trainer/playbook_changes.ipynb?token={token}", flush=True)
     try:
         return run_trainer(s.notebooks_dir, s.home / "trainer-site", token, host=args.host, port=port, env=env)
-    except (NotADirectoryError, ValueError) as exc:
-        raise ConfigError(str(exc)) from exc
+    except NotADirectoryError as exc:
+        raise ConfigError(str(exc)) from None
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -255,20 +267,36 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--since", type=_iso_date, help="attempts started on or after this date (YYYY-MM-DD, "
                    "playbook time zone)")
     r.add_argument("--until", type=_iso_date, help="attempts started on or before this date")
-    r.set_defaults(func=_cmd_results)
+    r.set_defaults(func=_cmd_results, uses_records=True)
     e = sub.add_parser("enroll", help="enroll a learner and issue a personal access code")
     e.add_argument("--id", required=True)
     e.add_argument("--name", required=True)
     e.add_argument("--team")
     e.add_argument("--cohort")
-    e.set_defaults(func=_cmd_enroll)
+    e.set_defaults(func=_cmd_enroll, uses_records=True)
     v = sub.add_parser("revoke", help="end every signed-in session of a learner (their open page stops)")
     v.add_argument("id")
-    v.set_defaults(func=_cmd_revoke)
+    v.set_defaults(func=_cmd_revoke, uses_records=True)
     for name in COMMAND_MODULES:
         import importlib
         importlib.import_module(name).register(sub)
+    _location_options(p, None)
+    for command in sub.choices.values():  # also after the command: `sopcoach enroll --home DIR ...`
+        _location_options(command, argparse.SUPPRESS)
     return p
+
+
+def _location_options(parser: argparse.ArgumentParser, default: object) -> None:
+    """Add ``--content``, ``--home`` and ``--db-url`` (see :func:`sopcoach.config.settings`)."""
+    g = parser.add_argument_group("where the installation is (the flag, else the environment variable, else "
+                                  "the default; the working directory plays no part)")
+    g.add_argument("--content", metavar="DIR", default=default,
+                   help="folder holding playbook/ and quizzes/ ($SOPCOACH_CONTENT; default: the project folder)")
+    g.add_argument("--home", metavar="DIR", default=default,
+                   help="data folder: database, secret key, history ($SOPCOACH_HOME; default: var/ in the "
+                        "content folder)")
+    g.add_argument("--db-url", metavar="URL", default=default,
+                   help="SQLAlchemy database URL ($SOPCOACH_DB_URL; default: sqlite:///HOME/sopcoach.db)")
 
 
 #: Modules that add sub-commands: each has ``register(subparsers)`` adding parsers whose
@@ -277,16 +305,39 @@ COMMAND_MODULES: list[str] = ["sopcoach.interchange_cli", "sopcoach.crm_cli", "s
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run the ``sopcoach`` command with ``argv`` (default: ``sys.argv[1:]``); return the exit code.
+
+    A command that uses records gets ``args.settings`` (resolved once, see
+    :func:`sopcoach.config.settings`) and the database it uses is printed first, on stderr. Errors
+    end as one line on stderr, ``sopcoach COMMAND: message`` (content problems: one
+    ``path:line:column: field: message`` line each): exit code 2 for a
+    :class:`~sopcoach.errors.UsageError` (argparse exits 2 itself for malformed arguments), 1 for
+    any other :class:`~sopcoach.errors.SopcoachError` or a file that cannot be read or written.
+    """
     args = build_parser().parse_args(argv)
+    name = f"sopcoach {args.command}"
     try:
+        if getattr(args, "uses_records", False):
+            args.settings = settings(args.content, args.home, args.db_url)
+            print(args.settings.database_line(), file=sys.stderr, flush=True)
         return args.func(args)
-    except ContentError as exc:
-        for p in exc.problems:
-            print(p, file=sys.stderr)
-        return 1
     except SopcoachError as exc:
-        print(f"sopcoach: {exc}", file=sys.stderr)
+        problems = getattr(exc, "problems", None)
+        if problems:
+            for p in problems:
+                print(_one_line(str(p)), file=sys.stderr)
+        else:
+            print(f"{name}: {_one_line(str(exc))}", file=sys.stderr)
+        return 2 if isinstance(exc, UsageError) else 1
+    except OSError as exc:  # a file given on the command line cannot be read or written
+        where = f"{exc.filename}: " if exc.filename else ""
+        print(f"{name}: {where}{_one_line(exc.strerror or str(exc))}", file=sys.stderr)
         return 1
+
+
+def _one_line(text: str) -> str:
+    """Return ``text`` with its line breaks (and runs of blanks) replaced by single spaces."""
+    return " ".join(text.split())
 
 
 if __name__ == "__main__":  # pragma: no cover

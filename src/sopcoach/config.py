@@ -1,37 +1,56 @@
-"""Settings from the environment, and the loaded content of one sopcoach installation.
+"""Where an installation's content, data and database are, and its loaded content.
 
-Environment
------------
-SOPCOACH_HOME
-    Data folder (database, logs); default ``./var`` below the working directory.
-SOPCOACH_DB_URL
-    SQLAlchemy URL; default ``sqlite:///$SOPCOACH_HOME/sopcoach.db``.
-SOPCOACH_LANG
-    ``zh-CN`` (default) or ``en``.
-SOPCOACH_CONTENT
-    The folder holding ``playbook/`` and ``quizzes/``; default: the project root.
+:func:`settings` is the one place that resolves the content folder, the data home and the database
+URL, for every command, both servers and every notebook. Each setting comes from the first of:
+
+=========  ==============  =====================  ==========================================
+setting    flag            environment variable   default
+=========  ==============  =====================  ==========================================
+content    ``--content``   ``SOPCOACH_CONTENT``   the project folder (:data:`PROJECT_ROOT`)
+home       ``--home``      ``SOPCOACH_HOME``      ``var/`` inside the content folder
+database   ``--db-url``    ``SOPCOACH_DB_URL``    ``sqlite:///<home>/sopcoach.db``
+language                   ``SOPCOACH_LANG``      ``zh-CN`` (or ``en``)
+=========  ==============  =====================  ==========================================
+
+The apps' notebooks are ``notebooks/`` in the content folder when it has one, else the project's.
+The working directory plays no part: ``sopcoach enroll`` run from any folder writes to the
+database the server reads. ``sopcoach serve`` passes the resolved values to its servers and their
+kernels in the environment, so they resolve the same.
 """
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal, overload
+
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
 
 from .errors import ConfigError
 from .i18n import current_lang
 
+#: The project folder this package was installed from (a checkout, or an editable install): its
+#: ``playbook/``, ``quizzes/`` and ``notebooks/`` are the default content.
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
+#: The database file's name inside the data home (when no database URL is given).
+DB_FILE = "sopcoach.db"
 
 
 @dataclass(frozen=True)
 class Settings:
-    """Resolved settings. Build with :func:`settings`."""
+    """Resolved settings. Build with :func:`settings`.
+
+    ``db_origin`` says where ``db_url`` came from (``--db-url``, ``SOPCOACH_DB_URL``, or the data
+    home and where that came from); it is not part of equality.
+    """
 
     home: Path
     db_url: str
     lang: str
     content: Path
+    db_origin: str = field(default="", compare=False)
 
     @property
     def playbook_dir(self) -> Path:
@@ -43,28 +62,118 @@ class Settings:
 
     @property
     def notebooks_dir(self) -> Path:
-        return self.content / "notebooks"
+        """The apps' notebooks: ``notebooks/`` in the content folder when it has one, else the project's.
+
+        A content folder may hold only ``playbook/`` and ``quizzes/``; the servers then serve the
+        notebooks installed with sopcoach.
+        """
+        own = self.content / "notebooks"
+        return own if own.is_dir() else PROJECT_ROOT / "notebooks"
+
+    def database_line(self) -> str:
+        """Return the line a command prints to say which database it uses (password hidden).
+
+        Examples
+        --------
+        >>> s = Settings(Path("/srv/var"), "postgresql+psycopg://sop:secret@db/sop", "en", Path("/srv"),
+        ...              db_origin="SOPCOACH_DB_URL")
+        >>> s.database_line()
+        'database: postgresql+psycopg://sop:***@db/sop (SOPCOACH_DB_URL)'
+        """
+        url = make_url(self.db_url).render_as_string(hide_password=True)
+        return f"database: {url}" + (f" ({self.db_origin})" if self.db_origin else "")
 
 
-def settings() -> Settings:
-    """Read the settings from the environment (see the module docstring).
+def _pick(flag: str, given: os.PathLike | str | None, variable: str) -> tuple[str | None, str]:
+    """Return the value and where it came from: the flag's argument, else the environment variable."""
+    if given is not None and str(given) != "":
+        return str(given), flag
+    value = os.environ.get(variable)
+    return (value, variable) if value else (None, "")
+
+
+@overload
+def content_folder(content: os.PathLike | str | None = None, *, required: Literal[True] = True) -> Path: ...
+
+
+@overload
+def content_folder(content: os.PathLike | str | None = None, *, required: bool) -> Path | None: ...
+
+
+def content_folder(content: os.PathLike | str | None = None, *, required: bool = True) -> Path | None:
+    """Return the content folder (holding ``playbook/`` and ``quizzes/``), resolved as :func:`settings` does.
+
+    Parameters
+    ----------
+    content : path-like, optional
+        The ``--content`` flag's value; default ``$SOPCOACH_CONTENT``, else :data:`PROJECT_ROOT`.
+    required : bool
+        When false and no folder was given (flag or variable), return ``None`` instead of raising if
+        the project folder holds no ``playbook/`` (an installed package without content).
 
     Raises
     ------
     ConfigError
-        When ``SOPCOACH_HOME`` cannot be created or ``SOPCOACH_CONTENT`` has no playbook.
+        When the folder has no ``playbook/`` (the message names the flag or variable it came from).
     """
-    home = Path(os.environ.get("SOPCOACH_HOME") or Path.cwd() / "var").expanduser().resolve()
+    value, origin = _pick("--content", content, "SOPCOACH_CONTENT")
+    folder = Path(value or PROJECT_ROOT).expanduser().resolve()
+    if not (folder / "playbook").is_dir():
+        if not origin and not required:
+            return None
+        where = f"{origin}={value}" if origin else f"the project folder {folder}"
+        raise ConfigError(f"no playbook/ folder in {folder} ({where}); give --content or set SOPCOACH_CONTENT "
+                          "to the folder that holds playbook/ and quizzes/")
+    return folder
+
+
+def settings(content: os.PathLike | str | None = None, home: os.PathLike | str | None = None,
+             db_url: str | None = None) -> Settings:
+    """Resolve the content folder, data home and database URL (see the module docstring).
+
+    Parameters
+    ----------
+    content, home : path-like, optional
+        The ``--content`` and ``--home`` flags' values; ``None`` falls back to the environment, then
+        the default. The data home is created when missing.
+    db_url : str, optional
+        The ``--db-url`` flag's value (an SQLAlchemy URL).
+
+    Returns
+    -------
+    Settings
+
+    Raises
+    ------
+    ConfigError
+        When the content folder has no ``playbook/``, the data home cannot be created or the
+        database URL is malformed.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> s = settings(PROJECT_ROOT, home=tempfile.mkdtemp(), db_url="sqlite://")
+    >>> s.content == PROJECT_ROOT, s.database_line()
+    (True, 'database: sqlite:// (--db-url)')
+    """
+    folder = content_folder(content)
+    value, home_origin = _pick("--home", home, "SOPCOACH_HOME")
+    where = Path(value).expanduser().resolve() if value else folder / "var"
     try:
-        home.mkdir(parents=True, exist_ok=True)
+        where.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise ConfigError(f"SOPCOACH_HOME={home} cannot be created: {exc}") from exc
-    content = Path(os.environ.get("SOPCOACH_CONTENT") or PROJECT_ROOT).expanduser().resolve()
-    if not (content / "playbook").is_dir():
-        raise ConfigError(f"no playbook/ folder in {content}; set SOPCOACH_CONTENT to the folder "
-                          "that holds playbook/ and quizzes/")
-    url = os.environ.get("SOPCOACH_DB_URL") or f"sqlite:///{home / 'sopcoach.db'}"
-    return Settings(home=home, db_url=url, lang=current_lang(), content=content)
+        raise ConfigError(f"the data home {where} ({home_origin or 'the content folder'}) cannot be created: "
+                          f"{exc.strerror}") from exc
+    url, origin = _pick("--db-url", db_url, "SOPCOACH_DB_URL")
+    if url is None:
+        url = f"sqlite:///{where / DB_FILE}"
+        origin = f"data home from {home_origin}" if home_origin else "default: var/ in the content folder"
+    try:
+        make_url(url)
+    except ArgumentError:
+        raise ConfigError(f"{origin}={url!r} is not a database URL; write it as SQLAlchemy does, e.g. "
+                          "sqlite:////srv/sopcoach/sopcoach.db or postgresql+psycopg://user@host/sopcoach") from None
+    return Settings(home=where, db_url=url, lang=current_lang(), content=folder, db_origin=origin)
 
 
 @dataclass(frozen=True)

@@ -59,7 +59,7 @@ import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from ._yaml import Loaded, load_yaml, raise_problems, validate
-from .errors import ContentError, Problem, relpath
+from .errors import BusinessTimeError, ContentError, Problem, relpath
 
 __all__ = [
     "BUILTIN_SOURCES", "CrmData", "EVENT_KINDS", "Mapping", "QualityReport", "SourceFile",
@@ -725,7 +725,7 @@ def _parse_dates(column: str, spec: FieldSpec, ctx: _Ctx, label: str) -> pd.Seri
         gap_u = np.zeros(m, dtype=bool)
         gap_u[np.flatnonzero(local)[np.asarray(placed.isna())]] = True
         if gap_u.any():
-            from .businesstime import BusinessCalendar, BusinessTimeError
+            from .businesstime import BusinessCalendar
             cal = BusinessCalendar(timezone=tz)
             rows = np.flatnonzero(gap_u[codes] & ~typed)
             msgs = []

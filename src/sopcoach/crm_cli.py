@@ -20,6 +20,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from .config import content_folder
 from .errors import SopcoachError
 from .i18n import current_lang, t
 
@@ -36,7 +37,7 @@ def register(sub: Any) -> None:
     a.add_argument("--case", help="add a case study of this deal id to the HTML report")
     a.add_argument("--as-of", dest="as_of", help="the moment the export describes (ISO 8601; without a zone, "
                    "in the playbook's time zone; default: the export's latest timestamp)")
-    a.add_argument("--playbook", help="playbook folder (default: $SOPCOACH_CONTENT/playbook or the project's)")
+    a.add_argument("--playbook", help="playbook folder (default: playbook/ in the content folder, see --content)")
     a.add_argument("--strict", action="store_true", help="fail on any row problem instead of reporting it")
     a.add_argument("--no-progress", dest="progress", action="store_false", help="hide the progress bar")
     a.set_defaults(func=_cmd_analyze)
@@ -50,13 +51,12 @@ def register(sub: Any) -> None:
     s.set_defaults(func=_cmd_simulate)
 
 
-def _playbook(folder: str | None) -> Any:
-    from .config import PROJECT_ROOT
+def _playbook(args: argparse.Namespace) -> Any:
+    """Load ``--playbook`` when given, else the content folder's (:func:`sopcoach.config.content_folder`)."""
     from .playbook import load_playbook
-    if folder:
-        return load_playbook(Path(folder))
-    content = Path(os.environ.get("SOPCOACH_CONTENT") or PROJECT_ROOT)
-    return load_playbook(content / "playbook")
+    if args.playbook:
+        return load_playbook(Path(args.playbook))
+    return load_playbook(content_folder(args.content) / "playbook")
 
 
 def _report_path(value: str | None) -> Path | None:
@@ -77,11 +77,12 @@ def _report_path(value: str | None) -> Path | None:
 
 
 def _cmd_analyze(args: argparse.Namespace) -> int:
-    from .analytics import Period, case_study, months_of, parse_instant, render_html, review, review_json
+    from .analytics import Period, case_study, months_of, parse_instant, review, review_json
+    from .report import render_html
     from .crm import read_export
     lang = current_lang()
     report = _report_path(args.report)
-    playbook = _playbook(args.playbook)
+    playbook = _playbook(args)
     tz = playbook.calendar.timezone
     Period.of(args.month, tz)  # a malformed month fails before the export is read
     as_of = parse_instant(args.as_of, "--as-of", tz) if args.as_of else None
@@ -129,7 +130,7 @@ def _print_text(rv: Any, data: Any, lang: str) -> None:
         print(f"  {kid}: {v}", file=out)
     counts = ", ".join(f"{k} {v:,}" for k, v in rv.stage_counts.items()) or "-"
     print(f"  stage_counts ({t('本期新建商机的当前阶段' if rv.month else '各商机的当前阶段', 'current stage of the deals created in the period' if rv.month else 'current stage of every deal', lang)}): {counts}", file=out)
-    from .analytics import populations_note
+    from .report import populations_note
     print(f"  ({populations_note(rv)})", file=out)
     print(f"\n{t('瓶颈', 'bottleneck', lang)}: {rv.bottleneck.reason}", file=out)
     print(f"\n{t('SOP 合规', 'SOP compliance', lang)}: {rv.compliance.summary(lang)}", file=out)
@@ -157,7 +158,7 @@ def _print_text(rv: Any, data: Any, lang: str) -> None:
 
 def _cmd_simulate(args: argparse.Namespace) -> int:
     from .simulate import simulate
-    sim = simulate(_playbook(args.playbook), Path(args.folder), seed=args.seed, deals=args.deals,
+    sim = simulate(_playbook(args), Path(args.folder), seed=args.seed, deals=args.deals,
                    weeks=args.weeks, start=args.start)
     print(f"{sim.deals} deals, {sim.events} events written to {sim.folder} (as of {sim.as_of.isoformat()})")
     for r in sim.truth.itertuples():

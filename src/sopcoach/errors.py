@@ -1,12 +1,45 @@
 """One exception tree for sopcoach, rooted at :class:`SopcoachError`.
 
+Every error sopcoach raises on purpose is defined here::
+
+    SopcoachError
+    ├── ContentError            a content file is invalid (``problems``: every Problem found)
+    ├── ConfigError             a setting or an input file is unusable
+    │   └── UsageError          a command's options cannot be used as given (exit code 2)
+    ├── ExamError               an exam action is not allowed now
+    │   ├── AttemptClosed
+    │   │   └── AttemptExpired
+    │   ├── AttemptLimitReached
+    │   ├── AlreadyCertified
+    │   ├── WaitRequired        (``seconds_left``)
+    │   ├── InvalidResponse
+    │   ├── LessonsIncomplete   (``missing``)
+    │   └── QuestionsNeedReview (``section``, ``needed``, ``available``, ``waiting``)
+    ├── AuthError               sign-in refused
+    ├── RecordsError            the database could not complete an operation
+    ├── CertificateError        a certificate operation is refused
+    ├── VersionError            a release, confirmation or version write is refused
+    ├── EditError               a playbook edit or save is refused
+    │   ├── InvalidPlaybook     (``problems``)
+    │   └── SaveConflict        (``files``, ``draft``)
+    ├── BusinessTimeError       (also a ValueError) an invalid duration, calendar or argument
+    │   ├── NaiveDatetimeError
+    │   ├── NonexistentLocalTime
+    │   └── CalendarRangeError
+    ├── ToolInputError          (also a ValueError) a lesson tool got an unusable input
+    ├── AnalysisError           a CRM analysis cannot run with the given arguments
+    └── SimulationError         a simulated export cannot be built as asked
+
 Content errors carry :class:`Problem` records (file, line, column, field path, message) and are
-printed in the ``path:line:column: message`` form that editors and CI understand.
+printed in the ``path:line:column: message`` form that editors and CI understand. The ``sopcoach``
+command turns any of these errors into one line on stderr (one line per problem for the errors that
+carry ``problems``) and exit code 1, or 2 for a :class:`UsageError` (see :func:`sopcoach.cli.main`).
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Sequence
 
 
 @dataclass(frozen=True, order=True)
@@ -59,7 +92,11 @@ class ContentError(SopcoachError):
 
 
 class ConfigError(SopcoachError):
-    """A setting (environment variable, command option) is unusable."""
+    """A setting (environment variable, command option) or an input file is unusable."""
+
+
+class UsageError(ConfigError):
+    """A command's options or arguments cannot be used as given (``sopcoach`` exits with code 2)."""
 
 
 class ExamError(SopcoachError):
@@ -94,12 +131,114 @@ class InvalidResponse(ExamError):
     """A response does not fit its question (unknown option id, not a number, ...)."""
 
 
+class LessonsIncomplete(ExamError):
+    """The blueprint requires the lessons first (``require_lessons``) and some are not complete.
+
+    ``missing`` lists the lesson ids still to complete.
+    """
+
+    def __init__(self, message: str, missing: list[str]):
+        super().__init__(message)
+        self.missing = list(missing)
+
+
+class QuestionsNeedReview(ExamError):
+    """A section keeps too few confirmed questions: a release marked the rest needs-review.
+
+    ``section``, ``needed``, ``available`` and ``waiting`` (the question ids a trainer must review
+    and confirm, see :func:`sopcoach.versions.confirm`) say what is missing.
+    """
+
+    def __init__(self, section: str, needed: int, available: int, waiting: list[str]):
+        super().__init__(
+            f"the exam is not available until a trainer reviews the questions changed by the last "
+            f"playbook release: section '{section}' draws {needed} questions but only {available} are "
+            f"confirmed; review and confirm some of: {', '.join(waiting)} "
+            "(trainer notebook 'playbook_changes' or `sopcoach review --confirm QID`)")
+        self.section, self.needed, self.available, self.waiting = section, needed, available, list(waiting)
+
+
 class AuthError(SopcoachError):
     """Sign-in refused: unknown id, wrong access code, or too many recent failures."""
 
 
 class RecordsError(SopcoachError):
     """The records database could not complete an operation (after retries)."""
+
+
+class CertificateError(SopcoachError):
+    """A certificate operation is refused (unknown code, nothing to print)."""
+
+
+class VersionError(SopcoachError):
+    """A release, confirmation or version write is refused (nothing changed, label in use, ...)."""
+
+
+class EditError(SopcoachError):
+    """An edit or a save is refused (unknown id, read-only file, nothing to restore, ...)."""
+
+
+class InvalidPlaybook(EditError):
+    """Saving (or restoring) is refused because ``sopcoach check`` reports ``problems``."""
+
+    def __init__(self, problems: Sequence[Problem]):
+        self.problems = list(problems)
+        lines = "\n".join(str(p) for p in self.problems[:20])
+        more = f"\n... and {len(self.problems) - 20} more" if len(self.problems) > 20 else ""
+        super().__init__(f"nothing was saved: `sopcoach check` reports {len(self.problems)} problem(s); "
+                         f"fix them first\n{lines}{more}")
+
+
+class SaveConflict(EditError):
+    """Saving is refused because playbook files changed on disk since the session opened them.
+
+    ``files`` names them (``playbook/<name>``); ``draft`` is the folder holding the trainer's edited
+    files, so nothing is lost even if the session ends.
+    """
+
+    def __init__(self, files: Sequence[str], draft: Path | None):
+        self.files = list(files)
+        self.draft = draft
+        kept = f" Your edited version is kept in {draft}." if draft else ""
+        super().__init__(
+            f"nothing was saved: {', '.join(self.files)} changed on disk since you opened the playbook "
+            f"(someone else saved or edited it).{kept} Reload (your changes are re-applied to the new "
+            "files), review and save again.")
+
+
+class BusinessTimeError(SopcoachError, ValueError):
+    """An invalid duration, calendar setting or argument given to the working-time engine."""
+
+
+class NaiveDatetimeError(BusinessTimeError):
+    """A datetime without a time zone was given where an instant is needed.
+
+    Stored timestamps are UTC (attach ``timezone.utc``); local wall times from a form or a CRM export
+    go through :meth:`sopcoach.businesstime.BusinessCalendar.check_local` first.
+    """
+
+
+class NonexistentLocalTime(BusinessTimeError):
+    """A local wall time falls in a daylight-saving gap (e.g. 2024-03-31 02:30 in Europe/Berlin).
+
+    Such a value is flagged, never shifted silently (shared case 28).
+    """
+
+
+class CalendarRangeError(BusinessTimeError):
+    """A date lies outside the years whose holidays and make-up working days the calendar knows."""
+
+
+class ToolInputError(SopcoachError, ValueError):
+    """A lesson tool got an input it cannot use (negative amount, unknown role, ...)."""
+
+
+class AnalysisError(SopcoachError):
+    """An analysis cannot run with the given arguments (e.g. an unknown month or deal)."""
+
+
+class SimulationError(SopcoachError):
+    """The simulation cannot be built as asked (e.g. too few deals for the breaches requested)."""
 
 
 def relpath(path: Path | str) -> str:

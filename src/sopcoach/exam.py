@@ -23,7 +23,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from .errors import (AlreadyCertified, AttemptClosed, AttemptExpired, AttemptLimitReached, ExamError, InvalidResponse,
-                     WaitRequired)
+                     LessonsIncomplete, QuestionsNeedReview, WaitRequired)
 from .quizbank import Bank, Blueprint, MultipleChoice, Numeric, Ordering, SingleChoice, TrueFalse
 from .records import (Answer, Attempt, Records, any_release, from_db, pending_review_ids, release_label_for,
                       to_db, utcnow)
@@ -37,33 +37,6 @@ class AttemptState(str, enum.Enum):
     SUBMITTED = "submitted"
     SCORED = "scored"
     EXPIRED = "expired"
-
-
-class LessonsIncomplete(ExamError):
-    """The blueprint requires the lessons first (``require_lessons``) and some are not complete.
-
-    ``missing`` lists the lesson ids still to complete.
-    """
-
-    def __init__(self, message: str, missing: list[str]):
-        super().__init__(message)
-        self.missing = list(missing)
-
-
-class QuestionsNeedReview(ExamError):
-    """A section keeps too few confirmed questions: a release marked the rest needs-review.
-
-    ``section``, ``needed``, ``available`` and ``waiting`` (the question ids a trainer must review
-    and confirm, see :func:`sopcoach.versions.confirm`) say what is missing.
-    """
-
-    def __init__(self, section: str, needed: int, available: int, waiting: list[str]):
-        super().__init__(
-            f"the exam is not available until a trainer reviews the questions changed by the last "
-            f"playbook release: section '{section}' draws {needed} questions but only {available} are "
-            f"confirmed; review and confirm some of: {', '.join(waiting)} "
-            "(trainer notebook 'playbook_changes' or `sopcoach review --confirm QID`)")
-        self.section, self.needed, self.available, self.waiting = section, needed, available, list(waiting)
 
 
 TRANSITIONS: dict[AttemptState, set[AttemptState]] = {

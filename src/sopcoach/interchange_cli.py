@@ -18,18 +18,18 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from .config import content_folder
 from .errors import ConfigError, ContentError, relpath
 
 
-def _playbook_dir() -> Path | None:
-    """The playbook ``sopcoach check`` would use: ``$SOPCOACH_CONTENT/playbook``, ``./playbook`` or the project's."""
-    import os
+def _playbook_dir(args: argparse.Namespace) -> Path | None:
+    """The playbook ``sopcoach check`` uses (:func:`sopcoach.config.content_folder`); ``None`` without one.
 
-    from .config import PROJECT_ROOT
-    for base in (os.environ.get("SOPCOACH_CONTENT"), Path.cwd(), PROJECT_ROOT):
-        if base and (Path(base) / "playbook").is_dir():
-            return Path(base) / "playbook"
-    return None
+    Only the default, the project folder, may lack a playbook (an installed package without
+    content); a folder given with ``--content`` or ``SOPCOACH_CONTENT`` must have one.
+    """
+    folder = content_folder(args.content, required=False)
+    return folder / "playbook" if folder is not None else None
 
 
 def _load_playbook(path: Path | None) -> Any:
@@ -48,6 +48,7 @@ def cmd_import(args: argparse.Namespace) -> int:
             print(f"sopcoach import: {name} {value!r} is not an id (letters, digits, _ . -)", file=sys.stderr)
             return 2
     out = Path(args.output)
+    pb_dir = _playbook_dir(args)  # a wrong --content fails before any file is read or written
     options = ImportOptions(section=args.section, clause=args.clause or ImportOptions().clause)
     taken: set[str] = set()
     questions: list[dict] = []
@@ -75,7 +76,6 @@ def cmd_import(args: argparse.Namespace) -> int:
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(bank_yaml(questions, header), encoding="utf-8")
     try:
-        pb_dir = _playbook_dir()
         load_bank([out], _load_playbook(pb_dir))
     except ContentError as exc:
         for p in exc.problems:
@@ -103,7 +103,7 @@ def cmd_export(args: argparse.Namespace) -> int:
         else:
             print(f"sopcoach export: {b}: no such file or folder", file=sys.stderr)
             return 1
-    playbook_dir = Path(args.playbook) if args.playbook else _playbook_dir()
+    playbook_dir = Path(args.playbook) if args.playbook else _playbook_dir(args)
     bank = load_bank(paths, _load_playbook(playbook_dir))  # ContentError -> exit 1 in cli.main
     text, notes = export_questions(bank.questions.values(), args.format, args.lang)
     Path(args.output).write_text(text, encoding="utf-8")

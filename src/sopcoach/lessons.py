@@ -41,7 +41,7 @@ from fractions import Fraction
 from typing import Any, Callable, Sequence
 
 from .businesstime import BusinessCalendar, Duration
-from .errors import InvalidResponse, SopcoachError
+from .errors import InvalidResponse, ToolInputError
 from .i18n import current_lang, t
 from .quizbank import MultipleChoice, Numeric, Ordering, SingleChoice, TrueFalse
 from .records import from_db, utcnow
@@ -51,10 +51,6 @@ from .scoring import check_response, credit, floor_percent
 PASS_FRACTION = Fraction(4, 5)
 #: Question types the lesson practice renders.
 PRACTICE_TYPES = ("single_choice", "multiple_choice", "true_false", "numeric")
-
-
-class ToolInputError(SopcoachError, ValueError):
-    """A lesson tool got an input it cannot use (negative amount, unknown role, ...)."""
 
 
 # ------------------------------------------------------------------------------------ lesson text

@@ -54,7 +54,8 @@ from ruamel.yaml.scalarstring import (DoubleQuotedScalarString, FoldedScalarStri
                                       SingleQuotedScalarString)
 from ruamel.yaml.tokens import CommentToken
 
-from .errors import ContentError, Problem, SopcoachError
+from .config import settings
+from .errors import ContentError, EditError, InvalidPlaybook, Problem, SaveConflict
 
 __all__ = [
     "Backup", "EditError", "InvalidPlaybook", "KeyChange", "LessonChange", "PlaybookEdit", "Review",
@@ -88,39 +89,6 @@ _ORDER = {
 }
 #: Indentation styles tried, in order, until one reproduces a file byte for byte.
 _INDENTS = ((2, 4, 2), (2, 2, 0), (4, 4, 2), (4, 6, 4), (4, 4, 0), (2, 4, 0))
-
-
-# -- errors ---------------------------------------------------------------------------------------------
-class EditError(SopcoachError):
-    """An edit or a save is refused (unknown id, read-only file, nothing to restore, ...)."""
-
-
-class InvalidPlaybook(EditError):
-    """Saving (or restoring) is refused because ``sopcoach check`` reports ``problems``."""
-
-    def __init__(self, problems: Sequence[Problem]):
-        self.problems = list(problems)
-        lines = "\n".join(str(p) for p in self.problems[:20])
-        more = f"\n... and {len(self.problems) - 20} more" if len(self.problems) > 20 else ""
-        super().__init__(f"nothing was saved: `sopcoach check` reports {len(self.problems)} problem(s); "
-                         f"fix them first\n{lines}{more}")
-
-
-class SaveConflict(EditError):
-    """Saving is refused because playbook files changed on disk since the session opened them.
-
-    ``files`` names them (``playbook/<name>``); ``draft`` is the folder holding the trainer's edited
-    files, so nothing is lost even if the session ends.
-    """
-
-    def __init__(self, files: Sequence[str], draft: Path | None):
-        self.files = list(files)
-        self.draft = draft
-        kept = f" Your edited version is kept in {draft}." if draft else ""
-        super().__init__(
-            f"nothing was saved: {', '.join(self.files)} changed on disk since you opened the playbook "
-            f"(someone else saved or edited it).{kept} Reload (your changes are re-applied to the new "
-            "files), review and save again.")
 
 
 # -- YAML round trip --------------------------------------------------------------------------------------
@@ -1583,11 +1551,10 @@ def open_playbook(content: Path | str | None = None, home: Path | str | None = N
     Parameters
     ----------
     content, home : path-like, optional
-        Default: ``SOPCOACH_CONTENT`` and ``SOPCOACH_HOME`` (see :mod:`sopcoach.config`).
+        Default: as :func:`sopcoach.config.settings` resolves them (``SOPCOACH_CONTENT``, else the
+        project folder; ``SOPCOACH_HOME``, else ``var/`` in the content folder).
     """
     if content is None or home is None:
-        from .config import settings
-        s = settings()
-        content = content if content is not None else s.content
-        home = home if home is not None else s.home
+        s = settings(content, home)
+        content, home = s.content, s.home
     return PlaybookEdit(content, home)

@@ -26,7 +26,7 @@ from typing import Any, Mapping
 
 import pandas as pd
 
-from .errors import SopcoachError
+from .errors import SimulationError
 
 __all__ = ["BREACH_KINDS", "Simulation", "simulate"]
 
@@ -48,10 +48,6 @@ _SUBJECTS = {"call": ["电话跟进", "确认需求细节", "跟进决策进度"
 #: chance of advancing out of each stage (quotation is the simulated company's weak stage)
 _ADVANCE = {"first_contact": 0.92, "needs_analysis": 0.8, "solution_demo": 0.75, "quotation": 0.45,
             "contract_negotiation": 0.85}
-
-
-class SimulationError(SopcoachError):
-    """The simulation cannot be built as asked (e.g. too few deals for the breaches requested)."""
 
 
 @dataclass(frozen=True)

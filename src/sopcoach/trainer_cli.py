@@ -21,8 +21,10 @@
 ``itemstats [--attempts first|last|best|all] [--format text|csv|json] [-o FILE]``
     Item analysis (see :mod:`sopcoach.itemstats`).
 
-Every command reads the settings of :mod:`sopcoach.config` (``SOPCOACH_HOME``, ``SOPCOACH_DB_URL``,
-``SOPCOACH_CONTENT``, ``SOPCOACH_LANG``).
+Every command uses the records, so :func:`sopcoach.cli.main` resolves the settings first
+(:func:`sopcoach.config.settings`: ``--content``/``--home``/``--db-url``, else ``SOPCOACH_CONTENT``,
+``SOPCOACH_HOME``, ``SOPCOACH_DB_URL``; ``SOPCOACH_LANG``), hands them over as ``args.settings`` and
+prints the database used on stderr.
 """
 from __future__ import annotations
 
@@ -40,37 +42,32 @@ def register(sub: Any) -> None:
     r.add_argument("--label", help="release label (default: sop.version; a new label is written to sop.yaml)")
     r.add_argument("--note", default="", help="what changed and why")
     r.add_argument("--by", default="", help="who releases")
-    r.set_defaults(func=_cmd_release)
+    r.set_defaults(func=_cmd_release, uses_records=True)
     d = sub.add_parser("diff", help="the playbook against the last release, and the impact of each change")
     d.add_argument("--files", action="store_true", help="also print unified diffs of the YAML files")
-    d.set_defaults(func=_cmd_diff)
+    d.set_defaults(func=_cmd_diff, uses_records=True)
     v = sub.add_parser("review", help="list questions waiting for review, or confirm them")
     v.add_argument("--confirm", nargs="+", metavar="QID", help="question ids to confirm")
     v.add_argument("--by", default="", help="who confirms")
-    v.set_defaults(func=_cmd_review)
+    v.set_defaults(func=_cmd_review, uses_records=True)
     c = sub.add_parser("recertify", help="list certified people whose certificate covered a changed clause")
-    c.set_defaults(func=_cmd_recertify)
+    c.set_defaults(func=_cmd_recertify, uses_records=True)
     f = sub.add_parser("verify", help="is a certificate genuine and current? (exit 0 yes, 3 not current, 1 not genuine)")
     f.add_argument("code")
-    f.set_defaults(func=_cmd_verify)
+    f.set_defaults(func=_cmd_verify, uses_records=True)
     p = sub.add_parser("certificate", help="write a certificate as PDF")
     p.add_argument("code", nargs="?", help="verification code")
     p.add_argument("--learner", help="instead of a code: the learner's certificate in force")
     p.add_argument("-o", "--output", required=True, help="the PDF file to write")
-    p.set_defaults(func=_cmd_certificate)
+    p.set_defaults(func=_cmd_certificate, uses_records=True)
     i = sub.add_parser("itemstats", help="item analysis of the certification exam (Moodle's statistics)")
     i.add_argument("--attempts", choices=["first", "last", "best", "all"], default="first")
     i.add_argument("--format", choices=["text", "csv", "json"], default="text")
     i.add_argument("-o", "--output", help="write the per-question table here (csv/json)")
-    i.set_defaults(func=_cmd_itemstats)
+    i.set_defaults(func=_cmd_itemstats, uses_records=True)
 
 
 # -- helpers ----------------------------------------------------------------------------------------
-def _settings():
-    from .config import settings
-    return settings()
-
-
 def _records(s: Any):
     from .records import Records
     return Records(s.db_url)
@@ -95,7 +92,7 @@ def _cmd_release(args: argparse.Namespace) -> int:
     from .errors import ContentError
     from .versions import release, set_sop_version
     lang = current_lang()
-    s = _settings()
+    s = args.settings
     problems = check_paths([], s.content)
     if problems:
         raise ContentError(problems)
@@ -116,7 +113,7 @@ def _cmd_release(args: argparse.Namespace) -> int:
 def _cmd_diff(args: argparse.Namespace) -> int:
     from .versions import diff_playbook, impact, latest_release, playbook_files
     lang = current_lang()
-    s = _settings()
+    s = args.settings
     playbook, bank, _ = _content(s)
     diff = diff_playbook(latest_release(_records(s)), playbook, playbook_files(s.playbook_dir), lang)
     print(diff.text(lang))
@@ -139,7 +136,7 @@ def _cmd_diff(args: argparse.Namespace) -> int:
 def _cmd_review(args: argparse.Namespace) -> int:
     from .versions import confirm, needs_review
     lang = current_lang()
-    s = _settings()
+    s = args.settings
     records = _records(s)
     if args.confirm:
         done = confirm(records, args.confirm, by=args.by)
@@ -158,7 +155,7 @@ def _cmd_review(args: argparse.Namespace) -> int:
 def _cmd_recertify(args: argparse.Namespace) -> int:
     from .versions import recertification_list
     lang = current_lang()
-    table = recertification_list(_records(_settings()))
+    table = recertification_list(_records(args.settings))
     if table.empty:
         print(t("没有人需要复认证。", "nobody needs to re-certify.", lang))
         return 0
@@ -169,20 +166,21 @@ def _cmd_recertify(args: argparse.Namespace) -> int:
 
 def _cmd_verify(args: argparse.Namespace) -> int:
     from .certificates import verify
-    v = verify(_records(_settings()), args.code)
+    v = verify(_records(args.settings), args.code)
     print(v.message(current_lang()))
     return 0 if v.current else 3 if v.genuine else 1
 
 
 def _cmd_certificate(args: argparse.Namespace) -> int:
-    from .certificates import CertificateError, certificate_pdf, certificate_table
-    s = _settings()
+    from .certificates import certificate_pdf, certificate_table
+    from .errors import CertificateError, UsageError
+    s = args.settings
     records = _records(s)
     playbook, _, blueprint = _content(s)
     code = args.code
     if not code:
         if not args.learner:
-            raise CertificateError("give a certificate code or --learner ID")
+            raise UsageError("give a certificate code or --learner ID")
         table = certificate_table(records)
         mine = table[(table["learner_id"] == args.learner) & (table["status"] != "superseded")]
         if mine.empty:
@@ -197,7 +195,7 @@ def _cmd_certificate(args: argparse.Namespace) -> int:
 def _cmd_itemstats(args: argparse.Namespace) -> int:
     from .itemstats import FLAG_TEXT, item_analysis
     lang = current_lang()
-    s = _settings()
+    s = args.settings
     playbook, bank, blueprint = _content(s)
     ia = item_analysis(_records(s), bank, blueprint, playbook, args.attempts, lang)
     items = ia.items.copy()

@@ -38,7 +38,7 @@ from typing import Any, Iterable
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from .errors import SopcoachError
+from .errors import VersionError
 from .records import (Certificate, Learner, QuestionReview, Records, Release, from_db, to_db, utcnow)
 
 #: Parts whose items name no clause, and the clause they belong to.
@@ -53,10 +53,6 @@ _CLAUSE_PARTS = ("roles", "steps", "authority", "slas", "kpis", "templates", "co
 
 NEEDS_REVIEW = "needs_review"
 CONFIRMED = "confirmed"
-
-
-class VersionError(SopcoachError):
-    """A release, confirmation or version write is refused (nothing changed, label in use, ...)."""
 
 
 # -- clause content and hashes ----------------------------------------------------------------------

@@ -17,8 +17,8 @@ import ipywidgets as w
 
 from ..config import Installation
 from ..errors import (AlreadyCertified, AttemptClosed, AttemptExpired, AttemptLimitReached, AuthError, InvalidResponse,
-                      RecordsError, WaitRequired)
-from ..exam import AttemptState, ExamService, LessonsIncomplete, QuestionView
+                      LessonsIncomplete, RecordsError, WaitRequired)
+from ..exam import AttemptState, ExamService, QuestionView
 from ..i18n import current_lang, t
 from ..records import utcnow
 from ..scoring import ScoreReport, floor_percent, key_text

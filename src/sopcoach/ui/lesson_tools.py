@@ -14,8 +14,9 @@ from typing import Any, Callable
 import ipywidgets as w
 
 from ..businesstime import Duration, DurationUnit
+from ..errors import ToolInputError
 from ..i18n import t
-from ..lessons import (FUNNEL_COUNTS, KPI_STAGE, ToolInputError, approval, check_follow_up_plan, classify_tier,
+from ..lessons import (FUNNEL_COUNTS, KPI_STAGE, approval, check_follow_up_plan, classify_tier,
                        deadline, funnel, judge_use, objectives, parse_series, stage_map, templates_for_stage,
                        trend)
 from ..scoring import floor_percent

@@ -33,10 +33,9 @@ from typing import Any, Callable
 
 import ipywidgets as w
 
-from ..errors import SopcoachError
+from ..errors import InvalidPlaybook, SaveConflict, SopcoachError
 from ..i18n import current_lang, t
-from ..playbook_edit import (UNITS, WEEKDAYS, InvalidPlaybook, PlaybookEdit, Review, SaveConflict,
-                             diff_lines, open_playbook)
+from ..playbook_edit import UNITS, WEEKDAYS, PlaybookEdit, Review, diff_lines, open_playbook
 from ._common import esc, log, safe
 
 CSS = """

@@ -6,11 +6,12 @@ walkthrough: pick a deal -> its timeline against the SOP stages with each deviat
 clause quoted, and discussion prompts (seed:1.3.2, seed:3.3.2).
 
 The widgets only display and forward clicks: reading is :func:`sopcoach.crm.read_export`, every
-figure and finding comes from :mod:`sopcoach.analytics`. Feedback goes to a status widget in the
-layout, never to ``print`` (shared case 29); errors are logged on the server, not shown as
-tracebacks.
+figure and finding comes from :mod:`sopcoach.analytics`, drawn by :mod:`sopcoach.report`.
+Feedback goes to a status widget in the layout, never to ``print`` (shared case 29); errors are
+logged on the server, not shown as tracebacks.
 
-Exports are found in ``$SOPCOACH_CRM_DIR`` (default ``$SOPCOACH_HOME/crm``, i.e. ``./var/crm``):
+Exports are found in ``$SOPCOACH_CRM_DIR`` (default ``crm/`` in the data home, see
+:func:`sopcoach.config.settings`; ``var/crm`` in the project folder unless ``SOPCOACH_HOME`` says otherwise):
 each sub-folder is one export, each CSV/XLSX file directly inside is one too. Files can also be
 uploaded, and a simulated demo export is always offered.
 """
@@ -26,8 +27,11 @@ from typing import Any, Callable
 import ipywidgets as w
 import pandas as pd
 
+from .. import report
+from ..config import content_folder, settings
 from ..errors import ContentError, SopcoachError
 from ..i18n import current_lang, t
+from ..playbook import load_playbook
 from ._common import log  # the server log, never the page
 
 
@@ -79,11 +83,17 @@ CASE_LIMIT = 300
 
 
 def exports_dir() -> Path:
-    """Return the folder holding the exports offered in the app (``$SOPCOACH_CRM_DIR``)."""
+    """Return the folder holding the exports offered in the app: ``$SOPCOACH_CRM_DIR``, else ``crm/`` in the data home.
+
+    Raises
+    ------
+    ConfigError
+        When ``SOPCOACH_CRM_DIR`` is unset and the settings cannot be resolved (see :func:`sopcoach.config.settings`).
+    """
     env = os.environ.get("SOPCOACH_CRM_DIR")
     if env:
         return Path(env).expanduser()
-    return Path(os.environ.get("SOPCOACH_HOME") or Path.cwd() / "var").expanduser() / "crm"
+    return settings().home / "crm"
 
 
 def list_exports(folder: Path) -> list[tuple[str, str]]:
@@ -244,26 +254,24 @@ class ReviewApp:
         month = None if self.month.value == ALL else self.month.value
         rv = an.review(self.data, self.pb, month, lang=self.lang)
         self.review = rv
-        self.cards.value = f"<p class='note'>{html.escape(an.populations_note(rv))}</p>" + an.kpi_cards_html(rv)
-        b = rv.bottleneck
-        self.callout.value = (f"<div class='callout'><b>{self.tr('瓶颈阶段', 'Bottleneck')}:</b> {html.escape(b.reason)}</div>"
-                              if b.stage else f"<div class='{b.css_class}'>{html.escape(b.reason)}</div>")
-        self.funnel_img.value = an.chart_funnel(rv)
-        self.funnel_table.value = an.html_table(rv.funnel, ["name", "reached", "open_here", "lost_here",
-                                                            "conversion", "ci_low", "ci_high", "observed"])
-        self.cycle_img.value = an.chart_cycle(rv)
-        self.trend_img.value = an.chart_trend(rv)
-        checks = rv.compliance.checks[["rule", "clause", "source", "status", "instances", "breaches", "pending", "reason"]]
-        self.compliance_table.value = (f"<h4>{self.tr('检查项', 'Checks')}</h4>" + an.html_table(checks))
-        findings = rv.compliance.findings.set_index("deal_id")[["rule", "owner", "clause", "source", "expected", "actual"]]
+        self.cards.value = f"<p class='note'>{html.escape(report.populations_note(rv))}</p>" + report.kpi_cards_html(rv)
+        self.callout.value = report.bottleneck_html(rv)
+        self.funnel_img.value = report.chart_funnel(rv)
+        self.funnel_table.value = report.html_table(rv.funnel, ["name", "reached", "open_here", "lost_here",
+                                                                "conversion", "ci_low", "ci_high", "observed"])
+        self.cycle_img.value = report.chart_cycle(rv)
+        self.trend_img.value = report.chart_trend(rv)
+        checks = rv.compliance.checks[report.CHECKS_SHOWN]
+        self.compliance_table.value = (f"<h4>{self.tr('检查项', 'Checks')}</h4>" + report.html_table(checks))
+        findings = rv.compliance.findings.set_index("deal_id")[report.FINDINGS_SHOWN]
         self.findings_table.value = (f"<h4>{self.tr('偏离记录', 'Findings')} ({len(findings):,})</h4>"
                                      f"<p>{html.escape(rv.compliance.summary(self.lang))}</p>"
-                                     + (an.html_table(findings, max_rows=300) if len(findings) else ""))
+                                     + (report.html_table(findings, max_rows=300) if len(findings) else ""))
         self.on_group()
         q = rv.quality.summary[["status", "count", "message", "examples"]]
         probs = "".join(f"<li>{html.escape(str(p))}</li>" for p in rv.problems[:100])
-        self.quality_table.value = an.html_table(q) + (f"<h4>{self.tr('无法读取的值', 'Row problems')}</h4><ul>{probs}</ul>"
-                                                       if probs else "")
+        self.quality_table.value = report.html_table(q) + (
+            f"<h4>{self.tr('无法读取的值', 'Row problems')}</h4><ul>{probs}</ul>" if probs else "")
         self._deal_options()
         self.tabs.layout.display = ""
         self.say(self.tr(f"分析完成：{rv.month or '全部月份'}。", f"Done: {rv.month or 'all months'}. ")
@@ -309,11 +317,11 @@ class ReviewApp:
             self.group_table.value = self.tr("<p>导出数据没有这个维度。</p>", "<p>The export has no such column.</p>")
             self.group_stages.value = ""
             return
-        self.group_table.value = an.html_table(self.review.by[by], max_rows=100)
+        self.group_table.value = report.html_table(self.review.by[by], max_rows=100)
         month = self.review.month
         conv = an.stage_conversion_by(self.data, self.pb, by, month, lang=self.lang)
         self.group_stages.value = (f"<h4>{self.tr('各阶段转化率与薄弱环节', 'Stage conversion and weak stage')}</h4>"
-                                   + an.html_table(conv, max_rows=100))
+                                   + report.html_table(conv, max_rows=100))
 
     @_safe
     def on_deal(self, _change: Any = None) -> None:
@@ -332,7 +340,7 @@ class ReviewApp:
                                  f"{cell('owner')} · {self.tr('客户', 'Account')}: {cell('account')}"
                                  f" · {self.tr('等级', 'Tier')}: {cell('tier')} · "
                                  f"{self.tr('阶段', 'Stage')}: {cell('stage_raw')}</p>")
-        self.case_img.value = an.chart_timeline(cs, self.pb, self.lang)
+        self.case_img.value = report.chart_timeline(cs, self.pb, self.lang)
         devs = []
         for r in cs.deviations.itertuples():
             devs.append(f"<div class='callout'><b>{html.escape(r.rule)}</b> — {self.tr('应', 'expected')}: "
@@ -345,7 +353,7 @@ class ReviewApp:
             f"<div class='ok'>{self.tr('在可检查的规则中未发现偏离SOP的记录。', 'No deviation from the SOP found among the rules that could be checked.')}</div>")
         self.case_prompts.value = (f"<h4>{self.tr('讨论问题', 'Discussion prompts')}</h4><ol>"
                                    + "".join(f"<li>{html.escape(p)}</li>" for p in cs.prompts) + "</ol>")
-        self.case_timeline.value = an.html_table(cs.timeline.set_index("local_time")[["stage", "what", "deviation"]])
+        self.case_timeline.value = report.html_table(cs.timeline.set_index("local_time")[report.TIMELINE_SHOWN])
 
 
 def monthly_review(folder: Path | str | None = None, lang: str | None = None, playbook: Any = None) -> w.Widget:
@@ -354,10 +362,11 @@ def monthly_review(folder: Path | str | None = None, lang: str | None = None, pl
     Parameters
     ----------
     folder : path-like, optional
-        Where exports are listed (default ``$SOPCOACH_CRM_DIR`` or ``$SOPCOACH_HOME/crm``).
+        Where exports are listed (default :func:`exports_dir`: ``$SOPCOACH_CRM_DIR``, else ``crm/`` in
+        the data home).
     lang : {"zh-CN", "en"}, optional
     playbook : Playbook, optional
-        Default: the installation's playbook (``$SOPCOACH_CONTENT/playbook``).
+        Default: the installation's playbook (``playbook/`` in :func:`sopcoach.config.content_folder`).
 
     Returns
     -------
@@ -367,19 +376,14 @@ def monthly_review(folder: Path | str | None = None, lang: str | None = None, pl
     ------
     ContentError
         When the playbook is invalid.
+    ConfigError
+        When the content folder has no playbook (see :func:`sopcoach.config.content_folder`).
     """
-    if playbook is None:
-        from ..config import PROJECT_ROOT
-        from ..playbook import load_playbook
-        content = Path(os.environ.get("SOPCOACH_CONTENT") or PROJECT_ROOT)
-        playbook = load_playbook(content / "playbook")
-    return ReviewApp(playbook, folder, lang).widget
+    return build(folder, lang, playbook).widget
 
 
 def build(folder: Path | str | None = None, lang: str | None = None, playbook: Any = None) -> ReviewApp:
     """Build the app and return the :class:`ReviewApp` itself (tests drive its buttons)."""
     if playbook is None:
-        from ..config import PROJECT_ROOT
-        from ..playbook import load_playbook
-        playbook = load_playbook(Path(os.environ.get("SOPCOACH_CONTENT") or PROJECT_ROOT) / "playbook")
+        playbook = load_playbook(content_folder() / "playbook")
     return ReviewApp(playbook, folder, lang)

@@ -22,16 +22,17 @@ from __future__ import annotations
 import base64
 import difflib
 import functools
-import html
 from datetime import datetime
 from typing import Any, Callable
 
 import ipywidgets as w
 import pandas as pd
+from markupsafe import Markup
 
 from ..errors import ContentError, SopcoachError
 from ..i18n import current_lang, t
-from ._common import log
+from ..report import html_table
+from ._common import esc, log
 
 CSS = """
 <style>
@@ -70,29 +71,21 @@ STATUS_TEXT = {
 }
 
 
-def esc(value: Any) -> str:
-    """Escape a value for HTML (lists joined by commas, missing values as a dash)."""
+def as_text(value: Any) -> str:
+    """Return a value as text: lists joined by commas, a missing value (None, NaN) as a dash."""
     if isinstance(value, (list, tuple)):
-        value = ", ".join(str(v) for v in value)
-    if value is None or (isinstance(value, float) and value != value):
-        return "–"
-    return html.escape(str(value))
+        return ", ".join(str(v) for v in value)
+    return "–" if value is None or (isinstance(value, float) and value != value) else str(value)
 
 
-def table_html(df: pd.DataFrame, headers: dict[str, str] | None = None,
-               formats: dict[str, Callable[[Any], str]] | None = None, index: bool = False,
-               max_rows: int = 500) -> str:
-    """Render ``df`` as an escaped HTML table; ``formats`` return HTML for their columns."""
-    formats = formats or {}
-    data = df.reset_index() if index else df
-    cols = list(data.columns)
-    head = "".join(f"<th>{esc((headers or {}).get(c, c))}</th>" for c in cols)
-    body = []
-    for _, row in data.head(max_rows).iterrows():
-        cells = "".join(f"<td>{formats[c](row[c]) if c in formats else esc(row[c])}</td>" for c in cols)
-        body.append(f"<tr>{cells}</tr>")
-    more = f"<p class='muted'>… {len(data) - max_rows} more</p>" if len(data) > max_rows else ""
-    return f"<table class='t'><tr>{head}</tr>{''.join(body)}</table>{more}"
+def table_html(df: pd.DataFrame, *, index: bool = False, **options: Any) -> str:
+    """Render ``df`` with :func:`sopcoach.report.html_table` as the trainer pages show tables.
+
+    The row labels are shown only with ``index=True``; a missing value is a dash; up to 500 rows.
+    ``options`` are those of :func:`~sopcoach.report.html_table` (``headers``, ``formats``: a
+    format returns text, or :class:`markupsafe.Markup` for HTML).
+    """
+    return html_table(df, index=index, **{"missing": "–", "max_rows": 500, **options})
 
 
 def pct(v: Any, digits: int = 1) -> str:
@@ -103,8 +96,8 @@ def pct(v: Any, digits: int = 1) -> str:
 def download_link(data: bytes, filename: str, label: str, mime: str) -> str:
     """Return an HTML link that downloads ``data`` as ``filename`` (the file is inside the link)."""
     b64 = base64.b64encode(data).decode("ascii")
-    return (f"<a class='download' download='{html.escape(filename)}' "
-            f"href='data:{mime};base64,{b64}'>{html.escape(label)}</a>")
+    return (f"<a class='download' download='{esc(filename)}' "
+            f"href='data:{mime};base64,{b64}'>{esc(label)}</a>")
 
 
 def text_diff_html(old: str, new: str) -> str:
@@ -282,7 +275,7 @@ class PlaybookChangesApp(_App):
                 if isinstance(f.old, str) and isinstance(f.new, str) and len(f.old) + len(f.new) > 40:
                     value = text_diff_html(f.old, f.new)
                 else:
-                    value = f"<del>{esc(f.old)}</del> → <ins>{esc(f.new)}</ins>"
+                    value = f"<del>{esc(as_text(f.old))}</del> → <ins>{esc(as_text(f.new))}</ins>"
                 rows.append(f"<tr><td><code>{esc(f.path)}</code></td><td>{value}</td></tr>")
             parts.append(f"<div class='change'><div class='head'>[{esc(kinds[ch.kind])}] {esc(ch.clause_id)} · "
                          f"{esc(ch.title)} <span class='muted'>({esc(ch.source)})</span></div>"
@@ -318,7 +311,7 @@ class PlaybookChangesApp(_App):
         elif q.type == "ordering":
             key = self.tr("顺序：", "Order: ") + " → ".join(esc(o.text.get(self.lang)) for o in q.items)
         scen = f"<i>{esc(q.scenario.get(self.lang))}</i><br>" if q.scenario else ""
-        return (f"<b>{esc(qid)}</b> <span class='muted'>[{esc(q.section)}; {esc(list(q.clauses))}]</span><br>"
+        return (f"<b>{esc(qid)}</b> <span class='muted'>[{esc(q.section)}; {esc(as_text(list(q.clauses)))}]</span><br>"
                 f"{scen}{esc(q.text.get(self.lang))}<div class='muted'>{key}</div>")
 
     def _render_review(self) -> None:
@@ -456,18 +449,19 @@ class ResultsApp(_App):
             status = {k: self.tr(*v) for k, v in STATUS_TEXT.items()}
             shown = df.assign(certificate_status=df["certificate_status"].map(lambda x: status.get(x, x)))
             self.table.value = table_html(shown, formats={
-                "best_percent": lambda v: esc(v if v != v else f"{v:.1f}%"),
-                "last_percent": lambda v: esc(v if v != v else f"{v:.1f}%"),
-                "passed": lambda v: "✔" if v else "✗",
-                "first_passed_at": lambda v: esc(str(v)[:10]), "last_attempt_at": lambda v: esc(str(v)[:10]),
-                "valid_until": lambda v: esc(str(v)[:10])},
+                "best_percent": lambda v: "–" if v != v else f"{v:.1f}%",
+                "last_percent": lambda v: "–" if v != v else f"{v:.1f}%",
+                "passed": lambda v: "✔" if v else "✗", "minutes_best": as_text, "minutes_last": as_text,
+                "first_passed_at": lambda v: str(v)[:10], "last_attempt_at": lambda v: str(v)[:10],
+                "valid_until": lambda v: str(v)[:10]},
                 headers=self._person_headers())
         else:
             df = attempt_table(self.records, **f)
             self.summary.value = f"<p>{esc(self.tr(f'{len(df)} 次考试', f'{len(df)} attempts'))}</p>"
             self.table.value = table_html(df[ATTEMPT_COLUMNS], formats={
-                "started_at": lambda v: esc(str(v)[:16].replace("T", " ")),
-                "closed_at": lambda v: esc(str(v)[:16].replace("T", " "))})
+                "attempt_id": as_text, "minutes_taken": as_text, "percent": as_text, "passed": as_text,
+                "started_at": lambda v: str(v)[:16].replace("T", " "),
+                "closed_at": lambda v: str(v)[:16].replace("T", " ")})
         self.table_df = df
         stem = f"results-{self.by.value}-{self.clock():%Y%m%d}"
         self.downloads.value = (
@@ -570,9 +564,10 @@ class ItemAnalysisApp(_App):
         items = ia.items
         li = 0 if self.lang == "zh-CN" else 1
         flagged = items[items["flags"].map(bool)]
+        flag = Markup("<span class='flag'>%s</span>")  # % escapes the flag's text
         fmts = {"facility": pct, "sd": pct, "discrimination": lambda v: pct(v), "efficiency": lambda v: pct(v),
-                "guess": pct, "flags": lambda f: "<br>".join(f"<span class='flag'>{esc(FLAG_TEXT[x][li])}</span>" for x in f),
-                "tentative": lambda v: esc(self.tr("暂定", "tentative")) if v else ""}
+                "guess": pct, "flags": lambda f: Markup("<br>").join(flag % FLAG_TEXT[x][li] for x in f),
+                "tentative": lambda v: self.tr("暂定", "tentative") if v else ""}
         headers = {"question": self.tr("题目", "question"), "section": self.tr("部分", "section"),
                    "clauses": self.tr("条款", "clauses"), "facility": self.tr("难度指数", "facility"),
                    "sd": self.tr("标准差", "SD"), "discrimination": self.tr("区分度", "discrimination"),
@@ -623,8 +618,8 @@ class CertificatesApp(_App):
         df = certificate_table(self.records, self.clock())
         status = {k: self.tr(*v) for k, v in STATUS_TEXT.items()}
         self.table.value = table_html(df, formats={
-            "issued_at": lambda d: esc(f"{d:%Y-%m-%d}"), "expires_at": lambda d: esc(f"{d:%Y-%m-%d}"),
-            "percent": lambda v: esc(f"{v}%"), "status": lambda s: esc(status.get(s, s))}, headers={
+            "issued_at": lambda d: f"{d:%Y-%m-%d}", "expires_at": lambda d: f"{d:%Y-%m-%d}",
+            "percent": lambda v: f"{v}%", "status": lambda s: status.get(s, s)}, headers={
             "code": self.tr("验证码", "code"), "learner_id": self.tr("员工编号", "id"), "name": self.tr("姓名", "name"),
             "team": self.tr("团队", "team"), "cohort": self.tr("批次", "cohort"), "version": self.tr("规程版本", "version"),
             "percent": self.tr("得分", "score"), "issued_at": self.tr("签发", "issued"),
