@@ -92,7 +92,7 @@ from jupyter_server.services.kernels.connection.base import (
 from tornado.httpclient import AsyncHTTPClient, HTTPRequest
 from tornado.websocket import websocket_connect
 
-from sopcoach.server import free_port, learner_command
+from sopcoach.server import POOL_SIZE, free_port, learner_command
 
 WS_PROTOCOL = "v1.kernel.websocket.jupyter.org"
 WIDGET_VIEW = b"application/vnd.jupyter.widget-view+json"  # the app's output in the page
@@ -311,15 +311,21 @@ class Sampler:
 
     @staticmethod
     def machine_busy() -> float:
-        """CPU seconds the whole machine has been busy since boot (every process, every core)."""
+        """CPU seconds the whole machine has been busy since boot (every process, every core; not steal)."""
         c = psutil.cpu_times()
-        return sum(c) - c.idle - getattr(c, "iowait", 0.0)
+        return sum(c) - c.idle - getattr(c, "iowait", 0.0) - getattr(c, "steal", 0.0)
+
+    @staticmethod
+    def machine_steal() -> float:
+        """CPU seconds a virtual machine's host has taken from this machine since boot (0 on bare metal)."""
+        return getattr(psutil.cpu_times(), "steal", 0.0)
 
     def mark_cpu(self) -> None:
         """Remember every process's CPU so far (the cohort's CPU is counted from here)."""
         self.sample()
         self.mark = {pid: cpu for pid, (_, cpu) in self.cpu.items()}
         self.mark_busy = self.machine_busy()
+        self.mark_steal = self.machine_steal()
 
     def others_since_mark(self) -> float:
         """CPU seconds of processes that are not this run's (other work on the machine) since the mark."""
@@ -1381,6 +1387,7 @@ async def run(args: argparse.Namespace, tmp: Path) -> dict:
             sampler.sample()
             cpu = sampler.cpu_since_mark()
             cpu["others"] = sampler.others_since_mark()
+            cpu["steal"] = sampler.machine_steal() - sampler.mark_steal
             window = sampler.window(t_cohort, t_end)
             # kernels given back after everyone left (bounded)
             deadline = time.perf_counter() + 90
@@ -1527,7 +1534,8 @@ def report(fig: dict) -> dict:
     print(f"CPU over the cohort ({wall:.0f} s wall, {psutil.cpu_count()} cores = {psutil.cpu_count() * wall:.0f} CPU-s): "
           f"server + kernels {cpu['server'] + cpu['kernels']:.0f} s (server process {cpu['server']:.0f} s, kernels "
           f"{cpu['kernels']:.0f} s); clients: protocol (this process) {cpu['protocol']:.0f} s, "
-          f"browsers (Chromium + driver) {cpu['browser']:.0f} s; other processes on the machine {cpu['others']:.0f} s")
+          f"browsers (Chromium + driver) {cpu['browser']:.0f} s; other processes on the machine {cpu['others']:.0f} s; "
+          f"taken by the virtual machine's host (steal) {cpu['steal']:.0f} s")
     load = fig.get("load_before")
     if load:
         print(f"load average before the cohort: {load[0]:.1f} (1 min), {load[1]:.1f} (5 min)")
@@ -1589,6 +1597,7 @@ def report(fig: dict) -> dict:
         "cpu_clients_protocol_s": r3(cpu["protocol"]),
         "cpu_clients_browser_s": r3(cpu["browser"]),
         "cpu_other_processes_s": r3(cpu["others"]),
+        "cpu_steal_s": r3(cpu["steal"]),
         "p95_login_probe_s": r3(p95([sec for _, sec in fig["probes"]])),
         "max_login_probe_s": r3(max((sec for _, sec in fig["probes"]), default=None)),
         "p95_db_lock_wait_s": r3(p95([sec for _, sec in fig["db_waits"]])),
@@ -1619,7 +1628,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", type=Path, help="write the summary figures to this JSON file")
     parser.add_argument("--think", type=float, default=1.0,
                         help="think time between a learner's actions, seconds, jittered x0.5-1.5 (default: %(default)s)")
-    parser.add_argument("--pool-size", type=int, default=2, help="preheated kernels of the server (default: %(default)s)")
+    parser.add_argument("--pool-size", type=int, default=POOL_SIZE,
+                        help="preheated kernels of the server (default: the server's, %(default)s)")
     parser.add_argument("--max-pages", type=int, default=0, help="the server's page cap (default: learners + 10)")
     parser.add_argument("--baseline-runs", type=int, default=3, help="page loads of the baseline (default: %(default)s)")
     parser.add_argument("--step-timeout", type=float, default=120.0, help="seconds one step may take (default: %(default)s)")

@@ -258,3 +258,14 @@ def test_certified_learner_sees_validity_then_the_lapse(app, inst, clock):
     text = instructions_text()
     assert "expired on 2027-03-02" in text and "/learn/recertification" in text
     assert "You are certified" not in text
+
+
+def test_next_question_keeps_the_page_frame(app, inst):
+    """Moving to the next question replaces only the answer control; progress and buttons stay the same widgets."""
+    app.start_button.click()
+    frame = app.body.children
+    first_answer = app._answer_widget
+    app.next_button.click()
+    assert app.body.children == frame
+    assert app._answer_widget is not first_answer and first_answer.comm is None  # the old control is closed
+    assert app.question_head.children[0] is app.progress and app.progress.value == 2

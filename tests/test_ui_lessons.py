@@ -235,3 +235,28 @@ def test_view_switches_leave_no_widgets_behind(bound_page, monkeypatch):
             app.on_navigate(route, "zh-CN")
         counts.append(len(la.widget_registry()))
     assert counts[0] == counts[1] == counts[2]
+
+
+def test_views_share_the_page_layout(bound_page, monkeypatch):
+    """No widget of any view brings a default layout of its own: it uses the page's one.
+
+    Every widget model is a message to the page and a view for the browser to draw; views that made
+    a fresh default Layout per widget sent about twice the messages per view switch.
+    """
+    import sopcoach.ui.app as la
+    from ipywidgets import Layout
+    from sopcoach.playbook import load_playbook
+    from support import ROOT
+    bound_page("e8005")
+    app = la.build_learner_app()
+    monkeypatch.setattr(app.router, "send", lambda content, buffers=None: None)
+    default_layout = Layout().get_state()
+    routes = ["", "exam", "recertification"] + [f"lessons/{x.id}" for x in load_playbook(ROOT / "playbook").lessons]
+    for route in routes:
+        before = set(la.widget_registry())
+        app.on_navigate(route, "zh-CN")
+        made = [la.widget_registry()[k] for k in la.widget_registry() if k not in before]
+        owners = [type(x).__name__ for x in made
+                  if not isinstance(x, Layout) and isinstance(getattr(x, "layout", None), Layout)
+                  and x.layout.model_id not in before and x.layout.get_state() == default_layout]
+        assert owners == [], route

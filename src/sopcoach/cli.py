@@ -20,6 +20,7 @@ from typing import Sequence
 
 from .config import PROJECT_ROOT, content_folder, installation, settings
 from .errors import ConfigError, ContentError, Problem, SopcoachError, UsageError
+from .server import POOL_SIZE
 
 
 def check_paths(paths: Sequence[Path], content: Path) -> list[Problem]:
@@ -245,8 +246,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--max-pages", type=int, default=200, metavar="N",
                    help="open learner pages (one kernel each) at once before newcomers are asked to try "
                         "again in a minute (default 200; 0 = no cap)")
-    s.add_argument("--pool-size", type=int, default=2, metavar="N",
-                   help="preheated kernels kept ready for arriving learners (default 2)")
+    s.add_argument("--pool-size", type=int, default=POOL_SIZE, metavar="N",
+                   help=f"preheated kernels kept ready for arriving learners (default {POOL_SIZE})")
     s.add_argument("--trust-proxy", action="store_true",
                    help="behind a reverse proxy: take the client address and https from X-Forwarded-* headers")
     s.add_argument("--trainer", action="store_true",

@@ -71,9 +71,15 @@ from typing import Any
 from pathlib import Path
 
 __all__ = ["free_port", "run_voila", "voila_command", "learner_command", "run_learner", "is_loopback", "trainer_site", "trainer_command", "run_trainer",
-           "TRAINER_FOLDERS", "TRAINER_PORT"]
+           "TRAINER_FOLDERS", "TRAINER_PORT", "POOL_SIZE"]
 
 _LOOPBACK_NAMES = {"localhost"}
+#: Learner page kernels the learner server keeps preheated. A preheated page answers at once; a
+#: learner who arrives when the pool is empty waits for a kernel to start and run the page (several
+#: seconds while a cohort arrives). With 2, the p95 of sign-in to home for 50 learners arriving over
+#: 60 s on 2 cores was 19 s; with 6 it was 10 s, and 10 did no better (benchmarks/cohort.py). Each
+#: waiting kernel holds about 65 MB.
+POOL_SIZE = 6
 #: Notebooks that get the full preheated pool; the others get one kernel each.
 PRIORITY_NOTEBOOKS = ("home.ipynb", "exam.ipynb")
 
@@ -205,7 +211,7 @@ def learner_command(
     base_url: str = "/",
     allowed_hosts: Sequence[str] = (),
     max_pages: int = 200,
-    pool_size: int = 2,
+    pool_size: int = POOL_SIZE,
     trust_proxy: bool = False,
     extra: Sequence[str] = (),
 ) -> list[str]:
@@ -230,7 +236,7 @@ def learner_command(
         Host names the server answers to besides loopback and ``host`` (the proxy's public name).
     max_pages : int, default 200
         Open learner pages (kernels) at once before newcomers are told the server is busy.
-    pool_size : int, default 2
+    pool_size : int, default :data:`POOL_SIZE`
         Preheated kernels kept ready.
     trust_proxy : bool, default False
         Take the client address and scheme from the proxy's ``X-Forwarded-*`` headers.

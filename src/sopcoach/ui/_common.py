@@ -7,6 +7,10 @@ import logging
 import sys
 from typing import Any, Callable
 
+import ipywidgets as w
+from ipywidgets.widgets.widget_bool import CheckboxStyle, ToggleButtonStyle
+from ipywidgets.widgets.widget_description import DescriptionStyle
+from ipywidgets.widgets.widget_int import ProgressStyle
 
 from ..errors import SopcoachError
 from ..i18n import t
@@ -58,15 +62,62 @@ def shared_html_parts() -> tuple[Any, Any]:
     They are made on first use inside the kernel (the learner app makes them before its first
     view) and must never be changed.
     """
-    import ipywidgets as w
     if "layout" not in _SHARED or _SHARED["layout"].comm is None:
         from ipywidgets.widgets.widget_string import HTMLStyle
         _SHARED["layout"], _SHARED["style"] = w.Layout(), HTMLStyle()
     return _SHARED["layout"], _SHARED["style"]
 
 
+def shared_layout(**props: str) -> Any:
+    """Return the page's one ``Layout`` with exactly ``props`` (e.g. ``width="auto"``); never change it.
+
+    Like :func:`shared_html_parts`: a widget given a shared layout costs the page one model, not
+    two. Give a widget its own ``Layout`` when code changes it later (``layout.display = "none"``).
+    """
+    key = ("layout", tuple(sorted(props.items())))
+    if not props:
+        return shared_html_parts()[0]
+    if key not in _SHARED or _SHARED[key].comm is None:
+        _SHARED[key] = w.Layout(**props)
+    return _SHARED[key]
+
+
+def shared_style(cls: type, **props: str) -> Any:
+    """Return the page's one style of class ``cls`` (``ButtonStyle``, ``CheckboxStyle``...) with ``props``; never change it."""
+    key = (cls, tuple(sorted(props.items())))
+    if key not in _SHARED or _SHARED[key].comm is None:
+        _SHARED[key] = cls(**props)
+    return _SHARED[key]
+
+
+def shared_parts() -> None:
+    """Make the layouts and styles the learner views share, before the first view (they belong to the page)."""
+    shared_html_parts()
+    shared_layout(width="auto")
+    for cls in (w.ButtonStyle, CheckboxStyle, DescriptionStyle, ProgressStyle, ToggleButtonStyle):
+        shared_style(cls)
+
+
+def button(description: str, **kwargs: Any) -> Any:
+    """Return a ``Button`` with the shared layout and style unless ``layout``/``style`` are given."""
+    kwargs.setdefault("layout", shared_layout())
+    kwargs.setdefault("style", shared_style(w.ButtonStyle))
+    return w.Button(description=description, **kwargs)
+
+
+def vbox(children: Any = (), **kwargs: Any) -> Any:
+    """Return a ``VBox`` with the shared layout unless ``layout`` is given."""
+    kwargs.setdefault("layout", shared_layout())
+    return w.VBox(list(children), **kwargs)
+
+
+def hbox(children: Any = (), **kwargs: Any) -> Any:
+    """Return an ``HBox`` with the shared layout unless ``layout`` is given."""
+    kwargs.setdefault("layout", shared_layout())
+    return w.HBox(list(children), **kwargs)
+
+
 def html_widget(value: str = "", **kwargs: Any) -> Any:
     """Return an HTML widget with the shared layout and style (pass no ``layout``/``style``)."""
-    import ipywidgets as w
     layout, style = shared_html_parts()
     return w.HTML(value, layout=layout, style=style, **kwargs)

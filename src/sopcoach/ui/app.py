@@ -22,7 +22,7 @@ import ipywidgets as w
 from ..config import Installation, installation
 from ..i18n import LANGS, current_lang, t
 from ..records import utcnow
-from ._common import esc, log, safe, shared_html_parts
+from ._common import esc, log, safe, shared_parts
 from .navigation import APP_PREFIX, Navigator
 from .router import Router
 
@@ -114,7 +114,7 @@ class LearnerApp:
         self.root = w.VBox([w.HTML(WRAP_CSS), self.router, self.topbar, self.main])
         self.root.add_class("sopcoach-app")
         self.root.add_class("sopcoach-learner-app")
-        shared_html_parts()  # part of the page, not of a view
+        shared_parts()  # part of the page, not of a view
         #: The page's own widgets; every other widget belongs to a view and is closed with it.
         self._chrome = set(widget_registry())
 

@@ -22,7 +22,8 @@ from ..exam import AttemptState, ExamService, QuestionView
 from ..i18n import current_lang, t
 from ..records import utcnow
 from ..scoring import ScoreReport, floor_percent, key_text
-from ._common import esc, html_widget, log, safe
+from ._common import (CheckboxStyle, DescriptionStyle, ProgressStyle, ToggleButtonStyle, button, esc,
+                      hbox, html_widget, log, safe, shared_layout, shared_style, vbox)
 from .navigation import Navigator
 
 CSS = """
@@ -122,31 +123,37 @@ class ExamApp:
         self.title = html_widget(CSS + f"<h2>{esc(self.bp.title.get(self.lang))}</h2>")
         self.status = html_widget()
         self.timer = html_widget()
-        self.body = w.VBox()
-        self.root = w.VBox([self.title, self.timer, self.body, self.status])
+        self.body = vbox()
+        self.root = vbox([self.title, self.timer, self.body, self.status])
         self.root.add_class("sopcoach-app")
 
         # question-page widgets (reused)
-        self.progress = w.IntProgress(min=0, max=1, value=0, layout=w.Layout(width="60%"))
+        self.progress = w.IntProgress(min=0, max=1, value=0, layout=shared_layout(width="60%"),
+                                      style=shared_style(ProgressStyle))
         self.progress_label = html_widget()
         self.scenario = html_widget()
         self.question_text = html_widget()
-        self.answer_box = w.VBox()
-        self.back_button = w.Button(description=self.tr("上一题", "Back"), icon="arrow-left")
-        self.next_button = w.Button(description=self.tr("下一题", "Next"), icon="arrow-right")
-        self.flag_button = w.ToggleButton(description=self.tr("标记待复查", "Flag for review"), icon="flag")
-        self.review_button = w.Button(description=self.tr("检查并提交", "Review and submit"), button_style="info")
+        self.answer_box = vbox()
+        self.back_button = button(self.tr("上一题", "Back"), icon="arrow-left")
+        self.next_button = button(self.tr("下一题", "Next"), icon="arrow-right")
+        self.flag_button = w.ToggleButton(description=self.tr("标记待复查", "Flag for review"), icon="flag",
+                                          layout=shared_layout(), style=shared_style(ToggleButtonStyle))
+        self.review_button = button(self.tr("检查并提交", "Review and submit"), button_style="info")
+        # The question page keeps its frame from one question to the next: only the answer control
+        # is new, so moving to the next question re-draws one control, not the page.
+        self.question_head = hbox([self.progress, self.progress_label])
+        self.question_nav = hbox([self.back_button, self.next_button, self.flag_button, self.review_button])
         self.back_button.on_click(self.on_back)
         self.next_button.on_click(self.on_next)
         self.flag_button.observe(self.on_flag, names="value")
         self.review_button.on_click(self.on_review)
-        self.submit_button = w.Button(description=self.tr("提交试卷", "Submit"), button_style="warning")
+        self.submit_button = button(self.tr("提交试卷", "Submit"), button_style="warning")
         self.submit_button.on_click(self.on_submit_request)
-        self.confirm_button = w.Button(description=self.tr("确认提交", "Yes, submit"), button_style="danger")
+        self.confirm_button = button(self.tr("确认提交", "Yes, submit"), button_style="danger")
         self.confirm_button.on_click(self.on_confirm)
-        self.cancel_button = w.Button(description=self.tr("返回作答", "Back to the questions"))
+        self.cancel_button = button(self.tr("返回作答", "Back to the questions"))
         self.cancel_button.on_click(self.on_cancel)
-        self.start_button = w.Button(description=self.tr("开始考试", "Start the exam"), button_style="primary")
+        self.start_button = button(self.tr("开始考试", "Start the exam"), button_style="primary")
         self.start_button.on_click(self.on_start)
         self._flag_sync = False
 
@@ -292,9 +299,8 @@ class ExamApp:
         self._flag_sync = False
         self.back_button.disabled = qv.number == 1
         self.next_button.disabled = qv.number == qv.total
-        nav = w.HBox([self.back_button, self.next_button, self.flag_button, self.review_button])
-        self._set(Page.QUESTION, w.HBox([self.progress, self.progress_label]), self.scenario,
-                  self.question_text, self.answer_box, nav)
+        self._set(Page.QUESTION, self.question_head, self.scenario, self.question_text, self.answer_box,
+                  self.question_nav)
 
     def _build_answer(self, qv: QuestionView) -> None:
         old = self._answer_widget
@@ -304,7 +310,7 @@ class ExamApp:
             if qv.type == "true_false" and value is not None:
                 value = "true" if value else "false"
             widget = w.RadioButtons(options=[(label, oid) for oid, label in qv.options], value=value,
-                                    layout=w.Layout(width="auto"))
+                                    layout=shared_layout(width="auto"), style=shared_style(DescriptionStyle))
             if qv.type == "true_false":
                 getter = lambda: None if widget.value is None else widget.value == "true"  # noqa: E731
             else:
@@ -312,19 +318,20 @@ class ExamApp:
             widget.observe(lambda ch: self.on_answer(qid), names="value")
         elif qv.type == "multiple_choice":
             chosen = set(qv.response or [])
-            boxes = [w.Checkbox(value=oid in chosen, description=label, indent=False) for oid, label in qv.options]
+            boxes = [w.Checkbox(value=oid in chosen, description=label, indent=False, layout=shared_layout(),
+                                style=shared_style(CheckboxStyle)) for oid, label in qv.options]
             ids = [oid for oid, _ in qv.options]
             for box in boxes:
                 box.observe(lambda ch: self.on_answer(qid), names="value")
             hint = html_widget(self.tr("<i>多选题：选择所有正确的选项。错选会扣分。</i>",
                                   "<i>Select every correct option. Wrong picks cost credit.</i>"))
-            widget = w.VBox([hint, *boxes])
+            widget = vbox([hint, *boxes])
             getter = lambda: [i for i, b in zip(ids, boxes) if b.value]  # noqa: E731
         elif qv.type == "numeric":
             box = w.Text(value=qv.response or "", placeholder=self.tr("输入数字", "Type a number"),
-                         continuous_update=False)
+                         continuous_update=False, layout=shared_layout())
             box.observe(lambda ch: self.on_answer(qid), names="value")
-            widget = w.HBox([box, w.Label(qv.unit or "")])
+            widget = hbox([box, w.Label(qv.unit or "", layout=shared_layout())])
             getter = lambda: box.value.strip() or None  # noqa: E731
         elif qv.type == "ordering":
             current = list(qv.response or [])
@@ -333,12 +340,12 @@ class ExamApp:
             drops = []
             for pos in range(len(qv.options)):
                 d = w.Dropdown(options=choices, value=current[pos] if pos < len(current) else None,
-                               description=self.tr(f"第 {pos + 1} 位", f"Position {pos + 1}"))
+                               description=self.tr(f"第 {pos + 1} 位", f"Position {pos + 1}"), layout=shared_layout())
                 d.observe(lambda ch: self.on_answer(qid), names="value")
                 drops.append(d)
             hint = html_widget(self.tr("<i>按正确顺序为每个位置选择一项；不属于该流程的项不要选。</i>",
                                   "<i>Pick a block for each position in the right order; leave out blocks that do not belong.</i>"))
-            widget = w.VBox([hint, blocks, *drops])
+            widget = vbox([hint, blocks, *drops])
             getter = lambda: [d.value for d in drops if d.value is not None]  # noqa: E731
         else:  # pragma: no cover - the bank validates types
             widget, getter = html_widget(), (lambda: None)
@@ -424,7 +431,7 @@ class ExamApp:
             rows.append(b)
         back = w.Button(description=self.tr("返回作答", "Back to the questions"))
         back.on_click(self._goto_handler(self.index))
-        self._set(Page.REVIEW, *rows, w.HBox([back, self.submit_button]))
+        self._set(Page.REVIEW, *rows, hbox([back, self.submit_button]))
 
     def _goto_handler(self, index: int) -> Callable:
         @safe
@@ -443,7 +450,7 @@ class ExamApp:
         text = self.tr("提交后不能再修改答案。确定提交吗？", "After submitting you cannot change your answers. Submit now?")
         self.confirm_button.disabled = False
         self._set(Page.CONFIRM, html_widget(f"<p><b>{esc(warn)}</b></p><p>{esc(text)}</p>"),
-                  w.HBox([self.cancel_button, self.confirm_button]))
+                  hbox([self.cancel_button, self.confirm_button]))
 
     @safe
     def on_cancel(self, _button: Any = None) -> None:

@@ -16,7 +16,7 @@ from ..i18n import current_lang, t
 from ..lessons import LessonService
 from ..records import utcnow
 from ..scoring import floor_percent
-from ._common import esc, html_widget
+from ._common import esc, html_widget, vbox
 from .exam_app import CSS
 from .navigation import Navigator
 
@@ -80,8 +80,8 @@ class LearnerPage:
         self.nav = html_widget()
         self.nav.add_class("sopcoach-nav")
         self.status = html_widget()
-        self.body = w.VBox()
-        self.root = w.VBox([html_widget(CSS + LESSON_CSS), self.title, self.nav, self.body, self.status])
+        self.body = vbox()
+        self.root = vbox([html_widget(CSS + LESSON_CSS), self.title, self.nav, self.body, self.status])
         self.root.add_class("sopcoach-app")
         self.root.add_class(self.css_class)
 
@@ -173,7 +173,7 @@ class HomeApp(LearnerPage):
                 f"{self.link(lesson.notebook, lesson.title.get(self.lang), 'sopcoach-lesson-link')}</span>"
                 f"{_meter(percent, 'sopcoach-lesson-bar', s.complete)}<span class='sopcoach-lesson-state'>{state}{best}</span></div>")
         listing_html = html_widget("".join(parts))
-        listing = w.VBox([listing_html, self._exam_card([s.lesson for s in statuses if not s.complete])])
+        listing = vbox([listing_html, self._exam_card([s.lesson for s in statuses if not s.complete])])
         listing.add_class("sopcoach-home-ready")
         self.body.children = (listing,)
 

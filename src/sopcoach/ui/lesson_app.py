@@ -19,7 +19,8 @@ from ..errors import InvalidResponse, RecordsError
 from ..i18n import t
 from ..lessons import PASS_FRACTION, Feedback, LessonService, LessonStatus, render_text
 from ..scoring import floor_percent
-from ._common import esc, html_widget, log, safe
+from ._common import (CheckboxStyle, DescriptionStyle, ProgressStyle, button, esc, hbox,
+                      html_widget, log, safe, shared_layout, shared_style, vbox)
 from .home_app import LearnerPage
 from .navigation import Navigator
 from .lesson_tools import Tool, build_tool
@@ -41,19 +42,22 @@ class PracticeItem:
                 rng.shuffle(opts)
                 options = [(o.text.get(self.lang), o.id) for o in opts]
                 value = prev
-            self.control = w.RadioButtons(options=options, value=value, layout=w.Layout(width="auto"))
+            self.control = w.RadioButtons(options=options, value=value, layout=shared_layout(width="auto"),
+                                          style=shared_style(DescriptionStyle))
         elif q.type == "multiple_choice":
             opts = list(q.options)
             rng.shuffle(opts)
             chosen = set(prev or [])
             self.boxes = [(o.id, w.Checkbox(value=o.id in chosen, description=o.text.get(self.lang), indent=False,
-                                            layout=w.Layout(width="auto"))) for o in opts]
-            self.control = w.VBox([html_widget(t("<i>选择所有正确的选项。</i>", "<i>Select every correct option.</i>", self.lang)),
+                                            layout=shared_layout(width="auto"), style=shared_style(CheckboxStyle)))
+                          for o in opts]
+            self.control = vbox([html_widget(t("<i>选择所有正确的选项。</i>", "<i>Select every correct option.</i>", self.lang)),
                                    *[b for _, b in self.boxes]])
         else:  # numeric
-            self.text = w.Text(value=prev or "", placeholder=t("输入数字", "Type a number", self.lang))
-            self.control = w.HBox([self.text, w.Label(q.unit.get(self.lang) if getattr(q, "unit", None) else "")])
-        self.check = w.Button(description=t("检查答案", "Check", self.lang), button_style="info")
+            self.text = w.Text(value=prev or "", placeholder=t("输入数字", "Type a number", self.lang), layout=shared_layout())
+            unit = q.unit.get(self.lang) if getattr(q, "unit", None) else ""
+            self.control = hbox([self.text, w.Label(unit, layout=shared_layout())])
+        self.check = button(t("检查答案", "Check", self.lang), button_style="info")
         self.check.add_class("sopcoach-check")
         self.check.on_click(lambda _b: app.on_check(self))
         self.feedback = html_widget()
@@ -61,7 +65,7 @@ class PracticeItem:
         head = f"<p><b>{number}. </b>"
         if q.scenario:
             head = f"<div class='sopcoach-scenario'>{esc(q.scenario.get(self.lang))}</div>" + head
-        self.root = w.VBox([html_widget(head + f"<b>{esc(q.text.get(self.lang))}</b></p>"), self.control, self.check, self.feedback])
+        self.root = vbox([html_widget(head + f"<b>{esc(q.text.get(self.lang))}</b></p>"), self.control, self.check, self.feedback])
         self.root.add_class("sopcoach-card")
         self.root.add_class("sopcoach-practice")
         self.root.add_class(f"sopcoach-practice-{q.id}")
@@ -114,7 +118,8 @@ class LessonApp(LearnerPage):
         self.tool: Tool | None = None
         self.progress_line = html_widget()
         self.progress_line.add_class("sopcoach-lesson-status")
-        self.bar = w.FloatProgress(min=0, max=100, value=0, layout=w.Layout(width="240px"))
+        self.bar = w.FloatProgress(min=0, max=100, value=0, layout=shared_layout(width="240px"),
+                                   style=shared_style(ProgressStyle))
         self.title.value = (f"<h2>{esc(self.tr(f'第 {self.lesson.number} 课', f'Lesson {self.lesson.number}'))} · "
                             f"{esc(self.lesson.title.get(self.lang))}</h2>")
         self.start(learner_id)
@@ -164,10 +169,10 @@ class LessonApp(LearnerPage):
                        f"Answer every practice question with a score of at least {floor_percent(PASS_FRACTION, 0)}% to complete "
                        "the lesson; you may practise again, the best score is kept.")
         practice_head = html_widget(f"<h3>{esc(self.tr('练习', 'Practice'))}</h3><p><small>{esc(rule)}</small></p>")
-        progress = w.HBox([self.bar, self.progress_line], layout=w.Layout(align_items="center"))
+        progress = hbox([self.bar, self.progress_line], layout=shared_layout(align_items="center"))
         footer = html_widget(nav)
         footer.add_class("sopcoach-nav")
-        page = w.VBox([intro, clauses, key_points, tool_head, self.tool.root, practice_head,
+        page = vbox([intro, clauses, key_points, tool_head, self.tool.root, practice_head,
                        *[it.root for it in self.items.values()], progress, footer])
         page.add_class("sopcoach-lesson-ready")
         self.body.children = (page,)

@@ -20,7 +20,7 @@ from ..lessons import (FUNNEL_COUNTS, KPI_STAGE, approval, check_follow_up_plan,
                        deadline, funnel, judge_use, objectives, parse_series, stage_map, templates_for_stage,
                        trend)
 from ..scoring import floor_percent
-from ._common import esc, html_widget, safe
+from ._common import esc, hbox, html_widget, safe, shared_layout, vbox
 
 WEEKDAYS = {"zh-CN": ["周一", "周二", "周三", "周四", "周五", "周六", "周日"],
             "en": ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"]}
@@ -47,7 +47,7 @@ class Tool:
         self.out = html_widget()
         self.out.add_class("sopcoach-tool-out")
         self.msg = html_widget()
-        self.root = w.VBox()
+        self.root = w.VBox(layout=shared_layout())
         self.root.add_class("sopcoach-tool")
         self.root.add_class(f"sopcoach-tool-{lesson.tool}")
 
@@ -79,7 +79,7 @@ class GoalsTool(Tool):
         super().__init__(*args)
         self.items = objectives(self.playbook, self.lesson)
         self.pick = w.ToggleButtons(options=[(o.goal.name.get(self.lang), i) for i, o in enumerate(self.items)],
-                                    value=0 if self.items else None, style={"button_width": "auto"})
+                                    value=0 if self.items else None, style={"button_width": "auto"}, layout=shared_layout())
         self.pick.observe(self.on_pick, names="value")
         self.root.children = (self.pick, self.out, self.msg)
         self.on_pick()
@@ -106,10 +106,10 @@ class ProcessTool(Tool):
         super().__init__(*args)
         self.role = w.Dropdown(options=[(r.name.get(self.lang), r.id) for r in self.playbook.roles],
                                value=self.playbook.stages[0].responsible_role,
-                               description=self.tr("岗位", "Role"))
+                               description=self.tr("岗位", "Role"), layout=shared_layout())
         self.role.add_class("sopcoach-role-pick")
         self.stage = w.Dropdown(options=[(f"{i}. {s.name.get(self.lang)}", s.id) for i, s in enumerate(self.playbook.stages, 1)],
-                                value=self.playbook.stages[0].id, description=self.tr("阶段", "Stage"))
+                                value=self.playbook.stages[0].id, description=self.tr("阶段", "Stage"), layout=shared_layout())
         self.diagram = html_widget()
         self.diagram.add_class("sopcoach-diagram")
         self.detail = html_widget()
@@ -162,16 +162,19 @@ class ApprovalTool(Tool):
         super().__init__(*args)
         limited = [a.role for a in self.playbook.authority if a.approver is not None]
         self.role = w.Dropdown(options=[(self.role_name(r), r) for r in limited], value=limited[0],
-                               description=self.tr("报价人", "Quoted by"))
-        self.amount = w.Text(value="120000", description=self.tr("金额(元)", "Amount (CNY)"), continuous_update=False)
+                               description=self.tr("报价人", "Quoted by"), layout=shared_layout())
+        self.amount = w.Text(value="120000", description=self.tr("金额(元)", "Amount (CNY)"), continuous_update=False,
+                             layout=shared_layout())
         self.amount.add_class("sopcoach-amount")
-        self.discount = w.Text(value="8", description=self.tr("折扣 %", "Discount %"), continuous_update=False)
+        self.discount = w.Text(value="8", description=self.tr("折扣 %", "Discount %"), continuous_update=False,
+                               layout=shared_layout())
         self.discount.add_class("sopcoach-discount")
         self.tier = w.Dropdown(options=[(x.name.get(self.lang), x.id) for x in self.playbook.tiers],
-                               value=self.playbook.tiers[0].id, description=self.tr("客户等级", "Class"))
+                               value=self.playbook.tiers[0].id, description=self.tr("客户等级", "Class"), layout=shared_layout())
         for box in (self.role, self.amount, self.discount, self.tier):
             box.observe(self.on_change, names="value")
-        self.root.children = (w.HBox([self.role, self.tier]), w.HBox([self.amount, self.discount]), self.out, self.msg)
+        self.root.children = (hbox([self.role, self.tier]),
+                              hbox([self.amount, self.discount]), self.out, self.msg)
         self.on_change()
 
     @safe
@@ -235,19 +238,19 @@ class SlaTool(Tool):
         self.sla = w.Dropdown(options=opts, value=first, description=self.tr("时限", "Limit"), layout=w.Layout(width="420px"))
         self.sla.add_class("sopcoach-sla-pick")
         self.start_date = w.Text(value="2025-09-28", description=self.tr("开始日期", "Start date"), continuous_update=False,
-                                 placeholder="YYYY-MM-DD")
+                                 placeholder="YYYY-MM-DD", layout=shared_layout())
         self.start_date.add_class("sopcoach-start-date")
         self.start_time = w.Text(value="10:00", description=self.tr("开始时间", "Start time"), continuous_update=False,
-                                 placeholder="HH:MM")
+                                 placeholder="HH:MM", layout=shared_layout())
         self.start_time.add_class("sopcoach-start-time")
-        self.value = w.BoundedIntText(value=3, min=0, max=400, description=self.tr("数量", "Amount"))
+        self.value = w.BoundedIntText(value=3, min=0, max=400, description=self.tr("数量", "Amount"), layout=shared_layout())
         self.unit = w.Dropdown(options=[(Duration(2, u).label(self.lang).replace("2", "", 1).strip(), u.value) for u in DurationUnit],
-                               value="working_days", description=self.tr("单位", "Unit"))
-        self.custom = w.HBox([self.value, self.unit])
+                               value="working_days", description=self.tr("单位", "Unit"), layout=shared_layout())
+        self.custom = w.HBox([self.value, self.unit])  # its own layout: shown and hidden
         for box in (self.sla, self.start_date, self.start_time, self.value, self.unit):
             box.observe(self.on_change, names="value")
         legend = "".join(f"<span class='sopcoach-day sopcoach-day-{k}'>{esc(v)}</span>" for k, v in self.kinds().items())
-        self.root.children = (self.sla, w.HBox([self.start_date, self.start_time]), self.custom, self.out,
+        self.root.children = (self.sla, hbox([self.start_date, self.start_time]), self.custom, self.out,
                               html_widget(f"<div>{legend}</div>"), self.msg)
         self.on_change()
 
@@ -302,10 +305,10 @@ class TiersTool(Tool):
     def __init__(self, *args: Any):
         super().__init__(*args)
         self.revenue = w.Text(value="30000000", description=self.tr("年收入(元)", "Revenue (CNY)"), continuous_update=False,
-                              style={"description_width": "initial"})
+                              style={"description_width": "initial"}, layout=shared_layout())
         self.revenue.add_class("sopcoach-revenue")
         self.employees = w.BoundedIntText(value=600, min=0, max=10_000_000, description=self.tr("员工人数", "Employees"),
-                                          style={"description_width": "initial"})
+                                          style={"description_width": "initial"}, layout=shared_layout())
         self.employees.add_class("sopcoach-employees")
         self.key = w.Checkbox(value=True, description=self.tr("重点行业或全公司范围、多模块需求", "Key industry or company-wide, multi-module needs"),
                               indent=False, layout=w.Layout(width="auto"))
@@ -314,7 +317,7 @@ class TiersTool(Tool):
         for box in (self.revenue, self.employees, self.key):
             box.observe(self.on_classify, names="value")
         self.plan_tier = w.Dropdown(options=[(x.name.get(self.lang), x.id) for x in self.playbook.tiers],
-                                    value=self.playbook.tiers[0].id, description=self.tr("客户等级", "Class"))
+                                    value=self.playbook.tiers[0].id, description=self.tr("客户等级", "Class"), layout=shared_layout())
         names = WEEKDAYS["en" if self.lang == "en" else "zh-CN"]
         self.days = [w.BoundedIntText(value=1 if i in (0, 3) else 0, min=0, max=20, description=names[i],
                                       layout=w.Layout(width="130px")) for i in range(7)]
@@ -323,9 +326,9 @@ class TiersTool(Tool):
         self.plan_out = html_widget()
         self.plan_out.add_class("sopcoach-plan-result")
         self.root.children = (html_widget(f"<h4>{esc(self.tr('客户分类', 'Classify a customer'))}</h4>"),
-                              w.HBox([self.revenue, self.employees]), self.key, self.result,
+                              hbox([self.revenue, self.employees]), self.key, self.result,
                               html_widget(f"<h4>{esc(self.tr('一周跟进计划', 'A week of follow-ups'))}</h4>"), self.plan_tier,
-                              w.HBox(self.days[:4]), w.HBox(self.days[4:]), self.plan_out, self.msg)
+                              hbox(self.days[:4]), hbox(self.days[4:]), self.plan_out, self.msg)
         self.on_classify()
         self.on_plan()
 
@@ -381,13 +384,13 @@ class ConfidentialityTool(Tool):
         rows: list[w.Widget] = []
         self.feedback: dict[str, w.HTML] = {}
         for i, rule in enumerate(self.playbook.confidentiality, 1):
-            yes = w.Button(description=self.tr("允许", "Allowed"), button_style="success", layout=w.Layout(width="110px"))
-            no = w.Button(description=self.tr("禁止", "Forbidden"), button_style="danger", layout=w.Layout(width="110px"))
+            yes = w.Button(description=self.tr("允许", "Allowed"), button_style="success", layout=shared_layout(width="110px"))
+            no = w.Button(description=self.tr("禁止", "Forbidden"), button_style="danger", layout=shared_layout(width="110px"))
             fb = html_widget()
             self.feedback[rule.id] = fb
             yes.on_click(self._handler(rule.id, True))
             no.on_click(self._handler(rule.id, False))
-            box = w.VBox([html_widget(f"<b>{i}.</b> {esc(rule.text.get(self.lang))}"), w.HBox([yes, no]), fb])
+            box = vbox([html_widget(f"<b>{i}.</b> {esc(rule.text.get(self.lang))}"), hbox([yes, no]), fb])
             box.add_class("sopcoach-card")
             box.add_class(f"sopcoach-scenario-{rule.id}")
             rows.append(box)
@@ -418,7 +421,7 @@ class TemplatesTool(Tool):
         super().__init__(*args)
         opts = [(f"{i}. {s.name.get(self.lang)}", s.id) for i, s in enumerate(self.playbook.stages, 1)]
         opts.append((self.tr("多个阶段通用", "Used at several stages"), self.SEVERAL))
-        self.stage = w.Dropdown(options=opts, value=self.playbook.stages[0].id, description=self.tr("阶段", "Stage"))
+        self.stage = w.Dropdown(options=opts, value=self.playbook.stages[0].id, description=self.tr("阶段", "Stage"), layout=shared_layout())
         self.stage.add_class("sopcoach-template-stage")
         self.stage.observe(self.on_stage, names="value")
         self.root.children = (self.stage, self.out, self.msg)
@@ -456,7 +459,7 @@ class CrmKpiTool(Tool):
     def __init__(self, *args: Any):
         super().__init__(*args)
         self.stage = w.Dropdown(options=[(f"{i}. {s.name.get(self.lang)}", s.id) for i, s in enumerate(self.playbook.stages, 1)],
-                                value=self.playbook.stages[0].id, description=self.tr("阶段", "Stage"))
+                                value=self.playbook.stages[0].id, description=self.tr("阶段", "Stage"), layout=shared_layout())
         self.fields = html_widget()
         self.stage.observe(self.on_stage, names="value")
         self.counts = {}
@@ -475,7 +478,7 @@ class CrmKpiTool(Tool):
         self.root.children = (html_widget(f"<h4>{esc(self.tr('每个阶段在CRM中记录什么', 'What to record in the CRM at each stage'))}</h4>"),
                               self.stage, self.fields,
                               html_widget(f"<h4>{esc(self.tr('示例漏斗(修改数字试试)', 'Example funnel (change the numbers)'))}</h4>"),
-                              w.HBox([w.VBox(list(self.counts.values()) + [self.lost]), self.funnel_out]), self.msg)
+                              hbox([vbox(list(self.counts.values()) + [self.lost]), self.funnel_out]), self.msg)
         self.on_stage()
         self.on_funnel()
 
@@ -534,8 +537,8 @@ class ImprovementTool(Tool):
             exam += self.tr("完成全部课程后才能开始考试。", " The exam opens when every lesson is complete.")
         kpis = [k for k in self.playbook.kpis if k.unit == "fraction"]
         self.kpi = w.Dropdown(options=[(k.name.get(self.lang), k.id) for k in kpis], value=kpis[0].id,
-                              description="KPI")
-        self.series = w.Text(value="30, 28, 25, 21", description=self.tr("近几个月 %", "Monthly %"), continuous_update=False)
+                              description="KPI", layout=shared_layout())
+        self.series = w.Text(value="30, 28, 25, 21", description=self.tr("近几个月 %", "Monthly %"), continuous_update=False, layout=shared_layout())
         self.series.add_class("sopcoach-series")
         for box in (self.kpi, self.series):
             box.observe(self.on_change, names="value")

@@ -17,13 +17,11 @@ import dataclasses
 from datetime import datetime
 from typing import Callable
 
-import ipywidgets as w
-
 from ..config import Installation
 from ..errors import ExamError
 from ..i18n import current_lang, t
 from ..records import utcnow
-from ._common import esc, log
+from ._common import esc, html_widget, log, vbox
 from .exam_app import CSS, ExamApp
 from .navigation import Navigator
 
@@ -51,17 +49,17 @@ class RecertificationApp:
         self.clock = clock or utcnow
         self.start_timer = start_timer
         self.exam: ExamApp | None = None
-        self.status = w.HTML()
-        self.body = w.VBox()
+        self.status = html_widget()
+        self.body = vbox()
         title = t("销售操作规程复认证", "Sales SOP recertification", self.lang)
-        self.title = w.HTML(CSS + f"<h2>{esc(title)}</h2>")
-        self.root = w.VBox([self.title, self.body, self.status])
+        self.title = html_widget(CSS + f"<h2>{esc(title)}</h2>")
+        self.root = vbox([self.title, self.body, self.status])
         self.root.add_class("sopcoach-app")
         if learner_id:
             row = inst.records.learner(learner_id)
             self.open_for(learner_id, row.name if row is not None else learner_id)
         else:
-            self.body.children = [w.HTML(t("<p class='sopcoach-signed-out'>请先登录。</p>",
+            self.body.children = [html_widget(t("<p class='sopcoach-signed-out'>请先登录。</p>",
                                            "<p class='sopcoach-signed-out'>Please sign in first.</p>", self.lang))]
 
     def close(self) -> None:
@@ -79,7 +77,7 @@ class RecertificationApp:
         self.say("")
         due = recertification_due(self.inst.records, learner_id, self.clock())
         if due is None:
-            self.body.children = [w.HTML(t(
+            self.body.children = [html_widget(t(
                 f"<p>{esc(name)}，您目前不需要复认证：您的证书仍是最新的，或您还没有证书(请参加认证考试)。</p>",
                 f"<p>{esc(name)}, no recertification is due: your certificate is up to date, or you hold none yet "
                 "(take the certification exam).</p>", self.lang))]
@@ -91,7 +89,7 @@ class RecertificationApp:
                                                    exclude=needs_review_ids(self.inst.records))
         except ExamError as exc:
             log.info("recertification of %s not available: %s", learner_id, exc)
-            self.body.children = [w.HTML(t(
+            self.body.children = [html_widget(t(
                 "<p>复认证考试暂不可用：培训负责人正在复核相关题目，请稍后再试。</p>",
                 "<p>The recertification exam is not available yet: your trainer is reviewing its questions. "
                 "Please try again later.</p>", self.lang))]

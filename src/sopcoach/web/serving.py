@@ -11,8 +11,8 @@ cohort more there than the learner server needs:
   arrives, also renders pages: up to 20 s for 50 learners on 2 cores, though the kernel had built
   the view in 0.1 s.
 - :class:`LearnerKernelManager` watches kernel activity (for the idle culler) from the header of
-  each IOPub message alone; jupyter_server's own watcher deserializes and signs-checks every
-  message, parses its dates, and builds a debug log record for it.
+  each IOPub message alone; jupyter_server's own watcher deserializes and signature-checks
+  every message, parses its dates, and builds a debug log record for it.
 - :class:`CachedVoilaExporter` renders the page with Jinja templates compiled once per server:
   Voila builds a new exporter, and so a new Jinja environment that compiles every template again,
   for each page it renders (each preheated kernel).
@@ -20,7 +20,6 @@ cohort more there than the learner server needs:
 from __future__ import annotations
 
 import json
-import logging
 from typing import Any
 
 import zmq
@@ -95,7 +94,6 @@ class LearnerKernelManager(AsyncMappingKernelManager):
         kernel._activity_stream = kernel.connect_iopub()
         session = kernel.session
         log = self.log
-        debug = log.isEnabledFor(logging.DEBUG)
 
         def record_activity(msg_list: list[bytes]) -> None:
             try:
@@ -113,8 +111,6 @@ class LearnerKernelManager(AsyncMappingKernelManager):
                         kernel.execution_state = state
                     elif kernel.execution_state == "starting" and state != "starting":
                         kernel.execution_state = "idle"
-                if debug:
-                    log.debug("activity on %s: %s (%s)", kernel_id, msg_type, kernel.execution_state)
             except Exception:  # noqa: BLE001 - a malformed message must not stop the watcher
                 log.warning("unreadable IOPub message from kernel %s", kernel_id, exc_info=True)
 
