@@ -78,7 +78,7 @@ _LOOPBACK_NAMES = {"localhost"}
 #: learner who arrives when the pool is empty waits for a kernel to start and run the page (several
 #: seconds while a cohort arrives). With 2, the p95 of sign-in to home for 50 learners arriving over
 #: 60 s on 2 cores was 19 s; with 6 it was 10 s, and 10 did no better (benchmarks/cohort.py). Each
-#: waiting kernel holds about 65 MB.
+#: waiting kernel holds about 80 MB.
 POOL_SIZE = 6
 #: Notebooks that get the full preheated pool; the others get one kernel each.
 PRIORITY_NOTEBOOKS = ("home.ipynb", "exam.ipynb")
