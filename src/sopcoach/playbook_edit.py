@@ -27,17 +27,14 @@ Trainers keep the SOP current after every monthly review (seed:3.3.2, seed:4.2.1
 * **Save**: :meth:`PlaybookEdit.save` refuses while ``check`` reports a problem
   (:class:`InvalidPlaybook`) and refuses when a playbook file changed on disk since it was opened
   (:class:`SaveConflict`; the edited files are kept as a draft and stay in the session). Otherwise
-  it copies every playbook file as it is on disk to ``$SOPCOACH_HOME/playbook-history/<id>/``
-  and writes only the files that changed, atomically. Saving with no change writes nothing.
+  it writes through the one YAML writer (:func:`sopcoach.yaml_writer.write_files`: under the
+  installation's lock, every playbook file as it is on disk is copied to
+  ``$SOPCOACH_HOME/playbook-history/<id>/``, then only the files that changed are written, atomically). Saving with no change writes nothing.
   :func:`restore` puts a saved version back (after backing up the current one).
 """
 from __future__ import annotations
 
 import contextlib
-import hashlib
-import io
-import json
-import os
 import re
 import tempfile
 from dataclasses import dataclass
@@ -46,16 +43,16 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, Sequence
 
-from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.error import CommentMark
-from ruamel.yaml.representer import RoundTripRepresenter
 from ruamel.yaml.scalarstring import (DoubleQuotedScalarString, FoldedScalarString, LiteralScalarString,
                                       SingleQuotedScalarString)
 from ruamel.yaml.tokens import CommentToken
 
 from .config import settings
 from .errors import ContentError, EditError, InvalidPlaybook, Problem, SaveConflict
+from .yaml_writer import (MANIFEST, Backup, decode, dump, encode, history, history_dir, load_round_trip,
+                          new_id, read_folder, sha256, write_files)
 
 __all__ = [
     "Backup", "EditError", "InvalidPlaybook", "KeyChange", "LessonChange", "PlaybookEdit", "Review",
@@ -63,9 +60,7 @@ __all__ = [
     "validate_texts",
 ]
 
-HISTORY = "playbook-history"
 DRAFTS = "drafts"
-MANIFEST = "manifest.json"
 LANGS = ("zh-CN", "en")
 #: Units of a duration (see :class:`sopcoach.businesstime.DurationUnit`).
 UNITS = ("working_days", "calendar_days", "elapsed_hours", "business_hours")
@@ -87,59 +82,6 @@ _ORDER = {
     "stages": ("id", "name", "responsible_role", "entry_criteria", "exit_criteria", "crm_fields", "clause"),
     "templates": ("id", "kind", "name", "used_at_stage", "when", "body", "items", "review_every", "clause"),
 }
-#: Indentation styles tried, in order, until one reproduces a file byte for byte.
-_INDENTS = ((2, 4, 2), (2, 2, 0), (4, 4, 2), (4, 6, 4), (4, 4, 0), (2, 4, 0))
-
-
-# -- YAML round trip --------------------------------------------------------------------------------------
-class _Representer(RoundTripRepresenter):
-    """Round-trip representer that writes :class:`~decimal.Decimal` as a plain, exact number."""
-
-
-def _represent_decimal(rep: RoundTripRepresenter, value: Decimal) -> Any:
-    if value == value.to_integral_value():
-        return rep.represent_int(int(value))
-    return rep.represent_scalar("tag:yaml.org,2002:float", format(value.normalize(), "f"))
-
-
-def _represent_date(rep: RoundTripRepresenter, value: date) -> Any:
-    return rep.represent_scalar("tag:yaml.org,2002:timestamp", value.isoformat())
-
-
-_Representer.add_representer(Decimal, _represent_decimal)
-_Representer.add_representer(date, _represent_date)
-
-
-def _yaml(indent: tuple[int, int, int] = (2, 4, 2)) -> YAML:
-    y = YAML(typ="rt")
-    y.Representer = _Representer
-    y.preserve_quotes = True
-    y.width = 4096  # never re-wrap a trainer's long line
-    y.indent(mapping=indent[0], sequence=indent[1], offset=indent[2])
-    return y
-
-
-def _dump(doc: Any, indent: tuple[int, int, int]) -> str:
-    buf = io.StringIO()
-    _yaml(indent).dump(doc, buf)
-    return buf.getvalue()
-
-
-def _sha(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
-
-
-def _decode(raw: bytes) -> str:
-    """Decode a YAML file as ``load_yaml`` does (UTF-8, BOM dropped) with ``\\n`` line ends."""
-    return raw.decode("utf-8-sig").replace("\r\n", "\n")
-
-
-def _encode(text: str, like: bytes) -> bytes:
-    """Encode ``text`` with the BOM and line ends of the original bytes ``like``."""
-    if b"\r\n" in like:
-        text = text.replace("\n", "\r\n")
-    data = text.encode("utf-8")
-    return (b"\xef\xbb\xbf" + data) if like.startswith(b"\xef\xbb\xbf") else data
 
 
 # -- comment tails: the blank lines and comments after an item belong to its position ----------------------
@@ -367,25 +309,13 @@ class OpenedFile:
     indent: tuple[int, int, int] | None  # None: ruamel cannot reproduce it; the file is read-only
 
 
-def _read_folder(folder: Path) -> dict[str, bytes]:
-    return {p.name: p.read_bytes() for p in sorted(folder.glob("*.yaml"))}
-
-
 def _open_file(name: str, raw: bytes) -> tuple[OpenedFile, Any]:
-    text = _decode(raw)
-    doc = None
-    indent = None
+    text = decode(raw)
     try:
-        for candidate in _INDENTS:
-            doc = _yaml(candidate).load(text)
-            if _dump(doc, candidate) == text:
-                indent = candidate
-                break
+        doc, indent = load_round_trip(text)
     except Exception:  # noqa: BLE001 - a file ruamel cannot parse is read-only; check names the error
         doc, indent = None, None
-    if indent is None and doc is not None:
-        doc = _yaml().load(text)
-    return OpenedFile(name, raw, text, _sha(raw), indent), doc
+    return OpenedFile(name, raw, text, sha256(raw), indent), doc
 
 
 # -- validation ---------------------------------------------------------------------------------------------
@@ -653,36 +583,6 @@ class _Baseline:
     snapshot: dict
 
 
-# -- history ----------------------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class Backup:
-    """A saved previous version of the playbook folder (``$SOPCOACH_HOME/playbook-history/<id>/``).
-
-    ``files`` are every playbook file as it was on disk before the save; ``changed`` those the save
-    (or restore) then rewrote; ``kind`` is ``save`` or ``restore``.
-    """
-
-    id: str
-    folder: Path
-    created_at: datetime
-    kind: str
-    files: tuple[str, ...]
-    changed: tuple[str, ...]
-    clauses: tuple[str, ...]
-    note: str
-    by: str
-
-    def label(self, lang: str | None = None) -> str:
-        """Return a one-line description for a picker (local time of the server)."""
-        from .i18n import t
-        when = self.created_at.astimezone().strftime("%Y-%m-%d %H:%M:%S")
-        what = (t("恢复前", "before restore", lang) if self.kind == "restore"
-                else t("保存前", "before save", lang))
-        files = ", ".join(self.changed) or "-"
-        note = f" — {self.note}" if self.note else ""
-        return f"{when} · {what} · {files}{note}"
-
-
 @dataclass(frozen=True)
 class SaveResult:
     """What a save or restore wrote: the files (``playbook/<name>``), the backup of the version before."""
@@ -690,85 +590,6 @@ class SaveResult:
     written: tuple[str, ...]
     backup: Backup | None
     changed_clauses: tuple[str, ...] = ()
-
-
-def _history_dir(home: Path) -> Path:
-    return Path(home) / HISTORY
-
-
-def _new_id(folder: Path, now: datetime) -> str:
-    base = now.astimezone(timezone.utc).strftime("%Y%m%dT%H%M%S.%fZ")
-    ident, n = base, 1
-    while (folder / ident).exists():
-        n += 1
-        ident = f"{base}-{n}"
-    return ident
-
-
-def history(home: Path | str) -> list[Backup]:
-    """Return the saved previous versions, newest first.
-
-    Parameters
-    ----------
-    home : path-like
-        ``SOPCOACH_HOME``; versions live in ``playbook-history/`` below it.
-    """
-    folder = _history_dir(Path(home))
-    out = []
-    if not folder.is_dir():
-        return out
-    for sub in folder.iterdir():
-        meta = sub / MANIFEST
-        if not (sub.is_dir() and meta.is_file()):
-            continue
-        try:
-            m = json.loads(meta.read_text(encoding="utf-8"))
-            out.append(Backup(sub.name, sub, datetime.fromisoformat(m["created_at"]), m.get("kind", "save"),
-                              tuple(m.get("files", [])), tuple(m.get("changed", [])),
-                              tuple(m.get("clauses", [])), m.get("note", ""), m.get("by", "")))
-        except (OSError, ValueError, KeyError):
-            continue
-    return sorted(out, key=lambda b: (b.created_at, b.id), reverse=True)
-
-
-def _backup(home: Path, disk: dict[str, bytes], changed: Sequence[str], kind: str, note: str, by: str,
-            clauses: Sequence[str], now: datetime) -> Backup:
-    root = _history_dir(home)
-    root.mkdir(parents=True, exist_ok=True)
-    ident = _new_id(root, now)
-    folder = root / ident
-    folder.mkdir()
-    for name, raw in disk.items():
-        (folder / name).write_bytes(raw)
-    manifest = {"created_at": now.isoformat(), "kind": kind, "files": sorted(disk),
-                "changed": list(changed), "clauses": list(clauses), "note": note, "by": by,
-                "sha256": {n: _sha(r) for n, r in disk.items()}}
-    (folder / MANIFEST).write_text(json.dumps(manifest, ensure_ascii=False, indent=2), encoding="utf-8")
-    return Backup(ident, folder, now, kind, tuple(sorted(disk)), tuple(changed), tuple(clauses), note, by)
-
-
-def _write_atomic(path: Path, data: bytes) -> None:
-    tmp = path.with_name(f".{path.name}.sopcoach-tmp")
-    tmp.write_bytes(data)
-    try:
-        os.chmod(tmp, path.stat().st_mode & 0o7777)
-    except OSError:
-        pass
-    os.replace(tmp, path)
-
-
-@contextlib.contextmanager
-def _lock(home: Path) -> Iterator[None]:
-    """Serialise saves and restores of the installation (two trainer kernels may save at once)."""
-    root = _history_dir(home)
-    root.mkdir(parents=True, exist_ok=True)
-    with open(root / ".lock", "a+") as fh:
-        try:
-            import fcntl
-            fcntl.flock(fh, fcntl.LOCK_EX)
-        except ImportError:  # pragma: no cover - not on Linux
-            pass
-        yield
 
 
 def _utcnow() -> datetime:
@@ -803,25 +624,21 @@ def restore(content: Path | str, home: Path | str, backup_id: str, note: str = "
     """
     content, home = Path(content), Path(home)
     now = now or _utcnow()
-    source = _history_dir(home) / backup_id
+    source = history_dir(home) / backup_id
     if not re.fullmatch(r"[0-9A-Za-z][0-9A-Za-z._-]*", backup_id or "") or not (source / MANIFEST).is_file():
-        raise EditError(f"no saved version '{backup_id}' in {_history_dir(home)}")
+        raise EditError(f"no saved version '{backup_id}' in {history_dir(home)}")
     saved = {p.name: p.read_bytes() for p in sorted(source.glob("*.yaml"))}
-    folder = content / "playbook"
-    with _lock(home):
-        disk = _read_folder(folder)
-        state = {**{n: _decode(r) for n, r in disk.items()}, **{n: _decode(r) for n, r in saved.items()}}
+
+    def checked(disk: dict[str, bytes]) -> dict[str, bytes]:
+        state = {**{n: decode(r) for n, r in disk.items()}, **{n: decode(r) for n, r in saved.items()}}
         problems = validate_texts(content, state)
         if problems:
             raise InvalidPlaybook(problems)
-        changed = [n for n, raw in saved.items() if disk.get(n) != raw]
-        if not changed:
-            return SaveResult((), None)
-        backup = _backup(home, disk, [f"playbook/{n}" for n in changed], "restore",
-                         note or f"before restoring {backup_id}", by, (), now)
-        for n in changed:
-            _write_atomic(folder / n, saved[n])
-    return SaveResult(tuple(f"playbook/{n}" for n in changed), backup)
+        return saved
+
+    backup = write_files(content / "playbook", home, checked, "restore", note or f"before restoring {backup_id}",
+                         by, now=now)
+    return SaveResult(backup.changed if backup else (), backup)
 
 
 # -- the session -------------------------------------------------------------------------------------------
@@ -882,7 +699,7 @@ class PlaybookEdit:
     def _open(self) -> None:
         self.files: dict[str, OpenedFile] = {}
         self.docs: dict[str, Any] = {}
-        for name, raw in _read_folder(self.folder).items():
+        for name, raw in read_folder(self.folder).items():
             opened, doc = _open_file(name, raw)
             self.files[name] = opened
             self.docs[name] = doc
@@ -942,7 +759,7 @@ class PlaybookEdit:
         """Return ``{file name: text}`` of every playbook file as it would be saved now."""
         out = {}
         for name, f in self.files.items():
-            out[name] = _dump(self.docs[name], f.indent) if name in self._dirty_docs() else f.text
+            out[name] = dump(self.docs[name], f.indent) if name in self._dirty_docs() else f.text
         return out
 
     def _dirty_docs(self) -> set[str]:
@@ -1444,28 +1261,27 @@ class PlaybookEdit:
         review = self.review()
         state = self._edited_state()
         now = self.clock()
-        with _lock(self.home):
-            disk = _read_folder(self.folder)
+
+        def checked(disk: dict[str, bytes]) -> dict[str, bytes]:
             moved = sorted({n for n in set(disk) | set(self.files)
-                            if n not in disk or n not in self.files or _sha(disk[n]) != self.files[n].sha256})
+                            if n not in disk or n not in self.files or sha256(disk[n]) != self.files[n].sha256})
             if moved:
                 draft = self._keep_draft(texts, changed, now)
                 raise SaveConflict([f"playbook/{n}" for n in moved], draft)
-            backup = _backup(self.home, disk, [f"playbook/{n}" for n in changed], "save", note, by,
-                             review.changed_clauses, now)
-            for name in changed:
-                _write_atomic(self.folder / name, _encode(texts[name], self.files[name].raw))
+            return {name: encode(texts[name], self.files[name].raw) for name in changed}
+
+        backup = write_files(self.folder, self.home, checked, "save", note, by, review.changed_clauses, now)
         self._ops = []
         self._open()
         self._base = state  # the files just written: no need to load them again
         self.generation += 1
-        return SaveResult(tuple(f"playbook/{n}" for n in changed), backup, review.changed_clauses)
+        return SaveResult(backup.changed if backup else (), backup, review.changed_clauses)
 
     def _keep_draft(self, texts: dict[str, str], changed: Sequence[str], now: datetime) -> Path | None:
         try:
-            root = _history_dir(self.home) / DRAFTS
+            root = history_dir(self.home) / DRAFTS
             root.mkdir(parents=True, exist_ok=True)
-            folder = root / _new_id(root, now)
+            folder = root / new_id(root, now)
             folder.mkdir()
             for name in changed:
                 (folder / name).write_text(texts[name], encoding="utf-8")

@@ -98,7 +98,7 @@ def _cmd_release(args: argparse.Namespace) -> int:
         raise ContentError(problems)
     playbook, bank, _ = _content(s)
     if args.label and args.label != playbook.sop.version:
-        path = set_sop_version(s.playbook_dir, args.label)
+        path = set_sop_version(s.playbook_dir, args.label, home=s.home, by=args.by or "")
         print(t(f"已将 sop.version 改为 {args.label}（{path}）", f"sop.version set to {args.label} in {path}", lang))
         playbook, bank, _ = _content(s)
     out = release(_records(s), playbook, bank, s.playbook_dir, label=args.label, note=args.note, by=args.by)

@@ -22,8 +22,9 @@ seed:4.2.2). This module makes such a change safe:
 * :func:`recertification_list` names the certified people whose certificate covered a clause that
   changed since the release it was issued on; :func:`sopcoach.exam.recertification_exam` builds the
   short exam on just those clauses.
-* :func:`set_sop_version` writes ``sop.version`` back into the YAML with ruamel.yaml's round trip,
-  keeping the trainer's comments, quoting and key order.
+* :func:`set_sop_version` writes ``sop.version`` back into the YAML through the one YAML writer
+  (:mod:`sopcoach.yaml_writer`: lock, backup, atomic round trip), keeping the trainer's comments,
+  quoting and key order.
 """
 from __future__ import annotations
 
@@ -35,11 +36,14 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Iterable
 
+from ruamel.yaml.scalarstring import DoubleQuotedScalarString
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from .config import settings
 from .errors import VersionError
 from .records import (Certificate, Learner, QuestionReview, Records, Release, from_db, to_db, utcnow)
+from .yaml_writer import update_yaml
 
 #: Parts whose items name no clause, and the clause they belong to.
 UNLINKED_PARTS: dict[str, str] = {"products": "product-catalogue"}
@@ -247,12 +251,26 @@ def changed_clauses(old: dict[str, str], new: dict[str, str]) -> set[str]:
     return {c for c in set(old) | set(new) if old.get(c) != new.get(c)}
 
 
-def set_sop_version(folder: Path | str, label: str) -> Path:
+def set_sop_version(folder: Path | str, label: str, home: Path | str | None = None, by: str = "") -> Path:
     """Write ``sop.version: "<label>"`` into the playbook file that holds the ``sop`` part.
 
-    The file is rewritten with ruamel.yaml's round trip: comments, blank lines, key order and the
-    quoting of every other value stay as the trainer wrote them; the version is written quoted
-    (it is text: ``1.10`` must not become the number 1.1).
+    The file goes through the one YAML writer (:func:`sopcoach.yaml_writer.update_yaml`): under the
+    installation's write lock, after a backup of the playbook folder in
+    ``$SOPCOACH_HOME/playbook-history/<id>/`` (kind ``release``), atomically, with ruamel.yaml's round
+    trip: comments, blank lines, key order and the quoting of every other value stay as the trainer
+    wrote them; the version is written quoted (it is text: ``1.10`` must not become the number 1.1).
+
+    Parameters
+    ----------
+    folder : path-like
+        The playbook folder (``<content>/playbook``).
+    label : str
+        The version label.
+    home : path-like, optional
+        ``SOPCOACH_HOME`` (lock and backups); default: the data home
+        :func:`sopcoach.config.settings` resolves for the content folder ``folder/..``.
+    by : str
+        Who writes (kept in the backup's manifest).
 
     Returns
     -------
@@ -264,21 +282,17 @@ def set_sop_version(folder: Path | str, label: str) -> Path:
     VersionError
         When no playbook file holds a ``sop:`` part.
     """
-    from ruamel.yaml import YAML
-    from ruamel.yaml.scalarstring import DoubleQuotedScalarString
-
-    yaml = YAML(typ="rt")
-    yaml.preserve_quotes = True
-    yaml.width = 4096  # never re-wrap the trainer's long lines
-    yaml.indent(mapping=2, sequence=4, offset=2)
-    for path in sorted(Path(folder).glob("*.yaml")):
+    folder = Path(folder)
+    for path in sorted(folder.glob("*.yaml")):
         text = path.read_text(encoding="utf-8-sig")
         if not any(line.startswith("sop:") for line in text.splitlines()):
             continue
-        data = yaml.load(text)
-        data["sop"]["version"] = DoubleQuotedScalarString(label)
-        with path.open("w", encoding="utf-8") as fh:
-            yaml.dump(data, fh)
+
+        def edit(doc: Any) -> None:
+            doc["sop"]["version"] = DoubleQuotedScalarString(label)
+
+        where = settings(folder.parent).home if home is None else home
+        update_yaml(path, where, edit, "release", note=f"before sop.version {label}", by=by)
         return path
     raise VersionError(f"no playbook file in {folder} holds the 'sop' part")
 

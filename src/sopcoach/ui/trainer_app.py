@@ -375,7 +375,7 @@ class PlaybookChangesApp(_App):
             return
         label = self.label_box.value.strip() or self.playbook.sop.version
         if label != self.playbook.sop.version:
-            set_sop_version(self.s.playbook_dir, label)
+            set_sop_version(self.s.playbook_dir, label, home=self.s.home, by=self.by_box.value.strip())
             self.playbook, self.bank, _ = self.content()
         out = release(self.records, self.playbook, self.bank, self.s.playbook_dir, label=label,
                       note=self.note_box.value.strip(), by=self.by_box.value.strip(), now=self.clock())
