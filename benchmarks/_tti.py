@@ -7,23 +7,14 @@ machine where such requests fail at once.
 
 from __future__ import annotations
 
-import re
-from pathlib import Path
+import sys
 import time
+from pathlib import Path
 from collections.abc import Callable
 
-#: Debian's Chromium and the flags the browser tests use (tests/e2e/conftest.py); the benchmarks share them.
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-NOT_LOOPBACK = re.compile(r"^https?://(?!(127\.0\.0\.1|localhost|\[::1\])(:\d+)?/)")
+# Debian's Chromium, its flags and the loopback-only rule are the browser tests' (tests/support.py).
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+from support import CHROMIUM, CHROMIUM_ARGS, NOT_LOOPBACK  # noqa: E402,F401 (re-exported to the benchmarks)
 
 
 def time_to_interactive(

@@ -153,30 +153,9 @@ def make_plan(inst: Any) -> Plan:
     return Plan([x.id for x in lessons], markers, last.id, q.id, label, lang)
 
 
-def _correct(q: Any) -> Any:
-    """A response with full credit (as tests/support.py correct_response)."""
-    from sopcoach.quizbank import (
-        MultipleChoice,
-        Numeric,
-        Ordering,
-        SingleChoice,
-        TrueFalse,
-    )
-    if isinstance(q, SingleChoice):
-        return next(o.id for o in q.options if o.correct)
-    if isinstance(q, MultipleChoice):
-        return sorted(o.id for o in q.options if o.correct)
-    if isinstance(q, TrueFalse):
-        return q.answer
-    if isinstance(q, Numeric):
-        return f"{q.answer.normalize():f}"
-    if isinstance(q, Ordering):
-        return [o.id for o in q.items]
-    raise TypeError(q)
-
-
 def prepare_records(inst: Any, ids: list[str], plan: Plan) -> None:
     """Enroll ``ids`` (code ``code-<id>``) and complete every lesson but ``plan``'s practice question."""
+    from sopcoach.itemstats import simulated_response
     from sopcoach.lessons import LessonService
     service = LessonService(inst)
     for learner in ids:
@@ -184,7 +163,7 @@ def prepare_records(inst: Any, ids: list[str], plan: Plan) -> None:
         for lesson in service.lessons():
             for q in service.questions(lesson.id):
                 if q.id != plan.practice_qid:
-                    service.answer(learner, lesson.id, q.id, _correct(q))
+                    service.answer(learner, lesson.id, q.id, simulated_response(q, True))
 
 
 # -- processes ---------------------------------------------------------------------------------------
@@ -833,25 +812,21 @@ class ProtocolLearner:
         self.result.add("practice", t0, t1 - t0)
 
     async def start_exam(self, expect: int) -> None:
-        button = self.page.button(START)
-        if button is None:
-            raise Failure("no start button")
-        await self.think()
-        t0 = time.perf_counter()
-        t1 = await self.page.click(button)
-        if self.page.with_class(f"sopcoach-q{expect}") is None:
-            raise Failure(f"question {expect} not shown after start: " + (self.page.refusal() or "no message"))
-        self.result.add("questions", t0, t1 - t0)
+        await self._to_question(START, "start", expect)
 
     async def next_question(self, n: int) -> None:
-        button = self.page.button(NEXT)
+        await self._to_question(NEXT, "next", n)
+
+    async def _to_question(self, labels: tuple[str, ...], what: str, n: int) -> None:
+        """Click the ``what`` button; time it until question ``n`` is shown."""
+        button = self.page.button(labels)
         if button is None:
-            raise Failure("no next button")
+            raise Failure(f"no {what} button")
         await self.think()
         t0 = time.perf_counter()
         t1 = await self.page.click(button)
         if self.page.with_class(f"sopcoach-q{n}") is None:
-            raise Failure(f"question {n} not shown after next: " + (self.page.refusal() or "no message"))
+            raise Failure(f"question {n} not shown after {what}: " + (self.page.refusal() or "no message"))
         self.result.add("questions", t0, t1 - t0)
 
     async def answer(self, n: int) -> None:
@@ -1100,15 +1075,14 @@ class BrowserLearner:
         self.result.add("practice", t0, time.perf_counter() - t0)
 
     async def start_exam(self, labels: tuple[str, ...], expect: int) -> None:
-        button = await self.enabled_button(labels)
-        await self.think()
-        t0 = time.perf_counter()
-        await button.click()
-        await self.visible(f".sopcoach-q{expect}")
-        self.result.add("questions", t0, time.perf_counter() - t0)
+        await self._to_question(labels, expect)
 
     async def next_question(self, n: int) -> None:
-        button = await self.enabled_button(NEXT)
+        await self._to_question(NEXT, n)
+
+    async def _to_question(self, labels: tuple[str, ...], n: int) -> None:
+        """Click the enabled button labelled ``labels``; time it until question ``n`` is visible."""
+        button = await self.enabled_button(labels)
         await self.think()
         t0 = time.perf_counter()
         await button.click()

@@ -1,12 +1,43 @@
 """Paths and helpers shared by the tests."""
 from __future__ import annotations
 
+import re
+import subprocess
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
+
+from sopcoach.itemstats import simulated_response
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared"
 CASES = SHARED / "cases" / "inputs"
+
+#: Debian's Chromium (Playwright's own browser download does not work here; ``make browser``
+#: installs it) and the flags the browser tests and the benchmarks start it with.
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+#: http(s) URLs that are not on the loopback interface: pages may not fetch them (nothing may
+#: download at run time); matched in the browser, so local requests are not intercepted.
+NOT_LOOPBACK = re.compile(r"^https?://(?!(127\.0\.0\.1|localhost|\[::1\])(:\d+)?/)")
+
+
+def stop_process(proc: "subprocess.Popen", timeout: float = 10.0) -> None:
+    """Stop a process the tests started, by its pid: SIGTERM, then SIGKILL after ``timeout`` seconds."""
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
 
 
 class FakeClock:
@@ -24,34 +55,12 @@ class FakeClock:
 
 def correct_response(q):
     """Return a response that earns full credit on ``q`` (test helper; reads the key)."""
-    from sopcoach.quizbank import MultipleChoice, Numeric, Ordering, SingleChoice, TrueFalse
-    if isinstance(q, SingleChoice):
-        return next(o.id for o in q.options if o.correct)
-    if isinstance(q, MultipleChoice):
-        return sorted(o.id for o in q.options if o.correct)
-    if isinstance(q, TrueFalse):
-        return q.answer
-    if isinstance(q, Numeric):
-        return f"{q.answer.normalize():f}"
-    if isinstance(q, Ordering):
-        return [o.id for o in q.items]
-    raise TypeError(q)
+    return simulated_response(q, True)
 
 
 def wrong_response(q):
-    """Return a response that earns no credit on ``q``."""
-    from sopcoach.quizbank import MultipleChoice, Numeric, Ordering, SingleChoice, TrueFalse
-    if isinstance(q, SingleChoice):
-        return next(o.id for o in q.options if not o.correct)
-    if isinstance(q, MultipleChoice):
-        return sorted(o.id for o in q.options if not o.correct)
-    if isinstance(q, TrueFalse):
-        return not q.answer
-    if isinstance(q, Numeric):
-        return f"{(q.answer + q.tolerance + 1000).normalize():f}"
-    if isinstance(q, Ordering):  # only blocks outside the key, or nothing at all
-        return [o.id for o in q.distractors] or None
-    raise TypeError(q)
+    """Return a response that earns no credit on ``q`` (an ordering: only blocks outside the key, or nothing)."""
+    return simulated_response(q, False)
 
 
 def complete_lessons(inst, learner_id: str) -> None:

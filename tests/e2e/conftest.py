@@ -28,24 +28,10 @@ import pytest
 import requests
 
 from sopcoach.server import free_port, learner_command, voila_command
-from support import LEARNER_ROOT
+from support import CHROMIUM, CHROMIUM_ARGS, LEARNER_ROOT, NOT_LOOPBACK, stop_process
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 START_TIMEOUT = 120.0
 STOP_TIMEOUT = 10.0
-#: http(s) URLs that are not on the loopback interface (matched in the browser, so local
-#: requests are not slowed down by interception).
-NOT_LOOPBACK = re.compile(r"^https?://(?!(127\.0\.0\.1|localhost|\[::1\])(:\d+)?/)")
-
 _E2E_DIR = Path(__file__).resolve().parent
 
 
@@ -166,25 +152,12 @@ class VoilaServers:
 
     def stop(self, base_url: str) -> None:
         """Terminate the server at ``base_url`` (by its pid), killing it if it outlives the timeout."""
-        proc = self._by_base[base_url]
-        if proc.poll() is None:
-            proc.terminate()
-            try:
-                proc.wait(timeout=STOP_TIMEOUT)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+        stop_process(self._by_base[base_url], STOP_TIMEOUT)
 
     def stop_all(self) -> None:
         """Terminate the servers started here (by pid), killing any that outlive the timeout."""
         for proc, log in self._procs:
-            if proc.poll() is None:
-                proc.terminate()
-                try:
-                    proc.wait(timeout=STOP_TIMEOUT)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
-                    proc.wait()
+            stop_process(proc, STOP_TIMEOUT)
             log.close()  # type: ignore[attr-defined]
         self._procs.clear()
 

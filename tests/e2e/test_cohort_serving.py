@@ -25,7 +25,7 @@ from e2e.conftest import (  # tests/ is on the path; bare "conftest" is tests/co
     CHROMIUM,
     CHROMIUM_ARGS,
 )
-from support import ROOT, complete_lessons, correct_response
+from support import NOT_LOOPBACK, ROOT, complete_lessons, correct_response, stop_process
 
 from sopcoach.config import Installation, Settings
 from sopcoach.exam import draw
@@ -48,7 +48,6 @@ CLOSED_PAGE_S = 60.0
 BANNER_MS = 40_000
 #: How long a learner may arrive after a preheated kernel died (s).
 REACTION_S = 15.0
-NOT_LOOPBACK = re.compile(r"^https?://(?!(127\.0\.0\.1|localhost|\[::1\])(:\d+)?/)")
 LONG_QUESTION = "tc-allowed-uses"
 LONG_OPTION = "b"  # quizzes/bank/tools_confidentiality.yaml, the option that used to end in "…"
 
@@ -167,13 +166,7 @@ class Servers:
     def stop_all(self) -> None:
         for served, log in self.started:
             served.kernels()  # remember the last kernels seen
-            if served.proc.poll() is None:
-                served.proc.terminate()
-                try:
-                    served.proc.wait(timeout=20)
-                except subprocess.TimeoutExpired:
-                    served.proc.kill()
-                    served.proc.wait()
+            stop_process(served.proc, 20)
             for pid in served.kernel_pids:  # kernels of this server that outlived it
                 try:
                     proc = psutil.Process(pid)

@@ -31,7 +31,7 @@ from sopcoach.playbook import load_playbook
 from sopcoach.quizbank import load_bank, load_blueprint
 from sopcoach.records import AuditEvent, Learner, PageKernel, Records, WebSession
 from sopcoach.server import free_port, learner_command
-from support import ROOT, complete_lessons, correct_response
+from support import ROOT, complete_lessons, correct_response, stop_process
 from wire import KEEP_SOCKETS, Traffic, click_data, comm_messages_from_kernel, forge
 
 pytestmark = pytest.mark.e2e
@@ -110,13 +110,7 @@ class DoorServer:
         return Records(self.db_url)
 
     def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        stop_process(self.proc, 15)
         self._log.close()
 
 

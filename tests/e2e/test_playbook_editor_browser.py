@@ -22,12 +22,11 @@ from sopcoach.playbook import load_playbook
 from sopcoach.playbook_edit import history
 from sopcoach.quizbank import load_bank
 from sopcoach.server import free_port, trainer_command, trainer_site
-from support import ROOT
+from support import NOT_LOOPBACK, ROOT, stop_process
 
 pytestmark = pytest.mark.e2e
 TIMEOUT = 90_000  # generous: CI has two cores and a server preheats a dozen kernels
 LOAD = 120_000
-NOT_LOOPBACK = re.compile(r"^https?://(?!(127\.0\.0\.1|localhost|\[::1\])(:\d+)?/)")
 
 
 @pytest.fixture
@@ -75,13 +74,7 @@ def trainer_server(content, tmp_path):
                 time.sleep(0.2)
         yield base, token, home
     finally:
-        if proc.poll() is None:
-            proc.terminate()
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+        stop_process(proc, 10)
 
 
 def test_trainer_raises_a_tier_cadence_and_learners_see_it(trainer_server, content, learner_server, page,

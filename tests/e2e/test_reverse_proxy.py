@@ -36,6 +36,7 @@ from support import (
     SESSION_COOKIE,
     learner_env,
     sign_in_browser,
+    stop_process,
 )
 
 from sopcoach.records import Records
@@ -136,17 +137,6 @@ def _self_signed_certificate(folder: Path) -> tuple[Path, Path]:
     return cert, key
 
 
-def _stop(proc: subprocess.Popen[bytes]) -> None:
-    """Stop one process we started, by its pid; kill it if it outlives the timeout."""
-    if proc.poll() is None:
-        proc.terminate()
-        try:
-            proc.wait(timeout=STOP_TIMEOUT)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-
-
 def _wait_for(answer, proc: subprocess.Popen[bytes], logs: list[Path], what: str) -> None:
     """Poll ``answer()`` (True when ready) until ``what`` is up; fail with its logs if it exits or stalls."""
     deadline = time.monotonic() + START_TIMEOUT
@@ -211,7 +201,7 @@ def proxy(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Proxy]:
         yield Proxy(http_port, https_port, upstream, server_log)
     finally:
         for proc in reversed(procs):  # nginx first (SIGTERM: fast shutdown), then the learner server
-            _stop(proc)
+            stop_process(proc, STOP_TIMEOUT)
         for log in logs:
             log.close()
 

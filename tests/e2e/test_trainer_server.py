@@ -22,6 +22,7 @@ import pytest
 import requests
 
 from sopcoach.server import free_port
+from support import stop_process
 
 ROOT = Path(__file__).resolve().parents[2]
 MAVEN = ROOT.parent / "shared" / "data" / "crm" / "maven_crm_sales_opportunities"
@@ -102,13 +103,7 @@ def trainer(tmp_path: Path):
                 time.sleep(0.3)
         yield Trainer(base, token, content, log)
     finally:
-        if proc.poll() is None:
-            proc.terminate()  # forwarded to Voila as SIGTERM
-            try:
-                proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+        stop_process(proc, 30)  # SIGTERM is forwarded to Voila
 
 
 PROTECTED = ["/", "/voila/tree", "/voila/tree/trainer", "/voila/render/trainer/results.ipynb",
