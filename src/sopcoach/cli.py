@@ -116,16 +116,6 @@ RESULT_COLUMNS = ["attempt_id", "learner_id", "name", "team", "cohort", "exam_id
                   "playbook_version"]
 
 
-def results_rows(**filters) -> list[dict]:
-    """Return one dict per attempt (columns :data:`RESULT_COLUMNS`); ``score`` is an exact fraction text.
-
-    ``filters`` (``team``, ``cohort``, ``since``, ``until``, ``exam_id``, ``timezone``) are those of
-    :func:`sopcoach.results.attempt_rows`.
-    """
-    from .results import attempt_rows
-    return attempt_rows(installation().records, **filters)
-
-
 def _cmd_results(args: argparse.Namespace) -> int:
     from .results import attempt_rows, export_bytes, person_table
     import pandas as pd
@@ -184,7 +174,7 @@ def _cmd_serve(args: argparse.Namespace) -> int:
 def _serve(args: argparse.Namespace) -> int:
     import os
     import ipaddress
-    from .server import _run, is_loopback, learner_command
+    from .server import is_loopback, learner_command, run_foreground
     s = settings(args.content, args.home, args.db_url)
     inst = installation(s)  # fails early, with every content problem, before the server starts
     env = dict(os.environ, SOPCOACH_HOME=str(s.home), SOPCOACH_DB_URL=s.db_url, SOPCOACH_LANG=s.lang,
@@ -209,7 +199,7 @@ def _serve(args: argparse.Namespace) -> int:
     if ipaddress.ip_address(args.host if args.host != "localhost" else "127.0.0.1").is_unspecified:
         shown = "127.0.0.1"  # every interface: this machine's own address works, and is allowed
     print(f"{s.database_line()}\nlearner app: http://{shown}:{port}{args.base_url}", flush=True)
-    return _run(argv, env)
+    return run_foreground(argv, env)
 
 
 def _serve_trainer(args: argparse.Namespace, s, env: dict) -> int:

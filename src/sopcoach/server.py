@@ -1,7 +1,7 @@
 """Serve a folder of learner notebooks with Voila, locked down and preheated.
 
-:func:`voila_command` builds the argv for ``python -m voila <root>``, :func:`run_voila` runs it in
-the foreground and :func:`free_port` picks a free local port (tests and benchmarks).
+:func:`voila_command` builds the argv for ``python -m voila <root>``, :func:`run_foreground` runs a
+server's argv in the foreground and :func:`free_port` picks a free local port (tests and benchmarks).
 
 What the command sets, and why (read off the Voila 0.5.13 source: ``voila/app.py``,
 ``voila/configuration.py``, ``voila/voila_kernel_manager.py``):
@@ -24,8 +24,8 @@ What the command sets, and why (read off the Voila 0.5.13 source: ``voila/app.py
     ``.ipynb_checkpoints`` and ``VoilaKernelManager.preheat_denylist``) and fills one pool per
     notebook, keyed by the path relative to ``root``, which is exactly the ``<path>`` of
     ``/voila/render/<path>``, so the pooled kernels are used (the log says "Using pre-heated
-    kernel"). ``VoilaKernelManager.kernel_pools_config`` gives ``home.ipynb`` and ``exam.ipynb`` ``pool_size``
-    kernels each and every other notebook one. Notebooks added after start-up
+    kernel"). ``VoilaKernelManager.kernel_pools_config`` gives every notebook (or only those named
+    in ``pools``) ``pool_size`` kernels. Notebooks added after start-up
     have no pool and fall back to a fresh kernel. ``pool_size <= 0`` turns preheating off
     (``preheat_kernel=False``). Preheating is incompatible with ``prelaunch_hook`` and with
     ``progressive_rendering``; neither is set.
@@ -67,10 +67,9 @@ import socket
 import subprocess
 import sys
 from collections.abc import Mapping, Sequence
-from typing import Any
 from pathlib import Path
 
-__all__ = ["free_port", "run_voila", "voila_command", "learner_command", "run_learner", "is_loopback", "trainer_site", "trainer_command", "run_trainer",
+__all__ = ["free_port", "run_foreground", "voila_command", "learner_command", "is_loopback", "trainer_site", "trainer_command", "run_trainer",
            "TRAINER_FOLDERS", "TRAINER_PORT", "POOL_SIZE"]
 
 _LOOPBACK_NAMES = {"localhost"}
@@ -80,8 +79,6 @@ _LOOPBACK_NAMES = {"localhost"}
 #: 60 s on 2 cores was 19 s; with 6 it was 10 s, and 10 did no better (benchmarks/cohort.py). Each
 #: waiting kernel holds about 80 MB.
 POOL_SIZE = 6
-#: Notebooks that get the full preheated pool; the others get one kernel each.
-PRIORITY_NOTEBOOKS = ("home.ipynb", "exam.ipynb")
 
 
 def _check_host(host: str) -> None:
@@ -106,6 +103,7 @@ def voila_command(
     host: str = "127.0.0.1",
     port: int = 8866,
     pool_size: int = 2,
+    pools: Sequence[str] = (),
     cull_idle_seconds: int = 600,
     cull_interval_seconds: int = 60,
     extra: Sequence[str] = (),
@@ -129,6 +127,8 @@ def voila_command(
     pool_size : int, default 2
         Preheated kernels kept ready per notebook found under ``root`` at start-up;
         ``0`` or less disables preheating.
+    pools : Sequence[str], default ()
+        Preheat only these notebooks (paths relative to ``root``); empty: every notebook.
     cull_idle_seconds : int, default 600
         Shut a kernel down after it has been idle and without a browser connection this long.
     cull_interval_seconds : int, default 60
@@ -187,14 +187,10 @@ def voila_command(
         f"--VoilaConfiguration.preheat_kernel={preheat}",
     ]
     if preheat:
-        # The pages people open first (the landing page and the exam) keep ``pool_size`` kernels
-        # ready; every other notebook (the lessons) keeps one, so start-up stays light.
-        pools = {"default": {"pool_size": 1}}
-        for name in PRIORITY_NOTEBOOKS:
-            if (root / name).is_file():
-                pools[name] = {"pool_size": int(pool_size)}
+        config = {"default": {"pool_size": 0 if pools else int(pool_size)}}
+        config.update({name: {"pool_size": int(pool_size)} for name in pools})
         argv.append(f"--VoilaConfiguration.default_pool_size={int(pool_size)}")
-        argv.append(f"--VoilaKernelManager.kernel_pools_config={json.dumps(pools)}")
+        argv.append(f"--VoilaKernelManager.kernel_pools_config={json.dumps(config)}")
     argv += [
         f"--MappingKernelManager.cull_idle_timeout={int(cull_idle_seconds)}",
         f"--MappingKernelManager.cull_interval={int(cull_interval_seconds)}",
@@ -259,21 +255,17 @@ def learner_command(
     >>> '--LearnerServer.allowed_hosts=["learn.example.com"]' in argv
     True
     """
-    from .web.server import CULL_IDLE_S, CULL_INTERVAL_S
     if not base_url.startswith("/") or not base_url.endswith("/") or "//" in base_url:
         raise ValueError(f"--base-url must start and end with '/' (e.g. /sop/), got {base_url!r}")
     if max_pages < 0:
         raise ValueError(f"--max-pages must be 0 (no cap) or more, got {max_pages}")
     names = [str(n).strip() for n in allowed_hosts if str(n).strip()]
-    argv = voila_command(root, host=host, port=port, pool_size=0, cull_idle_seconds=CULL_IDLE_S,
-                         cull_interval_seconds=CULL_INTERVAL_S, module="sopcoach.web.server")
+    from .web.server import APP_NOTEBOOK, CULL_IDLE_S, CULL_INTERVAL_S
+    argv = voila_command(root, host=host, port=port, pool_size=pool_size, pools=(APP_NOTEBOOK,),
+                         cull_idle_seconds=CULL_IDLE_S, cull_interval_seconds=CULL_INTERVAL_S,
+                         module="sopcoach.web.server")
     if pool_size > 0:
-        argv = [a for a in argv if not a.startswith("--VoilaConfiguration.preheat_kernel")]
-        pools = {"default": {"pool_size": 0}, "app.ipynb": {"pool_size": int(pool_size)}}
-        argv += ["--VoilaConfiguration.preheat_kernel=True",
-                 f"--VoilaConfiguration.default_pool_size={int(pool_size)}",
-                 f"--VoilaKernelManager.kernel_pools_config={json.dumps(pools)}",
-                 "--VoilaKernelManager.fill_delay=0"]
+        argv.append("--VoilaKernelManager.fill_delay=0")  # a taken kernel is replaced at once
     argv += [
         f"--Voila.base_url={base_url}",
         f"--LearnerServer.allowed_hosts={json.dumps(names)}",
@@ -291,55 +283,32 @@ def learner_command(
     return argv + [str(a) for a in extra]
 
 
-def run_learner(root: Path, env: Mapping[str, str] | None = None, **options: Any) -> int:
-    """Run the learner server in the foreground until it exits (see :func:`learner_command`, :func:`run_voila`)."""
-    return _run(learner_command(root, **options), env)
+def run_foreground(argv: list[str], env: Mapping[str, str] | None) -> int:
+    """Run a server's ``argv`` (:func:`learner_command`, :func:`trainer_command`) in the foreground until it exits.
 
-
-def run_voila(
-    root: Path,
-    host: str = "127.0.0.1",
-    port: int = 8866,
-    env: Mapping[str, str] | None = None,
-) -> int:
-    """Run Voila on ``root`` in the foreground until it exits.
-
-    SIGINT and SIGTERM received by this process are forwarded to the Voila process as SIGTERM,
-    which Voila handles like Ctrl-C: it stops serving, shuts its kernels down and exits.
-    (SIGTERM because Voila inherits an *ignored* SIGINT when started from a background job,
-    and then ignores a forwarded SIGINT.) A second signal kills Voila. Voila runs in its own
-    session, so a Ctrl-C in the terminal reaches it only through this forwarding.
+    SIGINT and SIGTERM received by this process are forwarded to the server as SIGTERM, which
+    Voila handles like Ctrl-C: it stops serving, shuts its kernels down and exits. (SIGTERM
+    because Voila inherits an *ignored* SIGINT when started from a background job, and then
+    ignores a forwarded SIGINT.) A second signal kills the server. It runs in its own session, so
+    a Ctrl-C in the terminal reaches it only through this forwarding.
 
     Parameters
     ----------
-    root : Path
-        The notebooks folder to serve, as for :func:`voila_command`.
-    host : str, default "127.0.0.1"
-        Loopback address to bind.
-    port : int, default 8866
-        TCP port to bind.
-    env : Mapping[str, str] or None, default None
-        Complete environment for Voila and its kernels; ``None`` inherits this process's.
+    argv : list[str]
+        The command.
+    env : Mapping[str, str] or None
+        Complete environment for the server and its kernels; ``None`` inherits this process's.
 
     Returns
     -------
     int
-        Voila's exit code; ``128 + N`` if it was killed by signal ``N``.
+        The server's exit code; ``128 + N`` if it was killed by signal ``N``.
 
     Raises
     ------
-    NotADirectoryError
-        If ``root`` is not an existing directory.
-    ValueError
-        If ``host`` or ``port`` is invalid.
     OSError
-        If the Voila process cannot be started.
+        If the process cannot be started.
     """
-    return _run(voila_command(root, host=host, port=port), env)
-
-
-def _run(argv: list[str], env: Mapping[str, str] | None) -> int:
-    """Run ``argv`` in its own session, forwarding SIGINT/SIGTERM (see :func:`run_voila`)."""
     proc = subprocess.Popen(
         argv, env=dict(env) if env is not None else None, start_new_session=True
     )
@@ -503,4 +472,4 @@ def run_trainer(notebooks: Path, site: Path, token: str, host: str = "127.0.0.1"
     full = dict(env if env is not None else os.environ)
     full["JUPYTER_TOKEN"] = token
     argv = trainer_command(root, host=host, port=port)
-    return _run(argv, full)
+    return run_foreground(argv, full)

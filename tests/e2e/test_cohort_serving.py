@@ -25,18 +25,17 @@ from e2e.conftest import (  # tests/ is on the path; bare "conftest" is tests/co
     CHROMIUM,
     CHROMIUM_ARGS,
 )
-from support import NOT_LOOPBACK, ROOT, complete_lessons, correct_response, stop_process
+from support import (LEARNER_ROOT, NOT_LOOPBACK, ROOT, complete_lessons, correct_response, installation_at,
+                     stop_process)
 
-from sopcoach.config import Installation, Settings
+from sopcoach.config import Installation
 from sopcoach.exam import draw
 from sopcoach.playbook import load_playbook
-from sopcoach.quizbank import load_bank, load_blueprint
 from sopcoach.records import Records
 from sopcoach.server import free_port, learner_command
 
 pytestmark = pytest.mark.e2e
 
-LEARNER_ROOT = ROOT / "notebooks" / "learner"
 CODE = "known-code"
 POOL = 1
 #: Page loads on the shared two-core machine can be slow; these are upper bounds, not expectations.
@@ -604,14 +603,6 @@ def _norm(text: str) -> str:
     return re.sub(r"\s+", " ", text).strip()
 
 
-def _exam_installation(home: Path) -> Installation:
-    pb = load_playbook(ROOT / "playbook")
-    bank = load_bank(ROOT / "quizzes" / "bank", pb)
-    bp = load_blueprint(ROOT / "quizzes" / "blueprint.yaml", bank)
-    url = f"sqlite:///{home / 'sopcoach.db'}"
-    return Installation(Settings(home, url, "zh-CN", ROOT), pb, bank, bp, Records(url))
-
-
 def _not_in_full(page: Any, number: int, question: Any, lang: str) -> list[str]:
     """Return what keeps the stem or a choice of the shown question ``number`` from showing in full."""
     problems: list[str] = []
@@ -651,7 +642,7 @@ def _attempt(home: Path, learner: str, question_first: str | None = None) -> tup
     With ``question_first``, the draw includes that question and every other question is answered,
     so that resuming the exam opens on it.
     """
-    inst = _exam_installation(home)
+    inst = installation_at(ROOT, home)
     inst.records.enroll(learner, "郑十", code=CODE)
     complete_lessons(inst, learner)
     seed = 0

@@ -36,6 +36,7 @@ from jupyter_server.base.handlers import JupyterHandler
 from tornado import web
 
 from ..errors import AuthError
+from ..i18n import t
 from ..records import MAX_CODE_LENGTH, MAX_ID_LENGTH, Records, token_hash
 
 __all__ = ["LearnerIdentityProvider", "PlainErrors", "SignInThrottle", "SESSION_HOURS", "COOKIE_NAME"]
@@ -240,9 +241,9 @@ class LearnerIdentityProvider(IdentityProvider):
 def _duration(seconds: int, lang: str) -> str:
     """Say a wait in words: "45 秒" / "3 分钟" (``en``: "45 s" / "3 min")."""
     if seconds < 60:
-        return f"{seconds} 秒" if lang != "en" else f"{seconds} s"
+        return t(f"{seconds} 秒", f"{seconds} s", lang)
     minutes = (seconds + 59) // 60
-    return f"{minutes} 分钟" if lang != "en" else f"{minutes} min"
+    return t(f"{minutes} 分钟", f"{minutes} min", lang)
 
 
 def safe_next(handler: JupyterHandler, target: str | None) -> str:

@@ -281,9 +281,6 @@ class LearnerPageHandler(PlainErrors, TornadoVoilaHandler):
         self.xsrf_token  # noqa: B018 - sets the _xsrf cookie the page's shutdown beacon sends
         self.set_header("X-Frame-Options", "SAMEORIGIN")
         await prune_pool(self.settings["kernel_manager"], self.notebook_path)
-        if self.identity_provider.hub_user is not None:
-            # behind JupyterHub the Hub's user may be new here: the page binding needs its learner row
-            self.settings["sopcoach_pages"].server.records.ensure_learner(learner, learner)
         self._bind_to = (learner, self.identity_provider.session_hash(self))
         local = self.base_url + FONT_AWESOME_ROUTE if self.settings.get("sopcoach_font_awesome") else None
         gen = self.get_generator(path=None)
@@ -415,11 +412,15 @@ class LearnerServer(Voila):
     def init_settings(self) -> dict:
         settings = super().init_settings()
         self.identity_provider.records = self.records
+        hub_user = self.identity_provider.hub_user
+        if hub_user is not None:
+            # behind JupyterHub the Hub's user may be new here: the page binding needs its learner row
+            self.records.ensure_learner(hub_user, hub_user)
         self.pages = PageKernels(self)
         # Bindings older than any session belong to kernels of earlier runs.
         self.records.forget_old_pages(utcnow() - timedelta(hours=SESSION_HOURS))
         settings["sopcoach_pages"] = self.pages
-        settings["sopcoach_font_awesome"] = font_awesome_dir()
+        settings["sopcoach_font_awesome"] = self.font_awesome = font_awesome_dir()
         settings["xsrf_cookie_kwargs"] = {"samesite": "Lax", "path": self.base_url}
         return settings
 
@@ -445,7 +446,7 @@ class LearnerServer(Voila):
             (url_path_join(base, r"/api/kernels/%s/channels" % _kernel_id_regex), OwnKernelWebsocketHandler),
             (url_path_join(base, r"/voila/api/shutdown/%s" % _kernel_id_regex), OwnShutdownHandler),
             *([(url_path_join(base, FONT_AWESOME_ROUTE + "(.*)"), web.StaticFileHandler,
-                 {"path": font_awesome_dir()})] if font_awesome_dir() else []),
+                 {"path": self.font_awesome})] if self.font_awesome else []),
             (url_path_join(base, r"/learn(/.*)?"), LearnerPageHandler, {
                 "notebook_path": APP_NOTEBOOK,
                 "template_paths": self.template_paths,
