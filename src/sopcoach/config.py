@@ -185,6 +185,7 @@ class Installation:
     bank: object
     blueprint: object
     records: object
+    _practice: object = field(default=None, compare=False, repr=False)
 
     def exam_service(self, clock=None, lesson_gate=None):
         """Return an :class:`~sopcoach.exam.ExamService` over this installation.
@@ -203,50 +204,94 @@ class Installation:
         return self.settings.quizzes_dir / "practice"
 
     def practice(self):
-        """Return the practice pool (a :class:`~sopcoach.quizbank.Bank`, keys resolved), loaded once.
+        """Return the practice pool (a :class:`~sopcoach.quizbank.Bank`, keys resolved), loaded with the content.
 
         Raises
         ------
         ContentError
             When a practice file is invalid.
         """
-        key = (str(self.practice_dir), self.playbook.content_hash())
-        if key not in _PRACTICE:
-            from .quizbank import Bank, load_bank
-            have = self.practice_dir.is_dir() and any(self.practice_dir.glob("*.yaml"))
-            _PRACTICE[key] = load_bank(self.practice_dir, self.playbook) if have else Bank([], "")
-        return _PRACTICE[key]
+        if self._practice is not None:
+            return self._practice
+        from .quizbank import Bank, load_bank
+        have = self.practice_dir.is_dir() and any(self.practice_dir.glob("*.yaml"))
+        practice = load_bank(self.practice_dir, self.playbook) if have else Bank([], "")
+        object.__setattr__(self, "_practice", practice)
+        return practice
 
 
-_PRACTICE: dict = {}
+def content_fingerprint(s: Settings | Path) -> tuple:
+    """Return (path, modification time in ns, size) of every content file, to notice edits.
 
-
-def content_fingerprint(s: Settings) -> tuple:
-    """Return (path, modification time in ns, size) of every content file, to notice edits."""
+    ``s`` is the settings or the content folder itself.
+    """
+    content = s.content if isinstance(s, Settings) else Path(s)
     out = []
-    for folder in (s.playbook_dir, s.quizzes_dir):
+    for folder in (content / "playbook", content / "quizzes"):
         for f in sorted(folder.rglob("*.yaml")) if folder.is_dir() else []:
             st = f.stat()
             out.append((str(f), st.st_mtime_ns, st.st_size))
     return tuple(out)
 
 
+@dataclass(frozen=True, eq=False)
+class Content:
+    """The validated content of one content folder: playbook, exam bank, blueprint, practice pool."""
+
+    playbook: object
+    bank: object
+    blueprint: object
+    practice: object
+
+
 @lru_cache(maxsize=4)
-def _load(s: Settings, fingerprint: tuple = ()) -> Installation:
+def _content(folder: Path, fingerprint: tuple = ()) -> Content:
     from .playbook import load_playbook
-    from .quizbank import load_bank, load_blueprint
+    from .quizbank import Bank, load_bank, load_blueprint
+    playbook = load_playbook(folder / "playbook")
+    bank = load_bank(folder / "quizzes" / "bank", playbook)
+    blueprint = load_blueprint(folder / "quizzes" / "blueprint.yaml", bank)
+    practice_dir = folder / "quizzes" / "practice"
+    have = practice_dir.is_dir() and any(practice_dir.glob("*.yaml"))
+    practice = load_bank(practice_dir, playbook) if have else Bank([], "")
+    return Content(playbook, bank, blueprint, practice)
+
+
+def load_content(folder: os.PathLike | str | None = None) -> Content:
+    """Load and validate a content folder's files, once per process and content version.
+
+    Opens no database, file handle or thread, so a process may load the content and then fork (the
+    learner server's kernel zygote does, so every page kernel starts with the content loaded).
+
+    Parameters
+    ----------
+    folder : path-like, optional
+        The content folder; default as :func:`content_folder` resolves it.
+
+    Raises
+    ------
+    ContentError
+        When a content file is invalid (every problem, with file and line).
+    ConfigError
+        When the folder has no ``playbook/``.
+    """
+    where = content_folder(folder)
+    return _content(where, content_fingerprint(where))
+
+
+@lru_cache(maxsize=4)
+def _load(s: Settings, content: Content) -> Installation:
     from .records import Records
-    playbook = load_playbook(s.playbook_dir)
-    bank = load_bank(s.quizzes_dir / "bank", playbook)
-    blueprint = load_blueprint(s.quizzes_dir / "blueprint.yaml", bank)
-    return Installation(s, playbook, bank, blueprint, Records(s.db_url))
+    return Installation(s, content.playbook, content.bank, content.blueprint, Records(s.db_url),
+                        _practice=content.practice)
 
 
 def installation(s: Settings | None = None) -> Installation:
     """Load the content and open the records store, once per process and content version.
 
     The loaded objects are reused until a file under ``playbook/`` or ``quizzes/`` changes on disk
-    (a trainer saved an edit); the next call then loads the new content.
+    (a trainer saved an edit); the next call then loads the new content. The records store is opened
+    once per settings and content version (see :func:`load_content` for the content alone).
 
     Raises
     ------
@@ -254,4 +299,4 @@ def installation(s: Settings | None = None) -> Installation:
         When a content file is invalid (every problem, with file and line).
     """
     s = s or settings()
-    return _load(s, content_fingerprint(s))
+    return _load(s, _content(s.content, content_fingerprint(s.content)))

@@ -15,8 +15,9 @@ jupyter_client's ``LocalProvisioner`` in every other respect (signals to the ker
 group, kill, wait); when the zygote is not running or the command is not an ipykernel launch, it
 falls back to ``LocalProvisioner``'s ``Popen``.
 
-The zygote imports modules only: it opens no database, socket or thread before forking (a forked
-SQLite connection or thread would be shared unsafely). It exits when the learner server does.
+The zygote imports modules and loads the content files (:func:`sopcoach.config.load_content`, 0.7
+CPU-s a kernel saves); it opens no database, socket or thread before forking (a forked SQLite
+connection or thread would be shared unsafely). It exits when the learner server does.
 """
 from __future__ import annotations
 
@@ -140,7 +141,9 @@ def _child(request: dict, listener: socket.socket) -> None:
         # ipywidgets registers its comm targets when it is imported inside a running kernel; here it
         # was imported before the kernel existed, so it is loaded as an IPython extension instead
         # (its public load_ipython_extension), which registers them once the kernel runs.
-        argv = [*request["argv"], "--IPKernelApp.extra_extensions=ipywidgets"]
+        # A page kernel keeps no input history: IPython's history is an SQLite file shared by every
+        # kernel of the user, written by a thread of each, and nobody reads a page's history.
+        argv = [*request["argv"], "--IPKernelApp.extra_extensions=ipywidgets", "--HistoryManager.enabled=False"]
         sys.argv = [sys.executable, *argv]
         from ipykernel import kernelapp
         kernelapp.launch_new_instance(argv=argv)
@@ -162,9 +165,18 @@ def serve(path: str, parent_pid: int) -> None:
     A request is one JSON line ``{"argv": [...], "env": {...}, "cwd": "..."}``; the answer is
     ``{"pid": N}``. The zygote exits when ``parent_pid`` (the learner server) is gone.
     """
+    import gc
     import importlib
     for name in PRELOAD:
         importlib.import_module(name)
+    try:  # every kernel starts with the content loaded (the kernel reloads it if a file changed since)
+        from ..config import load_content
+        load_content()
+    except Exception as exc:  # noqa: BLE001 - the kernels load it themselves and show the error
+        print(f"kernel zygote: content not preloaded: {exc}", file=sys.stderr, flush=True)
+    # Keep the preloaded objects out of the collector, so children neither scan them nor touch
+    # (and so copy) the pages they live on.
+    gc.freeze()
     from setproctitle import getproctitle, setproctitle
     setproctitle(getproctitle())  # moves the environment aside once, so children can retitle
     signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # children are reaped by the system
