@@ -287,9 +287,9 @@ class ExamApp:
             return
         self.say("")  # "Saved" belongs to the question it was said for
         qv = self.service.question(self.attempt_id, self.index, self.lang)
-        self._build_answer(qv)  # first, so the page's question number never precedes its controls
-        self.progress.max, self.progress.value = qv.total, qv.number
-        self.progress_label.value = self.tr(f"第 {qv.number} 题，共 {qv.total} 题", f"Question {qv.number} of {qv.total}")
+        # The question's number goes last, so the page never shows it above another question's
+        # stem or controls (a learner, and the browser tests, read "question 5" as "5 is shown").
+        self._build_answer(qv)
         self.scenario.value = (f"<div class='sopcoach-scenario'><b>{esc(self.tr('情景', 'Scenario'))}</b><br>"
                                f"{esc(qv.scenario)}</div>" if qv.scenario else "")
         self.question_text.value = f"<p><b>{esc(qv.text)}</b></p>"
@@ -298,6 +298,8 @@ class ExamApp:
         self._flag_sync = False
         self.back_button.disabled = qv.number == 1
         self.next_button.disabled = qv.number == qv.total
+        self.progress.max, self.progress.value = qv.total, qv.number
+        self.progress_label.value = self.tr(f"第 {qv.number} 题，共 {qv.total} 题", f"Question {qv.number} of {qv.total}")
         self._set(Page.QUESTION, self.question_head, self.scenario, self.question_text, self.answer_box,
                   self.question_nav)
 

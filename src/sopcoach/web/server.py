@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
+import logging
 import os
 import re
 import shutil
@@ -39,6 +40,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import warnings
 from datetime import timedelta
 from importlib.metadata import PackageNotFoundError, distribution
 from pathlib import Path
@@ -394,6 +396,8 @@ class LearnerServer(Voila):
         help="Take the client address and scheme from X-Forwarded-For/X-Real-Ip/X-Forwarded-Proto (behind a reverse proxy).",
     )
     db_url = Unicode("", config=True, help="SQLAlchemy URL of the records store.")
+    log_format = Unicode("[%(levelname)1.1s %(asctime)s.%(msecs).03d %(name)s] %(message)s", config=True,
+                         help="The log line: level, time and source before each message.")
     fork_kernels = Bool(
         True, config=True,
         help="Start page kernels by forking a process that has imported them already (sopcoach.web.zygote).",
@@ -401,6 +405,7 @@ class LearnerServer(Voila):
 
     def initialize(self, argv: Any = None) -> None:
         super().initialize(argv)
+        self.log.addFilter(_quiet_voila_notices)
         self.voila_configuration.multi_kernel_manager_class = LearnerKernelManager
         use_cached_exporter()
         self.zygote = self._start_zygote() if self.fork_kernels else None
@@ -422,6 +427,9 @@ class LearnerServer(Voila):
         settings["sopcoach_pages"] = self.pages
         settings["sopcoach_font_awesome"] = self.font_awesome = font_awesome_dir()
         settings["xsrf_cookie_kwargs"] = {"samesite": "Lax", "path": self.base_url}
+        # jupyter_server's default pong timeout (3 x the 30 s ping interval) is one tornado caps, with a
+        # notice in the log at each start; give it the interval.
+        settings.setdefault("ws_ping_timeout", settings.get("ws_ping_interval", 30_000))
         return settings
 
     def host_names(self) -> list[str]:
@@ -511,8 +519,16 @@ class LearnerServer(Voila):
             self.log.exception("page sweep failed")
 
 
+def _quiet_voila_notices(record: logging.LogRecord) -> bool:
+    """Drop Voila's per-page "Notebook app.ipynb is not trusted" (the learner server runs only its own app)."""
+    return not str(record.msg).startswith("Notebook %s is not trusted")
+
+
 def main(argv: list[str] | None = None) -> None:
     """Run the learner server (``python -m sopcoach.web.server ROOT [options]``)."""
+    # The command line pins some lists empty (``--Voila.config_file_paths=[]``): traitlets calls the
+    # form deprecated but has no other way to say "empty"; its warning would open every log.
+    warnings.filterwarnings("ignore", message=r"--\S+=.* for containers is deprecated", category=DeprecationWarning)
     LearnerServer.launch_instance(argv)
 
 
