@@ -406,6 +406,7 @@ class LearnerServer(Voila):
     def initialize(self, argv: Any = None) -> None:
         super().initialize(argv)
         self.log.addFilter(_quiet_voila_notices)
+        logging.getLogger("tornado.general").addFilter(_quiet_voila_notices)
         self.voila_configuration.multi_kernel_manager_class = LearnerKernelManager
         use_cached_exporter()
         self.zygote = self._start_zygote() if self.fork_kernels else None
@@ -427,9 +428,6 @@ class LearnerServer(Voila):
         settings["sopcoach_pages"] = self.pages
         settings["sopcoach_font_awesome"] = self.font_awesome = font_awesome_dir()
         settings["xsrf_cookie_kwargs"] = {"samesite": "Lax", "path": self.base_url}
-        # jupyter_server's default pong timeout (3 x the 30 s ping interval) is one tornado caps, with a
-        # notice in the log at each start; give it the interval.
-        settings.setdefault("ws_ping_timeout", settings.get("ws_ping_interval", 30_000))
         return settings
 
     def host_names(self) -> list[str]:
@@ -520,8 +518,14 @@ class LearnerServer(Voila):
 
 
 def _quiet_voila_notices(record: logging.LogRecord) -> bool:
-    """Drop Voila's per-page "Notebook app.ipynb is not trusted" (the learner server runs only its own app)."""
-    return not str(record.msg).startswith("Notebook %s is not trusted")
+    """Drop notices that say nothing to whoever runs the learner server.
+
+    Voila's per-page "Notebook app.ipynb is not trusted" (the server runs only its own app), and
+    tornado's "websocket_ping_timeout cannot be longer than the websocket_ping_interval" (jupyter_server
+    pings every 30 s and gives a pong 90 s by its own check, which needs the longer value).
+    """
+    msg = str(record.msg)
+    return not (msg.startswith("Notebook %s is not trusted") or msg.startswith("The websocket_ping_timeout"))
 
 
 def main(argv: list[str] | None = None) -> None:
