@@ -69,6 +69,20 @@ def test_sessions_end_at_sign_out_reissue_and_revoke(records):
     assert records.end_sessions("e1") == 1 and records.session_learner(three) is None
 
 
+def test_live_sessions_answers_for_many_sessions_at_once(records):
+    """The page sweep asks once which sessions still live: ended, expired and unknown ones are not."""
+    from sopcoach.records import token_hash
+    records.enroll("e1", "李四")
+    records.enroll("e2", "王五")
+    now = utcnow()
+    live, ended, expired = (records.open_session("e1", 3600, now=now), records.open_session("e1", 3600, now=now),
+                            records.open_session("e2", 60, now=now - timedelta(hours=1)))
+    records.end_session(ended)
+    hashes = {token_hash(x) for x in (live, ended, expired)} | {"0" * 64}
+    assert records.live_sessions(hashes, now=now) == {token_hash(live)}
+    assert records.live_sessions([], now=now) == set()
+
+
 def test_session_expires(records):
     """A session is refused from its expiry on."""
     records.enroll("e1", "李四")

@@ -1,4 +1,4 @@
-"""The learner server's event-loop economies: draining IOPub streams, the light activity watcher, cached templates."""
+"""The learner server's event-loop economies: draining IOPub streams, activity read from the relay, cached templates."""
 from __future__ import annotations
 
 import asyncio
@@ -10,8 +10,12 @@ import zmq
 from tornado.ioloop import IOLoop
 from zmq.eventloop.zmqstream import ZMQStream
 
-from sopcoach.web.serving import (DRAIN_BATCH, CachedVoilaExporter, DrainingZMQStream, LearnerKernelManager,
-                                  _BYTECODE)
+from jupyter_client.session import DELIM
+from jupyter_server.services.kernels.connection.channels import ZMQChannelsWebsocketConnection
+
+from sopcoach.web.serving import (DRAIN_BATCH, ActivityRelay, CachedVoilaExporter, DrainingZMQStream,
+                                  LearnerKernelManager, _BYTECODE)
+from support import ROOT
 
 MESSAGES = 160  # about what one view switch sends
 
@@ -71,34 +75,52 @@ def test_draining_stream_keeps_the_order():
     assert got == [str(i).encode() for i in range(MESSAGES)]
 
 
-def test_activity_watcher_follows_a_real_kernel(tmp_path):
-    """A kernel's activity moves ``last_activity`` forward and its state settles to idle (what the culler reads)."""
-    async def run() -> tuple[str, bool, str]:
+def test_activity_record_follows_a_real_kernel(tmp_path):
+    """Fed a real kernel's IOPub messages, as the relay feeds them, ``last_activity`` moves forward and
+    the state settles to idle (what the culler reads); no second IOPub subscription is made."""
+    async def run() -> tuple[str, bool, str, object]:
         km = LearnerKernelManager(connection_dir=str(tmp_path))
         kid = await km.start_kernel(kernel_name="python3")
         try:
             kernel = km.get_kernel(kid)
-            assert isinstance(kernel._activity_stream, DrainingZMQStream)
+            watcher = getattr(kernel, "_activity_stream", None)
             before = kernel.last_activity
+            iopub = kernel.connect_iopub()  # what the page's relay subscribes to
+            iopub.on_recv(lambda frames: km.record_activity(kid, frames[frames.index(DELIM) + 1:]))
             client = kernel.client()
             client.start_channels()
             try:
                 await client.wait_for_ready(timeout=60)
                 reply = await client.execute_interactive("x = 1 + 1", timeout=60)
+                deadline = asyncio.get_running_loop().time() + 30
+                while ((kernel.last_activity <= before or kernel.execution_state != "idle")
+                       and asyncio.get_running_loop().time() < deadline):
+                    await asyncio.sleep(0.05)  # the stream delivers on the loop
             finally:
                 client.stop_channels()
-            # the watcher runs on the loop: give it the turns to see the kernel go idle
-            deadline = asyncio.get_running_loop().time() + 30
-            while kernel.last_activity <= before and asyncio.get_running_loop().time() < deadline:
-                await asyncio.sleep(0.05)
-            return reply["content"]["status"], kernel.last_activity > before, kernel.execution_state
+                iopub.close()
+            return reply["content"]["status"], kernel.last_activity > before, kernel.execution_state, watcher
         finally:
             await km.shutdown_kernel(kid, now=True)
 
-    status, moved, state = asyncio.run(run())
+    status, moved, state, watcher = asyncio.run(run())
     assert status == "ok"
     assert moved
     assert state == "idle"
+    assert watcher is None
+
+
+def test_learner_server_relays_with_the_activity_record(tmp_path, monkeypatch):
+    """The learner server's kernel websockets are :class:`ActivityRelay` connections, which feed the record."""
+    from sopcoach.web.server import LearnerServer
+    monkeypatch.setenv("SOPCOACH_HOME", str(tmp_path))
+    app = LearnerServer()
+    app.initialize([str(ROOT / "notebooks" / "learner"), "--LearnerServer.fork_kernels=False", "--no-browser"])
+    try:
+        assert app.kernel_websocket_connection_class is ActivityRelay
+        assert issubclass(ActivityRelay, ZMQChannelsWebsocketConnection)
+    finally:
+        app.records.dispose()
 
 
 def _nb() -> nbformat.NotebookNode:

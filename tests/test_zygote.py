@@ -8,6 +8,7 @@ import time
 
 import pytest
 from jupyter_client.manager import start_new_kernel
+from jupyter_client.provisioning import KernelProvisionerFactory
 
 from sopcoach.web.zygote import ZYGOTE_ENV
 
@@ -26,7 +27,9 @@ def zygote(tmp_path, monkeypatch):
         assert proc.poll() is None and time.monotonic() < deadline, log.read_text()
         time.sleep(0.05)
     monkeypatch.setenv(ZYGOTE_ENV, path)
+    # as the learner server asks for it; the factory is a singleton that read the variable once
     monkeypatch.setenv("JUPYTER_DEFAULT_PROVISIONER_NAME", "sopcoach-fork")
+    monkeypatch.setattr(KernelProvisionerFactory.instance(), "default_provisioner_name", "sopcoach-fork")
     yield proc
     stop_process(proc)
 

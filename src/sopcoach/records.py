@@ -13,7 +13,7 @@ import secrets
 import time as _time
 from contextlib import contextmanager
 from datetime import datetime, timedelta, timezone
-from typing import Any, Callable, Iterator, TypeVar
+from typing import Any, Callable, Iterable, Iterator, TypeVar
 
 from sqlalchemy import (JSON, Boolean, DateTime, ForeignKey, Integer, String, Text, UniqueConstraint,
                         create_engine, delete, event, select)
@@ -443,13 +443,16 @@ class Records:
             return s.get(Learner, row.learner_id)
         return self.run(do)
 
-    def session_live(self, session_hash: str, now: datetime | None = None) -> bool:
-        """Say whether the session stored under ``session_hash`` is still live."""
+    def live_sessions(self, session_hashes: Iterable[str], now: datetime | None = None) -> set[str]:
+        """Return those of ``session_hashes`` whose sessions are still live (one query for all)."""
         now = now or utcnow()
+        wanted = list(set(session_hashes))
+        if not wanted:
+            return set()
 
-        def do(s: Session) -> bool:
-            row = s.get(WebSession, session_hash)
-            return row is not None and row.ended_at is None and from_db(row.expires_at) > now
+        def do(s: Session) -> set[str]:
+            rows = s.scalars(select(WebSession).where(WebSession.token_hash.in_(wanted), WebSession.ended_at.is_(None)))
+            return {row.token_hash for row in rows if from_db(row.expires_at) > now}
         return self.run(do)
 
     def end_session(self, token: str, reason: str = "signed_out", now: datetime | None = None) -> None:

@@ -63,7 +63,7 @@ from voila.tornado.kernel_websocket_handler import VoilaKernelWebsocketHandler
 from ..config import settings as sopcoach_settings
 from ..records import Records, utcnow
 from ..session import load_secret
-from .serving import LearnerKernelManager, use_cached_exporter
+from .serving import ActivityRelay, LearnerKernelManager, use_cached_exporter
 from .zygote import ZYGOTE_ENV
 from .identity import _TEMPLATES, SESSION_HOURS, LearnerIdentityProvider, PlainErrors, request_lang
 
@@ -164,7 +164,7 @@ class PageKernels:
             return
         hashes = {sh for _, sh in self.owner.values()}
         records = self.server.records
-        ended = {sh for sh in hashes if not records.session_live(sh)}
+        ended = hashes - records.live_sessions(hashes)
         for kid, (learner, sh) in list(self.owner.items()):
             if sh in ended:
                 self.server.log.info("session of %s ended; stopping kernel %s", learner, kid)
@@ -408,6 +408,7 @@ class LearnerServer(Voila):
         self.log.addFilter(_quiet_voila_notices)
         logging.getLogger("tornado.general").addFilter(_quiet_voila_notices)
         self.voila_configuration.multi_kernel_manager_class = LearnerKernelManager
+        self.kernel_websocket_connection_class = ActivityRelay
         use_cached_exporter()
         self.zygote = self._start_zygote() if self.fork_kernels else None
         s = sopcoach_settings()

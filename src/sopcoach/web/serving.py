@@ -10,9 +10,11 @@ cohort more there than the learner server needs:
   (a hundred or more widget messages) waited a hundred turns of a loop that, while a cohort
   arrives, also renders pages: up to 20 s for 50 learners on 2 cores, though the kernel had built
   the view in 0.1 s.
-- :class:`LearnerKernelManager` watches kernel activity (for the idle culler) from the header of
-  each IOPub message alone; jupyter_server's own watcher deserializes and signature-checks
-  every message, parses its dates, and builds a debug log record for it.
+- :class:`LearnerKernelManager` records kernel activity (for the idle culler) from the messages
+  the page's websocket relay (:class:`ActivityRelay`) receives anyway, reading only their
+  headers; jupyter_server's own watcher subscribes to every kernel's IOPub a second time, then
+  deserializes and signature-checks every message, parses its dates, and builds a debug log
+  record for it (a tenth of the server's loop while a cohort worked).
 - :class:`CachedVoilaExporter` renders the page with Jinja templates compiled once per server:
   Voila builds a new exporter, and so a new Jinja environment that compiles every template again,
   for each page it renders (each preheated kernel).
@@ -26,13 +28,15 @@ import zmq
 from jinja2.bccache import Bucket, BytecodeCache
 from jupyter_client.manager import AsyncKernelManager
 from jupyter_server._tz import utcnow
+from jupyter_client.session import DELIM
+from jupyter_server.services.kernels.connection.channels import ZMQChannelsWebsocketConnection
 from jupyter_server.services.kernels.kernelmanager import AsyncMappingKernelManager, ServerKernelManager
 from traitlets import default
 from zmq.eventloop.zmqstream import ZMQStream
 from voila import notebook_renderer
 from voila.exporter import VoilaExporter
 
-__all__ = ["DRAIN_BATCH", "DrainingZMQStream", "PageKernelManager", "LearnerKernelManager",
+__all__ = ["DRAIN_BATCH", "ActivityRelay", "DrainingZMQStream", "PageKernelManager", "LearnerKernelManager",
            "CachedVoilaExporter", "MemoryBytecodeCache", "use_cached_exporter"]
 
 #: At most this many waiting messages of one stream are handled in one turn of the event loop
@@ -77,48 +81,79 @@ class PageKernelManager(ServerKernelManager):
 
 
 class LearnerKernelManager(AsyncMappingKernelManager):
-    """jupyter_server's kernel manager with draining IOPub streams and a light activity watcher.
+    """jupyter_server's kernel manager with draining IOPub streams and activity read from the relay.
 
-    The watcher keeps what the culler reads (``last_activity`` and ``execution_state``, as
-    jupyter_server's own watcher sets them) and reads only the JSON header and parent header of
-    a message, and its content for ``status`` messages. The IOPub stream it reads comes from the
-    kernel the server started, over loopback, so the signature is not checked twice (the
-    websocket relay deserializes the same message, signature included).
+    The culler reads ``last_activity`` and ``execution_state`` of each kernel. jupyter_server keeps
+    them with a second IOPub subscription per kernel, which receives, verifies and parses every
+    message the page's websocket relay receives anyway. Here the relay (:class:`ActivityRelay`)
+    hands each IOPub message's frames to :meth:`record_activity`, which reads only the JSON header
+    and parent header, and the content of ``status`` messages, and sets both as jupyter_server's
+    watcher would. A kernel without a page has no relay and so no activity after its start; that
+    is what the culler should see (a preheated kernel is kept by Voila's pool, not by activity).
     """
 
     def start_watching_activity(self, kernel_id: str) -> None:
-        """Record ``last_activity`` and ``execution_state`` of ``kernel_id`` from its IOPub messages."""
+        """Start ``kernel_id``'s activity record (its page's relay keeps it: :meth:`record_activity`)."""
         kernel = self._kernels[kernel_id]
         kernel.reason = ""
         kernel.last_activity = utcnow()
-        kernel._activity_stream = kernel.connect_iopub()
-        session = kernel.session
-        log = self.log
+        # jupyter_server's watcher leaves "starting" at the kernel's first status message; without a
+        # watcher that message reaches nobody, and a page's websocket waits for the state to leave
+        # "starting" before it relays anything. The kernel is started by now; its page's relay
+        # reports "busy"/"idle" from here on.
+        kernel.execution_state = "idle"
 
-        def record_activity(msg_list: list[bytes]) -> None:
-            try:
-                _idents, parts = session.feed_identities(msg_list, copy=True)
-                # parts: signature, header, parent header, metadata, content, buffers...
-                msg_type = json.loads(parts[1]).get("msg_type")
-                parent = json.loads(parts[2]) if parts[2] not in (b"{}", b"") else {}
-                parent_type = parent.get("msg_type")
-                if (self.track_message_type(msg_type) or self.track_message_type(parent_type)
-                        or kernel.execution_state == "busy"):
-                    self.last_kernel_activity = kernel.last_activity = utcnow()
-                if msg_type == "status":
-                    state = json.loads(parts[4]).get("execution_state")
-                    if self.track_message_type(parent_type):
-                        kernel.execution_state = state
-                    elif kernel.execution_state == "starting" and state != "starting":
-                        kernel.execution_state = "idle"
-            except Exception:  # noqa: BLE001 - a malformed message must not stop the watcher
-                log.warning("unreadable IOPub message from kernel %s", kernel_id, exc_info=True)
+    def record_activity(self, kernel_id: str, parts: list[bytes]) -> None:
+        """Record an IOPub message of ``kernel_id`` for the culler, as jupyter_server's watcher would.
 
-        kernel._activity_stream.on_recv(record_activity)
+        Parameters
+        ----------
+        parts : list of bytes
+            The message's frames after the identities: signature, header, parent header,
+            metadata, content, buffers.
+        """
+        kernel = self._kernels.get(kernel_id)
+        if kernel is None:
+            return
+        try:
+            msg_type = json.loads(parts[1]).get("msg_type")
+            parent = json.loads(parts[2]) if parts[2] not in (b"{}", b"") else {}
+            parent_type = parent.get("msg_type")
+            if (self.track_message_type(msg_type) or self.track_message_type(parent_type)
+                    or kernel.execution_state == "busy"):
+                self.last_kernel_activity = kernel.last_activity = utcnow()
+            if msg_type == "status":
+                state = json.loads(parts[4]).get("execution_state")
+                if self.track_message_type(parent_type):
+                    kernel.execution_state = state
+                elif kernel.execution_state == "starting" and state != "starting":
+                    kernel.execution_state = "idle"
+        except Exception:  # noqa: BLE001 - a malformed message must not stop the relay
+            self.log.warning("unreadable IOPub message from kernel %s", kernel_id, exc_info=True)
 
     @default("kernel_manager_class")
     def _default_kernel_manager_class(self) -> str:
         return "sopcoach.web.serving.PageKernelManager"
+
+
+class ActivityRelay(ZMQChannelsWebsocketConnection):
+    """jupyter_server's kernel websocket relay that also records kernel activity for the culler.
+
+    Every IOPub message the relay passes to the page is first given to the kernel manager's
+    :meth:`LearnerKernelManager.record_activity` (when the manager has one).
+    """
+
+    def handle_outgoing_message(self, stream: Any, outgoing_msg: list[Any]) -> None:
+        if getattr(stream, "channel", None) == "iopub":
+            record = getattr(self.multi_kernel_manager, "record_activity", None)
+            if record is not None:
+                try:
+                    parts = outgoing_msg[outgoing_msg.index(DELIM) + 1:]
+                except ValueError:
+                    parts = []
+                if len(parts) >= 5:
+                    record(self.kernel_id, parts)
+        super().handle_outgoing_message(stream, outgoing_msg)
 
 
 class MemoryBytecodeCache(BytecodeCache):

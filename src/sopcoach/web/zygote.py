@@ -21,6 +21,7 @@ connection or thread would be shared unsafely). It exits when the learner server
 """
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import signal
@@ -85,17 +86,29 @@ class ForkedProcess:
         self.send_signal(signal.SIGKILL)
 
 
-def _ask(path: str, request: dict, timeout: float = 10.0) -> dict:
-    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
-        sock.settimeout(timeout)
-        sock.connect(path)
-        sock.sendall(json.dumps(request).encode("utf-8") + b"\n")
-        data = b""
-        while not data.endswith(b"\n"):
-            chunk = sock.recv(65536)
-            if not chunk:
-                break
-            data += chunk
+async def _ask(path: str, request: dict, timeout: float = 10.0) -> dict:
+    """Send ``request`` to the zygote at ``path`` and return its answer, without blocking the event loop.
+
+    Raises
+    ------
+    OSError
+        When the zygote cannot be reached or does not answer within ``timeout`` seconds.
+    ValueError
+        When the answer is not JSON.
+    """
+    async def exchange() -> bytes:
+        reader, writer = await asyncio.open_unix_connection(path)
+        try:
+            writer.write(json.dumps(request).encode("utf-8") + b"\n")
+            await writer.drain()
+            return await reader.readline()
+        finally:
+            writer.close()
+
+    try:
+        data = await asyncio.wait_for(exchange(), timeout)
+    except asyncio.TimeoutError:
+        raise OSError(f"the kernel zygote did not answer within {timeout:.0f} s") from None
     return json.loads(data or b"{}")
 
 
@@ -109,7 +122,7 @@ class ForkProvisioner(LocalProvisioner):
         env = kwargs.get("env") or dict(os.environ)
         cwd = str(kwargs.get("cwd") or Path.cwd())
         try:
-            reply = _ask(path, {"argv": cmd[3:], "env": env, "cwd": cwd})
+            reply = await _ask(path, {"argv": cmd[3:], "env": env, "cwd": cwd})
             pid = int(reply["pid"])
         except (OSError, ValueError, KeyError) as exc:
             self.log.warning("kernel zygote unavailable (%s); starting a new Python", exc)
