@@ -12,9 +12,9 @@ def scoring_throughput(repo: Path, attempts: int = 2000, seed: int = 1) -> dict[
     Returns attempts per second for :func:`sopcoach.scoring.score_attempt` (exact fractions),
     for a float baseline that only sums per-question credit as floats, and their ratio.
     """
+    from sopcoach.content.playbook import load_playbook
+    from sopcoach.content.quizbank import load_bank, load_blueprint
     from sopcoach.exam import draw
-    from sopcoach.playbook import load_playbook
-    from sopcoach.quizbank import load_bank, load_blueprint
     from sopcoach.scoring import credit, score_attempt
 
     pb = load_playbook(repo / "playbook")

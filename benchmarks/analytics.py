@@ -49,7 +49,7 @@ def generate(folder: Path, events: int, seed: int) -> dict:
         if (info.get("wanted_events") == events and info.get("seed") == seed
                 and info.get("events", 0) >= events):
             return info
-    from sopcoach.playbook import load_playbook
+    from sopcoach.content.playbook import load_playbook
     from sopcoach.simulate import simulate
     pb = load_playbook(ROOT / "playbook")
     deals = int(events / EVENTS_PER_DEAL)
@@ -78,8 +78,8 @@ def measure_baseline(folder: Path, repeat: int) -> dict:
 
 def measure_sopcoach(folder: Path, repeat: int) -> dict:
     from sopcoach.analytics import review
+    from sopcoach.content.playbook import load_playbook
     from sopcoach.crm import read_export
-    from sopcoach.playbook import load_playbook
     pb = load_playbook(ROOT / "playbook")
     best = None
     for _ in range(repeat):

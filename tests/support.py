@@ -89,8 +89,8 @@ def installation_at(content: Path, home: Path):
     """Load the :class:`~sopcoach.config.Installation` of ``content`` with the database in ``home``
     (the one :func:`learner_env` points a server at)."""
     from sopcoach.config import Installation, Settings
-    from sopcoach.playbook import load_playbook
-    from sopcoach.quizbank import load_bank, load_blueprint
+    from sopcoach.content.playbook import load_playbook
+    from sopcoach.content.quizbank import load_bank, load_blueprint
     from sopcoach.records import Records
     pb = load_playbook(content / "playbook")
     bank = load_bank(content / "quizzes" / "bank", pb)

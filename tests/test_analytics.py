@@ -13,10 +13,10 @@ import pytest
 from sopcoach.analytics import (Period, breakdown, case_study, check_compliance, cycle_times,
                                 find_bottleneck, funnel, kpis, monthly_trend, review, review_json,
                                 wilson_interval)
-from sopcoach.businesstime import DurationUnit
 from sopcoach.cli import main
+from sopcoach.content.businesstime import DurationUnit
+from sopcoach.content.playbook import CalendarSpec, DurationSpec
 from sopcoach.crm import builtin_mapping_path, read_export
-from sopcoach.playbook import CalendarSpec, DurationSpec
 from support import ROOT, SHARED
 
 CRM = SHARED / "data" / "crm"
@@ -87,7 +87,7 @@ def findings(comp, check: str) -> list[str]:
 
 @pytest.fixture(scope="module")
 def pbm():
-    from sopcoach.playbook import load_playbook
+    from sopcoach.content.playbook import load_playbook
     return load_playbook(ROOT / "playbook")
 
 
@@ -485,7 +485,7 @@ def test_bucketed_sla_verdicts_equal_the_exact_due_time(duration, zone):
     import numpy as np
 
     from sopcoach.analytics import _DueOracle
-    from sopcoach.businesstime import BusinessCalendar, Duration
+    from sopcoach.content.businesstime import BusinessCalendar, Duration
     from sopcoach.errors import CalendarRangeError
 
     cal = BusinessCalendar.china(timezone=zone)
@@ -522,7 +522,7 @@ def test_single_pipeline_file_has_no_product_or_account_list(capsys):
     given), not 8,800 deals with unknown products."""
     data = read_export(MAVEN / "sales_pipeline.csv", "maven")
     assert data.products is None and data.accounts is None
-    q = review(data, __import__("sopcoach.playbook").playbook.load_playbook(ROOT / "playbook"), lang="en").quality
+    q = review(data, __import__("sopcoach.content.playbook").content.playbook.load_playbook(ROOT / "playbook"), lang="en").quality
     assert q.summary.loc["unknown_product", "status"] == "not_checkable"
     assert q.summary.loc["unknown_account", "status"] == "not_checkable"
     full = read_export(MAVEN, "maven")  # with products.csv and accounts.csv beside it

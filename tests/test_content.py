@@ -10,9 +10,9 @@ from decimal import Decimal
 import pytest
 
 from sopcoach.cli import check_paths
+from sopcoach.content.playbook import load_playbook
+from sopcoach.content.quizbank import QUESTION_TYPES, Numeric, SingleChoice, load_bank, load_blueprint
 from sopcoach.errors import ContentError
-from sopcoach.playbook import load_playbook
-from sopcoach.quizbank import QUESTION_TYPES, Numeric, SingleChoice, load_bank, load_blueprint
 from support import ROOT, SHARED
 
 FIXTURES = ROOT / "tests" / "fixtures"

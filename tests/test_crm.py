@@ -53,7 +53,7 @@ def row_problems(data):
 
 @pytest.fixture(scope="module")
 def playbook_m():
-    from sopcoach.playbook import load_playbook
+    from sopcoach.content.playbook import load_playbook
     from support import ROOT
     return load_playbook(ROOT / "playbook")
 

@@ -7,8 +7,8 @@ from fractions import Fraction
 import pytest
 from pydantic import TypeAdapter
 
+from sopcoach.content.quizbank import Question
 from sopcoach.interchange.gift import export_gift, import_gift, parse_gift
-from sopcoach.quizbank import Question
 from sopcoach.scoring import credit
 from support import CASES, ROOT, SHARED
 

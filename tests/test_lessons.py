@@ -12,13 +12,13 @@ from zoneinfo import ZoneInfo
 import pytest
 import yaml
 
-from sopcoach.businesstime import BusinessCalendar, Duration, DurationUnit
+from sopcoach.content.businesstime import BusinessCalendar, Duration, DurationUnit
+from sopcoach.content.playbook import load_playbook
+from sopcoach.content.quizbank import load_bank
 from sopcoach.errors import InvalidResponse, LessonsIncomplete, ToolInputError
 from sopcoach.lessons import (PASS_FRACTION, LessonService, approval, check_follow_up_plan,
                               classify_tier, deadline, funnel, lesson_gate, objectives, render_text, stage_map,
                               trend)
-from sopcoach.playbook import load_playbook
-from sopcoach.quizbank import load_bank
 from sopcoach.session import load_secret
 from support import CASES, ROOT, complete_lessons, correct_response, wrong_response
 

@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 
 from sopcoach.cli import main as cli_main
+from sopcoach.content.playbook import load_playbook
+from sopcoach.content.quizbank import load_bank
 from sopcoach.errors import EditError, InvalidPlaybook, Problem, SaveConflict
-from sopcoach.playbook import load_playbook
 from sopcoach.playbook_edit import PlaybookEdit, history, question_key, restore, validate_texts
-from sopcoach.quizbank import load_bank
 from support import ROOT, FakeClock
 
 SHIPPED = {p.name: p.read_bytes() for p in sorted((ROOT / "playbook").glob("*.yaml"))}
@@ -325,7 +325,7 @@ def test_review_warns_when_a_retired_clause_is_still_used(ed):
 
 def test_question_key_ignores_texts():
     """Two questions with the same key but different texts have the same key tuple."""
-    from sopcoach.playbook import load_playbook as lp
+    from sopcoach.content.playbook import load_playbook as lp
     bank = load_bank(ROOT / "quizzes" / "bank", lp(ROOT / "playbook"))
     q = bank["cm-a-cadence"]
     other = q.model_copy(update={"text": q.scenario or q.explanation})

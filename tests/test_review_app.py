@@ -16,7 +16,7 @@ NOTEBOOK = ROOT / "notebooks" / "review" / "monthly_review.ipynb"
 
 @pytest.fixture(scope="module")
 def pbm():
-    from sopcoach.playbook import load_playbook
+    from sopcoach.content.playbook import load_playbook
     return load_playbook(ROOT / "playbook")
 
 

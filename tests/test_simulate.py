@@ -15,7 +15,7 @@ from support import ROOT
 
 @pytest.fixture(scope="module")
 def pbm():
-    from sopcoach.playbook import load_playbook
+    from sopcoach.content.playbook import load_playbook
     return load_playbook(ROOT / "playbook")
 
 

@@ -29,8 +29,8 @@ def site(tmp_path, records):
 
 
 def load(s):
-    from sopcoach.playbook import load_playbook
-    from sopcoach.quizbank import load_bank, load_blueprint
+    from sopcoach.content.playbook import load_playbook
+    from sopcoach.content.quizbank import load_bank, load_blueprint
     pb = load_playbook(s.playbook_dir)
     bank = load_bank(s.quizzes_dir / "bank", pb)
     return pb, bank, load_blueprint(s.quizzes_dir / "blueprint.yaml", bank)

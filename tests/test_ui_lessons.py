@@ -196,7 +196,7 @@ def bound_page(monkeypatch, tmp_path):
 def test_learner_app_builds_every_view_for_the_bound_learner(bound_page, monkeypatch):
     """The learner page shows home, every lesson, the exam and recertification for the learner its kernel is bound to."""
     import sopcoach.ui.app as la
-    from sopcoach.playbook import load_playbook
+    from sopcoach.content.playbook import load_playbook
     from support import ROOT
     bound_page("e8002")
     app = la.build_learner_app()
@@ -245,7 +245,7 @@ def test_views_share_the_page_layout(bound_page, monkeypatch):
     """
     import sopcoach.ui.app as la
     from ipywidgets import Layout
-    from sopcoach.playbook import load_playbook
+    from sopcoach.content.playbook import load_playbook
     from support import ROOT
     bound_page("e8005")
     app = la.build_learner_app()

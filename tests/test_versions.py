@@ -11,10 +11,10 @@ import pytest
 
 from support import ROOT, FakeClock, correct_response
 
+from sopcoach.content.playbook import load_playbook
+from sopcoach.content.quizbank import load_bank
 from sopcoach.errors import ExamError, QuestionsNeedReview, VersionError
 from sopcoach.exam import ExamService, recertification_exam
-from sopcoach.playbook import load_playbook
-from sopcoach.quizbank import load_bank
 from sopcoach.versions import (clause_hashes, confirm, diff_playbook, impact, latest_release, needs_review,
                                needs_review_ids, playbook_files, recertification_due,
                                recertification_list, release, set_sop_version)

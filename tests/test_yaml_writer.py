@@ -11,7 +11,7 @@ from ruamel.yaml.representer import RepresenterError
 
 from support import ROOT
 
-from sopcoach.playbook import load_playbook
+from sopcoach.content.playbook import load_playbook
 from sopcoach.versions import set_sop_version
 from sopcoach.yaml_writer import history, update_yaml
 

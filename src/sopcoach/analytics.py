@@ -14,7 +14,7 @@ What the SOP asks for:
   clause it breaks.
 
 Working time (working days, business hours, holidays, make-up working days, DST) is always the
-playbook's :class:`~sopcoach.businesstime.BusinessCalendar` (``add`` for due times, ``elapsed`` for
+playbook's :class:`~sopcoach.content.businesstime.BusinessCalendar` (``add`` for due times, ``elapsed`` for
 the actual value). A check the export cannot support is reported as ``not_checkable`` with the
 reason, never as zero breaches.
 
@@ -34,7 +34,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .businesstime import BusinessCalendar, Duration, DurationUnit
+from .content.businesstime import BusinessCalendar, Duration, DurationUnit
 from .crm import CrmData, QualityReport, quality_report
 from .errors import AnalysisError, CalendarRangeError
 from .i18n import current_lang, t

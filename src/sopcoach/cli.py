@@ -30,9 +30,9 @@ def check_paths(paths: Sequence[Path], content: Path) -> list[Problem]:
     checked against the playbook). A given folder named ``playbook`` is loaded as a playbook; any
     other YAML file is read as a bank (``questions:``) or a blueprint (``exam:``).
     """
-    from ._yaml import load_yaml
-    from .playbook import load_playbook
-    from .quizbank import load_bank, load_blueprint
+    from .content.playbook import load_playbook
+    from .content.quizbank import load_bank, load_blueprint
+    from .content.yaml_loader import load_yaml
 
     problems: list[Problem] = []
     playbook = None

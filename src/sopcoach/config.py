@@ -204,7 +204,7 @@ class Installation:
         return self.settings.quizzes_dir / "practice"
 
     def practice(self):
-        """Return the practice pool (a :class:`~sopcoach.quizbank.Bank`, keys resolved), loaded with the content.
+        """Return the practice pool (a :class:`~sopcoach.content.quizbank.Bank`, keys resolved), loaded with the content.
 
         Raises
         ------
@@ -213,7 +213,7 @@ class Installation:
         """
         if self._practice is not None:
             return self._practice
-        from .quizbank import Bank, load_bank
+        from .content.quizbank import Bank, load_bank
         have = self.practice_dir.is_dir() and any(self.practice_dir.glob("*.yaml"))
         practice = load_bank(self.practice_dir, self.playbook) if have else Bank([], "")
         object.__setattr__(self, "_practice", practice)
@@ -246,8 +246,8 @@ class Content:
 
 @lru_cache(maxsize=4)
 def _content(folder: Path, fingerprint: tuple = ()) -> Content:
-    from .playbook import load_playbook
-    from .quizbank import Bank, load_bank, load_blueprint
+    from .content.playbook import load_playbook
+    from .content.quizbank import Bank, load_bank, load_blueprint
     playbook = load_playbook(folder / "playbook")
     bank = load_bank(folder / "quizzes" / "bank", playbook)
     blueprint = load_blueprint(folder / "quizzes" / "blueprint.yaml", bank)

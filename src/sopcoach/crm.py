@@ -58,7 +58,7 @@ import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from ._yaml import Loaded, load_yaml, raise_problems, validate
+from .content.yaml_loader import Loaded, load_yaml, raise_problems, validate
 from .errors import BusinessTimeError, ContentError, Problem, relpath
 
 __all__ = [
@@ -224,7 +224,7 @@ class SourceSpec(_Model):
     @field_validator("timezone")
     @classmethod
     def _tz(cls, v: str) -> str:
-        from .businesstime import check_timezone
+        from .content.businesstime import check_timezone
         return check_timezone(v)
 
     @model_validator(mode="after")
@@ -725,7 +725,7 @@ def _parse_dates(column: str, spec: FieldSpec, ctx: _Ctx, label: str) -> pd.Seri
         gap_u = np.zeros(m, dtype=bool)
         gap_u[np.flatnonzero(local)[np.asarray(placed.isna())]] = True
         if gap_u.any():
-            from .businesstime import BusinessCalendar
+            from .content.businesstime import BusinessCalendar
             cal = BusinessCalendar(timezone=tz)
             rows = np.flatnonzero(gap_u[codes] & ~typed)
             msgs = []

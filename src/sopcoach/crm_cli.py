@@ -53,7 +53,7 @@ def register(sub: Any) -> None:
 
 def _playbook(args: argparse.Namespace) -> Any:
     """Load ``--playbook`` when given, else the content folder's (:func:`sopcoach.config.content_folder`)."""
-    from .playbook import load_playbook
+    from .content.playbook import load_playbook
     if args.playbook:
         return load_playbook(Path(args.playbook))
     return load_playbook(content_folder(args.content) / "playbook")
@@ -78,8 +78,8 @@ def _report_path(value: str | None) -> Path | None:
 
 def _cmd_analyze(args: argparse.Namespace) -> int:
     from .analytics import Period, case_study, months_of, parse_instant, review, review_json
-    from .report import render_html
     from .crm import read_export
+    from .report import render_html
     lang = current_lang()
     report = _report_path(args.report)
     playbook = _playbook(args)

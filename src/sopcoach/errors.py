@@ -214,7 +214,7 @@ class NaiveDatetimeError(BusinessTimeError):
     """A datetime without a time zone was given where an instant is needed.
 
     Stored timestamps are UTC (attach ``timezone.utc``); local wall times from a form or a CRM export
-    go through :meth:`sopcoach.businesstime.BusinessCalendar.check_local` first.
+    go through :meth:`sopcoach.content.businesstime.BusinessCalendar.check_local` first.
     """
 
 

@@ -22,9 +22,9 @@ from typing import Any, Callable
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from .content.quizbank import Bank, Blueprint, MultipleChoice, Numeric, Ordering, SingleChoice, TrueFalse
 from .errors import (AlreadyCertified, AttemptClosed, AttemptExpired, AttemptLimitReached, ExamError, InvalidResponse,
                      LessonsIncomplete, QuestionsNeedReview, WaitRequired)
-from .quizbank import Bank, Blueprint, MultipleChoice, Numeric, Ordering, SingleChoice, TrueFalse
 from .records import (Answer, Attempt, Records, any_release, from_db, pending_review_ids, release_label_for,
                       to_db, utcnow)
 from .scoring import ScoreReport, check_response, report_from_json, report_to_json, score_attempt
@@ -530,8 +530,8 @@ def recertification_exam(bank: Bank, blueprint: Blueprint, clauses: list[str], r
     """
     from math import ceil
 
+    from .content.quizbank import Section
     from .i18n import Text
-    from .quizbank import Section
     from .scoring import floor_percent
 
     pools = {c: [q for q in bank.questions.values() if c in q.clauses and q.id not in exclude] for c in clauses}

@@ -1,6 +1,6 @@
 """Lessons: the tools a rep uses, as pure functions over the playbook, and the learner's progress.
 
-Every lesson of ``playbook/lessons.yaml`` (:class:`~sopcoach.playbook.LessonSpec`) teaches clauses
+Every lesson of ``playbook/lessons.yaml`` (:class:`~sopcoach.content.playbook.LessonSpec`) teaches clauses
 of the playbook with one interactive tool. The tools below compute; the widgets of
 :mod:`sopcoach.ui.lesson_app` only display their results and forward the learner's inputs.
 
@@ -40,10 +40,10 @@ from decimal import Decimal
 from fractions import Fraction
 from typing import Any, Callable, Sequence
 
-from .businesstime import BusinessCalendar, Duration
+from .content.businesstime import BusinessCalendar, Duration
+from .content.quizbank import MultipleChoice, Numeric, Ordering, SingleChoice, TrueFalse
 from .errors import InvalidResponse, ToolInputError
 from .i18n import current_lang, t
-from .quizbank import MultipleChoice, Numeric, Ordering, SingleChoice, TrueFalse
 from .records import from_db, utcnow
 from .scoring import check_response, credit, floor_percent
 
@@ -91,7 +91,7 @@ def render_text(playbook: Any, text: Any, lang: str | None = None) -> str:
     KeyError
         When a placeholder names no playbook fact.
     """
-    from .quizbank import FACT
+    from .content.quizbank import FACT
     return FACT.sub(lambda m: fact_text(playbook, m.group(1), lang), text.get(lang))
 
 
@@ -861,7 +861,7 @@ class LessonService:
 def _shipped_playbook() -> Any:
     """Return the playbook shipped with the project (for the examples in this module)."""
     from .config import PROJECT_ROOT
-    from .playbook import load_playbook
+    from .content.playbook import load_playbook
     return load_playbook(PROJECT_ROOT / "playbook")
 
 

@@ -62,7 +62,7 @@ __all__ = [
 
 DRAFTS = "drafts"
 LANGS = ("zh-CN", "en")
-#: Units of a duration (see :class:`sopcoach.businesstime.DurationUnit`).
+#: Units of a duration (see :class:`sopcoach.content.businesstime.DurationUnit`).
 UNITS = ("working_days", "calendar_days", "elapsed_hours", "business_hours")
 WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 _KEEP: Any = object()
@@ -366,8 +366,8 @@ def evaluate_texts(content: Path | str, texts: dict[str, str]) -> dict[str, Any]
         ``playbook``, ``bank``, ``practice`` (each ``None`` when it does not load) and ``files``
         (``texts``).
     """
-    from .playbook import load_playbook
-    from .quizbank import load_bank, load_blueprint
+    from .content.playbook import load_playbook
+    from .content.quizbank import load_bank, load_blueprint
 
     content = Path(content)
     problems: list[Problem] = []
@@ -421,7 +421,7 @@ def question_key(q: Any) -> tuple:
     Examples
     --------
     >>> from decimal import Decimal
-    >>> from sopcoach.quizbank import Numeric
+    >>> from sopcoach.content.quizbank import Numeric
     >>> q = Numeric.model_validate({"id": "q", "type": "numeric", "section": "s", "clauses": ["c"],
     ...     "text": {"zh-CN": "几次?", "en": "How many?"}, "answer": 4})
     >>> question_key(q)
@@ -747,7 +747,7 @@ class PlaybookEdit:
         if self._base is not None:
             return self._base["playbook"]
         if self._pb is _UNSET:
-            from .playbook import load_playbook
+            from .content.playbook import load_playbook
             with _materialize(self.content, {n: f.text for n, f in self.files.items()}) as root:
                 try:
                     self._pb = load_playbook(root / "playbook")
@@ -891,8 +891,8 @@ class PlaybookEdit:
         """
         from pydantic import ValidationError
 
-        from ._yaml import format_loc
-        from .playbook import Clause
+        from .content.playbook import Clause
+        from .content.yaml_loader import format_loc
         self._writable("clauses")
         clauses = self.part("clauses")
         cid = (clause_id or "").strip()
@@ -1139,7 +1139,7 @@ class PlaybookEdit:
                       lessons, hints)
 
     def _impact(self, state: dict[str, Any], clause_ids: Sequence[str], lang: str | None) -> tuple[ImpactRow, ...]:
-        from .quizbank import Bank
+        from .content.quizbank import Bank
         from .versions import impact
         if not clause_ids:
             return ()

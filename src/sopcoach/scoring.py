@@ -43,9 +43,9 @@ from decimal import ROUND_FLOOR, Decimal, InvalidOperation
 from fractions import Fraction
 from typing import Any
 
+from .content.quizbank import Matching, MultipleChoice, Numeric, Ordering, ShortAnswer, SingleChoice, TrueFalse
 from .errors import InvalidResponse
 from .i18n import t
-from .quizbank import Matching, MultipleChoice, Numeric, Ordering, ShortAnswer, SingleChoice, TrueFalse
 
 ZERO = Fraction(0)
 ONE = Fraction(1)
@@ -182,7 +182,7 @@ def credit(question: Any, response: Any) -> Fraction:
     --------
     The select-all loophole is closed (shared case 09):
 
-    >>> from sopcoach.quizbank import MultipleChoice
+    >>> from sopcoach.content.quizbank import MultipleChoice
     >>> q = MultipleChoice.model_validate({"id": "q", "section": "s", "clauses": ["c"],
     ...     "type": "multiple_choice", "text": {"zh-CN": "题", "en": "Q"},
     ...     "options": [{"id": i, "text": {"zh-CN": i, "en": i}, "correct": i in "ab"} for i in "abcde"]})
@@ -305,7 +305,7 @@ def score_attempt(questions: list[Any], responses: dict[str, Any], pass_mark: Fr
     --------
     Nine of ten one-point questions right is exactly 90% and passes (shared case 06):
 
-    >>> from sopcoach.quizbank import TrueFalse
+    >>> from sopcoach.content.quizbank import TrueFalse
     >>> qs = [TrueFalse.model_validate({"id": f"q{i}", "section": "s", "clauses": ["c"],
     ...       "type": "true_false", "text": {"zh-CN": "题", "en": "Q"}, "answer": True}) for i in range(10)]
     >>> r = score_attempt(qs, {f"q{i}": i < 9 for i in range(10)}, Fraction(9, 10))

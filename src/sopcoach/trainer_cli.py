@@ -75,8 +75,8 @@ def _records(s: Any):
 
 def _content(s: Any) -> tuple[Any, Any, Any]:
     """Load the playbook, bank and blueprint fresh from disk (not the per-process cache)."""
-    from .playbook import load_playbook
-    from .quizbank import load_bank, load_blueprint
+    from .content.playbook import load_playbook
+    from .content.quizbank import load_bank, load_blueprint
     playbook = load_playbook(s.playbook_dir)
     bank = load_bank(s.quizzes_dir / "bank", playbook)
     return playbook, bank, load_blueprint(s.quizzes_dir / "blueprint.yaml", bank)

@@ -80,7 +80,7 @@ def clause_contents(playbook: Any) -> dict[str, dict[str, Any]]:
     Examples
     --------
     >>> from sopcoach.config import PROJECT_ROOT
-    >>> from sopcoach.playbook import load_playbook
+    >>> from sopcoach.content.playbook import load_playbook
     >>> pb = load_playbook(PROJECT_ROOT / "playbook")
     >>> sorted(clause_contents(pb)["quote-limits"])
     ['authority', 'clause', 'roles']

@@ -29,8 +29,8 @@ from support import (LEARNER_ROOT, NOT_LOOPBACK, ROOT, complete_lessons, correct
                      stop_process)
 
 from sopcoach.config import Installation
+from sopcoach.content.playbook import load_playbook
 from sopcoach.exam import draw
-from sopcoach.playbook import load_playbook
 from sopcoach.records import Records
 from sopcoach.server import free_port, learner_command
 

@@ -27,8 +27,8 @@ from requests.adapters import HTTPAdapter
 from sqlalchemy import func, select
 
 from sopcoach.config import Installation, Settings
-from sopcoach.playbook import load_playbook
-from sopcoach.quizbank import load_bank, load_blueprint
+from sopcoach.content.playbook import load_playbook
+from sopcoach.content.quizbank import load_bank, load_blueprint
 from sopcoach.records import AuditEvent, Learner, PageKernel, Records, WebSession
 from sopcoach.server import free_port, learner_command
 from support import ROOT, complete_lessons, correct_response, stop_process

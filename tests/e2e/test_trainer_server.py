@@ -53,10 +53,10 @@ def _content(tmp: Path) -> Path:
 
 def _populate(content: Path, home: Path) -> None:
     """Release 1.0, simulate a dozen learners, then edit the playbook (not released yet)."""
+    from sopcoach.content.playbook import load_playbook
+    from sopcoach.content.quizbank import load_bank, load_blueprint
     from sopcoach.exam import ExamService
     from sopcoach.itemstats import simulate_attempts
-    from sopcoach.playbook import load_playbook
-    from sopcoach.quizbank import load_bank, load_blueprint
     from sopcoach.records import Records
     from sopcoach.versions import release
     pb = load_playbook(content / "playbook")
@@ -294,9 +294,9 @@ def test_recertification_exam_in_chromium(learner_server, tmp_path, page, artifa
     from playwright.sync_api import expect
 
     from sopcoach.certificates import verify
+    from sopcoach.content.playbook import load_playbook
+    from sopcoach.content.quizbank import load_bank, load_blueprint
     from sopcoach.exam import ExamService
-    from sopcoach.playbook import load_playbook
-    from sopcoach.quizbank import load_bank, load_blueprint
     from sopcoach.records import Certificate, Records
     from sopcoach.versions import confirm, release, set_sop_version
     from support import correct_response, learner_env, sign_in_browser

@@ -13,7 +13,7 @@ from typing import Any, Callable
 
 import ipywidgets as w
 
-from ..businesstime import Duration, DurationUnit
+from ..content.businesstime import Duration, DurationUnit
 from ..errors import ToolInputError
 from ..i18n import t
 from ..lessons import (FUNNEL_COUNTS, KPI_STAGE, approval, check_follow_up_plan, classify_tier,

@@ -29,9 +29,9 @@ import pandas as pd
 
 from .. import report
 from ..config import content_folder, settings
+from ..content.playbook import load_playbook
 from ..errors import ContentError, SopcoachError
 from ..i18n import current_lang, t
-from ..playbook import load_playbook
 from ._common import log  # the server log, never the page
 
 

@@ -157,8 +157,8 @@ class _App:
 
     def content(self) -> tuple[Any, Any, Any]:
         """Load playbook, bank and blueprint fresh from disk (a trainer may have just edited them)."""
-        from ..playbook import load_playbook
-        from ..quizbank import load_bank, load_blueprint
+        from ..content.playbook import load_playbook
+        from ..content.quizbank import load_bank, load_blueprint
         pb = load_playbook(self.s.playbook_dir)
         bank = load_bank(self.s.quizzes_dir / "bank", pb)
         return pb, bank, load_blueprint(self.s.quizzes_dir / "blueprint.yaml", bank)

@@ -18,10 +18,10 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from ._yaml import Loaded, load_yaml, raise_problems, validate
+from ..errors import Problem
+from ..i18n import Text
 from .businesstime import BusinessCalendar, Duration, DurationUnit
-from .errors import Problem
-from .i18n import Text
+from .yaml_loader import Loaded, load_yaml, raise_problems, validate
 
 ID = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"
 SEED_REF = re.compile(r"^seed:\d+(\.\d+)*$")

@@ -14,7 +14,7 @@ from typing import Any, TypeVar
 import yaml
 from pydantic import BaseModel, ValidationError
 
-from .errors import ContentError, Problem, relpath
+from ..errors import ContentError, Problem, relpath
 
 _NULLS = {"", "~", "null", "Null", "NULL"}
 

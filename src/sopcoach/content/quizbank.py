@@ -26,7 +26,7 @@ Keys that follow from playbook values are derived, never copied: a numeric quest
 with ``answer_from: <fact>``; a single-choice question with ``key_from: <fact>`` gives each option a
 ``value`` and the correct option is the one whose value equals the fact (no such option is a
 content error). Texts may quote facts as ``{{fact}}``. Facts are listed by
-:meth:`sopcoach.playbook.Playbook.facts`.
+:meth:`sopcoach.content.playbook.Playbook.facts`.
 """
 from __future__ import annotations
 
@@ -39,10 +39,10 @@ from typing import Annotated, Any, Literal, Union
 from pydantic import (AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, PlainSerializer,
                       field_validator, model_validator)
 
-from ._yaml import Loaded, load_yaml, raise_problems, validate
+from ..errors import Problem
+from ..i18n import Text
 from .businesstime import Duration
-from .errors import Problem
-from .i18n import Text
+from .yaml_loader import Loaded, load_yaml, raise_problems, validate
 
 ID = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"
 FACT = re.compile(r"\{\{\s*([\w.-]+)\s*\}\}")

@@ -31,7 +31,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import chinese_calendar
 
-from .errors import BusinessTimeError, CalendarRangeError, NaiveDatetimeError, NonexistentLocalTime
+from ..errors import BusinessTimeError, CalendarRangeError, NaiveDatetimeError, NonexistentLocalTime
 
 __all__ = [
     "BusinessCalendar",

@@ -1,0 +1,1 @@
+"""Content: YAML loading with line marks, the playbook, the question banks and blueprint, the business calendar."""
