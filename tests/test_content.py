@@ -9,7 +9,7 @@ from decimal import Decimal
 
 import pytest
 
-from sopcoach.cli import check_paths
+from sopcoach.content.check import check_paths
 from sopcoach.content.playbook import load_playbook
 from sopcoach.content.quizbank import QUESTION_TYPES, Numeric, SingleChoice, load_bank, load_blueprint
 from sopcoach.errors import ContentError

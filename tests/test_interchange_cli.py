@@ -5,7 +5,8 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
-from sopcoach.cli import check_paths, main
+from sopcoach.cli import main
+from sopcoach.content.check import check_paths
 from support import CASES, ROOT, SHARED
 
 QUIZ = SHARED / "data" / "quiz"

@@ -13,7 +13,7 @@ Trainers keep the SOP current after every monthly review (seed:3.3.2, seed:4.2.1
   the documents in memory. A setter given the value already there changes nothing.
 * **Validate**: :meth:`PlaybookEdit.validate` writes the edited files to a temporary content
   folder (the real ``quizzes/`` linked in) and runs what ``sopcoach check`` runs
-  (:func:`evaluate_texts`: the steps of :func:`sopcoach.cli.check_paths`): the same loaders and
+  (:func:`evaluate_texts`: the steps of :func:`sopcoach.content.check.check_paths`): the same loaders and
   the same ``path:line:column: field: message`` lines, paths relative to the content folder
   (``playbook/customers.yaml``). A bank key that no longer matches the playbook (``key_from``)
   is reported as ``check`` reports it. The lesson practice pool (``quizzes/practice/``) is
@@ -354,7 +354,7 @@ def _display(path: str, roots: Sequence[Path]) -> str:
 def evaluate_texts(content: Path | str, texts: dict[str, str]) -> dict[str, Any]:
     """Check and load ``content`` with ``playbook/`` replaced by ``texts``, as ``sopcoach check`` does.
 
-    The steps are those of :func:`sopcoach.cli.check_paths` without paths: the playbook, then the
+    The steps are those of :func:`sopcoach.content.check.check_paths` without paths: the playbook, then the
     bank against it (against no playbook when the playbook fails, so the bank's own problems are
     still reported), then the blueprint against the bank; then the practice pool
     (``quizzes/practice/``) when it exists and everything else is clean.

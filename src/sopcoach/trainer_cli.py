@@ -88,7 +88,7 @@ def _join(items: list[str], empty: str = "-") -> str:
 
 # -- commands ------------------------------------------------------------------------------------------
 def _cmd_release(args: argparse.Namespace) -> int:
-    from .cli import check_paths
+    from .content.check import check_paths
     from .errors import ContentError
     from .versions import release, set_sop_version
     lang = current_lang()

@@ -219,7 +219,7 @@ class PlaybookChangesApp(_App):
     # -- rendering --------------------------------------------------------------------------------
     def refresh(self) -> None:
         """Re-read the content and the records and redraw every section."""
-        from ..cli import check_paths
+        from ..content.check import check_paths
         from ..versions import diff_playbook, latest_release, playbook_files, releases
         try:  # one load when the content is clean; check_paths then lists every problem otherwise
             self.playbook, self.bank, _ = self.content()
