@@ -43,7 +43,7 @@ def blueprint(bank):
 
 @pytest.fixture
 def records(tmp_path):
-    from sopcoach.records import Records
+    from sopcoach.records.store import Records
     r = Records(f"sqlite:///{tmp_path / 'records.db'}")
     yield r
     r.dispose()

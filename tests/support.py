@@ -91,7 +91,7 @@ def installation_at(content: Path, home: Path):
     from sopcoach.config import Installation, Settings
     from sopcoach.content.playbook import load_playbook
     from sopcoach.content.quizbank import load_bank, load_blueprint
-    from sopcoach.records import Records
+    from sopcoach.records.store import Records
     pb = load_playbook(content / "playbook")
     bank = load_bank(content / "quizzes" / "bank", pb)
     bp = load_blueprint(content / "quizzes" / "blueprint.yaml", bank)

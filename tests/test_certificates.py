@@ -10,7 +10,7 @@ from support import correct_response, wrong_response
 
 from sopcoach.certificates import certificate_pdf, certificate_table, normalise_code, revoke, verify
 from sopcoach.errors import CertificateError
-from sopcoach.records import Certificate
+from sopcoach.records.models import Certificate
 
 
 def take(service, records, bank, learner, clock, right=True, name="张三"):

@@ -13,7 +13,7 @@ from support import ROOT, correct_response, wrong_response
 
 from sopcoach.config import Settings
 from sopcoach.exam import ExamService
-from sopcoach.records import Certificate
+from sopcoach.records.models import Certificate
 from sopcoach.ui.trainer_app import CertificatesApp, ItemAnalysisApp, PlaybookChangesApp, ResultsApp
 from sopcoach.versions import latest_release, needs_review_ids, release
 

@@ -175,7 +175,7 @@ def bound_page(monkeypatch, tmp_path):
     """Return ``bind(learner_id) -> (records, token)``: a learner page whose kernel is bound to a session."""
     import sopcoach.ui.app as la
     from sopcoach.config import installation
-    from sopcoach.records import token_hash
+    from sopcoach.records.store import token_hash
     from support import ROOT
     monkeypatch.setenv("SOPCOACH_HOME", str(tmp_path))
     monkeypatch.setenv("SOPCOACH_CONTENT", str(ROOT))

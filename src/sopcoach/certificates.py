@@ -36,7 +36,8 @@ from sqlalchemy.orm import Session
 
 from .errors import CertificateError
 from .i18n import t
-from .records import Attempt, Certificate, Learner, Records, Release, from_db, to_db, utcnow
+from .records.models import Attempt, Certificate, Learner, Release, from_db, to_db, utcnow
+from .records.store import Records
 
 ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"  # Crockford base 32: no I, L, O, U
 _LOOKALIKE = str.maketrans({"O": "0", "I": "1", "L": "1"})

@@ -194,7 +194,7 @@ class Installation:
         attempt until the lessons are complete (see :func:`sopcoach.lessons.lesson_gate`).
         """
         from .exam import ExamService
-        from .records import utcnow
+        from .records.models import utcnow
         return ExamService(self.records, self.bank, self.blueprint, self.playbook.content_hash(),
                            self.playbook.sop.version, clock or utcnow, lesson_gate=lesson_gate)
 
@@ -281,7 +281,7 @@ def load_content(folder: os.PathLike | str | None = None) -> Content:
 
 @lru_cache(maxsize=4)
 def _load(s: Settings, content: Content) -> Installation:
-    from .records import Records
+    from .records.store import Records
     return Installation(s, content.playbook, content.bank, content.blueprint, Records(s.db_url),
                         _practice=content.practice)
 

@@ -25,8 +25,8 @@ from sqlalchemy.orm import Session
 from .content.quizbank import Bank, Blueprint, MultipleChoice, Numeric, Ordering, SingleChoice, TrueFalse
 from .errors import (AlreadyCertified, AttemptClosed, AttemptExpired, AttemptLimitReached, ExamError, InvalidResponse,
                      LessonsIncomplete, QuestionsNeedReview, WaitRequired)
-from .records import (Answer, Attempt, Records, any_release, from_db, pending_review_ids, release_label_for,
-                      to_db, utcnow)
+from .records.models import Answer, Attempt, from_db, to_db, utcnow
+from .records.store import Records, any_release, pending_review_ids, release_label_for
 from .scoring import ScoreReport, check_response, report_from_json, report_to_json, score_attempt
 
 

@@ -483,7 +483,7 @@ def simulate_attempts(service: Any, learners: int = 40, seed: int = 0, start: An
     import random
     from datetime import timedelta
 
-    from .records import utcnow
+    from .records.models import utcnow
     rng = random.Random(seed)
     now = [start or utcnow() - timedelta(days=60)]
     service.clock = lambda: now[0]

@@ -44,7 +44,7 @@ from .content.businesstime import BusinessCalendar, Duration
 from .content.quizbank import MultipleChoice, Numeric, Ordering, SingleChoice, TrueFalse
 from .errors import InvalidResponse, ToolInputError
 from .i18n import current_lang, t
-from .records import from_db, utcnow
+from .records.models import from_db, utcnow
 from .scoring import check_response, credit, floor_percent
 
 #: Share of the practice points a learner needs (with every question answered) to complete a lesson.

@@ -576,7 +576,7 @@ def diff_lines(diff: Any, lang: str | None = None) -> list[str]:
 
 @dataclass(frozen=True)
 class _Baseline:
-    """The files as opened, shaped like a :class:`sopcoach.records.Release` for ``diff_playbook``."""
+    """The files as opened, shaped like a :class:`sopcoach.records.models.Release` for ``diff_playbook``."""
 
     label: str
     created_at: datetime  # naive UTC, as stored

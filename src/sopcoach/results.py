@@ -18,7 +18,8 @@ from zoneinfo import ZoneInfo
 
 import pandas as pd
 
-from .records import Records, from_db, utcnow
+from .records.models import from_db, utcnow
+from .records.store import Records
 
 ATTEMPT_COLUMNS = ["attempt_id", "learner_id", "name", "team", "cohort", "exam_id", "number", "state",
                    "started_at", "closed_at", "minutes_taken", "score", "percent", "passed",

@@ -69,7 +69,7 @@ def register(sub: Any) -> None:
 
 # -- helpers ----------------------------------------------------------------------------------------
 def _records(s: Any):
-    from .records import Records
+    from .records.store import Records
     return Records(s.db_url)
 
 

@@ -42,7 +42,8 @@ from sqlalchemy.orm import Session
 
 from .config import settings
 from .errors import VersionError
-from .records import (Certificate, Learner, QuestionReview, Records, Release, from_db, to_db, utcnow)
+from .records.models import Certificate, Learner, QuestionReview, Release, from_db, to_db, utcnow
+from .records.store import Records
 from .yaml_writer import update_yaml
 
 #: Parts whose items name no clause, and the clause they belong to.
@@ -531,7 +532,7 @@ def needs_review(records: Records):
 
 def needs_review_ids(records: Records) -> set[str]:
     """Return the ids of the questions marked needs-review (left out of the exam draw)."""
-    from .records import pending_review_ids
+    from .records.store import pending_review_ids
     return records.run(pending_review_ids)
 
 

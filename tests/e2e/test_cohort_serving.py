@@ -31,7 +31,7 @@ from support import (LEARNER_ROOT, NOT_LOOPBACK, ROOT, complete_lessons, correct
 from sopcoach.config import Installation
 from sopcoach.content.playbook import load_playbook
 from sopcoach.exam import draw
-from sopcoach.records import Records
+from sopcoach.records.store import Records
 from sopcoach.server import free_port, learner_command
 
 pytestmark = pytest.mark.e2e

@@ -29,7 +29,8 @@ from sqlalchemy import func, select
 from sopcoach.config import Installation, Settings
 from sopcoach.content.playbook import load_playbook
 from sopcoach.content.quizbank import load_bank, load_blueprint
-from sopcoach.records import AuditEvent, Learner, PageKernel, Records, WebSession
+from sopcoach.records.models import AuditEvent, Learner, PageKernel, WebSession
+from sopcoach.records.store import Records
 from sopcoach.server import free_port, learner_command
 from support import ROOT, complete_lessons, correct_response, stop_process
 from wire import KEEP_SOCKETS, Traffic, click_data, comm_messages_from_kernel, forge

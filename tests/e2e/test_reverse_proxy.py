@@ -39,7 +39,7 @@ from support import (
     stop_process,
 )
 
-from sopcoach.records import Records
+from sopcoach.records.store import Records
 from sopcoach.server import free_port, learner_command
 
 NGINX = shutil.which("nginx") or shutil.which("nginx", path="/usr/sbin:/sbin")

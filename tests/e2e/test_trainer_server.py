@@ -57,7 +57,7 @@ def _populate(content: Path, home: Path) -> None:
     from sopcoach.content.quizbank import load_bank, load_blueprint
     from sopcoach.exam import ExamService
     from sopcoach.itemstats import simulate_attempts
-    from sopcoach.records import Records
+    from sopcoach.records.store import Records
     from sopcoach.versions import release
     pb = load_playbook(content / "playbook")
     bank = load_bank(content / "quizzes" / "bank", pb)
@@ -140,7 +140,7 @@ def test_trainer_server_refuses_requests_without_its_token(trainer: Trainer) -> 
 def test_learner_server_never_serves_trainer_notebooks(learner_server, tmp_path) -> None:
     """The learner server (root notebooks/learner) lists and renders no trainer or review notebook,
     to an anonymous visitor or a signed-in learner."""
-    from sopcoach.records import Records
+    from sopcoach.records.store import Records
     from support import learner_env, sign_in_session
     home = tmp_path / "home"
     home.mkdir()
@@ -297,7 +297,8 @@ def test_recertification_exam_in_chromium(learner_server, tmp_path, page, artifa
     from sopcoach.content.playbook import load_playbook
     from sopcoach.content.quizbank import load_bank, load_blueprint
     from sopcoach.exam import ExamService
-    from sopcoach.records import Certificate, Records
+    from sopcoach.records.models import Certificate
+    from sopcoach.records.store import Records
     from sopcoach.versions import confirm, release, set_sop_version
     from support import correct_response, learner_env, sign_in_browser
 

@@ -20,7 +20,7 @@ from ..errors import (AlreadyCertified, AttemptClosed, AttemptExpired, AttemptLi
                       LessonsIncomplete, RecordsError, WaitRequired)
 from ..exam import AttemptState, ExamService, QuestionView
 from ..i18n import current_lang, t
-from ..records import utcnow
+from ..records.models import utcnow
 from ..scoring import ScoreReport, floor_percent, key_text
 from ._common import (CheckboxStyle, DescriptionStyle, ProgressStyle, ToggleButtonStyle, button, esc,
                       hbox, html_widget, log, safe, shared_layout, shared_style, vbox)

@@ -20,7 +20,7 @@ from typing import Callable
 from ..config import Installation
 from ..errors import ExamError
 from ..i18n import current_lang, t
-from ..records import utcnow
+from ..records.models import utcnow
 from ._common import esc, html_widget, log, vbox
 from .exam_app import CSS, ExamApp
 from .navigation import Navigator

@@ -139,7 +139,8 @@ class _App:
     def __init__(self, s: Any = None, records: Any = None, lang: str | None = None,
                  clock: Callable[[], datetime] | None = None):
         from ..config import settings
-        from ..records import Records, utcnow
+        from ..records.models import utcnow
+        from ..records.store import Records
         self.s = s or settings()
         self.records = records or Records(self.s.db_url)
         self.lang = lang or current_lang()
