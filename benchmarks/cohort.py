@@ -155,7 +155,7 @@ def make_plan(inst: Any) -> Plan:
 
 def prepare_records(inst: Any, ids: list[str], plan: Plan) -> None:
     """Enroll ``ids`` (code ``code-<id>``) and complete every lesson but ``plan``'s practice question."""
-    from sopcoach.itemstats import simulated_response
+    from sopcoach.certification.itemstats import simulated_response
     from sopcoach.lessons import LessonService
     service = LessonService(inst)
     for learner in ids:

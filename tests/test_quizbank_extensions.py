@@ -7,9 +7,9 @@ from fractions import Fraction
 import pytest
 from pydantic import ValidationError
 
+from sopcoach.certification.scoring import credit, score_attempt
 from sopcoach.content.quizbank import (ALL_TYPES, EXAM_TYPES, QUESTION_TYPES, UNMAPPED_CLAUSE, Matching, MultipleChoice,
                                Numeric, ShortAnswer, SingleChoice, TrueFalse, load_bank)
-from sopcoach.scoring import credit, score_attempt
 
 T = {"zh-CN": "题", "en": "Q"}
 BASE = {"id": "q", "section": "s", "clauses": ["c"], "text": T}

@@ -11,8 +11,8 @@ import pytest
 
 from support import ROOT, correct_response, wrong_response
 
+from sopcoach.certification.exam import ExamService
 from sopcoach.config import Settings
-from sopcoach.exam import ExamService
 from sopcoach.records.models import Certificate
 from sopcoach.ui.trainer_app import CertificatesApp, ItemAnalysisApp, PlaybookChangesApp, ResultsApp
 from sopcoach.versions import latest_release, needs_review_ids, release
@@ -144,7 +144,7 @@ def test_certificates_app_verifies_and_makes_a_pdf(sat, records, clock):
 
 def test_recertification_app_runs_the_short_exam(site, records, clock):
     """A certificate holder opens recertification, takes a 2-question exam on the changed clause, and is current again."""
-    from sopcoach.certificates import verify
+    from sopcoach.certification.certificates import verify
     from sopcoach.config import Installation
     from sopcoach.ui.exam_app import Page
     from sopcoach.ui.recert_app import RecertificationApp

@@ -27,7 +27,7 @@ def env(tmp_path, monkeypatch):
 
 def certify(env: Path, learner: str = "E1") -> str:
     """Pass the exam once through the installation; return the certificate code."""
-    from sopcoach.certificates import certificate_table
+    from sopcoach.certification.certificates import certificate_table
     from sopcoach.config import installation, settings
     inst = installation(settings())
     clock = FakeClock()

@@ -1,4 +1,4 @@
-"""Results for trainers (:mod:`sopcoach.results` and ``sopcoach results``): per person, filters, exports."""
+"""Results for trainers (:mod:`sopcoach.certification.results` and ``sopcoach results``): per person, filters, exports."""
 from __future__ import annotations
 
 import csv
@@ -13,7 +13,7 @@ import pytest
 
 from support import ROOT, FakeClock, correct_response, wrong_response
 
-from sopcoach.results import ATTEMPT_COLUMNS, attempt_rows, export_bytes, person_table
+from sopcoach.certification.results import ATTEMPT_COLUMNS, attempt_rows, export_bytes, person_table
 
 
 def sit(service, records, bank, learner, clock, n_right, minutes, seed=1):

@@ -11,10 +11,10 @@ import pytest
 
 from support import ROOT, FakeClock, correct_response
 
+from sopcoach.certification.exam import ExamService, recertification_exam
 from sopcoach.content.playbook import load_playbook
 from sopcoach.content.quizbank import load_bank
 from sopcoach.errors import ExamError, QuestionsNeedReview, VersionError
-from sopcoach.exam import ExamService, recertification_exam
 from sopcoach.versions import (clause_hashes, confirm, diff_playbook, impact, latest_release, needs_review,
                                needs_review_ids, playbook_files, recertification_due,
                                recertification_list, release, set_sop_version)
@@ -303,7 +303,7 @@ def test_recertification_exam_without_confirmed_questions_is_refused(bank, bluep
 
 def test_passing_recertification_renews_the_certificate(content, records, blueprint, clock):
     """Passing the short exam issues a current certificate that replaces the old one, same expiry."""
-    from sopcoach.certificates import verify
+    from sopcoach.certification.certificates import verify
     from sopcoach.records.models import Certificate
     pb, bank = content.load()
     release(records, pb, bank, content.folder, now=clock())

@@ -64,7 +64,7 @@ RESULT_COLUMNS = ["attempt_id", "learner_id", "name", "team", "cohort", "exam_id
 
 
 def _cmd_results(args: argparse.Namespace) -> int:
-    from .results import attempt_rows, export_bytes, person_table
+    from .certification.results import attempt_rows, export_bytes, person_table
     import pandas as pd
     if args.format == "xlsx" and not args.output:
         raise UsageError("--format xlsx writes a file: give it with -o FILE.xlsx")

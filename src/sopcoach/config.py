@@ -188,12 +188,12 @@ class Installation:
     _practice: object = field(default=None, compare=False, repr=False)
 
     def exam_service(self, clock=None, lesson_gate=None):
-        """Return an :class:`~sopcoach.exam.ExamService` over this installation.
+        """Return an :class:`~sopcoach.certification.exam.ExamService` over this installation.
 
         ``lesson_gate(learner_id) -> missing lesson ids`` (optional) makes the service refuse a new
         attempt until the lessons are complete (see :func:`sopcoach.lessons.lesson_gate`).
         """
-        from .exam import ExamService
+        from .certification.exam import ExamService
         from .records.models import utcnow
         return ExamService(self.records, self.bank, self.blueprint, self.playbook.content_hash(),
                            self.playbook.sop.version, clock or utcnow, lesson_gate=lesson_gate)

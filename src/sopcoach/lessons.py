@@ -23,7 +23,7 @@ Progress rule (stored per learner and lesson in the ``lesson_progress`` table)
 -------------------------------------------------------------------------------
 * **opened**: when the lesson page loads for a signed-in learner (the first opening is kept).
 * **practice score**: the lesson's practice questions (``quizzes/practice/``, ``section`` = the
-  lesson id) are scored with the exam's rules (:func:`sopcoach.scoring.credit`); the score is the
+  lesson id) are scored with the exam's rules (:func:`sopcoach.certification.scoring.credit`); the score is the
   mean credit of the latest answer to each question, unanswered ones counting 0, an exact
   ``Fraction``. The best score reached is kept.
 * **complete**: every practice question of the lesson has been answered and the score is at least
@@ -40,12 +40,12 @@ from decimal import Decimal
 from fractions import Fraction
 from typing import Any, Callable, Sequence
 
+from .certification.scoring import check_response, credit, floor_percent
 from .content.businesstime import BusinessCalendar, Duration
 from .content.quizbank import MultipleChoice, Numeric, Ordering, SingleChoice, TrueFalse
 from .errors import InvalidResponse, ToolInputError
 from .i18n import current_lang, t
 from .records.models import from_db, utcnow
-from .scoring import check_response, credit, floor_percent
 
 #: Share of the practice points a learner needs (with every question answered) to complete a lesson.
 PASS_FRACTION = Fraction(4, 5)
@@ -658,7 +658,7 @@ def trend(values: Sequence[Decimal | int | str], periods: int = 3) -> str:
 
 # ---------------------------------------------------------------------------------- progress
 
-from .scoring import key_text  # noqa: E402  (re-exported: practice shows the key after each answer)
+from .certification.scoring import key_text  # noqa: E402  (re-exported: practice shows the key after each answer)
 
 
 

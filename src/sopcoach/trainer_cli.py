@@ -19,7 +19,7 @@
 ``certificate CODE -o FILE.pdf`` (or ``--learner ID``)
     Write a certificate as PDF.
 ``itemstats [--attempts first|last|best|all] [--format text|csv|json] [-o FILE]``
-    Item analysis (see :mod:`sopcoach.itemstats`).
+    Item analysis (see :mod:`sopcoach.certification.itemstats`).
 
 Every command uses the records, so :func:`sopcoach.cli.main` resolves the settings first
 (:func:`sopcoach.config.settings`: ``--content``/``--home``/``--db-url``, else ``SOPCOACH_CONTENT``,
@@ -165,14 +165,14 @@ def _cmd_recertify(args: argparse.Namespace) -> int:
 
 
 def _cmd_verify(args: argparse.Namespace) -> int:
-    from .certificates import verify
+    from .certification.certificates import verify
     v = verify(_records(args.settings), args.code)
     print(v.message(current_lang()))
     return 0 if v.current else 3 if v.genuine else 1
 
 
 def _cmd_certificate(args: argparse.Namespace) -> int:
-    from .certificates import certificate_pdf, certificate_table
+    from .certification.certificates import certificate_pdf, certificate_table
     from .errors import CertificateError, UsageError
     s = args.settings
     records = _records(s)
@@ -193,7 +193,7 @@ def _cmd_certificate(args: argparse.Namespace) -> int:
 
 
 def _cmd_itemstats(args: argparse.Namespace) -> int:
-    from .itemstats import FLAG_TEXT, item_analysis
+    from .certification.itemstats import FLAG_TEXT, item_analysis
     lang = current_lang()
     s = args.settings
     playbook, bank, blueprint = _content(s)

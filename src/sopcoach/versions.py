@@ -20,7 +20,7 @@ seed:4.2.2). This module makes such a change safe:
   :func:`impact` lists, for each changed clause, the questions, lessons, compliance checks and
   KPIs that use it.
 * :func:`recertification_list` names the certified people whose certificate covered a clause that
-  changed since the release it was issued on; :func:`sopcoach.exam.recertification_exam` builds the
+  changed since the release it was issued on; :func:`sopcoach.certification.exam.recertification_exam` builds the
   short exam on just those clauses.
 * :func:`set_sop_version` writes ``sop.version`` back into the YAML through the one YAML writer
   (:mod:`sopcoach.yaml_writer`: lock, backup, atomic round trip), keeping the trainer's comments,

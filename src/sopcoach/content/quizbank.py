@@ -5,7 +5,7 @@ A bank file has a top-level ``questions:`` list. Question types: ``single_choice
 with a ``scenario:`` text (a short deal situation shown before the question).
 
 Extensions for question interchange (GIFT, Aiken, jupyterquiz; see :mod:`sopcoach.interchange`),
-all optional and backwards compatible; :mod:`sopcoach.scoring` states the rule of each:
+all optional and backwards compatible; :mod:`sopcoach.certification.scoring` states the rule of each:
 
 - ``weight`` on a choice option: a fraction of the question's credit in [-1, 1], written as a
   decimal (``0.5``) or a ratio (``1/3``). A multiple-choice question with weights scores the sum of
@@ -85,7 +85,7 @@ class Option(_Model):
     """A choice option, identified by ``id`` (answers are stored by id, never by position).
 
     ``weight`` (optional) is the option's share of the question's credit in [-1, 1] (see
-    :mod:`sopcoach.scoring`); ``feedback`` (optional) is shown to a learner who picked it.
+    :mod:`sopcoach.certification.scoring`); ``feedback`` (optional) is shown to a learner who picked it.
     """
 
     id: str = Field(pattern=ID)
@@ -138,7 +138,7 @@ class SingleChoice(_Question):
 
 
 class MultipleChoice(_Question):
-    """Several correct options; scored right-minus-wrong (see :mod:`sopcoach.scoring`).
+    """Several correct options; scored right-minus-wrong (see :mod:`sopcoach.certification.scoring`).
 
     With a ``weight`` on any option the question is *weighted*: it scores the sum of the picked
     options' weights, clamped to [0, 1] (Moodle's rule for GIFT ``~%50%`` answers). An option without
@@ -382,7 +382,7 @@ class ShortAnswer(_Question):
     """Typed text compared with ``answers`` in order; the first that matches gives its weight.
 
     Not rendered by the exam app yet (see :data:`EXAM_TYPES`). Scoring rule in
-    :mod:`sopcoach.scoring`.
+    :mod:`sopcoach.certification.scoring`.
     """
 
     type: Literal["short_answer"]

@@ -91,7 +91,7 @@ class PageKernel(Base):
 
 
 class Attempt(Base):
-    """One exam attempt; ``state`` follows :class:`sopcoach.exam.AttemptState`.
+    """One exam attempt; ``state`` follows :class:`sopcoach.certification.exam.AttemptState`.
 
     ``question_ids`` and ``option_orders`` freeze the seeded draw, so a reload shows the same
     questions in the same order (shared case 15). Score columns are filled when scored.
@@ -194,7 +194,7 @@ class QuestionReview(Base):
 
 
 class Certificate(Base):
-    """A certificate issued for a passed attempt (see :mod:`sopcoach.certificates`).
+    """A certificate issued for a passed attempt (see :mod:`sopcoach.certification.certificates`).
 
     ``clauses`` are the clauses the passing attempt examined; ``clause_hashes`` their hashes in the
     release the certificate was issued on (empty when no release existed yet). A recertification

@@ -317,7 +317,7 @@ class Records:
             return list(s.scalars(q.where(AuditEvent.kind == kind) if kind else q))
         return self.run(do)
 
-    # -- attempts and answers (the rules live in sopcoach.exam) -------------------------------
+    # -- attempts and answers (the rules live in sopcoach.certification.exam) -------------------------------
     def attempts(self, learner_id: str | None = None, exam_id: str | None = None) -> list[Attempt]:
         """Return attempts (all, or one learner's), oldest first."""
         def do(s: Session) -> list[Attempt]:

@@ -2,9 +2,9 @@
 
 After a trainer releases a playbook version that changes clauses a certificate covered
 (:func:`sopcoach.versions.recertification_list`), the certificate holder opens ``/learn/recertification`` and takes
-:func:`sopcoach.exam.recertification_exam`: a few questions per changed clause, the pass mark of
+:func:`sopcoach.certification.exam.recertification_exam`: a few questions per changed clause, the pass mark of
 the certification exam (seed:3.3.1), a pro-rata time limit. Passing renews the certificate on the
-current version (:mod:`sopcoach.certificates`). The exam itself is the certification exam app
+current version (:mod:`sopcoach.certification.certificates`). The exam itself is the certification exam app
 (:class:`sopcoach.ui.exam_app.ExamApp`) run on the recertification bank and blueprint, so saving,
 resuming, timing and scoring behave exactly as there.
 
@@ -72,7 +72,7 @@ class RecertificationApp:
 
     def open_for(self, learner_id: str, name: str) -> None:
         """Show the learner's recertification exam, or why there is none."""
-        from ..exam import recertification_exam
+        from ..certification.exam import recertification_exam
         from ..versions import needs_review_ids, recertification_due
         self.say("")
         due = recertification_due(self.inst.records, learner_id, self.clock())

@@ -12,7 +12,7 @@
   must re-certify.
 
 Widgets only display and forward clicks; every figure comes from :mod:`sopcoach.versions`,
-:mod:`sopcoach.results`, :mod:`sopcoach.itemstats` and :mod:`sopcoach.certificates`. Feedback goes
+:mod:`sopcoach.certification.results`, :mod:`sopcoach.certification.itemstats` and :mod:`sopcoach.certification.certificates`. Feedback goes
 to a status line in the layout (shared case 29); errors are logged on the server, never shown as
 tracebacks. Downloads are links with the file inside (``data:`` URLs), so they need no file route
 on the server.
@@ -431,7 +431,7 @@ class ResultsApp(_App):
 
     @_safe
     def on_filter(self, _change: Any = None) -> None:
-        from ..results import ATTEMPT_COLUMNS, attempt_table, export_bytes, person_table
+        from ..certification.results import ATTEMPT_COLUMNS, attempt_table, export_bytes, person_table
         f = self.filters()
         if f["since"] and f["until"] and f["since"] > f["until"]:
             self.say(self.tr("开始日期晚于结束日期。", "The start date is after the end date."), "warning")
@@ -524,7 +524,7 @@ class ItemAnalysisApp(_App):
 
     @_safe
     def on_which(self, _change: Any = None) -> None:
-        from ..itemstats import FLAG_TEXT, item_analysis
+        from ..certification.itemstats import FLAG_TEXT, item_analysis
         pb, bank, bp = self.content()
         ia = item_analysis(self.records, bank, bp, pb, self.which.value, self.lang)
         self.analysis = ia
@@ -614,7 +614,7 @@ class CertificatesApp(_App):
         self.refresh()
 
     def refresh(self) -> None:
-        from ..certificates import certificate_table
+        from ..certification.certificates import certificate_table
         from ..versions import recertification_list
         df = certificate_table(self.records, self.clock())
         status = {k: self.tr(*v) for k, v in STATUS_TEXT.items()}
@@ -642,14 +642,14 @@ class CertificatesApp(_App):
 
     @_safe
     def on_verify(self, _button: Any = None) -> None:
-        from ..certificates import verify
+        from ..certification.certificates import verify
         v = verify(self.records, self.code_box.value, self.clock())
         cls = "ok" if v.current else "warn" if v.genuine else "bad"
         self.verdict.value = f"<div class='{cls}'>{esc(v.message(self.lang))}</div>"
 
     @_safe
     def on_pdf(self, _button: Any = None) -> None:
-        from ..certificates import certificate_pdf
+        from ..certification.certificates import certificate_pdf
         if not self.pick.value:
             self.say(self.tr("请先选择证书。", "Pick a certificate first."), "warning")
             return

@@ -43,9 +43,9 @@ from decimal import ROUND_FLOOR, Decimal, InvalidOperation
 from fractions import Fraction
 from typing import Any
 
-from .content.quizbank import Matching, MultipleChoice, Numeric, Ordering, ShortAnswer, SingleChoice, TrueFalse
-from .errors import InvalidResponse
-from .i18n import t
+from ..content.quizbank import Matching, MultipleChoice, Numeric, Ordering, ShortAnswer, SingleChoice, TrueFalse
+from ..errors import InvalidResponse
+from ..i18n import t
 
 ZERO = Fraction(0)
 ONE = Fraction(1)

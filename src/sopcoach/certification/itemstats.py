@@ -472,7 +472,7 @@ def simulate_attempts(service: Any, learners: int = 40, seed: int = 0, start: An
     Learners ``D001`` ... get an ability and answer each drawn question right with a probability
     that grows with their ability and the question's ease (a Rasch-like model, seeded); failed
     learners take a second attempt after the waiting time. Attempts go through ``service`` (an
-    :class:`~sopcoach.exam.ExamService` whose ``clock`` is set here), so they are scored, versioned
+    :class:`~sopcoach.certification.exam.ExamService` whose ``clock`` is set here), so they are scored, versioned
     and certified like real ones.
 
     Returns
@@ -483,7 +483,7 @@ def simulate_attempts(service: Any, learners: int = 40, seed: int = 0, start: An
     import random
     from datetime import timedelta
 
-    from .records.models import utcnow
+    from ..records.models import utcnow
     rng = random.Random(seed)
     now = [start or utcnow() - timedelta(days=60)]
     service.clock = lambda: now[0]

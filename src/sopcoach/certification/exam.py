@@ -22,11 +22,11 @@ from typing import Any, Callable
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from .content.quizbank import Bank, Blueprint, MultipleChoice, Numeric, Ordering, SingleChoice, TrueFalse
-from .errors import (AlreadyCertified, AttemptClosed, AttemptExpired, AttemptLimitReached, ExamError, InvalidResponse,
-                     LessonsIncomplete, QuestionsNeedReview, WaitRequired)
-from .records.models import Answer, Attempt, from_db, to_db, utcnow
-from .records.store import Records, any_release, pending_review_ids, release_label_for
+from ..content.quizbank import Bank, Blueprint, MultipleChoice, Numeric, Ordering, SingleChoice, TrueFalse
+from ..errors import (AlreadyCertified, AttemptClosed, AttemptExpired, AttemptLimitReached, ExamError, InvalidResponse,
+                      LessonsIncomplete, QuestionsNeedReview, WaitRequired)
+from ..records.models import Answer, Attempt, from_db, to_db, utcnow
+from ..records.store import Records, any_release, pending_review_ids, release_label_for
 from .scoring import ScoreReport, check_response, report_from_json, report_to_json, score_attempt
 
 
@@ -247,7 +247,7 @@ class ExamService:
             by_id = {o.id: o for o in q.blocks}
             options = [(oid, by_id[oid].text.get(lang)) for oid in order]
         elif isinstance(q, TrueFalse):
-            from .i18n import t
+            from ..i18n import t
             options = [("true", t("正确", "True", lang)), ("false", t("错误", "False", lang))]
         else:
             options = []
@@ -530,8 +530,8 @@ def recertification_exam(bank: Bank, blueprint: Blueprint, clauses: list[str], r
     """
     from math import ceil
 
-    from .content.quizbank import Section
-    from .i18n import Text
+    from ..content.quizbank import Section
+    from ..i18n import Text
     from .scoring import floor_percent
 
     pools = {c: [q for q in bank.questions.values() if c in q.clauses and q.id not in exclude] for c in clauses}

@@ -1,7 +1,7 @@
 """Certificates: issued when an attempt passes, verified by code, printed as a PDF.
 
 A certificate is issued in the same transaction that scores a passing attempt
-(:meth:`sopcoach.exam.ExamService.submit`; seed:3.3.1: new hires are certified at a 90% pass
+(:meth:`sopcoach.certification.exam.ExamService.submit`; seed:3.3.1: new hires are certified at a 90% pass
 mark). It records the person, the attempt, the playbook version (release label) the attempt was
 taken on, the exact score, the clauses the attempt examined with their content hashes, and a
 verification code. It expires ``certificate_valid_days`` calendar days after issue (set in
@@ -34,10 +34,10 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from .errors import CertificateError
-from .i18n import t
-from .records.models import Attempt, Certificate, Learner, Release, from_db, to_db, utcnow
-from .records.store import Records
+from ..errors import CertificateError
+from ..i18n import t
+from ..records.models import Attempt, Certificate, Learner, Release, from_db, to_db, utcnow
+from ..records.store import Records
 
 ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"  # Crockford base 32: no I, L, O, U
 _LOOKALIKE = str.maketrans({"O": "0", "I": "1", "L": "1"})
@@ -86,7 +86,7 @@ def issue_for_attempt(s: Session, attempt: Attempt, blueprint: Any, now: datetim
 
     The certificate covers the clauses the attempt examined, hashed as in the release of the
     attempt's playbook content (or the release in force when the content was not released). A
-    recertification attempt (:func:`sopcoach.exam.is_recertification`) renews the learner's
+    recertification attempt (:func:`sopcoach.certification.exam.is_recertification`) renews the learner's
     certificate in force instead: same clauses (now hashed as in the current release), same
     expiry. Any earlier certificate of the learner is marked superseded.
     """
@@ -188,7 +188,7 @@ def verify(records: Records, code: str, now: datetime | None = None) -> Verifica
     now : datetime, optional
         Aware UTC time to judge expiry at (default: now).
     """
-    from .versions import certificate_changes
+    from ..versions import certificate_changes
     now = now or utcnow()
     norm = normalise_code(code)
     if norm is None:
@@ -260,7 +260,7 @@ def certificate_table(records: Records, now: datetime | None = None):
         (aware UTC datetimes), ``status`` (as :class:`Verification`), ``changed`` (list of str).
     """
     import pandas as pd
-    from .versions import certificate_changes
+    from ..versions import certificate_changes
     now = now or utcnow()
 
     def do(s: Session) -> list[dict[str, Any]]:

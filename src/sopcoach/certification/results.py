@@ -2,7 +2,7 @@
 
 Per attempt: one row per attempt (columns :data:`ATTEMPT_COLUMNS`, the ``sopcoach results`` export
 of old). Per person: attempts at the certification exam, best and last score, pass status, time
-taken, and the certificate in force (see :mod:`sopcoach.certificates`). Filters: team, cohort and
+taken, and the certificate in force (see :mod:`sopcoach.certification.certificates`). Filters: team, cohort and
 a date range on the attempts' start, in the playbook's time zone (calendar dates, both ends
 included).
 """
@@ -18,8 +18,8 @@ from zoneinfo import ZoneInfo
 
 import pandas as pd
 
-from .records.models import from_db, utcnow
-from .records.store import Records
+from ..records.models import from_db, utcnow
+from ..records.store import Records
 
 ATTEMPT_COLUMNS = ["attempt_id", "learner_id", "name", "team", "cohort", "exam_id", "number", "state",
                    "started_at", "closed_at", "minutes_taken", "score", "percent", "passed",
