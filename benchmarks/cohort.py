@@ -137,7 +137,7 @@ class Plan:
 
 def make_plan(inst: Any) -> Plan:
     from sopcoach.i18n import current_lang, t
-    from sopcoach.lessons import LessonService
+    from sopcoach.lessons.progress import LessonService
     service = LessonService(inst)
     lessons = list(service.lessons())[:3]
     lang = current_lang()
@@ -156,7 +156,7 @@ def make_plan(inst: Any) -> Plan:
 def prepare_records(inst: Any, ids: list[str], plan: Plan) -> None:
     """Enroll ``ids`` (code ``code-<id>``) and complete every lesson but ``plan``'s practice question."""
     from sopcoach.certification.itemstats import simulated_response
-    from sopcoach.lessons import LessonService
+    from sopcoach.lessons.progress import LessonService
     service = LessonService(inst)
     for learner in ids:
         inst.records.enroll(learner, f"Learner {learner}", code=f"code-{learner}")

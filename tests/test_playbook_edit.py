@@ -335,7 +335,7 @@ def test_question_key_ignores_texts():
 # -- saving, conflicts, history ------------------------------------------------------------------------------
 def test_a_saved_change_reaches_the_lesson_and_the_derived_exam_key(ed, content):
     """After saving A = 4, the lesson's key point says 4 and the question on that cadence expects 4."""
-    from sopcoach.lessons import check_follow_up_plan, render_text
+    from sopcoach.lessons.tools import check_follow_up_plan, render_text
     ed.set_tier("A", min_weekly_follow_ups=4)
     result = ed.save(note="monthly review: A accounts need more contact")
     assert result.written == ("playbook/customers.yaml",) and result.changed_clauses == ("follow-up-frequency",)

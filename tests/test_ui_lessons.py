@@ -6,7 +6,7 @@ from decimal import Decimal
 
 import pytest
 
-from sopcoach.lessons import LessonService
+from sopcoach.lessons.progress import LessonService
 from sopcoach.ui.home_app import HomeApp
 from sopcoach.ui.lesson_app import LessonApp
 from support import correct_response, wrong_response

@@ -191,7 +191,7 @@ class Installation:
         """Return an :class:`~sopcoach.certification.exam.ExamService` over this installation.
 
         ``lesson_gate(learner_id) -> missing lesson ids`` (optional) makes the service refuse a new
-        attempt until the lessons are complete (see :func:`sopcoach.lessons.lesson_gate`).
+        attempt until the lessons are complete (see :func:`sopcoach.lessons.progress.lesson_gate`).
         """
         from .certification.exam import ExamService
         from .records.models import utcnow

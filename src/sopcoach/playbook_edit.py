@@ -443,7 +443,7 @@ def question_key(q: Any) -> tuple:
 
 def _key_text(q: Any, lang: str | None) -> str:
     try:
-        from .lessons import key_text
+        from .certification.scoring import key_text
         text = key_text(q, lang)
     except ImportError:  # pragma: no cover - lessons ships with sopcoach
         text = ""
@@ -1174,7 +1174,7 @@ class PlaybookEdit:
     @staticmethod
     def _lesson_changes(old_pb: Any, new_pb: Any, lang: str | None) -> tuple[LessonChange, ...]:
         try:
-            from .lessons import render_text
+            from .lessons.tools import render_text
         except ImportError:  # pragma: no cover - lessons ships with sopcoach
             return ()
         out = []

@@ -170,7 +170,7 @@ class LearnerApp:
         from .home_app import HomeApp
         sop = inst.playbook.sop.name.get(lang)
         if path == "exam":
-            from ..lessons import lesson_gate
+            from ..lessons.progress import lesson_gate
             gate = lesson_gate(inst) if inst.blueprint.require_lessons else None
             view = ExamApp(inst, lang=lang, clock=self.clock, learner_id=learner, lesson_gate=gate,
                            start_timer=self.start_timer, nav=nav)

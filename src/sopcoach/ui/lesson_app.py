@@ -18,7 +18,8 @@ from ..certification.scoring import floor_percent
 from ..config import Installation
 from ..errors import InvalidResponse, RecordsError
 from ..i18n import t
-from ..lessons import PASS_FRACTION, Feedback, LessonService, LessonStatus, render_text
+from ..lessons.progress import PASS_FRACTION, Feedback, LessonService, LessonStatus
+from ..lessons.tools import render_text
 from ._common import (CheckboxStyle, DescriptionStyle, ProgressStyle, button, esc, hbox,
                       html_widget, log, safe, shared_layout, shared_style, vbox)
 from .home_app import LearnerPage
