@@ -9,11 +9,11 @@ from pathlib import Path
 
 import pytest
 
+from sopcoach.authoring.playbook_edit import PlaybookEdit, history, question_key, restore, validate_texts
 from sopcoach.cli import main as cli_main
 from sopcoach.content.playbook import load_playbook
 from sopcoach.content.quizbank import load_bank
 from sopcoach.errors import EditError, InvalidPlaybook, Problem, SaveConflict
-from sopcoach.playbook_edit import PlaybookEdit, history, question_key, restore, validate_texts
 from support import ROOT, FakeClock
 
 SHIPPED = {p.name: p.read_bytes() for p in sorted((ROOT / "playbook").glob("*.yaml"))}

@@ -1,4 +1,4 @@
-"""Playbook versions (:mod:`sopcoach.versions`): clause hashes, releases, diff, impact, needs-review,
+"""Playbook versions (:mod:`sopcoach.authoring.versions`): clause hashes, releases, diff, impact, needs-review,
 attempts' versions, recertification."""
 from __future__ import annotations
 
@@ -11,13 +11,13 @@ import pytest
 
 from support import ROOT, FakeClock, correct_response
 
+from sopcoach.authoring.versions import (clause_hashes, confirm, diff_playbook, impact, latest_release, needs_review,
+                                         needs_review_ids, playbook_files, recertification_due, recertification_list,
+                                         release, set_sop_version)
 from sopcoach.certification.exam import ExamService, recertification_exam
 from sopcoach.content.playbook import load_playbook
 from sopcoach.content.quizbank import load_bank
 from sopcoach.errors import ExamError, QuestionsNeedReview, VersionError
-from sopcoach.versions import (clause_hashes, confirm, diff_playbook, impact, latest_release, needs_review,
-                               needs_review_ids, playbook_files, recertification_due,
-                               recertification_list, release, set_sop_version)
 
 QUOTE_QUESTIONS = {"pk-rep-discount", "pk-am-quote-limit", "pk-supervisor-discount", "sp-rep-quote-limit",
                    "sp-rep-discount-limit", "sp-rep-approver", "sp-am-approver", "sp-supervisor-approver"}

@@ -146,7 +146,7 @@ class QuestionsNeedReview(ExamError):
     """A section keeps too few confirmed questions: a release marked the rest needs-review.
 
     ``section``, ``needed``, ``available`` and ``waiting`` (the question ids a trainer must review
-    and confirm, see :func:`sopcoach.versions.confirm`) say what is missing.
+    and confirm, see :func:`sopcoach.authoring.versions.confirm`) say what is missing.
     """
 
     def __init__(self, section: str, needed: int, available: int, waiting: list[str]):

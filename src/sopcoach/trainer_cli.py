@@ -3,7 +3,7 @@
 
 ``release [--label L] [--note TEXT] [--by NAME]``
     Check the content, then record the playbook as a released version (see
-    :mod:`sopcoach.versions`). ``--label`` different from ``sop.version`` writes the new label into
+    :mod:`sopcoach.authoring.versions`). ``--label`` different from ``sop.version`` writes the new label into
     ``playbook/sop.yaml`` first (comments and key order kept). Prints the changed clauses and the
     questions now marked needs-review.
 ``diff [--files]``
@@ -88,9 +88,9 @@ def _join(items: list[str], empty: str = "-") -> str:
 
 # -- commands ------------------------------------------------------------------------------------------
 def _cmd_release(args: argparse.Namespace) -> int:
+    from .authoring.versions import release, set_sop_version
     from .content.check import check_paths
     from .errors import ContentError
-    from .versions import release, set_sop_version
     lang = current_lang()
     s = args.settings
     problems = check_paths([], s.content)
@@ -111,7 +111,7 @@ def _cmd_release(args: argparse.Namespace) -> int:
 
 
 def _cmd_diff(args: argparse.Namespace) -> int:
-    from .versions import diff_playbook, impact, latest_release, playbook_files
+    from .authoring.versions import diff_playbook, impact, latest_release, playbook_files
     lang = current_lang()
     s = args.settings
     playbook, bank, _ = _content(s)
@@ -134,7 +134,7 @@ def _cmd_diff(args: argparse.Namespace) -> int:
 
 
 def _cmd_review(args: argparse.Namespace) -> int:
-    from .versions import confirm, needs_review
+    from .authoring.versions import confirm, needs_review
     lang = current_lang()
     s = args.settings
     records = _records(s)
@@ -153,7 +153,7 @@ def _cmd_review(args: argparse.Namespace) -> int:
 
 
 def _cmd_recertify(args: argparse.Namespace) -> int:
-    from .versions import recertification_list
+    from .authoring.versions import recertification_list
     lang = current_lang()
     table = recertification_list(_records(args.settings))
     if table.empty:

@@ -18,9 +18,9 @@ from pathlib import Path
 import pytest
 import requests
 
+from sopcoach.authoring.playbook_edit import history
 from sopcoach.content.playbook import load_playbook
 from sopcoach.content.quizbank import load_bank
-from sopcoach.playbook_edit import history
 from sopcoach.server import free_port, trainer_command, trainer_site
 from support import NOT_LOOPBACK, ROOT, stop_process
 

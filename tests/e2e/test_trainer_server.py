@@ -53,12 +53,12 @@ def _content(tmp: Path) -> Path:
 
 def _populate(content: Path, home: Path) -> None:
     """Release 1.0, simulate a dozen learners, then edit the playbook (not released yet)."""
+    from sopcoach.authoring.versions import release
     from sopcoach.certification.exam import ExamService
     from sopcoach.certification.itemstats import simulate_attempts
     from sopcoach.content.playbook import load_playbook
     from sopcoach.content.quizbank import load_bank, load_blueprint
     from sopcoach.records.store import Records
-    from sopcoach.versions import release
     pb = load_playbook(content / "playbook")
     bank = load_bank(content / "quizzes" / "bank", pb)
     bp = load_blueprint(content / "quizzes" / "blueprint.yaml", bank)
@@ -293,13 +293,13 @@ def test_recertification_exam_in_chromium(learner_server, tmp_path, page, artifa
     at /learn/recertification, and passes."""
     from playwright.sync_api import expect
 
+    from sopcoach.authoring.versions import confirm, release, set_sop_version
     from sopcoach.certification.certificates import verify
     from sopcoach.certification.exam import ExamService
     from sopcoach.content.playbook import load_playbook
     from sopcoach.content.quizbank import load_bank, load_blueprint
     from sopcoach.records.models import Certificate
     from sopcoach.records.store import Records
-    from sopcoach.versions import confirm, release, set_sop_version
     from support import correct_response, learner_env, sign_in_browser
 
     content = _content(tmp_path)

@@ -8,7 +8,7 @@ verification code. It expires ``certificate_valid_days`` calendar days after iss
 ``quizzes/blueprint.yaml``).
 
 A certificate is *current* when it is genuine, not expired, not revoked, not superseded, and none
-of the clauses it covered has changed since (see :mod:`sopcoach.versions`). Passing a
+of the clauses it covered has changed since (see :mod:`sopcoach.authoring.versions`). Passing a
 recertification exam issues a new certificate on the current release that replaces the old one
 and keeps its expiry date (a recertification brings the certificate up to date; it does not
 extend it).
@@ -188,7 +188,7 @@ def verify(records: Records, code: str, now: datetime | None = None) -> Verifica
     now : datetime, optional
         Aware UTC time to judge expiry at (default: now).
     """
-    from ..versions import certificate_changes
+    from ..authoring.versions import certificate_changes
     now = now or utcnow()
     norm = normalise_code(code)
     if norm is None:
@@ -260,7 +260,7 @@ def certificate_table(records: Records, now: datetime | None = None):
         (aware UTC datetimes), ``status`` (as :class:`Verification`), ``changed`` (list of str).
     """
     import pandas as pd
-    from ..versions import certificate_changes
+    from ..authoring.versions import certificate_changes
     now = now or utcnow()
 
     def do(s: Session) -> list[dict[str, Any]]:

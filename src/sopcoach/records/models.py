@@ -156,7 +156,7 @@ class AuditEvent(Base):
 
 
 class Release(Base):
-    """A released playbook version (see :mod:`sopcoach.versions`).
+    """A released playbook version (see :mod:`sopcoach.authoring.versions`).
 
     ``clause_hashes`` maps each clause id to the SHA-256 of what learners and keys depend on;
     ``snapshot`` holds ``{"files": {name: yaml text}, "clauses": {id: content}}`` for diffs;

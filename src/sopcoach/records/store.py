@@ -31,7 +31,7 @@ T = TypeVar("T")
 
 
 def pending_review_ids(s: Session) -> set[str]:
-    """Return the ids of questions marked needs-review (see :mod:`sopcoach.versions`)."""
+    """Return the ids of questions marked needs-review (see :mod:`sopcoach.authoring.versions`)."""
     return set(s.scalars(select(QuestionReview.question_id).where(QuestionReview.status == "needs_review")))
 
 

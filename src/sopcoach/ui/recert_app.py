@@ -1,7 +1,7 @@
 """The recertification app for learners: a short exam on just the clauses that changed.
 
 After a trainer releases a playbook version that changes clauses a certificate covered
-(:func:`sopcoach.versions.recertification_list`), the certificate holder opens ``/learn/recertification`` and takes
+(:func:`sopcoach.authoring.versions.recertification_list`), the certificate holder opens ``/learn/recertification`` and takes
 :func:`sopcoach.certification.exam.recertification_exam`: a few questions per changed clause, the pass mark of
 the certification exam (seed:3.3.1), a pro-rata time limit. Passing renews the certificate on the
 current version (:mod:`sopcoach.certification.certificates`). The exam itself is the certification exam app
@@ -72,8 +72,8 @@ class RecertificationApp:
 
     def open_for(self, learner_id: str, name: str) -> None:
         """Show the learner's recertification exam, or why there is none."""
+        from ..authoring.versions import needs_review_ids, recertification_due
         from ..certification.exam import recertification_exam
-        from ..versions import needs_review_ids, recertification_due
         self.say("")
         due = recertification_due(self.inst.records, learner_id, self.clock())
         if due is None:

@@ -11,7 +11,7 @@
 * :func:`certificates`: who is certified, verification of a code, the PDF of a certificate, who
   must re-certify.
 
-Widgets only display and forward clicks; every figure comes from :mod:`sopcoach.versions`,
+Widgets only display and forward clicks; every figure comes from :mod:`sopcoach.authoring.versions`,
 :mod:`sopcoach.certification.results`, :mod:`sopcoach.certification.itemstats` and :mod:`sopcoach.certification.certificates`. Feedback goes
 to a status line in the layout (shared case 29); errors are logged on the server, never shown as
 tracebacks. Downloads are links with the file inside (``data:`` URLs), so they need no file route
@@ -220,8 +220,8 @@ class PlaybookChangesApp(_App):
     # -- rendering --------------------------------------------------------------------------------
     def refresh(self) -> None:
         """Re-read the content and the records and redraw every section."""
+        from ..authoring.versions import diff_playbook, latest_release, playbook_files, releases
         from ..content.check import check_paths
-        from ..versions import diff_playbook, latest_release, playbook_files, releases
         try:  # one load when the content is clean; check_paths then lists every problem otherwise
             self.playbook, self.bank, _ = self.content()
             self.problems = []
@@ -246,7 +246,7 @@ class PlaybookChangesApp(_App):
             self._render_diff()
             self._render_impact()
         if self.playbook is not None:
-            from ..versions import next_label
+            from ..authoring.versions import next_label
             released = {r.label for r in releases(self.records)}
             label = self.playbook.sop.version
             while label in released:
@@ -288,7 +288,7 @@ class PlaybookChangesApp(_App):
             self.files_box.set_title(i, self.tr(f"文件差异：{name}", f"File diff: {name}"))
 
     def _render_impact(self) -> None:
-        from ..versions import impact
+        from ..authoring.versions import impact
         if not self.diff or not self.diff.changes:
             self.impact_box.value = f"<p class='muted'>{esc(self.tr('没有修改的条款。', 'No changed clause.'))}</p>"
             return
@@ -316,7 +316,7 @@ class PlaybookChangesApp(_App):
                 f"{scen}{esc(q.text.get(self.lang))}<div class='muted'>{key}</div>")
 
     def _render_review(self) -> None:
-        from ..versions import needs_review
+        from ..authoring.versions import needs_review
         table = needs_review(self.records)
         if table.empty:
             self.checks = {}
@@ -334,7 +334,7 @@ class PlaybookChangesApp(_App):
         self.review_box.children = [hint, *rows, self.confirm_button]
 
     def _render_recert(self) -> None:
-        from ..versions import recertification_list
+        from ..authoring.versions import recertification_list
         df = recertification_list(self.records, self.clock())
         if df.empty:
             self.recert_box.value = f"<div class='ok'>{esc(self.tr('没有人需要复认证。', 'Nobody needs to re-certify.'))}</div>"
@@ -356,7 +356,7 @@ class PlaybookChangesApp(_App):
 
     @_safe
     def on_confirm(self, _button: Any = None) -> None:
-        from ..versions import confirm
+        from ..authoring.versions import confirm
         chosen = [qid for qid, box in self.checks.items() if box.value]
         if not chosen:
             self.say(self.tr("请先勾选要确认的题目。", "Tick the questions to confirm first."), "warning")
@@ -368,7 +368,7 @@ class PlaybookChangesApp(_App):
 
     @_safe
     def on_release(self, _button: Any = None) -> None:
-        from ..versions import release, set_sop_version
+        from ..authoring.versions import release, set_sop_version
         self.refresh()
         if self.problems or self.playbook is None:
             self.say(self.tr("内容有问题，不能发布；请先修改。", "The content has problems; fix them before releasing."),
@@ -614,8 +614,8 @@ class CertificatesApp(_App):
         self.refresh()
 
     def refresh(self) -> None:
+        from ..authoring.versions import recertification_list
         from ..certification.certificates import certificate_table
-        from ..versions import recertification_list
         df = certificate_table(self.records, self.clock())
         status = {k: self.tr(*v) for k, v in STATUS_TEXT.items()}
         self.table.value = table_html(df, formats={

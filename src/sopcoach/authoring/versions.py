@@ -23,7 +23,7 @@ seed:4.2.2). This module makes such a change safe:
   changed since the release it was issued on; :func:`sopcoach.certification.exam.recertification_exam` builds the
   short exam on just those clauses.
 * :func:`set_sop_version` writes ``sop.version`` back into the YAML through the one YAML writer
-  (:mod:`sopcoach.yaml_writer`: lock, backup, atomic round trip), keeping the trainer's comments,
+  (:mod:`sopcoach.authoring.yaml_writer`: lock, backup, atomic round trip), keeping the trainer's comments,
   quoting and key order.
 """
 from __future__ import annotations
@@ -40,10 +40,10 @@ from ruamel.yaml.scalarstring import DoubleQuotedScalarString
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from .config import settings
-from .errors import VersionError
-from .records.models import Certificate, Learner, QuestionReview, Release, from_db, to_db, utcnow
-from .records.store import Records
+from ..config import settings
+from ..errors import VersionError
+from ..records.models import Certificate, Learner, QuestionReview, Release, from_db, to_db, utcnow
+from ..records.store import Records
 from .yaml_writer import update_yaml
 
 #: Parts whose items name no clause, and the clause they belong to.
@@ -255,7 +255,7 @@ def changed_clauses(old: dict[str, str], new: dict[str, str]) -> set[str]:
 def set_sop_version(folder: Path | str, label: str, home: Path | str | None = None, by: str = "") -> Path:
     """Write ``sop.version: "<label>"`` into the playbook file that holds the ``sop`` part.
 
-    The file goes through the one YAML writer (:func:`sopcoach.yaml_writer.update_yaml`): under the
+    The file goes through the one YAML writer (:func:`sopcoach.authoring.yaml_writer.update_yaml`): under the
     installation's write lock, after a backup of the playbook folder in
     ``$SOPCOACH_HOME/playbook-history/<id>/`` (kind ``release``), atomically, with ruamel.yaml's round
     trip: comments, blank lines, key order and the quoting of every other value stay as the trainer
@@ -340,7 +340,7 @@ class PlaybookDiff:
 
     def text(self, lang: str | None = None) -> str:
         """Return the diff as readable text lines (what ``sopcoach diff`` prints)."""
-        from .i18n import t
+        from ..i18n import t
         if self.base_label is None:
             return t("尚无发布版本：运行 sopcoach release 记录第一个版本。",
                      "No release yet: run `sopcoach release` to record the first version.", lang)
@@ -409,7 +409,7 @@ def diff_playbook(base: Release | None, playbook: Any, files: dict[str, str] | N
     -------
     PlaybookDiff
     """
-    from .i18n import Text
+    from ..i18n import Text
     if base is None:
         return PlaybookDiff(None, None, (), {}, (None, playbook.sop.version))
     old = base.snapshot.get("clauses", {})
@@ -532,7 +532,7 @@ def needs_review(records: Records):
 
 def needs_review_ids(records: Records) -> set[str]:
     """Return the ids of the questions marked needs-review (left out of the exam draw)."""
-    from .records.store import pending_review_ids
+    from ..records.store import pending_review_ids
     return records.run(pending_review_ids)
 
 

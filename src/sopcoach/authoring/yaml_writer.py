@@ -2,7 +2,7 @@
 
 Every tool that rewrites a playbook file goes through :func:`write_files` (the playbook editor's
 save and restore) or :func:`update_yaml` (``sopcoach release --label``, the trainer app's release
-button, via :func:`sopcoach.versions.set_sop_version`):
+button, via :func:`sopcoach.authoring.versions.set_sop_version`):
 
 * **Lock**: an exclusive ``fcntl.flock`` on ``$SOPCOACH_HOME/playbook-history/.lock`` is held from
   reading the files on disk to the last write, so two trainer kernels or commands that write at
@@ -10,7 +10,7 @@ button, via :func:`sopcoach.versions.set_sop_version`):
 * **Backup**: every file of the folder as it is on disk is copied to
   ``$SOPCOACH_HOME/playbook-history/<id>/`` with a ``manifest.json`` (when, kind, who, why, the
   files' SHA-256) before anything is written; :func:`history` lists them, newest first, and
-  :func:`sopcoach.playbook_edit.restore` puts one back.
+  :func:`sopcoach.authoring.playbook_edit.restore` puts one back.
 * **Atomic write**: each file is written to a temporary sibling and moved over the original with
   :func:`os.replace`; a reader sees the old bytes or the new ones, never half a file.
 * **Round trip**: :func:`round_trip_yaml` is ruamel.yaml's round-trip mode (comments, key order,
@@ -144,7 +144,7 @@ class Backup:
 
     def label(self, lang: str | None = None) -> str:
         """Return a one-line description for a picker (local time of the server)."""
-        from .i18n import t
+        from ..i18n import t
         when = self.created_at.astimezone().strftime("%Y-%m-%d %H:%M:%S")
         what = {"restore": t("恢复前", "before restore", lang),
                 "release": t("发布前", "before release", lang)}.get(self.kind, t("保存前", "before save", lang))

@@ -19,15 +19,15 @@ Trainers keep the SOP current after every monthly review (seed:3.3.2, seed:4.2.1
   is reported as ``check`` reports it. The lesson practice pool (``quizzes/practice/``) is
   validated too when it exists.
 * **Review**: :meth:`PlaybookEdit.review` gives the clause-by-clause diff against the files as
-  opened (:func:`sopcoach.versions.diff_playbook`), the impact of every changed clause
-  (:func:`sopcoach.versions.impact`: questions, lessons, compliance checks, KPIs), the questions
+  opened (:func:`sopcoach.authoring.versions.diff_playbook`), the impact of every changed clause
+  (:func:`sopcoach.authoring.versions.impact`: questions, lessons, compliance checks, KPIs), the questions
   whose resolved key changes (the bank loaded against the old and the new playbook), the lesson
   key points whose text changes, and hints (a clause text that still quotes an old value, a
   retired clause still in use).
 * **Save**: :meth:`PlaybookEdit.save` refuses while ``check`` reports a problem
   (:class:`InvalidPlaybook`) and refuses when a playbook file changed on disk since it was opened
   (:class:`SaveConflict`; the edited files are kept as a draft and stay in the session). Otherwise
-  it writes through the one YAML writer (:func:`sopcoach.yaml_writer.write_files`: under the
+  it writes through the one YAML writer (:func:`sopcoach.authoring.yaml_writer.write_files`: under the
   installation's lock, every playbook file as it is on disk is copied to
   ``$SOPCOACH_HOME/playbook-history/<id>/``, then only the files that changed are written, atomically). Saving with no change writes nothing.
   :func:`restore` puts a saved version back (after backing up the current one).
@@ -49,8 +49,8 @@ from ruamel.yaml.scalarstring import (DoubleQuotedScalarString, FoldedScalarStri
                                       SingleQuotedScalarString)
 from ruamel.yaml.tokens import CommentToken
 
-from .config import settings
-from .errors import ContentError, EditError, InvalidPlaybook, Problem, SaveConflict
+from ..config import settings
+from ..errors import ContentError, EditError, InvalidPlaybook, Problem, SaveConflict
 from .yaml_writer import (MANIFEST, Backup, decode, dump, encode, history, history_dir, load_round_trip,
                           new_id, read_folder, sha256, write_files)
 
@@ -366,8 +366,8 @@ def evaluate_texts(content: Path | str, texts: dict[str, str]) -> dict[str, Any]
         ``playbook``, ``bank``, ``practice`` (each ``None`` when it does not load) and ``files``
         (``texts``).
     """
-    from .content.playbook import load_playbook
-    from .content.quizbank import load_bank, load_blueprint
+    from ..content.playbook import load_playbook
+    from ..content.quizbank import load_bank, load_blueprint
 
     content = Path(content)
     problems: list[Problem] = []
@@ -443,7 +443,7 @@ def question_key(q: Any) -> tuple:
 
 def _key_text(q: Any, lang: str | None) -> str:
     try:
-        from .certification.scoring import key_text
+        from ..certification.scoring import key_text
         text = key_text(q, lang)
     except ImportError:  # pragma: no cover - lessons ships with sopcoach
         text = ""
@@ -477,7 +477,7 @@ class LessonChange:
 
 @dataclass(frozen=True)
 class ImpactRow:
-    """What uses one changed clause (from :func:`sopcoach.versions.impact`, plus practice questions)."""
+    """What uses one changed clause (from :func:`sopcoach.authoring.versions.impact`, plus practice questions)."""
 
     clause: str
     source: str
@@ -493,7 +493,7 @@ class ImpactRow:
 class Review:
     """Everything a trainer sees before saving (see :meth:`PlaybookEdit.review`).
 
-    ``diff`` is a :class:`sopcoach.versions.PlaybookDiff` against the files as opened (``None``
+    ``diff`` is a :class:`sopcoach.authoring.versions.PlaybookDiff` against the files as opened (``None``
     while the edited playbook does not load); ``text_changes`` are questions whose text quotes a
     changed value (``{{fact}}``) although their key stays.
     """
@@ -513,7 +513,7 @@ class Review:
 
     def text(self, lang: str | None = None) -> str:
         """Return the review as readable text (what the app shows, without HTML)."""
-        from .i18n import t
+        from ..i18n import t
         if not self.changed_files:
             return t("没有修改。", "No change.", lang)
         lines = [t("修改的文件: ", "Files changed: ", lang) + ", ".join(self.changed_files)]
@@ -547,12 +547,12 @@ def _show(value: Any) -> str:
 
 
 def diff_lines(diff: Any, lang: str | None = None) -> list[str]:
-    """Return a :class:`~sopcoach.versions.PlaybookDiff`'s clause changes as readable lines.
+    """Return a :class:`~sopcoach.authoring.versions.PlaybookDiff`'s clause changes as readable lines.
 
     One line per clause (``~ follow-up-frequency (seed:3.1.2) Follow-up frequency``) and one per
     changed field (``tiers.cadence[A].min_weekly_follow_ups: 3 -> 4``).
     """
-    from .i18n import t
+    from ..i18n import t
     mark = {"added": "+", "removed": "-", "changed": "~"}
     kinds = {"added": t("新增", "added", lang), "removed": t("删除", "removed", lang),
              "changed": t("修改", "changed", lang)}
@@ -747,7 +747,7 @@ class PlaybookEdit:
         if self._base is not None:
             return self._base["playbook"]
         if self._pb is _UNSET:
-            from .content.playbook import load_playbook
+            from ..content.playbook import load_playbook
             with _materialize(self.content, {n: f.text for n, f in self.files.items()}) as root:
                 try:
                     self._pb = load_playbook(root / "playbook")
@@ -891,8 +891,8 @@ class PlaybookEdit:
         """
         from pydantic import ValidationError
 
-        from .content.playbook import Clause
-        from .content.yaml_loader import format_loc
+        from ..content.playbook import Clause
+        from ..content.yaml_loader import format_loc
         self._writable("clauses")
         clauses = self.part("clauses")
         cid = (clause_id or "").strip()
@@ -1139,7 +1139,7 @@ class PlaybookEdit:
                       lessons, hints)
 
     def _impact(self, state: dict[str, Any], clause_ids: Sequence[str], lang: str | None) -> tuple[ImpactRow, ...]:
-        from .content.quizbank import Bank
+        from ..content.quizbank import Bank
         from .versions import impact
         if not clause_ids:
             return ()
@@ -1174,7 +1174,7 @@ class PlaybookEdit:
     @staticmethod
     def _lesson_changes(old_pb: Any, new_pb: Any, lang: str | None) -> tuple[LessonChange, ...]:
         try:
-            from .lessons.tools import render_text
+            from ..lessons.tools import render_text
         except ImportError:  # pragma: no cover - lessons ships with sopcoach
             return ()
         out = []
@@ -1192,7 +1192,7 @@ class PlaybookEdit:
         return tuple(out)
 
     def _hints(self, old_pb: Any, new_pb: Any, diff: Any, state: dict[str, Any], lang: str | None) -> tuple[str, ...]:
-        from .i18n import t
+        from ..i18n import t
         out = []
         # a value changed, but a clause text still quotes the old number
         texts = {c.id: (c.text.zh_CN, c.text.en) for c in new_pb.clauses}
