@@ -16,7 +16,8 @@ from sopcoach.analytics import (Period, breakdown, case_study, check_compliance,
 from sopcoach.cli import main
 from sopcoach.content.businesstime import DurationUnit
 from sopcoach.content.playbook import CalendarSpec, DurationSpec
-from sopcoach.crm import builtin_mapping_path, read_export
+from sopcoach.crm.mapping import builtin_mapping_path
+from sopcoach.crm.reading import read_export
 from support import ROOT, SHARED
 
 CRM = SHARED / "data" / "crm"
@@ -168,7 +169,7 @@ def test_stage_conversion_per_team_names_the_weak_stage(maven, pbm, tmp_path):
     (losses are booked at one stage only); in a simulated export whose quotation stage loses most
     deals, every team's weak stage is quotation."""
     from sopcoach.analytics import stage_conversion_by
-    from sopcoach.simulate import simulate
+    from sopcoach.crm.simulate import simulate
     conv = stage_conversion_by(maven, pbm, "team", lang="en")
     assert len(conv) == 6 and conv["weak_stage"].isna().all()
     assert conv["needs_analysis"].between(0.55, 0.72).all()
@@ -401,7 +402,7 @@ def test_calendar_years_outside_the_playbook_are_not_checkable(pbm):
 
 @pytest.fixture(scope="module")
 def sim_data(pbm, tmp_path_factory):
-    from sopcoach.simulate import simulate
+    from sopcoach.crm.simulate import simulate
     sim = simulate(pbm, tmp_path_factory.mktemp("sim"), seed=3, deals=80, weeks=12)
     return sim, read_export(sim.folder, "simulated", playbook=pbm)
 

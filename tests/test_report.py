@@ -9,9 +9,9 @@ import pytest
 from markupsafe import Markup, escape
 
 from sopcoach.analytics import case_study, review
-from sopcoach.crm import read_export
+from sopcoach.crm.reading import read_export
+from sopcoach.crm.simulate import simulate
 from sopcoach.report import html_table, render_html
-from sopcoach.simulate import simulate
 
 HOSTILE = '<script>alert(1)</script> & "Co"'
 

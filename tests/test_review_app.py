@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from sopcoach.simulate import simulate
+from sopcoach.crm.simulate import simulate
 from sopcoach.ui.review_app import ALL, DEMO, UPLOAD, build, list_exports, monthly_review
 from support import ROOT
 

@@ -7,9 +7,10 @@ import pytest
 
 from sopcoach.analytics import check_compliance
 from sopcoach.cli import main
-from sopcoach.crm import quality_report, read_export
+from sopcoach.crm.quality import quality_report
+from sopcoach.crm.reading import read_export
+from sopcoach.crm.simulate import BREACH_KINDS, simulate
 from sopcoach.errors import SimulationError
-from sopcoach.simulate import BREACH_KINDS, simulate
 from support import ROOT
 
 

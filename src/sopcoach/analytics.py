@@ -35,7 +35,8 @@ import numpy as np
 import pandas as pd
 
 from .content.businesstime import BusinessCalendar, Duration, DurationUnit
-from .crm import CrmData, QualityReport, quality_report
+from .crm.quality import QualityReport, quality_report
+from .crm.reading import CrmData
 from .errors import AnalysisError, CalendarRangeError
 from .i18n import current_lang, t
 

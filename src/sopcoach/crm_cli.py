@@ -9,7 +9,7 @@ report with the charts; ``--format json`` prints the KPIs (``win_rate`` as a fra
 compliance findings.
 
 ``simulate FOLDER [--seed N] [--deals N] [--weeks N]`` writes a simulated export with known SOP
-breaches (see :mod:`sopcoach.simulate`) and prints the ground truth.
+breaches (see :mod:`sopcoach.crm.simulate`) and prints the ground truth.
 """
 from __future__ import annotations
 
@@ -78,7 +78,7 @@ def _report_path(value: str | None) -> Path | None:
 
 def _cmd_analyze(args: argparse.Namespace) -> int:
     from .analytics import Period, case_study, months_of, parse_instant, review, review_json
-    from .crm import read_export
+    from .crm.reading import read_export
     from .report import render_html
     lang = current_lang()
     report = _report_path(args.report)
@@ -157,7 +157,7 @@ def _print_text(rv: Any, data: Any, lang: str) -> None:
 
 
 def _cmd_simulate(args: argparse.Namespace) -> int:
-    from .simulate import simulate
+    from .crm.simulate import simulate
     sim = simulate(_playbook(args), Path(args.folder), seed=args.seed, deals=args.deals,
                    weeks=args.weeks, start=args.start)
     print(f"{sim.deals} deals, {sim.events} events written to {sim.folder} (as of {sim.as_of.isoformat()})")

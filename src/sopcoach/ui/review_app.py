@@ -5,7 +5,7 @@ month-over-month trend, compliance table, per-rep view, data quality; then a cas
 walkthrough: pick a deal -> its timeline against the SOP stages with each deviation marked, the
 clause quoted, and discussion prompts (seed:1.3.2, seed:3.3.2).
 
-The widgets only display and forward clicks: reading is :func:`sopcoach.crm.read_export`, every
+The widgets only display and forward clicks: reading is :func:`sopcoach.crm.reading.read_export`, every
 figure and finding comes from :mod:`sopcoach.analytics`, drawn by :mod:`sopcoach.report`.
 Feedback goes to a status widget in the layout, never to ``print`` (shared case 29); errors are
 logged on the server, not shown as tracebacks.
@@ -203,7 +203,7 @@ class ReviewApp:
         choice = self.export.value
         if choice == DEMO:
             if self._demo_dir is None:
-                from ..simulate import simulate
+                from ..crm.simulate import simulate
                 self._demo_dir = tempfile.mkdtemp(prefix="sopcoach-demo-")
                 simulate(self.pb, self._demo_dir, seed=7, deals=160, weeks=17)
             return [Path(self._demo_dir)]
@@ -219,7 +219,7 @@ class ReviewApp:
     def on_load(self, _button: Any = None) -> None:
         """Read the chosen export and offer its months."""
         from ..analytics import months_of
-        from ..crm import read_export
+        from ..crm.reading import read_export
         self._busy(True)
         self.say(self.tr("正在读取……", "Reading ..."))
         source = self.source.value or ("simulated" if self.export.value == DEMO else None)

@@ -26,7 +26,7 @@ from typing import Any, Mapping
 
 import pandas as pd
 
-from .errors import SimulationError
+from ..errors import SimulationError
 
 __all__ = ["BREACH_KINDS", "Simulation", "simulate"]
 
