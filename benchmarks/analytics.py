@@ -77,7 +77,7 @@ def measure_baseline(folder: Path, repeat: int) -> dict:
 
 
 def measure_sopcoach(folder: Path, repeat: int) -> dict:
-    from sopcoach.analytics import review
+    from sopcoach.analytics.review import review
     from sopcoach.content.playbook import load_playbook
     from sopcoach.crm.reading import read_export
     pb = load_playbook(ROOT / "playbook")

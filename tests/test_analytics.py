@@ -10,9 +10,12 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from sopcoach.analytics import (Period, breakdown, case_study, check_compliance, cycle_times,
-                                find_bottleneck, funnel, kpis, monthly_trend, review, review_json,
-                                wilson_interval)
+from sopcoach.analytics.case_study import case_study
+from sopcoach.analytics.compliance import check_compliance
+from sopcoach.analytics.funnel import find_bottleneck, funnel, wilson_interval
+from sopcoach.analytics.kpis import breakdown, cycle_times, kpis, monthly_trend
+from sopcoach.analytics.period import Period
+from sopcoach.analytics.review import review, review_json
 from sopcoach.cli import main
 from sopcoach.content.businesstime import DurationUnit
 from sopcoach.content.playbook import CalendarSpec, DurationSpec
@@ -168,7 +171,7 @@ def test_stage_conversion_per_team_names_the_weak_stage(maven, pbm, tmp_path):
     """Per team, Maven's needs analysis converts like the whole pipeline but no weak stage is called
     (losses are booked at one stage only); in a simulated export whose quotation stage loses most
     deals, every team's weak stage is quotation."""
-    from sopcoach.analytics import stage_conversion_by
+    from sopcoach.analytics.kpis import stage_conversion_by
     from sopcoach.crm.simulate import simulate
     conv = stage_conversion_by(maven, pbm, "team", lang="en")
     assert len(conv) == 6 and conv["weak_stage"].isna().all()
@@ -485,7 +488,7 @@ def test_bucketed_sla_verdicts_equal_the_exact_due_time(duration, zone):
     placed exactly at, just before and just after the due time."""
     import numpy as np
 
-    from sopcoach.analytics import _DueOracle
+    from sopcoach.analytics.compliance import _DueOracle
     from sopcoach.content.businesstime import BusinessCalendar, Duration
     from sopcoach.errors import CalendarRangeError
 
@@ -575,7 +578,7 @@ def test_monthly_groups_count_the_pipeline_at_month_end(maven, pbm):
     """For a month, a rep's ``open`` is the pipeline at its end (engaged before July, not closed
     before July), counted here straight from Maven's CSV; ``deals`` in the stage table is the rep's
     cohort (engaged in June), not a sum over stages."""
-    from sopcoach.analytics import stage_conversion_by
+    from sopcoach.analytics.kpis import stage_conversion_by
     raw = pd.read_csv(MAVEN / "sales_pipeline.csv", parse_dates=["engage_date", "close_date"])
     july = pd.Timestamp("2017-07-01")
     darcel = raw[raw["sales_agent"] == "Darcel Schlecht"]

@@ -5,7 +5,7 @@ from collections import Counter
 
 import pytest
 
-from sopcoach.analytics import check_compliance
+from sopcoach.analytics.compliance import check_compliance
 from sopcoach.cli import main
 from sopcoach.crm.quality import quality_report
 from sopcoach.crm.reading import read_export

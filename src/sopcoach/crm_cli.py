@@ -77,9 +77,11 @@ def _report_path(value: str | None) -> Path | None:
 
 
 def _cmd_analyze(args: argparse.Namespace) -> int:
-    from .analytics import Period, case_study, months_of, parse_instant, review, review_json
+    from .analytics.case_study import case_study
+    from .analytics.period import Period, months_of, parse_instant
+    from .analytics.report import render_html
+    from .analytics.review import review, review_json
     from .crm.reading import read_export
-    from .report import render_html
     lang = current_lang()
     report = _report_path(args.report)
     playbook = _playbook(args)
@@ -130,7 +132,7 @@ def _print_text(rv: Any, data: Any, lang: str) -> None:
         print(f"  {kid}: {v}", file=out)
     counts = ", ".join(f"{k} {v:,}" for k, v in rv.stage_counts.items()) or "-"
     print(f"  stage_counts ({t('本期新建商机的当前阶段' if rv.month else '各商机的当前阶段', 'current stage of the deals created in the period' if rv.month else 'current stage of every deal', lang)}): {counts}", file=out)
-    from .report import populations_note
+    from .analytics.report import populations_note
     print(f"  ({populations_note(rv)})", file=out)
     print(f"\n{t('瓶颈', 'bottleneck', lang)}: {rv.bottleneck.reason}", file=out)
     print(f"\n{t('SOP 合规', 'SOP compliance', lang)}: {rv.compliance.summary(lang)}", file=out)

@@ -454,7 +454,7 @@ def lessons_by_clause(playbook: Any) -> dict[str, list[str]]:
 def checks_by_clause(playbook: Any) -> dict[str, list[str]]:
     """Return ``{clause_id: [check ids]}``: the CRM compliance checks that apply each clause.
 
-    Check ids are those of :func:`sopcoach.analytics.check_compliance`: ``sla:<id>`` (the SLA's
+    Check ids are those of :func:`sopcoach.analytics.compliance.check_compliance`: ``sla:<id>`` (the SLA's
     clause; the calendar's clause too for SLAs counted in working days or business hours, whose
     due times it decides), ``cadence`` (tiers' classification and cadence clauses) and
     ``authority`` (the authority limits' clause).

@@ -55,7 +55,7 @@ class Simulation:
     """A simulated export and its ground truth.
 
     ``truth``: one row per injected breach; columns ``check`` (``sla:<id>``, ``cadence``,
-    ``authority``; the check ids of :func:`sopcoach.analytics.check_compliance`), ``deal_id``,
+    ``authority``; the check ids of :func:`sopcoach.analytics.compliance.check_compliance`), ``deal_id``,
     ``week`` (ISO week ``YYYY-Www`` for cadence, else empty) and ``detail`` (str).
     ``as_of`` is the end of the simulated period (UTC): pass it to the compliance check.
     """

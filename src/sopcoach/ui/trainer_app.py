@@ -29,9 +29,9 @@ import ipywidgets as w
 import pandas as pd
 from markupsafe import Markup
 
+from ..analytics.report import html_table
 from ..errors import ContentError, SopcoachError
 from ..i18n import current_lang, t
-from ..report import html_table
 from ._common import esc, log
 
 CSS = """
@@ -79,10 +79,10 @@ def as_text(value: Any) -> str:
 
 
 def table_html(df: pd.DataFrame, *, index: bool = False, **options: Any) -> str:
-    """Render ``df`` with :func:`sopcoach.report.html_table` as the trainer pages show tables.
+    """Render ``df`` with :func:`sopcoach.analytics.report.html_table` as the trainer pages show tables.
 
     The row labels are shown only with ``index=True``; a missing value is a dash; up to 500 rows.
-    ``options`` are those of :func:`~sopcoach.report.html_table` (``headers``, ``formats``: a
+    ``options`` are those of :func:`~sopcoach.analytics.report.html_table` (``headers``, ``formats``: a
     format returns text, or :class:`markupsafe.Markup` for HTML).
     """
     return html_table(df, index=index, **{"missing": "–", "max_rows": 500, **options})

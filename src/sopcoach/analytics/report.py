@@ -21,10 +21,11 @@ import numpy as np
 import pandas as pd
 from markupsafe import Markup
 
-from .i18n import current_lang, t
+from ..i18n import current_lang, t
 
 if TYPE_CHECKING:  # for annotations only: the trainer pages use html_table without loading the CRM analysis
-    from .analytics import CaseStudy, Review
+    from .case_study import CaseStudy
+    from .review import Review
 
 __all__ = ["KpiCard", "Table", "bottleneck_html", "cell_text", "chart_cycle", "chart_funnel", "chart_timeline",
            "chart_trend", "html_table", "kpi_cards", "kpi_cards_html", "populations_note", "render_html"]
