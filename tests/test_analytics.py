@@ -16,7 +16,7 @@ from sopcoach.analytics.funnel import find_bottleneck, funnel, wilson_interval
 from sopcoach.analytics.kpis import breakdown, cycle_times, kpis, monthly_trend
 from sopcoach.analytics.period import Period
 from sopcoach.analytics.review import review, review_json
-from sopcoach.cli import main
+from sopcoach.cli.main import main
 from sopcoach.content.businesstime import DurationUnit
 from sopcoach.content.playbook import CalendarSpec, DurationSpec
 from sopcoach.crm.mapping import builtin_mapping_path

@@ -17,7 +17,7 @@ def _run(args, home, **extra_env):
     env = dict(os.environ, SOPCOACH_HOME=str(home), SOPCOACH_CONTENT=str(ROOT))
     env.pop("SOPCOACH_DB_URL", None)
     env.update(extra_env)
-    return subprocess.run([sys.executable, "-m", "sopcoach.cli", *args], cwd=ROOT, env=env,
+    return subprocess.run([sys.executable, "-m", "sopcoach.cli.main", *args], cwd=ROOT, env=env,
                           capture_output=True, text=True, timeout=120)
 
 
@@ -94,7 +94,7 @@ def _sopcoach(args, cwd, **env_vars):
     """Run the real `sopcoach` command in ``cwd`` with only the given SOPCOACH_* variables set."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("SOPCOACH_")}
     env.update(env_vars)
-    return subprocess.run([sys.executable, "-m", "sopcoach.cli", *args], cwd=cwd, env=env,
+    return subprocess.run([sys.executable, "-m", "sopcoach.cli.main", *args], cwd=cwd, env=env,
                           capture_output=True, text=True, timeout=120)
 
 

@@ -89,14 +89,14 @@ def test_blueprint_pass_mark_is_ninety_percent(blueprint):
 def test_check_is_clean_on_shipped_content():
     """`sopcoach check` reports no problem on the shipped playbook and bank and exits 0."""
     assert check_paths([], ROOT) == []
-    proc = subprocess.run([sys.executable, "-m", "sopcoach.cli", "check"], cwd=ROOT,
+    proc = subprocess.run([sys.executable, "-m", "sopcoach.cli.main", "check"], cwd=ROOT,
                           capture_output=True, text=True)
     assert proc.returncode == 0, proc.stdout + proc.stderr
 
 
 def test_check_prints_located_problems_and_exits_1():
     """`sopcoach check FILE` prints path:line:column: message and exits 1."""
-    proc = subprocess.run([sys.executable, "-m", "sopcoach.cli", "check",
+    proc = subprocess.run([sys.executable, "-m", "sopcoach.cli.main", "check",
                            "tests/fixtures/bad_duplicate_question_id.yaml"],
                           cwd=ROOT, capture_output=True, text=True)
     assert proc.returncode == 1

@@ -5,7 +5,7 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
-from sopcoach.cli import main
+from sopcoach.cli.main import main
 from sopcoach.content.check import check_paths
 from support import CASES, ROOT, SHARED
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from sopcoach.authoring.playbook_edit import PlaybookEdit, history, question_key, restore, validate_texts
-from sopcoach.cli import main as cli_main
+from sopcoach.cli.main import main as cli_main
 from sopcoach.content.playbook import load_playbook
 from sopcoach.content.quizbank import load_bank
 from sopcoach.errors import EditError, InvalidPlaybook, Problem, SaveConflict

@@ -6,7 +6,7 @@ from collections import Counter
 import pytest
 
 from sopcoach.analytics.compliance import check_compliance
-from sopcoach.cli import main
+from sopcoach.cli.main import main
 from sopcoach.crm.quality import quality_report
 from sopcoach.crm.reading import read_export
 from sopcoach.crm.simulate import BREACH_KINDS, simulate

@@ -10,7 +10,7 @@ import pytest
 
 from support import ROOT, FakeClock, correct_response
 
-from sopcoach.cli import build_parser, main
+from sopcoach.cli.main import build_parser, main
 
 
 @pytest.fixture

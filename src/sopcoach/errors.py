@@ -33,7 +33,7 @@ Every error sopcoach raises on purpose is defined here::
 Content errors carry :class:`Problem` records (file, line, column, field path, message) and are
 printed in the ``path:line:column: message`` form that editors and CI understand. The ``sopcoach``
 command turns any of these errors into one line on stderr (one line per problem for the errors that
-carry ``problems``) and exit code 1, or 2 for a :class:`UsageError` (see :func:`sopcoach.cli.main`).
+carry ``problems``) and exit code 1, or 2 for a :class:`UsageError` (see :func:`sopcoach.cli.main.main`).
 """
 from __future__ import annotations
 

@@ -277,7 +277,7 @@ def page_kernel_of(server: DoorServer, learner_id: str) -> str:
 def cli(server: DoorServer, *args: str) -> subprocess.CompletedProcess[str]:
     """Run the ``sopcoach`` command against the server's SOPCOACH_HOME."""
     exe = Path(sys.executable).with_name("sopcoach")
-    argv = [str(exe), *args] if exe.is_file() else [sys.executable, "-m", "sopcoach.cli", *args]
+    argv = [str(exe), *args] if exe.is_file() else [sys.executable, "-m", "sopcoach.cli.main", *args]
     done = subprocess.run(argv, env=server.env, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     return done

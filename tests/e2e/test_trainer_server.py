@@ -86,7 +86,7 @@ def trainer(tmp_path: Path):
     env.pop("SOPCOACH_DB_URL", None)
     log = tmp_path / "trainer.log"
     with log.open("wb") as fh:
-        proc = subprocess.Popen([sys.executable, "-m", "sopcoach.cli", "serve", "--trainer", "--port", str(port)],
+        proc = subprocess.Popen([sys.executable, "-m", "sopcoach.cli.main", "serve", "--trainer", "--port", str(port)],
                                 env=env, stdout=fh, stderr=subprocess.STDOUT)
     base = f"http://127.0.0.1:{port}"
     try:

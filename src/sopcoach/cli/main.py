@@ -18,10 +18,11 @@ import sys
 from pathlib import Path
 from typing import Sequence
 
-from .config import PROJECT_ROOT, content_folder, installation, settings
-from .content.check import check_paths
-from .errors import ConfigError, SopcoachError, UsageError
-from .server import POOL_SIZE
+from ..config import PROJECT_ROOT, content_folder, installation, settings
+from ..content.check import check_paths
+from ..errors import ConfigError, SopcoachError, UsageError
+from ..server import POOL_SIZE
+from . import crm, interchange, trainer
 
 
 def _cmd_check(args: argparse.Namespace) -> int:
@@ -41,7 +42,7 @@ def _cmd_check(args: argparse.Namespace) -> int:
 
 
 def _cmd_revoke(args: argparse.Namespace) -> int:
-    from .errors import AuthError
+    from ..errors import AuthError
     inst = installation(args.settings)
     if inst.records.learner(args.id) is None:
         raise AuthError(f"no learner with employee id {args.id!r} in this database")
@@ -64,7 +65,7 @@ RESULT_COLUMNS = ["attempt_id", "learner_id", "name", "team", "cohort", "exam_id
 
 
 def _cmd_results(args: argparse.Namespace) -> int:
-    from .certification.results import attempt_rows, export_bytes, person_table
+    from ..certification.results import attempt_rows, export_bytes, person_table
     import pandas as pd
     if args.format == "xlsx" and not args.output:
         raise UsageError("--format xlsx writes a file: give it with -o FILE.xlsx")
@@ -121,7 +122,7 @@ def _cmd_serve(args: argparse.Namespace) -> int:
 def _serve(args: argparse.Namespace) -> int:
     import os
     import ipaddress
-    from .server import is_loopback, learner_command, run_foreground
+    from ..server import is_loopback, learner_command, run_foreground
     s = settings(args.content, args.home, args.db_url)
     inst = installation(s)  # fails early, with every content problem, before the server starts
     env = dict(os.environ, SOPCOACH_HOME=str(s.home), SOPCOACH_DB_URL=s.db_url, SOPCOACH_LANG=s.lang,
@@ -153,7 +154,7 @@ def _serve_trainer(args: argparse.Namespace, s, env: dict) -> int:
     """Serve notebooks/trainer and notebooks/review on their own port, behind a token."""
     import os
     import secrets
-    from .server import TRAINER_PORT, run_trainer
+    from ..server import TRAINER_PORT, run_trainer
     token = os.environ.get("SOPCOACH_TRAINER_TOKEN") or secrets.token_urlsafe(24)
     if len(token) < 16:
         raise ConfigError("SOPCOACH_TRAINER_TOKEN must have at least 16 characters")
@@ -215,9 +216,8 @@ def build_parser() -> argparse.ArgumentParser:
     v = sub.add_parser("revoke", help="end every signed-in session of a learner (their open page stops)")
     v.add_argument("id")
     v.set_defaults(func=_cmd_revoke, uses_records=True)
-    for name in COMMAND_MODULES:
-        import importlib
-        importlib.import_module(name).register(sub)
+    for module in COMMAND_MODULES:
+        module.register(sub)
     _location_options(p, None)
     for command in sub.choices.values():  # also after the command: `sopcoach enroll --home DIR ...`
         _location_options(command, argparse.SUPPRESS)
@@ -239,7 +239,7 @@ def _location_options(parser: argparse.ArgumentParser, default: object) -> None:
 
 #: Modules that add sub-commands: each has ``register(subparsers)`` adding parsers whose
 #: ``func(args) -> int`` runs the command.
-COMMAND_MODULES: list[str] = ["sopcoach.interchange_cli", "sopcoach.crm_cli", "sopcoach.trainer_cli"]
+COMMAND_MODULES = (interchange, crm, trainer)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

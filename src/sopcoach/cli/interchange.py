@@ -18,8 +18,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from .config import content_folder
-from .errors import ConfigError, ContentError, relpath
+from ..config import content_folder
+from ..errors import ConfigError, ContentError, relpath
 
 
 def _playbook_dir(args: argparse.Namespace) -> Path | None:
@@ -33,14 +33,14 @@ def _playbook_dir(args: argparse.Namespace) -> Path | None:
 
 
 def _load_playbook(path: Path | None) -> Any:
-    from .content.playbook import load_playbook
+    from ..content.playbook import load_playbook
     return load_playbook(path) if path is not None else None
 
 
 def cmd_import(args: argparse.Namespace) -> int:
     """Run ``sopcoach import``; return the exit code."""
-    from .content.quizbank import ID, load_bank
-    from .interchange import ImportOptions, bank_yaml, import_file
+    from ..content.quizbank import ID, load_bank
+    from ..interchange import ImportOptions, bank_yaml, import_file
     import re
 
     for name, value in (("--section", args.section), ("--clause", args.clause)):
@@ -90,8 +90,8 @@ def cmd_import(args: argparse.Namespace) -> int:
 
 def cmd_export(args: argparse.Namespace) -> int:
     """Run ``sopcoach export``; return the exit code."""
-    from .content.quizbank import load_bank
-    from .interchange import export_questions
+    from ..content.quizbank import load_bank
+    from ..interchange import export_questions
 
     paths: list[Path] = []
     for b in args.banks:
@@ -115,8 +115,8 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 def register(subparsers: Any) -> None:
     """Add the ``import`` and ``export`` sub-commands to the ``sopcoach`` parser."""
-    from .content.quizbank import UNMAPPED_CLAUSE
-    from .interchange import EXPORT_FORMATS, IMPORT_FORMATS
+    from ..content.quizbank import UNMAPPED_CLAUSE
+    from ..interchange import EXPORT_FORMATS, IMPORT_FORMATS
 
     i = subparsers.add_parser("import", help="import GIFT, Aiken or jupyterquiz questions into a bank file")
     i.add_argument("files", nargs="+", metavar="FILE")
