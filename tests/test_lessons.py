@@ -19,7 +19,7 @@ from sopcoach.errors import InvalidResponse, LessonsIncomplete, ToolInputError
 from sopcoach.lessons.progress import PASS_FRACTION, LessonService, lesson_gate
 from sopcoach.lessons.tools import (approval, check_follow_up_plan, classify_tier, deadline, funnel, objectives,
                                     render_text, stage_map, trend)
-from sopcoach.session import load_secret
+from sopcoach.web.secret import load_secret
 from support import CASES, ROOT, complete_lessons, correct_response, wrong_response
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")

@@ -32,7 +32,7 @@ from sopcoach.certification.exam import draw
 from sopcoach.config import Installation
 from sopcoach.content.playbook import load_playbook
 from sopcoach.records.store import Records
-from sopcoach.server import free_port, learner_command
+from sopcoach.web.launch import free_port, learner_command
 
 pytestmark = pytest.mark.e2e
 

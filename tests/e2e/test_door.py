@@ -1,7 +1,7 @@
 """The learner server's door, attacked over real HTTP: sign-in, sessions, throttling, hosts, kernels.
 
 Every test talks to a real learner server (``python -m sopcoach.web.server``, started here with
-:func:`sopcoach.server.learner_command`) over real sockets with ``requests`` and
+:func:`sopcoach.web.launch.learner_command`) over real sockets with ``requests`` and
 ``websocket-client``; Chromium is used only where a page must be seen. The servers keep one
 preheated kernel each and are stopped by pid at the end of the module.
 """
@@ -31,7 +31,7 @@ from sopcoach.content.playbook import load_playbook
 from sopcoach.content.quizbank import load_bank, load_blueprint
 from sopcoach.records.models import AuditEvent, Learner, PageKernel, WebSession
 from sopcoach.records.store import Records
-from sopcoach.server import free_port, learner_command
+from sopcoach.web.launch import free_port, learner_command
 from support import ROOT, complete_lessons, correct_response, stop_process
 from wire import KEEP_SOCKETS, Traffic, click_data, comm_messages_from_kernel, forge
 

@@ -40,7 +40,7 @@ from support import (
 )
 
 from sopcoach.records.store import Records
-from sopcoach.server import free_port, learner_command
+from sopcoach.web.launch import free_port, learner_command
 
 NGINX = shutil.which("nginx") or shutil.which("nginx", path="/usr/sbin:/sbin")
 pytestmark = [

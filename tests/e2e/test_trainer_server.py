@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from sopcoach.server import free_port
+from sopcoach.web.launch import free_port
 from support import stop_process
 
 ROOT = Path(__file__).resolve().parents[2]

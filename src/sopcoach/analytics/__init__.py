@@ -1,1 +1,1 @@
-"""Analytics: a CRM export against the playbook (periods, funnel, KPIs, compliance, case studies, the monthly review) and its HTML report."""
+"""A CRM export against the playbook: periods, funnel, KPIs, compliance, case studies, review, HTML report."""

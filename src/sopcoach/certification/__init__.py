@@ -1,1 +1,1 @@
-"""Certification: the exam (draw, attempt state machine, recertification), scoring, certificates, results and item statistics."""
+"""Certification: the exam (draw, attempt states, recertification), scoring, certificates, results, item statistics."""

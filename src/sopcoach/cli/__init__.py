@@ -1,1 +1,1 @@
-"""Command line: the ``sopcoach`` command (main.py) and its sub-commands for CRM analysis, question interchange and trainers."""
+"""Command line: the ``sopcoach`` command (main.py) and its CRM, interchange and trainer sub-commands."""

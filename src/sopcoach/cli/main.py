@@ -21,7 +21,7 @@ from typing import Sequence
 from ..config import PROJECT_ROOT, content_folder, installation, settings
 from ..content.check import check_paths
 from ..errors import ConfigError, SopcoachError, UsageError
-from ..server import POOL_SIZE
+from ..web.launch import POOL_SIZE
 from . import crm, interchange, trainer
 
 
@@ -109,7 +109,7 @@ def _iso_date(text: str):
 def _cmd_serve(args: argparse.Namespace) -> int:
     """Run ``sopcoach serve``.
 
-    :mod:`sopcoach.server` reports an unusable option (``--host``, ``--base-url``, ``--port``,
+    :mod:`sopcoach.web.launch` reports an unusable option (``--host``, ``--base-url``, ``--port``,
     ``--max-pages``, the token) as ``ValueError``; here it becomes a :class:`UsageError` (one line,
     exit code 2).
     """
@@ -122,7 +122,7 @@ def _cmd_serve(args: argparse.Namespace) -> int:
 def _serve(args: argparse.Namespace) -> int:
     import os
     import ipaddress
-    from ..server import is_loopback, learner_command, run_foreground
+    from ..web.launch import is_loopback, learner_command, run_foreground
     s = settings(args.content, args.home, args.db_url)
     inst = installation(s)  # fails early, with every content problem, before the server starts
     env = dict(os.environ, SOPCOACH_HOME=str(s.home), SOPCOACH_DB_URL=s.db_url, SOPCOACH_LANG=s.lang,
@@ -154,7 +154,7 @@ def _serve_trainer(args: argparse.Namespace, s, env: dict) -> int:
     """Serve notebooks/trainer and notebooks/review on their own port, behind a token."""
     import os
     import secrets
-    from ..server import TRAINER_PORT, run_trainer
+    from ..web.launch import TRAINER_PORT, run_trainer
     token = os.environ.get("SOPCOACH_TRAINER_TOKEN") or secrets.token_urlsafe(24)
     if len(token) < 16:
         raise ConfigError("SOPCOACH_TRAINER_TOKEN must have at least 16 characters")

@@ -1,1 +1,1 @@
-"""CRM exports: mappings, reading into one canonical model, data quality, and the simulator of a CRM."""
+"""CRM exports: the mappings, reading an export into one canonical model, data quality, the simulator."""

@@ -1,1 +1,1 @@
-"""Records: the database tables and the Records store, the one way in to learners, attempts, sessions and history."""
+"""Records: the database tables and the Records store, the one way in to the stored data."""

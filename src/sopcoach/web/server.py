@@ -61,8 +61,8 @@ from voila.tornado.kernel_websocket_handler import VoilaKernelWebsocketHandler
 from ..config import settings as sopcoach_settings
 from ..records.models import utcnow
 from ..records.store import Records
-from ..session import load_secret
 from .identity import _TEMPLATES, SESSION_HOURS, LearnerIdentityProvider, PlainErrors, request_lang
+from .secret import load_secret
 from .serving import LearnerKernelManager, use_cached_exporter
 from .zygote import ZYGOTE_ENV
 
