@@ -18,7 +18,7 @@ from sopcoach.analytics.period import Period
 from sopcoach.analytics.review import review, review_json
 from sopcoach.cli.main import main
 from sopcoach.content.businesstime import DurationUnit
-from sopcoach.content.playbook import CalendarSpec, DurationSpec
+from sopcoach.content.playbook import CalendarSpec, DurationSpec, load_playbook
 from sopcoach.crm.mapping import builtin_mapping_path
 from sopcoach.crm.reading import read_export
 from support import ROOT, SHARED
@@ -526,7 +526,7 @@ def test_single_pipeline_file_has_no_product_or_account_list(capsys):
     given), not 8,800 deals with unknown products."""
     data = read_export(MAVEN / "sales_pipeline.csv", "maven")
     assert data.products is None and data.accounts is None
-    q = review(data, __import__("sopcoach.content.playbook").content.playbook.load_playbook(ROOT / "playbook"), lang="en").quality
+    q = review(data, load_playbook(ROOT / "playbook"), lang="en").quality
     assert q.summary.loc["unknown_product", "status"] == "not_checkable"
     assert q.summary.loc["unknown_account", "status"] == "not_checkable"
     full = read_export(MAVEN, "maven")  # with products.csv and accounts.csv beside it

@@ -1,4 +1,4 @@
-"""Results for trainers (:mod:`sopcoach.certification.results` and ``sopcoach results``): per person, filters, exports."""
+"""Results for trainers (:mod:`sopcoach.certification.results`, ``sopcoach results``): per person, filters, exports."""
 from __future__ import annotations
 
 import csv

@@ -1,4 +1,4 @@
-"""Case studies for the monthly meeting (seed:3.3.2): one deal's timeline against the SOP stages, its deviations and the clauses they break."""
+"""Case studies for the monthly meeting (seed:3.3.2): a deal's timeline against the SOP, each deviation and its clause."""
 from __future__ import annotations
 
 from dataclasses import dataclass

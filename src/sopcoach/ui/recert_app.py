@@ -1,10 +1,11 @@
 """The recertification app for learners: a short exam on just the clauses that changed.
 
 After a trainer releases a playbook version that changes clauses a certificate covered
-(:func:`sopcoach.authoring.versions.recertification_list`), the certificate holder opens ``/learn/recertification`` and takes
-:func:`sopcoach.certification.exam.recertification_exam`: a few questions per changed clause, the pass mark of
-the certification exam (seed:3.3.1), a pro-rata time limit. Passing renews the certificate on the
-current version (:mod:`sopcoach.certification.certificates`). The exam itself is the certification exam app
+(:func:`sopcoach.authoring.versions.recertification_list`), the certificate holder opens
+``/learn/recertification`` and takes :func:`sopcoach.certification.exam.recertification_exam`: a few
+questions per changed clause, the pass mark of the certification exam (seed:3.3.1), a pro-rata time
+limit. Passing renews the certificate on the current version
+(:mod:`sopcoach.certification.certificates`). The exam itself is the certification exam app
 (:class:`sopcoach.ui.exam_app.ExamApp`) run on the recertification bank and blueprint, so saving,
 resuming, timing and scoring behave exactly as there.
 

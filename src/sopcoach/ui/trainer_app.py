@@ -12,10 +12,10 @@
   must re-certify.
 
 Widgets only display and forward clicks; every figure comes from :mod:`sopcoach.authoring.versions`,
-:mod:`sopcoach.certification.results`, :mod:`sopcoach.certification.itemstats` and :mod:`sopcoach.certification.certificates`. Feedback goes
-to a status line in the layout (shared case 29); errors are logged on the server, never shown as
-tracebacks. Downloads are links with the file inside (``data:`` URLs), so they need no file route
-on the server.
+:mod:`sopcoach.certification.results`, :mod:`sopcoach.certification.itemstats` and
+:mod:`sopcoach.certification.certificates`. Feedback goes to a status line in the layout (shared
+case 29); errors are logged on the server, never shown as tracebacks. Downloads are links with the
+file inside (``data:`` URLs), so they need no file route on the server.
 """
 from __future__ import annotations
 
