@@ -260,3 +260,31 @@ def test_views_share_the_page_layout(bound_page, monkeypatch):
                   if not isinstance(x, Layout) and isinstance(getattr(x, "layout", None), Layout)
                   and x.layout.model_id not in before and x.layout.get_state() == default_layout]
         assert owners == [], route
+
+
+def test_views_send_css_classes_with_their_widgets(bound_page, monkeypatch):
+    """Opening a view sends no separate CSS-class update: each widget's classes come with the widget.
+
+    A class added after the widget exists is one more message per widget; the lesson views sent ~30
+    of them per view switch.
+    """
+    import sopcoach.ui.app as la
+    from ipywidgets import Widget
+    from sopcoach.playbook import load_playbook
+    from support import ROOT
+    bound_page("e8006")
+    app = la.build_learner_app()
+    monkeypatch.setattr(app.router, "send", lambda content, buffers=None: None)
+    updates: list[tuple[str, str]] = []
+    real_send = Widget.send_state
+
+    def send_state(self, key=None):
+        keys = [key] if isinstance(key, str) else list(key or [])
+        updates.extend((type(self).__name__, k) for k in keys if k == "_dom_classes")
+        return real_send(self, key)
+
+    monkeypatch.setattr(Widget, "send_state", send_state)
+    routes = ["", "exam", "recertification"] + [f"lessons/{x.id}" for x in load_playbook(ROOT / "playbook").lessons]
+    for route in routes:
+        app.on_navigate(route, "zh-CN")
+        assert updates == [], route

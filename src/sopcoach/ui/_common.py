@@ -5,7 +5,7 @@ import functools
 import html
 import logging
 import sys
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 import ipywidgets as w
 from ipywidgets.widgets.widget_bool import CheckboxStyle, ToggleButtonStyle
@@ -98,26 +98,29 @@ def shared_parts() -> None:
         shared_style(cls)
 
 
-def button(description: str, **kwargs: Any) -> Any:
-    """Return a ``Button`` with the shared layout and style unless ``layout``/``style`` are given."""
+def button(description: str, classes: Sequence[str] = (), **kwargs: Any) -> Any:
+    """Return a ``Button`` with the shared layout and style unless ``layout``/``style`` are given.
+
+    ``classes`` are its CSS classes, sent with the widget (``add_class`` afterwards costs a message each).
+    """
     kwargs.setdefault("layout", shared_layout())
     kwargs.setdefault("style", shared_style(w.ButtonStyle))
-    return w.Button(description=description, **kwargs)
+    return w.Button(description=description, _dom_classes=tuple(classes), **kwargs)
 
 
-def vbox(children: Any = (), **kwargs: Any) -> Any:
-    """Return a ``VBox`` with the shared layout unless ``layout`` is given."""
+def vbox(children: Any = (), classes: Sequence[str] = (), **kwargs: Any) -> Any:
+    """Return a ``VBox`` of ``children`` with CSS ``classes`` and the shared layout unless ``layout`` is given."""
     kwargs.setdefault("layout", shared_layout())
-    return w.VBox(list(children), **kwargs)
+    return w.VBox(list(children), _dom_classes=tuple(classes), **kwargs)
 
 
-def hbox(children: Any = (), **kwargs: Any) -> Any:
-    """Return an ``HBox`` with the shared layout unless ``layout`` is given."""
+def hbox(children: Any = (), classes: Sequence[str] = (), **kwargs: Any) -> Any:
+    """Return an ``HBox`` of ``children`` with CSS ``classes`` and the shared layout unless ``layout`` is given."""
     kwargs.setdefault("layout", shared_layout())
-    return w.HBox(list(children), **kwargs)
+    return w.HBox(list(children), _dom_classes=tuple(classes), **kwargs)
 
 
-def html_widget(value: str = "", **kwargs: Any) -> Any:
-    """Return an HTML widget with the shared layout and style (pass no ``layout``/``style``)."""
+def html_widget(value: str = "", classes: Sequence[str] = (), **kwargs: Any) -> Any:
+    """Return an HTML widget showing ``value``, with CSS ``classes`` and the shared layout and style (pass no ``layout``/``style``)."""
     layout, style = shared_html_parts()
-    return w.HTML(value, layout=layout, style=style, **kwargs)
+    return w.HTML(value, layout=layout, style=style, _dom_classes=tuple(classes), **kwargs)

@@ -108,12 +108,10 @@ class LearnerApp:
         self.view: Any = None
         self.router = Router(base=self.base + APP_PREFIX, lang=self.lang)
         self.router.on_navigate(self.on_navigate)
-        self.topbar = w.HTML()
-        self.topbar.add_class("sopcoach-topbar")
+        self.topbar = w.HTML(_dom_classes=("sopcoach-topbar",))
         self.main = w.VBox([w.HTML(t("<p>正在载入……</p>", "<p>Loading…</p>", self.lang))])
-        self.root = w.VBox([w.HTML(WRAP_CSS), self.router, self.topbar, self.main])
-        self.root.add_class("sopcoach-app")
-        self.root.add_class("sopcoach-learner-app")
+        self.root = w.VBox([w.HTML(WRAP_CSS), self.router, self.topbar, self.main],
+                           _dom_classes=("sopcoach-app", "sopcoach-learner-app"))
         shared_parts()  # part of the page, not of a view
         #: The page's own widgets; every other widget belongs to a view and is closed with it.
         self._chrome = set(widget_registry())

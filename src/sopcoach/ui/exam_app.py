@@ -124,8 +124,7 @@ class ExamApp:
         self.status = html_widget()
         self.timer = html_widget()
         self.body = vbox()
-        self.root = vbox([self.title, self.timer, self.body, self.status])
-        self.root.add_class("sopcoach-app")
+        self.root = vbox([self.title, self.timer, self.body, self.status], classes=("sopcoach-app",))
 
         # question-page widgets (reused)
         self.progress = w.IntProgress(min=0, max=1, value=0, layout=shared_layout(width="60%"),
@@ -288,9 +287,9 @@ class ExamApp:
             return
         self.say("")  # "Saved" belongs to the question it was said for
         qv = self.service.question(self.attempt_id, self.index, self.lang)
-        self._build_answer(qv)  # first, so the page's question number never precedes its controls
-        self.progress.max, self.progress.value = qv.total, qv.number
-        self.progress_label.value = self.tr(f"第 {qv.number} 题，共 {qv.total} 题", f"Question {qv.number} of {qv.total}")
+        # The question's number goes last, so the page never shows it above another question's
+        # stem or controls (a learner, and the browser tests, read "question 5" as "5 is shown").
+        self._build_answer(qv)
         self.scenario.value = (f"<div class='sopcoach-scenario'><b>{esc(self.tr('情景', 'Scenario'))}</b><br>"
                                f"{esc(qv.scenario)}</div>" if qv.scenario else "")
         self.question_text.value = f"<p><b>{esc(qv.text)}</b></p>"
@@ -299,18 +298,23 @@ class ExamApp:
         self._flag_sync = False
         self.back_button.disabled = qv.number == 1
         self.next_button.disabled = qv.number == qv.total
+        self.progress.max, self.progress.value = qv.total, qv.number
+        self.progress_label.value = self.tr(f"第 {qv.number} 题，共 {qv.total} 题", f"Question {qv.number} of {qv.total}")
         self._set(Page.QUESTION, self.question_head, self.scenario, self.question_text, self.answer_box,
                   self.question_nav)
 
     def _build_answer(self, qv: QuestionView) -> None:
         old = self._answer_widget
         qid = qv.question_id
+        # q<n> lets tests and assistive tools find the current question.
+        classes = ("sopcoach-answer", f"sopcoach-q{qv.number}")
         if qv.type in ("single_choice", "true_false"):
             value = qv.response
             if qv.type == "true_false" and value is not None:
                 value = "true" if value else "false"
             widget = w.RadioButtons(options=[(label, oid) for oid, label in qv.options], value=value,
-                                    layout=shared_layout(width="auto"), style=shared_style(DescriptionStyle))
+                                    layout=shared_layout(width="auto"), style=shared_style(DescriptionStyle),
+                                    _dom_classes=classes)
             if qv.type == "true_false":
                 getter = lambda: None if widget.value is None else widget.value == "true"  # noqa: E731
             else:
@@ -325,13 +329,13 @@ class ExamApp:
                 box.observe(lambda ch: self.on_answer(qid), names="value")
             hint = html_widget(self.tr("<i>多选题：选择所有正确的选项。错选会扣分。</i>",
                                   "<i>Select every correct option. Wrong picks cost credit.</i>"))
-            widget = vbox([hint, *boxes])
+            widget = vbox([hint, *boxes], classes=classes)
             getter = lambda: [i for i, b in zip(ids, boxes) if b.value]  # noqa: E731
         elif qv.type == "numeric":
             box = w.Text(value=qv.response or "", placeholder=self.tr("输入数字", "Type a number"),
                          continuous_update=False, layout=shared_layout())
             box.observe(lambda ch: self.on_answer(qid), names="value")
-            widget = hbox([box, w.Label(qv.unit or "", layout=shared_layout())])
+            widget = hbox([box, w.Label(qv.unit or "", layout=shared_layout())], classes=classes)
             getter = lambda: box.value.strip() or None  # noqa: E731
         elif qv.type == "ordering":
             current = list(qv.response or [])
@@ -345,12 +349,10 @@ class ExamApp:
                 drops.append(d)
             hint = html_widget(self.tr("<i>按正确顺序为每个位置选择一项；不属于该流程的项不要选。</i>",
                                   "<i>Pick a block for each position in the right order; leave out blocks that do not belong.</i>"))
-            widget = vbox([hint, blocks, *drops])
+            widget = vbox([hint, blocks, *drops], classes=classes)
             getter = lambda: [d.value for d in drops if d.value is not None]  # noqa: E731
         else:  # pragma: no cover - the bank validates types
-            widget, getter = html_widget(), (lambda: None)
-        widget.add_class("sopcoach-answer")
-        widget.add_class(f"sopcoach-q{qv.number}")  # lets tests and assistive tools find the current question
+            widget, getter = html_widget(classes=classes), (lambda: None)
         self._answer_widget, self._answer_getter = widget, getter
         self.answer_box.children = (widget,)
         if old is not None:

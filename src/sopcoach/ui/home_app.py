@@ -77,13 +77,11 @@ class LearnerPage:
         self.learner_name = ""
         self._busy = False
         self.title = html_widget()
-        self.nav = html_widget()
-        self.nav.add_class("sopcoach-nav")
+        self.nav = html_widget(classes=("sopcoach-nav",))
         self.status = html_widget()
         self.body = vbox()
-        self.root = vbox([html_widget(CSS + LESSON_CSS), self.title, self.nav, self.body, self.status])
-        self.root.add_class("sopcoach-app")
-        self.root.add_class(self.css_class)
+        self.root = vbox([html_widget(CSS + LESSON_CSS), self.title, self.nav, self.body, self.status],
+                         classes=("sopcoach-app", self.css_class))
 
     def start(self, learner_id: str | None) -> "LearnerPage":
         """Show the page for ``learner_id``, or the sign-in form when it is ``None``."""
@@ -173,8 +171,8 @@ class HomeApp(LearnerPage):
                 f"{self.link(lesson.notebook, lesson.title.get(self.lang), 'sopcoach-lesson-link')}</span>"
                 f"{_meter(percent, 'sopcoach-lesson-bar', s.complete)}<span class='sopcoach-lesson-state'>{state}{best}</span></div>")
         listing_html = html_widget("".join(parts))
-        listing = vbox([listing_html, self._exam_card([s.lesson for s in statuses if not s.complete])])
-        listing.add_class("sopcoach-home-ready")
+        listing = vbox([listing_html, self._exam_card([s.lesson for s in statuses if not s.complete])],
+                       classes=("sopcoach-home-ready",))
         self.body.children = (listing,)
 
     def _exam_card(self, missing: list[Any]) -> w.Widget:
@@ -194,6 +192,6 @@ class HomeApp(LearnerPage):
         else:
             state = f"<span class='sopcoach-ok sopcoach-exam-open'>{esc(self.tr('可以参加考试', 'The exam is open to you'))}</span>"
         link = self.link("exam.ipynb", self.tr("进入考试页面 →", "Go to the exam →"), "sopcoach-exam-link")
-        card = html_widget(f"<div class='sopcoach-card'>{head}<p>{esc(facts)}</p><p>{state}</p><p>{link}</p></div>")
-        card.add_class("sopcoach-exam-card")
+        card = html_widget(f"<div class='sopcoach-card'>{head}<p>{esc(facts)}</p><p>{state}</p><p>{link}</p></div>",
+                           classes=("sopcoach-exam-card",))
         return card

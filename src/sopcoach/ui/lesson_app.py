@@ -52,24 +52,22 @@ class PracticeItem:
             self.boxes = [(o.id, w.Checkbox(value=o.id in chosen, description=o.text.get(self.lang), indent=False,
                                             layout=shared_layout(width="auto"), style=shared_style(CheckboxStyle)))
                           for o in opts]
-            self.control = vbox([html_widget(t("<i>选择所有正确的选项。</i>", "<i>Select every correct option.</i>", self.lang)),
-                                   *[b for _, b in self.boxes]])
+            self.control = vbox([b for _, b in self.boxes])
         else:  # numeric
             self.text = w.Text(value=prev or "", placeholder=t("输入数字", "Type a number", self.lang), layout=shared_layout())
             unit = q.unit.get(self.lang) if getattr(q, "unit", None) else ""
             self.control = hbox([self.text, w.Label(unit, layout=shared_layout())])
-        self.check = button(t("检查答案", "Check", self.lang), button_style="info")
-        self.check.add_class("sopcoach-check")
+        self.check = button(t("检查答案", "Check", self.lang), classes=("sopcoach-check",), button_style="info")
         self.check.on_click(lambda _b: app.on_check(self))
-        self.feedback = html_widget()
-        self.feedback.add_class("sopcoach-feedback")
+        self.feedback = html_widget(classes=("sopcoach-feedback",))
         head = f"<p><b>{number}. </b>"
         if q.scenario:
             head = f"<div class='sopcoach-scenario'>{esc(q.scenario.get(self.lang))}</div>" + head
-        self.root = vbox([html_widget(head + f"<b>{esc(q.text.get(self.lang))}</b></p>"), self.control, self.check, self.feedback])
-        self.root.add_class("sopcoach-card")
-        self.root.add_class("sopcoach-practice")
-        self.root.add_class(f"sopcoach-practice-{q.id}")
+        head += f"<b>{esc(q.text.get(self.lang))}</b></p>"
+        if q.type == "multiple_choice":
+            head += t("<p><i>选择所有正确的选项。</i></p>", "<p><i>Select every correct option.</i></p>", self.lang)
+        self.root = vbox([html_widget(head), self.control, self.check, self.feedback],
+                         classes=("sopcoach-card", "sopcoach-practice", f"sopcoach-practice-{q.id}"))
 
     def response(self) -> Any:
         if self.q.type == "true_false":
@@ -117,8 +115,7 @@ class LessonApp(LearnerPage):
         self.lesson = self.service.lesson(lesson_id)
         self.items: dict[str, PracticeItem] = {}
         self.tool: Tool | None = None
-        self.progress_line = html_widget()
-        self.progress_line.add_class("sopcoach-lesson-status")
+        self.progress_line = html_widget(classes=("sopcoach-lesson-status",))
         self.bar = w.FloatProgress(min=0, max=100, value=0, layout=shared_layout(width="240px"),
                                    style=shared_style(ProgressStyle))
         self.title.value = (f"<h2>{esc(self.tr(f'第 {self.lesson.number} 课', f'Lesson {self.lesson.number}'))} · "
@@ -145,7 +142,7 @@ class LessonApp(LearnerPage):
         nav = self._nav()
         self.nav.value = nav
         seeds = " ".join(f"<span class='sopcoach-tag'>{esc(s)}</span>" for s in self.lesson.seeds)
-        intro = html_widget(f"<p>{esc(self.lesson.intro.get(self.lang))} {seeds}</p>")
+        intro = f"<p>{esc(self.lesson.intro.get(self.lang))} {seeds}</p>"
         cards = []
         for cid in self.lesson.clauses:
             c = pb.clause(cid)
@@ -154,12 +151,14 @@ class LessonApp(LearnerPage):
                    else f"<span class='sopcoach-tag'>{esc(c.source)}</span>")
             cards.append(f"<div class='sopcoach-card sopcoach-clause' data-clause='{esc(c.id)}'><b>{esc(c.title.get(self.lang))}</b>{tag}"
                          f"<p>{esc(c.text.get(self.lang))}</p></div>")
-        clauses = html_widget(f"<h3>{esc(self.tr('规程条款', 'What the SOP says'))}</h3>" + "".join(cards))
+        clauses = f"<h3>{esc(self.tr('规程条款', 'What the SOP says'))}</h3>" + "".join(cards)
         points = "".join(f"<li>{esc(render_text(pb, k, self.lang))}</li>" for k in self.lesson.key_points)
-        key_points = html_widget(f"<h3>{esc(self.tr('要点', 'Key points'))}</h3><ul class='sopcoach-key-points'>{points}</ul>" if points else "")
+        key_points = f"<h3>{esc(self.tr('要点', 'Key points'))}</h3><ul class='sopcoach-key-points'>{points}</ul>" if points else ""
         self.tool = build_tool(self.inst, self.lesson, self.lang, lambda nb, label: self.link(nb, label))
-        tool_head = html_widget(f"<h3>{esc(self.tr('动手试一试', 'Try it'))}</h3>"
-                           + (f"<p>{esc(self.lesson.tool_intro.get(self.lang))}</p>" if self.lesson.tool_intro else ""))
+        tool_head = (f"<h3>{esc(self.tr('动手试一试', 'Try it'))}</h3>"
+                     + (f"<p>{esc(self.lesson.tool_intro.get(self.lang))}</p>" if self.lesson.tool_intro else ""))
+        # The lesson's text is one widget: each widget is a model the page creates, and closes again.
+        text = html_widget(intro + clauses + key_points + tool_head, classes=("sopcoach-lesson-text",))
         stored = (self.inst.records.lesson_progress(self.learner_id).get(self.lesson.id))
         answers = ((stored.practice or {}).get("answers") or {}) if stored is not None else {}
         self.items = {}
@@ -171,11 +170,9 @@ class LessonApp(LearnerPage):
                        "the lesson; you may practise again, the best score is kept.")
         practice_head = html_widget(f"<h3>{esc(self.tr('练习', 'Practice'))}</h3><p><small>{esc(rule)}</small></p>")
         progress = hbox([self.bar, self.progress_line], layout=shared_layout(align_items="center"))
-        footer = html_widget(nav)
-        footer.add_class("sopcoach-nav")
-        page = vbox([intro, clauses, key_points, tool_head, self.tool.root, practice_head,
-                       *[it.root for it in self.items.values()], progress, footer])
-        page.add_class("sopcoach-lesson-ready")
+        footer = html_widget(nav, classes=("sopcoach-nav",))
+        page = vbox([text, self.tool.root, practice_head, *[it.root for it in self.items.values()], progress, footer],
+                    classes=("sopcoach-lesson-ready",))
         self.body.children = (page,)
         self._restore_feedback(answers)
         self._show_status(status)

@@ -43,12 +43,9 @@ class Tool:
         self.lesson = lesson
         self.lang = lang
         self.link = link
-        self.out = html_widget()
-        self.out.add_class("sopcoach-tool-out")
+        self.out = html_widget(classes=("sopcoach-tool-out",))
         self.msg = html_widget()
-        self.root = w.VBox(layout=shared_layout())
-        self.root.add_class("sopcoach-tool")
-        self.root.add_class(f"sopcoach-tool-{lesson.tool}")
+        self.root = w.VBox(layout=shared_layout(), _dom_classes=("sopcoach-tool", f"sopcoach-tool-{lesson.tool}"))
 
     def tr(self, zh: str, en: str) -> str:
         return t(zh, en, self.lang)
@@ -105,12 +102,10 @@ class ProcessTool(Tool):
         super().__init__(*args)
         self.role = w.Dropdown(options=[(r.name.get(self.lang), r.id) for r in self.playbook.roles],
                                value=self.playbook.stages[0].responsible_role,
-                               description=self.tr("岗位", "Role"), layout=shared_layout())
-        self.role.add_class("sopcoach-role-pick")
+                               description=self.tr("岗位", "Role"), layout=shared_layout(), _dom_classes=("sopcoach-role-pick",))
         self.stage = w.Dropdown(options=[(f"{i}. {s.name.get(self.lang)}", s.id) for i, s in enumerate(self.playbook.stages, 1)],
                                 value=self.playbook.stages[0].id, description=self.tr("阶段", "Stage"), layout=shared_layout())
-        self.diagram = html_widget()
-        self.diagram.add_class("sopcoach-diagram")
+        self.diagram = html_widget(classes=("sopcoach-diagram",))
         self.detail = html_widget()
         steps = "".join(f"<li><b>Step {s.number}: {esc(s.name.get(self.lang))}</b> — {esc(s.action.get(self.lang))}"
                         f"<br><small>CRM: {esc(', '.join(s.required_fields))}</small></li>"
@@ -163,11 +158,9 @@ class ApprovalTool(Tool):
         self.role = w.Dropdown(options=[(self.role_name(r), r) for r in limited], value=limited[0],
                                description=self.tr("报价人", "Quoted by"), layout=shared_layout())
         self.amount = w.Text(value="120000", description=self.tr("金额(元)", "Amount (CNY)"), continuous_update=False,
-                             layout=shared_layout())
-        self.amount.add_class("sopcoach-amount")
+                             layout=shared_layout(), _dom_classes=("sopcoach-amount",))
         self.discount = w.Text(value="8", description=self.tr("折扣 %", "Discount %"), continuous_update=False,
-                               layout=shared_layout())
-        self.discount.add_class("sopcoach-discount")
+                               layout=shared_layout(), _dom_classes=("sopcoach-discount",))
         self.tier = w.Dropdown(options=[(x.name.get(self.lang), x.id) for x in self.playbook.tiers],
                                value=self.playbook.tiers[0].id, description=self.tr("客户等级", "Class"), layout=shared_layout())
         for box in (self.role, self.amount, self.discount, self.tier):
@@ -234,14 +227,11 @@ class SlaTool(Tool):
         opts = [(f"{s.name.get(self.lang)} ({s.duration.label(self.lang)})", s.id) for s in self.playbook.slas]
         opts.append((self.tr("自定义时限", "Custom limit"), self.CUSTOM))
         first = "first_proposal" if any(s.id == "first_proposal" for s in self.playbook.slas) else self.playbook.slas[0].id
-        self.sla = w.Dropdown(options=opts, value=first, description=self.tr("时限", "Limit"), layout=w.Layout(width="420px"))
-        self.sla.add_class("sopcoach-sla-pick")
+        self.sla = w.Dropdown(options=opts, value=first, description=self.tr("时限", "Limit"), layout=w.Layout(width="420px"), _dom_classes=("sopcoach-sla-pick",))
         self.start_date = w.Text(value="2025-09-28", description=self.tr("开始日期", "Start date"), continuous_update=False,
-                                 placeholder="YYYY-MM-DD", layout=shared_layout())
-        self.start_date.add_class("sopcoach-start-date")
+                                 placeholder="YYYY-MM-DD", layout=shared_layout(), _dom_classes=("sopcoach-start-date",))
         self.start_time = w.Text(value="10:00", description=self.tr("开始时间", "Start time"), continuous_update=False,
-                                 placeholder="HH:MM", layout=shared_layout())
-        self.start_time.add_class("sopcoach-start-time")
+                                 placeholder="HH:MM", layout=shared_layout(), _dom_classes=("sopcoach-start-time",))
         self.value = w.BoundedIntText(value=3, min=0, max=400, description=self.tr("数量", "Amount"), layout=shared_layout())
         self.unit = w.Dropdown(options=[(Duration(2, u).label(self.lang).replace("2", "", 1).strip(), u.value) for u in DurationUnit],
                                value="working_days", description=self.tr("单位", "Unit"), layout=shared_layout())
@@ -304,15 +294,12 @@ class TiersTool(Tool):
     def __init__(self, *args: Any):
         super().__init__(*args)
         self.revenue = w.Text(value="30000000", description=self.tr("年收入(元)", "Revenue (CNY)"), continuous_update=False,
-                              style={"description_width": "initial"}, layout=shared_layout())
-        self.revenue.add_class("sopcoach-revenue")
+                              style={"description_width": "initial"}, layout=shared_layout(), _dom_classes=("sopcoach-revenue",))
         self.employees = w.BoundedIntText(value=600, min=0, max=10_000_000, description=self.tr("员工人数", "Employees"),
-                                          style={"description_width": "initial"}, layout=shared_layout())
-        self.employees.add_class("sopcoach-employees")
+                                          style={"description_width": "initial"}, layout=shared_layout(), _dom_classes=("sopcoach-employees",))
         self.key = w.Checkbox(value=True, description=self.tr("重点行业或全公司范围、多模块需求", "Key industry or company-wide, multi-module needs"),
                               indent=False, layout=w.Layout(width="auto"))
-        self.result = html_widget()
-        self.result.add_class("sopcoach-tier-result")
+        self.result = html_widget(classes=("sopcoach-tier-result",))
         for box in (self.revenue, self.employees, self.key):
             box.observe(self.on_classify, names="value")
         self.plan_tier = w.Dropdown(options=[(x.name.get(self.lang), x.id) for x in self.playbook.tiers],
@@ -322,8 +309,7 @@ class TiersTool(Tool):
                                       layout=w.Layout(width="130px")) for i in range(7)]
         for box in (self.plan_tier, *self.days):
             box.observe(self.on_plan, names="value")
-        self.plan_out = html_widget()
-        self.plan_out.add_class("sopcoach-plan-result")
+        self.plan_out = html_widget(classes=("sopcoach-plan-result",))
         self.root.children = (html_widget(f"<h4>{esc(self.tr('客户分类', 'Classify a customer'))}</h4>"),
                               hbox([self.revenue, self.employees]), self.key, self.result,
                               html_widget(f"<h4>{esc(self.tr('一周跟进计划', 'A week of follow-ups'))}</h4>"), self.plan_tier,
@@ -389,9 +375,7 @@ class ConfidentialityTool(Tool):
             self.feedback[rule.id] = fb
             yes.on_click(self._handler(rule.id, True))
             no.on_click(self._handler(rule.id, False))
-            box = vbox([html_widget(f"<b>{i}.</b> {esc(rule.text.get(self.lang))}"), hbox([yes, no]), fb])
-            box.add_class("sopcoach-card")
-            box.add_class(f"sopcoach-scenario-{rule.id}")
+            box = vbox([html_widget(f"<b>{i}.</b> {esc(rule.text.get(self.lang))}"), hbox([yes, no]), fb], classes=("sopcoach-card", f"sopcoach-scenario-{rule.id}"))
             rows.append(box)
         self.root.children = (*rows, self.msg)
 
@@ -420,8 +404,7 @@ class TemplatesTool(Tool):
         super().__init__(*args)
         opts = [(f"{i}. {s.name.get(self.lang)}", s.id) for i, s in enumerate(self.playbook.stages, 1)]
         opts.append((self.tr("多个阶段通用", "Used at several stages"), self.SEVERAL))
-        self.stage = w.Dropdown(options=opts, value=self.playbook.stages[0].id, description=self.tr("阶段", "Stage"), layout=shared_layout())
-        self.stage.add_class("sopcoach-template-stage")
+        self.stage = w.Dropdown(options=opts, value=self.playbook.stages[0].id, description=self.tr("阶段", "Stage"), layout=shared_layout(), _dom_classes=("sopcoach-template-stage",))
         self.stage.observe(self.on_stage, names="value")
         self.root.children = (self.stage, self.out, self.msg)
         self.on_stage()
@@ -465,15 +448,13 @@ class CrmKpiTool(Tool):
         for name in FUNNEL_COUNTS:
             box = w.BoundedIntText(value=self.DEFAULTS[name], min=0, max=1_000_000,
                                    description=self.tr(*self.LABELS[name]), layout=w.Layout(width="260px"),
-                                   style={"description_width": "120px"})
-            box.add_class(f"sopcoach-count-{name}")
+                                   style={"description_width": "120px"}, _dom_classes=(f"sopcoach-count-{name}",))
             box.observe(self.on_funnel, names="value")
             self.counts[name] = box
         self.lost = w.BoundedIntText(value=20, min=0, max=1_000_000, description=self.tr("丢单数", "Deals lost"),
                                      layout=w.Layout(width="260px"), style={"description_width": "120px"})
         self.lost.observe(self.on_funnel, names="value")
-        self.funnel_out = html_widget()
-        self.funnel_out.add_class("sopcoach-funnel")
+        self.funnel_out = html_widget(classes=("sopcoach-funnel",))
         self.root.children = (html_widget(f"<h4>{esc(self.tr('每个阶段在CRM中记录什么', 'What to record in the CRM at each stage'))}</h4>"),
                               self.stage, self.fields,
                               html_widget(f"<h4>{esc(self.tr('示例漏斗(修改数字试试)', 'Example funnel (change the numbers)'))}</h4>"),
@@ -537,8 +518,7 @@ class ImprovementTool(Tool):
         kpis = [k for k in self.playbook.kpis if k.unit == "fraction"]
         self.kpi = w.Dropdown(options=[(k.name.get(self.lang), k.id) for k in kpis], value=kpis[0].id,
                               description="KPI", layout=shared_layout())
-        self.series = w.Text(value="30, 28, 25, 21", description=self.tr("近几个月 %", "Monthly %"), continuous_update=False, layout=shared_layout())
-        self.series.add_class("sopcoach-series")
+        self.series = w.Text(value="30, 28, 25, 21", description=self.tr("近几个月 %", "Monthly %"), continuous_update=False, layout=shared_layout(), _dom_classes=("sopcoach-series",))
         for box in (self.kpi, self.series):
             box.observe(self.on_change, names="value")
         self.root.children = (html_widget(f"<div class='sopcoach-card sopcoach-exam-rules'>{esc(exam)}</div>"),

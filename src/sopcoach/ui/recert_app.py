@@ -54,8 +54,7 @@ class RecertificationApp:
         self.body = vbox()
         title = t("销售操作规程复认证", "Sales SOP recertification", self.lang)
         self.title = html_widget(CSS + f"<h2>{esc(title)}</h2>")
-        self.root = vbox([self.title, self.body, self.status])
-        self.root.add_class("sopcoach-app")
+        self.root = vbox([self.title, self.body, self.status], classes=("sopcoach-app",))
         if learner_id:
             row = inst.records.learner(learner_id)
             self.open_for(learner_id, row.name if row is not None else learner_id)

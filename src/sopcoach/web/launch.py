@@ -275,6 +275,9 @@ def learner_command(
         # A page kernel that dies stays dead: restarted, it would come back under the same id as an
         # empty kernel without the page's app, and be handed out (or kept) as if it were healthy.
         "--KernelManager.autorestart=False",
+        # Server and kernels speak over Unix sockets in the kernels' private connection folder, not
+        # loopback TCP ports any local process can reach.
+        "--KernelManager.transport=ipc",
         # nbclient waits this long for the outputs of the preheat run; its 4 s default, on a busy
         # machine, can leave a page without its widget output (a blank page).
         "--VoilaExecutor.iopub_timeout=60",

@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
+import logging
 import os
 import re
 import shutil
@@ -39,6 +40,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import warnings
 from datetime import timedelta
 from importlib.metadata import PackageNotFoundError, distribution
 from pathlib import Path
@@ -395,6 +397,8 @@ class LearnerServer(Voila):
         help="Take the client address and scheme from X-Forwarded-For/X-Real-Ip/X-Forwarded-Proto (behind a reverse proxy).",
     )
     db_url = Unicode("", config=True, help="SQLAlchemy URL of the records store.")
+    log_format = Unicode("[%(levelname)1.1s %(asctime)s.%(msecs).03d %(name)s] %(message)s", config=True,
+                         help="The log line: level, time and source before each message.")
     fork_kernels = Bool(
         True, config=True,
         help="Start page kernels by forking a process that has imported them already (sopcoach.web.zygote).",
@@ -402,6 +406,8 @@ class LearnerServer(Voila):
 
     def initialize(self, argv: Any = None) -> None:
         super().initialize(argv)
+        self.log.addFilter(_quiet_voila_notices)
+        logging.getLogger("tornado.general").addFilter(_quiet_voila_notices)
         self.voila_configuration.multi_kernel_manager_class = LearnerKernelManager
         use_cached_exporter()
         self.zygote = self._start_zygote() if self.fork_kernels else None
@@ -512,8 +518,22 @@ class LearnerServer(Voila):
             self.log.exception("page sweep failed")
 
 
+def _quiet_voila_notices(record: logging.LogRecord) -> bool:
+    """Drop notices that say nothing to whoever runs the learner server.
+
+    Voila's per-page "Notebook app.ipynb is not trusted" (the server runs only its own app), and
+    tornado's "websocket_ping_timeout cannot be longer than the websocket_ping_interval" (jupyter_server
+    pings every 30 s and gives a pong 90 s by its own check, which needs the longer value).
+    """
+    msg = str(record.msg)
+    return not (msg.startswith("Notebook %s is not trusted") or msg.startswith("The websocket_ping_timeout"))
+
+
 def main(argv: list[str] | None = None) -> None:
     """Run the learner server (``python -m sopcoach.web.server ROOT [options]``)."""
+    # The command line pins some lists empty (``--Voila.config_file_paths=[]``): traitlets calls the
+    # form deprecated but has no other way to say "empty"; its warning would open every log.
+    warnings.filterwarnings("ignore", message=r"--\S+=.* for containers is deprecated", category=DeprecationWarning)
     LearnerServer.launch_instance(argv)
 
 

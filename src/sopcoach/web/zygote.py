@@ -143,7 +143,10 @@ def _child(request: dict, listener: socket.socket) -> None:
         # (its public load_ipython_extension), which registers them once the kernel runs.
         # A page kernel keeps no input history: IPython's history is an SQLite file shared by every
         # kernel of the user, written by a thread of each, and nobody reads a page's history.
-        argv = [*request["argv"], "--IPKernelApp.extra_extensions=ipywidgets", "--HistoryManager.enabled=False"]
+        # parent_handle: the kernel ends when the zygote does (so when the server is gone, even killed),
+        # and it does not print the banner of a kernel started by hand.
+        argv = [*request["argv"], "--IPKernelApp.extra_extensions=ipywidgets", "--HistoryManager.enabled=False",
+                f"--IPKernelApp.parent_handle={os.getppid()}"]
         sys.argv = [sys.executable, *argv]
         from ipykernel import kernelapp
         kernelapp.launch_new_instance(argv=argv)
@@ -167,6 +170,9 @@ def serve(path: str, parent_pid: int) -> None:
     """
     import gc
     import importlib
+    # debugpy (imported by ipykernel) warns on import that frozen modules hide breakpoints; nobody
+    # debugs a page kernel, and the warning would open the server's log.
+    os.environ.setdefault("PYDEVD_DISABLE_FILE_VALIDATION", "1")
     for name in PRELOAD:
         importlib.import_module(name)
     try:  # every kernel starts with the content loaded (the kernel reloads it if a file changed since)
