@@ -270,7 +270,7 @@ def test_views_send_css_classes_with_their_widgets(bound_page, monkeypatch):
     """
     import sopcoach.ui.app as la
     from ipywidgets import Widget
-    from sopcoach.playbook import load_playbook
+    from sopcoach.content.playbook import load_playbook
     from support import ROOT
     bound_page("e8006")
     app = la.build_learner_app()
