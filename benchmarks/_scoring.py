@@ -9,13 +9,13 @@ from pathlib import Path
 def scoring_throughput(repo: Path, attempts: int = 2000, seed: int = 1) -> dict[str, float]:
     """Score ``attempts`` seeded random attempts of the shipped exam; return figures.
 
-    Returns attempts per second for :func:`sopcoach.scoring.score_attempt` (exact fractions),
+    Returns attempts per second for :func:`sopcoach.certification.scoring.score_attempt` (exact fractions),
     for a float baseline that only sums per-question credit as floats, and their ratio.
     """
-    from sopcoach.exam import draw
-    from sopcoach.playbook import load_playbook
-    from sopcoach.quizbank import load_bank, load_blueprint
-    from sopcoach.scoring import credit, score_attempt
+    from sopcoach.certification.exam import draw
+    from sopcoach.certification.scoring import credit, score_attempt
+    from sopcoach.content.playbook import load_playbook
+    from sopcoach.content.quizbank import load_bank, load_blueprint
 
     pb = load_playbook(repo / "playbook")
     bank = load_bank(repo / "quizzes" / "bank", pb)

@@ -49,8 +49,8 @@ def generate(folder: Path, events: int, seed: int) -> dict:
         if (info.get("wanted_events") == events and info.get("seed") == seed
                 and info.get("events", 0) >= events):
             return info
-    from sopcoach.playbook import load_playbook
-    from sopcoach.simulate import simulate
+    from sopcoach.content.playbook import load_playbook
+    from sopcoach.crm.simulate import simulate
     pb = load_playbook(ROOT / "playbook")
     deals = int(events / EVENTS_PER_DEAL)
     start = time.perf_counter()
@@ -77,9 +77,9 @@ def measure_baseline(folder: Path, repeat: int) -> dict:
 
 
 def measure_sopcoach(folder: Path, repeat: int) -> dict:
-    from sopcoach.analytics import review
-    from sopcoach.crm import read_export
-    from sopcoach.playbook import load_playbook
+    from sopcoach.analytics.review import review
+    from sopcoach.content.playbook import load_playbook
+    from sopcoach.crm.reading import read_export
     pb = load_playbook(ROOT / "playbook")
     best = None
     for _ in range(repeat):

@@ -12,7 +12,7 @@ What happens, in one run:
    probe learner) with known access codes; every lesson is completed in the records except one
    practice question of the last lesson visited, which each learner answers during the run (so the
    exam's lesson gate opens through the app, as for a real learner). One learner server is started
-   (:func:`sopcoach.server.learner_command`, 127.0.0.1, a free port). Measured: seconds from the
+   (:func:`sopcoach.web.launch.learner_command`, 127.0.0.1, a free port). Measured: seconds from the
    process start until ``GET /login`` answers, and until a first learner is served (sign-in and
    home view ready, through the protocol client below).
 3. **Cohort.** N learners arrive evenly over S seconds. B of them are Chromium contexts (Playwright)
@@ -92,7 +92,7 @@ from jupyter_server.services.kernels.connection.base import (
 from tornado.httpclient import AsyncHTTPClient, HTTPRequest
 from tornado.websocket import websocket_connect
 
-from sopcoach.server import POOL_SIZE, free_port, learner_command
+from sopcoach.web.launch import POOL_SIZE, free_port, learner_command
 
 WS_PROTOCOL = "v1.kernel.websocket.jupyter.org"
 WIDGET_VIEW = b"application/vnd.jupyter.widget-view+json"  # the app's output in the page
@@ -137,7 +137,7 @@ class Plan:
 
 def make_plan(inst: Any) -> Plan:
     from sopcoach.i18n import current_lang, t
-    from sopcoach.lessons import LessonService
+    from sopcoach.lessons.progress import LessonService
     service = LessonService(inst)
     lessons = list(service.lessons())[:3]
     lang = current_lang()
@@ -155,8 +155,8 @@ def make_plan(inst: Any) -> Plan:
 
 def prepare_records(inst: Any, ids: list[str], plan: Plan) -> None:
     """Enroll ``ids`` (code ``code-<id>``) and complete every lesson but ``plan``'s practice question."""
-    from sopcoach.itemstats import simulated_response
-    from sopcoach.lessons import LessonService
+    from sopcoach.certification.itemstats import simulated_response
+    from sopcoach.lessons.progress import LessonService
     service = LessonService(inst)
     for learner in ids:
         inst.records.enroll(learner, f"Learner {learner}", code=f"code-{learner}")

@@ -2,7 +2,7 @@
 
 Run ``python benchmarks/exam_app.py`` (``make bench``). One temporary notebooks folder holds a
 bare one-button notebook and a copy of ``notebooks/learner/exam.ipynb`` (measured only if it
-exists). It is served twice through :func:`sopcoach.server.voila_command`: first without a kernel
+exists). It is served twice through :func:`sopcoach.web.launch.voila_command`: first without a kernel
 pool (every visit starts a kernel), then with the preheated pool (the script waits for the pool
 to be full before each visit, so each visit gets a ready kernel). The medians are printed; the
 script never judges them.
@@ -31,10 +31,10 @@ import requests
 
 REPO = Path(__file__).resolve().parents[1]
 try:
-    from sopcoach.server import free_port, voila_command
+    from sopcoach.web.launch import free_port, voila_command
 except ImportError:  # not installed: run from the checkout
     sys.path.insert(0, str(REPO / "src"))
-    from sopcoach.server import free_port, voila_command
+    from sopcoach.web.launch import free_port, voila_command
 
 from _tti import CHROMIUM, CHROMIUM_ARGS, time_to_interactive  # noqa: E402  (benchmarks/ is sys.path[0])
 

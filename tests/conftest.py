@@ -25,25 +25,25 @@ def clock() -> FakeClock:
 
 @pytest.fixture(scope="session")
 def playbook():
-    from sopcoach.playbook import load_playbook
+    from sopcoach.content.playbook import load_playbook
     return load_playbook(ROOT / "playbook")
 
 
 @pytest.fixture(scope="session")
 def bank(playbook):
-    from sopcoach.quizbank import load_bank
+    from sopcoach.content.quizbank import load_bank
     return load_bank(ROOT / "quizzes" / "bank", playbook)
 
 
 @pytest.fixture(scope="session")
 def blueprint(bank):
-    from sopcoach.quizbank import load_blueprint
+    from sopcoach.content.quizbank import load_blueprint
     return load_blueprint(ROOT / "quizzes" / "blueprint.yaml", bank)
 
 
 @pytest.fixture
 def records(tmp_path):
-    from sopcoach.records import Records
+    from sopcoach.records.store import Records
     r = Records(f"sqlite:///{tmp_path / 'records.db'}")
     yield r
     r.dispose()

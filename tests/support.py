@@ -6,7 +6,7 @@ import subprocess
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
-from sopcoach.itemstats import simulated_response
+from sopcoach.certification.itemstats import simulated_response
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared"
@@ -65,7 +65,7 @@ def wrong_response(q):
 
 def complete_lessons(inst, learner_id: str) -> None:
     """Answer every practice question of every lesson right, so the exam's lesson gate is open."""
-    from sopcoach.lessons import LessonService
+    from sopcoach.lessons.progress import LessonService
     service = LessonService(inst)
     for lesson in service.lessons():
         for q in service.questions(lesson.id):
@@ -89,9 +89,9 @@ def installation_at(content: Path, home: Path):
     """Load the :class:`~sopcoach.config.Installation` of ``content`` with the database in ``home``
     (the one :func:`learner_env` points a server at)."""
     from sopcoach.config import Installation, Settings
-    from sopcoach.playbook import load_playbook
-    from sopcoach.quizbank import load_bank, load_blueprint
-    from sopcoach.records import Records
+    from sopcoach.content.playbook import load_playbook
+    from sopcoach.content.quizbank import load_bank, load_blueprint
+    from sopcoach.records.store import Records
     pb = load_playbook(content / "playbook")
     bank = load_bank(content / "quizzes" / "bank", pb)
     bp = load_blueprint(content / "quizzes" / "blueprint.yaml", bank)

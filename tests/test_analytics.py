@@ -10,13 +10,17 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from sopcoach.analytics import (Period, breakdown, case_study, check_compliance, cycle_times,
-                                find_bottleneck, funnel, kpis, monthly_trend, review, review_json,
-                                wilson_interval)
-from sopcoach.businesstime import DurationUnit
-from sopcoach.cli import main
-from sopcoach.crm import builtin_mapping_path, read_export
-from sopcoach.playbook import CalendarSpec, DurationSpec
+from sopcoach.analytics.case_study import case_study
+from sopcoach.analytics.compliance import check_compliance
+from sopcoach.analytics.funnel import find_bottleneck, funnel, wilson_interval
+from sopcoach.analytics.kpis import breakdown, cycle_times, kpis, monthly_trend
+from sopcoach.analytics.period import Period
+from sopcoach.analytics.review import review, review_json
+from sopcoach.cli.main import main
+from sopcoach.content.businesstime import DurationUnit
+from sopcoach.content.playbook import CalendarSpec, DurationSpec, load_playbook
+from sopcoach.crm.mapping import builtin_mapping_path
+from sopcoach.crm.reading import read_export
 from support import ROOT, SHARED
 
 CRM = SHARED / "data" / "crm"
@@ -87,7 +91,7 @@ def findings(comp, check: str) -> list[str]:
 
 @pytest.fixture(scope="module")
 def pbm():
-    from sopcoach.playbook import load_playbook
+    from sopcoach.content.playbook import load_playbook
     return load_playbook(ROOT / "playbook")
 
 
@@ -167,8 +171,8 @@ def test_stage_conversion_per_team_names_the_weak_stage(maven, pbm, tmp_path):
     """Per team, Maven's needs analysis converts like the whole pipeline but no weak stage is called
     (losses are booked at one stage only); in a simulated export whose quotation stage loses most
     deals, every team's weak stage is quotation."""
-    from sopcoach.analytics import stage_conversion_by
-    from sopcoach.simulate import simulate
+    from sopcoach.analytics.kpis import stage_conversion_by
+    from sopcoach.crm.simulate import simulate
     conv = stage_conversion_by(maven, pbm, "team", lang="en")
     assert len(conv) == 6 and conv["weak_stage"].isna().all()
     assert conv["needs_analysis"].between(0.55, 0.72).all()
@@ -401,7 +405,7 @@ def test_calendar_years_outside_the_playbook_are_not_checkable(pbm):
 
 @pytest.fixture(scope="module")
 def sim_data(pbm, tmp_path_factory):
-    from sopcoach.simulate import simulate
+    from sopcoach.crm.simulate import simulate
     sim = simulate(pbm, tmp_path_factory.mktemp("sim"), seed=3, deals=80, weeks=12)
     return sim, read_export(sim.folder, "simulated", playbook=pbm)
 
@@ -484,8 +488,8 @@ def test_bucketed_sla_verdicts_equal_the_exact_due_time(duration, zone):
     placed exactly at, just before and just after the due time."""
     import numpy as np
 
-    from sopcoach.analytics import _DueOracle
-    from sopcoach.businesstime import BusinessCalendar, Duration
+    from sopcoach.analytics.compliance import _DueOracle
+    from sopcoach.content.businesstime import BusinessCalendar, Duration
     from sopcoach.errors import CalendarRangeError
 
     cal = BusinessCalendar.china(timezone=zone)
@@ -522,7 +526,7 @@ def test_single_pipeline_file_has_no_product_or_account_list(capsys):
     given), not 8,800 deals with unknown products."""
     data = read_export(MAVEN / "sales_pipeline.csv", "maven")
     assert data.products is None and data.accounts is None
-    q = review(data, __import__("sopcoach.playbook").playbook.load_playbook(ROOT / "playbook"), lang="en").quality
+    q = review(data, load_playbook(ROOT / "playbook"), lang="en").quality
     assert q.summary.loc["unknown_product", "status"] == "not_checkable"
     assert q.summary.loc["unknown_account", "status"] == "not_checkable"
     full = read_export(MAVEN, "maven")  # with products.csv and accounts.csv beside it
@@ -574,7 +578,7 @@ def test_monthly_groups_count_the_pipeline_at_month_end(maven, pbm):
     """For a month, a rep's ``open`` is the pipeline at its end (engaged before July, not closed
     before July), counted here straight from Maven's CSV; ``deals`` in the stage table is the rep's
     cohort (engaged in June), not a sum over stages."""
-    from sopcoach.analytics import stage_conversion_by
+    from sopcoach.analytics.kpis import stage_conversion_by
     raw = pd.read_csv(MAVEN / "sales_pipeline.csv", parse_dates=["engage_date", "close_date"])
     july = pd.Timestamp("2017-07-01")
     darcel = raw[raw["sales_agent"] == "Darcel Schlecht"]

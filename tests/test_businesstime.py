@@ -1,4 +1,4 @@
-"""Tests for sopcoach.businesstime: working days, business hours, holidays, DST (shared cases 25, 28)."""
+"""Tests for sopcoach.content.businesstime: working days, business hours, holidays, DST (shared cases 25, 28)."""
 from __future__ import annotations
 
 from datetime import date, datetime, time, timedelta, timezone
@@ -10,7 +10,7 @@ import chinese_calendar
 import pytest
 import yaml
 
-from sopcoach.businesstime import (
+from sopcoach.content.businesstime import (
     BusinessCalendar,
     BusinessTimeError,
     CalendarRangeError,

@@ -1,4 +1,4 @@
-"""Certificates (:mod:`sopcoach.certificates`): issued on a pass, verified by code, printed as PDF."""
+"""Certificates (:mod:`sopcoach.certification.certificates`): issued on a pass, verified by code, printed as PDF."""
 from __future__ import annotations
 
 import io
@@ -8,9 +8,9 @@ import pytest
 
 from support import correct_response, wrong_response
 
-from sopcoach.certificates import certificate_pdf, certificate_table, normalise_code, revoke, verify
+from sopcoach.certification.certificates import certificate_pdf, certificate_table, normalise_code, revoke, verify
 from sopcoach.errors import CertificateError
-from sopcoach.records import Certificate
+from sopcoach.records.models import Certificate
 
 
 def take(service, records, bank, learner, clock, right=True, name="张三"):

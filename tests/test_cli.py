@@ -17,7 +17,7 @@ def _run(args, home, **extra_env):
     env = dict(os.environ, SOPCOACH_HOME=str(home), SOPCOACH_CONTENT=str(ROOT))
     env.pop("SOPCOACH_DB_URL", None)
     env.update(extra_env)
-    return subprocess.run([sys.executable, "-m", "sopcoach.cli", *args], cwd=ROOT, env=env,
+    return subprocess.run([sys.executable, "-m", "sopcoach.cli.main", *args], cwd=ROOT, env=env,
                           capture_output=True, text=True, timeout=120)
 
 
@@ -26,7 +26,7 @@ def test_enroll_prints_a_code_that_signs_in(tmp_path):
     proc = _run(["enroll", "--id", "E77", "--name", "周九", "--team", "华南"], tmp_path)
     assert proc.returncode == 0, proc.stderr
     code = proc.stdout.split("access code: ")[1].split()[0]
-    from sopcoach.records import Records
+    from sopcoach.records.store import Records
     r = Records(f"sqlite:///{tmp_path / 'sopcoach.db'}")
     assert r.authenticate("E77", code).team == "华南"
     r.dispose()
@@ -94,13 +94,13 @@ def _sopcoach(args, cwd, **env_vars):
     """Run the real `sopcoach` command in ``cwd`` with only the given SOPCOACH_* variables set."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("SOPCOACH_")}
     env.update(env_vars)
-    return subprocess.run([sys.executable, "-m", "sopcoach.cli", *args], cwd=cwd, env=env,
+    return subprocess.run([sys.executable, "-m", "sopcoach.cli.main", *args], cwd=cwd, env=env,
                           capture_output=True, text=True, timeout=120)
 
 
 def test_enroll_from_another_folder_uses_the_servers_database(tmp_path):
     """`sopcoach enroll` run from any folder writes to the database the learner server resolves, not ./var."""
-    from sopcoach.records import Records
+    from sopcoach.records.store import Records
     content = _content_copy(tmp_path)
     first, second = tmp_path / "desk", tmp_path / "elsewhere"
     first.mkdir()
@@ -187,7 +187,7 @@ def test_revoke_of_an_unknown_learner_is_one_line_and_exit_1(tmp_path):
 ])
 def test_serve_with_a_bad_option_is_one_line_and_exit_2(tmp_path, option, message):
     """`sopcoach serve` with an unusable option says which in one line, exits 2, and enrolls no demo learner."""
-    from sopcoach.records import Records
+    from sopcoach.records.store import Records
     home = tmp_path / "home"
     proc = _sopcoach(["serve", "--port", "8999", *option], tmp_path, SOPCOACH_CONTENT=str(ROOT),
                      SOPCOACH_HOME=str(home))

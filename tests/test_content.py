@@ -9,10 +9,10 @@ from decimal import Decimal
 
 import pytest
 
-from sopcoach.cli import check_paths
+from sopcoach.content.check import check_paths
+from sopcoach.content.playbook import load_playbook
+from sopcoach.content.quizbank import QUESTION_TYPES, Numeric, SingleChoice, load_bank, load_blueprint
 from sopcoach.errors import ContentError
-from sopcoach.playbook import load_playbook
-from sopcoach.quizbank import QUESTION_TYPES, Numeric, SingleChoice, load_bank, load_blueprint
 from support import ROOT, SHARED
 
 FIXTURES = ROOT / "tests" / "fixtures"
@@ -89,14 +89,14 @@ def test_blueprint_pass_mark_is_ninety_percent(blueprint):
 def test_check_is_clean_on_shipped_content():
     """`sopcoach check` reports no problem on the shipped playbook and bank and exits 0."""
     assert check_paths([], ROOT) == []
-    proc = subprocess.run([sys.executable, "-m", "sopcoach.cli", "check"], cwd=ROOT,
+    proc = subprocess.run([sys.executable, "-m", "sopcoach.cli.main", "check"], cwd=ROOT,
                           capture_output=True, text=True)
     assert proc.returncode == 0, proc.stdout + proc.stderr
 
 
 def test_check_prints_located_problems_and_exits_1():
     """`sopcoach check FILE` prints path:line:column: message and exits 1."""
-    proc = subprocess.run([sys.executable, "-m", "sopcoach.cli", "check",
+    proc = subprocess.run([sys.executable, "-m", "sopcoach.cli.main", "check",
                            "tests/fixtures/bad_duplicate_question_id.yaml"],
                           cwd=ROOT, capture_output=True, text=True)
     assert proc.returncode == 1

@@ -6,8 +6,9 @@ import textwrap
 import pandas as pd
 import pytest
 
-from sopcoach.crm import (EXCEL_SERIAL, decode_bytes, detect_source, load_mapping, quality_report,
-                          read_export, stage_paths)
+from sopcoach.crm.mapping import EXCEL_SERIAL, load_mapping
+from sopcoach.crm.quality import quality_report
+from sopcoach.crm.reading import decode_bytes, detect_source, read_export, stage_paths
 from sopcoach.errors import ContentError
 from support import CASES, SHARED
 
@@ -53,7 +54,7 @@ def row_problems(data):
 
 @pytest.fixture(scope="module")
 def playbook_m():
-    from sopcoach.playbook import load_playbook
+    from sopcoach.content.playbook import load_playbook
     from support import ROOT
     return load_playbook(ROOT / "playbook")
 

@@ -5,9 +5,9 @@ from fractions import Fraction
 
 import pytest
 
+from sopcoach.certification.exam import AttemptState, ExamService, draw
+from sopcoach.content.quizbank import Ordering
 from sopcoach.errors import AttemptClosed, AttemptExpired, AttemptLimitReached, InvalidResponse, WaitRequired
-from sopcoach.exam import AttemptState, ExamService, draw
-from sopcoach.quizbank import Ordering
 from support import correct_response, wrong_response
 
 

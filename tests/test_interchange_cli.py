@@ -5,7 +5,8 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
-from sopcoach.cli import check_paths, main
+from sopcoach.cli.main import main
+from sopcoach.content.check import check_paths
 from support import CASES, ROOT, SHARED
 
 QUIZ = SHARED / "data" / "quiz"
@@ -27,7 +28,7 @@ def test_import_writes_a_bank_that_check_accepts(tmp_path, capsys):
 
 def test_import_bank_has_a_questions_list(tmp_path, capsys):
     """The written file has a top-level 'questions:' list with the 8 imported questions."""
-    from sopcoach._yaml import load_yaml
+    from sopcoach.content.yaml_loader import load_yaml
     out = tmp_path / "bank.yaml"
     _import(capsys, QUIZ / "moodle_fixtures" / "moodle_fixture_questions.gift.txt", "-o", out)
     assert len(load_yaml(out).data["questions"]) == 8
@@ -69,7 +70,7 @@ def test_import_aiken_and_jupyterquiz_are_detected(tmp_path, capsys):
 
 def test_import_clause_and_section_options(tmp_path, capsys):
     """--clause and --section set the clause and default section of every question."""
-    from sopcoach._yaml import load_yaml
+    from sopcoach.content.yaml_loader import load_yaml
     out = tmp_path / "b.yaml"
     _import(capsys, CASES / "13_gift_numeric_tolerance.gift", "-o", out, "--clause", "crm-tracking",
             "--section", "imported")

@@ -1,4 +1,4 @@
-"""Item analysis (:mod:`sopcoach.itemstats`) against values worked by hand.
+"""Item analysis (:mod:`sopcoach.certification.itemstats`) against values worked by hand.
 
 The fixed matrix: six people, four one-point questions, everyone sees them in the order A B C D::
 
@@ -53,8 +53,8 @@ import math
 import pandas as pd
 import pytest
 
-from sopcoach.itemstats import (MIN_N, clause_summary, cut_consistency, exam_statistics, item_statistics,
-                                load_responses, responses_from_matrix, analyse)
+from sopcoach.certification.itemstats import (MIN_N, clause_summary, cut_consistency, exam_statistics, item_statistics,
+                                              load_responses, responses_from_matrix, analyse)
 
 MATRIX = pd.DataFrame({"A": [1, 1, 1, 1, 1, 0], "B": [1, 1, 1, 0, 0, 1], "C": [1, 1, 0, 1, 0, 0],
                        "D": [1, 0, 1, 0, 0, 0]}, index=[f"P{i}" for i in range(1, 7)], dtype=float)
@@ -193,7 +193,7 @@ def test_clause_summary_sorts_most_missed_first():
 
 def test_records_give_the_same_figures_as_the_matrix(records, bank, blueprint, clock):
     """Attempts read from the records reproduce the matrix figures (first attempts only)."""
-    from sopcoach.exam import ExamService
+    from sopcoach.certification.exam import ExamService
     from support import correct_response, wrong_response
     service = ExamService(records, bank, blueprint, "h", "1.0", clock)
     for i, person in enumerate(MATRIX.index):

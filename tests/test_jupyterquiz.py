@@ -8,9 +8,9 @@ from fractions import Fraction
 import pytest
 from pydantic import TypeAdapter
 
+from sopcoach.certification.scoring import credit
+from sopcoach.content.quizbank import Question
 from sopcoach.interchange.jupyterquiz import import_jupyterquiz, load_json_with_marks
-from sopcoach.quizbank import Question
-from sopcoach.scoring import credit
 from support import SHARED
 
 EXAMPLE = SHARED / "data" / "quiz" / "jupyterquiz" / "jupyterquiz_examples_questions.json"

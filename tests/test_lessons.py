@@ -12,14 +12,14 @@ from zoneinfo import ZoneInfo
 import pytest
 import yaml
 
-from sopcoach.businesstime import BusinessCalendar, Duration, DurationUnit
+from sopcoach.content.businesstime import BusinessCalendar, Duration, DurationUnit
+from sopcoach.content.playbook import load_playbook
+from sopcoach.content.quizbank import load_bank
 from sopcoach.errors import InvalidResponse, LessonsIncomplete, ToolInputError
-from sopcoach.lessons import (PASS_FRACTION, LessonService, approval, check_follow_up_plan,
-                              classify_tier, deadline, funnel, lesson_gate, objectives, render_text, stage_map,
-                              trend)
-from sopcoach.playbook import load_playbook
-from sopcoach.quizbank import load_bank
-from sopcoach.session import load_secret
+from sopcoach.lessons.progress import PASS_FRACTION, LessonService, lesson_gate
+from sopcoach.lessons.tools import (approval, check_follow_up_plan, classify_tier, deadline, funnel, objectives,
+                                    render_text, stage_map, trend)
+from sopcoach.web.secret import load_secret
 from support import CASES, ROOT, complete_lessons, correct_response, wrong_response
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
@@ -249,7 +249,7 @@ def test_nine_lessons_each_with_a_notebook_and_practice(playbook, inst):
 def test_lessons_cover_every_seed_section(playbook):
     """Every seed:N of CLAUSES.md lies in some lesson's seeds."""
     import re
-    from sopcoach.lessons import covers
+    from sopcoach.lessons.tools import covers
     from support import SHARED
     refs = set(re.findall(r"^\| (seed:[\d.]+) \|", (SHARED / "seed" / "CLAUSES.md").read_text(encoding="utf-8"), flags=re.M))
     missing = {r for r in refs if not any(covers(s, r) for x in playbook.lessons for s in x.seeds)}
@@ -286,7 +286,7 @@ def test_practice_is_never_drawn_into_the_exam(service, inst, clock):
 
 def test_practice_uses_the_lessons_and_renderable_types(playbook, inst):
     """Every practice question belongs to a lesson and has a type the lesson page renders."""
-    from sopcoach.lessons import PRACTICE_TYPES
+    from sopcoach.lessons.progress import PRACTICE_TYPES
     ids = {x.id for x in playbook.lessons}
     assert all(q.section in ids and q.type in PRACTICE_TYPES for q in inst.practice().questions.values())
 

@@ -9,11 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from sopcoach.cli import main as cli_main
+from sopcoach.authoring.playbook_edit import PlaybookEdit, history, question_key, restore, validate_texts
+from sopcoach.cli.main import main as cli_main
+from sopcoach.content.playbook import load_playbook
+from sopcoach.content.quizbank import load_bank
 from sopcoach.errors import EditError, InvalidPlaybook, Problem, SaveConflict
-from sopcoach.playbook import load_playbook
-from sopcoach.playbook_edit import PlaybookEdit, history, question_key, restore, validate_texts
-from sopcoach.quizbank import load_bank
 from support import ROOT, FakeClock
 
 SHIPPED = {p.name: p.read_bytes() for p in sorted((ROOT / "playbook").glob("*.yaml"))}
@@ -325,7 +325,7 @@ def test_review_warns_when_a_retired_clause_is_still_used(ed):
 
 def test_question_key_ignores_texts():
     """Two questions with the same key but different texts have the same key tuple."""
-    from sopcoach.playbook import load_playbook as lp
+    from sopcoach.content.playbook import load_playbook as lp
     bank = load_bank(ROOT / "quizzes" / "bank", lp(ROOT / "playbook"))
     q = bank["cm-a-cadence"]
     other = q.model_copy(update={"text": q.scenario or q.explanation})
@@ -335,7 +335,7 @@ def test_question_key_ignores_texts():
 # -- saving, conflicts, history ------------------------------------------------------------------------------
 def test_a_saved_change_reaches_the_lesson_and_the_derived_exam_key(ed, content):
     """After saving A = 4, the lesson's key point says 4 and the question on that cadence expects 4."""
-    from sopcoach.lessons import check_follow_up_plan, render_text
+    from sopcoach.lessons.tools import check_follow_up_plan, render_text
     ed.set_tier("A", min_weekly_follow_ups=4)
     result = ed.save(note="monthly review: A accounts need more contact")
     assert result.written == ("playbook/customers.yaml",) and result.changed_clauses == ("follow-up-frequency",)

@@ -7,9 +7,9 @@ from fractions import Fraction
 import pytest
 from pydantic import ValidationError
 
-from sopcoach.quizbank import (ALL_TYPES, EXAM_TYPES, QUESTION_TYPES, UNMAPPED_CLAUSE, Matching, MultipleChoice,
+from sopcoach.certification.scoring import credit, score_attempt
+from sopcoach.content.quizbank import (ALL_TYPES, EXAM_TYPES, QUESTION_TYPES, UNMAPPED_CLAUSE, Matching, MultipleChoice,
                                Numeric, ShortAnswer, SingleChoice, TrueFalse, load_bank)
-from sopcoach.scoring import credit, score_attempt
 
 T = {"zh-CN": "题", "en": "Q"}
 BASE = {"id": "q", "section": "s", "clauses": ["c"], "text": T}
@@ -268,8 +268,8 @@ def test_other_unknown_clauses_are_still_reported(tmp_path, playbook):
 
 def test_blueprint_refuses_types_the_exam_cannot_render(tmp_path, playbook):
     """A certification bank holding a short-answer question is reported by load_blueprint."""
+    from sopcoach.content.quizbank import load_blueprint
     from sopcoach.errors import ContentError
-    from sopcoach.quizbank import load_blueprint
     from support import ROOT
     f = tmp_path / "extra.yaml"
     f.write_text("questions:\n- id: s1\n  type: short_answer\n  section: crm_use\n  clauses: [crm-tracking]\n"
@@ -281,8 +281,8 @@ def test_blueprint_refuses_types_the_exam_cannot_render(tmp_path, playbook):
 
 def test_blueprint_refuses_unmapped_questions(tmp_path, playbook):
     """A certification bank holding an 'unmapped' question is reported by load_blueprint."""
+    from sopcoach.content.quizbank import load_blueprint
     from sopcoach.errors import ContentError
-    from sopcoach.quizbank import load_blueprint
     from support import ROOT
     f = tmp_path / "extra.yaml"
     f.write_text("questions:\n- id: u1\n  type: true_false\n  section: crm_use\n  clauses: [unmapped]\n"

@@ -8,7 +8,8 @@ import pytest
 from sqlalchemy import func, select, text
 
 from sopcoach.errors import AuthError
-from sopcoach.records import Answer, Attempt, Records, utcnow
+from sopcoach.records.models import Answer, Attempt, utcnow
+from sopcoach.records.store import Records
 
 
 def test_sqlite_uses_wal_and_a_busy_timeout(records):
@@ -44,7 +45,7 @@ def test_failures_never_lock_the_learner_out(records):
 
 def test_unknown_id_costs_a_full_code_check(records, monkeypatch):
     """An unknown id, an empty id and an over-long id each run the same PBKDF2 check as a known one."""
-    import sopcoach.records as mod
+    import sopcoach.records.store as mod
     calls = []
     real = mod._hash_code
     monkeypatch.setattr(mod, "_hash_code", lambda code, salt: calls.append(salt) or real(code, salt))
@@ -71,7 +72,7 @@ def test_sessions_end_at_sign_out_reissue_and_revoke(records):
 
 def test_live_sessions_answers_for_many_sessions_at_once(records):
     """The page sweep asks once which sessions still live: ended, expired and unknown ones are not."""
-    from sopcoach.records import token_hash
+    from sopcoach.records.store import token_hash
     records.enroll("e1", "李四")
     records.enroll("e2", "王五")
     now = utcnow()
@@ -94,7 +95,7 @@ def test_session_expires(records):
 
 def test_page_owner_follows_the_session(records):
     """A page kernel names its learner while the session lives, and nobody after it ends."""
-    from sopcoach.records import token_hash
+    from sopcoach.records.store import token_hash
     records.enroll("e1", "李四")
     tok = records.open_session("e1", 3600)
     records.bind_page("k-1", "e1", token_hash(tok))
@@ -112,7 +113,8 @@ def test_hashed_code_of_a_hub_learner_never_matches(records):
 
 
 def _writer(url: str, worker: int, n: int, start, errors) -> None:
-    from sopcoach.records import Records, to_db, utcnow
+    from sopcoach.records.models import to_db, utcnow
+    from sopcoach.records.store import Records
     r = Records(url)
     start.wait()
     try:

@@ -8,10 +8,11 @@ import pandas as pd
 import pytest
 from markupsafe import Markup, escape
 
-from sopcoach.analytics import case_study, review
-from sopcoach.crm import read_export
-from sopcoach.report import html_table, render_html
-from sopcoach.simulate import simulate
+from sopcoach.analytics.case_study import case_study
+from sopcoach.analytics.report import html_table, render_html
+from sopcoach.analytics.review import review
+from sopcoach.crm.reading import read_export
+from sopcoach.crm.simulate import simulate
 
 HOSTILE = '<script>alert(1)</script> & "Co"'
 

@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from sopcoach.simulate import simulate
+from sopcoach.crm.simulate import simulate
 from sopcoach.ui.review_app import ALL, DEMO, UPLOAD, build, list_exports, monthly_review
 from support import ROOT
 
@@ -16,7 +16,7 @@ NOTEBOOK = ROOT / "notebooks" / "review" / "monthly_review.ipynb"
 
 @pytest.fixture(scope="module")
 def pbm():
-    from sopcoach.playbook import load_playbook
+    from sopcoach.content.playbook import load_playbook
     return load_playbook(ROOT / "playbook")
 
 

@@ -6,10 +6,10 @@ from fractions import Fraction
 
 import pytest
 
-from sopcoach._yaml import load_yaml
+from sopcoach.certification.scoring import credit, floor_percent, score_attempt
+from sopcoach.content.quizbank import MultipleChoice, Numeric, Ordering, TrueFalse
+from sopcoach.content.yaml_loader import load_yaml
 from sopcoach.errors import InvalidResponse
-from sopcoach.quizbank import MultipleChoice, Numeric, Ordering, TrueFalse
-from sopcoach.scoring import credit, floor_percent, score_attempt
 from support import CASES
 
 TEXT = {"zh-CN": "题", "en": "Q"}

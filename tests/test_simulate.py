@@ -5,17 +5,18 @@ from collections import Counter
 
 import pytest
 
-from sopcoach.analytics import check_compliance
-from sopcoach.cli import main
-from sopcoach.crm import quality_report, read_export
+from sopcoach.analytics.compliance import check_compliance
+from sopcoach.cli.main import main
+from sopcoach.crm.quality import quality_report
+from sopcoach.crm.reading import read_export
+from sopcoach.crm.simulate import BREACH_KINDS, simulate
 from sopcoach.errors import SimulationError
-from sopcoach.simulate import BREACH_KINDS, simulate
 from support import ROOT
 
 
 @pytest.fixture(scope="module")
 def pbm():
-    from sopcoach.playbook import load_playbook
+    from sopcoach.content.playbook import load_playbook
     return load_playbook(ROOT / "playbook")
 
 

@@ -11,11 +11,11 @@ import pytest
 
 from support import ROOT, correct_response, wrong_response
 
+from sopcoach.authoring.versions import latest_release, needs_review_ids, release
+from sopcoach.certification.exam import ExamService
 from sopcoach.config import Settings
-from sopcoach.exam import ExamService
-from sopcoach.records import Certificate
+from sopcoach.records.models import Certificate
 from sopcoach.ui.trainer_app import CertificatesApp, ItemAnalysisApp, PlaybookChangesApp, ResultsApp
-from sopcoach.versions import latest_release, needs_review_ids, release
 
 
 @pytest.fixture
@@ -29,8 +29,8 @@ def site(tmp_path, records):
 
 
 def load(s):
-    from sopcoach.playbook import load_playbook
-    from sopcoach.quizbank import load_bank, load_blueprint
+    from sopcoach.content.playbook import load_playbook
+    from sopcoach.content.quizbank import load_bank, load_blueprint
     pb = load_playbook(s.playbook_dir)
     bank = load_bank(s.quizzes_dir / "bank", pb)
     return pb, bank, load_blueprint(s.quizzes_dir / "blueprint.yaml", bank)
@@ -144,11 +144,11 @@ def test_certificates_app_verifies_and_makes_a_pdf(sat, records, clock):
 
 def test_recertification_app_runs_the_short_exam(site, records, clock):
     """A certificate holder opens recertification, takes a 2-question exam on the changed clause, and is current again."""
-    from sopcoach.certificates import verify
+    from sopcoach.authoring.versions import confirm
+    from sopcoach.certification.certificates import verify
     from sopcoach.config import Installation
     from sopcoach.ui.exam_app import Page
     from sopcoach.ui.recert_app import RecertificationApp
-    from sopcoach.versions import confirm
     pb, bank, bp = load(site)
     release(records, pb, bank, site.playbook_dir, now=clock())
     service = ExamService(records, bank, bp, pb.content_hash(), pb.sop.version, clock)

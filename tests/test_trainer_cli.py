@@ -10,7 +10,7 @@ import pytest
 
 from support import ROOT, FakeClock, correct_response
 
-from sopcoach.cli import build_parser, main
+from sopcoach.cli.main import build_parser, main
 
 
 @pytest.fixture
@@ -27,7 +27,7 @@ def env(tmp_path, monkeypatch):
 
 def certify(env: Path, learner: str = "E1") -> str:
     """Pass the exam once through the installation; return the certificate code."""
-    from sopcoach.certificates import certificate_table
+    from sopcoach.certification.certificates import certificate_table
     from sopcoach.config import installation, settings
     inst = installation(settings())
     clock = FakeClock()
@@ -131,7 +131,7 @@ def test_serve_trainer_options():
 
 def test_trainer_site_holds_only_trainer_and_review(tmp_path):
     """The trainer server's root links trainer/ and review/, nothing else; stale entries go."""
-    from sopcoach.server import trainer_site
+    from sopcoach.web.launch import trainer_site
     nb = tmp_path / "notebooks"
     for d in ("learner", "trainer", "review"):
         (nb / d).mkdir(parents=True)
@@ -145,7 +145,7 @@ def test_trainer_site_holds_only_trainer_and_review(tmp_path):
 
 def test_trainer_command_requires_a_token_from_the_environment():
     """The token comes from JUPYTER_TOKEN (never the argv); Voila's file route is closed."""
-    from sopcoach.server import trainer_command
+    from sopcoach.web.launch import trainer_command
     argv = trainer_command(Path("."), port=9100)
     assert "--Voila.auto_token=True" in argv and "--VoilaConfiguration.file_allowlist=[]" in argv
     assert not any("token=" in a.lower() and "auto_token" not in a.lower() for a in argv)
@@ -153,7 +153,7 @@ def test_trainer_command_requires_a_token_from_the_environment():
 
 def test_run_trainer_refuses_a_short_token(tmp_path):
     """A token under 16 characters is refused before anything starts."""
-    from sopcoach.server import run_trainer
+    from sopcoach.web.launch import run_trainer
     with pytest.raises(ValueError, match="at least 16 characters"):
         run_trainer(tmp_path, tmp_path / "site", "short")
 

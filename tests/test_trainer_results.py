@@ -1,4 +1,4 @@
-"""Results for trainers (:mod:`sopcoach.results` and ``sopcoach results``): per person, filters, exports."""
+"""Results for trainers (:mod:`sopcoach.certification.results`, ``sopcoach results``): per person, filters, exports."""
 from __future__ import annotations
 
 import csv
@@ -13,7 +13,7 @@ import pytest
 
 from support import ROOT, FakeClock, correct_response, wrong_response
 
-from sopcoach.results import ATTEMPT_COLUMNS, attempt_rows, export_bytes, person_table
+from sopcoach.certification.results import ATTEMPT_COLUMNS, attempt_rows, export_bytes, person_table
 
 
 def sit(service, records, bank, learner, clock, n_right, minutes, seed=1):
@@ -116,7 +116,7 @@ def cli_env(tmp_path, monkeypatch):
 
 def test_cli_results_default_is_unchanged(cli_env, capsys):
     """``sopcoach results`` still prints one CSV row per attempt with the old columns."""
-    from sopcoach.cli import main
+    from sopcoach.cli.main import main
     assert main(["results"]) == 0
     rows = list(csv.DictReader(io.StringIO(capsys.readouterr().out)))
     assert list(rows[0]) == ATTEMPT_COLUMNS and [r["learner_id"] for r in rows] == ["A", "B"]
@@ -124,7 +124,7 @@ def test_cli_results_default_is_unchanged(cli_env, capsys):
 
 def test_cli_results_per_person_filtered_to_xlsx(cli_env, capsys):
     """``--by person --team east --format xlsx -o`` writes one row for A."""
-    from sopcoach.cli import main
+    from sopcoach.cli.main import main
     out = cli_env / "r.xlsx"
     assert main(["results", "--by", "person", "--team", "east", "--format", "xlsx", "-o", str(out)]) == 0
     rows = list(openpyxl.load_workbook(out).active.values)
@@ -134,7 +134,7 @@ def test_cli_results_per_person_filtered_to_xlsx(cli_env, capsys):
 
 def test_cli_results_json_by_cohort_and_xlsx_needs_a_file(cli_env, capsys):
     """JSON per person honours --cohort; xlsx without -o is refused as a usage error (exit code 2, one line)."""
-    from sopcoach.cli import main
+    from sopcoach.cli.main import main
     assert main(["results", "--by", "person", "--cohort", "2026-03", "--format", "json"]) == 0
     assert [r["learner_id"] for r in json.loads(capsys.readouterr().out)] == ["A", "B"]
     assert main(["results", "--format", "xlsx"]) == 2

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from sopcoach.exam import AttemptState
+from sopcoach.certification.exam import AttemptState
 from sopcoach.ui.exam_app import ExamApp, Page
 from support import correct_response, wrong_response
 
@@ -196,7 +196,7 @@ def test_no_widget_state_carries_the_key_before_submission(app, inst):
 
 def test_untouched_ordering_is_unanswered_in_review(app, inst):
     """Case 12: an ordering question left untouched is listed as unanswered before submit."""
-    from sopcoach.exam import draw
+    from sopcoach.certification.exam import draw
     seed = next(s for s in range(1000)
                 if any(inst.bank[q].type == "ordering" for q in draw(inst.bank, inst.blueprint, s).question_ids))
     app.service.start_or_resume("e2001", seed=seed)  # the attempt the app will resume

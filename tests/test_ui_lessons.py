@@ -6,7 +6,7 @@ from decimal import Decimal
 
 import pytest
 
-from sopcoach.lessons import LessonService
+from sopcoach.lessons.progress import LessonService
 from sopcoach.ui.home_app import HomeApp
 from sopcoach.ui.lesson_app import LessonApp
 from support import correct_response, wrong_response
@@ -175,7 +175,7 @@ def bound_page(monkeypatch, tmp_path):
     """Return ``bind(learner_id) -> (records, token)``: a learner page whose kernel is bound to a session."""
     import sopcoach.ui.app as la
     from sopcoach.config import installation
-    from sopcoach.records import token_hash
+    from sopcoach.records.store import token_hash
     from support import ROOT
     monkeypatch.setenv("SOPCOACH_HOME", str(tmp_path))
     monkeypatch.setenv("SOPCOACH_CONTENT", str(ROOT))
@@ -196,7 +196,7 @@ def bound_page(monkeypatch, tmp_path):
 def test_learner_app_builds_every_view_for_the_bound_learner(bound_page, monkeypatch):
     """The learner page shows home, every lesson, the exam and recertification for the learner its kernel is bound to."""
     import sopcoach.ui.app as la
-    from sopcoach.playbook import load_playbook
+    from sopcoach.content.playbook import load_playbook
     from support import ROOT
     bound_page("e8002")
     app = la.build_learner_app()
@@ -245,7 +245,7 @@ def test_views_share_the_page_layout(bound_page, monkeypatch):
     """
     import sopcoach.ui.app as la
     from ipywidgets import Layout
-    from sopcoach.playbook import load_playbook
+    from sopcoach.content.playbook import load_playbook
     from support import ROOT
     bound_page("e8005")
     app = la.build_learner_app()
@@ -270,7 +270,7 @@ def test_views_send_css_classes_with_their_widgets(bound_page, monkeypatch):
     """
     import sopcoach.ui.app as la
     from ipywidgets import Widget
-    from sopcoach.playbook import load_playbook
+    from sopcoach.content.playbook import load_playbook
     from support import ROOT
     bound_page("e8006")
     app = la.build_learner_app()

@@ -11,7 +11,7 @@ from pathlib import Path
 import ipywidgets as w
 import pytest
 
-from sopcoach.playbook_edit import PlaybookEdit, history
+from sopcoach.authoring.playbook_edit import PlaybookEdit, history
 from sopcoach.ui.playbook_editor import PlaybookEditorApp, build, playbook_editor
 from support import ROOT
 

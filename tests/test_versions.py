@@ -1,4 +1,4 @@
-"""Playbook versions (:mod:`sopcoach.versions`): clause hashes, releases, diff, impact, needs-review,
+"""Playbook versions (:mod:`sopcoach.authoring.versions`): clause hashes, releases, diff, impact, needs-review,
 attempts' versions, recertification."""
 from __future__ import annotations
 
@@ -11,13 +11,13 @@ import pytest
 
 from support import ROOT, FakeClock, correct_response
 
+from sopcoach.authoring.versions import (clause_hashes, confirm, diff_playbook, impact, latest_release, needs_review,
+                                         needs_review_ids, playbook_files, recertification_due, recertification_list,
+                                         release, set_sop_version)
+from sopcoach.certification.exam import ExamService, recertification_exam
+from sopcoach.content.playbook import load_playbook
+from sopcoach.content.quizbank import load_bank
 from sopcoach.errors import ExamError, QuestionsNeedReview, VersionError
-from sopcoach.exam import ExamService, recertification_exam
-from sopcoach.playbook import load_playbook
-from sopcoach.quizbank import load_bank
-from sopcoach.versions import (clause_hashes, confirm, diff_playbook, impact, latest_release, needs_review,
-                               needs_review_ids, playbook_files, recertification_due,
-                               recertification_list, release, set_sop_version)
 
 QUOTE_QUESTIONS = {"pk-rep-discount", "pk-am-quote-limit", "pk-supervisor-discount", "sp-rep-quote-limit",
                    "sp-rep-discount-limit", "sp-rep-approver", "sp-am-approver", "sp-supervisor-approver"}
@@ -146,7 +146,7 @@ def test_exam_draw_leaves_needs_review_questions_out(content, records, blueprint
 
 def test_section_without_enough_confirmed_questions_refuses_with_names(records, bank, blueprint, clock):
     """A section left short names itself and the questions to confirm."""
-    from sopcoach.records import QuestionReview, Release, to_db
+    from sopcoach.records.models import QuestionReview, Release, to_db
     crm = [q.id for q in bank.in_section("crm_use")]
     records.run(lambda s: s.add(Release(id=1, label="1.0", created_at=to_db(clock()), playbook_hash="x",
                                         clause_hashes={}, snapshot={}, changed=[])))
@@ -303,8 +303,8 @@ def test_recertification_exam_without_confirmed_questions_is_refused(bank, bluep
 
 def test_passing_recertification_renews_the_certificate(content, records, blueprint, clock):
     """Passing the short exam issues a current certificate that replaces the old one, same expiry."""
-    from sopcoach.certificates import verify
-    from sopcoach.records import Certificate
+    from sopcoach.certification.certificates import verify
+    from sopcoach.records.models import Certificate
     pb, bank = content.load()
     release(records, pb, bank, content.folder, now=clock())
     service = ExamService(records, bank, blueprint, pb.content_hash(), pb.sop.version, clock)

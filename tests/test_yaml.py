@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 from pydantic import BaseModel
 
-from sopcoach._yaml import load_yaml, validate
+from sopcoach.content.yaml_loader import load_yaml, validate
 from support import CASES
 
 

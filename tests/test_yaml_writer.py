@@ -11,9 +11,9 @@ from ruamel.yaml.representer import RepresenterError
 
 from support import ROOT
 
-from sopcoach.playbook import load_playbook
-from sopcoach.versions import set_sop_version
-from sopcoach.yaml_writer import history, update_yaml
+from sopcoach.authoring.versions import set_sop_version
+from sopcoach.authoring.yaml_writer import history, update_yaml
+from sopcoach.content.playbook import load_playbook
 
 COUNTER = """\
 # counts updates; this comment must survive every write

@@ -1,8 +1,10 @@
 """sopcoach: teach, examine and audit a company's sales SOP.
 
-The library holds the SOP as a validated model (:mod:`sopcoach.playbook`), the question banks
-(:mod:`sopcoach.quizbank`), exact scoring (:mod:`sopcoach.scoring`), the exam attempt state machine
-(:mod:`sopcoach.exam`) and the records database (:mod:`sopcoach.records`). Widgets live in
+One package per concern: :mod:`sopcoach.content` (the playbook, the question banks and the blueprint
+as validated models), :mod:`sopcoach.lessons`, :mod:`sopcoach.certification` (the exam attempt state
+machine, exact scoring, certificates), :mod:`sopcoach.authoring`, :mod:`sopcoach.records` (the
+database), :mod:`sopcoach.crm` and :mod:`sopcoach.analytics` (CRM exports against the SOP),
+:mod:`sopcoach.interchange`, :mod:`sopcoach.web` and :mod:`sopcoach.cli`. Widgets live in
 :mod:`sopcoach.ui` only.
 """
 

@@ -188,13 +188,13 @@ class Installation:
     _practice: object = field(default=None, compare=False, repr=False)
 
     def exam_service(self, clock=None, lesson_gate=None):
-        """Return an :class:`~sopcoach.exam.ExamService` over this installation.
+        """Return an :class:`~sopcoach.certification.exam.ExamService` over this installation.
 
         ``lesson_gate(learner_id) -> missing lesson ids`` (optional) makes the service refuse a new
-        attempt until the lessons are complete (see :func:`sopcoach.lessons.lesson_gate`).
+        attempt until the lessons are complete (see :func:`sopcoach.lessons.progress.lesson_gate`).
         """
-        from .exam import ExamService
-        from .records import utcnow
+        from .certification.exam import ExamService
+        from .records.models import utcnow
         return ExamService(self.records, self.bank, self.blueprint, self.playbook.content_hash(),
                            self.playbook.sop.version, clock or utcnow, lesson_gate=lesson_gate)
 
@@ -204,7 +204,7 @@ class Installation:
         return self.settings.quizzes_dir / "practice"
 
     def practice(self):
-        """Return the practice pool (a :class:`~sopcoach.quizbank.Bank`, keys resolved), loaded with the content.
+        """Return the practice pool (a :class:`~sopcoach.content.quizbank.Bank`, keys resolved), loaded with the content.
 
         Raises
         ------
@@ -213,7 +213,7 @@ class Installation:
         """
         if self._practice is not None:
             return self._practice
-        from .quizbank import Bank, load_bank
+        from .content.quizbank import Bank, load_bank
         have = self.practice_dir.is_dir() and any(self.practice_dir.glob("*.yaml"))
         practice = load_bank(self.practice_dir, self.playbook) if have else Bank([], "")
         object.__setattr__(self, "_practice", practice)
@@ -246,8 +246,8 @@ class Content:
 
 @lru_cache(maxsize=4)
 def _content(folder: Path, fingerprint: tuple = ()) -> Content:
-    from .playbook import load_playbook
-    from .quizbank import Bank, load_bank, load_blueprint
+    from .content.playbook import load_playbook
+    from .content.quizbank import Bank, load_bank, load_blueprint
     playbook = load_playbook(folder / "playbook")
     bank = load_bank(folder / "quizzes" / "bank", playbook)
     blueprint = load_blueprint(folder / "quizzes" / "blueprint.yaml", bank)
@@ -281,7 +281,7 @@ def load_content(folder: os.PathLike | str | None = None) -> Content:
 
 @lru_cache(maxsize=4)
 def _load(s: Settings, content: Content) -> Installation:
-    from .records import Records
+    from .records.store import Records
     return Installation(s, content.playbook, content.bank, content.blueprint, Records(s.db_url),
                         _practice=content.practice)
 

@@ -33,7 +33,7 @@ Every error sopcoach raises on purpose is defined here::
 Content errors carry :class:`Problem` records (file, line, column, field path, message) and are
 printed in the ``path:line:column: message`` form that editors and CI understand. The ``sopcoach``
 command turns any of these errors into one line on stderr (one line per problem for the errors that
-carry ``problems``) and exit code 1, or 2 for a :class:`UsageError` (see :func:`sopcoach.cli.main`).
+carry ``problems``) and exit code 1, or 2 for a :class:`UsageError` (see :func:`sopcoach.cli.main.main`).
 """
 from __future__ import annotations
 
@@ -146,7 +146,7 @@ class QuestionsNeedReview(ExamError):
     """A section keeps too few confirmed questions: a release marked the rest needs-review.
 
     ``section``, ``needed``, ``available`` and ``waiting`` (the question ids a trainer must review
-    and confirm, see :func:`sopcoach.versions.confirm`) say what is missing.
+    and confirm, see :func:`sopcoach.authoring.versions.confirm`) say what is missing.
     """
 
     def __init__(self, section: str, needed: int, available: int, waiting: list[str]):
@@ -214,7 +214,7 @@ class NaiveDatetimeError(BusinessTimeError):
     """A datetime without a time zone was given where an instant is needed.
 
     Stored timestamps are UTC (attach ``timezone.utc``); local wall times from a form or a CRM export
-    go through :meth:`sopcoach.businesstime.BusinessCalendar.check_local` first.
+    go through :meth:`sopcoach.content.businesstime.BusinessCalendar.check_local` first.
     """
 
 

@@ -1,7 +1,7 @@
 """Fixtures for the browser tests: server factories, headless Chromium and a page per test.
 
-``voila_server`` starts plain Voila (:func:`sopcoach.server.voila_command`, what the trainer server
-is built on); ``learner_server`` starts the learner server (:func:`sopcoach.server.learner_command`:
+``voila_server`` starts plain Voila (:func:`sopcoach.web.launch.voila_command`, what the trainer server
+is built on); ``learner_server`` starts the learner server (:func:`sopcoach.web.launch.learner_command`:
 sign-in at the door, one page per learner). Signing in is in :mod:`support` (``sign_in_browser``
 through the real sign-in page, ``sign_in_session`` over HTTP).
 
@@ -27,7 +27,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from sopcoach.server import free_port, learner_command, voila_command
+from sopcoach.web.launch import free_port, learner_command, voila_command
 from support import CHROMIUM, CHROMIUM_ARGS, LEARNER_ROOT, NOT_LOOPBACK, stop_process
 
 START_TIMEOUT = 120.0
@@ -56,11 +56,11 @@ class VoilaServers:
     """Start Voila servers for one test and stop exactly those at teardown.
 
     Call the instance as ``start(root, env) -> base_url``; further keyword arguments go to
-    :func:`sopcoach.server.voila_command` (``pool_size=...``). ``env`` is laid over this
+    :func:`sopcoach.web.launch.voila_command` (``pool_size=...``). ``env`` is laid over this
     process's environment; ``SOPCOACH_HOME`` defaults to a fresh folder in the test's tmp dir.
 
     With ``learner=True`` the learner server is started instead (keyword arguments go to
-    :func:`sopcoach.server.learner_command`, ``pool_size`` defaults to 1 to spare the two cores);
+    :func:`sopcoach.web.launch.learner_command`, ``pool_size`` defaults to 1 to spare the two cores);
     it is ready when ``GET <base>login`` answers 200 (answers at all behind JupyterHub, i.e. with
     ``JUPYTERHUB_USER`` in the environment, where there is no sign-in page), and the returned base URL ends with its
     ``base_url`` (``http://127.0.0.1:PORT/``), so pages are ``f"{base}learn/"``. Plain Voila's base
@@ -166,7 +166,7 @@ class LearnerServers:
     """Start learner servers: ``start(root=notebooks/learner, env=None, **options) -> base_url``.
 
     A view of a test's :class:`VoilaServers` with ``learner=True``: options go to
-    :func:`sopcoach.server.learner_command` (``pool_size`` defaults to 1, ``max_pages``,
+    :func:`sopcoach.web.launch.learner_command` (``pool_size`` defaults to 1, ``max_pages``,
     ``base_url``, ...), the base URL ends with ``/``, and ``log``, ``wait_for_log``, ``process``,
     ``stop`` work as there.
     """

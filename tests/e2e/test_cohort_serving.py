@@ -28,11 +28,11 @@ from e2e.conftest import (  # tests/ is on the path; bare "conftest" is tests/co
 from support import (LEARNER_ROOT, NOT_LOOPBACK, ROOT, complete_lessons, correct_response, installation_at,
                      stop_process)
 
+from sopcoach.certification.exam import draw
 from sopcoach.config import Installation
-from sopcoach.exam import draw
-from sopcoach.playbook import load_playbook
-from sopcoach.records import Records
-from sopcoach.server import free_port, learner_command
+from sopcoach.content.playbook import load_playbook
+from sopcoach.records.store import Records
+from sopcoach.web.launch import free_port, learner_command
 
 pytestmark = pytest.mark.e2e
 

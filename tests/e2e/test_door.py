@@ -1,7 +1,7 @@
 """The learner server's door, attacked over real HTTP: sign-in, sessions, throttling, hosts, kernels.
 
 Every test talks to a real learner server (``python -m sopcoach.web.server``, started here with
-:func:`sopcoach.server.learner_command`) over real sockets with ``requests`` and
+:func:`sopcoach.web.launch.learner_command`) over real sockets with ``requests`` and
 ``websocket-client``; Chromium is used only where a page must be seen. The servers keep one
 preheated kernel each and are stopped by pid at the end of the module.
 """
@@ -27,10 +27,11 @@ from requests.adapters import HTTPAdapter
 from sqlalchemy import func, select
 
 from sopcoach.config import Installation, Settings
-from sopcoach.playbook import load_playbook
-from sopcoach.quizbank import load_bank, load_blueprint
-from sopcoach.records import AuditEvent, Learner, PageKernel, Records, WebSession
-from sopcoach.server import free_port, learner_command
+from sopcoach.content.playbook import load_playbook
+from sopcoach.content.quizbank import load_bank, load_blueprint
+from sopcoach.records.models import AuditEvent, Learner, PageKernel, WebSession
+from sopcoach.records.store import Records
+from sopcoach.web.launch import free_port, learner_command
 from support import ROOT, complete_lessons, correct_response, stop_process
 from wire import KEEP_SOCKETS, Traffic, click_data, comm_messages_from_kernel, forge
 
@@ -276,7 +277,7 @@ def page_kernel_of(server: DoorServer, learner_id: str) -> str:
 def cli(server: DoorServer, *args: str) -> subprocess.CompletedProcess[str]:
     """Run the ``sopcoach`` command against the server's SOPCOACH_HOME."""
     exe = Path(sys.executable).with_name("sopcoach")
-    argv = [str(exe), *args] if exe.is_file() else [sys.executable, "-m", "sopcoach.cli", *args]
+    argv = [str(exe), *args] if exe.is_file() else [sys.executable, "-m", "sopcoach.cli.main", *args]
     done = subprocess.run(argv, env=server.env, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     return done

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from ruamel.yaml import YAML
 
-from sopcoach.records import Attempt, to_db, utcnow
+from sopcoach.records.models import Attempt, to_db, utcnow
 from support import LEARNER_ROOT, ROOT, complete_lessons, correct_response, installation_at, learner_env
 from test_exam_browser import CODE, TIMEOUT, _open_exam
 from wire import (KEEP_SOCKETS, Traffic, click_data, comm_messages_from_kernel, forge, normalise,

@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from sopcoach.lessons import LessonService
+from sopcoach.lessons.progress import LessonService
 from support import (LEARNER_ROOT, PAGE_LOAD_MS, ROOT, SESSION_COOKIE, correct_response, installation_at,
                      learner_env, sign_in_browser)
 

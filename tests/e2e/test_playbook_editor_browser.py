@@ -18,10 +18,10 @@ from pathlib import Path
 import pytest
 import requests
 
-from sopcoach.playbook import load_playbook
-from sopcoach.playbook_edit import history
-from sopcoach.quizbank import load_bank
-from sopcoach.server import free_port, trainer_command, trainer_site
+from sopcoach.authoring.playbook_edit import history
+from sopcoach.content.playbook import load_playbook
+from sopcoach.content.quizbank import load_bank
+from sopcoach.web.launch import free_port, trainer_command, trainer_site
 from support import NOT_LOOPBACK, ROOT, stop_process
 
 pytestmark = pytest.mark.e2e
@@ -48,7 +48,7 @@ def _env(content: Path, home: Path, **extra: str) -> dict[str, str]:
 
 @pytest.fixture
 def trainer_server(content, tmp_path):
-    """The trainer server (sopcoach.server's launcher: token required) on ``content``; yields
+    """The trainer server (sopcoach.web.launch's launcher: token required) on ``content``; yields
     (base_url, token, home). Stopped by its pid at teardown."""
     home = tmp_path / "home"
     home.mkdir()

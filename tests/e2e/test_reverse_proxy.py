@@ -39,8 +39,8 @@ from support import (
     stop_process,
 )
 
-from sopcoach.records import Records
-from sopcoach.server import free_port, learner_command
+from sopcoach.records.store import Records
+from sopcoach.web.launch import free_port, learner_command
 
 NGINX = shutil.which("nginx") or shutil.which("nginx", path="/usr/sbin:/sbin")
 pytestmark = [

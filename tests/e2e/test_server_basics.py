@@ -61,7 +61,7 @@ def _notebook(source: str) -> nbformat.NotebookNode:
 @pytest.fixture
 def site(tmp_path: Path) -> Site:
     """The served folder and its neighbours, and a data folder with learners e7001 and e7002 enrolled."""
-    from sopcoach.records import Records
+    from sopcoach.records.store import Records
     secret, playbook, leak = (f"{kind}-{uuid.uuid4().hex}" for kind in ("SECRET", "PLAYBOOK", "LEAK"))
     root = tmp_path / "learner"
     (root / "playbook").mkdir(parents=True)

@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from sopcoach.server import free_port
+from sopcoach.web.launch import free_port
 from support import stop_process
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -53,12 +53,12 @@ def _content(tmp: Path) -> Path:
 
 def _populate(content: Path, home: Path) -> None:
     """Release 1.0, simulate a dozen learners, then edit the playbook (not released yet)."""
-    from sopcoach.exam import ExamService
-    from sopcoach.itemstats import simulate_attempts
-    from sopcoach.playbook import load_playbook
-    from sopcoach.quizbank import load_bank, load_blueprint
-    from sopcoach.records import Records
-    from sopcoach.versions import release
+    from sopcoach.authoring.versions import release
+    from sopcoach.certification.exam import ExamService
+    from sopcoach.certification.itemstats import simulate_attempts
+    from sopcoach.content.playbook import load_playbook
+    from sopcoach.content.quizbank import load_bank, load_blueprint
+    from sopcoach.records.store import Records
     pb = load_playbook(content / "playbook")
     bank = load_bank(content / "quizzes" / "bank", pb)
     bp = load_blueprint(content / "quizzes" / "blueprint.yaml", bank)
@@ -86,7 +86,7 @@ def trainer(tmp_path: Path):
     env.pop("SOPCOACH_DB_URL", None)
     log = tmp_path / "trainer.log"
     with log.open("wb") as fh:
-        proc = subprocess.Popen([sys.executable, "-m", "sopcoach.cli", "serve", "--trainer", "--port", str(port)],
+        proc = subprocess.Popen([sys.executable, "-m", "sopcoach.cli.main", "serve", "--trainer", "--port", str(port)],
                                 env=env, stdout=fh, stderr=subprocess.STDOUT)
     base = f"http://127.0.0.1:{port}"
     try:
@@ -140,7 +140,7 @@ def test_trainer_server_refuses_requests_without_its_token(trainer: Trainer) -> 
 def test_learner_server_never_serves_trainer_notebooks(learner_server, tmp_path) -> None:
     """The learner server (root notebooks/learner) lists and renders no trainer or review notebook,
     to an anonymous visitor or a signed-in learner."""
-    from sopcoach.records import Records
+    from sopcoach.records.store import Records
     from support import learner_env, sign_in_session
     home = tmp_path / "home"
     home.mkdir()
@@ -293,12 +293,13 @@ def test_recertification_exam_in_chromium(learner_server, tmp_path, page, artifa
     at /learn/recertification, and passes."""
     from playwright.sync_api import expect
 
-    from sopcoach.certificates import verify
-    from sopcoach.exam import ExamService
-    from sopcoach.playbook import load_playbook
-    from sopcoach.quizbank import load_bank, load_blueprint
-    from sopcoach.records import Certificate, Records
-    from sopcoach.versions import confirm, release, set_sop_version
+    from sopcoach.authoring.versions import confirm, release, set_sop_version
+    from sopcoach.certification.certificates import verify
+    from sopcoach.certification.exam import ExamService
+    from sopcoach.content.playbook import load_playbook
+    from sopcoach.content.quizbank import load_bank, load_blueprint
+    from sopcoach.records.models import Certificate
+    from sopcoach.records.store import Records
     from support import correct_response, learner_env, sign_in_browser
 
     content = _content(tmp_path)

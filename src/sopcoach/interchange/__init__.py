@@ -4,7 +4,7 @@ Importing never drops an item silently: every item of a source file is either a 
 a skipped item with its line and the reason (:class:`ImportResult`). Imported questions get
 
 - ``section``: the GIFT ``$CATEGORY`` (made an id), else ``--section``, else the file's name;
-- ``clauses``: ``--clause``, else ``unmapped`` (:data:`sopcoach.quizbank.UNMAPPED_CLAUSE`), which
+- ``clauses``: ``--clause``, else ``unmapped`` (:data:`sopcoach.content.quizbank.UNMAPPED_CLAUSE`), which
   ``load_bank`` and ``sopcoach check`` accept with any playbook; map the questions to SOP clauses
   before they enter the certification bank;
 - bilingual texts: a source text in one language fills both ``zh-CN`` and ``en`` (counted in the

@@ -18,8 +18,8 @@ from typing import Any
 import yaml
 from pydantic import TypeAdapter, ValidationError
 
+from ..content.quizbank import ID, UNMAPPED_CLAUSE, Question
 from ..errors import Problem
-from ..quizbank import ID, UNMAPPED_CLAUSE, Question
 
 CJK = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
 _QUESTION = TypeAdapter(Question)
@@ -34,7 +34,7 @@ class ImportOptions:
     section : str, optional
         Section id for items without a category; default: the file name (stem) as an id.
     clause : str
-        Clause id given to every imported question; default :data:`~sopcoach.quizbank.UNMAPPED_CLAUSE`
+        Clause id given to every imported question; default :data:`~sopcoach.content.quizbank.UNMAPPED_CLAUSE`
         (``unmapped``), which ``load_bank`` accepts with any playbook.
     id_prefix : str, optional
         Prefix of the generated ids of items without a usable title; default: the file name.

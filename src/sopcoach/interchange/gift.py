@@ -37,8 +37,8 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Any, Iterable
 
+from ..content.quizbank import Matching, MultipleChoice, Numeric, Ordering, ShortAnswer, SingleChoice, TrueFalse
 from ..errors import Problem, relpath
-from ..quizbank import Matching, MultipleChoice, Numeric, Ordering, ShortAnswer, SingleChoice, TrueFalse
 from ..i18n import Text
 from ._common import (Builder, ImportOptions, ImportResult, ItemResult, number, number_text, percent_text,
                       snap_percent, weight_text)

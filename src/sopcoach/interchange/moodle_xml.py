@@ -18,8 +18,8 @@ import xml.etree.ElementTree as ET
 from fractions import Fraction
 from typing import Any, Iterable
 
+from ..content.quizbank import Matching, MultipleChoice, Numeric, Ordering, ShortAnswer, SingleChoice, TrueFalse
 from ..i18n import Text
-from ..quizbank import Matching, MultipleChoice, Numeric, Ordering, ShortAnswer, SingleChoice, TrueFalse
 from ._common import number_text
 
 #: Grades (percent) Moodle offers; others are rounded or refused on import.

@@ -7,7 +7,7 @@ The address records the view (``/learn/``, ``/learn/lessons/<id>``, ``/learn/exa
 reload and Back/Forward return to it.
 
 Who the learner is comes from the server, never from the browser: the learner server binds the
-kernel to the signed-in learner before the page is sent (:meth:`sopcoach.records.Records.bind_page`)
+kernel to the signed-in learner before the page is sent (:meth:`sopcoach.records.store.Records.bind_page`)
 and the app reads that binding by its own kernel id (or ``JUPYTERHUB_USER`` behind JupyterHub).
 """
 from __future__ import annotations
@@ -21,7 +21,7 @@ import ipywidgets as w
 
 from ..config import Installation, installation
 from ..i18n import LANGS, current_lang, t
-from ..records import utcnow
+from ..records.models import utcnow
 from ._common import esc, log, safe, shared_parts
 from .navigation import APP_PREFIX, Navigator
 from .router import Router
@@ -168,7 +168,7 @@ class LearnerApp:
         from .home_app import HomeApp
         sop = inst.playbook.sop.name.get(lang)
         if path == "exam":
-            from ..lessons import lesson_gate
+            from ..lessons.progress import lesson_gate
             gate = lesson_gate(inst) if inst.blueprint.require_lessons else None
             view = ExamApp(inst, lang=lang, clock=self.clock, learner_id=learner, lesson_gate=gate,
                            start_timer=self.start_timer, nav=nav)

@@ -1,7 +1,7 @@
 """The certification exam view of the learner app (``/learn/exam``).
 
 Pages: instructions -> one question a page (progress, timer, back/next, flag) -> review
--> confirm -> result. Each answer is saved through :class:`sopcoach.exam.ExamService` the moment it
+-> confirm -> result. Each answer is saved through :class:`sopcoach.certification.exam.ExamService` the moment it
 is given; every button handler asks the service, which re-checks the attempt's state in the
 database, so a forged or repeated widget message cannot answer late, submit twice or change a
 score. No widget holds a key or a correctness flag before the attempt is scored.
@@ -15,13 +15,13 @@ from typing import Any, Callable
 
 import ipywidgets as w
 
+from ..certification.exam import AttemptState, ExamService, QuestionView
+from ..certification.scoring import ScoreReport, floor_percent, key_text
 from ..config import Installation
 from ..errors import (AlreadyCertified, AttemptClosed, AttemptExpired, AttemptLimitReached, AuthError, InvalidResponse,
                       LessonsIncomplete, RecordsError, WaitRequired)
-from ..exam import AttemptState, ExamService, QuestionView
 from ..i18n import current_lang, t
-from ..records import utcnow
-from ..scoring import ScoreReport, floor_percent, key_text
+from ..records.models import utcnow
 from ._common import (CheckboxStyle, DescriptionStyle, ProgressStyle, ToggleButtonStyle, button, esc,
                       hbox, html_widget, log, safe, shared_layout, shared_style, vbox)
 from .navigation import Navigator
@@ -191,7 +191,7 @@ class ExamApp:
 
     def _certified_html(self) -> str:
         """Say whether the learner's certificate is current, and where to recertify when it is not."""
-        from ..certificates import learner_certificate
+        from ..certification.certificates import learner_certificate
         cert = learner_certificate(self.inst.records, self.learner_id, self.clock())
         if cert is None:
             return self.tr("<p><b>您已通过认证。</b></p>", "<p><b>You are certified.</b></p>")

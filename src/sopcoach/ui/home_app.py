@@ -11,11 +11,11 @@ from typing import Any, Callable
 
 import ipywidgets as w
 
+from ..certification.scoring import floor_percent
 from ..config import Installation
 from ..i18n import current_lang, t
-from ..lessons import LessonService
-from ..records import utcnow
-from ..scoring import floor_percent
+from ..lessons.progress import LessonService
+from ..records.models import utcnow
 from ._common import esc, html_widget, vbox
 from .exam_app import CSS
 from .navigation import Navigator

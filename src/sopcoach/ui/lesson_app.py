@@ -14,16 +14,17 @@ from typing import Any, Callable
 
 import ipywidgets as w
 
+from ..certification.scoring import floor_percent
 from ..config import Installation
 from ..errors import InvalidResponse, RecordsError
 from ..i18n import t
-from ..lessons import PASS_FRACTION, Feedback, LessonService, LessonStatus, render_text
-from ..scoring import floor_percent
+from ..lessons.progress import PASS_FRACTION, Feedback, LessonService, LessonStatus
+from ..lessons.tools import render_text
 from ._common import (CheckboxStyle, DescriptionStyle, ProgressStyle, button, esc, hbox,
                       html_widget, log, safe, shared_layout, shared_style, vbox)
 from .home_app import LearnerPage
-from .navigation import Navigator
 from .lesson_tools import Tool, build_tool
+from .navigation import Navigator
 
 
 class PracticeItem:

@@ -13,13 +13,12 @@ from typing import Any, Callable
 
 import ipywidgets as w
 
-from ..businesstime import Duration, DurationUnit
+from ..certification.scoring import floor_percent
+from ..content.businesstime import Duration, DurationUnit
 from ..errors import ToolInputError
 from ..i18n import t
-from ..lessons import (FUNNEL_COUNTS, KPI_STAGE, approval, check_follow_up_plan, classify_tier,
-                       deadline, funnel, judge_use, objectives, parse_series, stage_map, templates_for_stage,
-                       trend)
-from ..scoring import floor_percent
+from ..lessons.tools import (FUNNEL_COUNTS, KPI_STAGE, approval, check_follow_up_plan, classify_tier, deadline, funnel,
+                             judge_use, objectives, parse_series, stage_map, templates_for_stage, trend)
 from ._common import esc, hbox, html_widget, safe, shared_layout, vbox
 
 WEEKDAYS = {"zh-CN": ["周一", "周二", "周三", "周四", "周五", "周六", "周日"],

@@ -17,7 +17,7 @@ not in raw YAML. Tabs:
   and the review shown is that of the current edits; the server re-checks both on every click.
 * **History**: the versions kept before each save, and *Restore*.
 
-Every edit goes through :class:`sopcoach.playbook_edit.PlaybookEdit` and is checked at once with
+Every edit goes through :class:`sopcoach.authoring.playbook_edit.PlaybookEdit` and is checked at once with
 the messages of ``sopcoach check`` (shown above the tabs). The widgets only display and forward:
 every handler is wrapped with :func:`sopcoach.ui._common.safe`, value handlers are registered with
 ``names="value"``, and nothing is printed.
@@ -33,9 +33,9 @@ from typing import Any, Callable
 
 import ipywidgets as w
 
+from ..authoring.playbook_edit import UNITS, WEEKDAYS, PlaybookEdit, Review, diff_lines, open_playbook
 from ..errors import InvalidPlaybook, SaveConflict, SopcoachError
 from ..i18n import current_lang, t
-from ..playbook_edit import UNITS, WEEKDAYS, PlaybookEdit, Review, diff_lines, open_playbook
 from ._common import esc, log, safe
 
 CSS = """

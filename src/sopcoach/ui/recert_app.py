@@ -1,10 +1,11 @@
 """The recertification app for learners: a short exam on just the clauses that changed.
 
 After a trainer releases a playbook version that changes clauses a certificate covered
-(:func:`sopcoach.versions.recertification_list`), the certificate holder opens ``/learn/recertification`` and takes
-:func:`sopcoach.exam.recertification_exam`: a few questions per changed clause, the pass mark of
-the certification exam (seed:3.3.1), a pro-rata time limit. Passing renews the certificate on the
-current version (:mod:`sopcoach.certificates`). The exam itself is the certification exam app
+(:func:`sopcoach.authoring.versions.recertification_list`), the certificate holder opens
+``/learn/recertification`` and takes :func:`sopcoach.certification.exam.recertification_exam`: a few
+questions per changed clause, the pass mark of the certification exam (seed:3.3.1), a pro-rata time
+limit. Passing renews the certificate on the current version
+(:mod:`sopcoach.certification.certificates`). The exam itself is the certification exam app
 (:class:`sopcoach.ui.exam_app.ExamApp`) run on the recertification bank and blueprint, so saving,
 resuming, timing and scoring behave exactly as there.
 
@@ -20,7 +21,7 @@ from typing import Callable
 from ..config import Installation
 from ..errors import ExamError
 from ..i18n import current_lang, t
-from ..records import utcnow
+from ..records.models import utcnow
 from ._common import esc, html_widget, log, vbox
 from .exam_app import CSS, ExamApp
 from .navigation import Navigator
@@ -71,8 +72,8 @@ class RecertificationApp:
 
     def open_for(self, learner_id: str, name: str) -> None:
         """Show the learner's recertification exam, or why there is none."""
-        from ..exam import recertification_exam
-        from ..versions import needs_review_ids, recertification_due
+        from ..authoring.versions import needs_review_ids, recertification_due
+        from ..certification.exam import recertification_exam
         self.say("")
         due = recertification_due(self.inst.records, learner_id, self.clock())
         if due is None:

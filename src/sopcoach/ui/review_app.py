@@ -5,8 +5,8 @@ month-over-month trend, compliance table, per-rep view, data quality; then a cas
 walkthrough: pick a deal -> its timeline against the SOP stages with each deviation marked, the
 clause quoted, and discussion prompts (seed:1.3.2, seed:3.3.2).
 
-The widgets only display and forward clicks: reading is :func:`sopcoach.crm.read_export`, every
-figure and finding comes from :mod:`sopcoach.analytics`, drawn by :mod:`sopcoach.report`.
+The widgets only display and forward clicks: reading is :func:`sopcoach.crm.reading.read_export`, every
+figure and finding comes from :mod:`sopcoach.analytics`, drawn by :mod:`sopcoach.analytics.report`.
 Feedback goes to a status widget in the layout, never to ``print`` (shared case 29); errors are
 logged on the server, not shown as tracebacks.
 
@@ -27,11 +27,11 @@ from typing import Any, Callable
 import ipywidgets as w
 import pandas as pd
 
-from .. import report
+from ..analytics import report
 from ..config import content_folder, settings
+from ..content.playbook import load_playbook
 from ..errors import ContentError, SopcoachError
 from ..i18n import current_lang, t
-from ..playbook import load_playbook
 from ._common import log  # the server log, never the page
 
 
@@ -203,7 +203,7 @@ class ReviewApp:
         choice = self.export.value
         if choice == DEMO:
             if self._demo_dir is None:
-                from ..simulate import simulate
+                from ..crm.simulate import simulate
                 self._demo_dir = tempfile.mkdtemp(prefix="sopcoach-demo-")
                 simulate(self.pb, self._demo_dir, seed=7, deals=160, weeks=17)
             return [Path(self._demo_dir)]
@@ -218,8 +218,8 @@ class ReviewApp:
     @_safe
     def on_load(self, _button: Any = None) -> None:
         """Read the chosen export and offer its months."""
-        from ..analytics import months_of
-        from ..crm import read_export
+        from ..analytics.period import months_of
+        from ..crm.reading import read_export
         self._busy(True)
         self.say(self.tr("正在读取……", "Reading ..."))
         source = self.source.value or ("simulated" if self.export.value == DEMO else None)
@@ -246,13 +246,13 @@ class ReviewApp:
     @_safe
     def on_analyse(self, _button: Any = None) -> None:
         """Compute the review for the chosen month and fill every tab."""
-        from .. import analytics as an
+        from ..analytics.review import review
         if self.data is None:
             raise SopcoachError(self.tr("请先读取导出文件。", "Load an export first."))
         self._busy(True)
         self.say(self.tr("正在分析……", "Analysing ..."))
         month = None if self.month.value == ALL else self.month.value
-        rv = an.review(self.data, self.pb, month, lang=self.lang)
+        rv = review(self.data, self.pb, month, lang=self.lang)
         self.review = rv
         self.cards.value = f"<p class='note'>{html.escape(report.populations_note(rv))}</p>" + report.kpi_cards_html(rv)
         self.callout.value = report.bottleneck_html(rv)
@@ -281,7 +281,7 @@ class ReviewApp:
         rv, data = self.review, self.data
         deals = data.deals.drop_duplicates("deal_id").set_index("deal_id")
         counts = rv.compliance.findings.groupby("deal_id").size().sort_values(ascending=False)
-        from ..analytics import Period
+        from ..analytics.period import Period
         period = Period.of(rv.month, self.pb.calendar.timezone)
         closed = deals[period.contains(deals["closed"])].index
         ids = list(counts.index) + [d for d in closed if d not in counts.index]
@@ -309,7 +309,7 @@ class ReviewApp:
     @_safe
     def on_group(self, _change: Any = None) -> None:
         """Show the KPIs per rep, team, region or product."""
-        from .. import analytics as an
+        from ..analytics.kpis import stage_conversion_by
         if self.review is None:
             return
         by = self.group.value
@@ -319,17 +319,17 @@ class ReviewApp:
             return
         self.group_table.value = report.html_table(self.review.by[by], max_rows=100)
         month = self.review.month
-        conv = an.stage_conversion_by(self.data, self.pb, by, month, lang=self.lang)
+        conv = stage_conversion_by(self.data, self.pb, by, month, lang=self.lang)
         self.group_stages.value = (f"<h4>{self.tr('各阶段转化率与薄弱环节', 'Stage conversion and weak stage')}</h4>"
                                    + report.html_table(conv, max_rows=100))
 
     @_safe
     def on_deal(self, _change: Any = None) -> None:
         """Walk through one deal: timeline against the SOP, deviations with their clause, prompts."""
-        from .. import analytics as an
+        from ..analytics.case_study import case_study
         if self.review is None or not self.deal.value:
             return
-        cs = an.case_study(self.data, self.pb, self.deal.value, self.review.compliance, lang=self.lang)
+        cs = case_study(self.data, self.pb, self.deal.value, self.review.compliance, lang=self.lang)
         d = cs.deal
 
         def cell(column: str) -> str:

@@ -11,11 +11,11 @@
 * :func:`certificates`: who is certified, verification of a code, the PDF of a certificate, who
   must re-certify.
 
-Widgets only display and forward clicks; every figure comes from :mod:`sopcoach.versions`,
-:mod:`sopcoach.results`, :mod:`sopcoach.itemstats` and :mod:`sopcoach.certificates`. Feedback goes
-to a status line in the layout (shared case 29); errors are logged on the server, never shown as
-tracebacks. Downloads are links with the file inside (``data:`` URLs), so they need no file route
-on the server.
+Widgets only display and forward clicks; every figure comes from :mod:`sopcoach.authoring.versions`,
+:mod:`sopcoach.certification.results`, :mod:`sopcoach.certification.itemstats` and
+:mod:`sopcoach.certification.certificates`. Feedback goes to a status line in the layout (shared
+case 29); errors are logged on the server, never shown as tracebacks. Downloads are links with the
+file inside (``data:`` URLs), so they need no file route on the server.
 """
 from __future__ import annotations
 
@@ -29,9 +29,9 @@ import ipywidgets as w
 import pandas as pd
 from markupsafe import Markup
 
+from ..analytics.report import html_table
 from ..errors import ContentError, SopcoachError
 from ..i18n import current_lang, t
-from ..report import html_table
 from ._common import esc, log
 
 CSS = """
@@ -79,10 +79,10 @@ def as_text(value: Any) -> str:
 
 
 def table_html(df: pd.DataFrame, *, index: bool = False, **options: Any) -> str:
-    """Render ``df`` with :func:`sopcoach.report.html_table` as the trainer pages show tables.
+    """Render ``df`` with :func:`sopcoach.analytics.report.html_table` as the trainer pages show tables.
 
     The row labels are shown only with ``index=True``; a missing value is a dash; up to 500 rows.
-    ``options`` are those of :func:`~sopcoach.report.html_table` (``headers``, ``formats``: a
+    ``options`` are those of :func:`~sopcoach.analytics.report.html_table` (``headers``, ``formats``: a
     format returns text, or :class:`markupsafe.Markup` for HTML).
     """
     return html_table(df, index=index, **{"missing": "–", "max_rows": 500, **options})
@@ -139,7 +139,8 @@ class _App:
     def __init__(self, s: Any = None, records: Any = None, lang: str | None = None,
                  clock: Callable[[], datetime] | None = None):
         from ..config import settings
-        from ..records import Records, utcnow
+        from ..records.models import utcnow
+        from ..records.store import Records
         self.s = s or settings()
         self.records = records or Records(self.s.db_url)
         self.lang = lang or current_lang()
@@ -157,8 +158,8 @@ class _App:
 
     def content(self) -> tuple[Any, Any, Any]:
         """Load playbook, bank and blueprint fresh from disk (a trainer may have just edited them)."""
-        from ..playbook import load_playbook
-        from ..quizbank import load_bank, load_blueprint
+        from ..content.playbook import load_playbook
+        from ..content.quizbank import load_bank, load_blueprint
         pb = load_playbook(self.s.playbook_dir)
         bank = load_bank(self.s.quizzes_dir / "bank", pb)
         return pb, bank, load_blueprint(self.s.quizzes_dir / "blueprint.yaml", bank)
@@ -219,8 +220,8 @@ class PlaybookChangesApp(_App):
     # -- rendering --------------------------------------------------------------------------------
     def refresh(self) -> None:
         """Re-read the content and the records and redraw every section."""
-        from ..cli import check_paths
-        from ..versions import diff_playbook, latest_release, playbook_files, releases
+        from ..authoring.versions import diff_playbook, latest_release, playbook_files, releases
+        from ..content.check import check_paths
         try:  # one load when the content is clean; check_paths then lists every problem otherwise
             self.playbook, self.bank, _ = self.content()
             self.problems = []
@@ -245,7 +246,7 @@ class PlaybookChangesApp(_App):
             self._render_diff()
             self._render_impact()
         if self.playbook is not None:
-            from ..versions import next_label
+            from ..authoring.versions import next_label
             released = {r.label for r in releases(self.records)}
             label = self.playbook.sop.version
             while label in released:
@@ -287,7 +288,7 @@ class PlaybookChangesApp(_App):
             self.files_box.set_title(i, self.tr(f"文件差异：{name}", f"File diff: {name}"))
 
     def _render_impact(self) -> None:
-        from ..versions import impact
+        from ..authoring.versions import impact
         if not self.diff or not self.diff.changes:
             self.impact_box.value = f"<p class='muted'>{esc(self.tr('没有修改的条款。', 'No changed clause.'))}</p>"
             return
@@ -315,7 +316,7 @@ class PlaybookChangesApp(_App):
                 f"{scen}{esc(q.text.get(self.lang))}<div class='muted'>{key}</div>")
 
     def _render_review(self) -> None:
-        from ..versions import needs_review
+        from ..authoring.versions import needs_review
         table = needs_review(self.records)
         if table.empty:
             self.checks = {}
@@ -333,7 +334,7 @@ class PlaybookChangesApp(_App):
         self.review_box.children = [hint, *rows, self.confirm_button]
 
     def _render_recert(self) -> None:
-        from ..versions import recertification_list
+        from ..authoring.versions import recertification_list
         df = recertification_list(self.records, self.clock())
         if df.empty:
             self.recert_box.value = f"<div class='ok'>{esc(self.tr('没有人需要复认证。', 'Nobody needs to re-certify.'))}</div>"
@@ -355,7 +356,7 @@ class PlaybookChangesApp(_App):
 
     @_safe
     def on_confirm(self, _button: Any = None) -> None:
-        from ..versions import confirm
+        from ..authoring.versions import confirm
         chosen = [qid for qid, box in self.checks.items() if box.value]
         if not chosen:
             self.say(self.tr("请先勾选要确认的题目。", "Tick the questions to confirm first."), "warning")
@@ -367,7 +368,7 @@ class PlaybookChangesApp(_App):
 
     @_safe
     def on_release(self, _button: Any = None) -> None:
-        from ..versions import release, set_sop_version
+        from ..authoring.versions import release, set_sop_version
         self.refresh()
         if self.problems or self.playbook is None:
             self.say(self.tr("内容有问题，不能发布；请先修改。", "The content has problems; fix them before releasing."),
@@ -430,7 +431,7 @@ class ResultsApp(_App):
 
     @_safe
     def on_filter(self, _change: Any = None) -> None:
-        from ..results import ATTEMPT_COLUMNS, attempt_table, export_bytes, person_table
+        from ..certification.results import ATTEMPT_COLUMNS, attempt_table, export_bytes, person_table
         f = self.filters()
         if f["since"] and f["until"] and f["since"] > f["until"]:
             self.say(self.tr("开始日期晚于结束日期。", "The start date is after the end date."), "warning")
@@ -523,7 +524,7 @@ class ItemAnalysisApp(_App):
 
     @_safe
     def on_which(self, _change: Any = None) -> None:
-        from ..itemstats import FLAG_TEXT, item_analysis
+        from ..certification.itemstats import FLAG_TEXT, item_analysis
         pb, bank, bp = self.content()
         ia = item_analysis(self.records, bank, bp, pb, self.which.value, self.lang)
         self.analysis = ia
@@ -613,8 +614,8 @@ class CertificatesApp(_App):
         self.refresh()
 
     def refresh(self) -> None:
-        from ..certificates import certificate_table
-        from ..versions import recertification_list
+        from ..authoring.versions import recertification_list
+        from ..certification.certificates import certificate_table
         df = certificate_table(self.records, self.clock())
         status = {k: self.tr(*v) for k, v in STATUS_TEXT.items()}
         self.table.value = table_html(df, formats={
@@ -641,14 +642,14 @@ class CertificatesApp(_App):
 
     @_safe
     def on_verify(self, _button: Any = None) -> None:
-        from ..certificates import verify
+        from ..certification.certificates import verify
         v = verify(self.records, self.code_box.value, self.clock())
         cls = "ok" if v.current else "warn" if v.genuine else "bad"
         self.verdict.value = f"<div class='{cls}'>{esc(v.message(self.lang))}</div>"
 
     @_safe
     def on_pdf(self, _button: Any = None) -> None:
-        from ..certificates import certificate_pdf
+        from ..certification.certificates import certificate_pdf
         if not self.pick.value:
             self.say(self.tr("请先选择证书。", "Pick a certificate first."), "warning")
             return

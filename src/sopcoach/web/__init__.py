@@ -1,1 +1,1 @@
-"""The learner server: sign-in at the door, one page and one kernel per learner, held to a cap."""
+"""Web: launching the Voila servers; the learner server with sign-in at the door; the secret key."""

@@ -14,7 +14,7 @@ revoked (``sopcoach revoke``), and at its expiry.
 Guessing is slowed per client address and employee id (:class:`SignInThrottle`): a stranger's
 failures never lock the real learner out, since they are counted against the stranger's address.
 A sign-in costs the same CPU time for a known and an unknown id (see
-:meth:`sopcoach.records.Records.authenticate`). Behind JupyterHub (``JUPYTERHUB_USER`` set by the
+:meth:`sopcoach.records.store.Records.authenticate`). Behind JupyterHub (``JUPYTERHUB_USER`` set by the
 Hub's single-user launcher, which has already signed the user in) the Hub's user is the learner
 and there is no sign-in page.
 """
@@ -37,7 +37,7 @@ from tornado import web
 
 from ..errors import AuthError
 from ..i18n import t
-from ..records import MAX_CODE_LENGTH, MAX_ID_LENGTH, Records, token_hash
+from ..records.store import MAX_CODE_LENGTH, MAX_ID_LENGTH, Records, token_hash
 
 __all__ = ["LearnerIdentityProvider", "PlainErrors", "SignInThrottle", "SESSION_HOURS", "COOKIE_NAME"]
 

@@ -61,11 +61,12 @@ from voila.tornado.handler import TornadoVoilaHandler
 from voila.tornado.kernel_websocket_handler import VoilaKernelWebsocketHandler
 
 from ..config import settings as sopcoach_settings
-from ..records import Records, utcnow
-from ..session import load_secret
+from ..records.models import utcnow
+from ..records.store import Records
+from .identity import _TEMPLATES, SESSION_HOURS, LearnerIdentityProvider, PlainErrors, request_lang
+from .secret import load_secret
 from .serving import ActivityRelay, LearnerKernelManager, use_cached_exporter
 from .zygote import ZYGOTE_ENV
-from .identity import _TEMPLATES, SESSION_HOURS, LearnerIdentityProvider, PlainErrors, request_lang
 
 __all__ = ["LearnerServer", "PageKernels", "APP_NOTEBOOK", "main"]
 

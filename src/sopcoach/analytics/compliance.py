@@ -1,0 +1,621 @@
+"""SOP compliance of an export: time limits, follow-up cadence and quote authority (seed:1.2, 2.3.1, 3.1.2).
+
+Working time is always the playbook's :class:`~sopcoach.content.businesstime.BusinessCalendar`
+(``add`` for due times, ``elapsed`` for the actual value); SLA values are in each SLA's own unit. A
+check the export cannot support is reported as ``not_checkable`` with the reason, never as zero
+breaches.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from decimal import Decimal
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ..content.businesstime import BusinessCalendar, Duration, DurationUnit
+from ..crm.reading import CrmData
+from ..errors import CalendarRangeError
+from ..i18n import current_lang, t
+from .period import Period, parse_instant
+from .stages import _core, _naive, stage_entries
+
+__all__ = ["Compliance", "check_compliance"]
+
+_TS = "datetime64[us, UTC]"
+_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+_MICROSECOND = timedelta(microseconds=1)
+FOLLOW_UP_KINDS = ("call", "email", "meeting")
+
+#: SLA events implied by entering a playbook stage (the stage's entry criterion in process.yaml):
+#: entering solution_demo means the needs were confirmed, quotation that the proposal was
+#: accepted, payment_collection that the contract was signed.
+STAGE_MILESTONES = {"needs_confirmed": "solution_demo", "proposal_accepted": "quotation",
+                    "contract_signed": "payment_collection"}
+
+
+def _local_us(s: pd.Series, tz: str) -> np.ndarray:
+    """Return UTC stamps as local wall-clock times of ``tz``, int64 microseconds since 1970-01-01."""
+    return s.dt.tz_convert(tz).dt.tz_localize(None).to_numpy().astype("datetime64[us]").astype("int64")
+
+
+# ----------------------------------------------------------------------------------- compliance
+
+
+FINDING_COLUMNS = ["check", "rule", "deal_id", "owner", "clause", "source", "expected", "actual",
+                   "limit", "value", "unit", "start", "due", "end", "week", "event_id"]
+
+
+@dataclass(frozen=True)
+class Compliance:
+    """SOP compliance of an export.
+
+    ``checks``: index ``check`` (``sla:<id>``, ``cadence``, ``authority``); columns ``rule``
+    (str), ``clause`` (clause id), ``source`` (``seed:N`` or ``company-setting``), ``status``
+    (``checked`` or ``not_checkable``), ``reason`` (str), ``instances``, ``breaches``, ``pending``
+    (Int64; pending = not due yet; missing, never 0, for a check that could not run).
+
+    ``findings``: one row per breach. ``check``, ``rule``, ``deal_id``, ``owner``, ``clause``,
+    ``source``, ``expected``, ``actual`` (str, human-readable), ``unit`` (str), ``week`` (str,
+    ISO week for cadence), ``event_id`` (str); ``limit`` and ``value`` (float64, in ``unit``);
+    ``start``, ``due``, ``end`` (datetime64[us, UTC]; ``end`` NaT when never recorded).
+    """
+
+    checks: pd.DataFrame
+    findings: pd.DataFrame
+    as_of: pd.Timestamp | None
+
+    def for_deal(self, deal_id: str) -> pd.DataFrame:
+        return self.findings[self.findings["deal_id"] == deal_id]
+
+    @property
+    def checked(self) -> int:
+        """How many checks the export supported (status ``checked``); 0 means no finding can exist."""
+        return int((self.checks["status"] == "checked").sum())
+
+    def summary(self, lang: str | None = None) -> str:
+        """One sentence on the findings that never passes off unchecked rules as kept ones.
+
+        >>> c = Compliance(pd.DataFrame({"status": ["not_checkable"] * 2}), pd.DataFrame(), None)
+        >>> c.summary("en")
+        'No SOP rule could be checked on this export (2 not checkable): no findings does not mean no deviations.'
+        """
+        total, checked, n = len(self.checks), self.checked, len(self.findings)
+        if not checked:
+            return t(f"这份导出无法检查任何SOP规则（{total} 项均无法检查）：没有偏离记录不代表没有偏离。",
+                     f"No SOP rule could be checked on this export ({total} not checkable): no findings does "
+                     "not mean no deviations.", lang)
+        rest = total - checked
+        return t(f"{n:,} 条偏离记录（{checked} 项规则已检查" + (f"，{rest} 项无法检查）" if rest else "）"),
+                 f"{n:,} findings ({checked} rules checked" + (f", {rest} not checkable)" if rest else ")"), lang)
+
+
+def _clause_source(playbook: Any, clause_id: str) -> str:
+    try:
+        return playbook.clause(clause_id).source
+    except KeyError:
+        return ""
+
+
+def milestones(data: CrmData, playbook: Any, entries: pd.DataFrame | None = None) -> pd.DataFrame:
+    """Return every SLA event occurrence per deal, from explicit events and from stage entries.
+
+    Sources: ``lead_assigned`` = deal created; ``deal_closed`` = a won deal's close;
+    ``needs_confirmed``, ``proposal_accepted``, ``contract_signed`` = recorded entries into
+    ``solution_demo``, ``quotation``, ``payment_collection`` (:data:`STAGE_MILESTONES`; a won
+    deal's close also signs the contract); ``first_contact_made`` = the first outbound call,
+    e-mail or meeting when the export has no explicit first-contact events; every event whose
+    ``milestone`` is set.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns ``deal_id``, ``milestone``, ``event_id`` (str), ``timestamp`` (datetime64[us, UTC]),
+        ``pos`` (intp: the deal's row in ``data.unique_deals()``).
+    """
+    entries = stage_entries(data, playbook) if entries is None else entries
+    deals = data.unique_deals()
+    rows = np.arange(len(deals), dtype=np.intp)
+    ev = _core(data)
+    parts = [pd.DataFrame({"deal_id": deals["deal_id"], "milestone": "lead_assigned",
+                           "timestamp": deals["created"], "event_id": None, "pos": rows})]
+    won = (deals["outcome"] == "won").to_numpy()
+    for name in ("deal_closed", "contract_signed"):
+        parts.append(pd.DataFrame({"deal_id": deals["deal_id"][won], "milestone": name,
+                                   "timestamp": deals["closed"][won], "event_id": None, "pos": rows[won]}))
+    obs = entries[entries["observed"] & entries["entered"].notna()]
+    for name, stage in STAGE_MILESTONES.items():
+        e = obs[obs["stage"] == stage]
+        parts.append(pd.DataFrame({"deal_id": e["deal_id"], "milestone": name,
+                                   "timestamp": e["entered"], "event_id": None, "pos": e["pos"]}))
+    linked = ev["pos"].to_numpy() >= 0
+    explicit = ev.loc[ev["milestone"].notna().to_numpy() & linked,
+                      ["deal_id", "milestone", "timestamp", "event_id", "pos"]]
+    parts.append(explicit)
+    if not (explicit["milestone"] == "first_contact_made").any():
+        mask = (ev["kind"].isin(FOLLOW_UP_KINDS).to_numpy() & (ev["direction"] != "inbound").to_numpy() & linked)
+        contact = ev.loc[mask, ["deal_id", "timestamp", "event_id", "pos"]]
+        first = contact.sort_values("timestamp", kind="stable").drop_duplicates("pos")
+        parts.append(first.assign(milestone="first_contact_made"))
+    out = pd.concat([p for p in parts if len(p)] or parts[:1], ignore_index=True)  # no deals: empty
+    out = out[out["timestamp"].notna()]
+    out["timestamp"] = out["timestamp"].astype(_TS)
+    out["pos"] = out["pos"].astype(np.intp)
+    return out.reset_index(drop=True)
+
+
+class _DueOracle:
+    """Due times from the playbook calendar, called as rarely as the verdicts allow.
+
+    Working days, calendar days and elapsed hours come from :meth:`BusinessCalendar.add_many`, once
+    per distinct local start date. Business hours go through :meth:`BusinessCalendar.add`, bucketed:
+    their due time grows with the start (a start outside business hours counts from the next
+    opening), so for all starts inside one bucket of UTC time ``[b, b + w)`` the due time lies
+    between ``add(b)`` and ``add(b + w)``. A target at or before the first bound is on time and one
+    after the second is late for every start in the bucket; only targets between the bounds need the
+    exact ``add(start)``. (Working days are not monotone this way: a Sunday-evening start counts from
+    Monday's opening, a Monday 01:00 start keeps its wall time.) A start whose working days the
+    calendar does not know (:class:`CalendarRangeError`) gets no verdict.
+    """
+
+    #: widths of the start buckets, in hours, wide to narrow; each narrower one sees only the starts
+    #: the wider ones could not settle
+    BUCKET_HOURS = (24, 4, 1)
+
+    def __init__(self, cal: BusinessCalendar, duration: Duration, memo: dict | None = None):
+        self.cal, self.duration = cal, duration
+        self.memo = {} if memo is None else memo  # shared by SLAs with the same limit
+
+    def due_us(self, start_us: int) -> int | None:
+        """Return the due time of a start (both UTC microseconds); None outside the calendar's years."""
+        key = (self.duration, start_us)
+        if key not in self.memo:
+            start = _EPOCH + timedelta(microseconds=start_us)
+            try:
+                self.memo[key] = (self.cal.add(start, self.duration) - _EPOCH) // _MICROSECOND
+            except CalendarRangeError:
+                self.memo[key] = None
+        return self.memo[key]
+
+    def add(self, start: pd.Timestamp) -> pd.Timestamp:
+        """Return the due time of ``start`` in UTC; NaT when the calendar does not cover it."""
+        due = self.due_us(start.value // 1000)
+        return pd.NaT if due is None else pd.Timestamp(due, unit="us", tz="UTC")
+
+    def late(self, starts: pd.Series, targets: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+        """Return (``targets > add(starts)``, unknown) element-wise (UTC series without NaT).
+
+        ``unknown`` marks starts whose due time falls outside the calendar's years. The upper bound
+        of a bucket's due times is the lower bound of the next bucket (``add`` is monotone). Wide
+        buckets settle most starts with few calls; what they leave open goes to narrower ones, and
+        what those leave open gets its exact due time.
+        """
+        n = len(starts)
+        tgt = _naive(targets).astype("int64")
+        if self.duration.unit is not DurationUnit.BUSINESS_HOURS:
+            due = self.cal.add_many(starts, self.duration)
+            unknown = due.isna().to_numpy()
+            return ~unknown & (tgt > _naive(due).astype("int64")), unknown
+        start_us = _naive(starts).astype("int64")
+        late = np.zeros(n, dtype=bool)
+        todo = np.arange(n)
+        for hours in self.BUCKET_HOURS:
+            if not len(todo):
+                break
+            width = 3_600_000_000 * hours
+            bucket = start_us[todo] // width
+            probes = np.unique(np.concatenate([bucket, bucket + 1]))
+            due = np.zeros(len(probes), dtype="int64")
+            known = np.ones(len(probes), dtype=bool)
+            for i, b in enumerate(probes.tolist()):
+                d = self.due_us(b * width)
+                if d is None:
+                    known[i] = False
+                else:
+                    due[i] = d
+            lo_i = np.searchsorted(probes, bucket)
+            hi_i = np.searchsorted(probes, bucket + 1)
+            sure = known[lo_i] & known[hi_i]
+            t = tgt[todo]
+            is_late = sure & (t > due[hi_i])
+            late[todo[is_late]] = True
+            todo = todo[~is_late & ~(sure & (t <= due[lo_i]))]
+        unknown = np.zeros(n, dtype=bool)
+        for i, s_us, t_us in zip(todo.tolist(), start_us[todo].tolist(), tgt[todo].tolist()):
+            d = self.due_us(s_us)
+            if d is None:
+                unknown[i] = True
+            else:
+                late[i] = t_us > d
+        return late & ~unknown, unknown
+
+
+_ZH_UNITS = {"working_days": "个工作日", "calendar_days": "个自然日", "elapsed_hours": "小时",
+             "business_hours": "个工作小时"}
+
+
+def _fmt_local(ts: pd.Timestamp | None, tz: str) -> str:
+    if ts is None or pd.isna(ts):
+        return ""
+    return ts.tz_convert(tz).strftime("%Y-%m-%d %H:%M")
+
+
+def _num(v: Decimal | float) -> str:
+    v = float(v)
+    return f"{v:,.0f}" if abs(v - round(v)) < 1e-9 else f"{v:,.2f}"
+
+
+def check_compliance(data: CrmData, playbook: Any, month: str | None = None,
+                     as_of: Any = None, *, lang: str | None = None,
+                     entries: pd.DataFrame | None = None) -> Compliance:
+    """Check the export against the SOP's time limits, follow-up cadence and quote authority.
+
+    * Every SLA of the playbook (``slas.yaml``: 24-hour e-mail reply and the 2-working-day first
+      technical solution, seed:1.2.1; 3 working days to a proposal and 5 to delivery, seed:1.2.2;
+      the satisfaction call 30 calendar days after the deal closes, seed:1.2.1; the company's
+      first-contact and quotation limits). One instance per deal (per inbound e-mail for the
+      reply): the first start event, answered by the first end event at or after it. It is a breach
+      when the end comes after the due time (:meth:`BusinessCalendar.add`), or when nothing is
+      recorded and the due time has passed by ``as_of``; the actual value is
+      :meth:`BusinessCalendar.elapsed` in the SLA's unit.
+    * Follow-up cadence (seed:3.1.2 for tier A; company setting for B and C): outbound calls,
+      e-mails and meetings (duplicates left out) per deal and ISO week (Monday-Sunday, playbook
+      time zone), for every full week the deal was open; a week belongs to the month of its
+      Thursday.
+    * Quote authority (seed:2.3.1): a ``quote_sent`` event whose amount or discount exceeds the
+      quoting role's limit and that names no approver.
+
+    A check is ``not_checkable`` (never "0 breaches") when the export lacks what it needs: no start
+    events, no end events at all (the CRM does not record them), no tier, no approval field, a
+    currency other than the playbook's.
+
+    Parameters
+    ----------
+    data : CrmData
+    playbook : Playbook
+    month : str, optional
+        ``YYYY-MM``: instances that start in the month (weeks whose Thursday is in it).
+    as_of : datetime-like, optional
+        The moment the export describes (UTC if naive); default: its latest timestamp.
+
+    Returns
+    -------
+    Compliance
+
+    Raises
+    ------
+    CalendarRangeError
+        When a working-day limit reaches a year the playbook's calendar does not cover.
+    AnalysisError
+        When ``month`` is not ``YYYY-MM`` or ``as_of`` is not a date/time.
+    """
+    lang = lang or current_lang()
+    tz = playbook.calendar.timezone
+    cal = playbook.business_calendar()
+    period = Period.of(month, tz)
+    if as_of is None:
+        as_of = data.as_of
+    as_of = None if as_of is None else parse_instant(as_of, "as_of")
+    entries = stage_entries(data, playbook) if entries is None else entries
+    deals = data.unique_deals().set_index("deal_id")
+    owner = deals["owner"]
+    checks: list[dict[str, Any]] = []
+    findings: list[pd.DataFrame] = []
+    ms = milestones(data, playbook, entries)
+    by_milestone = {m: g for m, g in ms.groupby("milestone", sort=False)}
+    have = set(by_milestone)
+    memo: dict = {}
+
+    def check_row(cid: str, rule: str, clause: str, status: str, reason: str = "", instances: int = 0,
+                  breaches: int = 0, pending: int = 0) -> None:
+        checks.append(dict(check=cid, rule=rule, clause=clause, source=_clause_source(playbook, clause),
+                           status=status, reason=reason, instances=instances, breaches=breaches,
+                           pending=pending))
+
+    ev = _core(data)
+    for sla in playbook.slas:
+        cid, rule = f"sla:{sla.id}", sla.name.get(lang)
+        d = sla.duration
+        unit_label = d.label(lang)
+        if sla.start_event == "customer_email_received":
+            inst = _email_instances(ev)
+            if inst is None:
+                check_row(cid, rule, sla.clause, "not_checkable",
+                          t("导出数据没有标明收发方向的邮件记录。", "the export has no e-mails with a direction "
+                            "(received / sent).", lang))
+                continue
+        else:
+            if sla.start_event not in have:
+                check_row(cid, rule, sla.clause, "not_checkable",
+                          t(f"导出数据没有记录起点事件 {sla.start_event}。",
+                            f"the export records no '{sla.start_event}' events.", lang))
+                continue
+            if sla.end_event not in have:
+                check_row(cid, rule, sla.clause, "not_checkable",
+                          t(f"导出数据没有记录终点事件 {sla.end_event}，无法区分“未做”和“未记录”。",
+                            f"the export records no '{sla.end_event}' events at all, so 'not done' "
+                            "cannot be told from 'not recorded'.", lang))
+                continue
+            starts = by_milestone[sla.start_event].sort_values("timestamp", kind="stable").drop_duplicates("pos")
+            ends = by_milestone[sla.end_event]
+            inst = _pair(starts, ends)
+        inst = inst[period.contains(inst["start"])] if period.month else inst
+        oracle = _DueOracle(cal, d, memo)
+        has_end = inst["end"].notna().to_numpy()
+        if as_of is None:
+            target = inst["end"]
+            considered = has_end
+        else:
+            target = inst["end"].fillna(as_of)
+            considered = np.ones(len(inst), dtype=bool)
+        late = np.zeros(len(inst), dtype=bool)
+        unknown = np.zeros(len(inst), dtype=bool)
+        idx = np.flatnonzero(considered)
+        if len(idx):
+            late[idx], unknown[idx] = oracle.late(inst["start"].iloc[idx].reset_index(drop=True),
+                                                  target.iloc[idx].reset_index(drop=True))
+        if len(inst) and unknown.all():
+            years = cal.covered_years
+            span = f"{inst['start'].min():%Y}-{inst['start'].max():%Y}"
+            check_row(cid, rule, sla.clause, "not_checkable",
+                      t(f"业务日历只覆盖 {years[0]}-{years[1]} 年，导出数据的日期在 {span}；请在 playbook 的 calendar.years 中加入这些年份。",
+                        f"the business calendar covers {years[0]}-{years[1]} only and the export's dates "
+                        f"are {span}; add those years to calendar.years in the playbook.", lang),
+                      len(inst), 0, 0)
+            continue
+        pending = int((~has_end & ~late & ~unknown & considered).sum())
+        bad = inst[late]
+        reason = (t(f"{int(unknown.sum())} 个实例超出业务日历覆盖的年份，未检查。",
+                    f"{int(unknown.sum())} instances fall outside the business calendar's years and were "
+                    "not checked.", lang) if unknown.any() else "")
+        check_row(cid, rule, sla.clause, "checked", reason, len(inst) - int(unknown.sum()), len(bad), pending)
+        if len(bad):
+            recs = []
+            for r in bad.itertuples():
+                due = oracle.add(r.start)
+                end = r.end if pd.notna(r.end) else None
+                measured_to = end if end is not None else as_of
+                value = float(cal.elapsed(r.start.to_pydatetime(), measured_to.to_pydatetime(), d.unit))
+                expected = t(f"{unit_label}内（{_fmt_local(due, tz)} 前）", f"within {unit_label} "
+                             f"(by {_fmt_local(due, tz)})", lang)
+                zh_unit = _ZH_UNITS[d.unit.value]
+                en_unit = d.unit.value.replace("_", " ")
+                actual = (t(f"{_num(value)}{zh_unit}（{_fmt_local(end, tz)}）",
+                            f"{_num(value)} {en_unit} ({_fmt_local(end, tz)})", lang) if end is not None else
+                          t(f"截至 {_fmt_local(as_of, tz)} 未记录（已过 {_num(value)}{zh_unit}）",
+                            f"not recorded by {_fmt_local(as_of, tz)} ({_num(value)} {en_unit} elapsed)", lang))
+                recs.append(dict(check=cid, rule=rule, deal_id=r.deal_id, owner=owner.get(r.deal_id),
+                                 clause=sla.clause, source=_clause_source(playbook, sla.clause),
+                                 expected=expected, actual=actual, limit=float(d.value), value=value,
+                                 unit=d.unit.value, start=r.start, due=due, end=r.end, week=None,
+                                 event_id=r.event_id))
+            findings.append(pd.DataFrame(recs))
+    findings.append(_cadence(data, playbook, period, as_of, lang, check_row))
+    findings.append(_authority(data, playbook, period, lang, check_row))
+    fnd = pd.concat([f for f in findings if f is not None and len(f)], ignore_index=True) if any(
+        f is not None and len(f) for f in findings) else pd.DataFrame(columns=FINDING_COLUMNS)
+    for c in FINDING_COLUMNS:
+        if c not in fnd:
+            fnd[c] = None
+    fnd = fnd[FINDING_COLUMNS]
+    for c in ("start", "due", "end"):
+        fnd[c] = pd.to_datetime(fnd[c], utc=True).astype(_TS)
+    for c in ("limit", "value"):
+        fnd[c] = fnd[c].astype("float64")
+    for c in ("check", "rule", "deal_id", "owner", "clause", "source", "expected", "actual", "unit",
+              "week", "event_id"):
+        fnd[c] = fnd[c].astype(object).where(fnd[c].notna(), None).astype("str")
+    fnd = fnd.sort_values(["check", "deal_id", "start"], kind="stable").reset_index(drop=True)
+    chk = pd.DataFrame(checks).set_index("check")
+    for c in ("instances", "breaches", "pending"):  # a check that did not run counts nothing, not 0
+        chk[c] = chk[c].astype("Int64").where(chk["status"] == "checked", pd.NA)
+    return Compliance(chk, fnd, as_of)
+
+
+def _pair(starts: pd.DataFrame, ends: pd.DataFrame) -> pd.DataFrame:
+    """Pair each deal's start with the first end at or after it (``end`` NaT when none)."""
+    s = starts[["pos", "deal_id", "timestamp"]].rename(columns={"timestamp": "start"})
+    s = s.sort_values("start", kind="stable")
+    e = ends[["pos", "timestamp", "event_id"]].rename(columns={"timestamp": "end"})
+    e = e.assign(_key=e["end"]).sort_values("_key", kind="stable")
+    out = pd.merge_asof(s, e, left_on="start", right_on="_key", by="pos", direction="forward")
+    return out.drop(columns=["_key", "pos"]).reset_index(drop=True)
+
+
+def _email_instances(ev: pd.DataFrame) -> pd.DataFrame | None:
+    """Pair each inbound e-mail with the first outbound one on the same deal (or account) after it."""
+    is_mail = (ev["kind"] == "email").to_numpy() & ev["direction"].notna().to_numpy()
+    mail = ev.loc[is_mail, ["deal_id", "account_id", "timestamp", "event_id", "direction", "pos"]]
+    inbound_m = (mail["direction"] == "inbound").to_numpy()
+    outbound_m = (mail["direction"] == "outbound").to_numpy()
+    if not (inbound_m.any() and outbound_m.any()):
+        return None
+    pos = mail["pos"].to_numpy()
+    acc = pd.factorize(mail["account_id"])[0]
+    key = np.where(pos >= 0, pos, np.where(acc >= 0, pos.max() + 2 + acc, -1))
+    mail = mail.assign(_key=key)[key >= 0]
+    inbound = mail[mail["direction"] == "inbound"][["_key", "deal_id", "timestamp"]].rename(columns={"timestamp": "start"})
+    out = mail[mail["direction"] == "outbound"][["_key", "timestamp", "event_id"]].rename(columns={"timestamp": "end"})
+    inbound = inbound.sort_values("start", kind="stable")
+    out = out.assign(_t=out["end"]).sort_values("_t", kind="stable")
+    pairs = pd.merge_asof(inbound, out, left_on="start", right_on="_t", by="_key", direction="forward")
+    return pairs.drop(columns=["_t", "_key"]).reset_index(drop=True)
+
+
+def _cadence(data: CrmData, playbook: Any, period: Period, as_of: pd.Timestamp | None, lang: str,
+             check_row: Any) -> pd.DataFrame | None:
+    tiers = {tr.id: tr for tr in playbook.tiers}
+    clause = playbook.tiers[0].cadence_clause if playbook.tiers else "follow-up-frequency"
+    rule = t("按客户等级的每周跟进次数", "Weekly follow-ups per customer tier", lang)
+    deals = data.unique_deals()
+    tz = playbook.calendar.timezone
+    ev = _core(data)
+    is_contact = ev["kind"].isin(FOLLOW_UP_KINDS).to_numpy() & ~ev["synthetic"].to_numpy()
+    if not data.has("deals.tier") or not deals["tier"].isin(tiers).any():
+        check_row("cadence", rule, clause, "not_checkable",
+                  t("导出数据没有客户等级（A/B/C）。", "the export has no customer tier (A/B/C).", lang))
+        return None
+    if not is_contact.any():
+        check_row("cadence", rule, clause, "not_checkable",
+                  t("导出数据没有电话、邮件或拜访记录。", "the export has no calls, e-mails or meetings.", lang))
+        return None
+    if as_of is None:
+        check_row("cadence", rule, clause, "not_checkable", "no timestamp in the export")
+        return None
+    sel = np.flatnonzero((deals["tier"].isin(tiers) & deals["created"].notna()).to_numpy())
+    d = deals.iloc[sel]
+    minimum = d["tier"].map({k: v.min_weekly_follow_ups for k, v in tiers.items()}).astype("int64").to_numpy()
+    sel, d, minimum = sel[minimum > 0], d[minimum > 0], minimum[minimum > 0]
+    day = 86_400_000_000  # microseconds
+    start = _local_us(d["created"], tz)
+    stop = _local_us(d["closed"].fillna(as_of).clip(upper=as_of), tz)
+    # days since 1970-01-01 (a Thursday): Monday of a day = day - (day + 3) % 7
+    start_day = start // day
+    start_monday = start_day - (start_day + 3) % 7
+    first = np.where(start == start_monday * day, start_monday, start_monday + 7)
+    stop_day = stop // day
+    last_end = stop_day - (stop_day + 3) % 7          # the Monday (00:00) at or before ``stop``
+    n_weeks = np.maximum((last_end - first) // 7, 0)
+    rep = np.repeat(np.arange(len(d)), n_weeks)
+    offs = np.arange(int(n_weeks.sum())) - np.repeat(np.cumsum(n_weeks) - n_weeks, n_weeks)
+    w_pos = sel[rep]
+    w_monday = first[rep] + 7 * offs
+    w_min = minimum[rep]
+    if period.month is not None:
+        thursday = (w_monday + 3).astype("datetime64[D]")
+        keep = np.datetime_as_string(thursday, unit="M") == period.month
+        w_pos, w_monday, w_min = w_pos[keep], w_monday[keep], w_min[keep]
+    # follow-ups: outbound (or undirected) contacts, duplicates left out, linked to the deal or its account
+    ok = is_contact & (ev["direction"] != "inbound").to_numpy()
+    pos = ev["pos"].to_numpy()
+    f_pos = pos[ok & (pos >= 0)]
+    stamps = ev.loc[ok & (pos >= 0), "timestamp"]
+    via = ok & (pos < 0) & ev["account_id"].notna().to_numpy()
+    if via.any() and deals["account"].notna().any():
+        link = pd.DataFrame({"account_id": deals["account"], "_pos": np.arange(len(deals))}).dropna()
+        extra = ev.loc[via, ["account_id", "timestamp"]].merge(link, on="account_id")
+        f_pos = np.concatenate([f_pos, extra["_pos"].to_numpy()])
+        stamps = pd.concat([stamps, extra["timestamp"]], ignore_index=True)
+    local = _local_us(stamps, tz) // day
+    f_monday = local - (local + 3) % 7
+    span = 1 << 32
+    f_key = f_pos.astype("int64") * span + f_monday
+    keys, counts = np.unique(f_key, return_counts=True)
+    w_key = w_pos.astype("int64") * span + w_monday
+    w_count = np.zeros(len(w_key), dtype="int64")
+    if len(keys):
+        at = np.minimum(np.searchsorted(keys, w_key), len(keys) - 1)
+        hit = keys[at] == w_key
+        w_count[hit] = counts[at[hit]]
+    weeks = pd.DataFrame({
+        "deal_id": deals["deal_id"].to_numpy()[w_pos],
+        "monday": w_monday.astype("datetime64[D]").astype("datetime64[us]"),
+        "minimum": w_min.astype("int64"),
+        "count": w_count.astype("int64"),
+    })
+    bad = weeks[weeks["count"] < weeks["minimum"]]
+    check_row("cadence", rule, clause, "checked", "", len(weeks), len(bad), 0)
+    if bad.empty:
+        return None
+    tier = deals.set_index("deal_id")["tier"]
+    iso = bad["monday"].dt.isocalendar()
+    week = iso["year"].astype(str) + "-W" + iso["week"].astype(str).str.zfill(2)
+    sunday = bad["monday"] + pd.Timedelta(days=6)
+    rng = bad["monday"].dt.strftime("%m-%d") + "–" + sunday.dt.strftime("%m-%d")
+    cl = bad["deal_id"].map(lambda x: tiers[tier[x]].cadence_clause)
+    start = bad["monday"].dt.tz_localize(tz).dt.tz_convert("UTC")
+    out = pd.DataFrame({
+        "check": "cadence", "rule": rule, "deal_id": bad["deal_id"].to_numpy(),
+        "owner": bad["deal_id"].map(deals.set_index("deal_id")["owner"]).to_numpy(),
+        "clause": cl.to_numpy(), "source": cl.map(lambda x: _clause_source(playbook, x)).to_numpy(),
+        "expected": [t(f"{tier[i]}类客户每周至少 {m} 次跟进（{w}，{r}）",
+                       f"at least {m} follow-ups for a tier-{tier[i]} customer in {w} ({r})", lang)
+                     for i, m, w, r in zip(bad["deal_id"], bad["minimum"], week, rng)],
+        "actual": [t(f"{n} 次", f"{n} follow-up{'s' if n != 1 else ''}", lang) for n in bad["count"]],
+        "limit": bad["minimum"].astype("float64").to_numpy(), "value": bad["count"].astype("float64").to_numpy(),
+        "unit": "follow_ups_per_week", "start": start.to_numpy(),
+        "due": (start + pd.Timedelta(days=7)).to_numpy(), "end": pd.NaT, "week": week.to_numpy(),
+        "event_id": None})
+    return out
+
+
+def _authority(data: CrmData, playbook: Any, period: Period, lang: str, check_row: Any) -> pd.DataFrame | None:
+    clause = playbook.authority[0].clause if playbook.authority else "quote-limits"
+    rule = t("超出权限的报价须经审批", "Quotes above the role's authority need approval", lang)
+    ev = _core(data)
+    quotes = ev[(ev["milestone"] == "quote_sent").to_numpy()]
+    currency = data.mapping.spec.source.currency
+    if quotes.empty or quotes["amount"].isna().all():
+        check_row("authority", rule, clause, "not_checkable",
+                  t("导出数据没有带金额的报价记录。", "the export has no quotes with an amount.", lang))
+        return None
+    if not data.has("events.approved_by"):
+        check_row("authority", rule, clause, "not_checkable",
+                  t("导出数据没有审批人字段。", "the export has no approval field.", lang))
+        return None
+    if currency != playbook.sop.currency:
+        check_row("authority", rule, clause, "not_checkable",
+                  t(f"报价币种为 {currency or '未声明'}，权限金额以 {playbook.sop.currency} 计。",
+                    f"quotes are in {currency or 'an undeclared currency'}, the authority limits in "
+                    f"{playbook.sop.currency}.", lang))
+        return None
+    q = quotes[period.contains(quotes["timestamp"])] if period.month else quotes
+    q = q[q["amount"].notna()]
+    roles = data.owners.set_index("owner")["role"] if len(data.owners) else pd.Series(dtype=str)
+    deal_role = data.unique_deals()["role"].to_numpy(dtype=object)
+    role = q["actor"].map(roles).to_numpy(dtype=object)
+    qpos = q["pos"].to_numpy()
+    from_deal = np.where(qpos >= 0, deal_role[np.maximum(qpos, 0)], None) if len(deal_role) else np.full(len(q), None)
+    role = np.where(pd.isna(role), from_deal, role)
+    if data.mapping.spec.source.default_role:
+        role = np.where(pd.isna(role), data.mapping.spec.source.default_role, role)
+    if pd.isna(role).all():
+        check_row("authority", rule, clause, "not_checkable",
+                  t("导出数据没有说明报价人的岗位。", "the export does not say which role quoted.", lang))
+        return None
+    limits = {a.role: a for a in playbook.authority}
+    inf = float("inf")
+    role_code, role_u = pd.factorize(pd.Series(role, dtype=object))  # a missing role gets code -1
+    per_role = [limits.get(r) for r in role_u] + [None]  # code -1 takes the final None: unknown
+    max_amount = np.array([inf if a is None or a.max_quote_amount is None else float(a.max_quote_amount)
+                           for a in per_role])[role_code]
+    max_disc = np.array([inf if a is None or a.max_discount is None else float(a.max_discount)
+                         for a in per_role])[role_code]
+    known = np.array([a is not None for a in per_role], dtype=bool)[role_code]
+    amount = q["amount"].to_numpy(dtype="float64")
+    disc = np.nan_to_num(q["discount"].to_numpy(dtype="float64"), nan=0.0)
+    approved = q["approved_by"].fillna("").str.strip().ne("").to_numpy()
+    over = known & ((amount > max_amount) | (disc > max_disc))
+    recs = []
+    for i in np.flatnonzero(over & ~approved):  # few: the exact chain (Decimal) names the approver
+        r = q.iloc[i]
+        rl = role[i]
+        amt = Decimal(str(r["amount"]))
+        dsc = Decimal(str(r["discount"])) if pd.notna(r["discount"]) else Decimal(0)
+        try:
+            chain = playbook.approval_chain(rl, amt, dsc)
+        except ValueError:
+            chain = [limits[rl], limits[rl]]
+        if len(chain) == 1:
+            continue
+        lim = limits[rl]
+        need = chain[1].role
+        expected = t(
+            f"{rl} 报价上限 {_num(lim.max_quote_amount or 0)} {playbook.sop.currency}、折扣上限 "
+            f"{float(lim.max_discount or 0):.0%}；超出须由 {need} 审批",
+            f"{rl} may quote up to {_num(lim.max_quote_amount or 0)} {playbook.sop.currency} at up to "
+            f"{float(lim.max_discount or 0):.0%} off; above that, approval by {need}", lang)
+        actual = t(f"{_num(amt)} {playbook.sop.currency}，折扣 {float(dsc):.0%}，无审批记录",
+                   f"{_num(amt)} {playbook.sop.currency} at {float(dsc):.0%} off, no approver recorded", lang)
+        recs.append(dict(check="authority", rule=rule, deal_id=r["deal_id"], owner=r["actor"], clause=lim.clause,
+                         source=_clause_source(playbook, lim.clause), expected=expected, actual=actual,
+                         limit=float(lim.max_quote_amount or 0), value=float(amt),
+                         unit=playbook.sop.currency, start=r["timestamp"], due=pd.NaT, end=pd.NaT,
+                         week=None, event_id=r["event_id"]))
+    unknown_role = int((~known).sum())
+    reason = t(f"{unknown_role} 条报价的岗位不在权限表中。", f"{unknown_role} quotes by roles without a "
+               "limit in the playbook were skipped.", lang) if unknown_role else ""
+    check_row("authority", rule, clause, "checked", reason, len(q) - unknown_role, len(recs), 0)
+    return pd.DataFrame(recs) if recs else None

@@ -1,0 +1,420 @@
+"""KPIs per period and per group: the playbook's formulas (``kpis.yaml``, seed:1.3.2), sales cycle, trends.
+
+Rates are fractions 0-1; sales cycles are calendar days (wall-clock days in the playbook's time
+zone, fractional). Groups are owner, team, region and product (:data:`GROUPS`).
+"""
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ..crm.reading import CrmData
+from ..errors import AnalysisError
+from ..i18n import current_lang, t
+from .compliance import Compliance
+from .funnel import _wilson_arrays, find_bottleneck, wilson_interval
+from .period import Period, _cohort, _cohort_rows, _month_text
+from .stages import _core, _observed_beyond, _stage_ids, stage_entries
+
+__all__ = ["breakdown", "cycle_times", "kpis", "monthly_trend", "stage_conversion_by"]
+
+
+# ----------------------------------------------------------------------------------- KPIs
+
+
+def _wall_days(start: pd.Series, end: pd.Series, tz: str) -> pd.Series:
+    """Calendar days between two UTC series, measured on the local wall clock of ``tz``."""
+    s = start.dt.tz_convert(tz).dt.tz_localize(None)
+    e = end.dt.tz_convert(tz).dt.tz_localize(None)
+    return (e - s) / pd.Timedelta(days=1)
+
+
+def cycle_times(data: CrmData, playbook: Any, month: str | None = None) -> pd.Series:
+    """Return the sales cycle of each won deal closed in the period, in calendar days (seed:1.3.2).
+
+    The cycle runs from lead assignment (the deal's ``created``) to contract signature (its
+    ``closed``), measured in wall-clock calendar days in the playbook's time zone. Deals without a
+    creation date, or closed before they were created (a data-quality finding), are left out.
+
+    Returns
+    -------
+    pandas.Series
+        Index ``deal_id`` (str); values float64 calendar days; name ``cycle_days``.
+    """
+    tz = playbook.calendar.timezone
+    key = ("cycle", tz, month)
+    if key not in data._cache:
+        period = Period.of(month, tz)
+        deals = data.unique_deals()
+        won = deals[(deals["outcome"] == "won") & period.contains(deals["closed"]) & deals["created"].notna()]
+        days = _wall_days(won["created"], won["closed"], tz)
+        days.index = pd.Index(won["deal_id"].to_numpy(), name="deal_id")
+        data._cache[key] = days[days >= 0].rename("cycle_days").astype("float64")
+    return data._cache[key].copy()
+
+
+#: why a monthly flow ratio can pass 100%, per KPI (its numerator may come from an earlier month's denominator)
+_FLOW_EXAMPLES = {
+    "lead_conversion_rate": ("上月分配的线索可能本月才确认需求", "a lead assigned last month may have its needs "
+                             "confirmed this month"),
+    "quote_acceptance_rate": ("上月发出的报价可能本月才被接受", "a quote sent last month may be accepted this month"),
+    "contract_signing_rate": ("上月接受的报价可能本月才签约", "a quote accepted last month may be signed this month"),
+}
+
+
+def kpis(data: CrmData, playbook: Any, month: str | None = None, *, lang: str | None = None,
+         entries: pd.DataFrame | None = None) -> pd.DataFrame:
+    """Compute the KPIs of seed:1.3.2 with the playbook's formulas (``kpis.yaml``).
+
+    Formulas (per period; ``month=None`` is the whole export):
+
+    * ``lead_conversion_rate`` = leads whose needs were confirmed in the period / leads assigned in
+      the period. With a leads table: leads converted / leads created in the period (the CRM's own
+      conversion); otherwise deals entering ``solution_demo`` (needs confirmed) / deals created.
+    * ``quote_acceptance_rate`` = quotes accepted (deals entering ``contract_negotiation``) / quotes
+      sent (``quote_sent`` events, else deals entering ``quotation``).
+    * ``contract_signing_rate`` = contracts signed (deals won) / quotes accepted.
+    * ``win_rate`` = won / (won + lost), deals closed in the period.
+    * ``average_sales_cycle`` = mean calendar days from lead assignment to contract signature over
+      the deals won in the period; ``median_sales_cycle`` the median of the same values.
+
+    A KPI the export cannot support (a stage it never records, no closed deal) is
+    ``not_computable`` with the reason; its value is NaN, never 0.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Index ``kpi`` (str). Columns: ``name``, ``unit`` (``fraction`` or ``calendar_days``),
+        ``status`` (``ok``/``not_computable``), ``reason``, ``formula``, ``clause`` (str);
+        ``value``, ``numerator``, ``denominator``, ``ci_low``, ``ci_high`` (Wilson 95%, fractions
+        only), ``target`` (float64).
+
+    Examples
+    --------
+    See ``tests/test_analytics.py``: the Maven export gives ``win_rate`` 0.632 and a median cycle
+    of 57 days.
+    """
+    lang = lang or current_lang()
+    tz = playbook.calendar.timezone
+    period = Period.of(month, tz)
+    ids = _stage_ids(playbook)
+    entries = stage_entries(data, playbook) if entries is None else entries
+    deals = data.unique_deals()
+    rows: dict[str, dict[str, Any]] = {}
+
+    def entered(stage: str) -> pd.Series:
+        e = entries[entries["stage"] == stage]
+        return e[period.contains(e["entered"])] if period.month else e
+
+    def undated(stage: str) -> str:
+        name = next(s.name.get(lang) for s in playbook.stages if s.id == stage)
+        return t(f"导出数据没有阶段变更历史，不知道商机何时进入「{name}」，无法按月统计；请不选月份查看全部数据。",
+                 f"the export has no stage history, so it does not say when deals entered '{name}'; "
+                 "this KPI cannot be counted per month (choose all months).", lang)
+
+    def dated(stage: str) -> bool:
+        later = ids[ids.index(stage):]
+        return period.month is None or bool(entries.loc[entries["stage"].isin(later), "dated"].any())
+
+    def rate(kid: str, num: float, den: float, ok: bool, reason: str) -> None:
+        if ok and den > 0:
+            lo, hi = wilson_interval(num, den) if num <= den else (math.nan, math.nan)
+            zh_example, en_example = _FLOW_EXAMPLES.get(kid, ("", ""))
+            note = "" if num <= den else t(
+                f"分子和分母按各自发生的月份统计（{zh_example}），比率可超过100%。",
+                f"numerator and denominator are counted in the month each happened ({en_example}), so "
+                "the ratio can exceed 100%.", lang)
+            rows[kid] = dict(value=num / den, numerator=num, denominator=den, ci_low=lo, ci_high=hi,
+                             status="ok", reason=note)
+        else:
+            why = reason if not ok else t("本期分母为 0。", "the denominator is 0 in this period.", lang)
+            rows[kid] = dict(value=math.nan, numerator=num if ok else math.nan,
+                             denominator=den if ok else math.nan, ci_low=math.nan, ci_high=math.nan,
+                             status="not_computable", reason=why)
+
+    def never(stage: str) -> str:
+        name = next(s.name.get(lang) for s in playbook.stages if s.id == stage)
+        return t(f"导出数据从未记录「{name}」阶段（或其后的阶段），只能从赢单推断；请在映射中把一个 CRM 阶段映射到 {stage}。",
+                 f"the export never records the '{name}' stage (or a later one) except through won "
+                 f"deals; map a CRM stage onto {stage}.", lang)
+
+    created = int(period.contains(deals["created"]).sum())
+    # lead conversion
+    leads = data.leads
+    if len(leads):
+        if period.month is not None and leads["created"].isna().all():
+            rate("lead_conversion_rate", math.nan, math.nan, False,
+                 t("线索表没有创建日期，无法按月统计。", "the leads table has no creation date, so leads "
+                   "cannot be counted per month.", lang))
+        else:
+            sel = leads[period.contains(leads["created"])] if period.month else leads
+            rate("lead_conversion_rate", float(sel["converted"].sum()), float(len(sel)), True, "")
+            if rows["lead_conversion_rate"]["status"] == "ok":
+                rows["lead_conversion_rate"]["reason"] = t(
+                    "按线索表计算：已转化线索 ÷ 线索（CRM 自身的转化标记）。",
+                    "from the leads table: converted leads ÷ leads (the CRM's own conversion flag).", lang)
+    else:
+        ok = "solution_demo" in ids and _observed_beyond(entries, "solution_demo", ids)
+        ok_m = ok and dated("solution_demo")
+        rate("lead_conversion_rate", float(len(entered("solution_demo"))) if ok_m else math.nan,
+             float(created), ok_m, (never("solution_demo") if not ok else undated("solution_demo"))
+             if "solution_demo" in ids else "")
+    # quote acceptance
+    ok = "contract_negotiation" in ids and _observed_beyond(entries, "quotation", ids)
+    ok_m = ok and dated("quotation")
+    core = _core(data)
+    quotes = core[(core["milestone"] == "quote_sent").to_numpy()]
+    sent = float(period.contains(quotes["timestamp"]).sum()) if len(quotes) else float(len(entered("quotation")))
+    accepted = float(len(entered("contract_negotiation")))
+    rate("quote_acceptance_rate", accepted, sent, ok_m, never("quotation") if not ok else undated("quotation"))
+    # contract signing
+    won_in = deals[(deals["outcome"] == "won") & period.contains(deals["closed"])]
+    lost_in = deals[(deals["outcome"] == "lost") & period.contains(deals["closed"])]
+    ok = _observed_beyond(entries, "contract_negotiation", ids)
+    ok_m = ok and dated("contract_negotiation")
+    rate("contract_signing_rate", float(len(won_in)), accepted, ok_m,
+         never("contract_negotiation") if not ok else undated("contract_negotiation"))
+    # win rate
+    rate("win_rate", float(len(won_in)), float(len(won_in) + len(lost_in)), True, "")
+    if len(won_in) + len(lost_in) == 0:
+        rows["win_rate"]["reason"] = t("本期没有赢单或丢单。", "no deal was won or lost in this period.", lang)
+    # cycle
+    cyc = cycle_times(data, playbook, month)
+    for kid, fn in (("average_sales_cycle", "mean"), ("median_sales_cycle", "median")):
+        if len(cyc):
+            rows[kid] = dict(value=float(getattr(cyc, fn)()), numerator=float(cyc.sum()),
+                             denominator=float(len(cyc)), ci_low=math.nan, ci_high=math.nan,
+                             status="ok", reason="")
+        else:
+            won_p = deals[(deals["outcome"] == "won") & period.contains(deals["closed"])]
+            negative = int((won_p["closed"] < won_p["created"]).sum())
+            why = (t(f"本期 {negative} 个赢单的关闭日期早于创建日期（见数据质量报告）。",
+                     f"the {negative} deals won in this period closed before they were created (see the "
+                     "data-quality report).", lang) if negative else
+                   t("本期没有带创建日期的赢单。", "no won deal with a creation date in this period.", lang))
+            rows[kid] = dict(value=math.nan, numerator=math.nan, denominator=math.nan, ci_low=math.nan,
+                             ci_high=math.nan, status="not_computable", reason=why)
+    meta = {k.id: k for k in playbook.kpis}
+    out = []
+    for kid, r in rows.items():
+        k = meta.get(kid if kid != "median_sales_cycle" else "average_sales_cycle")
+        name = k.name.get(lang) if k else kid
+        if kid == "median_sales_cycle":
+            name = t("销售周期中位数", "Median sales cycle", lang)
+        out.append(dict(kpi=kid, name=name,
+                        unit=k.unit if k else ("calendar_days" if "cycle" in kid else "fraction"),
+                        formula=k.formula.get(lang) if k and kid != "median_sales_cycle" else
+                        t("本期赢单销售周期（自然日）的中位数", "median of the calendar-day cycles of the deals won in the period", lang),
+                        clause=k.clause if k else "kpi-formulas",
+                        target=float(k.target) if k and k.target is not None and kid != "median_sales_cycle" else math.nan,
+                        **r))
+    df = pd.DataFrame(out).set_index("kpi")
+    for c in ("value", "numerator", "denominator", "ci_low", "ci_high", "target"):
+        df[c] = df[c].astype("float64")
+    return df[["name", "value", "unit", "status", "reason", "numerator", "denominator", "ci_low",
+               "ci_high", "target", "formula", "clause"]]
+
+
+def stage_counts(data: CrmData, playbook: Any, month: str | None = None) -> dict[str, int]:
+    """Count the deals per current stage (playbook ids, ``won``, ``lost``, ``unmapped``) in the cohort."""
+    cohort = _cohort(data, Period.of(month, playbook.calendar.timezone))
+    counts = cohort["stage"].fillna("unmapped").value_counts()
+    order = _stage_ids(playbook) + ["won", "lost", "unmapped"]
+    return {s: int(counts[s]) for s in order if s in counts.index}
+
+
+# ----------------------------------------------------------------------------------- groups
+
+
+GROUPS = ("owner", "team", "region", "product")
+
+
+def breakdown(data: CrmData, playbook: Any, by: str = "owner", month: str | None = None,
+              compliance: "Compliance | None" = None) -> pd.DataFrame:
+    """Return the KPIs per rep, team, region or product.
+
+    Parameters
+    ----------
+    by : {"owner", "team", "region", "product"}
+    compliance : Compliance, optional
+        Adds ``breaches`` (SOP findings per group).
+
+    Returns
+    -------
+    pandas.DataFrame
+        Index: the group value (str; ``(none)`` for blanks). Columns ``created``, ``won``,
+        ``lost``, ``open`` (int64 deal counts: created in the period, won or lost in it, open at
+        its end — created by then and not closed by then, so a deal without a creation date is left
+        out; for the whole export, still open); ``win_rate``, ``ci_low``, ``ci_high`` (float64 fractions); ``cycle_mean``,
+        ``cycle_median`` (float64 calendar days); ``amount_won`` (float64, export currency);
+        ``breaches`` (Int64, with ``compliance``; missing when no SOP rule could be checked). Sorted
+        by ``won`` then ``created``, descending.
+
+    Raises
+    ------
+    AnalysisError
+        When ``by`` is not one of the groups.
+    """
+    if by not in GROUPS:
+        raise AnalysisError(f"by must be one of {', '.join(GROUPS)} (got {by!r})")
+    tz = playbook.calendar.timezone
+    period = Period.of(month, tz)
+    deals = data.unique_deals()
+    group = deals[by].fillna("(none)")
+    codes, names = pd.factorize(group.to_numpy(dtype=object))
+    g = len(names)
+    outcome = deals["outcome"].to_numpy(dtype=object)
+    closed_in = period.contains(deals["closed"]).to_numpy()
+    won_m, lost_m = closed_in & (outcome == "won"), closed_in & (outcome == "lost")
+
+    def count(mask: np.ndarray) -> np.ndarray:
+        return np.bincount(codes[mask], minlength=g).astype("int64")
+
+    if period.month is None:
+        open_m = outcome == "open"
+    else:  # the pipeline at the end of the month: created by then, not closed by then
+        created, closed = deals["created"], deals["closed"]
+        open_m = (((created < period.end) & (closed.isna() | (closed >= period.end))).to_numpy()
+                  & ~((outcome != "open") & closed.isna().to_numpy()))  # not: closed on an unknown date
+    out = pd.DataFrame({
+        "created": count(period.contains(deals["created"]).to_numpy()),
+        "won": count(won_m), "lost": count(lost_m), "open": count(open_m),
+    }, index=pd.Index(list(names), name=by, dtype="str"))
+    n = (out["won"] + out["lost"]).to_numpy()
+    out["win_rate"] = np.where(n > 0, out["won"] / np.maximum(n, 1), np.nan)
+    out["ci_low"], out["ci_high"] = _wilson_arrays(out["won"].to_numpy(), n)
+    cyc = cycle_times(data, playbook, month)
+    cpos = pd.Index(deals["deal_id"]).get_indexer(cyc.index)
+    by_group = cyc.groupby(codes[cpos]) if len(cyc) else None
+    out["cycle_mean"] = (by_group.mean().reindex(range(g)).to_numpy() if by_group is not None
+                         else np.full(g, np.nan)).astype("float64")
+    out["cycle_median"] = (by_group.median().reindex(range(g)).to_numpy() if by_group is not None
+                           else np.full(g, np.nan)).astype("float64")
+    amount = np.nan_to_num(deals["amount"].to_numpy(dtype="float64"))
+    out["amount_won"] = np.bincount(codes[won_m], weights=amount[won_m], minlength=g).astype("float64")
+    out = out[(out[["created", "won", "lost", "open"]].sum(axis=1) > 0).to_numpy()]
+    idx = list(out.index)
+    if compliance is not None:
+        f = compliance.findings
+        col = "owner" if by == "owner" else None
+        if col:
+            counts = f.groupby(f["owner"].fillna("(none)")).size()
+        else:
+            fg = f["deal_id"].map(pd.Series(group.to_numpy(), index=deals["deal_id"])).fillna("(none)")
+            counts = f.groupby(fg).size()
+        out["breaches"] = counts.reindex(idx, fill_value=0).astype("Int64")
+        if not compliance.checked:  # no rule could be checked: no count, rather than 0
+            out["breaches"] = pd.array([pd.NA] * len(out), dtype="Int64")
+    return out.sort_values(["won", "created"], ascending=False, kind="stable")
+
+
+def stage_conversion_by(data: CrmData, playbook: Any, by: str = "owner", month: str | None = None,
+                        *, lang: str | None = None) -> pd.DataFrame:
+    """Return the stage-to-stage conversion per rep, team, region or product, with each one's weak stage.
+
+    The same rules as :func:`funnel` (cohort, decided deals) and :func:`find_bottleneck` (a weak stage
+    only when markedly lower, judged with intervals, and on enough decided deals), per group.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Index: the group value (str). Columns: one per playbook stage but the last, named after
+        the stage id, with its conversion (float64 fraction, NaN when no deal decided there);
+        ``deals`` (int64, the group's deals in the cohort: created in the month, or all);
+        ``weak_stage`` (str stage name, missing when none is flagged). Groups without a decided
+        deal are left out; sorted by ``deals``, descending.
+
+    Raises
+    ------
+    AnalysisError
+        When ``by`` is not one of the groups.
+    """
+    if by not in GROUPS:
+        raise AnalysisError(f"by must be one of {', '.join(GROUPS)} (got {by!r})")
+    lang = lang or current_lang()
+    ids = _stage_ids(playbook)
+    k = len(ids)
+    period = Period.of(month, playbook.calendar.timezone)
+    deals = data.unique_deals()
+    entries = stage_entries(data, playbook)
+    codes, names = pd.factorize(deals[by].fillna("(none)").to_numpy(dtype=object))
+    g = len(names)
+    in_cohort = np.zeros(len(deals), dtype=bool)
+    in_cohort[_cohort_rows(data, period)] = True
+    e = entries[in_cohort[entries["pos"].to_numpy()]]
+    pos, position = e["pos"].to_numpy(), e["position"].to_numpy()
+    reached = np.bincount(codes[pos] * k + position, minlength=g * k).reshape(g, k)
+    furthest = np.full(len(deals), -1, dtype=np.int64)
+    np.maximum.at(furthest, pos, position)
+    seen_any = np.zeros(len(deals), dtype=bool)
+    seen_any[pos[e["observed"].to_numpy()]] = True
+    lost = np.flatnonzero(in_cohort & (deals["outcome"] == "lost").to_numpy() & seen_any & (furthest >= 0))
+    lost_here = np.bincount(codes[lost] * k + furthest[lost], minlength=g * k).reshape(g, k)
+    advanced = np.zeros_like(reached)
+    advanced[:, :-1] = reached[:, 1:]
+    decided = advanced + lost_here
+    conv = np.where(decided > 0, advanced / np.maximum(decided, 1), np.nan)
+    observed = entries.groupby("stage")["observed"].any().reindex(ids, fill_value=False).to_numpy()
+    stage_names = {st.id: st.name.get(lang) for st in playbook.stages}
+    out = pd.DataFrame(conv[:, :-1], columns=ids[:-1], index=pd.Index(list(names), name=by, dtype="str"))
+    out["deals"] = np.bincount(codes[in_cohort], minlength=g).astype("int64")
+    weak = []
+    for i in range(g):
+        f = pd.DataFrame({"name": [stage_names[x] for x in ids], "advanced": advanced[i],
+                          "lost_here": lost_here[i], "observed": observed}, index=pd.Index(ids, name="stage"))
+        f.iloc[-1, f.columns.get_loc("observed")] = False
+        b = find_bottleneck(f, lang=lang) if decided[i].sum() else None
+        weak.append(stage_names[b.stage] if b is not None and b.stage else None)
+    out["weak_stage"] = pd.Series(weak, index=out.index, dtype="str")
+    return out[decided[:, :-1].sum(axis=1) > 0].sort_values("deals", ascending=False, kind="stable")
+
+
+def monthly_trend(data: CrmData, playbook: Any, compliance: "Compliance | None" = None) -> pd.DataFrame:
+    """Return the month-over-month trend of the headline KPIs.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Index ``month`` (str ``YYYY-MM`` in the playbook's time zone). Columns ``created``,
+        ``won``, ``lost`` (int64); ``win_rate``, ``ci_low``, ``ci_high`` (float64 fractions);
+        ``win_rate_change`` (float64, difference from the previous month in fraction points);
+        ``cycle_mean``, ``cycle_median`` (float64 calendar days); ``amount_won`` (float64);
+        ``breaches`` (Int64, SOP findings by the month of their start, with ``compliance``;
+        missing when no SOP rule could be checked).
+    """
+    tz = playbook.calendar.timezone
+    deals = data.unique_deals()
+
+    def month(s: pd.Series) -> pd.Series:
+        return _month_text(s, tz)
+
+    created = deals[deals["created"].notna()].groupby(month(deals["created"].dropna())).size()
+    closed = deals[deals["closed"].notna()]
+    cm = month(closed["closed"])
+    won = closed[closed["outcome"] == "won"].groupby(cm[closed["outcome"] == "won"]).size()
+    lost = closed[closed["outcome"] == "lost"].groupby(cm[closed["outcome"] == "lost"]).size()
+    amount = closed[closed["outcome"] == "won"].groupby(cm[closed["outcome"] == "won"])["amount"].sum()
+    cyc = cycle_times(data, playbook)
+    cyc_m = month(deals.set_index("deal_id").loc[cyc.index, "closed"]) if len(cyc) else pd.Series(dtype=str)
+    idx = sorted(set(created.index) | set(won.index) | set(lost.index))
+    out = pd.DataFrame(index=pd.Index(idx, name="month"))
+    for name, s in (("created", created), ("won", won), ("lost", lost)):
+        out[name] = s.reindex(idx, fill_value=0).astype("int64")
+    n = (out["won"] + out["lost"]).to_numpy()
+    out["win_rate"] = np.where(n > 0, out["won"] / np.maximum(n, 1), np.nan)
+    out["ci_low"], out["ci_high"] = _wilson_arrays(out["won"].to_numpy(), n)
+    out["win_rate_change"] = out["win_rate"].diff()
+    out["cycle_mean"] = (cyc.groupby(cyc_m.to_numpy()).mean() if len(cyc) else pd.Series(dtype=float)).reindex(idx).astype("float64")
+    out["cycle_median"] = (cyc.groupby(cyc_m.to_numpy()).median() if len(cyc) else pd.Series(dtype=float)).reindex(idx).astype("float64")
+    out["amount_won"] = amount.reindex(idx).fillna(0.0).astype("float64")
+    if compliance is not None and not compliance.checked:  # nothing checkable: no count, rather than 0
+        out["breaches"] = pd.array([pd.NA] * len(idx), dtype="Int64")
+    elif compliance is not None and len(compliance.findings):
+        fm = month(compliance.findings["start"].dropna())
+        out["breaches"] = fm.value_counts().reindex(idx, fill_value=0).astype("Int64")
+    elif compliance is not None:
+        out["breaches"] = pd.array([0] * len(idx), dtype="Int64")
+    return out

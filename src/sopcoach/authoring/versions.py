@@ -1,0 +1,645 @@
+"""Playbook versions: releases, clause hashes, diffs, impact, needs-review and recertification.
+
+Trainers change the playbook as the monthly reviews teach them (seed:3.3.2, seed:4.2.1,
+seed:4.2.2). This module makes such a change safe:
+
+* :func:`clause_hashes` gives every clause a content hash of what learners and answer keys depend
+  on: the clause itself (title, text, source, rationale, retired) and every structured value that
+  names it with ``clause:`` (roles, stages with their position, steps, authority limits, SLAs,
+  tiers, KPIs, templates, confidentiality rules, the calendar). A tier's classification fields
+  belong to its ``clause``, its weekly follow-up minimum to its ``cadence_clause``, its size
+  thresholds to :data:`TIER_THRESHOLDS_CLAUSE` (``tier-thresholds``). Products name
+  no clause; they belong to the clause in :data:`UNLINKED_PARTS` (``product-catalogue``). Lessons
+  and the ``sop`` header are not clause content.
+* :func:`release` (``sopcoach release``) records a version in the records database: a label,
+  the per-clause hashes and a snapshot of the YAML files. Every question that examines a clause
+  whose hash changed since the previous release is marked *needs review* and left out of the exam
+  draw until a trainer confirms it (:func:`confirm`, ``sopcoach review --confirm QID``).
+* :func:`diff_playbook` compares the playbook on disk with the last release, clause by clause
+  (field paths with old and new values) and file by file (unified diffs that keep comments);
+  :func:`impact` lists, for each changed clause, the questions, lessons, compliance checks and
+  KPIs that use it.
+* :func:`recertification_list` names the certified people whose certificate covered a clause that
+  changed since the release it was issued on; :func:`sopcoach.certification.exam.recertification_exam` builds the
+  short exam on just those clauses.
+* :func:`set_sop_version` writes ``sop.version`` back into the YAML through the one YAML writer
+  (:mod:`sopcoach.authoring.yaml_writer`: lock, backup, atomic round trip), keeping the trainer's comments,
+  quoting and key order.
+"""
+from __future__ import annotations
+
+import difflib
+import hashlib
+import json
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Iterable
+
+from ruamel.yaml.scalarstring import DoubleQuotedScalarString
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from ..config import settings
+from ..errors import VersionError
+from ..records.models import Certificate, Learner, QuestionReview, Release, from_db, to_db, utcnow
+from ..records.store import Records
+from .yaml_writer import update_yaml
+
+#: Parts whose items name no clause, and the clause they belong to.
+UNLINKED_PARTS: dict[str, str] = {"products": "product-catalogue"}
+
+#: The company-setting clause of the tiers' size thresholds (``min_annual_revenue``,
+#: ``min_employees``); without it they belong to the tier's classification clause.
+TIER_THRESHOLDS_CLAUSE = "tier-thresholds"
+
+#: Parts whose items carry ``clause:`` (dumped whole into that clause's content).
+_CLAUSE_PARTS = ("roles", "steps", "authority", "slas", "kpis", "templates", "confidentiality")
+
+NEEDS_REVIEW = "needs_review"
+CONFIRMED = "confirmed"
+
+
+# -- clause content and hashes ----------------------------------------------------------------------
+def _dump(model: Any, exclude: set[str] | None = None) -> dict[str, Any]:
+    return model.model_dump(mode="json", by_alias=True, exclude=exclude)
+
+
+def clause_contents(playbook: Any) -> dict[str, dict[str, Any]]:
+    """Return, per clause id, the content its hash covers (JSON-ready, authored order kept).
+
+    Parameters
+    ----------
+    playbook : Playbook
+
+    Returns
+    -------
+    dict
+        ``{clause_id: {"clause": {...}, "slas": [...], "stages": [...], ...}}``; a part appears
+        only when some of its items name the clause.
+
+    Examples
+    --------
+    >>> from sopcoach.config import PROJECT_ROOT
+    >>> from sopcoach.content.playbook import load_playbook
+    >>> pb = load_playbook(PROJECT_ROOT / "playbook")
+    >>> sorted(clause_contents(pb)["quote-limits"])
+    ['authority', 'clause', 'roles']
+    """
+    out: dict[str, dict[str, Any]] = {c.id: {"clause": _dump(c)} for c in playbook.clauses}
+
+    def add(clause_id: str, part: str, value: dict[str, Any]) -> None:
+        if clause_id in out:  # the model validates references; a retired id still has an entry
+            out[clause_id].setdefault(part, []).append(value)
+
+    for position, stage in enumerate(playbook.stages, 1):
+        add(stage.clause, "stages", {"position": position, **_dump(stage)})
+    for part in _CLAUSE_PARTS:
+        for item in getattr(playbook, part):
+            add(item.clause, part, _dump(item))
+    split = TIER_THRESHOLDS_CLAUSE in out
+    thresholds = {"min_annual_revenue", "min_employees"}
+    for tier in playbook.tiers:
+        dumped = _dump(tier)
+        add(tier.clause, "tiers", {k: v for k, v in dumped.items() if k not in
+                                   {"min_weekly_follow_ups", "cadence_clause"} | (thresholds if split else set())})
+        add(tier.cadence_clause, "tiers.cadence",
+            {"id": tier.id, "name": dumped["name"], "min_weekly_follow_ups": tier.min_weekly_follow_ups})
+        if split:
+            add(TIER_THRESHOLDS_CLAUSE, "tiers.thresholds",
+                {"id": tier.id, **{k: dumped[k] for k in sorted(thresholds)}})
+    add(playbook.calendar.clause, "calendar", _dump(playbook.calendar))
+    for part, clause_id in UNLINKED_PARTS.items():
+        for item in getattr(playbook, part, []):
+            add(clause_id, part, _dump(item))
+    return out
+
+
+def content_hash(content: Any) -> str:
+    """Return the SHA-256 (hex) of ``content`` as canonical JSON (sorted keys, UTF-8).
+
+    >>> content_hash({"b": 1, "a": "规程"}) == content_hash({"a": "规程", "b": 1})
+    True
+    """
+    text = json.dumps(content, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def clause_hashes(playbook: Any) -> dict[str, str]:
+    """Return ``{clause_id: content hash}`` for every clause (see :func:`clause_contents`)."""
+    return {cid: content_hash(c) for cid, c in clause_contents(playbook).items()}
+
+
+def playbook_files(folder: Path | str) -> dict[str, str]:
+    """Return the text of every ``*.yaml`` file of a playbook folder, by file name."""
+    return {p.name: p.read_text(encoding="utf-8-sig") for p in sorted(Path(folder).glob("*.yaml"))}
+
+
+# -- releases -------------------------------------------------------------------------------------------
+def releases(records: Records) -> list[Release]:
+    """Return every release, oldest first."""
+    return records.run(lambda s: list(s.scalars(select(Release).order_by(Release.id))))
+
+
+def latest_release(records: Records) -> Release | None:
+    """Return the newest release (the version in force), or ``None`` before the first one."""
+    return records.run(_latest)
+
+
+def _latest(s: Session) -> Release | None:
+    return s.scalars(select(Release).order_by(Release.id.desc()).limit(1)).first()
+
+
+@dataclass(frozen=True)
+class ReleaseOutcome:
+    """What :func:`release` recorded.
+
+    ``changed`` are the clause ids whose hash differs from the previous release (added, removed or
+    changed); ``flagged`` the question ids marked needs-review because they examine one of them.
+    """
+
+    release_id: int
+    label: str
+    previous: str | None
+    changed: tuple[str, ...]
+    flagged: tuple[str, ...]
+
+
+def release(records: Records, playbook: Any, bank: Any, folder: Path | str, label: str | None = None,
+            note: str = "", by: str = "", now: datetime | None = None) -> ReleaseOutcome:
+    """Record the playbook as a released version and mark affected questions needs-review.
+
+    Parameters
+    ----------
+    records : Records
+    playbook : Playbook
+        The playbook loaded from ``folder`` (validated: release only content ``check`` accepts).
+    bank : Bank
+        The certification bank; questions whose ``clauses`` meet a changed clause are flagged.
+    folder : path-like
+        The playbook folder, snapshot for later diffs (comments included).
+    label : str, optional
+        The release label (default ``playbook.sop.version``); unique across releases.
+    note, by : str
+        Free text stored with the release (what changed and why; who released it).
+    now : datetime, optional
+        Aware UTC time of the release (default: now).
+
+    Returns
+    -------
+    ReleaseOutcome
+
+    Raises
+    ------
+    VersionError
+        When the label is already used, or nothing changed since the last release.
+    """
+    now = now or utcnow()
+    label = (label or playbook.sop.version).strip()
+    if not label:
+        raise VersionError("a release needs a label; set sop.version in playbook/sop.yaml or pass --label")
+    contents = clause_contents(playbook)
+    hashes = {cid: content_hash(c) for cid, c in contents.items()}
+    files = playbook_files(folder)
+    pb_hash = playbook.content_hash()
+
+    def do(s: Session) -> ReleaseOutcome:
+        last = _latest(s)
+        used = s.scalars(select(Release).where(Release.label == label)).first()
+        if used is not None:
+            raise VersionError(
+                f"release label '{label}' is already used (release {used.id} of "
+                f"{from_db(used.created_at):%Y-%m-%d}); raise sop.version in playbook/sop.yaml or run "
+                "`sopcoach release --label NEW`, which writes the new label there")
+        if last is not None and last.playbook_hash == pb_hash and last.snapshot.get("files") == files:
+            raise VersionError(f"nothing changed since release '{last.label}'")
+        changed = sorted(changed_clauses(last.clause_hashes, hashes)) if last is not None else []
+        row = Release(label=label, created_at=to_db(now), created_by=by, note=note, playbook_hash=pb_hash,
+                      clause_hashes=hashes, changed=changed,
+                      snapshot={"files": files, "clauses": contents, "sop_version": playbook.sop.version})
+        s.add(row)
+        s.flush()
+        flagged = []
+        for q in bank.questions.values():
+            hit = [c for c in q.clauses if c in set(changed)]
+            if hit:
+                s.add(QuestionReview(question_id=q.id, release_id=row.id, clauses=hit, status=NEEDS_REVIEW,
+                                     flagged_at=to_db(now)))
+                flagged.append(q.id)
+        return ReleaseOutcome(row.id, label, last.label if last else None, tuple(changed), tuple(flagged))
+    return records.run(do)
+
+
+def next_label(label: str) -> str:
+    """Suggest the label after ``label``: its last number plus one.
+
+    >>> next_label("1.0"), next_label("2025.9"), next_label("v2"), next_label("draft")
+    ('1.1', '2025.10', 'v3', 'draft.1')
+    """
+    import re
+    m = re.search(r"(\d+)(\D*)$", label)
+    if not m:
+        return f"{label}.1"
+    return f"{label[:m.start(1)]}{int(m.group(1)) + 1}{m.group(2)}"
+
+
+def changed_clauses(old: dict[str, str], new: dict[str, str]) -> set[str]:
+    """Return the clause ids added, removed or changed between two hash maps.
+
+    >>> sorted(changed_clauses({"a": "1", "b": "2", "c": "3"}, {"a": "1", "b": "9", "d": "4"}))
+    ['b', 'c', 'd']
+    """
+    return {c for c in set(old) | set(new) if old.get(c) != new.get(c)}
+
+
+def set_sop_version(folder: Path | str, label: str, home: Path | str | None = None, by: str = "") -> Path:
+    """Write ``sop.version: "<label>"`` into the playbook file that holds the ``sop`` part.
+
+    The file goes through the one YAML writer (:func:`sopcoach.authoring.yaml_writer.update_yaml`): under the
+    installation's write lock, after a backup of the playbook folder in
+    ``$SOPCOACH_HOME/playbook-history/<id>/`` (kind ``release``), atomically, with ruamel.yaml's round
+    trip: comments, blank lines, key order and the quoting of every other value stay as the trainer
+    wrote them; the version is written quoted (it is text: ``1.10`` must not become the number 1.1).
+
+    Parameters
+    ----------
+    folder : path-like
+        The playbook folder (``<content>/playbook``).
+    label : str
+        The version label.
+    home : path-like, optional
+        ``SOPCOACH_HOME`` (lock and backups); default: the data home
+        :func:`sopcoach.config.settings` resolves for the content folder ``folder/..``.
+    by : str
+        Who writes (kept in the backup's manifest).
+
+    Returns
+    -------
+    Path
+        The file written.
+
+    Raises
+    ------
+    VersionError
+        When no playbook file holds a ``sop:`` part.
+    """
+    folder = Path(folder)
+    for path in sorted(folder.glob("*.yaml")):
+        text = path.read_text(encoding="utf-8-sig")
+        if not any(line.startswith("sop:") for line in text.splitlines()):
+            continue
+
+        def edit(doc: Any) -> None:
+            doc["sop"]["version"] = DoubleQuotedScalarString(label)
+
+        where = settings(folder.parent).home if home is None else home
+        update_yaml(path, where, edit, "release", note=f"before sop.version {label}", by=by)
+        return path
+    raise VersionError(f"no playbook file in {folder} holds the 'sop' part")
+
+
+# -- diff ------------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class FieldChange:
+    """One changed value: ``path`` inside the clause content (``slas[first-reply].limit.value``)."""
+
+    path: str
+    old: Any
+    new: Any
+
+
+@dataclass(frozen=True)
+class ClauseChange:
+    """A clause added, removed or changed since the base release, with its changed fields."""
+
+    clause_id: str
+    kind: str  # "added" | "removed" | "changed"
+    source: str
+    title: str
+    fields: tuple[FieldChange, ...]
+
+
+@dataclass(frozen=True)
+class PlaybookDiff:
+    """The playbook on disk against a release.
+
+    ``base`` is the release compared with (``None`` before the first release: then nothing is
+    listed); ``changes`` the changed clauses in playbook order; ``file_diffs`` a unified diff per
+    YAML file that differs (comments included); ``version`` the ``(released, on disk)`` labels.
+    """
+
+    base_label: str | None
+    base_created_at: datetime | None
+    changes: tuple[ClauseChange, ...]
+    file_diffs: dict[str, str] = field(default_factory=dict)
+    version: tuple[str | None, str] = (None, "")
+
+    @property
+    def changed_ids(self) -> list[str]:
+        return [c.clause_id for c in self.changes]
+
+    def text(self, lang: str | None = None) -> str:
+        """Return the diff as readable text lines (what ``sopcoach diff`` prints)."""
+        from ..i18n import t
+        if self.base_label is None:
+            return t("尚无发布版本：运行 sopcoach release 记录第一个版本。",
+                     "No release yet: run `sopcoach release` to record the first version.", lang)
+        head = t(f"与发布版本 {self.base_label}（{self.base_created_at:%Y-%m-%d}）相比：",
+                 f"Changes since release {self.base_label} ({self.base_created_at:%Y-%m-%d}):", lang)
+        lines = [head]
+        if self.version[0] != self.version[1]:
+            lines.append(f"  sop.version: {self.version[0]} -> {self.version[1]}")
+        if not self.changes:
+            lines.append(t("  没有条款变化。", "  no clause changed.", lang))
+        mark = {"added": "+", "removed": "-", "changed": "~"}
+        for ch in self.changes:
+            lines.append(f"{mark[ch.kind]} {ch.clause_id} ({ch.source}) {ch.title}")
+            for f in ch.fields:
+                old, new = _show(f.old), _show(f.new)
+                if len(old) + len(new) > 100 or "\n" in old + new:
+                    lines.append(f"    {f.path}:")
+                    if f.old is not None:
+                        lines.extend(f"      - {x}" for x in old.splitlines())
+                    if f.new is not None:
+                        lines.extend(f"      + {x}" for x in new.splitlines())
+                else:
+                    lines.append(f"    {f.path}: {old} -> {new}")
+        return "\n".join(lines)
+
+
+def _show(v: Any) -> str:
+    return "(none)" if v is None else str(v)
+
+
+def _flatten(value: Any, path: str, out: dict[str, Any]) -> dict[str, Any]:
+    if isinstance(value, dict):
+        for k, v in value.items():
+            _flatten(v, f"{path}.{k}" if path else str(k), out)
+    elif isinstance(value, list):
+        for i, v in enumerate(value):
+            key = (v.get("id") or v.get("role")) if isinstance(v, dict) else None
+            _flatten(v, f"{path}[{key if key is not None else i}]", out)
+    else:
+        out[path] = value
+    return out
+
+
+def _field_changes(old: dict[str, Any] | None, new: dict[str, Any] | None) -> tuple[FieldChange, ...]:
+    a = _flatten(old or {}, "", {})
+    b = _flatten(new or {}, "", {})
+    paths = list(b) + [p for p in a if p not in b]
+    return tuple(FieldChange(p, a.get(p), b.get(p)) for p in paths if a.get(p) != b.get(p))
+
+
+def diff_playbook(base: Release | None, playbook: Any, files: dict[str, str] | None = None,
+                  lang: str | None = None) -> PlaybookDiff:
+    """Compare ``playbook`` (and its YAML ``files``) with the release ``base``.
+
+    Parameters
+    ----------
+    base : Release or None
+        Usually :func:`latest_release`.
+    playbook : Playbook
+    files : dict, optional
+        ``{file name: text}`` of the playbook on disk (:func:`playbook_files`) for the file diffs.
+    lang : str, optional
+        Language of the clause titles.
+
+    Returns
+    -------
+    PlaybookDiff
+    """
+    from ..i18n import Text
+    if base is None:
+        return PlaybookDiff(None, None, (), {}, (None, playbook.sop.version))
+    old = base.snapshot.get("clauses", {})
+    new = clause_contents(playbook)
+    order = [c.id for c in playbook.clauses] + [c for c in old if c not in new]
+    changes = []
+    for cid in order:
+        a, b = old.get(cid), new.get(cid)
+        if a == b:
+            continue
+        kind = "added" if a is None else "removed" if b is None else "changed"
+        clause = (b or a)["clause"]
+        title = Text.model_validate(clause["title"]).get(lang)
+        changes.append(ClauseChange(cid, kind, clause["source"], title, _field_changes(a, b)))
+    file_diffs = {}
+    old_files = base.snapshot.get("files", {})
+    for name in sorted(set(old_files) | set(files or {})):
+        if files is None:
+            break
+        x, y = old_files.get(name, ""), files.get(name, "")
+        if x != y:
+            file_diffs[name] = "".join(difflib.unified_diff(
+                x.splitlines(keepends=True), y.splitlines(keepends=True),
+                fromfile=f"{base.label}/{name}", tofile=f"playbook/{name}"))
+    return PlaybookDiff(base.label, from_db(base.created_at), tuple(changes), file_diffs,
+                        (base.snapshot.get("sop_version", base.label), playbook.sop.version))
+
+
+# -- impact -----------------------------------------------------------------------------------------------
+def lessons_by_clause(playbook: Any) -> dict[str, list[str]]:
+    """Return ``{clause_id: ["L3 approval", ...]}`` from the playbook's ``lessons`` part.
+
+    A lesson uses a clause it lists in ``clauses`` (see ``playbook/lessons.yaml``).
+    """
+    out: dict[str, list[str]] = {}
+    for lesson in sorted(getattr(playbook, "lessons", None) or [], key=lambda x: x.number):
+        for cid in lesson.clauses:
+            out.setdefault(cid, []).append(f"L{lesson.number} {lesson.id}")
+    return out
+
+
+def checks_by_clause(playbook: Any) -> dict[str, list[str]]:
+    """Return ``{clause_id: [check ids]}``: the CRM compliance checks that apply each clause.
+
+    Check ids are those of :func:`sopcoach.analytics.compliance.check_compliance`: ``sla:<id>`` (the SLA's
+    clause; the calendar's clause too for SLAs counted in working days or business hours, whose
+    due times it decides), ``cadence`` (tiers' classification and cadence clauses) and
+    ``authority`` (the authority limits' clause).
+    """
+    out: dict[str, list[str]] = {}
+
+    def add(cid: str, check: str) -> None:
+        if check not in out.setdefault(cid, []):
+            out[cid].append(check)
+
+    for sla in playbook.slas:
+        add(sla.clause, f"sla:{sla.id}")
+        if sla.limit.unit.value in ("working_days", "business_hours"):
+            add(playbook.calendar.clause, f"sla:{sla.id}")
+    for tier in playbook.tiers:
+        add(tier.clause, "cadence")
+        add(tier.cadence_clause, "cadence")
+    for limit in playbook.authority:
+        add(limit.clause, "authority")
+    return out
+
+
+def impact(playbook: Any, bank: Any, clause_ids: Iterable[str], lang: str | None = None):
+    """Return what uses each of ``clause_ids``: questions, lessons, compliance checks and KPIs.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Index ``clause`` (str, in the given order); columns ``source``, ``title`` (str),
+        ``questions``, ``lessons``, ``checks``, ``kpis`` (lists of str).
+    """
+    import pandas as pd
+    lessons = lessons_by_clause(playbook)
+    checks = checks_by_clause(playbook)
+    titles = {c.id: (c.source, c.title.get(lang)) for c in playbook.clauses}
+    rows = []
+    for cid in clause_ids:
+        source, title = titles.get(cid, ("", ""))
+        rows.append({
+            "clause": cid, "source": source, "title": title,
+            "questions": [q.id for q in bank.questions.values() if cid in q.clauses],
+            "lessons": lessons.get(cid, []),
+            "checks": checks.get(cid, []),
+            "kpis": [f"kpi:{k.id}" for k in playbook.kpis if k.clause == cid],
+        })
+    cols = ["clause", "source", "title", "questions", "lessons", "checks", "kpis"]
+    return pd.DataFrame(rows, columns=cols).set_index("clause")
+
+
+# -- needs review ---------------------------------------------------------------------------------------
+def needs_review(records: Records):
+    """Return the questions waiting for a trainer's confirmation.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Index ``question_id`` (str); columns ``clauses`` (list of the changed clause ids it
+        examines), ``releases`` (labels of the releases that flagged it), ``flagged_at`` (aware
+        UTC datetime of the first flag).
+    """
+    import pandas as pd
+
+    def do(s: Session) -> list[tuple[QuestionReview, str]]:
+        return list(s.execute(select(QuestionReview, Release.label).join(Release)
+                              .where(QuestionReview.status == NEEDS_REVIEW).order_by(QuestionReview.id)))
+    rows: dict[str, dict[str, Any]] = {}
+    for qr, label in records.run(do):
+        r = rows.setdefault(qr.question_id, {"question_id": qr.question_id, "clauses": [], "releases": [],
+                                             "flagged_at": from_db(qr.flagged_at)})
+        r["clauses"] += [c for c in qr.clauses if c not in r["clauses"]]
+        r["releases"].append(label)
+    return pd.DataFrame(list(rows.values()), columns=["question_id", "clauses", "releases", "flagged_at"]
+                        ).set_index("question_id")
+
+
+def needs_review_ids(records: Records) -> set[str]:
+    """Return the ids of the questions marked needs-review (left out of the exam draw)."""
+    from ..records.store import pending_review_ids
+    return records.run(pending_review_ids)
+
+
+def confirm(records: Records, question_ids: Iterable[str], by: str = "", now: datetime | None = None) -> list[str]:
+    """Confirm questions after review: they return to the exam draw.
+
+    Parameters
+    ----------
+    question_ids : iterable of str
+        Questions marked needs-review.
+    by : str
+        Who confirmed (stored).
+
+    Returns
+    -------
+    list of str
+        The confirmed ids, in the given order.
+
+    Raises
+    ------
+    VersionError
+        When an id is not waiting for review (nothing is confirmed then); the message lists those
+        that are.
+    """
+    now = now or utcnow()
+    ids = list(dict.fromkeys(q.strip() for q in question_ids if q.strip()))
+
+    def do(s: Session) -> list[str]:
+        open_rows = list(s.scalars(select(QuestionReview).where(QuestionReview.status == NEEDS_REVIEW)))
+        pending = {r.question_id for r in open_rows}
+        unknown = [q for q in ids if q not in pending]
+        if unknown:
+            listed = ", ".join(sorted(pending)) or "none"
+            raise VersionError(f"not waiting for review: {', '.join(unknown)} (waiting: {listed})")
+        for r in open_rows:
+            if r.question_id in ids:
+                r.status, r.confirmed_at, r.confirmed_by = CONFIRMED, to_db(now), by
+        return ids
+    return records.run(do)
+
+
+# -- recertification -------------------------------------------------------------------------------------
+def certificate_changes(s: Session, cert: Certificate, current: Release | None = None) -> list[str]:
+    """Return the covered clauses of ``cert`` whose content changed since it was issued.
+
+    The baseline is the hash recorded on the certificate; a certificate issued before the first
+    release is compared with the first release. Compared with ``current`` (default: the latest
+    release); empty when no release exists.
+    """
+    current = current if current is not None else _latest(s)
+    if current is None:
+        return []
+    base = dict(cert.clause_hashes or {})
+    if not base:
+        first = s.scalars(select(Release).order_by(Release.id).limit(1)).first()
+        base = {c: first.clause_hashes.get(c) for c in cert.clauses} if first is not None else {}
+    return [c for c in cert.clauses if base.get(c) != current.clause_hashes.get(c)]
+
+
+def recertification_list(records: Records, now: datetime | None = None):
+    """Return the certified people whose certificate covered a clause changed since it was issued.
+
+    Only certificates in force count (not expired, revoked or superseded by a recertification).
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per certificate; columns ``learner_id``, ``name``, ``team``, ``cohort``,
+        ``certificate`` (code), ``issued_at`` (aware UTC datetime), ``version`` (the release label
+        it was issued on), ``changed`` (list of clause ids to re-examine).
+    """
+    import pandas as pd
+    now = now or utcnow()
+
+    def do(s: Session) -> list[dict[str, Any]]:
+        current = _latest(s)
+        out = []
+        for cert, learner in s.execute(select(Certificate, Learner).join(Learner)
+                                       .order_by(Certificate.learner_id, Certificate.issued_at)):
+            if cert.revoked_at is not None or cert.superseded_by or from_db(cert.expires_at) <= now:
+                continue
+            changed = certificate_changes(s, cert, current)
+            if changed:
+                out.append({"learner_id": cert.learner_id, "name": learner.name, "team": learner.team or "",
+                            "cohort": learner.cohort or "", "certificate": cert.code,
+                            "issued_at": from_db(cert.issued_at), "version": cert.playbook_version,
+                            "changed": changed})
+        return out
+    cols = ["learner_id", "name", "team", "cohort", "certificate", "issued_at", "version", "changed"]
+    return pd.DataFrame(records.run(do), columns=cols)
+
+
+def recertification_due(records: Records, learner_id: str, now: datetime | None = None) -> tuple[str, list[str], int] | None:
+    """Return ``(certificate code, changed clause ids, current release id)`` when the learner must
+    re-certify, else ``None``."""
+    now = now or utcnow()
+
+    def do(s: Session):
+        current = _latest(s)
+        certs = s.scalars(select(Certificate).where(Certificate.learner_id == learner_id,
+                                                    Certificate.superseded_by.is_(None),
+                                                    Certificate.revoked_at.is_(None))
+                          .order_by(Certificate.issued_at.desc()))
+        for cert in certs:
+            if from_db(cert.expires_at) <= now:
+                continue
+            changed = certificate_changes(s, cert, current)
+            return (cert.code, changed, current.id) if changed and current is not None else None
+        return None
+    return records.run(do)

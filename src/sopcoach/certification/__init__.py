@@ -1,0 +1,1 @@
+"""Certification: the exam (draw, attempt states, recertification), scoring, certificates, results, item statistics."""

@@ -1,0 +1,574 @@
+"""The certification exam: a seeded draw and an explicit attempt state machine (seed:3.3.1).
+
+States and transitions (:data:`TRANSITIONS`)::
+
+    started --submit--> submitted --score--> scored
+    started --deadline passes--> expired (scored with the answers saved before the deadline)
+
+Every rule is enforced here, against the records database, never in the browser: answers are
+refused once the attempt is closed or its time is up (measured from the server-side start), a
+second submit returns the first result unchanged, and a new attempt is refused past the attempt
+limit or before the waiting time has passed.
+"""
+from __future__ import annotations
+
+import enum
+import random
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from fractions import Fraction
+from typing import Any, Callable
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from ..content.quizbank import Bank, Blueprint, MultipleChoice, Numeric, Ordering, SingleChoice, TrueFalse
+from ..errors import (AlreadyCertified, AttemptClosed, AttemptExpired, AttemptLimitReached, ExamError, InvalidResponse,
+                      LessonsIncomplete, QuestionsNeedReview, WaitRequired)
+from ..records.models import Answer, Attempt, from_db, to_db, utcnow
+from ..records.store import Records, any_release, pending_review_ids, release_label_for
+from .scoring import ScoreReport, check_response, report_from_json, report_to_json, score_attempt
+
+
+class AttemptState(str, enum.Enum):
+    """The life of an attempt."""
+
+    STARTED = "started"
+    SUBMITTED = "submitted"
+    SCORED = "scored"
+    EXPIRED = "expired"
+
+
+TRANSITIONS: dict[AttemptState, set[AttemptState]] = {
+    AttemptState.STARTED: {AttemptState.SUBMITTED, AttemptState.EXPIRED},
+    AttemptState.SUBMITTED: {AttemptState.SCORED},
+    AttemptState.SCORED: set(),
+    AttemptState.EXPIRED: set(),
+}
+CLOSED = {AttemptState.SUBMITTED, AttemptState.SCORED, AttemptState.EXPIRED}
+
+
+def transition(row: Attempt, new: AttemptState) -> None:
+    """Move ``row`` to ``new``; raise :class:`AttemptClosed` when the state machine forbids it."""
+    old = AttemptState(row.state)
+    if new not in TRANSITIONS[old]:
+        raise AttemptClosed(f"attempt {row.id} is {old.value}; it cannot become {new.value}")
+    row.state = new.value
+
+
+@dataclass(frozen=True)
+class Draw:
+    """A seeded draw: question ids in exam order and each question's option/block order."""
+
+    question_ids: list[str]
+    option_orders: dict[str, list[str]]
+
+
+def draw(bank: Bank, blueprint: Blueprint, seed: int, exclude: set[str] = frozenset()) -> Draw:
+    """Draw an exam from ``bank`` as ``blueprint`` says, deterministically for ``seed``.
+
+    Questions are drawn per section (``Section.draw`` each, sections in blueprint order, questions
+    shuffled within the exam). Choice options and ordering blocks are shuffled; an ordering's
+    shown order never equals its key (shared case 12).
+
+    Parameters
+    ----------
+    bank : Bank
+    blueprint : Blueprint
+    seed : int
+        Stored with the attempt; the same seed always gives the same :class:`Draw`.
+    exclude : set of str
+        Question ids not to draw (e.g. questions waiting for a trainer's review).
+
+    Returns
+    -------
+    Draw
+        ``question_ids`` in exam order; ``option_orders`` maps each choice or ordering question
+        to its option/block ids in display order. Orders are shuffled from the ids sorted, so
+        they never depend on which option is correct.
+
+    Raises
+    ------
+    ExamError
+        When a section has fewer eligible questions than it draws.
+    """
+    rng = random.Random(seed)
+    chosen: list[str] = []
+    for section in blueprint.sections:
+        pool = [q.id for q in bank.in_section(section.id) if q.id not in exclude]
+        if len(pool) < section.draw:
+            raise ExamError(f"section '{section.id}' needs {section.draw} questions, the bank has {len(pool)}")
+        chosen.extend(rng.sample(pool, section.draw))
+    rng.shuffle(chosen)
+    orders: dict[str, list[str]] = {}
+    for qid in chosen:
+        q = bank[qid]
+        if isinstance(q, (SingleChoice, MultipleChoice)):
+            ids = sorted(o.id for o in q.options)  # the shown order must not depend on the key
+            rng.shuffle(ids)
+            orders[qid] = ids
+        elif isinstance(q, Ordering):
+            ids = sorted(o.id for o in q.blocks)
+            key = [o.id for o in q.items]
+            rng.shuffle(ids)
+            if ids[: len(key)] == key:
+                ids = ids[1:] + ids[:1]
+            orders[qid] = ids
+    return Draw(chosen, orders)
+
+
+@dataclass(frozen=True)
+class QuestionView:
+    """What the learner's page may know about a question: no key, no correctness.
+
+    ``options`` are ``(option_id, label)`` pairs in this attempt's order.
+    """
+
+    question_id: str
+    number: int
+    total: int
+    type: str
+    scenario: str | None
+    text: str
+    options: list[tuple[str, str]]
+    unit: str | None
+    response: Any
+    flagged: bool
+
+
+@dataclass(frozen=True)
+class AttemptView:
+    """An attempt as the learner sees it."""
+
+    attempt_id: int
+    number: int
+    state: AttemptState
+    started_at: datetime
+    deadline_at: datetime
+    question_ids: list[str]
+    answered: set[str]
+    flagged: set[str]
+
+    def seconds_left(self, now: datetime) -> int:
+        return max(0, int((self.deadline_at - now).total_seconds()))
+
+
+@dataclass(frozen=True)
+class Eligibility:
+    """Whether the learner may start (or resume) an attempt now, and why not."""
+
+    attempts_used: int
+    attempts_left: int
+    open_attempt: int | None
+    passed: bool
+    wait_seconds: int
+
+    @property
+    def can_start(self) -> bool:
+        return self.open_attempt is not None or (self.attempts_left > 0 and self.wait_seconds == 0)
+
+
+class ExamService:
+    """Server-side exam logic over a :class:`Records` store.
+
+    Parameters
+    ----------
+    records : Records
+    bank : Bank
+        The certification bank, keys resolved against the playbook.
+    blueprint : Blueprint
+    playbook_hash, playbook_version : str
+        Recorded with each attempt.
+    clock : callable, optional
+        Returns the current aware UTC time (tests pass a fake clock).
+    lesson_gate : callable, optional
+        ``lesson_gate(learner_id) -> list of lesson ids not complete``; when given, a new attempt
+        is refused with :class:`LessonsIncomplete` while the list is not empty (an open attempt
+        still resumes). The installation's exam app passes it when the blueprint sets
+        ``require_lessons``.
+    """
+
+    def __init__(self, records: Records, bank: Bank, blueprint: Blueprint, playbook_hash: str = "",
+                 playbook_version: str = "", clock: Callable[[], datetime] = utcnow,
+                 lesson_gate: Callable[[str], list[str]] | None = None):
+        self.lesson_gate = lesson_gate
+        self.records = records
+        self.bank = bank
+        self.blueprint = blueprint
+        self.playbook_hash = playbook_hash
+        self.playbook_version = playbook_version
+        self.clock = clock
+
+    # -- queries -------------------------------------------------------------------------------
+    def eligibility(self, learner_id: str) -> Eligibility:
+        """Return attempts used and left, the open attempt if any, and the waiting time in seconds."""
+        now = self.clock()
+        return self.records.run(lambda s: self._eligibility(s, learner_id, now))
+
+    def _eligibility(self, s: Session, learner_id: str, now: datetime) -> Eligibility:
+        rows = list(s.scalars(select(Attempt).where(Attempt.learner_id == learner_id,
+                                                    Attempt.exam_id == self.blueprint.id)
+                              .order_by(Attempt.number)))
+        open_rows = [r for r in rows if r.state == AttemptState.STARTED.value]
+        passed = any(r.passed for r in rows)
+        wait = 0
+        closed = [from_db(r.closed_at) for r in rows if r.closed_at is not None]
+        if closed and not open_rows:
+            ready = max(closed) + timedelta(hours=float(self.blueprint.wait_between_attempts_hours))
+            wait = max(0, int((ready - now).total_seconds() + 0.999))
+        left = max(0, self.blueprint.max_attempts - len(rows))
+        return Eligibility(len(rows), left, open_rows[0].id if open_rows else None, passed, wait)
+
+    def missing_lessons(self, learner_id: str) -> list[str]:
+        """Return the lesson ids the learner must still complete (empty without a lesson gate)."""
+        return list(self.lesson_gate(learner_id)) if self.lesson_gate is not None else []
+
+    def view(self, attempt_id: int) -> AttemptView:
+        """Return the attempt's state, expiring it first when its time is up."""
+        self.expire_if_due(attempt_id)
+        row = self._row(attempt_id)
+        answers = self.records.answers(attempt_id)
+        return AttemptView(row.id, row.number, AttemptState(row.state), from_db(row.started_at),
+                           from_db(row.deadline_at), list(row.question_ids),
+                           {q for q, a in answers.items() if a.response is not None},
+                           {q for q, a in answers.items() if a.flagged})
+
+    def question(self, attempt_id: int, index: int, lang: str | None = None) -> QuestionView:
+        """Return the learner's view of question ``index`` (0-based) of an attempt, with no key."""
+        row = self._row(attempt_id)
+        qid = row.question_ids[index]
+        q = self.bank[qid]
+        answer = self.records.answers(attempt_id).get(qid)
+        order = row.option_orders.get(qid, [])
+        if isinstance(q, (SingleChoice, MultipleChoice)):
+            by_id = {o.id: o for o in q.options}
+            options = [(oid, by_id[oid].text.get(lang)) for oid in order]
+        elif isinstance(q, Ordering):
+            by_id = {o.id: o for o in q.blocks}
+            options = [(oid, by_id[oid].text.get(lang)) for oid in order]
+        elif isinstance(q, TrueFalse):
+            from ..i18n import t
+            options = [("true", t("正确", "True", lang)), ("false", t("错误", "False", lang))]
+        else:
+            options = []
+        unit = q.unit.get(lang) if isinstance(q, Numeric) and q.unit else None
+        return QuestionView(qid, index + 1, len(row.question_ids), q.type,
+                            q.scenario.get(lang) if q.scenario else None, q.text.get(lang), options,
+                            unit, answer.response if answer else None, bool(answer and answer.flagged))
+
+    # -- commands --------------------------------------------------------------------------------
+    def start_or_resume(self, learner_id: str, seed: int | None = None) -> int:
+        """Return the learner's open attempt, or start a new one; return its id.
+
+        Raises
+        ------
+        AlreadyCertified
+            When the learner has passed this exam (a forged start from a certified learner's page is
+            refused here, whatever the browser shows; recertification is its own exam).
+        AttemptLimitReached
+            When every allowed attempt is used.
+        WaitRequired
+            When the waiting time after the last attempt has not passed.
+        LessonsIncomplete
+            When a lesson gate is set and some lessons are not complete.
+        """
+        now = self.clock()
+        missing = self.missing_lessons(learner_id)
+        for row_id in self._open_ids(learner_id):
+            self.expire_if_due(row_id)
+
+        def do(s: Session) -> int:
+            el = self._eligibility(s, learner_id, now)
+            if el.open_attempt is not None:
+                return el.open_attempt
+            if el.passed:
+                raise AlreadyCertified(f"{learner_id} has passed {self.blueprint.id} already")
+            if el.attempts_left <= 0:
+                raise AttemptLimitReached(f"all {self.blueprint.max_attempts} attempts are used")
+            if el.wait_seconds > 0:
+                raise WaitRequired(f"wait {el.wait_seconds} s before the next attempt", el.wait_seconds)
+            if missing:
+                raise LessonsIncomplete(f"complete the lessons first: {', '.join(missing)}", missing)
+            use_seed = seed if seed is not None else random.SystemRandom().randrange(2**31)
+            d = draw(self.bank, self.blueprint, use_seed, exclude=self._held_back(s))
+            row = Attempt(learner_id=learner_id, exam_id=self.blueprint.id, number=el.attempts_used + 1,
+                          state=AttemptState.STARTED.value, seed=use_seed, question_ids=d.question_ids,
+                          option_orders=d.option_orders, bank_digest=self.bank.digest,
+                          playbook_hash=self.playbook_hash, playbook_version=self._version(s),
+                          started_at=to_db(now),
+                          deadline_at=to_db(now + timedelta(minutes=self.blueprint.time_limit_minutes)))
+            s.add(row)
+            s.flush()
+            return row.id
+        return self.records.run(do)
+
+    def answer(self, attempt_id: int, question_id: str, response: Any) -> None:
+        """Save a response as it is given (the latest one counts).
+
+        Raises
+        ------
+        AttemptExpired
+            When the time limit has passed (the attempt is then scored as expired).
+        AttemptClosed
+            When the attempt is already submitted.
+        InvalidResponse
+            When the response does not fit the question or the question is not in the attempt.
+        """
+        now = self.clock()
+
+        def do(s: Session) -> None:
+            row = self._open_row(s, attempt_id, now)
+            if question_id not in row.question_ids:
+                raise InvalidResponse(f"question {question_id!r} is not part of this attempt")
+            value = check_response(self.bank[question_id], response)
+            ans = s.get(Answer, (attempt_id, question_id))
+            if ans is None:
+                s.add(Answer(attempt_id=attempt_id, question_id=question_id, response=value,
+                             flagged=False, revision=1, answered_at=to_db(now)))
+            elif ans.response != value:
+                ans.response, ans.revision, ans.answered_at = value, ans.revision + 1, to_db(now)
+        self._guarded(attempt_id, do)
+
+    def flag(self, attempt_id: int, question_id: str, flagged: bool) -> None:
+        """Mark a question for review (or clear the mark). Same refusals as :meth:`answer`."""
+        now = self.clock()
+
+        def do(s: Session) -> None:
+            row = self._open_row(s, attempt_id, now)
+            if question_id not in row.question_ids:
+                raise InvalidResponse(f"question {question_id!r} is not part of this attempt")
+            ans = s.get(Answer, (attempt_id, question_id))
+            if ans is None:
+                s.add(Answer(attempt_id=attempt_id, question_id=question_id, response=None,
+                             flagged=bool(flagged), revision=0, answered_at=to_db(now)))
+            else:
+                ans.flagged = bool(flagged)
+        self._guarded(attempt_id, do)
+
+    def submit(self, attempt_id: int) -> ScoreReport:
+        """Submit and score the attempt; idempotent.
+
+        A second submit returns the stored result unchanged. After the deadline the attempt is
+        closed as ``expired`` and scored with the answers saved before the deadline; the late
+        submit itself is refused with :class:`AttemptExpired`.
+        """
+        now = self.clock()
+
+        def do(s: Session) -> tuple[bool, ScoreReport]:
+            row = s.get(Attempt, attempt_id, with_for_update=True)
+            if row is None:
+                raise ExamError(f"no attempt {attempt_id}")
+            state = AttemptState(row.state)
+            if state in CLOSED:
+                return state == AttemptState.EXPIRED, self._stored_report(s, row)
+            if now > from_db(row.deadline_at):
+                self._close(s, row, AttemptState.EXPIRED, now)
+                return True, self._stored_report(s, row)
+            transition(row, AttemptState.SUBMITTED)
+            self._close(s, row, AttemptState.SCORED, now)
+            return False, self._stored_report(s, row)
+        late, report = self.records.run(do)
+        if late and AttemptState(self._row(attempt_id).state) == AttemptState.EXPIRED:
+            raise AttemptExpired("the time limit has passed; the answers saved before it were scored")
+        return report
+
+    def expire_if_due(self, attempt_id: int) -> bool:
+        """Close an open attempt whose deadline has passed; return True when it did."""
+        now = self.clock()
+
+        def do(s: Session) -> bool:
+            row = s.get(Attempt, attempt_id)
+            if row is None or row.state != AttemptState.STARTED.value or now <= from_db(row.deadline_at):
+                return False
+            self._close(s, row, AttemptState.EXPIRED, now)
+            return True
+        return self.records.run(do)
+
+    def report(self, attempt_id: int) -> ScoreReport:
+        """Return the score of a closed attempt.
+
+        Raises
+        ------
+        ExamError
+            When the attempt is still open.
+        """
+        def do(s: Session) -> ScoreReport:
+            row = s.get(Attempt, attempt_id)
+            if row is None or row.state == AttemptState.STARTED.value:
+                raise ExamError("the attempt is not submitted yet")
+            return self._stored_report(s, row)
+        return self.records.run(do)
+
+    # -- internals -------------------------------------------------------------------------------
+    def _open_ids(self, learner_id: str) -> list[int]:
+        return self.records.run(lambda s: list(s.scalars(
+            select(Attempt.id).where(Attempt.learner_id == learner_id,
+                                     Attempt.state == AttemptState.STARTED.value))))
+
+    def _row(self, attempt_id: int) -> Attempt:
+        row = self.records.attempt(attempt_id)
+        if row is None:
+            raise ExamError(f"no attempt {attempt_id}")
+        return row
+
+    def _open_row(self, s: Session, attempt_id: int, now: datetime) -> Attempt:
+        row = s.get(Attempt, attempt_id)
+        if row is None:
+            raise ExamError(f"no attempt {attempt_id}")
+        if row.state != AttemptState.STARTED.value:
+            raise AttemptClosed("this attempt is already submitted; it takes no more answers")
+        if now > from_db(row.deadline_at):
+            raise AttemptExpired("the time limit has passed; answers are no longer accepted")
+        return row
+
+    def _guarded(self, attempt_id: int, fn: Callable[[Session], None]) -> None:
+        try:
+            self.records.run(fn)
+        except AttemptExpired:
+            self.expire_if_due(attempt_id)
+            raise
+
+    def _close(self, s: Session, row: Attempt, state: AttemptState, now: datetime) -> None:
+        answers = {a.question_id: a.response for a in
+                   s.scalars(select(Answer).where(Answer.attempt_id == row.id))}
+        questions = [self.bank[q] for q in row.question_ids]
+        rep = score_attempt(questions, answers, self.blueprint.pass_fraction)
+        if state == AttemptState.SCORED:
+            transition(row, AttemptState.SCORED)
+        else:
+            transition(row, AttemptState.EXPIRED)
+        row.closed_at = to_db(now)
+        row.score_num, row.score_den = rep.score.numerator, rep.score.denominator
+        row.percent = str(rep.percent_display)
+        row.passed = rep.passed
+        row.report = report_to_json(rep)
+        if rep.passed:
+            from .certificates import issue_for_attempt
+            issue_for_attempt(s, row, self.blueprint, now)
+
+    def _stored_report(self, s: Session, row: Attempt) -> ScoreReport:
+        return report_from_json(row.report)
+
+    def _held_back(self, s: Session) -> set[str]:
+        """Return the questions left out of the draw: those marked needs-review by a release.
+
+        Raises
+        ------
+        QuestionsNeedReview
+            When a section keeps fewer confirmed questions than it draws.
+        """
+        held = pending_review_ids(s) & set(self.bank.questions)
+        for section in self.blueprint.sections:
+            ids = [q.id for q in self.bank.in_section(section.id)]
+            usable = [q for q in ids if q not in held]
+            if len(usable) < section.draw:
+                raise QuestionsNeedReview(section.id, section.draw, len(usable), sorted(set(ids) & held))
+        return held
+
+    def _version(self, s: Session) -> str:
+        """Return the playbook version an attempt records: the release label of this content,
+        ``<sop.version>+unreleased`` when releases exist but none matches, else ``sop.version``."""
+        label = release_label_for(s, self.playbook_hash)
+        if label is not None:
+            return label
+        if any_release(s):
+            return f"{self.playbook_version}+unreleased"[:64]
+        return self.playbook_version
+
+
+def attempt_counts(records: Records, exam_id: str) -> dict[str, int]:
+    """Return the number of attempts per learner id for ``exam_id``."""
+    return dict(records.run(lambda s: list(s.execute(
+        select(Attempt.learner_id, func.count()).where(Attempt.exam_id == exam_id)
+        .group_by(Attempt.learner_id)))))
+
+
+#: Exam ids of recertification exams are ``<blueprint id>.recert-r<release id>``.
+RECERT_INFIX = ".recert-r"
+
+
+def is_recertification(exam_id: str) -> bool:
+    """Return whether ``exam_id`` names a recertification exam (see :func:`recertification_exam`)."""
+    return RECERT_INFIX in exam_id
+
+
+def recertification_exam(bank: Bank, blueprint: Blueprint, clauses: list[str], release_id: int,
+                         playbook: Any = None, per_clause: int = 2,
+                         exclude: set[str] = frozenset()) -> tuple[Bank, Blueprint]:
+    """Build the short exam that re-certifies a person on just ``clauses``.
+
+    Each clause becomes a section that draws up to ``per_clause`` questions examining it (a
+    question that examines several of the clauses goes to the one with the fewest questions).
+    Questions in ``exclude`` (needs-review) are left out. The exam keeps the blueprint's pass mark
+    (seed:3.3.1), attempts and waiting time; its time limit is the blueprint's, pro rata to the
+    number of questions (at least 5 minutes); its id is ``<id>.recert-r<release_id>``, so its
+    attempts are counted apart from the certification exam's and from other recertifications.
+
+    Parameters
+    ----------
+    bank, blueprint : Bank, Blueprint
+        The certification bank and blueprint.
+    clauses : list of str
+        The changed clauses the person's certificate covered.
+    release_id : int
+        The release the person re-certifies on.
+    playbook : Playbook, optional
+        Gives the clause titles shown in the instructions and section titles.
+    per_clause : int
+        Questions drawn per clause (fewer when fewer exist).
+
+    Returns
+    -------
+    (Bank, Blueprint)
+        A bank holding the eligible questions (their ``section`` set to the clause they stand
+        for) and the blueprint; pass both to :class:`ExamService`.
+
+    Raises
+    ------
+    ExamError
+        When no eligible question examines any of the clauses.
+    """
+    from math import ceil
+
+    from ..content.quizbank import Section
+    from ..i18n import Text
+    from .scoring import floor_percent
+
+    pools = {c: [q for q in bank.questions.values() if c in q.clauses and q.id not in exclude] for c in clauses}
+    assigned: dict[str, list[Any]] = {}
+    taken: set[str] = set()
+    for c in sorted(clauses, key=lambda c: (len(pools[c]), clauses.index(c))):
+        mine = [q for q in pools[c] if q.id not in taken]
+        taken.update(q.id for q in mine)
+        if mine:
+            assigned[c] = [q.model_copy(update={"section": c}) for q in mine]
+    if not assigned:
+        raise ExamError(f"no confirmed question examines the changed clauses {', '.join(clauses)}; "
+                        "write or confirm questions on them first")
+
+    def title(c: str) -> Text:
+        try:
+            return playbook.clause(c).title
+        except (AttributeError, KeyError):
+            return Text.model_validate({"zh-CN": c, "en": c})
+
+    ordered = [c for c in clauses if c in assigned]
+    sections = [Section(id=c, title=title(c), draw=min(per_clause, len(assigned[c]))) for c in ordered]
+    n = sum(s.draw for s in sections)
+    minutes = max(5, ceil(blueprint.time_limit_minutes * n / max(1, blueprint.question_count)))
+    pct = floor_percent(blueprint.pass_fraction, 0)
+    zh_titles = "、".join(f"「{title(c).zh_CN}」" for c in ordered)
+    en_titles = "; ".join(f"'{title(c).en}'" for c in ordered)
+    bp = blueprint.model_copy(update={
+        "id": f"{blueprint.id}{RECERT_INFIX}{release_id}",
+        "title": Text.model_validate({"zh-CN": f"{blueprint.title.zh_CN} · 复认证",
+                                      "en": f"{blueprint.title.en}: recertification"}),
+        "instructions": Text.model_validate({
+            "zh-CN": f"本次复认证共{n}题,限时{minutes}分钟,只考查您获得认证后修改过的规程条款:{zh_titles}。"
+                     f"得分达到{pct}%及以上为通过,通过后您的证书更新到当前规程版本。",
+            "en": f"This recertification has {n} questions and a {minutes}-minute limit. It examines only the "
+                  f"SOP clauses changed since you were certified: {en_titles}. You pass with {pct}% or more; "
+                  "your certificate is then brought up to the current SOP version."}),
+        "time_limit_minutes": minutes, "require_lessons": False, "sections": sections})
+    sub = Bank([q for c in ordered for q in assigned[c]], bank.digest)
+    return sub, bp

@@ -1,0 +1,1 @@
+"""Command line: the ``sopcoach`` command (main.py) and its CRM, interchange and trainer sub-commands."""

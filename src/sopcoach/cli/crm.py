@@ -1,0 +1,168 @@
+"""Sub-commands for CRM exports: ``sopcoach analyze`` and ``sopcoach simulate``.
+
+``analyze EXPORT ... [--source maven|salesforce|zoho|simulated|MAPPING.yaml] [--month YYYY-MM]
+[--report out.html] [--format text|json]`` reads an export (files or folders), analyses it against
+the playbook and prints the KPIs, the bottleneck, the SOP compliance and the data quality. A
+progress bar (stderr) shows while large files are read. ``--report`` writes a self-contained HTML
+report with the charts; ``--format json`` prints the KPIs (``win_rate`` as a fraction 0-1,
+``sales_cycle_days`` with ``mean`` and ``median`` calendar days, ``stage_counts``) and the
+compliance findings.
+
+``simulate FOLDER [--seed N] [--deals N] [--weeks N]`` writes a simulated export with known SOP
+breaches (see :mod:`sopcoach.crm.simulate`) and prints the ground truth.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+from ..config import content_folder
+from ..errors import SopcoachError
+from ..i18n import current_lang, t
+
+
+def register(sub: Any) -> None:
+    """Add ``analyze`` and ``simulate`` to the ``sopcoach`` command's sub-parsers."""
+    a = sub.add_parser("analyze", help="analyse a CRM export against the SOP (KPIs, funnel, compliance)")
+    a.add_argument("export", nargs="+", help="export files or folders (CSV, XLSX)")
+    a.add_argument("--source", help="maven, salesforce, zoho, simulated or a mapping YAML "
+                   "(default: recognised from the file names)")
+    a.add_argument("--month", help="YYYY-MM in the playbook's time zone (default: the whole export)")
+    a.add_argument("--report", help="write a self-contained HTML report to this file")
+    a.add_argument("--format", choices=["text", "json"], default="text")
+    a.add_argument("--case", help="add a case study of this deal id to the HTML report")
+    a.add_argument("--as-of", dest="as_of", help="the moment the export describes (ISO 8601; without a zone, "
+                   "in the playbook's time zone; default: the export's latest timestamp)")
+    a.add_argument("--playbook", help="playbook folder (default: playbook/ in the content folder, see --content)")
+    a.add_argument("--strict", action="store_true", help="fail on any row problem instead of reporting it")
+    a.add_argument("--no-progress", dest="progress", action="store_false", help="hide the progress bar")
+    a.set_defaults(func=_cmd_analyze)
+    s = sub.add_parser("simulate", help="write a simulated CRM export with known SOP breaches")
+    s.add_argument("folder")
+    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--deals", type=int, default=120)
+    s.add_argument("--weeks", type=int, default=13)
+    s.add_argument("--start", default="2025-03-03")
+    s.add_argument("--playbook")
+    s.set_defaults(func=_cmd_simulate)
+
+
+def _playbook(args: argparse.Namespace) -> Any:
+    """Load ``--playbook`` when given, else the content folder's (:func:`sopcoach.config.content_folder`)."""
+    from ..content.playbook import load_playbook
+    if args.playbook:
+        return load_playbook(Path(args.playbook))
+    return load_playbook(content_folder(args.content) / "playbook")
+
+
+def _report_path(value: str | None) -> Path | None:
+    """Check, before any work, that the HTML report can be written to ``value``."""
+    if not value:
+        return None
+    path = Path(value).expanduser()
+    if path.suffix.lower() not in (".html", ".htm") and not path.is_dir():
+        raise SopcoachError(f"--report {value}: the report is an HTML file; name it like {path.with_suffix('.html').name}")
+    if path.is_dir():
+        raise SopcoachError(f"--report {value}: that is a folder; give a file name such as {path / 'review.html'}")
+    if not path.parent.is_dir():
+        raise SopcoachError(f"--report {value}: the folder {path.parent} does not exist; create it or "
+                            "choose another place for the report")
+    if not os.access(path.parent, os.W_OK) or (path.exists() and not os.access(path, os.W_OK)):
+        raise SopcoachError(f"--report {value}: not allowed to write there; choose another place for the report")
+    return path
+
+
+def _cmd_analyze(args: argparse.Namespace) -> int:
+    from ..analytics.case_study import case_study
+    from ..analytics.period import Period, months_of, parse_instant
+    from ..analytics.report import render_html
+    from ..analytics.review import review, review_json
+    from ..crm.reading import read_export
+    lang = current_lang()
+    report = _report_path(args.report)
+    playbook = _playbook(args)
+    tz = playbook.calendar.timezone
+    Period.of(args.month, tz)  # a malformed month fails before the export is read
+    as_of = parse_instant(args.as_of, "--as-of", tz) if args.as_of else None
+    data = read_export([Path(p) for p in args.export], args.source, playbook=playbook,
+                       progress=args.progress, strict=args.strict)
+    months = months_of(data, tz)
+    if args.month and args.month not in months:
+        span = f"{months[0]} … {months[-1]}" if months else t("无", "none", lang)
+        print(t(f"注意：{args.month} 不在这份导出的月份内（{span}），各项数字会是空的。",
+                f"note: {args.month} is not among the export's months ({span}); the figures will be empty.",
+                lang), file=sys.stderr)
+    if args.progress and len(data.events) > 200_000:
+        print(t("正在分析……", "analysing ...", lang), file=sys.stderr, flush=True)
+    rv = review(data, playbook, args.month, as_of, lang=lang)
+    if report:
+        case = case_study(data, playbook, args.case, rv.compliance, lang=lang) if args.case else None
+        try:
+            report.write_text(render_html(rv, case=case, playbook=playbook), encoding="utf-8")
+        except OSError as exc:
+            raise SopcoachError(f"--report {args.report}: cannot write the report ({exc.strerror})") from None
+        print(t(f"报告已写入 {args.report}", f"report written to {args.report}", lang), file=sys.stderr)
+    if args.format == "json":
+        json.dump(review_json(rv), sys.stdout, ensure_ascii=False, indent=2)
+        sys.stdout.write("\n")
+        return 0
+    _print_text(rv, data, lang)
+    return 0
+
+
+def _print_text(rv: Any, data: Any, lang: str) -> None:
+    out = sys.stdout
+    for f in data.files:
+        print(f.describe(), file=out)
+    if data.skipped:
+        print(t(f"未读取（映射中没有对应的表）：{', '.join(data.skipped)}",
+                f"not read (no table of the mapping reads them): {', '.join(data.skipped)}", lang), file=out)
+    print(f"\n{t('月份', 'month', lang)}: {rv.month or t('全部', 'all', lang)}", file=out)
+    for kid, r in rv.kpis.iterrows():
+        if r["status"] == "ok" and r["unit"] == "fraction":
+            v = f"{r['value']:.3f} ({int(r['numerator']):,} / {int(r['denominator']):,})"
+        elif r["status"] == "ok":
+            v = f"{r['value']:.1f} {t('天', 'days', lang)} ({int(r['denominator']):,} {t('个赢单', 'won deals', lang)})"
+        else:
+            v = f"{t('无法计算', 'not computable', lang)}: {r['reason']}"
+        print(f"  {kid}: {v}", file=out)
+    counts = ", ".join(f"{k} {v:,}" for k, v in rv.stage_counts.items()) or "-"
+    print(f"  stage_counts ({t('本期新建商机的当前阶段' if rv.month else '各商机的当前阶段', 'current stage of the deals created in the period' if rv.month else 'current stage of every deal', lang)}): {counts}", file=out)
+    from ..analytics.report import populations_note
+    print(f"  ({populations_note(rv)})", file=out)
+    print(f"\n{t('瓶颈', 'bottleneck', lang)}: {rv.bottleneck.reason}", file=out)
+    print(f"\n{t('SOP 合规', 'SOP compliance', lang)}: {rv.compliance.summary(lang)}", file=out)
+    for cid, r in rv.compliance.checks.iterrows():
+        if r["status"] == "checked":
+            print(f"  {cid}: {r['breaches']} / {r['instances']}" + (f" ({r['reason']})" if r["reason"] else ""), file=out)
+        else:
+            print(f"  {cid}: {t('无法检查', 'not checkable', lang)}: {r['reason']}", file=out)
+    for r in rv.compliance.findings.head(50).itertuples():
+        print(f"    {r.deal_id} [{r.check}, {r.clause} {r.source}] {t('应', 'expected', lang)} {r.expected}; "
+              f"{t('实际', 'actual', lang)} {r.actual}", file=out)
+    if len(rv.compliance.findings) > 50:
+        print(f"    ... {len(rv.compliance.findings) - 50} more", file=out)
+    print(f"\n{t('数据质量', 'data quality', lang)}:", file=out)
+    for cid, r in rv.quality.summary.iterrows():
+        if r["status"] == "found":
+            print(f"  {cid}: {r['message']}", file=out)
+        elif r["status"] == "not_checkable":
+            print(f"  {cid}: {t('无法检查', 'not checkable', lang)}: {r['message']}", file=out)
+    if rv.problems:
+        print(f"\n{t('无法读取的值', 'row problems', lang)} ({len(rv.problems)}):", file=out)
+        for p in rv.problems[:20]:
+            print(f"  {p}", file=out)
+
+
+def _cmd_simulate(args: argparse.Namespace) -> int:
+    from ..crm.simulate import simulate
+    sim = simulate(_playbook(args), Path(args.folder), seed=args.seed, deals=args.deals,
+                   weeks=args.weeks, start=args.start)
+    print(f"{sim.deals} deals, {sim.events} events written to {sim.folder} (as of {sim.as_of.isoformat()})")
+    for r in sim.truth.itertuples():
+        print(f"  {r.check} {r.deal_id} {r.week} {r.detail}".rstrip())
+    return 0

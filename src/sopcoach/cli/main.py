@@ -1,0 +1,282 @@
+"""The ``sopcoach`` command: ``serve`` (``--trainer``), ``check``, ``results``, ``enroll``, ``revoke``.
+
+Every command finds the content folder, data home and database with :func:`sopcoach.config.settings`
+(``--content``, ``--home``, ``--db-url``, else ``SOPCOACH_CONTENT``, ``SOPCOACH_HOME``,
+``SOPCOACH_DB_URL``, else the project folder); a command that reads or writes records first prints
+``database: URL (where it came from)`` on stderr.
+
+Exit codes: 0 success; 1 content problems, bad input or a refused action; 2 usage errors. Every
+:class:`~sopcoach.errors.SopcoachError` ends as one line on stderr (one per problem for content
+problems), never a traceback.
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import sys
+from pathlib import Path
+from typing import Sequence
+
+from ..config import PROJECT_ROOT, content_folder, installation, settings
+from ..content.check import check_paths
+from ..errors import ConfigError, SopcoachError, UsageError
+from ..web.launch import POOL_SIZE
+from . import crm, interchange, trainer
+
+
+def _cmd_check(args: argparse.Namespace) -> int:
+    # Given files are checked against the content's playbook when there is one (an installed package
+    # may have none); without files the content folder itself is checked, so it must exist.
+    content = content_folder(args.content, required=not args.paths)
+    if not args.paths:
+        print(f"checking {content}", file=sys.stderr)
+    problems = check_paths([Path(p) for p in args.paths], content or PROJECT_ROOT)
+    for p in problems:
+        print(p)
+    if problems:
+        print(f"{len(problems)} problem(s)", file=sys.stderr)
+        return 1
+    print("ok: no problems", file=sys.stderr)
+    return 0
+
+
+def _cmd_revoke(args: argparse.Namespace) -> int:
+    from ..errors import AuthError
+    inst = installation(args.settings)
+    if inst.records.learner(args.id) is None:
+        raise AuthError(f"no learner with employee id {args.id!r} in this database")
+    ended = inst.records.end_sessions(args.id, reason="revoked")
+    print(f"revoked: {ended} session(s) of {args.id} ended; the learner server stops their open page within 10 s")
+    return 0
+
+
+def _cmd_enroll(args: argparse.Namespace) -> int:
+    inst = installation(args.settings)
+    code = inst.records.enroll(args.id, args.name, team=args.team, cohort=args.cohort)
+    print(f"enrolled {args.id} ({args.name}); access code: {code}")
+    print("give the code to the learner in person; it is shown only once")
+    return 0
+
+
+RESULT_COLUMNS = ["attempt_id", "learner_id", "name", "team", "cohort", "exam_id", "number", "state",
+                  "started_at", "closed_at", "minutes_taken", "score", "percent", "passed",
+                  "playbook_version"]
+
+
+def _cmd_results(args: argparse.Namespace) -> int:
+    from ..certification.results import attempt_rows, export_bytes, person_table
+    import pandas as pd
+    if args.format == "xlsx" and not args.output:
+        raise UsageError("--format xlsx writes a file: give it with -o FILE.xlsx")
+    inst = installation(args.settings)
+    filters = dict(team=args.team, cohort=args.cohort, since=args.since, until=args.until,
+                   timezone=inst.playbook.calendar.timezone)
+    if args.by == "person":
+        table = person_table(inst.records, inst.blueprint.id, **filters)
+    else:
+        rows = attempt_rows(inst.records, **filters)
+        table = pd.DataFrame(rows, columns=RESULT_COLUMNS)
+    if args.format == "xlsx":
+        Path(args.output).write_bytes(export_bytes(table, "xlsx", sheet=args.by))
+        return 0
+    out = open(args.output, "w", newline="", encoding="utf-8") if args.output else sys.stdout
+    try:
+        if args.by == "person":
+            text = export_bytes(table, args.format).decode("utf-8-sig")
+            out.write(text)
+        elif args.format == "json":
+            json.dump(rows, out, ensure_ascii=False, indent=2)
+            out.write("\n")
+        else:
+            writer = csv.DictWriter(out, fieldnames=RESULT_COLUMNS)
+            writer.writeheader()
+            writer.writerows(rows)
+    finally:
+        if out is not sys.stdout:
+            out.close()
+    return 0
+
+
+def _iso_date(text: str):
+    from datetime import date
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a date as YYYY-MM-DD (got {text!r})") from None
+
+
+def _cmd_serve(args: argparse.Namespace) -> int:
+    """Run ``sopcoach serve``.
+
+    :mod:`sopcoach.web.launch` reports an unusable option (``--host``, ``--base-url``, ``--port``,
+    ``--max-pages``, the token) as ``ValueError``; here it becomes a :class:`UsageError` (one line,
+    exit code 2).
+    """
+    try:
+        return _serve(args)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+
+
+def _serve(args: argparse.Namespace) -> int:
+    import os
+    import ipaddress
+    from ..web.launch import is_loopback, learner_command, run_foreground
+    s = settings(args.content, args.home, args.db_url)
+    inst = installation(s)  # fails early, with every content problem, before the server starts
+    env = dict(os.environ, SOPCOACH_HOME=str(s.home), SOPCOACH_DB_URL=s.db_url, SOPCOACH_LANG=s.lang,
+               SOPCOACH_CONTENT=str(s.content))
+    if args.trainer:
+        return _serve_trainer(args, s, env)
+    port = args.port or 8866
+    shown = f"[{args.host}]" if ":" in args.host else args.host
+    try:
+        argv = learner_command(s.notebooks_dir / "learner", host=args.host, port=port, base_url=args.base_url,
+                               allowed_hosts=args.allowed_host, max_pages=args.max_pages,
+                               pool_size=args.pool_size, trust_proxy=args.trust_proxy)
+    except NotADirectoryError as exc:
+        raise ConfigError(str(exc)) from None
+    if not inst.records.learners():  # only once the options are known to be usable
+        code = inst.records.enroll("demo", "演示学员 Demo Learner", team="demo", cohort="demo")
+        print(f"\nDemo learner for a first try: employee id 'demo', access code '{code}'\n"
+              "(lost it? `sopcoach enroll --id demo --name Demo` issues a new one)\n", flush=True)
+    if not is_loopback(args.host) and not args.allowed_host:
+        print("note: serving on a network address; add --allowed-host NAME for the name learners type "
+              "(or the reverse proxy's public name), and put TLS in front (README: 'On a network').", flush=True)
+    if ipaddress.ip_address(args.host if args.host != "localhost" else "127.0.0.1").is_unspecified:
+        shown = "127.0.0.1"  # every interface: this machine's own address works, and is allowed
+    print(f"{s.database_line()}\nlearner app: http://{shown}:{port}{args.base_url}", flush=True)
+    return run_foreground(argv, env)
+
+
+def _serve_trainer(args: argparse.Namespace, s, env: dict) -> int:
+    """Serve notebooks/trainer and notebooks/review on their own port, behind a token."""
+    import os
+    import secrets
+    from ..web.launch import TRAINER_PORT, run_trainer
+    token = os.environ.get("SOPCOACH_TRAINER_TOKEN") or secrets.token_urlsafe(24)
+    if len(token) < 16:
+        raise ConfigError("SOPCOACH_TRAINER_TOKEN must have at least 16 characters")
+    port = args.port or TRAINER_PORT
+    env.pop("SOPCOACH_TRAINER_TOKEN", None)
+    base = f"http://{args.host}:{port}"
+    print(f"{s.database_line()}\ntrainer app (keep the token private): {base}/?token={token}\n"
+          f"  playbook changes: {base}/voila/render/trainer/playbook_changes.ipynb?token={token}", flush=True)
+    try:
+        return run_trainer(s.notebooks_dir, s.home / "trainer-site", token, host=args.host, port=port, env=env)
+    except NotADirectoryError as exc:
+        raise ConfigError(str(exc)) from None
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="sopcoach", description="Teach, examine and audit a sales SOP.")
+    sub = p.add_subparsers(dest="command", required=True)
+    s = sub.add_parser("serve", help="serve the learner app with Voila (or, with --trainer, the trainer app)")
+    s.add_argument("--host", default="127.0.0.1",
+                   help="address to bind (default 127.0.0.1; 0.0.0.0 for every network interface)")
+    s.add_argument("--port", type=int, default=None, help="default 8866 (learner app), 8867 (--trainer)")
+    s.add_argument("--base-url", default="/", metavar="/PREFIX/",
+                   help="serve under this path prefix, e.g. /sop/ behind a reverse proxy (learner app)")
+    s.add_argument("--allowed-host", action="append", default=[], metavar="NAME",
+                   help="a host name learners reach the server by (e.g. learn.example.com); repeatable. "
+                        "Requests for any other name are refused (loopback is always allowed)")
+    s.add_argument("--max-pages", type=int, default=200, metavar="N",
+                   help="open learner pages (one kernel each) at once before newcomers are asked to try "
+                        "again in a minute (default 200; 0 = no cap)")
+    s.add_argument("--pool-size", type=int, default=POOL_SIZE, metavar="N",
+                   help=f"preheated kernels kept ready for arriving learners (default {POOL_SIZE})")
+    s.add_argument("--trust-proxy", action="store_true",
+                   help="behind a reverse proxy: take the client address and https from X-Forwarded-* headers")
+    s.add_argument("--trainer", action="store_true",
+                   help="serve notebooks/trainer and notebooks/review behind a token "
+                        "($SOPCOACH_TRAINER_TOKEN, else a new one printed at start)")
+    s.set_defaults(func=_cmd_serve)
+    c = sub.add_parser("check", help="validate playbook/ and quizzes/ (or the given files)")
+    c.add_argument("paths", nargs="*")
+    c.set_defaults(func=_cmd_check)
+    r = sub.add_parser("results", help="export exam attempts (or a summary per person)")
+    r.add_argument("--format", choices=["csv", "json", "xlsx"], default="csv", help="xlsx needs -o FILE")
+    r.add_argument("-o", "--output")
+    r.add_argument("--by", choices=["attempt", "person"], default="attempt",
+                   help="one row per attempt (default) or per person: attempts, best and last score, "
+                        "pass status, time taken, certificate")
+    r.add_argument("--team", help="only learners of this team")
+    r.add_argument("--cohort", help="only learners of this cohort")
+    r.add_argument("--since", type=_iso_date, help="attempts started on or after this date (YYYY-MM-DD, "
+                   "playbook time zone)")
+    r.add_argument("--until", type=_iso_date, help="attempts started on or before this date")
+    r.set_defaults(func=_cmd_results, uses_records=True)
+    e = sub.add_parser("enroll", help="enroll a learner and issue a personal access code")
+    e.add_argument("--id", required=True)
+    e.add_argument("--name", required=True)
+    e.add_argument("--team")
+    e.add_argument("--cohort")
+    e.set_defaults(func=_cmd_enroll, uses_records=True)
+    v = sub.add_parser("revoke", help="end every signed-in session of a learner (their open page stops)")
+    v.add_argument("id")
+    v.set_defaults(func=_cmd_revoke, uses_records=True)
+    for module in COMMAND_MODULES:
+        module.register(sub)
+    _location_options(p, None)
+    for command in sub.choices.values():  # also after the command: `sopcoach enroll --home DIR ...`
+        _location_options(command, argparse.SUPPRESS)
+    return p
+
+
+def _location_options(parser: argparse.ArgumentParser, default: object) -> None:
+    """Add ``--content``, ``--home`` and ``--db-url`` (see :func:`sopcoach.config.settings`)."""
+    g = parser.add_argument_group("where the installation is (the flag, else the environment variable, else "
+                                  "the default; the working directory plays no part)")
+    g.add_argument("--content", metavar="DIR", default=default,
+                   help="folder holding playbook/ and quizzes/ ($SOPCOACH_CONTENT; default: the project folder)")
+    g.add_argument("--home", metavar="DIR", default=default,
+                   help="data folder: database, secret key, history ($SOPCOACH_HOME; default: var/ in the "
+                        "content folder)")
+    g.add_argument("--db-url", metavar="URL", default=default,
+                   help="SQLAlchemy database URL ($SOPCOACH_DB_URL; default: sqlite:///HOME/sopcoach.db)")
+
+
+#: Modules that add sub-commands: each has ``register(subparsers)`` adding parsers whose
+#: ``func(args) -> int`` runs the command.
+COMMAND_MODULES = (interchange, crm, trainer)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the ``sopcoach`` command with ``argv`` (default: ``sys.argv[1:]``); return the exit code.
+
+    A command that uses records gets ``args.settings`` (resolved once, see
+    :func:`sopcoach.config.settings`) and the database it uses is printed first, on stderr. Errors
+    end as one line on stderr, ``sopcoach COMMAND: message`` (content problems: one
+    ``path:line:column: field: message`` line each): exit code 2 for a
+    :class:`~sopcoach.errors.UsageError` (argparse exits 2 itself for malformed arguments), 1 for
+    any other :class:`~sopcoach.errors.SopcoachError` or a file that cannot be read or written.
+    """
+    args = build_parser().parse_args(argv)
+    name = f"sopcoach {args.command}"
+    try:
+        if getattr(args, "uses_records", False):
+            args.settings = settings(args.content, args.home, args.db_url)
+            print(args.settings.database_line(), file=sys.stderr, flush=True)
+        return args.func(args)
+    except SopcoachError as exc:
+        problems = getattr(exc, "problems", None)
+        if problems:
+            for p in problems:
+                print(_one_line(str(p)), file=sys.stderr)
+        else:
+            print(f"{name}: {_one_line(str(exc))}", file=sys.stderr)
+        return 2 if isinstance(exc, UsageError) else 1
+    except OSError as exc:  # a file given on the command line cannot be read or written
+        where = f"{exc.filename}: " if exc.filename else ""
+        print(f"{name}: {where}{_one_line(exc.strerror or str(exc))}", file=sys.stderr)
+        return 1
+
+
+def _one_line(text: str) -> str:
+    """Return ``text`` with its line breaks (and runs of blanks) replaced by single spaces."""
+    return " ".join(text.split())
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

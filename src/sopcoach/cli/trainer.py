@@ -1,0 +1,226 @@
+"""Trainer sub-commands: ``release``, ``diff``, ``review``, ``recertify``, ``verify``, ``certificate``,
+``itemstats``.
+
+``release [--label L] [--note TEXT] [--by NAME]``
+    Check the content, then record the playbook as a released version (see
+    :mod:`sopcoach.authoring.versions`). ``--label`` different from ``sop.version`` writes the new label into
+    ``playbook/sop.yaml`` first (comments and key order kept). Prints the changed clauses and the
+    questions now marked needs-review.
+``diff [--files]``
+    The playbook on disk against the last release: changed clauses field by field, then what uses
+    each (questions, lessons, compliance checks, KPIs); ``--files`` adds unified diffs of the YAML.
+``review [--confirm QID ...] [--by NAME]``
+    List the questions waiting for review, or confirm them (they return to the exam draw).
+``recertify``
+    The certified people whose certificate covered a clause changed since.
+``verify CODE``
+    Whether a certificate is genuine and current. Exit 0: genuine and current; 3: genuine but not
+    current (expired, revoked, replaced, or recertification due); 1: not genuine or mistyped.
+``certificate CODE -o FILE.pdf`` (or ``--learner ID``)
+    Write a certificate as PDF.
+``itemstats [--attempts first|last|best|all] [--format text|csv|json] [-o FILE]``
+    Item analysis (see :mod:`sopcoach.certification.itemstats`).
+
+Every command uses the records, so :func:`sopcoach.cli.main.main` resolves the settings first
+(:func:`sopcoach.config.settings`: ``--content``/``--home``/``--db-url``, else ``SOPCOACH_CONTENT``,
+``SOPCOACH_HOME``, ``SOPCOACH_DB_URL``; ``SOPCOACH_LANG``), hands them over as ``args.settings`` and
+prints the database used on stderr.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+from ..i18n import current_lang, t
+
+
+def register(sub: Any) -> None:
+    """Add the trainer commands to the ``sopcoach`` command's sub-parsers."""
+    r = sub.add_parser("release", help="record the playbook as a released version; flag affected questions")
+    r.add_argument("--label", help="release label (default: sop.version; a new label is written to sop.yaml)")
+    r.add_argument("--note", default="", help="what changed and why")
+    r.add_argument("--by", default="", help="who releases")
+    r.set_defaults(func=_cmd_release, uses_records=True)
+    d = sub.add_parser("diff", help="the playbook against the last release, and the impact of each change")
+    d.add_argument("--files", action="store_true", help="also print unified diffs of the YAML files")
+    d.set_defaults(func=_cmd_diff, uses_records=True)
+    v = sub.add_parser("review", help="list questions waiting for review, or confirm them")
+    v.add_argument("--confirm", nargs="+", metavar="QID", help="question ids to confirm")
+    v.add_argument("--by", default="", help="who confirms")
+    v.set_defaults(func=_cmd_review, uses_records=True)
+    c = sub.add_parser("recertify", help="list certified people whose certificate covered a changed clause")
+    c.set_defaults(func=_cmd_recertify, uses_records=True)
+    f = sub.add_parser("verify", help="is a certificate genuine and current? (exit 0 yes, 3 not current, 1 not genuine)")
+    f.add_argument("code")
+    f.set_defaults(func=_cmd_verify, uses_records=True)
+    p = sub.add_parser("certificate", help="write a certificate as PDF")
+    p.add_argument("code", nargs="?", help="verification code")
+    p.add_argument("--learner", help="instead of a code: the learner's certificate in force")
+    p.add_argument("-o", "--output", required=True, help="the PDF file to write")
+    p.set_defaults(func=_cmd_certificate, uses_records=True)
+    i = sub.add_parser("itemstats", help="item analysis of the certification exam (Moodle's statistics)")
+    i.add_argument("--attempts", choices=["first", "last", "best", "all"], default="first")
+    i.add_argument("--format", choices=["text", "csv", "json"], default="text")
+    i.add_argument("-o", "--output", help="write the per-question table here (csv/json)")
+    i.set_defaults(func=_cmd_itemstats, uses_records=True)
+
+
+# -- helpers ----------------------------------------------------------------------------------------
+def _records(s: Any):
+    from ..records.store import Records
+    return Records(s.db_url)
+
+
+def _content(s: Any) -> tuple[Any, Any, Any]:
+    """Load the playbook, bank and blueprint fresh from disk (not the per-process cache)."""
+    from ..content.playbook import load_playbook
+    from ..content.quizbank import load_bank, load_blueprint
+    playbook = load_playbook(s.playbook_dir)
+    bank = load_bank(s.quizzes_dir / "bank", playbook)
+    return playbook, bank, load_blueprint(s.quizzes_dir / "blueprint.yaml", bank)
+
+
+def _join(items: list[str], empty: str = "-") -> str:
+    return ", ".join(items) if items else empty
+
+
+# -- commands ------------------------------------------------------------------------------------------
+def _cmd_release(args: argparse.Namespace) -> int:
+    from ..authoring.versions import release, set_sop_version
+    from ..content.check import check_paths
+    from ..errors import ContentError
+    lang = current_lang()
+    s = args.settings
+    problems = check_paths([], s.content)
+    if problems:
+        raise ContentError(problems)
+    playbook, bank, _ = _content(s)
+    if args.label and args.label != playbook.sop.version:
+        path = set_sop_version(s.playbook_dir, args.label, home=s.home, by=args.by or "")
+        print(t(f"已将 sop.version 改为 {args.label}（{path}）", f"sop.version set to {args.label} in {path}", lang))
+        playbook, bank, _ = _content(s)
+    out = release(_records(s), playbook, bank, s.playbook_dir, label=args.label, note=args.note, by=args.by)
+    print(t(f"已发布版本 {out.label}（上一版本：{out.previous or '无'}）",
+            f"released version {out.label} (previous: {out.previous or 'none'})", lang))
+    print(t("修改的条款：", "changed clauses: ", lang) + _join(list(out.changed)))
+    print(t("需复核的题目（复核前不进入考试）：", "questions marked needs-review (out of the exam until confirmed): ",
+            lang) + _join(list(out.flagged)))
+    return 0
+
+
+def _cmd_diff(args: argparse.Namespace) -> int:
+    from ..authoring.versions import diff_playbook, impact, latest_release, playbook_files
+    lang = current_lang()
+    s = args.settings
+    playbook, bank, _ = _content(s)
+    diff = diff_playbook(latest_release(_records(s)), playbook, playbook_files(s.playbook_dir), lang)
+    print(diff.text(lang))
+    if diff.changes:
+        print()
+        print(t("影响：", "impact:", lang))
+        for cid, r in impact(playbook, bank, diff.changed_ids, lang).iterrows():
+            print(f"  {cid} ({r['source']})")
+            print(f"    {t('题目', 'questions', lang)}: {_join(r['questions'])}")
+            print(f"    {t('课程', 'lessons', lang)}: {_join(r['lessons'])}")
+            print(f"    {t('合规检查', 'compliance checks', lang)}: {_join(r['checks'])}")
+            print(f"    KPI: {_join(r['kpis'])}")
+    if args.files:
+        for name, text in diff.file_diffs.items():
+            print()
+            sys.stdout.write(text if text.endswith("\n") else text + "\n")
+    return 0
+
+
+def _cmd_review(args: argparse.Namespace) -> int:
+    from ..authoring.versions import confirm, needs_review
+    lang = current_lang()
+    s = args.settings
+    records = _records(s)
+    if args.confirm:
+        done = confirm(records, args.confirm, by=args.by)
+        print(t(f"已确认 {len(done)} 题，重新进入考试抽题：", f"confirmed {len(done)}, back in the exam draw: ", lang)
+              + _join(done))
+        return 0
+    table = needs_review(records)
+    if table.empty:
+        print(t("没有待复核的题目。", "no question is waiting for review.", lang))
+        return 0
+    for qid, r in table.iterrows():
+        print(f"{qid}\t{_join(r['clauses'])}\t{t('版本', 'release', lang)} {_join(r['releases'])}")
+    return 0
+
+
+def _cmd_recertify(args: argparse.Namespace) -> int:
+    from ..authoring.versions import recertification_list
+    lang = current_lang()
+    table = recertification_list(_records(args.settings))
+    if table.empty:
+        print(t("没有人需要复认证。", "nobody needs to re-certify.", lang))
+        return 0
+    for r in table.itertuples():
+        print(f"{r.learner_id}\t{r.name}\t{r.team}\t{r.certificate}\t{r.version}\t{_join(r.changed)}")
+    return 0
+
+
+def _cmd_verify(args: argparse.Namespace) -> int:
+    from ..certification.certificates import verify
+    v = verify(_records(args.settings), args.code)
+    print(v.message(current_lang()))
+    return 0 if v.current else 3 if v.genuine else 1
+
+
+def _cmd_certificate(args: argparse.Namespace) -> int:
+    from ..certification.certificates import certificate_pdf, certificate_table
+    from ..errors import CertificateError, UsageError
+    s = args.settings
+    records = _records(s)
+    playbook, _, blueprint = _content(s)
+    code = args.code
+    if not code:
+        if not args.learner:
+            raise UsageError("give a certificate code or --learner ID")
+        table = certificate_table(records)
+        mine = table[(table["learner_id"] == args.learner) & (table["status"] != "superseded")]
+        if mine.empty:
+            raise CertificateError(f"learner {args.learner} holds no certificate")
+        code = mine.iloc[0]["code"]
+    pdf = certificate_pdf(records, code, blueprint.title, playbook.sop.name, playbook.calendar.timezone)
+    Path(args.output).write_bytes(pdf)
+    print(f"{code} -> {args.output}")
+    return 0
+
+
+def _cmd_itemstats(args: argparse.Namespace) -> int:
+    from ..certification.itemstats import FLAG_TEXT, item_analysis
+    lang = current_lang()
+    s = args.settings
+    playbook, bank, blueprint = _content(s)
+    ia = item_analysis(_records(s), bank, blueprint, playbook, args.attempts, lang)
+    items = ia.items.copy()
+    items["flags"] = items["flags"].map(lambda f: "; ".join(f))
+    items["clauses"] = items["clauses"].map(lambda c: " ".join(c))
+    if args.format in ("csv", "json"):
+        text = items.to_csv() if args.format == "csv" else items.reset_index().to_json(
+            orient="records", force_ascii=False, indent=2)
+        if args.output:
+            Path(args.output).write_text(text, encoding="utf-8")
+        else:
+            sys.stdout.write(text + ("" if text.endswith("\n") else "\n"))
+        return 0
+    print(t(f"{ia.attempts} 次作答（{args.attempts}）", f"{ia.attempts} attempts ({args.attempts})", lang))
+    for fig, r in ia.test.iterrows():
+        val = "n/a" if r["value"] != r["value"] else f"{r['value']:.3f}"
+        print(f"  {fig}: {val} (n={r['n']}, min n={r['min_n']}{', tentative' if r['tentative'] else ''})")
+    c = ia.cut
+    print(t("及格线附近：", "near the cut score:", lang), {k: v for k, v in c.__dict__.items()})
+    flagged = items[items["flags"] != ""]
+    print(t(f"需检查的题目（{len(flagged)}）：", f"questions to check ({len(flagged)}):", lang))
+    for qid, r in flagged.iterrows():
+        names = [FLAG_TEXT[f][0 if lang == 'zh-CN' else 1] for f in r["flags"].split("; ")]
+        print(f"  {qid}: n={r['n']} facility={r['facility']:.2f}: {'; '.join(names)}")
+    print(t("按条款（失分最多在前）：", "by clause (most missed first):", lang))
+    for cid, r in ia.clauses.head(10).iterrows():
+        print(f"  {cid} ({r['source']}): missed {r['missed']:.1%} over {r['responses']} responses")
+    return 0

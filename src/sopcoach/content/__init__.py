@@ -1,0 +1,1 @@
+"""Content: YAML loading with line marks, the playbook, the business calendar, question banks, blueprint, check."""

@@ -1,0 +1,64 @@
+"""Check content files: every problem of the playbook, the banks and the blueprint, none raised.
+
+:func:`check_paths` is what ``sopcoach check`` runs; the trainer app and ``sopcoach release`` run it
+too before they use the content.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Sequence
+
+from ..errors import ContentError, Problem
+from .playbook import load_playbook
+from .quizbank import load_bank, load_blueprint
+from .yaml_loader import load_yaml
+
+
+def check_paths(paths: Sequence[Path], content: Path) -> list[Problem]:
+    """Validate content files and return every problem (empty when clean).
+
+    With no ``paths``, checks ``playbook/`` and ``quizzes/`` under ``content`` together (banks are
+    checked against the playbook). A given folder named ``playbook`` is loaded as a playbook; any
+    other YAML file is read as a bank (``questions:``) or a blueprint (``exam:``).
+    """
+    problems: list[Problem] = []
+    playbook = None
+
+    def attempt(fn, *args):
+        try:
+            return fn(*args)
+        except ContentError as exc:
+            problems.extend(exc.problems)
+            return None
+
+    if not paths:
+        playbook = attempt(load_playbook, content / "playbook")
+        bank = attempt(load_bank, content / "quizzes" / "bank", playbook) if playbook else None
+        if playbook is None:  # still report bank syntax/schema problems
+            attempt(load_bank, content / "quizzes" / "bank", None)
+        attempt(load_blueprint, content / "quizzes" / "blueprint.yaml", bank)
+        return problems
+    files: list[Path] = []
+    for p in paths:
+        if p.is_dir() and (p.name == "playbook" or any(p.glob("sop.yaml"))):
+            playbook = attempt(load_playbook, p)
+        elif p.is_dir():
+            files.extend(sorted(p.rglob("*.yaml")))
+        elif not p.exists():
+            problems.append(Problem(str(p), 0, 0, "", "no such file"))
+        else:
+            files.append(p)
+    if playbook is None and (content / "playbook").is_dir():
+        try:
+            playbook = load_playbook(content / "playbook")
+        except ContentError:
+            playbook = None
+    for f in files:
+        doc = load_yaml(f)
+        if doc.problems or not isinstance(doc.data, dict):
+            problems.extend(doc.problems or [doc.problem((), "expected a mapping with 'questions' or 'exam'")])
+        elif "exam" in doc.data:
+            attempt(load_blueprint, f, None)
+        else:
+            attempt(load_bank, [f], playbook)
+    return problems

@@ -1,0 +1,553 @@
+"""The sales SOP as a validated, immutable model loaded from ``playbook/*.yaml``.
+
+Each YAML file holds one or more top-level parts (``clauses``, ``roles``, ``stages``, ``steps``,
+``authority``, ``slas``, ``tiers``, ``kpis``, ``templates``, ``confidentiality``, ``calendar``,
+``products``, ``sop``; optional: ``lessons``). A part may appear in only one file. Every
+structured value names the clause it implements (``clause:``); every clause names its ``source``:
+a reference into the source SOP (``seed:1.2.1``) or ``company-setting`` with a one-line
+``rationale`` for values the source leaves open.
+"""
+from __future__ import annotations
+
+import re
+from datetime import date, time
+from decimal import Decimal
+from functools import cached_property
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from ..errors import Problem
+from ..i18n import Text
+from .businesstime import BusinessCalendar, Duration, DurationUnit
+from .yaml_loader import Loaded, load_yaml, raise_problems, validate
+
+ID = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"
+SEED_REF = re.compile(r"^seed:\d+(\.\d+)*$")
+COMPANY = "company-setting"
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
+
+
+class Clause(_Model):
+    """One SOP clause: stable id, bilingual title and text, and where it comes from."""
+
+    id: str = Field(pattern=ID)
+    source: str
+    rationale: str | None = None
+    title: Text
+    text: Text
+    retired: bool = False
+
+    @field_validator("source")
+    @classmethod
+    def _source(cls, v: str) -> str:
+        if v != COMPANY and not SEED_REF.match(v):
+            raise ValueError(f"source must be 'seed:N[.N...]' or '{COMPANY}' (got {v!r})")
+        return v
+
+    @model_validator(mode="after")
+    def _rationale(self) -> "Clause":
+        if self.source == COMPANY and not (self.rationale or "").strip():
+            raise ValueError("a company-setting clause needs a one-line 'rationale'")
+        return self
+
+
+class Role(_Model):
+    """A role in the sales team (seed:1.1.2)."""
+
+    id: str = Field(pattern=ID)
+    name: Text
+    duties: Text
+    clause: str
+
+
+class Stage(_Model):
+    """One stage of the sales process, in order, with its responsible role (seed:1.1.2, 2.1.1)."""
+
+    id: str = Field(pattern=ID)
+    name: Text
+    responsible_role: str
+    entry_criteria: list[Text] = Field(min_length=1)
+    exit_criteria: list[Text] = Field(min_length=1)
+    crm_fields: list[str] = Field(default_factory=list)
+    clause: str
+
+
+class Step(_Model):
+    """A measurable step of the process (seed:2.2.1)."""
+
+    id: str = Field(pattern=ID)
+    number: int = Field(ge=1)
+    name: Text
+    action: Text
+    required_fields: list[str] = Field(default_factory=list)
+    clause: str
+
+
+class AuthorityLimit(_Model):
+    """What a role may quote on its own, and who approves above it (seed:2.3.1).
+
+    ``max_quote_amount`` is in ``currency`` units (None: no limit); ``max_discount`` a fraction 0-1
+    of list price (None: no limit). ``approver`` is the role that approves above either limit.
+    """
+
+    role: str
+    max_quote_amount: Decimal | None = Field(default=None, ge=0)
+    max_discount: Decimal | None = Field(default=None, ge=0, le=1)
+    approver: str | None = None
+    clause: str
+
+    @field_validator("max_discount", mode="before")
+    @classmethod
+    def _fraction(cls, v: Any) -> Any:
+        if v is not None and Decimal(str(v)) > 1:
+            raise ValueError(f"max_discount must be a fraction in [0, 1] (got {v}); write 0.1 for 10%")
+        return v
+
+
+class DurationSpec(_Model):
+    """A duration with an explicit unit, e.g. ``{value: 3, unit: working_days}``."""
+
+    value: Decimal = Field(ge=0)
+    unit: DurationUnit
+
+    def to_duration(self) -> Duration:
+        v = int(self.value) if self.value == int(self.value) else self.value
+        return Duration(v, self.unit)
+
+
+class SLA(_Model):
+    """A service-level rule: ``end_event`` within ``limit`` of ``start_event`` (seed:1.2)."""
+
+    id: str = Field(pattern=ID)
+    name: Text
+    start_event: str = Field(pattern=ID)
+    end_event: str = Field(pattern=ID)
+    limit: DurationSpec
+    clause: str
+
+    @property
+    def duration(self) -> Duration:
+        return self.limit.to_duration()
+
+
+class Tier(_Model):
+    """A customer tier (A/B/C) with its classification criteria and cadence (seed:3.1.1, 3.1.2)."""
+
+    id: str = Field(pattern=ID)
+    name: Text
+    criteria: Text
+    min_weekly_follow_ups: int = Field(ge=0)
+    min_annual_revenue: Decimal | None = Field(default=None, ge=0)
+    min_employees: int | None = Field(default=None, ge=0)
+    clause: str
+    cadence_clause: str
+
+
+class KPI(_Model):
+    """A key performance indicator with its formula (seed:1.3.2). ``target`` is a fraction 0-1 or days."""
+
+    id: str = Field(pattern=ID)
+    name: Text
+    formula: Text
+    unit: Literal["fraction", "calendar_days", "working_days", "count"]
+    target: Decimal | None = None
+    clause: str
+
+
+class Template(_Model):
+    """A standard tool or template (seed:1.1.1, 3.2.1): welcome message, question list, quote sheet."""
+
+    id: str = Field(pattern=ID)
+    kind: Literal["welcome_message", "question_list", "quote_sheet", "contract", "demo_slides",
+                  "case_library"]
+    name: Text
+    used_at_stage: str | None = None
+    when: Text
+    body: Text | None = None
+    items: list[Text] = Field(default_factory=list)
+    review_every: DurationSpec | None = None
+    clause: str
+
+
+class ConfidentialityRule(_Model):
+    """A rule on the use of customer data (seed:3.1.3)."""
+
+    id: str = Field(pattern=ID)
+    text: Text
+    allowed: bool
+    clause: str
+
+
+class CalendarSpec(_Model):
+    """The business calendar: time zone, weekend, business hours and holidays (company setting)."""
+
+    timezone: str = "Asia/Shanghai"
+    weekend: list[Literal["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"]] = ["Sat", "Sun"]
+    day_start: str = "09:00"
+    day_end: str = "18:00"
+    holidays_source: Literal["chinese-calendar", "declared"] = "chinese-calendar"
+    years: list[int] = Field(default_factory=lambda: [2025, 2026])
+    holidays: list[date] = Field(default_factory=list)
+    workdays: list[date] = Field(default_factory=list)
+    clause: str
+
+    @field_validator("day_start", "day_end")
+    @classmethod
+    def _hhmm(cls, v: str) -> str:
+        if not re.fullmatch(r"([01]\d|2[0-3]):[0-5]\d", v):
+            raise ValueError(f"time must be 'HH:MM' in quotes (got {v!r})")
+        return v
+
+    @field_validator("timezone")
+    @classmethod
+    def _tz(cls, v: str) -> str:
+        from .businesstime import check_timezone
+        return check_timezone(v)
+
+    def build(self) -> BusinessCalendar:
+        """Return the :class:`BusinessCalendar` this spec describes."""
+        days = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"]
+        start, end = (time.fromisoformat(x) for x in (self.day_start, self.day_end))
+        if self.holidays_source == "chinese-calendar":
+            base = BusinessCalendar.china(years=tuple(self.years), timezone=self.timezone,
+                                          day_start=start, day_end=end)
+            return BusinessCalendar(
+                timezone=self.timezone, weekend=frozenset(days.index(d) for d in self.weekend),
+                holidays=base.holidays | frozenset(self.holidays),
+                workdays=base.workdays | frozenset(self.workdays),
+                day_start=start, day_end=end, covered_years=base.covered_years)
+        return BusinessCalendar(
+            timezone=self.timezone, weekend=frozenset(days.index(d) for d in self.weekend),
+            holidays=frozenset(self.holidays), workdays=frozenset(self.workdays),
+            day_start=start, day_end=end,
+            covered_years=(min(self.years), max(self.years)) if self.years else None)
+
+
+class Product(_Model):
+    """An item of the sample product catalogue (the company replaces it)."""
+
+    id: str = Field(pattern=ID)
+    name: Text
+    description: Text
+    list_price: Decimal = Field(ge=0)
+    unit: Text
+
+
+class Goal(_Model):
+    """A goal of the SOP (a section such as ``seed:1.2``) with its bilingual name (lesson tools)."""
+
+    seed: str = Field(pattern=r"^seed:\d+(\.\d+)*$")
+    name: Text
+
+
+class LessonSpec(_Model):
+    """A lesson of the learner app (seed:3.3.1): what it teaches and with which tool.
+
+    The lesson's text is the playbook itself: the ``clauses`` it teaches are shown from
+    ``clauses.yaml`` and the tool reads stages, limits, tiers and templates from their parts, so a
+    trainer's change reaches the lesson without touching its notebook. ``key_points`` may quote
+    playbook facts as ``{{fact}}`` (see :meth:`Playbook.facts`). Practice questions are the
+    questions of ``quizzes/practice/`` whose ``section`` is the lesson ``id``.
+    """
+
+    id: str = Field(pattern=ID)
+    number: int = Field(ge=1)
+    notebook: str = Field(pattern=r"^[A-Za-z0-9_.-]+\.ipynb$")
+    tool: Literal["goals", "process", "approval", "sla", "tiers", "confidentiality", "templates",
+                  "crm_kpis", "improvement"]
+    seeds: list[str] = Field(min_length=1)
+    title: Text
+    intro: Text
+    clauses: list[str] = Field(min_length=1)
+    key_points: list[Text] = Field(default_factory=list)
+    tool_intro: Text | None = None
+    goals: list[Goal] = Field(default_factory=list)
+
+    @field_validator("seeds")
+    @classmethod
+    def _seeds(cls, v: list[str]) -> list[str]:
+        bad = [s for s in v if not SEED_REF.match(s)]
+        if bad:
+            raise ValueError(f"seeds must be references such as 'seed:1.2' (got {bad[0]!r})")
+        return v
+
+
+class SopMeta(_Model):
+    """Name, currency and release label of the SOP."""
+
+    name: Text
+    currency: str = "CNY"
+    version: str = "draft"
+
+
+PARTS: dict[str, Any] = {
+    "sop": SopMeta, "clauses": list[Clause], "roles": list[Role], "stages": list[Stage],
+    "steps": list[Step], "authority": list[AuthorityLimit], "slas": list[SLA], "tiers": list[Tier],
+    "kpis": list[KPI], "templates": list[Template], "confidentiality": list[ConfidentialityRule],
+    "calendar": CalendarSpec, "products": list[Product], "lessons": list[LessonSpec],
+}
+#: Parts that a playbook may leave out (an empty list is used).
+OPTIONAL_PARTS = frozenset({"lessons"})
+
+
+class Playbook(_Model):
+    """The whole SOP. Lists keep the authored order (stages in process order).
+
+    Build it with :func:`load_playbook`; the model validates cross references (roles, stages and
+    clauses named anywhere must exist; ids are unique per part).
+    """
+
+    sop: SopMeta
+    clauses: list[Clause]
+    roles: list[Role]
+    stages: list[Stage]
+    steps: list[Step]
+    authority: list[AuthorityLimit]
+    slas: list[SLA]
+    tiers: list[Tier]
+    kpis: list[KPI]
+    templates: list[Template]
+    confidentiality: list[ConfidentialityRule]
+    calendar: CalendarSpec
+    products: list[Product]
+    lessons: list[LessonSpec] = Field(default_factory=list)
+
+    # -- lookups ---------------------------------------------------------------------------
+    def clause(self, clause_id: str) -> Clause:
+        """Return the clause ``clause_id``; raise ``KeyError`` when there is none."""
+        return {c.id: c for c in self.clauses}[clause_id]
+
+    def role(self, role_id: str) -> Role:
+        return {r.id: r for r in self.roles}[role_id]
+
+    def sla(self, sla_id: str) -> SLA:
+        return {s.id: s for s in self.slas}[sla_id]
+
+    def tier(self, tier_id: str) -> Tier:
+        return {t.id: t for t in self.tiers}[tier_id]
+
+    def business_calendar(self) -> BusinessCalendar:
+        """Return the business calendar (working days, hours, holidays) of ``calendar``."""
+        return self.calendar.build()
+
+    def seed_refs(self) -> set[str]:
+        """Return every ``seed:N`` reference that some active clause covers."""
+        return {c.source for c in self.clauses if c.source != COMPANY and not c.retired}
+
+    def facts(self) -> dict[str, Any]:
+        """Return the named values that question keys and texts may use (``{{name}}``).
+
+        Names: ``sla.<id>`` (a :class:`Duration`), ``sla.<id>.value``; ``tier.<id>.min_weekly_follow_ups``;
+        ``authority.<role>.max_quote_amount``, ``authority.<role>.max_discount_pct`` (percent),
+        ``authority.<role>.approver`` (role id); ``stage.<n>`` (stage id at 1-based position n),
+        ``stage.<id>.responsible_role``; ``role.<id>`` (role id).
+        """
+        f: dict[str, Any] = {}
+        for s in self.slas:
+            f[f"sla.{s.id}"] = s.duration
+            f[f"sla.{s.id}.value"] = s.limit.value
+        for t in self.tiers:
+            f[f"tier.{t.id}.min_weekly_follow_ups"] = t.min_weekly_follow_ups
+        for a in self.authority:
+            if a.max_quote_amount is not None:
+                f[f"authority.{a.role}.max_quote_amount"] = a.max_quote_amount
+            if a.max_discount is not None:
+                f[f"authority.{a.role}.max_discount_pct"] = a.max_discount * 100
+            f[f"authority.{a.role}.approver"] = a.approver
+        for i, st in enumerate(self.stages, 1):
+            f[f"stage.{i}"] = st.id
+            f[f"stage.{st.id}.responsible_role"] = st.responsible_role
+        for r in self.roles:
+            f[f"role.{r.id}"] = r.id
+        return f
+
+    def approval_chain(self, role: str, amount: Decimal, discount: Decimal) -> list[AuthorityLimit]:
+        """Return the limits consulted, from ``role`` up to the first role that may approve.
+
+        Parameters
+        ----------
+        role : str
+            The role preparing the quote.
+        amount : Decimal
+            Quote amount in the SOP currency.
+        discount : Decimal
+            Discount off list price as a fraction 0-1.
+
+        Returns
+        -------
+        list of AuthorityLimit
+            The first item is ``role``'s own limit; the last is the role whose limits cover the
+            quote (seed:2.3.1). One item means no approval is needed.
+
+        Raises
+        ------
+        KeyError
+            When ``role`` has no authority limit.
+        ValueError
+            When no role in the chain may approve the quote.
+        """
+        limits = {a.role: a for a in self.authority}
+        chain = [limits[role]]
+        seen = {role}
+        while not _covers(chain[-1], amount, discount):
+            nxt = chain[-1].approver
+            if nxt is None or nxt in seen or nxt not in limits:
+                raise ValueError("no role in the approval chain may approve this quote")
+            seen.add(nxt)
+            chain.append(limits[nxt])
+        return chain
+
+    @model_validator(mode="after")
+    def _references(self) -> "Playbook":
+        errors = []
+        for part in ("clauses", "roles", "stages", "steps", "slas", "tiers", "kpis", "templates",
+                     "confidentiality", "products", "lessons"):
+            seen: set[str] = set()
+            for item in getattr(self, part):
+                if item.id in seen:
+                    errors.append(f"{part}: duplicate id '{item.id}'; ids must be unique")
+                seen.add(item.id)
+        clause_ids = {c.id for c in self.clauses}
+        role_ids = {r.id for r in self.roles}
+        stage_ids = {s.id for s in self.stages}
+
+        def need(kind: str, value: str | None, pool: set[str], where: str) -> None:
+            if value is not None and value not in pool:
+                errors.append(f"{where}: unknown {kind} '{value}' (known: {', '.join(sorted(pool))})")
+
+        for part in ("roles", "stages", "steps", "authority", "slas", "tiers", "kpis", "templates",
+                     "confidentiality"):
+            for item in getattr(self, part):
+                need("clause", item.clause, clause_ids, f"{part} '{getattr(item, 'id', getattr(item, 'role', ''))}'")
+        need("clause", self.calendar.clause, clause_ids, "calendar")
+        for t in self.tiers:
+            need("clause", t.cadence_clause, clause_ids, f"tiers '{t.id}'")
+        for s in self.stages:
+            need("role", s.responsible_role, role_ids, f"stages '{s.id}'")
+        for a in self.authority:
+            need("role", a.role, role_ids, f"authority '{a.role}'")
+            need("role", a.approver, role_ids, f"authority '{a.role}'")
+        for t in self.templates:
+            need("stage", t.used_at_stage, stage_ids, f"templates '{t.id}'")
+        numbers: set[int] = set()
+        for lesson in self.lessons:
+            for c in lesson.clauses:
+                need("clause", c, clause_ids, f"lessons '{lesson.id}'")
+            if lesson.number in numbers:
+                errors.append(f"lessons '{lesson.id}': duplicate number {lesson.number}; number lessons 1, 2, 3 ...")
+            numbers.add(lesson.number)
+        if errors:
+            raise ValueError("; ".join(errors))
+        return self
+
+    @cached_property
+    def _hash(self) -> str:  # pragma: no cover - trivial
+        import hashlib
+        return hashlib.sha256(self.model_dump_json().encode()).hexdigest()
+
+    def content_hash(self) -> str:
+        """Return a SHA-256 of the playbook's content (identifies the version an attempt used)."""
+        return self._hash
+
+
+def _covers(limit: AuthorityLimit, amount: Decimal, discount: Decimal) -> bool:
+    ok_amount = limit.max_quote_amount is None or amount <= limit.max_quote_amount
+    ok_discount = limit.max_discount is None or discount <= limit.max_discount
+    return ok_amount and ok_discount
+
+
+def load_playbook(folder: Path | str) -> Playbook:
+    """Load and validate every ``*.yaml`` file of a playbook folder.
+
+    Parameters
+    ----------
+    folder : path-like
+        The playbook folder (e.g. ``playbook/``).
+
+    Returns
+    -------
+    Playbook
+        The immutable model.
+
+    Raises
+    ------
+    ContentError
+        With every problem found (syntax, duplicate keys, unknown or missing fields, wrong types,
+        broken references), each with file, line, column and field.
+    """
+    folder = Path(folder)
+    files = sorted(folder.glob("*.yaml"))
+    problems: list[Problem] = []
+    parts: dict[str, Any] = {}
+    owner: dict[str, Loaded] = {}
+    if not files:
+        raise_problems([Problem(str(folder), 0, 0, "", "no playbook files (*.yaml) in this folder")])
+    for f in files:
+        doc = load_yaml(f)
+        problems.extend(doc.problems)
+        if doc.data is None:
+            continue
+        if not isinstance(doc.data, dict):
+            problems.append(doc.problem((), "a playbook file must be a mapping of parts"))
+            continue
+        for key, value in doc.data.items():
+            if key not in PARTS:
+                problems.append(doc.problem((key,), f"unknown part '{key}'; expected one of "
+                                            f"{', '.join(PARTS)}"))
+                continue
+            if key in parts:
+                problems.append(doc.problem((key,), f"part '{key}' is already defined in "
+                                            f"{owner[key].path}; keep it in one file"))
+                continue
+            before = len(doc.problems)
+            model = _part_model(key)
+            value_ok = validate(model, doc, {key: value})
+            problems.extend(doc.problems[before:])
+            if value_ok is not None:
+                parts[key] = getattr(value_ok, key)
+                owner[key] = doc
+    for key in PARTS:
+        if key in OPTIONAL_PARTS:
+            continue
+        if key not in parts and not any(p.field.startswith(key) for p in problems):
+            problems.append(Problem(str(folder), 0, 0, key, f"part '{key}' is missing from the playbook"))
+    raise_problems(problems)
+    try:
+        return Playbook.model_validate(parts)
+    except Exception as exc:  # cross-reference errors: locate them on the owning file
+        from pydantic import ValidationError
+        if not isinstance(exc, ValidationError):
+            raise
+        out = []
+        for err in exc.errors():
+            for msg in str(err["msg"]).removeprefix("Value error, ").split("; "):
+                part = msg.split(":", 1)[0].split(" ", 1)[0]
+                doc = owner.get(part)
+                where = doc.problem((part,), msg) if doc else Problem(str(folder), 0, 0, "", msg)
+                out.append(_locate_ref(doc, where, msg))
+        raise_problems(out)
+        raise  # pragma: no cover
+
+
+def _part_model(key: str) -> type[BaseModel]:
+    from pydantic import create_model
+    return create_model(f"Part_{key}", __config__=ConfigDict(extra="forbid"), **{key: (PARTS[key], ...)})
+
+
+def _locate_ref(doc: Loaded | None, default: Problem, msg: str) -> Problem:
+    """Point a cross-reference problem at the item it names (``part 'id'``), when found."""
+    m = re.match(r"(\w+) '([^']*)'", msg)
+    if not (doc and m):
+        return default
+    part, ident = m.groups()
+    items = doc.data.get(part) if isinstance(doc.data, dict) else None
+    if isinstance(items, list):
+        for i, item in enumerate(items):
+            if isinstance(item, dict) and ident in (item.get("id"), item.get("role")):
+                return doc.problem((part, i), msg)
+    return default

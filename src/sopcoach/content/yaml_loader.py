@@ -1,0 +1,187 @@
+"""Load YAML content files with line marks, duplicate-key rejection and literal scalars.
+
+Every plain scalar is kept as the text the author wrote (``NO`` stays ``'NO'``, ``010`` stays
+``'010'``, ``17:30`` stays ``'17:30'``); only ``~``/``null``/empty become ``None``. Typing is left to
+the pydantic schema of each file, so a string field never receives a YAML 1.1 boolean or octal
+number (shared cases 01 and 02), and a numeric field reads ``07`` as decimal 7, never as octal.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+import yaml
+from pydantic import BaseModel, ValidationError
+
+from ..errors import ContentError, Problem, relpath
+
+_NULLS = {"", "~", "null", "Null", "NULL"}
+
+Key = tuple[Any, ...]
+M = TypeVar("M", bound=BaseModel)
+
+
+@dataclass
+class Loaded:
+    """A YAML document as plain Python data plus the 1-based (line, column) of every node.
+
+    ``marks`` maps a key path such as ``("stages", 2, "role")`` to the position of that node.
+    """
+
+    path: str
+    data: Any
+    marks: dict[Key, tuple[int, int]] = field(default_factory=dict)
+    problems: list[Problem] = field(default_factory=list)
+
+    def mark(self, loc: Key) -> tuple[int, int]:
+        """Return the position of ``loc``, or of its nearest ancestor that has one."""
+        loc = tuple(loc)
+        while loc:
+            if loc in self.marks:
+                return self.marks[loc]
+            loc = loc[:-1]
+        return self.marks.get((), (1, 1))
+
+    def problem(self, loc: Key, message: str) -> Problem:
+        """Build a :class:`Problem` located at ``loc`` (a key path into the document)."""
+        line, col = self.mark(loc)
+        return Problem(self.path, line, col, format_loc(loc), message)
+
+
+def format_loc(loc: Key) -> str:
+    """Format a key path as ``stages[2].role``.
+
+    >>> format_loc(("stages", 2, "role"))
+    'stages[2].role'
+    """
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += f".{part}" if out else str(part)
+    return out
+
+
+def _pos(node: yaml.Node) -> tuple[int, int]:
+    return node.start_mark.line + 1, node.start_mark.column + 1
+
+
+def _build(node: yaml.Node, loc: Key, doc: Loaded) -> Any:
+    doc.marks[loc] = _pos(node)
+    if isinstance(node, yaml.ScalarNode):
+        if node.style is None and node.value in _NULLS and node.tag != "tag:yaml.org,2002:str":
+            return None
+        return node.value
+    if isinstance(node, yaml.SequenceNode):
+        return [_build(child, loc + (i,), doc) for i, child in enumerate(node.value)]
+    if isinstance(node, yaml.MappingNode):
+        out: dict[str, Any] = {}
+        first_line: dict[str, int] = {}
+        for key_node, value_node in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                merged = _build(value_node, loc, doc)
+                for k, v in (merged if isinstance(merged, dict) else {}).items():
+                    out.setdefault(k, v)
+                continue
+            if not isinstance(key_node, yaml.ScalarNode):
+                doc.problems.append(Problem(doc.path, *_pos(key_node), format_loc(loc),
+                                            "a mapping key must be plain text"))
+                continue
+            key = key_node.value
+            line, _ = _pos(key_node)
+            if key in first_line:
+                doc.problems.append(Problem(
+                    doc.path, *_pos(key_node), format_loc(loc + (key,)),
+                    f"duplicate key '{key}' at line {line} (first defined at line {first_line[key]}); "
+                    "keep one definition"))
+                continue
+            first_line[key] = line
+            out[key] = _build(value_node, loc + (key,), doc)
+        return out
+    raise TypeError(f"unexpected YAML node {node!r}")  # pragma: no cover - PyYAML has three node kinds
+
+
+def load_yaml(path: Path | str, text: str | None = None) -> Loaded:
+    """Parse one YAML file into plain data with marks, collecting (not raising) content problems.
+
+    Parameters
+    ----------
+    path : path-like
+        The file to read (UTF-8, a BOM is accepted); also the name used in problems.
+    text : str, optional
+        The content, when already in memory (the file is then not read).
+
+    Returns
+    -------
+    Loaded
+        ``data`` is ``None`` when the file is empty or not parseable; ``problems`` lists syntax errors
+        and duplicate keys, each with its line.
+
+    Examples
+    --------
+    >>> doc = load_yaml("x.yaml", "regions: [DE, NO, SE]\\ncode: 010\\n")
+    >>> doc.data
+    {'regions': ['DE', 'NO', 'SE'], 'code': '010'}
+    >>> doc.marks[("code",)]
+    (2, 7)
+    """
+    name = relpath(path)
+    if text is None:
+        try:
+            text = Path(path).read_text(encoding="utf-8-sig")
+        except (OSError, UnicodeDecodeError) as exc:
+            return Loaded(name, None, problems=[Problem(name, 0, 0, "", f"cannot read the file: {exc}")])
+    doc = Loaded(name, None)
+    try:
+        node = yaml.compose(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line, col = (mark.line + 1, mark.column + 1) if mark else (0, 0)
+        doc.problems.append(Problem(name, line, col, "", f"YAML syntax error: {exc.problem or exc}"))
+        return doc
+    except yaml.YAMLError as exc:
+        doc.problems.append(Problem(name, 0, 0, "", f"YAML error: {exc}"))
+        return doc
+    if node is not None:
+        doc.data = _build(node, (), doc)
+    return doc
+
+
+def pydantic_problems(doc: Loaded, exc: ValidationError, prefix: Key = ()) -> list[Problem]:
+    """Turn a pydantic ``ValidationError`` into located problems, one per error."""
+    out = []
+    for err in exc.errors():
+        loc = prefix + tuple(p for p in err["loc"] if isinstance(p, int) or not _is_tag(p))
+        msg = err["msg"]
+        if msg.startswith("Value error, "):
+            msg = msg[len("Value error, "):]
+        if err["type"] == "missing":
+            msg = f"field '{loc[-1]}' is required" if loc else "a value is required"
+        elif err["type"] == "extra_forbidden":
+            msg = f"unknown field '{loc[-1]}'; check the spelling or remove it"
+        elif "input" in err and err["type"] not in ("value_error", "assertion_error"):
+            msg = f"{msg} (got {err['input']!r})"
+        out.append(doc.problem(loc, msg))
+    return out
+
+
+def _is_tag(part: Any) -> bool:
+    # pydantic inserts union/function tags such as 'function-after[...]' into locs
+    return isinstance(part, str) and ("[" in part or part in {"list", "dict", "str", "int"})
+
+
+def validate(model: type[M], doc: Loaded, data: Any = None, prefix: Key = ()) -> M | None:
+    """Validate ``data`` (default: the whole document) against ``model``; record problems on ``doc``."""
+    try:
+        return model.model_validate(doc.data if data is None else data)
+    except ValidationError as exc:
+        doc.problems.extend(pydantic_problems(doc, exc, prefix))
+        return None
+
+
+def raise_problems(problems: list[Problem]) -> None:
+    """Raise :class:`ContentError` when ``problems`` is not empty."""
+    if problems:
+        raise ContentError(problems)

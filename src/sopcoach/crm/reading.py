@@ -1,0 +1,1018 @@
+"""Read CRM exports (CSV, XLSX) into one canonical model of deals, events and leads.
+
+The SOP asks for follow-up data tracked in the CRM (seed:2.3.2) and for KPIs analysed from it
+(seed:1.3.2). Every CRM writes its own columns, date formats and stage names, so each source is
+described by a **mapping** (YAML, see ``src/sopcoach/crm/mappings/``): which file is which table, which
+column is which field, the declared date formats and time zone, and how stage names map onto the
+playbook's stages. Built-in mappings: ``maven``, ``salesforce``, ``zoho``, ``simulated``.
+
+Reading never guesses:
+
+* Text encoding: UTF-8 (a BOM is dropped, also from header names; shared case 18), else GB18030, the
+  superset of GBK that Chinese Excel writes (case 19). Nothing else is tried silently (no latin-1):
+  a file in another encoding is refused with the fix.
+* Every value is read as text first, so ids keep their leading zeros (case 24).
+* Numbers accept the mapping's thousands separator in groups of three and a currency sign
+  (``"12,500"``, ``"$22,700.00"``; case 22); anything else is a row problem, never a string sum.
+* Dates are parsed **only** with the formats the mapping declares (``strptime`` codes, or
+  ``excel_serial`` for Excel day numbers from the 1899-12-30 origin, accepted between 20000 and
+  80000; case 20). Naive local times are placed in the mapping's time zone; a wall time skipped by a
+  DST change is a row problem, never shifted (case 28). Timestamps are stored in UTC.
+
+Row problems are collected (not raised) as :class:`~sopcoach.errors.Problem` records naming the file,
+the source row (the header is row 1), the column and the fix; a broken mapping or a missing column
+raises :class:`~sopcoach.errors.ContentError` with all of them.
+
+The canonical frames (``CrmData``):
+
+``deals``
+    One row per deal. ``deal_id``, ``owner``, ``account``, ``tier``, ``product``, ``stage`` (a
+    playbook stage id, ``won`` or ``lost``; missing when the raw stage is unknown), ``stage_raw``,
+    ``outcome`` (``open``/``won``/``lost``), ``team``, ``region``, ``role``, ``source_file``: str;
+    ``amount``: float64 (export currency); ``created``, ``closed``: ``datetime64[us, UTC]``
+    (``closed`` only for won or lost deals: CRMs keep the *expected* close date of open deals in the
+    same field); ``source_row``: int64.
+``events``
+    One row per activity. ``event_id``, ``deal_id``, ``account_id``, ``actor``, ``direction``
+    (``inbound``/``outbound``), ``stage``, ``stage_raw``, ``milestone`` (an SLA event name of the
+    playbook, e.g. ``proposal_sent``), ``subject``, ``approved_by``, ``duplicate_of``,
+    ``source_file``: str; ``kind``: one of :data:`EVENT_KINDS`; ``timestamp``, ``end``,
+    ``modified``: ``datetime64[us, UTC]``; ``duration_s``, ``amount``, ``discount`` (fraction
+    0-1): float64; ``synthetic``: bool (made from a deal's date column); ``source_row``: int64.
+``leads``
+    ``lead_id``, ``owner``, ``company``, ``status``, ``deal_id``: str; ``converted``: bool;
+    ``created``, ``converted_at``: ``datetime64[us, UTC]``.
+"""
+from __future__ import annotations
+
+import fnmatch
+import io
+import re
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Iterable, Sequence
+
+import numpy as np
+import pandas as pd
+
+from ..content.yaml_loader import raise_problems
+from ..errors import BusinessTimeError, ContentError, Problem, relpath
+from .mapping import (_BOOL, _DATE, _NUM, _TEXT, BUILTIN_SOURCES, DEAL_COLUMNS, EVENT_COLUMNS, EVENT_KINDS,
+                      EXCEL_SERIAL, EXCEL_SERIAL_RANGE, FIELDS, LEAD_COLUMNS, OUTCOMES, REQUIRED, UTC, FieldSpec,
+                      Mapping, SourceSpec, TableSpec, load_mapping)
+
+__all__ = ["CrmData", "SourceFile", "decode_bytes", "detect_source", "read_export", "stage_paths"]
+
+_EXCEL_ORIGIN = pd.Timestamp("1899-12-30")
+_TS = "datetime64[us, UTC]"
+_TRUE = {"true", "yes", "y", "1", "是"}
+_FALSE = {"false", "no", "n", "0", "否", ""}
+
+
+# ----------------------------------------------------------------------------------- decoding
+
+
+def decode_bytes(raw: bytes, declared: str = "auto", name: str = "<bytes>") -> tuple[str, str]:
+    """Decode an export's bytes: UTF-8 (BOM dropped), else GB18030; never a silent latin-1.
+
+    Parameters
+    ----------
+    raw : bytes
+        The file content.
+    declared : {"auto", "utf-8", "gb18030", "gbk"}
+        The mapping's ``source.encoding``; ``auto`` tries UTF-8, then GB18030.
+    name : str
+        The file name used in problems.
+
+    Returns
+    -------
+    (str, str)
+        The text, and the codec used: ``utf-8-sig`` (a BOM was present), ``utf-8`` or ``gb18030``.
+
+    Raises
+    ------
+    ContentError
+        When the bytes are not valid in the declared encoding, or (``auto``) in UTF-8 or GB18030.
+
+    Examples
+    --------
+    >>> decode_bytes("\\ufeffDeal ID,Stage".encode("utf-8"))
+    ('Deal ID,Stage', 'utf-8-sig')
+    >>> decode_bytes("客户名称".encode("gbk"))
+    ('客户名称', 'gb18030')
+    """
+    codecs = {"auto": ["utf-8", "gb18030"], "utf-8": ["utf-8"], "gb18030": ["gb18030"],
+              "gbk": ["gb18030"]}[declared]
+    first_error: UnicodeDecodeError | None = None
+    for codec in codecs:
+        if codec == "utf-8" and raw.startswith(b"\xef\xbb\xbf"):
+            codec = "utf-8-sig"
+        try:
+            return raw.decode(codec), codec
+        except UnicodeDecodeError as exc:
+            first_error = first_error or exc
+    assert first_error is not None  # noqa: S101 - codecs is never empty
+    tried = " or ".join("GB18030" if c == "gb18030" else "UTF-8" for c in codecs)
+    raise ContentError([Problem(
+        name, 0, 0, "", f"the file is not valid {tried} (byte {first_error.start}: "
+        f"{raw[first_error.start:first_error.start + 4]!r}); save it as 'CSV UTF-8' or set "
+        "source.encoding in the mapping")])
+
+
+# ------------------------------------------------------------------------------ raw reading
+
+
+@dataclass(frozen=True)
+class SourceFile:
+    """One file read: which table it fed, how it was decoded and how many data rows it had."""
+
+    path: str
+    table: str
+    kind: str
+    encoding: str
+    rows: int
+
+    def describe(self) -> str:
+        enc = {"utf-8-sig": "UTF-8 with BOM", "utf-8": "UTF-8", "gb18030": "GB18030",
+               "xlsx": "XLSX"}.get(self.encoding, self.encoding)
+        return f"{self.path}: {self.rows} rows as {self.kind} ({self.table}), decoded as {enc}"
+
+
+def _name_of(item: Any) -> str:
+    return item[0] if isinstance(item, tuple) else relpath(item)
+
+
+def _basename(item: Any) -> str:
+    return Path(item[0]).name if isinstance(item, tuple) else Path(item).name
+
+
+_CODECS = {"auto": ["utf-8", "gb18030"], "utf-8": ["utf-8"], "gb18030": ["gb18030"], "gbk": ["gb18030"]}
+
+
+def _read_raw(item: Any, table: TableSpec, encoding: str, progress: bool) -> tuple[pd.DataFrame, str]:
+    """Read one file as text cells (CSV) or typed cells (XLSX); return the frame and the codec.
+
+    A CSV is parsed as UTF-8 (``utf-8-sig`` when it starts with a BOM) and, when that fails, as
+    GB18030 (see :func:`decode_bytes`); the parser's strict decoding is the check.
+    """
+    name = _basename(item)
+    if name.lower().endswith((".xlsx", ".xlsm")):
+        return _read_xlsx(item, table.sheet), "xlsx"
+    if not isinstance(item, tuple):
+        item = (str(item), Path(item).read_bytes())  # read once: scanned for blanks, then parsed
+    head = item[1][:3]
+    first_error: UnicodeDecodeError | None = None
+    for codec in _CODECS[encoding]:
+        if codec == "utf-8" and head == b"\xef\xbb\xbf":
+            codec = "utf-8-sig"
+        try:  # pandas' C parser drops a UTF-8 BOM itself and decodes UTF-8 fastest as "utf-8"
+            df = _read_csv(item, "utf-8" if codec == "utf-8-sig" else codec, progress, name)
+            break
+        except UnicodeDecodeError as exc:
+            first_error = first_error or exc
+    else:
+        tried = " or ".join("GB18030" if c == "gb18030" else "UTF-8" for c in _CODECS[encoding])
+        assert first_error is not None  # noqa: S101 - the loop ran at least once
+        raise ContentError([Problem(
+            _name_of(item), 0, 0, "", f"the file is not valid {tried} ({first_error.reason} at byte "
+            f"{first_error.start} of a block: {first_error.object[first_error.start:first_error.start + 4]!r}); "
+            "save it as 'CSV UTF-8' or set source.encoding in the mapping")])
+    df.columns = [str(c).lstrip("\ufeff").strip() for c in df.columns]
+    df.attrs["blank_edges"] = _may_have_blank_edges(item)
+    return df, codec
+
+
+def _may_have_blank_edges(item: Any) -> bool:
+    """Tell (conservatively) whether any CSV field may start or end with a blank.
+
+    A field with a leading or trailing space or tab has one next to a separator, a quote or a line
+    end. When no blank in the file has such a neighbour, no value needs stripping; the scan runs at
+    memory speed (numpy) and saves a per-value strip on large files.
+    """
+    if isinstance(item, tuple):
+        raw = item[1]
+    elif Path(item).name.lower().endswith((".xlsx", ".xlsm")):
+        return True
+    else:
+        raw = Path(item).read_bytes()
+    if b"\t" in raw or raw[:1] == b" " or raw[-1:] == b" ":
+        return True
+    arr = np.frombuffer(raw, dtype=np.uint8)
+    blank = np.flatnonzero(arr == 32)
+    if not len(blank):
+        return False
+    edge = np.zeros(256, dtype=bool)
+    edge[list(b',"\r\n')] = True
+    return bool(edge[arr[blank - 1]].any() or edge[arr[blank + 1]].any())
+
+
+def _read_csv(item: Any, codec: str, progress: bool, name: str) -> pd.DataFrame:
+    # every cell is text (kept as Python str objects: the conversions below run once per distinct
+    # value, so a validated string column per raw column would be work thrown away); only an empty
+    # cell is missing ("NA", "null" ... stay text)
+    opts = dict(dtype=object, keep_default_na=False, na_values=[""], encoding=codec)
+    size = len(item[1]) if isinstance(item, tuple) else Path(item).stat().st_size
+    handle = io.BytesIO(item[1]) if isinstance(item, tuple) else open(item, "rb")
+    try:
+        if not (progress and size > 4_000_000):
+            return pd.read_csv(handle, **opts)
+        from tqdm import tqdm
+        chunks = []
+        with tqdm(total=size, unit="B", unit_scale=True, desc=name, leave=False) as bar:
+            for chunk in pd.read_csv(handle, chunksize=250_000, **opts):
+                chunks.append(chunk)
+                bar.update(min(handle.tell(), size) - bar.n)
+        return pd.concat(chunks, ignore_index=True) if chunks else pd.DataFrame()
+    finally:
+        handle.close()
+
+
+def _read_xlsx(item: Any, sheet: str | None) -> pd.DataFrame:
+    import openpyxl
+    src = io.BytesIO(item[1]) if isinstance(item, tuple) else str(item)
+    wb = openpyxl.load_workbook(src, read_only=True, data_only=True)
+    try:
+        ws = wb[sheet] if sheet else wb.worksheets[0]
+        rows = ws.iter_rows(values_only=True)
+        header = next(rows, None) or ()
+        names = [str(h).lstrip("\ufeff").strip() if h is not None else "" for h in header]
+        data = [list(r) + [None] * (len(names) - len(r)) for r in rows]
+    finally:
+        wb.close()
+    df = pd.DataFrame([r[:len(names)] for r in data], columns=names, dtype=object)
+    df = df.where(df.notna(), "")
+    df.attrs["typed"] = True  # cells are numbers, dates and text as Excel stored them
+    return df
+
+
+def _cell_text(v: Any) -> str:
+    """Text of an XLSX cell: integral floats without '.0', dates in ISO form."""
+    if isinstance(v, str):
+        return v
+    if isinstance(v, bool):
+        return "TRUE" if v else "FALSE"
+    if isinstance(v, float) and v.is_integer():
+        return str(int(v))
+    if isinstance(v, datetime):
+        return v.isoformat(sep=" ")
+    return "" if v is None else str(v)
+
+
+# ------------------------------------------------------------------------------ conversions
+
+
+@dataclass
+class _Ctx:
+    """What a conversion needs to report row problems, plus the factorized raw columns."""
+
+    file: str
+    table: TableSpec
+    mapping: Mapping
+    header: list[str]
+    problems: list[Problem]
+    formats_used: list[dict[str, Any]]
+    raw: pd.DataFrame | None = None
+    strip: bool = True
+    typed: bool = False  # cells typed by the file (XLSX), not text
+    _codes: dict[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
+
+    def row_problems(self, rows: np.ndarray, column: str, messages: Iterable[str]) -> None:
+        col = self.header.index(column) + 1 if column in self.header else 0
+        for r, msg in zip(rows, messages):
+            self.problems.append(Problem(self.file, int(r), col, column, msg))
+
+    def factorized(self, column: str) -> tuple[np.ndarray, np.ndarray]:
+        """Return (codes, distinct stripped texts) of a raw column; computed once per column.
+
+        Every per-value conversion runs on the distinct values and is spread back with the codes.
+        """
+        if column not in self._codes:
+            values = self.raw[column]
+            if self.typed:
+                values = values.map(_cell_text)
+            codes, uniq = pd.factorize(values.to_numpy(dtype=object))  # a blank cell gets code -1
+            text = np.array([u.strip() if isinstance(u, str) else "" for u in uniq] + [""], dtype=object)
+            codes[codes < 0] = len(uniq)  # blanks share the final distinct value, ""
+            self._codes[column] = (codes.astype(np.intp, copy=False), text)
+        return self._codes[column]
+
+    def text(self, column: str) -> pd.Series:
+        """Return a raw column as stripped text, blanks as missing (str dtype)."""
+        values = self.raw[column]
+        if self.typed or column in self._codes:
+            codes, uniq = self.factorized(column)
+            return _take_text(uniq, codes, values.index)
+        values = values.astype("str")  # blanks are already missing (read with na_values=[""])
+        if not self.strip:
+            return values
+        values = values.str.strip()
+        return values.where(values != "")
+
+
+def _take_text(uniq: np.ndarray, codes: np.ndarray, index: pd.Index) -> pd.Series:
+    """Spread distinct texts back over the rows as a str Series ("" and None become missing).
+
+    The distinct values are validated once as a string array; ``take`` then copies references.
+    """
+    text_u = pd.array([u if isinstance(u, str) and u != "" else None for u in uniq], dtype="str")
+    return pd.Series(text_u.take(codes), index=index)
+
+
+def _map_values(values: pd.Series, mapping: dict[str, str], keep: bool = False) -> pd.Series:
+    """Map text through ``mapping`` once per distinct value; unmapped become missing (or kept)."""
+    codes, uniq = pd.factorize(values.to_numpy(dtype=object))
+    mapped = np.array([mapping.get(u, u if keep else None) for u in uniq] + [None], dtype=object)
+    return _take_text(mapped, codes, values.index)  # code -1 (missing) takes the final None
+
+
+def _resolve(spec: FieldSpec, header: list[str]) -> str | None:
+    for c in spec.column or []:
+        if c in header:
+            return c
+    return None
+
+
+def _parse_numbers(text: pd.Series, src: SourceSpec, percent: bool) -> tuple[pd.Series, pd.Series]:
+    """Parse numbers written with the source's separators; return (float64 values, bad mask)."""
+    t = text.str.replace(r"[\s$¥￥€£]|CNY|RMB|USD|EUR", "", regex=True)
+    if percent:
+        t = t.str.rstrip("%")
+    th, dec = re.escape(src.thousands), re.escape(src.decimal)
+    ok = t.str.fullmatch(rf"[+-]?(?:\d{{1,3}}(?:{th}\d{{3}})+|\d+)(?:{dec}\d+)?|[+-]?{dec}\d+")
+    blank = t == ""
+    clean = t.where(ok, "").str.replace(src.thousands, "", regex=False)
+    if src.decimal != ".":
+        clean = clean.str.replace(src.decimal, ".", regex=False)
+    values = pd.to_numeric(clean.where(clean != "", None), errors="coerce").astype("float64")
+    if percent:
+        values = values / 100
+    return values, ~ok & ~blank
+
+
+def _date_problem(v: str, spec: FieldSpec, label: str) -> str:
+    declared = ", ".join(repr(f) for f in spec.formats)
+    hint = ""
+    if re.fullmatch(r"\d+(?:\.\d+)?", v) and EXCEL_SERIAL not in spec.formats:
+        hint = f" (an Excel serial day number? add '{EXCEL_SERIAL}' to formats)"
+    elif re.fullmatch(r"\d+(?:\.\d+)?", v):
+        hint = (f" (Excel serial numbers are accepted only between {EXCEL_SERIAL_RANGE[0]} "
+                f"and {EXCEL_SERIAL_RANGE[1]})")
+    return (f"{label}: {v!r} does not match the declared date format(s) {declared}{hint}; "
+            "correct the value or declare its format in the mapping (sopcoach never guesses dates)")
+
+
+def _parse_dates(column: str, spec: FieldSpec, ctx: _Ctx, label: str) -> pd.Series:
+    """Parse a date column with the declared formats only; localise naive values; return UTC.
+
+    Parsing runs once per distinct text; typed XLSX dates are taken as they are.
+    """
+    values = ctx.raw[column]
+    n = len(values)
+    codes, uniq = ctx.factorized(column)
+    typed = (values.map(lambda v: isinstance(v, datetime)).to_numpy(dtype=bool) if ctx.typed
+             else np.zeros(n, dtype=bool))
+    m = len(uniq)
+    naive_u = np.full(m, np.datetime64("NaT"), dtype="datetime64[us]")
+    utc_u = np.zeros(m, dtype=bool)
+    count = np.bincount(codes[~typed], minlength=m) if n else np.zeros(m, dtype=np.int64)
+    todo = (uniq != "") & (count > 0)
+    for fmt in spec.formats:
+        idx = np.flatnonzero(todo)
+        if not len(idx):
+            break
+        sub = pd.Series(uniq[idx], dtype=object)
+        if fmt == EXCEL_SERIAL:
+            num = pd.to_numeric(sub.where(sub.str.fullmatch(r"\d+(?:\.\d+)?"), None),
+                                errors="coerce").to_numpy(dtype="float64")
+            lo, hi = EXCEL_SERIAL_RANGE
+            ok = (num >= lo) & (num <= hi)
+            secs = np.round(num[ok] * 86400).astype("int64")
+            naive_u[idx[ok]] = (_EXCEL_ORIGIN.to_datetime64().astype("datetime64[us]")
+                                + secs.astype("timedelta64[s]").astype("timedelta64[us]"))
+        elif "%z" in fmt:
+            parsed = pd.to_datetime(sub, format=fmt, errors="coerce", utc=True)
+            ok = parsed.notna().to_numpy()
+            naive_u[idx[ok]] = parsed[ok].dt.tz_localize(None).to_numpy().astype("datetime64[us]")
+            utc_u[idx[ok]] = True
+        else:
+            parsed = pd.to_datetime(sub, format=fmt, errors="coerce")
+            ok = parsed.notna().to_numpy()
+            naive_u[idx[ok]] = parsed[ok].to_numpy().astype("datetime64[us]")
+        if ok.any():
+            ctx.formats_used.append({"table": ctx.table.name, "file": ctx.file, "column": column,
+                                     "format": fmt, "rows": int(count[idx[ok]].sum())})
+        todo[idx[ok]] = False
+    if todo.any():
+        bad = np.flatnonzero(todo[codes] & ~typed)
+        ctx.row_problems(bad + 2, column, [_date_problem(uniq[codes[i]], spec, label) for i in bad])
+    # place naive local wall times in the source's zone; a skipped wall time is a problem (case 28)
+    tz = ctx.mapping.spec.source.timezone
+    out_u = naive_u.copy()
+    local = ~utc_u & ~np.isnat(naive_u)
+    if local.any():
+        placed = pd.DatetimeIndex(naive_u[local]).tz_localize(
+            tz, ambiguous=np.ones(int(local.sum()), dtype=bool), nonexistent="NaT")
+        out_u[local] = placed.tz_convert(UTC).tz_localize(None).to_numpy().astype("datetime64[us]")
+        gap_u = np.zeros(m, dtype=bool)
+        gap_u[np.flatnonzero(local)[np.asarray(placed.isna())]] = True
+        if gap_u.any():
+            from ..content.businesstime import BusinessCalendar
+            cal = BusinessCalendar(timezone=tz)
+            rows = np.flatnonzero(gap_u[codes] & ~typed)
+            msgs = []
+            for i in rows:
+                stamp = pd.Timestamp(naive_u[codes[i]])
+                try:
+                    cal.check_local(stamp.to_pydatetime())
+                    msgs.append(f"{label}: {stamp} cannot be placed in {tz}")
+                except BusinessTimeError as exc:
+                    msgs.append(f"{label}: {exc}")
+            ctx.row_problems(rows + 2, column, msgs)
+    out = out_u[codes] if n else np.empty(0, dtype="datetime64[us]")
+    if typed.any():
+        local_typed = pd.DatetimeIndex(pd.to_datetime(values[typed].tolist())).tz_localize(
+            tz, ambiguous=np.ones(int(typed.sum()), dtype=bool), nonexistent="NaT")
+        out[typed] = local_typed.tz_convert(UTC).tz_localize(None).to_numpy().astype("datetime64[us]")
+    return pd.Series(pd.DatetimeIndex(out).tz_localize(UTC), index=values.index)
+
+
+def _convert(df: pd.DataFrame, name: str, kind: str, spec: FieldSpec, ctx: _Ctx, label: str
+             ) -> pd.Series | None:
+    """Return the canonical series of one field (None when its column is missing)."""
+    if spec.value is not None:
+        column = ""
+        codes = np.zeros(len(df), dtype=np.intp)
+        uniq = np.array([spec.value.strip()], dtype=object)
+    else:
+        column = _resolve(spec, ctx.header)
+        if column is None:
+            return None
+        if kind == _DATE:
+            return _parse_dates(column, spec, ctx, label)
+        if kind == _TEXT and spec.values is None:
+            return ctx.text(column)
+        codes, uniq = ctx.factorized(column)
+    if kind == _DATE:  # a constant date
+        raw = pd.DataFrame({"_v": np.repeat(uniq, len(df))})
+        sub = _Ctx(ctx.file, ctx.table, ctx.mapping, ["_v"], ctx.problems, ctx.formats_used, raw)
+        return _parse_dates("_v", spec, sub, label)
+    if kind == _NUM:
+        values_u, bad_u = _parse_numbers(pd.Series(uniq, dtype=object), ctx.mapping.spec.source, spec.percent)
+        bad = np.flatnonzero(bad_u.to_numpy()[codes])
+        if len(bad):
+            src = ctx.mapping.spec.source
+            ctx.row_problems(bad + 2, column, [
+                f"{label}: {uniq[codes[i]]!r} is not a number (expected digits with '{src.decimal}' as the "
+                f"decimal mark and optionally '{src.thousands}' between groups of three); correct the "
+                "value or the mapping's separators" for i in bad])
+        return pd.Series(values_u.to_numpy()[codes], index=df.index, dtype="float64")
+    if spec.values is not None:
+        mapped_u = np.array([spec.values.get(u) for u in uniq], dtype=object)
+        if kind == _BOOL:
+            flags = np.array([v == "true" for v in mapped_u], dtype=bool)
+            return pd.Series(flags[codes], index=df.index, dtype=bool)
+        if name in ("kind", "direction"):
+            unknown_u = np.array([v is None and u != "" for u, v in zip(uniq, mapped_u)], dtype=bool)
+            bad = np.flatnonzero(unknown_u[codes])
+            if len(bad):
+                known = ", ".join(spec.values)
+                ctx.row_problems(bad + 2, column, [
+                    f"{label}: {uniq[codes[i]]!r} is not in the mapping's values ({known}); add it there"
+                    for i in bad])
+        if name == "kind":
+            kind_u = np.array([EVENT_KINDS.index(v) if v in EVENT_KINDS else -1 for v in mapped_u], dtype=np.int8)
+            return pd.Series(pd.Categorical.from_codes(kind_u[codes], categories=list(EVENT_KINDS)), index=df.index)
+        return _take_text(mapped_u, codes, df.index)
+    if kind == _BOOL:
+        low = np.array([u.lower() for u in uniq], dtype=object)
+        bad_u = np.array([v not in (_TRUE | _FALSE) for v in low], dtype=bool)
+        bad = np.flatnonzero(bad_u[codes])
+        if len(bad):
+            ctx.row_problems(bad + 2, column, [f"{label}: {uniq[codes[i]]!r} is not true/false" for i in bad])
+        flags = np.array([v in _TRUE for v in low], dtype=bool)
+        return pd.Series(flags[codes], index=df.index, dtype=bool)
+    return _take_text(uniq, codes, df.index)
+
+
+# ------------------------------------------------------------------------------ the export
+
+
+@dataclass(frozen=True)
+class CrmData:
+    """A CRM export in canonical form (see the module docstring for every column).
+
+    ``owners`` has ``owner``, ``team``, ``region``, ``role`` (str); ``products`` is the set of
+    known product names (None when the export has no product list); ``accounts`` has ``account``
+    and ``tier``; ``date_formats`` has ``table``, ``file``, ``column``, ``format`` (str) and
+    ``rows`` (int64): how many values each declared format parsed. ``skipped`` names the given
+    files that no table of the mapping reads (e.g. Zoho's ``Campaigns.csv``).
+    """
+
+    deals: pd.DataFrame
+    events: pd.DataFrame
+    leads: pd.DataFrame
+    owners: pd.DataFrame
+    accounts: pd.DataFrame | None
+    products: frozenset[str] | None
+    mapping: Mapping
+    files: tuple[SourceFile, ...]
+    problems: tuple[Problem, ...]
+    date_formats: pd.DataFrame
+    fields: frozenset[str] = field(default_factory=frozenset)
+    skipped: tuple[str, ...] = ()
+    _cache: dict = field(default_factory=dict, repr=False, compare=False)
+
+    def unique_deals(self) -> pd.DataFrame:
+        """Return the deals with one row per ``deal_id`` (the first), RangeIndex (cached)."""
+        if "unique_deals" not in self._cache:
+            self._cache["unique_deals"] = self.deals.drop_duplicates("deal_id").reset_index(drop=True)
+        return self._cache["unique_deals"]
+
+    def event_deal_pos(self) -> np.ndarray:
+        """Return, per event, the row of its deal in :meth:`unique_deals` (-1: none or unknown)."""
+        if "event_deal_pos" not in self._cache:
+            index = pd.Index(self.unique_deals()["deal_id"])
+            self._cache["event_deal_pos"] = index.get_indexer(self.events["deal_id"]).astype(np.intp)
+        return self._cache["event_deal_pos"]
+
+    def has(self, table_field: str) -> bool:
+        """Tell whether the export provides ``kind.field`` (e.g. ``events.approved_by``)."""
+        return table_field in self.fields
+
+    def months(self) -> list[str]:
+        """Return the months (``YYYY-MM``) in which deals were created or closed, in order."""
+        stamps = pd.concat([self.deals["created"], self.deals["closed"]]).dropna()
+        if stamps.empty:
+            return []
+        return sorted(stamps.dt.strftime("%Y-%m").unique().tolist())
+
+    @property
+    def as_of(self) -> pd.Timestamp | None:
+        """The latest timestamp in the export (UTC): the moment the export describes."""
+        parts = [self.deals["created"], self.deals["closed"], self.events["timestamp"]]
+        stamps = pd.concat([p for p in parts if len(p)]).dropna() if any(len(p) for p in parts) else pd.Series([], dtype=_TS)
+        return None if stamps.empty else stamps.max()
+
+
+def _match_files(items: Sequence[Any], mapping: Mapping) -> dict[str, list[Any]]:
+    """Assign each input file to the first table whose ``files`` patterns match its name."""
+    out: dict[str, list[Any]] = {t.name: [] for t in mapping.spec.tables}
+    unmatched = []
+    for item in items:
+        name = _basename(item)
+        for t in mapping.spec.tables:
+            if any(fnmatch.fnmatch(name.lower(), p.lower()) for p in t.files):
+                out[t.name].append(item)
+                break
+        else:
+            unmatched.append(item)
+    if unmatched and not out[_deals_table(mapping).name] and len(unmatched) == 1:
+        out[_deals_table(mapping).name].append(unmatched[0])  # a single file is the deals table
+        unmatched = []
+    return out
+
+
+def _deals_table(mapping: Mapping) -> TableSpec:
+    return next(t for t in mapping.spec.tables if t.kind == "deals")
+
+
+_EXPORT_SUFFIXES = (".csv", ".xlsx", ".xlsm", ".txt")
+
+
+def _expand(paths: Sequence[Any]) -> list[Any]:
+    """List the files of ``paths`` (folders expanded); a file given twice is read once."""
+    items: list[Any] = []
+    seen: set[Any] = set()
+
+    def add(item: Any) -> None:
+        key = (item[0], hash(item[1])) if isinstance(item, tuple) else str(Path(item).resolve())
+        if key not in seen:
+            seen.add(key)
+            items.append(item)
+
+    for p in paths:
+        if isinstance(p, tuple):
+            add(p)
+            continue
+        p = Path(p)
+        if p.is_dir():
+            found = sorted(x for x in p.iterdir() if x.suffix.lower() in _EXPORT_SUFFIXES)
+            if not found:
+                subs = sorted(d.name for d in p.iterdir() if d.is_dir()
+                              and any(x.suffix.lower() in _EXPORT_SUFFIXES for x in d.iterdir()))
+                hint = (f"; its sub-folders {', '.join(subs)} hold exports: give one of them (one export at "
+                        "a time)" if subs else "; give the folder that holds the export's files")
+                raise ContentError([Problem(str(p), 0, 0, "", f"the folder has no CSV or XLSX files{hint}")])
+            for x in found:
+                add(x)
+        elif p.is_file():
+            add(p)
+        else:
+            raise ContentError([Problem(str(p), 0, 0, "", "no such file or folder")])
+    return items
+
+
+def _refuse_other_exports(skipped: Sequence[Any], mapping: Mapping) -> None:
+    """Refuse files the mapping does not read that hold another built-in source's deals."""
+    mine = mapping.id
+    for name in BUILTIN_SOURCES:
+        if name == mine:
+            continue
+        pats = _deals_table(load_mapping(name)).files
+        other = [_basename(f) for f in skipped if any(fnmatch.fnmatch(_basename(f).lower(), p.lower()) for p in pats)]
+        if other:
+            raise ContentError([Problem(", ".join(other), 0, 0, "", f"these files hold {name} deals, not "
+                                        f"{mine} ones: they come from another export; analyse one export at a time")])
+
+
+def detect_source(paths: Sequence[Any]) -> Mapping:
+    """Pick the built-in mapping whose table patterns match the given files best.
+
+    Raises
+    ------
+    ContentError
+        When no built-in mapping recognises a deals file; name ``--source`` then.
+    """
+    items = _expand(paths)
+    best, best_score = None, 0
+    deals_files: dict[str, set[str]] = {}  # per built-in source, the files its deals patterns name
+    for name in BUILTIN_SOURCES:
+        m = load_mapping(name)
+        matched = {t: f for t, f in _match_files(items, m).items() if f}
+        deals = _deals_table(m)
+        exact = sum(1 for t in m.spec.tables for f in matched.get(t.name, [])
+                    if any(fnmatch.fnmatch(_basename(f).lower(), p.lower()) for p in t.files))
+        deals_files[name] = {_basename(f) for f in matched.get(deals.name, [])
+                             if any(fnmatch.fnmatch(_basename(f).lower(), p.lower()) for p in deals.files)}
+        if deals.name in matched and exact > best_score:
+            best, best_score = m, exact
+    found = {n: f for n, f in deals_files.items() if f}
+    if len(found) > 1 and not set.intersection(*found.values()):
+        names = "; ".join(f"{n}: {', '.join(sorted(f))}" for n, f in found.items())
+        raise ContentError([Problem(", ".join(sorted(set.union(*found.values()))), 0, 0, "",
+                                    f"these files come from different exports ({names}); analyse one "
+                                    "export at a time")])
+    if best is None:
+        names = ", ".join(_basename(i) for i in items) or "(no files)"
+        raise ContentError([Problem(names, 0, 0, "", "no built-in mapping recognises these files; pass "
+                                    f"--source with one of {', '.join(BUILTIN_SOURCES)} or a mapping YAML")])
+    return best
+
+
+def read_export(paths: Sequence[Any] | Any, source: str | Path | Mapping | None = None, *,
+                playbook: Any = None, progress: bool = False, strict: bool = False) -> CrmData:
+    """Read the files of one CRM export into :class:`CrmData`.
+
+    Parameters
+    ----------
+    paths : path-like, (name, bytes) or a sequence of them
+        Files or folders of the export (a folder contributes its CSV/XLSX files); uploaded files as
+        ``(file name, bytes)``. Each file goes to the mapping table whose ``files`` pattern matches
+        its name; a single unmatched file is taken as the deals table.
+    source : str, path-like or Mapping, optional
+        A built-in source name, a mapping file or a loaded mapping; default: :func:`detect_source`.
+    playbook : Playbook, optional
+        Checks the mapping's stage, tier and milestone targets against the playbook.
+    progress : bool
+        Show a progress bar (tqdm, on stderr) while reading large files.
+    strict : bool
+        Raise on row problems instead of returning them in ``problems``.
+
+    Returns
+    -------
+    CrmData
+
+    Raises
+    ------
+    ContentError
+        When the mapping is invalid, a file cannot be decoded, a mapped column is missing from a
+        file, no file holds deals, or (``strict``) any row has a problem.
+
+    Examples
+    --------
+    >>> raw = 'Deal ID,Stage,Amount\\n00123,赢单,"12,500"\\n'.encode("utf-8-sig")
+    >>> data = read_export(("deals.csv", raw), source="simulated")
+    >>> data.deals.loc[0, ["deal_id", "stage", "outcome"]].tolist(), float(data.deals.loc[0, "amount"])
+    (['00123', 'won', 'won'], 12500.0)
+    """
+    if isinstance(paths, (str, Path, tuple)):
+        paths = [paths]
+    items = _expand(list(paths))
+    mapping = load_mapping(source, playbook) if source is not None else detect_source(items)
+    if source is None and playbook is not None:
+        mapping = load_mapping(mapping, playbook)
+    assigned = _match_files(items, mapping)
+    used = {id(x) for v in assigned.values() for x in v}
+    skipped = [i for i in items if id(i) not in used]
+    _refuse_other_exports(skipped, mapping)
+    problems: list[Problem] = []
+    fatal: list[Problem] = []
+    formats_used: list[dict[str, Any]] = []
+    files: list[SourceFile] = []
+    frames: dict[str, list[pd.DataFrame]] = {k: [] for k in FIELDS}
+    provided: set[str] = set()
+    deals_table = _deals_table(mapping)
+    if not assigned[deals_table.name]:
+        pats = ", ".join(deals_table.files)
+        raise ContentError([Problem(", ".join(_basename(i) for i in items) or "(no files)", 0, 0, "",
+                                    f"no deals file: {mapping.path} expects a file named like {pats}")])
+    for table in mapping.spec.tables:
+        ti = mapping.table_index(table.name)
+        for item in assigned[table.name]:
+            name = _name_of(item)
+            try:
+                raw, codec = _read_raw(item, table, mapping.spec.source.encoding, progress)
+            except ContentError as exc:
+                fatal.extend(exc.problems)
+                continue
+            except (ValueError, OSError, KeyError) as exc:
+                fatal.append(Problem(name, 0, 0, "", f"cannot read the file: {exc}"))
+                continue
+            files.append(SourceFile(name, table.name, table.kind, codec, len(raw)))
+            ctx = _Ctx(name, table, mapping, list(raw.columns), problems, formats_used, raw,
+                       raw.attrs.get("blank_edges", True), raw.attrs.get("typed", False))
+            canon, missing = _table_frame(raw, table, ctx)
+            broken = False
+            for fname, spec in missing:
+                line, col = mapping.mark("tables", ti, "fields", fname)
+                required = fname in REQUIRED[table.kind] or (fname == "deal_id" and table.kind == "deals")
+                broken |= required
+                sep = next((d for d in (";", "\t", "|") if len(ctx.header) == 1 and d in ctx.header[0]), None)
+                fix = (f"the file seems to separate fields with {sep!r}, not commas: save it as 'CSV UTF-8 "
+                       "(comma delimited)'" if sep else
+                       f"fix the mapping {mapping.path}:{line}:{col} or the export (or pass the right --source)")
+                (fatal if required else problems).append(Problem(
+                    name, 1, 0, fname, f"column {' or '.join(repr(c) for c in spec.column or [])} not found "
+                    f"in the header (columns: {', '.join(ctx.header)}); {fix}"))
+            if broken:
+                continue
+            provided.update(f"{table.kind}.{c}" for c in canon.columns)
+            canon["source_file"] = name
+            canon["source_row"] = np.arange(2, len(canon) + 2, dtype="int64")
+            if table.kind == "events":
+                canon["duplicate_of"] = _duplicates(ctx, table, canon)
+                if "stage" in canon:
+                    canon["stage_raw"] = canon["stage"]
+                    canon["stage"] = _map_values(canon["stage_raw"], mapping.spec.stages)
+            if table.kind == "deals":
+                extra = _deal_date_events(raw, table, canon, ctx)
+                if len(extra):
+                    frames["events"].append(extra)
+            frames[table.kind].append(canon)
+    if frames["deals"] and not any(len(f) for f in frames["deals"]):
+        fatal.append(Problem(", ".join(sorted({f.path for f in files if f.kind == "deals"})), 0, 0, "",
+                             "the deals file has a header but no rows: there is nothing to analyse; "
+                             "export the deals again, with their rows"))
+    raise_problems(fatal)
+    if strict:
+        raise_problems(problems)
+    data = _assemble(frames, mapping, provided)
+    fmt = pd.DataFrame(formats_used, columns=["table", "file", "column", "format", "rows"])
+    fmt["rows"] = fmt["rows"].astype("int64")
+    return CrmData(data["deals"], data["events"], data["leads"], data["owners"], data["accounts"],
+                   data["products"], mapping, tuple(files), tuple(sorted(problems)), fmt,
+                   frozenset(provided), tuple(_basename(i) for i in skipped))
+
+
+def _table_frame(raw: pd.DataFrame, table: TableSpec, ctx: _Ctx) -> tuple[pd.DataFrame, list]:
+    kinds = FIELDS[table.kind]
+    out: dict[str, Any] = {}
+    missing = []
+    for fname, spec in table.fields.items():
+        series = _convert(raw, fname, kinds[fname], spec, ctx, fname)
+        if series is None:
+            missing.append((fname, spec))
+        else:
+            out[fname] = series.reset_index(drop=True)
+    frame = pd.DataFrame(out, index=pd.RangeIndex(len(raw)))
+    if table.kind == "deals" and "deal_id" not in frame:
+        frame["deal_id"] = [f"{table.name}-{i}" for i in range(2, len(raw) + 2)]
+    if table.kind == "events" and "event_id" not in frame:
+        frame["event_id"] = [f"{table.name}-{i}" for i in range(2, len(raw) + 2)]
+    if table.kind == "leads" and "lead_id" not in frame:
+        frame["lead_id"] = [f"{table.name}-{i}" for i in range(2, len(raw) + 2)]
+    for req in REQUIRED[table.kind]:
+        if req in frame:
+            blank = frame[req].isna()
+            if blank.any():
+                rows = np.flatnonzero(blank.to_numpy())
+                spec = table.fields[req]
+                column = _resolve(spec, ctx.header) or ""
+                ctx.row_problems(rows + 2, column, [f"{req}: a value is required" for _ in rows])
+    return frame, missing
+
+
+def _duplicates(ctx: _Ctx, table: TableSpec, canon: pd.DataFrame) -> pd.Series:
+    """Return, per row, the id of an earlier row identical in every column but the id (or None).
+
+    Candidates share their time and deal cells (hashed); only they are compared on every column.
+    """
+    raw = ctx.raw
+    header = list(raw.columns)
+    id_spec = table.fields.get("event_id")
+    id_col = _resolve(id_spec, header) if id_spec and id_spec.column else None
+    cols = [c for c in raw.columns if c != id_col]
+    n = len(raw)
+    dup_rows, dup_of = np.zeros(0, dtype=np.intp), np.zeros(0, dtype=object)
+    keys = [c for c in (_resolve(table.fields[f], header) for f in ("timestamp", "deal_id")
+                        if f in table.fields and table.fields[f].column) if c] or cols[:2]
+    as_text = raw[cols].map(_cell_text) if ctx.typed else raw
+    key, size = np.zeros(n, dtype=np.int64), 1
+    for c in keys if cols else []:  # one code per combination of the key cells
+        codes, uniq = ctx.factorized(c)  # (the time column is factorized already)
+        if size * len(uniq) >= 2**62:  # renumber the combinations seen so far to stay inside int64
+            key, seen = pd.factorize(key)
+            size = len(seen)
+        key, size = key * len(uniq) + codes, size * len(uniq)
+    cand = np.flatnonzero(pd.Series(key).duplicated(keep=False).to_numpy()) if cols else []
+    if len(cand):
+        full = pd.util.hash_pandas_object(as_text[cols].iloc[cand], index=False).to_numpy()
+        pos = pd.Series(cand)
+        first = pos.groupby(full).transform("min").to_numpy()
+        dup = first != cand
+        # confirm cell by cell (a 64-bit hash collision must not merge two different rows)
+        rows, firsts = cand[dup], first[dup]
+        same = np.ones(len(rows), dtype=bool)
+        for c in cols:
+            v = as_text[c].to_numpy(dtype=object)
+            a, b = v[rows], v[firsts]
+            same &= (a == b) | (pd.isna(a) & pd.isna(b))
+        dup_rows = rows[same]
+        dup_of = canon["event_id"].to_numpy(dtype=object)[firsts[same]]
+    codes = np.full(n, len(dup_rows), dtype=np.intp)  # the final None: not a duplicate
+    codes[dup_rows] = np.arange(len(dup_rows))
+    return _take_text(np.append(dup_of, None), codes, canon.index)
+
+
+def _deal_date_events(raw: pd.DataFrame, table: TableSpec, canon: pd.DataFrame, ctx: _Ctx) -> pd.DataFrame:
+    """Events implied by a deals table's stage and milestone date columns (``synthetic``)."""
+    parts = []
+    for kind, specs in (("stage", table.stage_dates), ("milestone", table.milestone_dates)):
+        for target, spec in specs.items():
+            if spec.value is None and spec.column is not None and len(spec.column) == 1 and spec.column[0] in table.fields:
+                if spec.column[0] not in canon:
+                    continue  # its column is missing; already reported
+                stamps = canon[spec.column[0]]  # refers to a canonical field (e.g. created)
+            else:
+                stamps = _convert(raw, target, _DATE, spec, ctx, f"{kind}_dates.{target}")
+                if stamps is None:
+                    ctx.problems.append(Problem(ctx.file, 1, 0, target, f"column {spec.column} for "
+                                                f"{kind}_dates.{target} not found in the header"))
+                    continue
+                stamps = stamps.reset_index(drop=True)
+            ok = stamps.notna().to_numpy()
+            if not ok.any():
+                continue
+            ev = pd.DataFrame({
+                "event_id": [f"{table.name}-{r}-{target}" for r in np.flatnonzero(ok) + 2],
+                "deal_id": canon["deal_id"].to_numpy()[ok],
+                "kind": "stage_change" if kind == "stage" else "task",
+                "timestamp": stamps[ok].to_numpy(),
+                "stage": target if kind == "stage" else None,
+                "milestone": target if kind == "milestone" else None,
+                "synthetic": True,
+                "source_file": ctx.file,
+                "source_row": (np.flatnonzero(ok) + 2).astype("int64"),
+            })
+            if "owner" in canon:
+                ev["actor"] = canon["owner"].to_numpy()[ok]
+            parts.append(ev)
+    return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
+
+
+def _empty(kind: str | None, n: int, column: str) -> Any:
+    """A column of ``n`` missing values of the canonical type."""
+    if kind == _DATE:
+        return pd.Series(pd.NaT, index=pd.RangeIndex(n), dtype=_TS)
+    if kind == _NUM:
+        return np.full(n, np.nan)
+    if kind == _BOOL:
+        return np.zeros(n, dtype=bool)
+    if column == "source_row":
+        return np.zeros(n, dtype="int64")
+    return pd.Series(np.nan, index=pd.RangeIndex(n), dtype="str")
+
+
+def _typed(frame: pd.DataFrame, columns: list[str], kinds: dict[str, str]) -> pd.DataFrame:
+    frame = frame.reset_index(drop=True)
+    for c in columns:
+        if c not in frame:
+            frame[c] = _empty(kinds.get(c), len(frame), c)
+    frame = frame[columns]  # copy-on-write: columns are copied only when replaced
+    for c in columns:
+        k = kinds.get(c)
+        dtype = frame[c].dtype
+        if k == _DATE:
+            if dtype != _TS:
+                frame[c] = pd.to_datetime(frame[c], utc=True).astype(_TS)
+        elif k == _NUM:
+            if dtype != "float64":
+                frame[c] = pd.to_numeric(frame[c], errors="coerce").astype("float64")
+        elif k == _BOOL:
+            if dtype != bool:
+                frame[c] = frame[c].fillna(False).astype(bool)
+        elif c == "source_row":
+            if dtype != "int64":
+                frame[c] = frame[c].fillna(0).astype("int64")
+        elif c == "kind" and isinstance(dtype, pd.CategoricalDtype) and list(dtype.categories) == list(EVENT_KINDS):
+            continue
+        elif not isinstance(dtype, pd.StringDtype):
+            frame[c] = frame[c].astype(object).where(frame[c].notna(), None).astype("str")
+    return frame
+
+
+def _assemble(frames: dict[str, list[pd.DataFrame]], mapping: Mapping, provided: set[str]) -> dict[str, Any]:
+    spec = mapping.spec
+    cat = {k: (pd.concat(v, ignore_index=True) if v else pd.DataFrame()) for k, v in frames.items()}
+    # owners: team, region, role per owner
+    owners = _typed(cat["owners"], ["owner", "team", "region", "role"], FIELDS["owners"])
+    owners = owners.drop_duplicates("owner", keep="first")
+    # an account or product list exists only when its file was read (a mapping may declare one that
+    # a single-file export leaves out: then nothing is "missing from the list")
+    accounts = None
+    if frames.get("accounts"):
+        accounts = _typed(cat["accounts"], ["account", "tier"], FIELDS["accounts"])
+        accounts["tier_raw"] = accounts["tier"]
+        accounts["tier"] = _map_values(accounts["tier"], spec.tiers, keep=True)
+        accounts = accounts.drop_duplicates("account", keep="first")
+    products = None
+    if frames.get("products"):
+        products = frozenset(_typed(cat["products"], ["product"], {})["product"].dropna())
+
+    kinds = dict(FIELDS["deals"], created=_DATE, closed=_DATE)
+    deals = cat["deals"]
+    raw_stage = deals["stage"] if "stage" in deals else pd.Series(None, index=deals.index, dtype=object)
+    deals["stage_raw"] = raw_stage
+    deals["stage"] = _map_values(raw_stage, spec.stages) if len(deals) else raw_stage
+    deals = _typed(deals, DEAL_COLUMNS, kinds)
+    deals["outcome"] = np.where(deals["stage"].isin(OUTCOMES), deals["stage"], "open")
+    deals.loc[deals["outcome"] == "open", "closed"] = pd.NaT
+    if "tier" in deals and spec.tiers:
+        deals["tier"] = _map_values(deals["tier"], spec.tiers, keep=True)
+    if accounts is not None and deals["tier"].isna().all() and accounts["tier"].notna().any():
+        deals["tier"] = deals["account"].map(accounts.set_index("account")["tier"])
+        provided.add("deals.tier")
+    if len(owners):
+        by_owner = owners.set_index("owner")
+        for col in ("team", "region", "role"):
+            if deals[col].isna().all():
+                deals[col] = deals["owner"].map(by_owner[col])
+                if owners[col].notna().any():
+                    provided.add(f"deals.{col}")
+    if spec.source.default_role:
+        deals["role"] = deals["role"].fillna(spec.source.default_role)
+
+    events = cat["events"]
+    events = _typed(events, EVENT_COLUMNS, dict(FIELDS["events"], synthetic=_BOOL))
+    if not isinstance(events["kind"].dtype, pd.CategoricalDtype):
+        events["kind"] = pd.Categorical(events["kind"], categories=list(EVENT_KINDS))
+    # deals without recorded stage changes get one at the close (won/lost) from the deals table
+    recorded = (events["kind"] == "stage_change").to_numpy() & ~events["synthetic"].to_numpy()
+    has_history = pd.unique(events.loc[recorded, "deal_id"].dropna().to_numpy(dtype=object))
+    closing = deals[deals["closed"].notna() & ~deals["deal_id"].isin(has_history)]
+    if len(closing):
+        close_ev = pd.DataFrame({
+            "event_id": closing["deal_id"] + ":closed", "deal_id": closing["deal_id"],
+            "kind": "stage_change", "timestamp": closing["closed"], "actor": closing["owner"],
+            "stage": closing["outcome"], "synthetic": True, "source_file": closing["source_file"],
+            "source_row": closing["source_row"]})
+        events = pd.concat([events, _typed(close_ev, EVENT_COLUMNS, dict(FIELDS["events"], synthetic=_BOOL))],
+                           ignore_index=True)
+        events["kind"] = pd.Categorical(events["kind"], categories=list(EVENT_KINDS))
+    if len(events):  # time order; ties (and missing times, last) in file and row order
+        t = events["timestamp"].dt.tz_localize(None).to_numpy().astype("int64")
+        t[events["timestamp"].isna().to_numpy()] = np.iinfo("int64").max
+        if not (t[1:] >= t[:-1]).all():  # exports are often in time order already
+            order = np.lexsort((events["source_row"].to_numpy(), pd.factorize(events["source_file"])[0], t))
+            events = events.take(order).reset_index(drop=True)
+    leads = _typed(cat["leads"], LEAD_COLUMNS, FIELDS["leads"])
+    return {"deals": deals.reset_index(drop=True), "events": events, "leads": leads,
+            "owners": owners.reset_index(drop=True), "accounts": accounts, "products": products}
+
+
+# ---------------------------------------------------------------------------- stage history
+
+
+def stage_paths(data: CrmData, raw: bool = False) -> pd.Series:
+    """Return each deal's stage path, in time order, from its stage changes.
+
+    Parameters
+    ----------
+    data : CrmData
+    raw : bool
+        Give the export's own stage names (True) instead of playbook stage ids (False).
+
+    Returns
+    -------
+    pandas.Series
+        Index ``deal_id`` (str), values: list of str, consecutive repeats removed. Deals without
+        any stage change have no entry.
+    """
+    ev = data.events
+    col = "stage_raw" if raw else "stage"
+    sc = ev[(ev["kind"] == "stage_change") & ev["deal_id"].notna()]
+    sc = sc[sc[col].notna()] if raw else sc.assign(stage=sc["stage"].fillna("?"))
+    sc = sc.sort_values(["deal_id", "timestamp", "source_row"], kind="stable")
+    same = (sc["deal_id"] == sc["deal_id"].shift()) & (sc[col] == sc[col].shift())
+    return sc[~same].groupby("deal_id", sort=True)[col].agg(list)

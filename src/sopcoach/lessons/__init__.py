@@ -1,0 +1,1 @@
+"""Lessons: the lesson tools (pure functions over the playbook) and each learner's practice and progress."""

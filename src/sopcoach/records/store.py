@@ -1,0 +1,397 @@
+"""The records store (:class:`Records`): learners, sign-in sessions, exam attempts, answers, lesson progress.
+
+Any SQLAlchemy URL works (``sqlite:///path.db`` by default, ``postgresql+psycopg://...``). On
+SQLite the store turns on WAL journaling, a 30 s busy timeout and ``BEGIN IMMEDIATE`` write
+transactions, and retries a locked write with backoff, so many Voila kernels can save answers at
+once without "database is locked" (shared case 32). Times are stored as naive UTC.
+"""
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+import time as _time
+from contextlib import contextmanager
+from datetime import datetime, timedelta
+from typing import Any, Callable, Iterable, Iterator, TypeVar
+
+from sqlalchemy import create_engine, delete, event, select
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.orm import Session, sessionmaker
+
+from ..errors import AuthError, RecordsError
+from .models import (Answer, Attempt, AuditEvent, Base, Learner, LessonProgress, LoginThrottle, PageKernel,
+                     QuestionReview, Release, WebSession, from_db, to_db, utcnow)
+
+__all__ = ["Records", "token_hash", "MAX_ID_LENGTH", "MAX_CODE_LENGTH", "pending_review_ids",
+           "release_label_for", "any_release", "make_engine"]
+
+T = TypeVar("T")
+
+
+def pending_review_ids(s: Session) -> set[str]:
+    """Return the ids of questions marked needs-review (see :mod:`sopcoach.authoring.versions`)."""
+    return set(s.scalars(select(QuestionReview.question_id).where(QuestionReview.status == "needs_review")))
+
+
+def release_label_for(s: Session, playbook_hash: str) -> str | None:
+    """Return the label of the newest release of this playbook content, or ``None``."""
+    return s.scalars(select(Release.label).where(Release.playbook_hash == playbook_hash)
+                     .order_by(Release.id.desc()).limit(1)).first()
+
+
+def any_release(s: Session) -> bool:
+    """Return whether any playbook version has been released."""
+    return s.scalars(select(Release.id).limit(1)).first() is not None
+
+
+def make_engine(url: str) -> Engine:
+    """Create an engine; on SQLite turn on WAL, a 30 s busy timeout and ``BEGIN IMMEDIATE``."""
+    if not url.startswith("sqlite"):
+        return create_engine(url, pool_pre_ping=True)
+    engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+        dbapi_conn.isolation_level = None  # let SQLAlchemy's begin event emit BEGIN itself
+        cur = dbapi_conn.cursor()
+        cur.execute("PRAGMA busy_timeout = 30000")
+        if ":memory:" not in url and url not in ("sqlite://", "sqlite:///"):
+            cur.execute("PRAGMA journal_mode = WAL")
+        cur.execute("PRAGMA foreign_keys = ON")
+        cur.execute("PRAGMA synchronous = NORMAL")
+        cur.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Any) -> None:
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+    return engine
+
+
+def _hash_code(code: str, salt: str) -> str:
+    return hashlib.pbkdf2_hmac("sha256", code.encode(), bytes.fromhex(salt), 200_000).hex()
+
+
+def token_hash(token: str) -> str:
+    """Return the SHA-256 (hex) under which a session token is stored (never the token itself)."""
+    return hashlib.sha256(token.encode("utf-8", "replace")).hexdigest()
+
+
+#: Salt and hash checked when an id is unknown, so that a sign-in costs the same either way.
+_DUMMY_SALT = "00" * 16
+#: The longest employee id and access code accepted (characters).
+MAX_ID_LENGTH = 64
+MAX_CODE_LENGTH = 64
+
+
+class Records:
+    """Facade over the records database.
+
+    Parameters
+    ----------
+    url : str
+        SQLAlchemy URL, e.g. ``sqlite:////data/sopcoach.db``.
+    retries : int
+        How often a write that hit a locked database is retried (with exponential backoff).
+    """
+
+    def __init__(self, url: str, retries: int = 8):
+        self.url = url
+        self.engine = make_engine(url)
+        self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+        self.retries = retries
+        Base.metadata.create_all(self.engine)
+
+    def dispose(self) -> None:
+        """Close every pooled connection."""
+        self.engine.dispose()
+
+    @contextmanager
+    def session(self) -> Iterator[Session]:
+        """A session in one transaction, committed on success and rolled back on error."""
+        with self._sessions() as s, s.begin():
+            yield s
+
+    def run(self, fn: Callable[[Session], T]) -> T:
+        """Run ``fn(session)`` in one transaction, retrying when the database is locked.
+
+        Raises
+        ------
+        RecordsError
+            When the database stays locked through every retry, or is unreachable.
+        """
+        delay = 0.05
+        for attempt in range(self.retries + 1):
+            try:
+                with self.session() as s:
+                    return fn(s)
+            except OperationalError as exc:
+                if "locked" not in str(exc).lower() and "busy" not in str(exc).lower():
+                    raise RecordsError(f"database error: {exc.orig}") from exc
+                if attempt == self.retries:
+                    raise RecordsError("the database stayed locked; your answer was not saved, "
+                                       "please try again") from exc
+                _time.sleep(delay + secrets.randbelow(50) / 1000)
+                delay = min(delay * 2, 2.0)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    # -- learners and sign-in ----------------------------------------------------------------
+    def enroll(self, learner_id: str, name: str, team: str | None = None, cohort: str | None = None,
+               code: str | None = None) -> str:
+        """Create or update a learner and issue a new personal access code; return the code.
+
+        The code is shown once and stored only as a salted PBKDF2 hash.
+        """
+        learner_id = learner_id.strip()
+        if not learner_id or not name.strip():
+            raise AuthError("an employee id and a name are required")
+        code = code or "-".join(secrets.token_hex(2) for _ in range(3))
+        salt = secrets.token_hex(16)
+
+        def do(s: Session) -> None:
+            row = s.get(Learner, learner_id)
+            if row is None:
+                row = Learner(id=learner_id, created_at=to_db(utcnow()))
+                s.add(row)
+            row.name = name.strip()
+            if team is not None:  # a new code alone keeps the learner's team and cohort
+                row.team = team
+            if cohort is not None:
+                row.cohort = cohort
+            row.code_salt, row.code_hash = salt, _hash_code(code, salt)
+            s.merge(LoginThrottle(learner_id=learner_id, failures=0, blocked_until=None))
+            _end_sessions(s, learner_id, "code_reissued", utcnow())
+        if len(learner_id) > MAX_ID_LENGTH:
+            raise AuthError(f"an employee id has at most {MAX_ID_LENGTH} characters")
+        self.run(do)
+        return code
+
+    def learner(self, learner_id: str) -> Learner | None:
+        return self.run(lambda s: s.get(Learner, learner_id))
+
+    def learners(self) -> list[Learner]:
+        return self.run(lambda s: list(s.scalars(select(Learner).order_by(Learner.id))))
+
+    def authenticate(self, learner_id: str, code: str, now: datetime | None = None) -> Learner:
+        """Check an employee id and access code; return the learner.
+
+        The check costs the same for a known and an unknown id (an unknown id is checked against a
+        dummy hash), so response times do not tell which ids exist. Throttling of repeated failures
+        is the sign-in door's job (:class:`sopcoach.web.identity.SignInThrottle`), keyed by the
+        client as well as the id, so that a stranger cannot lock a learner out.
+
+        Raises
+        ------
+        AuthError
+            "unknown id or wrong access code" (the same for both), also for an id or a code
+            longer than :data:`MAX_ID_LENGTH` / :data:`MAX_CODE_LENGTH` characters.
+        """
+        now = now or utcnow()
+        learner_id = (learner_id or "").strip()
+        code = code or ""
+        too_long = len(learner_id) > MAX_ID_LENGTH or len(code) > MAX_CODE_LENGTH
+        row = None if too_long or not learner_id else self.run(lambda s: s.get(Learner, learner_id))
+        if row is not None and row.code_salt:
+            ok = hmac.compare_digest(row.code_hash, _hash_code(code, row.code_salt))
+        else:
+            hmac.compare_digest("!", _hash_code(code[:MAX_CODE_LENGTH], _DUMMY_SALT))
+            ok = False
+        if ok:
+            return row  # type: ignore[return-value]
+        self.run(lambda s: s.add(AuditEvent(at=to_db(now), learner_id=learner_id[:MAX_ID_LENGTH],
+                                            kind="sign_in_failed")))
+        raise AuthError("unknown id or wrong access code")
+
+    # -- sessions at the learner server's door --------------------------------------------------
+    def open_session(self, learner_id: str, ttl_seconds: int, now: datetime | None = None) -> str:
+        """Start a signed-in session for ``learner_id``; return its token (shown once, for the cookie).
+
+        Parameters
+        ----------
+        learner_id : str
+            A learner that exists.
+        ttl_seconds : int
+            Lifetime in elapsed seconds.
+
+        Returns
+        -------
+        str
+            43 URL-safe characters (256 random bits); only its SHA-256 is stored.
+        """
+        now = now or utcnow()
+        token = secrets.token_urlsafe(32)
+        self.run(lambda s: s.add(WebSession(token_hash=token_hash(token), learner_id=learner_id,
+                                            created_at=to_db(now),
+                                            expires_at=to_db(now + timedelta(seconds=int(ttl_seconds))),
+                                            ended_at=None, ended_reason="")))
+        return token
+
+    def session_learner(self, token: str | None, now: datetime | None = None) -> Learner | None:
+        """Return the learner of a live session token, or ``None`` (unknown, ended or expired)."""
+        if not token or len(token) > 128:
+            return None
+        now = now or utcnow()
+
+        def do(s: Session) -> Learner | None:
+            row = s.get(WebSession, token_hash(token))
+            if row is None or row.ended_at is not None or from_db(row.expires_at) <= now:
+                return None
+            return s.get(Learner, row.learner_id)
+        return self.run(do)
+
+    def live_sessions(self, session_hashes: Iterable[str], now: datetime | None = None) -> set[str]:
+        """Return those of ``session_hashes`` whose sessions are still live (one query for all)."""
+        now = now or utcnow()
+        wanted = list(set(session_hashes))
+        if not wanted:
+            return set()
+
+        def do(s: Session) -> set[str]:
+            rows = s.scalars(select(WebSession).where(WebSession.token_hash.in_(wanted), WebSession.ended_at.is_(None)))
+            return {row.token_hash for row in rows if from_db(row.expires_at) > now}
+        return self.run(do)
+
+    def end_session(self, token: str, reason: str = "signed_out", now: datetime | None = None) -> None:
+        """End one session (sign-out); an unknown token is ignored."""
+        now = now or utcnow()
+
+        def do(s: Session) -> None:
+            row = s.get(WebSession, token_hash(token or ""))
+            if row is not None and row.ended_at is None:
+                row.ended_at, row.ended_reason = to_db(now), reason
+        self.run(do)
+
+    def end_sessions(self, learner_id: str, reason: str = "revoked", now: datetime | None = None) -> int:
+        """End every live session of a learner (``sopcoach revoke``); return how many ended."""
+        now = now or utcnow()
+        return self.run(lambda s: _end_sessions(s, learner_id, reason, now))
+
+    def bind_page(self, kernel_id: str, learner_id: str, session_hash: str, now: datetime | None = None) -> None:
+        """Record that ``kernel_id`` serves the page of ``learner_id`` in session ``session_hash``."""
+        now = now or utcnow()
+        self.run(lambda s: s.merge(PageKernel(kernel_id=kernel_id, learner_id=learner_id,
+                                              session_hash=session_hash, bound_at=to_db(now))))
+
+    def page_owner(self, kernel_id: str, now: datetime | None = None) -> str | None:
+        """Return the learner whose page ``kernel_id`` serves, while that session is live; else ``None``."""
+        now = now or utcnow()
+
+        def do(s: Session) -> str | None:
+            row = s.get(PageKernel, kernel_id)
+            if row is None:
+                return None
+            sess = s.get(WebSession, row.session_hash)
+            if sess is None or sess.ended_at is not None or from_db(sess.expires_at) <= now:
+                return None
+            return row.learner_id
+        return self.run(do)
+
+    def forget_old_pages(self, before: datetime) -> int:
+        """Forget page bindings made before ``before`` (their kernels are long gone); return how many."""
+        return self.run(lambda s: s.execute(delete(PageKernel).where(PageKernel.bound_at < to_db(before))).rowcount)
+
+    def unbind_pages(self, kernel_ids: list[str]) -> None:
+        """Forget the bindings of kernels that have stopped."""
+        if kernel_ids:
+            self.run(lambda s: s.execute(delete(PageKernel).where(PageKernel.kernel_id.in_(list(kernel_ids)))))
+
+    def ensure_learner(self, learner_id: str, name: str) -> Learner:
+        """Return the learner, creating it without an access code (JupyterHub sign-in)."""
+        def do(s: Session) -> Learner:
+            row = s.get(Learner, learner_id)
+            if row is None:
+                row = Learner(id=learner_id, name=name, code_salt="", code_hash="!",
+                              created_at=to_db(utcnow()))
+                s.add(row)
+            return row
+        return self.run(do)
+
+    def audit(self, kind: str, detail: str = "", learner_id: str | None = None,
+              attempt_id: int | None = None) -> None:
+        """Record a refused or notable action."""
+        self.run(lambda s: s.add(AuditEvent(at=to_db(utcnow()), kind=kind, detail=detail[:2000],
+                                            learner_id=learner_id, attempt_id=attempt_id)))
+
+    def audit_events(self, kind: str | None = None) -> list[AuditEvent]:
+        def do(s: Session) -> list[AuditEvent]:
+            q = select(AuditEvent).order_by(AuditEvent.id)
+            return list(s.scalars(q.where(AuditEvent.kind == kind) if kind else q))
+        return self.run(do)
+
+    # -- attempts and answers (the rules live in sopcoach.certification.exam) -------------------------------
+    def attempts(self, learner_id: str | None = None, exam_id: str | None = None) -> list[Attempt]:
+        """Return attempts (all, or one learner's), oldest first."""
+        def do(s: Session) -> list[Attempt]:
+            q = select(Attempt).order_by(Attempt.id)
+            if learner_id is not None:
+                q = q.where(Attempt.learner_id == learner_id)
+            if exam_id is not None:
+                q = q.where(Attempt.exam_id == exam_id)
+            return list(s.scalars(q))
+        return self.run(do)
+
+    def attempt(self, attempt_id: int) -> Attempt | None:
+        return self.run(lambda s: s.get(Attempt, attempt_id))
+
+    def answers(self, attempt_id: int) -> dict[str, Answer]:
+        """Return the stored answers of an attempt by question id."""
+        return self.run(lambda s: {a.question_id: a for a in
+                                   s.scalars(select(Answer).where(Answer.attempt_id == attempt_id))})
+
+    # -- lesson progress (the completion rule lives in sopcoach.lessons) -----------------------
+    def lesson_progress(self, learner_id: str) -> dict[str, LessonProgress]:
+        """Return the learner's progress rows by lesson id (lessons never opened are absent)."""
+        return self.run(lambda s: {p.lesson_id: p for p in s.scalars(
+            select(LessonProgress).where(LessonProgress.learner_id == learner_id))})
+
+    def open_lesson(self, learner_id: str, lesson_id: str, now: datetime | None = None) -> LessonProgress:
+        """Record that the learner opened a lesson (the first opening is kept); return the row."""
+        now = now or utcnow()
+
+        def do(s: Session) -> LessonProgress:
+            row = s.get(LessonProgress, (learner_id, lesson_id))
+            if row is None:
+                row = LessonProgress(learner_id=learner_id, lesson_id=lesson_id, opened_at=to_db(now),
+                                     practice={}, completed_at=None)
+                s.add(row)
+            return row
+        return self.run(do)
+
+    def update_lesson_practice(self, learner_id: str, lesson_id: str,
+                               update: Callable[[dict], tuple[dict, bool]],
+                               now: datetime | None = None) -> LessonProgress:
+        """Change a lesson's practice record in one transaction; return the row.
+
+        ``update(practice) -> (new_practice, complete)`` gets a copy of the stored JSON; when it
+        says complete, ``completed_at`` is set (once: completion is never taken back).
+        """
+        now = now or utcnow()
+
+        def do(s: Session) -> LessonProgress:
+            row = s.get(LessonProgress, (learner_id, lesson_id))
+            if row is None:
+                row = LessonProgress(learner_id=learner_id, lesson_id=lesson_id, opened_at=to_db(now),
+                                     practice={}, completed_at=None)
+                s.add(row)
+            new, complete = update(json_copy(row.practice or {}))
+            row.practice = new
+            if complete and row.completed_at is None:
+                row.completed_at = to_db(now)
+            return row
+        return self.run(do)
+
+
+def _end_sessions(s: Session, learner_id: str, reason: str, now: datetime) -> int:
+    rows = list(s.scalars(select(WebSession).where(WebSession.learner_id == learner_id,
+                                                   WebSession.ended_at.is_(None))))
+    for row in rows:
+        row.ended_at, row.ended_reason = to_db(now), reason
+    return len(rows)
+
+
+def json_copy(value: Any) -> Any:
+    """Return a deep copy of JSON data (so a changed JSON column is a new object SQLAlchemy sees)."""
+    import json
+    return json.loads(json.dumps(value))
