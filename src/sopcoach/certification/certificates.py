@@ -31,13 +31,10 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
-from sqlalchemy.orm import Session
-
 from ..errors import CertificateError
 from ..i18n import t
-from ..records.models import Attempt, Certificate, Learner, Release, from_db, to_db, utcnow
-from ..records.store import Records
+from ..records.models import Attempt, Certificate, from_db, to_db, utcnow
+from ..records.store import Records, Transaction
 
 ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"  # Crockford base 32: no I, L, O, U
 _LOOKALIKE = str.maketrans({"O": "0", "I": "1", "L": "1"})
@@ -77,12 +74,8 @@ def normalise_code(text: str) -> str | None:
 
 
 # -- issuing ------------------------------------------------------------------------------------------
-def _latest_release(s: Session) -> Release | None:
-    return s.scalars(select(Release).order_by(Release.id.desc()).limit(1)).first()
-
-
-def issue_for_attempt(s: Session, attempt: Attempt, blueprint: Any, now: datetime) -> Certificate:
-    """Issue the certificate of a passed attempt inside the scoring transaction ``s`` (idempotent).
+def issue_for_attempt(tx: Transaction, attempt: Attempt, blueprint: Any, now: datetime) -> Certificate:
+    """Issue the certificate of a passed attempt inside the scoring transaction ``tx`` (idempotent).
 
     The certificate covers the clauses the attempt examined, hashed as in the release of the
     attempt's playbook content (or the release in force when the content was not released). A
@@ -91,22 +84,19 @@ def issue_for_attempt(s: Session, attempt: Attempt, blueprint: Any, now: datetim
     expiry. Any earlier certificate of the learner is marked superseded.
     """
     from .exam import is_recertification
-    done = s.scalars(select(Certificate).where(Certificate.attempt_id == attempt.id)).first()
+    done = tx.certificate_of_attempt(attempt.id)
     if done is not None:
         return done
     examined = sorted({c for r in (attempt.report or {}).get("results", []) for c in r["clauses"]})
-    base = s.scalars(select(Release).where(Release.playbook_hash == attempt.playbook_hash)
-                     .order_by(Release.id.desc()).limit(1)).first() or _latest_release(s)
-    earlier = list(s.scalars(select(Certificate).where(Certificate.learner_id == attempt.learner_id,
-                                                       Certificate.superseded_by.is_(None))
-                             .order_by(Certificate.issued_at.desc())))
+    base = tx.release_of_content(attempt.playbook_hash) or tx.latest_release()
+    earlier = tx.certificates_in_force(attempt.learner_id)
     clauses, expires, replaces = examined, now + timedelta(days=int(blueprint.certificate_valid_days)), None
     if is_recertification(attempt.exam_id) and earlier:
         old = earlier[0]
         clauses = sorted(set(old.clauses) | set(examined))
         expires, replaces = from_db(old.expires_at), old.code
     code = new_code()
-    while s.get(Certificate, code) is not None:  # pragma: no cover - 55 random bits
+    while tx.certificate(code) is not None:  # pragma: no cover - 55 random bits
         code = new_code()
     cert = Certificate(
         code=code, learner_id=attempt.learner_id, attempt_id=attempt.id, exam_id=attempt.exam_id,
@@ -115,10 +105,10 @@ def issue_for_attempt(s: Session, attempt: Attempt, blueprint: Any, now: datetim
         score_den=attempt.score_den, percent=attempt.percent or "", clauses=clauses,
         clause_hashes={c: base.clause_hashes.get(c) for c in clauses} if base else {},
         replaces=replaces, revoked_reason="")
-    s.add(cert)
+    tx.add(cert)
     for old in earlier:
         old.superseded_by = code
-    s.flush()
+    tx.flush()
     return cert
 
 
@@ -194,12 +184,12 @@ def verify(records: Records, code: str, now: datetime | None = None) -> Verifica
     if norm is None:
         return Verification(str(code).strip(), "mistyped")
 
-    def do(s: Session) -> Verification:
-        cert = s.get(Certificate, norm)
+    def do(tx: Transaction) -> Verification:
+        cert = tx.certificate(norm)
         if cert is None:
             return Verification(norm, "unknown")
-        learner = s.get(Learner, cert.learner_id)
-        changed = tuple(certificate_changes(s, cert))
+        learner = tx.learner(cert.learner_id)
+        changed = tuple(certificate_changes(tx, cert))
         if cert.revoked_at is not None:
             status = "revoked"
         elif cert.superseded_by:
@@ -213,7 +203,7 @@ def verify(records: Records, code: str, now: datetime | None = None) -> Verifica
         return Verification(norm, status, cert.learner_id, learner.name if learner else "",
                             cert.playbook_version, from_db(cert.issued_at), from_db(cert.expires_at),
                             cert.percent, changed, cert.superseded_by)
-    return records.run(do)
+    return records.transaction(do)
 
 
 def learner_certificate(records: Records, learner_id: str, now: datetime | None = None) -> Verification | None:
@@ -222,11 +212,7 @@ def learner_certificate(records: Records, learner_id: str, now: datetime | None 
     The latest is the most recently issued one that no other certificate replaced; its ``status``
     says whether it is current, expired, revoked or due for recertification.
     """
-    def do(s: Session) -> str | None:
-        return s.execute(select(Certificate.code)
-                         .where(Certificate.learner_id == learner_id, Certificate.superseded_by.is_(None))
-                         .order_by(Certificate.issued_at.desc()).limit(1)).scalar()
-    code = records.run(do)
+    code = records.latest_certificate_code(learner_id)
     return None if code is None else verify(records, code, now)
 
 
@@ -241,12 +227,12 @@ def revoke(records: Records, code: str, reason: str, now: datetime | None = None
     now = now or utcnow()
     norm = normalise_code(code) or code
 
-    def do(s: Session) -> None:
-        cert = s.get(Certificate, norm)
+    def do(tx: Transaction) -> None:
+        cert = tx.certificate(norm)
         if cert is None:
             raise CertificateError(f"no certificate {code}")
         cert.revoked_at, cert.revoked_reason = to_db(now), reason
-    records.run(do)
+    records.transaction(do)
 
 
 def certificate_table(records: Records, now: datetime | None = None):
@@ -263,11 +249,10 @@ def certificate_table(records: Records, now: datetime | None = None):
     from ..authoring.versions import certificate_changes
     now = now or utcnow()
 
-    def do(s: Session) -> list[dict[str, Any]]:
+    def do(tx: Transaction) -> list[dict[str, Any]]:
         out = []
-        for cert, learner in s.execute(select(Certificate, Learner).join(Learner)
-                                       .order_by(Certificate.issued_at.desc())):
-            changed = certificate_changes(s, cert)
+        for cert, learner in tx.certificates_with_learners():
+            changed = certificate_changes(tx, cert)
             status = ("revoked" if cert.revoked_at is not None else "superseded" if cert.superseded_by
                       else "expired" if from_db(cert.expires_at) <= now else "recertify" if changed else "current")
             out.append({"code": cert.code, "learner_id": cert.learner_id, "name": learner.name,
@@ -278,7 +263,7 @@ def certificate_table(records: Records, now: datetime | None = None):
         return out
     cols = ["code", "learner_id", "name", "team", "cohort", "version", "percent", "issued_at", "expires_at",
             "status", "changed"]
-    return pd.DataFrame(records.run(do), columns=cols)
+    return pd.DataFrame(records.transaction(do), columns=cols)
 
 
 # -- PDF ------------------------------------------------------------------------------------------------
