@@ -31,6 +31,7 @@ from __future__ import annotations
 import difflib
 import hashlib
 import json
+import re
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -38,9 +39,11 @@ from typing import Any, Iterable
 
 from ruamel.yaml.scalarstring import DoubleQuotedScalarString
 
+from ..certification.certificates import certificate_changes
 from ..config import settings
 from ..errors import VersionError
-from ..records.models import Certificate, QuestionReview, Release, from_db, to_db, utcnow
+from ..i18n import Text, t
+from ..records.models import QuestionReview, Release, from_db, to_db, utcnow
 from ..records.store import Records, Transaction
 from .yaml_writer import update_yaml
 
@@ -230,7 +233,6 @@ def next_label(label: str) -> str:
     >>> next_label("1.0"), next_label("2025.9"), next_label("v2"), next_label("draft")
     ('1.1', '2025.10', 'v3', 'draft.1')
     """
-    import re
     m = re.search(r"(\d+)(\D*)$", label)
     if not m:
         return f"{label}.1"
@@ -334,7 +336,6 @@ class PlaybookDiff:
 
     def text(self, lang: str | None = None) -> str:
         """Return the diff as readable text lines (what ``sopcoach diff`` prints)."""
-        from ..i18n import t
         if self.base_label is None:
             return t("尚无发布版本：运行 sopcoach release 记录第一个版本。",
                      "No release yet: run `sopcoach release` to record the first version.", lang)
@@ -403,7 +404,6 @@ def diff_playbook(base: Release | None, playbook: Any, files: dict[str, str] | N
     -------
     PlaybookDiff
     """
-    from ..i18n import Text
     if base is None:
         return PlaybookDiff(None, None, (), {}, (None, playbook.sop.version))
     old = base.snapshot.get("clauses", {})
@@ -480,7 +480,7 @@ def impact(playbook: Any, bank: Any, clause_ids: Iterable[str], lang: str | None
         Index ``clause`` (str, in the given order); columns ``source``, ``title`` (str),
         ``questions``, ``lessons``, ``checks``, ``kpis`` (lists of str).
     """
-    import pandas as pd
+    import pandas as pd  # heavy: pandas, only for the trainer's tables
     lessons = lessons_by_clause(playbook)
     checks = checks_by_clause(playbook)
     titles = {c.id: (c.source, c.title.get(lang)) for c in playbook.clauses}
@@ -509,7 +509,7 @@ def needs_review(records: Records):
         examines), ``releases`` (labels of the releases that flagged it), ``flagged_at`` (aware
         UTC datetime of the first flag).
     """
-    import pandas as pd
+    import pandas as pd  # heavy: pandas, only for the trainer's tables
 
     rows: dict[str, dict[str, Any]] = {}
     for qr, label in records.transaction(lambda tx: tx.pending_reviews_with_labels()):
@@ -565,23 +565,6 @@ def confirm(records: Records, question_ids: Iterable[str], by: str = "", now: da
 
 
 # -- recertification -------------------------------------------------------------------------------------
-def certificate_changes(tx: Transaction, cert: Certificate, current: Release | None = None) -> list[str]:
-    """Return the covered clauses of ``cert`` whose content changed since it was issued.
-
-    The baseline is the hash recorded on the certificate; a certificate issued before the first
-    release is compared with the first release. Compared with ``current`` (default: the latest
-    release); empty when no release exists.
-    """
-    current = current if current is not None else tx.latest_release()
-    if current is None:
-        return []
-    base = dict(cert.clause_hashes or {})
-    if not base:
-        first = tx.first_release()
-        base = {c: first.clause_hashes.get(c) for c in cert.clauses} if first is not None else {}
-    return [c for c in cert.clauses if base.get(c) != current.clause_hashes.get(c)]
-
-
 def recertification_list(records: Records, now: datetime | None = None):
     """Return the certified people whose certificate covered a clause changed since it was issued.
 
@@ -594,7 +577,7 @@ def recertification_list(records: Records, now: datetime | None = None):
         ``certificate`` (code), ``issued_at`` (aware UTC datetime), ``version`` (the release label
         it was issued on), ``changed`` (list of clause ids to re-examine).
     """
-    import pandas as pd
+    import pandas as pd  # heavy: pandas, only for the trainer's tables
     now = now or utcnow()
 
     def do(tx: Transaction) -> list[dict[str, Any]]:

@@ -29,11 +29,13 @@ import os
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from io import BytesIO
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from ..errors import CertificateError
 from ..i18n import t
-from ..records.models import Attempt, Certificate, from_db, to_db, utcnow
+from ..records.models import Attempt, Certificate, Release, from_db, to_db, utcnow
 from ..records.store import Records, Transaction
 
 ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"  # Crockford base 32: no I, L, O, U
@@ -73,17 +75,43 @@ def normalise_code(text: str) -> str | None:
     return f"{PREFIX}-{s[:4]}-{s[4:8]}-{s[8:]}"
 
 
+#: Exam ids of recertification exams are ``<blueprint id>.recert-r<release id>``.
+RECERT_INFIX = ".recert-r"
+
+
+def is_recertification(exam_id: str) -> bool:
+    """Return whether ``exam_id`` names a recertification exam (see
+    :func:`sopcoach.certification.exam.recertification_exam`)."""
+    return RECERT_INFIX in exam_id
+
+
+def certificate_changes(tx: Transaction, cert: Certificate, current: Release | None = None) -> list[str]:
+    """Return the covered clauses of ``cert`` whose content changed since it was issued.
+
+    The baseline is the hash recorded on the certificate; a certificate issued before the first
+    release is compared with the first release. Compared with ``current`` (default: the latest
+    release); empty when no release exists.
+    """
+    current = current if current is not None else tx.latest_release()
+    if current is None:
+        return []
+    base = dict(cert.clause_hashes or {})
+    if not base:
+        first = tx.first_release()
+        base = {c: first.clause_hashes.get(c) for c in cert.clauses} if first is not None else {}
+    return [c for c in cert.clauses if base.get(c) != current.clause_hashes.get(c)]
+
+
 # -- issuing ------------------------------------------------------------------------------------------
 def issue_for_attempt(tx: Transaction, attempt: Attempt, blueprint: Any, now: datetime) -> Certificate:
     """Issue the certificate of a passed attempt inside the scoring transaction ``tx`` (idempotent).
 
     The certificate covers the clauses the attempt examined, hashed as in the release of the
     attempt's playbook content (or the release in force when the content was not released). A
-    recertification attempt (:func:`sopcoach.certification.exam.is_recertification`) renews the learner's
+    recertification attempt (:func:`is_recertification`) renews the learner's
     certificate in force instead: same clauses (now hashed as in the current release), same
     expiry. Any earlier certificate of the learner is marked superseded.
     """
-    from .exam import is_recertification
     done = tx.certificate_of_attempt(attempt.id)
     if done is not None:
         return done
@@ -178,7 +206,6 @@ def verify(records: Records, code: str, now: datetime | None = None) -> Verifica
     now : datetime, optional
         Aware UTC time to judge expiry at (default: now).
     """
-    from ..authoring.versions import certificate_changes
     now = now or utcnow()
     norm = normalise_code(code)
     if norm is None:
@@ -245,8 +272,7 @@ def certificate_table(records: Records, now: datetime | None = None):
         ``team``, ``cohort``, ``version``, ``percent`` (str), ``issued_at``, ``expires_at``
         (aware UTC datetimes), ``status`` (as :class:`Verification`), ``changed`` (list of str).
     """
-    import pandas as pd
-    from ..authoring.versions import certificate_changes
+    import pandas as pd  # heavy: pandas, only for the trainer's table
     now = now or utcnow()
 
     def do(tx: Transaction) -> list[dict[str, Any]]:
@@ -269,14 +295,14 @@ def certificate_table(records: Records, now: datetime | None = None):
 # -- PDF ------------------------------------------------------------------------------------------------
 def _fonts() -> tuple[str, str]:
     """Register and return ``(cjk font, latin font)`` names for reportlab."""
-    from reportlab.pdfbase import pdfmetrics
+    from reportlab.pdfbase import pdfmetrics  # heavy: reportlab, only for the PDF
     path = os.environ.get("SOPCOACH_PDF_FONT")
     if path:
-        from reportlab.pdfbase.ttfonts import TTFont
+        from reportlab.pdfbase.ttfonts import TTFont  # heavy: reportlab, only for the PDF
         if "SopcoachCJK" not in pdfmetrics.getRegisteredFontNames():
             pdfmetrics.registerFont(TTFont("SopcoachCJK", path, subfontIndex=0))
         return "SopcoachCJK", "SopcoachCJK"
-    from reportlab.pdfbase.cidfonts import UnicodeCIDFont
+    from reportlab.pdfbase.cidfonts import UnicodeCIDFont  # heavy: reportlab, only for the PDF
     if "STSong-Light" not in pdfmetrics.getRegisteredFontNames():
         pdfmetrics.registerFont(UnicodeCIDFont("STSong-Light"))
     return "STSong-Light", "Helvetica"
@@ -300,12 +326,10 @@ def certificate_pdf(records: Records, code: str, exam_title: Any = None, sop_nam
     CertificateError
         When no certificate has this code.
     """
-    from io import BytesIO
-    from zoneinfo import ZoneInfo
 
-    from reportlab.lib import colors
-    from reportlab.lib.pagesizes import A4, landscape
-    from reportlab.pdfgen import canvas
+    from reportlab.lib import colors  # heavy: reportlab, only for the PDF
+    from reportlab.lib.pagesizes import A4, landscape  # heavy: reportlab, only for the PDF
+    from reportlab.pdfgen import canvas  # heavy: reportlab, only for the PDF
 
     v = verify(records, code, now)
     if not v.genuine:
@@ -325,7 +349,7 @@ def certificate_pdf(records: Records, code: str, exam_title: Any = None, sop_nam
     c.setLineWidth(0.8)
     c.rect(36, 36, width - 72, height - 72)
 
-    from reportlab.pdfbase.pdfmetrics import stringWidth
+    from reportlab.pdfbase.pdfmetrics import stringWidth  # heavy: reportlab, only for the PDF
 
     def runs(text: str, font: str) -> list[tuple[str, str]]:
         """Split ``text`` into runs: Latin in ``latin``, everything else in the CJK font."""

@@ -16,14 +16,17 @@ import enum
 import random
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from math import ceil
 from typing import Any, Callable
 
-from ..content.quizbank import Bank, Blueprint, MultipleChoice, Numeric, Ordering, SingleChoice, TrueFalse
+from ..content.quizbank import Bank, Blueprint, MultipleChoice, Numeric, Ordering, Section, SingleChoice, TrueFalse
 from ..errors import (AlreadyCertified, AttemptClosed, AttemptExpired, AttemptLimitReached, ExamError, InvalidResponse,
                       LessonsIncomplete, QuestionsNeedReview, WaitRequired)
+from ..i18n import Text, t
 from ..records.models import Answer, Attempt, from_db, to_db, utcnow
 from ..records.store import Records, Transaction
-from .scoring import ScoreReport, check_response, report_from_json, report_to_json, score_attempt
+from .certificates import RECERT_INFIX, issue_for_attempt
+from .scoring import ScoreReport, check_response, floor_percent, report_from_json, report_to_json, score_attempt
 
 
 class AttemptState(str, enum.Enum):
@@ -241,7 +244,6 @@ class ExamService:
             by_id = {o.id: o for o in q.blocks}
             options = [(oid, by_id[oid].text.get(lang)) for oid in order]
         elif isinstance(q, TrueFalse):
-            from ..i18n import t
             options = [("true", t("正确", "True", lang)), ("false", t("错误", "False", lang))]
         else:
             options = []
@@ -434,7 +436,6 @@ class ExamService:
         row.passed = rep.passed
         row.report = report_to_json(rep)
         if rep.passed:
-            from .certificates import issue_for_attempt
             issue_for_attempt(tx, row, self.blueprint, now)
 
     def _stored_report(self, row: Attempt) -> ScoreReport:
@@ -470,15 +471,6 @@ class ExamService:
 def attempt_counts(records: Records, exam_id: str) -> dict[str, int]:
     """Return the number of attempts per learner id for ``exam_id``."""
     return records.attempt_counts(exam_id)
-
-
-#: Exam ids of recertification exams are ``<blueprint id>.recert-r<release id>``.
-RECERT_INFIX = ".recert-r"
-
-
-def is_recertification(exam_id: str) -> bool:
-    """Return whether ``exam_id`` names a recertification exam (see :func:`recertification_exam`)."""
-    return RECERT_INFIX in exam_id
 
 
 def recertification_exam(bank: Bank, blueprint: Blueprint, clauses: list[str], release_id: int,
@@ -517,11 +509,7 @@ def recertification_exam(bank: Bank, blueprint: Blueprint, clauses: list[str], r
     ExamError
         When no eligible question examines any of the clauses.
     """
-    from math import ceil
 
-    from ..content.quizbank import Section
-    from ..i18n import Text
-    from .scoring import floor_percent
 
     pools = {c: [q for q in bank.questions.values() if c in q.clauses and q.id not in exclude] for c in clauses}
     assigned: dict[str, list[Any]] = {}

@@ -30,19 +30,20 @@ content error). Texts may quote facts as ``{{fact}}``. Facts are listed by
 """
 from __future__ import annotations
 
+import hashlib
 import re
 from decimal import Decimal, InvalidOperation, localcontext
 from fractions import Fraction
 from pathlib import Path
 from typing import Annotated, Any, Literal, Union
 
-from pydantic import (AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, PlainSerializer,
-                      field_validator, model_validator)
+from pydantic import (AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, PlainSerializer, field_validator,
+                      model_validator)
 
 from ..errors import Problem
 from ..i18n import Text
 from .businesstime import Duration
-from .yaml_loader import Loaded, load_yaml, raise_problems, validate
+from .yaml_loader import load_yaml, raise_problems, validate
 
 ID = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"
 FACT = re.compile(r"\{\{\s*([\w.-]+)\s*\}\}")
@@ -618,7 +619,6 @@ def load_bank(paths: list[Path] | Path, playbook: Any = None) -> Bank:
         Every problem at once: YAML syntax, duplicate keys, schema errors, repeated question ids
         (also across files), unknown clauses or facts, keys that no longer match the playbook.
     """
-    import hashlib
 
     if isinstance(paths, (str, Path)):
         p = Path(paths)

@@ -15,6 +15,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from ..content.businesstime import check_timezone
 from ..content.yaml_loader import Loaded, load_yaml, raise_problems, validate
 from ..errors import ContentError, Problem
 
@@ -173,7 +174,6 @@ class SourceSpec(_Model):
     @field_validator("timezone")
     @classmethod
     def _tz(cls, v: str) -> str:
-        from ..content.businesstime import check_timezone
         return check_timezone(v)
 
     @model_validator(mode="after")

@@ -55,7 +55,9 @@ from typing import Any, Iterable, Sequence
 
 import numpy as np
 import pandas as pd
+from tqdm import tqdm
 
+from ..content.businesstime import BusinessCalendar
 from ..content.yaml_loader import raise_problems
 from ..errors import BusinessTimeError, ContentError, Problem, relpath
 from .mapping import (_BOOL, _DATE, _NUM, _TEXT, BUILTIN_SOURCES, DEAL_COLUMNS, EVENT_COLUMNS, EVENT_KINDS,
@@ -217,7 +219,6 @@ def _read_csv(item: Any, codec: str, progress: bool, name: str) -> pd.DataFrame:
     try:
         if not (progress and size > 4_000_000):
             return pd.read_csv(handle, **opts)
-        from tqdm import tqdm
         chunks = []
         with tqdm(total=size, unit="B", unit_scale=True, desc=name, leave=False) as bar:
             for chunk in pd.read_csv(handle, chunksize=250_000, **opts):
@@ -229,7 +230,7 @@ def _read_csv(item: Any, codec: str, progress: bool, name: str) -> pd.DataFrame:
 
 
 def _read_xlsx(item: Any, sheet: str | None) -> pd.DataFrame:
-    import openpyxl
+    import openpyxl  # heavy: openpyxl, only for .xlsx exports
     src = io.BytesIO(item[1]) if isinstance(item, tuple) else str(item)
     wb = openpyxl.load_workbook(src, read_only=True, data_only=True)
     try:
@@ -417,7 +418,6 @@ def _parse_dates(column: str, spec: FieldSpec, ctx: _Ctx, label: str) -> pd.Seri
         gap_u = np.zeros(m, dtype=bool)
         gap_u[np.flatnonzero(local)[np.asarray(placed.isna())]] = True
         if gap_u.any():
-            from ..content.businesstime import BusinessCalendar
             cal = BusinessCalendar(timezone=tz)
             rows = np.flatnonzero(gap_u[codes] & ~typed)
             msgs = []

@@ -21,6 +21,10 @@ from typing import Any, Iterable
 
 from ..errors import ConfigError
 from ._common import ImportOptions, ImportResult, ItemResult, bank_yaml
+from .aiken import import_aiken
+from .gift import export_gift, import_gift
+from .jupyterquiz import import_jupyterquiz
+from .moodle_xml import export_moodle_xml
 
 IMPORT_FORMATS = ("gift", "aiken", "jupyterquiz")
 EXPORT_FORMATS = ("gift", "moodle-xml")
@@ -69,9 +73,6 @@ def import_file(path: Path | str, fmt: str | None = None, options: ImportOptions
     ConfigError
         When the format is unknown or cannot be detected.
     """
-    from .aiken import import_aiken
-    from .gift import import_gift
-    from .jupyterquiz import import_jupyterquiz
 
     text = None
     if fmt is None:
@@ -98,9 +99,7 @@ def export_questions(questions: Iterable[Any], fmt: str, lang: str = "both") -> 
     if lang not in ("both", "zh-CN", "en"):
         raise ConfigError(f"unknown language {lang!r}; expected both, zh-CN or en")
     if fmt == "gift":
-        from .gift import export_gift
         return export_gift(questions, lang)
     if fmt == "moodle-xml":
-        from .moodle_xml import export_moodle_xml
         return export_moodle_xml(questions, lang)
     raise ConfigError(f"unknown export format {fmt!r}; expected one of {', '.join(EXPORT_FORMATS)}")

@@ -40,8 +40,7 @@ from typing import Any, Iterable
 from ..content.quizbank import Matching, MultipleChoice, Numeric, Ordering, ShortAnswer, SingleChoice, TrueFalse
 from ..errors import Problem, relpath
 from ..i18n import Text
-from ._common import (Builder, ImportOptions, ImportResult, ItemResult, number, number_text, percent_text,
-                      snap_percent, weight_text)
+from ._common import (Builder, ImportOptions, ImportResult, ItemResult, number, number_text, percent_text, snap_percent)
 
 PHP_WS = " \t\n\r\0\x0b"
 FORMATS = ("moodle", "html", "plain", "markdown")

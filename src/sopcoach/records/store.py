@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import json
 import secrets
 import time as _time
 from contextlib import contextmanager
@@ -21,8 +22,8 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from ..errors import AuthError, RecordsError
-from .models import (Answer, Attempt, AuditEvent, Base, Certificate, Learner, LessonProgress, LoginThrottle,
-                     PageKernel, QuestionReview, Release, WebSession, from_db, to_db, utcnow)
+from .models import (Answer, Attempt, AuditEvent, Base, Certificate, Learner, LessonProgress, LoginThrottle, PageKernel,
+                     QuestionReview, Release, WebSession, from_db, to_db, utcnow)
 
 __all__ = ["Records", "Transaction", "token_hash", "MAX_ID_LENGTH", "MAX_CODE_LENGTH", "pending_review_ids",
            "release_label_for", "any_release", "make_engine"]
@@ -527,5 +528,4 @@ def _end_sessions(s: Session, learner_id: str, reason: str, now: datetime) -> in
 
 def json_copy(value: Any) -> Any:
     """Return a deep copy of JSON data (so a changed JSON column is a new object SQLAlchemy sees)."""
-    import json
     return json.loads(json.dumps(value))

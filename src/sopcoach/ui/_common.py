@@ -11,6 +11,7 @@ import ipywidgets as w
 from ipywidgets.widgets.widget_bool import CheckboxStyle, ToggleButtonStyle
 from ipywidgets.widgets.widget_description import DescriptionStyle
 from ipywidgets.widgets.widget_int import ProgressStyle
+from ipywidgets.widgets.widget_string import HTMLStyle
 
 from ..errors import SopcoachError
 from ..i18n import t
@@ -63,7 +64,6 @@ def shared_html_parts() -> tuple[Any, Any]:
     view) and must never be changed.
     """
     if "layout" not in _SHARED or _SHARED["layout"].comm is None:
-        from ipywidgets.widgets.widget_string import HTMLStyle
         _SHARED["layout"], _SHARED["style"] = w.Layout(), HTMLStyle()
     return _SHARED["layout"], _SHARED["style"]
 

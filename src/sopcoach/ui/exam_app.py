@@ -15,6 +15,7 @@ from typing import Any, Callable
 
 import ipywidgets as w
 
+from ..certification.certificates import learner_certificate
 from ..certification.exam import AttemptState, ExamService, QuestionView
 from ..certification.scoring import ScoreReport, floor_percent, key_text
 from ..config import Installation
@@ -191,7 +192,6 @@ class ExamApp:
 
     def _certified_html(self) -> str:
         """Say whether the learner's certificate is current, and where to recertify when it is not."""
-        from ..certification.certificates import learner_certificate
         cert = learner_certificate(self.inst.records, self.learner_id, self.clock())
         if cert is None:
             return self.tr("<p><b>您已通过认证。</b></p>", "<p><b>You are certified.</b></p>")

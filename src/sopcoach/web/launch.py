@@ -260,7 +260,7 @@ def learner_command(
     if max_pages < 0:
         raise ValueError(f"--max-pages must be 0 (no cap) or more, got {max_pages}")
     names = [str(n).strip() for n in allowed_hosts if str(n).strip()]
-    from .server import APP_NOTEBOOK, CULL_IDLE_S, CULL_INTERVAL_S
+    from .server import APP_NOTEBOOK, CULL_IDLE_S, CULL_INTERVAL_S  # start-up: jupyter_server and voila, only when a server starts
     argv = voila_command(root, host=host, port=port, pool_size=pool_size, pools=(APP_NOTEBOOK,),
                          cull_idle_seconds=CULL_IDLE_S, cull_interval_seconds=CULL_INTERVAL_S,
                          module="sopcoach.web.server")
