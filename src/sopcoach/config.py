@@ -29,8 +29,8 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
 from .certification.exam import ExamService
-from .content.playbook import load_playbook
-from .content.quizbank import Bank, load_bank, load_blueprint
+from .content.playbook import Playbook, load_playbook
+from .content.quizbank import Bank, Blueprint, load_bank, load_blueprint
 from .errors import ConfigError
 from .i18n import current_lang
 from .records.models import utcnow
@@ -186,11 +186,11 @@ class Installation:
     """The loaded playbook, bank and blueprint plus the records store of one installation."""
 
     settings: Settings
-    playbook: object
-    bank: object
-    blueprint: object
-    records: object
-    _practice: object = field(default=None, compare=False, repr=False)
+    playbook: Playbook
+    bank: Bank
+    blueprint: Blueprint
+    records: Records
+    _practice: Bank | None = field(default=None, compare=False, repr=False)
 
     def exam_service(self, clock=None, lesson_gate=None):
         """Return an :class:`~sopcoach.certification.exam.ExamService` over this installation.
@@ -240,10 +240,10 @@ def content_fingerprint(s: Settings | Path) -> tuple:
 class Content:
     """The validated content of one content folder: playbook, exam bank, blueprint, practice pool."""
 
-    playbook: object
-    bank: object
-    blueprint: object
-    practice: object
+    playbook: Playbook
+    bank: Bank
+    blueprint: Blueprint
+    practice: Bank | None
 
 
 @lru_cache(maxsize=4)

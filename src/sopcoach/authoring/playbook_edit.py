@@ -41,7 +41,8 @@ from dataclasses import dataclass
 from datetime import date, datetime, timezone
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator, Sequence
+from typing import Any
+from collections.abc import Callable, Iterable, Iterator, Sequence
 
 from pydantic import ValidationError
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
@@ -253,7 +254,7 @@ def _remove(cm: CommentedMap, key: str) -> bool:
     if key not in cm:
         return False
     if list(cm.keys())[-1] == key and len(cm) > 1:
-        own, position = _tail_split(cm)
+        _own, position = _tail_split(cm)
         del cm[key]
         _tail_set(cm, "", position)
     else:
@@ -320,7 +321,7 @@ def _open_file(name: str, raw: bytes) -> tuple[OpenedFile, Any]:
     text = decode(raw)
     try:
         doc, indent = load_round_trip(text)
-    except Exception:  # noqa: BLE001 - a file ruamel cannot parse is read-only; check names the error
+    except Exception:
         doc, indent = None, None
     return OpenedFile(name, raw, text, sha256(raw), indent), doc
 

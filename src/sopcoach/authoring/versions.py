@@ -35,7 +35,8 @@ import re
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
+from collections.abc import Iterable
 
 from ruamel.yaml.scalarstring import DoubleQuotedScalarString
 
@@ -480,7 +481,7 @@ def impact(playbook: Any, bank: Any, clause_ids: Iterable[str], lang: str | None
         Index ``clause`` (str, in the given order); columns ``source``, ``title`` (str),
         ``questions``, ``lessons``, ``checks``, ``kpis`` (lists of str).
     """
-    import pandas as pd  # heavy: pandas, only for the trainer's tables
+    import pandas as pd  # noqa: PLC0415 - heavy: pandas, only for the trainer's tables
     lessons = lessons_by_clause(playbook)
     checks = checks_by_clause(playbook)
     titles = {c.id: (c.source, c.title.get(lang)) for c in playbook.clauses}
@@ -509,7 +510,7 @@ def needs_review(records: Records):
         examines), ``releases`` (labels of the releases that flagged it), ``flagged_at`` (aware
         UTC datetime of the first flag).
     """
-    import pandas as pd  # heavy: pandas, only for the trainer's tables
+    import pandas as pd  # noqa: PLC0415 - heavy: pandas, only for the trainer's tables
 
     rows: dict[str, dict[str, Any]] = {}
     for qr, label in records.transaction(lambda tx: tx.pending_reviews_with_labels()):
@@ -577,7 +578,7 @@ def recertification_list(records: Records, now: datetime | None = None):
         ``certificate`` (code), ``issued_at`` (aware UTC datetime), ``version`` (the release label
         it was issued on), ``changed`` (list of clause ids to re-examine).
     """
-    import pandas as pd  # heavy: pandas, only for the trainer's tables
+    import pandas as pd  # noqa: PLC0415 - heavy: pandas, only for the trainer's tables
     now = now or utcnow()
 
     def do(tx: Transaction) -> list[dict[str, Any]]:

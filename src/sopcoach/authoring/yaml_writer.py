@@ -30,7 +30,8 @@ from dataclasses import dataclass
 from datetime import date, datetime, timezone
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, Callable, Iterator, Mapping, Sequence
+from typing import Any
+from collections.abc import Callable, Iterator, Mapping, Sequence
 
 from ruamel.yaml import YAML
 from ruamel.yaml.representer import RoundTripRepresenter

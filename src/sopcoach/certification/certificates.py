@@ -272,7 +272,7 @@ def certificate_table(records: Records, now: datetime | None = None):
         ``team``, ``cohort``, ``version``, ``percent`` (str), ``issued_at``, ``expires_at``
         (aware UTC datetimes), ``status`` (as :class:`Verification`), ``changed`` (list of str).
     """
-    import pandas as pd  # heavy: pandas, only for the trainer's table
+    import pandas as pd  # noqa: PLC0415 - heavy: pandas, only for the trainer's table
     now = now or utcnow()
 
     def do(tx: Transaction) -> list[dict[str, Any]]:
@@ -295,14 +295,14 @@ def certificate_table(records: Records, now: datetime | None = None):
 # -- PDF ------------------------------------------------------------------------------------------------
 def _fonts() -> tuple[str, str]:
     """Register and return ``(cjk font, latin font)`` names for reportlab."""
-    from reportlab.pdfbase import pdfmetrics  # heavy: reportlab, only for the PDF
+    from reportlab.pdfbase import pdfmetrics  # noqa: PLC0415 - heavy: reportlab, only for the PDF
     path = os.environ.get("SOPCOACH_PDF_FONT")
     if path:
-        from reportlab.pdfbase.ttfonts import TTFont  # heavy: reportlab, only for the PDF
+        from reportlab.pdfbase.ttfonts import TTFont  # noqa: PLC0415 - heavy: reportlab, only for the PDF
         if "SopcoachCJK" not in pdfmetrics.getRegisteredFontNames():
             pdfmetrics.registerFont(TTFont("SopcoachCJK", path, subfontIndex=0))
         return "SopcoachCJK", "SopcoachCJK"
-    from reportlab.pdfbase.cidfonts import UnicodeCIDFont  # heavy: reportlab, only for the PDF
+    from reportlab.pdfbase.cidfonts import UnicodeCIDFont  # noqa: PLC0415 - heavy: reportlab, only for the PDF
     if "STSong-Light" not in pdfmetrics.getRegisteredFontNames():
         pdfmetrics.registerFont(UnicodeCIDFont("STSong-Light"))
     return "STSong-Light", "Helvetica"
@@ -327,9 +327,9 @@ def certificate_pdf(records: Records, code: str, exam_title: Any = None, sop_nam
         When no certificate has this code.
     """
 
-    from reportlab.lib import colors  # heavy: reportlab, only for the PDF
-    from reportlab.lib.pagesizes import A4, landscape  # heavy: reportlab, only for the PDF
-    from reportlab.pdfgen import canvas  # heavy: reportlab, only for the PDF
+    from reportlab.lib import colors  # noqa: PLC0415 - heavy: reportlab, only for the PDF
+    from reportlab.lib.pagesizes import A4, landscape  # noqa: PLC0415 - heavy: reportlab, only for the PDF
+    from reportlab.pdfgen import canvas  # noqa: PLC0415 - heavy: reportlab, only for the PDF
 
     v = verify(records, code, now)
     if not v.genuine:
@@ -349,7 +349,7 @@ def certificate_pdf(records: Records, code: str, exam_title: Any = None, sop_nam
     c.setLineWidth(0.8)
     c.rect(36, 36, width - 72, height - 72)
 
-    from reportlab.pdfbase.pdfmetrics import stringWidth  # heavy: reportlab, only for the PDF
+    from reportlab.pdfbase.pdfmetrics import stringWidth  # noqa: PLC0415 - heavy: reportlab, only for the PDF
 
     def runs(text: str, font: str) -> list[tuple[str, str]]:
         """Split ``text`` into runs: Latin in ``latin``, everything else in the CJK font."""

@@ -17,7 +17,8 @@ import random
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from math import ceil
-from typing import Any, Callable
+from typing import Any
+from collections.abc import Callable
 
 from ..content.quizbank import Bank, Blueprint, MultipleChoice, Numeric, Ordering, Section, SingleChoice, TrueFalse
 from ..errors import (AlreadyCertified, AttemptClosed, AttemptExpired, AttemptLimitReached, ExamError, InvalidResponse,

@@ -130,7 +130,7 @@ def person_table(records: Records, exam_id: str, *, team: str | None = None, coh
     dated = _as_date(since) is not None or _as_date(until) is not None
     rows = []
     for p in people:
-        if team is not None and (p.team or "") != team or cohort is not None and (p.cohort or "") != cohort:
+        if (team is not None and (p.team or "") != team) or (cohort is not None and (p.cohort or "") != cohort):
             continue
         mine = by_person.get(p.id, [])
         if dated and not mine:

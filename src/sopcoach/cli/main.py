@@ -20,7 +20,7 @@ import secrets
 import sys
 from datetime import date
 from pathlib import Path
-from typing import Sequence
+from collections.abc import Sequence
 
 from ..config import PROJECT_ROOT, content_folder, installation, settings
 from ..content.check import check_paths
@@ -68,9 +68,9 @@ RESULT_COLUMNS = ["attempt_id", "learner_id", "name", "team", "cohort", "exam_id
 
 
 def _cmd_results(args: argparse.Namespace) -> int:
-    import pandas as pd  # heavy: pandas, only for `sopcoach results`
+    import pandas as pd  # noqa: PLC0415 - heavy: pandas, only for `sopcoach results`
 
-    from ..certification.results import (  # start-up: pandas-based, loaded only by this command
+    from ..certification.results import (  # noqa: PLC0415 - start-up: pandas-based, loaded only by this command
         attempt_rows,
         export_bytes,
         person_table,

@@ -189,7 +189,7 @@ def _cmd_certificate(args: argparse.Namespace) -> int:
 
 
 def _cmd_itemstats(args: argparse.Namespace) -> int:
-    from ..certification.itemstats import FLAG_TEXT, item_analysis  # start-up: pandas-based, loaded only by this command
+    from ..certification.itemstats import FLAG_TEXT, item_analysis  # noqa: PLC0415 - start-up: pandas-based, loaded only by this command
     lang = current_lang()
     s = args.settings
     playbook, bank, blueprint = _content(s)

@@ -51,7 +51,7 @@ class Clause(_Model):
         return v
 
     @model_validator(mode="after")
-    def _rationale(self) -> "Clause":
+    def _rationale(self) -> Clause:
         if self.source == COMPANY and not (self.rationale or "").strip():
             raise ValueError("a company-setting clause needs a one-line 'rationale'")
         return self
@@ -403,7 +403,7 @@ class Playbook(_Model):
         return chain
 
     @model_validator(mode="after")
-    def _references(self) -> "Playbook":
+    def _references(self) -> Playbook:
         errors = []
         for part in ("clauses", "roles", "stages", "steps", "slas", "tiers", "kpis", "templates",
                      "confidentiality", "products", "lessons"):

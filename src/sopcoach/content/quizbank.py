@@ -35,7 +35,7 @@ import re
 from decimal import Decimal, InvalidOperation, localcontext
 from fractions import Fraction
 from pathlib import Path
-from typing import Annotated, Any, Literal, Union
+from typing import Annotated, Any, Literal
 
 from pydantic import (AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, PlainSerializer, field_validator,
                       model_validator)
@@ -124,7 +124,7 @@ class SingleChoice(_Question):
     key_from: str | None = None
 
     @model_validator(mode="after")
-    def _one_key(self) -> "SingleChoice":
+    def _one_key(self) -> SingleChoice:
         _unique_ids(self.options)
         n = sum(o.correct for o in self.options)
         if self.key_from is None and n != 1:
@@ -174,7 +174,7 @@ class MultipleChoice(_Question):
         return any(o.weight is not None for o in self.options)
 
     @model_validator(mode="after")
-    def _keys(self) -> "MultipleChoice":
+    def _keys(self) -> MultipleChoice:
         _unique_ids(self.options)
         if self.weighted:
             for o in self.options:
@@ -259,7 +259,7 @@ class NumericAnswer(_Model):
         return _fill_range(data)
 
     @model_validator(mode="after")
-    def _source(self) -> "NumericAnswer":
+    def _source(self) -> NumericAnswer:
         if self.answer is None and self.min is None:
             raise ValueError("an accepted number needs 'answer' (with 'tolerance') or 'min' and 'max'")
         _check_range(self)
@@ -312,7 +312,7 @@ class Numeric(_Question):
         return {**data, "answer": full.answer, "tolerance": full.tolerance}
 
     @model_validator(mode="after")
-    def _one_source(self) -> "Numeric":
+    def _one_source(self) -> Numeric:
         if self.answers is not None:
             if self.answer_from is not None or self.min is not None or self.max is not None:
                 raise ValueError("with 'answers' give no top-level answer_from, min or max")
@@ -350,7 +350,7 @@ class Ordering(_Question):
     distractors: list[Option] = Field(default_factory=list)
 
     @model_validator(mode="after")
-    def _ids(self) -> "Ordering":
+    def _ids(self) -> Ordering:
         _unique_ids(self.items + self.distractors)
         return self
 
@@ -390,7 +390,7 @@ class ShortAnswer(_Question):
     answers: list[AcceptedAnswer] = Field(min_length=1)
 
     @model_validator(mode="after")
-    def _full_credit(self) -> "ShortAnswer":
+    def _full_credit(self) -> ShortAnswer:
         if not any(a.weight == 1 for a in self.answers):
             raise ValueError("no accepted answer gives full credit; give one of 'answers' weight 1")
         return self
@@ -418,7 +418,7 @@ class Matching(_Question):
     distractors: list[Option] = Field(default_factory=list)
 
     @model_validator(mode="after")
-    def _ids(self) -> "Matching":
+    def _ids(self) -> Matching:
         ids = [p.id for p in self.pairs] + [o.id for o in self.distractors]
         dup = sorted({i for i in ids if ids.count(i) > 1})
         if dup:
@@ -436,7 +436,7 @@ class Matching(_Question):
         return None
 
 
-Question = Annotated[Union[SingleChoice, MultipleChoice, TrueFalse, Numeric, Ordering, ShortAnswer, Matching],
+Question = Annotated[SingleChoice | MultipleChoice | TrueFalse | Numeric | Ordering | ShortAnswer | Matching,
                      Field(discriminator="type")]
 #: The five types of the certification bank (kept as it was: the shipped bank uses each of them).
 QUESTION_TYPES = ("single_choice", "multiple_choice", "true_false", "numeric", "ordering")

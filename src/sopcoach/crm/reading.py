@@ -51,7 +51,8 @@ import re
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any
+from collections.abc import Iterable, Sequence
 
 import numpy as np
 import pandas as pd
@@ -114,7 +115,7 @@ def decode_bytes(raw: bytes, declared: str = "auto", name: str = "<bytes>") -> t
             return raw.decode(codec), codec
         except UnicodeDecodeError as exc:
             first_error = first_error or exc
-    assert first_error is not None  # noqa: S101 - codecs is never empty
+    assert first_error is not None
     tried = " or ".join("GB18030" if c == "gb18030" else "UTF-8" for c in codecs)
     raise ContentError([Problem(
         name, 0, 0, "", f"the file is not valid {tried} (byte {first_error.start}: "
@@ -175,7 +176,7 @@ def _read_raw(item: Any, table: TableSpec, encoding: str, progress: bool) -> tup
             first_error = first_error or exc
     else:
         tried = " or ".join("GB18030" if c == "gb18030" else "UTF-8" for c in _CODECS[encoding])
-        assert first_error is not None  # noqa: S101 - the loop ran at least once
+        assert first_error is not None
         raise ContentError([Problem(
             _name_of(item), 0, 0, "", f"the file is not valid {tried} ({first_error.reason} at byte "
             f"{first_error.start} of a block: {first_error.object[first_error.start:first_error.start + 4]!r}); "
@@ -230,7 +231,7 @@ def _read_csv(item: Any, codec: str, progress: bool, name: str) -> pd.DataFrame:
 
 
 def _read_xlsx(item: Any, sheet: str | None) -> pd.DataFrame:
-    import openpyxl  # heavy: openpyxl, only for .xlsx exports
+    import openpyxl  # noqa: PLC0415 - heavy: openpyxl, only for .xlsx exports
     src = io.BytesIO(item[1]) if isinstance(item, tuple) else str(item)
     wb = openpyxl.load_workbook(src, read_only=True, data_only=True)
     try:

@@ -17,7 +17,8 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
+from collections.abc import Iterable
 
 from ..errors import ConfigError
 from ._common import ImportOptions, ImportResult, ItemResult, bank_yaml
@@ -29,8 +30,17 @@ from .moodle_xml import export_moodle_xml
 IMPORT_FORMATS = ("gift", "aiken", "jupyterquiz")
 EXPORT_FORMATS = ("gift", "moodle-xml")
 
-__all__ = ["IMPORT_FORMATS", "EXPORT_FORMATS", "ImportOptions", "ImportResult", "ItemResult", "bank_yaml",
-           "detect_format", "import_file", "export_questions"]
+__all__ = [
+    "EXPORT_FORMATS",
+    "IMPORT_FORMATS",
+    "ImportOptions",
+    "ImportResult",
+    "ItemResult",
+    "bank_yaml",
+    "detect_format",
+    "export_questions",
+    "import_file",
+]
 
 
 def detect_format(path: Path | str, text: str) -> str:

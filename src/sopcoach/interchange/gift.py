@@ -35,7 +35,8 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from fractions import Fraction
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
+from collections.abc import Iterable
 
 from ..content.quizbank import Matching, MultipleChoice, Numeric, Ordering, ShortAnswer, SingleChoice, TrueFalse
 from ..errors import Problem, relpath
@@ -237,7 +238,7 @@ def _weight(answer: str) -> tuple[Fraction | None, str, str | None]:
     return snap_percent(raw), rest, None
 
 
-def _parse_question(text: str, line_at) -> GiftQuestion:  # noqa: C901 - mirrors Moodle's one function
+def _parse_question(text: str, line_at) -> GiftQuestion:
     q = GiftQuestion(line=line_at(0), qtype="invalid")
     if text.startswith("::"):
         text = text[2:]

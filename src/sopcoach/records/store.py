@@ -14,7 +14,8 @@ import secrets
 import time as _time
 from contextlib import contextmanager
 from datetime import datetime, timedelta
-from typing import Any, Callable, Iterable, Iterator, TypeVar
+from typing import Any, TypeVar
+from collections.abc import Callable, Iterable, Iterator
 
 from sqlalchemy import create_engine, delete, event, func, select
 from sqlalchemy.engine import Engine
@@ -25,8 +26,17 @@ from ..errors import AuthError, RecordsError
 from .models import (Answer, Attempt, AuditEvent, Base, Certificate, Learner, LessonProgress, LoginThrottle, PageKernel,
                      QuestionReview, Release, WebSession, from_db, to_db, utcnow)
 
-__all__ = ["Records", "Transaction", "token_hash", "MAX_ID_LENGTH", "MAX_CODE_LENGTH", "pending_review_ids",
-           "release_label_for", "any_release", "make_engine"]
+__all__ = [
+    "MAX_CODE_LENGTH",
+    "MAX_ID_LENGTH",
+    "Records",
+    "Transaction",
+    "any_release",
+    "make_engine",
+    "pending_review_ids",
+    "release_label_for",
+    "token_hash",
+]
 
 T = TypeVar("T")
 

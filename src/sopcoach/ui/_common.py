@@ -5,7 +5,8 @@ import functools
 import html
 import logging
 import sys
-from typing import Any, Callable, Sequence
+from typing import Any
+from collections.abc import Callable, Sequence
 
 import ipywidgets as w
 from ipywidgets.widgets.widget_bool import CheckboxStyle, ToggleButtonStyle
@@ -44,7 +45,7 @@ def safe(method: Callable) -> Callable:
         except SopcoachError as exc:
             log.info("refused in %s: %s", method.__name__, exc)
             self.say(str(exc), "warning")
-        except Exception:  # noqa: BLE001 - a callback must never leak a traceback to the page
+        except Exception:
             log.exception("callback %s failed", method.__name__)
             self.say(t("出错了，请重试。已保存的答案不会丢失。",
                        "Something went wrong; please try again. Your saved answers are kept.",

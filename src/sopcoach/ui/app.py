@@ -15,7 +15,8 @@ from __future__ import annotations
 import os
 import re
 from datetime import datetime
-from typing import Any, Callable
+from typing import Any
+from collections.abc import Callable
 
 from ipykernel.connect import get_connection_file
 import ipywidgets as w
@@ -74,7 +75,7 @@ def page_kernel_id() -> str | None:
     """Return the id of the kernel this code runs in (from its connection file), or ``None``."""
     try:
         name = os.path.basename(get_connection_file())
-    except Exception:  # noqa: BLE001 - not in a kernel (tests, scripts)
+    except Exception:
         return None
     m = re.match(r"^kernel-([0-9a-f\-]{36})\.json$", name)
     return m.group(1) if m else None
@@ -176,7 +177,7 @@ class LearnerApp:
                            start_timer=self.start_timer, nav=nav)
             return view, "exam", f"{t('认证考试', 'Certification exam', lang)} · {sop}"
         if path == "recertification":
-            from .recert_app import RecertificationApp  # start-up: the release history (authoring.versions), only for a learner due to re-certify
+            from .recert_app import RecertificationApp  # noqa: PLC0415 - start-up: the release history (authoring.versions), only for a learner due to re-certify
             view = RecertificationApp(inst, lang=lang, clock=self.clock, learner_id=learner,
                                       start_timer=self.start_timer, nav=nav)
             return view, "recertification", f"{t('复认证', 'Recertification', lang)} · {sop}"
@@ -196,7 +197,7 @@ class LearnerApp:
             if callable(stop):
                 try:
                     stop()
-                except Exception:  # noqa: BLE001
+                except Exception:
                     log.exception("closing the previous view failed")
         self.main.children = ()
         registry = widget_registry()
@@ -220,7 +221,7 @@ def learner_app() -> w.Widget:
     """
     try:
         return build_learner_app().root
-    except Exception:  # noqa: BLE001
+    except Exception:
         log.exception("sopcoach content failed to load")
         return w.HTML(t("<p>学习中心暂不可用：内容文件有错误，请联系培训负责人。</p>",
                         "<p>The learning centre is unavailable: the content files have errors. Please contact your trainer.</p>"))

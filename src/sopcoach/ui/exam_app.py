@@ -11,7 +11,8 @@ from __future__ import annotations
 import asyncio
 import enum
 from datetime import datetime
-from typing import Any, Callable
+from typing import Any
+from collections.abc import Callable
 
 import ipywidgets as w
 
@@ -437,7 +438,7 @@ class ExamApp:
 
     def _goto_handler(self, index: int) -> Callable:
         @safe
-        def handler(app: "ExamApp", _b: Any = None) -> None:
+        def handler(app: ExamApp, _b: Any = None) -> None:
             if app.page in (Page.REVIEW, Page.CONFIRM) and app._open():
                 app.go_to(index)
         return lambda b: handler(self, b)
@@ -548,7 +549,7 @@ class ExamApp:
                 await asyncio.sleep(1)
                 try:
                     self.tick()
-                except Exception:  # noqa: BLE001 - keep the countdown alive; details to the log
+                except Exception:
                     log.exception("timer tick failed")
         self._timer_task = loop.create_task(run())
 

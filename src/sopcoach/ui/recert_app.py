@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 from datetime import datetime
-from typing import Callable
+from collections.abc import Callable
 
 from ..authoring.versions import needs_review_ids, recertification_due
 from ..certification.exam import recertification_exam

@@ -22,7 +22,8 @@ import html
 import os
 import tempfile
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
+from collections.abc import Callable
 
 import ipywidgets as w
 import pandas as pd
@@ -65,7 +66,7 @@ CSS = """
 def _safe(method: Callable) -> Callable:
     """Run a widget callback: refusals become a message in the app, other errors are logged."""
     @functools.wraps(method)
-    def wrapper(self: "ReviewApp", *args: Any, **kwargs: Any) -> Any:
+    def wrapper(self: ReviewApp, *args: Any, **kwargs: Any) -> Any:
         try:
             return method(self, *args, **kwargs)
         except ContentError as exc:
@@ -74,7 +75,7 @@ def _safe(method: Callable) -> Callable:
         except SopcoachError as exc:
             log.info("refused in %s: %s", method.__name__, exc)
             self.say(html.escape(str(exc)), "warning")
-        except Exception:  # noqa: BLE001 - a callback must never leak a traceback to the page
+        except Exception:
             log.exception("callback %s failed", method.__name__)
             self.say(self.tr("出错了，请检查导出文件后重试。", "Something went wrong; check the export and try again."),
                      "danger")

@@ -23,7 +23,8 @@ import base64
 import difflib
 import functools
 from datetime import datetime
-from typing import Any, Callable
+from typing import Any
+from collections.abc import Callable
 
 import ipywidgets as w
 import pandas as pd
@@ -129,7 +130,7 @@ def text_diff_html(old: str, new: str) -> str:
 def _safe(method: Callable) -> Callable:
     """Run a callback: refusals become a message in the app, other errors are logged."""
     @functools.wraps(method)
-    def wrapper(self: "_App", *args: Any, **kwargs: Any) -> Any:
+    def wrapper(self: _App, *args: Any, **kwargs: Any) -> Any:
         try:
             return method(self, *args, **kwargs)
         except ContentError as exc:
@@ -138,7 +139,7 @@ def _safe(method: Callable) -> Callable:
         except SopcoachError as exc:
             log.info("refused in %s: %s", method.__name__, exc)
             self.say(str(exc), "warning")
-        except Exception:  # noqa: BLE001 - a callback must never leak a traceback to the page
+        except Exception:
             log.exception("callback %s failed", method.__name__)
             self.say(self.tr("出错了，请重试；详情见服务器日志。", "Something went wrong; please try again. "
                              "The server log has the details."), "danger")
@@ -658,7 +659,7 @@ class CertificatesApp(_App):
 def _build(cls: type, lang: str | None) -> w.Widget:
     try:
         return cls(lang=lang).root
-    except Exception:  # noqa: BLE001 - show a short message, log the details
+    except Exception:
         log.exception("trainer app %s failed to start", cls.__name__)
         return w.HTML(t("<p>无法打开：内容或数据库有错误，详情见服务器日志。</p>",
                         "<p>Cannot open: the content or the database has an error; see the server log.</p>", lang))
@@ -684,5 +685,13 @@ def certificates(lang: str | None = None) -> w.Widget:
     return _build(CertificatesApp, lang)
 
 
-__all__ = ["PlaybookChangesApp", "ResultsApp", "ItemAnalysisApp", "CertificatesApp", "playbook_changes", "results",
-           "item_analysis", "certificates"]
+__all__ = [
+    "CertificatesApp",
+    "ItemAnalysisApp",
+    "PlaybookChangesApp",
+    "ResultsApp",
+    "certificates",
+    "item_analysis",
+    "playbook_changes",
+    "results",
+]

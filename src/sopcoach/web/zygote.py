@@ -39,7 +39,7 @@ from setproctitle import getproctitle, setproctitle
 
 from ..config import load_content
 
-__all__ = ["ForkProvisioner", "ForkedProcess", "serve", "ZYGOTE_ENV"]
+__all__ = ["ZYGOTE_ENV", "ForkProvisioner", "ForkedProcess", "serve"]
 
 #: Environment variable naming the zygote's Unix socket (set by the learner server).
 ZYGOTE_ENV = "SOPCOACH_ZYGOTE"
@@ -166,12 +166,12 @@ def _child(request: dict, listener: socket.socket) -> None:
         argv = [*request["argv"], "--IPKernelApp.extra_extensions=ipywidgets", "--HistoryManager.enabled=False",
                 f"--IPKernelApp.parent_handle={os.getppid()}"]
         sys.argv = [sys.executable, *argv]
-        from ipykernel import kernelapp  # start-up: the kernel app, only in a forked child
+        from ipykernel import kernelapp  # noqa: PLC0415 - start-up: the kernel app, only in a forked child
         kernelapp.launch_new_instance(argv=argv)
         code = 0
     except SystemExit as exc:
         code = exc.code if isinstance(exc.code, int) else 0
-    except BaseException:  # noqa: BLE001 - report, then leave
+    except BaseException:
         traceback.print_exc()
     finally:
         sys.stdout.flush()
@@ -192,7 +192,7 @@ def serve(path: str, parent_pid: int) -> None:
         importlib.import_module(name)
     try:  # every kernel starts with the content loaded (the kernel reloads it if a file changed since)
         load_content()
-    except Exception as exc:  # noqa: BLE001 - the kernels load it themselves and show the error
+    except Exception as exc:
         print(f"kernel zygote: content not preloaded: {exc}", file=sys.stderr, flush=True)
     # Keep the preloaded objects out of the collector, so children neither scan them nor touch
     # (and so copy) the pages they live on.
@@ -215,7 +215,7 @@ def serve(path: str, parent_pid: int) -> None:
             break
         try:
             conn, _ = listener.accept()
-        except socket.timeout:
+        except TimeoutError:
             continue
         with conn:
             try:
