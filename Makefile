@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 PORT   ?= 8866
 export PATH := $(abspath $(BIN)):$(PATH)
 
-.PHONY: serve test test-fast test-e2e install install-test browser check bench bench-cohort clean
+.PHONY: serve lint typecheck test test-fast test-e2e install install-test browser check bench bench-cohort clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -57,14 +57,22 @@ NBVAL = home=$$(mktemp -d) && SOPCOACH_HOME="$$home" SOPCOACH_DB_URL= \
 	$(BIN)/python -m pytest -p no:cacheprovider --nbval-lax -o addopts= notebooks; \
 	status=$$?; rm -rf "$$home"; exit $$status
 
-## The whole suite: unit tests and doctests, the notebooks, then the browser tests.
-test: install-test browser
+## ruff (pyproject.toml's [tool.ruff]). mypy ([tool.mypy]) runs in `make typecheck`; it joins
+## `lint` once src/ is clean of type errors.
+lint: install-test
+	$(BIN)/ruff check src tests benchmarks
+
+typecheck: install-test
+	$(BIN)/mypy src
+
+## The whole suite: lint, unit tests and doctests, the notebooks, then the browser tests.
+test: install-test browser lint
 	$(BIN)/python -m pytest -m "not e2e" src tests
 	$(NBVAL)
 	$(BIN)/python -m pytest -m e2e tests/e2e
 
 ## Everything but the browser tests: the fast loop while developing.
-test-fast: install-test
+test-fast: install-test lint
 	$(BIN)/python -m pytest -m "not e2e" src tests
 	$(NBVAL)
 

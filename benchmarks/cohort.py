@@ -333,7 +333,7 @@ class Sampler:
             try:
                 await client.fetch(url, raise_error=False, request_timeout=30, connect_timeout=30)
                 self.probes.append((t0, time.perf_counter() - t0))
-            except Exception:  # noqa: BLE001 - a failed probe shows as a gap; learners report errors
+            except Exception:
                 self.probes.append((t0, 30.0))
             await asyncio.sleep(SAMPLE_EVERY_S)
 
@@ -469,7 +469,7 @@ class KernelPage:
                           connect_timeout=self.timeout, request_timeout=self.timeout)
         try:
             self.ws = await websocket_connect(req, subprotocols=[WS_PROTOCOL])
-        except Exception as exc:  # noqa: BLE001 - tornado raises HTTPClientError, OSError, ...
+        except Exception as exc:
             raise Failure(f"websocket to kernel refused: {exc}") from None
         self.reader = asyncio.ensure_future(self._read())
 
@@ -484,7 +484,7 @@ class KernelPage:
             self.idle[header["msg_id"]] = asyncio.get_running_loop().create_future()
         try:
             sent = self.ws.write_message(serialize_msg_to_ws_v1(msg, "shell", pack=_pack), binary=True)
-        except Exception as exc:  # noqa: BLE001 - tornado's WebSocketClosedError
+        except Exception as exc:
             self.closed = True
             raise Failure(f"websocket closed: {type(exc).__name__}") from None
         sent.add_done_callback(lambda f: f.exception())  # a failed write shows as a closed socket
@@ -523,7 +523,7 @@ class KernelPage:
                     _, parts = deserialize_msg_from_ws_v1(frame)
                     header, parent, content = json.loads(parts[0]), json.loads(parts[1]), json.loads(parts[3])
                 self._dispatch(now, header.get("msg_type"), parent, content)
-            except Exception as exc:  # noqa: BLE001 - a malformed message is an error of the run
+            except Exception as exc:
                 self._fail_all(f"bad message from the kernel: {type(exc).__name__}: {exc}")
 
     def _dispatch(self, now: float, mtype: str, parent: dict, content: dict) -> None:
@@ -881,7 +881,7 @@ class ProtocolLearner:
             self.result.kernel_stderr += self.page.stderr
             try:
                 await self.page.close()
-            except Exception:  # noqa: BLE001 - the learner already failed
+            except Exception:
                 pass
 
 
@@ -904,7 +904,7 @@ class Wire:
             return None
         try:
             return deserialize_msg_from_ws_v1(payload)[1]
-        except Exception:  # noqa: BLE001 - not a kernel message
+        except Exception:
             return None
 
     def _sent(self, payload: Any) -> None:
@@ -1049,7 +1049,7 @@ class BrowserLearner:
                     return
             except Failure:
                 raise
-            except Exception:  # noqa: BLE001 - the page is navigating; ask again
+            except Exception:
                 pass
             await asyncio.sleep(0.02)
         raise Failure(f"home view not ready within {self.timeout:.0f} s after sign-in")
@@ -1111,7 +1111,7 @@ class BrowserLearner:
         saved = self.page.locator(".sopcoach-msg-info", has_text=re.compile("|".join(SAVED))).first
         try:
             await saved.wait_for(state="visible", timeout=self.timeout * 1000)
-        except Exception:  # noqa: BLE001 - report what the page shows instead
+        except Exception:
             raise Failure(f"question {n}: not saved: {await self.refusal() or 'no Saved message'}") from None
         refusal = await self.refusal()
         if refusal:
@@ -1131,7 +1131,7 @@ class BrowserLearner:
             return (f"page {self.page.url}; kernel {kid.group(1) if kid else '?'}; widget output in the page: "
                     f"{'yes' if WIDGET_VIEW.decode() in html else 'NO'}; connection-lost banner: "
                     f"{'shown' if banner else 'no'}; text: {text!r}")
-        except Exception as exc:  # noqa: BLE001 - a diagnosis must not fail the report
+        except Exception as exc:
             return f"(no diagnosis: {type(exc).__name__})"
 
     async def cleanup(self) -> None:
@@ -1145,12 +1145,12 @@ class BrowserLearner:
                 deadline = time.perf_counter() + 5
                 while not self.beacons and time.perf_counter() < deadline:
                     await asyncio.sleep(0.05)
-            except Exception:  # noqa: BLE001 - the page is gone already
+            except Exception:
                 pass
         if self.context is not None:
             try:
                 await self.context.close()
-            except Exception:  # noqa: BLE001 - the browser is gone already
+            except Exception:
                 pass
 
 
@@ -1164,7 +1164,7 @@ async def drive(learner: Any, timeout: float) -> Result:
         error = f"did not finish within {timeout:.0f} s"
     except Failure as exc:
         error = str(exc)
-    except Exception as exc:  # noqa: BLE001 - any failure is an error of the run, reported, not raised
+    except Exception as exc:
         error = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
     finally:
         if error is not None:
@@ -1172,7 +1172,7 @@ async def drive(learner: Any, timeout: float) -> Result:
             res.errors.append(f"[{res.step}] {error}" + (f" -- {seen}" if seen else ""))
         try:
             await asyncio.wait_for(learner.cleanup(), 30)
-        except Exception:  # noqa: BLE001 - the learner's result stands
+        except Exception:
             pass
     return learner.result
 
@@ -1217,7 +1217,7 @@ async def baseline(browser: Any, tmp: Path, env: dict[str, str], runs: int, time
                 await page.close(run_before_unload=True)
             finally:
                 await context.close()
-    except Exception as exc:  # noqa: BLE001 - report and go on: this is a measurement
+    except Exception as exc:
         out["error"] = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
     finally:
         stop_process(proc)
@@ -1374,7 +1374,7 @@ async def run(args: argparse.Namespace, tmp: Path) -> dict:
             if sampling is not None:
                 try:
                     await asyncio.wait_for(sampling, 5)
-                except Exception:  # noqa: BLE001 - stopping anyway
+                except Exception:
                     pass
             stop_process(proc)
             await browser.close()

@@ -36,7 +36,7 @@ except ImportError:  # not installed: run from the checkout
     sys.path.insert(0, str(REPO / "src"))
     from sopcoach.web.launch import free_port, voila_command
 
-from _tti import CHROMIUM, CHROMIUM_ARGS, time_to_interactive  # noqa: E402  (benchmarks/ is sys.path[0])
+from _tti import CHROMIUM, CHROMIUM_ARGS, time_to_interactive
 
 BARE = "bare.ipynb"
 EXAM = "exam.ipynb"

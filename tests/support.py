@@ -29,7 +29,7 @@ CHROMIUM_ARGS = [
 NOT_LOOPBACK = re.compile(r"^https?://(?!(127\.0\.0\.1|localhost|\[::1\])(:\d+)?/)")
 
 
-def stop_process(proc: "subprocess.Popen", timeout: float = 10.0) -> None:
+def stop_process(proc: subprocess.Popen, timeout: float = 10.0) -> None:
     """Stop a process the tests started, by its pid: SIGTERM, then SIGKILL after ``timeout`` seconds."""
     if proc.poll() is None:
         proc.terminate()

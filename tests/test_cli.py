@@ -42,7 +42,7 @@ def test_db_url_setting_is_honoured(tmp_path):
 
 
 def _scored_attempt(home):
-    from sopcoach.config import Installation, Settings, installation
+    from sopcoach.config import Settings, installation
     s = Settings(home=home, db_url=f"sqlite:///{home / 'sopcoach.db'}", lang="zh-CN", content=ROOT)
     inst = installation(s)
     inst.records.enroll("E5", "吴十", team="华北", cohort="2026-11")

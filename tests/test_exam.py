@@ -5,7 +5,7 @@ from fractions import Fraction
 
 import pytest
 
-from sopcoach.certification.exam import AttemptState, ExamService, draw
+from sopcoach.certification.exam import AttemptState, draw
 from sopcoach.content.quizbank import Ordering
 from sopcoach.errors import AttemptClosed, AttemptExpired, AttemptLimitReached, InvalidResponse, WaitRequired
 from support import correct_response, wrong_response

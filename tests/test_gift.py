@@ -10,7 +10,7 @@ from pydantic import TypeAdapter
 from sopcoach.certification.scoring import credit
 from sopcoach.content.quizbank import Question
 from sopcoach.interchange.gift import export_gift, import_gift, parse_gift
-from support import CASES, ROOT, SHARED
+from support import CASES, SHARED
 
 QUIZ = SHARED / "data" / "quiz"
 MOODLE_GIFT = QUIZ / "moodle_fixtures" / "moodle_fixture_questions.gift.txt"

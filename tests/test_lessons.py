@@ -12,9 +12,8 @@ from zoneinfo import ZoneInfo
 import pytest
 import yaml
 
-from sopcoach.content.businesstime import BusinessCalendar, Duration, DurationUnit
+from sopcoach.content.businesstime import BusinessCalendar, Duration
 from sopcoach.content.playbook import load_playbook
-from sopcoach.content.quizbank import load_bank
 from sopcoach.errors import InvalidResponse, LessonsIncomplete, ToolInputError
 from sopcoach.lessons.progress import PASS_FRACTION, LessonService, lesson_gate
 from sopcoach.lessons.tools import (approval, check_follow_up_plan, classify_tier, deadline, funnel, objectives,

@@ -5,7 +5,7 @@ import multiprocessing as mp
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import func, select, text
+from sqlalchemy import func, select
 
 from sopcoach.errors import AuthError
 from sopcoach.records.models import Answer, Attempt, utcnow
@@ -125,7 +125,7 @@ def _writer(url: str, worker: int, n: int, start, errors) -> None:
                 s.add(Answer(attempt_id=worker, question_id=f"q{i}", response={"w": worker, "i": i},
                              flagged=False, revision=1, answered_at=to_db(utcnow())))
             r.run(do)
-    except Exception as exc:  # noqa: BLE001 - reported to the parent
+    except Exception as exc:
         errors.put(repr(exc))
     finally:
         r.dispose()

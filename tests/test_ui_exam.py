@@ -180,7 +180,6 @@ def test_callback_error_shows_a_short_message_not_a_traceback(app, monkeypatch):
 
 def test_no_widget_state_carries_the_key_before_submission(app, inst):
     """No synced widget trait holds a correctness flag, a key or an explanation before submit."""
-    import ipywidgets as w
     app.start_button.click()
     secrets = set()
     for qid in app.service.view(app.attempt_id).question_ids:

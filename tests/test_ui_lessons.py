@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import re
-from decimal import Decimal
 
 import pytest
 
@@ -25,7 +24,7 @@ def _html(widget) -> str:
         x = stack.pop(0)
         if hasattr(x, "value") and isinstance(x.value, str):
             out.append(x.value)
-        if hasattr(x, "description") and isinstance(getattr(x, "description"), str):
+        if hasattr(x, "description") and isinstance(x.description, str):
             out.append(x.description)
         stack.extend(getattr(x, "children", ()) or ())
     return "\n".join(out)

@@ -1,7 +1,6 @@
 """The YAML loader keeps literal text, rejects duplicate keys and locates every problem."""
 from __future__ import annotations
 
-import pytest
 from pydantic import BaseModel
 
 from sopcoach.content.yaml_loader import load_yaml, validate

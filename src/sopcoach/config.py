@@ -28,8 +28,13 @@ from typing import Literal, overload
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
+from .certification.exam import ExamService
+from .content.playbook import Playbook, load_playbook
+from .content.quizbank import Bank, Blueprint, load_bank, load_blueprint
 from .errors import ConfigError
 from .i18n import current_lang
+from .records.models import utcnow
+from .records.store import Records
 
 #: The project folder this package was installed from (a checkout, or an editable install): its
 #: ``playbook/``, ``quizzes/`` and ``notebooks/`` are the default content.
@@ -181,11 +186,11 @@ class Installation:
     """The loaded playbook, bank and blueprint plus the records store of one installation."""
 
     settings: Settings
-    playbook: object
-    bank: object
-    blueprint: object
-    records: object
-    _practice: object = field(default=None, compare=False, repr=False)
+    playbook: Playbook
+    bank: Bank
+    blueprint: Blueprint
+    records: Records
+    _practice: Bank | None = field(default=None, compare=False, repr=False)
 
     def exam_service(self, clock=None, lesson_gate=None):
         """Return an :class:`~sopcoach.certification.exam.ExamService` over this installation.
@@ -193,8 +198,6 @@ class Installation:
         ``lesson_gate(learner_id) -> missing lesson ids`` (optional) makes the service refuse a new
         attempt until the lessons are complete (see :func:`sopcoach.lessons.progress.lesson_gate`).
         """
-        from .certification.exam import ExamService
-        from .records.models import utcnow
         return ExamService(self.records, self.bank, self.blueprint, self.playbook.content_hash(),
                            self.playbook.sop.version, clock or utcnow, lesson_gate=lesson_gate)
 
@@ -213,7 +216,6 @@ class Installation:
         """
         if self._practice is not None:
             return self._practice
-        from .content.quizbank import Bank, load_bank
         have = self.practice_dir.is_dir() and any(self.practice_dir.glob("*.yaml"))
         practice = load_bank(self.practice_dir, self.playbook) if have else Bank([], "")
         object.__setattr__(self, "_practice", practice)
@@ -238,16 +240,14 @@ def content_fingerprint(s: Settings | Path) -> tuple:
 class Content:
     """The validated content of one content folder: playbook, exam bank, blueprint, practice pool."""
 
-    playbook: object
-    bank: object
-    blueprint: object
-    practice: object
+    playbook: Playbook
+    bank: Bank
+    blueprint: Blueprint
+    practice: Bank | None
 
 
 @lru_cache(maxsize=4)
 def _content(folder: Path, fingerprint: tuple = ()) -> Content:
-    from .content.playbook import load_playbook
-    from .content.quizbank import Bank, load_bank, load_blueprint
     playbook = load_playbook(folder / "playbook")
     bank = load_bank(folder / "quizzes" / "bank", playbook)
     blueprint = load_blueprint(folder / "quizzes" / "blueprint.yaml", bank)
@@ -281,7 +281,6 @@ def load_content(folder: os.PathLike | str | None = None) -> Content:
 
 @lru_cache(maxsize=4)
 def _load(s: Settings, content: Content) -> Installation:
-    from .records.store import Records
     return Installation(s, content.playbook, content.bank, content.blueprint, Records(s.db_url),
                         _practice=content.practice)
 

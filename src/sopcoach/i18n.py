@@ -39,7 +39,7 @@ class Text(BaseModel):
         """Return the text in ``lang`` (default: :func:`current_lang`)."""
         return self.en if (lang or current_lang()) == "en" else self.zh_CN
 
-    def format(self, **values: object) -> "Text":
+    def format(self, **values: object) -> Text:
         """Return a copy with ``{name}`` placeholders filled in both languages."""
         return Text.model_validate({"zh-CN": self.zh_CN.format(**values), "en": self.en.format(**values)})
 

@@ -270,7 +270,7 @@ class Contexts:
                     try:
                         p.screenshot(path=str(_artifact_folder(self._request) / f"failure-{shot}.png"),
                                      full_page=True, timeout=15_000)
-                    except Exception as exc:  # noqa: BLE001 - the page may be gone; the failure matters more
+                    except Exception as exc:
                         warnings.warn(f"no failure screenshot: {exc}", stacklevel=1)
             with contextlib.suppress(Exception):  # closed by the test already
                 context.close()  # type: ignore[attr-defined]

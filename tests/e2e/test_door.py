@@ -17,7 +17,7 @@ import time
 import uuid
 from email.utils import parsedate_to_datetime
 from pathlib import Path
-from typing import Callable
+from collections.abc import Callable
 
 import psutil
 import pytest

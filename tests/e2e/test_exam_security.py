@@ -40,7 +40,7 @@ def _change_keys(bank_dir: Path) -> int:
         for q in data["questions"]:
             t = q["type"]
             if t == "true_false":
-                q["answer"] = not (str(q["answer"]).lower() in ("true", "yes"))
+                q["answer"] = str(q["answer"]).lower() not in ("true", "yes")
             elif t == "single_choice" and "key_from" not in q:
                 opts = q["options"]
                 i = next(k for k, o in enumerate(opts) if str(o.get("correct")).lower() in ("true", "yes"))
@@ -48,7 +48,7 @@ def _change_keys(bank_dir: Path) -> int:
                 opts[(i + 1) % len(opts)]["correct"] = True
             elif t == "multiple_choice":
                 for o in q["options"]:
-                    o["correct"] = not (str(o.get("correct", False)).lower() in ("true", "yes"))
+                    o["correct"] = str(o.get("correct", False)).lower() not in ("true", "yes")
             elif t == "numeric" and "answer" in q:
                 q["answer"] = str(q["answer"]) + "1"
             elif t == "ordering":

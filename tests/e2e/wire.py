@@ -44,7 +44,7 @@ class Traffic:
         if any(k in ctype for k in ("html", "json", "text/plain", "yaml")):
             try:
                 self.bodies.append(response.text())
-            except Exception:  # noqa: BLE001 - a body may be gone (redirects)
+            except Exception:
                 pass
 
     def messages(self, which: str = "received") -> list[dict]:

@@ -233,7 +233,7 @@ GROUPS = ("owner", "team", "region", "product")
 
 
 def breakdown(data: CrmData, playbook: Any, by: str = "owner", month: str | None = None,
-              compliance: "Compliance | None" = None) -> pd.DataFrame:
+              compliance: Compliance | None = None) -> pd.DataFrame:
     """Return the KPIs per rep, team, region or product.
 
     Parameters
@@ -372,7 +372,7 @@ def stage_conversion_by(data: CrmData, playbook: Any, by: str = "owner", month: 
     return out[decided[:, :-1].sum(axis=1) > 0].sort_values("deals", ascending=False, kind="stable")
 
 
-def monthly_trend(data: CrmData, playbook: Any, compliance: "Compliance | None" = None) -> pd.DataFrame:
+def monthly_trend(data: CrmData, playbook: Any, compliance: Compliance | None = None) -> pd.DataFrame:
     """Return the month-over-month trend of the headline KPIs.
 
     Returns

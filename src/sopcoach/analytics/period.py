@@ -63,7 +63,7 @@ class Period:
     end: pd.Timestamp | None
 
     @classmethod
-    def of(cls, month: str | None, tz: str) -> "Period":
+    def of(cls, month: str | None, tz: str) -> Period:
         """Build the period of ``month`` (``YYYY-MM``) in time zone ``tz``.
 
         Raises

@@ -230,10 +230,10 @@ def populations_note(rv: Review) -> str:
 def _plt() -> Any:
     # matplotlib is imported when the first chart is drawn: it costs a second at start-up and
     # neither the CLI's text output nor the learner server ever draws one.
-    import matplotlib
+    import matplotlib  # noqa: PLC0415 - heavy: matplotlib, only when a chart is drawn
     matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
-    from matplotlib import font_manager
+    import matplotlib.pyplot as plt  # noqa: PLC0415 - heavy: matplotlib, only when a chart is drawn
+    from matplotlib import font_manager  # noqa: PLC0415 - heavy: matplotlib, only when a chart is drawn
     wanted = ["Noto Sans CJK SC", "Noto Sans SC", "WenQuanYi Zen Hei", "Microsoft YaHei", "SimHei"]
     have = {f.name for f in font_manager.fontManager.ttflist}
     fonts = [f for f in wanted if f in have]
@@ -243,7 +243,7 @@ def _plt() -> Any:
 
 
 def _figure_png(fig: Any) -> bytes:
-    import matplotlib.pyplot as plt  # loaded already: every chart calls _plt() first
+    import matplotlib.pyplot as plt  # noqa: PLC0415 - loaded already: every chart calls _plt() first
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
     plt.close(fig)

@@ -140,7 +140,7 @@ def review_json(rv: Review) -> dict[str, Any]:
             "contract_signing_rate": val("contract_signing_rate"),
             "win_rate": val("win_rate"),
             "sales_cycle_days": {"mean": val("average_sales_cycle"), "median": val("median_sales_cycle"),
-                                 "count": int(len(rv.cycle_days))},
+                                 "count": len(rv.cycle_days)},
             "stage_counts": rv.stage_counts,
         },
         "kpi_details": _records(k, "kpi"),

@@ -41,18 +41,26 @@ from dataclasses import dataclass
 from datetime import date, datetime, timezone
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator, Sequence
+from typing import Any
+from collections.abc import Callable, Iterable, Iterator, Sequence
 
+from pydantic import ValidationError
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.error import CommentMark
-from ruamel.yaml.scalarstring import (DoubleQuotedScalarString, FoldedScalarString, LiteralScalarString,
-                                      SingleQuotedScalarString)
+from ruamel.yaml.scalarstring import DoubleQuotedScalarString, FoldedScalarString, LiteralScalarString, SingleQuotedScalarString
 from ruamel.yaml.tokens import CommentToken
 
+from ..certification.scoring import key_text
 from ..config import settings
+from ..content.playbook import Clause, load_playbook
+from ..content.quizbank import Bank, load_bank, load_blueprint
+from ..content.yaml_loader import format_loc
 from ..errors import ContentError, EditError, InvalidPlaybook, Problem, SaveConflict
-from .yaml_writer import (MANIFEST, Backup, decode, dump, encode, history, history_dir, load_round_trip,
-                          new_id, read_folder, sha256, write_files)
+from ..i18n import t
+from ..lessons.tools import render_text
+from .versions import clause_contents, diff_playbook, impact
+from .yaml_writer import (MANIFEST, Backup, decode, dump, encode, history, history_dir, load_round_trip, new_id,
+                          read_folder, sha256, write_files)
 
 __all__ = [
     "Backup", "EditError", "InvalidPlaybook", "KeyChange", "LessonChange", "PlaybookEdit", "Review",
@@ -246,7 +254,7 @@ def _remove(cm: CommentedMap, key: str) -> bool:
     if key not in cm:
         return False
     if list(cm.keys())[-1] == key and len(cm) > 1:
-        own, position = _tail_split(cm)
+        _own, position = _tail_split(cm)
         del cm[key]
         _tail_set(cm, "", position)
     else:
@@ -313,7 +321,7 @@ def _open_file(name: str, raw: bytes) -> tuple[OpenedFile, Any]:
     text = decode(raw)
     try:
         doc, indent = load_round_trip(text)
-    except Exception:  # noqa: BLE001 - a file ruamel cannot parse is read-only; check names the error
+    except Exception:
         doc, indent = None, None
     return OpenedFile(name, raw, text, sha256(raw), indent), doc
 
@@ -366,8 +374,6 @@ def evaluate_texts(content: Path | str, texts: dict[str, str]) -> dict[str, Any]
         ``playbook``, ``bank``, ``practice`` (each ``None`` when it does not load) and ``files``
         (``texts``).
     """
-    from ..content.playbook import load_playbook
-    from ..content.quizbank import load_bank, load_blueprint
 
     content = Path(content)
     problems: list[Problem] = []
@@ -442,11 +448,7 @@ def question_key(q: Any) -> tuple:
 
 
 def _key_text(q: Any, lang: str | None) -> str:
-    try:
-        from ..certification.scoring import key_text
-        text = key_text(q, lang)
-    except ImportError:  # pragma: no cover - lessons ships with sopcoach
-        text = ""
+    text = key_text(q, lang)
     return text or " / ".join(str(x) for x in question_key(q)[1:])
 
 
@@ -513,7 +515,6 @@ class Review:
 
     def text(self, lang: str | None = None) -> str:
         """Return the review as readable text (what the app shows, without HTML)."""
-        from ..i18n import t
         if not self.changed_files:
             return t("没有修改。", "No change.", lang)
         lines = [t("修改的文件: ", "Files changed: ", lang) + ", ".join(self.changed_files)]
@@ -552,7 +553,6 @@ def diff_lines(diff: Any, lang: str | None = None) -> list[str]:
     One line per clause (``~ follow-up-frequency (seed:3.1.2) Follow-up frequency``) and one per
     changed field (``tiers.cadence[A].min_weekly_follow_ups: 3 -> 4``).
     """
-    from ..i18n import t
     mark = {"added": "+", "removed": "-", "changed": "~"}
     kinds = {"added": t("新增", "added", lang), "removed": t("删除", "removed", lang),
              "changed": t("修改", "changed", lang)}
@@ -747,7 +747,6 @@ class PlaybookEdit:
         if self._base is not None:
             return self._base["playbook"]
         if self._pb is _UNSET:
-            from ..content.playbook import load_playbook
             with _materialize(self.content, {n: f.text for n, f in self.files.items()}) as root:
                 try:
                     self._pb = load_playbook(root / "playbook")
@@ -889,10 +888,7 @@ class PlaybookEdit:
         EditError
             When the id is taken or the clause is incomplete (the message names each field).
         """
-        from pydantic import ValidationError
 
-        from ..content.playbook import Clause
-        from ..content.yaml_loader import format_loc
         self._writable("clauses")
         clauses = self.part("clauses")
         cid = (clause_id or "").strip()
@@ -1114,7 +1110,6 @@ class PlaybookEdit:
         return self._cached(f"review:{lang}", lambda: self._review(lang))
 
     def _review(self, lang: str | None) -> Review:
-        from .versions import clause_contents, diff_playbook
         changed = self.changed_files()
         problems = tuple(self.validate()) if changed else ()
         if not changed:
@@ -1139,8 +1134,6 @@ class PlaybookEdit:
                       lessons, hints)
 
     def _impact(self, state: dict[str, Any], clause_ids: Sequence[str], lang: str | None) -> tuple[ImpactRow, ...]:
-        from ..content.quizbank import Bank
-        from .versions import impact
         if not clause_ids:
             return ()
         bank = state["bank"] or self._baseline["bank"] or Bank([], "")  # questions name the same clauses
@@ -1173,10 +1166,6 @@ class PlaybookEdit:
 
     @staticmethod
     def _lesson_changes(old_pb: Any, new_pb: Any, lang: str | None) -> tuple[LessonChange, ...]:
-        try:
-            from ..lessons.tools import render_text
-        except ImportError:  # pragma: no cover - lessons ships with sopcoach
-            return ()
         out = []
         old_lessons = {x.id: x for x in old_pb.lessons}
         for lesson in sorted(new_pb.lessons, key=lambda x: x.number):
@@ -1192,7 +1181,6 @@ class PlaybookEdit:
         return tuple(out)
 
     def _hints(self, old_pb: Any, new_pb: Any, diff: Any, state: dict[str, Any], lang: str | None) -> tuple[str, ...]:
-        from ..i18n import t
         out = []
         # a value changed, but a clause text still quotes the old number
         texts = {c.id: (c.text.zh_CN, c.text.en) for c in new_pb.clauses}
@@ -1323,8 +1311,8 @@ def _value_clauses(pb: Any) -> dict[str, list[str]]:
     """Return ``{clause id: [company-setting clauses that repeat its values]}`` (same file part)."""
     out: dict[str, list[str]] = {}
     company = [c.id for c in pb.clauses if c.source == "company-setting"]
-    for t in pb.tiers:
-        for cid in (t.clause, t.cadence_clause):
+    for tier in pb.tiers:
+        for cid in (tier.clause, tier.cadence_clause):
             out.setdefault(cid, []).extend(x for x in company if x in ("tier-thresholds", "follow-up-cadence-b-c"))
     return out
 
@@ -1352,9 +1340,9 @@ def _clause_users(pb: Any, cid: str) -> list[str]:
         for item in getattr(pb, part):
             if item.clause == cid:
                 users.append(f"{part} {getattr(item, 'id', getattr(item, 'role', ''))}")
-    for t in pb.tiers:
-        if cid in (t.clause, t.cadence_clause):
-            users.append(f"tiers {t.id}")
+    for tier in pb.tiers:
+        if cid in (tier.clause, tier.cadence_clause):
+            users.append(f"tiers {tier.id}")
     if pb.calendar.clause == cid:
         users.append("calendar")
     users += [f"lesson {x.id}" for x in pb.lessons if cid in x.clauses]

@@ -31,19 +31,21 @@ from __future__ import annotations
 import difflib
 import hashlib
 import json
+import re
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
+from collections.abc import Iterable
 
 from ruamel.yaml.scalarstring import DoubleQuotedScalarString
-from sqlalchemy import select
-from sqlalchemy.orm import Session
 
+from ..certification.certificates import certificate_changes
 from ..config import settings
 from ..errors import VersionError
-from ..records.models import Certificate, Learner, QuestionReview, Release, from_db, to_db, utcnow
-from ..records.store import Records
+from ..i18n import Text, t
+from ..records.models import QuestionReview, Release, from_db, to_db, utcnow
+from ..records.store import Records, Transaction
 from .yaml_writer import update_yaml
 
 #: Parts whose items name no clause, and the clause they belong to.
@@ -138,16 +140,12 @@ def playbook_files(folder: Path | str) -> dict[str, str]:
 # -- releases -------------------------------------------------------------------------------------------
 def releases(records: Records) -> list[Release]:
     """Return every release, oldest first."""
-    return records.run(lambda s: list(s.scalars(select(Release).order_by(Release.id))))
+    return records.releases()
 
 
 def latest_release(records: Records) -> Release | None:
     """Return the newest release (the version in force), or ``None`` before the first one."""
-    return records.run(_latest)
-
-
-def _latest(s: Session) -> Release | None:
-    return s.scalars(select(Release).order_by(Release.id.desc()).limit(1)).first()
+    return records.latest_release()
 
 
 @dataclass(frozen=True)
@@ -203,9 +201,9 @@ def release(records: Records, playbook: Any, bank: Any, folder: Path | str, labe
     files = playbook_files(folder)
     pb_hash = playbook.content_hash()
 
-    def do(s: Session) -> ReleaseOutcome:
-        last = _latest(s)
-        used = s.scalars(select(Release).where(Release.label == label)).first()
+    def do(tx: Transaction) -> ReleaseOutcome:
+        last = tx.latest_release()
+        used = tx.release_labelled(label)
         if used is not None:
             raise VersionError(
                 f"release label '{label}' is already used (release {used.id} of "
@@ -217,17 +215,17 @@ def release(records: Records, playbook: Any, bank: Any, folder: Path | str, labe
         row = Release(label=label, created_at=to_db(now), created_by=by, note=note, playbook_hash=pb_hash,
                       clause_hashes=hashes, changed=changed,
                       snapshot={"files": files, "clauses": contents, "sop_version": playbook.sop.version})
-        s.add(row)
-        s.flush()
+        tx.add(row)
+        tx.flush()
         flagged = []
         for q in bank.questions.values():
             hit = [c for c in q.clauses if c in set(changed)]
             if hit:
-                s.add(QuestionReview(question_id=q.id, release_id=row.id, clauses=hit, status=NEEDS_REVIEW,
+                tx.add(QuestionReview(question_id=q.id, release_id=row.id, clauses=hit, status=NEEDS_REVIEW,
                                      flagged_at=to_db(now)))
                 flagged.append(q.id)
         return ReleaseOutcome(row.id, label, last.label if last else None, tuple(changed), tuple(flagged))
-    return records.run(do)
+    return records.transaction(do)
 
 
 def next_label(label: str) -> str:
@@ -236,7 +234,6 @@ def next_label(label: str) -> str:
     >>> next_label("1.0"), next_label("2025.9"), next_label("v2"), next_label("draft")
     ('1.1', '2025.10', 'v3', 'draft.1')
     """
-    import re
     m = re.search(r"(\d+)(\D*)$", label)
     if not m:
         return f"{label}.1"
@@ -340,7 +337,6 @@ class PlaybookDiff:
 
     def text(self, lang: str | None = None) -> str:
         """Return the diff as readable text lines (what ``sopcoach diff`` prints)."""
-        from ..i18n import t
         if self.base_label is None:
             return t("尚无发布版本：运行 sopcoach release 记录第一个版本。",
                      "No release yet: run `sopcoach release` to record the first version.", lang)
@@ -409,7 +405,6 @@ def diff_playbook(base: Release | None, playbook: Any, files: dict[str, str] | N
     -------
     PlaybookDiff
     """
-    from ..i18n import Text
     if base is None:
         return PlaybookDiff(None, None, (), {}, (None, playbook.sop.version))
     old = base.snapshot.get("clauses", {})
@@ -486,7 +481,7 @@ def impact(playbook: Any, bank: Any, clause_ids: Iterable[str], lang: str | None
         Index ``clause`` (str, in the given order); columns ``source``, ``title`` (str),
         ``questions``, ``lessons``, ``checks``, ``kpis`` (lists of str).
     """
-    import pandas as pd
+    import pandas as pd  # noqa: PLC0415 - heavy: pandas, only for the trainer's tables
     lessons = lessons_by_clause(playbook)
     checks = checks_by_clause(playbook)
     titles = {c.id: (c.source, c.title.get(lang)) for c in playbook.clauses}
@@ -515,13 +510,10 @@ def needs_review(records: Records):
         examines), ``releases`` (labels of the releases that flagged it), ``flagged_at`` (aware
         UTC datetime of the first flag).
     """
-    import pandas as pd
+    import pandas as pd  # noqa: PLC0415 - heavy: pandas, only for the trainer's tables
 
-    def do(s: Session) -> list[tuple[QuestionReview, str]]:
-        return list(s.execute(select(QuestionReview, Release.label).join(Release)
-                              .where(QuestionReview.status == NEEDS_REVIEW).order_by(QuestionReview.id)))
     rows: dict[str, dict[str, Any]] = {}
-    for qr, label in records.run(do):
+    for qr, label in records.transaction(lambda tx: tx.pending_reviews_with_labels()):
         r = rows.setdefault(qr.question_id, {"question_id": qr.question_id, "clauses": [], "releases": [],
                                              "flagged_at": from_db(qr.flagged_at)})
         r["clauses"] += [c for c in qr.clauses if c not in r["clauses"]]
@@ -532,8 +524,7 @@ def needs_review(records: Records):
 
 def needs_review_ids(records: Records) -> set[str]:
     """Return the ids of the questions marked needs-review (left out of the exam draw)."""
-    from ..records.store import pending_review_ids
-    return records.run(pending_review_ids)
+    return records.pending_review_ids()
 
 
 def confirm(records: Records, question_ids: Iterable[str], by: str = "", now: datetime | None = None) -> list[str]:
@@ -560,8 +551,8 @@ def confirm(records: Records, question_ids: Iterable[str], by: str = "", now: da
     now = now or utcnow()
     ids = list(dict.fromkeys(q.strip() for q in question_ids if q.strip()))
 
-    def do(s: Session) -> list[str]:
-        open_rows = list(s.scalars(select(QuestionReview).where(QuestionReview.status == NEEDS_REVIEW)))
+    def do(tx: Transaction) -> list[str]:
+        open_rows = tx.pending_reviews()
         pending = {r.question_id for r in open_rows}
         unknown = [q for q in ids if q not in pending]
         if unknown:
@@ -571,27 +562,10 @@ def confirm(records: Records, question_ids: Iterable[str], by: str = "", now: da
             if r.question_id in ids:
                 r.status, r.confirmed_at, r.confirmed_by = CONFIRMED, to_db(now), by
         return ids
-    return records.run(do)
+    return records.transaction(do)
 
 
 # -- recertification -------------------------------------------------------------------------------------
-def certificate_changes(s: Session, cert: Certificate, current: Release | None = None) -> list[str]:
-    """Return the covered clauses of ``cert`` whose content changed since it was issued.
-
-    The baseline is the hash recorded on the certificate; a certificate issued before the first
-    release is compared with the first release. Compared with ``current`` (default: the latest
-    release); empty when no release exists.
-    """
-    current = current if current is not None else _latest(s)
-    if current is None:
-        return []
-    base = dict(cert.clause_hashes or {})
-    if not base:
-        first = s.scalars(select(Release).order_by(Release.id).limit(1)).first()
-        base = {c: first.clause_hashes.get(c) for c in cert.clauses} if first is not None else {}
-    return [c for c in cert.clauses if base.get(c) != current.clause_hashes.get(c)]
-
-
 def recertification_list(records: Records, now: datetime | None = None):
     """Return the certified people whose certificate covered a clause changed since it was issued.
 
@@ -604,17 +578,16 @@ def recertification_list(records: Records, now: datetime | None = None):
         ``certificate`` (code), ``issued_at`` (aware UTC datetime), ``version`` (the release label
         it was issued on), ``changed`` (list of clause ids to re-examine).
     """
-    import pandas as pd
+    import pandas as pd  # noqa: PLC0415 - heavy: pandas, only for the trainer's tables
     now = now or utcnow()
 
-    def do(s: Session) -> list[dict[str, Any]]:
-        current = _latest(s)
+    def do(tx: Transaction) -> list[dict[str, Any]]:
+        current = tx.latest_release()
         out = []
-        for cert, learner in s.execute(select(Certificate, Learner).join(Learner)
-                                       .order_by(Certificate.learner_id, Certificate.issued_at)):
+        for cert, learner in tx.certificates_with_learners(by_learner=True):
             if cert.revoked_at is not None or cert.superseded_by or from_db(cert.expires_at) <= now:
                 continue
-            changed = certificate_changes(s, cert, current)
+            changed = certificate_changes(tx, cert, current)
             if changed:
                 out.append({"learner_id": cert.learner_id, "name": learner.name, "team": learner.team or "",
                             "cohort": learner.cohort or "", "certificate": cert.code,
@@ -622,7 +595,7 @@ def recertification_list(records: Records, now: datetime | None = None):
                             "changed": changed})
         return out
     cols = ["learner_id", "name", "team", "cohort", "certificate", "issued_at", "version", "changed"]
-    return pd.DataFrame(records.run(do), columns=cols)
+    return pd.DataFrame(records.transaction(do), columns=cols)
 
 
 def recertification_due(records: Records, learner_id: str, now: datetime | None = None) -> tuple[str, list[str], int] | None:
@@ -630,16 +603,13 @@ def recertification_due(records: Records, learner_id: str, now: datetime | None 
     re-certify, else ``None``."""
     now = now or utcnow()
 
-    def do(s: Session):
-        current = _latest(s)
-        certs = s.scalars(select(Certificate).where(Certificate.learner_id == learner_id,
-                                                    Certificate.superseded_by.is_(None),
-                                                    Certificate.revoked_at.is_(None))
-                          .order_by(Certificate.issued_at.desc()))
+    def do(tx: Transaction) -> tuple[str, list[str], int] | None:
+        current = tx.latest_release()
+        certs = tx.certificates_in_force(learner_id, unrevoked=True)
         for cert in certs:
             if from_db(cert.expires_at) <= now:
                 continue
-            changed = certificate_changes(s, cert, current)
+            changed = certificate_changes(tx, cert, current)
             return (cert.code, changed, current.id) if changed and current is not None else None
         return None
-    return records.run(do)
+    return records.transaction(do)

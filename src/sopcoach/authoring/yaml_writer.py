@@ -30,10 +30,13 @@ from dataclasses import dataclass
 from datetime import date, datetime, timezone
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, Callable, Iterator, Mapping, Sequence
+from typing import Any
+from collections.abc import Callable, Iterator, Mapping, Sequence
 
 from ruamel.yaml import YAML
 from ruamel.yaml.representer import RoundTripRepresenter
+
+from ..i18n import t
 
 __all__ = ["HISTORY", "INDENTS", "MANIFEST", "Backup", "decode", "dump", "encode", "history", "load_round_trip",
            "round_trip_yaml", "sha256", "update_yaml", "write_files", "writer_lock"]
@@ -144,7 +147,6 @@ class Backup:
 
     def label(self, lang: str | None = None) -> str:
         """Return a one-line description for a picker (local time of the server)."""
-        from ..i18n import t
         when = self.created_at.astimezone().strftime("%Y-%m-%d %H:%M:%S")
         what = {"restore": t("恢复前", "before restore", lang),
                 "release": t("发布前", "before release", lang)}.get(self.kind, t("保存前", "before save", lang))

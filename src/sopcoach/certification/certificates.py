@@ -29,15 +29,14 @@ import os
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from io import BytesIO
 from typing import Any
-
-from sqlalchemy import select
-from sqlalchemy.orm import Session
+from zoneinfo import ZoneInfo
 
 from ..errors import CertificateError
 from ..i18n import t
-from ..records.models import Attempt, Certificate, Learner, Release, from_db, to_db, utcnow
-from ..records.store import Records
+from ..records.models import Attempt, Certificate, Release, from_db, to_db, utcnow
+from ..records.store import Records, Transaction
 
 ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"  # Crockford base 32: no I, L, O, U
 _LOOKALIKE = str.maketrans({"O": "0", "I": "1", "L": "1"})
@@ -76,37 +75,56 @@ def normalise_code(text: str) -> str | None:
     return f"{PREFIX}-{s[:4]}-{s[4:8]}-{s[8:]}"
 
 
+#: Exam ids of recertification exams are ``<blueprint id>.recert-r<release id>``.
+RECERT_INFIX = ".recert-r"
+
+
+def is_recertification(exam_id: str) -> bool:
+    """Return whether ``exam_id`` names a recertification exam (see
+    :func:`sopcoach.certification.exam.recertification_exam`)."""
+    return RECERT_INFIX in exam_id
+
+
+def certificate_changes(tx: Transaction, cert: Certificate, current: Release | None = None) -> list[str]:
+    """Return the covered clauses of ``cert`` whose content changed since it was issued.
+
+    The baseline is the hash recorded on the certificate; a certificate issued before the first
+    release is compared with the first release. Compared with ``current`` (default: the latest
+    release); empty when no release exists.
+    """
+    current = current if current is not None else tx.latest_release()
+    if current is None:
+        return []
+    base = dict(cert.clause_hashes or {})
+    if not base:
+        first = tx.first_release()
+        base = {c: first.clause_hashes.get(c) for c in cert.clauses} if first is not None else {}
+    return [c for c in cert.clauses if base.get(c) != current.clause_hashes.get(c)]
+
+
 # -- issuing ------------------------------------------------------------------------------------------
-def _latest_release(s: Session) -> Release | None:
-    return s.scalars(select(Release).order_by(Release.id.desc()).limit(1)).first()
-
-
-def issue_for_attempt(s: Session, attempt: Attempt, blueprint: Any, now: datetime) -> Certificate:
-    """Issue the certificate of a passed attempt inside the scoring transaction ``s`` (idempotent).
+def issue_for_attempt(tx: Transaction, attempt: Attempt, blueprint: Any, now: datetime) -> Certificate:
+    """Issue the certificate of a passed attempt inside the scoring transaction ``tx`` (idempotent).
 
     The certificate covers the clauses the attempt examined, hashed as in the release of the
     attempt's playbook content (or the release in force when the content was not released). A
-    recertification attempt (:func:`sopcoach.certification.exam.is_recertification`) renews the learner's
+    recertification attempt (:func:`is_recertification`) renews the learner's
     certificate in force instead: same clauses (now hashed as in the current release), same
     expiry. Any earlier certificate of the learner is marked superseded.
     """
-    from .exam import is_recertification
-    done = s.scalars(select(Certificate).where(Certificate.attempt_id == attempt.id)).first()
+    done = tx.certificate_of_attempt(attempt.id)
     if done is not None:
         return done
     examined = sorted({c for r in (attempt.report or {}).get("results", []) for c in r["clauses"]})
-    base = s.scalars(select(Release).where(Release.playbook_hash == attempt.playbook_hash)
-                     .order_by(Release.id.desc()).limit(1)).first() or _latest_release(s)
-    earlier = list(s.scalars(select(Certificate).where(Certificate.learner_id == attempt.learner_id,
-                                                       Certificate.superseded_by.is_(None))
-                             .order_by(Certificate.issued_at.desc())))
+    base = tx.release_of_content(attempt.playbook_hash) or tx.latest_release()
+    earlier = tx.certificates_in_force(attempt.learner_id)
     clauses, expires, replaces = examined, now + timedelta(days=int(blueprint.certificate_valid_days)), None
     if is_recertification(attempt.exam_id) and earlier:
         old = earlier[0]
         clauses = sorted(set(old.clauses) | set(examined))
         expires, replaces = from_db(old.expires_at), old.code
     code = new_code()
-    while s.get(Certificate, code) is not None:  # pragma: no cover - 55 random bits
+    while tx.certificate(code) is not None:  # pragma: no cover - 55 random bits
         code = new_code()
     cert = Certificate(
         code=code, learner_id=attempt.learner_id, attempt_id=attempt.id, exam_id=attempt.exam_id,
@@ -115,10 +133,10 @@ def issue_for_attempt(s: Session, attempt: Attempt, blueprint: Any, now: datetim
         score_den=attempt.score_den, percent=attempt.percent or "", clauses=clauses,
         clause_hashes={c: base.clause_hashes.get(c) for c in clauses} if base else {},
         replaces=replaces, revoked_reason="")
-    s.add(cert)
+    tx.add(cert)
     for old in earlier:
         old.superseded_by = code
-    s.flush()
+    tx.flush()
     return cert
 
 
@@ -188,18 +206,17 @@ def verify(records: Records, code: str, now: datetime | None = None) -> Verifica
     now : datetime, optional
         Aware UTC time to judge expiry at (default: now).
     """
-    from ..authoring.versions import certificate_changes
     now = now or utcnow()
     norm = normalise_code(code)
     if norm is None:
         return Verification(str(code).strip(), "mistyped")
 
-    def do(s: Session) -> Verification:
-        cert = s.get(Certificate, norm)
+    def do(tx: Transaction) -> Verification:
+        cert = tx.certificate(norm)
         if cert is None:
             return Verification(norm, "unknown")
-        learner = s.get(Learner, cert.learner_id)
-        changed = tuple(certificate_changes(s, cert))
+        learner = tx.learner(cert.learner_id)
+        changed = tuple(certificate_changes(tx, cert))
         if cert.revoked_at is not None:
             status = "revoked"
         elif cert.superseded_by:
@@ -213,7 +230,7 @@ def verify(records: Records, code: str, now: datetime | None = None) -> Verifica
         return Verification(norm, status, cert.learner_id, learner.name if learner else "",
                             cert.playbook_version, from_db(cert.issued_at), from_db(cert.expires_at),
                             cert.percent, changed, cert.superseded_by)
-    return records.run(do)
+    return records.transaction(do)
 
 
 def learner_certificate(records: Records, learner_id: str, now: datetime | None = None) -> Verification | None:
@@ -222,11 +239,7 @@ def learner_certificate(records: Records, learner_id: str, now: datetime | None 
     The latest is the most recently issued one that no other certificate replaced; its ``status``
     says whether it is current, expired, revoked or due for recertification.
     """
-    def do(s: Session) -> str | None:
-        return s.execute(select(Certificate.code)
-                         .where(Certificate.learner_id == learner_id, Certificate.superseded_by.is_(None))
-                         .order_by(Certificate.issued_at.desc()).limit(1)).scalar()
-    code = records.run(do)
+    code = records.latest_certificate_code(learner_id)
     return None if code is None else verify(records, code, now)
 
 
@@ -241,12 +254,12 @@ def revoke(records: Records, code: str, reason: str, now: datetime | None = None
     now = now or utcnow()
     norm = normalise_code(code) or code
 
-    def do(s: Session) -> None:
-        cert = s.get(Certificate, norm)
+    def do(tx: Transaction) -> None:
+        cert = tx.certificate(norm)
         if cert is None:
             raise CertificateError(f"no certificate {code}")
         cert.revoked_at, cert.revoked_reason = to_db(now), reason
-    records.run(do)
+    records.transaction(do)
 
 
 def certificate_table(records: Records, now: datetime | None = None):
@@ -259,15 +272,13 @@ def certificate_table(records: Records, now: datetime | None = None):
         ``team``, ``cohort``, ``version``, ``percent`` (str), ``issued_at``, ``expires_at``
         (aware UTC datetimes), ``status`` (as :class:`Verification`), ``changed`` (list of str).
     """
-    import pandas as pd
-    from ..authoring.versions import certificate_changes
+    import pandas as pd  # noqa: PLC0415 - heavy: pandas, only for the trainer's table
     now = now or utcnow()
 
-    def do(s: Session) -> list[dict[str, Any]]:
+    def do(tx: Transaction) -> list[dict[str, Any]]:
         out = []
-        for cert, learner in s.execute(select(Certificate, Learner).join(Learner)
-                                       .order_by(Certificate.issued_at.desc())):
-            changed = certificate_changes(s, cert)
+        for cert, learner in tx.certificates_with_learners():
+            changed = certificate_changes(tx, cert)
             status = ("revoked" if cert.revoked_at is not None else "superseded" if cert.superseded_by
                       else "expired" if from_db(cert.expires_at) <= now else "recertify" if changed else "current")
             out.append({"code": cert.code, "learner_id": cert.learner_id, "name": learner.name,
@@ -278,20 +289,20 @@ def certificate_table(records: Records, now: datetime | None = None):
         return out
     cols = ["code", "learner_id", "name", "team", "cohort", "version", "percent", "issued_at", "expires_at",
             "status", "changed"]
-    return pd.DataFrame(records.run(do), columns=cols)
+    return pd.DataFrame(records.transaction(do), columns=cols)
 
 
 # -- PDF ------------------------------------------------------------------------------------------------
 def _fonts() -> tuple[str, str]:
     """Register and return ``(cjk font, latin font)`` names for reportlab."""
-    from reportlab.pdfbase import pdfmetrics
+    from reportlab.pdfbase import pdfmetrics  # noqa: PLC0415 - heavy: reportlab, only for the PDF
     path = os.environ.get("SOPCOACH_PDF_FONT")
     if path:
-        from reportlab.pdfbase.ttfonts import TTFont
+        from reportlab.pdfbase.ttfonts import TTFont  # noqa: PLC0415 - heavy: reportlab, only for the PDF
         if "SopcoachCJK" not in pdfmetrics.getRegisteredFontNames():
             pdfmetrics.registerFont(TTFont("SopcoachCJK", path, subfontIndex=0))
         return "SopcoachCJK", "SopcoachCJK"
-    from reportlab.pdfbase.cidfonts import UnicodeCIDFont
+    from reportlab.pdfbase.cidfonts import UnicodeCIDFont  # noqa: PLC0415 - heavy: reportlab, only for the PDF
     if "STSong-Light" not in pdfmetrics.getRegisteredFontNames():
         pdfmetrics.registerFont(UnicodeCIDFont("STSong-Light"))
     return "STSong-Light", "Helvetica"
@@ -315,12 +326,10 @@ def certificate_pdf(records: Records, code: str, exam_title: Any = None, sop_nam
     CertificateError
         When no certificate has this code.
     """
-    from io import BytesIO
-    from zoneinfo import ZoneInfo
 
-    from reportlab.lib import colors
-    from reportlab.lib.pagesizes import A4, landscape
-    from reportlab.pdfgen import canvas
+    from reportlab.lib import colors  # noqa: PLC0415 - heavy: reportlab, only for the PDF
+    from reportlab.lib.pagesizes import A4, landscape  # noqa: PLC0415 - heavy: reportlab, only for the PDF
+    from reportlab.pdfgen import canvas  # noqa: PLC0415 - heavy: reportlab, only for the PDF
 
     v = verify(records, code, now)
     if not v.genuine:
@@ -340,7 +349,7 @@ def certificate_pdf(records: Records, code: str, exam_title: Any = None, sop_nam
     c.setLineWidth(0.8)
     c.rect(36, 36, width - 72, height - 72)
 
-    from reportlab.pdfbase.pdfmetrics import stringWidth
+    from reportlab.pdfbase.pdfmetrics import stringWidth  # noqa: PLC0415 - heavy: reportlab, only for the PDF
 
     def runs(text: str, font: str) -> list[tuple[str, str]]:
         """Split ``text`` into runs: Latin in ``latin``, everything else in the CJK font."""

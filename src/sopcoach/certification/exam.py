@@ -16,18 +16,18 @@ import enum
 import random
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from fractions import Fraction
-from typing import Any, Callable
+from math import ceil
+from typing import Any
+from collections.abc import Callable
 
-from sqlalchemy import func, select
-from sqlalchemy.orm import Session
-
-from ..content.quizbank import Bank, Blueprint, MultipleChoice, Numeric, Ordering, SingleChoice, TrueFalse
+from ..content.quizbank import Bank, Blueprint, MultipleChoice, Numeric, Ordering, Section, SingleChoice, TrueFalse
 from ..errors import (AlreadyCertified, AttemptClosed, AttemptExpired, AttemptLimitReached, ExamError, InvalidResponse,
                       LessonsIncomplete, QuestionsNeedReview, WaitRequired)
+from ..i18n import Text, t
 from ..records.models import Answer, Attempt, from_db, to_db, utcnow
-from ..records.store import Records, any_release, pending_review_ids, release_label_for
-from .scoring import ScoreReport, check_response, report_from_json, report_to_json, score_attempt
+from ..records.store import Records, Transaction
+from .certificates import RECERT_INFIX, issue_for_attempt
+from .scoring import ScoreReport, check_response, floor_percent, report_from_json, report_to_json, score_attempt
 
 
 class AttemptState(str, enum.Enum):
@@ -203,12 +203,10 @@ class ExamService:
     def eligibility(self, learner_id: str) -> Eligibility:
         """Return attempts used and left, the open attempt if any, and the waiting time in seconds."""
         now = self.clock()
-        return self.records.run(lambda s: self._eligibility(s, learner_id, now))
+        return self.records.transaction(lambda tx: self._eligibility(tx, learner_id, now))
 
-    def _eligibility(self, s: Session, learner_id: str, now: datetime) -> Eligibility:
-        rows = list(s.scalars(select(Attempt).where(Attempt.learner_id == learner_id,
-                                                    Attempt.exam_id == self.blueprint.id)
-                              .order_by(Attempt.number)))
+    def _eligibility(self, tx: Transaction, learner_id: str, now: datetime) -> Eligibility:
+        rows = tx.attempts(learner_id, self.blueprint.id)
         open_rows = [r for r in rows if r.state == AttemptState.STARTED.value]
         passed = any(r.passed for r in rows)
         wait = 0
@@ -247,7 +245,6 @@ class ExamService:
             by_id = {o.id: o for o in q.blocks}
             options = [(oid, by_id[oid].text.get(lang)) for oid in order]
         elif isinstance(q, TrueFalse):
-            from ..i18n import t
             options = [("true", t("正确", "True", lang)), ("false", t("错误", "False", lang))]
         else:
             options = []
@@ -277,8 +274,8 @@ class ExamService:
         for row_id in self._open_ids(learner_id):
             self.expire_if_due(row_id)
 
-        def do(s: Session) -> int:
-            el = self._eligibility(s, learner_id, now)
+        def do(tx: Transaction) -> int:
+            el = self._eligibility(tx, learner_id, now)
             if el.open_attempt is not None:
                 return el.open_attempt
             if el.passed:
@@ -290,17 +287,17 @@ class ExamService:
             if missing:
                 raise LessonsIncomplete(f"complete the lessons first: {', '.join(missing)}", missing)
             use_seed = seed if seed is not None else random.SystemRandom().randrange(2**31)
-            d = draw(self.bank, self.blueprint, use_seed, exclude=self._held_back(s))
+            d = draw(self.bank, self.blueprint, use_seed, exclude=self._held_back(tx))
             row = Attempt(learner_id=learner_id, exam_id=self.blueprint.id, number=el.attempts_used + 1,
                           state=AttemptState.STARTED.value, seed=use_seed, question_ids=d.question_ids,
                           option_orders=d.option_orders, bank_digest=self.bank.digest,
-                          playbook_hash=self.playbook_hash, playbook_version=self._version(s),
+                          playbook_hash=self.playbook_hash, playbook_version=self._version(tx),
                           started_at=to_db(now),
                           deadline_at=to_db(now + timedelta(minutes=self.blueprint.time_limit_minutes)))
-            s.add(row)
-            s.flush()
+            tx.add(row)
+            tx.flush()
             return row.id
-        return self.records.run(do)
+        return self.records.transaction(do)
 
     def answer(self, attempt_id: int, question_id: str, response: Any) -> None:
         """Save a response as it is given (the latest one counts).
@@ -316,14 +313,14 @@ class ExamService:
         """
         now = self.clock()
 
-        def do(s: Session) -> None:
-            row = self._open_row(s, attempt_id, now)
+        def do(tx: Transaction) -> None:
+            row = self._open_row(tx, attempt_id, now)
             if question_id not in row.question_ids:
                 raise InvalidResponse(f"question {question_id!r} is not part of this attempt")
             value = check_response(self.bank[question_id], response)
-            ans = s.get(Answer, (attempt_id, question_id))
+            ans = tx.answer(attempt_id, question_id)
             if ans is None:
-                s.add(Answer(attempt_id=attempt_id, question_id=question_id, response=value,
+                tx.add(Answer(attempt_id=attempt_id, question_id=question_id, response=value,
                              flagged=False, revision=1, answered_at=to_db(now)))
             elif ans.response != value:
                 ans.response, ans.revision, ans.answered_at = value, ans.revision + 1, to_db(now)
@@ -333,13 +330,13 @@ class ExamService:
         """Mark a question for review (or clear the mark). Same refusals as :meth:`answer`."""
         now = self.clock()
 
-        def do(s: Session) -> None:
-            row = self._open_row(s, attempt_id, now)
+        def do(tx: Transaction) -> None:
+            row = self._open_row(tx, attempt_id, now)
             if question_id not in row.question_ids:
                 raise InvalidResponse(f"question {question_id!r} is not part of this attempt")
-            ans = s.get(Answer, (attempt_id, question_id))
+            ans = tx.answer(attempt_id, question_id)
             if ans is None:
-                s.add(Answer(attempt_id=attempt_id, question_id=question_id, response=None,
+                tx.add(Answer(attempt_id=attempt_id, question_id=question_id, response=None,
                              flagged=bool(flagged), revision=0, answered_at=to_db(now)))
             else:
                 ans.flagged = bool(flagged)
@@ -354,20 +351,20 @@ class ExamService:
         """
         now = self.clock()
 
-        def do(s: Session) -> tuple[bool, ScoreReport]:
-            row = s.get(Attempt, attempt_id, with_for_update=True)
+        def do(tx: Transaction) -> tuple[bool, ScoreReport]:
+            row = tx.attempt(attempt_id, for_update=True)
             if row is None:
                 raise ExamError(f"no attempt {attempt_id}")
             state = AttemptState(row.state)
             if state in CLOSED:
-                return state == AttemptState.EXPIRED, self._stored_report(s, row)
+                return state == AttemptState.EXPIRED, self._stored_report(row)
             if now > from_db(row.deadline_at):
-                self._close(s, row, AttemptState.EXPIRED, now)
-                return True, self._stored_report(s, row)
+                self._close(tx, row, AttemptState.EXPIRED, now)
+                return True, self._stored_report(row)
             transition(row, AttemptState.SUBMITTED)
-            self._close(s, row, AttemptState.SCORED, now)
-            return False, self._stored_report(s, row)
-        late, report = self.records.run(do)
+            self._close(tx, row, AttemptState.SCORED, now)
+            return False, self._stored_report(row)
+        late, report = self.records.transaction(do)
         if late and AttemptState(self._row(attempt_id).state) == AttemptState.EXPIRED:
             raise AttemptExpired("the time limit has passed; the answers saved before it were scored")
         return report
@@ -376,13 +373,13 @@ class ExamService:
         """Close an open attempt whose deadline has passed; return True when it did."""
         now = self.clock()
 
-        def do(s: Session) -> bool:
-            row = s.get(Attempt, attempt_id)
+        def do(tx: Transaction) -> bool:
+            row = tx.attempt(attempt_id)
             if row is None or row.state != AttemptState.STARTED.value or now <= from_db(row.deadline_at):
                 return False
-            self._close(s, row, AttemptState.EXPIRED, now)
+            self._close(tx, row, AttemptState.EXPIRED, now)
             return True
-        return self.records.run(do)
+        return self.records.transaction(do)
 
     def report(self, attempt_id: int) -> ScoreReport:
         """Return the score of a closed attempt.
@@ -392,18 +389,16 @@ class ExamService:
         ExamError
             When the attempt is still open.
         """
-        def do(s: Session) -> ScoreReport:
-            row = s.get(Attempt, attempt_id)
+        def do(tx: Transaction) -> ScoreReport:
+            row = tx.attempt(attempt_id)
             if row is None or row.state == AttemptState.STARTED.value:
                 raise ExamError("the attempt is not submitted yet")
-            return self._stored_report(s, row)
-        return self.records.run(do)
+            return self._stored_report(row)
+        return self.records.transaction(do)
 
     # -- internals -------------------------------------------------------------------------------
     def _open_ids(self, learner_id: str) -> list[int]:
-        return self.records.run(lambda s: list(s.scalars(
-            select(Attempt.id).where(Attempt.learner_id == learner_id,
-                                     Attempt.state == AttemptState.STARTED.value))))
+        return self.records.open_attempt_ids(learner_id)
 
     def _row(self, attempt_id: int) -> Attempt:
         row = self.records.attempt(attempt_id)
@@ -411,8 +406,8 @@ class ExamService:
             raise ExamError(f"no attempt {attempt_id}")
         return row
 
-    def _open_row(self, s: Session, attempt_id: int, now: datetime) -> Attempt:
-        row = s.get(Attempt, attempt_id)
+    def _open_row(self, tx: Transaction, attempt_id: int, now: datetime) -> Attempt:
+        row = tx.attempt(attempt_id)
         if row is None:
             raise ExamError(f"no attempt {attempt_id}")
         if row.state != AttemptState.STARTED.value:
@@ -421,16 +416,15 @@ class ExamService:
             raise AttemptExpired("the time limit has passed; answers are no longer accepted")
         return row
 
-    def _guarded(self, attempt_id: int, fn: Callable[[Session], None]) -> None:
+    def _guarded(self, attempt_id: int, fn: Callable[[Transaction], None]) -> None:
         try:
-            self.records.run(fn)
+            self.records.transaction(fn)
         except AttemptExpired:
             self.expire_if_due(attempt_id)
             raise
 
-    def _close(self, s: Session, row: Attempt, state: AttemptState, now: datetime) -> None:
-        answers = {a.question_id: a.response for a in
-                   s.scalars(select(Answer).where(Answer.attempt_id == row.id))}
+    def _close(self, tx: Transaction, row: Attempt, state: AttemptState, now: datetime) -> None:
+        answers = tx.responses(row.id)
         questions = [self.bank[q] for q in row.question_ids]
         rep = score_attempt(questions, answers, self.blueprint.pass_fraction)
         if state == AttemptState.SCORED:
@@ -443,13 +437,12 @@ class ExamService:
         row.passed = rep.passed
         row.report = report_to_json(rep)
         if rep.passed:
-            from .certificates import issue_for_attempt
-            issue_for_attempt(s, row, self.blueprint, now)
+            issue_for_attempt(tx, row, self.blueprint, now)
 
-    def _stored_report(self, s: Session, row: Attempt) -> ScoreReport:
+    def _stored_report(self, row: Attempt) -> ScoreReport:
         return report_from_json(row.report)
 
-    def _held_back(self, s: Session) -> set[str]:
+    def _held_back(self, tx: Transaction) -> set[str]:
         """Return the questions left out of the draw: those marked needs-review by a release.
 
         Raises
@@ -457,7 +450,7 @@ class ExamService:
         QuestionsNeedReview
             When a section keeps fewer confirmed questions than it draws.
         """
-        held = pending_review_ids(s) & set(self.bank.questions)
+        held = tx.pending_review_ids() & set(self.bank.questions)
         for section in self.blueprint.sections:
             ids = [q.id for q in self.bank.in_section(section.id)]
             usable = [q for q in ids if q not in held]
@@ -465,31 +458,20 @@ class ExamService:
                 raise QuestionsNeedReview(section.id, section.draw, len(usable), sorted(set(ids) & held))
         return held
 
-    def _version(self, s: Session) -> str:
+    def _version(self, tx: Transaction) -> str:
         """Return the playbook version an attempt records: the release label of this content,
         ``<sop.version>+unreleased`` when releases exist but none matches, else ``sop.version``."""
-        label = release_label_for(s, self.playbook_hash)
+        label = tx.release_label_for(self.playbook_hash)
         if label is not None:
             return label
-        if any_release(s):
+        if tx.any_release():
             return f"{self.playbook_version}+unreleased"[:64]
         return self.playbook_version
 
 
 def attempt_counts(records: Records, exam_id: str) -> dict[str, int]:
     """Return the number of attempts per learner id for ``exam_id``."""
-    return dict(records.run(lambda s: list(s.execute(
-        select(Attempt.learner_id, func.count()).where(Attempt.exam_id == exam_id)
-        .group_by(Attempt.learner_id)))))
-
-
-#: Exam ids of recertification exams are ``<blueprint id>.recert-r<release id>``.
-RECERT_INFIX = ".recert-r"
-
-
-def is_recertification(exam_id: str) -> bool:
-    """Return whether ``exam_id`` names a recertification exam (see :func:`recertification_exam`)."""
-    return RECERT_INFIX in exam_id
+    return records.attempt_counts(exam_id)
 
 
 def recertification_exam(bank: Bank, blueprint: Blueprint, clauses: list[str], release_id: int,
@@ -528,11 +510,7 @@ def recertification_exam(bank: Bank, blueprint: Blueprint, clauses: list[str], r
     ExamError
         When no eligible question examines any of the clauses.
     """
-    from math import ceil
 
-    from ..content.quizbank import Section
-    from ..i18n import Text
-    from .scoring import floor_percent
 
     pools = {c: [q for q in bank.questions.values() if c in q.clauses and q.id not in exclude] for c in clauses}
     assigned: dict[str, list[Any]] = {}

@@ -53,11 +53,16 @@ examine each clause ("the questions on seed:2.3.1 are missed most").
 """
 from __future__ import annotations
 
+import random
 from dataclasses import dataclass
-from typing import Any, Iterable
+from datetime import timedelta
+from typing import Any
+from collections.abc import Iterable
 
 import numpy as np
 import pandas as pd
+
+from ..records.models import utcnow
 
 #: Responses (per question) or attempts (per test) below which a figure is marked tentative.
 RECOMMENDED_N = 30
@@ -480,10 +485,7 @@ def simulate_attempts(service: Any, learners: int = 40, seed: int = 0, start: An
     list of int
         The attempt ids created.
     """
-    import random
-    from datetime import timedelta
 
-    from ..records.models import utcnow
     rng = random.Random(seed)
     now = [start or utcnow() - timedelta(days=60)]
     service.clock = lambda: now[0]

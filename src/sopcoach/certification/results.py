@@ -20,6 +20,7 @@ import pandas as pd
 
 from ..records.models import from_db, utcnow
 from ..records.store import Records
+from .certificates import certificate_table
 
 ATTEMPT_COLUMNS = ["attempt_id", "learner_id", "name", "team", "cohort", "exam_id", "number", "state",
                    "started_at", "closed_at", "minutes_taken", "score", "percent", "passed",
@@ -117,7 +118,6 @@ def person_table(records: Records, exam_id: str, *, team: str | None = None, coh
         attempt), ``certificate`` (code of the certificate in force), ``certificate_status``
         (``current``, ``recertify``, ``expired``, ``revoked`` or empty), ``valid_until`` (ISO).
     """
-    from .certificates import certificate_table
     attempts = attempt_rows(records, team=team, cohort=cohort, since=since, until=until, exam_id=exam_id,
                             timezone=timezone)
     by_person: dict[str, list[dict[str, Any]]] = {}
@@ -130,7 +130,7 @@ def person_table(records: Records, exam_id: str, *, team: str | None = None, coh
     dated = _as_date(since) is not None or _as_date(until) is not None
     rows = []
     for p in people:
-        if team is not None and (p.team or "") != team or cohort is not None and (p.cohort or "") != cohort:
+        if (team is not None and (p.team or "") != team) or (cohort is not None and (p.cohort or "") != cohort):
             continue
         mine = by_person.get(p.id, [])
         if dated and not mine:

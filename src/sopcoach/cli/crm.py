@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from ..config import content_folder
+from ..content.playbook import load_playbook
 from ..errors import SopcoachError
 from ..i18n import current_lang, t
 
@@ -53,7 +54,6 @@ def register(sub: Any) -> None:
 
 def _playbook(args: argparse.Namespace) -> Any:
     """Load ``--playbook`` when given, else the content folder's (:func:`sopcoach.config.content_folder`)."""
-    from ..content.playbook import load_playbook
     if args.playbook:
         return load_playbook(Path(args.playbook))
     return load_playbook(content_folder(args.content) / "playbook")
@@ -77,11 +77,11 @@ def _report_path(value: str | None) -> Path | None:
 
 
 def _cmd_analyze(args: argparse.Namespace) -> int:
-    from ..analytics.case_study import case_study
-    from ..analytics.period import Period, months_of, parse_instant
-    from ..analytics.report import render_html
-    from ..analytics.review import review, review_json
-    from ..crm.reading import read_export
+    from ..analytics.case_study import case_study  # noqa: PLC0415 - start-up: pandas-based, loaded only by this command
+    from ..analytics.period import Period, months_of, parse_instant  # noqa: PLC0415 - start-up: pandas-based, loaded only by this command
+    from ..analytics.report import render_html  # noqa: PLC0415 - start-up: pandas-based, loaded only by this command
+    from ..analytics.review import review, review_json  # noqa: PLC0415 - start-up: pandas-based, loaded only by this command
+    from ..crm.reading import read_export  # noqa: PLC0415 - start-up: pandas-based, loaded only by this command
     lang = current_lang()
     report = _report_path(args.report)
     playbook = _playbook(args)
@@ -132,7 +132,7 @@ def _print_text(rv: Any, data: Any, lang: str) -> None:
         print(f"  {kid}: {v}", file=out)
     counts = ", ".join(f"{k} {v:,}" for k, v in rv.stage_counts.items()) or "-"
     print(f"  stage_counts ({t('本期新建商机的当前阶段' if rv.month else '各商机的当前阶段', 'current stage of the deals created in the period' if rv.month else 'current stage of every deal', lang)}): {counts}", file=out)
-    from ..analytics.report import populations_note
+    from ..analytics.report import populations_note  # noqa: PLC0415 - start-up: pandas-based, loaded only by this command
     print(f"  ({populations_note(rv)})", file=out)
     print(f"\n{t('瓶颈', 'bottleneck', lang)}: {rv.bottleneck.reason}", file=out)
     print(f"\n{t('SOP 合规', 'SOP compliance', lang)}: {rv.compliance.summary(lang)}", file=out)
@@ -159,7 +159,7 @@ def _print_text(rv: Any, data: Any, lang: str) -> None:
 
 
 def _cmd_simulate(args: argparse.Namespace) -> int:
-    from ..crm.simulate import simulate
+    from ..crm.simulate import simulate  # noqa: PLC0415 - start-up: pandas-based, loaded only by this command
     sim = simulate(_playbook(args), Path(args.folder), seed=args.seed, deals=args.deals,
                    weeks=args.weeks, start=args.start)
     print(f"{sim.deals} deals, {sim.events} events written to {sim.folder} (as of {sim.as_of.isoformat()})")

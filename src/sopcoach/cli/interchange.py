@@ -14,12 +14,16 @@ literal) and writes them for Moodle. Exit codes: 0 written; 1 content problems.
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 from pathlib import Path
 from typing import Any
 
 from ..config import content_folder
+from ..content.playbook import load_playbook
+from ..content.quizbank import ID, UNMAPPED_CLAUSE, load_bank
 from ..errors import ConfigError, ContentError, relpath
+from ..interchange import EXPORT_FORMATS, IMPORT_FORMATS, ImportOptions, bank_yaml, export_questions, import_file
 
 
 def _playbook_dir(args: argparse.Namespace) -> Path | None:
@@ -33,15 +37,11 @@ def _playbook_dir(args: argparse.Namespace) -> Path | None:
 
 
 def _load_playbook(path: Path | None) -> Any:
-    from ..content.playbook import load_playbook
     return load_playbook(path) if path is not None else None
 
 
 def cmd_import(args: argparse.Namespace) -> int:
     """Run ``sopcoach import``; return the exit code."""
-    from ..content.quizbank import ID, load_bank
-    from ..interchange import ImportOptions, bank_yaml, import_file
-    import re
 
     for name, value in (("--section", args.section), ("--clause", args.clause)):
         if value is not None and not re.match(ID, value):
@@ -90,8 +90,6 @@ def cmd_import(args: argparse.Namespace) -> int:
 
 def cmd_export(args: argparse.Namespace) -> int:
     """Run ``sopcoach export``; return the exit code."""
-    from ..content.quizbank import load_bank
-    from ..interchange import export_questions
 
     paths: list[Path] = []
     for b in args.banks:
@@ -115,8 +113,6 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 def register(subparsers: Any) -> None:
     """Add the ``import`` and ``export`` sub-commands to the ``sopcoach`` parser."""
-    from ..content.quizbank import UNMAPPED_CLAUSE
-    from ..interchange import EXPORT_FORMATS, IMPORT_FORMATS
 
     i = subparsers.add_parser("import", help="import GIFT, Aiken or jupyterquiz questions into a bank file")
     i.add_argument("files", nargs="+", metavar="FILE")

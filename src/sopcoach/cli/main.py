@@ -13,15 +13,19 @@ from __future__ import annotations
 
 import argparse
 import csv
+import ipaddress
 import json
+import os
+import secrets
 import sys
+from datetime import date
 from pathlib import Path
-from typing import Sequence
+from collections.abc import Sequence
 
 from ..config import PROJECT_ROOT, content_folder, installation, settings
 from ..content.check import check_paths
-from ..errors import ConfigError, SopcoachError, UsageError
-from ..web.launch import POOL_SIZE
+from ..errors import AuthError, ConfigError, SopcoachError, UsageError
+from ..web.launch import POOL_SIZE, TRAINER_PORT, is_loopback, learner_command, run_foreground, run_trainer
 from . import crm, interchange, trainer
 
 
@@ -42,7 +46,6 @@ def _cmd_check(args: argparse.Namespace) -> int:
 
 
 def _cmd_revoke(args: argparse.Namespace) -> int:
-    from ..errors import AuthError
     inst = installation(args.settings)
     if inst.records.learner(args.id) is None:
         raise AuthError(f"no learner with employee id {args.id!r} in this database")
@@ -65,8 +68,13 @@ RESULT_COLUMNS = ["attempt_id", "learner_id", "name", "team", "cohort", "exam_id
 
 
 def _cmd_results(args: argparse.Namespace) -> int:
-    from ..certification.results import attempt_rows, export_bytes, person_table
-    import pandas as pd
+    import pandas as pd  # noqa: PLC0415 - heavy: pandas, only for `sopcoach results`
+
+    from ..certification.results import (  # noqa: PLC0415 - start-up: pandas-based, loaded only by this command
+        attempt_rows,
+        export_bytes,
+        person_table,
+    )
     if args.format == "xlsx" and not args.output:
         raise UsageError("--format xlsx writes a file: give it with -o FILE.xlsx")
     inst = installation(args.settings)
@@ -99,7 +107,6 @@ def _cmd_results(args: argparse.Namespace) -> int:
 
 
 def _iso_date(text: str):
-    from datetime import date
     try:
         return date.fromisoformat(text)
     except ValueError:
@@ -120,9 +127,6 @@ def _cmd_serve(args: argparse.Namespace) -> int:
 
 
 def _serve(args: argparse.Namespace) -> int:
-    import os
-    import ipaddress
-    from ..web.launch import is_loopback, learner_command, run_foreground
     s = settings(args.content, args.home, args.db_url)
     inst = installation(s)  # fails early, with every content problem, before the server starts
     env = dict(os.environ, SOPCOACH_HOME=str(s.home), SOPCOACH_DB_URL=s.db_url, SOPCOACH_LANG=s.lang,
@@ -152,9 +156,6 @@ def _serve(args: argparse.Namespace) -> int:
 
 def _serve_trainer(args: argparse.Namespace, s, env: dict) -> int:
     """Serve notebooks/trainer and notebooks/review on their own port, behind a token."""
-    import os
-    import secrets
-    from ..web.launch import TRAINER_PORT, run_trainer
     token = os.environ.get("SOPCOACH_TRAINER_TOKEN") or secrets.token_urlsafe(24)
     if len(token) < 16:
         raise ConfigError("SOPCOACH_TRAINER_TOKEN must have at least 16 characters")

@@ -33,7 +33,15 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from ..authoring.versions import (confirm, diff_playbook, impact, latest_release, needs_review, playbook_files,
+                                  recertification_list, release, set_sop_version)
+from ..certification.certificates import certificate_pdf, certificate_table, verify
+from ..content.check import check_paths
+from ..content.playbook import load_playbook
+from ..content.quizbank import load_bank, load_blueprint
+from ..errors import CertificateError, ContentError, UsageError
 from ..i18n import current_lang, t
+from ..records.store import Records
 
 
 def register(sub: Any) -> None:
@@ -69,14 +77,11 @@ def register(sub: Any) -> None:
 
 # -- helpers ----------------------------------------------------------------------------------------
 def _records(s: Any):
-    from ..records.store import Records
     return Records(s.db_url)
 
 
 def _content(s: Any) -> tuple[Any, Any, Any]:
     """Load the playbook, bank and blueprint fresh from disk (not the per-process cache)."""
-    from ..content.playbook import load_playbook
-    from ..content.quizbank import load_bank, load_blueprint
     playbook = load_playbook(s.playbook_dir)
     bank = load_bank(s.quizzes_dir / "bank", playbook)
     return playbook, bank, load_blueprint(s.quizzes_dir / "blueprint.yaml", bank)
@@ -88,9 +93,6 @@ def _join(items: list[str], empty: str = "-") -> str:
 
 # -- commands ------------------------------------------------------------------------------------------
 def _cmd_release(args: argparse.Namespace) -> int:
-    from ..authoring.versions import release, set_sop_version
-    from ..content.check import check_paths
-    from ..errors import ContentError
     lang = current_lang()
     s = args.settings
     problems = check_paths([], s.content)
@@ -111,7 +113,6 @@ def _cmd_release(args: argparse.Namespace) -> int:
 
 
 def _cmd_diff(args: argparse.Namespace) -> int:
-    from ..authoring.versions import diff_playbook, impact, latest_release, playbook_files
     lang = current_lang()
     s = args.settings
     playbook, bank, _ = _content(s)
@@ -134,7 +135,6 @@ def _cmd_diff(args: argparse.Namespace) -> int:
 
 
 def _cmd_review(args: argparse.Namespace) -> int:
-    from ..authoring.versions import confirm, needs_review
     lang = current_lang()
     s = args.settings
     records = _records(s)
@@ -153,7 +153,6 @@ def _cmd_review(args: argparse.Namespace) -> int:
 
 
 def _cmd_recertify(args: argparse.Namespace) -> int:
-    from ..authoring.versions import recertification_list
     lang = current_lang()
     table = recertification_list(_records(args.settings))
     if table.empty:
@@ -165,15 +164,12 @@ def _cmd_recertify(args: argparse.Namespace) -> int:
 
 
 def _cmd_verify(args: argparse.Namespace) -> int:
-    from ..certification.certificates import verify
     v = verify(_records(args.settings), args.code)
     print(v.message(current_lang()))
     return 0 if v.current else 3 if v.genuine else 1
 
 
 def _cmd_certificate(args: argparse.Namespace) -> int:
-    from ..certification.certificates import certificate_pdf, certificate_table
-    from ..errors import CertificateError, UsageError
     s = args.settings
     records = _records(s)
     playbook, _, blueprint = _content(s)
@@ -193,7 +189,7 @@ def _cmd_certificate(args: argparse.Namespace) -> int:
 
 
 def _cmd_itemstats(args: argparse.Namespace) -> int:
-    from ..certification.itemstats import FLAG_TEXT, item_analysis
+    from ..certification.itemstats import FLAG_TEXT, item_analysis  # noqa: PLC0415 - start-up: pandas-based, loaded only by this command
     lang = current_lang()
     s = args.settings
     playbook, bank, blueprint = _content(s)

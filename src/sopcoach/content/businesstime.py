@@ -24,9 +24,10 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, timedelta, timezone as _dt_timezone
+from datetime import date, datetime, time, timedelta
+from datetime import timezone as _dt_timezone
 from decimal import Decimal
-from typing import Iterable
+from collections.abc import Iterable
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import chinese_calendar
@@ -348,7 +349,7 @@ class BusinessCalendar:
 
     @classmethod
     def china(cls, years: Iterable[int] = (2025, 2026), timezone: str = "Asia/Shanghai",
-              day_start: time = time(9), day_end: time = time(18)) -> "BusinessCalendar":
+              day_start: time = time(9), day_end: time = time(18)) -> BusinessCalendar:
         """Build the mainland-China calendar from the ``chinesecalendar`` package.
 
         Weekend is Saturday and Sunday; public holidays and the official make-up working days (调休)
@@ -670,8 +671,8 @@ class BusinessCalendar:
         >>> [str(t) for t in cal.add_many(starts, Duration(3, DurationUnit.WORKING_DAYS))]
         ['2025-10-09 02:00:00+00:00', '2025-10-09 01:00:00+00:00']
         """
-        import numpy as np
-        import pandas as pd
+        import numpy as np  # noqa: PLC0415 - heavy: numpy, only for vectorised business-time columns (analytics)
+        import pandas as pd  # noqa: PLC0415 - heavy: pandas, only for vectorised business-time columns (analytics)
 
         if not isinstance(duration, Duration):
             raise BusinessTimeError(f"duration must be a Duration (got {type(duration).__name__} {duration!r})")
@@ -960,7 +961,6 @@ class BusinessCalendar:
 
 def check_timezone(name: str) -> str:
     """Return ``name`` when it is a known IANA time zone; raise ``ValueError`` naming the fix."""
-    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
     try:
         ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError):

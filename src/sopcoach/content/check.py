@@ -6,7 +6,7 @@ too before they use the content.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Sequence
+from collections.abc import Sequence
 
 from ..errors import ContentError, Problem
 from .playbook import load_playbook

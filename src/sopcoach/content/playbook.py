@@ -9,6 +9,7 @@ a reference into the source SOP (``seed:1.2.1``) or ``company-setting`` with a o
 """
 from __future__ import annotations
 
+import hashlib
 import re
 from datetime import date, time
 from decimal import Decimal
@@ -16,11 +17,11 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model, field_validator, model_validator
 
 from ..errors import Problem
 from ..i18n import Text
-from .businesstime import BusinessCalendar, Duration, DurationUnit
+from .businesstime import BusinessCalendar, Duration, DurationUnit, check_timezone
 from .yaml_loader import Loaded, load_yaml, raise_problems, validate
 
 ID = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"
@@ -50,7 +51,7 @@ class Clause(_Model):
         return v
 
     @model_validator(mode="after")
-    def _rationale(self) -> "Clause":
+    def _rationale(self) -> Clause:
         if self.source == COMPANY and not (self.rationale or "").strip():
             raise ValueError("a company-setting clause needs a one-line 'rationale'")
         return self
@@ -206,7 +207,6 @@ class CalendarSpec(_Model):
     @field_validator("timezone")
     @classmethod
     def _tz(cls, v: str) -> str:
-        from .businesstime import check_timezone
         return check_timezone(v)
 
     def build(self) -> BusinessCalendar:
@@ -403,7 +403,7 @@ class Playbook(_Model):
         return chain
 
     @model_validator(mode="after")
-    def _references(self) -> "Playbook":
+    def _references(self) -> Playbook:
         errors = []
         for part in ("clauses", "roles", "stages", "steps", "slas", "tiers", "kpis", "templates",
                      "confidentiality", "products", "lessons"):
@@ -447,7 +447,6 @@ class Playbook(_Model):
 
     @cached_property
     def _hash(self) -> str:  # pragma: no cover - trivial
-        import hashlib
         return hashlib.sha256(self.model_dump_json().encode()).hexdigest()
 
     def content_hash(self) -> str:
@@ -520,7 +519,6 @@ def load_playbook(folder: Path | str) -> Playbook:
     try:
         return Playbook.model_validate(parts)
     except Exception as exc:  # cross-reference errors: locate them on the owning file
-        from pydantic import ValidationError
         if not isinstance(exc, ValidationError):
             raise
         out = []
@@ -535,7 +533,6 @@ def load_playbook(folder: Path | str) -> Playbook:
 
 
 def _part_model(key: str) -> type[BaseModel]:
-    from pydantic import create_model
     return create_model(f"Part_{key}", __config__=ConfigDict(extra="forbid"), **{key: (PARTS[key], ...)})
 
 

@@ -30,19 +30,20 @@ content error). Texts may quote facts as ``{{fact}}``. Facts are listed by
 """
 from __future__ import annotations
 
+import hashlib
 import re
 from decimal import Decimal, InvalidOperation, localcontext
 from fractions import Fraction
 from pathlib import Path
-from typing import Annotated, Any, Literal, Union
+from typing import Annotated, Any, Literal
 
-from pydantic import (AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, PlainSerializer,
-                      field_validator, model_validator)
+from pydantic import (AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, PlainSerializer, field_validator,
+                      model_validator)
 
 from ..errors import Problem
 from ..i18n import Text
 from .businesstime import Duration
-from .yaml_loader import Loaded, load_yaml, raise_problems, validate
+from .yaml_loader import load_yaml, raise_problems, validate
 
 ID = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"
 FACT = re.compile(r"\{\{\s*([\w.-]+)\s*\}\}")
@@ -123,7 +124,7 @@ class SingleChoice(_Question):
     key_from: str | None = None
 
     @model_validator(mode="after")
-    def _one_key(self) -> "SingleChoice":
+    def _one_key(self) -> SingleChoice:
         _unique_ids(self.options)
         n = sum(o.correct for o in self.options)
         if self.key_from is None and n != 1:
@@ -173,7 +174,7 @@ class MultipleChoice(_Question):
         return any(o.weight is not None for o in self.options)
 
     @model_validator(mode="after")
-    def _keys(self) -> "MultipleChoice":
+    def _keys(self) -> MultipleChoice:
         _unique_ids(self.options)
         if self.weighted:
             for o in self.options:
@@ -258,7 +259,7 @@ class NumericAnswer(_Model):
         return _fill_range(data)
 
     @model_validator(mode="after")
-    def _source(self) -> "NumericAnswer":
+    def _source(self) -> NumericAnswer:
         if self.answer is None and self.min is None:
             raise ValueError("an accepted number needs 'answer' (with 'tolerance') or 'min' and 'max'")
         _check_range(self)
@@ -311,7 +312,7 @@ class Numeric(_Question):
         return {**data, "answer": full.answer, "tolerance": full.tolerance}
 
     @model_validator(mode="after")
-    def _one_source(self) -> "Numeric":
+    def _one_source(self) -> Numeric:
         if self.answers is not None:
             if self.answer_from is not None or self.min is not None or self.max is not None:
                 raise ValueError("with 'answers' give no top-level answer_from, min or max")
@@ -349,7 +350,7 @@ class Ordering(_Question):
     distractors: list[Option] = Field(default_factory=list)
 
     @model_validator(mode="after")
-    def _ids(self) -> "Ordering":
+    def _ids(self) -> Ordering:
         _unique_ids(self.items + self.distractors)
         return self
 
@@ -389,7 +390,7 @@ class ShortAnswer(_Question):
     answers: list[AcceptedAnswer] = Field(min_length=1)
 
     @model_validator(mode="after")
-    def _full_credit(self) -> "ShortAnswer":
+    def _full_credit(self) -> ShortAnswer:
         if not any(a.weight == 1 for a in self.answers):
             raise ValueError("no accepted answer gives full credit; give one of 'answers' weight 1")
         return self
@@ -417,7 +418,7 @@ class Matching(_Question):
     distractors: list[Option] = Field(default_factory=list)
 
     @model_validator(mode="after")
-    def _ids(self) -> "Matching":
+    def _ids(self) -> Matching:
         ids = [p.id for p in self.pairs] + [o.id for o in self.distractors]
         dup = sorted({i for i in ids if ids.count(i) > 1})
         if dup:
@@ -435,7 +436,7 @@ class Matching(_Question):
         return None
 
 
-Question = Annotated[Union[SingleChoice, MultipleChoice, TrueFalse, Numeric, Ordering, ShortAnswer, Matching],
+Question = Annotated[SingleChoice | MultipleChoice | TrueFalse | Numeric | Ordering | ShortAnswer | Matching,
                      Field(discriminator="type")]
 #: The five types of the certification bank (kept as it was: the shipped bank uses each of them).
 QUESTION_TYPES = ("single_choice", "multiple_choice", "true_false", "numeric", "ordering")
@@ -618,7 +619,6 @@ def load_bank(paths: list[Path] | Path, playbook: Any = None) -> Bank:
         Every problem at once: YAML syntax, duplicate keys, schema errors, repeated question ids
         (also across files), unknown clauses or facts, keys that no longer match the playbook.
     """
-    import hashlib
 
     if isinstance(paths, (str, Path)):
         p = Path(paths)

@@ -15,6 +15,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from ..content.businesstime import check_timezone
 from ..content.yaml_loader import Loaded, load_yaml, raise_problems, validate
 from ..errors import ContentError, Problem
 
@@ -97,7 +98,7 @@ class FieldSpec(_Model):
         return v
 
     @model_validator(mode="after")
-    def _source(self) -> "FieldSpec":
+    def _source(self) -> FieldSpec:
         if (self.column is None) == (self.value is None):
             raise ValueError("give exactly one of 'column' (a header name) or 'value' (a constant)")
         if self.column is not None and not all(c.strip() for c in self.column):
@@ -133,7 +134,7 @@ class TableSpec(_Model):
         return _field_shorthand(v)
 
     @model_validator(mode="after")
-    def _fields(self) -> "TableSpec":
+    def _fields(self) -> TableSpec:
         allowed = FIELDS[self.kind]
         errors = []
         for name, spec in self.fields.items():
@@ -173,11 +174,10 @@ class SourceSpec(_Model):
     @field_validator("timezone")
     @classmethod
     def _tz(cls, v: str) -> str:
-        from ..content.businesstime import check_timezone
         return check_timezone(v)
 
     @model_validator(mode="after")
-    def _separators(self) -> "SourceSpec":
+    def _separators(self) -> SourceSpec:
         if self.thousands == self.decimal:
             raise ValueError("thousands and decimal separators must differ")
         return self
@@ -192,7 +192,7 @@ class MappingSpec(_Model):
     tables: list[TableSpec] = Field(min_length=1)
 
     @model_validator(mode="after")
-    def _unique(self) -> "MappingSpec":
+    def _unique(self) -> MappingSpec:
         names = [t.name for t in self.tables]
         dup = sorted({n for n in names if names.count(n) > 1})
         if dup:

@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ..i18n import current_lang, t
 from .reading import CrmData, stage_paths
 
 __all__ = ["QualityReport", "quality_report"]
@@ -69,7 +70,6 @@ def quality_report(data: CrmData, playbook: Any = None, lang: str | None = None)
     -------
     QualityReport
     """
-    from ..i18n import current_lang, t
     lang = lang or current_lang()
 
     def tr(zh: str, en: str) -> str:

@@ -51,11 +51,14 @@ import re
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any
+from collections.abc import Iterable, Sequence
 
 import numpy as np
 import pandas as pd
+from tqdm import tqdm
 
+from ..content.businesstime import BusinessCalendar
 from ..content.yaml_loader import raise_problems
 from ..errors import BusinessTimeError, ContentError, Problem, relpath
 from .mapping import (_BOOL, _DATE, _NUM, _TEXT, BUILTIN_SOURCES, DEAL_COLUMNS, EVENT_COLUMNS, EVENT_KINDS,
@@ -112,7 +115,7 @@ def decode_bytes(raw: bytes, declared: str = "auto", name: str = "<bytes>") -> t
             return raw.decode(codec), codec
         except UnicodeDecodeError as exc:
             first_error = first_error or exc
-    assert first_error is not None  # noqa: S101 - codecs is never empty
+    assert first_error is not None
     tried = " or ".join("GB18030" if c == "gb18030" else "UTF-8" for c in codecs)
     raise ContentError([Problem(
         name, 0, 0, "", f"the file is not valid {tried} (byte {first_error.start}: "
@@ -173,7 +176,7 @@ def _read_raw(item: Any, table: TableSpec, encoding: str, progress: bool) -> tup
             first_error = first_error or exc
     else:
         tried = " or ".join("GB18030" if c == "gb18030" else "UTF-8" for c in _CODECS[encoding])
-        assert first_error is not None  # noqa: S101 - the loop ran at least once
+        assert first_error is not None
         raise ContentError([Problem(
             _name_of(item), 0, 0, "", f"the file is not valid {tried} ({first_error.reason} at byte "
             f"{first_error.start} of a block: {first_error.object[first_error.start:first_error.start + 4]!r}); "
@@ -217,7 +220,6 @@ def _read_csv(item: Any, codec: str, progress: bool, name: str) -> pd.DataFrame:
     try:
         if not (progress and size > 4_000_000):
             return pd.read_csv(handle, **opts)
-        from tqdm import tqdm
         chunks = []
         with tqdm(total=size, unit="B", unit_scale=True, desc=name, leave=False) as bar:
             for chunk in pd.read_csv(handle, chunksize=250_000, **opts):
@@ -229,7 +231,7 @@ def _read_csv(item: Any, codec: str, progress: bool, name: str) -> pd.DataFrame:
 
 
 def _read_xlsx(item: Any, sheet: str | None) -> pd.DataFrame:
-    import openpyxl
+    import openpyxl  # noqa: PLC0415 - heavy: openpyxl, only for .xlsx exports
     src = io.BytesIO(item[1]) if isinstance(item, tuple) else str(item)
     wb = openpyxl.load_workbook(src, read_only=True, data_only=True)
     try:
@@ -417,7 +419,6 @@ def _parse_dates(column: str, spec: FieldSpec, ctx: _Ctx, label: str) -> pd.Seri
         gap_u = np.zeros(m, dtype=bool)
         gap_u[np.flatnonzero(local)[np.asarray(placed.isna())]] = True
         if gap_u.any():
-            from ..content.businesstime import BusinessCalendar
             cal = BusinessCalendar(timezone=tz)
             rows = np.flatnonzero(gap_u[codes] & ~typed)
             msgs = []

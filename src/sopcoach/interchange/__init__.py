@@ -17,16 +17,30 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
+from collections.abc import Iterable
 
 from ..errors import ConfigError
 from ._common import ImportOptions, ImportResult, ItemResult, bank_yaml
+from .aiken import import_aiken
+from .gift import export_gift, import_gift
+from .jupyterquiz import import_jupyterquiz
+from .moodle_xml import export_moodle_xml
 
 IMPORT_FORMATS = ("gift", "aiken", "jupyterquiz")
 EXPORT_FORMATS = ("gift", "moodle-xml")
 
-__all__ = ["IMPORT_FORMATS", "EXPORT_FORMATS", "ImportOptions", "ImportResult", "ItemResult", "bank_yaml",
-           "detect_format", "import_file", "export_questions"]
+__all__ = [
+    "EXPORT_FORMATS",
+    "IMPORT_FORMATS",
+    "ImportOptions",
+    "ImportResult",
+    "ItemResult",
+    "bank_yaml",
+    "detect_format",
+    "export_questions",
+    "import_file",
+]
 
 
 def detect_format(path: Path | str, text: str) -> str:
@@ -69,9 +83,6 @@ def import_file(path: Path | str, fmt: str | None = None, options: ImportOptions
     ConfigError
         When the format is unknown or cannot be detected.
     """
-    from .aiken import import_aiken
-    from .gift import import_gift
-    from .jupyterquiz import import_jupyterquiz
 
     text = None
     if fmt is None:
@@ -98,9 +109,7 @@ def export_questions(questions: Iterable[Any], fmt: str, lang: str = "both") -> 
     if lang not in ("both", "zh-CN", "en"):
         raise ConfigError(f"unknown language {lang!r}; expected both, zh-CN or en")
     if fmt == "gift":
-        from .gift import export_gift
         return export_gift(questions, lang)
     if fmt == "moodle-xml":
-        from .moodle_xml import export_moodle_xml
         return export_moodle_xml(questions, lang)
     raise ConfigError(f"unknown export format {fmt!r}; expected one of {', '.join(EXPORT_FORMATS)}")

@@ -7,6 +7,7 @@ plain bank entries (``questions:`` list items), and counts of what was changed o
 """
 from __future__ import annotations
 
+import hashlib
 import html
 import re
 from dataclasses import dataclass, field
@@ -252,7 +253,6 @@ class Builder:
             return self.default_section
         sec = slug(name.replace("/", "-"))
         if not name.isascii() or not sec:
-            import hashlib
             sec = f"{sec or 'category'}-{hashlib.sha1(name.encode('utf-8')).hexdigest()[:6]}"
         if sec != name:
             self.result.sections.setdefault(name, sec)

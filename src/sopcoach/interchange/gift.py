@@ -35,13 +35,13 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from fractions import Fraction
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
+from collections.abc import Iterable
 
 from ..content.quizbank import Matching, MultipleChoice, Numeric, Ordering, ShortAnswer, SingleChoice, TrueFalse
 from ..errors import Problem, relpath
 from ..i18n import Text
-from ._common import (Builder, ImportOptions, ImportResult, ItemResult, number, number_text, percent_text,
-                      snap_percent, weight_text)
+from ._common import (Builder, ImportOptions, ImportResult, ItemResult, number, number_text, percent_text, snap_percent)
 
 PHP_WS = " \t\n\r\0\x0b"
 FORMATS = ("moodle", "html", "plain", "markdown")
@@ -238,7 +238,7 @@ def _weight(answer: str) -> tuple[Fraction | None, str, str | None]:
     return snap_percent(raw), rest, None
 
 
-def _parse_question(text: str, line_at) -> GiftQuestion:  # noqa: C901 - mirrors Moodle's one function
+def _parse_question(text: str, line_at) -> GiftQuestion:
     q = GiftQuestion(line=line_at(0), qtype="invalid")
     if text.startswith("::"):
         text = text[2:]

@@ -169,7 +169,7 @@ def _text_of(it: _Item, a: dict, j: int) -> str | None:
     return t if isinstance(t, str) and t.strip() else None
 
 
-def _convert(it: _Item, b: Builder, item: ItemResult) -> str | None:  # noqa: C901
+def _convert(it: _Item, b: Builder, item: ItemResult) -> str | None:
     q = it.data
     if not isinstance(q, dict):
         return f"{it.where()}: expected a question object, found {type(q).__name__}"

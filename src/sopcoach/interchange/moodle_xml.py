@@ -16,7 +16,8 @@ from __future__ import annotations
 import html
 import xml.etree.ElementTree as ET
 from fractions import Fraction
-from typing import Any, Iterable
+from typing import Any
+from collections.abc import Iterable
 
 from ..content.quizbank import Matching, MultipleChoice, Numeric, Ordering, ShortAnswer, SingleChoice, TrueFalse
 from ..i18n import Text

@@ -21,16 +21,20 @@ improvement        :func:`trend`                             seed:3.3, 4.2.2
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 from fractions import Fraction
-from typing import Any, Sequence
+from typing import Any
+from collections.abc import Sequence
 
+from ..config import PROJECT_ROOT
 from ..content.businesstime import BusinessCalendar, Duration
+from ..content.playbook import load_playbook
+from ..content.quizbank import FACT
 from ..errors import ToolInputError
 from ..i18n import current_lang
-
 
 # ------------------------------------------------------------------------------------ lesson text
 
@@ -70,7 +74,6 @@ def render_text(playbook: Any, text: Any, lang: str | None = None) -> str:
     KeyError
         When a placeholder names no playbook fact.
     """
-    from ..content.quizbank import FACT
     return FACT.sub(lambda m: fact_text(playbook, m.group(1), lang), text.get(lang))
 
 
@@ -600,7 +603,6 @@ def parse_series(text: str) -> list[Decimal]:
     >>> parse_series("30, 28；25 21.5")
     [Decimal('30'), Decimal('28'), Decimal('25'), Decimal('21.5')]
     """
-    import re
     parts = [p for p in re.split(r"[\s,;，；、]+", text.strip()) if p]
     try:
         return [Decimal(p) for p in parts]
@@ -637,6 +639,4 @@ def trend(values: Sequence[Decimal | int | str], periods: int = 3) -> str:
 
 def _shipped_playbook() -> Any:
     """Return the playbook shipped with the project (for the examples in this module)."""
-    from ..config import PROJECT_ROOT
-    from ..content.playbook import load_playbook
     return load_playbook(PROJECT_ROOT / "playbook")

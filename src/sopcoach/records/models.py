@@ -12,8 +12,22 @@ from typing import Any
 from sqlalchemy import JSON, Boolean, DateTime, ForeignKey, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-__all__ = ["Learner", "WebSession", "PageKernel", "Attempt", "Answer", "LessonProgress", "AuditEvent",
-           "LoginThrottle", "Release", "QuestionReview", "Certificate", "utcnow", "to_db", "from_db"]
+__all__ = [
+    "Answer",
+    "Attempt",
+    "AuditEvent",
+    "Certificate",
+    "Learner",
+    "LessonProgress",
+    "LoginThrottle",
+    "PageKernel",
+    "QuestionReview",
+    "Release",
+    "WebSession",
+    "from_db",
+    "to_db",
+    "utcnow",
+]
 
 
 def utcnow() -> datetime:

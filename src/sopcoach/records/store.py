@@ -9,23 +9,34 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import json
 import secrets
 import time as _time
 from contextlib import contextmanager
 from datetime import datetime, timedelta
-from typing import Any, Callable, Iterable, Iterator, TypeVar
+from typing import Any, TypeVar
+from collections.abc import Callable, Iterable, Iterator
 
-from sqlalchemy import create_engine, delete, event, select
+from sqlalchemy import create_engine, delete, event, func, select
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from ..errors import AuthError, RecordsError
-from .models import (Answer, Attempt, AuditEvent, Base, Learner, LessonProgress, LoginThrottle, PageKernel,
+from .models import (Answer, Attempt, AuditEvent, Base, Certificate, Learner, LessonProgress, LoginThrottle, PageKernel,
                      QuestionReview, Release, WebSession, from_db, to_db, utcnow)
 
-__all__ = ["Records", "token_hash", "MAX_ID_LENGTH", "MAX_CODE_LENGTH", "pending_review_ids",
-           "release_label_for", "any_release", "make_engine"]
+__all__ = [
+    "MAX_CODE_LENGTH",
+    "MAX_ID_LENGTH",
+    "Records",
+    "Transaction",
+    "any_release",
+    "make_engine",
+    "pending_review_ids",
+    "release_label_for",
+    "token_hash",
+]
 
 T = TypeVar("T")
 
@@ -44,6 +55,107 @@ def release_label_for(s: Session, playbook_hash: str) -> str | None:
 def any_release(s: Session) -> bool:
     """Return whether any playbook version has been released."""
     return s.scalars(select(Release.id).limit(1)).first() is not None
+
+
+class Transaction:
+    """The queries of one transaction, for rules that read and write atomically (:meth:`Records.transaction`).
+
+    The exam, certificate and release rules live in their own packages; every query they need
+    is a named method here, so SQL lives only in :mod:`sopcoach.records`. Rows returned are live
+    ORM objects: changing their attributes is saved when the transaction commits.
+    """
+
+    def __init__(self, session: Session):
+        self._s = session
+
+    # -- writing ---------------------------------------------------------------------------------
+    def add(self, row: Base) -> None:
+        """Insert ``row`` when the transaction commits."""
+        self._s.add(row)
+
+    def flush(self) -> None:
+        """Send pending inserts now (so that new rows get their ids)."""
+        self._s.flush()
+
+    # -- learners and attempts -------------------------------------------------------------------
+    def learner(self, learner_id: str) -> Learner | None:
+        return self._s.get(Learner, learner_id)
+
+    def attempt(self, attempt_id: int, *, for_update: bool = False) -> Attempt | None:
+        """Return the attempt (``for_update``: locked for this transaction where the database can)."""
+        return self._s.get(Attempt, attempt_id, with_for_update=True) if for_update else self._s.get(Attempt, attempt_id)
+
+    def attempts(self, learner_id: str, exam_id: str) -> list[Attempt]:
+        """Return the learner's attempts at ``exam_id`` by attempt number."""
+        return list(self._s.scalars(select(Attempt).where(Attempt.learner_id == learner_id, Attempt.exam_id == exam_id)
+                                    .order_by(Attempt.number)))
+
+    def answer(self, attempt_id: int, question_id: str) -> Answer | None:
+        return self._s.get(Answer, (attempt_id, question_id))
+
+    def responses(self, attempt_id: int) -> dict[str, Any]:
+        """Return the stored response of each answered question of an attempt, by question id."""
+        return {a.question_id: a.response for a in
+                self._s.scalars(select(Answer).where(Answer.attempt_id == attempt_id))}
+
+    # -- releases and reviews --------------------------------------------------------------------
+    def releases(self) -> list[Release]:
+        """Return every release, oldest first."""
+        return list(self._s.scalars(select(Release).order_by(Release.id)))
+
+    def first_release(self) -> Release | None:
+        return self._s.scalars(select(Release).order_by(Release.id).limit(1)).first()
+
+    def latest_release(self) -> Release | None:
+        return self._s.scalars(select(Release).order_by(Release.id.desc()).limit(1)).first()
+
+    def release_labelled(self, label: str) -> Release | None:
+        return self._s.scalars(select(Release).where(Release.label == label)).first()
+
+    def release_of_content(self, playbook_hash: str) -> Release | None:
+        """Return the newest release of this playbook content, or ``None``."""
+        return self._s.scalars(select(Release).where(Release.playbook_hash == playbook_hash)
+                               .order_by(Release.id.desc()).limit(1)).first()
+
+    def release_label_for(self, playbook_hash: str) -> str | None:
+        return release_label_for(self._s, playbook_hash)
+
+    def any_release(self) -> bool:
+        return any_release(self._s)
+
+    def pending_review_ids(self) -> set[str]:
+        return pending_review_ids(self._s)
+
+    def pending_reviews(self) -> list[QuestionReview]:
+        """Return the needs-review marks not yet confirmed."""
+        return list(self._s.scalars(select(QuestionReview).where(QuestionReview.status == "needs_review")))
+
+    def pending_reviews_with_labels(self) -> list[tuple[QuestionReview, str]]:
+        """Return the needs-review marks with the label of the release that set each, oldest first."""
+        return [(qr, label) for qr, label in self._s.execute(
+            select(QuestionReview, Release.label).join(Release)
+            .where(QuestionReview.status == "needs_review").order_by(QuestionReview.id))]
+
+    # -- certificates ----------------------------------------------------------------------------
+    def certificate(self, code: str) -> Certificate | None:
+        return self._s.get(Certificate, code)
+
+    def certificate_of_attempt(self, attempt_id: int) -> Certificate | None:
+        return self._s.scalars(select(Certificate).where(Certificate.attempt_id == attempt_id)).first()
+
+    def certificates_in_force(self, learner_id: str, *, unrevoked: bool = False) -> list[Certificate]:
+        """Return the learner's certificates not superseded (``unrevoked``: nor revoked), newest first."""
+        q = select(Certificate).where(Certificate.learner_id == learner_id, Certificate.superseded_by.is_(None))
+        if unrevoked:
+            q = q.where(Certificate.revoked_at.is_(None))
+        return list(self._s.scalars(q.order_by(Certificate.issued_at.desc())))
+
+    def certificates_with_learners(self, *, by_learner: bool = False) -> list[tuple[Certificate, Learner]]:
+        """Return every certificate with its learner: newest first, or (``by_learner``) by learner id
+        and then oldest first."""
+        order = ((Certificate.learner_id, Certificate.issued_at) if by_learner
+                 else (Certificate.issued_at.desc(),))
+        return [(c, x) for c, x in self._s.execute(select(Certificate, Learner).join(Learner).order_by(*order))]
 
 
 def make_engine(url: str) -> Engine:
@@ -136,6 +248,10 @@ class Records:
                 _time.sleep(delay + secrets.randbelow(50) / 1000)
                 delay = min(delay * 2, 2.0)
         raise AssertionError("unreachable")  # pragma: no cover
+
+    def transaction(self, fn: Callable[[Transaction], T]) -> T:
+        """Run ``fn(transaction)`` in one transaction (see :meth:`run` for retries and errors)."""
+        return self.run(lambda s: fn(Transaction(s)))
 
     # -- learners and sign-in ----------------------------------------------------------------
     def enroll(self, learner_id: str, name: str, team: str | None = None, cohort: str | None = None,
@@ -335,6 +451,35 @@ class Records:
     def attempt(self, attempt_id: int) -> Attempt | None:
         return self.run(lambda s: s.get(Attempt, attempt_id))
 
+    def open_attempt_ids(self, learner_id: str) -> list[int]:
+        """Return the ids of the learner's attempts still in state ``started`` (any exam)."""
+        return self.run(lambda s: list(s.scalars(
+            select(Attempt.id).where(Attempt.learner_id == learner_id, Attempt.state == "started"))))
+
+    def attempt_counts(self, exam_id: str) -> dict[str, int]:
+        """Return the number of attempts per learner id for ``exam_id``."""
+        return dict(self.run(lambda s: list(s.execute(
+            select(Attempt.learner_id, func.count()).where(Attempt.exam_id == exam_id)
+            .group_by(Attempt.learner_id)).tuples())))
+
+    def latest_certificate_code(self, learner_id: str) -> str | None:
+        """Return the code of the learner's most recently issued certificate that nothing replaced."""
+        return self.run(lambda s: s.execute(
+            select(Certificate.code).where(Certificate.learner_id == learner_id, Certificate.superseded_by.is_(None))
+            .order_by(Certificate.issued_at.desc()).limit(1)).scalar())
+
+    def releases(self) -> list[Release]:
+        """Return every release, oldest first."""
+        return self.transaction(lambda tx: tx.releases())
+
+    def latest_release(self) -> Release | None:
+        """Return the newest release, or ``None`` before the first one."""
+        return self.transaction(lambda tx: tx.latest_release())
+
+    def pending_review_ids(self) -> set[str]:
+        """Return the ids of questions marked needs-review."""
+        return self.run(pending_review_ids)
+
     def answers(self, attempt_id: int) -> dict[str, Answer]:
         """Return the stored answers of an attempt by question id."""
         return self.run(lambda s: {a.question_id: a for a in
@@ -393,5 +538,4 @@ def _end_sessions(s: Session, learner_id: str, reason: str, now: datetime) -> in
 
 def json_copy(value: Any) -> Any:
     """Return a deep copy of JSON data (so a changed JSON column is a new object SQLAlchemy sees)."""
-    import json
     return json.loads(json.dumps(value))

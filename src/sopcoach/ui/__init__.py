@@ -2,9 +2,9 @@
 
 This is the only package of sopcoach that imports ipywidgets.
 """
+from .app import LearnerApp, learner_app
 from .exam_app import ExamApp
 from .home_app import HomeApp
-from .app import LearnerApp, learner_app
 from .lesson_app import LessonApp
 
 __all__ = ["ExamApp", "HomeApp", "LearnerApp", "LessonApp", "learner_app"]

@@ -5,12 +5,14 @@ import functools
 import html
 import logging
 import sys
-from typing import Any, Callable, Sequence
+from typing import Any
+from collections.abc import Callable, Sequence
 
 import ipywidgets as w
 from ipywidgets.widgets.widget_bool import CheckboxStyle, ToggleButtonStyle
 from ipywidgets.widgets.widget_description import DescriptionStyle
 from ipywidgets.widgets.widget_int import ProgressStyle
+from ipywidgets.widgets.widget_string import HTMLStyle
 
 from ..errors import SopcoachError
 from ..i18n import t
@@ -43,7 +45,7 @@ def safe(method: Callable) -> Callable:
         except SopcoachError as exc:
             log.info("refused in %s: %s", method.__name__, exc)
             self.say(str(exc), "warning")
-        except Exception:  # noqa: BLE001 - a callback must never leak a traceback to the page
+        except Exception:
             log.exception("callback %s failed", method.__name__)
             self.say(t("出错了，请重试。已保存的答案不会丢失。",
                        "Something went wrong; please try again. Your saved answers are kept.",
@@ -63,7 +65,6 @@ def shared_html_parts() -> tuple[Any, Any]:
     view) and must never be changed.
     """
     if "layout" not in _SHARED or _SHARED["layout"].comm is None:
-        from ipywidgets.widgets.widget_string import HTMLStyle
         _SHARED["layout"], _SHARED["style"] = w.Layout(), HTMLStyle()
     return _SHARED["layout"], _SHARED["style"]
 

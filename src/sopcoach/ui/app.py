@@ -15,14 +15,21 @@ from __future__ import annotations
 import os
 import re
 from datetime import datetime
-from typing import Any, Callable
+from typing import Any
+from collections.abc import Callable
 
+from ipykernel.connect import get_connection_file
 import ipywidgets as w
+from ipywidgets.widgets.widget import _instances
 
 from ..config import Installation, installation
 from ..i18n import LANGS, current_lang, t
+from ..lessons.progress import lesson_gate
 from ..records.models import utcnow
 from ._common import esc, log, safe, shared_parts
+from .exam_app import ExamApp
+from .home_app import HomeApp
+from .lesson_app import LessonApp
 from .navigation import APP_PREFIX, Navigator
 from .router import Router
 
@@ -67,9 +74,8 @@ WRAP_CSS = """
 def page_kernel_id() -> str | None:
     """Return the id of the kernel this code runs in (from its connection file), or ``None``."""
     try:
-        from ipykernel.connect import get_connection_file
         name = os.path.basename(get_connection_file())
-    except Exception:  # noqa: BLE001 - not in a kernel (tests, scripts)
+    except Exception:
         return None
     m = re.match(r"^kernel-([0-9a-f\-]{36})\.json$", name)
     return m.group(1) if m else None
@@ -164,23 +170,19 @@ class LearnerApp:
         self.router.show_address(route, lang if lang != current_lang() else "", title, push=push)
 
     def _build(self, inst: Installation, nav: Navigator, path: str, lang: str, learner: str) -> tuple[Any, str, str]:
-        from .exam_app import ExamApp
-        from .home_app import HomeApp
         sop = inst.playbook.sop.name.get(lang)
         if path == "exam":
-            from ..lessons.progress import lesson_gate
             gate = lesson_gate(inst) if inst.blueprint.require_lessons else None
             view = ExamApp(inst, lang=lang, clock=self.clock, learner_id=learner, lesson_gate=gate,
                            start_timer=self.start_timer, nav=nav)
             return view, "exam", f"{t('认证考试', 'Certification exam', lang)} · {sop}"
         if path == "recertification":
-            from .recert_app import RecertificationApp
+            from .recert_app import RecertificationApp  # noqa: PLC0415 - start-up: the release history (authoring.versions), only for a learner due to re-certify
             view = RecertificationApp(inst, lang=lang, clock=self.clock, learner_id=learner,
                                       start_timer=self.start_timer, nav=nav)
             return view, "recertification", f"{t('复认证', 'Recertification', lang)} · {sop}"
         m = _LESSON_ROUTE.match(path)
         if m and any(x.id == m.group(1) for x in inst.playbook.lessons):
-            from .lesson_app import LessonApp
             view = LessonApp(inst, m.group(1), lang=lang, clock=self.clock, learner_id=learner, nav=nav)
             return view, path, f"{view.lesson.title.get(lang)} · {sop}"
         view = HomeApp(inst, lang=lang, clock=self.clock, learner_id=learner, nav=nav)
@@ -195,7 +197,7 @@ class LearnerApp:
             if callable(stop):
                 try:
                     stop()
-                except Exception:  # noqa: BLE001
+                except Exception:
                     log.exception("closing the previous view failed")
         self.main.children = ()
         registry = widget_registry()
@@ -207,7 +209,6 @@ class LearnerApp:
 
 def widget_registry() -> dict:
     """Return ipywidgets' registry of live widgets (model id -> widget) of this kernel."""
-    from ipywidgets.widgets.widget import _instances
     return _instances
 
 
@@ -220,7 +221,7 @@ def learner_app() -> w.Widget:
     """
     try:
         return build_learner_app().root
-    except Exception:  # noqa: BLE001
+    except Exception:
         log.exception("sopcoach content failed to load")
         return w.HTML(t("<p>学习中心暂不可用：内容文件有错误，请联系培训负责人。</p>",
                         "<p>The learning centre is unavailable: the content files have errors. Please contact your trainer.</p>"))

@@ -11,10 +11,12 @@ from __future__ import annotations
 import asyncio
 import enum
 from datetime import datetime
-from typing import Any, Callable
+from typing import Any
+from collections.abc import Callable
 
 import ipywidgets as w
 
+from ..certification.certificates import learner_certificate
 from ..certification.exam import AttemptState, ExamService, QuestionView
 from ..certification.scoring import ScoreReport, floor_percent, key_text
 from ..config import Installation
@@ -191,7 +193,6 @@ class ExamApp:
 
     def _certified_html(self) -> str:
         """Say whether the learner's certificate is current, and where to recertify when it is not."""
-        from ..certification.certificates import learner_certificate
         cert = learner_certificate(self.inst.records, self.learner_id, self.clock())
         if cert is None:
             return self.tr("<p><b>您已通过认证。</b></p>", "<p><b>You are certified.</b></p>")
@@ -437,7 +438,7 @@ class ExamApp:
 
     def _goto_handler(self, index: int) -> Callable:
         @safe
-        def handler(app: "ExamApp", _b: Any = None) -> None:
+        def handler(app: ExamApp, _b: Any = None) -> None:
             if app.page in (Page.REVIEW, Page.CONFIRM) and app._open():
                 app.go_to(index)
         return lambda b: handler(self, b)
@@ -548,7 +549,7 @@ class ExamApp:
                 await asyncio.sleep(1)
                 try:
                     self.tick()
-                except Exception:  # noqa: BLE001 - keep the countdown alive; details to the log
+                except Exception:
                     log.exception("timer tick failed")
         self._timer_task = loop.create_task(run())
 

@@ -7,7 +7,8 @@ app, which the server told who is signed in), the bilingual chrome, and in-app l
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Callable
+from typing import Any
+from collections.abc import Callable
 
 import ipywidgets as w
 
@@ -83,7 +84,7 @@ class LearnerPage:
         self.root = vbox([html_widget(CSS + LESSON_CSS), self.title, self.nav, self.body, self.status],
                          classes=("sopcoach-app", self.css_class))
 
-    def start(self, learner_id: str | None) -> "LearnerPage":
+    def start(self, learner_id: str | None) -> LearnerPage:
         """Show the page for ``learner_id``, or the sign-in form when it is ``None``."""
         if learner_id:
             row = self.inst.records.learner(learner_id)

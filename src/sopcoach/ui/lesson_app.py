@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import random
 from datetime import datetime
-from typing import Any, Callable
+from typing import Any
+from collections.abc import Callable
 
 import ipywidgets as w
 
@@ -30,7 +31,7 @@ from .navigation import Navigator
 class PracticeItem:
     """One practice question: its answer control, a check button and the feedback area."""
 
-    def __init__(self, app: "LessonApp", q: Any, number: int, stored: dict | None):
+    def __init__(self, app: LessonApp, q: Any, number: int, stored: dict | None):
         self.app, self.q, self.lang = app, q, app.lang
         rng = random.Random(f"{app.learner_id}:{q.id}")  # stable per learner, so a reload looks the same
         prev = (stored or {}).get("response")
@@ -184,7 +185,7 @@ class LessonApp(LearnerPage):
                 continue
             try:
                 fb = self.service.feedback(qid, stored, self.lang)
-            except Exception:  # noqa: BLE001 - an old answer that no longer fits just shows no feedback
+            except Exception:
                 log.info("stored practice answer to %s not shown", qid)
                 continue
             item.show(fb)

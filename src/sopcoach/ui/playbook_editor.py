@@ -29,7 +29,8 @@ import os
 import re
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
+from collections.abc import Callable
 
 import ipywidgets as w
 
@@ -862,6 +863,6 @@ def playbook_editor(content: Path | str | None = None, home: Path | str | None =
     except SopcoachError as exc:
         log.info("playbook editor refused: %s", exc)
         return w.HTML(f"<div class='sopcoach-msg-danger'>{esc(exc)}</div>")
-    except Exception:  # noqa: BLE001 - never a traceback in the page
+    except Exception:
         log.exception("playbook editor failed to open")
         return w.HTML(f"<div class='sopcoach-msg-danger'>{esc(t('编辑器无法打开,详情见服务器日志。', 'The editor could not open; see the server log.', lang))}</div>")

@@ -16,8 +16,10 @@ from __future__ import annotations
 
 import dataclasses
 from datetime import datetime
-from typing import Callable
+from collections.abc import Callable
 
+from ..authoring.versions import needs_review_ids, recertification_due
+from ..certification.exam import recertification_exam
 from ..config import Installation
 from ..errors import ExamError
 from ..i18n import current_lang, t
@@ -72,8 +74,6 @@ class RecertificationApp:
 
     def open_for(self, learner_id: str, name: str) -> None:
         """Show the learner's recertification exam, or why there is none."""
-        from ..authoring.versions import needs_review_ids, recertification_due
-        from ..certification.exam import recertification_exam
         self.say("")
         due = recertification_due(self.inst.records, learner_id, self.clock())
         if due is None:

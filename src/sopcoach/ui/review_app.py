@@ -22,18 +22,24 @@ import html
 import os
 import tempfile
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
+from collections.abc import Callable
 
 import ipywidgets as w
 import pandas as pd
 
 from ..analytics import report
+from ..analytics.case_study import case_study
+from ..analytics.kpis import stage_conversion_by
+from ..analytics.period import Period, months_of
+from ..analytics.review import review
 from ..config import content_folder, settings
 from ..content.playbook import load_playbook
+from ..crm.reading import read_export
+from ..crm.simulate import simulate
 from ..errors import ContentError, SopcoachError
 from ..i18n import current_lang, t
 from ._common import log  # the server log, never the page
-
 
 DEMO = "__demo__"
 UPLOAD = "__upload__"
@@ -60,7 +66,7 @@ CSS = """
 def _safe(method: Callable) -> Callable:
     """Run a widget callback: refusals become a message in the app, other errors are logged."""
     @functools.wraps(method)
-    def wrapper(self: "ReviewApp", *args: Any, **kwargs: Any) -> Any:
+    def wrapper(self: ReviewApp, *args: Any, **kwargs: Any) -> Any:
         try:
             return method(self, *args, **kwargs)
         except ContentError as exc:
@@ -69,7 +75,7 @@ def _safe(method: Callable) -> Callable:
         except SopcoachError as exc:
             log.info("refused in %s: %s", method.__name__, exc)
             self.say(html.escape(str(exc)), "warning")
-        except Exception:  # noqa: BLE001 - a callback must never leak a traceback to the page
+        except Exception:
             log.exception("callback %s failed", method.__name__)
             self.say(self.tr("出错了，请检查导出文件后重试。", "Something went wrong; check the export and try again."),
                      "danger")
@@ -203,7 +209,6 @@ class ReviewApp:
         choice = self.export.value
         if choice == DEMO:
             if self._demo_dir is None:
-                from ..crm.simulate import simulate
                 self._demo_dir = tempfile.mkdtemp(prefix="sopcoach-demo-")
                 simulate(self.pb, self._demo_dir, seed=7, deals=160, weeks=17)
             return [Path(self._demo_dir)]
@@ -218,8 +223,6 @@ class ReviewApp:
     @_safe
     def on_load(self, _button: Any = None) -> None:
         """Read the chosen export and offer its months."""
-        from ..analytics.period import months_of
-        from ..crm.reading import read_export
         self._busy(True)
         self.say(self.tr("正在读取……", "Reading ..."))
         source = self.source.value or ("simulated" if self.export.value == DEMO else None)
@@ -246,7 +249,6 @@ class ReviewApp:
     @_safe
     def on_analyse(self, _button: Any = None) -> None:
         """Compute the review for the chosen month and fill every tab."""
-        from ..analytics.review import review
         if self.data is None:
             raise SopcoachError(self.tr("请先读取导出文件。", "Load an export first."))
         self._busy(True)
@@ -281,7 +283,6 @@ class ReviewApp:
         rv, data = self.review, self.data
         deals = data.deals.drop_duplicates("deal_id").set_index("deal_id")
         counts = rv.compliance.findings.groupby("deal_id").size().sort_values(ascending=False)
-        from ..analytics.period import Period
         period = Period.of(rv.month, self.pb.calendar.timezone)
         closed = deals[period.contains(deals["closed"])].index
         ids = list(counts.index) + [d for d in closed if d not in counts.index]
@@ -309,7 +310,6 @@ class ReviewApp:
     @_safe
     def on_group(self, _change: Any = None) -> None:
         """Show the KPIs per rep, team, region or product."""
-        from ..analytics.kpis import stage_conversion_by
         if self.review is None:
             return
         by = self.group.value
@@ -326,7 +326,6 @@ class ReviewApp:
     @_safe
     def on_deal(self, _change: Any = None) -> None:
         """Walk through one deal: timeline against the SOP, deviations with their clause, prompts."""
-        from ..analytics.case_study import case_study
         if self.review is None or not self.deal.value:
             return
         cs = case_study(self.data, self.pb, self.deal.value, self.review.compliance, lang=self.lang)

@@ -14,7 +14,8 @@ message only asks for a view, which the app then shows or refuses like any other
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
+from collections.abc import Callable
 
 import anywidget
 import traitlets

@@ -23,15 +23,28 @@ import base64
 import difflib
 import functools
 from datetime import datetime
-from typing import Any, Callable
+from typing import Any
+from collections.abc import Callable
 
 import ipywidgets as w
 import pandas as pd
 from markupsafe import Markup
 
 from ..analytics.report import html_table
+from ..authoring.versions import (confirm, diff_playbook, impact, latest_release, needs_review, next_label,
+                                  playbook_files, recertification_list, release, releases, set_sop_version)
+from ..certification.certificates import certificate_pdf, certificate_table, verify
+from ..certification.itemstats import FLAG_TEXT
+from ..certification.itemstats import item_analysis as analyse_items
+from ..certification.results import ATTEMPT_COLUMNS, attempt_table, export_bytes, person_table
+from ..config import installation, settings
+from ..content.check import check_paths
+from ..content.playbook import load_playbook
+from ..content.quizbank import load_bank, load_blueprint
 from ..errors import ContentError, SopcoachError
 from ..i18n import current_lang, t
+from ..records.models import utcnow
+from ..records.store import Records
 from ._common import esc, log
 
 CSS = """
@@ -117,7 +130,7 @@ def text_diff_html(old: str, new: str) -> str:
 def _safe(method: Callable) -> Callable:
     """Run a callback: refusals become a message in the app, other errors are logged."""
     @functools.wraps(method)
-    def wrapper(self: "_App", *args: Any, **kwargs: Any) -> Any:
+    def wrapper(self: _App, *args: Any, **kwargs: Any) -> Any:
         try:
             return method(self, *args, **kwargs)
         except ContentError as exc:
@@ -126,7 +139,7 @@ def _safe(method: Callable) -> Callable:
         except SopcoachError as exc:
             log.info("refused in %s: %s", method.__name__, exc)
             self.say(str(exc), "warning")
-        except Exception:  # noqa: BLE001 - a callback must never leak a traceback to the page
+        except Exception:
             log.exception("callback %s failed", method.__name__)
             self.say(self.tr("出错了，请重试；详情见服务器日志。", "Something went wrong; please try again. "
                              "The server log has the details."), "danger")
@@ -138,9 +151,6 @@ class _App:
 
     def __init__(self, s: Any = None, records: Any = None, lang: str | None = None,
                  clock: Callable[[], datetime] | None = None):
-        from ..config import settings
-        from ..records.models import utcnow
-        from ..records.store import Records
         self.s = s or settings()
         self.records = records or Records(self.s.db_url)
         self.lang = lang or current_lang()
@@ -158,8 +168,6 @@ class _App:
 
     def content(self) -> tuple[Any, Any, Any]:
         """Load playbook, bank and blueprint fresh from disk (a trainer may have just edited them)."""
-        from ..content.playbook import load_playbook
-        from ..content.quizbank import load_bank, load_blueprint
         pb = load_playbook(self.s.playbook_dir)
         bank = load_bank(self.s.quizzes_dir / "bank", pb)
         return pb, bank, load_blueprint(self.s.quizzes_dir / "blueprint.yaml", bank)
@@ -220,8 +228,6 @@ class PlaybookChangesApp(_App):
     # -- rendering --------------------------------------------------------------------------------
     def refresh(self) -> None:
         """Re-read the content and the records and redraw every section."""
-        from ..authoring.versions import diff_playbook, latest_release, playbook_files, releases
-        from ..content.check import check_paths
         try:  # one load when the content is clean; check_paths then lists every problem otherwise
             self.playbook, self.bank, _ = self.content()
             self.problems = []
@@ -246,7 +252,6 @@ class PlaybookChangesApp(_App):
             self._render_diff()
             self._render_impact()
         if self.playbook is not None:
-            from ..authoring.versions import next_label
             released = {r.label for r in releases(self.records)}
             label = self.playbook.sop.version
             while label in released:
@@ -288,7 +293,6 @@ class PlaybookChangesApp(_App):
             self.files_box.set_title(i, self.tr(f"文件差异：{name}", f"File diff: {name}"))
 
     def _render_impact(self) -> None:
-        from ..authoring.versions import impact
         if not self.diff or not self.diff.changes:
             self.impact_box.value = f"<p class='muted'>{esc(self.tr('没有修改的条款。', 'No changed clause.'))}</p>"
             return
@@ -316,7 +320,6 @@ class PlaybookChangesApp(_App):
                 f"{scen}{esc(q.text.get(self.lang))}<div class='muted'>{key}</div>")
 
     def _render_review(self) -> None:
-        from ..authoring.versions import needs_review
         table = needs_review(self.records)
         if table.empty:
             self.checks = {}
@@ -334,7 +337,6 @@ class PlaybookChangesApp(_App):
         self.review_box.children = [hint, *rows, self.confirm_button]
 
     def _render_recert(self) -> None:
-        from ..authoring.versions import recertification_list
         df = recertification_list(self.records, self.clock())
         if df.empty:
             self.recert_box.value = f"<div class='ok'>{esc(self.tr('没有人需要复认证。', 'Nobody needs to re-certify.'))}</div>"
@@ -356,7 +358,6 @@ class PlaybookChangesApp(_App):
 
     @_safe
     def on_confirm(self, _button: Any = None) -> None:
-        from ..authoring.versions import confirm
         chosen = [qid for qid, box in self.checks.items() if box.value]
         if not chosen:
             self.say(self.tr("请先勾选要确认的题目。", "Tick the questions to confirm first."), "warning")
@@ -368,7 +369,6 @@ class PlaybookChangesApp(_App):
 
     @_safe
     def on_release(self, _button: Any = None) -> None:
-        from ..authoring.versions import release, set_sop_version
         self.refresh()
         if self.problems or self.playbook is None:
             self.say(self.tr("内容有问题，不能发布；请先修改。", "The content has problems; fix them before releasing."),
@@ -396,7 +396,6 @@ class ResultsApp(_App):
     def __init__(self, s: Any = None, records: Any = None, lang: str | None = None,
                  clock: Callable[[], datetime] | None = None):
         super().__init__(s, records, lang, clock)
-        from ..config import installation
         inst = installation(self.s)
         self.exam_id = inst.blueprint.id
         self.tz = inst.playbook.calendar.timezone
@@ -431,7 +430,6 @@ class ResultsApp(_App):
 
     @_safe
     def on_filter(self, _change: Any = None) -> None:
-        from ..certification.results import ATTEMPT_COLUMNS, attempt_table, export_bytes, person_table
         f = self.filters()
         if f["since"] and f["until"] and f["since"] > f["until"]:
             self.say(self.tr("开始日期晚于结束日期。", "The start date is after the end date."), "warning")
@@ -524,9 +522,8 @@ class ItemAnalysisApp(_App):
 
     @_safe
     def on_which(self, _change: Any = None) -> None:
-        from ..certification.itemstats import FLAG_TEXT, item_analysis
         pb, bank, bp = self.content()
-        ia = item_analysis(self.records, bank, bp, pb, self.which.value, self.lang)
+        ia = analyse_items(self.records, bank, bp, pb, self.which.value, self.lang)
         self.analysis = ia
         names = {"mean": self.tr("平均分", "mean"), "median": self.tr("中位数", "median"),
                  "sd": self.tr("标准差", "standard deviation"), "skewness": self.tr("偏度", "skewness"),
@@ -614,8 +611,6 @@ class CertificatesApp(_App):
         self.refresh()
 
     def refresh(self) -> None:
-        from ..authoring.versions import recertification_list
-        from ..certification.certificates import certificate_table
         df = certificate_table(self.records, self.clock())
         status = {k: self.tr(*v) for k, v in STATUS_TEXT.items()}
         self.table.value = table_html(df, formats={
@@ -642,14 +637,12 @@ class CertificatesApp(_App):
 
     @_safe
     def on_verify(self, _button: Any = None) -> None:
-        from ..certification.certificates import verify
         v = verify(self.records, self.code_box.value, self.clock())
         cls = "ok" if v.current else "warn" if v.genuine else "bad"
         self.verdict.value = f"<div class='{cls}'>{esc(v.message(self.lang))}</div>"
 
     @_safe
     def on_pdf(self, _button: Any = None) -> None:
-        from ..certification.certificates import certificate_pdf
         if not self.pick.value:
             self.say(self.tr("请先选择证书。", "Pick a certificate first."), "warning")
             return
@@ -666,7 +659,7 @@ class CertificatesApp(_App):
 def _build(cls: type, lang: str | None) -> w.Widget:
     try:
         return cls(lang=lang).root
-    except Exception:  # noqa: BLE001 - show a short message, log the details
+    except Exception:
         log.exception("trainer app %s failed to start", cls.__name__)
         return w.HTML(t("<p>无法打开：内容或数据库有错误，详情见服务器日志。</p>",
                         "<p>Cannot open: the content or the database has an error; see the server log.</p>", lang))
@@ -692,5 +685,13 @@ def certificates(lang: str | None = None) -> w.Widget:
     return _build(CertificatesApp, lang)
 
 
-__all__ = ["PlaybookChangesApp", "ResultsApp", "ItemAnalysisApp", "CertificatesApp", "playbook_changes", "results",
-           "item_analysis", "certificates"]
+__all__ = [
+    "CertificatesApp",
+    "ItemAnalysisApp",
+    "PlaybookChangesApp",
+    "ResultsApp",
+    "certificates",
+    "item_analysis",
+    "playbook_changes",
+    "results",
+]

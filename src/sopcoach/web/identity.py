@@ -39,7 +39,7 @@ from ..errors import AuthError
 from ..i18n import t
 from ..records.store import MAX_CODE_LENGTH, MAX_ID_LENGTH, Records, token_hash
 
-__all__ = ["LearnerIdentityProvider", "PlainErrors", "SignInThrottle", "SESSION_HOURS", "COOKIE_NAME"]
+__all__ = ["COOKIE_NAME", "SESSION_HOURS", "LearnerIdentityProvider", "PlainErrors", "SignInThrottle"]
 
 #: How long a sign-in lasts, in elapsed hours (one working day).
 SESSION_HOURS = 8

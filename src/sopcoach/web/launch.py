@@ -69,8 +69,19 @@ import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-__all__ = ["free_port", "run_foreground", "voila_command", "learner_command", "is_loopback", "trainer_site", "trainer_command", "run_trainer",
-           "TRAINER_FOLDERS", "TRAINER_PORT", "POOL_SIZE"]
+__all__ = [
+    "POOL_SIZE",
+    "TRAINER_FOLDERS",
+    "TRAINER_PORT",
+    "free_port",
+    "is_loopback",
+    "learner_command",
+    "run_foreground",
+    "run_trainer",
+    "trainer_command",
+    "trainer_site",
+    "voila_command",
+]
 
 _LOOPBACK_NAMES = {"localhost"}
 #: Learner page kernels the learner server keeps preheated. A preheated page answers at once; a
@@ -260,7 +271,7 @@ def learner_command(
     if max_pages < 0:
         raise ValueError(f"--max-pages must be 0 (no cap) or more, got {max_pages}")
     names = [str(n).strip() for n in allowed_hosts if str(n).strip()]
-    from .server import APP_NOTEBOOK, CULL_IDLE_S, CULL_INTERVAL_S
+    from .server import APP_NOTEBOOK, CULL_IDLE_S, CULL_INTERVAL_S  # noqa: PLC0415 - start-up: jupyter_server and voila, only when a server starts
     argv = voila_command(root, host=host, port=port, pool_size=pool_size, pools=(APP_NOTEBOOK,),
                          cull_idle_seconds=CULL_IDLE_S, cull_interval_seconds=CULL_INTERVAL_S,
                          module="sopcoach.web.server")

@@ -68,7 +68,7 @@ from .secret import load_secret
 from .serving import ActivityRelay, LearnerKernelManager, use_cached_exporter
 from .zygote import ZYGOTE_ENV
 
-__all__ = ["LearnerServer", "PageKernels", "APP_NOTEBOOK", "main"]
+__all__ = ["APP_NOTEBOOK", "LearnerServer", "PageKernels", "main"]
 
 #: The learner page, relative to the learner folder.
 APP_NOTEBOOK = "app.ipynb"
@@ -89,7 +89,7 @@ class PageKernels:
         Gives the kernel manager, the records store and the log.
     """
 
-    def __init__(self, server: "LearnerServer"):
+    def __init__(self, server: LearnerServer):
         self.server = server
         self.owner: dict[str, tuple[str, str]] = {}   # kernel id -> (learner id, session hash)
         self.by_learner: dict[str, str] = {}          # learner id -> kernel id
@@ -134,7 +134,7 @@ class PageKernels:
         if kernel_id in self.alive():
             try:
                 await ensure_async(self.km.shutdown_kernel(kernel_id))
-            except Exception:  # noqa: BLE001 - already gone
+            except Exception:
                 self.server.log.debug("kernel %s was already gone", kernel_id)
         self.forget([kernel_id])
 
@@ -146,7 +146,7 @@ class PageKernels:
             RequestInfoSocketHandler._cache.pop(kid, None)
         try:
             self.server.records.unbind_pages(list(kernel_ids))
-        except Exception:  # noqa: BLE001 - bookkeeping only
+        except Exception:
             self.server.log.exception("could not forget page kernels")
 
     def end_session_pages(self, session_hash: str) -> None:
@@ -214,7 +214,7 @@ async def _healthy(km: Any, kernel_id: str, task: asyncio.Task) -> bool:
         return False
     try:
         return kernel_id in km and bool(await ensure_async(km.get_kernel(kernel_id).is_alive()))
-    except Exception:  # noqa: BLE001
+    except Exception:
         return False
 
 
@@ -226,7 +226,7 @@ async def prune_pool(km: Any, notebook: str) -> None:
         try:
             content = pool[0].result()
             ok = await _healthy(km, content["kernel_id"], content["task"])
-        except Exception:  # noqa: BLE001 - the kernel did not even start
+        except Exception:
             ok, content = False, None
         if ok:
             return
@@ -515,7 +515,7 @@ class LearnerServer(Voila):
     async def _sweep(self) -> None:
         try:
             await self.pages.sweep()
-        except Exception:  # noqa: BLE001 - keep sweeping
+        except Exception:
             self.log.exception("page sweep failed")
 
 

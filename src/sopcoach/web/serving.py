@@ -36,8 +36,16 @@ from zmq.eventloop.zmqstream import ZMQStream
 from voila import notebook_renderer
 from voila.exporter import VoilaExporter
 
-__all__ = ["DRAIN_BATCH", "ActivityRelay", "DrainingZMQStream", "PageKernelManager", "LearnerKernelManager",
-           "CachedVoilaExporter", "MemoryBytecodeCache", "use_cached_exporter"]
+__all__ = [
+    "DRAIN_BATCH",
+    "ActivityRelay",
+    "CachedVoilaExporter",
+    "DrainingZMQStream",
+    "LearnerKernelManager",
+    "MemoryBytecodeCache",
+    "PageKernelManager",
+    "use_cached_exporter",
+]
 
 #: At most this many waiting messages of one stream are handled in one turn of the event loop
 #: (the others' turn comes after); a view switch is about 160 IOPub messages.
@@ -128,7 +136,7 @@ class LearnerKernelManager(AsyncMappingKernelManager):
                     kernel.execution_state = state
                 elif kernel.execution_state == "starting" and state != "starting":
                     kernel.execution_state = "idle"
-        except Exception:  # noqa: BLE001 - a malformed message must not stop the relay
+        except Exception:
             self.log.warning("unreadable IOPub message from kernel %s", kernel_id, exc_info=True)
 
     @default("kernel_manager_class")

@@ -22,17 +22,24 @@ connection or thread would be shared unsafely). It exits when the learner server
 from __future__ import annotations
 
 import asyncio
+import gc
+import importlib
 import json
 import os
 import signal
 import socket
 import sys
+import time
+import traceback
 from pathlib import Path
 from typing import Any
 
 from jupyter_client.provisioning import LocalProvisioner
+from setproctitle import getproctitle, setproctitle
 
-__all__ = ["ForkProvisioner", "ForkedProcess", "serve", "ZYGOTE_ENV"]
+from ..config import load_content
+
+__all__ = ["ZYGOTE_ENV", "ForkProvisioner", "ForkedProcess", "serve"]
 
 #: Environment variable naming the zygote's Unix socket (set by the learner server).
 ZYGOTE_ENV = "SOPCOACH_ZYGOTE"
@@ -64,7 +71,6 @@ class ForkedProcess:
         return self.returncode
 
     def wait(self, timeout: float | None = None) -> int:
-        import time
         deadline = None if timeout is None else time.monotonic() + timeout
         while self.poll() is None:
             if deadline is not None and time.monotonic() > deadline:
@@ -139,7 +145,6 @@ def _child(request: dict, listener: socket.socket) -> None:
     try:
         # Show as what it is (ps, psutil and the tests find kernels by their command line); first,
         # before the environment changes under setproctitle.
-        from setproctitle import setproctitle
         setproctitle(" ".join([sys.executable, "-m", "ipykernel_launcher", *request["argv"]]))
         listener.close()
         os.setsid()
@@ -161,13 +166,12 @@ def _child(request: dict, listener: socket.socket) -> None:
         argv = [*request["argv"], "--IPKernelApp.extra_extensions=ipywidgets", "--HistoryManager.enabled=False",
                 f"--IPKernelApp.parent_handle={os.getppid()}"]
         sys.argv = [sys.executable, *argv]
-        from ipykernel import kernelapp
+        from ipykernel import kernelapp  # noqa: PLC0415 - start-up: the kernel app, only in a forked child
         kernelapp.launch_new_instance(argv=argv)
         code = 0
     except SystemExit as exc:
         code = exc.code if isinstance(exc.code, int) else 0
-    except BaseException:  # noqa: BLE001 - report, then leave
-        import traceback
+    except BaseException:
         traceback.print_exc()
     finally:
         sys.stdout.flush()
@@ -181,22 +185,18 @@ def serve(path: str, parent_pid: int) -> None:
     A request is one JSON line ``{"argv": [...], "env": {...}, "cwd": "..."}``; the answer is
     ``{"pid": N}``. The zygote exits when ``parent_pid`` (the learner server) is gone.
     """
-    import gc
-    import importlib
     # debugpy (imported by ipykernel) warns on import that frozen modules hide breakpoints; nobody
     # debugs a page kernel, and the warning would open the server's log.
     os.environ.setdefault("PYDEVD_DISABLE_FILE_VALIDATION", "1")
     for name in PRELOAD:
         importlib.import_module(name)
     try:  # every kernel starts with the content loaded (the kernel reloads it if a file changed since)
-        from ..config import load_content
         load_content()
-    except Exception as exc:  # noqa: BLE001 - the kernels load it themselves and show the error
+    except Exception as exc:
         print(f"kernel zygote: content not preloaded: {exc}", file=sys.stderr, flush=True)
     # Keep the preloaded objects out of the collector, so children neither scan them nor touch
     # (and so copy) the pages they live on.
     gc.freeze()
-    from setproctitle import getproctitle, setproctitle
     setproctitle(getproctitle())  # moves the environment aside once, so children can retitle
     signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # children are reaped by the system
     if os.path.exists(path):
@@ -215,7 +215,7 @@ def serve(path: str, parent_pid: int) -> None:
             break
         try:
             conn, _ = listener.accept()
-        except socket.timeout:
+        except TimeoutError:
             continue
         with conn:
             try:
