@@ -80,6 +80,24 @@ CULL_INTERVAL_S = 10
 SWEEP_S = 10
 
 
+#: Tasks started and not awaited (kernel stops); held here until done, since the event loop keeps
+#: only a weak reference to a task and may otherwise collect it before it finishes.
+_BACKGROUND: set[asyncio.Future] = set()
+
+
+def background(aw: Any) -> asyncio.Future:
+    """Run the awaitable ``aw`` on the event loop without waiting for it; its failure is logged."""
+    task = asyncio.ensure_future(aw)
+    _BACKGROUND.add(task)
+
+    def done(t: asyncio.Future) -> None:
+        _BACKGROUND.discard(t)
+        if not t.cancelled() and t.exception() is not None:
+            logging.getLogger("LearnerServer").error("background task failed", exc_info=t.exception())
+    task.add_done_callback(done)
+    return task
+
+
 class PageKernels:
     """The kernels that serve learners' pages: who owns which, one per learner, the cap.
 
@@ -123,7 +141,7 @@ class PageKernels:
         RequestInfoSocketHandler._cache.pop(kernel_id, None)  # sopcoach kernels never read it
         if previous and previous != kernel_id:
             self.server.log.info("learner %s opened a new page; stopping kernel %s", learner_id, previous)
-            asyncio.ensure_future(self.stop(previous))
+            background(self.stop(previous))
 
     def owns(self, learner_id: str | None, kernel_id: str) -> bool:
         entry = self.owner.get(kernel_id)
@@ -153,7 +171,7 @@ class PageKernels:
         """Stop every page kernel of one session (sign-out)."""
         for kid, (_, sh) in list(self.owner.items()):
             if sh == session_hash:
-                asyncio.ensure_future(self.stop(kid))
+                background(self.stop(kid))
 
     async def sweep(self) -> None:
         """Forget stopped kernels; stop kernels whose learner's session has ended."""
@@ -197,7 +215,7 @@ class _RequestKernels:
                 self._on_kernel(kernel_id)
                 return task, cache, kernel_id
             self._log.warning("preheated kernel %s died; not handing it out", kernel_id)
-            asyncio.ensure_future(ensure_async(self._km.shutdown_kernel(kernel_id, now=True)))
+            background(ensure_async(self._km.shutdown_kernel(kernel_id, now=True)))
             if self._km.get_pool_size(notebook_name) == 0:
                 break
         raise web.HTTPError(503, "no healthy kernel")
@@ -233,7 +251,7 @@ async def prune_pool(km: Any, notebook: str) -> None:
         pool.pop(0)
         km.log.warning("dropped a dead preheated kernel from the pool of %s", notebook)
         if content is not None:
-            asyncio.ensure_future(ensure_async(km.shutdown_kernel(content["kernel_id"], now=True)))
+            background(ensure_async(km.shutdown_kernel(content["kernel_id"], now=True)))
         km.fill_if_needed(delay=0, notebook_name=notebook)
 
 
@@ -450,9 +468,9 @@ class LearnerServer(Voila):
         # the sign-in routes live under the base URL too (/PREFIX/login behind a reverse proxy)
         handlers += [(url_path_join(base, path), handler) for path, handler in self.identity_provider.get_handlers()]
         handlers += [
-            (url_path_join(base, r"/api/kernels/%s" % _kernel_id_regex), OwnKernelHandler),
-            (url_path_join(base, r"/api/kernels/%s/channels" % _kernel_id_regex), OwnKernelWebsocketHandler),
-            (url_path_join(base, r"/voila/api/shutdown/%s" % _kernel_id_regex), OwnShutdownHandler),
+            (url_path_join(base, rf"/api/kernels/{_kernel_id_regex}"), OwnKernelHandler),
+            (url_path_join(base, rf"/api/kernels/{_kernel_id_regex}/channels"), OwnKernelWebsocketHandler),
+            (url_path_join(base, rf"/voila/api/shutdown/{_kernel_id_regex}"), OwnShutdownHandler),
             *([(url_path_join(base, FONT_AWESOME_ROUTE + "(.*)"), web.StaticFileHandler,
                  {"path": self.font_awesome})] if self.font_awesome else []),
             (url_path_join(base, r"/learn(/.*)?"), LearnerPageHandler, {
