@@ -57,10 +57,10 @@ NBVAL = home=$$(mktemp -d) && SOPCOACH_HOME="$$home" SOPCOACH_DB_URL= \
 	$(BIN)/python -m pytest -p no:cacheprovider --nbval-lax -o addopts= notebooks; \
 	status=$$?; rm -rf "$$home"; exit $$status
 
-## ruff (pyproject.toml's [tool.ruff]). mypy ([tool.mypy]) runs in `make typecheck`; it joins
-## `lint` once src/ is clean of type errors.
+## ruff (pyproject.toml's [tool.ruff]) and mypy ([tool.mypy]); `make typecheck` runs mypy alone.
 lint: install-test
 	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/mypy src
 
 typecheck: install-test
 	$(BIN)/mypy src

@@ -758,7 +758,12 @@ class PlaybookEdit:
         """Return ``{file name: text}`` of every playbook file as it would be saved now."""
         out = {}
         for name, f in self.files.items():
-            out[name] = dump(self.docs[name], f.indent) if name in self._dirty_docs() else f.text
+            if name not in self._dirty_docs():
+                out[name] = f.text
+            elif f.indent is None:  # _writable() refuses edits to such a file, so this is a bug
+                raise EditError(f"playbook/{name} was edited although its layout cannot be reproduced")
+            else:
+                out[name] = dump(self.docs[name], f.indent)
         return out
 
     def _dirty_docs(self) -> set[str]:

@@ -19,6 +19,7 @@ from datetime import datetime, timedelta
 from math import ceil
 from typing import Any
 from collections.abc import Callable
+from collections.abc import Set as AbstractSet
 
 from ..content.quizbank import Bank, Blueprint, MultipleChoice, Numeric, Ordering, Section, SingleChoice, TrueFalse
 from ..errors import (AlreadyCertified, AttemptClosed, AttemptExpired, AttemptLimitReached, ExamError, InvalidResponse,
@@ -64,7 +65,7 @@ class Draw:
     option_orders: dict[str, list[str]]
 
 
-def draw(bank: Bank, blueprint: Blueprint, seed: int, exclude: set[str] = frozenset()) -> Draw:
+def draw(bank: Bank, blueprint: Blueprint, seed: int, exclude: AbstractSet[str] = frozenset()) -> Draw:
     """Draw an exam from ``bank`` as ``blueprint`` says, deterministically for ``seed``.
 
     Questions are drawn per section (``Section.draw`` each, sections in blueprint order, questions
@@ -440,6 +441,8 @@ class ExamService:
             issue_for_attempt(tx, row, self.blueprint, now)
 
     def _stored_report(self, row: Attempt) -> ScoreReport:
+        if row.report is None:
+            raise ExamError(f"attempt {row.id} has no stored score report")
         return report_from_json(row.report)
 
     def _held_back(self, tx: Transaction) -> set[str]:
@@ -476,7 +479,7 @@ def attempt_counts(records: Records, exam_id: str) -> dict[str, int]:
 
 def recertification_exam(bank: Bank, blueprint: Blueprint, clauses: list[str], release_id: int,
                          playbook: Any = None, per_clause: int = 2,
-                         exclude: set[str] = frozenset()) -> tuple[Bank, Blueprint]:
+                         exclude: AbstractSet[str] = frozenset()) -> tuple[Bank, Blueprint]:
     """Build the short exam that re-certifies a person on just ``clauses``.
 
     Each clause becomes a section that draws up to ``per_clause`` questions examining it (a

@@ -56,8 +56,8 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
-from collections.abc import Iterable
+from typing import Any, TypeGuard
+from collections.abc import Iterable, Mapping
 
 import numpy as np
 import pandas as pd
@@ -234,6 +234,11 @@ class CutConsistency:
         return pd.DataFrame({"value": {k: v for k, v in self.__dict__.items()}})
 
 
+def _known(v: float | None) -> TypeGuard[float]:
+    """Return whether a figure is present (neither None nor NaN)."""
+    return v is not None and not np.isnan(v)
+
+
 def cut_consistency(totals: pd.Series, halves: tuple[pd.Series, pd.Series], cut: float,
                     alpha: float | None, sd: float | None) -> CutConsistency:
     """Measure the pass/fail decision's consistency near the cut score ``cut`` (percent).
@@ -253,11 +258,10 @@ def cut_consistency(totals: pd.Series, halves: tuple[pd.Series, pd.Series], cut:
     n = len(x)
     if n == 0:
         return CutConsistency(cut, 0, None, None, None, None, None, None, None)
-    ok = lambda v: v is not None and not np.isnan(v)  # noqa: E731
-    sem = sd * np.sqrt(1 - alpha) if ok(alpha) and ok(sd) and alpha <= 1 else None
+    sem = sd * np.sqrt(1 - alpha) if _known(alpha) and _known(sd) and alpha <= 1 else None
     near = int((np.abs(x - cut) <= sem + 1e-9).sum()) if sem is not None else None
     k2 = None
-    if ok(alpha) and n >= 2:
+    if _known(alpha) and n >= 2:
         var = x.var(ddof=1)
         dev = (x.mean() - cut) ** 2
         k2 = (alpha * var + dev) / (var + dev) if var + dev > 0 else None
@@ -272,7 +276,7 @@ def cut_consistency(totals: pd.Series, halves: tuple[pd.Series, pd.Series], cut:
 
 
 # -- clauses --------------------------------------------------------------------------------------------
-def clause_summary(marks: pd.DataFrame, max_marks: pd.Series, question_clauses: dict[str, Iterable[str]],
+def clause_summary(marks: pd.DataFrame, max_marks: pd.Series, question_clauses: Mapping[str, Iterable[str]],
                    clause_info: dict[str, tuple[str, str]] | None = None) -> pd.DataFrame:
     """Aggregate the responses by SOP clause: which clauses' questions are missed most.
 

@@ -44,7 +44,7 @@ from fractions import Fraction
 from typing import Any
 
 from ..content.quizbank import Matching, MultipleChoice, Numeric, Ordering, ShortAnswer, SingleChoice, TrueFalse
-from ..errors import InvalidResponse
+from ..errors import ExamError, InvalidResponse
 from ..i18n import t
 
 ZERO = Fraction(0)
@@ -213,12 +213,12 @@ def credit(question: Any, response: Any) -> Fraction:
         hit = next((a for a in question.accepted() if a.matches(x)), None)
         return max(ZERO, Fraction(hit.weight)) if hit is not None else ZERO
     if isinstance(question, ShortAnswer):
-        hit = next((a for a in question.answers if text_matches(a.text, response, a.case_sensitive)), None)
-        return max(ZERO, Fraction(hit.weight)) if hit is not None else ZERO
+        matched = next((a for a in question.answers if text_matches(a.text, response, a.case_sensitive)), None)
+        return max(ZERO, Fraction(matched.weight)) if matched is not None else ZERO
     if isinstance(question, Matching):
-        right = sum(1 for p in question.pairs
-                    if p.id in response and question.choice_text(response[p.id]) == p.answer)
-        return Fraction(right, len(question.pairs))
+        paired = sum(1 for p in question.pairs
+                     if p.id in response and question.choice_text(response[p.id]) == p.answer)
+        return Fraction(paired, len(question.pairs))
     if isinstance(question, Ordering):
         key = [o.id for o in question.items]
         return Fraction(lcs_length(list(response), key), max(len(response), len(key)))
@@ -360,6 +360,8 @@ def key_text(q: Any, lang: str | None = None) -> str:
     if isinstance(q, TrueFalse):
         return t("正确", "True", lang) if q.answer else t("错误", "False", lang)
     if isinstance(q, Numeric):
+        if q.answer is None:
+            raise ExamError(f"question {q.id} has no single answer to show as its key")
         tol = f" ± {q.tolerance.normalize():f}" if q.tolerance else ""
         return f"{q.answer.normalize():f}{tol}" + (f" {q.unit.get(lang)}" if q.unit else "")
     if isinstance(q, Ordering):

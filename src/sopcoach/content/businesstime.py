@@ -28,6 +28,7 @@ from datetime import date, datetime, time, timedelta
 from datetime import timezone as _dt_timezone
 from decimal import Decimal
 from collections.abc import Iterable
+from typing import overload
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import chinese_calendar
@@ -333,9 +334,8 @@ class BusinessCalendar:
         if not self.day_start < self.day_end:
             raise BusinessTimeError(
                 f"business hours must start before they end (got {self.day_start:%H:%M}-{self.day_end:%H:%M})")
-        covered = self.covered_years
+        covered = None if self.covered_years is None else tuple(self.covered_years)
         if covered is not None:
-            covered = tuple(covered)
             if (len(covered) != 2 or any(isinstance(y, bool) or not isinstance(y, int) for y in covered)
                     or covered[0] > covered[1]):
                 raise BusinessTimeError(
@@ -463,12 +463,20 @@ class BusinessCalendar:
                 "holidays and make-up working days are unknown; update the chinesecalendar package "
                 "(then rebuild with BusinessCalendar.china(years=...)) or declare the holidays in the playbook")
 
+    @overload
+    def _following_working_day(self, d: date) -> date: ...
+    @overload
+    def _following_working_day(self, d: date, until: date | None) -> date | None: ...
+
     def _following_working_day(self, d: date, until: date | None = None) -> date | None:
         """Return the first working day after ``d``; None if there is none up to ``until``."""
         if until is None:
             following = self._following.get(d)
             if following is None:
-                following = self._following[d] = self._following_working_day(d, date.max)
+                found = self._following_working_day(d, date.max)
+                if found is None:
+                    raise BusinessTimeError(f"no working day follows {d.isoformat()}")
+                following = self._following[d] = found
             return following
         while True:
             d += _ONE_DAY
@@ -828,8 +836,10 @@ class BusinessCalendar:
         limit = None if with_fraction else end_l.date()
         while True:
             following = self._following_working_day(day, until=limit)
-            due = None if following is None else self._aware(datetime.combine(following, wall))
-            if due is None or _to_utc(due) > end_utc:
+            if following is None:  # only with a limit, that is without the fraction
+                return count, Decimal(count)
+            due = self._aware(datetime.combine(following, wall))
+            if _to_utc(due) > end_utc:
                 if not with_fraction:
                     return count, Decimal(count)
                 return count, count + _ratio(_real_delta(end_l, previous), _real_delta(due, previous))

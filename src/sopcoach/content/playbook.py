@@ -432,8 +432,8 @@ class Playbook(_Model):
         for a in self.authority:
             need("role", a.role, role_ids, f"authority '{a.role}'")
             need("role", a.approver, role_ids, f"authority '{a.role}'")
-        for t in self.templates:
-            need("stage", t.used_at_stage, stage_ids, f"templates '{t.id}'")
+        for template in self.templates:
+            need("stage", template.used_at_stage, stage_ids, f"templates '{template.id}'")
         numbers: set[int] = set()
         for lesson in self.lessons:
             for c in lesson.clauses:
@@ -525,15 +525,16 @@ def load_playbook(folder: Path | str) -> Playbook:
         for err in exc.errors():
             for msg in str(err["msg"]).removeprefix("Value error, ").split("; "):
                 part = msg.split(":", 1)[0].split(" ", 1)[0]
-                doc = owner.get(part)
-                where = doc.problem((part,), msg) if doc else Problem(str(folder), 0, 0, "", msg)
-                out.append(_locate_ref(doc, where, msg))
+                owning = owner.get(part)
+                where = owning.problem((part,), msg) if owning else Problem(str(folder), 0, 0, "", msg)
+                out.append(_locate_ref(owning, where, msg))
         raise_problems(out)
         raise  # pragma: no cover
 
 
 def _part_model(key: str) -> type[BaseModel]:
-    return create_model(f"Part_{key}", __config__=ConfigDict(extra="forbid"), **{key: (PARTS[key], ...)})
+    fields: dict[str, Any] = {key: (PARTS[key], ...)}
+    return create_model(f"Part_{key}", __config__=ConfigDict(extra="forbid"), **fields)
 
 
 def _locate_ref(doc: Loaded | None, default: Problem, msg: str) -> Problem:

@@ -274,7 +274,7 @@ class _Ctx:
     header: list[str]
     problems: list[Problem]
     formats_used: list[dict[str, Any]]
-    raw: pd.DataFrame | None = None
+    raw: pd.DataFrame
     strip: bool = True
     typed: bool = False  # cells typed by the file (XLSX), not text
     _codes: dict[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
@@ -446,9 +446,10 @@ def _convert(df: pd.DataFrame, name: str, kind: str, spec: FieldSpec, ctx: _Ctx,
         codes = np.zeros(len(df), dtype=np.intp)
         uniq = np.array([spec.value.strip()], dtype=object)
     else:
-        column = _resolve(spec, ctx.header)
-        if column is None:
+        resolved = _resolve(spec, ctx.header)
+        if resolved is None:
             return None
+        column = resolved
         if kind == _DATE:
             return _parse_dates(column, spec, ctx, label)
         if kind == _TEXT and spec.values is None:
@@ -815,7 +816,8 @@ def _duplicates(ctx: _Ctx, table: TableSpec, canon: pd.DataFrame) -> pd.Series:
     id_col = _resolve(id_spec, header) if id_spec and id_spec.column else None
     cols = [c for c in raw.columns if c != id_col]
     n = len(raw)
-    dup_rows, dup_of = np.zeros(0, dtype=np.intp), np.zeros(0, dtype=object)
+    dup_rows: np.ndarray = np.zeros(0, dtype=np.intp)
+    dup_of: np.ndarray = np.zeros(0, dtype=object)
     keys = [c for c in (_resolve(table.fields[f], header) for f in ("timestamp", "deal_id")
                         if f in table.fields and table.fields[f].column) if c] or cols[:2]
     as_text = raw[cols].map(_cell_text) if ctx.typed else raw
@@ -826,7 +828,7 @@ def _duplicates(ctx: _Ctx, table: TableSpec, canon: pd.DataFrame) -> pd.Series:
             key, seen = pd.factorize(key)
             size = len(seen)
         key, size = key * len(uniq) + codes, size * len(uniq)
-    cand = np.flatnonzero(pd.Series(key).duplicated(keep=False).to_numpy()) if cols else []
+    cand = np.flatnonzero(pd.Series(key).duplicated(keep=False).to_numpy()) if cols else np.zeros(0, dtype=np.intp)
     if len(cand):
         full = pd.util.hash_pandas_object(as_text[cols].iloc[cand], index=False).to_numpy()
         pos = pd.Series(cand)
@@ -843,7 +845,7 @@ def _duplicates(ctx: _Ctx, table: TableSpec, canon: pd.DataFrame) -> pd.Series:
         dup_of = canon["event_id"].to_numpy(dtype=object)[firsts[same]]
     codes = np.full(n, len(dup_rows), dtype=np.intp)  # the final None: not a duplicate
     codes[dup_rows] = np.arange(len(dup_rows))
-    return _take_text(np.append(dup_of, None), codes, canon.index)
+    return _take_text(np.append(dup_of, np.array([None], dtype=object)), codes, canon.index)
 
 
 def _deal_date_events(raw: pd.DataFrame, table: TableSpec, canon: pd.DataFrame, ctx: _Ctx) -> pd.DataFrame:

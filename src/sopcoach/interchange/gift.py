@@ -38,8 +38,8 @@ from pathlib import Path
 from typing import Any
 from collections.abc import Iterable
 
-from ..content.quizbank import Matching, MultipleChoice, Numeric, Ordering, ShortAnswer, SingleChoice, TrueFalse
-from ..errors import Problem, relpath
+from ..content.quizbank import Matching, MultipleChoice, Numeric, NumericAnswer, Ordering, ShortAnswer, SingleChoice, TrueFalse
+from ..errors import ContentError, Problem, relpath
 from ..i18n import Text
 from ._common import (Builder, ImportOptions, ImportResult, ItemResult, number, number_text, percent_text, snap_percent)
 
@@ -330,8 +330,8 @@ def _multichoice(q: GiftQuestion, answer_text: str, off: int, line_at) -> None:
                 q.notes.append(f"line {line_at(o)}: '={piece[:12]}': Moodle reads '=' as full credit and keeps "
                                "the %weight% in the answer text; write '~%weight%' for a partial answer")
         else:
-            fraction, piece, err = _weight(piece)
-            fraction = fraction if fraction is not None else Fraction(0)
+            weight, piece, err = _weight(piece)
+            fraction = weight if weight is not None else Fraction(0)
             if err:
                 q.error = f"line {line_at(o)}: {err}"
                 return
@@ -496,9 +496,9 @@ def to_entry(q: GiftQuestion, b: Builder, number_: int) -> tuple[ItemResult, dic
                 acc["weight"] = a.fraction
             if cs and len(cs) == len(q.answers) and cs[i] is True:
                 acc["case_sensitive"] = True
-            fb = b.text(a.feedback, a.feedback_fmt)
-            if fb:
-                acc["feedback"] = fb
+            feedback = b.text(a.feedback, a.feedback_fmt)
+            if feedback:
+                acc["feedback"] = feedback
             if a.fraction < 0:
                 item.notes.append(f"line {a.line}: answer '{a.text}' has a negative weight; it scores 0 in "
                                   "sopcoach (credit is never negative)")
@@ -528,7 +528,7 @@ def _order(entry: dict[str, Any]) -> dict[str, Any]:
 
 def _choice(q: GiftQuestion, b: Builder, meta: dict, item: ItemResult) -> dict[str, Any]:
     ids = _ids(meta, len(q.answers))
-    values = meta.get("values") if isinstance(meta.get("values"), dict) else {}
+    values: dict = meta["values"] if isinstance(meta.get("values"), dict) else {}
     options: list[dict[str, Any]] = []
     for oid, a in zip(ids, q.answers):
         options.append({"id": oid, "text": b.text(a.text, a.fmt) or {"zh-CN": "", "en": ""}})
@@ -574,6 +574,15 @@ def _choice(q: GiftQuestion, b: Builder, meta: dict, item: ItemResult) -> dict[s
     return {"type": "multiple_choice", "options": _finish_options(options, q, b, values)}
 
 
+def _number_key(q: Numeric, a: Numeric | NumericAnswer) -> str:
+    """Return an accepted number in GIFT: ``min..max`` for a range, else ``answer:tolerance``."""
+    if a.min is not None and a.max is not None:
+        return f"{number_text(a.min)}..{number_text(a.max)}"
+    if a.answer is None:  # the bank's validation gives every accepted number an answer or a range
+        raise ContentError([Problem("", 0, 0, f"questions.{q.id}", "a numeric answer has neither answer nor range")])
+    return f"{number_text(a.answer)}:{number_text(a.tolerance)}"
+
+
 def _finish_options(options: list[dict], q: GiftQuestion, b: Builder, values: dict) -> list[dict]:
     """Add values and feedback, in the key order of a hand-written bank."""
     for opt, a in zip(options, q.answers):
@@ -602,13 +611,13 @@ def _numeric(q: GiftQuestion, b: Builder, item: ItemResult) -> dict[str, Any]:
                                    else {"answer": a.value, "tolerance": a.tolerance})
             if a.fraction != 1:
                 acc["weight"] = a.fraction
-            fb = b.text(a.feedback, a.feedback_fmt)
-            if fb:
-                acc["feedback"] = fb
+            feedback = b.text(a.feedback, a.feedback_fmt)
+            if feedback:
+                acc["feedback"] = feedback
             answers.append(acc)
         out["answers"] = answers
     for a in q.answers:
-        if a.low is not None and a.low > a.high:
+        if a.low is not None and a.high is not None and a.low > a.high:
             item.notes.append(f"line {a.line}: range {a.text} has min above max")
     if other:
         out["feedback_other"] = other
@@ -825,27 +834,23 @@ def export_question(q: Any, lang: str = "both") -> tuple[str | None, list[str]]:
         lines = []
         if q.answers is not None:
             for a in q.answers:
-                num = (f"{number_text(a.min)}..{number_text(a.max)}" if a.min is not None
-                       else f"{number_text(a.answer)}:{number_text(a.tolerance)}")
-                lines.append(f"\t=%{percent_text(Fraction(a.weight))}%{num}{fb(a.feedback)}")
-        elif q.min is not None:
-            lines.append(f"\t={number_text(q.min)}..{number_text(q.max)}")
+                lines.append(f"\t=%{percent_text(Fraction(a.weight))}%{_number_key(q, a)}{fb(a.feedback)}")
         else:
-            lines.append(f"\t={number_text(q.answer)}:{number_text(q.tolerance)}")
+            lines.append(f"\t={_number_key(q, q)}")
         if q.feedback_other is not None:
             lines.append(f"\t~#{w.text(q.feedback_other)}")
         unit = q.unit.model_dump(by_alias=True) if q.unit is not None else None
-        if unit:
+        if unit and q.unit is not None:
             notes.append(f"{q.id}: the unit ({q.unit.en}) is kept in the sopcoach comment only; GIFT has no unit")
         body = "{#\n" + "\n".join(lines) + "\n" + gf + "}"
         return f"{_meta(q, unit=unit)}\n{head}{body}\n", notes
     if isinstance(q, ShortAnswer):
         lines = []
-        for a in q.answers:
-            if "->" in a.text:
-                return None, [f"{q.id}: accepted answer '{a.text}' holds '->', which GIFT reads as a matching "
+        for acc in q.answers:
+            if "->" in acc.text:
+                return None, [f"{q.id}: accepted answer '{acc.text}' holds '->', which GIFT reads as a matching "
                               "pair; not exported"]
-            lines.append(f"\t=%{percent_text(Fraction(a.weight))}%{escape(a.text)}{fb(a.feedback)}")
+            lines.append(f"\t=%{percent_text(Fraction(acc.weight))}%{escape(acc.text)}{fb(acc.feedback)}")
         cs = [a.case_sensitive for a in q.answers]
         if any(cs):
             notes.append(f"{q.id}: Moodle ignores case in GIFT short answers; case sensitivity is kept in the "

@@ -64,7 +64,8 @@ def load_json_with_marks(text: str) -> tuple[Any, dict[Key, tuple[int, int]]]:
         i = ws(i)
         marks[key] = pos(i)
         if i < len(text) and text[i] == "[":
-            out, i = [], ws(i + 1)
+            out: list[Any] = []
+            i = ws(i + 1)
             if text[i:i + 1] == "]":
                 return out, i + 1
             while True:
@@ -190,7 +191,8 @@ def _convert(it: _Item, b: Builder, item: ItemResult) -> str | None:
         return b.text(a["feedback"]) if isinstance(a.get("feedback"), str) else None
 
     if qtype in ("multiple_choice", "many_choice"):
-        opts, seen = [], {}
+        opts: list[dict[str, Any]] = []
+        seen_at: dict[str, tuple[int, bool]] = {}
         for j, a in enumerate(answers):
             t = _text_of(it, a, j)
             if t is None:
@@ -199,13 +201,13 @@ def _convert(it: _Item, b: Builder, item: ItemResult) -> str | None:
                 return _undo(b, entry, f"{it.where('answers', j)}: 'correct' must be true or false "
                                        f"(found {a.get('correct')!r})")
             norm = " ".join(t.split()).casefold()
-            if norm in seen and seen[norm][1] != a["correct"]:
+            if norm in seen_at and seen_at[norm][1] != a["correct"]:
                 return _undo(b, entry, f"contradictory: answer '{t}' is correct at "
-                                       f"{it.where('answers', seen[norm][0] if a['correct'] is False else j)} "
+                                       f"{it.where('answers', seen_at[norm][0] if a['correct'] is False else j)} "
                                        f"and incorrect at "
-                                       f"{it.where('answers', j if a['correct'] is False else seen[norm][0])}; "
+                                       f"{it.where('answers', j if a['correct'] is False else seen_at[norm][0])}; "
                                        "keep one of them")
-            seen.setdefault(norm, (j, a["correct"]))
+            seen_at.setdefault(norm, (j, a["correct"]))
             opt: dict[str, Any] = {"id": _letter(j), "text": b.text(t)}
             if a["correct"]:
                 opt["correct"] = True
@@ -230,7 +232,8 @@ def _convert(it: _Item, b: Builder, item: ItemResult) -> str | None:
                                       or precision < 1):
             return _undo(b, entry, f"{it.where('precision')}: 'precision' is a number of significant digits "
                                    f"(found {precision!r})")
-        accepted, seen = [], {}
+        accepted: list[dict[str, Any]] = []
+        seen_keys: dict[tuple[Any, ...], bool] = {}
         for j, a in enumerate(answers):
             if a.get("type") == "default":
                 if fb(a):
@@ -239,6 +242,7 @@ def _convert(it: _Item, b: Builder, item: ItemResult) -> str | None:
             if not isinstance(a.get("correct"), bool):
                 return _undo(b, entry, f"{it.where('answers', j)}: 'correct' must be true or false")
             acc: dict[str, Any]
+            key: tuple[Any, ...]
             if "value" in a:
                 v = _num(a["value"])
                 if v is None:
@@ -253,20 +257,20 @@ def _convert(it: _Item, b: Builder, item: ItemResult) -> str | None:
                 key = ("v", v)
             elif "range" in a:
                 rng = a["range"]
-                lo, hi = (_num(rng[0]), _num(rng[1])) if isinstance(rng, list) and len(rng) == 2 else (None, None)
-                if lo is None or hi is None or lo > hi:
+                low, high = (_num(rng[0]), _num(rng[1])) if isinstance(rng, list) and len(rng) == 2 else (None, None)
+                if low is None or high is None or low > high:
                     return _undo(b, entry, f"{it.where('answers', j, 'range')}: 'range' must be [min, max] "
                                            f"with min <= max (found {rng!r})")
-                acc = {"min": lo, "max": hi}
-                key = ("r", lo, hi)
+                acc = {"min": low, "max": high}
+                key = ("r", low, high)
                 item.notes.append(f"{it.where('answers', j)}: range [{rng[0]}, {rng[1]}) now includes its upper "
                                   "end (jupyterquiz excludes it)")
             else:
                 return _undo(b, entry, f"{it.where('answers', j)}: a numeric answer needs 'value' or 'range'")
-            if key in seen and seen[key] != a["correct"]:
+            if key in seen_keys and seen_keys[key] != a["correct"]:
                 return _undo(b, entry, f"contradictory: {it.where('answers', j)} repeats an earlier answer "
                                        "with the opposite 'correct'; keep one")
-            seen.setdefault(key, a["correct"])
+            seen_keys.setdefault(key, a["correct"])
             if not a["correct"]:
                 acc["weight"] = Fraction(0)
             if fb(a):
@@ -280,7 +284,8 @@ def _convert(it: _Item, b: Builder, item: ItemResult) -> str | None:
         else:
             entry["answers"] = accepted
     elif qtype == "string":
-        acc_list, seen = [], {}
+        acc_list: list[dict[str, Any]] = []
+        seen: dict[str, bool] = {}
         for j, a in enumerate(answers):
             if a.get("type") == "default":
                 if fb(a):
@@ -295,7 +300,7 @@ def _convert(it: _Item, b: Builder, item: ItemResult) -> str | None:
                 return _undo(b, entry, f"contradictory: answer '{t}' is both correct and incorrect "
                                        f"({it.where('answers', j)}); keep one")
             seen.setdefault(norm, a["correct"])
-            acc: dict[str, Any] = {"text": t.replace("*", "\\*")}
+            acc = {"text": t.replace("*", "\\*")}
             if not a["correct"]:
                 acc["weight"] = Fraction(0)
             if a.get("match_case"):

@@ -20,6 +20,7 @@ from typing import Any
 from collections.abc import Iterable
 
 from ..content.quizbank import Matching, MultipleChoice, Numeric, Ordering, ShortAnswer, SingleChoice, TrueFalse
+from ..errors import ContentError, Problem
 from ..i18n import Text
 from ._common import number_text
 
@@ -108,7 +109,7 @@ def export_moodle_xml(questions: Iterable[Any], lang: str = "both") -> tuple[str
             ET.SubElement(el, "single").text = "true" if single else "false"
             ET.SubElement(el, "shuffleanswers").text = "true"
             ET.SubElement(el, "answernumbering").text = "abc"
-            if single:
+            if isinstance(q, SingleChoice):
                 weights = [Fraction(1) if o.correct else Fraction(o.weight or 0) for o in q.options]
             elif q.weighted:
                 weights = [Fraction(o.weight or 0) for o in q.options]
@@ -127,7 +128,13 @@ def export_moodle_xml(questions: Iterable[Any], lang: str = "both") -> tuple[str
         elif isinstance(q, Numeric):
             el = _question(quiz, q, "numerical", lang)
             for a in q.accepted():
-                value, tol = (a.answer, a.tolerance) if a.min is None else ((a.min + a.max) / 2, (a.max - a.min) / 2)
+                if a.min is not None and a.max is not None:
+                    value, tol = (a.min + a.max) / 2, (a.max - a.min) / 2
+                elif a.answer is not None:
+                    value, tol = a.answer, a.tolerance
+                else:  # the bank's validation gives every accepted number an answer or a range
+                    raise ContentError([Problem("", 0, 0, f"questions.{q.id}",
+                                                "a numeric answer has neither answer nor range")])
                 _answer(el, _grade(Fraction(a.weight)), number_text(value), lang, a.feedback,
                         tolerance=number_text(tol))
             if q.feedback_other is not None:
@@ -144,8 +151,8 @@ def export_moodle_xml(questions: Iterable[Any], lang: str = "both") -> tuple[str
             ET.SubElement(el, "usecase").text = "1" if any(a.case_sensitive for a in q.answers) else "0"
             if len({a.case_sensitive for a in q.answers}) > 1:
                 notes.append(f"{q.id}: Moodle sets case sensitivity per question; written as case-sensitive")
-            for a in q.answers:
-                _answer(el, _grade(Fraction(a.weight)), a.text, lang, a.feedback)
+            for accepted in q.answers:
+                _answer(el, _grade(Fraction(accepted.weight)), accepted.text, lang, accepted.feedback)
         elif isinstance(q, Matching):
             el = _question(quiz, q, "matching", lang)
             ET.SubElement(el, "shuffleanswers").text = "true"
@@ -161,10 +168,10 @@ def export_moodle_xml(questions: Iterable[Any], lang: str = "both") -> tuple[str
                 ET.SubElement(ans, "text").text = _render(o.text, lang)
         elif isinstance(q, Ordering):
             el = _question(quiz, q, "ordering", lang)
-            for tag, value in (("layouttype", "VERTICAL"), ("selecttype", "ALL"), ("selectcount", "0"),
-                               ("gradingtype", "LONGEST_ORDERED_SUBSET"), ("showgrading", "SHOW"),
-                               ("numberingstyle", "none")):
-                ET.SubElement(el, tag).text = value
+            for tag, setting in (("layouttype", "VERTICAL"), ("selecttype", "ALL"), ("selectcount", "0"),
+                                 ("gradingtype", "LONGEST_ORDERED_SUBSET"), ("showgrading", "SHOW"),
+                                 ("numberingstyle", "none")):
+                ET.SubElement(el, tag).text = setting
             for i, o in enumerate(q.items, 1):
                 _answer(el, f"{i}.0000000", o.text, lang, o.feedback)
             if q.distractors:

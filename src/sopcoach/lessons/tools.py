@@ -566,7 +566,7 @@ def funnel(playbook: Any, counts: dict[str, int], deals_lost: int = 0) -> Funnel
     >>> [str(s.rate) for s in f.steps], f.weakest.kpi.id, str(f.win_rate)
     (['3/10', '2/3', '3/10', '5/6'], 'quote_acceptance_rate', '1/3')
     """
-    values = []
+    values: list[int] = []
     for name in FUNNEL_COUNTS:
         try:
             v = int(counts[name])
@@ -585,7 +585,7 @@ def funnel(playbook: Any, counts: dict[str, int], deals_lost: int = 0) -> Funnel
     won = values[-1]
     win = Fraction(won, won + int(deals_lost)) if won + int(deals_lost) else None
     below = [s for s in steps if s.below_target]
-    weakest = min(below, key=lambda s: s.rate / Fraction(s.kpi.target)) if below else None
+    weakest = min(below, key=lambda s: (s.rate or 0) / Fraction(s.kpi.target)) if below else None
     return Funnel(steps, win, weakest)
 
 

@@ -7,7 +7,7 @@ audit events, playbook releases, question reviews and certificates. Times are st
 from __future__ import annotations
 
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, overload
 
 from sqlalchemy import JSON, Boolean, DateTime, ForeignKey, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -35,6 +35,12 @@ def utcnow() -> datetime:
     return datetime.now(timezone.utc)
 
 
+@overload
+def to_db(dt: datetime) -> datetime: ...
+@overload
+def to_db(dt: None) -> None: ...
+@overload
+def to_db(dt: datetime | None) -> datetime | None: ...
 def to_db(dt: datetime | None) -> datetime | None:
     """Convert an aware datetime to naive UTC for storage (naive input is refused)."""
     if dt is None:
@@ -44,6 +50,12 @@ def to_db(dt: datetime | None) -> datetime | None:
     return dt.astimezone(timezone.utc).replace(tzinfo=None)
 
 
+@overload
+def from_db(dt: datetime) -> datetime: ...
+@overload
+def from_db(dt: None) -> None: ...
+@overload
+def from_db(dt: datetime | None) -> datetime | None: ...
 def from_db(dt: datetime | None) -> datetime | None:
     """Convert a stored naive-UTC datetime back to an aware one."""
     return None if dt is None else dt.replace(tzinfo=timezone.utc)

@@ -14,11 +14,11 @@ import secrets
 import time as _time
 from contextlib import contextmanager
 from datetime import datetime, timedelta
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 from collections.abc import Callable, Iterable, Iterator
 
 from sqlalchemy import create_engine, delete, event, func, select
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import CursorResult, Engine
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -406,7 +406,10 @@ class Records:
 
     def forget_old_pages(self, before: datetime) -> int:
         """Forget page bindings made before ``before`` (their kernels are long gone); return how many."""
-        return self.run(lambda s: s.execute(delete(PageKernel).where(PageKernel.bound_at < to_db(before))).rowcount)
+        def do(s: Session) -> int:
+            result = s.execute(delete(PageKernel).where(PageKernel.bound_at < to_db(before)))
+            return cast("CursorResult[Any]", result).rowcount  # a DELETE gives a CursorResult
+        return self.run(do)
 
     def unbind_pages(self, kernel_ids: list[str]) -> None:
         """Forget the bindings of kernels that have stopped."""

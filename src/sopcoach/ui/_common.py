@@ -53,7 +53,7 @@ def safe(method: Callable) -> Callable:
     return wrapper
 
 
-_SHARED: dict[str, Any] = {}
+_SHARED: dict[str | tuple[Any, ...], Any] = {}
 
 
 def shared_html_parts() -> tuple[Any, Any]:

@@ -170,6 +170,7 @@ class LearnerApp:
         self.router.show_address(route, lang if lang != current_lang() else "", title, push=push)
 
     def _build(self, inst: Installation, nav: Navigator, path: str, lang: str, learner: str) -> tuple[Any, str, str]:
+        view: Any  # one of the pages (ExamApp, RecertificationApp, LessonApp, HomeApp)
         sop = inst.playbook.sop.name.get(lang)
         if path == "exam":
             gate = lesson_gate(inst) if inst.blueprint.require_lessons else None

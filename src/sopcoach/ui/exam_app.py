@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import enum
 from datetime import datetime
+from fractions import Fraction
 from typing import Any
 from collections.abc import Callable
 
@@ -20,7 +21,7 @@ from ..certification.certificates import learner_certificate
 from ..certification.exam import AttemptState, ExamService, QuestionView
 from ..certification.scoring import ScoreReport, floor_percent, key_text
 from ..config import Installation
-from ..errors import (AlreadyCertified, AttemptClosed, AttemptExpired, AttemptLimitReached, AuthError, InvalidResponse,
+from ..errors import (AlreadyCertified, AttemptClosed, AttemptExpired, AttemptLimitReached, AuthError, ExamError, InvalidResponse,
                       LessonsIncomplete, RecordsError, WaitRequired)
 from ..i18n import current_lang, t
 from ..records.models import utcnow
@@ -193,7 +194,7 @@ class ExamApp:
 
     def _certified_html(self) -> str:
         """Say whether the learner's certificate is current, and where to recertify when it is not."""
-        cert = learner_certificate(self.inst.records, self.learner_id, self.clock())
+        cert = learner_certificate(self.inst.records, self._learner(), self.clock())
         if cert is None:
             return self.tr("<p><b>您已通过认证。</b></p>", "<p><b>You are certified.</b></p>")
         until = f"{cert.expires_at:%Y-%m-%d}" if cert.expires_at else "?"
@@ -218,7 +219,7 @@ class ExamApp:
 
     # -- instructions ---------------------------------------------------------------------------------
     def show_instructions(self) -> None:
-        el = self.service.eligibility(self.learner_id)
+        el = self.service.eligibility(self._learner())
         bp = self.bp
         pct = floor_percent(bp.pass_fraction, 0)
         rows = [
@@ -231,7 +232,7 @@ class ExamApp:
         html = (self._home_link() + f"<p>{esc(self.tr('您好，', 'Hello, '))}{esc(self.learner_name)}</p>"
                 f"<p>{esc(bp.instructions.get(self.lang))}</p><table class='sopcoach-table'>{table}</table>")
         children: list[w.Widget] = [html_widget(html)]
-        missing = self.service.missing_lessons(self.learner_id) if el.open_attempt is None and not el.passed else []
+        missing = self.service.missing_lessons(self._learner()) if el.open_attempt is None and not el.passed else []
         if missing:
             titles = {x.id: x for x in self.inst.playbook.lessons}
             items = "".join(f"<li>{self.nav.link(titles[m].notebook, f'{titles[m].number}. {titles[m].title.get(self.lang)}', '', self.lang)}</li>"
@@ -272,6 +273,18 @@ class ExamApp:
         self._start_timer()
         self.show_question()
 
+    def _learner(self) -> str:
+        """Return the signed-in learner's id (the exam is shown only after sign-in)."""
+        if self.learner_id is None:
+            raise AuthError("no learner is signed in on this page")
+        return self.learner_id
+
+    def _attempt(self) -> int:
+        """Return the open attempt's id (questions and review exist only once it has started)."""
+        if self.attempt_id is None:
+            raise ExamError("no attempt has been started on this page")
+        return self.attempt_id
+
     # -- questions ------------------------------------------------------------------------------------
     def _open(self) -> bool:
         """Return True when the attempt is still open; otherwise show the result."""
@@ -287,7 +300,7 @@ class ExamApp:
         if not self._open():
             return
         self.say("")  # "Saved" belongs to the question it was said for
-        qv = self.service.question(self.attempt_id, self.index, self.lang)
+        qv = self.service.question(self._attempt(), self.index, self.lang)
         # The question's number goes last, so the page never shows it above another question's
         # stem or controls (a learner, and the browser tests, read "question 5" as "5 is shown").
         self._build_answer(qv)
@@ -415,7 +428,7 @@ class ExamApp:
         self.show_review()
 
     def show_review(self) -> None:
-        view = self.service.view(self.attempt_id)
+        view = self.service.view(self._attempt())
         rows: list[w.Widget] = []
         unanswered = [i for i, q in enumerate(view.question_ids) if q not in view.answered]
         flagged = [i for i, q in enumerate(view.question_ids) if q in view.flagged]
@@ -447,7 +460,7 @@ class ExamApp:
     def on_submit_request(self, _button: Any = None) -> None:
         if self.page is not Page.REVIEW or not self._open():
             return
-        view = self.service.view(self.attempt_id)
+        view = self.service.view(self._attempt())
         missing = len(view.question_ids) - len(view.answered)
         warn = self.tr(f"还有 {missing} 题未作答，未答题目不得分。", f"{missing} questions are unanswered and will score nothing.") if missing else ""
         text = self.tr("提交后不能再修改答案。确定提交吗？", "After submitting you cannot change your answers. Submit now?")
@@ -480,6 +493,8 @@ class ExamApp:
         if self.attempt_id is None:
             return
         row = self.inst.records.attempt(self.attempt_id)
+        if row is None:
+            raise ExamError(f"no attempt {self.attempt_id}")
         if row.state == AttemptState.STARTED.value:
             return
         rep = self.service.report(self.attempt_id)
@@ -494,7 +509,7 @@ class ExamApp:
             head += f"<p>{esc(self.tr('考试时间已到，已按截止前保存的答案计分。', 'Time ran out; the answers saved before the deadline were scored.'))}</p>"
         titles = {s.id: s.title.get(self.lang) for s in self.bp.sections}
         sec_rows = "".join(
-            f"<tr><td>{esc(titles.get(k, k))}</td><td>{floor_percent(e / p if p else 0)}%</td></tr>"
+            f"<tr><td>{esc(titles.get(k, k))}</td><td>{floor_percent(e / p if p else Fraction(0))}%</td></tr>"
             for k, (e, p) in rep.sections.items())
         sections = (f"<h4>{esc(self.tr('分项得分', 'By section'))}</h4><table class='sopcoach-table'>{sec_rows}</table>")
         missed_html = ""

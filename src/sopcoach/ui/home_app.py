@@ -14,6 +14,7 @@ import ipywidgets as w
 
 from ..certification.scoring import floor_percent
 from ..config import Installation
+from ..errors import AuthError
 from ..i18n import current_lang, t
 from ..lessons.progress import LessonService
 from ..records.models import utcnow
@@ -120,6 +121,12 @@ class LearnerPage:
         self.say("")
         self.show()
 
+    def _learner(self) -> str:
+        """Return the signed-in learner's id (pages are shown only after sign-in)."""
+        if self.learner_id is None:
+            raise AuthError("no learner is signed in on this page")
+        return self.learner_id
+
     def show(self) -> None:  # pragma: no cover - every page implements it
         raise NotImplementedError
 
@@ -145,7 +152,7 @@ class HomeApp(LearnerPage):
         The listing is one HTML widget (progress bars drawn in CSS, ``role="progressbar"``): a view
         switch then sends a handful of widget messages, not a hundred.
         """
-        statuses = self.lessons.statuses(self.learner_id)
+        statuses = self.lessons.statuses(self._learner())
         done = sum(s.complete for s in statuses)
         total = len(statuses)
         self.nav.value = f"<span class='sopcoach-hello'>{esc(self.tr('您好,', 'Hello, '))}{esc(self.learner_name)}</span>"

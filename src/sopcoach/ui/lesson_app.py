@@ -138,7 +138,7 @@ class LessonApp(LearnerPage):
         return " ".join(links)
 
     def show(self) -> None:
-        status = self.service.open(self.learner_id, self.lesson.id)
+        status = self.service.open(self._learner(), self.lesson.id)
         pb = self.inst.playbook
         nav = self._nav()
         self.nav.value = nav
@@ -160,7 +160,7 @@ class LessonApp(LearnerPage):
                      + (f"<p>{esc(self.lesson.tool_intro.get(self.lang))}</p>" if self.lesson.tool_intro else ""))
         # The lesson's text is one widget: each widget is a model the page creates, and closes again.
         text = html_widget(intro + clauses + key_points + tool_head, classes=("sopcoach-lesson-text",))
-        stored = (self.inst.records.lesson_progress(self.learner_id).get(self.lesson.id))
+        stored = (self.inst.records.lesson_progress(self._learner()).get(self.lesson.id))
         answers = ((stored.practice or {}).get("answers") or {}) if stored is not None else {}
         self.items = {}
         for i, q in enumerate(self.service.questions(self.lesson.id), 1):
@@ -221,4 +221,5 @@ class LessonApp(LearnerPage):
             item.check.disabled = False
         self.say("")
         item.show(fb)
-        self._show_status(fb.status)
+        if fb.status is not None:  # always given for a signed-in learner
+            self._show_status(fb.status)

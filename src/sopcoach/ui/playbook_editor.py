@@ -291,7 +291,7 @@ class PlaybookEditorApp:
 
     def _show_section(self, key: str | None) -> None:
         self._unbind("clause.")
-        ids = dict(self.ed.clause_sections()).get(key, [])
+        ids = dict(self.ed.clause_sections()).get(key, []) if key is not None else []
         self.clause_box.children = tuple(self._clause_card(cid) for cid in ids)
         self._mark_retired()
 

@@ -164,6 +164,12 @@ class LearnerIdentityProvider(IdentityProvider):
         self.hub_user = os.environ.get("JUPYTERHUB_USER") or None
         self._cache: dict[str, tuple[float, User | None, str]] = {}
 
+    def store(self) -> Records:
+        """Return the records store that sessions and sign-ins use."""
+        if self.records is None:
+            raise AuthError("sign-in needs a records store; start the server with one")
+        return self.records
+
     # -- what jupyter_server asks -------------------------------------------------------------
     @property
     def auth_enabled(self) -> bool:
@@ -230,9 +236,9 @@ class LearnerIdentityProvider(IdentityProvider):
         return token_hash(token) if token else ""
 
     def start_session(self, handler: web.RequestHandler, learner_id: str) -> None:
-        token = self.records.open_session(learner_id, SESSION_HOURS * 3600)
+        token = self.store().open_session(learner_id, SESSION_HOURS * 3600)
         options: dict[str, Any] = {"httponly": True, "samesite": "Lax", "expires_days": SESSION_HOURS / 24,
-                                   "path": handler.base_url}
+                                   "path": handler.base_url}  # type: ignore[attr-defined]  # a JupyterHandler
         if handler.request.protocol == "https":
             options["secure"] = True
         handler.set_secure_cookie(COOKIE_NAME, token, **options)
@@ -316,7 +322,7 @@ class SignInHandler(PlainErrors, JupyterHandler):
             self.page(text["throttled"].format(s=_duration(wait, request_lang(self))), status=429,
                       learner_id=learner_id)
             return
-        records = self.provider.records
+        records = self.provider.store()
         try:
             # PBKDF2 takes ~0.2 s of CPU: off the event loop, so other learners are not held up.
             learner = await asyncio.get_running_loop().run_in_executor(None, records.authenticate, learner_id, code)
@@ -338,7 +344,7 @@ class SignOutHandler(PlainErrors, JupyterHandler):
         provider: LearnerIdentityProvider = self.identity_provider  # type: ignore[assignment]
         token = provider.session_token(self)
         if token is not None:
-            provider.records.end_session(token)
+            provider.store().end_session(token)
             provider.forget(token)
             server = self.settings.get("sopcoach_pages")
             if server is not None:

@@ -68,6 +68,7 @@ import subprocess
 import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 __all__ = [
     "POOL_SIZE",
@@ -335,7 +336,7 @@ def run_foreground(argv: list[str], env: Mapping[str, str] | None) -> int:
         if proc.poll() is None:
             proc.send_signal(signal.SIGTERM if received == 1 else signal.SIGKILL)
 
-    previous: dict[int, object] = {}
+    previous: dict[signal.Signals, Any] = {}
     try:
         for signum in (signal.SIGINT, signal.SIGTERM):
             try:
@@ -345,7 +346,7 @@ def run_foreground(argv: list[str], env: Mapping[str, str] | None) -> int:
         code = proc.wait()
     finally:
         for signum, handler in previous.items():
-            signal.signal(signum, handler)  # type: ignore[arg-type]
+            signal.signal(signum, handler)
         if proc.poll() is None:  # e.g. an exception in this process: do not leave Voila behind
             proc.terminate()
             try:

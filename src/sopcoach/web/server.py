@@ -279,7 +279,7 @@ class LearnerPageHandler(PlainErrors, TornadoVoilaHandler):
         return self.settings["sopcoach_pages"]
 
     @property
-    def kernel_manager(self) -> Any:  # type: ignore[override]
+    def kernel_manager(self) -> Any:
         km = self.settings["kernel_manager"]
         if getattr(self, "_bind_to", None) is None:
             return km
@@ -290,7 +290,7 @@ class LearnerPageHandler(PlainErrors, TornadoVoilaHandler):
         self.pages.bind(kernel_id, learner_id, session_hash)
 
     @web.authenticated
-    async def get(self, view: str | None = None) -> None:  # type: ignore[override]
+    async def get(self, view: str | None = None) -> None:
         learner = self.current_user.username
         if self.pages.full(learner):
             self.set_status(503)
@@ -330,7 +330,7 @@ class OwnKernelHandler(_OwnKernelMixin, KernelHandler):
     @web.authenticated
     async def get(self, kernel_id: str) -> None:
         self._check_owner(kernel_id)
-        await super().get(kernel_id)
+        await super().get(kernel_id)  # type: ignore[misc]  # jupyter_server annotates get() as maybe returning None
 
     async def delete(self, kernel_id: str) -> None:
         raise web.HTTPError(405)
@@ -524,8 +524,9 @@ class LearnerServer(Voila):
         try:
             super().stop()
         finally:
-            if getattr(self, "zygote", None) is not None and self.zygote.poll() is None:
-                self.zygote.terminate()
+            zygote = getattr(self, "zygote", None)
+            if zygote is not None and zygote.poll() is None:
+                zygote.terminate()
                 socket_path = os.environ.get(ZYGOTE_ENV)
                 if socket_path:
                     shutil.rmtree(os.path.dirname(socket_path), ignore_errors=True)
