@@ -51,10 +51,15 @@ serve: install
 check: install
 	$(BIN)/sopcoach check
 
+## Unit tests and doctests run on every core (pytest-xdist; JOBS=0 runs them in this process).
+JOBS ?= auto
+UNIT = $(BIN)/python -m pytest -n $(JOBS) -m "not e2e" src tests
+
 ## The notebooks, run top to bottom by nbval with a data home in a fresh temporary folder outside the
-## repository (removed afterwards), so no database or var/ folder appears in the checkout.
+## repository (removed afterwards), so no database or var/ folder appears in the checkout. Each
+## notebook stays on one worker (--dist loadfile): its cells share a kernel and run in order.
 NBVAL = home=$$(mktemp -d) && SOPCOACH_HOME="$$home" SOPCOACH_DB_URL= \
-	$(BIN)/python -m pytest -p no:cacheprovider --nbval-lax -o addopts= notebooks; \
+	$(BIN)/python -m pytest -p no:cacheprovider --nbval-lax -o addopts= -n $(JOBS) --dist loadfile notebooks; \
 	status=$$?; rm -rf "$$home"; exit $$status
 
 ## ruff (pyproject.toml's [tool.ruff]) and mypy ([tool.mypy]); `make typecheck` runs mypy alone.
@@ -65,15 +70,15 @@ lint: install-test
 typecheck: install-test
 	$(BIN)/mypy src
 
-## The whole suite: lint, unit tests and doctests, the notebooks, then the browser tests.
+## The whole suite: lint, unit tests and doctests, the notebooks, then the browser tests (one at a time).
 test: install-test browser lint
-	$(BIN)/python -m pytest -m "not e2e" src tests
+	$(UNIT)
 	$(NBVAL)
 	$(BIN)/python -m pytest -m e2e tests/e2e
 
 ## Everything but the browser tests: the fast loop while developing.
 test-fast: install-test lint
-	$(BIN)/python -m pytest -m "not e2e" src tests
+	$(UNIT)
 	$(NBVAL)
 
 ## Only the browser tests (a real learner server and Chromium).

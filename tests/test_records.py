@@ -142,7 +142,8 @@ def test_twenty_processes_saving_fifty_answers_lose_nothing(tmp_path):
                           question_ids=[], option_orders={}, bank_digest="", playbook_hash="",
                           playbook_version="", started_at=utcnow().replace(tzinfo=None),
                           deadline_at=utcnow().replace(tzinfo=None)))
-    ctx = mp.get_context("spawn")
+    ctx = mp.get_context("forkserver")  # each child forks from a server that imported this module once
+    ctx.set_forkserver_preload([__name__])
     start, errors = ctx.Event(), ctx.Queue()
     procs = [ctx.Process(target=_writer, args=(url, w, 50, start, errors)) for w in range(20)]
     for p in procs:

@@ -63,7 +63,8 @@ def test_two_processes_writing_at_once_lose_no_update(tmp_path):
     path, home = tmp_path / "pb" / "counter.yaml", tmp_path / "home"
     path.parent.mkdir()
     path.write_text(COUNTER, encoding="utf-8")
-    ctx = multiprocessing.get_context("spawn")
+    ctx = multiprocessing.get_context("forkserver")  # children fork from a server that imported this module
+    ctx.set_forkserver_preload([__name__])
     start = ctx.Event()
     procs = [ctx.Process(target=_bump, args=(str(path), str(home), start)) for _ in range(2)]
     for p in procs:

@@ -1,9 +1,8 @@
-"""Fixtures for the browser tests: server factories, headless Chromium and a page per test.
+"""Fixtures for the browser tests: learner servers, headless Chromium and a page per test.
 
-``voila_server`` starts plain Voila (:func:`sopcoach.web.launch.voila_command`, what the trainer server
-is built on); ``learner_server`` starts the learner server (:func:`sopcoach.web.launch.learner_command`:
-sign-in at the door, one page per learner). Signing in is in :mod:`support` (``sign_in_browser``
-through the real sign-in page, ``sign_in_session`` over HTTP).
+``learner_server`` starts learner servers (:mod:`learner_servers`, the one place the tests start
+one: sign-in at the door, one page per learner) and stops them after the test. Signing in is in
+:mod:`support` (``sign_in_browser`` through the real sign-in page, ``sign_in_session`` over HTTP).
 
 Every test collected below this folder gets the ``e2e`` mark, so ``pytest -m e2e`` runs the whole
 folder and ``pytest -m "not e2e"`` leaves it out.
@@ -18,20 +17,14 @@ from __future__ import annotations
 import contextlib
 import os
 import re
-import subprocess
-import time
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import requests
+from learner_servers import LearnerServers
+from support import CHROMIUM, CHROMIUM_ARGS, NOT_LOOPBACK
 
-from sopcoach.web.launch import free_port, learner_command, voila_command
-from support import CHROMIUM, CHROMIUM_ARGS, LEARNER_ROOT, NOT_LOOPBACK, stop_process
-
-START_TIMEOUT = 120.0
-STOP_TIMEOUT = 10.0
 _E2E_DIR = Path(__file__).resolve().parent
 
 
@@ -45,157 +38,12 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker(pytest.mark.e2e)
 
 
-def _tail(path: Path, lines: int = 40) -> str:
-    try:
-        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
-    except OSError:
-        return "(no log)"
-
-
-class VoilaServers:
-    """Start Voila servers for one test and stop exactly those at teardown.
-
-    Call the instance as ``start(root, env) -> base_url``; further keyword arguments go to
-    :func:`sopcoach.web.launch.voila_command` (``pool_size=...``). ``env`` is laid over this
-    process's environment; ``SOPCOACH_HOME`` defaults to a fresh folder in the test's tmp dir.
-
-    With ``learner=True`` the learner server is started instead (keyword arguments go to
-    :func:`sopcoach.web.launch.learner_command`, ``pool_size`` defaults to 1 to spare the two cores);
-    it is ready when ``GET <base>login`` answers 200 (answers at all behind JupyterHub, i.e. with
-    ``JUPYTERHUB_USER`` in the environment, where there is no sign-in page), and the returned base URL ends with its
-    ``base_url`` (``http://127.0.0.1:PORT/``), so pages are ``f"{base}learn/"``. Plain Voila's base
-    URL has no trailing slash (``f"{base}/voila/render/..."``), as before.
-    """
-
-    def __init__(self, tmp_path: Path) -> None:
-        self._tmp_path = tmp_path
-        self._procs: list[tuple[subprocess.Popen[bytes], object]] = []
-        self._logs: dict[str, Path] = {}
-        self._by_base: dict[str, subprocess.Popen[bytes]] = {}
-        self._started = 0
-
-    def __call__(self, root: Path, env: dict[str, str] | None = None, *, learner: bool = False,
-                 **options: object) -> str:
-        self._started += 1
-        number = self._started
-        full_env = {**os.environ, **(env or {})}
-        if "SOPCOACH_HOME" not in (env or {}):
-            home = self._tmp_path / f"sopcoach-home-{number}"
-            home.mkdir(parents=True, exist_ok=True)
-            full_env["SOPCOACH_HOME"] = str(home)
-        full_env["PYTHONUNBUFFERED"] = "1"
-
-        port = free_port()
-        if learner:
-            options.setdefault("pool_size", 1)
-            argv = learner_command(Path(root), port=port, **options)  # type: ignore[arg-type]
-            base_url = f"http://127.0.0.1:{port}{options.get('base_url', '/')}"
-            probe, what = base_url + "login", "the learner server"
-        else:
-            argv = voila_command(Path(root), port=port, **options)  # type: ignore[arg-type]
-            base_url = f"http://127.0.0.1:{port}"
-            probe, what = base_url + "/", "Voila"
-        log_path = self._tmp_path / f"{'learner' if learner else 'voila'}-{number}.log"
-        log = log_path.open("wb")
-        proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, env=full_env)
-        self._procs.append((proc, log))
-        self._logs[base_url] = log_path
-        self._by_base[base_url] = proc
-
-        deadline = time.monotonic() + START_TIMEOUT
-        status = None
-        while True:
-            if proc.poll() is not None:
-                pytest.fail(
-                    f"{what} exited with {proc.returncode} before answering; log {log_path}:\n"
-                    f"{_tail(log_path)}"
-                )
-            try:
-                status = requests.get(probe, timeout=5, allow_redirects=False).status_code
-                # behind JupyterHub (JUPYTERHUB_USER set) there is no sign-in page: any answer will do
-                if not learner or status == 200 or ("JUPYTERHUB_USER" in full_env and status < 500):
-                    return base_url
-            except requests.RequestException:
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail(
-                    f"{what} did not answer on {probe} within {START_TIMEOUT:.0f} s (last status "
-                    f"{status}); log {log_path}:\n{_tail(log_path)}"
-                )
-            time.sleep(0.2)
-
-    def process(self, base_url: str) -> subprocess.Popen[bytes]:
-        """Return the process of the server at ``base_url`` (to stop it, or to read its pid)."""
-        return self._by_base[base_url]
-
-    def log_path(self, base_url: str) -> Path:
-        """Return the log file of the server at ``base_url``."""
-        return self._logs[base_url]
-
-    def log(self, base_url: str) -> str:
-        """Return what the server at ``base_url`` has logged so far."""
-        return self._logs[base_url].read_text(errors="replace")
-
-    def wait_for_log(self, base_url: str, pattern: str, timeout: float = 60.0) -> re.Match[str]:
-        """Wait until the server's log matches the regex ``pattern``; fail the test otherwise."""
-        deadline = time.monotonic() + timeout
-        while True:
-            match = re.search(pattern, self.log(base_url))
-            if match:
-                return match
-            if time.monotonic() > deadline:
-                pytest.fail(
-                    f"{pattern!r} not logged within {timeout:.0f} s:\n"
-                    f"{_tail(self._logs[base_url])}"
-                )
-            time.sleep(0.2)
-
-    def stop(self, base_url: str) -> None:
-        """Terminate the server at ``base_url`` (by its pid), killing it if it outlives the timeout."""
-        stop_process(self._by_base[base_url], STOP_TIMEOUT)
-
-    def stop_all(self) -> None:
-        """Terminate the servers started here (by pid), killing any that outlive the timeout."""
-        for proc, log in self._procs:
-            stop_process(proc, STOP_TIMEOUT)
-            log.close()  # type: ignore[attr-defined]
-        self._procs.clear()
-
-
-class LearnerServers:
-    """Start learner servers: ``start(root=notebooks/learner, env=None, **options) -> base_url``.
-
-    A view of a test's :class:`VoilaServers` with ``learner=True``: options go to
-    :func:`sopcoach.web.launch.learner_command` (``pool_size`` defaults to 1, ``max_pages``,
-    ``base_url``, ...), the base URL ends with ``/``, and ``log``, ``wait_for_log``, ``process``,
-    ``stop`` work as there.
-    """
-
-    def __init__(self, servers: VoilaServers) -> None:
-        self._servers = servers
-
-    def __call__(self, root: Path | None = None, env: dict[str, str] | None = None, **options: object) -> str:
-        return self._servers(root if root is not None else LEARNER_ROOT, env, learner=True, **options)
-
-    def __getattr__(self, name: str) -> object:
-        return getattr(self._servers, name)
-
-
 @pytest.fixture
-def voila_server(tmp_path: Path) -> Iterator[VoilaServers]:
-    """Factory ``start(root, env) -> base_url`` for Voila servers torn down after the test."""
-    servers = VoilaServers(tmp_path)
-    try:
+def learner_server(tmp_path: Path) -> Iterator[LearnerServers]:
+    """Factory ``start(root=notebooks/learner, env=None, *, learners=, code=, **options) -> LearnerServer``
+    (:class:`learner_servers.LearnerServers`): learner servers stopped by pid after the test."""
+    with LearnerServers(tmp_path) as servers:
         yield servers
-    finally:
-        servers.stop_all()
-
-
-@pytest.fixture
-def learner_server(voila_server: VoilaServers) -> LearnerServers:
-    """Factory ``start(root=notebooks/learner, env=None, **options) -> base_url`` for learner servers
-    (``pool_size=1`` unless given), torn down after the test with the test's other servers."""
-    return LearnerServers(voila_server)
 
 
 @pytest.fixture(scope="session")

@@ -1,7 +1,7 @@
 """Serving a cohort: one kernel per learner, kernels reclaimed, a cap, and pages that stay readable.
 
-Every test starts its own learner server (``python -m sopcoach.web.server``, pool of one preheated
-kernel) in a fresh ``SOPCOACH_HOME``, signs learners in through the real sign-in page in headless
+Every test starts its own learner server (the ``learner_server`` fixture: pool of one preheated
+kernel, ready once it runs) in a fresh ``SOPCOACH_HOME``, signs learners in through the real sign-in page in headless
 Chromium, and counts kernels as the ``ipykernel`` child processes of that server.
 """
 from __future__ import annotations
@@ -10,7 +10,6 @@ import contextlib
 import os
 import re
 import signal
-import subprocess
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -20,19 +19,13 @@ from urllib.parse import urlparse
 
 import psutil
 import pytest
-import requests
-from e2e.conftest import (  # tests/ is on the path; bare "conftest" is tests/conftest.py
-    CHROMIUM,
-    CHROMIUM_ARGS,
-)
-from support import (LEARNER_ROOT, NOT_LOOPBACK, ROOT, complete_lessons, correct_response, installation_at,
-                     stop_process)
+from learner_servers import LearnerServer
+from support import (CHROMIUM, CHROMIUM_ARGS, NOT_LOOPBACK, ROOT, complete_lessons, correct_response,
+                     installation_at, learner_env)
 
 from sopcoach.certification.exam import draw
 from sopcoach.config import Installation
 from sopcoach.content.playbook import load_playbook
-from sopcoach.records.store import Records
-from sopcoach.web.launch import free_port, learner_command
 
 pytestmark = pytest.mark.e2e
 
@@ -61,131 +54,6 @@ def poll(condition: Callable[[], Any], timeout: float, what: str, every: float =
         if time.monotonic() > deadline:
             pytest.fail(f"not within {timeout:.0f} s: {what}")
         time.sleep(every)
-
-
-def _kernel_id(cmdline: list[str]) -> str | None:
-    for arg in cmdline:
-        m = re.search(r"kernel-([0-9a-f\-]{36})\.json$", arg)
-        if m:
-            return m.group(1)
-    return None
-
-
-class Served:
-    """One learner server started by a test: its process, address, log, records and kernels."""
-
-    def __init__(self, proc: subprocess.Popen, base: str, home: Path, log_path: Path, records: Records):
-        self.proc, self.base, self.home, self.log_path, self.records = proc, base, home, log_path, records
-        self.kernel_pids: set[int] = set()  # every kernel seen, to reap at teardown
-
-    @property
-    def pid(self) -> int:
-        return self.proc.pid
-
-    def log(self) -> str:
-        return self.log_path.read_text(errors="replace")
-
-    def kernels(self) -> dict[str, int]:
-        """Return ``{kernel id: pid}`` of the live ipykernel processes below this server (forked by its zygote)."""
-        out: dict[str, int] = {}
-        try:
-            children = psutil.Process(self.pid).children(recursive=True)
-        except psutil.NoSuchProcess:
-            return out
-        for child in children:
-            try:
-                if child.status() == psutil.STATUS_ZOMBIE:
-                    continue
-                cmd = child.cmdline()
-            except psutil.NoSuchProcess:
-                continue
-            if any("ipykernel" in a for a in cmd):
-                kid = _kernel_id(cmd)
-                if kid:
-                    out[kid] = child.pid
-                    self.kernel_pids.add(child.pid)
-        return out
-
-    def owned_by(self, learner: str) -> set[str]:
-        """Return the live kernels bound to ``learner``'s pages."""
-        return {k for k in self.kernels() if self.records.page_owner(k) == learner}
-
-    def unbound(self) -> set[str]:
-        """Return the live kernels bound to no learner (the preheated pool)."""
-        return {k for k in self.kernels() if self.records.page_owner(k) is None}
-
-    def started(self) -> int:
-        return len(re.findall(r"Kernel started: ", self.log()))
-
-    def tail(self, lines: int = 40) -> str:
-        return "\n".join(self.log().splitlines()[-lines:])
-
-
-class Servers:
-    """Start learner servers for one test and stop exactly those (and their kernels) at teardown."""
-
-    def __init__(self, tmp_path: Path):
-        self.tmp_path = tmp_path
-        self.started: list[tuple[Served, Any]] = []
-
-    def __call__(self, learners: dict[str, str], max_pages: int = 200, pool_size: int = POOL,
-                 home: Path | None = None) -> Served:
-        n = len(self.started) + 1
-        if home is None:
-            home = self.tmp_path / f"home-{n}"
-            home.mkdir()
-        url = f"sqlite:///{home / 'sopcoach.db'}"
-        records = Records(url)
-        for learner_id, name in learners.items():
-            records.enroll(learner_id, name, code=CODE)
-        env = dict(os.environ, SOPCOACH_HOME=str(home), SOPCOACH_DB_URL=url, SOPCOACH_CONTENT=str(ROOT),
-                   SOPCOACH_LANG="zh-CN", PYTHONUNBUFFERED="1")
-        port = free_port()
-        argv = learner_command(LEARNER_ROOT, port=port, pool_size=pool_size, max_pages=max_pages)
-        log_path = self.tmp_path / f"learner-server-{n}.log"
-        log = log_path.open("wb")
-        proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, env=env)
-        served = Served(proc, f"http://127.0.0.1:{port}/", home, log_path, records)
-        self.started.append((served, log))
-
-        def answering() -> bool:
-            if proc.poll() is not None:
-                pytest.fail(f"learner server exited with {proc.returncode}:\n{served.tail()}")
-            try:
-                return requests.get(served.base + "login", timeout=2).status_code == 200
-            except requests.RequestException:
-                return False
-
-        poll(answering, START_S, f"the learner server answers on {served.base}")
-        if pool_size > 0:
-            poll(lambda: "Kernel pool of app.ipynb is filled" in served.log() and len(served.kernels()) == pool_size,
-                 START_S, "the preheated pool is filled")
-        return served
-
-    def stop_all(self) -> None:
-        for served, log in self.started:
-            served.kernels()  # remember the last kernels seen
-            stop_process(served.proc, 20)
-            for pid in served.kernel_pids:  # kernels of this server that outlived it
-                try:
-                    proc = psutil.Process(pid)
-                    if any("ipykernel" in a for a in proc.cmdline()):
-                        proc.kill()
-                except psutil.Error:
-                    pass
-            served.records.dispose()
-            log.close()
-        self.started.clear()
-
-
-@pytest.fixture
-def cohort_server(tmp_path: Path) -> Iterator[Servers]:
-    """Factory ``start(learners, max_pages=, pool_size=, home=) -> Served``, stopped after the test."""
-    servers = Servers(tmp_path)
-    try:
-        yield servers
-    finally:
-        servers.stop_all()
 
 
 @pytest.fixture(scope="module")
@@ -235,7 +103,7 @@ def shots(request: pytest.FixtureRequest) -> Path:
 
 # -- page helpers ---------------------------------------------------------------------------------
 
-def sign_in(page: Any, served: Served, learner: str, path: str = "learn/") -> None:
+def sign_in(page: Any, served: LearnerServer, learner: str, path: str = "learn/") -> None:
     """Open ``path``, which leads to the sign-in page, and sign in (the server then sends the browser to ``path``)."""
     page.goto(served.base + path, timeout=LOAD_MS)
     page.locator("#learner_id").fill(learner)
@@ -287,9 +155,9 @@ class Views:
 
 # -- one kernel per learner ----------------------------------------------------------------------
 
-def test_moving_between_views_starts_no_kernel(cohort_server, learner_contexts):
+def test_moving_between_views_starts_no_kernel(learner_server, learner_contexts):
     """A learner going home -> 3 lessons -> exam -> home by links and Back/Forward keeps one kernel, and the address follows."""
-    served = cohort_server({"e1001": "张三"})
+    served = learner_server(learners={"e1001": "张三"}, code=CODE)
     views = Views(served.base)
     page = learner_contexts().new_page()
     sign_in(page, served, "e1001")
@@ -298,11 +166,11 @@ def test_moving_between_views_starts_no_kernel(cohort_server, learner_contexts):
     # the pool refills after handing out its kernel: the learner's kernel plus one preheated
     poll(lambda: len(served.kernels()) == 1 + POOL and served.owned_by("e1001") == {mine}, START_S,
          "the pool is refilled")
-    kernels, started = set(served.kernels()), served.started()
+    kernels, started = set(served.kernels()), served.kernels_started()
 
     def steady(where: str) -> None:
         assert set(served.kernels()) == kernels, f"kernels changed at {where}"
-        assert served.started() == started, f"a kernel started at {where}"
+        assert served.kernels_started() == started, f"a kernel started at {where}"
         assert page_kernel(page) == mine
 
     page.locator(".sopcoach-lesson-purpose a.sopcoach-lesson-link").click()
@@ -332,9 +200,9 @@ def test_moving_between_views_starts_no_kernel(cohort_server, learner_contexts):
         steady(f"Forward to {view or 'home'}")
 
 
-def test_reload_returns_to_the_same_view(cohort_server, learner_contexts):
+def test_reload_returns_to_the_same_view(learner_server, learner_contexts):
     """Reloading the page on a lesson view shows that lesson again at the same address."""
-    served = cohort_server({"e1002": "李四"})
+    served = learner_server(learners={"e1002": "李四"}, code=CODE)
     views = Views(served.base)
     page = learner_contexts().new_page()
     sign_in(page, served, "e1002")
@@ -348,9 +216,9 @@ def test_reload_returns_to_the_same_view(cohort_server, learner_contexts):
 
 
 @pytest.mark.parametrize("how", ["second tab", "reload"])
-def test_opening_the_page_again_stops_the_previous_kernel(cohort_server, learner_contexts, how):
+def test_opening_the_page_again_stops_the_previous_kernel(learner_server, learner_contexts, how):
     """When a learner opens the page again (second tab or reload), the previous page's kernel stops: one kernel per learner."""
-    served = cohort_server({"e1003": "王五"})
+    served = learner_server(learners={"e1003": "王五"}, code=CODE)
     context = learner_contexts()
     first = context.new_page()
     sign_in(first, served, "e1003")
@@ -372,9 +240,9 @@ def test_opening_the_page_again_stops_the_previous_kernel(cohort_server, learner
 
 # -- kernels of closed pages ---------------------------------------------------------------------
 
-def test_kernel_of_a_closed_page_stops(cohort_server, learner_contexts):
+def test_kernel_of_a_closed_page_stops(learner_server, learner_contexts):
     """Closing a learner's page stops its kernel within 60 s."""
-    served = cohort_server({"e1004": "赵六"})
+    served = learner_server(learners={"e1004": "赵六"}, code=CODE)
     page = learner_contexts().new_page()
     sign_in(page, served, "e1004")
     home_ready(page)
@@ -397,9 +265,9 @@ DROP_SHUTDOWN_BEACON = """
 """
 
 
-def test_kernel_of_a_closed_page_stops_without_the_beacon(cohort_server, learner_contexts):
+def test_kernel_of_a_closed_page_stops_without_the_beacon(learner_server, learner_contexts):
     """With the page's shutdown beacon blocked, the culler still stops a closed page's kernel within 60 s."""
-    served = cohort_server({"e1005": "孙七"})
+    served = learner_server(learners={"e1005": "孙七"}, code=CODE)
     context = learner_contexts()
     context.route(re.compile(r"/voila/api/shutdown/"), lambda route: route.abort())
     context.add_init_script(DROP_SHUTDOWN_BEACON)
@@ -415,10 +283,10 @@ def test_kernel_of_a_closed_page_stops_without_the_beacon(cohort_server, learner
     assert served.owned_by("e1005") == set()
 
 
-def test_kernels_stay_within_open_pages_plus_pool(cohort_server, learner_contexts):
+def test_kernels_stay_within_open_pages_plus_pool(learner_server, learner_contexts):
     """After four learners have each opened and reloaded their page, kernels alive are at most four plus the pool."""
     learners = {f"e20{i:02d}": f"学员{i}" for i in range(1, 5)}
-    served = cohort_server(learners)
+    served = learner_server(learners=learners, code=CODE)
     peak = [0]
     stop = threading.Event()
 
@@ -452,9 +320,9 @@ def test_kernels_stay_within_open_pages_plus_pool(cohort_server, learner_context
 
 # -- the cap -------------------------------------------------------------------------------------
 
-def test_past_the_cap_a_newcomer_is_told_to_come_back(cohort_server, learner_contexts, shots):
+def test_past_the_cap_a_newcomer_is_told_to_come_back(learner_server, learner_contexts, shots):
     """With max_pages=2 a third learner gets the 503 busy page at once, and gets in once a page closes."""
-    served = cohort_server({"e3001": "甲", "e3002": "乙", "e3003": "丙"}, max_pages=2)
+    served = learner_server(learners={"e3001": "甲", "e3002": "乙", "e3003": "丙"}, code=CODE, max_pages=2)
     first = {}
     for learner in ("e3001", "e3002"):
         page = learner_contexts().new_page()
@@ -504,9 +372,9 @@ def _settled(pid: int) -> Callable[[], bool]:
 
 
 @pytest.mark.parametrize("when", ["while it renders the page", "once it is warm"])
-def test_a_dead_preheated_kernel_is_never_handed_out(cohort_server, learner_contexts, when):
+def test_a_dead_preheated_kernel_is_never_handed_out(learner_server, learner_contexts, when):
     """After the preheated kernel is killed, a learner signing in still gets a working page."""
-    served = cohort_server({"e4001": "周八"})
+    served = learner_server(learners={"e4001": "周八"}, code=CODE)
     (pooled, pid), = served.kernels().items()
     if when == "once it is warm":  # the notebook has run: the kernel has gone quiet
         poll(_settled(pid), START_S, "the preheated kernel has run the page and is idle", every=1.0)
@@ -532,9 +400,9 @@ def test_a_dead_preheated_kernel_is_never_handed_out(cohort_server, learner_cont
 # -- lost connection -----------------------------------------------------------------------------
 
 @pytest.mark.parametrize("lost, lang", [("server stopped", "zh-CN"), ("kernel killed", "en")])
-def test_a_lost_connection_shows_a_banner(cohort_server, learner_contexts, shots, lost, lang):
+def test_a_lost_connection_shows_a_banner(learner_server, learner_contexts, shots, lost, lang):
     """When the server stops or the page's kernel dies, a banner in the page's language says saved answers are safe and to reload."""
-    served = cohort_server({"e5001": "吴九"})
+    served = learner_server(learners={"e5001": "吴九"}, code=CODE)
     page = learner_contexts(locale=lang).new_page()
     sign_in(page, served, "e5001", path="learn/" + ("?lang=en" if lang == "en" else ""))
     home_ready(page)
@@ -658,7 +526,7 @@ def _attempt(home: Path, learner: str, question_first: str | None = None) -> tup
     return inst, qids
 
 
-def _resume(page: Any, served: Served, learner: str, lang: str) -> None:
+def _resume(page: Any, served: LearnerServer, learner: str, lang: str) -> None:
     """Sign in on the exam view, switch to ``lang`` and resume the attempt."""
     sign_in(page, served, learner, path="learn/exam")
     if lang == "en":
@@ -669,14 +537,14 @@ def _resume(page: Any, served: Served, learner: str, lang: str) -> None:
 
 @pytest.mark.parametrize("width, height", [(1366, 900), (360, 740)])
 @pytest.mark.parametrize("lang", ["zh-CN", "en"])
-def test_the_long_option_shows_in_full(cohort_server, learner_contexts, shots, tmp_path, lang, width, height):
+def test_the_long_option_shows_in_full(learner_server, learner_contexts, shots, tmp_path, lang, width, height):
     """The stem and every option of the long multiple-choice question show in full, wrapped, with nothing scrolling sideways."""
     home = tmp_path / "exam-home"
     home.mkdir()
     inst, qids = _attempt(home, "e6001", question_first=LONG_QUESTION)
     question, number = inst.bank[LONG_QUESTION], qids.index(LONG_QUESTION) + 1
     inst.records.dispose()
-    served = cohort_server({}, home=home)
+    served = learner_server(env=learner_env(ROOT, home))
     page = learner_contexts(locale=lang, width=width, height=height).new_page()
     _resume(page, served, "e6001", lang)
     page.locator(f".sopcoach-q{number} .widget-checkbox").first.wait_for(state="visible", timeout=LOAD_MS)
@@ -688,13 +556,13 @@ def test_the_long_option_shows_in_full(cohort_server, learner_contexts, shots, t
 
 
 @pytest.mark.parametrize("width, height", [(1366, 900), (360, 740)])
-def test_every_question_shows_its_stem_and_choices_in_full(cohort_server, learner_contexts, shots, tmp_path,
+def test_every_question_shows_its_stem_and_choices_in_full(learner_server, learner_contexts, shots, tmp_path,
                                                            width, height):
     """Walking a whole attempt, every stem and choice shows in full with its box or button before the text."""
     home = tmp_path / "exam-home"
     home.mkdir()
     inst, qids = _attempt(home, "e6002")
-    served = cohort_server({}, home=home)
+    served = learner_server(env=learner_env(ROOT, home))
     page = learner_contexts(width=width, height=height).new_page()
     _resume(page, served, "e6002", "zh-CN")
     problems: list[str] = []

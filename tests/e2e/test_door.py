@@ -1,28 +1,28 @@
 """The learner server's door, attacked over real HTTP: sign-in, sessions, throttling, hosts, kernels.
 
 Every test talks to a real learner server (``python -m sopcoach.web.server``, started here with
-:func:`sopcoach.web.launch.learner_command`) over real sockets with ``requests`` and
+:class:`learner_servers.LearnerServers`) over real sockets with ``requests`` and
 ``websocket-client``; Chromium is used only where a page must be seen. The servers keep one
 preheated kernel each and are stopped by pid at the end of the module.
 """
 from __future__ import annotations
 
 import base64
-import os
 import re
 import statistics
 import subprocess
 import sys
 import time
 import uuid
+from collections.abc import Iterator
 from email.utils import parsedate_to_datetime
 from pathlib import Path
 from collections.abc import Callable
 
-import psutil
 import pytest
 import requests
 import websocket
+from learner_servers import LearnerServer, LearnerServers
 from requests.adapters import HTTPAdapter
 from sqlalchemy import func, select
 
@@ -31,88 +31,17 @@ from sopcoach.content.playbook import load_playbook
 from sopcoach.content.quizbank import load_bank, load_blueprint
 from sopcoach.records.models import AuditEvent, Learner, PageKernel, WebSession
 from sopcoach.records.store import Records
-from sopcoach.web.launch import free_port, learner_command
-from support import ROOT, complete_lessons, correct_response, stop_process
+from support import ROOT, complete_lessons, correct_response
 from wire import KEEP_SOCKETS, Traffic, click_data, comm_messages_from_kernel, forge
 
 pytestmark = pytest.mark.e2e
 
-LEARNER_ROOT = ROOT / "notebooks" / "learner"
 CODE = "door-code-2468"
 COOKIE = "sopcoach-session"
-START_TIMEOUT = 120.0
 PAGE_TIMEOUT = 120_000  # ms, Playwright: two shared cores, a kernel may be starting
 #: Learners enrolled on the main server (each test uses its own, so tests do not disturb each other).
 LEARNERS = ["d-cookie", "d-signout", "d-reissue", "d-revoke", "d-revoke-page", "d-lockout",
             "d-owner", "d-other", "d-origin", "d-passed"] + [f"d-timing-{i}" for i in range(7)]
-
-
-# -- a learner server of our own --------------------------------------------------------------------
-class DoorServer:
-    """One learner server started with :func:`learner_command` in its own ``SOPCOACH_HOME``."""
-
-    def __init__(self, home: Path, **options: object) -> None:
-        self.home = home
-        self.db_url = f"sqlite:///{home / 'sopcoach.db'}"
-        self.env = dict(os.environ, SOPCOACH_HOME=str(home), SOPCOACH_DB_URL=self.db_url,
-                        SOPCOACH_CONTENT=str(ROOT), SOPCOACH_LANG="zh-CN", PYTHONUNBUFFERED="1")
-        self.port = free_port()
-        self.prefix = str(options.get("base_url", "/"))
-        self.origin = f"http://127.0.0.1:{self.port}"
-        self.base = self.origin + self.prefix.rstrip("/")  # base + "/login"
-        self.log_path = home / "server.log"
-        self._log = self.log_path.open("wb")
-        argv = learner_command(LEARNER_ROOT, port=self.port, pool_size=1, **options)  # type: ignore[arg-type]
-        self.proc = subprocess.Popen(argv, stdout=self._log, stderr=subprocess.STDOUT, env=self.env)
-        self.pid = self.proc.pid
-
-    def wait_ready(self, path: str = "/login", status: int = 200) -> None:
-        """Wait until ``GET <base><path>`` answers ``status`` and the preheated kernel is running."""
-        deadline = time.monotonic() + START_TIMEOUT
-        while True:
-            if self.proc.poll() is not None:
-                pytest.fail(f"learner server exited with {self.proc.returncode}:\n{self.tail()}")
-            try:
-                answer = requests.get(self.base + path, allow_redirects=False, timeout=5)
-                if answer.status_code == status and "Kernel pool of app.ipynb is filled" in self.log():
-                    return
-            except requests.RequestException:
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail(f"learner server not ready within {START_TIMEOUT:.0f} s:\n{self.tail()}")
-            time.sleep(0.2)
-
-    def log(self) -> str:
-        return self.log_path.read_text(errors="replace")
-
-    def tail(self, lines: int = 60) -> str:
-        return "\n".join(self.log().splitlines()[-lines:])
-
-    def wait_for_log(self, pattern: str, timeout: float) -> None:
-        wait_until(lambda: re.search(pattern, self.log()) is not None, timeout,
-                   lambda: f"{pattern!r} not logged within {timeout:.0f} s:\n{self.tail()}")
-
-    def kernels_started(self) -> int:
-        """How many kernels the server has started so far (its log's "Kernel started" lines)."""
-        return len(re.findall(r"Kernel started: [0-9a-f-]{36}", self.log()))
-
-    def kernel_processes(self) -> int:
-        """How many ipykernel processes run below the server's pid right now."""
-        count = 0
-        for child in psutil.Process(self.pid).children(recursive=True):
-            try:
-                if any("ipykernel" in part for part in child.cmdline()):
-                    count += 1
-            except psutil.Error:
-                pass
-        return count
-
-    def records(self) -> Records:
-        return Records(self.db_url)
-
-    def stop(self) -> None:
-        stop_process(self.proc, 15)
-        self._log.close()
 
 
 def wait_until(condition: Callable[[], bool], timeout: float, message: Callable[[], str] | str) -> None:
@@ -133,34 +62,18 @@ def _installation(home: Path) -> Installation:
 
 
 @pytest.fixture(scope="module")
-def door(tmp_path_factory: pytest.TempPathFactory):
+def door(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LearnerServer]:
     """The main learner server (loopback, base URL ``/``) with the test learners enrolled."""
-    home = tmp_path_factory.mktemp("door-home")
-    records = Records(f"sqlite:///{home / 'sopcoach.db'}")
-    for learner_id in LEARNERS:
-        records.enroll(learner_id, f"Learner {learner_id}", code=CODE)
-    records.dispose()
-    server = DoorServer(home)
-    try:
-        server.wait_ready()
-        yield server
-    finally:
-        server.stop()
+    with LearnerServers(tmp_path_factory.mktemp("door")) as servers:
+        yield servers(learners={i: f"Learner {i}" for i in LEARNERS}, code=CODE)
 
 
 @pytest.fixture(scope="module")
-def prefixed(tmp_path_factory: pytest.TempPathFactory):
+def prefixed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LearnerServer]:
     """A second server behind a proxy prefix: ``--base-url /sop/ --allowed-host learn.example.com``."""
-    home = tmp_path_factory.mktemp("door-prefixed")
-    records = Records(f"sqlite:///{home / 'sopcoach.db'}")
-    records.enroll("p-learner", "Prefixed Learner", code=CODE)
-    records.dispose()
-    server = DoorServer(home, base_url="/sop/", allowed_hosts=["learn.example.com"])
-    try:
-        server.wait_ready("/learn/", 302)  # up: the app sends anonymous visitors to sign in
-        yield server
-    finally:
-        server.stop()
+    with LearnerServers(tmp_path_factory.mktemp("door-prefixed")) as servers:
+        yield servers(learners={"p-learner": "Prefixed Learner"}, code=CODE, base_url="/sop/",
+                      allowed_hosts=["learn.example.com"])
 
 
 # -- HTTP helpers -------------------------------------------------------------------------------------
@@ -191,18 +104,18 @@ def _xsrf(html: str) -> str:
     return match.group(1)
 
 
-def post_sign_in(server: DoorServer, session: requests.Session, learner_id: str, code: str,
+def post_sign_in(server: LearnerServer, session: requests.Session, learner_id: str, code: str,
                  next_url: str | None = None, follow: bool = False) -> requests.Response:
     """Fetch the sign-in form (for its _xsrf) and post ``learner_id``/``code`` as the form does."""
-    form = session.get(server.base + "/login", timeout=30)
+    form = session.get(server.base + "login", timeout=30)
     assert form.status_code == 200, form.status_code
     data = {"learner_id": learner_id, "code": code, "_xsrf": _xsrf(form.text)}
     if next_url is not None:
         data["next"] = next_url
-    return session.post(server.base + "/login", data=data, allow_redirects=follow, timeout=60)
+    return session.post(server.base + "login", data=data, allow_redirects=follow, timeout=60)
 
 
-def sign_in(server: DoorServer, learner_id: str, source: str = "127.0.0.1") -> requests.Session:
+def sign_in(server: LearnerServer, learner_id: str, source: str = "127.0.0.1") -> requests.Session:
     """Return a client signed in as ``learner_id`` (asserts the sign-in succeeded)."""
     session = client(source)
     response = post_sign_in(server, session, learner_id, CODE)
@@ -215,29 +128,25 @@ def cookie_header(value: str) -> dict[str, str]:
     return {"Cookie": f"{COOKIE}={value}"}
 
 
-def is_signed_in(server: DoorServer, cookie_value: str) -> bool:
+def is_signed_in(server: LearnerServer, cookie_value: str) -> bool:
     """Ask the server whether ``cookie_value`` is a live session (the form sends the signed-in on)."""
-    probe = requests.get(server.base + "/login", params={"next": server.prefix + "learn/"},
+    probe = requests.get(server.base + "login", params={"next": server.prefix + "learn/"},
                          headers=cookie_header(cookie_value), allow_redirects=False, timeout=30)
     return probe.status_code == 302
 
 
-def goes_to_login(response: requests.Response, server: DoorServer) -> bool:
+def goes_to_login(response: requests.Response, server: LearnerServer) -> bool:
     return response.status_code == 302 and \
         response.headers.get("Location", "").split("?")[0].endswith(server.prefix + "login")
 
 
-def open_page_over_http(server: DoorServer, session: requests.Session) -> str:
+def open_page_over_http(server: LearnerServer, session: requests.Session) -> str:
     """GET ``/learn/`` as the signed-in learner of ``session``; return the kernel bound to the page."""
-    response = session.get(server.base + "/learn/", timeout=120)
+    response = session.get(server.base + "learn/", timeout=120)
     assert response.status_code == 200, (response.status_code, response.text[:300])
     kernels = re.findall(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", response.text)
-    records = server.records()
-    try:
-        with records.session() as s:
-            bound = set(s.scalars(select(PageKernel.kernel_id)))
-    finally:
-        records.dispose()
+    with server.records.session() as s:
+        bound = set(s.scalars(select(PageKernel.kernel_id)))
     (kernel_id,) = {k for k in kernels if k in bound}
     return kernel_id
 
@@ -258,23 +167,19 @@ def ws_status(url: str, cookie_value: str | None = None, origin: str | None = No
     return status
 
 
-def page_kernel_of(server: DoorServer, learner_id: str) -> str:
+def page_kernel_of(server: LearnerServer, learner_id: str) -> str:
     """Wait until ``learner_id`` has a bound page kernel; return its id."""
     found: list[str] = []
 
     def bound() -> bool:
-        records = server.records()
-        try:
-            with records.session() as s:
-                found[:] = list(s.scalars(select(PageKernel.kernel_id).where(PageKernel.learner_id == learner_id)))
-        finally:
-            records.dispose()
+        with server.records.session() as s:
+            found[:] = list(s.scalars(select(PageKernel.kernel_id).where(PageKernel.learner_id == learner_id)))
         return len(found) == 1
     wait_until(bound, 60, lambda: f"no page kernel bound to {learner_id}: {found}")
     return found[0]
 
 
-def cli(server: DoorServer, *args: str) -> subprocess.CompletedProcess[str]:
+def cli(server: LearnerServer, *args: str) -> subprocess.CompletedProcess[str]:
     """Run the ``sopcoach`` command against the server's SOPCOACH_HOME."""
     exe = Path(sys.executable).with_name("sopcoach")
     argv = [str(exe), *args] if exe.is_file() else [sys.executable, "-m", "sopcoach.cli.main", *args]
@@ -283,9 +188,9 @@ def cli(server: DoorServer, *args: str) -> subprocess.CompletedProcess[str]:
     return done
 
 
-def browser_sign_in(page, server: DoorServer, learner_id: str, target: str) -> None:
+def browser_sign_in(page, server: LearnerServer, learner_id: str, target: str) -> None:
     """Open ``target`` in Chromium, sign in at the door as ``learner_id`` and return on the app."""
-    answer = page.goto(server.base + target, timeout=PAGE_TIMEOUT)
+    answer = page.goto(server.url(target), timeout=PAGE_TIMEOUT)
     assert answer is not None and answer.status == 200 and page.locator("#learner_id").count() == 1, \
         f"no sign-in form at {page.url} ({answer and answer.status}): {page.inner_text('body')[:200]}"
     page.locator("#learner_id").fill(learner_id)
@@ -302,7 +207,7 @@ ANONYMOUS_OTHER = ["/voila/render/app.ipynb", "/voila/tree", "/voila/files/app.i
 @pytest.mark.parametrize("path", ANONYMOUS_PAGES)
 def test_anonymous_page_request_is_sent_to_sign_in(door, path):
     """An anonymous GET of a learner page is redirected to the sign-in page, which then leads back to it."""
-    response = requests.get(door.base + path, allow_redirects=False, timeout=30)
+    response = requests.get(door.url(path), allow_redirects=False, timeout=30)
     assert goes_to_login(response, door), (response.status_code, response.headers.get("Location"))
     assert f"next={requests.utils.quote(path, safe='')}" in response.headers["Location"]
 
@@ -310,7 +215,7 @@ def test_anonymous_page_request_is_sent_to_sign_in(door, path):
 @pytest.mark.parametrize("path", ANONYMOUS_OTHER)
 def test_anonymous_request_outside_the_pages_is_refused(door, path):
     """An anonymous GET of a notebook, file, listing or kernel address is answered 403 or 404."""
-    response = requests.get(door.base + path, allow_redirects=False, timeout=30)
+    response = requests.get(door.url(path), allow_redirects=False, timeout=30)
     assert response.status_code in (403, 404), (response.status_code, response.text[:200])
 
 
@@ -322,23 +227,23 @@ def test_anonymous_kernel_websocket_is_refused(door):
 
 def test_anonymous_requests_start_no_kernel(door):
     """Every anonymous page, notebook, kernel and websocket request together starts no kernel."""
-    started, running = door.kernels_started(), door.kernel_processes()
+    started, running = door.kernels_started(), len(door.kernels())
     assert started >= 1 and running >= 1  # control: the preheated kernel is seen by both counts
     for path in ANONYMOUS_PAGES + ANONYMOUS_OTHER:
-        requests.get(door.base + path, timeout=30)  # redirects followed: the sign-in page too
+        requests.get(door.url(path), timeout=30)  # redirects followed: the sign-in page too
     ws_status(f"ws://127.0.0.1:{door.port}/api/kernels/{uuid.uuid4()}/channels")
     assert door.kernels_started() == started
-    assert door.kernel_processes() <= running
+    assert len(door.kernels()) <= running
 
 
 def test_forty_anonymous_exam_requests_start_no_kernel(door):
     """Forty anonymous GETs of the exam page leave the number of kernels unchanged."""
-    started, running = door.kernels_started(), door.kernel_processes()
+    started, running = door.kernels_started(), len(door.kernels())
     for _ in range(40):
-        response = requests.get(door.base + "/learn/exam", allow_redirects=False, timeout=30)
+        response = requests.get(door.base + "learn/exam", allow_redirects=False, timeout=30)
         assert goes_to_login(response, door)
     assert door.kernels_started() == started
-    assert door.kernel_processes() <= running
+    assert len(door.kernels()) <= running
 
 
 # == 1. the session cookie ==============================================================================
@@ -393,7 +298,7 @@ def test_session_is_never_in_the_address(door):
     cookie_value = session.cookies.get(COOKIE)
     token = _token_in(cookie_value)
     addresses = [r.headers.get("Location", "") for r in response.history] + [response.url]
-    assert response.url.split("?")[0] == door.base + "/learn/"
+    assert response.url.split("?")[0] == door.base + "learn/"
     for address in addresses:
         assert token not in address and cookie_value.strip('"') not in address
         assert not re.search(r"[?&](session|token)=", address), address
@@ -406,7 +311,7 @@ def test_altered_session_cookie_is_refused(door, cookie_sign_in):
     last = value[-1]
     forged = value[:-1] + ("0" if last != "0" else "1")
     assert not is_signed_in(door, f'"{forged}"')
-    response = requests.get(door.base + "/learn/", headers=cookie_header(f'"{forged}"'),
+    response = requests.get(door.base + "learn/", headers=cookie_header(f'"{forged}"'),
                             allow_redirects=False, timeout=30)
     assert goes_to_login(response, door)
 
@@ -422,12 +327,12 @@ def test_sign_out_ends_the_session(door):
     """After sign-out the old session cookie, replayed, is sent to the sign-in page."""
     session = sign_in(door, "d-signout")
     old = session.cookies.get(COOKIE)
-    confirm = session.get(door.base + "/logout", timeout=30)
+    confirm = session.get(door.base + "logout", timeout=30)
     assert confirm.status_code == 200
-    done = session.post(door.base + "/logout", data={"_xsrf": _xsrf(confirm.text)}, allow_redirects=False,
+    done = session.post(door.base + "logout", data={"_xsrf": _xsrf(confirm.text)}, allow_redirects=False,
                         timeout=30)
     assert goes_to_login(done, door) and "notice=signed_out" in done.headers["Location"]
-    replay = requests.get(door.base + "/learn/", headers=cookie_header(old), allow_redirects=False, timeout=30)
+    replay = requests.get(door.base + "learn/", headers=cookie_header(old), allow_redirects=False, timeout=30)
     assert goes_to_login(replay, door)
 
 
@@ -437,7 +342,7 @@ def test_reissued_access_code_ends_existing_sessions(door):
     assert is_signed_in(door, old)
     cli(door, "enroll", "--id", "d-reissue", "--name", "Learner d-reissue")
     wait_until(lambda: not is_signed_in(door, old), 30, "the old session outlived the re-issued code")
-    replay = requests.get(door.base + "/learn/", headers=cookie_header(old), allow_redirects=False, timeout=30)
+    replay = requests.get(door.base + "learn/", headers=cookie_header(old), allow_redirects=False, timeout=30)
     assert goes_to_login(replay, door)
 
 
@@ -447,7 +352,7 @@ def test_revoke_ends_existing_sessions(door):
     assert is_signed_in(door, old)
     cli(door, "revoke", "d-revoke")
     wait_until(lambda: not is_signed_in(door, old), 30, "the session outlived `sopcoach revoke`")
-    replay = requests.get(door.base + "/learn/", headers=cookie_header(old), allow_redirects=False, timeout=30)
+    replay = requests.get(door.base + "learn/", headers=cookie_header(old), allow_redirects=False, timeout=30)
     assert goes_to_login(replay, door)
 
 
@@ -469,10 +374,10 @@ def test_sign_in_costs_the_same_for_unknown_and_known_ids(door):
     known, unknown = [], []
     for i in range(7):
         for ids, times in ((f"d-timing-{i}", known), (f"nobody-{uuid.uuid4().hex[:12]}", unknown)):
-            form = session.get(door.base + "/login", timeout=30)
+            form = session.get(door.base + "login", timeout=30)
             data = {"learner_id": ids, "code": f"wrong-{i}", "_xsrf": _xsrf(form.text)}
             t0 = time.perf_counter()
-            response = session.post(door.base + "/login", data=data, allow_redirects=False, timeout=60)
+            response = session.post(door.base + "login", data=data, allow_redirects=False, timeout=60)
             times.append(time.perf_counter() - t0)
             assert response.status_code == 403, response.status_code
     ratio = statistics.median(unknown) / statistics.median(known)
@@ -521,19 +426,15 @@ def test_guessing_many_ids_from_one_address_is_throttled(door):
     assert int(response.headers["Retry-After"]) > 0
 
 
-def _longest(server: DoorServer) -> dict[str, int]:
-    records = server.records()
-    try:
-        with records.session() as s:
-            return {
-                "learners": s.scalar(select(func.max(func.length(Learner.id)))) or 0,
-                "audit": s.scalar(select(func.max(func.length(AuditEvent.learner_id)))) or 0,
-                "sessions": s.scalar(select(func.max(func.length(WebSession.learner_id)))) or 0,
-                "huge_audit": s.scalar(select(func.count()).select_from(AuditEvent)
-                                       .where(AuditEvent.learner_id.like("xxxxxxxx%"))) or 0,
-            }
-    finally:
-        records.dispose()
+def _longest(server: LearnerServer) -> dict[str, int]:
+    with server.records.session() as s:
+        return {
+            "learners": s.scalar(select(func.max(func.length(Learner.id)))) or 0,
+            "audit": s.scalar(select(func.max(func.length(AuditEvent.learner_id)))) or 0,
+            "sessions": s.scalar(select(func.max(func.length(WebSession.learner_id)))) or 0,
+            "huge_audit": s.scalar(select(func.count()).select_from(AuditEvent)
+                                   .where(AuditEvent.learner_id.like("xxxxxxxx%"))) or 0,
+        }
 
 
 def test_million_character_id_is_refused_and_not_stored(door):
@@ -557,17 +458,17 @@ def test_million_character_code_is_refused(door):
 def test_foreign_host_header_is_refused(door):
     """A request whose Host header is not an allowed name is answered 400."""
     for path in ("/login", "/learn/"):
-        response = requests.get(door.base + path, headers={"Host": "evil.example"}, allow_redirects=False,
+        response = requests.get(door.url(path), headers={"Host": "evil.example"}, allow_redirects=False,
                                 timeout=30)
         assert response.status_code == 400, (path, response.status_code)
 
 
 def test_allowed_host_is_answered(door, prefixed):
     """With --allowed-host learn.example.com that Host is answered, while a server without it refuses it."""
-    allowed = requests.get(prefixed.base + "/learn/", headers={"Host": "learn.example.com"},
+    allowed = requests.get(prefixed.base + "learn/", headers={"Host": "learn.example.com"},
                            allow_redirects=False, timeout=30)
     assert goes_to_login(allowed, prefixed), (allowed.status_code, allowed.text[:200])
-    refused = requests.get(door.base + "/learn/", headers={"Host": "learn.example.com"},
+    refused = requests.get(door.base + "learn/", headers={"Host": "learn.example.com"},
                            allow_redirects=False, timeout=30)
     assert refused.status_code == 400
 
@@ -590,17 +491,17 @@ def test_websocket_to_another_learners_kernel_is_refused(door):
     url = f"ws://127.0.0.1:{door.port}/api/kernels/{kernel_id}/channels"
     assert ws_status(url, owner.cookies.get(COOKIE), origin=door.origin) == 101  # control: the owner
     assert ws_status(url, other.cookies.get(COOKIE), origin=door.origin) == 403
-    model = other.get(door.base + f"/api/kernels/{kernel_id}", timeout=30)
+    model = other.get(door.base + f"api/kernels/{kernel_id}", timeout=30)
     assert model.status_code == 403
 
 
 # == 4. behind a reverse proxy: --base-url /sop/ ==========================================================
 def test_prefixed_server_answers_below_its_prefix(prefixed):
     """With --base-url /sop/ the sign-in page is at /sop/login and /sop/learn/ leads to it."""
-    response = requests.get(prefixed.base + "/learn/", allow_redirects=False, timeout=30)
+    response = requests.get(prefixed.base + "learn/", allow_redirects=False, timeout=30)
     assert goes_to_login(response, prefixed)
     assert response.headers["Location"].split("?")[0].endswith("/sop/login")
-    sign_in_page = requests.get(prefixed.base + "/login", timeout=30)
+    sign_in_page = requests.get(prefixed.base + "login", timeout=30)
     assert sign_in_page.status_code == 200, (sign_in_page.status_code, sign_in_page.text[:200])
     assert 'id="learner_id"' in sign_in_page.text
 

@@ -29,7 +29,7 @@ def exam_server(learner_server, tmp_path):
     inst = installation_at(ROOT, home)
     inst.records.enroll("e3001", "赵六", code=CODE)
     complete_lessons(inst, "e3001")  # the blueprint requires the lessons before the exam
-    base = learner_server(LEARNER_ROOT, learner_env(ROOT, home))
+    base = learner_server(LEARNER_ROOT, learner_env(ROOT, home)).base
     yield base, inst
     inst.records.dispose()
 

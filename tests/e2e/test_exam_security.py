@@ -111,7 +111,8 @@ def _run(learner_server, contexts, tmp_path, name: str, content: Path) -> tuple[
     inst = installation_at(content, home)
     inst.records.enroll("e4001", "钱七", code=CODE)
     aid = inst.exam_service().start_or_resume("e4001", seed=SEED)
-    base = learner_server(LEARNER_ROOT, learner_env(content, home))
+    server = learner_server(LEARNER_ROOT, learner_env(content, home))
+    base = server.base
     context = contexts.new()
     page = context.new_page()
     traffic = Traffic(page)  # from the sign-in page on: everything the browser receives
@@ -120,7 +121,7 @@ def _run(learner_server, contexts, tmp_path, name: str, content: Path) -> tuple[
     page.get_by_role("button", name="继续考试").click()
     _walk(page, inst, aid, len(inst.records.attempt(aid).question_ids), dom)
     context.close()
-    learner_server.stop(base)  # one server at a time on two cores
+    server.stop()  # one server at a time on two cores
     bodies = {normalise(b) for b in traffic.bodies}
     return normalised_messages(traffic), bodies, dom, inst
 
@@ -160,7 +161,7 @@ def _signed_in_page(learner_server, contexts, tmp_path, prepare=None):
     complete_lessons(inst, "e5001")  # the blueprint requires the lessons before the exam
     if prepare is not None:
         prepare(inst)
-    base = learner_server(LEARNER_ROOT, learner_env(ROOT, home))
+    base = learner_server(LEARNER_ROOT, learner_env(ROOT, home)).base
     page = contexts.new().new_page()
     page.add_init_script(KEEP_SOCKETS)
     traffic = Traffic(page)

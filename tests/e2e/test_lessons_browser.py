@@ -28,7 +28,7 @@ def lesson_server(learner_server, tmp_path):
     home.mkdir()
     inst = installation_at(ROOT, home)
     inst.records.enroll("e4001", "孙七", code=CODE)
-    base = learner_server(LEARNER_ROOT, learner_env(ROOT, home))
+    base = learner_server(LEARNER_ROOT, learner_env(ROOT, home)).base
     yield base, inst
     inst.records.dispose()
 
@@ -81,7 +81,7 @@ def _home_view(page, base: str) -> None:
     page.locator(".sopcoach-home-ready").wait_for(timeout=LOAD)
 
 
-def test_learner_walks_two_lessons_and_progress_survives_a_reload(lesson_server, page, voila_server, artifacts):
+def test_learner_walks_two_lessons_and_progress_survives_a_reload(lesson_server, page, learner_server, artifacts):
     """A learner signs in once, completes lessons 3 and 4 by in-app links, reloads and sees it kept."""
     base, inst = lesson_server
     sign_in_browser(page, base, "e4001", CODE, "",
@@ -136,7 +136,7 @@ def test_learner_walks_two_lessons_and_progress_survives_a_reload(lesson_server,
     page.screenshot(path=str(artifacts / "6-lesson4-after-reload.png"))
     # Pages opened: the first, then one per reload, each replacing the previous one; the four view
     # switches (link, Back, Forward, next link) opened none.
-    assert len(re.findall(r"learner e4001 opened a new page", voila_server.log(base))) == 2
+    assert len(re.findall(r"learner e4001 opened a new page", learner_server.started[0].log())) == 2
 
     page.locator(".sopcoach-home-link").first.click()
     _home_view(page, base)

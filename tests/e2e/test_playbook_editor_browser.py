@@ -143,7 +143,7 @@ def test_trainer_raises_a_tier_cadence_and_learners_see_it(trainer_server, conte
     # starts after the save and without preheated kernels: a page pre-rendered in a pooled kernel
     # before a save still shows the old values (known gap of the learner apps, reported).
     learner_base = learner_server(content / "notebooks" / "learner", _env(content, home, JUPYTERHUB_USER="e5001"),
-                                  pool_size=0)
+                                  pool_size=0).base
     learner = browser.new_context(viewport={"width": 1280, "height": 1600}, locale="zh-CN")
     learner.route(NOT_LOOPBACK, lambda route: route.abort())
     try:

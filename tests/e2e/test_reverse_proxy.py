@@ -29,18 +29,16 @@ from pathlib import Path
 import pytest
 import requests
 from requests.adapters import HTTPAdapter
+from learner_servers import LearnerServers
 from support import (
-    LEARNER_ROOT,
     PAGE_LOAD_MS,
     ROOT,
     SESSION_COOKIE,
-    learner_env,
     sign_in_browser,
     stop_process,
 )
 
-from sopcoach.records.store import Records
-from sopcoach.web.launch import free_port, learner_command
+from sopcoach.web.launch import free_port
 
 NGINX = shutil.which("nginx") or shutil.which("nginx", path="/usr/sbin:/sbin")
 pytestmark = [
@@ -159,51 +157,31 @@ def _wait_for(answer, proc: subprocess.Popen[bytes], logs: list[Path], what: str
 def proxy(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Proxy]:
     """A learner server (one enrolled learner) behind nginx running docs/nginx.conf."""
     folder = tmp_path_factory.mktemp("reverse-proxy")
-    home = folder / "home"
-    home.mkdir()
-    records = Records(f"sqlite:///{home}/sopcoach.db")
-    records.enroll(LEARNER, "One", code=CODE)
-    records.dispose()
-
-    procs: list[subprocess.Popen[bytes]] = []
-    logs = []
-    try:
-        upstream = free_port()
-        server_log = folder / "learner.log"
-        logs.append(server_log.open("wb"))
-        argv = learner_command(LEARNER_ROOT, port=upstream, base_url=PREFIX, allowed_hosts=[NAME],
-                               trust_proxy=True, pool_size=1)
-        env = {**os.environ, **learner_env(ROOT, home), "PYTHONUNBUFFERED": "1"}
-        server = subprocess.Popen(argv, stdout=logs[-1], stderr=subprocess.STDOUT, env=env)
-        procs.append(server)
-        _wait_for(lambda: requests.get(f"http://127.0.0.1:{upstream}{PREFIX}login", timeout=5).status_code == 200,
-                  server, [server_log], "the learner server")
-
+    with LearnerServers(folder) as servers:
+        server = servers(learners={LEARNER: "One"}, code=CODE, base_url=PREFIX, allowed_hosts=[NAME],
+                         trust_proxy=True)
         cert, key = _self_signed_certificate(folder)
         http_port, https_port = free_port(), free_port()
         site = folder / "sopcoach.conf"
         site.write_text(_site_configuration(DOCS_CONF.read_text(), http_port=http_port, https_port=https_port,
-                                           upstream_port=upstream, cert=cert, key=key))
+                                           upstream_port=server.port, cert=cert, key=key))
         main = folder / "nginx.conf"
         main.write_text(_main_configuration(folder, site))
         nginx_log = folder / "nginx.out"
-        logs.append(nginx_log.open("wb"))
-        nginx = subprocess.Popen(
-            [NGINX, "-c", str(main), "-p", str(folder),
-             "-g", f"daemon off; pid {folder / 'nginx.pid'}; error_log {folder / 'error.log'};"],
-            stdout=logs[-1], stderr=subprocess.STDOUT,
-        )
-        procs.append(nginx)
-        probe = f"https://127.0.0.1:{https_port}{PREFIX}login"
-        _wait_for(lambda: requests.get(probe, headers={"Host": f"{NAME}:{https_port}"}, verify=False,
-                                       timeout=5).status_code == 200,
-                  nginx, [nginx_log, folder / "error.log"], "nginx")
-        yield Proxy(http_port, https_port, upstream, server_log)
-    finally:
-        for proc in reversed(procs):  # nginx first (SIGTERM: fast shutdown), then the learner server
-            stop_process(proc, STOP_TIMEOUT)
-        for log in logs:
-            log.close()
+        with nginx_log.open("wb") as log:
+            nginx = subprocess.Popen(
+                [NGINX, "-c", str(main), "-p", str(folder),
+                 "-g", f"daemon off; pid {folder / 'nginx.pid'}; error_log {folder / 'error.log'};"],
+                stdout=log, stderr=subprocess.STDOUT,
+            )
+            try:  # nginx is stopped (SIGTERM: fast shutdown) before the learner server
+                probe = f"https://127.0.0.1:{https_port}{PREFIX}login"
+                _wait_for(lambda: requests.get(probe, headers={"Host": f"{NAME}:{https_port}"}, verify=False,
+                                               timeout=5).status_code == 200,
+                          nginx, [nginx_log, folder / "error.log"], "nginx")
+                yield Proxy(http_port, https_port, server.port, server.log_path)
+            finally:
+                stop_process(nginx, STOP_TIMEOUT)
 
 
 @pytest.fixture(scope="module")

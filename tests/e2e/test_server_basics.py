@@ -145,7 +145,7 @@ REFUSED_PATHS = [
 def test_notebook_renders_and_files_stay_private(learner_server, site: Site) -> None:
     """The signed-in learner gets the app page without its sources; no file of the root or beside it
     is served to anyone."""
-    base = learner_server(site.root, site.env(), pool_size=0)
+    base = learner_server(site.root, site.env(), pool_size=0).base
     session = sign_in_session(base, "e7001", CODE)
 
     page = session.get(f"{base}learn/", timeout=120)
@@ -176,7 +176,7 @@ def test_notebook_renders_and_files_stay_private(learner_server, site: Site) -> 
 
 def test_kernels_api_is_not_open(learner_server, site: Site) -> None:
     """Only the learner whose page a kernel serves can read it; nobody can list or delete kernels."""
-    base = learner_server(site.root, site.env(), pool_size=0)
+    base = learner_server(site.root, site.env(), pool_size=0).base
     owner = sign_in_session(base, "e7001", CODE)
     other = sign_in_session(base, "e7002", CODE)
     kernel_id = KERNEL_ID.search(owner.get(f"{base}learn/", timeout=120).text).group(1)
@@ -205,7 +205,7 @@ def test_kernels_api_is_not_open(learner_server, site: Site) -> None:
 
 def test_template_override_from_url_is_ignored(learner_server, site: Site) -> None:
     """``?template=script`` would otherwise start a kernel and hang on TemplateNotFound."""
-    base = learner_server(site.root, site.env(), pool_size=0)
+    base = learner_server(site.root, site.env(), pool_size=0).base
     session = sign_in_session(base, "e7001", CODE)
     response = session.get(f"{base}learn/?template=script", timeout=120)
     assert response.status_code == 200
@@ -217,9 +217,10 @@ def test_preheated_button_clicks_in_chromium(learner_server, site: Site, page, a
     """A learner signed in at the door gets a kernel started before the visit, and its button works."""
     from playwright.sync_api import expect
 
-    base = learner_server(site.root, site.env(), pool_size=1)
-    learner_server.wait_for_log(base, rf"Kernel pool of {re.escape(NOTEBOOK)} is filled", timeout=90)
-    pooled = set(re.findall(r"Kernel started: ([0-9a-f-]{36})", learner_server.log(base)))
+    server = learner_server(site.root, site.env(), pool_size=1)
+    base = server.base
+    server.wait_for_log(rf"Kernel pool of {re.escape(NOTEBOOK)} is filled", timeout=90)
+    pooled = set(re.findall(r"Kernel started: ([0-9a-f-]{36})", server.log()))
 
     sign_in_browser(page, base, "e7001", CODE, ready="")
     assert page.url == f"{base}learn/"
@@ -230,8 +231,8 @@ def test_preheated_button_clicks_in_chromium(learner_server, site: Site, page, a
     expect(page.get_by_text("clicked", exact=True)).to_be_visible(timeout=30_000)
     page.screenshot(path=str(artifacts / "clicked.png"), full_page=True)
 
-    used = learner_server.wait_for_log(
-        base, rf"Using pre-heated kernel: ([0-9a-f-]{{36}}) for {re.escape(NOTEBOOK)}", timeout=10
+    used = server.wait_for_log(
+        rf"Using pre-heated kernel: ([0-9a-f-]{{36}}) for {re.escape(NOTEBOOK)}", timeout=10
     ).group(1)
     assert used in pooled, "the page must be served by a kernel started before the visit"
     assert used in page.content()

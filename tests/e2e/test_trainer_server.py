@@ -147,7 +147,7 @@ def test_learner_server_never_serves_trainer_notebooks(learner_server, tmp_path)
     records = Records(f"sqlite:///{home / 'sopcoach.db'}")
     code = records.enroll("e6001", "周九")
     records.dispose()
-    base = learner_server(ROOT / "notebooks" / "learner", learner_env(ROOT, home), pool_size=0)
+    base = learner_server(ROOT / "notebooks" / "learner", learner_env(ROOT, home), pool_size=0).base
     signed_in = sign_in_session(base, "e6001", code)
     for client in (requests.Session(), signed_in):
         for path in ("voila/api/contents/", "voila/tree", "voila/render/trainer/results.ipynb",
@@ -332,7 +332,7 @@ def test_recertification_exam_in_chromium(learner_server, tmp_path, page, artifa
     out = release(records, pb, bank, content / "playbook")
     confirm(records, out.flagged)
 
-    base = learner_server(content / "notebooks" / "learner", learner_env(content, home), pool_size=0)
+    base = learner_server(content / "notebooks" / "learner", learner_env(content, home), pool_size=0).base
     sign_in_browser(page, base, learner, code, "recertification", ready="")
     assert page.url == f"{base}learn/recertification"
     expect(page.get_by_text("只考查您获得认证后修改过的规程条款")).to_be_visible(timeout=60_000)
