@@ -198,6 +198,16 @@ MAX_ID_LENGTH = 64
 MAX_CODE_LENGTH = 64
 
 
+def _lesson_row(s: Session, learner_id: str, lesson_id: str, now: datetime) -> LessonProgress:
+    """Return the learner's progress row of a lesson, made (opened ``now``) when there is none."""
+    row = s.get(LessonProgress, (learner_id, lesson_id))
+    if row is None:
+        row = LessonProgress(learner_id=learner_id, lesson_id=lesson_id, opened_at=to_db(now),
+                             practice={}, completed_at=None)
+        s.add(row)
+    return row
+
+
 class Records:
     """Facade over the records database.
 
@@ -498,14 +508,7 @@ class Records:
         """Record that the learner opened a lesson (the first opening is kept); return the row."""
         now = now or utcnow()
 
-        def do(s: Session) -> LessonProgress:
-            row = s.get(LessonProgress, (learner_id, lesson_id))
-            if row is None:
-                row = LessonProgress(learner_id=learner_id, lesson_id=lesson_id, opened_at=to_db(now),
-                                     practice={}, completed_at=None)
-                s.add(row)
-            return row
-        return self.run(do)
+        return self.run(lambda s: _lesson_row(s, learner_id, lesson_id, now))
 
     def update_lesson_practice(self, learner_id: str, lesson_id: str,
                                update: Callable[[dict], tuple[dict, bool]],
@@ -518,11 +521,7 @@ class Records:
         now = now or utcnow()
 
         def do(s: Session) -> LessonProgress:
-            row = s.get(LessonProgress, (learner_id, lesson_id))
-            if row is None:
-                row = LessonProgress(learner_id=learner_id, lesson_id=lesson_id, opened_at=to_db(now),
-                                     practice={}, completed_at=None)
-                s.add(row)
+            row = _lesson_row(s, learner_id, lesson_id, now)
             new, complete = update(json_copy(row.practice or {}))
             row.practice = new
             if complete and row.completed_at is None:
