@@ -14,7 +14,7 @@ from ipywidgets.widgets.widget_description import DescriptionStyle
 from ipywidgets.widgets.widget_int import ProgressStyle
 from ipywidgets.widgets.widget_string import HTMLStyle
 
-from ..errors import SopcoachError
+from ..errors import ContentError, SopcoachError
 from ..i18n import t
 
 log = logging.getLogger("sopcoach.ui")
@@ -32,24 +32,39 @@ def esc(text: Any) -> str:
     return html.escape(str(text)).replace("\n", "<br>")
 
 
+#: What a callback's unexpected failure says in the page, unless the app has its own ``failure_text``.
+FAILURE_TEXT = ("出错了，请重试。已保存的答案不会丢失。", "Something went wrong; please try again. Your saved answers are kept.")
+
+
 def safe(method: Callable) -> Callable:
     """Wrap a widget callback: errors become a short message in the app, details go to the log.
 
-    A ``SopcoachError`` (a refused action) shows its own message; anything else shows a generic
-    message and logs the traceback on the server, never in the page (shared case 29).
+    The one error guard of every sopcoach page. The app (``self``) shows messages with
+    ``say(text, level)``, ``text`` plain (the app escapes it). A ``ContentError`` shows its first 30
+    problems, another ``SopcoachError`` (a refused action) its own message; anything else shows
+    the app's ``failure_text`` (zh-CN, en), default :data:`FAILURE_TEXT`, and logs the traceback
+    on the server, never in the page (shared case 29). When the app has ``callback_done()``, it
+    runs after every callback, failed or not (e.g. to enable the buttons again).
     """
     @functools.wraps(method)
     def wrapper(self: Any, *args: Any, **kwargs: Any) -> Any:
         try:
             return method(self, *args, **kwargs)
+        except ContentError as exc:
+            log.info("content problem in %s: %s", method.__name__, exc)
+            self.say("\n".join(str(p) for p in exc.problems[:30]), "warning")
         except SopcoachError as exc:
             log.info("refused in %s: %s", method.__name__, exc)
             self.say(str(exc), "warning")
         except Exception:
             log.exception("callback %s failed", method.__name__)
-            self.say(t("出错了，请重试。已保存的答案不会丢失。",
-                       "Something went wrong; please try again. Your saved answers are kept.",
-                       getattr(self, "lang", None)), "danger")
+            zh, en = getattr(self, "failure_text", FAILURE_TEXT)
+            self.say(t(zh, en, getattr(self, "lang", None)), "danger")
+        finally:
+            done = getattr(self, "callback_done", None)
+            if callable(done):
+                done()
+        return None
     return wrapper
 
 

@@ -17,13 +17,11 @@ uploaded, and a simulated demo export is always offered.
 """
 from __future__ import annotations
 
-import functools
 import html
 import os
 import tempfile
 from pathlib import Path
 from typing import Any
-from collections.abc import Callable
 
 import ipywidgets as w
 import pandas as pd
@@ -37,9 +35,9 @@ from ..config import content_folder, settings
 from ..content.playbook import load_playbook
 from ..crm.reading import read_export
 from ..crm.simulate import simulate
-from ..errors import ContentError, SopcoachError
+from ..errors import SopcoachError
 from ..i18n import current_lang, t
-from ._common import log  # the server log, never the page
+from ._common import esc, safe  # log: the server log, never the page
 
 DEMO = "__demo__"
 UPLOAD = "__upload__"
@@ -61,27 +59,6 @@ CSS = """
 .sopcoach-msg-info{color:#2b5c94}.sopcoach-msg-warning{color:#8a5300}.sopcoach-msg-danger{color:#b3261e}
 </style>
 """
-
-
-def _safe(method: Callable) -> Callable:
-    """Run a widget callback: refusals become a message in the app, other errors are logged."""
-    @functools.wraps(method)
-    def wrapper(self: ReviewApp, *args: Any, **kwargs: Any) -> Any:
-        try:
-            return method(self, *args, **kwargs)
-        except ContentError as exc:
-            log.info("content problem in %s: %s", method.__name__, exc)
-            self.say("<br>".join(html.escape(str(p)) for p in exc.problems[:20]), "warning")
-        except SopcoachError as exc:
-            log.info("refused in %s: %s", method.__name__, exc)
-            self.say(html.escape(str(exc)), "warning")
-        except Exception:
-            log.exception("callback %s failed", method.__name__)
-            self.say(self.tr("出错了，请检查导出文件后重试。", "Something went wrong; check the export and try again."),
-                     "danger")
-        finally:
-            self._busy(False)
-    return wrapper
 
 
 #: most deals offered in the case-study picker (a month of a large export closes thousands)
@@ -196,9 +173,16 @@ class ReviewApp:
     def tr(self, zh: str, en: str) -> str:
         return t(zh, en, self.lang)
 
+    #: What an unexpected error in a callback says (see :func:`~sopcoach.ui._common.safe`).
+    failure_text = ("出错了，请检查导出文件后重试。", "Something went wrong; check the export and try again.")
+
     def say(self, text: str, level: str = "info") -> None:
-        """Show a message (already HTML-escaped) in the status line."""
-        self.status.value = f"<span class='sopcoach-msg-{level}'>{text}</span>"
+        """Show a message (plain text, escaped here) in the status line."""
+        self.status.value = f"<span class='sopcoach-msg-{level}'>{esc(text)}</span>"
+
+    def callback_done(self) -> None:
+        """After every callback (see :func:`~sopcoach.ui._common.safe`): the controls work again."""
+        self._busy(False)
 
     def _busy(self, busy: bool) -> None:
         for b in (self.load_button, self.export, self.source, self.month):
@@ -220,7 +204,7 @@ class ReviewApp:
         return [Path(choice)]
 
     # ------------------------------------------------------------------------------- actions
-    @_safe
+    @safe
     def on_load(self, _button: Any = None) -> None:
         """Read the chosen export and offer its months."""
         self._busy(True)
@@ -246,7 +230,7 @@ class ReviewApp:
         self.review = None
         self.tabs.layout.display = "none"
 
-    @_safe
+    @safe
     def on_analyse(self, _button: Any = None) -> None:
         """Compute the review for the chosen month and fill every tab."""
         if self.data is None:
@@ -307,7 +291,7 @@ class ReviewApp:
             self.deal.value = ids[0]
             self.on_deal()
 
-    @_safe
+    @safe
     def on_group(self, _change: Any = None) -> None:
         """Show the KPIs per rep, team, region or product."""
         if self.review is None:
@@ -323,7 +307,7 @@ class ReviewApp:
         self.group_stages.value = (f"<h4>{self.tr('各阶段转化率与薄弱环节', 'Stage conversion and weak stage')}</h4>"
                                    + report.html_table(conv, max_rows=100))
 
-    @_safe
+    @safe
     def on_deal(self, _change: Any = None) -> None:
         """Walk through one deal: timeline against the SOP, deviations with their clause, prompts."""
         if self.review is None or not self.deal.value:

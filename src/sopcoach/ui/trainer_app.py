@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import base64
 import difflib
-import functools
 from datetime import datetime
 from typing import Any
 from collections.abc import Callable
@@ -41,11 +40,11 @@ from ..config import installation, settings
 from ..content.check import check_paths
 from ..content.playbook import load_playbook
 from ..content.quizbank import load_bank, load_blueprint
-from ..errors import ContentError, SopcoachError
+from ..errors import ContentError
 from ..i18n import current_lang, t
 from ..records.models import utcnow
 from ..records.store import Records
-from ._common import esc, log
+from ._common import esc, log, safe
 
 CSS = """
 <style>
@@ -127,25 +126,6 @@ def text_diff_html(old: str, new: str) -> str:
     return "".join(out).replace("\n", "<br>")
 
 
-def _safe(method: Callable) -> Callable:
-    """Run a callback: refusals become a message in the app, other errors are logged."""
-    @functools.wraps(method)
-    def wrapper(self: _App, *args: Any, **kwargs: Any) -> Any:
-        try:
-            return method(self, *args, **kwargs)
-        except ContentError as exc:
-            log.info("content problem in %s: %s", method.__name__, exc)
-            self.say("<br>".join(esc(p) for p in exc.problems[:30]), "warning", raw=True)
-        except SopcoachError as exc:
-            log.info("refused in %s: %s", method.__name__, exc)
-            self.say(str(exc), "warning")
-        except Exception:
-            log.exception("callback %s failed", method.__name__)
-            self.say(self.tr("出错了，请重试；详情见服务器日志。", "Something went wrong; please try again. "
-                             "The server log has the details."), "danger")
-    return wrapper
-
-
 class _App:
     """Shared parts of the trainer apps: language, status line, root box."""
 
@@ -161,6 +141,9 @@ class _App:
 
     def tr(self, zh: str, en: str) -> str:
         return t(zh, en, self.lang)
+
+    #: What an unexpected error in a callback says (see :func:`~sopcoach.ui._common.safe`).
+    failure_text = ("出错了，请重试；详情见服务器日志。", "Something went wrong; please try again. The server log has the details.")
 
     def say(self, text: str, level: str = "info", raw: bool = False) -> None:
         body = text if raw else esc(text)
@@ -351,12 +334,12 @@ class PlaybookChangesApp(_App):
                                       "changed": self.tr("需重考的条款", "clauses to re-examine")}))
 
     # -- actions ----------------------------------------------------------------------------------
-    @_safe
+    @safe
     def on_refresh(self, _button: Any = None) -> None:
         self.refresh()
         self.say(self.tr("已重新读取。", "Reloaded."))
 
-    @_safe
+    @safe
     def on_confirm(self, _button: Any = None) -> None:
         chosen = [qid for qid, box in self.checks.items() if box.value]
         if not chosen:
@@ -367,7 +350,7 @@ class PlaybookChangesApp(_App):
         self.say(self.tr(f"已确认 {len(done)} 题，重新进入考试：{', '.join(done)}",
                          f"Confirmed {len(done)}, back in the exam: {', '.join(done)}"))
 
-    @_safe
+    @safe
     def on_release(self, _button: Any = None) -> None:
         self.refresh()
         if self.problems or self.playbook is None:
@@ -428,7 +411,7 @@ class ResultsApp(_App):
                     cohort=None if self.cohort.value == self.ALL else self.cohort.value,
                     since=self.since.value, until=self.until.value, timezone=self.tz)
 
-    @_safe
+    @safe
     def on_filter(self, _change: Any = None) -> None:
         f = self.filters()
         if f["since"] and f["until"] and f["since"] > f["until"]:
@@ -520,7 +503,7 @@ class ItemAnalysisApp(_App):
             w.HTML(f"<h3>{self.tr('全部题目', 'Every question')}</h3>"), self.items_box]
         self.on_which()
 
-    @_safe
+    @safe
     def on_which(self, _change: Any = None) -> None:
         pb, bank, bp = self.content()
         ia = analyse_items(self.records, bank, bp, pb, self.which.value, self.lang)
@@ -635,13 +618,13 @@ class CertificatesApp(_App):
                 "issued_at": self.tr("签发", "issued"), "version": self.tr("版本", "version"),
                 "changed": self.tr("需重考的条款", "clauses to re-examine")}))
 
-    @_safe
+    @safe
     def on_verify(self, _button: Any = None) -> None:
         v = verify(self.records, self.code_box.value, self.clock())
         cls = "ok" if v.current else "warn" if v.genuine else "bad"
         self.verdict.value = f"<div class='{cls}'>{esc(v.message(self.lang))}</div>"
 
-    @_safe
+    @safe
     def on_pdf(self, _button: Any = None) -> None:
         if not self.pick.value:
             self.say(self.tr("请先选择证书。", "Pick a certificate first."), "warning")
