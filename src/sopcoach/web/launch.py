@@ -271,6 +271,7 @@ def learner_command(
         raise ValueError(f"--base-url must start and end with '/' (e.g. /sop/), got {base_url!r}")
     if max_pages < 0:
         raise ValueError(f"--max-pages must be 0 (no cap) or more, got {max_pages}")
+    _check_host(host)  # before loading the server: a bad option is refused at once
     names = [str(n).strip() for n in allowed_hosts if str(n).strip()]
     from .server import APP_NOTEBOOK, CULL_IDLE_S, CULL_INTERVAL_S  # noqa: PLC0415 - start-up: jupyter_server and voila, only when a server starts
     argv = voila_command(root, host=host, port=port, pool_size=pool_size, pools=(APP_NOTEBOOK,),
