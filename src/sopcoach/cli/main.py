@@ -29,6 +29,10 @@ from ..web.launch import POOL_SIZE, TRAINER_PORT, is_loopback, learner_command, 
 from . import crm, interchange, trainer
 
 
+
+#: The name of the demo learner a first ``sopcoach serve`` enrolls.
+DEMO_NAME = "演示学员 Demo Learner"
+
 def _cmd_check(args: argparse.Namespace) -> int:
     # Given files are checked against the content's playbook when there is one (an installed package
     # may have none); without files the content folder itself is checked, so it must exist.
@@ -142,9 +146,9 @@ def _serve(args: argparse.Namespace) -> int:
     except NotADirectoryError as exc:
         raise ConfigError(str(exc)) from None
     if not inst.records.learners():  # only once the options are known to be usable
-        code = inst.records.enroll("demo", "演示学员 Demo Learner", team="demo", cohort="demo")
+        code = inst.records.enroll("demo", DEMO_NAME, team="demo", cohort="demo")
         print(f"\nDemo learner for a first try: employee id 'demo', access code '{code}'\n"
-              "(lost it? `sopcoach enroll --id demo --name Demo` issues a new one)\n", flush=True)
+              f"(lost it? `.venv/bin/sopcoach enroll --id demo --name '{DEMO_NAME}'` issues a new one)\n", flush=True)
     if not is_loopback(args.host) and not args.allowed_host:
         print("note: serving on a network address; add --allowed-host NAME for the name learners type "
               "(or the reverse proxy's public name), and put TLS in front (README: 'On a network').", flush=True)
