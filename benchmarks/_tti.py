@@ -14,7 +14,7 @@ from collections.abc import Callable
 
 # Debian's Chromium, its flags and the loopback-only rule are the browser tests' (tests/support.py).
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-from support import CHROMIUM, CHROMIUM_ARGS, NOT_LOOPBACK  # noqa: F401 (re-exported to the benchmarks)
+from support import CHROMIUM, CHROMIUM_ARGS, NOT_LOOPBACK, stop_process  # noqa: F401 (re-exported to the benchmarks)
 
 
 def time_to_interactive(

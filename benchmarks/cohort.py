@@ -85,6 +85,7 @@ except ImportError:  # not installed: run from the checkout
 import nbformat
 import psutil
 from _tti import CHROMIUM, CHROMIUM_ARGS, NOT_LOOPBACK
+from _tti import stop_process as stop_server
 from jupyter_server.services.kernels.connection.base import (
     deserialize_msg_from_ws_v1,
     serialize_msg_to_ws_v1,
@@ -180,13 +181,7 @@ def stop_process(proc: subprocess.Popen | None) -> None:
         children = psutil.Process(proc.pid).children(recursive=True)
     except psutil.Error:
         children = []
-    if proc.poll() is None:
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=10)
+    stop_server(proc, timeout=15)
     for child in children:  # kernels the server did not stop (it was killed)
         try:
             if child.is_running():

@@ -36,7 +36,7 @@ except ImportError:  # not installed: run from the checkout
     sys.path.insert(0, str(REPO / "src"))
     from sopcoach.web.launch import free_port, voila_command
 
-from _tti import CHROMIUM, CHROMIUM_ARGS, time_to_interactive
+from _tti import CHROMIUM, CHROMIUM_ARGS, stop_process, time_to_interactive
 
 BARE = "bare.ipynb"
 EXAM = "exam.ipynb"
@@ -90,13 +90,7 @@ def serve(root: Path, env: dict[str, str], log_path: Path, pool_size: int) -> It
                     time.sleep(0.2)
             yield Server(base_url, log_path)
         finally:
-            if proc.poll() is None:
-                proc.terminate()
-                try:
-                    proc.wait(timeout=10)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
-                    proc.wait()
+            stop_process(proc)
 
 
 def measure(server: Server, notebooks: dict[str, str], *, browser, runs: int, pooled: bool):

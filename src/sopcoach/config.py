@@ -214,12 +214,15 @@ class Installation:
         ContentError
             When a practice file is invalid.
         """
-        if self._practice is not None:
-            return self._practice
-        have = self.practice_dir.is_dir() and any(self.practice_dir.glob("*.yaml"))
-        practice = load_bank(self.practice_dir, self.playbook) if have else Bank([], "")
-        object.__setattr__(self, "_practice", practice)
-        return practice
+        if self._practice is None:  # an Installation built by hand, not by installation()
+            object.__setattr__(self, "_practice", _load_practice(self.practice_dir, self.playbook))
+        return self._practice
+
+
+def _load_practice(folder: Path, playbook: Playbook) -> Bank:
+    """Load the practice pool of ``folder`` (``quizzes/practice/``); an empty pool when it has no file."""
+    have = folder.is_dir() and any(folder.glob("*.yaml"))
+    return load_bank(folder, playbook) if have else Bank([], "")
 
 
 def content_fingerprint(s: Settings | Path) -> tuple:
@@ -251,10 +254,7 @@ def _content(folder: Path, fingerprint: tuple = ()) -> Content:
     playbook = load_playbook(folder / "playbook")
     bank = load_bank(folder / "quizzes" / "bank", playbook)
     blueprint = load_blueprint(folder / "quizzes" / "blueprint.yaml", bank)
-    practice_dir = folder / "quizzes" / "practice"
-    have = practice_dir.is_dir() and any(practice_dir.glob("*.yaml"))
-    practice = load_bank(practice_dir, playbook) if have else Bank([], "")
-    return Content(playbook, bank, blueprint, practice)
+    return Content(playbook, bank, blueprint, _load_practice(folder / "quizzes" / "practice", playbook))
 
 
 def load_content(folder: os.PathLike | str | None = None) -> Content:
