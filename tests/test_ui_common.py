@@ -1,5 +1,8 @@
-"""The one error guard of every sopcoach page (``sopcoach.ui._common.safe``)."""
+"""The one error guard of every sopcoach page (``sopcoach.ui._common.safe``) and where the ui log goes."""
 from __future__ import annotations
+
+import subprocess
+import sys
 
 from sopcoach.errors import AuthError, ContentError, Problem
 from sopcoach.ui import review_app, trainer_app
@@ -63,3 +66,14 @@ def test_an_app_names_its_own_failure_text():
 def test_trainer_and_review_pages_use_the_one_guard():
     assert trainer_app.safe is safe and review_app.safe is safe
     assert not hasattr(trainer_app, "_safe") and not hasattr(review_app, "_safe")
+
+
+def test_importing_the_ui_configures_no_logging():
+    """Importing sopcoach.ui adds no handler; a page builder sends the ui log to the process's stderr once."""
+    code = ("import logging, sopcoach.ui as ui, sopcoach.ui._common as c\n"
+            "log = logging.getLogger('sopcoach.ui')\n"
+            "print(len(log.handlers), log.propagate)\n"
+            "c.log_to_server(); c.log_to_server()\n"
+            "print(len(log.handlers), log.propagate)\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.split("\n")[:2] == ["0 True", "1 False"]

@@ -287,3 +287,14 @@ def test_views_send_css_classes_with_their_widgets(bound_page, monkeypatch):
     for route in routes:
         app.on_navigate(route, "zh-CN")
         assert updates == [], route
+
+
+def test_funnel_tool_table_marks_the_weak_stage_row(inst, clock, code):
+    """The funnel table's weak row carries sopcoach-weak and the warning; each rate cell is named by its KPI."""
+    tool = LessonApp(inst, "crm_kpis", lang="en", clock=clock, learner_id="e8001").tool
+    html = tool.funnel_out.value
+    weak_rows = re.findall(r"<tr class='sopcoach-weak'>(.*?)</tr>", html)
+    assert len(weak_rows) == 1 and "weak stage" in weak_rows[0]
+    assert html.count("weak stage") == 1
+    rates = dict(re.findall(r"<td class='sopcoach-rate-([\w-]+)'>([\d.]+%|—)</td>", html))
+    assert len(rates) == len(tool.counts) - 1 and "30.0%" in rates.values()

@@ -3,7 +3,7 @@
 :mod:`sopcoach.analytics` computes; this module only turns its results into pictures and HTML.
 The markup lives in Jinja2 templates (``templates/macros.html``, ``templates/report.html``) with
 autoescape on, so every CRM value (deal ids, owners, clause texts, row problems) is escaped in one
-place. :func:`html_table` is the table renderer of the report, the review app and the trainer apps.
+place. :func:`html_table` draws a DataFrame with the one table renderer, :mod:`sopcoach.tables`.
 """
 from __future__ import annotations
 
@@ -22,6 +22,9 @@ import pandas as pd
 from markupsafe import Markup
 
 from ..i18n import current_lang, t
+from ..tables import LOADER as TABLE_LOADER
+from ..tables import Table as _Table
+from ..tables import render as render_table
 
 if TYPE_CHECKING:  # for annotations only: the trainer pages use html_table without loading the CRM analysis
     from .case_study import CaseStudy
@@ -32,7 +35,7 @@ __all__ = ["KpiCard", "Table", "bottleneck_html", "cell_text", "chart_cycle", "c
 
 #: The templates of this module (package data, see ``pyproject.toml``); a text is escaped unless it is Markup.
 TEMPLATES = jinja2.Environment(
-    loader=jinja2.FileSystemLoader(str(Path(__file__).with_name("templates"))),
+    loader=jinja2.ChoiceLoader([jinja2.FileSystemLoader(str(Path(__file__).with_name("templates"))), TABLE_LOADER]),
     autoescape=jinja2.select_autoescape(enabled_extensions=("html",), default=True),
     undefined=jinja2.StrictUndefined,
 )
@@ -85,18 +88,14 @@ def cell_text(v: Any, float_format: str = "{:,.1f}", missing: str = "") -> str:
 
 
 @dataclass(frozen=True)
-class Table:
-    """A table ready to draw: header texts, rows of cell texts (Markup cells are HTML), rows left out."""
-
-    header: list[str]
-    rows: list[list[str]]
-    more: int
+class Table(_Table):
+    """A DataFrame as :mod:`sopcoach.tables` draws it: header texts, rows of cell texts, rows left out."""
 
     @classmethod
     def of(cls, df: pd.DataFrame, columns: Iterable[str] | None = None, *, index: bool = True,
            headers: Mapping[str, str] | None = None, formats: Mapping[str, Format] | None = None,
            missing: str = "", max_rows: int = 200) -> Table:
-        """Prepare ``df`` for :func:`html_table` (same parameters)."""
+        """Prepare ``df`` for :func:`sopcoach.tables.render` (parameters as :func:`html_table`)."""
         cols = list(columns if columns is not None else df.columns)
         headers, formats = headers or {}, formats or {}
         part = df.head(max_rows)
@@ -122,7 +121,7 @@ def html_table(df: pd.DataFrame, columns: Iterable[str] | None = None, *, index:
                missing: str = "", max_rows: int = 200) -> str:
     """Return ``df`` as an HTML table (``<table class='t'>``), every cell escaped.
 
-    The one table renderer of sopcoach: the HTML report, the review app and the trainer apps.
+    A DataFrame drawn by the one table renderer of sopcoach (:func:`sopcoach.tables.render`).
 
     Parameters
     ----------
@@ -153,8 +152,8 @@ def html_table(df: pd.DataFrame, columns: Iterable[str] | None = None, *, index:
     >>> print(html_table(pd.DataFrame({"deal": ["<b>A&B</b>"], "rate": [0.5]}), index=False))
     <table class='t'><tr><th>deal</th><th>rate</th></tr><tr><td>&lt;b&gt;A&amp;B&lt;/b&gt;</td><td>0.500</td></tr></table>
     """
-    return str(_macro("table")(Table.of(df, columns, index=index, headers=headers, formats=formats,
-                                        missing=missing, max_rows=max_rows)))
+    return render_table(Table.of(df, columns, index=index, headers=headers, formats=formats,
+                                 missing=missing, max_rows=max_rows))
 
 
 # ----------------------------------------------------------------------------------- KPI cards

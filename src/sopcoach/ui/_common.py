@@ -18,11 +18,20 @@ from ..errors import ContentError, SopcoachError
 from ..i18n import t
 
 log = logging.getLogger("sopcoach.ui")
-if not log.handlers:
-    # The kernel's sys.stderr is forwarded to the page; the process's real stderr is the server log.
-    _handler = logging.StreamHandler(sys.__stderr__)
-    _handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-    log.addHandler(_handler)
+
+
+def log_to_server() -> None:
+    """Send the ``sopcoach.ui`` log to the server's log, once per process; the page builders call it.
+
+    In a kernel ``sys.stderr`` is forwarded to the page; the process's real stderr
+    (``sys.__stderr__``) is the Voila server's log, where tracebacks belong (shared case 29).
+    Importing :mod:`sopcoach.ui` configures nothing.
+    """
+    if log.handlers:
+        return
+    handler = logging.StreamHandler(sys.__stderr__)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    log.addHandler(handler)
     log.setLevel(logging.INFO)
     log.propagate = False
 

@@ -26,7 +26,7 @@ from ..config import Installation, installation
 from ..i18n import LANGS, current_lang, t
 from ..lessons.progress import lesson_gate
 from ..records.models import utcnow
-from ._common import esc, log, safe, shared_parts
+from ._common import esc, log, log_to_server, safe, shared_parts
 from .exam_app import ExamApp
 from .home_app import HomeApp
 from .lesson_app import LessonApp
@@ -220,6 +220,7 @@ def learner_app() -> w.Widget:
     address, i.e. after the server handed the page out), or ``JUPYTERHUB_USER`` behind JupyterHub.
     When the content does not load, the page says so briefly and the details go to the server log.
     """
+    log_to_server()
     try:
         return build_learner_app().root
     except Exception:

@@ -25,6 +25,7 @@ from ..errors import (AlreadyCertified, AttemptClosed, AttemptExpired, AttemptLi
                       LessonsIncomplete, RecordsError, WaitRequired)
 from ..i18n import current_lang, t
 from ..records.models import utcnow
+from ..tables import Cell, Table, render
 from ._common import (CheckboxStyle, DescriptionStyle, ProgressStyle, ToggleButtonStyle, button, esc,
                       hbox, html_widget, log, safe, shared_layout, shared_style, vbox)
 from .navigation import Navigator
@@ -228,9 +229,9 @@ class ExamApp:
             (self.tr("通过分数", "Pass mark"), f"{pct}%"),
             (self.tr("剩余考试次数", "Attempts left"), f"{el.attempts_left} / {bp.max_attempts}"),
         ]
-        table = "".join(f"<tr><th>{esc(k)}</th><td>{esc(v)}</td></tr>" for k, v in rows)
+        table = render(Table([], [[Cell(k, heads_row=True), v] for k, v in rows], css_class="sopcoach-table"))
         html = (self._home_link() + f"<p>{esc(self.tr('您好，', 'Hello, '))}{esc(self.learner_name)}</p>"
-                f"<p>{esc(bp.instructions.get(self.lang))}</p><table class='sopcoach-table'>{table}</table>")
+                f"<p>{esc(bp.instructions.get(self.lang))}</p>{table}")
         children: list[w.Widget] = [html_widget(html)]
         missing = self.service.missing_lessons(self._learner()) if el.open_attempt is None and not el.passed else []
         if missing:
@@ -508,10 +509,9 @@ class ExamApp:
         if row.state == AttemptState.EXPIRED.value:
             head += f"<p>{esc(self.tr('考试时间已到，已按截止前保存的答案计分。', 'Time ran out; the answers saved before the deadline were scored.'))}</p>"
         titles = {s.id: s.title.get(self.lang) for s in self.bp.sections}
-        sec_rows = "".join(
-            f"<tr><td>{esc(titles.get(k, k))}</td><td>{floor_percent(e / p if p else Fraction(0))}%</td></tr>"
-            for k, (e, p) in rep.sections.items())
-        sections = (f"<h4>{esc(self.tr('分项得分', 'By section'))}</h4><table class='sopcoach-table'>{sec_rows}</table>")
+        sec_rows = [[titles.get(k, k), f"{floor_percent(e / p if p else Fraction(0))}%"] for k, (e, p) in rep.sections.items()]
+        sections = (f"<h4>{esc(self.tr('分项得分', 'By section'))}</h4>"
+                    + render(Table([], sec_rows, css_class="sopcoach-table")))
         missed_html = ""
         missed = rep.missed()
         if missed:

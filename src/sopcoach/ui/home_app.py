@@ -37,6 +37,9 @@ LESSON_CSS = """
 .sopcoach-day { display: inline-block; width: 58px; margin: 2px; padding: 3px; text-align: center; border-radius: 4px; font-size: 12px; }
 .sopcoach-day-working { background: #e3f4e8; } .sopcoach-day-makeup { background: #c9ecd3; border: 1px solid #1b7f3b; }
 .sopcoach-day-holiday { background: #fbe1df; } .sopcoach-day-weekend { background: #eceff3; color: #777; }
+.sopcoach-table { border-collapse: collapse; margin: 6px 0; }
+.sopcoach-table th, .sopcoach-table td { padding: 3px 10px; text-align: left; border-bottom: 1px solid #eef1f5; }
+.sopcoach-table td[class^="sopcoach-rate-"] { font-weight: bold; }
 .sopcoach-bar { background: #4a7bb7; height: 14px; display: inline-block; vertical-align: middle; }
 .sopcoach-warn { color: #b3261e; font-weight: bold; } .sopcoach-ok { color: #1b7f3b; font-weight: bold; }
 .sopcoach-row { align-items: center; }

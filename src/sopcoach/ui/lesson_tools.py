@@ -20,6 +20,7 @@ from ..errors import ToolInputError
 from ..i18n import t
 from ..lessons.tools import (FUNNEL_COUNTS, KPI_STAGE, approval, check_follow_up_plan, classify_tier, deadline, funnel,
                              judge_use, objectives, parse_series, stage_map, templates_for_stage, trend)
+from ..tables import Cell, Row, Table, render
 from ._common import esc, hbox, html_widget, safe, shared_layout, vbox
 
 WEEKDAYS = {"zh-CN": ["周一", "周二", "周三", "周四", "周五", "周六", "周日"],
@@ -491,14 +492,14 @@ class CrmKpiTool(Tool):
             target = f"{floor_percent(Fraction(s.kpi.target), 0)}%" if s.kpi is not None and s.kpi.target is not None else ""
             weak = s is f.weakest
             cls = "sopcoach-warn" if weak else ("sopcoach-todo" if s.below_target else "")
-            flag = f" ⚠ {esc(self.tr('薄弱环节', 'weak stage'))}" if weak else ""
-            rows.append(f"<tr class='{'sopcoach-weak' if weak else ''}'><td>{esc(name)}</td>"
-                        f"<td class='sopcoach-rate-{s.kpi.id if s.kpi else s.source}'><b>{rate}</b></td>"
-                        f"<td>{target}</td><td class='{cls}'>{flag}</td></tr>")
+            flag = f" ⚠ {self.tr('薄弱环节', 'weak stage')}" if weak else ""
+            rows.append(Row([name, Cell(rate, f"sopcoach-rate-{s.kpi.id if s.kpi else s.source}"), target, Cell(flag, cls)],
+                            "sopcoach-weak" if weak else ""))
         win = f"{floor_percent(f.win_rate)}%" if f.win_rate is not None else "—"
-        self.funnel_out.value = (f"<div class='sopcoach-card'>{bars}<table class='sopcoach-table'><tr><th>{esc(self.tr('转化', 'Conversion'))}</th>"
-                                 f"<th>{esc(self.tr('比率', 'Rate'))}</th><th>{esc(self.tr('目标', 'Target'))}</th><th></th></tr>"
-                                 f"{''.join(rows)}</table><p>{esc(self.tr('赢单率', 'Win rate'))}: <b class='sopcoach-win-rate'>{win}</b></p>"
+        table = render(Table([self.tr("转化", "Conversion"), self.tr("比率", "Rate"), self.tr("目标", "Target"), ""], rows,
+                           css_class="sopcoach-table"))
+        self.funnel_out.value = (f"<div class='sopcoach-card'>{bars}{table}"
+                                 f"<p>{esc(self.tr('赢单率', 'Win rate'))}: <b class='sopcoach-win-rate'>{win}</b></p>"
                                  f"<p><small>{esc(self.clause_ref('kpi-formulas'))}</small></p></div>")
 
 

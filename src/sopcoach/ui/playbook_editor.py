@@ -37,7 +37,8 @@ import ipywidgets as w
 from ..authoring.playbook_edit import UNITS, WEEKDAYS, PlaybookEdit, Review, diff_lines, open_playbook
 from ..errors import InvalidPlaybook, SaveConflict, SopcoachError
 from ..i18n import current_lang, t
-from ._common import esc, log, safe
+from ..tables import Cell, Markup, Table, render
+from ._common import esc, log, log_to_server, safe
 
 CSS = """
 <style>
@@ -700,32 +701,30 @@ class PlaybookEditorApp:
                 out.append(f"<details><summary>{esc(tr('YAML 文件差异: ', 'YAML diff: '))}playbook/{esc(name)}</summary>"
                            f"<pre class='diff'>{esc(text)}</pre></details>")
         if r.impact:
-            head = "".join(f"<th>{esc(h)}</th>" for h in (
-                tr("条款", "Clause"), tr("考试题", "Exam questions"), tr("练习题", "Practice questions"),
-                tr("课程", "Lessons"), tr("合规检查", "Compliance checks"), "KPI"))
-            body = "".join(
-                f"<tr><td><b>{esc(x.clause)}</b><br>{esc(x.source)} {esc(x.title)}</td>"
-                + "".join(f"<td>{esc(', '.join(v)) or '-'}</td>" for v in (x.questions, x.practice, x.lessons, x.checks, x.kpis))
-                + "</tr>" for x in r.impact)
+            head = (tr("条款", "Clause"), tr("考试题", "Exam questions"), tr("练习题", "Practice questions"),
+                    tr("课程", "Lessons"), tr("合规检查", "Compliance checks"), "KPI")
+            body = [[Markup("<b>{}</b><br>{} {}").format(x.clause, x.source, x.title)]
+                    + [", ".join(v) or "-" for v in (x.questions, x.practice, x.lessons, x.checks, x.kpis)]
+                    for x in r.impact]
             out.append(f"<h4>{esc(tr('影响(使用这些条款的内容)', 'Impact (what uses each changed clause)'))}</h4>"
-                       f"<table class='t sopcoach-impact'><tr>{head}</tr>{body}</table>")
+                       + render(Table(head, body, css_class="t sopcoach-impact")))
         out.append(f"<h4>{esc(tr('答案随之改变的题目', 'Questions whose key changes'))}</h4>")
         if r.key_changes:
-            rows = "".join(f"<tr><td>{esc(k.question_id)}</td><td>{esc(tr('考试', 'exam') if k.pool == 'bank' else tr('练习', 'practice'))}</td>"
-                           f"<td class='old'>{esc(k.old)}</td><td class='new'>{esc(k.new)}</td></tr>" for k in r.key_changes)
-            out.append(f"<table class='t sopcoach-keys'><tr><th>{esc(tr('题目', 'Question'))}</th><th>{esc(tr('题库', 'Pool'))}</th>"
-                       f"<th>{esc(tr('原答案', 'Old key'))}</th><th>{esc(tr('新答案', 'New key'))}</th></tr>{rows}</table>")
+            rows = [[k.question_id, tr("考试", "exam") if k.pool == "bank" else tr("练习", "practice"),
+                     Cell(k.old, "old"), Cell(k.new, "new")] for k in r.key_changes]
+            out.append(render(Table([tr("题目", "Question"), tr("题库", "Pool"), tr("原答案", "Old key"), tr("新答案", "New key")],
+                                  rows, css_class="t sopcoach-keys")))
         else:
             out.append(f"<div>{esc(tr('没有。', 'None.'))}</div>")
         if r.text_changes:
             out.append(f"<div>{esc(tr('题面或解析引用了改动的数值(答案不变): ', 'Question texts that quote a changed value (key unchanged): '))}"
                        f"{esc(', '.join(r.text_changes))}</div>")
         if r.lesson_changes:
-            rows = "".join(f"<tr><td>{esc(c.lesson)}<br>{esc(c.title)}</td><td class='old'>{esc(c.old)}</td>"
-                           f"<td class='new'>{esc(c.new)}</td></tr>" for c in r.lesson_changes)
+            rows = [[Markup("{}<br>{}").format(c.lesson, c.title), Cell(c.old, "old"), Cell(c.new, "new")]
+                    for c in r.lesson_changes]
             out.append(f"<h4>{esc(tr('课程中随之改变的内容', 'What the lessons will say'))}</h4>"
-                       f"<table class='t sopcoach-lessons'><tr><th>{esc(tr('课程', 'Lesson'))}</th><th>{esc(tr('修改前', 'Before'))}</th>"
-                       f"<th>{esc(tr('修改后', 'After'))}</th></tr>{rows}</table>")
+                       + render(Table([tr("课程", "Lesson"), tr("修改前", "Before"), tr("修改后", "After")], rows,
+                                    css_class="t sopcoach-lessons")))
         if r.hints:
             out.append(f"<h4>{esc(tr('请留意', 'Please check'))}</h4>"
                        + "".join(f"<div class='hint'>{esc(h)}</div>" for h in r.hints))
@@ -858,6 +857,7 @@ def playbook_editor(content: Path | str | None = None, home: Path | str | None =
 
     When the playbook cannot be opened, a message says why instead (the details go to the log).
     """
+    log_to_server()
     try:
         return build(content, home, lang).root
     except SopcoachError as exc:

@@ -37,7 +37,7 @@ from ..crm.reading import read_export
 from ..crm.simulate import simulate
 from ..errors import SopcoachError
 from ..i18n import current_lang, t
-from ._common import esc, safe  # log: the server log, never the page
+from ._common import esc, log_to_server, safe
 
 DEMO = "__demo__"
 UPLOAD = "__upload__"
@@ -362,6 +362,7 @@ def monthly_review(folder: Path | str | None = None, lang: str | None = None, pl
     ConfigError
         When the content folder has no playbook (see :func:`sopcoach.config.content_folder`).
     """
+    log_to_server()
     return build(folder, lang, playbook).widget
 
 

@@ -44,7 +44,8 @@ from ..errors import ContentError
 from ..i18n import current_lang, t
 from ..records.models import utcnow
 from ..records.store import Records
-from ._common import esc, log, safe
+from ..tables import Table, render
+from ._common import esc, log, log_to_server, safe
 
 CSS = """
 <style>
@@ -112,7 +113,7 @@ def download_link(data: bytes, filename: str, label: str, mime: str) -> str:
             f"href='data:{mime};base64,{b64}'>{esc(label)}</a>")
 
 
-def text_diff_html(old: str, new: str) -> str:
+def text_diff_html(old: str, new: str) -> Markup:
     """Mark what changed between two texts, character by character (``<del>``/``<ins>``)."""
     sm = difflib.SequenceMatcher(None, old, new, autojunk=False)
     out = []
@@ -123,7 +124,7 @@ def text_diff_html(old: str, new: str) -> str:
             out.append(f"<del>{esc(old[a1:a2])}</del>")
         if op in ("insert", "replace"):
             out.append(f"<ins>{esc(new[b1:b2])}</ins>")
-    return "".join(out).replace("\n", "<br>")
+    return Markup("".join(out).replace("\n", "<br>"))
 
 
 class _App:
@@ -264,11 +265,11 @@ class PlaybookChangesApp(_App):
                 if isinstance(f.old, str) and isinstance(f.new, str) and len(f.old) + len(f.new) > 40:
                     value = text_diff_html(f.old, f.new)
                 else:
-                    value = f"<del>{esc(as_text(f.old))}</del> → <ins>{esc(as_text(f.new))}</ins>"
-                rows.append(f"<tr><td><code>{esc(f.path)}</code></td><td>{value}</td></tr>")
+                    value = Markup("<del>{}</del> → <ins>{}</ins>").format(as_text(f.old), as_text(f.new))
+                rows.append([Markup("<code>{}</code>").format(f.path), value])
             parts.append(f"<div class='change'><div class='head'>[{esc(kinds[ch.kind])}] {esc(ch.clause_id)} · "
                          f"{esc(ch.title)} <span class='muted'>({esc(ch.source)})</span></div>"
-                         f"<table class='t'>{''.join(rows)}</table></div>")
+                         + render(Table([], rows)) + "</div>")
         self.diff_box.value = "".join(parts)
         boxes = [w.HTML(f"<pre class='udiff'>{esc(text)}</pre>") for text in d.file_diffs.values()]
         self.files_box.children = boxes
@@ -640,6 +641,7 @@ class CertificatesApp(_App):
 
 # -- builders --------------------------------------------------------------------------------------------
 def _build(cls: type, lang: str | None) -> w.Widget:
+    log_to_server()
     try:
         return cls(lang=lang).root
     except Exception:
