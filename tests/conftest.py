@@ -42,9 +42,15 @@ def blueprint(bank):
 
 
 @pytest.fixture
-def records(tmp_path):
+def db_url(tmp_path) -> str:
+    """The URL of a fresh, empty records database for one test (SQLite in the test's folder)."""
+    return f"sqlite:///{tmp_path / 'records.db'}"
+
+
+@pytest.fixture
+def records(db_url):
     from sopcoach.records.store import Records
-    r = Records(f"sqlite:///{tmp_path / 'records.db'}")
+    r = Records(db_url)
     yield r
     r.dispose()
 
