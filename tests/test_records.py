@@ -11,7 +11,11 @@ from sopcoach.errors import AuthError
 from sopcoach.records.models import Answer, Attempt, utcnow
 from sopcoach.records.store import Records
 
+#: Every test that uses the records database runs on SQLite and on PostgreSQL (tests/conftest.py).
+pytestmark = pytest.mark.databases("sqlite", "postgresql")
 
+
+@pytest.mark.databases("sqlite")
 def test_sqlite_uses_wal_and_a_busy_timeout(records):
     """The SQLite connection is in WAL mode with a busy timeout of at least 5 s."""
     with records.engine.connect() as c:

@@ -7,6 +7,9 @@ from sopcoach.certification.exam import AttemptState
 from sopcoach.ui.exam_app import ExamApp, Page
 from support import correct_response, wrong_response
 
+#: Every test that uses the records database runs on SQLite and on PostgreSQL (tests/conftest.py).
+pytestmark = pytest.mark.databases("sqlite", "postgresql")
+
 
 @pytest.fixture
 def app(inst, clock):

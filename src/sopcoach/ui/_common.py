@@ -14,7 +14,7 @@ from ipywidgets.widgets.widget_description import DescriptionStyle
 from ipywidgets.widgets.widget_int import ProgressStyle
 from ipywidgets.widgets.widget_string import HTMLStyle
 
-from ..errors import ContentError, SopcoachError
+from ..errors import ContentError, DatabaseBusy, RecordsError, SopcoachError
 from ..i18n import t
 
 log = logging.getLogger("sopcoach.ui")
@@ -43,6 +43,15 @@ def esc(text: Any) -> str:
 
 #: What a callback's unexpected failure says in the page, unless the app has its own ``failure_text``.
 FAILURE_TEXT = ("出错了，请重试。已保存的答案不会丢失。", "Something went wrong; please try again. Your saved answers are kept.")
+
+
+def database_refusal(exc: RecordsError, lang: str | None) -> str:
+    """Return the learner-facing text for a records error: busy (try again) or another database
+    error (try again, then tell the trainer); the error's own line goes to the server log, not the page."""
+    if isinstance(exc, DatabaseBusy):
+        return t("数据库繁忙，刚才的操作没有保存，请再试一次。", "The database is busy; that was not saved. Please try again.", lang)
+    return t("数据库出错，刚才的操作没有保存。请再试一次；如仍出错，请联系培训负责人。",
+             "A database error stopped that; it was not saved. Please try again, and tell your trainer if it persists.", lang)
 
 
 def safe(method: Callable) -> Callable:
