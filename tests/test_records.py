@@ -1,4 +1,4 @@
-"""The records store: sign-in, throttling, and concurrent writes on SQLite."""
+"""The records store: sign-in, throttling, and concurrent writes, on SQLite and PostgreSQL."""
 from __future__ import annotations
 
 import multiprocessing as mp
@@ -135,9 +135,9 @@ def _writer(url: str, worker: int, n: int, start, errors) -> None:
         r.dispose()
 
 
-def test_twenty_processes_saving_fifty_answers_lose_nothing(tmp_path):
-    """Case 32: 20 processes x 50 answers on one SQLite file give 1000 rows and no error."""
-    url = f"sqlite:///{tmp_path / 'busy.db'}"
+def test_twenty_processes_saving_fifty_answers_lose_nothing(db_url):
+    """Case 32: 20 processes x 50 answers on one database (SQLite file, PostgreSQL) give 1000 rows and no error."""
+    url = db_url
     r = Records(url)
     r.enroll("e", "e")
     with r.session() as s:
@@ -168,3 +168,25 @@ def test_a_new_code_keeps_team_and_cohort(records):
     records.enroll("e9", "李四")
     row = records.learner("e9")
     assert (row.team, row.cohort) == ("华东", "2025Q3")
+
+
+@pytest.mark.parametrize("url", ["postgresql://u@/sop?host=/nowhere", "postgres://u@/sop?host=/nowhere",
+                                 "postgresql+psycopg://u@/sop?host=/nowhere"])
+def test_a_postgresql_url_uses_psycopg_3(url):
+    """Plain postgresql:// URLs get psycopg 3, the driver of the 'postgres' extra (not SQLAlchemy's psycopg2)."""
+    from sopcoach.records.store import make_engine
+    engine = make_engine(url)
+    assert (engine.dialect.name, engine.dialect.driver) == ("postgresql", "psycopg")
+    engine.dispose()
+
+
+def test_a_missing_postgresql_driver_names_the_extra(monkeypatch):
+    """Without psycopg, a PostgreSQL URL stops with one ConfigError line naming the extra (not ModuleNotFoundError)."""
+    import sys
+
+    from sopcoach.errors import ConfigError
+    from sopcoach.records.store import make_engine
+    monkeypatch.setitem(sys.modules, "psycopg", None)  # what an installation without the extra sees
+    with pytest.raises(ConfigError, match=r"^the database URL needs the Python driver 'psycopg', which is not installed; "
+                                          r"install it with: pip install 'sopcoach\[postgres\]'$"):
+        make_engine("postgresql+psycopg://u@/sop?host=/nowhere")
