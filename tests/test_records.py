@@ -190,3 +190,84 @@ def test_a_missing_postgresql_driver_names_the_extra(monkeypatch):
     with pytest.raises(ConfigError, match=r"^the database URL needs the Python driver 'psycopg', which is not installed; "
                                           r"install it with: pip install 'sopcoach\[postgres\]'$"):
         make_engine("postgresql+psycopg://u@/sop?host=/nowhere")
+
+
+@pytest.mark.databases("postgresql")
+def test_postgresql_waits_for_a_lock_as_long_as_sqlite(records):
+    """A PostgreSQL connection gives up on a lock after 30 s (lock_timeout), like SQLite's busy timeout."""
+    with records.engine.connect() as c:
+        assert c.exec_driver_sql("SHOW lock_timeout").scalar() == "30s"
+
+
+def _race_two(records, first_a, first_b):
+    """Run two transactions in threads that each take a row lock, meet at a barrier, then take the other's;
+    return how often each transaction function ran (a retry runs it again) and the errors."""
+    import threading
+
+    from sqlalchemy import text
+    meet = threading.Barrier(2, timeout=60)
+    runs = {"x": 0, "y": 0}
+    errors = []
+
+    def tx(name, first, second):
+        def do(s):
+            runs[name] += 1
+            s.execute(text("UPDATE learners SET name = name || '+' WHERE id = :id"), {"id": first})
+            if runs[name] == 1:
+                meet.wait()  # both hold their first lock now
+            s.execute(text("UPDATE learners SET name = name || '+' WHERE id = :id"), {"id": second})
+        try:
+            records.run(do)
+        except Exception as exc:
+            errors.append(exc)
+    threads = [threading.Thread(target=tx, args=("x", first_a, first_b)),
+               threading.Thread(target=tx, args=("y", first_b, first_a))]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join(120)
+    return runs, errors
+
+
+@pytest.mark.databases("postgresql")
+def test_a_deadlock_is_tried_again_and_both_transactions_land(records):
+    """Two transactions locking two rows in opposite orders deadlock (40P01); PostgreSQL aborts one, and
+    Records.run runs it again, so both changes are stored and nobody sees an error."""
+    records.enroll("a", "A")
+    records.enroll("b", "B")
+    runs, errors = _race_two(records, "a", "b")
+    assert errors == []
+    assert sorted(runs.values()) == [1, 2]  # the victim ran twice
+    assert (records.learner("a").name, records.learner("b").name) == ("A++", "B++")
+
+
+@pytest.mark.databases("postgresql")
+def test_a_serialization_failure_is_tried_again(records):
+    """Two REPEATABLE READ transactions updating one row: the second fails with 40001 and its retry lands."""
+    import threading
+
+    from sqlalchemy import text
+    records.enroll("a", "A")
+    meet = threading.Barrier(2, timeout=60)
+    runs, errors = [], []
+
+    def tx():
+        def do(s):
+            s.execute(text("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ"))
+            s.execute(text("SELECT name FROM learners WHERE id = 'a'")).scalar()  # the snapshot is taken here
+            runs.append(1)
+            if len(runs) <= 2:
+                meet.wait()  # both have their snapshot before either writes
+            s.execute(text("UPDATE learners SET name = name || '+' WHERE id = 'a'"))
+        try:
+            records.run(do)
+        except Exception as exc:
+            errors.append(exc)
+    threads = [threading.Thread(target=tx) for _ in range(2)]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join(120)
+    assert errors == []
+    assert len(runs) == 3
+    assert records.learner("a").name == "A++"

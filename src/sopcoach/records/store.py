@@ -172,6 +172,9 @@ class Transaction:
 
 #: The driver a plain ``postgresql://`` URL gets (SQLAlchemy's own default, psycopg2, is not a dependency).
 POSTGRES_DRIVER = "postgresql+psycopg"
+#: How long one statement waits for a lock before the transaction is tried again (SQLite's busy
+#: timeout; PostgreSQL's lock_timeout).
+LOCK_TIMEOUT_SECONDS = 30
 #: PostgreSQL SQLSTATEs after which the whole transaction is tried again: serialization failure,
 #: deadlock detected, lock not available.
 RETRYABLE_SQLSTATES = frozenset({"40001", "40P01", "55P03"})
@@ -180,7 +183,8 @@ RETRYABLE_SQLSTATES = frozenset({"40001", "40P01", "55P03"})
 def make_engine(url: str) -> Engine:
     """Create an engine; on SQLite turn on WAL, a 30 s busy timeout and ``BEGIN IMMEDIATE``.
 
-    ``postgresql://`` and ``postgres://`` URLs use psycopg 3 (``postgresql+psycopg://``).
+    ``postgresql://`` and ``postgres://`` URLs use psycopg 3 (``postgresql+psycopg://``); their
+    connections wait at most 30 s for a lock (``lock_timeout``).
 
     Raises
     ------
@@ -196,18 +200,26 @@ def make_engine(url: str) -> Engine:
         parsed = parsed.set(drivername=POSTGRES_DRIVER)
     if parsed.get_backend_name() != "sqlite":
         try:
-            return create_engine(parsed, pool_pre_ping=True)
+            engine = create_engine(parsed, pool_pre_ping=True)
         except ModuleNotFoundError as exc:
             hint = (" install it with: pip install 'sopcoach[postgres]'" if parsed.get_backend_name() == "postgresql"
                     else "")
             raise ConfigError(f"the database URL needs the Python driver {exc.name!r}, which is not installed;{hint}") from exc
-    engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
+        if parsed.get_backend_name() == "postgresql":
+            @event.listens_for(engine, "connect")
+            def _lock_timeout(dbapi_conn: Any, _record: Any) -> None:
+                # like SQLite's busy timeout: a lock held this long fails (55P03), and Records.run retries
+                with dbapi_conn.cursor() as cur:
+                    cur.execute(f"SET lock_timeout = '{LOCK_TIMEOUT_SECONDS}s'")
+                dbapi_conn.commit()
+        return engine
+    engine = create_engine(url, connect_args={"timeout": LOCK_TIMEOUT_SECONDS, "check_same_thread": False})
 
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_conn: Any, _record: Any) -> None:
         dbapi_conn.isolation_level = None  # let SQLAlchemy's begin event emit BEGIN itself
         cur = dbapi_conn.cursor()
-        cur.execute("PRAGMA busy_timeout = 30000")
+        cur.execute(f"PRAGMA busy_timeout = {LOCK_TIMEOUT_SECONDS * 1000}")
         if ":memory:" not in url and url not in ("sqlite://", "sqlite:///"):
             cur.execute("PRAGMA journal_mode = WAL")
         cur.execute("PRAGMA foreign_keys = ON")
