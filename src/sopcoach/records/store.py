@@ -28,7 +28,7 @@ from collections.abc import Callable, Iterable, Iterator
 
 from sqlalchemy import create_engine, delete, event, func, select
 from sqlalchemy.engine import CursorResult, Engine, make_url
-from sqlalchemy.exc import ArgumentError, DBAPIError, IntegrityError
+from sqlalchemy.exc import ArgumentError, DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from ..errors import AuthError, ConfigError, DatabaseBusy, RecordsError
@@ -237,8 +237,8 @@ def _is_lock(exc: DBAPIError) -> bool:
     """Whether ``exc`` says the database was locked (trying the transaction again may succeed)."""
     if getattr(exc.orig, "sqlstate", None) in RETRYABLE_SQLSTATES:
         return True
-    text = str(exc.orig).lower()
-    return exc.orig.__class__.__name__ == "OperationalError" and ("locked" in text or "busy" in text)
+    text = str(exc.orig).lower()  # SQLite: "database is locked", "database table is locked", SQLITE_BUSY
+    return isinstance(exc, OperationalError) and ("locked" in text or "busy" in text)
 
 
 def describe_db_error(exc: DBAPIError) -> str:
@@ -328,7 +328,8 @@ class Records:
         DatabaseBusy
             When the database stays locked through every retry.
         RecordsError
-            On any other database error: one line, ``database error (<kind>): <the database's first line>``.
+            On any other database error (or a connection dropped at every try): one line,
+            ``database error (<kind>): <the database's first line>``.
         """
         delay = 0.05
         for attempt in range(self.retries + 1):
@@ -336,12 +337,14 @@ class Records:
                 with self.session() as s:
                     return fn(s)
             except DBAPIError as exc:
-                if not (_is_lock(exc) or exc.connection_invalidated
-                        or (retry_conflicts and isinstance(exc, IntegrityError))):
+                locked = _is_lock(exc)
+                if not (locked or exc.connection_invalidated or (retry_conflicts and isinstance(exc, IntegrityError))):
                     raise RecordsError(describe_db_error(exc)) from exc
                 if attempt == self.retries:
-                    raise DatabaseBusy("the database stayed locked; your answer was not saved, "
-                                       "please try again") from exc
+                    if locked:
+                        raise DatabaseBusy(f"the database stayed locked through {self.retries + 1} tries; "
+                                           "nothing was saved, please try again") from exc
+                    raise RecordsError(describe_db_error(exc)) from exc
                 _time.sleep(delay + secrets.randbelow(50) / 1000)
                 delay = min(delay * 2, 2.0)
         raise AssertionError("unreachable")  # pragma: no cover

@@ -59,7 +59,8 @@ def safe(method: Callable) -> Callable:
 
     The one error guard of every sopcoach page. The app (``self``) shows messages with
     ``say(text, level)``, ``text`` plain (the app escapes it). A ``ContentError`` shows its first 30
-    problems, another ``SopcoachError`` (a refused action) its own message; anything else shows
+    problems, a ``RecordsError`` :func:`database_refusal`'s words (its own line goes to the log),
+    another ``SopcoachError`` (a refused action) its own message; anything else shows
     the app's ``failure_text`` (zh-CN, en), default :data:`FAILURE_TEXT`, and logs the traceback
     on the server, never in the page (shared case 29). When the app has ``callback_done()``, it
     runs after every callback, failed or not (e.g. to enable the buttons again).
@@ -71,6 +72,9 @@ def safe(method: Callable) -> Callable:
         except ContentError as exc:
             log.info("content problem in %s: %s", method.__name__, exc)
             self.say("\n".join(str(p) for p in exc.problems[:30]), "warning")
+        except RecordsError as exc:  # the database's own line goes to the log, the page says it in words
+            log.warning("database error in %s: %s", method.__name__, exc)
+            self.say(database_refusal(exc, getattr(self, "lang", None)), "warning")
         except SopcoachError as exc:
             log.info("refused in %s: %s", method.__name__, exc)
             self.say(str(exc), "warning")

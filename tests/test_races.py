@@ -1,8 +1,8 @@
-"""Exam commands racing each other on one attempt, with real threads, on SQLite and on PostgreSQL.
+"""Learners' commands racing each other, with real threads, on SQLite and on PostgreSQL.
 
 An answer saved while the same attempt is being submitted is either in the score or refused with
-a message (never "saved" and left out of the score); two starts at once give one attempt; no caller
-ever sees a raw database error.
+a message (never "saved" and left out of the score); two starts at once give one attempt; two pages
+saving practice answers of one lesson at once lose none; no caller ever sees a raw database error.
 """
 from __future__ import annotations
 
@@ -102,6 +102,28 @@ def test_two_simultaneous_starts_give_one_attempt(inst, clock):
         assert errors == []
         assert len(ids) == 2 and ids[0] == ids[1]
         assert [a.id for a in inst.records.attempts(learner)] == [ids[0]]
+
+
+def test_two_pages_saving_practice_answers_of_one_lesson_lose_none(inst, clock):
+    """Two pages of one learner answer a lesson's practice questions at once, from a lesson never opened:
+    every answer is stored, every try counted, and the lesson is complete."""
+    from sopcoach.lessons.progress import LessonService
+    service = LessonService(inst, clock=clock)
+    lesson = service.lessons()[0]
+    questions = service.questions(lesson.id)
+    assert len(questions) >= 2
+    for n in range(ROUNDS):
+        learner = f"pupil{n}"
+        inst.records.enroll(learner, learner)
+
+        def page(part, learner=learner):
+            for q in part:
+                service.answer(learner, lesson.id, q.id, correct_response(q))
+        assert _run_together(lambda: page(questions[0::2]), lambda: page(questions[1::2])) == []
+        row = inst.records.lesson_progress(learner)[lesson.id]
+        assert set(row.practice["answers"]) == {q.id for q in questions}
+        assert row.practice["tries"] == len(questions)
+        assert row.completed_at is not None
 
 
 def test_a_database_error_that_is_not_a_lock_says_what_it_is(records):
