@@ -50,6 +50,11 @@ __all__ = [
 
 T = TypeVar("T")
 
+#: How the rules lock a row they decide on: ``SELECT ... FOR NO KEY UPDATE`` on PostgreSQL, which
+#: orders the transactions that lock the same row but lets inserts that merely reference it (a new
+#: answer, session or certificate of the learner) go on; SQLite needs none (one writer at a time).
+ROW_LOCK = {"key_share": True}
+
 
 def pending_review_ids(s: Session) -> set[str]:
     """Return the ids of questions marked needs-review (see :mod:`sopcoach.authoring.versions`)."""
@@ -91,11 +96,11 @@ class Transaction:
     def learner(self, learner_id: str, *, for_update: bool = False) -> Learner | None:
         """Return the learner (``for_update``: locked for this transaction, which serialises the rules
         that decide on all of one learner's attempts, such as starting one)."""
-        return self._s.get(Learner, learner_id, with_for_update=True) if for_update else self._s.get(Learner, learner_id)
+        return self._s.get(Learner, learner_id, with_for_update=ROW_LOCK) if for_update else self._s.get(Learner, learner_id)
 
     def attempt(self, attempt_id: int, *, for_update: bool = False) -> Attempt | None:
         """Return the attempt (``for_update``: locked for this transaction where the database can)."""
-        return self._s.get(Attempt, attempt_id, with_for_update=True) if for_update else self._s.get(Attempt, attempt_id)
+        return self._s.get(Attempt, attempt_id, with_for_update=ROW_LOCK) if for_update else self._s.get(Attempt, attempt_id)
 
     def attempts(self, learner_id: str, exam_id: str) -> list[Attempt]:
         """Return the learner's attempts at ``exam_id`` by attempt number."""
@@ -278,7 +283,7 @@ MAX_CODE_LENGTH = 64
 def _lesson_row(s: Session, learner_id: str, lesson_id: str, now: datetime) -> LessonProgress:
     """Return the learner's progress row of a lesson, locked for the transaction, made (opened ``now``)
     when there is none (two pages making it at once: one insert fails, and its retry finds the row)."""
-    row = s.get(LessonProgress, (learner_id, lesson_id), with_for_update=True)
+    row = s.get(LessonProgress, (learner_id, lesson_id), with_for_update=ROW_LOCK)
     if row is None:
         row = LessonProgress(learner_id=learner_id, lesson_id=lesson_id, opened_at=to_db(now),
                              practice={}, completed_at=None)
