@@ -44,7 +44,9 @@ class Cluster:
 
     def __init__(self, bindir: Path):
         self.bindir = bindir
-        self.root = Path(tempfile.mkdtemp(prefix="sopcoach-pg-"))  # short: a socket path has at most 107 bytes
+        # In /tmp itself, whatever TMPDIR says: the socket's path must stay under 108 bytes, and the
+        # postgres user (when the tests run as root) must be able to reach the folder.
+        self.root = Path(tempfile.mkdtemp(prefix="sopcoach-pg-", dir="/tmp" if os.path.isdir("/tmp") else None))
         self.data = self.root / "data"
         self.log = self.root / "server.log"
         self._run_as: str | None = None
