@@ -271,3 +271,13 @@ def test_a_serialization_failure_is_tried_again(records):
     assert errors == []
     assert len(runs) == 3
     assert records.learner("a").name == "A++"
+
+
+def test_an_unreachable_postgresql_server_is_one_records_error_line(tmp_path):
+    """A PostgreSQL URL whose server is not there stops with one RecordsError line saying so (no traceback)."""
+    from sopcoach.errors import RecordsError
+    with pytest.raises(RecordsError) as info:
+        Records(f"postgresql+psycopg://nobody@/sop?host={tmp_path}")
+    message = str(info.value)
+    assert "\n" not in message
+    assert message.startswith("database error (operational): ") and str(tmp_path) in message

@@ -307,6 +307,7 @@ class Records:
         self.engine = make_engine(url)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
         self.retries = retries
+        self.run(lambda s: s.connection())  # reach the database first: one RecordsError line when it cannot be reached
         Base.metadata.create_all(self.engine)
 
     def dispose(self) -> None:
