@@ -63,19 +63,14 @@ from voila.tornado.kernel_websocket_handler import VoilaKernelWebsocketHandler
 from ..config import settings as sopcoach_settings
 from ..records.models import utcnow
 from ..records.store import Records
+from .launch import APP_NOTEBOOK, TRAITLETS_FORM_NOTICE
 from .identity import _TEMPLATES, SESSION_HOURS, LearnerIdentityProvider, PlainErrors, request_lang
 from .secret import load_secret
 from .serving import ActivityRelay, LearnerKernelManager, use_cached_exporter
 from .zygote import ZYGOTE_ENV
 
-__all__ = ["APP_NOTEBOOK", "LearnerServer", "PageKernels", "main"]
+__all__ = ["LearnerServer", "PageKernels", "main"]
 
-#: The learner page, relative to the learner folder.
-APP_NOTEBOOK = "app.ipynb"
-#: A kernel idle and without a browser connection this long is stopped (elapsed seconds).
-CULL_IDLE_S = 30
-#: How often the culler looks (elapsed seconds).
-CULL_INTERVAL_S = 10
 #: How often kernels of ended sessions and stopped kernels are swept (elapsed seconds).
 SWEEP_S = 10
 
@@ -551,9 +546,7 @@ def _quiet_voila_notices(record: logging.LogRecord) -> bool:
 
 def main(argv: list[str] | None = None) -> None:
     """Run the learner server (``python -m sopcoach.web.server ROOT [options]``)."""
-    # The command line pins some lists empty (``--Voila.config_file_paths=[]``): traitlets calls the
-    # form deprecated but has no other way to say "empty"; its warning would open every log.
-    warnings.filterwarnings("ignore", message=r"--\S+=.* for containers is deprecated", category=DeprecationWarning)
+    warnings.filterwarnings("ignore", message=TRAITLETS_FORM_NOTICE, category=DeprecationWarning)
     LearnerServer.launch_instance(argv)
 
 
