@@ -26,6 +26,7 @@ A database is in one of five states (:attr:`SchemaState.status`):
 from __future__ import annotations
 
 import shlex
+import tempfile
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -33,9 +34,9 @@ from pathlib import Path
 from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
+from alembic.script import Script, ScriptDirectory
 from alembic.util.exc import CommandError
-from sqlalchemy import inspect, text
+from sqlalchemy import create_engine, inspect, text
 from sqlalchemy.engine import Connection, Engine, make_url
 
 from ..errors import RecordsError, SchemaMismatch, SchemaOutdated, SchemaTooNew
@@ -50,6 +51,7 @@ __all__ = [
     "ensure",
     "head_revision",
     "mismatch",
+    "new_revision",
     "schema_state",
     "shown_url",
     "upgrade",
@@ -223,6 +225,41 @@ def ensure(engine: Engine, url: str, upgrade_command: str | None = None) -> Sche
     if error is not None:
         raise error
     return state
+
+
+def new_revision(message: str, script_location: Path | str | None = None) -> Path:
+    """Write the next revision script for what the models changed since the head (for developers).
+
+    The revisions run on a scratch SQLite database up to the head; Alembic compares it with
+    :mod:`sopcoach.records.models` and writes ``versions/NNNN_<message>.py`` with the difference
+    (``batch_alter_table`` blocks, so SQLite can run it). Review it before committing.
+
+    Parameters
+    ----------
+    message : str
+        What changed, e.g. ``"learners get a note"``.
+    script_location : path-like, optional
+        The script folder; default :data:`MIGRATIONS`.
+
+    Returns
+    -------
+    Path
+        The script written.
+    """
+    location = Path(script_location or MIGRATIONS)
+    head = ScriptDirectory.from_config(alembic_config(script_location=location)).get_current_head() or "0000"
+    with tempfile.TemporaryDirectory() as scratch:
+        engine = create_engine(f"sqlite:///{Path(scratch) / 'head.db'}")
+        try:
+            with engine.begin() as conn:
+                cfg = alembic_config(conn, location)
+                command.upgrade(cfg, "head")
+                script = command.revision(cfg, message=message, autogenerate=True, rev_id=f"{int(head) + 1:04d}")
+        finally:
+            engine.dispose()
+    if not isinstance(script, Script):  # pragma: no cover - one head, one script
+        raise RecordsError(f"Alembic wrote no single revision script in {location}")
+    return Path(script.path)
 
 
 def upgrade(engine: Engine, url: str) -> tuple[SchemaState, SchemaState]:
