@@ -157,6 +157,10 @@ def test_mains_database_is_refused_in_one_line_until_upgraded(db_url, tmp_path):
     assert "run `sopcoach db upgrade --db-url " in message and "without schema migrations" in message
     assert revision_of(db_url) is None
     assert counts(db_url, MAIN_COUNTS) == MAIN_COUNTS
+    copy = tmp_path / "before-upgrade.backup"  # the backup README advises before upgrading works on it
+    assert main(["db", "backup", "-o", str(copy), "--db-url", db_url]) == 0
+    if make_url(db_url).get_backend_name() == "sqlite":
+        assert counts(f"sqlite:///{copy}", MAIN_COUNTS) == MAIN_COUNTS
 
 
 def test_db_upgrade_brings_mains_database_to_head_with_its_data(db_url, tmp_path, playbook, bank, blueprint, clock):

@@ -3,7 +3,9 @@
 Any SQLAlchemy URL works (``sqlite:///path.db`` by default, ``postgresql+psycopg://...``). On
 SQLite the store turns on WAL journaling, a 30 s busy timeout and ``BEGIN IMMEDIATE`` write
 transactions, and retries a locked write with backoff, so many Voila kernels can save answers at
-once without "database is locked" (shared case 32). Times are stored as naive UTC.
+once without "database is locked" (shared case 32). Times are stored as naive UTC. Opening a store
+checks the schema revision first (:func:`sopcoach.records.schema.ensure`): a new database gets the
+tables, one at another revision is refused in one line naming ``sopcoach db upgrade``.
 """
 from __future__ import annotations
 
