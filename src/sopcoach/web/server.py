@@ -41,6 +41,7 @@ import sys
 import tempfile
 import time
 import warnings
+from dataclasses import replace
 from datetime import timedelta
 from importlib.metadata import PackageNotFoundError, distribution
 from pathlib import Path
@@ -60,9 +61,10 @@ from voila.shutdown_kernel_handler import VoilaShutdownKernelHandler
 from voila.tornado.handler import TornadoVoilaHandler
 from voila.tornado.kernel_websocket_handler import VoilaKernelWebsocketHandler
 
+from ..config import open_records
 from ..config import settings as sopcoach_settings
+from ..errors import SchemaMismatch
 from ..records.models import utcnow
-from ..records.store import Records
 from .launch import APP_NOTEBOOK, TRAITLETS_FORM_NOTICE
 from .identity import _TEMPLATES, SESSION_HOURS, LearnerIdentityProvider, PlainErrors, request_lang
 from .secret import load_secret
@@ -419,14 +421,20 @@ class LearnerServer(Voila):
 
     def initialize(self, argv: Any = None) -> None:
         super().initialize(argv)
+        s = sopcoach_settings()
+        if self.db_url:
+            s = replace(s, db_url=self.db_url, db_origin="--LearnerServer.db_url")
+        try:  # before anything starts: a database at another schema revision is refused in one line
+            self.records = open_records(s)
+        except SchemaMismatch as exc:
+            self.log.critical("%s", exc)
+            self.exit(1)
         self.log.addFilter(_quiet_voila_notices)
         logging.getLogger("tornado.general").addFilter(_quiet_voila_notices)
         self.voila_configuration.multi_kernel_manager_class = LearnerKernelManager
         self.kernel_websocket_connection_class = ActivityRelay
         use_cached_exporter()
         self.zygote = self._start_zygote() if self.fork_kernels else None
-        s = sopcoach_settings()
-        self.records = Records(self.db_url or s.db_url)
         self.cookie_secret = load_secret(s.home)  # sessions survive a restart
         self.identity_provider_class = LearnerIdentityProvider
 
