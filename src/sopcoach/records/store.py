@@ -12,7 +12,9 @@ write lock the rows they decide on (:meth:`Transaction.attempt` and :meth:`Trans
 of one learner, happen one after the other. :meth:`Records.run` retries a transaction that hit a lock
 (SQLite's "locked"/"busy", PostgreSQL's serialization failure 40001, deadlock 40P01, lock timeout 55P03)
 or a dropped connection, with backoff; any other database error becomes one :class:`RecordsError` line
-naming what it is.
+naming what it is. Opening a store reaches the database, then checks the schema revision
+(:func:`sopcoach.records.schema.ensure`): a new database gets the tables, one at another revision is
+refused in one line naming ``sopcoach db upgrade``.
 """
 from __future__ import annotations
 
@@ -32,6 +34,7 @@ from sqlalchemy.exc import ArgumentError, DBAPIError, IntegrityError, Operationa
 from sqlalchemy.orm import Session, sessionmaker
 
 from ..errors import AuthError, ConfigError, DatabaseBusy, RecordsError
+from . import schema
 from .models import (Answer, Attempt, AuditEvent, Base, Certificate, Learner, LessonProgress, LoginThrottle, PageKernel,
                      QuestionReview, Release, WebSession, from_db, to_db, utcnow)
 
@@ -300,15 +303,34 @@ class Records:
         SQLAlchemy URL, e.g. ``sqlite:////data/sopcoach.db``.
     retries : int
         How often a write that hit a locked database is retried (with exponential backoff).
+    upgrade_command : str, optional
+        The command a refusal tells the user to run; default ``sopcoach db upgrade --db-url URL``
+        (:func:`sopcoach.config.open_records` leaves the option out where the environment names the
+        same database).
+
+    An empty database gets the current tables; any other must be at the schema revision of this
+    code (:func:`sopcoach.records.schema.ensure`).
+
+    Raises
+    ------
+    SchemaOutdated
+        When the database was made before migrations or is at an older revision (one line naming
+        ``upgrade_command``).
+    SchemaTooNew
+        When a newer sopcoach upgraded the database.
     """
 
-    def __init__(self, url: str, retries: int = 8):
+    def __init__(self, url: str, retries: int = 8, *, upgrade_command: str | None = None):
         self.url = url
         self.engine = make_engine(url)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
         self.retries = retries
-        self.run(lambda s: s.connection())  # reach the database first: one RecordsError line when it cannot be reached
-        Base.metadata.create_all(self.engine)
+        try:
+            self.run(lambda s: s.connection())  # reach the database first: one RecordsError line when it cannot be reached
+            schema.ensure(self.engine, url, upgrade_command)
+        except BaseException:
+            self.engine.dispose()
+            raise
 
     def dispose(self) -> None:
         """Close every pooled connection."""

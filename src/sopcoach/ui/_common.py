@@ -14,7 +14,7 @@ from ipywidgets.widgets.widget_description import DescriptionStyle
 from ipywidgets.widgets.widget_int import ProgressStyle
 from ipywidgets.widgets.widget_string import HTMLStyle
 
-from ..errors import ContentError, DatabaseBusy, RecordsError, SopcoachError
+from ..errors import ContentError, DatabaseBusy, RecordsError, SchemaMismatch, SopcoachError
 from ..i18n import t
 
 log = logging.getLogger("sopcoach.ui")
@@ -43,11 +43,18 @@ def esc(text: Any) -> str:
 
 #: What a callback's unexpected failure says in the page, unless the app has its own ``failure_text``.
 FAILURE_TEXT = ("出错了，请重试。已保存的答案不会丢失。", "Something went wrong; please try again. Your saved answers are kept.")
+#: What a learner is told when the records database is at another schema revision (never "busy":
+#: trying again does not help; the administrator runs `sopcoach db upgrade`).
+SCHEMA_TEXT = ("记录数据库需要管理员升级，答案未保存，请联系培训负责人。",
+               "The records database needs an upgrade by the administrator; nothing was saved. Please tell your trainer.")
 
 
 def database_refusal(exc: RecordsError, lang: str | None) -> str:
-    """Return the learner-facing text for a records error: busy (try again) or another database
-    error (try again, then tell the trainer); the error's own line goes to the server log, not the page."""
+    """Return the learner-facing text for a records error: a schema to upgrade (:data:`SCHEMA_TEXT`),
+    busy (try again) or another database error (try again, then tell the trainer); the error's own
+    line goes to the server log, not the page."""
+    if isinstance(exc, SchemaMismatch):
+        return t(*SCHEMA_TEXT, lang)
     if isinstance(exc, DatabaseBusy):
         return t("数据库繁忙，刚才的操作没有保存，请再试一次。", "The database is busy; that was not saved. Please try again.", lang)
     return t("数据库出错，刚才的操作没有保存。请再试一次；如仍出错，请联系培训负责人。",
@@ -72,6 +79,9 @@ def safe(method: Callable) -> Callable:
         except ContentError as exc:
             log.info("content problem in %s: %s", method.__name__, exc)
             self.say("\n".join(str(p) for p in exc.problems[:30]), "warning")
+        except SchemaMismatch as exc:
+            log.error("%s", exc)
+            self.say(t(*SCHEMA_TEXT, getattr(self, "lang", None)), "danger")
         except RecordsError as exc:  # the database's own line goes to the log, the page says it in words
             log.warning("database error in %s: %s", method.__name__, exc)
             self.say(database_refusal(exc, getattr(self, "lang", None)), "warning")
