@@ -34,6 +34,7 @@ from .content.quizbank import Bank, Blueprint, load_bank, load_blueprint
 from .errors import ConfigError
 from .i18n import current_lang
 from .records.models import utcnow
+from .records.schema import UPGRADE_COMMAND, upgrade_command_for
 from .records.store import Records
 
 #: The project folder this package was installed from (a checkout, or an editable install): its
@@ -181,6 +182,49 @@ def settings(content: os.PathLike | str | None = None, home: os.PathLike | str |
     return Settings(home=where, db_url=url, lang=current_lang(), content=folder, db_origin=origin)
 
 
+def _db_url_from_environment() -> str | None:
+    """Return the database URL :func:`settings` resolves without flags (``None``: no content folder).
+
+    Unlike :func:`settings` it creates no folder.
+    """
+    url = os.environ.get("SOPCOACH_DB_URL")
+    if url:
+        return url
+    home = os.environ.get("SOPCOACH_HOME")
+    try:
+        where = Path(home).expanduser().resolve() if home else content_folder() / "var"
+    except ConfigError:
+        return None
+    return f"sqlite:///{where / DB_FILE}"
+
+
+def upgrade_command(s: Settings) -> str:
+    """Return the command that upgrades the database of ``s``, as the user would type it now.
+
+    ``sopcoach db upgrade`` when the environment names the same database (no flag needed), else
+    with ``--db-url URL`` (password hidden).
+
+    Examples
+    --------
+    >>> upgrade_command(Settings(Path("/srv/var"), "sqlite:////srv/other.db", "en", Path("/srv")))
+    'sopcoach db upgrade --db-url sqlite:////srv/other.db'
+    """
+    if _db_url_from_environment() == s.db_url:
+        return UPGRADE_COMMAND
+    return upgrade_command_for(s.db_url)
+
+
+def open_records(s: Settings) -> Records:
+    """Open the records store of ``s``; a refusal names :func:`upgrade_command` of ``s``.
+
+    Raises
+    ------
+    SchemaOutdated, SchemaTooNew
+        When the database's schema is not this code's (see :mod:`sopcoach.records.schema`).
+    """
+    return Records(s.db_url, upgrade_command=upgrade_command(s))
+
+
 @dataclass(frozen=True)
 class Installation:
     """The loaded playbook, bank and blueprint plus the records store of one installation."""
@@ -281,7 +325,7 @@ def load_content(folder: os.PathLike | str | None = None) -> Content:
 
 @lru_cache(maxsize=4)
 def _load(s: Settings, content: Content) -> Installation:
-    return Installation(s, content.playbook, content.bank, content.blueprint, Records(s.db_url),
+    return Installation(s, content.playbook, content.bank, content.blueprint, open_records(s),
                         _practice=content.practice)
 
 
@@ -296,6 +340,8 @@ def installation(s: Settings | None = None) -> Installation:
     ------
     ContentError
         When a content file is invalid (every problem, with file and line).
+    SchemaOutdated, SchemaTooNew
+        When the database's schema is not this code's (the message names the command to run).
     """
     s = s or settings()
     return _load(s, _content(s.content, content_fingerprint(s.content)))

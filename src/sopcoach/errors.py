@@ -17,6 +17,9 @@ Every error sopcoach raises on purpose is defined here::
     │   └── QuestionsNeedReview (``section``, ``needed``, ``available``, ``waiting``)
     ├── AuthError               sign-in refused
     ├── RecordsError            the database could not complete an operation
+    │   └── SchemaMismatch      the database's schema is not this sopcoach's (``current``, ``head``)
+    │       ├── SchemaOutdated  older: ``sopcoach db upgrade`` brings it up
+    │       └── SchemaTooNew    newer: a newer sopcoach upgraded it
     ├── CertificateError        a certificate operation is refused
     ├── VersionError            a release, confirmation or version write is refused
     ├── EditError               a playbook edit or save is refused
@@ -164,6 +167,27 @@ class AuthError(SopcoachError):
 
 class RecordsError(SopcoachError):
     """The records database could not complete an operation (after retries)."""
+
+
+class SchemaMismatch(RecordsError):
+    """The records database's schema revision is not the one this sopcoach works with.
+
+    ``current`` is the database's Alembic revision (``None``: made before sopcoach had migrations),
+    ``head`` the revision this sopcoach's code expects. The message is one line saying what to do.
+    """
+
+    def __init__(self, message: str, current: str | None, head: str):
+        super().__init__(message)
+        self.current, self.head = current, head
+
+
+class SchemaOutdated(SchemaMismatch):
+    """The records database has an older schema; the message names the command that upgrades it
+    (``sopcoach db upgrade``)."""
+
+
+class SchemaTooNew(SchemaMismatch):
+    """The records database was upgraded by a newer sopcoach than this one: this code is older."""
 
 
 class CertificateError(SopcoachError):

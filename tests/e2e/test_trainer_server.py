@@ -114,6 +114,7 @@ def test_trainer_server_refuses_requests_without_its_token(trainer: Trainer) -> 
     """Without the token (or with a wrong one) every page and API is refused; with it they answer."""
     printed = trainer.log.read_text(errors="replace")
     assert f"?token={trainer.token}" in printed and ":" in printed  # the URL to open is printed
+    assert "Warning" not in printed, printed  # no traitlets notice on Voila's own command line
     for path in PROTECTED:
         for kwargs in ({}, {"params": {"token": "wrong-token-0000000000"}},
                        {"headers": {"Authorization": "token wrong-token-0000000000"}}):
@@ -135,6 +136,12 @@ def test_trainer_server_refuses_requests_without_its_token(trainer: Trainer) -> 
     # The learner notebooks are not below the trainer server's root, and files are not served.
     assert requests.get(trainer.url("/voila/render/learner/exam.ipynb"), timeout=60).status_code == 404
     assert requests.get(trainer.url("/voila/files/trainer/results.ipynb"), timeout=30).status_code == 403
+
+
+def test_learner_server_log_opens_without_warnings(learner_server) -> None:
+    """The learner server's log starts with its own lines: no traitlets notice about its command line."""
+    served = learner_server(pool_size=1)
+    assert "Warning" not in served.log(), served.log()
 
 
 def test_learner_server_never_serves_trainer_notebooks(learner_server, tmp_path) -> None:

@@ -1,4 +1,5 @@
-"""The ``sopcoach`` command: ``serve`` (``--trainer``), ``check``, ``results``, ``enroll``, ``revoke``.
+"""The ``sopcoach`` command: ``serve`` (``--trainer``), ``check``, ``results``, ``enroll``, ``revoke``
+(and the sub-commands of :data:`COMMAND_MODULES`: ``db``, ``import``/``export``, ``analyze``, the trainer's).
 
 Every command finds the content folder, data home and database with :func:`sopcoach.config.settings`
 (``--content``, ``--home``, ``--db-url``, else ``SOPCOACH_CONTENT``, ``SOPCOACH_HOME``,
@@ -27,7 +28,7 @@ from ..content.check import check_paths
 from ..errors import AuthError, ConfigError, SopcoachError, UsageError
 from ..web.launch import (POOL_SIZE, TRAINER_PORT, is_loopback, learner_command, run_foreground, run_trainer,
                           trainer_command, trainer_site)
-from . import crm, interchange, trainer
+from . import crm, db, interchange, trainer
 
 
 
@@ -259,9 +260,19 @@ def build_parser() -> argparse.ArgumentParser:
     for module in COMMAND_MODULES:
         module.register(sub)
     _location_options(p, None)
-    for command in sub.choices.values():  # also after the command: `sopcoach enroll --home DIR ...`
+    for command in _commands(p):  # also after the command: `sopcoach enroll --home DIR ...`
         _location_options(command, argparse.SUPPRESS)
     return p
+
+
+def _commands(parser: argparse.ArgumentParser) -> list[argparse.ArgumentParser]:
+    """Return every command's parser below ``parser`` (``db``, and ``db upgrade`` below it, ...)."""
+    found = []
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for command in action.choices.values():
+                found += [command, *_commands(command)]
+    return found
 
 
 def _location_options(parser: argparse.ArgumentParser, default: object) -> None:
@@ -279,7 +290,7 @@ def _location_options(parser: argparse.ArgumentParser, default: object) -> None:
 
 #: Modules that add sub-commands: each has ``register(subparsers)`` adding parsers whose
 #: ``func(args) -> int`` runs the command.
-COMMAND_MODULES = (interchange, crm, trainer)
+COMMAND_MODULES = (interchange, crm, trainer, db)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -293,7 +304,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     any other :class:`~sopcoach.errors.SopcoachError` or a file that cannot be read or written.
     """
     args = build_parser().parse_args(argv)
-    name = f"sopcoach {args.command}"
+    name = getattr(args, "command_name", None) or f"sopcoach {args.command}"
     try:
         if getattr(args, "uses_records", False):
             args.settings = settings(args.content, args.home, args.db_url)

@@ -36,12 +36,12 @@ from typing import Any
 from ..authoring.versions import (confirm, diff_playbook, impact, latest_release, needs_review, playbook_files,
                                   recertification_list, release, set_sop_version)
 from ..certification.certificates import certificate_pdf, certificate_table, verify
+from ..config import open_records
 from ..content.check import check_paths
 from ..content.playbook import load_playbook
 from ..content.quizbank import load_bank, load_blueprint
 from ..errors import CertificateError, ContentError, UsageError
 from ..i18n import current_lang, t
-from ..records.store import Records
 
 
 def register(sub: Any) -> None:
@@ -77,7 +77,7 @@ def register(sub: Any) -> None:
 
 # -- helpers ----------------------------------------------------------------------------------------
 def _records(s: Any):
-    return Records(s.db_url)
+    return open_records(s)
 
 
 def _content(s: Any) -> tuple[Any, Any, Any]:

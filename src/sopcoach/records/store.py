@@ -3,7 +3,9 @@
 Any SQLAlchemy URL works (``sqlite:///path.db`` by default, ``postgresql+psycopg://...``). On
 SQLite the store turns on WAL journaling, a 30 s busy timeout and ``BEGIN IMMEDIATE`` write
 transactions, and retries a locked write with backoff, so many Voila kernels can save answers at
-once without "database is locked" (shared case 32). Times are stored as naive UTC.
+once without "database is locked" (shared case 32). Times are stored as naive UTC. Opening a store
+checks the schema revision first (:func:`sopcoach.records.schema.ensure`): a new database gets the
+tables, one at another revision is refused in one line naming ``sopcoach db upgrade``.
 """
 from __future__ import annotations
 
@@ -23,6 +25,7 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from ..errors import AuthError, RecordsError
+from . import schema
 from .models import (Answer, Attempt, AuditEvent, Base, Certificate, Learner, LessonProgress, LoginThrottle, PageKernel,
                      QuestionReview, Release, WebSession, from_db, to_db, utcnow)
 
@@ -217,14 +220,33 @@ class Records:
         SQLAlchemy URL, e.g. ``sqlite:////data/sopcoach.db``.
     retries : int
         How often a write that hit a locked database is retried (with exponential backoff).
+    upgrade_command : str, optional
+        The command a refusal tells the user to run; default ``sopcoach db upgrade --db-url URL``
+        (:func:`sopcoach.config.open_records` leaves the option out where the environment names the
+        same database).
+
+    An empty database gets the current tables; any other must be at the schema revision of this
+    code (:func:`sopcoach.records.schema.ensure`).
+
+    Raises
+    ------
+    SchemaOutdated
+        When the database was made before migrations or is at an older revision (one line naming
+        ``upgrade_command``).
+    SchemaTooNew
+        When a newer sopcoach upgraded the database.
     """
 
-    def __init__(self, url: str, retries: int = 8):
+    def __init__(self, url: str, retries: int = 8, *, upgrade_command: str | None = None):
         self.url = url
         self.engine = make_engine(url)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
         self.retries = retries
-        Base.metadata.create_all(self.engine)
+        try:
+            schema.ensure(self.engine, url, upgrade_command)
+        except BaseException:
+            self.engine.dispose()
+            raise
 
     def dispose(self) -> None:
         """Close every pooled connection."""

@@ -14,7 +14,7 @@ from ipywidgets.widgets.widget_description import DescriptionStyle
 from ipywidgets.widgets.widget_int import ProgressStyle
 from ipywidgets.widgets.widget_string import HTMLStyle
 
-from ..errors import ContentError, SopcoachError
+from ..errors import ContentError, SchemaMismatch, SopcoachError
 from ..i18n import t
 
 log = logging.getLogger("sopcoach.ui")
@@ -43,6 +43,10 @@ def esc(text: Any) -> str:
 
 #: What a callback's unexpected failure says in the page, unless the app has its own ``failure_text``.
 FAILURE_TEXT = ("出错了，请重试。已保存的答案不会丢失。", "Something went wrong; please try again. Your saved answers are kept.")
+#: What a learner is told when the records database is at another schema revision (never "busy":
+#: trying again does not help; the administrator runs `sopcoach db upgrade`).
+SCHEMA_TEXT = ("记录数据库需要管理员升级，答案未保存，请联系培训负责人。",
+               "The records database needs an upgrade by the administrator; nothing was saved. Please tell your trainer.")
 
 
 def safe(method: Callable) -> Callable:
@@ -62,6 +66,9 @@ def safe(method: Callable) -> Callable:
         except ContentError as exc:
             log.info("content problem in %s: %s", method.__name__, exc)
             self.say("\n".join(str(p) for p in exc.problems[:30]), "warning")
+        except SchemaMismatch as exc:
+            log.error("%s", exc)
+            self.say(t(*SCHEMA_TEXT, getattr(self, "lang", None)), "danger")
         except SopcoachError as exc:
             log.info("refused in %s: %s", method.__name__, exc)
             self.say(str(exc), "warning")

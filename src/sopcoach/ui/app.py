@@ -23,6 +23,7 @@ import ipywidgets as w
 from ipywidgets.widgets.widget import _instances
 
 from ..config import Installation, installation
+from ..errors import SchemaMismatch
 from ..i18n import LANGS, current_lang, t
 from ..lessons.progress import lesson_gate
 from ..records.models import utcnow
@@ -223,6 +224,11 @@ def learner_app() -> w.Widget:
     log_to_server()
     try:
         return build_learner_app().root
+    except SchemaMismatch as exc:
+        log.error("%s", exc)
+        return w.HTML(t("<p>学习中心暂不可用：记录数据库需要管理员升级，请联系培训负责人。</p>",
+                        "<p>The learning centre is unavailable: the records database needs an upgrade by the administrator. "
+                        "Please tell your trainer.</p>"))
     except Exception:
         log.exception("sopcoach content failed to load")
         return w.HTML(t("<p>学习中心暂不可用：内容文件有错误，请联系培训负责人。</p>",

@@ -22,11 +22,11 @@ from ..certification.exam import AttemptState, ExamService, QuestionView
 from ..certification.scoring import ScoreReport, floor_percent, key_text
 from ..config import Installation
 from ..errors import (AlreadyCertified, AttemptClosed, AttemptExpired, AttemptLimitReached, AuthError, ExamError, InvalidResponse,
-                      LessonsIncomplete, RecordsError, WaitRequired)
+                      LessonsIncomplete, RecordsError, SchemaMismatch, WaitRequired)
 from ..i18n import current_lang, t
 from ..records.models import utcnow
 from ..tables import Cell, Table, render
-from ._common import (CheckboxStyle, DescriptionStyle, ProgressStyle, ToggleButtonStyle, button, esc,
+from ._common import (SCHEMA_TEXT, CheckboxStyle, DescriptionStyle, ProgressStyle, ToggleButtonStyle, button, esc,
                       hbox, html_widget, log, safe, shared_layout, shared_style, vbox)
 from .navigation import Navigator
 
@@ -71,6 +71,8 @@ def refusal_message(exc: Exception, lang: str) -> str:
         return t(f"距下次考试还需等待约 {hours:.1f} 小时。", f"Please wait about {hours:.1f} h before the next attempt.", lang)
     if isinstance(exc, InvalidResponse):
         return t("答案格式不正确，请检查后重新输入。", "That answer is not valid; please check it.", lang)
+    if isinstance(exc, SchemaMismatch):
+        return t(*SCHEMA_TEXT, lang)
     if isinstance(exc, RecordsError):
         return t("答案暂未保存（数据库繁忙），请再试一次。", "Your answer was not saved (database busy); please try again.", lang)
     if isinstance(exc, AuthError):

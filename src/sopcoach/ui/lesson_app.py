@@ -17,11 +17,11 @@ import ipywidgets as w
 
 from ..certification.scoring import floor_percent
 from ..config import Installation
-from ..errors import InvalidResponse, RecordsError
+from ..errors import InvalidResponse, RecordsError, SchemaMismatch
 from ..i18n import t
 from ..lessons.progress import PASS_FRACTION, Feedback, LessonService, LessonStatus
 from ..lessons.tools import render_text
-from ._common import (CheckboxStyle, DescriptionStyle, ProgressStyle, button, esc, hbox,
+from ._common import (SCHEMA_TEXT, CheckboxStyle, DescriptionStyle, ProgressStyle, button, esc, hbox,
                       html_widget, log, safe, shared_layout, shared_style, vbox)
 from .home_app import LearnerPage
 from .lesson_tools import Tool, build_tool
@@ -212,6 +212,9 @@ class LessonApp(LearnerPage):
             fb = self.service.answer(self.learner_id, self.lesson.id, item.q.id, item.response(), self.lang)
         except InvalidResponse:
             self.say(self.tr("请先作答(数值题请输入数字)。", "Give an answer first (a number for numeric questions)."), "warning")
+            return
+        except SchemaMismatch:
+            self.say(self.tr(*SCHEMA_TEXT), "danger")
             return
         except RecordsError:
             self.say(self.tr("答案暂未保存(数据库繁忙),请再试一次。", "Your answer was not saved (database busy); please try again."), "warning")

@@ -36,14 +36,13 @@ from ..certification.certificates import certificate_pdf, certificate_table, ver
 from ..certification.itemstats import FLAG_TEXT
 from ..certification.itemstats import item_analysis as analyse_items
 from ..certification.results import ATTEMPT_COLUMNS, attempt_table, export_bytes, person_table
-from ..config import installation, settings
+from ..config import installation, open_records, settings
 from ..content.check import check_paths
 from ..content.playbook import load_playbook
 from ..content.quizbank import load_bank, load_blueprint
 from ..errors import ContentError
 from ..i18n import current_lang, t
 from ..records.models import utcnow
-from ..records.store import Records
 from ..tables import Table, render
 from ._common import esc, log, log_to_server, safe
 
@@ -133,7 +132,7 @@ class _App:
     def __init__(self, s: Any = None, records: Any = None, lang: str | None = None,
                  clock: Callable[[], datetime] | None = None):
         self.s = s or settings()
-        self.records = records or Records(self.s.db_url)
+        self.records = records or open_records(self.s)
         self.lang = lang or current_lang()
         self.clock = clock or utcnow
         self.status = w.HTML()

@@ -44,6 +44,7 @@ from tornado import web
 from voila.app import Voila
 
 from ..errors import ConfigError
+from .launch import TRAITLETS_FORM_NOTICE
 
 __all__ = ["HubLearnerIdentity", "HubServer", "HubTrainerIdentity", "TrainerHubServer", "hub_server", "main"]
 
@@ -205,7 +206,7 @@ class TrainerHubServer(Voila):
 
 def main(argv: list[str] | None = None) -> None:
     """Run the trainer server as a Hub service (``python -m sopcoach.web.hub ROOT [voila options]``)."""
-    warnings.filterwarnings("ignore", message=r"--\S+=.* for containers is deprecated", category=DeprecationWarning)
+    warnings.filterwarnings("ignore", message=TRAITLETS_FORM_NOTICE, category=DeprecationWarning)
     TrainerHubServer.launch_instance(argv)
 
 

@@ -66,19 +66,25 @@ import signal
 import socket
 import subprocess
 import sys
+import warnings
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 __all__ = [
+    "APP_NOTEBOOK",
+    "CULL_IDLE_S",
+    "CULL_INTERVAL_S",
     "POOL_SIZE",
     "TRAINER_FOLDERS",
     "TRAINER_PORT",
+    "TRAITLETS_FORM_NOTICE",
     "free_port",
     "is_loopback",
     "learner_command",
     "run_foreground",
     "run_trainer",
+    "run_voila",
     "trainer_command",
     "trainer_site",
     "voila_command",
@@ -91,6 +97,17 @@ _LOOPBACK_NAMES = {"localhost"}
 #: 60 s on 2 cores was 19 s; with 6 it was 10 s, and 10 did no better (benchmarks/cohort.py). Each
 #: waiting kernel holds about 80 MB.
 POOL_SIZE = 6
+#: The learner page, relative to the learner folder.
+APP_NOTEBOOK = "app.ipynb"
+#: A kernel idle and without a browser connection this long is stopped (elapsed seconds).
+CULL_IDLE_S = 30
+#: How often the culler looks (elapsed seconds).
+CULL_INTERVAL_S = 10
+#: traitlets' notice on the argv forms the commands use to pin a list empty
+#: (``--Voila.config_file_paths=[]``) or give a dict (``--VoilaKernelManager.kernel_pools_config={...}``):
+#: it calls them deprecated but has no other one-argument form, and Voila shows traitlets' deprecation
+#: notices (``voila/__init__.py``); the servers filter it out so that it does not open every log.
+TRAITLETS_FORM_NOTICE = r"--\S+=.* for (containers|dict-traits) is deprecated"
 
 
 def _check_host(host: str) -> None:
@@ -148,8 +165,9 @@ def voila_command(
     extra : Sequence[str], default ()
         Further Voila options appended last (a later option wins over an earlier one).
     module : str, default "voila"
-        The module run with ``python -m``: ``voila``, or ``sopcoach.web.server`` (the learner server,
-        a Voila application, see :func:`learner_command`).
+        The module run with ``python -m``: ``voila``, ``sopcoach.web.launch`` (Voila with a quiet log,
+        :func:`run_voila`: the trainer server) or ``sopcoach.web.server`` (the learner server, a Voila
+        application, see :func:`learner_command`).
 
     Returns
     -------
@@ -228,8 +246,8 @@ def learner_command(
 
     Only ``app.ipynb`` of ``root`` is served (at ``<base_url>learn/``), behind the sign-in page; it
     keeps ``pool_size`` kernels preheated. A kernel idle and without a browser connection for
-    :data:`sopcoach.web.server.CULL_IDLE_S` seconds is stopped (the culler looks every
-    :data:`~sopcoach.web.server.CULL_INTERVAL_S` seconds); the page's own beacon usually stops it
+    :data:`CULL_IDLE_S` seconds is stopped (the culler looks every
+    :data:`CULL_INTERVAL_S` seconds); the page's own beacon usually stops it
     at once when the page closes.
 
     Parameters
@@ -278,7 +296,6 @@ def learner_command(
         raise ValueError(f"--max-pages must be 0 (no cap) or more, got {max_pages}")
     _check_host(host)  # before loading the server: a bad option is refused at once
     names = [str(n).strip() for n in allowed_hosts if str(n).strip()]
-    from .server import APP_NOTEBOOK, CULL_IDLE_S, CULL_INTERVAL_S  # noqa: PLC0415 - start-up: jupyter_server and voila, only when a server starts
     argv = voila_command(root, host=host, port=port, pool_size=pool_size, pools=(APP_NOTEBOOK,),
                          cull_idle_seconds=CULL_IDLE_S, cull_interval_seconds=CULL_INTERVAL_S,
                          module="sopcoach.web.server")
@@ -471,7 +488,7 @@ def trainer_command(site: Path, *, host: str = "127.0.0.1", port: int = TRAINER_
             raise ValueError(f"the Hub's prefix must start and end with '/', got {hub_prefix!r}")
         return voila_command(site, host=host, port=port, pool_size=0, module="sopcoach.web.hub",
                              extra=[f"--Voila.base_url={hub_prefix}", "--VoilaConfiguration.file_allowlist=[]", *extra])
-    return voila_command(site, host=host, port=port, pool_size=0,
+    return voila_command(site, host=host, port=port, pool_size=0, module="sopcoach.web.launch",
                          extra=["--Voila.auto_token=True", "--VoilaConfiguration.file_allowlist=[]", *extra])
 
 
@@ -507,3 +524,18 @@ def run_trainer(notebooks: Path, site: Path, token: str, host: str = "127.0.0.1"
     full["JUPYTER_TOKEN"] = token
     argv = trainer_command(root, host=host, port=port)
     return run_foreground(argv, full)
+
+
+def run_voila(argv: Sequence[str] | None = None) -> None:
+    """Run Voila's own application (the trainer server: ``python -m sopcoach.web.launch ROOT [options]``).
+
+    The same as ``python -m voila``, with :data:`TRAITLETS_FORM_NOTICE` kept out of the log.
+    """
+    from voila.app import main  # noqa: PLC0415 - start-up: Voila, only in the trainer server's own process
+
+    warnings.filterwarnings("ignore", message=TRAITLETS_FORM_NOTICE, category=DeprecationWarning)
+    main(list(argv) if argv is not None else None)
+
+
+if __name__ == "__main__":
+    run_voila(sys.argv[1:])

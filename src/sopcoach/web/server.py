@@ -43,6 +43,7 @@ import sys
 import tempfile
 import time
 import warnings
+from dataclasses import replace
 from datetime import timedelta
 from importlib.metadata import PackageNotFoundError, distribution
 from pathlib import Path
@@ -63,22 +64,18 @@ from voila.shutdown_kernel_handler import VoilaShutdownKernelHandler
 from voila.tornado.handler import TornadoVoilaHandler
 from voila.tornado.kernel_websocket_handler import VoilaKernelWebsocketHandler
 
+from ..config import open_records
 from ..config import settings as sopcoach_settings
+from ..errors import SchemaMismatch
 from ..records.models import utcnow
-from ..records.store import Records
+from .launch import APP_NOTEBOOK, TRAITLETS_FORM_NOTICE
 from .identity import _TEMPLATES, SESSION_HOURS, LearnerIdentityProvider, PlainErrors, request_lang
 from .secret import load_secret
 from .serving import ActivityRelay, LearnerKernelManager, use_cached_exporter
 from .zygote import ZYGOTE_ENV
 
-__all__ = ["APP_NOTEBOOK", "LearnerServer", "PageKernels", "main"]
+__all__ = ["LearnerServer", "PageKernels", "main"]
 
-#: The learner page, relative to the learner folder.
-APP_NOTEBOOK = "app.ipynb"
-#: A kernel idle and without a browser connection this long is stopped (elapsed seconds).
-CULL_IDLE_S = 30
-#: How often the culler looks (elapsed seconds).
-CULL_INTERVAL_S = 10
 #: How often kernels of ended sessions and stopped kernels are swept (elapsed seconds).
 SWEEP_S = 10
 
@@ -436,14 +433,20 @@ class LearnerServer(Voila):
             # must not reach the page kernels (forked from the zygote below), which would take it for the learner.
             for name in [n for n in os.environ if n.startswith("JUPYTERHUB_")]:
                 del os.environ[name]
+        s = sopcoach_settings()
+        if self.db_url:
+            s = replace(s, db_url=self.db_url, db_origin="--LearnerServer.db_url")
+        try:  # before anything starts: a database at another schema revision is refused in one line
+            self.records = open_records(s)
+        except SchemaMismatch as exc:
+            self.log.critical("%s", exc)
+            self.exit(1)
         self.log.addFilter(_quiet_voila_notices)
         logging.getLogger("tornado.general").addFilter(_quiet_voila_notices)
         self.voila_configuration.multi_kernel_manager_class = LearnerKernelManager
         self.kernel_websocket_connection_class = ActivityRelay
         use_cached_exporter()
         self.zygote = self._start_zygote() if self.fork_kernels else None
-        s = sopcoach_settings()
-        self.records = Records(self.db_url or s.db_url)
         self.identity_provider_class: type[IdentityProvider]
         if self.hub:
             from .hub import HubLearnerIdentity  # noqa: PLC0415 - optional dependency (jupyterhub), only behind a Hub
@@ -569,9 +572,7 @@ def _quiet_voila_notices(record: logging.LogRecord) -> bool:
 
 def main(argv: list[str] | None = None) -> None:
     """Run the learner server (``python -m sopcoach.web.server ROOT [options]``)."""
-    # The command line pins some lists empty (``--Voila.config_file_paths=[]``): traitlets calls the
-    # form deprecated but has no other way to say "empty"; its warning would open every log.
-    warnings.filterwarnings("ignore", message=r"--\S+=.* for containers is deprecated", category=DeprecationWarning)
+    warnings.filterwarnings("ignore", message=TRAITLETS_FORM_NOTICE, category=DeprecationWarning)
     LearnerServer.launch_instance(argv)
 
 
