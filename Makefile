@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 PORT   ?= 8866
 export PATH := $(abspath $(BIN)):$(PATH)
 
-.PHONY: serve lint typecheck test test-fast test-e2e install install-test browser check bench bench-cohort clean
+.PHONY: serve lint typecheck test test-fast test-e2e install install-test browser hub check bench bench-cohort clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -45,6 +45,17 @@ browser:
 	  fi; \
 	fi
 
+## JupyterHub for tests/e2e/test_jupyterhub.py (and a Hub on this machine, docs/deploy.md): jupyterhub
+## comes with the test extra (the `hub` extra); the Hub's proxy, configurable-http-proxy 5.3, is
+## installed by npm into .venv/node (Debian's nodejs and npm first, when npm is missing).
+CHP := $(VENV)/node/node_modules/.bin/configurable-http-proxy
+$(CHP): | $(BIN)/python
+	@command -v npm >/dev/null 2>&1 || { if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq nodejs npm >/dev/null; }
+	npm install --prefix $(VENV)/node --no-audit --no-fund --loglevel=error configurable-http-proxy@5.3
+
+hub: install-test $(CHP)
+
 serve: install
 	$(BIN)/sopcoach serve --port $(PORT) $(SERVE_ARGS)
 
@@ -71,7 +82,7 @@ typecheck: install-test
 	$(BIN)/mypy src
 
 ## The whole suite: lint, unit tests and doctests, the notebooks, then the browser tests (one at a time).
-test: install-test browser lint
+test: install-test browser hub lint
 	$(UNIT)
 	$(NBVAL)
 	$(BIN)/python -m pytest -m e2e tests/e2e
@@ -82,7 +93,7 @@ test-fast: install-test lint
 	$(NBVAL)
 
 ## Only the browser tests (a real learner server and Chromium).
-test-e2e: install-test browser
+test-e2e: install-test browser hub
 	$(BIN)/python -m pytest -m e2e tests/e2e
 
 bench: install-test browser
