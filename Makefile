@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 PORT   ?= 8866
 export PATH := $(abspath $(BIN)):$(PATH)
 
-.PHONY: serve lint typecheck test test-fast test-e2e install install-test browser postgres check bench bench-cohort clean
+.PHONY: serve lint typecheck test test-fast test-e2e install install-test browser hub postgres check bench bench-cohort clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -46,9 +46,9 @@ browser:
 	fi
 
 ## Debian's PostgreSQL server binaries (/usr/lib/postgresql/<version>/bin) for the tests, which run the
-## records, exam, certificate, lesson and race tests on SQLite and on PostgreSQL: tests/pg_cluster.py makes a
-## private cluster per test worker in a temporary folder (unix socket there, no TCP port) and removes it at
-## the end. The package's own cluster is not made (create_main_cluster off) and on a systemd host the
+## records, exam, certificate, lesson, race and migration tests on SQLite and on PostgreSQL (the JupyterHub
+## test keeps its records there too): tests/pg_cluster.py makes a private cluster per test worker in a
+## temporary folder (unix socket there, no TCP port) and removes it at the end. The package's own cluster is not made (create_main_cluster off) and on a systemd host the
 ## service is disabled, so installing leaves no server running.
 postgres:
 	@if ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then exit 0; fi; \
@@ -59,6 +59,17 @@ postgres:
 	DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq postgresql >/dev/null || exit 1; \
 	if [ -d /run/systemd/system ]; then $$SUDO systemctl disable --now postgresql >/dev/null 2>&1 || true; fi; \
 	ls /usr/lib/postgresql/*/bin/initdb >/dev/null
+
+## JupyterHub for tests/e2e/test_jupyterhub.py (and a Hub on this machine, docs/deploy.md): jupyterhub
+## comes with the test extra (the `hub` extra); the Hub's proxy, configurable-http-proxy 5.3, is
+## installed by npm into .venv/node (Debian's nodejs and npm first, when npm is missing).
+CHP := $(VENV)/node/node_modules/.bin/configurable-http-proxy
+$(CHP): | $(BIN)/python
+	@command -v npm >/dev/null 2>&1 || { if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq nodejs npm >/dev/null; }
+	npm install --prefix $(VENV)/node --no-audit --no-fund --loglevel=error configurable-http-proxy@5.3
+
+hub: install-test $(CHP)
 
 serve: install
 	$(BIN)/sopcoach serve --port $(PORT) $(SERVE_ARGS)
@@ -87,7 +98,7 @@ typecheck: install-test
 
 ## The whole suite: lint, unit tests and doctests (records tests on SQLite and PostgreSQL), the notebooks,
 ## then the browser tests (one at a time).
-test: install-test browser postgres lint
+test: install-test browser hub postgres lint
 	$(UNIT)
 	$(NBVAL)
 	$(BIN)/python -m pytest -m e2e tests/e2e
@@ -98,7 +109,7 @@ test-fast: install-test postgres lint
 	$(NBVAL)
 
 ## Only the browser tests (a real learner server and Chromium).
-test-e2e: install-test browser
+test-e2e: install-test browser hub postgres
 	$(BIN)/python -m pytest -m e2e tests/e2e
 
 bench: install-test browser

@@ -208,3 +208,22 @@ def test_content_without_notebooks_serves_the_installed_ones(tmp_path):
     assert s.notebooks_dir == ROOT / "notebooks" and (s.notebooks_dir / "learner" / "app.ipynb").is_file()
     (tmp_path / "notebooks").mkdir()
     assert settings(tmp_path, home=tmp_path / "home").notebooks_dir == tmp_path / "notebooks"
+
+
+def test_serve_hub_outside_a_hub_is_one_line_and_exit_1(tmp_path):
+    """`sopcoach serve --hub` started by hand (no JUPYTERHUB_* from a Hub) names what is missing in one
+    line, exits 1, and neither starts a server nor enrolls the demo learner."""
+    from sopcoach.records.store import Records
+    home = tmp_path / "home"
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("SOPCOACH_", "JUPYTERHUB_"))}
+    env.update(SOPCOACH_CONTENT=str(ROOT), SOPCOACH_HOME=str(home), JUPYTERHUB_USER="ann")
+    for extra in ([], ["--trainer"]):
+        proc = subprocess.run([sys.executable, "-m", "sopcoach.cli.main", "serve", "--hub", *extra], cwd=tmp_path,
+                              env=env, capture_output=True, text=True, timeout=120)
+        assert (proc.returncode, proc.stdout) == (1, ""), proc.stderr
+        assert proc.stderr == ("sopcoach serve: --hub: JUPYTERHUB_SERVICE_URL, JUPYTERHUB_SERVICE_PREFIX, "
+                               "JUPYTERHUB_API_TOKEN, JUPYTERHUB_API_URL not set; this server must be started by "
+                               "JupyterHub (see docs/deploy.md)\n")
+    records = Records(f"sqlite:///{home / 'sopcoach.db'}")
+    assert records.learners() == []
+    records.dispose()

@@ -26,11 +26,15 @@ from collections.abc import Sequence
 from ..config import PROJECT_ROOT, content_folder, installation, settings
 from ..content.check import check_paths
 from ..errors import AuthError, ConfigError, SopcoachError, UsageError
-from ..web.launch import POOL_SIZE, TRAINER_PORT, is_loopback, learner_command, run_foreground, run_trainer
+from ..web.launch import (POOL_SIZE, TRAINER_PORT, is_loopback, learner_command, run_foreground, run_trainer,
+                          trainer_command, trainer_site)
 from . import crm, db, interchange, trainer
 
 
 
+#: Preheated page kernels of a learner server behind JupyterHub: the server has one learner, whose
+#: first page then opens at once (a second kernel is preheated when it is taken).
+HUB_POOL_SIZE = 1
 #: The name of the demo learner a first ``sopcoach serve`` enrolls.
 DEMO_NAME = "演示学员 Demo Learner"
 
@@ -136,6 +140,8 @@ def _serve(args: argparse.Namespace) -> int:
     inst = installation(s)  # fails early, with every content problem, before the server starts
     env = dict(os.environ, SOPCOACH_HOME=str(s.home), SOPCOACH_DB_URL=s.db_url, SOPCOACH_LANG=s.lang,
                SOPCOACH_CONTENT=str(s.content))
+    if args.hub:
+        return _serve_hub(args, s, env)
     if args.trainer:
         return _serve_trainer(args, s, env)
     port = args.port or 8866
@@ -143,7 +149,8 @@ def _serve(args: argparse.Namespace) -> int:
     try:
         argv = learner_command(s.notebooks_dir / "learner", host=args.host, port=port, base_url=args.base_url,
                                allowed_hosts=args.allowed_host, max_pages=args.max_pages,
-                               pool_size=args.pool_size, trust_proxy=args.trust_proxy)
+                               pool_size=POOL_SIZE if args.pool_size is None else args.pool_size,
+                               trust_proxy=args.trust_proxy)
     except NotADirectoryError as exc:
         raise ConfigError(str(exc)) from None
     if not inst.records.learners():  # only once the options are known to be usable
@@ -175,6 +182,30 @@ def _serve_trainer(args: argparse.Namespace, s, env: dict) -> int:
         raise ConfigError(str(exc)) from None
 
 
+def _serve_hub(args: argparse.Namespace, s, env: dict) -> int:
+    """Run the learner server as a JupyterHub user's server, or (``--trainer``) the trainer server as a
+    Hub service: address, port and prefix come from the Hub's environment, the Hub's OAuth is the door."""
+    try:
+        from ..web.hub import hub_server  # noqa: PLC0415 - optional dependency (the hub extra: jupyterhub)
+    except ImportError as exc:
+        raise ConfigError(f"--hub needs JupyterHub installed (pip install 'sopcoach[hub]'): {exc}") from None
+    where = hub_server(service=args.trainer)
+    try:
+        if args.trainer:
+            site = trainer_site(s.notebooks_dir, s.home / "trainer-site")
+            argv = trainer_command(site, host=where.host, port=where.port, hub_prefix=where.prefix)
+        else:
+            argv = learner_command(s.notebooks_dir / "learner", host=where.host, port=where.port, base_url=where.prefix,
+                                   allowed_hosts=[*args.allowed_host, *([where.public_host] if where.public_host else [])],
+                                   max_pages=args.max_pages, pool_size=HUB_POOL_SIZE if args.pool_size is None else args.pool_size,
+                                   trust_proxy=True, hub=True)
+    except NotADirectoryError as exc:
+        raise ConfigError(str(exc)) from None
+    what = "trainer app (Hub service)" if args.trainer else f"learner app of {where.user}"
+    print(f"{s.database_line()}\n{what} behind JupyterHub at http://{where.host}:{where.port}{where.prefix}", flush=True)
+    return run_foreground(argv, env)
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="sopcoach", description="Teach, examine and audit a sales SOP.")
     sub = p.add_subparsers(dest="command", required=True)
@@ -190,13 +221,17 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--max-pages", type=int, default=200, metavar="N",
                    help="open learner pages (one kernel each) at once before newcomers are asked to try "
                         "again in a minute (default 200; 0 = no cap)")
-    s.add_argument("--pool-size", type=int, default=POOL_SIZE, metavar="N",
-                   help=f"preheated kernels kept ready for arriving learners (default {POOL_SIZE})")
+    s.add_argument("--pool-size", type=int, default=None, metavar="N",
+                   help=f"preheated kernels kept ready for arriving learners (default {POOL_SIZE}; "
+                        f"{HUB_POOL_SIZE} with --hub, where the server has one learner)")
     s.add_argument("--trust-proxy", action="store_true",
                    help="behind a reverse proxy: take the client address and https from X-Forwarded-* headers")
     s.add_argument("--trainer", action="store_true",
                    help="serve notebooks/trainer and notebooks/review behind a token "
                         "($SOPCOACH_TRAINER_TOKEN, else a new one printed at start)")
+    s.add_argument("--hub", action="store_true",
+                   help="run under JupyterHub (started by the Hub's spawner, or as a Hub service with --trainer): "
+                        "address, port and prefix come from the Hub, its login is the door (docs/deploy.md)")
     s.set_defaults(func=_cmd_serve)
     c = sub.add_parser("check", help="validate playbook/ and quizzes/ (or the given files)")
     c.add_argument("paths", nargs="*")

@@ -14,9 +14,8 @@ revoked (``sopcoach revoke``), and at its expiry.
 Guessing is slowed per client address and employee id (:class:`SignInThrottle`): a stranger's
 failures never lock the real learner out, since they are counted against the stranger's address.
 A sign-in costs the same CPU time for a known and an unknown id (see
-:meth:`sopcoach.records.store.Records.authenticate`). Behind JupyterHub (``JUPYTERHUB_USER`` set by the
-Hub's single-user launcher, which has already signed the user in) the Hub's user is the learner
-and there is no sign-in page.
+:meth:`sopcoach.records.store.Records.authenticate`). Behind JupyterHub (``sopcoach serve --hub``)
+the Hub's OAuth is the door instead (:mod:`sopcoach.web.hub`) and there is no sign-in page.
 """
 from __future__ import annotations
 
@@ -153,7 +152,10 @@ class SignInThrottle:
 
 
 class LearnerIdentityProvider(IdentityProvider):
-    """The learner from the session cookie (or from JupyterHub); ``None`` without a live session."""
+    """The learner from the session cookie; ``None`` without a live session.
+
+    Behind JupyterHub the learner server uses :class:`sopcoach.web.hub.HubLearnerIdentity` instead.
+    """
 
     cookie_name = COOKIE_NAME
 
@@ -161,7 +163,7 @@ class LearnerIdentityProvider(IdentityProvider):
         super().__init__(*args, **kwargs)
         self.records = records
         self.throttle = SignInThrottle()
-        self.hub_user = os.environ.get("JUPYTERHUB_USER") or None
+        self.hub_user: str | None = None  # the server's owner behind JupyterHub (sopcoach.web.hub); none here
         self._cache: dict[str, tuple[float, User | None, str]] = {}
 
     def store(self) -> Records:
@@ -177,11 +179,11 @@ class LearnerIdentityProvider(IdentityProvider):
 
     @property
     def login_available(self) -> bool:
-        return self.hub_user is None
+        return True
 
     @property
     def logout_available(self) -> bool:
-        return self.hub_user is None
+        return True
 
     def should_check_origin(self, handler: web.RequestHandler) -> bool:
         return True
@@ -190,14 +192,10 @@ class LearnerIdentityProvider(IdentityProvider):
         return False
 
     def get_handlers(self) -> list[tuple[str, object]]:
-        if self.hub_user is not None:
-            return []
         return [(r"/login", SignInHandler), (r"/logout", SignOutHandler)]
 
     def get_user(self, handler: web.RequestHandler) -> User | None:
         """Return the signed-in learner for this request, or ``None``."""
-        if self.hub_user is not None:
-            return User(username=self.hub_user, name=self.hub_user)
         token = self.session_token(handler)
         if token is None:
             return None
@@ -229,9 +227,7 @@ class LearnerIdentityProvider(IdentityProvider):
         self._cache.pop(token, None)
 
     def session_hash(self, handler: web.RequestHandler) -> str:
-        """Return the stored hash of the request's session (``hub`` behind JupyterHub)."""
-        if self.hub_user is not None:
-            return "hub"
+        """Return the stored hash of the request's session."""
         token = self.session_token(handler)
         return token_hash(token) if token else ""
 

@@ -239,6 +239,7 @@ def learner_command(
     max_pages: int = 200,
     pool_size: int = POOL_SIZE,
     trust_proxy: bool = False,
+    hub: bool = False,
     extra: Sequence[str] = (),
 ) -> list[str]:
     """Build the argv of the learner server (:mod:`sopcoach.web.server`) on the learner folder ``root``.
@@ -266,6 +267,10 @@ def learner_command(
         Preheated kernels kept ready.
     trust_proxy : bool, default False
         Take the client address and scheme from the proxy's ``X-Forwarded-*`` headers.
+    hub : bool, default False
+        Run as a JupyterHub user's server (:mod:`sopcoach.web.hub`): the Hub's OAuth instead of the
+        sign-in page, only the server's owner let in. ``base_url`` is then the Hub's prefix for the
+        server (``/user/<name>/``).
 
     Returns
     -------
@@ -301,6 +306,7 @@ def learner_command(
         f"--LearnerServer.allowed_hosts={json.dumps(names)}",
         f"--LearnerServer.max_pages={int(max_pages)}",
         f"--LearnerServer.trust_xheaders={bool(trust_proxy)}",
+        f"--LearnerServer.hub={bool(hub)}",
         "--MappingKernelManager.cull_connected=False",
         # A page kernel that dies stays dead: restarted, it would come back under the same id as an
         # empty kernel without the page's app, and be handed out (or kept) as if it were healthy.
@@ -453,7 +459,7 @@ def trainer_site(notebooks: Path, site: Path) -> Path:
     return site
 
 
-def trainer_command(site: Path, *, host: str = "127.0.0.1", port: int = TRAINER_PORT,
+def trainer_command(site: Path, *, host: str = "127.0.0.1", port: int = TRAINER_PORT, hub_prefix: str = "",
                     extra: Sequence[str] = ()) -> list[str]:
     """Build the argv of the trainer server: :func:`voila_command` on ``site``, token required.
 
@@ -464,12 +470,24 @@ def trainer_command(site: Path, *, host: str = "127.0.0.1", port: int = TRAINER_
     ``/voila/files/`` (Voila's unauthenticated file route) is switched off with an empty
     allowlist. No preheated kernels: trainers are few, and a pool per notebook would idle.
 
+    With ``hub_prefix`` (e.g. ``/services/sopcoach-trainer/``) it is a JupyterHub service instead:
+    :class:`sopcoach.web.hub.TrainerHubServer` under that prefix, the Hub's OAuth instead of a
+    token (only Hub users holding the service's access scope get in).
+
     Examples
     --------
     >>> argv = trainer_command(Path("."), port=9001)
     >>> "--Voila.auto_token=True" in argv, "--Voila.port=9001" in argv
     (True, True)
+    >>> argv = trainer_command(Path("."), hub_prefix="/services/t/")
+    >>> argv[2], "--Voila.base_url=/services/t/" in argv, "--Voila.auto_token=True" in argv
+    ('sopcoach.web.hub', True, False)
     """
+    if hub_prefix:
+        if not hub_prefix.startswith("/") or not hub_prefix.endswith("/"):
+            raise ValueError(f"the Hub's prefix must start and end with '/', got {hub_prefix!r}")
+        return voila_command(site, host=host, port=port, pool_size=0, module="sopcoach.web.hub",
+                             extra=[f"--Voila.base_url={hub_prefix}", "--VoilaConfiguration.file_allowlist=[]", *extra])
     return voila_command(site, host=host, port=port, pool_size=0, module="sopcoach.web.launch",
                          extra=["--Voila.auto_token=True", "--VoilaConfiguration.file_allowlist=[]", *extra])
 

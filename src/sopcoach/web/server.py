@@ -3,7 +3,8 @@
 :class:`LearnerServer` is Voila's ``Voila`` application with its own routes:
 
 ``/login``, ``/logout``
-    The sign-in page (:mod:`sopcoach.web.identity`); absent behind JupyterHub.
+    The sign-in page (:mod:`sopcoach.web.identity`). Behind JupyterHub (``--LearnerServer.hub``) the
+    Hub's OAuth takes its place (:mod:`sopcoach.web.hub`): ``/oauth_callback``, and ``/logout`` on to the Hub's.
 ``/learn/`` and every address below it (``/learn/lessons/process``, ``/learn/exam``, ...)
     The one learner page, ``app.ipynb`` of the learner folder, rendered by Voila in a preheated
     kernel. The view is in the address; the page's router widget tells the kernel which view to
@@ -35,6 +36,7 @@ import ipaddress
 import logging
 import os
 import re
+import secrets
 import shutil
 import subprocess
 import sys
@@ -48,6 +50,7 @@ from pathlib import Path
 from typing import Any
 
 from jupyter_core.utils import ensure_async
+from jupyter_server.auth import IdentityProvider
 from jupyter_server.base.handlers import JupyterHandler
 from jupyter_server.services.kernels.handlers import KernelHandler
 from jupyter_server._tz import utcnow as jupyter_utcnow
@@ -418,9 +421,18 @@ class LearnerServer(Voila):
         True, config=True,
         help="Start page kernels by forking a process that has imported them already (sopcoach.web.zygote).",
     )
+    hub = Bool(
+        False, config=True,
+        help="Run as a JupyterHub user's server: the Hub's OAuth lets in only the server's owner (sopcoach.web.hub).",
+    )
 
     def initialize(self, argv: Any = None) -> None:
         super().initialize(argv)
+        if not self.hub:
+            # Outside a Hub the learner is whoever signed in: a JUPYTERHUB_USER left in the environment
+            # must not reach the page kernels (forked from the zygote below), which would take it for the learner.
+            for name in [n for n in os.environ if n.startswith("JUPYTERHUB_")]:
+                del os.environ[name]
         s = sopcoach_settings()
         if self.db_url:
             s = replace(s, db_url=self.db_url, db_origin="--LearnerServer.db_url")
@@ -435,8 +447,14 @@ class LearnerServer(Voila):
         self.kernel_websocket_connection_class = ActivityRelay
         use_cached_exporter()
         self.zygote = self._start_zygote() if self.fork_kernels else None
-        self.cookie_secret = load_secret(s.home)  # sessions survive a restart
-        self.identity_provider_class = LearnerIdentityProvider
+        self.identity_provider_class: type[IdentityProvider]
+        if self.hub:
+            from .hub import HubLearnerIdentity  # noqa: PLC0415 - optional dependency (jupyterhub), only behind a Hub
+            self.identity_provider_class = HubLearnerIdentity
+            self.cookie_secret = secrets.token_bytes(32)  # the Hub's OAuth, not a session, survives a restart
+        else:
+            self.identity_provider_class = LearnerIdentityProvider
+            self.cookie_secret = load_secret(s.home)  # sessions survive a restart
 
     def init_settings(self) -> dict:
         settings = super().init_settings()
@@ -469,7 +487,7 @@ class LearnerServer(Voila):
         handlers: list = [h for h in voila_handlers if any(k in h[0] for k in keep)]
         base = self.server_url
         # the sign-in routes live under the base URL too (/PREFIX/login behind a reverse proxy)
-        handlers += [(url_path_join(base, path), handler) for path, handler in self.identity_provider.get_handlers()]
+        handlers += [(url_path_join(base, path), *rest) for path, *rest in self.identity_provider.get_handlers()]
         handlers += [
             (url_path_join(base, rf"/api/kernels/{_kernel_id_regex}"), OwnKernelHandler),
             (url_path_join(base, rf"/api/kernels/{_kernel_id_regex}/channels"), OwnKernelWebsocketHandler),
