@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 PORT   ?= 8866
 export PATH := $(abspath $(BIN)):$(PATH)
 
-.PHONY: serve lint typecheck test test-fast test-e2e install install-test browser hub check bench bench-cohort clean
+.PHONY: serve lint typecheck test test-fast test-e2e install install-test browser hub postgres check bench bench-cohort clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -45,6 +45,21 @@ browser:
 	  fi; \
 	fi
 
+## Debian's PostgreSQL server binaries (/usr/lib/postgresql/<version>/bin) for the tests, which run the
+## records, exam, certificate, lesson, race and migration tests on SQLite and on PostgreSQL (the JupyterHub
+## test keeps its records there too): tests/pg_cluster.py makes a private cluster per test worker in a
+## temporary folder (unix socket there, no TCP port) and removes it at the end. The package's own cluster is not made (create_main_cluster off) and on a systemd host the
+## service is disabled, so installing leaves no server running.
+postgres:
+	@if ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then exit 0; fi; \
+	if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
+	$$SUDO apt-get update -qq || exit 1; \
+	DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq postgresql-common >/dev/null || exit 1; \
+	$$SUDO pg_conftool /etc/postgresql-common/createcluster.conf set create_main_cluster false || exit 1; \
+	DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq postgresql >/dev/null || exit 1; \
+	if [ -d /run/systemd/system ]; then $$SUDO systemctl disable --now postgresql >/dev/null 2>&1 || true; fi; \
+	ls /usr/lib/postgresql/*/bin/initdb >/dev/null
+
 ## JupyterHub for tests/e2e/test_jupyterhub.py (and a Hub on this machine, docs/deploy.md): jupyterhub
 ## comes with the test extra (the `hub` extra); the Hub's proxy, configurable-http-proxy 5.3, is
 ## installed by npm into .venv/node (Debian's nodejs and npm first, when npm is missing).
@@ -81,19 +96,20 @@ lint: install-test
 typecheck: install-test
 	$(BIN)/mypy src
 
-## The whole suite: lint, unit tests and doctests, the notebooks, then the browser tests (one at a time).
-test: install-test browser hub lint
+## The whole suite: lint, unit tests and doctests (records tests on SQLite and PostgreSQL), the notebooks,
+## then the browser tests (one at a time).
+test: install-test browser hub postgres lint
 	$(UNIT)
 	$(NBVAL)
 	$(BIN)/python -m pytest -m e2e tests/e2e
 
 ## Everything but the browser tests: the fast loop while developing.
-test-fast: install-test lint
+test-fast: install-test postgres lint
 	$(UNIT)
 	$(NBVAL)
 
 ## Only the browser tests (a real learner server and Chromium).
-test-e2e: install-test browser hub
+test-e2e: install-test browser hub postgres
 	$(BIN)/python -m pytest -m e2e tests/e2e
 
 bench: install-test browser

@@ -1,9 +1,29 @@
-"""Shared fixtures: the shipped content, a records store per test, a controllable clock."""
+"""Shared fixtures: the shipped content, a records store per test, a controllable clock.
+
+A test module that says ``pytestmark = pytest.mark.databases("sqlite", "postgresql")`` runs each of its
+tests that uses ``db_url`` (or ``records``, ``inst``, ``service``) once per database; a test's own
+``databases`` mark overrides its module's. Without the mark a test gets SQLite. PostgreSQL tests share one
+private cluster per pytest worker (:mod:`pg_cluster`) and each gets a new empty database in it.
+"""
 from __future__ import annotations
 
 import pytest
 
+from pg_cluster import MISSING, Cluster, server_bin
 from support import CASES, ROOT, FakeClock  # noqa: F401
+
+DATABASES = ("sqlite", "postgresql")
+
+
+def pytest_generate_tests(metafunc):
+    """Run a test once per database its ``databases`` mark names (the test's own mark, else its module's)."""
+    mark = metafunc.definition.get_closest_marker("databases")
+    if mark is None or "db_url" not in metafunc.fixturenames:
+        return
+    unknown = set(mark.args) - set(DATABASES)
+    if unknown:
+        raise pytest.UsageError(f"unknown database in the databases mark: {', '.join(sorted(unknown))}")
+    metafunc.parametrize("db_url", list(mark.args), indirect=True)
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -41,10 +61,36 @@ def blueprint(bank):
     return load_blueprint(ROOT / "quizzes" / "blueprint.yaml", bank)
 
 
+@pytest.fixture(scope="session")
+def postgres_cluster():
+    """A PostgreSQL server of this pytest worker, started on first use and stopped (folder removed) at the end.
+
+    Fails (does not skip) with one line naming ``make postgres`` when the server binaries are missing.
+    """
+    bindir = server_bin()
+    if bindir is None:
+        pytest.fail(MISSING, pytrace=False)
+    cluster = Cluster(bindir)
+    try:
+        cluster.start()
+        yield cluster
+    finally:
+        cluster.stop()
+
+
 @pytest.fixture
-def db_url(tmp_path) -> str:
-    """The URL of a fresh, empty records database for one test (SQLite in the test's folder)."""
-    return f"sqlite:///{tmp_path / 'records.db'}"
+def db_url(request, tmp_path):
+    """The URL of a fresh, empty records database for one test: SQLite in the test's folder, or (parameter
+    ``postgresql``, see :func:`pytest_generate_tests`) a new database in the worker's PostgreSQL cluster,
+    dropped after the test."""
+    backend = getattr(request, "param", "sqlite")
+    if backend == "sqlite":
+        yield f"sqlite:///{tmp_path / 'records.db'}"
+        return
+    cluster = request.getfixturevalue("postgres_cluster")
+    name = cluster.create_database()
+    yield cluster.url(name)
+    cluster.drop_database(name)
 
 
 @pytest.fixture

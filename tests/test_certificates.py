@@ -12,6 +12,9 @@ from sopcoach.certification.certificates import certificate_pdf, certificate_tab
 from sopcoach.errors import CertificateError
 from sopcoach.records.models import Certificate
 
+#: Every test that uses the records database runs on SQLite and on PostgreSQL (tests/conftest.py).
+pytestmark = pytest.mark.databases("sqlite", "postgresql")
+
 
 def take(service, records, bank, learner, clock, right=True, name="张三"):
     records.enroll(learner, name, team="east", cohort="2026-03")

@@ -10,6 +10,9 @@ from sopcoach.content.quizbank import Ordering
 from sopcoach.errors import AttemptClosed, AttemptExpired, AttemptLimitReached, InvalidResponse, WaitRequired
 from support import correct_response, wrong_response
 
+#: Every test that uses the records database runs on SQLite and on PostgreSQL (tests/conftest.py).
+pytestmark = pytest.mark.databases("sqlite", "postgresql")
+
 
 @pytest.fixture
 def learner(records):

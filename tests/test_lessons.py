@@ -21,6 +21,9 @@ from sopcoach.lessons.tools import (approval, check_follow_up_plan, classify_tie
 from sopcoach.web.secret import load_secret
 from support import CASES, ROOT, complete_lessons, correct_response, wrong_response
 
+#: Every test that uses the records database runs on SQLite and on PostgreSQL (tests/conftest.py).
+pytestmark = pytest.mark.databases("sqlite", "postgresql")
+
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 
 

@@ -36,6 +36,9 @@ from sopcoach.records.backup import find_pg_dump
 from sopcoach.records.models import AuditEvent, Base, Certificate, to_db, utcnow
 from sopcoach.records.store import Records, make_engine
 
+#: Every test that uses the records database runs on SQLite and on PostgreSQL (tests/conftest.py).
+pytestmark = pytest.mark.databases("sqlite", "postgresql")
+
 FIXTURES = Path(__file__).parent / "fixtures" / "records"
 MAIN_DUMP = FIXTURES / "main-81c2d52.sql"
 SKELETON_DUMP = FIXTURES / "skeleton-12df4e2.sql"

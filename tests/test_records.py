@@ -1,4 +1,4 @@
-"""The records store: sign-in, throttling, and concurrent writes on SQLite."""
+"""The records store: sign-in, throttling, and concurrent writes, on SQLite and PostgreSQL."""
 from __future__ import annotations
 
 import multiprocessing as mp
@@ -11,7 +11,11 @@ from sopcoach.errors import AuthError
 from sopcoach.records.models import Answer, Attempt, utcnow
 from sopcoach.records.store import Records
 
+#: Every test that uses the records database runs on SQLite and on PostgreSQL (tests/conftest.py).
+pytestmark = pytest.mark.databases("sqlite", "postgresql")
 
+
+@pytest.mark.databases("sqlite")
 def test_sqlite_uses_wal_and_a_busy_timeout(records):
     """The SQLite connection is in WAL mode with a busy timeout of at least 5 s."""
     with records.engine.connect() as c:
@@ -131,9 +135,9 @@ def _writer(url: str, worker: int, n: int, start, errors) -> None:
         r.dispose()
 
 
-def test_twenty_processes_saving_fifty_answers_lose_nothing(tmp_path):
-    """Case 32: 20 processes x 50 answers on one SQLite file give 1000 rows and no error."""
-    url = f"sqlite:///{tmp_path / 'busy.db'}"
+def test_twenty_processes_saving_fifty_answers_lose_nothing(db_url):
+    """Case 32: 20 processes x 50 answers on one database (SQLite file, PostgreSQL) give 1000 rows and no error."""
+    url = db_url
     r = Records(url)
     r.enroll("e", "e")
     with r.session() as s:
@@ -164,3 +168,116 @@ def test_a_new_code_keeps_team_and_cohort(records):
     records.enroll("e9", "李四")
     row = records.learner("e9")
     assert (row.team, row.cohort) == ("华东", "2025Q3")
+
+
+@pytest.mark.parametrize("url", ["postgresql://u@/sop?host=/nowhere", "postgres://u@/sop?host=/nowhere",
+                                 "postgresql+psycopg://u@/sop?host=/nowhere"])
+def test_a_postgresql_url_uses_psycopg_3(url):
+    """Plain postgresql:// URLs get psycopg 3, the driver of the 'postgres' extra (not SQLAlchemy's psycopg2)."""
+    from sopcoach.records.store import make_engine
+    engine = make_engine(url)
+    assert (engine.dialect.name, engine.dialect.driver) == ("postgresql", "psycopg")
+    engine.dispose()
+
+
+def test_a_missing_postgresql_driver_names_the_extra(monkeypatch):
+    """Without psycopg, a PostgreSQL URL stops with one ConfigError line naming the extra (not ModuleNotFoundError)."""
+    import sys
+
+    from sopcoach.errors import ConfigError
+    from sopcoach.records.store import make_engine
+    monkeypatch.setitem(sys.modules, "psycopg", None)  # what an installation without the extra sees
+    with pytest.raises(ConfigError, match=r"^the database URL needs the Python driver 'psycopg', which is not installed; "
+                                          r"install it with: pip install 'sopcoach\[postgres\]'$"):
+        make_engine("postgresql+psycopg://u@/sop?host=/nowhere")
+
+
+@pytest.mark.databases("postgresql")
+def test_postgresql_waits_for_a_lock_as_long_as_sqlite(records):
+    """A PostgreSQL connection gives up on a lock after 30 s (lock_timeout), like SQLite's busy timeout."""
+    with records.engine.connect() as c:
+        assert c.exec_driver_sql("SHOW lock_timeout").scalar() == "30s"
+
+
+def _race_two(records, first_a, first_b):
+    """Run two transactions in threads that each take a row lock, meet at a barrier, then take the other's;
+    return how often each transaction function ran (a retry runs it again) and the errors."""
+    import threading
+
+    from sqlalchemy import text
+    meet = threading.Barrier(2, timeout=60)
+    runs = {"x": 0, "y": 0}
+    errors = []
+
+    def tx(name, first, second):
+        def do(s):
+            runs[name] += 1
+            s.execute(text("UPDATE learners SET name = name || '+' WHERE id = :id"), {"id": first})
+            if runs[name] == 1:
+                meet.wait()  # both hold their first lock now
+            s.execute(text("UPDATE learners SET name = name || '+' WHERE id = :id"), {"id": second})
+        try:
+            records.run(do)
+        except Exception as exc:
+            errors.append(exc)
+    threads = [threading.Thread(target=tx, args=("x", first_a, first_b)),
+               threading.Thread(target=tx, args=("y", first_b, first_a))]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join(120)
+    return runs, errors
+
+
+@pytest.mark.databases("postgresql")
+def test_a_deadlock_is_tried_again_and_both_transactions_land(records):
+    """Two transactions locking two rows in opposite orders deadlock (40P01); PostgreSQL aborts one, and
+    Records.run runs it again, so both changes are stored and nobody sees an error."""
+    records.enroll("a", "A")
+    records.enroll("b", "B")
+    runs, errors = _race_two(records, "a", "b")
+    assert errors == []
+    assert sorted(runs.values()) == [1, 2]  # the victim ran twice
+    assert (records.learner("a").name, records.learner("b").name) == ("A++", "B++")
+
+
+@pytest.mark.databases("postgresql")
+def test_a_serialization_failure_is_tried_again(records):
+    """Two REPEATABLE READ transactions updating one row: the second fails with 40001 and its retry lands."""
+    import threading
+
+    from sqlalchemy import text
+    records.enroll("a", "A")
+    meet = threading.Barrier(2, timeout=60)
+    runs, errors = [], []
+
+    def tx():
+        def do(s):
+            s.execute(text("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ"))
+            s.execute(text("SELECT name FROM learners WHERE id = 'a'")).scalar()  # the snapshot is taken here
+            runs.append(1)
+            if len(runs) <= 2:
+                meet.wait()  # both have their snapshot before either writes
+            s.execute(text("UPDATE learners SET name = name || '+' WHERE id = 'a'"))
+        try:
+            records.run(do)
+        except Exception as exc:
+            errors.append(exc)
+    threads = [threading.Thread(target=tx) for _ in range(2)]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join(120)
+    assert errors == []
+    assert len(runs) == 3
+    assert records.learner("a").name == "A++"
+
+
+def test_an_unreachable_postgresql_server_is_one_records_error_line(tmp_path):
+    """A PostgreSQL URL whose server is not there stops with one RecordsError line saying so (no traceback)."""
+    from sopcoach.errors import RecordsError
+    with pytest.raises(RecordsError) as info:
+        Records(f"postgresql+psycopg://nobody@/sop?host={tmp_path}")
+    message = str(info.value)
+    assert "\n" not in message
+    assert message.startswith("database error (operational): ") and str(tmp_path) in message

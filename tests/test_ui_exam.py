@@ -7,6 +7,9 @@ from sopcoach.certification.exam import AttemptState
 from sopcoach.ui.exam_app import ExamApp, Page
 from support import correct_response, wrong_response
 
+#: Every test that uses the records database runs on SQLite and on PostgreSQL (tests/conftest.py).
+pytestmark = pytest.mark.databases("sqlite", "postgresql")
+
 
 @pytest.fixture
 def app(inst, clock):
@@ -36,10 +39,12 @@ def _tree(widget):
                 yield from _tree(child)
 
 
-def _answer_current(app, inst, right: bool = True) -> None:
+def _answer_current(app, inst, right: bool = True, before_answering=None) -> None:
     qv = app.service.question(app.attempt_id, app.index)
     q = inst.bank[qv.question_id]
     resp = correct_response(q) if right else wrong_response(q)
+    if before_answering is not None:
+        before_answering()
     widget = app._answer_widget
     if qv.type == "single_choice":
         widget.value = resp
@@ -268,3 +273,20 @@ def test_next_question_keeps_the_page_frame(app, inst):
     assert app.body.children == frame
     assert app._answer_widget is not first_answer and first_answer.comm is None  # the old control is closed
     assert app.question_head.children[0] is app.progress and app.progress.value == 2
+
+
+def test_a_database_error_shows_a_short_text_never_the_raw_error(app, inst):
+    """An answer the database refuses for a reason other than a lock (here: its table is gone) is
+    reported as not saved, in the learner's words; the database's own message stays in the log."""
+    app.start_button.click()
+    assert app.page is Page.QUESTION
+    def lose_the_table():
+        with inst.records.engine.begin() as conn:
+            conn.exec_driver_sql("ALTER TABLE answers RENAME TO answers_gone")
+    _answer_current(app, inst, before_answering=lose_the_table)
+    shown = app.status.value
+    assert "数据库出错，刚才的操作没有保存" in shown
+    assert "已保存" not in shown and "answers" not in shown and "error" not in shown.lower()
+    app.status.value = ""
+    app.next_button.click()  # reads the answers too: the page's common guard words it the same way
+    assert "数据库出错，刚才的操作没有保存" in app.status.value and "answers" not in app.status.value

@@ -10,6 +10,9 @@ from sopcoach.ui.home_app import HomeApp
 from sopcoach.ui.lesson_app import LessonApp
 from support import correct_response, wrong_response
 
+#: Every test that uses the records database runs on SQLite and on PostgreSQL (tests/conftest.py).
+pytestmark = pytest.mark.databases("sqlite", "postgresql")
+
 
 @pytest.fixture
 def code(inst):

@@ -16,7 +16,8 @@ Every error sopcoach raises on purpose is defined here::
     │   ├── LessonsIncomplete   (``missing``)
     │   └── QuestionsNeedReview (``section``, ``needed``, ``available``, ``waiting``)
     ├── AuthError               sign-in refused
-    ├── RecordsError            the database could not complete an operation
+    ├── RecordsError            the database could not complete an operation (one line saying what)
+    │   ├── DatabaseBusy        it stayed locked through every retry (trying again later may work)
     │   └── SchemaMismatch      the database's schema is not this sopcoach's (``current``, ``head``)
     │       ├── SchemaOutdated  older: ``sopcoach db upgrade`` brings it up
     │       └── SchemaTooNew    newer: a newer sopcoach upgraded it
@@ -166,7 +167,11 @@ class AuthError(SopcoachError):
 
 
 class RecordsError(SopcoachError):
-    """The records database could not complete an operation (after retries)."""
+    """The records database could not complete an operation; the message is one line saying what."""
+
+
+class DatabaseBusy(RecordsError):
+    """The records database stayed locked through every retry; nothing was written (try again later)."""
 
 
 class SchemaMismatch(RecordsError):

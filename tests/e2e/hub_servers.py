@@ -1,8 +1,8 @@
 """A real JupyterHub for the browser tests, and a private PostgreSQL cluster for its records.
 
 :func:`private_postgres` starts a PostgreSQL server of Debian's ``postgresql`` package on a Unix
-socket in a fresh folder (no TCP port) and yields its SQLAlchemy URL; it is the one place the Hub
-test gets a database from (to be swapped for the suite's shared PostgreSQL fixture).
+socket in a fresh folder (no TCP port; :mod:`pg_cluster`, shared with the records tests) and yields
+the SQLAlchemy URL of an empty database in it.
 
 :class:`Hub` runs ``jupyterhub`` (from the ``hub`` extra) with the shipped
 ``deploy/jupyterhub_config.py`` plus what a test machine needs: loopback ports, the
@@ -13,12 +13,8 @@ started below it that outlived it.
 """
 from __future__ import annotations
 
-import glob
-import os
-import shutil
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -28,6 +24,7 @@ import psutil
 import pytest
 import requests
 
+from pg_cluster import MISSING, Cluster, server_bin
 from sopcoach.web.launch import free_port
 from support import ROOT, stop_process
 
@@ -50,52 +47,20 @@ def _wait(check, what: str, timeout: float, log: Path | None = None) -> None:
 
 @contextmanager
 def private_postgres() -> Iterator[str]:
-    """Start a private PostgreSQL server and yield the URL of its empty database ``sopcoach``.
+    """Start a private PostgreSQL server (:class:`pg_cluster.Cluster`, as the records tests do) and
+    yield the URL of a new empty database in it; the server is stopped and its folder removed after.
 
-    The cluster lives in a new folder below the system's temporary folder (not pytest's, which the
-    ``postgres`` account cannot enter when the tests run as root), listens on a Unix socket there
-    only, trusts local connections, and is stopped and removed afterwards.
+    Fails in one line naming ``make postgres`` when Debian's server binaries are missing.
     """
-    import psycopg
-
-    bins = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"))
-    if not bins:
-        pytest.fail("PostgreSQL is not installed (Debian's postgresql package): run `make test`")
-    bindir = Path(bins[-1]).parent
-    folder = Path(tempfile.mkdtemp(prefix="sopcoach-pg-"))
-    owner: dict[str, object] = {}
-    if os.geteuid() == 0:  # initdb and postgres refuse to run as root
-        owner = {"user": "postgres", "group": "postgres"}
-        shutil.chown(folder, "postgres", "postgres")
-    data, sock = folder / "data", folder / "sock"
-    sock.mkdir()
-    if owner:
-        shutil.chown(sock, "postgres", "postgres")
-    subprocess.run([str(bindir / "initdb"), "-D", str(data), "-A", "trust", "-U", "postgres", "-E", "UTF8",
-                    "--locale=C", "--no-sync"], check=True, capture_output=True, **owner)
-    log = (folder / "postgres.log").open("wb")
-    proc = subprocess.Popen([str(bindir / "postgres"), "-D", str(data), "-k", str(sock), "-c", "listen_addresses=",
-                             "-c", "fsync=off", "-c", "max_connections=200"],
-                            stdout=log, stderr=subprocess.STDOUT, **owner)
-
-    def accepts() -> bool:
-        if proc.poll() is not None:
-            pytest.fail(f"postgres exited with {proc.returncode}:\n{(folder / 'postgres.log').read_text()}")
-        try:
-            psycopg.connect(host=str(sock), user="postgres", dbname="postgres", connect_timeout=5).close()
-            return True
-        except psycopg.OperationalError:
-            return False
-
+    bindir = server_bin()
+    if bindir is None:
+        pytest.fail(MISSING, pytrace=False)
+    cluster = Cluster(bindir)
     try:
-        _wait(accepts, "PostgreSQL accepting connections", 60, folder / "postgres.log")
-        with psycopg.connect(host=str(sock), user="postgres", dbname="postgres", autocommit=True) as conn:
-            conn.execute("CREATE DATABASE sopcoach")
-        yield f"postgresql+psycopg://postgres@/sopcoach?host={sock}"
+        cluster.start()
+        yield cluster.url(cluster.create_database())
     finally:
-        stop_process(proc, 30)
-        log.close()
-        shutil.rmtree(folder, ignore_errors=True)
+        cluster.stop()
 
 
 class Hub:

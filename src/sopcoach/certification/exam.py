@@ -9,6 +9,11 @@ Every rule is enforced here, against the records database, never in the browser:
 refused once the attempt is closed or its time is up (measured from the server-side start), a
 second submit returns the first result unchanged, and a new attempt is refused past the attempt
 limit or before the waiting time has passed.
+
+Concurrent commands are ordered by row locks (``SELECT ... FOR UPDATE`` on PostgreSQL; SQLite runs
+one writing transaction at a time anyway): answer, flag, submit and expiry lock the attempt, so an
+answer raced by the submit is either stored before scoring (and counted) or refused with
+:class:`AttemptClosed`; a start locks the learner, so two starts at once give one attempt.
 """
 from __future__ import annotations
 
@@ -269,6 +274,8 @@ class ExamService:
             When the waiting time after the last attempt has not passed.
         LessonsIncomplete
             When a lesson gate is set and some lessons are not complete.
+        ExamError
+            When no learner has this id.
         """
         now = self.clock()
         missing = self.missing_lessons(learner_id)
@@ -276,6 +283,10 @@ class ExamService:
             self.expire_if_due(row_id)
 
         def do(tx: Transaction) -> int:
+            # One start of a learner at a time: a second page pressing start at the same moment
+            # waits here, then finds the attempt the first one made and resumes it.
+            if tx.learner(learner_id, for_update=True) is None:
+                raise ExamError(f"no learner {learner_id!r}")
             el = self._eligibility(tx, learner_id, now)
             if el.open_attempt is not None:
                 return el.open_attempt
@@ -375,7 +386,7 @@ class ExamService:
         now = self.clock()
 
         def do(tx: Transaction) -> bool:
-            row = tx.attempt(attempt_id)
+            row = tx.attempt(attempt_id, for_update=True)
             if row is None or row.state != AttemptState.STARTED.value or now <= from_db(row.deadline_at):
                 return False
             self._close(tx, row, AttemptState.EXPIRED, now)
@@ -408,7 +419,12 @@ class ExamService:
         return row
 
     def _open_row(self, tx: Transaction, attempt_id: int, now: datetime) -> Attempt:
-        row = tx.attempt(attempt_id)
+        """Return the attempt, locked until the transaction ends, when it still takes answers.
+
+        The lock orders an answer and a submit of the same attempt: the submit (which locks the row
+        too) either scores after the answer is stored, or the answer finds the attempt closed.
+        """
+        row = tx.attempt(attempt_id, for_update=True)
         if row is None:
             raise ExamError(f"no attempt {attempt_id}")
         if row.state != AttemptState.STARTED.value:

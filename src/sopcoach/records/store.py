@@ -1,11 +1,20 @@
 """The records store (:class:`Records`): learners, sign-in sessions, exam attempts, answers, lesson progress.
 
-Any SQLAlchemy URL works (``sqlite:///path.db`` by default, ``postgresql+psycopg://...``). On
-SQLite the store turns on WAL journaling, a 30 s busy timeout and ``BEGIN IMMEDIATE`` write
-transactions, and retries a locked write with backoff, so many Voila kernels can save answers at
-once without "database is locked" (shared case 32). Times are stored as naive UTC. Opening a store
-checks the schema revision first (:func:`sopcoach.records.schema.ensure`): a new database gets the
-tables, one at another revision is refused in one line naming ``sopcoach db upgrade``.
+Any SQLAlchemy URL works: ``sqlite:///path.db`` by default, or PostgreSQL as
+``postgresql+psycopg://user:password@host:5432/dbname`` (``postgresql://`` means the same; the driver,
+psycopg 3, comes with ``pip install 'sopcoach[postgres]'``). Times are stored as naive UTC.
+
+Concurrency. On SQLite the store turns on WAL journaling, a 30 s busy timeout and ``BEGIN IMMEDIATE``
+transactions, so writers queue one at a time and many Voila kernels can save answers at once without
+"database is locked" (shared case 32). On PostgreSQL (READ COMMITTED) the rules that read, decide and
+write lock the rows they decide on (:meth:`Transaction.attempt` and :meth:`Transaction.learner` with
+``for_update``, i.e. ``SELECT ... FOR UPDATE``), so an answer and the submit of its attempt, or two starts
+of one learner, happen one after the other. :meth:`Records.run` retries a transaction that hit a lock
+(SQLite's "locked"/"busy", PostgreSQL's serialization failure 40001, deadlock 40P01, lock timeout 55P03)
+or a dropped connection, with backoff; any other database error becomes one :class:`RecordsError` line
+naming what it is. Opening a store reaches the database, then checks the schema revision
+(:func:`sopcoach.records.schema.ensure`): a new database gets the tables, one at another revision is
+refused in one line naming ``sopcoach db upgrade``.
 """
 from __future__ import annotations
 
@@ -20,11 +29,11 @@ from typing import Any, TypeVar, cast
 from collections.abc import Callable, Iterable, Iterator
 
 from sqlalchemy import create_engine, delete, event, func, select
-from sqlalchemy.engine import CursorResult, Engine
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.engine import CursorResult, Engine, make_url
+from sqlalchemy.exc import ArgumentError, DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
-from ..errors import AuthError, RecordsError
+from ..errors import AuthError, ConfigError, DatabaseBusy, RecordsError
 from . import schema
 from .models import (Answer, Attempt, AuditEvent, Base, Certificate, Learner, LessonProgress, LoginThrottle, PageKernel,
                      QuestionReview, Release, WebSession, from_db, to_db, utcnow)
@@ -35,6 +44,7 @@ __all__ = [
     "Records",
     "Transaction",
     "any_release",
+    "describe_db_error",
     "make_engine",
     "pending_review_ids",
     "release_label_for",
@@ -42,6 +52,11 @@ __all__ = [
 ]
 
 T = TypeVar("T")
+
+#: How the rules lock a row they decide on: ``SELECT ... FOR NO KEY UPDATE`` on PostgreSQL, which
+#: orders the transactions that lock the same row but lets inserts that merely reference it (a new
+#: answer, session or certificate of the learner) go on; SQLite needs none (one writer at a time).
+ROW_LOCK = {"key_share": True}
 
 
 def pending_review_ids(s: Session) -> set[str]:
@@ -81,12 +96,14 @@ class Transaction:
         self._s.flush()
 
     # -- learners and attempts -------------------------------------------------------------------
-    def learner(self, learner_id: str) -> Learner | None:
-        return self._s.get(Learner, learner_id)
+    def learner(self, learner_id: str, *, for_update: bool = False) -> Learner | None:
+        """Return the learner (``for_update``: locked for this transaction, which serialises the rules
+        that decide on all of one learner's attempts, such as starting one)."""
+        return self._s.get(Learner, learner_id, with_for_update=ROW_LOCK) if for_update else self._s.get(Learner, learner_id)
 
     def attempt(self, attempt_id: int, *, for_update: bool = False) -> Attempt | None:
         """Return the attempt (``for_update``: locked for this transaction where the database can)."""
-        return self._s.get(Attempt, attempt_id, with_for_update=True) if for_update else self._s.get(Attempt, attempt_id)
+        return self._s.get(Attempt, attempt_id, with_for_update=ROW_LOCK) if for_update else self._s.get(Attempt, attempt_id)
 
     def attempts(self, learner_id: str, exam_id: str) -> list[Attempt]:
         """Return the learner's attempts at ``exam_id`` by attempt number."""
@@ -161,17 +178,56 @@ class Transaction:
         return [(c, x) for c, x in self._s.execute(select(Certificate, Learner).join(Learner).order_by(*order))]
 
 
+#: The driver a plain ``postgresql://`` URL gets (SQLAlchemy's own default, psycopg2, is not a dependency).
+POSTGRES_DRIVER = "postgresql+psycopg"
+#: How long one statement waits for a lock before the transaction is tried again (SQLite's busy
+#: timeout; PostgreSQL's lock_timeout).
+LOCK_TIMEOUT_SECONDS = 30
+#: PostgreSQL SQLSTATEs after which the whole transaction is tried again: serialization failure,
+#: deadlock detected, lock not available.
+RETRYABLE_SQLSTATES = frozenset({"40001", "40P01", "55P03"})
+
+
 def make_engine(url: str) -> Engine:
-    """Create an engine; on SQLite turn on WAL, a 30 s busy timeout and ``BEGIN IMMEDIATE``."""
-    if not url.startswith("sqlite"):
-        return create_engine(url, pool_pre_ping=True)
-    engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
+    """Create an engine; on SQLite turn on WAL, a 30 s busy timeout and ``BEGIN IMMEDIATE``.
+
+    ``postgresql://`` and ``postgres://`` URLs use psycopg 3 (``postgresql+psycopg://``); their
+    connections wait at most 30 s for a lock (``lock_timeout``).
+
+    Raises
+    ------
+    ConfigError
+        When the URL cannot be read, or names a database whose driver is not installed (PostgreSQL:
+        ``pip install 'sopcoach[postgres]'``).
+    """
+    try:
+        parsed = make_url(url)
+    except ArgumentError as exc:
+        raise ConfigError(f"the database URL {url!r} cannot be read: {exc}") from exc
+    if parsed.drivername in ("postgresql", "postgres"):
+        parsed = parsed.set(drivername=POSTGRES_DRIVER)
+    if parsed.get_backend_name() != "sqlite":
+        try:
+            engine = create_engine(parsed, pool_pre_ping=True)
+        except ModuleNotFoundError as exc:
+            hint = (" install it with: pip install 'sopcoach[postgres]'" if parsed.get_backend_name() == "postgresql"
+                    else "")
+            raise ConfigError(f"the database URL needs the Python driver {exc.name!r}, which is not installed;{hint}") from exc
+        if parsed.get_backend_name() == "postgresql":
+            @event.listens_for(engine, "connect")
+            def _lock_timeout(dbapi_conn: Any, _record: Any) -> None:
+                # like SQLite's busy timeout: a lock held this long fails (55P03), and Records.run retries
+                with dbapi_conn.cursor() as cur:
+                    cur.execute(f"SET lock_timeout = '{LOCK_TIMEOUT_SECONDS}s'")
+                dbapi_conn.commit()
+        return engine
+    engine = create_engine(url, connect_args={"timeout": LOCK_TIMEOUT_SECONDS, "check_same_thread": False})
 
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_conn: Any, _record: Any) -> None:
         dbapi_conn.isolation_level = None  # let SQLAlchemy's begin event emit BEGIN itself
         cur = dbapi_conn.cursor()
-        cur.execute("PRAGMA busy_timeout = 30000")
+        cur.execute(f"PRAGMA busy_timeout = {LOCK_TIMEOUT_SECONDS * 1000}")
         if ":memory:" not in url and url not in ("sqlite://", "sqlite:///"):
             cur.execute("PRAGMA journal_mode = WAL")
         cur.execute("PRAGMA foreign_keys = ON")
@@ -183,6 +239,32 @@ def make_engine(url: str) -> Engine:
         conn.exec_driver_sql("BEGIN IMMEDIATE")
 
     return engine
+
+
+def _is_lock(exc: DBAPIError) -> bool:
+    """Whether ``exc`` says the database was locked (trying the transaction again may succeed)."""
+    if getattr(exc.orig, "sqlstate", None) in RETRYABLE_SQLSTATES:
+        return True
+    text = str(exc.orig).lower()  # SQLite: "database is locked", "database table is locked", SQLITE_BUSY
+    return isinstance(exc, OperationalError) and ("locked" in text or "busy" in text)
+
+
+def describe_db_error(exc: DBAPIError) -> str:
+    """Return one line saying what a database error is: ``database error (<kind>): <first line>``.
+
+    ``kind`` is SQLAlchemy's class of the error without ``Error`` (``integrity``, ``operational``,
+    ``data``, ``programming``, ...); the rest is the first line of the driver's message (PostgreSQL
+    adds its SQLSTATE), without the SQL or its parameters.
+
+    >>> from sqlalchemy.exc import IntegrityError
+    >>> describe_db_error(IntegrityError("INSERT ...", {}, Exception("UNIQUE constraint failed: t.id\\nmore")))
+    'database error (integrity): UNIQUE constraint failed: t.id'
+    """
+    kind = type(exc).__name__.removesuffix("Error").lower() or "dbapi"
+    lines = str(exc.orig).strip().splitlines()
+    first = lines[0].strip() if lines else type(exc.orig).__name__
+    state = getattr(exc.orig, "sqlstate", None)
+    return f"database error ({kind}): {first}" + (f" [SQLSTATE {state}]" if state else "")
 
 
 def _hash_code(code: str, salt: str) -> str:
@@ -202,8 +284,9 @@ MAX_CODE_LENGTH = 64
 
 
 def _lesson_row(s: Session, learner_id: str, lesson_id: str, now: datetime) -> LessonProgress:
-    """Return the learner's progress row of a lesson, made (opened ``now``) when there is none."""
-    row = s.get(LessonProgress, (learner_id, lesson_id))
+    """Return the learner's progress row of a lesson, locked for the transaction, made (opened ``now``)
+    when there is none (two pages making it at once: one insert fails, and its retry finds the row)."""
+    row = s.get(LessonProgress, (learner_id, lesson_id), with_for_update=ROW_LOCK)
     if row is None:
         row = LessonProgress(learner_id=learner_id, lesson_id=lesson_id, opened_at=to_db(now),
                              practice={}, completed_at=None)
@@ -243,6 +326,7 @@ class Records:
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
         self.retries = retries
         try:
+            self.run(lambda s: s.connection())  # reach the database first: one RecordsError line when it cannot be reached
             schema.ensure(self.engine, url, upgrade_command)
         except BaseException:
             self.engine.dispose()
@@ -258,25 +342,37 @@ class Records:
         with self._sessions() as s, s.begin():
             yield s
 
-    def run(self, fn: Callable[[Session], T]) -> T:
-        """Run ``fn(session)`` in one transaction, retrying when the database is locked.
+    def run(self, fn: Callable[[Session], T], *, retry_conflicts: bool = False) -> T:
+        """Run ``fn(session)`` in one transaction, tried again (with backoff) when the database is locked.
+
+        A transaction is tried again after SQLite's "database is locked"/"busy", PostgreSQL's
+        serialization failure or deadlock (SQLSTATE 40001, 40P01, 55P03) and a dropped connection;
+        with ``retry_conflicts`` also after a unique-key conflict (for get-or-create code, whose next
+        try finds the row another transaction inserted meanwhile). ``fn`` must therefore have no
+        effect outside the database.
 
         Raises
         ------
+        DatabaseBusy
+            When the database stays locked through every retry.
         RecordsError
-            When the database stays locked through every retry, or is unreachable.
+            On any other database error (or a connection dropped at every try): one line,
+            ``database error (<kind>): <the database's first line>``.
         """
         delay = 0.05
         for attempt in range(self.retries + 1):
             try:
                 with self.session() as s:
                     return fn(s)
-            except OperationalError as exc:
-                if "locked" not in str(exc).lower() and "busy" not in str(exc).lower():
-                    raise RecordsError(f"database error: {exc.orig}") from exc
+            except DBAPIError as exc:
+                locked = _is_lock(exc)
+                if not (locked or exc.connection_invalidated or (retry_conflicts and isinstance(exc, IntegrityError))):
+                    raise RecordsError(describe_db_error(exc)) from exc
                 if attempt == self.retries:
-                    raise RecordsError("the database stayed locked; your answer was not saved, "
-                                       "please try again") from exc
+                    if locked:
+                        raise DatabaseBusy(f"the database stayed locked through {self.retries + 1} tries; "
+                                           "nothing was saved, please try again") from exc
+                    raise RecordsError(describe_db_error(exc)) from exc
                 _time.sleep(delay + secrets.randbelow(50) / 1000)
                 delay = min(delay * 2, 2.0)
         raise AssertionError("unreachable")  # pragma: no cover
@@ -313,7 +409,7 @@ class Records:
             _end_sessions(s, learner_id, "code_reissued", utcnow())
         if len(learner_id) > MAX_ID_LENGTH:
             raise AuthError(f"an employee id has at most {MAX_ID_LENGTH} characters")
-        self.run(do)
+        self.run(do, retry_conflicts=True)
         return code
 
     def learner(self, learner_id: str) -> Learner | None:
@@ -457,7 +553,7 @@ class Records:
                               created_at=to_db(utcnow()))
                 s.add(row)
             return row
-        return self.run(do)
+        return self.run(do, retry_conflicts=True)  # two kernels of a new hub user may create it at once
 
     def audit(self, kind: str, detail: str = "", learner_id: str | None = None,
               attempt_id: int | None = None) -> None:
@@ -530,7 +626,7 @@ class Records:
         """Record that the learner opened a lesson (the first opening is kept); return the row."""
         now = now or utcnow()
 
-        return self.run(lambda s: _lesson_row(s, learner_id, lesson_id, now))
+        return self.run(lambda s: _lesson_row(s, learner_id, lesson_id, now), retry_conflicts=True)
 
     def update_lesson_practice(self, learner_id: str, lesson_id: str,
                                update: Callable[[dict], tuple[dict, bool]],
@@ -549,7 +645,7 @@ class Records:
             if complete and row.completed_at is None:
                 row.completed_at = to_db(now)
             return row
-        return self.run(do)
+        return self.run(do, retry_conflicts=True)
 
 
 def _end_sessions(s: Session, learner_id: str, reason: str, now: datetime) -> int:

@@ -14,7 +14,7 @@ from ipywidgets.widgets.widget_description import DescriptionStyle
 from ipywidgets.widgets.widget_int import ProgressStyle
 from ipywidgets.widgets.widget_string import HTMLStyle
 
-from ..errors import ContentError, SchemaMismatch, SopcoachError
+from ..errors import ContentError, DatabaseBusy, RecordsError, SchemaMismatch, SopcoachError
 from ..i18n import t
 
 log = logging.getLogger("sopcoach.ui")
@@ -49,12 +49,25 @@ SCHEMA_TEXT = ("记录数据库需要管理员升级，答案未保存，请联�
                "The records database needs an upgrade by the administrator; nothing was saved. Please tell your trainer.")
 
 
+def database_refusal(exc: RecordsError, lang: str | None) -> str:
+    """Return the learner-facing text for a records error: a schema to upgrade (:data:`SCHEMA_TEXT`),
+    busy (try again) or another database error (try again, then tell the trainer); the error's own
+    line goes to the server log, not the page."""
+    if isinstance(exc, SchemaMismatch):
+        return t(*SCHEMA_TEXT, lang)
+    if isinstance(exc, DatabaseBusy):
+        return t("数据库繁忙，刚才的操作没有保存，请再试一次。", "The database is busy; that was not saved. Please try again.", lang)
+    return t("数据库出错，刚才的操作没有保存。请再试一次；如仍出错，请联系培训负责人。",
+             "A database error stopped that; it was not saved. Please try again, and tell your trainer if it persists.", lang)
+
+
 def safe(method: Callable) -> Callable:
     """Wrap a widget callback: errors become a short message in the app, details go to the log.
 
     The one error guard of every sopcoach page. The app (``self``) shows messages with
     ``say(text, level)``, ``text`` plain (the app escapes it). A ``ContentError`` shows its first 30
-    problems, another ``SopcoachError`` (a refused action) its own message; anything else shows
+    problems, a ``RecordsError`` :func:`database_refusal`'s words (its own line goes to the log),
+    another ``SopcoachError`` (a refused action) its own message; anything else shows
     the app's ``failure_text`` (zh-CN, en), default :data:`FAILURE_TEXT`, and logs the traceback
     on the server, never in the page (shared case 29). When the app has ``callback_done()``, it
     runs after every callback, failed or not (e.g. to enable the buttons again).
@@ -69,6 +82,9 @@ def safe(method: Callable) -> Callable:
         except SchemaMismatch as exc:
             log.error("%s", exc)
             self.say(t(*SCHEMA_TEXT, getattr(self, "lang", None)), "danger")
+        except RecordsError as exc:  # the database's own line goes to the log, the page says it in words
+            log.warning("database error in %s: %s", method.__name__, exc)
+            self.say(database_refusal(exc, getattr(self, "lang", None)), "warning")
         except SopcoachError as exc:
             log.info("refused in %s: %s", method.__name__, exc)
             self.say(str(exc), "warning")

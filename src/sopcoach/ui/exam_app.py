@@ -22,11 +22,11 @@ from ..certification.exam import AttemptState, ExamService, QuestionView
 from ..certification.scoring import ScoreReport, floor_percent, key_text
 from ..config import Installation
 from ..errors import (AlreadyCertified, AttemptClosed, AttemptExpired, AttemptLimitReached, AuthError, ExamError, InvalidResponse,
-                      LessonsIncomplete, RecordsError, SchemaMismatch, WaitRequired)
+                      LessonsIncomplete, RecordsError, WaitRequired)
 from ..i18n import current_lang, t
 from ..records.models import utcnow
 from ..tables import Cell, Table, render
-from ._common import (SCHEMA_TEXT, CheckboxStyle, DescriptionStyle, ProgressStyle, ToggleButtonStyle, button, esc,
+from ._common import (CheckboxStyle, DescriptionStyle, ProgressStyle, ToggleButtonStyle, button, database_refusal, esc,
                       hbox, html_widget, log, safe, shared_layout, shared_style, vbox)
 from .navigation import Navigator
 
@@ -71,10 +71,8 @@ def refusal_message(exc: Exception, lang: str) -> str:
         return t(f"距下次考试还需等待约 {hours:.1f} 小时。", f"Please wait about {hours:.1f} h before the next attempt.", lang)
     if isinstance(exc, InvalidResponse):
         return t("答案格式不正确，请检查后重新输入。", "That answer is not valid; please check it.", lang)
-    if isinstance(exc, SchemaMismatch):
-        return t(*SCHEMA_TEXT, lang)
-    if isinstance(exc, RecordsError):
-        return t("答案暂未保存（数据库繁忙），请再试一次。", "Your answer was not saved (database busy); please try again.", lang)
+    if isinstance(exc, RecordsError):  # the details are in the server log, never in the page
+        return database_refusal(exc, lang)
     if isinstance(exc, AuthError):
         text = str(exc)
         if text.startswith("too many"):
@@ -265,7 +263,7 @@ class ExamApp:
         self.start_button.disabled = True
         try:
             self.attempt_id = self.service.start_or_resume(self.learner_id)
-        except (AlreadyCertified, AttemptLimitReached, WaitRequired, LessonsIncomplete) as exc:
+        except (AlreadyCertified, AttemptLimitReached, WaitRequired, LessonsIncomplete, RecordsError) as exc:
             self._refuse(exc)
             return
         finally:
@@ -401,6 +399,8 @@ class ExamApp:
         except AttemptClosed as exc:
             self._refuse(exc)
             self.show_result()
+        except RecordsError as exc:
+            self._refuse(exc)
 
     @safe
     def on_back(self, _button: Any = None) -> None:
@@ -486,6 +486,10 @@ class ExamApp:
             self.report = self.service.submit(self.attempt_id)
         except AttemptExpired as exc:
             self._refuse(exc)
+        except RecordsError as exc:  # not submitted: the learner stays on the confirmation and may try again
+            self._refuse(exc)
+            self.confirm_button.disabled = False
+            return
         finally:
             self._busy = False
         self.show_result()

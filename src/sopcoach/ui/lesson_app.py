@@ -21,7 +21,7 @@ from ..errors import InvalidResponse, RecordsError, SchemaMismatch
 from ..i18n import t
 from ..lessons.progress import PASS_FRACTION, Feedback, LessonService, LessonStatus
 from ..lessons.tools import render_text
-from ._common import (SCHEMA_TEXT, CheckboxStyle, DescriptionStyle, ProgressStyle, button, esc, hbox,
+from ._common import (SCHEMA_TEXT, CheckboxStyle, DescriptionStyle, ProgressStyle, button, database_refusal, esc, hbox,
                       html_widget, log, safe, shared_layout, shared_style, vbox)
 from .home_app import LearnerPage
 from .lesson_tools import Tool, build_tool
@@ -216,8 +216,9 @@ class LessonApp(LearnerPage):
         except SchemaMismatch:
             self.say(self.tr(*SCHEMA_TEXT), "danger")
             return
-        except RecordsError:
-            self.say(self.tr("答案暂未保存(数据库繁忙),请再试一次。", "Your answer was not saved (database busy); please try again."), "warning")
+        except RecordsError as exc:
+            log.info("not saved: %s (learner %s)", exc, self.learner_id)
+            self.say(database_refusal(exc, self.lang), "warning")
             return
         finally:
             self._busy = False
