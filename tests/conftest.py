@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pytest
 
-from pg_cluster import MISSING, Cluster, server_bin
+from pg_cluster import running_cluster
 from support import CASES, ROOT, FakeClock  # noqa: F401
 
 DATABASES = ("sqlite", "postgresql")
@@ -67,15 +67,8 @@ def postgres_cluster():
 
     Fails (does not skip) with one line naming ``make postgres`` when the server binaries are missing.
     """
-    bindir = server_bin()
-    if bindir is None:
-        pytest.fail(MISSING, pytrace=False)
-    cluster = Cluster(bindir)
-    try:
-        cluster.start()
+    with running_cluster() as cluster:
         yield cluster
-    finally:
-        cluster.stop()
 
 
 @pytest.fixture

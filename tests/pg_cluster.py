@@ -16,9 +16,12 @@ import secrets
 import shutil
 import subprocess
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import psycopg
+import pytest
 
 #: What a PostgreSQL test says when the server binaries are missing (one line, no skip).
 MISSING = "PostgreSQL's server binaries are missing (no /usr/lib/postgresql/*/bin/initdb): run `make postgres`"
@@ -97,6 +100,23 @@ class Cluster:
         with self._admin() as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
+
+
+@contextmanager
+def running_cluster() -> Iterator[Cluster]:
+    """Start a private cluster, yield it, stop it and remove its folder (also on failure).
+
+    Fails the test (does not skip) with one line naming ``make postgres`` when the server binaries are missing.
+    """
+    bindir = server_bin()
+    if bindir is None:
+        pytest.fail(MISSING, pytrace=False)
+    cluster = Cluster(bindir)
+    try:
+        cluster.start()
+        yield cluster
+    finally:
+        cluster.stop()
 
 def _user_exists(name: str) -> bool:
     try:

@@ -1,8 +1,10 @@
 """Paths and helpers shared by the tests."""
 from __future__ import annotations
 
+import os
 import re
 import subprocess
+import sys
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -52,6 +54,19 @@ class FakeClock:
     def advance(self, **kwargs: float) -> None:
         self.now += timedelta(**kwargs)
 
+
+
+def run_sopcoach(args, home: Path, timeout: float = 180, **env: str) -> subprocess.CompletedProcess:
+    """Run the ``sopcoach`` command in a new process with data home ``home`` and the shipped content.
+
+    ``SOPCOACH_DB_URL`` is unset unless given in ``env``; returns the finished process (exit code,
+    stdout and stderr as text).
+    """
+    full = dict(os.environ, SOPCOACH_HOME=str(home), SOPCOACH_CONTENT=str(ROOT))
+    full.pop("SOPCOACH_DB_URL", None)
+    full.update(env)
+    return subprocess.run([sys.executable, "-m", "sopcoach.cli.main", *args], cwd=ROOT, env=full,
+                          capture_output=True, text=True, timeout=timeout)
 
 def correct_response(q):
     """Return a response that earns full credit on ``q`` (test helper; reads the key)."""

@@ -10,20 +10,12 @@ import sys
 
 import pytest
 
-from support import ROOT
-
-
-def _run(args, home, **extra_env):
-    env = dict(os.environ, SOPCOACH_HOME=str(home), SOPCOACH_CONTENT=str(ROOT))
-    env.pop("SOPCOACH_DB_URL", None)
-    env.update(extra_env)
-    return subprocess.run([sys.executable, "-m", "sopcoach.cli.main", *args], cwd=ROOT, env=env,
-                          capture_output=True, text=True, timeout=120)
+from support import ROOT, run_sopcoach
 
 
 def test_enroll_prints_a_code_that_signs_in(tmp_path):
     """`sopcoach enroll` issues a code that authenticates against the database in SOPCOACH_HOME."""
-    proc = _run(["enroll", "--id", "E77", "--name", "周九", "--team", "华南"], tmp_path)
+    proc = run_sopcoach(["enroll", "--id", "E77", "--name", "周九", "--team", "华南"], tmp_path)
     assert proc.returncode == 0, proc.stderr
     code = proc.stdout.split("access code: ")[1].split()[0]
     from sopcoach.records.store import Records
@@ -35,7 +27,7 @@ def test_enroll_prints_a_code_that_signs_in(tmp_path):
 def test_db_url_setting_is_honoured(tmp_path):
     """SOPCOACH_DB_URL puts the records where it says."""
     url = f"sqlite:///{tmp_path / 'elsewhere.db'}"
-    proc = _run(["enroll", "--id", "E1", "--name", "A"], tmp_path / "home", SOPCOACH_DB_URL=url)
+    proc = run_sopcoach(["enroll", "--id", "E1", "--name", "A"], tmp_path / "home", SOPCOACH_DB_URL=url)
     assert proc.returncode == 0, proc.stderr
     assert (tmp_path / "elsewhere.db").exists()
     assert not (tmp_path / "home" / "sopcoach.db").exists()
@@ -56,7 +48,7 @@ def _scored_attempt(home):
 def test_results_export(tmp_path, fmt):
     """`sopcoach results` exports each attempt with learner, state, exact score and pass status."""
     _scored_attempt(tmp_path)
-    proc = _run(["results", "--format", fmt], tmp_path)
+    proc = run_sopcoach(["results", "--format", fmt], tmp_path)
     assert proc.returncode == 0, proc.stderr
     rows = json.loads(proc.stdout) if fmt == "json" else list(csv.DictReader(io.StringIO(proc.stdout)))
     (row,) = rows
@@ -75,7 +67,7 @@ def test_bad_content_stops_serve_with_located_problems(tmp_path):
     sla = content / "playbook" / "slas.yaml"
     sla.write_text(sla.read_text(encoding="utf-8").replace("unit: working_days", "unit: workdays", 1),
                    encoding="utf-8")
-    proc = _run(["serve", "--port", "8999"], tmp_path / "home", SOPCOACH_CONTENT=str(content))
+    proc = run_sopcoach(["serve", "--port", "8999"], tmp_path / "home", SOPCOACH_CONTENT=str(content))
     assert proc.returncode == 1
     assert "slas.yaml:" in proc.stderr and "unit" in proc.stderr
 

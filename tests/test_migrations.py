@@ -26,7 +26,7 @@ from alembic.runtime.migration import MigrationContext
 from sqlalchemy import create_engine, insert, inspect, select, text
 from sqlalchemy.engine import make_url
 
-from support import ROOT, correct_response
+from support import ROOT, correct_response, run_sopcoach
 
 from sopcoach.cli.main import main
 from sopcoach.config import Installation, Settings
@@ -114,15 +114,6 @@ def revision_of(db_url: str) -> str | None:
         rev = MigrationContext.configure(c).get_current_revision()
     engine.dispose()
     return rev
-
-
-def sopcoach(args, home, **env):
-    """Run the ``sopcoach`` command in a new process; return it (exit code, stdout, stderr)."""
-    full = dict(os.environ, SOPCOACH_HOME=str(home), SOPCOACH_CONTENT=str(ROOT))
-    full.pop("SOPCOACH_DB_URL", None)
-    full.update(env)
-    return subprocess.run([sys.executable, "-m", "sopcoach.cli.main", *args], cwd=ROOT, env=full,
-                          capture_output=True, text=True, timeout=180)
 
 
 def inst_on(records, tmp_path, playbook, bank, blueprint):
@@ -241,21 +232,21 @@ def test_commands_refuse_an_old_database_naming_the_upgrade_command(tmp_path):
     would type it: with --db-url when the database was named by --db-url, plain when by the environment."""
     url = f"sqlite:///{tmp_path / 'old.db'}"
     make_old_database(url, MAIN_DUMP, tmp_path)
-    by_flag = sopcoach(["enroll", "--id", "E9", "--name", "N", "--db-url", url], tmp_path / "home")
+    by_flag = run_sopcoach(["enroll", "--id", "E9", "--name", "N", "--db-url", url], tmp_path / "home")
     assert by_flag.returncode == 1
     assert by_flag.stderr.splitlines()[-1].startswith("sopcoach enroll: the records database ")
     assert f"run `sopcoach db upgrade --db-url {url}` first" in by_flag.stderr
-    by_env = sopcoach(["serve", "--port", "8998"], tmp_path / "home", SOPCOACH_DB_URL=url)
+    by_env = run_sopcoach(["serve", "--port", "8998"], tmp_path / "home", SOPCOACH_DB_URL=url)
     assert by_env.returncode == 1 and by_env.stdout == ""
     assert len(by_env.stderr.splitlines()) == 1 and "run `sopcoach db upgrade` first" in by_env.stderr
-    current = sopcoach(["db", "current"], tmp_path / "home", SOPCOACH_DB_URL=url)
+    current = run_sopcoach(["db", "current"], tmp_path / "home", SOPCOACH_DB_URL=url)
     assert current.returncode == 3
     assert current.stdout.startswith("no revision: made before sopcoach had migrations")
-    upgraded = sopcoach(["db", "upgrade"], tmp_path / "home", SOPCOACH_DB_URL=url)
+    upgraded = run_sopcoach(["db", "upgrade"], tmp_path / "home", SOPCOACH_DB_URL=url)
     assert upgraded.returncode == 0, upgraded.stderr
     assert upgraded.stderr.startswith(f"database: {url} (SOPCOACH_DB_URL)")
     assert upgraded.stdout == f"upgraded: made before migrations -> revision {schema.head_revision()}; data kept\n"
-    assert sopcoach(["enroll", "--id", "E9", "--name", "N"], tmp_path / "home", SOPCOACH_DB_URL=url).returncode == 0
+    assert run_sopcoach(["enroll", "--id", "E9", "--name", "N"], tmp_path / "home", SOPCOACH_DB_URL=url).returncode == 0
 
 
 def test_the_learner_server_refuses_an_old_database_in_one_line(tmp_path):

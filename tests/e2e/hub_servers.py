@@ -24,7 +24,7 @@ import psutil
 import pytest
 import requests
 
-from pg_cluster import MISSING, Cluster, server_bin
+from pg_cluster import running_cluster
 from sopcoach.web.launch import free_port
 from support import ROOT, stop_process
 
@@ -52,15 +52,8 @@ def private_postgres() -> Iterator[str]:
 
     Fails in one line naming ``make postgres`` when Debian's server binaries are missing.
     """
-    bindir = server_bin()
-    if bindir is None:
-        pytest.fail(MISSING, pytrace=False)
-    cluster = Cluster(bindir)
-    try:
-        cluster.start()
+    with running_cluster() as cluster:
         yield cluster.url(cluster.create_database())
-    finally:
-        cluster.stop()
 
 
 class Hub:

@@ -23,6 +23,7 @@ from hub_servers import Hub, private_postgres
 from jupyter_server.services.kernels.connection.base import serialize_msg_to_ws_v1
 from playwright.sync_api import expect
 from test_exam_browser import _answer_in_browser
+from test_lessons_browser import answer_practice
 from wire import KEEP_SOCKETS, Traffic
 
 from sopcoach.config import Installation, Settings
@@ -87,24 +88,7 @@ def _sign_in_at_hub(page, hub: Hub, user: str) -> str:
 def _practise_one(page, inst, learner: str, lesson_id: str) -> str:
     """Answer the first practice question of a lesson right through the page; return its id."""
     q = LessonService(inst).questions(lesson_id)[0]
-    box = page.locator(f".sopcoach-practice-{q.id}")
-    box.scroll_into_view_if_needed(timeout=TIMEOUT)
-    resp = correct_response(q)
-    if q.type == "single_choice":
-        label = next(o.text.get("zh-CN") for o in q.options if o.id == resp)
-        box.locator(".widget-radio-box label", has_text=label).first.click()
-    elif q.type == "true_false":
-        box.locator(".widget-radio-box label", has_text="正确" if resp else "错误").first.click()
-    elif q.type == "multiple_choice":
-        for oid in resp:
-            label = next(o.text.get("zh-CN") for o in q.options if o.id == oid)
-            box.locator(".widget-checkbox label", has_text=label).first.click()
-    else:
-        field = box.locator(".widget-text input").first
-        field.fill(str(resp))
-        field.press("Tab")
-    box.locator(".sopcoach-check").click()
-    box.locator(".sopcoach-feedback", has_text="回答正确").wait_for(timeout=TIMEOUT)
+    answer_practice(page, q, TIMEOUT)
     return q.id
 
 

@@ -42,28 +42,33 @@ def _wait_db(check, what: str, timeout: float = 20) -> None:
     raise AssertionError(f"not saved in time: {what}")
 
 
+def answer_practice(page, q, timeout: float = TIMEOUT) -> None:
+    """Answer practice question ``q`` right through the page (zh-CN labels), check it, and wait for "correct"."""
+    box = page.locator(f".sopcoach-practice-{q.id}")
+    box.scroll_into_view_if_needed(timeout=timeout)
+    resp = correct_response(q)
+    if q.type == "single_choice":
+        label = next(o.text.get("zh-CN") for o in q.options if o.id == resp)
+        box.locator(".widget-radio-box label", has_text=label).first.click()
+    elif q.type == "true_false":
+        box.locator(".widget-radio-box label", has_text="正确" if resp else "错误").first.click()
+    elif q.type == "multiple_choice":
+        for oid in resp:
+            label = next(o.text.get("zh-CN") for o in q.options if o.id == oid)
+            box.locator(".widget-checkbox label", has_text=label).first.click()
+    else:
+        field = box.locator(".widget-text input").first
+        field.fill(str(resp))
+        field.press("Tab")
+    box.locator(".sopcoach-check").click()
+    box.locator(".sopcoach-feedback", has_text="回答正确").wait_for(timeout=timeout)
+
+
 def _practise(page, inst, lesson_id: str) -> None:
     """Answer every practice question of the lesson right, through the page, and check each."""
     service = LessonService(inst)
     for q in service.questions(lesson_id):
-        box = page.locator(f".sopcoach-practice-{q.id}")
-        box.scroll_into_view_if_needed()
-        resp = correct_response(q)
-        if q.type == "single_choice":
-            label = next(o.text.get("zh-CN") for o in q.options if o.id == resp)
-            box.locator(".widget-radio-box label", has_text=label).first.click()
-        elif q.type == "true_false":
-            box.locator(".widget-radio-box label", has_text="正确" if resp else "错误").first.click()
-        elif q.type == "multiple_choice":
-            for oid in resp:
-                label = next(o.text.get("zh-CN") for o in q.options if o.id == oid)
-                box.locator(".widget-checkbox label", has_text=label).first.click()
-        else:
-            field = box.locator(".widget-text input").first
-            field.fill(resp)
-            field.press("Tab")
-        box.locator(".sopcoach-check").click()
-        box.locator(".sopcoach-feedback", has_text="回答正确").wait_for(timeout=TIMEOUT)
+        answer_practice(page, q)
         _wait_db(lambda: q.id in ((inst.records.lesson_progress("e4001").get(lesson_id).practice or {})
                                   .get("answers", {})), f"{lesson_id}/{q.id}")
 
