@@ -26,6 +26,7 @@ from collections.abc import Sequence
 from ..config import PROJECT_ROOT, content_folder, installation, settings
 from ..content.check import check_paths
 from ..errors import AuthError, ConfigError, SopcoachError, UsageError
+from ..spreadsheet import safe_row
 from ..web.launch import (POOL_SIZE, TRAINER_PORT, is_loopback, learner_command, run_foreground, run_trainer,
                           trainer_command, trainer_site)
 from . import crm, db, interchange, trainer
@@ -108,7 +109,7 @@ def _cmd_results(args: argparse.Namespace) -> int:
         else:
             writer = csv.DictWriter(out, fieldnames=RESULT_COLUMNS)
             writer.writeheader()
-            writer.writerows(rows)
+            writer.writerows(safe_row(r) for r in rows)
     finally:
         if out is not sys.stdout:
             out.close()

@@ -42,6 +42,7 @@ from ..content.playbook import load_playbook
 from ..content.quizbank import load_bank, load_blueprint
 from ..errors import CertificateError, ContentError, UsageError
 from ..i18n import current_lang, t
+from ..spreadsheet import safe_frame
 
 
 def register(sub: Any) -> None:
@@ -198,7 +199,7 @@ def _cmd_itemstats(args: argparse.Namespace) -> int:
     items["flags"] = items["flags"].map(lambda f: "; ".join(f))
     items["clauses"] = items["clauses"].map(lambda c: " ".join(c))
     if args.format in ("csv", "json"):
-        text = items.to_csv() if args.format == "csv" else items.reset_index().to_json(
+        text = safe_frame(items).to_csv() if args.format == "csv" else items.reset_index().to_json(
             orient="records", force_ascii=False, indent=2)
         if args.output:
             Path(args.output).write_text(text, encoding="utf-8")
