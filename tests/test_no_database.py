@@ -16,7 +16,8 @@ import pytest
 from support import ROOT
 
 from sopcoach.cli.main import main
-from sopcoach.records.store import Records
+from sopcoach.records.schema import url_state
+from sopcoach.records.store import Records, make_engine
 
 READERS = [
     ["results"],
@@ -120,3 +121,19 @@ def test_creating_commands_still_create(content, capsys, argv, said):
     assert (home / "sopcoach.db").is_file()
     assert main(["results", "--home", str(home)]) == 0
     assert capsys.readouterr().out.startswith("attempt_id,learner_id,name")
+
+
+@pytest.mark.databases("sqlite", "postgresql")
+def test_an_empty_database_is_refused_then_created_on_purpose(content, capsys, db_url):
+    """SQLite and PostgreSQL alike: a reader refuses the empty database and leaves it empty; `db upgrade`
+    creates the tables, and the reader then works."""
+    assert main(["results", "--db-url", db_url]) == 1
+    assert "no records database at" in capsys.readouterr().err
+    engine = make_engine(db_url)
+    try:
+        assert url_state(engine).status == "empty"
+        assert main(["db", "upgrade", "--db-url", db_url]) == 0
+        assert url_state(engine).status == "current"
+    finally:
+        engine.dispose()
+    assert main(["results", "--db-url", db_url]) == 0
