@@ -258,10 +258,12 @@ def test_malformed_widget_messages_send_no_traceback_and_the_page_works_on(learn
     the page then starts the exam as usual."""
     inst, page, traffic = _signed_in_page(learner_server, contexts, tmp_path)
     models = comm_messages_from_kernel(traffic)
-    session, start = traffic.session_id(), _model_id(models, "开始考试")
-    for comm_id, data in [(start, update_data(disabled="not a bool")), (start, update_data(description=["x"])),
-                          (start, {"method": "update", "state": "not a mapping", "buffer_paths": []}),
-                          (start, {"no method": 1}), (start, {"method": "no such method"}),
+    # an HTML widget of the page (the front end echoes an update back, so not the start button)
+    session = traffic.session_id()
+    html = next(mid for mid, st in models.items() if st.get("_model_name") == "HTMLModel")
+    for comm_id, data in [(html, update_data(value=["not", "text"])), (html, update_data(layout="IPY_MODEL_nosuch")),
+                          (html, {"method": "update", "state": "not a mapping", "buffer_paths": []}),
+                          (html, {"no method": 1}), (html, {"method": "no such method"}),
                           ("0" * 32, click_data())]:
         forge(page, session, comm_id, data)
     # Barrier: the kernel handles one websocket's messages in order, so once the click that follows
