@@ -105,7 +105,7 @@ def test_reader_refuses_a_database_without_tables(content, capsys):
 def test_db_current_reports_a_missing_database_and_creates_nothing(content, capsys):
     home = content / "wrong-home"
     assert main(["db", "current", "--home", str(home)]) == 3
-    assert "empty: no sopcoach tables" in capsys.readouterr().out and not home.exists()
+    assert "no database file at" in capsys.readouterr().out and not home.exists()
 
 
 @pytest.mark.parametrize("argv, said", [
