@@ -134,6 +134,7 @@ class GiftQuestion:
     feedback_false: tuple[str, str] = ("", "moodle")
     missing_word: bool = False
     meta: dict[str, Any] | None = None
+    meta_from_comment: bool = False  # meta came from a '// sopcoach:' comment (texts are bilingual already)
     error: str | None = None
     notes: list[str] = field(default_factory=list)
 
@@ -205,6 +206,7 @@ def parse_gift(text: str) -> list[GiftQuestion]:
             try:
                 meta = json.loads(meta_text[1])
                 q.meta = meta if isinstance(meta, dict) else None
+                q.meta_from_comment = q.meta is not None
             except ValueError:
                 q.notes.append(f"line {meta_text[0]}: the '// sopcoach:' comment is not valid JSON; ignored")
         out.append(q)
@@ -512,7 +514,7 @@ def to_entry(q: GiftQuestion, b: Builder, number_: int) -> tuple[ItemResult, dic
         entry["unit"] = meta["unit"]
     if explanation:
         entry["explanation"] = explanation
-    if q.meta:
+    if q.meta and q.meta_from_comment:
         b.bilingual_source()  # written by sopcoach: a text equal in both languages was so already
     return item, _order(entry)
 
