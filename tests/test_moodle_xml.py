@@ -125,6 +125,7 @@ def test_format_comes_from_the_content_not_the_name(name, text, fmt):
 
 @pytest.mark.parametrize(("text", "message"), [
     ("<html><body>hi</body></html>", "XML with root <html> is not a question format sopcoach imports"),
+    ('<?xml version="1.0"?>\n<!-- x -->\n<questions/>', "XML with root <questions> is not a question format"),
     ("just some notes\nwithout answers\n", "cannot tell the format from the content"),
 ])
 def test_unknown_content_is_refused(text, message):
@@ -132,13 +133,31 @@ def test_unknown_content_is_refused(text, message):
         detect_format("x.gift", text)
 
 
-def test_moodle_backup_xml_is_refused_with_the_fix(tmp_path, capsys):
-    """The LINCS backup questions.xml (<question_categories>) is refused with one line; exit 1."""
-    f = SHARED / "data" / "quiz" / "moodle_xml" / "lincs_l2a_confidentiality_moodle_backup_questions.xml"
-    assert main(["import", str(f), "-o", str(tmp_path / "b.yaml")]) == 1
-    err = capsys.readouterr().err
-    assert "XML with root <question_categories> is not a question format" in err
-    assert "export from Moodle's question bank as Moodle XML" in err and not (tmp_path / "b.yaml").exists()
+LINCS = SHARED / "data" / "quiz" / "moodle_xml" / "lincs_l2a_confidentiality_moodle_backup_questions.xml"
+
+
+def test_moodle_backup_questions_xml_imports_all_twenty(tmp_path, capsys):
+    """The LINCS course backup's questions.xml (<question_categories>): 20 questions in 4 categories."""
+    assert main(["import", str(LINCS), "-o", str(tmp_path / "b.yaml"), "--strict"]) == 0
+    assert "imported 20, skipped 0 (20 items, moodle-xml)" in capsys.readouterr().out
+    r = import_file(LINCS)
+    assert [q["type"] for q in r.questions].count("single_choice") == 12
+    assert [q["type"] for q in r.questions].count("multiple_choice") == 6
+    assert [(q["id"], q["answer"]) for q in r.questions if q["type"] == "true_false"] == [
+        ("1", True), ("Scenario-2-2", False)]
+    first = r.questions[0]
+    assert (first["id"], first["section"]) == ("Scenario-3", "Default-for-L2A-Legal-Issues-v2")
+    assert first["text"]["en"].startswith("Scenario #3\n\nA program keeps student information in a locked file")
+    assert [(o["text"]["en"], o.get("correct", False)) for o in first["options"]] == [("Yes", False), ("No", True)]
+
+
+def test_moodle_backup_partial_credit_is_exact():
+    """Backup fractions 0.3333333 and 0.25 read as exactly 1/3 and 1/4."""
+    r = import_file(LINCS)
+    shiree = next(q for q in r.questions if q["id"] == "Case-Study-Shiree")
+    assert [o.get("weight") for o in shiree["options"]] == [Fraction(1, 3), None, Fraction(1, 3), Fraction(1, 3)]
+    last = [q for q in r.questions if q["type"] == "multiple_choice"][-1]
+    assert [o.get("weight") for o in last["options"]] == [Fraction(1, 4)] * 4
 
 
 def test_moodle_xml_named_gift_is_not_read_as_gift(tmp_path, capsys):

@@ -49,8 +49,8 @@ __all__ = [
 def detect_format(path: Path | str, text: str) -> str:
     """Tell the import format from the content (the file name is not trusted).
 
-    - XML (``<?xml`` or a first element) whose root is ``<quiz>``: ``moodle-xml``; other XML is
-      refused (e.g. a Moodle *backup* ``<question_categories>``);
+    - XML (``<?xml`` or a first element) whose root is ``<quiz>`` (or ``<question_categories>``, a
+      course backup's questions.xml): ``moodle-xml``; other XML is refused;
     - JSON (parses as a list or object): ``jupyterquiz``;
     - Aiken: a line ``ANSWER: X`` (any case) after option lines ``A)`` / ``A.``, and no GIFT
       answer braces;
@@ -71,13 +71,11 @@ def detect_format(path: Path | str, text: str) -> str:
     if stripped.startswith("<"):
         root = re.search(r"<([A-Za-z_][\w.:-]*)", re.sub(r"<\?.*?\?>|<!--.*?-->|<!DOCTYPE[^>]*>", "", stripped,
                                                           flags=re.DOTALL))
-        if root and root.group(1) == "quiz":
+        if root and root.group(1) in ("quiz", "question_categories"):
             return "moodle-xml"
         what = f"XML with root <{root.group(1)}>" if root else "markup"
-        hint = (" (a Moodle backup's questions.xml; export from Moodle's question bank as Moodle XML)"
-                if root and root.group(1) == "question_categories" else "")
-        raise ConfigError(f"{path}: {what} is not a question format sopcoach imports{hint}; Moodle XML has "
-                          "a <quiz> root")
+        raise ConfigError(f"{path}: {what} is not a question format sopcoach imports; Moodle XML has a <quiz> "
+                          "root (or <question_categories> in a course backup)")
     if stripped.startswith(("[", "{")):
         try:
             json.loads(stripped)

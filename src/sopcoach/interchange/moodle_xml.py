@@ -341,9 +341,83 @@ def _read_answers(q: GiftQuestion, el: ET.Element, qtype: str) -> None:
                          "shortanswer, numerical, matching, ordering)")
 
 
+#: Moodle's text format numbers (``questiontextformat`` in backups) as the importers' formats.
+_FORMAT_NUMBERS = {"0": "moodle", "1": "html", "2": "plain", "4": "markdown"}
+
+
+def _backup_answer(a: ET.Element, q: GiftQuestion) -> GiftAnswer:
+    fraction = number(a.findtext("fraction") or "0")
+    if fraction is None:
+        raise ValueError(f"fraction '{a.findtext('fraction')}' is not a number")
+    return GiftAnswer(text=a.findtext("answertext") or "",
+                      fmt=_FORMAT_NUMBERS.get((a.findtext("answerformat") or "").strip(), "plain"),
+                      fraction=snap_percent(number_text(fraction * 100)), feedback=a.findtext("feedback") or "",
+                      feedback_fmt=_FORMAT_NUMBERS.get((a.findtext("feedbackformat") or "").strip(), "html"),
+                      line=q.line)
+
+
+def parse_moodle_backup(root: ET.Element, lines: dict[ET.Element, int]) -> list[GiftQuestion]:
+    """Read a Moodle *backup* question file (``<question_categories>``, a course backup's questions.xml).
+
+    Each ``<question_category>``'s name is the category of its questions; ``multichoice``,
+    ``truefalse`` and ``shortanswer`` are read (fractions are 0..1 there, formats numbers); other
+    types are kept as ``invalid`` items with the reason.
+    """
+    out: list[GiftQuestion] = []
+    for cat in root.iter("question_category"):
+        category = (cat.findtext("name") or "").strip() or None
+        for el in cat.iterfind("questions/question"):
+            qtype = (el.findtext("qtype") or "").strip()
+            q = GiftQuestion(line=lines.get(el, 0), qtype=qtype, category=category,
+                             name=(el.findtext("idnumber") or "").strip() or (el.findtext("name") or "").strip() or None)
+            q.text = el.findtext("questiontext") or ""
+            q.fmt = _FORMAT_NUMBERS.get((el.findtext("questiontextformat") or "").strip(), "html")
+            q.general_feedback = el.findtext("generalfeedback") or ""
+            q.general_feedback_fmt = _FORMAT_NUMBERS.get((el.findtext("generalfeedbackformat") or "").strip(), "html")
+            grade = number(el.findtext("defaultmark") or "")
+            q.meta = {"points": number_text(grade)} if grade is not None and grade != 1 else {}
+            plugin = el.find(f"plugin_qtype_{qtype}_question")
+            answers = plugin.findall("answers/answer") if plugin is not None else []
+            try:
+                if qtype in XML_SKIP_REASONS:
+                    pass
+                elif qtype == "multichoice" and plugin is not None:
+                    q.answers = [_backup_answer(a, q) for a in answers]
+                    if len(q.answers) < 2:
+                        raise ValueError("a multiple-choice question needs at least 2 answers")
+                    q.single = (plugin.findtext("multichoice/single") or "1").strip() == "1"
+                    if q.single and not any(a.fraction == 1 for a in q.answers):
+                        raise ValueError("a single-answer multiple-choice question with no answer worth 100%")
+                elif qtype == "truefalse" and plugin is not None:
+                    by_id = {a.get("id"): a for a in answers}
+                    t = by_id.get((plugin.findtext("truefalse/trueanswer") or "").strip())
+                    f = by_id.get((plugin.findtext("truefalse/falseanswer") or "").strip())
+                    if t is None or f is None:
+                        raise ValueError("a true/false question needs its true and false answers")
+                    q.truth = _backup_answer(t, q).fraction == 1
+                    q.feedback_true = (t.findtext("feedback") or "", "html")
+                    q.feedback_false = (f.findtext("feedback") or "", "html")
+                elif qtype == "shortanswer" and plugin is not None:
+                    q.answers = [_backup_answer(a, q) for a in answers if (a.findtext("answertext") or "").strip()]
+                    if not q.answers:
+                        raise ValueError("a short-answer question needs at least one answer")
+                    if (plugin.findtext("shortanswer/usecase") or "0").strip() == "1":
+                        q.meta["case_sensitive"] = [True] * len(q.answers)
+                else:
+                    raise ValueError(f"question type '{qtype}' is not read from Moodle backup files (multichoice, "
+                                     "truefalse, shortanswer are); export it from the question bank as Moodle XML")
+            except ValueError as exc:
+                q.qtype, q.error = "invalid", str(exc)
+            out.append(q)
+    return out
+
+
 def import_moodle_xml(path: Path | str, text: str | None = None, options: ImportOptions | None = None,
                       taken_ids: set[str] | None = None) -> ImportResult:
     """Import a Moodle XML question file (``<quiz>``): one :class:`ItemResult` per question.
+
+    A course backup's question file (``<question_categories>``) is read too, for the types
+    :func:`parse_moodle_backup` knows.
 
     Parsed with defusedxml (no entity expansion bombs, no external entities). Categories become
     sections; ``idnumber`` (else ``name``) the id; ``defaultgrade`` the points; HTML texts (CDATA or
@@ -372,13 +446,17 @@ def import_moodle_xml(path: Path | str, text: str | None = None, options: Import
         result.problems.append(Problem(result.path, 0, 0, "", f"refused XML: {exc!r} (entity declarations and "
                                        "external references are not read)"))
         return result
-    if root.tag != "quiz":
+    if root.tag == "question_categories":
+        items = parse_moodle_backup(root, target.lines)
+    elif root.tag == "quiz":
+        items = parse_moodle_xml(root, target.lines)
+    else:
         result.problems.append(Problem(result.path, 1, 0, "", f"<{root.tag}> is not a Moodle XML question file "
                                        "(<quiz>); export the questions from Moodle's question bank as "
                                        "'Moodle XML format'"))
         return result
     b = Builder(result, options or ImportOptions(), taken_ids)
-    for n, q in enumerate(parse_moodle_xml(root, target.lines), 1):
+    for n, q in enumerate(items, 1):
         if q.qtype in XML_SKIP_REASONS:
             b.skip(ItemResult(q.line, q.qtype), XML_SKIP_REASONS[q.qtype])
             continue
