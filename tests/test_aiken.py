@@ -1,6 +1,8 @@
 """Aiken import: Moodle's fixture, texts kept verbatim, and contradictions reported with their line."""
 from __future__ import annotations
 
+from pathlib import Path
+
 from sopcoach.interchange.aiken import import_aiken
 from support import SHARED
 
@@ -69,3 +71,42 @@ def test_crlf_and_chinese():
     """CRLF line ends and Chinese texts import; 'A.' works like 'A)'."""
     r = import_aiken("x.txt", "客户分几级?\r\nA. 三级\r\nB. 四级\r\nANSWER: A\r\n")
     assert r.questions[0]["options"][0] == {"id": "a", "text": {"zh-CN": "三级", "en": "三级"}, "correct": True}
+
+
+# Moodle's question/format/aiken/tests/fixtures/aiken_errors.txt (GPL-3.0-or-later), recreated verbatim.
+MOODLE_ERRORS = Path(__file__).parent / "fixtures" / "interchange" / "moodle_aiken_errors.txt"
+
+
+def test_moodle_error_fixture_imports_both_good_questions():
+    """Moodle imports 'A good question' and 'A second good question' (options 'A)text' without a blank)."""
+    r = import_aiken(MOODLE_ERRORS)
+    assert (r.imported, len(r.skipped), len(r.items)) == (2, 4, 6)
+    assert [q["text"]["en"] for q in r.questions] == ["A good question", "A second good question"]
+    assert [o["text"]["en"] for o in r.questions[1]["options"]] == ["Incorrect (No space)", "Correct (No space)"]
+    assert [o.get("correct", False) for o in r.questions[1]["options"]] == [False, True]
+    assert [i.line for i in r.skipped] == [1, 5, 7, 14]
+
+
+HAND_TYPED = ("What is 2+2?\nA) 3\nB) 4\nANSWER: B\n\nFirst stage?\na) Lead\nb) Qualify\nanswer: a\n\n"
+              "Last stage?\nA. Won\nB. Lost\nANSWER: A\n")
+
+
+def test_hand_typed_question_is_accepted_with_notes_not_glued():
+    """Lowercase 'a)' markers and 'answer:' make their own question (with notes), not the next one's stem."""
+    r = import_aiken("hand.txt", HAND_TYPED)
+    assert (r.imported, len(r.skipped)) == (3, 0)
+    assert [q["text"]["en"] for q in r.questions] == ["What is 2+2?", "First stage?", "Last stage?"]
+    second = r.questions[1]
+    assert [(o["id"], o["text"]["en"], o.get("correct", False)) for o in second["options"]] == [
+        ("a", "Lead", True), ("b", "Qualify", False)]
+    notes = r.items[1].notes
+    assert notes == ["line 7: lowercase option letters accepted as capitals (Moodle's Aiken wants 'A)' or 'A.')",
+                     "line 9: 'answer:' accepted as 'ANSWER:' (Moodle's Aiken wants capitals)"]
+
+
+def test_options_without_answer_line_do_not_swallow_the_next_question():
+    """A question lacking 'ANSWER:' is skipped at its line; the next question still imports."""
+    r = import_aiken("x.txt", "Q one?\nA) x\nB) y\nQ two?\nA) p\nB) q\nANSWER: A\n")
+    assert (r.imported, [(i.line, i.reason) for i in r.skipped]) == (
+        1, [(1, "no 'ANSWER:' line after the options (line 3); end each question with e.g. ANSWER: B")])
+    assert r.questions[0]["text"]["en"] == "Q two?"

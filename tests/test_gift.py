@@ -328,3 +328,39 @@ def test_export_single_language_is_plain_text(bank):
     """--lang en writes [plain] English texts without multilang spans."""
     text, _ = export_gift(bank.questions.values(), lang="en")
     assert 'class\\="multilang"' not in text and "::cr-tracking-purpose::[plain]Which indicators" in text
+
+
+TIGHT = ("// a hand-typed file without blank lines\n"
+         "::Q1:: 2+2? {=4 ~5 ~6}\n"
+         "::Q2:: Capital of France? {=Paris ~Rome}\n"
+         "Leads go back to the pool after 7 days. {T}\n"
+         "\n"
+         "::Q4:: First stage? {\n=Lead\n~Won\n}\n"
+         "::Q5:: Pi? {#3.14:0.01}\n")
+
+
+def test_questions_without_blank_lines_are_separated_at_the_closing_brace():
+    """5 questions, blank lines missing: 5 items, all imported, each glued one with a note at its line."""
+    r = import_gift("tight.gift", TIGHT)
+    assert (r.imported, len(r.skipped), len(r.items)) == (5, 0, 5)
+    assert [(i.line, q["type"]) for i, q in zip(r.items, r.questions)] == [
+        (2, "single_choice"), (3, "single_choice"), (4, "true_false"), (6, "single_choice"), (10, "numeric")]
+    assert [q["text"]["en"] for q in r.questions[:3]] == ["2+2?", "Capital of France?",
+                                                           "Leads go back to the pool after 7 days."]
+    glued = [i.line for i in r.items if any(n.startswith("no blank line before this question") for n in i.notes)]
+    assert glued == [3, 4, 10]
+
+
+def test_missing_word_text_after_the_brace_stays_one_question():
+    """Text continuing on the next line after '}' (no other answer section) is the same question."""
+    r = import_gift("mw.gift", "Moodle costs {~lots of money =nothing}\nto download.\n")
+    assert (r.imported, len(r.items)) == (1, 1)
+    assert r.questions[0]["text"]["en"] == "Moodle costs _____\nto download."
+
+
+def test_two_answer_sections_on_one_line_give_the_right_fix():
+    """Two {...} on one line cannot be told apart: skipped, and the reason says to put a blank line between."""
+    r = import_gift("x.gift", "::A:: One? {=a ~b} ::B:: Two? {=c ~d}\n")
+    assert (r.imported, len(r.skipped)) == (0, 1)
+    assert "if these are separate questions, end each at its '}' and start the next on a new line after a " \
+           "blank line" in r.skipped[0].reason

@@ -1,6 +1,6 @@
 """The ``sopcoach import`` and ``sopcoach export`` commands (question-bank interchange).
 
-``sopcoach import FILE [FILE ...] [--format gift|aiken|jupyterquiz] -o OUT.yaml [--section S]
+``sopcoach import FILE [FILE ...] [--format gift|aiken|jupyterquiz|moodle-xml] -o OUT.yaml [--section S]
 [--clause C] [--strict]`` writes one bank file and prints, per source file, ``imported N, skipped M``
 and one ``path:line:column`` line per skipped item (with the reason) and per note. The written
 bank is loaded again, against the project's playbook when there is one, exactly as
@@ -114,9 +114,9 @@ def cmd_export(args: argparse.Namespace) -> int:
 def register(subparsers: Any) -> None:
     """Add the ``import`` and ``export`` sub-commands to the ``sopcoach`` parser."""
 
-    i = subparsers.add_parser("import", help="import GIFT, Aiken or jupyterquiz questions into a bank file")
+    i = subparsers.add_parser("import", help="import GIFT, Moodle XML, Aiken or jupyterquiz questions into a bank file")
     i.add_argument("files", nargs="+", metavar="FILE")
-    i.add_argument("--format", choices=IMPORT_FORMATS, help="source format (default: from name and content)")
+    i.add_argument("--format", choices=IMPORT_FORMATS, help="source format (default: from the content)")
     i.add_argument("-o", "--output", required=True, metavar="OUT.yaml", help="bank file to write")
     i.add_argument("--section", help="section id for items without a category (default: the file name)")
     i.add_argument("--clause", help=f"clause id for every question (default: {UNMAPPED_CLAUSE})")

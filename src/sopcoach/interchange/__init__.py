@@ -1,4 +1,6 @@
-"""Question-bank interchange: import Moodle GIFT, Aiken and jupyterquiz JSON; export GIFT and Moodle XML.
+"""Question-bank interchange: import Moodle GIFT, Moodle XML, Aiken and jupyterquiz JSON; export GIFT and Moodle XML.
+
+The format of an imported file comes from its content, never its name (:func:`detect_format`).
 
 Importing never drops an item silently: every item of a source file is either a bank question or
 a skipped item with its line and the reason (:class:`ImportResult`). Imported questions get
@@ -10,11 +12,12 @@ a skipped item with its line and the reason (:class:`ImportResult`). Imported qu
 - bilingual texts: a source text in one language fills both ``zh-CN`` and ``en`` (counted in the
   summary, to be translated); Moodle multilang spans give both languages.
 
-Modules: :mod:`.gift`, :mod:`.aiken`, :mod:`.jupyterquiz` (importers), :mod:`.gift` and
-:mod:`.moodle_xml` (exporters).
+Modules: :mod:`.gift`, :mod:`.moodle_xml`, :mod:`.aiken`, :mod:`.jupyterquiz` (importers),
+:mod:`.gift` and :mod:`.moodle_xml` (exporters).
 """
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 from typing import Any
@@ -25,9 +28,9 @@ from ._common import ImportOptions, ImportResult, ItemResult, bank_yaml
 from .aiken import import_aiken
 from .gift import export_gift, import_gift
 from .jupyterquiz import import_jupyterquiz
-from .moodle_xml import export_moodle_xml
+from .moodle_xml import export_moodle_xml, import_moodle_xml
 
-IMPORT_FORMATS = ("gift", "aiken", "jupyterquiz")
+IMPORT_FORMATS = ("gift", "aiken", "jupyterquiz", "moodle-xml")
 EXPORT_FORMATS = ("gift", "moodle-xml")
 
 __all__ = [
@@ -44,34 +47,51 @@ __all__ = [
 
 
 def detect_format(path: Path | str, text: str) -> str:
-    """Guess the import format from the file name, then from the content.
+    """Tell the import format from the content (the file name is not trusted).
+
+    - XML (``<?xml`` or a first element) whose root is ``<quiz>`` (or ``<question_categories>``, a
+      course backup's questions.xml): ``moodle-xml``; other XML is refused;
+    - JSON (parses as a list or object): ``jupyterquiz``;
+    - Aiken: a line ``ANSWER: X`` (any case) after option lines ``A)`` / ``A.``, and no GIFT
+      answer braces;
+    - GIFT: a ``{...}`` answer section, a ``::title::`` or a ``$CATEGORY:`` line.
 
     Raises
     ------
     ConfigError
-        When neither tells (the message asks for ``--format``).
+        When the content matches none of them (the message names what was found and asks for
+        ``--format``).
 
     Examples
     --------
-    >>> detect_format("q.txt", "Q?\\nA) x\\nB) y\\nANSWER: A\\n")
+    >>> detect_format("q.gift", "Q?\\nA) x\\nB) y\\nANSWER: A\\n")
     'aiken'
     """
-    name = Path(path).name.lower()
-    if name.endswith((".gift", ".gift.txt")):
-        return "gift"
-    if name.endswith(".aiken.txt") or name.endswith(".aiken"):
-        return "aiken"
-    if name.endswith(".json"):
-        return "jupyterquiz"
     stripped = text.lstrip("\ufeff \t\r\n")
-    if stripped.startswith(("[", "{\"", "{\n")) and stripped.rstrip().endswith(("]", "}")) and "::" not in text:
-        return "jupyterquiz"
-    if re.search(r"^\s*ANSWER\s*:", text, re.MULTILINE) and re.search(r"^\s*[A-Z][).]\s", text, re.MULTILINE):
+    if stripped.startswith("<"):
+        root = re.search(r"<([A-Za-z_][\w.:-]*)", re.sub(r"<\?.*?\?>|<!--.*?-->|<!DOCTYPE[^>]*>", "", stripped,
+                                                          flags=re.DOTALL))
+        if root and root.group(1) in ("quiz", "question_categories"):
+            return "moodle-xml"
+        what = f"XML with root <{root.group(1)}>" if root else "markup"
+        raise ConfigError(f"{path}: {what} is not a question format sopcoach imports; Moodle XML has a <quiz> "
+                          "root (or <question_categories> in a course backup)")
+    if stripped.startswith(("[", "{")):
+        try:
+            json.loads(stripped)
+        except ValueError:
+            pass
+        else:
+            return "jupyterquiz"
+    aiken = (re.search(r"^[ \t]*answer[ \t]*:", text, re.MULTILINE | re.IGNORECASE)
+             and re.search(r"^[ \t]*[A-Za-z][).]", text, re.MULTILINE))
+    gift = re.search(r"\{[^{}]*\}", text) or re.search(r"^[ \t]*(::|\$CATEGORY:)", text, re.MULTILINE)
+    if aiken and not gift:
         return "aiken"
-    if "{" in text and "}" in text:
+    if gift:
         return "gift"
-    raise ConfigError(f"{path}: cannot tell the format from the name or content; give --format "
-                      f"({'|'.join(IMPORT_FORMATS)})")
+    raise ConfigError(f"{path}: cannot tell the format from the content (no <quiz> XML, JSON, Aiken "
+                      f"'ANSWER:' line or GIFT {{...}} answers); give --format ({'|'.join(IMPORT_FORMATS)})")
 
 
 def import_file(path: Path | str, fmt: str | None = None, options: ImportOptions | None = None,
@@ -92,7 +112,8 @@ def import_file(path: Path | str, fmt: str | None = None, options: ImportOptions
             raise ConfigError(f"{path}: cannot read the file: {exc}") from None
         fmt = detect_format(path, text)
         text = None  # let the importer read (and report encoding problems) itself
-    importers = {"gift": import_gift, "aiken": import_aiken, "jupyterquiz": import_jupyterquiz}
+    importers = {"gift": import_gift, "aiken": import_aiken, "jupyterquiz": import_jupyterquiz,
+                 "moodle-xml": import_moodle_xml}
     if fmt not in importers:
         raise ConfigError(f"unknown import format {fmt!r}; expected one of {', '.join(IMPORT_FORMATS)}")
     return importers[fmt](path, text, options, taken_ids)

@@ -1,7 +1,7 @@
 """Aiken: single-answer multiple choice in plain text, as Moodle's Aiken importer reads it.
 
 A question is its text (one line, or several before the first option), then one option a line
-(a capital letter, ``)`` or ``.``, a blank, the text), then ``ANSWER: X``::
+(a capital letter, ``)`` or ``.``, optionally a blank, the text; Moodle reads ``A)text`` too), then ``ANSWER: X``::
 
     The Moodle project was started by:
     A) Petr Skoda
@@ -10,6 +10,10 @@ A question is its text (one line, or several before the first option), then one 
 
 Each question becomes a ``single_choice`` question whose option ids are the lowercase letters.
 Texts are kept as written (Moodle stores them HTML-escaped, so ``<html>`` and ``&`` are text).
+Hand-typed variants are accepted, each with a note on the question (Moodle itself would glue such a
+question into the next one's text): lowercase option letters (``a)``, ``b.``) and a lowercase or
+mixed-case ``answer:`` line. A question never absorbs the next one: text after the options without
+an ``ANSWER:`` line closes the question (skipped, with the line to add).
 Reported with their line and skipped: a question without options or without an ``ANSWER:`` line,
 an answer letter that names no option, several answer letters (Aiken has one correct answer), and
 contradictions: one letter used for two options, or the key's text repeated as a wrong option.
@@ -22,8 +26,8 @@ from pathlib import Path
 from ..errors import Problem, relpath
 from ._common import Builder, ImportOptions, ImportResult, ItemResult
 
-OPTION = re.compile(r"^([A-Z])[).][ \t]+(.*)$")
-ANSWER = re.compile(r"^ANSWER\s*:\s*(.*)$")
+OPTION = re.compile(r"^(?:([A-Z])[).][ \t]*|([a-z])[).][ \t]+)(\S.*)$")
+ANSWER = re.compile(r"^(answer)\s*:\s*(.*)$", re.IGNORECASE)
 
 
 def import_aiken(path: Path | str, text: str | None = None, options: ImportOptions | None = None,
@@ -61,9 +65,14 @@ def import_aiken(path: Path | str, text: str | None = None, options: ImportOptio
             continue
         m_opt, m_ans = OPTION.match(line), ANSWER.match(line)
         if m_opt and cur is not None:
-            cur["options"].append((m_opt.group(1), m_opt.group(2).strip(), no))
+            if m_opt.group(2):
+                cur.setdefault("lower", no)
+            letter = m_opt.group(1) or m_opt.group(2).upper()
+            cur["options"].append((letter, m_opt.group(3).strip(), no))
         elif m_ans and cur is not None:
-            cur["answer"] = (m_ans.group(1).strip(), no)
+            cur["answer"] = (m_ans.group(2).strip(), no)
+            if m_ans.group(1) != "ANSWER":
+                cur["answer_case"] = (m_ans.group(1), no)
             close(cur)
             cur = None
         elif m_opt or m_ans:
@@ -108,6 +117,12 @@ def _convert(c: dict, b: Builder, item: ItemResult, number: int) -> str | None:
     if twins:
         return (f"contradictory: the answer text '{key_text}' is both correct ({key}) and incorrect "
                 f"({', '.join(o[0] for o in twins)}, line {twins[0][2]}); remove the repeated option")
+    if "lower" in c:
+        item.notes.append(f"line {c['lower']}: lowercase option letters accepted as capitals (Moodle's Aiken "
+                          "wants 'A)' or 'A.')")
+    if "answer_case" in c:
+        word, at = c["answer_case"]
+        item.notes.append(f"line {at}: '{word}:' accepted as 'ANSWER:' (Moodle's Aiken wants capitals)")
     b.start()
     entry = {"id": b.new_id(None, number), "type": "single_choice", "section": b.section(None),
              "clauses": [b.options.clause], "text": b.text("\n".join(c["text"])),

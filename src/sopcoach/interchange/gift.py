@@ -3,7 +3,10 @@
 Reading follows Moodle's ``qformat_gift::readquestion`` (question/format/gift/format.php) step by
 step, so a file gives the questions and keys Moodle would give it:
 
-- questions are separated by blank lines; a line starting with ``//`` is a comment; CRLF, CR and LF
+- questions are separated by blank lines; where a blank line is missing but a line ends a question
+  with its closing ``}`` and a later line opens another answer section, the next question starts
+  on the following line (with a note; Moodle itself would read one item); a line starting with
+  ``//`` is a comment; CRLF, CR and LF
   line ends and a UTF-8 byte-order mark are accepted;
 - ``$CATEGORY: a/b`` switches the category (it becomes the section, see
   :meth:`~sopcoach.interchange._common.Builder.section`);
@@ -134,6 +137,7 @@ class GiftQuestion:
     feedback_false: tuple[str, str] = ("", "moodle")
     missing_word: bool = False
     meta: dict[str, Any] | None = None
+    meta_from_comment: bool = False  # meta came from a '// sopcoach:' comment (texts are bilingual already)
     error: str | None = None
     notes: list[str] = field(default_factory=list)
 
@@ -154,6 +158,33 @@ def _blocks(text: str) -> list[list[tuple[int, str]]]:
     return blocks
 
 
+def _split_block(block: list[tuple[int, str]]) -> list[list[tuple[int, str]]]:
+    """Split a block where a closing ``}`` ends a question and the next question follows without a blank line.
+
+    A line that closes the answer section (braces balanced, the line ends with ``}``) ends the
+    question when a later line of the block opens an answer section of its own: the text between
+    belongs to the next question. Otherwise (e.g. a missing-word question's text continuing after
+    the ``}``) the block stays one item. Escaped braces and comment lines are ignored.
+    """
+    code = [(i, re.sub(r"\\.", "", ln)) for i, (_, ln) in enumerate(block) if not ln.startswith("//")]
+    if any(CLOZE.match(g) for _, ln in code for g in re.findall(r"\{([^{}]*)\}", ln)):
+        return [block]  # embedded answers: several {...} make one item
+    cuts: list[int] = []
+    depth, has_answer = 0, False
+    for k, (i, ln) in enumerate(code):
+        depth += ln.count("{") - ln.count("}")
+        has_answer = has_answer or "{" in ln
+        if depth == 0 and has_answer and ln.rstrip(PHP_WS).endswith("}") and any("{" in rest for _, rest in code[k + 1:]):
+            cuts.append(i + 1)
+            has_answer = False
+    parts, start = [], 0
+    for cut in cuts:
+        parts.append(block[start:cut])
+        start = cut
+    parts.append(block[start:])
+    return [p for p in parts if p]
+
+
 def parse_gift(text: str) -> list[GiftQuestion]:
     """Read GIFT text into items the way Moodle's importer does; categories are applied.
 
@@ -167,7 +198,8 @@ def parse_gift(text: str) -> list[GiftQuestion]:
     """
     out: list[GiftQuestion] = []
     category: str | None = None
-    for block in _blocks(text):
+    blocks = [(part, n > 0) for whole in _blocks(text) for n, part in enumerate(_split_block(whole))]
+    for block, glued in blocks:
         meta_text = None
         lines: list[tuple[int, str]] = []
         for no, ln in block:
@@ -201,10 +233,14 @@ def parse_gift(text: str) -> list[GiftQuestion]:
         else:
             q = _parse_question(body, line_at)
         q.category = category
+        if glued:
+            q.notes.append("no blank line before this question: read as a new question because the one above "
+                           "ends with '}' (Moodle needs a blank line between questions; add one)")
         if meta_text is not None:
             try:
                 meta = json.loads(meta_text[1])
                 q.meta = meta if isinstance(meta, dict) else None
+                q.meta_from_comment = q.meta is not None
             except ValueError:
                 q.notes.append(f"line {meta_text[0]}: the '// sopcoach:' comment is not valid JSON; ignored")
         out.append(q)
@@ -264,8 +300,10 @@ def _parse_question(text: str, line_at) -> GiftQuestion:
         q.qtype = "cloze"
         return q
     if len(groups) > 1:
-        q.error = (f"{len(groups)} answer sections {{...}}: a GIFT question has one (Moodle would keep only "
-                   "the first and show the others as text); split it into one question per gap")
+        q.error = (f"{len(groups)} answer sections {{...}} in one item: a GIFT question has one (Moodle would "
+                   "keep only the first and show the others as text); if these are separate questions, end each "
+                   "at its '}' and start the next on a new line after a blank line; for several gaps in one "
+                   "text, write one question per gap")
         return q
     inner = text[start + 1:finish]
     answer_text = inner.strip(PHP_WS)
@@ -512,7 +550,7 @@ def to_entry(q: GiftQuestion, b: Builder, number_: int) -> tuple[ItemResult, dic
         entry["unit"] = meta["unit"]
     if explanation:
         entry["explanation"] = explanation
-    if q.meta:
+    if q.meta and q.meta_from_comment:
         b.bilingual_source()  # written by sopcoach: a text equal in both languages was so already
     return item, _order(entry)
 

@@ -1,4 +1,4 @@
-"""Moodle XML export: a bank as ``<quiz>`` with one category per section.
+"""Moodle XML: export a bank as ``<quiz>`` with one category per section, and import such files.
 
 Each type maps onto Moodle's own: ``single_choice`` and ``multiple_choice`` become ``multichoice``
 (``single`` true/false; right-minus-wrong becomes the grades ``+100/n_correct`` and
@@ -16,13 +16,18 @@ from __future__ import annotations
 import html
 import xml.etree.ElementTree as ET
 from fractions import Fraction
+from pathlib import Path
 from typing import Any
 from collections.abc import Iterable
 
+from defusedxml import DefusedXmlException
+from defusedxml.ElementTree import DefusedXMLParser
+
 from ..content.quizbank import Matching, MultipleChoice, Numeric, Ordering, ShortAnswer, SingleChoice, TrueFalse
-from ..errors import ContentError, Problem
+from ..errors import ContentError, Problem, relpath
 from ..i18n import Text
-from ._common import number_text
+from ._common import Builder, ImportOptions, ImportResult, ItemResult, number, number_text, snap_percent
+from .gift import GiftAnswer, GiftQuestion, _letter, to_entry
 
 #: Grades (percent) Moodle offers; others are rounded or refused on import.
 MOODLE_GRADES = {Fraction(100), Fraction(90), Fraction(250, 3), Fraction(80), Fraction(75), Fraction(70),
@@ -179,3 +184,285 @@ def export_moodle_xml(questions: Iterable[Any], lang: str = "both") -> tuple[str
                              f"{', '.join(o.id for o in q.distractors)} not written")
     ET.indent(quiz)
     return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(quiz, encoding="unicode") + "\n", notes
+
+
+# -- Moodle XML -> bank ------------------------------------------------------------------------
+
+#: Moodle text formats (the ``format`` attribute) as the importers' text formats.
+_FORMATS = {"html": "html", "moodle_auto_format": "moodle", "plain_text": "plain", "markdown": "markdown"}
+
+#: Question types sopcoach cannot score: reported as skipped with these reasons.
+XML_SKIP_REASONS = {
+    "description": "description (text without answers): sopcoach cannot score it and does not import it; "
+                   "put its text into the 'scenario' of the questions that need it",
+    "essay": "essay (free text graded by hand): sopcoach cannot score it",
+    "cloze": "embedded answers (Cloze): sopcoach cannot score several gaps in one question; split it into "
+             "one question per gap",
+    "multianswer": "embedded answers (Cloze): sopcoach cannot score several gaps in one question; split it "
+                   "into one question per gap",
+}
+
+
+class _LineBuilder(ET.TreeBuilder):
+    """A tree builder that remembers the line each ``<question>`` starts on."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.parser: Any = None
+        self.lines: dict[ET.Element, int] = {}
+
+    def start(self, tag: str, attrs: dict[str, str]) -> ET.Element:
+        el = super().start(tag, attrs)
+        if tag == "question" and self.parser is not None:
+            self.lines[el] = self.parser.parser.CurrentLineNumber
+        return el
+
+
+def _child_text(el: ET.Element | None, tag: str = "text") -> str:
+    """The text of ``el``'s ``<tag>`` child (CDATA included), empty when missing."""
+    if el is None:
+        return ""
+    child = el.find(tag)
+    return (child.text or "") if child is not None else ""
+
+
+def _rich(el: ET.Element | None, default: str = "html") -> tuple[str, str]:
+    """A Moodle text element (``<questiontext format="html"><text>...``) as (text, importer format)."""
+    if el is None:
+        return "", default
+    return _child_text(el), _FORMATS.get(el.get("format", ""), default)
+
+
+def _fraction(el: ET.Element, line: int) -> Fraction:
+    try:
+        return snap_percent(el.get("fraction", "0").strip() or "0")
+    except ArithmeticError:
+        raise ValueError(f"line {line}: fraction '{el.get('fraction')}' is not a number") from None
+
+
+def parse_moodle_xml(root: ET.Element, lines: dict[ET.Element, int]) -> list[GiftQuestion]:
+    """Read a Moodle XML ``<quiz>`` into items as the GIFT reader gives them; categories applied.
+
+    Category pseudo-questions are not items; every other ``<question>`` is one (types sopcoach
+    cannot score, and malformed ones, with ``qtype`` ``invalid`` and ``error``, are kept to be
+    reported).
+    """
+    out: list[GiftQuestion] = []
+    category: str | None = None
+    for el in root.iter("question"):
+        line = lines.get(el, 0)
+        qtype = el.get("type", "")
+        if qtype == "category":
+            category = _child_text(el.find("category")).strip() or None
+            continue
+        q = GiftQuestion(line=line, qtype=qtype, category=category)
+        q.name = (el.findtext("idnumber") or "").strip() or _child_text(el.find("name")).strip() or None
+        q.text, q.fmt = _rich(el.find("questiontext"))
+        q.general_feedback, q.general_feedback_fmt = _rich(el.find("generalfeedback"))
+        grade = (el.findtext("defaultgrade") or "").strip()
+        q.meta = {"id": q.name} if q.name else {}
+        if grade and number(grade) is not None and number(grade) != 1:
+            q.meta["points"] = number_text(number(grade))  # type: ignore[arg-type]
+        try:
+            _read_answers(q, el, qtype)
+        except ValueError as exc:
+            q.qtype, q.error = "invalid", str(exc)
+        out.append(q)
+    return out
+
+
+def _answer_of(a: ET.Element, q: GiftQuestion, default_fmt: str = "plain") -> GiftAnswer:
+    text, fmt = _child_text(a), _FORMATS.get(a.get("format", ""), default_fmt)
+    fb, fb_fmt = _rich(a.find("feedback"))
+    return GiftAnswer(text=text, fmt=fmt, fraction=_fraction(a, q.line), feedback=fb, feedback_fmt=fb_fmt,
+                      line=q.line)
+
+
+def _read_answers(q: GiftQuestion, el: ET.Element, qtype: str) -> None:
+    """Fill ``q``'s answers from the ``<answer>`` / ``<subquestion>`` children; ValueError when malformed."""
+    answers = el.findall("answer")
+    if qtype in XML_SKIP_REASONS:
+        return
+    if qtype == "multichoice":
+        q.answers = [_answer_of(a, q, "html") for a in answers]
+        if len(q.answers) < 2:
+            raise ValueError("a multiple-choice question needs at least 2 answers")
+        single = (el.findtext("single") or "").strip().lower()
+        full = [a for a in q.answers if a.fraction == 1]
+        q.single = single in ("true", "1") if single else (len(full) == 1 and all(
+            a.fraction <= 0 for a in q.answers if a is not full[0]))
+        if q.single and not full:
+            raise ValueError("a single-answer multiple-choice question with no answer worth 100%: no answer is "
+                             "fully right (set one answer's grade to 100% or make it multiple-answer)")
+    elif qtype == "truefalse":
+        truth = [a for a in answers if _child_text(a).strip().lower() == "true"]
+        falsity = [a for a in answers if _child_text(a).strip().lower() == "false"]
+        if len(truth) != 1 or len(falsity) != 1:
+            raise ValueError("a true/false question needs one 'true' and one 'false' answer")
+        q.truth = _fraction(truth[0], q.line) == 1
+        q.feedback_true = _rich(truth[0].find("feedback"))
+        q.feedback_false = _rich(falsity[0].find("feedback"))
+    elif qtype == "shortanswer":
+        q.answers = [_answer_of(a, q) for a in answers if _child_text(a).strip()]
+        if not q.answers:
+            raise ValueError("a short-answer question needs at least one answer")
+        if (el.findtext("usecase") or "0").strip() == "1":
+            q.meta = {**(q.meta or {}), "case_sensitive": [True] * len(q.answers)}
+    elif qtype == "numerical":
+        for a in answers:
+            ga = _answer_of(a, q)
+            if ga.text.strip() == "*":
+                q.wrong_feedback = (ga.feedback, ga.feedback_fmt)
+                continue
+            value, tol = number(ga.text), number(a.findtext("tolerance") or "0")
+            if value is None or tol is None:
+                raise ValueError(f"numerical answer '{ga.text.strip()}' or its tolerance is not a number")
+            ga.value, ga.tolerance = value, abs(tol)
+            q.answers.append(ga)
+        if not q.answers:
+            raise ValueError("a numerical question needs at least one numeric answer")
+        unit = (el.findtext("units/unit/unit_name") or "").strip()
+        if unit:
+            q.meta = {**(q.meta or {}), "unit": {"zh-CN": unit, "en": unit}}
+    elif qtype == "matching":
+        q.qtype = "match"
+        for sub in el.findall("subquestion"):
+            q.subquestions.append((_child_text(sub), _FORMATS.get(sub.get("format", ""), "html"),
+                                   _child_text(sub.find("answer")), q.line))
+        if sum(1 for t, *_ in q.subquestions if t.strip()) < 2:
+            raise ValueError("a matching question needs at least 2 pairs")
+    elif qtype == "ordering":
+        q.qtype = "match"
+        q.meta = {**(q.meta or {}), "type": "ordering", "ids": [_letter(i) for i in range(len(answers))]}
+        for i, a in enumerate(answers, 1):
+            q.subquestions.append((_child_text(a), _FORMATS.get(a.get("format", ""), "html"), str(i), q.line))
+    else:
+        raise ValueError(f"question type '{qtype}' is not one sopcoach can import (multichoice, truefalse, "
+                         "shortanswer, numerical, matching, ordering)")
+
+
+#: Moodle's text format numbers (``questiontextformat`` in backups) as the importers' formats.
+_FORMAT_NUMBERS = {"0": "moodle", "1": "html", "2": "plain", "4": "markdown"}
+
+
+def _backup_answer(a: ET.Element, q: GiftQuestion) -> GiftAnswer:
+    fraction = number(a.findtext("fraction") or "0")
+    if fraction is None:
+        raise ValueError(f"fraction '{a.findtext('fraction')}' is not a number")
+    return GiftAnswer(text=a.findtext("answertext") or "",
+                      fmt=_FORMAT_NUMBERS.get((a.findtext("answerformat") or "").strip(), "plain"),
+                      fraction=snap_percent(number_text(fraction * 100)), feedback=a.findtext("feedback") or "",
+                      feedback_fmt=_FORMAT_NUMBERS.get((a.findtext("feedbackformat") or "").strip(), "html"),
+                      line=q.line)
+
+
+def parse_moodle_backup(root: ET.Element, lines: dict[ET.Element, int]) -> list[GiftQuestion]:
+    """Read a Moodle *backup* question file (``<question_categories>``, a course backup's questions.xml).
+
+    Each ``<question_category>``'s name is the category of its questions; ``multichoice``,
+    ``truefalse`` and ``shortanswer`` are read (fractions are 0..1 there, formats numbers); other
+    types are kept as ``invalid`` items with the reason.
+    """
+    out: list[GiftQuestion] = []
+    for cat in root.iter("question_category"):
+        category = (cat.findtext("name") or "").strip() or None
+        for el in cat.iterfind("questions/question"):
+            qtype = (el.findtext("qtype") or "").strip()
+            q = GiftQuestion(line=lines.get(el, 0), qtype=qtype, category=category,
+                             name=(el.findtext("idnumber") or "").strip() or (el.findtext("name") or "").strip() or None)
+            q.text = el.findtext("questiontext") or ""
+            q.fmt = _FORMAT_NUMBERS.get((el.findtext("questiontextformat") or "").strip(), "html")
+            q.general_feedback = el.findtext("generalfeedback") or ""
+            q.general_feedback_fmt = _FORMAT_NUMBERS.get((el.findtext("generalfeedbackformat") or "").strip(), "html")
+            grade = number(el.findtext("defaultmark") or "")
+            q.meta = {"points": number_text(grade)} if grade is not None and grade != 1 else {}
+            plugin = el.find(f"plugin_qtype_{qtype}_question")
+            answers = plugin.findall("answers/answer") if plugin is not None else []
+            try:
+                if qtype in XML_SKIP_REASONS:
+                    pass
+                elif qtype == "multichoice" and plugin is not None:
+                    q.answers = [_backup_answer(a, q) for a in answers]
+                    if len(q.answers) < 2:
+                        raise ValueError("a multiple-choice question needs at least 2 answers")
+                    q.single = (plugin.findtext("multichoice/single") or "1").strip() == "1"
+                    if q.single and not any(a.fraction == 1 for a in q.answers):
+                        raise ValueError("a single-answer multiple-choice question with no answer worth 100%")
+                elif qtype == "truefalse" and plugin is not None:
+                    by_id = {a.get("id"): a for a in answers}
+                    t = by_id.get((plugin.findtext("truefalse/trueanswer") or "").strip())
+                    f = by_id.get((plugin.findtext("truefalse/falseanswer") or "").strip())
+                    if t is None or f is None:
+                        raise ValueError("a true/false question needs its true and false answers")
+                    q.truth = _backup_answer(t, q).fraction == 1
+                    q.feedback_true = (t.findtext("feedback") or "", "html")
+                    q.feedback_false = (f.findtext("feedback") or "", "html")
+                elif qtype == "shortanswer" and plugin is not None:
+                    q.answers = [_backup_answer(a, q) for a in answers if (a.findtext("answertext") or "").strip()]
+                    if not q.answers:
+                        raise ValueError("a short-answer question needs at least one answer")
+                    if (plugin.findtext("shortanswer/usecase") or "0").strip() == "1":
+                        q.meta["case_sensitive"] = [True] * len(q.answers)
+                else:
+                    raise ValueError(f"question type '{qtype}' is not read from Moodle backup files (multichoice, "
+                                     "truefalse, shortanswer are); export it from the question bank as Moodle XML")
+            except ValueError as exc:
+                q.qtype, q.error = "invalid", str(exc)
+            out.append(q)
+    return out
+
+
+def import_moodle_xml(path: Path | str, text: str | None = None, options: ImportOptions | None = None,
+                      taken_ids: set[str] | None = None) -> ImportResult:
+    """Import a Moodle XML question file (``<quiz>``): one :class:`ItemResult` per question.
+
+    A course backup's question file (``<question_categories>``) is read too, for the types
+    :func:`parse_moodle_backup` knows.
+
+    Parsed with defusedxml (no entity expansion bombs, no external entities). Categories become
+    sections; ``idnumber`` (else ``name``) the id; ``defaultgrade`` the points; HTML texts (CDATA or
+    escaped) are turned into plain text and multilang spans into both languages. Types map back as
+    :func:`export_moodle_xml` writes them; descriptions, essays, Cloze and unknown types are
+    skipped with their line and reason. Parameters and return value as
+    :func:`sopcoach.interchange.gift.import_gift`.
+    """
+    result = ImportResult(relpath(path), "moodle-xml")
+    try:
+        data = text.encode("utf-8") if text is not None else Path(path).read_bytes()
+    except OSError as exc:
+        result.problems.append(Problem(result.path, 0, 0, "", f"cannot read the file: {exc}"))
+        return result
+    target = _LineBuilder()
+    parser = DefusedXMLParser(target=target)
+    target.parser = parser
+    try:
+        parser.feed(data)
+        root = parser.close()
+    except ET.ParseError as exc:
+        line = exc.position[0] if exc.position else 0
+        result.problems.append(Problem(result.path, line, 0, "", f"not well-formed XML: {exc}"))
+        return result
+    except DefusedXmlException as exc:
+        result.problems.append(Problem(result.path, 0, 0, "", f"refused XML: {exc!r} (entity declarations and "
+                                       "external references are not read)"))
+        return result
+    if root.tag == "question_categories":
+        items = parse_moodle_backup(root, target.lines)
+    elif root.tag == "quiz":
+        items = parse_moodle_xml(root, target.lines)
+    else:
+        result.problems.append(Problem(result.path, 1, 0, "", f"<{root.tag}> is not a Moodle XML question file "
+                                       "(<quiz>); export the questions from Moodle's question bank as "
+                                       "'Moodle XML format'"))
+        return result
+    b = Builder(result, options or ImportOptions(), taken_ids)
+    for n, q in enumerate(items, 1):
+        if q.qtype in XML_SKIP_REASONS:
+            b.skip(ItemResult(q.line, q.qtype), XML_SKIP_REASONS[q.qtype])
+            continue
+        item, entry = to_entry(q, b, n)
+        if entry is None:
+            b.skip(item, item.reason or "not importable")
+        else:
+            b.finish(item, entry)
+    return result
