@@ -168,6 +168,9 @@ def test_unknown_content_folder_is_one_line_and_exit_1(tmp_path):
 
 def test_revoke_of_an_unknown_learner_is_one_line_and_exit_1(tmp_path):
     """`sopcoach revoke` of an id nobody has says so in one line and exits 1."""
+    from sopcoach.records.store import Records
+    (tmp_path / "home").mkdir()
+    Records(f"sqlite:///{tmp_path / 'home' / 'sopcoach.db'}").dispose()
     proc = _sopcoach(["revoke", "E404"], tmp_path, SOPCOACH_CONTENT=str(ROOT), SOPCOACH_HOME=str(tmp_path / "home"))
     assert proc.returncode == 1
     assert proc.stderr.splitlines()[1:] == ["sopcoach revoke: no learner with employee id 'E404' in this database"]

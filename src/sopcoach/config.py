@@ -26,16 +26,16 @@ from pathlib import Path
 from typing import Literal, overload
 
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError
+from sqlalchemy.exc import ArgumentError, OperationalError
 
 from .certification.exam import ExamService
 from .content.playbook import Playbook, load_playbook
 from .content.quizbank import Bank, Blueprint, load_bank, load_blueprint
-from .errors import ConfigError
+from .errors import ConfigError, NoDatabase
 from .i18n import current_lang
 from .records.models import utcnow
-from .records.schema import UPGRADE_COMMAND, upgrade_command_for
-from .records.store import Records
+from .records.schema import UPGRADE_COMMAND, shown_url, upgrade_command_for, url_state
+from .records.store import Records, make_engine
 
 #: The project folder this package was installed from (a checkout, or an editable install): its
 #: ``playbook/``, ``quizzes/`` and ``notebooks/`` are the default content.
@@ -134,16 +134,19 @@ def content_folder(content: os.PathLike | str | None = None, *, required: bool =
 
 
 def settings(content: os.PathLike | str | None = None, home: os.PathLike | str | None = None,
-             db_url: str | None = None) -> Settings:
+             db_url: str | None = None, *, create_home: bool = True) -> Settings:
     """Resolve the content folder, data home and database URL (see the module docstring).
 
     Parameters
     ----------
     content, home : path-like, optional
         The ``--content`` and ``--home`` flags' values; ``None`` falls back to the environment, then
-        the default. The data home is created when missing.
+        the default. The data home is created when missing, unless ``create_home`` is false.
     db_url : str, optional
         The ``--db-url`` flag's value (an SQLAlchemy URL).
+    create_home : bool, default True
+        False for a command that only reads records: a missing data home stays missing (see
+        :func:`require_database`).
 
     Returns
     -------
@@ -166,7 +169,8 @@ def settings(content: os.PathLike | str | None = None, home: os.PathLike | str |
     value, home_origin = _pick("--home", home, "SOPCOACH_HOME")
     where = Path(value).expanduser().resolve() if value else folder / "var"
     try:
-        where.mkdir(parents=True, exist_ok=True)
+        if create_home:
+            where.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise ConfigError(f"the data home {where} ({home_origin or 'the content folder'}) cannot be created: "
                           f"{exc.strerror}") from exc
@@ -212,6 +216,40 @@ def upgrade_command(s: Settings) -> str:
     if _db_url_from_environment() == s.db_url:
         return UPGRADE_COMMAND
     return upgrade_command_for(s.db_url)
+
+
+def require_database(s: Settings) -> None:
+    """Refuse the database of ``s`` when it holds no sopcoach tables (an SQLite file: when it is missing).
+
+    Commands that only read records call it first, so a wrong ``--home`` or database URL ends in one
+    line instead of a new, empty database and an empty export. Nothing is created. A database that
+    cannot be reached passes here; opening the store then says why in one line.
+
+    Raises
+    ------
+    NoDatabase
+        When there is no records database: the message names it, where its URL came from, and the
+        fix (the right data home or URL, or ``sopcoach db upgrade`` to create it).
+    ConfigError
+        When the URL names a database whose driver is not installed.
+    """
+    engine = make_engine(s.db_url)
+    try:
+        state = url_state(engine)
+    except OperationalError:
+        return
+    finally:
+        engine.dispose()
+    if state.status != "empty":
+        return
+    u = make_url(s.db_url)
+    missing = (u.get_backend_name() == "sqlite" and u.database not in (None, "", ":memory:")
+               and not Path(u.database).exists())
+    what = "no such file" if missing else "it holds no sopcoach tables"
+    where = f" ({s.db_origin})" if s.db_origin else ""
+    raise NoDatabase(f"no records database at {shown_url(s.db_url)}{where}: {what}; give the data home that "
+                     "holds it (--home or SOPCOACH_HOME) or its URL (--db-url or SOPCOACH_DB_URL), or create "
+                     f"an empty one with `{upgrade_command(s)}`")
 
 
 def open_records(s: Settings) -> Records:

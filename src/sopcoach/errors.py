@@ -174,6 +174,11 @@ class DatabaseBusy(RecordsError):
     """The records database stayed locked through every retry; nothing was written (try again later)."""
 
 
+class NoDatabase(RecordsError):
+    """A command that only reads records found no records database (a wrong data home or database URL);
+    the message names the database and the fix. Nothing was created."""
+
+
 class SchemaMismatch(RecordsError):
     """The records database's schema revision is not the one this sopcoach works with.
 

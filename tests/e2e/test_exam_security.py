@@ -250,3 +250,30 @@ def test_forged_start_by_a_certified_learner_is_refused(learner_server, contexts
     (row,) = inst.records.attempts("e5001")
     assert row.passed and row.state == "scored"
     assert page.get_by_text("第 1 题，共").count() == 0
+
+
+def test_malformed_widget_messages_send_no_traceback_and_the_page_works_on(learner_server, contexts, tmp_path):
+    """Malformed messages to the page's widgets (a state failing validation, a state that is no
+    mapping, no method, an unknown comm) bring no error, traceback or install path to the browser;
+    the page then starts the exam as usual."""
+    inst, page, traffic = _signed_in_page(learner_server, contexts, tmp_path)
+    models = comm_messages_from_kernel(traffic)
+    # an HTML widget of the page (the front end echoes an update back, so not the start button)
+    session = traffic.session_id()
+    html = next(mid for mid, st in models.items() if st.get("_model_name") == "HTMLModel")
+    for comm_id, data in [(html, update_data(value=["not", "text"])), (html, update_data(layout="IPY_MODEL_nosuch")),
+                          (html, {"method": "update", "state": "not a mapping", "buffer_paths": []}),
+                          (html, {"no method": 1}), (html, {"method": "no such method"}),
+                          ("0" * 32, click_data())]:
+        forge(page, session, comm_id, data)
+    # Barrier: the kernel handles one websocket's messages in order, so once the click that follows
+    # them has started the exam, every malformed message has been handled.
+    page.get_by_role("button", name="开始考试").click()
+    page.get_by_text("第 1 题，共").wait_for(timeout=TIMEOUT)
+    received = traffic.messages()
+    assert not [m for m in received if m["header"].get("msg_type") == "error"]
+    text = repr([m["content"] for m in received])
+    assert "Traceback" not in text and "site-packages" not in text and "sopcoach/" not in text
+    assert not [m for m in received if m["header"].get("msg_type") == "stream" and m["content"].get("name") == "stderr"]
+    assert "Traceback" not in page.content()
+    assert len(inst.records.attempts("e5001")) == 1

@@ -20,6 +20,7 @@ import pandas as pd
 
 from ..records.models import from_db, utcnow
 from ..records.store import Records
+from ..spreadsheet import safe_frame
 from .certificates import certificate_table
 
 ATTEMPT_COLUMNS = ["attempt_id", "learner_id", "name", "team", "cohort", "exam_id", "number", "state",
@@ -163,18 +164,21 @@ def person_table(records: Records, exam_id: str, *, team: str | None = None, coh
 def export_bytes(df: pd.DataFrame, fmt: str, sheet: str = "results") -> bytes:
     """Return ``df`` as a file in ``fmt``.
 
-    ``csv``: UTF-8 with a byte-order mark, so Excel opens Chinese names correctly; ``json``: a list
-    of records (UTF-8, unescaped Chinese); ``xlsx``: one sheet named ``sheet``.
+    ``csv``: UTF-8 with a byte-order mark, so Excel opens Chinese names correctly, lines ending in CRLF
+    (RFC 4180; a carriage return inside a cell is then quoted); ``json``: a list
+    of records (UTF-8, unescaped Chinese); ``xlsx``: one sheet named ``sheet``. In CSV and XLSX a
+    text cell that a spreadsheet would run as a formula (``=``, ``+``, ``-``, ``@``...) starts with
+    ``'`` (:func:`sopcoach.spreadsheet.safe_cell`); numbers stay numbers; JSON keeps the text as is.
     """
     if fmt == "csv":
-        return df.to_csv(index=False).encode("utf-8-sig")
+        return safe_frame(df).to_csv(index=False, lineterminator="\r\n").encode("utf-8-sig")
     if fmt == "json":
         data = json.loads(df.to_json(orient="records", force_ascii=False))
         return (json.dumps(data, ensure_ascii=False, indent=2) + "\n").encode("utf-8")
     if fmt == "xlsx":
         buf = io.BytesIO()
         with pd.ExcelWriter(buf, engine="openpyxl") as xl:
-            df.to_excel(xl, sheet_name=sheet[:31], index=False)
+            safe_frame(df).to_excel(xl, sheet_name=sheet[:31], index=False)
         return buf.getvalue()
     raise ValueError(f"format must be one of {', '.join(FORMATS)} (got {fmt!r})")
 

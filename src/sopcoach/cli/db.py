@@ -1,9 +1,9 @@
 """The ``sopcoach db`` commands: the records database's schema revision, its upgrade, its backup.
 
 ``db current``
-    The database's schema revision and whether this sopcoach can use it. Exit 0: up to date (or
-    empty: the first command creates the tables); 3: it needs ``sopcoach db upgrade``, or a newer
-    sopcoach upgraded it.
+    The database's schema revision and whether this sopcoach can use it. Exit 0: up to date; 3: it
+    needs ``sopcoach db upgrade`` (also when it is empty or missing: commands that only read refuse
+    it; ``db upgrade`` or ``enroll`` creates the tables), or a newer sopcoach upgraded it. Creates nothing.
 ``db upgrade``
     Bring the database to this sopcoach's schema revision, in one transaction, data kept: a
     database made before migrations is adopted, an older revision is upgraded, an empty one gets
@@ -41,9 +41,11 @@ def register(sub: Any) -> None:
     d = sub.add_parser("db", help="the records database: schema revision, upgrade, backup")
     dsub = d.add_subparsers(dest="db_command", required=True, metavar="{current,upgrade,backup}")
     c = dsub.add_parser("current", help="the schema revision and whether it is up to date (exit 0 yes, 3 no)")
-    c.set_defaults(func=_cmd_current, uses_records=True, command_name="sopcoach db current")
+    c.set_defaults(func=_cmd_current, uses_records=True, inspects_records=True,
+                   command_name="sopcoach db current")
     u = dsub.add_parser("upgrade", help="bring the database to this sopcoach's schema, data kept")
-    u.set_defaults(func=_cmd_upgrade, uses_records=True, command_name="sopcoach db upgrade")
+    u.set_defaults(func=_cmd_upgrade, uses_records=True, creates_records=True,
+                   command_name="sopcoach db upgrade")
     b = dsub.add_parser("backup", help="a consistent copy (SQLite: a database file; PostgreSQL: pg_dump -Fc)")
     b.add_argument("-o", "--output", required=True, metavar="FILE", help="the file to write")
     b.add_argument("--force", action="store_true", help="replace FILE when it exists")
@@ -60,7 +62,7 @@ def describe(state: SchemaState, upgrade_command: str = schema.UPGRADE_COMMAND) 
     """
     head = f"this sopcoach: {state.head}"
     return {
-        "empty": f"empty: no sopcoach tables yet ({head}); the first command creates them",
+        "empty": f"empty: no sopcoach tables ({head}); `{upgrade_command}` or `sopcoach enroll` creates them",
         "current": f"revision {state.current} ({head}): up to date",
         "unversioned": f"no revision: made before sopcoach had migrations ({head}); run `{upgrade_command}`",
         "outdated": f"revision {state.current} ({head}): older; run `{upgrade_command}`",
@@ -89,7 +91,7 @@ def _cmd_current(args: argparse.Namespace) -> int:
             return NOT_CURRENT
         state = schema.url_state(engine)
     print(describe(state, upgrade_command(args.settings)))
-    return 0 if state.status in ("current", "empty") else NOT_CURRENT
+    return 0 if state.status == "current" else NOT_CURRENT
 
 
 def _cmd_upgrade(args: argparse.Namespace) -> int:

@@ -23,9 +23,10 @@ from datetime import date
 from pathlib import Path
 from collections.abc import Sequence
 
-from ..config import PROJECT_ROOT, content_folder, installation, settings
+from ..config import PROJECT_ROOT, content_folder, installation, require_database, settings
 from ..content.check import check_paths
 from ..errors import AuthError, ConfigError, SopcoachError, UsageError
+from ..spreadsheet import safe_row
 from ..web.launch import (POOL_SIZE, TRAINER_PORT, is_loopback, learner_command, run_foreground, run_trainer,
                           trainer_command, trainer_site)
 from . import crm, db, interchange, trainer
@@ -108,7 +109,7 @@ def _cmd_results(args: argparse.Namespace) -> int:
         else:
             writer = csv.DictWriter(out, fieldnames=RESULT_COLUMNS)
             writer.writeheader()
-            writer.writerows(rows)
+            writer.writerows(safe_row(r) for r in rows)
     finally:
         if out is not sys.stdout:
             out.close()
@@ -253,7 +254,7 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--name", required=True)
     e.add_argument("--team")
     e.add_argument("--cohort")
-    e.set_defaults(func=_cmd_enroll, uses_records=True)
+    e.set_defaults(func=_cmd_enroll, uses_records=True, creates_records=True)
     v = sub.add_parser("revoke", help="end every signed-in session of a learner (their open page stops)")
     v.add_argument("id")
     v.set_defaults(func=_cmd_revoke, uses_records=True)
@@ -296,8 +297,11 @@ COMMAND_MODULES = (interchange, crm, trainer, db)
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the ``sopcoach`` command with ``argv`` (default: ``sys.argv[1:]``); return the exit code.
 
-    A command that uses records gets ``args.settings`` (resolved once, see
-    :func:`sopcoach.config.settings`) and the database it uses is printed first, on stderr. Errors
+    A command that uses records (``uses_records``) gets ``args.settings`` (resolved once, see
+    :func:`sopcoach.config.settings`) and the database it uses is printed first, on stderr. Only a
+    command marked ``creates_records`` (``enroll``, ``db upgrade``) creates a missing data home or
+    database; ``inspects_records`` (``db current``) reports one; every other refuses it
+    (:func:`sopcoach.config.require_database`, exit code 1) before it runs. Errors
     end as one line on stderr, ``sopcoach COMMAND: message`` (content problems: one
     ``path:line:column: field: message`` line each): exit code 2 for a
     :class:`~sopcoach.errors.UsageError` (argparse exits 2 itself for malformed arguments), 1 for
@@ -307,8 +311,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     name = getattr(args, "command_name", None) or f"sopcoach {args.command}"
     try:
         if getattr(args, "uses_records", False):
-            args.settings = settings(args.content, args.home, args.db_url)
+            creates = getattr(args, "creates_records", False)
+            args.settings = settings(args.content, args.home, args.db_url, create_home=creates)
             print(args.settings.database_line(), file=sys.stderr, flush=True)
+            if not creates and not getattr(args, "inspects_records", False):
+                require_database(args.settings)
         return args.func(args)
     except SopcoachError as exc:
         problems = getattr(exc, "problems", None)

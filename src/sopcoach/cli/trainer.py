@@ -24,7 +24,8 @@
 Every command uses the records, so :func:`sopcoach.cli.main.main` resolves the settings first
 (:func:`sopcoach.config.settings`: ``--content``/``--home``/``--db-url``, else ``SOPCOACH_CONTENT``,
 ``SOPCOACH_HOME``, ``SOPCOACH_DB_URL``; ``SOPCOACH_LANG``), hands them over as ``args.settings`` and
-prints the database used on stderr.
+prints the database used on stderr. Only ``release`` creates a missing database; the others refuse
+one in one line (:func:`sopcoach.config.require_database`).
 """
 from __future__ import annotations
 
@@ -42,6 +43,7 @@ from ..content.playbook import load_playbook
 from ..content.quizbank import load_bank, load_blueprint
 from ..errors import CertificateError, ContentError, UsageError
 from ..i18n import current_lang, t
+from ..spreadsheet import safe_frame
 
 
 def register(sub: Any) -> None:
@@ -50,7 +52,7 @@ def register(sub: Any) -> None:
     r.add_argument("--label", help="release label (default: sop.version; a new label is written to sop.yaml)")
     r.add_argument("--note", default="", help="what changed and why")
     r.add_argument("--by", default="", help="who releases")
-    r.set_defaults(func=_cmd_release, uses_records=True)
+    r.set_defaults(func=_cmd_release, uses_records=True, creates_records=True)
     d = sub.add_parser("diff", help="the playbook against the last release, and the impact of each change")
     d.add_argument("--files", action="store_true", help="also print unified diffs of the YAML files")
     d.set_defaults(func=_cmd_diff, uses_records=True)
@@ -198,7 +200,7 @@ def _cmd_itemstats(args: argparse.Namespace) -> int:
     items["flags"] = items["flags"].map(lambda f: "; ".join(f))
     items["clauses"] = items["clauses"].map(lambda c: " ".join(c))
     if args.format in ("csv", "json"):
-        text = items.to_csv() if args.format == "csv" else items.reset_index().to_json(
+        text = safe_frame(items).to_csv() if args.format == "csv" else items.reset_index().to_json(
             orient="records", force_ascii=False, indent=2)
         if args.output:
             Path(args.output).write_text(text, encoding="utf-8")

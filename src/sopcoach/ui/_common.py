@@ -3,12 +3,15 @@ from __future__ import annotations
 
 import functools
 import html
+import io
 import logging
+import os
 import sys
 from typing import Any
 from collections.abc import Callable, Sequence
 
 import ipywidgets as w
+from IPython import get_ipython
 from ipywidgets.widgets.widget_bool import CheckboxStyle, ToggleButtonStyle
 from ipywidgets.widgets.widget_description import DescriptionStyle
 from ipywidgets.widgets.widget_int import ProgressStyle
@@ -21,19 +24,90 @@ log = logging.getLogger("sopcoach.ui")
 
 
 def log_to_server() -> None:
-    """Send the ``sopcoach.ui`` log to the server's log, once per process; the page builders call it.
+    """Send the ``sopcoach.ui`` log (and the comm layer's, :data:`COMM_LOGGERS`) to the server's log, and
+    keep errors in widget messages off the page (:func:`keep_comm_errors_off_the_page`), once per
+    process; the page builders call it.
 
-    In a kernel ``sys.stderr`` is forwarded to the page; the process's real stderr
-    (``sys.__stderr__``) is the Voila server's log, where tracebacks belong (shared case 29).
+    In a kernel ``sys.stderr``, and file descriptor 2 itself, are forwarded to the page; the
+    process's original stderr (:func:`_server_stream`) is the Voila server's log, where tracebacks
+    belong (shared case 29).
     Importing :mod:`sopcoach.ui` configures nothing.
     """
     if log.handlers:
         return
-    handler = logging.StreamHandler(sys.__stderr__)
+    handler = logging.StreamHandler(_server_stream())
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-    log.addHandler(handler)
-    log.setLevel(logging.INFO)
-    log.propagate = False
+    for logger in (log, *(logging.getLogger(name) for name in COMM_LOGGERS)):
+        logger.addHandler(handler)
+        logger.setLevel(logging.INFO)
+        logger.propagate = False
+    keep_comm_errors_off_the_page()
+
+
+def _server_stream() -> Any:
+    """Return the stream of the server's log: the process's real stderr.
+
+    ipykernel (``capture_fd_output``, on by default) also forwards what is written to file
+    descriptor 2 to the page; it keeps a copy of the original descriptor, which is the server's log
+    alone, and its own log writes there. So does this one.
+    """
+    original = getattr(sys.stderr, "_original_stdstream_copy", None)
+    if original is None:
+        return sys.__stderr__
+    return io.TextIOWrapper(io.FileIO(os.dup(original), "w"), line_buffering=True)
+
+
+#: The comm layer's loggers (the ``comm`` package, ipykernel's comm manager). Without a handler of
+#: their own their warnings and tracebacks go to ``sys.stderr``, which a kernel forwards to the page;
+#: :func:`log_to_server` sends them to the server's log.
+COMM_LOGGERS = ("Comm", "ipykernel.comm")
+#: The kernel message types whose handling :func:`keep_comm_errors_off_the_page` guards.
+COMM_MESSAGES = ("comm_open", "comm_msg", "comm_close")
+
+
+def keep_comm_errors_off_the_page() -> None:
+    """In a kernel, send an error raised while a widget message is handled to the server log only.
+
+    A malformed or forged widget message (a state that fails a trait's validation, an unknown
+    method, a ``custom`` message a widget cannot take) makes ipywidgets call the shell's
+    ``showtraceback``, which sends the whole traceback, with the install paths, to the page as an
+    IOPub ``error`` message. This wraps the kernel's ``comm_open``/``comm_msg``/``comm_close``
+    handlers: while one runs, ``showtraceback`` logs the traceback to :data:`log` (the server's log)
+    and sends nothing, and an error escaping the handler is logged the same way. The page keeps
+    working: the message is dropped, the widgets keep their state. Code run in cells still reports
+    its errors as before. Does nothing outside an IPython kernel, or when already done.
+    """
+    shell = get_ipython()
+    kernel = getattr(shell, "kernel", None)
+    if shell is None or kernel is None or getattr(kernel, "_sopcoach_comm_guard", False):
+        return
+    handling = [0]
+    show = shell.showtraceback
+
+    def showtraceback(*args: Any, **kwargs: Any) -> None:
+        if handling[0]:
+            log.error("a widget message failed (not shown to the page)", exc_info=sys.exc_info())
+            return
+        show(*args, **kwargs)
+
+    def guard(handler: Callable[..., Any]) -> Callable[..., Any]:
+        @functools.wraps(handler)
+        def run(*args: Any, **kwargs: Any) -> Any:
+            handling[0] += 1
+            try:
+                return handler(*args, **kwargs)
+            except Exception:
+                log.exception("a widget message failed (not shown to the page)")
+                return None
+            finally:
+                handling[0] -= 1
+        return run
+
+    shell.showtraceback = showtraceback
+    for msg_type in COMM_MESSAGES:
+        if msg_type in kernel.shell_handlers:
+            kernel.shell_handlers[msg_type] = guard(kernel.shell_handlers[msg_type])
+    kernel._sopcoach_comm_guard = True
 
 
 def esc(text: Any) -> str:

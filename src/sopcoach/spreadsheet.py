@@ -1,0 +1,56 @@
+"""Cells safe to open in a spreadsheet: the one guard against CSV/formula injection.
+
+A text cell that begins with ``=``, ``+``, ``-``, ``@``, a tab or a carriage return is run as a
+formula by Excel, LibreOffice and Google Sheets when a CSV file is opened, and openpyxl writes such
+a text into an XLSX file as a live formula. Following OWASP's rule for CSV injection
+(https://owasp.org/www-community/attacks/CSV_Injection), :func:`safe_cell` prefixes such a text
+with a single quote, so it is shown as text; numbers (negative ones too), booleans, dates and
+empty cells are left as they are. Every sopcoach export that writes text a person typed (names,
+teams, cohorts, question texts) passes its cells through :func:`safe_cell`, :func:`safe_row` or
+:func:`safe_frame` first: ``sopcoach results``, the trainer results app's downloads
+(:func:`sopcoach.certification.results.export_bytes`) and ``sopcoach trainer itemstats``.
+
+The module needs no pandas to import (:func:`safe_frame` takes any DataFrame-like object with
+``copy``, ``columns``, ``index`` and column ``map``).
+"""
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, TypeVar
+
+__all__ = ["FORMULA_PREFIXES", "safe_cell", "safe_frame", "safe_row"]
+
+#: The first characters that make a spreadsheet read a text cell as a formula (OWASP).
+FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+
+F = TypeVar("F")
+
+
+def safe_cell(value: Any) -> Any:
+    """Return ``value``, with a ``'`` in front when it is a text starting with a formula character.
+
+    >>> safe_cell("=HYPERLINK(\\"http://x\\")"), safe_cell("-5"), safe_cell(-5), safe_cell("王伟")
+    ('\\'=HYPERLINK("http://x")', "'-5", -5, '王伟')
+    """
+    if isinstance(value, str) and value.startswith(FORMULA_PREFIXES):
+        return "'" + value
+    return value
+
+
+def safe_row(row: Mapping[str, Any]) -> dict[str, Any]:
+    """Return a copy of ``row`` (one CSV/JSON record) with every value passed through :func:`safe_cell`."""
+    return {k: safe_cell(v) for k, v in row.items()}
+
+
+def safe_frame(df: F) -> F:
+    """Return a copy of the DataFrame ``df`` with every text cell (and text index label) made safe.
+
+    Columns of numbers keep their dtype; in a column of objects only the ``str`` values change.
+    """
+    out = df.copy()  # type: ignore[attr-defined]
+    for column in out.columns:
+        if out[column].dtype.kind == "O":  # object or pandas' str dtype
+            out[column] = out[column].map(safe_cell)
+    if out.index.dtype.kind == "O":
+        out.index = out.index.map(safe_cell)
+    return out
