@@ -17,25 +17,34 @@ from .yaml_loader import load_yaml
 def check_paths(paths: Sequence[Path], content: Path) -> list[Problem]:
     """Validate content files and return every problem (empty when clean).
 
-    With no ``paths``, checks ``playbook/`` and ``quizzes/`` under ``content`` together (banks are
-    checked against the playbook). A given folder named ``playbook`` is loaded as a playbook; any
-    other YAML file is read as a bank (``questions:``) or a blueprint (``exam:``).
+    With no ``paths``, checks every content file under ``content``: ``playbook/``, the exam bank
+    ``quizzes/bank/``, the lessons' practice pool ``quizzes/practice/`` (both checked against the
+    playbook) and ``quizzes/blueprint.yaml``. A given folder named ``playbook`` is loaded as a playbook; any
+    other YAML file is read as a bank (``questions:``) or a blueprint (``exam:``). Warnings (an
+    option such as "All of the above" without ``pin: last``) come back as problems with
+    ``severity="warning"``.
     """
     problems: list[Problem] = []
     playbook = None
 
     def attempt(fn, *args):
         try:
-            return fn(*args)
+            loaded = fn(*args)
         except ContentError as exc:
             problems.extend(exc.problems)
             return None
+        problems.extend(getattr(loaded, "warnings", []))  # a bank's warnings (severity "warning")
+        return loaded
 
     if not paths:
         playbook = attempt(load_playbook, content / "playbook")
-        bank = attempt(load_bank, content / "quizzes" / "bank", playbook) if playbook else None
-        if playbook is None:  # still report bank syntax/schema problems
-            attempt(load_bank, content / "quizzes" / "bank", None)
+        bank = None
+        for folder in ("bank", "practice"):
+            where = content / "quizzes" / folder
+            if folder == "practice" and not (where.is_dir() and any(where.glob("*.yaml"))):
+                continue  # no practice pool: the lessons have no practice questions
+            loaded = attempt(load_bank, where, playbook)  # without a playbook: syntax and schema only
+            bank = loaded if folder == "bank" and playbook is not None else bank
         attempt(load_blueprint, content / "quizzes" / "blueprint.yaml", bank)
         return problems
     files: list[Path] = []
