@@ -185,6 +185,17 @@ def _number(value: Any, what: str) -> int | Decimal:
     return int(d) if d == d.to_integral_value() else d
 
 
+def _whole(value: Any, what: str, unit: str) -> int:
+    """Return ``value`` as an ``int``; raise :class:`EditError` when it is not a whole number."""
+    d = _as_decimal(value)
+    if d is None:
+        raise EditError(f"{what} must be a number (got {value!r})")
+    if d != d.to_integral_value():
+        raise EditError(f"{what} is a whole number of {unit} (got {d.normalize():f}); "
+                        "type a whole number, nothing was changed")
+    return int(d)
+
+
 def _same(old: Any, new: Any) -> bool:
     if isinstance(old, bool) or isinstance(new, bool):
         return isinstance(old, bool) and isinstance(new, bool) and old == new
@@ -992,18 +1003,23 @@ class PlaybookEdit:
     def set_tier(self, tier_id: str, min_weekly_follow_ups: Any = _KEEP, min_annual_revenue: Any = _KEEP,
                  min_employees: Any = _KEEP) -> bool:
         """Set a customer tier's weekly follow-up minimum (seed:3.1.2) and size thresholds
-        (annual revenue in the SOP currency, employees; ``None`` for no minimum)."""
+        (annual revenue in the SOP currency, employees; ``None`` for no minimum).
+
+        Raises :class:`EditError` when a count (follow-ups, employees) is not a whole number (2.5 is
+        refused, never rounded or read as 25).
+        """
         self._writable("tiers")
         item = self.item("tiers", tier_id)
         order = _ORDER["tiers"]
         changed = False
         if min_weekly_follow_ups is not _KEEP:
             changed |= _assign(item, "min_weekly_follow_ups",
-                               _number(min_weekly_follow_ups, "min_weekly_follow_ups"), order)
+                               _whole(min_weekly_follow_ups, "min_weekly_follow_ups", "follow-ups a week"), order)
         for key, value in (("min_annual_revenue", min_annual_revenue), ("min_employees", min_employees)):
             if value is _KEEP:
                 continue
-            changed |= _remove(item, key) if value is None else _assign(item, key, _number(value, key), order)
+            number = _whole(value, key, "employees") if key == "min_employees" and value is not None else value
+            changed |= _remove(item, key) if value is None else _assign(item, key, _number(number, key), order)
         return self._done("set_tier", (tier_id,), {"min_weekly_follow_ups": min_weekly_follow_ups,
                                                    "min_annual_revenue": min_annual_revenue,
                                                    "min_employees": min_employees}, changed)
