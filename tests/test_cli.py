@@ -12,6 +12,8 @@ import pytest
 
 from support import ROOT, run_sopcoach
 
+from sopcoach.web.launch import free_port
+
 
 def test_enroll_prints_a_code_that_signs_in(tmp_path):
     """`sopcoach enroll` issues a code that authenticates against the database in SOPCOACH_HOME."""
@@ -219,3 +221,24 @@ def test_serve_hub_outside_a_hub_is_one_line_and_exit_1(tmp_path):
     records = Records(f"sqlite:///{home / 'sopcoach.db'}")
     assert records.learners() == []
     records.dispose()
+
+
+@pytest.mark.parametrize("command", [["db", "current"], ["db", "upgrade"]])
+def test_db_commands_say_an_unreachable_database_in_one_line(tmp_path, command):
+    """`sopcoach db current/upgrade` against a PostgreSQL server that does not answer: exit 1 and one line
+    naming the database error, no traceback."""
+    out = run_sopcoach(["--db-url", f"postgresql+psycopg://u:p@127.0.0.1:{free_port()}/db", *command], tmp_path)
+    assert out.returncode == 1, out
+    assert "Traceback" not in out.stderr and out.stderr.strip().splitlines()[-1].startswith(
+        f"sopcoach {' '.join(command)}: database error (operational): connection failed")
+
+
+def test_db_commands_on_a_mistyped_sqlite_path(tmp_path):
+    """An SQLite file in a folder that does not exist: `db current` says there is no database there (exit 3,
+    not the healthy "empty"); `db upgrade` says it cannot open the file (exit 1), no traceback."""
+    url = f"sqlite:///{tmp_path / 'missing' / 'x.db'}"
+    current = run_sopcoach(["--db-url", url, "db", "current"], tmp_path)
+    assert current.returncode == 3 and current.stdout.startswith(f"no database file at {tmp_path / 'missing' / 'x.db'}")
+    upgrade = run_sopcoach(["--db-url", url, "db", "upgrade"], tmp_path)
+    assert upgrade.returncode == 1 and "Traceback" not in upgrade.stderr
+    assert upgrade.stderr.strip().splitlines()[-1] == "sopcoach db upgrade: database error (operational): unable to open database file"

@@ -111,9 +111,27 @@ def test_page_owner_follows_the_session(records):
 
 def test_hashed_code_of_a_hub_learner_never_matches(records):
     """A learner created for JupyterHub has no access code that could match."""
-    records.ensure_learner("hubuser", "hubuser")
+    records.hub_learner("hubuser")
     with pytest.raises(AuthError):
         records.authenticate("hubuser", "")
+
+
+def test_hub_user_is_the_learner_enrolled_under_another_case(records):
+    """JupyterHub lowercases names: Hub user e1001 is the enrolled E1001 (name and team kept), not a new learner;
+    an id matching several enrolled ids ignoring case is refused; an unknown Hub user gets a new learner."""
+    records.enroll("E1001", "张三", team="A")
+    learner = records.hub_learner("e1001")
+    assert (learner.id, learner.name, learner.team) == ("E1001", "张三", "A")
+    assert [x.id for x in records.learners()] == ["E1001"]
+    records.enroll("AB1", "李四")
+    records.enroll("Ab1", "王五")
+    with pytest.raises(AuthError, match="several enrolled ids"):
+        records.hub_learner("ab1")
+    records.enroll("ab2", "赵六")
+    records.enroll("AB2", "钱七")
+    assert records.hub_learner("ab2").name == "赵六"  # the exact id wins
+    new = records.hub_learner("newcomer")
+    assert (new.id, new.name) == ("newcomer", "newcomer") and len(records.learners()) == 6
 
 
 def _writer(url: str, worker: int, n: int, start, errors) -> None:

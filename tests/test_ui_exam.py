@@ -246,6 +246,19 @@ def test_jupyterhub_user_skips_sign_in(inst, monkeypatch):
     assert inst.records.learner("hub-alice") is not None
 
 
+def test_jupyterhub_lowercased_user_is_the_enrolled_learner(inst, monkeypatch):
+    """The Hub signs E3001 in as e3001: the page greets the enrolled learner by name and adds no learner."""
+    import importlib
+    mod = importlib.import_module("sopcoach.ui.app")
+    inst.records.enroll("E3001", "张三", team="A")
+    monkeypatch.setenv("JUPYTERHUB_USER", "e3001")
+    monkeypatch.setattr(mod, "installation", lambda: inst)
+    app = mod.build_learner_app()
+    app.on_navigate("exam", "zh-CN")
+    assert any("张三" in getattr(c, "value", "") for c in app.view.body.children)
+    assert [x.id for x in inst.records.learners()] == ["E3001"]
+
+
 def test_certified_learner_sees_validity_then_the_lapse(app, inst, clock):
     """After a pass the exam page names the certificate and its end date; a year and a day later it
     says the certificate expired and links the recertification exam (not "You are certified")."""

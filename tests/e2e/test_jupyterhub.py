@@ -54,7 +54,7 @@ def hub(tmp_path_factory):
         inst = Installation(Settings(home, db_url, "zh-CN", ROOT), pb, bank,
                             load_blueprint(ROOT / "quizzes" / "blueprint.yaml", bank), Records(db_url))
         for name in LEARNERS:  # the lessons done already, so the exam is open (one is practised again below)
-            inst.records.ensure_learner(name, name)
+            inst.records.hub_learner(name)
             complete_lessons(inst, name)
         env = {"PATH": os.environ["PATH"], "SOPCOACH_DB_URL": db_url, "SOPCOACH_CONTENT": str(ROOT),
                "SOPCOACH_HOME": str(home), "SOPCOACH_LANG": "zh-CN"}

@@ -18,13 +18,19 @@ see :func:`sopcoach.config.settings`).
 from __future__ import annotations
 
 import argparse
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import DBAPIError
+
 from ..config import upgrade_command
+from ..errors import RecordsError
 from ..records import schema
 from ..records.backup import backup
 from ..records.schema import SchemaState
-from ..records.store import make_engine
+from ..records.store import describe_db_error, make_engine
 
 #: Exit code of ``db current`` when the database cannot be used as it is.
 NOT_CURRENT = 3
@@ -62,22 +68,33 @@ def describe(state: SchemaState, upgrade_command: str = schema.UPGRADE_COMMAND) 
     }[state.status]
 
 
-def _cmd_current(args: argparse.Namespace) -> int:
-    engine = make_engine(args.settings.db_url)
+@contextmanager
+def _engine(url: str) -> Iterator[Engine]:
+    """An engine for ``url``, disposed after; a database error (unreachable server, unreadable file)
+    becomes a :class:`RecordsError` whose one line the command prints (no traceback)."""
+    engine = make_engine(url)
     try:
-        state = schema.url_state(engine)
+        yield engine
+    except DBAPIError as exc:
+        raise RecordsError(describe_db_error(exc)) from exc
     finally:
         engine.dispose()
+
+
+def _cmd_current(args: argparse.Namespace) -> int:
+    with _engine(args.settings.db_url) as engine:
+        missing = schema.missing_sqlite_file(engine)
+        if missing is not None:  # a mistyped path or data home must not look like a healthy new database
+            print(f"no database file at {missing}; `{upgrade_command(args.settings)}` creates one there")
+            return NOT_CURRENT
+        state = schema.url_state(engine)
     print(describe(state, upgrade_command(args.settings)))
     return 0 if state.status in ("current", "empty") else NOT_CURRENT
 
 
 def _cmd_upgrade(args: argparse.Namespace) -> int:
-    engine = make_engine(args.settings.db_url)
-    try:
+    with _engine(args.settings.db_url) as engine:
         before, after = schema.upgrade(engine, args.settings.db_url)
-    finally:
-        engine.dispose()
     if before.status == "current":
         print(f"already at revision {after.current}: nothing to do")
     elif before.status == "empty":

@@ -132,11 +132,18 @@ def schema_state(conn: Connection) -> SchemaState:
     return SchemaState(current, head_revision(), tables, known)
 
 
+def missing_sqlite_file(engine: Engine) -> Path | None:
+    """Return the path of ``engine``'s SQLite database file when that file does not exist, else ``None``."""
+    u = engine.url
+    if u.get_backend_name() == "sqlite" and u.database and u.database != ":memory:" and not Path(u.database).exists():
+        return Path(u.database)
+    return None
+
+
 def url_state(engine: Engine) -> SchemaState:
     """Return the state of the database of ``engine``, changing nothing (a missing SQLite file is
     ``empty`` and is not created)."""
-    u = engine.url
-    if u.get_backend_name() == "sqlite" and u.database and u.database != ":memory:" and not Path(u.database).exists():
+    if missing_sqlite_file(engine) is not None:
         return SchemaState(None, head_revision(), frozenset(), True)
     with engine.connect() as conn:
         return schema_state(conn)

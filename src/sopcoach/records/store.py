@@ -544,14 +544,34 @@ class Records:
         if kernel_ids:
             self.run(lambda s: s.execute(delete(PageKernel).where(PageKernel.kernel_id.in_(list(kernel_ids)))))
 
-    def ensure_learner(self, learner_id: str, name: str) -> Learner:
-        """Return the learner, creating it without an access code (JupyterHub sign-in)."""
+    def hub_learner(self, hub_name: str) -> Learner:
+        """Return the learner a JupyterHub user is, creating one (without an access code) if none is.
+
+        JupyterHub lowercases user names: an employee enrolled as ``E1001`` signs in to the Hub as
+        ``e1001``. The learner is the one whose id is ``hub_name``; else the one enrolled learner whose
+        id equals it ignoring case (their name, team and cohort are kept); else a new learner whose id
+        and name are ``hub_name``.
+
+        Raises
+        ------
+        AuthError
+            When several enrolled ids equal ``hub_name`` ignoring case and none exactly (the trainer
+            must rename one).
+        RecordsError
+            On a database error.
+        """
         def do(s: Session) -> Learner:
-            row = s.get(Learner, learner_id)
-            if row is None:
-                row = Learner(id=learner_id, name=name, code_salt="", code_hash="!",
-                              created_at=to_db(utcnow()))
-                s.add(row)
+            row = s.get(Learner, hub_name)
+            if row is not None:
+                return row
+            same = s.scalars(select(Learner).where(func.lower(Learner.id) == hub_name.lower())).all()
+            if len(same) > 1:
+                raise AuthError(f"JupyterHub user {hub_name!r} matches several enrolled ids "
+                                f"({', '.join(sorted(x.id for x in same))}); give each learner a distinct id")
+            if same:
+                return same[0]
+            row = Learner(id=hub_name, name=hub_name, code_salt="", code_hash="!", created_at=to_db(utcnow()))
+            s.add(row)
             return row
         return self.run(do, retry_conflicts=True)  # two kernels of a new hub user may create it at once
 

@@ -249,8 +249,7 @@ def build_learner_app() -> LearnerApp:
     def who() -> str | None:
         inst = installation()
         if hub_user:
-            inst.records.ensure_learner(hub_user, hub_user)
-            return hub_user
+            return inst.records.hub_learner(hub_user).id
         kernel_id = page_kernel_id()
         learner = inst.records.page_owner(kernel_id) if kernel_id else None
         if learner is None:

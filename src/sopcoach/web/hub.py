@@ -163,6 +163,9 @@ class HubLearnerIdentity(_HubIdentity):
         super().__init__(**kwargs)
         self.records = records
         self.hub_user: str = os.environ["JUPYTERHUB_USER"]
+        #: The owner's learner id in the records (:meth:`sopcoach.records.store.Records.hub_learner`),
+        #: set by the server once it has its records; the Hub user name until then.
+        self.learner_id: str = self.hub_user
 
     async def get_user(self, handler: web.RequestHandler) -> User | None:
         """Return the owner for a request carrying the owner's Hub login with this server's access
@@ -174,6 +177,8 @@ class HubLearnerIdentity(_HubIdentity):
             self.log.warning("Hub user %s refused at the server of %s", user.username, self.hub_user)
             _refuse(handler, "this learning centre belongs to another learner")
             user = None
+        elif user is not None:
+            user.username = self.learner_id  # the Hub's lowercased name -> the enrolled id (Records.hub_learner)
         handler._sopcoach_user = user  # type: ignore[attr-defined]
         return user
 

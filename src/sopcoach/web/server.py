@@ -461,8 +461,9 @@ class LearnerServer(Voila):
         self.identity_provider.records = self.records
         hub_user = self.identity_provider.hub_user
         if hub_user is not None:
-            # behind JupyterHub the Hub's user may be new here: the page binding needs its learner row
-            self.records.ensure_learner(hub_user, hub_user)
+            # behind JupyterHub the Hub's user may be new here (the page binding needs its learner row),
+            # or enrolled under another case of the same id (the Hub lowercases user names)
+            self.identity_provider.learner_id = self.records.hub_learner(hub_user).id
         self.pages = PageKernels(self)
         # Bindings older than any session belong to kernels of earlier runs.
         self.records.forget_old_pages(utcnow() - timedelta(hours=SESSION_HOURS))
