@@ -38,14 +38,13 @@ def check_paths(paths: Sequence[Path], content: Path) -> list[Problem]:
 
     if not paths:
         playbook = attempt(load_playbook, content / "playbook")
-        bank = None
-        for folder in ("bank", "practice"):
-            where = content / "quizzes" / folder
-            if folder == "practice" and not (where.is_dir() and any(where.glob("*.yaml"))):
-                continue  # no practice pool: the lessons have no practice questions
-            loaded = attempt(load_bank, where, playbook)  # without a playbook: syntax and schema only
-            bank = loaded if folder == "bank" and playbook is not None else bank
+        bank = attempt(load_bank, content / "quizzes" / "bank", playbook) if playbook else None
+        if playbook is None:  # still report bank syntax/schema problems
+            attempt(load_bank, content / "quizzes" / "bank", None)
         attempt(load_blueprint, content / "quizzes" / "blueprint.yaml", bank)
+        practice = content / "quizzes" / "practice"  # what every lesson page loads
+        if playbook is not None and practice.is_dir() and any(practice.glob("*.yaml")):
+            attempt(load_bank, practice, playbook)
         return problems
     files: list[Path] = []
     for p in paths:

@@ -80,14 +80,6 @@ def _pos(node: yaml.Node) -> tuple[int, int]:
     return node.start_mark.line + 1, node.start_mark.column + 1
 
 
-class _Refused(Exception):
-    """A document too large once its aliases are expanded; carries the located problem."""
-
-    def __init__(self, problem: Problem):
-        super().__init__(problem.message)
-        self.problem = problem
-
-
 @dataclass
 class _Budget:
     """Counts nodes and alias uses while a document is built (see :data:`MAX_NODES`)."""
@@ -98,8 +90,8 @@ class _Budget:
     open: set[int] = field(default_factory=set)
 
     def enter(self, node: yaml.Node, loc: Key, doc: Loaded) -> None:
-        def refuse(message: str) -> _Refused:
-            return _Refused(Problem(doc.path, *_pos(node), format_loc(loc), message))
+        def refuse(message: str) -> ContentError:
+            return ContentError([Problem(doc.path, *_pos(node), format_loc(loc), message)])
         if id(node) in self.open:
             raise refuse("an alias refers to the node that contains it (a loop); write the value out")
         self.nodes += 1
@@ -210,9 +202,9 @@ def load_yaml(path: Path | str, text: str | None = None) -> Loaded:
     if node is not None:
         try:
             doc.data = _build(node, (), doc)
-        except _Refused as exc:
+        except ContentError as exc:  # refused by the budget: nothing of the document is kept
             doc.data, doc.marks = None, {}
-            doc.problems.append(exc.problem)
+            doc.problems.extend(exc.problems)
     return doc
 
 
