@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -156,3 +157,20 @@ def test_check_warns_on_an_unpinned_all_of_the_above(tmp_path):
     proc = _check_cli(ROOT, f)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "aota.yaml:11:9: questions[0].options[3]: warning: option 'd' refers to the other options" in proc.stdout
+
+
+def test_a_bad_playbook_value_is_one_problem_with_its_follow_ons_folded(tmp_path):
+    """One bad playbook value: one problem, its follow-on problems in question files counted under it."""
+    content = _copy_content(tmp_path)
+    f = content / "playbook" / "customers.yaml"
+    f.write_text(f.read_text(encoding="utf-8").replace("min_weekly_follow_ups: 3", "min_weekly_follow_ups: three", 1),
+                 encoding="utf-8")
+    [problem] = check_paths([], content)
+    assert problem.path.endswith("playbook/customers.yaml") and problem.field == "tiers[0].min_weekly_follow_ups"
+    head, note = str(problem).split("\n")
+    assert "unable to parse string as an integer (got 'three')" in head
+    n = int(re.match(r"    (\d+) follow-on problem", note).group(1))
+    assert n > 10
+    proc = _check_cli(content)
+    assert proc.returncode == 1 and "1 problem(s)" in proc.stderr
+    assert f"{n} follow-on problem(s)" in proc.stdout

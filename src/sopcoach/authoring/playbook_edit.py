@@ -52,6 +52,7 @@ from ruamel.yaml.tokens import CommentToken
 
 from ..certification.scoring import key_text
 from ..config import settings
+from ..content.check import fold_follow_ons
 from ..content.playbook import Clause, load_playbook
 from ..content.quizbank import Bank, load_bank, load_blueprint
 from ..content.yaml_loader import format_loc
@@ -408,7 +409,8 @@ def evaluate_texts(content: Path | str, texts: dict[str, str]) -> dict[str, Any]
         if playbook is not None and folder.is_dir() and any(folder.glob("*.yaml")):
             practice = attempt(load_bank, folder, playbook)
         roots = [root, content]
-        mapped = [Problem(_display(p.path, roots), p.line, p.column, p.field, p.message) for p in problems]
+        mapped = fold_follow_ons([Problem(_display(p.path, roots), p.line, p.column, p.field, p.message)
+                                  for p in problems], playbook_failed=playbook is None)
     return {"problems": mapped, "playbook": playbook, "bank": bank, "practice": practice, "files": texts}
 
 
