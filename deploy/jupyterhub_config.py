@@ -22,14 +22,25 @@ Read from the Hub's environment and passed on to every server:
     also be managed on the Hub's admin page).
 ``SOPCOACH_TRAINER_PORT`` (optional, default 8867)
     The loopback port of the trainer service.
+``SOPCOACH_IDLE_TIMEOUT`` (optional, default 3600)
+    Seconds without activity after which the Hub service ``idle-culler`` (``jupyterhub-idle-culler``,
+    the ``hub`` extra) stops a user's server; ``0`` runs no culler. The Hub learns of activity from
+    its proxy's routes. A stopped server costs nothing; the exam and the lessons resume from the
+    database at the next start.
 
 Left to the site, below this file or in a file that loads it (``load_subconfig``): the authenticator
 (JupyterHub's default is PAM: the machine's accounts), who may log in (``c.Authenticator.allowed_users``
 or ``allow_all``), admins, TLS or a reverse proxy in front, and the spawner. JupyterHub's default
 spawner, ``LocalProcessSpawner``, runs each user's server as that user's own OS account (the Hub runs
-as root, every learner has an account). The browser test (tests/e2e/test_jupyterhub.py) runs this very
-file with JupyterHub's ``DummyAuthenticator`` and ``SimpleLocalProcessSpawner`` (every server as the
-Hub's own OS user, which JupyterHub says is for testing only).
+as root, every learner has an account). Also left to the site: ``c.JupyterHub.public_url``, needed
+as soon as browsers reach the Hub by a name: its host name is the only one besides loopback the
+user servers answer to (any other ``Host`` gets 400; docs/deploy.md); and the ports, where the
+defaults collide.
+
+The browser test (tests/e2e/test_jupyterhub.py, via tests/e2e/hub_servers.py) loads this very file
+from a site file of its own with JupyterHub's ``SharedPasswordAuthenticator``, loopback ports,
+``public_url`` unset (the browser reaches the Hub as 127.0.0.1) and ``SimpleLocalProcessSpawner``
+(every server as the Hub's own OS user, which JupyterHub says is for testing only).
 """
 import os
 import sys
@@ -73,5 +84,22 @@ c.JupyterHub.load_roles = [{
     "groups": ["trainers"],
     "scopes": [f"access:services!service={TRAINER_SERVICE}"],
 }]
+
+# -- idle user servers are stopped: jupyterhub-idle-culler as a Hub service ----------------------
+# The role carries the scopes jupyterhub-idle-culler documents for JupyterHub 5/6 when it stops
+# servers only (not users): list the users, read their activity and servers, delete servers.
+idle_timeout = int(os.environ.get("SOPCOACH_IDLE_TIMEOUT", "3600"))
+if idle_timeout > 0:
+    c.JupyterHub.services.append({
+        "name": "idle-culler",
+        "command": [sys.executable, "-m", "jupyterhub_idle_culler", f"--timeout={idle_timeout}"],
+    })
+    c.JupyterHub.load_roles.append({
+        "name": "idle-culler",
+        "description": "Stop idle sopcoach learner servers",
+        "services": ["idle-culler"],
+        "scopes": ["list:users", "read:users:activity", "read:servers", "delete:servers"],
+    })
+
 trainers = [name.strip() for name in os.environ.get("SOPCOACH_TRAINERS", "").split(",") if name.strip()]
 c.JupyterHub.load_groups = {"trainers": {"users": trainers}}

@@ -5,7 +5,8 @@ authenticator and ``SimpleLocalProcessSpawner``; each user's server is ``sopcoac
 the trainer apps are the Hub service ``sopcoach-trainer``, open to the Hub group ``trainers`` only.
 Two learners sign in at the Hub in Chromium, land on the learner app, practise and take the exam
 side by side; both attempts land in the one PostgreSQL database, and the trainer's results app
-(reached through the Hub) lists both. A learner reaches nothing but their own learner app.
+(reached through the Hub) lists both. A learner reaches nothing but their own learner app. The
+idle culler the config adds runs as a Hub service and the Hub grants its requests.
 """
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ import time
 import uuid
 from datetime import datetime, timezone
 
+import psutil
 import pytest
 import requests
 import websocket
@@ -244,3 +246,25 @@ def test_a_hub_learner_reaches_only_the_learner_app(hub, contexts, tmp_path):
     page.goto(base + "learn/", timeout=TIMEOUT)
     page.locator(".sopcoach-home-ready").wait_for(timeout=PAGE_LOAD_MS)
     assert requests.get(running.url + "hub/health", timeout=30).status_code == 200
+
+
+def test_the_idle_culler_runs_with_the_scopes_it_needs(hub):
+    """The shipped config starts jupyterhub-idle-culler as a Hub service (SOPCOACH_IDLE_TIMEOUT unset:
+    3600 s), and its role lets it list the users and their servers (the Hub answers it 200, never 403)."""
+    running, _inst = hub
+
+    def culler() -> list[str]:
+        lines = []
+        for p in running.descendants():
+            try:
+                lines.append(" ".join(p.cmdline()))
+            except psutil.Error:  # a page kernel that ended meanwhile
+                continue
+        return [line for line in lines if "jupyterhub_idle_culler" in line]
+
+    _wait(lambda: bool(culler()), "the idle-culler service running below the Hub")
+    assert culler()[0].endswith("--timeout=3600")
+    _wait(lambda: any("200 GET /hub/api/users" in line and "(idle-culler@" in line
+                      for line in running.log().splitlines()), "the culler's first listing of the users")
+    refused = [line for line in running.log().splitlines() if "(idle-culler@" in line and " 403 " in line]
+    assert not refused, refused

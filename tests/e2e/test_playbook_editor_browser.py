@@ -22,7 +22,7 @@ from sopcoach.authoring.playbook_edit import history
 from sopcoach.content.playbook import load_playbook
 from sopcoach.content.quizbank import load_bank
 from sopcoach.web.launch import free_port, trainer_command, trainer_site
-from support import NOT_LOOPBACK, ROOT, stop_process
+from support import NOT_LOOPBACK, ROOT, sign_in_browser, stop_process
 
 pytestmark = pytest.mark.e2e
 TIMEOUT = 90_000  # generous: CI has two cores and a server preheats a dozen kernels
@@ -142,14 +142,14 @@ def test_trainer_raises_a_tier_cadence_and_learners_see_it(trainer_server, conte
     # The learner's tier lesson, as a learner opens it on the learner server, says 4. The server
     # starts after the save and without preheated kernels: a page pre-rendered in a pooled kernel
     # before a save still shows the old values (known gap of the learner apps, reported).
-    learner_base = learner_server(content / "notebooks" / "learner", _env(content, home, JUPYTERHUB_USER="e5001"),
-                                  pool_size=0).base
+    code = "e5001-code-" + secrets.token_hex(4)
+    learner_base = learner_server(content / "notebooks" / "learner", _env(content, home),
+                                  learners={"e5001": "学员"}, code=code, pool_size=0).base
     learner = browser.new_context(viewport={"width": 1280, "height": 1600}, locale="zh-CN")
     learner.route(NOT_LOOPBACK, lambda route: route.abort())
     try:
         lesson = learner.new_page()
-        lesson.goto(f"{learner_base}learn/lessons/customers", timeout=LOAD)
-        lesson.locator(".sopcoach-lesson-ready").wait_for(timeout=LOAD)
+        sign_in_browser(lesson, learner_base, "e5001", code, view="lessons/customers", timeout=LOAD)
         points = lesson.locator(".sopcoach-key-points").inner_text()
         assert "A类客户每周至少跟进4次" in points
         assert re.search(r"每周至少跟进\s*4\s*次", lesson.locator(".sopcoach-tool").inner_text())  # the tier tool
