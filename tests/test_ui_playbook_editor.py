@@ -348,3 +348,20 @@ def test_widgets_only_forward_and_never_print():
     assert "print(" not in source
     observers = re.findall(r"\.observe\(([^\n]*)", source)
     assert observers and all('names="value"' in o for o in observers)
+
+
+@pytest.mark.parametrize("name, old, unit", [("tier.A.min_weekly_follow_ups", 3, "follow-ups a week"),
+                                             ("tier.A.min_employees", 500, "employees")])
+def test_a_fraction_in_a_count_is_refused_never_read_as_25(app, content, name, old, unit):
+    """Typing 2.5 into a count (issue 14): the widget takes the decimal point (an IntText's browser
+    view drops it and sends 25), the editor refuses 2.5 with the reason and shows the old value again."""
+    box = app.controls[name]
+    assert isinstance(box, w.FloatText)
+    assert box.value == old
+    box.value = 2.5  # what a FloatText sends when "2.5" is typed
+    assert f"is a whole number of {unit} (got 2.5)" in app.status.value
+    assert box.value == old
+    assert app.ed.changed_files() == []
+    box.value = old + 1  # a whole number still goes through
+    assert app.ed.changed_files() == ["customers.yaml"]
+    assert f": {old + 1}" in app.ed.texts()["customers.yaml"]

@@ -60,6 +60,9 @@ class Problem:
         Dotted field path inside the file, e.g. ``stages[2].role``; empty for the whole file.
     message : str
         What was expected, what was found, and how to fix it.
+    severity : str
+        ``"error"`` (the default: the content is unusable) or ``"warning"`` (usable, but likely
+        wrong; ``sopcoach check`` prints it and still exits 0).
 
     Examples
     --------
@@ -70,6 +73,8 @@ class Problem:
 
     >>> str(Problem("deals.csv", 0, 0, "", "no such file or folder"))
     'deals.csv: no such file or folder'
+    >>> str(Problem("bank.yaml", 9, 11, "questions[0].options[3]", "pin it", severity="warning"))
+    'bank.yaml:9:11: questions[0].options[3]: warning: pin it'
     """
 
     path: str
@@ -77,10 +82,12 @@ class Problem:
     column: int
     field: str
     message: str
+    severity: str = "error"
 
     def __str__(self) -> str:
         where = self.path + (f":{self.line}" if self.line else "") + (f":{self.column}" if self.line and self.column else "")
-        return f"{where}: {self.field}: {self.message}" if self.field else f"{where}: {self.message}"
+        message = f"warning: {self.message}" if self.severity == "warning" else self.message
+        return f"{where}: {self.field}: {message}" if self.field else f"{where}: {message}"
 
 
 class SopcoachError(Exception):

@@ -52,6 +52,7 @@ from ruamel.yaml.tokens import CommentToken
 
 from ..certification.scoring import key_text
 from ..config import settings
+from ..content.check import fold_follow_ons
 from ..content.playbook import Clause, load_playbook
 from ..content.quizbank import Bank, load_bank, load_blueprint
 from ..content.yaml_loader import format_loc
@@ -183,6 +184,17 @@ def _number(value: Any, what: str) -> int | Decimal:
     if d is None:
         raise EditError(f"{what} must be a number (got {value!r})")
     return int(d) if d == d.to_integral_value() else d
+
+
+def _whole(value: Any, what: str, unit: str) -> int:
+    """Return ``value`` as an ``int``; raise :class:`EditError` when it is not a whole number."""
+    d = _as_decimal(value)
+    if d is None:
+        raise EditError(f"{what} must be a number (got {value!r})")
+    if d != d.to_integral_value():
+        raise EditError(f"{what} is a whole number of {unit} (got {d.normalize():f}); "
+                        "type a whole number, nothing was changed")
+    return int(d)
 
 
 def _same(old: Any, new: Any) -> bool:
@@ -397,7 +409,8 @@ def evaluate_texts(content: Path | str, texts: dict[str, str]) -> dict[str, Any]
         if playbook is not None and folder.is_dir() and any(folder.glob("*.yaml")):
             practice = attempt(load_bank, folder, playbook)
         roots = [root, content]
-        mapped = [Problem(_display(p.path, roots), p.line, p.column, p.field, p.message) for p in problems]
+        mapped = fold_follow_ons([Problem(_display(p.path, roots), p.line, p.column, p.field, p.message)
+                                  for p in problems], playbook_failed=playbook is None)
     return {"problems": mapped, "playbook": playbook, "bank": bank, "practice": practice, "files": texts}
 
 
@@ -992,18 +1005,23 @@ class PlaybookEdit:
     def set_tier(self, tier_id: str, min_weekly_follow_ups: Any = _KEEP, min_annual_revenue: Any = _KEEP,
                  min_employees: Any = _KEEP) -> bool:
         """Set a customer tier's weekly follow-up minimum (seed:3.1.2) and size thresholds
-        (annual revenue in the SOP currency, employees; ``None`` for no minimum)."""
+        (annual revenue in the SOP currency, employees; ``None`` for no minimum).
+
+        Raises :class:`EditError` when a count (follow-ups, employees) is not a whole number (2.5 is
+        refused, never rounded or read as 25).
+        """
         self._writable("tiers")
         item = self.item("tiers", tier_id)
         order = _ORDER["tiers"]
         changed = False
         if min_weekly_follow_ups is not _KEEP:
             changed |= _assign(item, "min_weekly_follow_ups",
-                               _number(min_weekly_follow_ups, "min_weekly_follow_ups"), order)
+                               _whole(min_weekly_follow_ups, "min_weekly_follow_ups", "follow-ups a week"), order)
         for key, value in (("min_annual_revenue", min_annual_revenue), ("min_employees", min_employees)):
             if value is _KEEP:
                 continue
-            changed |= _remove(item, key) if value is None else _assign(item, key, _number(value, key), order)
+            number = _whole(value, key, "employees") if key == "min_employees" and value is not None else value
+            changed |= _remove(item, key) if value is None else _assign(item, key, _number(number, key), order)
         return self._done("set_tier", (tier_id,), {"min_weekly_follow_ups": min_weekly_follow_ups,
                                                    "min_annual_revenue": min_annual_revenue,
                                                    "min_employees": min_employees}, changed)

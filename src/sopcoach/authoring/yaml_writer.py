@@ -33,9 +33,10 @@ from pathlib import Path
 from typing import Any
 from collections.abc import Callable, Iterator, Mapping, Sequence
 
-from ruamel.yaml import YAML
+from ruamel.yaml import YAML, YAMLError
 from ruamel.yaml.representer import RoundTripRepresenter
 
+from ..content.yaml_loader import load_yaml
 from ..i18n import t
 
 __all__ = ["HISTORY", "INDENTS", "MANIFEST", "Backup", "decode", "dump", "encode", "history", "load_round_trip",
@@ -98,8 +99,12 @@ def load_round_trip(text: str) -> tuple[Any, tuple[int, int, int] | None]:
     Raises
     ------
     ruamel.yaml.YAMLError
-        When ``text`` is not YAML.
+        When ``text`` is not YAML, or when :func:`~sopcoach.content.yaml_loader.load_yaml` refuses it
+        (an alias bomb: ruamel would expand it without bound).
     """
+    checked = load_yaml("<text>", text)
+    if checked.data is None and checked.problems:
+        raise YAMLError(str(checked.problems[0]))
     doc = None
     for candidate in INDENTS:
         doc = round_trip_yaml(candidate).load(text)

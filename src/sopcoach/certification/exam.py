@@ -26,7 +26,8 @@ from typing import Any
 from collections.abc import Callable
 from collections.abc import Set as AbstractSet
 
-from ..content.quizbank import Bank, Blueprint, MultipleChoice, Numeric, Ordering, Section, SingleChoice, TrueFalse
+from ..content.quizbank import (Bank, Blueprint, MultipleChoice, Numeric, Ordering, Section, SingleChoice, TrueFalse,
+                                display_order)
 from ..errors import (AlreadyCertified, AttemptClosed, AttemptExpired, AttemptLimitReached, ExamError, InvalidResponse,
                       LessonsIncomplete, QuestionsNeedReview, WaitRequired)
 from ..i18n import Text, t
@@ -75,7 +76,8 @@ def draw(bank: Bank, blueprint: Blueprint, seed: int, exclude: AbstractSet[str] 
 
     Questions are drawn per section (``Section.draw`` each, sections in blueprint order, questions
     shuffled within the exam). Choice options and ordering blocks are shuffled; an ordering's
-    shown order never equals its key (shared case 12).
+    shown order never equals its key (shared case 12); an option pinned last (``pin: last``, or a
+    text such as "All of the above", see :func:`~sopcoach.content.quizbank.display_order`) stays last.
 
     Parameters
     ----------
@@ -110,9 +112,9 @@ def draw(bank: Bank, blueprint: Blueprint, seed: int, exclude: AbstractSet[str] 
     for qid in chosen:
         q = bank[qid]
         if isinstance(q, (SingleChoice, MultipleChoice)):
-            ids = sorted(o.id for o in q.options)  # the shown order must not depend on the key
-            rng.shuffle(ids)
-            orders[qid] = ids
+            # the shown order must not depend on the key: shuffled from the ids sorted; an option
+            # pinned last ("all of the above") keeps its place after the others
+            orders[qid] = [o.id for o in display_order(sorted(q.options, key=lambda o: o.id), rng)]
         elif isinstance(q, Ordering):
             ids = sorted(o.id for o in q.blocks)
             key = [o.id for o in q.items]

@@ -48,10 +48,11 @@ def _cmd_check(args: argparse.Namespace) -> int:
     problems = check_paths([Path(p) for p in args.paths], content or PROJECT_ROOT)
     for p in problems:
         print(p)
-    if problems:
-        print(f"{len(problems)} problem(s)", file=sys.stderr)
+    errors = [p for p in problems if p.severity == "error"]
+    if errors:
+        print(f"{len(errors)} problem(s)", file=sys.stderr)
         return 1
-    print("ok: no problems", file=sys.stderr)
+    print(f"ok: no problems, {len(problems)} warning(s)" if problems else "ok: no problems", file=sys.stderr)
     return 0
 
 

@@ -97,7 +97,7 @@ def _join(items: list[str], empty: str = "-") -> str:
 def _cmd_release(args: argparse.Namespace) -> int:
     lang = current_lang()
     s = args.settings
-    problems = check_paths([], s.content)
+    problems = [p for p in check_paths([], s.content) if p.severity == "error"]  # warnings do not block
     if problems:
         raise ContentError(problems)
     playbook, bank, _ = _content(s)

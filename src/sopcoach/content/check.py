@@ -5,6 +5,8 @@ too before they use the content.
 """
 from __future__ import annotations
 
+import dataclasses
+import re
 from pathlib import Path
 from collections.abc import Sequence
 
@@ -17,19 +19,24 @@ from .yaml_loader import load_yaml
 def check_paths(paths: Sequence[Path], content: Path) -> list[Problem]:
     """Validate content files and return every problem (empty when clean).
 
-    With no ``paths``, checks ``playbook/`` and ``quizzes/`` under ``content`` together (banks are
-    checked against the playbook). A given folder named ``playbook`` is loaded as a playbook; any
-    other YAML file is read as a bank (``questions:``) or a blueprint (``exam:``).
+    With no ``paths``, checks every content file under ``content``: ``playbook/``, the exam bank
+    ``quizzes/bank/``, the lessons' practice pool ``quizzes/practice/`` (both checked against the
+    playbook) and ``quizzes/blueprint.yaml``. A given folder named ``playbook`` is loaded as a playbook; any
+    other YAML file is read as a bank (``questions:``) or a blueprint (``exam:``). Warnings (an
+    option such as "All of the above" without ``pin: last``) come back as problems with
+    ``severity="warning"``.
     """
     problems: list[Problem] = []
     playbook = None
 
     def attempt(fn, *args):
         try:
-            return fn(*args)
+            loaded = fn(*args)
         except ContentError as exc:
             problems.extend(exc.problems)
             return None
+        problems.extend(getattr(loaded, "warnings", []))  # a bank's warnings (severity "warning")
+        return loaded
 
     if not paths:
         playbook = attempt(load_playbook, content / "playbook")
@@ -37,7 +44,10 @@ def check_paths(paths: Sequence[Path], content: Path) -> list[Problem]:
         if playbook is None:  # still report bank syntax/schema problems
             attempt(load_bank, content / "quizzes" / "bank", None)
         attempt(load_blueprint, content / "quizzes" / "blueprint.yaml", bank)
-        return problems
+        practice = content / "quizzes" / "practice"  # what every lesson page loads
+        if playbook is not None and practice.is_dir() and any(practice.glob("*.yaml")):
+            attempt(load_bank, practice, playbook)
+        return fold_follow_ons(problems, playbook_failed=playbook is None)
     files: list[Path] = []
     for p in paths:
         if p.is_dir() and (p.name == "playbook" or any(p.glob("sop.yaml"))):
@@ -62,3 +72,27 @@ def check_paths(paths: Sequence[Path], content: Path) -> list[Problem]:
         else:
             attempt(load_bank, [f], playbook)
     return problems
+
+
+#: Messages of a question that names playbook values: while the playbook itself fails to load, these
+#: follow from the playbook's problem, not from the question file.
+FOLLOW_ON = re.compile(r"unknown playbook fact|names unknown playbook fact|unknown clause id")
+
+
+def fold_follow_ons(problems: list[Problem], playbook_failed: bool) -> list[Problem]:
+    """Report a failing playbook once: fold the questions' reference problems under its first problem.
+
+    When ``playbook_failed``, every problem whose message matches :data:`FOLLOW_ON` (a question that
+    names a playbook fact or clause, none of which are known then) is dropped and the first playbook
+    problem gains a line "N follow-on problems in other files". Otherwise ``problems`` is returned as is.
+    """
+    follow = [p for p in problems if FOLLOW_ON.search(p.message)] if playbook_failed else []
+    roots = [p for p in problems if p not in follow]
+    first = next((i for i, p in enumerate(roots) if p.path.replace("\\", "/").split("/")[-2:-1] == ["playbook"]), None)
+    if not follow or first is None:
+        return problems
+    files = len({p.path for p in follow})
+    note = (f"\n    {len(follow)} follow-on problem(s) in {files} other file(s) (questions that use playbook "
+            "values); they go away or are reported again once the playbook loads")
+    roots[first] = dataclasses.replace(roots[first], message=roots[first].message + note)
+    return roots

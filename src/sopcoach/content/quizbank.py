@@ -30,6 +30,7 @@ content error). Texts may quote facts as ``{{fact}}``. Facts are listed by
 """
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import re
 from decimal import Decimal, InvalidOperation, localcontext
@@ -78,6 +79,45 @@ Weight = Annotated[Fraction, BeforeValidator(_weight), AfterValidator(_weight_ra
                    PlainSerializer(lambda f: str(f), return_type=str)]
 
 
+#: Option texts that refer to the other options ("All of the above", "以上都是"): such an option only
+#: makes sense in last place, so the exam and the lessons never shuffle it (see :func:`refers_to_others`).
+REFERS_TO_OTHERS = re.compile(
+    r"^\W*(?:(?:all|none|both|neither|any)\s+(?:of\s+)?(?:the\s+)?(?:above|foregoing|preceding|previous)"
+    r"(?:\s+(?:options|answers|choices|statements))?"
+    r"|(?:all|none|both|neither)\s+of\s+(?:these|them|those)|all\s+(?:are\s+)?(?:correct|true|right)"
+    r"|(?:以上|上述|上面|前述)(?:选项|答案|说法|各项|几项|所有|全部)?(?:都|皆|均|全|全部|所有)?"
+    r"(?:是|非|不是|对|不对|正确|不正确|错误|错|可以|不可以|没有|无)?"
+    r"|(?:都|皆|均|全)(?:对|错|是|非|不对|不是|正确|不正确))\W*$",
+    re.IGNORECASE)
+
+
+def refers_to_others(text: Any) -> bool:
+    """Return whether an option text (a :class:`~sopcoach.i18n.Text` or a string) refers to the others.
+
+    >>> refers_to_others("All of the above"), refers_to_others("以上皆非"), refers_to_others("都对")
+    (True, True, True)
+    >>> refers_to_others("50人以上"), refers_to_others("Above the limit")
+    (False, False)
+    """
+    texts = [text.zh_CN, text.en] if hasattr(text, "zh_CN") else [str(text)]
+    return any(REFERS_TO_OTHERS.match(x.strip()) for x in texts if x and x.strip())
+
+
+def display_order(options: list[Any], rng: Any) -> list[Any]:
+    """Return ``options`` shuffled by ``rng`` (a :class:`random.Random`), pinned ones kept last.
+
+    An option with ``pin: last`` or whose text :func:`refers_to_others` keeps its authored place
+    among the pinned ones, after every shuffled option. ``options`` are :class:`Option` objects.
+    """
+    free = [o for o in options if not _pinned(o)]
+    rng.shuffle(free)
+    return free + [o for o in options if _pinned(o)]
+
+
+def _pinned(option: Any) -> bool:
+    return getattr(option, "pin", None) == "last" or refers_to_others(option.text)
+
+
 class _Model(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
 
@@ -87,6 +127,7 @@ class Option(_Model):
 
     ``weight`` (optional) is the option's share of the question's credit in [-1, 1] (see
     :mod:`sopcoach.certification.scoring`); ``feedback`` (optional) is shown to a learner who picked it.
+    ``pin: last`` keeps the option last when options are shuffled (see :func:`display_order`).
     """
 
     id: str = Field(pattern=ID)
@@ -95,6 +136,8 @@ class Option(_Model):
     value: Decimal | None = None
     weight: Weight | None = None
     feedback: Text | None = None
+    #: ``last``: never shuffled, shown after the other options (for "all of the above" and the like).
+    pin: Literal["last"] | None = None
 
 
 class _Question(_Model):
@@ -518,9 +561,11 @@ class Bank:
     Use :func:`load_bank`. ``questions`` maps id to question in authored order.
     """
 
-    def __init__(self, questions: list[Any], digest: str):
+    def __init__(self, questions: list[Any], digest: str, warnings: list[Problem] | None = None):
         self.questions: dict[str, Any] = {q.id: q for q in questions}
         self.digest = digest
+        #: Located warnings (``severity="warning"``) found while loading; ``sopcoach check`` prints them.
+        self.warnings: list[Problem] = list(warnings or [])
 
     def __len__(self) -> int:
         return len(self.questions)
@@ -628,6 +673,7 @@ def load_bank(paths: list[Path] | Path, playbook: Any = None) -> Bank:
     facts = playbook.facts() if playbook is not None else {}
     clause_ids = {c.id for c in playbook.clauses} if playbook is not None else None
     problems: list[Problem] = []
+    warnings: list[Problem] = []
     questions: list[Any] = []
     first: dict[str, tuple[str, int]] = {}
     digest = hashlib.sha256()
@@ -650,12 +696,18 @@ def load_bank(paths: list[Path] | Path, playbook: Any = None) -> Bank:
                                             "answers are stored per id, so ids must be unique"))
                 continue
             first[q.id] = (doc.path, line)
+            for j, o in enumerate(getattr(q, "options", None) or []):
+                if o.pin is None and refers_to_others(o.text):
+                    found = doc.problem(("questions", i, "options", j),
+                                        f"option '{o.id}' refers to the other options, so it stays last when the "
+                                        "options are shuffled; add 'pin: last' to the option to say so")
+                    warnings.append(dataclasses.replace(found, severity="warning"))
             try:
                 questions.append(_resolve(q, facts, clause_ids))
             except ValueError as exc:
                 problems.append(doc.problem(("questions", i), str(exc)))
     raise_problems(problems)
-    return Bank(questions, digest.hexdigest())
+    return Bank(questions, digest.hexdigest(), warnings)
 
 
 def load_blueprint(path: Path | str, bank: Bank | None = None) -> Blueprint:

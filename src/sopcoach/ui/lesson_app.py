@@ -17,6 +17,7 @@ import ipywidgets as w
 
 from ..certification.scoring import floor_percent
 from ..config import Installation
+from ..content.quizbank import display_order
 from ..errors import InvalidResponse, RecordsError, SchemaMismatch
 from ..i18n import t
 from ..lessons.progress import PASS_FRACTION, Feedback, LessonService, LessonStatus
@@ -40,15 +41,13 @@ class PracticeItem:
                 options = [(t("正确", "True", self.lang), "true"), (t("错误", "False", self.lang), "false")]
                 value = None if prev is None else ("true" if prev else "false")
             else:
-                opts = list(q.options)
-                rng.shuffle(opts)
+                opts = display_order(list(q.options), rng)
                 options = [(o.text.get(self.lang), o.id) for o in opts]
                 value = prev
             self.control = w.RadioButtons(options=options, value=value, layout=shared_layout(width="auto"),
                                           style=shared_style(DescriptionStyle))
         elif q.type == "multiple_choice":
-            opts = list(q.options)
-            rng.shuffle(opts)
+            opts = display_order(list(q.options), rng)
             chosen = set(prev or [])
             self.boxes = [(o.id, w.Checkbox(value=o.id in chosen, description=o.text.get(self.lang), indent=False,
                                             layout=shared_layout(width="auto"), style=shared_style(CheckboxStyle)))

@@ -35,7 +35,7 @@ from collections.abc import Callable
 import ipywidgets as w
 
 from ..authoring.playbook_edit import UNITS, WEEKDAYS, PlaybookEdit, Review, diff_lines, open_playbook
-from ..errors import InvalidPlaybook, SaveConflict, SopcoachError
+from ..errors import EditError, InvalidPlaybook, SaveConflict, SopcoachError
 from ..i18n import current_lang, t
 from ..tables import Cell, Markup, Table, render
 from ._common import esc, log, log_to_server, safe
@@ -192,6 +192,13 @@ class PlaybookEditorApp:
             return
         try:
             self._writers[name](change["new"])
+        except EditError:  # refused (e.g. 2.5 follow-ups): show the session's value again, then say why
+            self._syncing = True
+            try:
+                self.controls[name].value = self._readers[name]()
+            finally:
+                self._syncing = False
+            raise
         finally:
             self._after_edit()
 
@@ -464,7 +471,7 @@ class PlaybookEditorApp:
                             for h, wd in zip(header, ("300px", "180px", "260px", "220px"))]))
         for tid in ed.ids("tiers"):
             cadence = self._bind(
-                f"tier.{tid}.min_weekly_follow_ups", w.IntText(layout=w.Layout(width="100px")),
+                f"tier.{tid}.min_weekly_follow_ups", w.FloatText(layout=w.Layout(width="100px")),
                 functools.partial(lambda x: int(ed.value("tiers", x, "min_weekly_follow_ups") or 0), tid),
                 functools.partial(lambda x, v: ed.set_tier(x, min_weekly_follow_ups=v), tid))
             revenue = self._optional_number(
@@ -472,7 +479,7 @@ class PlaybookEditorApp:
                 functools.partial(lambda x: ed.value("tiers", x, "min_annual_revenue"), tid),
                 functools.partial(lambda x, v: ed.set_tier(x, min_annual_revenue=v), tid))
             employees = self._optional_number(
-                f"tier.{tid}.min_employees", w.IntText(layout=w.Layout(width="120px")),
+                f"tier.{tid}.min_employees", w.FloatText(layout=w.Layout(width="120px")),
                 functools.partial(lambda x: ed.value("tiers", x, "min_employees"), tid),
                 functools.partial(lambda x, v: ed.set_tier(x, min_employees=v), tid))
             rows.append(w.HBox([w.HTML(esc(self._name("tiers", tid)), layout=w.Layout(width="300px")),
