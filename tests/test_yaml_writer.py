@@ -2,7 +2,10 @@
 from __future__ import annotations
 
 import multiprocessing
+import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -103,3 +106,40 @@ def test_an_edit_that_changes_nothing_writes_nothing(tmp_path):
     assert update_yaml(path, home, lambda doc: None, "save") is None
     assert history(home) == []
     assert path.read_text(encoding="utf-8") == COUNTER
+
+
+_SAVE_IN_A_READ_ONLY_FOLDER = """
+import sys
+from sopcoach.authoring.yaml_writer import update_yaml
+from sopcoach.errors import ContentNotWritable
+try:
+    update_yaml(sys.argv[1], sys.argv[2], lambda doc: doc.__setitem__("n", 2), kind="save", note="n=2")
+except ContentNotWritable as exc:
+    print("refused:", exc)
+"""
+
+
+def test_a_folder_the_server_cannot_write_is_refused_before_any_backup(tmp_path):
+    """A content folder this process may not write (a Kubernetes trainer pod): the save is refused with a line
+    that says so, the file is unchanged, no temporary file is left and the history has no entry for it.
+
+    The process runs without capabilities (setpriv), so even root meets the folder's read-only mode."""
+    if os.geteuid() == 0 and not shutil.which("setpriv"):
+        pytest.fail("setpriv (util-linux) is needed to run this test as root")
+    folder, home = tmp_path / "playbook", tmp_path / "home"
+    folder.mkdir()
+    home.mkdir()
+    target = folder / "x.yaml"
+    target.write_text("n: 1  # the count\n", encoding="utf-8")
+    folder.chmod(0o555)
+    try:
+        prefix = ["setpriv", "--bounding-set=-all", "--inh-caps=-all"] if os.geteuid() == 0 else []
+        out = subprocess.run([*prefix, sys.executable, "-c", _SAVE_IN_A_READ_ONLY_FOLDER, str(target), str(home)],
+                             capture_output=True, text=True, timeout=120, env={**os.environ, "SOPCOACH_LANG": "en"})
+    finally:
+        folder.chmod(0o755)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.startswith(f"refused: cannot save: this server may not write {folder} (Permission denied)")
+    assert target.read_text(encoding="utf-8") == "n: 1  # the count\n"
+    assert sorted(p.name for p in folder.iterdir()) == ["x.yaml"]
+    assert history(home) == []

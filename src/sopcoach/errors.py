@@ -219,6 +219,10 @@ class EditError(SopcoachError):
     """An edit or a save is refused (unknown id, read-only file, nothing to restore, ...)."""
 
 
+class ContentNotWritable(EditError):
+    """A save is refused because this process cannot write the content folder; nothing was written."""
+
+
 class InvalidPlaybook(EditError):
     """Saving (or restoring) is refused because ``sopcoach check`` reports ``problems``."""
 

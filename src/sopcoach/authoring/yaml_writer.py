@@ -37,6 +37,7 @@ from ruamel.yaml import YAML, YAMLError
 from ruamel.yaml.representer import RoundTripRepresenter
 
 from ..content.yaml_loader import load_yaml
+from ..errors import ContentNotWritable
 from ..i18n import t
 
 __all__ = ["HISTORY", "INDENTS", "MANIFEST", "Backup", "decode", "dump", "encode", "history", "load_round_trip",
@@ -217,14 +218,19 @@ def _backup(home: Path, disk: Mapping[str, bytes], changed: Sequence[str], kind:
     return Backup(ident, folder, now, kind, tuple(sorted(disk)), tuple(changed), tuple(clauses), note, by)
 
 
-def _write_atomic(path: Path, data: bytes) -> None:
+def _stage(path: Path, data: bytes) -> Path:
+    """Write ``data`` beside ``path`` (a hidden temporary file with ``path``'s mode) and return it."""
     tmp = path.with_name(f".{path.name}.sopcoach-tmp")
     tmp.write_bytes(data)
     try:
         os.chmod(tmp, path.stat().st_mode & 0o7777)
     except OSError:
         pass
-    os.replace(tmp, path)
+    return tmp
+
+
+def _write_atomic(path: Path, data: bytes) -> None:
+    os.replace(_stage(path, data), path)
 
 
 @contextlib.contextmanager
@@ -276,8 +282,10 @@ def write_files(folder: Path | str, home: Path | str, new: Callable[[dict[str, b
 
     Raises
     ------
+    ContentNotWritable
+        When this process may not write ``folder`` (nothing written, no backup made).
     OSError
-        When the folder or the history cannot be written.
+        When the history cannot be written, or another error stops the write.
     """
     folder, home = Path(folder), Path(home)
     now = now or _utcnow()
@@ -287,9 +295,25 @@ def write_files(folder: Path | str, home: Path | str, new: Callable[[dict[str, b
         changed = [n for n, raw in files.items() if disk.get(n) != raw]
         if not changed:
             return None
-        backup = _backup(home, disk, [prefix + n for n in changed], kind, note, by, clauses, now)
-        for name in changed:
-            _write_atomic(folder / name, files[name])
+        # Every new file is written beside its target before the backup: a folder this process
+        # cannot write is refused with nothing saved and no history entry for a save that never was.
+        staged: dict[str, Path] = {}
+        try:
+            try:
+                for name in changed:
+                    staged[name] = _stage(folder / name, files[name])
+            except PermissionError as exc:
+                raise ContentNotWritable(t(
+                    f"无法保存：本服务器没有写入 {folder} 的权限（{exc.strerror}），没有任何修改被保存。"
+                    "请在可写的内容目录中修改（见 docs/deploy.md）。",
+                    f"cannot save: this server may not write {folder} ({exc.strerror}); nothing was saved. "
+                    "Edit the playbook where the content folder is writable (docs/deploy.md).")) from exc
+            backup = _backup(home, disk, [prefix + n for n in changed], kind, note, by, clauses, now)
+            for name in changed:
+                os.replace(staged.pop(name), folder / name)
+        finally:
+            for tmp in staged.values():
+                tmp.unlink(missing_ok=True)
     return backup
 
 
