@@ -7,6 +7,7 @@ import subprocess
 import sys
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
+from typing import Any
 
 from sopcoach.certification.itemstats import simulated_response
 
@@ -113,6 +114,22 @@ def installation_at(content: Path, home: Path):
     url = f"sqlite:///{home / 'sopcoach.db'}"
     return Installation(Settings(home, url, "zh-CN", content), pb, bank, bp, Records(url))
 
+
+def command_line_installation(folder: Path, monkeypatch) -> tuple[Any, FakeClock, Any]:
+    """Copy the shipped playbook and quizzes into ``folder``, point the command line at it
+    (``SOPCOACH_CONTENT``; data home ``folder/var``; no ``SOPCOACH_DB_URL``) and return its
+    installation, a :class:`FakeClock` and the exam service on that clock."""
+    import shutil
+    from sopcoach.config import installation, settings
+    for part in ("playbook", "quizzes"):
+        shutil.copytree(ROOT / part, folder / part)
+    (folder / "notebooks").mkdir()
+    monkeypatch.setenv("SOPCOACH_CONTENT", str(folder))
+    monkeypatch.setenv("SOPCOACH_HOME", str(folder / "var"))
+    monkeypatch.delenv("SOPCOACH_DB_URL", raising=False)
+    inst = installation(settings())
+    clock = FakeClock()
+    return inst, clock, inst.exam_service(clock)
 
 def sign_in_session(base: str, learner_id: str, code: str, timeout: float = 30):
     """Sign in to the learner server at ``base`` over HTTP, as the sign-in form does.

@@ -8,13 +8,12 @@ from __future__ import annotations
 
 import csv
 import io
-import shutil
 
 import openpyxl
 import pandas as pd
 import pytest
 
-from support import ROOT, FakeClock, correct_response
+from support import command_line_installation, correct_response
 
 from sopcoach.certification.results import export_bytes, person_table
 from sopcoach.spreadsheet import safe_cell, safe_frame, safe_row
@@ -61,16 +60,7 @@ def test_unescaped_xlsx_would_be_a_formula():
 @pytest.fixture
 def evil_home(tmp_path, monkeypatch):
     """An installation whose learners have formula names, teams and cohorts; each sat the exam once."""
-    for part in ("playbook", "quizzes"):
-        shutil.copytree(ROOT / part, tmp_path / part)
-    (tmp_path / "notebooks").mkdir()
-    monkeypatch.setenv("SOPCOACH_CONTENT", str(tmp_path))
-    monkeypatch.setenv("SOPCOACH_HOME", str(tmp_path / "var"))
-    monkeypatch.delenv("SOPCOACH_DB_URL", raising=False)
-    from sopcoach.config import installation, settings
-    inst = installation(settings())
-    clock = FakeClock()
-    service = inst.exam_service(clock)
+    inst, clock, service = command_line_installation(tmp_path, monkeypatch)
     for i, name in enumerate(EVIL[:4]):
         inst.records.enroll(f"L{i}", name, team="=cmd|' /C calc'!A0", cohort="@c")
         aid = service.start_or_resume(f"L{i}", seed=i)

@@ -4,14 +4,13 @@ from __future__ import annotations
 import csv
 import io
 import json
-import shutil
 from datetime import date, datetime, timezone
 
 import openpyxl
 import pandas as pd
 import pytest
 
-from support import ROOT, FakeClock, correct_response, wrong_response
+from support import command_line_installation, correct_response, wrong_response
 
 from sopcoach.certification.results import ATTEMPT_COLUMNS, attempt_rows, export_bytes, person_table
 
@@ -97,16 +96,7 @@ def test_exports_to_csv_json_and_xlsx(cohort, blueprint, clock):
 @pytest.fixture
 def cli_env(tmp_path, monkeypatch):
     """A content folder and data folder for the command line."""
-    for part in ("playbook", "quizzes"):
-        shutil.copytree(ROOT / part, tmp_path / part)
-    (tmp_path / "notebooks").mkdir()
-    monkeypatch.setenv("SOPCOACH_CONTENT", str(tmp_path))
-    monkeypatch.setenv("SOPCOACH_HOME", str(tmp_path / "var"))
-    monkeypatch.delenv("SOPCOACH_DB_URL", raising=False)
-    from sopcoach.config import installation, settings
-    inst = installation(settings())
-    clock = FakeClock()
-    service = inst.exam_service(clock)
+    inst, clock, service = command_line_installation(tmp_path, monkeypatch)
     inst.records.enroll("A", "甲", team="east", cohort="2026-03")
     inst.records.enroll("B", "乙", team="west", cohort="2026-03")
     sit(service, inst.records, inst.bank, "A", clock, 30, 15)

@@ -39,7 +39,7 @@ from decimal import Decimal
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 
 from ..content.quizbank import Matching, MultipleChoice, Numeric, NumericAnswer, Ordering, ShortAnswer, SingleChoice, TrueFalse
 from ..errors import ContentError, Problem, relpath
@@ -742,8 +742,22 @@ def import_gift(path: Path | str, text: str | None = None, options: ImportOption
         except OSError as exc:
             result.problems.append(Problem(result.path, 0, 0, "", f"cannot read the file: {exc}"))
             return result
+    return add_questions(result, parse_gift(text), options, taken_ids)
+
+
+def add_questions(result: ImportResult, questions: Iterable[GiftQuestion], options: ImportOptions | None,
+                  taken_ids: set[str] | None, skip_reasons: Mapping[str, str] | None = None) -> ImportResult:
+    """Turn parsed questions (GIFT's, or Moodle XML's read into the same shape) into ``result``'s entries.
+
+    A question is counted once: imported (:func:`to_entry`), or skipped with its line and reason (a
+    type in ``skip_reasons``, e.g. Moodle's ``essay``, is skipped with that reason). Returns ``result``.
+    """
+    skip_reasons = skip_reasons or {}
     b = Builder(result, options or ImportOptions(), taken_ids)
-    for n, q in enumerate(parse_gift(text), 1):
+    for n, q in enumerate(questions, 1):
+        if q.qtype in skip_reasons:
+            b.skip(ItemResult(q.line, q.qtype), skip_reasons[q.qtype])
+            continue
         item, entry = to_entry(q, b, n)
         if entry is None:
             b.skip(item, item.reason or "not importable")

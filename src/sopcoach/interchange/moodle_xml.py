@@ -26,8 +26,8 @@ from defusedxml.ElementTree import DefusedXMLParser
 from ..content.quizbank import Matching, MultipleChoice, Numeric, Ordering, ShortAnswer, SingleChoice, TrueFalse
 from ..errors import ContentError, Problem, relpath
 from ..i18n import Text
-from ._common import Builder, ImportOptions, ImportResult, ItemResult, number, number_text, snap_percent
-from .gift import GiftAnswer, GiftQuestion, _letter, to_entry
+from ._common import ImportOptions, ImportResult, number, number_text, snap_percent
+from .gift import GiftAnswer, GiftQuestion, _letter, add_questions
 
 #: Grades (percent) Moodle offers; others are rounded or refused on import.
 MOODLE_GRADES = {Fraction(100), Fraction(90), Fraction(250, 3), Fraction(80), Fraction(75), Fraction(70),
@@ -455,14 +455,4 @@ def import_moodle_xml(path: Path | str, text: str | None = None, options: Import
                                        "(<quiz>); export the questions from Moodle's question bank as "
                                        "'Moodle XML format'"))
         return result
-    b = Builder(result, options or ImportOptions(), taken_ids)
-    for n, q in enumerate(items, 1):
-        if q.qtype in XML_SKIP_REASONS:
-            b.skip(ItemResult(q.line, q.qtype), XML_SKIP_REASONS[q.qtype])
-            continue
-        item, entry = to_entry(q, b, n)
-        if entry is None:
-            b.skip(item, item.reason or "not importable")
-        else:
-            b.finish(item, entry)
-    return result
+    return add_questions(result, items, options, taken_ids, XML_SKIP_REASONS)
