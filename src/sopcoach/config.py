@@ -34,7 +34,7 @@ from .content.quizbank import Bank, Blueprint, load_bank, load_blueprint
 from .errors import ConfigError, NoDatabase
 from .i18n import current_lang
 from .records.models import utcnow
-from .records.schema import UPGRADE_COMMAND, shown_url, upgrade_command_for, url_state
+from .records.schema import UPGRADE_COMMAND, missing_sqlite_file, shown_url, upgrade_command_for, url_state
 from .records.store import Records, make_engine
 
 #: The project folder this package was installed from (a checkout, or an editable install): its
@@ -235,6 +235,7 @@ def require_database(s: Settings) -> None:
     """
     engine = make_engine(s.db_url)
     try:
+        missing = missing_sqlite_file(engine)
         state = url_state(engine)
     except OperationalError:
         return
@@ -242,10 +243,7 @@ def require_database(s: Settings) -> None:
         engine.dispose()
     if state.status != "empty":
         return
-    u = make_url(s.db_url)
-    missing = (u.get_backend_name() == "sqlite" and u.database not in (None, "", ":memory:")
-               and not Path(u.database).exists())
-    what = "no such file" if missing else "it holds no sopcoach tables"
+    what = "no such file" if missing is not None else "it holds no sopcoach tables"
     where = f" ({s.db_origin})" if s.db_origin else ""
     raise NoDatabase(f"no records database at {shown_url(s.db_url)}{where}: {what}; give the data home that "
                      "holds it (--home or SOPCOACH_HOME) or its URL (--db-url or SOPCOACH_DB_URL), or create "
