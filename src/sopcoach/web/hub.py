@@ -32,7 +32,6 @@ from __future__ import annotations
 import os
 import secrets
 import sys
-import warnings
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlparse
@@ -44,7 +43,7 @@ from tornado import web
 from voila.app import Voila
 
 from ..errors import ConfigError
-from .launch import TRAITLETS_FORM_NOTICE
+from .launch import quiet_traitlets_notices
 
 __all__ = ["HubLearnerIdentity", "HubServer", "HubTrainerIdentity", "TrainerHubServer", "hub_server", "main"]
 
@@ -211,7 +210,7 @@ class TrainerHubServer(Voila):
 
 def main(argv: list[str] | None = None) -> None:
     """Run the trainer server as a Hub service (``python -m sopcoach.web.hub ROOT [voila options]``)."""
-    warnings.filterwarnings("ignore", message=TRAITLETS_FORM_NOTICE, category=DeprecationWarning)
+    quiet_traitlets_notices()
     TrainerHubServer.launch_instance(argv)
 
 

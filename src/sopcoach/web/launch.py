@@ -82,6 +82,7 @@ __all__ = [
     "free_port",
     "is_loopback",
     "learner_command",
+    "quiet_traitlets_notices",
     "run_foreground",
     "run_trainer",
     "run_voila",
@@ -108,6 +109,12 @@ CULL_INTERVAL_S = 10
 #: it calls them deprecated but has no other one-argument form, and Voila shows traitlets' deprecation
 #: notices (``voila/__init__.py``); the servers filter it out so that it does not open every log.
 TRAITLETS_FORM_NOTICE = r"--\S+=.* for (containers|dict-traits) is deprecated"
+
+
+def quiet_traitlets_notices() -> None:
+    """Keep :data:`TRAITLETS_FORM_NOTICE` out of this process's log (every server's ``main`` calls it
+    once Voila is imported, since importing Voila turns traitlets' deprecation notices back on)."""
+    warnings.filterwarnings("ignore", message=TRAITLETS_FORM_NOTICE, category=DeprecationWarning)
 
 
 def _check_host(host: str) -> None:
@@ -533,7 +540,7 @@ def run_voila(argv: Sequence[str] | None = None) -> None:
     """
     from voila.app import main  # noqa: PLC0415 - start-up: Voila, only in the trainer server's own process
 
-    warnings.filterwarnings("ignore", message=TRAITLETS_FORM_NOTICE, category=DeprecationWarning)
+    quiet_traitlets_notices()
     main(list(argv) if argv is not None else None)
 
 

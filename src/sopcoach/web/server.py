@@ -42,7 +42,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import warnings
 from dataclasses import replace
 from datetime import timedelta
 from importlib.metadata import PackageNotFoundError, distribution
@@ -68,7 +67,7 @@ from ..config import open_records
 from ..config import settings as sopcoach_settings
 from ..errors import SchemaMismatch
 from ..records.models import utcnow
-from .launch import APP_NOTEBOOK, TRAITLETS_FORM_NOTICE
+from .launch import APP_NOTEBOOK, quiet_traitlets_notices
 from .identity import _TEMPLATES, SESSION_HOURS, LearnerIdentityProvider, PlainErrors, request_lang
 from .secret import load_secret
 from .serving import ActivityRelay, LearnerKernelManager, use_cached_exporter
@@ -573,7 +572,7 @@ def _quiet_voila_notices(record: logging.LogRecord) -> bool:
 
 def main(argv: list[str] | None = None) -> None:
     """Run the learner server (``python -m sopcoach.web.server ROOT [options]``)."""
-    warnings.filterwarnings("ignore", message=TRAITLETS_FORM_NOTICE, category=DeprecationWarning)
+    quiet_traitlets_notices()
     LearnerServer.launch_instance(argv)
 
 
