@@ -22,6 +22,9 @@ __all__ = ["LOADER", "Cell", "Markup", "Row", "Table", "render"]
 LOADER = jinja2.FileSystemLoader(str(Path(__file__).with_name("templates")))
 
 _ENV = jinja2.Environment(loader=LOADER, autoescape=True, undefined=jinja2.StrictUndefined)
+#: The macro, compiled once at import: the learner server's kernel zygote imports this module before
+#: it forks, so page kernels share the compiled template instead of each compiling it.
+_TABLE_MACRO = _ENV.get_template("table.html").module.table  # type: ignore[attr-defined]
 
 
 @dataclass(frozen=True)
@@ -90,5 +93,5 @@ def render(table: Table) -> str:
     >>> print(render(Table([], [Row([Cell("Pass mark", heads_row=True), Cell("90%", "score")], "ok")], css_class="x")))
     <table class='x'><tr class='ok'><th>Pass mark</th><td class='score'>90%</td></tr></table>
     """
-    return str(_ENV.get_template("table.html").module.table(table))  # type: ignore[attr-defined]
+    return str(_TABLE_MACRO(table))
 
