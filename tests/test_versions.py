@@ -12,13 +12,13 @@ import pytest
 from support import ROOT, FakeClock, correct_response, edit_file
 from support import raise_supervisor_limit as raise_limit
 
-from sopcoach.authoring.versions import (StaleQuotes, clause_hashes, confirm, diff_playbook, impact, latest_release,
+from sopcoach.authoring.versions import (clause_hashes, confirm, diff_playbook, impact, latest_release,
                                          needs_review, needs_review_ids, playbook_files, recertification_due,
                                          recertification_list, release, releases, set_sop_version, stale_quotes)
 from sopcoach.certification.exam import ExamService, recertification_exam
 from sopcoach.content.playbook import load_playbook
 from sopcoach.content.quizbank import load_bank
-from sopcoach.errors import ExamError, QuestionsNeedReview, VersionError
+from sopcoach.errors import ExamError, QuestionsNeedReview, StaleQuotes, VersionError
 
 QUOTE_QUESTIONS = {"pk-rep-discount", "pk-am-quote-limit", "pk-supervisor-discount", "sp-rep-quote-limit",
                    "sp-rep-discount-limit", "sp-rep-approver", "sp-am-approver", "sp-supervisor-approver"}

@@ -40,13 +40,13 @@ from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Collection, Iterable
 
 from ruamel.yaml.scalarstring import DoubleQuotedScalarString
 
 from ..certification.certificates import certificate_changes
 from ..config import settings
-from ..errors import VersionError
+from ..errors import StaleQuotes, VersionError
 from ..i18n import Text, t
 from ..records.models import QuestionReview, Release, from_db, to_db, utcnow
 from ..records.store import Records, Transaction
@@ -650,71 +650,55 @@ def stale_quotes(base: Release | Any | None, playbook: Any, lang: str | None = N
     if base is None:
         return []
     old_contents: dict[str, Any] = base.snapshot.get("clauses", {})
-    new_contents = clause_contents(playbook)
-    flat_new = {cid: _flatten(c, "", {}) for cid, c in new_contents.items()}
+    flat_new = {cid: _flatten(c, "", {}) for cid, c in clause_contents(playbook).items()}
     titles = {c.id: c.title.get(lang) for c in playbook.clauses}
-    found: list[StaleQuote] = []
-    seen: set[tuple[str, str, str, str, str]] = set()
-    for cid in [c.id for c in playbook.clauses]:
-        old, new = old_contents.get(cid), new_contents.get(cid)
-        if old is None or old == new:
+    found: dict[tuple[str, str, str, str, str], StaleQuote] = {}
+    for cid in titles:
+        old, here = old_contents.get(cid), flat_new[cid]
+        if old is None:
             continue
-        flat_old, here = _flatten(old, "", {}), flat_new[cid]
+        flat_old = _flatten(old, "", {})
         for path in dict.fromkeys(p for p in list(here) + list(flat_old) if here.get(p) != flat_old.get(p)):
-            was, now = _quoted_value(flat_old, path), _quoted_value(here, path)
-            item = _item(path)
+            was, now, item = _quoted_value(flat_old, path), _quoted_value(here, path), _item(path)
             if was is None or item is None or (now is not None and now[1] == was[1]):
                 continue
             value_path, old_shown, patterns = was
-            kind = re.sub(r"\[[^\]]*\]", "[]", value_path)
-            prefix = re.compile(rf"{re.escape(item[0])}(?:\.[a-z_.]+)?\[{re.escape(item[1])}\]\.")
-            holders = [x for x in titles if any(prefix.match(p) for p in flat_new.get(x, {}))]
+            same_item = re.compile(rf"{re.escape(item[0])}(?:\.[a-z_.]+)?\[{re.escape(item[1])}\]\.")
+            holders = [x for x in titles if any(same_item.match(p) for p in flat_new[x])]
             if item[0] == "calendar":  # its hours of the day (18:00) are explained by other clauses too
                 holders = list(titles)
-            in_force = set()
-            for x in holders:
-                for p in flat_new[x]:
-                    other = _quoted_value(flat_new[x], p) if re.sub(r"\[[^\]]*\]", "[]", p) == kind else None
-                    if other is not None:
-                        in_force.add(other[1])
-            if old_shown in in_force:
+            if old_shown in _values_in_force(flat_new, holders, value_path):
                 continue
-            texts: list[tuple[str, str, str, str]] = []
-            for x in holders:
-                clause = flat_new[x]
-                texts += [(x, "text", lg, clause.get(f"clause.text.{lg}") or "") for lg in ("zh-CN", "en")]
-                texts += [(x, p.rsplit(".", 1)[0], p.rsplit(".", 1)[1], v) for p, v in clause.items()
-                          if prefix.match(p) and isinstance(v, str) and p.rsplit(".", 1)[1] in ("zh-CN", "en")]
-            for x, where, lg, text in texts:
-                for pattern in patterns:
-                    m = re.search(pattern, text, flags=re.IGNORECASE)
-                    if m is None:
-                        continue
-                    key = (x, where, lg, m.group(0), value_path)
-                    if key not in seen:
-                        seen.add(key)
-                        new_shown = now[1] if now is not None else here.get(value_path)
-                        found.append(StaleQuote(x, titles[x], where, lg, m.group(0).strip(),
-                                                _excerpt(text, m.start(), m.end()), value_path, cid,
-                                                old_shown, new_shown))
-                    break
-    return found
+            for x, where, lg, text in _texts(flat_new, holders, same_item):
+                m = next((m for m in (re.search(pt, text, flags=re.IGNORECASE) for pt in patterns) if m), None)
+                if m is not None:
+                    found.setdefault((x, where, lg, m.group(0), value_path), StaleQuote(
+                        x, titles[x], where, lg, m.group(0).strip(), _excerpt(text, m.start(), m.end()),
+                        value_path, cid, old_shown, now[1] if now is not None else here.get(value_path)))
+    return list(found.values())
 
 
-class StaleQuotes(VersionError):
-    """A release is refused: texts still quote values changed since the last release (``quotes``)."""
+def _values_in_force(flat: dict[str, dict[str, Any]], holders: list[str], value_path: str) -> set[Any]:
+    """The values (as shown) of every item of ``value_path``'s kind (``authority[].max_discount``) in ``holders``."""
+    kind = re.sub(r"\[[^\]]*\]", "[]", value_path)
+    out = set()
+    for x in holders:
+        for p in flat[x]:
+            value = _quoted_value(flat[x], p) if re.sub(r"\[[^\]]*\]", "[]", p) == kind else None
+            if value is not None:
+                out.add(value[1])
+    return out
 
-    def __init__(self, quotes: Sequence[StaleQuote], lang: str | None = None):
-        self.quotes = list(quotes)
-        lines = "\n".join("  " + q.text(lang) for q in self.quotes)
-        super().__init__(t(
-            f"未发布:{len(self.quotes)} 处文字仍写着已修改的旧值:\n{lines}\n"
-            "请修改这些文字(playbook/clauses.yaml 或培训师的规程编辑页),或在这些文字确应保留该值时确认后发布"
-            "(sopcoach release --confirm-quotes --by 姓名,或本页的确认勾选框)。",
-            f"not released: {len(self.quotes)} text(s) still quote a value changed since the last release:\n"
-            f"{lines}\nEdit those texts (playbook/clauses.yaml, or the trainer's playbook editor), or, if a "
-            "text is meant to keep that value, confirm and release (`sopcoach release --confirm-quotes --by "
-            "NAME`, or the confirmation box on the playbook-changes page).", lang))
+
+def _texts(flat: dict[str, dict[str, Any]], holders: list[str], same_item: re.Pattern[str]
+           ) -> list[tuple[str, str, str, str]]:
+    """``(clause id, where, lang, text)``: each holder's own text, then the item's texts in it."""
+    out = []
+    for x in holders:
+        out += [(x, "text", lg, flat[x].get(f"clause.text.{lg}") or "") for lg in ("zh-CN", "en")]
+        out += [(x, p.rsplit(".", 1)[0], p.rsplit(".", 1)[1], v) for p, v in flat[x].items()
+                if same_item.match(p) and isinstance(v, str) and p.rsplit(".", 1)[1] in ("zh-CN", "en")]
+    return out
 
 
 # -- impact -----------------------------------------------------------------------------------------------

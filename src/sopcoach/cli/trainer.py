@@ -38,7 +38,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from ..authoring.versions import (StaleQuotes, confirm, diff_playbook, impact, latest_release, needs_review,
+from ..authoring.versions import (confirm, diff_playbook, impact, latest_release, needs_review,
                                   playbook_files, recertification_list, release, set_sop_version,
                                   stale_quotes)
 from ..certification.certificates import certificate_pdf, certificate_table, verify
@@ -46,7 +46,7 @@ from ..config import open_records
 from ..content.check import check_paths
 from ..content.playbook import load_playbook
 from ..content.quizbank import load_bank, load_blueprint
-from ..errors import CertificateError, ContentError, UsageError
+from ..errors import CertificateError, ContentError, StaleQuotes, UsageError
 from ..i18n import current_lang, t
 from ..spreadsheet import safe_frame
 

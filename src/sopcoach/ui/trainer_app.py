@@ -3,7 +3,8 @@
 * :func:`playbook_changes`: every content problem with file and line; the playbook against the
   last release, clause by clause and file by file; the impact of each changed clause (questions,
   lessons, compliance checks, KPIs); the questions waiting for review, with their keys, to confirm;
-  releasing a version; who must re-certify.
+  releasing a version (refused while a text still quotes a changed value, listed above the button,
+  until the trainer ticks the confirmation and gives a name); who must re-certify.
 * :func:`results`: attempts per person or per attempt, filtered by team, cohort and dates,
   downloadable as CSV or XLSX.
 * :func:`item_analysis`: Moodle's question and test statistics, pass/fail consistency at the cut
@@ -30,7 +31,7 @@ import pandas as pd
 from markupsafe import Markup
 
 from ..analytics.report import html_table
-from ..authoring.versions import (StaleQuotes, confirm, diff_playbook, impact, latest_release, needs_review,
+from ..authoring.versions import (confirm, diff_playbook, impact, latest_release, needs_review,
                                   next_label, playbook_files, recertification_list, release, releases,
                                   set_sop_version, stale_quotes)
 from ..certification.certificates import certificate_pdf, certificate_table, verify
@@ -41,7 +42,7 @@ from ..config import installation, open_records, settings
 from ..content.check import check_paths
 from ..content.playbook import load_playbook
 from ..content.quizbank import load_bank, load_blueprint
-from ..errors import ContentError
+from ..errors import ContentError, StaleQuotes
 from ..i18n import current_lang, t
 from ..records.models import utcnow
 from ..tables import Table, render
