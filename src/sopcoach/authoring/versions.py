@@ -614,7 +614,7 @@ def stale_quotes(base: Release | Any | None, playbook: Any, lang: str | None = N
     a time (``24`` in ``240``, ``2.4`` or ``12:24``) is not a quote. The texts searched are, in
     zh-CN and en, those of every clause holding the same item as the changed value (the tier A
     cadence: ``follow-up-frequency``, ``customer-classification``, ``tier-thresholds``) and that
-    item's own texts (a tier's ``criteria``). An old value still in force for another item of the
+    item's own texts (a tier's ``criteria``); retired clauses are not searched. An old value still in force for another item of the
     same kind in those clauses (the account manager's 15% when the representative's 10% became
     15%) is not reported: the text may quote that one.
 
@@ -651,9 +651,9 @@ def stale_quotes(base: Release | Any | None, playbook: Any, lang: str | None = N
         return []
     old_contents: dict[str, Any] = base.snapshot.get("clauses", {})
     flat_new = {cid: _flatten(c, "", {}) for cid, c in clause_contents(playbook).items()}
-    titles = {c.id: c.title.get(lang) for c in playbook.clauses}
+    titles = {c.id: c.title.get(lang) for c in playbook.clauses if not c.retired}  # retired texts are not shown
     found: dict[tuple[str, str, str, str, str], StaleQuote] = {}
-    for cid in titles:
+    for cid in flat_new:
         old, here = old_contents.get(cid), flat_new[cid]
         if old is None:
             continue

@@ -187,9 +187,11 @@ class PlaybookChangesApp(_App):
         self.release_button.on_click(self.on_release)
         self.quotes_box = w.HTML()
         self.confirm_quotes_box = w.Checkbox(
-            value=False, indent=False, layout=w.Layout(display="none"),
+            value=False, indent=False, layout=w.Layout(display="none", width="auto"),
+            style={"description_width": "initial"},
             description=self.tr("这些文字确应保留旧值：确认并发布（记录您的姓名）",
                                 "These texts are meant to keep the old value: confirm and release (your name is recorded)"))
+        self.confirm_quotes_box.add_class("sopcoach-confirm-quotes")
         self.stale: list[Any] = []
         self.checks: dict[str, w.Checkbox] = {}
         self.playbook = self.bank = None
