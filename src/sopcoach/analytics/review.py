@@ -30,6 +30,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ..crm.problems import summarise
 from ..crm.quality import QualityReport, quality_report
 from ..crm.reading import CrmData
 from ..i18n import current_lang
@@ -91,12 +92,16 @@ def review(data: CrmData, playbook: Any, month: str | None = None, as_of: Any = 
     entries = stage_entries(data, playbook)
     comp = check_compliance(data, playbook, month, as_of, lang=lang, entries=entries)
     fun = funnel(data, playbook, month, lang=lang, entries=entries)
-    by = {g: breakdown(data, playbook, g, month, comp if g == "owner" else None)
+    by = {g: breakdown(data, playbook, g, month, comp if g == "owner" else None, lang=lang)
           for g in GROUPS if data.deals[g].notna().any()}
-    return Review(month, data.mapping.id, kpis(data, playbook, month, lang=lang, entries=entries),
+    k = kpis(data, playbook, month, lang=lang, entries=entries)
+    cycles = cycle_times(data, playbook, month)
+    if k.at["median_sales_cycle", "status"] != "ok":  # never a distribution that omits unreadable deals
+        cycles = cycles.iloc[:0]
+    return Review(month, data.mapping.id, k,
                   stage_counts(data, playbook, month), fun, find_bottleneck(fun, lang=lang),
-                  cycle_times(data, playbook, month), by,
-                  monthly_trend(data, playbook, comp if month is None else None), comp,
+                  cycles, by,
+                  monthly_trend(data, playbook, comp if month is None else None, lang=lang), comp,
                   quality_report(data, playbook, lang), data.problems, lang)
 
 
@@ -126,7 +131,10 @@ def review_json(rv: Review) -> dict[str, Any]:
 
     Keys: ``source``, ``month``, ``kpis`` (``win_rate`` etc. as fractions, ``sales_cycle_days``
     with ``mean``, ``median`` and ``count``, ``stage_counts``), ``kpi_details``, ``funnel``,
-    ``bottleneck``, ``compliance`` (``checks`` and ``findings``), ``data_quality``, ``problems``.
+    ``bottleneck``, ``compliance`` (``checks`` and ``findings``), ``data_quality``,
+    ``problem_summary`` (per file and column: ``path``, ``column``, ``count``, ``line``,
+    ``example``, ``fix``, most frequent first), ``problems`` (every row problem). A KPI that is
+    not computable is null, its reason in ``kpi_details``.
     """
     k = rv.kpis
     val = lambda kid: _jsonable(k.at[kid, "value"]) if kid in k.index else None  # noqa: E731
@@ -153,5 +161,6 @@ def review_json(rv: Review) -> dict[str, Any]:
                        "checks": _records(rv.compliance.checks, "check"),
                        "findings": _records(rv.compliance.findings)},
         "data_quality": _records(rv.quality.summary, "check"),
+        "problem_summary": [vars(g) for g in summarise(rv.problems)],
         "problems": [str(p) for p in rv.problems],
     }
