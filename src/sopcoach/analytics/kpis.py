@@ -147,6 +147,15 @@ def kpis(data: CrmData, playbook: Any, month: str | None = None, *, lang: str | 
                  f"the export never records the '{name}' stage (or a later one) except through won "
                  f"deals; map a CRM stage onto {stage}.", lang)
 
+    def entry_gap(stage: str) -> str | None:
+        """Per month: the won deals dated into ``stage`` only by their close date, which is unreadable."""
+        if period.month is None:
+            return None
+        e = entries[(entries["stage"] == stage).to_numpy() & entries["entered"].isna().to_numpy()]
+        rows = deals.iloc[e["pos"].to_numpy()]
+        return input_gap(data, "deals.closed", rows[rows["outcome"] == "won"], "赢单的关闭日期",
+                         "close dates of won deals", lang)
+
     created = int(period.contains(deals["created"]).sum())
     # what the KPIs need: readable creation and close dates, stage-change times
     created_why = created_gap(data, lang)
@@ -176,7 +185,7 @@ def kpis(data: CrmData, playbook: Any, month: str | None = None, *, lang: str | 
     else:
         ok = "solution_demo" in ids and _observed_beyond(entries, "solution_demo", ids)
         ok_m = ok and dated("solution_demo")
-        why = created_why or stages_why
+        why = created_why or stages_why or entry_gap("solution_demo")
         rate("lead_conversion_rate", float(len(entered("solution_demo"))) if ok_m else math.nan,
              float(created), ok_m and not why, why or ((never("solution_demo") if not ok else undated("solution_demo"))
                                                        if "solution_demo" in ids else ""))
@@ -190,7 +199,7 @@ def kpis(data: CrmData, playbook: Any, month: str | None = None, *, lang: str | 
     ev = data.events
     bad_quotes = unparsed(data, "events.timestamp", ev[(ev["milestone"] == "quote_sent").to_numpy()])
     quotes_why = bad_quotes.reason("报价发出时间", "quote-sent times", lang) if bad_quotes else None
-    accept_why = stages_why or (won_why if period.month else None)  # a won deal entered it by its close at the latest
+    accept_why = stages_why or entry_gap("contract_negotiation")
     why = quotes_why or accept_why
     rate("quote_acceptance_rate", accepted, sent, ok_m and not why,
          why or (never("quotation") if not ok else undated("quotation")))

@@ -172,9 +172,10 @@ class Unparsed:
         example, fix = fix_of(p.message)
         fix = fix or t("改正导出中的值或映射", "correct the values in the export or the mapping", lang)
         name = Path(p.path).name
-        return t(f"{self.count:,} 个{what}无法读取（{name} 的「{p.field}」列，例如第 {p.line} 行：{example}）；"
+        return t(f"{what}有 {self.count:,} 个无法读取（{name} 的「{p.field}」列，例如第 {p.line} 行：{example}）；"
                  f"{fix}，然后重新分析。",
-                 f"{self.count:,} {what_en} could not be read ({name}, column {p.field}; e.g. line {p.line}: "
+                 f"{what_en[:1].upper()}{what_en[1:]} could not be read: {self.count:,} "
+                 f"value{'s' if self.count != 1 else ''} ({name}, column {p.field}; e.g. line {p.line}: "
                  f"{example}); {fix}, then analyse again.", lang)
 
 
