@@ -21,7 +21,7 @@ from sopcoach.content.businesstime import DurationUnit
 from sopcoach.content.playbook import CalendarSpec, DurationSpec, load_playbook
 from sopcoach.crm.mapping import builtin_mapping_path
 from sopcoach.crm.reading import read_export
-from support import ROOT, SHARED
+from support import ROOT, SHARED, day_first_close_dates
 
 CRM = SHARED / "data" / "crm"
 MAVEN = CRM / "maven_crm_sales_opportunities"
@@ -647,16 +647,32 @@ CLOSE_EXAMPLE = ("(sales_pipeline.csv, column close_date; e.g. line 2: closed: '
 
 @pytest.mark.parametrize("month", [None, "2017-06"])
 def test_kpis_on_unreadable_close_dates_are_not_computable(maven_unread_close, pbm, month):
-    """With every close date unreadable, the win rate, signing rate and cycles are not computable with the
-    column, the count and the fix (not "no deal was won or lost" next to 4,238 won deals)."""
+    """With every close date unreadable, the win rate and the cycles are not computable with the column, the
+    count and the fix (not "no deal was won or lost" next to 4,238 won deals)."""
     k = kpis(maven_unread_close, pbm, month, lang="en")
     assert k.loc["win_rate", "reason"] == ("Close dates of won and lost deals could not be read: 6,711 values "
                                            + CLOSE_EXAMPLE)
-    for kid in ("contract_signing_rate", "average_sales_cycle", "median_sales_cycle"):
+    for kid in ("average_sales_cycle", "median_sales_cycle"):
         assert k.loc[kid, "reason"] == "Close dates of won deals could not be read: 4,238 values " + CLOSE_EXAMPLE
-    for kid in ("win_rate", "contract_signing_rate", "average_sales_cycle", "median_sales_cycle"):
+    for kid in ("win_rate", "average_sales_cycle", "median_sales_cycle"):
         assert k.loc[kid, "status"] == "not_computable" and math.isnan(k.loc[kid, "value"])
     assert not k["reason"].str.contains("no deal was won or lost").any()
+
+
+def test_signing_rate_of_a_month_with_unreadable_close_dates_is_not_computable(sim_data, pbm, tmp_path):
+    """A simulated export with its close times written day first: April's contract signing rate is not
+    computable, naming the column and the count, instead of 0 signed against the quotes accepted; the
+    quote acceptance, dated by the stage history, stays as it was."""
+    sim, data = sim_data
+    before = kpis(data, pbm, "2025-04", lang="en")
+    assert before.loc["contract_signing_rate", "numerator"] > 0
+    day_first_close_dates(sim.folder, tmp_path / "day-first")
+    k = kpis(read_export(tmp_path / "day-first", "simulated", playbook=pbm), pbm, "2025-04", lang="en")
+    won = int((data.deals["outcome"] == "won").sum())
+    assert k.loc["contract_signing_rate", "status"] == "not_computable"
+    assert k.loc["contract_signing_rate", "reason"].startswith(
+        f"Close dates of won deals could not be read: {won} values (商机.csv, column 关闭时间; e.g. line ")
+    assert k.loc["quote_acceptance_rate", "value"] == before.loc["quote_acceptance_rate", "value"]
 
 
 def test_one_unreadable_close_date_is_not_left_out_silently(tmp_path, pbm):

@@ -156,6 +156,17 @@ def kpis(data: CrmData, playbook: Any, month: str | None = None, *, lang: str | 
         return input_gap(data, "deals.closed", rows[rows["outcome"] == "won"], "赢单的关闭日期",
                          "close dates of won deals", lang)
 
+    def blocked(ok: bool, ok_m: bool, stage: str, *gaps: str | None) -> str:
+        """Why a stage-based rate is not computable ("" when it is): unreadable stage times first (they can
+        hide a stage), then what the export never records, then the other unreadable inputs."""
+        if stages_why:
+            return stages_why
+        if not ok:
+            return never(stage)
+        if not ok_m:
+            return undated(stage)
+        return next((g for g in gaps if g), "")
+
     created = int(period.contains(deals["created"]).sum())
     # what the KPIs need: readable creation and close dates, stage-change times
     created_why = created_gap(data, lang)
@@ -185,10 +196,10 @@ def kpis(data: CrmData, playbook: Any, month: str | None = None, *, lang: str | 
     else:
         ok = "solution_demo" in ids and _observed_beyond(entries, "solution_demo", ids)
         ok_m = ok and dated("solution_demo")
-        why = created_why or stages_why or entry_gap("solution_demo")
+        why = (blocked(ok, ok_m, "solution_demo", created_why, entry_gap("solution_demo"))
+               if "solution_demo" in ids else "")
         rate("lead_conversion_rate", float(len(entered("solution_demo"))) if ok_m else math.nan,
-             float(created), ok_m and not why, why or ((never("solution_demo") if not ok else undated("solution_demo"))
-                                                       if "solution_demo" in ids else ""))
+             float(created), ok_m and not why, why)
     # quote acceptance
     ok = "contract_negotiation" in ids and _observed_beyond(entries, "quotation", ids)
     ok_m = ok and dated("quotation")
@@ -199,18 +210,16 @@ def kpis(data: CrmData, playbook: Any, month: str | None = None, *, lang: str | 
     ev = data.events
     bad_quotes = unparsed(data, "events.timestamp", ev[(ev["milestone"] == "quote_sent").to_numpy()])
     quotes_why = bad_quotes.reason("报价发出时间", "quote-sent times", lang) if bad_quotes else None
-    accept_why = stages_why or entry_gap("contract_negotiation")
-    why = quotes_why or accept_why
-    rate("quote_acceptance_rate", accepted, sent, ok_m and not why,
-         why or (never("quotation") if not ok else undated("quotation")))
+    accept_why = entry_gap("contract_negotiation")
+    why = blocked(ok, ok_m, "quotation", quotes_why, accept_why)
+    rate("quote_acceptance_rate", accepted, sent, ok_m and not why, why)
     # contract signing
     won_in = deals[(deals["outcome"] == "won") & period.contains(deals["closed"])]
     lost_in = deals[(deals["outcome"] == "lost") & period.contains(deals["closed"])]
     ok = _observed_beyond(entries, "contract_negotiation", ids)
     ok_m = ok and dated("contract_negotiation")
-    why = won_why or accept_why
-    rate("contract_signing_rate", float(len(won_in)), accepted, ok_m and not why,
-         why or (never("contract_negotiation") if not ok else undated("contract_negotiation")))
+    why = blocked(ok, ok_m, "contract_negotiation", won_why, accept_why)
+    rate("contract_signing_rate", float(len(won_in)), accepted, ok_m and not why, why)
     # win rate
     rate("win_rate", float(len(won_in)), float(len(won_in) + len(lost_in)), not closed_why, closed_why or "")
     if not closed_why and len(won_in) + len(lost_in) == 0:

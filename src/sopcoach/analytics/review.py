@@ -24,7 +24,7 @@ in the playbook's time zone, fractional); SLA values are in each SLA's own unit.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
@@ -36,6 +36,7 @@ from ..crm.reading import CrmData
 from ..i18n import current_lang
 from .compliance import Compliance, check_compliance
 from .funnel import Bottleneck, find_bottleneck, funnel
+from .inputs import gap_of
 from .kpis import GROUPS, breakdown, cycle_times, kpis, monthly_trend, stage_counts
 from .period import Period
 from .stages import stage_entries
@@ -132,7 +133,8 @@ def review_json(rv: Review) -> dict[str, Any]:
     Keys: ``source``, ``month``, ``kpis`` (``win_rate`` etc. as fractions, ``sales_cycle_days``
     with ``mean``, ``median`` and ``count``, ``stage_counts``), ``kpi_details``, ``funnel``,
     ``bottleneck``, ``compliance`` (``checks`` and ``findings``), ``data_quality``,
-    ``problem_summary`` (per file and column: ``path``, ``column``, ``count``, ``line``,
+    ``not_computable`` (why the ``funnel``, the ``trend`` and each group table ``by`` are blank,
+    null when they are not), ``problem_summary`` (per file and column: ``path``, ``column``, ``count``, ``line``,
     ``example``, ``fix``, most frequent first), ``problems`` (every row problem). A KPI that is
     not computable is null, its reason in ``kpi_details``.
     """
@@ -161,6 +163,8 @@ def review_json(rv: Review) -> dict[str, Any]:
                        "checks": _records(rv.compliance.checks, "check"),
                        "findings": _records(rv.compliance.findings)},
         "data_quality": _records(rv.quality.summary, "check"),
-        "problem_summary": [vars(g) for g in summarise(rv.problems)],
+        "not_computable": {"funnel": gap_of(rv.funnel) or None, "trend": gap_of(rv.trend) or None,
+                           "by": {g: gap_of(df) or None for g, df in rv.by.items()}},
+        "problem_summary": [asdict(g) for g in summarise(rv.problems)],
         "problems": [str(p) for p in rv.problems],
     }
