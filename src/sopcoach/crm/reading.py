@@ -443,9 +443,10 @@ def _choose_formats(column: str, spec: FieldSpec, ctx: _Ctx, label: str, texts: 
     column is ambiguous.
 
     ``texts`` are the column's distinct non-blank texts (``idx``: their codes). A format that reads
-    every text another format reads is used alone. Otherwise the formats are used together, which
-    is refused when a text is read by two of them as different instants: sopcoach never picks a
-    format per row. Texts no format reads do not count (they are row problems).
+    every text that any declared format reads is used alone (the first such, when several agree).
+    Otherwise the formats are used together, which is refused when a text is read by two of them as
+    different instants: sopcoach never picks a format per row. Texts no format reads do not count
+    (they are row problems).
     """
     sub = pd.Series(texts, dtype=object)
     readings: list[_Reading | None] = []
