@@ -70,6 +70,25 @@ def run_sopcoach(args, home: Path, timeout: float = 180, **env: str) -> subproce
     return subprocess.run([sys.executable, "-m", "sopcoach.cli.main", *args], cwd=ROOT, env=full,
                           capture_output=True, text=True, timeout=timeout)
 
+def edit_file(path: Path, old: str, new: str) -> None:
+    """Replace the first ``old`` in a UTF-8 file by ``new`` (``old`` must be there)."""
+    text = path.read_text(encoding="utf-8")
+    assert old in text, f"{old!r} not in {path.name}"
+    path.write_text(text.replace(old, new, 1), encoding="utf-8")
+
+
+def raise_supervisor_limit(playbook_dir: Path, texts: bool = True) -> None:
+    """Raise the sales supervisor's quote limit 500,000 -> 800,000 CNY in ``authority.yaml``.
+
+    With ``texts`` the clause quote-limits is updated too (zh-CN and en), as a release requires
+    (:func:`sopcoach.authoring.versions.stale_quotes`); without, its text still quotes 500,000.
+    """
+    edit_file(playbook_dir / "authority.yaml", "max_quote_amount: 500000", "max_quote_amount: 800000")
+    if texts:
+        edit_file(playbook_dir / "clauses.yaml", "报价金额不超过500,000元", "报价金额不超过800,000元")
+        edit_file(playbook_dir / "clauses.yaml", "amount up to 500,000 CNY", "amount up to 800,000 CNY")
+
+
 def correct_response(q):
     """Return a response that earns full credit on ``q`` (test helper; reads the key)."""
     return simulated_response(q, True)

@@ -9,7 +9,7 @@ import shutil
 import openpyxl
 import pytest
 
-from support import ROOT, correct_response, wrong_response
+from support import ROOT, correct_response, edit_file, raise_supervisor_limit, wrong_response
 
 from sopcoach.authoring.versions import latest_release, needs_review_ids, release
 from sopcoach.certification.exam import ExamService
@@ -37,8 +37,7 @@ def load(s):
 
 
 def edit(s, name, old, new):
-    p = s.playbook_dir / name
-    p.write_text(p.read_text(encoding="utf-8").replace(old, new, 1), encoding="utf-8")
+    edit_file(s.playbook_dir / name, old, new)
 
 
 def sit(service, records, bank, learner, clock, n_right=30, team="east", seed=1):
@@ -64,10 +63,11 @@ def test_release_and_confirm_through_the_app(site, records, clock):
     """Editing, releasing and ticking two questions confirms exactly those two."""
     pb, bank, _ = load(site)
     release(records, pb, bank, site.playbook_dir, now=clock())
-    edit(site, "authority.yaml", "max_quote_amount: 500000", "max_quote_amount: 800000")
+    raise_supervisor_limit(site.playbook_dir)
     app = PlaybookChangesApp(site, records, "en", clock)
     assert "authority[sales_supervisor].max_quote_amount" in app.diff_box.value
     assert "<del>500000</del> → <ins>800000</ins>" in app.diff_box.value
+    assert app.quotes_box.value == "" and app.confirm_quotes_box.layout.display == "none"  # the texts follow
     assert "L3 authority" in app.impact_box.value and "sp-rep-approver" in app.impact_box.value
     assert app.label_box.value == "1.1"  # 1.0 is taken: the next label is proposed
     app.note_box.value = "monthly review"
@@ -80,6 +80,31 @@ def test_release_and_confirm_through_the_app(site, records, clock):
     app.confirm_button.click()
     assert "Confirmed 2" in app.status.value
     assert len(needs_review_ids(records)) == 6 and "sp-rep-approver" not in app.checks
+
+
+def test_release_refused_while_a_clause_quotes_the_old_value_until_confirmed(site, records, clock):
+    """The page lists the texts still quoting the old value and refuses to release; ticking the
+    confirmation with a name releases and records who confirmed which quotes."""
+    pb, bank, _ = load(site)
+    release(records, pb, bank, site.playbook_dir, now=clock())
+    raise_supervisor_limit(site.playbook_dir, texts=False)
+    app = PlaybookChangesApp(site, records, "en", clock)
+    assert "2 text(s) still quote a value changed since the last release" in app.quotes_box.value
+    assert "still says 500,000 CNY" in app.quotes_box.value and "still says 500,000元" in app.quotes_box.value
+    assert app.confirm_quotes_box.layout.display == "flex" and app.confirm_quotes_box.value is False
+    app.release_button.click()
+    assert "not released: 2 text(s) still quote" in app.status.value and latest_release(records).label == "1.0"
+    assert 'version: "1.0"' in (site.playbook_dir / "sop.yaml").read_text()  # the proposed 1.1 is not written
+    app.confirm_quotes_box.value = True
+    app.release_button.click()
+    assert "needs your name" in app.status.value and latest_release(records).label == "1.0"
+    app.by_box.value = "王老师"
+    app.release_button.click()
+    assert ("Released 1.1: 1 clause(s) changed, 8 question(s) waiting for review; 2 quote(s) of old values "
+            "confirmed by 王老师 (recorded with the release).") in app.status.value
+    kept = latest_release(records).snapshot["quotes_confirmed"]
+    assert kept["by"] == "王老师" and [q["lang"] for q in kept["quotes"]] == ["zh-CN", "en"]
+    assert app.quotes_box.value == "" and app.confirm_quotes_box.value is False  # nothing stale since 1.1
 
 
 def test_release_refused_while_content_has_problems(site, records, clock):
@@ -160,7 +185,7 @@ def test_recertification_app_runs_the_short_exam(site, records, clock):
         seed += 1
     learner = f"E{seed}"
     code = records.enroll(learner, f"学员{learner}")
-    edit(site, "authority.yaml", "max_quote_amount: 500000", "max_quote_amount: 800000")
+    raise_supervisor_limit(site.playbook_dir)
     edit(site, "sop.yaml", 'version: "1.0"', 'version: "1.1"')
     pb, bank, bp = load(site)
     out = release(records, pb, bank, site.playbook_dir, now=clock())

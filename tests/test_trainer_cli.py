@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from support import ROOT, FakeClock, correct_response
+from support import ROOT, FakeClock, correct_response, raise_supervisor_limit
 
 from sopcoach.cli.main import build_parser, main
 
@@ -41,10 +41,8 @@ def certify(env: Path, learner: str = "E1") -> str:
     return certificate_table(inst.records).iloc[0]["code"]
 
 
-def edit(env: Path) -> None:
-    p = env / "playbook" / "authority.yaml"
-    p.write_text(p.read_text(encoding="utf-8").replace("max_quote_amount: 500000", "max_quote_amount: 800000", 1),
-                 encoding="utf-8")
+def edit(env: Path, texts: bool = True) -> None:
+    raise_supervisor_limit(env / "playbook", texts)
 
 
 def test_release_diff_review_cycle(env, capsys):
@@ -68,6 +66,36 @@ def test_release_diff_review_cycle(env, capsys):
     assert "confirmed 1, back in the exam draw: sp-rep-approver" in capsys.readouterr().out
     assert main(["review", "--confirm", "sp-rep-approver"]) == 1
     assert "not waiting for review: sp-rep-approver" in capsys.readouterr().err
+
+
+def test_release_refused_while_a_clause_quotes_the_old_value_then_confirmed(env, capsys):
+    """A changed value still quoted by its clause refuses the release (sop.yaml untouched);
+    --confirm-quotes --by releases it and the release keeps who confirmed which quotes."""
+    from sopcoach.authoring.versions import latest_release
+    from sopcoach.config import open_records, settings
+    assert main(["release"]) == 0
+    edit(env, texts=False)
+    sop = (env / "playbook" / "sop.yaml").read_bytes()
+    capsys.readouterr()
+    assert main(["diff"]) == 0
+    assert "warning: these texts still quote a changed value" in capsys.readouterr().out
+    assert main(["release", "--label", "1.1"]) == 1
+    err = capsys.readouterr().err.splitlines()
+    assert err[1] == "sopcoach release: not released: 2 text(s) still quote a value changed since the last release:"
+    assert err[2].startswith("  clause quote-limits (Quote authority and approval levels per role), text (zh-CN), "
+                             "still says 500,000元: ")
+    assert err[3].endswith("still says 500,000 CNY: \"…upervisor: amount up to 500,000 CNY, discount up to 20%; ab…\"; "
+                           "authority[sales_supervisor].max_quote_amount changed from 500000 to 800000")
+    assert "`sopcoach release --confirm-quotes --by NAME`" in err[4]
+    assert (env / "playbook" / "sop.yaml").read_bytes() == sop  # the refused --label wrote nothing
+    assert main(["release", "--label", "1.1", "--confirm-quotes"]) == 2
+    assert "--confirm-quotes needs --by NAME" in capsys.readouterr().err
+    assert main(["release", "--label", "1.1", "--confirm-quotes", "--by", "王老师"]) == 0
+    out = capsys.readouterr().out
+    assert "released version 1.1 (previous: 1.0)" in out
+    assert "quotes of changed values confirmed by 王老师 (recorded with the release):" in out
+    kept = latest_release(open_records(settings())).snapshot["quotes_confirmed"]
+    assert kept["by"] == "王老师" and [q["quoted"] for q in kept["quotes"]] == ["500,000元", "500,000 CNY"]
 
 
 def test_release_refuses_content_with_problems(env, capsys):

@@ -211,6 +211,23 @@ def test_an_invalid_value_shows_the_check_message_and_cannot_be_saved(app, conte
     assert (content / "playbook" / "customers.yaml").read_bytes() == (ROOT / "playbook" / "customers.yaml").read_bytes()
 
 
+def test_review_warns_while_a_clause_still_quotes_the_old_sla(app):
+    """Shortening the first-contact SLA flags the clause text quoting 8 business hours (zh-CN and en),
+    which a release would refuse; editing both texts clears the warning."""
+    app.controls["sla.first_contact.value"].value = 6.0
+    app.review_button.click()
+    html = app.review_html.value
+    assert ("clause first-contact-limit still says 8个工作小时 (zh-CN; slas[first_contact].limit.value changed from "
+            "8 business_hours to 6 business_hours); edit its text, or the release will ask you to confirm it.") in html
+    assert "clause first-contact-limit still says 8 business hours (en;" in html
+    app.show_clause("first-contact-limit")
+    zh, en = (app.controls[f"clause.first-contact-limit.text.{lang}"] for lang in ("zh-CN", "en"))
+    zh.value = zh.value.replace("8个工作小时", "6个工作小时")
+    en.value = en.value.replace("8 business hours", "6 business hours")
+    app.review_button.click()
+    assert "still says" not in app.review_html.value
+
+
 def test_review_then_save_raises_the_a_tier_cadence(app, content, tmp_path):
     """Review shows the diff, impact and the changed key; Save writes the file and keeps a backup."""
     app.controls["tier.A.min_weekly_follow_ups"].value = 4

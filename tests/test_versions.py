@@ -9,15 +9,16 @@ from typing import Any
 
 import pytest
 
-from support import ROOT, FakeClock, correct_response
+from support import ROOT, FakeClock, correct_response, edit_file
+from support import raise_supervisor_limit as raise_limit
 
-from sopcoach.authoring.versions import (clause_hashes, confirm, diff_playbook, impact, latest_release, needs_review,
-                                         needs_review_ids, playbook_files, recertification_due, recertification_list,
-                                         release, set_sop_version)
+from sopcoach.authoring.versions import (clause_hashes, confirm, diff_playbook, impact, latest_release,
+                                         needs_review, needs_review_ids, playbook_files, recertification_due,
+                                         recertification_list, release, releases, set_sop_version, stale_quotes)
 from sopcoach.certification.exam import ExamService, recertification_exam
 from sopcoach.content.playbook import load_playbook
 from sopcoach.content.quizbank import load_bank
-from sopcoach.errors import ExamError, QuestionsNeedReview, VersionError
+from sopcoach.errors import ExamError, QuestionsNeedReview, StaleQuotes, VersionError
 
 QUOTE_QUESTIONS = {"pk-rep-discount", "pk-am-quote-limit", "pk-supervisor-discount", "sp-rep-quote-limit",
                    "sp-rep-discount-limit", "sp-rep-approver", "sp-am-approver", "sp-supervisor-approver"}
@@ -36,10 +37,7 @@ class Content:
         return pb, load_bank(self.root / "quizzes" / "bank", pb)
 
     def edit(self, name: str, old: str, new: str) -> None:
-        path = self.folder / name
-        text = path.read_text(encoding="utf-8")
-        assert old in text, f"{old!r} not in {name}"
-        path.write_text(text.replace(old, new, 1), encoding="utf-8")
+        edit_file(self.folder / name, old, new)
 
 
 @pytest.fixture
@@ -49,8 +47,8 @@ def content(tmp_path: Path) -> Content:
     return Content(tmp_path)
 
 
-def raise_supervisor_limit(content: Content) -> None:
-    content.edit("authority.yaml", "max_quote_amount: 500000", "max_quote_amount: 800000")
+def raise_supervisor_limit(content: Content, texts: bool = True) -> None:
+    raise_limit(content.folder, texts)
 
 
 # -- hashes -----------------------------------------------------------------------------------------
@@ -191,11 +189,109 @@ def test_attempts_record_the_release_label(content, records, blueprint, clock):
 
 
 # -- diff and impact -------------------------------------------------------------------------------------
+# -- stale quotes -----------------------------------------------------------------------------------------
+def test_release_is_refused_while_a_clause_text_quotes_the_changed_value(content, records, clock):
+    """Raising a quote limit without its clause text is refused, naming clause, language, old and new value."""
+    pb, bank = content.load()
+    release(records, pb, bank, content.folder, now=clock())
+    raise_supervisor_limit(content, texts=False)
+    pb, bank = content.load()
+    with pytest.raises(StaleQuotes) as exc:
+        release(records, pb, bank, content.folder, label="1.1", by="王老师", now=clock(), lang="en")
+    assert [(q.clause_id, q.where, q.lang, q.quoted, q.old, q.new) for q in exc.value.quotes] == [
+        ("quote-limits", "text", "zh-CN", "500,000元", "500000", "800000"),
+        ("quote-limits", "text", "en", "500,000 CNY", "500000", "800000")]
+    message = str(exc.value)
+    assert message.startswith("not released: 2 text(s) still quote a value changed since the last release")
+    assert ('clause quote-limits (Quote authority and approval levels per role), text (en), still says 500,000 CNY: '
+            '"…upervisor: amount up to 500,000 CNY, discount up to 20%; ab…"; '
+            "authority[sales_supervisor].max_quote_amount changed from 500000 to 800000") in message
+    assert "--confirm-quotes" in message
+    assert [r.label for r in releases(records)] == ["1.0"] and needs_review_ids(records) == set()
+
+
+def test_confirmed_release_records_who_confirmed_which_quotes(content, records, clock):
+    """With the trainer's confirmation the release goes through and stores the name and the quotes."""
+    pb, bank = content.load()
+    release(records, pb, bank, content.folder, now=clock())
+    raise_supervisor_limit(content, texts=False)
+    pb, bank = content.load()
+    with pytest.raises(VersionError, match="needs the name of who confirms"):
+        release(records, pb, bank, content.folder, label="1.1", now=clock(), confirm_quotes=True)
+    out = release(records, pb, bank, content.folder, label="1.1", by="王老师", now=clock(), confirm_quotes=True)
+    assert out.changed == ("quote-limits",) and len(out.confirmed_quotes) == 2
+    kept = latest_release(records).snapshot["quotes_confirmed"]
+    assert kept["by"] == "王老师" and [(q["clause"], q["lang"], q["quoted"]) for q in kept["quotes"]] == [
+        ("quote-limits", "zh-CN", "500,000元"), ("quote-limits", "en", "500,000 CNY")]
+
+
+def test_confirming_some_quotes_leaves_the_others_refused(content, records, clock):
+    """A confirmation covers the quotes it names: one found since still refuses the release."""
+    pb, bank = content.load()
+    release(records, pb, bank, content.folder, now=clock())
+    raise_supervisor_limit(content, texts=False)
+    pb, bank = content.load()
+    zh, en = stale_quotes(latest_release(records), pb)
+    with pytest.raises(StaleQuotes) as exc:
+        release(records, pb, bank, content.folder, label="1.1", by="王老师", now=clock(), confirm_quotes=[zh])
+    assert en in exc.value.quotes and latest_release(records).label == "1.0"
+
+
+def test_release_goes_through_when_the_text_follows_the_value(content, records, clock):
+    """Raising the limit together with both clause texts is released without any question."""
+    pb, bank = content.load()
+    release(records, pb, bank, content.folder, now=clock())
+    raise_supervisor_limit(content)
+    pb, bank = content.load()
+    assert stale_quotes(latest_release(records), pb) == []
+    out = release(records, pb, bank, content.folder, label="1.1", now=clock())
+    assert out.confirmed_quotes == () and "quotes_confirmed" not in latest_release(records).snapshot
+
+
+@pytest.mark.parametrize("edits, expected", [
+    ([("slas.yaml", "limit: {value: 24, unit: elapsed_hours}", "limit: {value: 48, unit: elapsed_hours}")],
+     [("service-standards", "zh-CN", "24小时", "24 elapsed_hours", "48 elapsed_hours"),
+      ("service-standards", "en", "24 hours", "24 elapsed_hours", "48 elapsed_hours")]),
+    # 24 inside 240 is not a quote of 24
+    ([("slas.yaml", "limit: {value: 24, unit: elapsed_hours}", "limit: {value: 240, unit: elapsed_hours}"),
+      ("clauses.yaml", "如24小时内回复邮件", "如240小时内回复邮件"), ("clauses.yaml", "within 24 hours", "within 240 hours")],
+     []),
+    # the unit alone changes: "2 working days" is stale, the other SLA of 2 working days is another clause's
+    ([("slas.yaml", "limit: {value: 2, unit: working_days}        # \"技术", "limit: {value: 2, unit: calendar_days}       # \"技术")],
+     [("service-standards", "zh-CN", "2个工作日", "2 working_days", "2 calendar_days"),
+      ("service-standards", "en", "2 working days", "2 working_days", "2 calendar_days")]),
+    # the account manager's 15% became 20% and the supervisor's 20% became 25%, texts updated:
+    # 20% is still in force (the account manager's), so the text quoting it is right
+    ([("authority.yaml", "max_discount: 0.15", "max_discount: 0.20"),
+      ("authority.yaml", "max_discount: 0.20           # 20%", "max_discount: 0.25"),
+      ("clauses.yaml", "折扣不超过15%", "折扣不超过20%"), ("clauses.yaml", "折扣不超过20%;超出由销售总监", "折扣不超过25%;超出由销售总监"),
+      ("clauses.yaml", "discount up to 15%", "discount up to 20%"),
+      ("clauses.yaml", "discount up to 20%; above this, the sales director", "discount up to 25%; above this, the sales director")],
+     []),
+    ([("customers.yaml", "min_weekly_follow_ups: 1 ", "min_weekly_follow_ups: 2 ")],
+     [("follow-up-cadence-b-c", "zh-CN", "1次", "1", "2"), ("follow-up-cadence-b-c", "en", "once a week", "1", "2")]),
+    ([("calendar.yaml", 'day_end: "18:00"', 'day_end: "17:30"')],
+     [("business-hours", "zh-CN", "18:00", "18:00", "17:30"), ("business-hours", "en", "18:00", "18:00", "17:30")]),
+    ([("customers.yaml", "min_employees: 500", "min_employees: 600")],
+     [("customer-classification", "zh-CN", "500人", "500", "600"), ("customer-classification", "en", "500 employees", "500", "600"),
+      ("tier-thresholds", "zh-CN", "500人", "500", "600"), ("tier-thresholds", "en", "500 employees", "500", "600")]),
+])
+def test_stale_quotes_find_old_values_with_their_units_only(content, records, clock, edits, expected):
+    """Old values are found with their unit, in the clauses holding the value; longer numbers and values
+    still in force are not quotes."""
+    pb, bank = content.load()
+    release(records, pb, bank, content.folder, now=clock())
+    for name, old, new in edits:
+        content.edit(name, old, new)
+    found = stale_quotes(latest_release(records), load_playbook(content.folder), "en")
+    assert [(q.clause_id, q.lang, q.quoted, q.old, q.new) for q in found] == expected
+
+
 def test_diff_lists_changed_fields_with_old_and_new(content, records, clock):
     """The diff names the clause, the field path and both values; the file diff keeps comments."""
     pb, bank = content.load()
     release(records, pb, bank, content.folder, now=clock())
-    raise_supervisor_limit(content)
+    raise_supervisor_limit(content, texts=False)
     pb, _ = content.load()
     d = diff_playbook(latest_release(records), pb, playbook_files(content.folder), "en")
     (ch,) = d.changes
@@ -273,6 +369,8 @@ def test_recertification_lists_people_whose_certificate_covered_a_changed_clause
     service = ExamService(records, bank, blueprint, pb.content_hash(), pb.sop.version, clock)
     ids = {f"E{i}": certify(service, records, bank, f"E{i}", clock, seed=i) for i in range(8)}
     content.edit("slas.yaml", "limit: {value: 8, unit: business_hours}", "limit: {value: 4, unit: business_hours}")
+    content.edit("clauses.yaml", "须在8个工作小时内", "须在4个工作小时内")
+    content.edit("clauses.yaml", "within 8 business hours", "within 4 business hours")
     pb, bank = content.load()
     release(records, pb, bank, content.folder, label="1.1", now=clock())
     listed = recertification_list(records, clock())

@@ -23,6 +23,7 @@ Every error sopcoach raises on purpose is defined here::
     │       └── SchemaTooNew    newer: a newer sopcoach upgraded it
     ├── CertificateError        a certificate operation is refused
     ├── VersionError            a release, confirmation or version write is refused
+    │   └── StaleQuotes         texts still quote a value the release changes (``quotes``, one a line)
     ├── EditError               a playbook edit or save is refused
     │   ├── InvalidPlaybook     (``problems``)
     │   └── SaveConflict        (``files``, ``draft``)
@@ -43,7 +44,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 from collections.abc import Sequence
+
+from .i18n import t
 
 
 @dataclass(frozen=True, order=True)
@@ -213,6 +217,26 @@ class CertificateError(SopcoachError):
 
 class VersionError(SopcoachError):
     """A release, confirmation or version write is refused (nothing changed, label in use, ...)."""
+
+
+class StaleQuotes(VersionError):
+    """A release is refused: texts still quote values changed since the last release.
+
+    ``quotes`` are :class:`sopcoach.authoring.versions.StaleQuote` records (see
+    :func:`sopcoach.authoring.versions.stale_quotes`); the message lists each, one a line, in ``lang``.
+    """
+
+    def __init__(self, quotes: Sequence[Any], lang: str | None = None):
+        self.quotes = list(quotes)
+        lines = "\n".join("  " + q.text(lang) for q in self.quotes)
+        super().__init__(t(
+            f"未发布:{len(self.quotes)} 处文字仍写着已修改的旧值:\n{lines}\n"
+            "请修改这些文字(条款正文在 playbook/clauses.yaml,也可用培训师的规程编辑页);若确应保留该值,"
+            "确认后再发布:sopcoach release --confirm-quotes --by 姓名,或“规程变更”页的确认勾选框。",
+            f"not released: {len(self.quotes)} text(s) still quote a value changed since the last release:\n"
+            f"{lines}\nEdit those texts (clause texts are in playbook/clauses.yaml; or use the trainer's playbook "
+            "editor), or, if a text is meant to keep that value, confirm and release: `sopcoach release "
+            "--confirm-quotes --by NAME`, or the confirmation box on the playbook-changes page.", lang))
 
 
 class EditError(SopcoachError):

@@ -22,7 +22,7 @@ import pytest
 import requests
 
 from sopcoach.web.launch import free_port
-from support import stop_process
+from support import raise_supervisor_limit, stop_process
 
 ROOT = Path(__file__).resolve().parents[2]
 MAVEN = ROOT.parent / "shared" / "data" / "crm" / "maven_crm_sales_opportunities"
@@ -52,7 +52,7 @@ def _content(tmp: Path) -> Path:
 
 
 def _populate(content: Path, home: Path) -> None:
-    """Release 1.0, simulate a dozen learners, then edit the playbook (not released yet)."""
+    """Release 1.0, simulate a dozen learners, then raise a limit its clause still quotes (not released yet)."""
     from sopcoach.authoring.versions import release
     from sopcoach.certification.exam import ExamService
     from sopcoach.certification.itemstats import simulate_attempts
@@ -66,9 +66,7 @@ def _populate(content: Path, home: Path) -> None:
     release(records, pb, bank, content / "playbook", by="王老师")
     simulate_attempts(ExamService(records, bank, bp, pb.content_hash(), pb.sop.version), learners=12, seed=3)
     records.dispose()
-    p = content / "playbook" / "authority.yaml"
-    p.write_text(p.read_text(encoding="utf-8").replace("max_quote_amount: 500000", "max_quote_amount: 800000", 1),
-                 encoding="utf-8")
+    raise_supervisor_limit(content / "playbook", texts=False)  # quote-limits still says 500,000
 
 
 @pytest.fixture
@@ -166,22 +164,29 @@ def test_learner_server_never_serves_trainer_notebooks(learner_server, tmp_path)
 
 
 def test_trainer_apps_in_chromium(trainer: Trainer, page, artifacts) -> None:
-    """Release the edited playbook, confirm two questions, download results (XLSX) and a certificate (PDF)."""
+    """Release the edited playbook (refused, then with the quotes confirmed), confirm two questions, download
+    results (XLSX) and a certificate (PDF)."""
     import openpyxl
     from playwright.sync_api import expect
     from pypdf import PdfReader
 
     page.set_viewport_size({"width": 1280, "height": 2400})
     page.goto(trainer.url("/voila/render/trainer/playbook_changes.ipynb"), timeout=180_000)
-    expect(page.get_by_text("authority[sales_supervisor].max_quote_amount")).to_be_visible(timeout=180_000)
+    expect(page.get_by_text("authority[sales_supervisor].max_quote_amount", exact=True)).to_be_visible(timeout=180_000)
     expect(page.get_by_text("没有问题。")).to_be_visible()
     page.screenshot(path=str(artifacts / "playbook_changes.png"), full_page=True)
+    expect(page.locator(".sopcoach-stale-quotes li")).to_have_count(2)
+    expect(page.get_by_text(re.compile("仍写着 500,000元"))).to_be_visible()
     page.get_by_placeholder("培训师").fill("王老师")
     expect(page.get_by_label("版本号")).to_have_value("1.1")
     page.locator("textarea").fill("月度复盘：主管报价上限提高到 80 万")
+    page.get_by_role("button", name="发布此版本").click()  # refused: the clause still says 500,000
+    expect(page.locator(".sopcoach-msg-warning")).to_contain_text("未发布:2 处文字仍写着已修改的旧值", timeout=60_000)
+    page.locator(".sopcoach-confirm-quotes input[type=checkbox]").check()
     page.get_by_role("button", name="发布此版本").click()
-    expect(page.get_by_text("已发布 1.1：修改 1 个条款，8 题待复核。")).to_be_visible(timeout=60_000)
-    review = page.locator(".sopcoach-trainer input[type=checkbox]")
+    expect(page.get_by_text("已发布 1.1：修改 1 个条款，8 题待复核；王老师 确认保留 2 处旧值引用（已随版本记录）。")
+           ).to_be_visible(timeout=60_000)
+    review = page.locator("[class*=sopcoach-review-] input[type=checkbox]")
     expect(review).to_have_count(8)
     page.locator(".sopcoach-review-sp-rep-approver input[type=checkbox]").check()
     page.locator(".sopcoach-review-sp-am-approver input[type=checkbox]").check()
@@ -330,9 +335,7 @@ def test_recertification_exam_in_chromium(learner_server, tmp_path, page, artifa
         if any("quote-limits" in r["clauses"] for r in records.attempt(aid).report["results"]):
             break
         seed += 1
-    p = content / "playbook" / "authority.yaml"
-    p.write_text(p.read_text(encoding="utf-8").replace("max_quote_amount: 500000", "max_quote_amount: 800000", 1),
-                 encoding="utf-8")
+    raise_supervisor_limit(content / "playbook", texts=False)  # quote-limits still says 500,000
     set_sop_version(content / "playbook", "1.1")
     pb = load_playbook(content / "playbook")
     bank = load_bank(content / "quizzes" / "bank", pb)

@@ -59,7 +59,7 @@ from ..content.yaml_loader import format_loc
 from ..errors import ContentError, EditError, InvalidPlaybook, Problem, SaveConflict
 from ..i18n import t
 from ..lessons.tools import render_text
-from .versions import clause_contents, diff_playbook, impact
+from .versions import clause_contents, diff_playbook, impact, stale_quotes
 from .yaml_writer import (MANIFEST, Backup, decode, dump, encode, history, history_dir, load_round_trip, new_id,
                           read_folder, sha256, write_files)
 
@@ -1152,7 +1152,7 @@ class PlaybookEdit:
             impact_rows = self._impact(new, diff.changed_ids, lang)
             keys, texts = self._key_changes(old, new, lang)
             lessons = self._lesson_changes(old["playbook"], new["playbook"], lang)
-            hints = self._hints(old["playbook"], new["playbook"], diff, new, lang)
+            hints = self._hints(base, new["playbook"], new, lang)
         return Review(tuple(f"playbook/{n}" for n in changed), problems, diff, impact_rows, keys, texts,
                       lessons, hints)
 
@@ -1203,28 +1203,16 @@ class PlaybookEdit:
                     out.append(LessonChange(f"L{lesson.number} {lesson.id}", lesson.title.get(lang), a, b))
         return tuple(out)
 
-    def _hints(self, old_pb: Any, new_pb: Any, diff: Any, state: dict[str, Any], lang: str | None) -> tuple[str, ...]:
+    def _hints(self, base: Any, new_pb: Any, state: dict[str, Any], lang: str | None) -> tuple[str, ...]:
         out = []
-        # a value changed, but a clause text still quotes the old number
-        texts = {c.id: (c.text.zh_CN, c.text.en) for c in new_pb.clauses}
-        linked = _value_clauses(new_pb)
-        for ch in diff.changes:
-            for f in ch.fields:
-                if f.path.startswith("clause.") or f.old is None or f.new is None:
-                    continue
-                old_forms = _number_forms(f.old, f.path)
-                new_forms = _number_forms(f.new, f.path)
-                if not old_forms:
-                    continue
-                for cid in [ch.clause_id] + [c for c in linked.get(ch.clause_id, []) if c != ch.clause_id]:
-                    zh, en = texts.get(cid, ("", ""))
-                    found = [x for x in old_forms if _mentions(zh, x) or _mentions(en, x)]
-                    if found and not any(_mentions(zh, x) or _mentions(en, x) for x in new_forms):
-                        out.append(t(f"条款 {cid} 的文字仍写着 {found[0]}({f.path} 已从 {_show(f.old)} 改为 "
-                                     f"{_show(f.new)});请核对是否需要同步修改。",
-                                     f"clause {cid} still says {found[0]} ({f.path} changed from {_show(f.old)} "
-                                     f"to {_show(f.new)}); check whether its text should follow.", lang))
-                        break
+        # a value changed, but a text still quotes the old one (what `sopcoach release` refuses)
+        for q in stale_quotes(base, new_pb, lang):
+            where = "" if q.where == "text" else f" {q.where}"
+            out.append(t(f"条款 {q.clause_id}{where} 的文字仍写着 {q.quoted}({q.path} 已从 {_show(q.old)} 改为 "
+                         f"{_show(q.new)});请同步修改,否则发布时须确认。",
+                         f"clause {q.clause_id}{where} still says {q.quoted} ({q.lang}; {q.path} changed from "
+                         f"{_show(q.old)} to {_show(q.new)}); edit its text, or the release will ask you to "
+                         "confirm it.", lang))
         # a retired clause that something still uses
         bank = state.get("bank")
         for c in new_pb.clauses:
@@ -1328,33 +1316,6 @@ _OP_PART = {
     "set_stage_order": "stages", "set_stage_role": "stages", "set_kpi_target": "kpis",
     "set_calendar": "calendar", "set_sop_version": "sop", "set_template_review": "templates",
 }
-
-
-def _value_clauses(pb: Any) -> dict[str, list[str]]:
-    """Return ``{clause id: [company-setting clauses that repeat its values]}`` (same file part)."""
-    out: dict[str, list[str]] = {}
-    company = [c.id for c in pb.clauses if c.source == "company-setting"]
-    for tier in pb.tiers:
-        for cid in (tier.clause, tier.cadence_clause):
-            out.setdefault(cid, []).extend(x for x in company if x in ("tier-thresholds", "follow-up-cadence-b-c"))
-    return out
-
-
-def _number_forms(value: Any, path: str) -> list[str]:
-    d = _as_decimal(value) if not isinstance(value, str) or re.fullmatch(r"-?\d+(\.\d+)?", value) else None
-    if d is None:
-        return []
-    forms = [format(d.normalize(), "f")]
-    if d == d.to_integral_value() and abs(d) >= 1000:
-        forms.append(f"{int(d):,}")
-    if "discount" in path or (abs(d) < 1 and d != 0):
-        pct = (d * 100).normalize()
-        forms.append(f"{format(pct, 'f')}%")
-    return forms
-
-
-def _mentions(text: str, form: str) -> bool:
-    return re.search(rf"(?<![\d.,]){re.escape(form)}(?![\d%]|[.,]\d)", text) is not None
 
 
 def _clause_users(pb: Any, cid: str) -> list[str]:

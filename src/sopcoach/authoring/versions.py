@@ -14,7 +14,10 @@ seed:4.2.2). This module makes such a change safe:
 * :func:`release` (``sopcoach release``) records a version in the records database: a label,
   the per-clause hashes and a snapshot of the YAML files. Every question that examines a clause
   whose hash changed since the previous release is marked *needs review* and left out of the exam
-  draw until a trainer confirms it (:func:`confirm`, ``sopcoach review --confirm QID``).
+  draw until a trainer confirms it (:func:`confirm`, ``sopcoach review --confirm QID``). A release
+  is refused (:class:`StaleQuotes`) while a text still quotes a value changed since the previous
+  release (:func:`stale_quotes`: ``24小时`` after the e-mail SLA became 48 hours), unless the
+  trainer confirms those quotes; the confirmation (who, which quotes) is recorded with the release.
 * :func:`diff_playbook` compares the playbook on disk with the last release, clause by clause
   (field paths with old and new values) and file by file (unified diffs that keep comments);
   :func:`impact` lists, for each changed clause, the questions, lessons, compliance checks and
@@ -34,15 +37,16 @@ import json
 import re
 from dataclasses import dataclass, field
 from datetime import datetime
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 
 from ruamel.yaml.scalarstring import DoubleQuotedScalarString
 
 from ..certification.certificates import certificate_changes
 from ..config import settings
-from ..errors import VersionError
+from ..errors import StaleQuotes, VersionError
 from ..i18n import Text, t
 from ..records.models import QuestionReview, Release, from_db, to_db, utcnow
 from ..records.store import Records, Transaction
@@ -161,10 +165,12 @@ class ReleaseOutcome:
     previous: str | None
     changed: tuple[str, ...]
     flagged: tuple[str, ...]
+    confirmed_quotes: tuple[StaleQuote, ...] = ()
 
 
 def release(records: Records, playbook: Any, bank: Any, folder: Path | str, label: str | None = None,
-            note: str = "", by: str = "", now: datetime | None = None) -> ReleaseOutcome:
+            note: str = "", by: str = "", now: datetime | None = None,
+            confirm_quotes: bool | Collection[StaleQuote] = False, lang: str | None = None) -> ReleaseOutcome:
     """Record the playbook as a released version and mark affected questions needs-review.
 
     Parameters
@@ -182,6 +188,13 @@ def release(records: Records, playbook: Any, bank: Any, folder: Path | str, labe
         Free text stored with the release (what changed and why; who released it).
     now : datetime, optional
         Aware UTC time of the release (default: now).
+    confirm_quotes : bool or collection of StaleQuote
+        The trainer's confirmation that texts may keep quoting a changed value
+        (:func:`stale_quotes`): ``True`` confirms every one found, a collection exactly those (a quote
+        found but not in it refuses the release). Recorded with the release as
+        ``snapshot["quotes_confirmed"]``: ``{"by": by, "quotes": [StaleQuote.record(), ...]}``.
+    lang : str, optional
+        Language of the clause titles in a refusal.
 
     Returns
     -------
@@ -189,8 +202,12 @@ def release(records: Records, playbook: Any, bank: Any, folder: Path | str, labe
 
     Raises
     ------
+    StaleQuotes
+        When a text still quotes a value changed since the last release and the trainer did not
+        confirm it (``quotes`` lists every one; nothing is recorded).
     VersionError
-        When the label is already used, or nothing changed since the last release.
+        When the label is already used, nothing changed since the last release, or quotes are
+        confirmed without ``by`` (the release records who confirmed).
     """
     now = now or utcnow()
     label = (label or playbook.sop.version).strip()
@@ -212,9 +229,18 @@ def release(records: Records, playbook: Any, bank: Any, folder: Path | str, labe
         if last is not None and last.playbook_hash == pb_hash and last.snapshot.get("files") == files:
             raise VersionError(f"nothing changed since release '{last.label}'")
         changed = sorted(changed_clauses(last.clause_hashes, hashes)) if last is not None else []
+        stale = stale_quotes(last, playbook, lang)
+        confirmed = set(stale) if confirm_quotes is True else set(confirm_quotes or ())
+        if any(q not in confirmed for q in stale):
+            raise StaleQuotes(stale, lang)
+        snapshot: dict[str, Any] = {"files": files, "clauses": contents, "sop_version": playbook.sop.version}
+        if stale:
+            if not by.strip():
+                raise VersionError("confirming quotes of changed values needs the name of who confirms "
+                                   "(`sopcoach release --confirm-quotes --by NAME`); nothing was released")
+            snapshot["quotes_confirmed"] = {"by": by, "quotes": [q.record() for q in stale]}
         row = Release(label=label, created_at=to_db(now), created_by=by, note=note, playbook_hash=pb_hash,
-                      clause_hashes=hashes, changed=changed,
-                      snapshot={"files": files, "clauses": contents, "sop_version": playbook.sop.version})
+                      clause_hashes=hashes, changed=changed, snapshot=snapshot)
         tx.add(row)
         tx.flush()
         flagged = []
@@ -224,7 +250,8 @@ def release(records: Records, playbook: Any, bank: Any, folder: Path | str, labe
                 tx.add(QuestionReview(question_id=q.id, release_id=row.id, clauses=hit, status=NEEDS_REVIEW,
                                      flagged_at=to_db(now)))
                 flagged.append(q.id)
-        return ReleaseOutcome(row.id, label, last.label if last else None, tuple(changed), tuple(flagged))
+        return ReleaseOutcome(row.id, label, last.label if last else None, tuple(changed), tuple(flagged),
+                              tuple(stale))
     return records.transaction(do)
 
 
@@ -431,6 +458,247 @@ def diff_playbook(base: Release | None, playbook: Any, files: dict[str, str] | N
                 fromfile=f"{base.label}/{name}", tofile=f"playbook/{name}"))
     return PlaybookDiff(base.label, from_db(base.created_at), tuple(changes), file_diffs,
                         (base.snapshot.get("sop_version", base.label), playbook.sop.version))
+
+
+# -- stale quotes ----------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class StaleQuote:
+    """A text that still quotes a value changed since the base release.
+
+    ``clause_id``/``title`` name the clause holding the text, ``where`` the text inside it
+    (``text``: the clause's own text; ``tiers[A].criteria``: a text of a value it owns), ``lang``
+    its language (``zh-CN`` or ``en``), ``quoted`` the old value as written there (``100,000元``)
+    and ``excerpt`` the words around it. ``path`` is the changed field (``authority[sales_rep].
+    max_quote_amount``) in clause ``changed_clause``; ``old`` and ``new`` its values (an SLA limit
+    as ``"24 elapsed_hours"``).
+    """
+
+    clause_id: str
+    title: str
+    where: str
+    lang: str
+    quoted: str
+    excerpt: str
+    path: str
+    changed_clause: str
+    old: Any
+    new: Any
+
+    def text(self, lang: str | None = None) -> str:
+        """Return one line naming the clause, the language, the old value in context and the new value."""
+        where = t("正文", "text", lang) if self.where == "text" else self.where
+        return t(f"条款 {self.clause_id}「{self.title}」{where}({self.lang})仍写着 {self.quoted}:"
+                 f"“{self.excerpt}”;{self.path} 已从 {_show(self.old)} 改为 {_show(self.new)}",
+                 f"clause {self.clause_id} ({self.title}), {where} ({self.lang}), still says {self.quoted}: "
+                 f"\"{self.excerpt}\"; {self.path} changed from {_show(self.old)} to {_show(self.new)}", lang)
+
+    def record(self) -> dict[str, Any]:
+        """Return the quote as JSON-ready data (what a confirmed release stores)."""
+        return {"clause": self.clause_id, "where": self.where, "lang": self.lang, "quoted": self.quoted,
+                "excerpt": self.excerpt, "path": self.path, "old": self.old, "new": self.new}
+
+
+#: How a changed value is written in a text, per field (the last key of its path): a function of
+#: the value (and the SLA's unit) giving regular expressions; fields not listed are not looked for.
+_NUM = r"(?<![\d.,:])(?:{})(?![\d]|[.,:]\d)"
+_SLA_UNITS = {
+    "elapsed_hours": (r"\s*(?:个)?小时", r"[\s-]*(?:elapsed[\s-])?hours?\b"),
+    "business_hours": (r"\s*(?:个)?工作小时", r"[\s-]*(?:business|working)[\s-]hours?\b"),
+    "working_days": (r"\s*(?:个)?工作日", r"[\s-]*(?:working|business)[\s-]days?\b|\s*workdays?\b"),
+    "calendar_days": (r"\s*(?:个)?(?:自然日|天)", r"[\s-]*(?:calendar[\s-])?days?\b"),
+}
+
+
+def _numbers(value: Decimal) -> list[str]:
+    """The digit forms of ``value``: ``24``; ``100000`` and ``100,000``; ``2.5``."""
+    plain = format(value.normalize(), "f")
+    forms = [plain]
+    if value == value.to_integral_value() and abs(value) >= 1000:
+        forms.append(f"{int(value):,}")
+    return forms
+
+
+def _num(value: Decimal) -> str:
+    return _NUM.format("|".join(re.escape(f) for f in _numbers(value)))
+
+
+def _quote_patterns(field_name: str, value: Any, unit: str | None) -> list[str]:
+    """Return the regular expressions that find ``value`` of ``field_name`` written in a text."""
+    if field_name in ("day_start", "day_end") and isinstance(value, str) and re.fullmatch(r"\d{1,2}:\d{2}", value):
+        h, m = value.split(":")
+        return [rf"(?<![\d:])0?{int(h)}:{m}(?![\d:])"]
+    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+        return []
+    try:
+        d = Decimal(str(value))
+    except ArithmeticError:
+        return []
+    if not d.is_finite():
+        return []
+    if field_name == "value" and unit in _SLA_UNITS:
+        return [_num(d) + u for u in _SLA_UNITS[unit]]
+    if field_name == "max_discount" or (field_name == "target" and unit == "fraction"):
+        pct = _num((d * 100).normalize())
+        return [pct + r"\s*[%％]", pct + r"\s*percent\b", rf"百分之{pct}"]
+    if field_name in ("max_quote_amount", "min_annual_revenue"):
+        out = [_num(d) + r"\s*(?:元|CNY\b|RMB\b|yuan\b)"]
+        if d % 10000 == 0:
+            out.append(_num(d / 10000) + r"\s*万")
+        if d % 100000 == 0:
+            out.append(_num(d / 1000000) + r"\s*million\b")
+        return out
+    if field_name == "min_employees":
+        return [_num(d) + r"\s*(?:名)?(?:人|员工)", _num(d) + r"\s+(?:employees|staff|people)\b"]
+    if field_name == "min_weekly_follow_ups":
+        out = [_num(d) + r"\s*次", _num(d) + r"\s+(?:times|follow-ups?)\b", _num(d) + r"\s+(?:a|per)\s+week\b"]
+        words = {1: "once", 2: "twice"}
+        if d in words:
+            out.append(rf"\b{words[int(d)]}\s+(?:a|per|every)\s+week\b")
+        return out
+    return []
+
+
+def _quoted_value(flat: dict[str, Any], path: str) -> tuple[str, Any, list[str]] | None:
+    """Return ``(value path, shown value, patterns)`` of the value at ``path``, or ``None``.
+
+    An SLA limit is its value with its unit (``24 elapsed_hours``), so a change of either quotes
+    the old pair.
+    """
+    base = re.sub(r"\.limit\.unit$", ".limit.value", path)
+    field_name = base.rsplit(".", 1)[-1]
+    value = flat.get(base)
+    if value is None:
+        return None
+    unit = None
+    if base.endswith(".limit.value"):
+        unit = flat.get(base[: -len("value")] + "unit")
+    elif field_name == "target":
+        unit = flat.get(base[: -len("target")] + "unit")
+    patterns = _quote_patterns(field_name, value, unit)
+    if not patterns:
+        return None
+    shown = _plain(value)
+    return base, f"{shown} {unit}" if base.endswith(".limit.value") and unit else shown, patterns
+
+
+def _plain(value: Any) -> Any:
+    """Return a number as its shortest text (``"0.10"`` -> ``"0.1"``); other values unchanged."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+        return value
+    try:
+        return format(Decimal(str(value)).normalize(), "f")
+    except ArithmeticError:
+        return value
+
+
+def _item(path: str) -> tuple[str, str] | None:
+    """Return ``(part, item id)`` of a value path: ``tiers.cadence[A].x`` -> ``("tiers", "A")``."""
+    m = re.match(r"([a-z_]+)(?:\.[a-z_.]+)?\[([^\]]+)\]", path)
+    return (m.group(1), m.group(2)) if m else None
+
+
+def _excerpt(text: str, start: int, end: int, width: int = 24) -> str:
+    lo, hi = max(0, start - width), min(len(text), end + width)
+    piece = " ".join(text[lo:hi].split())
+    return ("…" if lo else "") + piece + ("…" if hi < len(text) else "")
+
+
+def stale_quotes(base: Release | Any | None, playbook: Any, lang: str | None = None) -> list[StaleQuote]:
+    """Return the texts that still quote a value changed since the release ``base``.
+
+    A value counts when trainers write it in prose with its unit: SLA limits (``24小时``,
+    ``24 hours``, ``2个工作日``, ``8 business hours``), quote amounts and revenue thresholds
+    (``100,000元``, ``500,000 CNY``, ``5,000万元``, ``50 million``), discounts and fraction KPI
+    targets (``10%``), employee thresholds (``500人``), weekly follow-ups (``3次``, ``3 times``,
+    ``once a week``) and business hours (``18:00``). A digit inside a longer number, a decimal or
+    a time (``24`` in ``240``, ``2.4`` or ``12:24``) is not a quote. The texts searched are, in
+    zh-CN and en, those of every clause holding the same item as the changed value (the tier A
+    cadence: ``follow-up-frequency``, ``customer-classification``, ``tier-thresholds``) and that
+    item's own texts (a tier's ``criteria``); retired clauses are not searched. An old value still in force for another item of the
+    same kind in those clauses (the account manager's 15% when the representative's 10% became
+    15%) is not reported: the text may quote that one.
+
+    Company-setting clauses repeat the values they set (``playbook/clauses.yaml``); seed clauses
+    quote the source's (seed:1.2.1, seed:1.2.2, seed:3.1.2).
+
+    Parameters
+    ----------
+    base : Release or None
+        The release compared with (usually :func:`latest_release`); ``None``: nothing is stale.
+    playbook : Playbook
+        The playbook to release.
+    lang : str, optional
+        Language of the clause titles.
+
+    Returns
+    -------
+    list of StaleQuote
+        In playbook order of the changed clauses, then field order; empty when every text follows.
+
+    Examples
+    --------
+    >>> from sopcoach.config import PROJECT_ROOT
+    >>> from sopcoach.content.playbook import load_playbook
+    >>> pb = load_playbook(PROJECT_ROOT / "playbook")
+    >>> from decimal import Decimal
+    >>> base = type("Base", (), {"snapshot": {"clauses": clause_contents(pb)}})()  # shaped like a Release
+    >>> raised = pb.model_copy(update={"authority": [a.model_copy(update={"max_discount": Decimal("0.12")})
+    ...     if a.role == "sales_rep" else a for a in pb.authority]})
+    >>> [(q.clause_id, q.lang, q.quoted) for q in stale_quotes(base, raised, "en")]
+    [('quote-limits', 'zh-CN', '10%'), ('quote-limits', 'en', '10%')]
+    """
+    if base is None:
+        return []
+    old_contents: dict[str, Any] = base.snapshot.get("clauses", {})
+    flat_new = {cid: _flatten(c, "", {}) for cid, c in clause_contents(playbook).items()}
+    titles = {c.id: c.title.get(lang) for c in playbook.clauses if not c.retired}  # retired texts are not shown
+    found: dict[tuple[str, str, str, str, str], StaleQuote] = {}
+    for cid in flat_new:
+        old, here = old_contents.get(cid), flat_new[cid]
+        if old is None:
+            continue
+        flat_old = _flatten(old, "", {})
+        for path in dict.fromkeys(p for p in list(here) + list(flat_old) if here.get(p) != flat_old.get(p)):
+            was, now, item = _quoted_value(flat_old, path), _quoted_value(here, path), _item(path)
+            if was is None or item is None or (now is not None and now[1] == was[1]):
+                continue
+            value_path, old_shown, patterns = was
+            same_item = re.compile(rf"{re.escape(item[0])}(?:\.[a-z_.]+)?\[{re.escape(item[1])}\]\.")
+            holders = [x for x in titles if any(same_item.match(p) for p in flat_new[x])]
+            if item[0] == "calendar":  # its hours of the day (18:00) are explained by other clauses too
+                holders = list(titles)
+            if old_shown in _values_in_force(flat_new, holders, value_path):
+                continue
+            for x, where, lg, text in _texts(flat_new, holders, same_item):
+                m = next((m for m in (re.search(pt, text, flags=re.IGNORECASE) for pt in patterns) if m), None)
+                if m is not None:
+                    found.setdefault((x, where, lg, m.group(0), value_path), StaleQuote(
+                        x, titles[x], where, lg, m.group(0).strip(), _excerpt(text, m.start(), m.end()),
+                        value_path, cid, old_shown, now[1] if now is not None else here.get(value_path)))
+    return list(found.values())
+
+
+def _values_in_force(flat: dict[str, dict[str, Any]], holders: list[str], value_path: str) -> set[Any]:
+    """The values (as shown) of every item of ``value_path``'s kind (``authority[].max_discount``) in ``holders``."""
+    kind = re.sub(r"\[[^\]]*\]", "[]", value_path)
+    out = set()
+    for x in holders:
+        for p in flat[x]:
+            value = _quoted_value(flat[x], p) if re.sub(r"\[[^\]]*\]", "[]", p) == kind else None
+            if value is not None:
+                out.add(value[1])
+    return out
+
+
+def _texts(flat: dict[str, dict[str, Any]], holders: list[str], same_item: re.Pattern[str]
+           ) -> list[tuple[str, str, str, str]]:
+    """``(clause id, where, lang, text)``: each holder's own text, then the item's texts in it."""
+    out = []
+    for x in holders:
+        out += [(x, "text", lg, flat[x].get(f"clause.text.{lg}") or "") for lg in ("zh-CN", "en")]
+        out += [(x, p.rsplit(".", 1)[0], p.rsplit(".", 1)[1], v) for p, v in flat[x].items()
+                if same_item.match(p) and isinstance(v, str) and p.rsplit(".", 1)[1] in ("zh-CN", "en")]
+    return out
 
 
 # -- impact -----------------------------------------------------------------------------------------------

@@ -1,14 +1,18 @@
 """Trainer sub-commands: ``release``, ``diff``, ``review``, ``recertify``, ``verify``, ``certificate``,
 ``itemstats``.
 
-``release [--label L] [--note TEXT] [--by NAME]``
+``release [--label L] [--note TEXT] [--by NAME] [--confirm-quotes]``
     Check the content, then record the playbook as a released version (see
     :mod:`sopcoach.authoring.versions`). ``--label`` different from ``sop.version`` writes the new label into
     ``playbook/sop.yaml`` first (comments and key order kept). Prints the changed clauses and the
-    questions now marked needs-review.
+    questions now marked needs-review. Refused (exit 1, one line per text on stderr) while a
+    clause text still quotes a value changed since the last release
+    (:func:`sopcoach.authoring.versions.stale_quotes`); ``--confirm-quotes --by NAME`` releases
+    anyway and records the confirmation with the release.
 ``diff [--files]``
-    The playbook on disk against the last release: changed clauses field by field, then what uses
-    each (questions, lessons, compliance checks, KPIs); ``--files`` adds unified diffs of the YAML.
+    The playbook on disk against the last release: changed clauses field by field, a warning per
+    text still quoting a changed value, then what uses each (questions, lessons, compliance checks,
+    KPIs); ``--files`` adds unified diffs of the YAML.
 ``review [--confirm QID ...] [--by NAME]``
     List the questions waiting for review, or confirm them (they return to the exam draw).
 ``recertify``
@@ -34,14 +38,15 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from ..authoring.versions import (confirm, diff_playbook, impact, latest_release, needs_review, playbook_files,
-                                  recertification_list, release, set_sop_version)
+from ..authoring.versions import (confirm, diff_playbook, impact, latest_release, needs_review,
+                                  playbook_files, recertification_list, release, set_sop_version,
+                                  stale_quotes)
 from ..certification.certificates import certificate_pdf, certificate_table, verify
 from ..config import open_records
 from ..content.check import check_paths
 from ..content.playbook import load_playbook
 from ..content.quizbank import load_bank, load_blueprint
-from ..errors import CertificateError, ContentError, UsageError
+from ..errors import CertificateError, ContentError, StaleQuotes, UsageError
 from ..i18n import current_lang, t
 from ..spreadsheet import safe_frame
 
@@ -52,6 +57,9 @@ def register(sub: Any) -> None:
     r.add_argument("--label", help="release label (default: sop.version; a new label is written to sop.yaml)")
     r.add_argument("--note", default="", help="what changed and why")
     r.add_argument("--by", default="", help="who releases")
+    r.add_argument("--confirm-quotes", action="store_true",
+                   help="release although texts still quote values changed since the last release "
+                        "(needs --by; recorded with the release)")
     r.set_defaults(func=_cmd_release, uses_records=True, creates_records=True)
     d = sub.add_parser("diff", help="the playbook against the last release, and the impact of each change")
     d.add_argument("--files", action="store_true", help="also print unified diffs of the YAML files")
@@ -101,13 +109,29 @@ def _cmd_release(args: argparse.Namespace) -> int:
     if problems:
         raise ContentError(problems)
     playbook, bank, _ = _content(s)
-    if args.label and args.label != playbook.sop.version:
-        path = set_sop_version(s.playbook_dir, args.label, home=s.home, by=args.by or "")
-        print(t(f"已将 sop.version 改为 {args.label}（{path}）", f"sop.version set to {args.label} in {path}", lang))
-        playbook, bank, _ = _content(s)
-    out = release(_records(s), playbook, bank, s.playbook_dir, label=args.label, note=args.note, by=args.by)
+    if args.confirm_quotes and not args.by.strip():
+        raise UsageError("--confirm-quotes needs --by NAME: the release records who confirmed the quotes")
+    records = _records(s)
+    try:
+        stale = stale_quotes(latest_release(records), playbook, lang)
+        if stale and not args.confirm_quotes:  # before --label writes sop.yaml: a refusal changes nothing
+            raise StaleQuotes(stale, lang)
+        if args.label and args.label != playbook.sop.version:
+            path = set_sop_version(s.playbook_dir, args.label, home=s.home, by=args.by or "")
+            print(t(f"已将 sop.version 改为 {args.label}（{path}）", f"sop.version set to {args.label} in {path}", lang))
+            playbook, bank, _ = _content(s)
+        out = release(records, playbook, bank, s.playbook_dir, label=args.label, note=args.note, by=args.by,
+                      confirm_quotes=args.confirm_quotes, lang=lang)
+    except StaleQuotes as exc:  # one line per text, so each can be found and fixed
+        print(f"sopcoach release: {exc}", file=sys.stderr)
+        return 1
     print(t(f"已发布版本 {out.label}（上一版本：{out.previous or '无'}）",
             f"released version {out.label} (previous: {out.previous or 'none'})", lang))
+    if out.confirmed_quotes:
+        print(t(f"{args.by} 确认保留的旧值引用（已随版本记录）：",
+                f"quotes of changed values confirmed by {args.by} (recorded with the release):", lang))
+        for q in out.confirmed_quotes:
+            print("  " + q.text(lang))
     print(t("修改的条款：", "changed clauses: ", lang) + _join(list(out.changed)))
     print(t("需复核的题目（复核前不进入考试）：", "questions marked needs-review (out of the exam until confirmed): ",
             lang) + _join(list(out.flagged)))
@@ -118,8 +142,17 @@ def _cmd_diff(args: argparse.Namespace) -> int:
     lang = current_lang()
     s = args.settings
     playbook, bank, _ = _content(s)
-    diff = diff_playbook(latest_release(_records(s)), playbook, playbook_files(s.playbook_dir), lang)
+    base = latest_release(_records(s))
+    diff = diff_playbook(base, playbook, playbook_files(s.playbook_dir), lang)
     print(diff.text(lang))
+    stale = stale_quotes(base, playbook, lang)
+    if stale:
+        print()
+        print(t("警告：这些文字仍写着已修改的旧值（发布前请修改，或用 --confirm-quotes 确认）：",
+                "warning: these texts still quote a changed value (edit them before releasing, or confirm "
+                "with --confirm-quotes):", lang))
+        for q in stale:
+            print("  " + q.text(lang))
     if diff.changes:
         print()
         print(t("影响：", "impact:", lang))

@@ -185,7 +185,9 @@ class Release(Base):
     """A released playbook version (see :mod:`sopcoach.authoring.versions`).
 
     ``clause_hashes`` maps each clause id to the SHA-256 of what learners and keys depend on;
-    ``snapshot`` holds ``{"files": {name: yaml text}, "clauses": {id: content}}`` for diffs;
+    ``snapshot`` holds ``{"files": {name: yaml text}, "clauses": {id: content}}`` for diffs, and
+    ``"quotes_confirmed": {"by": name, "quotes": [...]}`` when the trainer confirmed texts that
+    still quote a changed value (:func:`sopcoach.authoring.versions.stale_quotes`);
     ``changed`` lists the clause ids that differ from the previous release (empty for the first).
     """
 

@@ -3,7 +3,8 @@
 * :func:`playbook_changes`: every content problem with file and line; the playbook against the
   last release, clause by clause and file by file; the impact of each changed clause (questions,
   lessons, compliance checks, KPIs); the questions waiting for review, with their keys, to confirm;
-  releasing a version; who must re-certify.
+  releasing a version (refused while a text still quotes a changed value, listed above the button,
+  until the trainer ticks the confirmation and gives a name); who must re-certify.
 * :func:`results`: attempts per person or per attempt, filtered by team, cohort and dates,
   downloadable as CSV or XLSX.
 * :func:`item_analysis`: Moodle's question and test statistics, pass/fail consistency at the cut
@@ -30,8 +31,9 @@ import pandas as pd
 from markupsafe import Markup
 
 from ..analytics.report import html_table
-from ..authoring.versions import (confirm, diff_playbook, impact, latest_release, needs_review, next_label,
-                                  playbook_files, recertification_list, release, releases, set_sop_version)
+from ..authoring.versions import (confirm, diff_playbook, impact, latest_release, needs_review,
+                                  next_label, playbook_files, recertification_list, release, releases,
+                                  set_sop_version, stale_quotes)
 from ..certification.certificates import certificate_pdf, certificate_table, verify
 from ..certification.itemstats import FLAG_TEXT
 from ..certification.itemstats import item_analysis as analyse_items
@@ -40,7 +42,7 @@ from ..config import installation, open_records, settings
 from ..content.check import check_paths
 from ..content.playbook import load_playbook
 from ..content.quizbank import load_bank, load_blueprint
-from ..errors import ContentError
+from ..errors import ContentError, StaleQuotes
 from ..i18n import current_lang, t
 from ..records.models import utcnow
 from ..tables import Table, render
@@ -183,6 +185,14 @@ class PlaybookChangesApp(_App):
         self.release_button = w.Button(description=self.tr("发布此版本", "Release this version"),
                                        button_style="primary", icon="tag")
         self.release_button.on_click(self.on_release)
+        self.quotes_box = w.HTML()
+        self.confirm_quotes_box = w.Checkbox(
+            value=False, indent=False, layout=w.Layout(display="none", width="auto"),
+            style={"description_width": "initial"},
+            description=self.tr("这些文字确应保留旧值：确认并发布（记录您的姓名）",
+                                "These texts are meant to keep the old value: confirm and release (your name is recorded)"))
+        self.confirm_quotes_box.add_class("sopcoach-confirm-quotes")
+        self.stale: list[Any] = []
         self.checks: dict[str, w.Checkbox] = {}
         self.playbook = self.bank = None
         self.problems: list[Any] = []
@@ -202,7 +212,7 @@ class PlaybookChangesApp(_App):
             self.diff_box, self.files_box,
             w.HTML(f"<h3>{self.tr('3. 影响', '3. Impact')}</h3>"), self.impact_box,
             w.HTML(f"<h3>{self.tr('4. 发布', '4. Release')}</h3>"),
-            w.VBox([self.label_box, self.note_box, self.release_button]),
+            w.VBox([self.label_box, self.note_box, self.quotes_box, self.confirm_quotes_box, self.release_button]),
             w.HTML(f"<h3>{self.tr('5. 待复核的题目', '5. Questions waiting for review')}</h3>"), self.review_box,
             w.HTML(f"<h3>{self.tr('6. 需要复认证的人员', '6. People who must re-certify')}</h3>"), self.recert_box,
         ]
@@ -234,6 +244,7 @@ class PlaybookChangesApp(_App):
             self.diff = diff_playbook(base, self.playbook, playbook_files(self.s.playbook_dir), self.lang)
             self._render_diff()
             self._render_impact()
+        self._render_quotes(stale_quotes(base, self.playbook, self.lang) if self.playbook is not None else [])
         if self.playbook is not None:
             released = {r.label for r in releases(self.records)}
             label = self.playbook.sop.version
@@ -274,6 +285,20 @@ class PlaybookChangesApp(_App):
         self.files_box.children = boxes
         for i, name in enumerate(d.file_diffs):
             self.files_box.set_title(i, self.tr(f"文件差异：{name}", f"File diff: {name}"))
+
+    def _render_quotes(self, stale: list[Any]) -> None:
+        """Show the texts still quoting a changed value; a new list un-ticks the confirmation."""
+        if stale != self.stale:
+            self.confirm_quotes_box.value = False
+        self.stale = stale
+        self.confirm_quotes_box.layout.display = "flex" if stale else "none"
+        if not stale:
+            self.quotes_box.value = ""
+            return
+        items = "".join(f"<li>{esc(q.text(self.lang))}</li>" for q in stale)
+        self.quotes_box.value = (
+            f"<div class='warn'>{esc(self.tr(f'{len(stale)} 处文字仍写着已修改的旧值，发布会被拒绝：请在规程编辑页修改这些文字后重新读取；若确应保留，勾选下面的确认框并填写您的姓名。', f'{len(stale)} text(s) still quote a value changed since the last release; releasing is refused. Edit them in the playbook editor and reload, or, if a text is meant to keep that value, tick the confirmation below and give your name.'))}"
+            f"<ul class='sopcoach-stale-quotes'>{items}</ul></div>")
 
     def _render_impact(self) -> None:
         if not self.diff or not self.diff.changes:
@@ -352,22 +377,37 @@ class PlaybookChangesApp(_App):
 
     @safe
     def on_release(self, _button: Any = None) -> None:
+        confirmed = list(self.stale) if self.confirm_quotes_box.value else []  # what the trainer saw and ticked
         self.refresh()
         if self.problems or self.playbook is None:
             self.say(self.tr("内容有问题，不能发布；请先修改。", "The content has problems; fix them before releasing."),
                      "warning")
+            return
+        by = self.by_box.value.strip()
+        unconfirmed = [q for q in self.stale if q not in confirmed]
+        if unconfirmed:
+            self.say(str(StaleQuotes(unconfirmed, self.lang)).splitlines()[0] + " "
+                     + self.tr("见“4. 发布”中的列表。", "See the list under “4. Release”."), "warning")
+            return
+        if self.stale and not by:
+            self.say(self.tr("确认保留旧值需要您的姓名：请填写“您的姓名”后再发布。",
+                             "Confirming the quotes needs your name: fill in “Your name”, then release."), "warning")
             return
         label = self.label_box.value.strip() or self.playbook.sop.version
         if label != self.playbook.sop.version:
             set_sop_version(self.s.playbook_dir, label, home=self.s.home, by=self.by_box.value.strip())
             self.playbook, self.bank, _ = self.content()
         out = release(self.records, self.playbook, self.bank, self.s.playbook_dir, label=label,
-                      note=self.note_box.value.strip(), by=self.by_box.value.strip(), now=self.clock())
+                      note=self.note_box.value.strip(), by=by, now=self.clock(), confirm_quotes=confirmed,
+                      lang=self.lang)
         self.note_box.value = ""
         self.refresh()
-        self.say(self.tr(f"已发布 {out.label}：修改 {len(out.changed)} 个条款，{len(out.flagged)} 题待复核。",
+        kept = self.tr(f"；{by} 确认保留 {len(out.confirmed_quotes)} 处旧值引用（已随版本记录）",
+                       f"; {len(out.confirmed_quotes)} quote(s) of old values confirmed by {by} (recorded with "
+                       "the release)") if out.confirmed_quotes else ""
+        self.say(self.tr(f"已发布 {out.label}：修改 {len(out.changed)} 个条款，{len(out.flagged)} 题待复核{kept}。",
                          f"Released {out.label}: {len(out.changed)} clause(s) changed, {len(out.flagged)} "
-                         "question(s) waiting for review."))
+                         f"question(s) waiting for review{kept}."))
 
 
 # -- results ---------------------------------------------------------------------------------------------
