@@ -8,6 +8,7 @@ declared date formats and time zone, and how the CRM's stage names map onto the 
 """
 from __future__ import annotations
 
+import codecs
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -160,25 +161,70 @@ class TableSpec(_Model):
 
 
 class SourceSpec(_Model):
-    """Facts about the export as a whole."""
+    """Facts about the export as a whole.
+
+    ``encoding`` (a Python codec name such as ``cp1252`` or ``gbk``), ``delimiter`` (one character),
+    ``decimal`` (``.`` or ``,``) and ``thousands`` (one character) are detected and reported when
+    ``auto`` (see :mod:`sopcoach.crm.dialect`); a detection that cannot tell is refused and names
+    the key to declare. ``max_file_mb`` caps a file's size and ``max_unpacked_mb`` an XLSX's
+    unpacked parts (decimal megabytes).
+    """
 
     id: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")
     name: str
     timezone: str = UTC
-    encoding: Literal["auto", "utf-8", "gb18030", "gbk"] = "auto"
+    encoding: str = "auto"
+    delimiter: str = "auto"
     currency: str | None = None
-    thousands: str = ","
-    decimal: str = "."
+    thousands: str = "auto"
+    decimal: str = "auto"
     default_role: str | None = None
+    max_file_mb: float = Field(default=2000, gt=0)
+    max_unpacked_mb: float = Field(default=500, gt=0)
 
     @field_validator("timezone")
     @classmethod
     def _tz(cls, v: str) -> str:
         return check_timezone(v)
 
+    @field_validator("encoding")
+    @classmethod
+    def _encoding(cls, v: str) -> str:
+        v = v.strip().lower()
+        if v != "auto":
+            try:
+                codecs.lookup(v)
+            except LookupError:
+                raise ValueError(f"{v!r} is not a known text encoding; write a Python codec name such as "
+                                 "utf-8, cp1252, gb18030 or shift_jis, or auto") from None
+        return v
+
+    @field_validator("delimiter")
+    @classmethod
+    def _delimiter(cls, v: str) -> str:
+        if v != "auto" and (len(v) != 1 or v in "\"\r\n"):
+            raise ValueError(f"{v!r} is not a field delimiter; write one character such as ';' or '\\t' "
+                             "(in double quotes), or auto")
+        return v
+
+    @field_validator("decimal")
+    @classmethod
+    def _decimal(cls, v: str) -> str:
+        if v not in ("auto", ".", ","):
+            raise ValueError(f"{v!r} is not a decimal mark; write '.' or ',', or auto")
+        return v
+
+    @field_validator("thousands")
+    @classmethod
+    def _thousands(cls, v: str) -> str:
+        if v != "auto" and (len(v) != 1 or v.isdigit()):
+            raise ValueError(f"{v!r} is not a thousands separator; write one character such as ',' "
+                             "'.' or \"'\", or auto")
+        return v
+
     @model_validator(mode="after")
     def _separators(self) -> SourceSpec:
-        if self.thousands == self.decimal:
+        if self.thousands == self.decimal != "auto":
             raise ValueError("thousands and decimal separators must differ")
         return self
 
