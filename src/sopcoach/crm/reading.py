@@ -8,12 +8,21 @@ playbook's stages. Built-in mappings: ``maven``, ``salesforce``, ``zoho``, ``sim
 
 Reading never guesses:
 
-* Text encoding: UTF-8 (a BOM is dropped, also from header names; shared case 18), else GB18030, the
-  superset of GBK that Chinese Excel writes (case 19). Nothing else is tried silently (no latin-1):
-  a file in another encoding is refused with the fix.
+* Size: a file above ``source.max_file_mb`` (2000) is refused before it is read, an XLSX that
+  unpacks to more than ``source.max_unpacked_mb`` (500) or inflates like a zip bomb before openpyxl
+  opens it, a sheet beyond Excel's 1,048,576 rows or 16,384 columns while it is read.
+* Text encoding, field delimiter and decimal mark: declared in the mapping's ``source`` block, or
+  detected and reported in :class:`SourceFile` (see :mod:`sopcoach.crm.dialect`). UTF-8 (a BOM is
+  dropped, also from header names; shared case 18) is certain; any other encoding is detected by
+  charset-normalizer with a confidence, GB18030 for Chinese Excel's files (case 19); a guess with a
+  low confidence, or one that near-best candidates read differently (``Zoë``/``Zoė``), is refused
+  with the fix, never read as mojibake. The delimiter is one of ``,`` ``;`` TAB ``|``; the decimal
+  mark is told by values such as ``1.234,56`` or ``12,5``, and values such as ``1,234`` alone are
+  refused as ambiguous.
 * Every value is read as text first, so ids keep their leading zeros (case 24).
-* Numbers accept the mapping's thousands separator in groups of three and a currency sign
-  (``"12,500"``, ``"$22,700.00"``; case 22); anything else is a row problem, never a string sum.
+* Numbers accept the file's thousands separator (or a blank) in groups of three and a currency sign
+  (``"12,500"``, ``"$22,700.00"``, ``1.234,56 €``; case 22); anything else is a row problem, never a
+  string sum.
 * Dates are parsed **only** with the formats the mapping declares (``strptime`` codes, or
   ``excel_serial`` for Excel day numbers from the 1899-12-30 origin, accepted between 20000 and
   80000; case 20). Naive local times are placed in the mapping's time zone; a wall time skipped by a
@@ -107,8 +116,11 @@ def decode_bytes(raw: bytes, declared: str = AUTO, name: str = "<bytes>") -> tup
     --------
     >>> decode_bytes("\\ufeffDeal ID,Stage".encode("utf-8"))
     ('Deal ID,Stage', 'utf-8-sig')
-    >>> decode_bytes("客户名称".encode("gbk"))
-    ('客户名称', 'gb18030')
+    >>> decode_bytes("客户名称,金额\\n华东贸易,12000\\n".encode("gbk"))
+    ('客户名称,金额\\n华东贸易,12000\\n', 'gb18030')
+    >>> decode_bytes("客户名称".encode("gbk"))  # 8 bytes: too few to tell  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    sopcoach.errors.ContentError: <bytes>: the file is not UTF-8 and its encoding cannot be told (...
     """
     decoding = detect_encoding(raw, declared, name)
     try:
