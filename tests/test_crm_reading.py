@@ -175,6 +175,24 @@ def test_decimal_mark_evidence(values, mark):
     assert detect_decimal(values)[0] == mark
 
 
+def test_header_with_a_comma_in_a_semicolon_file_is_split_on_semicolons(tmp_path):
+    """'Betrag, netto' in the header and decimal commas in the rows: ';' is the one delimiter that
+    splits every line evenly (csv.Sniffer would prefer ',')."""
+    rows = [ROWS[0].replace("Betrag", "Betrag, netto")] + ROWS[1:]
+    body = GERMAN.replace("amount: Betrag", "amount: 'Betrag, netto'")
+    (tmp_path / "de.yaml").write_text(body.format(extra=""), encoding="utf-8")
+    data = read_export(export(tmp_path, rows, "utf-8"), tmp_path / "de.yaml")
+    assert data.deals["amount"].tolist() == AMOUNTS
+
+
+def test_two_delimiters_that_both_split_evenly_are_refused(tmp_path):
+    rows = ["Verkaufschance;Betrag, netto", "V-1;1,5", "V-2;2,5"]
+    with pytest.raises(ContentError) as exc:
+        read_export(export(tmp_path, rows, "utf-8"), german(tmp_path))
+    assert "Verkaufschancen.csv:1: the field delimiter cannot be told (',' and ';' each split every line evenly); " \
+           "set source.delimiter in the mapping" in str(exc.value)
+
+
 def test_declared_delimiter_that_does_not_fit_names_the_one_found(tmp_path):
     """A mapping declaring ',' on a ';' file: the missing column's message says which to declare."""
     with pytest.raises(ContentError) as exc:

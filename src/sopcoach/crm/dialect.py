@@ -14,7 +14,8 @@ never guessed:
   ``charset_normalizer.detect``); a confidence under :data:`MIN_CONFIDENCE`, or two near-best
   candidates that read the sample differently, is refused. One tie is settled by the project's users:
   GB18030, the encoding of Chinese Excel's "CSV" (shared case 19), wins over other East Asian codecs.
-* **Delimiter** (:func:`detect_delimiter`): ``csv.Sniffer`` restricted to ``,`` ``;`` TAB ``|``.
+* **Delimiter** (:func:`detect_delimiter`): the one of ``,`` ``;`` TAB ``|`` that splits every record
+  of a sample (parsed by the ``csv`` module) into the header's number of fields.
 * **Decimal mark** (:func:`detect_decimal`): from the numeric columns' values: a value with both
   marks (``1.234,56``), a mark followed by other than three digits (``12,5``), a mark repeated
   (``1.234.567``) or a leading zero group (``0,125``) decides; values such as ``1,234`` alone are
@@ -24,6 +25,7 @@ from __future__ import annotations
 
 import codecs
 import csv
+import io
 import re
 import zipfile
 from dataclasses import dataclass
@@ -284,12 +286,17 @@ def _reported(encoding: str, same: Iterable[str]) -> str:
 def detect_delimiter(text: str, name: str) -> str:
     """Return the field delimiter of a CSV sample: ``,`` ``;`` TAB or ``|``.
 
-    ``csv.Sniffer`` decides; a header holding none of them is a one-column file (``,``).
+    The one candidate the header holds is taken; of several, the one that splits the header and
+    every record of the sample (parsed by the ``csv`` module, quotes respected) into the same
+    number of fields, more than one. (``csv.Sniffer`` settles such a tie by a fixed preference for
+    ``,``, which splits ``Betrag, EUR;Ort`` over decimal commas wrongly.) A header holding none of
+    them is a one-column file (``,``).
 
     Raises
     ------
     ContentError
-        When the sniffer cannot decide between delimiters the header holds.
+        When no candidate, or more than one, splits every record evenly; the fix is to declare
+        ``source.delimiter``.
 
     Examples
     --------
@@ -304,30 +311,41 @@ def detect_delimiter(text: str, name: str) -> str:
     if not present:
         return ","
     if len(present) == 1:
-        return present[0]
-    try:
-        found = csv.Sniffer().sniff(sample, delimiters="".join(DELIMITERS)).delimiter
-    except csv.Error:
-        found = ""
-    if found in DELIMITERS:
-        return found
-    shown = " ".join(repr(d) for d in present)
-    raise ContentError([Problem(name, 1, 0, "", f"the field delimiter cannot be told (the header holds {shown}); "
-                                "set source.delimiter in the mapping (e.g. source.delimiter: ';')")])
+        return present[0]  # ragged records are the parser's to report
+    even = {}
+    for d in present:
+        records = [r for r in csv.reader(io.StringIO(sample), delimiter=d) if r]
+        if len(text) > len(sample) and len(records) > 2:
+            records = records[:-1]  # the sample may end inside a quoted field
+        widths = {len(r) for r in records}
+        if len(widths) == 1 and len(records[0]) > 1:
+            even[d] = len(records[0])
+    if len(even) == 1:
+        return next(iter(even))
+    shown = lambda ds: " and ".join("TAB" if d == "\t" else repr(d) for d in ds)  # noqa: E731
+    why = (f"{shown(even)} each split every line evenly" if even else
+           f"none of {shown(present)} splits every line into the header's number of fields")
+    raise ContentError([Problem(name, 1, 0, "", f"the field delimiter cannot be told ({why}); set "
+                                "source.delimiter in the mapping (e.g. source.delimiter: ';')")])
 
 
 # -------------------------------------------------------------------------------- decimal
 
+#: distinct number texts examined once one of them has told the mark
+_DECIMAL_SAMPLE = 20_000
 _STRIP = re.compile(r"[\s$¥￥€£%]|CNY|RMB|USD|EUR|^[+-]")
 
 
 def detect_decimal(values: Iterable[str]) -> tuple[str | None, str]:
     """Tell the decimal mark from number texts: ``"."``, ``","`` or None (no value tells).
 
+    Once a mark is told, the values after the first :data:`_DECIMAL_SAMPLE` are not examined: the
+    strict number parse makes any of them written the other way a row problem.
+
     Returns
     -------
     (str or None, str)
-        The mark, and an example value that shows it (or, when ambiguous, the reason).
+        The mark, and an example value that shows it ("" when no value tells).
 
     Raises
     ------
@@ -344,7 +362,9 @@ def detect_decimal(values: Iterable[str]) -> tuple[str | None, str]:
     """
     evidence: dict[str, str] = {}
     ambiguous = None
-    for v in values:
+    for n, v in enumerate(values):
+        if evidence and n >= _DECIMAL_SAMPLE:
+            break  # told; a later value written the other way is a row problem (the parse is strict)
         t = _STRIP.sub("", v)
         if not t or not re.fullmatch(r"[\d.,]*\d[\d.,]*", t):
             continue
