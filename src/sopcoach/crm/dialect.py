@@ -34,7 +34,7 @@ from collections.abc import Iterable
 
 from ..errors import ContentError, Problem
 
-__all__ = ["AUTO", "DELIMITERS", "MAX_INFLATE_RATIO", "MIN_CONFIDENCE", "Decoding", "check_size",
+__all__ = ["AUTO", "DELIMITERS", "MAX_INFLATE_RATIO", "MIN_CONFIDENCE", "NUMBER_NOISE", "Decoding", "check_size",
            "check_xlsx", "codec_name", "detect_decimal", "detect_delimiter", "detect_encoding"]
 
 AUTO = "auto"
@@ -333,7 +333,9 @@ def detect_delimiter(text: str, name: str) -> str:
 
 #: distinct number texts examined once one of them has told the mark
 _DECIMAL_SAMPLE = 20_000
-_STRIP = re.compile(r"[\s$¥￥€£%]|CNY|RMB|USD|EUR|^[+-]")
+#: what a number text may carry besides digits and marks: blanks (also non-breaking) and currencies
+NUMBER_NOISE = r"[\s$¥￥€£]|CNY|RMB|USD|EUR"
+_STRIP = re.compile(NUMBER_NOISE + r"|%|^[+-]")
 
 
 def detect_decimal(values: Iterable[str]) -> tuple[str | None, str]:

@@ -193,10 +193,12 @@ class SourceSpec(_Model):
         v = v.strip().lower()
         if v != "auto":
             try:
-                codecs.lookup(v)
+                text = getattr(codecs.lookup(v), "_is_text_encoding", True)  # not base64, rot13 ...
             except LookupError:
+                text = False
+            if not text:
                 raise ValueError(f"{v!r} is not a known text encoding; write a Python codec name such as "
-                                 "utf-8, cp1252, gb18030 or shift_jis, or auto") from None
+                                 "utf-8, cp1252, gb18030 or shift_jis, or auto")
         return v
 
     @field_validator("delimiter")

@@ -70,8 +70,8 @@ from tqdm import tqdm
 from ..content.businesstime import BusinessCalendar
 from ..content.yaml_loader import raise_problems
 from ..errors import BusinessTimeError, ContentError, Problem, relpath
-from .dialect import (AUTO, DELIMITERS, Decoding, check_size, check_xlsx, codec_name, detect_decimal, detect_delimiter,
-                      detect_encoding)
+from .dialect import (AUTO, DELIMITERS, NUMBER_NOISE, Decoding, check_size, check_xlsx, codec_name, detect_decimal,
+                      detect_delimiter, detect_encoding)
 from .mapping import (_BOOL, _DATE, _NUM, _TEXT, BUILTIN_SOURCES, DEAL_COLUMNS, EVENT_COLUMNS, EVENT_KINDS,
                       EXCEL_SERIAL, EXCEL_SERIAL_RANGE, FIELDS, LEAD_COLUMNS, OUTCOMES, REQUIRED, UTC, FieldSpec,
                       Mapping, SourceSpec, TableSpec, load_mapping)
@@ -413,7 +413,7 @@ def _parse_numbers(text: pd.Series, thousands: str, decimal: str, percent: bool)
     Blanks (also non-breaking ones, as French and Swiss exports group digits) and a currency sign
     are dropped; ``thousands`` may only stand between groups of three digits.
     """
-    t = text.str.replace(r"[\s$¥￥€£]|CNY|RMB|USD|EUR", "", regex=True)
+    t = text.str.replace(NUMBER_NOISE, "", regex=True)
     if percent:
         t = t.str.rstrip("%")
     th, dec = re.escape(thousands), re.escape(decimal)
