@@ -283,3 +283,34 @@ def test_csv_above_the_size_limit_is_refused_before_it_is_read(tmp_path):
     with pytest.raises(ContentError, match="above the limit of 0.002 MB"):
         read_export(path, german(tmp_path, ", max_file_mb: 0.002"))
 
+
+
+def test_a_lone_best_guess_with_low_confidence_is_refused():
+    """Cyrillic text followed by bytes no code page reads cleanly: the one candidate left (ptcp154)
+    scores 0.84, under 0.9, and is refused with its confidence and the fix."""
+    raw = "Имя,Сумма\nИван Петров,100\nМария,200\n".encode("cp1251") + b"x\x98\x98y\n"
+    with pytest.raises(ContentError) as exc:
+        decode_bytes(raw, name="leads.csv")
+    text = str(exc.value)
+    assert "leads.csv: the file is not UTF-8 and the best guess, ptcp154, has a confidence of only 0.84" in text
+    assert "save it as 'CSV UTF-8' or set source.encoding: ptcp154 in the mapping" in text
+
+
+def test_sheet_beyond_excels_row_limit_is_refused(tmp_path):
+    """A sheet whose dimension claims 2,000,000 rows was not written by Excel: refused before its rows."""
+    import openpyxl
+    wb = openpyxl.Workbook()
+    for row in [r.split(";") for r in ROWS]:
+        wb.active.append(row)
+    buf = io.BytesIO()
+    wb.save(buf)
+    path = tmp_path / "Verkaufschancen.xlsx"
+    with zipfile.ZipFile(buf) as src, zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as out:
+        for info in src.infolist():
+            data = src.read(info)
+            if info.filename == "xl/worksheets/sheet1.xml":
+                data = data.replace(b'<dimension ref="A1:E5" />', b'<dimension ref="A1:E2000000" />')
+                assert b"E2000000" in data
+            out.writestr(info, data)
+    with pytest.raises(ContentError, match="more than Excel's 1,048,576 rows or 16,384 columns"):
+        read_export(path, german(tmp_path))
