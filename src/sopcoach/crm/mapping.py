@@ -13,8 +13,9 @@ from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 from typing import Any, Literal
+from collections.abc import Callable
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 from ..content.businesstime import check_timezone
 from ..content.yaml_loader import Loaded, load_yaml, raise_problems, validate
@@ -164,6 +165,16 @@ class TableSpec(_Model):
         return self
 
 
+#: what a declared delimiter, decimal mark or thousands separator must be, and how to write one
+_MARKS: dict[str, tuple[Callable[[str], bool], str]] = {
+    "delimiter": (lambda v: len(v) == 1 and v not in "\"\r\n",
+                  "a field delimiter; write one character such as ';' or '\\t' (in double quotes)"),
+    "decimal": (lambda v: v in (".", ","), "a decimal mark; write '.' or ','"),
+    "thousands": (lambda v: len(v) == 1 and not v.isdigit(),
+                  "a thousands separator; write one character such as ',' '.' or \"'\""),
+}
+
+
 class SourceSpec(_Model):
     """Facts about the export as a whole.
 
@@ -205,27 +216,12 @@ class SourceSpec(_Model):
                                  "utf-8, cp1252, gb18030 or shift_jis, or auto")
         return v
 
-    @field_validator("delimiter")
+    @field_validator("delimiter", "decimal", "thousands")
     @classmethod
-    def _delimiter(cls, v: str) -> str:
-        if v != "auto" and (len(v) != 1 or v in "\"\r\n"):
-            raise ValueError(f"{v!r} is not a field delimiter; write one character such as ';' or '\\t' "
-                             "(in double quotes), or auto")
-        return v
-
-    @field_validator("decimal")
-    @classmethod
-    def _decimal(cls, v: str) -> str:
-        if v not in ("auto", ".", ","):
-            raise ValueError(f"{v!r} is not a decimal mark; write '.' or ',', or auto")
-        return v
-
-    @field_validator("thousands")
-    @classmethod
-    def _thousands(cls, v: str) -> str:
-        if v != "auto" and (len(v) != 1 or v.isdigit()):
-            raise ValueError(f"{v!r} is not a thousands separator; write one character such as ',' "
-                             "'.' or \"'\", or auto")
+    def _mark(cls, v: str, info: ValidationInfo) -> str:
+        fits, what = _MARKS[info.field_name or ""]
+        if v != "auto" and not fits(v):
+            raise ValueError(f"{v!r} is not {what}, or auto")
         return v
 
     @model_validator(mode="after")
