@@ -108,7 +108,7 @@ def test_gbk_file_is_decoded_as_gb18030_and_reported(tmp_path):
     """Case 19: the GBK export is decoded as GB18030 and the report says so."""
     data = read_export(CASES / "19_crm_gbk_chinese.csv", mapping(tmp_path, NO_ID_MAPPING))
     assert data.files[0].encoding == "gb18030"
-    assert "decoded as GB18030" in data.files[0].describe()
+    assert "decoded as GB18030" in data.files[0].describe("en")
 
 
 def test_gbk_headers_map_through_aliases(tmp_path):
@@ -397,7 +397,7 @@ def test_folder_of_exports_and_semicolon_file_get_a_fix(tmp_path, maven):
         (MAVEN / "sales_pipeline.csv").read_text(encoding="utf-8").replace(",", ";"), encoding="utf-8")
     data = read_export(tmp_path / "sales_pipeline.csv", "maven")
     assert data.deals["amount"].sum() == maven.deals["amount"].sum() and len(data.deals) == len(maven.deals)
-    assert "delimiter ';' (detected)" in data.files[0].describe()
+    assert "delimiter ';' (detected)" in data.files[0].describe("en")
     declared = mapping(tmp_path, builtin_mapping_path("maven").read_text(encoding="utf-8").replace(
         "  encoding: auto\n", "  encoding: auto\n  delimiter: ','\n"), "maven_commas.yaml")
     with pytest.raises(ContentError) as exc:

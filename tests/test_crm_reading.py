@@ -72,7 +72,7 @@ def test_cp1252_file_is_read_right_with_the_declared_encoding(tmp_path):
     data = read_export(export(tmp_path, ROWS, "cp1252"), german(tmp_path, ", encoding: cp1252"))
     assert data.deals["account"].tolist() == ACCOUNTS
     assert data.deals["amount"].tolist() == AMOUNTS
-    assert "decoded as cp1252 (declared)" in data.files[0].describe()
+    assert "decoded as cp1252 (declared)" in data.files[0].describe("en")
 
 
 def test_cp1252_file_all_candidates_read_alike_is_detected_with_its_confidence(tmp_path):
@@ -83,7 +83,7 @@ def test_cp1252_file_all_candidates_read_alike_is_detected_with_its_confidence(t
     assert data.deals["account"].tolist()[:2] == ["Müller GmbH", "Kölner Bürobedarf"]
     f = data.files[0]
     assert f.encoding == "cp1252" and f.decoding.how == "detected" and f.confidence >= 0.9
-    assert f"decoded as cp1252 (detected, confidence {f.confidence:.2f})" in f.describe()
+    assert f"decoded as cp1252 (detected, confidence {f.confidence:.2f})" in f.describe("en")
 
 
 def test_one_letter_that_no_code_page_agrees_on_is_refused():
@@ -96,7 +96,7 @@ def test_gbk_case_19_is_detected_as_gb18030_with_confidence():
     """Case 19: the GBK export still reads; the report gives the confidence and the codec set aside."""
     decoding = detect_encoding((CASES / "19_crm_gbk_chinese.csv").read_bytes())
     assert (decoding.codec, decoding.how, decoding.confidence) == ("gb18030", "detected", 1.0)
-    assert decoding.describe().startswith("GB18030 (detected, confidence 1.00; also readable as cp949")
+    assert decoding.describe("en").startswith("GB18030 (detected, confidence 1.00; also readable as cp949")
 
 
 def test_utf8_valid_at_the_start_then_cp1252_is_decided_by_the_later_lines(tmp_path):
@@ -134,7 +134,7 @@ def test_german_excel_csv_with_bom_semicolons_and_decimal_commas(tmp_path):
     assert data.deals["amount"].tolist() == AMOUNTS
     assert data.deals["outcome"].tolist() == ["won", "open", "lost", "open"]
     assert data.problems == ()
-    assert data.files[0].describe().endswith(
+    assert data.files[0].describe("en").endswith(
         "decoded as UTF-8 with BOM, delimiter ';' (detected), decimal mark ',' (detected from '1.234,56')")
 
 
@@ -144,7 +144,7 @@ def test_french_export_grouping_digits_with_nonbreaking_spaces(tmp_path):
             for r in ROWS]
     data = read_export(export(tmp_path, rows, "utf-8"), german(tmp_path))
     assert data.deals["amount"].tolist() == AMOUNTS
-    assert "delimiter TAB (detected), decimal mark ','" in data.files[0].describe()
+    assert "delimiter TAB (detected), decimal mark ','" in data.files[0].describe("en")
 
 
 def test_only_values_that_read_both_ways_are_refused(tmp_path):
@@ -157,7 +157,7 @@ def test_only_values_that_read_both_ways_are_refused(tmp_path):
     assert "set source.decimal: ',' (or '.') in the mapping" in text
     data = read_export(export(tmp_path, rows, "utf-8"), german(tmp_path, ", decimal: ','"))
     assert data.deals["amount"].tolist() == [1.234, 980.0]
-    assert "decimal mark ',' (declared)" in data.files[0].describe()
+    assert "decimal mark ',' (declared)" in data.files[0].describe("en")
 
 
 def test_values_showing_both_decimal_marks_are_refused(tmp_path):
@@ -314,3 +314,10 @@ def test_sheet_beyond_excels_row_limit_is_refused(tmp_path):
             out.writestr(info, data)
     with pytest.raises(ContentError, match="more than Excel's 1,048,576 rows or 16,384 columns"):
         read_export(path, german(tmp_path))
+
+
+def test_the_file_line_is_said_in_chinese_too(tmp_path):
+    """The default UI language: how the file was read, in Simplified Chinese."""
+    data = read_export(export(tmp_path, ROWS, "utf-8-sig"), german(tmp_path))
+    assert data.files[0].describe("zh-CN").endswith(
+        "编码 UTF-8 with BOM，分隔符 ';'（检测），小数点 ','（由 '1.234,56' 检测）")

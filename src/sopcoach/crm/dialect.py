@@ -33,6 +33,7 @@ from typing import Any
 from collections.abc import Iterable
 
 from ..errors import ContentError, Problem
+from ..i18n import t
 
 __all__ = ["AUTO", "DELIMITERS", "MAX_INFLATE_RATIO", "MIN_CONFIDENCE", "NUMBER_NOISE", "Decoding", "check_size",
            "check_xlsx", "codec_name", "detect_decimal", "detect_delimiter", "detect_encoding"]
@@ -145,16 +146,29 @@ class Decoding:
     confidence: float | None = None
     also: tuple[str, ...] = ()
 
-    def describe(self) -> str:
-        """Return e.g. ``cp1250 (detected, confidence 0.98)``, ``UTF-8`` or ``UTF-8 with BOM``."""
+    def describe(self, lang: str | None = None) -> str:
+        """Return e.g. ``cp1250 (detected, confidence 0.98)``, ``UTF-8`` or ``UTF-8 with BOM``.
+
+        ``lang``: ``zh-CN`` or ``en`` (default: :func:`sopcoach.i18n.current_lang`).
+        """
         if self.how in ("valid UTF-8", "BOM"):
             return codec_name(self.codec)
-        detail = self.how
+        detail = how_text(self.how, lang)
         if self.confidence is not None:
-            detail += f", confidence {self.confidence:.2f}"
+            detail += t(f"，置信度 {self.confidence:.2f}", f", confidence {self.confidence:.2f}", lang)
         if self.also:
-            detail += f"; also readable as {', '.join(self.also)}, Chinese assumed"
+            also = ", ".join(self.also)
+            detail += t(f"；也可按 {also} 读，按中文处理", f"; also readable as {also}, Chinese assumed", lang)
         return f"{codec_name(self.codec)} ({detail})"
+
+
+def how_text(how: str, lang: str | None = None) -> str:
+    """Say how an encoding, delimiter or decimal mark was chosen (``declared``, ``detected`` ...)."""
+    if how.startswith("detected from "):
+        return t(f"由 {how[len('detected from '):]} 检测", how, lang)
+    zh = {"declared": "映射中声明", "detected": "检测", "declared by source.thousands": "由 source.thousands 确定",
+          "no value needed one": "没有数值用到"}
+    return t(zh.get(how, how), how, lang)
 
 
 def _declared_codec(declared: str) -> str:

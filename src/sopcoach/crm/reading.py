@@ -84,8 +84,9 @@ from tqdm import tqdm
 from ..content.businesstime import BusinessCalendar
 from ..content.yaml_loader import raise_problems
 from ..errors import BusinessTimeError, ContentError, Problem, relpath
+from ..i18n import t as say
 from .dialect import (AUTO, DELIMITERS, NUMBER_NOISE, Decoding, check_size, check_xlsx, codec_name, detect_decimal,
-                      detect_delimiter, detect_encoding)
+                      detect_delimiter, detect_encoding, how_text)
 from .mapping import (_BOOL, _DATE, _NUM, _TEXT, BUILTIN_SOURCES, DEAL_COLUMNS, EVENT_COLUMNS, EVENT_KINDS,
                       EXCEL_SERIAL, EXCEL_SERIAL_RANGE, FIELDS, LEAD_COLUMNS, OUTCOMES, REQUIRED, UTC, FieldSpec,
                       Mapping, SourceSpec, TableSpec, load_mapping)
@@ -182,16 +183,22 @@ class SourceFile:
         """The detector's confidence (0-1) in a detected encoding; None when it was certain."""
         return self.decoding.confidence if self.decoding else None
 
-    def describe(self) -> str:
-        """Return one line: rows, table, encoding (and confidence), delimiter and decimal mark."""
-        enc = self.decoding.describe() if self.decoding else codec_name(self.encoding)
-        parts = [f"{self.path}: {self.rows} rows as {self.kind} ({self.table}), decoded as {enc}"]
+    def describe(self, lang: str | None = None) -> str:
+        """Return one line: rows, table, encoding (and confidence), delimiter and decimal mark.
+
+        ``lang``: ``zh-CN`` or ``en`` (default: :func:`sopcoach.i18n.current_lang`).
+        """
+        enc = self.decoding.describe(lang) if self.decoding else codec_name(self.encoding)
+        parts = [say(f"{self.path}：{self.rows} 行，读作 {self.kind}（{self.table}），编码 {enc}",
+                   f"{self.path}: {self.rows} rows as {self.kind} ({self.table}), decoded as {enc}", lang)]
         if self.delimiter is not None:
             shown = "TAB" if self.delimiter == "\t" else repr(self.delimiter)
-            parts.append(f"delimiter {shown} ({self.delimiter_how})")
+            how = how_text(self.delimiter_how, lang)
+            parts.append(say(f"分隔符 {shown}（{how}）", f"delimiter {shown} ({how})", lang))
         if self.decimal is not None:
-            parts.append(f"decimal mark {self.decimal!r} ({self.decimal_how})")
-        return ", ".join(parts)
+            how = how_text(self.decimal_how, lang)
+            parts.append(say(f"小数点 {self.decimal!r}（{how}）", f"decimal mark {self.decimal!r} ({how})", lang))
+        return say("，", ", ", lang).join(parts)
 
 
 def _name_of(item: Any) -> str:
