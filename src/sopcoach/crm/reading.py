@@ -272,7 +272,8 @@ def _may_have_blank_edges(item: Any, delimiter: str = ",", codec: str = "utf-8")
         return True
     else:
         raw = Path(item).read_bytes()
-    if codec.startswith("utf-16") or codec.startswith("utf-32") or len(delimiter.encode(codec)) != 1:
+    sep = delimiter.encode("utf-8" if codec == "utf-8-sig" else codec)  # (utf-8-sig would add a BOM)
+    if codec.startswith("utf-16") or codec.startswith("utf-32") or len(sep) != 1:
         return True
     if b"\t" in raw or raw[:1] == b" " or raw[-1:] == b" ":
         return True
@@ -281,7 +282,7 @@ def _may_have_blank_edges(item: Any, delimiter: str = ",", codec: str = "utf-8")
     if not len(blank):
         return False
     edge = np.zeros(256, dtype=bool)
-    edge[list(b'"\r\n' + delimiter.encode(codec))] = True
+    edge[list(b'"\r\n' + sep)] = True
     return bool(edge[arr[blank - 1]].any() or edge[arr[blank + 1]].any())
 
 
