@@ -6,7 +6,7 @@ import textwrap
 import pandas as pd
 import pytest
 
-from sopcoach.crm.mapping import EXCEL_SERIAL, load_mapping
+from sopcoach.crm.mapping import EXCEL_SERIAL, builtin_mapping_path, load_mapping
 from sopcoach.crm.quality import quality_report
 from sopcoach.crm.reading import decode_bytes, detect_source, read_export, stage_paths
 from sopcoach.errors import ContentError
@@ -108,7 +108,7 @@ def test_gbk_file_is_decoded_as_gb18030_and_reported(tmp_path):
     """Case 19: the GBK export is decoded as GB18030 and the report says so."""
     data = read_export(CASES / "19_crm_gbk_chinese.csv", mapping(tmp_path, NO_ID_MAPPING))
     assert data.files[0].encoding == "gb18030"
-    assert "decoded as GB18030" in data.files[0].describe()
+    assert "decoded as GB18030" in data.files[0].describe("en")
 
 
 def test_gbk_headers_map_through_aliases(tmp_path):
@@ -220,7 +220,7 @@ def test_unparseable_amounts_are_listed_by_row(tmp_path):
     """Case 22: a value that is not a number is listed by row and never reaches the sums."""
     src = tmp_path / "deals.csv"
     src.write_text('deal_id,amount\nD-1,"12,50"\nD-2,abc\nD-3,"1,000"\n', encoding="utf-8")
-    data = read_export(src, mapping(tmp_path, CASE_MAPPING))
+    data = read_export(src, mapping(tmp_path, CASE_MAPPING.replace("timezone: UTC}", "timezone: UTC, decimal: '.'}")))
     problems = row_problems(data)
     assert [p.line for p in problems] == [2, 3]
     assert "'12,50' is not a number" in problems[0].message
@@ -379,14 +379,15 @@ def test_large_files_show_a_progress_bar(tmp_path, capsys):
     src = tmp_path / "deals.csv"
     row = 'D-{i},"12,500",2024-03-05\n'
     src.write_text("deal_id,amount,created_at\n" + "".join(row.format(i=i) for i in range(200_000)), encoding="utf-8")
-    data = read_export(src, mapping(tmp_path, CASE_MAPPING), progress=True)
+    body = CASE_MAPPING.replace("timezone: UTC}", "timezone: UTC, thousands: ','}")
+    data = read_export(src, mapping(tmp_path, body), progress=True)
     assert len(data.deals) == 200_000 and data.deals["amount"].iloc[-1] == 12500.0
     assert "deals.csv" in capsys.readouterr().err
 
 
-def test_folder_of_exports_and_semicolon_file_get_a_fix(tmp_path):
-    """The folder above the exports names its sub-folders; a semicolon-separated file is told to be
-    saved comma-separated (not "fix the mapping")."""
+def test_folder_of_exports_and_semicolon_file_get_a_fix(tmp_path, maven):
+    """The folder above the exports names its sub-folders; a semicolon-separated file is read with its
+    delimiter detected, and, when the mapping declares commas, told to declare ';' (not "fix the mapping")."""
     from sopcoach.errors import ContentError
     with pytest.raises(ContentError) as exc:
         read_export(CRM)
@@ -394,9 +395,16 @@ def test_folder_of_exports_and_semicolon_file_get_a_fix(tmp_path):
     assert "maven_crm_sales_opportunities" in text and "give one of them" in text and ":0:0" not in text
     (tmp_path / "sales_pipeline.csv").write_text(
         (MAVEN / "sales_pipeline.csv").read_text(encoding="utf-8").replace(",", ";"), encoding="utf-8")
+    data = read_export(tmp_path / "sales_pipeline.csv", "maven")
+    assert data.deals["amount"].sum() == maven.deals["amount"].sum() and len(data.deals) == len(maven.deals)
+    assert "delimiter ';' (detected)" in data.files[0].describe("en")
+    declared = mapping(tmp_path, builtin_mapping_path("maven").read_text(encoding="utf-8").replace(
+        "  encoding: auto\n", "  encoding: auto\n  delimiter: ','\n"), "maven_commas.yaml")
     with pytest.raises(ContentError) as exc:
-        read_export(tmp_path / "sales_pipeline.csv", "maven")
-    assert "separate fields with ';'" in str(exc.value) and "sales_pipeline.csv:1: deal_id:" in str(exc.value)
+        read_export(tmp_path / "sales_pipeline.csv", declared)
+    text = str(exc.value)
+    assert "separate fields with ';', not ','" in text and "source.delimiter: ';'" in text
+    assert "sales_pipeline.csv:1: deal_id:" in text
 
 
 def test_two_exports_at_once_are_refused_by_name():

@@ -140,7 +140,7 @@ def _print_text(rv: Any, data: Any, lang: str) -> None:
     from ..analytics.inputs import gap_of  # noqa: PLC0415 - start-up: pandas-based, loaded only by this command
     out = sys.stdout
     for f in data.files:
-        print(f.describe(), file=out)
+        print(f.describe(lang), file=out)
     if data.skipped:
         print(t(f"未读取（映射中没有对应的表）：{', '.join(data.skipped)}",
                 f"not read (no table of the mapping reads them): {', '.join(data.skipped)}", lang), file=out)

@@ -8,12 +8,14 @@ declared date formats and time zone, and how the CRM's stage names map onto the 
 """
 from __future__ import annotations
 
+import codecs
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 from typing import Any, Literal
+from collections.abc import Callable
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 from ..content.businesstime import check_timezone
 from ..content.yaml_loader import Loaded, load_yaml, raise_problems, validate
@@ -163,26 +165,68 @@ class TableSpec(_Model):
         return self
 
 
+#: what a declared delimiter, decimal mark or thousands separator must be, and how to write one
+_MARKS: dict[str, tuple[Callable[[str], bool], str]] = {
+    "delimiter": (lambda v: len(v) == 1 and v not in "\"\r\n",
+                  "a field delimiter; write one character such as ';' or '\\t' (in double quotes)"),
+    "decimal": (lambda v: v in (".", ","), "a decimal mark; write '.' or ','"),
+    "thousands": (lambda v: len(v) == 1 and not v.isdigit(),
+                  "a thousands separator; write one character such as ',' '.' or \"'\""),
+}
+
+
 class SourceSpec(_Model):
-    """Facts about the export as a whole."""
+    """Facts about the export as a whole.
+
+    ``encoding`` (a Python codec name such as ``cp1252`` or ``gbk``), ``delimiter`` (one character),
+    ``decimal`` (``.`` or ``,``) and ``thousands`` (one character) are detected and reported when
+    ``auto`` (see :mod:`sopcoach.crm.dialect`); a detection that cannot tell is refused and names
+    the key to declare. ``max_file_mb`` caps a file's size and ``max_unpacked_mb`` an XLSX's
+    unpacked parts (decimal megabytes).
+    """
 
     id: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")
     name: str
     timezone: str = UTC
-    encoding: Literal["auto", "utf-8", "gb18030", "gbk"] = "auto"
+    encoding: str = "auto"
+    delimiter: str = "auto"
     currency: str | None = None
-    thousands: str = ","
-    decimal: str = "."
+    thousands: str = "auto"
+    decimal: str = "auto"
     default_role: str | None = None
+    max_file_mb: float = Field(default=2000, gt=0)
+    max_unpacked_mb: float = Field(default=500, gt=0)
 
     @field_validator("timezone")
     @classmethod
     def _tz(cls, v: str) -> str:
         return check_timezone(v)
 
+    @field_validator("encoding")
+    @classmethod
+    def _encoding(cls, v: str) -> str:
+        v = v.strip().lower()
+        if v != "auto":
+            try:
+                text = getattr(codecs.lookup(v), "_is_text_encoding", True)  # not base64, rot13 ...
+            except LookupError:
+                text = False
+            if not text:
+                raise ValueError(f"{v!r} is not a known text encoding; write a Python codec name such as "
+                                 "utf-8, cp1252, gb18030 or shift_jis, or auto")
+        return v
+
+    @field_validator("delimiter", "decimal", "thousands")
+    @classmethod
+    def _mark(cls, v: str, info: ValidationInfo) -> str:
+        fits, what = _MARKS[info.field_name or ""]
+        if v != "auto" and not fits(v):
+            raise ValueError(f"{v!r} is not {what}, or auto")
+        return v
+
     @model_validator(mode="after")
     def _separators(self) -> SourceSpec:
-        if self.thousands == self.decimal:
+        if self.thousands == self.decimal != "auto":
             raise ValueError("thousands and decimal separators must differ")
         return self
 

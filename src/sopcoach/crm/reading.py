@@ -8,12 +8,21 @@ playbook's stages. Built-in mappings: ``maven``, ``salesforce``, ``zoho``, ``sim
 
 Reading never guesses:
 
-* Text encoding: UTF-8 (a BOM is dropped, also from header names; shared case 18), else GB18030, the
-  superset of GBK that Chinese Excel writes (case 19). Nothing else is tried silently (no latin-1):
-  a file in another encoding is refused with the fix.
+* Size: a file above ``source.max_file_mb`` (2000) is refused before it is read, an XLSX that
+  unpacks to more than ``source.max_unpacked_mb`` (500) or inflates like a zip bomb before openpyxl
+  opens it, a sheet beyond Excel's 1,048,576 rows or 16,384 columns while it is read.
+* Text encoding, field delimiter and decimal mark: declared in the mapping's ``source`` block, or
+  detected and reported in :class:`SourceFile` (see :mod:`sopcoach.crm.dialect`). UTF-8 (a BOM is
+  dropped, also from header names; shared case 18) is certain; any other encoding is detected by
+  charset-normalizer with a confidence, GB18030 for Chinese Excel's files (case 19); a guess with a
+  low confidence, or one that near-best candidates read differently (``Zoë``/``Zoė``), is refused
+  with the fix, never read as mojibake. The delimiter is one of ``,`` ``;`` TAB ``|``; the decimal
+  mark is told by values such as ``1.234,56`` or ``12,5``, and values such as ``1,234`` alone are
+  refused as ambiguous.
 * Every value is read as text first, so ids keep their leading zeros (case 24).
-* Numbers accept the mapping's thousands separator in groups of three and a currency sign
-  (``"12,500"``, ``"$22,700.00"``; case 22); anything else is a row problem, never a string sum.
+* Numbers accept the file's thousands separator (or a blank) in groups of three and a currency sign
+  (``"12,500"``, ``"$22,700.00"``, ``1.234,56 €``; case 22); anything else is a row problem, never a
+  string sum.
 * Dates are parsed **only** with the formats the mapping declares (``strptime`` codes, or
   ``excel_serial`` for Excel day numbers from the 1899-12-30 origin, accepted between 20000 and
   80000; case 20), and a format is chosen per **column**, never per row. The declared formats are
@@ -75,6 +84,9 @@ from tqdm import tqdm
 from ..content.businesstime import BusinessCalendar
 from ..content.yaml_loader import raise_problems
 from ..errors import BusinessTimeError, ContentError, Problem, relpath
+from ..i18n import t as say
+from .dialect import (AUTO, DELIMITERS, NUMBER_NOISE, Decoding, check_size, check_xlsx, codec_name, detect_decimal,
+                      detect_delimiter, detect_encoding, how_text)
 from .mapping import (_BOOL, _DATE, _NUM, _TEXT, BUILTIN_SOURCES, DEAL_COLUMNS, EVENT_COLUMNS, EVENT_KINDS,
                       EXCEL_SERIAL, EXCEL_SERIAL_RANGE, FIELDS, LEAD_COLUMNS, OUTCOMES, REQUIRED, UTC, FieldSpec,
                       Mapping, SourceSpec, TableSpec, load_mapping)
@@ -90,51 +102,56 @@ _FALSE = {"false", "no", "n", "0", "否", ""}
 # ----------------------------------------------------------------------------------- decoding
 
 
-def decode_bytes(raw: bytes, declared: str = "auto", name: str = "<bytes>") -> tuple[str, str]:
-    """Decode an export's bytes: UTF-8 (BOM dropped), else GB18030; never a silent latin-1.
+def decode_bytes(raw: bytes, declared: str = AUTO, name: str = "<bytes>") -> tuple[str, str]:
+    """Decode an export's bytes with the declared or detected encoding; never a silent guess.
 
     Parameters
     ----------
     raw : bytes
         The file content.
-    declared : {"auto", "utf-8", "gb18030", "gbk"}
-        The mapping's ``source.encoding``; ``auto`` tries UTF-8, then GB18030.
+    declared : str
+        The mapping's ``source.encoding``: ``auto`` (see :func:`~sopcoach.crm.dialect.detect_encoding`)
+        or a Python codec name (``utf-8``, ``gbk``, ``cp1252`` ...).
     name : str
         The file name used in problems.
 
     Returns
     -------
     (str, str)
-        The text, and the codec used: ``utf-8-sig`` (a BOM was present), ``utf-8`` or ``gb18030``.
+        The text, and the codec used: ``utf-8-sig`` (a BOM was present), ``utf-8``, ``gb18030``,
+        ``cp1252`` ...
 
     Raises
     ------
     ContentError
-        When the bytes are not valid in the declared encoding, or (``auto``) in UTF-8 or GB18030.
+        When the bytes are not valid in the declared or detected encoding, or (``auto``) the
+        encoding cannot be detected with confidence.
 
     Examples
     --------
     >>> decode_bytes("\\ufeffDeal ID,Stage".encode("utf-8"))
     ('Deal ID,Stage', 'utf-8-sig')
-    >>> decode_bytes("客户名称".encode("gbk"))
-    ('客户名称', 'gb18030')
+    >>> decode_bytes("客户名称,金额\\n华东贸易,12000\\n".encode("gbk"))
+    ('客户名称,金额\\n华东贸易,12000\\n', 'gb18030')
+    >>> decode_bytes("客户名称".encode("gbk"))  # 8 bytes: too few to tell  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    sopcoach.errors.ContentError: <bytes>: the file is not UTF-8 and its encoding cannot be told (...
     """
-    codecs = {"auto": ["utf-8", "gb18030"], "utf-8": ["utf-8"], "gb18030": ["gb18030"],
-              "gbk": ["gb18030"]}[declared]
-    first_error: UnicodeDecodeError | None = None
-    for codec in codecs:
-        if codec == "utf-8" and raw.startswith(b"\xef\xbb\xbf"):
-            codec = "utf-8-sig"
-        try:
-            return raw.decode(codec), codec
-        except UnicodeDecodeError as exc:
-            first_error = first_error or exc
-    assert first_error is not None
-    tried = " or ".join("GB18030" if c == "gb18030" else "UTF-8" for c in codecs)
-    raise ContentError([Problem(
-        name, 0, 0, "", f"the file is not valid {tried} (byte {first_error.start}: "
-        f"{raw[first_error.start:first_error.start + 4]!r}); save it as 'CSV UTF-8' or set "
-        "source.encoding in the mapping")])
+    decoding = detect_encoding(raw, declared, name)
+    try:
+        return raw.decode(decoding.codec), decoding.codec
+    except UnicodeDecodeError as exc:
+        raise ContentError([_undecodable(name, decoding, exc)]) from None
+
+
+def _undecodable(name: str, decoding: Decoding, exc: UnicodeDecodeError) -> Problem:
+    """The problem of a file that is not valid in the codec chosen for it."""
+    codec = codec_name(decoding.codec)
+    fix = ("correct source.encoding in the mapping" if decoding.how == "declared"
+           else "set source.encoding in the mapping")
+    return Problem(name, 0, 0, "", f"the file is not valid {codec} ({exc.reason} at byte {exc.start}"
+                   f"{' of a block' if len(exc.object) < 1_000_000 else ''}: "
+                   f"{exc.object[exc.start:exc.start + 4]!r}); save it as 'CSV UTF-8' or {fix}")
 
 
 # ------------------------------------------------------------------------------ raw reading
@@ -142,18 +159,46 @@ def decode_bytes(raw: bytes, declared: str = "auto", name: str = "<bytes>") -> t
 
 @dataclass(frozen=True)
 class SourceFile:
-    """One file read: which table it fed, how it was decoded and how many data rows it had."""
+    """One file read: which table it fed, how its text was written and how many data rows it had.
+
+    ``encoding`` is the Python codec used (``xlsx`` for a workbook); ``decoding`` says how it was
+    chosen (declared, BOM, valid UTF-8, or detected with a confidence); ``delimiter`` and
+    ``decimal`` are the field delimiter and decimal mark used, each with how it was chosen
+    (``declared``, ``detected``, or for the decimal mark ``no value needed one``).
+    """
 
     path: str
     table: str
     kind: str
     encoding: str
     rows: int
+    decoding: Decoding | None = None
+    delimiter: str | None = None
+    delimiter_how: str = ""
+    decimal: str | None = None
+    decimal_how: str = ""
 
-    def describe(self) -> str:
-        enc = {"utf-8-sig": "UTF-8 with BOM", "utf-8": "UTF-8", "gb18030": "GB18030",
-               "xlsx": "XLSX"}.get(self.encoding, self.encoding)
-        return f"{self.path}: {self.rows} rows as {self.kind} ({self.table}), decoded as {enc}"
+    @property
+    def confidence(self) -> float | None:
+        """The detector's confidence (0-1) in a detected encoding; None when it was certain."""
+        return self.decoding.confidence if self.decoding else None
+
+    def describe(self, lang: str | None = None) -> str:
+        """Return one line: rows, table, encoding (and confidence), delimiter and decimal mark.
+
+        ``lang``: ``zh-CN`` or ``en`` (default: :func:`sopcoach.i18n.current_lang`).
+        """
+        enc = self.decoding.describe(lang) if self.decoding else codec_name(self.encoding)
+        parts = [say(f"{self.path}：{self.rows} 行，读作 {self.kind}（{self.table}），编码 {enc}",
+                   f"{self.path}: {self.rows} rows as {self.kind} ({self.table}), decoded as {enc}", lang)]
+        if self.delimiter is not None:
+            shown = "TAB" if self.delimiter == "\t" else repr(self.delimiter)
+            how = how_text(self.delimiter_how, lang)
+            parts.append(say(f"分隔符 {shown}（{how}）", f"delimiter {shown} ({how})", lang))
+        if self.decimal is not None:
+            how = how_text(self.decimal_how, lang)
+            parts.append(say(f"小数点 {self.decimal!r}（{how}）", f"decimal mark {self.decimal!r} ({how})", lang))
+        return say("，", ", ", lang).join(parts)
 
 
 def _name_of(item: Any) -> str:
@@ -164,48 +209,62 @@ def _basename(item: Any) -> str:
     return Path(item[0]).name if isinstance(item, tuple) else Path(item).name
 
 
-_CODECS = {"auto": ["utf-8", "gb18030"], "utf-8": ["utf-8"], "gb18030": ["gb18030"], "gbk": ["gb18030"]}
+@dataclass(frozen=True)
+class _Raw:
+    """A file's cells as read, and how its text was written (see :class:`SourceFile`)."""
+
+    frame: pd.DataFrame
+    codec: str
+    decoding: Decoding | None = None
+    delimiter: str | None = None
+    delimiter_how: str = ""
 
 
-def _read_raw(item: Any, table: TableSpec, encoding: str, progress: bool) -> tuple[pd.DataFrame, str]:
-    """Read one file as text cells (CSV) or typed cells (XLSX); return the frame and the codec.
+def _read_raw(item: Any, table: TableSpec, source: SourceSpec, progress: bool,
+              max_file_mb: float | None = None) -> _Raw:
+    """Read one file as text cells (CSV) or typed cells (XLSX), within the size limits.
 
-    A CSV is parsed as UTF-8 (``utf-8-sig`` when it starts with a BOM) and, when that fails, as
-    GB18030 (see :func:`decode_bytes`); the parser's strict decoding is the check.
+    A CSV's encoding and delimiter are the declared ones or detected (:mod:`sopcoach.crm.dialect`);
+    the parser's strict decoding of the whole file is the final check of the encoding.
     """
     name = _basename(item)
+    shown = _name_of(item)
+    size = len(item[1]) if isinstance(item, tuple) else Path(item).stat().st_size
+    check_size(shown, size, max_file_mb or source.max_file_mb)
     if name.lower().endswith((".xlsx", ".xlsm")):
-        return _read_xlsx(item, table.sheet), "xlsx"
+        src = io.BytesIO(item[1]) if isinstance(item, tuple) else str(item)
+        check_xlsx(shown, src, source.max_unpacked_mb)
+        return _Raw(_read_xlsx(item, table.sheet, shown), "xlsx")
     if not isinstance(item, tuple):
         item = (str(item), Path(item).read_bytes())  # read once: scanned for blanks, then parsed
-    head = item[1][:3]
-    first_error: UnicodeDecodeError | None = None
-    for codec in _CODECS[encoding]:
-        if codec == "utf-8" and head == b"\xef\xbb\xbf":
-            codec = "utf-8-sig"
+    decoding = detect_encoding(item[1], source.encoding, shown)
+    df = None
+    for _ in range(2):
+        head = item[1][:64_000].decode(decoding.codec, errors="replace")
+        delimiter, how = ((source.delimiter, "declared") if source.delimiter != AUTO
+                          else (detect_delimiter(head, shown), "detected"))
         try:  # pandas' C parser drops a UTF-8 BOM itself and decodes UTF-8 fastest as "utf-8"
-            df = _read_csv(item, "utf-8" if codec == "utf-8-sig" else codec, progress, name)
+            df = _read_csv(item, "utf-8" if decoding.codec == "utf-8-sig" else decoding.codec, delimiter,
+                           progress, name)
             break
         except UnicodeDecodeError as exc:
-            first_error = first_error or exc
-    else:
-        tried = " or ".join("GB18030" if c == "gb18030" else "UTF-8" for c in _CODECS[encoding])
-        assert first_error is not None
-        raise ContentError([Problem(
-            _name_of(item), 0, 0, "", f"the file is not valid {tried} ({first_error.reason} at byte "
-            f"{first_error.start} of a block: {first_error.object[first_error.start:first_error.start + 4]!r}); "
-            "save it as 'CSV UTF-8' or set source.encoding in the mapping")])
+            if decoding.how != "valid UTF-8":
+                raise ContentError([_undecodable(shown, decoding, exc)]) from None
+            # valid UTF-8 at the start only: the lines with non-ASCII bytes decide
+            decoding = detect_encoding(item[1], source.encoding, shown, utf8=False)
+    assert df is not None
     df.columns = [str(c).lstrip("\ufeff").strip() for c in df.columns]
-    df.attrs["blank_edges"] = _may_have_blank_edges(item)
-    return df, codec
+    df.attrs["blank_edges"] = _may_have_blank_edges(item, delimiter, decoding.codec)
+    return _Raw(df, decoding.codec, decoding, delimiter, how)
 
 
-def _may_have_blank_edges(item: Any) -> bool:
+def _may_have_blank_edges(item: Any, delimiter: str = ",", codec: str = "utf-8") -> bool:
     """Tell (conservatively) whether any CSV field may start or end with a blank.
 
-    A field with a leading or trailing space or tab has one next to a separator, a quote or a line
+    A field with a leading or trailing space or tab has one next to a delimiter, a quote or a line
     end. When no blank in the file has such a neighbour, no value needs stripping; the scan runs at
-    memory speed (numpy) and saves a per-value strip on large files.
+    memory speed (numpy) and saves a per-value strip on large files. Only for encodings that write
+    ASCII as ASCII (not UTF-16 or UTF-32, and a one-byte delimiter).
     """
     if isinstance(item, tuple):
         raw = item[1]
@@ -213,6 +272,9 @@ def _may_have_blank_edges(item: Any) -> bool:
         return True
     else:
         raw = Path(item).read_bytes()
+    sep = delimiter.encode("utf-8" if codec == "utf-8-sig" else codec)  # (utf-8-sig would add a BOM)
+    if codec.startswith("utf-16") or codec.startswith("utf-32") or len(sep) != 1:
+        return True
     if b"\t" in raw or raw[:1] == b" " or raw[-1:] == b" ":
         return True
     arr = np.frombuffer(raw, dtype=np.uint8)
@@ -220,15 +282,15 @@ def _may_have_blank_edges(item: Any) -> bool:
     if not len(blank):
         return False
     edge = np.zeros(256, dtype=bool)
-    edge[list(b',"\r\n')] = True
+    edge[list(b'"\r\n' + sep)] = True
     return bool(edge[arr[blank - 1]].any() or edge[arr[blank + 1]].any())
 
 
-def _read_csv(item: Any, codec: str, progress: bool, name: str) -> pd.DataFrame:
+def _read_csv(item: Any, codec: str, delimiter: str, progress: bool, name: str) -> pd.DataFrame:
     # every cell is text (kept as Python str objects: the conversions below run once per distinct
     # value, so a validated string column per raw column would be work thrown away); only an empty
     # cell is missing ("NA", "null" ... stay text)
-    opts = dict(dtype=object, keep_default_na=False, na_values=[""], encoding=codec)
+    opts = dict(dtype=object, keep_default_na=False, na_values=[""], encoding=codec, sep=delimiter)
     size = len(item[1]) if isinstance(item, tuple) else Path(item).stat().st_size
     handle = io.BytesIO(item[1]) if isinstance(item, tuple) else open(item, "rb")
     try:
@@ -244,19 +306,35 @@ def _read_csv(item: Any, codec: str, progress: bool, name: str) -> pd.DataFrame:
         handle.close()
 
 
-def _read_xlsx(item: Any, sheet: str | None) -> pd.DataFrame:
+#: Excel's own sheet limits: a sheet beyond them was not written by Excel or an export of it
+EXCEL_MAX_ROWS, EXCEL_MAX_COLUMNS = 1_048_576, 16_384
+
+
+def _read_xlsx(item: Any, sheet: str | None, name: str) -> pd.DataFrame:
+    """Read a sheet's cells as typed values; refuse a sheet beyond Excel's row or column limits."""
     import openpyxl  # noqa: PLC0415 - heavy: openpyxl, only for .xlsx exports
     src = io.BytesIO(item[1]) if isinstance(item, tuple) else str(item)
     wb = openpyxl.load_workbook(src, read_only=True, data_only=True)
+    too_big = ContentError([Problem(name, 0, 0, "", (
+        f"the sheet has more than Excel's {EXCEL_MAX_ROWS:,} rows or {EXCEL_MAX_COLUMNS:,} columns: it was not "
+        "written by Excel; export the data as 'CSV UTF-8'"))])
     try:
         ws = wb[sheet] if sheet else wb.worksheets[0]
+        if (ws.max_row or 0) > EXCEL_MAX_ROWS or (ws.max_column or 0) > EXCEL_MAX_COLUMNS:
+            raise too_big  # the sheet's declared dimension
         rows = ws.iter_rows(values_only=True)
         header = next(rows, None) or ()
+        if len(header) > EXCEL_MAX_COLUMNS:
+            raise too_big
         names = [str(h).lstrip("\ufeff").strip() if h is not None else "" for h in header]
-        data = [list(r) + [None] * (len(names) - len(r)) for r in rows]
+        data: list[list[Any]] = []
+        for r in rows:
+            if len(data) >= EXCEL_MAX_ROWS:
+                raise too_big
+            data.append(list(r[:len(names)]) + [None] * (len(names) - len(r)))
     finally:
         wb.close()
-    df = pd.DataFrame([r[:len(names)] for r in data], columns=names, dtype=object)
+    df = pd.DataFrame(data, columns=names, dtype=object)
     df = df.where(df.notna(), "")
     df.attrs["typed"] = True  # cells are numbers, dates and text as Excel stored them
     return df
@@ -292,6 +370,8 @@ class _Ctx:
     strip: bool = True
     typed: bool = False  # cells typed by the file (XLSX), not text
     fatal: list[Problem] = field(default_factory=list)  # problems that refuse the export (e.g. an ambiguous date column)
+    thousands: str = ","  # the file's separators (see _decimal_mark)
+    decimal: str = "."
     _codes: dict[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
 
     def row_problems(self, rows: np.ndarray, column: str, messages: Iterable[str]) -> None:
@@ -350,17 +430,21 @@ def _resolve(spec: FieldSpec, header: list[str]) -> str | None:
     return None
 
 
-def _parse_numbers(text: pd.Series, src: SourceSpec, percent: bool) -> tuple[pd.Series, pd.Series]:
-    """Parse numbers written with the source's separators; return (float64 values, bad mask)."""
-    t = text.str.replace(r"[\s$¥￥€£]|CNY|RMB|USD|EUR", "", regex=True)
+def _parse_numbers(text: pd.Series, thousands: str, decimal: str, percent: bool) -> tuple[pd.Series, pd.Series]:
+    """Parse numbers written with the file's separators; return (float64 values, bad mask).
+
+    Blanks (also non-breaking ones, as French and Swiss exports group digits) and a currency sign
+    are dropped; ``thousands`` may only stand between groups of three digits.
+    """
+    t = text.str.replace(NUMBER_NOISE, "", regex=True)
     if percent:
         t = t.str.rstrip("%")
-    th, dec = re.escape(src.thousands), re.escape(src.decimal)
+    th, dec = re.escape(thousands), re.escape(decimal)
     ok = t.str.fullmatch(rf"[+-]?(?:\d{{1,3}}(?:{th}\d{{3}})+|\d+)(?:{dec}\d+)?|[+-]?{dec}\d+")
     blank = t == ""
-    clean = t.where(ok, "").str.replace(src.thousands, "", regex=False)
-    if src.decimal != ".":
-        clean = clean.str.replace(src.decimal, ".", regex=False)
+    clean = t.where(ok, "").str.replace(thousands, "", regex=False)
+    if decimal != ".":
+        clean = clean.str.replace(decimal, ".", regex=False)
     values = pd.to_numeric(clean.where(clean != "", None), errors="coerce").astype("float64")
     if percent:
         values = values / 100
@@ -558,6 +642,49 @@ def _parse_dates(column: str, spec: FieldSpec, ctx: _Ctx, label: str) -> pd.Seri
     return pd.Series(pd.DatetimeIndex(out).tz_localize(UTC), index=values.index)
 
 
+def _decimal_mark(ctx: _Ctx) -> tuple[str | None, str]:
+    """Set ``ctx.decimal`` and ``ctx.thousands`` from the mapping, or from the file's number texts.
+
+    Returns the decimal mark and how it was chosen (``declared``, ``detected from '1.234,56'``, or
+    ``no value needed one``; None when the table has no number column).
+
+    Raises
+    ------
+    ContentError
+        When the numbers show both marks, or only values such as ``1,234`` that read either way.
+    """
+    src = ctx.mapping.spec.source
+    columns = [c for f, spec in ctx.table.fields.items() if FIELDS[ctx.table.kind].get(f) == _NUM
+               and spec.column is not None and (c := _resolve(spec, ctx.header)) is not None]
+    decimal, how = src.decimal, "declared"
+    if decimal == AUTO and src.thousands in (",", "."):
+        decimal, how = ("." if src.thousands == "," else ","), "declared by source.thousands"
+    if decimal == AUTO:
+        texts: list[Any] = []
+        for column in columns:
+            if ctx.typed:  # only the cells Excel keeps as text
+                cells = ctx.raw[column]
+                texts.extend(pd.unique(cells[cells.map(lambda v: isinstance(v, str))].to_numpy(dtype=object)))
+            else:
+                texts.extend(ctx.factorized(column)[1])
+        try:
+            found, example = detect_decimal(texts)
+        except ValueError as exc:
+            raise ContentError([Problem(ctx.file, 1, ctx.header.index(columns[0]) + 1, ", ".join(columns), (
+                f"the decimal mark cannot be told: {exc}; set source.decimal: ',' (or '.') in the "
+                "mapping"))]) from None
+        decimal = found or "."
+        how = f"detected from {example!r}" if found else "no value needed one"
+    thousands = src.thousands if src.thousands != AUTO else ("." if decimal == "," else ",")
+    if thousands == decimal:
+        col = ctx.header.index(columns[0]) + 1 if columns else 0
+        raise ContentError([Problem(ctx.file, 1, col, columns[0] if columns else "", (
+            f"the numbers use {decimal!r} as the decimal mark, which the mapping declares as "
+            "source.thousands; correct source.thousands or declare source.decimal"))])
+    ctx.thousands, ctx.decimal = thousands, decimal
+    return (decimal, how) if columns else (None, "")
+
+
 def _place_local(naive: np.ndarray, day: np.ndarray, tz: str) -> tuple[np.ndarray, np.ndarray]:
     """Place naive local times in ``tz``; return (UTC as naive datetime64[us], mask of unplaced).
 
@@ -616,18 +743,24 @@ def _convert(df: pd.DataFrame, name: str, kind: str, spec: FieldSpec, ctx: _Ctx,
     if kind == _DATE:  # a constant date
         raw = pd.DataFrame({"_v": np.repeat(uniq, len(df))})
         sub = _Ctx(ctx.file, ctx.table, ctx.mapping, ["_v"], ctx.problems, ctx.formats_used, raw,
-                   fatal=ctx.fatal)
+                   fatal=ctx.fatal, thousands=ctx.thousands, decimal=ctx.decimal)
         return _parse_dates("_v", spec, sub, label)
     if kind == _NUM:
-        values_u, bad_u = _parse_numbers(pd.Series(uniq, dtype=object), ctx.mapping.spec.source, spec.percent)
-        bad = np.flatnonzero(bad_u.to_numpy()[codes])
+        text_u = pd.Series(uniq, dtype=object)
+        values_u, bad_u = _parse_numbers(text_u, ctx.thousands, ctx.decimal, spec.percent)
+        values, bad_rows = values_u.to_numpy()[codes], bad_u.to_numpy()[codes]
+        if ctx.typed and column and ctx.decimal != ".":  # Excel's numbers come as Python floats ('1234.5')
+            stored = df[column].map(lambda v: isinstance(v, (int, float)) and not isinstance(v, bool)).to_numpy(bool)
+            dot_u, dot_bad_u = _parse_numbers(text_u, ",", ".", spec.percent)
+            values = np.where(stored, dot_u.to_numpy()[codes], values)
+            bad_rows = np.where(stored, dot_bad_u.to_numpy()[codes], bad_rows)
+        bad = np.flatnonzero(bad_rows)
         if len(bad):
-            src = ctx.mapping.spec.source
             ctx.row_problems(bad + 2, column, [
-                f"{label}: {uniq[codes[i]]!r} is not a number (expected digits with '{src.decimal}' as the "
-                f"decimal mark and optionally '{src.thousands}' between groups of three); correct the "
-                "value or the mapping's separators" for i in bad])
-        return pd.Series(values_u.to_numpy()[codes], index=df.index, dtype="float64")
+                f"{label}: {uniq[codes[i]]!r} is not a number (expected digits with '{ctx.decimal}' as the "
+                f"decimal mark and optionally '{ctx.thousands}' between groups of three); correct the "
+                "value or the mapping's source.decimal and source.thousands" for i in bad])
+        return pd.Series(values, index=df.index, dtype="float64")
     if spec.values is not None:
         mapped_u = np.array([spec.values.get(u) for u in uniq], dtype=object)
         if kind == _BOOL:
@@ -822,7 +955,8 @@ def detect_source(paths: Sequence[Any]) -> Mapping:
 
 
 def read_export(paths: Sequence[Any] | Any, source: str | Path | Mapping | None = None, *,
-                playbook: Any = None, progress: bool = False, strict: bool = False) -> CrmData:
+                playbook: Any = None, progress: bool = False, strict: bool = False,
+                max_file_mb: float | None = None) -> CrmData:
     """Read the files of one CRM export into :class:`CrmData`.
 
     Parameters
@@ -839,6 +973,9 @@ def read_export(paths: Sequence[Any] | Any, source: str | Path | Mapping | None 
         Show a progress bar (tqdm, on stderr) while reading large files.
     strict : bool
         Raise on row problems instead of returning them in ``problems``.
+    max_file_mb : float, optional
+        The largest file read, in decimal megabytes; default: the mapping's ``source.max_file_mb``
+        (2000).
 
     Returns
     -------
@@ -847,10 +984,11 @@ def read_export(paths: Sequence[Any] | Any, source: str | Path | Mapping | None 
     Raises
     ------
     ContentError
-        When the mapping is invalid, a file cannot be decoded, a mapped column is missing from a
-        file, a date column is ambiguous (its declared formats read a value as different days and
-        no one format reads the whole column, or two read all of it differently), no file holds
-        deals, or (``strict``) any row has a problem.
+        When the mapping is invalid, a file is too large (``max_file_mb``, an XLSX's unpacked
+        size), a file's encoding, delimiter or decimal mark cannot be told or is not the declared
+        one, a mapped column is missing from a file, a date column is ambiguous (its declared
+        formats read a value as different days and no one format reads the whole column, or two
+        read all of it differently), no file holds deals, or (``strict``) any row has a problem.
 
     Examples
     --------
@@ -885,25 +1023,32 @@ def read_export(paths: Sequence[Any] | Any, source: str | Path | Mapping | None 
         for item in assigned[table.name]:
             name = _name_of(item)
             try:
-                raw, codec = _read_raw(item, table, mapping.spec.source.encoding, progress)
+                read = _read_raw(item, table, mapping.spec.source, progress, max_file_mb)
             except ContentError as exc:
                 fatal.extend(exc.problems)
                 continue
             except (ValueError, OSError, KeyError) as exc:
                 fatal.append(Problem(name, 0, 0, "", f"cannot read the file: {exc}"))
                 continue
-            files.append(SourceFile(name, table.name, table.kind, codec, len(raw)))
+            raw = read.frame
             ctx = _Ctx(name, table, mapping, list(raw.columns), problems, formats_used, raw,
                        raw.attrs.get("blank_edges", True), raw.attrs.get("typed", False), fatal)
+            try:
+                decimal, decimal_how = _decimal_mark(ctx)
+            except ContentError as exc:
+                fatal.extend(exc.problems)
+                continue
+            files.append(SourceFile(name, table.name, table.kind, read.codec, len(raw), read.decoding,
+                                    read.delimiter, read.delimiter_how, decimal, decimal_how))
             canon, missing = _table_frame(raw, table, ctx)
             broken = False
             for fname, spec in missing:
                 line, col = mapping.mark("tables", ti, "fields", fname)
                 required = fname in REQUIRED[table.kind] or (fname == "deal_id" and table.kind == "deals")
                 broken |= required
-                sep = next((d for d in (";", "\t", "|") if len(ctx.header) == 1 and d in ctx.header[0]), None)
-                fix = (f"the file seems to separate fields with {sep!r}, not commas: save it as 'CSV UTF-8 "
-                       "(comma delimited)'" if sep else
+                sep = next((d for d in DELIMITERS if len(ctx.header) == 1 and d in ctx.header[0]), None)
+                fix = (f"the file seems to separate fields with {sep!r}, not {read.delimiter!r}: set "
+                       f"source.delimiter: {sep!r} in the mapping" if sep and read.delimiter else
                        f"fix the mapping {mapping.path}:{line}:{col} or the export (or pass the right --source)")
                 (fatal if required else problems).append(Problem(
                     name, 1, 0, fname, f"column {' or '.join(repr(c) for c in spec.column or [])} not found "

@@ -217,7 +217,7 @@ class ReviewApp:
         closed = self.data.deals["closed"].dropna()
         latest = closed.max().tz_convert(self.pb.calendar.timezone).strftime("%Y-%m") if len(closed) else None
         self.month.value = latest if latest in months else ALL
-        files = "<br>".join(html.escape(f.describe()) for f in self.data.files)
+        files = "<br>".join(html.escape(f.describe(self.lang)) for f in self.data.files)
         if self.data.skipped:
             files += "<br>" + html.escape(self.tr(f"未读取（映射中没有对应的表）：{', '.join(self.data.skipped)}",
                                                   f"not read (no table of the mapping reads them): "
