@@ -645,11 +645,10 @@ CLOSE_EXAMPLE = ("(sales_pipeline.csv, column close_date; e.g. line 2: closed: '
                  "(sopcoach never guesses dates), then analyse again.")
 
 
-@pytest.mark.parametrize("month", [None, "2017-06"])
-def test_kpis_on_unreadable_close_dates_are_not_computable(maven_unread_close, pbm, month):
-    """With every close date unreadable, the win rate and the cycles are not computable with the column, the
-    count and the fix (not "no deal was won or lost" next to 4,238 won deals)."""
-    k = kpis(maven_unread_close, pbm, month, lang="en")
+def test_kpis_on_unreadable_close_dates_are_not_computable(maven_unread_close, pbm):
+    """With every close date unreadable, a month's win rate and the cycles are not computable with the column,
+    the count and the fix (not "no deal was won or lost" next to 4,238 won deals)."""
+    k = kpis(maven_unread_close, pbm, "2017-06", lang="en")
     assert k.loc["win_rate", "reason"] == ("Close dates of won and lost deals could not be read: 6,711 values "
                                            + CLOSE_EXAMPLE)
     for kid in ("average_sales_cycle", "median_sales_cycle"):
@@ -657,6 +656,16 @@ def test_kpis_on_unreadable_close_dates_are_not_computable(maven_unread_close, p
     for kid in ("win_rate", "average_sales_cycle", "median_sales_cycle"):
         assert k.loc[kid, "status"] == "not_computable" and math.isnan(k.loc[kid, "value"])
     assert not k["reason"].str.contains("no deal was won or lost").any()
+
+
+def test_whole_export_win_rate_counts_outcomes_without_close_dates(maven_unread_close, pbm):
+    """The whole export's win rate needs no close date: every won and lost deal counts by its outcome
+    (4,238 / 6,711 = 63.2%, as with readable dates); the cycles still say why they are not computable."""
+    k = kpis(maven_unread_close, pbm, lang="en")
+    assert (k.loc["win_rate", "numerator"], k.loc["win_rate", "denominator"]) == (4238, 6711)
+    assert k.loc["win_rate", "status"] == "ok"
+    assert k.loc["median_sales_cycle", "reason"] == ("Close dates of won deals could not be read: 4,238 values "
+                                                     + CLOSE_EXAMPLE)
 
 
 def test_signing_rate_of_a_month_with_unreadable_close_dates_is_not_computable(sim_data, pbm, tmp_path):
@@ -676,8 +685,8 @@ def test_signing_rate_of_a_month_with_unreadable_close_dates_is_not_computable(s
 
 
 def test_one_unreadable_close_date_is_not_left_out_silently(tmp_path, pbm):
-    """A single won deal with an unreadable close date makes the win rate not computable, naming its line;
-    it is never 4,237 / 6,710 computed without it."""
+    """A single won deal with an unreadable close date makes a month's win rate not computable, naming its
+    line; it is never computed without that deal."""
     lines = (MAVEN / "sales_pipeline.csv").read_text(encoding="utf-8").splitlines()
     n = next(i for i, line in enumerate(lines) if ",Won," in line)
     assert lines[n].endswith(",2017-03-01,1054")
@@ -685,7 +694,7 @@ def test_one_unreadable_close_date_is_not_left_out_silently(tmp_path, pbm):
     folder = tmp_path / "maven"
     folder.mkdir()
     (folder / "sales_pipeline.csv").write_text("\n".join(lines) + "\n", encoding="utf-8")
-    k = kpis(read_export([folder], "maven", playbook=pbm), pbm, lang="en")
+    k = kpis(read_export([folder], "maven", playbook=pbm), pbm, "2017-03", lang="en")
     assert k.loc["win_rate", "status"] == "not_computable"
     assert k.loc["win_rate", "reason"].startswith(
         f"Close dates of won and lost deals could not be read: 1 value (sales_pipeline.csv, column close_date; "
@@ -753,7 +762,7 @@ def test_cli_analyze_summarises_unreadable_values_before_any_figure(day_first_cl
         f"{MAVEN / 'sales_pipeline.csv'}, column close_date: 6,711 values; e.g. line 2: closed: '2017-03-01' does "
         "not match the declared date format(s) '%d/%m/%Y'; fix: correct the value or declare its format in the "
         "mapping (sopcoach never guesses dates)"]
-    assert "  win_rate: not computable: Close dates of won and lost deals could not be read: 6,711 values " \
+    assert "  median_sales_cycle: not computable: Close dates of won deals could not be read: 4,238 values " \
         + CLOSE_EXAMPLE in out
     assert "... 6,691 more; write them all with --problems FILE" in out[-1]
     written = listing.read_text(encoding="utf-8").splitlines()
@@ -782,7 +791,8 @@ def test_cli_analyze_json_keeps_unreadable_figures_null(day_first_close, capsys)
     assert main(["analyze", str(MAVEN), "--source", str(day_first_close), "--no-progress", "--format", "json"]) == 0
     captured = capsys.readouterr()
     out = json.loads(captured.out)
-    assert out["kpis"]["win_rate"] is None and out["kpis"]["sales_cycle_days"]["count"] == 0
+    assert round(out["kpis"]["win_rate"], 3) == 0.632  # by outcome: the whole export needs no close date
+    assert out["kpis"]["sales_cycle_days"]["count"] == 0
     (group,) = out["problem_summary"]
     assert (group["column"], group["count"], group["line"]) == ("close_date", 6711, 2)
     assert group["fix"].startswith("correct the value or declare its format in the mapping")

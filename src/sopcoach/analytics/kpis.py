@@ -79,15 +79,16 @@ def kpis(data: CrmData, playbook: Any, month: str | None = None, *, lang: str | 
     * ``quote_acceptance_rate`` = quotes accepted (deals entering ``contract_negotiation``) / quotes
       sent (``quote_sent`` events, else deals entering ``quotation``).
     * ``contract_signing_rate`` = contracts signed (deals won) / quotes accepted.
-    * ``win_rate`` = won / (won + lost), deals closed in the period.
+    * ``win_rate`` = won / (won + lost), deals closed in the period (for the whole export: every
+      won and lost deal by its outcome, so close dates are needed only for a month).
     * ``average_sales_cycle`` = mean calendar days from lead assignment to contract signature over
       the deals won in the period; ``median_sales_cycle`` the median of the same values.
 
     A KPI the export cannot support (a stage it never records, no closed deal) is
     ``not_computable`` with the reason; its value is NaN, never 0. So is a KPI whose inputs are
     absent from the export (a leads file without its conversion column) or failed to parse (any
-    unreadable close date of a won or lost deal makes the win rate not computable: it is never
-    counted on the readable rows only); the reason names the column, the count of unreadable
+    unreadable close date of a won or lost deal makes a month's win rate not computable: it is
+    never counted on the readable rows only); the reason names the column, the count of unreadable
     values, one example with its line, and the fix (:mod:`sopcoach.analytics.inputs`).
 
     Returns
@@ -170,8 +171,9 @@ def kpis(data: CrmData, playbook: Any, month: str | None = None, *, lang: str | 
     created = int(period.contains(deals["created"]).sum())
     # what the KPIs need: readable creation and close dates, stage-change times
     created_why = created_gap(data, lang)
-    closed_why = closed_gap(data, lang)
-    won_why = closed_gap(data, lang, ("won",))
+    # the whole export counts every won and lost deal by its outcome; a month needs their close dates
+    closed_why = closed_gap(data, lang) if period.month is not None else None
+    won_why = closed_gap(data, lang, ("won",)) if period.month is not None else None
     stages_why = stage_time_gap(data, lang)
     # lead conversion
     leads = data.leads
@@ -214,8 +216,9 @@ def kpis(data: CrmData, playbook: Any, month: str | None = None, *, lang: str | 
     why = blocked(ok, ok_m, "quotation", quotes_why, accept_why)
     rate("quote_acceptance_rate", accepted, sent, ok_m and not why, why)
     # contract signing
-    won_in = deals[(deals["outcome"] == "won") & period.contains(deals["closed"])]
-    lost_in = deals[(deals["outcome"] == "lost") & period.contains(deals["closed"])]
+    in_period = period.contains(deals["closed"]) if period.month is not None else True
+    won_in = deals[(deals["outcome"] == "won") & in_period]
+    lost_in = deals[(deals["outcome"] == "lost") & in_period]
     ok = _observed_beyond(entries, "contract_negotiation", ids)
     ok_m = ok and dated("contract_negotiation")
     why = blocked(ok, ok_m, "contract_negotiation", won_why, accept_why)
@@ -227,7 +230,7 @@ def kpis(data: CrmData, playbook: Any, month: str | None = None, *, lang: str | 
     # cycle
     cyc = cycle_times(data, playbook, month)
     won_deals = deals[deals["outcome"] == "won"]
-    cycle_why = won_why or created_gap(data, lang, won_deals)
+    cycle_why = closed_gap(data, lang, ("won",)) or created_gap(data, lang, won_deals)
     for kid, fn in (("average_sales_cycle", "mean"), ("median_sales_cycle", "median")):
         if cycle_why:
             rows[kid] = dict(value=math.nan, numerator=math.nan, denominator=math.nan, ci_low=math.nan,
