@@ -326,7 +326,7 @@ def test_problems_already_on_disk_are_shown_at_open(content, tmp_path):
                     encoding="utf-8")
     app = build(content, tmp_path / "home", lang="en")
     assert "The playbook files on disk have" in app.check_box.value
-    assert "playbook/slas.yaml:66:20: slas[4].limit.value" in app.check_box.value
+    assert "playbook/slas.yaml:78:20: slas[4].limit.value" in app.check_box.value
     app.controls["sla.delivery.value"].value = 5.0
     assert "sopcoach check: no problems" in app.check_box.value
 
