@@ -346,6 +346,8 @@ def test_satisfaction_call_is_due_on_day_30_with_the_company_tolerance(tmp_path,
     row = comp.checks.loc["sla:satisfaction_call"]
     assert (row["instances"], row["breaches"], row["pending"]) == (6, 4, 0)
     assert "on the day 1" in row["reason"] and "within tolerance 1" in row["reason"]
+    timeline = case_study(data, pbm, "001", comp, lang="en").timeline
+    assert timeline["deviation"].str.contains("too early: day 5").any()
     early = check_compliance(data, pbm, as_of="2025-04-05", lang="zh-CN")
     assert early.follow_ups.set_index("deal_id")["verdict"]["005"] == "pending"
     zh = early.findings[early.findings["check"] == "sla:satisfaction_call"].set_index("deal_id")

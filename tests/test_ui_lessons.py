@@ -123,6 +123,15 @@ def test_sla_tool_computes_the_national_day_deadline(inst, clock, code):
     assert "2025-10-11 10:00" in tool.out.value
 
 
+def test_sla_tool_shows_the_satisfaction_call_day_and_the_company_window(inst, clock, code):
+    """The satisfaction call is due on day 30 (not by it): the tool names the day and the tolerance window."""
+    tool = LessonApp(inst, "service_levels", lang="en", clock=clock, learner_id="e8001").tool
+    tool.sla.value = "satisfaction_call"
+    tool.start_date.value, tool.start_time.value = "2025-03-03", "10:00"
+    assert "Due on" in tool.out.value and "2025-04-02 10:00" in tool.out.value
+    assert "<b>2025-03-28</b> – <b>2025-04-08</b>" in tool.out.value and "Earlier is too early" in tool.out.value
+
+
 def test_tiers_and_plan_tools_warn_below_the_minimum(inst, clock, code):
     """A 600-employee key account is class A; a plan of 2 follow-ups is flagged below A's 3."""
     tool = LessonApp(inst, "customers", lang="en", clock=clock, learner_id="e8001").tool

@@ -284,12 +284,23 @@ class SlaTool(Tool):
             "elapsed_hours": self.tr("按实际小时计:夜间、周末和节假日都计时。", "Elapsed hours: nights, weekends and holidays all count."),
             "calendar_days": self.tr("按自然日计:周末和节假日都计算在内。", "Calendar days: weekends and holidays are included."),
         }[d.duration.unit.value]
+        sla = None if self.sla.value == self.CUSTOM else self.playbook.sla(self.sla.value)
+        due_label = self.tr("截止时间", "Due")
+        window = ""
+        if sla is not None and sla.tolerance is not None:  # a scheduled follow-up: due on the day, seed:1.2.1
+            tol = sla.tolerance
+            first, last = self.calendar.day_window(due.date(), tol.before, tol.after, tol.unit)
+            due_label = self.tr("规定日期", "Due on")
+            window = (f"<p class='sopcoach-window'>{esc(self.tr('当天完成;公司允许', 'On that day; the company accepts'))} "
+                      f"<b>{first:%Y-%m-%d}</b> – <b>{last:%Y-%m-%d}</b>. "
+                      f"{esc(self.tr('更早为过早,更晚为逾期。', 'Earlier is too early, later is late.'))} "
+                      f"<small>{esc(self.clause_ref(tol.clause))}</small></p>")
         strip = "".join(f"<span class='sopcoach-day sopcoach-day-{m.kind}' title='{esc(kinds[m.kind])}'>"
                         f"{m.day:%m-%d}<br>{names[m.day.weekday()]}</span>" for m in d.days[:62])
         self.out.value = (f"<div class='sopcoach-card'><p>{esc(self.tr('开始', 'Start'))}: {d.start:%Y-%m-%d %H:%M} "
                           f"({names[d.start.weekday()]}, {esc(start_kind)}) · {esc(d.duration.label(self.lang))}</p>"
-                          f"<p style='font-size:18px'>{esc(self.tr('截止时间', 'Due'))}: "
-                          f"<b class='sopcoach-due'>{due:%Y-%m-%d %H:%M}</b> ({names[due.weekday()]}, {esc(self.calendar.timezone)})</p>"
+                          f"<p style='font-size:18px'>{esc(due_label)}: "
+                          f"<b class='sopcoach-due'>{due:%Y-%m-%d %H:%M}</b> ({names[due.weekday()]}, {esc(self.calendar.timezone)})</p>{window}"
                           f"<p><small>{esc(unit_rule)} {esc(self.tr('依据', 'Rule'))}: {esc(self.clause_ref('business-calendar'))}</small></p>"
                           f"<div>{strip}</div></div>")
 
