@@ -1,6 +1,7 @@
 """Paths and helpers shared by the tests."""
 from __future__ import annotations
 
+import csv
 import os
 import re
 import subprocess
@@ -182,3 +183,23 @@ def sign_in_browser(page, base: str, learner_id: str, code: str, view: str = "",
     selector = default_ready(view) if ready is None else ready
     if selector:
         page.locator(selector).wait_for(state="visible", timeout=timeout)
+
+
+def day_first_close_dates(export: Path, folder: Path) -> int:
+    """Copy a simulated export to ``folder`` with its deals' close times written day first (``24/03/2025 15:38``,
+    as a European CRM writes them), which the simulated mapping does not declare; return how many were rewritten."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for f in export.iterdir():
+        (folder / f.name).write_bytes(f.read_bytes())
+    with open(export / "商机.csv", encoding="utf-8-sig", newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    count = 0
+    for row in rows:
+        if row["关闭时间"]:
+            row["关闭时间"] = datetime.strptime(row["关闭时间"], "%Y-%m-%d %H:%M").strftime("%d/%m/%Y %H:%M")
+            count += 1
+    with open(folder / "商机.csv", "w", encoding="utf-8-sig", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    return count

@@ -21,7 +21,7 @@ from sopcoach.content.businesstime import DurationUnit
 from sopcoach.content.playbook import CalendarSpec, DurationSpec, load_playbook
 from sopcoach.crm.mapping import builtin_mapping_path
 from sopcoach.crm.reading import read_export
-from support import ROOT, SHARED
+from support import ROOT, SHARED, day_first_close_dates
 
 CRM = SHARED / "data" / "crm"
 MAVEN = CRM / "maven_crm_sales_opportunities"
@@ -666,3 +666,179 @@ def test_a_month_without_new_deals_has_an_empty_funnel_said_so(pbm):
     fun = funnel(data, pbm, "2021-05", lang="en")
     assert fun["reached"].sum() == 0
     assert find_bottleneck(fun, lang="en").reason.startswith("The funnel is empty")
+
+
+# ------------------------------------------------------------- inputs absent or unreadable
+
+SALESFORCE = CRM / "salesforce_devorg_export_earthfink"
+
+
+def maven_mapping(folder: Path, field: str, wrong: str) -> Path:
+    """Write the Maven mapping with the date format of ``field`` (created or closed) replaced by ``wrong``."""
+    text = builtin_mapping_path("maven").read_text(encoding="utf-8")
+    column = {"created": "engage_date", "closed": "close_date"}[field]
+    right = f'{field}: {{column: {column}, formats: ["%Y-%m-%d"]}}'
+    assert right in text
+    path = folder / f"maven-{field}-{wrong.replace('/', '').replace('%', '')}.yaml"
+    path.write_text(text.replace(right, f'{field}: {{column: {column}, formats: ["{wrong}"]}}'), encoding="utf-8")
+    return path
+
+
+@pytest.fixture(scope="module")
+def day_first_close(tmp_path_factory):
+    """A mapping of the real Maven export whose close_date format is wrong (day first; the file is ISO)."""
+    return maven_mapping(tmp_path_factory.mktemp("mapping"), "closed", "%d/%m/%Y")
+
+
+@pytest.fixture(scope="module")
+def maven_unread_close(day_first_close, pbm):
+    return read_export([MAVEN], day_first_close, playbook=pbm)
+
+
+CLOSE_EXAMPLE = ("(sales_pipeline.csv, column close_date; e.g. line 2: closed: '2017-03-01' does not match the "
+                 "declared date format(s) '%d/%m/%Y'); correct the value or declare its format in the mapping "
+                 "(sopcoach never guesses dates), then analyse again.")
+
+
+@pytest.mark.parametrize("month", [None, "2017-06"])
+def test_kpis_on_unreadable_close_dates_are_not_computable(maven_unread_close, pbm, month):
+    """With every close date unreadable, the win rate and the cycles are not computable with the column, the
+    count and the fix (not "no deal was won or lost" next to 4,238 won deals)."""
+    k = kpis(maven_unread_close, pbm, month, lang="en")
+    assert k.loc["win_rate", "reason"] == ("Close dates of won and lost deals could not be read: 6,711 values "
+                                           + CLOSE_EXAMPLE)
+    for kid in ("average_sales_cycle", "median_sales_cycle"):
+        assert k.loc[kid, "reason"] == "Close dates of won deals could not be read: 4,238 values " + CLOSE_EXAMPLE
+    for kid in ("win_rate", "average_sales_cycle", "median_sales_cycle"):
+        assert k.loc[kid, "status"] == "not_computable" and math.isnan(k.loc[kid, "value"])
+    assert not k["reason"].str.contains("no deal was won or lost").any()
+
+
+def test_signing_rate_of_a_month_with_unreadable_close_dates_is_not_computable(sim_data, pbm, tmp_path):
+    """A simulated export with its close times written day first: April's contract signing rate is not
+    computable, naming the column and the count, instead of 0 signed against the quotes accepted; the
+    quote acceptance, dated by the stage history, stays as it was."""
+    sim, data = sim_data
+    before = kpis(data, pbm, "2025-04", lang="en")
+    assert before.loc["contract_signing_rate", "numerator"] > 0
+    day_first_close_dates(sim.folder, tmp_path / "day-first")
+    k = kpis(read_export(tmp_path / "day-first", "simulated", playbook=pbm), pbm, "2025-04", lang="en")
+    won = int((data.deals["outcome"] == "won").sum())
+    assert k.loc["contract_signing_rate", "status"] == "not_computable"
+    assert k.loc["contract_signing_rate", "reason"].startswith(
+        f"Close dates of won deals could not be read: {won} values (商机.csv, column 关闭时间; e.g. line ")
+    assert k.loc["quote_acceptance_rate", "value"] == before.loc["quote_acceptance_rate", "value"]
+
+
+def test_one_unreadable_close_date_is_not_left_out_silently(tmp_path, pbm):
+    """A single won deal with an unreadable close date makes the win rate not computable, naming its line;
+    it is never 4,237 / 6,710 computed without it."""
+    lines = (MAVEN / "sales_pipeline.csv").read_text(encoding="utf-8").splitlines()
+    n = next(i for i, line in enumerate(lines) if ",Won," in line)
+    assert lines[n].endswith(",2017-03-01,1054")
+    lines[n] = lines[n].replace(",2017-03-01,", ",2017-02-30,")
+    folder = tmp_path / "maven"
+    folder.mkdir()
+    (folder / "sales_pipeline.csv").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    k = kpis(read_export([folder], "maven", playbook=pbm), pbm, lang="en")
+    assert k.loc["win_rate", "status"] == "not_computable"
+    assert k.loc["win_rate", "reason"].startswith(
+        f"Close dates of won and lost deals could not be read: 1 value (sales_pipeline.csv, column close_date; "
+        f"e.g. line {n + 1}: closed: '2017-02-30' does not match")
+
+
+def test_leads_without_their_conversion_column_are_not_computable(tmp_path, pbm):
+    """A Salesforce Lead.csv without IsConverted / ConvertedDate: lead conversion is not computable, naming
+    the column, instead of 0 / 22 (5 of the 22 leads converted)."""
+    whole = kpis(read_export([SALESFORCE], "salesforce", playbook=pbm), pbm, lang="en")
+    assert (whole.loc["lead_conversion_rate", "numerator"], whole.loc["lead_conversion_rate", "denominator"]) == (5, 22)
+    folder = tmp_path / "salesforce"
+    folder.mkdir()
+    for f in SALESFORCE.iterdir():
+        (folder / f.name).write_bytes(f.read_bytes())
+    with open(SALESFORCE / "Lead.csv", encoding="utf-8", newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    header = [c for c in rows[0] if c not in ("IsConverted", "ConvertedDate")]
+    with open(folder / "Lead.csv", "w", encoding="utf-8", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=header, extrasaction="ignore")
+        writer.writeheader()
+        writer.writerows(rows)
+    k = kpis(read_export([folder], "salesforce", playbook=pbm), pbm, lang="en").loc["lead_conversion_rate"]
+    assert k["status"] == "not_computable" and math.isnan(k["value"]) and math.isnan(k["denominator"])
+    assert k["reason"] == ("Lead.csv has no column 'IsConverted' (leads.converted: lead conversion flags); export "
+                           "it with that column, or name the CRM's column in the mapping salesforce.yaml.")
+
+
+def test_trend_and_groups_blank_what_unreadable_close_dates_break(maven_unread_close, pbm):
+    """The monthly trend and the per-rep table show no won or lost count (NA, not 0) when the close dates
+    are unreadable, and say why; the creation counts, which need no close date, stay."""
+    for table in (monthly_trend(maven_unread_close, pbm, lang="en"),
+                  breakdown(maven_unread_close, pbm, "owner", lang="en")):
+        assert table["won"].isna().all() and table["win_rate"].isna().all() and table["lost"].isna().all()
+        assert table["created"].sum() == 8300  # the 500 prospecting deals have no engage date
+        assert table.attrs["not_computable"].startswith(
+            "not computable (won, lost, win_rate, ci_low, ci_high, ")
+        assert "Close dates of won and lost deals could not be read: 6,711 values" in table.attrs["not_computable"]
+
+
+def test_funnel_of_a_month_with_unreadable_creation_dates_is_not_computable(tmp_path, pbm):
+    """A month's funnel follows the deals created in it: with the creation dates unreadable it is blank
+    (not a funnel of 0 deals) and the bottleneck verdict gives the reason."""
+    data = read_export([MAVEN], maven_mapping(tmp_path, "created", "%m/%d/%Y"), playbook=pbm)
+    f = funnel(data, pbm, "2017-06", lang="en")
+    reason = f.attrs["not_computable"]
+    assert reason.startswith("not computable (reached, open_here, lost_here, advanced, conversion, ci_low, ci_high, "
+                             "lost_unknown): Deal creation dates could not be read: 8,300 values (sales_pipeline.csv, "
+                             "column engage_date; e.g. line 2:")
+    assert f["reached"].isna().all()
+    assert find_bottleneck(f, lang="en").reason == reason
+    assert funnel(data, pbm, lang="en").attrs == {}  # the whole export's funnel needs no date
+
+
+def test_cli_analyze_summarises_unreadable_values_before_any_figure(day_first_close, tmp_path, capsys, monkeypatch):
+    """`sopcoach analyze` prints the unreadable values first, per file and column with the count, an example
+    line and the fix; the KPIs then say not computable; --problems writes every one; exit 0 without --strict."""
+    monkeypatch.setenv("SOPCOACH_LANG", "en")
+    listing = tmp_path / "problems.txt"
+    assert main(["analyze", str(MAVEN), "--source", str(day_first_close), "--no-progress",
+                 "--problems", str(listing)]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[:2] == [
+        "6,711 values could not be read (1 column); the figures that need them are not computable:",
+        f"{MAVEN / 'sales_pipeline.csv'}, column close_date: 6,711 values; e.g. line 2: closed: '2017-03-01' does "
+        "not match the declared date format(s) '%d/%m/%Y'; fix: correct the value or declare its format in the "
+        "mapping (sopcoach never guesses dates)"]
+    assert "  win_rate: not computable: Close dates of won and lost deals could not be read: 6,711 values " \
+        + CLOSE_EXAMPLE in out
+    assert "... 6,691 more; write them all with --problems FILE" in out[-1]
+    written = listing.read_text(encoding="utf-8").splitlines()
+    assert len(written) == 6711 and written[0].endswith(":2:7: close_date: closed: '2017-03-01' does not match "
+                                                         "the declared date format(s) '%d/%m/%Y'; correct the value "
+                                                         "or declare its format in the mapping (sopcoach never "
+                                                         "guesses dates)")
+
+
+def test_cli_analyze_strict_exits_1_after_the_summary(day_first_close, capsys, monkeypatch):
+    """With --strict, unreadable values end `sopcoach analyze` with exit code 1 after their summary (three
+    lines, not one line per value) and before any figure."""
+    monkeypatch.setenv("SOPCOACH_LANG", "en")
+    assert main(["analyze", str(MAVEN), "--source", str(day_first_close), "--no-progress", "--strict"]) == 1
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    err = captured.err.splitlines()
+    assert len(err) == 3 and err[0].startswith("6,711 values could not be read (1 column)")
+    assert err[2] == ("sopcoach analyze: --strict: 6,711 values could not be read; nothing analysed (see the "
+                      "summary above)")
+    assert main(["analyze", str(MAVEN), "--no-progress", "--strict"]) == 0  # the export as it is: all read
+
+
+def test_cli_analyze_json_keeps_unreadable_figures_null(day_first_close, capsys):
+    """`--format json` gives a KPI it cannot compute as null, with the problem summary beside it."""
+    assert main(["analyze", str(MAVEN), "--source", str(day_first_close), "--no-progress", "--format", "json"]) == 0
+    captured = capsys.readouterr()
+    out = json.loads(captured.out)
+    assert out["kpis"]["win_rate"] is None and out["kpis"]["sales_cycle_days"]["count"] == 0
+    (group,) = out["problem_summary"]
+    assert (group["column"], group["count"], group["line"]) == ("close_date", 6711, 2)
+    assert group["fix"].startswith("correct the value or declare its format in the mapping")
+    assert "close_date" in captured.err.splitlines()[1]  # the summary goes to stderr, the JSON stays JSON

@@ -13,6 +13,7 @@ from sopcoach.analytics.report import html_table, render_html
 from sopcoach.analytics.review import review
 from sopcoach.crm.reading import read_export
 from sopcoach.crm.simulate import simulate
+from support import day_first_close_dates
 
 HOSTILE = '<script>alert(1)</script> & "Co"'
 
@@ -94,3 +95,22 @@ def test_html_table_shows_missing_values_lists_and_headers_as_asked():
     out = html_table(df, index=False, missing="–", headers={"clauses": "Clauses"})
     assert "<th>Clauses</th><th>score</th>" in out
     assert "<tr><td>a, b</td><td>–</td></tr><tr><td>–</td><td>0.500</td></tr>" in out
+
+
+def test_report_summarises_unreadable_values_first(sim, playbook, tmp_path):
+    """With the close dates written day first, the report opens with the summary of unreadable values
+    (file, column, count, example line, fix), before the KPI cards, which say not computable."""
+    count = day_first_close_dates(sim.folder, tmp_path / "export")
+    data = read_export(tmp_path / "export", "simulated", playbook=playbook)
+    page = render_html(review(data, playbook, lang="en"))
+    summary = page.index(f"<b>{count} values could not be read (1 column); the figures that need them are not "
+                         "computable:</b>")
+    assert summary < page.index("<h2>KPI</h2>")
+    first = page[summary:page.index("</div>", summary)]
+    assert "商机.csv, column 关闭时间: " in first and f": {count} values; e.g. line 2: closed: " in first
+    assert "; fix: correct the value or declare its format in the mapping" in first
+    cards = page[page.index("<h2>KPI</h2>"):page.index("<h2>Funnel</h2>")]
+    assert "Close dates of won and lost deals could not be read" in cards
+    assert "no deal was won or lost" not in page
+    trend = page[page.index("<h2>Month-over-month trend</h2>"):page.index("<h2>SOP compliance</h2>")]
+    assert "<div class='callout'>not computable (won, lost, win_rate, " in trend

@@ -9,7 +9,7 @@ import pytest
 
 from sopcoach.crm.simulate import simulate
 from sopcoach.ui.review_app import ALL, DEMO, UPLOAD, build, list_exports, monthly_review
-from support import ROOT
+from support import ROOT, day_first_close_dates
 
 NOTEBOOK = ROOT / "notebooks" / "review" / "monthly_review.ipynb"
 
@@ -190,3 +190,22 @@ def test_an_export_with_no_checkable_rule_never_reads_as_zero_deviations(pbm, tm
     assert "Tier: —" in app.case_title.value  # Maven has no tiers: a dash, not "nan"
     assert len(app.deal.options) == 300 and "Listing 300 of 641 deals" in app.deal_note.value
     assert any("which events" in p for p in app.case_prompts.value.split("<li>"))
+
+
+def test_unreadable_values_are_summarised_above_the_figures(exports, pbm, tmp_path):
+    """An export whose close dates are written day first: loading shows the summary of unreadable values
+    (file, column, count, example line, fix) above the tabs, and the KPI cards say not computable."""
+    _, sim = exports
+    count = day_first_close_dates(sim.folder, tmp_path / "day-first")
+    app = build(tmp_path, lang="en", playbook=pbm)
+    app.export.value = str(tmp_path / "day-first")
+    app.load_button.click()
+    assert f"{count} values could not be read (summary below" in app.status.value
+    summary = app.problems.value
+    assert f"<b>{count} values could not be read (1 column); the figures that need them are not computable:</b>" in summary
+    assert f"column 关闭时间: {count} values; e.g. line 2: closed: " in summary and "; fix: correct the value" in summary
+    assert app.widget.children.index(app.problems) < app.widget.children.index(app.tabs)
+    app.month.value = ALL
+    app.analyse_button.click()
+    assert "Close dates of won and lost deals could not be read" in app.cards.value
+    assert "no deal was won or lost" not in app.cards.value

@@ -15,6 +15,7 @@ import pandas as pd
 
 from ..crm.reading import CrmData
 from ..i18n import current_lang, t
+from .inputs import funnel_gap, gap_of, mark
 from .period import Period, _cohort_rows
 from .stages import _stage_ids, stage_entries
 
@@ -79,7 +80,9 @@ def funnel(data: CrmData, playbook: Any, month: str | None = None, *, lang: str 
         when no deal decided), ``observed`` (bool: the export records this stage itself rather
         than only through won deals), ``lost_unknown`` (int64, on the first stage only: lost
         deals whose last stage the export does not record; they count in ``reached`` of the
-        first stage and in no conversion).
+        first stage and in no conversion). When stage-change times (or, for a month, the deals'
+        creation dates) are unreadable, every figure is blank (NA) and ``attrs["not_computable"]``
+        says why (see :mod:`sopcoach.analytics.inputs`).
     """
     ids = _stage_ids(playbook)
     period = Period.of(month, playbook.calendar.timezone)
@@ -118,7 +121,7 @@ def funnel(data: CrmData, playbook: Any, month: str | None = None, *, lang: str 
         "observed": observed.to_numpy(),
         "lost_unknown": np.array([lost_unknown] + [0] * (len(ids) - 1), dtype="int64")},
         index=pd.Index(ids, name="stage"))
-    return out
+    return mark(out, [funnel_gap(data, month, lang)], [c for c in out.columns if c not in ("name", "observed")], lang)
 
 
 @dataclass(frozen=True)
@@ -188,6 +191,9 @@ def find_bottleneck(fun: pd.DataFrame, confidence: float = 0.95, min_decided: in
     'b'
     """
     lang = lang or current_lang()
+    nan2 = (math.nan, math.nan)
+    if gap_of(fun):
+        return Bottleneck(None, math.nan, nan2, math.nan, nan2, confidence, gap_of(fun))
     decided = fun["advanced"] + fun["lost_here"]
     # a stage where the export records no loss at all converts 100% by construction (Maven records
     # every loss at one stage): it says nothing about that stage, so it is not compared
@@ -208,7 +214,6 @@ def find_bottleneck(fun: pd.DataFrame, confidence: float = 0.95, min_decided: in
                      "rest_ci_low": rlo, "rest_ci_high": rhi,
                      "flagged": bool(rn and hi < rlo and n >= min_decided)})
     compared = pd.DataFrame(rows).set_index("stage") if rows else pd.DataFrame()
-    nan2 = (math.nan, math.nan)
     if "reached" in fun and not fun["reached"].any():
         return Bottleneck(None, math.nan, nan2, math.nan, nan2, level,
                           t("漏斗为空：本期没有新建的商机（漏斗跟踪本期新建的商机）。",

@@ -11,11 +11,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ..crm.problems import input_gap, unparsed
 from ..crm.reading import CrmData
 from ..errors import AnalysisError
 from ..i18n import current_lang, t
 from .compliance import Compliance
 from .funnel import _wilson_arrays, find_bottleneck, wilson_interval
+from .inputs import closed_gap, created_gap, funnel_gap, mark, stage_time_gap
 from .period import Period, _cohort, _cohort_rows, _month_text
 from .stages import _core, _observed_beyond, _stage_ids, stage_entries
 
@@ -82,7 +84,11 @@ def kpis(data: CrmData, playbook: Any, month: str | None = None, *, lang: str | 
       the deals won in the period; ``median_sales_cycle`` the median of the same values.
 
     A KPI the export cannot support (a stage it never records, no closed deal) is
-    ``not_computable`` with the reason; its value is NaN, never 0.
+    ``not_computable`` with the reason; its value is NaN, never 0. So is a KPI whose inputs are
+    absent from the export (a leads file without its conversion column) or failed to parse (any
+    unreadable close date of a won or lost deal makes the win rate not computable: it is never
+    counted on the readable rows only); the reason names the column, the count of unreadable
+    values, one example with its line, and the fix (:mod:`sopcoach.analytics.inputs`).
 
     Returns
     -------
@@ -141,10 +147,41 @@ def kpis(data: CrmData, playbook: Any, month: str | None = None, *, lang: str | 
                  f"the export never records the '{name}' stage (or a later one) except through won "
                  f"deals; map a CRM stage onto {stage}.", lang)
 
+    def entry_gap(stage: str) -> str | None:
+        """Per month: the won deals dated into ``stage`` only by their close date, which is unreadable."""
+        if period.month is None:
+            return None
+        e = entries[(entries["stage"] == stage).to_numpy() & entries["entered"].isna().to_numpy()]
+        rows = deals.iloc[e["pos"].to_numpy()]
+        return input_gap(data, "deals.closed", rows[rows["outcome"] == "won"], "赢单的关闭日期",
+                         "close dates of won deals", lang)
+
+    def blocked(ok: bool, ok_m: bool, stage: str, *gaps: str | None) -> str:
+        """Why a stage-based rate is not computable ("" when it is): unreadable stage times first (they can
+        hide a stage), then what the export never records, then the other unreadable inputs."""
+        if stages_why:
+            return stages_why
+        if not ok:
+            return never(stage)
+        if not ok_m:
+            return undated(stage)
+        return next((g for g in gaps if g), "")
+
     created = int(period.contains(deals["created"]).sum())
+    # what the KPIs need: readable creation and close dates, stage-change times
+    created_why = created_gap(data, lang)
+    closed_why = closed_gap(data, lang)
+    won_why = closed_gap(data, lang, ("won",))
+    stages_why = stage_time_gap(data, lang)
     # lead conversion
     leads = data.leads
-    if len(leads):
+    leads_why = (input_gap(data, "leads.converted", leads, "线索的转化标记", "lead conversion flags", lang)
+                 if len(leads) else None)
+    if leads_why is None and len(leads) and period.month is not None:
+        leads_why = input_gap(data, "leads.created", leads, "线索的创建日期", "lead creation dates", lang)
+    if leads_why:
+        rate("lead_conversion_rate", math.nan, math.nan, False, leads_why)
+    elif len(leads):
         if period.month is not None and leads["created"].isna().all():
             rate("lead_conversion_rate", math.nan, math.nan, False,
                  t("线索表没有创建日期，无法按月统计。", "the leads table has no creation date, so leads "
@@ -159,9 +196,10 @@ def kpis(data: CrmData, playbook: Any, month: str | None = None, *, lang: str | 
     else:
         ok = "solution_demo" in ids and _observed_beyond(entries, "solution_demo", ids)
         ok_m = ok and dated("solution_demo")
+        why = (blocked(ok, ok_m, "solution_demo", created_why, entry_gap("solution_demo"))
+               if "solution_demo" in ids else "")
         rate("lead_conversion_rate", float(len(entered("solution_demo"))) if ok_m else math.nan,
-             float(created), ok_m, (never("solution_demo") if not ok else undated("solution_demo"))
-             if "solution_demo" in ids else "")
+             float(created), ok_m and not why, why)
     # quote acceptance
     ok = "contract_negotiation" in ids and _observed_beyond(entries, "quotation", ids)
     ok_m = ok and dated("quotation")
@@ -169,22 +207,32 @@ def kpis(data: CrmData, playbook: Any, month: str | None = None, *, lang: str | 
     quotes = core[(core["milestone"] == "quote_sent").to_numpy()]
     sent = float(period.contains(quotes["timestamp"]).sum()) if len(quotes) else float(len(entered("quotation")))
     accepted = float(len(entered("contract_negotiation")))
-    rate("quote_acceptance_rate", accepted, sent, ok_m, never("quotation") if not ok else undated("quotation"))
+    ev = data.events
+    bad_quotes = unparsed(data, "events.timestamp", ev[(ev["milestone"] == "quote_sent").to_numpy()])
+    quotes_why = bad_quotes.reason("报价发出时间", "quote-sent times", lang) if bad_quotes else None
+    accept_why = entry_gap("contract_negotiation")
+    why = blocked(ok, ok_m, "quotation", quotes_why, accept_why)
+    rate("quote_acceptance_rate", accepted, sent, ok_m and not why, why)
     # contract signing
     won_in = deals[(deals["outcome"] == "won") & period.contains(deals["closed"])]
     lost_in = deals[(deals["outcome"] == "lost") & period.contains(deals["closed"])]
     ok = _observed_beyond(entries, "contract_negotiation", ids)
     ok_m = ok and dated("contract_negotiation")
-    rate("contract_signing_rate", float(len(won_in)), accepted, ok_m,
-         never("contract_negotiation") if not ok else undated("contract_negotiation"))
+    why = blocked(ok, ok_m, "contract_negotiation", won_why, accept_why)
+    rate("contract_signing_rate", float(len(won_in)), accepted, ok_m and not why, why)
     # win rate
-    rate("win_rate", float(len(won_in)), float(len(won_in) + len(lost_in)), True, "")
-    if len(won_in) + len(lost_in) == 0:
+    rate("win_rate", float(len(won_in)), float(len(won_in) + len(lost_in)), not closed_why, closed_why or "")
+    if not closed_why and len(won_in) + len(lost_in) == 0:
         rows["win_rate"]["reason"] = t("本期没有赢单或丢单。", "no deal was won or lost in this period.", lang)
     # cycle
     cyc = cycle_times(data, playbook, month)
+    won_deals = deals[deals["outcome"] == "won"]
+    cycle_why = won_why or created_gap(data, lang, won_deals)
     for kid, fn in (("average_sales_cycle", "mean"), ("median_sales_cycle", "median")):
-        if len(cyc):
+        if cycle_why:
+            rows[kid] = dict(value=math.nan, numerator=math.nan, denominator=math.nan, ci_low=math.nan,
+                             ci_high=math.nan, status="not_computable", reason=cycle_why)
+        elif len(cyc):
             rows[kid] = dict(value=float(getattr(cyc, fn)()), numerator=float(cyc.sum()),
                              denominator=float(len(cyc)), ci_low=math.nan, ci_high=math.nan,
                              status="ok", reason="")
@@ -233,7 +281,7 @@ GROUPS = ("owner", "team", "region", "product")
 
 
 def breakdown(data: CrmData, playbook: Any, by: str = "owner", month: str | None = None,
-              compliance: Compliance | None = None) -> pd.DataFrame:
+              compliance: Compliance | None = None, *, lang: str | None = None) -> pd.DataFrame:
     """Return the KPIs per rep, team, region or product.
 
     Parameters
@@ -251,7 +299,9 @@ def breakdown(data: CrmData, playbook: Any, by: str = "owner", month: str | None
         out; for the whole export, still open); ``win_rate``, ``ci_low``, ``ci_high`` (float64 fractions); ``cycle_mean``,
         ``cycle_median`` (float64 calendar days); ``amount_won`` (float64, export currency);
         ``breaches`` (Int64, with ``compliance``; missing when no SOP rule could be checked). Sorted
-        by ``won`` then ``created``, descending.
+        by ``won`` then ``created``, descending. Columns whose inputs are absent or unreadable
+        (creation or close dates) are blank (NA), with the reason in ``attrs["not_computable"]``
+        (see :mod:`sopcoach.analytics.inputs`).
 
     Raises
     ------
@@ -308,7 +358,22 @@ def breakdown(data: CrmData, playbook: Any, by: str = "owner", month: str | None
         out["breaches"] = counts.reindex(idx, fill_value=0).astype("Int64")
         if not compliance.checked:  # no rule could be checked: no count, rather than 0
             out["breaches"] = pd.array([pd.NA] * len(out), dtype="Int64")
-    return out.sort_values(["won", "created"], ascending=False, kind="stable")
+    out = out.sort_values(["won", "created"], ascending=False, kind="stable")
+    return _blank_unreadable(out, data, lang, month=month)
+
+
+#: the columns of :func:`breakdown` and :func:`monthly_trend` that need the close dates of won and lost deals
+_NEED_CLOSED = ["won", "lost", "win_rate", "ci_low", "ci_high", "win_rate_change", "cycle_mean", "cycle_median",
+                "amount_won"]
+
+
+def _blank_unreadable(out: pd.DataFrame, data: CrmData, lang: str | None, month: str | None) -> pd.DataFrame:
+    """Blank the columns of a per-group or per-month table whose dates are absent or unreadable (see :func:`mark`)."""
+    created_why, closed_why = created_gap(data, lang), closed_gap(data, lang)
+    cols = (["created", "cycle_mean", "cycle_median"] if created_why else []) + (_NEED_CLOSED if closed_why else [])
+    if month is not None and (created_why or closed_why):
+        cols.append("open")  # the pipeline at the month's end: created by then, not closed by then
+    return mark(out, [created_why, closed_why], dict.fromkeys(cols), lang)
 
 
 def stage_conversion_by(data: CrmData, playbook: Any, by: str = "owner", month: str | None = None,
@@ -369,10 +434,12 @@ def stage_conversion_by(data: CrmData, playbook: Any, by: str = "owner", month: 
         b = find_bottleneck(f, lang=lang) if decided[i].sum() else None
         weak.append(stage_names[b.stage] if b is not None and b.stage else None)
     out["weak_stage"] = pd.Series(weak, index=out.index, dtype="str")
-    return out[decided[:, :-1].sum(axis=1) > 0].sort_values("deals", ascending=False, kind="stable")
+    out = out[decided[:, :-1].sum(axis=1) > 0].sort_values("deals", ascending=False, kind="stable")
+    return mark(out, [funnel_gap(data, month, lang)], list(out.columns), lang)
 
 
-def monthly_trend(data: CrmData, playbook: Any, compliance: Compliance | None = None) -> pd.DataFrame:
+def monthly_trend(data: CrmData, playbook: Any, compliance: Compliance | None = None, *,
+                  lang: str | None = None) -> pd.DataFrame:
     """Return the month-over-month trend of the headline KPIs.
 
     Returns
@@ -383,7 +450,8 @@ def monthly_trend(data: CrmData, playbook: Any, compliance: Compliance | None = 
         ``win_rate_change`` (float64, difference from the previous month in fraction points);
         ``cycle_mean``, ``cycle_median`` (float64 calendar days); ``amount_won`` (float64);
         ``breaches`` (Int64, SOP findings by the month of their start, with ``compliance``;
-        missing when no SOP rule could be checked).
+        missing when no SOP rule could be checked). Columns whose inputs are absent or
+        unreadable are blank (NA) with the reason in ``attrs["not_computable"]``.
     """
     tz = playbook.calendar.timezone
     deals = data.unique_deals()
@@ -417,4 +485,4 @@ def monthly_trend(data: CrmData, playbook: Any, compliance: Compliance | None = 
         out["breaches"] = fm.value_counts().reindex(idx, fill_value=0).astype("Int64")
     elif compliance is not None:
         out["breaches"] = pd.array([0] * len(idx), dtype="Int64")
-    return out
+    return _blank_unreadable(out, data, lang, month=None)

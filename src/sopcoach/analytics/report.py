@@ -21,17 +21,20 @@ import numpy as np
 import pandas as pd
 from markupsafe import Markup
 
+from ..crm.problems import summary_lines
 from ..i18n import current_lang, t
 from ..tables import LOADER as TABLE_LOADER
 from ..tables import Table as _Table
 from ..tables import render as render_table
+from .inputs import gap_of
 
 if TYPE_CHECKING:  # for annotations only: the trainer pages use html_table without loading the CRM analysis
     from .case_study import CaseStudy
     from .review import Review
 
 __all__ = ["KpiCard", "Table", "bottleneck_html", "cell_text", "chart_cycle", "chart_funnel", "chart_timeline",
-           "chart_trend", "html_table", "kpi_cards", "kpi_cards_html", "populations_note", "render_html"]
+           "chart_trend", "gap_html", "gap_of", "html_table", "kpi_cards", "kpi_cards_html", "populations_note",
+           "problem_summary_html", "render_html"]
 
 #: The templates of this module (package data, see ``pyproject.toml``); a text is escaped unless it is Markup.
 TEMPLATES = jinja2.Environment(
@@ -199,6 +202,20 @@ def kpi_cards_html(rv: Review) -> str:
     return str(_macro("kpi_cards")(kpi_cards(rv)))
 
 
+def problem_summary_html(problems: Iterable[Any], lang: str | None = None) -> str:
+    """Return the summary of the values that could not be read (:func:`~sopcoach.crm.problems.summary_lines`) as HTML.
+
+    ``problems`` are an export's row problems (``CrmData.problems``, ``Review.problems``). The
+    report and the review app show it at the top; "" when every value was read.
+    """
+    return str(_macro("problem_summary")(summary_lines(problems, lang or current_lang())))
+
+
+def gap_html(df: pd.DataFrame) -> str:
+    """Return why a table's figures are blank (:func:`~sopcoach.analytics.inputs.gap_of`) as a call-out; "" when none are."""
+    return str(_macro("gap")(gap_of(df)))
+
+
 def bottleneck_html(rv: Review) -> str:
     """Return the bottleneck verdict: a red call-out naming the stage, else green (none weak) or grey (not judged)."""
     return str(_macro("bottleneck")(rv.bottleneck, functools.partial(t, lang=rv.lang)))
@@ -249,11 +266,20 @@ def _figure_png(fig: Any) -> bytes:
     return buf.getvalue()
 
 
+def _not_computable(ax: Any, lang: str) -> None:
+    """Write "not computable" on a chart whose figures are blank (the reason is shown next to it)."""
+    ax.text(0.5, 0.5, t("无法计算（原因见上文）", "not computable (the reason is given above)", lang),
+            ha="center", transform=ax.transAxes)
+
+
 def chart_funnel(rv: Review) -> bytes:
     """Draw the funnel (deals reached per stage, conversion with its interval) as PNG bytes."""
     plt = _plt()
     f = rv.funnel
     fig, ax = plt.subplots(figsize=(7, 3.2))
+    if gap_of(f):
+        _not_computable(ax, rv.lang)
+        return _figure_png(fig)
     y = np.arange(len(f))[::-1]
     colors = ["#c0392b" if s == rv.bottleneck.stage else ("#4a7bb7" if o else "#b8c7db")
               for s, o in zip(f.index, f["observed"])]
@@ -281,8 +307,8 @@ def chart_cycle(rv: Review) -> bytes:
         ax.axvline(c.median(), color="#1b7f3b", linestyle="--",
                    label=t(f"中位数 {c.median():.1f} 天", f"median {c.median():.1f} d", rv.lang))
         ax.legend(fontsize=8)
-    else:
-        ax.text(0.5, 0.5, t("本期没有赢单", "no won deal in this period", rv.lang), ha="center", transform=ax.transAxes)
+    else:  # the sales-cycle KPI card says why
+        _not_computable(ax, rv.lang)
     ax.set_xlabel(t("销售周期（自然日）", "sales cycle (calendar days)", rv.lang))
     ax.spines[["top", "right"]].set_visible(False)
     return _figure_png(fig)
@@ -293,7 +319,9 @@ def chart_trend(rv: Review) -> bytes:
     plt = _plt()
     tr = rv.trend.dropna(subset=["win_rate"])
     fig, ax = plt.subplots(figsize=(7, 2.6))
-    if len(tr):
+    if gap_of(rv.trend) and not len(tr):
+        _not_computable(ax, rv.lang)
+    elif len(tr):
         x = np.arange(len(tr))
         ax.plot(x, tr["win_rate"], marker="o", color="#4a7bb7")
         ax.fill_between(x, tr["ci_low"], tr["ci_high"], color="#4a7bb7", alpha=0.15)
@@ -352,7 +380,8 @@ TIMELINE_SHOWN = ["stage", "what", "deviation"]  # indexed by local_time
 def render_html(rv: Review, *, case: CaseStudy | None = None, playbook: Any = None) -> str:
     """Return a self-contained HTML report (charts embedded as PNG data URIs, no external files).
 
-    Sections: KPI cards, funnel with the bottleneck verdict, cycle-time distribution, monthly trend,
+    Sections: the values that could not be read (a summary per file and column, first), KPI
+    cards, funnel with the bottleneck verdict, cycle-time distribution, monthly trend,
     SOP compliance (checks and findings), one table per group, data quality, unreadable rows, and
     the case study when ``case`` and ``playbook`` are given. The page is ``templates/report.html``.
 
@@ -383,4 +412,6 @@ def render_html(rv: Review, *, case: CaseStudy | None = None, playbook: Any = No
         rv=rv, case=case, t=functools.partial(t, lang=lang), month=rv.month or t("全部月份", "all months", lang),
         as_of=str(rv.compliance.as_of or ""), note=populations_note(rv), cards=kpi_cards(rv),
         charts=charts, tables=tables, findings=len(findings), summary=rv.compliance.summary(lang),
+        problem_summary=Markup(problem_summary_html(rv.problems, lang)),
+        gaps={"funnel": gap_of(rv.funnel), "trend": gap_of(rv.trend), "by": {g: gap_of(df) for g, df in rv.by.items()}},
         deviations=list(case.deviations.itertuples()) if case is not None else [])

@@ -24,17 +24,19 @@ in the playbook's time zone, fractional); SLA values are in each SLA's own unit.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from ..crm.problems import summarise
 from ..crm.quality import QualityReport, quality_report
 from ..crm.reading import CrmData
 from ..i18n import current_lang
 from .compliance import Compliance, check_compliance
 from .funnel import Bottleneck, find_bottleneck, funnel
+from .inputs import gap_of
 from .kpis import GROUPS, breakdown, cycle_times, kpis, monthly_trend, stage_counts
 from .period import Period
 from .stages import stage_entries
@@ -91,12 +93,16 @@ def review(data: CrmData, playbook: Any, month: str | None = None, as_of: Any = 
     entries = stage_entries(data, playbook)
     comp = check_compliance(data, playbook, month, as_of, lang=lang, entries=entries)
     fun = funnel(data, playbook, month, lang=lang, entries=entries)
-    by = {g: breakdown(data, playbook, g, month, comp if g == "owner" else None)
+    by = {g: breakdown(data, playbook, g, month, comp if g == "owner" else None, lang=lang)
           for g in GROUPS if data.deals[g].notna().any()}
-    return Review(month, data.mapping.id, kpis(data, playbook, month, lang=lang, entries=entries),
+    k = kpis(data, playbook, month, lang=lang, entries=entries)
+    cycles = cycle_times(data, playbook, month)
+    if k.at["median_sales_cycle", "status"] != "ok":  # never a distribution that omits unreadable deals
+        cycles = cycles.iloc[:0]
+    return Review(month, data.mapping.id, k,
                   stage_counts(data, playbook, month), fun, find_bottleneck(fun, lang=lang),
-                  cycle_times(data, playbook, month), by,
-                  monthly_trend(data, playbook, comp if month is None else None), comp,
+                  cycles, by,
+                  monthly_trend(data, playbook, comp if month is None else None, lang=lang), comp,
                   quality_report(data, playbook, lang), data.problems, lang)
 
 
@@ -126,7 +132,11 @@ def review_json(rv: Review) -> dict[str, Any]:
 
     Keys: ``source``, ``month``, ``kpis`` (``win_rate`` etc. as fractions, ``sales_cycle_days``
     with ``mean``, ``median`` and ``count``, ``stage_counts``), ``kpi_details``, ``funnel``,
-    ``bottleneck``, ``compliance`` (``checks`` and ``findings``), ``data_quality``, ``problems``.
+    ``bottleneck``, ``compliance`` (``checks`` and ``findings``), ``data_quality``,
+    ``not_computable`` (why the ``funnel``, the ``trend`` and each group table ``by`` are blank,
+    null when they are not), ``problem_summary`` (per file and column: ``path``, ``column``, ``count``, ``line``,
+    ``example``, ``fix``, most frequent first), ``problems`` (every row problem). A KPI that is
+    not computable is null, its reason in ``kpi_details``.
     """
     k = rv.kpis
     val = lambda kid: _jsonable(k.at[kid, "value"]) if kid in k.index else None  # noqa: E731
@@ -153,5 +163,8 @@ def review_json(rv: Review) -> dict[str, Any]:
                        "checks": _records(rv.compliance.checks, "check"),
                        "findings": _records(rv.compliance.findings)},
         "data_quality": _records(rv.quality.summary, "check"),
+        "not_computable": {"funnel": gap_of(rv.funnel) or None, "trend": gap_of(rv.trend) or None,
+                           "by": {g: gap_of(df) or None for g, df in rv.by.items()}},
+        "problem_summary": [asdict(g) for g in summarise(rv.problems)],
         "problems": [str(p) for p in rv.problems],
     }

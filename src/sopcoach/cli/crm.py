@@ -1,8 +1,13 @@
 """Sub-commands for CRM exports: ``sopcoach analyze`` and ``sopcoach simulate``.
 
 ``analyze EXPORT ... [--source maven|salesforce|zoho|simulated|MAPPING.yaml] [--month YYYY-MM]
-[--report out.html] [--format text|json]`` reads an export (files or folders), analyses it against
-the playbook and prints the KPIs, the bottleneck, the SOP compliance and the data quality. A
+[--report out.html] [--format text|json] [--strict] [--problems FILE]`` reads an export (files or
+folders), analyses it against the playbook and prints the KPIs, the bottleneck, the SOP compliance
+and the data quality. Values that could not be read come first: a summary per file and column
+(count, one example with its line, the fix; :func:`sopcoach.crm.problems.summary_lines`), before
+any figure (on stderr with ``--format json`` or ``--strict``); the KPIs that need them say "not computable" with the reason. The first
+20 problems follow the figures; ``--problems FILE`` writes every one, a line each. With
+``--strict`` any row problem ends the command with exit code 1 after the summary. A
 progress bar (stderr) shows while large files are read. ``--report`` writes a self-contained HTML
 report with the charts; ``--format json`` prints the KPIs (``win_rate`` as a fraction 0-1,
 ``sales_cycle_days`` with ``mean`` and ``median`` calendar days, ``stage_counts``) and the
@@ -39,7 +44,9 @@ def register(sub: Any) -> None:
     a.add_argument("--as-of", dest="as_of", help="the moment the export describes (ISO 8601; without a zone, "
                    "in the playbook's time zone; default: the export's latest timestamp)")
     a.add_argument("--playbook", help="playbook folder (default: playbook/ in the content folder, see --content)")
-    a.add_argument("--strict", action="store_true", help="fail on any row problem instead of reporting it")
+    a.add_argument("--strict", action="store_true", help="exit 1 on any row problem (after printing their summary)")
+    a.add_argument("--problems", help="write every row problem to this file, one 'path:line:column: field: "
+                   "message' line each")
     a.add_argument("--no-progress", dest="progress", action="store_false", help="hide the progress bar")
     a.set_defaults(func=_cmd_analyze)
     s = sub.add_parser("simulate", help="write a simulated CRM export with known SOP breaches")
@@ -81,6 +88,7 @@ def _cmd_analyze(args: argparse.Namespace) -> int:
     from ..analytics.period import Period, months_of, parse_instant  # noqa: PLC0415 - start-up: pandas-based, loaded only by this command
     from ..analytics.report import render_html  # noqa: PLC0415 - start-up: pandas-based, loaded only by this command
     from ..analytics.review import review, review_json  # noqa: PLC0415 - start-up: pandas-based, loaded only by this command
+    from ..crm.problems import summary_lines  # noqa: PLC0415 - start-up: pandas-based, loaded only by this command
     from ..crm.reading import read_export  # noqa: PLC0415 - start-up: pandas-based, loaded only by this command
     lang = current_lang()
     report = _report_path(args.report)
@@ -88,8 +96,22 @@ def _cmd_analyze(args: argparse.Namespace) -> int:
     tz = playbook.calendar.timezone
     Period.of(args.month, tz)  # a malformed month fails before the export is read
     as_of = parse_instant(args.as_of, "--as-of", tz) if args.as_of else None
-    data = read_export([Path(p) for p in args.export], args.source, playbook=playbook,
-                       progress=args.progress, strict=args.strict)
+    data = read_export([Path(p) for p in args.export], args.source, playbook=playbook, progress=args.progress)
+    first = sys.stdout if args.format == "text" and not args.strict else sys.stderr  # JSON stays JSON
+    for line in summary_lines(data.problems, lang):  # first: before any figure
+        print(line, file=first)
+    if data.problems and first is sys.stdout:
+        print(file=first)
+    if args.problems:
+        try:
+            Path(args.problems).write_text("".join(f"{p}\n" for p in data.problems), encoding="utf-8")
+        except OSError as exc:
+            raise SopcoachError(f"--problems {args.problems}: cannot write the problems ({exc.strerror})") from None
+    if args.strict and data.problems:
+        print(t(f"sopcoach analyze: --strict：{len(data.problems):,} 个值无法读取，未分析（见上面的摘要）",
+                f"sopcoach analyze: --strict: {len(data.problems):,} values could not be read; nothing analysed "
+                "(see the summary above)", lang), file=sys.stderr)
+        return 1
     months = months_of(data, tz)
     if args.month and args.month not in months:
         span = f"{months[0]} … {months[-1]}" if months else t("无", "none", lang)
@@ -115,6 +137,7 @@ def _cmd_analyze(args: argparse.Namespace) -> int:
 
 
 def _print_text(rv: Any, data: Any, lang: str) -> None:
+    from ..analytics.inputs import gap_of  # noqa: PLC0415 - start-up: pandas-based, loaded only by this command
     out = sys.stdout
     for f in data.files:
         print(f.describe(), file=out)
@@ -131,6 +154,8 @@ def _print_text(rv: Any, data: Any, lang: str) -> None:
             v = f"{t('无法计算', 'not computable', lang)}: {r['reason']}"
         print(f"  {kid}: {v}", file=out)
     counts = ", ".join(f"{k} {v:,}" for k, v in rv.stage_counts.items()) or "-"
+    if rv.month and gap_of(rv.funnel):  # the stage counts follow the funnel's cohort
+        counts = f"{t('无法计算', 'not computable', lang)}: {gap_of(rv.funnel)}"
     print(f"  stage_counts ({t('本期新建商机的当前阶段' if rv.month else '各商机的当前阶段', 'current stage of the deals created in the period' if rv.month else 'current stage of every deal', lang)}): {counts}", file=out)
     from ..analytics.report import populations_note  # noqa: PLC0415 - start-up: pandas-based, loaded only by this command
     print(f"  ({populations_note(rv)})", file=out)
@@ -153,9 +178,12 @@ def _print_text(rv: Any, data: Any, lang: str) -> None:
         elif r["status"] == "not_checkable":
             print(f"  {cid}: {t('无法检查', 'not checkable', lang)}: {r['message']}", file=out)
     if rv.problems:
-        print(f"\n{t('无法读取的值', 'row problems', lang)} ({len(rv.problems)}):", file=out)
+        print(f"\n{t('无法读取的值', 'row problems', lang)} ({len(rv.problems):,}):", file=out)
         for p in rv.problems[:20]:
             print(f"  {p}", file=out)
+        if len(rv.problems) > 20:
+            print("  " + t(f"……另有 {len(rv.problems) - 20:,} 个；用 --problems FILE 写出全部",
+                           f"... {len(rv.problems) - 20:,} more; write them all with --problems FILE", lang), file=out)
 
 
 def _cmd_simulate(args: argparse.Namespace) -> int:

@@ -72,8 +72,12 @@ class FieldSpec(_Model):
 
     ``column`` may list several header names (aliases, e.g. ``[客户名称, Account Name]``); the first
     one present in the file is used. ``formats`` (date fields, required) lists ``strptime`` codes
-    and/or ``excel_serial``. ``values`` maps raw text onto canonical values (kinds, directions,
-    milestones, booleans). ``percent: true`` reads ``12`` or ``12%`` as the fraction 0.12.
+    and/or ``excel_serial``; they are judged per column, never per row: one format that reads every
+    value is used for all of them, several are used together only when no value is read by two as
+    different instants, else the export is refused (see :mod:`sopcoach.crm.reading`). A format
+    without a time of day reads days (placed at the day's first instant in the source's zone).
+    ``values`` maps raw text onto canonical values (kinds, directions, milestones, booleans).
+    ``percent: true`` reads ``12`` or ``12%`` as the fraction 0.12.
     """
 
     column: list[str] | None = None

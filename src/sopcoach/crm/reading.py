@@ -16,12 +16,26 @@ Reading never guesses:
   (``"12,500"``, ``"$22,700.00"``; case 22); anything else is a row problem, never a string sum.
 * Dates are parsed **only** with the formats the mapping declares (``strptime`` codes, or
   ``excel_serial`` for Excel day numbers from the 1899-12-30 origin, accepted between 20000 and
-  80000; case 20). Naive local times are placed in the mapping's time zone; a wall time skipped by a
-  DST change is a row problem, never shifted (case 28). Timestamps are stored in UTC.
+  80000; case 20), and a format is chosen per **column**, never per row. The declared formats are
+  tried on every distinct value of the column: a format that reads all of them (values no format
+  reads are row problems and do not count) is used for the whole column, so ``05/04/2024`` beside
+  ``13/04/2024`` under ``["%m/%d/%Y", "%d/%m/%Y"]`` is 5 April. Formats needed together (ISO times
+  beside Excel serials; Zoho's ``2021-04-15 23:03:00`` beside ``15 Apr, 2021 00:02:00``) each read
+  their own values, as long as no value is read by two of them as different instants. Otherwise
+  the column is ambiguous and the export is refused, naming the column, the field, values with
+  both readings and the fix (keep one format in the mapping, or correct the values); so is a
+  column that two formats both read entirely, differently. ``CrmData.date_formats`` lists the
+  formats used per column.
+* Naive local times are placed in the mapping's time zone; a wall time skipped by a DST change is
+  a row problem, never shifted (case 28). A date-only value (a format without a time of day, a
+  whole Excel serial, an XLSX date at midnight) means the day: on a day whose midnight a DST change
+  skipped (America/Santiago 2024-09-08) it is the day's first instant (01:00 local); a day skipped
+  whole is a row problem. A wall time repeated by a DST change takes its first occurrence.
+  Timestamps are stored in UTC.
 
 Row problems are collected (not raised) as :class:`~sopcoach.errors.Problem` records naming the file,
-the source row (the header is row 1), the column and the fix; a broken mapping or a missing column
-raises :class:`~sopcoach.errors.ContentError` with all of them.
+the source row (the header is row 1), the column and the fix; a broken mapping, a missing column or
+an ambiguous date column raises :class:`~sopcoach.errors.ContentError` with all of them.
 
 The canonical frames (``CrmData``):
 
@@ -277,6 +291,7 @@ class _Ctx:
     raw: pd.DataFrame
     strip: bool = True
     typed: bool = False  # cells typed by the file (XLSX), not text
+    fatal: list[Problem] = field(default_factory=list)  # problems that refuse the export (e.g. an ambiguous date column)
     _codes: dict[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
 
     def row_problems(self, rows: np.ndarray, column: str, messages: Iterable[str]) -> None:
@@ -364,10 +379,134 @@ def _date_problem(v: str, spec: FieldSpec, label: str) -> str:
             "correct the value or declare its format in the mapping (sopcoach never guesses dates)")
 
 
+#: strptime directives that read a time of day; a format without them reads a day (a date-only value)
+_TIME_DIRECTIVES = re.compile(r"%[-#]?[HIMSpXcTRfkl]")
+
+
+@dataclass(frozen=True)
+class _Reading:
+    """What one declared format reads from the distinct texts of a column.
+
+    ``naive``: datetime64[us] wall time (UTC when ``utc``), NaT where the format does not read the
+    text; ``utc``: the text carried an offset (``%z``); ``day``: a date without time of day.
+    """
+
+    naive: np.ndarray
+    utc: np.ndarray
+    day: np.ndarray
+
+    @property
+    def read(self) -> np.ndarray:
+        return ~np.isnat(self.naive)
+
+
+def _read_format(fmt: str, texts: pd.Series) -> _Reading:
+    """Read ``texts`` (distinct, non-blank) with one declared format; unread texts give NaT."""
+    k = len(texts)
+    utc = np.zeros(k, dtype=bool)
+    if fmt == EXCEL_SERIAL:
+        num = pd.to_numeric(texts.where(texts.str.fullmatch(r"\d+(?:\.\d+)?"), None),
+                            errors="coerce").to_numpy(dtype="float64")
+        lo, hi = EXCEL_SERIAL_RANGE
+        ok = (num >= lo) & (num <= hi)
+        naive = np.full(k, np.datetime64("NaT"), dtype="datetime64[us]")
+        secs = np.round(num[ok] * 86400).astype("int64")
+        naive[ok] = (_EXCEL_ORIGIN.to_datetime64().astype("datetime64[us]")
+                     + secs.astype("timedelta64[s]").astype("timedelta64[us]"))
+        day = ok & (num == np.floor(num))  # a whole serial is a day
+        return _Reading(naive, utc, day)
+    if "%z" in fmt:
+        parsed = pd.to_datetime(texts, format=fmt, errors="coerce", utc=True)
+        naive = parsed.dt.tz_localize(None).to_numpy().astype("datetime64[us]")
+        utc[:] = True
+    else:
+        naive = pd.to_datetime(texts, format=fmt, errors="coerce").to_numpy().astype("datetime64[us]")
+    day = np.full(k, not _TIME_DIRECTIVES.search(fmt.replace("%%", "")) and "%z" not in fmt) & ~np.isnat(naive)
+    return _Reading(naive, utc, day)
+
+
+def _show_reading(r: _Reading, i: int) -> str:
+    stamp = pd.Timestamp(r.naive[i])
+    text = f"{stamp:%Y-%m-%d}" if r.day[i] else f"{stamp:%Y-%m-%d %H:%M:%S}"
+    return text + (" UTC" if r.utc[i] else "")
+
+
+def _differ(a: _Reading, b: _Reading) -> np.ndarray:
+    """Mask of the texts both formats read, as different instants."""
+    return a.read & b.read & ((a.naive != b.naive) | (a.utc != b.utc))
+
+
+def _choose_formats(column: str, spec: FieldSpec, ctx: _Ctx, label: str, texts: np.ndarray,
+                    codes: np.ndarray, idx: np.ndarray) -> list[tuple[str, _Reading]] | None:
+    """Choose the declared formats that read a date column: one for the whole column, or several
+    that never disagree; return them in declared order, or None (and a fatal problem) when the
+    column is ambiguous.
+
+    ``texts`` are the column's distinct non-blank texts (``idx``: their codes). A format that reads
+    every text that any declared format reads is used alone (the first such, when several agree).
+    Otherwise the formats are used together, which is refused when a text is read by two of them as
+    different instants: sopcoach never picks a format per row. Texts no format reads do not count
+    (they are row problems).
+    """
+    sub = pd.Series(texts, dtype=object)
+    readings: list[_Reading | None] = []
+    whole: _Reading | None = None  # a format that reads every text
+    for fmt in spec.formats:
+        if whole is not None:  # another format can only tie with it by reading everything: probe
+            probe = _read_format(fmt, sub.iloc[:256])
+            if not probe.read.all():
+                readings.append(None)
+                continue
+        r = _read_format(fmt, sub)
+        readings.append(r)
+        if whole is None and r.read.all():
+            whole = r
+    present = [(f, r) for f, r in zip(spec.formats, readings) if r is not None]
+    readable = np.zeros(len(texts), dtype=bool)
+    for _, r in present:
+        readable |= r.read
+    full = [(f, r) for f, r in present if r.read[readable].all()] if readable.any() else []
+    pairs = [(a, b) for i, a in enumerate(full or present) for b in (full or present)[i + 1:]]
+    for (fa, ra), (fb, rb) in pairs:
+        diff = np.flatnonzero(_differ(ra, rb))
+        if not len(diff):
+            continue
+        rows = [int(np.flatnonzero(codes == idx[i])[0]) + 2 for i in diff[:3]]
+        examples = "; ".join(f"{texts[i]!r} (row {row}) is {_show_reading(ra, i)} by {fa!r} but "
+                             f"{_show_reading(rb, i)} by {fb!r}" for i, row in zip(diff[:3], rows))
+        ti = ctx.mapping.table_index(ctx.table.name)
+        part, _, key = label.rpartition(".")
+        line, _ = ctx.mapping.mark("tables", ti, part or "fields", key, "formats")
+        declared = ", ".join(repr(f) for f in spec.formats)
+        fix = (f"keep only the format these dates are written in under {label} in {ctx.mapping.path}:{line} "
+               f"(formats: [{declared}]), or correct the values in the file")
+        if full:
+            why = f"{fa!r} and {fb!r} both read every value of the column, differently"
+        else:
+            unread = []
+            for f, r in ((fa, ra), (fb, rb)):
+                miss = np.flatnonzero(readable & ~r.read)
+                row = int(np.flatnonzero(codes == idx[miss[0]])[0]) + 2
+                unread.append(f"{f!r} cannot read {texts[miss[0]]!r} (row {row})")
+            why = (f"no declared format reads every value ({' and '.join(unread)}) and the formats "
+                   "read some values differently")
+        col = ctx.header.index(column) + 1 if column in ctx.header else 0
+        ctx.fatal.append(Problem(ctx.file, rows[0], col, column, (
+            f"{label}: the date format of column {column!r} is ambiguous: {why}: {examples}; sopcoach "
+            f"never picks a format per row; {fix}")))
+        return None
+    return full[:1] or present
+
+
 def _parse_dates(column: str, spec: FieldSpec, ctx: _Ctx, label: str) -> pd.Series:
     """Parse a date column with the declared formats only; localise naive values; return UTC.
 
-    Parsing runs once per distinct text; typed XLSX dates are taken as they are.
+    The declared formats are judged on the column's distinct values (see :func:`_choose_formats`):
+    one format that reads them all is used for all of them; formats that are needed together must
+    never read a value as two different instants, else the column is refused (a fatal problem).
+    Date-only values mean the day: on a day whose local midnight does not exist (a DST change at
+    00:00) they are placed at the day's first instant. Wall times in a DST gap are row problems.
+    Parsing runs once per distinct text and format; typed XLSX dates are taken as they are.
     """
     values = ctx.raw[column]
     n = len(values)
@@ -377,34 +516,23 @@ def _parse_dates(column: str, spec: FieldSpec, ctx: _Ctx, label: str) -> pd.Seri
     m = len(uniq)
     naive_u = np.full(m, np.datetime64("NaT"), dtype="datetime64[us]")
     utc_u = np.zeros(m, dtype=bool)
+    day_u = np.zeros(m, dtype=bool)
     count = np.bincount(codes[~typed], minlength=m) if n else np.zeros(m, dtype=np.int64)
-    todo = (uniq != "") & (count > 0)
-    for fmt in spec.formats:
-        idx = np.flatnonzero(todo)
-        if not len(idx):
-            break
-        sub = pd.Series(uniq[idx], dtype=object)
-        if fmt == EXCEL_SERIAL:
-            num = pd.to_numeric(sub.where(sub.str.fullmatch(r"\d+(?:\.\d+)?"), None),
-                                errors="coerce").to_numpy(dtype="float64")
-            lo, hi = EXCEL_SERIAL_RANGE
-            ok = (num >= lo) & (num <= hi)
-            secs = np.round(num[ok] * 86400).astype("int64")
-            naive_u[idx[ok]] = (_EXCEL_ORIGIN.to_datetime64().astype("datetime64[us]")
-                                + secs.astype("timedelta64[s]").astype("timedelta64[us]"))
-        elif "%z" in fmt:
-            parsed = pd.to_datetime(sub, format=fmt, errors="coerce", utc=True)
-            ok = parsed.notna().to_numpy()
-            naive_u[idx[ok]] = parsed[ok].dt.tz_localize(None).to_numpy().astype("datetime64[us]")
-            utc_u[idx[ok]] = True
-        else:
-            parsed = pd.to_datetime(sub, format=fmt, errors="coerce")
-            ok = parsed.notna().to_numpy()
-            naive_u[idx[ok]] = parsed[ok].to_numpy().astype("datetime64[us]")
+    idx = np.flatnonzero((uniq != "") & (count > 0))
+    chosen = _choose_formats(column, spec, ctx, label, uniq[idx], codes, idx) if len(idx) else []
+    if chosen is None:  # refused: the column is reported as a whole
+        return pd.Series(pd.DatetimeIndex(np.full(n, np.datetime64("NaT"), dtype="datetime64[us]")).tz_localize(UTC),
+                         index=values.index)
+    todo = np.zeros(m, dtype=bool)
+    todo[idx] = True
+    for fmt, r in chosen:
+        ok = r.read & todo[idx]
         if ok.any():
+            at = idx[ok]
+            naive_u[at], utc_u[at], day_u[at] = r.naive[ok], r.utc[ok], r.day[ok]
             ctx.formats_used.append({"table": ctx.table.name, "file": ctx.file, "column": column,
-                                     "format": fmt, "rows": int(count[idx[ok]].sum())})
-        todo[idx[ok]] = False
+                                     "format": fmt, "rows": int(count[at].sum())})
+            todo[at] = False
     if todo.any():
         bad = np.flatnonzero(todo[codes] & ~typed)
         ctx.row_problems(bad + 2, column, [_date_problem(uniq[codes[i]], spec, label) for i in bad])
@@ -413,29 +541,59 @@ def _parse_dates(column: str, spec: FieldSpec, ctx: _Ctx, label: str) -> pd.Seri
     out_u = naive_u.copy()
     local = ~utc_u & ~np.isnat(naive_u)
     if local.any():
-        placed = pd.DatetimeIndex(naive_u[local]).tz_localize(
-            tz, ambiguous=np.ones(int(local.sum()), dtype=bool), nonexistent="NaT")
-        out_u[local] = placed.tz_convert(UTC).tz_localize(None).to_numpy().astype("datetime64[us]")
+        out_u[local], gap = _place_local(naive_u[local], day_u[local], tz)
         gap_u = np.zeros(m, dtype=bool)
-        gap_u[np.flatnonzero(local)[np.asarray(placed.isna())]] = True
+        gap_u[np.flatnonzero(local)[gap]] = True
         if gap_u.any():
-            cal = BusinessCalendar(timezone=tz)
             rows = np.flatnonzero(gap_u[codes] & ~typed)
-            msgs = []
-            for i in rows:
-                stamp = pd.Timestamp(naive_u[codes[i]])
-                try:
-                    cal.check_local(stamp.to_pydatetime())
-                    msgs.append(f"{label}: {stamp} cannot be placed in {tz}")
-                except BusinessTimeError as exc:
-                    msgs.append(f"{label}: {exc}")
-            ctx.row_problems(rows + 2, column, msgs)
+            ctx.row_problems(rows + 2, column, _gap_messages(naive_u[codes[rows]], day_u[codes[rows]], tz, label))
     out = out_u[codes] if n else np.empty(0, dtype="datetime64[us]")
-    if typed.any():
-        local_typed = pd.DatetimeIndex(pd.to_datetime(values[typed].tolist())).tz_localize(
-            tz, ambiguous=np.ones(int(typed.sum()), dtype=bool), nonexistent="NaT")
-        out[typed] = local_typed.tz_convert(UTC).tz_localize(None).to_numpy().astype("datetime64[us]")
+    if typed.any():  # an XLSX date cell at midnight is a day
+        naive_t = pd.DatetimeIndex(pd.to_datetime(values[typed].tolist())).to_numpy().astype("datetime64[us]")
+        day_t = naive_t == naive_t.astype("datetime64[D]")
+        out[typed], gap = _place_local(naive_t, day_t, tz)
+        if gap.any():
+            rows = np.flatnonzero(typed)[gap]
+            ctx.row_problems(rows + 2, column, _gap_messages(naive_t[gap], day_t[gap], tz, label))
     return pd.Series(pd.DatetimeIndex(out).tz_localize(UTC), index=values.index)
+
+
+def _place_local(naive: np.ndarray, day: np.ndarray, tz: str) -> tuple[np.ndarray, np.ndarray]:
+    """Place naive local times in ``tz``; return (UTC as naive datetime64[us], mask of unplaced).
+
+    A repeated wall time takes its first occurrence. A wall time skipped by a DST change is NaT
+    (and in the mask); a day (``day``: date-only, at midnight) whose midnight was skipped is placed
+    at its first instant, checked to be on that day (a day skipped whole stays unplaced).
+    """
+    first = np.ones(len(naive), dtype=bool)
+    placed = pd.DatetimeIndex(naive).tz_localize(tz, ambiguous=first, nonexistent="NaT")
+    out = placed.tz_convert(UTC).tz_localize(None).to_numpy().astype("datetime64[us]")
+    gap = np.asarray(placed.isna()) & ~np.isnat(naive)
+    days = np.flatnonzero(gap & day)
+    if len(days):
+        start = pd.DatetimeIndex(naive[days]).tz_localize(tz, ambiguous=first[days], nonexistent="shift_forward")
+        before = (start - pd.Timedelta(1, "us")).tz_localize(None).normalize()
+        same = (start.tz_localize(None).normalize() == naive[days]) & (before < naive[days])
+        out[days[same]] = start[same].tz_convert(UTC).tz_localize(None).to_numpy().astype("datetime64[us]")
+        gap[days[same]] = False
+    return out, gap
+
+
+def _gap_messages(naive: np.ndarray, day: np.ndarray, tz: str, label: str) -> list[str]:
+    """Row problems for local times (or days) that do not exist in ``tz``."""
+    cal = BusinessCalendar(timezone=tz)
+    msgs = []
+    for stamp, is_day in zip(pd.DatetimeIndex(naive), day):
+        if is_day:
+            msgs.append(f"{label}: the day {stamp:%Y-%m-%d} does not exist in {tz} (the clocks skipped it); "
+                        "correct the value at its source")
+            continue
+        try:
+            cal.check_local(stamp.to_pydatetime())
+            msgs.append(f"{label}: {stamp} cannot be placed in {tz}")
+        except BusinessTimeError as exc:
+            msgs.append(f"{label}: {exc}")
+    return msgs
 
 
 def _convert(df: pd.DataFrame, name: str, kind: str, spec: FieldSpec, ctx: _Ctx, label: str
@@ -457,7 +615,8 @@ def _convert(df: pd.DataFrame, name: str, kind: str, spec: FieldSpec, ctx: _Ctx,
         codes, uniq = ctx.factorized(column)
     if kind == _DATE:  # a constant date
         raw = pd.DataFrame({"_v": np.repeat(uniq, len(df))})
-        sub = _Ctx(ctx.file, ctx.table, ctx.mapping, ["_v"], ctx.problems, ctx.formats_used, raw)
+        sub = _Ctx(ctx.file, ctx.table, ctx.mapping, ["_v"], ctx.problems, ctx.formats_used, raw,
+                   fatal=ctx.fatal)
         return _parse_dates("_v", spec, sub, label)
     if kind == _NUM:
         values_u, bad_u = _parse_numbers(pd.Series(uniq, dtype=object), ctx.mapping.spec.source, spec.percent)
@@ -507,7 +666,7 @@ class CrmData:
     ``owners`` has ``owner``, ``team``, ``region``, ``role`` (str); ``products`` is the set of
     known product names (None when the export has no product list); ``accounts`` has ``account``
     and ``tier``; ``date_formats`` has ``table``, ``file``, ``column``, ``format`` (str) and
-    ``rows`` (int64): how many values each declared format parsed. ``skipped`` names the given
+    ``rows`` (int64): the declared formats used per column and how many rows each read. ``skipped`` names the given
     files that no table of the mapping reads (e.g. Zoho's ``Campaigns.csv``).
     """
 
@@ -689,7 +848,9 @@ def read_export(paths: Sequence[Any] | Any, source: str | Path | Mapping | None 
     ------
     ContentError
         When the mapping is invalid, a file cannot be decoded, a mapped column is missing from a
-        file, no file holds deals, or (``strict``) any row has a problem.
+        file, a date column is ambiguous (its declared formats read a value as different days and
+        no one format reads the whole column, or two read all of it differently), no file holds
+        deals, or (``strict``) any row has a problem.
 
     Examples
     --------
@@ -733,7 +894,7 @@ def read_export(paths: Sequence[Any] | Any, source: str | Path | Mapping | None 
                 continue
             files.append(SourceFile(name, table.name, table.kind, codec, len(raw)))
             ctx = _Ctx(name, table, mapping, list(raw.columns), problems, formats_used, raw,
-                       raw.attrs.get("blank_edges", True), raw.attrs.get("typed", False))
+                       raw.attrs.get("blank_edges", True), raw.attrs.get("typed", False), fatal)
             canon, missing = _table_frame(raw, table, ctx)
             broken = False
             for fname, spec in missing:

@@ -127,6 +127,7 @@ class ReviewApp:
         self.analyse_button = w.Button(description=tr("分析", "Analyse"), button_style="success",
                                        icon="bar-chart", disabled=True)
         self.status = w.HTML()
+        self.problems = w.HTML()  # the values that could not be read, summarised: above every figure
         self.cards = w.HTML()
         self.callout = w.HTML()
         self.funnel_img = w.Image(format="png", layout=w.Layout(max_width="760px"))
@@ -166,7 +167,7 @@ class ReviewApp:
         self.tabs.layout.display = "none"
         title = w.HTML(CSS)  # the notebook's title cell names the app
         self.widget = w.VBox([title, w.HBox([self.export, self.source]), w.HBox([self.upload, self.load_button]),
-                              w.HBox([self.month, self.analyse_button]), self.status, self.tabs])
+                              w.HBox([self.month, self.analyse_button]), self.status, self.problems, self.tabs])
         self.widget.add_class("sopcoach-review")
 
     # ------------------------------------------------------------------------------- helpers
@@ -221,9 +222,11 @@ class ReviewApp:
             files += "<br>" + html.escape(self.tr(f"未读取（映射中没有对应的表）：{', '.join(self.data.skipped)}",
                                                   f"not read (no table of the mapping reads them): "
                                                   f"{', '.join(self.data.skipped)}"))
+        self.problems.value = report.problem_summary_html(self.data.problems, self.lang)
         problems = len(self.data.problems)
-        extra = self.tr(f"；{problems} 个值无法读取（见数据质量）", f"; {problems} values could not be read "
-                        "(see data quality)") if problems else ""
+        extra = self.tr(f"；{problems:,} 个值无法读取（摘要见下，需要它们的数字显示为无法计算）",
+                        f"; {problems:,} values could not be read (summary below; the figures that need "
+                        "them are not computable)") if problems else ""
         self.say(self.tr(f"已读取 {len(self.data.deals):,} 个商机、{len(self.data.events):,} 条记录{extra}。",
                          f"Read {len(self.data.deals):,} deals and {len(self.data.events):,} events{extra}.")
                  + f"<br><small>{files}</small>")
@@ -241,10 +244,10 @@ class ReviewApp:
         rv = review(self.data, self.pb, month, lang=self.lang)
         self.review = rv
         self.cards.value = f"<p class='note'>{html.escape(report.populations_note(rv))}</p>" + report.kpi_cards_html(rv)
-        self.callout.value = report.bottleneck_html(rv)
+        self.callout.value = report.gap_html(rv.funnel) + report.bottleneck_html(rv) + report.gap_html(rv.trend)
         self.funnel_img.value = report.chart_funnel(rv)
-        self.funnel_table.value = report.html_table(rv.funnel, ["name", "reached", "open_here", "lost_here",
-                                                                "conversion", "ci_low", "ci_high", "observed"])
+        self.funnel_table.value = "" if report.gap_of(rv.funnel) else report.html_table(
+            rv.funnel, ["name", "reached", "open_here", "lost_here", "conversion", "ci_low", "ci_high", "observed"])
         self.cycle_img.value = report.chart_cycle(rv)
         self.trend_img.value = report.chart_trend(rv)
         checks = rv.compliance.checks[report.CHECKS_SHOWN]
@@ -301,11 +304,11 @@ class ReviewApp:
             self.group_table.value = self.tr("<p>导出数据没有这个维度。</p>", "<p>The export has no such column.</p>")
             self.group_stages.value = ""
             return
-        self.group_table.value = report.html_table(self.review.by[by], max_rows=100)
+        self.group_table.value = report.gap_html(self.review.by[by]) + report.html_table(self.review.by[by], max_rows=100)
         month = self.review.month
         conv = stage_conversion_by(self.data, self.pb, by, month, lang=self.lang)
         self.group_stages.value = (f"<h4>{self.tr('各阶段转化率与薄弱环节', 'Stage conversion and weak stage')}</h4>"
-                                   + report.html_table(conv, max_rows=100))
+                                   + report.gap_html(conv) + report.html_table(conv, max_rows=100))
 
     @safe
     def on_deal(self, _change: Any = None) -> None:

@@ -1,0 +1,94 @@
+"""What the analyses need from an export, and why a figure is not computable when the export falls short.
+
+A figure is **not computable** when a column it needs is absent from the export, or when any of
+the values it needs failed to parse (the row problems of
+:func:`~sopcoach.crm.reading.read_export`). It is never counted on the rows that did parse:
+a win rate without the deals whose close date is unreadable would silently omit them. The reason
+names the column, the count of unreadable values, one example with its line, and the fix
+(:func:`sopcoach.crm.problems.input_gap`).
+
+Tables (funnel, trend, groups) carry the reason in ``df.attrs["not_computable"]`` (:func:`mark`,
+:func:`gap_of`), with the figures that need the missing values blanked (NA), never 0.
+"""
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import TYPE_CHECKING
+
+import pandas as pd
+
+from ..crm.problems import input_gap, unparsed
+from ..i18n import current_lang, t
+
+if TYPE_CHECKING:  # the report imports gap_of without loading the CRM reader
+    from ..crm.reading import CrmData
+
+__all__ = ["closed_gap", "created_gap", "funnel_gap", "gap_of", "mark", "stage_time_gap"]
+
+#: the key of a table's ``attrs`` that holds why (some of) its figures are not computable
+NOT_COMPUTABLE = "not_computable"
+
+
+def closed_gap(data: CrmData, lang: str | None = None, outcome: Iterable[str] = ("won", "lost")) -> str | None:
+    """Why figures needing the close dates of won (and lost) deals are not computable; None when they are."""
+    outcome = tuple(outcome)
+    deals = data.unique_deals()
+    rows = deals[deals["outcome"].isin(outcome)]
+    if outcome == ("won",):
+        return input_gap(data, "deals.closed", rows, "赢单的关闭日期", "close dates of won deals", lang)
+    return input_gap(data, "deals.closed", rows, "赢单和丢单的关闭日期", "close dates of won and lost deals", lang)
+
+
+def created_gap(data: CrmData, lang: str | None = None, rows: pd.DataFrame | None = None) -> str | None:
+    """Why figures needing the deals' creation dates (of ``rows``, default all deals) are not computable."""
+    rows = data.unique_deals() if rows is None else rows
+    return input_gap(data, "deals.created", rows, "商机的创建日期", "deal creation dates", lang)
+
+
+def stage_time_gap(data: CrmData, lang: str | None = None) -> str | None:
+    """Why figures needing when deals entered their stages are not computable (unreadable stage-change times).
+
+    A stage change whose time failed to parse would drop the deal's passage through that stage.
+    """
+    lang = lang or current_lang()
+    ev = data.events
+    changes = ev[(ev["kind"] == "stage_change").to_numpy() & ~ev["synthetic"].to_numpy()]
+    for field, rows in (("events.timestamp", changes), ("deals.stage_dates.*", None)):
+        u = unparsed(data, field, rows)
+        if u is not None:
+            return u.reason("阶段变更时间", "stage-change times", lang)
+    return None
+
+
+def funnel_gap(data: CrmData, month: str | None, lang: str | None = None) -> str | None:
+    """Why the funnel (of ``month``'s cohort: the deals created in it) is not computable; None when it is."""
+    return stage_time_gap(data, lang) or (created_gap(data, lang) if month is not None else None)
+
+
+def mark(df: pd.DataFrame, reasons: Iterable[str | None], columns: Iterable[str] = (),
+         lang: str | None = None) -> pd.DataFrame:
+    """Blank ``columns`` of ``df`` (NA, never 0) and record why in ``df.attrs["not_computable"]``.
+
+    Integer columns become nullable ``Int64``, others float64 NaN. Nothing changes when every
+    reason is None.
+    """
+    why = [r for r in dict.fromkeys(reasons) if r]
+    if not why:
+        return df
+    cols = [c for c in columns if c in df.columns]
+    for c in cols:
+        if df[c].dtype.kind in "iu" or str(df[c].dtype) == "Int64":
+            df[c] = pd.array([pd.NA] * len(df), dtype="Int64")
+        elif df[c].dtype.kind == "f":
+            df[c] = float("nan")
+        else:
+            df[c] = pd.Series([pd.NA] * len(df), index=df.index, dtype="object")
+    head = t("无法计算", "not computable", lang or current_lang())
+    which = f" ({', '.join(cols)})" if cols and len(cols) < len(df.columns) else ""
+    df.attrs[NOT_COMPUTABLE] = f"{head}{which}: " + " ".join(why)
+    return df
+
+
+def gap_of(df: pd.DataFrame) -> str:
+    """Return why (some of) a table's figures are not computable ("" when all are)."""
+    return str(df.attrs.get(NOT_COMPUTABLE, ""))
