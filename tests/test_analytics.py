@@ -75,13 +75,15 @@ def read(folder: Path, mapping: Path, playbook) -> object:
 
 
 def variant(playbook, timezone: str, years: list[int], holidays: list[str] = (), day_end: str = "18:00",
-            limits: dict[str, tuple[int, str]] | None = None):
-    """The playbook with a declared calendar in another zone and some SLA limits changed."""
+            limits: dict[str, tuple[int, str]] | None = None, deadlines: tuple[str, ...] = ()):
+    """The playbook with a declared calendar in another zone, some SLA limits changed and the SLAs
+    ``deadlines`` made plain deadlines (no scheduled day, no tolerance)."""
     cal = CalendarSpec(timezone=timezone, weekend=["Sat", "Sun"], day_start="09:00", day_end=day_end,
                        holidays_source="declared", years=years,
                        holidays=[pd.Timestamp(h).date() for h in holidays], clause="business-calendar")
     slas = [s.model_copy(update={"limit": DurationSpec(value=Decimal(limits[s.id][0]), unit=DurationUnit(limits[s.id][1]))})
             if limits and s.id in limits else s for s in playbook.slas]
+    slas = [s.model_copy(update={"kind": "deadline", "tolerance": None}) if s.id in deadlines else s for s in slas]
     return playbook.model_copy(update={"calendar": cal, "slas": slas})
 
 
@@ -304,7 +306,8 @@ def test_business_hours_across_the_autumn_dst_change(tmp_path, pbm):
 
 def test_one_calendar_day_is_not_24_hours_across_spring_dst(tmp_path, pbm):
     """Case 28: from Sat 2024-03-30 10:00 Berlin, 1 calendar day ends 03-31 10:00 but 24 hours end 11:00."""
-    pb = variant(pbm, "Europe/Berlin", [2024], limits={"satisfaction_call": (1, "calendar_days")})
+    pb = variant(pbm, "Europe/Berlin", [2024], limits={"satisfaction_call": (1, "calendar_days")},
+                 deadlines=("satisfaction_call",))
     deals = [deal("001", "2024-03-20 10:00", "赢单", "2024-03-30 10:00")]
     events = [event("001", "邮件", "2024-03-30 10:00", 方向="收到"),
               event("001", "邮件", "2024-03-31 10:30", 方向="发出"),
@@ -314,6 +317,58 @@ def test_one_calendar_day_is_not_24_hours_across_spring_dst(tmp_path, pbm):
     assert findings(comp, "sla:satisfaction_call") == ["001"]
     assert findings(comp, "sla:email_reply") == []
     assert comp.checks.loc["sla:email_reply", "instances"] == 1
+
+
+def test_satisfaction_call_is_due_on_day_30_with_the_company_tolerance(tmp_path, pbm):
+    """seed:1.2.1: the call is due on the 30th calendar day after the deal, not "within 30 days".
+
+    Deals won Mon 2025-03-03: due Wed 04-02; 3 working days either side (company setting) is Fri
+    03-28 to Tue 04-08 (Qingming, 04-04 to 04-06, is no working day). Day 5 is too early, day 30 on
+    the day, day 31 within tolerance, day 40 late; no call by as_of after 04-08 is missing.
+    """
+    days = {"001": 5, "002": 30, "003": 31, "004": 40}
+    deals = [deal(i, "2025-02-17 10:00", "赢单", "2025-03-03 10:00") for i in [*days, "005", "006"]]
+    base = pd.Timestamp("2025-03-03 15:00")
+    events = [event(i, "电话", f"{base + pd.Timedelta(days=n):%Y-%m-%d %H:%M}", 方向="呼出", 事项="满意度回访")
+              for i, n in days.items()]
+    m = write_export(tmp_path / "x", deals, events)
+    data = read(tmp_path / "x", m, pbm)
+    comp = check_compliance(data, pbm, as_of="2025-04-20", lang="en")
+    fu = comp.follow_ups.set_index("deal_id")
+    assert fu["verdict"].to_dict() == {"001": "too_early", "002": "on_time", "003": "within_tolerance",
+                                       "004": "late", "005": "missing", "006": "missing"}
+    assert (str(fu.loc["001", "first_day"]), str(fu.loc["001", "last_day"])) == ("2025-03-28", "2025-04-08")
+    assert fu["day"].fillna(-1).tolist() == [5, 30, 31, 40, -1, -1]
+    f = comp.findings[comp.findings["check"] == "sla:satisfaction_call"].set_index("deal_id")
+    assert f["verdict"].to_dict() == {"001": "too_early", "004": "late", "005": "missing", "006": "missing"}
+    assert f.loc["001", "actual"].startswith("too early: day 5 after the deal (2025-03-08 15:00)")
+    assert "2025-03-28 to 2025-04-08" in f.loc["001", "expected"]
+    row = comp.checks.loc["sla:satisfaction_call"]
+    assert (row["instances"], row["breaches"], row["pending"]) == (6, 4, 0)
+    assert "on the day 1" in row["reason"] and "within tolerance 1" in row["reason"]
+    timeline = case_study(data, pbm, "001", comp, lang="en").timeline
+    assert timeline["deviation"].str.contains("too early: day 5").any()
+    early = check_compliance(data, pbm, as_of="2025-04-05", lang="zh-CN")
+    assert early.follow_ups.set_index("deal_id")["verdict"]["005"] == "pending"
+    zh = early.findings[early.findings["check"] == "sla:satisfaction_call"].set_index("deal_id")
+    assert zh.loc["001", "actual"] == "过早：成交后第 5 天（2025-03-08 15:00）"
+
+
+def test_tolerance_must_be_a_company_setting_and_only_on_a_scheduled_sla(pbm):
+    """A tolerance on a seed clause, a scheduled SLA without one, or one on a deadline is refused."""
+    from sopcoach.content.playbook import SLA, Playbook, Tolerance
+    sc = pbm.sla("satisfaction_call")
+    data = pbm.model_dump()
+    data["slas"] = [x.model_dump() for x in pbm.slas]
+    i = [x.id for x in pbm.slas].index("satisfaction_call")
+    data["slas"][i]["tolerance"]["clause"] = "service-standards"
+    with pytest.raises(ValueError, match="the tolerance is a company setting, not SOP"):
+        Playbook.model_validate(data)
+    with pytest.raises(ValueError, match="a scheduled SLA needs a tolerance"):
+        SLA.model_validate({**sc.model_dump(), "tolerance": None})
+    with pytest.raises(ValueError, match="only a scheduled SLA"):
+        SLA.model_validate({**sc.model_dump(), "kind": "deadline"})
+    assert Tolerance.model_validate({"before": 0, "after": 0, "unit": "calendar_days", "clause": "x"}).after == 0
 
 
 def test_missing_end_after_the_due_time_is_a_breach(tmp_path, pbm):

@@ -168,3 +168,46 @@ def test_moodle_xml_named_gift_is_not_read_as_gift(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "export.gift: imported 6, skipped 3 (9 items, moodle-xml)" in out
     assert out.count(": skipped ") == 3
+
+
+PINNED_BANK = """\
+questions:
+  - id: cm-pinned
+    type: single_choice
+    section: customer_management
+    clauses: [service-standards]
+    text: {zh-CN: 哪些属于服务标准?, en: Which are service standards?}
+    options:
+      - {id: a, text: {zh-CN: 全部, en: All of the above}, correct: true, pin: last}
+      - {id: b, text: {zh-CN: 24小时内回复邮件, en: Reply to e-mail within 24 hours}}
+      - {id: c, text: {zh-CN: 2个工作日内提供初步方案, en: First solution within 2 working days}}
+  - id: cm-free
+    type: single_choice
+    section: customer_management
+    clauses: [service-standards]
+    text: {zh-CN: 邮件几小时内回复?, en: Reply to an e-mail within how many hours?}
+    options:
+      - {id: a, text: {zh-CN: '24', en: '24'}, correct: true}
+      - {id: b, text: {zh-CN: '48', en: '48'}}
+"""
+
+
+def test_pinned_option_turns_shuffling_off_and_comes_back_pinned(tmp_path, capsys):
+    """A question with `pin: last` is exported unshuffled, pinned option last, with a note; import pins it again."""
+    bank, xml, back = tmp_path / "bank.yaml", tmp_path / "bank.xml", tmp_path / "back.yaml"
+    bank.write_text(PINNED_BANK, encoding="utf-8")
+    assert main(["export", str(bank), "--format", "moodle-xml", "-o", str(xml)]) == 0
+    out = capsys.readouterr()
+    assert "cm-pinned: option a is pinned last and Moodle cannot pin one option" in out.out + out.err
+    text = xml.read_text(encoding="utf-8")
+    pinned, free = text.split("<idnumber>cm-free</idnumber>")[0], text.split("<idnumber>cm-pinned</idnumber>")[1]
+    assert "<shuffleanswers>false</shuffleanswers>" in pinned and "<shuffleanswers>true</shuffleanswers>" in free
+    assert pinned.index("Reply to e-mail") < pinned.index("First solution") < pinned.index("All of the above")
+    assert main(["import", str(xml), "-o", str(back), "--strict"]) == 0
+    pb = load_playbook(ROOT / "playbook")
+    questions = load_bank([back], pb).questions
+    got = questions["cm-pinned"].options
+    assert [(o.text.en, o.pin, o.correct) for o in got] == [
+        ("Reply to e-mail within 24 hours", None, False), ("First solution within 2 working days", None, False),
+        ("All of the above", "last", True)]
+    assert [o.pin for o in questions["cm-free"].options] == [None, None]

@@ -260,7 +260,7 @@ def test_validation_messages_are_those_of_sopcoach_check(ed, content, capsys, mo
     assert first == "playbook/calendar.yaml:27:12: calendar.day_end: time must be 'HH:MM' in quotes (got '18h')"
     assert re.fullmatch(r"    \d+ follow-on problem\(s\) in \d+ other file\(s\) .*", note)
     assert problems[1] == (
-        "playbook/slas.yaml:66:20: slas[4].limit.value: Input should be greater than or equal to 0 (got '-1')")
+        "playbook/slas.yaml:78:20: slas[4].limit.value: Input should be greater than or equal to 0 (got '-1')")
     assert _check_output(ed, content, capsys, monkeypatch) == "\n".join(problems).splitlines()
 
 

@@ -123,6 +123,15 @@ def test_sla_tool_computes_the_national_day_deadline(inst, clock, code):
     assert "2025-10-11 10:00" in tool.out.value
 
 
+def test_sla_tool_shows_the_satisfaction_call_day_and_the_company_window(inst, clock, code):
+    """The satisfaction call is due on day 30 (not by it): the tool names the day and the tolerance window."""
+    tool = LessonApp(inst, "service_levels", lang="en", clock=clock, learner_id="e8001").tool
+    tool.sla.value = "satisfaction_call"
+    tool.start_date.value, tool.start_time.value = "2025-03-03", "10:00"
+    assert "Due on" in tool.out.value and "2025-04-02 10:00" in tool.out.value
+    assert "<b>2025-03-28</b> – <b>2025-04-08</b>" in tool.out.value and "Earlier is too early" in tool.out.value
+
+
 def test_tiers_and_plan_tools_warn_below_the_minimum(inst, clock, code):
     """A 600-employee key account is class A; a plan of 2 follow-ups is flagged below A's 3."""
     tool = LessonApp(inst, "customers", lang="en", clock=clock, learner_id="e8001").tool
@@ -142,6 +151,37 @@ def test_funnel_tool_changes_with_the_numbers(inst, clock, code):
     tool.counts["contracts_signed"].value = 25
     tool.counts["needs_confirmed"].value = 40
     assert "20.0%" in tool.funnel_out.value  # lead conversion 40/200
+
+
+@pytest.mark.parametrize(("lesson", "lang", "box", "result", "refusal"), [
+    ("customers", "zh-CN", lambda t: t.employees, lambda t: t.result, "请输入整数(收到 2.5),未据此计算。"),
+    ("customers", "en", lambda t: t.days[2], lambda t: t.plan_out, "Type a whole number (got 2.5); nothing was computed"),
+    ("crm_kpis", "en", lambda t: t.counts["needs_confirmed"], lambda t: t.funnel_out, "Type a whole number (got 2.5)"),
+    ("crm_kpis", "zh-CN", lambda t: t.lost, lambda t: t.funnel_out, "请输入整数(收到 2.5)"),
+])
+def test_number_boxes_refuse_a_decimal_next_to_the_box(inst, clock, code, lesson, lang, box, result, refusal):
+    """2.5 in a whole-number box is kept as typed, refused next to the box, and computes nothing; a whole one is taken again."""
+    tool = LessonApp(inst, lesson, lang=lang, clock=clock, learner_id="e8001").tool
+    b = box(tool)
+    before, shown = b.value, result(tool).value
+    assert shown and b.note.value == ""
+    b.value = 2.5
+    assert b.value == 2.5 and refusal in b.note.value and result(tool).value == ""
+    b.value = before
+    assert b.note.value == "" and result(tool).value == shown
+
+
+def test_number_boxes_refuse_out_of_range_and_the_sla_amount_computes_nothing(inst, clock, code):
+    """A negative day count is refused with the range; a custom limit of 2.5 days shows no due time."""
+    tiers = LessonApp(inst, "customers", lang="en", clock=clock, learner_id="e8001").tool
+    tiers.days[0].value = -1
+    assert "Type a whole number from 0 to 20 (got -1)" in tiers.days[0].note.value and tiers.plan_out.value == ""
+    tool = LessonApp(inst, "service_levels", lang="zh-CN", clock=clock, learner_id="e8001").tool
+    tool.sla.value = tool.CUSTOM
+    tool.value.value = 2.5
+    assert "sopcoach-due" not in tool.out.value and "请输入整数(收到 2.5)" in tool.value.note.value
+    tool.value.value = 2
+    assert "sopcoach-due" in tool.out.value and tool.value.note.value == ""
 
 
 def test_confidentiality_and_other_tools_render(inst, clock, code):

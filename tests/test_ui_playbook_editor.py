@@ -47,6 +47,12 @@ CONTROLS = [
     ("sla.satisfaction_call.unit", "working_days", "slas.yaml",
      ['-    limit: {value: 30, unit: calendar_days}      # "成交后30天进行满意度回访": calendar days',
       '+    limit: {value: 30, unit: working_days}       # "成交后30天进行满意度回访": calendar days']),
+    ("sla.satisfaction_call.tolerance.after", 5.0, "slas.yaml",
+     ["-    tolerance: {before: 3, after: 3, unit: working_days, clause: satisfaction-call-tolerance}  # company setting",
+      "+    tolerance: {before: 3, after: 5, unit: working_days, clause: satisfaction-call-tolerance}  # company setting"]),
+    ("sla.satisfaction_call.tolerance.unit", "calendar_days", "slas.yaml",
+     ["-    tolerance: {before: 3, after: 3, unit: working_days, clause: satisfaction-call-tolerance}  # company setting",
+      "+    tolerance: {before: 3, after: 3, unit: calendar_days, clause: satisfaction-call-tolerance} # company setting"]),
     ("authority.account_manager.max_quote_amount", 350000.0, "authority.yaml",
      ["-    max_quote_amount: 300000     # CNY", "+    max_quote_amount: 350000     # CNY"]),
     ("authority.account_manager.max_quote_amount.none", True, "authority.yaml",
@@ -343,7 +349,7 @@ def test_problems_already_on_disk_are_shown_at_open(content, tmp_path):
                     encoding="utf-8")
     app = build(content, tmp_path / "home", lang="en")
     assert "The playbook files on disk have" in app.check_box.value
-    assert "playbook/slas.yaml:66:20: slas[4].limit.value" in app.check_box.value
+    assert "playbook/slas.yaml:78:20: slas[4].limit.value" in app.check_box.value
     app.controls["sla.delivery.value"].value = 5.0
     assert "sopcoach check: no problems" in app.check_box.value
 
@@ -367,9 +373,11 @@ def test_widgets_only_forward_and_never_print():
     assert observers and all('names="value"' in o for o in observers)
 
 
-@pytest.mark.parametrize("name, old, unit", [("tier.A.min_weekly_follow_ups", 3, "follow-ups a week"),
-                                             ("tier.A.min_employees", 500, "employees")])
-def test_a_fraction_in_a_count_is_refused_never_read_as_25(app, content, name, old, unit):
+@pytest.mark.parametrize("name, old, unit, file", [
+    ("tier.A.min_weekly_follow_ups", 3, "follow-ups a week", "customers.yaml"),
+    ("tier.A.min_employees", 500, "employees", "customers.yaml"),
+    ("sla.satisfaction_call.tolerance.before", 3, "days", "slas.yaml")])
+def test_a_fraction_in_a_count_is_refused_never_read_as_25(app, content, name, old, unit, file):
     """Typing 2.5 into a count (issue 14): the widget takes the decimal point (an IntText's browser
     view drops it and sends 25), the editor refuses 2.5 with the reason and shows the old value again."""
     box = app.controls[name]
@@ -380,5 +388,5 @@ def test_a_fraction_in_a_count_is_refused_never_read_as_25(app, content, name, o
     assert box.value == old
     assert app.ed.changed_files() == []
     box.value = old + 1  # a whole number still goes through
-    assert app.ed.changed_files() == ["customers.yaml"]
-    assert f": {old + 1}" in app.ed.texts()["customers.yaml"]
+    assert app.ed.changed_files() == [file]
+    assert f": {old + 1}" in app.ed.texts()[file]

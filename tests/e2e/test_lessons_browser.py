@@ -193,3 +193,16 @@ def test_forged_session_cookie_falls_back_to_sign_in(lesson_server, page):
     assert page.locator("#code").count() == 1
     assert page.locator(".sopcoach-lesson-ready").count() == 0
     assert inst.records.lesson_progress("e4001") == {}
+
+
+def test_a_decimal_in_a_whole_number_box_is_refused_next_to_it(lesson_server, page, artifacts):
+    """2.5 typed into the employees box reaches the kernel as 2.5 (not 25) and is refused next to the box."""
+    base, _inst = lesson_server
+    sign_in_browser(page, base, "e4001", CODE, "lessons/customers")
+    page.locator(".sopcoach-tier[data-tier='A']").wait_for(timeout=TIMEOUT)
+    box = page.locator(".sopcoach-employees input")
+    box.fill("2.5")
+    box.press("Enter")
+    page.locator(".sopcoach-box-refusal", has_text="请输入整数(收到 2.5),未据此计算。").wait_for(timeout=TIMEOUT)
+    assert page.locator(".sopcoach-tier").count() == 0
+    page.locator(".sopcoach-tool").screenshot(path=str(artifacts / "whole-number-refusal.png"))

@@ -7,7 +7,7 @@ breaches.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 from typing import Any
@@ -22,7 +22,7 @@ from ..i18n import current_lang, t
 from .period import Period, parse_instant
 from .stages import _core, _naive, stage_entries
 
-__all__ = ["Compliance", "check_compliance"]
+__all__ = ["FOLLOW_UP_VERDICTS", "Compliance", "check_compliance"]
 
 _TS = "datetime64[us, UTC]"
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
@@ -45,7 +45,26 @@ def _local_us(s: pd.Series, tz: str) -> np.ndarray:
 
 
 FINDING_COLUMNS = ["check", "rule", "deal_id", "owner", "clause", "source", "expected", "actual",
-                   "limit", "value", "unit", "start", "due", "end", "week", "event_id"]
+                   "limit", "value", "unit", "start", "due", "end", "week", "event_id", "verdict"]
+
+#: Verdicts on a scheduled follow-up (the satisfaction call on day 30 after the deal, seed:1.2.1),
+#: with the words a sales manager reads. Breaches: ``too_early``, ``late``, ``missing``.
+FOLLOW_UP_VERDICTS = {
+    "too_early": ("过早", "too early"),
+    "on_time": ("当天完成", "on the day"),
+    "within_tolerance": ("在允许范围内", "within tolerance"),
+    "late": ("逾期", "late"),
+    "missing": ("缺失", "missing"),
+    "pending": ("未到期", "not due yet"),
+    "unchecked": ("未检查", "not checked"),
+}
+FOLLOW_UP_BREACHES = ("too_early", "late", "missing")
+FOLLOW_UP_COLUMNS = ["check", "deal_id", "owner", "start", "due_day", "first_day", "last_day", "end", "day",
+                     "verdict"]
+
+
+def _empty_follow_ups() -> pd.DataFrame:
+    return pd.DataFrame({c: pd.Series(dtype=object) for c in FOLLOW_UP_COLUMNS})
 
 
 @dataclass(frozen=True)
@@ -60,12 +79,21 @@ class Compliance:
     ``findings``: one row per breach. ``check``, ``rule``, ``deal_id``, ``owner``, ``clause``,
     ``source``, ``expected``, ``actual`` (str, human-readable), ``unit`` (str), ``week`` (str,
     ISO week for cadence), ``event_id`` (str); ``limit`` and ``value`` (float64, in ``unit``);
-    ``start``, ``due``, ``end`` (datetime64[us, UTC]; ``end`` NaT when never recorded).
+    ``start``, ``due``, ``end`` (datetime64[us, UTC]; ``end`` NaT when never recorded);
+    ``verdict`` (str: ``late`` or ``missing`` for a deadline SLA, ``too_early``, ``late`` or
+    ``missing`` for a scheduled one, see :data:`FOLLOW_UP_VERDICTS`; "None" for other checks).
+
+    ``follow_ups``: one row per instance of a scheduled SLA (kept or not): ``check``, ``deal_id``,
+    ``owner`` (str); ``start``, ``end`` (datetime64[us, UTC], ``end`` NaT when no call);
+    ``due_day``, ``first_day``, ``last_day`` (datetime.date, local: the due day and the company's
+    window, None when unchecked); ``day`` (Int64: local calendar days from start to end);
+    ``verdict`` (str, a key of :data:`FOLLOW_UP_VERDICTS`).
     """
 
     checks: pd.DataFrame
     findings: pd.DataFrame
     as_of: pd.Timestamp | None
+    follow_ups: pd.DataFrame = field(default_factory=_empty_follow_ups)
 
     def for_deal(self, deal_id: str) -> pd.DataFrame:
         return self.findings[self.findings["deal_id"] == deal_id]
@@ -254,12 +282,18 @@ def check_compliance(data: CrmData, playbook: Any, month: str | None = None,
 
     * Every SLA of the playbook (``slas.yaml``: 24-hour e-mail reply and the 2-working-day first
       technical solution, seed:1.2.1; 3 working days to a proposal and 5 to delivery, seed:1.2.2;
-      the satisfaction call 30 calendar days after the deal closes, seed:1.2.1; the company's
-      first-contact and quotation limits). One instance per deal (per inbound e-mail for the
-      reply): the first start event, answered by the first end event at or after it. It is a breach
-      when the end comes after the due time (:meth:`BusinessCalendar.add`), or when nothing is
-      recorded and the due time has passed by ``as_of``; the actual value is
+      the company's first-contact and quotation limits). One instance per deal (per inbound e-mail
+      for the reply): the first start event, answered by the first end event at or after it. It is
+      a breach when the end comes after the due time (:meth:`BusinessCalendar.add`), or when
+      nothing is recorded and the due time has passed by ``as_of``; the actual value is
       :meth:`BusinessCalendar.elapsed` in the SLA's unit.
+    * Scheduled SLAs (``kind: scheduled``: the satisfaction call on the 30th calendar day after the
+      deal closes, seed:1.2.1, with the company's tolerance): the first call at or after the deal is
+      judged by its local date against the due day and the window around it
+      (:meth:`BusinessCalendar.day_window`): ``too_early`` before the window, ``on_time`` on the
+      day, ``within_tolerance`` elsewhere in the window, ``late`` after it, ``missing`` when no call
+      is recorded and the window has ended by ``as_of`` (``pending`` before). Breaches are
+      ``too_early``, ``late`` and ``missing``; every verdict is in ``follow_ups``.
     * Follow-up cadence (seed:3.1.2 for tier A; company setting for B and C): outbound calls,
       e-mails and meetings (duplicates left out) per deal and ISO week (Monday-Sunday, playbook
       time zone), for every full week the deal was open; a week belongs to the month of its
@@ -307,6 +341,7 @@ def check_compliance(data: CrmData, playbook: Any, month: str | None = None,
     by_milestone = {m: g for m, g in ms.groupby("milestone", sort=False)}
     have = set(by_milestone)
     memo: dict = {}
+    follow_ups: list[pd.DataFrame] = []
 
     def check_row(cid: str, rule: str, clause: str, status: str, reason: str = "", instances: int = 0,
                   breaches: int = 0, pending: int = 0) -> None:
@@ -342,6 +377,25 @@ def check_compliance(data: CrmData, playbook: Any, month: str | None = None,
             ends = by_milestone[sla.end_event]
             inst = _pair(starts, ends)
         inst = inst[period.contains(inst["start"])] if period.month else inst
+        if sla.scheduled:
+            fu, recs_s = _scheduled(inst.reset_index(drop=True), sla, cal, as_of, owner, playbook, lang)
+            follow_ups.append(fu)
+            counts = fu["verdict"].value_counts()
+            unchecked = int(counts.get("unchecked", 0))
+            if len(fu) and unchecked == len(fu):
+                years = cal.covered_years
+                check_row(cid, rule, sla.clause, "not_checkable",
+                          t(f"业务日历只覆盖 {years[0]}-{years[1]} 年，导出数据的日期超出此范围；请在 playbook 的 calendar.years 中加入这些年份。",
+                            f"the business calendar covers {years[0]}-{years[1]} only and the export's dates are "
+                            "outside; add those years to calendar.years in the playbook.", lang), len(fu), 0, 0)
+                continue
+            reason = t("；", "; ", lang).join(f"{t(*FOLLOW_UP_VERDICTS[v], lang)} {int(counts[v])}"
+                                              for v in FOLLOW_UP_VERDICTS if counts.get(v, 0))
+            check_row(cid, rule, sla.clause, "checked", reason, len(fu) - unchecked,
+                      int(sum(counts.get(v, 0) for v in FOLLOW_UP_BREACHES)), int(counts.get("pending", 0)))
+            if recs_s:
+                findings.append(pd.DataFrame(recs_s))
+            continue
         oracle = _DueOracle(cal, d, memo)
         has_end = inst["end"].notna().to_numpy()
         if as_of is None:
@@ -390,7 +444,7 @@ def check_compliance(data: CrmData, playbook: Any, month: str | None = None,
                                  clause=sla.clause, source=_clause_source(playbook, sla.clause),
                                  expected=expected, actual=actual, limit=float(d.value), value=value,
                                  unit=d.unit.value, start=r.start, due=due, end=r.end, week=None,
-                                 event_id=r.event_id))
+                                 event_id=r.event_id, verdict="late" if end is not None else "missing"))
             findings.append(pd.DataFrame(recs))
     findings.append(_cadence(data, playbook, period, as_of, lang, check_row))
     findings.append(_authority(data, playbook, period, lang, check_row))
@@ -405,13 +459,81 @@ def check_compliance(data: CrmData, playbook: Any, month: str | None = None,
     for c in ("limit", "value"):
         fnd[c] = fnd[c].astype("float64")
     for c in ("check", "rule", "deal_id", "owner", "clause", "source", "expected", "actual", "unit",
-              "week", "event_id"):
+              "week", "event_id", "verdict"):
         fnd[c] = fnd[c].astype(object).where(fnd[c].notna(), None).astype("str")
     fnd = fnd.sort_values(["check", "deal_id", "start"], kind="stable").reset_index(drop=True)
     chk = pd.DataFrame(checks).set_index("check")
     for c in ("instances", "breaches", "pending"):  # a check that did not run counts nothing, not 0
         chk[c] = chk[c].astype("Int64").where(chk["status"] == "checked", pd.NA)
-    return Compliance(chk, fnd, as_of)
+    fu = (pd.concat(follow_ups, ignore_index=True) if any(len(f) for f in follow_ups) else _empty_follow_ups())
+    return Compliance(chk, fnd, as_of, fu)
+
+
+def _scheduled(inst: pd.DataFrame, sla: Any, cal: BusinessCalendar, as_of: pd.Timestamp | None, owner: pd.Series,
+               playbook: Any, lang: str) -> tuple[pd.DataFrame, list[dict[str, Any]]]:
+    """Judge each instance of a scheduled SLA by local dates; return its follow-up rows and findings.
+
+    The due day is the local date of :meth:`BusinessCalendar.add` (``limit`` after the start,
+    seed:1.2.1); the window is :meth:`BusinessCalendar.day_window` of the SLA's ``tolerance`` (a
+    company setting). ``inst`` has ``deal_id``, ``start``, ``end`` (NaT: no call) and ``event_id``.
+    """
+    tz, tol, d = cal.timezone, sla.tolerance, sla.duration
+    due = cal.add_many(inst["start"], d) if len(inst) else pd.Series([], dtype=_TS)
+    due_day = due.dt.tz_convert(tz).dt.date
+    windows: dict[Any, tuple[Any, Any] | None] = {}
+    for day in set(due_day.dropna()):
+        try:
+            windows[day] = cal.day_window(day, tol.before, tol.after, tol.unit)
+        except CalendarRangeError:
+            windows[day] = None
+    start_day = inst["start"].dt.tz_convert(tz).dt.date
+    end_day = inst["end"].dt.tz_convert(tz).dt.date
+    as_of_day = None if as_of is None else as_of.tz_convert(tz).date()
+    rows, recs = [], []
+    unit_zh, unit_en = ("个工作日", "working days") if tol.unit == "working_days" else ("天", "calendar days")
+    for i, r in enumerate(inst.itertuples()):
+        dd = due_day.iat[i]
+        win = windows.get(dd) if pd.notna(dd) else None
+        first, last = win if win is not None else (None, None)
+        ed = end_day.iat[i] if pd.notna(r.end) else None
+        if win is None:
+            verdict = "unchecked"
+        elif ed is not None:
+            verdict = ("too_early" if ed < first else "on_time" if ed == dd else
+                       "within_tolerance" if ed <= last else "late")
+        else:
+            verdict = "missing" if as_of_day is not None and as_of_day > last else "pending"
+        n = (ed - start_day.iat[i]).days if ed is not None else None
+        rows.append(dict(check=f"sla:{sla.id}", deal_id=r.deal_id, owner=owner.get(r.deal_id), start=r.start,
+                         due_day=dd if win is not None else None, first_day=first, last_day=last, end=r.end,
+                         day=n, verdict=verdict))
+        if verdict not in FOLLOW_UP_BREACHES:
+            continue
+        zh, en = FOLLOW_UP_VERDICTS[verdict]
+        expected = t(f"成交后{d.label('zh-CN')}当天（{dd}），公司允许 {first} 至 {last}"
+                     f"（提前至多 {tol.before}{unit_zh}，推迟至多 {tol.after}{unit_zh}）",
+                     f"on the day {d.label('en')} after the deal ({dd}); the company accepts {first} to {last} "
+                     f"({tol.before} {unit_en} before, {tol.after} after)", lang)
+        if ed is not None:
+            actual = t(f"{zh}：成交后第 {n} 天（{_fmt_local(r.end, tz)}）", f"{en}: day {n} after the deal "
+                       f"({_fmt_local(r.end, tz)})", lang)
+        else:
+            actual = t(f"{zh}：截至 {_fmt_local(as_of, tz)} 未记录回访", f"{en}: no call recorded by "
+                       f"{_fmt_local(as_of, tz)}", lang)
+        measured_to = r.end if ed is not None else as_of
+        if measured_to is None:  # a missing call needs as_of: never here without it
+            continue
+        recs.append(dict(check=f"sla:{sla.id}", rule=sla.name.get(lang), deal_id=r.deal_id, owner=owner.get(r.deal_id),
+                         clause=sla.clause, source=_clause_source(playbook, sla.clause), expected=expected,
+                         actual=actual, limit=float(d.value),
+                         value=float(cal.elapsed(r.start.to_pydatetime(), measured_to.to_pydatetime(), d.unit)),
+                         unit=d.unit.value, start=r.start, due=due.iat[i], end=r.end, week=None,
+                         event_id=r.event_id, verdict=verdict))
+    fu = pd.DataFrame(rows, columns=FOLLOW_UP_COLUMNS)
+    fu["day"] = fu["day"].astype("Int64")
+    for c in ("start", "end"):
+        fu[c] = pd.to_datetime(fu[c], utc=True).astype(_TS)
+    return fu, recs
 
 
 def _pair(starts: pd.DataFrame, ends: pd.DataFrame) -> pd.DataFrame:

@@ -87,7 +87,7 @@ _ORDER = {
     "calendar": ("timezone", "weekend", "day_start", "day_end", "holidays_source", "years", "holidays",
                  "workdays", "clause"),
     "sop": ("name", "currency", "version"),
-    "slas": ("id", "name", "start_event", "end_event", "limit", "clause"),
+    "slas": ("id", "name", "start_event", "end_event", "kind", "limit", "tolerance", "clause"),
     "stages": ("id", "name", "responsible_role", "entry_criteria", "exit_criteria", "crm_fields", "clause"),
     "templates": ("id", "kind", "name", "used_at_stage", "when", "body", "items", "review_every", "clause"),
 }
@@ -952,6 +952,31 @@ class PlaybookEdit:
             changed |= _assign(limit, "unit", str(unit), ("value", "unit"))
         return self._done("set_sla_limit", (sla_id,), {"value": value, "unit": unit}, changed)
 
+    def set_sla_tolerance(self, sla_id: str, before: Any = _KEEP, after: Any = _KEEP, unit: str | None = None) -> bool:
+        """Set a scheduled SLA's tolerance (a company setting around the due day, e.g. of the
+        satisfaction call, seed:1.2.1): ``before`` and/or ``after`` (whole days >= 0) and/or ``unit``
+        (working_days or calendar_days).
+
+        Raises
+        ------
+        EditError
+            When the SLA has no tolerance (it is a deadline, not scheduled), or a day count is not a
+            whole number (2.5 days); nothing is changed then.
+        """
+        self._writable("slas")
+        tol = self.item("slas", sla_id).get("tolerance")
+        if not isinstance(tol, CommentedMap):
+            raise EditError(f"SLA '{sla_id}' has no tolerance: only a scheduled SLA (kind: scheduled) has one")
+        order = ("before", "after", "unit", "clause")
+        days = {k: _whole(v, f"tolerance.{k}", "days") for k, v in (("before", before), ("after", after))
+                if v is not _KEEP}
+        changed = False
+        for key, number in days.items():
+            changed |= _assign(tol, key, number, order)
+        if unit is not None:
+            changed |= _assign(tol, "unit", str(unit), order)
+        return self._done("set_sla_tolerance", (sla_id,), {"before": before, "after": after, "unit": unit}, changed)
+
     def set_template_review(self, template_id: str, value: Any = _KEEP, unit: str | None = None) -> bool:
         """Set how often a tool or template is reviewed (seed:3.2.2): ``value`` and/or ``unit``;
         ``value=None`` removes the review interval."""
@@ -1312,7 +1337,7 @@ class PlaybookEdit:
 #: The part each setter edits (for the set of files an edit touches).
 _OP_PART = {
     "set_clause_text": "clauses", "set_clause_rationale": "clauses", "retire_clause": "clauses",
-    "add_clause": "clauses", "set_sla_limit": "slas", "set_authority": "authority", "set_tier": "tiers",
+    "add_clause": "clauses", "set_sla_limit": "slas", "set_sla_tolerance": "slas", "set_authority": "authority", "set_tier": "tiers",
     "set_stage_order": "stages", "set_stage_role": "stages", "set_kpi_target": "kpis",
     "set_calendar": "calendar", "set_sop_version": "sop", "set_template_review": "templates",
 }

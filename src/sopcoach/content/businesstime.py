@@ -779,6 +779,64 @@ class BusinessCalendar:
             remaining -= available
             current = datetime.combine(self._following_working_day(current.date()), self.day_start)
 
+    def day_window(self, day: date, before: int, after: int, unit: DurationUnit | str) -> tuple[date, date]:
+        """Return the first and last local dates of the window around a due ``day``.
+
+        A scheduled follow-up (the satisfaction call on the 30th calendar day after the deal,
+        seed:1.2.1) is due on one day; the company's tolerance lets it fall ``before`` days earlier
+        or ``after`` days later. In ``working_days`` the window counts working days of this calendar
+        (a due day off counts from it: 1 working day before a Saturday is the Friday); in
+        ``calendar_days`` it counts dates.
+
+        Parameters
+        ----------
+        day : datetime.date
+            The local due date.
+        before, after : int
+            Days (>= 0) the window reaches before and after ``day``, in ``unit``.
+        unit : {"working_days", "calendar_days"}
+
+        Returns
+        -------
+        tuple of datetime.date
+            ``(first, last)``, both inclusive; ``first <= day <= last``.
+
+        Raises
+        ------
+        BusinessTimeError
+            If ``before`` or ``after`` is negative or not an int, or ``unit`` is not a day unit.
+        CalendarRangeError
+            If a working day must be looked up outside ``covered_years``.
+
+        Examples
+        --------
+        Due on Saturday 4 October 2025 (National Day holiday), 3 working days either side: the
+        make-up working Sunday 28 September and the make-up working Saturday 11 October count.
+
+        >>> cal = BusinessCalendar.china()
+        >>> [d.isoformat() for d in cal.day_window(date(2025, 10, 4), 3, 3, "working_days")]
+        ['2025-09-28', '2025-10-11']
+        >>> [d.isoformat() for d in cal.day_window(date(2025, 10, 4), 3, 3, "calendar_days")]
+        ['2025-10-01', '2025-10-07']
+        """
+        unit = DurationUnit(unit)
+        for name, n in (("before", before), ("after", after)):
+            if isinstance(n, bool) or not isinstance(n, int) or n < 0:
+                raise BusinessTimeError(f"{name} must be a whole number of days >= 0 (got {n!r})")
+        if unit is DurationUnit.CALENDAR_DAYS:
+            return day - timedelta(days=before), day + timedelta(days=after)
+        if unit is not DurationUnit.WORKING_DAYS:
+            raise BusinessTimeError(f"a day window counts working_days or calendar_days (got {unit.value})")
+        first = day
+        for _ in range(before):
+            first -= _ONE_DAY
+            while not self.is_working_day(first):
+                first -= _ONE_DAY
+        last = day
+        for _ in range(after):
+            last = self._following_working_day(last)
+        return first, last
+
     # ----------------------------------------------------------------------------- measuring
 
     def working_days_between(self, start: datetime, end: datetime) -> int:

@@ -121,19 +121,64 @@ class DurationSpec(_Model):
         return Duration(v, self.unit)
 
 
+class Tolerance(_Model):
+    """How many days before and after its due day a scheduled SLA's end event still counts.
+
+    A company setting, never SOP: the source says "成交后30天进行满意度回访" (seed:1.2.1) and leaves
+    the margin open, so ``clause`` must name a ``company-setting`` clause whose ``rationale`` says
+    why. ``before`` and ``after`` are whole days (>= 0) in ``unit`` (``working_days`` of the
+    playbook calendar, or ``calendar_days``).
+    """
+
+    before: int = Field(ge=0)
+    after: int = Field(ge=0)
+    unit: Literal["working_days", "calendar_days"]
+    clause: str
+
+
 class SLA(_Model):
-    """A service-level rule: ``end_event`` within ``limit`` of ``start_event`` (seed:1.2)."""
+    """A service-level rule on two CRM events (seed:1.2).
+
+    ``kind: deadline`` (the default): ``end_event`` within ``limit`` of ``start_event`` ("reply within
+    24 hours"); any time up to the due time is on time. ``kind: scheduled``: ``end_event`` is due on
+    the day ``limit`` after ``start_event`` ("a satisfaction call 30 days after the deal",
+    seed:1.2.1), ``limit`` in whole days; ``tolerance`` (required, a company setting) is how many days
+    before or after that day still count. Earlier is too early, later is late.
+    """
 
     id: str = Field(pattern=ID)
     name: Text
     start_event: str = Field(pattern=ID)
     end_event: str = Field(pattern=ID)
+    kind: Literal["deadline", "scheduled"] = "deadline"
     limit: DurationSpec
+    tolerance: Tolerance | None = None
     clause: str
+
+    @model_validator(mode="after")
+    def _scheduled(self) -> SLA:
+        if self.kind == "scheduled":
+            if self.tolerance is None:
+                raise ValueError("a scheduled SLA needs a tolerance, e.g. tolerance: {before: 3, after: 3, unit: "
+                                 "working_days, clause: <company-setting clause>}; write before: 0, after: 0 for "
+                                 "exactly on the day")
+            if self.limit.unit not in (DurationUnit.CALENDAR_DAYS, DurationUnit.WORKING_DAYS):
+                raise ValueError(f"a scheduled SLA falls due on a day: its limit is in calendar_days or "
+                                 f"working_days (got {self.limit.unit.value})")
+        elif self.tolerance is not None:
+            raise ValueError("only a scheduled SLA (kind: scheduled) has a tolerance; a deadline is met any time "
+                             "before it, so remove 'tolerance' or add 'kind: scheduled'")
+        return self
 
     @property
     def duration(self) -> Duration:
+        """``limit`` as a :class:`Duration`: the time allowed (deadline) or the offset of the due day (scheduled)."""
         return self.limit.to_duration()
+
+    @property
+    def scheduled(self) -> bool:
+        """Whether the end event is due on one day (with a tolerance) rather than by a deadline."""
+        return self.kind == "scheduled"
 
 
 class Tier(_Model):
@@ -342,7 +387,8 @@ class Playbook(_Model):
     def facts(self) -> dict[str, Any]:
         """Return the named values that question keys and texts may use (``{{name}}``).
 
-        Names: ``sla.<id>`` (a :class:`Duration`), ``sla.<id>.value``; ``tier.<id>.min_weekly_follow_ups``;
+        Names: ``sla.<id>`` (a :class:`Duration`), ``sla.<id>.value``; for a scheduled SLA
+        ``sla.<id>.tolerance_before`` and ``sla.<id>.tolerance_after`` (Durations); ``tier.<id>.min_weekly_follow_ups``;
         ``authority.<role>.max_quote_amount``, ``authority.<role>.max_discount_pct`` (percent),
         ``authority.<role>.approver`` (role id); ``stage.<n>`` (stage id at 1-based position n),
         ``stage.<id>.responsible_role``; ``role.<id>`` (role id).
@@ -351,6 +397,9 @@ class Playbook(_Model):
         for s in self.slas:
             f[f"sla.{s.id}"] = s.duration
             f[f"sla.{s.id}.value"] = s.limit.value
+            if s.tolerance is not None:
+                f[f"sla.{s.id}.tolerance_before"] = Duration(s.tolerance.before, DurationUnit(s.tolerance.unit))
+                f[f"sla.{s.id}.tolerance_after"] = Duration(s.tolerance.after, DurationUnit(s.tolerance.unit))
         for t in self.tiers:
             f[f"tier.{t.id}.min_weekly_follow_ups"] = t.min_weekly_follow_ups
         for a in self.authority:
@@ -425,6 +474,14 @@ class Playbook(_Model):
             for item in getattr(self, part):
                 need("clause", item.clause, clause_ids, f"{part} '{getattr(item, 'id', getattr(item, 'role', ''))}'")
         need("clause", self.calendar.clause, clause_ids, "calendar")
+        for sla in self.slas:
+            if sla.tolerance is None:
+                continue
+            need("clause", sla.tolerance.clause, clause_ids, f"slas '{sla.id}' tolerance")
+            if sla.tolerance.clause in clause_ids and self.clause(sla.tolerance.clause).source != COMPANY:
+                errors.append(f"slas '{sla.id}': the tolerance is a company setting, not SOP: point tolerance.clause "
+                              f"at a clause with source: {COMPANY} and a rationale (got '{sla.tolerance.clause}', "
+                              f"source {self.clause(sla.tolerance.clause).source})")
         for t in self.tiers:
             need("clause", t.cadence_clause, clause_ids, f"tiers '{t.id}'")
         for s in self.stages:

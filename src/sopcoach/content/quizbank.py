@@ -109,12 +109,14 @@ def display_order(options: list[Any], rng: Any) -> list[Any]:
     An option with ``pin: last`` or whose text :func:`refers_to_others` keeps its authored place
     among the pinned ones, after every shuffled option. ``options`` are :class:`Option` objects.
     """
-    free = [o for o in options if not _pinned(o)]
+    free = [o for o in options if not pinned_last(o)]
     rng.shuffle(free)
-    return free + [o for o in options if _pinned(o)]
+    return free + [o for o in options if pinned_last(o)]
 
 
-def _pinned(option: Any) -> bool:
+def pinned_last(option: Any) -> bool:
+    """Return whether an :class:`Option` stays last when options are shuffled (``pin: last`` or its text
+    :func:`refers_to_others`)."""
     return getattr(option, "pin", None) == "last" or refers_to_others(option.text)
 
 

@@ -1,7 +1,9 @@
 """A seeded simulator of a CRM export with known, injected SOP breaches.
 
 The simulated company follows the playbook: every deal moves through the SOP stages, every time
-limit of ``slas.yaml`` is met (due times from the playbook's business calendar), every customer
+limit of ``slas.yaml`` is met (due times from the playbook's business calendar; a scheduled one,
+such as the satisfaction call 30 days after the deal, seed:1.2.1, falls on its day or, about half
+the time, elsewhere in the company's tolerance window), every customer
 gets at least its tier's weekly follow-ups (seed:3.1.2), and every quote above the rep's authority
 names an approver (seed:2.3.1). Then a chosen number of breaches of each kind is injected, and
 their list is returned as the ground truth: a compliance check must find each of them and nothing
@@ -170,6 +172,29 @@ class _Simulator:
         due = self._due(start, sla_id)
         return self._daytime(due + timedelta(hours=1.5), due + timedelta(hours=30))
 
+    def _at_day(self, day: date, after: datetime) -> datetime:
+        """A whole-minute time during the working day (09:00-17:59) of ``day``, after ``after``."""
+        when = datetime(day.year, day.month, day.day, self.rng.randint(9, 17), self.rng.randint(0, 59), tzinfo=self.tz)
+        return max(when, self._minute(after) + timedelta(minutes=1))
+
+    def _scheduled(self, start: datetime, sla_id: str, verdict: str) -> datetime:
+        """The time of a scheduled SLA's end event: ``on_time`` on the due day or inside the company's
+        tolerance window, ``too_early`` a few days after the start but before the window, ``late``
+        1-10 days after the window."""
+        tol = self.sla[sla_id].tolerance
+        due_day = self._due(start, sla_id).date()
+        first, last = self.cal.day_window(due_day, tol.before, tol.after, tol.unit)
+        if verdict == "too_early":  # recorded before the export ends
+            before = min(first, self.until.date())
+            day = start.date() + timedelta(days=self.rng.randint(1, max((before - start.date()).days - 1, 1)))
+        elif verdict == "late":
+            day = last + timedelta(days=self.rng.randint(1, 10))
+        elif self.rng.random() < 0.5:
+            day = due_day
+        else:
+            day = first + timedelta(days=self.rng.randint(0, (last - first).days))
+        return self._at_day(day, start)
+
     def _event(self, deal: dict[str, Any], kind: str, when: datetime, **fields: Any) -> dict[str, Any]:
         self.seq += 1
         row = {"记录编号": f"E{self.seq:08d}", "商机编号": deal["id"], "客户编号": deal["account"],
@@ -240,7 +265,13 @@ class _Simulator:
             """Record the end event of ``sla_id`` (on time, or late when a breach is injected)."""
             check = f"sla:{sla_id}"
             due = self._due(start, sla_id)
-            if self._take(check, due + timedelta(hours=31) < until):
+            if self.sla[sla_id].scheduled:
+                verdict = "on_time"
+                if self._take(check, start + timedelta(days=3) < until):  # a late call needs the window to end first
+                    verdict = "late" if due + timedelta(days=20) < until and rng.random() < 0.5 else "too_early"
+                    self._breach(check, deal, f"{label} {verdict.replace('_', ' ')}: due {due:%Y-%m-%d}")
+                when = self._scheduled(start, sla_id, verdict)
+            elif self._take(check, due + timedelta(hours=31) < until):
                 when = self._late(start, sla_id)
                 self._breach(check, deal, f"{label} after {sla_id} due {due:%Y-%m-%d %H:%M}")
             else:

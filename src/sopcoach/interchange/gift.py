@@ -41,7 +41,8 @@ from pathlib import Path
 from typing import Any
 from collections.abc import Iterable, Mapping
 
-from ..content.quizbank import Matching, MultipleChoice, Numeric, NumericAnswer, Ordering, ShortAnswer, SingleChoice, TrueFalse
+from ..content.quizbank import (Matching, MultipleChoice, Numeric, NumericAnswer, Ordering, ShortAnswer, SingleChoice,
+                                TrueFalse, refers_to_others)
 from ..errors import ContentError, Problem, relpath
 from ..i18n import Text
 from ._common import (Builder, ImportOptions, ImportResult, ItemResult, number, number_text, percent_text, snap_percent)
@@ -622,13 +623,19 @@ def _number_key(q: Numeric, a: Numeric | NumericAnswer) -> str:
 
 
 def _finish_options(options: list[dict], q: GiftQuestion, b: Builder, values: dict) -> list[dict]:
-    """Add values and feedback, in the key order of a hand-written bank."""
+    """Add values, feedback and ``pin: last``, in the key order of a hand-written bank.
+
+    A last option that refers to the others ("all of the above", "以上都是") gets ``pin: last``:
+    GIFT and Moodle XML cannot pin one option, and the bank keeps such an option last when shuffling.
+    """
     for opt, a in zip(options, q.answers):
         if opt["id"] in values:
             opt["value"] = str(values[opt["id"]])
         fb = b.text(a.feedback, a.feedback_fmt)
         if fb:
             opt["feedback"] = fb
+    if options and any(refers_to_others(str(v)) for v in options[-1]["text"].values()):
+        options[-1]["pin"] = "last"
     return options
 
 

@@ -23,7 +23,8 @@ from collections.abc import Iterable
 from defusedxml import DefusedXmlException
 from defusedxml.ElementTree import DefusedXMLParser
 
-from ..content.quizbank import Matching, MultipleChoice, Numeric, Ordering, ShortAnswer, SingleChoice, TrueFalse
+from ..content.quizbank import (Matching, MultipleChoice, Numeric, Ordering, ShortAnswer, SingleChoice, TrueFalse,
+                                pinned_last)
 from ..errors import ContentError, Problem, relpath
 from ..i18n import Text
 from ._common import ImportOptions, ImportResult, number, number_text, snap_percent
@@ -112,8 +113,12 @@ def export_moodle_xml(questions: Iterable[Any], lang: str = "both") -> tuple[str
             el = _question(quiz, q, "multichoice", lang)
             single = isinstance(q, SingleChoice)
             ET.SubElement(el, "single").text = "true" if single else "false"
-            ET.SubElement(el, "shuffleanswers").text = "true"
+            pinned = [o for o in q.options if pinned_last(o)]
+            ET.SubElement(el, "shuffleanswers").text = "false" if pinned else "true"
             ET.SubElement(el, "answernumbering").text = "abc"
+            if pinned:
+                notes.append(f"{q.id}: option {', '.join(o.id for o in pinned)} is pinned last and Moodle cannot "
+                             "pin one option, so the answers are written in display order with shuffling off")
             if isinstance(q, SingleChoice):
                 weights = [Fraction(1) if o.correct else Fraction(o.weight or 0) for o in q.options]
             elif q.weighted:
@@ -121,7 +126,8 @@ def export_moodle_xml(questions: Iterable[Any], lang: str = "both") -> tuple[str
             else:
                 nc = sum(o.correct for o in q.options)
                 weights = [Fraction(1, nc) if o.correct else Fraction(-1, len(q.options) - nc) for o in q.options]
-            for o, w in zip(q.options, weights):
+            graded = sorted(zip(q.options, weights), key=lambda ow: pinned_last(ow[0]))  # stable: display order
+            for o, w in graded:
                 if abs(w) * 100 not in MOODLE_GRADES:
                     notes.append(f"{q.id}: option {o.id} has grade {_grade(w)}%, not in Moodle's list; Moodle "
                                  "asks to round it to the nearest listed grade on import")

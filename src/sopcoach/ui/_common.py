@@ -5,6 +5,7 @@ import functools
 import html
 import io
 import logging
+import math
 import os
 import sys
 from typing import Any
@@ -246,3 +247,75 @@ def html_widget(value: str = "", classes: Sequence[str] = (), **kwargs: Any) -> 
     """Return an HTML widget showing ``value``, with CSS ``classes`` and the shared layout and style (pass no ``layout``/``style``)."""
     layout, style = shared_html_parts()
     return w.HTML(value, layout=layout, style=style, _dom_classes=tuple(classes), **kwargs)
+
+
+class WholeNumberBox:
+    """A number box for a whole number in ``[low, high]`` that keeps what is typed or refuses it.
+
+    ipywidgets' ``IntText`` drops a typed ``.`` in the browser, so ``2.5`` arrives as 25 and is
+    computed with as if typed. This box is a ``FloatText`` (the browser keeps ``2.5``); :meth:`read`
+    gives the whole number, or ``None`` after showing next to the box, in the page's language, why
+    the value was refused (not whole, or out of range). A tool computes nothing from a ``None``.
+
+    Parameters
+    ----------
+    value : int
+        The first value shown, in ``[low, high]``.
+    low, high : int
+        The smallest and largest value accepted (inclusive).
+    description : str
+        The box's label (already in the page's language).
+    lang : {"zh-CN", "en"}
+        The language of the refusal.
+    classes : sequence of str
+        CSS classes of the box (sent with the widget).
+    **kwargs
+        ``layout`` and ``style`` of the ``FloatText`` (default: the page's shared layout).
+
+    Attributes
+    ----------
+    box : ipywidgets.FloatText
+        The input; :meth:`watch` calls a handler when its ``value`` changes.
+    note : ipywidgets.HTML
+        The refusal shown next to the box (empty while the value is accepted).
+    root : ipywidgets.HBox
+        ``box`` and ``note`` side by side: the widget to place on the page.
+    """
+
+    def __init__(self, value: int, low: int, high: int, description: str, lang: str | None,
+                 classes: Sequence[str] = (), **kwargs: Any):
+        kwargs.setdefault("layout", shared_layout())
+        self.low, self.high, self.lang = low, high, lang
+        self.box = w.FloatText(value=value, description=description, _dom_classes=tuple(classes), **kwargs)
+        self.note = html_widget(classes=("sopcoach-box-refusal",))
+        self.root = hbox([self.box, self.note])
+
+    def watch(self, handler: Callable[..., Any]) -> None:
+        """Call ``handler`` whenever the box's value changes (``names="value"``)."""
+        self.box.observe(handler, names="value")
+
+    @property
+    def value(self) -> float:
+        """What is in the box, as the browser sent it (a float, perhaps not whole)."""
+        return self.box.value
+
+    @value.setter
+    def value(self, v: float) -> None:
+        self.box.value = v
+
+    def read(self) -> int | None:
+        """Return the box's whole number; ``None`` when it is refused (the note says why)."""
+        v = self.box.value
+        shown = f"{v:f}".rstrip("0").rstrip(".") if isinstance(v, float) and math.isfinite(v) else str(v)
+        if not isinstance(v, (int, float)) or not math.isfinite(v) or v != int(v):
+            text = t(f"请输入整数(收到 {shown}),未据此计算。",
+                     f"Type a whole number (got {shown}); nothing was computed from it.", self.lang)
+        elif not self.low <= v <= self.high:
+            text = t(f"请输入 {self.low:,} 到 {self.high:,} 之间的整数(收到 {shown}),未据此计算。",
+                     f"Type a whole number from {self.low:,} to {self.high:,} (got {shown}); nothing was "
+                     "computed from it.", self.lang)
+        else:
+            self.note.value = ""
+            return int(v)
+        self.note.value = f'<span class="sopcoach-msg-warning">{esc(text)}</span>'
+        return None

@@ -21,7 +21,7 @@ from ..i18n import t
 from ..lessons.tools import (FUNNEL_COUNTS, KPI_STAGE, approval, check_follow_up_plan, classify_tier, deadline, funnel,
                              judge_use, objectives, parse_series, stage_map, templates_for_stage, trend)
 from ..tables import Cell, Row, Table, render
-from ._common import esc, hbox, html_widget, safe, shared_layout, vbox
+from ._common import WholeNumberBox, esc, hbox, html_widget, safe, shared_layout, vbox
 
 WEEKDAYS = {"zh-CN": ["周一", "周二", "周三", "周四", "周五", "周六", "周日"],
             "en": ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"]}
@@ -234,12 +234,13 @@ class SlaTool(Tool):
                                  placeholder="YYYY-MM-DD", layout=shared_layout(), _dom_classes=("sopcoach-start-date",))
         self.start_time = w.Text(value="10:00", description=self.tr("开始时间", "Start time"), continuous_update=False,
                                  placeholder="HH:MM", layout=shared_layout(), _dom_classes=("sopcoach-start-time",))
-        self.value = w.BoundedIntText(value=3, min=0, max=400, description=self.tr("数量", "Amount"), layout=shared_layout())
+        self.value = WholeNumberBox(3, 0, 400, self.tr("数量", "Amount"), self.lang, classes=("sopcoach-sla-amount",))
         self.unit = w.Dropdown(options=[(Duration(2, u).label(self.lang).replace("2", "", 1).strip(), u.value) for u in DurationUnit],
                                value="working_days", description=self.tr("单位", "Unit"), layout=shared_layout())
-        self.custom = w.HBox([self.value, self.unit])  # its own layout: shown and hidden
-        for box in (self.sla, self.start_date, self.start_time, self.value, self.unit):
+        self.custom = w.HBox([self.value.root, self.unit])  # its own layout: shown and hidden
+        for box in (self.sla, self.start_date, self.start_time, self.unit):
             box.observe(self.on_change, names="value")
+        self.value.watch(self.on_change)
         legend = "".join(f"<span class='sopcoach-day sopcoach-day-{k}'>{esc(v)}</span>" for k, v in self.kinds().items())
         self.root.children = (self.sla, hbox([self.start_date, self.start_time]), self.custom, self.out,
                               html_widget(f"<div>{legend}</div>"), self.msg)
@@ -249,9 +250,11 @@ class SlaTool(Tool):
         return {"working": self.tr("工作日", "working day"), "makeup": self.tr("调休上班", "make-up workday"),
                 "holiday": self.tr("法定假日", "public holiday"), "weekend": self.tr("周末", "weekend")}
 
-    def duration(self) -> Duration:
+    def duration(self) -> Duration | None:
+        """The limit picked, or None when the custom amount is refused (its box says why)."""
         if self.sla.value == self.CUSTOM:
-            return Duration(int(self.value.value), self.unit.value)
+            n = self.value.read()
+            return None if n is None else Duration(n, self.unit.value)
         return self.playbook.sla(self.sla.value).duration
 
     @safe
@@ -263,7 +266,11 @@ class SlaTool(Tool):
         except ValueError:
             self.say(self.tr("请按 2025-09-28 和 10:00 的格式输入日期和时间。", "Type the date as 2025-09-28 and the time as 10:00."), "warning")
             return
-        d = deadline(self.calendar, datetime.combine(day, clock), self.duration())
+        duration = self.duration()
+        if duration is None:
+            self.out.value = ""
+            return
+        d = deadline(self.calendar, datetime.combine(day, clock), duration)
         self.say("")
         names = WEEKDAYS["en" if self.lang == "en" else "zh-CN"]
         kinds = self.kinds()
@@ -277,12 +284,23 @@ class SlaTool(Tool):
             "elapsed_hours": self.tr("按实际小时计:夜间、周末和节假日都计时。", "Elapsed hours: nights, weekends and holidays all count."),
             "calendar_days": self.tr("按自然日计:周末和节假日都计算在内。", "Calendar days: weekends and holidays are included."),
         }[d.duration.unit.value]
+        sla = None if self.sla.value == self.CUSTOM else self.playbook.sla(self.sla.value)
+        due_label = self.tr("截止时间", "Due")
+        window = ""
+        if sla is not None and sla.tolerance is not None:  # a scheduled follow-up: due on the day, seed:1.2.1
+            tol = sla.tolerance
+            first, last = self.calendar.day_window(due.date(), tol.before, tol.after, tol.unit)
+            due_label = self.tr("规定日期", "Due on")
+            window = (f"<p class='sopcoach-window'>{esc(self.tr('当天完成;公司允许', 'On that day; the company accepts'))} "
+                      f"<b>{first:%Y-%m-%d}</b> – <b>{last:%Y-%m-%d}</b>. "
+                      f"{esc(self.tr('更早为过早,更晚为逾期。', 'Earlier is too early, later is late.'))} "
+                      f"<small>{esc(self.clause_ref(tol.clause))}</small></p>")
         strip = "".join(f"<span class='sopcoach-day sopcoach-day-{m.kind}' title='{esc(kinds[m.kind])}'>"
                         f"{m.day:%m-%d}<br>{names[m.day.weekday()]}</span>" for m in d.days[:62])
         self.out.value = (f"<div class='sopcoach-card'><p>{esc(self.tr('开始', 'Start'))}: {d.start:%Y-%m-%d %H:%M} "
                           f"({names[d.start.weekday()]}, {esc(start_kind)}) · {esc(d.duration.label(self.lang))}</p>"
-                          f"<p style='font-size:18px'>{esc(self.tr('截止时间', 'Due'))}: "
-                          f"<b class='sopcoach-due'>{due:%Y-%m-%d %H:%M}</b> ({names[due.weekday()]}, {esc(self.calendar.timezone)})</p>"
+                          f"<p style='font-size:18px'>{esc(due_label)}: "
+                          f"<b class='sopcoach-due'>{due:%Y-%m-%d %H:%M}</b> ({names[due.weekday()]}, {esc(self.calendar.timezone)})</p>{window}"
                           f"<p><small>{esc(unit_rule)} {esc(self.tr('依据', 'Rule'))}: {esc(self.clause_ref('business-calendar'))}</small></p>"
                           f"<div>{strip}</div></div>")
 
@@ -297,25 +315,27 @@ class TiersTool(Tool):
         super().__init__(*args)
         self.revenue = w.Text(value="30000000", description=self.tr("年收入(元)", "Revenue (CNY)"), continuous_update=False,
                               style={"description_width": "initial"}, layout=shared_layout(), _dom_classes=("sopcoach-revenue",))
-        self.employees = w.BoundedIntText(value=600, min=0, max=10_000_000, description=self.tr("员工人数", "Employees"),
-                                          style={"description_width": "initial"}, layout=shared_layout(), _dom_classes=("sopcoach-employees",))
+        self.employees = WholeNumberBox(600, 0, 10_000_000, self.tr("员工人数", "Employees"), self.lang,
+                                        classes=("sopcoach-employees",), style={"description_width": "initial"})
         self.key = w.Checkbox(value=True, description=self.tr("重点行业或全公司范围、多模块需求", "Key industry or company-wide, multi-module needs"),
                               indent=False, layout=w.Layout(width="auto"))
         self.result = html_widget(classes=("sopcoach-tier-result",))
-        for box in (self.revenue, self.employees, self.key):
+        for box in (self.revenue, self.key):
             box.observe(self.on_classify, names="value")
+        self.employees.watch(self.on_classify)
         self.plan_tier = w.Dropdown(options=[(x.name.get(self.lang), x.id) for x in self.playbook.tiers],
                                     value=self.playbook.tiers[0].id, description=self.tr("客户等级", "Class"), layout=shared_layout())
         names = WEEKDAYS["en" if self.lang == "en" else "zh-CN"]
-        self.days = [w.BoundedIntText(value=1 if i in (0, 3) else 0, min=0, max=20, description=names[i],
-                                      layout=w.Layout(width="130px")) for i in range(7)]
-        for box in (self.plan_tier, *self.days):
-            box.observe(self.on_plan, names="value")
+        self.days = [WholeNumberBox(1 if i in (0, 3) else 0, 0, 20, names[i], self.lang, classes=(f"sopcoach-day-count-{i}",),
+                                    layout=shared_layout(width="130px")) for i in range(7)]
+        self.plan_tier.observe(self.on_plan, names="value")
+        for day in self.days:
+            day.watch(self.on_plan)
         self.plan_out = html_widget(classes=("sopcoach-plan-result",))
         self.root.children = (html_widget(f"<h4>{esc(self.tr('客户分类', 'Classify a customer'))}</h4>"),
-                              hbox([self.revenue, self.employees]), self.key, self.result,
+                              hbox([self.revenue, self.employees.root]), self.key, self.result,
                               html_widget(f"<h4>{esc(self.tr('一周跟进计划', 'A week of follow-ups'))}</h4>"), self.plan_tier,
-                              hbox(self.days[:4]), hbox(self.days[4:]), self.plan_out, self.msg)
+                              hbox([d.root for d in self.days[:4]]), hbox([d.root for d in self.days[4:]]), self.plan_out, self.msg)
         self.on_classify()
         self.on_plan()
 
@@ -326,7 +346,11 @@ class TiersTool(Tool):
         except InvalidOperation:
             self.say(self.tr("年收入请输入数字(元)。", "Type the revenue as a number (CNY)."), "warning")
             return
-        dec = classify_tier(self.playbook, revenue, self.employees.value, self.key.value)
+        employees = self.employees.read()
+        if employees is None:
+            self.result.value = ""
+            return
+        dec = classify_tier(self.playbook, revenue, employees, self.key.value)
         self.say("")
         tier = dec.tier
         why = []
@@ -347,7 +371,12 @@ class TiersTool(Tool):
 
     @safe
     def on_plan(self, _change: Any = None) -> None:
-        c = check_follow_up_plan(self.playbook, self.plan_tier.value, [d.value for d in self.days])
+        per_day = [d.read() for d in self.days]
+        whole = [n for n in per_day if n is not None]
+        if len(whole) < len(per_day):
+            self.plan_out.value = ""
+            return
+        c = check_follow_up_plan(self.playbook, self.plan_tier.value, whole)
         if c.ok:
             text = self.tr(f"计划共 {c.total} 次,达到{c.tier.name.get(self.lang)}每周至少 {c.minimum} 次的要求。",
                            f"The plan has {c.total} follow-ups and meets the minimum of {c.minimum} a week for {c.tier.name.get(self.lang)}.")
@@ -448,19 +477,20 @@ class CrmKpiTool(Tool):
         self.stage.observe(self.on_stage, names="value")
         self.counts = {}
         for name in FUNNEL_COUNTS:
-            box = w.BoundedIntText(value=self.DEFAULTS[name], min=0, max=1_000_000,
-                                   description=self.tr(*self.LABELS[name]), layout=w.Layout(width="260px"),
-                                   style={"description_width": "120px"}, _dom_classes=(f"sopcoach-count-{name}",))
-            box.observe(self.on_funnel, names="value")
+            box = WholeNumberBox(self.DEFAULTS[name], 0, 1_000_000, self.tr(*self.LABELS[name]), self.lang,
+                                 classes=(f"sopcoach-count-{name}",), layout=shared_layout(width="260px"),
+                                 style={"description_width": "120px"})
+            box.watch(self.on_funnel)
             self.counts[name] = box
-        self.lost = w.BoundedIntText(value=20, min=0, max=1_000_000, description=self.tr("丢单数", "Deals lost"),
-                                     layout=w.Layout(width="260px"), style={"description_width": "120px"})
-        self.lost.observe(self.on_funnel, names="value")
+        self.lost = WholeNumberBox(20, 0, 1_000_000, self.tr("丢单数", "Deals lost"), self.lang,
+                                   classes=("sopcoach-count-lost",), layout=shared_layout(width="260px"),
+                                   style={"description_width": "120px"})
+        self.lost.watch(self.on_funnel)
         self.funnel_out = html_widget(classes=("sopcoach-funnel",))
         self.root.children = (html_widget(f"<h4>{esc(self.tr('每个阶段在CRM中记录什么', 'What to record in the CRM at each stage'))}</h4>"),
                               self.stage, self.fields,
                               html_widget(f"<h4>{esc(self.tr('示例漏斗(修改数字试试)', 'Example funnel (change the numbers)'))}</h4>"),
-                              hbox([vbox(list(self.counts.values()) + [self.lost]), self.funnel_out]), self.msg)
+                              hbox([vbox([b.root for b in self.counts.values()] + [self.lost.root]), self.funnel_out]), self.msg)
         self.on_stage()
         self.on_funnel()
 
@@ -476,15 +506,21 @@ class CrmKpiTool(Tool):
 
     @safe
     def on_funnel(self, _change: Any = None) -> None:
+        counts = {k: b.read() for k, b in self.counts.items()}
+        lost = self.lost.read()
+        if lost is None or None in counts.values():
+            self.funnel_out.value = ""
+            return
+        whole = {k: v for k, v in counts.items() if v is not None}
         try:
-            f = funnel(self.playbook, {k: b.value for k, b in self.counts.items()}, self.lost.value)
+            f = funnel(self.playbook, whole, lost)
         except ToolInputError:
             self.say(self.tr("漏斗的每一步不能多于上一步。", "Each step of the funnel must not exceed the step before it."), "warning")
             return
         self.say("")
-        top = max(self.counts["leads_assigned"].value, 1)
-        bars = "".join(f"<div>{esc(self.tr(*self.LABELS[n]))}: <span class='sopcoach-bar' style='width:{int(200 * b.value / top)}px'></span> {b.value}</div>"
-                       for n, b in self.counts.items())
+        top = max(whole["leads_assigned"], 1)
+        bars = "".join(f"<div>{esc(self.tr(*self.LABELS[n]))}: <span class='sopcoach-bar' style='width:{int(200 * v / top)}px'></span> {v}</div>"
+                       for n, v in whole.items())
         rows = []
         for s in f.steps:
             rate = f"{floor_percent(s.rate)}%" if s.rate is not None else "—"

@@ -6,7 +6,8 @@ not in raw YAML. Tabs:
 * **Clauses**: the clauses of one section at a time, title and text in zh-CN and en side by
   side, the rationale of a company setting, and a *retired* switch (a retired clause keeps its id,
   its text and its history).
-* **Values**: typed controls for every value the code computes with: SLA limits with their unit,
+* **Values**: typed controls for every value the code computes with: SLA limits with their unit (and
+  the company-set tolerance of a scheduled one, such as the satisfaction call),
   quote limits and discount limits per role, the tiers' weekly follow-up minimums and size
   thresholds, the order of the stages and the role responsible for each, KPI targets, the business
   calendar and the release label.
@@ -397,7 +398,27 @@ class PlaybookEditorApp:
                               functools.partial(lambda s: (ed.value("slas", s, "limit") or {}).get("unit"), sid),
                               functools.partial(lambda s, v: ed.set_sla_limit(s, unit=v), sid))
             rows.append(w.HBox([w.HTML(esc(self._name("slas", sid)), layout=w.Layout(width="380px")), value, unit]))
+            if isinstance(ed.value("slas", sid, "tolerance"), dict):  # scheduled: due on a day, seed:1.2.1
+                rows.append(self._tolerance_row(sid))
         return w.VBox(rows)
+
+    def _tolerance_row(self, sid: str) -> w.Widget:
+        """The company-set window of a scheduled SLA: whole days before and after its due day, and their unit."""
+        ed = self.ed
+
+        def read(key: str) -> Any:
+            return (ed.value("slas", sid, "tolerance") or {}).get(key)
+
+        days = [self._bind(f"sla.{sid}.tolerance.{key}", w.FloatText(layout=w.Layout(width="90px")),
+                           functools.partial(lambda k: _num(read(k)), key),
+                           functools.partial(lambda k, v: ed.set_sla_tolerance(sid, **{k: v}), key))
+                for key in ("before", "after")]
+        unit = self._bind(f"sla.{sid}.tolerance.unit",
+                          w.Dropdown(options=[(self.tr(*UNIT_NAMES[u]), u) for u in ("working_days", "calendar_days")],
+                                     layout=w.Layout(width="160px")),
+                          lambda: read("unit"), lambda v: ed.set_sla_tolerance(sid, unit=v))
+        label = self.tr("　公司允许:提前 / 推迟(天数,公司设定)", "   Company tolerance: days before / after (company setting)")
+        return w.HBox([w.HTML(esc(label), layout=w.Layout(width="380px")), days[0], days[1], unit])
 
     def _build_templates(self) -> w.Widget:
         ed = self.ed
