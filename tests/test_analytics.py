@@ -324,28 +324,35 @@ def test_satisfaction_call_is_due_on_day_30_with_the_company_tolerance(tmp_path,
 
     Deals won Mon 2025-03-03: due Wed 04-02; 3 working days either side (company setting) is Fri
     03-28 to Tue 04-08 (Qingming, 04-04 to 04-06, is no working day). Day 5 is too early, day 30 on
-    the day, day 31 within tolerance, day 40 late; no call by as_of after 04-08 is missing.
+    the day, day 31 within tolerance, day 40 late; no call by as_of after 04-08 is missing. An early
+    call followed by the scheduled one does not count: day 5 then day 30 is on the day, day 5 then
+    day 45 is late.
     """
     days = {"001": 5, "002": 30, "003": 31, "004": 40}
-    deals = [deal(i, "2025-02-17 10:00", "赢单", "2025-03-03 10:00") for i in [*days, "005", "006"]]
+    again = {"007": 30, "008": 45}
+    deals = [deal(i, "2025-02-17 10:00", "赢单", "2025-03-03 10:00") for i in [*days, "005", "006", *again]]
     base = pd.Timestamp("2025-03-03 15:00")
+    calls = [(i, n) for i, n in days.items()] + [(i, m) for i, n in again.items() for m in (5, n)]
     events = [event(i, "电话", f"{base + pd.Timedelta(days=n):%Y-%m-%d %H:%M}", 方向="呼出", 事项="满意度回访")
-              for i, n in days.items()]
+              for i, n in calls]
     m = write_export(tmp_path / "x", deals, events)
     data = read(tmp_path / "x", m, pbm)
     comp = check_compliance(data, pbm, as_of="2025-04-20", lang="en")
     fu = comp.follow_ups.set_index("deal_id")
     assert fu["verdict"].to_dict() == {"001": "too_early", "002": "on_time", "003": "within_tolerance",
-                                       "004": "late", "005": "missing", "006": "missing"}
+                                       "004": "late", "005": "missing", "006": "missing", "007": "on_time",
+                                       "008": "late"}
     assert (str(fu.loc["001", "first_day"]), str(fu.loc["001", "last_day"])) == ("2025-03-28", "2025-04-08")
-    assert fu["day"].fillna(-1).tolist() == [5, 30, 31, 40, -1, -1]
+    assert fu["day"].fillna(-1).tolist() == [5, 30, 31, 40, -1, -1, 30, 45]
     f = comp.findings[comp.findings["check"] == "sla:satisfaction_call"].set_index("deal_id")
-    assert f["verdict"].to_dict() == {"001": "too_early", "004": "late", "005": "missing", "006": "missing"}
+    assert f["verdict"].to_dict() == {"001": "too_early", "004": "late", "005": "missing", "006": "missing",
+                                      "008": "late"}
     assert f.loc["001", "actual"].startswith("too early: day 5 after the deal (2025-03-08 15:00)")
+    assert f.loc["008", "actual"].startswith("late: day 45 after the deal")
     assert "2025-03-28 to 2025-04-08" in f.loc["001", "expected"]
     row = comp.checks.loc["sla:satisfaction_call"]
-    assert (row["instances"], row["breaches"], row["pending"]) == (6, 4, 0)
-    assert "on the day 1" in row["reason"] and "within tolerance 1" in row["reason"]
+    assert (row["instances"], row["breaches"], row["pending"]) == (8, 5, 0)
+    assert "on the day 2" in row["reason"] and "within tolerance 1" in row["reason"]
     timeline = case_study(data, pbm, "001", comp, lang="en").timeline
     assert timeline["deviation"].str.contains("too early: day 5").any()
     early = check_compliance(data, pbm, as_of="2025-04-05", lang="zh-CN")

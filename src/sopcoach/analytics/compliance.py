@@ -288,8 +288,9 @@ def check_compliance(data: CrmData, playbook: Any, month: str | None = None,
       nothing is recorded and the due time has passed by ``as_of``; the actual value is
       :meth:`BusinessCalendar.elapsed` in the SLA's unit.
     * Scheduled SLAs (``kind: scheduled``: the satisfaction call on the 30th calendar day after the
-      deal closes, seed:1.2.1, with the company's tolerance): the first call at or after the deal is
-      judged by its local date against the due day and the window around it
+      deal closes, seed:1.2.1, with the company's tolerance): the first call on or after the
+      window's first day (else an early call, when no call follows it) is judged by its local date
+      against the due day and the window around it
       (:meth:`BusinessCalendar.day_window`): ``too_early`` before the window, ``on_time`` on the
       day, ``within_tolerance`` elsewhere in the window, ``late`` after it, ``missing`` when no call
       is recorded and the window has ended by ``as_of`` (``pending`` before). Breaches are
@@ -375,10 +376,11 @@ def check_compliance(data: CrmData, playbook: Any, month: str | None = None,
                 continue
             starts = by_milestone[sla.start_event].sort_values("timestamp", kind="stable").drop_duplicates("pos")
             ends = by_milestone[sla.end_event]
-            inst = _pair(starts, ends)
+            inst = _pair(starts, ends, keep_pos=sla.scheduled)
         inst = inst[period.contains(inst["start"])] if period.month else inst
         if sla.scheduled:
-            fu, recs_s = _scheduled(inst.reset_index(drop=True), sla, cal, as_of, owner, playbook, lang)
+            fu, recs_s = _scheduled(inst.reset_index(drop=True), by_milestone[sla.end_event], sla, cal, as_of,
+                                    owner, playbook, lang)
             follow_ups.append(fu)
             counts = fu["verdict"].value_counts()
             unchecked = int(counts.get("unchecked", 0))
@@ -469,13 +471,16 @@ def check_compliance(data: CrmData, playbook: Any, month: str | None = None,
     return Compliance(chk, fnd, as_of, fu)
 
 
-def _scheduled(inst: pd.DataFrame, sla: Any, cal: BusinessCalendar, as_of: pd.Timestamp | None, owner: pd.Series,
-               playbook: Any, lang: str) -> tuple[pd.DataFrame, list[dict[str, Any]]]:
+def _scheduled(inst: pd.DataFrame, ends: pd.DataFrame, sla: Any, cal: BusinessCalendar, as_of: pd.Timestamp | None,
+               owner: pd.Series, playbook: Any, lang: str) -> tuple[pd.DataFrame, list[dict[str, Any]]]:
     """Judge each instance of a scheduled SLA by local dates; return its follow-up rows and findings.
 
     The due day is the local date of :meth:`BusinessCalendar.add` (``limit`` after the start,
     seed:1.2.1); the window is :meth:`BusinessCalendar.day_window` of the SLA's ``tolerance`` (a
-    company setting). ``inst`` has ``deal_id``, ``start``, ``end`` (NaT: no call) and ``event_id``.
+    company setting). ``inst`` has ``pos``, ``deal_id``, ``start``, ``end`` (NaT: no call; else the
+    first call after the start) and ``event_id``; ``ends`` are all the deal's calls. The call that
+    counts is the first on or after the window's first day; an early call counts (``too_early``)
+    only when no call follows it, so an early courtesy call does not hide the scheduled one.
     """
     tz, tol, d = cal.timezone, sla.tolerance, sla.duration
     due = cal.add_many(inst["start"], d) if len(inst) else pd.Series([], dtype=_TS)
@@ -486,6 +491,14 @@ def _scheduled(inst: pd.DataFrame, sla: Any, cal: BusinessCalendar, as_of: pd.Ti
             windows[day] = cal.day_window(day, tol.before, tol.after, tol.unit)
         except CalendarRangeError:
             windows[day] = None
+    if len(inst):  # the first call from the window's first local midnight on, where there is one
+        first_day = due_day.map(lambda day: (windows.get(day) or (None, None))[0])
+        opens = pd.to_datetime(first_day.astype("string"), errors="coerce").dt.tz_localize(
+            tz, nonexistent="shift_forward", ambiguous=True).dt.tz_convert("UTC")
+        later = _pair(inst.assign(timestamp=opens.fillna(inst["start"]).astype(_TS)), ends)
+        use = later["end"].notna().to_numpy()
+        inst = inst.assign(end=inst["end"].where(~use, later["end"]),
+                           event_id=inst["event_id"].where(~use, later["event_id"]))
     start_day = inst["start"].dt.tz_convert(tz).dt.date
     end_day = inst["end"].dt.tz_convert(tz).dt.date
     as_of_day = None if as_of is None else as_of.tz_convert(tz).date()
@@ -536,14 +549,16 @@ def _scheduled(inst: pd.DataFrame, sla: Any, cal: BusinessCalendar, as_of: pd.Ti
     return fu, recs
 
 
-def _pair(starts: pd.DataFrame, ends: pd.DataFrame) -> pd.DataFrame:
-    """Pair each deal's start with the first end at or after it (``end`` NaT when none)."""
+def _pair(starts: pd.DataFrame, ends: pd.DataFrame, keep_pos: bool = False) -> pd.DataFrame:
+    """Pair each deal's start with the first end at or after it (``end`` NaT when none), in the starts' order
+    of time; ``keep_pos`` keeps the deal's position column ``pos``."""
     s = starts[["pos", "deal_id", "timestamp"]].rename(columns={"timestamp": "start"})
-    s = s.sort_values("start", kind="stable")
+    s = s.assign(_order=np.arange(len(s))).sort_values("start", kind="stable")
     e = ends[["pos", "timestamp", "event_id"]].rename(columns={"timestamp": "end"})
     e = e.assign(_key=e["end"]).sort_values("_key", kind="stable")
     out = pd.merge_asof(s, e, left_on="start", right_on="_key", by="pos", direction="forward")
-    return out.drop(columns=["_key", "pos"]).reset_index(drop=True)
+    out = out.sort_values("_order", kind="stable").drop(columns=["_key", "_order"] + ([] if keep_pos else ["pos"]))
+    return out.reset_index(drop=True)
 
 
 def _email_instances(ev: pd.DataFrame) -> pd.DataFrame | None:
