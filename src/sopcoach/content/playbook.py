@@ -535,6 +535,16 @@ class Playbook(_Model):
                 out.append(own or Provenance(part=part, item=name, kind="none"))
         return out
 
+    def provenance_of(self, part: str, item: str) -> Provenance:
+        """Return the :class:`Provenance` of one item (``part`` as in :data:`PROVENANCE_PARTS`).
+
+        Raises ``KeyError`` when ``part`` has no item ``item``.
+        """
+        found = next((p for p in self.provenance() if p.part == part and p.item == item), None)
+        if found is None:
+            raise KeyError(f"{part} has no item {item!r}")
+        return found
+
     def facts(self) -> dict[str, Any]:
         """Return the named values that question keys and texts may use (``{{name}}``).
 
