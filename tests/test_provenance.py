@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import re
 import shutil
+import subprocess
+import sys
 from collections import Counter
 
 import pytest
@@ -108,6 +110,8 @@ def test_summary_counts_every_kind(playbook):
     assert line.startswith(f"provenance: {counts['seed']} items from the SOP, {counts['elaborates']} elaborations, "
                            f"{counts['company-setting']} company settings")
     assert counts["elaborates"] >= 20 and counts["company-setting"] >= 20
+    proc = subprocess.run([sys.executable, "-m", "sopcoach", "check"], cwd=ROOT, capture_output=True, text=True)
+    assert proc.returncode == 0 and line + "\n" in proc.stderr, proc.stdout + proc.stderr
 
 
 def copy_playbook(tmp_path):
@@ -148,7 +152,7 @@ def test_unknown_seed_reference_is_refused(tmp_path):
     """``seed:3.4.1`` is no clause of the SOP: refused on a clause and on an item's ``elaborates``."""
     folder = copy_playbook(tmp_path)
     replace(folder / "clauses.yaml", "source: seed:4.2.2", "source: seed:4.2.7")
-    replace(folder / "customers.yaml", "elaborates: seed:3.1.3", "elaborates: seed:3.4.1")
+    replace(folder / "customers.yaml", "    elaborates: seed:3.1.3", "    elaborates: seed:3.4.1")
     with pytest.raises(ContentError) as err:
         load_playbook(folder)
     problems = {p.field: (p.path, p.line, p.message) for p in err.value.problems}
@@ -163,12 +167,18 @@ def test_elaboration_needs_its_how_and_one_kind(tmp_path):
     """``elaborates`` without a rationale, or beside ``source``, is refused with the fix."""
     folder = copy_playbook(tmp_path)
     text = (folder / "customers.yaml").read_text(encoding="utf-8")
-    first = text.index("elaborates: seed:3.1.3")
-    end = text.index("\n", text.index("rationale:", first))
-    (folder / "customers.yaml").write_text(text[:first] + "elaborates: seed:3.1.3" + text[end:], encoding="utf-8")
+    first = text.index("    elaborates: seed:3.1.3\n")
+    end = text.index("\n", text.index("    rationale:", first))
+    (folder / "customers.yaml").write_text(text[:first] + "    elaborates: seed:3.1.3" + text[end:], encoding="utf-8")
     with pytest.raises(ContentError) as err:
         load_playbook(folder)
-    assert "needs a one-line 'rationale' saying how" in str(err.value)
+    [problem] = err.value.problems
+    assert problem.path.endswith("customers.yaml") and problem.field.startswith("confidentiality[0]")
+    assert "needs a one-line 'rationale' saying how" in problem.message
+    replace(folder / "kpis.yaml", "    source: company-setting\n", "    source: company-setting\n    elaborates: seed:1.3.2\n")
+    with pytest.raises(ContentError) as err:
+        load_playbook(folder)
+    assert "give either 'source' or 'elaborates', not both" in str(err.value)
 
 
 def test_check_reports_items_without_provenance(tmp_path):
