@@ -190,3 +190,10 @@ def test_check_reports_items_without_provenance(tmp_path):
     assert len(found) == 1 and found[0].severity == "warning"
     assert found[0].path.endswith("products.yaml") and found[0].line > 0 and found[0].field == "products[0]"
     assert "source: company-setting" in found[0].message
+
+
+def test_a_crm_using_the_sop_stage_name_maps_to_the_stable_id():
+    """The built-in simulated mapping reads both its own label (合同谈判) and the SOP's name (合同签订)."""
+    from sopcoach.crm.mapping import load_mapping
+    stages = load_mapping("simulated").spec.stages
+    assert stages["合同签订"] == stages["合同谈判"] == "contract_negotiation"
