@@ -16,7 +16,7 @@ import pytest
 from sopcoach.content.check import check_paths, provenance_summary
 from sopcoach.content.playbook import load_playbook
 from sopcoach.errors import ContentError
-from support import ROOT, SHARED
+from support import ROOT, SHARED, edit_file as replace
 
 SOP = re.sub(r"<!--.*?-->", "", (SHARED / "seed" / "sales_sop_source.zh.md").read_text(encoding="utf-8"), flags=re.S)
 
@@ -120,32 +120,19 @@ def copy_playbook(tmp_path):
     return folder
 
 
-def replace(path, old, new):
-    text = path.read_text(encoding="utf-8")
-    assert old in text
-    path.write_text(text.replace(old, new, 1), encoding="utf-8")
-
-
-def test_company_setting_item_without_reason_is_refused(tmp_path):
-    """An item marked company-setting without its rationale: file, line, field and the fix."""
+@pytest.mark.parametrize("file, reason, field, message", [
+    ("kpis.yaml", "Not among the SOP's KPIs", "kpis[3]", "a company-setting needs a one-line 'rationale' saying why"),
+    ("clauses.yaml", "The source only fixes class A", "clauses[", "company-setting clause needs a one-line 'rationale'"),
+])
+def test_company_setting_without_reason_is_refused(tmp_path, file, reason, field, message):
+    """A company-setting item (win_rate) or clause without its rationale: file, line, field and the fix."""
     folder = copy_playbook(tmp_path)
-    replace(folder / "kpis.yaml", "    rationale: Not among the SOP's KPIs", "    # Not among the SOP's KPIs")
+    replace(folder / file, f"    rationale: {reason}", f"    # {reason}")
     with pytest.raises(ContentError) as err:
         load_playbook(folder)
     [problem] = err.value.problems
-    assert problem.path.endswith("kpis.yaml") and problem.line > 0 and problem.field.startswith("kpis[3]")
-    assert "a company-setting needs a one-line 'rationale' saying why" in problem.message
-
-
-def test_company_setting_clause_without_reason_is_refused(tmp_path):
-    """The same for a clause (the rule that was already there)."""
-    folder = copy_playbook(tmp_path)
-    replace(folder / "clauses.yaml", "    rationale: The source only fixes class A", "    # The source only fixes class A")
-    with pytest.raises(ContentError) as err:
-        load_playbook(folder)
-    [problem] = err.value.problems
-    assert problem.path.endswith("clauses.yaml") and problem.field.startswith("clauses[")
-    assert "company-setting clause needs a one-line 'rationale'" in problem.message
+    assert problem.path.endswith(file) and problem.line > 0 and problem.field.startswith(field)
+    assert message in problem.message
 
 
 def test_unknown_seed_reference_is_refused(tmp_path):
