@@ -184,3 +184,10 @@ def test_a_crm_using_the_sop_stage_name_maps_to_the_stable_id():
     from sopcoach.crm.mapping import load_mapping
     stages = load_mapping("simulated").spec.stages
     assert stages["合同签订"] == stages["合同谈判"] == "contract_negotiation"
+
+
+def test_known_seed_references_are_the_clause_index():
+    """The package's list of SOP clauses (SEED_CLAUSES) is exactly CLAUSES.md's."""
+    from sopcoach.content.playbook import SEED_CLAUSES
+    index = re.findall(r"^\| (seed:[\d.]+) \|", (SHARED / "seed" / "CLAUSES.md").read_text(encoding="utf-8"), flags=re.M)
+    assert list(SEED_CLAUSES) == index
