@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import datetime
+import html
 import json
 import re
 
@@ -201,6 +202,10 @@ def test_unreadable_values_are_summarised_above_the_figures(exports, pbm, tmp_pa
     app.export.value = str(tmp_path / "day-first")
     app.load_button.click()
     assert f"{count} values could not be read (summary below" in app.status.value
+    # each file read is a line of its own under the message, escaped once (no "<br>" shown as text)
+    assert "&lt;" not in app.status.value and "&amp;#" not in app.status.value
+    assert app.status.value.count("<br>") == len(app.data.files)
+    assert f"<small>{html.escape(app.data.files[0].describe('en'))}" in app.status.value
     summary = app.problems.value
     assert f"<b>{count} values could not be read (1 column); the figures that need them are not computable:</b>" in summary
     assert f"column 关闭时间: {count} values; e.g. line 2: closed: " in summary and "; fix: correct the value" in summary

@@ -177,9 +177,10 @@ class ReviewApp:
     #: What an unexpected error in a callback says (see :func:`~sopcoach.ui._common.safe`).
     failure_text = ("出错了，请检查导出文件后重试。", "Something went wrong; check the export and try again.")
 
-    def say(self, text: str, level: str = "info") -> None:
-        """Show a message (plain text, escaped here) in the status line."""
-        self.status.value = f"<span class='sopcoach-msg-{level}'>{esc(text)}</span>"
+    def say(self, text: str, level: str = "info", details: list[str] | None = None) -> None:
+        """Show a message in the status line, with smaller detail lines under it (all plain text, escaped here)."""
+        small = f"<br><small>{'<br>'.join(esc(d) for d in details)}</small>" if details else ""
+        self.status.value = f"<span class='sopcoach-msg-{level}'>{esc(text)}</span>{small}"
 
     def callback_done(self) -> None:
         """After every callback (see :func:`~sopcoach.ui._common.safe`): the controls work again."""
@@ -217,19 +218,18 @@ class ReviewApp:
         closed = self.data.deals["closed"].dropna()
         latest = closed.max().tz_convert(self.pb.calendar.timezone).strftime("%Y-%m") if len(closed) else None
         self.month.value = latest if latest in months else ALL
-        files = "<br>".join(html.escape(f.describe(self.lang)) for f in self.data.files)
+        files = [f.describe(self.lang) for f in self.data.files]
         if self.data.skipped:
-            files += "<br>" + html.escape(self.tr(f"未读取（映射中没有对应的表）：{', '.join(self.data.skipped)}",
-                                                  f"not read (no table of the mapping reads them): "
-                                                  f"{', '.join(self.data.skipped)}"))
+            files.append(self.tr(f"未读取（映射中没有对应的表）：{', '.join(self.data.skipped)}",
+                                 f"not read (no table of the mapping reads them): {', '.join(self.data.skipped)}"))
         self.problems.value = report.problem_summary_html(self.data.problems, self.lang)
         problems = len(self.data.problems)
         extra = self.tr(f"；{problems:,} 个值无法读取（摘要见下，需要它们的数字显示为无法计算）",
                         f"; {problems:,} values could not be read (summary below; the figures that need "
                         "them are not computable)") if problems else ""
         self.say(self.tr(f"已读取 {len(self.data.deals):,} 个商机、{len(self.data.events):,} 条记录{extra}。",
-                         f"Read {len(self.data.deals):,} deals and {len(self.data.events):,} events{extra}.")
-                 + f"<br><small>{files}</small>")
+                         f"Read {len(self.data.deals):,} deals and {len(self.data.events):,} events{extra}."),
+                 details=files)
         self.review = None
         self.tabs.layout.display = "none"
 
