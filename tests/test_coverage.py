@@ -123,6 +123,7 @@ def test_an_option_much_longer_than_its_siblings_is_named(tmp_path, playbook):
     [w] = odd_length_options(bank)
     assert (w.severity, w.line, w.field) == ("warning", 12, "questions[0].options[4]")
     assert "option 'e' is much longer than its siblings (zh-CN 19 vs median 4; en 59 vs median 15" in w.message
+    assert [(p.severity, p.line) for p in check_paths([tmp_path / "odd.yaml"], ROOT)] == [("warning", 12)]
     short = _bank(tmp_path, "short.yaml", SHORT_OPTION, playbook)
     [w] = odd_length_options(short)
     assert w.field == "questions[0].options[3]" and "option 'd' is much shorter than its siblings" in w.message

@@ -79,7 +79,9 @@ def check_paths(paths: Sequence[Path], content: Path) -> list[Problem]:
         elif "exam" in doc.data:
             attempt(load_blueprint, f, None)
         else:
-            attempt(load_bank, [f], playbook)
+            loaded = attempt(load_bank, [f], playbook)
+            if loaded is not None:  # a bank file on its own: its options can still be judged
+                problems.extend(odd_length_options(loaded))
     return problems
 
 
