@@ -150,9 +150,19 @@ def untaught_exam_clauses(playbook: Any, bank: Any, blueprint: Any = None,
 
     A clause is *examined* when a question of the certification ``bank`` in a section the
     ``blueprint`` draws from (every section when ``blueprint`` is None) links it in ``clauses``;
-    it is *taught* when a lesson of ``playbook.lessons`` lists it in its ``clauses`` (what the
-    lesson page shows) or quotes it in a key point. A learner who did every lesson meets such a
-    clause first in the exam (seed:3.3.1: new hires are trained, then assessed).
+    it is *taught* when a lesson of ``playbook.lessons`` lists it in its ``clauses`` (the clauses
+    the lesson page shows, with its key points and practice). A learner who did every lesson meets
+    an untaught clause first in the exam (seed:3.3.1: new hires are trained, then assessed).
+
+    Parameters
+    ----------
+    playbook : Playbook
+        Its ``lessons`` say what is taught.
+    bank : Bank
+        The certification bank, as :func:`~sopcoach.content.quizbank.load_bank` returns it (its
+        ``sources`` locate each question).
+    blueprint : Blueprint, optional
+        Limits the exam to the sections it draws from.
 
     Returns
     -------
@@ -197,7 +207,10 @@ def _key(q: Any, lang: str) -> str:
 
 def stem_similarity(a: Any, b: Any) -> float:
     """Return how alike two questions' stems are: the higher :class:`difflib.SequenceMatcher` ratio
-    (0-1, junk heuristic off) over the two languages of their normalised scenario + text."""
+    (0-1, junk heuristic off) over the two languages of their normalised scenario + text.
+
+    Normalised: NFKC, casefolded, letters and digits only (so punctuation and spacing play no part).
+    """
     return max(difflib.SequenceMatcher(None, _stem(a, lang), _stem(b, lang), autojunk=False).ratio()
                for lang in ("zh-CN", "en"))
 
@@ -210,6 +223,13 @@ def practice_twins(bank: Any, practice: Any, threshold: float = TWIN_SIMILARITY,
     order; compared normalised in either language) and stems (scenario + question text) whose
     :func:`stem_similarity` is at least ``threshold`` (:data:`TWIN_SIMILARITY`, 0.5). The lesson
     page shows the practice key after an answer, so such a twin hands the learner the exam answer.
+
+    Parameters
+    ----------
+    bank, practice : Bank
+        The certification bank and the lessons' practice pool.
+    threshold : float
+        The least :func:`stem_similarity` (0-1) that makes two questions with one key twins.
 
     Returns
     -------
