@@ -135,7 +135,7 @@ def test_maven_bottleneck_is_not_judged_on_a_lossless_stage(maven_review):
     by construction, so no stage is called the bottleneck, and the reason says why."""
     b = maven_review.bottleneck
     assert b.stage is None and not b.judged and b.css_class == "neutral"  # not a green "all fine"
-    assert "records no loss at all at: First contact" in find_bottleneck(maven_review.funnel, lang="en").reason
+    assert "records no loss at all at: Customer contact" in find_bottleneck(maven_review.funnel, lang="en").reason
 
 
 def test_maven_funnel_counts(maven_review):

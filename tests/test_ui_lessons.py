@@ -357,3 +357,18 @@ def test_funnel_tool_table_marks_the_weak_stage_row(inst, clock, code):
     assert html.count("weak stage") == 1
     rates = dict(re.findall(r"<td class='sopcoach-rate-([\w-]+)'>([\d.]+%|—)</td>", html))
     assert len(rates) == len(tool.counts) - 1 and "30.0%" in rates.values()
+
+
+@pytest.mark.databases("sqlite")
+def test_tools_tell_sop_from_company_content(inst, clock, code):
+    """The added demo stage, the templates and the confidentiality rules show where they come from, not just a seed clause."""
+    process = LessonApp(inst, "process", lang="zh-CN", clock=clock, learner_id="e8001").tool
+    demo = re.search(r"<span class='sopcoach-stage[^']*' data-stage='solution_demo'>.*?</span><br>", process.diagram.value)
+    assert demo and "sopcoach-tag-company" in demo.group(0) and "公司设定" in demo.group(0)
+    contract = re.search(r"data-stage='contract_negotiation'>(.*?)<", process.diagram.value)
+    assert contract.group(1) == "5. 合同签订" and process.diagram.value.count("sopcoach-tag-company") == 1
+    tools = LessonApp(inst, "tools", lang="en", clock=clock, learner_id="e8001").tool
+    assert "company wording of seed:1.1.1" in tools.out.value and "(seed:1.1.1)" not in tools.out.value
+    conf = LessonApp(inst, "confidentiality", lang="en", clock=clock, learner_id="e8001").tool
+    conf.on_judge("personal-channels", False)
+    assert "company wording of seed:3.1.3" in conf.feedback["personal-channels"].value

@@ -24,7 +24,8 @@ from pathlib import Path
 from collections.abc import Sequence
 
 from ..config import PROJECT_ROOT, content_folder, installation, require_database, settings
-from ..content.check import check_paths
+from ..content.check import check_paths, provenance_summary
+from ..content.playbook import load_playbook
 from ..errors import AuthError, ConfigError, SopcoachError, UsageError
 from ..spreadsheet import safe_row
 from ..web.launch import (POOL_SIZE, TRAINER_PORT, is_loopback, learner_command, run_foreground, run_trainer,
@@ -53,6 +54,8 @@ def _cmd_check(args: argparse.Namespace) -> int:
         print(f"{len(errors)} problem(s)", file=sys.stderr)
         return 1
     print(f"ok: no problems, {len(problems)} warning(s)" if problems else "ok: no problems", file=sys.stderr)
+    if not args.paths:
+        print(provenance_summary(load_playbook((content or PROJECT_ROOT) / "playbook")), file=sys.stderr)
     return 0
 
 

@@ -15,7 +15,7 @@ from typing import Any
 
 from ..certification.scoring import key_text, normalise_text
 from ..errors import ContentError, Problem
-from .playbook import load_playbook
+from .playbook import COMPANY, Playbook, load_playbook
 from .quizbank import UNMAPPED_CLAUSE, load_bank, load_blueprint, pinned_last
 from .yaml_loader import load_yaml
 
@@ -46,6 +46,7 @@ def check_paths(paths: Sequence[Path], content: Path) -> list[Problem]:
 
     if not paths:
         playbook = attempt(load_playbook, content / "playbook")
+        problems.extend(provenance_problems(playbook, content / "playbook") if playbook else [])
         bank = attempt(load_bank, content / "quizzes" / "bank", playbook) if playbook else None
         if playbook is None:  # still report bank syntax/schema problems
             attempt(load_bank, content / "quizzes" / "bank", None)
@@ -61,6 +62,7 @@ def check_paths(paths: Sequence[Path], content: Path) -> list[Problem]:
     for p in paths:
         if p.is_dir() and (p.name == "playbook" or any(p.glob("sop.yaml"))):
             playbook = attempt(load_playbook, p)
+            problems.extend(provenance_problems(playbook, p) if playbook else [])
         elif p.is_dir():
             files.extend(sorted(p.rglob("*.yaml")))
         elif not p.exists():
@@ -310,3 +312,39 @@ def quality_warnings(playbook: Any, bank: Any, practice: Any = None, blueprint: 
         if pool is not None:
             out += odd_length_options(pool, locate)
     return out
+
+
+def provenance_problems(playbook: Playbook, folder: Path) -> list[Problem]:
+    """Return a warning, located in ``folder``'s YAML, for every item whose provenance is unknown.
+
+    An item has provenance when it states ``source``/``elaborates`` or names a ``clause`` (see
+    :meth:`Playbook.provenance`); one with neither (e.g. a product without ``clause``) cannot tell a
+    trainer whether the SOP says it (issue 15, item 5: honest sources).
+    """
+    missing = [p for p in playbook.provenance() if p.kind == "none"]
+    docs = [load_yaml(f) for f in sorted(folder.glob("*.yaml"))] if missing else []
+    out = []
+    for p in missing:
+        doc = next((d for d in docs if isinstance(d.data, dict) and p.part in d.data), None)
+        items = doc.data[p.part] if doc else None
+        index = next((i for i, x in enumerate(items) if isinstance(x, dict) and p.item in (x.get("id"), x.get("role"))),
+                     None) if isinstance(items, list) else None
+        loc = (p.part,) if index is None else (p.part, index)
+        msg = (f"{p.part} '{p.item}' has no provenance: name the clause it implements (clause: <id>), or write "
+               f"'source: seed:N' when the SOP states it, 'elaborates: seed:N' with a rationale saying how it details "
+               f"that clause, or 'source: {COMPANY}' with a rationale saying why")
+        where = doc.problem(loc, msg) if doc else Problem(str(folder), 0, 0, p.part, msg)
+        out.append(dataclasses.replace(where, severity="warning"))
+    return out
+
+
+def provenance_summary(playbook: Playbook) -> str:
+    """Return one line counting the playbook's items by provenance, for the trainer.
+
+    ``"provenance: N items from the SOP, M elaborations, K company settings"`` (plus ``", U without
+    provenance"`` when some have none); see :meth:`Playbook.provenance`.
+    """
+    kinds: list[str] = [p.kind for p in playbook.provenance()]
+    line = (f"provenance: {kinds.count('seed')} items from the SOP, {kinds.count('elaborates')} elaborations, "
+            f"{kinds.count(COMPANY)} company settings")
+    return line + (f", {kinds.count('none')} without provenance" if "none" in kinds else "")

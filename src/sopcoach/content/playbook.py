@@ -6,6 +6,12 @@ Each YAML file holds one or more top-level parts (``clauses``, ``roles``, ``stag
 structured value names the clause it implements (``clause:``); every clause names its ``source``:
 a reference into the source SOP (``seed:1.2.1``) or ``company-setting`` with a one-line
 ``rationale`` for values the source leaves open.
+
+Provenance (where an item's content comes from) is one of three kinds, see :class:`Provenance`:
+``source: seed:N`` (the SOP states it), ``elaborates: seed:N`` with a ``rationale`` saying how
+(company wording that details a seed clause), or ``source: company-setting`` with a ``rationale``
+saying why. A clause states its own; any other item may state its own with the same fields and
+otherwise has the provenance of the clause it names.
 """
 from __future__ import annotations
 
@@ -15,7 +21,7 @@ from datetime import date, time
 from decimal import Decimal
 from functools import cached_property
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, NoReturn
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model, field_validator, model_validator
 
@@ -27,14 +33,121 @@ from .yaml_loader import Loaded, load_yaml, raise_problems, validate
 ID = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"
 SEED_REF = re.compile(r"^seed:\d+(\.\d+)*$")
 COMPANY = "company-setting"
+#: The clauses of the source SOP (``/work/shared/seed/CLAUSES.md``, the sales SOP's clause index).
+#: A ``seed:N`` reference must name one of them or a section that contains one (``seed:1.2``).
+SEED_CLAUSES = (
+    "seed:1", "seed:1.1.1", "seed:1.1.2", "seed:1.2.1", "seed:1.2.2", "seed:1.3.1", "seed:1.3.2",
+    "seed:2.1.1", "seed:2.1.2", "seed:2.2.1", "seed:2.2.2", "seed:2.3.1", "seed:2.3.2",
+    "seed:3.1.1", "seed:3.1.2", "seed:3.1.3", "seed:3.2.1", "seed:3.2.2", "seed:3.3.1", "seed:3.3.2",
+    "seed:4.1.1", "seed:4.1.2", "seed:4.2.1", "seed:4.2.2",
+)
+
+
+def check_seed_ref(v: str) -> str:
+    """Return ``v`` when it names a clause or section of the source SOP (:data:`SEED_CLAUSES`).
+
+    Raises ``ValueError`` naming the fix otherwise (``seed:9.9``, ``seed:1.2.7``, ``1.2.1``).
+    """
+    if not SEED_REF.match(v):
+        raise ValueError(f"a reference to the SOP is written 'seed:N[.N...]' as in CLAUSES.md (got {v!r})")
+    if not any(ref == v or ref.startswith(v + ".") for ref in SEED_CLAUSES):
+        section = v.split(".")[0]
+        near = [ref for ref in SEED_CLAUSES if ref.split(".")[0] == section] or list(SEED_CLAUSES)
+        raise ValueError(f"unknown seed reference {v!r}: the SOP has no such clause; use one of "
+                         f"{', '.join(near)} (see CLAUSES.md)")
+    return v
 
 
 class _Model(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
 
 
+class Provenance(_Model):
+    """Where an item's content comes from: the SOP, a company elaboration of it, or a company setting.
+
+    ``kind`` is ``seed`` (the SOP states it; ``ref`` is the clause, quoted faithfully),
+    ``elaborates`` (company wording that details the seed clause ``ref``; ``rationale`` says how),
+    ``company-setting`` (the SOP leaves it open or does not have it; ``rationale`` says why; ``ref``
+    None) or ``none`` (nothing says; ``sopcoach check`` reports it). ``via`` is the clause id the
+    item inherits its provenance from, None when the item states its own.
+    """
+
+    part: str
+    item: str
+    kind: Literal["seed", "elaborates", "company-setting", "none"]
+    ref: str | None = None
+    rationale: str | None = None
+    via: str | None = None
+
+
+class Sourced(_Model):
+    """The provenance fields an item may state: ``source``, ``elaborates`` and ``rationale``.
+
+    At most one of ``source`` (``seed:N`` or ``company-setting``) and ``elaborates`` (``seed:N``);
+    ``rationale`` is required with ``company-setting`` (why the company chose it) and with
+    ``elaborates`` (how the item details the clause), and only allowed with them. Seed references
+    must name a clause of the SOP (:func:`check_seed_ref`). Raises ``ValueError`` otherwise.
+    """
+
+    source: str | None = None
+    elaborates: str | None = None
+    rationale: str | None = None
+
+    @field_validator("source")
+    @classmethod
+    def _source(cls, v: str | None) -> str | None:
+        if v is None or v == COMPANY:
+            return v
+        if not SEED_REF.match(v):
+            _bad_source(v)
+        return check_seed_ref(v)
+
+    @field_validator("elaborates")
+    @classmethod
+    def _elaborates(cls, v: str | None) -> str | None:
+        return None if v is None else check_seed_ref(v)
+
+    @model_validator(mode="after")
+    def _provenance(self) -> Sourced:
+        has_reason = bool((self.rationale or "").strip())
+        if self.source is not None and self.elaborates is not None:
+            raise ValueError(f"give either 'source' or 'elaborates', not both: write 'source: {self.elaborates}' "
+                             f"when the SOP states the item, 'elaborates: {self.elaborates}' with a rationale when "
+                             "the company's wording details it")
+        if self.source == COMPANY and not has_reason:
+            raise ValueError("a company-setting needs a one-line 'rationale' saying why the company chose it")
+        if self.elaborates is not None and not has_reason:
+            raise ValueError(f"'elaborates: {self.elaborates}' needs a one-line 'rationale' saying how the item "
+                             "details that clause (what the SOP says, what the company adds)")
+        if has_reason and self.source != COMPANY and self.elaborates is None:
+            raise ValueError(f"a 'rationale' explains a company-setting or an elaboration: add 'source: {COMPANY}' "
+                             "or 'elaborates: seed:N', or remove the rationale")
+        return self
+
+    def own_provenance(self, part: str, item: str) -> Provenance | None:
+        """Return the provenance the item states itself, None when it states none."""
+        if self.elaborates is not None:
+            return Provenance(part=part, item=item, kind="elaborates", ref=self.elaborates, rationale=self.rationale)
+        if self.source == COMPANY:
+            return Provenance(part=part, item=item, kind="company-setting", rationale=self.rationale)
+        if self.source is not None:
+            return Provenance(part=part, item=item, kind="seed", ref=self.source)
+        return None
+
+
+def _bad_source(v: str) -> NoReturn:
+    raise ValueError(f"source must be 'seed:N[.N...]' or '{COMPANY}' (got {v!r}); for company wording that "
+                     "details a seed clause write 'elaborates: seed:N' with a rationale")
+
+
 class Clause(_Model):
-    """One SOP clause: stable id, bilingual title and text, and where it comes from."""
+    """One SOP clause: stable id, bilingual title and text, and where it comes from.
+
+    ``source`` is ``seed:N`` (the zh-CN text quotes the SOP) or ``company-setting`` with a one-line
+    ``rationale``; ``elaborates`` is not used on clauses (a clause either quotes the SOP or sets a
+    value it leaves open). Raises ``ValueError`` for a company-setting without a rationale or an
+    unknown seed reference.
+    """
 
     id: str = Field(pattern=ID)
     source: str
@@ -47,17 +160,24 @@ class Clause(_Model):
     @classmethod
     def _source(cls, v: str) -> str:
         if v != COMPANY and not SEED_REF.match(v):
-            raise ValueError(f"source must be 'seed:N[.N...]' or '{COMPANY}' (got {v!r})")
-        return v
+            _bad_source(v)
+        return v if v == COMPANY else check_seed_ref(v)
 
     @model_validator(mode="after")
     def _rationale(self) -> Clause:
         if self.source == COMPANY and not (self.rationale or "").strip():
-            raise ValueError("a company-setting clause needs a one-line 'rationale'")
+            raise ValueError("a company-setting clause needs a one-line 'rationale' saying why the company chose it")
         return self
 
+    @property
+    def provenance(self) -> Provenance:
+        """The clause's :class:`Provenance` (kind ``seed`` or ``company-setting``)."""
+        if self.source == COMPANY:
+            return Provenance(part="clauses", item=self.id, kind="company-setting", rationale=self.rationale)
+        return Provenance(part="clauses", item=self.id, kind="seed", ref=self.source)
 
-class Role(_Model):
+
+class Role(Sourced):
     """A role in the sales team (seed:1.1.2)."""
 
     id: str = Field(pattern=ID)
@@ -66,7 +186,7 @@ class Role(_Model):
     clause: str
 
 
-class Stage(_Model):
+class Stage(Sourced):
     """One stage of the sales process, in order, with its responsible role (seed:1.1.2, 2.1.1)."""
 
     id: str = Field(pattern=ID)
@@ -78,7 +198,7 @@ class Stage(_Model):
     clause: str
 
 
-class Step(_Model):
+class Step(Sourced):
     """A measurable step of the process (seed:2.2.1)."""
 
     id: str = Field(pattern=ID)
@@ -89,7 +209,7 @@ class Step(_Model):
     clause: str
 
 
-class AuthorityLimit(_Model):
+class AuthorityLimit(Sourced):
     """What a role may quote on its own, and who approves above it (seed:2.3.1).
 
     ``max_quote_amount`` is in ``currency`` units (None: no limit); ``max_discount`` a fraction 0-1
@@ -136,7 +256,7 @@ class Tolerance(_Model):
     clause: str
 
 
-class SLA(_Model):
+class SLA(Sourced):
     """A service-level rule on two CRM events (seed:1.2).
 
     ``kind: deadline`` (the default): ``end_event`` within ``limit`` of ``start_event`` ("reply within
@@ -181,7 +301,7 @@ class SLA(_Model):
         return self.kind == "scheduled"
 
 
-class Tier(_Model):
+class Tier(Sourced):
     """A customer tier (A/B/C) with its classification criteria and cadence (seed:3.1.1, 3.1.2)."""
 
     id: str = Field(pattern=ID)
@@ -194,7 +314,7 @@ class Tier(_Model):
     cadence_clause: str
 
 
-class KPI(_Model):
+class KPI(Sourced):
     """A key performance indicator with its formula (seed:1.3.2). ``target`` is a fraction 0-1 or days."""
 
     id: str = Field(pattern=ID)
@@ -205,7 +325,7 @@ class KPI(_Model):
     clause: str
 
 
-class Template(_Model):
+class Template(Sourced):
     """A standard tool or template (seed:1.1.1, 3.2.1): welcome message, question list, quote sheet."""
 
     id: str = Field(pattern=ID)
@@ -220,7 +340,7 @@ class Template(_Model):
     clause: str
 
 
-class ConfidentialityRule(_Model):
+class ConfidentialityRule(Sourced):
     """A rule on the use of customer data (seed:3.1.3)."""
 
     id: str = Field(pattern=ID)
@@ -229,7 +349,7 @@ class ConfidentialityRule(_Model):
     clause: str
 
 
-class CalendarSpec(_Model):
+class CalendarSpec(Sourced):
     """The business calendar: time zone, weekend, business hours and holidays (company setting)."""
 
     timezone: str = "Asia/Shanghai"
@@ -273,7 +393,7 @@ class CalendarSpec(_Model):
             covered_years=(min(self.years), max(self.years)) if self.years else None)
 
 
-class Product(_Model):
+class Product(Sourced):
     """An item of the sample product catalogue (the company replaces it)."""
 
     id: str = Field(pattern=ID)
@@ -281,6 +401,7 @@ class Product(_Model):
     description: Text
     list_price: Decimal = Field(ge=0)
     unit: Text
+    clause: str | None = None
 
 
 class Goal(_Model):
@@ -338,6 +459,9 @@ PARTS: dict[str, Any] = {
 }
 #: Parts that a playbook may leave out (an empty list is used).
 OPTIONAL_PARTS = frozenset({"lessons"})
+#: Parts whose items carry content of the SOP, in the order :meth:`Playbook.provenance` lists them.
+PROVENANCE_PARTS = ("clauses", "roles", "stages", "steps", "authority", "slas", "tiers", "kpis", "templates",
+                    "confidentiality", "calendar", "products")
 
 
 class Playbook(_Model):
@@ -383,6 +507,43 @@ class Playbook(_Model):
     def seed_refs(self) -> set[str]:
         """Return every ``seed:N`` reference that some active clause covers."""
         return {c.source for c in self.clauses if c.source != COMPANY and not c.retired}
+
+    def provenance(self) -> list[Provenance]:
+        """Return where the content of every item comes from, part by part (:data:`PROVENANCE_PARTS`).
+
+        A clause (retired ones left out) gives its own ``source``. Any other item gives the
+        ``source``/``elaborates``/``rationale`` it states, else that of the clause it names (``via``
+        is then the clause id), else kind ``none``. Items are named by ``id`` (``role`` for
+        authority limits, the part name for the calendar). Source of the rule: issue 15, item 5
+        ("content the SOP does not state is marked company-setting or says which seed clause it
+        elaborates").
+        """
+        clauses = {c.id: c for c in self.clauses}
+        out: list[Provenance] = []
+        for part in PROVENANCE_PARTS:
+            value = getattr(self, part)
+            for item in value if isinstance(value, list) else [value]:
+                if isinstance(item, Clause):
+                    if not item.retired:
+                        out.append(item.provenance)
+                    continue
+                name = str(getattr(item, "id", None) or getattr(item, "role", None) or part)
+                own = item.own_provenance(part, name)
+                clause = clauses.get(item.clause or "")
+                if own is None and clause is not None:
+                    own = clause.provenance.model_copy(update={"part": part, "item": name, "via": clause.id})
+                out.append(own or Provenance(part=part, item=name, kind="none"))
+        return out
+
+    def provenance_of(self, part: str, item: str) -> Provenance:
+        """Return the :class:`Provenance` of one item (``part`` as in :data:`PROVENANCE_PARTS`).
+
+        Raises ``KeyError`` when ``part`` has no item ``item``.
+        """
+        found = next((p for p in self.provenance() if p.part == part and p.item == item), None)
+        if found is None:
+            raise KeyError(f"{part} has no item {item!r}")
+        return found
 
     def facts(self) -> dict[str, Any]:
         """Return the named values that question keys and texts may use (``{{name}}``).
@@ -484,6 +645,8 @@ class Playbook(_Model):
                               f"source {self.clause(sla.tolerance.clause).source})")
         for t in self.tiers:
             need("clause", t.cadence_clause, clause_ids, f"tiers '{t.id}'")
+        for product in self.products:
+            need("clause", product.clause, clause_ids, f"products '{product.id}'")
         for s in self.stages:
             need("role", s.responsible_role, role_ids, f"stages '{s.id}'")
         for a in self.authority:

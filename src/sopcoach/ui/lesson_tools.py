@@ -66,6 +66,22 @@ class Tool:
         src = c.source if c.source.startswith("seed") else self.tr("公司设定", "company setting")
         return f"{c.title.get(self.lang)} ({src})"
 
+    def source_label(self, part: str, item_id: str) -> str:
+        """Where an item's content comes from, for the learner: ``seed:N``, a company elaboration of
+        ``seed:N``, or a company setting (:meth:`Playbook.provenance_of`)."""
+        p = self.playbook.provenance_of(part, item_id)
+        if p.kind == "elaborates":
+            return self.tr(f"公司细化 {p.ref}", f"company wording of {p.ref}")
+        if p.kind == "company-setting":
+            return self.tr("公司设定", "company setting")
+        return str(p.ref or "")
+
+    def source_tag(self, part: str, item_id: str) -> str:
+        """:meth:`source_label` as a small tag (company settings stand out)."""
+        company = self.playbook.provenance_of(part, item_id).kind == "company-setting"
+        cls = "sopcoach-tag sopcoach-tag-company" if company else "sopcoach-tag"
+        return f"<span class='{cls}'>{esc(self.source_label(part, item_id))}</span>"
+
 
 # ---------------------------------------------------------------------------------------- goals
 
@@ -126,8 +142,10 @@ class ProcessTool(Tool):
         parts = []
         for b in boxes:
             cls = "sopcoach-stage sopcoach-stage-hl" if b.highlighted else "sopcoach-stage"
+            added = (self.source_tag("stages", b.stage.id)
+                     if self.playbook.provenance_of("stages", b.stage.id).kind == "company-setting" else "")
             parts.append(f"<span class='{cls}' data-stage='{b.stage.id}'>{b.position}. {esc(b.stage.name.get(self.lang))}"
-                         f"<br><small>{esc(self.role_name(b.stage.responsible_role))}</small></span>")
+                         f"{added}<br><small>{esc(self.role_name(b.stage.responsible_role))}</small></span>")
         mine = [b for b in boxes if b.highlighted]
         role = self.playbook.role(self.role.value)
         summary = (self.tr(f"{role.name.get(self.lang)}负责 {len(mine)} 个阶段。", f"{role.name.get(self.lang)} is responsible for {len(mine)} stage(s).")
@@ -141,7 +159,8 @@ class ProcessTool(Tool):
         s = next(x for x in self.playbook.stages if x.id == self.stage.value)
         entry = "".join(f"<li>{esc(c.get(self.lang))}</li>" for c in s.entry_criteria)
         exit_ = "".join(f"<li>{esc(c.get(self.lang))}</li>" for c in s.exit_criteria)
-        self.detail.value = (f"<div class='sopcoach-card'><b>{esc(s.name.get(self.lang))}</b> — "
+        self.detail.value = (f"<div class='sopcoach-card'><b>{esc(s.name.get(self.lang))}</b>"
+                             f"{self.source_tag('stages', s.id)} — "
                              f"{esc(self.tr('负责岗位', 'responsible'))}: {esc(self.role_name(s.responsible_role))}"
                              f"<br>{esc(self.tr('进入条件', 'Entry criteria'))}:<ul>{entry}</ul>"
                              f"{esc(self.tr('完成条件', 'Exit criteria'))}:<ul>{exit_}</ul>"
@@ -420,7 +439,8 @@ class ConfidentialityTool(Tool):
         head = (f"<span class='sopcoach-right'>✓ {esc(self.tr('判断正确', 'Right'))}</span>" if right
                 else f"<span class='sopcoach-wrong'>✗ {esc(self.tr('判断错误', 'Not right'))}</span>")
         self.feedback[rule_id].value = (f"{head}: {esc(self.tr(f'这种做法是{verdict}的。', f'this use is {verdict}.'))} "
-                                        f"<small>{esc(self.clause_ref(rule.clause))}</small>")
+                                        f"<small>{esc(self.playbook.clause(rule.clause).title.get(self.lang))}</small>"
+                                        f"{self.source_tag('confidentiality', rule.id)}")
 
 
 # ------------------------------------------------------------------------------------ templates
@@ -451,7 +471,8 @@ class TemplatesTool(Tool):
                       if tpl.review_every else "")
             cards.append(f"<div class='sopcoach-card sopcoach-template-{tpl.id}'><b>{esc(tpl.name.get(self.lang))}</b>"
                          f"<p><i>{esc(self.tr('何时使用', 'When'))}: {esc(tpl.when.get(self.lang))}</i></p>{body}{items}{review}"
-                         f"<p><small>{esc(self.clause_ref(tpl.clause))}</small></p></div>")
+                         f"<p><small>{esc(self.playbook.clause(tpl.clause).title.get(self.lang))}</small>"
+                         f"{self.source_tag('templates', tpl.id)}</p></div>")
         if not cards:
             cards.append(f"<p>{esc(self.tr('这个阶段没有专用模板。', 'No template is specific to this stage.'))}</p>")
         self.out.value = "".join(cards)
