@@ -1,6 +1,7 @@
 """`sopcoach import` and `sopcoach export`: summaries, banks that `check` accepts, Moodle XML."""
 from __future__ import annotations
 
+import re
 import xml.etree.ElementTree as ET
 
 import pytest
@@ -86,10 +87,18 @@ def test_import_unknown_clause_fails_check(tmp_path, capsys):
 
 
 def test_import_strict_fails_on_skipped_items(tmp_path, capsys):
-    """--strict exits 1 when an item was skipped."""
-    code, _, _ = _import(capsys, QUIZ / "moodle_fixtures" / "moodle_fixture_questions.gift.txt", "-o",
-                         tmp_path / "b.yaml", "--strict")
-    assert code == 1
+    """--strict exits 1 when an item was skipped, writes nothing (an existing output file keeps its
+    bytes) and says so last; without --strict the same file is written."""
+    source, out = QUIZ / "moodle_fixtures" / "moodle_fixture_questions.gift.txt", tmp_path / "b.yaml"
+    code, _, err = _import(capsys, source, "-o", out, "--strict")
+    assert code == 1 and not out.exists() and "wrote" not in err
+    last = err.strip().splitlines()[-1]
+    assert re.fullmatch(r"sopcoach import: --strict: \d+ item\(s\) skipped, nothing written", last), last
+    out.write_text("# a bank kept by hand\n", encoding="utf-8")
+    assert _import(capsys, source, "-o", out, "--strict")[0] == 1
+    assert out.read_text(encoding="utf-8") == "# a bank kept by hand\n"
+    code, _, err = _import(capsys, source, "-o", out)
+    assert code == 0 and "wrote" in err and out.read_text(encoding="utf-8").count("id:") > 1
 
 
 def test_import_nothing_importable_exits_1(tmp_path, capsys):
