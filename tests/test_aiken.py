@@ -110,3 +110,20 @@ def test_options_without_answer_line_do_not_swallow_the_next_question():
     assert (r.imported, [(i.line, i.reason) for i in r.skipped]) == (
         1, [(1, "no 'ANSWER:' line after the options (line 3); end each question with e.g. ANSWER: B")])
     assert r.questions[0]["text"]["en"] == "Q two?"
+
+
+def test_glued_lowercase_marker_is_an_option_with_a_note():
+    """A hand-typed ``a)Customer contact`` (no blank after ``)``) is an option, with a note saying so."""
+    r = import_aiken("x.txt", "Who calls first?\na)Customer contact\nb)Manager\nANSWER: A\n")
+    assert (r.imported, len(r.skipped)) == (1, 0)
+    assert [(o["id"], o["text"]["en"]) for o in r.questions[0]["options"]] == [("a", "Customer contact"),
+                                                                               ("b", "Manager")]
+    assert "line 2: 'a)' with no blank before the option text accepted as an option" in r.items[0].notes
+
+
+def test_glued_lowercase_dot_stays_text_and_the_reason_names_the_missing_blank():
+    """``a.one`` may be a sentence (``e.g.``), so it is not an option; the skip reason says the blank is missing."""
+    r = import_aiken("x.txt", "Pick one?\n\na.one\nb.two\nANSWER: A\n")
+    assert [(i.line, i.reason) for i in r.skipped] == [
+        (1, "0 option(s); a question needs at least 2 (lines like 'A) text'); line(s) 3, 4 lack the blank "
+            "after the letter (write 'a. text' or 'A.text')")]

@@ -7,6 +7,8 @@ import shutil
 import subprocess
 import sys
 
+import pytest
+
 from sopcoach.content.check import check_paths
 from sopcoach.content.yaml_loader import MAX_ALIASES, load_yaml
 from support import ROOT
@@ -98,7 +100,53 @@ def test_check_refuses_an_alias_bomb_in_a_content_folder(tmp_path):
     (content / "quizzes" / "practice" / "bomb.yaml").write_text(BILLION_LAUGHS, encoding="utf-8")
     proc = _check_cli(content, timeout=60)  # hangs for minutes without the bound
     assert proc.returncode == 1
-    assert "bomb.yaml:1:" in proc.stdout and "alias bomb" in proc.stdout
+    assert "bomb.yaml:3:1: c[0][0][8]: more than" in proc.stdout and "alias bomb" in proc.stdout
+
+
+def test_an_alias_bomb_points_at_the_alias_use_not_the_anchor():
+    """The limit is blamed on the key whose value uses the alias (line 3, ``c``), not on the ``&a``
+    anchor of line 1 that every expansion shares; a loop on the key that holds the alias."""
+    [p] = load_yaml("bomb.yaml", BILLION_LAUGHS).problems
+    assert (p.line, p.column, p.field) == (3, 1, "c[0][0][8]")
+    [p] = load_yaml("loop.yaml", "base: 1\nloop: &l {k: *l}\n").problems
+    assert (p.line, p.column, p.field) == (2, 11, "loop.k")
+
+
+def _break_slas(content, how: str):
+    """Make the playbook's slas.yaml fail to parse: a tab indenting a key, or a billion-laughs head."""
+    f = content / "playbook" / "slas.yaml"
+    text = f.read_text(encoding="utf-8")
+    if how == "tab":
+        line = text.splitlines().index("    start_event: customer_email_received") + 1
+        f.write_text(text.replace("    start_event: customer_email_received", "\tstart_event: customer_email_received",
+                                  1), encoding="utf-8")
+        return f"slas.yaml:{line}:1: a tab character in the indentation"
+    f.write_text(BILLION_LAUGHS.replace("questions: [*i]\n", "") + text, encoding="utf-8")
+    return "slas.yaml:3:1: c[0][0][8]: more than 100 alias uses"
+
+
+@pytest.mark.parametrize("how", ["tab", "bomb"])
+def test_a_playbook_file_that_does_not_parse_reports_only_its_own_cause(tmp_path, how):
+    """The part the unparsed file holds is not also reported missing (a follow-on): one problem, located."""
+    content = _copy_content(tmp_path)
+    expected = _break_slas(content, how)
+    proc = _check_cli(content, timeout=60)
+    assert proc.returncode == 1
+    assert expected in proc.stdout and "missing from the playbook" not in proc.stdout
+    assert len([line for line in proc.stdout.splitlines() if not line.startswith(" ")]) == 1
+    assert proc.stderr.rstrip().endswith("\n1 problem(s)")
+
+
+
+def test_a_part_really_missing_is_still_reported(tmp_path):
+    """Without slas.yaml (every other file parses) the missing part is reported, naming the folder."""
+    from sopcoach.content.playbook import load_playbook
+    from sopcoach.errors import ContentError
+    content = _copy_content(tmp_path)
+    (content / "playbook" / "slas.yaml").unlink()
+    with pytest.raises(ContentError) as exc:
+        load_playbook(content / "playbook")
+    assert [(p.field, p.message) for p in exc.value.problems] == [("slas", "part 'slas' is missing from the playbook")]
 
 
 ALL_OF_THE_ABOVE = """questions:

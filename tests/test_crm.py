@@ -425,6 +425,8 @@ def test_another_export_beside_an_explicit_source_and_a_file_given_twice(capsys)
     salesforce, zoho = CRM / "salesforce_devorg_export_earthfink", CRM / "zoho_crm_export_sample"
     with pytest.raises(ContentError, match="Opportunity.csv: these files hold salesforce deals, not maven ones"):
         read_export([MAVEN, salesforce], "maven")
+    with pytest.raises(ContentError, match="not maven ones: give --source salesforce for them"):
+        read_export(salesforce, "maven")  # the message names the fix, not only the mismatch
     once, twice = read_export(zoho, "zoho"), read_export([zoho, zoho / "Calls.csv"], "zoho")
     assert len(twice.events) == len(once.events)
     assert twice.events["duplicate_of"].notna().sum() == once.events["duplicate_of"].notna().sum() > 0

@@ -1,6 +1,7 @@
 """`sopcoach import` and `sopcoach export`: summaries, banks that `check` accepts, Moodle XML."""
 from __future__ import annotations
 
+import re
 import xml.etree.ElementTree as ET
 
 import pytest
@@ -68,6 +69,32 @@ def test_import_aiken_and_jupyterquiz_are_detected(tmp_path, capsys):
     assert code == 0 and "imported 2, skipped 0 (2 items, aiken)" in out and "(8 items, jupyterquiz)" in out
 
 
+def test_aiken_with_braces_in_a_text_is_detected_as_aiken(tmp_path, capsys):
+    """Option lines and an 'ANSWER:' line make a file Aiken even when a question text has ``{y}``."""
+    f = tmp_path / "vars.txt"
+    f.write_text("Is {y} a variable?\nA) yes\nB) no\nANSWER: A\n\nWhich?\nA) {x}\nB) x\nANSWER: B\n",
+                 encoding="utf-8")
+    code, out, _ = _import(capsys, f, "-o", tmp_path / "b.yaml")
+    assert code == 0 and "imported 2, skipped 0 (2 items, aiken)" in out
+
+
+def test_a_detected_format_importing_nothing_suggests_the_other(tmp_path, capsys):
+    """A file detected as GIFT ($CATEGORY) whose items are all skipped, with Aiken's lines, suggests
+    --format aiken; the reverse suggests --format gift."""
+    f = tmp_path / "mixed.txt"
+    f.write_text("$CATEGORY: sales\n\nIs {y} or {z} a variable?\nA) yes\nB) no\nANSWER: A\n", encoding="utf-8")
+    code, out, _ = _import(capsys, f, "-o", tmp_path / "b.yaml")
+    assert code == 1 and "imported 0, skipped 1 (1 items, gift)" in out
+    assert out.strip().splitlines()[-1].endswith("the file also has option lines and 'ANSWER:' lines, as "
+                                                 "aiken does: try --format aiken")
+    g = tmp_path / "gift.txt"
+    g.write_text("Pick {=a ~b}\nA) x\nANSWER: A\n", encoding="utf-8")
+    _, out, _ = _import(capsys, g, "-o", tmp_path / "c.yaml")
+    assert "(1 items, aiken)" in out and out.strip().endswith("try --format gift")
+    _, out, _ = _import(capsys, g, "-o", tmp_path / "c.yaml", "--format", "aiken")
+    assert "--format" not in out  # no hint when the format was given
+
+
 def test_import_clause_and_section_options(tmp_path, capsys):
     """--clause and --section set the clause and default section of every question."""
     from sopcoach.content.yaml_loader import load_yaml
@@ -86,10 +113,18 @@ def test_import_unknown_clause_fails_check(tmp_path, capsys):
 
 
 def test_import_strict_fails_on_skipped_items(tmp_path, capsys):
-    """--strict exits 1 when an item was skipped."""
-    code, _, _ = _import(capsys, QUIZ / "moodle_fixtures" / "moodle_fixture_questions.gift.txt", "-o",
-                         tmp_path / "b.yaml", "--strict")
-    assert code == 1
+    """--strict exits 1 when an item was skipped, writes nothing (an existing output file keeps its
+    bytes) and says so last; without --strict the same file is written."""
+    source, out = QUIZ / "moodle_fixtures" / "moodle_fixture_questions.gift.txt", tmp_path / "b.yaml"
+    code, _, err = _import(capsys, source, "-o", out, "--strict")
+    assert code == 1 and not out.exists() and "wrote" not in err
+    last = err.strip().splitlines()[-1]
+    assert re.fullmatch(r"sopcoach import: --strict: \d+ item\(s\) skipped, nothing written", last), last
+    out.write_text("# a bank kept by hand\n", encoding="utf-8")
+    assert _import(capsys, source, "-o", out, "--strict")[0] == 1
+    assert out.read_text(encoding="utf-8") == "# a bank kept by hand\n"
+    code, _, err = _import(capsys, source, "-o", out)
+    assert code == 0 and "wrote" in err and out.read_text(encoding="utf-8").count("id:") > 1
 
 
 def test_import_nothing_importable_exits_1(tmp_path, capsys):

@@ -8,7 +8,6 @@ included).
 """
 from __future__ import annotations
 
-import io
 import json
 from datetime import date, datetime
 from fractions import Fraction
@@ -20,7 +19,7 @@ import pandas as pd
 
 from ..records.models import from_db, utcnow
 from ..records.store import Records
-from ..spreadsheet import safe_frame
+from ..spreadsheet import safe_frame, xlsx_bytes
 from .certificates import certificate_table
 
 ATTEMPT_COLUMNS = ["attempt_id", "learner_id", "name", "team", "cohort", "exam_id", "number", "state",
@@ -166,9 +165,10 @@ def export_bytes(df: pd.DataFrame, fmt: str, sheet: str = "results") -> bytes:
 
     ``csv``: UTF-8 with a byte-order mark, so Excel opens Chinese names correctly, lines ending in CRLF
     (RFC 4180; a carriage return inside a cell is then quoted); ``json``: a list
-    of records (UTF-8, unescaped Chinese); ``xlsx``: one sheet named ``sheet``. In CSV and XLSX a
-    text cell that a spreadsheet would run as a formula (``=``, ``+``, ``-``, ``@``...) starts with
-    ``'`` (:func:`sopcoach.spreadsheet.safe_cell`); numbers stay numbers; JSON keeps the text as is.
+    of records (UTF-8, unescaped Chinese); ``xlsx``: one sheet named ``sheet``. In CSV a text cell
+    that a spreadsheet would run as a formula (``=``, ``+``, ``-``, ``@``...) starts with ``'``
+    (:func:`sopcoach.spreadsheet.safe_cell`); XLSX and JSON keep every text exactly, XLSX as string
+    cells that never run (:func:`sopcoach.spreadsheet.xlsx_bytes`); numbers stay numbers.
     """
     if fmt == "csv":
         return safe_frame(df).to_csv(index=False, lineterminator="\r\n").encode("utf-8-sig")
@@ -176,10 +176,7 @@ def export_bytes(df: pd.DataFrame, fmt: str, sheet: str = "results") -> bytes:
         data = json.loads(df.to_json(orient="records", force_ascii=False))
         return (json.dumps(data, ensure_ascii=False, indent=2) + "\n").encode("utf-8")
     if fmt == "xlsx":
-        buf = io.BytesIO()
-        with pd.ExcelWriter(buf, engine="openpyxl") as xl:
-            safe_frame(df).to_excel(xl, sheet_name=sheet[:31], index=False)
-        return buf.getvalue()
+        return xlsx_bytes(df, sheet)
     raise ValueError(f"format must be one of {', '.join(FORMATS)} (got {fmt!r})")
 
 

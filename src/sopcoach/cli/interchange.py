@@ -4,8 +4,10 @@
 [--clause C] [--strict]`` writes one bank file and prints, per source file, ``imported N, skipped M``
 and one ``path:line:column`` line per skipped item (with the reason) and per note. The written
 bank is loaded again, against the project's playbook when there is one, exactly as
-``sopcoach check`` does. Exit codes: 0 written; 1 nothing importable, a file unreadable, the bank
-invalid, or (``--strict``) any item skipped; 2 usage errors.
+``sopcoach check`` does. With ``--strict``, an item skipped or a file not imported writes nothing
+(an existing OUT.yaml is left as it was) and the last line says so:
+``sopcoach import: --strict: N item(s) skipped, nothing written``. Exit codes: 0 written; 1 nothing
+importable, a file unreadable, the bank invalid, or (``--strict``) any item skipped; 2 usage errors.
 
 ``sopcoach export BANK [BANK ...] --format gift|moodle-xml -o OUT [--lang both|zh-CN|en]
 [--playbook DIR]`` loads bank files or folders resolved against the playbook (derived keys become
@@ -52,20 +54,24 @@ def cmd_import(args: argparse.Namespace) -> int:
     options = ImportOptions(section=args.section, clause=args.clause or ImportOptions().clause)
     taken: set[str] = set()
     questions: list[dict] = []
-    failed = False
+    failed = 0  # files that could not be read or had file-level problems
     skipped = 0
     for f in args.files:
         try:
             result = import_file(f, args.format, options, taken)
         except ConfigError as exc:
             print(f"sopcoach import: {exc}", file=sys.stderr)
-            failed = True
+            failed += 1
             continue
         for line in result.summary():
             print(line)
-        failed = failed or bool(result.problems)
+        failed += bool(result.problems)
         skipped += len(result.skipped)
         questions += result.questions
+    if args.strict and (skipped or failed):
+        why = [f"{skipped} item(s) skipped"] * bool(skipped) + [f"{failed} file(s) not imported"] * bool(failed)
+        print(f"sopcoach import: --strict: {', '.join(why)}, nothing written", file=sys.stderr)
+        return 1
     if not questions:
         print("sopcoach import: no question could be imported; nothing written", file=sys.stderr)
         return 1
@@ -83,7 +89,7 @@ def cmd_import(args: argparse.Namespace) -> int:
         print(f"sopcoach import: {relpath(out)} was written but does not pass `sopcoach check`", file=sys.stderr)
         return 1
     print(f"wrote {len(questions)} question(s) to {relpath(out)}", file=sys.stderr)
-    if failed or (args.strict and skipped):
+    if failed:
         return 1
     return 0
 
@@ -120,7 +126,7 @@ def register(subparsers: Any) -> None:
     i.add_argument("-o", "--output", required=True, metavar="OUT.yaml", help="bank file to write")
     i.add_argument("--section", help="section id for items without a category (default: the file name)")
     i.add_argument("--clause", help=f"clause id for every question (default: {UNMAPPED_CLAUSE})")
-    i.add_argument("--strict", action="store_true", help="exit 1 when any item is skipped")
+    i.add_argument("--strict", action="store_true", help="write nothing and exit 1 when any item is skipped")
     i.set_defaults(func=cmd_import)
     e = subparsers.add_parser("export", help="export a bank as GIFT or Moodle XML")
     e.add_argument("banks", nargs="+", metavar="BANK", help="bank files or folders (e.g. quizzes/bank)")

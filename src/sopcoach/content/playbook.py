@@ -25,7 +25,7 @@ from typing import Any, Literal, NoReturn
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model, field_validator, model_validator
 
-from ..errors import Problem
+from ..errors import Problem, relpath
 from ..i18n import Text
 from .businesstime import BusinessCalendar, Duration, DurationUnit, check_timezone
 from .yaml_loader import Loaded, load_yaml, raise_problems, validate
@@ -697,7 +697,8 @@ def load_playbook(folder: Path | str) -> Playbook:
     ------
     ContentError
         With every problem found (syntax, duplicate keys, unknown or missing fields, wrong types,
-        broken references), each with file, line, column and field.
+        broken references), each with file, line, column and field. While a file does not parse
+        (or is not a mapping), no part is reported missing: the part may be in that file.
     """
     folder = Path(folder)
     files = sorted(folder.glob("*.yaml"))
@@ -706,13 +707,16 @@ def load_playbook(folder: Path | str) -> Playbook:
     owner: dict[str, Loaded] = {}
     if not files:
         raise_problems([Problem(str(folder), 0, 0, "", "no playbook files (*.yaml) in this folder")])
+    unread = False  # a file that did not parse (or is not a mapping) may hold any part
     for f in files:
         doc = load_yaml(f)
         problems.extend(doc.problems)
         if doc.data is None:
+            unread = unread or bool(doc.problems)
             continue
         if not isinstance(doc.data, dict):
             problems.append(doc.problem((), "a playbook file must be a mapping of parts"))
+            unread = True
             continue
         for key, value in doc.data.items():
             if key not in PARTS:
@@ -731,10 +735,10 @@ def load_playbook(folder: Path | str) -> Playbook:
                 parts[key] = getattr(value_ok, key)
                 owner[key] = doc
     for key in PARTS:
-        if key in OPTIONAL_PARTS:
+        if key in OPTIONAL_PARTS or unread:  # a missing part is then a follow-on of the unread file
             continue
         if key not in parts and not any(p.field.startswith(key) for p in problems):
-            problems.append(Problem(str(folder), 0, 0, key, f"part '{key}' is missing from the playbook"))
+            problems.append(Problem(relpath(folder), 0, 0, key, f"part '{key}' is missing from the playbook"))
     raise_problems(problems)
     try:
         return Playbook.model_validate(parts)

@@ -7,7 +7,9 @@ number (shared cases 01 and 02), and a numeric field reads ``07`` as decimal 7, 
 
 Every YAML file sopcoach reads goes through :func:`load_yaml`, which refuses alias bombs ("billion
 laughs"): a document whose aliases repeat more than :data:`MAX_ALIASES` times, or that would expand
-to more than :data:`MAX_NODES` nodes, or whose alias refers to itself, is a problem, not a hang.
+to more than :data:`MAX_NODES` nodes, or whose alias refers to itself, is a problem, not a hang;
+it is located at the key whose value uses the alias where the limit was passed (every use of an
+alias shares the anchor's node, so the anchor's line would blame the wrong place).
 A tab in the indentation is reported as a tab (line, column) with the fix.
 """
 from __future__ import annotations
@@ -88,10 +90,23 @@ class _Budget:
     aliases: int = 0
     seen: set[int] = field(default_factory=set)
     open: set[int] = field(default_factory=set)
+    #: Where the outermost alias being expanded is used (its key path); ``None`` outside aliases.
+    alias_use: Key | None = None
+
+    def where(self, node: yaml.Node, doc: Loaded) -> tuple[int, int]:
+        """The position to blame: the use of the alias being expanded (the key it is the value of,
+        else its container), not the anchor every use of an alias shares; else the node itself."""
+        site = self.alias_use
+        if site is None:
+            return _pos(node)
+        for n in range(len(site), 0, -1):  # the nearest key: built outside the alias, so its own line
+            if site[:n] in doc.key_marks:
+                return doc.key_marks[site[:n]]
+        return doc.mark(())
 
     def enter(self, node: yaml.Node, loc: Key, doc: Loaded) -> None:
         def refuse(message: str) -> ContentError:
-            return ContentError([Problem(doc.path, *_pos(node), format_loc(loc), message)])
+            return ContentError([Problem(doc.path, *self.where(node, doc), format_loc(loc), message)])
         if id(node) in self.open:
             raise refuse("an alias refers to the node that contains it (a loop); write the value out")
         self.nodes += 1
@@ -108,14 +123,21 @@ class _Budget:
 
 def _build(node: yaml.Node, loc: Key, doc: Loaded, budget: _Budget | None = None) -> Any:
     budget = budget if budget is not None else _Budget()
-    budget.enter(node, loc, doc)
-    if isinstance(node, yaml.ScalarNode):
-        return _build_scalar(node, loc, doc)
-    budget.open.add(id(node))
+    outer_alias = budget.alias_use is None and id(node) in budget.seen  # an alias used outside any alias
+    if outer_alias:
+        budget.alias_use = loc
     try:
-        return _build_collection(node, loc, doc, budget)
+        budget.enter(node, loc, doc)
+        if isinstance(node, yaml.ScalarNode):
+            return _build_scalar(node, loc, doc)
+        budget.open.add(id(node))
+        try:
+            return _build_collection(node, loc, doc, budget)
+        finally:
+            budget.open.discard(id(node))
     finally:
-        budget.open.discard(id(node))
+        if outer_alias:
+            budget.alias_use = None
 
 
 def _build_scalar(node: yaml.ScalarNode, loc: Key, doc: Loaded) -> Any:

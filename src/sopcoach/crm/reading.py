@@ -917,7 +917,8 @@ def _refuse_other_exports(skipped: Sequence[Any], mapping: Mapping) -> None:
         other = [_basename(f) for f in skipped if any(fnmatch.fnmatch(_basename(f).lower(), p.lower()) for p in pats)]
         if other:
             raise ContentError([Problem(", ".join(other), 0, 0, "", f"these files hold {name} deals, not "
-                                        f"{mine} ones: they come from another export; analyse one export at a time")])
+                                        f"{mine} ones: give --source {name} for them (or leave --source "
+                                        f"out to detect it), and analyse one export at a time")])
 
 
 def detect_source(paths: Sequence[Any]) -> Mapping:

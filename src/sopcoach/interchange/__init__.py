@@ -52,9 +52,11 @@ def detect_format(path: Path | str, text: str) -> str:
     - XML (``<?xml`` or a first element) whose root is ``<quiz>`` (or ``<question_categories>``, a
       course backup's questions.xml): ``moodle-xml``; other XML is refused;
     - JSON (parses as a list or object): ``jupyterquiz``;
-    - Aiken: a line ``ANSWER: X`` (any case) after option lines ``A)`` / ``A.``, and no GIFT
-      answer braces;
-    - GIFT: a ``{...}`` answer section, a ``::title::`` or a ``$CATEGORY:`` line.
+    - Aiken: Aiken's structure, an ``ANSWER: X`` line (any case) right after an option line
+      ``A)`` / ``A.`` (blank lines aside), and no GIFT ``::title::`` or ``$CATEGORY:`` line; braces
+      in a question text (``{y}``) do not make such a file GIFT;
+    - GIFT: a ``{...}`` answer section, a ``::title::`` or a ``$CATEGORY:`` line;
+    - Aiken again: an ``ANSWER:`` line and option lines anywhere, without GIFT braces.
 
     Raises
     ------
@@ -65,6 +67,8 @@ def detect_format(path: Path | str, text: str) -> str:
     Examples
     --------
     >>> detect_format("q.gift", "Q?\\nA) x\\nB) y\\nANSWER: A\\n")
+    'aiken'
+    >>> detect_format("q.txt", "Is {y} a variable?\\nA) yes\\nB) no\\nANSWER: A\\n")
     'aiken'
     """
     stripped = text.lstrip("\ufeff \t\r\n")
@@ -83,15 +87,44 @@ def detect_format(path: Path | str, text: str) -> str:
             pass
         else:
             return "jupyterquiz"
-    aiken = (re.search(r"^[ \t]*answer[ \t]*:", text, re.MULTILINE | re.IGNORECASE)
-             and re.search(r"^[ \t]*[A-Za-z][).]", text, re.MULTILINE))
-    gift = re.search(r"\{[^{}]*\}", text) or re.search(r"^[ \t]*(::|\$CATEGORY:)", text, re.MULTILINE)
-    if aiken and not gift:
+    gift_marks = re.search(r"^[ \t]*(::|\$CATEGORY:)", text, re.MULTILINE)
+    if _aiken_structure(text) and not gift_marks:
         return "aiken"
-    if gift:
+    if gift_marks or _gift_braces(text):
         return "gift"
+    if _aiken_like(text):
+        return "aiken"
     raise ConfigError(f"{path}: cannot tell the format from the content (no <quiz> XML, JSON, Aiken "
                       f"'ANSWER:' line or GIFT {{...}} answers); give --format ({'|'.join(IMPORT_FORMATS)})")
+
+
+def _aiken_structure(text: str) -> bool:
+    """True when an ``ANSWER:`` line (any case) comes right after an option line (blank lines aside)."""
+    prev = ""
+    for line in text.splitlines():
+        line = line.strip()
+        if not line:
+            continue
+        if re.match(r"answer[ \t]*:", line, re.IGNORECASE) and re.match(r"[A-Za-z][).]", prev):
+            return True
+        prev = line
+    return False
+
+
+def _aiken_like(text: str) -> bool:
+    """True when the text has an ``ANSWER:`` line and an option line ``A)`` / ``A.`` anywhere."""
+    return bool(re.search(r"^[ \t]*answer[ \t]*:", text, re.MULTILINE | re.IGNORECASE)
+                and re.search(r"^[ \t]*[A-Za-z][).]", text, re.MULTILINE))
+
+
+def _gift_braces(text: str) -> bool:
+    """True when the text has a ``{...}`` section, which GIFT uses for answers."""
+    return bool(re.search(r"\{[^{}]*\}", text))
+
+
+#: Per detected format, the other format a file may be in and the test that makes it plausible.
+_OTHER_FORMAT = {"gift": ("aiken", _aiken_like, "option lines and 'ANSWER:' lines"),
+                 "aiken": ("gift", _gift_braces, "{...} sections")}
 
 
 def import_file(path: Path | str, fmt: str | None = None, options: ImportOptions | None = None,
@@ -104,19 +137,24 @@ def import_file(path: Path | str, fmt: str | None = None, options: ImportOptions
         When the format is unknown or cannot be detected.
     """
 
-    text = None
+    content = None
     if fmt is None:
         try:
-            text = Path(path).read_bytes().decode("utf-8-sig", errors="replace")
+            content = Path(path).read_bytes().decode("utf-8-sig", errors="replace")
         except OSError as exc:
             raise ConfigError(f"{path}: cannot read the file: {exc}") from None
-        fmt = detect_format(path, text)
-        text = None  # let the importer read (and report encoding problems) itself
+        fmt = detect_format(path, content)
     importers = {"gift": import_gift, "aiken": import_aiken, "jupyterquiz": import_jupyterquiz,
                  "moodle-xml": import_moodle_xml}
     if fmt not in importers:
         raise ConfigError(f"unknown import format {fmt!r}; expected one of {', '.join(IMPORT_FORMATS)}")
-    return importers[fmt](path, text, options, taken_ids)
+    result = importers[fmt](path, None, options, taken_ids)  # the importer reads (and reports encoding) itself
+    if content is not None and result.items and not result.imported and fmt in _OTHER_FORMAT:
+        other, plausible, what = _OTHER_FORMAT[fmt]
+        if plausible(content):
+            result.notes.append(f"nothing imported as {fmt} (detected from the content); the file also has "
+                                f"{what}, as {other} does: try --format {other}")
+    return result
 
 
 def export_questions(questions: Iterable[Any], fmt: str, lang: str = "both") -> tuple[str, list[str]]:

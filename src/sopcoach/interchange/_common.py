@@ -74,6 +74,7 @@ class ImportResult:
     single_language: int = 0
     html_converted: int = 0
     sections: dict[str, str] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)  # about the whole file, printed last
 
     @property
     def imported(self) -> int:
@@ -103,6 +104,7 @@ class ImportResult:
         if self.html_converted:
             out.append(f"{self.path}: note: {self.html_converted} question(s) had HTML markup, turned into plain "
                        "text (the exam shows plain text; bold, italics and the like are dropped)")
+        out += [f"{self.path}: note: {n}" for n in self.notes]
         return out
 
 

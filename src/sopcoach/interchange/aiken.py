@@ -11,9 +11,11 @@ A question is its text (one line, or several before the first option), then one 
 Each question becomes a ``single_choice`` question whose option ids are the lowercase letters.
 Texts are kept as written (Moodle stores them HTML-escaped, so ``<html>`` and ``&`` are text).
 Hand-typed variants are accepted, each with a note on the question (Moodle itself would glue such a
-question into the next one's text): lowercase option letters (``a)``, ``b.``) and a lowercase or
-mixed-case ``answer:`` line. A question never absorbs the next one: text after the options without
-an ``ANSWER:`` line closes the question (skipped, with the line to add).
+question into the next one's text): lowercase option letters (``a)``, ``b.``), also ``a)text``
+without a blank after ``)`` (a lowercase ``a.text`` stays text: ``e.g.`` and ``i.e.`` start
+sentences; a question left with fewer than two options names such lines in its reason), and a
+lowercase or mixed-case ``answer:`` line. A question never absorbs the next one: text after the
+options without an ``ANSWER:`` line closes the question (skipped, with the line to add).
 Reported with their line and skipped: a question without options or without an ``ANSWER:`` line,
 an answer letter that names no option, several answer letters (Aiken has one correct answer), and
 contradictions: one letter used for two options, or the key's text repeated as a wrong option.
@@ -26,7 +28,9 @@ from pathlib import Path
 from ..errors import Problem, relpath
 from ._common import Builder, ImportOptions, ImportResult, ItemResult
 
-OPTION = re.compile(r"^(?:([A-Z])[).][ \t]*|([a-z])[).][ \t]+)(\S.*)$")
+OPTION = re.compile(r"^(?:([A-Z])[).][ \t]*|([a-z])(?:\)[ \t]*|\.[ \t]+))(\S.*)$")
+#: A lowercase ``a.text``: an option with the blank after the marker missing, or a sentence (``e.g.``).
+GLUED = re.compile(r"^[a-z]\.\S")
 ANSWER = re.compile(r"^(answer)\s*:\s*(.*)$", re.IGNORECASE)
 
 
@@ -67,6 +71,8 @@ def import_aiken(path: Path | str, text: str | None = None, options: ImportOptio
         if m_opt and cur is not None:
             if m_opt.group(2):
                 cur.setdefault("lower", no)
+                if line[2] not in " \t":
+                    cur.setdefault("glued", no)
             letter = m_opt.group(1) or m_opt.group(2).upper()
             cur["options"].append((letter, m_opt.group(3).strip(), no))
         elif m_ans and cur is not None:
@@ -81,11 +87,12 @@ def import_aiken(path: Path | str, text: str | None = None, options: ImportOptio
         elif cur is not None and cur["options"]:
             close(cur, f"no 'ANSWER:' line after the options (line {cur['options'][-1][2]}); "
                        "end each question with e.g. ANSWER: B")
-            cur = {"line": no, "text": [line], "options": []}
+            cur = {"line": no, "text": [line], "at": [no], "options": []}
         elif cur is not None:
             cur["text"].append(line)
+            cur["at"].append(no)
         else:
-            cur = {"line": no, "text": [line], "options": []}
+            cur = {"line": no, "text": [line], "at": [no], "options": []}
     if cur is not None:
         close(cur, "the file ends before this question's 'ANSWER:' line" if cur["options"]
               else "text without options or 'ANSWER:' line")
@@ -97,7 +104,10 @@ def _convert(c: dict, b: Builder, item: ItemResult, number: int) -> str | None:
     opts = c["options"]
     letter_text, line = c["answer"]
     if len(opts) < 2:
-        return f"{len(opts)} option(s); a question needs at least 2 (lines like 'A) text')"
+        glued = [str(at) for t, at in zip(c["text"], c["at"]) if GLUED.match(t)]
+        hint = (f"; line(s) {', '.join(glued)} lack the blank after the letter (write 'a. text' or 'A.text')"
+                if glued else "")
+        return f"{len(opts)} option(s); a question needs at least 2 (lines like 'A) text'){hint}"
     letters = [o[0] for o in opts]
     dup = sorted({x for x in letters if letters.count(x) > 1})
     if dup:
@@ -120,6 +130,8 @@ def _convert(c: dict, b: Builder, item: ItemResult, number: int) -> str | None:
     if "lower" in c:
         item.notes.append(f"line {c['lower']}: lowercase option letters accepted as capitals (Moodle's Aiken "
                           "wants 'A)' or 'A.')")
+    if "glued" in c:
+        item.notes.append(f"line {c['glued']}: 'a)' with no blank before the option text accepted as an option")
     if "answer_case" in c:
         word, at = c["answer_case"]
         item.notes.append(f"line {at}: '{word}:' accepted as 'ANSWER:' (Moodle's Aiken wants capitals)")
