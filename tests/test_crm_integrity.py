@@ -147,3 +147,22 @@ def test_real_exports_have_every_stage_mapped_and_one_row_per_deal(source, folde
     assert data.problems == ()
     q = quality_report(data, pbm, lang="en")
     assert q.summary.at["duplicate_deal", "status"] == "clean" and q.count("unknown_stage") == 0
+
+
+def test_unmapped_stage_of_a_stage_change_is_a_row_problem(tmp_path, pbm):
+    """Salesforce's OpportunityHistory with one stage change to 'Closed - Duplicate' (not in the mapping):
+    a row problem on StageName, and the funnel and win rate are not computable while it stands."""
+    src = CRM / "salesforce_devorg_export_earthfink"
+    folder = tmp_path / "sf"
+    shutil.copytree(src, folder)
+    history = folder / "OpportunityHistory.csv"
+    lines = history.read_text(encoding="utf-8").splitlines(keepends=True)
+    lines[1] = lines[1].replace(",Qualification,", ",Closed - Duplicate,", 1)
+    history.write_text("".join(lines), encoding="utf-8")
+    data = read_export(folder, "salesforce", playbook=pbm)
+    (p,) = data.problems
+    assert (p.path.endswith("OpportunityHistory.csv"), p.line, p.field) == (True, 2, "StageName")
+    assert "'Closed - Duplicate' is not a stage name" in p.message
+    k = kpis(data, pbm, lang="en")
+    assert k.at["win_rate", "status"] == "not_computable" and "Closed - Duplicate" in k.at["win_rate", "reason"]
+    assert "Closed - Duplicate" in gap_of(review(data, pbm, lang="en").funnel)

@@ -44,7 +44,12 @@ Reading never guesses:
 
 Row problems are collected (not raised) as :class:`~sopcoach.errors.Problem` records naming the file,
 the source row (the header is row 1), the column and the fix; a broken mapping, a missing column or
-an ambiguous date column raises :class:`~sopcoach.errors.ContentError` with all of them.
+an ambiguous date column raises :class:`~sopcoach.errors.ContentError` with all of them. Besides
+unreadable values, these are row problems: a deals row with a blank deal id or a blank stage, a
+stage name (of a deal or a stage change) the mapping's ``stages:`` does not list (names match
+exactly; one differing only in case is refused with a message saying so), and a deal id on two
+deals rows (in one file or across files) whose values differ. Rows identical in every field are
+counted once (:meth:`CrmData.unique_deals`; the data-quality check ``duplicate_deal`` names them).
 
 The canonical frames (``CrmData``):
 
@@ -818,7 +823,12 @@ class CrmData:
     _cache: dict = field(default_factory=dict, repr=False, compare=False)
 
     def unique_deals(self) -> pd.DataFrame:
-        """Return the deals with one row per ``deal_id`` (the first), RangeIndex (cached)."""
+        """Return the deals with one row per ``deal_id`` (the first), RangeIndex (cached).
+
+        No built-in mapping reads more than one row per deal; when an export holds a deal twice
+        (the same file exported twice), the copies are identical (counted once) or differ (a row
+        problem: the figures needing them are not computable).
+        """
         if "unique_deals" not in self._cache:
             self._cache["unique_deals"] = self.deals.drop_duplicates("deal_id").reset_index(drop=True)
         return self._cache["unique_deals"]
