@@ -5,7 +5,10 @@ the values it needs failed to parse (the row problems of
 :func:`~sopcoach.crm.reading.read_export`). It is never counted on the rows that did parse:
 a win rate without the deals whose close date is unreadable would silently omit them. The reason
 names the column, the count of unreadable values, one example with its line, and the fix
-(:func:`sopcoach.crm.problems.input_gap`).
+(:func:`sopcoach.crm.problems.input_gap`). Figures needing deal outcomes or stages (win rate,
+cycles, stage counts, funnel, the groups' won/lost/open) are not computable while a deals row has
+an unmapped or blank stage, a blank id, or an id shared with a row that differs (:func:`outcome_gap`);
+amount totals while an amount they sum is unreadable (:func:`amount_gap`).
 
 Tables (funnel, trend, groups) carry the reason in ``df.attrs["not_computable"]`` (:func:`mark`,
 :func:`gap_of`), with the figures that need the missing values blanked (NA), never 0.
@@ -55,22 +58,23 @@ def amount_gap(data: CrmData, lang: str | None = None, outcome: Iterable[str] = 
     None when every amount they need was read; a blank amount is no amount (not a problem), an
     unreadable one (``n/a``, ``$12k``) makes every total over those deals not computable.
     """
+    return _gap_of_deals(data, "deals.amount", outcome, ("赢单的金额", "amounts of won deals"),
+                         ("商机的金额", "deal amounts"), lang)
+
+
+def _gap_of_deals(data: CrmData, field: str, outcome: Iterable[str], won: tuple[str, str],
+                  other: tuple[str, str], lang: str | None) -> str | None:
+    """:func:`input_gap` of ``field`` over the deals with ``outcome``, named ``won`` (only won deals) or ``other``."""
     outcome = tuple(outcome)
     deals = data.unique_deals()
-    rows = deals[deals["outcome"].isin(outcome)]
-    if outcome == ("won",):
-        return input_gap(data, "deals.amount", rows, "赢单的金额", "amounts of won deals", lang)
-    return input_gap(data, "deals.amount", rows, "商机的金额", "deal amounts", lang)
+    what, what_en = won if outcome == ("won",) else other
+    return input_gap(data, field, deals[deals["outcome"].isin(outcome)], what, what_en, lang)
 
 
 def closed_gap(data: CrmData, lang: str | None = None, outcome: Iterable[str] = ("won", "lost")) -> str | None:
     """Why figures needing the close dates of won (and lost) deals are not computable; None when they are."""
-    outcome = tuple(outcome)
-    deals = data.unique_deals()
-    rows = deals[deals["outcome"].isin(outcome)]
-    if outcome == ("won",):
-        return input_gap(data, "deals.closed", rows, "赢单的关闭日期", "close dates of won deals", lang)
-    return input_gap(data, "deals.closed", rows, "赢单和丢单的关闭日期", "close dates of won and lost deals", lang)
+    return _gap_of_deals(data, "deals.closed", outcome, ("赢单的关闭日期", "close dates of won deals"),
+                         ("赢单和丢单的关闭日期", "close dates of won and lost deals"), lang)
 
 
 def created_gap(data: CrmData, lang: str | None = None, rows: pd.DataFrame | None = None) -> str | None:
