@@ -13,7 +13,7 @@ import pytest
 from sopcoach.analytics.inputs import gap_of
 from sopcoach.analytics.kpis import breakdown, kpis, monthly_trend, stage_counts
 from sopcoach.analytics.report import render_html
-from sopcoach.analytics.review import review
+from sopcoach.analytics.review import review, review_json
 from sopcoach.cli.main import main
 from sopcoach.crm.quality import quality_report
 from sopcoach.crm.reading import read_export
@@ -71,6 +71,8 @@ def test_unmapped_stages_make_every_outcome_figure_not_computable(stages_export,
     assert stage_counts(data, pbm) == {}
     rv = review(data, pbm, lang="en")
     assert "Closed Lost" in gap_of(rv.funnel)
+    nc = review_json(rv)["not_computable"]
+    assert "Closed Lost" in nc["stage_counts"] and review_json(rv)["kpis"]["stage_counts"] == {}
     by = breakdown(data, pbm, "owner", lang="en")
     assert by[["won", "lost", "open", "win_rate", "amount_won"]].isna().all().all()
     assert "deal stages could not be read: 3 values" in gap_of(by).lower()
