@@ -5,7 +5,10 @@ the values it needs failed to parse (the row problems of
 :func:`~sopcoach.crm.reading.read_export`). It is never counted on the rows that did parse:
 a win rate without the deals whose close date is unreadable would silently omit them. The reason
 names the column, the count of unreadable values, one example with its line, and the fix
-(:func:`sopcoach.crm.problems.input_gap`).
+(:func:`sopcoach.crm.problems.input_gap`). Figures needing deal outcomes or stages (win rate,
+cycles, stage counts, funnel, the groups' won/lost/open) are not computable while a deals row has
+an unmapped or blank stage, a blank id, or an id shared with a row that differs (:func:`outcome_gap`);
+amount totals while an amount they sum is unreadable (:func:`amount_gap`).
 
 Tables (funnel, trend, groups) carry the reason in ``df.attrs["not_computable"]`` (:func:`mark`,
 :func:`gap_of`), with the figures that need the missing values blanked (NA), never 0.
@@ -23,20 +26,55 @@ from ..i18n import current_lang, t
 if TYPE_CHECKING:  # the report imports gap_of without loading the CRM reader
     from ..crm.reading import CrmData
 
-__all__ = ["closed_gap", "created_gap", "funnel_gap", "gap_of", "mark", "stage_time_gap"]
+__all__ = ["amount_gap", "closed_gap", "created_gap", "funnel_gap", "gap_of", "mark", "outcome_gap", "stage_time_gap"]
 
 #: the key of a table's ``attrs`` that holds why (some of) its figures are not computable
 NOT_COMPUTABLE = "not_computable"
 
 
-def closed_gap(data: CrmData, lang: str | None = None, outcome: Iterable[str] = ("won", "lost")) -> str | None:
-    """Why figures needing the close dates of won (and lost) deals are not computable; None when they are."""
+#: the fields a deal's outcome and stage come from, with what they are called in a reason
+_OUTCOME_FIELDS = (("deals.stage", "商机阶段", "deal stages"), ("deals.deal_id", "商机编号", "deal ids"),
+                   ("events.stage", "阶段变更记录中的阶段", "stages of the stage changes"))
+
+
+def outcome_gap(data: CrmData, lang: str | None = None) -> str | None:
+    """Why figures needing the deals' outcomes or stages are not computable; None when they are.
+
+    A deals row with a blank id, a blank stage or a stage name the mapping does not map, a deal id
+    on two rows that disagree, or a stage change to an unmapped stage, is a row problem
+    (:func:`sopcoach.crm.reading.read_export`); while any exists, no win rate, stage count or
+    funnel is counted on the other rows (the reason names the count, one example and the fix).
+    """
+    for field, what, what_en in _OUTCOME_FIELDS:
+        u = unparsed(data, field)
+        if u is not None:
+            return u.reason(what, what_en, lang)
+    return None
+
+
+def amount_gap(data: CrmData, lang: str | None = None, outcome: Iterable[str] = ("won",)) -> str | None:
+    """Why amount figures (the amount won, a pipeline value) of the deals with ``outcome`` are not computable.
+
+    None when every amount they need was read; a blank amount is no amount (not a problem), an
+    unreadable one (``n/a``, ``$12k``) makes every total over those deals not computable.
+    """
+    return _gap_of_deals(data, "deals.amount", outcome, ("赢单的金额", "amounts of won deals"),
+                         ("商机的金额", "deal amounts"), lang)
+
+
+def _gap_of_deals(data: CrmData, field: str, outcome: Iterable[str], won: tuple[str, str],
+                  other: tuple[str, str], lang: str | None) -> str | None:
+    """:func:`input_gap` of ``field`` over the deals with ``outcome``, named ``won`` (only won deals) or ``other``."""
     outcome = tuple(outcome)
     deals = data.unique_deals()
-    rows = deals[deals["outcome"].isin(outcome)]
-    if outcome == ("won",):
-        return input_gap(data, "deals.closed", rows, "赢单的关闭日期", "close dates of won deals", lang)
-    return input_gap(data, "deals.closed", rows, "赢单和丢单的关闭日期", "close dates of won and lost deals", lang)
+    what, what_en = won if outcome == ("won",) else other
+    return input_gap(data, field, deals[deals["outcome"].isin(outcome)], what, what_en, lang)
+
+
+def closed_gap(data: CrmData, lang: str | None = None, outcome: Iterable[str] = ("won", "lost")) -> str | None:
+    """Why figures needing the close dates of won (and lost) deals are not computable; None when they are."""
+    return _gap_of_deals(data, "deals.closed", outcome, ("赢单的关闭日期", "close dates of won deals"),
+                         ("赢单和丢单的关闭日期", "close dates of won and lost deals"), lang)
 
 
 def created_gap(data: CrmData, lang: str | None = None, rows: pd.DataFrame | None = None) -> str | None:
@@ -46,10 +84,13 @@ def created_gap(data: CrmData, lang: str | None = None, rows: pd.DataFrame | Non
 
 
 def stage_time_gap(data: CrmData, lang: str | None = None) -> str | None:
-    """Why figures needing when deals entered their stages are not computable (unreadable stage-change times).
+    """Why figures needing when deals entered their stages are not computable; None when they are.
 
-    A stage change whose time failed to parse would drop the deal's passage through that stage.
+    Unreadable or unmapped stages (:func:`outcome_gap`) come first; then unreadable stage-change
+    times: a stage change whose time failed to parse would drop the deal's passage through that stage.
     """
+    if (why := outcome_gap(data, lang)) is not None:
+        return why
     lang = lang or current_lang()
     ev = data.events
     changes = ev[(ev["kind"] == "stage_change").to_numpy() & ~ev["synthetic"].to_numpy()]

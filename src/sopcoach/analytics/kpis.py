@@ -17,7 +17,7 @@ from ..errors import AnalysisError
 from ..i18n import current_lang, t
 from .compliance import Compliance
 from .funnel import _wilson_arrays, find_bottleneck, wilson_interval
-from .inputs import closed_gap, created_gap, funnel_gap, mark, stage_time_gap
+from .inputs import amount_gap, closed_gap, created_gap, funnel_gap, mark, outcome_gap, stage_time_gap
 from .period import Period, _cohort, _cohort_rows, _month_text
 from .stages import _core, _observed_beyond, _stage_ids, stage_entries
 
@@ -172,8 +172,9 @@ def kpis(data: CrmData, playbook: Any, month: str | None = None, *, lang: str | 
     # what the KPIs need: readable creation and close dates, stage-change times
     created_why = created_gap(data, lang)
     # the whole export counts every won and lost deal by its outcome; a month needs their close dates
-    closed_why = closed_gap(data, lang) if period.month is not None else None
-    won_why = closed_gap(data, lang, ("won",)) if period.month is not None else None
+    outcome_why = outcome_gap(data, lang)  # unmapped or blank stages, blank or conflicting deal ids
+    closed_why = outcome_why or (closed_gap(data, lang) if period.month is not None else None)
+    won_why = outcome_why or (closed_gap(data, lang, ("won",)) if period.month is not None else None)
     stages_why = stage_time_gap(data, lang)
     # lead conversion
     leads = data.leads
@@ -230,7 +231,7 @@ def kpis(data: CrmData, playbook: Any, month: str | None = None, *, lang: str | 
     # cycle
     cyc = cycle_times(data, playbook, month)
     won_deals = deals[deals["outcome"] == "won"]
-    cycle_why = closed_gap(data, lang, ("won",)) or created_gap(data, lang, won_deals)
+    cycle_why = outcome_why or closed_gap(data, lang, ("won",)) or created_gap(data, lang, won_deals)
     for kid, fn in (("average_sales_cycle", "mean"), ("median_sales_cycle", "median")):
         if cycle_why:
             rows[kid] = dict(value=math.nan, numerator=math.nan, denominator=math.nan, ci_low=math.nan,
@@ -270,7 +271,13 @@ def kpis(data: CrmData, playbook: Any, month: str | None = None, *, lang: str | 
 
 
 def stage_counts(data: CrmData, playbook: Any, month: str | None = None) -> dict[str, int]:
-    """Count the deals per current stage (playbook ids, ``won``, ``lost``, ``unmapped``) in the cohort."""
+    """Count the deals per current stage (playbook ids, ``won``, ``lost``, ``unmapped``) in the cohort.
+
+    Empty when a deal's stage or id is unmapped, blank or conflicting (:func:`~sopcoach.analytics.inputs.outcome_gap`
+    says why): the counts are never taken over the mapped rows only.
+    """
+    if outcome_gap(data) is not None:  # never counted on the mapped rows only
+        return {}
     cohort = _cohort(data, Period.of(month, playbook.calendar.timezone))
     counts = cohort["stage"].fillna("unmapped").value_counts()
     order = _stage_ids(playbook) + ["won", "lost", "unmapped"]
@@ -303,8 +310,8 @@ def breakdown(data: CrmData, playbook: Any, by: str = "owner", month: str | None
         ``cycle_median`` (float64 calendar days); ``amount_won`` (float64, export currency);
         ``breaches`` (Int64, with ``compliance``; missing when no SOP rule could be checked). Sorted
         by ``won`` then ``created``, descending. Columns whose inputs are absent or unreadable
-        (creation or close dates) are blank (NA), with the reason in ``attrs["not_computable"]``
-        (see :mod:`sopcoach.analytics.inputs`).
+        (creation or close dates, deal outcomes, the amounts of won deals) are blank (NA), with the
+        reason in ``attrs["not_computable"]`` (see :mod:`sopcoach.analytics.inputs`).
 
     Raises
     ------
@@ -372,11 +379,14 @@ _NEED_CLOSED = ["won", "lost", "win_rate", "ci_low", "ci_high", "win_rate_change
 
 def _blank_unreadable(out: pd.DataFrame, data: CrmData, lang: str | None, month: str | None) -> pd.DataFrame:
     """Blank the columns of a per-group or per-month table whose dates are absent or unreadable (see :func:`mark`)."""
-    created_why, closed_why = created_gap(data, lang), closed_gap(data, lang)
+    outcome_why = outcome_gap(data, lang)
+    created_why, closed_why = created_gap(data, lang), outcome_why or closed_gap(data, lang)
+    amount_why = amount_gap(data, lang)
     cols = (["created", "cycle_mean", "cycle_median"] if created_why else []) + (_NEED_CLOSED if closed_why else [])
-    if month is not None and (created_why or closed_why):
+    cols += ["amount_won"] if amount_why else []
+    if outcome_why or (month is not None and (created_why or closed_why)):
         cols.append("open")  # the pipeline at the month's end: created by then, not closed by then
-    return mark(out, [created_why, closed_why], dict.fromkeys(cols), lang)
+    return mark(out, [outcome_why, created_why, closed_why, amount_why], dict.fromkeys(cols), lang)
 
 
 def stage_conversion_by(data: CrmData, playbook: Any, by: str = "owner", month: str | None = None,

@@ -36,7 +36,7 @@ from ..crm.reading import CrmData
 from ..i18n import current_lang
 from .compliance import Compliance, check_compliance
 from .funnel import Bottleneck, find_bottleneck, funnel
-from .inputs import gap_of
+from .inputs import gap_of, outcome_gap
 from .kpis import GROUPS, breakdown, cycle_times, kpis, monthly_trend, stage_counts
 from .period import Period
 from .stages import stage_entries
@@ -64,6 +64,9 @@ class Review:
     quality: QualityReport
     problems: tuple
     lang: str
+    #: why ``stage_counts`` is empty (unmapped or blank stages, blank or conflicting deal ids, or the
+    #: month's cohort not computable); "" when it is not
+    stage_counts_gap: str = ""
 
 
 def review(data: CrmData, playbook: Any, month: str | None = None, as_of: Any = None, *,
@@ -103,7 +106,8 @@ def review(data: CrmData, playbook: Any, month: str | None = None, as_of: Any = 
                   stage_counts(data, playbook, month), fun, find_bottleneck(fun, lang=lang),
                   cycles, by,
                   monthly_trend(data, playbook, comp if month is None else None, lang=lang), comp,
-                  quality_report(data, playbook, lang), data.problems, lang)
+                  quality_report(data, playbook, lang), data.problems, lang,
+                  outcome_gap(data, lang) or (gap_of(fun) if month else ""))
 
 
 def _jsonable(v: Any) -> Any:
@@ -133,7 +137,7 @@ def review_json(rv: Review) -> dict[str, Any]:
     Keys: ``source``, ``month``, ``kpis`` (``win_rate`` etc. as fractions, ``sales_cycle_days``
     with ``mean``, ``median`` and ``count``, ``stage_counts``), ``kpi_details``, ``funnel``,
     ``bottleneck``, ``compliance`` (``checks`` and ``findings``), ``data_quality``,
-    ``not_computable`` (why the ``funnel``, the ``trend`` and each group table ``by`` are blank,
+    ``not_computable`` (why the ``funnel``, the ``trend``, the ``stage_counts`` and each group table ``by`` are blank,
     null when they are not), ``problem_summary`` (per file and column: ``path``, ``column``, ``count``, ``line``,
     ``example``, ``fix``, most frequent first), ``problems`` (every row problem). A KPI that is
     not computable is null, its reason in ``kpi_details``.
@@ -164,6 +168,7 @@ def review_json(rv: Review) -> dict[str, Any]:
                        "findings": _records(rv.compliance.findings)},
         "data_quality": _records(rv.quality.summary, "check"),
         "not_computable": {"funnel": gap_of(rv.funnel) or None, "trend": gap_of(rv.trend) or None,
+                           "stage_counts": rv.stage_counts_gap or None,
                            "by": {g: gap_of(df) or None for g, df in rv.by.items()}},
         "problem_summary": [asdict(g) for g in summarise(rv.problems)],
         "problems": [str(p) for p in rv.problems],

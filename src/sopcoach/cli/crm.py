@@ -137,7 +137,6 @@ def _cmd_analyze(args: argparse.Namespace) -> int:
 
 
 def _print_text(rv: Any, data: Any, lang: str) -> None:
-    from ..analytics.inputs import gap_of  # noqa: PLC0415 - start-up: pandas-based, loaded only by this command
     out = sys.stdout
     for f in data.files:
         print(f.describe(lang), file=out)
@@ -154,8 +153,8 @@ def _print_text(rv: Any, data: Any, lang: str) -> None:
             v = f"{t('无法计算', 'not computable', lang)}: {r['reason']}"
         print(f"  {kid}: {v}", file=out)
     counts = ", ".join(f"{k} {v:,}" for k, v in rv.stage_counts.items()) or "-"
-    if rv.month and gap_of(rv.funnel):  # the stage counts follow the funnel's cohort
-        counts = f"{t('无法计算', 'not computable', lang)}: {gap_of(rv.funnel)}"
+    if rv.stage_counts_gap:
+        counts = f"{t('无法计算', 'not computable', lang)}: {rv.stage_counts_gap}"
     print(f"  stage_counts ({t('本期新建商机的当前阶段' if rv.month else '各商机的当前阶段', 'current stage of the deals created in the period' if rv.month else 'current stage of every deal', lang)}): {counts}", file=out)
     from ..analytics.report import populations_note  # noqa: PLC0415 - start-up: pandas-based, loaded only by this command
     print(f"  ({populations_note(rv)})", file=out)

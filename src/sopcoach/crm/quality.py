@@ -53,7 +53,9 @@ def quality_report(data: CrmData, playbook: Any = None, lang: str | None = None)
     mapping does not map), ``unknown_product`` (not in the export's product list), ``unknown_tier``
     (not a playbook tier), ``unknown_account``, ``event_before_deal`` (an event earlier than its deal's
     creation), ``negative_duration`` (closed before created, an event ending or modified before it
-    starts, a negative call duration), ``duplicate_event`` (identical in every column but the id),
+    starts, a negative call duration), ``duplicate_event`` (identical in every column but the id), ``duplicate_deal`` (a deal id on
+    more than one deals row, e.g. the same file exported twice: the deal is counted once; rows that
+    differ are also row problems), every count being of unique deals,
     ``orphan_event`` (no deal or account, or an unknown deal id), ``date_formats`` (more than one
     date format in the export), ``stage_regression`` (a stage path that goes back, e.g. won then
     lost).
@@ -77,7 +79,7 @@ def quality_report(data: CrmData, playbook: Any = None, lang: str | None = None)
 
     rows: list[dict[str, Any]] = []
     details: list[pd.DataFrame] = []
-    deals, ev = data.deals, data.events
+    deals, ev = data.unique_deals(), data.events  # every count is of deals, not of rows
 
     def add(check: str, status: str, count: int, message: str, frame: pd.DataFrame | None = None,
             value: pd.Series | None = None) -> None:
@@ -187,6 +189,27 @@ def quality_report(data: CrmData, playbook: Any = None, lang: str | None = None)
     else:
         msg = tr("没有重复记录", "no repeated events")
     add("duplicate_event", "found" if len(dup) else "clean", len(dup), msg, dup, dup["duplicate_of"])
+    # deal ids on more than one row (identical rows are counted once; differing ones are row problems)
+    rows_ = data.deals
+    again = rows_[rows_["deal_id"].notna() & rows_["deal_id"].duplicated()]
+    if len(again):
+        first = rows_.drop_duplicates("deal_id").set_index("deal_id").loc[again["deal_id"]]
+        where = (first["source_file"].map(lambda f: Path(str(f)).name) + " line "
+                 + first["source_row"].astype(str)).to_numpy()
+        value = pd.Series(where, index=again.index)
+        files = ", ".join(dict.fromkeys(Path(str(f)).name for f in pd.concat([first["source_file"], again["source_file"]])))
+        n_ids = again["deal_id"].nunique()
+        e = again.iloc[0]
+        eg = f"{e['deal_id']}: {where[0]}, {Path(str(e['source_file'])).name} line {e['source_row']}"
+        add("duplicate_deal", "found", len(again),
+            tr(f"{n_ids:,} 个商机编号出现在多行中（{files}；共多出 {len(again):,} 行；例如 {eg}），每个商机只计一次；"
+               "内容不同的行另列为行问题",
+               f"{n_ids:,} deal id{'s are' if n_ids != 1 else ' is'} on more than one row ({files}; {len(again):,} "
+               f"extra row{'s' if len(again) != 1 else ''}; e.g. {eg}); each deal is counted once, and rows that "
+               "differ are listed as row problems"),
+            again, value)
+    else:
+        add("duplicate_deal", "clean", 0, tr("每个商机编号只出现一次", "every deal id is on one row"))
     # orphans
     has_deal = ev["deal_id"].notna().to_numpy()
     orphan = ev[real & ((~has_deal & ev["account_id"].isna().to_numpy()) | (has_deal & (pos < 0)))]

@@ -44,7 +44,12 @@ Reading never guesses:
 
 Row problems are collected (not raised) as :class:`~sopcoach.errors.Problem` records naming the file,
 the source row (the header is row 1), the column and the fix; a broken mapping, a missing column or
-an ambiguous date column raises :class:`~sopcoach.errors.ContentError` with all of them.
+an ambiguous date column raises :class:`~sopcoach.errors.ContentError` with all of them. Besides
+unreadable values, these are row problems: a deals row with a blank deal id or a blank stage, a
+stage name (of a deal or a stage change) the mapping's ``stages:`` does not list (names match
+exactly; one differing only in case is refused with a message saying so), and a deal id on two
+deals rows (in one file or across files) whose values differ. Rows identical in every field are
+counted once (:meth:`CrmData.unique_deals`; the data-quality check ``duplicate_deal`` names them).
 
 The canonical frames (``CrmData``):
 
@@ -818,7 +823,12 @@ class CrmData:
     _cache: dict = field(default_factory=dict, repr=False, compare=False)
 
     def unique_deals(self) -> pd.DataFrame:
-        """Return the deals with one row per ``deal_id`` (the first), RangeIndex (cached)."""
+        """Return the deals with one row per ``deal_id`` (the first), RangeIndex (cached).
+
+        No built-in mapping reads more than one row per deal; when an export holds a deal twice
+        (the same file exported twice), the copies are identical (counted once) or differ (a row
+        problem: the figures needing them are not computable).
+        """
         if "unique_deals" not in self._cache:
             self._cache["unique_deals"] = self.deals.drop_duplicates("deal_id").reset_index(drop=True)
         return self._cache["unique_deals"]
@@ -1062,9 +1072,11 @@ def read_export(paths: Sequence[Any] | Any, source: str | Path | Mapping | None 
             if table.kind == "events":
                 canon["duplicate_of"] = _duplicates(ctx, table, canon)
                 if "stage" in canon:
+                    _stage_problems(canon["stage"], table, ctx, blank_ok=True)
                     canon["stage_raw"] = canon["stage"]
                     canon["stage"] = _map_values(canon["stage_raw"], mapping.spec.stages)
             if table.kind == "deals":
+                _deal_problems(canon, table, ctx)
                 extra = _deal_date_events(raw, table, canon, ctx)
                 if len(extra):
                     frames["events"].append(extra)
@@ -1073,6 +1085,7 @@ def read_export(paths: Sequence[Any] | Any, source: str | Path | Mapping | None 
         fatal.append(Problem(", ".join(sorted({f.path for f in files if f.kind == "deals"})), 0, 0, "",
                              "the deals file has a header but no rows: there is nothing to analyse; "
                              "export the deals again, with their rows"))
+    problems.extend(_conflicting_deals(frames["deals"], deals_table, mapping))
     raise_problems(fatal)
     if strict:
         raise_problems(problems)
@@ -1110,6 +1123,84 @@ def _table_frame(raw: pd.DataFrame, table: TableSpec, ctx: _Ctx) -> tuple[pd.Dat
                 column = _resolve(spec, ctx.header) or ""
                 ctx.row_problems(rows + 2, column, [f"{req}: a value is required" for _ in rows])
     return frame, missing
+
+
+def _stage_problems(stage: pd.Series, table: TableSpec, ctx: _Ctx, blank_ok: bool) -> None:
+    """Report each stage name the mapping does not map (and, unless ``blank_ok``, each blank stage) as a row problem.
+
+    Stage names are matched exactly, as the CRM writes them (``won`` is not ``Won``): a name that
+    differs from a mapped one only in case is refused too, the message saying so, since a CRM
+    that writes both may mean two different stages. The fix is to add the name to the mapping's
+    ``stages:`` (with its playbook stage id, ``won`` or ``lost``).
+    """
+    column = _resolve(table.fields["stage"], ctx.header) or ""
+    stages = ctx.mapping.spec.stages
+    folded: dict[str, list[str]] = {}
+    for name in stages:
+        folded.setdefault(name.casefold(), []).append(name)
+    codes, uniq = pd.factorize(stage.to_numpy(dtype=object))
+    where = Path(str(ctx.mapping.path)).name
+    messages: list[str | None] = []
+    for v in uniq:
+        if v in stages:
+            messages.append(None)
+            continue
+        same = folded.get(str(v).casefold())
+        note = (f" (stage names are matched exactly, as the CRM writes them: {v!r} differs from "
+                f"{same[0]!r} only in case)" if same else "")
+        messages.append(f"stage: {v!r} is not a stage name of the mapping{note}; add {v!r} to stages: in "
+                        f"{where} with its playbook stage id, won or lost")
+    messages.append(None if blank_ok else "stage: a value is required; fill in the deal's stage in the export")
+    codes = np.where(codes < 0, len(uniq), codes)
+    rows = np.flatnonzero(np.array([messages[c] is not None for c in range(len(messages))])[codes])
+    ctx.row_problems(rows + 2, column, [messages[codes[r]] or "" for r in rows])
+
+
+def _deal_problems(canon: pd.DataFrame, table: TableSpec, ctx: _Ctx) -> None:
+    """Report the deals rows no figure can count: a blank deal id, a blank or unmapped stage (row problems)."""
+    spec = table.fields.get("deal_id")
+    column = _resolve(spec, ctx.header) if spec is not None and spec.column else None
+    if column:
+        rows = np.flatnonzero(canon["deal_id"].isna().to_numpy())
+        ctx.row_problems(rows + 2, column, ["deal_id: a value is required; fill in the deal's id (every deal row "
+                                            "needs one)" for _ in rows])
+    if "stage" in canon:
+        _stage_problems(canon["stage"], table, ctx, blank_ok=False)
+
+
+def _conflicting_deals(frames: Sequence[pd.DataFrame], table: TableSpec, mapping: Mapping) -> list[Problem]:
+    """Row problems for a deal id on more than one deals row whose values differ (in one file or across files).
+
+    Rows identical in every mapped field are counted once (:meth:`CrmData.unique_deals`; the
+    data-quality check ``duplicate_deal`` names them); rows that differ cannot be told apart, so
+    each later one is a row problem naming the first row and the differing fields.
+    """
+    frames = [f for f in frames if len(f)]
+    if not frames:
+        return []
+    deals = pd.concat(frames, ignore_index=True)
+    ids = deals["deal_id"]
+    dup = deals[ids.notna() & ids.duplicated(keep=False)]
+    if not len(dup):
+        return []
+    first = dup.drop_duplicates("deal_id").set_index("deal_id").loc[dup["deal_id"]].reset_index()
+    dup = dup.reset_index(drop=True)
+    fields = [c for c in dup.columns if c not in ("deal_id", "source_file", "source_row")]
+    differ = np.zeros((len(dup), len(fields)), dtype=bool)
+    for j, c in enumerate(fields):
+        a, b = dup[c], first[c]
+        differ[:, j] = ~(a.eq(b).fillna(False).to_numpy(dtype=bool) | (a.isna() & b.isna()).to_numpy())
+    spec = table.fields.get("deal_id")
+    column = spec.column[0] if spec is not None and spec.column else "deal_id"
+    out = []
+    for i in np.flatnonzero(differ.any(axis=1)):
+        what = ", ".join(f"{fields[j]} {first.at[i, fields[j]]!s} vs {dup.at[i, fields[j]]!s}"
+                         for j in np.flatnonzero(differ[i]))
+        out.append(Problem(str(dup.at[i, "source_file"]), int(dup.at[i, "source_row"]), 0, column,
+                           f"deal_id: {dup.at[i, 'deal_id']!r} is also on line {int(first.at[i, 'source_row'])} of "
+                           f"{Path(str(first.at[i, 'source_file'])).name} with different values ({what}); keep "
+                           "one row per deal: remove or correct the other row"))
+    return out
 
 
 def _duplicates(ctx: _Ctx, table: TableSpec, canon: pd.DataFrame) -> pd.Series:
@@ -1280,7 +1371,8 @@ def _assemble(frames: dict[str, list[pd.DataFrame]], mapping: Mapping, provided:
     # deals without recorded stage changes get one at the close (won/lost) from the deals table
     recorded = (events["kind"] == "stage_change").to_numpy() & ~events["synthetic"].to_numpy()
     has_history = pd.unique(events.loc[recorded, "deal_id"].dropna().to_numpy(dtype=object))
-    closing = deals[deals["closed"].notna() & ~deals["deal_id"].isin(has_history)]
+    once = deals.drop_duplicates("deal_id")  # a deal on several rows closes once (see _conflicting_deals)
+    closing = once[once["closed"].notna() & ~once["deal_id"].isin(has_history)]
     if len(closing):
         close_ev = pd.DataFrame({
             "event_id": closing["deal_id"] + ":closed", "deal_id": closing["deal_id"],
