@@ -123,7 +123,7 @@ def test_retiring_keeps_the_question_but_leaves_it_out_of_every_draw(ed, content
 def test_retiring_below_the_draw_is_reported_and_not_saved(ed, content):
     section = "crm_use"
     ids = [r.id for r in ed.questions("bank") if r.section == section]
-    draws = dict(ed._draws())
+    draws = ed.draws()
     for qid in ids[: len(ids) - draws[section] + 1]:
         ed.retire("bank", qid)
     review = ed.review("en")

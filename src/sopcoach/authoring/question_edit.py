@@ -249,7 +249,7 @@ class QuestionEdit:
         self.opened_at = self.clock()
         self._dirty: set[str] = set()
         self._base = {key: _plain(node) for key, (_name, node) in self._index().items()}
-        self._base_draws = self._draws()
+        self._base_draws = self.draws()
         self._cache.clear()
 
     def _index(self) -> dict[tuple[str, str], tuple[str, CommentedMap]]:
@@ -264,7 +264,8 @@ class QuestionEdit:
                     out.setdefault((pool, str(node["id"])), (name, node))
         return out
 
-    def _draws(self) -> dict[str, int]:
+    def draws(self) -> dict[str, int]:
+        """Return ``{section: draw}`` of the blueprint as edited (empty when it does not read)."""
         doc = self.docs.get(BLUEPRINT)
         try:
             return {str(s["id"]): s["draw"] for s in doc["exam"]["sections"]}  # type: ignore[index]
@@ -317,7 +318,7 @@ class QuestionEdit:
         """Return the section ids a question of ``pool`` may name: the blueprint's sections for the
         bank, the lesson ids for practice (plus any section already used)."""
         self._pool(pool)
-        known = list(self._draws()) if pool == "bank" else [x.id for x in (self.playbook.lessons if self.playbook else [])]
+        known = list(self.draws()) if pool == "bank" else [x.id for x in (self.playbook.lessons if self.playbook else [])]
         used = [r.section for r in self.questions(pool)]
         return list(dict.fromkeys(known + used))
 
@@ -531,6 +532,8 @@ class QuestionEdit:
             (every field named, as ``check`` would name it).
         """
         self._pool(pool)
+        if isinstance(data.get("clauses"), str):
+            data = {**data, "clauses": _split_list(data["clauses"])}
         qid = str(data.get("id", "")).strip()
         if not re.fullmatch(ID.strip("^$"), qid):
             raise EditError(f"id {qid!r}: letters, digits, '-', '_', '.', starting with a letter or digit")
@@ -693,7 +696,7 @@ class QuestionEdit:
                               tuple(hints))
 
     def _sections(self, new: dict, pools: set[str]) -> list[SectionCount]:
-        draws = self._draws()
+        draws = self.draws()
         out = []
         for pool in POOLS:
             if pool not in pools:
