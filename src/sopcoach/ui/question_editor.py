@@ -236,6 +236,8 @@ class QuestionEditorApp:
             self._picking = False
         sections = self.ed.sections(self.pool.value)
         self.new_section.options = sections
+        current = self.ed.question(self.pool.value, self.qid).get("section") if self.qid else None
+        self.new_section.value = current if current in sections else (sections[0] if sections else None)
         types = EXAM_TYPES if self.pool.value == "bank" else PRACTICE_TYPES
         self.new_type.options = [(self.tr(*TYPE_NAMES[x]), x) for x in types]
         self.show_question()
