@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import difflib
-import shutil
 from pathlib import Path
 
 import pytest
@@ -12,15 +11,12 @@ from sopcoach.certification.exam import draw
 from sopcoach.content.playbook import load_playbook
 from sopcoach.content.quizbank import load_bank, load_blueprint
 from sopcoach.errors import EditError, InvalidPlaybook
-from support import ROOT
+from support import ROOT, copy_content
 
 
 @pytest.fixture
 def content(tmp_path) -> Path:
-    root = tmp_path / "content"
-    shutil.copytree(ROOT / "playbook", root / "playbook")
-    shutil.copytree(ROOT / "quizzes", root / "quizzes")
-    return root
+    return copy_content(tmp_path)
 
 
 @pytest.fixture

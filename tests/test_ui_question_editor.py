@@ -3,7 +3,6 @@ view (no key unless asked), refusals are shown, and review and save land on disk
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 
 import ipywidgets as w
@@ -13,17 +12,14 @@ from sopcoach.authoring.question_edit import QuestionEdit
 from sopcoach.content.playbook import load_playbook
 from sopcoach.content.quizbank import load_bank
 from sopcoach.ui.question_editor import QuestionEditorApp, build
-from support import ROOT
+from support import ROOT, copy_content
 
 NOTEBOOK = ROOT / "notebooks" / "trainer" / "question_editor.ipynb"
 
 
 @pytest.fixture
 def content(tmp_path) -> Path:
-    root = tmp_path / "content"
-    shutil.copytree(ROOT / "playbook", root / "playbook")
-    shutil.copytree(ROOT / "quizzes", root / "quizzes")
-    return root
+    return copy_content(tmp_path)
 
 
 @pytest.fixture

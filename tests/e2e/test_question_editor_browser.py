@@ -6,7 +6,6 @@ saves; the bank file on disk changes by that one line and the version before is 
 from __future__ import annotations
 
 import difflib
-import shutil
 from pathlib import Path
 
 import pytest
@@ -16,7 +15,7 @@ from sopcoach.authoring.question_edit import STORE
 from sopcoach.authoring.yaml_writer import history
 from sopcoach.content.playbook import load_playbook
 from sopcoach.content.quizbank import load_bank
-from support import ROOT
+from support import copy_content
 from trainer_servers import trainer_server as run_trainer_server
 
 pytestmark = pytest.mark.e2e
@@ -28,12 +27,7 @@ NEW_STEM = "本周对这家B类客户最少要跟进几次?"
 @pytest.fixture
 def content(tmp_path) -> Path:
     """A content folder for this test: playbook, quizzes and the question editor notebook."""
-    root = tmp_path / "content"
-    for name in ("playbook", "quizzes"):
-        shutil.copytree(ROOT / name, root / name)
-    (root / "notebooks" / "trainer").mkdir(parents=True)
-    shutil.copy(ROOT / "notebooks" / "trainer" / "question_editor.ipynb", root / "notebooks" / "trainer")
-    return root
+    return copy_content(tmp_path, "trainer/question_editor.ipynb")
 
 
 @pytest.fixture

@@ -18,13 +18,12 @@ import pytest
 import requests
 
 from sopcoach.web.launch import free_port, trainer_command, trainer_site
-from support import stop_process
+from support import learner_env, stop_process
 
 
 def content_env(content: Path, home: Path, **extra: str) -> dict[str, str]:
     """The environment of a server on ``content`` with its data in ``home`` (zh-CN pages)."""
-    return {**os.environ, "SOPCOACH_HOME": str(home), "SOPCOACH_DB_URL": f"sqlite:///{home / 'sopcoach.db'}",
-            "SOPCOACH_CONTENT": str(content), "SOPCOACH_LANG": "zh-CN", "PYTHONUNBUFFERED": "1", **extra}
+    return {**os.environ, **learner_env(content, home, "zh-CN", PYTHONUNBUFFERED="1", **extra)}
 
 
 @contextlib.contextmanager

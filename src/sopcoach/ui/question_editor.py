@@ -41,10 +41,10 @@ from ..authoring.question_edit import POOLS, QuestionEdit, QuestionReview, open_
 from ..certification.exam import option_order, question_view
 from ..certification.scoring import check_response, credit, key_text
 from ..content.quizbank import EXAM_TYPES
-from ..errors import EditError, InvalidResponse, SaveConflict, SopcoachError
+from ..errors import EditError, InvalidResponse, SaveConflict
 from ..i18n import current_lang, t
 from ..lessons.progress import Feedback
-from ._common import esc, log, log_to_server, safe
+from ._common import editor_root, esc, safe
 from .exam_app import CSS as EXAM_CSS
 from .exam_app import answer_control, stem_html
 from .lesson_app import PracticeItem
@@ -526,12 +526,4 @@ def question_editor(content: Path | str | None = None, home: Path | str | None =
 
     When the questions cannot be opened, a message says why instead (the details go to the log).
     """
-    log_to_server()
-    try:
-        return build(content, home, lang).root
-    except SopcoachError as exc:
-        log.info("question editor refused: %s", exc)
-        return w.HTML(f"<div class='sopcoach-msg-danger'>{esc(exc)}</div>")
-    except Exception:
-        log.exception("question editor failed to open")
-        return w.HTML(f"<div class='sopcoach-msg-danger'>{esc(t('编辑器无法打开,详情见服务器日志。', 'The editor could not open; see the server log.', lang))}</div>")
+    return editor_root(lambda: build(content, home, lang), "question editor", lang)
