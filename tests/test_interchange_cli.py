@@ -105,7 +105,7 @@ def test_export_gift_round_trips_through_import(tmp_path, capsys):
     gift, back = tmp_path / "cert.gift", tmp_path / "back.yaml"
     assert main(["export", str(ROOT / "quizzes" / "bank"), "--format", "gift", "-o", str(gift)]) == 0
     code, out, _ = _import(capsys, gift, "-o", back)
-    assert code == 0 and "imported 96, skipped 0 (96 items, gift)" in out
+    assert code == 0 and "imported 104, skipped 0 (104 items, gift)" in out
     assert check_paths([back], ROOT) == []
 
 
@@ -114,7 +114,7 @@ def test_export_moodle_xml_is_well_formed(tmp_path, capsys):
     out = tmp_path / "cert.xml"
     assert main(["export", str(ROOT / "quizzes" / "bank"), "--format", "moodle-xml", "-o", str(out)]) == 0
     types = [q.get("type") for q in ET.parse(out).getroot()]
-    assert types.count("category") == 5 and len(types) - 5 == 96
+    assert types.count("category") == 5 and len(types) - 5 == 104
 
 
 def test_export_moodle_xml_right_minus_wrong_grades(tmp_path, capsys):

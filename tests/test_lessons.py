@@ -17,7 +17,7 @@ from sopcoach.content.playbook import load_playbook
 from sopcoach.errors import InvalidResponse, LessonsIncomplete, ToolInputError
 from sopcoach.lessons.progress import PASS_FRACTION, LessonService, lesson_gate
 from sopcoach.lessons.tools import (approval, check_follow_up_plan, classify_tier, deadline, funnel, objectives,
-                                    render_text, stage_map, trend)
+                                    quote_line, render_text, stage_map, trend)
 from sopcoach.web.secret import load_secret
 from support import CASES, ROOT, complete_lessons, correct_response, wrong_response
 
@@ -226,6 +226,27 @@ def test_stage_map_highlights_the_responsible_role(playbook):
     assert [b.position for b in stage_map(playbook, "sales_rep") if b.highlighted] == [1, 2, 4]
 
 
+@pytest.mark.parametrize("product, qty, discount, net, chain", [
+    ("crm-standard", 30, "0", "36000", ["sales_rep"]),                       # the exam's pk-seat-total line
+    ("crm-enterprise", 45, "0.05", "102600.00", ["sales_rep", "sales_supervisor"]),   # above 100,000 after discount
+    ("implementation", 2, "0.10", "90000.00", ["sales_rep"]),                 # exactly at 10% and under the amount
+    ("support-premium", 9, "0.12", "475200.00", ["sales_rep", "sales_supervisor"]),
+    ("support-premium", 9, "0", "540000", ["sales_rep", "sales_supervisor", "sales_director"]),
+])
+def test_a_quote_line_prices_from_the_list_price_and_names_the_approver(playbook, product, qty, discount, net, chain):
+    """quantity x list price, less the discount, is the quote amount the approval chain judges."""
+    line = quote_line(playbook, product, qty, discount)
+    assert str(line.net_total) == net and line.approval.chain == chain
+
+
+def test_a_quote_line_refuses_what_is_no_quote(playbook):
+    """An unknown product or a quantity below 1 is refused with the fix."""
+    with pytest.raises(ToolInputError, match="unknown product 'crm-gold'; pick one of the catalogue"):
+        quote_line(playbook, "crm-gold", 1, 0)
+    with pytest.raises(ToolInputError, match="whole number of 1 or more"):
+        quote_line(playbook, "training", 0, 0)
+
+
 def test_goals_map_to_the_lessons_that_teach_them(playbook):
     """Lesson 1 maps each goal of seed:1 to its clauses and later lessons."""
     first = next(x for x in playbook.lessons if x.id == "purpose")
@@ -235,10 +256,10 @@ def test_goals_map_to_the_lessons_that_teach_them(playbook):
 # ----------------------------------------------------------------------------- content of lessons
 
 
-def test_nine_lessons_each_with_a_notebook_and_practice(playbook, inst):
-    """Nine lessons with at least 3 practice questions each, all served by the one thin learner notebook."""
+def test_ten_lessons_each_with_a_notebook_and_practice(playbook, inst):
+    """Ten lessons with at least 3 practice questions each, all served by the one thin learner notebook."""
     import nbformat
-    assert [x.number for x in sorted(playbook.lessons, key=lambda x: x.number)] == list(range(1, 10))
+    assert [x.number for x in sorted(playbook.lessons, key=lambda x: x.number)] == list(range(1, 11))
     practice = inst.practice()
     for lesson in playbook.lessons:
         assert len(practice.in_section(lesson.id)) >= 3
@@ -363,7 +384,7 @@ def test_exam_refuses_to_start_before_the_lessons(inst, clock):
     service = inst.exam_service(clock, lesson_gate=lesson_gate(inst))
     with pytest.raises(LessonsIncomplete) as err:
         service.start_or_resume("e7003")
-    assert len(err.value.missing) == 9 and inst.records.attempts("e7003") == []
+    assert len(err.value.missing) == 10 and inst.records.attempts("e7003") == []
     complete_lessons(inst, "e7003")
     assert service.start_or_resume("e7003") > 0
 

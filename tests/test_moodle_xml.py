@@ -89,11 +89,11 @@ def _comparable(q):
 
 
 def test_shipped_bank_round_trips_through_moodle_xml(tmp_path, capsys):
-    """export --format moodle-xml of the 96-question bank, then import: the same questions come back."""
+    """export --format moodle-xml of the 104-question bank, then import: the same questions come back."""
     xml, back = tmp_path / "bank.xml", tmp_path / "back.yaml"
     assert main(["export", str(ROOT / "quizzes" / "bank"), "--format", "moodle-xml", "-o", str(xml)]) == 0
     assert main(["import", str(xml), "-o", str(back), "--strict"]) == 0
-    assert "imported 96, skipped 0 (96 items, moodle-xml)" in capsys.readouterr().out
+    assert "imported 104, skipped 0 (104 items, moodle-xml)" in capsys.readouterr().out
     pb = load_playbook(ROOT / "playbook")
     before = load_bank(sorted((ROOT / "quizzes" / "bank").glob("*.yaml")), pb).questions
     after = load_bank([back], pb).questions

@@ -34,10 +34,10 @@ def _html(widget) -> str:
 
 
 def test_home_lists_lessons_and_links_views_in_place(inst, clock, code):
-    """The home view lists 9 lessons and the exam; its links are in-app view addresses, never a token."""
+    """The home view lists 10 lessons and the exam; its links are in-app view addresses, never a token."""
     app = HomeApp(inst, lang="zh-CN", clock=clock, learner_id="e8001")
     html = _html(app.root)
-    assert len(app.bars) == 9 and "上岗认证考试" in html
+    assert len(app.bars) == 10 and "上岗认证考试" in html
     assert 'data-view href="/learn/exam"' in html and 'data-view href="/learn/lessons/process"' in html
     assert "session=" not in html and "ipynb" not in html
 
@@ -95,6 +95,22 @@ def test_empty_answer_is_refused_without_saving(inst, clock, code):
     next(iter(app.items.values())).check.click()
     assert "Give an answer first" in app.status.value
     assert not (inst.records.lesson_progress("e8001")["customers"].practice or {}).get("answers")
+
+
+def test_catalogue_tool_prices_a_line_and_names_the_approver(inst, clock, code):
+    """Lesson 10 lists every product with its list price; 41 Enterprise users at 0% need no approval
+    (98,400 CNY), 42 do (100,800 CNY: the supervisor); a fractional quantity is refused."""
+    tool = LessonApp(inst, "products", lang="en", clock=clock, learner_id="e8001").tool
+    assert all(p.name.en in tool.table.value for p in inst.playbook.products) and "2,400 CNY" in tool.table.value
+    tool.product.value = "crm-enterprise"
+    tool.quantity.box.value = 41
+    assert "data-net='98400'" in tool.out.value and "data-approver=''" in tool.out.value
+    tool.quantity.box.value = 42
+    assert "data-net='100800'" in tool.out.value and "data-approver='sales_supervisor'" in tool.out.value
+    tool.discount.value = "12"
+    assert "after 12% off, the quote amount is 88,704 CNY" in tool.out.value
+    tool.discount.value = "abc"
+    assert "Type the discount as a number" in tool.msg.value
 
 
 def test_approval_tool_shows_the_approver_and_the_clause(inst, clock, code):
@@ -198,8 +214,8 @@ def test_lesson_navigation_links(inst, clock, code):
     """A lesson links home, to its neighbours, and the last lesson links to the exam."""
     first = LessonApp(inst, "purpose", lang="zh-CN", clock=clock, learner_id="e8001")
     assert 'href="/learn/"' in first.nav.value and 'href="/learn/lessons/process"' in first.nav.value
-    last = LessonApp(inst, "improvement", lang="en", clock=clock, learner_id="e8001")
-    assert 'href="/learn/exam?lang=en"' in last.nav.value and 'href="/learn/lessons/crm_kpis?lang=en"' in last.nav.value
+    last = LessonApp(inst, "products", lang="en", clock=clock, learner_id="e8001")
+    assert 'href="/learn/exam?lang=en"' in last.nav.value and 'href="/learn/lessons/improvement?lang=en"' in last.nav.value
 
 
 def test_no_handler_without_names_value():

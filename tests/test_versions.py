@@ -21,7 +21,8 @@ from sopcoach.content.quizbank import load_bank
 from sopcoach.errors import ExamError, QuestionsNeedReview, StaleQuotes, VersionError
 
 QUOTE_QUESTIONS = {"pk-rep-discount", "pk-am-quote-limit", "pk-supervisor-discount", "sp-rep-quote-limit",
-                   "sp-rep-discount-limit", "sp-rep-approver", "sp-am-approver", "sp-supervisor-approver"}
+                   "sp-rep-discount-limit", "sp-rep-approver", "sp-am-approver", "sp-supervisor-approver",
+                   "sp-apply-quote-approver", "pk-apply-quote-within-authority"}
 
 
 @dataclass
@@ -97,7 +98,7 @@ def test_first_release_records_hashes_and_flags_nothing(content, records, clock)
 
 
 def test_release_marks_questions_on_changed_clauses(content, records, clock):
-    """A release that changes quote-limits marks the 8 questions examining it needs-review."""
+    """A release that changes quote-limits marks the 10 questions examining it needs-review."""
     pb, bank = content.load()
     release(records, pb, bank, content.folder, now=clock())
     raise_supervisor_limit(content)
@@ -148,7 +149,8 @@ def test_section_without_enough_confirmed_questions_refuses_with_names(records, 
     crm = [q.id for q in bank.in_section("crm_use")]
     records.run(lambda s: s.add(Release(id=1, label="1.0", created_at=to_db(clock()), playbook_hash="x",
                                         clause_hashes={}, snapshot={}, changed=[])))
-    for qid in crm[:13]:
+    waiting = crm[:len(crm) - 4]  # 4 left confirmed, one short of the 5 drawn
+    for qid in waiting:
         records.run(lambda s, q=qid: s.add(QuestionReview(question_id=q, release_id=1, clauses=["c"],
                                                           status="needs_review", flagged_at=to_db(clock()))))
     records.enroll("E1", "x")
@@ -157,7 +159,7 @@ def test_section_without_enough_confirmed_questions_refuses_with_names(records, 
         service.start_or_resume("E1", seed=1)
     assert err.value.section == "crm_use" and (err.value.needed, err.value.available) == (5, 4)
     assert "section 'crm_use' draws 5 questions but only 4 are confirmed" in str(err.value)
-    assert err.value.waiting == sorted(crm[:13]) and ", ".join(sorted(crm[:13])) in str(err.value)
+    assert err.value.waiting == sorted(waiting) and ", ".join(sorted(waiting)) in str(err.value)
 
 
 def test_confirm_returns_questions_to_the_draw(content, records, clock):
@@ -326,10 +328,10 @@ def test_diff_before_any_release_says_so(playbook):
 
 
 def test_impact_lists_questions_lessons_checks_and_kpis(playbook, bank):
-    """quote-limits: 8 questions, lesson 3, the authority check; kpi-formulas: the KPIs."""
+    """quote-limits: 10 questions, lessons 3 and 10, the authority check; kpi-formulas: the KPIs."""
     df = impact(playbook, bank, ["quote-limits", "business-calendar", "kpi-formulas"], "en")
     assert set(df.loc["quote-limits", "questions"]) == QUOTE_QUESTIONS
-    assert df.loc["quote-limits", "lessons"] == ["L3 authority"]
+    assert df.loc["quote-limits", "lessons"] == ["L3 authority", "L10 products"]
     assert df.loc["quote-limits", "checks"] == ["authority"]
     assert "sla:first_proposal" in df.loc["business-calendar", "checks"]
     assert df.loc["kpi-formulas", "kpis"] == [f"kpi:{k.id}" for k in playbook.kpis]

@@ -92,7 +92,7 @@ def test_learner_walks_two_lessons_and_progress_survives_a_reload(lesson_server,
     sign_in_browser(page, base, "e4001", CODE, "",
                     before_submit=lambda p: p.screenshot(path=str(artifacts / "1-sign-in.png"), full_page=True))
     assert page.url == f"{base}learn/"  # the address names the view and carries no session
-    assert page.locator(".sopcoach-lesson-row").count() == len(inst.playbook.lessons) == 9
+    assert page.locator(".sopcoach-lesson-row").count() == len(inst.playbook.lessons) == 10
     assert "完成全部课程后才能开始考试" in page.locator(".sopcoach-exam-card").inner_text()
     page.screenshot(path=str(artifacts / "2-home-signed-in.png"), full_page=True)
 
@@ -146,7 +146,7 @@ def test_learner_walks_two_lessons_and_progress_survives_a_reload(lesson_server,
     page.locator(".sopcoach-home-link").first.click()
     _home_view(page, base)
     home_text = page.locator(".sopcoach-home").inner_text()
-    assert "已完成 2 / 9 课" in home_text
+    assert "已完成 2 / 10 课" in home_text
     for lid in ("authority", "service_levels"):
         assert "已完成" in page.locator(f".sopcoach-lesson-{lid}").inner_text()
     page.screenshot(path=str(artifacts / "7-home-progress.png"), full_page=True)

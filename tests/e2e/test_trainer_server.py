@@ -271,7 +271,7 @@ def test_monthly_review_in_chromium(trainer: Trainer, page, artifacts) -> None:
     page.get_by_role("tab", name="案例研讨").click()
     deviation = app.locator(".callout .clause").first
     expect(deviation).to_be_visible(timeout=60_000)  # the deal with most deviations, its clause quoted
-    expect(deviation).to_contain_text("seed:")
+    expect(deviation).to_contain_text(re.compile(r"\((seed:[\d.]+|company-setting)\)"))  # and its source
     expect(app.get_by_text("讨论问题")).to_be_visible()
     expect(app.locator("ol li").first).to_be_visible()
     page.screenshot(path=str(artifacts / "review_case.png"), full_page=True)
@@ -335,7 +335,7 @@ def test_recertification_exam_in_chromium(learner_server, tmp_path, page, artifa
         if any("quote-limits" in r["clauses"] for r in records.attempt(aid).report["results"]):
             break
         seed += 1
-    raise_supervisor_limit(content / "playbook", texts=False)  # quote-limits still says 500,000
+    raise_supervisor_limit(content / "playbook")  # and the clause quote-limits says 800,000
     set_sop_version(content / "playbook", "1.1")
     pb = load_playbook(content / "playbook")
     bank = load_bank(content / "quizzes" / "bank", pb)

@@ -6,13 +6,17 @@ too before they use the content.
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import re
+import statistics
 from pathlib import Path
 from collections.abc import Sequence
+from typing import Any
 
+from ..certification.scoring import key_text, normalise_text
 from ..errors import ContentError, Problem
 from .playbook import COMPANY, Playbook, load_playbook
-from .quizbank import load_bank, load_blueprint
+from .quizbank import UNMAPPED_CLAUSE, load_bank, load_blueprint, pinned_last
 from .yaml_loader import load_yaml
 
 
@@ -24,7 +28,9 @@ def check_paths(paths: Sequence[Path], content: Path) -> list[Problem]:
     playbook) and ``quizzes/blueprint.yaml``. A given folder named ``playbook`` is loaded as a playbook; any
     other YAML file is read as a bank (``questions:``) or a blueprint (``exam:``). Warnings (an
     option such as "All of the above" without ``pin: last``) come back as problems with
-    ``severity="warning"``.
+    ``severity="warning"``, and so do the course's coverage and quality findings
+    (:func:`quality_warnings`: an examined clause no lesson teaches, a practice twin of an exam
+    question, an option much longer or shorter than its siblings).
     """
     problems: list[Problem] = []
     playbook = None
@@ -44,10 +50,13 @@ def check_paths(paths: Sequence[Path], content: Path) -> list[Problem]:
         bank = attempt(load_bank, content / "quizzes" / "bank", playbook) if playbook else None
         if playbook is None:  # still report bank syntax/schema problems
             attempt(load_bank, content / "quizzes" / "bank", None)
-        attempt(load_blueprint, content / "quizzes" / "blueprint.yaml", bank)
+        blueprint = attempt(load_blueprint, content / "quizzes" / "blueprint.yaml", bank)
         practice = content / "quizzes" / "practice"  # what every lesson page loads
+        pool = None
         if playbook is not None and practice.is_dir() and any(practice.glob("*.yaml")):
-            attempt(load_bank, practice, playbook)
+            pool = attempt(load_bank, practice, playbook)
+        if bank is not None:
+            problems.extend(quality_warnings(playbook, bank, pool, blueprint))
         return fold_follow_ons(problems, playbook_failed=playbook is None)
     files: list[Path] = []
     for p in paths:
@@ -72,7 +81,9 @@ def check_paths(paths: Sequence[Path], content: Path) -> list[Problem]:
         elif "exam" in doc.data:
             attempt(load_blueprint, f, None)
         else:
-            attempt(load_bank, [f], playbook)
+            loaded = attempt(load_bank, [f], playbook)
+            if loaded is not None:  # a bank file on its own: its options can still be judged
+                problems.extend(odd_length_options(loaded))
     return problems
 
 
@@ -98,6 +109,209 @@ def fold_follow_ons(problems: list[Problem], playbook_failed: bool) -> list[Prob
             "values); they go away or are reported again once the playbook loads")
     roots[first] = dataclasses.replace(roots[first], message=roots[first].message + note)
     return roots
+
+
+# --------------------------------------------------------------------------- coverage and quality
+# Warnings about what the course teaches and how its questions are written (issue 15, item 4).
+# Each takes the banks and playbook ``check_paths`` already loaded and locates its finding on the
+# question (or option) in its file, with the fix.
+
+#: Two stems (scenario + question text) at least this similar are "too close" when they also
+#: share their key: :class:`difflib.SequenceMatcher` ratio on normalised text (see :func:`practice_twins`).
+TWIN_SIMILARITY = 0.5
+#: An option is much longer than its siblings above this multiple of their median length ...
+LONG_OPTION_RATIO = 2.5
+#: ... or much shorter below this fraction of it (see :func:`odd_length_options`) ...
+SHORT_OPTION_RATIO = 0.4
+#: ... and only when it differs from the median by at least this many characters (two short
+#: Chinese words of 2 and 5 characters are not a give-away).
+OPTION_LENGTH_GAP = 6
+
+
+class _Locator:
+    """Find a question's file and line from ``Bank.sources`` (each file read once)."""
+
+    def __init__(self) -> None:
+        self.docs: dict[str, Any] = {}
+
+    def problem(self, bank: Any, qid: str, sub: tuple, message: str) -> Problem:
+        path, index = bank.sources.get(qid, ("", -1))
+        if index < 0:
+            return Problem(path, 0, 0, "", message, severity="warning")
+        doc = self.docs.get(path) or self.docs.setdefault(path, load_yaml(path))
+        return dataclasses.replace(doc.problem(("questions", index, *sub), message), severity="warning")
+
+    def where(self, bank: Any, qid: str) -> str:
+        p = self.problem(bank, qid, (), "")
+        return f"{p.path}:{p.line}" if p.line else p.path or qid
+
+
+def untaught_exam_clauses(playbook: Any, bank: Any, blueprint: Any = None,
+                          locate: _Locator | None = None) -> list[Problem]:
+    """Warn about every clause the exam examines that no lesson teaches.
+
+    A clause is *examined* when a question of the certification ``bank`` in a section the
+    ``blueprint`` draws from (every section when ``blueprint`` is None) links it in ``clauses``;
+    it is *taught* when a lesson of ``playbook.lessons`` lists it in its ``clauses`` (the clauses
+    the lesson page shows, with its key points and practice). A learner who did every lesson meets
+    an untaught clause first in the exam (seed:3.3.1: new hires are trained, then assessed).
+
+    Parameters
+    ----------
+    playbook : Playbook
+        Its ``lessons`` say what is taught.
+    bank : Bank
+        The certification bank, as :func:`~sopcoach.content.quizbank.load_bank` returns it (its
+        ``sources`` locate each question).
+    blueprint : Blueprint, optional
+        Limits the exam to the sections it draws from.
+
+    Returns
+    -------
+    list of Problem
+        One warning per untaught clause, located at the ``clauses`` of its first exam question,
+        naming how many exam questions (and which sections) examine it and the fix. Empty when the
+        playbook has no lessons (then there is no course to check).
+    """
+    if not playbook.lessons:
+        return []
+    locate = locate or _Locator()
+    taught = {c for lesson in playbook.lessons for c in lesson.clauses}
+    drawn = {s.id for s in blueprint.sections} if blueprint is not None else None
+    examined: dict[str, list[Any]] = {}
+    for q in bank.questions.values():
+        if drawn is None or q.section in drawn:
+            for c in q.clauses:
+                if c not in taught and c != UNMAPPED_CLAUSE:
+                    examined.setdefault(c, []).append(q)
+    out = []
+    for clause, qs in examined.items():
+        sections = ", ".join(sorted({q.section for q in qs}))
+        out.append(locate.problem(bank, qs[0].id, ("clauses",),
+                                  f"clause '{clause}' is examined by {len(qs)} exam question(s) (section {sections}) "
+                                  "but no lesson teaches it; add it to the 'clauses' of a lesson in "
+                                  "playbook/lessons.yaml (with practice questions), or drop it from the exam"))
+    return out
+
+
+def _stem(q: Any, lang: str) -> str:
+    """Return the scenario and question text in ``lang``, normalised: NFKC, casefolded, letters and digits only."""
+    raw = " ".join(x.get(lang) for x in (q.scenario, q.text) if x is not None)
+    return re.sub(r"[\W_]+", "", normalise_text(raw))
+
+
+def _key(q: Any, lang: str) -> str:
+    """Return a question's key as comparable text (a numeric key without its unit)."""
+    if q.type == "numeric" and q.answer is not None:
+        return f"{q.answer.normalize():f}"
+    return normalise_text(key_text(q, lang))
+
+
+def stem_similarity(a: Any, b: Any) -> float:
+    """Return how alike two questions' stems are: the higher :class:`difflib.SequenceMatcher` ratio
+    (0-1, junk heuristic off) over the two languages of their normalised scenario + text.
+
+    Normalised: NFKC, casefolded, letters and digits only (so punctuation and spacing play no part).
+    """
+    return max(difflib.SequenceMatcher(None, _stem(a, lang), _stem(b, lang), autojunk=False).ratio()
+               for lang in ("zh-CN", "en"))
+
+
+def practice_twins(bank: Any, practice: Any, threshold: float = TWIN_SIMILARITY,
+                   locate: _Locator | None = None) -> list[Problem]:
+    """Warn about every practice question that is too close to an exam question.
+
+    Too close: the same type, the same key (the correct option texts, true/false, the number, the
+    order; compared normalised in either language) and stems (scenario + question text) whose
+    :func:`stem_similarity` is at least ``threshold`` (:data:`TWIN_SIMILARITY`, 0.5). The lesson
+    page shows the practice key after an answer, so such a twin hands the learner the exam answer.
+
+    Parameters
+    ----------
+    bank, practice : Bank
+        The certification bank and the lessons' practice pool.
+    threshold : float
+        The least :func:`stem_similarity` (0-1) that makes two questions with one key twins.
+
+    Returns
+    -------
+    list of Problem
+        One warning per practice question, located at it, naming the exam question (id, file:line),
+        the similarity and the fix.
+    """
+    locate = locate or _Locator()
+    exam = [(q, {_key(q, "zh-CN"), _key(q, "en")}) for q in bank.questions.values()]
+    out = []
+    for p in practice.questions.values():
+        keys = {_key(p, "zh-CN"), _key(p, "en")}
+        for q, qkeys in exam:
+            if p.type != q.type or not keys & qkeys:
+                continue
+            ratio = stem_similarity(p, q)
+            if ratio >= threshold:
+                out.append(locate.problem(practice, p.id, (),
+                                          f"practice question '{p.id}' is a twin of exam question '{q.id}' "
+                                          f"({locate.where(bank, q.id)}): same key and stems {ratio:.0%} alike "
+                                          f"(limit {threshold:.0%}); practice shows its key, so rewrite it as a "
+                                          "different situation with a different answer, or remove it"))
+                break
+    return out
+
+
+def odd_length_options(bank: Any, locate: _Locator | None = None) -> list[Problem]:
+    """Warn about options much longer or shorter than their siblings (a give-away or a throw-away).
+
+    For each question with 3 or more options, in each language: an option whose length in
+    characters is above :data:`LONG_OPTION_RATIO` (2.5) times the median length of the question's
+    options, or below :data:`SHORT_OPTION_RATIO` (0.4) times it, and at least
+    :data:`OPTION_LENGTH_GAP` (6) characters away from the median. Options pinned last ("All of
+    the above") are left out.
+
+    Returns
+    -------
+    list of Problem
+        One warning per option (the languages it is odd in named once), located at the option.
+    """
+    locate = locate or _Locator()
+    out = []
+    for q in bank.questions.values():
+        options = [o for o in getattr(q, "options", None) or [] if not pinned_last(o)]
+        if len(options) < 3:
+            continue
+        odd: dict[int, tuple[str, list[str]]] = {}
+        for lang in ("zh-CN", "en"):
+            lengths = [len(o.text.get(lang).strip()) for o in options]
+            median = statistics.median(lengths)
+            for j, n in enumerate(lengths):
+                if abs(n - median) < OPTION_LENGTH_GAP:
+                    continue
+                if n > LONG_OPTION_RATIO * median or n < SHORT_OPTION_RATIO * median:
+                    way = "longer" if n > median else "shorter"
+                    odd.setdefault(j, (way, []))[1].append(f"{lang} {n} vs median {median:g}")
+        for j, (way, notes) in odd.items():
+            o = options[j]
+            out.append(locate.problem(bank, q.id, ("options", q.options.index(o)),
+                                      f"option '{o.id}' is much {way} than its siblings ({'; '.join(notes)} "
+                                      f"characters; limits {LONG_OPTION_RATIO:g}x and {SHORT_OPTION_RATIO:g}x the median); "
+                                      "learners pick or skip it by its length: write options of similar length, "
+                                      "wrong ones as mistakes a new salesperson would make"))
+    return out
+
+
+def quality_warnings(playbook: Any, bank: Any, practice: Any = None, blueprint: Any = None) -> list[Problem]:
+    """Return the coverage and quality warnings of the loaded content (what ``sopcoach check`` adds).
+
+    :func:`untaught_exam_clauses`, then :func:`practice_twins` (with ``practice``), then
+    :func:`odd_length_options` over the exam bank and the practice pool.
+    """
+    locate = _Locator()
+    out = untaught_exam_clauses(playbook, bank, blueprint, locate)
+    if practice is not None:
+        out += practice_twins(bank, practice, locate=locate)
+    for pool in (bank, practice):
+        if pool is not None:
+            out += odd_length_options(pool, locate)
+    return out
 
 
 def provenance_problems(playbook: Playbook, folder: Path) -> list[Problem]:

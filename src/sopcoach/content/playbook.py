@@ -425,7 +425,7 @@ class LessonSpec(_Model):
     number: int = Field(ge=1)
     notebook: str = Field(pattern=r"^[A-Za-z0-9_.-]+\.ipynb$")
     tool: Literal["goals", "process", "approval", "sla", "tiers", "confidentiality", "templates",
-                  "crm_kpis", "improvement"]
+                  "crm_kpis", "improvement", "catalogue"]
     seeds: list[str] = Field(min_length=1)
     title: Text
     intro: Text

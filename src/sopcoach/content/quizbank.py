@@ -570,11 +570,15 @@ class Bank:
     Use :func:`load_bank`. ``questions`` maps id to question in authored order.
     """
 
-    def __init__(self, questions: list[Any], digest: str, warnings: list[Problem] | None = None):
+    def __init__(self, questions: list[Any], digest: str, warnings: list[Problem] | None = None,
+                 sources: dict[str, tuple[str, int]] | None = None):
         self.questions: dict[str, Any] = {q.id: q for q in questions}
         self.digest = digest
         #: Located warnings (``severity="warning"``) found while loading; ``sopcoach check`` prints them.
         self.warnings: list[Problem] = list(warnings or [])
+        #: Where each question was read: id -> (file path, index in its ``questions:`` list); empty
+        #: for a bank built in memory.
+        self.sources: dict[str, tuple[str, int]] = dict(sources or {})
 
     def __len__(self) -> int:
         return len(self.questions)
@@ -690,6 +694,7 @@ def load_bank(paths: list[Path] | Path, playbook: Any = None) -> Bank:
     warnings: list[Problem] = []
     questions: list[Any] = []
     first: dict[str, tuple[str, int]] = {}
+    sources: dict[str, tuple[str, int]] = {}
     digest = hashlib.sha256()
     for f in files:
         doc = load_yaml(f)
@@ -710,6 +715,7 @@ def load_bank(paths: list[Path] | Path, playbook: Any = None) -> Bank:
                                             "answers are stored per id, so ids must be unique"))
                 continue
             first[q.id] = (doc.path, line)
+            sources[q.id] = (doc.path, i)
             for j, o in enumerate(getattr(q, "options", None) or []):
                 if o.pin is None and refers_to_others(o.text):
                     found = doc.problem(("questions", i, "options", j),
@@ -721,7 +727,7 @@ def load_bank(paths: list[Path] | Path, playbook: Any = None) -> Bank:
             except ValueError as exc:
                 problems.append(doc.problem(("questions", i), str(exc)))
     raise_problems(problems)
-    return Bank(questions, digest.hexdigest(), warnings)
+    return Bank(questions, digest.hexdigest(), warnings, sources)
 
 
 def load_blueprint(path: Path | str, bank: Bank | None = None) -> Blueprint:

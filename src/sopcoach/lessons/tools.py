@@ -17,6 +17,7 @@ confidentiality    :func:`judge_use`                         seed:3.1.3
 templates          :func:`templates_for_stage`               seed:1.1.1, 3.2.1, 3.2.2
 crm_kpis           :func:`funnel`                            seed:1.3.2, 2.3.2
 improvement        :func:`trend`                             seed:3.3, 4.2.2
+catalogue          :func:`quote_line`                        seed:3.3.1 (product knowledge), 2.3.1
 ================== ========================================= =====================================
 """
 from __future__ import annotations
@@ -635,6 +636,80 @@ def trend(values: Sequence[Decimal | int | str], periods: int = 3) -> str:
     if all(b > a for a, b in pairs):
         return "rising"
     return "steady"
+
+
+# ------------------------------------------------------------------------ catalogue (lesson 10)
+
+
+@dataclass(frozen=True)
+class QuoteLine:
+    """One line of the quote sheet: a catalogue product at list price, its discount and who approves.
+
+    ``list_total`` and ``net_total`` are in the SOP currency (CNY, list prices tax included);
+    ``discount`` is a fraction 0-1; ``approval`` is the :class:`Approval` of a quote of
+    ``net_total`` at ``discount`` by the preparing role.
+    """
+
+    product: Any
+    quantity: int
+    discount: Decimal
+    list_total: Decimal
+    net_total: Decimal
+    approval: Approval
+
+
+def quote_line(playbook: Any, product_id: str, quantity: int, discount: Decimal | int | str,
+               role: str = "sales_rep") -> QuoteLine:
+    """Price ``quantity`` units of a catalogue product and say who must approve the quote.
+
+    Quotes start from the list price (clause ``product-catalogue``): the line total is
+    ``quantity`` x ``list_price`` per the product's pricing unit, the quote amount is that total
+    less the discount, and the amount and discount go through :func:`approval` (seed:2.3.1).
+
+    Parameters
+    ----------
+    playbook : Playbook
+    product_id : str
+        A product of ``playbook.products``.
+    quantity : int
+        Units of the product's pricing unit (users x years, sessions, projects), 1 or more.
+    discount : Decimal
+        Discount off list price as a fraction 0-1.
+    role : str
+        The role preparing the quote (default the sales representative).
+
+    Returns
+    -------
+    QuoteLine
+
+    Raises
+    ------
+    ToolInputError
+        On an unknown product, a quantity below 1, or what :func:`approval` refuses.
+
+    Examples
+    --------
+    >>> pb = _shipped_playbook()
+    >>> line = quote_line(pb, "crm-enterprise", 40, "0.05")
+    >>> line.list_total, line.net_total, line.approval.chain
+    (Decimal('96000'), Decimal('91200.00'), ['sales_rep'])
+    >>> quote_line(pb, "crm-enterprise", 50, "0.05").approval.approver
+    'sales_supervisor'
+    """
+    product = next((p for p in playbook.products if p.id == product_id), None)
+    if product is None:
+        raise ToolInputError(f"unknown product {product_id!r}; pick one of the catalogue "
+                             f"({', '.join(p.id for p in playbook.products)})")
+    if isinstance(quantity, bool) or not isinstance(quantity, int) or quantity < 1:
+        raise ToolInputError(f"the quantity is a whole number of 1 or more (got {quantity!r})")
+    try:
+        discount = Decimal(str(discount))
+    except ArithmeticError:
+        raise ToolInputError(f"the discount must be a number (got {discount!r})") from None
+    list_total = product.list_price * quantity
+    net_total = (list_total * (1 - discount)) if discount.is_finite() else list_total
+    decision = approval(playbook, role, net_total, discount)
+    return QuoteLine(product, quantity, decision.discount, list_total, decision.amount, decision)
 
 
 def _shipped_playbook() -> Any:

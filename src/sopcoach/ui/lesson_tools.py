@@ -19,7 +19,7 @@ from ..content.businesstime import Duration, DurationUnit
 from ..errors import ToolInputError
 from ..i18n import t
 from ..lessons.tools import (FUNNEL_COUNTS, KPI_STAGE, approval, check_follow_up_plan, classify_tier, deadline, funnel,
-                             judge_use, objectives, parse_series, stage_map, templates_for_stage, trend)
+                             judge_use, objectives, parse_series, quote_line, stage_map, templates_for_stage, trend)
 from ..tables import Cell, Row, Table, render
 from ._common import WholeNumberBox, esc, hbox, html_widget, safe, shared_layout, vbox
 
@@ -602,9 +602,74 @@ class ImprovementTool(Tool):
                           f"<p><small>{esc(self.clause_ref('data-driven-adjustment'))} · {esc(self.clause_ref('monthly-review'))}</small></p></div>")
 
 
+# ------------------------------------------------------------------------------------ catalogue
+
+
+class CatalogueTool(Tool):
+    """Lesson 10: the product catalogue (what fits whom, list price per unit) and a quote line that
+    prices a product from the list price and says who approves it."""
+
+    def __init__(self, *args: Any):
+        super().__init__(*args)
+        products = self.playbook.products
+        rows = [[Cell(p.name.get(self.lang), heads_row=True), p.description.get(self.lang),
+                 f"{_money(p.list_price)} {self.playbook.sop.currency}", p.unit.get(self.lang)] for p in products]
+        self.table = html_widget(render(Table([self.tr("产品", "Product"), self.tr("适用场景", "What it is, when it fits"),
+                                               self.tr("目录价", "List price"), self.tr("计价单位", "Unit")], rows,
+                                              css_class="sopcoach-table sopcoach-catalogue")))
+        limited = [a.role for a in self.playbook.authority if a.approver is not None]
+        self.product = w.Dropdown(options=[(p.name.get(self.lang), p.id) for p in products],
+                                  value=products[0].id if products else None, description=self.tr("产品", "Product"),
+                                  layout=shared_layout(), _dom_classes=("sopcoach-quote-product",))
+        self.quantity = WholeNumberBox(30, 1, 100_000, self.tr("数量", "Quantity"), self.lang, classes=("sopcoach-quote-quantity",))
+        self.discount = w.Text(value="0", description=self.tr("折扣 %", "Discount %"), continuous_update=False,
+                               layout=shared_layout(), _dom_classes=("sopcoach-quote-discount",))
+        self.role = w.Dropdown(options=[(self.role_name(r), r) for r in limited], value=limited[0] if limited else None,
+                               description=self.tr("报价人", "Quoted by"), layout=shared_layout())
+        for box in (self.product, self.discount, self.role):
+            box.observe(self.on_change, names="value")
+        self.quantity.watch(self.on_change)
+        self.root.children = (self.table, html_widget(f"<h4>{esc(self.tr('报价单上的一行', 'A line of the quote sheet'))}</h4>"),
+                              hbox([self.product, self.role]), hbox([self.quantity.root, self.discount]), self.out, self.msg)
+        self.on_change()
+
+    @safe
+    def on_change(self, _change: Any = None) -> None:
+        quantity = self.quantity.read()
+        if quantity is None or self.product.value is None:
+            self.out.value = ""
+            return
+        try:
+            discount = Decimal(self.discount.value.strip().rstrip("%") or "0") / 100
+            line = quote_line(self.playbook, self.product.value, quantity, discount, self.role.value)
+        except InvalidOperation:
+            self.say(self.tr("折扣请输入数字,例如 8(表示8%)。", "Type the discount as a number, e.g. 8 for 8%."), "warning")
+            return
+        except ToolInputError as exc:
+            self.say(str(exc), "warning")
+            return
+        self.say("")
+        cur = self.playbook.sop.currency
+        p = line.product
+        a = line.approval
+        sums = self.tr(f"{quantity} × {_money(p.list_price)} {cur}({p.unit.get(self.lang)})= 目录价小计 {_money(line.list_total)} {cur};"
+                       f"折扣 {_pct(line.discount)} 后报价金额 {_money(line.net_total)} {cur}。",
+                       f"{quantity} × {_money(p.list_price)} {cur} ({p.unit.get(self.lang)}) = {_money(line.list_total)} {cur} at list price; "
+                       f"after {_pct(line.discount)} off, the quote amount is {_money(line.net_total)} {cur}.")
+        if a.needs_approval:
+            who = self.tr(f"需要审批:由{self.role_name(a.approver)}审批({' → '.join(self.role_name(r) for r in a.chain)})。",
+                          f"Approval needed: the {self.role_name(a.approver).lower()} approves ({' → '.join(self.role_name(r) for r in a.chain)}).")
+            verdict = f"<p class='sopcoach-warn sopcoach-approver' data-approver='{a.approver}'>{esc(who)}</p>"
+        else:
+            who = self.tr("无需审批:报价人可以直接发出报价。", "No approval needed: the quote may be sent as it is.")
+            verdict = f"<p class='sopcoach-ok sopcoach-approver' data-approver=''>{esc(who)}</p>"
+        self.out.value = (f"<div class='sopcoach-card'><p class='sopcoach-quote-total' data-net='{line.net_total:f}'>{esc(sums)}</p>"
+                          f"{verdict}<p><small>{esc(self.clause_ref('product-catalogue'))} · {esc(self.clause_ref(a.clause.id))}</small></p></div>")
+
+
 TOOLS = {"goals": GoalsTool, "process": ProcessTool, "approval": ApprovalTool, "sla": SlaTool, "tiers": TiersTool,
          "confidentiality": ConfidentialityTool, "templates": TemplatesTool, "crm_kpis": CrmKpiTool,
-         "improvement": ImprovementTool}
+         "improvement": ImprovementTool, "catalogue": CatalogueTool}
 
 
 def build_tool(inst: Any, lesson: Any, lang: str, link: Callable[[str, str], str]) -> Tool:
