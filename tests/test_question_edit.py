@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import difflib
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -47,8 +48,10 @@ def test_an_added_question_is_saved_and_reads_back_equal_from_disk(ed, content, 
 
     again = QuestionEdit(content, tmp_path / "home")
     assert again.question("practice", "pr-auth-amount-new") == NEW_PRACTICE
-    pool = load_bank(content / "quizzes" / "practice", load_playbook(content / "playbook"))
-    assert pool["pr-auth-amount-new"].answer == pool["pr-auth-rep-amount"].answer  # resolved from the playbook
+    playbook = load_playbook(content / "playbook")
+    pool = load_bank(content / "quizzes" / "practice", playbook)
+    limit = playbook.facts()["authority.sales_rep.max_quote_amount"]
+    assert pool["pr-auth-amount-new"].answer == Decimal(str(limit))  # resolved from the playbook
     assert [q.id for q in pool.in_section("authority")][-1] == "pr-auth-amount-new"
     # the version before is kept, apart from the playbook's history
     (backup,) = again.history()
@@ -156,3 +159,17 @@ def test_a_fraction_in_a_whole_number_field_is_refused(ed):
     with pytest.raises(EditError, match="must be a number"):
         ed.set_field("bank", "cm-b-cadence", "points", "two")
     assert not ed.dirty
+
+
+def test_check_warnings_show_in_the_review_but_do_not_block_the_save(ed, content):
+    opts = ed.question("bank", "cm-b-cadence")["options"]
+    long = {"zh-CN": "每周一次,并在每次跟进后立即在CRM中完整记录沟通内容、客户反馈和下一步计划",
+            "en": "Once a week, with every contact recorded in full in the CRM right after it, feedback and next steps included"}
+    ed.set_choices("bank", "cm-b-cadence", [{**opts[0], "text": long}, *opts[1:]])
+    review = ed.review("en")
+    assert review.problems == ()
+    (warning,) = review.warnings
+    assert warning.path == "quizzes/bank/customer_management.yaml" and warning.severity == "warning"
+    assert "option 'a' is much longer than its siblings" in warning.message
+    assert "Warnings (saving is allowed):" in review.text("en")
+    assert ed.save() == ("quizzes/bank/customer_management.yaml",)

@@ -35,6 +35,7 @@ Trainers keep the SOP current after every monthly review (seed:3.3.2, seed:4.2.1
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import re
 import tempfile
 from dataclasses import dataclass
@@ -52,7 +53,7 @@ from ruamel.yaml.tokens import CommentToken
 
 from ..certification.scoring import key_text
 from ..config import settings
-from ..content.check import fold_follow_ons
+from ..content.check import fold_follow_ons, quality_warnings
 from ..content.playbook import Clause, load_playbook
 from ..content.quizbank import Bank, load_bank, load_blueprint
 from ..content.yaml_loader import format_loc
@@ -386,8 +387,10 @@ def evaluate_texts(content: Path | str, texts: dict[str, str], part: str = "play
     -------
     dict
         ``problems`` (list of :class:`~sopcoach.errors.Problem`, paths relative to ``content``),
-        ``playbook``, ``bank``, ``practice`` (each ``None`` when it does not load) and ``files``
-        (``texts``) and ``blueprint`` (``None`` when it does not load).
+        ``playbook``, ``bank``, ``practice``, ``blueprint`` (each ``None`` when it does not load),
+        ``files`` (``texts``) and ``warnings``: what ``check`` prints as warnings (the banks' own and,
+        when there is no problem, :func:`sopcoach.content.check.quality_warnings`: untaught clauses,
+        practice twins of exam questions, odd option lengths), paths as in ``problems``.
     """
 
     content = Path(content)
@@ -414,8 +417,12 @@ def evaluate_texts(content: Path | str, texts: dict[str, str], part: str = "play
         roots = [root, content]
         mapped = fold_follow_ons([Problem(_display(p.path, roots), p.line, p.column, p.field, p.message)
                                   for p in problems], playbook_failed=playbook is None)
+        found = [*(bank.warnings if bank else []), *(practice.warnings if practice else [])]
+        if bank is not None and not mapped:
+            found += quality_warnings(playbook, bank, practice, blueprint)
+        warnings = [dataclasses.replace(w, path=_display(w.path, roots)) for w in found]
     return {"problems": mapped, "playbook": playbook, "bank": bank, "practice": practice, "files": texts,
-            "blueprint": blueprint}
+            "blueprint": blueprint, "warnings": warnings}
 
 
 def validate_texts(content: Path | str, texts: dict[str, str]) -> list[Problem]:

@@ -164,6 +164,7 @@ class QuestionReview:
     sections: tuple[SectionCount, ...]
     diff: str
     hints: tuple[str, ...]
+    warnings: tuple[Problem, ...] = ()
 
     def text(self, lang: str | None = None) -> str:
         """Return the review as readable text (what the app shows, without HTML)."""
@@ -185,6 +186,9 @@ class QuestionReview:
             if c.attempts:
                 line += t(f"; 已有 {c.attempts} 次考试抽到此题", f"; drawn in {c.attempts} exam attempt(s)", lang)
             lines.append(line)
+        if self.warnings:
+            lines.append(t("提醒(不影响保存):", "Warnings (saving is allowed):", lang))
+            lines += [f"  {w}" for w in self.warnings]
         for s in self.sections:
             draw = "" if s.draw_after is None else t(f", 抽取 {s.draw_after}", f", draws {s.draw_after}", lang)
             lines.append(f"{s.pool} {s.section}: {s.before} -> {s.after}{draw}")
@@ -607,6 +611,13 @@ class QuestionEdit:
         """
         return self._state()["problems"]
 
+    def warnings(self) -> list[Problem]:
+        """Return what ``sopcoach check`` would warn about if the edits were saved: an option that
+        refers to the others without ``pin: last`` and, when nothing is wrong, the coverage and
+        quality findings (a practice question too close to an exam question, an option much longer
+        or shorter than its siblings, an examined clause no lesson teaches). Warnings never block a save."""
+        return self._state()["warnings"]
+
     def _state(self) -> dict[str, Any]:
         return self._cached("state", lambda: evaluate_texts(self.content, self.texts(), "quizzes"))
 
@@ -645,8 +656,8 @@ class QuestionEdit:
         QuestionReview
             ``changes`` (per question: kind, fields, attempts that drew it, key before and after),
             ``sections`` (eligible counts per section before and after, with the blueprint's draw),
-            ``diff`` (unified diff of each changed file, comments included), ``hints`` and
-            ``problems`` (``check``).
+            ``diff`` (unified diff of each changed file, comments included), ``hints``,
+            ``problems`` (``check``) and ``warnings`` (``check``'s warnings in the changed files).
         """
         return self._cached(f"review:{lang}", lambda: self._review(lang))
 
@@ -692,8 +703,9 @@ class QuestionEdit:
                 hints.append(t(f"{c.id} 已被 {c.attempts} 次考试抽到:改答案不会重新评分旧答卷;若题意已变,请停用此题并以新 id 新增。",
                                f"{c.id} was drawn in {c.attempts} attempt(s): changing its key does not re-score them; "
                                "if the question now asks something else, retire it and add it under a new id.", lang))
+        touched = {f"quizzes/{n}" for n in changed}
         return QuestionReview(tuple(f"quizzes/{n}" for n in changed), problems, tuple(changes), tuple(sections), diff,
-                              tuple(hints))
+                              tuple(hints), tuple(w for w in self.warnings() if w.path in touched))
 
     def _sections(self, new: dict, pools: set[str]) -> list[SectionCount]:
         draws = self.draws()

@@ -463,7 +463,9 @@ class QuestionEditorApp:
         if problems:
             self.results.value = ("<div class='bad problems'>" + "<br>".join(esc(str(p)) for p in problems) + "</div>")
         else:
-            self.results.value = f"<div class='ok'>{esc(self.tr('检查通过。', 'Check passed.'))}</div>"
+            warnings = self.ed.warnings()
+            notes = "".join(f"<div class='hint problems'>{esc(str(x))}</div>" for x in warnings)
+            self.results.value = f"<div class='ok'>{esc(self.tr('检查通过。', 'Check passed.'))}</div>{notes}"
 
     @safe
     def on_review(self, _button: Any = None) -> None:
