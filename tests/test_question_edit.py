@@ -173,3 +173,14 @@ def test_check_warnings_show_in_the_review_but_do_not_block_the_save(ed, content
     assert "option 'a' is much longer than its siblings" in warning.message
     assert "Warnings (saving is allowed):" in review.text("en")
     assert ed.save() == ("quizzes/bank/customer_management.yaml",)
+
+
+def test_a_practice_twin_warns_until_it_is_retired(ed):
+    twin = {"id": "pr-twin", "type": "numeric", "section": "customers", "clauses": ["follow-up-frequency"],
+            "answer_from": "tier.A.min_weekly_follow_ups",
+            "text": {"zh-CN": "A类客户每周最少要跟进多少次?", "en": "At least how many times a week is a class A customer followed up?"}}
+    ed.add_question("practice", twin)
+    assert any("'pr-twin' is a twin of exam question 'cm-a-cadence'" in w.message for w in ed.warnings())
+    ed.retire("practice", "pr-twin")  # a retired practice question is shown to nobody: no oracle
+    assert not any("pr-twin" in w.message for w in ed.warnings())
+    assert ed.validate() == [] and ed.question("practice", "pr-twin")["retired"] is True
