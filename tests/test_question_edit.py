@@ -135,6 +135,9 @@ def test_retiring_below_the_draw_is_reported_and_not_saved(ed, content):
         ed.save()
     ed.set_draw(section, draws[section] - 1)  # lowering the draw makes it valid again
     assert ed.validate() == []
+    total = sum(draws.values())
+    assert any(f"the exam now has {total - 1} questions, but the instructions in blueprint.yaml still say {total}" in h
+               for h in ed.review("en").hints)
 
 
 def test_a_key_no_option_matches_is_refused_with_file_line_and_field(ed, content):

@@ -698,6 +698,13 @@ class QuestionEdit:
                 hints.append(t(f"考试部分 {s.section} 抽取 {s.draw_after} 题,但只剩 {s.after} 道可用题目:请补充题目或降低抽题数。",
                                f"exam section {s.section} draws {s.draw_after} questions but has {s.after} in use: "
                                "add questions or lower its draw.", lang))
+        before, after = sum(self._base_draws.values()), sum(self.draws().values())
+        instructions = _plain(self.docs[BLUEPRINT]["exam"].get("instructions")) if BLUEPRINT in self.docs else None
+        if before != after and isinstance(instructions, dict) and any(
+                re.search(rf"(?<!\d){before}(?!\d)", str(x)) for x in instructions.values()):
+            hints.append(t(f"考试现在共 {after} 题,但 blueprint.yaml 的考试说明仍写着 {before}:请同步修改说明。",
+                           f"the exam now has {after} questions, but the instructions in blueprint.yaml still say "
+                           f"{before}: edit them to match.", lang))
         for c in changes:
             if c.attempts and c.kind == "edited" and c.old_key != c.new_key:
                 hints.append(t(f"{c.id} 已被 {c.attempts} 次考试抽到:改答案不会重新评分旧答卷;若题意已变,请停用此题并以新 id 新增。",
