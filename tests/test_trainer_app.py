@@ -107,6 +107,16 @@ def test_release_refused_while_a_clause_quotes_the_old_value_until_confirmed(sit
     assert app.quotes_box.value == "" and app.confirm_quotes_box.value is False  # nothing stale since 1.1
 
 
+def test_a_reworded_sop_clause_is_flagged_on_the_changes_page(site, records, clock):
+    """The page warns that a clause quoting the SOP (seed:N) no longer does once its text is reworded."""
+    pb, bank, _ = load(site)
+    release(records, pb, bank, site.playbook_dir, now=clock())
+    edit(site, "clauses.yaml", "Reduce ineffective communication, optimise", "Cut ineffective communication, optimise")
+    app = PlaybookChangesApp(site, records, "en", clock)
+    assert ("<div class='warn sopcoach-requoted'>clause reduce-ineffective-communication quotes the SOP (seed:1.3.1) "
+            "but its text changed") in app.diff_box.value
+
+
 def test_release_refused_while_content_has_problems(site, records, clock):
     """The release button does nothing but say why while check reports a problem."""
     edit(site, "slas.yaml", "unit: working_days", "unit: workdays")

@@ -12,7 +12,7 @@ import pytest
 from support import ROOT, FakeClock, correct_response, edit_file
 from support import raise_supervisor_limit as raise_limit
 
-from sopcoach.authoring.versions import (clause_hashes, confirm, diff_playbook, impact, latest_release,
+from sopcoach.authoring.versions import (HASHED_WHEN_SET, clause_contents, clause_hashes, confirm, diff_playbook, impact, latest_release,
                                          needs_review, needs_review_ids, playbook_files, recertification_due,
                                          recertification_list, release, releases, set_sop_version, stale_quotes)
 from sopcoach.certification.exam import ExamService, recertification_exam
@@ -319,6 +319,35 @@ def test_diff_shows_text_changes_and_added_clauses(content, records, clock):
     assert kinds == {"new-rule": "added", "reduce-ineffective-communication": "changed"}
     (field,) = [c for c in d.changes if c.kind == "changed"][0].fields
     assert field.path == "clause.text.en" and field.new.startswith("Cut ineffective")
+
+
+def test_diff_warns_when_a_clause_quoting_the_sop_is_reworded(content, records, clock):
+    """A clause whose source is the SOP no longer quotes it once its text changes: the diff says so with the fix
+    (restore the SOP's words, or make it a company setting); a company-setting clause's text may change freely."""
+    pb, bank = content.load()
+    release(records, pb, bank, content.folder, now=clock())
+    content.edit("clauses.yaml", "Reduce ineffective communication, optimise", "Cut ineffective communication, optimise")
+    pb, _ = content.load()
+    d = diff_playbook(latest_release(records), pb, playbook_files(content.folder), "en")
+    assert [c.clause_id for c in d.requoted] == ["reduce-ineffective-communication"]
+    (note,) = d.requote_notes("en")
+    assert note.startswith("clause reduce-ineffective-communication quotes the SOP (seed:")
+    assert "restore the SOP's words, or make the clause a company setting" in note
+    assert f"! {note}" in d.text("en")
+    raise_supervisor_limit(content)  # quote-limits is a company setting: its text follows the value
+    pb, _ = content.load()
+    d = diff_playbook(latest_release(records), pb, playbook_files(content.folder), "en")
+    assert "quote-limits" in d.changed_ids and [c.clause_id for c in d.requoted] == ["reduce-ineffective-communication"]
+
+
+def test_items_without_provenance_hash_as_before_the_fields_existed(playbook):
+    """Provenance fields an item does not state are left out of its clause's hashed content, so upgrading
+    sopcoach (which added them) marks no clause changed, flags no question and sends nobody to recertify."""
+    items = [item for content in clause_contents(playbook).values() for part, values in content.items()
+             if part != "clause" for item in values]
+    assert any("clause" in item for item in items)
+    assert not [(item.get("id"), k) for item in items for k in HASHED_WHEN_SET if k in item and item[k] is None]
+    assert any("rationale" in item for item in items)  # stated ones are hashed
 
 
 def test_diff_before_any_release_says_so(playbook):

@@ -232,11 +232,16 @@ class StaleQuotes(VersionError):
         super().__init__(t(
             f"未发布:{len(self.quotes)} 处文字仍写着已修改的旧值:\n{lines}\n"
             "请修改这些文字(条款正文在 playbook/clauses.yaml,也可用培训师的规程编辑页);若确应保留该值,"
-            "确认后再发布:sopcoach release --confirm-quotes --by 姓名,或“规程变更”页的确认勾选框。",
+            "确认后再发布:sopcoach release --confirm-quotes --by 姓名,或“规程变更”页的确认勾选框。"
+            "引用 SOP 原文的条款(source: seed:N)保持 SOP 的原话:SOP 本身未改时请确认引用,"
+            "或先把该条款改为公司设定(source: company-setting,并写明 rationale)再改其正文。",
             f"not released: {len(self.quotes)} text(s) still quote a value changed since the last release:\n"
             f"{lines}\nEdit those texts (clause texts are in playbook/clauses.yaml; or use the trainer's playbook "
             "editor), or, if a text is meant to keep that value, confirm and release: `sopcoach release "
-            "--confirm-quotes --by NAME`, or the confirmation box on the playbook-changes page.", lang))
+            "--confirm-quotes --by NAME`, or the confirmation box on the playbook-changes page. A clause that "
+            "quotes the SOP (source: seed:N) keeps the SOP's words: when the SOP itself did not change, confirm "
+            "the quote, or first make the clause a company setting (source: company-setting with a rationale), "
+            "then change its text.", lang))
 
 
 class EditError(SopcoachError):

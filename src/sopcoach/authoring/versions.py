@@ -67,8 +67,17 @@ CONFIRMED = "confirmed"
 
 
 # -- clause content and hashes ----------------------------------------------------------------------
+#: Optional fields that playbook items gained after releases and certificates were recorded (the
+#: provenance of :class:`~sopcoach.content.playbook.Sourced`, a product's ``clause``): hashed only when set, so an item that
+#: does not state them hashes as before they existed, and upgrading sopcoach does not mark every
+#: clause changed (every question due for review, every certificate due for recertification).
+HASHED_WHEN_SET = frozenset({"source", "elaborates", "rationale", "clause"})
+
+
 def _dump(model: Any, exclude: set[str] | None = None) -> dict[str, Any]:
-    return model.model_dump(mode="json", by_alias=True, exclude=exclude)
+    """Dump a playbook item for hashing, leaving out :data:`HASHED_WHEN_SET` fields that are unset."""
+    out = model.model_dump(mode="json", by_alias=True, exclude=exclude)
+    return {k: v for k, v in out.items() if v is not None or k not in HASHED_WHEN_SET}
 
 
 def clause_contents(playbook: Any) -> dict[str, dict[str, Any]]:
@@ -92,7 +101,9 @@ def clause_contents(playbook: Any) -> dict[str, dict[str, Any]]:
     >>> sorted(clause_contents(pb)["quote-limits"])
     ['authority', 'clause', 'roles']
     """
-    out: dict[str, dict[str, Any]] = {c.id: {"clause": _dump(c)} for c in playbook.clauses}
+    # a clause dumps whole: its source and rationale were hashed (None included) from the first release
+    out: dict[str, dict[str, Any]] = {c.id: {"clause": c.model_dump(mode="json", by_alias=True)}
+                                      for c in playbook.clauses}
 
     def add(clause_id: str, part: str, value: dict[str, Any]) -> None:
         if clause_id in out:  # the model validates references; a retired id still has an entry
@@ -362,6 +373,24 @@ class PlaybookDiff:
     def changed_ids(self) -> list[str]:
         return [c.clause_id for c in self.changes]
 
+    @property
+    def requoted(self) -> list[ClauseChange]:
+        """Clauses that claim to quote the SOP (``source: seed:N``) and whose text changed.
+
+        Their text no longer quotes the SOP word for word unless the SOP itself changed; the fix is
+        to keep the SOP's words, or to make the clause a company setting with a rationale.
+        """
+        return [c for c in self.changes if c.kind == "changed" and c.source.startswith("seed:")
+                and any(f.path.startswith("clause.text.") for f in c.fields)]
+
+    def requote_notes(self, lang: str | None = None) -> list[str]:
+        """Say, per :attr:`requoted` clause, that its text no longer quotes the SOP and what to do."""
+        return [t(f"条款 {ch.clause_id} 引用 SOP 原文（{ch.source}），但正文已修改：若 SOP 本身未改，"
+                  "请恢复原话，或把条款改为公司设定（source: company-setting，写明 rationale）。",
+                  f"clause {ch.clause_id} quotes the SOP ({ch.source}) but its text changed: unless the SOP "
+                  "itself changed, restore the SOP's words, or make the clause a company setting "
+                  "(source: company-setting with a rationale).", lang) for ch in self.requoted]
+
     def text(self, lang: str | None = None) -> str:
         """Return the diff as readable text lines (what ``sopcoach diff`` prints)."""
         if self.base_label is None:
@@ -374,6 +403,7 @@ class PlaybookDiff:
             lines.append(f"  sop.version: {self.version[0]} -> {self.version[1]}")
         if not self.changes:
             lines.append(t("  没有条款变化。", "  no clause changed.", lang))
+        lines.extend(f"! {note}" for note in self.requote_notes(lang))
         mark = {"added": "+", "removed": "-", "changed": "~"}
         for ch in self.changes:
             lines.append(f"{mark[ch.kind]} {ch.clause_id} ({ch.source}) {ch.title}")

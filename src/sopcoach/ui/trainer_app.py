@@ -267,6 +267,7 @@ class PlaybookChangesApp(_App):
         parts = [f"<p>{head}</p>"]
         if not d.changes:
             parts.append(f"<div class='ok'>{esc(self.tr('没有条款变化。', 'No clause has changed.'))}</div>")
+        parts.extend(f"<div class='warn sopcoach-requoted'>{esc(note)}</div>" for note in d.requote_notes(self.lang))
         kinds = {"added": self.tr("新增", "added"), "removed": self.tr("删除", "removed"),
                  "changed": self.tr("修改", "changed")}
         for ch in d.changes:
