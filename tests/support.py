@@ -4,6 +4,7 @@ from __future__ import annotations
 import csv
 import os
 import re
+import shutil
 import subprocess
 import sys
 from datetime import datetime, timedelta, timezone
@@ -113,6 +114,18 @@ LEARNER_ROOT = ROOT / "notebooks" / "learner"
 #: Elapsed milliseconds a learner page may take to load on the two-core CI machine.
 PAGE_LOAD_MS = 180_000
 SESSION_COOKIE = "sopcoach-session"
+
+
+def copy_content(tmp_path: Path, *notebooks: str) -> Path:
+    """Copy the shipped ``playbook/`` and ``quizzes/`` to ``tmp_path/content`` (the editors write
+    there, never to the shipped files), with the named notebooks (``trainer/question_editor.ipynb``)."""
+    root = tmp_path / "content"
+    for name in ("playbook", "quizzes"):
+        shutil.copytree(ROOT / name, root / name)
+    for nb in notebooks:
+        (root / "notebooks" / nb).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(ROOT / "notebooks" / nb, root / "notebooks" / nb)
+    return root
 
 
 def learner_env(content: Path, home: Path, lang: str = "zh-CN", **extra: str) -> dict[str, str]:

@@ -190,6 +190,7 @@ def test_learner_notebooks_folder_holds_no_trainer_notebook():
     """The learner server's root (notebooks/learner) contains none of the trainer notebooks."""
     learner = {p.name for p in (ROOT / "notebooks" / "learner").rglob("*.ipynb")}
     trainer = {p.name for p in (ROOT / "notebooks" / "trainer").glob("*.ipynb")}
-    assert {"playbook_changes.ipynb", "results.ipynb", "item_analysis.ipynb", "certificates.ipynb"} <= trainer
+    assert {"playbook_changes.ipynb", "results.ipynb", "item_analysis.ipynb", "certificates.ipynb",
+            "playbook_editor.ipynb", "question_editor.ipynb"} <= trainer
     assert not learner & trainer
     assert not any("trainer" in p.parts for p in (ROOT / "notebooks" / "learner").rglob("*"))

@@ -7,12 +7,9 @@ it) says 4, and the exam question on that cadence expects 4.
 from __future__ import annotations
 
 import difflib
-import os
 import re
 import secrets
 import shutil
-import subprocess
-import time
 from pathlib import Path
 
 import pytest
@@ -21,8 +18,9 @@ import requests
 from sopcoach.authoring.playbook_edit import history
 from sopcoach.content.playbook import load_playbook
 from sopcoach.content.quizbank import load_bank
-from sopcoach.web.launch import free_port, trainer_command, trainer_site
-from support import NOT_LOOPBACK, ROOT, sign_in_browser, stop_process
+from support import NOT_LOOPBACK, ROOT, sign_in_browser
+from trainer_servers import content_env
+from trainer_servers import trainer_server as run_trainer_server
 
 pytestmark = pytest.mark.e2e
 TIMEOUT = 90_000  # generous: CI has two cores and a server preheats a dozen kernels
@@ -41,40 +39,12 @@ def content(tmp_path) -> Path:
     return root
 
 
-def _env(content: Path, home: Path, **extra: str) -> dict[str, str]:
-    return {**os.environ, "SOPCOACH_HOME": str(home), "SOPCOACH_DB_URL": f"sqlite:///{home / 'sopcoach.db'}",
-            "SOPCOACH_CONTENT": str(content), "SOPCOACH_LANG": "zh-CN", "PYTHONUNBUFFERED": "1", **extra}
-
-
 @pytest.fixture
 def trainer_server(content, tmp_path):
     """The trainer server (sopcoach.web.launch's launcher: token required) on ``content``; yields
     (base_url, token, home). Stopped by its pid at teardown."""
-    home = tmp_path / "home"
-    home.mkdir()
-    token = secrets.token_urlsafe(24)
-    site = trainer_site(content / "notebooks", tmp_path / "trainer-site")
-    port = free_port()
-    log_path = tmp_path / "trainer-voila.log"
-    with log_path.open("wb") as log:
-        proc = subprocess.Popen(trainer_command(site, port=port), stdout=log, stderr=subprocess.STDOUT,
-                                env=_env(content, home, JUPYTER_TOKEN=token))
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            if proc.poll() is not None:
-                pytest.fail(f"trainer server exited with {proc.returncode}:\n{log_path.read_text(errors='replace')[-3000:]}")
-            try:
-                requests.get(f"{base}/?token={token}", timeout=2)
-                break
-            except requests.RequestException:
-                if time.monotonic() > deadline:
-                    pytest.fail(f"trainer server did not answer:\n{log_path.read_text(errors='replace')[-3000:]}")
-                time.sleep(0.2)
-        yield base, token, home
-    finally:
-        stop_process(proc, 10)
+    with run_trainer_server(content, tmp_path) as server:
+        yield server
 
 
 def test_trainer_raises_a_tier_cadence_and_learners_see_it(trainer_server, content, learner_server, page,
@@ -143,7 +113,7 @@ def test_trainer_raises_a_tier_cadence_and_learners_see_it(trainer_server, conte
     # starts after the save and without preheated kernels: a page pre-rendered in a pooled kernel
     # before a save still shows the old values (known gap of the learner apps, reported).
     code = "e5001-code-" + secrets.token_hex(4)
-    learner_base = learner_server(content / "notebooks" / "learner", _env(content, home),
+    learner_base = learner_server(content / "notebooks" / "learner", content_env(content, home),
                                   learners={"e5001": "学员"}, code=code, pool_size=0).base
     learner = browser.new_context(viewport={"width": 1280, "height": 1600}, locale="zh-CN")
     learner.route(NOT_LOOPBACK, lambda route: route.abort())

@@ -35,6 +35,7 @@ Trainers keep the SOP current after every monthly review (seed:3.3.2, seed:4.2.1
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import re
 import tempfile
 from dataclasses import dataclass
@@ -52,7 +53,7 @@ from ruamel.yaml.tokens import CommentToken
 
 from ..certification.scoring import key_text
 from ..config import settings
-from ..content.check import fold_follow_ons
+from ..content.check import fold_follow_ons, quality_warnings
 from ..content.playbook import Clause, load_playbook
 from ..content.quizbank import Bank, load_bank, load_blueprint
 from ..content.yaml_loader import format_loc
@@ -340,16 +341,18 @@ def _open_file(name: str, raw: bytes) -> tuple[OpenedFile, Any]:
 
 # -- validation ---------------------------------------------------------------------------------------------
 @contextlib.contextmanager
-def _materialize(content: Path, texts: dict[str, str]) -> Iterator[Path]:
-    """Yield a temporary content folder: ``playbook/`` holds ``texts``, ``quizzes/`` is the real one."""
+def _materialize(content: Path, texts: dict[str, str], folder: str = "playbook") -> Iterator[Path]:
+    """Yield a temporary content folder: ``folder`` (``playbook`` or ``quizzes``) holds ``texts``
+    (names relative to it, ``bank/crm_use.yaml``), the other folder is the real one."""
     with tempfile.TemporaryDirectory(prefix="sopcoach-edit-") as tmp:
         root = Path(tmp)
-        (root / "playbook").mkdir()
+        (root / folder).mkdir()
         for name, text in texts.items():
-            (root / "playbook" / name).write_text(text, encoding="utf-8")
-        quizzes = content / "quizzes"
-        if quizzes.is_dir():
-            (root / "quizzes").symlink_to(quizzes.resolve(), target_is_directory=True)
+            (root / folder / name).parent.mkdir(parents=True, exist_ok=True)
+            (root / folder / name).write_text(text, encoding="utf-8")
+        other = "quizzes" if folder == "playbook" else "playbook"
+        if (content / other).is_dir():
+            (root / other).symlink_to((content / other).resolve(), target_is_directory=True)
         yield root
 
 
@@ -371,8 +374,9 @@ def _display(path: str, roots: Sequence[Path]) -> str:
     return path
 
 
-def evaluate_texts(content: Path | str, texts: dict[str, str]) -> dict[str, Any]:
-    """Check and load ``content`` with ``playbook/`` replaced by ``texts``, as ``sopcoach check`` does.
+def evaluate_texts(content: Path | str, texts: dict[str, str], part: str = "playbook") -> dict[str, Any]:
+    """Check and load ``content`` with ``part`` (``playbook/``, or ``quizzes/`` for the question
+    editor) replaced by ``texts``, as ``sopcoach check`` does.
 
     The steps are those of :func:`sopcoach.content.check.check_paths` without paths: the playbook, then the
     bank against it (against no playbook when the playbook fails, so the bank's own problems are
@@ -383,8 +387,10 @@ def evaluate_texts(content: Path | str, texts: dict[str, str]) -> dict[str, Any]
     -------
     dict
         ``problems`` (list of :class:`~sopcoach.errors.Problem`, paths relative to ``content``),
-        ``playbook``, ``bank``, ``practice`` (each ``None`` when it does not load) and ``files``
-        (``texts``).
+        ``playbook``, ``bank``, ``practice``, ``blueprint`` (each ``None`` when it does not load),
+        ``files`` (``texts``) and ``warnings``: what ``check`` prints as warnings (the banks' own and,
+        when there is no problem, :func:`sopcoach.content.check.quality_warnings`: untaught clauses,
+        practice twins of exam questions, odd option lengths), paths as in ``problems``.
     """
 
     content = Path(content)
@@ -397,13 +403,13 @@ def evaluate_texts(content: Path | str, texts: dict[str, str]) -> dict[str, Any]
             problems.extend(exc.problems)
             return None
 
-    with _materialize(content, texts) as root:
+    with _materialize(content, texts, part) as root:
         quizzes = root / "quizzes"
         playbook = attempt(load_playbook, root / "playbook")
         bank = attempt(load_bank, quizzes / "bank", playbook) if playbook else None
         if playbook is None:
             attempt(load_bank, quizzes / "bank", None)
-        attempt(load_blueprint, quizzes / "blueprint.yaml", bank)
+        blueprint = attempt(load_blueprint, quizzes / "blueprint.yaml", bank)
         practice = None
         folder = quizzes / "practice"
         if playbook is not None and folder.is_dir() and any(folder.glob("*.yaml")):
@@ -411,7 +417,12 @@ def evaluate_texts(content: Path | str, texts: dict[str, str]) -> dict[str, Any]
         roots = [root, content]
         mapped = fold_follow_ons([Problem(_display(p.path, roots), p.line, p.column, p.field, p.message)
                                   for p in problems], playbook_failed=playbook is None)
-    return {"problems": mapped, "playbook": playbook, "bank": bank, "practice": practice, "files": texts}
+        found = [*(bank.warnings if bank else []), *(practice.warnings if practice else [])]
+        if bank is not None and not mapped:
+            found += quality_warnings(playbook, bank, practice, blueprint)
+        warnings = [dataclasses.replace(w, path=_display(w.path, roots)) for w in found]
+    return {"problems": mapped, "playbook": playbook, "bank": bank, "practice": practice, "files": texts,
+            "blueprint": blueprint, "warnings": warnings}
 
 
 def validate_texts(content: Path | str, texts: dict[str, str]) -> list[Problem]:

@@ -161,9 +161,10 @@ class Backup:
         return f"{when} · {what} · {files}{note}"
 
 
-def history_dir(home: Path | str) -> Path:
-    """Return ``$SOPCOACH_HOME/playbook-history``."""
-    return Path(home) / HISTORY
+def history_dir(home: Path | str, store: str = HISTORY) -> Path:
+    """Return ``$SOPCOACH_HOME/<store>`` (default ``playbook-history``; the question editor's is
+    ``question-history``)."""
+    return Path(home) / store
 
 
 def new_id(folder: Path, now: datetime) -> str:
@@ -176,15 +177,15 @@ def new_id(folder: Path, now: datetime) -> str:
     return ident
 
 
-def history(home: Path | str) -> list[Backup]:
+def history(home: Path | str, store: str = HISTORY) -> list[Backup]:
     """Return the saved previous versions, newest first.
 
     Parameters
     ----------
     home : path-like
-        ``SOPCOACH_HOME``; versions live in ``playbook-history/`` below it.
+        ``SOPCOACH_HOME``; versions live in ``<store>/`` below it (default ``playbook-history/``).
     """
-    folder = history_dir(home)
+    folder = history_dir(home, store)
     out: list[Backup] = []
     if not folder.is_dir():
         return out
@@ -203,13 +204,14 @@ def history(home: Path | str) -> list[Backup]:
 
 
 def _backup(home: Path, disk: Mapping[str, bytes], changed: Sequence[str], kind: str, note: str, by: str,
-            clauses: Sequence[str], now: datetime) -> Backup:
-    root = history_dir(home)
+            clauses: Sequence[str], now: datetime, store: str = HISTORY) -> Backup:
+    root = history_dir(home, store)
     root.mkdir(parents=True, exist_ok=True)
     ident = new_id(root, now)
     folder = root / ident
     folder.mkdir()
     for name, raw in disk.items():
+        (folder / name).parent.mkdir(parents=True, exist_ok=True)
         (folder / name).write_bytes(raw)
     manifest = {"created_at": now.isoformat(), "kind": kind, "files": sorted(disk),
                 "changed": list(changed), "clauses": list(clauses), "note": note, "by": by,
@@ -243,9 +245,14 @@ def writer_lock(home: Path | str) -> Iterator[None]:
         yield
 
 
-def read_folder(folder: Path) -> dict[str, bytes]:
-    """Return the bytes of every ``*.yaml`` file of ``folder`` by file name."""
-    return {p.name: p.read_bytes() for p in sorted(Path(folder).glob("*.yaml"))}
+def read_folder(folder: Path, recursive: bool = False) -> dict[str, bytes]:
+    """Return the bytes of every ``*.yaml`` file of ``folder`` by file name (with ``recursive``, of
+    its subfolders too, by path relative to ``folder``: ``bank/crm_use.yaml``)."""
+    folder = Path(folder)
+    if not recursive:
+        return {p.name: p.read_bytes() for p in sorted(folder.glob("*.yaml"))}
+    return {p.relative_to(folder).as_posix(): p.read_bytes() for p in sorted(folder.rglob("*.yaml"))
+            if not any(part.startswith(".") for part in p.relative_to(folder).parts)}
 
 
 def _utcnow() -> datetime:
@@ -255,7 +262,7 @@ def _utcnow() -> datetime:
 # -- the writer ---------------------------------------------------------------------------------------------
 def write_files(folder: Path | str, home: Path | str, new: Callable[[dict[str, bytes]], Mapping[str, bytes]],
                 kind: str, note: str = "", by: str = "", clauses: Sequence[str] = (), now: datetime | None = None,
-                prefix: str = "playbook/") -> Backup | None:
+                prefix: str = "playbook/", store: str = HISTORY, recursive: bool = False) -> Backup | None:
     """Write YAML files of ``folder`` under the lock, after backing up every file of the folder.
 
     Parameters
@@ -274,6 +281,11 @@ def write_files(folder: Path | str, home: Path | str, new: Callable[[dict[str, b
         Aware time of the backup (default: now).
     prefix : str
         Prefix of the names kept as ``changed`` in the manifest.
+    store : str
+        The history folder below ``home`` that keeps the backup (default ``playbook-history``); the
+        lock is always the installation's one (``playbook-history/.lock``).
+    recursive : bool
+        Read and back up the ``*.yaml`` files of the subfolders too (names are relative paths).
 
     Returns
     -------
@@ -290,7 +302,7 @@ def write_files(folder: Path | str, home: Path | str, new: Callable[[dict[str, b
     folder, home = Path(folder), Path(home)
     now = now or _utcnow()
     with writer_lock(home):
-        disk = read_folder(folder)
+        disk = read_folder(folder, recursive)
         files = new(disk)
         changed = [n for n, raw in files.items() if disk.get(n) != raw]
         if not changed:
@@ -308,7 +320,7 @@ def write_files(folder: Path | str, home: Path | str, new: Callable[[dict[str, b
                     "请在可写的内容目录中修改（见 docs/deploy.md）。",
                     f"cannot save: this server may not write {folder} ({exc.strerror}); nothing was saved. "
                     "Edit the playbook where the content folder is writable (docs/deploy.md).")) from exc
-            backup = _backup(home, disk, [prefix + n for n in changed], kind, note, by, clauses, now)
+            backup = _backup(home, disk, [prefix + n for n in changed], kind, note, by, clauses, now, store)
             for name in changed:
                 os.replace(staged.pop(name), folder / name)
         finally:

@@ -110,19 +110,30 @@ def draw(bank: Bank, blueprint: Blueprint, seed: int, exclude: AbstractSet[str] 
     rng.shuffle(chosen)
     orders: dict[str, list[str]] = {}
     for qid in chosen:
-        q = bank[qid]
-        if isinstance(q, (SingleChoice, MultipleChoice)):
-            # the shown order must not depend on the key: shuffled from the ids sorted; an option
-            # pinned last ("all of the above") keeps its place after the others
-            orders[qid] = [o.id for o in display_order(sorted(q.options, key=lambda o: o.id), rng)]
-        elif isinstance(q, Ordering):
-            ids = sorted(o.id for o in q.blocks)
-            key = [o.id for o in q.items]
-            rng.shuffle(ids)
-            if ids[: len(key)] == key:
-                ids = ids[1:] + ids[:1]
-            orders[qid] = ids
+        order = option_order(bank[qid], rng)
+        if order is not None:
+            orders[qid] = order
     return Draw(chosen, orders)
+
+
+def option_order(q: Any, rng: random.Random) -> list[str] | None:
+    """Return the ids of a choice question's options (an ordering's blocks) in the exam's display
+    order drawn from ``rng``; ``None`` for a type without options.
+
+    The shown order never depends on the key: it is shuffled from the ids sorted; an option pinned
+    last ("all of the above") keeps its place after the others; an ordering is never shown in its
+    key's order (shared case 12).
+    """
+    if isinstance(q, (SingleChoice, MultipleChoice)):
+        return [o.id for o in display_order(sorted(q.options, key=lambda o: o.id), rng)]
+    if isinstance(q, Ordering):
+        ids = sorted(o.id for o in q.blocks)
+        key = [o.id for o in q.items]
+        rng.shuffle(ids)
+        if ids[: len(key)] == key:
+            ids = ids[1:] + ids[:1]
+        return ids
+    return None
 
 
 @dataclass(frozen=True)
@@ -142,6 +153,28 @@ class QuestionView:
     unit: str | None
     response: Any
     flagged: bool
+
+
+def question_view(q: Any, order: list[str], lang: str | None, number: int, total: int, response: Any = None,
+                  flagged: bool = False) -> QuestionView:
+    """Return what the learner's page shows of question ``q`` (resolved): no key, no correctness.
+
+    ``order`` is the option (block) ids in display order (:func:`option_order`); ``number`` is
+    1-based. Used by :meth:`ExamService.question` and by the question editor's preview.
+    """
+    if isinstance(q, (SingleChoice, MultipleChoice)):
+        by_id = {o.id: o for o in q.options}
+        options = [(oid, by_id[oid].text.get(lang)) for oid in order]
+    elif isinstance(q, Ordering):
+        by_id = {o.id: o for o in q.blocks}
+        options = [(oid, by_id[oid].text.get(lang)) for oid in order]
+    elif isinstance(q, TrueFalse):
+        options = [("true", t("正确", "True", lang)), ("false", t("错误", "False", lang))]
+    else:
+        options = []
+    unit = q.unit.get(lang) if isinstance(q, Numeric) and q.unit else None
+    return QuestionView(q.id, number, total, q.type, q.scenario.get(lang) if q.scenario else None,
+                        q.text.get(lang), options, unit, response, flagged)
 
 
 @dataclass(frozen=True)
@@ -245,21 +278,8 @@ class ExamService:
         qid = row.question_ids[index]
         q = self.bank[qid]
         answer = self.records.answers(attempt_id).get(qid)
-        order = row.option_orders.get(qid, [])
-        if isinstance(q, (SingleChoice, MultipleChoice)):
-            by_id = {o.id: o for o in q.options}
-            options = [(oid, by_id[oid].text.get(lang)) for oid in order]
-        elif isinstance(q, Ordering):
-            by_id = {o.id: o for o in q.blocks}
-            options = [(oid, by_id[oid].text.get(lang)) for oid in order]
-        elif isinstance(q, TrueFalse):
-            options = [("true", t("正确", "True", lang)), ("false", t("错误", "False", lang))]
-        else:
-            options = []
-        unit = q.unit.get(lang) if isinstance(q, Numeric) and q.unit else None
-        return QuestionView(qid, index + 1, len(row.question_ids), q.type,
-                            q.scenario.get(lang) if q.scenario else None, q.text.get(lang), options,
-                            unit, answer.response if answer else None, bool(answer and answer.flagged))
+        return question_view(q, row.option_orders.get(qid, []), lang, index + 1, len(row.question_ids),
+                             answer.response if answer else None, bool(answer and answer.flagged))
 
     # -- commands --------------------------------------------------------------------------------
     def start_or_resume(self, learner_id: str, seed: int | None = None) -> int:
@@ -533,7 +553,7 @@ def recertification_exam(bank: Bank, blueprint: Blueprint, clauses: list[str], r
     """
 
 
-    pools = {c: [q for q in bank.questions.values() if c in q.clauses and q.id not in exclude] for c in clauses}
+    pools = {c: [q for q in bank.active() if c in q.clauses and q.id not in exclude] for c in clauses}
     assigned: dict[str, list[Any]] = {}
     taken: set[str] = set()
     for c in sorted(clauses, key=lambda c: (len(pools[c]), clauses.index(c))):

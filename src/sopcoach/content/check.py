@@ -179,7 +179,7 @@ def untaught_exam_clauses(playbook: Any, bank: Any, blueprint: Any = None,
     taught = {c for lesson in playbook.lessons for c in lesson.clauses}
     drawn = {s.id for s in blueprint.sections} if blueprint is not None else None
     examined: dict[str, list[Any]] = {}
-    for q in bank.questions.values():
+    for q in bank.active():  # a retired question is examined no more
         if drawn is None or q.section in drawn:
             for c in q.clauses:
                 if c not in taught and c != UNMAPPED_CLAUSE:
@@ -240,9 +240,9 @@ def practice_twins(bank: Any, practice: Any, threshold: float = TWIN_SIMILARITY,
         the similarity and the fix.
     """
     locate = locate or _Locator()
-    exam = [(q, {_key(q, "zh-CN"), _key(q, "en")}) for q in bank.questions.values()]
+    exam = [(q, {_key(q, "zh-CN"), _key(q, "en")}) for q in bank.active()]  # retired ones leak nothing
     out = []
-    for p in practice.questions.values():
+    for p in practice.active():
         keys = {_key(p, "zh-CN"), _key(p, "en")}
         for q, qkeys in exam:
             if p.type != q.type or not keys & qkeys:
@@ -274,7 +274,7 @@ def odd_length_options(bank: Any, locate: _Locator | None = None) -> list[Proble
     """
     locate = locate or _Locator()
     out = []
-    for q in bank.questions.values():
+    for q in bank.active():
         options = [o for o in getattr(q, "options", None) or [] if not pinned_last(o)]
         if len(options) < 3:
             continue

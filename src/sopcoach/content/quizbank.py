@@ -22,6 +22,10 @@ all optional and backwards compatible; :mod:`sopcoach.certification.scoring` sta
   an SOP clause yet. ``load_bank`` accepts it with any playbook; map the question to real clauses
   before it enters the certification bank.
 
+A question is never deleted once attempts may name it: ``retired: true`` keeps it (old attempts
+are still scored and shown, item statistics still find it) but :meth:`Bank.in_section`, and so the
+exam draw, the blueprint counts and lesson practice, leave it out.
+
 Keys that follow from playbook values are derived, never copied: a numeric question names its key
 with ``answer_from: <fact>``; a single-choice question with ``key_from: <fact>`` gives each option a
 ``value`` and the correct option is the one whose value equals the fact (no such option is a
@@ -150,6 +154,9 @@ class _Question(_Model):
     scenario: Text | None = None
     text: Text
     explanation: Text | None = None
+    #: ``retired: true``: kept so that attempts and item statistics that name the id still resolve,
+    #: but never drawn into an exam or shown as practice (see :meth:`Bank.in_section`).
+    retired: bool = False
     derived: bool = False  # set by resolve(): the key was derived from the playbook
 
     @property
@@ -580,7 +587,12 @@ class Bank:
         return self.questions[qid]
 
     def in_section(self, section: str) -> list[Any]:
-        return [q for q in self.questions.values() if q.section == section]
+        """Return the questions of ``section`` that may be drawn or practised (retired ones left out)."""
+        return [q for q in self.questions.values() if q.section == section and not q.retired]
+
+    def active(self) -> list[Any]:
+        """Return every question not retired, in authored order."""
+        return [q for q in self.questions.values() if not q.retired]
 
     def clause_ids(self) -> set[str]:
         return {c for q in self.questions.values() for c in q.clauses}

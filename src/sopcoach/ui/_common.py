@@ -319,3 +319,20 @@ class WholeNumberBox:
             return int(v)
         self.note.value = f'<span class="sopcoach-msg-warning">{esc(text)}</span>'
         return None
+
+
+def editor_root(make: Callable[[], Any], what: str, lang: str | None = None) -> w.Widget:
+    """Return ``make().root`` (a trainer editor app's widget), or a message saying why it cannot open.
+
+    The one opener of the trainer editors' notebooks: a refusal (:class:`SopcoachError`, e.g. no
+    content folder) shows its own message, any other error a short text; details go to the server log.
+    """
+    log_to_server()
+    try:
+        return make().root
+    except SopcoachError as exc:
+        log.info("%s refused: %s", what, exc)
+        return w.HTML(f"<div class='sopcoach-msg-danger'>{esc(exc)}</div>")
+    except Exception:
+        log.exception("%s failed to open", what)
+        return w.HTML(f"<div class='sopcoach-msg-danger'>{esc(t('编辑器无法打开,详情见服务器日志。', 'The editor could not open; see the server log.', lang))}</div>")

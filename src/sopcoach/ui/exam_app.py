@@ -305,9 +305,7 @@ class ExamApp:
         # The question's number goes last, so the page never shows it above another question's
         # stem or controls (a learner, and the browser tests, read "question 5" as "5 is shown").
         self._build_answer(qv)
-        self.scenario.value = (f"<div class='sopcoach-scenario'><b>{esc(self.tr('情景', 'Scenario'))}</b><br>"
-                               f"{esc(qv.scenario)}</div>" if qv.scenario else "")
-        self.question_text.value = f"<p><b>{esc(qv.text)}</b></p>"
+        self.scenario.value, self.question_text.value = stem_html(qv, self.lang)
         self._flag_sync = True
         self.flag_button.value = qv.flagged
         self._flag_sync = False
@@ -321,53 +319,7 @@ class ExamApp:
     def _build_answer(self, qv: QuestionView) -> None:
         old = self._answer_widget
         qid = qv.question_id
-        # q<n> lets tests and assistive tools find the current question.
-        classes = ("sopcoach-answer", f"sopcoach-q{qv.number}")
-        if qv.type in ("single_choice", "true_false"):
-            value = qv.response
-            if qv.type == "true_false" and value is not None:
-                value = "true" if value else "false"
-            widget = w.RadioButtons(options=[(label, oid) for oid, label in qv.options], value=value,
-                                    layout=shared_layout(width="auto"), style=shared_style(DescriptionStyle),
-                                    _dom_classes=classes)
-            if qv.type == "true_false":
-                getter = lambda: None if widget.value is None else widget.value == "true"  # noqa: E731
-            else:
-                getter = lambda: widget.value  # noqa: E731
-            widget.observe(lambda ch: self.on_answer(qid), names="value")
-        elif qv.type == "multiple_choice":
-            chosen = set(qv.response or [])
-            boxes = [w.Checkbox(value=oid in chosen, description=label, indent=False, layout=shared_layout(),
-                                style=shared_style(CheckboxStyle)) for oid, label in qv.options]
-            ids = [oid for oid, _ in qv.options]
-            for box in boxes:
-                box.observe(lambda ch: self.on_answer(qid), names="value")
-            hint = html_widget(self.tr("<i>多选题：选择所有正确的选项。错选会扣分。</i>",
-                                  "<i>Select every correct option. Wrong picks cost credit.</i>"))
-            widget = vbox([hint, *boxes], classes=classes)
-            getter = lambda: [i for i, b in zip(ids, boxes) if b.value]  # noqa: E731
-        elif qv.type == "numeric":
-            box = w.Text(value=qv.response or "", placeholder=self.tr("输入数字", "Type a number"),
-                         continuous_update=False, layout=shared_layout())
-            box.observe(lambda ch: self.on_answer(qid), names="value")
-            widget = hbox([box, w.Label(qv.unit or "", layout=shared_layout())], classes=classes)
-            getter = lambda: box.value.strip() or None  # noqa: E731
-        elif qv.type == "ordering":
-            current = list(qv.response or [])
-            choices = [("—", None)] + [(label, oid) for oid, label in qv.options]
-            blocks = html_widget("<p>" + esc(self.tr("可选项：", "Blocks: ")) + "；".join(esc(l) for _, l in qv.options) + "</p>")
-            drops = []
-            for pos in range(len(qv.options)):
-                d = w.Dropdown(options=choices, value=current[pos] if pos < len(current) else None,
-                               description=self.tr(f"第 {pos + 1} 位", f"Position {pos + 1}"), layout=shared_layout())
-                d.observe(lambda ch: self.on_answer(qid), names="value")
-                drops.append(d)
-            hint = html_widget(self.tr("<i>按正确顺序为每个位置选择一项；不属于该流程的项不要选。</i>",
-                                  "<i>Pick a block for each position in the right order; leave out blocks that do not belong.</i>"))
-            widget = vbox([hint, blocks, *drops], classes=classes)
-            getter = lambda: [d.value for d in drops if d.value is not None]  # noqa: E731
-        else:  # pragma: no cover - the bank validates types
-            widget, getter = html_widget(classes=classes), (lambda: None)
+        widget, getter = answer_control(qv, self.lang, lambda: self.on_answer(qid))
         self._answer_widget, self._answer_getter = widget, getter
         self.answer_box.children = (widget,)
         if old is not None:
@@ -578,3 +530,72 @@ class ExamApp:
         if self._timer_task is not None:
             self._timer_task.cancel()
             self._timer_task = None
+
+
+def stem_html(qv: QuestionView, lang: str | None) -> tuple[str, str]:
+    """Return the HTML of a question's scenario box (``""`` without one) and of its stem, as the
+    exam page shows them (also the question editor's preview)."""
+    scenario = (f"<div class='sopcoach-scenario'><b>{esc(t('情景', 'Scenario', lang))}</b><br>"
+                f"{esc(qv.scenario)}</div>" if qv.scenario else "")
+    return scenario, f"<p><b>{esc(qv.text)}</b></p>"
+
+
+def answer_control(qv: QuestionView, lang: str | None, on_change: Callable[[], None]
+                   ) -> tuple[w.Widget, Callable[[], Any]]:
+    """Build the answer control the exam page shows for ``qv``: ``(widget, getter)``.
+
+    ``on_change`` is called (no arguments) whenever the learner changes the answer; ``getter``
+    returns the response as :meth:`ExamService.answer` takes it (an option id, a list of ids, a
+    bool, a number's text, or ``None``). The question editor's preview uses the same control.
+    """
+    def tr(zh: str, en: str) -> str:
+        return t(zh, en, lang)
+
+    # q<n> lets tests and assistive tools find the current question.
+    classes = ("sopcoach-answer", f"sopcoach-q{qv.number}")
+    if qv.type in ("single_choice", "true_false"):
+        value = qv.response
+        if qv.type == "true_false" and value is not None:
+            value = "true" if value else "false"
+        widget = w.RadioButtons(options=[(label, oid) for oid, label in qv.options], value=value,
+                                layout=shared_layout(width="auto"), style=shared_style(DescriptionStyle),
+                                _dom_classes=classes)
+        if qv.type == "true_false":
+            getter = lambda: None if widget.value is None else widget.value == "true"  # noqa: E731
+        else:
+            getter = lambda: widget.value  # noqa: E731
+        widget.observe(lambda ch: on_change(), names="value")
+    elif qv.type == "multiple_choice":
+        chosen = set(qv.response or [])
+        boxes = [w.Checkbox(value=oid in chosen, description=label, indent=False, layout=shared_layout(),
+                            style=shared_style(CheckboxStyle)) for oid, label in qv.options]
+        ids = [oid for oid, _ in qv.options]
+        for box in boxes:
+            box.observe(lambda ch: on_change(), names="value")
+        hint = html_widget(tr("<i>多选题：选择所有正确的选项。错选会扣分。</i>",
+                              "<i>Select every correct option. Wrong picks cost credit.</i>"))
+        widget = vbox([hint, *boxes], classes=classes)
+        getter = lambda: [i for i, b in zip(ids, boxes) if b.value]  # noqa: E731
+    elif qv.type == "numeric":
+        box = w.Text(value=qv.response or "", placeholder=tr("输入数字", "Type a number"),
+                     continuous_update=False, layout=shared_layout())
+        box.observe(lambda ch: on_change(), names="value")
+        widget = hbox([box, w.Label(qv.unit or "", layout=shared_layout())], classes=classes)
+        getter = lambda: box.value.strip() or None  # noqa: E731
+    elif qv.type == "ordering":
+        current = list(qv.response or [])
+        choices = [("—", None)] + [(label, oid) for oid, label in qv.options]
+        blocks = html_widget("<p>" + esc(tr("可选项：", "Blocks: ")) + "；".join(esc(l) for _, l in qv.options) + "</p>")
+        drops = []
+        for pos in range(len(qv.options)):
+            d = w.Dropdown(options=choices, value=current[pos] if pos < len(current) else None,
+                           description=tr(f"第 {pos + 1} 位", f"Position {pos + 1}"), layout=shared_layout())
+            d.observe(lambda ch: on_change(), names="value")
+            drops.append(d)
+        hint = html_widget(tr("<i>按正确顺序为每个位置选择一项；不属于该流程的项不要选。</i>",
+                              "<i>Pick a block for each position in the right order; leave out blocks that do not belong.</i>"))
+        widget = vbox([hint, blocks, *drops], classes=classes)
+        getter = lambda: [d.value for d in drops if d.value is not None]  # noqa: E731
+    else:  # pragma: no cover - the bank validates types
+        widget, getter = html_widget(classes=classes), (lambda: None)
+    return widget, getter

@@ -36,10 +36,10 @@ from collections.abc import Callable
 import ipywidgets as w
 
 from ..authoring.playbook_edit import UNITS, WEEKDAYS, PlaybookEdit, Review, diff_lines, open_playbook
-from ..errors import EditError, InvalidPlaybook, SaveConflict, SopcoachError
+from ..errors import EditError, InvalidPlaybook, SaveConflict
 from ..i18n import current_lang, t
 from ..tables import Cell, Markup, Table, render
-from ._common import esc, log, log_to_server, safe
+from ._common import editor_root, esc, safe
 
 CSS = """
 <style>
@@ -885,12 +885,4 @@ def playbook_editor(content: Path | str | None = None, home: Path | str | None =
 
     When the playbook cannot be opened, a message says why instead (the details go to the log).
     """
-    log_to_server()
-    try:
-        return build(content, home, lang).root
-    except SopcoachError as exc:
-        log.info("playbook editor refused: %s", exc)
-        return w.HTML(f"<div class='sopcoach-msg-danger'>{esc(exc)}</div>")
-    except Exception:
-        log.exception("playbook editor failed to open")
-        return w.HTML(f"<div class='sopcoach-msg-danger'>{esc(t('编辑器无法打开,详情见服务器日志。', 'The editor could not open; see the server log.', lang))}</div>")
+    return editor_root(lambda: build(content, home, lang), "playbook editor", lang)

@@ -1,0 +1,56 @@
+"""The token-protected trainer server on a test's own content folder, for the editor browser tests.
+
+:func:`trainer_server` starts :func:`sopcoach.web.launch.trainer_command` on ``content/notebooks``
+(the trainer folders only), waits until it answers, yields ``(base_url, token, home)`` and stops the
+process it started by its pid.
+"""
+from __future__ import annotations
+
+import contextlib
+import os
+import secrets
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import requests
+
+from sopcoach.web.launch import free_port, trainer_command, trainer_site
+from support import learner_env, stop_process
+
+
+def content_env(content: Path, home: Path, **extra: str) -> dict[str, str]:
+    """The environment of a server on ``content`` with its data in ``home`` (zh-CN pages)."""
+    return {**os.environ, **learner_env(content, home, "zh-CN", PYTHONUNBUFFERED="1", **extra)}
+
+
+@contextlib.contextmanager
+def trainer_server(content: Path, tmp_path: Path) -> Iterator[tuple[str, str, Path]]:
+    """Run the trainer server on ``content``; yield ``(base_url, token, home)``."""
+    home = tmp_path / "home"
+    home.mkdir()
+    token = secrets.token_urlsafe(24)
+    site = trainer_site(content / "notebooks", tmp_path / "trainer-site")
+    port = free_port()
+    log_path = tmp_path / "trainer-voila.log"
+    with log_path.open("wb") as log:
+        proc = subprocess.Popen(trainer_command(site, port=port), stdout=log, stderr=subprocess.STDOUT,
+                                env=content_env(content, home, JUPYTER_TOKEN=token))
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            if proc.poll() is not None:
+                pytest.fail(f"trainer server exited with {proc.returncode}:\n{log_path.read_text(errors='replace')[-3000:]}")
+            try:
+                requests.get(f"{base}/?token={token}", timeout=2)
+                break
+            except requests.RequestException:
+                if time.monotonic() > deadline:
+                    pytest.fail(f"trainer server did not answer:\n{log_path.read_text(errors='replace')[-3000:]}")
+                time.sleep(0.2)
+        yield base, token, home
+    finally:
+        stop_process(proc, 10)

@@ -1,0 +1,132 @@
+"""The question editor app without a browser: controls edit the session, the preview is the learner's
+view (no key unless asked), refusals are shown, and review and save land on disk."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import ipywidgets as w
+import pytest
+
+from sopcoach.authoring.question_edit import QuestionEdit
+from sopcoach.content.playbook import load_playbook
+from sopcoach.content.quizbank import load_bank
+from sopcoach.ui.question_editor import QuestionEditorApp, build
+from support import ROOT, copy_content
+
+NOTEBOOK = ROOT / "notebooks" / "trainer" / "question_editor.ipynb"
+
+
+@pytest.fixture
+def content(tmp_path) -> Path:
+    return copy_content(tmp_path)
+
+
+@pytest.fixture
+def app(content, tmp_path) -> QuestionEditorApp:
+    return build(content, tmp_path / "home", lang="en", by="trainer-1")
+
+
+def _texts(widget: w.Widget) -> str:
+    """Every text a widget tree shows: HTML values, descriptions and option labels."""
+    out = []
+    stack = [widget]
+    while stack:
+        x = stack.pop()
+        stack += list(getattr(x, "children", ()))
+        if isinstance(x, w.HTML):
+            out.append(x.value)
+        out.append(getattr(x, "description", "") or "")
+        out += [o[0] if isinstance(o, tuple) else str(o) for o in getattr(x, "options", ()) or ()]
+    return "\n".join(out)
+
+
+def _pick(app: QuestionEditorApp, pool: str, qid: str) -> None:
+    app.pool.value = pool
+    app.picker.value = qid
+
+
+def test_editing_the_stem_updates_the_preview_and_saves(app, content):
+    _pick(app, "bank", "cm-b-cadence")
+    assert "how many follow-ups does this customer need" in _texts(app.preview)
+    app.controls["text.en"].value = "How many follow-ups does this class B customer need this week?"
+    shown = _texts(app.preview)
+    assert "How many follow-ups does this class B customer need this week?" in shown
+    assert "Once" in shown and "2 times" in shown  # the options, as the exam lists them
+    assert app.key_box.value == ""  # no key without "Show key"
+    app.show_key.value = True
+    assert "Key: <b>2 times</b>" in app.key_box.value  # key_from: the playbook's B-tier value (2)
+    app.on_review()
+    assert not app.save_button.disabled and "cm-b-cadence [edited] text" in app.results.value
+    app.on_save()
+    assert "Saved: quizzes/bank/customer_management.yaml" in app.status.value
+    bank = load_bank(content / "quizzes" / "bank", load_playbook(content / "playbook"))
+    assert bank["cm-b-cadence"].text.en == "How many follow-ups does this class B customer need this week?"
+
+
+def test_the_practice_preview_is_the_lesson_card_and_its_check_gives_feedback(app):
+    _pick(app, "practice", "pr-auth-at-limit")
+    card = app.preview.children[0]
+    assert "sopcoach-practice-pr-auth-at-limit" in card._dom_classes
+    assert "100000 CNY" in _texts(card)  # facts filled in from the playbook
+    control = next(c for c in card.children if isinstance(c, w.RadioButtons))
+    control.value = "false"
+    next(c for c in card.children if isinstance(c, w.Button)).click()
+    assert "Correct" in _texts(card)
+
+
+def test_a_new_question_is_added_edited_and_saved(app, content, tmp_path):
+    app.pool.value = "practice"
+    app.new_id.value = "pr-auth-new"
+    app.new_type.value = "true_false"
+    app.new_section.value = "authority"
+    app.new_clauses.value = "quote-limits"
+    app.add_button.click()
+    assert app.qid == "pr-auth-new" and "Added pr-auth-new" in app.status.value
+    app.controls["text.zh-CN"].value = "销售代表报价超出金额上限时须经销售主管审批。"
+    app.controls["text.en"].value = "A sales representative's quote above the amount limit needs the sales supervisor's approval."
+    app.on_review()
+    app.on_save()
+    again = QuestionEdit(content, tmp_path / "home")
+    assert again.question("practice", "pr-auth-new") == {
+        "id": "pr-auth-new", "type": "true_false", "section": "authority", "clauses": ["quote-limits"],
+        "answer": True, "text": {"zh-CN": "销售代表报价超出金额上限时须经销售主管审批。",
+                                 "en": "A sales representative's quote above the amount limit needs the sales supervisor's approval."}}
+
+
+def test_retire_marks_the_question_and_review_shows_the_section_count(app):
+    _pick(app, "bank", "cr-status-update")
+    next(c for c in app.form.children if "sopcoach-q-retire" in c._dom_classes).click()
+    assert app.ed.question("bank", "cr-status-update")["retired"] is True
+    assert "[retired]" in dict((v, k) for k, v in app.picker.options)["cr-status-update"]
+    app.on_review()
+    assert "cr-status-update [retired]" in app.results.value and "bank crm_use: " in app.results.value
+
+
+def test_a_key_no_option_matches_is_shown_and_not_saved(app, content):
+    _pick(app, "bank", "cm-b-cadence")
+    app.controls["key_from"].value = "tier.A.min_weekly_follow_ups"
+    app.controls["options.2.value"].value = "9"  # the option that was worth 3 follow-ups
+    assert "0 options match it" in app.own_problems.value
+    app.on_check()
+    assert "quizzes/bank/customer_management.yaml:108" in app.results.value
+    app.on_review()
+    assert app.save_button.disabled
+    before = (content / "quizzes" / "bank" / "customer_management.yaml").read_bytes()
+    app.on_save()
+    assert (content / "quizzes" / "bank" / "customer_management.yaml").read_bytes() == before
+
+
+def test_a_fraction_in_the_whole_number_draw_is_refused_and_reset(app):
+    _pick(app, "bank", "cm-b-cadence")
+    draw = app.controls["draw"]
+    old = draw.value
+    draw.value = "2.5"
+    assert "is a whole number of questions (got 2.5)" in app.status.value
+    assert draw.value == old and not app.ed.dirty
+
+
+def test_the_notebook_is_one_call():
+    nb = json.loads(NOTEBOOK.read_text(encoding="utf-8"))
+    code = ["".join(c["source"]) for c in nb["cells"] if c["cell_type"] == "code"]
+    assert code == ["from sopcoach.ui.question_editor import question_editor", "question_editor()"]
