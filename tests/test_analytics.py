@@ -472,6 +472,48 @@ def sim_data(pbm, tmp_path_factory):
     return sim, read_export(sim.folder, "simulated", playbook=pbm)
 
 
+def test_compliance_checks_with_unreadable_times_are_not_checkable(sim_data, pbm, tmp_path):
+    """A check never runs on the readable rows only: with the deals' close times written day first the
+    satisfaction call (due 30 days after the close) is not checkable, naming the column and the count; one
+    unreadable call time makes the weekly cadence and the first-contact limit not checkable; a quote with an
+    unreadable amount makes quote authority not checkable. Checks whose inputs were all read still run."""
+    sim, data = sim_data
+    before = check_compliance(data, pbm, lang="en").checks
+    assert before.loc["sla:satisfaction_call", "status"] == "checked"
+    day_first_close_dates(sim.folder, tmp_path / "day-first")
+    won = int((data.unique_deals()["outcome"] == "won").sum())
+    checks = check_compliance(read_export(tmp_path / "day-first", "simulated", playbook=pbm), pbm, lang="en").checks
+    assert checks.loc["sla:satisfaction_call", "status"] == "not_checkable"
+    assert checks.loc["sla:satisfaction_call", "reason"].startswith(
+        f"Close dates of won deals could not be read: {won} values (商机.csv, column 关闭时间; e.g. line ")
+    assert checks.loc["sla:email_reply", "status"] == before.loc["sla:email_reply", "status"] == "checked"
+
+    folder = tmp_path / "bad-times"
+    folder.mkdir()
+    for f in sim.folder.iterdir():
+        (folder / f.name).write_bytes(f.read_bytes())
+    with open(sim.folder / "跟进记录.csv", encoding="utf-8-sig", newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    call = next(i for i, r in enumerate(rows) if (r["类型"], r["方向"]) == ("电话", "呼出"))
+    quote = next(i for i, r in enumerate(rows) if r["事项"] == "发送报价单")
+    rows[call]["时间"] = "2025-13-01 10:00"
+    rows[quote]["报价金额"] = "n/a"
+    with open(folder / "跟进记录.csv", "w", encoding="utf-8-sig", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    bad = read_export(folder, "simulated", playbook=pbm)
+    # the unreadable time is one problem (not also "a value is required": that is for empty cells)
+    assert [p.message.split(":")[0] for p in bad.problems if p.line == call + 2] == ["timestamp"]
+    checks = check_compliance(bad, pbm, lang="en").checks
+    assert checks.loc["cadence", "status"] == checks.loc["sla:first_contact", "status"] == "not_checkable"
+    assert checks.loc["cadence", "reason"].startswith(
+        f"Times of calls, e-mails and meetings could not be read: 1 value (跟进记录.csv, column 时间; e.g. line {call + 2}")
+    assert checks.loc["authority", "status"] == "not_checkable"
+    assert checks.loc["authority", "reason"].startswith("Quote amounts could not be read: 1 value")
+    assert checks.loc["sla:delivery", "status"] == "checked"
+
+
 def test_case_study_quotes_the_clause_of_each_deviation(sim_data, pbm):
     """A case study lists the deal's deviations with the clause quoted and marks them on the timeline."""
     sim, data = sim_data

@@ -16,9 +16,11 @@ import numpy as np
 import pandas as pd
 
 from ..content.businesstime import BusinessCalendar, Duration, DurationUnit
+from ..crm.problems import unparsed
 from ..crm.reading import CrmData
 from ..errors import CalendarRangeError
 from ..i18n import current_lang, t
+from .inputs import closed_gap, created_gap, stage_time_gap
 from .period import Period, parse_instant
 from .stages import _core, _naive, stage_entries
 
@@ -174,6 +176,30 @@ def milestones(data: CrmData, playbook: Any, entries: pd.DataFrame | None = None
     return out.reset_index(drop=True)
 
 
+def _unreadable_times(data: CrmData, events: tuple[str, ...], lang: str) -> str | None:
+    """Why a check on the SLA events ``events`` (milestone names) cannot run: some of their times are unreadable.
+
+    A check is never run on the readable rows only (an unreadable time would drop its instance and
+    hide a breach); the reason names the column, the count, an example line and the fix
+    (:mod:`sopcoach.analytics.inputs`). ``None`` when every time the events come from was read.
+    """
+    ev = data.events
+    u = unparsed(data, "events.timestamp", ev[ev["milestone"].isin(events).to_numpy()])
+    if u is not None:
+        return u.reason("事件时间", "event times", lang)
+    if "first_contact_made" in events or "customer_email_received" in events:
+        u = unparsed(data, "events.timestamp", ev[ev["kind"].isin(FOLLOW_UP_KINDS).to_numpy()])
+        if u is not None:
+            return u.reason("电话、邮件和拜访的时间", "times of calls, e-mails and meetings", lang)
+    if "lead_assigned" in events and (why := created_gap(data, lang)):
+        return why
+    if {"deal_closed", "contract_signed"} & set(events) and (why := closed_gap(data, lang, ("won",))):
+        return why
+    if set(STAGE_MILESTONES) & set(events):
+        return stage_time_gap(data, lang)
+    return None
+
+
 class _DueOracle:
     """Due times from the playbook calendar, called as rarely as the verdicts allow.
 
@@ -304,7 +330,9 @@ def check_compliance(data: CrmData, playbook: Any, month: str | None = None,
 
     A check is ``not_checkable`` (never "0 breaches") when the export lacks what it needs: no start
     events, no end events at all (the CRM does not record them), no tier, no approval field, a
-    currency other than the playbook's.
+    currency other than the playbook's; and when any time or amount it needs failed to parse (it is
+    never run on the readable rows only; the reason names the column, the count, an example line and
+    the fix).
 
     Parameters
     ----------
@@ -355,6 +383,10 @@ def check_compliance(data: CrmData, playbook: Any, month: str | None = None,
         cid, rule = f"sla:{sla.id}", sla.name.get(lang)
         d = sla.duration
         unit_label = d.label(lang)
+        unreadable = _unreadable_times(data, (sla.start_event, sla.end_event), lang)
+        if unreadable:
+            check_row(cid, rule, sla.clause, "not_checkable", unreadable)
+            continue
         if sla.start_event == "customer_email_received":
             inst = _email_instances(ev)
             if inst is None:
@@ -598,6 +630,12 @@ def _cadence(data: CrmData, playbook: Any, period: Period, as_of: pd.Timestamp |
         check_row("cadence", rule, clause, "not_checkable",
                   t("导出数据没有电话、邮件或拜访记录。", "the export has no calls, e-mails or meetings.", lang))
         return None
+    unread = unparsed(data, "events.timestamp", data.events[data.events["kind"].isin(FOLLOW_UP_KINDS).to_numpy()])
+    why = (unread.reason("电话、邮件和拜访的时间", "times of calls, e-mails and meetings", lang) if unread else
+           created_gap(data, lang) or closed_gap(data, lang))
+    if why:  # a week would lose the contacts (or the deal its open weeks) whose time is unreadable
+        check_row("cadence", rule, clause, "not_checkable", why)
+        return None
     if as_of is None:
         check_row("cadence", rule, clause, "not_checkable", "no timestamp in the export")
         return None
@@ -688,6 +726,14 @@ def _authority(data: CrmData, playbook: Any, period: Period, lang: str, check_ro
         check_row("authority", rule, clause, "not_checkable",
                   t("导出数据没有带金额的报价记录。", "the export has no quotes with an amount.", lang))
         return None
+    sent = data.events[(data.events["milestone"] == "quote_sent").to_numpy()]
+    for name, what, what_en in (("events.timestamp", "报价发出时间", "quote-sent times"),
+                                ("events.amount", "报价金额", "quote amounts"),
+                                ("events.discount", "报价折扣", "quote discounts")):
+        unread = unparsed(data, name, sent)
+        if unread is not None:
+            check_row("authority", rule, clause, "not_checkable", unread.reason(what, what_en, lang))
+            return None
     if not data.has("events.approved_by"):
         check_row("authority", rule, clause, "not_checkable",
                   t("导出数据没有审批人字段。", "the export has no approval field.", lang))

@@ -1117,10 +1117,13 @@ def _table_frame(raw: pd.DataFrame, table: TableSpec, ctx: _Ctx) -> tuple[pd.Dat
     for req in REQUIRED[table.kind]:
         if req in frame:
             blank = frame[req].isna()
+            spec = table.fields[req]
+            column = _resolve(spec, ctx.header) or ""
+            if column in raw:  # a value that failed to parse has its own problem: only an empty cell is missing
+                cell = raw[column]
+                blank &= (cell.isna() | (cell.astype(str).str.strip() == "")).to_numpy()
             if blank.any():
                 rows = np.flatnonzero(blank.to_numpy())
-                spec = table.fields[req]
-                column = _resolve(spec, ctx.header) or ""
                 ctx.row_problems(rows + 2, column, [f"{req}: a value is required" for _ in rows])
     return frame, missing
 
