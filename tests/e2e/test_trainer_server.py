@@ -23,6 +23,7 @@ import requests
 
 from sopcoach.web.launch import free_port
 from support import raise_supervisor_limit, stop_process
+from trainer_servers import wait_answering
 
 ROOT = Path(__file__).resolve().parents[2]
 MAVEN = ROOT.parent / "shared" / "data" / "crm" / "maven_crm_sales_opportunities"
@@ -88,17 +89,7 @@ def trainer(tmp_path: Path):
                                 env=env, stdout=fh, stderr=subprocess.STDOUT)
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 90
-        while True:
-            if proc.poll() is not None:
-                pytest.fail(f"the trainer server exited with {proc.returncode}:\n{log.read_text(errors='replace')}")
-            try:
-                requests.get(base + "/", timeout=2, allow_redirects=False)
-                break
-            except requests.RequestException:
-                if time.monotonic() > deadline:
-                    pytest.fail(f"the trainer server did not answer:\n{log.read_text(errors='replace')}")
-                time.sleep(0.3)
+        wait_answering(proc, base + "/", log, 90)
         yield Trainer(base, token, content, log)
     finally:
         stop_process(proc, 30)  # SIGTERM is forwarded to Voila

@@ -26,6 +26,21 @@ def content_env(content: Path, home: Path, **extra: str) -> dict[str, str]:
     return {**os.environ, **learner_env(content, home, "zh-CN", PYTHONUNBUFFERED="1", **extra)}
 
 
+def wait_answering(proc: subprocess.Popen, url: str, log_path: Path, timeout: float) -> None:
+    """Wait until ``url`` answers any HTTP request; fail with the log's tail if ``proc`` exits or ``timeout`` passes."""
+    deadline = time.monotonic() + timeout
+    while True:
+        if proc.poll() is not None:
+            pytest.fail(f"the server exited with {proc.returncode}:\n{log_path.read_text(errors='replace')[-3000:]}")
+        try:
+            requests.get(url, timeout=2, allow_redirects=False)
+            return
+        except requests.RequestException:
+            if time.monotonic() > deadline:
+                pytest.fail(f"the server did not answer:\n{log_path.read_text(errors='replace')[-3000:]}")
+            time.sleep(0.2)
+
+
 @contextlib.contextmanager
 def trainer_server(content: Path, tmp_path: Path) -> Iterator[tuple[str, str, Path]]:
     """Run the trainer server on ``content``; yield ``(base_url, token, home)``."""
@@ -40,17 +55,7 @@ def trainer_server(content: Path, tmp_path: Path) -> Iterator[tuple[str, str, Pa
                                 env=content_env(content, home, JUPYTER_TOKEN=token))
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            if proc.poll() is not None:
-                pytest.fail(f"trainer server exited with {proc.returncode}:\n{log_path.read_text(errors='replace')[-3000:]}")
-            try:
-                requests.get(f"{base}/?token={token}", timeout=2)
-                break
-            except requests.RequestException:
-                if time.monotonic() > deadline:
-                    pytest.fail(f"trainer server did not answer:\n{log_path.read_text(errors='replace')[-3000:]}")
-                time.sleep(0.2)
+        wait_answering(proc, f"{base}/?token={token}", log_path, 60)
         yield base, token, home
     finally:
         stop_process(proc, 10)
