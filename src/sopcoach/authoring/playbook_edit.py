@@ -61,7 +61,7 @@ from ..errors import ContentError, EditError, InvalidPlaybook, Problem, SaveConf
 from ..i18n import t
 from ..lessons.tools import render_text
 from .versions import clause_contents, diff_playbook, impact, stale_quotes
-from .yaml_writer import (MANIFEST, Backup, decode, dump, encode, history, history_dir, load_round_trip, new_id,
+from .yaml_writer import (HISTORY, MANIFEST, Backup, decode, dump, encode, history, history_dir, load_round_trip, new_id,
                           read_folder, sha256, write_files)
 
 __all__ = [
@@ -671,7 +671,63 @@ def _clause_section(source: str) -> str:
     return m.group(1) if m else "company"
 
 
-class PlaybookEdit:
+class EditSession:
+    """What the playbook and question editing sessions share: the cache of derived state per edit
+    generation, which files would change, the drafts kept when a save meets a conflict, and the history.
+
+    A subclass sets ``files`` (:class:`OpenedFile` by name), ``home``, ``generation`` and ``_cache``,
+    defines :meth:`texts` (every file as it would be saved now), and names its history folder in
+    ``store`` (below ``$SOPCOACH_HOME``).
+    """
+
+    store: str = HISTORY
+    files: dict[str, OpenedFile]
+    home: Path
+    generation: int
+    _cache: dict[str, tuple[int, Any]]
+
+    def texts(self) -> dict[str, str]:  # pragma: no cover - every session defines it
+        raise NotImplementedError
+
+    def _cached(self, key: str, fn: Callable[[], Any]) -> Any:
+        hit = self._cache.get(key)
+        if hit is None or hit[0] != self.generation:
+            hit = (self.generation, fn())
+            self._cache[key] = hit
+        return hit[1]
+
+    def changed_files(self) -> list[str]:
+        """Return the names of the files whose text differs from the file as opened."""
+        return self._cached("changed", lambda: [n for n, text in self.texts().items() if text != self.files[n].text])
+
+    @property
+    def dirty(self) -> bool:
+        """True when saving would change a file."""
+        return bool(self.changed_files())
+
+    def read_only(self) -> list[str]:
+        """Return the files ruamel.yaml cannot reproduce byte for byte (they cannot be edited here)."""
+        return [n for n, f in self.files.items() if f.indent is None]
+
+    def _keep_draft(self, texts: dict[str, str], changed: Sequence[str], now: datetime) -> Path | None:
+        """Keep the edited ``changed`` files in ``<store>/drafts/<id>/`` (after a refused save); None on failure."""
+        try:
+            root = history_dir(self.home, self.store) / DRAFTS
+            root.mkdir(parents=True, exist_ok=True)
+            folder = root / new_id(root, now)
+            for name in changed:
+                (folder / name).parent.mkdir(parents=True, exist_ok=True)
+                (folder / name).write_text(texts[name], encoding="utf-8")
+            return folder
+        except OSError:  # pragma: no cover - the edits are still in the session
+            return None
+
+    def history(self) -> list[Backup]:
+        """Return the versions kept before each save, newest first."""
+        return history(self.home, self.store)
+
+
+class PlaybookEdit(EditSession):
     """An editing session over the playbook of one content folder.
 
     Parameters
@@ -793,26 +849,6 @@ class PlaybookEdit:
     def _dirty_docs(self) -> set[str]:
         """Return the files some edit of this session touched (only those are dumped)."""
         return {self.owner[_OP_PART[name]] for name, _, _ in self._ops if _OP_PART[name] in self.owner}
-
-    def changed_files(self) -> list[str]:
-        """Return the names of the files whose text differs from the file as opened."""
-        key = "changed"
-        hit = self._cache.get(key)
-        if hit and hit[0] == self.generation:
-            return hit[1]
-        texts = self.texts()
-        out = [n for n in self.files if texts[n] != self.files[n].text]
-        self._cache[key] = (self.generation, out)
-        return out
-
-    @property
-    def dirty(self) -> bool:
-        """True when saving would change a file."""
-        return bool(self.changed_files())
-
-    def read_only(self) -> list[str]:
-        """Return the files ruamel.yaml cannot reproduce byte for byte (they cannot be edited here)."""
-        return [n for n, f in self.files.items() if f.indent is None]
 
     def part(self, part: str) -> Any:
         """Return a top-level part of the documents (``tiers``, ``calendar``, ...) as ruamel data."""
@@ -1137,13 +1173,6 @@ class PlaybookEdit:
         return self._done("set_sop_version", (label,), {}, changed)
 
     # -- checking and reviewing --------------------------------------------------------------------------
-    def _cached(self, key: str, fn: Callable[[], Any]) -> Any:
-        hit = self._cache.get(key)
-        if hit is None or hit[0] != self.generation:
-            hit = (self.generation, fn())
-            self._cache[key] = hit
-        return hit[1]
-
     def validate(self) -> list[Problem]:
         """Return what ``sopcoach check`` would report if the edits were saved (empty: valid).
 
@@ -1312,21 +1341,6 @@ class PlaybookEdit:
         self.generation += 1
         return SaveResult(backup.changed if backup else (), backup, review.changed_clauses)
 
-    def _keep_draft(self, texts: dict[str, str], changed: Sequence[str], now: datetime) -> Path | None:
-        try:
-            root = history_dir(self.home) / DRAFTS
-            root.mkdir(parents=True, exist_ok=True)
-            folder = root / new_id(root, now)
-            folder.mkdir()
-            for name in changed:
-                (folder / name).write_text(texts[name], encoding="utf-8")
-            return folder
-        except OSError:  # pragma: no cover - the edits are still in the session
-            return None
-
-    def history(self) -> list[Backup]:
-        """Return the saved previous versions of this installation, newest first."""
-        return history(self.home)
 
     def restore(self, backup_id: str, note: str = "", by: str = "") -> SaveResult:
         """Restore a saved version (see :func:`restore`) and reopen the files.

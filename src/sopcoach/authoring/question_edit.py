@@ -52,9 +52,9 @@ from ..content.quizbank import ID, Question, load_bank
 from ..content.yaml_loader import format_loc
 from ..errors import ContentError, EditError, InvalidPlaybook, Problem, SaveConflict
 from ..i18n import t
-from .playbook_edit import (DRAFTS, LANGS, OpenedFile, _assign, _insert_after, _key_text, _number, _open_file, _plain,
+from .playbook_edit import (LANGS, EditSession, OpenedFile, _assign, _insert_after, _key_text, _number, _open_file, _plain,
                             _remove, _set_list, _split_list, _whole, evaluate_texts)
-from .yaml_writer import Backup, dump, encode, history, history_dir, new_id, read_folder, sha256, write_files
+from .yaml_writer import dump, encode, read_folder, sha256, write_files
 
 __all__ = ["POOLS", "STORE", "QuestionChange", "QuestionEdit", "QuestionRef", "QuestionReview", "SectionCount",
            "open_questions"]
@@ -196,7 +196,7 @@ class QuestionReview:
         return "\n".join(lines)
 
 
-class QuestionEdit:
+class QuestionEdit(EditSession):
     """An editing session over ``quizzes/`` of one content folder.
 
     Parameters
@@ -224,6 +224,8 @@ class QuestionEdit:
     >>> ed.changed_files()
     ['bank/crm_use.yaml']
     """
+
+    store = STORE
 
     def __init__(self, content: Path | str, home: Path | str, records: Any = None,
                  clock: Callable[[], datetime] = _utcnow):
@@ -338,19 +340,6 @@ class QuestionEdit:
         """Return ``{name: text}`` of every file as it would be saved now (names relative to ``quizzes/``)."""
         return {n: dump(self.docs[n], f.indent) if n in self._dirty and f.indent else f.text
                 for n, f in self.files.items()}
-
-    def changed_files(self) -> list[str]:
-        """Return the files (relative to ``quizzes/``) whose text differs from the file as opened."""
-        return self._cached("changed", lambda: [n for n, text in self.texts().items() if text != self.files[n].text])
-
-    @property
-    def dirty(self) -> bool:
-        """True when saving would change a file."""
-        return bool(self.changed_files())
-
-    def read_only(self) -> list[str]:
-        """Return the files ruamel.yaml cannot reproduce byte for byte (they cannot be edited here)."""
-        return [n for n, f in self.files.items() if f.indent is None]
 
     # -- editing ---------------------------------------------------------------------------------------
     @staticmethod
@@ -596,13 +585,6 @@ class QuestionEdit:
         return node
 
     # -- checking and reviewing --------------------------------------------------------------------------
-    def _cached(self, key: str, fn: Callable[[], Any]) -> Any:
-        hit = self._cache.get(key)
-        if hit is None or hit[0] != self.generation:
-            hit = (self.generation, fn())
-            self._cache[key] = hit
-        return hit[1]
-
     def validate(self) -> list[Problem]:
         """Return what ``sopcoach check`` would report if the edits were saved (empty: valid).
 
@@ -775,22 +757,6 @@ class QuestionEdit:
         self._open()
         self.generation += 1
         return backup.changed if backup else ()
-
-    def _keep_draft(self, texts: dict[str, str], changed: Sequence[str], now: datetime) -> Path | None:
-        try:
-            root = history_dir(self.home, STORE) / DRAFTS
-            root.mkdir(parents=True, exist_ok=True)
-            folder = root / new_id(root, now)
-            for name in changed:
-                (folder / name).parent.mkdir(parents=True, exist_ok=True)
-                (folder / name).write_text(texts[name], encoding="utf-8")
-            return folder
-        except OSError:  # pragma: no cover - the edits are still in the session
-            return None
-
-    def history(self) -> list[Backup]:
-        """Return the versions kept before each save of the question editor, newest first."""
-        return history(self.home, STORE)
 
 
 def open_questions(content: Path | str | None = None, home: Path | str | None = None,
