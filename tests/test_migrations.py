@@ -177,7 +177,7 @@ def test_db_upgrade_brings_mains_database_to_head_with_its_data(db_url, tmp_path
         service = inst_on(records, tmp_path, playbook, bank, blueprint).exam_service(clock)
         aid = service.start_or_resume("E1003", seed=11)
         for qid in records.attempt(aid).question_ids:
-            service.answer(aid, qid, correct_response(bank[qid]))
+            service.answer(aid, qid, correct_response(service.attempt_question(aid, qid)))
         clock.advance(minutes=15)
         assert service.submit(aid).passed
         assert aid == 3 and records.attempt(aid).state == "scored"
@@ -206,7 +206,7 @@ def test_db_upgrade_adopts_the_oldest_layout(db_url, tmp_path, playbook, bank, b
         service = inst_on(records, tmp_path, playbook, bank, blueprint).exam_service(clock)
         aid = service.start_or_resume("E1003", seed=2)
         for qid in records.attempt(aid).question_ids:
-            service.answer(aid, qid, correct_response(bank[qid]))
+            service.answer(aid, qid, correct_response(service.attempt_question(aid, qid)))
         assert service.submit(aid).passed
         assert records.latest_certificate_code("E1003") is not None
     finally:
@@ -288,7 +288,7 @@ def test_a_database_from_a_newer_sopcoach_is_refused(db_url):
     with engine.begin() as c:
         c.execute(text("UPDATE alembic_version SET version_num = '0099'"))
     engine.dispose()
-    with pytest.raises(SchemaTooNew, match=r"revision 0099, newer than this sopcoach knows \(up to 0001\)"):
+    with pytest.raises(SchemaTooNew, match=r"revision 0099, newer than this sopcoach knows \(up to 0002\)"):
         Records(db_url)
     assert main(["db", "upgrade", "--db-url", db_url]) == 1
     assert main(["db", "current", "--db-url", db_url]) == 3
@@ -300,8 +300,8 @@ NEXT_REVISION = '''
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0002"
-down_revision = "0001"
+revision = "0003"
+down_revision = "0002"
 branch_labels = None
 depends_on = None
 
@@ -314,22 +314,22 @@ def upgrade():
 
 
 def test_an_older_revision_is_refused_then_upgraded(db_url, tmp_path, monkeypatch):
-    """With a revision 0002 in the scripts, a database at 0001 is refused, and the upgrade runs 0002
+    """With a revision 0003 in the scripts, a database at 0002 is refused, and the upgrade runs 0003
     (a new column, on SQLite through a batch table rebuild) keeping every row."""
     scripts = tmp_path / "migrations"
     shutil.copytree(schema.MIGRATIONS, scripts, ignore=shutil.ignore_patterns("__pycache__"))
-    (scripts / "versions" / "0002_note.py").write_text(NEXT_REVISION, encoding="utf-8")
-    records = Records(db_url)  # at 0001
+    (scripts / "versions" / "0003_note.py").write_text(NEXT_REVISION, encoding="utf-8")
+    records = Records(db_url)  # at 0002
     records.enroll("E1", "张三")
     records.audit("x", learner_id="E1")
     records.dispose()
     monkeypatch.setattr(schema, "MIGRATIONS", scripts)
-    with pytest.raises(SchemaOutdated, match=r"revision 0001, older than this sopcoach's 0002: run `sopcoach db upgrade"):
+    with pytest.raises(SchemaOutdated, match=r"revision 0002, older than this sopcoach's 0003: run `sopcoach db upgrade"):
         Records(db_url)
     engine = make_engine(db_url)
     before, after = schema.upgrade(engine, db_url)
     engine.dispose()
-    assert (before.status, after.current) == ("outdated", "0002")
+    assert (before.status, after.current) == ("outdated", "0003")
     engine = create_engine(db_url)
     with engine.connect() as c:
         assert c.execute(text("SELECT id, name, note FROM learners")).all() == [("E1", "张三", "upgraded")]
@@ -426,10 +426,10 @@ def test_backup_refuses_to_overwrite_and_says_which_database(db_url, tmp_path, c
 
 
 def test_new_revision_writes_the_next_script_and_finds_no_drift(tmp_path):
-    """The developer's helper writes revision 0002 after 0001; with the models unchanged it changes nothing."""
+    """The developer's helper writes revision 0003 after 0002; with the models unchanged it changes nothing."""
     scripts = tmp_path / "migrations"
     shutil.copytree(schema.MIGRATIONS, scripts, ignore=shutil.ignore_patterns("__pycache__"))
     path = schema.new_revision("nothing changed", scripts)
-    assert path.name == "0002_nothing_changed.py" and path.parent == scripts / "versions"
+    assert path.name == "0003_nothing_changed.py" and path.parent == scripts / "versions"
     body = path.read_text(encoding="utf-8")
-    assert 'down_revision = \'0001\'' in body and "op." not in body.split("def upgrade")[1].split("def downgrade")[0]
+    assert 'down_revision = \'0002\'' in body and "op." not in body.split("def upgrade")[1].split("def downgrade")[0]

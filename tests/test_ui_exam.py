@@ -41,7 +41,7 @@ def _tree(widget):
 
 def _answer_current(app, inst, right: bool = True, before_answering=None) -> None:
     qv = app.service.question(app.attempt_id, app.index)
-    q = inst.bank[qv.question_id]
+    q = app.service.attempt_question(app.attempt_id, qv.question_id)
     resp = correct_response(q) if right else wrong_response(q)
     if before_answering is not None:
         before_answering()

@@ -522,7 +522,7 @@ def _attempt(home: Path, learner: str, question_first: str | None = None) -> tup
     if question_first:
         for qid in qids:
             if qid != question_first:
-                service.answer(aid, qid, correct_response(inst.bank[qid]))
+                service.answer(aid, qid, correct_response(service.attempt_question(aid, qid)))
     return inst, qids
 
 
