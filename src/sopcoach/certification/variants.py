@@ -42,7 +42,7 @@ from ..content.businesstime import Duration, DurationUnit
 from ..errors import SopcoachError
 from ..i18n import Text
 
-__all__ = ["RULES", "Rule", "TemplateError", "build", "draw_params", "instantiate", "template_problems",
+__all__ = ["RULES", "AmbiguousDraw", "Rule", "TemplateError", "build", "draw_params", "instantiate", "template_problems",
            "variant_seed"]
 
 #: How often :func:`instantiate` draws again when a draw gives two options the same text.
@@ -53,7 +53,11 @@ MONTHS_EN = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct
 
 
 class TemplateError(SopcoachError, ValueError):
-    """A template cannot give a usable instance: unknown rule, bad params, no or two keys."""
+    """A template cannot give a usable instance: unknown rule, bad params, no key."""
+
+
+class AmbiguousDraw(TemplateError):
+    """A draw gives two options the same text (:func:`instantiate` draws again)."""
 
 
 @dataclass(frozen=True)
@@ -390,7 +394,7 @@ def build(q: Any, playbook: Any, params: dict[str, Any]) -> Any:
         for lang in ("zh_CN", "en"):
             texts = [getattr(o.text, lang) for o in opts]
             if len(set(texts)) < len(texts):
-                raise TemplateError(f"question {q.id}: two options read the same for {params}")
+                raise AmbiguousDraw(f"question {q.id}: two options read the same for {params}")
         update["options"] = opts
     elif isinstance(q, Numeric):
         update.update(answer=Decimal(out.key), tolerance=out.tolerance or q.tolerance)
@@ -401,19 +405,20 @@ def instantiate(q: Any, playbook: Any, rng: random.Random) -> tuple[Any, dict[st
     """Draw params for template ``q`` from ``rng`` and return ``(instance, params)``.
 
     A draw that gives two options the same text is drawn again (up to :data:`REDRAWS` times, from
-    the same ``rng``, so a seed still gives one result).
+    the same ``rng``, so a seed still gives one result); a draw the rule gives no key for is an
+    error at once (``sopcoach check`` finds such templates before an exam does).
 
     Raises
     ------
     TemplateError
-        When no draw gives a usable instance.
+        When a draw has no key, or no draw in :data:`REDRAWS` has distinct options.
     """
     last: TemplateError | None = None
     for _ in range(REDRAWS):
         params = draw_params(q, playbook, rng)
         try:
             return build(q, playbook, params), params
-        except TemplateError as exc:
+        except AmbiguousDraw as exc:
             last = exc
     raise TemplateError(f"question {q.id}: no usable draw in {REDRAWS} tries (last: {last})")
 

@@ -55,6 +55,9 @@ def check_paths(paths: Sequence[Path], content: Path) -> list[Problem]:
         pool = None
         if playbook is not None and practice.is_dir() and any(practice.glob("*.yaml")):
             pool = attempt(load_bank, practice, playbook)
+        for loaded in (bank, pool):
+            if loaded is not None:
+                problems.extend(template_draw_problems(loaded))
         if bank is not None:
             problems.extend(quality_warnings(playbook, bank, pool, blueprint))
         return fold_follow_ons(problems, playbook_failed=playbook is None)
@@ -84,6 +87,7 @@ def check_paths(paths: Sequence[Path], content: Path) -> list[Problem]:
             loaded = attempt(load_bank, [f], playbook)
             if loaded is not None:  # a bank file on its own: its options can still be judged
                 problems.extend(odd_length_options(loaded))
+                problems.extend(template_draw_problems(loaded))
     return problems
 
 
@@ -240,9 +244,12 @@ def practice_twins(bank: Any, practice: Any, threshold: float = TWIN_SIMILARITY,
         the similarity and the fix.
     """
     locate = locate or _Locator()
-    exam = [(q, {_key(q, "zh-CN"), _key(q, "en")}) for q in bank.active()]  # retired ones leak nothing
+    # retired ones leak nothing; a template's key differs per draw (practice draws fresh numbers)
+    exam = [(q, {_key(q, "zh-CN"), _key(q, "en")}) for q in bank.active() if q.variant is None]
     out = []
     for p in practice.active():
+        if p.variant is not None:
+            continue
         keys = {_key(p, "zh-CN"), _key(p, "en")}
         for q, qkeys in exam:
             if p.type != q.type or not keys & qkeys:
@@ -295,6 +302,29 @@ def odd_length_options(bank: Any, locate: _Locator | None = None) -> list[Proble
                                       f"characters; limits {LONG_OPTION_RATIO:g}x and {SHORT_OPTION_RATIO:g}x the median); "
                                       "learners pick or skip it by its length: write options of similar length, "
                                       "wrong ones as mistakes a new salesperson would make"))
+    return out
+
+
+def template_draw_problems(bank: Any, seeds: int = 25, locate: _Locator | None = None) -> list[Problem]:
+    """Return an error per template of ``bank`` that some seed's draw leaves without a usable key.
+
+    Each template is instantiated on ``seeds`` seeds (:func:`sopcoach.certification.variants.check_draws`):
+    a draw the rule gives no key for (no role may approve, a zero denominator, a key no option
+    has), or a seed whose draws all give two options the same text, is an error located at the
+    question, naming the seed and the params.
+    """
+    from ..certification.variants import check_draws
+    if bank.playbook is None:
+        return []
+    locate = locate or _Locator()
+    out = []
+    for q in bank.templates():
+        bad = check_draws(q, bank.playbook, seeds)
+        if bad:
+            found = locate.problem(bank, q.id, ("variant",),
+                                   f"template '{q.id}': {len(bad)} of {seeds} seeded draws give no usable key "
+                                   f"(first: {bad[0]}); narrow the params or fix the options")
+            out.append(dataclasses.replace(found, severity="error"))
     return out
 
 
