@@ -171,6 +171,7 @@ def test_db_upgrade_brings_mains_database_to_head_with_its_data(db_url, tmp_path
         failed = records.attempts("E1002")[0]
         assert (failed.state, failed.percent, failed.score_num, failed.score_den, failed.passed) == \
             ("scored", "50.0", 1, 2, False)
+        assert failed.variants is None  # drawn before templates: no params (0002)
         assert records.authenticate("E1001", "aaaa-bbbb-cccc").name == "张三"  # the stored code hash still signs in
         assert len(records.lesson_progress("E1003")) == 2
         # the app works on it: E1003 starts, answers and submits an attempt, and is certified
@@ -281,6 +282,37 @@ def test_a_learner_page_never_calls_an_old_schema_busy(tmp_path, monkeypatch):
 
 
 # -- other revisions ---------------------------------------------------------------------------------
+def test_revision_0002_adds_attempt_variants_keeping_attempts(db_url):
+    """0002 gives attempts a nullable ``variants`` column: an attempt made at 0001 keeps its row,
+    with no drawn params (it drew no template); the downgrade drops the column again."""
+    records = Records(db_url)
+    records.enroll("E1", "张三")
+    records.dispose()
+    engine = make_engine(db_url)
+    with engine.begin() as conn:
+        command.downgrade(schema.alembic_config(conn), "0001")
+    engine.dispose()
+    engine = create_engine(db_url)
+    assert "variants" not in {c["name"] for c in inspect(engine).get_columns("attempts")}
+    with engine.begin() as c:
+        c.execute(text("INSERT INTO attempts (learner_id, exam_id, number, state, seed, question_ids, option_orders, "
+                       "bank_digest, playbook_hash, playbook_version, started_at, deadline_at) VALUES ('E1', 'x', 1, "
+                       "'started', 7, '[\"q1\"]', '{}', 'd', 'h', '1.0', '2026-01-05 01:00:00', '2026-01-05 01:45:00')"))
+    engine.dispose()
+    with pytest.raises(SchemaOutdated, match="revision 0001"):
+        Records(db_url)
+    engine = make_engine(db_url)
+    before, after = schema.upgrade(engine, db_url)
+    engine.dispose()
+    assert (before.current, after.current) == ("0001", "0002") and schema_differences(db_url) == []
+    records = Records(db_url)
+    try:
+        row = records.attempts("E1")[0]
+        assert (row.seed, row.question_ids, row.variants) == (7, ["q1"], None)
+    finally:
+        records.dispose()
+
+
 def test_a_database_from_a_newer_sopcoach_is_refused(db_url):
     """A revision this code does not know: Records, `db upgrade` and `db current` all say the code is older."""
     Records(db_url).dispose()
