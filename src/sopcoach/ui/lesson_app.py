@@ -73,12 +73,12 @@ class PracticeItem:
         self.check.on_click(lambda _b: app.on_check(self))
         self.feedback = html_widget(classes=("sopcoach-feedback",))
         self.head = html_widget(self._head())
-        buttons: list[Any] = [self.check]
+        buttons: Any = self.check
         if self.params is not None:
             self.fresh = button(t("换一组数字", "New numbers", self.lang), classes=("sopcoach-new-numbers",))
             self.fresh.on_click(lambda _b: app.on_new_numbers(self))
-            buttons.append(self.fresh)
-        self.root = vbox([self.head, self.control, hbox(buttons), self.feedback],
+            buttons = hbox([self.check, self.fresh])
+        self.root = vbox([self.head, self.control, buttons, self.feedback],
                          classes=("sopcoach-card", "sopcoach-practice", f"sopcoach-practice-{q.id}"))
 
     def _head(self) -> str:
