@@ -90,6 +90,16 @@ def raise_supervisor_limit(playbook_dir: Path, texts: bool = True) -> None:
         edit_file(playbook_dir / "clauses.yaml", "amount up to 500,000 CNY", "amount up to 800,000 CNY")
 
 
+def widget_tree(widget):
+    """Yield a widget and every widget below it (children, layout, style)."""
+    yield widget
+    for name in ("children", "layout", "style"):
+        value = getattr(widget, name, None)
+        for child in (value if isinstance(value, (list, tuple)) else [value]):
+            if child is not None and hasattr(child, "get_state"):
+                yield from widget_tree(child)
+
+
 def correct_response(q):
     """Return a response that earns full credit on ``q`` (test helper; reads the key)."""
     return simulated_response(q, True)

@@ -17,7 +17,7 @@ from sopcoach.content.check import check_paths
 from sopcoach.content.quizbank import Numeric, SingleChoice, load_bank
 from sopcoach.errors import ContentError, InvalidResponse
 from sopcoach.lessons.progress import LessonService
-from support import ROOT, correct_response, wrong_response
+from support import ROOT, correct_response, widget_tree, wrong_response
 
 #: Every test that uses the records database runs on SQLite and on PostgreSQL (tests/conftest.py).
 pytestmark = pytest.mark.databases("sqlite", "postgresql")
@@ -25,16 +25,6 @@ pytestmark = pytest.mark.databases("sqlite", "postgresql")
 TEMPLATES = {"sales_process": ["sp-var-approval-chain", "sp-var-proposal-deadline"],
              "customer_management": ["cm-var-cadence-breach"], "product_knowledge": ["pk-var-quote-line"],
              "crm_use": ["cr-var-kpi-rate"]}
-
-
-def _tree(widget):
-    """Yield a widget and every widget below it (children, layout, style)."""
-    yield widget
-    for name in ("children", "layout", "style"):
-        value = getattr(widget, name, None)
-        for child in (value if isinstance(value, (list, tuple)) else [value]):
-            if child is not None and hasattr(child, "get_state"):
-                yield from _tree(child)
 
 
 def _key(rule: str, playbook, **params):
@@ -239,7 +229,7 @@ def test_no_widget_state_holds_a_template_key_before_submission(inst, clock, ban
     app.start_button.click()
     row = inst.records.attempt(app.attempt_id)
     app.go_to(row.question_ids.index("sp-var-proposal-deadline"))
-    blob = "\n".join(str(m.get_state()) for m in _tree(app.root))
+    blob = "\n".join(str(m.get_state()) for m in widget_tree(app.root))
     asked = attempt_question(bank, row, "sp-var-proposal-deadline")
     assert all(o.text.en in blob for o in asked.options)
     assert not any(f"'{o.id}'" in blob for o in asked.options)  # the ids (the key is 'working') stay in the kernel

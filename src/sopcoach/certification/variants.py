@@ -39,6 +39,7 @@ from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 from ..content.businesstime import Duration, DurationUnit
+from ..content.quizbank import FACT, Numeric, SingleChoice
 from ..errors import SopcoachError
 from ..i18n import Text
 
@@ -232,10 +233,16 @@ def _format(name: str, spec: Any, value: Any) -> Text:
 # ---------------------------------------------------------------------------------- rules
 
 
+def _tools() -> Any:
+    """Return :mod:`sopcoach.lessons.tools`, whose functions are the playbook's rules the keys reuse
+    (imported when first needed: it loads the installation's config, which loads the exam)."""
+    from ..lessons import tools  # noqa: PLC0415 - a cycle at import time otherwise (see the docstring)
+    return tools
+
+
 def _approval_chain(playbook: Any, p: dict[str, Any]) -> Outcome:
     """The role whose limits cover the quote: the preparer when within its limits (seed:2.3.1)."""
-    from ..lessons.tools import approval
-    a = approval(playbook, p.get("role", "sales_rep"), Decimal(p["amount"]),
+    a = _tools().approval(playbook, p.get("role", "sales_rep"), Decimal(p["amount"]),
                  Decimal(p["discount_pct"]) / 100, p.get("tier"))
     return Outcome(a.chain[-1], {})
 
@@ -247,7 +254,6 @@ def _sla_deadline(playbook: Any, p: dict[str, Any]) -> Outcome:
     (elapsed hours for business hours); ``no_makeup``: make-up working days not counted;
     ``weekends_only``: public holidays counted as working days.
     """
-    from ..lessons.tools import deadline
     cal = playbook.business_calendar()
     sla = playbook.sla(p["sla"])
     duration = sla.duration
@@ -255,10 +261,10 @@ def _sla_deadline(playbook: Any, p: dict[str, Any]) -> Outcome:
     wrong_unit = (DurationUnit.ELAPSED_HOURS if duration.unit == DurationUnit.BUSINESS_HOURS
                   else DurationUnit.CALENDAR_DAYS)
     dues = {
-        "working": deadline(cal, start, duration).due,
-        "calendar": deadline(cal, start, Duration(duration.value, wrong_unit)).due,
-        "no_makeup": deadline(dataclasses.replace(cal, workdays=frozenset()), start, duration).due,
-        "weekends_only": deadline(dataclasses.replace(cal, holidays=frozenset()), start, duration).due,
+        "working": _tools().deadline(cal, start, duration).due,
+        "calendar": _tools().deadline(cal, start, Duration(duration.value, wrong_unit)).due,
+        "no_makeup": _tools().deadline(dataclasses.replace(cal, workdays=frozenset()), start, duration).due,
+        "weekends_only": _tools().deadline(dataclasses.replace(cal, holidays=frozenset()), start, duration).due,
     }
     values = {f"due_{k}": when(v.replace(tzinfo=None)) for k, v in dues.items()}
     values["sla_limit"] = _text(duration.label("zh-CN"), duration.label("en"))
@@ -280,9 +286,8 @@ def _iso_weeks(p: dict[str, Any]) -> list[tuple[date, list[int]]]:
 
 def _cadence_breach(playbook: Any, p: dict[str, Any]) -> Outcome:
     """How many ISO weeks (Monday-Sunday) of the log fall short of the tier's minimum (seed:3.1.2)."""
-    from ..lessons.tools import check_follow_up_plan
     weeks = _iso_weeks(p)
-    short = sum(1 for _, per_day in weeks if not check_follow_up_plan(playbook, p["tier"], per_day).ok)
+    short = sum(1 for _, per_day in weeks if not _tools().check_follow_up_plan(playbook, p["tier"], per_day).ok)
     first, last = weeks[0][0], weeks[-1][0] + timedelta(days=6)
     return Outcome(Decimal(short), {"log_from": day(first, year=True), "log_to": day(last, year=True),
                                     "log_weeks": _text(str(len(weeks)), str(len(weeks)))})
@@ -290,8 +295,7 @@ def _cadence_breach(playbook: Any, p: dict[str, Any]) -> Outcome:
 
 def _quote_total(playbook: Any, p: dict[str, Any]) -> Outcome:
     """The quote line's net total in CNY: quantity x list price, less the discount (clause product-catalogue)."""
-    from ..lessons.tools import quote_line
-    line = quote_line(playbook, p["product"], int(p["quantity"]), Decimal(p["discount_pct"]) / 100)
+    line = _tools().quote_line(playbook, p["product"], int(p["quantity"]), Decimal(p["discount_pct"]) / 100)
     return Outcome(line.net_total.normalize(), {"product_name": line.product.name,
                                                 "list_price": money(line.product.list_price),
                                                 "product_unit": line.product.unit})
@@ -303,10 +307,9 @@ _KPI_STEP = {"lead_conversion_rate": 0, "quote_acceptance_rate": 2, "contract_si
 
 def _kpi_rate(playbook: Any, p: dict[str, Any]) -> Outcome:
     """A rate KPI of ``kpis.yaml`` in percent, one decimal (seed:1.3.2; win rate: company setting)."""
-    from ..lessons.tools import funnel
     counts = dict(p["counts"])
     lost = int(counts.pop("deals_lost"))
-    f = funnel(playbook, counts, deals_lost=lost)
+    f = _tools().funnel(playbook, counts, deals_lost=lost)
     rate = f.win_rate if p["kpi"] == "win_rate" else f.steps[_KPI_STEP[p["kpi"]]].rate
     if rate is None:
         raise TemplateError("the drawn counts give no rate (a zero denominator)")
@@ -364,7 +367,6 @@ def build(q: Any, playbook: Any, params: dict[str, Any]) -> Any:
         When the rule gives no key (e.g. no role may approve, a zero denominator), a key no option
         has, or two options read the same (an ambiguous draw).
     """
-    from ..content.quizbank import FACT, Numeric, SingleChoice
     rule = RULES[q.variant.rule]
     try:
         out = rule.compute(playbook, params)
@@ -428,7 +430,6 @@ def template_problems(q: Any, playbook: Any) -> list[tuple[tuple, str]]:
 
     The path is relative to the question (e.g. ``("variant", "params", "tier")``).
     """
-    from ..content.quizbank import SingleChoice
     v = q.variant
     rule = RULES.get(v.rule)
     if rule is None:

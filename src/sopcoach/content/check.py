@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from ..certification.scoring import key_text, normalise_text
+from ..certification.variants import check_draws
 from ..errors import ContentError, Problem
 from .playbook import COMPANY, Playbook, load_playbook
 from .quizbank import UNMAPPED_CLAUSE, load_bank, load_blueprint, pinned_last
@@ -313,7 +314,6 @@ def template_draw_problems(bank: Any, seeds: int = 25, locate: _Locator | None =
     has), or a seed whose draws all give two options the same text, is an error located at the
     question, naming the seed and the params.
     """
-    from ..certification.variants import check_draws
     if bank.playbook is None:
         return []
     locate = locate or _Locator()

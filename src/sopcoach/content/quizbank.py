@@ -31,11 +31,17 @@ with ``answer_from: <fact>``; a single-choice question with ``key_from: <fact>``
 ``value`` and the correct option is the one whose value equals the fact (no such option is a
 content error). Texts may quote facts as ``{{fact}}``. Facts are listed by
 :meth:`sopcoach.content.playbook.Playbook.facts`.
+
+A question with a ``variant:`` block (:class:`Variant`) is a *template*: its numbers are drawn per
+attempt and its key is computed by a playbook rule (:mod:`sopcoach.certification.variants`); its
+texts may also quote its params and its rule's values as ``{{name}}``. :func:`load_bank` checks the
+rule and params and draws it once; the template itself has no key (only its instances do).
 """
 from __future__ import annotations
 
 import dataclasses
 import hashlib
+import random
 import re
 from decimal import Decimal, InvalidOperation, localcontext
 from fractions import Fraction
@@ -693,8 +699,7 @@ def _resolve(q: Any, facts: dict[str, Any], clause_ids: set[str] | None) -> Any:
     if unknown:
         raise ValueError(f"unknown clause id(s) {', '.join(unknown)}; use ids from playbook/clauses.yaml")
     if q.variant is not None:  # a template's own {{names}} are filled per drawn variant
-        from ..certification.variants import placeholders
-        facts = {**facts, **{n: f"{{{{{n}}}}}" for n in placeholders(q)}}
+        facts = {**facts, **{n: f"{{{{{n}}}}}" for n in _variants().placeholders(q)}}
     try:
         for field in ("text", "scenario", "explanation"):
             value = getattr(q, field)
@@ -795,9 +800,9 @@ def load_bank(paths: list[Path] | Path, playbook: Any = None) -> Bank:
                                         "options are shuffled; add 'pin: last' to the option to say so")
                     warnings.append(dataclasses.replace(found, severity="warning"))
             if q.variant is not None:
-                found = _template_problems(q, playbook)
-                if found:
-                    problems.extend(doc.problem(("questions", i, *sub), f"question '{q.id}': {msg}") for sub, msg in found)
+                wrong = _variants().template_problems(q, playbook)
+                if wrong:
+                    problems.extend(doc.problem(("questions", i, *sub), f"question '{q.id}': {msg}") for sub, msg in wrong)
                     continue
             try:
                 resolved = _resolve(q, facts, clause_ids)
@@ -810,19 +815,19 @@ def load_bank(paths: list[Path] | Path, playbook: Any = None) -> Bank:
     return Bank(questions, digest.hexdigest(), warnings, sources, playbook)
 
 
-def _template_problems(q: Any, playbook: Any) -> list[tuple[tuple, str]]:
-    from ..certification.variants import template_problems
-    return template_problems(q, playbook)
+def _variants() -> Any:
+    """Return :mod:`sopcoach.certification.variants` (the template rules use the lesson tools, which
+    load the installation's config, which loads banks: imported when first needed, never at start)."""
+    from ..certification import variants  # noqa: PLC0415 - a cycle at import time otherwise (see the docstring)
+    return variants
 
 
 def _try_template(q: Any, playbook: Any) -> None:
     """Instantiate a template once (a fixed seed); raise ValueError saying what to fix."""
-    import random
-
-    from ..certification.variants import TemplateError, instantiate
+    v = _variants()
     try:
-        instantiate(q, playbook, random.Random(f"load:{q.id}"))
-    except TemplateError as exc:
+        v.instantiate(q, playbook, random.Random(f"load:{q.id}"))
+    except v.TemplateError as exc:
         raise ValueError(f"{exc}; fix the params, the options or the {{{{placeholders}}}} of the template") from None
 
 
