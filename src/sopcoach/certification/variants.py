@@ -40,7 +40,7 @@ from typing import Any
 
 from ..content.businesstime import Duration, DurationUnit
 from ..content.quizbank import FACT, Numeric, SingleChoice
-from ..errors import SopcoachError
+from ..errors import AmbiguousDraw, TemplateError
 from ..i18n import Text
 
 __all__ = ["RULES", "AmbiguousDraw", "Rule", "TemplateError", "build", "draw_params", "instantiate", "template_problems",
@@ -51,14 +51,6 @@ REDRAWS = 40
 WEEKDAYS_ZH = "一二三四五六日"
 WEEKDAYS_EN = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 MONTHS_EN = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
-
-
-class TemplateError(SopcoachError, ValueError):
-    """A template cannot give a usable instance: unknown rule, bad params, no key."""
-
-
-class AmbiguousDraw(TemplateError):
-    """A draw gives two options the same text (:func:`instantiate` draws again)."""
 
 
 @dataclass(frozen=True)
