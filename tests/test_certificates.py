@@ -65,6 +65,16 @@ def test_verify_after_expiry(service, records, bank, blueprint, clock):
     assert "NOT CURRENT: expired." in v.message("en")
 
 
+def test_verify_gives_the_days_of_the_company_time_zone(service, records, bank, clock):
+    """A certificate issued at 17:50 UTC on 2 March is issued on 3 March in Shanghai, as on its PDF."""
+    clock.advance(hours=16, minutes=30)  # starts 01:00 UTC; the exam takes 20 minutes
+    code = cert_of(records, take(service, records, bank, "E1", clock)).code
+    v = verify(records, code, clock())
+    assert v.issued_at is not None and f"{v.issued_at:%Y-%m-%d}" == "2026-03-02"  # stored in UTC
+    assert "on 2026-03-03, valid until" in v.message("en", "Asia/Shanghai")
+    assert "签发于 2026-03-02" in v.message("zh-CN", "UTC")
+
+
 def test_verify_unknown_and_mistyped_codes(records):
     """A well-formed code never issued is not genuine; a code with a wrong check character is mistyped."""
     assert verify(records, "SC-0000-0000-0000").status == "unknown"

@@ -34,7 +34,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from ..errors import CertificateError
-from ..i18n import t
+from ..i18n import local_day, t
 from ..records.models import Attempt, Certificate, Release, from_db, to_db, utcnow
 from ..records.store import Records, Transaction
 
@@ -169,10 +169,13 @@ class Verification:
     def current(self) -> bool:
         return self.status == "current"
 
-    def message(self, lang: str | None = None) -> str:
-        """Return one line saying whether the certificate is genuine and current, and why not."""
+    def message(self, lang: str | None = None, timezone: str = "Asia/Shanghai") -> str:
+        """Return one line saying whether the certificate is genuine and current, and why not.
+
+        Days are those of ``timezone`` (the playbook's, as on the certificate PDF).
+        """
         who = f"{self.name} ({self.learner_id})"
-        day = lambda d: f"{d:%Y-%m-%d}" if d else "?"  # noqa: E731
+        day = lambda d: local_day(d, timezone)  # noqa: E731
         if self.status == "mistyped":
             return t(f"{self.code}：代码有误（校验位不符），请核对后重新输入。",
                      f"{self.code}: mistyped (the check character does not match); check the code.", lang)

@@ -97,6 +97,11 @@ def _content(s: Any) -> tuple[Any, Any, Any]:
     return playbook, bank, load_blueprint(s.quizzes_dir / "blueprint.yaml", bank)
 
 
+def _timezone(s: Any) -> str:
+    """The company's time zone (the playbook calendar's), in which days are printed."""
+    return str(load_playbook(s.playbook_dir).calendar.timezone)
+
+
 def _join(items: list[str], empty: str = "-") -> str:
     return ", ".join(items) if items else empty
 
@@ -200,7 +205,7 @@ def _cmd_recertify(args: argparse.Namespace) -> int:
 
 def _cmd_verify(args: argparse.Namespace) -> int:
     v = verify(_records(args.settings), args.code)
-    print(v.message(current_lang()))
+    print(v.message(current_lang(), _timezone(args.settings)))
     return 0 if v.current else 3 if v.genuine else 1
 
 
