@@ -504,7 +504,8 @@ class LearnerServer(Voila):
                 "config": self.config,
                 "voila_configuration": self.voila_configuration,
             }),
-            (url_path_join(base, r"/verify"), VerifyHandler, {"timezone": self.company_timezone}),
+            (url_path_join(base, r"/verify"), VerifyHandler,
+             {"records": self.records, "timezone": self.company_timezone}),
             (base, RootHandler),
             # any other address on an allowed host: 404 (not the next host rule's "unknown host")
             (r".*", NotFoundHandler),

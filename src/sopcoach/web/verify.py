@@ -15,6 +15,7 @@ from jupyter_server.auth.decorator import allow_unauthenticated
 from jupyter_server.base.handlers import JupyterHandler
 
 from ..certification.certificates import verify
+from ..records.store import Records
 from .identity import _TEMPLATES, PlainErrors, request_lang
 
 #: The longest code text accepted (a code is 17 characters; spaces and hyphens may be added).
@@ -32,7 +33,8 @@ TEXT = {
 class VerifyHandler(PlainErrors, JupyterHandler):
     """The certificate check page (see the module docstring)."""
 
-    def initialize(self, timezone: str = "Asia/Shanghai") -> None:
+    def initialize(self, records: Records, timezone: str = "Asia/Shanghai") -> None:
+        self.records = records
         self.timezone = timezone
 
     @allow_unauthenticated
@@ -46,8 +48,7 @@ class VerifyHandler(PlainErrors, JupyterHandler):
             verdict, status = {"level": "warning", "message": text["too_long"].format(n=MAX_CODE_TEXT)}, 400
             code = code[:MAX_CODE_TEXT]
         elif code:
-            records = self.identity_provider.store()  # type: ignore[attr-defined]
-            v = verify(records, code)
+            v = verify(self.records, code)
             verdict = {"level": "ok" if v.current else "warning" if v.genuine else "bad",
                        "message": v.message(lang, self.timezone), "status": v.status}
         self.set_status(status)
