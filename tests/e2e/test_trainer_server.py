@@ -219,6 +219,28 @@ def test_trainer_apps_in_chromium(trainer: Trainer, page, artifacts) -> None:
     page.screenshot(path=str(artifacts / "item_analysis.png"), full_page=True)
 
 
+def test_trainer_home_leads_to_each_page_in_either_language(trainer: Trainer, page, artifacts) -> None:
+    """/ is the trainer home (not a file list): every page under what a trainer does with it; its English
+    version links to the English pages, which read English and lead back home."""
+    from playwright.sync_api import expect
+
+    page.goto(trainer.url("/"), timeout=60_000)
+    expect(page.get_by_role("heading", name="培训师主页")).to_be_visible()
+    cards = page.locator("a.card")
+    expect(cards).to_have_count(7)
+    for title in ("考试成绩", "证书", "试题分析", "试题编辑器", "规程编辑器", "规程修改、发布与复核", "月度销售复盘"):
+        expect(page.locator("a.card b", has_text=title).first).to_be_visible()
+    assert "仅供培训师服务器使用" not in page.content()
+    page.screenshot(path=str(artifacts / "trainer_home.png"), full_page=True)
+    page.locator("#sopcoach-lang").click()
+    expect(page.get_by_role("heading", name="Trainer home")).to_be_visible()
+    page.locator("a.card", has_text="Exam results").click()
+    expect(page.get_by_text("Download Excel (XLSX)")).to_be_visible(timeout=180_000)
+    expect(page.locator(".sopcoach-lang-switch")).to_have_text("中文")
+    page.locator(".sopcoach-trainer-home").click()
+    expect(page.get_by_role("heading", name="Trainer home")).to_be_visible(timeout=60_000)
+
+
 def test_monthly_review_in_chromium(trainer: Trainer, page, artifacts) -> None:
     """The monthly review on the real Maven export, then a case study on the simulated one."""
     from playwright.sync_api import expect

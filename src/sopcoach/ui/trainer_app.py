@@ -44,10 +44,10 @@ from ..content.check import check_paths
 from ..content.playbook import load_playbook
 from ..content.quizbank import load_bank, load_blueprint
 from ..errors import ContentError, StaleQuotes
-from ..i18n import current_lang, local_day, t
+from ..i18n import current_lang, local_day, page_lang, t
 from ..records.models import utcnow
 from ..tables import Table, render
-from ._common import esc, log, log_to_server, safe
+from ._common import esc, log, log_to_server, safe, trainer_page
 
 CSS = """
 <style>
@@ -692,8 +692,9 @@ class CertificatesApp(_App):
 # -- builders --------------------------------------------------------------------------------------------
 def _build(cls: type, lang: str | None) -> w.Widget:
     log_to_server()
+    lang = lang or page_lang()
     try:
-        return cls(lang=lang).root
+        return trainer_page(cls(lang=lang).root, lang)
     except Exception:
         log.exception("trainer app %s failed to start", cls.__name__)
         return w.HTML(t("<p>无法打开：内容或数据库有错误，详情见服务器日志。</p>",
