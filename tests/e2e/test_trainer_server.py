@@ -219,10 +219,12 @@ def test_trainer_apps_in_chromium(trainer: Trainer, page, artifacts) -> None:
     page.screenshot(path=str(artifacts / "item_analysis.png"), full_page=True)
 
 
-def test_trainer_home_leads_to_each_page_in_either_language(trainer: Trainer, page, artifacts) -> None:
+def test_trainer_home_leads_to_each_page_in_either_language(trainer: Trainer, contexts, artifacts) -> None:
     """/ is the trainer home (not a file list): every page under what a trainer does with it; its English
-    version links to the English pages, which read English and lead back home."""
+    version links to the English pages, which read English, ask nothing from outside the server (Font
+    Awesome comes from the server) and lead back home."""
     from playwright.sync_api import expect
+    page = contexts.new().new_page()
 
     page.goto(trainer.url("/"), timeout=60_000)
     expect(page.get_by_role("heading", name="培训师主页")).to_be_visible()
@@ -237,6 +239,9 @@ def test_trainer_home_leads_to_each_page_in_either_language(trainer: Trainer, pa
     page.locator("a.card", has_text="Exam results").click()
     expect(page.get_by_text("Download Excel (XLSX)")).to_be_visible(timeout=180_000)
     expect(page.locator(".sopcoach-lang-switch")).to_have_text("中文")
+    assert page.evaluate("document.fonts.check('16px \"Font Awesome 5 Free\"')") or \
+        page.locator("link[href*='voila/fontawesome/css/all.min.css']").count() == 1
+    assert contexts.blocked == []
     page.locator(".sopcoach-trainer-home").click()
     expect(page.get_by_role("heading", name="Trainer home")).to_be_visible(timeout=60_000)
 

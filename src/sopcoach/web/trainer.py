@@ -20,10 +20,12 @@ import nbformat
 from jupyter_server.utils import url_escape, url_path_join
 from tornado import web
 from voila.app import Voila
+from voila.tornado.handler import TornadoVoilaHandler
 from voila.tornado.treehandler import TornadoVoilaTreeHandler
 
 from ..i18n import LANGS, t
 from .launch import TRAINER_FOLDERS, quiet_traitlets_notices
+from .server import FONT_AWESOME_CDN, FONT_AWESOME_ROUTE, font_awesome_dir
 
 _TEMPLATES = jinja2.Environment(loader=jinja2.FileSystemLoader(str(Path(__file__).with_name("templates"))),
                                 autoescape=True)
@@ -111,14 +113,37 @@ class TrainerHomeHandler(TornadoVoilaTreeHandler):
                     "between Chinese and English with the link at its top right.", lang)))
 
 
+class TrainerPageHandler(TornadoVoilaHandler):
+    """``GET /voila/render/...``: Voila's page, with Font Awesome from this server instead of a public CDN
+    (a trainer's browser, like a learner's, fetches nothing from outside the server)."""
+
+    def write(self, chunk: str | bytes | dict) -> None:
+        if isinstance(chunk, str) and FONT_AWESOME_CDN in chunk and self.settings.get("sopcoach_font_awesome"):
+            chunk = chunk.replace(FONT_AWESOME_CDN, self.base_url + FONT_AWESOME_ROUTE)
+        super().write(chunk)
+
+
 class TrainerServer(Voila):
-    """Voila's application with the trainer home page at ``/`` (see the module docstring)."""
+    """Voila's application with the trainer home page at ``/`` and no outside requests (see the module docstring)."""
 
     name = "sopcoach-trainer-server"
 
+    def init_settings(self) -> dict:
+        settings = super().init_settings()
+        settings["sopcoach_font_awesome"] = font_awesome_dir()
+        return settings
+
     def init_handlers(self) -> list:
+        handlers = []
+        for route, handler, *rest in super().init_handlers():
+            if handler is TornadoVoilaHandler:
+                handler = TrainerPageHandler
+            handlers.append((route, handler, *rest))
         home = (self.server_url, TrainerHomeHandler, {"voila_configuration": self.voila_configuration})
-        return [home, *super().init_handlers()]
+        folder = font_awesome_dir()
+        fonts = [(url_path_join(self.server_url, FONT_AWESOME_ROUTE + "(.*)"), web.StaticFileHandler,
+                  {"path": folder})] if folder else []
+        return [home, *fonts, *handlers]
 
 
 def main(argv: list[str] | None = None) -> None:
