@@ -195,7 +195,7 @@ def test_trainer_apps_in_chromium(trainer: Trainer, page, artifacts) -> None:
         page.get_by_role("link", name="下载 Excel (XLSX)").click()
     assert dl.value.suggested_filename.endswith(".xlsx")
     rows = list(openpyxl.load_workbook(io.BytesIO(Path(dl.value.path()).read_bytes())).active.values)
-    assert rows[0][:2] == ("learner_id", "name") and len(rows) == 13 and rows[1][1] == "演示学员001"
+    assert rows[0][:2] == ("员工编号", "姓名") and len(rows) == 13 and rows[1][1] == "演示学员001"
 
     page.goto(trainer.url("/voila/render/trainer/certificates.ipynb"), timeout=180_000)
     expect(page.get_by_role("button", name="生成 PDF")).to_be_visible(timeout=180_000)
