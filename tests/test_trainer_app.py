@@ -146,6 +146,7 @@ def test_results_app_filters_and_downloads(sat, records, clock):
     app.team.value = "west"
     assert app.table_df["learner_id"].tolist() == ["C", "F"]
     assert ">2</div>" in app.summary.value  # people
+    assert app.charts.value.count("<img alt=") == 2 and "Score distribution and the pass bar" in app.charts.value
     link = re.search(r"href='data:application/vnd.openxmlformats[^;]*;base64,([^']+)'", app.downloads.value)
     rows = list(openpyxl.load_workbook(io.BytesIO(base64.b64decode(link.group(1)))).active.values)
     assert [r[0] for r in rows[1:]] == ["C", "F"]
@@ -153,6 +154,15 @@ def test_results_app_filters_and_downloads(sat, records, clock):
     assert {r[rows[0].index("passed")] for r in rows[1:]} == {"yes", "no"}
     app.by.value = "attempt"
     assert len(app.table_df) == 2 and "attempt no." in app.table.value and "attempt_id" not in app.table.value
+
+
+def test_pass_rate_by_month_per_cohort(sat, records, clock):
+    """Everyone of the fixture sat in one month; 3 of 4 passed: the cohort's line is 75% for that month."""
+    from sopcoach.certification.charts import pass_rate_by_month
+    from sopcoach.certification.results import person_table
+    people = person_table(records, load(sat)[2].id, now=clock())
+    rates = pass_rate_by_month(people, "Asia/Shanghai")
+    assert list(rates.index) == ["2026-03"] and rates.iloc[0].tolist() == [0.75]
 
 
 def test_results_downloads_read_as_people_read_them(sat, records, clock):

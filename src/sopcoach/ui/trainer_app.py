@@ -45,6 +45,7 @@ from ..content.playbook import load_playbook
 from ..content.quizbank import load_bank, load_blueprint
 from ..errors import ContentError, StaleQuotes
 from ..i18n import current_lang, local_day, page_lang, t
+from ..certification.charts import chart_pass_rate, chart_scores
 from ..labels import VALUES, column_label, readable
 from ..records.models import utcnow
 from ..tables import Table, render
@@ -430,6 +431,7 @@ class ResultsApp(_App):
         super().__init__(s, records, lang, clock)
         inst = installation(self.s)
         self.exam_id = inst.blueprint.id
+        self.pass_percent = float(inst.blueprint.pass_mark) * 100
         self.tz = inst.playbook.calendar.timezone
         learners = self.records.learners()
         teams = sorted({x.team for x in learners if x.team})
@@ -446,13 +448,14 @@ class ResultsApp(_App):
         for widget in (self.team, self.cohort, self.since, self.until, self.by):
             widget.observe(self.on_filter, names="value")
         self.summary = w.HTML()
+        self.charts = w.HTML()
         self.table = w.HTML()
         self.downloads = w.HTML()
         self.table_df = pd.DataFrame()
         self.root.children = [
             w.HTML(CSS),
             w.HBox([self.team, self.cohort]), w.HBox([self.since, self.until]), self.by,
-            self.status, self.summary, self.downloads, self.table]
+            self.status, self.summary, self.charts, self.downloads, self.table]
         self.on_filter()
 
     def filters(self) -> dict[str, Any]:
@@ -477,6 +480,7 @@ class ResultsApp(_App):
             self.summary.value = "<div class='cards'>" + "".join(
                 f"<div class='card'><div class='k'>{esc(k)}</div><div class='v'>{esc(v)}</div><div class='s'>{esc(s)}</div></div>"
                 for k, v, s in cards) + "</div>"
+            self._draw_charts(df, attempt_table(self.records, **f))
             percent = lambda v: "–" if v != v else f"{v:.1f}"  # noqa: E731 - the label says %
             self.table.value = self._table(df, {"best_percent": percent, "last_percent": percent,
                                                 "minutes_best": as_text, "minutes_last": as_text})
@@ -494,6 +498,17 @@ class ResultsApp(_App):
                             self.tr("下载 Excel (XLSX)", "Download Excel (XLSX)"),
                             "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"))
         self.say("")
+
+    def _draw_charts(self, people: pd.DataFrame, attempts: pd.DataFrame) -> None:
+        """The score distribution against the pass bar and the pass rate per cohort over time."""
+        scores = chart_scores(attempts, self.pass_percent, self.lang)
+        rates = chart_pass_rate(people, self.tz, self.lang)
+        self.charts.value = "<div class='sopcoach-charts'>" + "".join(
+            f"<figure><img alt='{esc(alt)}' src='data:image/png;base64,{base64.b64encode(png).decode('ascii')}'>"
+            f"<figcaption>{esc(alt)}</figcaption></figure>"
+            for alt, png in ((self.tr("得分分布与及格线", "Score distribution and the pass bar"), scores),
+                             (self.tr("各批次已通过认证的比例（按月）", "Share of each cohort certified, by month"), rates))
+        ) + "</div>"
 
     def _table(self, df: pd.DataFrame, formats: dict[str, Any]) -> str:
         """The table as people read it (:func:`sopcoach.labels.readable`); ``formats`` by column name."""
