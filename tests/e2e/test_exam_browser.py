@@ -204,7 +204,7 @@ def test_reload_mid_exam_resumes(exam_server, page, artifacts):
         view = service.question(attempt.id, i, "zh-CN")
         assert view.question_id == attempt.question_ids[i]
         page.locator(".sopcoach-learner-app p > b", has_text=view.text).first.wait_for(timeout=TIMEOUT)
-        _wait_shown(page, inst.bank[view.question_id], i, saved[view.question_id].response)
+        _wait_shown(page, attempt_question(inst.bank, attempt, view.question_id), i, saved[view.question_id].response)
 
 
 def test_content_and_database_cannot_be_fetched(exam_server):

@@ -22,6 +22,7 @@ import pytest
 import requests
 
 from sopcoach.web.launch import free_port
+from sopcoach.certification.exam import attempt_question
 from support import raise_supervisor_limit, stop_process
 from trainer_servers import wait_answering
 
@@ -372,7 +373,7 @@ def test_recertification_exam_in_chromium(learner_server, tmp_path, page, artifa
     for i, qid in enumerate(attempt.question_ids):
         expect(page.get_by_text(f"第 {i + 1} 题，共 2 题")).to_be_visible(timeout=60_000)
         assert "quote-limits" in bank[qid].clauses
-        _answer(page, bank[qid], i)
+        _answer(page, attempt_question(bank, attempt, qid), i)  # a template: the variant this attempt drew
         deadline = time.time() + 60
         while records.answers(attempt.id).get(qid) is None and time.time() < deadline:
             time.sleep(0.1)
