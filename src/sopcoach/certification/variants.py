@@ -357,8 +357,11 @@ def build(q: Any, playbook: Any, params: dict[str, Any]) -> Any:
     ------
     TemplateError
         When the rule gives no key (e.g. no role may approve, a zero denominator), a key no option
-        has, or two options read the same (an ambiguous draw).
+        has, or no ``playbook`` is given; :class:`~sopcoach.errors.AmbiguousDraw` when two options
+        read the same.
     """
+    if playbook is None:
+        raise TemplateError(f"question {q.id} is a template: its key needs the playbook; load the bank with it")
     rule = RULES[q.variant.rule]
     try:
         out = rule.compute(playbook, params)
@@ -407,6 +410,8 @@ def instantiate(q: Any, playbook: Any, rng: random.Random) -> tuple[Any, dict[st
     TemplateError
         When a draw has no key, or no draw in :data:`REDRAWS` has distinct options.
     """
+    if playbook is None:
+        raise TemplateError(f"question {q.id} is a template: its numbers need the playbook; load the bank with it")
     last: TemplateError | None = None
     for _ in range(REDRAWS):
         params = draw_params(q, playbook, rng)
