@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from ..content.businesstime import BusinessCalendar, Duration, DurationUnit
-from ..crm.problems import unparsed
+from ..crm.problems import ROW_KEYS, unparsed
 from ..crm.reading import CrmData
 from ..errors import CalendarRangeError
 from ..i18n import current_lang, t
@@ -184,11 +184,11 @@ def _unreadable_times(data: CrmData, events: tuple[str, ...], lang: str) -> str 
     (:mod:`sopcoach.analytics.inputs`). ``None`` when every time the events come from was read.
     """
     ev = data.events
-    u = unparsed(data, "events.timestamp", ev[ev["milestone"].isin(events).to_numpy()])
+    u = unparsed(data, "events.timestamp", ev.loc[ev["milestone"].isin(events).to_numpy(), ROW_KEYS])
     if u is not None:
         return u.reason("事件时间", "event times", lang)
     if "first_contact_made" in events or "customer_email_received" in events:
-        u = unparsed(data, "events.timestamp", ev[ev["kind"].isin(FOLLOW_UP_KINDS).to_numpy()])
+        u = unparsed(data, "events.timestamp", ev.loc[ev["kind"].isin(FOLLOW_UP_KINDS).to_numpy(), ROW_KEYS])
         if u is not None:
             return u.reason("电话、邮件和拜访的时间", "times of calls, e-mails and meetings", lang)
     if "lead_assigned" in events and (why := created_gap(data, lang)):
@@ -677,7 +677,7 @@ def _cadence(data: CrmData, playbook: Any, period: Period, as_of: pd.Timestamp |
         check_row("cadence", rule, clause, "not_checkable",
                   t("导出数据没有电话、邮件或拜访记录。", "the export has no calls, e-mails or meetings.", lang))
         return None
-    unread = unparsed(data, "events.timestamp", data.events[data.events["kind"].isin(FOLLOW_UP_KINDS).to_numpy()])
+    unread = unparsed(data, "events.timestamp", data.events.loc[data.events["kind"].isin(FOLLOW_UP_KINDS).to_numpy(), ROW_KEYS])
     why = (unread.reason("电话、邮件和拜访的时间", "times of calls, e-mails and meetings", lang) if unread else
            created_gap(data, lang) or closed_gap(data, lang))
     if why:  # a week would lose the contacts (or the deal its open weeks) whose time is unreadable
@@ -773,7 +773,7 @@ def _authority(data: CrmData, playbook: Any, period: Period, lang: str, check_ro
         check_row("authority", rule, clause, "not_checkable",
                   t("导出数据没有带金额的报价记录。", "the export has no quotes with an amount.", lang))
         return None
-    sent = data.events[(data.events["milestone"] == "quote_sent").to_numpy()]
+    sent = data.events.loc[(data.events["milestone"] == "quote_sent").to_numpy(), ROW_KEYS]
     for name, what, what_en in (("events.timestamp", "报价发出时间", "quote-sent times"),
                                 ("events.amount", "报价金额", "quote amounts"),
                                 ("events.discount", "报价折扣", "quote discounts")):
