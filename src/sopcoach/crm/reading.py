@@ -354,7 +354,8 @@ def _read_csv_arrow(data: bytes, delimiter: str, bar_name: str | None = None
         head.close()
         if len(set(names)) != len(names) or any(not n.strip() for n in names):
             return None  # pandas renames these ("Unnamed: 2", "x.1")
-        convert = pacsv.ConvertOptions(column_types={n: pa.string() for n in names}, strings_can_be_null=True,
+        text = pa.dictionary(pa.int32(), pa.string())  # the parser keeps each column's distinct texts
+        convert = pacsv.ConvertOptions(column_types={n: text for n in names}, strings_can_be_null=True,
                                        null_values=[""], quoted_strings_can_be_null=True, check_utf8=True)
         if bar_name is None:
             table = pacsv.read_csv(io.BytesIO(data), parse_options=parse, convert_options=convert,
@@ -372,17 +373,19 @@ def _read_csv_arrow(data: bytes, delimiter: str, bar_name: str | None = None
                 return None
     except (pa.ArrowException, ValueError):
         return None
+    table = table.unify_dictionaries()  # one dictionary per column, in order of first appearance
     columns, factorized = {}, {}
     for n, col in zip(names, table.columns):
-        enc = col.combine_chunks().dictionary_encode()
-        codes = enc.indices.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.intp)
-        raw = enc.dictionary.to_pylist()
+        dictionary = col.chunks[0].dictionary if col.num_chunks else pa.array([], pa.string())
+        codes = (np.concatenate([c.indices.fill_null(-1).to_numpy(zero_copy_only=False) for c in col.chunks]).astype(np.intp)
+                 if col.num_chunks else np.zeros(0, dtype=np.intp))
+        raw = dictionary.to_pylist()
         columns[n] = pd.Categorical.from_codes(codes, pd.Index(raw, dtype=object))
         # stripped texts: only values that start or end with a blank (by Python's str.isspace, on
         # the few distinct first and last characters) are stripped one by one
         text = np.array(raw + [""], dtype=object)
         edge = np.zeros(len(raw), dtype=bool)
-        for end in (pc.utf8_slice_codeunits(enc.dictionary, 0, 1), pc.utf8_slice_codeunits(enc.dictionary, -1)):
+        for end in (pc.utf8_slice_codeunits(dictionary, 0, 1), pc.utf8_slice_codeunits(dictionary, -1)):
             chars = end.dictionary_encode()
             space = np.array([c.isspace() for c in chars.dictionary.to_pylist()] + [False])
             edge |= space[chars.indices.fill_null(len(space) - 1).to_numpy(zero_copy_only=False)]
