@@ -250,7 +250,8 @@ def _read_raw(item: Any, table: TableSpec, source: SourceSpec, progress: bool,
     if not isinstance(item, tuple):
         item = (str(item), Path(item).read_bytes())  # read once: scanned for blanks, then parsed
     decoding = detect_encoding(item[1], source.encoding, shown)
-    df, codes = None, {}
+    df = None
+    codes: dict[str, tuple[np.ndarray, np.ndarray]] = {}
     for _ in range(2):
         head = item[1][:64_000].decode(decoding.codec, errors="replace")
         delimiter, how = ((source.delimiter, "declared") if source.delimiter != AUTO
