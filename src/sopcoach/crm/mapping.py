@@ -231,12 +231,29 @@ class SourceSpec(_Model):
         return self
 
 
+class DeriveSpec(_Model):
+    """How an SLA event is derived from the stage changes: ``{entered_stage: <playbook stage id>}``.
+
+    The event happens when a deal's stage change first enters that playbook stage (only dated,
+    recorded entries count; a stage only inferred from a later one gives no event). Used only when
+    the export records no event of that name itself; every check using it says so (``inferred``).
+    """
+
+    entered_stage: str
+
+
 class MappingSpec(_Model):
-    """The whole mapping file: ``source``, ``stages``, ``tiers``, ``tables``."""
+    """The whole mapping file: ``source``, ``stages``, ``tiers``, ``derive``, ``tables``.
+
+    ``derive`` maps an SLA event name (``slas.yaml`` start/end events, e.g. ``quote_sent``) onto the
+    stage entry that stands for it in this CRM (:class:`DeriveSpec`), e.g. Salesforce's
+    ``Proposal/Price Quote`` stage is where the quote goes out: ``quote_sent: {entered_stage: quotation}``.
+    """
 
     source: SourceSpec
     stages: dict[str, str] = Field(default_factory=dict)
     tiers: dict[str, str] = Field(default_factory=dict)
+    derive: dict[str, DeriveSpec] = Field(default_factory=dict)
     tables: list[TableSpec] = Field(min_length=1)
 
     @model_validator(mode="after")
@@ -345,6 +362,14 @@ def _check_against_playbook(m: Mapping, playbook: Any) -> list[Problem]:
             problems.append(m.doc.problem(("tiers", raw), f"'{target}' is not a playbook tier; use one of "
                                           f"{', '.join(sorted(tiers))}"))
     sla_events = {e for s in playbook.slas for e in (s.start_event, s.end_event)}
+    for event, how in m.spec.derive.items():
+        if event not in sla_events:
+            problems.append(m.doc.problem(("derive", event), f"'{event}' is not an SLA event of the playbook; "
+                                          f"use one of {', '.join(sorted(sla_events))}"))
+        if how.entered_stage not in stage_ids:
+            problems.append(m.doc.problem(("derive", event, "entered_stage"),
+                                          f"'{how.entered_stage}' is not a playbook stage; use one of "
+                                          f"{', '.join(stage_ids)}"))
     for i, t in enumerate(m.spec.tables):
         for name in t.stage_dates:
             if name not in stage_ids:
