@@ -171,7 +171,8 @@ def milestones(data: CrmData, playbook: Any, entries: pd.DataFrame | None = None
     parts.append(explicit)
     parts.extend(_mapping_derived(data, entries, set(explicit["milestone"].dropna().astype(str))))
     if not (explicit["milestone"] == "first_contact_made").any():
-        mask = (ev["kind"].isin(FOLLOW_UP_KINDS).to_numpy() & (ev["direction"] != "inbound").to_numpy() & linked)
+        mask = (ev["kind"].isin(FOLLOW_UP_KINDS).to_numpy() & (ev["direction"] != "inbound").to_numpy() & linked
+                & _held(ev))
         contact = ev.loc[mask, ["deal_id", "timestamp", "event_id", "pos"]]
         first = contact.sort_values("timestamp", kind="stable").drop_duplicates("pos")
         parts.append(first.assign(milestone="first_contact_made"))
@@ -180,6 +181,12 @@ def milestones(data: CrmData, playbook: Any, entries: pd.DataFrame | None = None
     out["timestamp"] = out["timestamp"].astype(_TS)
     out["pos"] = out["pos"].astype(np.intp)
     return out.reset_index(drop=True)
+
+
+def _held(ev: pd.DataFrame) -> np.ndarray:
+    """Activities that took place: status ``done`` or no status recorded (planned or cancelled ones do not count)."""
+    st = ev["status"]
+    return (st.isna() | (st == "done")).to_numpy()
 
 
 def _mapping_derived(data: CrmData, entries: pd.DataFrame, recorded: set[str]) -> list[pd.DataFrame]:
@@ -630,6 +637,22 @@ def check_compliance(data: CrmData, playbook: Any, month: str | None = None,
     return Compliance(chk, fnd, as_of, fu)
 
 
+def _derived_quotes(data: CrmData, stage: str) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Quotes read from stage changes (the mapping's ``derive: {quote_sent: {entered_stage: stage}}``).
+
+    Per deal, the first stage change into ``stage`` (playbook id) with its ``amount`` (the deal's
+    amount at that change, e.g. Salesforce OpportunityHistory.Amount), ``actor`` and time; returns
+    (the :func:`_core` rows, the matching rows of ``data.events`` for the unreadable-value checks).
+    """
+    ev = _core(data)
+    hit = ((ev["kind"] == "stage_change").to_numpy() & (ev["stage"] == stage).to_numpy()
+           & (ev["pos"].to_numpy() >= 0) & ev["timestamp"].notna().to_numpy())
+    q = ev[hit].sort_values("timestamp", kind="stable").drop_duplicates("pos")
+    raw = data.events
+    rows = (raw["kind"] == "stage_change").to_numpy() & (raw["stage"] == stage).to_numpy()
+    return q, raw[rows]
+
+
 def _same_entry(start: str, end: str, derived: dict[str, tuple[str, str]]) -> str | None:
     """The stage whose entry both SLA events are inferred from (they coincide), else None."""
     if start in derived and end in derived and derived[start][0] == derived[end][0]:
@@ -650,6 +673,11 @@ def _inferred_column(chk: pd.DataFrame, playbook: Any, derived: dict[str, tuple[
             note += (t("；", "; ", lang) if note else "") + t(
                 "推断：首次接触 = 第一次主动的电话、邮件或拜访", "inferred: first_contact_made = the first outbound "
                 "call, e-mail or meeting", lang)
+        if status == "checked" and cid == "authority" and derived.get("quote_sent", ("", ""))[1] == "mapping" \
+                and not (ev["milestone"] == "quote_sent").any():
+            note = t(f"推断：报价 = 进入 {derived['quote_sent'][0]} 阶段的阶段变更及其金额（映射的 derive）",
+                     f"inferred: quotes = the stage changes entering {derived['quote_sent'][0]}, with their amount "
+                     "(the mapping's derive)", lang)
         out.append(note)
     return out
 
@@ -785,7 +813,7 @@ def _cadence(data: CrmData, playbook: Any, period: Period, as_of: pd.Timestamp |
     deals = data.unique_deals()
     tz = playbook.calendar.timezone
     ev = _core(data)
-    is_contact = ev["kind"].isin(FOLLOW_UP_KINDS).to_numpy() & ~ev["synthetic"].to_numpy()
+    is_contact = ev["kind"].isin(FOLLOW_UP_KINDS).to_numpy() & ~ev["synthetic"].to_numpy() & _held(ev)
     no_tier = not data.has("deals.tier") or not deals["tier"].isin(tiers).any()
     if no_tier or not is_contact.any():  # name every input that is missing, with how a mapping supplies it
         why = [t("导出数据没有客户等级（A/B/C）。", "the export has no customer tier (A/B/C).", lang)
@@ -887,12 +915,14 @@ def _authority(data: CrmData, playbook: Any, period: Period, lang: str, check_ro
     ev = _core(data)
     quotes = ev[(ev["milestone"] == "quote_sent").to_numpy()]
     currency = data.mapping.spec.source.currency
+    sent = data.events[(data.events["milestone"] == "quote_sent").to_numpy()]
+    if quotes.empty and "quote_sent" in data.mapping.spec.derive:
+        quotes, sent = _derived_quotes(data, data.mapping.spec.derive["quote_sent"].entered_stage)
     if quotes.empty or quotes["amount"].isna().all():
         check_row("authority", rule, clause, "not_checkable",
                   t("导出数据没有带金额的报价记录。", "the export has no quotes with an amount.", lang)
                   + " " + supply_hint("quote_amount", lang))
         return None
-    sent = data.events[(data.events["milestone"] == "quote_sent").to_numpy()]
     for name, what, what_en in (("events.timestamp", "报价发出时间", "quote-sent times"),
                                 ("events.amount", "报价金额", "quote amounts"),
                                 ("events.discount", "报价折扣", "quote discounts")):
@@ -900,16 +930,16 @@ def _authority(data: CrmData, playbook: Any, period: Period, lang: str, check_ro
         if unread is not None:
             check_row("authority", rule, clause, "not_checkable", unread.reason(what, what_en, lang))
             return None
+    blockers = []  # every one is named, so that fixing one does not reveal the next
     if not data.has("events.approved_by"):
-        check_row("authority", rule, clause, "not_checkable",
-                  t("导出数据没有审批人字段。", "the export has no approval field.", lang)
-                  + " " + supply_hint("approved_by", lang))
-        return None
+        blockers.append(t("导出数据没有审批人字段。", "the export has no approval field.", lang)
+                        + " " + supply_hint("approved_by", lang))
     if currency != playbook.sop.currency:
-        check_row("authority", rule, clause, "not_checkable",
-                  t(f"报价币种为 {currency or '未声明'}，权限金额以 {playbook.sop.currency} 计。",
-                    f"quotes are in {currency or 'an undeclared currency'}, the authority limits in "
-                    f"{playbook.sop.currency}.", lang))
+        blockers.append(t(f"报价币种为 {currency or '未声明'}，权限金额以 {playbook.sop.currency} 计。",
+                          f"quotes are in {currency or 'an undeclared currency'}, the authority limits in "
+                          f"{playbook.sop.currency}.", lang))
+    if blockers:
+        check_row("authority", rule, clause, "not_checkable", " ".join(blockers))
         return None
     q = quotes[period.contains(quotes["timestamp"])] if period.month else quotes
     q = q[q["amount"].notna()]
