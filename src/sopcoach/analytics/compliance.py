@@ -433,7 +433,8 @@ def check_compliance(data: CrmData, playbook: Any, month: str | None = None,
       for the reply): the first start event, answered by the first end event at or after it. It is
       a breach when the end comes after the due time (:meth:`BusinessCalendar.add`), or when
       nothing is recorded and the due time has passed by ``as_of``; the actual value is
-      :meth:`BusinessCalendar.elapsed` in the SLA's unit.
+      :meth:`BusinessCalendar.elapsed` in the SLA's unit. A deal whose first contact precedes its
+      creation (contacted as a lead, created on conversion) made its first contact in time.
     * Scheduled SLAs (``kind: scheduled``: the satisfaction call on the 30th calendar day after the
       deal closes, seed:1.2.1, with the company's tolerance): the first call on or after the
       window's first day (else an early call, when no call follows it) is judged by its local date
@@ -542,6 +543,8 @@ def check_compliance(data: CrmData, playbook: Any, month: str | None = None,
             starts = by_milestone[sla.start_event].sort_values("timestamp", kind="stable").drop_duplicates("pos")
             ends = by_milestone[sla.end_event]
             inst = _pair(starts, ends, keep_pos=sla.scheduled)
+            if sla.end_event == "first_contact_made":
+                inst = _contacted_before(inst, ends)
         inst = inst[period.contains(inst["start"])] if period.month else inst
         if sla.scheduled:
             fu, recs_s = _scheduled(inst.reset_index(drop=True), by_milestone[sla.end_event], sla, cal, as_of,
@@ -651,6 +654,22 @@ def _derived_quotes(data: CrmData, stage: str) -> tuple[pd.DataFrame, pd.DataFra
     raw = data.events
     rows = (raw["kind"] == "stage_change").to_numpy() & (raw["stage"] == stage).to_numpy()
     return q, raw[rows]
+
+
+def _contacted_before(inst: pd.DataFrame, ends: pd.DataFrame) -> pd.DataFrame:
+    """A deal first contacted before its clock started (a Zoho potential is created when the lead is converted,
+    after the calls to the lead) made its first contact in time: its instance ends at that earlier contact,
+    never 'missing'."""
+    none = inst["end"].isna().to_numpy()
+    if not none.any() or ends.empty:
+        return inst
+    first = ends.sort_values("timestamp", kind="stable").drop_duplicates("deal_id").set_index("deal_id")
+    early = inst["deal_id"].map(first["timestamp"])
+    use = none & early.notna().to_numpy() & (early < inst["start"]).to_numpy()
+    if not use.any():
+        return inst
+    return inst.assign(end=inst["end"].where(~use, early).astype(inst["end"].dtype),
+                       event_id=inst["event_id"].where(~use, inst["deal_id"].map(first["event_id"])))
 
 
 def _same_entry(start: str, end: str, derived: dict[str, tuple[str, str]]) -> str | None:
@@ -816,12 +835,12 @@ def _cadence(data: CrmData, playbook: Any, period: Period, as_of: pd.Timestamp |
     is_contact = ev["kind"].isin(FOLLOW_UP_KINDS).to_numpy() & ~ev["synthetic"].to_numpy() & _held(ev)
     no_tier = not data.has("deals.tier") or not deals["tier"].isin(tiers).any()
     if no_tier or not is_contact.any():  # name every input that is missing, with how a mapping supplies it
-        why = [t("导出数据没有客户等级（A/B/C）。", "the export has no customer tier (A/B/C).", lang)
-               + " " + supply_hint("tier", lang)] if no_tier else []
+        missing = [t("导出数据没有客户等级（A/B/C）。", "the export has no customer tier (A/B/C).", lang)
+                   + " " + supply_hint("tier", lang)] if no_tier else []
         if not is_contact.any():
-            why.append(t("导出数据没有电话、邮件或拜访记录。", "the export has no calls, e-mails or meetings.", lang)
-                       + " " + supply_hint("contacts", lang))
-        check_row("cadence", rule, clause, "not_checkable", " ".join(why))
+            missing.append(t("导出数据没有电话、邮件或拜访记录。", "the export has no calls, e-mails or meetings.", lang)
+                           + " " + supply_hint("contacts", lang))
+        check_row("cadence", rule, clause, "not_checkable", " ".join(missing))
         return None
     unread = unparsed(data, "events.timestamp", data.events[data.events["kind"].isin(FOLLOW_UP_KINDS).to_numpy()])
     why = (unread.reason("电话、邮件和拜访的时间", "times of calls, e-mails and meetings", lang) if unread else
