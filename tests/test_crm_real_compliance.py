@@ -12,6 +12,7 @@ import pytest
 
 from sopcoach.analytics.compliance import check_compliance
 from sopcoach.analytics.funnel import find_bottleneck, funnel
+from sopcoach.cli.main import main
 from sopcoach.content.businesstime import Duration, DurationUnit
 from sopcoach.content.playbook import load_playbook
 from sopcoach.crm.mapping import builtin_mapping_path, load_mapping
@@ -165,6 +166,27 @@ def test_salesforce_bottleneck_names_the_losses_without_a_stage(salesforce, pbm)
     b = find_bottleneck(funnel(salesforce, pbm, lang="en"), lang="en")
     assert b.stage is None
     assert f"{unplaced} lost deals have no recorded stage before the loss" in b.reason
+
+
+def test_analyze_and_the_report_show_the_case_count_and_the_inferred_legend(tmp_path, capsys, monkeypatch):
+    """`analyze` prints the breaches over the cases of a check that ran with its legend, and the HTML
+    report's checks table carries the same legend."""
+    monkeypatch.setenv("SOPCOACH_LANG", "en")
+    report = tmp_path / "review.html"
+    assert main(["analyze", str(SALESFORCE), "--no-progress", "--report", str(report)]) == 0
+    out = capsys.readouterr().out
+    line = next(x for x in out.splitlines() if x.strip().startswith("sla:first_proposal:"))
+    assert "7 / 7" in line and "inferred from stage changes" in line
+    assert "proposal_sent = entering quotation (the mapping&#39;s derive)" in report.read_text(encoding="utf-8")
+
+
+def test_a_status_outside_done_planned_cancelled_is_refused(tmp_path, pbm):
+    text = builtin_mapping_path("zoho").read_text(encoding="utf-8")
+    path = tmp_path / "zoho-status.yaml"
+    path.write_text(text.replace("Completed: done", "Completed: finished"), encoding="utf-8")
+    with pytest.raises(ContentError) as exc:
+        load_mapping(path, pbm)
+    assert "'finished' (for 'Completed') is not an activity status; use one of done, planned, cancelled" in str(exc.value)
 
 
 # ------------------------------------------------------------------------------------ Zoho

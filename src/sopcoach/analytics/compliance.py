@@ -1016,5 +1016,8 @@ def _authority(data: CrmData, playbook: Any, period: Period, lang: str, check_ro
     unknown_role = int((~known).sum())
     reason = t(f"{unknown_role} 条报价的岗位不在权限表中。", f"{unknown_role} quotes by roles without a "
                "limit in the playbook were skipped.", lang) if unknown_role else ""
+    if len(q) and q["discount"].isna().all():  # an absent discount is not a 0% discount: say what was judged
+        reason = (reason + " " if reason else "") + t("导出数据没有记录折扣，只按金额检查。",
+                                                      "the export records no discounts: only amounts were judged.", lang)
     check_row("authority", rule, clause, "checked", reason, len(q) - unknown_role, len(recs), 0)
     return pd.DataFrame(recs) if recs else None
