@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import os
+from datetime import datetime
+from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -47,3 +49,26 @@ class Text(BaseModel):
 def t(zh: str, en: str, lang: str | None = None) -> str:
     """Pick the UI string for ``lang`` (default: :func:`current_lang`)."""
     return en if (lang or current_lang()) == "en" else zh
+
+
+def local_day(moment: datetime | None, timezone: str) -> str:
+    """Return the calendar day of an aware moment in the company's time zone, ``YYYY-MM-DD``.
+
+    Every page, command and PDF shows certificate and attempt days through this one function, so
+    the same certificate never reads 2026-12-06 on one page (UTC) and 2026-12-07 on its PDF
+    (Asia/Shanghai). ``None`` gives ``?``.
+
+    Raises
+    ------
+    ValueError
+        When ``moment`` is naive (its zone would be a guess).
+
+    >>> from datetime import timezone as tz
+    >>> local_day(datetime(2026, 12, 6, 17, 30, tzinfo=tz.utc), "Asia/Shanghai")
+    '2026-12-07'
+    """
+    if moment is None:
+        return "?"
+    if moment.tzinfo is None:
+        raise ValueError(f"{moment.isoformat()} has no time zone; give an aware datetime")
+    return f"{moment.astimezone(ZoneInfo(timezone)):%Y-%m-%d}"

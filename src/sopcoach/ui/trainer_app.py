@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import base64
 import difflib
+import functools
 from datetime import datetime
 from typing import Any
 from collections.abc import Callable
@@ -43,7 +44,7 @@ from ..content.check import check_paths
 from ..content.playbook import load_playbook
 from ..content.quizbank import load_bank, load_blueprint
 from ..errors import ContentError, StaleQuotes
-from ..i18n import current_lang, t
+from ..i18n import current_lang, local_day, t
 from ..records.models import utcnow
 from ..tables import Table, render
 from ._common import esc, log, log_to_server, safe
@@ -143,6 +144,15 @@ class _App:
 
     def tr(self, zh: str, en: str) -> str:
         return t(zh, en, self.lang)
+
+    @functools.cached_property
+    def timezone(self) -> str:
+        """The company's time zone (the playbook calendar's): days on these pages are its days."""
+        return str(load_playbook(self.s.playbook_dir).calendar.timezone)
+
+    def day(self, moment: datetime | None) -> str:
+        """A moment's day in the company's time zone (:func:`~sopcoach.i18n.local_day`)."""
+        return local_day(moment, self.timezone)
 
     #: What an unexpected error in a callback says (see :func:`~sopcoach.ui._common.safe`).
     failure_text = ("出错了，请重试；详情见服务器日志。", "Something went wrong; please try again. The server log has the details.")
@@ -350,7 +360,7 @@ class PlaybookChangesApp(_App):
         if df.empty:
             self.recert_box.value = f"<div class='ok'>{esc(self.tr('没有人需要复认证。', 'Nobody needs to re-certify.'))}</div>"
             return
-        df = df.assign(issued_at=df["issued_at"].map(lambda d: f"{d:%Y-%m-%d}"))
+        df = df.assign(issued_at=df["issued_at"].map(self.day))
         self.recert_box.value = (
             f"<p>{esc(self.tr('这些人员的证书涵盖了已修改的条款；他们在学员端的复认证考试只考这些条款。', 'Their certificates covered clauses that have changed; their recertification exam examines just those clauses.'))}</p>"
             + table_html(df, headers={"learner_id": self.tr("员工编号", "id"), "name": self.tr("姓名", "name"),
@@ -638,7 +648,7 @@ class CertificatesApp(_App):
         df = certificate_table(self.records, self.clock())
         status = {k: self.tr(*v) for k, v in STATUS_TEXT.items()}
         self.table.value = table_html(df, formats={
-            "issued_at": lambda d: f"{d:%Y-%m-%d}", "expires_at": lambda d: f"{d:%Y-%m-%d}",
+            "issued_at": self.day, "expires_at": self.day,
             "percent": lambda v: f"{v}%", "status": lambda s: status.get(s, s)}, headers={
             "code": self.tr("验证码", "code"), "learner_id": self.tr("员工编号", "id"), "name": self.tr("姓名", "name"),
             "team": self.tr("团队", "team"), "cohort": self.tr("批次", "cohort"), "version": self.tr("规程版本", "version"),
@@ -653,7 +663,7 @@ class CertificatesApp(_App):
         rc = recertification_list(self.records, self.clock())
         self.recert_box.value = (
             f"<div class='ok'>{esc(self.tr('没有人需要复认证。', 'Nobody needs to re-certify.'))}</div>" if rc.empty else
-            table_html(rc.assign(issued_at=rc["issued_at"].map(lambda d: f"{d:%Y-%m-%d}")), headers={
+            table_html(rc.assign(issued_at=rc["issued_at"].map(self.day)), headers={
                 "learner_id": self.tr("员工编号", "id"), "name": self.tr("姓名", "name"), "team": self.tr("团队", "team"),
                 "cohort": self.tr("批次", "cohort"), "certificate": self.tr("证书", "certificate"),
                 "issued_at": self.tr("签发", "issued"), "version": self.tr("版本", "version"),
@@ -663,7 +673,7 @@ class CertificatesApp(_App):
     def on_verify(self, _button: Any = None) -> None:
         v = verify(self.records, self.code_box.value, self.clock())
         cls = "ok" if v.current else "warn" if v.genuine else "bad"
-        self.verdict.value = f"<div class='{cls}'>{esc(v.message(self.lang))}</div>"
+        self.verdict.value = f"<div class='{cls}'>{esc(v.message(self.lang, self.timezone))}</div>"
 
     @safe
     def on_pdf(self, _button: Any = None) -> None:
