@@ -451,8 +451,9 @@ def check_compliance(data: CrmData, playbook: Any, month: str | None = None,
       quoting role's limit and that names no approver.
 
     A check is ``not_checkable`` (never "0 breaches") when the export lacks what it needs: no start
-    events, no end events at all (the CRM does not record them), no tier, no approval field, a
-    currency other than the playbook's; and when any time or amount it needs failed to parse (it is
+    events, no end events at all (the CRM does not record them), start and end inferred from the same
+    stage entry, no tier, no approval field, a currency other than the playbook's; when it covered 0
+    cases; and when any time or amount it needs failed to parse (it is
     never run on the readable rows only; the reason names the column, the count, an example line and
     the fix).
 
