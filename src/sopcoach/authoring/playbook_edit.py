@@ -55,11 +55,11 @@ from ..certification.scoring import key_text
 from ..config import settings
 from ..content.check import fold_follow_ons, quality_warnings
 from ..content.playbook import Clause, load_playbook
-from ..content.quizbank import Bank, load_bank, load_blueprint
+from ..content.quizbank import FACT, Bank, load_bank, load_blueprint
 from ..content.yaml_loader import format_loc
 from ..errors import ContentError, EditError, InvalidPlaybook, Problem, SaveConflict
-from ..i18n import t
-from ..lessons.tools import render_text
+from ..i18n import current_lang, t
+from ..lessons.notebook import fill_facts
 from .versions import clause_contents, diff_playbook, impact, stale_quotes
 from .yaml_writer import (HISTORY, MANIFEST, Backup, decode, dump, encode, history, history_dir, load_round_trip, new_id,
                           read_folder, sha256, write_files)
@@ -493,7 +493,7 @@ class KeyChange:
 
 @dataclass(frozen=True)
 class LessonChange:
-    """A lesson key point whose text (with ``{{fact}}`` values filled in) changes."""
+    """A line of a lesson notebook's prose whose text (with ``{{fact}}`` values filled in) changes."""
 
     lesson: str  # "L5 customers"
     title: str
@@ -1254,18 +1254,25 @@ class PlaybookEdit(EditSession):
 
     @staticmethod
     def _lesson_changes(old_pb: Any, new_pb: Any, lang: str | None) -> tuple[LessonChange, ...]:
+        """Return the lines of the lesson notebooks' prose (in ``lang``) whose filled-in facts change."""
         out = []
-        old_lessons = {x.id: x for x in old_pb.lessons}
+        lang = lang or current_lang()
+        old_lessons = {x.id for x in old_pb.lessons}
         for lesson in sorted(new_pb.lessons, key=lambda x: x.number):
             if lesson.id not in old_lessons:
                 continue
-            for kp in lesson.key_points:
+            try:
+                prose = lesson.read().prose(lang)
+            except ContentError:  # `sopcoach check` reports an unreadable notebook
+                continue
+            for line in (ln for p in prose for ln in p.source.splitlines() if FACT.search(ln)):
                 try:
-                    a, b = render_text(old_pb, kp, lang), render_text(new_pb, kp, lang)
+                    a, b = fill_facts(old_pb, line, lang), fill_facts(new_pb, line, lang)
                 except (KeyError, StopIteration):
                     continue
                 if a != b:
-                    out.append(LessonChange(f"L{lesson.number} {lesson.id}", lesson.title.get(lang), a, b))
+                    out.append(LessonChange(f"L{lesson.number} {lesson.id}", lesson.title.get(lang),
+                                            a.lstrip("-*# "), b.lstrip("-*# ")))
         return tuple(out)
 
     def _hints(self, base: Any, new_pb: Any, state: dict[str, Any], lang: str | None) -> tuple[str, ...]:

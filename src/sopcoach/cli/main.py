@@ -46,7 +46,8 @@ def _cmd_check(args: argparse.Namespace) -> int:
     content = content_folder(args.content, required=not args.paths)
     if not args.paths:
         print(f"checking {content}", file=sys.stderr)
-    problems = check_paths([Path(p) for p in args.paths], content or PROJECT_ROOT)
+    home = settings(content or PROJECT_ROOT, create_home=False).home if not args.paths else None
+    problems = check_paths([Path(p) for p in args.paths], content or PROJECT_ROOT, home)
     for p in problems:
         print(p)
     errors = [p for p in problems if p.severity == "error"]

@@ -20,7 +20,7 @@ from .quizbank import UNMAPPED_CLAUSE, load_bank, load_blueprint, pinned_last
 from .yaml_loader import load_yaml
 
 
-def check_paths(paths: Sequence[Path], content: Path) -> list[Problem]:
+def check_paths(paths: Sequence[Path], content: Path, home: Path | None = None) -> list[Problem]:
     """Validate content files and return every problem (empty when clean).
 
     With no ``paths``, checks every content file under ``content``: ``playbook/``, the exam bank
@@ -30,7 +30,9 @@ def check_paths(paths: Sequence[Path], content: Path) -> list[Problem]:
     option such as "All of the above" without ``pin: last``) come back as problems with
     ``severity="warning"``, and so do the course's coverage and quality findings
     (:func:`quality_warnings`: an examined clause no lesson teaches, a practice twin of an exam
-    question, an option much longer or shorter than its siblings).
+    question, an option much longer or shorter than its siblings). The lesson notebooks are checked
+    too (:mod:`sopcoach.lessons.check`); ``home`` is the data home whose playbook history gives the
+    old values of facts (none when ``None``).
     """
     problems: list[Problem] = []
     playbook = None
@@ -57,6 +59,9 @@ def check_paths(paths: Sequence[Path], content: Path) -> list[Problem]:
             pool = attempt(load_bank, practice, playbook)
         if bank is not None:
             problems.extend(quality_warnings(playbook, bank, pool, blueprint))
+        if playbook is not None:
+            from ..lessons.check import lessons_problems
+            problems.extend(lessons_problems(playbook, pool, home))
         return fold_follow_ons(problems, playbook_failed=playbook is None)
     files: list[Path] = []
     for p in paths:
@@ -189,8 +194,8 @@ def untaught_exam_clauses(playbook: Any, bank: Any, blueprint: Any = None,
         sections = ", ".join(sorted({q.section for q in qs}))
         out.append(locate.problem(bank, qs[0].id, ("clauses",),
                                   f"clause '{clause}' is examined by {len(qs)} exam question(s) (section {sections}) "
-                                  "but no lesson teaches it; add it to the 'clauses' of a lesson in "
-                                  "playbook/lessons.yaml (with practice questions), or drop it from the exam"))
+                                  "but no lesson teaches it; add it to a clauses(...) call of a lesson notebook in "
+                                  "lessons/ (with practice questions), or drop it from the exam"))
     return out
 
 

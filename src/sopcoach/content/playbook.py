@@ -796,15 +796,14 @@ def load_playbook(folder: Path | str) -> Playbook:
 
 
 def _attach_lessons(playbook: Playbook, folder: Path, doc: Loaded | None) -> list[Problem]:
-    """Point each lesson at its notebook (``lessons/`` beside ``folder``) and return the notebooks' problems.
+    """Point each lesson at its notebook (``lessons/`` beside ``folder``); return a problem per missing notebook.
 
-    A missing notebook is located at its lesson's ``notebook`` in ``lessons.yaml``; a notebook that
-    does not read, or shows an unknown clause, at its cell.
+    A missing notebook is located at its lesson's ``notebook`` in ``lessons.yaml``. What a notebook
+    says is checked by ``sopcoach check`` and when the lesson is shown, so one lesson's slip never
+    stops the other lessons or the exam.
     """
-    from ..errors import ContentError
     from ..lessons.notebook import lessons_folder
     where = lessons_folder(folder.resolve().parent)
-    clause_ids = {c.id for c in playbook.clauses}
     problems: list[Problem] = []
     for i, lesson in enumerate(playbook.lessons):
         lesson._folder = where
@@ -812,16 +811,6 @@ def _attach_lessons(playbook: Playbook, folder: Path, doc: Loaded | None) -> lis
             msg = (f"lessons '{lesson.id}': no notebook {relpath(lesson.path)}; copy a lesson notebook of "
                    f"{relpath(where)} to that name, or set notebook: to a file there")
             problems.append(doc.problem(("lessons", i, "notebook"), msg) if doc else Problem(relpath(folder), 0, 0, "", msg))
-            continue
-        try:
-            nb = lesson.read()
-        except ContentError as exc:
-            problems.extend(exc.problems)
-            continue
-        for call in nb.calls("clauses"):
-            problems.extend(Problem(relpath(lesson.path), call.line, 0, f"cell {call.cell}",
-                                    f"unknown clause '{c}' in clauses(); use a clause id of playbook/clauses.yaml")
-                            for c in call.args if c not in clause_ids)
     return problems
 
 

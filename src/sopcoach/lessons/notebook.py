@@ -95,6 +95,16 @@ class LessonNotebook:
         m = _TITLE.search(first[0].source) if first else None
         return m.group(1) if m else ""
 
+    def text(self, playbook: Any, lang: str) -> str:
+        """Return the prose in ``lang`` as markdown, facts filled, cells joined by a blank line.
+
+        Raises
+        ------
+        KeyError
+            When a placeholder names no playbook fact.
+        """
+        return "\n\n".join(fill_facts(playbook, p.source, lang) for p in self.prose(lang))
+
     @property
     def clauses(self) -> tuple[str, ...]:
         """The clause ids the lesson shows (every ``clauses(...)`` call), in reading order."""
