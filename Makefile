@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 PORT   ?= 8866
 export PATH := $(abspath $(BIN)):$(PATH)
 
-.PHONY: serve lint typecheck test test-fast test-e2e install install-test browser hub postgres check bench bench-cohort clean
+.PHONY: lab serve lint typecheck test test-fast test-e2e install install-test browser hub postgres check bench bench-cohort clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -70,6 +70,11 @@ $(CHP): | $(BIN)/python
 	npm install --prefix $(VENV)/node --no-audit --no-fund --loglevel=error configurable-http-proxy@5.3
 
 hub: install-test $(CHP)
+
+## JupyterLab on the content for trainers writing lessons (lessons/*.ipynb), with the Voila preview
+## showing the learner's view (LAB_ARGS="--lang en --port 8890").
+lab: install
+	$(BIN)/sopcoach lab $(LAB_ARGS)
 
 serve: install
 	$(BIN)/sopcoach serve --port $(PORT) $(SERVE_ARGS)
