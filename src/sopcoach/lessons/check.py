@@ -26,8 +26,8 @@ from ..errors import ContentError, Problem, relpath
 from ..i18n import LANGS
 from .notebook import FACT, LessonNotebook, Prose
 
-#: A number as written in prose: ``100000``, ``100,000``, ``10.5``.
-NUMBER = re.compile(r"(?<![\w.])\d{1,3}(?:,\d{3})+(?:\.\d+)?(?![\w])|(?<![\w.,])\d+(?:\.\d+)?(?![\w])")
+#: A number as written in prose: ``100000``, ``100,000``, ``10.5`` (Chinese text around it is no word).
+NUMBER = re.compile(r"(?<![A-Za-z0-9_.,])(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?(?![A-Za-z0-9_])")
 
 
 def fact_number(value: Any) -> Decimal | None:
