@@ -17,7 +17,7 @@ from sopcoach.content.playbook import load_playbook
 from sopcoach.errors import InvalidResponse, LessonsIncomplete, ToolInputError
 from sopcoach.lessons.progress import PASS_FRACTION, LessonService, lesson_gate
 from sopcoach.lessons.tools import (approval, check_follow_up_plan, classify_tier, deadline, funnel, objectives,
-                                    quote_line, render_text, stage_map, trend)
+                                    quote_line, stage_map, trend)
 from sopcoach.web.secret import load_secret
 from support import CASES, ROOT, complete_lessons, correct_response, wrong_response
 

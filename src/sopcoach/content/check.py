@@ -15,6 +15,7 @@ from typing import Any
 
 from ..certification.scoring import key_text, normalise_text
 from ..errors import ContentError, Problem
+from ..lessons.check import lessons_problems
 from .playbook import COMPANY, Playbook, load_playbook
 from .quizbank import UNMAPPED_CLAUSE, load_bank, load_blueprint, pinned_last
 from .yaml_loader import load_yaml
@@ -60,7 +61,6 @@ def check_paths(paths: Sequence[Path], content: Path, home: Path | None = None) 
         if bank is not None:
             problems.extend(quality_warnings(playbook, bank, pool, blueprint))
         if playbook is not None:
-            from ..lessons.check import lessons_problems
             problems.extend(lessons_problems(playbook, pool, home))
         return fold_follow_ons(problems, playbook_failed=playbook is None)
     files: list[Path] = []

@@ -26,7 +26,7 @@ from typing import Any, Literal, NoReturn
 from pydantic import (BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, create_model, field_validator,
                       model_validator)
 
-from ..errors import Problem, relpath
+from ..errors import ContentError, Problem, relpath
 from ..i18n import Text
 from .businesstime import BusinessCalendar, Duration, DurationUnit, check_timezone
 from .yaml_loader import Loaded, load_yaml, raise_problems, validate
@@ -433,7 +433,7 @@ class LessonSpec(_Model):
     @property
     def path(self) -> Path:
         """The lesson notebook's file: ``lessons/<notebook>`` of the content folder the playbook was loaded from."""
-        from ..lessons.notebook import lessons_folder
+        from ..lessons.notebook import lessons_folder  # noqa: PLC0415 - lessons.notebook imports this module
         return (self._folder or lessons_folder(Path(__file__).resolve().parents[3])) / self.notebook
 
     def read(self) -> Any:
@@ -444,11 +444,10 @@ class LessonSpec(_Model):
         ContentError
             When the notebook is missing or invalid (file, cell, line and the fix).
         """
-        from ..lessons.notebook import lesson_notebook
+        from ..lessons.notebook import lesson_notebook  # noqa: PLC0415 - lessons.notebook imports this module
         return lesson_notebook(self.path)
 
     def _read_or_none(self) -> Any:
-        from ..errors import ContentError
         try:
             return self.read()
         except ContentError:  # shown on the lesson's own page and by `sopcoach check`
@@ -802,7 +801,7 @@ def _attach_lessons(playbook: Playbook, folder: Path, doc: Loaded | None) -> lis
     says is checked by ``sopcoach check`` and when the lesson is shown, so one lesson's slip never
     stops the other lessons or the exam.
     """
-    from ..lessons.notebook import lessons_folder
+    from ..lessons.notebook import lessons_folder  # noqa: PLC0415 - lessons.notebook imports this module
     where = lessons_folder(folder.resolve().parent)
     problems: list[Problem] = []
     for i, lesson in enumerate(playbook.lessons):

@@ -17,16 +17,20 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
+from IPython.display import HTML, display
+
+from ..config import load_content
 from ..errors import ContentError, Problem
 from ..i18n import LANGS, current_lang, t
+from ..ui._common import esc
+from ..ui.exam_app import CSS
+from ..ui.home_app import LESSON_CSS
+from ..ui.lesson_app import clauses_html, practice_head_html
+from ..ui.lesson_tools import TOOLS
 from .notebook import lesson_notebook
+from .tools import fact_text
 
-__all__ = ["clauses", "tool", "practice", "facts"]
-
-
-def _content() -> Any:
-    from ..config import load_content
-    return load_content()
+__all__ = ["clauses", "facts", "practice", "tool"]
 
 
 def notebook_path() -> Path | None:
@@ -51,16 +55,12 @@ def _lesson(content: Any) -> Any:
 
 
 def _show(html: str) -> None:
-    from IPython.display import HTML, display
     display(HTML(html))
 
 
 def clauses(*clause_ids: str) -> None:
     """Show the cards of the playbook clauses ``clause_ids`` (as the learner sees them)."""
-    from ..ui.exam_app import CSS
-    from ..ui.home_app import LESSON_CSS
-    from ..ui.lesson_app import clauses_html
-    _show(CSS + LESSON_CSS + clauses_html(_content().playbook, clause_ids, current_lang()))
+    _show(CSS + LESSON_CSS + clauses_html(load_content().playbook, clause_ids, current_lang()))
 
 
 def tool(name: str) -> Any:
@@ -68,9 +68,7 @@ def tool(name: str) -> Any:
 
     Returns the tool's widget (the notebook displays it).
     """
-    from ..ui._common import esc
-    from ..ui.lesson_tools import TOOLS
-    content = _content()
+    content = load_content()
     lesson = _lesson(content)
     spec = SimpleNamespace(id=lesson.id, number=lesson.number, notebook=lesson.notebook, seeds=lesson.seeds,
                            goals=lesson.goals, tool=name)
@@ -81,9 +79,7 @@ def tool(name: str) -> Any:
 
 def practice() -> None:
     """Show the lesson's practice questions (``quizzes/practice/``, section = the lesson id), read only."""
-    from ..ui._common import esc
-    from ..ui.lesson_app import practice_head_html
-    content = _content()
+    content = load_content()
     lesson = _lesson(content)
     lang = current_lang()
     pool = content.practice
@@ -113,14 +109,13 @@ def facts() -> None:
     ContentError
         When the kernel cannot tell which notebook runs, or the notebook does not read.
     """
-    from .tools import fact_text
     if os.environ.get("VOILA_BASE_URL") is not None:
         return
     path = notebook_path()
     if path is None:
         raise ContentError([Problem("", 0, 0, "", "cannot tell which lesson notebook runs: open it in JupyterLab "
                                     "(`sopcoach lab`) or run the notebook tests (`make test`)")])
-    playbook = _content().playbook
+    playbook = load_content().playbook
     nb = lesson_notebook(path if path.is_absolute() else Path.cwd() / path.name)
     names = sorted({name for p in nb.prose() for _line, name in p.facts()})
     if not names:

@@ -22,6 +22,8 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 
+from ..authoring.yaml_writer import history
+from ..content.playbook import load_playbook
 from ..errors import ContentError, Problem, relpath
 from ..i18n import LANGS
 from .notebook import FACT, LessonNotebook, Prose
@@ -44,8 +46,6 @@ def old_fact_values(home: Path | str | None) -> dict[str, set[Decimal]]:
     Each version of ``playbook-history/`` is loaded without its ``lessons.yaml`` (lesson lists of old
     versions may name other notebooks); a version that does not load is skipped.
     """
-    from ..authoring.yaml_writer import history
-    from ..content.playbook import load_playbook
     out: dict[str, set[Decimal]] = {}
     if home is None or not Path(home).is_dir():
         return out

@@ -26,9 +26,13 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+import mistune
+import nbformat
+
 from ..content.quizbank import FACT
 from ..errors import ContentError, Problem, relpath
 from ..i18n import LANGS
+from .tools import fact_text
 
 #: The calls a lesson's code cells may make, with the number of arguments each takes
 #: (``None``: any number, at least one). Every argument is a string literal.
@@ -173,13 +177,12 @@ def read_lesson(path: Path | str) -> LessonNotebook:
         cell is not one of the calls of :data:`CALLS` with string literals, an unknown tool, or the
         notebook has no title (``# heading``) in a language.
     """
-    import nbformat
     path = Path(path)
     try:
         nb = nbformat.read(path, as_version=4)
     except FileNotFoundError:
         raise ContentError([Problem(relpath(path), 0, 0, "", "no such lesson notebook; copy a notebook in "
-                                    "lessons/ to this name, or fix the lesson's notebook: in playbook/lessons.yaml")])
+                                    "lessons/ to this name, or fix the lesson's notebook: in playbook/lessons.yaml")]) from None
     except Exception as exc:  # nbformat raises json, validation and OS errors alike
         raise ContentError([Problem(relpath(path), 0, 0, "", f"not a readable notebook ({exc}); "
                                     "open and save it in JupyterLab (`sopcoach lab`)")]) from None
@@ -236,7 +239,6 @@ def fill_facts(playbook: Any, source: str, lang: str) -> str:
     KeyError
         When a placeholder names no playbook fact (``sopcoach check`` reports it with the closest names).
     """
-    from .tools import fact_text
     return FACT.sub(lambda m: fact_text(playbook, m.group(1), lang), source)
 
 
@@ -251,7 +253,6 @@ def markdown_html(source: str) -> str:
 
 @lru_cache(maxsize=1)
 def _markdown() -> Any:
-    import mistune
     return mistune.create_markdown(escape=True, plugins=["table", "strikethrough"])
 
 

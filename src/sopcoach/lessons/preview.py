@@ -14,6 +14,7 @@ from typing import Any
 from nbconvert.preprocessors import Preprocessor
 from traitlets import Unicode
 
+from ..config import load_content
 from ..i18n import current_lang
 from .notebook import FACT, SETUP, Prose, prose_html
 
@@ -27,7 +28,6 @@ class LessonPreview(Preprocessor):
         """Return the notebook with the other language's prose and the facts() cells left out."""
         if not any(c.cell_type == "code" and c.source.strip() == SETUP for c in nb.cells):
             return nb, resources
-        from ..config import load_content
         playbook = load_content().playbook
         lang = self.lang or current_lang()
         kept = []
