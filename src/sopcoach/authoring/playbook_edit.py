@@ -21,8 +21,8 @@ Trainers keep the SOP current after every monthly review (seed:3.3.2, seed:4.2.1
 * **Review**: :meth:`PlaybookEdit.review` gives the clause-by-clause diff against the files as
   opened (:func:`sopcoach.authoring.versions.diff_playbook`), the impact of every changed clause
   (:func:`sopcoach.authoring.versions.impact`: questions, lessons, compliance checks, KPIs), the questions
-  whose resolved key changes (the bank loaded against the old and the new playbook), the lesson
-  key points whose text changes, and hints (a clause text that still quotes an old value, a
+  whose resolved key changes (the bank loaded against the old and the new playbook), the lines of
+  lesson notebooks' prose whose text changes (filled-in facts), and hints (a clause text that still quotes an old value, a
   retired clause still in use).
 * **Save**: :meth:`PlaybookEdit.save` refuses while ``check`` reports a problem
   (:class:`InvalidPlaybook`) and refuses when a playbook file changed on disk since it was opened

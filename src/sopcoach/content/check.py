@@ -157,8 +157,8 @@ def untaught_exam_clauses(playbook: Any, bank: Any, blueprint: Any = None,
 
     A clause is *examined* when a question of the certification ``bank`` in a section the
     ``blueprint`` draws from (every section when ``blueprint`` is None) links it in ``clauses``;
-    it is *taught* when a lesson of ``playbook.lessons`` lists it in its ``clauses`` (the clauses
-    the lesson page shows, with its key points and practice). A learner who did every lesson meets
+    it is *taught* when a lesson of ``playbook.lessons`` shows it (a ``clauses(...)`` call of the
+    lesson notebook, with the lesson's prose and practice). A learner who did every lesson meets
     an untaught clause first in the exam (seed:3.3.1: new hires are trained, then assessed).
 
     Parameters
