@@ -268,3 +268,12 @@ def test_a_trainer_adds_an_eleventh_lesson_by_copying_a_notebook_and_listing_it(
     assert "第 11 课 · 折扣复习" in page and "销售代表可独立报价至100,000元" in page
     home = HomeApp(inst, lang="en", clock=clock, learner_id="e9003")
     assert len(home.bars) == 11 and "Discounts again" in _text(home)
+
+
+def test_check_takes_one_lesson_notebook(content):
+    edit_cell(content / "lessons" / "03_authority.ipynb", "en", lambda s: s + " {{sla.email_replies}}")
+    [p] = [p for p in check_paths([content / "lessons" / "03_authority.ipynb"], content) if p.severity == "error"]
+    assert "closest: sla.email_reply" in p.message
+    shutil.copy(content / "lessons" / "03_authority.ipynb", content / "lessons" / "12_draft.ipynb")
+    [p] = check_paths([content / "lessons" / "12_draft.ipynb"], content)
+    assert "not a lesson of playbook/lessons.yaml" in p.message

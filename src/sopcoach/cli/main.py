@@ -65,7 +65,7 @@ def _cmd_check(args: argparse.Namespace) -> int:
     content = content_folder(args.content, required=not args.paths)
     if not args.paths:
         print(f"checking {content}", file=sys.stderr)
-    home = settings(content or PROJECT_ROOT, create_home=False).home if not args.paths else None
+    home = settings(content, create_home=False).home if content is not None else None
     problems = check_paths([Path(p) for p in args.paths], content or PROJECT_ROOT, home)
     for p in problems:
         print(p)
