@@ -343,16 +343,16 @@ def _open_file(name: str, raw: bytes) -> tuple[OpenedFile, Any]:
 @contextlib.contextmanager
 def _materialize(content: Path, texts: dict[str, str], folder: str = "playbook") -> Iterator[Path]:
     """Yield a temporary content folder: ``folder`` (``playbook`` or ``quizzes``) holds ``texts``
-    (names relative to it, ``bank/crm_use.yaml``), the other folder is the real one."""
+    (names relative to it, ``bank/crm_use.yaml``), the other folders (and ``lessons/``) are the real ones."""
     with tempfile.TemporaryDirectory(prefix="sopcoach-edit-") as tmp:
         root = Path(tmp)
         (root / folder).mkdir()
         for name, text in texts.items():
             (root / folder / name).parent.mkdir(parents=True, exist_ok=True)
             (root / folder / name).write_text(text, encoding="utf-8")
-        other = "quizzes" if folder == "playbook" else "playbook"
-        if (content / other).is_dir():
-            (root / other).symlink_to((content / other).resolve(), target_is_directory=True)
+        for other in {"playbook", "quizzes", "lessons"} - {folder}:
+            if (content / other).is_dir():
+                (root / other).symlink_to((content / other).resolve(), target_is_directory=True)
         yield root
 
 

@@ -49,10 +49,11 @@ def lessons_folder(content: Path | str) -> Path:
     """Return the lesson notebooks' folder of a content folder: its ``lessons/``, else the project's.
 
     A content folder that holds only ``playbook/`` and ``quizzes/`` (a copy for editing) uses the
-    lessons installed with sopcoach, as the apps' ``notebooks/`` do.
+    lessons installed with sopcoach, as the apps' ``notebooks/`` do. A symbolic link is resolved, so
+    the path stays valid when a temporary folder that links to the lessons is gone.
     """
     own = Path(content) / "lessons"
-    return own if own.is_dir() else Path(__file__).resolve().parents[3] / "lessons"
+    return own.resolve() if own.is_dir() else Path(__file__).resolve().parents[3] / "lessons"
 
 
 @dataclass(frozen=True)
