@@ -5,15 +5,14 @@ next preview.
 from __future__ import annotations
 
 import secrets
-import subprocess
 import sys
 
 import nbformat
 import pytest
 
 from sopcoach.web.launch import free_port
-from support import PAGE_LOAD_MS, copy_content, stop_process
-from trainer_servers import content_env, wait_answering
+from support import PAGE_LOAD_MS, copy_content
+from trainer_servers import content_env, running
 
 pytestmark = pytest.mark.e2e
 
@@ -25,17 +24,11 @@ def lab(tmp_path):
     home = tmp_path / "home"
     home.mkdir()
     token, port = secrets.token_urlsafe(16), free_port()
-    log_path = tmp_path / "lab.log"
-    with log_path.open("wb") as log:
-        proc = subprocess.Popen([sys.executable, "-m", "sopcoach", "--content", str(content), "lab", "--port", str(port),
-                                 "--token", token, "--lang", "zh-CN"], stdout=log, stderr=subprocess.STDOUT,
-                                env=content_env(content, home))
     base = f"http://127.0.0.1:{port}"
-    try:
-        wait_answering(proc, f"{base}/api/status?token={token}", log_path, 90)
+    argv = [sys.executable, "-m", "sopcoach", "--content", str(content), "lab", "--port", str(port), "--token", token,
+            "--lang", "zh-CN"]
+    with running(argv, content_env(content, home), tmp_path / "lab.log", f"{base}/api/status?token={token}", 90):
         yield base, token, content
-    finally:
-        stop_process(proc, 15)
 
 
 def test_the_voila_preview_shows_the_lesson_as_the_learner_sees_it(lab, page, artifacts):
