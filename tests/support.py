@@ -5,6 +5,7 @@ import csv
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 from datetime import datetime, timedelta, timezone
@@ -68,8 +69,18 @@ def run_sopcoach(args, home: Path, timeout: float = 180, **env: str) -> subproce
     full = dict(os.environ, SOPCOACH_HOME=str(home), SOPCOACH_CONTENT=str(ROOT))
     full.pop("SOPCOACH_DB_URL", None)
     full.update(env)
-    return subprocess.run([sys.executable, "-m", "sopcoach.cli.main", *args], cwd=ROOT, env=full,
-                          capture_output=True, text=True, timeout=timeout)
+    # Its own session, so that on a timeout the whole process group (servers it started included)
+    # is stopped, not only the command.
+    with subprocess.Popen([sys.executable, "-m", "sopcoach.cli.main", *args], cwd=ROOT, env=full,
+                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True) as proc:
+        try:
+            out, err = proc.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.communicate()
+            raise
+    return subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
+
 
 def edit_file(path: Path, old: str, new: str) -> None:
     """Replace the first ``old`` in a UTF-8 file by ``new`` (``old`` must be there)."""

@@ -57,7 +57,7 @@ def test_results_export(tmp_path, fmt):
     (row,) = rows
     assert row["learner_id"] == "E5" and row["team"] == "华北" and row["state"] == "scored"
     assert str(row["passed"]) in ("False", "false")
-    assert row["score"] == "0/1" and row["percent"] == "0.0"
+    assert row["score"] == "0/30" and row["percent"] == "0.0"  # points of 30, never the reduced 0/1
 
 
 def test_bad_content_stops_serve_with_located_problems(tmp_path):

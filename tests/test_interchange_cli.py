@@ -167,6 +167,22 @@ def test_export_reports_what_moodle_cannot_hold(tmp_path, capsys):
         capsys.readouterr().out
 
 
+def test_export_leaves_retired_questions_out(tmp_path, capsys):
+    """A retired question is not exported unless --include-retired is given; the note says how many were left."""
+    bank = tmp_path / "bank.yaml"
+    text = (ROOT / "quizzes" / "bank" / "crm_use.yaml").read_text(encoding="utf-8")
+    first = re.search(r"^  - id: (\S+)$", text, re.M)
+    assert first is not None
+    bank.write_text(text.replace(first.group(0), first.group(0) + "\n    retired: true", 1), encoding="utf-8")
+    out = tmp_path / "b.gift"
+    assert main(["export", str(bank), "--format", "gift", "-o", str(out)]) == 0
+    printed = capsys.readouterr()
+    assert f"::{first.group(1)}::" not in out.read_text(encoding="utf-8")
+    assert "note: 1 retired question(s) left out" in printed.out
+    assert main(["export", str(bank), "--format", "gift", "-o", str(out), "--include-retired"]) == 0
+    assert f"::{first.group(1)}::" in out.read_text(encoding="utf-8")
+
+
 def test_export_missing_bank_exits_1(tmp_path, capsys):
     """A bank path that does not exist is an error, exit 1."""
     assert main(["export", str(tmp_path / "nope.yaml"), "--format", "gift", "-o", str(tmp_path / "o")]) == 1

@@ -2,6 +2,9 @@
 from __future__ import annotations
 
 import os
+from datetime import datetime
+from urllib.parse import parse_qs
+from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -44,6 +47,46 @@ class Text(BaseModel):
         return Text.model_validate({"zh-CN": self.zh_CN.format(**values), "en": self.en.format(**values)})
 
 
+def page_lang() -> str:
+    """Return the language a trainer page was opened in: ``?lang=`` of its address, else :func:`current_lang`.
+
+    Voila gives a page's kernel the request's query string in ``QUERY_STRING`` when it starts the
+    kernel (the trainer server starts one per page view), so ``/voila/render/trainer/results.ipynb?lang=en``
+    shows the page in English. The learner server does not use this (its router decides the language).
+
+    >>> os.environ["QUERY_STRING"] = "lang=en&x=1"; page_lang()
+    'en'
+    >>> os.environ["QUERY_STRING"] = "lang=fr"; page_lang() == current_lang()
+    True
+    >>> del os.environ["QUERY_STRING"]
+    """
+    asked = parse_qs(os.environ.get("QUERY_STRING", "")).get("lang", [""])[-1]
+    return asked if asked in LANGS else current_lang()
+
+
 def t(zh: str, en: str, lang: str | None = None) -> str:
     """Pick the UI string for ``lang`` (default: :func:`current_lang`)."""
     return en if (lang or current_lang()) == "en" else zh
+
+
+def local_day(moment: datetime | None, timezone: str) -> str:
+    """Return the calendar day of an aware moment in the company's time zone, ``YYYY-MM-DD``.
+
+    Every page, command and PDF shows certificate and attempt days through this one function, so
+    the same certificate never reads 2026-12-06 on one page (UTC) and 2026-12-07 on its PDF
+    (Asia/Shanghai). ``None`` gives ``?``.
+
+    Raises
+    ------
+    ValueError
+        When ``moment`` is naive (its zone would be a guess).
+
+    >>> from datetime import timezone as tz
+    >>> local_day(datetime(2026, 12, 6, 17, 30, tzinfo=tz.utc), "Asia/Shanghai")
+    '2026-12-07'
+    """
+    if moment is None:
+        return "?"
+    if moment.tzinfo is None:
+        raise ValueError(f"{moment.isoformat()} has no time zone; give an aware datetime")
+    return f"{moment.astimezone(ZoneInfo(timezone)):%Y-%m-%d}"

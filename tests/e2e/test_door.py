@@ -551,3 +551,28 @@ def test_forged_start_by_a_certified_learner_creates_no_attempt(door, passed_lea
         forge(page, traffic.session_id(), mid, click_data())
     refused.wait_for(timeout=PAGE_TIMEOUT)  # the forged click reached the kernel, which refused it
     assert len(inst.records.attempts("d-passed")) == 1
+
+
+def test_anyone_verifies_a_certificate_in_the_browser_without_a_kernel(door, passed_learner, page):
+    """/verify needs no sign-in and starts no kernel: a genuine code reads current with the holder and the
+    company's day; a code with a wrong check character reads mistyped; English on ?lang=en."""
+    from sopcoach.certification.certificates import learner_certificate
+    from sopcoach.i18n import local_day
+    cert = learner_certificate(passed_learner.records, "d-passed")
+    assert cert is not None
+    started = door.kernels_started()
+    page.goto(door.url("/verify"))
+    page.fill("#code", cert.code.lower().replace("-", " "))
+    page.click("#verify")
+    verdict = page.locator("#sopcoach-verdict")
+    verdict.wait_for(timeout=PAGE_TIMEOUT)
+    text = verdict.inner_text()
+    assert verdict.get_attribute("data-status") == "current"
+    assert "真实证书" in text and "Learner d-passed (d-passed)" in text and "当前有效" in text
+    assert f"签发于 {local_day(cert.issued_at, 'Asia/Shanghai')}" in text
+    wrong = cert.code[:-1] + ("A" if cert.code[-1] != "A" else "B")
+    page.goto(door.url(f"/verify?lang=en&code={wrong}"))
+    assert page.locator("#sopcoach-verdict").get_attribute("data-status") == "mistyped"
+    assert "mistyped" in page.locator("#sopcoach-verdict").inner_text()
+    assert page.locator("label[for=code]").inner_text() == "Certificate code"
+    assert door.kernels_started() == started

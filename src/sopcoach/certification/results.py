@@ -21,6 +21,7 @@ from ..records.models import from_db, utcnow
 from ..records.store import Records
 from ..spreadsheet import safe_frame, xlsx_bytes
 from .certificates import certificate_table
+from .scoring import points_text, report_from_json
 
 ATTEMPT_COLUMNS = ["attempt_id", "learner_id", "name", "team", "cohort", "exam_id", "number", "state",
                    "started_at", "closed_at", "minutes_taken", "score", "percent", "passed",
@@ -60,8 +61,9 @@ def attempt_rows(records: Records, *, team: str | None = None, cohort: str | Non
     -------
     list of dict
         ``started_at``/``closed_at`` are ISO texts in UTC; ``minutes_taken`` elapsed minutes
-        (one decimal, empty while open); ``score`` the exact fraction as text; ``percent`` the
-        displayed percent (rounded down); ``passed`` a bool (empty while open).
+        (one decimal, empty while open); ``score`` points earned/possible (``27/30``, see
+        :func:`~.scoring.points_text`); ``percent`` the displayed percent (rounded down); ``passed``
+        a bool (empty while open).
     """
     tz = ZoneInfo(timezone)
     lo, hi = _as_date(since), _as_date(until)
@@ -83,11 +85,19 @@ def attempt_rows(records: Records, *, team: str | None = None, cohort: str | Non
             "exam_id": a.exam_id, "number": a.number, "state": a.state,
             "started_at": start.isoformat(), "closed_at": end.isoformat() if end else "",
             "minutes_taken": round((end - start).total_seconds() / 60, 1) if end else "",
-            "score": f"{a.score_num}/{a.score_den}" if a.score_den else "",
+            "score": _points(a),
             "percent": a.percent or "", "passed": "" if a.passed is None else bool(a.passed),
             "playbook_version": a.playbook_version,
         })
     return rows
+
+
+def _points(a: Any) -> str:
+    """Points earned/possible of a scored attempt (``27/30``), from its stored report."""
+    if not a.report:
+        return ""
+    rep = report_from_json(a.report)
+    return points_text(rep.earned, rep.possible)
 
 
 def attempt_table(records: Records, **filters: Any) -> pd.DataFrame:

@@ -327,6 +327,32 @@ def score_attempt(questions: list[Any], responses: dict[str, Any], pass_mark: Fr
     return ScoreReport(earned, possible, Fraction(pass_mark), tuple(results), sections)
 
 
+def points_text(earned: Fraction, possible: Fraction) -> str:
+    """Return points earned out of the points possible as a person reads them, e.g. ``27/30``.
+
+    Never the reduced fraction (27 of 30 is ``27/30``, not ``9/10``). A number with a finite
+    decimal form is written exactly (``26.5/30``); another is rounded down to two decimals and
+    marked ``≈`` (80/3 points: ``≈26.66/30``).
+
+    >>> points_text(Fraction(27), Fraction(30)), points_text(Fraction(53, 2), Fraction(30))
+    ('27/30', '26.5/30')
+    >>> points_text(Fraction(80, 3), Fraction(30)), points_text(Fraction(0), Fraction(30))
+    ('≈26.66/30', '0/30')
+    """
+    return f"{_number_text(earned)}/{_number_text(possible)}"
+
+
+def _number_text(x: Fraction) -> str:
+    d = x.denominator
+    while d % 2 == 0:
+        d //= 2
+    while d % 5 == 0:
+        d //= 5
+    if d != 1:
+        return f"≈{(Decimal(x.numerator) / Decimal(x.denominator)).quantize(Decimal('0.01'), rounding=ROUND_FLOOR)}"
+    return f"{(Decimal(x.numerator) / Decimal(x.denominator)).normalize():f}"
+
+
 def _frac(x: Fraction) -> list[int]:
     return [x.numerator, x.denominator]
 

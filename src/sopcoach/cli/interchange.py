@@ -109,11 +109,15 @@ def cmd_export(args: argparse.Namespace) -> int:
             return 1
     playbook_dir = Path(args.playbook) if args.playbook else _playbook_dir(args)
     bank = load_bank(paths, _load_playbook(playbook_dir))  # ContentError -> exit 1 in cli.main
-    text, notes = export_questions(bank.questions.values(), args.format, args.lang)
+    chosen = list(bank.questions.values()) if args.include_retired else bank.active()
+    text, notes = export_questions(chosen, args.format, args.lang)
     Path(args.output).write_text(text, encoding="utf-8")
     for n in notes:
         print(f"note: {n}")
-    print(f"wrote {len(bank)} question(s) to {relpath(args.output)} ({args.format})", file=sys.stderr)
+    left = len(bank) - len(chosen)
+    if left:
+        print(f"note: {left} retired question(s) left out (--include-retired writes them too)")
+    print(f"wrote {len(chosen)} question(s) to {relpath(args.output)} ({args.format})", file=sys.stderr)
     return 0
 
 
@@ -135,4 +139,6 @@ def register(subparsers: Any) -> None:
     e.add_argument("--lang", choices=["both", "zh-CN", "en"], default="both",
                    help="both: Moodle multilang spans where the languages differ (default)")
     e.add_argument("--playbook", help="playbook folder resolving facts and derived keys (default: as check)")
+    e.add_argument("--include-retired", action="store_true",
+                   help="also write retired questions (by default a retired question is examined no more and not exported)")
     e.set_defaults(func=cmd_export)

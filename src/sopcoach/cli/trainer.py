@@ -47,7 +47,7 @@ from ..content.check import check_paths
 from ..content.playbook import load_playbook
 from ..content.quizbank import load_bank, load_blueprint
 from ..errors import CertificateError, ContentError, StaleQuotes, UsageError
-from ..i18n import current_lang, t
+from ..i18n import current_lang, local_day, t
 from ..spreadsheet import safe_frame
 
 
@@ -95,6 +95,11 @@ def _content(s: Any) -> tuple[Any, Any, Any]:
     playbook = load_playbook(s.playbook_dir)
     bank = load_bank(s.quizzes_dir / "bank", playbook)
     return playbook, bank, load_blueprint(s.quizzes_dir / "blueprint.yaml", bank)
+
+
+def _timezone(s: Any) -> str:
+    """The company's time zone (the playbook calendar's), in which days are printed."""
+    return str(load_playbook(s.playbook_dir).calendar.timezone)
 
 
 def _join(items: list[str], empty: str = "-") -> str:
@@ -182,8 +187,10 @@ def _cmd_review(args: argparse.Namespace) -> int:
     if table.empty:
         print(t("没有待复核的题目。", "no question is waiting for review.", lang))
         return 0
+    print("\t".join(t(zh, en, lang) for zh, en in (("题目", "question"), ("已修改的条款", "changed clauses"),
+                                                    ("版本", "releases"))))
     for qid, r in table.iterrows():
-        print(f"{qid}\t{_join(r['clauses'])}\t{t('版本', 'release', lang)} {_join(r['releases'])}")
+        print(f"{qid}\t{_join(r['clauses'])}\t{_join(r['releases'])}")
     return 0
 
 
@@ -193,14 +200,19 @@ def _cmd_recertify(args: argparse.Namespace) -> int:
     if table.empty:
         print(t("没有人需要复认证。", "nobody needs to re-certify.", lang))
         return 0
+    print("\t".join(t(zh, en, lang) for zh, en in (
+        ("员工编号", "employee id"), ("姓名", "name"), ("团队", "team"), ("证书", "certificate"),
+        ("签发", "issued"), ("版本", "version"), ("需重考的条款", "clauses to re-examine"))))
+    tz = _timezone(args.settings)
     for r in table.itertuples():
-        print(f"{r.learner_id}\t{r.name}\t{r.team}\t{r.certificate}\t{r.version}\t{_join(r.changed)}")
+        print(f"{r.learner_id}\t{r.name}\t{r.team}\t{r.certificate}\t{local_day(r.issued_at, tz)}\t{r.version}\t"
+              f"{_join(r.changed)}")
     return 0
 
 
 def _cmd_verify(args: argparse.Namespace) -> int:
     v = verify(_records(args.settings), args.code)
-    print(v.message(current_lang()))
+    print(v.message(current_lang(), _timezone(args.settings)))
     return 0 if v.current else 3 if v.genuine else 1
 
 

@@ -23,7 +23,7 @@ from ..certification.scoring import ScoreReport, floor_percent, key_text
 from ..config import Installation
 from ..errors import (AlreadyCertified, AttemptClosed, AttemptExpired, AttemptLimitReached, AuthError, ExamError, InvalidResponse,
                       LessonsIncomplete, RecordsError, WaitRequired)
-from ..i18n import current_lang, t
+from ..i18n import current_lang, local_day, t
 from ..records.models import utcnow
 from ..tables import Cell, Table, render
 from ._common import (CheckboxStyle, DescriptionStyle, ProgressStyle, ToggleButtonStyle, button, database_refusal, esc,
@@ -198,7 +198,7 @@ class ExamApp:
         cert = learner_certificate(self.inst.records, self._learner(), self.clock())
         if cert is None:
             return self.tr("<p><b>您已通过认证。</b></p>", "<p><b>You are certified.</b></p>")
-        until = f"{cert.expires_at:%Y-%m-%d}" if cert.expires_at else "?"
+        until = local_day(cert.expires_at, self.inst.playbook.calendar.timezone)
         if cert.current:
             return self.tr(f"<p><b>您已通过认证。</b>证书 {esc(cert.code)}，有效期至 {until}。</p>",
                            f"<p><b>You are certified.</b> Certificate {esc(cert.code)}, valid until {until}.</p>")

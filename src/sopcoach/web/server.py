@@ -64,12 +64,14 @@ from voila.tornado.handler import TornadoVoilaHandler
 from voila.tornado.kernel_websocket_handler import VoilaKernelWebsocketHandler
 
 from ..config import open_records
+from ..content.playbook import load_playbook
 from ..config import settings as sopcoach_settings
 from ..errors import SchemaMismatch
 from ..records.models import utcnow
 from .launch import APP_NOTEBOOK, quiet_traitlets_notices
 from .identity import _TEMPLATES, SESSION_HOURS, LearnerIdentityProvider, PlainErrors, request_lang
 from .secret import load_secret
+from .verify import VerifyHandler
 from .serving import ActivityRelay, LearnerKernelManager, use_cached_exporter
 from .zygote import ZYGOTE_ENV
 
@@ -440,6 +442,8 @@ class LearnerServer(Voila):
         except SchemaMismatch as exc:
             self.log.critical("%s", exc)
             self.exit(1)
+        #: Days on the certificate check page are the company's (as on the PDF).
+        self.company_timezone = str(load_playbook(s.playbook_dir).calendar.timezone)
         self.log.addFilter(_quiet_voila_notices)
         logging.getLogger("tornado.general").addFilter(_quiet_voila_notices)
         self.voila_configuration.multi_kernel_manager_class = LearnerKernelManager
@@ -500,6 +504,8 @@ class LearnerServer(Voila):
                 "config": self.config,
                 "voila_configuration": self.voila_configuration,
             }),
+            (url_path_join(base, r"/verify"), VerifyHandler,
+             {"records": self.records, "timezone": self.company_timezone}),
             (base, RootHandler),
             # any other address on an allowed host: 404 (not the next host rule's "unknown host")
             (r".*", NotFoundHandler),
