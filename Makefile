@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 PORT   ?= 8866
 export PATH := $(abspath $(BIN)):$(PATH)
 
-.PHONY: serve lint typecheck test test-fast test-e2e install install-test browser fonts hub postgres check bench bench-cohort clean
+.PHONY: lab serve lint typecheck test test-fast test-e2e install install-test browser fonts hub postgres check bench bench-cohort clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -80,6 +80,11 @@ $(CHP): | $(BIN)/python
 
 hub: install-test $(CHP)
 
+## JupyterLab on the content for trainers writing lessons (lessons/*.ipynb), with the Voila preview
+## showing the learner's view (LAB_ARGS="--lang en --port 8890").
+lab: install
+	$(BIN)/sopcoach lab $(LAB_ARGS)
+
 serve: install
 	@$(MAKE) --no-print-directory fonts || echo "note: no Chinese TrueType font installed; certificate PDFs will not embed one (make fonts)"
 	$(BIN)/sopcoach serve --port $(PORT) $(SERVE_ARGS)
@@ -91,11 +96,14 @@ check: install
 JOBS ?= auto
 UNIT = $(BIN)/python -m pytest -n $(JOBS) -m "not e2e" src tests
 
-## The notebooks, run top to bottom by nbval with a data home in a fresh temporary folder outside the
-## repository (removed afterwards), so no database or var/ folder appears in the checkout. Each
-## notebook stays on one worker (--dist loadfile): its cells share a kernel and run in order.
+## The notebooks and the lesson notebooks, run top to bottom by nbval with a data home in a fresh
+## temporary folder outside the repository (removed afterwards), so no database or var/ folder
+## appears in the checkout. Each notebook stays on one worker (--dist loadfile): its cells share a
+## kernel and run in order. A lesson's facts() cell (# NBVAL_CHECK_OUTPUT) fails when the playbook
+## changed and the stored facts were not refreshed; the plugin tells each kernel its notebook.
 NBVAL = home=$$(mktemp -d) && SOPCOACH_HOME="$$home" SOPCOACH_DB_URL= \
-	$(BIN)/python -m pytest -p no:cacheprovider --nbval-lax -o addopts= -n $(JOBS) --dist loadfile notebooks; \
+	$(BIN)/python -m pytest -p no:cacheprovider -p sopcoach.lessons.nbval_plugin --nbval-lax -o addopts= \
+	-n $(JOBS) --dist loadfile notebooks lessons; \
 	status=$$?; rm -rf "$$home"; exit $$status
 
 ## ruff (pyproject.toml's [tool.ruff]) and mypy ([tool.mypy]); `make typecheck` runs mypy alone.

@@ -145,10 +145,10 @@ SESSION_COOKIE = "sopcoach-session"
 
 
 def copy_content(tmp_path: Path, *notebooks: str) -> Path:
-    """Copy the shipped ``playbook/`` and ``quizzes/`` to ``tmp_path/content`` (the editors write
-    there, never to the shipped files), with the named notebooks (``trainer/question_editor.ipynb``)."""
+    """Copy the shipped ``playbook/``, ``quizzes/`` and ``lessons/`` to ``tmp_path/content`` (the editors
+    write there, never to the shipped files), with the named notebooks (``trainer/question_editor.ipynb``)."""
     root = tmp_path / "content"
-    for name in ("playbook", "quizzes"):
+    for name in ("playbook", "quizzes", "lessons"):
         shutil.copytree(ROOT / name, root / name)
     for nb in notebooks:
         (root / "notebooks" / nb).parent.mkdir(parents=True, exist_ok=True)

@@ -3,10 +3,12 @@ clause no lesson teaches, a practice twin of an exam question and an option far 
 siblings; the shipped course has none of them and every exam section has applied scenario questions."""
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 from sopcoach.content.check import (OPTION_LENGTH_GAP, TWIN_SIMILARITY, check_paths, odd_length_options,
                                     practice_twins, stem_similarity, untaught_exam_clauses)
+from sopcoach.content.playbook import load_playbook
 from sopcoach.content.quizbank import load_bank
 from support import ROOT
 
@@ -31,13 +33,18 @@ questions:
 
 def test_an_examined_clause_no_lesson_teaches_is_named_at_its_question(tmp_path, playbook, blueprint):
     """A course whose lessons drop the quote limits gets one warning at the exam question's clauses line."""
-    lessons = [x.model_copy(update={"clauses": [c for c in x.clauses if c != "quote-limits"]}) for x in playbook.lessons]
-    course = playbook.model_copy(update={"lessons": lessons})
+    for part in ("playbook", "lessons"):
+        shutil.copytree(ROOT / part, tmp_path / part)
+    for nb in (tmp_path / "lessons").glob("*.ipynb"):
+        text = nb.read_text(encoding="utf-8")
+        nb.write_text(text.replace('\\"quote-limits\\", ', "").replace(', \\"quote-limits\\"', ""), encoding="utf-8")
+    course = load_playbook(tmp_path / "playbook")
+    assert not any("quote-limits" in x.clauses for x in course.lessons)
     bank = _bank(tmp_path, "exam.yaml", EXAM_ON_QUOTE_LIMITS, playbook)
     [w] = untaught_exam_clauses(course, bank, blueprint)
     assert (w.severity, w.path.endswith("exam.yaml"), w.line, w.field) == ("warning", True, 5, "questions[0].clauses")
     assert "clause 'quote-limits' is examined by 1 exam question(s) (section product_knowledge)" in w.message
-    assert "add it to the 'clauses' of a lesson in playbook/lessons.yaml" in w.message
+    assert "add it to a clauses(...) call of a lesson notebook in lessons/" in w.message
     assert untaught_exam_clauses(playbook, bank, blueprint) == []  # the shipped lessons teach both clauses
 
 

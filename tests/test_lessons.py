@@ -17,7 +17,7 @@ from sopcoach.content.playbook import load_playbook
 from sopcoach.errors import InvalidResponse, LessonsIncomplete, ToolInputError
 from sopcoach.lessons.progress import PASS_FRACTION, LessonService, lesson_gate
 from sopcoach.lessons.tools import (approval, check_follow_up_plan, classify_tier, deadline, funnel, objectives,
-                                    quote_line, render_text, stage_map, trend)
+                                    quote_line, stage_map, trend)
 from sopcoach.web.secret import load_secret
 from support import CASES, ROOT, answer_practice, complete_lessons, correct_response, wrong_response
 
@@ -169,8 +169,8 @@ def test_approval_follows_a_trainers_change_to_the_playbook(tmp_path):
                     encoding="utf-8")
     pb = load_playbook(tmp_path / "playbook")
     assert approval(pb, "sales_rep", D("120000"), D("0.05")).chain == ["sales_rep"]
-    rep = next(x for x in pb.lessons if x.id == "authority").key_points[0]
-    assert "150,000" in render_text(pb, rep, "zh-CN")
+    rep = next(x for x in pb.lessons if x.id == "authority").read()
+    assert "销售代表可独立报价至150,000元" in rep.text(pb, "zh-CN")
 
 
 # ------------------------------------------------------------------------ tiers and follow-ups
@@ -282,8 +282,8 @@ def test_lessons_cover_every_seed_section(playbook):
 
 def test_lesson_text_comes_from_the_playbook(playbook):
     """Key points quote playbook facts: the SLA lesson states the proposal and delivery limits."""
-    sla = next(x for x in playbook.lessons if x.id == "service_levels")
-    text = render_text(playbook, sla.key_points[0], "en")
+    sla = next(x for x in playbook.lessons if x.id == "service_levels").read()
+    text = sla.text(playbook, "en")
     assert "3 working days" in text and "5 working days" in text and "{{" not in text
 
 

@@ -338,13 +338,13 @@ def test_question_key_ignores_texts():
 # -- saving, conflicts, history ------------------------------------------------------------------------------
 def test_a_saved_change_reaches_the_lesson_and_the_derived_exam_key(ed, content):
     """After saving A = 4, the lesson's key point says 4 and the question on that cadence expects 4."""
-    from sopcoach.lessons.tools import check_follow_up_plan, render_text
+    from sopcoach.lessons.tools import check_follow_up_plan
     ed.set_tier("A", min_weekly_follow_ups=4)
     result = ed.save(note="monthly review: A accounts need more contact")
     assert result.written == ("playbook/customers.yaml",) and result.changed_clauses == ("follow-up-frequency",)
     pb = load_playbook(content / "playbook")
     lesson = next(x for x in pb.lessons if x.tool == "tiers")
-    assert "A类客户每周至少跟进4次" in render_text(pb, lesson.key_points[0], "zh-CN")
+    assert "A类客户每周至少跟进4次" in lesson.read().text(pb, "zh-CN")
     assert check_follow_up_plan(pb, "A", [1, 1, 1, 0, 0, 0, 0]).shortfall == 1
     bank = load_bank(content / "quizzes" / "bank", pb)
     assert bank["cm-a-cadence"].answer == 4

@@ -120,10 +120,10 @@ def test_trainer_raises_a_tier_cadence_and_learners_see_it(trainer_server, conte
     try:
         lesson = learner.new_page()
         sign_in_browser(lesson, learner_base, "e5001", code, view="lessons/customers", timeout=LOAD)
-        points = lesson.locator(".sopcoach-key-points").inner_text()
+        points = lesson.locator(".sopcoach-lesson-text").first.inner_text()
         assert "A类客户每周至少跟进4次" in points
         assert re.search(r"每周至少跟进\s*4\s*次", lesson.locator(".sopcoach-tool").inner_text())  # the tier tool
-        lesson.locator(".sopcoach-key-points").scroll_into_view_if_needed()
+        lesson.locator(".sopcoach-lesson-text").first.scroll_into_view_if_needed()
         lesson.screenshot(path=str(artifacts / "5-learner-lesson-shows-4.png"), full_page=True)
     finally:
         learner.close()

@@ -49,13 +49,20 @@ def trainer_server(content: Path, tmp_path: Path) -> Iterator[tuple[str, str, Pa
     token = secrets.token_urlsafe(24)
     site = trainer_site(content / "notebooks", tmp_path / "trainer-site")
     port = free_port()
-    log_path = tmp_path / "trainer-voila.log"
-    with log_path.open("wb") as log:
-        proc = subprocess.Popen(trainer_command(site, port=port), stdout=log, stderr=subprocess.STDOUT,
-                                env=content_env(content, home, JUPYTER_TOKEN=token))
     base = f"http://127.0.0.1:{port}"
-    try:
-        wait_answering(proc, f"{base}/?token={token}", log_path, 60)
+    with running(trainer_command(site, port=port), content_env(content, home, JUPYTER_TOKEN=token),
+                 tmp_path / "trainer-voila.log", f"{base}/?token={token}"):
         yield base, token, home
+
+
+@contextlib.contextmanager
+def running(argv: list[str], env: dict[str, str], log_path: Path, ready_url: str,
+            timeout: float = 60) -> Iterator[subprocess.Popen]:
+    """Start ``argv`` (output to ``log_path``), wait until ``ready_url`` answers, yield the process, stop it by its pid."""
+    with log_path.open("wb") as log:
+        proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, env=env)
+    try:
+        wait_answering(proc, ready_url, log_path, timeout)
+        yield proc
     finally:
         stop_process(proc, 10)

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 
 import pandas as pd
 
-from ..crm.problems import input_gap, unparsed
+from ..crm.problems import ROW_KEYS, input_gap, unparsed
 from ..i18n import current_lang, t
 
 if TYPE_CHECKING:  # the report imports gap_of without loading the CRM reader
@@ -93,7 +93,7 @@ def stage_time_gap(data: CrmData, lang: str | None = None) -> str | None:
         return why
     lang = lang or current_lang()
     ev = data.events
-    changes = ev[(ev["kind"] == "stage_change").to_numpy() & ~ev["synthetic"].to_numpy()]
+    changes = ev.loc[(ev["kind"] == "stage_change").to_numpy() & ~ev["synthetic"].to_numpy(), ROW_KEYS]
     for field, rows in (("events.timestamp", changes), ("deals.stage_dates.*", None)):
         u = unparsed(data, field, rows)
         if u is not None:

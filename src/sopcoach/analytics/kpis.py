@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ..crm.problems import input_gap, unparsed
+from ..crm.problems import ROW_KEYS, input_gap, unparsed
 from ..crm.reading import CrmData
 from ..errors import AnalysisError
 from ..i18n import current_lang, t
@@ -211,7 +211,7 @@ def kpis(data: CrmData, playbook: Any, month: str | None = None, *, lang: str | 
     sent = float(period.contains(quotes["timestamp"]).sum()) if len(quotes) else float(len(entered("quotation")))
     accepted = float(len(entered("contract_negotiation")))
     ev = data.events
-    bad_quotes = unparsed(data, "events.timestamp", ev[(ev["milestone"] == "quote_sent").to_numpy()])
+    bad_quotes = unparsed(data, "events.timestamp", ev.loc[(ev["milestone"] == "quote_sent").to_numpy(), ROW_KEYS])
     quotes_why = bad_quotes.reason("报价发出时间", "quote-sent times", lang) if bad_quotes else None
     accept_why = entry_gap("contract_negotiation")
     why = blocked(ok, ok_m, "quotation", quotes_why, accept_why)

@@ -21,8 +21,8 @@ Trainers keep the SOP current after every monthly review (seed:3.3.2, seed:4.2.1
 * **Review**: :meth:`PlaybookEdit.review` gives the clause-by-clause diff against the files as
   opened (:func:`sopcoach.authoring.versions.diff_playbook`), the impact of every changed clause
   (:func:`sopcoach.authoring.versions.impact`: questions, lessons, compliance checks, KPIs), the questions
-  whose resolved key changes (the bank loaded against the old and the new playbook), the lesson
-  key points whose text changes, and hints (a clause text that still quotes an old value, a
+  whose resolved key changes (the bank loaded against the old and the new playbook), the lines of
+  lesson notebooks' prose whose text changes (filled-in facts), and hints (a clause text that still quotes an old value, a
   retired clause still in use).
 * **Save**: :meth:`PlaybookEdit.save` refuses while ``check`` reports a problem
   (:class:`InvalidPlaybook`) and refuses when a playbook file changed on disk since it was opened
@@ -55,11 +55,11 @@ from ..certification.scoring import key_text
 from ..config import settings
 from ..content.check import fold_follow_ons, quality_warnings
 from ..content.playbook import Clause, load_playbook
-from ..content.quizbank import Bank, load_bank, load_blueprint
+from ..content.quizbank import FACT, Bank, load_bank, load_blueprint
 from ..content.yaml_loader import format_loc
 from ..errors import ContentError, EditError, InvalidPlaybook, Problem, SaveConflict
-from ..i18n import t
-from ..lessons.tools import render_text
+from ..i18n import current_lang, t
+from ..lessons.notebook import fill_facts
 from .versions import clause_contents, diff_playbook, impact, stale_quotes
 from .yaml_writer import (HISTORY, MANIFEST, Backup, decode, dump, encode, history, history_dir, load_round_trip, new_id,
                           read_folder, sha256, write_files)
@@ -343,16 +343,16 @@ def _open_file(name: str, raw: bytes) -> tuple[OpenedFile, Any]:
 @contextlib.contextmanager
 def _materialize(content: Path, texts: dict[str, str], folder: str = "playbook") -> Iterator[Path]:
     """Yield a temporary content folder: ``folder`` (``playbook`` or ``quizzes``) holds ``texts``
-    (names relative to it, ``bank/crm_use.yaml``), the other folder is the real one."""
+    (names relative to it, ``bank/crm_use.yaml``), the other folders (and ``lessons/``) are the real ones."""
     with tempfile.TemporaryDirectory(prefix="sopcoach-edit-") as tmp:
         root = Path(tmp)
         (root / folder).mkdir()
         for name, text in texts.items():
             (root / folder / name).parent.mkdir(parents=True, exist_ok=True)
             (root / folder / name).write_text(text, encoding="utf-8")
-        other = "quizzes" if folder == "playbook" else "playbook"
-        if (content / other).is_dir():
-            (root / other).symlink_to((content / other).resolve(), target_is_directory=True)
+        for other in {"playbook", "quizzes", "lessons"} - {folder}:
+            if (content / other).is_dir():
+                (root / other).symlink_to((content / other).resolve(), target_is_directory=True)
         yield root
 
 
@@ -495,7 +495,7 @@ class KeyChange:
 
 @dataclass(frozen=True)
 class LessonChange:
-    """A lesson key point whose text (with ``{{fact}}`` values filled in) changes."""
+    """A line of a lesson notebook's prose whose text (with ``{{fact}}`` values filled in) changes."""
 
     lesson: str  # "L5 customers"
     title: str
@@ -1256,18 +1256,25 @@ class PlaybookEdit(EditSession):
 
     @staticmethod
     def _lesson_changes(old_pb: Any, new_pb: Any, lang: str | None) -> tuple[LessonChange, ...]:
+        """Return the lines of the lesson notebooks' prose (in ``lang``) whose filled-in facts change."""
         out = []
-        old_lessons = {x.id: x for x in old_pb.lessons}
+        lang = lang or current_lang()
+        old_lessons = {x.id for x in old_pb.lessons}
         for lesson in sorted(new_pb.lessons, key=lambda x: x.number):
             if lesson.id not in old_lessons:
                 continue
-            for kp in lesson.key_points:
+            try:
+                prose = lesson.read().prose(lang)
+            except ContentError:  # `sopcoach check` reports an unreadable notebook
+                continue
+            for line in (ln for p in prose for ln in p.source.splitlines() if FACT.search(ln)):
                 try:
-                    a, b = render_text(old_pb, kp, lang), render_text(new_pb, kp, lang)
+                    a, b = fill_facts(old_pb, line, lang), fill_facts(new_pb, line, lang)
                 except (KeyError, StopIteration):
                     continue
                 if a != b:
-                    out.append(LessonChange(f"L{lesson.number} {lesson.id}", lesson.title.get(lang), a, b))
+                    out.append(LessonChange(f"L{lesson.number} {lesson.id}", lesson.title.get(lang),
+                                            a.lstrip("-*# "), b.lstrip("-*# ")))
         return tuple(out)
 
     def _hints(self, base: Any, new_pb: Any, state: dict[str, Any], lang: str | None) -> tuple[str, ...]:

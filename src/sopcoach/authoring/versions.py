@@ -735,7 +735,7 @@ def _texts(flat: dict[str, dict[str, Any]], holders: list[str], same_item: re.Pa
 def lessons_by_clause(playbook: Any) -> dict[str, list[str]]:
     """Return ``{clause_id: ["L3 approval", ...]}`` from the playbook's ``lessons`` part.
 
-    A lesson uses a clause it lists in ``clauses`` (see ``playbook/lessons.yaml``).
+    A lesson uses a clause its notebook shows (a ``clauses(...)`` call, see ``lessons/``).
     """
     out: dict[str, list[str]] = {}
     for lesson in sorted(getattr(playbook, "lessons", None) or [], key=lambda x: x.number):

@@ -27,6 +27,7 @@ from ..config import PROJECT_ROOT, content_folder, installation, require_databas
 from ..content.check import check_paths, provenance_summary
 from ..content.playbook import load_playbook
 from ..errors import AuthError, ConfigError, SopcoachError, UsageError
+from ..i18n import LANGS, current_lang
 from ..spreadsheet import safe_row
 from ..web.launch import (POOL_SIZE, TRAINER_PORT, is_loopback, learner_command, run_foreground, run_trainer,
                           trainer_command, trainer_site)
@@ -40,13 +41,32 @@ HUB_POOL_SIZE = 1
 #: The name of the demo learner a first ``sopcoach serve`` enrolls.
 DEMO_NAME = "演示学员 Demo Learner"
 
+def _cmd_lab(args: argparse.Namespace) -> int:
+    """Run JupyterLab on the content folder (127.0.0.1, no browser) until interrupted; return its exit code."""
+    content = content_folder(args.content)
+    lang = args.lang or current_lang()
+    token = args.token or secrets.token_urlsafe(24)
+    env = {**os.environ, "SOPCOACH_CONTENT": str(content), "SOPCOACH_LANG": lang}
+    cmd = [sys.executable, "-m", "jupyterlab", "--no-browser", "--ip=127.0.0.1", f"--port={args.port}",
+           "--ServerApp.port_retries=0", f"--ServerApp.root_dir={content}", f"--IdentityProvider.token={token}",
+           "--VoilaExporter.preprocessors=['sopcoach.lessons.preview.LessonPreview']"]
+    if hasattr(os, "geteuid") and os.geteuid() == 0:  # a container; JupyterLab refuses root without it
+        cmd.append("--allow-root")
+    print(f"JupyterLab on {content} (preview language {lang}): "
+          f"http://127.0.0.1:{args.port}/lab/tree/lessons?token={token}\n"
+          "Edit a lesson in lessons/, then use the Voila preview button for the learner's view; "
+          "`sopcoach check` checks the lessons.", flush=True)
+    return run_foreground(cmd, env)
+
+
 def _cmd_check(args: argparse.Namespace) -> int:
     # Given files are checked against the content's playbook when there is one (an installed package
     # may have none); without files the content folder itself is checked, so it must exist.
     content = content_folder(args.content, required=not args.paths)
     if not args.paths:
         print(f"checking {content}", file=sys.stderr)
-    problems = check_paths([Path(p) for p in args.paths], content or PROJECT_ROOT)
+    home = settings(content, create_home=False).home if content is not None else None
+    problems = check_paths([Path(p) for p in args.paths], content or PROJECT_ROOT, home)
     for p in problems:
         print(p)
     errors = [p for p in problems if p.severity == "error"]
@@ -238,7 +258,14 @@ def build_parser() -> argparse.ArgumentParser:
                    help="run under JupyterHub (started by the Hub's spawner, or as a Hub service with --trainer): "
                         "address, port and prefix come from the Hub, its login is the door (docs/deploy.md)")
     s.set_defaults(func=_cmd_serve)
-    c = sub.add_parser("check", help="validate playbook/ and quizzes/ (or the given files)")
+    lab = sub.add_parser("lab", help="JupyterLab on the content, for trainers writing lessons (lessons/*.ipynb) "
+                         "with the learner's view in the Voila preview")
+    lab.add_argument("--port", type=int, default=8888)
+    lab.add_argument("--lang", choices=list(LANGS), default=None,
+                     help="language of the preview and of the lesson calls (default: SOPCOACH_LANG, else zh-CN)")
+    lab.add_argument("--token", default=None, help="the token to open JupyterLab with (default: a new one, printed)")
+    lab.set_defaults(func=_cmd_lab)
+    c = sub.add_parser("check", help="validate playbook/, quizzes/ and lessons/ (or the given files)")
     c.add_argument("paths", nargs="*")
     c.set_defaults(func=_cmd_check)
     r = sub.add_parser("results", help="export exam attempts (or a summary per person)")

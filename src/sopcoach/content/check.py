@@ -16,22 +16,26 @@ from typing import Any
 from ..certification.scoring import key_text, normalise_text
 from ..certification.variants import check_draws
 from ..errors import ContentError, Problem
+from ..lessons.check import lesson_problems, lessons_problems, old_fact_values
 from .playbook import COMPANY, Playbook, load_playbook
 from .quizbank import UNMAPPED_CLAUSE, load_bank, load_blueprint, pinned_last
 from .yaml_loader import load_yaml
 
 
-def check_paths(paths: Sequence[Path], content: Path) -> list[Problem]:
+def check_paths(paths: Sequence[Path], content: Path, home: Path | None = None) -> list[Problem]:
     """Validate content files and return every problem (empty when clean).
 
-    With no ``paths``, checks every content file under ``content``: ``playbook/``, the exam bank
+    With no ``paths``, checks every content file under ``content``: ``playbook/``, ``lessons/``, the exam bank
     ``quizzes/bank/``, the lessons' practice pool ``quizzes/practice/`` (both checked against the
-    playbook) and ``quizzes/blueprint.yaml``. A given folder named ``playbook`` is loaded as a playbook; any
-    other YAML file is read as a bank (``questions:``) or a blueprint (``exam:``). Warnings (an
+    playbook) and ``quizzes/blueprint.yaml``. A given folder named ``playbook`` is loaded as a playbook; a
+    lesson notebook (``.ipynb``) is checked as a lesson of the content's playbook; any other YAML
+    file is read as a bank (``questions:``) or a blueprint (``exam:``). Warnings (an
     option such as "All of the above" without ``pin: last``) come back as problems with
     ``severity="warning"``, and so do the course's coverage and quality findings
     (:func:`quality_warnings`: an examined clause no lesson teaches, a practice twin of an exam
-    question, an option much longer or shorter than its siblings).
+    question, an option much longer or shorter than its siblings). The lesson notebooks are checked
+    too (:mod:`sopcoach.lessons.check`); ``home`` is the data home whose playbook history gives the
+    old values of facts (none when ``None``).
     """
     problems: list[Problem] = []
     playbook = None
@@ -61,8 +65,11 @@ def check_paths(paths: Sequence[Path], content: Path) -> list[Problem]:
                 problems.extend(template_draw_problems(loaded))
         if bank is not None:
             problems.extend(quality_warnings(playbook, bank, pool, blueprint))
+        if playbook is not None:
+            problems.extend(lessons_problems(playbook, pool, home))
         return fold_follow_ons(problems, playbook_failed=playbook is None)
     files: list[Path] = []
+    notebooks: list[Path] = []
     for p in paths:
         if p.is_dir() and (p.name == "playbook" or any(p.glob("sop.yaml"))):
             playbook = attempt(load_playbook, p)
@@ -71,6 +78,8 @@ def check_paths(paths: Sequence[Path], content: Path) -> list[Problem]:
             files.extend(sorted(p.rglob("*.yaml")))
         elif not p.exists():
             problems.append(Problem(str(p), 0, 0, "", "no such file"))
+        elif p.suffix == ".ipynb":
+            notebooks.append(p)
         else:
             files.append(p)
     if playbook is None and (content / "playbook").is_dir():
@@ -89,6 +98,13 @@ def check_paths(paths: Sequence[Path], content: Path) -> list[Problem]:
             if loaded is not None:  # a bank file on its own: its options can still be judged
                 problems.extend(odd_length_options(loaded))
                 problems.extend(template_draw_problems(loaded))
+    for nb in notebooks:  # a lesson notebook: checked against the playbook that lists it
+        listed = [x for x in playbook.lessons if x.path.resolve() == nb.resolve()] if playbook is not None else []
+        if listed:
+            problems.extend(lesson_problems(playbook, listed[0], None, old_fact_values(home)))
+        else:
+            problems.append(Problem(str(nb), 0, 0, "", "not a lesson of playbook/lessons.yaml; list it there "
+                                    "(id, number, notebook, seeds) to check it"))
     return problems
 
 
@@ -157,8 +173,8 @@ def untaught_exam_clauses(playbook: Any, bank: Any, blueprint: Any = None,
 
     A clause is *examined* when a question of the certification ``bank`` in a section the
     ``blueprint`` draws from (every section when ``blueprint`` is None) links it in ``clauses``;
-    it is *taught* when a lesson of ``playbook.lessons`` lists it in its ``clauses`` (the clauses
-    the lesson page shows, with its key points and practice). A learner who did every lesson meets
+    it is *taught* when a lesson of ``playbook.lessons`` shows it (a ``clauses(...)`` call of the
+    lesson notebook, with the lesson's prose and practice). A learner who did every lesson meets
     an untaught clause first in the exam (seed:3.3.1: new hires are trained, then assessed).
 
     Parameters
@@ -194,8 +210,8 @@ def untaught_exam_clauses(playbook: Any, bank: Any, blueprint: Any = None,
         sections = ", ".join(sorted({q.section for q in qs}))
         out.append(locate.problem(bank, qs[0].id, ("clauses",),
                                   f"clause '{clause}' is examined by {len(qs)} exam question(s) (section {sections}) "
-                                  "but no lesson teaches it; add it to the 'clauses' of a lesson in "
-                                  "playbook/lessons.yaml (with practice questions), or drop it from the exam"))
+                                  "but no lesson teaches it; add it to a clauses(...) call of a lesson notebook in "
+                                  "lessons/ (with practice questions), or drop it from the exam"))
     return out
 
 

@@ -23,9 +23,10 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any, Literal, NoReturn
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model, field_validator, model_validator
+from pydantic import (BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, create_model, field_validator,
+                      model_validator)
 
-from ..errors import Problem, relpath
+from ..errors import ContentError, Problem, relpath
 from ..i18n import Text
 from .businesstime import BusinessCalendar, Duration, DurationUnit, check_timezone
 from .yaml_loader import Loaded, load_yaml, raise_problems, validate
@@ -412,27 +413,64 @@ class Goal(_Model):
 
 
 class LessonSpec(_Model):
-    """A lesson of the learner app (seed:3.3.1): what it teaches and with which tool.
+    """A lesson of the learner app (seed:3.3.1): its place in the course and its notebook.
 
-    The lesson's text is the playbook itself: the ``clauses`` it teaches are shown from
-    ``clauses.yaml`` and the tool reads stages, limits, tiers and templates from their parts, so a
-    trainer's change reaches the lesson without touching its notebook. ``key_points`` may quote
-    playbook facts as ``{{fact}}`` (see :meth:`Playbook.facts`). Practice questions are the
-    questions of ``quizzes/practice/`` whose ``section`` is the lesson ``id``.
+    ``playbook/lessons.yaml`` is the one list of lessons. The lesson itself is the notebook
+    ``lessons/<notebook>`` a trainer writes (:mod:`sopcoach.lessons.notebook`): prose in zh-CN and en
+    quoting playbook facts as ``{{fact}}``, and calls placing the clauses it shows, its tool and its
+    practice. :attr:`title`, :attr:`clauses` and :attr:`tool` are read from that notebook (again
+    after it changed on disk). Practice questions are the questions of ``quizzes/practice/`` whose
+    ``section`` is the lesson ``id``; ``goals`` is the data of the ``goals`` tool.
     """
 
     id: str = Field(pattern=ID)
     number: int = Field(ge=1)
     notebook: str = Field(pattern=r"^[A-Za-z0-9_.-]+\.ipynb$")
-    tool: Literal["goals", "process", "approval", "sla", "tiers", "confidentiality", "templates",
-                  "crm_kpis", "improvement", "catalogue"]
     seeds: list[str] = Field(min_length=1)
-    title: Text
-    intro: Text
-    clauses: list[str] = Field(min_length=1)
-    key_points: list[Text] = Field(default_factory=list)
-    tool_intro: Text | None = None
     goals: list[Goal] = Field(default_factory=list)
+    _folder: Path | None = PrivateAttr(default=None)
+
+    @property
+    def path(self) -> Path:
+        """The lesson notebook's file: ``lessons/<notebook>`` of the content folder the playbook was loaded from."""
+        from ..lessons.notebook import lessons_folder  # noqa: PLC0415 - lessons.notebook imports this module
+        return (self._folder or lessons_folder(Path(__file__).resolve().parents[3])) / self.notebook
+
+    def read(self) -> Any:
+        """Return the lesson notebook (:class:`~sopcoach.lessons.notebook.LessonNotebook`), cached until it changes.
+
+        Raises
+        ------
+        ContentError
+            When the notebook is missing or invalid (file, cell, line and the fix).
+        """
+        from ..lessons.notebook import lesson_notebook  # noqa: PLC0415 - lessons.notebook imports this module
+        return lesson_notebook(self.path)
+
+    def _read_or_none(self) -> Any:
+        try:
+            return self.read()
+        except ContentError:  # shown on the lesson's own page and by `sopcoach check`
+            return None
+
+    @property
+    def title(self) -> Text:
+        """The bilingual title: the notebook's first ``# heading`` per language (the id while it is unreadable)."""
+        nb = self._read_or_none()
+        titles = {lang: (nb.title(lang) if nb else "") or self.id for lang in ("zh-CN", "en")}
+        return Text.model_validate(titles)
+
+    @property
+    def clauses(self) -> tuple[str, ...]:
+        """The clause ids the notebook shows, in reading order (none while it is unreadable)."""
+        nb = self._read_or_none()
+        return nb.clauses if nb else ()
+
+    @property
+    def tool(self) -> str | None:
+        """The notebook's tool (``tool("approval")``), or ``None``."""
+        nb = self._read_or_none()
+        return nb.tool if nb else None
 
     @field_validator("seeds")
     @classmethod
@@ -656,8 +694,6 @@ class Playbook(_Model):
             need("stage", template.used_at_stage, stage_ids, f"templates '{template.id}'")
         numbers: set[int] = set()
         for lesson in self.lessons:
-            for c in lesson.clauses:
-                need("clause", c, clause_ids, f"lessons '{lesson.id}'")
             if lesson.number in numbers:
                 errors.append(f"lessons '{lesson.id}': duplicate number {lesson.number}; number lessons 1, 2, 3 ...")
             numbers.add(lesson.number)
@@ -741,7 +777,7 @@ def load_playbook(folder: Path | str) -> Playbook:
             problems.append(Problem(relpath(folder), 0, 0, key, f"part '{key}' is missing from the playbook"))
     raise_problems(problems)
     try:
-        return Playbook.model_validate(parts)
+        playbook = Playbook.model_validate(parts)
     except Exception as exc:  # cross-reference errors: locate them on the owning file
         if not isinstance(exc, ValidationError):
             raise
@@ -754,6 +790,27 @@ def load_playbook(folder: Path | str) -> Playbook:
                 out.append(_locate_ref(owning, where, msg))
         raise_problems(out)
         raise  # pragma: no cover
+    raise_problems(_attach_lessons(playbook, folder, owner.get("lessons")))
+    return playbook
+
+
+def _attach_lessons(playbook: Playbook, folder: Path, doc: Loaded | None) -> list[Problem]:
+    """Point each lesson at its notebook (``lessons/`` beside ``folder``); return a problem per missing notebook.
+
+    A missing notebook is located at its lesson's ``notebook`` in ``lessons.yaml``. What a notebook
+    says is checked by ``sopcoach check`` and when the lesson is shown, so one lesson's slip never
+    stops the other lessons or the exam.
+    """
+    from ..lessons.notebook import lessons_folder  # noqa: PLC0415 - lessons.notebook imports this module
+    where = lessons_folder(folder.resolve().parent)
+    problems: list[Problem] = []
+    for i, lesson in enumerate(playbook.lessons):
+        lesson._folder = where
+        if not lesson.path.is_file():
+            msg = (f"lessons '{lesson.id}': no notebook {relpath(lesson.path)}; copy a lesson notebook of "
+                   f"{relpath(where)} to that name, or set notebook: to a file there")
+            problems.append(doc.problem(("lessons", i, "notebook"), msg) if doc else Problem(relpath(folder), 0, 0, "", msg))
+    return problems
 
 
 def _part_model(key: str) -> type[BaseModel]:

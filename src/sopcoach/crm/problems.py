@@ -179,6 +179,11 @@ class Unparsed:
                  f"{example}); {fix}, then analyse again.", lang)
 
 
+#: the columns of a table's rows that :func:`unparsed` matches with the problems (select only these
+#: when passing a subset of a large table: ``table.loc[mask, ROW_KEYS]``)
+ROW_KEYS = ["source_file", "source_row"]
+
+
 def unparsed(data: CrmData, field: str, rows: pd.DataFrame | None = None) -> Unparsed | None:
     """Count the values of ``field`` that failed to parse in ``rows`` (default: the whole table).
 

@@ -100,6 +100,10 @@ __all__ = ["CrmData", "SourceFile", "decode_bytes", "detect_source", "read_expor
 
 _EXCEL_ORIGIN = pd.Timestamp("1899-12-30")
 _TS = "datetime64[us, UTC]"
+#: text columns: pandas' "str" dtype with Python string objects, whatever pandas' default storage (with
+#: pyarrow installed it is Arrow, whose per-row take and filter are slower for the reader's and the
+#: review's work on distinct values and row subsets)
+TEXT = pd.StringDtype("python", na_value=np.nan)
 _TRUE = {"true", "yes", "y", "1", "是"}
 _FALSE = {"false", "no", "n", "0", "否", ""}
 
@@ -223,6 +227,9 @@ class _Raw:
     decoding: Decoding | None = None
     delimiter: str | None = None
     delimiter_how: str = ""
+    #: per column, (codes, distinct stripped texts) as :meth:`_Ctx.factorized` returns them, when the
+    #: parser had them at hand
+    codes: dict[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
 
 
 def _read_raw(item: Any, table: TableSpec, source: SourceSpec, progress: bool,
@@ -244,12 +251,13 @@ def _read_raw(item: Any, table: TableSpec, source: SourceSpec, progress: bool,
         item = (str(item), Path(item).read_bytes())  # read once: scanned for blanks, then parsed
     decoding = detect_encoding(item[1], source.encoding, shown)
     df = None
+    codes: dict[str, tuple[np.ndarray, np.ndarray]] = {}
     for _ in range(2):
         head = item[1][:64_000].decode(decoding.codec, errors="replace")
         delimiter, how = ((source.delimiter, "declared") if source.delimiter != AUTO
                           else (detect_delimiter(head, shown), "detected"))
         try:  # pandas' C parser drops a UTF-8 BOM itself and decodes UTF-8 fastest as "utf-8"
-            df = _read_csv(item, "utf-8" if decoding.codec == "utf-8-sig" else decoding.codec, delimiter,
+            df, codes = _read_csv(item, "utf-8" if decoding.codec == "utf-8-sig" else decoding.codec, delimiter,
                            progress, name)
             break
         except UnicodeDecodeError as exc:
@@ -258,9 +266,11 @@ def _read_raw(item: Any, table: TableSpec, source: SourceSpec, progress: bool,
             # valid UTF-8 at the start only: the lines with non-ASCII bytes decide
             decoding = detect_encoding(item[1], source.encoding, shown, utf8=False)
     assert df is not None
+    codes = {str(c).lstrip("\ufeff").strip(): v for c, v in codes.items()}
     df.columns = [str(c).lstrip("\ufeff").strip() for c in df.columns]
-    df.attrs["blank_edges"] = _may_have_blank_edges(item, delimiter, decoding.codec)
-    return _Raw(df, decoding.codec, decoding, delimiter, how)
+    if "blank_edges" not in df.attrs:
+        df.attrs["blank_edges"] = _may_have_blank_edges(item, delimiter, decoding.codec)
+    return _Raw(df, decoding.codec, decoding, delimiter, how, codes)
 
 
 def _may_have_blank_edges(item: Any, delimiter: str = ",", codec: str = "utf-8") -> bool:
@@ -291,24 +301,102 @@ def _may_have_blank_edges(item: Any, delimiter: str = ",", codec: str = "utf-8")
     return bool(edge[arr[blank - 1]].any() or edge[arr[blank + 1]].any())
 
 
-def _read_csv(item: Any, codec: str, delimiter: str, progress: bool, name: str) -> pd.DataFrame:
+def _read_csv(item: Any, codec: str, delimiter: str, progress: bool, name: str
+              ) -> tuple[pd.DataFrame, dict[str, tuple[np.ndarray, np.ndarray]]]:
+    """Read a CSV's cells as text; return the frame and, when pyarrow parsed it, its columns' codes.
+
+    See :func:`_read_csv_arrow` for the codes; pandas' C parser reads what pyarrow cannot.
+    """
+    size = len(item[1]) if isinstance(item, tuple) else Path(item).stat().st_size
+    bar = name if progress and size > 4_000_000 else None
+    if (codec == "utf-8" and len(delimiter) == 1 and isinstance(item, tuple)
+            and (read := _read_csv_arrow(item[1], delimiter, bar)) is not None):
+        return read
     # every cell is text (kept as Python str objects: the conversions below run once per distinct
     # value, so a validated string column per raw column would be work thrown away); only an empty
     # cell is missing ("NA", "null" ... stay text)
     opts = dict(dtype=object, keep_default_na=False, na_values=[""], encoding=codec, sep=delimiter)
-    size = len(item[1]) if isinstance(item, tuple) else Path(item).stat().st_size
     handle = io.BytesIO(item[1]) if isinstance(item, tuple) else open(item, "rb")
     try:
-        if not (progress and size > 4_000_000):
-            return pd.read_csv(handle, **opts)
+        if bar is None:
+            return pd.read_csv(handle, **opts), {}
         chunks = []
         with tqdm(total=size, unit="B", unit_scale=True, desc=name, leave=False) as bar:
             for chunk in pd.read_csv(handle, chunksize=250_000, **opts):
                 chunks.append(chunk)
                 bar.update(min(handle.tell(), size) - bar.n)
-        return pd.concat(chunks, ignore_index=True) if chunks else pd.DataFrame()
+        return (pd.concat(chunks, ignore_index=True) if chunks else pd.DataFrame()), {}
     finally:
         handle.close()
+
+
+def _read_csv_arrow(data: bytes, delimiter: str, bar_name: str | None = None
+                    ) -> tuple[pd.DataFrame, dict[str, tuple[np.ndarray, np.ndarray]]] | None:
+    """Read a UTF-8 CSV with pyarrow's parser into categorical text columns; None to let pandas read it.
+
+    The same cells as :func:`_read_csv` (every cell text, only an empty cell missing, blank lines
+    skipped, quoted fields may hold line breaks), each column dictionary-encoded: its categories are
+    the distinct raw texts in order of appearance and a blank cell has code -1, which is what
+    :meth:`_Ctx.factorized` needs without hashing a million Python strings. Anything pyarrow reads
+    differently from pandas' C parser (invalid UTF-8, a row with more or fewer cells than the
+    header, a blank or repeated column name) is left to pandas, whose errors and rules the reader's
+    messages are built on. With ``bar_name`` the file is parsed in blocks under a progress bar.
+    """
+    try:
+        import pyarrow as pa  # noqa: PLC0415 - optional: without pyarrow, pandas reads every file
+        from pyarrow import compute as pc, csv as pacsv  # noqa: PLC0415
+    except ImportError:
+        return None
+    parse = pacsv.ParseOptions(delimiter=delimiter, newlines_in_values=True, ignore_empty_lines=True)
+    try:
+        head = pacsv.open_csv(io.BytesIO(data), read_options=pacsv.ReadOptions(block_size=1 << 20),
+                              parse_options=parse)
+        names = head.schema.names
+        head.close()
+        if len(set(names)) != len(names) or any(not n.strip() for n in names):
+            return None  # pandas renames these ("Unnamed: 2", "x.1")
+        text = pa.dictionary(pa.int32(), pa.string())  # the parser keeps each column's distinct texts
+        convert = pacsv.ConvertOptions(column_types={n: text for n in names}, strings_can_be_null=True,
+                                       null_values=[""], quoted_strings_can_be_null=True, check_utf8=True)
+        if bar_name is None:
+            table = pacsv.read_csv(io.BytesIO(data), parse_options=parse, convert_options=convert,
+                                   read_options=pacsv.ReadOptions(block_size=1 << 24))
+        else:
+            handle = io.BytesIO(data)
+            with tqdm(total=len(data), unit="B", unit_scale=True, desc=bar_name, leave=False) as bar:
+                batches = []
+                for batch in pacsv.open_csv(handle, parse_options=parse, convert_options=convert,
+                                            read_options=pacsv.ReadOptions(block_size=1 << 22)):
+                    batches.append(batch)
+                    bar.update(min(handle.tell(), len(data)) - bar.n)
+            table = pa.Table.from_batches(batches, schema=batch.schema) if batches else None
+            if table is None:
+                return None
+    except (pa.ArrowException, ValueError):
+        return None
+    table = table.unify_dictionaries()  # one dictionary per column, in order of first appearance
+    columns, factorized = {}, {}
+    for n, col in zip(names, table.columns):
+        dictionary = col.chunks[0].dictionary if col.num_chunks else pa.array([], pa.string())
+        codes = (np.concatenate([c.indices.fill_null(-1).to_numpy(zero_copy_only=False) for c in col.chunks]).astype(np.intp)
+                 if col.num_chunks else np.zeros(0, dtype=np.intp))
+        raw = dictionary.to_pylist()
+        columns[n] = pd.Categorical.from_codes(codes, pd.Index(raw, dtype=object))
+        # stripped texts: only values that start or end with a blank (by Python's str.isspace, on
+        # the few distinct first and last characters) are stripped one by one
+        text = np.array(raw + [""], dtype=object)
+        edge = np.zeros(len(raw), dtype=bool)
+        for end in (pc.utf8_slice_codeunits(dictionary, 0, 1), pc.utf8_slice_codeunits(dictionary, -1)):
+            chars = end.dictionary_encode()
+            space = np.array([c.isspace() for c in chars.dictionary.to_pylist()] + [False])
+            edge |= space[chars.indices.fill_null(len(space) - 1).to_numpy(zero_copy_only=False)]
+        for i in np.flatnonzero(edge).tolist():
+            text[i] = raw[i].strip()
+        codes[codes < 0] = len(raw)  # blanks share the final distinct value, ""
+        factorized[n] = (codes, text)
+    df = pd.DataFrame(columns, index=pd.RangeIndex(table.num_rows))
+    df.attrs["blank_edges"] = True  # (text is stripped once per distinct value)
+    return df, factorized
 
 
 #: Excel's own sheet limits: a sheet beyond them was not written by Excel or an export of it
@@ -389,6 +477,13 @@ class _Ctx:
 
         Every per-value conversion runs on the distinct values and is spread back with the codes.
         """
+        if column not in self._codes and isinstance(self.raw[column].dtype, pd.CategoricalDtype):
+            cat = self.raw[column].array
+            uniq = cat.categories.to_numpy(dtype=object)
+            text = np.array([u.strip() if isinstance(u, str) else "" for u in uniq] + [""], dtype=object)
+            codes = cat.codes.astype(np.intp)
+            codes[codes < 0] = len(uniq)
+            self._codes[column] = (codes, text)
         if column not in self._codes:
             values = self.raw[column]
             if self.typed:
@@ -402,10 +497,10 @@ class _Ctx:
     def text(self, column: str) -> pd.Series:
         """Return a raw column as stripped text, blanks as missing (str dtype)."""
         values = self.raw[column]
-        if self.typed or column in self._codes:
+        if self.typed or column in self._codes or isinstance(values.dtype, pd.CategoricalDtype):
             codes, uniq = self.factorized(column)
             return _take_text(uniq, codes, values.index)
-        values = values.astype("str")  # blanks are already missing (read with na_values=[""])
+        values = values.astype(TEXT)  # blanks are already missing (read with na_values=[""])
         if not self.strip:
             return values
         values = values.str.strip()
@@ -417,7 +512,11 @@ def _take_text(uniq: np.ndarray, codes: np.ndarray, index: pd.Index) -> pd.Serie
 
     The distinct values are validated once as a string array; ``take`` then copies references.
     """
-    text_u = pd.array([u if isinstance(u, str) and u != "" else None for u in uniq], dtype="str")
+    if pd.api.types.infer_dtype(uniq, skipna=True) in ("string", "empty"):  # only texts and missing values
+        text_u = pd.array(uniq, dtype=TEXT)
+        text_u[np.asarray(text_u == "", dtype=bool)] = None
+    else:
+        text_u = pd.array([u if isinstance(u, str) and u != "" else None for u in uniq], dtype=TEXT)
     return pd.Series(text_u.take(codes), index=index)
 
 
@@ -1044,6 +1143,7 @@ def read_export(paths: Sequence[Any] | Any, source: str | Path | Mapping | None 
             raw = read.frame
             ctx = _Ctx(name, table, mapping, list(raw.columns), problems, formats_used, raw,
                        raw.attrs.get("blank_edges", True), raw.attrs.get("typed", False), fatal)
+            ctx._codes.update(read.codes)
             try:
                 decimal, decimal_how = _decimal_mark(ctx)
             except ContentError as exc:
@@ -1121,7 +1221,11 @@ def _table_frame(raw: pd.DataFrame, table: TableSpec, ctx: _Ctx) -> tuple[pd.Dat
             column = _resolve(spec, ctx.header) or ""
             if column in raw:  # a value that failed to parse has its own problem: only an empty cell is missing
                 cell = raw[column]
-                blank &= (cell.isna() | (cell.astype(str).str.strip() == "")).to_numpy()
+                if isinstance(cell.dtype, pd.CategoricalDtype):
+                    codes, uniq = ctx.factorized(column)
+                    blank &= uniq[codes] == ""
+                else:
+                    blank &= (cell.isna() | (cell.astype(str).str.strip() == "")).to_numpy()
             if blank.any():
                 rows = np.flatnonzero(blank.to_numpy())
                 ctx.row_problems(rows + 2, column, [f"{req}: a value is required" for _ in rows])
@@ -1239,6 +1343,10 @@ def _duplicates(ctx: _Ctx, table: TableSpec, canon: pd.DataFrame) -> pd.Series:
         rows, firsts = cand[dup], first[dup]
         same = np.ones(len(rows), dtype=bool)
         for c in cols:
+            if isinstance(as_text[c].dtype, pd.CategoricalDtype):  # one code per distinct cell, -1 for blank
+                v = as_text[c].array.codes
+                same &= v[rows] == v[firsts]
+                continue
             v = as_text[c].to_numpy(dtype=object)
             a, b = v[rows], v[firsts]
             same &= (a == b) | (pd.isna(a) & pd.isna(b))
@@ -1295,7 +1403,7 @@ def _empty(kind: str | None, n: int, column: str) -> Any:
         return np.zeros(n, dtype=bool)
     if column == "source_row":
         return np.zeros(n, dtype="int64")
-    return pd.Series(np.nan, index=pd.RangeIndex(n), dtype="str")
+    return pd.Series(np.nan, index=pd.RangeIndex(n), dtype=TEXT)
 
 
 def _typed(frame: pd.DataFrame, columns: list[str], kinds: dict[str, str]) -> pd.DataFrame:
@@ -1321,8 +1429,8 @@ def _typed(frame: pd.DataFrame, columns: list[str], kinds: dict[str, str]) -> pd
                 frame[c] = frame[c].fillna(0).astype("int64")
         elif c == "kind" and isinstance(dtype, pd.CategoricalDtype) and list(dtype.categories) == list(EVENT_KINDS):
             continue
-        elif not isinstance(dtype, pd.StringDtype):
-            frame[c] = frame[c].astype(object).where(frame[c].notna(), None).astype("str")
+        elif dtype != TEXT:
+            frame[c] = frame[c].astype(object).where(frame[c].notna(), None).astype(TEXT)
     return frame
 
 

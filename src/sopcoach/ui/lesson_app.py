@@ -1,8 +1,11 @@
-"""A lesson page (``notebooks/learner/lesson_<n>_<id>.ipynb``): the playbook's clauses, the lesson's
-tool, and practice questions with immediate feedback; progress is saved per learner.
+"""A lesson view of the learner app: the lesson notebook's prose in the learner's language (playbook
+facts filled in), the clauses it shows, its tool, and practice questions with immediate feedback;
+progress is saved per learner.
 
-Everything shown comes from the playbook (clauses, facts, stages, limits, templates) and from the
-practice pool (``quizzes/practice/``); the notebook only names the lesson. The practice key of a
+The lesson notebook (``lessons/<file>.ipynb``, see :mod:`sopcoach.lessons.notebook`) is read, never
+run, each time the lesson is opened (cached until the file changes), so a trainer's edit shows at
+the learner's next opening without a restart. Clauses, tools and facts come from the playbook, the
+questions from the practice pool (``quizzes/practice/``). The practice key of a
 question is shown right after the learner answers it; that is intended for practice only (the
 exam never shows a key before submission).
 """
@@ -11,22 +14,56 @@ from __future__ import annotations
 import random
 from datetime import datetime
 from typing import Any
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import ipywidgets as w
 
 from ..certification.scoring import floor_percent
 from ..config import Installation
 from ..content.quizbank import display_order
-from ..errors import InvalidResponse, RecordsError, SchemaMismatch
+from ..errors import ContentError, InvalidResponse, RecordsError, SchemaMismatch
 from ..i18n import t
 from ..lessons.progress import PASS_FRACTION, Feedback, LessonService, LessonStatus
-from ..lessons.tools import render_text
+from ..lessons.notebook import LessonNotebook, Prose, fill_facts, prose_html, strip_title
 from ._common import (SCHEMA_TEXT, CheckboxStyle, DescriptionStyle, ProgressStyle, button, database_refusal, esc, hbox,
                       html_widget, log, safe, shared_layout, shared_style, vbox)
 from .home_app import LearnerPage
 from .lesson_tools import Tool, build_tool
 from .navigation import Navigator
+
+
+def clauses_html(playbook: Any, clause_ids: Sequence[str], lang: str) -> str:
+    """Return the cards of the clauses ``clause_ids`` (a lesson's ``clauses(...)`` call) under a heading.
+
+    Raises
+    ------
+    KeyError
+        When a clause id is not in the playbook (``sopcoach check`` reports it).
+    """
+    cards = []
+    for cid in clause_ids:
+        c = playbook.clause(cid)
+        company = c.source == "company-setting"
+        tag = (f"<span class='sopcoach-tag sopcoach-tag-company'>{esc(t('公司设定', 'company setting', lang))}</span>" if company
+               else f"<span class='sopcoach-tag'>{esc(c.source)}</span>")
+        cards.append(f"<div class='sopcoach-card sopcoach-clause' data-clause='{esc(c.id)}'><b>{esc(c.title.get(lang))}</b>{tag}"
+                     f"<p>{esc(c.text.get(lang))}</p></div>")
+    return f"<h3>{esc(t('规程条款', 'What the SOP says', lang))}</h3>" + "".join(cards)
+
+
+def practice_head_html(lang: str) -> str:
+    """Return the practice section's heading and completion rule (``practice()`` of a lesson)."""
+    rule = t(f"答完本课全部练习题且得分不低于 {floor_percent(PASS_FRACTION, 0)}% 即完成本课,可以反复练习,保留最佳成绩。",
+             f"Answer every practice question with a score of at least {floor_percent(PASS_FRACTION, 0)}% to complete "
+             "the lesson; you may practise again, the best score is kept.", lang)
+    return f"<h3>{esc(t('练习', 'Practice', lang))}</h3><p><small>{esc(rule)}</small></p>"
+
+
+def lesson_error(lesson: Any, exc: Exception) -> str:
+    """Return one line saying why a lesson notebook cannot be shown (for the trainer: file, cell, fix)."""
+    if isinstance(exc, ContentError):
+        return "; ".join(str(p) for p in exc.problems)
+    return f"{lesson.path}: unknown fact {exc}; run `sopcoach check` for the names to use"
 
 
 class PracticeItem:
@@ -173,44 +210,80 @@ class LessonApp(LearnerPage):
 
     def show(self) -> None:
         status = self.service.open(self._learner(), self.lesson.id)
-        pb = self.inst.playbook
-        nav = self._nav()
-        self.nav.value = nav
-        seeds = " ".join(f"<span class='sopcoach-tag'>{esc(s)}</span>" for s in self.lesson.seeds)
-        intro = f"<p>{esc(self.lesson.intro.get(self.lang))} {seeds}</p>"
-        cards = []
-        for cid in self.lesson.clauses:
-            c = pb.clause(cid)
-            company = c.source == "company-setting"
-            tag = (f"<span class='sopcoach-tag sopcoach-tag-company'>{esc(self.tr('公司设定', 'company setting'))}</span>" if company
-                   else f"<span class='sopcoach-tag'>{esc(c.source)}</span>")
-            cards.append(f"<div class='sopcoach-card sopcoach-clause' data-clause='{esc(c.id)}'><b>{esc(c.title.get(self.lang))}</b>{tag}"
-                         f"<p>{esc(c.text.get(self.lang))}</p></div>")
-        clauses = f"<h3>{esc(self.tr('规程条款', 'What the SOP says'))}</h3>" + "".join(cards)
-        points = "".join(f"<li>{esc(render_text(pb, k, self.lang))}</li>" for k in self.lesson.key_points)
-        key_points = f"<h3>{esc(self.tr('要点', 'Key points'))}</h3><ul class='sopcoach-key-points'>{points}</ul>" if points else ""
-        self.tool = build_tool(self.inst, self.lesson, self.lang, lambda nb, label: self.link(nb, label))
-        tool_head = (f"<h3>{esc(self.tr('动手试一试', 'Try it'))}</h3>"
-                     + (f"<p>{esc(self.lesson.tool_intro.get(self.lang))}</p>" if self.lesson.tool_intro else ""))
-        # The lesson's text is one widget: each widget is a model the page creates, and closes again.
-        text = html_widget(intro + clauses + key_points + tool_head, classes=("sopcoach-lesson-text",))
-        stored = (self.inst.records.lesson_progress(self._learner()).get(self.lesson.id))
-        answers = ((stored.practice or {}).get("answers") or {}) if stored is not None else {}
-        self.items = {}
-        for i, q in enumerate(self.service.questions(self.lesson.id), 1):
-            item = PracticeItem(self, q, i, answers.get(q.id))
-            self.items[q.id] = item
-        rule = self.tr(f"答完本课全部练习题且得分不低于 {floor_percent(PASS_FRACTION, 0)}% 即完成本课,可以反复练习,保留最佳成绩。",
-                       f"Answer every practice question with a score of at least {floor_percent(PASS_FRACTION, 0)}% to complete "
-                       "the lesson; you may practise again, the best score is kept.")
-        practice_head = html_widget(f"<h3>{esc(self.tr('练习', 'Practice'))}</h3><p><small>{esc(rule)}</small></p>")
+        self.nav.value = nav = self._nav()
+        try:  # read again when the trainer saved the notebook since it was last shown
+            nb = self.lesson.read()
+            self.title.value = self._title_html(nb)
+            blocks = self._blocks(nb)
+        except (ContentError, KeyError) as exc:
+            log.warning("lesson %s not shown: %s", self.lesson.id, exc)
+            self.body.children = (html_widget(f"<p>{esc(self.tr('本课内容有误,暂时无法显示,请联系培训师。', 'This lesson has an error and cannot be shown; please tell your trainer.'))}</p>"
+                                              f"<p><small>{esc(lesson_error(self.lesson, exc))}</small></p>",
+                                              classes=("sopcoach-lesson-error",)), html_widget(nav, classes=("sopcoach-nav",)))
+            return
         progress = hbox([self.bar, self.progress_line], layout=shared_layout(align_items="center"))
         footer = html_widget(nav, classes=("sopcoach-nav",))
-        page = vbox([text, self.tool.root, practice_head, *[it.root for it in self.items.values()], progress, footer],
-                    classes=("sopcoach-lesson-ready",))
-        self.body.children = (page,)
-        self._restore_feedback(answers)
+        self.body.children = (vbox([*blocks, progress, footer], classes=("sopcoach-lesson-ready",)),)
+        self._restore_feedback(self._answers())
         self._show_status(status)
+
+    def _title_html(self, nb: LessonNotebook) -> str:
+        title = fill_facts(self.inst.playbook, nb.title(self.lang), self.lang)
+        return (f"<h2>{esc(self.tr(f'第 {self.lesson.number} 课', f'Lesson {self.lesson.number}'))} · "
+                f"{esc(title)}</h2>")
+
+    def _answers(self) -> dict:
+        stored = self.inst.records.lesson_progress(self._learner()).get(self.lesson.id)
+        return ((stored.practice or {}).get("answers") or {}) if stored is not None else {}
+
+    def _blocks(self, nb: LessonNotebook) -> list[w.Widget]:
+        """Return the lesson's widgets in notebook order: prose of the learner's language, clauses, tool, practice.
+
+        Consecutive text is one HTML widget (each widget is a model the page creates, and closes again).
+        """
+        pb = self.inst.playbook
+        blocks: list[w.Widget] = []
+        text: list[str] = []
+
+        def flush() -> None:
+            if text:
+                classes = ("sopcoach-lesson-text",) if not blocks else ("sopcoach-lesson-text", "sopcoach-lesson-more")
+                blocks.append(html_widget("".join(text), classes=classes))
+                text.clear()
+
+        first = True
+        seeds = "".join(f"<span class='sopcoach-tag'>{esc(s)}</span>" for s in self.lesson.seeds)
+        self.tool, self.items = None, {}
+        placed_practice = False
+        for part in nb.parts:
+            if isinstance(part, Prose):
+                if part.lang != self.lang:
+                    continue
+                source = strip_title(part.source) if first else part.source
+                text.append(f"<div class='sopcoach-prose'>{prose_html(pb, Prose(part.cell, part.lang, source), self.lang)}"
+                            + (f"<p>{seeds}</p>" if first else "") + "</div>")
+                first = False
+            elif part.name == "clauses":
+                text.append(clauses_html(pb, part.args, self.lang))
+            elif part.name == "tool" and self.tool is None:
+                flush()
+                self.tool = build_tool(self.inst, self.lesson, self.lang, lambda notebook, label: self.link(notebook, label))
+                blocks.append(self.tool.root)
+            elif part.name == "practice" and not placed_practice:
+                flush()
+                blocks.extend(self._practice())
+                placed_practice = True
+        flush()
+        if not placed_practice:  # a notebook without practice(): the lesson's practice still counts
+            blocks.extend(self._practice())
+        return blocks
+
+    def _practice(self) -> list[w.Widget]:
+        answers = self._answers()
+        for i, q in enumerate(self.service.questions(self.lesson.id), 1):
+            self.items[q.id] = PracticeItem(self, q, i, answers.get(q.id))
+        head = html_widget(practice_head_html(self.lang))
+        return [head, *[it.root for it in self.items.values()]]
 
     def _restore_feedback(self, answers: dict) -> None:
         for qid, item in self.items.items():
