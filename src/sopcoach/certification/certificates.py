@@ -296,7 +296,7 @@ def certificate_table(records: Records, now: datetime | None = None):
 
 
 # -- PDF ------------------------------------------------------------------------------------------------
-def _fonts() -> tuple[str, str]:
+def pdf_fonts() -> tuple[str, str]:
     """Register and return ``(cjk font, latin font)`` names for reportlab."""
     from reportlab.pdfbase import pdfmetrics  # noqa: PLC0415 - heavy: reportlab, only for the PDF
     path = os.environ.get("SOPCOACH_PDF_FONT")
@@ -340,7 +340,7 @@ def certificate_pdf(records: Records, code: str, exam_title: Any = None, sop_nam
     tz = ZoneInfo(timezone)
     issued = v.issued_at.astimezone(tz) if v.issued_at else None
     expires = v.expires_at.astimezone(tz) if v.expires_at else None
-    cjk, latin = _fonts()
+    cjk, latin = pdf_fonts()
     buf = BytesIO()
     width, height = landscape(A4)
     c = canvas.Canvas(buf, pagesize=(width, height))
