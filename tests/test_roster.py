@@ -14,6 +14,7 @@ import pytest
 from support import complete_lessons, correct_response
 
 from sopcoach.certification.certificates import verify
+from sopcoach.certification.results import person_table
 from sopcoach.cli.main import main
 from sopcoach.cohort.roster import apply_roster, read_roster
 from sopcoach.cohort.slips import Slip, slips_pdf
@@ -170,6 +171,8 @@ def test_a_deactivated_learner_loses_sessions_keeps_a_genuine_certificate_and_ca
         records.hub_learner("E1")
     v = verify(records, cert, clock())
     assert (v.genuine, v.status) == (True, "current")
+    people = person_table(records, inst.blueprint.id, now=clock()).set_index("learner_id")
+    assert (people.loc["E1", "active"], people.loc["E1", "certificate"]) == (False, cert)
     back = apply_roster(records, read_roster(write(tmp_path, "员工编号,姓名\nE1,王伟\n", name="back.csv"), TODAY))
     assert [c.action for c in back.changes] == ["reactivate"] and back.codes == {}
     assert records.authenticate("E1", code).active

@@ -26,7 +26,7 @@ import os
 import smtplib
 import ssl
 import tomllib
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from email.message import EmailMessage
 from email.utils import formataddr, make_msgid
@@ -113,22 +113,22 @@ def due_list(inst: Any, within_days: int = 30, now: datetime | None = None) -> l
         if not x.active:
             continue
         v = learner_certificate(records, x.id, now)
-        base = dict(learner_id=x.id, name=x.name, team=x.team or "", cohort=x.cohort or "", email=x.email or "",
-                    attempts=counts.get(x.id, 0), lessons_total=len(lessons))
+        base = Due(x.id, x.name, x.team or "", x.cohort or "", x.email or "", "not_certified",
+                   attempts=counts.get(x.id, 0), lessons_total=len(lessons))
         if v is None:
             done = records.lesson_progress(x.id)
-            out.append(Due(reason="not_certified", lessons_done=sum(1 for lid in lessons if lid in done
-                                                                    and done[lid].completed_at is not None), **base))
+            out.append(replace(base, lessons_done=sum(1 for lid in lessons if lid in done
+                                                      and done[lid].completed_at is not None)))
             continue
-        cert = dict(certificate=v.code, expires_at=v.expires_at)
+        cert = replace(base, certificate=v.code, expires_at=v.expires_at)
         soon = v.expires_at is not None and v.expires_at <= now + timedelta(days=within_days)
         if v.status == "expired":
-            out.append(Due(reason="expired", **cert, **base))
+            out.append(replace(cert, reason="expired"))
         elif v.status in ("current", "recertify") and soon:
-            out.append(Due(reason="expiring", changed=v.changed, **cert, **base))
+            out.append(replace(cert, reason="expiring", changed=v.changed))
         elif v.status == "recertify":
             due = recertification_due(records, x.id, now)
-            out.append(Due(reason="recertify", changed=tuple(due[1] if due else v.changed), **cert, **base))
+            out.append(replace(cert, reason="recertify", changed=tuple(due[1] if due else v.changed)))
     return sorted(out, key=lambda d: (REASONS.index(d.reason), d.learner_id))
 
 

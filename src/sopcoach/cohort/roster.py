@@ -37,8 +37,18 @@ from ..errors import ContentError, Problem
 from ..records.models import AuditEvent, Learner, to_db, utcnow
 from ..records.store import MAX_ID_LENGTH, Records, Transaction, hash_access_code, new_access_code
 
-__all__ = ["ACTIONS", "COLUMNS", "LEAVER_STATUSES", "ACTIVE_STATUSES", "Change", "Roster", "RosterOutcome",
-           "RosterRow", "apply_roster", "read_roster"]
+__all__ = [
+    "ACTIONS",
+    "ACTIVE_STATUSES",
+    "COLUMNS",
+    "LEAVER_STATUSES",
+    "Change",
+    "Roster",
+    "RosterOutcome",
+    "RosterRow",
+    "apply_roster",
+    "read_roster",
+]
 
 #: The columns a roster may have: field -> accepted headers (compared without case, blanks, ``_``, ``-``).
 COLUMNS: dict[str, tuple[str, ...]] = {
@@ -261,7 +271,8 @@ def read_roster(path: str | Path, today: date, encoding: str = "auto") -> Roster
                                     f"{names}; found {', '.join(repr(_text(h)) for h in header)}"))
     if problems:
         raise ContentError(problems)
-    rows, seen = [], {}
+    rows: list[RosterRow] = []
+    seen: dict[str, int] = {}
     for line, record in cells[1:]:
         row, row_problems = _row(name, line, record, where, header, today)
         if row is not None and row.learner_id in seen:

@@ -486,7 +486,8 @@ class ResultsApp(_App):
                 "last_percent": lambda v: "–" if v != v else f"{v:.1f}%",
                 "passed": lambda v: "✔" if v else "✗", "minutes_best": as_text, "minutes_last": as_text,
                 "first_passed_at": lambda v: str(v)[:10], "last_attempt_at": lambda v: str(v)[:10],
-                "valid_until": lambda v: str(v)[:10]},
+                "valid_until": lambda v: str(v)[:10],
+                "active": lambda v: "✔" if v else self.tr("已停用", "deactivated")},
                 headers=self._person_headers())
         else:
             df = attempt_table(self.records, **f)
@@ -513,7 +514,7 @@ class ResultsApp(_App):
                 "minutes_best": self.tr("最高分用时(分钟)", "minutes (best)"),
                 "minutes_last": self.tr("最近用时(分钟)", "minutes (last)"),
                 "certificate": self.tr("证书", "certificate"), "certificate_status": self.tr("证书状态", "status"),
-                "valid_until": self.tr("有效期至", "valid until")}
+                "valid_until": self.tr("有效期至", "valid until"), "active": self.tr("在职", "active")}
 
 
 # -- item analysis --------------------------------------------------------------------------------------
