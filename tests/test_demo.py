@@ -61,6 +61,7 @@ def test_demo_fills_every_kind_of_record(demo, capsys):
     states = [a[2] for a in s["attempts"]]
     assert states.count("started") == 1
     assert sum(1 for a in s["attempts"] if a[5]) == 13 and sum(1 for a in s["attempts"] if a[5] is False) == 3
+    assert len({a[4] for a in s["attempts"] if a[5]}) > 1  # passes with a question or two wrong, not all 100%
     statuses = [c[1] for c in s["certificates"]]
     assert statuses.count("expired") == 1 and statuses.count("current") == 2 and statuses.count("recertify") == 10
     assert s["releases"] == [("0.9", []), ("1.0", ["quote-limits"])]

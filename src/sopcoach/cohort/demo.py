@@ -210,9 +210,19 @@ def _do_lessons(lessons: LessonService, learner_id: str, rng: random.Random, clo
 
 
 def _take(exam: Any, learner_id: str, rng: random.Random, clock: _Clock, right: float) -> None:
-    """Take an exam attempt answering about ``right`` of the questions correctly, in 20-40 minutes."""
+    """Take an exam attempt in 20-40 minutes. ``right`` 1.0: a pass with up to three questions wrong (never
+    more points than the pass mark allows); below 1: about that share of the questions right (a fail)."""
     attempt = exam.start_or_resume(learner_id, seed=rng.randrange(2**31))
-    for qid in exam.view(attempt).question_ids:
-        exam.answer(attempt, qid, simulated_response(exam.bank[qid], rng.random() < right if right < 1 else True))
+    ids = exam.view(attempt).question_ids
+    if right >= 1:
+        allowed = (1 - exam.blueprint.pass_mark) * sum(exam.bank[q].points for q in ids)
+        wrong: set[str] = set()
+        for qid in rng.sample(ids, rng.randint(0, 3)):
+            if sum(exam.bank[q].points for q in wrong) + exam.bank[qid].points <= allowed:
+                wrong.add(qid)
+    else:
+        wrong = {qid for qid in ids if rng.random() >= right}
+    for qid in ids:
+        exam.answer(attempt, qid, simulated_response(exam.bank[qid], qid not in wrong))
     clock.now += timedelta(minutes=rng.randint(20, 40))
     exam.submit(attempt)
