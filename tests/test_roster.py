@@ -232,3 +232,12 @@ def test_now_is_the_enrolment_time(records):
     """Records.enroll records the given enrolment time."""
     records.enroll("E1", "王伟", now=datetime(2026, 1, 5, 2, 0, tzinfo=timezone.utc))
     assert records.learner("E1").created_at == datetime(2026, 1, 5, 2, 0)
+
+
+def test_an_old_excel_file_is_refused_with_the_fix(tmp_path):
+    """A .xls (Excel 97) roster is refused before reading, saying how to save it."""
+    path = write(tmp_path, "not really a workbook", name="roster.xls")
+    with pytest.raises(ContentError) as exc:
+        read_roster(path, TODAY)
+    assert [str(p) for p in exc.value.problems] == [
+        f"{path}: a roster is a .csv or .xlsx file (got .xls); in Excel, save it as 'Excel Workbook (.xlsx)' or 'CSV UTF-8'"]

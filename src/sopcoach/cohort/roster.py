@@ -203,11 +203,11 @@ def _xlsx_cells(path: Path, name: str) -> list[tuple[int, list[Any]]]:
 
 def _fix_encoding_hint(exc: ContentError) -> ContentError:
     """Say ``--encoding`` where the CRM reader's messages say ``source.encoding`` in a mapping."""
-    return ContentError([Problem(p.path, p.line, p.column, p.field,
-                                 p.message.replace("set source.encoding: ", "pass --encoding ")
-                                 .replace(" in the mapping", "").replace("source.delimiter in the mapping",
-                                                                           "a comma between fields"),
-                                 p.severity) for p in exc.problems])
+    def fix(message: str) -> str:
+        return (message.replace("set source.delimiter in the mapping (e.g. source.delimiter: ';')",
+                                "save the roster again as 'CSV UTF-8' (commas between fields)")
+                .replace("set source.encoding: ", "pass --encoding ").replace(" in the mapping", ""))
+    return ContentError([Problem(p.path, p.line, p.column, p.field, fix(p.message), p.severity) for p in exc.problems])
 
 
 def read_roster(path: str | Path, today: date, encoding: str = "auto") -> Roster:
@@ -233,11 +233,14 @@ def read_roster(path: str | Path, today: date, encoding: str = "auto") -> Roster
         With every problem found, each naming file, line, column (1-based) and the header, and the
         fix: a missing required column, a blank id or name, an id or text too long, an e-mail
         address or end date that cannot be read, an unknown status, an active status next to a
-        past end date, an employee id listed twice. Also for a file too large, an encoding that
-        cannot be told, or an XLSX that is not one.
+        past end date, an employee id listed twice. Also for a file that is not .csv or .xlsx, is
+        too large, has an encoding that cannot be told, or is an XLSX that is not one.
     """
     path = Path(path)
     name = str(path)
+    if path.suffix.lower() not in (".csv", ".txt", ".tsv", ".xlsx", ".xlsm"):
+        raise ContentError([Problem(name, 0, 0, "", f"a roster is a .csv or .xlsx file (got {path.suffix or 'no suffix'}); "
+                                    "in Excel, save it as 'Excel Workbook (.xlsx)' or 'CSV UTF-8'")])
     check_size(name, path.stat().st_size, MAX_ROSTER_MB)
     try:
         if path.suffix.lower() in (".xlsx", ".xlsm"):
