@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 PORT   ?= 8866
 export PATH := $(abspath $(BIN)):$(PATH)
 
-.PHONY: serve lint typecheck test test-fast test-e2e install install-test browser hub postgres check bench bench-cohort clean
+.PHONY: serve lint typecheck test test-fast test-e2e install install-test browser fonts hub postgres check bench bench-cohort clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -45,6 +45,15 @@ browser:
 	  fi; \
 	fi
 
+## A TrueType Chinese font (Debian's fonts-wqy-microhei) that the certificate PDF embeds (a subset), so it
+## renders the same in any viewer; reportlab cannot embed the OpenType/CFF Noto CJK fonts. Without it the PDF
+## falls back to a font the viewer must have (sopcoach.certification.certificates.cjk_font_file).
+fonts:
+	@if [ -f /usr/share/fonts/truetype/wqy/wqy-microhei.ttc ] || [ -n "$$SOPCOACH_PDF_FONT" ]; then exit 0; fi; \
+	if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
+	$$SUDO apt-get update -qq || exit 1; \
+	DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq fonts-wqy-microhei >/dev/null
+
 ## Debian's PostgreSQL server binaries (/usr/lib/postgresql/<version>/bin) for the tests, which run the
 ## records, exam, certificate, lesson, race and migration tests on SQLite and on PostgreSQL (the JupyterHub
 ## test keeps its records there too): tests/pg_cluster.py makes a private cluster per test worker in a
@@ -72,6 +81,7 @@ $(CHP): | $(BIN)/python
 hub: install-test $(CHP)
 
 serve: install
+	@$(MAKE) --no-print-directory fonts || echo "note: no Chinese TrueType font installed; certificate PDFs will not embed one (make fonts)"
 	$(BIN)/sopcoach serve --port $(PORT) $(SERVE_ARGS)
 
 check: install
@@ -98,13 +108,13 @@ typecheck: install-test
 
 ## The whole suite: lint, unit tests and doctests (records tests on SQLite and PostgreSQL), the notebooks,
 ## then the browser tests (one at a time).
-test: install-test browser hub postgres lint
+test: install-test browser fonts hub postgres lint
 	$(UNIT)
 	$(NBVAL)
 	$(BIN)/python -m pytest -m e2e tests/e2e
 
 ## Everything but the browser tests: the fast loop while developing.
-test-fast: install-test postgres lint
+test-fast: install-test fonts postgres lint
 	$(UNIT)
 	$(NBVAL)
 

@@ -6,7 +6,7 @@ from datetime import timedelta
 
 import pytest
 
-from support import correct_response, wrong_response
+from support import ROOT, correct_response, wrong_response
 
 from sopcoach.certification.certificates import certificate_pdf, certificate_table, normalise_code, revoke, verify
 from sopcoach.errors import CertificateError
@@ -115,8 +115,40 @@ def test_pdf_has_chinese_name_date_version_score_and_code(service, records, bank
     for expected in ("李小龙", "上岗认证证书", "销售操作规程上岗认证考试", "100.0%", "SOP version: 1.0",
                      "Issued: 2026-03-02", "Valid until: 2027-03-02", code):
         assert expected in text, expected
-    fonts = {str(f.get_object()["/BaseFont"]) for f in page["/Resources"]["/Font"].values()}
-    assert "/STSong-Light" in fonts
+
+
+def test_pdf_embeds_a_subset_of_its_chinese_font_and_renders_it(service, records, bank, blueprint, playbook, clock):
+    """Every font of the page is an embedded TrueType subset; rendered to PNG by PDFium (which then
+    needs no font of the machine), the holder's Chinese name has ink where its text is."""
+    import pypdfium2 as pdfium
+    from pypdf import PdfReader
+    from sopcoach.certification.certificates import cjk_font_file
+    if cjk_font_file() is None:
+        pytest.fail("no TrueType Chinese font on this machine: run `make fonts`")
+    code = cert_of(records, take(service, records, bank, "E1", clock, name="李小龙")).code
+    pdf = certificate_pdf(records, code, blueprint.title, playbook.sop.name, playbook.calendar.timezone, clock())
+    page = PdfReader(io.BytesIO(pdf)).pages[0]
+    for font in page["/Resources"]["/Font"].values():
+        font = font.get_object()
+        descriptor = (font["/DescendantFonts"][0].get_object() if "/DescendantFonts" in font else font)["/FontDescriptor"]
+        assert "/FontFile2" in descriptor.get_object(), font["/BaseFont"]  # embedded TrueType outlines
+        assert str(font["/BaseFont"])[7:8] == "+", font["/BaseFont"]  # a subset (ABCDEF+Name)
+    doc = pdfium.PdfDocument(pdf)
+    scale = 2
+    rendered = doc[0].render(scale=scale).to_pil()
+    artifacts = ROOT / "test-artifacts"
+    artifacts.mkdir(exist_ok=True)
+    rendered.save(artifacts / "certificate.png")
+    image = rendered.convert("L")
+    text = doc[0].get_textpage()
+    at = text.get_text_range().index("李小龙")
+    height = doc[0].get_height()
+    boxes = [text.get_charbox(at + i) for i in range(3)]
+    for left, bottom, right, top in boxes:
+        box = image.crop((int(left * scale), int((height - top) * scale), int(right * scale) + 1,
+                          int((height - bottom) * scale) + 1))
+        dark = sum(1 for x in range(box.width) for y in range(box.height) if box.getpixel((x, y)) < 128)
+        assert dark > 20, f"no ink where a character of the name is ({dark} dark pixels)"
 
 
 def test_pdf_of_unknown_code_is_refused(records):

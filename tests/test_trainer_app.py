@@ -5,6 +5,8 @@ import base64
 import io
 import re
 import shutil
+from datetime import datetime
+from zoneinfo import ZoneInfo
 
 import openpyxl
 import pytest
@@ -144,11 +146,38 @@ def test_results_app_filters_and_downloads(sat, records, clock):
     app.team.value = "west"
     assert app.table_df["learner_id"].tolist() == ["C", "F"]
     assert ">2</div>" in app.summary.value  # people
+    assert app.charts.value.count("<img alt=") == 2 and "Score distribution and the pass bar" in app.charts.value
     link = re.search(r"href='data:application/vnd.openxmlformats[^;]*;base64,([^']+)'", app.downloads.value)
     rows = list(openpyxl.load_workbook(io.BytesIO(base64.b64decode(link.group(1)))).active.values)
     assert [r[0] for r in rows[1:]] == ["C", "F"]
+    assert rows[0][:3] == ("employee id", "name", "team") and "last attempt (Asia/Shanghai)" in rows[0]
+    assert {r[rows[0].index("passed")] for r in rows[1:]} == {"yes", "no"}
     app.by.value = "attempt"
-    assert len(app.table_df) == 2 and "attempt_id" in app.table.value
+    assert len(app.table_df) == 2 and "attempt no." in app.table.value and "attempt_id" not in app.table.value
+
+
+def test_pass_rate_by_month_per_cohort(sat, records, clock):
+    """Everyone of the fixture sat in one month; 3 of 4 passed: the cohort's line is 75% for that month."""
+    from sopcoach.certification.charts import pass_rate_by_month
+    from sopcoach.certification.results import person_table
+    people = person_table(records, load(sat)[2].id, now=clock())
+    rates = pass_rate_by_month(people, "Asia/Shanghai")
+    assert list(rates.index) == ["2026-03"] and rates.iloc[0].tolist() == [0.75]
+
+
+def test_results_downloads_read_as_people_read_them(sat, records, clock):
+    """The per-attempt download: labels in the page's language, the company's local time (labelled),
+    states and pass in words, points as 28/30, percent a number."""
+    app = ResultsApp(sat, records, "zh-CN", clock)
+    app.by.value = "attempt"
+    link = re.search(r"href='data:application/vnd.openxmlformats[^;]*;base64,([^']+)'", app.downloads.value)
+    rows = list(openpyxl.load_workbook(io.BytesIO(base64.b64decode(link.group(1)))).active.values)
+    head = rows[0]
+    assert head[:3] == ("考试记录号", "员工编号", "姓名") and "交卷时间（Asia/Shanghai）" in head
+    row = dict(zip(head, rows[1]))
+    closed = app.table_df.iloc[0]["closed_at"]  # ISO UTC in the data
+    assert row["交卷时间（Asia/Shanghai）"] == f"{datetime.fromisoformat(closed).astimezone(ZoneInfo('Asia/Shanghai')):%Y-%m-%d %H:%M}"
+    assert row["状态"] == "已评分" and row["通过"] in ("是", "否") and row["得分（分）"].endswith("/30")
 
 
 def test_item_analysis_app_shows_test_cut_and_questions(sat, records, clock):

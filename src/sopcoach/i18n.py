@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import os
 from datetime import datetime
+from urllib.parse import parse_qs
 from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -44,6 +45,23 @@ class Text(BaseModel):
     def format(self, **values: object) -> Text:
         """Return a copy with ``{name}`` placeholders filled in both languages."""
         return Text.model_validate({"zh-CN": self.zh_CN.format(**values), "en": self.en.format(**values)})
+
+
+def page_lang() -> str:
+    """Return the language a trainer page was opened in: ``?lang=`` of its address, else :func:`current_lang`.
+
+    Voila gives a page's kernel the request's query string in ``QUERY_STRING`` when it starts the
+    kernel (the trainer server starts one per page view), so ``/voila/render/trainer/results.ipynb?lang=en``
+    shows the page in English. The learner server does not use this (its router decides the language).
+
+    >>> os.environ["QUERY_STRING"] = "lang=en&x=1"; page_lang()
+    'en'
+    >>> os.environ["QUERY_STRING"] = "lang=fr"; page_lang() == current_lang()
+    True
+    >>> del os.environ["QUERY_STRING"]
+    """
+    asked = parse_qs(os.environ.get("QUERY_STRING", "")).get("lang", [""])[-1]
+    return asked if asked in LANGS else current_lang()
 
 
 def t(zh: str, en: str, lang: str | None = None) -> str:

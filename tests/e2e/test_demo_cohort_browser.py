@@ -35,7 +35,7 @@ def test_demo_cohort_fills_the_trainer_pages(demo_trainer: Trainer, page, artifa
     expect(page.get_by_text("已停用", exact=True)).to_have_count(1)  # the leaver, still listed
     leaver = page.locator("tr", has=page.get_by_text("已停用", exact=True))
     expect(leaver).to_contain_text(demo_trainer.leaver)
-    expect(page.locator("tr", has=page.get_by_text("D2001", exact=True))).to_contain_text("✔")
+    expect(page.locator("tr", has=page.get_by_text("D2001", exact=True))).to_contain_text("在职")
     page.screenshot(path=str(artifacts / "demo_results.png"), full_page=True)
 
     page.goto(demo_trainer.url("/voila/render/trainer/certificates.ipynb"), timeout=180_000)

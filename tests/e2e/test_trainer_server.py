@@ -165,7 +165,7 @@ def test_trainer_apps_in_chromium(trainer: Trainer, page, artifacts) -> None:
         page.get_by_role("link", name="下载 Excel (XLSX)").click()
     assert dl.value.suggested_filename.endswith(".xlsx")
     rows = list(openpyxl.load_workbook(io.BytesIO(Path(dl.value.path()).read_bytes())).active.values)
-    assert rows[0][:2] == ("learner_id", "name") and len(rows) == 13 and rows[1][1] == "演示学员001"
+    assert rows[0][:2] == ("员工编号", "姓名") and len(rows) == 13 and rows[1][1] == "演示学员001"
 
     page.goto(trainer.url("/voila/render/trainer/certificates.ipynb"), timeout=180_000)
     expect(page.get_by_role("button", name="生成 PDF")).to_be_visible(timeout=180_000)
@@ -187,6 +187,33 @@ def test_trainer_apps_in_chromium(trainer: Trainer, page, artifacts) -> None:
     expect(page.get_by_text("Cronbach α")).to_be_visible(timeout=180_000)
     expect(page.get_by_text("Livingston K²")).to_be_visible()
     page.screenshot(path=str(artifacts / "item_analysis.png"), full_page=True)
+
+
+def test_trainer_home_leads_to_each_page_in_either_language(trainer: Trainer, contexts, artifacts) -> None:
+    """/ is the trainer home (not a file list): every page under what a trainer does with it; its English
+    version links to the English pages, which read English, ask nothing from outside the server (Font
+    Awesome comes from the server) and lead back home."""
+    from playwright.sync_api import expect
+    page = contexts.new().new_page()
+
+    page.goto(trainer.url("/"), timeout=60_000)
+    expect(page.get_by_role("heading", name="培训师主页")).to_be_visible()
+    cards = page.locator("a.card")
+    expect(cards).to_have_count(7)
+    for title in ("考试成绩", "证书", "试题分析", "试题编辑器", "规程编辑器", "规程修改、发布与复核", "月度销售复盘"):
+        expect(page.locator("a.card b", has_text=title).first).to_be_visible()
+    assert "仅供培训师服务器使用" not in page.content()
+    page.screenshot(path=str(artifacts / "trainer_home.png"), full_page=True)
+    page.locator("#sopcoach-lang").click()
+    expect(page.get_by_role("heading", name="Trainer home")).to_be_visible()
+    page.locator("a.card", has_text="Exam results").click()
+    expect(page.get_by_text("Download Excel (XLSX)")).to_be_visible(timeout=180_000)
+    expect(page.locator(".sopcoach-lang-switch")).to_have_text("中文")
+    assert page.evaluate("document.fonts.check('16px \"Font Awesome 5 Free\"')") or \
+        page.locator("link[href*='voila/fontawesome/css/all.min.css']").count() == 1
+    assert contexts.blocked == []
+    page.locator(".sopcoach-trainer-home").click()
+    expect(page.get_by_role("heading", name="Trainer home")).to_be_visible(timeout=60_000)
 
 
 def test_monthly_review_in_chromium(trainer: Trainer, page, artifacts) -> None:

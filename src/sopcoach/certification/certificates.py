@@ -25,18 +25,22 @@ e.g. ``fonts-noto-cjk``). To embed a font instead, set ``SOPCOACH_PDF_FONT`` to 
 """
 from __future__ import annotations
 
+import logging
 import os
 import secrets
+import subprocess
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from io import BytesIO
+from pathlib import Path
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from ..errors import CertificateError
 from ..i18n import local_day, t
 from ..records.models import Attempt, Certificate, Release, from_db, to_db, utcnow
 from ..records.store import Records, Transaction
+
+log = logging.getLogger(__name__)
 
 ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"  # Crockford base 32: no I, L, O, U
 _LOOKALIKE = str.maketrans({"O": "0", "I": "1", "L": "1"})
@@ -296,15 +300,55 @@ def certificate_table(records: Records, now: datetime | None = None):
 
 
 # -- PDF ------------------------------------------------------------------------------------------------
-def pdf_fonts() -> tuple[str, str]:
-    """Register and return ``(cjk font, latin font)`` names for reportlab."""
-    from reportlab.pdfbase import pdfmetrics  # noqa: PLC0415 - heavy: reportlab, only for the PDF
+#: TrueType CJK fonts looked for, in order, when ``SOPCOACH_PDF_FONT`` is not set (Debian's
+#: fonts-wqy-microhei, which ``make fonts`` installs, first). reportlab embeds TrueType outlines
+#: only: the Noto CJK fonts are OpenType/CFF and cannot be embedded by it.
+CJK_FONT_FILES = (
+    "/usr/share/fonts/truetype/wqy/wqy-microhei.ttc",
+    "/usr/share/fonts/truetype/wqy/wqy-zenhei.ttc",
+    "/usr/share/fonts/truetype/arphic/uming.ttc",
+    "/usr/share/fonts/truetype/droid/DroidSansFallbackFull.ttf",
+)
+
+
+def cjk_font_file() -> Path | None:
+    """Return the TrueType CJK font the certificate PDF embeds, or ``None`` when there is none.
+
+    ``SOPCOACH_PDF_FONT`` (a .ttf/.ttc with TrueType outlines) wins; else the first of
+    :data:`CJK_FONT_FILES` that exists; else the first Simplified-Chinese TrueType font fontconfig
+    lists (``fc-list :lang=zh-cn:fontformat=TrueType``).
+    """
     path = os.environ.get("SOPCOACH_PDF_FONT")
     if path:
+        return Path(path)
+    for candidate in CJK_FONT_FILES:
+        if Path(candidate).is_file():
+            return Path(candidate)
+    try:
+        listed = subprocess.run(["fc-list", ":lang=zh-cn:fontformat=TrueType", "file"], capture_output=True,
+                                text=True, timeout=10, check=False).stdout
+    except (OSError, subprocess.SubprocessError):
+        return None
+    files = sorted(line.strip().rstrip(":") for line in listed.splitlines() if line.strip())
+    return Path(files[0]) if files else None
+
+
+def pdf_fonts() -> tuple[str, str]:
+    """Register and return ``(cjk font, latin font)`` names for reportlab.
+
+    With a TrueType CJK font (:func:`cjk_font_file`) every text is drawn in it and the PDF embeds
+    the subset of glyphs it uses, so it renders the same in any viewer. Without one, the PDF falls
+    back to the non-embedded STSong-Light (the viewer must have a Chinese font) and the log says so.
+    """
+    from reportlab.pdfbase import pdfmetrics  # noqa: PLC0415 - heavy: reportlab, only for the PDF
+    path = cjk_font_file()
+    if path is not None:
         from reportlab.pdfbase.ttfonts import TTFont  # noqa: PLC0415 - heavy: reportlab, only for the PDF
         if "SopcoachCJK" not in pdfmetrics.getRegisteredFontNames():
-            pdfmetrics.registerFont(TTFont("SopcoachCJK", path, subfontIndex=0))
+            pdfmetrics.registerFont(TTFont("SopcoachCJK", str(path), subfontIndex=0))
         return "SopcoachCJK", "SopcoachCJK"
+    log.warning("no TrueType Chinese font found (run `make fonts` or set SOPCOACH_PDF_FONT): the certificate PDF "
+                "uses STSong-Light, not embedded, and shows Chinese only where the viewer has a Chinese font")
     from reportlab.pdfbase.cidfonts import UnicodeCIDFont  # noqa: PLC0415 - heavy: reportlab, only for the PDF
     if "STSong-Light" not in pdfmetrics.getRegisteredFontNames():
         pdfmetrics.registerFont(UnicodeCIDFont("STSong-Light"))
@@ -337,13 +381,10 @@ def certificate_pdf(records: Records, code: str, exam_title: Any = None, sop_nam
     v = verify(records, code, now)
     if not v.genuine:
         raise CertificateError(f"no certificate {code}")
-    tz = ZoneInfo(timezone)
-    issued = v.issued_at.astimezone(tz) if v.issued_at else None
-    expires = v.expires_at.astimezone(tz) if v.expires_at else None
     cjk, latin = pdf_fonts()
     buf = BytesIO()
     width, height = landscape(A4)
-    c = canvas.Canvas(buf, pagesize=(width, height))
+    c = canvas.Canvas(buf, pagesize=(width, height), initialFontName=latin)  # no unused Helvetica in the page
     c.setTitle(f"Certificate {v.code}")
     c.setAuthor("sopcoach")
     c.setStrokeColor(colors.HexColor("#4a7bb7"))
@@ -387,8 +428,7 @@ def certificate_pdf(records: Records, code: str, exam_title: Any = None, sop_nam
     centre(height - 314, f"has passed the {en_exam} with a score of {v.percent}%", latin, 12, "#333333")
     sop = f"{sop_name.zh_CN} " if sop_name is not None else "规程"
     centre(height - 346, f"{sop}版本 SOP version: {v.version}", cjk, 13)
-    d1 = f"{issued:%Y-%m-%d}" if issued else "?"
-    d2 = f"{expires:%Y-%m-%d}" if expires else "?"
+    d1, d2 = local_day(v.issued_at, timezone), local_day(v.expires_at, timezone)
     centre(height - 372, f"签发日期 Issued: {d1}    有效期至 Valid until: {d2}", cjk, 13)
     c.setFillColor(colors.HexColor("#f3f6fa"))
     c.roundRect(width / 2 - 190, 78, 380, 62, 6, stroke=0, fill=1)

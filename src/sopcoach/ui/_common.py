@@ -19,7 +19,7 @@ from ipywidgets.widgets.widget_int import ProgressStyle
 from ipywidgets.widgets.widget_string import HTMLStyle
 
 from ..errors import ContentError, DatabaseBusy, RecordsError, SchemaMismatch, SopcoachError
-from ..i18n import t
+from ..i18n import page_lang, t
 
 log = logging.getLogger("sopcoach.ui")
 
@@ -321,6 +321,20 @@ class WholeNumberBox:
         return None
 
 
+def trainer_page(page: w.Widget, lang: str) -> w.Widget:
+    """Return a trainer page's widget under its top line: the trainer home and this page in the other language.
+
+    The language link reloads the page with ``?lang=`` (see :func:`sopcoach.i18n.page_lang`); the
+    home link leads from ``voila/render/<folder>/<page>.ipynb`` to the server's ``/``.
+    """
+    other = "en" if lang == "zh-CN" else "zh-CN"
+    top = w.HTML(f"<div class='sopcoach-page-top' style='display:flex;justify-content:space-between;margin-bottom:6px'>"
+                 f"<a class='sopcoach-trainer-home' href='../../../{'?lang=en' if lang == 'en' else ''}'>"
+                 f"{esc(t('← 培训师主页', '← Trainer home', lang))}</a>"
+                 f"<a class='sopcoach-lang-switch' href='?lang={other}'>{'English' if lang == 'zh-CN' else '中文'}</a></div>")
+    return w.VBox([top, page])
+
+
 def editor_root(make: Callable[[], Any], what: str, lang: str | None = None) -> w.Widget:
     """Return ``make().root`` (a trainer editor app's widget), or a message saying why it cannot open.
 
@@ -328,8 +342,9 @@ def editor_root(make: Callable[[], Any], what: str, lang: str | None = None) -> 
     content folder) shows its own message, any other error a short text; details go to the server log.
     """
     log_to_server()
+    lang = lang or page_lang()
     try:
-        return make().root
+        return trainer_page(make().root, lang)
     except SopcoachError as exc:
         log.info("%s refused: %s", what, exc)
         return w.HTML(f"<div class='sopcoach-msg-danger'>{esc(exc)}</div>")

@@ -37,7 +37,7 @@ import ipywidgets as w
 
 from ..authoring.playbook_edit import UNITS, WEEKDAYS, PlaybookEdit, Review, diff_lines, open_playbook
 from ..errors import EditError, InvalidPlaybook, SaveConflict
-from ..i18n import current_lang, t
+from ..i18n import current_lang, page_lang, t
 from ..tables import Cell, Markup, Table, render
 from ._common import editor_root, esc, safe
 
@@ -885,4 +885,5 @@ def playbook_editor(content: Path | str | None = None, home: Path | str | None =
 
     When the playbook cannot be opened, a message says why instead (the details go to the log).
     """
+    lang = lang or page_lang()
     return editor_root(lambda: build(content, home, lang), "playbook editor", lang)

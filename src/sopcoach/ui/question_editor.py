@@ -42,7 +42,7 @@ from ..certification.exam import option_order, question_view
 from ..certification.scoring import check_response, credit, key_text
 from ..content.quizbank import EXAM_TYPES
 from ..errors import EditError, InvalidResponse, SaveConflict
-from ..i18n import current_lang, t
+from ..i18n import current_lang, page_lang, t
 from ..lessons.progress import Feedback
 from ._common import editor_root, esc, safe
 from .exam_app import CSS as EXAM_CSS
@@ -528,4 +528,5 @@ def question_editor(content: Path | str | None = None, home: Path | str | None =
 
     When the questions cannot be opened, a message says why instead (the details go to the log).
     """
+    lang = lang or page_lang()
     return editor_root(lambda: build(content, home, lang), "question editor", lang)

@@ -36,8 +36,8 @@ from ..content.playbook import load_playbook
 from ..crm.reading import read_export
 from ..crm.simulate import simulate
 from ..errors import SopcoachError
-from ..i18n import current_lang, t
-from ._common import esc, log_to_server, safe
+from ..i18n import current_lang, page_lang, t
+from ._common import esc, log_to_server, safe, trainer_page
 
 DEMO = "__demo__"
 UPLOAD = "__upload__"
@@ -366,7 +366,8 @@ def monthly_review(folder: Path | str | None = None, lang: str | None = None, pl
         When the content folder has no playbook (see :func:`sopcoach.config.content_folder`).
     """
     log_to_server()
-    return build(folder, lang, playbook).widget
+    lang = lang or page_lang()
+    return trainer_page(build(folder, lang, playbook).widget, lang)
 
 
 def build(folder: Path | str | None = None, lang: str | None = None, playbook: Any = None) -> ReviewApp:

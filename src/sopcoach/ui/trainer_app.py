@@ -44,10 +44,12 @@ from ..content.check import check_paths
 from ..content.playbook import load_playbook
 from ..content.quizbank import load_bank, load_blueprint
 from ..errors import ContentError, StaleQuotes
-from ..i18n import current_lang, local_day, t
+from ..i18n import current_lang, local_day, page_lang, t
+from ..certification.charts import chart_pass_rate, chart_scores
+from ..labels import VALUES, column_label, readable
 from ..records.models import utcnow
 from ..tables import Table, render
-from ._common import esc, log, log_to_server, safe
+from ._common import esc, log, log_to_server, safe, trainer_page
 
 CSS = """
 <style>
@@ -80,10 +82,7 @@ CSS = """
 </style>
 """
 
-STATUS_TEXT = {
-    "current": ("有效", "current"), "recertify": ("需复认证", "recertify"), "expired": ("已过期", "expired"),
-    "superseded": ("已更新", "superseded"), "revoked": ("已撤销", "revoked"),
-}
+STATUS_TEXT = VALUES["certificate_status"]
 
 
 def as_text(value: Any) -> str:
@@ -432,6 +431,7 @@ class ResultsApp(_App):
         super().__init__(s, records, lang, clock)
         inst = installation(self.s)
         self.exam_id = inst.blueprint.id
+        self.pass_percent = float(inst.blueprint.pass_mark) * 100
         self.tz = inst.playbook.calendar.timezone
         learners = self.records.learners()
         teams = sorted({x.team for x in learners if x.team})
@@ -448,13 +448,14 @@ class ResultsApp(_App):
         for widget in (self.team, self.cohort, self.since, self.until, self.by):
             widget.observe(self.on_filter, names="value")
         self.summary = w.HTML()
+        self.charts = w.HTML()
         self.table = w.HTML()
         self.downloads = w.HTML()
         self.table_df = pd.DataFrame()
         self.root.children = [
             w.HTML(CSS),
             w.HBox([self.team, self.cohort]), w.HBox([self.since, self.until]), self.by,
-            self.status, self.summary, self.downloads, self.table]
+            self.status, self.summary, self.charts, self.downloads, self.table]
         self.on_filter()
 
     def filters(self) -> dict[str, Any]:
@@ -479,42 +480,40 @@ class ResultsApp(_App):
             self.summary.value = "<div class='cards'>" + "".join(
                 f"<div class='card'><div class='k'>{esc(k)}</div><div class='v'>{esc(v)}</div><div class='s'>{esc(s)}</div></div>"
                 for k, v, s in cards) + "</div>"
-            status = {k: self.tr(*v) for k, v in STATUS_TEXT.items()}
-            shown = df.assign(certificate_status=df["certificate_status"].map(lambda x: status.get(x, x)))
-            self.table.value = table_html(shown, formats={
-                "best_percent": lambda v: "–" if v != v else f"{v:.1f}%",
-                "last_percent": lambda v: "–" if v != v else f"{v:.1f}%",
-                "passed": lambda v: "✔" if v else "✗", "minutes_best": as_text, "minutes_last": as_text,
-                "first_passed_at": lambda v: str(v)[:10], "last_attempt_at": lambda v: str(v)[:10],
-                "valid_until": lambda v: str(v)[:10],
-                "active": lambda v: "✔" if v else self.tr("已停用", "deactivated")},
-                headers=self._person_headers())
+            self._draw_charts(df, attempt_table(self.records, **f))
+            percent = lambda v: "–" if v != v else f"{v:.1f}"  # noqa: E731 - the label says %
+            self.table.value = self._table(df, {"best_percent": percent, "last_percent": percent,
+                                                "minutes_best": as_text, "minutes_last": as_text})
         else:
             df = attempt_table(self.records, **f)
             self.summary.value = f"<p>{esc(self.tr(f'{len(df)} 次考试', f'{len(df)} attempts'))}</p>"
-            self.table.value = table_html(df[ATTEMPT_COLUMNS], formats={
-                "attempt_id": as_text, "minutes_taken": as_text, "percent": as_text, "passed": as_text,
-                "started_at": lambda v: str(v)[:16].replace("T", " "),
-                "closed_at": lambda v: str(v)[:16].replace("T", " ")})
+            self.table.value = self._table(df[ATTEMPT_COLUMNS], {"attempt_id": as_text, "minutes_taken": as_text,
+                                                                 "percent": as_text})
         self.table_df = df
         stem = f"results-{self.by.value}-{self.clock():%Y%m%d}"
+        people = readable(df, self.lang, self.tz)  # the downloads read as the page: labels, local times, words
         self.downloads.value = (
-            download_link(export_bytes(df, "csv"), f"{stem}.csv", self.tr("下载 CSV", "Download CSV"), "text/csv")
-            + download_link(export_bytes(df, "xlsx", sheet=self.by.value), f"{stem}.xlsx",
+            download_link(export_bytes(people, "csv"), f"{stem}.csv", self.tr("下载 CSV", "Download CSV"), "text/csv")
+            + download_link(export_bytes(people, "xlsx", sheet=self.by.value), f"{stem}.xlsx",
                             self.tr("下载 Excel (XLSX)", "Download Excel (XLSX)"),
                             "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"))
         self.say("")
 
-    def _person_headers(self) -> dict[str, str]:
-        return {"learner_id": self.tr("员工编号", "id"), "name": self.tr("姓名", "name"), "team": self.tr("团队", "team"),
-                "cohort": self.tr("批次", "cohort"), "attempts": self.tr("考试次数", "attempts"),
-                "best_percent": self.tr("最高分", "best"), "last_percent": self.tr("最近得分", "last"),
-                "passed": self.tr("通过", "passed"), "first_passed_at": self.tr("首次通过", "first passed"),
-                "last_attempt_at": self.tr("最近考试", "last attempt"),
-                "minutes_best": self.tr("最高分用时(分钟)", "minutes (best)"),
-                "minutes_last": self.tr("最近用时(分钟)", "minutes (last)"),
-                "certificate": self.tr("证书", "certificate"), "certificate_status": self.tr("证书状态", "status"),
-                "valid_until": self.tr("有效期至", "valid until"), "active": self.tr("在职", "active")}
+    def _draw_charts(self, people: pd.DataFrame, attempts: pd.DataFrame) -> None:
+        """The score distribution against the pass bar and the pass rate per cohort over time."""
+        scores = chart_scores(attempts, self.pass_percent, self.lang)
+        rates = chart_pass_rate(people, self.tz, self.lang)
+        self.charts.value = "<div class='sopcoach-charts'>" + "".join(
+            f"<figure><img alt='{esc(alt)}' src='data:image/png;base64,{base64.b64encode(png).decode('ascii')}'>"
+            f"<figcaption>{esc(alt)}</figcaption></figure>"
+            for alt, png in ((self.tr("得分分布与及格线", "Score distribution and the pass bar"), scores),
+                             (self.tr("各批次已通过认证的比例（按月）", "Share of each cohort certified, by month"), rates))
+        ) + "</div>"
+
+    def _table(self, df: pd.DataFrame, formats: dict[str, Any]) -> str:
+        """The table as people read it (:func:`sopcoach.labels.readable`); ``formats`` by column name."""
+        return table_html(readable(df, self.lang, self.tz),
+                          formats={column_label(c, self.lang, self.tz): f for c, f in formats.items()})
 
 
 # -- item analysis --------------------------------------------------------------------------------------
@@ -693,8 +692,9 @@ class CertificatesApp(_App):
 # -- builders --------------------------------------------------------------------------------------------
 def _build(cls: type, lang: str | None) -> w.Widget:
     log_to_server()
+    lang = lang or page_lang()
     try:
-        return cls(lang=lang).root
+        return trainer_page(cls(lang=lang).root, lang)
     except Exception:
         log.exception("trainer app %s failed to start", cls.__name__)
         return w.HTML(t("<p>无法打开：内容或数据库有错误，详情见服务器日志。</p>",

@@ -40,7 +40,7 @@ from jupyter_server.auth import User
 from jupyter_server.utils import url_path_join
 from jupyterhub.singleuser.extension import JupyterHubIdentityProvider, JupyterHubLogoutHandler, JupyterHubOAuthCallbackHandler
 from tornado import web
-from voila.app import Voila
+from .trainer import TrainerServer
 
 from ..errors import ConfigError
 from .launch import quiet_traitlets_notices
@@ -193,7 +193,7 @@ class HubTrainerIdentity(_HubIdentity):
     """The trainer server's door behind JupyterHub: any Hub user holding the service's access scope."""
 
 
-class TrainerHubServer(Voila):
+class TrainerHubServer(TrainerServer):
     """The trainer server as a JupyterHub service: Voila with the Hub's OAuth instead of a token."""
 
     name = "sopcoach-trainer-server"

@@ -495,7 +495,7 @@ def trainer_command(site: Path, *, host: str = "127.0.0.1", port: int = TRAINER_
             raise ValueError(f"the Hub's prefix must start and end with '/', got {hub_prefix!r}")
         return voila_command(site, host=host, port=port, pool_size=0, module="sopcoach.web.hub",
                              extra=[f"--Voila.base_url={hub_prefix}", "--VoilaConfiguration.file_allowlist=[]", *extra])
-    return voila_command(site, host=host, port=port, pool_size=0, module="sopcoach.web.launch",
+    return voila_command(site, host=host, port=port, pool_size=0, module="sopcoach.web.trainer",
                          extra=["--Voila.auto_token=True", "--VoilaConfiguration.file_allowlist=[]", *extra])
 
 

@@ -1,0 +1,94 @@
+"""The one label table of sopcoach's people-facing tables and downloads (results, certificates).
+
+A column named in code (``learner_id``, ``best_percent``, ``closed_at``) is shown to people, on a page
+or in a CSV/XLSX they download, as :data:`COLUMNS` says in their language; a moment is shown in the
+company's time zone (the playbook calendar's), named in its column's label; a state, a status or a
+yes/no in words (:data:`VALUES`). Machine exports (``sopcoach results --format json``) keep the
+column names and ISO UTC times.
+"""
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pandas as pd
+
+from .i18n import t
+
+#: Column name -> (zh-CN, en) label.
+COLUMNS: dict[str, tuple[str, str]] = {
+    "attempt_id": ("考试记录号", "attempt no."), "learner_id": ("员工编号", "employee id"), "name": ("姓名", "name"),
+    "team": ("团队", "team"), "cohort": ("批次", "cohort"), "exam_id": ("考试", "exam"),
+    "number": ("第几次", "attempt"), "state": ("状态", "state"), "started_at": ("开始时间", "started"),
+    "closed_at": ("交卷时间", "finished"), "minutes_taken": ("用时（分钟）", "minutes taken"),
+    "score": ("得分（分）", "points"), "percent": ("得分率 %", "score %"), "passed": ("通过", "passed"),
+    "playbook_version": ("规程版本", "SOP version"), "attempts": ("考试次数", "attempts"),
+    "best_percent": ("最高得分率 %", "best score %"), "last_percent": ("最近得分率 %", "last score %"),
+    "first_passed_at": ("首次通过", "first passed"), "last_attempt_at": ("最近考试", "last attempt"),
+    "minutes_best": ("最高分用时（分钟）", "minutes (best)"), "minutes_last": ("最近用时（分钟）", "minutes (last)"),
+    "certificate": ("证书", "certificate"), "certificate_status": ("证书状态", "certificate status"),
+    "valid_until": ("有效期至", "valid until"), "issued_at": ("签发", "issued"), "expires_at": ("有效期至", "valid until"),
+    "code": ("验证码", "code"), "version": ("规程版本", "SOP version"), "status": ("状态", "status"),
+    "changed": ("已修改的条款", "changed clauses"), "active": ("在职", "active"),
+}
+#: Columns holding a moment (ISO text or datetime, UTC): shown in the company's time zone.
+MOMENTS = frozenset({"started_at", "closed_at", "first_passed_at", "last_attempt_at", "valid_until", "issued_at",
+                     "expires_at"})
+#: Column -> stored value -> (zh-CN, en) words.
+VALUES: dict[str, dict[Any, tuple[str, str]]] = {
+    "state": {"started": ("进行中", "in progress"), "submitted": ("已交卷", "submitted"), "scored": ("已评分", "scored"),
+              "expired": ("超时交卷", "time ran out")},
+    "certificate_status": {"current": ("有效", "current"), "recertify": ("需复认证", "recertify"),
+                           "expired": ("已过期", "expired"), "superseded": ("已更新", "superseded"),
+                           "revoked": ("已撤销", "revoked")},
+    "passed": {True: ("是", "yes"), False: ("否", "no")},
+    "active": {True: ("在职", "active"), False: ("已停用", "deactivated")},
+}
+VALUES["status"] = VALUES["certificate_status"]
+
+
+def column_label(column: str, lang: str | None = None, timezone: str | None = None) -> str:
+    """Return the label of ``column`` in ``lang``; a moment column names the time zone it is shown in.
+
+    >>> column_label("closed_at", "en", "Asia/Shanghai"), column_label("learner_id", "zh-CN")
+    ('finished (Asia/Shanghai)', '员工编号')
+    """
+    zh, en = COLUMNS.get(column, (column, column))
+    text = t(zh, en, lang)
+    if timezone and column in MOMENTS:
+        text += t(f"（{timezone}）", f" ({timezone})", lang)
+    return text
+
+
+def local_time(value: Any, timezone: str) -> str:
+    """Return a UTC moment (ISO text or aware datetime) as ``YYYY-MM-DD HH:MM`` in ``timezone``; blank stays blank.
+
+    >>> local_time("2026-03-02T17:30:00+00:00", "Asia/Shanghai")
+    '2026-03-03 01:30'
+    """
+    if value is None or value == "" or (isinstance(value, float) and value != value):
+        return ""
+    moment = value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
+    return f"{moment.astimezone(ZoneInfo(timezone)):%Y-%m-%d %H:%M}"
+
+
+def _word(words: dict[Any, tuple[str, str]], value: Any, lang: str | None) -> Any:
+    pair = words.get(value) if isinstance(value, (str, bool)) else None
+    return value if pair is None else t(pair[0], pair[1], lang)
+
+
+def readable(df: pd.DataFrame, lang: str | None, timezone: str) -> pd.DataFrame:
+    """Return ``df`` as people read it: labels for column names, moments in ``timezone``, values in words.
+
+    Numbers stay numbers (a percent column is a number of percent, its label says %), so a
+    spreadsheet can still sum and sort them.
+    """
+    out = df.copy()
+    for column in out.columns:
+        if column in MOMENTS:
+            out[column] = out[column].map(lambda v: local_time(v, timezone))
+        elif column in VALUES:
+            words = VALUES[column]
+            out[column] = out[column].map(lambda v, words=words: _word(words, v, lang))
+    return out.rename(columns={c: column_label(c, lang, timezone) for c in out.columns})
