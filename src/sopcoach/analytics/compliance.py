@@ -24,7 +24,7 @@ from .inputs import closed_gap, created_gap, stage_time_gap
 from .period import Period, parse_instant
 from .stages import _core, _naive, stage_entries
 
-__all__ = ["FOLLOW_UP_VERDICTS", "Compliance", "check_compliance"]
+__all__ = ["FOLLOW_UP_VERDICTS", "Compliance", "check_compliance", "derived_events", "supply_hint"]
 
 _TS = "datetime64[us, UTC]"
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
@@ -76,7 +76,11 @@ class Compliance:
     ``checks``: index ``check`` (``sla:<id>``, ``cadence``, ``authority``); columns ``rule``
     (str), ``clause`` (clause id), ``source`` (``seed:N`` or ``company-setting``), ``status``
     (``checked`` or ``not_checkable``), ``reason`` (str), ``instances``, ``breaches``, ``pending``
-    (Int64; pending = not due yet; missing, never 0, for a check that could not run).
+    (Int64; pending = not due yet; missing, never 0, for a check that could not run), ``inferred``
+    (str: which of a checked SLA's events were inferred from stage changes or from the first outbound
+    contact, "" when none; see :func:`derived_events`). A check that ran but covered 0 cases is
+    ``not_checkable`` with why; every ``not_checkable`` reason names the field it needs and how a
+    mapping supplies it (:func:`supply_hint`).
 
     ``findings``: one row per breach. ``check``, ``rule``, ``deal_id``, ``owner``, ``clause``,
     ``source``, ``expected``, ``actual`` (str, human-readable), ``unit`` (str), ``week`` (str,
@@ -135,7 +139,8 @@ def milestones(data: CrmData, playbook: Any, entries: pd.DataFrame | None = None
     Sources: ``lead_assigned`` = deal created; ``deal_closed`` = a won deal's close;
     ``needs_confirmed``, ``proposal_accepted``, ``contract_signed`` = recorded entries into
     ``solution_demo``, ``quotation``, ``payment_collection`` (:data:`STAGE_MILESTONES`; a won
-    deal's close also signs the contract); ``first_contact_made`` = the first outbound call,
+    deal's close also signs the contract); the mapping's ``derive`` events = dated entries into the
+    stage it names, where the export records no such event itself; ``first_contact_made`` = the first outbound call,
     e-mail or meeting when the export has no explicit first-contact events; every event whose
     ``milestone`` is set.
 
@@ -164,8 +169,10 @@ def milestones(data: CrmData, playbook: Any, entries: pd.DataFrame | None = None
     explicit = ev.loc[ev["milestone"].notna().to_numpy() & linked,
                       ["deal_id", "milestone", "timestamp", "event_id", "pos"]]
     parts.append(explicit)
+    parts.extend(_mapping_derived(data, entries, set(explicit["milestone"].dropna().astype(str))))
     if not (explicit["milestone"] == "first_contact_made").any():
-        mask = (ev["kind"].isin(FOLLOW_UP_KINDS).to_numpy() & (ev["direction"] != "inbound").to_numpy() & linked)
+        mask = (ev["kind"].isin(FOLLOW_UP_KINDS).to_numpy() & (ev["direction"] != "inbound").to_numpy() & linked
+                & _held(ev))
         contact = ev.loc[mask, ["deal_id", "timestamp", "event_id", "pos"]]
         first = contact.sort_values("timestamp", kind="stable").drop_duplicates("pos")
         parts.append(first.assign(milestone="first_contact_made"))
@@ -174,6 +181,120 @@ def milestones(data: CrmData, playbook: Any, entries: pd.DataFrame | None = None
     out["timestamp"] = out["timestamp"].astype(_TS)
     out["pos"] = out["pos"].astype(np.intp)
     return out.reset_index(drop=True)
+
+
+def _held(ev: pd.DataFrame) -> np.ndarray:
+    """Activities that took place: status ``done`` or no status recorded (planned or cancelled ones do not count)."""
+    st = ev["status"]
+    return (st.isna() | (st == "done")).to_numpy()
+
+
+def _mapping_derived(data: CrmData, entries: pd.DataFrame, recorded: set[str]) -> list[pd.DataFrame]:
+    """SLA events the mapping derives from stage entries (``derive: {event: {entered_stage: stage}}``).
+
+    One event per deal at its first *dated* entry into the stage (a stage change records when); an
+    event the export records itself (``recorded``) is never derived. Columns as :func:`milestones`.
+    """
+    parts = []
+    dated = entries[entries["dated"].to_numpy() & entries["entered"].notna().to_numpy()]
+    for name, how in data.mapping.spec.derive.items():
+        if name in recorded:
+            continue
+        e = dated[(dated["stage"] == how.entered_stage).to_numpy()]
+        parts.append(pd.DataFrame({"deal_id": e["deal_id"], "milestone": name, "timestamp": e["entered"],
+                                   "event_id": None, "pos": e["pos"]}))
+    return parts
+
+
+def derived_events(data: CrmData) -> dict[str, tuple[str, str]]:
+    """Return the SLA events read from stage changes rather than recorded: ``{event: (stage, origin)}``.
+
+    ``origin`` is ``process`` for the playbook's stage entry criteria (:data:`STAGE_MILESTONES`,
+    process.yaml: entering ``quotation`` means the proposal was accepted) and ``mapping`` for the
+    mapping's ``derive`` (used only where the export records no such event itself).
+    """
+    ev = data.events
+    recorded = set(ev.loc[ev["milestone"].notna().to_numpy(), "milestone"].astype(str))
+    out = {name: (stage, "process") for name, stage in STAGE_MILESTONES.items()}
+    out.update({name: (how.entered_stage, "mapping") for name, how in data.mapping.spec.derive.items()
+                if name not in recorded})
+    return out
+
+
+def _inferred_note(events: tuple[str, ...], derived: dict[str, tuple[str, str]], lang: str) -> str:
+    """The legend of a check whose events are inferred from stage changes ("" when none is)."""
+    parts = []
+    for e in dict.fromkeys(events):
+        if e in derived:
+            stage, origin = derived[e]
+            parts.append(t(f"{e} = 进入 {stage} 阶段（" + ("process.yaml 的阶段准入条件" if origin == "process"
+                                                       else "映射的 derive") + "）",
+                           f"{e} = entering {stage} (" + ("the stage's entry criterion in process.yaml"
+                                                         if origin == "process" else "the mapping's derive") + ")",
+                           lang))
+    if not parts:
+        return ""
+    return t("推断：由阶段变更得出，", "inferred from stage changes: ", lang) + t("；", "; ", lang).join(parts)
+
+
+def supply_hint(need: str, lang: str | None = None) -> str:
+    """How a mapping supplies what a check needs: the canonical field (``table.field``) and the YAML to write.
+
+    ``need`` is an SLA event name (``quote_sent``), ``tier``, ``contacts``, ``approved_by``,
+    ``quote_amount`` or ``email_direction``. Shapes follow ``src/sopcoach/crm/mappings/*.yaml``.
+
+    >>> supply_hint("tier", "en")[:40]
+    'needs deals.tier (the customer class A/B'
+    """
+    lang = lang or current_lang()
+    fixed = {
+        "tier": ("需要 deals.tier（客户等级 A/B/C）：在商机表（或客户表）中用 `tier: <列名>` 映射客户等级列，并用 "
+                 "`tiers: {<CRM 中的值>: A}` 把其值对应到 A/B/C。",
+                 "needs deals.tier (the customer class A/B/C): map the column with `tier: <column>` in the deals "
+                 "(or accounts) table and its values with `tiers: {<CRM value>: A}`."),
+        "contacts": ("需要电话、邮件或拜访记录：一个 events 表，`kind` 为 call/email/meeting，带 `timestamp`，并以 "
+                     "`deal_id` 或 `account_id` 关联到商机。",
+                     "needs calls, e-mails or meetings: an events table with `kind` call/email/meeting, a "
+                     "`timestamp`, and `deal_id` or `account_id` linking each to a deal."),
+        "approved_by": ("需要 events.approved_by：在报价记录所在的 events 表中用 `approved_by: <列名>` 映射审批人列。",
+                        "needs events.approved_by: map the approver column with `approved_by: <column>` in the "
+                        "events table that holds the quotes."),
+        "quote_amount": ("需要带 events.amount 的 quote_sent 记录（折扣用 `discount: {column: <列名>, percent: true}`）："
+                         "用 `milestone` 的值映射 `{<CRM 中的值>: quote_sent}`，或用 `derive: {quote_sent: "
+                         "{entered_stage: quotation}}` 由阶段变更得出，并映射 `amount: <列名>`。",
+                         "needs quote_sent events with events.amount (and `discount: {column: <column>, percent: "
+                         "true}`): map `milestone` values `{<CRM value>: quote_sent}`, or derive them from stage "
+                         "changes with `derive: {quote_sent: {entered_stage: quotation}}`, and map `amount: <column>`."),
+        "email_direction": ("需要 kind 为 email 且带 events.direction 的记录：`direction: {column: <列名>, values: "
+                            "{<收到>: inbound, <发出>: outbound}}`。",
+                            "needs e-mails (kind email) with events.direction: `direction: {column: <column>, "
+                            "values: {<received>: inbound, <sent>: outbound}}`."),
+    }
+    if need in fixed:
+        return t(*fixed[need], lang)
+    if need == "lead_assigned":
+        return t("需要 deals.created：在商机表中映射 `created: {column: <列名>, formats: [...]}`。",
+                 "needs deals.created: map `created: {column: <column>, formats: [...]}` in the deals table.", lang)
+    if need in ("deal_closed", "contract_signed"):
+        extra = t("，或阶段变更进入 payment_collection", ", or stage changes entering payment_collection",
+                  lang) if need == "contract_signed" else ""
+        return t(f"需要赢单的 deals.closed（映射 `closed` 和赢单阶段）{extra}。",
+                 f"needs deals.closed of won deals (map `closed` and the won stage){extra}.", lang)
+    if need in STAGE_MILESTONES:
+        return t(f"需要进入 {STAGE_MILESTONES[need]} 阶段的阶段变更记录（events 表，`kind: {{value: stage_change}}`，"
+                 "带 `stage` 和 `timestamp`），或商机表的 `stage_dates`。",
+                 f"needs stage changes entering {STAGE_MILESTONES[need]} (an events table with `kind: {{value: "
+                 "stage_change}`, `stage` and `timestamp`), or `stage_dates` on the deals table.", lang)
+    contact = t("；或一个电话、邮件、拜访的 events 表（第一次主动联系即为首次接触）",
+                "; or an events table of calls, e-mails or meetings (the first outbound one is the first "
+                "contact)", lang) if need == "first_contact_made" else ""
+    return t(f"需要 {need} 事件：在 events 表中用 `milestone: {{column: <列名>, values: {{<CRM 中的值>: {need}}}}}` "
+             f"映射，或在商机表中用 `milestone_dates: {{{need}: <日期列>}}`，或当进入某阶段即表示该事件时用映射的 "
+             f"`derive: {{{need}: {{entered_stage: <阶段>}}}}`{contact}。",
+             f"needs '{need}' events: map them with `milestone: {{column: <column>, values: {{<CRM value>: {need}}}}}` "
+             f"in an events table, a deals date column with `milestone_dates: {{{need}: <column>}}`, or, where "
+             f"entering a stage means it, the mapping's `derive: {{{need}: {{entered_stage: <stage>}}}}`{contact}.",
+             lang)
 
 
 def _unreadable_times(data: CrmData, events: tuple[str, ...], lang: str) -> str | None:
@@ -312,7 +433,8 @@ def check_compliance(data: CrmData, playbook: Any, month: str | None = None,
       for the reply): the first start event, answered by the first end event at or after it. It is
       a breach when the end comes after the due time (:meth:`BusinessCalendar.add`), or when
       nothing is recorded and the due time has passed by ``as_of``; the actual value is
-      :meth:`BusinessCalendar.elapsed` in the SLA's unit.
+      :meth:`BusinessCalendar.elapsed` in the SLA's unit. A deal whose first contact precedes its
+      creation (contacted as a lead, created on conversion) made its first contact in time.
     * Scheduled SLAs (``kind: scheduled``: the satisfaction call on the 30th calendar day after the
       deal closes, seed:1.2.1, with the company's tolerance): the first call on or after the
       window's first day (else an early call, when no call follows it) is judged by its local date
@@ -329,8 +451,9 @@ def check_compliance(data: CrmData, playbook: Any, month: str | None = None,
       quoting role's limit and that names no approver.
 
     A check is ``not_checkable`` (never "0 breaches") when the export lacks what it needs: no start
-    events, no end events at all (the CRM does not record them), no tier, no approval field, a
-    currency other than the playbook's; and when any time or amount it needs failed to parse (it is
+    events, no end events at all (the CRM does not record them), start and end inferred from the same
+    stage entry, no tier, no approval field, a currency other than the playbook's; when it covered 0
+    cases; and when any time or amount it needs failed to parse (it is
     never run on the readable rows only; the reason names the column, the count, an example line and
     the fix).
 
@@ -374,11 +497,14 @@ def check_compliance(data: CrmData, playbook: Any, month: str | None = None,
 
     def check_row(cid: str, rule: str, clause: str, status: str, reason: str = "", instances: int = 0,
                   breaches: int = 0, pending: int = 0) -> None:
+        if status == "checked" and instances == 0:  # a check that covered no case has checked nothing
+            status, reason = "not_checkable", _no_case(cid, playbook, period, lang) + (f" {reason}" if reason else "")
         checks.append(dict(check=cid, rule=rule, clause=clause, source=_clause_source(playbook, clause),
                            status=status, reason=reason, instances=instances, breaches=breaches,
                            pending=pending))
 
     ev = _core(data)
+    derived = derived_events(data)
     for sla in playbook.slas:
         cid, rule = f"sla:{sla.id}", sla.name.get(lang)
         d = sla.duration
@@ -392,23 +518,34 @@ def check_compliance(data: CrmData, playbook: Any, month: str | None = None,
             if inst is None:
                 check_row(cid, rule, sla.clause, "not_checkable",
                           t("导出数据没有标明收发方向的邮件记录。", "the export has no e-mails with a direction "
-                            "(received / sent).", lang))
+                            "(received / sent).", lang) + " " + supply_hint("email_direction", lang))
                 continue
         else:
             if sla.start_event not in have:
                 check_row(cid, rule, sla.clause, "not_checkable",
                           t(f"导出数据没有记录起点事件 {sla.start_event}。",
-                            f"the export records no '{sla.start_event}' events.", lang))
+                            f"the export records no '{sla.start_event}' events.", lang)
+                          + " " + supply_hint(sla.start_event, lang))
                 continue
             if sla.end_event not in have:
                 check_row(cid, rule, sla.clause, "not_checkable",
                           t(f"导出数据没有记录终点事件 {sla.end_event}，无法区分“未做”和“未记录”。",
                             f"the export records no '{sla.end_event}' events at all, so 'not done' "
-                            "cannot be told from 'not recorded'.", lang))
+                            "cannot be told from 'not recorded'.", lang) + " " + supply_hint(sla.end_event, lang))
+                continue
+            same = _same_entry(sla.start_event, sla.end_event, derived)
+            if same:
+                check_row(cid, rule, sla.clause, "not_checkable",
+                          t(f"{sla.start_event} 和 {sla.end_event} 都只能由进入 {same} 阶段推断，两者同时发生，"
+                            "时限无从衡量。", f"'{sla.start_event}' and '{sla.end_event}' are both inferred from "
+                            f"entering {same}, so they coincide and the limit cannot be measured.", lang)
+                          + " " + supply_hint(sla.end_event, lang))
                 continue
             starts = by_milestone[sla.start_event].sort_values("timestamp", kind="stable").drop_duplicates("pos")
             ends = by_milestone[sla.end_event]
             inst = _pair(starts, ends, keep_pos=sla.scheduled)
+            if sla.end_event == "first_contact_made":
+                inst = _contacted_before(inst, ends)
         inst = inst[period.contains(inst["start"])] if period.month else inst
         if sla.scheduled:
             fu, recs_s = _scheduled(inst.reset_index(drop=True), by_milestone[sla.end_event], sla, cal, as_of,
@@ -497,10 +634,85 @@ def check_compliance(data: CrmData, playbook: Any, month: str | None = None,
         fnd[c] = fnd[c].astype(object).where(fnd[c].notna(), None).astype("str")
     fnd = fnd.sort_values(["check", "deal_id", "start"], kind="stable").reset_index(drop=True)
     chk = pd.DataFrame(checks).set_index("check")
+    chk["inferred"] = _inferred_column(chk, playbook, derived, ev, lang)
     for c in ("instances", "breaches", "pending"):  # a check that did not run counts nothing, not 0
         chk[c] = chk[c].astype("Int64").where(chk["status"] == "checked", pd.NA)
     fu = (pd.concat(follow_ups, ignore_index=True) if any(len(f) for f in follow_ups) else _empty_follow_ups())
     return Compliance(chk, fnd, as_of, fu)
+
+
+def _derived_quotes(data: CrmData, stage: str) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Quotes read from stage changes (the mapping's ``derive: {quote_sent: {entered_stage: stage}}``).
+
+    Per deal, the first stage change into ``stage`` (playbook id) with its ``amount`` (the deal's
+    amount at that change, e.g. Salesforce OpportunityHistory.Amount), ``actor`` and time; returns
+    (the :func:`_core` rows, the matching rows of ``data.events`` for the unreadable-value checks).
+    """
+    ev = _core(data)
+    hit = ((ev["kind"] == "stage_change").to_numpy() & (ev["stage"] == stage).to_numpy()
+           & (ev["pos"].to_numpy() >= 0) & ev["timestamp"].notna().to_numpy())
+    q = ev[hit].sort_values("timestamp", kind="stable").drop_duplicates("pos")
+    raw = data.events
+    rows = (raw["kind"] == "stage_change").to_numpy() & (raw["stage"] == stage).to_numpy()
+    return q, raw[rows]
+
+
+def _contacted_before(inst: pd.DataFrame, ends: pd.DataFrame) -> pd.DataFrame:
+    """A deal first contacted before its clock started (a Zoho potential is created when the lead is converted,
+    after the calls to the lead) made its first contact in time: its instance ends at that earlier contact,
+    never 'missing'."""
+    none = inst["end"].isna().to_numpy()
+    if not none.any() or ends.empty:
+        return inst
+    first = ends.sort_values("timestamp", kind="stable").drop_duplicates("deal_id").set_index("deal_id")
+    early = inst["deal_id"].map(first["timestamp"])
+    use = none & early.notna().to_numpy() & (early < inst["start"]).to_numpy()
+    if not use.any():
+        return inst
+    return inst.assign(end=inst["end"].where(~use, early).astype(inst["end"].dtype),
+                       event_id=inst["event_id"].where(~use, inst["deal_id"].map(first["event_id"])))
+
+
+def _same_entry(start: str, end: str, derived: dict[str, tuple[str, str]]) -> str | None:
+    """The stage whose entry both SLA events are inferred from (they coincide), else None."""
+    if start in derived and end in derived and derived[start][0] == derived[end][0]:
+        return derived[start][0]
+    return None
+
+
+def _inferred_column(chk: pd.DataFrame, playbook: Any, derived: dict[str, tuple[str, str]], ev: pd.DataFrame,
+                     lang: str) -> list[str]:
+    """The ``inferred`` legend per check: which of a checked SLA's events come from stage changes ("" none)."""
+    events = {f"sla:{s.id}": (s.start_event, s.end_event) for s in playbook.slas}
+    first_contact = not (ev["milestone"] == "first_contact_made").any()
+    out = []
+    for cid, status in chk["status"].items():
+        evs = events.get(str(cid), ())
+        note = _inferred_note(evs, derived, lang) if status == "checked" else ""
+        if status == "checked" and first_contact and "first_contact_made" in evs:
+            note += (t("；", "; ", lang) if note else "") + t(
+                "推断：首次接触 = 第一次主动的电话、邮件或拜访", "inferred: first_contact_made = the first outbound "
+                "call, e-mail or meeting", lang)
+        if status == "checked" and cid == "authority" and derived.get("quote_sent", ("", ""))[1] == "mapping" \
+                and not (ev["milestone"] == "quote_sent").any():
+            note = t(f"推断：报价 = 进入 {derived['quote_sent'][0]} 阶段的阶段变更及其金额（映射的 derive）",
+                     f"inferred: quotes = the stage changes entering {derived['quote_sent'][0]}, with their amount "
+                     "(the mapping's derive)", lang)
+        out.append(note)
+    return out
+
+
+def _no_case(cid: str, playbook: Any, period: Period, lang: str) -> str:
+    """Why a check that ran covered 0 cases: what it would have counted, in which period."""
+    when = t(f"{period.month} 月", f"in {period.month}", lang) if period.month else t("整份导出中", "in the export", lang)
+    if cid.startswith("sla:"):
+        sla = next(s for s in playbook.slas if f"sla:{s.id}" == cid)
+        return t(f"0 个实例：{when}没有带 {sla.start_event} 事件的商机。",
+                 f"0 cases: no deal has a '{sla.start_event}' event {when}.", lang)
+    if cid == "cadence":
+        return t(f"0 个实例：{when}没有有客户等级、且整周处于进行中的商机。",
+                 f"0 cases: no deal with a customer tier was open for a whole ISO week {when}.", lang)
+    return t(f"0 个实例：{when}没有可检查的报价。", f"0 cases: no quote to check {when}.", lang)
 
 
 def _scheduled(inst: pd.DataFrame, ends: pd.DataFrame, sla: Any, cal: BusinessCalendar, as_of: pd.Timestamp | None,
@@ -621,14 +833,15 @@ def _cadence(data: CrmData, playbook: Any, period: Period, as_of: pd.Timestamp |
     deals = data.unique_deals()
     tz = playbook.calendar.timezone
     ev = _core(data)
-    is_contact = ev["kind"].isin(FOLLOW_UP_KINDS).to_numpy() & ~ev["synthetic"].to_numpy()
-    if not data.has("deals.tier") or not deals["tier"].isin(tiers).any():
-        check_row("cadence", rule, clause, "not_checkable",
-                  t("导出数据没有客户等级（A/B/C）。", "the export has no customer tier (A/B/C).", lang))
-        return None
-    if not is_contact.any():
-        check_row("cadence", rule, clause, "not_checkable",
-                  t("导出数据没有电话、邮件或拜访记录。", "the export has no calls, e-mails or meetings.", lang))
+    is_contact = ev["kind"].isin(FOLLOW_UP_KINDS).to_numpy() & ~ev["synthetic"].to_numpy() & _held(ev)
+    no_tier = not data.has("deals.tier") or not deals["tier"].isin(tiers).any()
+    if no_tier or not is_contact.any():  # name every input that is missing, with how a mapping supplies it
+        missing = [t("导出数据没有客户等级（A/B/C）。", "the export has no customer tier (A/B/C).", lang)
+                   + " " + supply_hint("tier", lang)] if no_tier else []
+        if not is_contact.any():
+            missing.append(t("导出数据没有电话、邮件或拜访记录。", "the export has no calls, e-mails or meetings.", lang)
+                           + " " + supply_hint("contacts", lang))
+        check_row("cadence", rule, clause, "not_checkable", " ".join(missing))
         return None
     unread = unparsed(data, "events.timestamp", data.events[data.events["kind"].isin(FOLLOW_UP_KINDS).to_numpy()])
     why = (unread.reason("电话、邮件和拜访的时间", "times of calls, e-mails and meetings", lang) if unread else
@@ -722,11 +935,14 @@ def _authority(data: CrmData, playbook: Any, period: Period, lang: str, check_ro
     ev = _core(data)
     quotes = ev[(ev["milestone"] == "quote_sent").to_numpy()]
     currency = data.mapping.spec.source.currency
+    sent = data.events[(data.events["milestone"] == "quote_sent").to_numpy()]
+    if quotes.empty and "quote_sent" in data.mapping.spec.derive:
+        quotes, sent = _derived_quotes(data, data.mapping.spec.derive["quote_sent"].entered_stage)
     if quotes.empty or quotes["amount"].isna().all():
         check_row("authority", rule, clause, "not_checkable",
-                  t("导出数据没有带金额的报价记录。", "the export has no quotes with an amount.", lang))
+                  t("导出数据没有带金额的报价记录。", "the export has no quotes with an amount.", lang)
+                  + " " + supply_hint("quote_amount", lang))
         return None
-    sent = data.events[(data.events["milestone"] == "quote_sent").to_numpy()]
     for name, what, what_en in (("events.timestamp", "报价发出时间", "quote-sent times"),
                                 ("events.amount", "报价金额", "quote amounts"),
                                 ("events.discount", "报价折扣", "quote discounts")):
@@ -734,15 +950,16 @@ def _authority(data: CrmData, playbook: Any, period: Period, lang: str, check_ro
         if unread is not None:
             check_row("authority", rule, clause, "not_checkable", unread.reason(what, what_en, lang))
             return None
+    blockers = []  # every one is named, so that fixing one does not reveal the next
     if not data.has("events.approved_by"):
-        check_row("authority", rule, clause, "not_checkable",
-                  t("导出数据没有审批人字段。", "the export has no approval field.", lang))
-        return None
+        blockers.append(t("导出数据没有审批人字段。", "the export has no approval field.", lang)
+                        + " " + supply_hint("approved_by", lang))
     if currency != playbook.sop.currency:
-        check_row("authority", rule, clause, "not_checkable",
-                  t(f"报价币种为 {currency or '未声明'}，权限金额以 {playbook.sop.currency} 计。",
-                    f"quotes are in {currency or 'an undeclared currency'}, the authority limits in "
-                    f"{playbook.sop.currency}.", lang))
+        blockers.append(t(f"报价币种为 {currency or '未声明'}，权限金额以 {playbook.sop.currency} 计。",
+                          f"quotes are in {currency or 'an undeclared currency'}, the authority limits in "
+                          f"{playbook.sop.currency}.", lang))
+    if blockers:
+        check_row("authority", rule, clause, "not_checkable", " ".join(blockers))
         return None
     q = quotes[period.contains(quotes["timestamp"])] if period.month else quotes
     q = q[q["amount"].notna()]
@@ -800,5 +1017,8 @@ def _authority(data: CrmData, playbook: Any, period: Period, lang: str, check_ro
     unknown_role = int((~known).sum())
     reason = t(f"{unknown_role} 条报价的岗位不在权限表中。", f"{unknown_role} quotes by roles without a "
                "limit in the playbook were skipped.", lang) if unknown_role else ""
+    if len(q) and q["discount"].isna().all():  # an absent discount is not a 0% discount: say what was judged
+        reason = (reason + " " if reason else "") + t("导出数据没有记录折扣，只按金额检查。",
+                                                      "the export records no discounts: only amounts were judged.", lang)
     check_row("authority", rule, clause, "checked", reason, len(q) - unknown_role, len(recs), 0)
     return pd.DataFrame(recs) if recs else None

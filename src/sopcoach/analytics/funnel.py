@@ -153,6 +153,18 @@ class Bottleneck:
         return "callout" if self.stage else ("ok" if self.judged else "neutral")
 
 
+def _unplaced_losses(fun: pd.DataFrame, lang: str) -> str:
+    """Why losses could not be placed at a stage: how many, and what the export needs ("" when all were)."""
+    n = int(fun["lost_unknown"].sum()) if "lost_unknown" in fun else 0
+    if not n:
+        return ""
+    return t(f"另有 {n} 个丢单没有记录丢单前所处的阶段：把丢单归到阶段需要丢单之前的阶段变更记录（events 表，"
+             "`kind: {value: stage_change}`，带 `stage` 和 `timestamp`，如 Salesforce 的 OpportunityHistory）。",
+             f" {n} lost deals have no recorded stage before the loss: placing a loss at a stage needs a stage "
+             "change before it (an events table with `kind: {value: stage_change}`, `stage` and `timestamp`, "
+             "such as Salesforce's OpportunityHistory).", lang)
+
+
 def find_bottleneck(fun: pd.DataFrame, confidence: float = 0.95, min_decided: int = 20,
                     lang: str | None = None) -> Bottleneck:
     """Flag the stage whose conversion is markedly lower than the other stages'.
@@ -226,7 +238,7 @@ def find_bottleneck(fun: pd.DataFrame, confidence: float = 0.95, min_decided: in
         return Bottleneck(None, math.nan, nan2, math.nan, nan2, level,
                           t("可比较的阶段不足两个（导出数据只在不到两个阶段记录了丢单）。",
                             "Fewer than two stages can be compared: the export records losses at fewer "
-                            "than two stages.", lang) + lossless, compared)
+                            "than two stages.", lang) + lossless + _unplaced_losses(fun, lang), compared)
     flagged = compared[compared["flagged"]]
     pct = f"{level:.1%}".replace(".0%", "%")  # 99%, 97.5%
     if flagged.empty:

@@ -372,7 +372,7 @@ def _png(chart: bytes) -> str:
 
 #: The columns the report's tables show (the review app shows the same, its funnel without ``advanced``).
 FUNNEL_SHOWN = ["name", "reached", "open_here", "lost_here", "advanced", "conversion", "ci_low", "ci_high", "observed"]
-CHECKS_SHOWN = ["rule", "clause", "source", "status", "instances", "breaches", "pending", "reason"]
+CHECKS_SHOWN = ["rule", "clause", "source", "status", "instances", "breaches", "pending", "reason", "inferred"]
 FINDINGS_SHOWN = ["rule", "owner", "clause", "source", "expected", "actual"]  # indexed by deal_id
 TIMELINE_SHOWN = ["stage", "what", "deviation"]  # indexed by local_time
 

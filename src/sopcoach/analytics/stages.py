@@ -22,7 +22,7 @@ def _stage_ids(playbook: Any) -> list[str]:
 
 
 _CORE = ["event_id", "deal_id", "account_id", "kind", "timestamp", "actor", "direction", "stage",
-         "milestone", "amount", "discount", "approved_by", "synthetic"]
+         "milestone", "amount", "discount", "approved_by", "status", "synthetic"]
 
 _CORE_CATEGORIES = ["direction", "stage", "milestone"]
 

@@ -162,7 +162,8 @@ def _print_text(rv: Any, data: Any, lang: str) -> None:
     print(f"\n{t('SOP 合规', 'SOP compliance', lang)}: {rv.compliance.summary(lang)}", file=out)
     for cid, r in rv.compliance.checks.iterrows():
         if r["status"] == "checked":
-            print(f"  {cid}: {r['breaches']} / {r['instances']}" + (f" ({r['reason']})" if r["reason"] else ""), file=out)
+            print(f"  {cid}: {r['breaches']} / {r['instances']}" + (f" ({r['reason']})" if r["reason"] else "")
+                  + (f" [{r['inferred']}]" if r.get("inferred") else ""), file=out)
         else:
             print(f"  {cid}: {t('无法检查', 'not checkable', lang)}: {r['reason']}", file=out)
     for r in rv.compliance.findings.head(50).itertuples():

@@ -21,9 +21,11 @@ from ..content.businesstime import check_timezone
 from ..content.yaml_loader import Loaded, load_yaml, raise_problems, validate
 from ..errors import ContentError, Problem
 
-__all__ = ["BUILTIN_SOURCES", "EVENT_KINDS", "Mapping", "builtin_mapping_path", "load_mapping"]
+__all__ = ["BUILTIN_SOURCES", "EVENT_KINDS", "EVENT_STATUSES", "Mapping", "builtin_mapping_path", "load_mapping"]
 
 EVENT_KINDS = ("stage_change", "call", "email", "meeting", "task")
+#: what an activity's ``status`` maps onto: only ``done`` ones (or those without a status) count as held
+EVENT_STATUSES = ("done", "planned", "cancelled")
 OUTCOMES = ("won", "lost")
 BUILTIN_SOURCES = ("maven", "salesforce", "zoho", "simulated")
 EXCEL_SERIAL = "excel_serial"
@@ -35,7 +37,7 @@ DEAL_COLUMNS = ["deal_id", "owner", "account", "tier", "product", "amount", "sta
                 "outcome", "created", "closed", "team", "region", "role", "source_file", "source_row"]
 EVENT_COLUMNS = ["event_id", "deal_id", "account_id", "kind", "timestamp", "actor", "direction",
                  "stage", "stage_raw", "milestone", "subject", "end", "modified", "duration_s",
-                 "amount", "discount", "approved_by", "duplicate_of", "synthetic", "source_file",
+                 "amount", "discount", "approved_by", "status", "duplicate_of", "synthetic", "source_file",
                  "source_row"]
 LEAD_COLUMNS = ["lead_id", "owner", "company", "status", "created", "converted", "converted_at",
                 "deal_id", "source_file", "source_row"]
@@ -49,7 +51,8 @@ FIELDS: dict[str, dict[str, str]] = {
     "events": {"event_id": _TEXT, "deal_id": _TEXT, "account_id": _TEXT, "kind": _TEXT,
                "timestamp": _DATE, "actor": _TEXT, "direction": _TEXT, "stage": _TEXT,
                "milestone": _TEXT, "subject": _TEXT, "end": _DATE, "modified": _DATE,
-               "duration_s": _NUM, "amount": _NUM, "discount": _NUM, "approved_by": _TEXT},
+               "duration_s": _NUM, "amount": _NUM, "discount": _NUM, "approved_by": _TEXT,
+               "status": _TEXT},
     "leads": {"lead_id": _TEXT, "owner": _TEXT, "company": _TEXT, "status": _TEXT,
               "created": _DATE, "converted": _BOOL, "converted_at": _DATE, "deal_id": _TEXT},
     "owners": {"owner": _TEXT, "team": _TEXT, "region": _TEXT, "role": _TEXT},
@@ -231,12 +234,29 @@ class SourceSpec(_Model):
         return self
 
 
+class DeriveSpec(_Model):
+    """How an SLA event is derived from the stage changes: ``{entered_stage: <playbook stage id>}``.
+
+    The event happens when a deal's stage change first enters that playbook stage (only dated,
+    recorded entries count; a stage only inferred from a later one gives no event). Used only when
+    the export records no event of that name itself; every check using it says so (``inferred``).
+    """
+
+    entered_stage: str
+
+
 class MappingSpec(_Model):
-    """The whole mapping file: ``source``, ``stages``, ``tiers``, ``tables``."""
+    """The whole mapping file: ``source``, ``stages``, ``tiers``, ``derive``, ``tables``.
+
+    ``derive`` maps an SLA event name (``slas.yaml`` start/end events, e.g. ``quote_sent``) onto the
+    stage entry that stands for it in this CRM (:class:`DeriveSpec`), e.g. Salesforce's
+    ``Proposal/Price Quote`` stage is where the quote goes out: ``quote_sent: {entered_stage: quotation}``.
+    """
 
     source: SourceSpec
     stages: dict[str, str] = Field(default_factory=dict)
     tiers: dict[str, str] = Field(default_factory=dict)
+    derive: dict[str, DeriveSpec] = Field(default_factory=dict)
     tables: list[TableSpec] = Field(min_length=1)
 
     @model_validator(mode="after")
@@ -345,6 +365,14 @@ def _check_against_playbook(m: Mapping, playbook: Any) -> list[Problem]:
             problems.append(m.doc.problem(("tiers", raw), f"'{target}' is not a playbook tier; use one of "
                                           f"{', '.join(sorted(tiers))}"))
     sla_events = {e for s in playbook.slas for e in (s.start_event, s.end_event)}
+    for event, how in m.spec.derive.items():
+        if event not in sla_events:
+            problems.append(m.doc.problem(("derive", event), f"'{event}' is not an SLA event of the playbook; "
+                                          f"use one of {', '.join(sorted(sla_events))}"))
+        if how.entered_stage not in stage_ids:
+            problems.append(m.doc.problem(("derive", event, "entered_stage"),
+                                          f"'{how.entered_stage}' is not a playbook stage; use one of "
+                                          f"{', '.join(stage_ids)}"))
     for i, t in enumerate(m.spec.tables):
         for name in t.stage_dates:
             if name not in stage_ids:
@@ -365,6 +393,13 @@ def _check_against_playbook(m: Mapping, playbook: Any) -> list[Problem]:
             if spec.value is not None and spec.value not in sla_events:
                 problems.append(m.doc.problem(("tables", i, "fields", "milestone", "value"),
                                               f"'{spec.value}' is not an SLA event of the playbook"))
+        status = t.fields.get("status")
+        if status is not None:
+            for raw, target in ((status.values or {}).items() if status.value is None else [("value", status.value)]):
+                if target not in EVENT_STATUSES:
+                    problems.append(m.doc.problem(("tables", i, "fields", "status"),
+                                                  f"'{target}' (for '{raw}') is not an activity status; use one of "
+                                                  f"{', '.join(EVENT_STATUSES)}"))
         kind = t.fields.get("kind")
         if kind is not None:
             bad = [v for v in ([kind.value] if kind.value else list((kind.values or {}).values()))
