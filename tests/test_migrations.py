@@ -172,6 +172,7 @@ def test_db_upgrade_brings_mains_database_to_head_with_its_data(db_url, tmp_path
         assert (failed.state, failed.percent, failed.score_num, failed.score_den, failed.passed) == \
             ("scored", "50.0", 1, 2, False)
         assert records.authenticate("E1001", "aaaa-bbbb-cccc").name == "张三"  # the stored code hash still signs in
+        assert [(x.active, x.email) for x in records.learners()] == [(True, None)] * 3  # revision 0002: nobody left
         assert len(records.lesson_progress("E1003")) == 2
         # the app works on it: E1003 starts, answers and submits an attempt, and is certified
         service = inst_on(records, tmp_path, playbook, bank, blueprint).exam_service(clock)
@@ -288,7 +289,7 @@ def test_a_database_from_a_newer_sopcoach_is_refused(db_url):
     with engine.begin() as c:
         c.execute(text("UPDATE alembic_version SET version_num = '0099'"))
     engine.dispose()
-    with pytest.raises(SchemaTooNew, match=r"revision 0099, newer than this sopcoach knows \(up to 0001\)"):
+    with pytest.raises(SchemaTooNew, match=rf"revision 0099, newer than this sopcoach knows \(up to {schema.head_revision()}\)"):
         Records(db_url)
     assert main(["db", "upgrade", "--db-url", db_url]) == 1
     assert main(["db", "current", "--db-url", db_url]) == 3
@@ -300,8 +301,8 @@ NEXT_REVISION = '''
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0002"
-down_revision = "0001"
+revision = "{next}"
+down_revision = "{head}"
 branch_labels = None
 depends_on = None
 
@@ -314,22 +315,25 @@ def upgrade():
 
 
 def test_an_older_revision_is_refused_then_upgraded(db_url, tmp_path, monkeypatch):
-    """With a revision 0002 in the scripts, a database at 0001 is refused, and the upgrade runs 0002
-    (a new column, on SQLite through a batch table rebuild) keeping every row."""
+    """With a revision after the head in the scripts, a database at the head is refused, and the upgrade
+    runs the new revision (a new column, on SQLite through a batch table rebuild) keeping every row."""
+    head = schema.head_revision()
+    after = f"{int(head) + 1:04d}"
     scripts = tmp_path / "migrations"
     shutil.copytree(schema.MIGRATIONS, scripts, ignore=shutil.ignore_patterns("__pycache__"))
-    (scripts / "versions" / "0002_note.py").write_text(NEXT_REVISION, encoding="utf-8")
-    records = Records(db_url)  # at 0001
+    (scripts / "versions" / f"{after}_note.py").write_text(NEXT_REVISION.replace("{next}", after).replace("{head}", head),
+                                                           encoding="utf-8")
+    records = Records(db_url)  # at the head
     records.enroll("E1", "张三")
     records.audit("x", learner_id="E1")
     records.dispose()
     monkeypatch.setattr(schema, "MIGRATIONS", scripts)
-    with pytest.raises(SchemaOutdated, match=r"revision 0001, older than this sopcoach's 0002: run `sopcoach db upgrade"):
+    with pytest.raises(SchemaOutdated, match=rf"revision {head}, older than this sopcoach's {after}: run `sopcoach db upgrade"):
         Records(db_url)
     engine = make_engine(db_url)
-    before, after = schema.upgrade(engine, db_url)
+    before, upgraded = schema.upgrade(engine, db_url)
     engine.dispose()
-    assert (before.status, after.current) == ("outdated", "0002")
+    assert (before.status, upgraded.current) == ("outdated", after)
     engine = create_engine(db_url)
     with engine.connect() as c:
         assert c.execute(text("SELECT id, name, note FROM learners")).all() == [("E1", "张三", "upgraded")]
@@ -426,10 +430,11 @@ def test_backup_refuses_to_overwrite_and_says_which_database(db_url, tmp_path, c
 
 
 def test_new_revision_writes_the_next_script_and_finds_no_drift(tmp_path):
-    """The developer's helper writes revision 0002 after 0001; with the models unchanged it changes nothing."""
+    """The developer's helper writes the revision after the head; with the models unchanged it changes nothing."""
     scripts = tmp_path / "migrations"
     shutil.copytree(schema.MIGRATIONS, scripts, ignore=shutil.ignore_patterns("__pycache__"))
+    head = schema.head_revision()
     path = schema.new_revision("nothing changed", scripts)
-    assert path.name == "0002_nothing_changed.py" and path.parent == scripts / "versions"
+    assert path.name == f"{int(head) + 1:04d}_nothing_changed.py" and path.parent == scripts / "versions"
     body = path.read_text(encoding="utf-8")
-    assert 'down_revision = \'0001\'' in body and "op." not in body.split("def upgrade")[1].split("def downgrade")[0]
+    assert f"down_revision = '{head}'" in body and "op." not in body.split("def upgrade")[1].split("def downgrade")[0]
