@@ -171,14 +171,15 @@ def test_db_upgrade_brings_mains_database_to_head_with_its_data(db_url, tmp_path
         failed = records.attempts("E1002")[0]
         assert (failed.state, failed.percent, failed.score_num, failed.score_den, failed.passed) == \
             ("scored", "50.0", 1, 2, False)
-        assert failed.variants is None  # drawn before templates: no params (0002)
+        assert failed.variants is None  # drawn before templates: no params (revision 0003)
         assert records.authenticate("E1001", "aaaa-bbbb-cccc").name == "张三"  # the stored code hash still signs in
+        assert [(x.active, x.email) for x in records.learners()] == [(True, None)] * 3  # revision 0002: nobody left
         assert len(records.lesson_progress("E1003")) == 2
         # the app works on it: E1003 starts, answers and submits an attempt, and is certified
         service = inst_on(records, tmp_path, playbook, bank, blueprint).exam_service(clock)
         aid = service.start_or_resume("E1003", seed=11)
         for qid in records.attempt(aid).question_ids:
-            service.answer(aid, qid, correct_response(service.attempt_question(aid, qid)))
+            service.answer(aid, qid, correct_response(bank[qid]))
         clock.advance(minutes=15)
         assert service.submit(aid).passed
         assert aid == 3 and records.attempt(aid).state == "scored"
@@ -207,7 +208,7 @@ def test_db_upgrade_adopts_the_oldest_layout(db_url, tmp_path, playbook, bank, b
         service = inst_on(records, tmp_path, playbook, bank, blueprint).exam_service(clock)
         aid = service.start_or_resume("E1003", seed=2)
         for qid in records.attempt(aid).question_ids:
-            service.answer(aid, qid, correct_response(service.attempt_question(aid, qid)))
+            service.answer(aid, qid, correct_response(bank[qid]))
         assert service.submit(aid).passed
         assert records.latest_certificate_code("E1003") is not None
     finally:
@@ -282,15 +283,15 @@ def test_a_learner_page_never_calls_an_old_schema_busy(tmp_path, monkeypatch):
 
 
 # -- other revisions ---------------------------------------------------------------------------------
-def test_revision_0002_adds_attempt_variants_keeping_attempts(db_url):
-    """0002 gives attempts a nullable ``variants`` column: an attempt made at 0001 keeps its row,
+def test_revision_0003_adds_attempt_variants_keeping_attempts(db_url):
+    """0003 gives attempts a nullable ``variants`` column: an attempt made at 0002 keeps its row,
     with no drawn params (it drew no template); the downgrade drops the column again."""
     records = Records(db_url)
     records.enroll("E1", "张三")
     records.dispose()
     engine = make_engine(db_url)
     with engine.begin() as conn:
-        command.downgrade(schema.alembic_config(conn), "0001")
+        command.downgrade(schema.alembic_config(conn), "0002")
     engine.dispose()
     engine = create_engine(db_url)
     assert "variants" not in {c["name"] for c in inspect(engine).get_columns("attempts")}
@@ -299,12 +300,12 @@ def test_revision_0002_adds_attempt_variants_keeping_attempts(db_url):
                        "bank_digest, playbook_hash, playbook_version, started_at, deadline_at) VALUES ('E1', 'x', 1, "
                        "'started', 7, '[\"q1\"]', '{}', 'd', 'h', '1.0', '2026-01-05 01:00:00', '2026-01-05 01:45:00')"))
     engine.dispose()
-    with pytest.raises(SchemaOutdated, match="revision 0001"):
+    with pytest.raises(SchemaOutdated, match="revision 0002"):
         Records(db_url)
     engine = make_engine(db_url)
     before, after = schema.upgrade(engine, db_url)
     engine.dispose()
-    assert (before.current, after.current) == ("0001", "0002") and schema_differences(db_url) == []
+    assert (before.current, after.current) == ("0002", "0003") and schema_differences(db_url) == []
     records = Records(db_url)
     try:
         row = records.attempts("E1")[0]
@@ -320,7 +321,7 @@ def test_a_database_from_a_newer_sopcoach_is_refused(db_url):
     with engine.begin() as c:
         c.execute(text("UPDATE alembic_version SET version_num = '0099'"))
     engine.dispose()
-    with pytest.raises(SchemaTooNew, match=r"revision 0099, newer than this sopcoach knows \(up to 0002\)"):
+    with pytest.raises(SchemaTooNew, match=rf"revision 0099, newer than this sopcoach knows \(up to {schema.head_revision()}\)"):
         Records(db_url)
     assert main(["db", "upgrade", "--db-url", db_url]) == 1
     assert main(["db", "current", "--db-url", db_url]) == 3
@@ -332,8 +333,8 @@ NEXT_REVISION = '''
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0003"
-down_revision = "0002"
+revision = "{next}"
+down_revision = "{head}"
 branch_labels = None
 depends_on = None
 
@@ -346,22 +347,25 @@ def upgrade():
 
 
 def test_an_older_revision_is_refused_then_upgraded(db_url, tmp_path, monkeypatch):
-    """With a revision 0003 in the scripts, a database at 0002 is refused, and the upgrade runs 0003
-    (a new column, on SQLite through a batch table rebuild) keeping every row."""
+    """With a revision after the head in the scripts, a database at the head is refused, and the upgrade
+    runs the new revision (a new column, on SQLite through a batch table rebuild) keeping every row."""
+    head = schema.head_revision()
+    after = f"{int(head) + 1:04d}"
     scripts = tmp_path / "migrations"
     shutil.copytree(schema.MIGRATIONS, scripts, ignore=shutil.ignore_patterns("__pycache__"))
-    (scripts / "versions" / "0003_note.py").write_text(NEXT_REVISION, encoding="utf-8")
-    records = Records(db_url)  # at 0002
+    (scripts / "versions" / f"{after}_note.py").write_text(NEXT_REVISION.replace("{next}", after).replace("{head}", head),
+                                                           encoding="utf-8")
+    records = Records(db_url)  # at the head
     records.enroll("E1", "张三")
     records.audit("x", learner_id="E1")
     records.dispose()
     monkeypatch.setattr(schema, "MIGRATIONS", scripts)
-    with pytest.raises(SchemaOutdated, match=r"revision 0002, older than this sopcoach's 0003: run `sopcoach db upgrade"):
+    with pytest.raises(SchemaOutdated, match=rf"revision {head}, older than this sopcoach's {after}: run `sopcoach db upgrade"):
         Records(db_url)
     engine = make_engine(db_url)
-    before, after = schema.upgrade(engine, db_url)
+    before, upgraded = schema.upgrade(engine, db_url)
     engine.dispose()
-    assert (before.status, after.current) == ("outdated", "0003")
+    assert (before.status, upgraded.current) == ("outdated", after)
     engine = create_engine(db_url)
     with engine.connect() as c:
         assert c.execute(text("SELECT id, name, note FROM learners")).all() == [("E1", "张三", "upgraded")]
@@ -458,10 +462,11 @@ def test_backup_refuses_to_overwrite_and_says_which_database(db_url, tmp_path, c
 
 
 def test_new_revision_writes_the_next_script_and_finds_no_drift(tmp_path):
-    """The developer's helper writes revision 0003 after 0002; with the models unchanged it changes nothing."""
+    """The developer's helper writes the revision after the head; with the models unchanged it changes nothing."""
     scripts = tmp_path / "migrations"
     shutil.copytree(schema.MIGRATIONS, scripts, ignore=shutil.ignore_patterns("__pycache__"))
+    head = schema.head_revision()
     path = schema.new_revision("nothing changed", scripts)
-    assert path.name == "0003_nothing_changed.py" and path.parent == scripts / "versions"
+    assert path.name == f"{int(head) + 1:04d}_nothing_changed.py" and path.parent == scripts / "versions"
     body = path.read_text(encoding="utf-8")
-    assert 'down_revision = \'0002\'' in body and "op." not in body.split("def upgrade")[1].split("def downgrade")[0]
+    assert f"down_revision = '{head}'" in body and "op." not in body.split("def upgrade")[1].split("def downgrade")[0]

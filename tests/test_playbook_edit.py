@@ -166,7 +166,7 @@ def test_calendar_settings_keep_quotes_and_flow_lists(ed):
                     holidays="2026-01-02 2026-02-20")
     assert _changed_lines(ed, "calendar.yaml") == [
         "-  weekend: [Sat, Sun]", '-  day_start: "09:00"', "+  weekend: [Sun]", '+  day_start: "09:30"',
-        "-  years: [2025, 2026]", "-  holidays: []", "+  years: [2025, 2026, 2027]",
+        "-  years: [2016, 2026]", "-  holidays: []", "+  years: [2025, 2026, 2027]",
         "+  holidays: [2026-01-02, 2026-02-20]"]
     with pytest.raises(EditError, match="unknown calendar field"):
         ed.set_calendar(lunch="12:00")

@@ -95,7 +95,7 @@ CONTROLS = [
     ("calendar.holidays_source", "declared", "calendar.yaml",
      ["-  holidays_source: chinese-calendar", "+  holidays_source: declared"]),
     ("calendar.years", "2025, 2026, 2027", "calendar.yaml",
-     ["-  years: [2025, 2026]", "+  years: [2025, 2026, 2027]"]),
+     ["-  years: [2016, 2026]", "+  years: [2025, 2026, 2027]"]),
     ("calendar.holidays", "2026-02-20", "calendar.yaml", ["-  holidays: []", "+  holidays: [2026-02-20]"]),
     ("calendar.workdays", "2026-02-28, 2026-03-07", "calendar.yaml",
      ["-  workdays: []", "+  workdays: [2026-02-28, 2026-03-07]"]),

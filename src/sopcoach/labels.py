@@ -30,7 +30,7 @@ COLUMNS: dict[str, tuple[str, str]] = {
     "certificate": ("证书", "certificate"), "certificate_status": ("证书状态", "certificate status"),
     "valid_until": ("有效期至", "valid until"), "issued_at": ("签发", "issued"), "expires_at": ("有效期至", "valid until"),
     "code": ("验证码", "code"), "version": ("规程版本", "SOP version"), "status": ("状态", "status"),
-    "changed": ("已修改的条款", "changed clauses"),
+    "changed": ("已修改的条款", "changed clauses"), "active": ("在职", "active"),
 }
 #: Columns holding a moment (ISO text or datetime, UTC): shown in the company's time zone.
 MOMENTS = frozenset({"started_at", "closed_at", "first_passed_at", "last_attempt_at", "valid_until", "issued_at",
@@ -43,6 +43,7 @@ VALUES: dict[str, dict[Any, tuple[str, str]]] = {
                            "expired": ("已过期", "expired"), "superseded": ("已更新", "superseded"),
                            "revoked": ("已撤销", "revoked")},
     "passed": {True: ("是", "yes"), False: ("否", "no")},
+    "active": {True: ("在职", "active"), False: ("已停用", "deactivated")},
 }
 VALUES["status"] = VALUES["certificate_status"]
 

@@ -8,38 +8,21 @@ its pid (SIGTERM, which it forwards to Voila).
 from __future__ import annotations
 
 import io
-import os
 import re
-import secrets
 import shutil
-import subprocess
-import sys
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 import requests
 
-from sopcoach.web.launch import free_port
 from sopcoach.certification.exam import attempt_question
-from support import raise_supervisor_limit, stop_process
-from trainer_servers import wait_answering
+from support import raise_supervisor_limit
+from trainer_servers import Trainer, serve_trainer
 
 ROOT = Path(__file__).resolve().parents[2]
 MAVEN = ROOT.parent / "shared" / "data" / "crm" / "maven_crm_sales_opportunities"
 KERNEL_ID = re.compile(r"kernelId[^0-9a-f]+([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})")
-
-
-@dataclass
-class Trainer:
-    base: str
-    token: str
-    content: Path
-    log: Path
-
-    def url(self, path: str) -> str:
-        return f"{self.base}{path}{'&' if '?' in path else '?'}token={self.token}"
 
 
 def _content(tmp: Path) -> Path:
@@ -79,21 +62,8 @@ def trainer(tmp_path: Path):
     _populate(content, home)
     (home / "crm").mkdir()  # the exports the monthly review offers (SOPCOACH_HOME/crm)
     (home / "crm" / MAVEN.name).symlink_to(MAVEN, target_is_directory=True)
-    token = "e2e-" + secrets.token_hex(16)
-    port = free_port()
-    env = {**os.environ, "SOPCOACH_CONTENT": str(content), "SOPCOACH_HOME": str(home),
-           "SOPCOACH_TRAINER_TOKEN": token, "SOPCOACH_LANG": "zh-CN", "PYTHONUNBUFFERED": "1"}
-    env.pop("SOPCOACH_DB_URL", None)
-    log = tmp_path / "trainer.log"
-    with log.open("wb") as fh:
-        proc = subprocess.Popen([sys.executable, "-m", "sopcoach.cli.main", "serve", "--trainer", "--port", str(port)],
-                                env=env, stdout=fh, stderr=subprocess.STDOUT)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        wait_answering(proc, base + "/", log, 90)
-        yield Trainer(base, token, content, log)
-    finally:
-        stop_process(proc, 30)  # SIGTERM is forwarded to Voila
+    with serve_trainer(content, home, tmp_path) as trainer:
+        yield trainer
 
 
 PROTECTED = ["/", "/voila/tree", "/voila/tree/trainer", "/voila/render/trainer/results.ipynb",

@@ -2,7 +2,8 @@
 
 :func:`trainer_server` starts :func:`sopcoach.web.launch.trainer_command` on ``content/notebooks``
 (the trainer folders only), waits until it answers, yields ``(base_url, token, home)`` and stops the
-process it started by its pid.
+process it started by its pid. :func:`serve_trainer` runs the real ``sopcoach serve --trainer``
+command line on a content folder and data home and yields a :class:`Trainer`.
 """
 from __future__ import annotations
 
@@ -10,8 +11,10 @@ import contextlib
 import os
 import secrets
 import subprocess
+import sys
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -66,3 +69,36 @@ def running(argv: list[str], env: dict[str, str], log_path: Path, ready_url: str
         yield proc
     finally:
         stop_process(proc, 10)
+
+
+@dataclass
+class Trainer:
+    """A running ``sopcoach serve --trainer``: its address, token, content folder and log file."""
+
+    base: str
+    token: str
+    content: Path
+    log: Path
+
+    def url(self, path: str) -> str:
+        return f"{self.base}{path}{'&' if '?' in path else '?'}token={self.token}"
+
+
+@contextlib.contextmanager
+def serve_trainer(content: Path, home: Path, tmp_path: Path) -> Iterator[Trainer]:
+    """Run ``sopcoach serve --trainer`` on ``content`` with the data in ``home``; stop it by its pid."""
+    token = "e2e-" + secrets.token_hex(16)
+    port = free_port()
+    env = {**os.environ, "SOPCOACH_CONTENT": str(content), "SOPCOACH_HOME": str(home),
+           "SOPCOACH_TRAINER_TOKEN": token, "SOPCOACH_LANG": "zh-CN", "PYTHONUNBUFFERED": "1"}
+    env.pop("SOPCOACH_DB_URL", None)
+    log = tmp_path / "trainer.log"
+    with log.open("wb") as fh:
+        proc = subprocess.Popen([sys.executable, "-m", "sopcoach.cli.main", "serve", "--trainer", "--port", str(port)],
+                                env=env, stdout=fh, stderr=subprocess.STDOUT)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        wait_answering(proc, base + "/", log, 90)
+        yield Trainer(base, token, content, log)
+    finally:
+        stop_process(proc, 30)  # SIGTERM is forwarded to Voila

@@ -333,7 +333,7 @@ def cjk_font_file() -> Path | None:
     return Path(files[0]) if files else None
 
 
-def _fonts() -> tuple[str, str]:
+def pdf_fonts() -> tuple[str, str]:
     """Register and return ``(cjk font, latin font)`` names for reportlab.
 
     With a TrueType CJK font (:func:`cjk_font_file`) every text is drawn in it and the PDF embeds
@@ -381,7 +381,7 @@ def certificate_pdf(records: Records, code: str, exam_title: Any = None, sop_nam
     v = verify(records, code, now)
     if not v.genuine:
         raise CertificateError(f"no certificate {code}")
-    cjk, latin = _fonts()
+    cjk, latin = pdf_fonts()
     buf = BytesIO()
     width, height = landscape(A4)
     c = canvas.Canvas(buf, pagesize=(width, height), initialFontName=latin)  # no unused Helvetica in the page

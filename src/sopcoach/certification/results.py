@@ -28,7 +28,7 @@ ATTEMPT_COLUMNS = ["attempt_id", "learner_id", "name", "team", "cohort", "exam_i
                    "playbook_version"]
 PERSON_COLUMNS = ["learner_id", "name", "team", "cohort", "attempts", "best_percent", "last_percent",
                   "passed", "first_passed_at", "last_attempt_at", "minutes_best", "minutes_last",
-                  "certificate", "certificate_status", "valid_until"]
+                  "certificate", "certificate_status", "valid_until", "active"]
 FORMATS = ("csv", "json", "xlsx")
 
 
@@ -126,7 +126,8 @@ def person_table(records: Records, exam_id: str, *, team: str | None = None, coh
         scored attempt), ``passed`` (bool), ``first_passed_at``/``last_attempt_at`` (ISO UTC
         text), ``minutes_best``/``minutes_last`` (elapsed minutes of the best and the last
         attempt), ``certificate`` (code of the certificate in force), ``certificate_status``
-        (``current``, ``recertify``, ``expired``, ``revoked`` or empty), ``valid_until`` (ISO).
+        (``current``, ``recertify``, ``expired``, ``revoked`` or empty), ``valid_until`` (ISO),
+        ``active`` (bool: false for a deactivated learner, a leaver, whose results are kept).
     """
     attempts = attempt_rows(records, team=team, cohort=cohort, since=since, until=until, exam_id=exam_id,
                             timezone=timezone)
@@ -162,6 +163,7 @@ def person_table(records: Records, exam_id: str, *, team: str | None = None, coh
             "certificate": cert.code if cert is not None else "",
             "certificate_status": cert.status if cert is not None else "",
             "valid_until": cert.expires_at.isoformat() if cert is not None else "",
+            "active": p.active,
         })
     out = pd.DataFrame(rows, columns=PERSON_COLUMNS)
     out["attempts"] = out["attempts"].astype("int64")

@@ -1,5 +1,6 @@
 """The ``sopcoach`` command: ``serve`` (``--trainer``), ``check``, ``results``, ``enroll``, ``revoke``
-(and the sub-commands of :data:`COMMAND_MODULES`: ``db``, ``import``/``export``, ``analyze``, the trainer's).
+(and the sub-commands of :data:`COMMAND_MODULES`: ``db``, ``import``/``export``, ``analyze``, the trainer's,
+``remind`` and ``demo``; ``enroll --roster`` is :mod:`sopcoach.cli.cohort`'s).
 
 Every command finds the content folder, data home and database with :func:`sopcoach.config.settings`
 (``--content``, ``--home``, ``--db-url``, else ``SOPCOACH_CONTENT``, ``SOPCOACH_HOME``,
@@ -31,7 +32,7 @@ from ..i18n import LANGS, current_lang
 from ..spreadsheet import safe_row
 from ..web.launch import (POOL_SIZE, TRAINER_PORT, is_loopback, learner_command, run_foreground, run_trainer,
                           trainer_command, trainer_site)
-from . import crm, db, interchange, trainer
+from . import cohort, crm, db, interchange, trainer
 
 
 
@@ -89,6 +90,12 @@ def _cmd_revoke(args: argparse.Namespace) -> int:
 
 
 def _cmd_enroll(args: argparse.Namespace) -> int:
+    if args.roster:
+        if args.id or args.name:
+            raise UsageError("give either --roster FILE or --id and --name, not both")
+        return cohort.enroll_roster(args)
+    if not (args.id and args.name):
+        raise UsageError("enroll needs --id and --name (one learner) or --roster FILE (a cohort)")
     inst = installation(args.settings)
     code = inst.records.enroll(args.id, args.name, team=args.team, cohort=args.cohort)
     print(f"enrolled {args.id} ({args.name}); access code: {code}")
@@ -280,11 +287,12 @@ def build_parser() -> argparse.ArgumentParser:
                    "playbook time zone)")
     r.add_argument("--until", type=_iso_date, help="attempts started on or before this date")
     r.set_defaults(func=_cmd_results, uses_records=True)
-    e = sub.add_parser("enroll", help="enroll a learner and issue a personal access code")
-    e.add_argument("--id", required=True)
-    e.add_argument("--name", required=True)
+    e = sub.add_parser("enroll", help="enroll a learner and issue a personal access code (or a cohort: --roster)")
+    e.add_argument("--id", help="employee id (one learner; enrolling a deactivated learner again reactivates them)")
+    e.add_argument("--name")
     e.add_argument("--team")
     e.add_argument("--cohort")
+    cohort.add_roster_options(e)
     e.set_defaults(func=_cmd_enroll, uses_records=True, creates_records=True)
     v = sub.add_parser("revoke", help="end every signed-in session of a learner (their open page stops)")
     v.add_argument("id")
@@ -322,7 +330,7 @@ def _location_options(parser: argparse.ArgumentParser, default: object) -> None:
 
 #: Modules that add sub-commands: each has ``register(subparsers)`` adding parsers whose
 #: ``func(args) -> int`` runs the command.
-COMMAND_MODULES = (interchange, crm, trainer, db)
+COMMAND_MODULES = (interchange, crm, trainer, db, cohort)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

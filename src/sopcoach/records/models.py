@@ -66,7 +66,11 @@ class Base(DeclarativeBase):
 
 
 class Learner(Base):
-    """A person who may sign in: employee id, display name, team, cohort, hashed access code."""
+    """A person who may sign in: employee id, display name, team, cohort, e-mail, hashed access code.
+
+    ``deactivated_at`` (naive UTC) is set when the person left (``sopcoach enroll --roster`` with a
+    leaver row): they can no longer sign in, and their attempts and certificates are kept.
+    """
 
     __tablename__ = "learners"
     id: Mapped[str] = mapped_column(String(64), primary_key=True)
@@ -76,6 +80,13 @@ class Learner(Base):
     code_salt: Mapped[str] = mapped_column(String(64))
     code_hash: Mapped[str] = mapped_column(String(128))
     created_at: Mapped[datetime] = mapped_column(DateTime)
+    email: Mapped[str | None] = mapped_column(String(254))
+    deactivated_at: Mapped[datetime | None] = mapped_column(DateTime)
+
+    @property
+    def active(self) -> bool:
+        """Whether the learner may sign in (not deactivated)."""
+        return self.deactivated_at is None
 
 
 class LoginThrottle(Base):

@@ -45,9 +45,12 @@ __all__ = [
     "Transaction",
     "any_release",
     "describe_db_error",
+    "hash_access_code",
     "make_engine",
+    "new_access_code",
     "pending_review_ids",
     "release_label_for",
+    "set_access_code",
     "token_hash",
 ]
 
@@ -96,6 +99,19 @@ class Transaction:
         self._s.flush()
 
     # -- learners and attempts -------------------------------------------------------------------
+    def learners(self) -> list[Learner]:
+        """Return every learner, by employee id."""
+        return list(self._s.scalars(select(Learner).order_by(Learner.id)))
+
+    def set_access_code(self, row: Learner, code: tuple[str, str]) -> None:
+        """Give the learner ``row`` the access code hashed as ``code`` (``(salt, hash)`` from
+        :func:`hash_access_code`), clear their sign-in failures and end their sessions."""
+        set_access_code(self._s, row, code)
+
+    def end_sessions(self, learner_id: str, reason: str, now: datetime) -> int:
+        """End every live session of a learner; return how many ended."""
+        return _end_sessions(self._s, learner_id, reason, now)
+
     def learner(self, learner_id: str, *, for_update: bool = False) -> Learner | None:
         """Return the learner (``for_update``: locked for this transaction, which serialises the rules
         that decide on all of one learner's attempts, such as starting one)."""
@@ -383,30 +399,32 @@ class Records:
 
     # -- learners and sign-in ----------------------------------------------------------------
     def enroll(self, learner_id: str, name: str, team: str | None = None, cohort: str | None = None,
-               code: str | None = None) -> str:
+               code: str | None = None, now: datetime | None = None) -> str:
         """Create or update a learner and issue a new personal access code; return the code.
 
-        The code is shown once and stored only as a salted PBKDF2 hash.
+        The code is shown once and stored only as a salted PBKDF2 hash. A deactivated learner
+        enrolled again is active again. ``now`` (aware UTC, default now) is the enrolment time of a
+        new learner.
         """
         learner_id = learner_id.strip()
         if not learner_id or not name.strip():
             raise AuthError("an employee id and a name are required")
-        code = code or "-".join(secrets.token_hex(2) for _ in range(3))
-        salt = secrets.token_hex(16)
+        code = code or new_access_code()
+        hashed = hash_access_code(code)  # PBKDF2 (~0.1 s of CPU) before the transaction, not inside it
+        now = now or utcnow()
 
         def do(s: Session) -> None:
             row = s.get(Learner, learner_id)
             if row is None:
-                row = Learner(id=learner_id, created_at=to_db(utcnow()))
+                row = Learner(id=learner_id, created_at=to_db(now))
                 s.add(row)
             row.name = name.strip()
+            row.deactivated_at = None
             if team is not None:  # a new code alone keeps the learner's team and cohort
                 row.team = team
             if cohort is not None:
                 row.cohort = cohort
-            row.code_salt, row.code_hash = salt, _hash_code(code, salt)
-            s.merge(LoginThrottle(learner_id=learner_id, failures=0, blocked_until=None))
-            _end_sessions(s, learner_id, "code_reissued", utcnow())
+            set_access_code(s, row, hashed)
         if len(learner_id) > MAX_ID_LENGTH:
             raise AuthError(f"an employee id has at most {MAX_ID_LENGTH} characters")
         self.run(do, retry_conflicts=True)
@@ -429,7 +447,8 @@ class Records:
         Raises
         ------
         AuthError
-            "unknown id or wrong access code" (the same for both), also for an id or a code
+            "unknown id or wrong access code" (the same for both), also for a deactivated learner
+            (a leaver; the audit event ``sign_in_deactivated`` tells the trainer why) and for an id or a code
             longer than :data:`MAX_ID_LENGTH` / :data:`MAX_CODE_LENGTH` characters.
         """
         now = now or utcnow()
@@ -442,10 +461,10 @@ class Records:
         else:
             hmac.compare_digest("!", _hash_code(code[:MAX_CODE_LENGTH], _DUMMY_SALT))
             ok = False
-        if ok:
-            return row  # type: ignore[return-value]
-        self.run(lambda s: s.add(AuditEvent(at=to_db(now), learner_id=learner_id[:MAX_ID_LENGTH],
-                                            kind="sign_in_failed")))
+        if ok and row is not None and row.active:
+            return row
+        kind = "sign_in_deactivated" if ok else "sign_in_failed"
+        self.run(lambda s: s.add(AuditEvent(at=to_db(now), learner_id=learner_id[:MAX_ID_LENGTH], kind=kind)))
         raise AuthError("unknown id or wrong access code")
 
     # -- sessions at the learner server's door --------------------------------------------------
@@ -473,7 +492,8 @@ class Records:
         return token
 
     def session_learner(self, token: str | None, now: datetime | None = None) -> Learner | None:
-        """Return the learner of a live session token, or ``None`` (unknown, ended or expired)."""
+        """Return the learner of a live session token, or ``None`` (unknown, ended, expired, or the
+        learner was deactivated)."""
         if not token or len(token) > 128:
             return None
         now = now or utcnow()
@@ -482,7 +502,8 @@ class Records:
             row = s.get(WebSession, token_hash(token))
             if row is None or row.ended_at is not None or from_db(row.expires_at) <= now:
                 return None
-            return s.get(Learner, row.learner_id)
+            learner = s.get(Learner, row.learner_id)
+            return learner if learner is not None and learner.active else None
         return self.run(do)
 
     def live_sessions(self, session_hashes: Iterable[str], now: datetime | None = None) -> set[str]:
@@ -556,20 +577,20 @@ class Records:
         ------
         AuthError
             When several enrolled ids equal ``hub_name`` ignoring case and none exactly (the trainer
-            must rename one).
+            must rename one), or when the learner was deactivated (a leaver).
         RecordsError
             On a database error.
         """
         def do(s: Session) -> Learner:
             row = s.get(Learner, hub_name)
             if row is not None:
-                return row
+                return _active(row)
             same = s.scalars(select(Learner).where(func.lower(Learner.id) == hub_name.lower())).all()
             if len(same) > 1:
                 raise AuthError(f"JupyterHub user {hub_name!r} matches several enrolled ids "
                                 f"({', '.join(sorted(x.id for x in same))}); give each learner a distinct id")
             if same:
-                return same[0]
+                return _active(same[0])
             row = Learner(id=hub_name, name=hub_name, code_salt="", code_hash="!", created_at=to_db(utcnow()))
             s.add(row)
             return row
@@ -666,6 +687,31 @@ class Records:
                 row.completed_at = to_db(now)
             return row
         return self.run(do, retry_conflicts=True)
+
+
+def new_access_code() -> str:
+    """Return a new personal access code: three groups of four hex digits, e.g. ``3fa2-9c01-7be4`` (48 bits)."""
+    return "-".join(secrets.token_hex(2) for _ in range(3))
+
+
+def hash_access_code(code: str) -> tuple[str, str]:
+    """Return ``(salt, hash)`` under which an access code is stored (salted PBKDF2-SHA256, 200,000 rounds)."""
+    salt = secrets.token_hex(16)
+    return salt, _hash_code(code, salt)
+
+
+def set_access_code(s: Session, row: Learner, code: tuple[str, str]) -> None:
+    """Store the hashed access code ``code`` (``(salt, hash)``) as the learner's, clear their sign-in
+    failures and end their sessions (reason ``code_reissued``), in the session's transaction."""
+    row.code_salt, row.code_hash = code
+    s.merge(LoginThrottle(learner_id=row.id, failures=0, blocked_until=None))
+    _end_sessions(s, row.id, "code_reissued", utcnow())
+
+
+def _active(row: Learner) -> Learner:
+    if not row.active:
+        raise AuthError(f"learner {row.id!r} was deactivated (left the company); a trainer can enroll them again")
+    return row
 
 
 def _end_sessions(s: Session, learner_id: str, reason: str, now: datetime) -> int:

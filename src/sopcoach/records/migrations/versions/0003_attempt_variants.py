@@ -1,7 +1,7 @@
 """Attempts store the params drawn for their template questions (``attempts.variants``).
 
-Revision ID: 0002
-Revises: 0001
+Revision ID: 0003
+Revises: 0002
 Create Date: 2026-12-07
 
 A nullable JSON column: question id -> the params drawn for that template when the attempt
@@ -13,8 +13,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0002"
-down_revision = "0001"
+revision = "0003"
+down_revision = "0002"
 branch_labels = None
 depends_on = None
 
