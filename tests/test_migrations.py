@@ -179,7 +179,7 @@ def test_db_upgrade_brings_mains_database_to_head_with_its_data(db_url, tmp_path
         service = inst_on(records, tmp_path, playbook, bank, blueprint).exam_service(clock)
         aid = service.start_or_resume("E1003", seed=11)
         for qid in records.attempt(aid).question_ids:
-            service.answer(aid, qid, correct_response(bank[qid]))
+            service.answer(aid, qid, correct_response(service.attempt_question(aid, qid)))
         clock.advance(minutes=15)
         assert service.submit(aid).passed
         assert aid == 3 and records.attempt(aid).state == "scored"
@@ -208,7 +208,7 @@ def test_db_upgrade_adopts_the_oldest_layout(db_url, tmp_path, playbook, bank, b
         service = inst_on(records, tmp_path, playbook, bank, blueprint).exam_service(clock)
         aid = service.start_or_resume("E1003", seed=2)
         for qid in records.attempt(aid).question_ids:
-            service.answer(aid, qid, correct_response(bank[qid]))
+            service.answer(aid, qid, correct_response(service.attempt_question(aid, qid)))
         assert service.submit(aid).passed
         assert records.latest_certificate_code("E1003") is not None
     finally:
