@@ -14,6 +14,7 @@ def scoring_throughput(repo: Path, attempts: int = 2000, seed: int = 1) -> dict[
     """
     from sopcoach.certification.exam import draw
     from sopcoach.certification.scoring import credit, score_attempt
+    from sopcoach.certification.variants import build
     from sopcoach.content.playbook import load_playbook
     from sopcoach.content.quizbank import load_bank, load_blueprint
 
@@ -24,7 +25,7 @@ def scoring_throughput(repo: Path, attempts: int = 2000, seed: int = 1) -> dict[
     cases = []
     for i in range(attempts):
         d = draw(bank, bp, i)
-        qs = [bank[q] for q in d.question_ids]
+        qs = [build(bank[q], pb, d.variants[q]) if q in d.variants else bank[q] for q in d.question_ids]
         responses = {}
         for q in qs:
             order = d.option_orders.get(q.id, [])

@@ -144,7 +144,8 @@ def make_plan(inst: Any) -> Plan:
     lang = current_lang()
     markers = {x.id: f"sopcoach-practice-{service.questions(x.id)[0].id}" for x in lessons}
     last = lessons[-1]
-    q = next((q for q in service.questions(last.id) if q.type in ("single_choice", "true_false")), None)
+    q = next((q for q in service.questions(last.id)
+              if q.type in ("single_choice", "true_false") and q.variant is None), None)
     if q is None:
         raise SystemExit(f"lesson {last.id} has no single-choice or true/false practice question")
     if q.type == "true_false":
@@ -164,7 +165,8 @@ def prepare_records(inst: Any, ids: list[str], plan: Plan) -> None:
         for lesson in service.lessons():
             for q in service.questions(lesson.id):
                 if q.id != plan.practice_qid:
-                    service.answer(learner, lesson.id, q.id, simulated_response(q, True))
+                    shown, params = service.variant(q.id)  # a template: one fresh variant
+                    service.answer(learner, lesson.id, q.id, simulated_response(shown, True), params=params)
 
 
 # -- processes ---------------------------------------------------------------------------------------

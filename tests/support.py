@@ -101,6 +101,16 @@ def raise_supervisor_limit(playbook_dir: Path, texts: bool = True) -> None:
         edit_file(playbook_dir / "clauses.yaml", "amount up to 500,000 CNY", "amount up to 800,000 CNY")
 
 
+def widget_tree(widget):
+    """Yield a widget and every widget below it (children, layout, style)."""
+    yield widget
+    for name in ("children", "layout", "style"):
+        value = getattr(widget, name, None)
+        for child in (value if isinstance(value, (list, tuple)) else [value]):
+            if child is not None and hasattr(child, "get_state"):
+                yield from widget_tree(child)
+
+
 def correct_response(q):
     """Return a response that earns full credit on ``q`` (test helper; reads the key)."""
     return simulated_response(q, True)
@@ -111,13 +121,20 @@ def wrong_response(q):
     return simulated_response(q, False)
 
 
+def answer_practice(service, learner_id: str, lesson_id: str, q, right: bool = True, lang=None):
+    """Answer practice question ``q`` right (or wrong) through ``service`` (a LessonService); a
+    template on a fresh variant, answered with its params as the lesson page does."""
+    shown, params = service.variant(q.id)
+    return service.answer(learner_id, lesson_id, q.id, simulated_response(shown, right), lang, params=params)
+
+
 def complete_lessons(inst, learner_id: str) -> None:
     """Answer every practice question of every lesson right, so the exam's lesson gate is open."""
     from sopcoach.lessons.progress import LessonService
     service = LessonService(inst)
     for lesson in service.lessons():
         for q in service.questions(lesson.id):
-            service.answer(learner_id, lesson.id, q.id, correct_response(q))
+            answer_practice(service, learner_id, lesson.id, q)
 
 
 # -- the learner server (browser tests) ------------------------------------------------------------

@@ -20,7 +20,7 @@ def take(service, records, bank, learner, clock, right=True, name="张三"):
     records.enroll(learner, name, team="east", cohort="2026-03")
     aid = service.start_or_resume(learner, seed=5)
     for qid in records.attempt(aid).question_ids:
-        service.answer(aid, qid, correct_response(bank[qid]) if right else wrong_response(bank[qid]))
+        service.answer(aid, qid, correct_response(service.attempt_question(aid, qid)) if right else wrong_response(service.attempt_question(aid, qid)))
     clock.advance(minutes=20)
     service.submit(aid)
     return aid

@@ -52,7 +52,7 @@ def test_reload_resumes_the_same_attempt_with_its_answers(inst, clock, learner):
     aid = first.start_or_resume(learner)
     view = first.view(aid)
     for qid in view.question_ids[:6]:
-        first.answer(aid, qid, correct_response(inst.bank[qid]))
+        first.answer(aid, qid, correct_response(first.attempt_question(aid, qid)))
     orders = [first.question(aid, i).options for i in range(len(view.question_ids))]
     clock.advance(minutes=5)
     second = inst.exam_service(clock)  # what a reloaded page's new kernel builds
@@ -88,7 +88,7 @@ def test_all_right_passes_and_is_recorded(inst, service, learner):
     """Every answer right: score 1, PASS, stored in the database."""
     aid = service.start_or_resume(learner)
     for qid in service.view(aid).question_ids:
-        service.answer(aid, qid, correct_response(inst.bank[qid]))
+        service.answer(aid, qid, correct_response(service.attempt_question(aid, qid)))
     report = service.submit(aid)
     assert report.score == 1 and report.passed
     row = inst.records.attempt(aid)
@@ -99,7 +99,7 @@ def test_all_wrong_fails(inst, service, learner):
     """Every answer wrong: score 0, FAIL."""
     aid = service.start_or_resume(learner)
     for qid in service.view(aid).question_ids:
-        service.answer(aid, qid, wrong_response(inst.bank[qid]))
+        service.answer(aid, qid, wrong_response(service.attempt_question(aid, qid)))
     report = service.submit(aid)
     assert report.score == 0 and not report.passed
     assert inst.records.attempt(aid).passed is False
@@ -110,7 +110,7 @@ def test_double_submit_is_idempotent(inst, service, learner):
     aid = service.start_or_resume(learner)
     qids = service.view(aid).question_ids
     for qid in qids[:20]:
-        service.answer(aid, qid, correct_response(inst.bank[qid]))
+        service.answer(aid, qid, correct_response(service.attempt_question(aid, qid)))
     first = service.submit(aid)
     second = service.submit(aid)
     assert first.score == second.score == Fraction(20, len(qids)) * 1 or first.score == second.score
@@ -124,7 +124,7 @@ def test_no_answer_after_submission(inst, service, learner):
     qids = service.view(aid).question_ids
     before = service.submit(aid)
     with pytest.raises(AttemptClosed):
-        service.answer(aid, qids[0], correct_response(inst.bank[qids[0]]))
+        service.answer(aid, qids[0], correct_response(service.attempt_question(aid, qids[0])))
     assert service.report(aid).score == before.score == 0
 
 
@@ -132,10 +132,10 @@ def test_late_answer_and_submit_are_refused(inst, service, clock, learner, bluep
     """After the time limit answers and submits are refused; answers given in time are scored."""
     aid = service.start_or_resume(learner)
     qids = service.view(aid).question_ids
-    service.answer(aid, qids[0], correct_response(inst.bank[qids[0]]))
+    service.answer(aid, qids[0], correct_response(service.attempt_question(aid, qids[0])))
     clock.advance(minutes=blueprint.time_limit_minutes, seconds=1)
     with pytest.raises(AttemptExpired):
-        service.answer(aid, qids[1], correct_response(inst.bank[qids[1]]))
+        service.answer(aid, qids[1], correct_response(service.attempt_question(aid, qids[1])))
     with pytest.raises(AttemptExpired):
         service.submit(aid)
     row = inst.records.attempt(aid)
@@ -157,7 +157,7 @@ def test_question_from_outside_the_attempt_is_refused(inst, service, learner):
     drawn = set(service.view(aid).question_ids)
     other = next(q for q in inst.bank.questions if q not in drawn)
     with pytest.raises(InvalidResponse):
-        service.answer(aid, other, correct_response(inst.bank[other]))
+        service.answer(aid, other, correct_response(service.attempt_question(aid, other)))
 
 
 def test_waiting_time_and_attempt_limit(inst, service, clock, learner, blueprint):

@@ -19,7 +19,7 @@ from sopcoach.lessons.progress import PASS_FRACTION, LessonService, lesson_gate
 from sopcoach.lessons.tools import (approval, check_follow_up_plan, classify_tier, deadline, funnel, objectives,
                                     quote_line, stage_map, trend)
 from sopcoach.web.secret import load_secret
-from support import CASES, ROOT, complete_lessons, correct_response, wrong_response
+from support import CASES, ROOT, answer_practice, complete_lessons, correct_response, wrong_response
 
 #: Every test that uses the records database runs on SQLite and on PostgreSQL (tests/conftest.py).
 pytestmark = pytest.mark.databases("sqlite", "postgresql")
@@ -330,15 +330,24 @@ def test_opening_a_lesson_records_it_once(lessons, inst, clock):
 
 def test_complete_needs_every_question_and_four_fifths(lessons, inst):
     """A lesson completes only when every practice question is answered and the score is >= 4/5."""
-    qs = lessons.questions("authority")
-    assert len(qs) == 4
-    for q in qs[:3]:
-        fb = lessons.answer("e7001", "authority", q.id, correct_response(q))
+    qs = [q for q in lessons.questions("authority") if q.variant is None]
+    assert len(qs) == 4 and len(lessons.questions("authority")) == 5  # and one template
+    for q in lessons.questions("authority")[:-1]:
+        fb = answer_practice(lessons, "e7001", "authority", q)
         assert fb.correct and not fb.status.complete
-    fb = lessons.answer("e7001", "authority", qs[3].id, wrong_response(qs[3]))
-    assert fb.status.score == Fraction(3, 4) and not fb.status.complete  # 3/4 < 4/5
-    fb = lessons.answer("e7001", "authority", qs[3].id, correct_response(qs[3]))
-    assert fb.status.complete and fb.status.score == 1
+    last = lessons.questions("authority")[-1]
+    fb = answer_practice(lessons, "e7001", "authority", last, right=False)
+    assert fb.status.score == Fraction(4, 5) and fb.status.complete  # 4/5 reaches the pass fraction
+    fb = answer_practice(lessons, "e7001", "authority", qs[0], right=False)
+    assert fb.status.score == Fraction(3, 5) and fb.status.complete  # completion is never taken back
+    other = "e7001b"
+    inst.records.enroll(other, "李四")
+    for q in lessons.questions("authority")[:3]:
+        answer_practice(lessons, other, "authority", q)
+    fb = answer_practice(lessons, other, "authority", lessons.questions("authority")[3], right=False)
+    assert fb.status.score == Fraction(3, 5) and not fb.status.complete  # not every question answered
+    fb = answer_practice(lessons, other, "authority", lessons.questions("authority")[4])
+    assert fb.status.score == Fraction(4, 5) and fb.status.complete
     assert PASS_FRACTION == Fraction(4, 5)
 
 
@@ -346,10 +355,10 @@ def test_completion_and_best_score_are_kept(lessons, inst):
     """After completion, a worse answer lowers the current score but not the best, nor completion."""
     qs = lessons.questions("service_levels")
     for q in qs:
-        lessons.answer("e7001", "service_levels", q.id, correct_response(q))
+        answer_practice(lessons, "e7001", "service_levels", q)
     fb = lessons.answer("e7001", "service_levels", qs[0].id, wrong_response(qs[0]))
     s = lessons.status("e7001", "service_levels")
-    assert fb.status.score == Fraction(3, 4) and s.best == 1 and s.complete
+    assert fb.status.score == Fraction(len(qs) - 1, len(qs)) and s.best == 1 and s.complete
 
 
 def test_feedback_gives_key_explanation_and_clause(lessons):

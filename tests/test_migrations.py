@@ -171,6 +171,7 @@ def test_db_upgrade_brings_mains_database_to_head_with_its_data(db_url, tmp_path
         failed = records.attempts("E1002")[0]
         assert (failed.state, failed.percent, failed.score_num, failed.score_den, failed.passed) == \
             ("scored", "50.0", 1, 2, False)
+        assert failed.variants is None  # drawn before templates: no params (revision 0003)
         assert records.authenticate("E1001", "aaaa-bbbb-cccc").name == "张三"  # the stored code hash still signs in
         assert [(x.active, x.email) for x in records.learners()] == [(True, None)] * 3  # revision 0002: nobody left
         assert len(records.lesson_progress("E1003")) == 2
@@ -178,7 +179,7 @@ def test_db_upgrade_brings_mains_database_to_head_with_its_data(db_url, tmp_path
         service = inst_on(records, tmp_path, playbook, bank, blueprint).exam_service(clock)
         aid = service.start_or_resume("E1003", seed=11)
         for qid in records.attempt(aid).question_ids:
-            service.answer(aid, qid, correct_response(bank[qid]))
+            service.answer(aid, qid, correct_response(service.attempt_question(aid, qid)))
         clock.advance(minutes=15)
         assert service.submit(aid).passed
         assert aid == 3 and records.attempt(aid).state == "scored"
@@ -207,7 +208,7 @@ def test_db_upgrade_adopts_the_oldest_layout(db_url, tmp_path, playbook, bank, b
         service = inst_on(records, tmp_path, playbook, bank, blueprint).exam_service(clock)
         aid = service.start_or_resume("E1003", seed=2)
         for qid in records.attempt(aid).question_ids:
-            service.answer(aid, qid, correct_response(bank[qid]))
+            service.answer(aid, qid, correct_response(service.attempt_question(aid, qid)))
         assert service.submit(aid).passed
         assert records.latest_certificate_code("E1003") is not None
     finally:
@@ -282,6 +283,37 @@ def test_a_learner_page_never_calls_an_old_schema_busy(tmp_path, monkeypatch):
 
 
 # -- other revisions ---------------------------------------------------------------------------------
+def test_revision_0003_adds_attempt_variants_keeping_attempts(db_url):
+    """0003 gives attempts a nullable ``variants`` column: an attempt made at 0002 keeps its row,
+    with no drawn params (it drew no template); the downgrade drops the column again."""
+    records = Records(db_url)
+    records.enroll("E1", "张三")
+    records.dispose()
+    engine = make_engine(db_url)
+    with engine.begin() as conn:
+        command.downgrade(schema.alembic_config(conn), "0002")
+    engine.dispose()
+    engine = create_engine(db_url)
+    assert "variants" not in {c["name"] for c in inspect(engine).get_columns("attempts")}
+    with engine.begin() as c:
+        c.execute(text("INSERT INTO attempts (learner_id, exam_id, number, state, seed, question_ids, option_orders, "
+                       "bank_digest, playbook_hash, playbook_version, started_at, deadline_at) VALUES ('E1', 'x', 1, "
+                       "'started', 7, '[\"q1\"]', '{}', 'd', 'h', '1.0', '2026-01-05 01:00:00', '2026-01-05 01:45:00')"))
+    engine.dispose()
+    with pytest.raises(SchemaOutdated, match="revision 0002"):
+        Records(db_url)
+    engine = make_engine(db_url)
+    before, after = schema.upgrade(engine, db_url)
+    engine.dispose()
+    assert (before.current, after.current) == ("0002", "0003") and schema_differences(db_url) == []
+    records = Records(db_url)
+    try:
+        row = records.attempts("E1")[0]
+        assert (row.seed, row.question_ids, row.variants) == (7, ["q1"], None)
+    finally:
+        records.dispose()
+
+
 def test_a_database_from_a_newer_sopcoach_is_refused(db_url):
     """A revision this code does not know: Records, `db upgrade` and `db current` all say the code is older."""
     Records(db_url).dispose()

@@ -95,7 +95,8 @@ def test_shipped_bank_round_trips_through_moodle_xml(tmp_path, capsys):
     assert main(["import", str(xml), "-o", str(back), "--strict"]) == 0
     assert "imported 104, skipped 0 (104 items, moodle-xml)" in capsys.readouterr().out
     pb = load_playbook(ROOT / "playbook")
-    before = load_bank(sorted((ROOT / "quizzes" / "bank").glob("*.yaml")), pb).questions
+    before = {k: q for k, q in load_bank(sorted((ROOT / "quizzes" / "bank").glob("*.yaml")), pb).questions.items()
+              if q.variant is None}  # templates are not exported (no fixed key)
     after = load_bank([back], pb).questions
     assert list(after) == list(before)
     assert [_comparable(q) for q in after.values()] == [_comparable(q) for q in before.values()]

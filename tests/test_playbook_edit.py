@@ -304,10 +304,11 @@ def test_review_shows_diff_impact_and_key_changes(ed):
         "follow-up-frequency", [("tiers.cadence[A].min_weekly_follow_ups", 3, 4)])
     (row,) = r.impact
     assert "cm-a-cadence" in row.questions and row.lessons == ("L5 customers",) and row.checks == ("cadence",)
-    assert row.practice == ("pr-cust-a-unrecorded",)
+    assert row.practice == ("pr-cust-a-unrecorded", "pr-cust-var-cadence")
     keys = {(k.question_id, k.pool): (k.old, k.new) for k in r.key_changes}
     assert keys[("cm-a-cadence", "bank")] == ("3 per week", "4 per week")
     assert keys[("pr-cust-a-unrecorded", "practice")] == ("3 follow-ups", "4 follow-ups")
+    assert ("pr-cust-var-cadence", "practice") not in keys  # a template keeps its rule: each draw uses the new value
     assert "cm-cadence-order" in r.text_changes  # its explanation quotes the cadence
     (lesson,) = r.lesson_changes
     assert lesson.lesson == "L5 customers" and "at least 4 times a week" in lesson.new

@@ -63,7 +63,7 @@ def test_an_answer_raced_by_the_submit_is_scored_or_refused(inst, clock):
         def answer_all(service=service, aid=aid, qids=qids, saved=saved, refused=refused, first_saved=first_saved):
             for qid in qids:
                 try:
-                    service.answer(aid, qid, correct_response(inst.bank[qid]))
+                    service.answer(aid, qid, correct_response(service.attempt_question(aid, qid)))
                 except AttemptClosed:
                     refused.append(qid)
                 else:
@@ -84,7 +84,8 @@ def test_an_answer_raced_by_the_submit_is_scored_or_refused(inst, clock):
         lost += [q for q in saved if q not in earned]
         scored_late += len(refused) > 0
         assert set(stored) == set(saved)  # a refused answer is not stored
-        rescored = score_attempt([inst.bank[q] for q in row.question_ids], stored, inst.blueprint.pass_fraction)
+        rescored = score_attempt([service.attempt_question(aid, q) for q in row.question_ids], stored,
+                                 inst.blueprint.pass_fraction)
         assert (rescored.earned, rescored.possible) == (report.earned, report.possible)
         assert (row.score_num, row.score_den) == (report.score.numerator, report.score.denominator)
     assert lost == [], f"answers told 'saved' but not scored: {lost}"

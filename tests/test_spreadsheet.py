@@ -89,7 +89,7 @@ def evil_home(tmp_path, monkeypatch):
         inst.records.enroll(f"L{i}", name, team="=cmd|' /C calc'!A0", cohort="@c")
         aid = service.start_or_resume(f"L{i}", seed=i)
         for qid in inst.records.attempt(aid).question_ids:
-            service.answer(aid, qid, correct_response(inst.bank[qid]))
+            service.answer(aid, qid, correct_response(service.attempt_question(aid, qid)))
         clock.advance(minutes=10)
         service.submit(aid)
         clock.advance(hours=25)

@@ -46,7 +46,7 @@ def sit(service, records, bank, learner, clock, n_right=30, team="east", seed=1)
     records.enroll(learner, f"学员{learner}", team=team, cohort="2026-03")
     aid = service.start_or_resume(learner, seed=seed)
     for i, qid in enumerate(records.attempt(aid).question_ids):
-        service.answer(aid, qid, correct_response(bank[qid]) if i < n_right else wrong_response(bank[qid]))
+        service.answer(aid, qid, correct_response(service.attempt_question(aid, qid)) if i < n_right else wrong_response(service.attempt_question(aid, qid)))
     clock.advance(minutes=20)
     service.submit(aid)
     return aid
@@ -74,14 +74,14 @@ def test_release_and_confirm_through_the_app(site, records, clock):
     assert app.label_box.value == "1.1"  # 1.0 is taken: the next label is proposed
     app.note_box.value = "monthly review"
     app.release_button.click()
-    assert "Released 1.1: 1 clause(s) changed, 10 question(s) waiting for review." in app.status.value
+    assert "Released 1.1: 1 clause(s) changed, 11 question(s) waiting for review." in app.status.value
     assert latest_release(records).label == "1.1" and 'version: "1.1"' in (site.playbook_dir / "sop.yaml").read_text()
-    assert set(app.checks) == needs_review_ids(records) and len(app.checks) == 10
+    assert set(app.checks) == needs_review_ids(records) and len(app.checks) == 11
     app.checks["sp-rep-approver"].value = True
     app.checks["sp-am-approver"].value = True
     app.confirm_button.click()
     assert "Confirmed 2" in app.status.value
-    assert len(needs_review_ids(records)) == 8 and "sp-rep-approver" not in app.checks
+    assert len(needs_review_ids(records)) == 9 and "sp-rep-approver" not in app.checks
 
 
 def test_release_refused_while_a_clause_quotes_the_old_value_until_confirmed(site, records, clock):
@@ -102,7 +102,7 @@ def test_release_refused_while_a_clause_quotes_the_old_value_until_confirmed(sit
     assert "needs your name" in app.status.value and latest_release(records).label == "1.0"
     app.by_box.value = "王老师"
     app.release_button.click()
-    assert ("Released 1.1: 1 clause(s) changed, 10 question(s) waiting for review; 2 quote(s) of old values "
+    assert ("Released 1.1: 1 clause(s) changed, 11 question(s) waiting for review; 2 quote(s) of old values "
             "confirmed by 王老师 (recorded with the release).") in app.status.value
     kept = latest_release(records).snapshot["quotes_confirmed"]
     assert kept["by"] == "王老师" and [q["lang"] for q in kept["quotes"]] == ["zh-CN", "en"]
@@ -237,7 +237,7 @@ def test_recertification_app_runs_the_short_exam(site, records, clock):
     exam.start_button.click()
     rid = exam.attempt_id
     for qid in records.attempt(rid).question_ids:
-        exam.service.answer(rid, qid, correct_response(exam.service.bank[qid]))
+        exam.service.answer(rid, qid, correct_response(exam.service.attempt_question(rid, qid)))
     exam.review_button.click()
     exam.submit_button.click()
     exam.confirm_button.click()

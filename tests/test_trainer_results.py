@@ -18,7 +18,7 @@ from sopcoach.certification.results import ATTEMPT_COLUMNS, attempt_rows, export
 def sit(service, records, bank, learner, clock, n_right, minutes, seed=1):
     aid = service.start_or_resume(learner, seed=seed)
     for i, qid in enumerate(records.attempt(aid).question_ids):
-        q = bank[qid]
+        q = service.attempt_question(aid, qid)
         service.answer(aid, qid, correct_response(q) if i < n_right else wrong_response(q))
     clock.advance(minutes=minutes)
     service.submit(aid)

@@ -5,7 +5,7 @@ import pytest
 
 from sopcoach.certification.exam import AttemptState
 from sopcoach.ui.exam_app import ExamApp, Page
-from support import correct_response, wrong_response
+from support import correct_response, widget_tree, wrong_response
 
 #: Every test that uses the records database runs on SQLite and on PostgreSQL (tests/conftest.py).
 pytestmark = pytest.mark.databases("sqlite", "postgresql")
@@ -29,19 +29,9 @@ def _forge_value(widget, **state) -> None:
                         "buffers": []})
 
 
-def _tree(widget):
-    """Yield a widget and every widget below it (children, layout, style)."""
-    yield widget
-    for name in ("children", "layout", "style"):
-        value = getattr(widget, name, None)
-        for child in (value if isinstance(value, (list, tuple)) else [value]):
-            if child is not None and hasattr(child, "get_state"):
-                yield from _tree(child)
-
-
 def _answer_current(app, inst, right: bool = True, before_answering=None) -> None:
     qv = app.service.question(app.attempt_id, app.index)
-    q = inst.bank[qv.question_id]
+    q = app.service.attempt_question(app.attempt_id, qv.question_id)
     resp = correct_response(q) if right else wrong_response(q)
     if before_answering is not None:
         before_answering()
@@ -193,7 +183,7 @@ def test_no_widget_state_carries_the_key_before_submission(app, inst):
             secrets.add(q.explanation.get("zh-CN"))
     for i in range(len(app.service.view(app.attempt_id).question_ids)):
         app.go_to(i)
-        blob = "\n".join(str(m.get_state()) for m in _tree(app.root))
+        blob = "\n".join(str(m.get_state()) for m in widget_tree(app.root))
         assert "correct" not in blob.lower()
         assert not any(s in blob for s in secrets)
 

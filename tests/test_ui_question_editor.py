@@ -75,6 +75,19 @@ def test_the_practice_preview_is_the_lesson_card_and_its_check_gives_feedback(ap
     assert "Correct" in _texts(card)
 
 
+def test_a_template_previews_one_drawn_variant_with_its_key(app):
+    """A template shows one sample draw (numbers filled in, the rule named) and that draw's key."""
+    _pick(app, "bank", "sp-var-proposal-deadline")
+    shown = _texts(app.preview)
+    assert "A template" in shown and "sla_deadline" in shown and "{{" not in shown
+    assert "working days" in shown and " 20" in shown  # a drawn limit and date-time
+    app.show_key.value = True
+    assert "Key: <b>" in app.key_box.value and "20" in app.key_box.value
+    _pick(app, "practice", "pr-prod-var-quote")
+    card = app.preview.children[0]
+    assert "sopcoach-practice-pr-prod-var-quote" in card._dom_classes and "{{" not in _texts(card)
+
+
 def test_a_new_question_is_added_edited_and_saved(app, content, tmp_path):
     app.pool.value = "practice"
     app.new_id.value = "pr-auth-new"

@@ -22,7 +22,7 @@ from sopcoach.errors import ExamError, QuestionsNeedReview, StaleQuotes, Version
 
 QUOTE_QUESTIONS = {"pk-rep-discount", "pk-am-quote-limit", "pk-supervisor-discount", "sp-rep-quote-limit",
                    "sp-rep-discount-limit", "sp-rep-approver", "sp-am-approver", "sp-supervisor-approver",
-                   "sp-apply-quote-approver", "pk-apply-quote-within-authority"}
+                   "sp-apply-quote-approver", "pk-apply-quote-within-authority", "sp-var-approval-chain"}
 
 
 @dataclass
@@ -98,7 +98,7 @@ def test_first_release_records_hashes_and_flags_nothing(content, records, clock)
 
 
 def test_release_marks_questions_on_changed_clauses(content, records, clock):
-    """A release that changes quote-limits marks the 10 questions examining it needs-review."""
+    """A release that changes quote-limits marks the 11 questions examining it needs-review."""
     pb, bank = content.load()
     release(records, pb, bank, content.folder, now=clock())
     raise_supervisor_limit(content)
@@ -357,7 +357,7 @@ def test_diff_before_any_release_says_so(playbook):
 
 
 def test_impact_lists_questions_lessons_checks_and_kpis(playbook, bank):
-    """quote-limits: 10 questions, lessons 3 and 10, the authority check; kpi-formulas: the KPIs."""
+    """quote-limits: 11 questions (one a template), lessons 3 and 10, the authority check; kpi-formulas: the KPIs."""
     df = impact(playbook, bank, ["quote-limits", "business-calendar", "kpi-formulas"], "en")
     assert set(df.loc["quote-limits", "questions"]) == QUOTE_QUESTIONS
     assert df.loc["quote-limits", "lessons"] == ["L3 authority", "L10 products"]
@@ -383,7 +383,7 @@ def certify(service: ExamService, records: Any, bank: Any, learner: str, clock: 
     records.enroll(learner, f"学员{learner}", team="east", cohort="2026-03")
     aid = service.start_or_resume(learner, seed=seed)
     for qid in records.attempt(aid).question_ids:
-        service.answer(aid, qid, correct_response(bank[qid]))
+        service.answer(aid, qid, correct_response(service.attempt_question(aid, qid)))
     clock.advance(minutes=15)
     assert service.submit(aid).passed
     return aid
@@ -456,7 +456,7 @@ def test_passing_recertification_renews_the_certificate(content, records, bluepr
     rid = recert.start_or_resume(learner, seed=3)
     assert len(records.attempt(rid).question_ids) == 2
     for qid in records.attempt(rid).question_ids:
-        recert.answer(rid, qid, correct_response(sub_bank[qid]))
+        recert.answer(rid, qid, correct_response(recert.attempt_question(rid, qid)))
     clock.advance(minutes=3)
     assert recert.submit(rid).passed
     assert verify(records, old.code, clock()).status == "superseded"

@@ -32,6 +32,8 @@ Every error sopcoach raises on purpose is defined here::
     │   ├── NonexistentLocalTime
     │   └── CalendarRangeError
     ├── ToolInputError          (also a ValueError) a lesson tool got an unusable input
+    ├── TemplateError           (also a ValueError) a question template gives no usable key
+    │   └── AmbiguousDraw       a draw gives two options the same text (drawn again)
     ├── AnalysisError           a CRM analysis cannot run with the given arguments
     └── SimulationError         a simulated export cannot be built as asked
 
@@ -305,6 +307,15 @@ class CalendarRangeError(BusinessTimeError):
 
 class ToolInputError(SopcoachError, ValueError):
     """A lesson tool got an input it cannot use (negative amount, unknown role, ...)."""
+
+
+class TemplateError(SopcoachError, ValueError):
+    """A question template gives no usable instance: its rule gives no key for a draw (no role may
+    approve, a zero denominator, a key no option has), or no draw has distinct options."""
+
+
+class AmbiguousDraw(TemplateError):
+    """A template's draw gives two options the same text (the draw is made again)."""
 
 
 class AnalysisError(SopcoachError):

@@ -23,7 +23,7 @@ from learner_servers import LearnerServer
 from support import (CHROMIUM, CHROMIUM_ARGS, NOT_LOOPBACK, ROOT, complete_lessons, correct_response,
                      installation_at, learner_env)
 
-from sopcoach.certification.exam import draw
+from sopcoach.certification.exam import attempt_question, draw
 from sopcoach.config import Installation
 from sopcoach.content.playbook import load_playbook
 
@@ -522,7 +522,7 @@ def _attempt(home: Path, learner: str, question_first: str | None = None) -> tup
     if question_first:
         for qid in qids:
             if qid != question_first:
-                service.answer(aid, qid, correct_response(inst.bank[qid]))
+                service.answer(aid, qid, correct_response(service.attempt_question(aid, qid)))
     return inst, qids
 
 
@@ -569,7 +569,7 @@ def test_every_question_shows_its_stem_and_choices_in_full(learner_server, learn
     for number, qid in enumerate(qids, 1):
         page.get_by_text(f"第 {number} 题，共 {len(qids)} 题").wait_for(timeout=LOAD_MS)
         page.locator(f".sopcoach-q{number}").wait_for(state="visible", timeout=LOAD_MS)
-        question = inst.bank[qid]
+        question = attempt_question(inst.bank, inst.records.attempts("e6002")[-1], qid)
         found = _not_in_full(page, number, question, "zh-CN")
         if found:
             page.screenshot(path=str(shots / f"q{number}-{question.type}-{width}.png"), full_page=True)

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 import requests
 
+from sopcoach.certification.exam import attempt_question
 from support import (LEARNER_ROOT, PAGE_LOAD_MS, ROOT, complete_lessons, correct_response, installation_at,
                      learner_env, sign_in_browser, sign_in_session, wrong_response)
 
@@ -58,7 +59,7 @@ def _exact(label: str) -> re.Pattern[str]:
 def _answer_in_browser(page, inst, attempt, index: int, response) -> None:
     """Give ``response`` to question ``index`` through the page's controls."""
     qid = attempt.question_ids[index]
-    q = inst.bank[qid]
+    q = attempt_question(inst.bank, attempt, qid)
     if response is None:
         return
     labels = {o.id: o.text.get("zh-CN") for o in getattr(q, "options", []) or getattr(q, "blocks", [])}
@@ -127,7 +128,7 @@ def _take_exam(page, inst, learner: str, right: bool, artifacts: Path, tag: str)
     for i in range(n):
         page.get_by_text(f"第 {i + 1} 题，共 {n} 题").wait_for(timeout=TIMEOUT)
         page.locator(f".sopcoach-q{i + 1}").wait_for(timeout=TIMEOUT)
-        q = inst.bank[attempt.question_ids[i]]
+        q = attempt_question(inst.bank, attempt, attempt.question_ids[i])
         _answer_in_browser(page, inst, attempt, i, correct_response(q) if right else wrong_response(q))
         if i == 0:
             page.screenshot(path=str(artifacts / f"{tag}-question.png"), full_page=True)
@@ -179,7 +180,7 @@ def test_reload_mid_exam_resumes(exam_server, page, artifacts):
     attempt = inst.records.attempts("e3001")[-1]
     n = len(attempt.question_ids)
     for i in range(3):
-        q = inst.bank[attempt.question_ids[i]]
+        q = attempt_question(inst.bank, attempt, attempt.question_ids[i])
         _answer_in_browser(page, inst, attempt, i, correct_response(q))
         page.get_by_role("button", name="下一题").click()
         page.get_by_text(f"第 {i + 2} 题，共 {n} 题").wait_for(timeout=TIMEOUT)
@@ -203,7 +204,7 @@ def test_reload_mid_exam_resumes(exam_server, page, artifacts):
         view = service.question(attempt.id, i, "zh-CN")
         assert view.question_id == attempt.question_ids[i]
         page.locator(".sopcoach-learner-app p > b", has_text=view.text).first.wait_for(timeout=TIMEOUT)
-        _wait_shown(page, inst.bank[view.question_id], i, saved[view.question_id].response)
+        _wait_shown(page, attempt_question(inst.bank, attempt, view.question_id), i, saved[view.question_id].response)
 
 
 def test_content_and_database_cannot_be_fetched(exam_server):

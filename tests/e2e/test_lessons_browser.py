@@ -42,10 +42,30 @@ def _wait_db(check, what: str, timeout: float = 20) -> None:
     raise AssertionError(f"not saved in time: {what}")
 
 
-def answer_practice(page, q, timeout: float = TIMEOUT) -> None:
-    """Answer practice question ``q`` right through the page (zh-CN labels), check it, and wait for "correct"."""
+def answer_practice(page, q, timeout: float = TIMEOUT, inst=None, lesson_id: str | None = None) -> None:
+    """Answer practice question ``q`` right through the page (zh-CN labels), check it, and wait for "correct".
+
+    A template's numbers live in the page's kernel only: it is answered once (first option, or 0),
+    then right on the variant the stored answer names (the same numbers stay on the page).
+    """
     box = page.locator(f".sopcoach-practice-{q.id}")
     box.scroll_into_view_if_needed(timeout=timeout)
+    if q.variant is not None:
+        if q.type == "single_choice":
+            box.locator(".widget-radio-box label").first.click()
+        else:
+            box.locator(".widget-text input").first.fill("0")
+            box.locator(".widget-text input").first.press("Tab")
+        box.locator(".sopcoach-check").click()
+
+        def stored():
+            return ((inst.records.lesson_progress("e4001").get(lesson_id).practice or {}).get("answers", {})
+                    .get(q.id))
+        _wait_db(lambda: stored() is not None, f"{lesson_id}/{q.id} (first try)")
+        if stored()["credit"] == "1":
+            box.locator(".sopcoach-feedback", has_text="回答正确").wait_for(timeout=timeout)
+            return
+        q, _ = LessonService(inst).variant(q.id, stored()["params"])
     resp = correct_response(q)
     if q.type == "single_choice":
         label = next(o.text.get("zh-CN") for o in q.options if o.id == resp)
@@ -68,7 +88,7 @@ def _practise(page, inst, lesson_id: str) -> None:
     """Answer every practice question of the lesson right, through the page, and check each."""
     service = LessonService(inst)
     for q in service.questions(lesson_id):
-        answer_practice(page, q)
+        answer_practice(page, q, inst=inst, lesson_id=lesson_id)
         _wait_db(lambda: q.id in ((inst.records.lesson_progress("e4001").get(lesson_id).practice or {})
                                   .get("answers", {})), f"{lesson_id}/{q.id}")
 

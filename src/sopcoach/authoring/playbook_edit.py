@@ -458,6 +458,8 @@ def question_key(q: Any) -> tuple:
     ('numeric', '4', '0')
     """
     kind = getattr(q, "type", "")
+    if getattr(q, "variant", None) is not None:  # a template: its key is its rule, computed per draw
+        return (kind, "template", q.variant.rule)
     if kind == "numeric":
         return (kind, *(f"{x:f}" for x in (q.answer.normalize(), q.tolerance.normalize()))) + tuple(
             (str(a.answer), str(a.min), str(a.max), str(a.weight)) for a in (q.answers or []))

@@ -17,6 +17,7 @@ answer raced by the submit is either stored before scoring (and counted) or refu
 """
 from __future__ import annotations
 
+import dataclasses
 import enum
 import random
 from dataclasses import dataclass
@@ -35,6 +36,7 @@ from ..records.models import Answer, Attempt, from_db, to_db, utcnow
 from ..records.store import Records, Transaction
 from .certificates import RECERT_INFIX, issue_for_attempt
 from .scoring import ScoreReport, check_response, floor_percent, report_from_json, report_to_json, score_attempt
+from .variants import TemplateError, build, instantiate, variant_seed
 
 
 class AttemptState(str, enum.Enum):
@@ -65,10 +67,12 @@ def transition(row: Attempt, new: AttemptState) -> None:
 
 @dataclass(frozen=True)
 class Draw:
-    """A seeded draw: question ids in exam order and each question's option/block order."""
+    """A seeded draw: question ids in exam order, each question's option/block order and the
+    drawn params of each template (``variants``: question id -> params, empty without templates)."""
 
     question_ids: list[str]
     option_orders: dict[str, list[str]]
+    variants: dict[str, dict[str, Any]] = dataclasses.field(default_factory=dict)
 
 
 def draw(bank: Bank, blueprint: Blueprint, seed: int, exclude: AbstractSet[str] = frozenset()) -> Draw:
@@ -93,12 +97,14 @@ def draw(bank: Bank, blueprint: Blueprint, seed: int, exclude: AbstractSet[str] 
     Draw
         ``question_ids`` in exam order; ``option_orders`` maps each choice or ordering question
         to its option/block ids in display order. Orders are shuffled from the ids sorted, so
-        they never depend on which option is correct.
+        they never depend on which option is correct. ``variants`` maps each template drawn to
+        its params, drawn from ``seed`` and the question id (:func:`~sopcoach.certification.variants.variant_seed`).
 
     Raises
     ------
     ExamError
-        When a section has fewer eligible questions than it draws.
+        When a section has fewer eligible questions than it draws, or a template gives no usable
+        variant.
     """
     rng = random.Random(seed)
     chosen: list[str] = []
@@ -113,7 +119,36 @@ def draw(bank: Bank, blueprint: Blueprint, seed: int, exclude: AbstractSet[str] 
         order = option_order(bank[qid], rng)
         if order is not None:
             orders[qid] = order
-    return Draw(chosen, orders)
+    variants: dict[str, dict[str, Any]] = {}
+    for qid in chosen:
+        if bank[qid].variant is not None:
+            try:
+                variants[qid] = instantiate(bank[qid], bank.playbook, random.Random(variant_seed(seed, qid)))[1]
+            except TemplateError as exc:
+                raise ExamError(str(exc)) from None
+    return Draw(chosen, orders, variants)
+
+
+def attempt_question(bank: Bank, row: Attempt, question_id: str) -> Any:
+    """Return question ``question_id`` as attempt ``row`` asked it: a template's instance rebuilt
+    from the params stored with the attempt (never drawn again), any other question as it is.
+
+    Raises
+    ------
+    ExamError
+        When a template of the attempt has no stored params (a row from before templates existed
+        cannot name a template) or its params give no instance.
+    """
+    q = bank[question_id]
+    if q.variant is None:
+        return q
+    params = (row.variants or {}).get(question_id)
+    if params is None:
+        raise ExamError(f"attempt {row.id} has no drawn numbers for template {question_id!r}")
+    try:
+        return build(q, bank.playbook, params)
+    except TemplateError as exc:
+        raise ExamError(str(exc)) from None
 
 
 def option_order(q: Any, rng: random.Random) -> list[str] | None:
@@ -276,7 +311,7 @@ class ExamService:
         """Return the learner's view of question ``index`` (0-based) of an attempt, with no key."""
         row = self._row(attempt_id)
         qid = row.question_ids[index]
-        q = self.bank[qid]
+        q = attempt_question(self.bank, row, qid)
         answer = self.records.answers(attempt_id).get(qid)
         return question_view(q, row.option_orders.get(qid, []), lang, index + 1, len(row.question_ids),
                              answer.response if answer else None, bool(answer and answer.flagged))
@@ -324,7 +359,8 @@ class ExamService:
             d = draw(self.bank, self.blueprint, use_seed, exclude=self._held_back(tx))
             row = Attempt(learner_id=learner_id, exam_id=self.blueprint.id, number=el.attempts_used + 1,
                           state=AttemptState.STARTED.value, seed=use_seed, question_ids=d.question_ids,
-                          option_orders=d.option_orders, bank_digest=self.bank.digest,
+                          option_orders=d.option_orders, variants=d.variants or None,
+                          bank_digest=self.bank.digest,
                           playbook_hash=self.playbook_hash, playbook_version=self._version(tx),
                           started_at=to_db(now),
                           deadline_at=to_db(now + timedelta(minutes=self.blueprint.time_limit_minutes)))
@@ -351,7 +387,7 @@ class ExamService:
             row = self._open_row(tx, attempt_id, now)
             if question_id not in row.question_ids:
                 raise InvalidResponse(f"question {question_id!r} is not part of this attempt")
-            value = check_response(self.bank[question_id], response)
+            value = check_response(attempt_question(self.bank, row, question_id), response)
             ans = tx.answer(attempt_id, question_id)
             if ans is None:
                 tx.add(Answer(attempt_id=attempt_id, question_id=question_id, response=value,
@@ -415,6 +451,10 @@ class ExamService:
             return True
         return self.records.transaction(do)
 
+    def attempt_question(self, attempt_id: int, question_id: str) -> Any:
+        """Return a question as the attempt asked it (a template's stored variant); for review after scoring."""
+        return attempt_question(self.bank, self._row(attempt_id), question_id)
+
     def report(self, attempt_id: int) -> ScoreReport:
         """Return the score of a closed attempt.
 
@@ -464,7 +504,7 @@ class ExamService:
 
     def _close(self, tx: Transaction, row: Attempt, state: AttemptState, now: datetime) -> None:
         answers = tx.responses(row.id)
-        questions = [self.bank[q] for q in row.question_ids]
+        questions = [attempt_question(self.bank, row, q) for q in row.question_ids]
         rep = score_attempt(questions, answers, self.blueprint.pass_fraction)
         if state == AttemptState.SCORED:
             transition(row, AttemptState.SCORED)
@@ -589,5 +629,5 @@ def recertification_exam(bank: Bank, blueprint: Blueprint, clauses: list[str], r
                   f"SOP clauses changed since you were certified: {en_titles}. You pass with {pct}% or more; "
                   "your certificate is then brought up to the current SOP version."}),
         "time_limit_minutes": minutes, "require_lessons": False, "sections": sections})
-    sub = Bank([q for c in ordered for q in assigned[c]], bank.digest)
+    sub = Bank([q for c in ordered for q in assigned[c]], bank.digest, playbook=bank.playbook)
     return sub, bp

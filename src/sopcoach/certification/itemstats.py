@@ -54,7 +54,8 @@ examine each clause ("the questions on seed:2.3.1 are missed most").
 from __future__ import annotations
 
 import random
-from dataclasses import dataclass
+import json
+from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any, TypeGuard
 from collections.abc import Iterable, Mapping
@@ -150,9 +151,12 @@ def item_statistics(marks: pd.DataFrame, max_marks: pd.Series, guess: pd.Series 
 def guess_score(question: Any) -> float:
     """Return the expected credit of a random answer, as Moodle estimates it, or ``NaN``.
 
-    Single choice: the mean credit of its options; true/false: 0.5; other types: unknown.
+    Single choice: the mean credit of its options (a template: one key among its options);
+    true/false: 0.5; other types: unknown.
     """
     kind = getattr(question, "type", "")
+    if kind == "single_choice" and getattr(question, "variant", None) is not None:
+        return 1 / len(question.options)
     if kind == "true_false":
         return 0.5
     if kind == "single_choice":
@@ -324,7 +328,10 @@ class Responses:
     ``marks`` (attempt x question, points, ``NaN`` = not drawn), ``max_marks`` (points per
     question), ``slots`` and ``slot_max`` (attempt x position, percent of the test earned and
     possible), ``totals`` (percent per attempt), ``attempts`` (index attempt id; columns
-    ``learner_id``, ``number``, ``passed``), ``pass_mark`` (fraction).
+    ``learner_id``, ``number``, ``passed``), ``pass_mark`` (fraction). ``variants`` maps each
+    template question (see :mod:`sopcoach.certification.variants`) to the number of distinct drawn
+    variants among these attempts: a template's figures pool all its variants (one column per
+    template id, whatever numbers each attempt drew).
     """
 
     marks: pd.DataFrame
@@ -334,6 +341,7 @@ class Responses:
     totals: pd.Series
     attempts: pd.DataFrame
     pass_mark: float
+    variants: Mapping[str, int] = field(default_factory=dict)
 
     def halves(self) -> tuple[pd.Series, pd.Series]:
         """Return each attempt's percent score on its odd and on its even positions."""
@@ -390,7 +398,10 @@ def load_responses(records: Any, exam_id: str, pass_mark: float, which: str = "f
             chosen.extend(attempts)
     chosen.sort(key=lambda a: a.id)
     mark_rows, slot_rows, max_rows, maxes, meta = {}, {}, {}, {}, {}
+    drawn: dict[str, set[str]] = {}
     for a in chosen:
+        for qid, params in (getattr(a, "variants", None) or {}).items():
+            drawn.setdefault(qid, set()).add(json.dumps(params, sort_keys=True))
         results = a.report["results"]
         possible = sum(r["points"][0] / r["points"][1] for r in results) or 1.0
         mark_rows[a.id] = {r["question_id"]: r["earned"][0] / r["earned"][1] for r in results}
@@ -403,7 +414,8 @@ def load_responses(records: Any, exam_id: str, pass_mark: float, which: str = "f
     slots = pd.DataFrame.from_dict(slot_rows, orient="index", dtype=float)
     slot_max = pd.DataFrame.from_dict(max_rows, orient="index", dtype=float)
     attempts = pd.DataFrame.from_dict(meta, orient="index", columns=["learner_id", "number", "passed"])
-    return Responses(marks, pd.Series(maxes, dtype=float), slots, slot_max, slots.sum(axis=1), attempts, pass_mark)
+    return Responses(marks, pd.Series(maxes, dtype=float), slots, slot_max, slots.sum(axis=1), attempts, pass_mark,
+                     {q: len(v) for q, v in drawn.items()})
 
 
 @dataclass(frozen=True)
@@ -436,6 +448,8 @@ def analyse(responses: Responses, bank: Any = None, playbook: Any = None, which:
     if bank is not None:
         items.insert(0, "section", [bank[q].section if q in bank.questions else "" for q in items.index])
         items.insert(1, "clauses", [list(bank[q].clauses) if q in bank.questions else [] for q in items.index])
+        # a template's row pools every variant drawn of it: how many distinct ones (0: a fixed question)
+        items["variants"] = pd.Series({q: responses.variants.get(q, 0) for q in items.index}, dtype="int64")
     test = exam_statistics(responses.totals, responses.slots)
     cut = cut_consistency(responses.totals, responses.halves(), 100 * responses.pass_mark,
                           _val(test, "alpha"), _val(test, "sd"))
@@ -503,7 +517,7 @@ def simulate_attempts(service: Any, learners: int = 40, seed: int = 0, start: An
             aid = service.start_or_resume(lid, seed=rng.randrange(2**31))
             for qid in service.records.attempt(aid).question_ids:
                 p = 1 / (1 + np.exp(-(ability + ease[qid])))
-                service.answer(aid, qid, simulated_response(service.bank[qid], rng.random() < p))
+                service.answer(aid, qid, simulated_response(service.attempt_question(aid, qid), rng.random() < p))
             now[0] += timedelta(minutes=rng.randint(12, 40))
             report = service.submit(aid)
             ids.append(aid)

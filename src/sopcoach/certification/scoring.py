@@ -380,7 +380,12 @@ def report_from_json(data: dict[str, Any]) -> ScoreReport:
 
 
 def key_text(q: Any, lang: str | None = None) -> str:
-    """Return a question's key as text in ``lang`` (shown after submission or after a practice answer)."""
+    """Return a question's key as text in ``lang`` (shown after submission or after a practice answer).
+
+    A template (``variant:``) has no key of its own, only each drawn instance has: it is described so.
+    """
+    if getattr(q, "variant", None) is not None:
+        return t("按每次抽到的数字计算", "computed for each drawn variant", lang)
     if isinstance(q, (SingleChoice, MultipleChoice)):
         return "; ".join(o.text.get(lang) for o in q.options if o.correct)
     if isinstance(q, TrueFalse):

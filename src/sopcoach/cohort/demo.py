@@ -186,7 +186,7 @@ def fill_demo(inst: Any, seed: int = 7, now: datetime | None = None) -> DemoCoho
             attempt = exam.start_or_resume(p.learner_id, seed=rng.randrange(2**31))
             view = exam.view(attempt)
             for qid in view.question_ids[: len(view.question_ids) // 3]:
-                exam.answer(attempt, qid, simulated_response(inst.bank[qid], True))
+                exam.answer(attempt, qid, simulated_response(exam.attempt_question(attempt, qid), True))
     for p in people:
         out.learners[p.learner_id] = {"name": p.name, "team": p.team or "", "cohort": p.cohort or "",
                                       "stage": stage[p.learner_id]}
@@ -203,9 +203,10 @@ def _do_lessons(lessons: LessonService, learner_id: str, rng: random.Random, clo
         for q in lessons.questions(lesson.id):
             right = rng.random() < 0.8
             clock.now += timedelta(minutes=rng.randint(1, 4))
-            lessons.answer(learner_id, lesson.id, q.id, simulated_response(q, right))
+            shown, params = lessons.variant(q.id, rng=rng)  # a template: the numbers the page shows
+            lessons.answer(learner_id, lesson.id, q.id, simulated_response(shown, right), params=params)
             if not right:  # tried again until right, as the lesson page lets them
-                lessons.answer(learner_id, lesson.id, q.id, simulated_response(q, True))
+                lessons.answer(learner_id, lesson.id, q.id, simulated_response(shown, True), params=params)
         clock.now += timedelta(days=rng.randint(1, 2))
 
 
@@ -223,6 +224,6 @@ def _take(exam: Any, learner_id: str, rng: random.Random, clock: _Clock, right: 
     else:
         wrong = {qid for qid in ids if rng.random() >= right}
     for qid in ids:
-        exam.answer(attempt, qid, simulated_response(exam.bank[qid], qid not in wrong))
+        exam.answer(attempt, qid, simulated_response(exam.attempt_question(attempt, qid), qid not in wrong))
     clock.now += timedelta(minutes=rng.randint(20, 40))
     exam.submit(attempt)

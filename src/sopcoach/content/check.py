@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from ..certification.scoring import key_text, normalise_text
+from ..certification.variants import check_draws
 from ..errors import ContentError, Problem
 from ..lessons.check import lesson_problems, lessons_problems, old_fact_values
 from .playbook import COMPANY, Playbook, load_playbook
@@ -59,6 +60,9 @@ def check_paths(paths: Sequence[Path], content: Path, home: Path | None = None) 
         pool = None
         if playbook is not None and practice.is_dir() and any(practice.glob("*.yaml")):
             pool = attempt(load_bank, practice, playbook)
+        for loaded in (bank, pool):
+            if loaded is not None:
+                problems.extend(template_draw_problems(loaded))
         if bank is not None:
             problems.extend(quality_warnings(playbook, bank, pool, blueprint))
         if playbook is not None:
@@ -93,6 +97,7 @@ def check_paths(paths: Sequence[Path], content: Path, home: Path | None = None) 
             loaded = attempt(load_bank, [f], playbook)
             if loaded is not None:  # a bank file on its own: its options can still be judged
                 problems.extend(odd_length_options(loaded))
+                problems.extend(template_draw_problems(loaded))
     for nb in notebooks:  # a lesson notebook: checked against the playbook that lists it
         listed = [x for x in playbook.lessons if x.path.resolve() == nb.resolve()] if playbook is not None else []
         if listed:
@@ -256,9 +261,12 @@ def practice_twins(bank: Any, practice: Any, threshold: float = TWIN_SIMILARITY,
         the similarity and the fix.
     """
     locate = locate or _Locator()
-    exam = [(q, {_key(q, "zh-CN"), _key(q, "en")}) for q in bank.active()]  # retired ones leak nothing
+    # retired ones leak nothing; a template's key differs per draw (practice draws fresh numbers)
+    exam = [(q, {_key(q, "zh-CN"), _key(q, "en")}) for q in bank.active() if q.variant is None]
     out = []
     for p in practice.active():
+        if p.variant is not None:
+            continue
         keys = {_key(p, "zh-CN"), _key(p, "en")}
         for q, qkeys in exam:
             if p.type != q.type or not keys & qkeys:
@@ -311,6 +319,28 @@ def odd_length_options(bank: Any, locate: _Locator | None = None) -> list[Proble
                                       f"characters; limits {LONG_OPTION_RATIO:g}x and {SHORT_OPTION_RATIO:g}x the median); "
                                       "learners pick or skip it by its length: write options of similar length, "
                                       "wrong ones as mistakes a new salesperson would make"))
+    return out
+
+
+def template_draw_problems(bank: Any, seeds: int = 25, locate: _Locator | None = None) -> list[Problem]:
+    """Return an error per template of ``bank`` that some seed's draw leaves without a usable key.
+
+    Each template is instantiated on ``seeds`` seeds (:func:`sopcoach.certification.variants.check_draws`):
+    a draw the rule gives no key for (no role may approve, a zero denominator, a key no option
+    has), or a seed whose draws all give two options the same text, is an error located at the
+    question, naming the seed and the params.
+    """
+    if bank.playbook is None:
+        return []
+    locate = locate or _Locator()
+    out = []
+    for q in bank.templates():
+        bad = check_draws(q, bank.playbook, seeds)
+        if bad:
+            found = locate.problem(bank, q.id, ("variant",),
+                                   f"template '{q.id}': {len(bad)} of {seeds} seeded draws give no usable key "
+                                   f"(first: {bad[0]}); narrow the params or fix the options")
+            out.append(dataclasses.replace(found, severity="error"))
     return out
 
 

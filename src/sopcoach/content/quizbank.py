@@ -31,11 +31,17 @@ with ``answer_from: <fact>``; a single-choice question with ``key_from: <fact>``
 ``value`` and the correct option is the one whose value equals the fact (no such option is a
 content error). Texts may quote facts as ``{{fact}}``. Facts are listed by
 :meth:`sopcoach.content.playbook.Playbook.facts`.
+
+A question with a ``variant:`` block (:class:`Variant`) is a *template*: its numbers are drawn per
+attempt and its key is computed by a playbook rule (:mod:`sopcoach.certification.variants`); its
+texts may also quote its params and its rule's values as ``{{name}}``. :func:`load_bank` checks the
+rule and params and draws it once; the template itself has no key (only its instances do).
 """
 from __future__ import annotations
 
 import dataclasses
 import hashlib
+import random
 import re
 from decimal import Decimal, InvalidOperation, localcontext
 from fractions import Fraction
@@ -146,6 +152,54 @@ class Option(_Model):
     pin: Literal["last"] | None = None
 
 
+class ParamSpec(_Model):
+    """How one param of a template is drawn (exactly one kind; see :mod:`sopcoach.certification.variants`).
+
+    ``min``/``max``/``step``: a number in the range; ``choices``: one of the values; ``dates:
+    near_days_off``: a local date-time near the calendar's days off; ``weeks``/``per_week``: a weekly
+    follow-up log; ``funnel``: one month's funnel counts, leads in ``[low, high]``. ``format``:
+    how a number is shown (``number``, ``money``, ``percent``, ``tier``).
+    """
+
+    min: Decimal | None = None
+    max: Decimal | None = None
+    step: Decimal | None = Field(default=None, gt=0)
+    choices: list[str | int | Decimal] | None = Field(default=None, min_length=1)
+    dates: Literal["near_days_off"] | None = None
+    within_days: int = Field(default=3, ge=0, le=14)
+    hours: tuple[int, int] = (9, 17)
+    weeks: int | None = Field(default=None, ge=1, le=8)
+    per_week: tuple[int, int] = (0, 4)
+    funnel: tuple[int, int] | None = None
+    format: Literal["number", "money", "percent", "tier"] | None = None
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> ParamSpec:
+        kinds = [k for k, on in (("min/max", self.min is not None or self.max is not None),
+                                 ("choices", self.choices is not None), ("dates", self.dates is not None),
+                                 ("weeks", self.weeks is not None), ("funnel", self.funnel is not None)) if on]
+        if len(kinds) != 1:
+            raise ValueError(f"a param is drawn one way: give exactly one of min/max, choices, dates, weeks or "
+                             f"funnel (got {', '.join(kinds) or 'none'})")
+        if kinds == ["min/max"] and (self.min is None or self.max is None or self.min > self.max):
+            raise ValueError("a range param needs 'min' and 'max' with min <= max")
+        lo, hi = self.hours
+        if not 0 <= lo < hi <= 24:
+            raise ValueError(f"hours is [first, last) of the day, 0-24 (got {list(self.hours)})")
+        if not 0 <= self.per_week[0] <= self.per_week[1]:
+            raise ValueError(f"per_week is [fewest, most] follow-ups a week (got {list(self.per_week)})")
+        if self.funnel is not None and not 10 <= self.funnel[0] <= self.funnel[1]:
+            raise ValueError(f"funnel is [fewest, most] leads, at least 10 (got {list(self.funnel)})")
+        return self
+
+
+class Variant(_Model):
+    """A template's draw: ``rule`` (a name of :data:`sopcoach.certification.variants.RULES`) and ``params``."""
+
+    rule: str = Field(pattern=ID)
+    params: dict[str, ParamSpec] = Field(min_length=1)
+
+
 class _Question(_Model):
     id: str = Field(pattern=ID)
     section: str = Field(pattern=ID)
@@ -158,10 +212,18 @@ class _Question(_Model):
     #: but never drawn into an exam or shown as practice (see :meth:`Bank.in_section`).
     retired: bool = False
     derived: bool = False  # set by resolve(): the key was derived from the playbook
+    #: A template: its numbers are drawn per attempt and its key computed by a playbook rule
+    #: (see :mod:`sopcoach.certification.variants`); ``None`` for an ordinary question.
+    variant: Variant | None = None
 
     @property
     def is_scenario(self) -> bool:
         return self.scenario is not None
+
+    @property
+    def is_template(self) -> bool:
+        """True when the question is a template (its key differs per drawn variant)."""
+        return self.variant is not None
 
 
 class SingleChoice(_Question):
@@ -179,7 +241,10 @@ class SingleChoice(_Question):
     def _one_key(self) -> SingleChoice:
         _unique_ids(self.options)
         n = sum(o.correct for o in self.options)
-        if self.key_from is None and n != 1:
+        if self.variant is not None:
+            if n or self.key_from is not None:
+                raise ValueError("a template's key follows from its rule; drop 'correct' and 'key_from'")
+        elif self.key_from is None and n != 1:
             raise ValueError(f"a single-choice question needs exactly one correct option (found {n})")
         if self.key_from is not None and n:
             raise ValueError("with key_from the correct option follows the playbook; drop 'correct'")
@@ -378,6 +443,10 @@ class Numeric(_Question):
                                  f"entry of 'answers' ({full[0].answer} ± {full[0].tolerance}); drop "
                                  "the top-level answer")
             return self
+        if self.variant is not None:
+            if self.answer is not None or self.answer_from is not None or self.min is not None:
+                raise ValueError("a template's key follows from its rule; drop 'answer', 'answer_from', 'min' and 'max'")
+            return self
         if (self.answer is None) == (self.answer_from is None):
             raise ValueError("give exactly one of 'answer' or 'answer_from' (a playbook fact)")
         if self.answer_from is not None and (self.min is not None or self.max is not None):
@@ -571,8 +640,10 @@ class Bank:
     """
 
     def __init__(self, questions: list[Any], digest: str, warnings: list[Problem] | None = None,
-                 sources: dict[str, tuple[str, int]] | None = None):
+                 sources: dict[str, tuple[str, int]] | None = None, playbook: Any = None):
         self.questions: dict[str, Any] = {q.id: q for q in questions}
+        #: The playbook the keys were resolved against; templates compute their keys with it.
+        self.playbook = playbook
         self.digest = digest
         #: Located warnings (``severity="warning"``) found while loading; ``sopcoach check`` prints them.
         self.warnings: list[Problem] = list(warnings or [])
@@ -596,6 +667,10 @@ class Bank:
 
     def clause_ids(self) -> set[str]:
         return {c for q in self.questions.values() for c in q.clauses}
+
+    def templates(self) -> list[Any]:
+        """Return the template questions (``variant:``), retired ones included, in authored order."""
+        return [q for q in self.questions.values() if q.variant is not None]
 
 
 def render_facts(text: Text, facts: dict[str, Any]) -> Text:
@@ -623,6 +698,8 @@ def _resolve(q: Any, facts: dict[str, Any], clause_ids: set[str] | None) -> Any:
                if clause_ids is not None and c not in clause_ids and c != UNMAPPED_CLAUSE]
     if unknown:
         raise ValueError(f"unknown clause id(s) {', '.join(unknown)}; use ids from playbook/clauses.yaml")
+    if q.variant is not None:  # a template's own {{names}} are filled per drawn variant
+        facts = {**facts, **{n: f"{{{{{n}}}}}" for n in _variants().placeholders(q)}}
     try:
         for field in ("text", "scenario", "explanation"):
             value = getattr(q, field)
@@ -722,12 +799,36 @@ def load_bank(paths: list[Path] | Path, playbook: Any = None) -> Bank:
                                         f"option '{o.id}' refers to the other options, so it stays last when the "
                                         "options are shuffled; add 'pin: last' to the option to say so")
                     warnings.append(dataclasses.replace(found, severity="warning"))
+            if q.variant is not None:
+                wrong = _variants().template_problems(q, playbook)
+                if wrong:
+                    problems.extend(doc.problem(("questions", i, *sub), f"question '{q.id}': {msg}") for sub, msg in wrong)
+                    continue
             try:
-                questions.append(_resolve(q, facts, clause_ids))
+                resolved = _resolve(q, facts, clause_ids)
+                if resolved.variant is not None and playbook is not None:
+                    _try_template(resolved, playbook)
+                questions.append(resolved)
             except ValueError as exc:
                 problems.append(doc.problem(("questions", i), str(exc)))
     raise_problems(problems)
-    return Bank(questions, digest.hexdigest(), warnings, sources)
+    return Bank(questions, digest.hexdigest(), warnings, sources, playbook)
+
+
+def _variants() -> Any:
+    """Return :mod:`sopcoach.certification.variants` (the template rules use the lesson tools, which
+    load the installation's config, which loads banks: imported when first needed, never at start)."""
+    from ..certification import variants  # noqa: PLC0415 - a cycle at import time otherwise (see the docstring)
+    return variants
+
+
+def _try_template(q: Any, playbook: Any) -> None:
+    """Instantiate a template once (a fixed seed); raise ValueError saying what to fix."""
+    v = _variants()
+    try:
+        v.instantiate(q, playbook, random.Random(f"load:{q.id}"))
+    except v.TemplateError as exc:
+        raise ValueError(f"{exc}; fix the params, the options or the {{{{placeholders}}}} of the template") from None
 
 
 def load_blueprint(path: Path | str, bank: Bank | None = None) -> Blueprint:

@@ -386,3 +386,17 @@ def number(text: str) -> Decimal | None:
     except ArithmeticError:
         return None
     return d if d.is_finite() and text.strip() else None
+
+
+def exportable(questions: Any, notes: list[str]) -> list[Any]:
+    """Return the questions a GIFT or Moodle XML file can hold: a template (``variant:``, numbers
+    drawn per attempt, key computed by a playbook rule) has no fixed key, so it is left out with a
+    note appended to ``notes``."""
+    out = []
+    for q in questions:
+        if getattr(q, "variant", None) is not None:
+            notes.append(f"{q.id}: a template (numbers drawn per attempt, key computed by a playbook rule); "
+                         "not exported")
+        else:
+            out.append(q)
+    return out

@@ -45,7 +45,8 @@ from ..content.quizbank import (Matching, MultipleChoice, Numeric, NumericAnswer
                                 TrueFalse, refers_to_others)
 from ..errors import ContentError, Problem, relpath
 from ..i18n import Text
-from ._common import (Builder, ImportOptions, ImportResult, ItemResult, number, number_text, percent_text, snap_percent)
+from ._common import (Builder, ImportOptions, ImportResult, ItemResult, exportable, number, number_text, percent_text,
+                      snap_percent)
 
 PHP_WS = " \t\n\r\0\x0b"
 FORMATS = ("moodle", "html", "plain", "markdown")
@@ -947,12 +948,13 @@ def export_gift(questions: Iterable[Any], lang: str = "both") -> tuple[str, list
     Returns
     -------
     (str, list of str)
-        The GIFT text (UTF-8, LF line ends) and notes on anything Moodle will not see.
+        The GIFT text (UTF-8, LF line ends) and notes on anything Moodle will not see (templates
+        are left out, see :func:`~sopcoach.interchange._common.exportable`).
     """
     out = ["// Exported by sopcoach. The '// sopcoach:' comments keep what GIFT cannot hold; Moodle ignores them.\n"]
     notes: list[str] = []
     section = None
-    for q in questions:
+    for q in exportable(questions, notes):
         if q.section != section:
             section = q.section
             out.append(f"$CATEGORY: $course$/top/{section}\n")

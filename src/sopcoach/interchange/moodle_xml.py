@@ -27,7 +27,7 @@ from ..content.quizbank import (Matching, MultipleChoice, Numeric, Ordering, Sho
                                 pinned_last)
 from ..errors import ContentError, Problem, relpath
 from ..i18n import Text
-from ._common import ImportOptions, ImportResult, number, number_text, snap_percent
+from ._common import ImportOptions, ImportResult, exportable, number, number_text, snap_percent
 from .gift import GiftAnswer, GiftQuestion, _letter, add_questions
 
 #: Grades (percent) Moodle offers; others are rounded or refused on import.
@@ -103,7 +103,7 @@ def export_moodle_xml(questions: Iterable[Any], lang: str = "both") -> tuple[str
     quiz = ET.Element("quiz")
     notes: list[str] = []
     section = None
-    for q in questions:
+    for q in exportable(questions, notes):  # templates are left out, with a note
         if q.section != section:
             section = q.section
             cat = ET.SubElement(quiz, "question", {"type": "category"})

@@ -14,9 +14,15 @@ Progress rule (stored per learner and lesson in the ``lesson_progress`` table)
   without practice questions is complete when opened.
 * The exam (``require_lessons: true`` in the blueprint) opens only when every lesson is complete
   (:func:`lesson_gate`).
+* A practice *template* (``variant:``, see :mod:`sopcoach.certification.variants`) is shown with
+  fresh numbers, drawn at random whenever the learner asks for new ones (:meth:`LessonService.variant`);
+  the answer is scored on the variant shown and stored with its params, so the feedback (and the
+  key it shows) is that of the numbers the learner answered. Practice draws never use an exam
+  attempt's seed, so a practice key says nothing about an exam's numbers.
 """
 from __future__ import annotations
 
+import random
 from dataclasses import dataclass
 from datetime import datetime
 from fractions import Fraction
@@ -24,6 +30,7 @@ from typing import Any
 from collections.abc import Callable, Sequence
 
 from ..certification.scoring import check_response, credit, floor_percent, key_text
+from ..certification.variants import TemplateError, build, instantiate
 from ..errors import InvalidResponse, ToolInputError
 from ..records.models import from_db, utcnow
 from .tools import render_text
@@ -142,6 +149,27 @@ class LessonService:
         """Return the lesson's practice questions in authored order."""
         return self.practice_bank.in_section(lesson_id)
 
+    def variant(self, question_id: str, params: dict[str, Any] | None = None,
+                rng: random.Random | None = None) -> tuple[Any, dict[str, Any] | None]:
+        """Return ``(question as shown, params)``: a template's instance for ``params``, or for
+        fresh params drawn from ``rng`` (default: a new random draw); any other question as it is,
+        with ``None``.
+
+        Raises
+        ------
+        InvalidResponse
+            When stored ``params`` no longer give an instance (the template changed since).
+        """
+        q = self.practice_bank[question_id]
+        if q.variant is None:
+            return q, None
+        try:
+            if params is not None:
+                return build(q, self.playbook, params), params
+            return instantiate(q, self.playbook, rng or random.Random(random.SystemRandom().randrange(2**63)))
+        except TemplateError as exc:
+            raise InvalidResponse(str(exc)) from None
+
     # -- progress --------------------------------------------------------------------------------
     def _status(self, lesson: Any, row: Any) -> LessonStatus:
         ids = [q.id for q in self.questions(lesson.id)]
@@ -179,19 +207,25 @@ class LessonService:
         return self._status(lesson, self.records.lesson_progress(learner_id).get(lesson_id))
 
     def answer(self, learner_id: str, lesson_id: str, question_id: str, response: Any,
-               lang: str | None = None) -> Feedback:
+               lang: str | None = None, params: dict[str, Any] | None = None) -> Feedback:
         """Score a practice answer, save it with the new progress and return the feedback.
+
+        ``params``: for a template, the params of the variant shown (:meth:`variant`); the answer
+        is scored on that variant and stored with them.
 
         Raises
         ------
         InvalidResponse
-            When the question is not part of the lesson, or the response does not fit it.
+            When the question is not part of the lesson, the response does not fit it, or a
+            template is answered without the params of the variant shown.
         """
         lesson = self.lesson(lesson_id)
         ids = [q.id for q in self.questions(lesson_id)]
         if question_id not in ids:
             raise InvalidResponse(f"question {question_id!r} is not a practice question of this lesson")
-        q = self.practice_bank[question_id]
+        if self.practice_bank[question_id].variant is not None and params is None:
+            raise InvalidResponse(f"question {question_id!r} is a template: answer the variant shown (its params)")
+        q, params = self.variant(question_id, params)
         value = check_response(q, response)
         if value is None:
             raise InvalidResponse("give an answer first")
@@ -201,6 +235,8 @@ class LessonService:
             answers = practice.setdefault("answers", {})
             answers[question_id] = {"response": value, "credit": str(earned),
                                     "at": self.clock().isoformat(timespec="seconds")}
+            if params is not None:
+                answers[question_id]["params"] = params
             score = practice_score(ids, answers)
             practice["best"] = str(max(_frac(practice.get("best", "0")), score))
             practice["tries"] = int(practice.get("tries", 0)) + 1
@@ -209,8 +245,9 @@ class LessonService:
         return self._feedback(q, earned, lang, self._status(lesson, row))
 
     def feedback(self, question_id: str, stored: dict, lang: str | None = None) -> Feedback:
-        """Return the feedback of a stored practice answer (``{"credit": ..}``), to show it again."""
-        q = self.practice_bank[question_id]
+        """Return the feedback of a stored practice answer (``{"credit": ..}``), to show it again
+        (a template's for the variant answered, its ``params`` stored with the answer)."""
+        q, _ = self.variant(question_id, stored.get("params"))
         return self._feedback(q, _frac(stored.get("credit", "0")), lang, None)
 
     def _feedback(self, q: Any, earned: Fraction, lang: str | None, status: LessonStatus | None) -> Feedback:

@@ -131,7 +131,9 @@ class Attempt(Base):
     """One exam attempt; ``state`` follows :class:`sopcoach.certification.exam.AttemptState`.
 
     ``question_ids`` and ``option_orders`` freeze the seeded draw, so a reload shows the same
-    questions in the same order (shared case 15). Score columns are filled when scored.
+    questions in the same order (shared case 15); ``variants`` holds the params drawn for each
+    template question (question id -> params; ``None`` when the attempt has no template), so its
+    numbers and key never change after the start. Score columns are filled when scored.
     """
 
     __tablename__ = "attempts"
@@ -144,6 +146,7 @@ class Attempt(Base):
     seed: Mapped[int] = mapped_column(Integer)
     question_ids: Mapped[list] = mapped_column(JSON)
     option_orders: Mapped[dict] = mapped_column(JSON)
+    variants: Mapped[dict | None] = mapped_column(JSON, nullable=True)
     bank_digest: Mapped[str] = mapped_column(String(64))
     playbook_hash: Mapped[str] = mapped_column(String(64))
     playbook_version: Mapped[str] = mapped_column(String(64))

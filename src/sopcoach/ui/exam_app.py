@@ -475,7 +475,7 @@ class ExamApp:
         if missed:
             items = []
             for r in missed:
-                q = self.inst.bank[r.question_id]
+                q = self.service.attempt_question(self.attempt_id, r.question_id)
                 clauses = []
                 for cid in r.clauses:
                     try:

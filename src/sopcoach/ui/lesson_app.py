@@ -67,12 +67,24 @@ def lesson_error(lesson: Any, exc: Exception) -> str:
 
 
 class PracticeItem:
-    """One practice question: its answer control, a check button and the feedback area."""
+    """One practice question: its answer control, a check button and the feedback area.
+
+    A template (``variant:``) shows one drawn variant (``params``, kept in the kernel): the stored
+    answer's variant on a reload, else fresh numbers; "New numbers" draws fresh ones.
+    """
 
     def __init__(self, app: LessonApp, q: Any, number: int, stored: dict | None):
-        self.app, self.q, self.lang = app, q, app.lang
+        self.app, self.q, self.lang, self.number = app, q, app.lang, number
+        self.params: dict[str, Any] | None = None
         rng = random.Random(f"{app.learner_id}:{q.id}")  # stable per learner, so a reload looks the same
         prev = (stored or {}).get("response")
+        if q.variant is not None:
+            try:
+                self.q, self.params = app.service.variant(q.id, (stored or {}).get("params"))
+            except InvalidResponse:  # the stored numbers no longer fit the template: fresh ones
+                self.q, self.params = app.service.variant(q.id)
+                prev = None
+            q = self.q
         if q.type in ("single_choice", "true_false"):
             if q.type == "true_false":
                 options = [(t("正确", "True", self.lang), "true"), (t("错误", "False", self.lang), "false")]
@@ -97,14 +109,37 @@ class PracticeItem:
         self.check = button(t("检查答案", "Check", self.lang), classes=("sopcoach-check",), button_style="info")
         self.check.on_click(lambda _b: app.on_check(self))
         self.feedback = html_widget(classes=("sopcoach-feedback",))
-        head = f"<p><b>{number}. </b>"
+        self.head = html_widget(self._head())
+        buttons: Any = self.check
+        if self.params is not None:
+            self.fresh = button(t("换一组数字", "New numbers", self.lang), classes=("sopcoach-new-numbers",))
+            self.fresh.on_click(lambda _b: app.on_new_numbers(self))
+            buttons = hbox([self.check, self.fresh])
+        self.root = vbox([self.head, self.control, buttons, self.feedback],
+                         classes=("sopcoach-card", "sopcoach-practice", f"sopcoach-practice-{q.id}"))
+
+    def _head(self) -> str:
+        q = self.q
+        head = f"<p><b>{self.number}. </b>"
         if q.scenario:
             head = f"<div class='sopcoach-scenario'>{esc(q.scenario.get(self.lang))}</div>" + head
         head += f"<b>{esc(q.text.get(self.lang))}</b></p>"
         if q.type == "multiple_choice":
             head += t("<p><i>选择所有正确的选项。</i></p>", "<p><i>Select every correct option.</i></p>", self.lang)
-        self.root = vbox([html_widget(head), self.control, self.check, self.feedback],
-                         classes=("sopcoach-card", "sopcoach-practice", f"sopcoach-practice-{q.id}"))
+        return head
+
+    def new_numbers(self) -> None:
+        """Show a fresh variant of a template: new numbers, no answer, no feedback."""
+        self.q, self.params = self.app.service.variant(self.q.id)
+        self.head.value = self._head()
+        if self.q.type == "single_choice":
+            by_id = {o.id: o for o in self.q.options}
+            self.control.value = None
+            self.control.options = [(by_id[oid].text.get(self.lang), oid) for _, oid in self.control.options]
+            self.control.value = None
+        elif self.q.type == "numeric":
+            self.text.value = ""
+        self.feedback.value = ""
 
     def response(self) -> Any:
         if self.q.type == "true_false":
@@ -275,13 +310,20 @@ class LessonApp(LearnerPage):
 
     # -- practice ---------------------------------------------------------------------------------
     @safe
+    def on_new_numbers(self, item: PracticeItem) -> None:
+        if self.learner_id is None or self._busy:
+            return
+        item.new_numbers()
+
+    @safe
     def on_check(self, item: PracticeItem) -> None:
         if self.learner_id is None or self._busy:
             return
         self._busy = True
         item.check.disabled = True
         try:
-            fb = self.service.answer(self.learner_id, self.lesson.id, item.q.id, item.response(), self.lang)
+            fb = self.service.answer(self.learner_id, self.lesson.id, item.q.id, item.response(), self.lang,
+                                     params=item.params)
         except InvalidResponse:
             self.say(self.tr("请先作答(数值题请输入数字)。", "Give an answer first (a number for numeric questions)."), "warning")
             return

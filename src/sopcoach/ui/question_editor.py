@@ -40,6 +40,7 @@ import ipywidgets as w
 from ..authoring.question_edit import POOLS, QuestionEdit, QuestionReview, open_questions
 from ..certification.exam import option_order, question_view
 from ..certification.scoring import check_response, credit, key_text
+from ..certification.variants import TemplateError, instantiate
 from ..content.quizbank import EXAM_TYPES
 from ..errors import EditError, InvalidResponse, SaveConflict
 from ..i18n import current_lang, page_lang, t
@@ -400,6 +401,19 @@ class QuestionEditorApp:
         self.own_problems.value = ("<div class='bad problems'>" + "<br>".join(esc(p) for p in problems) + "</div>"
                                    if problems else "")
         old = self.preview.children
+        note = ""
+        if q is not None and q.variant is not None:  # a template: preview one drawn variant
+            try:
+                q, params = instantiate(q, self.ed.playbook, random.Random(f"preview:{self.qid}"))
+            except TemplateError as exc:
+                q, problems = None, [*problems, str(exc)]
+                self.own_problems.value = "<div class='bad problems'>" + "<br>".join(esc(p) for p in problems) + "</div>"
+            else:
+                note = (self.tr("模板题:每次考试/练习抽取新的数字,按规则“{r}”计算答案。以下是一组示例数字:",
+                                "A template: each exam or practice draws new numbers and rule '{r}' computes the key. "
+                                "One sample draw: ").replace("{r}", self.ed.question(pool, self.qid)["variant"]["rule"])
+                        + esc(", ".join(f"{k} = {v}" for k, v in params.items())))
+                note = f"<div class='sopcoach-variant-note'><small>{note}</small></div>"
         if q is None:
             self.preview.children = (w.HTML(esc(self.tr("题目有问题,无法预览(见下方)。",
                                                         "The question has problems and cannot be shown (below)."))),)
@@ -408,10 +422,11 @@ class QuestionEditorApp:
             qv = question_view(q, option_order(q, random.Random(0)) or [], self.lang, 1, 1)
             scenario, stem = stem_html(qv, self.lang)
             control, _getter = answer_control(qv, self.lang, lambda: None)
-            self.preview.children = (w.HTML(scenario), w.HTML(stem), control)
+            self.preview.children = (w.HTML(note + scenario), w.HTML(stem), control)
         elif q.type in PRACTICE_TYPES:
             stub = SimpleNamespace(lang=self.lang, learner_id="preview", on_check=self._practice_check)
-            self.preview.children = (PracticeItem(stub, q, 1, None).root,)  # type: ignore[arg-type]
+            card = PracticeItem(stub, q, 1, None).root  # type: ignore[arg-type]
+            self.preview.children = (card, w.HTML(note)) if note else (card,)
         else:
             self.preview.children = (w.HTML(esc(self.tr("课程练习不显示此题型。", "Lesson practice does not show this type."))),)
         for widget in old:

@@ -325,7 +325,10 @@ class PlaybookChangesApp(_App):
         if q is None:
             return f"<b>{esc(qid)}</b> <span class='muted'>{esc(self.tr('(题库中已无此题)', '(no longer in the bank)'))}</span>"
         key = ""
-        if hasattr(q, "options"):
+        if q.variant is not None:  # a template: its key is computed per drawn variant
+            key = esc(self.tr(f"模板题:每次抽题按规则 {q.variant.rule} 计算答案", f"A template: rule {q.variant.rule} "
+                              "computes the key of each drawn variant"))
+        elif hasattr(q, "options"):
             key = "<br>".join(f"{'✔' if o.correct else '✗'} {esc(o.text.get(self.lang))}" for o in q.options)
         elif q.type == "true_false":
             key = self.tr("答案：", "Key: ") + esc(self.tr("正确", "true") if q.answer else self.tr("错误", "false"))
@@ -604,7 +607,8 @@ class ItemAnalysisApp(_App):
                    "clauses": self.tr("条款", "clauses"), "facility": self.tr("难度指数", "facility"),
                    "sd": self.tr("标准差", "SD"), "discrimination": self.tr("区分度", "discrimination"),
                    "efficiency": self.tr("区分效率", "efficiency"), "guess": self.tr("猜测得分", "guess"),
-                   "flags": self.tr("提示", "flags"), "tentative": ""}
+                   "flags": self.tr("提示", "flags"), "tentative": "",
+                   "variants": self.tr("模板变体数", "variants pooled")}
         self.flag_box.value = (table_html(flagged, index=True, formats=fmts, headers=headers) if len(flagged) else
                                f"<div class='ok'>{esc(self.tr('没有需要检查的题目。', 'No question needs checking.'))}</div>")
         self.items_box.value = table_html(items, index=True, formats=fmts, headers=headers)
