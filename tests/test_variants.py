@@ -126,6 +126,23 @@ def test_templates_have_no_key_of_their_own(bank):
 
 
 # -- the exam: seeded draw, stored params, the same instance everywhere -----------------------------
+def test_scenarios_are_set_in_the_calendars_last_two_years(playbook, bank):
+    """The calendar reaches back to 2016 for old CRM exports; a drawn request time or follow-up log is still
+    set in its last two years (2025-2026), never in 2016."""
+    first, last = playbook.business_calendar().covered_years
+    assert first <= 2016 and last == 2026
+    years = set()
+    for q in bank.active():
+        if q.variant is None or q.variant.rule not in ("sla_deadline", "cadence_breach"):
+            continue
+        for seed in range(40):
+            _, params = instantiate(q, playbook, random.Random(seed))
+            for value in params.values():
+                texts = value["dates"] + [value["monday"]] if isinstance(value, dict) and "dates" in value else [value]
+                years.update(int(v[:4]) for v in texts if isinstance(v, str) and v[:4].isdigit() and v[4:5] == "-")
+    assert years and years <= {last - 1, last}
+
+
 def test_the_draw_is_seeded_per_attempt_and_question(bank, blueprint):
     """The same seed gives the same params; the params come from the seed and the question id."""
     d = draw(bank, blueprint, 5)

@@ -139,10 +139,17 @@ def _days_off_candidates(calendar: Any, within: int) -> list[date]:
         if h - timedelta(days=1) not in calendar.holidays:
             out.update(h - timedelta(days=k) for k in range(1, within + 1))
     if calendar.covered_years is not None:
-        first, last = calendar.covered_years
+        first, last = _recent_years(calendar)
         # keep a month's margin at the end, so a deadline never runs past the known years
         out = {d for d in out if first <= d.year and d <= date(last, 11, 30)}
     return sorted(out)
+
+
+def _recent_years(calendar: Any) -> tuple[int, int]:
+    """The last two years the calendar covers: scenarios are set there (a calendar reaching back
+    to old CRM exports must not put an exam question's request in 2016)."""
+    first, last = calendar.covered_years or (2026, 2026)
+    return max(first, last - 1), last
 
 
 def _draw_one(name: str, spec: Any, playbook: Any, rng: random.Random) -> Any:
@@ -163,7 +170,7 @@ def _draw_one(name: str, spec: Any, playbook: Any, rng: random.Random) -> Any:
         return datetime(d.year, d.month, d.day, rng.randint(lo, hi - 1), rng.choice((0, 30))).isoformat(timespec="minutes")
     if spec.weeks is not None:
         cal = playbook.business_calendar()
-        first, last = cal.covered_years or (2026, 2026)
+        first, last = _recent_years(cal)
         start = date(first, 1, 5)
         start -= timedelta(days=start.weekday())
         mondays = [start + timedelta(weeks=k) for k in range(0, 52 * (last - first + 1) - spec.weeks)]
