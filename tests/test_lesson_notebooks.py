@@ -277,3 +277,22 @@ def test_check_takes_one_lesson_notebook(content):
     shutil.copy(content / "lessons" / "03_authority.ipynb", content / "lessons" / "12_draft.ipynb")
     [p] = check_paths([content / "lessons" / "12_draft.ipynb"], content)
     assert "not a lesson of playbook/lessons.yaml" in p.message
+
+
+def test_the_preview_shows_practice_as_the_learner_sees_it(monkeypatch):
+    """In the preview, lesson 4's practice shows each question's scenario, its options or number box with the
+    unit, and a template with concrete numbers (no {{placeholder}}); nothing to click that would save."""
+    from sopcoach.lessons import cells
+    shown: list[str] = []
+    monkeypatch.setattr(cells, "_show", shown.append)
+    monkeypatch.setenv("JPY_SESSION_NAME", "lessons/04_service_levels.ipynb")
+    cells.practice()
+    (page,) = shown
+    from sopcoach.config import load_content
+    content = load_content()
+    questions = content.practice.in_section("service_levels")
+    assert page.count("sopcoach-practice") == len(questions) >= 3
+    with_scenario = [q for q in questions if q.scenario is not None and q.variant is None]
+    assert with_scenario and all(q.scenario.get("zh-CN")[:12] in page for q in with_scenario)
+    assert any(q.variant is not None for q in questions) and "{{" not in page
+    assert "type='radio' disabled" in page and "<button" not in page
