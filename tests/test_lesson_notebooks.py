@@ -251,6 +251,7 @@ def test_a_broken_lesson_is_shown_as_an_error_while_the_others_still_open(conten
     edit_cell(content / "lessons" / "03_authority.ipynb", "en", lambda s: s + " {{no.such.fact}}")
     app = LessonApp(inst, "authority", lang="en", clock=clock, learner_id="e9002")
     assert "This lesson has an error" in _text(app) and "unknown fact" in _text(app)
+    assert "03_authority.ipynb" in _text(app) and str(content) not in _text(app)  # no server path on the page
     assert "sopcoach-lesson-ready" in str(LessonApp(inst, "process", lang="en", clock=clock, learner_id="e9002").body.children[0]._dom_classes)
 
 
