@@ -510,7 +510,7 @@ class ResultsApp(_App):
             f"<figure><img alt='{esc(alt)}' src='data:image/png;base64,{base64.b64encode(png).decode('ascii')}'>"
             f"<figcaption>{esc(alt)}</figcaption></figure>"
             for alt, png in ((self.tr("得分分布与及格线", "Score distribution and the pass bar"), scores),
-                             (self.tr("各批次已通过认证的比例（按月）", "Share of each cohort certified, by month"), rates))
+                             (self.tr("各批次已通过考试的人员比例（按月，全批次人数为分母）", "Share of each cohort's people who have passed, by month"), rates))
         ) + "</div>"
 
     def _table(self, df: pd.DataFrame, formats: dict[str, Any]) -> str:
