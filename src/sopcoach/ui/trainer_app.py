@@ -493,7 +493,7 @@ class ResultsApp(_App):
             self.table.value = self._table(df[ATTEMPT_COLUMNS], {"attempt_id": as_text, "minutes_taken": as_text,
                                                                  "percent": as_text})
         self.table_df = df
-        stem = f"results-{self.by.value}-{self.clock():%Y%m%d}"
+        stem = f"results-{self.by.value}-{local_day(self.clock(), self.tz).replace('-', '')}"  # the company's day
         people = readable(df, self.lang, self.tz)  # the downloads read as the page: labels, local times, words
         self.downloads.value = (
             download_link(export_bytes(people, "csv"), f"{stem}.csv", self.tr("下载 CSV", "Download CSV"), "text/csv")
