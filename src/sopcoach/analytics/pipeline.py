@@ -23,12 +23,12 @@ from ..crm.problems import input_gap
 from ..crm.reading import CrmData
 from ..errors import AnalysisError
 from ..i18n import current_lang, t
-from .inputs import amount_gap, closed_gap, mark, outcome_gap, stage_time_gap
+from .inputs import amount_gap, closed_gap, gap_of, mark, outcome_gap, stage_time_gap
 from .kpis import breakdown, kpis, open_at_end
 from .period import Period
 from .stages import stage_entries
 
-__all__ = ["PipelineReport", "pipeline_report"]
+__all__ = ["PipelineReport", "pipeline_json", "pipeline_lines", "pipeline_report"]
 
 #: the label of the open deals whose stage at the month's end is not known
 UNKNOWN_STAGE = "(unknown)"
@@ -169,7 +169,7 @@ def _figures(data: CrmData, playbook: Any, period: Period, lang: str) -> tuple[d
                / fig["average_sales_cycle"]["value"]) if not vel_why else math.nan
     days = int(pd.Period(period.month, freq="M").days_in_month)
     how = "" if vel_why else (
-        f"{int(fig['open_deals']['value'])} × {fig['win_rate']['value']:.1%} × "
+        f"{int(fig['open_deals']['value']):,} × {fig['win_rate']['value']:.1%} × "
         f"{fig['average_deal_size']['value']:,.0f} {cur} ÷ {fig['average_sales_cycle']['value']:.1f} "
         + t("天", "days", lang))
     put("sales_velocity_per_day", per_day, vel_why, "amount_per_day", how)
@@ -267,3 +267,96 @@ def pipeline_report(data: CrmData, playbook: Any, month: str, lang: str | None =
                      "fields in the mapping.", lang)
     return PipelineReport(month, prev, data.mapping.spec.source.currency, basis, by_stage, figures, reps,
                           lost_reasons, lost_why, source, lang)
+
+
+def _num(v: Any) -> Any:
+    """A JSON number (None for NaN or NA)."""
+    return None if v is None or pd.isna(v) else (int(v) if isinstance(v, (int, np.integer)) else float(v))
+
+
+def pipeline_json(pr: PipelineReport) -> dict[str, Any]:
+    """Return the pipeline report as JSON-ready data (amounts in ``currency``, rates fractions 0-1).
+
+    Keys: ``month``, ``previous_month``, ``currency``, ``stage_basis``, ``probability_source``,
+    ``by_stage`` (a list of ``stage``, ``name``, ``deals``, ``with_amount``, ``amount``,
+    ``weighted``), ``figures`` (per figure id: ``name``, ``unit``, ``value``, ``previous``,
+    ``change``, ``reason``, ``inputs``), ``reps`` (a list of rows), ``lost_reasons``,
+    ``not_computable`` (``by_stage``, ``reps``, ``lost_reasons``: why, or null).
+    """
+    def rows(df: pd.DataFrame) -> list[dict[str, Any]]:
+        return [{k: (_num(v) if not isinstance(v, str) else v) for k, v in r.items()}
+                for r in df.reset_index().to_dict("records")]
+
+    return {
+        "month": pr.month, "previous_month": pr.previous_month, "currency": pr.currency,
+        "stage_basis": pr.stage_basis, "probability_source": pr.probability_source or None,
+        "by_stage": rows(pr.by_stage),
+        "figures": {f: {"name": r["name"], "unit": r["unit"], "value": _num(r["value"]),
+                        "previous": _num(r["previous"]), "change": _num(r["change"]),
+                        "reason": r["reason"] or None, "inputs": r["inputs"] or None}
+                    for f, r in pr.figures.iterrows()},
+        "reps": rows(pr.reps) if len(pr.reps) else [],
+        "lost_reasons": rows(pr.lost_reasons),
+        "not_computable": {"by_stage": gap_of(pr.by_stage) or None, "reps": gap_of(pr.reps) or None,
+                           "lost_reasons": pr.lost_reasons_gap or None},
+    }
+
+
+def _show(value: float, unit: str, currency: str, lang: str, change: bool = False) -> str:
+    """``value`` for people: a percentage, days, or an amount with the currency."""
+    sign = "+" if change else ""
+    if unit == "fraction":
+        return f"{value * 100:{sign}.1f} " + t("个百分点", "pts", lang) if change else f"{value:.1%}"
+    if unit == "calendar_days":
+        return f"{value:{sign}.1f} " + t("天", "days", lang)
+    if unit == "count":
+        return f"{value:{sign},.0f}"
+    per = {"amount_per_day": t("/天", "/day", lang), "amount_per_month": t("/月", "/month", lang)}.get(unit, "")
+    return f"{value:{sign},.0f} {currency}{per}".rstrip()
+
+
+def pipeline_lines(pr: PipelineReport) -> list[str]:
+    """Return the pipeline report as text lines for the terminal (``sopcoach analyze --month``)."""
+    lang, cur = pr.lang, pr.currency or ""
+    nc = t("无法计算", "not computable", lang)
+    basis = t("月末阶段取自阶段变更历史" if pr.stage_basis == "history" else "导出没有阶段变更历史，按商机当前阶段",
+              "stage at the month's end from the stage history" if pr.stage_basis == "history"
+              else "no stage history in the export: the deals' current stage", lang)
+    out = [t(f"管道（{pr.month}，较 {pr.previous_month} 的变化；{basis}）",
+             f"pipeline ({pr.month}, change since {pr.previous_month}; {basis})", lang)]
+    for _, r in pr.figures.iterrows():
+        if r["reason"]:
+            out.append(f"  {r['name']}: {nc}: {r['reason']}")
+            continue
+        line = f"  {r['name']}: {_show(r['value'], r['unit'], cur, lang)}"
+        if r["inputs"]:
+            line += f" ({r['inputs']})"
+        if not pd.isna(r["change"]):
+            line += f"; {t('变化', 'change', lang)} {_show(r['change'], r['unit'], cur, lang, change=True)}"
+        out.append(line)
+    out.append(f"  {t('各阶段未结商机', 'open deals by stage', lang)}:")
+    for _, r in pr.by_stage.iterrows():
+        cells = [f"{int(r['deals']):,}" if not pd.isna(r["deals"]) else "-",
+                 f"{r['amount']:,.0f} {cur}" if not pd.isna(r["amount"]) else "-",
+                 t("加权 ", "weighted ", lang) + (f"{r['weighted']:,.0f} {cur}" if not pd.isna(r["weighted"]) else "-")]
+        out.append(f"    {r['name']}: " + ", ".join(cells))
+    if gap_of(pr.by_stage):
+        out.append(f"    ({gap_of(pr.by_stage)})")
+    if len(pr.reps):
+        out.append(f"  {t('各销售', 'per rep', lang)} ({t('赢单/丢单、赢单率（目标）、平均周期（目标）、赢单金额', 'won/lost, win rate (target), average cycle (target), amount won', lang)}):")
+        for rep, r in pr.reps.iterrows():
+            wr = f"{r['win_rate']:.1%}" if not pd.isna(r["win_rate"]) else "-"
+            wt = f" ({r['win_rate_target']:.0%})" if not pd.isna(r["win_rate_target"]) else ""
+            cy = f"{r['cycle_mean']:.1f}" if not pd.isna(r["cycle_mean"]) else "-"
+            ct = f" ({r['cycle_target']:.0f})" if not pd.isna(r["cycle_target"]) else ""
+            am = f"{r['amount_won']:,.0f} {cur}" if not pd.isna(r["amount_won"]) else "-"
+            won = f"{int(r['won']):,}/{int(r['lost']):,}" if not pd.isna(r["won"]) else "-"
+            out.append(f"    {rep}: {won}, {wr}{wt}, {cy}{ct} {t('天', 'days', lang)}, {am}")
+        if gap_of(pr.reps):
+            out.append(f"    ({gap_of(pr.reps)})")
+    if pr.lost_reasons_gap:
+        out.append(f"  {t('丢单原因', 'lost reasons', lang)}: {nc}: {pr.lost_reasons_gap}")
+    else:
+        out.append(f"  {t('丢单原因', 'lost reasons', lang)}: " + (", ".join(
+            f"{why} {r['deals']:,}" for why, r in pr.lost_reasons.iterrows()) or "-"))
+    return out
