@@ -343,7 +343,9 @@ def pipeline_lines(pr: PipelineReport) -> list[str]:
     if gap_of(pr.by_stage):
         out.append(f"    ({gap_of(pr.by_stage)})")
     if len(pr.reps):
-        out.append(f"  {t('各销售', 'per rep', lang)} ({t('赢单/丢单、赢单率（目标）、平均周期（目标）、赢单金额', 'won/lost, win rate (target), average cycle (target), amount won', lang)}):")
+        cols = t("赢单/丢单、赢单率（目标）、平均周期（目标）、赢单金额",
+                 "won/lost, win rate (target), average cycle (target), amount won", lang)
+        out.append(f"  {t('各销售', 'per rep', lang)} ({cols}):")
         for rep, r in pr.reps.iterrows():
             wr = f"{r['win_rate']:.1%}" if not pd.isna(r["win_rate"]) else "-"
             wt = f" ({r['win_rate_target']:.0%})" if not pd.isna(r["win_rate_target"]) else ""

@@ -58,7 +58,8 @@ The canonical frames (``CrmData``):
     playbook stage id, ``won`` or ``lost``; missing when the raw stage is unknown), ``stage_raw``,
     ``outcome`` (``open``/``won``/``lost``), ``team``, ``region``, ``role``, ``lost_reason``,
     ``source_file``: str; ``amount``: float64 (export currency); ``probability``: float64 (the CRM's
-    win probability of the deal, fraction 0-1; map it with ``percent: true`` when written 0-100); ``created``, ``closed``: ``datetime64[us, UTC]``
+    win probability of the deal, fraction 0-1; map it with ``percent: true`` when written 0-100);
+    ``created``, ``closed``: ``datetime64[us, UTC]``
     (``closed`` only for won or lost deals: CRMs keep the *expected* close date of open deals in the
     same field); ``source_row``: int64.
 ``events``
