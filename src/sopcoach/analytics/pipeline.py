@@ -28,7 +28,7 @@ from .kpis import breakdown, kpis, open_at_end
 from .period import Period
 from .stages import stage_entries
 
-__all__ = ["PipelineReport", "pipeline_json", "pipeline_lines", "pipeline_report"]
+__all__ = ["PipelineReport", "pipeline_json", "pipeline_lines", "pipeline_note", "pipeline_report", "shown_figures"]
 
 #: the label of the open deals whose stage at the month's end is not known
 UNKNOWN_STAGE = "(unknown)"
@@ -315,25 +315,46 @@ def _show(value: float, unit: str, currency: str, lang: str, change: bool = Fals
     return f"{value:{sign},.0f} {currency}{per}".rstrip()
 
 
+def pipeline_note(pr: PipelineReport) -> str:
+    """Say which month the pipeline is of, what the changes compare with, and where the stages come from."""
+    lang = pr.lang
+    basis = t("月末阶段取自阶段变更历史" if pr.stage_basis == "history" else "导出没有阶段变更历史，按商机当前阶段",
+              "stage at the month's end from the stage history" if pr.stage_basis == "history"
+              else "no stage history in the export: the deals' current stage", lang)
+    return t(f"管道（{pr.month}，较 {pr.previous_month} 的变化；{basis}）",
+             f"pipeline ({pr.month}, change since {pr.previous_month}; {basis})", lang)
+
+
+def shown_figures(pr: PipelineReport) -> pd.DataFrame:
+    """Return the figures as people read them: index the figure's name; ``value``, ``change``, ``note`` (str).
+
+    ``value`` is a percentage, days or an amount with the currency ("not computable" when it is
+    not); ``change`` the change since the previous month ("" when either month lacks it);
+    ``note`` how the figure was computed, or why it could not be.
+    """
+    lang, cur = pr.lang, pr.currency or ""
+    nc = t("无法计算", "not computable", lang)
+    rows = []
+    for _, r in pr.figures.iterrows():
+        if r["reason"]:
+            rows.append((r["name"], nc, "", r["reason"]))
+        else:
+            change = "" if pd.isna(r["change"]) else _show(r["change"], r["unit"], cur, lang, change=True)
+            rows.append((r["name"], _show(r["value"], r["unit"], cur, lang), change, r["inputs"]))
+    return pd.DataFrame(rows, columns=["figure", "value", "change", "note"]).set_index("figure")
+
+
 def pipeline_lines(pr: PipelineReport) -> list[str]:
     """Return the pipeline report as text lines for the terminal (``sopcoach analyze --month``)."""
     lang, cur = pr.lang, pr.currency or ""
     nc = t("无法计算", "not computable", lang)
-    basis = t("月末阶段取自阶段变更历史" if pr.stage_basis == "history" else "导出没有阶段变更历史，按商机当前阶段",
-              "stage at the month's end from the stage history" if pr.stage_basis == "history"
-              else "no stage history in the export: the deals' current stage", lang)
-    out = [t(f"管道（{pr.month}，较 {pr.previous_month} 的变化；{basis}）",
-             f"pipeline ({pr.month}, change since {pr.previous_month}; {basis})", lang)]
-    for _, r in pr.figures.iterrows():
-        if r["reason"]:
-            out.append(f"  {r['name']}: {nc}: {r['reason']}")
+    out = [pipeline_note(pr)]
+    for name, r in shown_figures(pr).iterrows():
+        if r["value"] == nc:
+            out.append(f"  {name}: {nc}: {r['note']}")
             continue
-        line = f"  {r['name']}: {_show(r['value'], r['unit'], cur, lang)}"
-        if r["inputs"]:
-            line += f" ({r['inputs']})"
-        if not pd.isna(r["change"]):
-            line += f"; {t('变化', 'change', lang)} {_show(r['change'], r['unit'], cur, lang, change=True)}"
-        out.append(line)
+        line = f"  {name}: {r['value']}" + (f" ({r['note']})" if r["note"] else "")
+        out.append(line + (f"; {t('变化', 'change', lang)} {r['change']}" if r["change"] else ""))
     out.append(f"  {t('各阶段未结商机', 'open deals by stage', lang)}:")
     for _, r in pr.by_stage.iterrows():
         cells = [f"{int(r['deals']):,}" if not pd.isna(r["deals"]) else "-",
