@@ -150,3 +150,16 @@ def test_analyze_month_prints_and_emits_the_pipeline(capsys, monkeypatch):
 
 def test_pipeline_json_is_json(maven, playbook):
     json.dumps(pipeline_json(pipeline_report(maven, playbook, "2017-06", "en")), allow_nan=False)
+
+
+def test_html_report_has_the_pipeline_section(maven, playbook):
+    from sopcoach.analytics.report import render_html
+    from sopcoach.analytics.review import review
+    rv = review(maven, playbook, "2017-06", lang="en")
+    pr = pipeline_report(maven, playbook, "2017-06", "en")
+    page = render_html(rv, pipeline=pr)
+    part = page[page.index("<h2>Pipeline</h2>"):page.index("<h2>Funnel</h2>")]
+    assert f"{pr.figures.at['average_deal_size', 'value']:,.0f} USD" in part
+    assert "82.8%" in part and "Per rep" in part and "Darcel Schlecht" in part
+    assert "lost_reason: &lt;column&gt;" in part  # the lost reasons say how a mapping supplies them
+    assert "<h2>Pipeline</h2>" not in render_html(rv)

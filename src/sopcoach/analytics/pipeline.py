@@ -223,6 +223,10 @@ def pipeline_report(data: CrmData, playbook: Any, month: str, lang: str | None =
         ``cycle_vs_target`` (float64 differences). ``lost_reasons``: index ``lost_reason``
         (str); columns ``deals`` (int64, lost in the month), ``amount`` (float64).
 
+        A deal's probability from the export is the one it has now (the export's column), not the
+        one it had at the month's end; the playbook's is that of the deal's stage at the month's end.
+        Open deals without an amount count in ``deals`` but add nothing to ``amount``.
+
     Raises
     ------
     AnalysisError

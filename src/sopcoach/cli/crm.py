@@ -128,7 +128,7 @@ def _cmd_analyze(args: argparse.Namespace) -> int:
     if report:
         case = case_study(data, playbook, args.case, rv.compliance, lang=lang) if args.case else None
         try:
-            report.write_text(render_html(rv, case=case, playbook=playbook), encoding="utf-8")
+            report.write_text(render_html(rv, case=case, playbook=playbook, pipeline=pipe), encoding="utf-8")
         except OSError as exc:
             raise SopcoachError(f"--report {args.report}: cannot write the report ({exc.strerror})") from None
         print(t(f"报告已写入 {args.report}", f"report written to {args.report}", lang), file=sys.stderr)
