@@ -85,11 +85,14 @@ def local_day(moment: datetime | None, timezone: str) -> str:
     >>> local_day(datetime(2026, 12, 6, 17, 30, tzinfo=tz.utc), "Asia/Shanghai")
     '2026-12-07'
     """
-    if moment is None:
-        return "?"
+    return "?" if moment is None else f"{_in_zone(moment, timezone):%Y-%m-%d}"
+
+
+def _in_zone(moment: datetime, timezone: str) -> datetime:
+    """Return ``moment`` in ``timezone``; ``ValueError`` when it is naive (its zone would be a guess)."""
     if moment.tzinfo is None:
         raise ValueError(f"{moment.isoformat()} has no time zone; give an aware datetime")
-    return f"{moment.astimezone(ZoneInfo(timezone)):%Y-%m-%d}"
+    return moment.astimezone(ZoneInfo(timezone))
 
 
 def local_time(moment: datetime, timezone: str) -> str:
@@ -97,11 +100,7 @@ def local_time(moment: datetime, timezone: str) -> str:
 
     Used for "the next attempt opens at": the minute is rounded up, so the time shown is never
     before the moment itself (the day is the one :func:`local_day` gives for the rounded moment).
-
-    Raises
-    ------
-    ValueError
-        When ``moment`` is naive (its zone would be a guess).
+    A naive ``moment`` raises ``ValueError``, as in :func:`local_day`.
 
     >>> from datetime import timezone as tz
     >>> local_time(datetime(2026, 3, 3, 1, 0, tzinfo=tz.utc), "Asia/Shanghai")
@@ -109,8 +108,6 @@ def local_time(moment: datetime, timezone: str) -> str:
     >>> local_time(datetime(2026, 3, 3, 15, 59, 1, tzinfo=tz.utc), "Asia/Shanghai")
     '2026-03-04 00:00'
     """
-    if moment.tzinfo is None:
-        raise ValueError(f"{moment.isoformat()} has no time zone; give an aware datetime")
-    floor = moment.replace(second=0, microsecond=0)
-    shown = floor if floor == moment else floor + timedelta(minutes=1)
-    return f"{shown.astimezone(ZoneInfo(timezone)):%Y-%m-%d %H:%M}"
+    local = _in_zone(moment, timezone)
+    floor = local.replace(second=0, microsecond=0)
+    return f"{floor if floor == local else floor + timedelta(minutes=1):%Y-%m-%d %H:%M}"
