@@ -43,7 +43,8 @@ from decimal import ROUND_FLOOR, Decimal, InvalidOperation
 from fractions import Fraction
 from typing import Any
 
-from ..content.quizbank import Matching, MultipleChoice, Numeric, Ordering, ShortAnswer, SingleChoice, TrueFalse
+from ..content.quizbank import (Matching, MultipleChoice, Numeric, Ordering, ShortAnswer, SingleChoice, TrueFalse,
+                                exact_decimal)
 from ..errors import ExamError, InvalidResponse
 from ..i18n import t
 
@@ -343,14 +344,10 @@ def points_text(earned: Fraction, possible: Fraction) -> str:
 
 
 def _number_text(x: Fraction) -> str:
-    d = x.denominator
-    while d % 2 == 0:
-        d //= 2
-    while d % 5 == 0:
-        d //= 5
-    if d != 1:
+    dec = exact_decimal(x)
+    if dec is None:
         return f"≈{(Decimal(x.numerator) / Decimal(x.denominator)).quantize(Decimal('0.01'), rounding=ROUND_FLOOR)}"
-    return f"{(Decimal(x.numerator) / Decimal(x.denominator)).normalize():f}"
+    return f"{dec:f}"
 
 
 def _frac(x: Fraction) -> list[int]:

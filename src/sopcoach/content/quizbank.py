@@ -64,6 +64,21 @@ FACT = re.compile(r"\{\{\s*([\w.-]+)\s*\}\}")
 UNMAPPED_CLAUSE = "unmapped"
 
 
+def exact_decimal(x: Fraction) -> Decimal | None:
+    """Return ``x`` as a Decimal when it has a finite decimal form (its denominator has no prime
+    factor but 2 and 5), else ``None``.
+
+    >>> exact_decimal(Fraction(53, 2)), exact_decimal(Fraction(1, 3))
+    (Decimal('26.5'), None)
+    """
+    d = x.denominator
+    while d % 2 == 0:
+        d //= 2
+    while d % 5 == 0:
+        d //= 5
+    return (Decimal(x.numerator) / Decimal(x.denominator)).normalize() if d == 1 else None
+
+
 def _weight(v: Any) -> Any:
     """Read a weight exactly: a float goes through its shortest text (0.1 is one tenth)."""
     if isinstance(v, float):

@@ -19,7 +19,7 @@ from typing import Any
 import yaml
 from pydantic import TypeAdapter, ValidationError
 
-from ..content.quizbank import ID, UNMAPPED_CLAUSE, Question
+from ..content.quizbank import ID, UNMAPPED_CLAUSE, Question, exact_decimal
 from ..errors import Problem
 
 CJK = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
@@ -302,15 +302,8 @@ def weight_text(w: Fraction) -> str:
     >>> weight_text(Fraction(1, 2)), weight_text(Fraction(1, 3)), weight_text(Fraction(-1))
     ('0.5', '1/3', '-1')
     """
-    d = w.denominator
-    while d % 2 == 0:
-        d //= 2
-    while d % 5 == 0:
-        d //= 5
-    if d != 1:
-        return f"{w.numerator}/{w.denominator}"
-    dec = Decimal(w.numerator) / Decimal(w.denominator)
-    return f"{dec.normalize():f}"
+    dec = exact_decimal(w)
+    return f"{w.numerator}/{w.denominator}" if dec is None else f"{dec:f}"
 
 
 def snap_percent(text: str) -> Fraction:
