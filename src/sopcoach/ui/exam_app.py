@@ -94,9 +94,9 @@ def next_attempt_text(el: Eligibility, now: datetime, timezone: str, lang: str) 
     ``state`` is ``"used_up"`` (no attempts left: contact the trainer), ``"waiting"`` (the text
     names the day and time, ``YYYY-MM-DD HH:MM`` in the company's ``timezone``, when the waiting
     time of :attr:`Eligibility.wait_seconds` ends) or ``"open"`` (an attempt may start or resume
-    now). The rule is the service's (:class:`Eligibility`); this only words it. A learner who passed
-    gets ``"open"`` only when the service would let them start, which it does not (callers show
-    the certificate instead).
+    now). The rule is the service's (:class:`Eligibility`, blueprint ``max_attempts`` and
+    ``wait_between_attempts_hours``); this only words it. Callers show a learner who passed the
+    certificate instead.
     """
     if el.open_attempt is None and el.attempts_left <= 0:
         return "used_up", t("考试次数已用完，请联系培训负责人。", "No attempts left — contact your trainer.", lang)
