@@ -143,7 +143,7 @@ def _check(content: Path, lesson_id: str = "authority", home: Path | None = None
 def test_check_names_an_unknown_fact_with_cell_line_and_the_closest_names(content):
     edit_cell(content / "lessons" / "03_authority.ipynb", "en", lambda s: s + "\n\nAt most {{authority.sales_rep.max_quote}}.")
     [p] = [p for p in _check(content) if p.severity == "error"]
-    assert p.field == "cell 3" and p.line == 5
+    assert p.field == "cell 3, line 5" and p.line == 0  # a line within the cell, not a file line
     assert "unknown fact {{authority.sales_rep.max_quote}}; closest: authority.sales_rep.max_quote_amount" in p.message
 
 
@@ -160,7 +160,7 @@ def test_check_reports_a_missing_translation_and_differing_facts(content):
     nb.cells.insert(3, md("zh-CN", "只有中文。"))
     nbformat.write(nb, path)
     errors = [p for p in _check(content) if p.severity == "error"]
-    assert [(p.field, "missing translation: this zh-CN cell has no en cell" in p.message) for p in errors] == [("cell 4", True)]
+    assert [(p.field, "missing translation: this zh-CN cell has no en cell" in p.message) for p in errors] == [("cell 4, line 1", True)]
     edit_cell(path, "en", lambda s: s + " Within {{sla.email_reply}}.")
     warnings = [p for p in _check(content) if "quote different facts (sla.email_reply)" in p.message]
     assert len(warnings) == 1 and warnings[0].severity == "warning"
@@ -169,7 +169,7 @@ def test_check_reports_a_missing_translation_and_differing_facts(content):
 def test_check_warns_of_a_number_that_is_the_current_value_of_a_quoted_fact(content):
     edit_cell(content / "lessons" / "03_authority.ipynb", "en", lambda s: s + "\n\nUp to 100,000 CNY alone.")
     [p] = [p for p in _check(content) if "100,000 is" in p.message]
-    assert p.severity == "warning" and p.field == "cell 3" and p.line == 5
+    assert p.severity == "warning" and p.field == "cell 3, line 5" and p.line == 0
     assert "the current value of authority.sales_rep.max_quote_amount; write {{authority.sales_rep.max_quote_amount}}" in p.message
 
 
@@ -251,6 +251,7 @@ def test_a_broken_lesson_is_shown_as_an_error_while_the_others_still_open(conten
     edit_cell(content / "lessons" / "03_authority.ipynb", "en", lambda s: s + " {{no.such.fact}}")
     app = LessonApp(inst, "authority", lang="en", clock=clock, learner_id="e9002")
     assert "This lesson has an error" in _text(app) and "unknown fact" in _text(app)
+    assert "03_authority.ipynb" in _text(app) and str(content) not in _text(app)  # no server path on the page
     assert "sopcoach-lesson-ready" in str(LessonApp(inst, "process", lang="en", clock=clock, learner_id="e9002").body.children[0]._dom_classes)
 
 
@@ -260,7 +261,9 @@ def test_a_trainer_adds_an_eleventh_lesson_by_copying_a_notebook_and_listing_it(
     edit_cell(content / "lessons" / "11_discounts.ipynb", "en", lambda s: s.replace("# Quote authority and approvals", "# Discounts again"))
     with (content / "playbook" / "lessons.yaml").open("a", encoding="utf-8") as f:
         f.write('\n  - id: discounts\n    number: 11\n    notebook: 11_discounts.ipynb\n    seeds: ["seed:2.3.1"]\n')
-    assert [p for p in check_paths([], content) if p.severity == "error"] == []
+    found = check_paths([], content)
+    assert [p for p in found if p.severity == "error"] == []
+    assert any("lesson 'discounts' has no practice questions" in p.message for p in found)  # it would count as done
     inst = _inst(content, tmp_path, bank, blueprint, records)
     assert [x.id for x in inst.playbook.lessons][-1] == "discounts" and inst.playbook.lessons[-1].title.get("en") == "Discounts again"
     records.enroll("e9003", "学员")
@@ -277,3 +280,22 @@ def test_check_takes_one_lesson_notebook(content):
     shutil.copy(content / "lessons" / "03_authority.ipynb", content / "lessons" / "12_draft.ipynb")
     [p] = check_paths([content / "lessons" / "12_draft.ipynb"], content)
     assert "not a lesson of playbook/lessons.yaml" in p.message
+
+
+def test_the_preview_shows_practice_as_the_learner_sees_it(monkeypatch):
+    """In the preview, lesson 4's practice shows each question's scenario, its options or number box with the
+    unit, and a template with concrete numbers (no {{placeholder}}); nothing to click that would save."""
+    from sopcoach.lessons import cells
+    shown: list[str] = []
+    monkeypatch.setattr(cells, "_show", shown.append)
+    monkeypatch.setenv("JPY_SESSION_NAME", "lessons/04_service_levels.ipynb")
+    cells.practice()
+    (page,) = shown
+    from sopcoach.config import load_content
+    content = load_content()
+    questions = content.practice.in_section("service_levels")
+    assert page.count("sopcoach-practice") == len(questions) >= 3
+    with_scenario = [q for q in questions if q.scenario is not None and q.variant is None]
+    assert with_scenario and all(q.scenario.get("zh-CN")[:12] in page for q in with_scenario)
+    assert any(q.variant is not None for q in questions) and "{{" not in page
+    assert "type='radio' disabled" in page and "<button" not in page

@@ -19,6 +19,7 @@ from sopcoach.certification.exam import ExamService, recertification_exam
 from sopcoach.content.playbook import load_playbook
 from sopcoach.content.quizbank import load_bank
 from sopcoach.errors import ExamError, QuestionsNeedReview, StaleQuotes, VersionError
+from sopcoach.records.models import Learner, to_db
 
 QUOTE_QUESTIONS = {"pk-rep-discount", "pk-am-quote-limit", "pk-supervisor-discount", "sp-rep-quote-limit",
                    "sp-rep-discount-limit", "sp-rep-approver", "sp-am-approver", "sp-supervisor-approver",
@@ -409,6 +410,12 @@ def test_recertification_lists_people_whose_certificate_covered_a_changed_clause
     assert expected and expected != set(ids)  # the draw decides who examined the clause
     assert set(listed["learner_id"]) == expected
     assert all(c == ["first-contact-limit"] for c in listed["changed"])
+    leaver = sorted(expected)[0]  # a leaver has nothing to re-take
+
+    def deactivate(session):
+        session.get(Learner, leaver).deactivated_at = to_db(clock())
+    records.run(deactivate)
+    assert set(recertification_list(records, clock())["learner_id"]) == expected - {leaver}
 
 
 def test_recertification_exam_examines_only_the_changed_clauses(content, records, blueprint, clock):

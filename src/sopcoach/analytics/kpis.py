@@ -21,7 +21,7 @@ from .inputs import amount_gap, closed_gap, created_gap, funnel_gap, mark, outco
 from .period import Period, _cohort, _cohort_rows, _month_text
 from .stages import _core, _observed_beyond, _stage_ids, stage_entries
 
-__all__ = ["breakdown", "cycle_times", "kpis", "monthly_trend", "stage_conversion_by"]
+__all__ = ["breakdown", "cycle_times", "kpis", "monthly_trend", "open_at_end", "stage_conversion_by"]
 
 
 # ----------------------------------------------------------------------------------- KPIs
@@ -287,6 +287,21 @@ def stage_counts(data: CrmData, playbook: Any, month: str | None = None) -> dict
 # ----------------------------------------------------------------------------------- groups
 
 
+def open_at_end(deals: pd.DataFrame, period: Period) -> np.ndarray:
+    """Return a boolean array over ``deals``: the pipeline at the end of ``period``.
+
+    Open at a month's end: created by then and not closed by then (a deal without a creation date
+    is left out, so is a won or lost deal closed on an unknown date); for the whole export
+    (``period.month`` None), the deals still open.
+    """
+    outcome = deals["outcome"].to_numpy(dtype=object)
+    if period.month is None:
+        return np.asarray(outcome == "open")
+    created, closed = deals["created"], deals["closed"]
+    return (((created < period.end) & (closed.isna() | (closed >= period.end))).to_numpy()
+            & ~((outcome != "open") & closed.isna().to_numpy()))
+
+
 GROUPS = ("owner", "team", "region", "product")
 
 
@@ -333,12 +348,7 @@ def breakdown(data: CrmData, playbook: Any, by: str = "owner", month: str | None
     def count(mask: np.ndarray) -> np.ndarray:
         return np.bincount(codes[mask], minlength=g).astype("int64")
 
-    if period.month is None:
-        open_m = outcome == "open"
-    else:  # the pipeline at the end of the month: created by then, not closed by then
-        created, closed = deals["created"], deals["closed"]
-        open_m = (((created < period.end) & (closed.isna() | (closed >= period.end))).to_numpy()
-                  & ~((outcome != "open") & closed.isna().to_numpy()))  # not: closed on an unknown date
+    open_m = open_at_end(deals, period)
     out = pd.DataFrame({
         "created": count(period.contains(deals["created"]).to_numpy()),
         "won": count(won_m), "lost": count(lost_m), "open": count(open_m),

@@ -30,6 +30,7 @@ from .inputs import gap_of
 
 if TYPE_CHECKING:  # for annotations only: the trainer pages use html_table without loading the CRM analysis
     from .case_study import CaseStudy
+    from .pipeline import PipelineReport
     from .review import Review
 
 __all__ = ["KpiCard", "Table", "bottleneck_html", "cell_text", "chart_cycle", "chart_funnel", "chart_timeline",
@@ -377,11 +378,47 @@ FINDINGS_SHOWN = ["rule", "owner", "clause", "source", "expected", "actual"]  # 
 TIMELINE_SHOWN = ["stage", "what", "deviation"]  # indexed by local_time
 
 
-def render_html(rv: Review, *, case: CaseStudy | None = None, playbook: Any = None) -> str:
+#: the per-rep columns of the pipeline section (:func:`sopcoach.analytics.pipeline.pipeline_report`)
+PIPELINE_REPS_SHOWN = ["won", "lost", "open", "win_rate", "win_rate_target", "cycle_mean", "cycle_target", "amount_won"]
+
+
+def _pipeline_tables(pr: PipelineReport) -> dict[str, Any]:
+    """The pipeline section's tables, headers in the report's language, amounts with the currency."""
+    from .pipeline import pipeline_note, shown_figures  # noqa: PLC0415 - the pipeline needs the CRM reader; the trainer pages do not
+    lang, cur = pr.lang, pr.currency or ""
+
+    def money(v: Any) -> str:
+        return "" if v is None or pd.isna(v) else f"{float(v):,.0f} {cur}".rstrip()
+
+    def pct(v: Any) -> str:
+        return "" if v is None or pd.isna(v) else f"{float(v):.1%}"
+
+    heads = {"value": t("数值", "value", lang), "change": t("较上月", "change", lang), "note": t("说明", "how / why", lang),
+             "figure": "", "name": t("阶段", "stage", lang), "deals": t("商机数", "deals", lang),
+             "with_amount": t("有金额", "with an amount", lang), "amount": t("金额", "amount", lang),
+             "weighted": t("加权", "weighted", lang), "owner": t("销售", "rep", lang), "won": t("赢单", "won", lang),
+             "lost": t("丢单", "lost", lang), "open": t("月末未结", "open at month end", lang),
+             "win_rate": t("赢单率", "win rate", lang), "win_rate_target": t("目标", "target", lang),
+             "cycle_mean": t("平均周期（天）", "average cycle (days)", lang), "cycle_target": t("目标", "target", lang),
+             "amount_won": t("赢单金额", "amount won", lang), "lost_reason": t("丢单原因", "lost reason", lang)}
+    tables = {"figures": Table.of(shown_figures(pr), headers=heads),
+              "by_stage": Table.of(pr.by_stage.set_index("name"), ["deals", "with_amount", "amount", "weighted"],
+                                   headers=heads, formats={"amount": money, "weighted": money}),
+              "lost": Table.of(pr.lost_reasons, headers=heads, formats={"amount": money})}
+    if len(pr.reps):
+        tables["reps"] = Table.of(pr.reps, PIPELINE_REPS_SHOWN, headers=heads, max_rows=50,
+                                  formats={"win_rate": pct, "win_rate_target": pct, "amount_won": money})
+    return {"note": pipeline_note(pr), "tables": tables, "by_stage_gap": gap_of(pr.by_stage),
+            "reps_gap": gap_of(pr.reps) if len(pr.reps) else "", "lost_gap": pr.lost_reasons_gap,
+            "has_lost": len(pr.lost_reasons) > 0}
+
+
+def render_html(rv: Review, *, case: CaseStudy | None = None, playbook: Any = None,
+                pipeline: PipelineReport | None = None) -> str:
     """Return a self-contained HTML report (charts embedded as PNG data URIs, no external files).
 
     Sections: the values that could not be read (a summary per file and column, first), KPI
-    cards, funnel with the bottleneck verdict, cycle-time distribution, monthly trend,
+    cards, the month's pipeline (with ``pipeline``), funnel with the bottleneck verdict, cycle-time distribution, monthly trend,
     SOP compliance (checks and findings), one table per group, data quality, unreadable rows, and
     the case study when ``case`` and ``playbook`` are given. The page is ``templates/report.html``.
 
@@ -391,6 +428,8 @@ def render_html(rv: Review, *, case: CaseStudy | None = None, playbook: Any = No
     case : CaseStudy, optional
         Adds a case-study section (needs ``playbook`` for its chart).
     playbook : Playbook, optional
+    pipeline : PipelineReport, optional
+        Adds the pipeline section (:func:`sopcoach.analytics.pipeline.pipeline_report` of ``rv.month``).
     """
     lang = rv.lang
     findings = rv.compliance.findings.set_index("deal_id")[FINDINGS_SHOWN]
@@ -414,4 +453,5 @@ def render_html(rv: Review, *, case: CaseStudy | None = None, playbook: Any = No
         charts=charts, tables=tables, findings=len(findings), summary=rv.compliance.summary(lang),
         problem_summary=Markup(problem_summary_html(rv.problems, lang)),
         gaps={"funnel": gap_of(rv.funnel), "trend": gap_of(rv.trend), "by": {g: gap_of(df) for g, df in rv.by.items()}},
-        deviations=list(case.deviations.itertuples()) if case is not None else [])
+        deviations=list(case.deviations.itertuples()) if case is not None else [],
+        pipeline=_pipeline_tables(pipeline) if pipeline is not None else None)

@@ -867,7 +867,8 @@ def confirm(records: Records, question_ids: Iterable[str], by: str = "", now: da
 def recertification_list(records: Records, now: datetime | None = None):
     """Return the certified people whose certificate covered a clause changed since it was issued.
 
-    Only certificates in force count (not expired, revoked or superseded by a recertification).
+    Only certificates in force count (not expired, revoked or superseded by a recertification), of
+    people still active (a leaver, deactivated by ``sopcoach enroll``, has nothing to re-take).
 
     Returns
     -------
@@ -884,6 +885,8 @@ def recertification_list(records: Records, now: datetime | None = None):
         out = []
         for cert, learner in tx.certificates_with_learners(by_learner=True):
             if cert.revoked_at is not None or cert.superseded_by or from_db(cert.expires_at) <= now:
+                continue
+            if learner.deactivated_at is not None:
                 continue
             changed = certificate_changes(tx, cert, current)
             if changed:

@@ -2,8 +2,9 @@
 
 * :func:`chart_scores`: the distribution of scored attempts' percents with the pass bar (seed:3.3.1,
   90% by default) marked, so a trainer sees how far below the bar the fails fall.
-* :func:`chart_pass_rate`: per cohort, the share of its people certified by the end of each month
-  since its first attempt.
+* :func:`chart_pass_rate`: per cohort, the share of all its people who had passed the exam by the
+  end of each month since its first attempt (whether the certificate is still current is the
+  certificates page's matter).
 """
 from __future__ import annotations
 
@@ -49,36 +50,38 @@ def chart_scores(attempts: pd.DataFrame, pass_percent: float, lang: str | None =
 
 def pass_rate_by_month(people: pd.DataFrame, timezone: str) -> pd.DataFrame:
     """Return, per cohort (columns) and month (index, ``YYYY-MM`` in ``timezone``), the share 0-1 of the
-    cohort's people certified by the end of that month (first pass on or before it).
+    cohort's people who had passed the exam by the end of that month (first pass on or before it).
 
-    ``people`` are :func:`~sopcoach.certification.results.person_table` rows; months run from the
-    cohort's first attempt to the latest month of any attempt. People without a cohort form the
-    cohort ``""``. An empty frame when nobody has sat the exam.
+    ``people`` are :func:`~sopcoach.certification.results.person_table` rows (without a date filter:
+    everyone enrolled, those who never sat included, so the share is of the whole cohort). Months
+    run from the cohort's first attempt to the latest month of any attempt or pass; a cohort nobody
+    of which has sat is left out. People without a cohort form the cohort ``""``. An empty frame
+    when nobody has sat the exam.
 
-    >>> df = pd.DataFrame({"cohort": ["A", "A"], "last_attempt_at": ["2026-03-02T01:00:00+00:00"] * 2,
-    ...                    "first_passed_at": ["2026-04-01T01:00:00+00:00", ""]})
+    >>> df = pd.DataFrame({"cohort": ["A", "A", "A", "A"],
+    ...                    "last_attempt_at": ["2026-03-02T01:00:00+00:00"] * 2 + ["", ""],
+    ...                    "first_passed_at": ["2026-04-01T01:00:00+00:00", "", "", ""]})
     >>> pass_rate_by_month(df, "Asia/Shanghai")["A"].tolist()
-    [0.0, 0.5]
+    [0.0, 0.25]
     """
     def month(col: pd.Series) -> pd.Series:
         moments = pd.to_datetime(col.where(col != ""), utc=True, errors="coerce")
         return moments.dt.tz_convert(timezone).dt.strftime("%Y-%m")
 
-    sat = people[people["last_attempt_at"] != ""]
-    if sat.empty:
+    cohorts = people["cohort"].fillna("")
+    started, passed = month(people["last_attempt_at"]), month(people["first_passed_at"])
+    seen = pd.concat([started, passed]).dropna()
+    if seen.empty:
         return pd.DataFrame()
-    passed = month(sat["first_passed_at"])
-    started = month(sat["last_attempt_at"])
-    months = pd.period_range(min(started.min(), passed.dropna().min() if passed.notna().any() else started.min()),
-                             max(started.max(), passed.dropna().max() if passed.notna().any() else started.max()),
-                             freq="M").strftime("%Y-%m")
+    months = list(pd.period_range(seen.min(), seen.max(), freq="M").strftime("%Y-%m"))
     out = {}
-    for cohort, group in sat.groupby(sat["cohort"].fillna("")):
-        first = min(started[group.index].min(), passed[group.index].dropna().min() if passed[group.index].notna().any()
-                    else started[group.index].min())
-        shares = [(passed[group.index] <= m).sum() / len(group) if m >= first else np.nan for m in months]
-        out[cohort] = shares
-    return pd.DataFrame(out, index=list(months))
+    for cohort, group in people.groupby(cohorts):
+        mine = pd.concat([started[group.index], passed[group.index]]).dropna()
+        if mine.empty:
+            continue
+        first = mine.min()
+        out[cohort] = [(passed[group.index] <= m).sum() / len(group) if m >= first else np.nan for m in months]
+    return pd.DataFrame(out, index=months)
 
 
 def chart_pass_rate(people: pd.DataFrame, timezone: str, lang: str | None = None) -> bytes:
@@ -95,6 +98,6 @@ def chart_pass_rate(people: pd.DataFrame, timezone: str, lang: str | None = None
         ax.set_xticks(x, rates.index, fontsize=8)
         ax.set_ylim(0, 105)
         ax.legend(fontsize=8, title=t("批次", "cohort", lang), title_fontsize=8)
-    ax.set_ylabel(t("已通过认证 %", "certified %", lang))
+    ax.set_ylabel(t("已通过考试的人员 %", "people who passed %", lang))
     ax.spines[["top", "right"]].set_visible(False)
     return _figure_png(fig)

@@ -11,7 +11,9 @@ any figure (on stderr with ``--format json`` or ``--strict``); the KPIs that nee
 progress bar (stderr) shows while large files are read. ``--report`` writes a self-contained HTML
 report with the charts; ``--format json`` prints the KPIs (``win_rate`` as a fraction 0-1,
 ``sales_cycle_days`` with ``mean`` and ``median`` calendar days, ``stage_counts``) and the
-compliance findings.
+compliance findings. With ``--month`` both add the month's pipeline (open pipeline by stage,
+weighted forecast, average won deal, sales velocity, reps against targets, lost reasons, each
+figure's change since the previous month; :mod:`sopcoach.analytics.pipeline`; JSON key ``pipeline``).
 
 ``simulate FOLDER [--seed N] [--deals N] [--weeks N]`` writes a simulated export with known SOP
 breaches (see :mod:`sopcoach.crm.simulate`) and prints the ground truth.
@@ -86,6 +88,7 @@ def _report_path(value: str | None) -> Path | None:
 def _cmd_analyze(args: argparse.Namespace) -> int:
     from ..analytics.case_study import case_study  # noqa: PLC0415 - start-up: pandas-based, loaded only by this command
     from ..analytics.period import Period, months_of, parse_instant  # noqa: PLC0415 - start-up: pandas-based, loaded only by this command
+    from ..analytics.pipeline import pipeline_json, pipeline_lines, pipeline_report  # noqa: PLC0415 - start-up: pandas-based, loaded only by this command
     from ..analytics.report import render_html  # noqa: PLC0415 - start-up: pandas-based, loaded only by this command
     from ..analytics.review import review, review_json  # noqa: PLC0415 - start-up: pandas-based, loaded only by this command
     from ..crm.problems import summary_lines  # noqa: PLC0415 - start-up: pandas-based, loaded only by this command
@@ -121,18 +124,26 @@ def _cmd_analyze(args: argparse.Namespace) -> int:
     if args.progress and len(data.events) > 200_000:
         print(t("正在分析……", "analysing ...", lang), file=sys.stderr, flush=True)
     rv = review(data, playbook, args.month, as_of, lang=lang)
+    pipe = pipeline_report(data, playbook, args.month, lang) if args.month else None
     if report:
         case = case_study(data, playbook, args.case, rv.compliance, lang=lang) if args.case else None
         try:
-            report.write_text(render_html(rv, case=case, playbook=playbook), encoding="utf-8")
+            report.write_text(render_html(rv, case=case, playbook=playbook, pipeline=pipe), encoding="utf-8")
         except OSError as exc:
             raise SopcoachError(f"--report {args.report}: cannot write the report ({exc.strerror})") from None
         print(t(f"报告已写入 {args.report}", f"report written to {args.report}", lang), file=sys.stderr)
     if args.format == "json":
-        json.dump(review_json(rv), sys.stdout, ensure_ascii=False, indent=2)
+        out = review_json(rv)
+        if pipe is not None:
+            out["pipeline"] = pipeline_json(pipe)
+        json.dump(out, sys.stdout, ensure_ascii=False, indent=2)
         sys.stdout.write("\n")
         return 0
     _print_text(rv, data, lang)
+    if pipe is not None:
+        print(file=sys.stdout)
+        for line in pipeline_lines(pipe):
+            print(line, file=sys.stdout)
     return 0
 
 

@@ -197,6 +197,9 @@ class Stage(Sourced):
     exit_criteria: list[Text] = Field(min_length=1)
     crm_fields: list[str] = Field(default_factory=list)
     clause: str
+    #: the chance (fraction 0-1) that a deal open in this stage is won, for the weighted pipeline
+    #: forecast when the export carries no probability of its own (None: not set)
+    probability: Decimal | None = Field(default=None, ge=0, le=1)
 
 
 class Step(Sourced):

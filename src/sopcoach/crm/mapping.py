@@ -34,7 +34,8 @@ EXCEL_SERIAL_RANGE = (20000, 80000)  # 1954-10-03 .. 2119-01-10
 UTC = "UTC"
 
 DEAL_COLUMNS = ["deal_id", "owner", "account", "tier", "product", "amount", "stage", "stage_raw",
-                "outcome", "created", "closed", "team", "region", "role", "source_file", "source_row"]
+                "outcome", "created", "closed", "team", "region", "role", "probability", "lost_reason",
+                "source_file", "source_row"]
 EVENT_COLUMNS = ["event_id", "deal_id", "account_id", "kind", "timestamp", "actor", "direction",
                  "stage", "stage_raw", "milestone", "subject", "end", "modified", "duration_s",
                  "amount", "discount", "approved_by", "status", "duplicate_of", "synthetic", "source_file",
@@ -47,7 +48,7 @@ _TEXT, _DATE, _NUM, _BOOL = "text", "date", "number", "bool"
 FIELDS: dict[str, dict[str, str]] = {
     "deals": {"deal_id": _TEXT, "owner": _TEXT, "account": _TEXT, "tier": _TEXT, "product": _TEXT,
               "amount": _NUM, "stage": _TEXT, "created": _DATE, "closed": _DATE, "team": _TEXT,
-              "region": _TEXT},
+              "region": _TEXT, "probability": _NUM, "lost_reason": _TEXT},
     "events": {"event_id": _TEXT, "deal_id": _TEXT, "account_id": _TEXT, "kind": _TEXT,
                "timestamp": _DATE, "actor": _TEXT, "direction": _TEXT, "stage": _TEXT,
                "milestone": _TEXT, "subject": _TEXT, "end": _DATE, "modified": _DATE,

@@ -56,8 +56,10 @@ The canonical frames (``CrmData``):
 ``deals``
     One row per deal. ``deal_id``, ``owner``, ``account``, ``tier``, ``product``, ``stage`` (a
     playbook stage id, ``won`` or ``lost``; missing when the raw stage is unknown), ``stage_raw``,
-    ``outcome`` (``open``/``won``/``lost``), ``team``, ``region``, ``role``, ``source_file``: str;
-    ``amount``: float64 (export currency); ``created``, ``closed``: ``datetime64[us, UTC]``
+    ``outcome`` (``open``/``won``/``lost``), ``team``, ``region``, ``role``, ``lost_reason``,
+    ``source_file``: str; ``amount``: float64 (export currency); ``probability``: float64 (the CRM's
+    win probability of the deal, fraction 0-1; map it with ``percent: true`` when written 0-100);
+    ``created``, ``closed``: ``datetime64[us, UTC]``
     (``closed`` only for won or lost deals: CRMs keep the *expected* close date of open deals in the
     same field); ``source_row``: int64.
 ``events``

@@ -78,21 +78,40 @@ def tool(name: str) -> Any:
 
 
 def practice() -> None:
-    """Show the lesson's practice questions (``quizzes/practice/``, section = the lesson id), read only."""
+    """Show the lesson's practice questions (``quizzes/practice/``, section = the lesson id) as the learner
+    sees them: scenario, question, options or the number box with its unit, a template with one fresh
+    draw of its numbers. Read only: answers are not checked or saved in the preview."""
+    import random  # noqa: PLC0415 - only the preview draws templates
+
+    from ..certification.exam import option_order, question_view  # noqa: PLC0415 - heavy: the exam module
+    from ..certification.variants import instantiate  # noqa: PLC0415 - heavy: the exam module
+
     content = load_content()
     lesson = _lesson(content)
     lang = current_lang()
     pool = content.practice
     questions = pool.in_section(lesson.id) if pool is not None and lesson.id else []
+    rng = random.Random()
     items = []
     for i, q in enumerate(questions, 1):
-        options = "".join(f"<li>{esc(o.text.get(lang))}</li>" for o in getattr(q, "options", None) or [])
-        items.append(f"<div class='sopcoach-card sopcoach-practice'><p><b>{i}. {esc(q.text.get(lang))}</b></p>"
-                     f"<ul>{options}</ul></div>")
-    note = t("预览:学员在这里作答并获得反馈,预览中不保存任何答案。",
-             "Preview: learners answer here and get feedback; nothing is saved in the preview.", lang)
+        if getattr(q, "variant", None) is not None:
+            q, _params = instantiate(q, content.playbook, rng)
+        view = question_view(q, option_order(q, rng) or [], lang, i, len(questions))
+        scenario = f"<div class='sopcoach-scenario'>{esc(view.scenario)}</div>" if view.scenario else ""
+        kind = "checkbox" if view.type == "multiple_choice" else "radio"
+        if view.options:
+            control = "".join(f"<label style='display:block'><input type='{kind}' disabled> {esc(label)}</label>"
+                              for _oid, label in view.options)
+        else:
+            control = (f"<input type='text' disabled placeholder='{esc(t('输入数字', 'Type a number', lang))}'> "
+                       f"{esc(view.unit or '')}")
+        items.append(f"<div class='sopcoach-card sopcoach-practice'>{scenario}<p><b>{i}. {esc(view.text)}</b></p>"
+                     f"{control}</div>")
+    note = t("预览：学员在这里作答、检查答案并获得反馈；含数字的题目每次显示一组新的数字。预览中不检查也不保存答案。",
+             "Preview: learners answer here, check their answers and get feedback; questions with numbers show "
+             "fresh numbers each time. The preview neither checks nor saves answers.", lang)
     if not lesson.id:
-        note = t("本笔记本尚未列入 playbook/lessons.yaml,因此没有练习题。",
+        note = t("本笔记本尚未列入 playbook/lessons.yaml，因此没有练习题。",
                  "This notebook is not listed in playbook/lessons.yaml yet, so it has no practice questions.", lang)
     _show(practice_head_html(lang) + f"<p><i>{esc(note)}</i></p>" + "".join(items))
 

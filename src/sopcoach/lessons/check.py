@@ -66,7 +66,23 @@ def old_fact_values(home: Path | str | None) -> dict[str, set[Decimal]]:
 
 
 def _at(nb: LessonNotebook, prose: Prose, line: int, message: str, severity: str = "error") -> Problem:
-    return Problem(relpath(nb.path), line, 0, f"cell {prose.cell}", message, severity=severity)
+    """A problem in a markdown cell: the place is the cell and the line within it (not a file line)."""
+    return Problem(relpath(nb.path), 0, 0, f"cell {prose.cell}, line {line}", message, severity=severity)
+
+
+def closest_facts(name: str, facts: Any) -> list[str]:
+    """Up to three fact names like ``name``: near spellings first, else the facts of its family
+    (``sla.nope`` -> ``sla.delivery, sla.email_reply, ...``); ``.value`` forms are left out.
+
+    >>> closest_facts("sla.nope", ["sla.email_reply", "sla.email_reply.value", "sla.delivery", "stage.1"])
+    ['sla.delivery', 'sla.email_reply']
+    """
+    names = sorted(n for n in facts if not n.endswith(".value"))
+    close = difflib.get_close_matches(name, names, n=3)
+    if close:
+        return close
+    family = name.split(".", 1)[0] + "."
+    return [n for n in names if n.startswith(family)][:3]
 
 
 def _segments(nb: LessonNotebook) -> list[list[Prose]]:
@@ -132,7 +148,7 @@ def lesson_problems(playbook: Any, lesson: Any, practice: Any = None,
     for prose in nb.prose():
         for line, name in prose.facts():
             if name not in facts:
-                close = difflib.get_close_matches(name, facts, n=3)
+                close = closest_facts(name, facts)
                 hint = f"; closest: {', '.join(close)}" if close else ""
                 problems.append(_at(nb, prose, line, f"unknown fact {{{{{name}}}}}{hint} (the facts are "
                                     "Playbook.facts(), see the README's \"Writing a lesson\")"))
@@ -156,6 +172,11 @@ def lesson_problems(playbook: Any, lesson: Any, practice: Any = None,
     if practice is not None and not nb.calls("practice") and practice.in_section(lesson.id):
         problems.append(Problem(relpath(nb.path), 0, 0, "", "the lesson has practice questions but no practice() "
                                 "call; add a code cell practice() where they belong (now shown at the end)",
+                                severity="warning"))
+    if practice is not None and not practice.in_section(lesson.id):
+        problems.append(Problem(relpath(nb.path), 0, 0, "", f"lesson {lesson.id!r} has no practice questions, so it "
+                                "counts as complete as soon as a learner opens it (and the exam's lesson gate "
+                                f"with it); add questions with `section: {lesson.id}` to quizzes/practice/",
                                 severity="warning"))
     return problems
 

@@ -12,6 +12,7 @@ exam never shows a key before submission).
 from __future__ import annotations
 
 import random
+from pathlib import Path
 from datetime import datetime
 from typing import Any
 from collections.abc import Callable, Sequence
@@ -60,10 +61,14 @@ def practice_head_html(lang: str) -> str:
 
 
 def lesson_error(lesson: Any, exc: Exception) -> str:
-    """Return one line saying why a lesson notebook cannot be shown (for the trainer: file, cell, fix)."""
+    """Return one line saying why a lesson notebook cannot be shown (for the trainer: file, cell, fix).
+
+    The notebook is named by its file name only: the page does not show where the server keeps it.
+    """
+    folder = f"{Path(lesson.path).parent}/"
     if isinstance(exc, ContentError):
-        return "; ".join(str(p) for p in exc.problems)
-    return f"{lesson.path}: unknown fact {exc}; run `sopcoach check` for the names to use"
+        return "; ".join(str(p) for p in exc.problems).replace(folder, "")
+    return f"{Path(lesson.path).name}: unknown fact {exc}; run `sopcoach check` for the names to use"
 
 
 class PracticeItem:

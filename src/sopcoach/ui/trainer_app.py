@@ -486,7 +486,7 @@ class ResultsApp(_App):
             self.table.value = self._table(df[ATTEMPT_COLUMNS], {"attempt_id": as_text, "minutes_taken": as_text,
                                                                  "percent": as_text})
         self.table_df = df
-        stem = f"results-{self.by.value}-{self.clock():%Y%m%d}"
+        stem = f"results-{self.by.value}-{local_day(self.clock(), self.tz).replace('-', '')}"  # the company's day
         people = readable(df, self.lang, self.tz)  # the downloads read as the page: labels, local times, words
         self.downloads.value = (
             download_link(export_bytes(people, "csv"), f"{stem}.csv", self.tr("下载 CSV", "Download CSV"), "text/csv")
@@ -503,7 +503,7 @@ class ResultsApp(_App):
             f"<figure><img alt='{esc(alt)}' src='data:image/png;base64,{base64.b64encode(png).decode('ascii')}'>"
             f"<figcaption>{esc(alt)}</figcaption></figure>"
             for alt, png in ((self.tr("得分分布与及格线", "Score distribution and the pass bar"), scores),
-                             (self.tr("各批次已通过认证的比例（按月）", "Share of each cohort certified, by month"), rates))
+                             (self.tr("各批次已通过考试的人员比例（按月，全批次人数为分母）", "Share of each cohort's people who have passed, by month"), rates))
         ) + "</div>"
 
     def _table(self, df: pd.DataFrame, formats: dict[str, Any]) -> str:

@@ -1,0 +1,165 @@
+"""The pipeline report of a month (sopcoach.analytics.pipeline), checked against the real exports with plain pandas."""
+from __future__ import annotations
+
+import json
+import math
+from decimal import Decimal
+
+import pandas as pd
+import pytest
+
+from sopcoach.analytics.pipeline import pipeline_json, pipeline_lines, pipeline_report
+from sopcoach.cli.main import main
+from sopcoach.crm.reading import read_export
+from support import SHARED
+
+CRM = SHARED / "data" / "crm"
+MAVEN = CRM / "maven_crm_sales_opportunities"
+SALESFORCE = CRM / "salesforce_devorg_export_earthfink"
+ZOHO = CRM / "zoho_crm_export_sample"
+
+
+@pytest.fixture(scope="module")
+def maven(playbook):
+    return read_export([MAVEN], "maven", playbook=playbook, progress=False)
+
+
+@pytest.fixture(scope="module")
+def maven_raw():
+    raw = pd.read_csv(MAVEN / "sales_pipeline.csv", dtype={"opportunity_id": str})
+    for c in ("engage_date", "close_date"):
+        raw[c] = pd.to_datetime(raw[c])
+    return raw
+
+
+def test_maven_open_pipeline_deal_size_and_rep_win_rate_match_the_csv(maven, maven_raw, playbook):
+    """Open at the end of June 2017 = engaged by then and not closed by then; the average won deal and each
+    rep's win rate are over the deals closed in June; all recomputed here from the CSV alone."""
+    pr = pipeline_report(maven, playbook, "2017-06", "en")
+    raw, end = maven_raw, pd.Timestamp("2017-07-01")
+    is_open = (raw["engage_date"] < end) & (raw["close_date"].isna() | (raw["close_date"] >= end))
+    is_open &= ~(raw["deal_stage"].isin(["Won", "Lost"]) & raw["close_date"].isna())
+    assert pr.figures.at["open_deals", "value"] == is_open.sum() == pr.by_stage["deals"].sum()
+    assert pr.figures.at["pipeline_value", "value"] == pytest.approx(raw.loc[is_open, "close_value"].sum())
+    assert pr.by_stage["amount"].sum() == pytest.approx(raw.loc[is_open, "close_value"].sum())
+    assert pr.stage_basis == "history" and pr.currency == "USD"
+    june = raw[(raw["close_date"] >= "2017-06-01") & (raw["close_date"] < end)]
+    won = june[june["deal_stage"] == "Won"]
+    assert pr.figures.at["average_deal_size", "value"] == pytest.approx(won["close_value"].mean())
+    decided = june.groupby("sales_agent")["deal_stage"].agg(lambda s: (s == "Won").sum() / len(s))
+    assert pr.reps["win_rate"].dropna().sort_index().to_dict() == pytest.approx(decided.sort_index().to_dict())
+    assert (pr.reps["win_rate_target"] == 0.35).all() and (pr.reps["cycle_target"] == 60).all()
+    assert pr.reps["win_rate_vs_target"].to_numpy() == pytest.approx((pr.reps["win_rate"] - 0.35).to_numpy(),
+                                                                     nan_ok=True)
+    # change since May, from May's own figures
+    may = raw[(raw["close_date"] >= "2017-05-01") & (raw["close_date"] < "2017-06-01")]
+    may_size = may.loc[may["deal_stage"] == "Won", "close_value"].mean()
+    assert pr.previous_month == "2017-05"
+    assert pr.figures.at["average_deal_size", "change"] == pytest.approx(won["close_value"].mean() - may_size)
+    # velocity from its shown inputs
+    f = pr.figures["value"]
+    per_day = f["open_deals"] * f["win_rate"] * f["average_deal_size"] / f["average_sales_cycle"]
+    assert f["sales_velocity_per_day"] == pytest.approx(per_day)
+    assert f["sales_velocity_per_month"] == pytest.approx(per_day * 30)
+    assert f"{int(f['open_deals']):,} × " in pr.figures.at["sales_velocity_per_day", "inputs"]
+
+
+def test_maven_has_no_probability_nor_lost_reason_and_says_how_to_supply_them(maven, playbook):
+    pr = pipeline_report(maven, playbook, "2017-06", "en")
+    assert math.isnan(pr.figures.at["weighted_forecast", "value"])
+    why = pr.figures.at["weighted_forecast", "reason"]
+    assert "no deal probability column" in why and "percent: true" in why and "process.yaml" in why
+    assert pr.by_stage["weighted"].isna().all()
+    assert "lost_reason: <column>" in pr.lost_reasons_gap and pr.lost_reasons.empty
+    zh = pipeline_report(maven, playbook, "2017-06", "zh-CN")
+    assert "丢单原因" in zh.lost_reasons_gap and zh.figures.at["win_rate", "name"] == "赢单率"
+
+
+def test_salesforce_weighted_forecast_uses_the_exports_probability(playbook):
+    data = read_export([SALESFORCE], "salesforce", playbook=playbook, progress=False)
+    pr = pipeline_report(data, playbook, "2026-02", "en")
+    raw = pd.read_csv(SALESFORCE / "Opportunity.csv")
+    created = pd.to_datetime(raw["CreatedDate"], format="%m/%d/%y")
+    closed = pd.to_datetime(raw["CloseDate"], format="%m/%d/%y")
+    # open at the end of February: created by then and not closed by then (CloseDate of an open deal is expected)
+    is_open = (created < "2026-03-01") & (~raw["IsClosed"] | (closed >= "2026-03-01"))
+    assert is_open.sum() > 0
+    assert pr.probability_source == "mapping"
+    assert pr.figures.at["open_deals", "value"] == is_open.sum()
+    expected = (raw.loc[is_open, "Amount"] * raw.loc[is_open, "Probability"] / 100).sum()
+    assert pr.figures.at["weighted_forecast", "value"] == pytest.approx(expected)
+    assert pr.by_stage["weighted"].sum() == pytest.approx(expected)
+    assert pr.figures.at["pipeline_value", "value"] == pytest.approx(raw.loc[is_open, "Amount"].sum())
+
+
+def test_zoho_forecast_from_the_playbooks_stage_probabilities(playbook):
+    """Without a probability column, the playbook's stage probabilities weight the open deals by their stage;
+    Zoho has no stage history, so a deal closed after the month's end has no known stage at that time."""
+    data = read_export([ZOHO], "zoho", playbook=playbook, progress=False)
+    plain = pipeline_report(data, playbook, "2021-05", "en")
+    assert plain.stage_basis == "current" and plain.probability_source == ""
+    assert "no deal probability column" in plain.figures.at["weighted_forecast", "reason"]
+    probs = {s.id: Decimal(i + 1) / 10 for i, s in enumerate(playbook.stages)}
+    pb = playbook.model_copy(update={"stages": [s.model_copy(update={"probability": probs[s.id]})
+                                                for s in playbook.stages]})
+    pr = pipeline_report(data, pb, "2021-05", "en")
+    assert pr.probability_source == "playbook" and pr.figures.at["weighted_forecast", "reason"] == ""
+    raw = pd.read_csv(ZOHO / "Potentials.csv")
+    stage_of = {name: st for name, st in data.mapping.spec.stages.items()}
+    amount = raw["Amount"].str.replace(r"[$,]", "", regex=True).astype(float)
+    prob = raw["Stage"].map(stage_of).map({k: float(v) for k, v in probs.items()})
+    assert pr.figures.at["weighted_forecast", "value"] == pytest.approx((amount * prob).sum())
+    april = pipeline_report(data, pb, "2021-04", "en")
+    unknown = int(april.by_stage.at["(unknown)", "deals"])
+    assert unknown > 0 and math.isnan(april.figures.at["weighted_forecast", "value"])
+    assert f"of {unknown} open deals is not known" in april.figures.at["weighted_forecast", "reason"]
+
+
+def test_simulated_export_month_and_the_previous_one(playbook, tmp_path):
+    from sopcoach.crm.simulate import simulate
+    sim = simulate(playbook, tmp_path, seed=3, deals=80, weeks=12)
+    data = read_export(sim.folder, "simulated", playbook=playbook)
+    pr = pipeline_report(data, playbook, "2025-04", "en")
+    assert pr.currency == "CNY" and pr.stage_basis == "history"
+    deals = data.unique_deals()
+    won = deals[(deals["outcome"] == "won") & (deals["closed"] >= pd.Timestamp("2025-03-31T16:00Z"))
+                & (deals["closed"] < pd.Timestamp("2025-04-30T16:00Z"))]
+    assert pr.figures.at["average_deal_size", "value"] == pytest.approx(won["amount"].mean())
+    march = pipeline_report(data, playbook, "2025-03", "en")
+    for f in ("open_deals", "pipeline_value", "win_rate"):
+        assert pr.figures.at[f, "previous"] == pytest.approx(march.figures.at[f, "value"], nan_ok=True)
+    text = "\n".join(pipeline_lines(pr))
+    assert "CNY" in text and "%" in text and "not computable" in text  # lost reasons
+
+
+def test_analyze_month_prints_and_emits_the_pipeline(capsys, monkeypatch):
+    monkeypatch.setenv("SOPCOACH_LANG", "en")
+    assert main(["analyze", str(MAVEN), "--month", "2017-06", "--format", "json", "--no-progress"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    pipe = out["pipeline"]
+    assert pipe["month"] == "2017-06" and pipe["currency"] == "USD"
+    assert pipe["figures"]["weighted_forecast"]["value"] is None
+    assert "probability" in pipe["figures"]["weighted_forecast"]["reason"]
+    assert pipe["figures"]["win_rate"]["value"] == pytest.approx(out["kpis"]["win_rate"])
+    assert main(["analyze", str(MAVEN), "--month", "2017-06", "--no-progress"]) == 0
+    text = capsys.readouterr().out
+    assert "pipeline (2017-06, change since 2017-05" in text and "Win rate: 82.8%" in text
+    assert main(["analyze", str(MAVEN), "--format", "json", "--no-progress"]) == 0
+    assert "pipeline" not in json.loads(capsys.readouterr().out)
+
+
+def test_pipeline_json_is_json(maven, playbook):
+    json.dumps(pipeline_json(pipeline_report(maven, playbook, "2017-06", "en")), allow_nan=False)
+
+
+def test_html_report_has_the_pipeline_section(maven, playbook):
+    from sopcoach.analytics.report import render_html
+    from sopcoach.analytics.review import review
+    rv = review(maven, playbook, "2017-06", lang="en")
+    pr = pipeline_report(maven, playbook, "2017-06", "en")
+    page = render_html(rv, pipeline=pr)
+    part = page[page.index("<h2>Pipeline</h2>"):page.index("<h2>Funnel</h2>")]
+    assert f"{pr.figures.at['average_deal_size', 'value']:,.0f} USD" in part
+    assert "82.8%" in part and "Per rep" in part and "Darcel Schlecht" in part
+    assert "lost_reason: &lt;column&gt;" in part  # the lost reasons say how a mapping supplies them
+    assert "<h2>Pipeline</h2>" not in render_html(rv)
