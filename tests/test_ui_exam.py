@@ -4,8 +4,13 @@ from __future__ import annotations
 import pytest
 
 from sopcoach.certification.exam import AttemptState
+from sopcoach.certification.scoring import points_text
 from sopcoach.ui.exam_app import ExamApp, Page
-from support import correct_response, widget_tree, wrong_response
+import base64
+import re
+
+from sopcoach.ui.home_app import HomeApp
+from support import complete_lessons, correct_response, widget_tree, wrong_response
 
 #: Every test that uses the records database runs on SQLite and on PostgreSQL (tests/conftest.py).
 pytestmark = pytest.mark.databases("sqlite", "postgresql")
@@ -87,19 +92,90 @@ def test_forged_start_by_a_certified_learner_is_refused(app, inst):
 
 
 def test_all_right_shows_pass_in_the_page(app, inst):
-    """Case 29: the result is shown in a widget of the layout: PASS and 100.0%."""
+    """Case 29: the result is shown in a widget of the layout: 通过 and 100.0%, in one language."""
     _take(app, inst, right=True)
     assert app.page is Page.RESULT
     html = app.body.children[0].value
-    assert "PASS" in html and "100.0%" in html
+    assert "<span class='sopcoach-pass'>通过</span>" in html and "100.0%" in html
+    assert "PASS" not in html and "Passed" not in html
     assert inst.records.attempts("e2001")[0].passed is True
 
 
 def test_all_wrong_shows_fail_and_clauses_to_reread(app, inst):
-    """A failed attempt shows FAIL and, per missed question, the clause to re-read."""
+    """A failed attempt shows 未通过 and, per missed question, the clause to re-read."""
     _take(app, inst, right=False)
     html = app.body.children[0].value
-    assert "FAIL" in html and "请复习条款" in html and "seed:" in html
+    assert "<span class='sopcoach-fail'>未通过</span>" in html and "请复习条款" in html and "seed:" in html
+    assert "FAIL" not in html
+
+
+def _page_text(app) -> str:
+    return " ".join(getattr(c, "value", "") for c in widget_tree(app.body) if isinstance(getattr(c, "value", None), str))
+
+
+def test_fail_says_points_attempts_left_and_when_the_next_attempt_opens(inst, clock):
+    """Issue 17: after a fail the result page gives the score in points and percent, the attempts
+    left (3 allowed, 1 used) and the day and time the next attempt opens in Asia/Shanghai: 24 hours
+    after 2026-03-02 01:00 UTC is 2026-03-03 09:00 in Shanghai. Revisiting the page says the same."""
+    inst.records.enroll("e2002", "赵六")
+    a = ExamApp(inst, lang="en", clock=clock, start_timer=False, learner_id="e2002")
+    _take(a, inst, right=False)
+    text = _page_text(a)
+    points = points_text(a.report.earned, a.report.possible)
+    assert a.report.earned == 0 and points.startswith("0/")
+    assert "Not passed" in text and "0.0%</b> (<span class='sopcoach-points'>" + points + " points</span>" in text
+    assert "Attempts used 1, attempts left 2 (of 3)" in text
+    assert "Your next attempt opens on 2026-03-03 09:00 (Asia/Shanghai time)." in text
+    assert "未通过" not in text and "FAIL" not in text
+    clock.advance(hours=1)
+    again = ExamApp(inst, lang="zh-CN", clock=clock, start_timer=False, learner_id="e2002")
+    text = _page_text(again)
+    assert "剩余 2 次" in text and "下次考试开放时间：2026-03-03 09:00（Asia/Shanghai 时间）" in text
+    assert again.start_button not in again.body.children
+
+
+def test_last_fail_says_no_attempts_left(inst, clock):
+    """After the last allowed attempt the page says no attempts are left and to contact the trainer."""
+    inst.records.enroll("e2003", "钱七")
+    for _ in range(inst.blueprint.max_attempts):
+        a = ExamApp(inst, lang="en", clock=clock, start_timer=False, learner_id="e2003")
+        _take(a, inst, right=False)
+        clock.advance(hours=float(inst.blueprint.wait_between_attempts_hours) + 1)
+    text = _page_text(a)
+    assert "attempts left 0" in text and "No attempts left — contact your trainer." in text
+
+
+def test_home_does_not_say_the_exam_is_open_while_the_learner_waits(inst, clock):
+    """Issue 17: during the 24-hour wait the home page's exam card says when the exam opens, not
+    可以参加考试 in green; when the wait is over it is open again."""
+    inst.records.enroll("e2004", "孙八")
+    complete_lessons(inst, "e2004")
+    home = HomeApp(inst, lang="zh-CN", clock=clock, learner_id="e2004")
+    assert "sopcoach-exam-open" in _page_text(home) and "可以参加考试" in _page_text(home)
+    a = ExamApp(inst, lang="zh-CN", clock=clock, start_timer=False, learner_id="e2004")
+    _take(a, inst, right=False)
+    clock.advance(hours=2)
+    text = _page_text(HomeApp(inst, lang="zh-CN", clock=clock, learner_id="e2004"))
+    assert "可以参加考试" not in text and "sopcoach-ok" not in text.split("上岗认证考试")[1]
+    assert "sopcoach-exam-waiting" in text and "2026-03-03 09:00" in text and "剩余 2 次" in text
+    clock.advance(hours=22)
+    assert "sopcoach-exam-open" in _page_text(HomeApp(inst, lang="zh-CN", clock=clock, learner_id="e2004"))
+
+
+def test_pass_shows_the_certificate_and_its_pdf(inst, clock):
+    """Issue 17: a pass shows the certificate code, its end day in the company's days and a PDF
+    download (a data: link whose bytes are a PDF); a later visit of the exam page shows them too."""
+    inst.records.enroll("e2005", "周九")
+    a = ExamApp(inst, lang="en", clock=clock, start_timer=False, learner_id="e2005")
+    _take(a, inst, right=True)
+    cert = inst.records.latest_certificate_code("e2005")
+    assert cert
+    for page in (a, ExamApp(inst, lang="en", clock=clock, start_timer=False, learner_id="e2005")):
+        text = _page_text(page)
+        assert f"Certificate <b class='sopcoach-cert-code'>{cert}</b>, valid until 2027-03-02" in text
+        href = re.search(r"download='certificate-([^']+)\.pdf' href='data:application/pdf;base64,([^']+)'", text)
+        assert href is not None and href.group(1) == cert
+        assert base64.b64decode(href.group(2)).startswith(b"%PDF")
 
 
 def test_double_confirm_creates_one_result(app, inst):

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import os
-from datetime import datetime
+from datetime import datetime, timedelta
 from urllib.parse import parse_qs
 from zoneinfo import ZoneInfo
 
@@ -85,8 +85,29 @@ def local_day(moment: datetime | None, timezone: str) -> str:
     >>> local_day(datetime(2026, 12, 6, 17, 30, tzinfo=tz.utc), "Asia/Shanghai")
     '2026-12-07'
     """
-    if moment is None:
-        return "?"
+    return "?" if moment is None else f"{_in_zone(moment, timezone):%Y-%m-%d}"
+
+
+def _in_zone(moment: datetime, timezone: str) -> datetime:
+    """Return ``moment`` in ``timezone``; ``ValueError`` when it is naive (its zone would be a guess)."""
     if moment.tzinfo is None:
         raise ValueError(f"{moment.isoformat()} has no time zone; give an aware datetime")
-    return f"{moment.astimezone(ZoneInfo(timezone)):%Y-%m-%d}"
+    return moment.astimezone(ZoneInfo(timezone))
+
+
+def local_time(moment: datetime, timezone: str) -> str:
+    """Return an aware moment as day and time in the company's time zone, ``YYYY-MM-DD HH:MM``.
+
+    Used for "the next attempt opens at": the minute is rounded up, so the time shown is never
+    before the moment itself (the day is the one :func:`local_day` gives for the rounded moment).
+    A naive ``moment`` raises ``ValueError``, as in :func:`local_day`.
+
+    >>> from datetime import timezone as tz
+    >>> local_time(datetime(2026, 3, 3, 1, 0, tzinfo=tz.utc), "Asia/Shanghai")
+    '2026-03-03 09:00'
+    >>> local_time(datetime(2026, 3, 3, 15, 59, 1, tzinfo=tz.utc), "Asia/Shanghai")
+    '2026-03-04 00:00'
+    """
+    local = _in_zone(moment, timezone)
+    floor = local.replace(second=0, microsecond=0)
+    return f"{floor if floor == local else floor + timedelta(minutes=1):%Y-%m-%d %H:%M}"

@@ -151,8 +151,11 @@ def test_new_hire_passes_in_the_browser(exam_server, page, artifacts):
     assert page.url == f"{base}learn/exam"
     page.screenshot(path=str(artifacts / "instructions.png"), full_page=True)
     _take_exam(page, inst, "e3001", True, artifacts, "pass")
-    page.get_by_text("通过 PASS").wait_for(timeout=TIMEOUT)
-    assert "100.0%" in _app_text(page)
+    page.locator(".sopcoach-pass", has_text="通过").wait_for(timeout=TIMEOUT)
+    text = _app_text(page)
+    assert "100.0%" in text and "PASS" not in text and "有效期至" in text
+    pdf = page.locator(".sopcoach-cert-pdf a.download")
+    assert pdf.get_attribute("href").startswith("data:application/pdf;base64,JVBER")  # %PDF
     page.screenshot(path=str(artifacts / "result-pass.png"), full_page=True)
     (row,) = inst.records.attempts("e3001")
     assert (row.state, row.passed, row.percent) == ("scored", True, "100.0")
@@ -163,8 +166,10 @@ def test_bad_answers_fail_in_the_browser(exam_server, page, artifacts):
     base, inst = exam_server
     _open_exam(page, base)
     _take_exam(page, inst, "e3001", False, artifacts, "fail")
-    page.get_by_text("未通过 FAIL").wait_for(timeout=TIMEOUT)
-    assert "请复习条款" in _app_text(page)
+    page.locator(".sopcoach-fail", has_text="未通过").wait_for(timeout=TIMEOUT)
+    text = _app_text(page)
+    assert "请复习条款" in text and "FAIL" not in text
+    assert "剩余 2 次" in text and "下次考试开放时间" in text and "Asia/Shanghai" in text
     page.screenshot(path=str(artifacts / "result-fail.png"), full_page=True)
     (row,) = inst.records.attempts("e3001")
     assert row.passed is False

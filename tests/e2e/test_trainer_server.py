@@ -353,7 +353,7 @@ def test_recertification_exam_in_chromium(learner_server, tmp_path, page, artifa
     page.get_by_role("button", name="检查并提交").click()
     page.get_by_role("button", name="提交试卷").click()
     page.get_by_role("button", name="确认提交").click()
-    expect(page.get_by_text("通过 PASS")).to_be_visible(timeout=60_000)
+    expect(page.locator(".sopcoach-pass", has_text="通过")).to_be_visible(timeout=60_000)
     page.screenshot(path=str(artifacts / "recert-pass.png"), full_page=True)
     new = records.run(lambda s: s.query(Certificate).filter_by(attempt_id=attempt.id).one())
     assert verify(records, new.code).status == "current" and new.playbook_version == "1.1"

@@ -1,6 +1,7 @@
 """Helpers shared by the apps: a safe-callback decorator, server-side logging, small HTML bits."""
 from __future__ import annotations
 
+import base64
 import functools
 import html
 import io
@@ -114,6 +115,14 @@ def keep_comm_errors_off_the_page() -> None:
 def esc(text: Any) -> str:
     """Escape text for an HTML widget, keeping line breaks."""
     return html.escape(str(text)).replace("\n", "<br>")
+
+
+def download_link(data: bytes, filename: str, label: str, mime: str) -> str:
+    """Return an HTML link that downloads ``data`` as ``filename`` (the file is inside the link, a
+    ``data:`` URL, so no server route serves it; ``mime`` e.g. ``application/pdf``)."""
+    b64 = base64.b64encode(data).decode("ascii")
+    return (f"<a class='download' download='{esc(filename)}' "
+            f"href='data:{mime};base64,{b64}'>{esc(label)}</a>")
 
 
 #: What a callback's unexpected failure says in the page, unless the app has its own ``failure_text``.

@@ -10,24 +10,24 @@ from __future__ import annotations
 
 import asyncio
 import enum
-from datetime import datetime
+from datetime import datetime, timedelta
 from fractions import Fraction
 from typing import Any
 from collections.abc import Callable
 
 import ipywidgets as w
 
-from ..certification.certificates import learner_certificate
-from ..certification.exam import AttemptState, ExamService, QuestionView
-from ..certification.scoring import ScoreReport, floor_percent, key_text
+from ..certification.certificates import certificate_pdf, learner_certificate
+from ..certification.exam import AttemptState, Eligibility, ExamService, QuestionView
+from ..certification.scoring import ScoreReport, floor_percent, key_text, points_text
 from ..config import Installation
 from ..errors import (AlreadyCertified, AttemptClosed, AttemptExpired, AttemptLimitReached, AuthError, ExamError, InvalidResponse,
                       LessonsIncomplete, RecordsError, WaitRequired)
-from ..i18n import current_lang, local_day, t
+from ..i18n import current_lang, local_day, local_time, t
 from ..records.models import utcnow
 from ..tables import Cell, Table, render
-from ._common import (CheckboxStyle, DescriptionStyle, ProgressStyle, ToggleButtonStyle, button, database_refusal, esc,
-                      hbox, html_widget, log, safe, shared_layout, shared_style, vbox)
+from ._common import (CheckboxStyle, DescriptionStyle, ProgressStyle, ToggleButtonStyle, button, database_refusal,
+                      download_link, esc, hbox, html_widget, log, safe, shared_layout, shared_style, vbox)
 from .navigation import Navigator
 
 CSS = """
@@ -80,6 +80,31 @@ def refusal_message(exc: Exception, lang: str) -> str:
             return t(f"登录失败次数过多，请 {secs} 秒后再试。", f"Too many failed sign-ins; try again in {secs} s.", lang)
         return t("员工编号或访问码不正确。", "Unknown employee id or wrong access code.", lang)
     return str(exc)
+
+
+def attempts_text(el: Eligibility, max_attempts: int, lang: str) -> str:
+    """Return "attempts used 1, attempts left 2 (of 3)" in ``lang`` (counts from :meth:`ExamService.eligibility`)."""
+    return t(f"已考 {el.attempts_used} 次，剩余 {el.attempts_left} 次（共 {max_attempts} 次）",
+             f"Attempts used {el.attempts_used}, attempts left {el.attempts_left} (of {max_attempts})", lang)
+
+
+def next_attempt_text(el: Eligibility, now: datetime, timezone: str, lang: str) -> tuple[str, str]:
+    """Say when the learner's next attempt opens: ``(state, text)``.
+
+    ``state`` is ``"used_up"`` (no attempts left: contact the trainer), ``"waiting"`` (the text
+    names the day and time, ``YYYY-MM-DD HH:MM`` in the company's ``timezone``, when the waiting
+    time of :attr:`Eligibility.wait_seconds` ends) or ``"open"`` (an attempt may start or resume
+    now). The rule is the service's (:class:`Eligibility`, blueprint ``max_attempts`` and
+    ``wait_between_attempts_hours``); this only words it. Callers show a learner who passed the
+    certificate instead.
+    """
+    if el.open_attempt is None and el.attempts_left <= 0:
+        return "used_up", t("考试次数已用完，请联系培训负责人。", "No attempts left — contact your trainer.", lang)
+    if el.open_attempt is None and el.wait_seconds > 0:
+        opens = local_time(now + timedelta(seconds=el.wait_seconds), timezone)
+        return "waiting", t(f"下次考试开放时间：{opens}（{timezone} 时间）。",
+                            f"Your next attempt opens on {opens} ({timezone} time).", lang)
+    return "open", t("现在可以开始考试。", "You may start the exam now.", lang)
 
 
 class ExamApp:
@@ -200,8 +225,9 @@ class ExamApp:
             return self.tr("<p><b>您已通过认证。</b></p>", "<p><b>You are certified.</b></p>")
         until = local_day(cert.expires_at, self.inst.playbook.calendar.timezone)
         if cert.current:
-            return self.tr(f"<p><b>您已通过认证。</b>证书 {esc(cert.code)}，有效期至 {until}。</p>",
-                           f"<p><b>You are certified.</b> Certificate {esc(cert.code)}, valid until {until}.</p>")
+            return (self.tr(f"<p class='sopcoach-certificate'><b>您已通过认证。</b>证书 <b class='sopcoach-cert-code'>{esc(cert.code)}</b>，有效期至 {until}。</p>",
+                            f"<p class='sopcoach-certificate'><b>You are certified.</b> Certificate <b class='sopcoach-cert-code'>{esc(cert.code)}</b>, valid until {until}.</p>")
+                    + self._certificate_pdf_link(cert.code))
         why = {"expired": self.tr(f"已于 {until} 过期", f"expired on {until}"),
                "recertify": self.tr("所涵盖的SOP条款已修改", "SOP clauses it covers have changed"),
                "revoked": self.tr("已被撤销，请联系培训师", "has been revoked; please contact your trainer")
@@ -211,6 +237,29 @@ class ExamApp:
                                 'sopcoach-recert-link', self.lang))
         return self.tr(f"<p class='sopcoach-cert-lapsed'><b>您的证书 {esc(cert.code)} {why}。</b>{link}</p>",
                        f"<p class='sopcoach-cert-lapsed'><b>Your certificate {esc(cert.code)} {why}.</b>{link}</p>")
+
+    def _certificate_pdf_link(self, code: str) -> str:
+        """Return a paragraph with the certificate's PDF as a download link (the PDF is inside the link).
+
+        A PDF that cannot be drawn is logged on the server and the paragraph says so; the result
+        and the code stay on the page.
+        """
+        try:
+            data = certificate_pdf(self.inst.records, code, self.bp.title, self.inst.playbook.sop.name,
+                                   self.inst.playbook.calendar.timezone, self.clock())
+        except Exception:
+            log.exception("certificate PDF %s failed", code)
+            return f"<p class='sopcoach-msg-warning'>{esc(self.tr('证书 PDF 暂时无法生成，请稍后再打开本页。', 'The certificate PDF could not be made; please open this page again later.'))}</p>"
+        link = download_link(data, f"certificate-{code}.pdf", self.tr("下载证书 PDF", "Download the certificate (PDF)"),
+                             "application/pdf")
+        return f"<p class='sopcoach-cert-pdf'>{link}</p>"
+
+    def _next_attempt_html(self, el: Eligibility) -> str:
+        """Return the attempts used and left and when the next attempt opens, as paragraphs."""
+        state, text = next_attempt_text(el, self.clock(), self.inst.playbook.calendar.timezone, self.lang)
+        level = {"used_up": "danger", "waiting": "warning"}.get(state, "info")
+        return (f"<p class='sopcoach-attempts-left'>{esc(attempts_text(el, self.bp.max_attempts, self.lang))}</p>"
+                f"<p class='sopcoach-next-attempt sopcoach-msg-{level}'>{esc(text)}</p>")
 
     def _href(self, notebook: str) -> str:
         return self.nav.href(notebook, self.lang)
@@ -245,10 +294,8 @@ class ExamApp:
             children.append(self.start_button)
         elif el.passed:
             children.append(html_widget(self._certified_html()))
-        elif el.attempts_left <= 0:
-            children.append(html_widget(f"<p>{esc(refusal_message(AttemptLimitReached(), self.lang))}</p>"))
-        elif el.wait_seconds > 0:
-            children.append(html_widget(f"<p>{esc(refusal_message(WaitRequired('', el.wait_seconds), self.lang))}</p>"))
+        elif el.attempts_left <= 0 or el.wait_seconds > 0:
+            children.append(html_widget(self._next_attempt_html(el)))
         else:
             self.start_button.description = self.tr("开始考试", "Start the exam")
             children.append(self.start_button)
@@ -459,11 +506,15 @@ class ExamApp:
         rep = self.service.report(self.attempt_id)
         self.report = rep
         self.timer.value = ""
-        verdict = (f"<span class='sopcoach-pass'>{esc(self.tr('通过 PASS', 'PASS'))}</span>" if rep.passed
-                   else f"<span class='sopcoach-fail'>{esc(self.tr('未通过 FAIL', 'FAIL'))}</span>")
+        verdict = (f"<span class='sopcoach-pass'>{esc(self.tr('通过', 'Passed'))}</span>" if rep.passed
+                   else f"<span class='sopcoach-fail'>{esc(self.tr('未通过', 'Not passed'))}</span>")
+        points = points_text(rep.earned, rep.possible)
         head = (f"<h3>{esc(self.tr('考试结果', 'Result'))}</h3><p>{verdict}</p>"
                 f"<p>{esc(self.tr('得分', 'Score'))}: <b class='sopcoach-score'>{rep.percent_display}%</b> "
-                f"({esc(self.tr('通过分数', 'pass mark'))} {floor_percent(rep.pass_mark, 0)}%)</p>")
+                f"(<span class='sopcoach-points'>{esc(self.tr(f'{points} 分', f'{points} points'))}</span>; "
+                f"{esc(self.tr('通过分数', 'pass mark'))} {floor_percent(rep.pass_mark, 0)}%)</p>")
+        head += (self._certified_html() if rep.passed
+                 else self._next_attempt_html(self.service.eligibility(self._learner())))
         if row.state == AttemptState.EXPIRED.value:
             head += f"<p>{esc(self.tr('考试时间已到，已按截止前保存的答案计分。', 'Time ran out; the answers saved before the deadline were scored.'))}</p>"
         titles = {s.id: s.title.get(self.lang) for s in self.bp.sections}

@@ -19,7 +19,7 @@ from ..i18n import current_lang, t
 from ..lessons.progress import LessonService
 from ..records.models import utcnow
 from ._common import esc, html_widget, vbox
-from .exam_app import CSS
+from .exam_app import CSS, attempts_text, next_attempt_text
 from .navigation import Navigator
 
 LESSON_CSS = """
@@ -188,11 +188,11 @@ class HomeApp(LearnerPage):
 
     def _exam_card(self, missing: list[Any]) -> w.Widget:
         bp = self.inst.blueprint
-        attempts = self.inst.records.attempts(self.learner_id, bp.id)
+        el = self.inst.exam_service(self.clock).eligibility(self._learner())
         head = f"<h3>{esc(self.tr('上岗认证考试', 'Certification exam'))}</h3>"
         facts = self.tr(f"{bp.question_count} 题 · {bp.time_limit_minutes} 分钟 · 通过分数 {floor_percent(bp.pass_fraction, 0)}%",
                         f"{bp.question_count} questions · {bp.time_limit_minutes} minutes · pass mark {floor_percent(bp.pass_fraction, 0)}%")
-        if any(a.passed for a in attempts):
+        if el.passed:
             state = f"<span class='sopcoach-done'>✓ {esc(self.tr('您已通过认证', 'You are certified'))}</span>"
         elif bp.require_lessons and missing:
             names = "、".join(f"{x.number}. {x.title.get(self.lang)}" for x in missing) if self.lang != "en" \
@@ -200,8 +200,13 @@ class HomeApp(LearnerPage):
             state = (f"<span class='sopcoach-todo sopcoach-exam-locked'>"
                      f"{esc(self.tr('完成全部课程后才能开始考试。尚未完成:', 'The exam opens when every lesson is complete. Still to complete: '))}"
                      f"{esc(names)}</span>")
-        else:
+        elif el.can_start:
             state = f"<span class='sopcoach-ok sopcoach-exam-open'>{esc(self.tr('可以参加考试', 'The exam is open to you'))}</span>"
+        else:  # the service's rule (Eligibility): waiting after an attempt, or no attempts left
+            when, text = next_attempt_text(el, self.clock(), self.inst.playbook.calendar.timezone, self.lang)
+            css = "sopcoach-warn sopcoach-exam-used-up" if when == "used_up" else "sopcoach-todo sopcoach-exam-waiting"
+            state = (f"<span class='{css}'>{esc(text)}</span><br>"
+                     f"<span class='sopcoach-todo'>{esc(attempts_text(el, bp.max_attempts, self.lang))}</span>")
         link = self.link("exam.ipynb", self.tr("进入考试页面 →", "Go to the exam →"), "sopcoach-exam-link")
         card = html_widget(f"<div class='sopcoach-card'>{head}<p>{esc(facts)}</p><p>{state}</p><p>{link}</p></div>",
                            classes=("sopcoach-exam-card",))

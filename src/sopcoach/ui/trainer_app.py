@@ -49,7 +49,7 @@ from ..certification.charts import chart_pass_rate, chart_scores
 from ..labels import VALUES, column_label, readable
 from ..records.models import utcnow
 from ..tables import Table, render
-from ._common import esc, log, log_to_server, safe, trainer_page
+from ._common import download_link, esc, log, log_to_server, safe, trainer_page
 
 CSS = """
 <style>
@@ -105,13 +105,6 @@ def table_html(df: pd.DataFrame, *, index: bool = False, **options: Any) -> str:
 def pct(v: Any, digits: int = 1) -> str:
     """Format a fraction 0-1 as a percent (a dash when missing)."""
     return "–" if v is None or v != v else f"{100 * float(v):.{digits}f}%"
-
-
-def download_link(data: bytes, filename: str, label: str, mime: str) -> str:
-    """Return an HTML link that downloads ``data`` as ``filename`` (the file is inside the link)."""
-    b64 = base64.b64encode(data).decode("ascii")
-    return (f"<a class='download' download='{esc(filename)}' "
-            f"href='data:{mime};base64,{b64}'>{esc(label)}</a>")
 
 
 def text_diff_html(old: str, new: str) -> Markup:
