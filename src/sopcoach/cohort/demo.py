@@ -191,7 +191,7 @@ def fill_demo(inst: Any, seed: int = 7, now: datetime | None = None) -> DemoCoho
         out.learners[p.learner_id] = {"name": p.name, "team": p.team or "", "cohort": p.cohort or "",
                                       "stage": stage[p.learner_id]}
     out.releases = (_OLD_VERSION, inst.playbook.sop.version)
-    out.sign_in_as = next(p.learner_id for p in people[12:] if stage[p.learner_id] == "lessons_partly")
+    out.sign_in_as = next(p.learner_id for p in people[12:] if stage[p.learner_id] == "lessons_done")  # can open the exam at once
     out.access_code = outcome.codes[out.sign_in_as]
     return out
 
