@@ -41,6 +41,16 @@ def _table(header: list[str], rows: list[list[str]]) -> None:
         print("\t".join(row))
 
 
+
+#: The roster's fields in the page language (a change reads "团队: 华东 -> 华南").
+_FIELD_TEXT = {"name": ("姓名", "name"), "team": ("团队", "team"), "cohort": ("批次", "cohort"), "email": ("邮箱", "e-mail")}
+
+
+def _field_text(change: str) -> str:
+    """``team: A -> B`` with the field named in the current language."""
+    field, sep, rest = change.partition(": ")
+    return f"{t(*_FIELD_TEXT[field])}{sep}{rest}" if field in _FIELD_TEXT else change
+
 def enroll_roster(args: argparse.Namespace) -> int:
     """Run ``sopcoach enroll --roster`` (see the module docstring)."""
     from ..cohort.roster import ACTIONS, apply_roster, read_roster  # noqa: PLC0415 - only this command
@@ -62,7 +72,12 @@ def enroll_roster(args: argparse.Namespace) -> int:
         print(t("演练（--dry-run）：以下为将要进行的更改，未写入任何记录", "dry run: what would change; nothing was written"))
     for c in shown:
         where = f"{roster.path}:{c.line}" if c.line else ""
-        detail = "; ".join(c.fields) if c.action in ("update", "absent") else " / ".join(x for x in (c.team, c.cohort) if x)
+        if c.action == "absent":  # the action's own words say it
+            detail = ""
+        elif c.action == "update":
+            detail = "; ".join(_field_text(f) for f in c.fields)
+        else:
+            detail = " / ".join(x for x in (c.team, c.cohort) if x)
         print("\t".join([t(*ACTION_TEXT[c.action]), c.learner_id, c.name, detail, where]).rstrip())
     counts = ", ".join(f"{outcome.count(a)} {t(*ACTION_TEXT[a])}" for a in ACTIONS if outcome.count(a))
     print(t(f"合计：{counts or '无'}", f"total: {counts or 'nobody'}"))
