@@ -42,6 +42,14 @@ def _table(header: list[str], rows: list[list[str]]) -> None:
 
 
 
+#: The demo cohort's stages in the page language.
+_STAGE_TEXT = {"enrolled": ("仅注册", "enrolled"), "lessons_partly": ("课程进行中", "some lessons done"),
+               "lessons_done": ("课程已完成", "lessons done"), "passed": ("已通过", "passed"),
+               "failed": ("未通过一次", "failed once"), "failed_twice": ("未通过两次", "failed twice"),
+               "in_progress": ("考试进行中", "exam in progress"), "expired": ("证书已过期", "certificate expired"),
+               "expiring": ("证书即将到期", "certificate expiring"), "recertify": ("需复认证", "must recertify"),
+               "leaver": ("已离职", "leaver")}
+
 #: The roster's fields in the page language (a change reads "团队: 华东 -> 华南").
 _FIELD_TEXT = {"name": ("姓名", "name"), "team": ("团队", "team"), "cohort": ("批次", "cohort"), "email": ("邮箱", "e-mail")}
 
@@ -145,7 +153,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     home = args.settings.home
     print(t(f"演示批次：{len(demo.learners)} 名学员，发布版本 {', '.join(demo.releases)}",
             f"demo cohort: {len(demo.learners)} learners, releases {', '.join(demo.releases)}"))
-    print("  " + ", ".join(f"{k} {v}" for k, v in sorted(stages.items())))
+    print("  " + t("，", ", ").join(f"{t(*_STAGE_TEXT.get(k, (k, k)))} {v}" for k, v in sorted(stages.items())))
     print(t(f"学员端：sopcoach serve --home {home}\n  以 {demo.sign_in_as}（{demo.learners[demo.sign_in_as]['name']}）"
             f"登录，访问码 {demo.access_code}",
             f"learner app: sopcoach serve --home {home}\n  sign in as {demo.sign_in_as} "
