@@ -428,7 +428,6 @@ class ResultsApp(_App):
         inst = installation(self.s)
         self.exam_id = inst.blueprint.id
         self.pass_percent = float(inst.blueprint.pass_mark) * 100
-        self.tz = inst.playbook.calendar.timezone
         learners = self.records.learners()
         teams = sorted({x.team for x in learners if x.team})
         cohorts = sorted({x.cohort for x in learners if x.cohort})
@@ -457,7 +456,7 @@ class ResultsApp(_App):
     def filters(self) -> dict[str, Any]:
         return dict(team=None if self.team.value == self.ALL else self.team.value,
                     cohort=None if self.cohort.value == self.ALL else self.cohort.value,
-                    since=self.since.value, until=self.until.value, timezone=self.tz)
+                    since=self.since.value, until=self.until.value, timezone=self.timezone)
 
     @safe
     def on_filter(self, _change: Any = None) -> None:
@@ -486,8 +485,8 @@ class ResultsApp(_App):
             self.table.value = self._table(df[ATTEMPT_COLUMNS], {"attempt_id": as_text, "minutes_taken": as_text,
                                                                  "percent": as_text})
         self.table_df = df
-        stem = f"results-{self.by.value}-{local_day(self.clock(), self.tz).replace('-', '')}"  # the company's day
-        people = readable(df, self.lang, self.tz)  # the downloads read as the page: labels, local times, words
+        stem = f"results-{self.by.value}-{local_day(self.clock(), self.timezone).replace('-', '')}"  # the company's day
+        people = readable(df, self.lang, self.timezone)  # the downloads read as the page: labels, local times, words
         self.downloads.value = (
             download_link(export_bytes(people, "csv"), f"{stem}.csv", self.tr("下载 CSV", "Download CSV"), "text/csv")
             + download_link(export_bytes(people, "xlsx", sheet=self.by.value), f"{stem}.xlsx",
@@ -498,7 +497,7 @@ class ResultsApp(_App):
     def _draw_charts(self, people: pd.DataFrame, attempts: pd.DataFrame) -> None:
         """The score distribution against the pass bar and the pass rate per cohort over time."""
         scores = chart_scores(attempts, self.pass_percent, self.lang)
-        rates = chart_pass_rate(people, self.tz, self.lang)
+        rates = chart_pass_rate(people, self.timezone, self.lang)
         self.charts.value = "<div class='sopcoach-charts'>" + "".join(
             f"<figure><img alt='{esc(alt)}' src='data:image/png;base64,{base64.b64encode(png).decode('ascii')}'>"
             f"<figcaption>{esc(alt)}</figcaption></figure>"
@@ -508,8 +507,8 @@ class ResultsApp(_App):
 
     def _table(self, df: pd.DataFrame, formats: dict[str, Any]) -> str:
         """The table as people read it (:func:`sopcoach.labels.readable`); ``formats`` by column name."""
-        return table_html(readable(df, self.lang, self.tz),
-                          formats={column_label(c, self.lang, self.tz): f for c, f in formats.items()})
+        return table_html(readable(df, self.lang, self.timezone),
+                          formats={column_label(c, self.lang, self.timezone): f for c, f in formats.items()})
 
 
 # -- item analysis --------------------------------------------------------------------------------------
