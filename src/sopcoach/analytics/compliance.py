@@ -169,7 +169,7 @@ def milestones(data: CrmData, playbook: Any, entries: pd.DataFrame | None = None
     explicit = ev.loc[ev["milestone"].notna().to_numpy() & linked,
                       ["deal_id", "milestone", "timestamp", "event_id", "pos"]]
     parts.append(explicit)
-    parts.extend(_mapping_derived(data, entries, set(explicit["milestone"].dropna().astype(str))))
+    parts.extend(_mapping_derived(data, entries, set(explicit["milestone"].dropna().unique())))
     if not (explicit["milestone"] == "first_contact_made").any():
         mask = (ev["kind"].isin(FOLLOW_UP_KINDS).to_numpy() & (ev["direction"] != "inbound").to_numpy() & linked
                 & _held(ev))
@@ -214,7 +214,7 @@ def derived_events(data: CrmData) -> dict[str, tuple[str, str]]:
     mapping's ``derive`` (used only where the export records no such event itself).
     """
     ev = data.events
-    recorded = set(ev.loc[ev["milestone"].notna().to_numpy(), "milestone"].astype(str))
+    recorded = set(ev["milestone"].dropna().unique())
     out = {name: (stage, "process") for name, stage in STAGE_MILESTONES.items()}
     out.update({name: (how.entered_stage, "mapping") for name, how in data.mapping.spec.derive.items()
                 if name not in recorded})
@@ -305,11 +305,11 @@ def _unreadable_times(data: CrmData, events: tuple[str, ...], lang: str) -> str 
     (:mod:`sopcoach.analytics.inputs`). ``None`` when every time the events come from was read.
     """
     ev = data.events
-    u = unparsed(data, "events.timestamp", ev.loc[ev["milestone"].isin(events).to_numpy(), ROW_KEYS])
+    u = unparsed(data, "events.timestamp", lambda: ev.loc[ev["milestone"].isin(events).to_numpy(), ROW_KEYS])
     if u is not None:
         return u.reason("事件时间", "event times", lang)
     if "first_contact_made" in events or "customer_email_received" in events:
-        u = unparsed(data, "events.timestamp", ev.loc[ev["kind"].isin(FOLLOW_UP_KINDS).to_numpy(), ROW_KEYS])
+        u = unparsed(data, "events.timestamp", lambda: ev.loc[ev["kind"].isin(FOLLOW_UP_KINDS).to_numpy(), ROW_KEYS])
         if u is not None:
             return u.reason("电话、邮件和拜访的时间", "times of calls, e-mails and meetings", lang)
     if "lead_assigned" in events and (why := created_gap(data, lang)):
@@ -890,7 +890,8 @@ def _cadence(data: CrmData, playbook: Any, period: Period, as_of: pd.Timestamp |
                            + " " + supply_hint("contacts", lang))
         check_row("cadence", rule, clause, "not_checkable", " ".join(missing))
         return None
-    unread = unparsed(data, "events.timestamp", data.events.loc[data.events["kind"].isin(FOLLOW_UP_KINDS).to_numpy(), ROW_KEYS])
+    unread = unparsed(data, "events.timestamp",
+                      lambda: data.events.loc[data.events["kind"].isin(FOLLOW_UP_KINDS).to_numpy(), ROW_KEYS])
     why = (unread.reason("电话、邮件和拜访的时间", "times of calls, e-mails and meetings", lang) if unread else
            created_gap(data, lang) or closed_gap(data, lang))
     if why:  # a week would lose the contacts (or the deal its open weeks) whose time is unreadable
@@ -982,7 +983,7 @@ def _authority(data: CrmData, playbook: Any, period: Period, lang: str, check_ro
     ev = _core(data)
     quotes = ev[(ev["milestone"] == "quote_sent").to_numpy()]
     currency = data.mapping.spec.source.currency
-    sent = data.events[(data.events["milestone"] == "quote_sent").to_numpy()]
+    sent: Any = lambda: data.events[(data.events["milestone"] == "quote_sent").to_numpy()]  # noqa: E731
     if quotes.empty and "quote_sent" in data.mapping.spec.derive:
         quotes, sent = _derived_quotes(data, data.mapping.spec.derive["quote_sent"].entered_stage)
     if quotes.empty or quotes["amount"].isna().all():

@@ -211,7 +211,7 @@ def kpis(data: CrmData, playbook: Any, month: str | None = None, *, lang: str | 
     sent = float(period.contains(quotes["timestamp"]).sum()) if len(quotes) else float(len(entered("quotation")))
     accepted = float(len(entered("contract_negotiation")))
     ev = data.events
-    bad_quotes = unparsed(data, "events.timestamp", ev.loc[(ev["milestone"] == "quote_sent").to_numpy(), ROW_KEYS])
+    bad_quotes = unparsed(data, "events.timestamp", lambda: ev.loc[(ev["milestone"] == "quote_sent").to_numpy(), ROW_KEYS])
     quotes_why = bad_quotes.reason("报价发出时间", "quote-sent times", lang) if bad_quotes else None
     accept_why = entry_gap("contract_negotiation")
     why = blocked(ok, ok_m, "quotation", quotes_why, accept_why)

@@ -504,20 +504,16 @@ class _Ctx:
         return values.where(values != "")
 
 
-def _blank_ends(texts: Any) -> np.ndarray:
-    """Mask of the texts (a pyarrow string array) that start or end with a blank (Python's str.isspace).
+#: a text starting or ending with a character Python's str.isspace() is true for (str.strip() removes them)
+_BLANK_END = ("^[{0}]|[{0}]$".format(r"\t-\r\x1c- \x{85}\x{a0}\x{1680}\x{2000}-\x{200a}\x{2028}\x{2029}\x{202f}"
+                                       r"\x{205f}\x{3000}"))
 
-    Only the few distinct first and last characters are tested in Python.
-    """
+
+def _blank_ends(texts: Any) -> np.ndarray:
+    """Mask of the texts (a pyarrow string array) that start or end with a blank (Python's str.isspace)."""
     import pyarrow.compute as pc  # noqa: PLC0415
-    if hasattr(texts, "combine_chunks"):  # a ChunkedArray
-        texts = texts.combine_chunks()
-    edge = np.zeros(len(texts), dtype=bool)
-    for end in (pc.utf8_slice_codeunits(texts, 0, 1), pc.utf8_slice_codeunits(texts, -1)):
-        chars = pc.dictionary_encode(end)
-        space = np.array([c.isspace() for c in chars.dictionary.to_pylist()] + [False])
-        edge |= space[chars.indices.fill_null(len(space) - 1).to_numpy(zero_copy_only=False)]
-    return edge
+    found = pc.match_substring_regex(texts, _BLANK_END)
+    return found.fill_null(False).to_numpy(zero_copy_only=False)
 
 
 def _take_text(uniq: np.ndarray, codes: np.ndarray, index: pd.Index) -> pd.Series:
@@ -1230,7 +1226,7 @@ def _table_frame(raw: pd.DataFrame, table: TableSpec, ctx: _Ctx) -> tuple[pd.Dat
         frame["lead_id"] = [f"{table.name}-{i}" for i in range(2, len(raw) + 2)]
     for req in REQUIRED[table.kind]:
         if req in frame:
-            blank = frame[req].isna().to_numpy()
+            blank = frame[req].isna().to_numpy().copy()
             spec = table.fields[req]
             column = _resolve(spec, ctx.header) or ""
             if column in raw and blank.any():  # a value that failed to parse has its own problem: only an empty cell is missing
