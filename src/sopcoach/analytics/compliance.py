@@ -819,14 +819,23 @@ def scheduled_verdicts(due_day: pd.Series, end_day: pd.Series, start_day: pd.Ser
         The window of each instance (None where unchecked).
     """
     n = len(due_day)
-    win = due_day.map(lambda day: windows.get(day) if pd.notna(day) else None).to_numpy(dtype=object) if n else \
-        np.zeros(0, dtype=object)
-    checked = np.array([w is not None for w in win], dtype=bool)
-    first_days = np.array([w[0] if w is not None else None for w in win] + [None], dtype=object)[:-1]
-    last_days = np.array([w[1] if w is not None else None for w in win] + [None], dtype=object)[:-1]
+
+    def distinct(days: Any) -> tuple[np.ndarray, np.ndarray]:  # codes (-1: missing) and distinct dates
+        codes, uniq = pd.factorize(np.asarray(days, dtype=object)) if len(days) else (np.zeros(0, np.intp), [])
+        return codes, np.asarray(uniq, dtype=object)
+
+    due_c, due_u = distinct(due_day)
+    first_u, last_u = np.full(len(due_u) + 1, None, dtype=object), np.full(len(due_u) + 1, None, dtype=object)
+    for i, day in enumerate(due_u):
+        w = windows.get(day)
+        if w is not None:
+            first_u[i], last_u[i] = w
+    first_days, last_days = first_u[due_c], last_u[due_c]  # (code -1 takes the final None)
+    checked = np.array([w is not None for w in first_u], dtype=bool)[due_c] if n else np.zeros(0, dtype=bool)
 
     def ordinal(days: Any) -> np.ndarray:  # local dates as day numbers, -1 where missing
-        return np.array([x.toordinal() if x is not None and not pd.isna(x) else -1 for x in days], dtype=np.int64)
+        codes, uniq = distinct(days)
+        return np.array([x.toordinal() for x in uniq] + [-1], dtype=np.int64)[codes]
 
     due_o, end_o, start_o = ordinal(due_day), ordinal(end_day), ordinal(start_day)
     first_o, last_o = ordinal(first_days), ordinal(last_days)
@@ -902,7 +911,8 @@ def _cadence(data: CrmData, playbook: Any, period: Period, as_of: pd.Timestamp |
         return None
     sel = np.flatnonzero((deals["tier"].isin(tiers) & deals["created"].notna()).to_numpy())
     d = deals.iloc[sel]
-    minimum = d["tier"].map({k: v.min_weekly_follow_ups for k, v in tiers.items()}).astype("int64").to_numpy()
+    minimum = np.array([tr.min_weekly_follow_ups for tr in tiers.values()], dtype="int64")[
+        pd.Index(list(tiers)).get_indexer(d["tier"])]
     sel, d, minimum = sel[minimum > 0], d[minimum > 0], minimum[minimum > 0]
     day = 86_400_000_000  # microseconds
     start = _local_us(d["created"], tz)
@@ -928,7 +938,8 @@ def _cadence(data: CrmData, playbook: Any, period: Period, as_of: pd.Timestamp |
     pos = ev["pos"].to_numpy()
     f_pos = pos[ok & (pos >= 0)]
     stamps = ev.loc[ok & (pos >= 0), "timestamp"]
-    via = ok & (pos < 0) & ev["account_id"].notna().to_numpy()
+    via = ok & (pos < 0)
+    via[via] = ~pd.isna(ev["account_id"].to_numpy(dtype=object)[via])
     if via.any() and deals["account"].notna().any():
         link = pd.DataFrame({"account_id": deals["account"], "_pos": np.arange(len(deals))}).dropna()
         extra = ev.loc[via, ["account_id", "timestamp"]].merge(link, on="account_id")
@@ -951,24 +962,26 @@ def _cadence(data: CrmData, playbook: Any, period: Period, as_of: pd.Timestamp |
         "minimum": w_min.astype("int64"),
         "count": w_count.astype("int64"),
     })
-    bad = weeks[weeks["count"] < weeks["minimum"]]
+    short = (weeks["count"] < weeks["minimum"]).to_numpy()
+    bad = weeks[short]
     check_row("cadence", rule, clause, "checked", "", len(weeks), len(bad), 0)
     if bad.empty:
         return None
-    tier = deals.set_index("deal_id")["tier"]
+    bad_pos = w_pos[short]
+    tier = pd.Series(deals["tier"].to_numpy(dtype=object)[bad_pos], index=bad.index)
     iso = bad["monday"].dt.isocalendar()
     week = iso["year"].astype(str) + "-W" + iso["week"].astype(str).str.zfill(2)
     sunday = bad["monday"] + pd.Timedelta(days=6)
     rng = bad["monday"].dt.strftime("%m-%d") + "–" + sunday.dt.strftime("%m-%d")
-    cl = bad["deal_id"].map(lambda x: tiers[tier[x]].cadence_clause)
+    cl = tier.map(lambda x: tiers[x].cadence_clause)
     start = bad["monday"].dt.tz_localize(tz).dt.tz_convert("UTC")
     out = pd.DataFrame({
         "check": "cadence", "rule": rule, "deal_id": bad["deal_id"].to_numpy(),
-        "owner": bad["deal_id"].map(deals.set_index("deal_id")["owner"]).to_numpy(),
+        "owner": deals["owner"].to_numpy(dtype=object)[bad_pos],
         "clause": cl.to_numpy(), "source": cl.map(lambda x: _clause_source(playbook, x)).to_numpy(),
-        "expected": [t(f"{tier[i]}类客户每周至少 {m} 次跟进（{w}，{r}）",
-                       f"at least {m} follow-ups for a tier-{tier[i]} customer in {w} ({r})", lang)
-                     for i, m, w, r in zip(bad["deal_id"], bad["minimum"], week, rng)],
+        "expected": [t(f"{tr}类客户每周至少 {m} 次跟进（{w}，{r}）",
+                       f"at least {m} follow-ups for a tier-{tr} customer in {w} ({r})", lang)
+                     for tr, m, w, r in zip(tier, bad["minimum"], week, rng)],
         "actual": [t(f"{n} 次", f"{n} follow-up{'s' if n != 1 else ''}", lang) for n in bad["count"]],
         "limit": bad["minimum"].astype("float64").to_numpy(), "value": bad["count"].astype("float64").to_numpy(),
         "unit": "follow_ups_per_week", "start": start.to_numpy(),

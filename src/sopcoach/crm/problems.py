@@ -205,11 +205,12 @@ def unparsed(data: CrmData, field: str, rows: pd.DataFrame | Callable[[], pd.Dat
         None when every value of ``field`` in ``rows`` was read.
     """
     fp = _field_problems(data)
+    if not len(fp):  # (most exports: every value was read)
+        return None
     fp = fp[fp["field"].str.startswith(field[:-1]) if field.endswith("*") else fp["field"] == field]
     if len(fp) and rows is not None:
-        if callable(rows):
-            rows = rows()
-        keys = pd.MultiIndex.from_arrays([rows["source_file"].astype(object), rows["source_row"]])
+        table = rows if isinstance(rows, pd.DataFrame) else rows()
+        keys = pd.MultiIndex.from_arrays([table["source_file"].astype(object), table["source_row"]])
         fp = fp[pd.MultiIndex.from_arrays([fp["source_file"], fp["source_row"]]).isin(keys)]
     if not len(fp):
         return None

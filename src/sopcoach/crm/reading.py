@@ -941,11 +941,16 @@ class CrmData:
             self._cache["unique_deals"] = self.deals.drop_duplicates("deal_id").reset_index(drop=True)
         return self._cache["unique_deals"]
 
+    def deal_index(self) -> pd.Index:
+        """Return the deal ids of :meth:`unique_deals` as an Index (cached, with its hash table)."""
+        if "deal_index" not in self._cache:
+            self._cache["deal_index"] = pd.Index(self.unique_deals()["deal_id"])
+        return self._cache["deal_index"]
+
     def event_deal_pos(self) -> np.ndarray:
         """Return, per event, the row of its deal in :meth:`unique_deals` (-1: none or unknown)."""
         if "event_deal_pos" not in self._cache:
-            index = pd.Index(self.unique_deals()["deal_id"])
-            self._cache["event_deal_pos"] = index.get_indexer(self.events["deal_id"]).astype(np.intp)
+            self._cache["event_deal_pos"] = self.deal_index().get_indexer(self.events["deal_id"]).astype(np.intp)
         return self._cache["event_deal_pos"]
 
     def has(self, table_field: str) -> bool:
