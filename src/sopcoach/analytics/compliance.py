@@ -150,6 +150,40 @@ def milestones(data: CrmData, playbook: Any, entries: pd.DataFrame | None = None
         Columns ``deal_id``, ``milestone``, ``event_id`` (str), ``timestamp`` (datetime64[us, UTC]),
         ``pos`` (intp: the deal's row in ``data.unique_deals()``).
     """
+    parts = [p for _, p in _milestone_parts(data, playbook, entries)]
+    out = pd.concat([p for p in parts if len(p)] or parts[:1], ignore_index=True)  # no deals: empty
+    return _dated(out)
+
+
+def _dated(frame: pd.DataFrame) -> pd.DataFrame:
+    """The SLA events of ``frame`` that have a time, with :func:`milestones`' column types."""
+    out = frame[frame["timestamp"].notna().to_numpy()]
+    out = out.assign(timestamp=out["timestamp"].astype(_TS), pos=out["pos"].astype(np.intp))
+    return out.reset_index(drop=True)
+
+
+def _by_milestone(data: CrmData, playbook: Any, entries: pd.DataFrame | None = None) -> dict[str, pd.DataFrame]:
+    """:func:`milestones` per SLA event name (each frame's rows in the same order), without one table of all."""
+    found: dict[str, list[pd.DataFrame]] = {}
+    for name, part in _milestone_parts(data, playbook, entries):
+        if name is not None:
+            found.setdefault(name, []).append(part)
+            continue
+        for m, group in part.groupby("milestone", sort=False, observed=True):
+            found.setdefault(str(m), []).append(group)
+    out = {}
+    for name, frames in found.items():
+        frames = [f for f in frames if len(f)]
+        if frames:
+            frame = _dated(pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0])
+            if len(frame):
+                out[name] = frame
+    return out
+
+
+def _milestone_parts(data: CrmData, playbook: Any, entries: pd.DataFrame | None
+                     ) -> list[tuple[str | None, pd.DataFrame]]:
+    """The parts :func:`milestones` is made of, in its order: (the SLA event name, or None for several; rows)."""
     entries = stage_entries(data, playbook) if entries is None else entries
     deals = data.unique_deals()
     rows = np.arange(len(deals), dtype=np.intp)
@@ -176,11 +210,9 @@ def milestones(data: CrmData, playbook: Any, entries: pd.DataFrame | None = None
         contact = ev.loc[mask, ["deal_id", "timestamp", "event_id", "pos"]]
         first = contact.sort_values("timestamp", kind="stable").drop_duplicates("pos")
         parts.append(first.assign(milestone="first_contact_made"))
-    out = pd.concat([p for p in parts if len(p)] or parts[:1], ignore_index=True)  # no deals: empty
-    out = out[out["timestamp"].notna()]
-    out["timestamp"] = out["timestamp"].astype(_TS)
-    out["pos"] = out["pos"].astype(np.intp)
-    return out.reset_index(drop=True)
+    names: list[str | None] = [p["milestone"].iat[0] if len(p) and isinstance(p["milestone"].iat[0], str) and
+                               p is not explicit else None for p in parts]
+    return list(zip(names, parts))
 
 
 def _held(ev: pd.DataFrame) -> np.ndarray:
@@ -489,8 +521,7 @@ def check_compliance(data: CrmData, playbook: Any, month: str | None = None,
     owner = deals["owner"]
     checks: list[dict[str, Any]] = []
     findings: list[pd.DataFrame] = []
-    ms = milestones(data, playbook, entries)
-    by_milestone = {m: g for m, g in ms.groupby("milestone", sort=False)}
+    by_milestone = _by_milestone(data, playbook, entries)
     have = set(by_milestone)
     memo: dict = {}
     follow_ups: list[pd.DataFrame] = []
