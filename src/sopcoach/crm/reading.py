@@ -460,15 +460,17 @@ class _Ctx:
             cells = pa.array(self.raw[column].array)
             if isinstance(cells, pa.ChunkedArray):
                 cells = cells.combine_chunks()
-            encoded = pc.dictionary_encode(cells)
+            encoded = pc.dictionary_encode(cells, null_encoding="encode")  # a blank cell: a null in the dictionary
             uniq = encoded.dictionary.to_numpy(zero_copy_only=False)
-            codes = encoded.indices.fill_null(len(uniq)).to_numpy(zero_copy_only=False).astype(np.intp)
+            codes = encoded.indices.to_numpy(zero_copy_only=False).astype(np.intp)
             text = np.append(uniq, "")
             for i in np.flatnonzero(_blank_ends(encoded.dictionary)).tolist():
                 text[i] = text[i].strip()
-            empty = np.flatnonzero(uniq == "")
-            if len(empty):  # an empty quoted cell is a blank one (as pandas reads it)
-                codes[codes == empty[0]] = len(uniq)
+            # blanks (and empty quoted cells, blank too as pandas reads them) share the final value, ""
+            blank = np.flatnonzero(pd.isna(uniq) | (uniq == ""))
+            for i in blank.tolist():
+                codes[codes == i] = len(uniq)
+                text[i] = ""
             self._codes[column] = (codes, text)
         if column not in self._codes:
             values = self.raw[column]
