@@ -190,6 +190,33 @@ def test_item_analysis_app_shows_test_cut_and_questions(sat, records, clock):
     assert app.analysis.which == "all"
 
 
+def test_item_analysis_reads_by_question_text_and_flags_nothing_from_four_answers(sat, records, clock):
+    """Questions appear by their text (id small beneath, whole text on hover), facility as a percent, discrimination
+    with its word; four answers flag nothing but say "too few answers (n=...)"; the chart holds each placed
+    question's text; the XLSX has the page's labels and the same words."""
+    pb, bank, _ = load(sat)
+    app = ItemAnalysisApp(sat, records, "zh-CN", clock)
+    items = app.analysis.items
+    qid = items.index[0]
+    stem = bank[qid].text.get("zh-CN")
+    assert f"<span class='muted'>{qid}</span>" in app.items_box.value
+    assert f"title='{stem} ({qid})'" in app.items_box.value.replace("&#39;", "'")
+    assert re.search(r"<td>\d+\.\d%</td>", app.items_box.value)  # facility as a percent
+    assert f"样本不足 (n={items.loc[qid, 'n']})" in app.items_box.value
+    assert items["flags"].map(len).sum() == 0 and "没有需要检查的" in app.flag_box.value
+    assert f"另有 {len(items)} 道题作答少于 10 次" in app.flag_box.value
+    placed = items[items["discrimination"].notna()]
+    assert app.chart_box.value.count("class=\"sopcoach-item-point\"") == len(placed) > 0
+    assert f"<title>{bank[placed.index[0]].text.get('zh-CN')} ({placed.index[0]})" in app.chart_box.value
+    link = re.search(r"href='data:application/vnd.openxmlformats[^;]*;base64,([^']+)'", app.downloads.value)
+    rows = list(openpyxl.load_workbook(io.BytesIO(base64.b64decode(link.group(1)))).active.values)
+    head = rows[0]
+    assert head[:2] == ("题目编号", "题目") and "难度指数（得分率 %）" in head and "区分度（-1 至 1）" in head
+    first = dict(zip(head, rows[1]))
+    assert first["题目"] == bank[first["题目编号"]].text.get("zh-CN") and first["提示"].startswith("样本不足 (n=")
+    assert "销售流程" in set(r[head.index("部分")] for r in rows[1:])  # the section by its title
+
+
 def test_certificates_app_verifies_and_makes_a_pdf(sat, records, clock):
     """Verify says CURRENT for a real code; the PDF link holds a PDF."""
     app = CertificatesApp(sat, records, "en", clock)
