@@ -17,6 +17,7 @@ from sopcoach.authoring.versions import latest_release, needs_review_ids, releas
 from sopcoach.certification.exam import ExamService
 from sopcoach.config import Settings
 from sopcoach.records.models import Certificate
+from sopcoach.ui._common import esc
 from sopcoach.ui.trainer_app import CertificatesApp, ItemAnalysisApp, PlaybookChangesApp, ResultsApp
 
 
@@ -231,6 +232,24 @@ def test_certificates_app_verifies_and_makes_a_pdf(sat, records, clock):
     app.pdf_button.click()
     data = base64.b64decode(re.search(r"base64,([^']+)'", app.pdf_link.value).group(1))
     assert data.startswith(b"%PDF") and f"certificate-{code}.pdf" in app.pdf_link.value
+
+
+def test_certificates_page_names_clauses_by_title(sat, records, clock):
+    """The picked certificate's clauses are listed by title and source; after a release that changes one, the
+    table's changed clauses are titles too (not ids)."""
+    pb = load(sat)[0]
+    titles = {c.id: f"{c.title.get('en')} ({c.source})" for c in pb.clauses}
+    app = CertificatesApp(sat, records, "en", clock)
+    covered = app.table_df.set_index("code").loc[app.pick.value, "clauses"]
+    assert f"The {len(covered)} clause(s) this certificate covers" in app.covered.value
+    assert all(f"<li>{esc(titles[c])}</li>" in app.covered.value for c in covered)
+    raise_supervisor_limit(sat.playbook_dir, texts=True)
+    pb, bank, _ = load(sat)
+    release(records, pb, bank, sat.playbook_dir, label="1.1", now=clock(), confirm_quotes=True, lang="en")
+    app = CertificatesApp(sat, records, "en", clock)
+    changed = app.table_df["changed"].iloc[0]
+    assert changed == ["quote-limits"] and esc(titles["quote-limits"]) in app.table.value
+    assert "<td>quote-limits</td>" not in app.table.value and esc(titles["quote-limits"]) in app.recert_box.value
 
 
 def test_recertification_app_runs_the_short_exam(site, records, clock):

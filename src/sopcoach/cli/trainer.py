@@ -21,7 +21,8 @@
     Whether a certificate is genuine and current. Exit 0: genuine and current; 3: genuine but not
     current (expired, revoked, replaced, or recertification due); 1: not genuine or mistyped.
 ``certificate CODE -o FILE.pdf`` (or ``--learner ID``)
-    Write a certificate as PDF.
+    Write a certificate as PDF (its verify line is the learner server's check page when
+    ``SOPCOACH_PUBLIC_URL`` is set, see :mod:`sopcoach.config`).
 ``itemstats [--attempts first|last|best|all] [--format text|csv|json] [-o FILE]``
     Item analysis (see :mod:`sopcoach.certification.itemstats`).
 
@@ -229,7 +230,8 @@ def _cmd_certificate(args: argparse.Namespace) -> int:
         if mine.empty:
             raise CertificateError(f"learner {args.learner} holds no certificate")
         code = mine.iloc[0]["code"]
-    pdf = certificate_pdf(records, code, blueprint.title, playbook.sop.name, playbook.calendar.timezone)
+    pdf = certificate_pdf(records, code, blueprint.title, playbook.sop.name, playbook.calendar.timezone,
+                          public_url=s.public_url)
     Path(args.output).write_bytes(pdf)
     print(f"{code} -> {args.output}")
     return 0

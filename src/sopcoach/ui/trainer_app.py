@@ -658,7 +658,12 @@ def note_html(text: str) -> Markup:
 
 # -- certificates ----------------------------------------------------------------------------------------
 class CertificatesApp(_App):
-    """Who is certified, verification, PDFs, recertification."""
+    """Who is certified, verification, PDFs, recertification.
+
+    Clauses are named by their titles in the page's language (the clause's source in brackets), the
+    picked certificate's covered clauses listed under it; the PDF prints the learner server's check
+    page when :attr:`sopcoach.config.Settings.public_url` is set.
+    """
 
     def __init__(self, s: Any = None, records: Any = None, lang: str | None = None,
                  clock: Callable[[], datetime] | None = None):
@@ -669,6 +674,9 @@ class CertificatesApp(_App):
         self.verify_button.on_click(self.on_verify)
         self.verdict = w.HTML()
         self.pick = w.Dropdown(description=self.tr("证书", "Certificate"), options=[])
+        self.pick.observe(self.on_pick, names="value")
+        self.covered = w.HTML()
+        self.table_df = pd.DataFrame()
         self.pdf_button = w.Button(description=self.tr("生成 PDF", "Make the PDF"), icon="file-pdf-o",
                                    button_style="primary")
         self.pdf_button.on_click(self.on_pdf)
@@ -679,15 +687,26 @@ class CertificatesApp(_App):
             w.HTML(f"<h3>{self.tr('验证证书', 'Verify a certificate')}</h3>"),
             w.HBox([self.code_box, self.verify_button]), self.verdict,
             w.HTML(f"<h3>{self.tr('下载证书 PDF', 'Certificate PDF')}</h3>"),
-            w.HBox([self.pick, self.pdf_button]), self.pdf_link,
+            w.HBox([self.pick, self.pdf_button]), self.covered, self.pdf_link,
             w.HTML(f"<h3>{self.tr('需要复认证的人员', 'People who must re-certify')}</h3>"), self.recert_box,
             w.HTML(f"<h3>{self.tr('全部证书', 'Every certificate')}</h3>"), self.table]
         self.refresh()
 
+    @functools.cached_property
+    def clause_titles(self) -> dict[str, str]:
+        """Clause id -> "title (source)" in the page's language, from the playbook on disk."""
+        return {c.id: f"{c.title.get(self.lang)} ({c.source})" for c in load_playbook(self.s.playbook_dir).clauses}
+
+    def clause_names(self, ids: Any) -> str:
+        """The clauses ``ids`` by title, joined by "; " (an id no longer in the playbook stays as it is)."""
+        return "; ".join(self.clause_titles.get(c, c) for c in ids)
+
     def refresh(self) -> None:
         df = certificate_table(self.records, self.clock())
+        self.table_df = df
         status = {k: self.tr(*v) for k, v in STATUS_TEXT.items()}
-        self.table.value = table_html(df, formats={
+        self.table.value = table_html(df.drop(columns="clauses"), formats={
+            "changed": self.clause_names,
             "issued_at": self.day, "expires_at": self.day,
             "percent": lambda v: f"{v}%", "status": lambda s: status.get(s, s)}, headers={
             "code": self.tr("验证码", "code"), "learner_id": self.tr("员工编号", "id"), "name": self.tr("姓名", "name"),
@@ -703,11 +722,24 @@ class CertificatesApp(_App):
         rc = recertification_list(self.records, self.clock())
         self.recert_box.value = (
             f"<div class='ok'>{esc(self.tr('没有人需要复认证。', 'Nobody needs to re-certify.'))}</div>" if rc.empty else
-            table_html(rc.assign(issued_at=rc["issued_at"].map(self.day)), headers={
+            table_html(rc.assign(issued_at=rc["issued_at"].map(self.day), changed=rc["changed"].map(self.clause_names)), headers={
                 "learner_id": self.tr("员工编号", "id"), "name": self.tr("姓名", "name"), "team": self.tr("团队", "team"),
                 "cohort": self.tr("批次", "cohort"), "certificate": self.tr("证书", "certificate"),
                 "issued_at": self.tr("签发", "issued"), "version": self.tr("版本", "version"),
                 "changed": self.tr("需重考的条款", "clauses to re-examine")}))
+
+    @safe
+    def on_pick(self, _change: Any = None) -> None:
+        """List the picked certificate's clauses by title."""
+        row = self.table_df[self.table_df["code"] == self.pick.value]
+        if row.empty:
+            self.covered.value = ""
+            return
+        clauses = row.iloc[0]["clauses"]
+        items = "".join(f"<li>{esc(self.clause_titles.get(c, c))}</li>" for c in clauses)
+        head = self.tr(f"此证书涵盖的 {len(clauses)} 个条款", f"The {len(clauses)} clause(s) this certificate covers")
+        self.covered.value = (f"<details class='sopcoach-covered'><summary>{esc(head)}</summary>"
+                              f"<ul>{items}</ul></details>")
 
     @safe
     def on_verify(self, _button: Any = None) -> None:
@@ -722,7 +754,7 @@ class CertificatesApp(_App):
             return
         pb, _, bp = self.content()
         data = certificate_pdf(self.records, self.pick.value, bp.title, pb.sop.name, pb.calendar.timezone,
-                               self.clock())
+                               self.clock(), self.s.public_url)
         self.pdf_link.value = download_link(data, f"certificate-{self.pick.value}.pdf",
                                             self.tr(f"下载 {self.pick.value}.pdf", f"Download {self.pick.value}.pdf"),
                                             "application/pdf")
