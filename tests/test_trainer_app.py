@@ -216,6 +216,9 @@ def test_item_analysis_reads_by_question_text_and_flags_nothing_from_four_answer
     first = dict(zip(head, rows[1]))
     assert first["题目"] == bank[first["题目编号"]].text.get("zh-CN") and first["提示"].startswith("样本不足 (n=")
     assert "销售流程" in set(r[head.index("部分")] for r in rows[1:])  # the section by its title
+    hardest, easiest = items["facility"].idxmin(), items["facility"].idxmax()  # nothing judged: hardest first
+    assert items.loc[hardest, "facility"] < items.loc[easiest, "facility"]
+    assert app.items_box.value.index(f">{hardest}</span>") < app.items_box.value.index(f">{easiest}</span>")
 
 
 def test_certificates_app_verifies_and_makes_a_pdf(sat, records, clock):

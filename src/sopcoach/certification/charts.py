@@ -134,7 +134,7 @@ def chart_items(items: pd.DataFrame, lang: str | None = None) -> str:
         An ``<svg>`` element (no XML declaration), text drawn as paths (no font needed).
     """
     plt = _plt()
-    fig, ax = plt.subplots(figsize=(7.5, 4.2))
+    fig, ax = plt.subplots(figsize=(8, 4.4))
     lo, hi = (100 * b for b in FACILITY_BAND)
     ax.add_patch(plt.Rectangle((lo, WEAK_DISCRIMINATION), hi - lo, 1 - WEAK_DISCRIMINATION, color="#1b7f3b", alpha=0.10,
                                label=t("可接受范围", "acceptable region", lang)))
@@ -154,14 +154,18 @@ def chart_items(items: pd.DataFrame, lang: str | None = None) -> str:
         tips[f"sopcoach-item-{i}"] = (f"{text} ({qid}) · n={int(r['n'])} · " + t("难度指数", "facility", lang)
                                       + f" {x:.0f}% · " + t("区分度", "discrimination", lang)
                                       + f" {y:.2f} ({discrimination_word(y, lang)})" + (f" · {note}" if note else ""))
-    ax.set_xlim(0, 102)
-    ax.set_ylim(min(-0.3, *(placed["discrimination"] - 0.05)) if len(placed) else -0.3, 1.02)
+    ax.set_xlim(-2, 103)  # a point at 0% or 100% is drawn whole
+    ax.set_ylim(min(-0.3, *(placed["discrimination"] - 0.06)) if len(placed) else -0.3, 1.08)
     ax.set_xlabel(t("难度指数（得分率 %，越高越容易）", "facility (score %, higher is easier)", lang))
     ax.set_ylabel(t("区分度（-1 至 1）", "discrimination (-1 to 1)", lang))
     if placed.empty:
         ax.text(0.5, 0.5, t("没有可计算区分度的题目", "no question has a discrimination index yet", lang),
                 ha="center", transform=ax.transAxes)
-    ax.legend(fontsize=8, loc="lower left")
+    for label, look in ((t("需检查", "needs checking", lang), {"color": "#c0392b"}),
+                        (t("无提示", "no flag", lang), {"color": "#4a7bb7"}),
+                        (t("样本不足", "too few answers", lang), {"facecolors": "none", "edgecolors": "#888888"})):
+        ax.scatter([], [], s=28, label=label, **look)  # legend entries only
+    ax.legend(fontsize=8, loc="lower left", ncols=2)
     ax.spines[["top", "right"]].set_visible(False)
     buf = io.StringIO()
     fig.savefig(buf, format="svg", bbox_inches="tight")

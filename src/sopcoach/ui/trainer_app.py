@@ -73,7 +73,7 @@ CSS = """
   max-height: 360px; overflow: auto; }
 .sopcoach-trainer .flag { color: #b3261e; font-weight: bold; }
 .sopcoach-trainer .muted { color: #666; font-size: 12px; }
-.sopcoach-trainer figure.sopcoach-item-chart { margin: 4px 0; } .sopcoach-trainer figure.sopcoach-item-chart svg { max-width: 100%; height: auto; }
+.sopcoach-trainer figure.sopcoach-item-chart { margin: 4px 0; } .sopcoach-trainer figure.sopcoach-item-chart svg { width: 100%; max-width: 860px; height: auto; }
 .sopcoach-trainer .sopcoach-item-point { cursor: help; } .sopcoach-trainer .sopcoach-item-point:hover path { stroke: #000; stroke-width: 2; }
 .sopcoach-trainer .cards { display: flex; flex-wrap: wrap; gap: 10px; }
 .sopcoach-trainer .card { border: 1px solid #ccd; border-radius: 6px; padding: 6px 12px; min-width: 140px; background: #fff; }
@@ -526,7 +526,7 @@ class ItemAnalysisApp(_App):
     """
 
     #: Characters of a question's text shown in a table cell (the rest on hover).
-    TEXT_LIMIT = 48
+    TEXT_LIMIT = 60
 
     def __init__(self, s: Any = None, records: Any = None, lang: str | None = None,
                  clock: Callable[[], datetime] | None = None):
@@ -630,7 +630,9 @@ class ItemAnalysisApp(_App):
         self.flag_box.value = (self._items_html(flagged) if len(flagged) else
                                f"<div class='ok'>{esc(self.tr('样本足以判断的题目中，没有需要检查的。', 'Of the questions with enough answers to judge, none needs checking.'))}</div>"
                                ) + (f"<p class='muted'>{esc(few)}</p>" if few else "")
-        self.items_box.value = self._items_html(items)
+        # judged questions first, the hardest of each group first
+        self.items_box.value = self._items_html(items.sort_values(["judged", "facility"], ascending=[False, True],
+                                                                  kind="stable"))
         table = readable(item_table(items, self.lang), self.lang, self.timezone)
         stem = f"item-analysis-{self.which.value}-{local_day(self.clock(), self.timezone).replace('-', '')}"
         self.downloads.value = (
@@ -639,7 +641,8 @@ class ItemAnalysisApp(_App):
                             self.tr("下载 Excel (XLSX)", "Download Excel (XLSX)"),
                             "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"))
         cl = ia.clauses.head(15)
-        self.clause_box.value = table_html(cl, formats={"facility": pct, "missed": pct}, headers={
+        self.clause_box.value = table_html(cl, columns=["title", "source", "questions", "responses", "facility", "missed"],
+                                           formats={"facility": pct, "missed": pct}, headers={
             "source": self.tr("来源", "source"), "title": self.tr("条款", "clause"),
             "questions": self.tr("题数", "questions"), "responses": self.tr("作答数", "answers"),
             "facility": self.tr("得分率", "facility"), "missed": self.tr("失分率", "missed")}) if len(cl) else ""
@@ -735,7 +738,8 @@ class CertificatesApp(_App):
         if row.empty:
             self.covered.value = ""
             return
-        clauses = row.iloc[0]["clauses"]
+        order = {c: i for i, c in enumerate(self.clause_titles)}  # the playbook's order
+        clauses = sorted(row.iloc[0]["clauses"], key=lambda c: order.get(c, len(order)))
         items = "".join(f"<li>{esc(self.clause_titles.get(c, c))}</li>" for c in clauses)
         head = self.tr(f"此证书涵盖的 {len(clauses)} 个条款", f"The {len(clauses)} clause(s) this certificate covers")
         self.covered.value = (f"<details class='sopcoach-covered'><summary>{esc(head)}</summary>"
