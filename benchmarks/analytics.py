@@ -20,8 +20,8 @@ Usage::
 
     .venv/bin/python benchmarks/analytics.py [--events 1000000] [--data DIR] [--repeat 3] [--rounds 3]
 
-polars comes with the ``test`` extra, not with sopcoach: without it (or without pyarrow) that reader
-is reported as not installed and the fastest installed one is the baseline.
+polars and pyarrow come with sopcoach (its CSV parser and text columns); a reader that is not
+installed is reported so and the fastest installed one is the baseline.
 """
 from __future__ import annotations
 

@@ -150,6 +150,40 @@ def milestones(data: CrmData, playbook: Any, entries: pd.DataFrame | None = None
         Columns ``deal_id``, ``milestone``, ``event_id`` (str), ``timestamp`` (datetime64[us, UTC]),
         ``pos`` (intp: the deal's row in ``data.unique_deals()``).
     """
+    parts = [p for _, p in _milestone_parts(data, playbook, entries)]
+    out = pd.concat([p for p in parts if len(p)] or parts[:1], ignore_index=True)  # no deals: empty
+    return _dated(out)
+
+
+def _dated(frame: pd.DataFrame) -> pd.DataFrame:
+    """The SLA events of ``frame`` that have a time, with :func:`milestones`' column types."""
+    out = frame[frame["timestamp"].notna().to_numpy()]
+    out = out.assign(timestamp=out["timestamp"].astype(_TS), pos=out["pos"].astype(np.intp))
+    return out.reset_index(drop=True)
+
+
+def _by_milestone(data: CrmData, playbook: Any, entries: pd.DataFrame | None = None) -> dict[str, pd.DataFrame]:
+    """:func:`milestones` per SLA event name (each frame's rows in the same order), without one table of all."""
+    found: dict[str, list[pd.DataFrame]] = {}
+    for name, part in _milestone_parts(data, playbook, entries):
+        if name is not None:
+            found.setdefault(name, []).append(part)
+            continue
+        for m, group in part.groupby("milestone", sort=False, observed=True):
+            found.setdefault(str(m), []).append(group)
+    out = {}
+    for name, frames in found.items():
+        frames = [f for f in frames if len(f)]
+        if frames:
+            frame = _dated(pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0])
+            if len(frame):
+                out[name] = frame
+    return out
+
+
+def _milestone_parts(data: CrmData, playbook: Any, entries: pd.DataFrame | None
+                     ) -> list[tuple[str | None, pd.DataFrame]]:
+    """The parts :func:`milestones` is made of, in its order: (the SLA event name, or None for several; rows)."""
     entries = stage_entries(data, playbook) if entries is None else entries
     deals = data.unique_deals()
     rows = np.arange(len(deals), dtype=np.intp)
@@ -169,18 +203,16 @@ def milestones(data: CrmData, playbook: Any, entries: pd.DataFrame | None = None
     explicit = ev.loc[ev["milestone"].notna().to_numpy() & linked,
                       ["deal_id", "milestone", "timestamp", "event_id", "pos"]]
     parts.append(explicit)
-    parts.extend(_mapping_derived(data, entries, set(explicit["milestone"].dropna().astype(str))))
+    parts.extend(_mapping_derived(data, entries, set(explicit["milestone"].dropna().unique())))
     if not (explicit["milestone"] == "first_contact_made").any():
         mask = (ev["kind"].isin(FOLLOW_UP_KINDS).to_numpy() & (ev["direction"] != "inbound").to_numpy() & linked
                 & _held(ev))
         contact = ev.loc[mask, ["deal_id", "timestamp", "event_id", "pos"]]
         first = contact.sort_values("timestamp", kind="stable").drop_duplicates("pos")
         parts.append(first.assign(milestone="first_contact_made"))
-    out = pd.concat([p for p in parts if len(p)] or parts[:1], ignore_index=True)  # no deals: empty
-    out = out[out["timestamp"].notna()]
-    out["timestamp"] = out["timestamp"].astype(_TS)
-    out["pos"] = out["pos"].astype(np.intp)
-    return out.reset_index(drop=True)
+    names: list[str | None] = [p["milestone"].iat[0] if len(p) and isinstance(p["milestone"].iat[0], str) and
+                               p is not explicit else None for p in parts]
+    return list(zip(names, parts))
 
 
 def _held(ev: pd.DataFrame) -> np.ndarray:
@@ -214,7 +246,7 @@ def derived_events(data: CrmData) -> dict[str, tuple[str, str]]:
     mapping's ``derive`` (used only where the export records no such event itself).
     """
     ev = data.events
-    recorded = set(ev.loc[ev["milestone"].notna().to_numpy(), "milestone"].astype(str))
+    recorded = set(ev["milestone"].dropna().unique())
     out = {name: (stage, "process") for name, stage in STAGE_MILESTONES.items()}
     out.update({name: (how.entered_stage, "mapping") for name, how in data.mapping.spec.derive.items()
                 if name not in recorded})
@@ -305,11 +337,11 @@ def _unreadable_times(data: CrmData, events: tuple[str, ...], lang: str) -> str 
     (:mod:`sopcoach.analytics.inputs`). ``None`` when every time the events come from was read.
     """
     ev = data.events
-    u = unparsed(data, "events.timestamp", ev.loc[ev["milestone"].isin(events).to_numpy(), ROW_KEYS])
+    u = unparsed(data, "events.timestamp", lambda: ev.loc[ev["milestone"].isin(events).to_numpy(), ROW_KEYS])
     if u is not None:
         return u.reason("事件时间", "event times", lang)
     if "first_contact_made" in events or "customer_email_received" in events:
-        u = unparsed(data, "events.timestamp", ev.loc[ev["kind"].isin(FOLLOW_UP_KINDS).to_numpy(), ROW_KEYS])
+        u = unparsed(data, "events.timestamp", lambda: ev.loc[ev["kind"].isin(FOLLOW_UP_KINDS).to_numpy(), ROW_KEYS])
         if u is not None:
             return u.reason("电话、邮件和拜访的时间", "times of calls, e-mails and meetings", lang)
     if "lead_assigned" in events and (why := created_gap(data, lang)):
@@ -489,8 +521,7 @@ def check_compliance(data: CrmData, playbook: Any, month: str | None = None,
     owner = deals["owner"]
     checks: list[dict[str, Any]] = []
     findings: list[pd.DataFrame] = []
-    ms = milestones(data, playbook, entries)
-    by_milestone = {m: g for m, g in ms.groupby("milestone", sort=False)}
+    by_milestone = _by_milestone(data, playbook, entries)
     have = set(by_milestone)
     memo: dict = {}
     follow_ups: list[pd.DataFrame] = []
@@ -819,14 +850,23 @@ def scheduled_verdicts(due_day: pd.Series, end_day: pd.Series, start_day: pd.Ser
         The window of each instance (None where unchecked).
     """
     n = len(due_day)
-    win = due_day.map(lambda day: windows.get(day) if pd.notna(day) else None).to_numpy(dtype=object) if n else \
-        np.zeros(0, dtype=object)
-    checked = np.array([w is not None for w in win], dtype=bool)
-    first_days = np.array([w[0] if w is not None else None for w in win] + [None], dtype=object)[:-1]
-    last_days = np.array([w[1] if w is not None else None for w in win] + [None], dtype=object)[:-1]
+
+    def distinct(days: Any) -> tuple[np.ndarray, np.ndarray]:  # codes (-1: missing) and distinct dates
+        codes, uniq = pd.factorize(np.asarray(days, dtype=object)) if len(days) else (np.zeros(0, np.intp), [])
+        return codes, np.asarray(uniq, dtype=object)
+
+    due_c, due_u = distinct(due_day)
+    first_u, last_u = np.full(len(due_u) + 1, None, dtype=object), np.full(len(due_u) + 1, None, dtype=object)
+    for i, day in enumerate(due_u):
+        w = windows.get(day)
+        if w is not None:
+            first_u[i], last_u[i] = w
+    first_days, last_days = first_u[due_c], last_u[due_c]  # (code -1 takes the final None)
+    checked = np.array([w is not None for w in first_u], dtype=bool)[due_c] if n else np.zeros(0, dtype=bool)
 
     def ordinal(days: Any) -> np.ndarray:  # local dates as day numbers, -1 where missing
-        return np.array([x.toordinal() if x is not None and not pd.isna(x) else -1 for x in days], dtype=np.int64)
+        codes, uniq = distinct(days)
+        return np.array([x.toordinal() for x in uniq] + [-1], dtype=np.int64)[codes]
 
     due_o, end_o, start_o = ordinal(due_day), ordinal(end_day), ordinal(start_day)
     first_o, last_o = ordinal(first_days), ordinal(last_days)
@@ -890,7 +930,8 @@ def _cadence(data: CrmData, playbook: Any, period: Period, as_of: pd.Timestamp |
                            + " " + supply_hint("contacts", lang))
         check_row("cadence", rule, clause, "not_checkable", " ".join(missing))
         return None
-    unread = unparsed(data, "events.timestamp", data.events.loc[data.events["kind"].isin(FOLLOW_UP_KINDS).to_numpy(), ROW_KEYS])
+    unread = unparsed(data, "events.timestamp",
+                      lambda: data.events.loc[data.events["kind"].isin(FOLLOW_UP_KINDS).to_numpy(), ROW_KEYS])
     why = (unread.reason("电话、邮件和拜访的时间", "times of calls, e-mails and meetings", lang) if unread else
            created_gap(data, lang) or closed_gap(data, lang))
     if why:  # a week would lose the contacts (or the deal its open weeks) whose time is unreadable
@@ -901,7 +942,8 @@ def _cadence(data: CrmData, playbook: Any, period: Period, as_of: pd.Timestamp |
         return None
     sel = np.flatnonzero((deals["tier"].isin(tiers) & deals["created"].notna()).to_numpy())
     d = deals.iloc[sel]
-    minimum = d["tier"].map({k: v.min_weekly_follow_ups for k, v in tiers.items()}).astype("int64").to_numpy()
+    minimum = np.array([tr.min_weekly_follow_ups for tr in tiers.values()], dtype="int64")[
+        pd.Index(list(tiers)).get_indexer(d["tier"])]
     sel, d, minimum = sel[minimum > 0], d[minimum > 0], minimum[minimum > 0]
     day = 86_400_000_000  # microseconds
     start = _local_us(d["created"], tz)
@@ -927,7 +969,8 @@ def _cadence(data: CrmData, playbook: Any, period: Period, as_of: pd.Timestamp |
     pos = ev["pos"].to_numpy()
     f_pos = pos[ok & (pos >= 0)]
     stamps = ev.loc[ok & (pos >= 0), "timestamp"]
-    via = ok & (pos < 0) & ev["account_id"].notna().to_numpy()
+    via = ok & (pos < 0)
+    via[via] = ~pd.isna(ev["account_id"].to_numpy(dtype=object)[via])
     if via.any() and deals["account"].notna().any():
         link = pd.DataFrame({"account_id": deals["account"], "_pos": np.arange(len(deals))}).dropna()
         extra = ev.loc[via, ["account_id", "timestamp"]].merge(link, on="account_id")
@@ -950,24 +993,26 @@ def _cadence(data: CrmData, playbook: Any, period: Period, as_of: pd.Timestamp |
         "minimum": w_min.astype("int64"),
         "count": w_count.astype("int64"),
     })
-    bad = weeks[weeks["count"] < weeks["minimum"]]
+    short = (weeks["count"] < weeks["minimum"]).to_numpy()
+    bad = weeks[short]
     check_row("cadence", rule, clause, "checked", "", len(weeks), len(bad), 0)
     if bad.empty:
         return None
-    tier = deals.set_index("deal_id")["tier"]
+    bad_pos = w_pos[short]
+    tier = pd.Series(deals["tier"].to_numpy(dtype=object)[bad_pos], index=bad.index)
     iso = bad["monday"].dt.isocalendar()
     week = iso["year"].astype(str) + "-W" + iso["week"].astype(str).str.zfill(2)
     sunday = bad["monday"] + pd.Timedelta(days=6)
     rng = bad["monday"].dt.strftime("%m-%d") + "–" + sunday.dt.strftime("%m-%d")
-    cl = bad["deal_id"].map(lambda x: tiers[tier[x]].cadence_clause)
+    cl = tier.map(lambda x: tiers[x].cadence_clause)
     start = bad["monday"].dt.tz_localize(tz).dt.tz_convert("UTC")
     out = pd.DataFrame({
         "check": "cadence", "rule": rule, "deal_id": bad["deal_id"].to_numpy(),
-        "owner": bad["deal_id"].map(deals.set_index("deal_id")["owner"]).to_numpy(),
+        "owner": deals["owner"].to_numpy(dtype=object)[bad_pos],
         "clause": cl.to_numpy(), "source": cl.map(lambda x: _clause_source(playbook, x)).to_numpy(),
-        "expected": [t(f"{tier[i]}类客户每周至少 {m} 次跟进（{w}，{r}）",
-                       f"at least {m} follow-ups for a tier-{tier[i]} customer in {w} ({r})", lang)
-                     for i, m, w, r in zip(bad["deal_id"], bad["minimum"], week, rng)],
+        "expected": [t(f"{tr}类客户每周至少 {m} 次跟进（{w}，{r}）",
+                       f"at least {m} follow-ups for a tier-{tr} customer in {w} ({r})", lang)
+                     for tr, m, w, r in zip(tier, bad["minimum"], week, rng)],
         "actual": [t(f"{n} 次", f"{n} follow-up{'s' if n != 1 else ''}", lang) for n in bad["count"]],
         "limit": bad["minimum"].astype("float64").to_numpy(), "value": bad["count"].astype("float64").to_numpy(),
         "unit": "follow_ups_per_week", "start": start.to_numpy(),
@@ -982,7 +1027,7 @@ def _authority(data: CrmData, playbook: Any, period: Period, lang: str, check_ro
     ev = _core(data)
     quotes = ev[(ev["milestone"] == "quote_sent").to_numpy()]
     currency = data.mapping.spec.source.currency
-    sent = data.events[(data.events["milestone"] == "quote_sent").to_numpy()]
+    sent: Any = lambda: data.events[(data.events["milestone"] == "quote_sent").to_numpy()]  # noqa: E731
     if quotes.empty and "quote_sent" in data.mapping.spec.derive:
         quotes, sent = _derived_quotes(data, data.mapping.spec.derive["quote_sent"].entered_stage)
     if quotes.empty or quotes["amount"].isna().all():

@@ -68,7 +68,7 @@ def _gap_of_deals(data: CrmData, field: str, outcome: Iterable[str], won: tuple[
     outcome = tuple(outcome)
     deals = data.unique_deals()
     what, what_en = won if outcome == ("won",) else other
-    return input_gap(data, field, deals[deals["outcome"].isin(outcome)], what, what_en, lang)
+    return input_gap(data, field, lambda: deals[deals["outcome"].isin(outcome)], what, what_en, lang)
 
 
 def closed_gap(data: CrmData, lang: str | None = None, outcome: Iterable[str] = ("won", "lost")) -> str | None:
@@ -93,7 +93,9 @@ def stage_time_gap(data: CrmData, lang: str | None = None) -> str | None:
         return why
     lang = lang or current_lang()
     ev = data.events
-    changes = ev.loc[(ev["kind"] == "stage_change").to_numpy() & ~ev["synthetic"].to_numpy(), ROW_KEYS]
+    def changes() -> pd.DataFrame:
+        return ev.loc[(ev["kind"] == "stage_change").to_numpy() & ~ev["synthetic"].to_numpy(), ROW_KEYS]
+
     for field, rows in (("events.timestamp", changes), ("deals.stage_dates.*", None)):
         u = unparsed(data, field, rows)
         if u is not None:

@@ -211,7 +211,7 @@ def kpis(data: CrmData, playbook: Any, month: str | None = None, *, lang: str | 
     sent = float(period.contains(quotes["timestamp"]).sum()) if len(quotes) else float(len(entered("quotation")))
     accepted = float(len(entered("contract_negotiation")))
     ev = data.events
-    bad_quotes = unparsed(data, "events.timestamp", ev.loc[(ev["milestone"] == "quote_sent").to_numpy(), ROW_KEYS])
+    bad_quotes = unparsed(data, "events.timestamp", lambda: ev.loc[(ev["milestone"] == "quote_sent").to_numpy(), ROW_KEYS])
     quotes_why = bad_quotes.reason("报价发出时间", "quote-sent times", lang) if bad_quotes else None
     accept_why = entry_gap("contract_negotiation")
     why = blocked(ok, ok_m, "quotation", quotes_why, accept_why)
@@ -357,7 +357,7 @@ def breakdown(data: CrmData, playbook: Any, by: str = "owner", month: str | None
     out["win_rate"] = np.where(n > 0, out["won"] / np.maximum(n, 1), np.nan)
     out["ci_low"], out["ci_high"] = _wilson_arrays(out["won"].to_numpy(), n)
     cyc = cycle_times(data, playbook, month)
-    cpos = pd.Index(deals["deal_id"]).get_indexer(cyc.index)
+    cpos = data.deal_index().get_indexer(cyc.index)
     by_group = cyc.groupby(codes[cpos]) if len(cyc) else None
     out["cycle_mean"] = (by_group.mean().reindex(range(g)).to_numpy() if by_group is not None
                          else np.full(g, np.nan)).astype("float64")

@@ -10,7 +10,7 @@ reported as not computable instead of being counted without them.
 """
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -184,7 +184,8 @@ class Unparsed:
 ROW_KEYS = ["source_file", "source_row"]
 
 
-def unparsed(data: CrmData, field: str, rows: pd.DataFrame | None = None) -> Unparsed | None:
+def unparsed(data: CrmData, field: str, rows: pd.DataFrame | Callable[[], pd.DataFrame] | None = None
+             ) -> Unparsed | None:
     """Count the values of ``field`` that failed to parse in ``rows`` (default: the whole table).
 
     Parameters
@@ -193,9 +194,10 @@ def unparsed(data: CrmData, field: str, rows: pd.DataFrame | None = None) -> Unp
     field : str
         ``kind.field``, e.g. ``deals.closed``; a trailing ``*`` matches every field it starts
         (``deals.stage_dates.*``: the deals' stage date columns).
-    rows : pandas.DataFrame, optional
+    rows : pandas.DataFrame or a function returning one, optional
         Rows of ``data.deals``, ``data.events`` or ``data.leads`` (their ``source_file`` and
-        ``source_row`` are matched with the problems' file and line).
+        ``source_row`` are matched with the problems' file and line). A function is called only
+        when ``field`` has problems at all (selecting rows of a large table costs more than the test).
 
     Returns
     -------
@@ -203,9 +205,12 @@ def unparsed(data: CrmData, field: str, rows: pd.DataFrame | None = None) -> Unp
         None when every value of ``field`` in ``rows`` was read.
     """
     fp = _field_problems(data)
+    if not len(fp):  # (most exports: every value was read)
+        return None
     fp = fp[fp["field"].str.startswith(field[:-1]) if field.endswith("*") else fp["field"] == field]
     if len(fp) and rows is not None:
-        keys = pd.MultiIndex.from_arrays([rows["source_file"].astype(object), rows["source_row"]])
+        table = rows if isinstance(rows, pd.DataFrame) else rows()
+        keys = pd.MultiIndex.from_arrays([table["source_file"].astype(object), table["source_row"]])
         fp = fp[pd.MultiIndex.from_arrays([fp["source_file"], fp["source_row"]]).isin(keys)]
     if not len(fp):
         return None
@@ -240,7 +245,7 @@ def missing_reason(data: CrmData, field: str, what: str, what_en: str, lang: str
              f"name the CRM's column in the mapping {mapping}.", lang)
 
 
-def input_gap(data: CrmData, field: str, rows: pd.DataFrame | None, what: str, what_en: str,
+def input_gap(data: CrmData, field: str, rows: pd.DataFrame | Callable[[], pd.DataFrame] | None, what: str, what_en: str,
               lang: str | None = None) -> str | None:
     """Say why a figure that needs ``field`` in ``rows`` is not computable; None when it is.
 

@@ -101,6 +101,9 @@ from .mapping import (_BOOL, _DATE, _NUM, _TEXT, BUILTIN_SOURCES, DEAL_COLUMNS, 
 __all__ = ["CrmData", "SourceFile", "decode_bytes", "detect_source", "read_export", "stage_paths"]
 
 _EXCEL_ORIGIN = pd.Timestamp("1899-12-30")
+#: per table kind, the field naming each row (one distinct value per row)
+_ID = {"deals": "deal_id", "events": "event_id", "leads": "lead_id", "owners": "owner", "accounts": "account",
+       "products": "product"}
 _TS = "datetime64[us, UTC]"
 #: text columns: pandas' "str" dtype with Python string objects, whatever pandas' default storage (with
 #: pyarrow installed it is Arrow, whose per-row take and filter are slower for the reader's and the
@@ -305,15 +308,22 @@ def _may_have_blank_edges(item: Any, delimiter: str = ",", codec: str = "utf-8")
 
 def _read_csv(item: Any, codec: str, delimiter: str, progress: bool, name: str
               ) -> tuple[pd.DataFrame, dict[str, tuple[np.ndarray, np.ndarray]]]:
-    """Read a CSV's cells as text; return the frame and, when pyarrow parsed it, its columns' codes.
+    """Read a CSV's cells as text: polars parses a UTF-8 file, pandas' C parser whatever polars cannot.
 
-    See :func:`_read_csv_arrow` for the codes; pandas' C parser reads what pyarrow cannot.
+    Every cell is text and only an empty cell is missing ("NA", "null" ... stay text); blank lines are
+    skipped, quoted fields may hold line breaks. See :func:`_read_csv_polars` for the files pandas
+    reads; pandas' rules and errors (a row with more cells than the header, a broken quote, an
+    undecodable byte) are the ones the reader's messages are built on. Returns the frame and
+    (empty: codes are computed per column when needed) the factorized columns.
     """
     size = len(item[1]) if isinstance(item, tuple) else Path(item).stat().st_size
     bar = name if progress and size > 4_000_000 else None
-    if (codec == "utf-8" and len(delimiter) == 1 and isinstance(item, tuple)
-            and (read := _read_csv_arrow(item[1], delimiter, bar)) is not None):
-        return read
+    if codec == "utf-8" and len(delimiter) == 1 and isinstance(item, tuple):
+        with tqdm(total=size, unit="B", unit_scale=True, desc=name, leave=False, disable=bar is None) as shown:
+            df = _read_csv_polars(item[1], delimiter)
+            shown.update(size)
+        if df is not None:
+            return df, {}
     # every cell is text (kept as Python str objects: the conversions below run once per distinct
     # value, so a validated string column per raw column would be work thrown away); only an empty
     # cell is missing ("NA", "null" ... stay text)
@@ -323,82 +333,47 @@ def _read_csv(item: Any, codec: str, delimiter: str, progress: bool, name: str
         if bar is None:
             return pd.read_csv(handle, **opts), {}
         chunks = []
-        with tqdm(total=size, unit="B", unit_scale=True, desc=name, leave=False) as bar:
+        with tqdm(total=size, unit="B", unit_scale=True, desc=name, leave=False) as shown:
             for chunk in pd.read_csv(handle, chunksize=250_000, **opts):
                 chunks.append(chunk)
-                bar.update(min(handle.tell(), size) - bar.n)
+                shown.update(min(handle.tell(), size) - shown.n)
         return (pd.concat(chunks, ignore_index=True) if chunks else pd.DataFrame()), {}
     finally:
         handle.close()
 
 
-def _read_csv_arrow(data: bytes, delimiter: str, bar_name: str | None = None
-                    ) -> tuple[pd.DataFrame, dict[str, tuple[np.ndarray, np.ndarray]]] | None:
-    """Read a UTF-8 CSV with pyarrow's parser into categorical text columns; None to let pandas read it.
+def _read_csv_polars(data: bytes, delimiter: str) -> pd.DataFrame | None:
+    """Read a UTF-8 CSV with polars into Arrow-backed text columns; None to let pandas' C parser read it.
 
-    The same cells as :func:`_read_csv` (every cell text, only an empty cell missing, blank lines
-    skipped, quoted fields may hold line breaks), each column dictionary-encoded: its categories are
-    the distinct raw texts in order of appearance and a blank cell has code -1, which is what
-    :meth:`_Ctx.factorized` needs without hashing a million Python strings. Anything pyarrow reads
-    differently from pandas' C parser (invalid UTF-8, a row with more or fewer cells than the
-    header, a blank or repeated column name) is left to pandas, whose errors and rules the reader's
-    messages are built on. With ``bar_name`` the file is parsed in blocks under a progress bar.
+    The same cells as pandas' C parser with ``dtype=object, keep_default_na=False, na_values=[""]``
+    (an empty cell, quoted or not, is missing). Whatever polars reads differently is left to
+    pandas: a file polars refuses (invalid UTF-8, a row with more cells than the header, a quote
+    inside a field), a blank, whitespace-only or repeated column name (pandas renames those), a
+    line break that is a lone CR, and a row with no value in any cell (pandas skips blank and
+    whitespace-only lines, polars keeps them as rows).
     """
+    import polars as pl  # noqa: PLC0415 - imported on the first CSV read (the app starts without it)
+    if re.search(b"\r(?!\n)", data):
+        return None  # old Mac line ends (pandas reads a lone CR as a line end, polars as text)
     try:
-        import pyarrow as pa  # noqa: PLC0415 - optional: without pyarrow, pandas reads every file
-        from pyarrow import compute as pc, csv as pacsv  # noqa: PLC0415
-    except ImportError:
+        df = pl.read_csv(data, separator=delimiter, has_header=True, infer_schema=False, quote_char='"',
+                         truncate_ragged_lines=False, raise_if_empty=True, encoding="utf8")
+    except (pl.exceptions.PolarsError, ValueError):
         return None
-    parse = pacsv.ParseOptions(delimiter=delimiter, newlines_in_values=True, ignore_empty_lines=True)
-    try:
-        head = pacsv.open_csv(io.BytesIO(data), read_options=pacsv.ReadOptions(block_size=1 << 20),
-                              parse_options=parse)
-        names = head.schema.names
-        head.close()
-        if len(set(names)) != len(names) or any(not n.strip() for n in names):
-            return None  # pandas renames these ("Unnamed: 2", "x.1")
-        text = pa.dictionary(pa.int32(), pa.string())  # the parser keeps each column's distinct texts
-        convert = pacsv.ConvertOptions(column_types={n: text for n in names}, strings_can_be_null=True,
-                                       null_values=[""], quoted_strings_can_be_null=True, check_utf8=True)
-        if bar_name is None:
-            table = pacsv.read_csv(io.BytesIO(data), parse_options=parse, convert_options=convert,
-                                   read_options=pacsv.ReadOptions(block_size=1 << 24))
-        else:
-            handle = io.BytesIO(data)
-            with tqdm(total=len(data), unit="B", unit_scale=True, desc=bar_name, leave=False) as bar:
-                batches = []
-                for batch in pacsv.open_csv(handle, parse_options=parse, convert_options=convert,
-                                            read_options=pacsv.ReadOptions(block_size=1 << 22)):
-                    batches.append(batch)
-                    bar.update(min(handle.tell(), len(data)) - bar.n)
-            table = pa.Table.from_batches(batches, schema=batch.schema) if batches else None
-            if table is None:
-                return None
-    except (pa.ArrowException, ValueError):
+    names = df.columns
+    if (len(set(names)) != len(names) or any(not n.strip() or "_duplicated_" in n for n in names)):
         return None
-    table = table.unify_dictionaries()  # one dictionary per column, in order of first appearance
-    columns, factorized = {}, {}
-    for n, col in zip(names, table.columns):
-        dictionary = col.chunks[0].dictionary if col.num_chunks else pa.array([], pa.string())
-        codes = (np.concatenate([c.indices.fill_null(-1).to_numpy(zero_copy_only=False) for c in col.chunks]).astype(np.intp)
-                 if col.num_chunks else np.zeros(0, dtype=np.intp))
-        raw = dictionary.to_pylist()
-        columns[n] = pd.Categorical.from_codes(codes, pd.Index(raw, dtype=object))
-        # stripped texts: only values that start or end with a blank (by Python's str.isspace, on
-        # the few distinct first and last characters) are stripped one by one
-        text = np.array(raw + [""], dtype=object)
-        edge = np.zeros(len(raw), dtype=bool)
-        for end in (pc.utf8_slice_codeunits(dictionary, 0, 1), pc.utf8_slice_codeunits(dictionary, -1)):
-            chars = end.dictionary_encode()
-            space = np.array([c.isspace() for c in chars.dictionary.to_pylist()] + [False])
-            edge |= space[chars.indices.fill_null(len(space) - 1).to_numpy(zero_copy_only=False)]
-        for i in np.flatnonzero(edge).tolist():
-            text[i] = raw[i].strip()
-        codes[codes < 0] = len(raw)  # blanks share the final distinct value, ""
-        factorized[n] = (codes, text)
-    df = pd.DataFrame(columns, index=pd.RangeIndex(table.num_rows))
-    df.attrs["blank_edges"] = True  # (text is stripped once per distinct value)
-    return df, factorized
+    if len(names) == 0:
+        return None
+    rest = df.select(pl.all_horizontal(pl.col(names[1:]).is_null())).to_series() if len(names) > 1 else None
+    lone = df[names[0]] if rest is None else df[names[0]].filter(rest)  # first cells of rows with no other value
+    if len(lone) and (lone.is_null() | lone.str.contains(r"^[ \t]*$")).any():
+        return None  # (a blank line, or a line of delimiters only, which pandas keeps)
+    table = df.to_arrow()
+    frame = pd.DataFrame({n: pd.arrays.ArrowExtensionArray(table.column(i)) for i, n in enumerate(names)},
+                         index=pd.RangeIndex(len(df)), copy=False)
+    frame.attrs["blank_edges"] = True  # (text is stripped once per distinct value; an empty quoted cell is missing)
+    return frame
 
 
 #: Excel's own sheet limits: a sheet beyond them was not written by Excel or an export of it
@@ -479,12 +454,23 @@ class _Ctx:
 
         Every per-value conversion runs on the distinct values and is spread back with the codes.
         """
-        if column not in self._codes and isinstance(self.raw[column].dtype, pd.CategoricalDtype):
-            cat = self.raw[column].array
-            uniq = cat.categories.to_numpy(dtype=object)
-            text = np.array([u.strip() if isinstance(u, str) else "" for u in uniq] + [""], dtype=object)
-            codes = cat.codes.astype(np.intp)
-            codes[codes < 0] = len(uniq)
+        if column not in self._codes and isinstance(self.raw[column].dtype, pd.ArrowDtype):
+            import pyarrow as pa  # noqa: PLC0415 - with polars' frames only (see _read_csv_polars)
+            import pyarrow.compute as pc  # noqa: PLC0415
+            cells = pa.array(self.raw[column].array)
+            if isinstance(cells, pa.ChunkedArray):
+                cells = cells.combine_chunks()
+            encoded = pc.dictionary_encode(cells, null_encoding="encode")  # a blank cell: a null in the dictionary
+            uniq = encoded.dictionary.to_numpy(zero_copy_only=False)
+            codes = encoded.indices.to_numpy(zero_copy_only=False).astype(np.intp)
+            text = np.append(uniq, "")
+            for i in np.flatnonzero(_blank_ends(encoded.dictionary)).tolist():
+                text[i] = text[i].strip()
+            # blanks (and empty quoted cells, blank too as pandas reads them) share the final value, ""
+            blank = np.flatnonzero(pd.isna(uniq) | (uniq == ""))
+            for i in blank.tolist():
+                codes[codes == i] = len(uniq)
+                text[i] = ""
             self._codes[column] = (codes, text)
         if column not in self._codes:
             values = self.raw[column]
@@ -496,17 +482,40 @@ class _Ctx:
             self._codes[column] = (codes.astype(np.intp, copy=False), text)
         return self._codes[column]
 
-    def text(self, column: str) -> pd.Series:
-        """Return a raw column as stripped text, blanks as missing (str dtype)."""
+    def text(self, column: str, unique: bool = False) -> pd.Series:
+        """Return a raw column as stripped text, blanks as missing (str dtype).
+
+        ``unique``: the column holds ids, one per row (converted as they are, not per distinct value).
+        """
         values = self.raw[column]
-        if self.typed or column in self._codes or isinstance(values.dtype, pd.CategoricalDtype):
+        if self.typed or column in self._codes or (isinstance(values.dtype, pd.ArrowDtype) and not unique):
             codes, uniq = self.factorized(column)
             return _take_text(uniq, codes, values.index)
+        if isinstance(values.dtype, pd.ArrowDtype):  # (the ids of a polars frame; see _read_csv_polars)
+            import pyarrow as pa  # noqa: PLC0415
+            edges = _blank_ends(pa.array(values.array))
+            values = values.astype(TEXT)
+            if edges.any():
+                rows = np.flatnonzero(edges)
+                values.iloc[rows] = values.iloc[rows].str.strip()
+            return values.where(values != "")
         values = values.astype(TEXT)  # blanks are already missing (read with na_values=[""])
         if not self.strip:
             return values
         values = values.str.strip()
         return values.where(values != "")
+
+
+#: a text starting or ending with a character Python's str.isspace() is true for (str.strip() removes them)
+_BLANK_END = ("^[{0}]|[{0}]$".format(r"\t-\r\x1c- \x{85}\x{a0}\x{1680}\x{2000}-\x{200a}\x{2028}\x{2029}\x{202f}"
+                                       r"\x{205f}\x{3000}"))
+
+
+def _blank_ends(texts: Any) -> np.ndarray:
+    """Mask of the texts (a pyarrow string array) that start or end with a blank (Python's str.isspace)."""
+    import pyarrow.compute as pc  # noqa: PLC0415
+    found = pc.match_substring_regex(texts, _BLANK_END)
+    return found.fill_null(False).to_numpy(zero_copy_only=False)
 
 
 def _take_text(uniq: np.ndarray, codes: np.ndarray, index: pd.Index) -> pd.Series:
@@ -519,7 +528,7 @@ def _take_text(uniq: np.ndarray, codes: np.ndarray, index: pd.Index) -> pd.Serie
         text_u[np.asarray(text_u == "", dtype=bool)] = None
     else:
         text_u = pd.array([u if isinstance(u, str) and u != "" else None for u in uniq], dtype=TEXT)
-    return pd.Series(text_u.take(codes), index=index)
+    return pd.Series(text_u.take(codes), index=index, copy=False)
 
 
 def _map_values(values: pd.Series, mapping: dict[str, str], keep: bool = False) -> pd.Series:
@@ -844,7 +853,7 @@ def _convert(df: pd.DataFrame, name: str, kind: str, spec: FieldSpec, ctx: _Ctx,
         if kind == _DATE:
             return _parse_dates(column, spec, ctx, label)
         if kind == _TEXT and spec.values is None:
-            return ctx.text(column)
+            return ctx.text(column, unique=name == _ID[ctx.table.kind])
         codes, uniq = ctx.factorized(column)
     if kind == _DATE:  # a constant date
         raw = pd.DataFrame({"_v": np.repeat(uniq, len(df))})
@@ -934,11 +943,16 @@ class CrmData:
             self._cache["unique_deals"] = self.deals.drop_duplicates("deal_id").reset_index(drop=True)
         return self._cache["unique_deals"]
 
+    def deal_index(self) -> pd.Index:
+        """Return the deal ids of :meth:`unique_deals` as an Index (cached, with its hash table)."""
+        if "deal_index" not in self._cache:
+            self._cache["deal_index"] = pd.Index(self.unique_deals()["deal_id"])
+        return self._cache["deal_index"]
+
     def event_deal_pos(self) -> np.ndarray:
         """Return, per event, the row of its deal in :meth:`unique_deals` (-1: none or unknown)."""
         if "event_deal_pos" not in self._cache:
-            index = pd.Index(self.unique_deals()["deal_id"])
-            self._cache["event_deal_pos"] = index.get_indexer(self.events["deal_id"]).astype(np.intp)
+            self._cache["event_deal_pos"] = self.deal_index().get_indexer(self.events["deal_id"]).astype(np.intp)
         return self._cache["event_deal_pos"]
 
     def has(self, table_field: str) -> bool:
@@ -1169,7 +1183,8 @@ def read_export(paths: Sequence[Any] | Any, source: str | Path | Mapping | None 
             if broken:
                 continue
             provided.update(f"{table.kind}.{c}" for c in canon.columns)
-            canon["source_file"] = name
+            canon["source_file"] = _take_text(np.array([name], dtype=object), np.zeros(len(canon), dtype=np.intp),
+                                              canon.index)
             canon["source_row"] = np.arange(2, len(canon) + 2, dtype="int64")
             if table.kind == "events":
                 canon["duplicate_of"] = _duplicates(ctx, table, canon)
@@ -1209,7 +1224,7 @@ def _table_frame(raw: pd.DataFrame, table: TableSpec, ctx: _Ctx) -> tuple[pd.Dat
             missing.append((fname, spec))
         else:
             out[fname] = series.reset_index(drop=True)
-    frame = pd.DataFrame(out, index=pd.RangeIndex(len(raw)))
+    frame = pd.DataFrame(out, index=pd.RangeIndex(len(raw)), copy=False)
     if table.kind == "deals" and "deal_id" not in frame:
         frame["deal_id"] = [f"{table.name}-{i}" for i in range(2, len(raw) + 2)]
     if table.kind == "events" and "event_id" not in frame:
@@ -1218,18 +1233,15 @@ def _table_frame(raw: pd.DataFrame, table: TableSpec, ctx: _Ctx) -> tuple[pd.Dat
         frame["lead_id"] = [f"{table.name}-{i}" for i in range(2, len(raw) + 2)]
     for req in REQUIRED[table.kind]:
         if req in frame:
-            blank = frame[req].isna()
+            blank = frame[req].isna().to_numpy().copy()
             spec = table.fields[req]
             column = _resolve(spec, ctx.header) or ""
-            if column in raw:  # a value that failed to parse has its own problem: only an empty cell is missing
-                cell = raw[column]
-                if isinstance(cell.dtype, pd.CategoricalDtype):
-                    codes, uniq = ctx.factorized(column)
-                    blank &= uniq[codes] == ""
-                else:
-                    blank &= (cell.isna() | (cell.astype(str).str.strip() == "")).to_numpy()
+            if column in raw and blank.any():  # a value that failed to parse has its own problem: only an empty cell is missing
+                rows = np.flatnonzero(blank)
+                cell = raw[column].iloc[rows]
+                blank[rows] = (cell.isna() | (cell.map(_cell_text).str.strip() == "")).to_numpy(dtype=bool)
             if blank.any():
-                rows = np.flatnonzero(blank.to_numpy())
+                rows = np.flatnonzero(blank)
                 ctx.row_problems(rows + 2, column, [f"{req}: a value is required" for _ in rows])
     return frame, missing
 
@@ -1315,7 +1327,8 @@ def _conflicting_deals(frames: Sequence[pd.DataFrame], table: TableSpec, mapping
 def _duplicates(ctx: _Ctx, table: TableSpec, canon: pd.DataFrame) -> pd.Series:
     """Return, per row, the id of an earlier row identical in every column but the id (or None).
 
-    Candidates share their time and deal cells (hashed); only they are compared on every column.
+    Candidates share their time and deal cells; only they are compared on every column's cells (as
+    written: one code per distinct cell text, see :meth:`_Ctx.factorized`).
     """
     raw = ctx.raw
     header = list(raw.columns)
@@ -1327,36 +1340,36 @@ def _duplicates(ctx: _Ctx, table: TableSpec, canon: pd.DataFrame) -> pd.Series:
     dup_of: np.ndarray = np.zeros(0, dtype=object)
     keys = [c for c in (_resolve(table.fields[f], header) for f in ("timestamp", "deal_id")
                         if f in table.fields and table.fields[f].column) if c] or cols[:2]
-    as_text = raw[cols].map(_cell_text) if ctx.typed else raw
-    key, size = np.zeros(n, dtype=np.int64), 1
-    for c in keys if cols else []:  # one code per combination of the key cells
-        codes, uniq = ctx.factorized(c)  # (the time column is factorized already)
-        if size * len(uniq) >= 2**62:  # renumber the combinations seen so far to stay inside int64
-            key, seen = pd.factorize(key)
-            size = len(seen)
-        key, size = key * len(uniq) + codes, size * len(uniq)
-    cand = np.flatnonzero(pd.Series(key).duplicated(keep=False).to_numpy()) if cols else np.zeros(0, dtype=np.intp)
+    cand = np.zeros(0, dtype=np.intp)
+    if cols:
+        cand = _same_cells(ctx, keys, np.arange(n))
     if len(cand):
-        full = pd.util.hash_pandas_object(as_text[cols].iloc[cand], index=False).to_numpy()
-        pos = pd.Series(cand)
-        first = pos.groupby(full).transform("min").to_numpy()
+        key = _same_cells(ctx, cols, cand, key_only=True)
+        first = pd.Series(cand).groupby(key).transform("min").to_numpy()
         dup = first != cand
-        # confirm cell by cell (a 64-bit hash collision must not merge two different rows)
-        rows, firsts = cand[dup], first[dup]
-        same = np.ones(len(rows), dtype=bool)
-        for c in cols:
-            if isinstance(as_text[c].dtype, pd.CategoricalDtype):  # one code per distinct cell, -1 for blank
-                v = as_text[c].array.codes
-                same &= v[rows] == v[firsts]
-                continue
-            v = as_text[c].to_numpy(dtype=object)
-            a, b = v[rows], v[firsts]
-            same &= (a == b) | (pd.isna(a) & pd.isna(b))
-        dup_rows = rows[same]
-        dup_of = canon["event_id"].to_numpy(dtype=object)[firsts[same]]
+        dup_rows = cand[dup]
+        dup_of = canon["event_id"].to_numpy(dtype=object)[first[dup]]
     codes = np.full(n, len(dup_rows), dtype=np.intp)  # the final None: not a duplicate
     codes[dup_rows] = np.arange(len(dup_rows))
     return _take_text(np.append(dup_of, np.array([None], dtype=object)), codes, canon.index)
+
+
+def _same_cells(ctx: _Ctx, columns: Sequence[str], rows: np.ndarray, key_only: bool = False) -> np.ndarray:
+    """Group ``rows`` by their cells in ``columns`` (the raw texts, one code per distinct text).
+
+    Returns the rows that share every cell with another of them (``key_only``: per row, one int64
+    code per combination of cells instead).
+    """
+    key, size = np.zeros(len(rows), dtype=np.int64), 1
+    for c in columns:
+        codes, uniq = ctx.factorized(c)
+        if size * len(uniq) >= 2**62:  # renumber the combinations seen so far to stay inside int64
+            key, seen = pd.factorize(key)
+            size = len(seen)
+        key, size = key * len(uniq) + codes[rows], size * len(uniq)
+    if key_only:
+        return key
+    return rows[pd.Series(key).duplicated(keep=False).to_numpy()]
 
 
 def _deal_date_events(raw: pd.DataFrame, table: TableSpec, canon: pd.DataFrame, ctx: _Ctx) -> pd.DataFrame:
