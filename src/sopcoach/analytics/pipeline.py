@@ -13,6 +13,7 @@ cycles calendar days in the playbook's time zone.
 from __future__ import annotations
 
 import math
+import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,12 +24,15 @@ from ..crm.problems import input_gap
 from ..crm.reading import CrmData
 from ..errors import AnalysisError
 from ..i18n import current_lang, t
+from ..content.businesstime import DurationUnit
+from ..errors import CalendarRangeError
 from .inputs import amount_gap, closed_gap, gap_of, mark, outcome_gap, stage_time_gap
-from .kpis import breakdown, kpis, open_at_end
+from .kpis import _wall_days, breakdown, kpis, open_at_end
 from .period import Period
-from .stages import stage_entries
+from .stages import _core, stage_entries
 
-__all__ = ["PipelineReport", "pipeline_json", "pipeline_lines", "pipeline_note", "pipeline_report", "shown_figures"]
+__all__ = ["PipelineReport", "pipeline_json", "pipeline_lines", "pipeline_note", "pipeline_report", "shown_figures",
+           "stage_stays", "time_in_stage"]
 
 #: the label of the open deals whose stage at the month's end is not known
 UNKNOWN_STAGE = "(unknown)"
@@ -55,6 +59,8 @@ class PipelineReport:
     lost_reasons_gap: str
     probability_source: str
     lang: str
+    #: the time deals spent in each stage they left in the month (:func:`time_in_stage`)
+    time_in_stage: pd.DataFrame = dataclasses.field(default_factory=pd.DataFrame)
 
 
 def _previous(month: str) -> str:
@@ -106,6 +112,140 @@ def _probabilities(data: CrmData, playbook: Any, rows: np.ndarray, stage: pd.Ser
             f"the stage at the month's end of {unknown} open deals is not known, so they cannot be weighted "
             "by a stage probability.", lang) if unknown else ""
     return np.array([given.get(s, np.nan) for s in stage], dtype="float64"), "playbook", why
+
+
+# ----------------------------------------------------------------------------------- time in stage
+
+
+def stage_stays(data: CrmData, playbook: Any) -> pd.DataFrame:
+    """Return every recorded stay of a deal in a playbook stage: from entering it to the next stage change.
+
+    The stage changes are the export's stage history (the events of kind ``stage_change``, e.g.
+    Salesforce's OpportunityHistory, or the dates of a mapping's ``stage_dates``; a deal without
+    history gets one change at its close). Per deal, in time order, repeated changes into the same
+    stage are one stay; a stay ends at the deal's next change into another stage (a later stage,
+    an earlier one, won or lost). The last stay of a deal still open has no end and is left out.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns ``deal_id`` (str), ``pos`` (intp, the deal's row in ``data.unique_deals()``),
+        ``stage`` (str, playbook stage id), ``entered``, ``left`` (datetime64[us, UTC]). One row
+        per finished stay, in deal then time order.
+    """
+    ids = [s.id for s in playbook.stages]
+    key = ("stays", tuple(ids))
+    if key not in data._cache:
+        ev = _core(data)
+        sc = ev.loc[(ev["kind"] == "stage_change").to_numpy() & ev["timestamp"].notna().to_numpy()
+                    & ev["stage"].notna().to_numpy() & (ev["pos"] >= 0).to_numpy(), ["pos", "stage", "timestamp"]]
+        sc = pd.DataFrame({"pos": sc["pos"].to_numpy(), "stage": sc["stage"].astype(str).to_numpy(),
+                           "timestamp": sc["timestamp"].to_numpy()}).sort_values(["pos", "timestamp"], kind="stable")
+        same_deal = sc["pos"].shift() == sc["pos"]
+        sc = sc[~(same_deal & (sc["stage"] == sc["stage"].shift())).to_numpy()]  # one stay per run of a stage
+        left = sc["timestamp"].shift(-1).where((sc["pos"].shift(-1) == sc["pos"]).to_numpy())
+        stays = pd.DataFrame({"pos": sc["pos"].to_numpy().astype(np.intp), "stage": sc["stage"].to_numpy(),
+                              "entered": sc["timestamp"].to_numpy(), "left": left.to_numpy()})
+        stays = stays[stays["stage"].isin(ids).to_numpy() & stays["left"].notna().to_numpy()].reset_index(drop=True)
+        stays.insert(0, "deal_id", data.unique_deals()["deal_id"].to_numpy(dtype=object)[stays["pos"].to_numpy()])
+        for c in ("entered", "left"):
+            stays[c] = pd.to_datetime(stays[c], utc=True).astype("datetime64[us, UTC]")
+        data._cache[key] = stays
+    return data._cache[key].copy()
+
+
+#: the duration columns of :func:`time_in_stage`
+TIME_IN_STAGE_COLUMNS = ["deals", "working_days_median", "working_days_mean", "calendar_days_median",
+                         "calendar_days_mean", "hours_median", "working_days_median_change"]
+
+
+def _no_history(lang: str) -> str:
+    return t("导出没有阶段变更历史（没有记录商机何时进入各阶段），无法计算各阶段停留时间；映射可以提供它："
+             "加一张事件表，字段 `kind: {value: stage_change}`、`stage` 和 `timestamp`（如 Salesforce 的 "
+             "OpportunityHistory），或在商机表的 `stage_dates` 中为每个阶段写上进入日期的列。",
+             "the export has no stage history (it does not record when deals entered their stages), so the "
+             "time in each stage is not known; a mapping supplies it with an events table of stage changes "
+             "(`kind: {value: stage_change}` with `stage` and `timestamp`, like Salesforce's OpportunityHistory), "
+             "or with the deals table's `stage_dates` (per stage, the column of the date a deal entered it).", lang)
+
+
+def _stage_durations(data: CrmData, playbook: Any, period: Period) -> tuple[pd.DataFrame, str]:
+    """Per (deal, stage) left in ``period``: working days, calendar days, hours; why working days are not known."""
+    stays = stage_stays(data, playbook)
+    stays = stays[period.contains(stays["left"]).to_numpy()]
+    tz = playbook.calendar.timezone
+    cal = playbook.business_calendar()
+    why = ""
+    try:
+        working = [float(cal.elapsed(a.to_pydatetime(), b.to_pydatetime(), DurationUnit.WORKING_DAYS))
+                   for a, b in zip(stays["entered"], stays["left"])]
+    except CalendarRangeError as exc:
+        working = [math.nan] * len(stays)
+        why = str(exc)
+    per = pd.DataFrame({"pos": stays["pos"].to_numpy(), "stage": stays["stage"].to_numpy(),
+                        "working_days": np.asarray(working, dtype="float64"),
+                        "calendar_days": _wall_days(stays["entered"], stays["left"], tz).to_numpy(dtype="float64"),
+                        "hours": ((stays["left"] - stays["entered"]) / pd.Timedelta(hours=1)).to_numpy(dtype="float64")})
+    return per.groupby(["pos", "stage"], as_index=False).sum(min_count=1), why
+
+
+def time_in_stage(data: CrmData, playbook: Any, month: str, lang: str | None = None) -> pd.DataFrame:
+    """Return how long deals stayed in each playbook stage they left in ``month`` (seed:1.3.2).
+
+    From the stage history (:func:`stage_stays`): a deal's time in a stage is the sum of its stays
+    there that ended in the month (it left the stage for another one, won or lost). Working days
+    are the playbook's business calendar (:meth:`~sopcoach.content.businesstime.BusinessCalendar.elapsed`,
+    fractional, weekends and holidays excluded); calendar days are wall-clock days in the
+    playbook's time zone; hours are real hours.
+
+    Parameters
+    ----------
+    data : CrmData
+    playbook : Playbook
+    month : str
+        ``YYYY-MM`` in the playbook's time zone.
+    lang : {"zh-CN", "en"}, optional
+
+    Returns
+    -------
+    pandas.DataFrame
+        Index ``stage`` (playbook stage id, every stage in order). Columns ``name`` (str, the stage's
+        name), ``deals`` (int64, deals that left the stage in the month), ``working_days_median``,
+        ``working_days_mean``, ``calendar_days_median``, ``calendar_days_mean``, ``hours_median``
+        (float64, per deal; NaN when no deal left the stage), ``working_days_median_change``
+        (float64, change of the median since the previous month). When the export has no stage
+        history, or its stage times are unreadable, or a stay lies outside the business calendar's
+        years, the figures that need it are NaN and ``attrs["not_computable"]`` says why and how
+        to supply it.
+
+    Raises
+    ------
+    AnalysisError
+        When ``month`` is not ``YYYY-MM``.
+    """
+    lang = lang or current_lang()
+    tz = playbook.calendar.timezone
+    period = Period.of(month, tz)
+    ids = [s.id for s in playbook.stages]
+    names = [s.name.get(lang) for s in playbook.stages]
+    now, why_now = _stage_durations(data, playbook, period)
+    before, why_before = _stage_durations(data, playbook, Period.of(_previous(str(period.month)), tz))
+    g = now.groupby("stage")
+    out = pd.DataFrame({"name": names, "deals": g.size().reindex(ids, fill_value=0).astype("int64").to_numpy()},
+                       index=pd.Index(ids, name="stage", dtype="str"))
+    for unit in ("working_days", "calendar_days"):
+        out[f"{unit}_median"] = g[unit].median().reindex(ids).astype("float64").to_numpy()
+        out[f"{unit}_mean"] = g[unit].mean().reindex(ids).astype("float64").to_numpy()
+    out["hours_median"] = g["hours"].median().reindex(ids).astype("float64").to_numpy()
+    out["working_days_median_change"] = (
+        out["working_days_median"] - before.groupby("stage")["working_days"].median().reindex(ids)).astype("float64")
+    history = bool(stage_entries(data, playbook)["dated"].any())
+    gap = stage_time_gap(data, lang) or (None if history else _no_history(lang))
+    if gap:
+        return mark(out, [gap], TIME_IN_STAGE_COLUMNS, lang)
+    if why_now:
+        return mark(out, [why_now], [c for c in out.columns if c.startswith("working_days")], lang)
+    return mark(out, [why_before], ["working_days_median_change"], lang)
 
 
 def _figures(data: CrmData, playbook: Any, period: Period, lang: str) -> tuple[dict[str, Any], pd.DataFrame, str, str]:
@@ -270,7 +410,7 @@ def pipeline_report(data: CrmData, playbook: Any, month: str, lang: str | None =
                      "the export maps no lost-reason column; add 'lost_reason: <column>' to the deals table's "
                      "fields in the mapping.", lang)
     return PipelineReport(month, prev, data.mapping.spec.source.currency, basis, by_stage, figures, reps,
-                          lost_reasons, lost_why, source, lang)
+                          lost_reasons, lost_why, source, lang, time_in_stage(data, playbook, month, lang))
 
 
 def _num(v: Any) -> Any:
