@@ -29,6 +29,7 @@ from ..errors import CalendarRangeError
 from .inputs import amount_gap, closed_gap, gap_of, mark, outcome_gap, stage_time_gap
 from .kpis import _wall_days, breakdown, kpis, open_at_end
 from .period import Period
+from .report import counted
 from .stages import _core, stage_entries
 
 __all__ = ["PipelineReport", "pipeline_json", "pipeline_lines", "pipeline_note", "pipeline_report", "shown_figures",
@@ -297,7 +298,7 @@ def _figures(data: CrmData, playbook: Any, period: Period, lang: str) -> tuple[d
         r = k.loc[kid]
         put(fid, float(r["value"]), r["reason"] if r["status"] != "ok" else None,
             "fraction" if kid == "win_rate" else "calendar_days",
-            f"{int(r['numerator']):,} / {int(r['denominator']):,}" if kid == "win_rate" and r["status"] == "ok" else
+            counted(kid, r["numerator"], r["denominator"], lang) if kid == "win_rate" and r["status"] == "ok" else
             (t(f"{int(r['denominator'])} 个赢单", f"{int(r['denominator'])} won deals", lang) if r["status"] == "ok" else ""))
     put("average_deal_size", float(won_amount.mean()) if len(won_amount) else math.nan, size_why, "amount",
         t(f"{len(won_amount)} 个有金额的赢单", f"{len(won_amount)} won deals with an amount", lang))
@@ -311,7 +312,7 @@ def _figures(data: CrmData, playbook: Any, period: Period, lang: str) -> tuple[d
     how = "" if vel_why else (
         f"{int(fig['open_deals']['value']):,} × {fig['win_rate']['value']:.1%} × "
         f"{fig['average_deal_size']['value']:,.0f} {cur} ÷ {fig['average_sales_cycle']['value']:.1f} "
-        + t("天", "days", lang))
+        + t("个自然日", "calendar days", lang))
     put("sales_velocity_per_day", per_day, vel_why, "amount_per_day", how)
     put("sales_velocity_per_month", per_day * days, vel_why, "amount_per_month",
         "" if vel_why else t(f"每天 × {days} 天", f"per day × {days} days", lang))
@@ -425,7 +426,9 @@ def pipeline_json(pr: PipelineReport) -> dict[str, Any]:
     ``by_stage`` (a list of ``stage``, ``name``, ``deals``, ``with_amount``, ``amount``,
     ``weighted``), ``figures`` (per figure id: ``name``, ``unit``, ``value``, ``previous``,
     ``change``, ``reason``, ``inputs``), ``reps`` (a list of rows), ``lost_reasons``,
-    ``not_computable`` (``by_stage``, ``reps``, ``lost_reasons``: why, or null).
+    ``time_in_stage`` (a list of ``stage``, ``name``, ``deals`` and the durations of
+    :func:`time_in_stage`: working days, calendar days, hours), ``not_computable`` (``by_stage``,
+    ``reps``, ``lost_reasons``, ``time_in_stage``: why, or null).
     """
     def rows(df: pd.DataFrame) -> list[dict[str, Any]]:
         return [{k: (_num(v) if not isinstance(v, str) else v) for k, v in r.items()}
@@ -441,8 +444,10 @@ def pipeline_json(pr: PipelineReport) -> dict[str, Any]:
                     for f, r in pr.figures.iterrows()},
         "reps": rows(pr.reps) if len(pr.reps) else [],
         "lost_reasons": rows(pr.lost_reasons),
+        "time_in_stage": rows(pr.time_in_stage),
         "not_computable": {"by_stage": gap_of(pr.by_stage) or None, "reps": gap_of(pr.reps) or None,
-                           "lost_reasons": pr.lost_reasons_gap or None},
+                           "lost_reasons": pr.lost_reasons_gap or None,
+                           "time_in_stage": gap_of(pr.time_in_stage) or None},
     }
 
 
@@ -452,7 +457,7 @@ def _show(value: float, unit: str, currency: str, lang: str, change: bool = Fals
     if unit == "fraction":
         return f"{value * 100:{sign}.1f} " + t("个百分点", "pts", lang) if change else f"{value:.1%}"
     if unit == "calendar_days":
-        return f"{value:{sign}.1f} " + t("天", "days", lang)
+        return f"{value:{sign}.1f} " + t("个自然日", "calendar days", lang)
     if unit == "count":
         return f"{value:{sign},.0f}"
     per = {"amount_per_day": t("/天", "/day", lang), "amount_per_month": t("/月", "/month", lang)}.get(unit, "")
@@ -489,41 +494,62 @@ def shown_figures(pr: PipelineReport) -> pd.DataFrame:
 
 
 def pipeline_lines(pr: PipelineReport) -> list[str]:
-    """Return the pipeline report as text lines for the terminal (``sopcoach analyze --month``)."""
+    """Return the pipeline report as text lines for the terminal (``sopcoach analyze --month``).
+
+    Every figure is named in the report's language, with its unit: percentages, amounts with the
+    currency, calendar and working days, hours.
+    """
     lang, cur = pr.lang, pr.currency or ""
     nc = t("无法计算", "not computable", lang)
+    colon = t("：", ": ", lang)
     out = [pipeline_note(pr)]
     for name, r in shown_figures(pr).iterrows():
         if r["value"] == nc:
-            out.append(f"  {name}: {nc}: {r['note']}")
+            out.append(f"  {name}{colon}{nc}{colon}{r['note']}")
             continue
-        line = f"  {name}: {r['value']}" + (f" ({r['note']})" if r["note"] else "")
-        out.append(line + (f"; {t('变化', 'change', lang)} {r['change']}" if r["change"] else ""))
-    out.append(f"  {t('各阶段未结商机', 'open deals by stage', lang)}:")
+        line = f"  {name}{colon}{r['value']}" + (t(f"（{r['note']}）", f" ({r['note']})", lang) if r["note"] else "")
+        out.append(line + (t(f"；较上月 {r['change']}", f"; change {r['change']}", lang) if r["change"] else ""))
+    out.append(f"  {t('各阶段未结商机', 'open deals by stage', lang)}{colon.rstrip()}")
     for _, r in pr.by_stage.iterrows():
-        cells = [f"{int(r['deals']):,}" if not pd.isna(r["deals"]) else "-",
-                 f"{r['amount']:,.0f} {cur}" if not pd.isna(r["amount"]) else "-",
+        cells = [t("商机 ", "deals ", lang) + (f"{int(r['deals']):,}" if not pd.isna(r["deals"]) else "-"),
+                 t("金额 ", "amount ", lang) + (f"{r['amount']:,.0f} {cur}" if not pd.isna(r["amount"]) else "-"),
                  t("加权 ", "weighted ", lang) + (f"{r['weighted']:,.0f} {cur}" if not pd.isna(r["weighted"]) else "-")]
-        out.append(f"    {r['name']}: " + ", ".join(cells))
+        out.append(f"    {r['name']}{colon}" + t("，", ", ", lang).join(cells))
     if gap_of(pr.by_stage):
-        out.append(f"    ({gap_of(pr.by_stage)})")
+        out.append(t(f"    （{gap_of(pr.by_stage)}）", f"    ({gap_of(pr.by_stage)})", lang))
+    out.append(f"  {t('各阶段停留时间（本月离开该阶段的商机）', 'time in stage (deals that left the stage this month)', lang)}"
+               f"{colon.rstrip()}")
+    if gap_of(pr.time_in_stage):
+        out.append(f"    {gap_of(pr.time_in_stage)}")
+    else:
+        for _, r in pr.time_in_stage[pr.time_in_stage["deals"] > 0].iterrows():
+            wd = "-" if pd.isna(r["working_days_median"]) else f"{r['working_days_median']:,.1f}"
+            out.append(f"    {r['name']}{colon}" + t(
+                f"{int(r['deals']):,} 个商机，中位数 {wd} 个工作日、{r['calendar_days_median']:,.1f} 个自然日"
+                f"（{r['hours_median']:,.2f} 小时），平均 {r['calendar_days_mean']:,.1f} 个自然日",
+                f"{int(r['deals']):,} deals, median {wd} working days, {r['calendar_days_median']:,.1f} calendar "
+                f"days ({r['hours_median']:,.2f} hours), mean {r['calendar_days_mean']:,.1f} calendar days", lang))
     if len(pr.reps):
-        cols = t("赢单/丢单、赢单率（目标）、平均周期（目标）、赢单金额",
-                 "won/lost, win rate (target), average cycle (target), amount won", lang)
-        out.append(f"  {t('各销售', 'per rep', lang)} ({cols}):")
+        out.append(f"  {t('各销售', 'per rep', lang)}{colon.rstrip()}")
+        days = t("个自然日", "calendar days", lang)
         for rep, r in pr.reps.iterrows():
             wr = f"{r['win_rate']:.1%}" if not pd.isna(r["win_rate"]) else "-"
-            wt = f" ({r['win_rate_target']:.0%})" if not pd.isna(r["win_rate_target"]) else ""
+            wt = t(f"（目标 {r['win_rate_target']:.0%}）", f" (target {r['win_rate_target']:.0%})", lang) \
+                if not pd.isna(r["win_rate_target"]) else ""
             cy = f"{r['cycle_mean']:.1f}" if not pd.isna(r["cycle_mean"]) else "-"
-            ct = f" ({r['cycle_target']:.0f})" if not pd.isna(r["cycle_target"]) else ""
+            ct = t(f"（目标 {r['cycle_target']:.0f}）", f" (target {r['cycle_target']:.0f})", lang) \
+                if not pd.isna(r["cycle_target"]) else ""
             am = f"{r['amount_won']:,.0f} {cur}" if not pd.isna(r["amount_won"]) else "-"
-            won = f"{int(r['won']):,}/{int(r['lost']):,}" if not pd.isna(r["won"]) else "-"
-            out.append(f"    {rep}: {won}, {wr}{wt}, {cy}{ct} {t('天', 'days', lang)}, {am}")
+            won = f"{int(r['won']):,}" if not pd.isna(r["won"]) else "-"
+            lost = f"{int(r['lost']):,}" if not pd.isna(r["lost"]) else "-"
+            out.append(f"    {rep}{colon}" + t(
+                f"赢单 {won}，丢单 {lost}，赢单率 {wr}{wt}，平均周期 {cy} {days}{ct}，赢单金额 {am}",
+                f"won {won}, lost {lost}, win rate {wr}{wt}, mean cycle {cy} {days}{ct}, amount won {am}", lang))
         if gap_of(pr.reps):
-            out.append(f"    ({gap_of(pr.reps)})")
+            out.append(t(f"    （{gap_of(pr.reps)}）", f"    ({gap_of(pr.reps)})", lang))
     if pr.lost_reasons_gap:
-        out.append(f"  {t('丢单原因', 'lost reasons', lang)}: {nc}: {pr.lost_reasons_gap}")
+        out.append(f"  {t('丢单原因', 'lost reasons', lang)}{colon}{nc}{colon}{pr.lost_reasons_gap}")
     else:
-        out.append(f"  {t('丢单原因', 'lost reasons', lang)}: " + (", ".join(
-            f"{why} {r['deals']:,}" for why, r in pr.lost_reasons.iterrows()) or "-"))
+        out.append(f"  {t('丢单原因', 'lost reasons', lang)}{colon}" + (t("，", ", ", lang).join(
+            t(f"{why} {r['deals']:,} 个", f"{why} {r['deals']:,}", lang) for why, r in pr.lost_reasons.iterrows()) or "-"))
     return out

@@ -359,15 +359,15 @@ def populations_note(rv: Review) -> str:
     far; the per-group ``open`` is the pipeline at the month's end.
     """
     if rv.month is None:
-        return t("全部月份：KPI、漏斗和分组都按整份导出统计；分组表中的“created”只计有创建日期的商机。",
-                 "All months: the KPIs, the funnel and the groups count the whole export; 'created' in the "
+        return t("全部月份：KPI、漏斗和分组都按整份导出统计；分组表中的“新建商机”只计有创建日期的商机。",
+                 "All months: the KPIs, the funnel and the groups count the whole export; 'deals created' in the "
                  "group tables counts the deals that have a creation date.", rv.lang)
     m = rv.month
     return t(f"KPI 按事件发生的月份统计（{m} 关闭的商机、{m} 发出的报价……）；漏斗、阶段数和瓶颈跟踪 {m} "
-             f"新建的商机（同期群）到目前为止到达的阶段；分组表中的“open”是 {m} 月末仍在进行的商机。",
+             f"新建的商机（同期群）到目前为止到达的阶段；分组表中的“期末未结”是 {m} 月末仍在进行的商机。",
              f"KPIs count what happened in {m} (deals closed, quotes sent in it); the funnel, the stage "
              f"counts and the bottleneck follow the deals created in {m} (a cohort) to the furthest stage "
-             f"reached so far; 'open' in the group tables is the pipeline at the end of {m}.", rv.lang)
+             f"reached so far; 'open at the end' in the group tables is the pipeline at the end of {m}.", rv.lang)
 
 
 # ----------------------------------------------------------------------------------- charts
