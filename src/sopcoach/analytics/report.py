@@ -224,10 +224,16 @@ def people_table(df: pd.DataFrame, columns: Iterable[str] | None = None, *, lang
         if unit:
             formats[c] = unit_format(unit, lang, currency, signed=c.endswith(("_change", "_vs_target")))
         elif c in VALUES:
-            words = VALUES[c]
-            formats[c] = lambda v, words=words: (t(*words[v], lang) if isinstance(v, (str, bool, np.bool_))
-                                                 and v in words else cell_text(v))
+            formats[c] = functools.partial(_in_words, words=VALUES[c], lang=lang)
     return Table.of(df, cols, index=index, headers=headers, formats=formats, max_rows=max_rows)
+
+
+def _in_words(v: Any, words: Mapping[Any, tuple[str, str]], lang: str) -> str:
+    """A stored state or yes/no in words (:data:`sopcoach.labels.VALUES`), any other value as :func:`cell_text`."""
+    if isinstance(v, (str, bool, np.bool_)) and v in words:
+        zh, en = words[v]
+        return t(zh, en, lang)
+    return cell_text(v)
 
 
 def people_html(df: pd.DataFrame, columns: Iterable[str] | None = None, **kwargs: Any) -> str:
