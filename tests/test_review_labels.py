@@ -6,10 +6,11 @@ app's widgets, read as HTML.
 """
 from __future__ import annotations
 
-import csv
 import html
 import re
+from collections.abc import Callable
 
+import pandas as pd
 import pytest
 
 from sopcoach.analytics import report
@@ -21,7 +22,7 @@ from sopcoach.crm.reading import read_export
 from sopcoach.crm.simulate import simulate
 from sopcoach.labels import COLUMNS
 from sopcoach.ui.review_app import build
-from support import SHARED
+from support import SHARED, copy_export_editing_deals
 
 CRM = SHARED / "data" / "crm"
 MAVEN = CRM / "maven_crm_sales_opportunities"
@@ -163,30 +164,21 @@ def test_kpi_cards_are_judged_against_their_targets_in_words_and_colour(maven, p
     assert report.kpi_verdict(65, 60, "calendar_days") == "near" and report.kpi_verdict(67, 60, "calendar_days") == "missed"
 
 
-def _fewer_leads_created_in(export, folder, month: str, keep: int) -> None:
-    """Copy a simulated export, moving all but ``keep`` of the deals created in ``month`` to the month before."""
-    folder.mkdir()
-    for f in export.iterdir():
-        (folder / f.name).write_bytes(f.read_bytes())
-    with open(export / "商机.csv", encoding="utf-8-sig", newline="") as fh:
-        rows = list(csv.DictReader(fh))
-    moved = 0
-    for row in rows:
-        if row["创建时间"].startswith(month) and moved < 10_000:
-            if sum(r["创建时间"].startswith(month) for r in rows) <= keep:
-                break
-            row["创建时间"] = "2025-05-31 10:00"
-            moved += 1
-    with open(folder / "商机.csv", "w", encoding="utf-8-sig", newline="") as fh:
-        writer = csv.DictWriter(fh, fieldnames=list(rows[0]))
-        writer.writeheader()
-        writer.writerows(rows)
+def _fewer_deals_created_in(month: str, keep: int) -> Callable[[list[dict[str, str]]], int]:
+    """An edit of a simulated export's deals: all but ``keep`` of those created in ``month`` dated the day before it."""
+    def edit(rows: list[dict[str, str]]) -> int:
+        created = [r for r in rows if r["创建时间"].startswith(month)]
+        before = (pd.Period(month, freq="M") - 1).end_time.strftime("%Y-%m-%d 10:00")
+        for row in created[keep:]:
+            row["创建时间"] = before
+        return len(created[keep:])
+    return edit
 
 
 def test_a_rate_over_100_percent_is_a_data_problem_never_printed(sim, playbook, tmp_path):
     """With most of June's deals dated into May, more deals reach 'needs confirmed' in June than were created
     in it: lead conversion is a data problem with both counts, never printed above 100%."""
-    _fewer_leads_created_in(sim.folder, tmp_path / "export", "2025-06", keep=5)
+    assert copy_export_editing_deals(sim.folder, tmp_path / "export", _fewer_deals_created_in("2025-06", 5)) > 5
     data = read_export(tmp_path / "export", "simulated", playbook=playbook)
     rv = review(data, playbook, "2025-06", lang="en")
     k = rv.kpis.loc["lead_conversion_rate"]

@@ -197,15 +197,7 @@ def time_in_stage(data: CrmData, playbook: Any, month: str, lang: str | None = N
     there that ended in the month (it left the stage for another one, won or lost). Working days
     are the playbook's business calendar (:meth:`~sopcoach.content.businesstime.BusinessCalendar.elapsed`,
     fractional, weekends and holidays excluded); calendar days are wall-clock days in the
-    playbook's time zone; hours are real hours.
-
-    Parameters
-    ----------
-    data : CrmData
-    playbook : Playbook
-    month : str
-        ``YYYY-MM`` in the playbook's time zone.
-    lang : {"zh-CN", "en"}, optional
+    playbook's time zone; hours are real hours. Parameters as :func:`pipeline_report`.
 
     Returns
     -------
