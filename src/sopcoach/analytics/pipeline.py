@@ -286,6 +286,11 @@ def _figures(data: CrmData, playbook: Any, period: Period, lang: str) -> tuple[d
     put("weighted_forecast", float(np.nansum(amount * prob)), pipe_why or prob_why, "amount",
         {"mapping": t("概率取自导出的概率列", "probability from the export's column", lang),
          "playbook": t("概率取自手册的阶段设定", "probability from the playbook's stages", lang)}.get(source, ""))
+    for kid in ("lead_conversion_rate", "quote_acceptance_rate", "contract_signing_rate"):  # the SOP's other KPIs
+        r = k.loc[kid]
+        put(kid, float(r["value"]), r["reason"] if r["status"] != "ok" else None, "fraction",
+            counted(kid, r["numerator"], r["denominator"], lang) if r["status"] == "ok" else "")
+        fig[kid]["name"] = str(r["name"])
     for kid, fid in (("win_rate", "win_rate"), ("average_sales_cycle", "average_sales_cycle")):
         r = k.loc[kid]
         put(fid, float(r["value"]), r["reason"] if r["status"] != "ok" else None,
@@ -343,7 +348,8 @@ def pipeline_report(data: CrmData, playbook: Any, month: str, lang: str | None =
         (int64: deals open at the month's end, those of them with an amount), ``amount`` and
         ``weighted`` (float64, export currency: the sum of amounts, and of amount × probability;
         NaN when not computable). ``figures``: index ``figure`` (``open_deals``,
-        ``pipeline_value``, ``weighted_forecast``, ``win_rate``, ``average_deal_size``,
+        ``pipeline_value``, ``weighted_forecast``, ``lead_conversion_rate``, ``quote_acceptance_rate``,
+        ``contract_signing_rate`` (the KPIs of :func:`~sopcoach.analytics.kpis.kpis`), ``win_rate``, ``average_deal_size``,
         ``average_sales_cycle``, ``sales_velocity_per_day``, ``sales_velocity_per_month``);
         columns ``name``, ``unit`` (``count``, ``amount``, ``fraction``, ``calendar_days``,
         ``amount_per_day``, ``amount_per_month``), ``reason`` (why not computable, "" when it
@@ -375,7 +381,7 @@ def pipeline_report(data: CrmData, playbook: Any, month: str, lang: str | None =
     fig, by_stage, basis, source = _figures(data, playbook, period, lang)
     before, _, _, _ = _figures(data, playbook, Period.of(prev, tz), lang)
     figures = pd.DataFrame([
-        dict(figure=f, name=t(*_NAMES[f], lang), unit=v["unit"], value=v["value"], previous=before[f]["value"],
+        dict(figure=f, name=v.get("name") or t(*_NAMES[f], lang), unit=v["unit"], value=v["value"], previous=before[f]["value"],
              change=v["value"] - before[f]["value"], reason=v["reason"], inputs=v["inputs"])
         for f, v in fig.items()]).set_index("figure")
     for c in ("value", "previous", "change"):

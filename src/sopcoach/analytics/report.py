@@ -550,11 +550,6 @@ def funnel_people(rv: Review) -> Table:
     return people_table(f, [c for c in FUNNEL_SHOWN if c != "name"], lang=rv.lang)
 
 
-def group_people(df: pd.DataFrame, lang: str, currency: str | None, max_rows: int = 100) -> Table:
-    """A per-rep, team, region or product table (:func:`~sopcoach.analytics.kpis.breakdown`) for people."""
-    return people_table(df, lang=lang, currency=currency, max_rows=max_rows)
-
-
 def _pipeline_tables(pr: PipelineReport) -> dict[str, Any]:
     """The pipeline section's tables, headers in the report's language, amounts with the currency."""
     from .pipeline import pipeline_note, shown_figures  # noqa: PLC0415 - the pipeline needs the CRM reader; the trainer pages do not
@@ -619,7 +614,7 @@ def render_html(rv: Review, *, case: CaseStudy | None = None, playbook: Any = No
         "trend": people_table(rv.trend, lang=lang, currency=cur),
         "checks": people_table(rv.compliance.checks, CHECKS_SHOWN, lang=lang, index=False),
         "findings": people_table(findings, lang=lang),
-        "by": {column_label(g, lang): group_people(df, lang, cur, 50) for g, df in rv.by.items()},
+        "by": {column_label(g, lang): people_table(df, lang=lang, currency=cur, max_rows=50) for g, df in rv.by.items()},
         "quality": people_table(rv.quality.summary, QUALITY_SHOWN, lang=lang, index=False),
     }
     if case is not None and playbook is not None:

@@ -2,8 +2,9 @@
 
 Pick an export and a month -> KPI cards (coloured against their targets), the month's pipeline (with
 its own month picker: value by stage, weighted forecast, time in stage, reps, lost reasons), funnel
-chart, cycle-time distribution, bottleneck call-out, month-over-month trend, compliance table, per-rep view, data quality; then a case-study
-walkthrough: pick a deal -> its timeline against the SOP stages with each deviation marked, the
+chart, cycle-time distribution, bottleneck call-out, month-over-month trend, compliance table,
+per-rep view, data quality, every table labelled in the page's language (:mod:`sopcoach.labels`);
+then a case-study walkthrough: pick a deal -> its timeline against the SOP stages with each deviation marked, the
 clause quoted, and discussion prompts (seed:1.3.2, seed:3.3.2).
 
 The widgets only display and forward clicks: reading is :func:`sopcoach.crm.reading.read_export`, every
@@ -170,8 +171,8 @@ class ReviewApp:
                     self.case_timeline]),
             w.VBox([self.quality_table]),
         ])
-        for i, title in enumerate([tr("概览", "Overview"), tr("管道", "Pipeline"), tr("SOP 合规", "Compliance"), tr("分组", "Per rep"),
-                                   tr("案例研讨", "Case study"), tr("数据质量", "Data quality")]):
+        for i, title in enumerate([tr("概览", "Overview"), tr("管道", "Pipeline"), tr("SOP 合规", "Compliance"),
+                                   tr("分组", "Per rep"), tr("案例研讨", "Case study"), tr("数据质量", "Data quality")]):
             self.tabs.set_title(i, title)
         self.tabs.layout.display = "none"
         title = w.HTML(CSS)  # the notebook's title cell names the app
@@ -332,15 +333,15 @@ class ReviewApp:
             self.group_table.value = self.tr("<p>导出数据没有这个维度。</p>", "<p>The export has no such column.</p>")
             self.group_stages.value = ""
             return
-        self.group_table.value = report.gap_html(self.review.by[by]) + render_table(
-            report.group_people(self.review.by[by], self.lang, self.review.currency))
+        self.group_table.value = report.gap_html(self.review.by[by]) + report.people_html(
+            self.review.by[by], lang=self.lang, currency=self.review.currency, max_rows=100)
         month = self.review.month
         conv = stage_conversion_by(self.data, self.pb, by, month, lang=self.lang)
         names = {st.id: st.name.get(self.lang) for st in self.pb.stages}
         self.group_stages.value = (f"<h4>{self.tr('各阶段转化率与薄弱环节', 'Stage conversion and weak stage')}</h4>"
                                    + report.gap_html(conv) + report.people_html(
                                        conv, lang=self.lang, max_rows=100,
-                                       labels={s: self.tr(f"{n} 转化率", f"{n}: conversion") for s, n in names.items()},
+                                       labels={s: self.tr(f"{n}转化率", f"{n}: conversion") for s, n in names.items()},
                                        units=dict.fromkeys(names, "percent")))
 
     @safe
