@@ -127,8 +127,14 @@ def test_simulated_export_month_and_the_previous_one(playbook, tmp_path):
                 & (deals["closed"] < pd.Timestamp("2025-04-30T16:00Z"))]
     assert pr.figures.at["average_deal_size", "value"] == pytest.approx(won["amount"].mean())
     march = pipeline_report(data, playbook, "2025-03", "en")
-    for f in ("open_deals", "pipeline_value", "win_rate"):
+    for f in ("open_deals", "pipeline_value", "win_rate", "lead_conversion_rate", "quote_acceptance_rate"):
         assert pr.figures.at[f, "previous"] == pytest.approx(march.figures.at[f, "value"], nan_ok=True)
+    from sopcoach.analytics.kpis import kpis  # every KPI of the SOP, with its change since the previous month
+    now, before = kpis(data, playbook, "2025-04", lang="en"), kpis(data, playbook, "2025-03", lang="en")
+    for kid in ("lead_conversion_rate", "quote_acceptance_rate", "contract_signing_rate"):
+        assert pr.figures.at[kid, "name"] == now.at[kid, "name"]
+        assert pr.figures.at[kid, "change"] == pytest.approx(now.at[kid, "value"] - before.at[kid, "value"], nan_ok=True)
+    assert not math.isnan(pr.figures.at["lead_conversion_rate", "change"])
     text = "\n".join(pipeline_lines(pr))
     assert "CNY" in text and "%" in text and "not computable" in text  # lost reasons
 

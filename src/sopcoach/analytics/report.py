@@ -166,7 +166,7 @@ def html_table(df: pd.DataFrame, columns: Iterable[str] | None = None, *, index:
 def rate_text(v: Any, lang: str | None = None) -> str:
     """A fraction 0-1 as a percentage; a rate outside 0-100% is a data problem, said so, never printed.
 
-    >>> rate_text(0.6315, "en"), rate_text(1.033, "en"), rate_text(float("nan"), "en")
+    >>> rate_text(0.6316, "en"), rate_text(1.033, "en"), rate_text(float("nan"), "en")
     ('63.2%', 'data problem (over 100%)', '')
     """
     if v is None or pd.isna(v):
