@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 from datetime import datetime, timedelta, timezone
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -245,21 +246,30 @@ def sign_in_browser(page, base: str, learner_id: str, code: str, view: str = "",
         page.locator(selector).wait_for(state="visible", timeout=timeout)
 
 
-def day_first_close_dates(export: Path, folder: Path) -> int:
-    """Copy a simulated export to ``folder`` with its deals' close times written day first (``24/03/2025 15:38``,
-    as a European CRM writes them), which the simulated mapping does not declare; return how many were rewritten."""
+def copy_export_editing_deals(export: Path, folder: Path, edit: Callable[[list[dict[str, str]]], int]) -> int:
+    """Copy a simulated export to ``folder``, its deal rows (``商机.csv``) changed in place by ``edit``; return what
+    ``edit`` returns (how many it changed)."""
     folder.mkdir(parents=True, exist_ok=True)
     for f in export.iterdir():
         (folder / f.name).write_bytes(f.read_bytes())
     with open(export / "商机.csv", encoding="utf-8-sig", newline="") as fh:
         rows = list(csv.DictReader(fh))
-    count = 0
-    for row in rows:
-        if row["关闭时间"]:
-            row["关闭时间"] = datetime.strptime(row["关闭时间"], "%Y-%m-%d %H:%M").strftime("%d/%m/%Y %H:%M")
-            count += 1
+    count = edit(rows)
     with open(folder / "商机.csv", "w", encoding="utf-8-sig", newline="") as fh:
         writer = csv.DictWriter(fh, fieldnames=list(rows[0]))
         writer.writeheader()
         writer.writerows(rows)
     return count
+
+
+def day_first_close_dates(export: Path, folder: Path) -> int:
+    """Copy a simulated export to ``folder`` with its deals' close times written day first (``24/03/2025 15:38``,
+    as a European CRM writes them), which the simulated mapping does not declare; return how many were rewritten."""
+    def edit(rows: list[dict[str, str]]) -> int:
+        count = 0
+        for row in rows:
+            if row["关闭时间"]:
+                row["关闭时间"] = datetime.strptime(row["关闭时间"], "%Y-%m-%d %H:%M").strftime("%d/%m/%Y %H:%M")
+                count += 1
+        return count
+    return copy_export_editing_deals(export, folder, edit)

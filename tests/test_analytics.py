@@ -575,7 +575,8 @@ def test_cli_analyze_report(tmp_path, capsys, sim_data):
     assert main(["analyze", str(sim.folder), "--source", "simulated", "--month", "2025-04",
                  "--report", str(out), "--no-progress"]) == 0
     assert out.read_text(encoding="utf-8").startswith("<!doctype html>")
-    assert "win_rate" in capsys.readouterr().out
+    text = capsys.readouterr().out
+    assert "赢单率：" in text and "win_rate" not in text  # the page's language (zh-CN by default), no raw ids
 
 
 def test_cli_unknown_source_is_a_content_error(capsys):
@@ -836,7 +837,7 @@ def test_trend_and_groups_blank_what_unreadable_close_dates_break(maven_unread_c
         assert table["won"].isna().all() and table["win_rate"].isna().all() and table["lost"].isna().all()
         assert table["created"].sum() == 8300  # the 500 prospecting deals have no engage date
         assert table.attrs["not_computable"].startswith(
-            "not computable (won, lost, win_rate, ci_low, ci_high, ")
+            "not computable (won, lost, win rate, lower 95% bound, upper 95% bound, ")
         assert "Close dates of won and lost deals could not be read: 6,711 values" in table.attrs["not_computable"]
 
 
@@ -846,8 +847,8 @@ def test_funnel_of_a_month_with_unreadable_creation_dates_is_not_computable(tmp_
     data = read_export([MAVEN], maven_mapping(tmp_path, "created", "%m/%d/%Y"), playbook=pbm)
     f = funnel(data, pbm, "2017-06", lang="en")
     reason = f.attrs["not_computable"]
-    assert reason.startswith("not computable (reached, open_here, lost_here, advanced, conversion, ci_low, ci_high, "
-                             "lost_unknown): Deal creation dates could not be read: 8,300 values (sales_pipeline.csv, "
+    assert reason.startswith("not computable (deals reached, still open here, lost here, moved on, conversion, "
+                             "lower 95% bound, upper 95% bound, lost at an unknown stage): Deal creation dates could not be read: 8,300 values (sales_pipeline.csv, "
                              "column engage_date; e.g. line 2:")
     assert f["reached"].isna().all()
     assert find_bottleneck(f, lang="en").reason == reason
@@ -867,7 +868,7 @@ def test_cli_analyze_summarises_unreadable_values_before_any_figure(day_first_cl
         f"{MAVEN / 'sales_pipeline.csv'}, column close_date: 6,711 values; e.g. line 2: closed: '2017-03-01' does "
         "not match the declared date format(s) '%d/%m/%Y'; fix: correct the value or declare its format in the "
         "mapping (sopcoach never guesses dates)"]
-    assert "  median_sales_cycle: not computable: Close dates of won deals could not be read: 4,238 values " \
+    assert "  Median sales cycle: not computable: Close dates of won deals could not be read: 4,238 values " \
         + CLOSE_EXAMPLE in out
     assert "... 6,691 more; write them all with --problems FILE" in out[-1]
     written = listing.read_text(encoding="utf-8").splitlines()

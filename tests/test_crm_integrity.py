@@ -86,7 +86,7 @@ def test_cli_strict_refuses_unmapped_stages(stages_export, capsys, monkeypatch):
     assert "deal_stage: 3" in err and "Closed Lost" in err and "opportunity_id: 1" in err
     assert main(["analyze", str(stages_export), "--source", "maven", "--no-progress"]) == 0
     out = capsys.readouterr().out
-    assert "0.667" not in out and "unmapped 3" not in out
+    assert "0.667" not in out and "66.7%" not in out and "unmapped 3" not in out
 
 
 def test_unreadable_amounts_blank_every_amount_total(tmp_path, pbm):

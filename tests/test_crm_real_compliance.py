@@ -175,8 +175,8 @@ def test_analyze_and_the_report_show_the_case_count_and_the_inferred_legend(tmp_
     report = tmp_path / "review.html"
     assert main(["analyze", str(SALESFORCE), "--no-progress", "--report", str(report)]) == 0
     out = capsys.readouterr().out
-    line = next(x for x in out.splitlines() if x.strip().startswith("sla:first_proposal:"))
-    assert "7 / 7" in line and "inferred from stage changes" in line
+    line = next(x for x in out.splitlines() if x.strip().startswith("First proposal:"))
+    assert "7 deviations / 7 checked" in line and "inferred from stage changes" in line
     assert "proposal_sent = entering quotation (the mapping&#39;s derive)" in report.read_text(encoding="utf-8")
 
 

@@ -8,6 +8,7 @@ from decimal import Decimal
 import pandas as pd
 import pytest
 
+from sopcoach.analytics.inputs import gap_of
 from sopcoach.analytics.pipeline import pipeline_json, pipeline_lines, pipeline_report
 from sopcoach.cli.main import main
 from sopcoach.crm.reading import read_export
@@ -126,8 +127,14 @@ def test_simulated_export_month_and_the_previous_one(playbook, tmp_path):
                 & (deals["closed"] < pd.Timestamp("2025-04-30T16:00Z"))]
     assert pr.figures.at["average_deal_size", "value"] == pytest.approx(won["amount"].mean())
     march = pipeline_report(data, playbook, "2025-03", "en")
-    for f in ("open_deals", "pipeline_value", "win_rate"):
+    for f in ("open_deals", "pipeline_value", "win_rate", "lead_conversion_rate", "quote_acceptance_rate"):
         assert pr.figures.at[f, "previous"] == pytest.approx(march.figures.at[f, "value"], nan_ok=True)
+    from sopcoach.analytics.kpis import kpis  # every KPI of the SOP, with its change since the previous month
+    now, before = kpis(data, playbook, "2025-04", lang="en"), kpis(data, playbook, "2025-03", lang="en")
+    for kid in ("lead_conversion_rate", "quote_acceptance_rate", "contract_signing_rate"):
+        assert pr.figures.at[kid, "name"] == now.at[kid, "name"]
+        assert pr.figures.at[kid, "change"] == pytest.approx(now.at[kid, "value"] - before.at[kid, "value"], nan_ok=True)
+    assert not math.isnan(pr.figures.at["lead_conversion_rate", "change"])
     text = "\n".join(pipeline_lines(pr))
     assert "CNY" in text and "%" in text and "not computable" in text  # lost reasons
 
@@ -163,3 +170,96 @@ def test_html_report_has_the_pipeline_section(maven, playbook):
     assert "82.8%" in part and "Per rep" in part and "Darcel Schlecht" in part
     assert "lost_reason: &lt;column&gt;" in part  # the lost reasons say how a mapping supplies them
     assert "<h2>Pipeline</h2>" not in render_html(rv)
+
+
+@pytest.fixture(scope="module")
+def salesforce(playbook):
+    return read_export([SALESFORCE], "salesforce", playbook=playbook, progress=False)
+
+
+def _opportunity_history_stays(playbook) -> pd.DataFrame:
+    """Every stay in a playbook stage, from OpportunityHistory.csv and the mapping's stage names alone."""
+    import yaml
+    from support import ROOT
+    names = yaml.safe_load((ROOT / "src/sopcoach/crm/mappings/salesforce.yaml").read_text(encoding="utf-8"))["stages"]
+    h = pd.read_csv(SALESFORCE / "OpportunityHistory.csv")
+    h["stage"] = h["StageName"].map(names)
+    h["at"] = pd.to_datetime(h["CreatedDate"], format="%m/%d/%y %I:%M %p").dt.tz_localize("UTC")
+    h = h.sort_values(["OpportunityId", "at"], kind="stable")
+    h = h[~((h["OpportunityId"] == h["OpportunityId"].shift()) & (h["stage"] == h["stage"].shift()))]
+    h["left"] = h.groupby("OpportunityId")["at"].shift(-1)
+    stays = h[h["left"].notna() & h["stage"].isin([s.id for s in playbook.stages])]
+    return stays.assign(month=stays["left"].dt.tz_convert(playbook.calendar.timezone).dt.strftime("%Y-%m"),
+                        hours=(stays["left"] - stays["at"]) / pd.Timedelta(hours=1))
+
+
+def test_salesforce_time_in_stage_matches_opportunity_history(salesforce, playbook):
+    """Time in stage of February 2026: per stage, the deals that left it then and their median and mean stay,
+    in hours and calendar days (Asia/Shanghai has no daylight saving), as plain pandas reads OpportunityHistory;
+    working days by the playbook's business calendar over the same stays."""
+    from sopcoach.content.businesstime import DurationUnit
+    pr = pipeline_report(salesforce, playbook, "2026-02", "en")
+    tis = pr.time_in_stage
+    ref = _opportunity_history_stays(playbook)
+    feb = ref[ref["month"] == "2026-02"].groupby(["OpportunityId", "stage"], as_index=False)["hours"].sum()
+    assert len(feb) == 5 and set(feb["stage"]) == {"first_contact"}  # Prospecting, left minutes later on 24 Feb
+    assert tis["deals"].to_dict() == {s.id: int((feb["stage"] == s.id).sum()) for s in playbook.stages}
+    row = tis.loc["first_contact"]
+    assert row["hours_median"] == pytest.approx(feb["hours"].median())
+    assert row["calendar_days_median"] == pytest.approx(feb["hours"].median() / 24)
+    assert row["calendar_days_mean"] == pytest.approx(feb["hours"].mean() / 24)
+    cal = playbook.business_calendar()
+    stays = ref[ref["month"] == "2026-02"]
+    working = [float(cal.elapsed(a.to_pydatetime(), b.to_pydatetime(), DurationUnit.WORKING_DAYS))
+               for a, b in zip(stays["at"], stays["left"])]
+    assert row["working_days_median"] == pytest.approx(pd.Series(working).median())
+    assert 0 < row["working_days_median"] < 0.01  # minutes on a working Tuesday (after the Spring Festival)
+    assert tis.loc[["needs_analysis", "quotation"], "hours_median"].isna().all()  # no deal left them in February
+    assert gap_of(tis) == ""
+    march = pipeline_report(salesforce, playbook, "2026-03", "en").time_in_stage
+    assert march["deals"].sum() == 0  # in March the deals only went from won to lost: no playbook stage left
+
+
+def test_maven_time_in_stage_runs_from_engaging_to_the_close(maven, maven_raw, playbook):
+    """Maven's mapping dates the entry into 'Engaging' (needs analysis) by engage_date; a deal leaves it when
+    it closes: June 2017's time in stage is close_date − engage_date of the deals closed in June."""
+    tis = pipeline_report(maven, playbook, "2017-06", "en").time_in_stage
+    raw = maven_raw
+    june = raw[(raw["close_date"] >= "2017-06-01") & (raw["close_date"] < "2017-07-01") & raw["engage_date"].notna()]
+    days = (june["close_date"] - june["engage_date"]).dt.days
+    assert tis.at["needs_analysis", "deals"] == len(june)
+    assert tis.at["needs_analysis", "calendar_days_median"] == pytest.approx(days.median())
+    assert tis.at["needs_analysis", "calendar_days_mean"] == pytest.approx(days.mean())
+    assert tis.at["needs_analysis", "working_days_median"] < tis.at["needs_analysis", "calendar_days_median"]
+    may = pipeline_report(maven, playbook, "2017-05", "en").time_in_stage
+    assert tis.at["needs_analysis", "working_days_median_change"] == pytest.approx(
+        tis.at["needs_analysis", "working_days_median"] - may.at["needs_analysis", "working_days_median"])
+
+
+def test_time_in_stage_without_stage_history_says_why_and_how_a_mapping_supplies_it(playbook):
+    """Zoho's export has no stage history: every duration is blank (never 0) and the reason says which
+    mapping entries supply it (an events table of stage changes, or stage_dates)."""
+    zoho = read_export([ZOHO], "zoho", playbook=playbook, progress=False)
+    tis = pipeline_report(zoho, playbook, "2021-03", "en").time_in_stage
+    assert tis["deals"].isna().all() and tis["working_days_median"].isna().all()
+    why = gap_of(tis)
+    assert "no stage history" in why and "kind: {value: stage_change}" in why and "stage_dates" in why
+    assert "working_days_median" not in why and "median (working days)" in why  # columns named by their labels
+    lines = "\n".join(pipeline_lines(pipeline_report(zoho, playbook, "2021-03", "zh-CN")))
+    assert "各阶段停留时间" in lines and "阶段变更历史" in lines
+
+
+def test_time_in_stage_reaches_the_json_the_text_and_the_report(salesforce, playbook):
+    from sopcoach.analytics.report import render_html
+    from sopcoach.analytics.review import review
+    pr = pipeline_report(salesforce, playbook, "2026-02", "en")
+    out = pipeline_json(pr)
+    first = next(r for r in out["time_in_stage"] if r["stage"] == "first_contact")
+    assert first["deals"] == 5 and first["hours_median"] == pytest.approx(2 / 60)
+    json.dumps(out, allow_nan=False)
+    text = "\n".join(pipeline_lines(pr))
+    assert "Customer contact: 5 deals, median 0.0 working days, 0.0 calendar days (0.03 hours)" in text
+    page = render_html(review(salesforce, playbook, "2026-02", lang="en"), pipeline=pr)
+    part = page[page.index("<h3>Time in stage</h3>"):page.index("<h3>Lost reasons</h3>")]
+    assert "<th>median (working days)</th>" in part and "<th>median (hours)</th>" in part
+    assert "<td>Customer contact</td><td>5</td>" in part and "<td>0.03</td>" in part

@@ -113,4 +113,4 @@ def test_report_summarises_unreadable_values_first(sim, playbook, tmp_path):
     assert "Close dates of won deals could not be read" in cards
     assert "no deal was won or lost" not in page
     trend = page[page.index("<h2>Month-over-month trend</h2>"):page.index("<h2>SOP compliance</h2>")]
-    assert "<div class='callout'>not computable (won, lost, win_rate, " in trend
+    assert "<div class='callout'>not computable (won, lost, win rate, " in trend

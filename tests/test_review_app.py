@@ -92,8 +92,9 @@ def test_per_rep_view_switches_to_teams(analysed):
     """The per-rep view shows reps with their stage conversion, and switching the toggle shows teams."""
     app, _ = analysed
     app.group.value = "owner"
-    assert "<th>owner</th>" in app.group_table.value and "breaches" in app.group_table.value
-    assert "Stage conversion and weak stage" in app.group_stages.value and "<th>weak_stage</th>" in app.group_stages.value
+    assert "<th>rep</th>" in app.group_table.value and "<th>SOP deviations</th>" in app.group_table.value
+    assert "Stage conversion and weak stage" in app.group_stages.value and "<th>weak stage</th>" in app.group_stages.value
+    assert "<th>Needs analysis: conversion</th>" in app.group_stages.value
     app.group.value = "team"
     assert "<th>team</th>" in app.group_table.value and "华东1组" in app.group_table.value
 

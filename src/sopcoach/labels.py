@@ -1,9 +1,10 @@
-"""The one label table of sopcoach's people-facing tables and downloads (results, certificates).
+"""The one label table of sopcoach's people-facing tables and downloads (results, certificates, the monthly review).
 
 A column named in code (``learner_id``, ``best_percent``, ``closed_at``) is shown to people, on a page
 or in a CSV/XLSX they download, as :data:`COLUMNS` says in their language; a moment is shown in the
 company's time zone (the playbook calendar's), named in its column's label; a state, a status or a
-yes/no in words (:data:`VALUES`). Machine exports (``sopcoach results --format json``) keep the
+yes/no in words (:data:`VALUES`); a number in its unit (:data:`UNITS`: percentages, amounts
+with the currency, working or calendar days, hours). Machine exports (``sopcoach results --format json``) keep the
 column names and ISO UTC times.
 """
 from __future__ import annotations
@@ -31,6 +32,35 @@ COLUMNS: dict[str, tuple[str, str]] = {
     "valid_until": ("有效期至", "valid until"), "issued_at": ("签发", "issued"), "expires_at": ("有效期至", "valid until"),
     "code": ("验证码", "code"), "version": ("规程版本", "SOP version"), "status": ("状态", "status"),
     "changed": ("已修改的条款", "changed clauses"), "active": ("在职", "active"),
+    # the monthly review (sopcoach.analytics: funnel, trend, groups, compliance, data quality, pipeline)
+    "stage": ("阶段", "stage"), "month": ("月份", "month"), "reached": ("到达的商机", "deals reached"),
+    "open_here": ("仍在此阶段", "still open here"), "lost_here": ("在此阶段丢单", "lost here"),
+    "advanced": ("进入下一阶段", "moved on"), "conversion": ("转化率", "conversion"),
+    "ci_low": ("95% 区间下限", "lower 95% bound"), "ci_high": ("95% 区间上限", "upper 95% bound"),
+    "observed": ("导出有记录", "recorded in the export"), "lost_unknown": ("丢单阶段未知", "lost at an unknown stage"),
+    "created": ("新建商机", "deals created"), "won": ("赢单", "won"), "lost": ("丢单", "lost"),
+    "open": ("期末未结", "open at the end"), "win_rate": ("赢单率", "win rate"),
+    "win_rate_change": ("赢单率较上月", "win rate, change"), "cycle_mean": ("平均周期（自然日）", "mean cycle (calendar days)"),
+    "cycle_median": ("周期中位数（自然日）", "median cycle (calendar days)"), "amount_won": ("赢单金额", "amount won"),
+    "breaches": ("偏离SOP次数", "SOP deviations"), "owner": ("销售", "rep"), "region": ("区域", "region"),
+    "product": ("产品", "product"), "check": ("检查项", "check"), "rule": ("规则", "rule"), "clause": ("条款", "clause"),
+    "source": ("出处", "source"), "instances": ("检查次数", "times checked"), "pending": ("未到期", "not yet due"),
+    "reason": ("说明", "note"), "inferred": ("推断依据", "inferred from"), "deal_id": ("商机编号", "deal id"),
+    "expected": ("应", "expected"), "actual": ("实际", "actual"), "count": ("数量", "count"),
+    "message": ("结果", "finding"), "examples": ("示例", "examples"), "deals": ("商机数", "deals"),
+    "weak_stage": ("薄弱阶段", "weak stage"), "figure": ("指标", "figure"), "value": ("数值", "value"),
+    "change": ("较上月", "change since last month"), "note": ("说明", "how computed / why"),
+    "with_amount": ("有金额的商机", "with an amount"), "amount": ("金额", "amount"),
+    "weighted": ("加权金额", "weighted amount"), "lost_reason": ("丢单原因", "lost reason"),
+    "win_rate_target": ("赢单率目标", "win-rate target"), "cycle_target": ("周期目标（自然日）", "cycle target (calendar days)"),
+    "win_rate_vs_target": ("赢单率较目标", "win rate vs target"),
+    "cycle_vs_target": ("周期较目标（自然日）", "cycle vs target (calendar days)"),
+    "working_days_median": ("中位数（工作日）", "median (working days)"),
+    "working_days_mean": ("平均（工作日）", "mean (working days)"),
+    "calendar_days_median": ("中位数（自然日）", "median (calendar days)"),
+    "calendar_days_mean": ("平均（自然日）", "mean (calendar days)"), "hours_median": ("中位数（小时）", "median (hours)"),
+    "working_days_median_change": ("中位数较上月（工作日）", "median, change (working days)"),
+    "local_time": ("时间", "time"), "what": ("记录", "what happened"), "deviation": ("偏离SOP", "deviation"),
     # item analysis (sopcoach.certification.itemstats.item_table)
     "question": ("题目编号", "question id"), "text": ("题目", "question"), "section": ("部分", "section"),
     "clauses": ("条款", "clauses"), "n": ("作答数", "answers"), "facility_pct": ("难度指数（得分率 %）", "facility %"),
@@ -54,7 +84,24 @@ VALUES: dict[str, dict[Any, tuple[str, str]]] = {
     "passed": {True: ("是", "yes"), False: ("否", "no")},
     "active": {True: ("在职", "active"), False: ("已停用", "deactivated")},
 }
-VALUES["status"] = VALUES["certificate_status"]
+VALUES["status"] = {**VALUES["certificate_status"],
+                    "checked": ("已检查", "checked"), "not_checkable": ("无法检查", "not checkable"),
+                    "found": ("发现问题", "found"), "clean": ("无问题", "clean"), "ok": ("可计算", "computed"),
+                    "not_computable": ("无法计算", "not computable")}
+VALUES["observed"] = {True: ("是", "yes"), False: ("推断 *", "inferred *")}
+
+#: How a column's numbers read (the review's tables): ``percent`` a fraction 0-1 shown as a percentage,
+#: ``points`` a change of a fraction shown in percentage points, ``amount`` money in the export's currency,
+#: ``calendar_days``, ``working_days``, ``hours`` durations (their labels name the unit).
+UNITS: dict[str, str] = {
+    **dict.fromkeys(("conversion", "ci_low", "ci_high", "win_rate", "win_rate_target"), "percent"),
+    **dict.fromkeys(("win_rate_change", "win_rate_vs_target"), "points"),
+    **dict.fromkeys(("amount_won", "amount", "weighted"), "amount"),
+    **dict.fromkeys(("cycle_mean", "cycle_median", "cycle_target", "cycle_vs_target", "calendar_days_median",
+                     "calendar_days_mean"), "calendar_days"),
+    **dict.fromkeys(("working_days_median", "working_days_mean", "working_days_median_change"), "working_days"),
+    "hours_median": "hours",
+}
 
 
 def column_label(column: str, lang: str | None = None, timezone: str | None = None) -> str:

@@ -253,7 +253,8 @@ def test_monthly_review_in_chromium(trainer: Trainer, page, artifacts) -> None:
     expect(page.get_by_text("分析完成：全部月份")).to_be_visible(timeout=120_000)
     cards = app.locator(".cards")
     expect(cards).to_contain_text("63.2%")  # won / (won + lost) of the Maven pipeline
-    expect(cards).to_contain_text("4,238 / 6,711")
+    expect(cards).to_contain_text("赢单 4,238 / 赢单与丢单 6,711")
+    expect(app.locator(".card.met").first).to_contain_text("目标 35.0% · 已达标")  # judged in words, not colour alone
     # Maven books every loss at one stage: no bottleneck is judged, and the box is neutral, not "fine"
     expect(app.locator(".neutral").first).to_contain_text("没有记录任何丢单，无法判断其转化率：客户接触")
     charts = app.locator("img")
@@ -261,11 +262,21 @@ def test_monthly_review_in_chromium(trainer: Trainer, page, artifacts) -> None:
     assert charts.first.evaluate("i => i.naturalWidth") > 200  # the funnel chart is a real picture
     page.screenshot(path=str(artifacts / "review_overview.png"), full_page=True)
 
+    page.get_by_role("tab", name="管道").click()  # the pipeline of any month, picked on its own tab
+    pipeline_month = app.locator(".widget-dropdown", has_text="管道月份").locator("select")
+    expect(pipeline_month).to_have_value("2017-12")  # the latest month when all months are analysed
+    expect(app.get_by_text("管道（2017-12，较 2017-11 的变化")).to_be_visible(timeout=60_000)
+    pipeline_month.select_option("2017-06")
+    expect(app.get_by_text("管道（2017-06，较 2017-05 的变化")).to_be_visible(timeout=60_000)
+    expect(app.get_by_text("各阶段停留时间")).to_be_visible()
+    expect(app.locator("table:visible", has_text="中位数（工作日）").first).to_contain_text("需求分析")
+
     page.get_by_role("tab", name="SOP 合规").click()
     expect(app.get_by_text("检查项")).to_be_visible()
     expect(app.locator("table:visible").first).to_contain_text("seed:")  # each check names its clause
     page.get_by_role("tab", name="分组").click()
-    expect(app.get_by_text("Darcel Schlecht").first).to_be_visible()  # Maven's top rep by deals won
+    # Maven's top rep by deals won (the hidden pipeline tab names the reps too: only the shown tab counts)
+    expect(app.get_by_text("Darcel Schlecht").locator("visible=true").first).to_be_visible()
     page.get_by_role("tab", name="数据质量").click()
     expect(app.get_by_text("1,425 个商机没有客户").first).to_be_visible()  # open deals without an account
     expect(app.get_by_text("GTXPro").first).to_be_visible()
@@ -276,6 +287,13 @@ def test_monthly_review_in_chromium(trainer: Trainer, page, artifacts) -> None:
     expect(page.get_by_text(re.compile(r"已读取 160 个商机"))).to_be_visible(timeout=120_000)
     page.get_by_role("button", name="分析").click()
     expect(page.get_by_text(re.compile("分析完成"))).to_be_visible(timeout=120_000)
+    page.get_by_role("tab", name="管道").click()  # the simulated export records every stage change
+    times = app.locator("table:visible", has_text="中位数（工作日）").first
+    expect(times).to_contain_text("方案演示")
+    expect(app.get_by_text("加权预测").first).to_be_visible()
+    page.screenshot(path=str(artifacts / "review_pipeline.png"), full_page=True)
+    shown = app.inner_text()
+    assert not re.search(r"\b(open_here|lost_here|ci_low|ci_high|not_checkable|not_computable|sales_rep)\b", shown)
     page.get_by_role("tab", name="案例研讨").click()
     deviation = app.locator(".callout .clause").first
     expect(deviation).to_be_visible(timeout=60_000)  # the deal with most deviations, its clause quoted

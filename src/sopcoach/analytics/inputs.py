@@ -113,7 +113,7 @@ def mark(df: pd.DataFrame, reasons: Iterable[str | None], columns: Iterable[str]
     """Blank ``columns`` of ``df`` (NA, never 0) and record why in ``df.attrs["not_computable"]``.
 
     Integer columns become nullable ``Int64``, others float64 NaN. Nothing changes when every
-    reason is None.
+    reason is None. The reason names the blanked columns by their labels (:mod:`sopcoach.labels`).
     """
     why = [r for r in dict.fromkeys(reasons) if r]
     if not why:
@@ -126,9 +126,11 @@ def mark(df: pd.DataFrame, reasons: Iterable[str | None], columns: Iterable[str]
             df[c] = float("nan")
         else:
             df[c] = pd.Series([pd.NA] * len(df), index=df.index, dtype="object")
-    head = t("无法计算", "not computable", lang or current_lang())
-    which = f" ({', '.join(cols)})" if cols and len(cols) < len(df.columns) else ""
-    df.attrs[NOT_COMPUTABLE] = f"{head}{which}: " + " ".join(why)
+    from ..labels import column_label  # noqa: PLC0415 - labels loads zoneinfo; only a table with a gap needs it
+    lang = lang or current_lang()
+    named = t("、", ", ", lang).join(column_label(c, lang) for c in cols)
+    which = t(f"（{named}）", f" ({named})", lang) if cols and len(cols) < len(df.columns) else ""
+    df.attrs[NOT_COMPUTABLE] = t(f"无法计算{which}：", f"not computable{which}: ", lang) + " ".join(why)
     return df
 
 

@@ -85,7 +85,9 @@ def kpis(data: CrmData, playbook: Any, month: str | None = None, *, lang: str | 
       the deals won in the period; ``median_sales_cycle`` the median of the same values.
 
     A KPI the export cannot support (a stage it never records, no closed deal) is
-    ``not_computable`` with the reason; its value is NaN, never 0. So is a KPI whose inputs are
+    ``not_computable`` with the reason; its value is NaN, never 0. A rate is 0-100% by
+    construction: a numerator above its denominator (more needs confirmed than leads assigned in
+    the month) is a data problem, ``not_computable`` with both counts in the reason, never 103.3%. So is a KPI whose inputs are
     absent from the export (a leads file without its conversion column) or failed to parse (any
     unreadable close date of a won or lost deal makes a month's win rate not computable: it is
     never counted on the readable rows only); the reason names the column, the count of unreadable
@@ -127,15 +129,23 @@ def kpis(data: CrmData, playbook: Any, month: str | None = None, *, lang: str | 
         return period.month is None or bool(entries.loc[entries["stage"].isin(later), "dated"].any())
 
     def rate(kid: str, num: float, den: float, ok: bool, reason: str) -> None:
-        if ok and den > 0:
-            lo, hi = wilson_interval(num, den) if num <= den else (math.nan, math.nan)
+        if ok and den > 0 and num > den:  # a rate is 0-100% by construction: more is a data problem
             zh_example, en_example = _FLOW_EXAMPLES.get(kid, ("", ""))
-            note = "" if num <= den else t(
-                f"分子和分母按各自发生的月份统计（{zh_example}），比率可超过100%。",
-                f"numerator and denominator are counted in the month each happened ({en_example}), so "
-                "the ratio can exceed 100%.", lang)
+            rows[kid] = dict(value=math.nan, numerator=num, denominator=den, ci_low=math.nan, ci_high=math.nan,
+                             status="not_computable", reason=t(
+                                 f"数据问题：分子（{num:,.0f}）大于分母（{den:,.0f}），比率会超过 100%。"
+                                 + (f"分子和分母按各自发生的月份统计（{zh_example}）；" if zh_example else "")
+                                 + "请查看全部月份，或检查导出是否漏记了分母的记录。",
+                                 f"data problem: the numerator ({num:,.0f}) exceeds the denominator ({den:,.0f}), "
+                                 "so the rate would pass 100%. "
+                                 + (f"They are counted in the month each happened ({en_example}); "
+                                    if en_example else "")
+                                 + "look at all months, or check the export for records of the denominator it "
+                                 "misses.", lang))
+        elif ok and den > 0:
+            lo, hi = wilson_interval(num, den)
             rows[kid] = dict(value=num / den, numerator=num, denominator=den, ci_low=lo, ci_high=hi,
-                             status="ok", reason=note)
+                             status="ok", reason="")
         else:
             why = reason if not ok else t("本期分母为 0。", "the denominator is 0 in this period.", lang)
             rows[kid] = dict(value=math.nan, numerator=num if ok else math.nan,

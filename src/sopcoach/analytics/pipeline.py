@@ -13,6 +13,7 @@ cycles calendar days in the playbook's time zone.
 from __future__ import annotations
 
 import math
+import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,12 +24,16 @@ from ..crm.problems import input_gap
 from ..crm.reading import CrmData
 from ..errors import AnalysisError
 from ..i18n import current_lang, t
+from ..content.businesstime import DurationUnit
+from ..errors import CalendarRangeError
 from .inputs import amount_gap, closed_gap, gap_of, mark, outcome_gap, stage_time_gap
-from .kpis import breakdown, kpis, open_at_end
+from .kpis import _wall_days, breakdown, kpis, open_at_end
 from .period import Period
-from .stages import stage_entries
+from .report import counted
+from .stages import _core, stage_entries
 
-__all__ = ["PipelineReport", "pipeline_json", "pipeline_lines", "pipeline_note", "pipeline_report", "shown_figures"]
+__all__ = ["PipelineReport", "pipeline_json", "pipeline_lines", "pipeline_note", "pipeline_report", "shown_figures",
+           "stage_stays", "time_in_stage"]
 
 #: the label of the open deals whose stage at the month's end is not known
 UNKNOWN_STAGE = "(unknown)"
@@ -55,6 +60,8 @@ class PipelineReport:
     lost_reasons_gap: str
     probability_source: str
     lang: str
+    #: the time deals spent in each stage they left in the month (:func:`time_in_stage`)
+    time_in_stage: pd.DataFrame = dataclasses.field(default_factory=pd.DataFrame)
 
 
 def _previous(month: str) -> str:
@@ -108,6 +115,132 @@ def _probabilities(data: CrmData, playbook: Any, rows: np.ndarray, stage: pd.Ser
     return np.array([given.get(s, np.nan) for s in stage], dtype="float64"), "playbook", why
 
 
+# ----------------------------------------------------------------------------------- time in stage
+
+
+def stage_stays(data: CrmData, playbook: Any) -> pd.DataFrame:
+    """Return every recorded stay of a deal in a playbook stage: from entering it to the next stage change.
+
+    The stage changes are the export's stage history (the events of kind ``stage_change``, e.g.
+    Salesforce's OpportunityHistory, or the dates of a mapping's ``stage_dates``; a deal without
+    history gets one change at its close). Per deal, in time order, repeated changes into the same
+    stage are one stay; a stay ends at the deal's next change into another stage (a later stage,
+    an earlier one, won or lost). The last stay of a deal still open has no end and is left out.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns ``deal_id`` (str), ``pos`` (intp, the deal's row in ``data.unique_deals()``),
+        ``stage`` (str, playbook stage id), ``entered``, ``left`` (datetime64[us, UTC]). One row
+        per finished stay, in deal then time order.
+    """
+    ids = [s.id for s in playbook.stages]
+    key = ("stays", tuple(ids))
+    if key not in data._cache:
+        ev = _core(data)
+        sc = ev.loc[(ev["kind"] == "stage_change").to_numpy() & ev["timestamp"].notna().to_numpy()
+                    & ev["stage"].notna().to_numpy() & (ev["pos"] >= 0).to_numpy(), ["pos", "stage", "timestamp"]]
+        sc = pd.DataFrame({"pos": sc["pos"].to_numpy(), "stage": sc["stage"].astype(str).to_numpy(),
+                           "timestamp": sc["timestamp"].to_numpy()}).sort_values(["pos", "timestamp"], kind="stable")
+        same_deal = sc["pos"].shift() == sc["pos"]
+        sc = sc[~(same_deal & (sc["stage"] == sc["stage"].shift())).to_numpy()]  # one stay per run of a stage
+        left = sc["timestamp"].shift(-1).where((sc["pos"].shift(-1) == sc["pos"]).to_numpy())
+        stays = pd.DataFrame({"pos": sc["pos"].to_numpy().astype(np.intp), "stage": sc["stage"].to_numpy(),
+                              "entered": sc["timestamp"].to_numpy(), "left": left.to_numpy()})
+        stays = stays[stays["stage"].isin(ids).to_numpy() & stays["left"].notna().to_numpy()].reset_index(drop=True)
+        stays.insert(0, "deal_id", data.unique_deals()["deal_id"].to_numpy(dtype=object)[stays["pos"].to_numpy()])
+        for c in ("entered", "left"):
+            stays[c] = pd.to_datetime(stays[c], utc=True).astype("datetime64[us, UTC]")
+        data._cache[key] = stays
+    return data._cache[key].copy()
+
+
+#: the duration columns of :func:`time_in_stage`
+TIME_IN_STAGE_COLUMNS = ["deals", "working_days_median", "working_days_mean", "calendar_days_median",
+                         "calendar_days_mean", "hours_median", "working_days_median_change"]
+
+
+def _no_history(lang: str) -> str:
+    return t("导出没有阶段变更历史（没有记录商机何时进入各阶段），无法计算各阶段停留时间；映射可以提供它："
+             "加一张事件表，字段 `kind: {value: stage_change}`、`stage` 和 `timestamp`（如 Salesforce 的 "
+             "OpportunityHistory），或在商机表的 `stage_dates` 中为每个阶段写上进入日期的列。",
+             "the export has no stage history (it does not record when deals entered their stages), so the "
+             "time in each stage is not known; a mapping supplies it with an events table of stage changes "
+             "(`kind: {value: stage_change}` with `stage` and `timestamp`, like Salesforce's OpportunityHistory), "
+             "or with the deals table's `stage_dates` (per stage, the column of the date a deal entered it).", lang)
+
+
+def _stage_durations(data: CrmData, playbook: Any, period: Period) -> tuple[pd.DataFrame, str]:
+    """Per (deal, stage) left in ``period``: working days, calendar days, hours; why working days are not known."""
+    stays = stage_stays(data, playbook)
+    stays = stays[period.contains(stays["left"]).to_numpy()]
+    tz = playbook.calendar.timezone
+    cal = playbook.business_calendar()
+    why = ""
+    try:
+        working = [float(cal.elapsed(a.to_pydatetime(), b.to_pydatetime(), DurationUnit.WORKING_DAYS))
+                   for a, b in zip(stays["entered"], stays["left"])]
+    except CalendarRangeError as exc:
+        working = [math.nan] * len(stays)
+        why = str(exc)
+    per = pd.DataFrame({"pos": stays["pos"].to_numpy(), "stage": stays["stage"].to_numpy(),
+                        "working_days": np.asarray(working, dtype="float64"),
+                        "calendar_days": _wall_days(stays["entered"], stays["left"], tz).to_numpy(dtype="float64"),
+                        "hours": ((stays["left"] - stays["entered"]) / pd.Timedelta(hours=1)).to_numpy(dtype="float64")})
+    return per.groupby(["pos", "stage"], as_index=False).sum(min_count=1), why
+
+
+def time_in_stage(data: CrmData, playbook: Any, month: str, lang: str | None = None) -> pd.DataFrame:
+    """Return how long deals stayed in each playbook stage they left in ``month`` (seed:1.3.2).
+
+    From the stage history (:func:`stage_stays`): a deal's time in a stage is the sum of its stays
+    there that ended in the month (it left the stage for another one, won or lost). Working days
+    are the playbook's business calendar (:meth:`~sopcoach.content.businesstime.BusinessCalendar.elapsed`,
+    fractional, weekends and holidays excluded); calendar days are wall-clock days in the
+    playbook's time zone; hours are real hours. Parameters as :func:`pipeline_report`.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Index ``stage`` (playbook stage id, every stage in order). Columns ``name`` (str, the stage's
+        name), ``deals`` (int64, deals that left the stage in the month), ``working_days_median``,
+        ``working_days_mean``, ``calendar_days_median``, ``calendar_days_mean``, ``hours_median``
+        (float64, per deal; NaN when no deal left the stage), ``working_days_median_change``
+        (float64, change of the median since the previous month). When the export has no stage
+        history, or its stage times are unreadable, or a stay lies outside the business calendar's
+        years, the figures that need it are NaN and ``attrs["not_computable"]`` says why and how
+        to supply it.
+
+    Raises
+    ------
+    AnalysisError
+        When ``month`` is not ``YYYY-MM``.
+    """
+    lang = lang or current_lang()
+    tz = playbook.calendar.timezone
+    period = Period.of(month, tz)
+    ids = [s.id for s in playbook.stages]
+    names = [s.name.get(lang) for s in playbook.stages]
+    now, why_now = _stage_durations(data, playbook, period)
+    before, why_before = _stage_durations(data, playbook, Period.of(_previous(str(period.month)), tz))
+    g = now.groupby("stage")
+    out = pd.DataFrame({"name": names, "deals": g.size().reindex(ids, fill_value=0).astype("int64").to_numpy()},
+                       index=pd.Index(ids, name="stage", dtype="str"))
+    for unit in ("working_days", "calendar_days"):
+        out[f"{unit}_median"] = g[unit].median().reindex(ids).astype("float64").to_numpy()
+        out[f"{unit}_mean"] = g[unit].mean().reindex(ids).astype("float64").to_numpy()
+    out["hours_median"] = g["hours"].median().reindex(ids).astype("float64").to_numpy()
+    out["working_days_median_change"] = (
+        out["working_days_median"] - before.groupby("stage")["working_days"].median().reindex(ids)).astype("float64")
+    history = bool(stage_entries(data, playbook)["dated"].any())
+    gap = stage_time_gap(data, lang) or (None if history else _no_history(lang))
+    if gap:
+        return mark(out, [gap], TIME_IN_STAGE_COLUMNS, lang)
+    if why_now:
+        return mark(out, [why_now], [c for c in out.columns if c.startswith("working_days")], lang)
+    return mark(out, [why_before], ["working_days_median_change"], lang)
+
+
 def _figures(data: CrmData, playbook: Any, period: Period, lang: str) -> tuple[dict[str, Any], pd.DataFrame, str, str]:
     """The month's headline figures (value, reason, inputs), the table by stage, the stage basis and probability source."""
     deals = data.unique_deals()
@@ -153,11 +286,16 @@ def _figures(data: CrmData, playbook: Any, period: Period, lang: str) -> tuple[d
     put("weighted_forecast", float(np.nansum(amount * prob)), pipe_why or prob_why, "amount",
         {"mapping": t("概率取自导出的概率列", "probability from the export's column", lang),
          "playbook": t("概率取自手册的阶段设定", "probability from the playbook's stages", lang)}.get(source, ""))
+    for kid in ("lead_conversion_rate", "quote_acceptance_rate", "contract_signing_rate"):  # the SOP's other KPIs
+        r = k.loc[kid]
+        put(kid, float(r["value"]), r["reason"] if r["status"] != "ok" else None, "fraction",
+            counted(kid, r["numerator"], r["denominator"], lang) if r["status"] == "ok" else "")
+        fig[kid]["name"] = str(r["name"])
     for kid, fid in (("win_rate", "win_rate"), ("average_sales_cycle", "average_sales_cycle")):
         r = k.loc[kid]
         put(fid, float(r["value"]), r["reason"] if r["status"] != "ok" else None,
             "fraction" if kid == "win_rate" else "calendar_days",
-            f"{int(r['numerator']):,} / {int(r['denominator']):,}" if kid == "win_rate" and r["status"] == "ok" else
+            counted(kid, r["numerator"], r["denominator"], lang) if kid == "win_rate" and r["status"] == "ok" else
             (t(f"{int(r['denominator'])} 个赢单", f"{int(r['denominator'])} won deals", lang) if r["status"] == "ok" else ""))
     put("average_deal_size", float(won_amount.mean()) if len(won_amount) else math.nan, size_why, "amount",
         t(f"{len(won_amount)} 个有金额的赢单", f"{len(won_amount)} won deals with an amount", lang))
@@ -171,7 +309,7 @@ def _figures(data: CrmData, playbook: Any, period: Period, lang: str) -> tuple[d
     how = "" if vel_why else (
         f"{int(fig['open_deals']['value']):,} × {fig['win_rate']['value']:.1%} × "
         f"{fig['average_deal_size']['value']:,.0f} {cur} ÷ {fig['average_sales_cycle']['value']:.1f} "
-        + t("天", "days", lang))
+        + t("个自然日", "calendar days", lang))
     put("sales_velocity_per_day", per_day, vel_why, "amount_per_day", how)
     put("sales_velocity_per_month", per_day * days, vel_why, "amount_per_month",
         "" if vel_why else t(f"每天 × {days} 天", f"per day × {days} days", lang))
@@ -210,7 +348,8 @@ def pipeline_report(data: CrmData, playbook: Any, month: str, lang: str | None =
         (int64: deals open at the month's end, those of them with an amount), ``amount`` and
         ``weighted`` (float64, export currency: the sum of amounts, and of amount × probability;
         NaN when not computable). ``figures``: index ``figure`` (``open_deals``,
-        ``pipeline_value``, ``weighted_forecast``, ``win_rate``, ``average_deal_size``,
+        ``pipeline_value``, ``weighted_forecast``, ``lead_conversion_rate``, ``quote_acceptance_rate``,
+        ``contract_signing_rate`` (the KPIs of :func:`~sopcoach.analytics.kpis.kpis`), ``win_rate``, ``average_deal_size``,
         ``average_sales_cycle``, ``sales_velocity_per_day``, ``sales_velocity_per_month``);
         columns ``name``, ``unit`` (``count``, ``amount``, ``fraction``, ``calendar_days``,
         ``amount_per_day``, ``amount_per_month``), ``reason`` (why not computable, "" when it
@@ -242,7 +381,7 @@ def pipeline_report(data: CrmData, playbook: Any, month: str, lang: str | None =
     fig, by_stage, basis, source = _figures(data, playbook, period, lang)
     before, _, _, _ = _figures(data, playbook, Period.of(prev, tz), lang)
     figures = pd.DataFrame([
-        dict(figure=f, name=t(*_NAMES[f], lang), unit=v["unit"], value=v["value"], previous=before[f]["value"],
+        dict(figure=f, name=v.get("name") or t(*_NAMES[f], lang), unit=v["unit"], value=v["value"], previous=before[f]["value"],
              change=v["value"] - before[f]["value"], reason=v["reason"], inputs=v["inputs"])
         for f, v in fig.items()]).set_index("figure")
     for c in ("value", "previous", "change"):
@@ -270,7 +409,7 @@ def pipeline_report(data: CrmData, playbook: Any, month: str, lang: str | None =
                      "the export maps no lost-reason column; add 'lost_reason: <column>' to the deals table's "
                      "fields in the mapping.", lang)
     return PipelineReport(month, prev, data.mapping.spec.source.currency, basis, by_stage, figures, reps,
-                          lost_reasons, lost_why, source, lang)
+                          lost_reasons, lost_why, source, lang, time_in_stage(data, playbook, month, lang))
 
 
 def _num(v: Any) -> Any:
@@ -285,7 +424,9 @@ def pipeline_json(pr: PipelineReport) -> dict[str, Any]:
     ``by_stage`` (a list of ``stage``, ``name``, ``deals``, ``with_amount``, ``amount``,
     ``weighted``), ``figures`` (per figure id: ``name``, ``unit``, ``value``, ``previous``,
     ``change``, ``reason``, ``inputs``), ``reps`` (a list of rows), ``lost_reasons``,
-    ``not_computable`` (``by_stage``, ``reps``, ``lost_reasons``: why, or null).
+    ``time_in_stage`` (a list of ``stage``, ``name``, ``deals`` and the durations of
+    :func:`time_in_stage`: working days, calendar days, hours), ``not_computable`` (``by_stage``,
+    ``reps``, ``lost_reasons``, ``time_in_stage``: why, or null).
     """
     def rows(df: pd.DataFrame) -> list[dict[str, Any]]:
         return [{k: (_num(v) if not isinstance(v, str) else v) for k, v in r.items()}
@@ -301,8 +442,10 @@ def pipeline_json(pr: PipelineReport) -> dict[str, Any]:
                     for f, r in pr.figures.iterrows()},
         "reps": rows(pr.reps) if len(pr.reps) else [],
         "lost_reasons": rows(pr.lost_reasons),
+        "time_in_stage": rows(pr.time_in_stage),
         "not_computable": {"by_stage": gap_of(pr.by_stage) or None, "reps": gap_of(pr.reps) or None,
-                           "lost_reasons": pr.lost_reasons_gap or None},
+                           "lost_reasons": pr.lost_reasons_gap or None,
+                           "time_in_stage": gap_of(pr.time_in_stage) or None},
     }
 
 
@@ -312,7 +455,7 @@ def _show(value: float, unit: str, currency: str, lang: str, change: bool = Fals
     if unit == "fraction":
         return f"{value * 100:{sign}.1f} " + t("个百分点", "pts", lang) if change else f"{value:.1%}"
     if unit == "calendar_days":
-        return f"{value:{sign}.1f} " + t("天", "days", lang)
+        return f"{value:{sign}.1f} " + t("个自然日", "calendar days", lang)
     if unit == "count":
         return f"{value:{sign},.0f}"
     per = {"amount_per_day": t("/天", "/day", lang), "amount_per_month": t("/月", "/month", lang)}.get(unit, "")
@@ -349,41 +492,62 @@ def shown_figures(pr: PipelineReport) -> pd.DataFrame:
 
 
 def pipeline_lines(pr: PipelineReport) -> list[str]:
-    """Return the pipeline report as text lines for the terminal (``sopcoach analyze --month``)."""
+    """Return the pipeline report as text lines for the terminal (``sopcoach analyze --month``).
+
+    Every figure is named in the report's language, with its unit: percentages, amounts with the
+    currency, calendar and working days, hours.
+    """
     lang, cur = pr.lang, pr.currency or ""
     nc = t("无法计算", "not computable", lang)
+    colon = t("：", ": ", lang)
     out = [pipeline_note(pr)]
     for name, r in shown_figures(pr).iterrows():
         if r["value"] == nc:
-            out.append(f"  {name}: {nc}: {r['note']}")
+            out.append(f"  {name}{colon}{nc}{colon}{r['note']}")
             continue
-        line = f"  {name}: {r['value']}" + (f" ({r['note']})" if r["note"] else "")
-        out.append(line + (f"; {t('变化', 'change', lang)} {r['change']}" if r["change"] else ""))
-    out.append(f"  {t('各阶段未结商机', 'open deals by stage', lang)}:")
+        line = f"  {name}{colon}{r['value']}" + (t(f"（{r['note']}）", f" ({r['note']})", lang) if r["note"] else "")
+        out.append(line + (t(f"；较上月 {r['change']}", f"; change {r['change']}", lang) if r["change"] else ""))
+    out.append(f"  {t('各阶段未结商机', 'open deals by stage', lang)}{colon.rstrip()}")
     for _, r in pr.by_stage.iterrows():
-        cells = [f"{int(r['deals']):,}" if not pd.isna(r["deals"]) else "-",
-                 f"{r['amount']:,.0f} {cur}" if not pd.isna(r["amount"]) else "-",
+        cells = [t("商机 ", "deals ", lang) + (f"{int(r['deals']):,}" if not pd.isna(r["deals"]) else "-"),
+                 t("金额 ", "amount ", lang) + (f"{r['amount']:,.0f} {cur}" if not pd.isna(r["amount"]) else "-"),
                  t("加权 ", "weighted ", lang) + (f"{r['weighted']:,.0f} {cur}" if not pd.isna(r["weighted"]) else "-")]
-        out.append(f"    {r['name']}: " + ", ".join(cells))
+        out.append(f"    {r['name']}{colon}" + t("，", ", ", lang).join(cells))
     if gap_of(pr.by_stage):
-        out.append(f"    ({gap_of(pr.by_stage)})")
+        out.append(t(f"    （{gap_of(pr.by_stage)}）", f"    ({gap_of(pr.by_stage)})", lang))
+    out.append(f"  {t('各阶段停留时间（本月离开该阶段的商机）', 'time in stage (deals that left the stage this month)', lang)}"
+               f"{colon.rstrip()}")
+    if gap_of(pr.time_in_stage):
+        out.append(f"    {gap_of(pr.time_in_stage)}")
+    else:
+        for _, r in pr.time_in_stage[pr.time_in_stage["deals"] > 0].iterrows():
+            wd = "-" if pd.isna(r["working_days_median"]) else f"{r['working_days_median']:,.1f}"
+            out.append(f"    {r['name']}{colon}" + t(
+                f"{int(r['deals']):,} 个商机，中位数 {wd} 个工作日、{r['calendar_days_median']:,.1f} 个自然日"
+                f"（{r['hours_median']:,.2f} 小时），平均 {r['calendar_days_mean']:,.1f} 个自然日",
+                f"{int(r['deals']):,} deals, median {wd} working days, {r['calendar_days_median']:,.1f} calendar "
+                f"days ({r['hours_median']:,.2f} hours), mean {r['calendar_days_mean']:,.1f} calendar days", lang))
     if len(pr.reps):
-        cols = t("赢单/丢单、赢单率（目标）、平均周期（目标）、赢单金额",
-                 "won/lost, win rate (target), average cycle (target), amount won", lang)
-        out.append(f"  {t('各销售', 'per rep', lang)} ({cols}):")
+        out.append(f"  {t('各销售', 'per rep', lang)}{colon.rstrip()}")
+        days = t("个自然日", "calendar days", lang)
         for rep, r in pr.reps.iterrows():
             wr = f"{r['win_rate']:.1%}" if not pd.isna(r["win_rate"]) else "-"
-            wt = f" ({r['win_rate_target']:.0%})" if not pd.isna(r["win_rate_target"]) else ""
+            wt = t(f"（目标 {r['win_rate_target']:.0%}）", f" (target {r['win_rate_target']:.0%})", lang) \
+                if not pd.isna(r["win_rate_target"]) else ""
             cy = f"{r['cycle_mean']:.1f}" if not pd.isna(r["cycle_mean"]) else "-"
-            ct = f" ({r['cycle_target']:.0f})" if not pd.isna(r["cycle_target"]) else ""
+            ct = t(f"（目标 {r['cycle_target']:.0f}）", f" (target {r['cycle_target']:.0f})", lang) \
+                if not pd.isna(r["cycle_target"]) else ""
             am = f"{r['amount_won']:,.0f} {cur}" if not pd.isna(r["amount_won"]) else "-"
-            won = f"{int(r['won']):,}/{int(r['lost']):,}" if not pd.isna(r["won"]) else "-"
-            out.append(f"    {rep}: {won}, {wr}{wt}, {cy}{ct} {t('天', 'days', lang)}, {am}")
+            won = f"{int(r['won']):,}" if not pd.isna(r["won"]) else "-"
+            lost = f"{int(r['lost']):,}" if not pd.isna(r["lost"]) else "-"
+            out.append(f"    {rep}{colon}" + t(
+                f"赢单 {won}，丢单 {lost}，赢单率 {wr}{wt}，平均周期 {cy} {days}{ct}，赢单金额 {am}",
+                f"won {won}, lost {lost}, win rate {wr}{wt}, mean cycle {cy} {days}{ct}, amount won {am}", lang))
         if gap_of(pr.reps):
-            out.append(f"    ({gap_of(pr.reps)})")
+            out.append(t(f"    （{gap_of(pr.reps)}）", f"    ({gap_of(pr.reps)})", lang))
     if pr.lost_reasons_gap:
-        out.append(f"  {t('丢单原因', 'lost reasons', lang)}: {nc}: {pr.lost_reasons_gap}")
+        out.append(f"  {t('丢单原因', 'lost reasons', lang)}{colon}{nc}{colon}{pr.lost_reasons_gap}")
     else:
-        out.append(f"  {t('丢单原因', 'lost reasons', lang)}: " + (", ".join(
-            f"{why} {r['deals']:,}" for why, r in pr.lost_reasons.iterrows()) or "-"))
+        out.append(f"  {t('丢单原因', 'lost reasons', lang)}{colon}" + (t("，", ", ", lang).join(
+            t(f"{why} {r['deals']:,} 个", f"{why} {r['deals']:,}", lang) for why, r in pr.lost_reasons.iterrows()) or "-"))
     return out

@@ -160,41 +160,176 @@ def html_table(df: pd.DataFrame, columns: Iterable[str] | None = None, *, index:
                                  missing=missing, max_rows=max_rows))
 
 
+# ----------------------------------------------------------------------------------- people's tables
+
+
+def rate_text(v: Any, lang: str | None = None) -> str:
+    """A fraction 0-1 as a percentage; a rate outside 0-100% is a data problem, said so, never printed.
+
+    >>> rate_text(0.6316, "en"), rate_text(1.033, "en"), rate_text(float("nan"), "en")
+    ('63.2%', 'data problem (over 100%)', '')
+    """
+    if v is None or pd.isna(v):
+        return ""
+    if not -1e-9 <= float(v) <= 1 + 1e-9:
+        return t("数据有误（超过100%）", "data problem (over 100%)", lang) if float(v) > 1 else \
+            t("数据有误（小于0）", "data problem (below 0)", lang)
+    return f"{float(v):.1%}"
+
+
+def unit_format(unit: str, lang: str | None, currency: str | None = None, signed: bool = False) -> Format:
+    """Return the cell formatter of a unit of :data:`sopcoach.labels.UNITS` (blank for a missing value).
+
+    ``percent``: :func:`rate_text`; ``points``: percentage points (``+2.5 pts``); ``amount``: thousands
+    and the currency (``1,234 USD``); ``calendar_days``, ``working_days``: one decimal (the label names
+    the unit); ``hours``: two decimals. ``signed`` shows a + on increases (changes, differences).
+    """
+    sign = "+" if signed else ""
+
+    def fmt(v: Any) -> str:
+        if v is None or v is pd.NA or (not isinstance(v, str) and pd.isna(v)):
+            return ""
+        x = float(v)
+        if unit == "percent":
+            return rate_text(x, lang)
+        if unit == "points":
+            return f"{x * 100:+.1f} " + t("个百分点", "pts", lang)
+        if unit == "amount":
+            return f"{x:{sign},.0f} {currency or ''}".rstrip()
+        if unit == "hours":
+            return f"{x:{sign},.2f}"
+        return f"{x:{sign},.1f}"
+    return fmt
+
+
+def people_table(df: pd.DataFrame, columns: Iterable[str] | None = None, *, lang: str | None = None,
+                 currency: str | None = None, index: bool = True, max_rows: int = 200,
+                 labels: Mapping[str, str] | None = None, units: Mapping[str, str] | None = None) -> Table:
+    """Prepare ``df`` for people: labels in ``lang`` (:mod:`sopcoach.labels`), numbers in their units, words.
+
+    Each header is :func:`sopcoach.labels.column_label` (or ``labels[column]``); a column of
+    :data:`sopcoach.labels.UNITS` (or ``units``) shows percentages (a rate outside 0-100% as a data
+    problem, :func:`rate_text`), amounts with ``currency``, days and hours; a column of
+    :data:`sopcoach.labels.VALUES` shows its values in words. Other parameters as :func:`html_table`.
+    """
+    from ..labels import UNITS, VALUES, column_label  # noqa: PLC0415 - labels loads zoneinfo; the report's callers all have it
+    lang = lang or current_lang()
+    cols = list(columns if columns is not None else df.columns)
+    labels, units = dict(labels or {}), dict(units or {})
+    names = cols + ([df.index.name] if index and df.index.name is not None else [])
+    headers = {c: labels.get(c) or column_label(c, lang) for c in names}
+    formats: dict[str, Format] = {}
+    for c in names:
+        unit = units.get(c, UNITS.get(c))
+        if unit:
+            formats[c] = unit_format(unit, lang, currency, signed=c.endswith(("_change", "_vs_target")))
+        elif c in VALUES:
+            formats[c] = functools.partial(_in_words, words=VALUES[c], lang=lang)
+    return Table.of(df, cols, index=index, headers=headers, formats=formats, max_rows=max_rows)
+
+
+def _in_words(v: Any, words: Mapping[Any, tuple[str, str]], lang: str) -> str:
+    """A stored state or yes/no in words (:data:`sopcoach.labels.VALUES`), any other value as :func:`cell_text`."""
+    if isinstance(v, (str, bool, np.bool_)) and v in words:
+        zh, en = words[v]
+        return t(zh, en, lang)
+    return cell_text(v)
+
+
+def people_html(df: pd.DataFrame, columns: Iterable[str] | None = None, **kwargs: Any) -> str:
+    """Return :func:`people_table` of ``df`` as HTML (the review app's tables)."""
+    return render_table(people_table(df, columns, **kwargs))
+
+
 # ----------------------------------------------------------------------------------- KPI cards
 
 
-def _fmt_value(v: float, unit: str) -> str:
+def _fmt_value(v: float, unit: str, lang: str | None = None) -> str:
     if v is None or (isinstance(v, float) and math.isnan(v)):
         return "—"
-    return f"{v:.1%}" if unit == "fraction" else f"{v:,.1f}"
+    if unit == "fraction":
+        return rate_text(v, lang)
+    return f"{v:,.1f} " + {"calendar_days": t("自然日", "calendar days", lang),
+                           "working_days": t("工作日", "working days", lang)}.get(unit, "")
+
+
+#: what a rate KPI counts, numerator then denominator, (zh-CN, en) with ``{n}`` and ``{d}``
+COUNTED = {
+    "lead_conversion_rate": ("完成需求确认 {n} / 分配的线索 {d}", "{n} needs confirmed / {d} leads assigned"),
+    "quote_acceptance_rate": ("被接受的报价 {n} / 发出的报价 {d}", "{n} quotes accepted / {d} quotes sent"),
+    "contract_signing_rate": ("签订的合同 {n} / 被接受的报价 {d}", "{n} contracts signed / {d} quotes accepted"),
+    "win_rate": ("赢单 {n} / 赢单与丢单 {d}", "{n} won / {d} won or lost"),
+}
+
+
+def counted(kpi: str, numerator: float, denominator: float, lang: str | None = None) -> str:
+    """Say what a rate KPI counted, e.g. ``4,238 won / 6,711 won or lost`` (:data:`COUNTED`)."""
+    zh, en = COUNTED.get(kpi, ("{n} / {d}", "{n} / {d}"))
+    n, d = f"{int(numerator):,}", f"{int(denominator):,}"
+    return t(zh.format(n=n, d=d), en.format(n=n, d=d), lang)
+
+
+def kpi_verdict(value: float, target: float, unit: str) -> str:
+    """Return ``met``, ``near`` or ``missed`` for a KPI against its target ("" without both).
+
+    A rate (``fraction``) is met at or above its target and near within 5 percentage points
+    below it; a duration (``calendar_days``, ``working_days``) is met at or below its target and
+    near within 10% above it.
+
+    >>> kpi_verdict(0.33, 0.35, "fraction"), kpi_verdict(70, 60, "calendar_days")
+    ('near', 'missed')
+    """
+    if value is None or target is None or math.isnan(value) or math.isnan(target):
+        return ""
+    if unit in ("calendar_days", "working_days"):
+        return "met" if value <= target else ("near" if value <= target * 1.1 else "missed")
+    return "met" if value >= target else ("near" if value >= target - 0.05 else "missed")
+
+
+#: a verdict in words (the card says it, its colour repeats it)
+VERDICTS = {"met": ("已达标", "target met"), "near": ("接近目标", "near the target"),
+            "missed": ("未达标", "target missed")}
 
 
 @dataclass(frozen=True)
 class KpiCard:
-    """One KPI as a card shows it: name, value, how it was counted, why (if it could not be), target."""
+    """One KPI as a card shows it: name, value, how it was counted, why (if it could not be), target.
+
+    ``verdict`` is ``met``, ``near``, ``missed`` or "" (no target, or not computable; the card's
+    CSS class); ``target`` says the target and the verdict in words.
+    """
 
     name: str
     value: str
     detail: str
     reason: str
     target: str
+    verdict: str = ""
 
 
 def kpi_cards(rv: Review) -> list[KpiCard]:
-    """Return one card per KPI of ``rv.kpis``: rates as percents with their 95% interval, cycles in days."""
+    """Return one card per KPI of ``rv.kpis``: rates as percents with their 95% interval, cycles in days.
+
+    Each card with a target is judged against it (:func:`kpi_verdict`), in words and colour.
+    """
     lang = rv.lang
     cards = []
-    for _, r in rv.kpis.iterrows():
+    for kid, r in rv.kpis.iterrows():
+        verdict = ""
         if r["status"] == "ok":
-            value = _fmt_value(r["value"], r["unit"])
-            detail = (f"{int(r['numerator']):,} / {int(r['denominator']):,}" if r["unit"] == "fraction"
+            value = _fmt_value(r["value"], r["unit"], lang)
+            detail = (counted(str(kid), r["numerator"], r["denominator"], lang) if r["unit"] == "fraction"
                       else t(f"{int(r['denominator'])} 个赢单", f"{int(r['denominator'])} won deals", lang))
             if r["unit"] == "fraction" and not math.isnan(r["ci_low"]):
-                detail += f" · 95% [{r['ci_low']:.1%}–{r['ci_high']:.1%}]"
+                detail += t(f" · 95% 区间 [{r['ci_low']:.1%}–{r['ci_high']:.1%}]",
+                            f" · 95% interval [{r['ci_low']:.1%}–{r['ci_high']:.1%}]", lang)
+            verdict = kpi_verdict(r["value"], r["target"], r["unit"])
         else:
             value, detail = t("无法计算", "not computable", lang), ""
-        target = "" if math.isnan(r["target"]) else t("目标 ", "target ", lang) + _fmt_value(r["target"], r["unit"])
-        cards.append(KpiCard(r["name"], value, detail, r["reason"] or "", target))
+        target = "" if math.isnan(r["target"]) else t("目标 ", "target ", lang) + _fmt_value(r["target"], r["unit"], lang)
+        if verdict:
+            target += " · " + t(*VERDICTS[verdict], lang)
+        cards.append(KpiCard(r["name"], value, detail, r["reason"] or "", target, verdict))
     return cards
 
 
@@ -230,15 +365,15 @@ def populations_note(rv: Review) -> str:
     far; the per-group ``open`` is the pipeline at the month's end.
     """
     if rv.month is None:
-        return t("全部月份：KPI、漏斗和分组都按整份导出统计；分组表中的“created”只计有创建日期的商机。",
-                 "All months: the KPIs, the funnel and the groups count the whole export; 'created' in the "
+        return t("全部月份：KPI、漏斗和分组都按整份导出统计；分组表中的“新建商机”只计有创建日期的商机。",
+                 "All months: the KPIs, the funnel and the groups count the whole export; 'deals created' in the "
                  "group tables counts the deals that have a creation date.", rv.lang)
     m = rv.month
     return t(f"KPI 按事件发生的月份统计（{m} 关闭的商机、{m} 发出的报价……）；漏斗、阶段数和瓶颈跟踪 {m} "
-             f"新建的商机（同期群）到目前为止到达的阶段；分组表中的“open”是 {m} 月末仍在进行的商机。",
+             f"新建的商机（同期群）到目前为止到达的阶段；分组表中的“期末未结”是 {m} 月末仍在进行的商机。",
              f"KPIs count what happened in {m} (deals closed, quotes sent in it); the funnel, the stage "
              f"counts and the bottleneck follow the deals created in {m} (a cohort) to the furthest stage "
-             f"reached so far; 'open' in the group tables is the pipeline at the end of {m}.", rv.lang)
+             f"reached so far; 'open at the end' in the group tables is the pipeline at the end of {m}.", rv.lang)
 
 
 # ----------------------------------------------------------------------------------- charts
@@ -290,8 +425,12 @@ def chart_funnel(rv: Review) -> bytes:
         if not math.isnan(conv):
             label += f"  → {conv:.0%} [{lo:.0%}–{hi:.0%}]"
         ax.text(reached, yi, " " + label, va="center", fontsize=8)
-    ax.set_yticks(y, f["name"])
-    ax.set_xlabel(t("到达该阶段的商机数", "deals that reached the stage", rv.lang))
+    inferred = [not o and i < len(f) - 1 for i, o in enumerate(f["observed"])]
+    ax.set_yticks(y, [f"{n} *" if i else str(n) for n, i in zip(f["name"], inferred)])
+    ax.set_xlabel(t("到达该阶段的商机数（→ 转化率 [95% 区间]）", "deals that reached the stage (→ conversion [95% interval])",
+                    rv.lang))
+    if any(inferred):
+        fig.text(0.01, -0.08, inferred_legend(f, rv.lang), fontsize=7, color="#555", wrap=True)
     ax.set_xlim(0, max(1, f["reached"].max()) * 1.6)
     ax.spines[["top", "right"]].set_visible(False)
     return _figure_png(fig)
@@ -304,9 +443,9 @@ def chart_cycle(rv: Review) -> bytes:
     c = rv.cycle_days
     if len(c):
         ax.hist(c, bins=min(40, max(5, len(c) // 10)), color="#4a7bb7")
-        ax.axvline(c.mean(), color="#c0392b", label=t(f"平均 {c.mean():.1f} 天", f"mean {c.mean():.1f} d", rv.lang))
+        ax.axvline(c.mean(), color="#c0392b", label=t(f"平均 {c.mean():.1f} 个自然日", f"mean {c.mean():.1f} calendar days", rv.lang))
         ax.axvline(c.median(), color="#1b7f3b", linestyle="--",
-                   label=t(f"中位数 {c.median():.1f} 天", f"median {c.median():.1f} d", rv.lang))
+                   label=t(f"中位数 {c.median():.1f} 个自然日", f"median {c.median():.1f} calendar days", rv.lang))
         ax.legend(fontsize=8)
     else:  # the sales-cycle KPI card says why
         _not_computable(ax, rv.lang)
@@ -330,7 +469,9 @@ def chart_trend(rv: Review) -> bytes:
         if rv.month in tr.index:
             ax.axvline(list(tr.index).index(rv.month), color="#c0392b", linestyle=":")
     ax.set_ylim(0, 1)
-    ax.set_ylabel(t("赢单率", "win rate", rv.lang))
+    from matplotlib.ticker import PercentFormatter  # noqa: PLC0415 - loaded already: _plt() imported matplotlib
+    ax.yaxis.set_major_formatter(PercentFormatter(1.0))
+    ax.set_ylabel(t("赢单率（95% 区间）", "win rate (95% interval)", rv.lang))
     ax.spines[["top", "right"]].set_visible(False)
     return _figure_png(fig)
 
@@ -376,41 +517,74 @@ FUNNEL_SHOWN = ["name", "reached", "open_here", "lost_here", "advanced", "conver
 CHECKS_SHOWN = ["rule", "clause", "source", "status", "instances", "breaches", "pending", "reason", "inferred"]
 FINDINGS_SHOWN = ["rule", "owner", "clause", "source", "expected", "actual"]  # indexed by deal_id
 TIMELINE_SHOWN = ["stage", "what", "deviation"]  # indexed by local_time
+QUALITY_SHOWN = ["status", "count", "message", "examples"]
 
 
 #: the per-rep columns of the pipeline section (:func:`sopcoach.analytics.pipeline.pipeline_report`)
-PIPELINE_REPS_SHOWN = ["won", "lost", "open", "win_rate", "win_rate_target", "cycle_mean", "cycle_target", "amount_won"]
+PIPELINE_REPS_SHOWN = ["won", "lost", "open", "win_rate", "win_rate_target", "win_rate_vs_target", "cycle_mean",
+                       "cycle_target", "cycle_vs_target", "amount_won"]
+#: the columns of the time-in-stage table (:func:`sopcoach.analytics.pipeline.time_in_stage`)
+TIME_IN_STAGE_SHOWN = ["deals", "working_days_median", "working_days_mean", "calendar_days_median",
+                       "calendar_days_mean", "hours_median", "working_days_median_change"]
+
+
+def inferred_legend(funnel: pd.DataFrame, lang: str | None = None) -> str:
+    """Explain the stages marked * in a funnel: never recorded by the export, inferred ("" when none is).
+
+    A stage the export never records (``observed`` False) is reached by inference from a later
+    stage or a won deal, so its conversion reads 100% by construction, not by measurement.
+    """
+    if "observed" not in funnel.columns or bool(funnel["observed"].iloc[:-1].all()):
+        return ""
+    return t("* 导出从未记录该阶段：商机是否到达由之后的阶段或赢单推断，所以其转化率按定义为 100%，并非实测。",
+             "* a stage the export never records: reaching it is inferred from a later stage or a won deal, "
+             "so its conversion is 100% by construction, not measured.", lang)
+
+
+def funnel_people(rv: Review) -> Table:
+    """The funnel table as people read it: stage names (``*`` when inferred), labels, percentages."""
+    f = rv.funnel.copy()
+    star = ~f["observed"].astype(bool)
+    star.iloc[-1] = False  # the last stage has no conversion to explain
+    f.index = pd.Index([f"{n} *" if s else str(n) for n, s in zip(f["name"], star)], name="stage")
+    return people_table(f, [c for c in FUNNEL_SHOWN if c != "name"], lang=rv.lang)
 
 
 def _pipeline_tables(pr: PipelineReport) -> dict[str, Any]:
     """The pipeline section's tables, headers in the report's language, amounts with the currency."""
     from .pipeline import pipeline_note, shown_figures  # noqa: PLC0415 - the pipeline needs the CRM reader; the trainer pages do not
-    lang, cur = pr.lang, pr.currency or ""
-
-    def money(v: Any) -> str:
-        return "" if v is None or pd.isna(v) else f"{float(v):,.0f} {cur}".rstrip()
-
-    def pct(v: Any) -> str:
-        return "" if v is None or pd.isna(v) else f"{float(v):.1%}"
-
-    heads = {"value": t("数值", "value", lang), "change": t("较上月", "change", lang), "note": t("说明", "how / why", lang),
-             "figure": "", "name": t("阶段", "stage", lang), "deals": t("商机数", "deals", lang),
-             "with_amount": t("有金额", "with an amount", lang), "amount": t("金额", "amount", lang),
-             "weighted": t("加权", "weighted", lang), "owner": t("销售", "rep", lang), "won": t("赢单", "won", lang),
-             "lost": t("丢单", "lost", lang), "open": t("月末未结", "open at month end", lang),
-             "win_rate": t("赢单率", "win rate", lang), "win_rate_target": t("目标", "target", lang),
-             "cycle_mean": t("平均周期（天）", "average cycle (days)", lang), "cycle_target": t("目标", "target", lang),
-             "amount_won": t("赢单金额", "amount won", lang), "lost_reason": t("丢单原因", "lost reason", lang)}
-    tables = {"figures": Table.of(shown_figures(pr), headers=heads),
-              "by_stage": Table.of(pr.by_stage.set_index("name"), ["deals", "with_amount", "amount", "weighted"],
-                                   headers=heads, formats={"amount": money, "weighted": money}),
-              "lost": Table.of(pr.lost_reasons, headers=heads, formats={"amount": money})}
+    lang, cur = pr.lang, pr.currency
+    by_stage = pr.by_stage.set_index("name")
+    by_stage.index.name = "stage"
+    tis = pr.time_in_stage.set_index("name") if len(pr.time_in_stage) else pr.time_in_stage
+    tis.index.name = "stage"
+    tables = {"figures": people_table(shown_figures(pr), lang=lang),
+              "by_stage": people_table(by_stage, ["deals", "with_amount", "amount", "weighted"], lang=lang,
+                                       currency=cur),
+              "time_in_stage": people_table(tis, TIME_IN_STAGE_SHOWN, lang=lang),
+              "lost": people_table(pr.lost_reasons, lang=lang, currency=cur)}
     if len(pr.reps):
-        tables["reps"] = Table.of(pr.reps, PIPELINE_REPS_SHOWN, headers=heads, max_rows=50,
-                                  formats={"win_rate": pct, "win_rate_target": pct, "amount_won": money})
+        tables["reps"] = people_table(pr.reps, PIPELINE_REPS_SHOWN, lang=lang, currency=cur, max_rows=50)
     return {"note": pipeline_note(pr), "tables": tables, "by_stage_gap": gap_of(pr.by_stage),
             "reps_gap": gap_of(pr.reps) if len(pr.reps) else "", "lost_gap": pr.lost_reasons_gap,
-            "has_lost": len(pr.lost_reasons) > 0}
+            "has_lost": len(pr.lost_reasons) > 0, "time_gap": gap_of(pr.time_in_stage),
+            "time_note": time_in_stage_note(pr)}
+
+
+def pipeline_html(pr: PipelineReport) -> str:
+    """Return the month's pipeline section as an HTML fragment (the review app's pipeline tab; the report's section)."""
+    return str(_macro("pipeline_section")(_pipeline_tables(pr), functools.partial(t, lang=pr.lang)))
+
+
+def time_in_stage_note(pr: PipelineReport) -> str:
+    """Say what the time-in-stage table counts and in which units."""
+    return t(f"{pr.month} 离开各阶段的商机在该阶段停留的时间（每个商机一次，多次停留相加）：工作日按公司日历"
+             "（不含周末和节假日），自然日按公司时区，小时为实际经过的小时；数据来自阶段变更历史，"
+             "没有变更记录的商机以关闭日期结束最后一个阶段。",
+             f"How long the deals that left a stage in {pr.month} had been in it (one figure per deal, its stays "
+             "added up): working days by the company calendar (weekends and holidays excluded), calendar days in "
+             "the company's time zone, hours as they elapsed; from the stage history, where a deal without "
+             "recorded changes ends its last stage at its close date.", pr.lang)
 
 
 def render_html(rv: Review, *, case: CaseStudy | None = None, playbook: Any = None,
@@ -431,20 +605,21 @@ def render_html(rv: Review, *, case: CaseStudy | None = None, playbook: Any = No
     pipeline : PipelineReport, optional
         Adds the pipeline section (:func:`sopcoach.analytics.pipeline.pipeline_report` of ``rv.month``).
     """
-    lang = rv.lang
+    from ..labels import column_label  # noqa: PLC0415 - labels loads zoneinfo; the report's callers all have it
+    lang, cur = rv.lang, rv.currency
     findings = rv.compliance.findings.set_index("deal_id")[FINDINGS_SHOWN]
     charts = {"funnel": _png(chart_funnel(rv)), "cycle": _png(chart_cycle(rv)), "trend": _png(chart_trend(rv))}
     tables = {
-        "funnel": Table.of(rv.funnel, FUNNEL_SHOWN),
-        "trend": Table.of(rv.trend),
-        "checks": Table.of(rv.compliance.checks[CHECKS_SHOWN]),
-        "findings": Table.of(findings),
-        "by": {g: Table.of(df, max_rows=50) for g, df in rv.by.items()},
-        "quality": Table.of(rv.quality.summary),
+        "funnel": funnel_people(rv),
+        "trend": people_table(rv.trend, lang=lang, currency=cur),
+        "checks": people_table(rv.compliance.checks, CHECKS_SHOWN, lang=lang, index=False),
+        "findings": people_table(findings, lang=lang),
+        "by": {column_label(g, lang): people_table(df, lang=lang, currency=cur, max_rows=50) for g, df in rv.by.items()},
+        "quality": people_table(rv.quality.summary, QUALITY_SHOWN, lang=lang, index=False),
     }
     if case is not None and playbook is not None:
         charts["timeline"] = _png(chart_timeline(case, playbook, lang))
-        tables["timeline"] = Table.of(case.timeline.set_index("local_time")[TIMELINE_SHOWN])
+        tables["timeline"] = people_table(case.timeline.set_index("local_time"), TIMELINE_SHOWN, lang=lang)
     else:
         case = None
     return TEMPLATES.get_template("report.html").render(
@@ -452,6 +627,8 @@ def render_html(rv: Review, *, case: CaseStudy | None = None, playbook: Any = No
         as_of=str(rv.compliance.as_of or ""), note=populations_note(rv), cards=kpi_cards(rv),
         charts=charts, tables=tables, findings=len(findings), summary=rv.compliance.summary(lang),
         problem_summary=Markup(problem_summary_html(rv.problems, lang)),
-        gaps={"funnel": gap_of(rv.funnel), "trend": gap_of(rv.trend), "by": {g: gap_of(df) for g, df in rv.by.items()}},
+        gaps={"funnel": gap_of(rv.funnel), "trend": gap_of(rv.trend),
+              "by": {column_label(g, lang): gap_of(df) for g, df in rv.by.items()}},
+        legend=inferred_legend(rv.funnel, lang),
         deviations=list(case.deviations.itertuples()) if case is not None else [],
         pipeline=_pipeline_tables(pipeline) if pipeline is not None else None)

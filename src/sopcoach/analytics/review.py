@@ -67,6 +67,8 @@ class Review:
     #: why ``stage_counts`` is empty (unmapped or blank stages, blank or conflicting deal ids, or the
     #: month's cohort not computable); "" when it is not
     stage_counts_gap: str = ""
+    #: the currency of the export's amounts (the mapping's ``source.currency``), None when it does not say
+    currency: str | None = None
 
 
 def review(data: CrmData, playbook: Any, month: str | None = None, as_of: Any = None, *,
@@ -107,7 +109,7 @@ def review(data: CrmData, playbook: Any, month: str | None = None, as_of: Any = 
                   cycles, by,
                   monthly_trend(data, playbook, comp if month is None else None, lang=lang), comp,
                   quality_report(data, playbook, lang), data.problems, lang,
-                  outcome_gap(data, lang) or (gap_of(fun) if month else ""))
+                  outcome_gap(data, lang) or (gap_of(fun) if month else ""), data.mapping.spec.source.currency)
 
 
 def _jsonable(v: Any) -> Any:

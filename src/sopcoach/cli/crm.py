@@ -139,7 +139,7 @@ def _cmd_analyze(args: argparse.Namespace) -> int:
         json.dump(out, sys.stdout, ensure_ascii=False, indent=2)
         sys.stdout.write("\n")
         return 0
-    _print_text(rv, data, lang)
+    _print_text(rv, data, lang, playbook)
     if pipe is not None:
         print(file=sys.stdout)
         for line in pipeline_lines(pipe):
@@ -147,54 +147,83 @@ def _cmd_analyze(args: argparse.Namespace) -> int:
     return 0
 
 
-def _print_text(rv: Any, data: Any, lang: str) -> None:
+def _print_text(rv: Any, data: Any, lang: str, playbook: Any) -> None:
+    """Print the review for people: every figure named in ``lang``, with its unit; deals with their rep."""
+    from ..analytics.report import counted, kpi_verdict, populations_note, rate_text  # noqa: PLC0415 - start-up: pandas-based, loaded only by this command
     out = sys.stdout
+    colon = t("：", ": ", lang)
+    nc, nk = t("无法计算", "not computable", lang), t("无法检查", "not checkable", lang)
     for f in data.files:
         print(f.describe(lang), file=out)
     if data.skipped:
         print(t(f"未读取（映射中没有对应的表）：{', '.join(data.skipped)}",
                 f"not read (no table of the mapping reads them): {', '.join(data.skipped)}", lang), file=out)
-    print(f"\n{t('月份', 'month', lang)}: {rv.month or t('全部', 'all', lang)}", file=out)
+    print(f"\n{t('月份', 'month', lang)}{colon}{rv.month or t('全部', 'all', lang)}", file=out)
+    verdicts = {"met": t("已达标", "target met", lang), "near": t("接近目标", "near the target", lang),
+                "missed": t("未达标", "target missed", lang)}
     for kid, r in rv.kpis.iterrows():
         if r["status"] == "ok" and r["unit"] == "fraction":
-            v = f"{r['value']:.3f} ({int(r['numerator']):,} / {int(r['denominator']):,})"
+            v = f"{rate_text(r['value'], lang)}{t('（', ' (', lang)}{counted(str(kid), r['numerator'], r['denominator'], lang)}" \
+                + t("）", ")", lang)
         elif r["status"] == "ok":
-            v = f"{r['value']:.1f} {t('天', 'days', lang)} ({int(r['denominator']):,} {t('个赢单', 'won deals', lang)})"
+            v = t(f"{r['value']:.1f} 个自然日（{int(r['denominator']):,} 个赢单）",
+                  f"{r['value']:.1f} calendar days ({int(r['denominator']):,} won deals)", lang)
         else:
-            v = f"{t('无法计算', 'not computable', lang)}: {r['reason']}"
-        print(f"  {kid}: {v}", file=out)
-    counts = ", ".join(f"{k} {v:,}" for k, v in rv.stage_counts.items()) or "-"
+            v = f"{nc}{colon}{r['reason']}"
+        if r["status"] == "ok" and not pd_isna(r["target"]):
+            target = rate_text(r["target"], lang) if r["unit"] == "fraction" else \
+                t(f"{r['target']:.0f} 个自然日", f"{r['target']:.0f} calendar days", lang)
+            v += t(f"；目标 {target}，{verdicts[kpi_verdict(r['value'], r['target'], r['unit'])]}",
+                   f"; target {target}, {verdicts[kpi_verdict(r['value'], r['target'], r['unit'])]}", lang)
+        print(f"  {r['name']}{colon}{v}", file=out)
+    names = {s.id: s.name.get(lang) for s in playbook.stages} | {
+        "won": t("赢单", "won", lang), "lost": t("丢单", "lost", lang), "unmapped": t("未映射", "unmapped", lang)}
+    counts = t("，", ", ", lang).join(f"{names.get(k, k)} {v:,}" for k, v in rv.stage_counts.items()) or "-"
     if rv.stage_counts_gap:
-        counts = f"{t('无法计算', 'not computable', lang)}: {rv.stage_counts_gap}"
-    print(f"  stage_counts ({t('本期新建商机的当前阶段' if rv.month else '各商机的当前阶段', 'current stage of the deals created in the period' if rv.month else 'current stage of every deal', lang)}): {counts}", file=out)
-    from ..analytics.report import populations_note  # noqa: PLC0415 - start-up: pandas-based, loaded only by this command
-    print(f"  ({populations_note(rv)})", file=out)
-    print(f"\n{t('瓶颈', 'bottleneck', lang)}: {rv.bottleneck.reason}", file=out)
-    print(f"\n{t('SOP 合规', 'SOP compliance', lang)}: {rv.compliance.summary(lang)}", file=out)
-    for cid, r in rv.compliance.checks.iterrows():
+        counts = f"{nc}{colon}{rv.stage_counts_gap}"
+    what = t("本期新建商机的当前阶段" if rv.month else "各商机的当前阶段",
+             "current stage of the deals created in the period" if rv.month else "current stage of every deal", lang)
+    print(f"  {what}{colon}{counts}", file=out)
+    print(t(f"  （{populations_note(rv)}）", f"  ({populations_note(rv)})", lang), file=out)
+    print(f"\n{t('瓶颈', 'bottleneck', lang)}{colon}{rv.bottleneck.reason}", file=out)
+    print(f"\n{t('SOP 合规', 'SOP compliance', lang)}{colon}{rv.compliance.summary(lang)}", file=out)
+    for _, r in rv.compliance.checks.iterrows():
         if r["status"] == "checked":
-            print(f"  {cid}: {r['breaches']} / {r['instances']}" + (f" ({r['reason']})" if r["reason"] else "")
-                  + (f" [{r['inferred']}]" if r.get("inferred") else ""), file=out)
+            line = t(f"{r['breaches']:,} 次偏离 / {r['instances']:,} 次检查", f"{r['breaches']:,} deviations / "
+                     f"{r['instances']:,} checked", lang)
+            note = "；".join(x for x in (r["reason"], r.get("inferred")) if x) if lang != "en" else \
+                "; ".join(x for x in (r["reason"], r.get("inferred")) if x)
+            print(f"  {r['rule']}{colon}{line}" + (t(f"（{note}）", f" ({note})", lang) if note else ""), file=out)
         else:
-            print(f"  {cid}: {t('无法检查', 'not checkable', lang)}: {r['reason']}", file=out)
+            print(f"  {r['rule']}{colon}{nk}{colon}{r['reason']}", file=out)
     for r in rv.compliance.findings.head(50).itertuples():
-        print(f"    {r.deal_id} [{r.check}, {r.clause} {r.source}] {t('应', 'expected', lang)} {r.expected}; "
-              f"{t('实际', 'actual', lang)} {r.actual}", file=out)
+        owner = r.owner if isinstance(r.owner, str) and r.owner else t("（无负责人）", "(no owner)", lang)
+        print(f"    {t('商机', 'deal', lang)} {r.deal_id} · {owner} · {r.rule}"
+              + t(f"（{r.clause}，{r.source}）", f" ({r.clause}, {r.source})", lang)
+              + f"{colon}{t('应', 'expected', lang)} {r.expected}{t('；', '; ', lang)}{t('实际', 'actual', lang)} {r.actual}",
+              file=out)
     if len(rv.compliance.findings) > 50:
-        print(f"    ... {len(rv.compliance.findings) - 50} more", file=out)
-    print(f"\n{t('数据质量', 'data quality', lang)}:", file=out)
-    for cid, r in rv.quality.summary.iterrows():
+        more = len(rv.compliance.findings) - 50
+        print("    " + t(f"……另有 {more:,} 处偏离", f"... {more:,} more deviations", lang), file=out)
+    print(f"\n{t('数据质量', 'data quality', lang)}{colon.rstrip()}", file=out)
+    for _, r in rv.quality.summary.iterrows():
         if r["status"] == "found":
-            print(f"  {cid}: {r['message']}", file=out)
+            print(f"  {r['message']}", file=out)
         elif r["status"] == "not_checkable":
-            print(f"  {cid}: {t('无法检查', 'not checkable', lang)}: {r['message']}", file=out)
+            print(f"  {nk}{colon}{r['message']}", file=out)
     if rv.problems:
-        print(f"\n{t('无法读取的值', 'row problems', lang)} ({len(rv.problems):,}):", file=out)
+        print(f"\n{t('无法读取的值', 'row problems', lang)}" + t(f"（{len(rv.problems):,}）", f" ({len(rv.problems):,})", lang)
+              + colon.rstrip(), file=out)
         for p in rv.problems[:20]:
             print(f"  {p}", file=out)
         if len(rv.problems) > 20:
             print("  " + t(f"……另有 {len(rv.problems) - 20:,} 个；用 --problems FILE 写出全部",
                            f"... {len(rv.problems) - 20:,} more; write them all with --problems FILE", lang), file=out)
+
+
+def pd_isna(v: Any) -> bool:
+    """True for None and NaN (without importing pandas at start-up)."""
+    return v is None or v != v
 
 
 def _cmd_simulate(args: argparse.Namespace) -> int:

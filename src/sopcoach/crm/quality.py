@@ -177,7 +177,7 @@ def quality_report(data: CrmData, playbook: Any = None, lang: str | None = None)
              tr(f"{len(neg_mod):,} 条记录的修改早于创建", f"{len(neg_mod):,} records modified before they were created"),
              tr(f"{len(neg_dur):,} 个通话时长为负", f"{len(neg_dur):,} negative call durations")]
     frame = pd.concat([neg_deals.assign(event_id=None), neg_end, neg_mod, neg_dur])
-    add("negative_duration", "found" if total else "clean", total, "; ".join(parts), frame if total else None)
+    add("negative_duration", "found" if total else "clean", total, tr("；", "; ").join(parts), frame if total else None)
     # duplicates
     dup = ev[ev["duplicate_of"].notna()]
     if len(dup):
@@ -227,7 +227,7 @@ def quality_report(data: CrmData, playbook: Any = None, lang: str | None = None)
                             f"'{fmt_}' ({files}; {int(grp_['rows'].sum()):,} values)"))
         add("date_formats", "found", len(distinct),
             tr(f"本导出使用 {len(distinct)} 种日期格式，均按映射声明解析：", f"{len(distinct)} date formats in this "
-               "export, each parsed as the mapping declares: ") + "; ".join(parts))
+               "export, each parsed as the mapping declares: ") + tr("；", "; ").join(parts))
     else:
         add("date_formats", "clean", len(distinct), tr(f"一种日期格式：{distinct[0]}", f"one date format: {distinct[0]}")
             if distinct else tr("没有日期", "no dates"))

@@ -1,8 +1,10 @@
 """The monthly review app for trainers (``notebooks/review/monthly_review.ipynb``, trainer server only).
 
-Pick an export and a month -> KPI cards, funnel chart, cycle-time distribution, bottleneck call-out,
-month-over-month trend, compliance table, per-rep view, data quality; then a case-study
-walkthrough: pick a deal -> its timeline against the SOP stages with each deviation marked, the
+Pick an export and a month -> KPI cards (coloured against their targets), the month's pipeline (with
+its own month picker: value by stage, weighted forecast, time in stage, reps, lost reasons), funnel
+chart, cycle-time distribution, bottleneck call-out, month-over-month trend, compliance table,
+per-rep view, data quality, every table labelled in the page's language (:mod:`sopcoach.labels`);
+then a case-study walkthrough: pick a deal -> its timeline against the SOP stages with each deviation marked, the
 clause quoted, and discussion prompts (seed:1.3.2, seed:3.3.2).
 
 The widgets only display and forward clicks: reading is :func:`sopcoach.crm.reading.read_export`, every
@@ -30,6 +32,7 @@ from ..analytics import report
 from ..analytics.case_study import case_study
 from ..analytics.kpis import stage_conversion_by
 from ..analytics.period import Period, months_of
+from ..analytics.pipeline import pipeline_report
 from ..analytics.review import review
 from ..config import content_folder, settings
 from ..content.playbook import load_playbook
@@ -37,6 +40,7 @@ from ..crm.reading import read_export
 from ..crm.simulate import simulate
 from ..errors import SopcoachError
 from ..i18n import current_lang, page_lang, t
+from ..tables import render as render_table
 from ._common import esc, log_to_server, safe, trainer_page
 
 DEMO = "__demo__"
@@ -50,6 +54,8 @@ CSS = """
 .sopcoach-review .card{border:1px solid #ccd;border-radius:6px;padding:8px 12px;min-width:150px;max-width:230px;background:#fff}
 .sopcoach-review .card .k{font-size:12px;color:#555}.sopcoach-review .card .v{font-size:24px;font-weight:bold}
 .sopcoach-review .card .s{font-size:11px;color:#666}
+.sopcoach-review .card.met{border-left:6px solid #1b7f3b;background:#f3faf4}.sopcoach-review .card.near{border-left:6px solid #b7791f;background:#fdf8ec}.sopcoach-review .card.missed{border-left:6px solid #c0392b;background:#fdf1f0}.sopcoach-review .card .target{font-weight:bold;color:#333}
+.sopcoach-review .legend{font-size:12px;color:#555}
 .sopcoach-review table.t{border-collapse:collapse;font-size:12px;margin:6px 0}
 .sopcoach-review table.t td,.sopcoach-review table.t th{border-bottom:1px solid #ddd;padding:2px 8px;text-align:left}
 .sopcoach-review .callout{background:#fdecea;border-left:4px solid #c0392b;padding:8px 12px;margin:8px 0}
@@ -142,6 +148,8 @@ class ReviewApp:
         self.group_table = w.HTML()
         self.group_stages = w.HTML()
         self.quality_table = w.HTML()
+        self.pipe_month = w.Dropdown(options=[], description=tr("管道月份", "Month"), layout=w.Layout(width="260px"))
+        self.pipeline = w.HTML()  # the month's pipeline: figures, stages, time in stage, reps, lost reasons
         self.deal = w.Dropdown(options=[], description=tr("商机", "Deal"), layout=w.Layout(width="520px"))
         self.deal_note = w.HTML()
         self.case_title = w.HTML()
@@ -152,17 +160,19 @@ class ReviewApp:
         self.load_button.on_click(self.on_load)
         self.analyse_button.on_click(self.on_analyse)
         self.group.observe(self.on_group, names="value")
+        self.pipe_month.observe(self.on_pipeline, names="value")
         self.deal.observe(self.on_deal, names="value")
         self.tabs = w.Tab(children=[
             w.VBox([self.cards, self.callout, self.funnel_img, self.funnel_table, self.cycle_img, self.trend_img]),
+            w.VBox([self.pipe_month, self.pipeline]),
             w.VBox([self.compliance_table, self.findings_table]),
             w.VBox([self.group, self.group_table, self.group_stages]),
             w.VBox([self.deal, self.deal_note, self.case_title, self.case_img, self.case_deviations, self.case_prompts,
                     self.case_timeline]),
             w.VBox([self.quality_table]),
         ])
-        for i, title in enumerate([tr("概览", "Overview"), tr("SOP 合规", "Compliance"), tr("分组", "Per rep"),
-                                   tr("案例研讨", "Case study"), tr("数据质量", "Data quality")]):
+        for i, title in enumerate([tr("概览", "Overview"), tr("管道", "Pipeline"), tr("SOP 合规", "Compliance"),
+                                   tr("分组", "Per rep"), tr("案例研讨", "Case study"), tr("数据质量", "Data quality")]):
             self.tabs.set_title(i, title)
         self.tabs.layout.display = "none"
         title = w.HTML(CSS)  # the notebook's title cell names the app
@@ -218,6 +228,8 @@ class ReviewApp:
         closed = self.data.deals["closed"].dropna()
         latest = closed.max().tz_convert(self.pb.calendar.timezone).strftime("%Y-%m") if len(closed) else None
         self.month.value = latest if latest in months else ALL
+        self.review = None  # the pipeline waits for Analyse
+        self.pipe_month.options = [(m, m) for m in reversed(months)]
         files = [f.describe(self.lang) for f in self.data.files]
         if self.data.skipped:
             files.append(self.tr(f"未读取（映射中没有对应的表）：{', '.join(self.data.skipped)}",
@@ -246,22 +258,28 @@ class ReviewApp:
         self.cards.value = f"<p class='note'>{html.escape(report.populations_note(rv))}</p>" + report.kpi_cards_html(rv)
         self.callout.value = report.gap_html(rv.funnel) + report.bottleneck_html(rv) + report.gap_html(rv.trend)
         self.funnel_img.value = report.chart_funnel(rv)
-        self.funnel_table.value = "" if report.gap_of(rv.funnel) else report.html_table(
-            rv.funnel, ["name", "reached", "open_here", "lost_here", "conversion", "ci_low", "ci_high", "observed"])
+        legend = report.inferred_legend(rv.funnel, self.lang)
+        self.funnel_table.value = "" if report.gap_of(rv.funnel) else (
+            render_table(report.funnel_people(rv)) + (f"<p class='legend'>{html.escape(legend)}</p>" if legend else ""))
         self.cycle_img.value = report.chart_cycle(rv)
         self.trend_img.value = report.chart_trend(rv)
-        checks = rv.compliance.checks[report.CHECKS_SHOWN]
-        self.compliance_table.value = (f"<h4>{self.tr('检查项', 'Checks')}</h4>" + report.html_table(checks))
+        self.compliance_table.value = (f"<h4>{self.tr('检查项', 'Checks')}</h4>" + report.people_html(
+            rv.compliance.checks, report.CHECKS_SHOWN, lang=self.lang, index=False))
         findings = rv.compliance.findings.set_index("deal_id")[report.FINDINGS_SHOWN]
-        self.findings_table.value = (f"<h4>{self.tr('偏离记录', 'Findings')} ({len(findings):,})</h4>"
+        self.findings_table.value = (f"<h4>{self.tr(f'偏离记录（{len(findings):,}）', f'Findings ({len(findings):,})')}</h4>"
                                      f"<p>{html.escape(rv.compliance.summary(self.lang))}</p>"
-                                     + (report.html_table(findings, max_rows=300) if len(findings) else ""))
+                                     + (report.people_html(findings, lang=self.lang, max_rows=300) if len(findings) else ""))
         self.on_group()
-        q = rv.quality.summary[["status", "count", "message", "examples"]]
         probs = "".join(f"<li>{html.escape(str(p))}</li>" for p in rv.problems[:100])
-        self.quality_table.value = report.html_table(q) + (
+        self.quality_table.value = report.people_html(rv.quality.summary, report.QUALITY_SHOWN, lang=self.lang,
+                                                      index=False) + (
             f"<h4>{self.tr('无法读取的值', 'Row problems')}</h4><ul>{probs}</ul>" if probs else "")
         self._deal_options()
+        pick = month or (self.pipe_month.options[0][1] if self.pipe_month.options else None)
+        if pick is not None and self.pipe_month.value != pick:
+            self.pipe_month.value = pick  # its observer draws the pipeline
+        else:
+            self.on_pipeline()
         self.tabs.layout.display = ""
         self.say(self.tr(f"分析完成：{rv.month or '全部月份'}。", f"Done: {rv.month or 'all months'}. ")
                  + html.escape(rv.compliance.summary(self.lang)))
@@ -295,6 +313,17 @@ class ReviewApp:
             self.on_deal()
 
     @safe
+    def on_pipeline(self, _change: Any = None) -> None:
+        """Show the pipeline of the month picked on the pipeline tab (any month of the export; seed:1.3.2)."""
+        if self.review is None:
+            return
+        if not self.pipe_month.value:
+            self.pipeline.value = "<p>" + esc(self.tr("这份导出没有可选的月份。", "The export has no month to show.")) + "</p>"
+            return
+        pr = pipeline_report(self.data, self.pb, self.pipe_month.value, self.lang)
+        self.pipeline.value = report.pipeline_html(pr)
+
+    @safe
     def on_group(self, _change: Any = None) -> None:
         """Show the KPIs per rep, team, region or product."""
         if self.review is None:
@@ -304,11 +333,16 @@ class ReviewApp:
             self.group_table.value = self.tr("<p>导出数据没有这个维度。</p>", "<p>The export has no such column.</p>")
             self.group_stages.value = ""
             return
-        self.group_table.value = report.gap_html(self.review.by[by]) + report.html_table(self.review.by[by], max_rows=100)
+        self.group_table.value = report.gap_html(self.review.by[by]) + report.people_html(
+            self.review.by[by], lang=self.lang, currency=self.review.currency, max_rows=100)
         month = self.review.month
         conv = stage_conversion_by(self.data, self.pb, by, month, lang=self.lang)
+        names = {st.id: st.name.get(self.lang) for st in self.pb.stages}
         self.group_stages.value = (f"<h4>{self.tr('各阶段转化率与薄弱环节', 'Stage conversion and weak stage')}</h4>"
-                                   + report.gap_html(conv) + report.html_table(conv, max_rows=100))
+                                   + report.gap_html(conv) + report.people_html(
+                                       conv, lang=self.lang, max_rows=100,
+                                       labels={s: self.tr(f"{n}转化率", f"{n}: conversion") for s, n in names.items()},
+                                       units=dict.fromkeys(names, "percent")))
 
     @safe
     def on_deal(self, _change: Any = None) -> None:
