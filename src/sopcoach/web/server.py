@@ -44,7 +44,6 @@ import tempfile
 import time
 from dataclasses import replace
 from datetime import timedelta
-from pathlib import Path
 from typing import Any
 
 from jupyter_core.utils import ensure_async
