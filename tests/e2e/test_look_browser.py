@@ -69,7 +69,14 @@ def test_learner_pages_in_the_company_look(look_server, contexts, artifacts, dev
     viewport = WIDTHS[device]
     width = viewport["width"]
     page = contexts.new(viewport=viewport).new_page()
-    sign_in_browser(page, look_server.base, learner, CODE)
+
+    def at_the_door(door) -> None:
+        """The sign-in page wears the company's header too."""
+        expect(door.locator(".sopcoach-header")).to_have_text(COMPANY[0])
+        assert door.evaluate("document.scrollingElement.scrollWidth") <= width
+        _shot(door, artifacts, "sign-in", viewport)
+
+    sign_in_browser(page, look_server.base, learner, CODE, before_submit=at_the_door)
 
     expect(page).to_have_title(re.compile(r"^学习中心 · "))
     _check_page(page, width)
@@ -120,7 +127,7 @@ def _tab_through(page) -> list[dict]:
     from playwright.sync_api import expect
     page.locator("header.sopcoach-header").click()  # Tab starts from the top of the page
     stops: list[dict] = []
-    for _ in range(80):
+    for _ in range(300):
         page.keyboard.press("Tab")
         here = _focused(page)
         if here["tag"] == "BODY":  # past the last control: the browser's own stop
@@ -135,6 +142,24 @@ def _tab_through(page) -> list[dict]:
     else:
         pytest.fail("the keyboard never came back to the first control")
     return stops
+
+
+def test_home_and_every_lesson_by_keyboard(look_server, contexts) -> None:
+    """Every link and control of home and of every lesson (practice questions, hands-on tools) is reached by
+    Tab in reading order, has a name a screen reader says, and shows where the keyboard is."""
+    from sopcoach.content.playbook import load_playbook
+    page = contexts.new(viewport=WIDTHS["phone"]).new_page()
+    sign_in_browser(page, look_server.base, "k3", CODE)
+    lessons = [lesson.id for lesson in load_playbook(ROOT / "playbook").lessons]
+    assert len(lessons) >= 10
+    for view in ["", *(f"lessons/{lesson}" for lesson in lessons)]:
+        if view:
+            page.goto(look_server.url(f"learn/{view}"), timeout=PAGE_LOAD_MS)
+            page.locator(".sopcoach-lesson-ready").wait_for(timeout=PAGE_LOAD_MS)
+        stops = _tab_through(page)
+        kinds = {s["kind"] for s in stops}
+        assert "A" in kinds and (not view or "BUTTON:submit" in kinds), (view, kinds)
+    assert contexts.blocked == []
 
 
 def test_exam_by_keyboard_with_names_for_screen_readers(look_server, contexts, artifacts) -> None:

@@ -31,7 +31,7 @@ from typing import Any
 
 from voila import notebook_renderer
 
-from ..config import look
+from ..config import Look, look
 from ..i18n import current_lang
 from .launch import TEMPLATE
 from .serving import CachedVoilaExporter
@@ -122,7 +122,7 @@ class LookExporter(CachedVoilaExporter):
         return env
 
 
-def use_sopcoach_template() -> None:
+def use_sopcoach_template() -> Look:
     """Make this process's Voila find the ``sopcoach`` template and render with :class:`LookExporter`.
 
     Puts :data:`TEMPLATE_ROOT` first on ``JUPYTER_PATH`` (where Voila and nbconvert look for
@@ -135,3 +135,4 @@ def use_sopcoach_template() -> None:
         os.environ["JUPYTER_PATH"] = os.pathsep.join([root, *paths])
     LookExporter._globals = template_globals()
     notebook_renderer.VoilaExporter = LookExporter
+    return LookExporter._globals["sopcoach_look"]

@@ -407,7 +407,7 @@ class LearnerServer(Voila):
     )
 
     def initialize(self, argv: Any = None) -> None:
-        use_sopcoach_template()  # before Voila looks for its template
+        _TEMPLATES.globals["look"] = use_sopcoach_template()  # before Voila looks for its template
         super().initialize(argv)
         if not self.hub:
             # Outside a Hub the learner is whoever signed in: a JUPYTERHUB_USER left in the environment

@@ -117,7 +117,7 @@ class TrainerServer(Voila):
     name = "sopcoach-trainer-server"
 
     def initialize(self, argv: Any = None) -> None:
-        use_sopcoach_template()  # before Voila looks for its template
+        _TEMPLATES.globals["look"] = use_sopcoach_template()  # before Voila looks for its template
         super().initialize(argv)
 
     def init_handlers(self) -> list:
