@@ -18,6 +18,10 @@ one (``https://sop.example.com`` or ``https://example.com/sop``). When set, a ce
 the page that checks it, ``<public_url>/verify?code=SC-...`` (:mod:`sopcoach.web.verify`), instead
 of the shell command.
 
+How the pages look (the company's name and colours in every page's header bar) comes from
+:func:`look`, read from ``SOPCOACH_COMPANY`` (and ``SOPCOACH_COMPANY_EN``),
+``SOPCOACH_PRIMARY_COLOR``, ``SOPCOACH_ACCENT_COLOR`` and ``SOPCOACH_LOGO``.
+
 The apps' notebooks are ``notebooks/`` in the content folder when it has one, else the project's.
 The working directory plays no part: ``sopcoach enroll`` run from any folder writes to the
 database the server reads. ``sopcoach serve`` passes the resolved values to its servers and their
@@ -25,7 +29,9 @@ kernels in the environment, so they resolve the same.
 """
 from __future__ import annotations
 
+import base64
 import os
+import re
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -218,6 +224,99 @@ def public_url() -> str:
         raise ConfigError(f"SOPCOACH_PUBLIC_URL={value!r} is not a web address; give the learner server's address as "
                           "people open it, e.g. https://sop.example.com (with its path prefix if it has one)")
     return value.rstrip("/")
+
+
+#: The header bar's colour and the accent (focus outline, the header's lower edge) when none is set.
+DEFAULT_PRIMARY = "#1f5fa8"
+DEFAULT_ACCENT = "#b45309"
+#: The largest logo accepted (bytes): it is sent inside every page.
+MAX_LOGO_BYTES = 200_000
+_LOGO_TYPES = {".png": "image/png", ".svg": "image/svg+xml", ".jpg": "image/jpeg", ".jpeg": "image/jpeg",
+               ".webp": "image/webp"}
+_COLOR = re.compile(r"^#(?:[0-9a-fA-F]{3}|[0-9a-fA-F]{6})$")
+
+
+@dataclass(frozen=True)
+class Look:
+    """The company's name, colours and logo that every page's header bar shows.
+
+    ``company`` is ``(zh-CN, en)``; colours are ``#rrggbb`` (or ``#rgb``); ``logo`` is a ``data:``
+    URL (the picture travels inside the page, so the browser fetches nothing else) or ``""``.
+    """
+
+    company: tuple[str, str] = ("sopcoach", "sopcoach")
+    primary: str = DEFAULT_PRIMARY
+    accent: str = DEFAULT_ACCENT
+    logo: str = ""
+
+    @property
+    def on_primary(self) -> str:
+        """The text colour readable on :attr:`primary`: white on a dark colour, near-black on a light one.
+
+        Examples
+        --------
+        >>> Look(primary="#1f5fa8").on_primary, Look(primary="#ffd34e").on_primary
+        ('#ffffff', '#1d2733')
+        """
+        return "#ffffff" if _luminance(self.primary) < 0.4 else "#1d2733"
+
+
+def _luminance(color: str) -> float:
+    """Return the relative luminance (0 black .. 1 white, WCAG 2) of ``#rgb``/``#rrggbb``."""
+    h = color.lstrip("#")
+    h = "".join(c * 2 for c in h) if len(h) == 3 else h
+    channels = [int(h[i:i + 2], 16) / 255 for i in (0, 2, 4)]
+    r, g, b = (c / 12.92 if c <= 0.03928 else ((c + 0.055) / 1.055) ** 2.4 for c in channels)
+    return 0.2126 * r + 0.7152 * g + 0.0722 * b
+
+
+def look() -> Look:
+    """Return the pages' look from the environment (defaults: :class:`Look`'s).
+
+    ==========================  ========================================================  =========
+    variable                    meaning                                                   default
+    ==========================  ========================================================  =========
+    ``SOPCOACH_COMPANY``        the company's name in the header bar (Chinese pages)      sopcoach
+    ``SOPCOACH_COMPANY_EN``     the same on English pages                                 the above
+    ``SOPCOACH_PRIMARY_COLOR``  the header bar's colour, ``#rrggbb``                      #1f5fa8
+    ``SOPCOACH_ACCENT_COLOR``   focus outline and the bar's lower edge, ``#rrggbb``       #b45309
+    ``SOPCOACH_LOGO``           a PNG, SVG, JPEG or WebP file up to 200 kB                none
+    ==========================  ========================================================  =========
+
+    Raises
+    ------
+    ConfigError
+        When a colour is not ``#rgb``/``#rrggbb``, or the logo file is missing, of another type
+        or too large (the message names the variable, the value and the fix).
+    """
+    zh = os.environ.get("SOPCOACH_COMPANY", "").strip() or Look.company[0]
+    en = os.environ.get("SOPCOACH_COMPANY_EN", "").strip() or zh
+    colors = []
+    for variable, default in (("SOPCOACH_PRIMARY_COLOR", DEFAULT_PRIMARY), ("SOPCOACH_ACCENT_COLOR", DEFAULT_ACCENT)):
+        value = os.environ.get(variable, "").strip() or default
+        if not _COLOR.match(value):
+            raise ConfigError(f"{variable}={value!r} is not a colour; write it as #rrggbb, e.g. {default}")
+        colors.append(value.lower())
+    return Look((zh, en), colors[0], colors[1], _logo(os.environ.get("SOPCOACH_LOGO", "").strip()))
+
+
+def _logo(path: str) -> str:
+    """Return the logo file ``path`` as a ``data:`` URL (``""`` for no logo); see :func:`look`."""
+    if not path:
+        return ""
+    file = Path(path).expanduser()
+    kind = _LOGO_TYPES.get(file.suffix.lower())
+    if kind is None:
+        raise ConfigError(f"SOPCOACH_LOGO={path}: the logo must be a {', '.join(sorted(_LOGO_TYPES))} file")
+    try:
+        data = file.read_bytes()
+    except OSError as exc:
+        raise ConfigError(f"SOPCOACH_LOGO={path}: {exc.strerror}; give the path of the logo file, or unset "
+                          "SOPCOACH_LOGO for none") from exc
+    if len(data) > MAX_LOGO_BYTES:
+        raise ConfigError(f"SOPCOACH_LOGO={path}: {len(data):,} bytes; every page carries the logo, so keep it "
+                          f"under {MAX_LOGO_BYTES:,} bytes (e.g. a 96-pixel-high PNG or an SVG)")
+    return f"data:{kind};base64,{base64.b64encode(data).decode('ascii')}"
 
 
 def _db_url_from_environment() -> str | None:

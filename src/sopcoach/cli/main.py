@@ -24,7 +24,7 @@ from datetime import date
 from pathlib import Path
 from collections.abc import Sequence
 
-from ..config import PROJECT_ROOT, content_folder, installation, require_database, settings
+from ..config import PROJECT_ROOT, content_folder, installation, look, require_database, settings
 from ..content.check import check_paths, provenance_summary
 from ..content.playbook import load_playbook
 from ..errors import AuthError, ConfigError, SopcoachError, UsageError
@@ -170,6 +170,7 @@ def _cmd_serve(args: argparse.Namespace) -> int:
 def _serve(args: argparse.Namespace) -> int:
     s = settings(args.content, args.home, args.db_url)
     inst = installation(s)  # fails early, with every content problem, before the server starts
+    look()  # likewise an unusable company colour or logo (every page shows them)
     env = dict(os.environ, SOPCOACH_HOME=str(s.home), SOPCOACH_DB_URL=s.db_url, SOPCOACH_LANG=s.lang,
                SOPCOACH_CONTENT=str(s.content))
     if args.hub:

@@ -165,6 +165,7 @@ class ExamApp:
         self.back_button = button(self.tr("上一题", "Back"), icon="arrow-left")
         self.next_button = button(self.tr("下一题", "Next"), icon="arrow-right")
         self.flag_button = w.ToggleButton(description=self.tr("标记待复查", "Flag for review"), icon="flag",
+                                          tooltip=self.tr("标记待复查", "Flag for review"),
                                           layout=shared_layout(), style=shared_style(ToggleButtonStyle))
         self.review_button = button(self.tr("检查并提交", "Review and submit"), button_style="info")
         # The question page keeps its frame from one question to the next: only the answer control
@@ -629,7 +630,7 @@ def answer_control(qv: QuestionView, lang: str | None, on_change: Callable[[], N
         getter = lambda: [i for i, b in zip(ids, boxes) if b.value]  # noqa: E731
     elif qv.type == "numeric":
         box = w.Text(value=qv.response or "", placeholder=tr("输入数字", "Type a number"),
-                     continuous_update=False, layout=shared_layout())
+                     description=tr("答案", "Answer"), continuous_update=False, layout=shared_layout())
         box.observe(lambda ch: on_change(), names="value")
         widget = hbox([box, w.Label(qv.unit or "", layout=shared_layout())], classes=classes)
         getter = lambda: box.value.strip() or None  # noqa: E731

@@ -108,7 +108,8 @@ class PracticeItem:
                           for o in opts]
             self.control = vbox([b for _, b in self.boxes])
         else:  # numeric
-            self.text = w.Text(value=prev or "", placeholder=t("输入数字", "Type a number", self.lang), layout=shared_layout())
+            self.text = w.Text(value=prev or "", placeholder=t("输入数字", "Type a number", self.lang),
+                               description=t("答案", "Answer", self.lang), layout=shared_layout())
             unit = q.unit.get(self.lang) if getattr(q, "unit", None) else ""
             self.control = hbox([self.text, w.Label(unit, layout=shared_layout())])
         self.check = button(t("检查答案", "Check", self.lang), classes=("sopcoach-check",), button_style="info")

@@ -51,8 +51,9 @@ No token
     ``/api/kernels/<uuid>`` and its websocket answer to whoever knows the UUID, and the websocket
     only relays comm/kernel-info messages (no ``execute_request``).
 
-Voila's ``lab`` template links Font Awesome's CSS from ``cdn.jsdelivr.net``; the learner server
-serves it itself (:mod:`sopcoach.web.server`); the trainer server's pages still name the CDN.
+Voila's ``lab`` template links Font Awesome's CSS from ``cdn.jsdelivr.net``; both servers render
+with the ``sopcoach`` template instead (``--VoilaConfiguration.template=sopcoach``,
+:mod:`sopcoach.web.look`), which links the copy each server serves itself.
 
 :func:`learner_command` builds the learner server's argv on top of :func:`voila_command`.
 """
@@ -92,6 +93,9 @@ __all__ = [
 ]
 
 _LOOPBACK_NAMES = {"localhost"}
+#: The Voila template of both servers' pages (:mod:`sopcoach.web.look`, which the servers load).
+TEMPLATE = "sopcoach"
+
 #: Learner page kernels the learner server keeps preheated. A preheated page answers at once; a
 #: learner who arrives when the pool is empty waits for a kernel to start and run the page (several
 #: seconds while a cohort arrives). With 2, the p95 of sign-in to home for 50 learners arriving over
@@ -325,6 +329,7 @@ def learner_command(
         # machine, can leave a page without its widget output (a blank page).
         "--VoilaExecutor.iopub_timeout=60",
         "--VoilaConfiguration.file_allowlist=[]",
+        f"--VoilaConfiguration.template={TEMPLATE}",
     ]
     return argv + [str(a) for a in extra]
 
@@ -494,9 +499,11 @@ def trainer_command(site: Path, *, host: str = "127.0.0.1", port: int = TRAINER_
         if not hub_prefix.startswith("/") or not hub_prefix.endswith("/"):
             raise ValueError(f"the Hub's prefix must start and end with '/', got {hub_prefix!r}")
         return voila_command(site, host=host, port=port, pool_size=0, module="sopcoach.web.hub",
-                             extra=[f"--Voila.base_url={hub_prefix}", "--VoilaConfiguration.file_allowlist=[]", *extra])
+                             extra=[f"--Voila.base_url={hub_prefix}", "--VoilaConfiguration.file_allowlist=[]",
+                                    f"--VoilaConfiguration.template={TEMPLATE}", *extra])
     return voila_command(site, host=host, port=port, pool_size=0, module="sopcoach.web.trainer",
-                         extra=["--Voila.auto_token=True", "--VoilaConfiguration.file_allowlist=[]", *extra])
+                         extra=["--Voila.auto_token=True", "--VoilaConfiguration.file_allowlist=[]",
+                                f"--VoilaConfiguration.template={TEMPLATE}", *extra])
 
 
 def run_trainer(notebooks: Path, site: Path, token: str, host: str = "127.0.0.1", port: int = TRAINER_PORT,

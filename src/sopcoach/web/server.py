@@ -44,8 +44,6 @@ import tempfile
 import time
 from dataclasses import replace
 from datetime import timedelta
-from importlib.metadata import PackageNotFoundError, distribution
-from pathlib import Path
 from typing import Any
 
 from jupyter_core.utils import ensure_async
@@ -72,7 +70,8 @@ from .launch import APP_NOTEBOOK, quiet_traitlets_notices
 from .identity import _TEMPLATES, SESSION_HOURS, LearnerIdentityProvider, PlainErrors, request_lang
 from .secret import load_secret
 from .verify import VerifyHandler
-from .serving import ActivityRelay, LearnerKernelManager, use_cached_exporter
+from .look import FONT_AWESOME_ROUTE, font_awesome_dir, use_sopcoach_template
+from .serving import ActivityRelay, LearnerKernelManager
 from .zygote import ZYGOTE_ENV
 
 __all__ = ["LearnerServer", "PageKernels", "main"]
@@ -256,22 +255,6 @@ async def prune_pool(km: Any, notebook: str) -> None:
         km.fill_if_needed(delay=0, notebook_name=notebook)
 
 
-#: Font Awesome 5 as Voila's ``lab`` template links it from a public CDN, and where it is served
-#: from here instead (the ``fontawesome-free`` package): learners' browsers fetch nothing from
-#: outside the server, which an office network without internet access needs.
-FONT_AWESOME_CDN = "https://cdn.jsdelivr.net/npm/@fortawesome/fontawesome-free@^5/"
-FONT_AWESOME_ROUTE = "voila/fontawesome/"
-
-
-def font_awesome_dir() -> str | None:
-    """Return the folder holding Font Awesome's ``css/`` and ``webfonts/``, or ``None`` if not installed."""
-    try:
-        folder = distribution("fontawesome-free").locate_file("fontawesome-free/static/fontawesome_free")
-    except PackageNotFoundError:
-        return None
-    return str(folder) if (Path(str(folder)) / "css" / "all.min.css").is_file() else None
-
-
 class LearnerPageHandler(PlainErrors, TornadoVoilaHandler):
     """``GET /learn/...``: the signed-in learner's one page (``app.ipynb``), or the busy page."""
 
@@ -304,11 +287,7 @@ class LearnerPageHandler(PlainErrors, TornadoVoilaHandler):
         self.set_header("X-Frame-Options", "SAMEORIGIN")
         await prune_pool(self.settings["kernel_manager"], self.notebook_path)
         self._bind_to = (learner, self.identity_provider.session_hash(self))
-        local = self.base_url + FONT_AWESOME_ROUTE if self.settings.get("sopcoach_font_awesome") else None
-        gen = self.get_generator(path=None)
-        async for html in gen:
-            if local and FONT_AWESOME_CDN in html:
-                html = html.replace(FONT_AWESOME_CDN, local)
+        async for html in self.get_generator(path=None):
             self.write(html)
             self.flush()
 
@@ -428,6 +407,7 @@ class LearnerServer(Voila):
     )
 
     def initialize(self, argv: Any = None) -> None:
+        _TEMPLATES.globals["look"] = use_sopcoach_template()  # before Voila looks for its template
         super().initialize(argv)
         if not self.hub:
             # Outside a Hub the learner is whoever signed in: a JUPYTERHUB_USER left in the environment
@@ -448,7 +428,6 @@ class LearnerServer(Voila):
         logging.getLogger("tornado.general").addFilter(_quiet_voila_notices)
         self.voila_configuration.multi_kernel_manager_class = LearnerKernelManager
         self.kernel_websocket_connection_class = ActivityRelay
-        use_cached_exporter()
         self.zygote = self._start_zygote() if self.fork_kernels else None
         self.identity_provider_class: type[IdentityProvider]
         if self.hub:
@@ -471,7 +450,7 @@ class LearnerServer(Voila):
         # Bindings older than any session belong to kernels of earlier runs.
         self.records.forget_old_pages(utcnow() - timedelta(hours=SESSION_HOURS))
         settings["sopcoach_pages"] = self.pages
-        settings["sopcoach_font_awesome"] = self.font_awesome = font_awesome_dir()
+        self.font_awesome = font_awesome_dir()
         settings["xsrf_cookie_kwargs"] = {"samesite": "Lax", "path": self.base_url}
         return settings
 

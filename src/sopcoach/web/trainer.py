@@ -14,18 +14,18 @@ from __future__ import annotations
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import jinja2
 import nbformat
 from jupyter_server.utils import url_escape, url_path_join
 from tornado import web
 from voila.app import Voila
-from voila.tornado.handler import TornadoVoilaHandler
 from voila.tornado.treehandler import TornadoVoilaTreeHandler
 
 from ..i18n import LANGS, t
 from .launch import TRAINER_FOLDERS, quiet_traitlets_notices
-from .server import FONT_AWESOME_CDN, FONT_AWESOME_ROUTE, font_awesome_dir
+from .look import FONT_AWESOME_ROUTE, font_awesome_dir, notebook_heading, use_sopcoach_template
 
 _TEMPLATES = jinja2.Environment(loader=jinja2.FileSystemLoader(str(Path(__file__).with_name("templates"))),
                                 autoescape=True)
@@ -61,14 +61,12 @@ def read_page(root: Path, path: str) -> TrainerPage:
         cell = next(c for c in nb.cells if c.cell_type == "markdown")
     except (OSError, ValueError, StopIteration):
         return TrainerPage(path, (stem, stem), ("", ""))
-    blocks = [b.strip() for b in cell.source.split("\n\n") if b.strip()]
-    head = blocks[0].lstrip("#").strip() if blocks and blocks[0].startswith("#") else stem
-    zh, _, en = head.partition(" · ")
-    texts = blocks[1:3] if len(blocks) >= 3 else ["", ""]
+    title, about = notebook_heading(cell.source) or ((stem, stem), ("", ""))
+    texts = list(about)
     for sentence in _SERVER_ONLY:
         texts = [x.replace(sentence, "").strip() for x in texts]
     texts = [x.replace("`", "") for x in texts]  # markdown code spans read as plain words on a card
-    return TrainerPage(path, (zh.strip(), (en or zh).strip()), (texts[0], texts[1]))
+    return TrainerPage(path, title, (texts[0], texts[1]))
 
 
 def trainer_pages(root: Path) -> list[tuple[tuple[str, str], list[TrainerPage]]]:
@@ -113,32 +111,17 @@ class TrainerHomeHandler(TornadoVoilaTreeHandler):
                     "between Chinese and English with the link at its top right.", lang)))
 
 
-class TrainerPageHandler(TornadoVoilaHandler):
-    """``GET /voila/render/...``: Voila's page, with Font Awesome from this server instead of a public CDN
-    (a trainer's browser, like a learner's, fetches nothing from outside the server)."""
-
-    def write(self, chunk: str | bytes | dict) -> None:
-        if isinstance(chunk, str) and FONT_AWESOME_CDN in chunk and self.settings.get("sopcoach_font_awesome"):
-            chunk = chunk.replace(FONT_AWESOME_CDN, self.base_url + FONT_AWESOME_ROUTE)
-        super().write(chunk)
-
-
 class TrainerServer(Voila):
     """Voila's application with the trainer home page at ``/`` and no outside requests (see the module docstring)."""
 
     name = "sopcoach-trainer-server"
 
-    def init_settings(self) -> dict:
-        settings = super().init_settings()
-        settings["sopcoach_font_awesome"] = font_awesome_dir()
-        return settings
+    def initialize(self, argv: Any = None) -> None:
+        _TEMPLATES.globals["look"] = use_sopcoach_template()  # before Voila looks for its template
+        super().initialize(argv)
 
     def init_handlers(self) -> list:
-        handlers = []
-        for route, handler, *rest in super().init_handlers():
-            if handler is TornadoVoilaHandler:
-                handler = TrainerPageHandler
-            handlers.append((route, handler, *rest))
+        handlers = super().init_handlers()
         home = (self.server_url, TrainerHomeHandler, {"voila_configuration": self.voila_configuration})
         folder = font_awesome_dir()
         fonts = [(url_path_join(self.server_url, FONT_AWESOME_ROUTE + "(.*)"), web.StaticFileHandler,
