@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import re
 from datetime import datetime, timedelta
 from urllib.parse import parse_qs
 from zoneinfo import ZoneInfo
@@ -67,6 +68,45 @@ def page_lang() -> str:
 def t(zh: str, en: str, lang: str | None = None) -> str:
     """Pick the UI string for ``lang`` (default: :func:`current_lang`)."""
     return en if (lang or current_lang()) == "en" else zh
+
+
+#: Characters of Chinese text: CJK ideographs, CJK punctuation and the full-width forms.
+CJK = "\u3000-\u303f\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uff00-\uffef"
+_FULL = {",": "\uff0c", ":": "\uff1a", ";": "\uff1b", "?": "\uff1f", "!": "\uff01"}
+_MARK = re.compile(rf"(?<=[{CJK}])[ \t]*([,:;?!])[ \t]*|[ \t]*([,:;?!])[ \t]*(?=[{CJK}])")
+_PAREN = re.compile(r"[ \t]*\((?P<inner>[^()\n]*)\)[ \t]*")
+_HAS_CJK = re.compile(rf"[{CJK}]")
+
+
+def zh_punct(text: str) -> str:
+    """Return Chinese ``text`` with the half-width ``, : ; ? !`` and ``( )`` next to Chinese made full-width.
+
+    A mark counts as next to Chinese when the character before or after it (blanks and tabs
+    aside) is Chinese; a pair of brackets when it holds Chinese or stands next to it. The blanks
+    around a mark made full-width go (full-width marks carry their own space). Marks between
+    Latin letters or digits stay (``10:00``, ``1,000``, ``seed:1.2.1``).
+
+    >>> zh_punct("得分: 95% (通过分数 90%)")
+    '得分：95%（通过分数 90%）'
+    >>> zh_punct("10:00, 1,000 and (a, b)")
+    '10:00, 1,000 and (a, b)'
+    >>> zh_punct("金额(16,000元)不超过上限,无需审批")
+    '金额（16,000元）不超过上限，无需审批'
+    """
+    def paren(m: re.Match) -> str:
+        around = m.string[max(0, m.start() - 1):m.start()] + m.string[m.end():m.end() + 1]
+        if _HAS_CJK.search(around) or _HAS_CJK.search(m.group("inner")):
+            return f"\uff08{m.group('inner')}\uff09"
+        return m.group(0)
+    text = _PAREN.sub(paren, text)
+    return _MARK.sub(lambda m: _FULL[m.group(1) or m.group(2)], text)
+
+
+def shown(text: "Text | str", lang: str | None = None) -> str:
+    """Return ``text`` (a :class:`Text` or a string already in ``lang``) as a learner page shows it:
+    Chinese with full-width punctuation (:func:`zh_punct`), English as it is."""
+    s = text.get(lang) if isinstance(text, Text) else text
+    return s if (lang or current_lang()) == "en" else zh_punct(s)
 
 
 def local_day(moment: datetime | None, timezone: str) -> str:

@@ -9,6 +9,7 @@ score. No widget holds a key or a correctness flag before the attempt is scored.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import enum
 from datetime import datetime, timedelta
 from fractions import Fraction
@@ -18,12 +19,12 @@ from collections.abc import Callable
 import ipywidgets as w
 
 from ..certification.certificates import certificate_pdf, learner_certificate
-from ..certification.exam import AttemptState, Eligibility, ExamService, QuestionView
-from ..certification.scoring import ScoreReport, floor_percent, key_text, points_text
+from ..certification.exam import AttemptState, AttemptSummary, Eligibility, ExamService, QuestionView, ReviewItem
+from ..certification.scoring import ScoreReport, floor_percent, points_text
 from ..config import Installation
 from ..errors import (AlreadyCertified, AttemptClosed, AttemptExpired, AttemptLimitReached, AuthError, ExamError, InvalidResponse,
-                      LessonsIncomplete, RecordsError, WaitRequired)
-from ..i18n import current_lang, local_day, local_time, t
+                      LessonsIncomplete, RecordsError, StaleAttempt, WaitRequired)
+from ..i18n import current_lang, local_day, local_time, shown, t
 from ..records.models import utcnow
 from ..tables import Cell, Table, render
 from ._common import (CheckboxStyle, DescriptionStyle, ProgressStyle, ToggleButtonStyle, button, database_refusal,
@@ -52,6 +53,7 @@ class Page(str, enum.Enum):
     REVIEW = "review"
     CONFIRM = "confirm"
     RESULT = "result"
+    PAST = "past"  # the review of one closed attempt
 
 
 def refusal_message(exc: Exception, lang: str) -> str:
@@ -69,8 +71,13 @@ def refusal_message(exc: Exception, lang: str) -> str:
     if isinstance(exc, WaitRequired):
         hours = exc.seconds_left / 3600
         return t(f"距下次考试还需等待约 {hours:.1f} 小时。", f"Please wait about {hours:.1f} h before the next attempt.", lang)
+    if isinstance(exc, StaleAttempt):
+        return t("此考试已在另一个窗口中更新，本页已显示最新的答案，请确认后再作答。",
+                 "This exam was changed in another window; this page now shows the latest answers. Check them, then go on.",
+                 lang)
     if isinstance(exc, InvalidResponse):
-        return t("答案格式不正确，请检查后重新输入。", "That answer is not valid; please check it.", lang)
+        return t("答案格式不正确，请检查后重新输入（数值题请输入数字，例如 12.5）。",
+                 "That answer is not valid; please check it (a number for numeric questions, e.g. 12.5).", lang)
     if isinstance(exc, RecordsError):  # the details are in the server log, never in the page
         return database_refusal(exc, lang)
     if isinstance(exc, AuthError):
@@ -79,7 +86,7 @@ def refusal_message(exc: Exception, lang: str) -> str:
             secs = "".join(ch for ch in text if ch.isdigit()) or "?"
             return t(f"登录失败次数过多，请 {secs} 秒后再试。", f"Too many failed sign-ins; try again in {secs} s.", lang)
         return t("员工编号或访问码不正确。", "Unknown employee id or wrong access code.", lang)
-    return str(exc)
+    return t("操作未完成，请刷新页面后再试。", "That did not work; please reload the page and try again.", lang)
 
 
 def attempts_text(el: Eligibility, max_attempts: int, lang: str) -> str:
@@ -148,8 +155,11 @@ class ExamApp:
         self._want_timer = start_timer
         self._answer_widget: w.Widget | None = None
         self._answer_getter: Callable[[], Any] | None = None
+        #: The token of the attempt's answers this page shows (ExamService.answers_version).
+        self._seen: str | None = None
+        self._status_level = ""
 
-        self.title = html_widget(CSS + f"<h2>{esc(self.bp.title.get(self.lang))}</h2>")
+        self.title = html_widget(CSS + f"<h2>{esc(shown(self.bp.title, self.lang))}</h2>")
         self.status = html_widget()
         self.timer = html_widget()
         self.body = vbox()
@@ -193,11 +203,17 @@ class ExamApp:
 
     # -- helpers ------------------------------------------------------------------------------------
     def tr(self, zh: str, en: str) -> str:
-        return t(zh, en, self.lang)
+        return shown(t(zh, en, self.lang), self.lang)
 
     def say(self, text: str, level: str = "info") -> None:
         """Show a short message under the page (never a traceback)."""
         self.status.value = f'<div class="sopcoach-msg-{level}">{esc(text)}</div>' if text else ""
+        self._status_level = level if text else ""
+
+    def _clear_note(self) -> None:
+        """Clear an information line ("Saved") that belongs to the question page; keep a warning."""
+        if self._status_level == "info":
+            self.say("")
 
     def _refuse(self, exc: Exception) -> None:
         log.info("refused: %s (learner %s, attempt %s)", exc, self.learner_id, self.attempt_id)
@@ -276,19 +292,23 @@ class ExamApp:
             (self.tr("题目数量", "Questions"), str(bp.question_count)),
             (self.tr("考试时间", "Time limit"), self.tr(f"{bp.time_limit_minutes} 分钟", f"{bp.time_limit_minutes} minutes")),
             (self.tr("通过分数", "Pass mark"), f"{pct}%"),
-            (self.tr("剩余考试次数", "Attempts left"), f"{el.attempts_left} / {bp.max_attempts}"),
+            (self.tr("考试次数", "Attempts"), self.tr(f"每人最多 {bp.max_attempts} 次，剩余 {el.attempts_left} 次",
+                                                    f"at most {bp.max_attempts}, {el.attempts_left} left")),
+            (self.tr("两次考试间隔", "Between attempts"),
+             self.tr(f"至少 {bp.wait_between_attempts_hours.normalize():f} 小时", f"at least {bp.wait_between_attempts_hours.normalize():f} hours")),
         ]
         table = render(Table([], [[Cell(k, heads_row=True), v] for k, v in rows], css_class="sopcoach-table"))
         html = (self._home_link() + f"<p>{esc(self.tr('您好，', 'Hello, '))}{esc(self.learner_name)}</p>"
-                f"<p>{esc(bp.instructions.get(self.lang))}</p>{table}")
+                f"<p>{esc(shown(bp.instructions, self.lang))}</p>{table}")
         children: list[w.Widget] = [html_widget(html)]
+        past = self._past_attempts_list()
         missing = self.service.missing_lessons(self._learner()) if el.open_attempt is None and not el.passed else []
         if missing:
             titles = {x.id: x for x in self.inst.playbook.lessons}
-            items = "".join(f"<li>{self.nav.link(titles[m].notebook, f'{titles[m].number}. {titles[m].title.get(self.lang)}', '', self.lang)}</li>"
-                            if m in titles else f"<li>{esc(m)}</li>" for m in missing)
+            items = "".join(f"<li>{self.nav.link(titles[m].notebook, f'{titles[m].number}. {shown(titles[m].title, self.lang)}', '', self.lang)}</li>"
+                            for m in missing if m in titles)
             children.append(html_widget(f"<p class='sopcoach-lessons-missing'><b>{esc(refusal_message(LessonsIncomplete('', missing), self.lang))}</b> "
-                                   f"{esc(self.tr('尚未完成的课程:', 'Lessons still to complete:'))}</p><ul>{items}</ul>"))
+                                   f"{esc(self.tr('尚未完成的课程：', 'Lessons still to complete:'))}</p><ul>{items}</ul>"))
         elif el.open_attempt is not None:
             self.start_button.description = self.tr("继续考试", "Resume the exam")
             children.append(self.start_button)
@@ -300,7 +320,7 @@ class ExamApp:
             self.start_button.description = self.tr("开始考试", "Start the exam")
             children.append(self.start_button)
         self.start_button.disabled = False
-        self._set(Page.INSTRUCTIONS, *children)
+        self._set(Page.INSTRUCTIONS, *children, *past)
 
     @safe
     def on_start(self, _button: Any = None) -> None:
@@ -318,6 +338,7 @@ class ExamApp:
         view = self.service.view(self.attempt_id)
         self.index = next((i for i, q in enumerate(view.question_ids) if q not in view.answered), 0)
         self.say("")
+        self._seen = None
         self._start_timer()
         self.show_question()
 
@@ -344,10 +365,18 @@ class ExamApp:
             return False
         return True
 
+    def _sync(self) -> None:
+        """Take the attempt's answers as they are now; warn when another window changed them since."""
+        current = self.service.answers_version(self._attempt())
+        if self._seen is not None and current != self._seen:
+            self._refuse(StaleAttempt("changed in another window"))
+        self._seen = current
+
     def show_question(self) -> None:
         if not self._open():
             return
         self.say("")  # "Saved" belongs to the question it was said for
+        self._sync()
         qv = self.service.question(self._attempt(), self.index, self.lang)
         # The question's number goes last, so the page never shows it above another question's
         # stem or controls (a learner, and the browser tests, read "question 5" as "5 is shown").
@@ -378,10 +407,13 @@ class ExamApp:
             return
         response = self._answer_getter()
         try:
-            self.service.answer(self.attempt_id, qid, response)
+            self._seen = self.service.answer(self.attempt_id, qid, response, expected=self._seen)
         except AttemptClosed as exc:  # includes expired
             self._refuse(exc)
             self.show_result()
+            return
+        except StaleAttempt:  # nothing saved: show what the other window saved, then let the learner choose
+            self.show_question()
             return
         except (InvalidResponse, RecordsError) as exc:
             self._refuse(exc)
@@ -394,10 +426,12 @@ class ExamApp:
             return
         qid = self.service.view(self.attempt_id).question_ids[self.index]
         try:
-            self.service.flag(self.attempt_id, qid, bool(change["new"]))
+            self._seen = self.service.flag(self.attempt_id, qid, bool(change["new"]), expected=self._seen)
         except AttemptClosed as exc:
             self._refuse(exc)
             self.show_result()
+        except StaleAttempt:
+            self.show_question()
         except RecordsError as exc:
             self._refuse(exc)
 
@@ -430,6 +464,8 @@ class ExamApp:
         self.show_review()
 
     def show_review(self) -> None:
+        self._clear_note()
+        self._sync()
         view = self.service.view(self._attempt())
         rows: list[w.Widget] = []
         unanswered = [i for i, q in enumerate(view.question_ids) if q not in view.answered]
@@ -443,7 +479,7 @@ class ExamApp:
                 tags.append(self.tr("未答", "unanswered"))
             if i in flagged:
                 tags.append(self.tr("待复查", "flagged"))
-            b = w.Button(description=self.tr(f"第 {i + 1} 题", f"Question {i + 1}") + f" ({', '.join(tags)})",
+            b = w.Button(description=self.tr(f"第 {i + 1} 题（{'、'.join(tags)}）", f"Question {i + 1} ({', '.join(tags)})"),
                          layout=w.Layout(width="auto"))
             b.on_click(self._goto_handler(i))
             rows.append(b)
@@ -479,6 +515,7 @@ class ExamApp:
     def on_confirm(self, _button: Any = None) -> None:
         if self.page is not Page.CONFIRM or self.attempt_id is None or self._busy:
             return
+        self._clear_note()
         self._busy = True
         self.confirm_button.disabled = True
         try:
@@ -506,43 +543,117 @@ class ExamApp:
         rep = self.service.report(self.attempt_id)
         self.report = rep
         self.timer.value = ""
-        verdict = (f"<span class='sopcoach-pass'>{esc(self.tr('通过', 'Passed'))}</span>" if rep.passed
-                   else f"<span class='sopcoach-fail'>{esc(self.tr('未通过', 'Not passed'))}</span>")
-        points = points_text(rep.earned, rep.possible)
-        head = (f"<h3>{esc(self.tr('考试结果', 'Result'))}</h3><p>{verdict}</p>"
-                f"<p>{esc(self.tr('得分', 'Score'))}: <b class='sopcoach-score'>{rep.percent_display}%</b> "
-                f"(<span class='sopcoach-points'>{esc(self.tr(f'{points} 分', f'{points} points'))}</span>; "
-                f"{esc(self.tr('通过分数', 'pass mark'))} {floor_percent(rep.pass_mark, 0)}%)</p>")
+        self._clear_note()
+        head = self._score_html(rep, self.tr("考试结果", "Result"))
         head += (self._certified_html() if rep.passed
                  else self._next_attempt_html(self.service.eligibility(self._learner())))
         if row.state == AttemptState.EXPIRED.value:
             head += f"<p>{esc(self.tr('考试时间已到，已按截止前保存的答案计分。', 'Time ran out; the answers saved before the deadline were scored.'))}</p>"
-        titles = {s.id: s.title.get(self.lang) for s in self.bp.sections}
+        titles = {s.id: shown(s.title, self.lang) for s in self.bp.sections}
         sec_rows = [[titles.get(k, k), f"{floor_percent(e / p if p else Fraction(0))}%"] for k, (e, p) in rep.sections.items()]
         sections = (f"<h4>{esc(self.tr('分项得分', 'By section'))}</h4>"
                     + render(Table([], sec_rows, css_class="sopcoach-table")))
         missed_html = ""
-        missed = rep.missed()
+        missed = [item for item in self.service.review(self.attempt_id, self._learner(), self.lang) if not item.full_marks]
         if missed:
-            items = []
-            for r in missed:
-                q = self.service.attempt_question(self.attempt_id, r.question_id)
-                clauses = []
-                for cid in r.clauses:
-                    try:
-                        c = self.inst.playbook.clause(cid)
-                        clauses.append(f"{c.title.get(self.lang)} ({c.source if c.source.startswith('seed') else cid})")
-                    except KeyError:
-                        clauses.append(cid)
-                line = (f"<li><b>{esc(q.text.get(self.lang))}</b><br>{esc(self.tr('请复习条款：', 'Re-read: '))}"
-                        f"{esc('; '.join(clauses))}")
-                if self.bp.show_correct_answers == "after_submit":
-                    line += f"<br>{esc(self.tr('正确答案：', 'Correct answer: '))}{esc(key_text(q, self.lang))}"
-                    if q.explanation:
-                        line += f"<br><i>{esc(q.explanation.get(self.lang))}</i>"
-                items.append(line + "</li>")
-            missed_html = (f"<h4>{esc(self.tr('需要复习的题目', 'Questions to revisit'))}</h4><ol>{''.join(items)}</ol>")
-        self._set(Page.RESULT, html_widget(self._home_link() + head + sections + missed_html))
+            items = "".join(f"<li>{self._review_item_html(item, brief=True)}</li>" for item in missed)
+            missed_html = (f"<h4>{esc(self.tr('需要复习的题目', 'Questions to revisit'))}</h4><ol class='sopcoach-missed'>{items}</ol>")
+        attempt_id = self.attempt_id
+        whole = button(self.tr("查看完整答卷", "Review every question"), classes=("sopcoach-review-attempt",))
+        whole.on_click(lambda _b: self.on_past(attempt_id))
+        self._set(Page.RESULT, html_widget(self._home_link() + head + sections + missed_html), whole)
+
+    def _score_html(self, rep: ScoreReport, heading: str) -> str:
+        """Return a result's heading, verdict and score line (percent, points, pass mark)."""
+        verdict = (f"<span class='sopcoach-pass'>{esc(self.tr('通过', 'Passed'))}</span>" if rep.passed
+                   else f"<span class='sopcoach-fail'>{esc(self.tr('未通过', 'Not passed'))}</span>")
+        points = points_text(rep.earned, rep.possible)
+        pct = floor_percent(rep.pass_mark, 0)
+        score = f"<b class='sopcoach-score'>{rep.percent_display}%</b>"
+        pts = f"<span class='sopcoach-points'>{esc(self.tr(f'{points} 分', f'{points} points'))}</span>"
+        line = (f"{esc(self.tr('得分：', 'Score: '))}{score}{esc(self.tr('（', ' ('))}{pts}"
+                f"{esc(self.tr(f'；通过分数 {pct}%）', f'; pass mark {pct}%)'))}")
+        return f"<h3>{esc(heading)}</h3><p>{verdict}</p><p>{line}</p>"
+
+    def _clause_titles(self, clause_ids: tuple[str, ...]) -> str:
+        """Return the clauses by title (a learner never sees a clause id or a seed reference)."""
+        titles = []
+        for cid in clause_ids:
+            try:
+                titles.append(shown(self.inst.playbook.clause(cid).title, self.lang))
+            except KeyError:
+                log.warning("clause %s of a question is not in the playbook", cid)
+        return self.tr("；", "; ").join(dict.fromkeys(titles))
+
+    def _review_item_html(self, item: ReviewItem, brief: bool = False) -> str:
+        """Return one question of a closed attempt: scenario, stem, the learner's answer, the key and
+        explanation when the blueprint shows them, and the clauses to re-read."""
+        qv = item.view
+        scenario, stem = stem_html(qv, self.lang)
+        if item.full_marks:
+            mark = f"<span class='sopcoach-right'>✓ {esc(self.tr('正确', 'Right'))}</span>"
+        elif item.earned > 0:
+            mark = (f"<span class='sopcoach-wrong'>◐ {esc(self.tr('部分正确', 'Partly right'))}"
+                    f"{esc(self.tr(f'（{points_text(item.earned, item.points)} 分）', f' ({points_text(item.earned, item.points)} points)'))}</span>")
+        else:
+            mark = f"<span class='sopcoach-wrong'>✗ {esc(self.tr('错误', 'Wrong'))}</span>"
+        answer = shown(item.answer, self.lang) if item.answer else self.tr("（未作答）", "(not answered)")
+        parts = [scenario + stem if not brief else f"{scenario}<b>{esc(shown(qv.text, self.lang))}</b>",
+                 f"{esc(self.tr('您的答案：', 'Your answer: '))}<span class='sopcoach-own-answer'>{esc(answer)}</span> {mark}"]
+        if item.key is not None:
+            parts.append(f"{esc(self.tr('正确答案：', 'Correct answer: '))}<b class='sopcoach-key'>{esc(shown(item.key, self.lang))}</b>")
+        if item.explanation:
+            parts.append(f"<i class='sopcoach-explanation'>{esc(shown(item.explanation, self.lang))}</i>")
+        clauses = self._clause_titles(item.clauses)
+        if clauses:
+            parts.append(f"<small>{esc(self.tr('请复习条款：', 'Re-read: '))}{esc(clauses)}</small>")
+        return "<br>".join(parts)
+
+    # -- past attempts ----------------------------------------------------------------------------------
+    def _attempt_label(self, a: AttemptSummary) -> str:
+        day = local_day(a.closed_at, self.inst.playbook.calendar.timezone) if a.closed_at else "?"
+        verdict = self.tr("通过", "passed") if a.passed else self.tr("未通过", "not passed")
+        late = self.tr("，超时交卷", ", time ran out") if a.state is AttemptState.EXPIRED else ""
+        return self.tr(f"第 {a.number} 次考试（{day}，{a.percent}%，{verdict}{late}）",
+                       f"Attempt {a.number} ({day}, {a.percent}%, {verdict}{late})")
+
+    def _past_attempts_list(self) -> list[w.Widget]:
+        """Return the learner's closed attempts, each with a button that opens its review (or nothing)."""
+        past = self.service.closed_attempts(self._learner())
+        if not past:
+            return []
+        rows: list[w.Widget] = [html_widget(f"<h4>{esc(self.tr('我的考试记录', 'My past attempts'))}</h4>")]
+        for a in reversed(past):
+            b = button(self.tr("查看答卷", "Review"), classes=("sopcoach-past-attempt", f"sopcoach-past-{a.number}"))
+            b.on_click(self._past_handler(a.attempt_id))
+            rows.append(hbox([html_widget(esc(self._attempt_label(a))), b]))
+        return rows
+
+    def _past_handler(self, attempt_id: int) -> Callable:
+        return lambda _b: self.on_past(attempt_id)
+
+    @safe
+    def on_past(self, attempt_id: int) -> None:
+        """Show the review of one of the learner's closed attempts (the service refuses any other)."""
+        if self.page not in (Page.INSTRUCTIONS, Page.RESULT, Page.PAST) or self.learner_id is None:
+            return
+        items = self.service.review(attempt_id, self.learner_id, self.lang)
+        summary = next((a for a in self.service.closed_attempts(self.learner_id) if a.attempt_id == attempt_id), None)
+        rep = self.service.report(attempt_id)
+        heading = self._attempt_label(summary) if summary is not None else self.tr("答卷", "Answers")
+        note = ("" if self.bp.show_correct_answers == "after_submit" else
+                f"<p class='sopcoach-no-key'>{esc(self.tr('本考试不公布正确答案；请按提示复习相关条款。', 'This exam does not show its correct answers; re-read the clauses named.'))}</p>")
+        body = "".join(f"<li class='sopcoach-review-item'>{self._review_item_html(item)}</li>" for item in items)
+        back = button(self.tr("返回考试页面", "Back to the exam page"), classes=("sopcoach-past-back",))
+        back.on_click(lambda _b: self.on_past_back())
+        self.say("")
+        self._set(Page.PAST, html_widget(self._home_link() + self._score_html(rep, heading) + note
+                                         + f"<ol class='sopcoach-review-list'>{body}</ol>"), back)
+
+    @safe
+    def on_past_back(self) -> None:
+        if self.page is Page.PAST:
+            self.show_instructions()
 
     # -- timer ----------------------------------------------------------------------------------------------
     def tick(self) -> None:
@@ -587,8 +698,8 @@ def stem_html(qv: QuestionView, lang: str | None) -> tuple[str, str]:
     """Return the HTML of a question's scenario box (``""`` without one) and of its stem, as the
     exam page shows them (also the question editor's preview)."""
     scenario = (f"<div class='sopcoach-scenario'><b>{esc(t('情景', 'Scenario', lang))}</b><br>"
-                f"{esc(qv.scenario)}</div>" if qv.scenario else "")
-    return scenario, f"<p><b>{esc(qv.text)}</b></p>"
+                f"{esc(shown(qv.scenario, lang))}</div>" if qv.scenario else "")
+    return scenario, f"<p><b>{esc(shown(qv.text, lang))}</b></p>"
 
 
 def answer_control(qv: QuestionView, lang: str | None, on_change: Callable[[], None]
@@ -602,6 +713,8 @@ def answer_control(qv: QuestionView, lang: str | None, on_change: Callable[[], N
     def tr(zh: str, en: str) -> str:
         return t(zh, en, lang)
 
+    qv = dataclasses.replace(qv, options=[(oid, shown(label, lang)) for oid, label in qv.options],
+                             unit=shown(qv.unit, lang) if qv.unit else qv.unit)
     # q<n> lets tests and assistive tools find the current question.
     classes = ("sopcoach-answer", f"sopcoach-q{qv.number}")
     if qv.type in ("single_choice", "true_false"):
@@ -636,7 +749,7 @@ def answer_control(qv: QuestionView, lang: str | None, on_change: Callable[[], N
     elif qv.type == "ordering":
         current = list(qv.response or [])
         choices = [("—", None)] + [(label, oid) for oid, label in qv.options]
-        blocks = html_widget("<p>" + esc(tr("可选项：", "Blocks: ")) + "；".join(esc(l) for _, l in qv.options) + "</p>")
+        blocks = html_widget("<p>" + esc(tr("可选项：", "Blocks: ")) + esc(tr("；", "; ")).join(esc(l) for _, l in qv.options) + "</p>")
         drops = []
         for pos in range(len(qv.options)):
             d = w.Dropdown(options=choices, value=current[pos] if pos < len(current) else None,
