@@ -368,7 +368,7 @@ def test_tools_tell_sop_from_company_content(inst, clock, code):
     contract = re.search(r"data-stage='contract_negotiation'>(.*?)<", process.diagram.value)
     assert contract.group(1) == "5. 合同签订" and process.diagram.value.count("sopcoach-tag-company") == 1
     tools = LessonApp(inst, "tools", lang="en", clock=clock, learner_id="e8001").tool
-    assert "company wording of seed:1.1.1" in tools.out.value and "(seed:1.1.1)" not in tools.out.value
+    assert "company wording of SOP section 1.1.1" in tools.out.value and "seed:" not in tools.out.value
     conf = LessonApp(inst, "confidentiality", lang="en", clock=clock, learner_id="e8001").tool
     conf.on_judge("personal-channels", False)
-    assert "company wording of seed:3.1.3" in conf.feedback["personal-channels"].value
+    assert "company wording of SOP section 3.1.3" in conf.feedback["personal-channels"].value

@@ -75,6 +75,7 @@ CJK = "\u3000-\u303f\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uff00-\uffef"
 _FULL = {",": "\uff0c", ":": "\uff1a", ";": "\uff1b", "?": "\uff1f", "!": "\uff01"}
 _MARK = re.compile(rf"(?<=[{CJK}])[ \t]*([,:;?!])[ \t]*|[ \t]*([,:;?!])[ \t]*(?=[{CJK}])")
 _PAREN = re.compile(r"[ \t]*\((?P<inner>[^()\n]*)\)[ \t]*")
+_SEED = re.compile(r"(?<![A-Za-z0-9_])seed:(\d+(?:\.\d+)*)")
 _HAS_CJK = re.compile(rf"[{CJK}]")
 
 
@@ -92,21 +93,59 @@ def zh_punct(text: str) -> str:
     '10:00, 1,000 and (a, b)'
     >>> zh_punct("金额(16,000元)不超过上限,无需审批")
     '金额（16,000元）不超过上限，无需审批'
+    >>> zh_punct("数量24(计价单位:每期(1天))")
+    '数量24（计价单位：每期（1天））'
     """
     def paren(m: re.Match) -> str:
         around = m.string[max(0, m.start() - 1):m.start()] + m.string[m.end():m.end() + 1]
         if _HAS_CJK.search(around) or _HAS_CJK.search(m.group("inner")):
             return f"\uff08{m.group('inner')}\uff09"
         return m.group(0)
-    text = _PAREN.sub(paren, text)
+    while True:  # inner brackets first: 每期(1天) inside (计价单位:每期(1天))
+        done = _PAREN.sub(paren, text)
+        if done == text:
+            break
+        text = done
     return _MARK.sub(lambda m: _FULL[m.group(1) or m.group(2)], text)
+
+
+def lt(zh: str, en: str, lang: str | None = None) -> str:
+    """Pick a learner page's string for ``lang`` as :func:`t` does, Chinese with full-width punctuation."""
+    return shown(t(zh, en, lang), lang)
+
+
+_TAG = re.compile(r"(<[^>]*>)")
+
+
+def zh_html(html: str) -> str:
+    """Return Chinese HTML with :func:`zh_punct` applied to its text, never to its tags.
+
+    >>> zh_html("<p class='a:b'>依据: <a href='x?y=1'>条款</a> (规程)</p>")
+    "<p class='a:b'>依据：<a href='x?y=1'>条款</a>（规程）</p>"
+    """
+    parts = _TAG.split(html)
+    return "".join(p if i % 2 else zh_punct(p) for i, p in enumerate(parts))
 
 
 def shown(text: "Text | str", lang: str | None = None) -> str:
     """Return ``text`` (a :class:`Text` or a string already in ``lang``) as a learner page shows it:
-    Chinese with full-width punctuation (:func:`zh_punct`), English as it is."""
-    s = text.get(lang) if isinstance(text, Text) else text
+    a reference to the SOP source (``seed:1.2.1``) in words, Chinese with full-width punctuation
+    (:func:`zh_punct`), English as it is.
+
+    >>> shown("通过线是90%(seed:3.3.1),恰好达到即通过", "zh-CN"), shown("the pass mark (seed:3.3.1)", "en")
+    ('通过线是90%（规程第 3.3.1 节），恰好达到即通过', 'the pass mark (SOP section 3.3.1)')
+    """
+    s = seed_words(text.get(lang) if isinstance(text, Text) else text, lang)
     return s if (lang or current_lang()) == "en" else zh_punct(s)
+
+
+def seed_words(text: str, lang: str | None = None) -> str:
+    """Return ``text`` with each ``seed:N`` (a section of the SOP source) written out in ``lang``.
+
+    >>> seed_words("see seed:1.2.1", "en"), seed_words("见seed:4", "zh-CN")
+    ('see SOP section 1.2.1', '见规程第 4 节')
+    """
+    return _SEED.sub(lambda m: t(f"规程第 {m.group(1)} 节", f"SOP section {m.group(1)}", lang), text)
 
 
 def local_day(moment: datetime | None, timezone: str) -> str:

@@ -13,6 +13,7 @@ from typing import Any
 from collections.abc import Callable, Sequence
 
 import ipywidgets as w
+import traitlets
 from IPython import get_ipython
 from ipywidgets.widgets.widget_bool import CheckboxStyle, ToggleButtonStyle
 from ipywidgets.widgets.widget_description import DescriptionStyle
@@ -20,7 +21,7 @@ from ipywidgets.widgets.widget_int import ProgressStyle
 from ipywidgets.widgets.widget_string import HTMLStyle
 
 from ..errors import ContentError, DatabaseBusy, RecordsError, SchemaMismatch, SopcoachError
-from ..i18n import page_lang, t
+from ..i18n import page_lang, t, zh_html
 
 log = logging.getLogger("sopcoach.ui")
 
@@ -252,10 +253,24 @@ def hbox(children: Any = (), classes: Sequence[str] = (), **kwargs: Any) -> Any:
     return w.HBox(list(children), _dom_classes=tuple(classes), **kwargs)
 
 
-def html_widget(value: str = "", classes: Sequence[str] = (), **kwargs: Any) -> Any:
-    """Return an HTML widget showing ``value``, with CSS ``classes`` and the shared layout and style (pass no ``layout``/``style``)."""
+class ChineseHTML(w.HTML):
+    """An HTML widget of a Chinese learner page: its text, whatever sets it, is shown with
+    full-width punctuation next to Chinese (:func:`sopcoach.i18n.zh_html`; tags are left alone)."""
+
+    @traitlets.validate("value")
+    def _full_width(self, proposal: Any) -> str:
+        return zh_html(proposal["value"])
+
+
+def html_widget(value: str = "", classes: Sequence[str] = (), lang: str | None = None, **kwargs: Any) -> Any:
+    """Return an HTML widget showing ``value``, with CSS ``classes`` and the shared layout and style (pass no ``layout``/``style``).
+
+    ``lang``: the learner page's language; a Chinese page's widget keeps its punctuation
+    full-width (:class:`ChineseHTML`). ``None`` (trainer pages): the text as given.
+    """
     layout, style = shared_html_parts()
-    return w.HTML(value, layout=layout, style=style, _dom_classes=tuple(classes), **kwargs)
+    cls = ChineseHTML if lang is not None and lang != "en" else w.HTML
+    return cls(value, layout=layout, style=style, _dom_classes=tuple(classes), **kwargs)
 
 
 class WholeNumberBox:

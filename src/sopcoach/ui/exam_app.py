@@ -14,7 +14,7 @@ import enum
 from datetime import datetime, timedelta
 from fractions import Fraction
 from typing import Any
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import ipywidgets as w
 
@@ -159,18 +159,18 @@ class ExamApp:
         self._seen: str | None = None
         self._status_level = ""
 
-        self.title = html_widget(CSS + f"<h2>{esc(shown(self.bp.title, self.lang))}</h2>")
-        self.status = html_widget()
-        self.timer = html_widget()
+        self.title = self.html(CSS + f"<h2>{esc(shown(self.bp.title, self.lang))}</h2>")
+        self.status = self.html()
+        self.timer = self.html()
         self.body = vbox()
         self.root = vbox([self.title, self.timer, self.body, self.status], classes=("sopcoach-app",))
 
         # question-page widgets (reused)
         self.progress = w.IntProgress(min=0, max=1, value=0, layout=shared_layout(width="60%"),
                                       style=shared_style(ProgressStyle))
-        self.progress_label = html_widget()
-        self.scenario = html_widget()
-        self.question_text = html_widget()
+        self.progress_label = self.html()
+        self.scenario = self.html()
+        self.question_text = self.html()
         self.answer_box = vbox()
         self.back_button = button(self.tr("上一题", "Back"), icon="arrow-left")
         self.next_button = button(self.tr("下一题", "Next"), icon="arrow-right")
@@ -205,6 +205,10 @@ class ExamApp:
     def tr(self, zh: str, en: str) -> str:
         return shown(t(zh, en, self.lang), self.lang)
 
+    def html(self, value: str = "", classes: Sequence[str] = ()) -> Any:
+        """Return an HTML widget of this page (full-width punctuation on a Chinese page)."""
+        return html_widget(value, classes, lang=self.lang)
+
     def say(self, text: str, level: str = "info") -> None:
         """Show a short message under the page (never a traceback)."""
         self.status.value = f'<div class="sopcoach-msg-{level}">{esc(text)}</div>' if text else ""
@@ -226,7 +230,7 @@ class ExamApp:
     # -- nobody signed in ----------------------------------------------------------------------------
     def show_sign_in(self) -> None:
         """Say that nobody is signed in; signing in happens at the server's door, not in a page."""
-        self._set(Page.SIGN_IN, html_widget(self.tr("<p class='sopcoach-signed-out'>请先登录。</p>",
+        self._set(Page.SIGN_IN, self.html(self.tr("<p class='sopcoach-signed-out'>请先登录。</p>",
                                                "<p class='sopcoach-signed-out'>Please sign in first.</p>")))
 
     def _signed_in(self, learner_id: str, name: str) -> None:
@@ -300,22 +304,22 @@ class ExamApp:
         table = render(Table([], [[Cell(k, heads_row=True), v] for k, v in rows], css_class="sopcoach-table"))
         html = (self._home_link() + f"<p>{esc(self.tr('您好，', 'Hello, '))}{esc(self.learner_name)}</p>"
                 f"<p>{esc(shown(bp.instructions, self.lang))}</p>{table}")
-        children: list[w.Widget] = [html_widget(html)]
+        children: list[w.Widget] = [self.html(html)]
         past = self._past_attempts_list()
         missing = self.service.missing_lessons(self._learner()) if el.open_attempt is None and not el.passed else []
         if missing:
             titles = {x.id: x for x in self.inst.playbook.lessons}
             items = "".join(f"<li>{self.nav.link(titles[m].notebook, f'{titles[m].number}. {shown(titles[m].title, self.lang)}', '', self.lang)}</li>"
                             for m in missing if m in titles)
-            children.append(html_widget(f"<p class='sopcoach-lessons-missing'><b>{esc(refusal_message(LessonsIncomplete('', missing), self.lang))}</b> "
+            children.append(self.html(f"<p class='sopcoach-lessons-missing'><b>{esc(refusal_message(LessonsIncomplete('', missing), self.lang))}</b> "
                                    f"{esc(self.tr('尚未完成的课程：', 'Lessons still to complete:'))}</p><ul>{items}</ul>"))
         elif el.open_attempt is not None:
             self.start_button.description = self.tr("继续考试", "Resume the exam")
             children.append(self.start_button)
         elif el.passed:
-            children.append(html_widget(self._certified_html()))
+            children.append(self.html(self._certified_html()))
         elif el.attempts_left <= 0 or el.wait_seconds > 0:
-            children.append(html_widget(self._next_attempt_html(el)))
+            children.append(self.html(self._next_attempt_html(el)))
         else:
             self.start_button.description = self.tr("开始考试", "Start the exam")
             children.append(self.start_button)
@@ -472,7 +476,7 @@ class ExamApp:
         flagged = [i for i, q in enumerate(view.question_ids) if q in view.flagged]
         summary = self.tr(f"已答 {len(view.answered)} 题，未答 {len(unanswered)} 题，标记待复查 {len(flagged)} 题。",
                           f"Answered {len(view.answered)}, unanswered {len(unanswered)}, flagged {len(flagged)}.")
-        rows.append(html_widget(f"<h3>{esc(self.tr('检查答卷', 'Review'))}</h3><p>{esc(summary)}</p>"))
+        rows.append(self.html(f"<h3>{esc(self.tr('检查答卷', 'Review'))}</h3><p>{esc(summary)}</p>"))
         for i in sorted(set(unanswered) | set(flagged)):
             tags = []
             if i in unanswered:
@@ -503,7 +507,7 @@ class ExamApp:
         warn = self.tr(f"还有 {missing} 题未作答，未答题目不得分。", f"{missing} questions are unanswered and will score nothing.") if missing else ""
         text = self.tr("提交后不能再修改答案。确定提交吗？", "After submitting you cannot change your answers. Submit now?")
         self.confirm_button.disabled = False
-        self._set(Page.CONFIRM, html_widget(f"<p><b>{esc(warn)}</b></p><p>{esc(text)}</p>"),
+        self._set(Page.CONFIRM, self.html(f"<p><b>{esc(warn)}</b></p><p>{esc(text)}</p>"),
                   hbox([self.cancel_button, self.confirm_button]))
 
     @safe
@@ -561,7 +565,7 @@ class ExamApp:
         attempt_id = self.attempt_id
         whole = button(self.tr("查看完整答卷", "Review every question"), classes=("sopcoach-review-attempt",))
         whole.on_click(lambda _b: self.on_past(attempt_id))
-        self._set(Page.RESULT, html_widget(self._home_link() + head + sections + missed_html), whole)
+        self._set(Page.RESULT, self.html(self._home_link() + head + sections + missed_html), whole)
 
     def _score_html(self, rep: ScoreReport, heading: str) -> str:
         """Return a result's heading, verdict and score line (percent, points, pass mark)."""
@@ -622,11 +626,11 @@ class ExamApp:
         past = self.service.closed_attempts(self._learner())
         if not past:
             return []
-        rows: list[w.Widget] = [html_widget(f"<h4>{esc(self.tr('我的考试记录', 'My past attempts'))}</h4>")]
+        rows: list[w.Widget] = [self.html(f"<h4>{esc(self.tr('我的考试记录', 'My past attempts'))}</h4>")]
         for a in reversed(past):
             b = button(self.tr("查看答卷", "Review"), classes=("sopcoach-past-attempt", f"sopcoach-past-{a.number}"))
             b.on_click(self._past_handler(a.attempt_id))
-            rows.append(hbox([html_widget(esc(self._attempt_label(a))), b]))
+            rows.append(hbox([self.html(esc(self._attempt_label(a))), b]))
         return rows
 
     def _past_handler(self, attempt_id: int) -> Callable:
@@ -647,7 +651,7 @@ class ExamApp:
         back = button(self.tr("返回考试页面", "Back to the exam page"), classes=("sopcoach-past-back",))
         back.on_click(lambda _b: self.on_past_back())
         self.say("")
-        self._set(Page.PAST, html_widget(self._home_link() + self._score_html(rep, heading) + note
+        self._set(Page.PAST, self.html(self._home_link() + self._score_html(rep, heading) + note
                                          + f"<ol class='sopcoach-review-list'>{body}</ol>"), back)
 
     @safe
@@ -713,6 +717,9 @@ def answer_control(qv: QuestionView, lang: str | None, on_change: Callable[[], N
     def tr(zh: str, en: str) -> str:
         return t(zh, en, lang)
 
+    def html(value: str = "", classes: tuple[str, ...] = ()) -> Any:
+        return html_widget(value, classes, lang=lang)
+
     qv = dataclasses.replace(qv, options=[(oid, shown(label, lang)) for oid, label in qv.options],
                              unit=shown(qv.unit, lang) if qv.unit else qv.unit)
     # q<n> lets tests and assistive tools find the current question.
@@ -736,7 +743,7 @@ def answer_control(qv: QuestionView, lang: str | None, on_change: Callable[[], N
         ids = [oid for oid, _ in qv.options]
         for box in boxes:
             box.observe(lambda ch: on_change(), names="value")
-        hint = html_widget(tr("<i>多选题：选择所有正确的选项。错选会扣分。</i>",
+        hint = html(tr("<i>多选题：选择所有正确的选项。错选会扣分。</i>",
                               "<i>Select every correct option. Wrong picks cost credit.</i>"))
         widget = vbox([hint, *boxes], classes=classes)
         getter = lambda: [i for i, b in zip(ids, boxes) if b.value]  # noqa: E731
@@ -749,17 +756,17 @@ def answer_control(qv: QuestionView, lang: str | None, on_change: Callable[[], N
     elif qv.type == "ordering":
         current = list(qv.response or [])
         choices = [("—", None)] + [(label, oid) for oid, label in qv.options]
-        blocks = html_widget("<p>" + esc(tr("可选项：", "Blocks: ")) + esc(tr("；", "; ")).join(esc(l) for _, l in qv.options) + "</p>")
+        blocks = html("<p>" + esc(tr("可选项：", "Blocks: ")) + esc(tr("；", "; ")).join(esc(l) for _, l in qv.options) + "</p>")
         drops = []
         for pos in range(len(qv.options)):
             d = w.Dropdown(options=choices, value=current[pos] if pos < len(current) else None,
                            description=tr(f"第 {pos + 1} 位", f"Position {pos + 1}"), layout=shared_layout())
             d.observe(lambda ch: on_change(), names="value")
             drops.append(d)
-        hint = html_widget(tr("<i>按正确顺序为每个位置选择一项；不属于该流程的项不要选。</i>",
+        hint = html(tr("<i>按正确顺序为每个位置选择一项；不属于该流程的项不要选。</i>",
                               "<i>Pick a block for each position in the right order; leave out blocks that do not belong.</i>"))
         widget = vbox([hint, blocks, *drops], classes=classes)
         getter = lambda: [d.value for d in drops if d.value is not None]  # noqa: E731
     else:  # pragma: no cover - the bank validates types
-        widget, getter = html_widget(classes=classes), (lambda: None)
+        widget, getter = html(classes=classes), (lambda: None)
     return widget, getter
