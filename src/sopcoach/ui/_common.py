@@ -332,10 +332,10 @@ class WholeNumberBox:
         v = self.box.value
         shown = f"{v:f}".rstrip("0").rstrip(".") if isinstance(v, float) and math.isfinite(v) else str(v)
         if not isinstance(v, (int, float)) or not math.isfinite(v) or v != int(v):
-            text = t(f"请输入整数(收到 {shown}),未据此计算。",
+            text = t(f"请输入整数（收到 {shown}），未据此计算。",
                      f"Type a whole number (got {shown}); nothing was computed from it.", self.lang)
         elif not self.low <= v <= self.high:
-            text = t(f"请输入 {self.low:,} 到 {self.high:,} 之间的整数(收到 {shown}),未据此计算。",
+            text = t(f"请输入 {self.low:,} 到 {self.high:,} 之间的整数（收到 {shown}），未据此计算。",
                      f"Type a whole number from {self.low:,} to {self.high:,} (got {shown}); nothing was "
                      "computed from it.", self.lang)
         else:

@@ -337,11 +337,17 @@ class LessonApp(LearnerPage):
             return
         self._busy = True
         item.check.disabled = True
+        response = item.response()
         try:
-            fb = self.service.answer(self.learner_id, self.lesson.id, item.q.id, item.response(), self.lang,
+            fb = self.service.answer(self.learner_id, self.lesson.id, item.q.id, response, self.lang,
                                      params=item.params)
         except InvalidResponse:
-            self.say(self.tr("请先作答（数值题请输入数字，例如 12.5）。", "Give an answer first (a number for numeric questions, e.g. 12.5)."), "warning")
+            if response is None or response == []:
+                self.say(self.tr(f"第 {item.number} 题还没有作答，请先作答再检查。",
+                                 f"Question {item.number} has no answer yet; answer it, then check."), "warning")
+            else:
+                self.say(self.tr(f"第 {item.number} 题请输入数字，例如 12.5（收到“{response}”）。",
+                                 f"Question {item.number} takes a number, e.g. 12.5 (got {response})."), "warning")
             return
         except SchemaMismatch:
             self.say(self.tr(*SCHEMA_TEXT), "danger")

@@ -22,7 +22,7 @@ from ..labels import crm_field_label, source_label
 from ..lessons.tools import (FUNNEL_COUNTS, KPI_STAGE, approval, check_follow_up_plan, classify_tier, deadline, funnel,
                              judge_use, objectives, parse_series, quote_line, stage_map, templates_for_stage, trend)
 from ..tables import Cell, Row, Table, render
-from ._common import WholeNumberBox, esc, hbox, html_widget, safe, shared_layout, vbox
+from ._common import WholeNumberBox, esc, hbox, html_widget, log, safe, shared_layout, vbox
 
 WEEKDAYS = {"zh-CN": ["周一", "周二", "周三", "周四", "周五", "周六", "周日"],
             "en": ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"]}
@@ -67,6 +67,43 @@ class Tool:
 
     def say(self, text: str, level: str = "info") -> None:
         self.msg.value = f'<div class="sopcoach-msg-{level}">{esc(text)}</div>' if text else ""
+
+    def number(self, box: w.Text, label: str, low: Decimal | int | None = None, high: Decimal | int | None = None,
+               percent: bool = False) -> Decimal | None:
+        """Return the number typed in ``box`` (thousands separators and a trailing ``%`` allowed);
+        ``None`` after saying, in the page's language, why it was refused (empty, not a number, out
+        of ``[low, high]``). ``label`` names the box in the message."""
+        raw = box.value.strip().replace(",", "").replace("，", "").replace(" ", "")
+        if percent:
+            raw = raw.rstrip("%％")
+        typed = box.value.strip()
+        if not raw:
+            self.say(self.tr(f"请填写{label}。", f"Fill in {label}."), "warning")
+            return None
+        try:
+            value = Decimal(raw)
+        except InvalidOperation:
+            value = Decimal("NaN")
+        if not value.is_finite():
+            self.say(self.tr(f"{label}请输入数字（收到“{typed}”），未据此计算。",
+                             f"Type a number for {label} (got {typed}); nothing was computed from it."), "warning")
+            return None
+        if (low is not None and value < low) or (high is not None and value > high):
+            span = (self.tr(f"{_money(low)} 到 {_money(high)} 之间", f"from {_money(low)} to {_money(high)}") if low is not None and high is not None
+                    else self.tr(f"不小于 {_money(low)}", f"of {_money(low)} or more") if low is not None
+                    else self.tr(f"不大于 {_money(high or 0)}", f"of {_money(high or 0)} or less"))
+            self.say(self.tr(f"{label}应为{span}的数（收到 {typed}），未据此计算。",
+                             f"{label} must be a number {span} (got {typed}); nothing was computed from it."), "warning")
+            return None
+        return value
+
+    def refuse(self, exc: ToolInputError) -> None:
+        """Say, in the page's language, that the inputs give no result (the details go to the server log)."""
+        log.info("lesson tool %s refused its input: %s", self.lesson.tool, exc)
+        self.out.value = ""
+        self.say(self.tr("按这些输入得不出结果：没有任何岗位的权限能覆盖这份报价，或输入超出了规程的范围。请调整后再试。",
+                         "These inputs give no result: no role's authority covers this quote, or an input is outside "
+                         "what the SOP covers. Change them and try again."), "warning")
 
     def role_name(self, role_id: str | None) -> str:
         return next((self.txt(r.name) for r in self.playbook.roles if r.id == role_id), str(role_id))
@@ -206,16 +243,16 @@ class ApprovalTool(Tool):
 
     @safe
     def on_change(self, _change: Any = None) -> None:
-        try:
-            amount = Decimal(self.amount.value.strip().replace(",", ""))
-            discount = Decimal(self.discount.value.strip().rstrip("%")) / 100
-        except InvalidOperation:
-            self.say(self.tr("请输入数字,例如金额 120000、折扣 8(表示8%)。", "Type numbers, e.g. amount 120000 and discount 8 (for 8%)."), "warning")
+        amount = self.number(self.amount, self.tr("金额", "the amount"), low=0)
+        pct = self.number(self.discount, self.tr("折扣", "the discount"), low=0, high=100, percent=True) if amount is not None else None
+        if amount is None or pct is None:
+            self.out.value = ""
             return
+        discount = pct / 100
         try:
             a = approval(self.playbook, self.role.value, amount, discount, self.tier.value)
         except ToolInputError as exc:
-            self.say(str(exc), "warning")
+            self.refuse(exc)
             return
         self.say("")
         lines = []
@@ -375,16 +412,16 @@ class TiersTool(Tool):
 
     @safe
     def on_classify(self, _change: Any = None) -> None:
-        try:
-            revenue = Decimal(self.revenue.value.strip().replace(",", ""))
-        except InvalidOperation:
-            self.say(self.tr("年收入请输入数字(元)。", "Type the revenue as a number (CNY)."), "warning")
-            return
+        revenue = self.number(self.revenue, self.tr("年收入", "the revenue"), low=0)
         employees = self.employees.read()
-        if employees is None:
+        if revenue is None or employees is None:
             self.result.value = ""
             return
-        dec = classify_tier(self.playbook, revenue, employees, self.key.value)
+        try:
+            dec = classify_tier(self.playbook, revenue, employees, self.key.value)
+        except ToolInputError as exc:
+            self.refuse(exc)
+            return
         self.say("")
         tier = dec.tier
         why = []
@@ -602,8 +639,15 @@ class ImprovementTool(Tool):
 
     @safe
     def on_change(self, _change: Any = None) -> None:
-        values = parse_series(self.series.value)
-        verdict = trend(values)
+        try:
+            values = parse_series(self.series.value)
+            verdict = trend(values)
+        except ToolInputError:
+            self.out.value = ""
+            self.say(self.tr(f"请输入用逗号分隔的月度数字，例如 30, 28, 25, 21（收到“{self.series.value.strip()}”）。",
+                             f"Type the monthly values as numbers separated by commas, e.g. 30, 28, 25, 21 (got {self.series.value.strip()})."),
+                     "warning")
+            return
         self.say("")
         kpi = next(k for k in self.playbook.kpis if k.id == self.kpi.value)
         stage = KPI_STAGE.get(kpi.id)
@@ -654,14 +698,17 @@ class CatalogueTool(Tool):
         if quantity is None or self.product.value is None:
             self.out.value = ""
             return
-        try:
-            discount = Decimal(self.discount.value.strip().rstrip("%") or "0") / 100
-            line = quote_line(self.playbook, self.product.value, quantity, discount, self.role.value)
-        except InvalidOperation:
-            self.say(self.tr("折扣请输入数字,例如 8(表示8%)。", "Type the discount as a number, e.g. 8 for 8%."), "warning")
+        if not self.discount.value.strip():
+            self.discount.value = "0"  # an emptied discount box means no discount (this handler runs again)
             return
+        pct = self.number(self.discount, self.tr("折扣", "the discount"), low=0, high=100, percent=True)
+        if pct is None:
+            self.out.value = ""
+            return
+        try:
+            line = quote_line(self.playbook, self.product.value, quantity, pct / 100, self.role.value)
         except ToolInputError as exc:
-            self.say(str(exc), "warning")
+            self.refuse(exc)
             return
         self.say("")
         cur = self.playbook.sop.currency
