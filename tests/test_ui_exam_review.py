@@ -11,6 +11,7 @@ from sopcoach.errors import ExamError, StaleAttempt
 from sopcoach.i18n import shown
 from sopcoach.ui._common import esc
 from sopcoach.ui.exam_app import ExamApp, Page
+from sopcoach.ui.home_app import HomeApp
 from support import correct_response, widget_tree, wrong_response
 
 pytestmark = pytest.mark.databases("sqlite", "postgresql")
@@ -58,6 +59,8 @@ def test_a_closed_attempt_is_reviewed_later_as_it_was_asked(inst, clock):
     """A new page lists the closed attempt; its review shows every question as asked (a template with
     its stored numbers, a scenario), the learner's own answer, the key, and clauses by title."""
     attempt = _closed_attempt(inst, clock)
+    home = HomeApp(inst, lang="zh-CN", clock=clock, learner_id=LEARNER)
+    assert "查看我的 1 次考试答卷" in "\n".join(str(m.get_state()) for m in widget_tree(home.root))
     app = ExamApp(inst, lang="zh-CN", clock=clock, start_timer=False, learner_id=LEARNER)
     assert "第 1 次考试" in _states(app)
     html = _open_review(app)

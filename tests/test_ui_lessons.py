@@ -420,3 +420,25 @@ def test_tools_refuse_bad_numbers_in_the_page_language(inst, clock, code, lang):
     catalogue.discount.value = "x"
     assert ("折扣请输入数字" if zh else "Type a number for the discount") in catalogue.msg.value
     assert catalogue.out.value == ""
+
+
+@pytest.mark.databases("sqlite")
+def test_a_lesson_open_in_two_windows_tells_the_stale_one(inst, clock, code):
+    """Window B checks a practice answer; window A's next check is saved too, and A is told, in its
+    language, that another window changed the practice, and shows B's answer and the progress."""
+    a = LessonApp(inst, "customers", lang="zh-CN", clock=clock, learner_id="e8001")
+    b = LessonApp(inst, "customers", lang="zh-CN", clock=clock, learner_id="e8001")
+    first, second = list(b.items)[:2]
+    _set(b.items[first], correct_response(b.items[first].q))
+    b.items[first].check.click()
+    assert b.status.value == ""
+    _set(a.items[second], correct_response(a.items[second].q))
+    a.items[second].check.click()
+    assert "另一个窗口" in a.status.value
+    answers = inst.records.lesson_progress("e8001")["customers"].practice["answers"]
+    assert first in answers and second in answers
+    assert "sopcoach-right" in a.items[first].feedback.value, "A now shows B's checked answer"
+    assert "已答 2/" in a.progress_line.value
+    _set(a.items[first], correct_response(a.items[first].q))
+    a.items[first].check.click()
+    assert a.status.value == "", "A is up to date again: no warning"

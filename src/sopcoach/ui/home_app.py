@@ -216,6 +216,10 @@ class HomeApp(LearnerPage):
             state = (f"<span class='{css}'>{esc(text)}</span><br>"
                      f"<span class='sopcoach-todo'>{esc(attempts_text(el, bp.max_attempts, self.lang))}</span>")
         link = self.link("exam.ipynb", self.tr("进入考试页面 →", "Go to the exam →"), "sopcoach-exam-link")
-        card = self.html(f"<div class='sopcoach-card'>{head}<p>{esc(facts)}</p><p>{state}</p><p>{link}</p></div>",
+        closed = len(self.inst.exam_service(self.clock).closed_attempts(self._learner()))
+        past = (f"<p class='sopcoach-past-attempts'>"
+                f"{self.link('exam.ipynb', self.tr(f'查看我的 {closed} 次考试答卷 →', f'Review my {closed} past attempt(s) →'), 'sopcoach-past-link')}</p>"
+                if closed else "")
+        card = self.html(f"<div class='sopcoach-card'>{head}<p>{esc(facts)}</p><p>{state}</p><p>{link}</p>{past}</div>",
                            classes=("sopcoach-exam-card",))
         return card

@@ -11,6 +11,8 @@ exam never shows a key before submission).
 """
 from __future__ import annotations
 
+import hashlib
+import json
 import random
 from pathlib import Path
 from datetime import datetime
@@ -202,6 +204,8 @@ class LessonApp(LearnerPage):
         self.lesson = self.service.lesson(lesson_id)
         self.items: dict[str, PracticeItem] = {}
         self.tool: Tool | None = None
+        #: The digest of the stored practice this page shows (see :meth:`_practice_token`).
+        self._seen = ""
         self.progress_line = self.html(classes=("sopcoach-lesson-status",))
         self.bar = w.FloatProgress(min=0, max=100, value=0, layout=shared_layout(width="240px"),
                                    style=shared_style(ProgressStyle))
@@ -241,11 +245,18 @@ class LessonApp(LearnerPage):
         self.body.children = (vbox([*blocks, progress, footer], classes=("sopcoach-lesson-ready",)),)
         self._restore_feedback(self._answers())
         self._show_status(status)
+        self._seen = self._practice_token()
 
     def _title_html(self, nb: LessonNotebook) -> str:
         title = self.txt(fill_facts(self.inst.playbook, nb.title(self.lang), self.lang))
         return (f"<h2>{esc(self.tr(f'第 {self.lesson.number} 课', f'Lesson {self.lesson.number}'))} · "
                 f"{esc(title)}</h2>")
+
+    def _practice_token(self) -> str:
+        """Return a digest of the learner's stored practice of this lesson (changes with every check saved)."""
+        stored = self.inst.records.lesson_progress(self._learner()).get(self.lesson.id)
+        practice = (stored.practice or {}) if stored is not None else {}
+        return hashlib.sha256(json.dumps(practice, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
     def _answers(self) -> dict:
         stored = self.inst.records.lesson_progress(self._learner()).get(self.lesson.id)
@@ -338,6 +349,7 @@ class LessonApp(LearnerPage):
         self._busy = True
         item.check.disabled = True
         response = item.response()
+        stale = self._practice_token() != self._seen  # another window of this lesson saved since this one loaded
         try:
             fb = self.service.answer(self.learner_id, self.lesson.id, item.q.id, response, self.lang,
                                      params=item.params)
@@ -359,7 +371,14 @@ class LessonApp(LearnerPage):
         finally:
             self._busy = False
             item.check.disabled = False
+        if stale:  # this answer is saved; the rest of the page is brought up to what the other window saved
+            self.show()
+            self.say(self.tr("本课练习已在另一个窗口中更新，本页已刷新为最新的答案和进度。",
+                             "This lesson's practice was changed in another window; this page now shows the latest answers and progress."),
+                     "warning")
+            return
         self.say("")
         item.show(fb)
+        self._seen = self._practice_token()
         if fb.status is not None:  # always given for a signed-in learner
             self._show_status(fb.status)
