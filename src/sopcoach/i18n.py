@@ -127,7 +127,7 @@ def zh_html(html: str) -> str:
     return "".join(p if i % 2 else zh_punct(p) for i, p in enumerate(parts))
 
 
-def shown(text: "Text | str", lang: str | None = None) -> str:
+def shown(text: Text | str, lang: str | None = None) -> str:
     """Return ``text`` (a :class:`Text` or a string already in ``lang``) as a learner page shows it:
     a reference to the SOP source (``seed:1.2.1``) in words, Chinese with full-width punctuation
     (:func:`zh_punct`), English as it is.

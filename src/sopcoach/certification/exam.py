@@ -525,7 +525,7 @@ class ExamService:
         """
         now = self.clock()
 
-        def do(tx: Transaction) -> None:
+        def do(tx: Transaction) -> str:
             row = self._open_row(tx, attempt_id, now)
             if question_id not in row.question_ids:
                 raise InvalidResponse(f"question {question_id!r} is not part of this attempt")
@@ -546,7 +546,7 @@ class ExamService:
         Same refusals as :meth:`answer` (``expected`` too)."""
         now = self.clock()
 
-        def do(tx: Transaction) -> None:
+        def do(tx: Transaction) -> str:
             row = self._open_row(tx, attempt_id, now)
             if question_id not in row.question_ids:
                 raise InvalidResponse(f"question {question_id!r} is not part of this attempt")
