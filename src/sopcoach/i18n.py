@@ -75,6 +75,7 @@ CJK = "\u3000-\u303f\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uff00-\uffef"
 _FULL = {",": "\uff0c", ":": "\uff1a", ";": "\uff1b", "?": "\uff1f", "!": "\uff01"}
 _MARK = re.compile(rf"(?<=[{CJK}])[ \t]*([,:;?!])[ \t]*|[ \t]*([,:;?!])[ \t]*(?=[{CJK}])")
 _PAREN = re.compile(r"[ \t]*\((?P<inner>[^()\n]*)\)[ \t]*")
+_AMOUNT = re.compile(r"(?<![\d.,])\d{5,}(?=\s*元)|(?<=CNY )\d{5,}(?!\d|[.,]\d)")
 _SEED = re.compile(r"(?<![A-Za-z0-9_])seed:(\d+(?:\.\d+)*)")
 _HAS_CJK = re.compile(rf"[{CJK}]")
 
@@ -129,13 +130,16 @@ def zh_html(html: str) -> str:
 
 def shown(text: Text | str, lang: str | None = None) -> str:
     """Return ``text`` (a :class:`Text` or a string already in ``lang``) as a learner page shows it:
-    a reference to the SOP source (``seed:1.2.1``) in words, Chinese with full-width punctuation
-    (:func:`zh_punct`), English as it is.
+    a reference to the SOP source (``seed:1.2.1``) in words, an amount of money with thousands
+    separators (``300000元`` as ``300,000元``), Chinese with full-width punctuation (:func:`zh_punct`).
 
     >>> shown("通过线是90%(seed:3.3.1),恰好达到即通过", "zh-CN"), shown("the pass mark (seed:3.3.1)", "en")
     ('通过线是90%（规程第 3.3.1 节），恰好达到即通过', 'the pass mark (SOP section 3.3.1)')
+    >>> shown("权限为300000元", "zh-CN"), shown("up to CNY 300000, 2025", "en")
+    ('权限为300,000元', 'up to CNY 300,000, 2025')
     """
     s = seed_words(text.get(lang) if isinstance(text, Text) else text, lang)
+    s = _AMOUNT.sub(lambda m: f"{int(m.group(0)):,}", s)
     return s if (lang or current_lang()) == "en" else zh_punct(s)
 
 

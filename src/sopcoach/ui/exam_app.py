@@ -602,16 +602,16 @@ class ExamApp:
         else:
             mark = f"<span class='sopcoach-wrong'>✗ {esc(self.tr('错误', 'Wrong'))}</span>"
         answer = shown(item.answer, self.lang) if item.answer else self.tr("（未作答）", "(not answered)")
-        parts = [scenario + stem if not brief else f"{scenario}<b>{esc(shown(qv.text, self.lang))}</b>",
-                 f"{esc(self.tr('您的答案：', 'Your answer: '))}<span class='sopcoach-own-answer'>{esc(answer)}</span> {mark}"]
+        lines = [f"{esc(self.tr('您的答案：', 'Your answer: '))}<span class='sopcoach-own-answer'>{esc(answer)}</span> {mark}"]
         if item.key is not None:
-            parts.append(f"{esc(self.tr('正确答案：', 'Correct answer: '))}<b class='sopcoach-key'>{esc(shown(item.key, self.lang))}</b>")
+            lines.append(f"{esc(self.tr('正确答案：', 'Correct answer: '))}<b class='sopcoach-key'>{esc(shown(item.key, self.lang))}</b>")
         if item.explanation:
-            parts.append(f"<i class='sopcoach-explanation'>{esc(shown(item.explanation, self.lang))}</i>")
+            lines.append(f"<i class='sopcoach-explanation'>{esc(shown(item.explanation, self.lang))}</i>")
         clauses = self._clause_titles(item.clauses)
         if clauses:
-            parts.append(f"<small>{esc(self.tr('请复习条款：', 'Re-read: '))}{esc(clauses)}</small>")
-        return "<br>".join(parts)
+            lines.append(f"<small>{esc(self.tr('请复习条款：', 'Re-read: '))}{esc(clauses)}</small>")
+        head = scenario + (f"<p><b>{esc(shown(qv.text, self.lang))}</b></p>" if brief else stem)
+        return head + "".join(f"<div class='sopcoach-review-line'>{line}</div>" for line in lines)
 
     # -- past attempts ----------------------------------------------------------------------------------
     def _attempt_label(self, a: AttemptSummary) -> str:
