@@ -5,6 +5,7 @@ import pytest
 
 from sopcoach.certification.exam import AttemptState
 from sopcoach.certification.scoring import points_text
+from sopcoach.i18n import shown
 from sopcoach.ui.exam_app import ExamApp, Page
 import base64
 import re
@@ -109,7 +110,7 @@ def test_all_wrong_shows_fail_and_clauses_to_reread(app, inst):
     assert "<span class='sopcoach-fail'>未通过</span>" in html and "请复习条款：" in html
     assert "seed:" not in html and "FAIL" not in html
     missed = app.service.report(app.attempt_id).missed()
-    title = inst.playbook.clause(missed[0].clauses[0]).title.zh_CN
+    title = shown(inst.playbook.clause(missed[0].clauses[0]).title, "zh-CN")
     assert title in html and f"({missed[0].clauses[0]})" not in html
 
 
