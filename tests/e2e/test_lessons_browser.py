@@ -10,6 +10,7 @@ import time
 import pytest
 
 from sopcoach.lessons.progress import LessonService
+from sopcoach.i18n import shown
 from support import (LEARNER_ROOT, PAGE_LOAD_MS, ROOT, SESSION_COOKIE, correct_response, installation_at,
                      learner_env, sign_in_browser)
 
@@ -68,13 +69,13 @@ def answer_practice(page, q, timeout: float = TIMEOUT, inst=None, lesson_id: str
         q, _ = LessonService(inst).variant(q.id, stored()["params"])
     resp = correct_response(q)
     if q.type == "single_choice":
-        label = next(o.text.get("zh-CN") for o in q.options if o.id == resp)
+        label = next(shown(o.text, "zh-CN") for o in q.options if o.id == resp)
         box.locator(".widget-radio-box label", has_text=label).first.click()
     elif q.type == "true_false":
         box.locator(".widget-radio-box label", has_text="正确" if resp else "错误").first.click()
     elif q.type == "multiple_choice":
         for oid in resp:
-            label = next(o.text.get("zh-CN") for o in q.options if o.id == oid)
+            label = next(shown(o.text, "zh-CN") for o in q.options if o.id == oid)
             box.locator(".widget-checkbox label", has_text=label).first.click()
     else:
         field = box.locator(".widget-text input").first
