@@ -224,6 +224,6 @@ def test_a_decimal_in_a_whole_number_box_is_refused_next_to_it(lesson_server, pa
     box = page.locator(".sopcoach-employees input")
     box.fill("2.5")
     box.press("Enter")
-    page.locator(".sopcoach-box-refusal", has_text="请输入整数(收到 2.5),未据此计算。").wait_for(timeout=TIMEOUT)
+    page.locator(".sopcoach-box-refusal", has_text="请输入整数（收到 2.5），未据此计算。").wait_for(timeout=TIMEOUT)
     assert page.locator(".sopcoach-tier").count() == 0
     page.locator(".sopcoach-tool").screenshot(path=str(artifacts / "whole-number-refusal.png"))
