@@ -594,13 +594,8 @@ class ExamApp:
         explanation when the blueprint shows them, and the clauses to re-read."""
         qv = item.view
         scenario, stem = stem_html(qv, self.lang)
-        if item.full_marks:
-            mark = f"<span class='sopcoach-right'>✓ {esc(self.tr('正确', 'Right'))}</span>"
-        elif item.earned > 0:
-            mark = (f"<span class='sopcoach-wrong'>◐ {esc(self.tr('部分正确', 'Partly right'))}"
-                    f"{esc(self.tr(f'（{points_text(item.earned, item.points)} 分）', f' ({points_text(item.earned, item.points)} points)'))}</span>")
-        else:
-            mark = f"<span class='sopcoach-wrong'>✗ {esc(self.tr('错误', 'Wrong'))}</span>"
+        pts = points_text(item.earned, item.points)
+        mark = credit_mark(item.full_marks, item.earned > 0, self.tr(f"（{pts} 分）", f" ({pts} points)"), self.lang)
         answer = shown(item.answer, self.lang) if item.answer else self.tr("（未作答）", "(not answered)")
         lines = [f"{esc(self.tr('您的答案：', 'Your answer: '))}<span class='sopcoach-own-answer'>{esc(answer)}</span> {mark}"]
         if item.key is not None:
@@ -696,6 +691,17 @@ class ExamApp:
         if self._timer_task is not None:
             self._timer_task.cancel()
             self._timer_task = None
+
+
+def credit_mark(full: bool, partly: bool, detail: str, lang: str | None,
+                right: tuple[str, str] = ("正确", "Right"), wrong: tuple[str, str] = ("错误", "Wrong")) -> str:
+    """Return the mark of an answer: ✓ right, ◐ partly right followed by ``detail`` (its credit, in
+    the page's language), or ✗ wrong; ``right`` and ``wrong`` are the (zh-CN, en) words."""
+    if full:
+        return f"<span class='sopcoach-right'>✓ {esc(t(*right, lang))}</span>"
+    if partly:
+        return f"<span class='sopcoach-wrong'>◐ {esc(t('部分正确', 'Partly right', lang))}{esc(detail)}</span>"
+    return f"<span class='sopcoach-wrong'>✗ {esc(t(*wrong, lang))}</span>"
 
 
 def stem_html(qv: QuestionView, lang: str | None) -> tuple[str, str]:

@@ -31,6 +31,7 @@ from ..lessons.progress import PASS_FRACTION, Feedback, LessonService, LessonSta
 from ..lessons.notebook import LessonNotebook, Prose, fill_facts, prose_html, strip_title
 from ._common import (SCHEMA_TEXT, CheckboxStyle, DescriptionStyle, ProgressStyle, button, database_refusal, esc, hbox,
                       html_widget, log, safe, shared_layout, shared_style, vbox)
+from .exam_app import credit_mark
 from .home_app import LearnerPage
 from .lesson_tools import Tool, build_tool
 from .navigation import Navigator
@@ -167,13 +168,9 @@ class PracticeItem:
         return self.text.value.strip() or None
 
     def show(self, fb: Feedback) -> None:
-        if fb.correct:
-            head = f"<span class='sopcoach-right'>✓ {esc(lt('回答正确', 'Correct', self.lang))}</span>"
-        elif fb.credit > 0:
-            head = (f"<span class='sopcoach-wrong'>◐ {esc(lt('部分正确', 'Partly right', self.lang))}"
-                    f"{esc(lt(f'（{floor_percent(fb.credit)}%）', f' ({floor_percent(fb.credit)}%)', self.lang))}</span>")
-        else:
-            head = f"<span class='sopcoach-wrong'>✗ {esc(lt('回答错误', 'Not right', self.lang))}</span>"
+        pct = floor_percent(fb.credit)
+        head = credit_mark(fb.correct, fb.credit > 0, lt(f"（{pct}%）", f" ({pct}%)", self.lang), self.lang,
+                           right=("回答正确", "Correct"), wrong=("回答错误", "Not right"))
         parts = [head, f"{esc(lt('正确答案：', 'Answer: ', self.lang))}<b>{esc(self.txt(fb.key))}</b>"]
         if fb.explanation:
             parts.append(f"<i>{esc(self.txt(fb.explanation))}</i>")
