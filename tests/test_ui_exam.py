@@ -5,6 +5,7 @@ import pytest
 
 from sopcoach.certification.exam import AttemptState
 from sopcoach.certification.scoring import points_text
+from sopcoach.i18n import shown
 from sopcoach.ui.exam_app import ExamApp, Page
 import base64
 import re
@@ -102,11 +103,15 @@ def test_all_right_shows_pass_in_the_page(app, inst):
 
 
 def test_all_wrong_shows_fail_and_clauses_to_reread(app, inst):
-    """A failed attempt shows 未通过 and, per missed question, the clause to re-read."""
+    """A failed attempt shows 未通过 and, per missed question, the clause to re-read by its title
+    (never a clause id or a seed reference)."""
     _take(app, inst, right=False)
     html = app.body.children[0].value
-    assert "<span class='sopcoach-fail'>未通过</span>" in html and "请复习条款" in html and "seed:" in html
-    assert "FAIL" not in html
+    assert "<span class='sopcoach-fail'>未通过</span>" in html and "请复习条款：" in html
+    assert "seed:" not in html and "FAIL" not in html
+    missed = app.service.report(app.attempt_id).missed()
+    title = shown(inst.playbook.clause(missed[0].clauses[0]).title, "zh-CN")
+    assert title in html and f"({missed[0].clauses[0]})" not in html
 
 
 def _page_text(app) -> str:

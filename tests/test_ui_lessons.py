@@ -93,7 +93,7 @@ def test_empty_answer_is_refused_without_saving(inst, clock, code):
     """Checking without an answer shows a message and saves nothing."""
     app = LessonApp(inst, "customers", lang="en", clock=clock, learner_id="e8001")
     next(iter(app.items.values())).check.click()
-    assert "Give an answer first" in app.status.value
+    assert "has no answer yet; answer it, then check" in app.status.value
     assert not (inst.records.lesson_progress("e8001")["customers"].practice or {}).get("answers")
 
 
@@ -110,7 +110,7 @@ def test_catalogue_tool_prices_a_line_and_names_the_approver(inst, clock, code):
     tool.discount.value = "12"
     assert "after 12% off, the quote amount is 88,704 CNY" in tool.out.value
     tool.discount.value = "abc"
-    assert "Type the discount as a number" in tool.msg.value
+    assert "Type a number for the discount (got abc)" in tool.msg.value and tool.out.value == ""
 
 
 def test_approval_tool_shows_the_approver_and_the_clause(inst, clock, code):
@@ -170,10 +170,10 @@ def test_funnel_tool_changes_with_the_numbers(inst, clock, code):
 
 
 @pytest.mark.parametrize(("lesson", "lang", "box", "result", "refusal"), [
-    ("customers", "zh-CN", lambda t: t.employees, lambda t: t.result, "请输入整数(收到 2.5),未据此计算。"),
+    ("customers", "zh-CN", lambda t: t.employees, lambda t: t.result, "请输入整数（收到 2.5），未据此计算。"),
     ("customers", "en", lambda t: t.days[2], lambda t: t.plan_out, "Type a whole number (got 2.5); nothing was computed"),
     ("crm_kpis", "en", lambda t: t.counts["needs_confirmed"], lambda t: t.funnel_out, "Type a whole number (got 2.5)"),
-    ("crm_kpis", "zh-CN", lambda t: t.lost, lambda t: t.funnel_out, "请输入整数(收到 2.5)"),
+    ("crm_kpis", "zh-CN", lambda t: t.lost, lambda t: t.funnel_out, "请输入整数（收到 2.5）"),
 ])
 def test_number_boxes_refuse_a_decimal_next_to_the_box(inst, clock, code, lesson, lang, box, result, refusal):
     """2.5 in a whole-number box is kept as typed, refused next to the box, and computes nothing; a whole one is taken again."""
@@ -195,7 +195,7 @@ def test_number_boxes_refuse_out_of_range_and_the_sla_amount_computes_nothing(in
     tool = LessonApp(inst, "service_levels", lang="zh-CN", clock=clock, learner_id="e8001").tool
     tool.sla.value = tool.CUSTOM
     tool.value.value = 2.5
-    assert "sopcoach-due" not in tool.out.value and "请输入整数(收到 2.5)" in tool.value.note.value
+    assert "sopcoach-due" not in tool.out.value and "请输入整数（收到 2.5）" in tool.value.note.value
     tool.value.value = 2
     assert "sopcoach-due" in tool.out.value and tool.value.note.value == ""
 
@@ -368,7 +368,77 @@ def test_tools_tell_sop_from_company_content(inst, clock, code):
     contract = re.search(r"data-stage='contract_negotiation'>(.*?)<", process.diagram.value)
     assert contract.group(1) == "5. 合同签订" and process.diagram.value.count("sopcoach-tag-company") == 1
     tools = LessonApp(inst, "tools", lang="en", clock=clock, learner_id="e8001").tool
-    assert "company wording of seed:1.1.1" in tools.out.value and "(seed:1.1.1)" not in tools.out.value
+    assert "company wording of SOP section 1.1.1" in tools.out.value and "seed:" not in tools.out.value
     conf = LessonApp(inst, "confidentiality", lang="en", clock=clock, learner_id="e8001").tool
     conf.on_judge("personal-channels", False)
-    assert "company wording of seed:3.1.3" in conf.feedback["personal-channels"].value
+    assert "company wording of SOP section 3.1.3" in conf.feedback["personal-channels"].value
+
+
+@pytest.mark.databases("sqlite")
+def test_a_number_practice_question_refuses_text_in_the_page_language(inst, clock, code):
+    """``abc`` in a numeric practice question is refused in the page's language (saying a number is
+    wanted, not "answer first") and saves nothing; an empty check says to answer first."""
+    for lang, empty, wrong in (("zh-CN", "还没有作答", "请输入数字，例如 12.5（收到“abc”）"),
+                               ("en", "has no answer yet", 'takes a number, e.g. 12.5 (got abc)')):
+        app = LessonApp(inst, "crm_kpis", lang=lang, clock=clock, learner_id="e8001")
+        item = next(it for it in app.items.values() if it.q.type == "numeric")
+        item.check.click()
+        assert empty in app.status.value
+        item.text.value = "abc"
+        item.check.click()
+        assert wrong in app.status.value
+        stored = (inst.records.lesson_progress("e8001")["crm_kpis"].practice or {}).get("answers") or {}
+        assert item.q.id not in stored
+
+
+@pytest.mark.databases("sqlite")
+@pytest.mark.parametrize("lang", ["zh-CN", "en"])
+def test_tools_refuse_bad_numbers_in_the_page_language(inst, clock, code, lang):
+    """Text, a negative amount or a discount above 100% in a tool's box gives a message in the page's
+    language (no library text in English, no result computed)."""
+    zh = lang == "zh-CN"
+    cjk = re.compile(r"[\u4e00-\u9fff]")
+    approval = LessonApp(inst, "authority", lang=lang, clock=clock, learner_id="e8001").tool
+    for box, value, words in ((approval.amount, "abc", ("金额请输入数字", "Type a number for the amount")),
+                              (approval.amount, "-5", ("金额应为不小于 0 的数", "the amount must be a number of 0 or more")),
+                              (approval.discount, "150", ("折扣应为0 到 100 之间的数", "the discount must be a number from 0 to 100"))):
+        box.value = value
+        expected = words[0] if zh else words[1]
+        assert expected.replace(" ", "") in approval.msg.value.replace(" ", ""), approval.msg.value
+        assert approval.out.value == ""
+        assert bool(cjk.search(approval.msg.value)) == zh
+        box.value = "120000" if box is approval.amount else "8"
+        assert approval.msg.value == "" and "sopcoach-approver" in approval.out.value
+    trend = LessonApp(inst, "improvement", lang=lang, clock=clock, learner_id="e8001").tool
+    trend.series.value = "30, abc, 25"
+    assert ("用逗号分隔的月度数字" if zh else "separated by commas") in trend.msg.value and trend.out.value == ""
+    tiers = LessonApp(inst, "customers", lang=lang, clock=clock, learner_id="e8001").tool
+    tiers.revenue.value = "-1"
+    assert ("年收入应为不小于 0 的数" if zh else "the revenue must be a number of 0 or more").replace(" ", "") in \
+        tiers.msg.value.replace(" ", "")
+    catalogue = LessonApp(inst, "products", lang=lang, clock=clock, learner_id="e8001").tool
+    catalogue.discount.value = "x"
+    assert ("折扣请输入数字" if zh else "Type a number for the discount") in catalogue.msg.value
+    assert catalogue.out.value == ""
+
+
+@pytest.mark.databases("sqlite")
+def test_a_lesson_open_in_two_windows_tells_the_stale_one(inst, clock, code):
+    """Window B checks a practice answer; window A's next check is saved too, and A is told, in its
+    language, that another window changed the practice, and shows B's answer and the progress."""
+    a = LessonApp(inst, "customers", lang="zh-CN", clock=clock, learner_id="e8001")
+    b = LessonApp(inst, "customers", lang="zh-CN", clock=clock, learner_id="e8001")
+    first, second = list(b.items)[:2]
+    _set(b.items[first], correct_response(b.items[first].q))
+    b.items[first].check.click()
+    assert b.status.value == ""
+    _set(a.items[second], correct_response(a.items[second].q))
+    a.items[second].check.click()
+    assert "另一个窗口" in a.status.value
+    answers = inst.records.lesson_progress("e8001")["customers"].practice["answers"]
+    assert first in answers and second in answers
+    assert "sopcoach-right" in a.items[first].feedback.value, "A now shows B's checked answer"
+    assert "已答 2/" in a.progress_line.value
+    _set(a.items[first], correct_response(a.items[first].q))
+    a.items[first].check.click()
+    assert a.status.value == "", "A is up to date again: no warning"

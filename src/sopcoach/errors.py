@@ -305,6 +305,10 @@ class CalendarRangeError(BusinessTimeError):
     """A date lies outside the years whose holidays and make-up working days the calendar knows."""
 
 
+class StaleAttempt(ExamError):
+    """A page acted on an attempt whose answers changed in another window since it loaded them."""
+
+
 class ToolInputError(SopcoachError, ValueError):
     """A lesson tool got an input it cannot use (negative amount, unknown role, ...)."""
 

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import re
 from datetime import datetime, timedelta
 from urllib.parse import parse_qs
 from zoneinfo import ZoneInfo
@@ -67,6 +68,88 @@ def page_lang() -> str:
 def t(zh: str, en: str, lang: str | None = None) -> str:
     """Pick the UI string for ``lang`` (default: :func:`current_lang`)."""
     return en if (lang or current_lang()) == "en" else zh
+
+
+#: Characters of Chinese text: CJK ideographs, CJK punctuation and the full-width forms.
+CJK = "\u3000-\u303f\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uff00-\uffef"
+_FULL = {",": "\uff0c", ":": "\uff1a", ";": "\uff1b", "?": "\uff1f", "!": "\uff01"}
+_MARK = re.compile(rf"(?<=[{CJK}])[ \t]*([,:;?!])[ \t]*|[ \t]*([,:;?!])[ \t]*(?=[{CJK}])")
+_PAREN = re.compile(r"[ \t]*\((?P<inner>[^()\n]*)\)[ \t]*")
+_AMOUNT = re.compile(r"(?<![\d.,])\d{5,}(?=\s*元)|(?<=CNY )\d{5,}(?!\d|[.,]\d)")
+_SEED = re.compile(r"(?<![A-Za-z0-9_])seed:(\d+(?:\.\d+)*)")
+_HAS_CJK = re.compile(rf"[{CJK}]")
+
+
+def zh_punct(text: str) -> str:
+    """Return Chinese ``text`` with the half-width ``, : ; ? !`` and ``( )`` next to Chinese made full-width.
+
+    A mark counts as next to Chinese when the character before or after it (blanks and tabs
+    aside) is Chinese; a pair of brackets when it holds Chinese or stands next to it. The blanks
+    around a mark made full-width go (full-width marks carry their own space). Marks between
+    Latin letters or digits stay (``10:00``, ``1,000``, ``seed:1.2.1``).
+
+    >>> zh_punct("得分: 95% (通过分数 90%)")
+    '得分：95%（通过分数 90%）'
+    >>> zh_punct("10:00, 1,000 and (a, b)")
+    '10:00, 1,000 and (a, b)'
+    >>> zh_punct("金额(16,000元)不超过上限,无需审批")
+    '金额（16,000元）不超过上限，无需审批'
+    >>> zh_punct("数量24(计价单位:每期(1天))")
+    '数量24（计价单位：每期（1天））'
+    """
+    def paren(m: re.Match) -> str:
+        around = m.string[max(0, m.start() - 1):m.start()] + m.string[m.end():m.end() + 1]
+        if _HAS_CJK.search(around) or _HAS_CJK.search(m.group("inner")):
+            return f"\uff08{m.group('inner')}\uff09"
+        return m.group(0)
+    while True:  # inner brackets first: 每期(1天) inside (计价单位:每期(1天))
+        done = _PAREN.sub(paren, text)
+        if done == text:
+            break
+        text = done
+    return _MARK.sub(lambda m: _FULL[m.group(1) or m.group(2)], text)
+
+
+def lt(zh: str, en: str, lang: str | None = None) -> str:
+    """Pick a learner page's string for ``lang`` as :func:`t` does, Chinese with full-width punctuation."""
+    return shown(t(zh, en, lang), lang)
+
+
+_TAG = re.compile(r"(<[^>]*>)")
+
+
+def zh_html(html: str) -> str:
+    """Return Chinese HTML with :func:`zh_punct` applied to its text, never to its tags.
+
+    >>> zh_html("<p class='a:b'>依据: <a href='x?y=1'>条款</a> (规程)</p>")
+    "<p class='a:b'>依据：<a href='x?y=1'>条款</a>（规程）</p>"
+    """
+    parts = _TAG.split(html)
+    return "".join(p if i % 2 else zh_punct(p) for i, p in enumerate(parts))
+
+
+def shown(text: Text | str, lang: str | None = None) -> str:
+    """Return ``text`` (a :class:`Text` or a string already in ``lang``) as a learner page shows it:
+    a reference to the SOP source (``seed:1.2.1``) in words, an amount of money with thousands
+    separators (``300000元`` as ``300,000元``), Chinese with full-width punctuation (:func:`zh_punct`).
+
+    >>> shown("通过线是90%(seed:3.3.1),恰好达到即通过", "zh-CN"), shown("the pass mark (seed:3.3.1)", "en")
+    ('通过线是90%（规程第 3.3.1 节），恰好达到即通过', 'the pass mark (SOP section 3.3.1)')
+    >>> shown("权限为300000元", "zh-CN"), shown("up to CNY 300000, 2025", "en")
+    ('权限为300,000元', 'up to CNY 300,000, 2025')
+    """
+    s = seed_words(text.get(lang) if isinstance(text, Text) else text, lang)
+    s = _AMOUNT.sub(lambda m: f"{int(m.group(0)):,}", s)
+    return s if (lang or current_lang()) == "en" else zh_punct(s)
+
+
+def seed_words(text: str, lang: str | None = None) -> str:
+    """Return ``text`` with each ``seed:N`` (a section of the SOP source) written out in ``lang``.
+
+    >>> seed_words("see seed:1.2.1", "en"), seed_words("见seed:4", "zh-CN")
+    ('see SOP section 1.2.1', '见规程第 4 节')
+    """
+    return _SEED.sub(lambda m: t(f"规程第 {m.group(1)} 节", f"SOP section {m.group(1)}", lang), text)
 
 
 def local_day(moment: datetime | None, timezone: str) -> str:

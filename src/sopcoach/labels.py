@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 
 import pandas as pd
 
-from .i18n import t
+from .i18n import seed_words, t
 
 #: Column name -> (zh-CN, en) label.
 COLUMNS: dict[str, tuple[str, str]] = {
@@ -102,6 +102,48 @@ UNITS: dict[str, str] = {
     **dict.fromkeys(("working_days_median", "working_days_mean", "working_days_median_change"), "working_days"),
     "hours_median": "hours",
 }
+
+
+#: CRM field name (``crm_fields``, ``required_fields`` of playbook/process.yaml) -> (zh-CN, en) label.
+CRM_FIELDS: dict[str, tuple[str, str]] = {
+    "source": ("客户来源", "lead source"), "industry": ("行业", "industry"), "size": ("规模", "company size"),
+    "contact_name": ("联系人", "contact name"), "contact_phone": ("联系电话", "contact phone"),
+    "lead_assigned_at": ("线索分配时间", "lead assigned at"), "first_contact_at": ("首次接触时间", "first contact at"),
+    "current_solution": ("现有方案", "current solution"), "pain_points": ("痛点", "pain points"),
+    "budget_range": ("预算范围", "budget range"), "decision_maker": ("决策人", "decision maker"),
+    "customer_tier": ("客户等级", "customer class"), "needs_confirmed_at": ("需求确认时间", "needs confirmed at"),
+    "recommended_products": ("推荐产品", "recommended products"),
+    "proposal_sent_at": ("方案发送时间", "proposal sent at"), "demo_date": ("演示日期", "demo date"),
+    "demo_attendees": ("演示参加人", "demo attendees"), "proposal_accepted_at": ("方案接受时间", "proposal accepted at"),
+    "quote_amount": ("报价金额", "quote amount"), "discount": ("折扣", "discount"), "approved_by": ("审批人", "approved by"),
+    "quote_sent_at": ("报价发送时间", "quote sent at"), "quote_accepted_at": ("报价接受时间", "quote accepted at"),
+    "contract_number": ("合同编号", "contract number"), "contract_amount": ("合同金额", "contract amount"),
+    "contract_signed_at": ("合同签订时间", "contract signed at"), "delivered_at": ("交付时间", "delivered at"),
+    "invoice_number": ("发票号", "invoice number"), "invoice_date": ("开票日期", "invoice date"),
+    "amount_received": ("回款金额", "amount received"), "payment_received_at": ("回款时间", "payment received at"),
+    "satisfaction_call_at": ("满意度回访时间", "satisfaction call at"),
+}
+
+
+def crm_field_label(field: str, lang: str | None = None) -> str:
+    """Return a CRM field's label in ``lang`` (a field without a label: its name with blanks for ``_``).
+
+    >>> crm_field_label("quote_amount", "zh-CN"), crm_field_label("quote_amount", "en"), crm_field_label("x_y", "en")
+    ('报价金额', 'quote amount', 'x y')
+    """
+    zh, en = CRM_FIELDS.get(field, (field.replace("_", " "),) * 2)
+    return t(zh, en, lang)
+
+
+def source_label(ref: str, lang: str | None = None) -> str:
+    """Return a clause source (``seed:1.2.1``, ``company-setting``) as a learner reads it.
+
+    >>> source_label("seed:1.2.1", "zh-CN"), source_label("seed:1.2.1", "en"), source_label("company-setting", "zh-CN")
+    ('规程第 1.2.1 节', 'SOP section 1.2.1', '公司设定')
+    """
+    if ref.startswith("seed:"):
+        return seed_words(ref, lang)
+    return t("公司设定", "company setting", lang)
 
 
 def column_label(column: str, lang: str | None = None, timezone: str | None = None) -> str:

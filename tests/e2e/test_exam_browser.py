@@ -13,6 +13,7 @@ import pytest
 import requests
 
 from sopcoach.certification.exam import attempt_question
+from sopcoach.i18n import shown
 from support import (LEARNER_ROOT, PAGE_LOAD_MS, ROOT, complete_lessons, correct_response, installation_at,
                      learner_env, sign_in_browser, sign_in_session, wrong_response)
 
@@ -62,7 +63,7 @@ def _answer_in_browser(page, inst, attempt, index: int, response) -> None:
     q = attempt_question(inst.bank, attempt, qid)
     if response is None:
         return
-    labels = {o.id: o.text.get("zh-CN") for o in getattr(q, "options", []) or getattr(q, "blocks", [])}
+    labels = {o.id: shown(o.text, "zh-CN") for o in getattr(q, "options", []) or getattr(q, "blocks", [])}
     app = page.locator(f".sopcoach-q{index + 1}")
     app.wait_for(timeout=TIMEOUT)
     if q.type == "single_choice":
@@ -88,7 +89,7 @@ def _shown_response(page, q, index: int):
     """Read the response the page's controls show for question ``index`` (as the database stores it)."""
     box = page.locator(f".sopcoach-q{index + 1}")
     box.wait_for(timeout=TIMEOUT)
-    by_label = {o.text.get("zh-CN").strip(): o.id for o in getattr(q, "options", []) or getattr(q, "blocks", [])}
+    by_label = {shown(o.text, "zh-CN").strip(): o.id for o in getattr(q, "options", []) or getattr(q, "blocks", [])}
     if q.type in ("single_choice", "true_false"):
         checked = box.locator(".widget-radio-box label").filter(has=page.locator("input:checked"))
         if checked.count() != 1:
@@ -208,7 +209,7 @@ def test_reload_mid_exam_resumes(exam_server, page, artifacts):
         page.get_by_text(f"第 {i + 1} 题，共 {n} 题").wait_for(timeout=TIMEOUT)
         view = service.question(attempt.id, i, "zh-CN")
         assert view.question_id == attempt.question_ids[i]
-        page.locator(".sopcoach-learner-app p > b", has_text=view.text).first.wait_for(timeout=TIMEOUT)
+        page.locator(".sopcoach-learner-app p > b", has_text=shown(view.text, "zh-CN")).first.wait_for(timeout=TIMEOUT)
         _wait_shown(page, attempt_question(inst.bank, attempt, view.question_id), i, saved[view.question_id].response)
 
 

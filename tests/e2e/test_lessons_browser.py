@@ -10,6 +10,7 @@ import time
 import pytest
 
 from sopcoach.lessons.progress import LessonService
+from sopcoach.i18n import shown
 from support import (LEARNER_ROOT, PAGE_LOAD_MS, ROOT, SESSION_COOKIE, correct_response, installation_at,
                      learner_env, sign_in_browser)
 
@@ -68,13 +69,13 @@ def answer_practice(page, q, timeout: float = TIMEOUT, inst=None, lesson_id: str
         q, _ = LessonService(inst).variant(q.id, stored()["params"])
     resp = correct_response(q)
     if q.type == "single_choice":
-        label = next(o.text.get("zh-CN") for o in q.options if o.id == resp)
+        label = next(shown(o.text, "zh-CN") for o in q.options if o.id == resp)
         box.locator(".widget-radio-box label", has_text=label).first.click()
     elif q.type == "true_false":
         box.locator(".widget-radio-box label", has_text="正确" if resp else "错误").first.click()
     elif q.type == "multiple_choice":
         for oid in resp:
-            label = next(o.text.get("zh-CN") for o in q.options if o.id == oid)
+            label = next(shown(o.text, "zh-CN") for o in q.options if o.id == oid)
             box.locator(".widget-checkbox label", has_text=label).first.click()
     else:
         field = box.locator(".widget-text input").first
@@ -223,6 +224,6 @@ def test_a_decimal_in_a_whole_number_box_is_refused_next_to_it(lesson_server, pa
     box = page.locator(".sopcoach-employees input")
     box.fill("2.5")
     box.press("Enter")
-    page.locator(".sopcoach-box-refusal", has_text="请输入整数(收到 2.5),未据此计算。").wait_for(timeout=TIMEOUT)
+    page.locator(".sopcoach-box-refusal", has_text="请输入整数（收到 2.5），未据此计算。").wait_for(timeout=TIMEOUT)
     assert page.locator(".sopcoach-tier").count() == 0
     page.locator(".sopcoach-tool").screenshot(path=str(artifacts / "whole-number-refusal.png"))

@@ -19,6 +19,7 @@ import requests
 from sopcoach.certification.exam import attempt_question
 from sopcoach.content.playbook import load_playbook
 from sopcoach.content.quizbank import load_bank
+from sopcoach.i18n import shown
 from support import raise_supervisor_limit
 from trainer_servers import Trainer, serve_trainer
 
@@ -308,7 +309,7 @@ def _answer(page, q, index: int) -> None:
     """Answer question ``index`` (0-based) of the page right, through its controls."""
     from support import correct_response
     response = correct_response(q)
-    labels = {o.id: o.text.get("zh-CN") for o in getattr(q, "options", []) or getattr(q, "blocks", [])}
+    labels = {o.id: shown(o.text, "zh-CN") for o in getattr(q, "options", []) or getattr(q, "blocks", [])}
     box = page.locator(f".sopcoach-q{index + 1}")
     box.wait_for(timeout=60_000)
     if q.type == "single_choice":

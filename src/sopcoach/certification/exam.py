@@ -19,9 +19,14 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+import hashlib
+import json
 import random
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from decimal import Decimal
+from fractions import Fraction
 from math import ceil
 from typing import Any
 from collections.abc import Callable
@@ -30,12 +35,13 @@ from collections.abc import Set as AbstractSet
 from ..content.quizbank import (Bank, Blueprint, MultipleChoice, Numeric, Ordering, Section, SingleChoice, TrueFalse,
                                 display_order)
 from ..errors import (AlreadyCertified, AttemptClosed, AttemptExpired, AttemptLimitReached, ExamError, InvalidResponse,
-                      LessonsIncomplete, QuestionsNeedReview, WaitRequired)
+                      LessonsIncomplete, QuestionsNeedReview, StaleAttempt, WaitRequired)
 from ..i18n import Text, t
 from ..records.models import Answer, Attempt, from_db, to_db, utcnow
 from ..records.store import Records, Transaction
 from .certificates import RECERT_INFIX, issue_for_attempt
-from .scoring import ScoreReport, check_response, floor_percent, report_from_json, report_to_json, score_attempt
+from .scoring import (ScoreReport, check_response, floor_percent, key_text, number_text, report_from_json, report_to_json,
+                      score_attempt)
 from .variants import TemplateError, build, instantiate, variant_seed
 
 
@@ -229,6 +235,81 @@ class AttemptView:
         return max(0, int((self.deadline_at - now).total_seconds()))
 
 
+def _answers_token(answers: Iterable[Answer]) -> str:
+    """Return a short digest of an attempt's answers (question, response, flag, revision)."""
+    state = sorted((a.question_id, json.dumps(a.response, sort_keys=True), bool(a.flagged), a.revision or 0)
+                   for a in answers)
+    return hashlib.sha256(json.dumps(state).encode()).hexdigest()[:16]
+
+
+@dataclass(frozen=True)
+class AttemptSummary:
+    """A closed attempt as the learner's list of past attempts shows it.
+
+    ``percent`` is the score in percent, rounded down to one decimal (a Decimal); ``closed_at``
+    is aware UTC.
+    """
+
+    attempt_id: int
+    number: int
+    state: AttemptState
+    closed_at: datetime | None
+    percent: Decimal
+    passed: bool
+
+
+@dataclass(frozen=True)
+class ReviewItem:
+    """One question of a closed attempt as its review shows it to the learner.
+
+    ``view`` is the question as the attempt asked it (a template rebuilt from the stored params,
+    the attempt's option order, the learner's ``response``); ``answer`` is that response in words
+    (``""``: unanswered); ``earned`` and ``points`` are exact. ``key`` and ``explanation`` are
+    ``None`` when the blueprint shows no correct answers (``show_correct_answers: never``);
+    ``clauses`` are clause ids (the page shows their titles).
+    """
+
+    view: QuestionView
+    answer: str
+    earned: Fraction
+    points: Fraction
+    key: str | None
+    explanation: str | None
+    clauses: tuple[str, ...]
+
+    @property
+    def full_marks(self) -> bool:
+        return self.earned == self.points
+
+
+def response_text(q: Any, response: Any, lang: str | None) -> str:
+    """Return a stored response to ``q`` in words (option texts, 正确/错误, the number with its
+    unit, the blocks in order); ``""`` when unanswered.
+
+    >>> response_text(TrueFalse.model_validate({"id": "x", "type": "true_false", "section": "s", "clauses": ["c"],
+    ...     "text": {"zh-CN": "对吗", "en": "Right?"}, "answer": True}), False, "en")
+    'False'
+    """
+    if response is None or response == []:
+        return ""
+    if isinstance(q, TrueFalse):
+        return t("正确", "True", lang) if response else t("错误", "False", lang)
+    if isinstance(q, (SingleChoice, MultipleChoice)):
+        texts = {o.id: o.text.get(lang) for o in q.options}
+        chosen = response if isinstance(response, list) else [response]
+        return t("；", "; ", lang).join(texts.get(oid, str(oid)) for oid in chosen)
+    if isinstance(q, Ordering):
+        texts = {o.id: o.text.get(lang) for o in q.blocks}
+        return " → ".join(texts.get(oid, str(oid)) for oid in response)
+    if isinstance(q, Numeric):
+        unit = f" {q.unit.get(lang)}" if q.unit else ""
+        try:
+            return number_text(Decimal(str(response))) + unit
+        except ArithmeticError:
+            return str(response) + unit
+    return str(response)
+
+
 @dataclass(frozen=True)
 class Eligibility:
     """Whether the learner may start (or resume) an attempt now, and why not."""
@@ -292,6 +373,60 @@ class ExamService:
             wait = max(0, int((ready - now).total_seconds() + 0.999))
         left = max(0, self.blueprint.max_attempts - len(rows))
         return Eligibility(len(rows), left, open_rows[0].id if open_rows else None, passed, wait)
+
+    def closed_attempts(self, learner_id: str) -> list[AttemptSummary]:
+        """Return the learner's closed (scored or expired) attempts at this exam, by attempt number."""
+        rows = self.records.transaction(lambda tx: tx.attempts(learner_id, self.blueprint.id))
+        return [AttemptSummary(r.id, r.number, AttemptState(r.state), from_db(r.closed_at) if r.closed_at else None,
+                               Decimal(r.percent or "0"), bool(r.passed))
+                for r in rows if r.state != AttemptState.STARTED.value]
+
+    def review(self, attempt_id: int, learner_id: str, lang: str | None = None) -> list[ReviewItem]:
+        """Return every question of a closed attempt of ``learner_id``, in exam order, for its review.
+
+        The key and the explanation are given only when the blueprint shows correct answers after
+        submission (``show_correct_answers: after_submit``); an open attempt has no review at all,
+        so no key of an attempt still running ever leaves the server.
+
+        Raises
+        ------
+        ExamError
+            When the attempt is not one of ``learner_id``'s, or is still open (expiring it first
+            when its time is up).
+        """
+        self.expire_if_due(attempt_id)
+        row = self.records.attempt(attempt_id)
+        if row is None or row.learner_id != learner_id or row.exam_id != self.blueprint.id:
+            raise ExamError(f"attempt {attempt_id} is not one of {learner_id}'s attempts at {self.blueprint.id}")
+        if row.state == AttemptState.STARTED.value:
+            raise ExamError(f"attempt {attempt_id} is still open; it can be reviewed once it is submitted")
+        results = {r.question_id: r for r in self._stored_report(row).results}
+        answers = self.records.answers(attempt_id)
+        show_key = self.blueprint.show_correct_answers == "after_submit"
+        items = []
+        total = len(row.question_ids)
+        for i, qid in enumerate(row.question_ids):
+            q = attempt_question(self.bank, row, qid)
+            ans = answers.get(qid)
+            response = ans.response if ans else None
+            res = results.get(qid)
+            view = question_view(q, row.option_orders.get(qid, []), lang, i + 1, total, response)
+            items.append(ReviewItem(
+                view, response_text(q, response, lang), res.earned if res else Fraction(0),
+                res.points if res else Fraction(q.points),
+                key_text(q, lang) if show_key else None,
+                q.explanation.get(lang) if show_key and q.explanation else None,
+                tuple(res.clauses if res else q.clauses)))
+        return items
+
+    def answers_version(self, attempt_id: int) -> str:
+        """Return a token that changes whenever an answer or flag of the attempt changes.
+
+        A page keeps the token of the answers it shows; :meth:`answer` and :meth:`flag` given an
+        ``expected`` token refuse with :class:`StaleAttempt` when the answers changed since (another
+        window of the same attempt saved one).
+        """
+        return _answers_token(self.records.answers(attempt_id).values())
 
     def missing_lessons(self, learner_id: str) -> list[str]:
         """Return the lesson ids the learner must still complete (empty without a lesson gate)."""
@@ -369,10 +504,17 @@ class ExamService:
             return row.id
         return self.records.transaction(do)
 
-    def answer(self, attempt_id: int, question_id: str, response: Any) -> None:
-        """Save a response as it is given (the latest one counts).
+    def answer(self, attempt_id: int, question_id: str, response: Any, expected: str | None = None) -> str:
+        """Save a response as it is given (the latest one counts); return the answers' new token
+        (:meth:`answers_version`).
+
+        ``expected``: the token of the answers the page shows; when the attempt's answers changed
+        since (another window saved one), nothing is saved.
 
         Raises
+        ------
+        StaleAttempt
+            When ``expected`` is given and no longer the attempt's token.
         ------
         AttemptExpired
             When the time limit has passed (the attempt is then scored as expired).
@@ -383,34 +525,41 @@ class ExamService:
         """
         now = self.clock()
 
-        def do(tx: Transaction) -> None:
+        def do(tx: Transaction) -> str:
             row = self._open_row(tx, attempt_id, now)
             if question_id not in row.question_ids:
                 raise InvalidResponse(f"question {question_id!r} is not part of this attempt")
             value = check_response(attempt_question(self.bank, row, question_id), response)
+            self._check_version(tx, attempt_id, expected)
             ans = tx.answer(attempt_id, question_id)
             if ans is None:
                 tx.add(Answer(attempt_id=attempt_id, question_id=question_id, response=value,
                              flagged=False, revision=1, answered_at=to_db(now)))
             elif ans.response != value:
                 ans.response, ans.revision, ans.answered_at = value, ans.revision + 1, to_db(now)
-        self._guarded(attempt_id, do)
+            tx.flush()
+            return _answers_token(tx.answers(attempt_id))
+        return self._guarded(attempt_id, do)
 
-    def flag(self, attempt_id: int, question_id: str, flagged: bool) -> None:
-        """Mark a question for review (or clear the mark). Same refusals as :meth:`answer`."""
+    def flag(self, attempt_id: int, question_id: str, flagged: bool, expected: str | None = None) -> str:
+        """Mark a question for review (or clear the mark); return the answers' new token.
+        Same refusals as :meth:`answer` (``expected`` too)."""
         now = self.clock()
 
-        def do(tx: Transaction) -> None:
+        def do(tx: Transaction) -> str:
             row = self._open_row(tx, attempt_id, now)
             if question_id not in row.question_ids:
                 raise InvalidResponse(f"question {question_id!r} is not part of this attempt")
+            self._check_version(tx, attempt_id, expected)
             ans = tx.answer(attempt_id, question_id)
             if ans is None:
                 tx.add(Answer(attempt_id=attempt_id, question_id=question_id, response=None,
                              flagged=bool(flagged), revision=0, answered_at=to_db(now)))
             else:
                 ans.flagged = bool(flagged)
-        self._guarded(attempt_id, do)
+            tx.flush()
+            return _answers_token(tx.answers(attempt_id))
+        return self._guarded(attempt_id, do)
 
     def submit(self, attempt_id: int) -> ScoreReport:
         """Submit and score the attempt; idempotent.
@@ -495,9 +644,15 @@ class ExamService:
             raise AttemptExpired("the time limit has passed; answers are no longer accepted")
         return row
 
-    def _guarded(self, attempt_id: int, fn: Callable[[Transaction], None]) -> None:
+    @staticmethod
+    def _check_version(tx: Transaction, attempt_id: int, expected: str | None) -> None:
+        """Refuse with :class:`StaleAttempt` when the attempt's answers are not the ``expected`` ones."""
+        if expected is not None and _answers_token(tx.answers(attempt_id)) != expected:
+            raise StaleAttempt(f"the answers of attempt {attempt_id} changed in another window since this one loaded them")
+
+    def _guarded(self, attempt_id: int, fn: Callable[[Transaction], str]) -> str:
         try:
-            self.records.transaction(fn)
+            return self.records.transaction(fn)
         except AttemptExpired:
             self.expire_if_due(attempt_id)
             raise

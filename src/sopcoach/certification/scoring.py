@@ -343,6 +343,16 @@ def points_text(earned: Fraction, possible: Fraction) -> str:
     return f"{_number_text(earned)}/{_number_text(possible)}"
 
 
+def number_text(d: Decimal) -> str:
+    """Return a number as people read it: thousands separated, no trailing zeros.
+
+    >>> number_text(Decimal("100000")), number_text(Decimal("12.50")), number_text(Decimal("-1234.5"))
+    ('100,000', '12.5', '-1,234.5')
+    """
+    d = d.normalize()
+    return f"{d:,.0f}" if d == d.to_integral_value() else f"{d:,f}"
+
+
 def _number_text(x: Fraction) -> str:
     dec = exact_decimal(x)
     if dec is None:
@@ -390,8 +400,8 @@ def key_text(q: Any, lang: str | None = None) -> str:
     if isinstance(q, Numeric):
         if q.answer is None:
             raise ExamError(f"question {q.id} has no single answer to show as its key")
-        tol = f" ± {q.tolerance.normalize():f}" if q.tolerance else ""
-        return f"{q.answer.normalize():f}{tol}" + (f" {q.unit.get(lang)}" if q.unit else "")
+        tol = f" ± {number_text(q.tolerance)}" if q.tolerance else ""
+        return f"{number_text(q.answer)}{tol}" + (f" {q.unit.get(lang)}" if q.unit else "")
     if isinstance(q, Ordering):
         return " → ".join(o.text.get(lang) for o in q.items)
     return ""

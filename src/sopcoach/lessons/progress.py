@@ -251,13 +251,12 @@ class LessonService:
         return self._feedback(q, _frac(stored.get("credit", "0")), lang, None)
 
     def _feedback(self, q: Any, earned: Fraction, lang: str | None, status: LessonStatus | None) -> Feedback:
-        clauses = []
+        clauses = []  # by title: a learner never sees a clause id
         for cid in q.clauses:
             try:
-                c = self.playbook.clause(cid)
-                clauses.append(f"{c.title.get(lang)} ({c.source if c.source.startswith('seed') else cid})")
+                clauses.append(self.playbook.clause(cid).title.get(lang))
             except KeyError:
-                clauses.append(cid)
+                continue
         explanation = render_text(self.playbook, q.explanation, lang) if q.explanation else None
         return Feedback(q.id, earned, key_text(q, lang), explanation, tuple(clauses), status)
 

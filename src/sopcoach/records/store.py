@@ -129,6 +129,10 @@ class Transaction:
     def answer(self, attempt_id: int, question_id: str) -> Answer | None:
         return self._s.get(Answer, (attempt_id, question_id))
 
+    def answers(self, attempt_id: int) -> list[Answer]:
+        """Return every stored answer row of an attempt (the flagged-only ones too)."""
+        return list(self._s.scalars(select(Answer).where(Answer.attempt_id == attempt_id)))
+
     def responses(self, attempt_id: int) -> dict[str, Any]:
         """Return the stored response of each answered question of an attempt, by question id."""
         return {a.question_id: a.response for a in

@@ -13,6 +13,7 @@ from typing import Any
 from collections.abc import Callable, Sequence
 
 import ipywidgets as w
+import traitlets
 from IPython import get_ipython
 from ipywidgets.widgets.widget_bool import CheckboxStyle, ToggleButtonStyle
 from ipywidgets.widgets.widget_description import DescriptionStyle
@@ -20,7 +21,7 @@ from ipywidgets.widgets.widget_int import ProgressStyle
 from ipywidgets.widgets.widget_string import HTMLStyle
 
 from ..errors import ContentError, DatabaseBusy, RecordsError, SchemaMismatch, SopcoachError
-from ..i18n import page_lang, t
+from ..i18n import page_lang, t, zh_html
 
 log = logging.getLogger("sopcoach.ui")
 
@@ -252,10 +253,24 @@ def hbox(children: Any = (), classes: Sequence[str] = (), **kwargs: Any) -> Any:
     return w.HBox(list(children), _dom_classes=tuple(classes), **kwargs)
 
 
-def html_widget(value: str = "", classes: Sequence[str] = (), **kwargs: Any) -> Any:
-    """Return an HTML widget showing ``value``, with CSS ``classes`` and the shared layout and style (pass no ``layout``/``style``)."""
+class ChineseHTML(w.HTML):
+    """An HTML widget of a Chinese learner page: its text, whatever sets it, is shown with
+    full-width punctuation next to Chinese (:func:`sopcoach.i18n.zh_html`; tags are left alone)."""
+
+    @traitlets.validate("value")
+    def _full_width(self, proposal: Any) -> str:
+        return zh_html(proposal["value"])
+
+
+def html_widget(value: str = "", classes: Sequence[str] = (), lang: str | None = None, **kwargs: Any) -> Any:
+    """Return an HTML widget showing ``value``, with CSS ``classes`` and the shared layout and style (pass no ``layout``/``style``).
+
+    ``lang``: the learner page's language; a Chinese page's widget keeps its punctuation
+    full-width (:class:`ChineseHTML`). ``None`` (trainer pages): the text as given.
+    """
     layout, style = shared_html_parts()
-    return w.HTML(value, layout=layout, style=style, _dom_classes=tuple(classes), **kwargs)
+    cls = ChineseHTML if lang is not None and lang != "en" else w.HTML
+    return cls(value, layout=layout, style=style, _dom_classes=tuple(classes), **kwargs)
 
 
 class WholeNumberBox:
@@ -317,10 +332,10 @@ class WholeNumberBox:
         v = self.box.value
         shown = f"{v:f}".rstrip("0").rstrip(".") if isinstance(v, float) and math.isfinite(v) else str(v)
         if not isinstance(v, (int, float)) or not math.isfinite(v) or v != int(v):
-            text = t(f"请输入整数(收到 {shown}),未据此计算。",
+            text = t(f"请输入整数（收到 {shown}），未据此计算。",
                      f"Type a whole number (got {shown}); nothing was computed from it.", self.lang)
         elif not self.low <= v <= self.high:
-            text = t(f"请输入 {self.low:,} 到 {self.high:,} 之间的整数(收到 {shown}),未据此计算。",
+            text = t(f"请输入 {self.low:,} 到 {self.high:,} 之间的整数（收到 {shown}），未据此计算。",
                      f"Type a whole number from {self.low:,} to {self.high:,} (got {shown}); nothing was "
                      "computed from it.", self.lang)
         else:

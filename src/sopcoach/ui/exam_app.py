@@ -9,21 +9,22 @@ score. No widget holds a key or a correctness flag before the attempt is scored.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import enum
 from datetime import datetime, timedelta
 from fractions import Fraction
 from typing import Any
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import ipywidgets as w
 
 from ..certification.certificates import certificate_pdf, learner_certificate
-from ..certification.exam import AttemptState, Eligibility, ExamService, QuestionView
-from ..certification.scoring import ScoreReport, floor_percent, key_text, points_text
+from ..certification.exam import AttemptState, AttemptSummary, Eligibility, ExamService, QuestionView, ReviewItem
+from ..certification.scoring import ScoreReport, floor_percent, points_text
 from ..config import Installation
 from ..errors import (AlreadyCertified, AttemptClosed, AttemptExpired, AttemptLimitReached, AuthError, ExamError, InvalidResponse,
-                      LessonsIncomplete, RecordsError, WaitRequired)
-from ..i18n import current_lang, local_day, local_time, t
+                      LessonsIncomplete, RecordsError, StaleAttempt, WaitRequired)
+from ..i18n import current_lang, local_day, local_time, shown, t
 from ..records.models import utcnow
 from ..tables import Cell, Table, render
 from ._common import (CheckboxStyle, DescriptionStyle, ProgressStyle, ToggleButtonStyle, button, database_refusal,
@@ -52,6 +53,7 @@ class Page(str, enum.Enum):
     REVIEW = "review"
     CONFIRM = "confirm"
     RESULT = "result"
+    PAST = "past"  # the review of one closed attempt
 
 
 def refusal_message(exc: Exception, lang: str) -> str:
@@ -69,8 +71,13 @@ def refusal_message(exc: Exception, lang: str) -> str:
     if isinstance(exc, WaitRequired):
         hours = exc.seconds_left / 3600
         return t(f"距下次考试还需等待约 {hours:.1f} 小时。", f"Please wait about {hours:.1f} h before the next attempt.", lang)
+    if isinstance(exc, StaleAttempt):
+        return t("此考试已在另一个窗口中更新，本页已显示最新的答案，请确认后再作答。",
+                 "This exam was changed in another window; this page now shows the latest answers. Check them, then go on.",
+                 lang)
     if isinstance(exc, InvalidResponse):
-        return t("答案格式不正确，请检查后重新输入。", "That answer is not valid; please check it.", lang)
+        return t("答案格式不正确，请检查后重新输入（数值题请输入数字，例如 12.5）。",
+                 "That answer is not valid; please check it (a number for numeric questions, e.g. 12.5).", lang)
     if isinstance(exc, RecordsError):  # the details are in the server log, never in the page
         return database_refusal(exc, lang)
     if isinstance(exc, AuthError):
@@ -79,7 +86,7 @@ def refusal_message(exc: Exception, lang: str) -> str:
             secs = "".join(ch for ch in text if ch.isdigit()) or "?"
             return t(f"登录失败次数过多，请 {secs} 秒后再试。", f"Too many failed sign-ins; try again in {secs} s.", lang)
         return t("员工编号或访问码不正确。", "Unknown employee id or wrong access code.", lang)
-    return str(exc)
+    return t("操作未完成，请刷新页面后再试。", "That did not work; please reload the page and try again.", lang)
 
 
 def attempts_text(el: Eligibility, max_attempts: int, lang: str) -> str:
@@ -148,19 +155,22 @@ class ExamApp:
         self._want_timer = start_timer
         self._answer_widget: w.Widget | None = None
         self._answer_getter: Callable[[], Any] | None = None
+        #: The token of the attempt's answers this page shows (ExamService.answers_version).
+        self._seen: str | None = None
+        self._status_level = ""
 
-        self.title = html_widget(CSS + f"<h2>{esc(self.bp.title.get(self.lang))}</h2>")
-        self.status = html_widget()
-        self.timer = html_widget()
+        self.title = self.html(CSS + f"<h2>{esc(shown(self.bp.title, self.lang))}</h2>")
+        self.status = self.html()
+        self.timer = self.html()
         self.body = vbox()
         self.root = vbox([self.title, self.timer, self.body, self.status], classes=("sopcoach-app",))
 
         # question-page widgets (reused)
         self.progress = w.IntProgress(min=0, max=1, value=0, layout=shared_layout(width="60%"),
                                       style=shared_style(ProgressStyle))
-        self.progress_label = html_widget()
-        self.scenario = html_widget()
-        self.question_text = html_widget()
+        self.progress_label = self.html()
+        self.scenario = self.html()
+        self.question_text = self.html()
         self.answer_box = vbox()
         self.back_button = button(self.tr("上一题", "Back"), icon="arrow-left")
         self.next_button = button(self.tr("下一题", "Next"), icon="arrow-right")
@@ -194,11 +204,21 @@ class ExamApp:
 
     # -- helpers ------------------------------------------------------------------------------------
     def tr(self, zh: str, en: str) -> str:
-        return t(zh, en, self.lang)
+        return shown(t(zh, en, self.lang), self.lang)
+
+    def html(self, value: str = "", classes: Sequence[str] = ()) -> Any:
+        """Return an HTML widget of this page (full-width punctuation on a Chinese page)."""
+        return html_widget(value, classes, lang=self.lang)
 
     def say(self, text: str, level: str = "info") -> None:
         """Show a short message under the page (never a traceback)."""
         self.status.value = f'<div class="sopcoach-msg-{level}">{esc(text)}</div>' if text else ""
+        self._status_level = level if text else ""
+
+    def _clear_note(self) -> None:
+        """Clear an information line ("Saved") that belongs to the question page; keep a warning."""
+        if self._status_level == "info":
+            self.say("")
 
     def _refuse(self, exc: Exception) -> None:
         log.info("refused: %s (learner %s, attempt %s)", exc, self.learner_id, self.attempt_id)
@@ -211,7 +231,7 @@ class ExamApp:
     # -- nobody signed in ----------------------------------------------------------------------------
     def show_sign_in(self) -> None:
         """Say that nobody is signed in; signing in happens at the server's door, not in a page."""
-        self._set(Page.SIGN_IN, html_widget(self.tr("<p class='sopcoach-signed-out'>请先登录。</p>",
+        self._set(Page.SIGN_IN, self.html(self.tr("<p class='sopcoach-signed-out'>请先登录。</p>",
                                                "<p class='sopcoach-signed-out'>Please sign in first.</p>")))
 
     def _signed_in(self, learner_id: str, name: str) -> None:
@@ -277,31 +297,35 @@ class ExamApp:
             (self.tr("题目数量", "Questions"), str(bp.question_count)),
             (self.tr("考试时间", "Time limit"), self.tr(f"{bp.time_limit_minutes} 分钟", f"{bp.time_limit_minutes} minutes")),
             (self.tr("通过分数", "Pass mark"), f"{pct}%"),
-            (self.tr("剩余考试次数", "Attempts left"), f"{el.attempts_left} / {bp.max_attempts}"),
+            (self.tr("考试次数", "Attempts"), self.tr(f"每人最多 {bp.max_attempts} 次，剩余 {el.attempts_left} 次",
+                                                    f"at most {bp.max_attempts}, {el.attempts_left} left")),
+            (self.tr("两次考试间隔", "Between attempts"),
+             self.tr(f"至少 {bp.wait_between_attempts_hours.normalize():f} 小时", f"at least {bp.wait_between_attempts_hours.normalize():f} hours")),
         ]
         table = render(Table([], [[Cell(k, heads_row=True), v] for k, v in rows], css_class="sopcoach-table"))
         html = (self._home_link() + f"<p>{esc(self.tr('您好，', 'Hello, '))}{esc(self.learner_name)}</p>"
-                f"<p>{esc(bp.instructions.get(self.lang))}</p>{table}")
-        children: list[w.Widget] = [html_widget(html)]
+                f"<p>{esc(shown(bp.instructions, self.lang))}</p>{table}")
+        children: list[w.Widget] = [self.html(html)]
+        past = self._past_attempts_list()
         missing = self.service.missing_lessons(self._learner()) if el.open_attempt is None and not el.passed else []
         if missing:
             titles = {x.id: x for x in self.inst.playbook.lessons}
-            items = "".join(f"<li>{self.nav.link(titles[m].notebook, f'{titles[m].number}. {titles[m].title.get(self.lang)}', '', self.lang)}</li>"
-                            if m in titles else f"<li>{esc(m)}</li>" for m in missing)
-            children.append(html_widget(f"<p class='sopcoach-lessons-missing'><b>{esc(refusal_message(LessonsIncomplete('', missing), self.lang))}</b> "
-                                   f"{esc(self.tr('尚未完成的课程:', 'Lessons still to complete:'))}</p><ul>{items}</ul>"))
+            items = "".join(f"<li>{self.nav.link(titles[m].notebook, f'{titles[m].number}. {shown(titles[m].title, self.lang)}', '', self.lang)}</li>"
+                            for m in missing if m in titles)
+            children.append(self.html(f"<p class='sopcoach-lessons-missing'><b>{esc(refusal_message(LessonsIncomplete('', missing), self.lang))}</b> "
+                                   f"{esc(self.tr('尚未完成的课程：', 'Lessons still to complete:'))}</p><ul>{items}</ul>"))
         elif el.open_attempt is not None:
             self.start_button.description = self.tr("继续考试", "Resume the exam")
             children.append(self.start_button)
         elif el.passed:
-            children.append(html_widget(self._certified_html()))
+            children.append(self.html(self._certified_html()))
         elif el.attempts_left <= 0 or el.wait_seconds > 0:
-            children.append(html_widget(self._next_attempt_html(el)))
+            children.append(self.html(self._next_attempt_html(el)))
         else:
             self.start_button.description = self.tr("开始考试", "Start the exam")
             children.append(self.start_button)
         self.start_button.disabled = False
-        self._set(Page.INSTRUCTIONS, *children)
+        self._set(Page.INSTRUCTIONS, *children, *past)
 
     @safe
     def on_start(self, _button: Any = None) -> None:
@@ -319,6 +343,7 @@ class ExamApp:
         view = self.service.view(self.attempt_id)
         self.index = next((i for i, q in enumerate(view.question_ids) if q not in view.answered), 0)
         self.say("")
+        self._seen = None
         self._start_timer()
         self.show_question()
 
@@ -345,10 +370,18 @@ class ExamApp:
             return False
         return True
 
+    def _sync(self) -> None:
+        """Take the attempt's answers as they are now; warn when another window changed them since."""
+        current = self.service.answers_version(self._attempt())
+        if self._seen is not None and current != self._seen:
+            self._refuse(StaleAttempt("changed in another window"))
+        self._seen = current
+
     def show_question(self) -> None:
         if not self._open():
             return
         self.say("")  # "Saved" belongs to the question it was said for
+        self._sync()
         qv = self.service.question(self._attempt(), self.index, self.lang)
         # The question's number goes last, so the page never shows it above another question's
         # stem or controls (a learner, and the browser tests, read "question 5" as "5 is shown").
@@ -379,10 +412,13 @@ class ExamApp:
             return
         response = self._answer_getter()
         try:
-            self.service.answer(self.attempt_id, qid, response)
+            self._seen = self.service.answer(self.attempt_id, qid, response, expected=self._seen)
         except AttemptClosed as exc:  # includes expired
             self._refuse(exc)
             self.show_result()
+            return
+        except StaleAttempt:  # nothing saved: show what the other window saved, then let the learner choose
+            self.show_question()
             return
         except (InvalidResponse, RecordsError) as exc:
             self._refuse(exc)
@@ -395,10 +431,12 @@ class ExamApp:
             return
         qid = self.service.view(self.attempt_id).question_ids[self.index]
         try:
-            self.service.flag(self.attempt_id, qid, bool(change["new"]))
+            self._seen = self.service.flag(self.attempt_id, qid, bool(change["new"]), expected=self._seen)
         except AttemptClosed as exc:
             self._refuse(exc)
             self.show_result()
+        except StaleAttempt:
+            self.show_question()
         except RecordsError as exc:
             self._refuse(exc)
 
@@ -431,20 +469,22 @@ class ExamApp:
         self.show_review()
 
     def show_review(self) -> None:
+        self._clear_note()
+        self._sync()
         view = self.service.view(self._attempt())
         rows: list[w.Widget] = []
         unanswered = [i for i, q in enumerate(view.question_ids) if q not in view.answered]
         flagged = [i for i, q in enumerate(view.question_ids) if q in view.flagged]
         summary = self.tr(f"已答 {len(view.answered)} 题，未答 {len(unanswered)} 题，标记待复查 {len(flagged)} 题。",
                           f"Answered {len(view.answered)}, unanswered {len(unanswered)}, flagged {len(flagged)}.")
-        rows.append(html_widget(f"<h3>{esc(self.tr('检查答卷', 'Review'))}</h3><p>{esc(summary)}</p>"))
+        rows.append(self.html(f"<h3>{esc(self.tr('检查答卷', 'Review'))}</h3><p>{esc(summary)}</p>"))
         for i in sorted(set(unanswered) | set(flagged)):
             tags = []
             if i in unanswered:
                 tags.append(self.tr("未答", "unanswered"))
             if i in flagged:
                 tags.append(self.tr("待复查", "flagged"))
-            b = w.Button(description=self.tr(f"第 {i + 1} 题", f"Question {i + 1}") + f" ({', '.join(tags)})",
+            b = w.Button(description=self.tr(f"第 {i + 1} 题（{'、'.join(tags)}）", f"Question {i + 1} ({', '.join(tags)})"),
                          layout=w.Layout(width="auto"))
             b.on_click(self._goto_handler(i))
             rows.append(b)
@@ -468,7 +508,7 @@ class ExamApp:
         warn = self.tr(f"还有 {missing} 题未作答，未答题目不得分。", f"{missing} questions are unanswered and will score nothing.") if missing else ""
         text = self.tr("提交后不能再修改答案。确定提交吗？", "After submitting you cannot change your answers. Submit now?")
         self.confirm_button.disabled = False
-        self._set(Page.CONFIRM, html_widget(f"<p><b>{esc(warn)}</b></p><p>{esc(text)}</p>"),
+        self._set(Page.CONFIRM, self.html(f"<p><b>{esc(warn)}</b></p><p>{esc(text)}</p>"),
                   hbox([self.cancel_button, self.confirm_button]))
 
     @safe
@@ -480,6 +520,7 @@ class ExamApp:
     def on_confirm(self, _button: Any = None) -> None:
         if self.page is not Page.CONFIRM or self.attempt_id is None or self._busy:
             return
+        self._clear_note()
         self._busy = True
         self.confirm_button.disabled = True
         try:
@@ -507,43 +548,112 @@ class ExamApp:
         rep = self.service.report(self.attempt_id)
         self.report = rep
         self.timer.value = ""
-        verdict = (f"<span class='sopcoach-pass'>{esc(self.tr('通过', 'Passed'))}</span>" if rep.passed
-                   else f"<span class='sopcoach-fail'>{esc(self.tr('未通过', 'Not passed'))}</span>")
-        points = points_text(rep.earned, rep.possible)
-        head = (f"<h3>{esc(self.tr('考试结果', 'Result'))}</h3><p>{verdict}</p>"
-                f"<p>{esc(self.tr('得分', 'Score'))}: <b class='sopcoach-score'>{rep.percent_display}%</b> "
-                f"(<span class='sopcoach-points'>{esc(self.tr(f'{points} 分', f'{points} points'))}</span>; "
-                f"{esc(self.tr('通过分数', 'pass mark'))} {floor_percent(rep.pass_mark, 0)}%)</p>")
+        self._clear_note()
+        head = self._score_html(rep, self.tr("考试结果", "Result"))
         head += (self._certified_html() if rep.passed
                  else self._next_attempt_html(self.service.eligibility(self._learner())))
         if row.state == AttemptState.EXPIRED.value:
             head += f"<p>{esc(self.tr('考试时间已到，已按截止前保存的答案计分。', 'Time ran out; the answers saved before the deadline were scored.'))}</p>"
-        titles = {s.id: s.title.get(self.lang) for s in self.bp.sections}
+        titles = {s.id: shown(s.title, self.lang) for s in self.bp.sections}
         sec_rows = [[titles.get(k, k), f"{floor_percent(e / p if p else Fraction(0))}%"] for k, (e, p) in rep.sections.items()]
         sections = (f"<h4>{esc(self.tr('分项得分', 'By section'))}</h4>"
                     + render(Table([], sec_rows, css_class="sopcoach-table")))
         missed_html = ""
-        missed = rep.missed()
+        missed = [item for item in self.service.review(self.attempt_id, self._learner(), self.lang) if not item.full_marks]
         if missed:
-            items = []
-            for r in missed:
-                q = self.service.attempt_question(self.attempt_id, r.question_id)
-                clauses = []
-                for cid in r.clauses:
-                    try:
-                        c = self.inst.playbook.clause(cid)
-                        clauses.append(f"{c.title.get(self.lang)} ({c.source if c.source.startswith('seed') else cid})")
-                    except KeyError:
-                        clauses.append(cid)
-                line = (f"<li><b>{esc(q.text.get(self.lang))}</b><br>{esc(self.tr('请复习条款：', 'Re-read: '))}"
-                        f"{esc('; '.join(clauses))}")
-                if self.bp.show_correct_answers == "after_submit":
-                    line += f"<br>{esc(self.tr('正确答案：', 'Correct answer: '))}{esc(key_text(q, self.lang))}"
-                    if q.explanation:
-                        line += f"<br><i>{esc(q.explanation.get(self.lang))}</i>"
-                items.append(line + "</li>")
-            missed_html = (f"<h4>{esc(self.tr('需要复习的题目', 'Questions to revisit'))}</h4><ol>{''.join(items)}</ol>")
-        self._set(Page.RESULT, html_widget(self._home_link() + head + sections + missed_html))
+            items = "".join(f"<li>{self._review_item_html(item, brief=True)}</li>" for item in missed)
+            missed_html = (f"<h4>{esc(self.tr('需要复习的题目', 'Questions to revisit'))}</h4><ol class='sopcoach-missed'>{items}</ol>")
+        attempt_id = self.attempt_id
+        whole = button(self.tr("查看完整答卷", "Review every question"), classes=("sopcoach-review-attempt",))
+        whole.on_click(lambda _b: self.on_past(attempt_id))
+        self._set(Page.RESULT, self.html(self._home_link() + head + sections + missed_html), whole)
+
+    def _score_html(self, rep: ScoreReport, heading: str) -> str:
+        """Return a result's heading, verdict and score line (percent, points, pass mark)."""
+        verdict = (f"<span class='sopcoach-pass'>{esc(self.tr('通过', 'Passed'))}</span>" if rep.passed
+                   else f"<span class='sopcoach-fail'>{esc(self.tr('未通过', 'Not passed'))}</span>")
+        points = points_text(rep.earned, rep.possible)
+        pct = floor_percent(rep.pass_mark, 0)
+        score = f"<b class='sopcoach-score'>{rep.percent_display}%</b>"
+        pts = f"<span class='sopcoach-points'>{esc(self.tr(f'{points} 分', f'{points} points'))}</span>"
+        line = (f"{esc(self.tr('得分：', 'Score: '))}{score}{esc(self.tr('（', ' ('))}{pts}"
+                f"{esc(self.tr(f'；通过分数 {pct}%）', f'; pass mark {pct}%)'))}")
+        return f"<h3>{esc(heading)}</h3><p>{verdict}</p><p>{line}</p>"
+
+    def _clause_titles(self, clause_ids: tuple[str, ...]) -> str:
+        """Return the clauses by title (a learner never sees a clause id or a seed reference)."""
+        titles = []
+        for cid in clause_ids:
+            try:
+                titles.append(shown(self.inst.playbook.clause(cid).title, self.lang))
+            except KeyError:
+                log.warning("clause %s of a question is not in the playbook", cid)
+        return self.tr("；", "; ").join(dict.fromkeys(titles))
+
+    def _review_item_html(self, item: ReviewItem, brief: bool = False) -> str:
+        """Return one question of a closed attempt: scenario, stem, the learner's answer, the key and
+        explanation when the blueprint shows them, and the clauses to re-read."""
+        qv = item.view
+        scenario, stem = stem_html(qv, self.lang)
+        pts = points_text(item.earned, item.points)
+        mark = credit_mark(item.full_marks, item.earned > 0, self.tr(f"（{pts} 分）", f" ({pts} points)"), self.lang)
+        answer = shown(item.answer, self.lang) if item.answer else self.tr("（未作答）", "(not answered)")
+        lines = [f"{esc(self.tr('您的答案：', 'Your answer: '))}<span class='sopcoach-own-answer'>{esc(answer)}</span> {mark}"]
+        if item.key is not None:
+            lines.append(f"{esc(self.tr('正确答案：', 'Correct answer: '))}<b class='sopcoach-key'>{esc(shown(item.key, self.lang))}</b>")
+        if item.explanation:
+            lines.append(f"<i class='sopcoach-explanation'>{esc(shown(item.explanation, self.lang))}</i>")
+        clauses = self._clause_titles(item.clauses)
+        if clauses:
+            lines.append(f"<small>{esc(self.tr('请复习条款：', 'Re-read: '))}{esc(clauses)}</small>")
+        head = scenario + (f"<p><b>{esc(shown(qv.text, self.lang))}</b></p>" if brief else stem)
+        return head + "".join(f"<div class='sopcoach-review-line'>{line}</div>" for line in lines)
+
+    # -- past attempts ----------------------------------------------------------------------------------
+    def _attempt_label(self, a: AttemptSummary) -> str:
+        day = local_day(a.closed_at, self.inst.playbook.calendar.timezone) if a.closed_at else "?"
+        verdict = self.tr("通过", "passed") if a.passed else self.tr("未通过", "not passed")
+        late = self.tr("，超时交卷", ", time ran out") if a.state is AttemptState.EXPIRED else ""
+        return self.tr(f"第 {a.number} 次考试（{day}，{a.percent}%，{verdict}{late}）",
+                       f"Attempt {a.number} ({day}, {a.percent}%, {verdict}{late})")
+
+    def _past_attempts_list(self) -> list[w.Widget]:
+        """Return the learner's closed attempts, each with a button that opens its review (or nothing)."""
+        past = self.service.closed_attempts(self._learner())
+        if not past:
+            return []
+        rows: list[w.Widget] = [self.html(f"<h4>{esc(self.tr('我的考试记录', 'My past attempts'))}</h4>")]
+        for a in reversed(past):
+            b = button(self.tr("查看答卷", "Review"), classes=("sopcoach-past-attempt", f"sopcoach-past-{a.number}"))
+            b.on_click(self._past_handler(a.attempt_id))
+            rows.append(hbox([self.html(esc(self._attempt_label(a))), b]))
+        return rows
+
+    def _past_handler(self, attempt_id: int) -> Callable:
+        return lambda _b: self.on_past(attempt_id)
+
+    @safe
+    def on_past(self, attempt_id: int) -> None:
+        """Show the review of one of the learner's closed attempts (the service refuses any other)."""
+        if self.page not in (Page.INSTRUCTIONS, Page.RESULT, Page.PAST) or self.learner_id is None:
+            return
+        items = self.service.review(attempt_id, self.learner_id, self.lang)
+        summary = next((a for a in self.service.closed_attempts(self.learner_id) if a.attempt_id == attempt_id), None)
+        rep = self.service.report(attempt_id)
+        heading = self._attempt_label(summary) if summary is not None else self.tr("答卷", "Answers")
+        note = ("" if self.bp.show_correct_answers == "after_submit" else
+                f"<p class='sopcoach-no-key'>{esc(self.tr('本考试不公布正确答案；请按提示复习相关条款。', 'This exam does not show its correct answers; re-read the clauses named.'))}</p>")
+        body = "".join(f"<li class='sopcoach-review-item'>{self._review_item_html(item)}</li>" for item in items)
+        back = button(self.tr("返回考试页面", "Back to the exam page"), classes=("sopcoach-past-back",))
+        back.on_click(lambda _b: self.on_past_back())
+        self.say("")
+        self._set(Page.PAST, self.html(self._home_link() + self._score_html(rep, heading) + note
+                                         + f"<ol class='sopcoach-review-list'>{body}</ol>"), back)
+
+    @safe
+    def on_past_back(self) -> None:
+        if self.page is Page.PAST:
+            self.show_instructions()
 
     # -- timer ----------------------------------------------------------------------------------------------
     def tick(self) -> None:
@@ -584,12 +694,23 @@ class ExamApp:
             self._timer_task = None
 
 
+def credit_mark(full: bool, partly: bool, detail: str, lang: str | None,
+                right: tuple[str, str] = ("正确", "Right"), wrong: tuple[str, str] = ("错误", "Wrong")) -> str:
+    """Return the mark of an answer: ✓ right, ◐ partly right followed by ``detail`` (its credit, in
+    the page's language), or ✗ wrong; ``right`` and ``wrong`` are the (zh-CN, en) words."""
+    if full:
+        return f"<span class='sopcoach-right'>✓ {esc(t(*right, lang))}</span>"
+    if partly:
+        return f"<span class='sopcoach-wrong'>◐ {esc(t('部分正确', 'Partly right', lang))}{esc(detail)}</span>"
+    return f"<span class='sopcoach-wrong'>✗ {esc(t(*wrong, lang))}</span>"
+
+
 def stem_html(qv: QuestionView, lang: str | None) -> tuple[str, str]:
     """Return the HTML of a question's scenario box (``""`` without one) and of its stem, as the
     exam page shows them (also the question editor's preview)."""
     scenario = (f"<div class='sopcoach-scenario'><b>{esc(t('情景', 'Scenario', lang))}</b><br>"
-                f"{esc(qv.scenario)}</div>" if qv.scenario else "")
-    return scenario, f"<p><b>{esc(qv.text)}</b></p>"
+                f"{esc(shown(qv.scenario, lang))}</div>" if qv.scenario else "")
+    return scenario, f"<p><b>{esc(shown(qv.text, lang))}</b></p>"
 
 
 def answer_control(qv: QuestionView, lang: str | None, on_change: Callable[[], None]
@@ -603,6 +724,11 @@ def answer_control(qv: QuestionView, lang: str | None, on_change: Callable[[], N
     def tr(zh: str, en: str) -> str:
         return t(zh, en, lang)
 
+    def html(value: str = "", classes: tuple[str, ...] = ()) -> Any:
+        return html_widget(value, classes, lang=lang)
+
+    qv = dataclasses.replace(qv, options=[(oid, shown(label, lang)) for oid, label in qv.options],
+                             unit=shown(qv.unit, lang) if qv.unit else qv.unit)
     # q<n> lets tests and assistive tools find the current question.
     classes = ("sopcoach-answer", f"sopcoach-q{qv.number}")
     if qv.type in ("single_choice", "true_false"):
@@ -624,7 +750,7 @@ def answer_control(qv: QuestionView, lang: str | None, on_change: Callable[[], N
         ids = [oid for oid, _ in qv.options]
         for box in boxes:
             box.observe(lambda ch: on_change(), names="value")
-        hint = html_widget(tr("<i>多选题：选择所有正确的选项。错选会扣分。</i>",
+        hint = html(tr("<i>多选题：选择所有正确的选项。错选会扣分。</i>",
                               "<i>Select every correct option. Wrong picks cost credit.</i>"))
         widget = vbox([hint, *boxes], classes=classes)
         getter = lambda: [i for i, b in zip(ids, boxes) if b.value]  # noqa: E731
@@ -637,17 +763,17 @@ def answer_control(qv: QuestionView, lang: str | None, on_change: Callable[[], N
     elif qv.type == "ordering":
         current = list(qv.response or [])
         choices = [("—", None)] + [(label, oid) for oid, label in qv.options]
-        blocks = html_widget("<p>" + esc(tr("可选项：", "Blocks: ")) + "；".join(esc(l) for _, l in qv.options) + "</p>")
+        blocks = html("<p>" + esc(tr("可选项：", "Blocks: ")) + esc(tr("；", "; ")).join(esc(l) for _, l in qv.options) + "</p>")
         drops = []
         for pos in range(len(qv.options)):
             d = w.Dropdown(options=choices, value=current[pos] if pos < len(current) else None,
                            description=tr(f"第 {pos + 1} 位", f"Position {pos + 1}"), layout=shared_layout())
             d.observe(lambda ch: on_change(), names="value")
             drops.append(d)
-        hint = html_widget(tr("<i>按正确顺序为每个位置选择一项；不属于该流程的项不要选。</i>",
+        hint = html(tr("<i>按正确顺序为每个位置选择一项；不属于该流程的项不要选。</i>",
                               "<i>Pick a block for each position in the right order; leave out blocks that do not belong.</i>"))
         widget = vbox([hint, blocks, *drops], classes=classes)
         getter = lambda: [d.value for d in drops if d.value is not None]  # noqa: E731
     else:  # pragma: no cover - the bank validates types
-        widget, getter = html_widget(classes=classes), (lambda: None)
+        widget, getter = html(classes=classes), (lambda: None)
     return widget, getter

@@ -8,14 +8,14 @@ from __future__ import annotations
 
 from datetime import datetime
 from typing import Any
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import ipywidgets as w
 
 from ..certification.scoring import floor_percent
 from ..config import Installation
 from ..errors import AuthError
-from ..i18n import current_lang, t
+from ..i18n import current_lang, shown, t
 from ..lessons.progress import LessonService
 from ..records.models import utcnow
 from ._common import esc, html_widget, vbox
@@ -81,11 +81,11 @@ class LearnerPage:
         self.learner_id: str | None = None
         self.learner_name = ""
         self._busy = False
-        self.title = html_widget()
-        self.nav = html_widget(classes=("sopcoach-nav",))
-        self.status = html_widget()
+        self.title = self.html()
+        self.nav = self.html(classes=("sopcoach-nav",))
+        self.status = self.html()
         self.body = vbox()
-        self.root = vbox([html_widget(CSS + LESSON_CSS), self.title, self.nav, self.body, self.status],
+        self.root = vbox([self.html(CSS + LESSON_CSS), self.title, self.nav, self.body, self.status],
                          classes=("sopcoach-app", self.css_class))
 
     def start(self, learner_id: str | None) -> LearnerPage:
@@ -99,7 +99,15 @@ class LearnerPage:
 
     # -- helpers ----------------------------------------------------------------------------------
     def tr(self, zh: str, en: str) -> str:
-        return t(zh, en, self.lang)
+        return shown(t(zh, en, self.lang), self.lang)
+
+    def txt(self, text: Any) -> str:
+        """Return a content text as the page shows it (:func:`~sopcoach.i18n.shown`)."""
+        return shown(text, self.lang)
+
+    def html(self, value: str = "", classes: Sequence[str] = ()) -> Any:
+        """Return an HTML widget of this page (full-width punctuation on a Chinese page)."""
+        return html_widget(value, classes, lang=self.lang)
 
     def say(self, text: str, level: str = "info") -> None:
         """Show a short message under the page (never a traceback)."""
@@ -116,7 +124,7 @@ class LearnerPage:
     def show_sign_in(self) -> None:
         """Say that nobody is signed in; signing in happens at the server's door, not in a page."""
         self.nav.value = ""
-        self.body.children = (html_widget(self.tr("<p class='sopcoach-signed-out'>请先登录。</p>",
+        self.body.children = (self.html(self.tr("<p class='sopcoach-signed-out'>请先登录。</p>",
                                              "<p class='sopcoach-signed-out'>Please sign in first.</p>")),)
 
     def _signed_in(self, learner_id: str, name: str) -> None:
@@ -143,7 +151,7 @@ class HomeApp(LearnerPage):
                  learner_id: str | None = None, nav: Navigator | None = None):
         super().__init__(inst, lang, clock, nav=nav)
         self.lessons = LessonService(inst, self.clock)
-        self.title.value = (f"<h2>{esc(inst.playbook.sop.name.get(self.lang))} · "
+        self.title.value = (f"<h2>{esc(self.txt(inst.playbook.sop.name))} · "
                             f"{esc(self.tr('学习中心', 'Learning centre'))}</h2>")
         #: Progress per lesson id, in percent (what each bar shows).
         self.bars: dict[str, float] = {}
@@ -179,9 +187,9 @@ class HomeApp(LearnerPage):
             parts.append(
                 f"<div class='sopcoach-lesson-row sopcoach-lesson-{esc(lesson.id)}'>"
                 f"<span class='sopcoach-lesson-title'><b>{lesson.number}.</b> "
-                f"{self.link(lesson.notebook, lesson.title.get(self.lang), 'sopcoach-lesson-link')}</span>"
+                f"{self.link(lesson.notebook, self.txt(lesson.title), 'sopcoach-lesson-link')}</span>"
                 f"{_meter(percent, 'sopcoach-lesson-bar', s.complete)}<span class='sopcoach-lesson-state'>{state}{best}</span></div>")
-        listing_html = html_widget("".join(parts))
+        listing_html = self.html("".join(parts))
         listing = vbox([listing_html, self._exam_card([s.lesson for s in statuses if not s.complete])],
                        classes=("sopcoach-home-ready",))
         self.body.children = (listing,)
@@ -195,8 +203,8 @@ class HomeApp(LearnerPage):
         if el.passed:
             state = f"<span class='sopcoach-done'>✓ {esc(self.tr('您已通过认证', 'You are certified'))}</span>"
         elif bp.require_lessons and missing:
-            names = "、".join(f"{x.number}. {x.title.get(self.lang)}" for x in missing) if self.lang != "en" \
-                else "; ".join(f"{x.number}. {x.title.get(self.lang)}" for x in missing)
+            names = "、".join(f"{x.number}. {self.txt(x.title)}" for x in missing) if self.lang != "en" \
+                else "; ".join(f"{x.number}. {self.txt(x.title)}" for x in missing)
             state = (f"<span class='sopcoach-todo sopcoach-exam-locked'>"
                      f"{esc(self.tr('完成全部课程后才能开始考试。尚未完成:', 'The exam opens when every lesson is complete. Still to complete: '))}"
                      f"{esc(names)}</span>")
@@ -208,6 +216,10 @@ class HomeApp(LearnerPage):
             state = (f"<span class='{css}'>{esc(text)}</span><br>"
                      f"<span class='sopcoach-todo'>{esc(attempts_text(el, bp.max_attempts, self.lang))}</span>")
         link = self.link("exam.ipynb", self.tr("进入考试页面 →", "Go to the exam →"), "sopcoach-exam-link")
-        card = html_widget(f"<div class='sopcoach-card'>{head}<p>{esc(facts)}</p><p>{state}</p><p>{link}</p></div>",
+        closed = len(self.inst.exam_service(self.clock).closed_attempts(self._learner()))
+        past = (f"<p class='sopcoach-past-attempts'>"
+                f"{self.link('exam.ipynb', self.tr(f'查看我的 {closed} 次考试答卷 →', f'Review my {closed} past attempt(s) →'), 'sopcoach-past-link')}</p>"
+                if closed else "")
+        card = self.html(f"<div class='sopcoach-card'>{head}<p>{esc(facts)}</p><p>{state}</p><p>{link}</p>{past}</div>",
                            classes=("sopcoach-exam-card",))
         return card

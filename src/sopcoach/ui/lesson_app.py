@@ -11,6 +11,8 @@ exam never shows a key before submission).
 """
 from __future__ import annotations
 
+import hashlib
+import json
 import random
 from pathlib import Path
 from datetime import datetime
@@ -23,11 +25,13 @@ from ..certification.scoring import floor_percent
 from ..config import Installation
 from ..content.quizbank import display_order
 from ..errors import ContentError, InvalidResponse, RecordsError, SchemaMismatch
-from ..i18n import t
+from ..i18n import lt, shown, zh_html
+from ..labels import source_label
 from ..lessons.progress import PASS_FRACTION, Feedback, LessonService, LessonStatus
 from ..lessons.notebook import LessonNotebook, Prose, fill_facts, prose_html, strip_title
 from ._common import (SCHEMA_TEXT, CheckboxStyle, DescriptionStyle, ProgressStyle, button, database_refusal, esc, hbox,
                       html_widget, log, safe, shared_layout, shared_style, vbox)
+from .exam_app import credit_mark
 from .home_app import LearnerPage
 from .lesson_tools import Tool, build_tool
 from .navigation import Navigator
@@ -45,19 +49,19 @@ def clauses_html(playbook: Any, clause_ids: Sequence[str], lang: str) -> str:
     for cid in clause_ids:
         c = playbook.clause(cid)
         company = c.source == "company-setting"
-        tag = (f"<span class='sopcoach-tag sopcoach-tag-company'>{esc(t('公司设定', 'company setting', lang))}</span>" if company
-               else f"<span class='sopcoach-tag'>{esc(c.source)}</span>")
-        cards.append(f"<div class='sopcoach-card sopcoach-clause' data-clause='{esc(c.id)}'><b>{esc(c.title.get(lang))}</b>{tag}"
-                     f"<p>{esc(c.text.get(lang))}</p></div>")
-    return f"<h3>{esc(t('规程条款', 'What the SOP says', lang))}</h3>" + "".join(cards)
+        tag = (f"<span class='sopcoach-tag sopcoach-tag-company'>{esc(lt('公司设定', 'company setting', lang))}</span>" if company
+               else f"<span class='sopcoach-tag'>{esc(source_label(c.source, lang))}</span>")
+        cards.append(f"<div class='sopcoach-card sopcoach-clause' data-clause='{esc(c.id)}'><b>{esc(shown(c.title, lang))}</b>{tag}"
+                     f"<p>{esc(shown(c.text, lang))}</p></div>")
+    return f"<h3>{esc(lt('规程条款', 'What the SOP says', lang))}</h3>" + "".join(cards)
 
 
 def practice_head_html(lang: str) -> str:
     """Return the practice section's heading and completion rule (``practice()`` of a lesson)."""
-    rule = t(f"答完本课全部练习题且得分不低于 {floor_percent(PASS_FRACTION, 0)}% 即完成本课,可以反复练习,保留最佳成绩。",
+    rule = lt(f"答完本课全部练习题且得分不低于 {floor_percent(PASS_FRACTION, 0)}% 即完成本课,可以反复练习,保留最佳成绩。",
              f"Answer every practice question with a score of at least {floor_percent(PASS_FRACTION, 0)}% to complete "
              "the lesson; you may practise again, the best score is kept.", lang)
-    return f"<h3>{esc(t('练习', 'Practice', lang))}</h3><p><small>{esc(rule)}</small></p>"
+    return f"<h3>{esc(lt('练习', 'Practice', lang))}</h3><p><small>{esc(rule)}</small></p>"
 
 
 def lesson_error(lesson: Any, exc: Exception) -> str:
@@ -92,46 +96,54 @@ class PracticeItem:
             q = self.q
         if q.type in ("single_choice", "true_false"):
             if q.type == "true_false":
-                options = [(t("正确", "True", self.lang), "true"), (t("错误", "False", self.lang), "false")]
+                options = [(lt("正确", "True", self.lang), "true"), (lt("错误", "False", self.lang), "false")]
                 value = None if prev is None else ("true" if prev else "false")
             else:
                 opts = display_order(list(q.options), rng)
-                options = [(o.text.get(self.lang), o.id) for o in opts]
+                options = [(self.txt(o.text), o.id) for o in opts]
                 value = prev
             self.control = w.RadioButtons(options=options, value=value, layout=shared_layout(width="auto"),
                                           style=shared_style(DescriptionStyle))
         elif q.type == "multiple_choice":
             opts = display_order(list(q.options), rng)
             chosen = set(prev or [])
-            self.boxes = [(o.id, w.Checkbox(value=o.id in chosen, description=o.text.get(self.lang), indent=False,
+            self.boxes = [(o.id, w.Checkbox(value=o.id in chosen, description=self.txt(o.text), indent=False,
                                             layout=shared_layout(width="auto"), style=shared_style(CheckboxStyle)))
                           for o in opts]
             self.control = vbox([b for _, b in self.boxes])
         else:  # numeric
-            self.text = w.Text(value=prev or "", placeholder=t("输入数字", "Type a number", self.lang),
-                               description=t("答案", "Answer", self.lang), layout=shared_layout())
-            unit = q.unit.get(self.lang) if getattr(q, "unit", None) else ""
+            self.text = w.Text(value=prev or "", placeholder=lt("输入数字", "Type a number", self.lang),
+                               description=lt("答案", "Answer", self.lang), layout=shared_layout())
+            unit = self.txt(q.unit) if getattr(q, "unit", None) else ""
             self.control = hbox([self.text, w.Label(unit, layout=shared_layout())])
-        self.check = button(t("检查答案", "Check", self.lang), classes=("sopcoach-check",), button_style="info")
+        self.check = button(lt("检查答案", "Check", self.lang), classes=("sopcoach-check",), button_style="info")
         self.check.on_click(lambda _b: app.on_check(self))
-        self.feedback = html_widget(classes=("sopcoach-feedback",))
-        self.head = html_widget(self._head())
+        self.feedback = self.html(classes=("sopcoach-feedback",))
+        self.head = self.html(self._head())
         buttons: Any = self.check
         if self.params is not None:
-            self.fresh = button(t("换一组数字", "New numbers", self.lang), classes=("sopcoach-new-numbers",))
+            self.fresh = button(lt("换一组数字", "New numbers", self.lang), classes=("sopcoach-new-numbers",))
             self.fresh.on_click(lambda _b: app.on_new_numbers(self))
             buttons = hbox([self.check, self.fresh])
         self.root = vbox([self.head, self.control, buttons, self.feedback],
                          classes=("sopcoach-card", "sopcoach-practice", f"sopcoach-practice-{q.id}"))
 
+    def html(self, value: str = "", classes: Sequence[str] = ()) -> Any:
+        """Return an HTML widget of this page (full-width punctuation on a Chinese page)."""
+        return html_widget(value, classes, lang=self.lang)
+
+    def txt(self, text: Any) -> str:
+        """Return a content text as the page shows it (:func:`~sopcoach.i18n.shown`)."""
+        return shown(text, self.lang)
+
     def _head(self) -> str:
         q = self.q
         head = f"<p><b>{self.number}. </b>"
         if q.scenario:
-            head = f"<div class='sopcoach-scenario'>{esc(q.scenario.get(self.lang))}</div>" + head
-        head += f"<b>{esc(q.text.get(self.lang))}</b></p>"
+            head = f"<div class='sopcoach-scenario'>{esc(self.txt(q.scenario))}</div>" + head
+        head += f"<b>{esc(self.txt(q.text))}</b></p>"
         if q.type == "multiple_choice":
-            head += t("<p><i>选择所有正确的选项。</i></p>", "<p><i>Select every correct option.</i></p>", self.lang)
+            head += lt("<p><i>选择所有正确的选项。</i></p>", "<p><i>Select every correct option.</i></p>", self.lang)
         return head
 
     def new_numbers(self) -> None:
@@ -141,7 +153,7 @@ class PracticeItem:
         if self.q.type == "single_choice":
             by_id = {o.id: o for o in self.q.options}
             self.control.value = None
-            self.control.options = [(by_id[oid].text.get(self.lang), oid) for _, oid in self.control.options]
+            self.control.options = [(self.txt(by_id[oid].text), oid) for _, oid in self.control.options]
             self.control.value = None
         elif self.q.type == "numeric":
             self.text.value = ""
@@ -157,17 +169,14 @@ class PracticeItem:
         return self.text.value.strip() or None
 
     def show(self, fb: Feedback) -> None:
-        if fb.correct:
-            head = f"<span class='sopcoach-right'>✓ {esc(t('回答正确', 'Correct', self.lang))}</span>"
-        elif fb.credit > 0:
-            head = (f"<span class='sopcoach-wrong'>◐ {esc(t('部分正确', 'Partly right', self.lang))} "
-                    f"({floor_percent(fb.credit)}%)</span>")
-        else:
-            head = f"<span class='sopcoach-wrong'>✗ {esc(t('回答错误', 'Not right', self.lang))}</span>"
-        parts = [head, f"{esc(t('正确答案:', 'Answer: ', self.lang))}<b>{esc(fb.key)}</b>"]
+        pct = floor_percent(fb.credit)
+        head = credit_mark(fb.correct, fb.credit > 0, lt(f"（{pct}%）", f" ({pct}%)", self.lang), self.lang,
+                           right=("回答正确", "Correct"), wrong=("回答错误", "Not right"))
+        parts = [head, f"{esc(lt('正确答案：', 'Answer: ', self.lang))}<b>{esc(self.txt(fb.key))}</b>"]
         if fb.explanation:
-            parts.append(f"<i>{esc(fb.explanation)}</i>")
-        parts.append(f"<small>{esc(t('依据条款:', 'Clause: ', self.lang))}{esc('; '.join(fb.clauses))}</small>")
+            parts.append(f"<i>{esc(self.txt(fb.explanation))}</i>")
+        if fb.clauses:
+            parts.append(f"<small>{esc(lt('依据条款：', 'Clause: ', self.lang))}{esc(lt('；', '; ', self.lang).join(self.txt(c) for c in fb.clauses))}</small>")
         self.feedback.value = "<div>" + "<br>".join(parts) + "</div>"
 
 
@@ -193,11 +202,13 @@ class LessonApp(LearnerPage):
         self.lesson = self.service.lesson(lesson_id)
         self.items: dict[str, PracticeItem] = {}
         self.tool: Tool | None = None
-        self.progress_line = html_widget(classes=("sopcoach-lesson-status",))
+        #: The digest of the stored practice this page shows (see :meth:`_practice_token`).
+        self._seen = ""
+        self.progress_line = self.html(classes=("sopcoach-lesson-status",))
         self.bar = w.FloatProgress(min=0, max=100, value=0, layout=shared_layout(width="240px"),
                                    style=shared_style(ProgressStyle))
         self.title.value = (f"<h2>{esc(self.tr(f'第 {self.lesson.number} 课', f'Lesson {self.lesson.number}'))} · "
-                            f"{esc(self.lesson.title.get(self.lang))}</h2>")
+                            f"{esc(self.txt(self.lesson.title))}</h2>")
         self.start(learner_id)
 
     # -- page -------------------------------------------------------------------------------------
@@ -205,10 +216,10 @@ class LessonApp(LearnerPage):
         prev, nxt = self.service.neighbours(self.lesson.id)
         links = [self.link("home.ipynb", self.tr("← 学习中心", "← Learning centre"), "sopcoach-home-link")]
         if prev is not None:
-            links.append(self.link(prev.notebook, self.tr(f"上一课:{prev.title.get(self.lang)}", f"Previous: {prev.title.get(self.lang)}"),
+            links.append(self.link(prev.notebook, self.tr(f"上一课:{self.txt(prev.title)}", f"Previous: {self.txt(prev.title)}"),
                                    "sopcoach-prev-link"))
         if nxt is not None:
-            links.append(self.link(nxt.notebook, self.tr(f"下一课:{nxt.title.get(self.lang)} →", f"Next: {nxt.title.get(self.lang)} →"),
+            links.append(self.link(nxt.notebook, self.tr(f"下一课:{self.txt(nxt.title)} →", f"Next: {self.txt(nxt.title)} →"),
                                    "sopcoach-next-link"))
         else:
             links.append(self.link("exam.ipynb", self.tr("认证考试 →", "Certification exam →"), "sopcoach-exam-link"))
@@ -223,20 +234,27 @@ class LessonApp(LearnerPage):
             blocks = self._blocks(nb)
         except (ContentError, KeyError) as exc:
             log.warning("lesson %s not shown: %s", self.lesson.id, exc)
-            self.body.children = (html_widget(f"<p>{esc(self.tr('本课内容有误,暂时无法显示,请联系培训师。', 'This lesson has an error and cannot be shown; please tell your trainer.'))}</p>"
+            self.body.children = (self.html(f"<p>{esc(self.tr('本课内容有误,暂时无法显示,请联系培训师。', 'This lesson has an error and cannot be shown; please tell your trainer.'))}</p>"
                                               f"<p><small>{esc(lesson_error(self.lesson, exc))}</small></p>",
-                                              classes=("sopcoach-lesson-error",)), html_widget(nav, classes=("sopcoach-nav",)))
+                                              classes=("sopcoach-lesson-error",)), self.html(nav, classes=("sopcoach-nav",)))
             return
         progress = hbox([self.bar, self.progress_line], layout=shared_layout(align_items="center"))
-        footer = html_widget(nav, classes=("sopcoach-nav",))
+        footer = self.html(nav, classes=("sopcoach-nav",))
         self.body.children = (vbox([*blocks, progress, footer], classes=("sopcoach-lesson-ready",)),)
         self._restore_feedback(self._answers())
         self._show_status(status)
+        self._seen = self._practice_token()
 
     def _title_html(self, nb: LessonNotebook) -> str:
-        title = fill_facts(self.inst.playbook, nb.title(self.lang), self.lang)
+        title = self.txt(fill_facts(self.inst.playbook, nb.title(self.lang), self.lang))
         return (f"<h2>{esc(self.tr(f'第 {self.lesson.number} 课', f'Lesson {self.lesson.number}'))} · "
                 f"{esc(title)}</h2>")
+
+    def _practice_token(self) -> str:
+        """Return a digest of the learner's stored practice of this lesson (changes with every check saved)."""
+        stored = self.inst.records.lesson_progress(self._learner()).get(self.lesson.id)
+        practice = (stored.practice or {}) if stored is not None else {}
+        return hashlib.sha256(json.dumps(practice, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
     def _answers(self) -> dict:
         stored = self.inst.records.lesson_progress(self._learner()).get(self.lesson.id)
@@ -254,11 +272,11 @@ class LessonApp(LearnerPage):
         def flush() -> None:
             if text:
                 classes = ("sopcoach-lesson-text",) if not blocks else ("sopcoach-lesson-text", "sopcoach-lesson-more")
-                blocks.append(html_widget("".join(text), classes=classes))
+                blocks.append(self.html("".join(text), classes=classes))
                 text.clear()
 
         first = True
-        seeds = "".join(f"<span class='sopcoach-tag'>{esc(s)}</span>" for s in self.lesson.seeds)
+        seeds = "".join(f"<span class='sopcoach-tag'>{esc(source_label(s, self.lang))}</span>" for s in self.lesson.seeds)
         self.tool, self.items = None, {}
         placed_practice = False
         for part in nb.parts:
@@ -266,7 +284,8 @@ class LessonApp(LearnerPage):
                 if part.lang != self.lang:
                     continue
                 source = strip_title(part.source) if first else part.source
-                text.append(f"<div class='sopcoach-prose'>{prose_html(pb, Prose(part.cell, part.lang, source), self.lang)}"
+                prose = prose_html(pb, Prose(part.cell, part.lang, source), self.lang)
+                text.append(f"<div class='sopcoach-prose'>{prose if self.lang == 'en' else zh_html(prose)}"
                             + (f"<p>{seeds}</p>" if first else "") + "</div>")
                 first = False
             elif part.name == "clauses":
@@ -288,7 +307,7 @@ class LessonApp(LearnerPage):
         answers = self._answers()
         for i, q in enumerate(self.service.questions(self.lesson.id), 1):
             self.items[q.id] = PracticeItem(self, q, i, answers.get(q.id))
-        head = html_widget(practice_head_html(self.lang))
+        head = self.html(practice_head_html(self.lang))
         return [head, *[it.root for it in self.items.values()]]
 
     def _restore_feedback(self, answers: dict) -> None:
@@ -327,11 +346,18 @@ class LessonApp(LearnerPage):
             return
         self._busy = True
         item.check.disabled = True
+        response = item.response()
+        stale = self._practice_token() != self._seen  # another window of this lesson saved since this one loaded
         try:
-            fb = self.service.answer(self.learner_id, self.lesson.id, item.q.id, item.response(), self.lang,
+            fb = self.service.answer(self.learner_id, self.lesson.id, item.q.id, response, self.lang,
                                      params=item.params)
         except InvalidResponse:
-            self.say(self.tr("请先作答(数值题请输入数字)。", "Give an answer first (a number for numeric questions)."), "warning")
+            if response is None or response == []:
+                self.say(self.tr(f"第 {item.number} 题还没有作答，请先作答再检查。",
+                                 f"Question {item.number} has no answer yet; answer it, then check."), "warning")
+            else:
+                self.say(self.tr(f"第 {item.number} 题请输入数字，例如 12.5（收到“{response}”）。",
+                                 f"Question {item.number} takes a number, e.g. 12.5 (got {response})."), "warning")
             return
         except SchemaMismatch:
             self.say(self.tr(*SCHEMA_TEXT), "danger")
@@ -343,7 +369,14 @@ class LessonApp(LearnerPage):
         finally:
             self._busy = False
             item.check.disabled = False
+        if stale:  # this answer is saved; the rest of the page is brought up to what the other window saved
+            self.show()
+            self.say(self.tr("本课练习已在另一个窗口中更新，本页已刷新为最新的答案和进度。",
+                             "This lesson's practice was changed in another window; this page now shows the latest answers and progress."),
+                     "warning")
+            return
         self.say("")
         item.show(fb)
+        self._seen = self._practice_token()
         if fb.status is not None:  # always given for a signed-in learner
             self._show_status(fb.status)

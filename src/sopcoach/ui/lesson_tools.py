@@ -10,18 +10,19 @@ from datetime import date, datetime, time
 from decimal import Decimal, InvalidOperation
 from fractions import Fraction
 from typing import Any
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import ipywidgets as w
 
 from ..certification.scoring import floor_percent
 from ..content.businesstime import Duration, DurationUnit
 from ..errors import ToolInputError
-from ..i18n import t
+from ..i18n import shown, t
+from ..labels import crm_field_label, source_label
 from ..lessons.tools import (FUNNEL_COUNTS, KPI_STAGE, approval, check_follow_up_plan, classify_tier, deadline, funnel,
                              judge_use, objectives, parse_series, quote_line, stage_map, templates_for_stage, trend)
 from ..tables import Cell, Row, Table, render
-from ._common import WholeNumberBox, esc, hbox, html_widget, safe, shared_layout, vbox
+from ._common import WholeNumberBox, esc, hbox, html_widget, log, safe, shared_layout, vbox
 
 WEEKDAYS = {"zh-CN": ["周一", "周二", "周三", "周四", "周五", "周六", "周日"],
             "en": ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"]}
@@ -45,36 +46,86 @@ class Tool:
         self.lesson = lesson
         self.lang = lang
         self.link = link
-        self.out = html_widget(classes=("sopcoach-tool-out",))
-        self.msg = html_widget()
+        self.out = self.html(classes=("sopcoach-tool-out",))
+        self.msg = self.html()
         self.root = w.VBox(layout=shared_layout(), _dom_classes=("sopcoach-tool", f"sopcoach-tool-{lesson.tool}"))
 
     def tr(self, zh: str, en: str) -> str:
-        return t(zh, en, self.lang)
+        return shown(t(zh, en, self.lang), self.lang)
+
+    def txt(self, text: Any) -> str:
+        """Return a content text as the page shows it (:func:`~sopcoach.i18n.shown`)."""
+        return shown(text, self.lang)
+
+    def fields(self, names: list[str]) -> str:
+        """Return CRM fields by their labels, joined in the page's language."""
+        return self.tr("、", ", ").join(crm_field_label(n, self.lang) for n in names)
+
+    def html(self, value: str = "", classes: Sequence[str] = ()) -> Any:
+        """Return an HTML widget of this page (full-width punctuation on a Chinese page)."""
+        return html_widget(value, classes, lang=self.lang)
 
     def say(self, text: str, level: str = "info") -> None:
         self.msg.value = f'<div class="sopcoach-msg-{level}">{esc(text)}</div>' if text else ""
 
+    def number(self, box: w.Text, label: str, low: Decimal | int | None = None, high: Decimal | int | None = None,
+               percent: bool = False) -> Decimal | None:
+        """Return the number typed in ``box`` (thousands separators and a trailing ``%`` allowed);
+        ``None`` after saying, in the page's language, why it was refused (empty, not a number, out
+        of ``[low, high]``). ``label`` names the box in the message."""
+        raw = box.value.strip().replace(",", "").replace("，", "").replace(" ", "")
+        if percent:
+            raw = raw.rstrip("%％")
+        typed = box.value.strip()
+        if not raw:
+            self.say(self.tr(f"请填写{label}。", f"Fill in {label}."), "warning")
+            return None
+        try:
+            value = Decimal(raw)
+        except InvalidOperation:
+            value = Decimal("NaN")
+        if not value.is_finite():
+            self.say(self.tr(f"{label}请输入数字（收到“{typed}”），未据此计算。",
+                             f"Type a number for {label} (got {typed}); nothing was computed from it."), "warning")
+            return None
+        if (low is not None and value < low) or (high is not None and value > high):
+            span = (self.tr(f"{_money(low)} 到 {_money(high)} 之间", f"from {_money(low)} to {_money(high)}") if low is not None and high is not None
+                    else self.tr(f"不小于 {_money(low)}", f"of {_money(low)} or more") if low is not None
+                    else self.tr(f"不大于 {_money(high or 0)}", f"of {_money(high or 0)} or less"))
+            self.say(self.tr(f"{label}应为{span}的数（收到 {typed}），未据此计算。",
+                             f"{label} must be a number {span} (got {typed}); nothing was computed from it."), "warning")
+            return None
+        return value
+
+    def refuse(self, exc: ToolInputError) -> None:
+        """Say, in the page's language, that the inputs give no result (the details go to the server log)."""
+        log.info("lesson tool %s refused its input: %s", self.lesson.tool, exc)
+        self.out.value = ""
+        self.say(self.tr("按这些输入得不出结果：没有任何岗位的权限能覆盖这份报价，或输入超出了规程的范围。请调整后再试。",
+                         "These inputs give no result: no role's authority covers this quote, or an input is outside "
+                         "what the SOP covers. Change them and try again."), "warning")
+
     def role_name(self, role_id: str | None) -> str:
-        return next((r.name.get(self.lang) for r in self.playbook.roles if r.id == role_id), str(role_id))
+        return next((self.txt(r.name) for r in self.playbook.roles if r.id == role_id), str(role_id))
 
     def stage_name(self, stage_id: str | None) -> str:
-        return next((s.name.get(self.lang) for s in self.playbook.stages if s.id == stage_id), str(stage_id))
+        return next((self.txt(s.name) for s in self.playbook.stages if s.id == stage_id), str(stage_id))
 
     def clause_ref(self, clause_id: str) -> str:
+        """Return a clause by its title and where it comes from (an SOP section or a company setting)."""
         c = self.playbook.clause(clause_id)
-        src = c.source if c.source.startswith("seed") else self.tr("公司设定", "company setting")
-        return f"{c.title.get(self.lang)} ({src})"
+        src = source_label(c.source, self.lang)
+        return self.tr(f"{self.txt(c.title)}（{src}）", f"{self.txt(c.title)} ({src})")
 
     def source_label(self, part: str, item_id: str) -> str:
-        """Where an item's content comes from, for the learner: ``seed:N``, a company elaboration of
-        ``seed:N``, or a company setting (:meth:`Playbook.provenance_of`)."""
+        """Where an item's content comes from, for the learner: an SOP section, a company wording of
+        one, or a company setting (:meth:`Playbook.provenance_of`)."""
         p = self.playbook.provenance_of(part, item_id)
         if p.kind == "elaborates":
-            return self.tr(f"公司细化 {p.ref}", f"company wording of {p.ref}")
+            return self.tr(f"公司细化（{source_label(str(p.ref), self.lang)}）", f"company wording of {source_label(str(p.ref), self.lang)}")
         if p.kind == "company-setting":
             return self.tr("公司设定", "company setting")
-        return str(p.ref or "")
+        return source_label(str(p.ref or ""), self.lang)
 
     def source_tag(self, part: str, item_id: str) -> str:
         """:meth:`source_label` as a small tag (company settings stand out)."""
@@ -92,7 +143,7 @@ class GoalsTool(Tool):
     def __init__(self, *args: Any):
         super().__init__(*args)
         self.items = objectives(self.playbook, self.lesson)
-        self.pick = w.ToggleButtons(options=[(o.goal.name.get(self.lang), i) for i, o in enumerate(self.items)],
+        self.pick = w.ToggleButtons(options=[(self.txt(o.goal.name), i) for i, o in enumerate(self.items)],
                                     value=0 if self.items else None, style={"button_width": "auto"}, layout=shared_layout())
         self.pick.observe(self.on_pick, names="value")
         self.root.children = (self.pick, self.out, self.msg)
@@ -103,9 +154,9 @@ class GoalsTool(Tool):
         if self.pick.value is None:
             return
         o = self.items[self.pick.value]
-        clauses = "".join(f"<li><b>{esc(c.title.get(self.lang))}</b> <span class='sopcoach-tag'>{esc(c.source)}</span></li>"
+        clauses = "".join(f"<li><b>{esc(self.txt(c.title))}</b> <span class='sopcoach-tag'>{esc(source_label(c.source, self.lang))}</span></li>"
                           for c in o.clauses)
-        lessons = " · ".join(self.link(x.notebook, f"{x.number}. {x.title.get(self.lang)}") for x in o.lessons)
+        lessons = " · ".join(self.link(x.notebook, f"{x.number}. {self.txt(x.title)}") for x in o.lessons)
         self.out.value = (f"<div class='sopcoach-card'><p>{esc(self.tr('这个目标包含的条款:', 'Clauses under this goal:'))}</p>"
                           f"<ul>{clauses}</ul><p>{esc(self.tr('详细讲解:', 'Taught in detail in: '))}{lessons}</p></div>")
 
@@ -118,20 +169,20 @@ class ProcessTool(Tool):
 
     def __init__(self, *args: Any):
         super().__init__(*args)
-        self.role = w.Dropdown(options=[(r.name.get(self.lang), r.id) for r in self.playbook.roles],
+        self.role = w.Dropdown(options=[(self.txt(r.name), r.id) for r in self.playbook.roles],
                                value=self.playbook.stages[0].responsible_role,
                                description=self.tr("岗位", "Role"), layout=shared_layout(), _dom_classes=("sopcoach-role-pick",))
-        self.stage = w.Dropdown(options=[(f"{i}. {s.name.get(self.lang)}", s.id) for i, s in enumerate(self.playbook.stages, 1)],
+        self.stage = w.Dropdown(options=[(f"{i}. {self.txt(s.name)}", s.id) for i, s in enumerate(self.playbook.stages, 1)],
                                 value=self.playbook.stages[0].id, description=self.tr("阶段", "Stage"), layout=shared_layout())
-        self.diagram = html_widget(classes=("sopcoach-diagram",))
-        self.detail = html_widget()
-        steps = "".join(f"<li><b>Step {s.number}: {esc(s.name.get(self.lang))}</b> — {esc(s.action.get(self.lang))}"
-                        f"<br><small>CRM: {esc(', '.join(s.required_fields))}</small></li>"
+        self.diagram = self.html(classes=("sopcoach-diagram",))
+        self.detail = self.html()
+        steps = "".join(f"<li><b>{esc(self.tr(f'第 {s.number} 步：', f'Step {s.number}: '))}{esc(self.txt(s.name))}</b> — {esc(self.txt(s.action))}"
+                        f"<br><small>{esc(self.tr('CRM记录：', 'CRM: '))}{esc(self.fields(s.required_fields))}</small></li>"
                         for s in sorted(self.playbook.steps, key=lambda x: x.number))
         self.role.observe(self.on_role, names="value")
         self.stage.observe(self.on_stage, names="value")
         self.root.children = (self.role, self.diagram, self.stage, self.detail,
-                              html_widget(f"<h4>{esc(self.tr('可量化的步骤', 'Measurable steps'))}</h4><ol style='list-style:none;padding-left:0'>{steps}</ol>"),
+                              self.html(f"<h4>{esc(self.tr('可量化的步骤', 'Measurable steps'))}</h4><ol style='list-style:none;padding-left:0'>{steps}</ol>"),
                               self.msg)
         self.on_role()
         self.on_stage()
@@ -144,27 +195,27 @@ class ProcessTool(Tool):
             cls = "sopcoach-stage sopcoach-stage-hl" if b.highlighted else "sopcoach-stage"
             added = (self.source_tag("stages", b.stage.id)
                      if self.playbook.provenance_of("stages", b.stage.id).kind == "company-setting" else "")
-            parts.append(f"<span class='{cls}' data-stage='{b.stage.id}'>{b.position}. {esc(b.stage.name.get(self.lang))}"
+            parts.append(f"<span class='{cls}' data-stage='{b.stage.id}'>{b.position}. {esc(self.txt(b.stage.name))}"
                          f"{added}<br><small>{esc(self.role_name(b.stage.responsible_role))}</small></span>")
         mine = [b for b in boxes if b.highlighted]
         role = self.playbook.role(self.role.value)
-        summary = (self.tr(f"{role.name.get(self.lang)}负责 {len(mine)} 个阶段。", f"{role.name.get(self.lang)} is responsible for {len(mine)} stage(s).")
-                   if mine else self.tr(f"{role.name.get(self.lang)}不负责任何阶段,但承担以下职责。",
-                                        f"{role.name.get(self.lang)} runs no stage but has these duties."))
+        summary = (self.tr(f"{self.txt(role.name)}负责 {len(mine)} 个阶段。", f"{self.txt(role.name)} is responsible for {len(mine)} stage(s).")
+                   if mine else self.tr(f"{self.txt(role.name)}不负责任何阶段,但承担以下职责。",
+                                        f"{self.txt(role.name)} runs no stage but has these duties."))
         self.diagram.value = ("<div>" + "<span class='sopcoach-arrow'>→</span>".join(parts) + "</div>"
-                              f"<p class='sopcoach-role-summary'>{esc(summary)} {esc(role.duties.get(self.lang))}</p>")
+                              f"<p class='sopcoach-role-summary'>{esc(summary)} {esc(self.txt(role.duties))}</p>")
 
     @safe
     def on_stage(self, _change: Any = None) -> None:
         s = next(x for x in self.playbook.stages if x.id == self.stage.value)
-        entry = "".join(f"<li>{esc(c.get(self.lang))}</li>" for c in s.entry_criteria)
-        exit_ = "".join(f"<li>{esc(c.get(self.lang))}</li>" for c in s.exit_criteria)
-        self.detail.value = (f"<div class='sopcoach-card'><b>{esc(s.name.get(self.lang))}</b>"
+        entry = "".join(f"<li>{esc(self.txt(c))}</li>" for c in s.entry_criteria)
+        exit_ = "".join(f"<li>{esc(self.txt(c))}</li>" for c in s.exit_criteria)
+        self.detail.value = (f"<div class='sopcoach-card'><b>{esc(self.txt(s.name))}</b>"
                              f"{self.source_tag('stages', s.id)} — "
-                             f"{esc(self.tr('负责岗位', 'responsible'))}: {esc(self.role_name(s.responsible_role))}"
-                             f"<br>{esc(self.tr('进入条件', 'Entry criteria'))}:<ul>{entry}</ul>"
-                             f"{esc(self.tr('完成条件', 'Exit criteria'))}:<ul>{exit_}</ul>"
-                             f"CRM: <code>{esc(', '.join(s.crm_fields))}</code></div>")
+                             f"{esc(self.tr('负责岗位：', 'responsible: '))}{esc(self.role_name(s.responsible_role))}"
+                             f"<br>{esc(self.tr('进入条件：', 'Entry criteria:'))}<ul>{entry}</ul>"
+                             f"{esc(self.tr('完成条件：', 'Exit criteria:'))}<ul>{exit_}</ul>"
+                             f"{esc(self.tr('CRM记录：', 'CRM: '))}<span class='sopcoach-crm-fields'>{esc(self.fields(s.crm_fields))}</span></div>")
 
 
 # ------------------------------------------------------------------------------------- approval
@@ -182,7 +233,7 @@ class ApprovalTool(Tool):
                              layout=shared_layout(), _dom_classes=("sopcoach-amount",))
         self.discount = w.Text(value="8", description=self.tr("折扣 %", "Discount %"), continuous_update=False,
                                layout=shared_layout(), _dom_classes=("sopcoach-discount",))
-        self.tier = w.Dropdown(options=[(x.name.get(self.lang), x.id) for x in self.playbook.tiers],
+        self.tier = w.Dropdown(options=[(self.txt(x.name), x.id) for x in self.playbook.tiers],
                                value=self.playbook.tiers[0].id, description=self.tr("客户等级", "Class"), layout=shared_layout())
         for box in (self.role, self.amount, self.discount, self.tier):
             box.observe(self.on_change, names="value")
@@ -192,16 +243,16 @@ class ApprovalTool(Tool):
 
     @safe
     def on_change(self, _change: Any = None) -> None:
-        try:
-            amount = Decimal(self.amount.value.strip().replace(",", ""))
-            discount = Decimal(self.discount.value.strip().rstrip("%")) / 100
-        except InvalidOperation:
-            self.say(self.tr("请输入数字,例如金额 120000、折扣 8(表示8%)。", "Type numbers, e.g. amount 120000 and discount 8 (for 8%)."), "warning")
+        amount = self.number(self.amount, self.tr("金额", "the amount"), low=0)
+        pct = self.number(self.discount, self.tr("折扣", "the discount"), low=0, high=100, percent=True) if amount is not None else None
+        if amount is None or pct is None:
+            self.out.value = ""
             return
+        discount = pct / 100
         try:
             a = approval(self.playbook, self.role.value, amount, discount, self.tier.value)
         except ToolInputError as exc:
-            self.say(str(exc), "warning")
+            self.refuse(exc)
             return
         self.say("")
         lines = []
@@ -225,13 +276,13 @@ class ApprovalTool(Tool):
             head = self.tr("无需审批:报价人可以直接发出报价。", "No approval needed: the quote may be sent as it is.")
             head_html = f"<p class='sopcoach-ok sopcoach-approver' data-approver=''>{esc(head)}</p>"
         tier = self.playbook.tier(a.tier) if a.tier else None
-        tier_note = (self.tr(f"客户等级({tier.name.get(self.lang)})不改变报价权限:各等级的审批层级相同。",
-                             f"The customer class ({tier.name.get(self.lang)}) does not change the limits: every class has the same approval levels.")
+        tier_note = (self.tr(f"客户等级({self.txt(tier.name)})不改变报价权限:各等级的审批层级相同。",
+                             f"The customer class ({self.txt(tier.name)}) does not change the limits: every class has the same approval levels.")
                      if tier else "")
         clause = a.clause
         self.out.value = (f"<div class='sopcoach-card'>{head_html}<ol>{''.join(lines)}</ol><p><small>{esc(tier_note)}</small></p>"
                           f"<p><b>{esc(self.tr('依据', 'Rule'))}: {esc(self.clause_ref(clause.id))}</b> · "
-                          f"{esc(self.clause_ref('role-authority'))}</p><blockquote>{esc(clause.text.get(self.lang))}</blockquote></div>")
+                          f"{esc(self.clause_ref('role-authority'))}</p><blockquote>{esc(self.txt(clause.text))}</blockquote></div>")
 
 
 # ------------------------------------------------------------------------------------------ SLA
@@ -245,14 +296,15 @@ class SlaTool(Tool):
     def __init__(self, *args: Any):
         super().__init__(*args)
         self.calendar = self.playbook.business_calendar()
-        opts = [(f"{s.name.get(self.lang)} ({s.duration.label(self.lang)})", s.id) for s in self.playbook.slas]
+        opts = [(self.tr(f"{self.txt(s.name)}（{s.duration.label(self.lang)}）", f"{self.txt(s.name)} ({s.duration.label(self.lang)})"), s.id)
+                for s in self.playbook.slas]
         opts.append((self.tr("自定义时限", "Custom limit"), self.CUSTOM))
         first = "first_proposal" if any(s.id == "first_proposal" for s in self.playbook.slas) else self.playbook.slas[0].id
         self.sla = w.Dropdown(options=opts, value=first, description=self.tr("时限", "Limit"), layout=w.Layout(width="420px"), _dom_classes=("sopcoach-sla-pick",))
         self.start_date = w.Text(value="2025-09-28", description=self.tr("开始日期", "Start date"), continuous_update=False,
-                                 placeholder="YYYY-MM-DD", layout=shared_layout(), _dom_classes=("sopcoach-start-date",))
+                                 placeholder=self.tr("例如 2025-09-28", "e.g. 2025-09-28"), layout=shared_layout(), _dom_classes=("sopcoach-start-date",))
         self.start_time = w.Text(value="10:00", description=self.tr("开始时间", "Start time"), continuous_update=False,
-                                 placeholder="HH:MM", layout=shared_layout(), _dom_classes=("sopcoach-start-time",))
+                                 placeholder=self.tr("例如 10:00", "e.g. 10:00"), layout=shared_layout(), _dom_classes=("sopcoach-start-time",))
         self.value = WholeNumberBox(3, 0, 400, self.tr("数量", "Amount"), self.lang, classes=("sopcoach-sla-amount",))
         self.unit = w.Dropdown(options=[(Duration(2, u).label(self.lang).replace("2", "", 1).strip(), u.value) for u in DurationUnit],
                                value="working_days", description=self.tr("单位", "Unit"), layout=shared_layout())
@@ -262,7 +314,7 @@ class SlaTool(Tool):
         self.value.watch(self.on_change)
         legend = "".join(f"<span class='sopcoach-day sopcoach-day-{k}'>{esc(v)}</span>" for k, v in self.kinds().items())
         self.root.children = (self.sla, hbox([self.start_date, self.start_time]), self.custom, self.out,
-                              html_widget(f"<div>{legend}</div>"), self.msg)
+                              self.html(f"<div>{legend}</div>"), self.msg)
         self.on_change()
 
     def kinds(self) -> dict[str, str]:
@@ -296,7 +348,7 @@ class SlaTool(Tool):
         start_kind = kinds[[m.kind for m in d.days][0]]
         due = d.due
         unit_rule = {
-            "working_days": self.tr("按工作日计:跳过周末和法定假日,调休上班日照常计算;到期时间为第N个工作日的同一时刻。",
+            "working_days": self.tr("按工作日计:跳过周末和法定假日,调休上班日照常计算;到期时间为数满的最后一个工作日的同一时刻。",
                                     "Working days: weekends and public holidays are skipped, make-up working days count; due at the same time on the N-th working day."),
             "business_hours": self.tr(f"按工作小时计:只在工作日 {self.calendar.day_start:%H:%M}-{self.calendar.day_end:%H:%M} 内计时。",
                                       f"Business hours: the clock runs only {self.calendar.day_start:%H:%M}-{self.calendar.day_end:%H:%M} on working days."),
@@ -338,11 +390,11 @@ class TiersTool(Tool):
                                         classes=("sopcoach-employees",), style={"description_width": "initial"})
         self.key = w.Checkbox(value=True, description=self.tr("重点行业或全公司范围、多模块需求", "Key industry or company-wide, multi-module needs"),
                               indent=False, layout=w.Layout(width="auto"))
-        self.result = html_widget(classes=("sopcoach-tier-result",))
+        self.result = self.html(classes=("sopcoach-tier-result",))
         for box in (self.revenue, self.key):
             box.observe(self.on_classify, names="value")
         self.employees.watch(self.on_classify)
-        self.plan_tier = w.Dropdown(options=[(x.name.get(self.lang), x.id) for x in self.playbook.tiers],
+        self.plan_tier = w.Dropdown(options=[(self.txt(x.name), x.id) for x in self.playbook.tiers],
                                     value=self.playbook.tiers[0].id, description=self.tr("客户等级", "Class"), layout=shared_layout())
         names = WEEKDAYS["en" if self.lang == "en" else "zh-CN"]
         self.days = [WholeNumberBox(1 if i in (0, 3) else 0, 0, 20, names[i], self.lang, classes=(f"sopcoach-day-count-{i}",),
@@ -350,26 +402,26 @@ class TiersTool(Tool):
         self.plan_tier.observe(self.on_plan, names="value")
         for day in self.days:
             day.watch(self.on_plan)
-        self.plan_out = html_widget(classes=("sopcoach-plan-result",))
-        self.root.children = (html_widget(f"<h4>{esc(self.tr('客户分类', 'Classify a customer'))}</h4>"),
+        self.plan_out = self.html(classes=("sopcoach-plan-result",))
+        self.root.children = (self.html(f"<h4>{esc(self.tr('客户分类', 'Classify a customer'))}</h4>"),
                               hbox([self.revenue, self.employees.root]), self.key, self.result,
-                              html_widget(f"<h4>{esc(self.tr('一周跟进计划', 'A week of follow-ups'))}</h4>"), self.plan_tier,
+                              self.html(f"<h4>{esc(self.tr('一周跟进计划', 'A week of follow-ups'))}</h4>"), self.plan_tier,
                               hbox([d.root for d in self.days[:4]]), hbox([d.root for d in self.days[4:]]), self.plan_out, self.msg)
         self.on_classify()
         self.on_plan()
 
     @safe
     def on_classify(self, _change: Any = None) -> None:
-        try:
-            revenue = Decimal(self.revenue.value.strip().replace(",", ""))
-        except InvalidOperation:
-            self.say(self.tr("年收入请输入数字(元)。", "Type the revenue as a number (CNY)."), "warning")
-            return
+        revenue = self.number(self.revenue, self.tr("年收入", "the revenue"), low=0)
         employees = self.employees.read()
-        if employees is None:
+        if revenue is None or employees is None:
             self.result.value = ""
             return
-        dec = classify_tier(self.playbook, revenue, employees, self.key.value)
+        try:
+            dec = classify_tier(self.playbook, revenue, employees, self.key.value)
+        except ToolInputError as exc:
+            self.refuse(exc)
+            return
         self.say("")
         tier = dec.tier
         why = []
@@ -377,12 +429,12 @@ class TiersTool(Tool):
             why.append(self.tr(f"年收入不低于 {_money(tier.min_annual_revenue)} 元", f"revenue of at least {_money(tier.min_annual_revenue)} CNY"))
         if dec.by_employees and tier.min_employees:
             why.append(self.tr(f"员工不少于 {tier.min_employees} 人", f"at least {tier.min_employees} employees"))
-        held = (self.tr(f"规模已达{dec.held_back.name.get(self.lang)}门槛,但不属重点行业、也没有全公司范围需求,因此降一级。",
-                        f"The size reaches {dec.held_back.name.get(self.lang)}, but without a key industry or company-wide needs the customer is one class lower.")
+        held = (self.tr(f"规模已达{self.txt(dec.held_back.name)}门槛,但不属重点行业、也没有全公司范围需求,因此降一级。",
+                        f"The size reaches {self.txt(dec.held_back.name)}, but without a key industry or company-wide needs the customer is one class lower.")
                 if dec.held_back is not None else "")
         self.result.value = (f"<div class='sopcoach-card'><p style='font-size:18px'><b class='sopcoach-tier' data-tier='{tier.id}'>"
-                             f"{esc(tier.name.get(self.lang))}</b></p><p>{esc('; '.join(why))} {esc(held)}</p>"
-                             f"<p><small>{esc(tier.criteria.get(self.lang))}</small></p>"
+                             f"{esc(self.txt(tier.name))}</b></p><p>{esc('; '.join(why))} {esc(held)}</p>"
+                             f"<p><small>{esc(self.txt(tier.criteria))}</small></p>"
                              f"<p>{esc(self.tr(f'每周至少跟进 {tier.min_weekly_follow_ups} 次', f'At least {tier.min_weekly_follow_ups} follow-ups a week'))}"
                              f" ({esc(self.clause_ref(tier.cadence_clause))})</p></div>")
         if self.plan_tier.value != tier.id:
@@ -397,13 +449,13 @@ class TiersTool(Tool):
             return
         c = check_follow_up_plan(self.playbook, self.plan_tier.value, whole)
         if c.ok:
-            text = self.tr(f"计划共 {c.total} 次,达到{c.tier.name.get(self.lang)}每周至少 {c.minimum} 次的要求。",
-                           f"The plan has {c.total} follow-ups and meets the minimum of {c.minimum} a week for {c.tier.name.get(self.lang)}.")
+            text = self.tr(f"计划共 {c.total} 次,达到{self.txt(c.tier.name)}每周至少 {c.minimum} 次的要求。",
+                           f"The plan has {c.total} follow-ups and meets the minimum of {c.minimum} a week for {self.txt(c.tier.name)}.")
             html = f"<p class='sopcoach-ok'>✓ {esc(text)}</p>"
         else:
-            text = self.tr(f"警告:计划只有 {c.total} 次,低于{c.tier.name.get(self.lang)}每周至少 {c.minimum} 次的要求,还差 {c.shortfall} 次。",
+            text = self.tr(f"警告:计划只有 {c.total} 次,低于{self.txt(c.tier.name)}每周至少 {c.minimum} 次的要求,还差 {c.shortfall} 次。",
                            f"Warning: the plan has only {c.total} follow-ups, below the minimum of {c.minimum} a week for "
-                           f"{c.tier.name.get(self.lang)}; {c.shortfall} more needed.")
+                           f"{self.txt(c.tier.name)}; {c.shortfall} more needed.")
             html = f"<p class='sopcoach-warn'>⚠ {esc(text)}</p>"
         self.plan_out.value = html + f"<p><small>{esc(self.clause_ref(c.tier.cadence_clause))}</small></p>"
 
@@ -421,11 +473,11 @@ class ConfidentialityTool(Tool):
         for i, rule in enumerate(self.playbook.confidentiality, 1):
             yes = w.Button(description=self.tr("允许", "Allowed"), button_style="success", layout=shared_layout(width="110px"))
             no = w.Button(description=self.tr("禁止", "Forbidden"), button_style="danger", layout=shared_layout(width="110px"))
-            fb = html_widget()
+            fb = self.html()
             self.feedback[rule.id] = fb
             yes.on_click(self._handler(rule.id, True))
             no.on_click(self._handler(rule.id, False))
-            box = vbox([html_widget(f"<b>{i}.</b> {esc(rule.text.get(self.lang))}"), hbox([yes, no]), fb], classes=("sopcoach-card", f"sopcoach-scenario-{rule.id}"))
+            box = vbox([self.html(f"<b>{i}.</b> {esc(self.txt(rule.text))}"), hbox([yes, no]), fb], classes=("sopcoach-card", f"sopcoach-scenario-{rule.id}"))
             rows.append(box)
         self.root.children = (*rows, self.msg)
 
@@ -439,7 +491,7 @@ class ConfidentialityTool(Tool):
         head = (f"<span class='sopcoach-right'>✓ {esc(self.tr('判断正确', 'Right'))}</span>" if right
                 else f"<span class='sopcoach-wrong'>✗ {esc(self.tr('判断错误', 'Not right'))}</span>")
         self.feedback[rule_id].value = (f"{head}: {esc(self.tr(f'这种做法是{verdict}的。', f'this use is {verdict}.'))} "
-                                        f"<small>{esc(self.playbook.clause(rule.clause).title.get(self.lang))}</small>"
+                                        f"<small>{esc(self.txt(self.playbook.clause(rule.clause).title))}</small>"
                                         f"{self.source_tag('confidentiality', rule.id)}")
 
 
@@ -453,7 +505,7 @@ class TemplatesTool(Tool):
 
     def __init__(self, *args: Any):
         super().__init__(*args)
-        opts = [(f"{i}. {s.name.get(self.lang)}", s.id) for i, s in enumerate(self.playbook.stages, 1)]
+        opts = [(f"{i}. {self.txt(s.name)}", s.id) for i, s in enumerate(self.playbook.stages, 1)]
         opts.append((self.tr("多个阶段通用", "Used at several stages"), self.SEVERAL))
         self.stage = w.Dropdown(options=opts, value=self.playbook.stages[0].id, description=self.tr("阶段", "Stage"), layout=shared_layout(), _dom_classes=("sopcoach-template-stage",))
         self.stage.observe(self.on_stage, names="value")
@@ -465,13 +517,13 @@ class TemplatesTool(Tool):
         stage = None if self.stage.value == self.SEVERAL else self.stage.value
         cards = []
         for tpl in templates_for_stage(self.playbook, stage):
-            body = f"<blockquote class='sopcoach-template-body'>{esc(tpl.body.get(self.lang))}</blockquote>" if tpl.body else ""
-            items = ("<ol>" + "".join(f"<li>{esc(x.get(self.lang))}</li>" for x in tpl.items) + "</ol>") if tpl.items else ""
+            body = f"<blockquote class='sopcoach-template-body'>{esc(self.txt(tpl.body))}</blockquote>" if tpl.body else ""
+            items = ("<ol>" + "".join(f"<li>{esc(self.txt(x))}</li>" for x in tpl.items) + "</ol>") if tpl.items else ""
             review = (f"<p><small>{esc(self.tr('审核周期', 'Reviewed every'))}: {esc(tpl.review_every.to_duration().label(self.lang))}</small></p>"
                       if tpl.review_every else "")
-            cards.append(f"<div class='sopcoach-card sopcoach-template-{tpl.id}'><b>{esc(tpl.name.get(self.lang))}</b>"
-                         f"<p><i>{esc(self.tr('何时使用', 'When'))}: {esc(tpl.when.get(self.lang))}</i></p>{body}{items}{review}"
-                         f"<p><small>{esc(self.playbook.clause(tpl.clause).title.get(self.lang))}</small>"
+            cards.append(f"<div class='sopcoach-card sopcoach-template-{tpl.id}'><b>{esc(self.txt(tpl.name))}</b>"
+                         f"<p><i>{esc(self.tr('何时使用', 'When'))}: {esc(self.txt(tpl.when))}</i></p>{body}{items}{review}"
+                         f"<p><small>{esc(self.txt(self.playbook.clause(tpl.clause).title))}</small>"
                          f"{self.source_tag('templates', tpl.id)}</p></div>")
         if not cards:
             cards.append(f"<p>{esc(self.tr('这个阶段没有专用模板。', 'No template is specific to this stage.'))}</p>")
@@ -492,9 +544,9 @@ class CrmKpiTool(Tool):
 
     def __init__(self, *args: Any):
         super().__init__(*args)
-        self.stage = w.Dropdown(options=[(f"{i}. {s.name.get(self.lang)}", s.id) for i, s in enumerate(self.playbook.stages, 1)],
+        self.stage = w.Dropdown(options=[(f"{i}. {self.txt(s.name)}", s.id) for i, s in enumerate(self.playbook.stages, 1)],
                                 value=self.playbook.stages[0].id, description=self.tr("阶段", "Stage"), layout=shared_layout())
-        self.fields = html_widget()
+        self.field_list = self.html()
         self.stage.observe(self.on_stage, names="value")
         self.counts = {}
         for name in FUNNEL_COUNTS:
@@ -507,10 +559,10 @@ class CrmKpiTool(Tool):
                                    classes=("sopcoach-count-lost",), layout=shared_layout(width="260px"),
                                    style={"description_width": "120px"})
         self.lost.watch(self.on_funnel)
-        self.funnel_out = html_widget(classes=("sopcoach-funnel",))
-        self.root.children = (html_widget(f"<h4>{esc(self.tr('每个阶段在CRM中记录什么', 'What to record in the CRM at each stage'))}</h4>"),
-                              self.stage, self.fields,
-                              html_widget(f"<h4>{esc(self.tr('示例漏斗(修改数字试试)', 'Example funnel (change the numbers)'))}</h4>"),
+        self.funnel_out = self.html(classes=("sopcoach-funnel",))
+        self.root.children = (self.html(f"<h4>{esc(self.tr('每个阶段在CRM中记录什么', 'What to record in the CRM at each stage'))}</h4>"),
+                              self.stage, self.field_list,
+                              self.html(f"<h4>{esc(self.tr('示例漏斗(修改数字试试)', 'Example funnel (change the numbers)'))}</h4>"),
                               hbox([vbox([b.root for b in self.counts.values()] + [self.lost.root]), self.funnel_out]), self.msg)
         self.on_stage()
         self.on_funnel()
@@ -519,10 +571,10 @@ class CrmKpiTool(Tool):
     def on_stage(self, _change: Any = None) -> None:
         s = next(x for x in self.playbook.stages if x.id == self.stage.value)
         steps = [st for st in self.playbook.steps if set(st.required_fields) & set(s.crm_fields)]
-        step_txt = "".join(f"<li>Step {st.number} {esc(st.name.get(self.lang))}: <code>{esc(', '.join(st.required_fields))}</code></li>"
-                           for st in steps)
-        self.fields.value = (f"<div class='sopcoach-card'>{esc(self.role_name(s.responsible_role))}{esc(self.tr(' 记录:', ' records: '))}"
-                             f"<code class='sopcoach-crm-fields'>{esc(', '.join(s.crm_fields))}</code>"
+        step_txt = "".join(f"<li>{esc(self.tr(f'第 {st.number} 步 {self.txt(st.name)}：', f'Step {st.number} {self.txt(st.name)}: '))}"
+                           f"{esc(self.fields(st.required_fields))}</li>" for st in steps)
+        self.field_list.value = (f"<div class='sopcoach-card'>{esc(self.role_name(s.responsible_role))}{esc(self.tr('记录：', ' records: '))}"
+                             f"<span class='sopcoach-crm-fields'>{esc(self.fields(s.crm_fields))}</span>"
                              + (f"<ul>{step_txt}</ul>" if step_txt else "") + "</div>")
 
     @safe
@@ -545,7 +597,7 @@ class CrmKpiTool(Tool):
         rows = []
         for s in f.steps:
             rate = f"{floor_percent(s.rate)}%" if s.rate is not None else "—"
-            name = s.kpi.name.get(self.lang) if s.kpi else f"{self.tr(*self.LABELS[s.source])} → {self.tr(*self.LABELS[s.target])}"
+            name = self.txt(s.kpi.name) if s.kpi else f"{self.tr(*self.LABELS[s.source])} → {self.tr(*self.LABELS[s.target])}"
             target = f"{floor_percent(Fraction(s.kpi.target), 0)}%" if s.kpi is not None and s.kpi.target is not None else ""
             weak = s is f.weakest
             cls = "sopcoach-warn" if weak else ("sopcoach-todo" if s.below_target else "")
@@ -575,20 +627,27 @@ class ImprovementTool(Tool):
         if bp.require_lessons:
             exam += self.tr("完成全部课程后才能开始考试。", " The exam opens when every lesson is complete.")
         kpis = [k for k in self.playbook.kpis if k.unit == "fraction"]
-        self.kpi = w.Dropdown(options=[(k.name.get(self.lang), k.id) for k in kpis], value=kpis[0].id,
+        self.kpi = w.Dropdown(options=[(self.txt(k.name), k.id) for k in kpis], value=kpis[0].id,
                               description="KPI", layout=shared_layout())
         self.series = w.Text(value="30, 28, 25, 21", description=self.tr("近几个月 %", "Monthly %"), continuous_update=False, layout=shared_layout(), _dom_classes=("sopcoach-series",))
         for box in (self.kpi, self.series):
             box.observe(self.on_change, names="value")
-        self.root.children = (html_widget(f"<div class='sopcoach-card sopcoach-exam-rules'>{esc(exam)}</div>"),
-                              html_widget(f"<h4>{esc(self.tr('月度复盘:趋势检查', 'Monthly review: trend check'))}</h4>"),
+        self.root.children = (self.html(f"<div class='sopcoach-card sopcoach-exam-rules'>{esc(exam)}</div>"),
+                              self.html(f"<h4>{esc(self.tr('月度复盘:趋势检查', 'Monthly review: trend check'))}</h4>"),
                               self.kpi, self.series, self.out, self.msg)
         self.on_change()
 
     @safe
     def on_change(self, _change: Any = None) -> None:
-        values = parse_series(self.series.value)
-        verdict = trend(values)
+        try:
+            values = parse_series(self.series.value)
+            verdict = trend(values)
+        except ToolInputError:
+            self.out.value = ""
+            self.say(self.tr(f"请输入用逗号分隔的月度数字，例如 30, 28, 25, 21（收到“{self.series.value.strip()}”）。",
+                             f"Type the monthly values as numbers separated by commas, e.g. 30, 28, 25, 21 (got {self.series.value.strip()})."),
+                     "warning")
+            return
         self.say("")
         kpi = next(k for k in self.playbook.kpis if k.id == self.kpi.value)
         stage = KPI_STAGE.get(kpi.id)
@@ -612,13 +671,13 @@ class CatalogueTool(Tool):
     def __init__(self, *args: Any):
         super().__init__(*args)
         products = self.playbook.products
-        rows = [[Cell(p.name.get(self.lang), heads_row=True), p.description.get(self.lang),
-                 f"{_money(p.list_price)} {self.playbook.sop.currency}", p.unit.get(self.lang)] for p in products]
-        self.table = html_widget(render(Table([self.tr("产品", "Product"), self.tr("适用场景", "What it is, when it fits"),
+        rows = [[Cell(self.txt(p.name), heads_row=True), self.txt(p.description),
+                 f"{_money(p.list_price)} {self.playbook.sop.currency}", self.txt(p.unit)] for p in products]
+        self.table = self.html(render(Table([self.tr("产品", "Product"), self.tr("适用场景", "What it is, when it fits"),
                                                self.tr("目录价", "List price"), self.tr("计价单位", "Unit")], rows,
                                               css_class="sopcoach-table sopcoach-catalogue")))
         limited = [a.role for a in self.playbook.authority if a.approver is not None]
-        self.product = w.Dropdown(options=[(p.name.get(self.lang), p.id) for p in products],
+        self.product = w.Dropdown(options=[(self.txt(p.name), p.id) for p in products],
                                   value=products[0].id if products else None, description=self.tr("产品", "Product"),
                                   layout=shared_layout(), _dom_classes=("sopcoach-quote-product",))
         self.quantity = WholeNumberBox(30, 1, 100_000, self.tr("数量", "Quantity"), self.lang, classes=("sopcoach-quote-quantity",))
@@ -629,7 +688,7 @@ class CatalogueTool(Tool):
         for box in (self.product, self.discount, self.role):
             box.observe(self.on_change, names="value")
         self.quantity.watch(self.on_change)
-        self.root.children = (self.table, html_widget(f"<h4>{esc(self.tr('报价单上的一行', 'A line of the quote sheet'))}</h4>"),
+        self.root.children = (self.table, self.html(f"<h4>{esc(self.tr('报价单上的一行', 'A line of the quote sheet'))}</h4>"),
                               hbox([self.product, self.role]), hbox([self.quantity.root, self.discount]), self.out, self.msg)
         self.on_change()
 
@@ -639,22 +698,25 @@ class CatalogueTool(Tool):
         if quantity is None or self.product.value is None:
             self.out.value = ""
             return
-        try:
-            discount = Decimal(self.discount.value.strip().rstrip("%") or "0") / 100
-            line = quote_line(self.playbook, self.product.value, quantity, discount, self.role.value)
-        except InvalidOperation:
-            self.say(self.tr("折扣请输入数字,例如 8(表示8%)。", "Type the discount as a number, e.g. 8 for 8%."), "warning")
+        if not self.discount.value.strip():
+            self.discount.value = "0"  # an emptied discount box means no discount (this handler runs again)
             return
+        pct = self.number(self.discount, self.tr("折扣", "the discount"), low=0, high=100, percent=True)
+        if pct is None:
+            self.out.value = ""
+            return
+        try:
+            line = quote_line(self.playbook, self.product.value, quantity, pct / 100, self.role.value)
         except ToolInputError as exc:
-            self.say(str(exc), "warning")
+            self.refuse(exc)
             return
         self.say("")
         cur = self.playbook.sop.currency
         p = line.product
         a = line.approval
-        sums = self.tr(f"{quantity} × {_money(p.list_price)} {cur}({p.unit.get(self.lang)})= 目录价小计 {_money(line.list_total)} {cur};"
+        sums = self.tr(f"{quantity} × {_money(p.list_price)} {cur}({self.txt(p.unit)})= 目录价小计 {_money(line.list_total)} {cur};"
                        f"折扣 {_pct(line.discount)} 后报价金额 {_money(line.net_total)} {cur}。",
-                       f"{quantity} × {_money(p.list_price)} {cur} ({p.unit.get(self.lang)}) = {_money(line.list_total)} {cur} at list price; "
+                       f"{quantity} × {_money(p.list_price)} {cur} ({self.txt(p.unit)}) = {_money(line.list_total)} {cur} at list price; "
                        f"after {_pct(line.discount)} off, the quote amount is {_money(line.net_total)} {cur}.")
         if a.needs_approval:
             who = self.tr(f"需要审批:由{self.role_name(a.approver)}审批({' → '.join(self.role_name(r) for r in a.chain)})。",
