@@ -421,6 +421,7 @@ class ReviewApp:
         self.case_deviations.value = "".join(devs) or (
             f"<div class='ok'>{self.tr('在可检查的规则中未发现偏离SOP的记录。', 'No deviation from the SOP found among the rules that could be checked.')}</div>")
         self.draft_pick.options = [(f"{r.rule}: {r.actual}"[:90], i) for i, r in enumerate(cs.deviations.itertuples())]
+        self.draft_pick.value = 0 if len(cs.deviations) else None
         self.draft_button.disabled = not len(cs.deviations)
         self.draft_out.value = ""
         self.case_link.value = ""
