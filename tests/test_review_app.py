@@ -260,6 +260,7 @@ def test_case_study_shows_stages_against_the_sop_and_downloads_without_seed_refs
     seed reference on the page; the case study downloads as one HTML file."""
     app, _ = analysed
     assert "time (working days)" in app.case_sop.value and "verdict" in app.case_sop.value
+    assert "<span class='v-breached'>breached</span>" in app.case_sop.value  # coloured, not escaped
     assert "seed:" not in app.case_deviations.value
     app.case_button.click()
     name, data = _download(app.case_link.value)

@@ -52,7 +52,8 @@ class CaseStudy:
     any stage (``_any``); see :func:`sop_table`. ``deviations``: the deal's compliance findings
     plus ``clause_title`` and ``clause_text`` (the clause quoted). ``prompts``: discussion
     questions. ``checked``: how many SOP checks the export supported (0: an empty ``deviations``
-    says nothing). ``timezone``: the playbook's, in which ``local_time`` is written.
+    says nothing). ``timezone``: the playbook's, in which ``local_time`` is written; ``currency``: the
+    export's (the deal's ``amount``).
     """
 
     deal_id: str
@@ -65,6 +66,7 @@ class CaseStudy:
     sop: pd.DataFrame = field(default_factory=pd.DataFrame)
     timezone: str = "UTC"
     lang: str = "zh-CN"
+    currency: str | None = None
 
 
 def case_study(data: CrmData, playbook: Any, deal_id: str, compliance: Compliance | None = None,
@@ -160,10 +162,11 @@ def case_study(data: CrmData, playbook: Any, deal_id: str, compliance: Complianc
     }, index=pd.Index([s.id for s in playbook.stages], name="stage"))
     stages["entered"] = pd.to_datetime(stages["entered"], utc=True).astype(_TS)
     ms = milestones(data, playbook, entries)
-    sop = sop_table(playbook, deal_id, deal, stages, ms[ms["deal_id"] == deal_id], compliance, data.as_of, lang)
+    sop = sop_table(playbook, deal_id, deal, stages, ms[ms["deal_id"] == deal_id], compliance, data.as_of, lang,
+                    events=ev)
     return CaseStudy(deal_id, deal, timeline, stages, dev.reset_index(drop=True),
                      discussion_prompts(deal, dev, stages, lang, checked=compliance.checked, sop=sop),
-                     compliance.checked, sop, tz, lang)
+                     compliance.checked, sop, tz, lang, data.mapping.spec.source.currency)
 
 
 def sla_phases(playbook: Any) -> dict[str, str]:
@@ -205,7 +208,7 @@ def _working_days(cal: Any, start: pd.Timestamp | None, end: pd.Timestamp | None
 
 
 def sop_table(playbook: Any, deal_id: str, deal: pd.Series, stages: pd.DataFrame, ms: pd.DataFrame,
-              compliance: Compliance, as_of: Any, lang: str) -> pd.DataFrame:
+              compliance: Compliance, as_of: Any, lang: str, events: pd.DataFrame | None = None) -> pd.DataFrame:
     """Return one deal against the SOP's time limits, stage by stage (seed:1.2.1, seed:1.2.2, seed:3.3.2).
 
     Each stage's time: from its recorded entry (the first stage: the deal's creation when no entry
@@ -215,6 +218,24 @@ def sop_table(playbook: Any, deal_id: str, deal: pd.Series, stages: pd.DataFrame
     all months), ``not_checkable`` when the export cannot support the check (its reason), else
     ``met`` (the end event came by the due time), ``pending`` (not due yet at ``as_of``) or
     ``not_reached`` (the clock never started: the deal never got there).
+
+    Parameters
+    ----------
+    playbook : Playbook
+    deal_id : str
+    deal : Series
+        The deal's row (``created``, ``closed``, ``outcome``).
+    stages : DataFrame
+        :attr:`CaseStudy.stages`.
+    ms : DataFrame
+        The deal's SLA events (:func:`~sopcoach.analytics.compliance.milestones`).
+    compliance : Compliance
+        Over all months.
+    as_of : datetime-like or None
+        The moment the export describes (UTC).
+    lang : {"zh-CN", "en"}
+    events : DataFrame, optional
+        The deal's events: the e-mail reply limit is "not reached" on a deal without a customer e-mail.
 
     Returns
     -------
@@ -291,8 +312,13 @@ def sop_table(playbook: Any, deal_id: str, deal: pd.Series, stages: pd.DataFrame
                    else "not_checkable" if v == "unchecked" else "met")
             return {**out, "start": _ts(fu.iloc[0]["start"]), "end": _ts(fu.iloc[0]["end"]), "actual": words,
                     "verdict": key}
-        if sla.start_event == "customer_email_received":  # one instance per e-mail: the finding says which were late
-            return {**out, "verdict": "met", "actual": t("未发现超时回复", "no late reply found", lang)}
+        if sla.start_event == "customer_email_received":  # one instance per e-mail: the findings say which were late
+            inbound = 0 if events is None else int(((events["kind"] == "email")
+                                                     & (events["direction"] == "inbound")).sum())
+            if events is not None and not inbound:
+                return {**out, "verdict": "not_reached", "actual": t("没有客户来信", "no customer e-mail", lang)}
+            return {**out, "verdict": "met", "actual": t(f"{inbound} 封客户来信均按时回复", f"all {inbound} customer "
+                                                          "e-mails answered in time", lang)}
         starts = ms[ms["milestone"] == sla.start_event].sort_values("timestamp", kind="stable")
         if not len(starts):
             phase = phases[sla.id]
@@ -302,7 +328,7 @@ def sop_table(playbook: Any, deal_id: str, deal: pd.Series, stages: pd.DataFrame
                     f"本商机没有记录起点事件 {sla.start_event} 的时间。",
                     f"this deal has no recorded time for '{sla.start_event}'.", lang)}
             return {**out, "verdict": "not_reached"}
-        start = _ts(starts["timestamp"].iloc[0])
+        start = pd.Timestamp(starts["timestamp"].iloc[0])
         ends = ms[(ms["milestone"] == sla.end_event)].sort_values("timestamp", kind="stable")
         after = ends[ends["timestamp"] >= start]
         end = _ts(after["timestamp"].iloc[0]) if len(after) else None

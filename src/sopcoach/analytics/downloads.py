@@ -27,7 +27,7 @@ if TYPE_CHECKING:
     from .case_study import CaseStudy
     from .review import Review
 
-__all__ = ["PERCENT", "MONEY", "DownloadTable", "case_study_html", "report_html", "review_tables", "table_xlsx"]
+__all__ = ["MONEY", "PERCENT", "DownloadTable", "case_study_html", "report_html", "review_tables", "table_xlsx"]
 
 #: Columns holding a fraction in [0, 1] shown as a percentage.
 PERCENT = frozenset({"conversion", "ci_low", "ci_high", "win_rate", "win_rate_change", "win_rate_target",
@@ -61,19 +61,19 @@ def case_study_html(cs: CaseStudy, playbook: Any) -> str:
     lang = cs.lang
     tr = functools.partial(t, lang=lang)
     sop = cs.sop
-    shown = sop[["stage", "entered", "left", "working_days", "stage_note", "rule", "limit", "actual", "verdict_text",
+    shown = sop[["stage", "entered", "left", "working_days", "stage_note", "rule", "limit", "actual", "verdict",
                  "reason"]].copy()
     shown["entered"] = shown["entered"].map(lambda x: _local(x, cs.timezone))
     shown["left"] = shown["left"].map(lambda x: _local(x, cs.timezone))
     heads = {c: column_label(c, lang) for c in shown.columns}
-    verdict_class = list(sop["verdict"])
+    words = dict(zip(sop["verdict"], sop["verdict_text"]))
 
-    def verdict_cell(v: Any) -> str:
-        return "" if v is None or (isinstance(v, float) and pd.isna(v)) else str(v)
+    def verdict(key: Any) -> Markup:  # coloured by the template's CSS: met green, breached red
+        return Markup("<span class='v-{}'>{}</span>").format(str(key), words.get(key, ""))
 
     rows = report.Table.of(shown, index=False, headers=heads,
                            formats={"working_days": lambda v: "" if pd.isna(v) else f"{float(v):.2f}",
-                                    "verdict_text": verdict_cell})
+                                    "verdict": verdict})
     chart = report._png(report.chart_timeline(cs, playbook, lang))
     events = report.Table.of(cs.timeline.set_index("local_time")[report.TIMELINE_SHOWN],
                              headers={"local_time": column_label("local_time", lang, cs.timezone),
@@ -84,9 +84,13 @@ def case_study_html(cs: CaseStudy, playbook: Any) -> str:
         v = d.get(column)
         return "—" if v is None or (not isinstance(v, str) and pd.isna(v)) else str(v)
 
+    info = {k: text(k) for k in ("owner", "account", "tier", "stage_raw")}
+    info["outcome"] = {"won": tr("赢单", "won"), "lost": tr("丢单", "lost")}.get(str(d.get("outcome")), tr("进行中", "open"))
+    amount = d.get("amount")
+    info["amount"] = "—" if amount is None or pd.isna(amount) else f"{float(amount):,.0f} {cs.currency or ''}".rstrip()
     return report.TEMPLATES.get_template("case_study.html").render(
-        t=tr, lang=lang, cs=cs, chart=chart, sop=rows, verdicts=verdict_class, events=events,
-        deal={k: text(k) for k in ("owner", "account", "tier", "stage_raw", "outcome", "amount")},
+        t=tr, lang=lang, cs=cs, chart=chart, sop=rows, events=events,
+        deal=info,
         deviations=list(cs.deviations.itertuples()), prompts=cs.prompts, print_css=Markup(PRINT_CSS),
         not_checked=not cs.checked)
 

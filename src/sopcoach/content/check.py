@@ -27,7 +27,8 @@ def check_paths(paths: Sequence[Path], content: Path, home: Path | None = None) 
 
     With no ``paths``, checks every content file under ``content``: ``playbook/``, ``lessons/``, the exam bank
     ``quizzes/bank/``, the lessons' practice pool ``quizzes/practice/``, the trainers' drafts
-    ``quizzes/drafts/`` (all checked against the playbook) and ``quizzes/blueprint.yaml``. A given folder named ``playbook`` is loaded as a playbook; a
+    ``quizzes/drafts/`` (all checked against the playbook) and ``quizzes/blueprint.yaml``. A given folder
+    named ``playbook`` is loaded as a playbook; a
     lesson notebook (``.ipynb``) is checked as a lesson of the content's playbook; any other YAML
     file is read as a bank (``questions:``) or a blueprint (``exam:``). Warnings (an
     option such as "All of the above" without ``pin: last``) come back as problems with

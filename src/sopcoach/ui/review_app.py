@@ -435,15 +435,17 @@ class ReviewApp:
         """The case's stages against the SOP's limits, labelled, each verdict coloured."""
         sop = cs.sop.copy()
         sop["entered"] = sop["entered"].map(lambda x: "" if pd.isna(x) else x.tz_convert(cs.timezone).strftime("%Y-%m-%d %H:%M"))
-        cols = ["stage", "entered", "working_days", "stage_note", "rule", "limit", "actual", "verdict_text", "reason"]
-        verdict = dict(zip(sop.index, sop["verdict"]))
-        sop["verdict_text"] = [Markup(f"<span class='v-{html.escape(verdict[i])}'>{html.escape(v)}</span>")
-                               for i, v in zip(sop.index, sop["verdict_text"])]
-        heads = {c: column_label(c, self.lang, cs.timezone if c == "entered" else None) for c in cols}
+        cols = ["stage", "entered", "working_days", "stage_note", "rule", "limit", "actual", "verdict", "reason"]
+        words = dict(zip(sop["verdict"], sop["verdict_text"]))
+        heads = {c: column_label(c, self.lang) for c in cols}
         heads["entered"] = column_label("entered", self.lang) + f" ({cs.timezone})"
+
+        def verdict(key: Any) -> Markup:  # coloured: met green, breached red
+            return Markup(f"<span class='v-{html.escape(str(key))}'>{html.escape(words.get(key, ''))}</span>")
+
         return report.html_table(sop, cols, index=False, headers=heads,
                                  formats={"working_days": lambda v: "" if pd.isna(v) else f"{float(v):.2f}",
-                                          "verdict_text": lambda v: v})
+                                          "verdict": verdict})
 
     @safe
     def on_upload(self, _change: Any = None) -> None:
