@@ -287,6 +287,13 @@ def test_monthly_review_in_chromium(trainer: Trainer, page, artifacts) -> None:
     header = [c.value for c in sheet[3]]
     assert dl.value.suggested_filename.endswith("-by-owner.xlsx") and "赢单率" in header
     assert sheet.cell(row=4, column=header.index("赢单率") + 1).number_format == "0.0%"
+    page.get_by_role("button", name="下载案例 (HTML)").click()
+    link = app.locator("a.download", has_text="sopcoach-case-")
+    expect(link).to_be_visible(timeout=60_000)
+    with page.expect_download() as dl:
+        link.click()
+    case_page = Path(dl.value.path()).read_text(encoding="utf-8")
+    assert "对照SOP" in case_page and "seed:" not in case_page and "https://" not in case_page
     page.screenshot(path=str(artifacts / "review_downloads.png"), full_page=True)
     assert "Traceback" not in page.content()
 

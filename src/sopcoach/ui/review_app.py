@@ -510,6 +510,7 @@ class ReviewApp:
         if self.case is None or self.draft_pick.value is None:
             raise SopcoachError(self.tr("请先选择一处偏离。", "Choose a deviation first."))
         self._busy(True)
+        self.step(0, 1, self.tr("正在生成练习题草稿（中英文）……", "Writing the practice question draft (zh-CN and en) ..."))
         cs = self.case
         other_lang = "en" if self.lang != "en" else "zh-CN"
         other = case_study(self.data, self.pb, cs.deal_id, check_compliance(self.data, self.pb, lang=other_lang),
