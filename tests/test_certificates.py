@@ -117,6 +117,30 @@ def test_pdf_has_chinese_name_date_version_score_and_code(service, records, bank
         assert expected in text, expected
 
 
+def test_pdf_verify_line_is_the_check_page_when_the_public_address_is_set(service, records, bank, blueprint, playbook,
+                                                                          clock, monkeypatch, tmp_path):
+    """With SOPCOACH_PUBLIC_URL the PDF prints <public_url>/verify?code=CODE (the learner server's check page);
+    without it, the command; an address that is not http(s) is refused in one line naming the variable."""
+    from pypdf import PdfReader
+    from sopcoach.config import settings
+    from sopcoach.errors import ConfigError
+    code = cert_of(records, take(service, records, bank, "E1", clock)).code
+
+    def verify_line(public_url):
+        pdf = certificate_pdf(records, code, blueprint.title, playbook.sop.name, playbook.calendar.timezone, clock(),
+                              public_url)
+        return next(line for line in PdfReader(io.BytesIO(pdf)).pages[0].extract_text().splitlines() if "Verify:" in line)
+
+    monkeypatch.setenv("SOPCOACH_PUBLIC_URL", "https://sop.example.com/")
+    s = settings(home=tmp_path, db_url="sqlite://")
+    assert s.public_url == "https://sop.example.com"
+    assert verify_line(s.public_url).strip() == f"验证 Verify: https://sop.example.com/verify?code={code}"
+    assert verify_line("").strip() == f"验证 Verify: sopcoach verify {code}"
+    monkeypatch.setenv("SOPCOACH_PUBLIC_URL", "sop.example.com")
+    with pytest.raises(ConfigError, match=r"SOPCOACH_PUBLIC_URL='sop.example.com' is not a web address; .*https://"):
+        settings(home=tmp_path, db_url="sqlite://")
+
+
 def test_pdf_embeds_a_subset_of_its_chinese_font_and_renders_it(service, records, bank, blueprint, playbook, clock):
     """Every font of the page is an embedded TrueType subset; rendered to PNG by PDFium (which then
     needs no font of the machine), the holder's Chinese name has ink where its text is."""

@@ -53,8 +53,9 @@ import math
 import pandas as pd
 import pytest
 
-from sopcoach.certification.itemstats import (MIN_N, clause_summary, cut_consistency, exam_statistics, item_statistics,
-                                              load_responses, responses_from_matrix, analyse)
+from sopcoach.certification.itemstats import (MIN_N, analyse, clause_summary, cut_consistency, discrimination_word,
+                                              exam_statistics, flags_of, item_statistics, item_table, load_responses,
+                                              responses_from_matrix, verdict)
 
 MATRIX = pd.DataFrame({"A": [1, 1, 1, 1, 1, 0], "B": [1, 1, 1, 0, 0, 1], "C": [1, 1, 0, 1, 0, 0],
                        "D": [1, 0, 1, 0, 0, 0]}, index=[f"P{i}" for i in range(1, 7)], dtype=float)
@@ -100,17 +101,69 @@ def test_discriminative_efficiency_divides_by_the_sorted_covariance(items):
     assert items["efficiency"].tolist() == pytest.approx([1 / 3, 1 / 7, 1 / 5, 1 / 2], abs=1e-12)
 
 
-def test_flags_low_efficiency_and_guessing(items):
-    """B (efficiency 14.3%) is flagged as Moodle's 'needs checking'; D scores at most the guess."""
-    assert items["flags"].to_dict() == {"A": [], "B": ["low_efficiency"], "C": [], "D": ["guessing"]}
+def test_no_question_is_judged_from_six_answers(items):
+    """B's efficiency (14.3%) and D's facility at the guess would be Moodle flags, but six answers judge nothing:
+    every question reads "too few answers (n=6)"."""
+    assert items["flags"].map(len).sum() == 0 and not items["judged"].any()
+    assert [verdict(f, n, "en") for f, n in zip(items["flags"], items["n"])] == ["too few answers (n=6)"] * 4
+    assert verdict([], 6, "zh-CN") == "样本不足 (n=6)"
 
 
-def test_negative_discrimination_is_flagged():
-    """A question the weaker people get right and the stronger miss is flagged 'check the key'."""
+def test_negative_discrimination_is_flagged_when_its_interval_is_below_zero():
+    """A question the weaker people get right and the stronger miss is flagged 'check the key' once 60 people
+    answered it (its 95% Fisher interval lies below 0); the same pattern in 6 people is not judged."""
     m = MATRIX.assign(E=[0.0, 0.0, 0.0, 1.0, 1.0, 1.0])
-    out = item_statistics(m, pd.Series(1.0, index=m.columns))
-    assert out.loc["E", "discrimination"] < 0
+    small = item_statistics(m, pd.Series(1.0, index=m.columns))
+    assert small.loc["E", "discrimination"] < 0 and small.loc["E", "flags"] == []
+    big = pd.concat([m] * 10, ignore_index=True)
+    out = item_statistics(big, pd.Series(1.0, index=big.columns))
+    assert out.loc["E", "discrimination_high"] < 0
     assert "negative_discrimination" in out.loc["E", "flags"]
+
+
+def test_facility_flags_need_the_interval_outside_the_band():
+    """Too hard: 2 right of 20 (Wilson upper 30.1% < 35%), not 2 of 9 (too few) nor 4 of 20 (upper 41.6%).
+    Too easy: all 80 right (lower 95.4% > 95%), not all 60 (lower 94.0%)."""
+    def flags(right, n):
+        col = pd.DataFrame({"q": [1.0] * right + [0.0] * (n - right)})
+        return item_statistics(col, pd.Series({"q": 1.0})).loc["q", "flags"]
+    assert flags(2, 20) == ["too_hard"] and flags(2, 9) == [] and flags(4, 20) == []
+    assert flags(80, 80) == ["too_easy"] and flags(60, 60) == []
+
+
+def test_flags_of_states_each_rule():
+    """Low discrimination below 0.20, low efficiency only from 30 answers, guessing at the facility's upper end."""
+    inside, nan2 = (0.5, 0.8), (float("nan"), float("nan"))
+    assert flags_of(40, inside, (0.01, 0.19), 0.5, float("nan")) == ["low_discrimination"]
+    assert flags_of(29, inside, nan2, 0.1, float("nan")) == [] and flags_of(30, inside, nan2, 0.1, 0.2) == ["low_efficiency"]
+    assert flags_of(30, (0.1, 0.3), nan2, 0.5, 0.3) == ["too_hard", "guessing"]
+    assert flags_of(9, (0.0, 0.1), (-0.9, -0.5), 0.0, 0.5) == []
+
+
+def test_discrimination_reads_as_moodle_words():
+    """0.50 very good, 0.30 adequate, 0.20 weak, 0 very weak, below 0 negative."""
+    assert [discrimination_word(d, "en") for d in (0.5, 0.3, 0.29, 0.0, -0.01)] == [
+        "very good", "adequate", "weak", "very weak", "negative"]
+
+
+def test_item_table_reads_as_people_read_it():
+    """Question text and id, facility as a percent, discrimination with its word, the verdict; labelled columns."""
+    from sopcoach.labels import readable
+    items = item_statistics(MATRIX, POINTS, GUESS).assign(text=["Who approves?", "B?", "C?", "D?"])
+    table = item_table(items, "en")
+    assert table.loc[0, ["question", "text", "facility_pct", "discrimination_word", "verdict"]].tolist() == [
+        "A", "Who approves?", 83.3, "weak", "too few answers (n=6)"]
+    head = list(readable(table, "zh-CN", "Asia/Shanghai").columns)
+    assert head[:2] == ["题目编号", "题目"] and "难度指数（得分率 %）" in head and "区分度评价" in head
+
+
+def test_chart_places_questions_with_their_text_on_hover():
+    """The SVG shades the acceptable region and gives each placed point its question's text as a tooltip."""
+    from sopcoach.certification.charts import chart_items
+    items = item_statistics(MATRIX, POINTS, GUESS).assign(text=["Who approves a 12% discount?", "B?", "C?", "D?"])
+    svg = chart_items(items, "en")
+    assert svg.startswith("<svg") and svg.count("class=\"sopcoach-item-point\"") == 4
+    assert "<title>Who approves a 12% discount? (A) · n=6 · facility 83% · discrimination 0.23 (weak) · too few answers (n=6)</title>" in svg
 
 
 def test_item_figures_need_their_minimum_sample():

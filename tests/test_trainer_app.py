@@ -17,6 +17,7 @@ from sopcoach.authoring.versions import latest_release, needs_review_ids, releas
 from sopcoach.certification.exam import ExamService
 from sopcoach.config import Settings
 from sopcoach.records.models import Certificate
+from sopcoach.ui._common import esc
 from sopcoach.ui.trainer_app import CertificatesApp, ItemAnalysisApp, PlaybookChangesApp, ResultsApp
 
 
@@ -190,6 +191,36 @@ def test_item_analysis_app_shows_test_cut_and_questions(sat, records, clock):
     assert app.analysis.which == "all"
 
 
+def test_item_analysis_reads_by_question_text_and_flags_nothing_from_four_answers(sat, records, clock):
+    """Questions appear by their text (id small beneath, whole text on hover), facility as a percent, discrimination
+    with its word; four answers flag nothing but say "too few answers (n=...)"; the chart holds each placed
+    question's text; the XLSX has the page's labels and the same words."""
+    pb, bank, _ = load(sat)
+    app = ItemAnalysisApp(sat, records, "zh-CN", clock)
+    items = app.analysis.items
+    qid = items.index[0]
+    stem = bank[qid].text.get("zh-CN")
+    assert f"<span class='muted'>{qid}</span>" in app.items_box.value
+    assert f"title='{stem} ({qid})'" in app.items_box.value.replace("&#39;", "'")
+    assert re.search(r"<td>\d+\.\d%</td>", app.items_box.value)  # facility as a percent
+    assert f"样本不足 (n={items.loc[qid, 'n']})" in app.items_box.value
+    assert items["flags"].map(len).sum() == 0 and "没有需要检查的" in app.flag_box.value
+    assert f"另有 {len(items)} 道题作答少于 10 次" in app.flag_box.value
+    placed = items[items["discrimination"].notna()]
+    assert app.chart_box.value.count("class=\"sopcoach-item-point\"") == len(placed) > 0
+    assert f"<title>{bank[placed.index[0]].text.get('zh-CN')} ({placed.index[0]})" in app.chart_box.value
+    link = re.search(r"href='data:application/vnd.openxmlformats[^;]*;base64,([^']+)'", app.downloads.value)
+    rows = list(openpyxl.load_workbook(io.BytesIO(base64.b64decode(link.group(1)))).active.values)
+    head = rows[0]
+    assert head[:2] == ("题目编号", "题目") and "难度指数（得分率 %）" in head and "区分度（-1 至 1）" in head
+    first = dict(zip(head, rows[1]))
+    assert first["题目"] == bank[first["题目编号"]].text.get("zh-CN") and first["提示"].startswith("样本不足 (n=")
+    assert "销售流程" in set(r[head.index("部分")] for r in rows[1:])  # the section by its title
+    hardest, easiest = items["facility"].idxmin(), items["facility"].idxmax()  # nothing judged: hardest first
+    assert items.loc[hardest, "facility"] < items.loc[easiest, "facility"]
+    assert app.items_box.value.index(f">{hardest}</span>") < app.items_box.value.index(f">{easiest}</span>")
+
+
 def test_certificates_app_verifies_and_makes_a_pdf(sat, records, clock):
     """Verify says CURRENT for a real code; the PDF link holds a PDF."""
     app = CertificatesApp(sat, records, "en", clock)
@@ -204,6 +235,24 @@ def test_certificates_app_verifies_and_makes_a_pdf(sat, records, clock):
     app.pdf_button.click()
     data = base64.b64decode(re.search(r"base64,([^']+)'", app.pdf_link.value).group(1))
     assert data.startswith(b"%PDF") and f"certificate-{code}.pdf" in app.pdf_link.value
+
+
+def test_certificates_page_names_clauses_by_title(sat, records, clock):
+    """The picked certificate's clauses are listed by title and source; after a release that changes one, the
+    table's changed clauses are titles too (not ids)."""
+    pb = load(sat)[0]
+    titles = {c.id: f"{c.title.get('en')} ({c.source})" for c in pb.clauses}
+    app = CertificatesApp(sat, records, "en", clock)
+    covered = app.table_df.set_index("code").loc[app.pick.value, "clauses"]
+    assert f"The {len(covered)} clause(s) this certificate covers" in app.covered.value
+    assert all(f"<li>{esc(titles[c])}</li>" in app.covered.value for c in covered)
+    raise_supervisor_limit(sat.playbook_dir, texts=True)
+    pb, bank, _ = load(sat)
+    release(records, pb, bank, sat.playbook_dir, label="1.1", now=clock(), confirm_quotes=True, lang="en")
+    app = CertificatesApp(sat, records, "en", clock)
+    changed = app.table_df["changed"].iloc[0]
+    assert changed == ["quote-limits"] and esc(titles["quote-limits"]) in app.table.value
+    assert "<td>quote-limits</td>" not in app.table.value and esc(titles["quote-limits"]) in app.recert_box.value
 
 
 def test_recertification_app_runs_the_short_exam(site, records, clock):

@@ -141,12 +141,22 @@ def test_certificate_command_writes_a_pdf(env, capsys):
     assert main(["certificate", "--learner", "nobody", "-o", str(out)]) == 1
 
 
-def test_itemstats_command_prints_figures_and_csv(env, capsys):
-    """itemstats prints the test figures; --format json gives one record per question drawn."""
+def test_itemstats_command_prints_figures_and_csv(env, capsys, monkeypatch):
+    """itemstats prints tables with a header row in the chosen language; --format json gives one record per
+    question drawn."""
     certify(env)
     assert main(["itemstats"]) == 0
     out = capsys.readouterr().out
-    assert "1 attempts (first)" in out and "mean: 100.000 (n=1, min n=1, tentative)" in out
+    assert "1 attempts (first attempt of each person)" in out
+    assert "figure\tvalue\tn\tmin n\tnote\nmean\t100.0%\t1\t1\ttentative\n" in out  # a header row, percents
+    assert "pass rate\t100.0%" in out and "{" not in out  # no Python dict
+    assert "30 more question(s) have fewer than 10 answers: too few to judge." in out
+    assert main(["itemstats", "--attempts", "all"], ) == 0 and "1 attempts (all attempts)" in capsys.readouterr().out
+    monkeypatch.setenv("SOPCOACH_LANG", "zh-CN")
+    assert main(["itemstats"]) == 0
+    out = capsys.readouterr().out
+    assert "指标\t数值\tn\t最少样本\t备注\n平均分\t100.0%" in out and "来源\t条款\t作答数\t失分率" in out
+    monkeypatch.setenv("SOPCOACH_LANG", "en")
     assert main(["itemstats", "--format", "json"]) == 0
     records = json.loads(capsys.readouterr().out)
     assert len(records) == 30 and records[0]["facility"] == 1.0

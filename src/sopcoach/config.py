@@ -3,14 +3,20 @@
 :func:`settings` is the one place that resolves the content folder, the data home and the database
 URL, for every command, both servers and every notebook. Each setting comes from the first of:
 
-=========  ==============  =====================  ==========================================
-setting    flag            environment variable   default
-=========  ==============  =====================  ==========================================
-content    ``--content``   ``SOPCOACH_CONTENT``   the project folder (:data:`PROJECT_ROOT`)
-home       ``--home``      ``SOPCOACH_HOME``      ``var/`` inside the content folder
-database   ``--db-url``    ``SOPCOACH_DB_URL``    ``sqlite:///<home>/sopcoach.db``
-language                   ``SOPCOACH_LANG``      ``zh-CN`` (or ``en``)
-=========  ==============  =====================  ==========================================
+==========  ==============  =======================  ==========================================
+setting     flag            environment variable     default
+==========  ==============  =======================  ==========================================
+content     ``--content``   ``SOPCOACH_CONTENT``     the project folder (:data:`PROJECT_ROOT`)
+home        ``--home``      ``SOPCOACH_HOME``        ``var/`` inside the content folder
+database    ``--db-url``    ``SOPCOACH_DB_URL``      ``sqlite:///<home>/sopcoach.db``
+language                    ``SOPCOACH_LANG``        ``zh-CN`` (or ``en``)
+public_url                  ``SOPCOACH_PUBLIC_URL``  none: certificates say ``sopcoach verify CODE``
+==========  ==============  =======================  ==========================================
+
+``public_url`` is the learner server's address as people open it, with its path prefix if it has
+one (``https://sop.example.com`` or ``https://example.com/sop``). When set, a certificate PDF prints
+the page that checks it, ``<public_url>/verify?code=SC-...`` (:mod:`sopcoach.web.verify`), instead
+of the shell command.
 
 The apps' notebooks are ``notebooks/`` in the content folder when it has one, else the project's.
 The working directory plays no part: ``sopcoach enroll`` run from any folder writes to the
@@ -24,6 +30,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal, overload
+from urllib.parse import urlsplit
 
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, OperationalError
@@ -57,6 +64,7 @@ class Settings:
     lang: str
     content: Path
     db_origin: str = field(default="", compare=False)
+    public_url: str = ""
 
     @property
     def playbook_dir(self) -> Path:
@@ -155,8 +163,8 @@ def settings(content: os.PathLike | str | None = None, home: os.PathLike | str |
     Raises
     ------
     ConfigError
-        When the content folder has no ``playbook/``, the data home cannot be created or the
-        database URL is malformed.
+        When the content folder has no ``playbook/``, the data home cannot be created, the
+        database URL is malformed or ``SOPCOACH_PUBLIC_URL`` is not a web address.
 
     Examples
     --------
@@ -183,7 +191,33 @@ def settings(content: os.PathLike | str | None = None, home: os.PathLike | str |
     except ArgumentError:
         raise ConfigError(f"{origin}={url!r} is not a database URL; write it as SQLAlchemy does, e.g. "
                           "sqlite:////srv/sopcoach/sopcoach.db or postgresql+psycopg://user@host/sopcoach") from None
-    return Settings(home=where, db_url=url, lang=current_lang(), content=folder, db_origin=origin)
+    return Settings(home=where, db_url=url, lang=current_lang(), content=folder, db_origin=origin,
+                    public_url=public_url())
+
+
+def public_url() -> str:
+    """Return the learner server's public address from ``SOPCOACH_PUBLIC_URL``, without a trailing ``/`` ("" unset).
+
+    Raises
+    ------
+    ConfigError
+        When the variable is not an http(s) address with a host (the message shows it and an example).
+
+    Examples
+    --------
+    >>> os.environ["SOPCOACH_PUBLIC_URL"] = "https://sop.example.com/"
+    >>> public_url()
+    'https://sop.example.com'
+    >>> del os.environ["SOPCOACH_PUBLIC_URL"]
+    """
+    value = os.environ.get("SOPCOACH_PUBLIC_URL", "").strip()
+    if not value:
+        return ""
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.netloc or parts.query or parts.fragment:
+        raise ConfigError(f"SOPCOACH_PUBLIC_URL={value!r} is not a web address; give the learner server's address as "
+                          "people open it, e.g. https://sop.example.com (with its path prefix if it has one)")
+    return value.rstrip("/")
 
 
 def _db_url_from_environment() -> str | None:

@@ -31,6 +31,15 @@ COLUMNS: dict[str, tuple[str, str]] = {
     "valid_until": ("有效期至", "valid until"), "issued_at": ("签发", "issued"), "expires_at": ("有效期至", "valid until"),
     "code": ("验证码", "code"), "version": ("规程版本", "SOP version"), "status": ("状态", "status"),
     "changed": ("已修改的条款", "changed clauses"), "active": ("在职", "active"),
+    # item analysis (sopcoach.certification.itemstats.item_table)
+    "question": ("题目编号", "question id"), "text": ("题目", "question"), "section": ("部分", "section"),
+    "clauses": ("条款", "clauses"), "n": ("作答数", "answers"), "facility_pct": ("难度指数（得分率 %）", "facility %"),
+    "facility_low_pct": ("得分率95%区间下限 %", "facility 95% interval from %"),
+    "facility_high_pct": ("得分率95%区间上限 %", "facility 95% interval to %"),
+    "discrimination": ("区分度（-1 至 1）", "discrimination (-1 to 1)"),
+    "discrimination_word": ("区分度评价", "discrimination reads as"), "efficiency_pct": ("区分效率 %", "efficiency %"),
+    "guess_pct": ("随机猜测得分 %", "random-guess score %"), "verdict": ("提示", "flags"),
+    "variants": ("模板变体数", "variants pooled"),
 }
 #: Columns holding a moment (ISO text or datetime, UTC): shown in the company's time zone.
 MOMENTS = frozenset({"started_at", "closed_at", "first_passed_at", "last_attempt_at", "valid_until", "issued_at",

@@ -17,11 +17,14 @@ import pytest
 import requests
 
 from sopcoach.certification.exam import attempt_question
+from sopcoach.content.playbook import load_playbook
+from sopcoach.content.quizbank import load_bank
 from support import raise_supervisor_limit
 from trainer_servers import Trainer, serve_trainer
 
 ROOT = Path(__file__).resolve().parents[2]
 MAVEN = ROOT.parent / "shared" / "data" / "crm" / "maven_crm_sales_opportunities"
+PUBLIC_URL = "https://sop.example.com"  # the learner server's address printed on certificates
 KERNEL_ID = re.compile(r"kernelId[^0-9a-f]+([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})")
 
 
@@ -62,7 +65,7 @@ def trainer(tmp_path: Path):
     _populate(content, home)
     (home / "crm").mkdir()  # the exports the monthly review offers (SOPCOACH_HOME/crm)
     (home / "crm" / MAVEN.name).symlink_to(MAVEN, target_is_directory=True)
-    with serve_trainer(content, home, tmp_path) as trainer:
+    with serve_trainer(content, home, tmp_path, SOPCOACH_PUBLIC_URL=PUBLIC_URL) as trainer:
         yield trainer
 
 
@@ -179,6 +182,8 @@ def test_trainer_apps_in_chromium(trainer: Trainer, page, artifacts) -> None:
     text = PdfReader(io.BytesIO(Path(dl.value.path()).read_bytes())).pages[0].extract_text()
     assert "上岗认证证书" in text and "演示学员" in text and "SOP version: 1.0" in text
     code = re.search(r"SC-[0-9A-Z]{4}-[0-9A-Z]{4}-[0-9A-Z]{4}", text).group(0)
+    assert f"验证 Verify: {PUBLIC_URL}/verify?code={code}" in text  # the check page, not the shell command
+    expect(page.locator(".sopcoach-covered summary")).to_contain_text("此证书涵盖的")
     page.get_by_placeholder("SC-XXXX-XXXX-XXXX").fill(code)
     page.get_by_role("button", name="验证").click()
     expect(page.get_by_text(re.compile(f"{code}：真实证书"))).to_be_visible(timeout=60_000)
@@ -187,6 +192,20 @@ def test_trainer_apps_in_chromium(trainer: Trainer, page, artifacts) -> None:
     page.goto(trainer.url("/voila/render/trainer/item_analysis.ipynb"), timeout=180_000)
     expect(page.get_by_text("Cronbach α")).to_be_visible(timeout=180_000)
     expect(page.get_by_text("Livingston K²")).to_be_visible()
+    # Questions read by their text (the id small beneath); the chart places them, each point's tooltip its text.
+    stems = {q.text.get("zh-CN") for q in load_bank(trainer.content / "quizzes" / "bank",
+                                                     load_playbook(trainer.content / "playbook")).questions.values()}
+    first = page.locator(".sopcoach-question").first
+    expect(first).to_be_visible()
+    assert any(first.get_attribute("title").startswith(stem) for stem in stems)
+    expect(page.locator(".sopcoach-sample-note").first).to_contain_text("样本不足 (n=")
+    chart = page.locator("figure.sopcoach-item-chart svg")
+    expect(chart).to_be_visible()
+    points = chart.locator(".sopcoach-item-point")
+    assert points.count() > 0
+    tip = points.first.locator("title").text_content()
+    assert any(tip.startswith(stem) for stem in stems) and "难度指数" in tip and "区分度" in tip
+    expect(page.get_by_role("link", name="下载 Excel (XLSX)")).to_be_visible()
     page.screenshot(path=str(artifacts / "item_analysis.png"), full_page=True)
 
 

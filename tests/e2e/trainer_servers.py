@@ -85,12 +85,13 @@ class Trainer:
 
 
 @contextlib.contextmanager
-def serve_trainer(content: Path, home: Path, tmp_path: Path) -> Iterator[Trainer]:
-    """Run ``sopcoach serve --trainer`` on ``content`` with the data in ``home``; stop it by its pid."""
+def serve_trainer(content: Path, home: Path, tmp_path: Path, **extra: str) -> Iterator[Trainer]:
+    """Run ``sopcoach serve --trainer`` on ``content`` with the data in ``home`` (``extra``: more environment
+    variables); stop it by its pid."""
     token = "e2e-" + secrets.token_hex(16)
     port = free_port()
     env = {**os.environ, "SOPCOACH_CONTENT": str(content), "SOPCOACH_HOME": str(home),
-           "SOPCOACH_TRAINER_TOKEN": token, "SOPCOACH_LANG": "zh-CN", "PYTHONUNBUFFERED": "1"}
+           "SOPCOACH_TRAINER_TOKEN": token, "SOPCOACH_LANG": "zh-CN", "PYTHONUNBUFFERED": "1", **extra}
     env.pop("SOPCOACH_DB_URL", None)
     log = tmp_path / "trainer.log"
     with log.open("wb") as fh:

@@ -34,6 +34,7 @@ from datetime import datetime, timedelta
 from io import BytesIO
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
 from ..errors import CertificateError
 from ..i18n import local_day, t
@@ -277,7 +278,8 @@ def certificate_table(records: Records, now: datetime | None = None):
     pandas.DataFrame
         One row per certificate, newest first; columns ``code``, ``learner_id``, ``name``,
         ``team``, ``cohort``, ``version``, ``percent`` (str), ``issued_at``, ``expires_at``
-        (aware UTC datetimes), ``status`` (as :class:`Verification`), ``changed`` (list of str).
+        (aware UTC datetimes), ``status`` (as :class:`Verification`), ``changed`` (list of str:
+        covered clause ids changed since), ``clauses`` (list of str: every clause id it covers).
     """
     import pandas as pd  # noqa: PLC0415 - heavy: pandas, only for the trainer's table
     now = now or utcnow()
@@ -292,10 +294,10 @@ def certificate_table(records: Records, now: datetime | None = None):
                         "team": learner.team or "", "cohort": learner.cohort or "",
                         "version": cert.playbook_version, "percent": cert.percent,
                         "issued_at": from_db(cert.issued_at), "expires_at": from_db(cert.expires_at),
-                        "status": status, "changed": changed})
+                        "status": status, "changed": changed, "clauses": list(cert.clauses)})
         return out
     cols = ["code", "learner_id", "name", "team", "cohort", "version", "percent", "issued_at", "expires_at",
-            "status", "changed"]
+            "status", "changed", "clauses"]
     return pd.DataFrame(records.transaction(do), columns=cols)
 
 
@@ -355,18 +357,33 @@ def pdf_fonts() -> tuple[str, str]:
     return "STSong-Light", "Helvetica"
 
 
+def verify_address(public_url: str, code: str) -> str:
+    """Return the address of the page that checks ``code`` on the learner server at ``public_url``.
+
+    The page is :class:`sopcoach.web.verify.VerifyHandler`'s ``GET /verify?code=...`` below the server's base.
+
+    >>> verify_address("https://sop.example.com/", "SC-0000-0000-0000")
+    'https://sop.example.com/verify?code=SC-0000-0000-0000'
+    """
+    return f"{public_url.rstrip('/')}/verify?{urlencode({'code': code})}"
+
+
 def certificate_pdf(records: Records, code: str, exam_title: Any = None, sop_name: Any = None,
-                    timezone: str = "Asia/Shanghai", now: datetime | None = None) -> bytes:
+                    timezone: str = "Asia/Shanghai", now: datetime | None = None, public_url: str = "") -> bytes:
     """Draw the certificate ``code`` as a one-page A4 landscape PDF and return its bytes.
 
     The page shows, in Chinese and English: the person's name and employee id, the exam passed,
     the score (rounded down, as on the result page), the issue and expiry dates (in the playbook's
-    ``timezone``), the playbook version, the verification code, and how to verify it.
+    ``timezone``), the playbook version, the verification code, and how to verify it: the address of
+    the learner server's check page when ``public_url`` is given (:func:`verify_address`), else the
+    command ``sopcoach verify CODE``.
 
     Parameters
     ----------
     exam_title, sop_name : Text, optional
         The blueprint's title and the SOP's name (bilingual).
+    public_url : str, optional
+        The learner server's public address (:attr:`sopcoach.config.Settings.public_url`).
 
     Raises
     ------
@@ -433,7 +450,8 @@ def certificate_pdf(records: Records, code: str, exam_title: Any = None, sop_nam
     c.setFillColor(colors.HexColor("#f3f6fa"))
     c.roundRect(width / 2 - 190, 78, 380, 62, 6, stroke=0, fill=1)
     centre(118, f"验证码 Verification code: {v.code}", cjk, 14, "#23406b")
-    centre(94, f"验证 Verify: sopcoach verify {v.code}", cjk, 10, "#555555")
+    how = verify_address(public_url, v.code) if public_url else f"sopcoach verify {v.code}"
+    centre(94, f"验证 Verify: {how}", cjk, 10, "#555555")
     c.showPage()
     c.save()
     return buf.getvalue()

@@ -50,6 +50,29 @@ reports, with the pass mark ``C`` (percent):
 
 :func:`clause_summary` aggregates by SOP clause: the share of credit missed on the questions that
 examine each clause ("the questions on seed:2.3.1 are missed most").
+
+When a question is flagged. A question is judged only from :data:`MIN_FLAG_N` responses on
+(sopcoach's rule: below ten answers one lucky or unlucky answer moves the facility by ten points
+or more); below it the page says "too few answers (n=3)" and no flag is raised. From there a flag
+needs the sample to support it, not just the point estimate:
+
+``too_hard`` / ``too_easy``
+    The 95% Wilson score interval of the facility (Wilson 1927, as the monthly review's rates use;
+    :func:`sopcoach.analytics.funnel.wilson_interval`, with ``facility x n`` successes, so partial
+    credit counts fractionally) lies wholly below or wholly above :data:`FACILITY_BAND`, 35% to 95%.
+    The band follows Moodle's reading of the facility index (docs "Quiz report statistics": 35-64%
+    "about right for the average student", 95-100% "extremely easy"), widened upwards because a
+    90% pass mark (seed:3.3.1) makes easy questions the norm.
+``negative_discrimination`` / ``low_discrimination``
+    The 95% interval of the discrimination index (Fisher's z transform, ``atanh(D) +- 1.96 /
+    sqrt(n - 3)``; needs ``n >= 4``) lies wholly below 0, or wholly below
+    :data:`WEAK_DISCRIMINATION` (0.20: Moodle's docs read 0.20-0.29 as weak, below 0.20 as very
+    weak discrimination; 0.30-0.49 adequate, 0.50 and above very good, see :func:`discrimination_word`).
+``low_efficiency``
+    Discriminative efficiency below :data:`DUBIOUS_EFFICIENCY` (Moodle's "needs checking"), from
+    :data:`RECOMMENDED_N` responses on (the figure has no interval; below that it is tentative).
+``guessing``
+    The upper end of the facility's interval at or below the random-guess score.
 """
 from __future__ import annotations
 
@@ -57,30 +80,120 @@ import random
 import json
 from dataclasses import dataclass, field
 from datetime import timedelta
+from statistics import NormalDist
 from typing import Any, TypeGuard
 from collections.abc import Iterable, Mapping
 
 import numpy as np
 import pandas as pd
 
+from ..analytics.funnel import wilson_interval
+from ..i18n import t
 from ..records.models import utcnow
 
 #: Responses (per question) or attempts (per test) below which a figure is marked tentative.
 RECOMMENDED_N = 30
 #: Moodle's threshold: a question whose discriminative efficiency is below it needs checking.
 DUBIOUS_EFFICIENCY = 0.15
+#: Responses below which a question is not judged at all (no flag; "too few answers").
+MIN_FLAG_N = 10
+#: The acceptable facility band (fractions): a question is too hard or too easy only when the 95%
+#: interval of its facility lies wholly outside it (see the module docstring for the source).
+FACILITY_BAND = (0.35, 0.95)
+#: Discrimination below this is weak (Moodle's docs); flagged when the 95% interval lies below it.
+WEAK_DISCRIMINATION = 0.20
+#: The confidence of the intervals that decide a flag.
+CONFIDENCE = 0.95
 
 #: The minimum sample each figure needs to be computed (Moodle's conditions).
 MIN_N = {"facility": 1, "sd": 2, "discrimination": 2, "efficiency": 2, "mean": 1, "median": 1,
          "skewness": 3, "kurtosis": 4, "alpha": 3, "error_ratio": 3, "sem": 3}
 
+_LOW, _HIGH = (f"{100 * b:g}%" for b in FACILITY_BAND)
+#: Flag -> (zh-CN, en): what the page, the downloads and ``sopcoach itemstats`` say.
 FLAG_TEXT = {
-    "negative_discrimination": ("区分度为负：高分者反而答错，请检查答案和措辞",
-                                "negative discrimination: stronger candidates do worse; check the key and the wording"),
+    "too_hard": (f"太难：得分率的95%置信区间整体低于{_LOW}", f"too hard: the 95% interval of its facility lies below {_LOW}"),
+    "too_easy": (f"太容易：得分率的95%置信区间整体高于{_HIGH}",
+                 f"too easy: the 95% interval of its facility lies above {_HIGH}"),
+    "negative_discrimination": ("区分度为负（95%置信区间整体低于0）：高分者反而答错，请检查答案和措辞",
+                                "negative discrimination (95% interval below 0): stronger candidates do worse; "
+                                "check the key and the wording"),
+    "low_discrimination": (f"区分度低（95%置信区间整体低于{WEAK_DISCRIMINATION:.2f}）：答对与否和总分关系很弱",
+                           f"low discrimination (95% interval below {WEAK_DISCRIMINATION:.2f}): whether it is "
+                           "answered right says little about the whole test"),
     "low_efficiency": ("区分效率低于15%（Moodle 的“需检查”标准）",
                        "discriminative efficiency below 15% (Moodle's 'needs checking')"),
     "guessing": ("难度指数不高于随机猜测得分", "facility at or below the random-guess score"),
 }
+
+#: Lower bound of each discrimination band -> (zh-CN, en) word, highest first (Moodle's docs).
+DISCRIMINATION_WORDS = ((0.50, "很好", "very good"), (0.30, "尚可", "adequate"), (0.20, "偏弱", "weak"),
+                        (0.0, "很弱", "very weak"), (-np.inf, "为负", "negative"))
+
+
+def discrimination_word(d: float, lang: str | None = None) -> str:
+    """Return the word Moodle's docs give a discrimination index ``d`` (-1 to 1); ``""`` when missing.
+
+    >>> discrimination_word(0.42, "en"), discrimination_word(-0.1, "zh-CN"), discrimination_word(float("nan"))
+    ('adequate', '为负', '')
+    """
+    if d != d:
+        return ""
+    return next(t(zh, en, lang) for low, zh, en in DISCRIMINATION_WORDS if d >= low)
+
+
+def correlation_interval(r: float, n: int, confidence: float = CONFIDENCE) -> tuple[float, float]:
+    """Return the interval of a correlation ``r`` over ``n`` pairs by Fisher's z transform (NaN when ``n < 4``).
+
+    >>> lo, hi = correlation_interval(0.5, 30)
+    >>> round(lo, 3), round(hi, 3)
+    (0.17, 0.729)
+    """
+    if n < 4 or r != r:
+        return np.nan, np.nan
+    z = np.arctanh(np.clip(r, -0.999999, 0.999999))
+    half = NormalDist().inv_cdf(0.5 + confidence / 2) / np.sqrt(n - 3)
+    return float(np.tanh(z - half)), float(np.tanh(z + half))
+
+
+def sample_note(n: int, lang: str | None = None) -> str:
+    """Return what the page says of a question with too few answers to judge (``""`` from :data:`MIN_FLAG_N` on).
+
+    >>> sample_note(3, "zh-CN"), sample_note(3, "en"), sample_note(12, "en")
+    ('样本不足 (n=3)', 'too few answers (n=3)', '')
+    """
+    return t(f"样本不足 (n={n})", f"too few answers (n={n})", lang) if n < MIN_FLAG_N else ""
+
+
+def flags_of(n: int, facility: tuple[float, float], discrimination: tuple[float, float], efficiency: float,
+             guess: float) -> list[str]:
+    """Return the flags (keys of :data:`FLAG_TEXT`) the sample supports (rules: the module docstring).
+
+    Parameters
+    ----------
+    n : int
+        Responses to the question.
+    facility, discrimination : (float, float)
+        The 95% intervals of the facility (fractions) and of the discrimination index (NaN: none).
+    efficiency, guess : float
+        Discriminative efficiency and the random-guess score (fractions; NaN: unknown).
+    """
+    if n < MIN_FLAG_N:
+        return []
+    flags = []
+    if facility[1] < FACILITY_BAND[0]:
+        flags.append("too_hard")
+    if facility[0] > FACILITY_BAND[1]:
+        flags.append("too_easy")
+    if discrimination[1] < 0:
+        flags.append("negative_discrimination")
+    elif discrimination[1] < WEAK_DISCRIMINATION:
+        flags.append("low_discrimination")
+    if efficiency < DUBIOUS_EFFICIENCY and n >= RECOMMENDED_N:
+        flags.append("low_efficiency")
+    if guess == guess and facility[1] <= guess:
+        flags.append("guessing")
+    return flags
 
 
 # -- question statistics --------------------------------------------------------------------------
@@ -101,8 +214,11 @@ def item_statistics(marks: pd.DataFrame, max_marks: pd.Series, guess: pd.Series 
     -------
     DataFrame
         Index: question id; columns ``n`` (int), ``facility``, ``sd``, ``discrimination``,
-        ``efficiency`` (float fractions, ``NaN`` when not computable), ``guess`` (float),
-        ``flags`` (list of str, keys of :data:`FLAG_TEXT`), ``tentative`` (bool: ``n`` below
+        ``efficiency`` (float fractions, ``NaN`` when not computable), ``facility_low``,
+        ``facility_high`` (its 95% Wilson interval), ``discrimination_low``, ``discrimination_high``
+        (its 95% Fisher-z interval, ``NaN`` below 4 responses), ``guess`` (float), ``flags`` (list
+        of str, keys of :data:`FLAG_TEXT`, only those the sample supports: see :func:`flags_of`),
+        ``judged`` (bool: ``n`` at least :data:`MIN_FLAG_N`), ``tentative`` (bool: ``n`` below
         :data:`RECOMMENDED_N`).
 
     Examples
@@ -133,16 +249,14 @@ def item_statistics(marks: pd.DataFrame, max_marks: pd.Series, guess: pd.Series 
             if abs(cov_max) > 1e-15:
                 de = cov / cov_max
         g = float(guess[q]) if guess is not None and q in guess.index and pd.notna(guess[q]) else np.nan
-        flags = []
-        if not np.isnan(di) and di < 0:
-            flags.append("negative_discrimination")
-        if not np.isnan(de) and de < DUBIOUS_EFFICIENCY:
-            flags.append("low_efficiency")
-        if not np.isnan(g) and not np.isnan(fac) and fac <= g:
-            flags.append("guessing")
-        rows.append({"question": q, "n": s, "facility": fac, "sd": sd, "discrimination": di,
-                     "efficiency": de, "guess": g, "flags": flags, "tentative": s < RECOMMENDED_N})
-    cols = ["question", "n", "facility", "sd", "discrimination", "efficiency", "guess", "flags", "tentative"]
+        f_ci = wilson_interval(fac * s, s, CONFIDENCE) if s and fac == fac else (np.nan, np.nan)
+        d_ci = correlation_interval(di, s)
+        rows.append({"question": q, "n": s, "facility": fac, "facility_low": f_ci[0], "facility_high": f_ci[1],
+                     "sd": sd, "discrimination": di, "discrimination_low": d_ci[0], "discrimination_high": d_ci[1],
+                     "efficiency": de, "guess": g, "flags": flags_of(s, f_ci, d_ci, de, g),
+                     "judged": s >= MIN_FLAG_N, "tentative": s < RECOMMENDED_N})
+    cols = ["question", "n", "facility", "facility_low", "facility_high", "sd", "discrimination", "discrimination_low",
+            "discrimination_high", "efficiency", "guess", "flags", "judged", "tentative"]
     out = pd.DataFrame(rows, columns=cols).set_index("question")
     out["n"] = out["n"].astype("int64")
     return out
@@ -354,6 +468,9 @@ class Responses:
 
 
 WHICH = ("first", "last", "best", "all")
+#: Which attempts -> (zh-CN, en) words.
+WHICH_TEXT = {"first": ("每人第一次", "first attempt of each person"), "last": ("每人最后一次", "last attempt of each person"),
+              "best": ("每人最高分", "best attempt of each person"), "all": ("全部考试", "all attempts")}
 
 
 def responses_from_matrix(marks: pd.DataFrame, max_marks: pd.Series, pass_mark: float) -> Responses:
@@ -431,11 +548,13 @@ class ItemAnalysis:
 
 
 def analyse(responses: Responses, bank: Any = None, playbook: Any = None, which: str = "first",
-            lang: str | None = None) -> ItemAnalysis:
+            lang: str | None = None, sections: Mapping[str, str] | None = None) -> ItemAnalysis:
     """Run every statistic on ``responses``.
 
-    ``bank`` adds the random-guess scores and the question -> clause links; ``playbook`` the clause
-    sources and titles (for :func:`clause_summary`).
+    ``bank`` adds the random-guess scores, the question -> clause links and the columns ``text``
+    (the question's stem in ``lang``), ``section``, ``clauses`` and ``variants`` to the items;
+    ``playbook`` the clause sources and titles (for :func:`clause_summary`); ``sections`` (section
+    id -> title, the blueprint's) shows each question's section by its title.
     """
     guess = None
     qclauses: dict[str, list[str]] = {}
@@ -446,8 +565,11 @@ def analyse(responses: Responses, bank: Any = None, playbook: Any = None, which:
     info = {c.id: (c.source, c.title.get(lang)) for c in playbook.clauses} if playbook is not None else None
     items = item_statistics(responses.marks, responses.max_marks, guess)
     if bank is not None:
-        items.insert(0, "section", [bank[q].section if q in bank.questions else "" for q in items.index])
+        names = sections or {}
+        items.insert(0, "section", [names.get(bank[q].section, bank[q].section) if q in bank.questions else ""
+                                    for q in items.index])
         items.insert(1, "clauses", [list(bank[q].clauses) if q in bank.questions else [] for q in items.index])
+        items.insert(0, "text", [bank[q].text.get(lang) if q in bank.questions else "" for q in items.index])
         # a template's row pools every variant drawn of it: how many distinct ones (0: a fixed question)
         items["variants"] = pd.Series({q: responses.variants.get(q, 0) for q in items.index}, dtype="int64")
     test = exam_statistics(responses.totals, responses.slots)
@@ -466,7 +588,114 @@ def item_analysis(records: Any, bank: Any, blueprint: Any, playbook: Any = None,
                   lang: str | None = None) -> ItemAnalysis:
     """Analyse the certification exam's closed attempts (``which`` of each person)."""
     resp = load_responses(records, blueprint.id, float(blueprint.pass_fraction), which)
-    return analyse(resp, bank, playbook, which, lang)
+    return analyse(resp, bank, playbook, which, lang, {s.id: s.title.get(lang) for s in blueprint.sections})
+
+
+#: Test figure -> (zh-CN, en) name, as the page and ``sopcoach itemstats`` show it.
+FIGURE_TEXT = {"mean": ("平均分", "mean"), "median": ("中位数", "median"), "sd": ("标准差", "standard deviation"),
+               "skewness": ("偏度", "skewness"), "kurtosis": ("峰度", "kurtosis"),
+               "alpha": ("Cronbach α (二分题即 KR-20)", "Cronbach's alpha (KR-20 for 0/1 items)"),
+               "error_ratio": ("误差比", "error ratio"), "sem": ("测量标准误 SEM", "standard error of measurement")}
+#: The headers of :func:`figure_table` and :func:`cut_table`: column -> (zh-CN, en).
+TABLE_HEADERS = {"figure": ("指标", "figure"), "value": ("数值", "value"), "n": ("n", "n"),
+                 "min_n": ("最少样本", "min n"), "note": ("备注", "note")}
+
+
+def figure_table(test: pd.DataFrame, lang: str | None = None) -> pd.DataFrame:
+    """Return :attr:`ItemAnalysis.test` as people read it.
+
+    Returns
+    -------
+    DataFrame
+        One row per figure; columns ``figure`` (its name in ``lang``), ``value`` (text: percents
+        as ``72.4%``, ratios with 3 decimals, ``–`` when not computable), ``n``, ``min_n`` (int),
+        ``note`` ("tentative" below :data:`RECOMMENDED_N`).
+    """
+    rows = []
+    for fig, r in test.iterrows():
+        v = r["value"]
+        shown = "–" if v != v else (f"{v:.1f}%" if r["unit"] == "percent" else f"{v:.3f}")
+        rows.append({"figure": t(*FIGURE_TEXT[str(fig)], lang), "value": shown, "n": int(r["n"]),
+                     "min_n": int(r["min_n"]), "note": t("暂定", "tentative", lang) if r["tentative"] and v == v else ""})
+    return pd.DataFrame(rows, columns=["figure", "value", "n", "min_n", "note"])
+
+
+def cut_table(c: CutConsistency, lang: str | None = None) -> pd.DataFrame:
+    """Return the figures of :func:`cut_consistency` as people read them.
+
+    Returns
+    -------
+    DataFrame
+        Columns ``figure`` (name in ``lang``) and ``value`` (text: shares as percents, SEM in
+        percentage points, K² and kappa with 3 decimals, ``–`` when not computable).
+    """
+    def pct(v: float | None) -> str:
+        return "–" if v is None else f"{100 * v:.1f}%"
+
+    def ratio(v: float | None) -> str:
+        return "–" if v is None else f"{v:.3f}"
+
+    rows = [
+        (t("及格线", "cut score", lang), f"{c.cut:.0f}%"),
+        (t("通过率", "pass rate", lang), pct(c.pass_rate)),
+        ("SEM", "–" if c.sem is None else f"{c.sem:.1f} " + t("个百分点", "points", lang)),
+        (t("距及格线一个 SEM 以内的考试", "attempts within one SEM of the cut", lang),
+         "–" if c.near_cut is None else f"{c.near_cut} ({pct(c.near_cut_share)})"),
+        (t("Livingston K²(以及格线为准的信度)", "Livingston's K² (reliability at the cut)", lang), ratio(c.livingston_k2)),
+        (t("奇偶半卷判定一致率", "split-half (odd/even) decision agreement", lang), pct(c.agreement)),
+        (t("Cohen κ(扣除偶然一致)", "Cohen's kappa (beyond chance)", lang), ratio(c.kappa)),
+    ]
+    return pd.DataFrame(rows, columns=["figure", "value"])
+
+
+#: The columns of :func:`item_table`, in order (labels: :data:`sopcoach.labels.COLUMNS`).
+ITEM_COLUMNS = ["question", "text", "section", "clauses", "n", "facility_pct", "facility_low_pct", "facility_high_pct",
+                "discrimination", "discrimination_word", "efficiency_pct", "guess_pct", "verdict", "variants"]
+
+
+def verdict(flags: list[str], n: int, lang: str | None = None) -> str:
+    """Return what is said of a question: its flags' texts joined by "; ", or "too few answers (n=3)".
+
+    >>> verdict([], 3, "en"), verdict(["too_hard"], 40, "en")[:8], verdict([], 40, "en")
+    ('too few answers (n=3)', 'too hard', '')
+    """
+    return sample_note(n, lang) or "; ".join(t(*FLAG_TEXT[f], lang) for f in flags)
+
+
+def item_table(items: pd.DataFrame, lang: str | None = None) -> pd.DataFrame:
+    """Return the per-question figures as people read them (the downloads and ``sopcoach itemstats``).
+
+    Parameters
+    ----------
+    items : DataFrame
+        :attr:`ItemAnalysis.items` (with the bank's columns: see :func:`analyse`).
+
+    Returns
+    -------
+    DataFrame
+        Columns :data:`ITEM_COLUMNS` (code names; :func:`sopcoach.labels.readable` labels them):
+        ``question`` (id), ``text`` (the stem in ``lang``), ``section``, ``clauses`` (ids joined
+        by spaces), ``n`` (int), ``facility_pct`` and its 95% interval ``facility_low_pct``,
+        ``facility_high_pct``, ``efficiency_pct``, ``guess_pct`` (float percents, 1 decimal, NaN
+        when missing), ``discrimination`` (float -1 to 1, 3 decimals), ``discrimination_word``
+        (:func:`discrimination_word`), ``verdict`` (:func:`verdict`), ``variants`` (int).
+    """
+    def pct(col: str) -> pd.Series:
+        return (100 * items[col].astype(float)).round(1)
+
+    out = pd.DataFrame({
+        "question": items.index.astype(str),
+        "text": items["text"] if "text" in items else "",
+        "section": items["section"] if "section" in items else "",
+        "clauses": items["clauses"].map(" ".join) if "clauses" in items else "",
+        "n": items["n"], "facility_pct": pct("facility"), "facility_low_pct": pct("facility_low"),
+        "facility_high_pct": pct("facility_high"), "discrimination": items["discrimination"].astype(float).round(3),
+        "discrimination_word": items["discrimination"].map(lambda d: discrimination_word(d, lang)),
+        "efficiency_pct": pct("efficiency"), "guess_pct": pct("guess"),
+        "verdict": [verdict(f, n, lang) for f, n in zip(items["flags"], items["n"])],
+        "variants": items["variants"] if "variants" in items else 0,
+    }, columns=ITEM_COLUMNS)
+    return out.reset_index(drop=True)
 
 
 # -- demo data ------------------------------------------------------------------------------------------

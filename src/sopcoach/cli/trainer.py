@@ -21,7 +21,8 @@
     Whether a certificate is genuine and current. Exit 0: genuine and current; 3: genuine but not
     current (expired, revoked, replaced, or recertification due); 1: not genuine or mistyped.
 ``certificate CODE -o FILE.pdf`` (or ``--learner ID``)
-    Write a certificate as PDF.
+    Write a certificate as PDF (its verify line is the learner server's check page when
+    ``SOPCOACH_PUBLIC_URL`` is set, see :mod:`sopcoach.config`).
 ``itemstats [--attempts first|last|best|all] [--format text|csv|json] [-o FILE]``
     Item analysis (see :mod:`sopcoach.certification.itemstats`).
 
@@ -229,22 +230,37 @@ def _cmd_certificate(args: argparse.Namespace) -> int:
         if mine.empty:
             raise CertificateError(f"learner {args.learner} holds no certificate")
         code = mine.iloc[0]["code"]
-    pdf = certificate_pdf(records, code, blueprint.title, playbook.sop.name, playbook.calendar.timezone)
+    pdf = certificate_pdf(records, code, blueprint.title, playbook.sop.name, playbook.calendar.timezone,
+                          public_url=s.public_url)
     Path(args.output).write_bytes(pdf)
     print(f"{code} -> {args.output}")
     return 0
 
 
+def _print_table(df: Any, headers: list[str], formats: dict[str, Any] | None = None) -> None:
+    """Print ``df`` tab-separated under ``headers`` (one per column); a missing value as ``–``."""
+    formats = formats or {}
+    print("\t".join(headers))
+    for row in df.itertuples(index=False):
+        cells = []
+        for column, value in zip(df.columns, row):
+            missing = value is None or (isinstance(value, float) and value != value)
+            cells.append("–" if missing else formats[column](value) if column in formats else str(value))
+        print("\t".join(cells))
+
+
 def _cmd_itemstats(args: argparse.Namespace) -> int:
-    from ..certification.itemstats import FLAG_TEXT, item_analysis  # noqa: PLC0415 - start-up: pandas-based, loaded only by this command
+    from ..certification.itemstats import (  # noqa: PLC0415 - start-up: pandas-based, loaded only by this command
+        MIN_FLAG_N, TABLE_HEADERS, WHICH_TEXT, cut_table, figure_table, item_analysis, item_table)
+    from ..labels import column_label  # noqa: PLC0415 - with the command above
     lang = current_lang()
     s = args.settings
     playbook, bank, blueprint = _content(s)
     ia = item_analysis(_records(s), bank, blueprint, playbook, args.attempts, lang)
-    items = ia.items.copy()
-    items["flags"] = items["flags"].map(lambda f: "; ".join(f))
-    items["clauses"] = items["clauses"].map(lambda c: " ".join(c))
-    if args.format in ("csv", "json"):
+    if args.format in ("csv", "json"):  # machine exports: the column names of ItemAnalysis.items
+        items = ia.items.copy()
+        items["flags"] = items["flags"].map(lambda f: "; ".join(f))
+        items["clauses"] = items["clauses"].map(lambda c: " ".join(c))
         text = safe_frame(items).to_csv() if args.format == "csv" else items.reset_index().to_json(
             orient="records", force_ascii=False, indent=2)
         if args.output:
@@ -252,18 +268,30 @@ def _cmd_itemstats(args: argparse.Namespace) -> int:
         else:
             sys.stdout.write(text + ("" if text.endswith("\n") else "\n"))
         return 0
-    print(t(f"{ia.attempts} 次作答（{args.attempts}）", f"{ia.attempts} attempts ({args.attempts})", lang))
-    for fig, r in ia.test.iterrows():
-        val = "n/a" if r["value"] != r["value"] else f"{r['value']:.3f}"
-        print(f"  {fig}: {val} (n={r['n']}, min n={r['min_n']}{', tentative' if r['tentative'] else ''})")
-    c = ia.cut
-    print(t("及格线附近：", "near the cut score:", lang), {k: v for k, v in c.__dict__.items()})
-    flagged = items[items["flags"] != ""]
+    which = t(*WHICH_TEXT[args.attempts], lang)
+    print(t(f"{ia.attempts} 次作答（{which}）", f"{ia.attempts} attempts ({which})", lang))
+    print()
+    print(t("整卷：", "the test:", lang))
+    _print_table(figure_table(ia.test, lang), [t(*TABLE_HEADERS[c], lang) for c in ("figure", "value", "n", "min_n", "note")])
+    print()
+    print(t("及格线附近的判定一致性：", "pass/fail consistency near the cut score:", lang))
+    _print_table(cut_table(ia.cut, lang), [t(*TABLE_HEADERS[c], lang) for c in ("figure", "value")])
+    table = item_table(ia.items, lang)
+    flagged = table[[bool(f) for f in ia.items["flags"]]]
+    percent = lambda v: f"{v:.1f}%"  # noqa: E731
+    shown = ["question", "text", "n", "facility_pct", "discrimination", "discrimination_word", "verdict"]
+    print()
     print(t(f"需检查的题目（{len(flagged)}）：", f"questions to check ({len(flagged)}):", lang))
-    for qid, r in flagged.iterrows():
-        names = [FLAG_TEXT[f][0 if lang == 'zh-CN' else 1] for f in r["flags"].split("; ")]
-        print(f"  {qid}: n={r['n']} facility={r['facility']:.2f}: {'; '.join(names)}")
+    if len(flagged):
+        _print_table(flagged[shown], [column_label(c, lang) for c in shown],
+                     {"facility_pct": percent, "discrimination": lambda v: f"{v:.2f}"})
+    unjudged = int((~ia.items["judged"]).sum())
+    if unjudged:
+        print(t(f"另有 {unjudged} 道题作答少于 {MIN_FLAG_N} 次，样本不足，不作判断。",
+                f"{unjudged} more question(s) have fewer than {MIN_FLAG_N} answers: too few to judge.", lang))
+    print()
     print(t("按条款（失分最多在前）：", "by clause (most missed first):", lang))
-    for cid, r in ia.clauses.head(10).iterrows():
-        print(f"  {cid} ({r['source']}): missed {r['missed']:.1%} over {r['responses']} responses")
+    clauses = ia.clauses.head(10)[["source", "title", "responses", "missed"]]
+    _print_table(clauses, [t("来源", "source", lang), t("条款", "clause", lang), t("作答数", "answers", lang),
+                           t("失分率", "missed", lang)], {"missed": lambda v: f"{100 * v:.1f}%"})
     return 0

@@ -246,7 +246,7 @@ class ExamApp:
         """
         try:
             data = certificate_pdf(self.inst.records, code, self.bp.title, self.inst.playbook.sop.name,
-                                   self.inst.playbook.calendar.timezone, self.clock())
+                                   self.inst.playbook.calendar.timezone, self.clock(), self.inst.settings.public_url)
         except Exception:
             log.exception("certificate PDF %s failed", code)
             return f"<p class='sopcoach-msg-warning'>{esc(self.tr('证书 PDF 暂时无法生成，请稍后再打开本页。', 'The certificate PDF could not be made; please open this page again later.'))}</p>"

@@ -36,7 +36,8 @@ from ..authoring.versions import (confirm, diff_playbook, impact, latest_release
                                   next_label, playbook_files, recertification_list, release, releases,
                                   set_sop_version, stale_quotes)
 from ..certification.certificates import certificate_pdf, certificate_table, verify
-from ..certification.itemstats import FLAG_TEXT
+from ..certification.itemstats import (FACILITY_BAND, MIN_FLAG_N, TABLE_HEADERS, WEAK_DISCRIMINATION, WHICH_TEXT, cut_table,
+                                       discrimination_word, figure_table, item_table, verdict)
 from ..certification.itemstats import item_analysis as analyse_items
 from ..certification.results import ATTEMPT_COLUMNS, attempt_table, export_bytes, person_table
 from ..config import installation, open_records, settings
@@ -45,7 +46,7 @@ from ..content.playbook import load_playbook
 from ..content.quizbank import load_bank, load_blueprint
 from ..errors import ContentError, StaleQuotes
 from ..i18n import current_lang, local_day, page_lang, t
-from ..certification.charts import chart_pass_rate, chart_scores
+from ..certification.charts import chart_items, chart_pass_rate, chart_scores, shorten
 from ..labels import VALUES, column_label, readable
 from ..records.models import utcnow
 from ..tables import Table, render
@@ -72,6 +73,8 @@ CSS = """
   max-height: 360px; overflow: auto; }
 .sopcoach-trainer .flag { color: #b3261e; font-weight: bold; }
 .sopcoach-trainer .muted { color: #666; font-size: 12px; }
+.sopcoach-trainer figure.sopcoach-item-chart { margin: 4px 0; } .sopcoach-trainer figure.sopcoach-item-chart svg { width: 100%; max-width: 860px; height: auto; }
+.sopcoach-trainer .sopcoach-item-point { cursor: help; } .sopcoach-trainer .sopcoach-item-point:hover path { stroke: #000; stroke-width: 2; }
 .sopcoach-trainer .cards { display: flex; flex-wrap: wrap; gap: 10px; }
 .sopcoach-trainer .card { border: 1px solid #ccd; border-radius: 6px; padding: 6px 12px; min-width: 140px; background: #fff; }
 .sopcoach-trainer .card .k { font-size: 12px; color: #555; } .sopcoach-trainer .card .v { font-size: 22px; font-weight: bold; }
@@ -513,108 +516,157 @@ class ResultsApp(_App):
 
 # -- item analysis --------------------------------------------------------------------------------------
 class ItemAnalysisApp(_App):
-    """Moodle's statistics for the certification exam, pass/fail consistency, clauses missed most."""
+    """Moodle's statistics for the certification exam, pass/fail consistency, clauses missed most.
+
+    Questions are shown by their text (the id small beneath it, the whole text on hover); a question
+    is flagged only when its sample supports it (:func:`sopcoach.certification.itemstats.flags_of`),
+    otherwise it reads "too few answers (n=3)". The chart places each question by facility and
+    discrimination (:func:`sopcoach.certification.charts.chart_items`); the table of every question
+    downloads as CSV or XLSX with the page's labels (:func:`sopcoach.certification.itemstats.item_table`).
+    """
+
+    #: Characters of a question's text shown in a table cell (the rest on hover).
+    TEXT_LIMIT = 60
 
     def __init__(self, s: Any = None, records: Any = None, lang: str | None = None,
                  clock: Callable[[], datetime] | None = None):
         super().__init__(s, records, lang, clock)
-        self.which = w.Dropdown(options=[(self.tr("每人第一次", "first attempt of each person"), "first"),
-                                         (self.tr("每人最后一次", "last attempt of each person"), "last"),
-                                         (self.tr("每人最高分", "best attempt of each person"), "best"),
-                                         (self.tr("全部考试", "all attempts"), "all")],
+        self.which = w.Dropdown(options=[(self.tr(*words), key) for key, words in WHICH_TEXT.items()],
                                 description=self.tr("统计范围", "Attempts"), style={"description_width": "initial"})
         self.which.observe(self.on_which, names="value")
         self.test_box = w.HTML()
         self.cut_box = w.HTML()
+        self.chart_box = w.HTML()
         self.flag_box = w.HTML()
         self.items_box = w.HTML()
+        self.downloads = w.HTML()
         self.clause_box = w.HTML()
         self.analysis: Any = None
+        low, high = (f"{100 * b:g}%" for b in FACILITY_BAND)
         note = self.tr(
-            "<p class='muted'>定义与 Moodle 测验统计相同：难度指数 = 平均得分率；区分度 = 该题得分与其余题目总分的相关系数；"
+            "<p class='muted'>定义与 Moodle 测验统计相同：难度指数 = 平均得分率（越高越容易）；区分度 = 该题得分与其余题目总分的相关系数"
+            "（-1 至 1；0.50 以上很好，0.30–0.49 尚可，0.20–0.29 偏弱，0.20 以下很弱，为负则题目可能有误）；"
             "区分效率 = 协方差 / 在给定得分分布下可能的最大协方差（低于 15% 需检查）。考试随机抽题，整卷统计按题目位置计算。"
-            "样本少于 30 的数值标为“暂定”。</p>",
-            "<p class='muted'>Definitions as in Moodle's quiz statistics: facility = mean score fraction; discrimination "
-            "index = correlation of the question with the rest of the test; discriminative efficiency = covariance / "
-            "the largest covariance the two score distributions allow (below 15%: needs checking). Questions are drawn "
-            "at random, so the test figures use the exam's positions. Figures from fewer than 30 responses are "
-            "marked tentative.</p>")
+            "样本少于 30 的数值标为“暂定”。</p>"
+            f"<p class='muted'>何时提示：作答少于 {MIN_FLAG_N} 次的题目不作判断，显示“样本不足”；此后仅当样本足以支持时才提示——"
+            f"得分率的 95% 置信区间整体低于 {low}（太难）或高于 {high}（太容易），区分度的 95% 置信区间整体低于 0（为负）或低于 "
+            f"{WEAK_DISCRIMINATION:.2f}（偏低）。</p>",
+            "<p class='muted'>Definitions as in Moodle's quiz statistics: facility = mean score fraction (higher is "
+            "easier); discrimination index = correlation of the question with the rest of the test (-1 to 1; 0.50 and "
+            "above very good, 0.30-0.49 adequate, 0.20-0.29 weak, below 0.20 very weak, negative: the question is "
+            "probably wrong); discriminative efficiency = covariance / the largest covariance the two score "
+            "distributions allow (below 15%: needs checking). Questions are drawn at random, so the test figures use "
+            "the exam's positions. Figures from fewer than 30 responses are marked tentative.</p>"
+            f"<p class='muted'>When a question is flagged: with fewer than {MIN_FLAG_N} answers it is not judged "
+            "(“too few answers”); from there only when the sample supports it: the 95% interval of its facility lies "
+            f"wholly below {low} (too hard) or above {high} (too easy), or that of its discrimination wholly below 0 "
+            f"(negative) or below {WEAK_DISCRIMINATION:.2f} (low).</p>")
         self.root.children = [
             w.HTML(CSS + note), self.which, self.status,
             w.HTML(f"<h3>{self.tr('整卷', 'The test')}</h3>"), self.test_box,
             w.HTML(f"<h3>{self.tr('及格线附近的判定一致性', 'Pass/fail consistency near the cut score')}</h3>"),
             self.cut_box,
+            w.HTML(f"<h3>{self.tr('难度与区分度', 'Facility and discrimination')}</h3>"), self.chart_box,
             w.HTML(f"<h3>{self.tr('需检查的题目', 'Questions to check')}</h3>"), self.flag_box,
             w.HTML(f"<h3>{self.tr('按条款：失分最多的条款', 'By clause: most missed first')}</h3>"), self.clause_box,
-            w.HTML(f"<h3>{self.tr('全部题目', 'Every question')}</h3>"), self.items_box]
+            w.HTML(f"<h3>{self.tr('全部题目', 'Every question')}</h3>"), self.downloads, self.items_box]
         self.on_which()
+
+    def _question_cell(self, qid: str, text: str) -> Markup:
+        """The question's text, shortened (all of it and the id on hover), the id small beneath."""
+        full = text or qid
+        return Markup("<span class='sopcoach-question' title='{}'>{}</span><br><span class='muted'>{}</span>").format(
+            f"{full} ({qid})", shorten(full, self.TEXT_LIMIT), qid)
+
+    def _items_html(self, items: pd.DataFrame) -> str:
+        """The per-question table: text, section, n, facility %, discrimination with its word, flags or sample note."""
+        # (id, text) and (flags, n) pairs: the formats below turn them into HTML (a str column would not keep Markup)
+        df = items.assign(question=pd.Series(list(zip(items.index, items["text"])), index=items.index, dtype=object),
+                          verdict=pd.Series(list(zip(items["flags"], items["n"])), index=items.index, dtype=object))
+        discrimination = lambda d: "–" if d != d else f"{d:.2f} · {discrimination_word(d, self.lang)}"  # noqa: E731
+        columns = ["question", "section", "n", "facility", "sd", "discrimination", "efficiency", "guess", "verdict"]
+        if "variants" in df and df["variants"].any():
+            columns.append("variants")
+        return table_html(df[columns], formats={
+            "facility": pct, "sd": pct, "discrimination": discrimination, "efficiency": pct, "guess": pct,
+            "question": lambda v: self._question_cell(v[0], str(v[1])),
+            "verdict": lambda v: (flag_html if v[0] else note_html)(verdict(v[0], v[1], self.lang))}, headers={
+            "question": self.tr("题目", "question"), "section": self.tr("部分", "section"), "n": self.tr("作答数", "answers"),
+            "facility": self.tr("难度指数（得分率）", "facility (score %)"), "sd": self.tr("标准差", "SD"),
+            "discrimination": self.tr("区分度（-1 至 1）", "discrimination (-1 to 1)"),
+            "efficiency": self.tr("区分效率", "efficiency"), "guess": self.tr("随机猜测得分", "random-guess score"),
+            "verdict": self.tr("提示", "flags"), "variants": self.tr("模板变体数", "variants pooled")})
 
     @safe
     def on_which(self, _change: Any = None) -> None:
         pb, bank, bp = self.content()
         ia = analyse_items(self.records, bank, bp, pb, self.which.value, self.lang)
         self.analysis = ia
-        names = {"mean": self.tr("平均分", "mean"), "median": self.tr("中位数", "median"),
-                 "sd": self.tr("标准差", "standard deviation"), "skewness": self.tr("偏度", "skewness"),
-                 "kurtosis": self.tr("峰度", "kurtosis"), "alpha": self.tr("Cronbach α (二分题即 KR-20)", "Cronbach's alpha (KR-20 for 0/1 items)"),
-                 "error_ratio": self.tr("误差比", "error ratio"), "sem": self.tr("测量标准误 SEM", "standard error of measurement")}
-        rows = []
-        for fig, r in ia.test.iterrows():
-            v = r["value"]
-            shown = "–" if v != v else (f"{v:.1f}%" if r["unit"] == "percent" else f"{v:.3f}")
-            note = self.tr("暂定", "tentative") if r["tentative"] and v == v else ""
-            rows.append({"figure": names[fig], "value": shown, "n": r["n"], "min_n": r["min_n"], "note": note})
+        headers = {k: self.tr(*v) for k, v in TABLE_HEADERS.items()}
         self.test_box.value = (f"<p>{esc(self.tr(f'{ia.attempts} 次考试', f'{ia.attempts} attempts'))}</p>"
-                               + table_html(pd.DataFrame(rows), headers={
-                                   "figure": self.tr("指标", "figure"), "value": self.tr("数值", "value"),
-                                   "n": "n", "min_n": self.tr("最少样本", "min n"), "note": ""}))
-        c = ia.cut
-        fmt = lambda v, p=True: "–" if v is None else (f"{100 * v:.1f}%" if p else f"{v:.3f}")  # noqa: E731
-        cut_rows = [
-            (self.tr("及格线", "cut score"), f"{c.cut:.0f}%"),
-            (self.tr("通过率", "pass rate"), fmt(c.pass_rate)),
-            ("SEM", "–" if c.sem is None else f"{c.sem:.1f} " + self.tr("个百分点", "points")),
-            (self.tr("距及格线一个 SEM 以内的考试", "attempts within one SEM of the cut"),
-             "–" if c.near_cut is None else f"{c.near_cut} ({fmt(c.near_cut_share)})"),
-            (self.tr("Livingston K²(以及格线为准的信度)", "Livingston's K² (reliability at the cut)"), fmt(c.livingston_k2, False)),
-            (self.tr("奇偶半卷判定一致率", "split-half (odd/even) decision agreement"), fmt(c.agreement)),
-            (self.tr("Cohen κ(扣除偶然一致)", "Cohen's kappa (beyond chance)"), fmt(c.kappa, False)),
-        ]
+                               + table_html(figure_table(ia.test, self.lang), headers=headers))
         expl = self.tr(
             "90% 的及格线让多数题目“很容易”，这是设计使然；关键在于考试能否稳定地区分通过与不通过。"
             "距及格线一个 SEM 以内的人，重考时结果可能翻转；K² 和半卷一致率越接近 1 越好（半卷只有一半长度，数值偏保守）。",
             "A 90% pass mark makes most questions easy by design; what matters is whether the exam separates pass from "
             "fail consistently. People within one SEM of the cut could flip on a retest; K² and the split-half agreement "
             "are better the closer to 1 (a half is half as long as the exam, so that figure is conservative).")
-        self.cut_box.value = (table_html(pd.DataFrame(cut_rows, columns=["k", "v"]), headers={"k": "", "v": ""})
+        self.cut_box.value = (table_html(cut_table(ia.cut, self.lang), headers={"figure": "", "value": ""})
                               + f"<p class='muted'>{esc(expl)}</p>")
         items = ia.items
-        li = 0 if self.lang == "zh-CN" else 1
+        unplaced = int(items["discrimination"].isna().sum())
+        self.chart_box.value = (
+            f"<figure class='sopcoach-item-chart'>{chart_items(items, self.lang)}<figcaption class='muted'>"
+            + esc(self.tr(f"每个点是一道题（鼠标悬停看题目）；绿色区域为可接受范围，红点为需检查的题目，空心灰点为样本不足。"
+                          f"{unplaced} 道题无法计算区分度（作答少于 2 次或得分全部相同），未画出。",
+                          f"Each point is a question (hover to read it); the green region is acceptable, red points need "
+                          f"checking, hollow grey ones have too few answers. {unplaced} question(s) have no discrimination "
+                          "index (fewer than 2 answers, or everyone scored alike) and are not drawn."))
+            + "</figcaption></figure>")
         flagged = items[items["flags"].map(bool)]
-        flag = Markup("<span class='flag'>%s</span>")  # % escapes the flag's text
-        fmts = {"facility": pct, "sd": pct, "discrimination": lambda v: pct(v), "efficiency": lambda v: pct(v),
-                "guess": pct, "flags": lambda f: Markup("<br>").join(flag % FLAG_TEXT[x][li] for x in f),
-                "tentative": lambda v: self.tr("暂定", "tentative") if v else ""}
-        headers = {"question": self.tr("题目", "question"), "section": self.tr("部分", "section"),
-                   "clauses": self.tr("条款", "clauses"), "facility": self.tr("难度指数", "facility"),
-                   "sd": self.tr("标准差", "SD"), "discrimination": self.tr("区分度", "discrimination"),
-                   "efficiency": self.tr("区分效率", "efficiency"), "guess": self.tr("猜测得分", "guess"),
-                   "flags": self.tr("提示", "flags"), "tentative": "",
-                   "variants": self.tr("模板变体数", "variants pooled")}
-        self.flag_box.value = (table_html(flagged, index=True, formats=fmts, headers=headers) if len(flagged) else
-                               f"<div class='ok'>{esc(self.tr('没有需要检查的题目。', 'No question needs checking.'))}</div>")
-        self.items_box.value = table_html(items, index=True, formats=fmts, headers=headers)
+        unjudged = int((~items["judged"]).sum())
+        few = self.tr(f"另有 {unjudged} 道题作答少于 {MIN_FLAG_N} 次，样本不足，不作判断。",
+                      f"{unjudged} more question(s) have fewer than {MIN_FLAG_N} answers: too few to judge.") if unjudged else ""
+        self.flag_box.value = (self._items_html(flagged) if len(flagged) else
+                               f"<div class='ok'>{esc(self.tr('样本足以判断的题目中，没有需要检查的。', 'Of the questions with enough answers to judge, none needs checking.'))}</div>"
+                               ) + (f"<p class='muted'>{esc(few)}</p>" if few else "")
+        # judged questions first, the hardest of each group first
+        self.items_box.value = self._items_html(items.sort_values(["judged", "facility"], ascending=[False, True],
+                                                                  kind="stable"))
+        table = readable(item_table(items, self.lang), self.lang, self.timezone)
+        stem = f"item-analysis-{self.which.value}-{local_day(self.clock(), self.timezone).replace('-', '')}"
+        self.downloads.value = (
+            download_link(export_bytes(table, "csv"), f"{stem}.csv", self.tr("下载 CSV", "Download CSV"), "text/csv")
+            + download_link(export_bytes(table, "xlsx", sheet=self.tr("试题分析", "item analysis")), f"{stem}.xlsx",
+                            self.tr("下载 Excel (XLSX)", "Download Excel (XLSX)"),
+                            "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"))
         cl = ia.clauses.head(15)
-        self.clause_box.value = table_html(cl, index=True, formats={"facility": pct, "missed": pct}, headers={
-            "clause": self.tr("条款", "clause"), "source": self.tr("来源", "source"), "title": self.tr("标题", "title"),
-            "questions": self.tr("题数", "questions"), "responses": self.tr("作答数", "responses"),
+        self.clause_box.value = table_html(cl, columns=["title", "source", "questions", "responses", "facility", "missed"],
+                                           formats={"facility": pct, "missed": pct}, headers={
+            "source": self.tr("来源", "source"), "title": self.tr("条款", "clause"),
+            "questions": self.tr("题数", "questions"), "responses": self.tr("作答数", "answers"),
             "facility": self.tr("得分率", "facility"), "missed": self.tr("失分率", "missed")}) if len(cl) else ""
         self.say("")
 
 
+def flag_html(text: str) -> Markup:
+    """A flag's text in red (escaped)."""
+    return Markup("<span class='flag'>{}</span>").format(text) if text else Markup("")
+
+
+def note_html(text: str) -> Markup:
+    """A muted note, e.g. "too few answers (n=3)" (escaped)."""
+    return Markup("<span class='muted sopcoach-sample-note'>{}</span>").format(text) if text else Markup("")
+
+
 # -- certificates ----------------------------------------------------------------------------------------
 class CertificatesApp(_App):
-    """Who is certified, verification, PDFs, recertification."""
+    """Who is certified, verification, PDFs, recertification.
+
+    Clauses are named by their titles in the page's language (the clause's source in brackets), the
+    picked certificate's covered clauses listed under it; the PDF prints the learner server's check
+    page when :attr:`sopcoach.config.Settings.public_url` is set.
+    """
 
     def __init__(self, s: Any = None, records: Any = None, lang: str | None = None,
                  clock: Callable[[], datetime] | None = None):
@@ -625,6 +677,9 @@ class CertificatesApp(_App):
         self.verify_button.on_click(self.on_verify)
         self.verdict = w.HTML()
         self.pick = w.Dropdown(description=self.tr("证书", "Certificate"), options=[])
+        self.pick.observe(self.on_pick, names="value")
+        self.covered = w.HTML()
+        self.table_df = pd.DataFrame()
         self.pdf_button = w.Button(description=self.tr("生成 PDF", "Make the PDF"), icon="file-pdf-o",
                                    button_style="primary")
         self.pdf_button.on_click(self.on_pdf)
@@ -635,15 +690,26 @@ class CertificatesApp(_App):
             w.HTML(f"<h3>{self.tr('验证证书', 'Verify a certificate')}</h3>"),
             w.HBox([self.code_box, self.verify_button]), self.verdict,
             w.HTML(f"<h3>{self.tr('下载证书 PDF', 'Certificate PDF')}</h3>"),
-            w.HBox([self.pick, self.pdf_button]), self.pdf_link,
+            w.HBox([self.pick, self.pdf_button]), self.covered, self.pdf_link,
             w.HTML(f"<h3>{self.tr('需要复认证的人员', 'People who must re-certify')}</h3>"), self.recert_box,
             w.HTML(f"<h3>{self.tr('全部证书', 'Every certificate')}</h3>"), self.table]
         self.refresh()
 
+    @functools.cached_property
+    def clause_titles(self) -> dict[str, str]:
+        """Clause id -> "title (source)" in the page's language, from the playbook on disk."""
+        return {c.id: f"{c.title.get(self.lang)} ({c.source})" for c in load_playbook(self.s.playbook_dir).clauses}
+
+    def clause_names(self, ids: Any) -> str:
+        """The clauses ``ids`` by title, joined by "; " (an id no longer in the playbook stays as it is)."""
+        return "; ".join(self.clause_titles.get(c, c) for c in ids)
+
     def refresh(self) -> None:
         df = certificate_table(self.records, self.clock())
+        self.table_df = df
         status = {k: self.tr(*v) for k, v in STATUS_TEXT.items()}
-        self.table.value = table_html(df, formats={
+        self.table.value = table_html(df.drop(columns="clauses"), formats={
+            "changed": self.clause_names,
             "issued_at": self.day, "expires_at": self.day,
             "percent": lambda v: f"{v}%", "status": lambda s: status.get(s, s)}, headers={
             "code": self.tr("验证码", "code"), "learner_id": self.tr("员工编号", "id"), "name": self.tr("姓名", "name"),
@@ -659,11 +725,25 @@ class CertificatesApp(_App):
         rc = recertification_list(self.records, self.clock())
         self.recert_box.value = (
             f"<div class='ok'>{esc(self.tr('没有人需要复认证。', 'Nobody needs to re-certify.'))}</div>" if rc.empty else
-            table_html(rc.assign(issued_at=rc["issued_at"].map(self.day)), headers={
+            table_html(rc.assign(issued_at=rc["issued_at"].map(self.day), changed=rc["changed"].map(self.clause_names)), headers={
                 "learner_id": self.tr("员工编号", "id"), "name": self.tr("姓名", "name"), "team": self.tr("团队", "team"),
                 "cohort": self.tr("批次", "cohort"), "certificate": self.tr("证书", "certificate"),
                 "issued_at": self.tr("签发", "issued"), "version": self.tr("版本", "version"),
                 "changed": self.tr("需重考的条款", "clauses to re-examine")}))
+
+    @safe
+    def on_pick(self, _change: Any = None) -> None:
+        """List the picked certificate's clauses by title."""
+        row = self.table_df[self.table_df["code"] == self.pick.value]
+        if row.empty:
+            self.covered.value = ""
+            return
+        order = {c: i for i, c in enumerate(self.clause_titles)}  # the playbook's order
+        clauses = sorted(row.iloc[0]["clauses"], key=lambda c: order.get(c, len(order)))
+        items = "".join(f"<li>{esc(self.clause_titles.get(c, c))}</li>" for c in clauses)
+        head = self.tr(f"此证书涵盖的 {len(clauses)} 个条款", f"The {len(clauses)} clause(s) this certificate covers")
+        self.covered.value = (f"<details class='sopcoach-covered'><summary>{esc(head)}</summary>"
+                              f"<ul>{items}</ul></details>")
 
     @safe
     def on_verify(self, _button: Any = None) -> None:
@@ -678,7 +758,7 @@ class CertificatesApp(_App):
             return
         pb, _, bp = self.content()
         data = certificate_pdf(self.records, self.pick.value, bp.title, pb.sop.name, pb.calendar.timezone,
-                               self.clock())
+                               self.clock(), self.s.public_url)
         self.pdf_link.value = download_link(data, f"certificate-{self.pick.value}.pdf",
                                             self.tr(f"下载 {self.pick.value}.pdf", f"Download {self.pick.value}.pdf"),
                                             "application/pdf")
