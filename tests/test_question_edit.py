@@ -187,3 +187,30 @@ def test_a_practice_twin_warns_until_it_is_retired(ed):
     ed.retire("practice", "pr-twin")  # a retired practice question is shown to nobody: no oracle
     assert not any("pr-twin" in w.message for w in ed.warnings())
     assert ed.validate() == [] and ed.question("practice", "pr-twin")["retired"] is True
+
+
+def test_a_draft_goes_to_a_new_drafts_file_that_no_exam_or_lesson_reads(content, tmp_path):
+    """save_draft starts quizzes/drafts/case_studies.yaml: the editor lists the draft in its drafts pool, the
+    bank and the practice pool are unchanged, and the draft keeps its key derived from the playbook."""
+    from sopcoach.authoring.question_edit import DRAFTS_FILE, save_draft
+    bank_before = {p: p.read_bytes() for p in (content / "quizzes").rglob("*.yaml")}
+    draft = {**NEW_PRACTICE, "id": "case-draft-1", "section": "sales_process"}
+    assert save_draft(draft, content, tmp_path / "home", by="trainer-1") == "case-draft-1"
+    text = (content / "quizzes" / DRAFTS_FILE).read_text(encoding="utf-8")
+    assert text.startswith("# Practice question drafts for the trainers") and "answer_from: authority.sales_rep" in text
+    assert {p: p.read_bytes() for p in bank_before} == bank_before  # every other quizzes/ file as it was
+    again = QuestionEdit(content, tmp_path / "home")
+    assert [r.id for r in again.questions("drafts")] == ["case-draft-1"]
+    assert "case-draft-1" not in {r.id for pool in ("bank", "practice") for r in again.questions(pool)}
+
+
+def test_an_editor_session_opened_before_a_draft_is_saved_is_not_overwritten(ed, content, tmp_path):
+    """A session that added a draft file refuses to save when another draft file of that name appeared meanwhile."""
+    from sopcoach.authoring.question_edit import DRAFTS_FILE, save_draft
+    from sopcoach.errors import SaveConflict
+    (content / "quizzes" / "drafts").mkdir()
+    ed.add_question("drafts", {**NEW_PRACTICE, "id": "case-draft-a", "section": "sales_process"}, file=DRAFTS_FILE)
+    save_draft({**NEW_PRACTICE, "id": "case-draft-b", "section": "sales_process"}, content, tmp_path / "home")
+    with pytest.raises(SaveConflict):
+        ed.save()
+    assert "case-draft-b" in (content / "quizzes" / DRAFTS_FILE).read_text(encoding="utf-8")

@@ -215,3 +215,85 @@ def test_unreadable_values_are_summarised_above_the_figures(exports, pbm, tmp_pa
     app.analyse_button.click()
     assert "Close dates of won deals could not be read" in app.cards.value
     assert "no deal was won or lost" not in app.cards.value
+
+
+def _download(html_value: str) -> tuple[str, bytes]:
+    """The file name and bytes of the data-URL download link in an HTML widget's value."""
+    import base64
+    m = re.search(r"download='([^']+)' href='data:[^;]+;base64,([^']+)'", html_value)
+    assert m, html_value[:200]
+    return m.group(1), base64.b64decode(m.group(2))
+
+
+def test_report_download_is_one_self_contained_html_file(analysed):
+    """The report button offers one HTML file that asks nothing from the network and carries its charts inline."""
+    app, _ = analysed
+    app.report_button.click()
+    name, data = _download(app.downloads.value)
+    page = data.decode("utf-8")
+    assert name == "sopcoach-review-all-months.html"
+    assert not re.search(r"(src|href)=['\"]?https?://", page) and "http://" not in page and "https://" not in page
+    assert page.count("data:image/png;base64,") >= 3 and "@media print" in page
+
+
+def test_each_table_downloads_as_xlsx_with_labels_and_percent_formats(analysed):
+    """Every table of the review downloads as an XLSX that openpyxl reads: labelled header, rates as 0.0%."""
+    import io
+    import openpyxl
+    app, _ = analysed
+    keys = [v for _, v in app.table_pick.options]
+    assert {"funnel", "trend", "checks", "findings", "by-owner", "quality"} <= set(keys)
+    for key in keys:
+        app.table_pick.value = key
+        app.xlsx_button.click()
+        name, data = _download(app.downloads.value)
+        assert name.endswith(f"-{key}.xlsx")
+        ws = openpyxl.load_workbook(io.BytesIO(data)).active
+        header = [c.value for c in ws[3]]
+        assert all(isinstance(h, str) and "_" not in h for h in header if h), (key, header)
+        if key == "by-owner":
+            rate = header.index("win rate") + 1
+            assert ws.cell(row=4, column=rate).number_format == "0.0%"
+
+
+def test_case_study_shows_stages_against_the_sop_and_downloads_without_seed_refs(analysed):
+    """The case tab lists each stage with its limit, working days and verdict; the clause is quoted without its
+    seed reference on the page; the case study downloads as one HTML file."""
+    app, _ = analysed
+    assert "time (working days)" in app.case_sop.value and "verdict" in app.case_sop.value
+    assert "<span class='v-breached'>breached</span>" in app.case_sop.value  # coloured, not escaped
+    assert "seed:" not in app.case_deviations.value
+    app.case_button.click()
+    name, data = _download(app.case_link.value)
+    assert name.startswith("sopcoach-case-") and "https://" not in data.decode("utf-8")
+
+
+def test_a_deviation_becomes_a_draft_in_quizzes_drafts(exports, pbm, tmp_path, monkeypatch):
+    """The draft button writes the chosen deviation to quizzes/drafts/ of the content folder, not to the bank."""
+    import shutil
+    for part in ("playbook", "quizzes", "lessons"):
+        shutil.copytree(ROOT / part, tmp_path / "content" / part)
+    monkeypatch.setenv("SOPCOACH_HOME", str(tmp_path / "home"))
+    (tmp_path / "home").mkdir()
+    root, _ = exports
+    bank_before = {p.name: p.read_bytes() for p in (tmp_path / "content" / "quizzes" / "bank").glob("*.yaml")}
+    app = build(root, lang="en", playbook=pbm, content=tmp_path / "content")
+    app.export.value = str(root / "acme-2025")
+    app.load_button.click()
+    app.month.value = ALL
+    app.analyse_button.click()
+    assert app.draft_pick.options
+    app.draft_button.click()
+    assert "saved to quizzes/drafts/case_studies.yaml" in app.draft_out.value, app.status.value
+    assert (tmp_path / "content" / "quizzes" / "drafts" / "case_studies.yaml").is_file()
+    assert bank_before == {p.name: p.read_bytes() for p in (tmp_path / "content" / "quizzes" / "bank").glob("*.yaml")}
+
+
+def test_loading_reports_each_file_as_it_is_read(exports, pbm):
+    """Reading an export steps through its files: the progress bar reaches the file count."""
+    app = build(exports[0], lang="en", playbook=pbm)
+    app.export.value = str(exports[0] / "acme-2025")
+    seen = []
+    app.progress.observe(lambda ch: seen.append(ch["new"]), names="value")
+    app.load_button.click()
+    assert app.progress.max == len(app.data.files) and seen and max(seen) == len(app.data.files)

@@ -143,3 +143,20 @@ def test_the_notebook_is_one_call():
     nb = json.loads(NOTEBOOK.read_text(encoding="utf-8"))
     code = ["".join(c["source"]) for c in nb["cells"] if c["cell_type"] == "code"]
     assert code == ["from sopcoach.ui.question_editor import question_editor", "question_editor()"]
+
+
+def test_a_draft_from_the_monthly_review_opens_in_the_drafts_pool(content, tmp_path):
+    """A saved draft is listed under Drafts and previewed as the exam would show it, its key from the playbook."""
+    from sopcoach.authoring.question_edit import save_draft
+    draft = {"id": "case-first_proposal-000005", "type": "numeric", "section": "sales_process",
+             "clauses": ["sales-cycle-timeliness"], "answer_from": "sla.first_proposal.value",
+             "unit": {"zh-CN": "个工作日", "en": "working days"},
+             "scenario": {"zh-CN": "商机 000005：方案晚了。", "en": "Deal 000005: the proposal came late."},
+             "text": {"zh-CN": "时限是多少工作日？", "en": "What is the limit, in working days?"}}
+    save_draft(draft, content, tmp_path / "home")
+    app = build(content, tmp_path / "home", lang="en", by="trainer-1")
+    assert "Drafts (in no exam or lesson)" in _texts(app.root)
+    _pick(app, "drafts", "case-first_proposal-000005")
+    assert "Deal 000005: the proposal came late." in _texts(app.preview)
+    app.show_key.value = True
+    assert "3" in app.key_box.value

@@ -1,18 +1,36 @@
-"""Case studies for the monthly meeting (seed:3.3.2): a deal's timeline against the SOP, each deviation and its clause."""
+"""Case studies for the monthly meeting (seed:3.3.2): a deal's timeline against the SOP, each deviation and its clause.
+
+:func:`case_study` builds one deal's walkthrough: its events in time order, each playbook stage with
+the time limits (``slas.yaml``) that apply in it, the stage's duration in working days and each
+limit's verdict (met, breached, not due yet, not reached, not checkable), the deviations with the
+clause they break, and discussion prompts. :func:`draft_question` turns a deviation into a practice
+question draft for the trainers (the bank's question shape, the clause cited, the deal's numbers);
+:func:`sopcoach.authoring.question_edit.save_draft` keeps it in ``quizzes/drafts/``, outside every
+exam and lesson.
+"""
 from __future__ import annotations
 
-from dataclasses import dataclass
+import re
+from dataclasses import dataclass, field
 from typing import Any
 
 import pandas as pd
 
 from ..crm.reading import CrmData
-from ..errors import AnalysisError
+from ..content.businesstime import DurationUnit
+from ..errors import AnalysisError, CalendarRangeError
 from ..i18n import current_lang, t
-from .compliance import _TS, Compliance, _fmt_local, _num, check_compliance
+from .compliance import (_TS, _ZH_UNITS, FOLLOW_UP_BREACHES, FOLLOW_UP_VERDICTS, STAGE_MILESTONES, Compliance, _fmt_local,
+                         _num, check_compliance, milestones)
 from .stages import stage_entries
 
-__all__ = ["CaseStudy", "case_study"]
+__all__ = ["VERDICTS", "CaseStudy", "case_study", "draft_question", "sla_phases"]
+
+#: Verdict of a time limit on one deal -> (zh-CN, en) words a sales manager reads.
+VERDICTS = {"met": ("达标", "met"), "breached": ("违反", "breached"), "pending": ("未到期", "not due yet"),
+            "not_reached": ("未到达", "not reached"), "not_checkable": ("无法检查", "not checkable")}
+#: The phase of a limit that no stage starts: after the deal closes, or at any stage (an e-mail, an issue).
+AFTER, ANY = "_after", "_any"
 
 _ZH_KINDS = {"stage_change": "阶段变更", "call": "电话", "email": "邮件", "meeting": "拜访", "task": "任务"}
 
@@ -27,10 +45,15 @@ class CaseStudy:
     ``deal``: the deal's row. ``timeline``: its events in time order, columns ``timestamp``
     (datetime64[us, UTC]), ``local_time`` (str, playbook zone), ``kind``, ``stage`` (playbook stage
     in force), ``what`` (str), ``deviation`` (str, empty when none). ``stages``: index playbook
-    stage id; columns ``name``, ``entered`` (datetime64[us, UTC]), ``observed`` (bool),
-    ``exit_criteria`` (str). ``deviations``: the deal's compliance findings plus ``clause_title``
-    and ``clause_text`` (the clause quoted). ``prompts``: discussion questions. ``checked``: how
-    many SOP checks the export supported (0: an empty ``deviations`` says nothing).
+    stage id; columns ``name``, ``entered`` (datetime64[us, UTC]), ``observed`` (bool), ``dated``
+    (bool: a stage change records when), ``exit_criteria`` (str). ``sop``: the deal against the
+    SOP's time limits, one row per stage and limit that applies in it (a stage without a limit has
+    one row with ``sla`` ""), then the limits that start after the deal (phase ``_after``) or at
+    any stage (``_any``); see :func:`sop_table`. ``deviations``: the deal's compliance findings
+    plus ``clause_title`` and ``clause_text`` (the clause quoted). ``prompts``: discussion
+    questions. ``checked``: how many SOP checks the export supported (0: an empty ``deviations``
+    says nothing). ``timezone``: the playbook's, in which ``local_time`` is written; ``currency``: the
+    export's (the deal's ``amount``).
     """
 
     deal_id: str
@@ -40,11 +63,30 @@ class CaseStudy:
     deviations: pd.DataFrame
     prompts: list[str]
     checked: int = 0
+    sop: pd.DataFrame = field(default_factory=pd.DataFrame)
+    timezone: str = "UTC"
+    lang: str = "zh-CN"
+    currency: str | None = None
 
 
 def case_study(data: CrmData, playbook: Any, deal_id: str, compliance: Compliance | None = None,
                *, lang: str | None = None) -> CaseStudy:
     """Build the timeline of one deal against the SOP stages, with each deviation and its clause.
+
+    Parameters
+    ----------
+    data : CrmData
+    playbook : Playbook
+    deal_id : str
+    compliance : Compliance, optional
+        The export's compliance over all months (:func:`check_compliance` with no month; default:
+        computed here). A month's compliance holds only the instances that started in the month,
+        so a deal's earlier deviations would be missing.
+    lang : {"zh-CN", "en"}, optional
+
+    Returns
+    -------
+    CaseStudy
 
     Raises
     ------
@@ -75,8 +117,6 @@ def case_study(data: CrmData, playbook: Any, deal_id: str, compliance: Complianc
 
     dev["clause_title"] = dev["clause"].map(lambda c: clause_text(c, "title"))
     dev["clause_text"] = dev["clause"].map(lambda c: clause_text(c, "text"))
-    # stage in force at each event
-    sc = ev[ev["kind"] == "stage_change"]
     current = None
     stages_at = []
     for r in ev.itertuples():
@@ -111,27 +151,254 @@ def case_study(data: CrmData, playbook: Any, deal_id: str, compliance: Complianc
         "event_id": ev["event_id"].to_numpy(),
     })
     timeline["timestamp"] = pd.to_datetime(timeline["timestamp"], utc=True).astype(_TS)
-    ent = stage_entries(data, playbook)
-    ent = ent[ent["deal_id"] == deal_id].set_index("stage")
+    entries = stage_entries(data, playbook)
+    ent = entries[entries["deal_id"] == deal_id].set_index("stage")
     stages = pd.DataFrame({
         "name": [s.name.get(lang) for s in playbook.stages],
         "entered": [ent["entered"].get(s.id, pd.NaT) for s in playbook.stages],
         "observed": [bool(ent["observed"].get(s.id, False)) for s in playbook.stages],
+        "dated": [bool(ent["dated"].get(s.id, False)) for s in playbook.stages],
         "exit_criteria": ["; ".join(c.get(lang) for c in s.exit_criteria) for s in playbook.stages],
     }, index=pd.Index([s.id for s in playbook.stages], name="stage"))
     stages["entered"] = pd.to_datetime(stages["entered"], utc=True).astype(_TS)
-    del sc
+    ms = milestones(data, playbook, entries)
+    sop = sop_table(playbook, deal_id, deal, stages, ms[ms["deal_id"] == deal_id], compliance, data.as_of, lang,
+                    events=ev)
     return CaseStudy(deal_id, deal, timeline, stages, dev.reset_index(drop=True),
-                     discussion_prompts(deal, dev, stages, lang, checked=compliance.checked),
-                     compliance.checked)
+                     discussion_prompts(deal, dev, stages, lang, checked=compliance.checked, sop=sop),
+                     compliance.checked, sop, tz, lang, data.mapping.spec.source.currency)
+
+
+def sla_phases(playbook: Any) -> dict[str, str]:
+    """Return ``{sla id: phase}``: the playbook stage in which each time limit's clock starts.
+
+    ``lead_assigned`` (the deal is created) starts in the first stage; ``needs_confirmed``,
+    ``proposal_accepted`` and ``contract_signed`` on entering the stage their entry criterion names
+    (:data:`~sopcoach.analytics.compliance.STAGE_MILESTONES`: solution demo, quotation, payment
+    collection; seed:1.2.2); ``deal_closed`` after the deal (:data:`AFTER`, the satisfaction call,
+    seed:1.2.1); any other start (a customer e-mail, a reported technical issue) at any stage
+    (:data:`ANY`).
+
+    >>> from sopcoach.config import PROJECT_ROOT
+    >>> from sopcoach.content.playbook import load_playbook
+    >>> sla_phases(load_playbook(PROJECT_ROOT / "playbook"))["first_proposal"]
+    'solution_demo'
+    """
+    first = playbook.stages[0].id if playbook.stages else ANY
+    out = {}
+    for sla in playbook.slas:
+        start = sla.start_event
+        out[sla.id] = (first if start == "lead_assigned" else STAGE_MILESTONES.get(start)
+                       or (AFTER if start == "deal_closed" else ANY))
+    return out
+
+
+def _ts(value: Any) -> pd.Timestamp | None:
+    return None if value is None or pd.isna(value) else pd.Timestamp(value)
+
+
+def _working_days(cal: Any, start: pd.Timestamp | None, end: pd.Timestamp | None) -> float:
+    """Working days (:meth:`BusinessCalendar.elapsed`, fractional) from ``start`` to ``end``; NaN when unknown."""
+    if start is None or end is None:
+        return float("nan")
+    try:
+        return float(cal.elapsed(start.to_pydatetime(), end.to_pydatetime(), DurationUnit.WORKING_DAYS))
+    except CalendarRangeError:
+        return float("nan")
+
+
+def sop_table(playbook: Any, deal_id: str, deal: pd.Series, stages: pd.DataFrame, ms: pd.DataFrame,
+              compliance: Compliance, as_of: Any, lang: str, events: pd.DataFrame | None = None) -> pd.DataFrame:
+    """Return one deal against the SOP's time limits, stage by stage (seed:1.2.1, seed:1.2.2, seed:3.3.2).
+
+    Each stage's time: from its recorded entry (the first stage: the deal's creation when no entry
+    is recorded) to the next recorded entry of a later stage, else the close, else ``as_of`` (still
+    open, so far), in working days of the playbook's business calendar. Each limit's verdict on
+    this deal: ``breached`` when a compliance finding names the deal (the SOP's own check, over
+    all months), ``not_checkable`` when the export cannot support the check (its reason), else
+    ``met`` (the end event came by the due time), ``pending`` (not due yet at ``as_of``) or
+    ``not_reached`` (the clock never started: the deal never got there).
+
+    Parameters
+    ----------
+    playbook : Playbook
+    deal_id : str
+    deal : Series
+        The deal's row (``created``, ``closed``, ``outcome``).
+    stages : DataFrame
+        :attr:`CaseStudy.stages`.
+    ms : DataFrame
+        The deal's SLA events (:func:`~sopcoach.analytics.compliance.milestones`).
+    compliance : Compliance
+        Over all months.
+    as_of : datetime-like or None
+        The moment the export describes (UTC).
+    lang : {"zh-CN", "en"}
+    events : DataFrame, optional
+        The deal's events: the e-mail reply limit is "not reached" on a deal without a customer e-mail.
+
+    Returns
+    -------
+    pandas.DataFrame
+        RangeIndex. Columns ``phase`` (stage id, ``_after`` or ``_any``), ``stage`` (its name),
+        ``entered``, ``left`` (datetime64[us, UTC], NaT when unknown), ``working_days`` (float64,
+        the stage's time in working days, NaN when unknown), ``stage_note`` (str: how the time was
+        measured or why it is blank), ``sla`` (SLA id, "" for none), ``rule`` (its name), ``limit``
+        (str, e.g. "3 working days"), ``clause``, ``clause_title``, ``source`` (``seed:N`` or
+        ``company-setting``: kept in the data, not shown on the page), ``start``, ``due``, ``end``
+        (datetime64[us, UTC]), ``value`` (float64 in ``unit``), ``unit`` (str), ``actual`` (str),
+        ``verdict`` (a key of :data:`VERDICTS`), ``verdict_text`` and ``reason`` (str).
+    """
+    cal = playbook.business_calendar()
+    as_of_ts = _ts(as_of)
+    phases = sla_phases(playbook)
+    checks = compliance.checks
+    findings = compliance.for_deal(deal_id)
+    follow = compliance.follow_ups
+    follow = follow[follow["deal_id"] == deal_id] if len(follow) else follow
+    ids = list(stages.index)
+    dated = {s: _ts(stages.at[s, "entered"]) if stages.at[s, "dated"] else None for s in ids}
+    if ids and dated[ids[0]] is None and pd.notna(deal.get("created")):
+        dated[ids[0]] = _ts(deal["created"])
+    closed = _ts(deal.get("closed")) if deal.get("outcome") in ("won", "lost") else None
+
+    def stage_span(i: int) -> tuple[pd.Timestamp | None, pd.Timestamp | None, str]:
+        sid = ids[i]
+        entered = dated[sid]
+        if entered is None:
+            reached = pd.notna(stages.at[sid, "entered"]) or stages.at[sid, "observed"]
+            return None, None, (t("未记录进入时间", "entry not recorded", lang) if reached
+                                else t("未到达", "not reached", lang))
+        later = [dated[s] for s in ids[i + 1:] if dated[s] is not None and dated[s] >= entered]
+        if later:
+            skipped = dated[ids[i + 1]] is None if i + 1 < len(ids) else False
+            return entered, later[0], (t("至下一个有记录的阶段（其间阶段未记录）", "until the next recorded stage "
+                                         "(stages between were not recorded)", lang) if skipped else "")
+        if any(pd.notna(stages.at[s, "entered"]) or stages.at[s, "observed"] for s in ids[i + 1:]):
+            return entered, None, t("已进入后续阶段，但进入时间未记录", "moved on, at a time not recorded", lang)
+        if closed is not None and closed >= entered:
+            return entered, closed, t("至关闭", "until the close", lang)
+        if deal.get("outcome") not in ("won", "lost") and as_of_ts is not None:
+            return entered, as_of_ts, t("进行中，至导出时", "still open, until the export", lang)
+        return entered, None, t("离开时间未记录", "exit not recorded", lang)
+
+    def clause_part(cid: str, part: str) -> str:
+        try:
+            c = playbook.clause(cid)
+        except KeyError:
+            return ""
+        return c.source if part == "source" else (c.title if part == "title" else c.text).get(lang)
+
+    def verdict(sla: Any) -> dict[str, Any]:
+        cid = f"sla:{sla.id}"
+        d = sla.duration
+        out: dict[str, Any] = dict(start=None, due=None, end=None, value=float("nan"), unit=d.unit.value, actual="",
+                                   reason="")
+        row = checks.loc[cid] if cid in checks.index else None
+        mine = findings[findings["check"] == cid]
+        if len(mine):
+            f = mine.iloc[0]
+            more = t(f"（共 {len(mine)} 次）", f" ({len(mine)} times)", lang) if len(mine) > 1 else ""
+            return {**out, "start": _ts(f["start"]), "due": _ts(f["due"]), "end": _ts(f["end"]),
+                    "value": float(f["value"]), "actual": str(f["actual"]) + more, "verdict": "breached"}
+        if row is None or row["status"] != "checked":
+            reason = "" if row is None else str(row["reason"])
+            return {**out, "verdict": "not_checkable", "reason": reason}
+        if sla.scheduled:
+            fu = follow[follow["check"] == cid] if len(follow) else follow
+            if not len(fu):
+                return {**out, "verdict": "not_reached"}
+            v = str(fu.iloc[0]["verdict"])
+            words = t(*FOLLOW_UP_VERDICTS.get(v, (v, v)), lang)
+            key = ("breached" if v in FOLLOW_UP_BREACHES else "pending" if v == "pending"
+                   else "not_checkable" if v == "unchecked" else "met")
+            return {**out, "start": _ts(fu.iloc[0]["start"]), "end": _ts(fu.iloc[0]["end"]), "actual": words,
+                    "verdict": key}
+        if sla.start_event == "customer_email_received":  # one instance per e-mail: the findings say which were late
+            inbound = 0 if events is None else int(((events["kind"] == "email")
+                                                     & (events["direction"] == "inbound")).sum())
+            if events is not None and not inbound:
+                return {**out, "verdict": "not_reached", "actual": t("没有客户来信", "no customer e-mail", lang)}
+            return {**out, "verdict": "met", "actual": t(f"{inbound} 封客户来信均按时回复", f"all {inbound} customer "
+                                                          "e-mails answered in time", lang)}
+        starts = ms[ms["milestone"] == sla.start_event].sort_values("timestamp", kind="stable")
+        if not len(starts):
+            phase = phases[sla.id]
+            reached = phase in stages.index and (pd.notna(stages.at[phase, "entered"]) or stages.at[phase, "observed"])
+            if reached:  # the deal got there, but when the clock started is not recorded
+                return {**out, "verdict": "not_checkable", "reason": t(
+                    f"本商机没有记录起点事件 {sla.start_event} 的时间。",
+                    f"this deal has no recorded time for '{sla.start_event}'.", lang)}
+            return {**out, "verdict": "not_reached"}
+        start = pd.Timestamp(starts["timestamp"].iloc[0])
+        ends = ms[(ms["milestone"] == sla.end_event)].sort_values("timestamp", kind="stable")
+        after = ends[ends["timestamp"] >= start]
+        end = _ts(after["timestamp"].iloc[0]) if len(after) else None
+        if end is None and sla.end_event == "first_contact_made" and len(ends):
+            end = _ts(ends["timestamp"].iloc[0])  # contacted as a lead, before the deal was created: in time
+        try:
+            due = pd.Timestamp(cal.add(start.to_pydatetime(), d))
+            if end is not None:
+                value = float(cal.elapsed(start.to_pydatetime(), max(end, start).to_pydatetime(), d.unit))
+            elif as_of_ts is not None:
+                value = float(cal.elapsed(start.to_pydatetime(), as_of_ts.to_pydatetime(), d.unit))
+            else:
+                value = float("nan")
+        except CalendarRangeError as exc:
+            return {**out, "start": start, "end": end, "verdict": "not_checkable", "reason": str(exc)}
+        unit = _ZH_UNITS[d.unit.value] if lang != "en" else " " + d.unit.value.replace("_", " ")
+        if end is not None:
+            return {**out, "start": start, "due": due, "end": end, "value": value, "verdict": "met",
+                    "actual": f"{_num(value)}{unit}"}
+        if as_of_ts is None or as_of_ts <= due:
+            return {**out, "start": start, "due": due, "value": value, "verdict": "pending",
+                    "actual": t("尚未记录，未到期", "not recorded yet, not due", lang)}
+        # due and never recorded, yet no finding: the export-wide check saw no such instance
+        return {**out, "start": start, "due": due, "value": value, "verdict": "breached",
+                "actual": t(f"截至 {_fmt_local(as_of_ts, cal.timezone)} 未记录", f"not recorded by "
+                            f"{_fmt_local(as_of_ts, cal.timezone)}", lang)}
+
+    by_phase: dict[str, list[Any]] = {}
+    for sla in playbook.slas:
+        by_phase.setdefault(phases[sla.id], []).append(sla)
+    rows: list[dict[str, Any]] = []
+
+    def add(phase: str, name: str, span: tuple[Any, Any, str]) -> None:
+        entered, left, note = span
+        base = dict(phase=phase, stage=name, entered=entered, left=left,
+                    working_days=_working_days(cal, entered, left), stage_note=note)
+        slas = by_phase.get(phase, [])
+        if not slas:
+            rows.append({**base, "sla": "", "rule": "", "limit": "", "clause": "", "clause_title": "", "source": "",
+                         "start": None, "due": None, "end": None, "value": float("nan"), "unit": "", "actual": "",
+                         "verdict": "", "reason": ""})
+        for sla in slas:
+            v = verdict(sla)
+            rows.append({**base, "sla": sla.id, "rule": sla.name.get(lang), "limit": sla.duration.label(lang),
+                         "clause": sla.clause, "clause_title": clause_part(sla.clause, "title"),
+                         "source": clause_part(sla.clause, "source"), **v})
+
+    for i, sid in enumerate(ids):
+        add(sid, str(stages.at[sid, "name"]), stage_span(i))
+    add(AFTER, t("成交后", "after the deal", lang), (None, None, ""))
+    add(ANY, t("任何阶段", "at any stage", lang), (None, None, ""))
+    out = pd.DataFrame(rows)
+    out = out[(out["sla"] != "") | ~out["phase"].isin([AFTER, ANY])].reset_index(drop=True)
+    for c in ("entered", "left", "start", "due", "end"):
+        out[c] = pd.to_datetime(out[c], utc=True).astype(_TS)
+    out["working_days"] = out["working_days"].astype("float64")
+    out["value"] = out["value"].astype("float64")
+    out["verdict_text"] = out["verdict"].map(lambda v: t(*VERDICTS[v], lang) if v in VERDICTS else "")
+    return out
 
 
 def discussion_prompts(deal: pd.Series, deviations: pd.DataFrame, stages: pd.DataFrame,
-                       lang: str | None = None, checked: int = 1) -> list[str]:
+                       lang: str | None = None, checked: int = 1, sop: pd.DataFrame | None = None) -> list[str]:
     """Return questions for the monthly meeting about one deal (seed:3.3.2).
 
     ``checked`` is the number of SOP checks the export supported; with none, the prompt asks what
-    the CRM should record instead of suggesting the deal kept the SOP.
+    the CRM should record instead of suggesting the deal kept the SOP. With ``sop``
+    (:func:`sop_table`), the stage that took the most working days gets a question of its own.
     """
     lang = lang or current_lang()
     out = []
@@ -158,6 +425,114 @@ def discussion_prompts(deal: pd.Series, deviations: pd.DataFrame, stages: pd.Dat
     elif deviations.empty:
         out.append(t("没有发现偏离SOP的记录：数据是否完整记录了每一步？",
                      "No deviation from the SOP was found: does the CRM record every step of this deal?", lang))
+    timed = sop.drop_duplicates("phase").dropna(subset=["working_days"]) if sop is not None and len(sop) else None
+    if timed is not None and len(timed) > 1:
+        slow = timed.loc[timed["working_days"].idxmax()]
+        out.append(t(f"「{slow['stage']}」阶段用了 {slow['working_days']:.1f} 个工作日，是本单最长的阶段：时间花在了哪里？",
+                     f"'{slow['stage']}' took {slow['working_days']:.1f} working days, the longest stage of this "
+                     "deal: where did the time go?", lang))
     out.append(t("基于这个案例，下个月的SOP或培训要改什么？", "What should change in the SOP or the training "
                  "next month because of this case?", lang))
+    return out
+
+
+def _section_of(bank: Any, clause: str, default: str) -> str:
+    """The exam section whose active questions cite ``clause`` most often (``default`` when none does)."""
+    counts: dict[str, int] = {}
+    for q in bank.active() if bank is not None else []:
+        if clause in q.clauses:
+            counts[q.section] = counts.get(q.section, 0) + 1
+    return max(counts, key=lambda s: counts[s]) if counts else default
+
+
+def draft_question(cs: CaseStudy, index: int, playbook: Any, bank: Any = None, *, other: CaseStudy | None = None,
+                   section: str = "sales_process", taken: Any = ()) -> dict[str, Any]:
+    """Turn deviation ``index`` of a case study into a practice question draft for the trainers (seed:3.3.2).
+
+    The draft is a question in the bank's shape (:class:`sopcoach.content.quizbank.Question`): a
+    scenario with the deal's own numbers (when the clock started, when it was due, what happened),
+    the clause it breaks cited in ``clauses`` and quoted in the explanation. A broken time limit
+    becomes a numeric question whose key is the playbook's limit (``answer_from: sla.<id>.value``,
+    never a copied number); any other deviation (follow-up cadence, quote authority) a true/false
+    one ("the deal kept the SOP": false). It is a draft: it goes to ``quizzes/drafts/`` through
+    :func:`sopcoach.authoring.question_edit.save_draft`, never to an exam or a lesson.
+
+    Parameters
+    ----------
+    cs : CaseStudy
+    index : int
+        Row of ``cs.deviations``.
+    playbook : Playbook
+    bank : Bank, optional
+        The certification bank: the draft's section is the one whose questions cite the clause most.
+    other : CaseStudy, optional
+        The same case study in the other language: each language's text is written from the case
+        study in that language (default: both from ``cs``).
+    section : str
+        The section when no bank question cites the clause.
+    taken : collection of str
+        Question ids already used; the draft's id gets a suffix to avoid them.
+
+    Returns
+    -------
+    dict
+        ``id``, ``type``, ``section``, ``clauses``, ``scenario``, ``text``, ``explanation`` (each
+        ``{"zh-CN", "en"}``), and ``answer_from`` + ``unit`` (numeric) or ``answer`` (true/false).
+
+    Raises
+    ------
+    AnalysisError
+        When ``index`` is not a row of ``cs.deviations``.
+    """
+    if not 0 <= index < len(cs.deviations):
+        raise AnalysisError(f"the case study of {cs.deal_id} has {len(cs.deviations)} deviations; there is no "
+                            f"deviation {index}")
+    cases = {cs.lang: cs}
+    if other is not None and len(other.deviations) == len(cs.deviations):
+        cases[other.lang] = other
+    dev = {lang: cases.get(lang, cs).deviations.iloc[index] for lang in ("zh-CN", "en")}
+    d = cs.deviations.iloc[index]
+    tz = cs.timezone
+    clause = str(d["clause"])
+    try:
+        c = playbook.clause(clause)
+        quote = {lang: c.text.get(lang) for lang in ("zh-CN", "en")}
+        title = {lang: c.title.get(lang) for lang in ("zh-CN", "en")}
+    except KeyError:
+        quote = title = {"zh-CN": "", "en": ""}
+    sla = next((s for s in playbook.slas if f"sla:{s.id}" == d["check"]), None)
+    base = re.sub(r"[^A-Za-z0-9_.-]+", "-", f"case-{str(d['check']).replace('sla:', '')}-{cs.deal_id}").strip("-")
+    qid, n = base, 2
+    while qid in set(taken):
+        qid, n = f"{base}-{n}", n + 1
+    start, due, end = (_fmt_local(_ts(d.get(k)), tz) for k in ("start", "due", "end"))
+    owner = d.get("owner") if isinstance(d.get("owner"), str) else None
+    who = {"zh-CN": f"（负责人：{owner}）" if owner else "", "en": f" (owner: {owner})" if owner else ""}
+    actual = {lang: dev[lang]["actual"] for lang in dev}
+    explanation = {"zh-CN": f"条款「{title['zh-CN']}」：{quote['zh-CN']} 本案例中：{actual['zh-CN']}。",
+                   "en": f"Clause '{title['en']}': {quote['en']} In this case: {actual['en']}."}
+    out: dict[str, Any] = {"id": qid, "section": _section_of(bank, clause, section), "clauses": [clause]}
+    if sla is not None:
+        name = {lang: sla.name.get(lang) for lang in ("zh-CN", "en")}
+        unit = {"zh-CN": _ZH_UNITS[sla.duration.unit.value], "en": sla.duration.unit.value.replace("_", " ")}
+        happened = ({"zh-CN": f"，实际在 {end} 完成", "en": f"; it happened at {end}"} if end
+                    else {"zh-CN": "，至导出时仍未记录", "en": "; by the time of the export it was not recorded"})
+        out.update(type="numeric", answer_from=f"sla.{sla.id}.value", unit=unit, scenario={
+            "zh-CN": f"商机 {cs.deal_id}{who['zh-CN']}：「{name['zh-CN']}」的计时从 {start}（{tz}）开始{happened['zh-CN']}；"
+                     f"实际：{actual['zh-CN']}。",
+            "en": f"Deal {cs.deal_id}{who['en']}: the clock of '{name['en']}' started at {start} ({tz}){happened['en']}; "
+                  f"actual: {actual['en']}."},
+            text={"zh-CN": f"按规程，「{name['zh-CN']}」的时限是多少{unit['zh-CN'].removeprefix('个')}？",
+                  "en": f"Under the SOP, what is the limit for '{name['en']}', in {unit['en']}?"})
+        if due:
+            explanation = {"zh-CN": explanation["zh-CN"] + f"应在 {due} 前完成。",
+                           "en": explanation["en"] + f" It was due by {due}."}
+    else:
+        out.update(type="true_false", answer=False, scenario={
+            "zh-CN": f"商机 {cs.deal_id}{who['zh-CN']}：{dev['zh-CN']['rule']}——规程要求 {dev['zh-CN']['expected']}；"
+                     f"实际 {actual['zh-CN']}。",
+            "en": f"Deal {cs.deal_id}{who['en']}: {dev['en']['rule']}: the SOP expects {dev['en']['expected']}; "
+                  f"actual {actual['en']}."},
+            text={"zh-CN": "这个商机在这一点上遵守了规程。", "en": "On this point the deal kept the SOP."})
+    out["explanation"] = explanation
     return out

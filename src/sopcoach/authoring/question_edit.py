@@ -18,6 +18,9 @@ ipywidgets. It works like :class:`sopcoach.authoring.playbook_edit.PlaybookEdit`
   (seed:3.3.1 exam records), so a question is retired with ``retired: true``: it stays in its file,
   old attempts are still scored and shown, but the exam draw, the blueprint counts and lesson
   practice leave it out (:meth:`sopcoach.content.quizbank.Bank.in_section`). An id is never reused.
+* **Drafts**: ``quizzes/drafts/*.yaml`` (pool ``drafts``) holds questions written for the trainers
+  to review, e.g. from a case study's deviation (:func:`save_draft`, seed:3.3.2). No exam and no
+  lesson reads this folder; the editor opens, checks and saves a draft like any question.
 * **Validate**: :meth:`QuestionEdit.validate` runs what ``sopcoach check`` runs
   (:func:`sopcoach.authoring.playbook_edit.evaluate_texts` with ``quizzes/`` replaced by the edited
   files): ``quizzes/bank/crm_use.yaml:12:5: questions[3].options: message`` lines.
@@ -50,17 +53,23 @@ from ..config import open_records, settings
 from ..content.playbook import load_playbook
 from ..content.quizbank import ID, Question, load_bank
 from ..content.yaml_loader import format_loc
-from ..errors import ContentError, EditError, InvalidPlaybook, Problem, SaveConflict
+from ..errors import ContentError, ContentNotWritable, EditError, InvalidPlaybook, Problem, SaveConflict
 from ..i18n import t
 from .playbook_edit import (LANGS, EditSession, OpenedFile, _assign, _insert_after, _key_text, _number, _open_file, _plain,
                             _remove, _set_list, _split_list, _whole, evaluate_texts)
 from .yaml_writer import dump, encode, read_folder, sha256, write_files
 
-__all__ = ["POOLS", "STORE", "QuestionChange", "QuestionEdit", "QuestionRef", "QuestionReview", "SectionCount",
+__all__ = ["DRAFTS_FILE", "POOLS", "STORE", "QuestionChange", "QuestionEdit", "QuestionRef", "QuestionReview", "SectionCount",
            "open_questions"]
 
-#: The two pools: the certification bank and the lesson practice pool (subfolders of ``quizzes/``).
-POOLS = ("bank", "practice")
+#: The pools: the certification bank, the lesson practice pool and the trainers' drafts (subfolders of
+#: ``quizzes/``); only ``bank`` reaches an exam and only ``practice`` a lesson.
+POOLS = ("bank", "practice", "drafts")
+#: The file :func:`save_draft` adds drafts to (relative to ``quizzes/``).
+DRAFTS_FILE = "drafts/case_studies.yaml"
+DRAFTS_HEADER = ("Practice question drafts for the trainers (seed:3.3.2), written from case-study deviations of the\n"
+                 "monthly review. No exam or lesson reads quizzes/drafts/: review a draft in the question editor\n"
+                 "(pool: drafts), then add it to the bank or the practice pool under a new id.")
 #: The history folder below ``$SOPCOACH_HOME`` that keeps the version before each save.
 STORE = "question-history"
 BLUEPRINT = "blueprint.yaml"
@@ -240,6 +249,7 @@ class QuestionEdit(EditSession):
         self.generation = 0
         self._cache: dict[str, tuple[int, Any]] = {}
         self._playbook: Any = None
+        self._created: set[str] = set()
         self._open()
 
     # -- opening ---------------------------------------------------------------------------------------
@@ -254,6 +264,7 @@ class QuestionEdit(EditSession):
             self.docs[name] = doc
         self.opened_at = self.clock()
         self._dirty: set[str] = set()
+        self._created = set()
         self._base = {key: _plain(node) for key, (_name, node) in self._index().items()}
         self._base_draws = self.draws()
         self._cache.clear()
@@ -295,7 +306,7 @@ class QuestionEdit(EditSession):
 
     # -- reading -------------------------------------------------------------------------------------
     def questions(self, pool: str) -> list[QuestionRef]:
-        """Return the questions of ``pool`` (``bank`` or ``practice``) in file order, retired ones included."""
+        """Return the questions of ``pool`` (``bank``, ``practice`` or ``drafts``) in file order, retired ones included."""
         self._pool(pool)
         out = []
         for (p, qid), (name, node) in self._index().items():
@@ -324,7 +335,7 @@ class QuestionEdit(EditSession):
         """Return the section ids a question of ``pool`` may name: the blueprint's sections for the
         bank, the lesson ids for practice (plus any section already used)."""
         self._pool(pool)
-        known = list(self.draws()) if pool == "bank" else [x.id for x in (self.playbook.lessons if self.playbook else [])]
+        known = list(self.draws()) if pool != "practice" else [x.id for x in (self.playbook.lessons if self.playbook else [])]
         used = [r.section for r in self.questions(pool)]
         return list(dict.fromkeys(known + used))
 
@@ -345,7 +356,7 @@ class QuestionEdit(EditSession):
     @staticmethod
     def _pool(pool: str) -> None:
         if pool not in POOLS:
-            raise EditError(f"pool is 'bank' (the certification exam) or 'practice' (lessons), not {pool!r}")
+            raise EditError(f"pool is 'bank' (the certification exam), 'practice' (lessons) or 'drafts', not {pool!r}")
 
     def _find(self, pool: str, qid: str) -> tuple[str, CommentedMap]:
         self._pool(pool)
@@ -542,7 +553,9 @@ class QuestionEdit(EditSession):
             counts = {n: sum(1 for r in self.questions(pool) if r.file == n and r.section == data.get("section"))
                       for n in files}
             file = max(files, key=lambda n: counts[n]) if counts and max(counts.values()) else (files[0] if files else None)
-        if file not in files:
+        if file not in files and pool == "drafts" and file is not None and _pool_of(file) == pool:
+            self._create(file)
+        elif file not in files:
             raise EditError(f"no file {file!r} in quizzes/{pool}/")
         self._writable(file)
         seq = self.docs[file]["questions"]
@@ -554,9 +567,20 @@ class QuestionEdit(EditSession):
         else:
             same = [i for i, q in enumerate(seq) if q.get("section") == data.get("section")]
             index = same[-1] if same else len(seq) - 1
-        _insert_after(seq, index, self._to_node(data))
+        if index < 0:
+            seq.append(self._to_node(data))
+        else:
+            _insert_after(seq, index, self._to_node(data))
         self._done(file, True)
         return file
+
+    def _create(self, name: str) -> None:
+        """Start the new file ``name`` (a drafts file) in this session; :meth:`save` writes it."""
+        doc = CommentedMap([("questions", CommentedSeq())])
+        doc.yaml_set_start_comment(DRAFTS_HEADER)
+        self.files[name] = OpenedFile(name, b"", "", sha256(b""), (2, 4, 2))
+        self.docs[name] = doc
+        self._created.add(name)
 
     @staticmethod
     def _to_node(data: dict) -> CommentedMap:
@@ -746,8 +770,11 @@ class QuestionEdit(EditSession):
 
         def checked(disk: dict[str, bytes]) -> dict[str, bytes]:
             mine = {n for n in disk if n == BLUEPRINT or _pool_of(n)}
-            moved = sorted(n for n in mine | set(self.files)
-                           if n not in disk or n not in self.files or sha256(disk[n]) != self.files[n].sha256)
+            def moved_on_disk(n: str) -> bool:
+                if n in self._created:  # a new file: someone else wrote it meanwhile
+                    return n in disk
+                return n not in disk or n not in self.files or sha256(disk[n]) != self.files[n].sha256
+            moved = sorted(n for n in mine | set(self.files) if moved_on_disk(n))
             if moved:
                 raise SaveConflict([f"quizzes/{n}" for n in moved], self._keep_draft(texts, changed, now))
             return {n: encode(texts[n], self.files[n].raw) for n in changed}
@@ -757,6 +784,40 @@ class QuestionEdit(EditSession):
         self._open()
         self.generation += 1
         return backup.changed if backup else ()
+
+
+def save_draft(data: dict, content: Path | str | None = None, home: Path | str | None = None, by: str = "",
+               note: str = "") -> str:
+    """Add the question ``data`` to the trainers' drafts (:data:`DRAFTS_FILE`) and save it; return its id.
+
+    The draft is checked like any question (``sopcoach check``) and written with the installation's
+    lock and a backup in ``$SOPCOACH_HOME/question-history/``; ``quizzes/drafts/`` is created when
+    missing. No exam or lesson reads it. An id already used in any pool gets a suffix (``-2``...).
+
+    Raises
+    ------
+    EditError
+        When the question is incomplete (every field named).
+    InvalidPlaybook
+        When ``check`` reports a problem with the draft (nothing is written).
+    SaveConflict, ContentNotWritable
+        As :meth:`QuestionEdit.save`.
+    """
+    s = settings(content, home)
+    try:
+        (Path(s.content) / "quizzes" / "drafts").mkdir(exist_ok=True)
+    except PermissionError as exc:
+        raise ContentNotWritable(t(f"无法保存草稿：本服务器没有写入 quizzes/ 的权限（{exc.strerror}）。",
+                                   f"cannot save the draft: this server may not write quizzes/ ({exc.strerror}).")) from exc
+    ed = QuestionEdit(s.content, s.home)
+    used = {key[1] for key in ed._index()}
+    qid, n = str(data.get("id", "")), 2
+    base = qid
+    while qid in used:
+        qid, n = f"{base}-{n}", n + 1
+    ed.add_question("drafts", {**data, "id": qid}, file=DRAFTS_FILE)
+    ed.save(note or f"draft question {qid}", by)
+    return qid
 
 
 def open_questions(content: Path | str | None = None, home: Path | str | None = None,

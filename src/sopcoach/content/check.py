@@ -26,8 +26,9 @@ def check_paths(paths: Sequence[Path], content: Path, home: Path | None = None) 
     """Validate content files and return every problem (empty when clean).
 
     With no ``paths``, checks every content file under ``content``: ``playbook/``, ``lessons/``, the exam bank
-    ``quizzes/bank/``, the lessons' practice pool ``quizzes/practice/`` (both checked against the
-    playbook) and ``quizzes/blueprint.yaml``. A given folder named ``playbook`` is loaded as a playbook; a
+    ``quizzes/bank/``, the lessons' practice pool ``quizzes/practice/``, the trainers' drafts
+    ``quizzes/drafts/`` (all checked against the playbook) and ``quizzes/blueprint.yaml``. A given folder
+    named ``playbook`` is loaded as a playbook; a
     lesson notebook (``.ipynb``) is checked as a lesson of the content's playbook; any other YAML
     file is read as a bank (``questions:``) or a blueprint (``exam:``). Warnings (an
     option such as "All of the above" without ``pin: last``) come back as problems with
@@ -60,6 +61,9 @@ def check_paths(paths: Sequence[Path], content: Path, home: Path | None = None) 
         pool = None
         if playbook is not None and practice.is_dir() and any(practice.glob("*.yaml")):
             pool = attempt(load_bank, practice, playbook)
+        drafts = content / "quizzes" / "drafts"  # the trainers' drafts: checked, read by no exam or lesson
+        if playbook is not None and drafts.is_dir() and any(drafts.glob("*.yaml")):
+            attempt(load_bank, drafts, playbook)
         for loaded in (bank, pool):
             if loaded is not None:
                 problems.extend(template_draw_problems(loaded))

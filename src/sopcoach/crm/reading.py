@@ -82,7 +82,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 
 import numpy as np
 import pandas as pd
@@ -1080,8 +1080,19 @@ def detect_source(paths: Sequence[Any]) -> Mapping:
     return best
 
 
+def _size_of(item: Any) -> int:
+    """The size in bytes of an export file (a path, or an uploaded ``(name, bytes)``); 0 when unknown."""
+    if isinstance(item, tuple):
+        return len(item[1])
+    try:
+        return Path(item).stat().st_size
+    except (OSError, TypeError):
+        return 0
+
+
 def read_export(paths: Sequence[Any] | Any, source: str | Path | Mapping | None = None, *,
-                playbook: Any = None, progress: bool = False, strict: bool = False,
+                playbook: Any = None, progress: bool | Callable[[int, int, str, int], Any] = False,
+                strict: bool = False,
                 max_file_mb: float | None = None) -> CrmData:
     """Read the files of one CRM export into :class:`CrmData`.
 
@@ -1095,8 +1106,10 @@ def read_export(paths: Sequence[Any] | Any, source: str | Path | Mapping | None 
         A built-in source name, a mapping file or a loaded mapping; default: :func:`detect_source`.
     playbook : Playbook, optional
         Checks the mapping's stage, tier and milestone targets against the playbook.
-    progress : bool
-        Show a progress bar (tqdm, on stderr) while reading large files.
+    progress : bool or callable
+        True: show a progress bar (tqdm, on stderr) while reading large files. A callable is called
+        before each file is read as ``progress(index, total, name, size)`` (0-based index, number of
+        files, the file's name, its size in bytes) and after the last with ``index == total``.
     strict : bool
         Raise on row problems instead of returning them in ``problems``.
     max_file_mb : float, optional
@@ -1144,12 +1157,17 @@ def read_export(paths: Sequence[Any] | Any, source: str | Path | Mapping | None 
         pats = ", ".join(deals_table.files)
         raise ContentError([Problem(", ".join(_basename(i) for i in items) or "(no files)", 0, 0, "",
                                     f"no deals file: {mapping.path} expects a file named like {pats}")])
+    step = progress if callable(progress) else None
+    total, done = sum(len(v) for v in assigned.values()), 0
     for table in mapping.spec.tables:
         ti = mapping.table_index(table.name)
         for item in assigned[table.name]:
             name = _name_of(item)
+            if step is not None:
+                step(done, total, name, _size_of(item))
+            done += 1
             try:
-                read = _read_raw(item, table, mapping.spec.source, progress, max_file_mb)
+                read = _read_raw(item, table, mapping.spec.source, progress is True, max_file_mb)
             except ContentError as exc:
                 fatal.extend(exc.problems)
                 continue
@@ -1198,6 +1216,8 @@ def read_export(paths: Sequence[Any] | Any, source: str | Path | Mapping | None 
                 if len(extra):
                     frames["events"].append(extra)
             frames[table.kind].append(canon)
+    if step is not None:
+        step(total, total, "", 0)
     if frames["deals"] and not any(len(f) for f in frames["deals"]):
         fatal.append(Problem(", ".join(sorted({f.path for f in files if f.kind == "deals"})), 0, 0, "",
                              "the deals file has a header but no rows: there is nothing to analyse; "

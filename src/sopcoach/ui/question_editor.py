@@ -51,7 +51,8 @@ from .exam_app import answer_control, stem_html
 from .lesson_app import PracticeItem
 from .playbook_editor import CSS
 
-POOL_NAMES = {"bank": ("考试题库", "Exam bank"), "practice": ("课程练习", "Lesson practice")}
+POOL_NAMES = {"bank": ("考试题库", "Exam bank"), "practice": ("课程练习", "Lesson practice"),
+              "drafts": ("草稿（不进考试和课程）", "Drafts (in no exam or lesson)")}
 TYPE_NAMES = {"single_choice": ("单选", "single choice"), "multiple_choice": ("多选", "multiple choice"),
               "true_false": ("判断", "true/false"), "numeric": ("数值", "number"), "ordering": ("排序", "ordering")}
 #: Types the practice page renders (lesson practice has no ordering control).
@@ -239,7 +240,7 @@ class QuestionEditorApp:
         self.new_section.options = sections
         current = self.ed.question(self.pool.value, self.qid).get("section") if self.qid else None
         self.new_section.value = current if current in sections else (sections[0] if sections else None)
-        types = EXAM_TYPES if self.pool.value == "bank" else PRACTICE_TYPES
+        types = PRACTICE_TYPES if self.pool.value == "practice" else EXAM_TYPES
         self.new_type.options = [(self.tr(*TYPE_NAMES[x]), x) for x in types]
         self.show_question()
 
@@ -418,7 +419,7 @@ class QuestionEditorApp:
             self.preview.children = (w.HTML(esc(self.tr("题目有问题,无法预览(见下方)。",
                                                         "The question has problems and cannot be shown (below)."))),)
             self.key_box.value = ""
-        elif pool == "bank":
+        elif pool != "practice":  # the exam bank and the drafts (written for it): shown as in the exam
             qv = question_view(q, option_order(q, random.Random(0)) or [], self.lang, 1, 1)
             scenario, stem = stem_html(qv, self.lang)
             control, _getter = answer_control(qv, self.lang, lambda: None)

@@ -27,21 +27,26 @@ from typing import Any
 
 import ipywidgets as w
 import pandas as pd
+from markupsafe import Markup
 
-from ..analytics import report
-from ..analytics.case_study import case_study
+from ..analytics import downloads, report
+from ..analytics.case_study import case_study, draft_question
+from ..analytics.compliance import check_compliance
 from ..analytics.kpis import stage_conversion_by
 from ..analytics.period import Period, months_of
 from ..analytics.pipeline import pipeline_report
 from ..analytics.review import review
 from ..config import content_folder, settings
 from ..content.playbook import load_playbook
+from ..content.quizbank import load_bank
+from ..authoring.question_edit import DRAFTS_FILE, save_draft
+from ..labels import column_label
 from ..crm.reading import read_export
 from ..crm.simulate import simulate
 from ..errors import SopcoachError
 from ..i18n import current_lang, page_lang, t
 from ..tables import render as render_table
-from ._common import esc, log_to_server, safe, trainer_page
+from ._common import download_link, esc, log_to_server, safe, trainer_page
 
 DEMO = "__demo__"
 UPLOAD = "__upload__"
@@ -62,6 +67,8 @@ CSS = """
 .sopcoach-review .ok{background:#eef6ee;border-left:4px solid #1b7f3b;padding:8px 12px;margin:8px 0}
 .sopcoach-review .neutral{background:#f4f4f6;border-left:4px solid #8a8a99;padding:8px 12px;margin:8px 0}
 .sopcoach-review .clause{background:#f3f6fa;border-left:4px solid #4a7bb7;padding:6px 10px;margin:4px 0;font-size:13px}
+.sopcoach-review a.download{display:inline-block;margin:4px 8px 4px 0;padding:3px 10px;border:1px solid #4a7bb7;border-radius:4px;text-decoration:none}
+.sopcoach-review .v-met{color:#1b7f3b}.sopcoach-review .v-breached{color:#b3261e;font-weight:bold}
 .sopcoach-msg-info{color:#2b5c94}.sopcoach-msg-warning{color:#8a5300}.sopcoach-msg-danger{color:#b3261e}
 </style>
 """
@@ -107,15 +114,22 @@ class ReviewApp:
     folder : path-like, optional
         Where exports are listed (default :func:`exports_dir`).
     lang : {"zh-CN", "en"}, optional
+    content : path-like, optional
+        The content folder whose ``quizzes/drafts/`` receives question drafts (default
+        :func:`sopcoach.config.content_folder`).
     """
 
-    def __init__(self, playbook: Any, folder: Path | str | None = None, lang: str | None = None):
+    def __init__(self, playbook: Any, folder: Path | str | None = None, lang: str | None = None,
+                 content: Path | str | None = None):
         self.pb = playbook
+        self.content = Path(content) if content else None  # holds quizzes/ (drafts); default content_folder()
         self.lang = lang or current_lang()
         self.folder = Path(folder) if folder else exports_dir()
         self.data: Any = None
         self.review: Any = None
         self._demo_dir: str | None = None
+        self._all_months: Any = None  # the export's compliance over all months (case studies)
+        self.case: Any = None
         tr = self.tr
         options = [(label, path) for label, path in list_exports(self.folder)]
         options += [(tr("演示：模拟导出（含已知违规）", "Demo: simulated export (known breaches)"), DEMO),
@@ -127,6 +141,8 @@ class ReviewApp:
                                           (tr("模拟", "simulated"), "simulated")],
                                  value="", description=tr("来源", "Source"), layout=w.Layout(width="260px"))
         self.upload = w.FileUpload(accept=".csv,.xlsx", multiple=True, description=tr("上传", "Upload"))
+        self.progress = w.IntProgress(value=0, min=0, max=1, layout=w.Layout(width="420px", display="none"))
+        self.progress.add_class("sopcoach-progress")
         self.load_button = w.Button(description=tr("读取", "Load"), button_style="primary", icon="folder-open")
         self.month = w.Dropdown(options=[(tr("全部月份", "all months"), ALL)], value=ALL,
                                 description=tr("月份", "Month"), layout=w.Layout(width="260px"))
@@ -157,27 +173,52 @@ class ReviewApp:
         self.case_deviations = w.HTML()
         self.case_timeline = w.HTML()
         self.case_prompts = w.HTML()
+        self.case_sop = w.HTML()
+        self.draft_pick = w.Dropdown(options=[], description=tr("偏离", "Deviation"), layout=w.Layout(width="520px"))
+        self.draft_button = w.Button(description=tr("生成练习题草稿", "Make a practice question draft"), icon="pencil",
+                                     layout=w.Layout(width="auto"))
+        self.draft_out = w.HTML()
+        self.case_button = w.Button(description=tr("下载案例 (HTML)", "Download the case study (HTML)"), icon="download",
+                                    layout=w.Layout(width="auto"))
+        self.case_link = w.HTML()
+        self.report_button = w.Button(description=tr("生成 HTML 报告", "Make the HTML report"), icon="file-text",
+                                      layout=w.Layout(width="auto"))
+        self.table_pick = w.Dropdown(options=[], description=tr("表格", "Table"), layout=w.Layout(width="360px"))
+        self.xlsx_button = w.Button(description=tr("生成 Excel (XLSX)", "Make Excel (XLSX)"), icon="table",
+                                    layout=w.Layout(width="auto"))
+        self.downloads = w.HTML()
         self.load_button.on_click(self.on_load)
         self.analyse_button.on_click(self.on_analyse)
         self.group.observe(self.on_group, names="value")
         self.pipe_month.observe(self.on_pipeline, names="value")
         self.deal.observe(self.on_deal, names="value")
+        self.upload.observe(self.on_upload, names="value")
+        self.report_button.on_click(self.on_report)
+        self.xlsx_button.on_click(self.on_xlsx)
+        self.case_button.on_click(self.on_case_file)
+        self.draft_button.on_click(self.on_draft)
         self.tabs = w.Tab(children=[
             w.VBox([self.cards, self.callout, self.funnel_img, self.funnel_table, self.cycle_img, self.trend_img]),
             w.VBox([self.pipe_month, self.pipeline]),
             w.VBox([self.compliance_table, self.findings_table]),
             w.VBox([self.group, self.group_table, self.group_stages]),
-            w.VBox([self.deal, self.deal_note, self.case_title, self.case_img, self.case_deviations, self.case_prompts,
-                    self.case_timeline]),
+            w.VBox([self.deal, self.deal_note, self.case_title, self.case_img, self.case_sop, self.case_deviations,
+                    w.HBox([self.draft_pick, self.draft_button]), self.draft_out, self.case_prompts,
+                    w.HBox([self.case_button]), self.case_link, self.case_timeline]),
             w.VBox([self.quality_table]),
         ])
         for i, title in enumerate([tr("概览", "Overview"), tr("管道", "Pipeline"), tr("SOP 合规", "Compliance"),
                                    tr("分组", "Per rep"), tr("案例研讨", "Case study"), tr("数据质量", "Data quality")]):
             self.tabs.set_title(i, title)
         self.tabs.layout.display = "none"
+        self.take = w.VBox([w.HTML(f"<h4>{tr('带去会议', 'Take it to the meeting')}</h4>"),
+                            w.HBox([self.report_button, self.table_pick, self.xlsx_button]), self.downloads],
+                           layout=w.Layout(display="none"))
+        self.take.add_class("sopcoach-take")
         title = w.HTML(CSS)  # the notebook's title cell names the app
         self.widget = w.VBox([title, w.HBox([self.export, self.source]), w.HBox([self.upload, self.load_button]),
-                              w.HBox([self.month, self.analyse_button]), self.status, self.problems, self.tabs])
+                              w.HBox([self.month, self.analyse_button]), self.progress, self.status, self.problems,
+                              self.take, self.tabs])
         self.widget.add_class("sopcoach-review")
 
     # ------------------------------------------------------------------------------- helpers
@@ -197,9 +238,19 @@ class ReviewApp:
         self._busy(False)
 
     def _busy(self, busy: bool) -> None:
-        for b in (self.load_button, self.export, self.source, self.month):
+        for b in (self.load_button, self.export, self.source, self.month, self.report_button, self.xlsx_button,
+                  self.case_button, self.draft_button):
             b.disabled = busy
         self.analyse_button.disabled = busy or self.data is None
+        if not busy:
+            self.progress.layout.display = "none"
+
+    def step(self, done: int, total: int, text: str) -> None:
+        """Show progress: the bar at ``done`` of ``total`` and ``text`` in the status line (sent at once)."""
+        self.progress.max = max(1, total)
+        self.progress.value = min(done, total)
+        self.progress.layout.display = ""
+        self.say(text)
 
     def _paths(self) -> list[Any]:
         choice = self.export.value
@@ -222,7 +273,21 @@ class ReviewApp:
         self._busy(True)
         self.say(self.tr("正在读取……", "Reading ..."))
         source = self.source.value or ("simulated" if self.export.value == DEMO else None)
-        self.data = read_export(self._paths(), source, playbook=self.pb)
+        sizes: list[int] = []
+
+        def progress(i: int, n: int, name: str, size: int) -> None:
+            sizes.append(size)
+            mb = sum(sizes) / 1e6
+            if i < n:
+                self.step(i, n, self.tr(f"正在读取 {Path(name).name}（第 {i + 1}/{n} 个文件，累计 {mb:,.1f} MB）……",
+                                        f"Reading {Path(name).name} ({i + 1}/{n} files, {mb:,.1f} MB so far) ..."))
+            else:
+                self.step(n, n, self.tr(f"已读取 {n} 个文件（{mb:,.1f} MB），正在整理……",
+                                        f"Read {n} files ({mb:,.1f} MB); assembling ..."))
+
+        self.data = read_export(self._paths(), source, playbook=self.pb, progress=progress)
+        self._all_months = None
+        self.take.layout.display = "none"
         months = months_of(self.data, self.pb.calendar.timezone)
         self.month.options = [(self.tr("全部月份", "all months"), ALL)] + [(m, m) for m in reversed(months)]
         closed = self.data.deals["closed"].dropna()
@@ -253,8 +318,10 @@ class ReviewApp:
         self._busy(True)
         self.say(self.tr("正在分析……", "Analysing ..."))
         month = None if self.month.value == ALL else self.month.value
+        self.step(0, 4, self.tr("正在分析（1/4）：KPI、漏斗与SOP合规……", "Analysing (1/4): KPIs, funnel and SOP compliance ..."))
         rv = review(self.data, self.pb, month, lang=self.lang)
         self.review = rv
+        self.step(1, 4, self.tr("正在分析（2/4）：绘制图表……", "Analysing (2/4): drawing the charts ..."))
         self.cards.value = f"<p class='note'>{html.escape(report.populations_note(rv))}</p>" + report.kpi_cards_html(rv)
         self.callout.value = report.gap_html(rv.funnel) + report.bottleneck_html(rv) + report.gap_html(rv.trend)
         self.funnel_img.value = report.chart_funnel(rv)
@@ -269,17 +336,24 @@ class ReviewApp:
         self.findings_table.value = (f"<h4>{self.tr(f'偏离记录（{len(findings):,}）', f'Findings ({len(findings):,})')}</h4>"
                                      f"<p>{html.escape(rv.compliance.summary(self.lang))}</p>"
                                      + (report.people_html(findings, lang=self.lang, max_rows=300) if len(findings) else ""))
+        self.step(2, 4, self.tr("正在分析（3/4）：分组与数据质量……", "Analysing (3/4): groups and data quality ..."))
         self.on_group()
         probs = "".join(f"<li>{html.escape(str(p))}</li>" for p in rv.problems[:100])
         self.quality_table.value = report.people_html(rv.quality.summary, report.QUALITY_SHOWN, lang=self.lang,
                                                       index=False) + (
             f"<h4>{self.tr('无法读取的值', 'Row problems')}</h4><ul>{probs}</ul>" if probs else "")
+        self.step(3, 4, self.tr("正在分析（4/4）：案例研讨……", "Analysing (4/4): the case study ..."))
+        if rv.month is None:
+            self._all_months = rv.compliance
         self._deal_options()
         pick = month or (self.pipe_month.options[0][1] if self.pipe_month.options else None)
         if pick is not None and self.pipe_month.value != pick:
             self.pipe_month.value = pick  # its observer draws the pipeline
         else:
             self.on_pipeline()
+        self._table_options()
+        self.downloads.value = ""
+        self.take.layout.display = ""
         self.tabs.layout.display = ""
         self.say(self.tr(f"分析完成：{rv.month or '全部月份'}。", f"Done: {rv.month or 'all months'}. ")
                  + html.escape(rv.compliance.summary(self.lang)))
@@ -344,12 +418,19 @@ class ReviewApp:
                                        labels={s: self.tr(f"{n}转化率", f"{n}: conversion") for s, n in names.items()},
                                        units=dict.fromkeys(names, "percent")))
 
+    def all_months(self) -> Any:
+        """The export's compliance over all months (a case study follows a deal's whole life), computed once per load."""
+        if self._all_months is None:
+            self._all_months = check_compliance(self.data, self.pb, lang=self.lang)
+        return self._all_months
+
     @safe
     def on_deal(self, _change: Any = None) -> None:
-        """Walk through one deal: timeline against the SOP, deviations with their clause, prompts."""
+        """Walk through one deal: each stage against the SOP's limits, deviations with their clause, prompts."""
         if self.review is None or not self.deal.value:
             return
-        cs = case_study(self.data, self.pb, self.deal.value, self.review.compliance, lang=self.lang)
+        cs = case_study(self.data, self.pb, self.deal.value, self.all_months(), lang=self.lang)
+        self.case = cs
         d = cs.deal
 
         def cell(column: str) -> str:
@@ -361,19 +442,121 @@ class ReviewApp:
                                  f" · {self.tr('等级', 'Tier')}: {cell('tier')} · "
                                  f"{self.tr('阶段', 'Stage')}: {cell('stage_raw')}</p>")
         self.case_img.value = report.chart_timeline(cs, self.pb, self.lang)
+        self.case_sop.value = (f"<h4>{self.tr('对照SOP：各阶段的时限、用时（工作日）与结论', 'Against the SOP: each stage, its limit, time taken (working days) and verdict')}</h4>"
+                               + self._sop_table(cs))
         devs = []
-        for r in cs.deviations.itertuples():
+        for r in cs.deviations.itertuples():  # the clause's title and text; its seed reference stays in the data
             devs.append(f"<div class='callout'><b>{html.escape(r.rule)}</b> — {self.tr('应', 'expected')}: "
                         f"{html.escape(r.expected)}; {self.tr('实际', 'actual')}: {html.escape(r.actual)}"
-                        f"<div class='clause'><b>{html.escape(r.clause_title)}</b> ({html.escape(r.source)}): "
+                        f"<div class='clause'><b>{html.escape(r.clause_title)}</b>: "
                         f"{html.escape(r.clause_text)}</div></div>")
         if not devs and not cs.checked:
             devs = [f"<div class='callout'>{html.escape(self.review.compliance.summary(self.lang))}</div>"]
         self.case_deviations.value = "".join(devs) or (
             f"<div class='ok'>{self.tr('在可检查的规则中未发现偏离SOP的记录。', 'No deviation from the SOP found among the rules that could be checked.')}</div>")
+        self.draft_pick.options = [(f"{r.rule}: {r.actual}"[:90], i) for i, r in enumerate(cs.deviations.itertuples())]
+        self.draft_pick.value = 0 if len(cs.deviations) else None
+        self.draft_button.disabled = not len(cs.deviations)
+        self.draft_out.value = ""
+        self.case_link.value = ""
         self.case_prompts.value = (f"<h4>{self.tr('讨论问题', 'Discussion prompts')}</h4><ol>"
                                    + "".join(f"<li>{html.escape(p)}</li>" for p in cs.prompts) + "</ol>")
-        self.case_timeline.value = report.html_table(cs.timeline.set_index("local_time")[report.TIMELINE_SHOWN])
+        self.case_timeline.value = report.html_table(cs.timeline.set_index("local_time")[report.TIMELINE_SHOWN],
+                                                     headers={c: column_label(c, self.lang) for c in
+                                                              ["local_time", *report.TIMELINE_SHOWN]})
+
+    def _sop_table(self, cs: Any) -> str:
+        """The case's stages against the SOP's limits, labelled, each verdict coloured."""
+        sop = cs.sop.copy()
+        sop["entered"] = sop["entered"].map(lambda x: "" if pd.isna(x) else x.tz_convert(cs.timezone).strftime("%Y-%m-%d %H:%M"))
+        cols = ["stage", "entered", "working_days", "stage_note", "rule", "limit", "actual", "verdict", "reason"]
+        words = dict(zip(sop["verdict"], sop["verdict_text"]))
+        heads = {c: column_label(c, self.lang) for c in cols}
+        heads["entered"] = column_label("entered", self.lang) + f" ({cs.timezone})"
+
+        def verdict(key: Any) -> Markup:  # coloured: met green, breached red
+            return Markup(f"<span class='v-{html.escape(str(key))}'>{html.escape(words.get(key, ''))}</span>")
+
+        return report.html_table(sop, cols, index=False, headers=heads,
+                                 formats={"working_days": lambda v: "" if pd.isna(v) else f"{float(v):.2f}",
+                                          "verdict": verdict})
+
+    @safe
+    def on_upload(self, _change: Any = None) -> None:
+        """Say what arrived: the browser sends an upload whole, so its size is shown once it is here."""
+        files = self.upload.value
+        mb = sum(int(f.get("size") or len(f["content"])) for f in files) / 1e6
+        self.export.value = UPLOAD
+        self.say(self.tr(f"已上传 {len(files)} 个文件（{mb:,.1f} MB）：点“读取”。",
+                         f"Uploaded {len(files)} files ({mb:,.1f} MB): click Load."))
+
+    def _table_options(self) -> None:
+        self.table_pick.options = [(tb.title, tb.key) for tb in downloads.review_tables(self.review)]
+
+    def _stem(self) -> str:
+        return downloads.file_stem("sopcoach-review", self.review.month or "all-months")
+
+    @safe
+    def on_report(self, _button: Any = None) -> None:
+        """Make the month's HTML report (one self-contained file, printable to PDF) and offer it."""
+        if self.review is None:
+            raise SopcoachError(self.tr("请先分析。", "Analyse first."))
+        self._busy(True)
+        self.step(0, 1, self.tr("正在生成 HTML 报告（含图表）……", "Making the HTML report (with its charts) ..."))
+        page = downloads.report_html(self.review, playbook=self.pb, case=self.case)
+        name = f"{self._stem()}.html"
+        self.downloads.value = download_link(page.encode("utf-8"), name, self.tr(f"下载 {name}", f"Download {name}"),
+                                             "text/html")
+        self.say(self.tr("报告已生成：可在浏览器中打开并打印为 PDF。", "The report is ready: open it in a browser and "
+                         "print it to PDF."))
+
+    @safe
+    def on_xlsx(self, _button: Any = None) -> None:
+        """Make the chosen table as XLSX (labels, percentages, the currency) and offer it."""
+        if self.review is None:
+            raise SopcoachError(self.tr("请先分析。", "Analyse first."))
+        tables = {tb.key: tb for tb in downloads.review_tables(self.review, self.case)}
+        tb = tables.get(self.table_pick.value)
+        if tb is None:
+            raise SopcoachError(self.tr("请选择一个表格。", "Choose a table."))
+        self._busy(True)
+        self.step(0, 1, self.tr(f"正在生成 {tb.title}（{len(tb.frame):,} 行）……", f"Making {tb.title} ({len(tb.frame):,} rows) ..."))
+        data = downloads.table_xlsx(tb.frame, tb.title, self.lang, timezone=self.pb.calendar.timezone,
+                                    currency=self.data.mapping.spec.source.currency, title=tb.title)
+        name = f"{self._stem()}-{tb.key}.xlsx"
+        self.downloads.value = download_link(data, name, self.tr(f"下载 {name}", f"Download {name}"),
+                                             "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
+        self.say(self.tr(f"{tb.title}：Excel 文件已生成。", f"{tb.title}: the Excel file is ready."))
+
+    @safe
+    def on_case_file(self, _button: Any = None) -> None:
+        """Offer the case study as one self-contained HTML file."""
+        if self.case is None:
+            raise SopcoachError(self.tr("请先选择一个商机。", "Choose a deal first."))
+        page = downloads.case_study_html(self.case, self.pb)
+        name = downloads.file_stem("sopcoach-case", self.case.deal_id) + ".html"
+        self.case_link.value = download_link(page.encode("utf-8"), name, self.tr(f"下载 {name}", f"Download {name}"),
+                                             "text/html")
+
+    @safe
+    def on_draft(self, _button: Any = None) -> None:
+        """Write the chosen deviation as a practice question draft (quizzes/drafts/, in no exam or lesson)."""
+        if self.case is None or self.draft_pick.value is None:
+            raise SopcoachError(self.tr("请先选择一处偏离。", "Choose a deviation first."))
+        self._busy(True)
+        self.step(0, 1, self.tr("正在生成练习题草稿（中英文）……", "Writing the practice question draft (zh-CN and en) ..."))
+        cs = self.case
+        other_lang = "en" if self.lang != "en" else "zh-CN"
+        other = case_study(self.data, self.pb, cs.deal_id, check_compliance(self.data, self.pb, lang=other_lang),
+                           lang=other_lang)
+        content = self.content or content_folder()
+        bank = load_bank(content / "quizzes" / "bank", self.pb)
+        q = draft_question(cs, int(self.draft_pick.value), self.pb, bank, other=other)
+        qid = save_draft(q, content, None, by="monthly review")
+        self.draft_out.value = ("<div class='ok'>" + html.escape(self.tr(
+            f"草稿 {qid} 已保存到 quizzes/{DRAFTS_FILE}：在试题编辑器中选“草稿”即可审阅；它不会进入任何考试或课程。",
+            f"Draft {qid} saved to quizzes/{DRAFTS_FILE}: open it in the question editor (pool: drafts); it is in no "
+            "exam or lesson.")) + "</div>")
 
 
 def monthly_review(folder: Path | str | None = None, lang: str | None = None, playbook: Any = None) -> w.Widget:
@@ -404,8 +587,9 @@ def monthly_review(folder: Path | str | None = None, lang: str | None = None, pl
     return trainer_page(build(folder, lang, playbook).widget, lang)
 
 
-def build(folder: Path | str | None = None, lang: str | None = None, playbook: Any = None) -> ReviewApp:
+def build(folder: Path | str | None = None, lang: str | None = None, playbook: Any = None,
+          content: Path | str | None = None) -> ReviewApp:
     """Build the app and return the :class:`ReviewApp` itself (tests drive its buttons)."""
     if playbook is None:
-        playbook = load_playbook(content_folder() / "playbook")
-    return ReviewApp(playbook, folder, lang)
+        playbook = load_playbook((Path(content) if content else content_folder()) / "playbook")
+    return ReviewApp(playbook, folder, lang, content)

@@ -1,0 +1,229 @@
+"""Files a sales manager takes to the monthly meeting (seed:3.3.2): the HTML report, each table as XLSX, the case study.
+
+Every file stands on its own: the HTML pages carry their CSS inline and their charts as PNG data
+URIs (no request leaves the file, so a browser prints it to PDF with the charts); an XLSX sheet has
+people's labels (:mod:`sopcoach.labels`) for its columns, rates as percentages (a ``0.0%`` number
+format on the fraction, so the cell still computes), amounts with the export's currency and times
+in the company's time zone. Nothing here draws a widget: the review app offers these bytes with
+:func:`sopcoach.ui._common.download_link`.
+"""
+from __future__ import annotations
+
+import functools
+import io
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import pandas as pd
+from markupsafe import Markup
+
+from ..i18n import t
+from ..labels import column_label
+from . import report
+
+if TYPE_CHECKING:
+    from .case_study import CaseStudy
+    from .review import Review
+
+__all__ = ["MONEY", "PERCENT", "DownloadTable", "case_study_html", "report_html", "review_tables", "table_xlsx"]
+
+#: Columns holding a fraction in [0, 1] shown as a percentage.
+PERCENT = frozenset({"conversion", "ci_low", "ci_high", "win_rate", "win_rate_change", "win_rate_target",
+                     "share", "rate"})
+#: Columns holding an amount in the export's currency.
+MONEY = frozenset({"amount", "amount_won", "weighted", "pipeline", "average_deal"})
+#: Columns holding working days (case study): two decimals.
+DAYS = frozenset({"working_days", "cycle_mean", "cycle_median", "cycle_target"})
+
+#: Print rules added to the HTML pages: A4, charts within the page, no row split across pages.
+PRINT_CSS = ("@page{size:A4;margin:14mm}"
+             "@media print{body{margin:0}img{max-width:100%;page-break-inside:avoid}"
+             "tr,.card,.callout,.clause{page-break-inside:avoid}h2,h3{page-break-after:avoid}}")
+
+
+def report_html(rv: Review, *, playbook: Any = None, case: CaseStudy | None = None, pipeline: Any = None) -> str:
+    """Return the monthly report as one self-contained HTML page (:func:`sopcoach.analytics.report.render_html`)
+    with print rules (A4, charts kept whole), so a browser's "Print > Save as PDF" keeps every chart."""
+    page = report.render_html(rv, case=case, playbook=playbook, pipeline=pipeline)
+    return page.replace("</style>", PRINT_CSS + "</style>", 1)
+
+
+def case_study_html(cs: CaseStudy, playbook: Any) -> str:
+    """Return one deal's case study as a self-contained HTML page (seed:3.3.2).
+
+    The deal, the timeline chart (PNG data URI), each stage with its time limits, working-day
+    duration and verdict, the deviations with the clause they break (title and text; the ``seed:``
+    reference stays in the data, not on the page), the discussion prompts and the events. Every
+    value is escaped (Jinja2 autoescape).
+    """
+    lang = cs.lang
+    tr = functools.partial(t, lang=lang)
+    sop = cs.sop
+    shown = sop[["stage", "entered", "left", "working_days", "stage_note", "rule", "limit", "actual", "verdict",
+                 "reason"]].copy()
+    shown["entered"] = shown["entered"].map(lambda x: _local(x, cs.timezone))
+    shown["left"] = shown["left"].map(lambda x: _local(x, cs.timezone))
+    heads = {c: column_label(c, lang) for c in shown.columns}
+    words = dict(zip(sop["verdict"], sop["verdict_text"]))
+
+    def verdict(key: Any) -> Markup:  # coloured by the template's CSS: met green, breached red
+        return Markup("<span class='v-{}'>{}</span>").format(str(key), words.get(key, ""))
+
+    rows = report.Table.of(shown, index=False, headers=heads,
+                           formats={"working_days": lambda v: "" if pd.isna(v) else f"{float(v):.2f}",
+                                    "verdict": verdict})
+    chart = report._png(report.chart_timeline(cs, playbook, lang))
+    events = report.Table.of(cs.timeline.set_index("local_time")[report.TIMELINE_SHOWN],
+                             headers={"local_time": column_label("local_time", lang, cs.timezone),
+                                      **{c: column_label(c, lang) for c in report.TIMELINE_SHOWN}})
+    d = cs.deal
+
+    def text(column: str) -> str:
+        v = d.get(column)
+        return "—" if v is None or (not isinstance(v, str) and pd.isna(v)) else str(v)
+
+    info = {k: text(k) for k in ("owner", "account", "tier", "stage_raw")}
+    info["outcome"] = {"won": tr("赢单", "won"), "lost": tr("丢单", "lost")}.get(str(d.get("outcome")), tr("进行中", "open"))
+    amount = d.get("amount")
+    info["amount"] = "—" if amount is None or pd.isna(amount) else f"{float(amount):,.0f} {cs.currency or ''}".rstrip()
+    return report.TEMPLATES.get_template("case_study.html").render(
+        t=tr, lang=lang, cs=cs, chart=chart, sop=rows, events=events,
+        deal=info,
+        deviations=list(cs.deviations.itertuples()), prompts=cs.prompts, print_css=Markup(PRINT_CSS),
+        not_checked=not cs.checked)
+
+
+def _local(value: Any, timezone: str) -> str:
+    return "" if value is None or pd.isna(value) else pd.Timestamp(value).tz_convert(timezone).strftime("%Y-%m-%d %H:%M")
+
+
+@dataclass(frozen=True)
+class DownloadTable:
+    """One table the review page offers as XLSX: a title, the frame and the file name's stem."""
+
+    key: str
+    title: str
+    frame: pd.DataFrame
+
+
+def review_tables(rv: Review, cs: CaseStudy | None = None) -> list[DownloadTable]:
+    """Return the tables of a monthly review (and of a case study) as the review page shows them.
+
+    Funnel, monthly trend, KPIs, SOP checks, findings, one table per group (rep, team, region,
+    product), data quality; with ``cs`` the case study's stages against the SOP and its events.
+    """
+    lang = rv.lang
+    tr = functools.partial(t, lang=lang)
+    out = [DownloadTable("funnel", tr("漏斗", "Funnel"),
+                         rv.funnel[report.FUNNEL_SHOWN].rename(columns={"name": "stage_name"})),
+           DownloadTable("trend", tr("月度趋势", "Monthly trend"), rv.trend),
+           DownloadTable("kpis", tr("KPI", "KPIs"), rv.kpis),
+           DownloadTable("checks", tr("SOP 检查项", "SOP checks"), rv.compliance.checks[report.CHECKS_SHOWN]),
+           DownloadTable("findings", tr("偏离记录", "Findings"),
+                         rv.compliance.findings.set_index("deal_id")[report.FINDINGS_SHOWN])]
+    names = {"owner": tr("按销售", "Per rep"), "team": tr("按团队", "Per team"), "region": tr("按区域", "Per region"),
+             "product": tr("按产品", "Per product")}
+    out += [DownloadTable(f"by-{g}", names.get(g, g), df) for g, df in rv.by.items()]
+    out.append(DownloadTable("quality", tr("数据质量", "Data quality"), rv.quality.summary))
+    if cs is not None:
+        out.append(DownloadTable("case-sop", tr(f"案例 {cs.deal_id}：对照SOP", f"Case {cs.deal_id}: against the SOP"),
+                                 cs.sop.drop(columns=["phase", "verdict"])))
+        out.append(DownloadTable("case-events", tr(f"案例 {cs.deal_id}：事件", f"Case {cs.deal_id}: events"),
+                                 cs.timeline.drop(columns=["timestamp"])))
+    return out
+
+
+def _money_format(currency: str | None) -> str:
+    return f'#,##0.00 "{currency}"' if currency else "#,##0.00"
+
+
+def table_xlsx(df: pd.DataFrame, sheet: str, lang: str, *, timezone: str = "UTC", currency: str | None = None,
+               index: bool = True, title: str | None = None) -> bytes:
+    """Return ``df`` as an XLSX file (bytes) that people read and a spreadsheet still computes.
+
+    Parameters
+    ----------
+    df : DataFrame
+        With ``index`` the index is the first column (when named or not a RangeIndex).
+    sheet : str
+        The sheet's name (cut to Excel's 31 characters; ``[]:*?/\\`` replaced).
+    lang : {"zh-CN", "en"}
+        The language of the header (:func:`sopcoach.labels.column_label`).
+    timezone : str
+        Times (tz-aware) are written as local times of this zone, named in the header.
+    currency : str, optional
+        The export's currency (``CNY``): amount columns (:data:`MONEY`) get the number format
+        ``#,##0.00 "CNY"``.
+    title : str, optional
+        A first row above the header (the table's title).
+
+    Returns
+    -------
+    bytes
+        An ``.xlsx`` workbook with one sheet: the header bold and frozen, rates (:data:`PERCENT`)
+        with the number format ``0.0%``, amounts with the currency, working days with two decimals,
+        text cells stored as text (never run as formulas, see :mod:`sopcoach.spreadsheet`).
+    """
+    from openpyxl import Workbook  # noqa: PLC0415 - heavy: only when a table is downloaded
+    from openpyxl.styles import Font  # noqa: PLC0415
+
+    frame = df.reset_index() if index and (df.index.name is not None or not isinstance(df.index, pd.RangeIndex)) else df
+    wb = Workbook()
+    ws = wb.active
+    ws.title = re.sub(r"[\[\]:*?/\\]", "-", sheet)[:31] or "sheet"
+    first = 1
+    if title:
+        ws.cell(row=1, column=1, value=title).font = Font(bold=True, size=13)
+        first = 3
+    columns = [str(c) for c in frame.columns]
+    tz_named = {c for c in columns if isinstance(frame[c].dtype, pd.DatetimeTZDtype)}
+    for j, c in enumerate(columns, start=1):
+        label = column_label(c, lang, timezone if c in tz_named else None)
+        if c in tz_named and label == column_label(c, lang):
+            label += t(f"（{timezone}）", f" ({timezone})", lang)
+        cell = ws.cell(row=first, column=j, value=label)
+        cell.font = Font(bold=True)
+    for j, c in enumerate(columns, start=1):
+        values = _cells(frame[c], timezone)
+        fmt = ("0.0%" if c in PERCENT else _money_format(currency) if c in MONEY else "0.00" if c in DAYS
+               else "yyyy-mm-dd hh:mm" if c in tz_named or frame[c].dtype.kind == "M" else None)
+        for i, v in enumerate(values, start=first + 1):
+            cell = ws.cell(row=i, column=j, value=v)
+            if isinstance(v, str):
+                cell.data_type = "s"  # a text starting with "=" stays text
+            elif fmt and v is not None:
+                cell.number_format = fmt
+        width = max([len(str(ws.cell(row=first, column=j).value))] + [len(str(v)) for v in values[:200] if v is not None])
+        ws.column_dimensions[ws.cell(row=first, column=j).column_letter].width = min(60, max(8, width + 2))
+    ws.freeze_panes = ws.cell(row=first + 1, column=1)
+    buf = io.BytesIO()
+    wb.save(buf)
+    return buf.getvalue()
+
+
+def _cells(s: pd.Series, timezone: str) -> list[Any]:
+    """The values of a column as openpyxl takes them: None for missing, naive local times, plain numbers."""
+    if isinstance(s.dtype, pd.DatetimeTZDtype):
+        local = s.dt.tz_convert(timezone).dt.tz_localize(None)
+        return [None if pd.isna(v) else v.to_pydatetime() for v in local]
+    out: list[Any] = []
+    for v in s.tolist():
+        if v is None or v is pd.NaT or v is pd.NA or (isinstance(v, float) and v != v):
+            out.append(None)
+        elif isinstance(v, (list, tuple)):
+            out.append(", ".join(str(x) for x in v))
+        elif isinstance(v, (bool, int, float, str)):
+            out.append(v)
+        elif hasattr(v, "item"):  # numpy scalars
+            out.append(v.item())
+        else:
+            out.append(str(v))
+    return out
+
+
+def file_stem(*parts: Iterable[str] | str) -> str:
+    """Return a file name stem from ``parts`` (``sopcoach-review-2025-03``): letters, digits, ``-`` and ``_``."""
+    text = "-".join(str(p) for p in parts if p)
+    return re.sub(r"[^\w.-]+", "-", text, flags=re.ASCII).strip("-") or "sopcoach"

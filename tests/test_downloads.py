@@ -1,0 +1,60 @@
+"""Files for the monthly meeting: tables as XLSX people read and spreadsheets still compute, self-contained HTML."""
+from __future__ import annotations
+
+import io
+import re
+
+import openpyxl
+import pandas as pd
+import pytest
+
+from sopcoach.analytics.case_study import case_study
+from sopcoach.analytics.compliance import check_compliance
+from sopcoach.analytics.downloads import case_study_html, file_stem, table_xlsx
+from sopcoach.content.playbook import load_playbook
+from sopcoach.crm.reading import read_export
+from support import ROOT, SHARED
+
+SALESFORCE = SHARED / "data" / "crm" / "salesforce_devorg_export_earthfink"
+
+
+def _sheet(data: bytes):
+    return openpyxl.load_workbook(io.BytesIO(data)).active
+
+
+def test_xlsx_has_labels_percent_and_currency_formats():
+    """Rates keep their fraction with a 0.0% format, amounts carry the currency, the header is labelled."""
+    df = pd.DataFrame({"win_rate": [0.25, None], "amount_won": [12500.0, 0.0]},
+                      index=pd.Index(["王伟", "李娜"], name="owner"))
+    ws = _sheet(table_xlsx(df, "Per rep", "zh-CN", currency="CNY", title="按销售"))
+    assert ws["A1"].value == "按销售"
+    assert [c.value for c in ws[3]] == ["销售", "赢单率", "赢单金额"]
+    assert ws["B4"].value == 0.25 and ws["B4"].number_format == "0.0%" and ws["B5"].value is None
+    assert ws["C4"].value == 12500 and ws["C4"].number_format == '#,##0.00 "CNY"'
+
+
+def test_xlsx_times_are_local_and_texts_never_run_as_formulas():
+    """An aware time is written in the company's zone (named in the header); a text starting with = stays text."""
+    df = pd.DataFrame({"entered": pd.to_datetime(["2026-03-02 17:30"], utc=True), "what": ["=1+1"]})
+    ws = _sheet(table_xlsx(df, "t", "en", timezone="Asia/Shanghai", index=False))
+    assert [c.value for c in ws[1]] == ["entered (Asia/Shanghai)", "event"]
+    assert str(ws["A2"].value) == "2026-03-03 01:30:00" and ws["B2"].data_type == "s" and ws["B2"].value == "=1+1"
+
+
+def test_case_study_file_is_self_contained_and_hides_seed_refs():
+    """The Salesforce case study as a file: its chart inline, no outside reference, the clause without its seed ref."""
+    pb = load_playbook(ROOT / "playbook")
+    data = read_export([SALESFORCE], None, playbook=pb)
+    comp = check_compliance(data, pb, lang="en")
+    cs = case_study(data, pb, comp.findings["deal_id"].iloc[0], comp, lang="en")
+    page = case_study_html(cs, pb)
+    assert "data:image/png;base64," in page and not re.search(r"https?://", page)
+    assert "Shorter sales cycle, faster response" in page and "seed:" not in page
+    assert "First proposal" in page and "breached" in page
+
+
+@pytest.mark.parametrize(("parts", "stem"), [(("sopcoach-review", "2025-03"), "sopcoach-review-2025-03"),
+                                             (("sopcoach-case", "a/b c"), "sopcoach-case-a-b-c")])
+def test_file_stems_are_safe(parts, stem):
+    """A download's name keeps letters, digits, dots and dashes only."""
+    assert file_stem(*parts) == stem
