@@ -234,6 +234,7 @@ def test_report_download_is_one_self_contained_html_file(analysed):
     assert name == "sopcoach-review-all-months.html"
     assert not re.search(r"(src|href)=['\"]?https?://", page) and "http://" not in page and "https://" not in page
     assert page.count("data:image/png;base64,") >= 3 and "@media print" in page
+    assert "<h2>Pipeline</h2>" in page and app.pipe_month.value in page  # the pipeline tab's month is in the file
 
 
 def test_each_table_downloads_as_xlsx_with_labels_and_percent_formats(analysed):

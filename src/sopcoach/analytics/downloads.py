@@ -20,22 +20,18 @@ import pandas as pd
 from markupsafe import Markup
 
 from ..i18n import t
-from ..labels import column_label
+from ..labels import UNITS, column_label
 from . import report
 
 if TYPE_CHECKING:
     from .case_study import CaseStudy
     from .review import Review
 
-__all__ = ["MONEY", "PERCENT", "DownloadTable", "case_study_html", "report_html", "review_tables", "table_xlsx"]
+__all__ = ["XLSX_FORMATS", "DownloadTable", "case_study_html", "report_html", "review_tables", "table_xlsx"]
 
-#: Columns holding a fraction in [0, 1] shown as a percentage.
-PERCENT = frozenset({"conversion", "ci_low", "ci_high", "win_rate", "win_rate_change", "win_rate_target",
-                     "share", "rate"})
-#: Columns holding an amount in the export's currency.
-MONEY = frozenset({"amount", "amount_won", "weighted", "pipeline", "average_deal"})
-#: Columns holding working days (case study): two decimals.
-DAYS = frozenset({"working_days", "cycle_mean", "cycle_median", "cycle_target"})
+#: XLSX number format of each unit of :data:`sopcoach.labels.UNITS` (amounts: :func:`_money_format`).
+XLSX_FORMATS = {"percent": "0.0%", "points": "+0.0%;-0.0%;0.0%", "calendar_days": "0.0", "working_days": "0.00",
+                "hours": "0.0"}
 
 #: Print rules added to the HTML pages: A4, charts within the page, no row split across pages.
 PRINT_CSS = ("@page{size:A4;margin:14mm}"
@@ -154,7 +150,7 @@ def table_xlsx(df: pd.DataFrame, sheet: str, lang: str, *, timezone: str = "UTC"
     timezone : str
         Times (tz-aware) are written as local times of this zone, named in the header.
     currency : str, optional
-        The export's currency (``CNY``): amount columns (:data:`MONEY`) get the number format
+        The export's currency (``CNY``): amount columns (unit ``amount`` in :data:`sopcoach.labels.UNITS`) get the number format
         ``#,##0.00 "CNY"``.
     title : str, optional
         A first row above the header (the table's title).
@@ -162,8 +158,9 @@ def table_xlsx(df: pd.DataFrame, sheet: str, lang: str, *, timezone: str = "UTC"
     Returns
     -------
     bytes
-        An ``.xlsx`` workbook with one sheet: the header bold and frozen, rates (:data:`PERCENT`)
-        with the number format ``0.0%``, amounts with the currency, working days with two decimals,
+        An ``.xlsx`` workbook with one sheet: the header bold and frozen, each column's number format
+        from its unit (:data:`XLSX_FORMATS`: rates ``0.0%``, amounts with the currency, working days
+        with two decimals),
         text cells stored as text (never run as formulas, see :mod:`sopcoach.spreadsheet`).
     """
     from openpyxl import Workbook  # noqa: PLC0415 - heavy: only when a table is downloaded
@@ -187,8 +184,9 @@ def table_xlsx(df: pd.DataFrame, sheet: str, lang: str, *, timezone: str = "UTC"
         cell.font = Font(bold=True)
     for j, c in enumerate(columns, start=1):
         values = _cells(frame[c], timezone)
-        fmt = ("0.0%" if c in PERCENT else _money_format(currency) if c in MONEY else "0.00" if c in DAYS
-               else "yyyy-mm-dd hh:mm" if c in tz_named or frame[c].dtype.kind == "M" else None)
+        unit = UNITS.get(c)
+        fmt = (_money_format(currency) if unit == "amount" else XLSX_FORMATS.get(unit or "")
+               or ("yyyy-mm-dd hh:mm" if c in tz_named or frame[c].dtype.kind == "M" else None))
         for i, v in enumerate(values, start=first + 1):
             cell = ws.cell(row=i, column=j, value=v)
             if isinstance(v, str):

@@ -130,6 +130,7 @@ class ReviewApp:
         self._demo_dir: str | None = None
         self._all_months: Any = None  # the export's compliance over all months (case studies)
         self.case: Any = None
+        self.pipe: Any = None  # the pipeline tab's PipelineReport (the HTML report includes it)
         tr = self.tr
         options = [(label, path) for label, path in list_exports(self.folder)]
         options += [(tr("演示：模拟导出（含已知违规）", "Demo: simulated export (known breaches)"), DEMO),
@@ -394,8 +395,8 @@ class ReviewApp:
         if not self.pipe_month.value:
             self.pipeline.value = "<p>" + esc(self.tr("这份导出没有可选的月份。", "The export has no month to show.")) + "</p>"
             return
-        pr = pipeline_report(self.data, self.pb, self.pipe_month.value, self.lang)
-        self.pipeline.value = report.pipeline_html(pr)
+        self.pipe = pipeline_report(self.data, self.pb, self.pipe_month.value, self.lang)
+        self.pipeline.value = report.pipeline_html(self.pipe)
 
     @safe
     def on_group(self, _change: Any = None) -> None:
@@ -503,7 +504,7 @@ class ReviewApp:
             raise SopcoachError(self.tr("请先分析。", "Analyse first."))
         self._busy(True)
         self.step(0, 1, self.tr("正在生成 HTML 报告（含图表）……", "Making the HTML report (with its charts) ..."))
-        page = downloads.report_html(self.review, playbook=self.pb, case=self.case)
+        page = downloads.report_html(self.review, playbook=self.pb, case=self.case, pipeline=self.pipe)
         name = f"{self._stem()}.html"
         self.downloads.value = download_link(page.encode("utf-8"), name, self.tr(f"下载 {name}", f"Download {name}"),
                                              "text/html")
