@@ -130,3 +130,24 @@ def test_cli_results_json_by_cohort_and_xlsx_needs_a_file(cli_env, capsys):
     assert main(["results", "--format", "xlsx"]) == 2
     assert capsys.readouterr().err.splitlines()[-1] == (
         "sopcoach results: --format xlsx writes a file: give it with -o FILE.xlsx")
+
+
+def test_partial_credit_scores_rank_and_show(service, records, bank, blueprint, clock):
+    """A score with partial credit (a multiple-choice question half right: 29.5/30, or ≈29.33/30) ranks
+    people by its exact value and shows as points; the table never reads its display text back."""
+    records.enroll("F", "己")
+    sit(service, records, bank, "F", clock, 20, 30)  # 20/30
+    aid = service.start_or_resume("F", seed=5)
+    partial = False
+    for qid in records.attempt(aid).question_ids:
+        q = service.attempt_question(aid, qid)
+        right = correct_response(q)
+        if q.type == "multiple_choice" and len(right) > 1 and not partial:
+            right, partial = right[:1], True
+        service.answer(aid, qid, right)
+    assert partial, "the draw has a multiple-choice question with two or more correct options"
+    service.submit(aid)
+    rows = [r for r in attempt_rows(records) if r["learner_id"] == "F"]
+    assert rows[-1]["score"] != "30/30" and rows[-1]["score"].endswith("/30") and "." in rows[-1]["score"]
+    row = person_table(records, blueprint.id, now=clock()).set_index("learner_id").loc["F"]
+    assert row["best_percent"] == float(rows[-1]["percent"]) > float(rows[0]["percent"])

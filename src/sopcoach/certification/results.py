@@ -94,10 +94,16 @@ def attempt_rows(records: Records, *, team: str | None = None, cohort: str | Non
 
 def _points(a: Any) -> str:
     """Points earned/possible of a scored attempt (``27/30``), from its stored report."""
+    share = _share(a)
+    return "" if share is None else points_text(*share)
+
+
+def _share(a: Any) -> tuple[Fraction, Fraction] | None:
+    """Exact (earned, possible) points of a scored attempt from its stored report; ``None`` unscored."""
     if not a.report:
-        return ""
+        return None
     rep = report_from_json(a.report)
-    return points_text(rep.earned, rep.possible)
+    return rep.earned, rep.possible
 
 
 def attempt_table(records: Records, **filters: Any) -> pd.DataFrame:
@@ -131,6 +137,8 @@ def person_table(records: Records, exam_id: str, *, team: str | None = None, coh
     """
     attempts = attempt_rows(records, team=team, cohort=cohort, since=since, until=until, exam_id=exam_id,
                             timezone=timezone)
+    shares = {a.id: share[0] / share[1] for a in records.attempts(exam_id=exam_id)
+              if (share := _share(a)) is not None}  # exact: "26.5/30" is for people, not for ranking
     by_person: dict[str, list[dict[str, Any]]] = {}
     for r in attempts:
         by_person.setdefault(r["learner_id"], []).append(r)
@@ -147,7 +155,7 @@ def person_table(records: Records, exam_id: str, *, team: str | None = None, coh
         if dated and not mine:
             continue
         closed = [r for r in mine if r["score"]]
-        best = max(closed, key=lambda r: (Fraction(r["score"]), -r["number"]), default=None)
+        best = max(closed, key=lambda r: (shares[r["attempt_id"]], -r["number"]), default=None)
         last = closed[-1] if closed else None
         passed = [r for r in closed if r["passed"] is True]
         cert = cert_of.get(p.id)
