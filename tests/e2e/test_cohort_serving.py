@@ -25,6 +25,7 @@ from support import (CHROMIUM, CHROMIUM_ARGS, NOT_LOOPBACK, ROOT, complete_lesso
 
 from sopcoach.certification.exam import attempt_question, draw
 from sopcoach.config import Installation
+from sopcoach.i18n import shown
 from sopcoach.content.playbook import load_playbook
 
 pytestmark = pytest.mark.e2e
@@ -149,7 +150,7 @@ class Views:
         marker.first.wait_for(state="visible", timeout=LOAD_MS)
         if view.startswith("lessons/"):
             lesson = self.lessons[view.split("/", 1)[1]]
-            page.locator(".sopcoach-lesson h2", has_text=lesson.title.get("zh-CN")).wait_for(timeout=LOAD_MS)
+            page.locator(".sopcoach-lesson h2", has_text=shown(lesson.title, "zh-CN")).wait_for(timeout=LOAD_MS)
         assert page.url == self.base + "learn/" + view, (page.url, view)
 
 
@@ -486,7 +487,7 @@ def _not_in_full(page: Any, number: int, question: Any, lang: str) -> list[str]:
             problems.append(f"{what} {text!r}: its box or button comes after the text")
         return text
 
-    stem = _norm(question.text.get(lang))
+    stem = _norm(shown(question.text, lang))
     stems = [h for h in page.locator(".sopcoach-app p > b").element_handles() if _norm(h.inner_text()) == stem]
     if len(stems) != 1:
         problems.append(f"the stem {stem!r} is not shown whole as one element ({len(stems)} found)")
@@ -496,11 +497,11 @@ def _not_in_full(page: Any, number: int, question: Any, lang: str) -> list[str]:
         look(page.locator(".sopcoach-scenario").first.element_handle(), "scenario")
     labels = page.locator(f".sopcoach-q{number} .widget-radio-box label, "
                           f".sopcoach-q{number} .widget-checkbox label.widget-label-basic")
-    shown = {look(labels.nth(i), "choice") for i in range(labels.count())}
+    seen = {look(labels.nth(i), "choice") for i in range(labels.count())}
     if question.type in ("single_choice", "multiple_choice"):
-        options = {_norm(o.text.get(lang)) for o in question.options}
-        if shown != options:
-            problems.append(f"choices shown {sorted(shown)} are not the options {sorted(options)}")
+        options = {_norm(shown(o.text, lang)) for o in question.options}
+        if seen != options:
+            problems.append(f"choices shown {sorted(seen)} are not the options {sorted(options)}")
     return problems
 
 
@@ -549,7 +550,7 @@ def test_the_long_option_shows_in_full(learner_server, learner_contexts, shots, 
     _resume(page, served, "e6001", lang)
     page.locator(f".sopcoach-q{number} .widget-checkbox").first.wait_for(state="visible", timeout=LOAD_MS)
     page.screenshot(path=str(shots / f"long-option-{lang}-{width}.png"), full_page=True)
-    long_option = _norm(next(o for o in question.options if o.id == LONG_OPTION).text.get(lang))
+    long_option = _norm(shown(next(o for o in question.options if o.id == LONG_OPTION).text, lang))
     labels = page.locator(f".sopcoach-q{number} .widget-checkbox label.widget-label-basic")
     assert long_option in {_norm(t) for t in labels.all_inner_texts()}
     assert _not_in_full(page, number, question, lang) == []

@@ -98,7 +98,7 @@ def _lesson_view(page, inst, lesson_id: str) -> None:
     """Wait until the page shows lesson ``lesson_id`` (its address, title and content)."""
     lesson = next(x for x in inst.playbook.lessons if x.id == lesson_id)
     page.wait_for_url(re.compile(rf"/learn/lessons/{re.escape(lesson_id)}$"), timeout=TIMEOUT)
-    page.locator(".sopcoach-lesson h2", has_text=lesson.title.get("zh-CN")).wait_for(timeout=LOAD)
+    page.locator(".sopcoach-lesson h2", has_text=shown(lesson.title, "zh-CN")).wait_for(timeout=LOAD)
     page.locator(".sopcoach-lesson-ready").wait_for(timeout=LOAD)
 
 
@@ -199,7 +199,7 @@ def test_language_link_switches_the_view_to_english_and_a_reload_keeps_it(lesson
     page.screenshot(path=str(artifacts / "lesson-in-english.png"), full_page=True)
     page.locator(".sopcoach-topbar a.sopcoach-lang", has_text="中文").click()
     page.wait_for_url(f"{base}learn/lessons/purpose", timeout=TIMEOUT)
-    page.locator(".sopcoach-lesson h2", has_text=lesson.title.get("zh-CN")).wait_for(timeout=LOAD)
+    page.locator(".sopcoach-lesson h2", has_text=shown(lesson.title, "zh-CN")).wait_for(timeout=LOAD)
 
 
 def test_forged_session_cookie_falls_back_to_sign_in(lesson_server, page):
