@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from sopcoach.content.playbook import load_playbook
 from sopcoach.records.store import Records
 from support import ROOT, run_sopcoach
 from trainer_servers import Trainer, serve_trainer
@@ -40,7 +41,11 @@ def test_demo_cohort_fills_the_trainer_pages(demo_trainer: Trainer, page, artifa
 
     page.goto(demo_trainer.url("/voila/render/trainer/certificates.ipynb"), timeout=180_000)
     expect(page.get_by_role("button", name="生成 PDF")).to_be_visible(timeout=180_000)
-    expect(page.get_by_text("quote-limits").first).to_be_visible(timeout=60_000)
+    changed = next(c for c in load_playbook(ROOT / "playbook").clauses if c.id == "quote-limits")
+    by_title = page.get_by_text(changed.title.get("zh-CN")).filter(visible=True)  # by title, not id
+    expect(by_title.first).to_be_visible(timeout=60_000)
+    expect(page.get_by_text("quote-limits")).to_have_count(0)
+    expect(page.get_by_text("company-setting")).to_have_count(0)
     expect(page.get_by_text("需复认证").first).to_be_visible()
     expect(page.get_by_text("已过期", exact=True)).to_have_count(1)
     page.screenshot(path=str(artifacts / "demo_certificates.png"), full_page=True)

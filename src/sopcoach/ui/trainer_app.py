@@ -47,7 +47,7 @@ from ..content.quizbank import load_bank, load_blueprint
 from ..errors import ContentError, StaleQuotes
 from ..i18n import current_lang, local_day, page_lang, t
 from ..certification.charts import chart_items, chart_pass_rate, chart_scores, shorten
-from ..labels import VALUES, column_label, readable
+from ..labels import VALUES, column_label, readable, source_label
 from ..records.models import utcnow
 from ..tables import Table, render
 from ._common import download_link, esc, log, log_to_server, safe, trainer_page
@@ -284,7 +284,7 @@ class PlaybookChangesApp(_App):
                     value = Markup("<del>{}</del> → <ins>{}</ins>").format(as_text(f.old), as_text(f.new))
                 rows.append([Markup("<code>{}</code>").format(f.path), value])
             parts.append(f"<div class='change'><div class='head'>[{esc(kinds[ch.kind])}] {esc(ch.clause_id)} · "
-                         f"{esc(ch.title)} <span class='muted'>({esc(ch.source)})</span></div>"
+                         f"{esc(ch.title)} <span class='muted'>({esc(source_label(ch.source, self.lang))})</span></div>"
                          + render(Table([], rows)) + "</div>")
         self.diff_box.value = "".join(parts)
         boxes = [w.HTML(f"<pre class='udiff'>{esc(text)}</pre>") for text in d.file_diffs.values()]
@@ -642,7 +642,8 @@ class ItemAnalysisApp(_App):
                             "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"))
         cl = ia.clauses.head(15)
         self.clause_box.value = table_html(cl, columns=["title", "source", "questions", "responses", "facility", "missed"],
-                                           formats={"facility": pct, "missed": pct}, headers={
+                                           formats={"facility": pct, "missed": pct,
+                                                    "source": lambda v: source_label(str(v), self.lang)}, headers={
             "source": self.tr("来源", "source"), "title": self.tr("条款", "clause"),
             "questions": self.tr("题数", "questions"), "responses": self.tr("作答数", "answers"),
             "facility": self.tr("得分率", "facility"), "missed": self.tr("失分率", "missed")}) if len(cl) else ""
@@ -697,8 +698,9 @@ class CertificatesApp(_App):
 
     @functools.cached_property
     def clause_titles(self) -> dict[str, str]:
-        """Clause id -> "title (source)" in the page's language, from the playbook on disk."""
-        return {c.id: f"{c.title.get(self.lang)} ({c.source})" for c in load_playbook(self.s.playbook_dir).clauses}
+        """Clause id -> "title (source in words)" in the page's language, from the playbook on disk."""
+        return {c.id: c.title.get(self.lang) + t(f"（{source_label(c.source, 'zh-CN')}）", f" ({source_label(c.source, 'en')})",
+                                                 self.lang) for c in load_playbook(self.s.playbook_dir).clauses}
 
     def clause_names(self, ids: Any) -> str:
         """The clauses ``ids`` by title, joined by "; " (an id no longer in the playbook stays as it is)."""
