@@ -16,6 +16,7 @@ from support import ROOT, correct_response, edit_file, raise_supervisor_limit, w
 from sopcoach.authoring.versions import latest_release, needs_review_ids, release
 from sopcoach.certification.exam import ExamService
 from sopcoach.config import Settings
+from sopcoach.labels import source_label
 from sopcoach.records.models import Certificate
 from sopcoach.ui._common import esc
 from sopcoach.ui.trainer_app import CertificatesApp, ItemAnalysisApp, PlaybookChangesApp, ResultsApp
@@ -241,7 +242,8 @@ def test_certificates_page_names_clauses_by_title(sat, records, clock):
     """The picked certificate's clauses are listed by title and source; after a release that changes one, the
     table's changed clauses are titles too (not ids)."""
     pb = load(sat)[0]
-    titles = {c.id: f"{c.title.get('en')} ({c.source})" for c in pb.clauses}
+    titles = {c.id: f"{c.title.get('en')} ({source_label(c.source, 'en')})" for c in pb.clauses}
+    assert titles["quote-limits"].endswith("(company setting)")
     app = CertificatesApp(sat, records, "en", clock)
     covered = app.table_df.set_index("code").loc[app.pick.value, "clauses"]
     assert f"The {len(covered)} clause(s) this certificate covers" in app.covered.value
@@ -252,7 +254,7 @@ def test_certificates_page_names_clauses_by_title(sat, records, clock):
     app = CertificatesApp(sat, records, "en", clock)
     changed = app.table_df["changed"].iloc[0]
     assert changed == ["quote-limits"] and esc(titles["quote-limits"]) in app.table.value
-    assert "<td>quote-limits</td>" not in app.table.value and esc(titles["quote-limits"]) in app.recert_box.value
+    assert "quote-limits" not in app.table.value and "company-setting" not in app.table.value + app.covered.value and esc(titles["quote-limits"]) in app.recert_box.value
 
 
 def test_recertification_app_runs_the_short_exam(site, records, clock):
