@@ -103,9 +103,9 @@ def _shown_response(page, q, index: int):
     if q.type == "numeric":
         return box.locator(".widget-text input").first.input_value().strip() or None
     if q.type == "ordering":
-        shown = [s.evaluate("s => s.options[s.selectedIndex] ? s.options[s.selectedIndex].text : ''").strip()
-                 for s in box.locator("select").all()]
-        return [by_label[t] for t in shown if t in by_label]
+        picked = [s.evaluate("s => s.options[s.selectedIndex] ? s.options[s.selectedIndex].text : ''").strip()
+                  for s in box.locator("select").all()]
+        return [by_label[t] for t in picked if t in by_label]
     raise TypeError(q.type)
 
 
