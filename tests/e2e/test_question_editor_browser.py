@@ -15,6 +15,7 @@ from sopcoach.authoring.question_edit import STORE
 from sopcoach.authoring.yaml_writer import history
 from sopcoach.content.playbook import load_playbook
 from sopcoach.content.quizbank import load_bank
+from sopcoach.i18n import shown
 from support import copy_content
 from trainer_servers import trainer_server as run_trainer_server
 
@@ -48,14 +49,15 @@ def test_trainer_rewrites_a_stem_sees_the_preview_and_saves(trainer_server, cont
     page.locator(".sopcoach-q-preview").wait_for(state="visible", timeout=LOAD)
     page.locator(".sopcoach-q-search input").fill("cm-b-cadence")
     preview = page.locator(".sopcoach-q-preview")
-    preview.get_by_text("按公司设定,本周对该客户至少要有几次跟进?").wait_for(timeout=TIMEOUT)
+    # the preview shows the stem as the learner sees it (full-width punctuation)
+    preview.get_by_text(shown("按公司设定,本周对该客户至少要有几次跟进?", "zh-CN")).wait_for(timeout=TIMEOUT)
     assert "2次" in preview.inner_text() and "答案" not in page.locator(".sopcoach-q-key").inner_text()
     page.screenshot(path=str(artifacts / "1-question-and-preview.png"), full_page=True)
 
     stem = page.locator(".sopcoach-q-text-zh-CN textarea")
     stem.fill(NEW_STEM)
     stem.press("Tab")
-    preview.get_by_text(NEW_STEM).wait_for(timeout=TIMEOUT)
+    preview.get_by_text(shown(NEW_STEM, "zh-CN")).wait_for(timeout=TIMEOUT)
     page.locator(".sopcoach-q-show-key input").check()
     page.locator(".sopcoach-q-key b").get_by_text("2次", exact=True).wait_for(timeout=TIMEOUT)  # key_from: B-tier value
     page.screenshot(path=str(artifacts / "2-stem-edited-preview-follows.png"), full_page=True)
