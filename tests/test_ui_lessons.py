@@ -389,6 +389,13 @@ def test_a_number_practice_question_refuses_text_in_the_page_language(inst, cloc
         assert wrong in app.status.value
         stored = (inst.records.lesson_progress("e8001")["crm_kpis"].practice or {}).get("answers") or {}
         assert item.q.id not in stored
+    # a number is checked (right or wrong), then text: the refusal replaces that verdict under the question
+    item.text.value = "1"
+    item.check.click()
+    assert "sopcoach-refused" not in item.feedback.value and item.feedback.value
+    item.text.value = "abc"
+    item.check.click()
+    assert "sopcoach-refused" in item.feedback.value and wrong in item.feedback.value
 
 
 @pytest.mark.databases("sqlite")

@@ -168,6 +168,10 @@ class PracticeItem:
             return [oid for oid, b in self.boxes if b.value]
         return self.text.value.strip() or None
 
+    def refuse(self, why: str) -> None:
+        """Show under the question why its answer was not checked (nothing was saved)."""
+        self.feedback.value = f"<div class='sopcoach-refused' role='alert'>{esc(why)}</div>"
+
     def show(self, fb: Feedback) -> None:
         pct = floor_percent(fb.credit)
         head = credit_mark(fb.correct, fb.credit > 0, lt(f"（{pct}%）", f" ({pct}%)", self.lang), self.lang,
@@ -353,11 +357,13 @@ class LessonApp(LearnerPage):
                                      params=item.params)
         except InvalidResponse:
             if response is None or response == []:
-                self.say(self.tr(f"第 {item.number} 题还没有作答，请先作答再检查。",
-                                 f"Question {item.number} has no answer yet; answer it, then check."), "warning")
+                why = self.tr(f"第 {item.number} 题还没有作答，请先作答再检查。",
+                              f"Question {item.number} has no answer yet; answer it, then check.")
             else:
-                self.say(self.tr(f"第 {item.number} 题请输入数字，例如 12.5（收到“{response}”）。",
-                                 f"Question {item.number} takes a number, e.g. 12.5 (got {response})."), "warning")
+                why = self.tr(f"第 {item.number} 题请输入数字，例如 12.5（收到“{response}”）。",
+                              f"Question {item.number} takes a number, e.g. 12.5 (got {response}).")
+            self.say(why, "warning")
+            item.refuse(why)  # next to the question too, replacing the last check's verdict
             return
         except SchemaMismatch:
             self.say(self.tr(*SCHEMA_TEXT), "danger")
