@@ -237,6 +237,10 @@ def test_opening_the_page_again_stops_the_previous_kernel(learner_server, learne
     poll(lambda: old not in served.kernels(), 30, f"the previous page's kernel {old} stops")
     assert served.owned_by("e1003") == {new}
     assert f"learner e1003 opened a new page; stopping kernel {old}" in served.log()
+    if how == "second tab":  # the first tab is told why it stopped, and where to go on
+        banner = first.locator("#sopcoach-connection-lost")
+        banner.wait_for(state="visible", timeout=BANNER_MS)
+        assert "另一个窗口或标签页" in banner.inner_text()
 
 
 # -- kernels of closed pages ---------------------------------------------------------------------

@@ -6,12 +6,12 @@ const PING_EVERY_MS = 5000;
 const TEXT = {
   "zh-CN": {
     lost: "与服务器的连接已断开。已显示“已保存”的答案都已安全保存。",
-    how: "请检查网络，然后重新加载本页继续学习（会回到当前页面，考试会从上次保存处继续）。",
+    how: "如果您在另一个窗口或标签页打开了学习中心，本页已停用，请在那里继续；否则请检查网络，然后重新加载本页继续学习（会回到当前页面，考试会从上次保存处继续）。",
     reload: "重新加载",
   },
   "en": {
     lost: "The connection to the server is lost. Every answer shown as “Saved” is safely stored.",
-    how: "Check your network, then reload this page to continue (you come back to this view; an exam resumes where it was saved).",
+    how: "If you opened the learning centre in another window or tab, this page has stopped: continue there. Otherwise check your network, then reload this page to continue (you come back to this view; an exam resumes where it was saved).",
     reload: "Reload",
   },
 };
