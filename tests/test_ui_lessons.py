@@ -102,6 +102,8 @@ def test_catalogue_tool_prices_a_line_and_names_the_approver(inst, clock, code):
     (98,400 CNY), 42 do (100,800 CNY: the supervisor); a fractional quantity is refused."""
     tool = LessonApp(inst, "products", lang="en", clock=clock, learner_id="e8001").tool
     assert all(p.name.en in tool.table.value for p in inst.playbook.products) and "2,400 CNY" in tool.table.value
+    zh = LessonApp(inst, "products", lang="zh-CN", clock=clock, learner_id="e8001").tool
+    assert "2,400 元" in zh.table.value and "CNY" not in zh.table.value  # the Chinese page names the currency in words
     tool.product.value = "crm-enterprise"
     tool.quantity.box.value = 41
     assert "data-net='98400'" in tool.out.value and "data-approver=''" in tool.out.value

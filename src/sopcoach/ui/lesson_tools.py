@@ -672,10 +672,13 @@ class CatalogueTool(Tool):
         super().__init__(*args)
         products = self.playbook.products
         rows = [[Cell(self.txt(p.name), heads_row=True), self.txt(p.description),
-                 f"{_money(p.list_price)} {self.playbook.sop.currency}", self.txt(p.unit)] for p in products]
-        self.table = self.html(render(Table([self.tr("产品", "Product"), self.tr("适用场景", "What it is, when it fits"),
-                                               self.tr("目录价", "List price"), self.tr("计价单位", "Unit")], rows,
-                                              css_class="sopcoach-table sopcoach-catalogue")))
+                 self._price(p.list_price), self.txt(p.unit)] for p in products]
+        table = render(Table([self.tr("产品", "Product"), self.tr("适用场景", "What it is, when it fits"),
+                              self.tr("目录价", "List price"), self.tr("计价单位", "Unit")], rows,
+                             css_class="sopcoach-table sopcoach-catalogue"))
+        # on a phone the catalogue scrolls sideways in its own box: a named region the keyboard can scroll
+        self.table = self.html(f"<div class='sopcoach-scrollbox' role='region' tabindex='0' "
+                               f"aria-label='{esc(self.tr('产品目录', 'Product catalogue'))}'>{table}</div>")
         limited = [a.role for a in self.playbook.authority if a.approver is not None]
         self.product = w.Dropdown(options=[(self.txt(p.name), p.id) for p in products],
                                   value=products[0].id if products else None, description=self.tr("产品", "Product"),
@@ -693,6 +696,11 @@ class CatalogueTool(Tool):
         self.on_change()
 
     @safe
+    def _price(self, amount: Decimal) -> str:
+        """A list price as the page reads it: ``1,200 元`` on a Chinese page (for CNY), ``1,200 CNY`` in English."""
+        cur = self.playbook.sop.currency
+        return self.tr(f"{_money(amount)} 元", f"{_money(amount)} {cur}") if cur == "CNY" else f"{_money(amount)} {cur}"
+
     def on_change(self, _change: Any = None) -> None:
         quantity = self.quantity.read()
         if quantity is None or self.product.value is None:
