@@ -319,6 +319,9 @@ class Eligibility:
     open_attempt: int | None
     passed: bool
     wait_seconds: int
+    #: When the wait ends (aware UTC; ``None`` with no wait): every page words this one moment, so
+    #: two pages never disagree by the rounding of "now + wait_seconds".
+    opens_at: datetime | None = None
 
     @property
     def can_start(self) -> bool:
@@ -366,13 +369,14 @@ class ExamService:
         rows = tx.attempts(learner_id, self.blueprint.id)
         open_rows = [r for r in rows if r.state == AttemptState.STARTED.value]
         passed = any(r.passed for r in rows)
-        wait = 0
+        wait, opens = 0, None
         closed = [from_db(r.closed_at) for r in rows if r.closed_at is not None]
         if closed and not open_rows:
             ready = max(closed) + timedelta(hours=float(self.blueprint.wait_between_attempts_hours))
             wait = max(0, int((ready - now).total_seconds() + 0.999))
+            opens = ready if wait else None
         left = max(0, self.blueprint.max_attempts - len(rows))
-        return Eligibility(len(rows), left, open_rows[0].id if open_rows else None, passed, wait)
+        return Eligibility(len(rows), left, open_rows[0].id if open_rows else None, passed, wait, opens)
 
     def closed_attempts(self, learner_id: str) -> list[AttemptSummary]:
         """Return the learner's closed (scored or expired) attempts at this exam, by attempt number."""

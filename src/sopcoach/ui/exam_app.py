@@ -108,7 +108,7 @@ def next_attempt_text(el: Eligibility, now: datetime, timezone: str, lang: str) 
     if el.open_attempt is None and el.attempts_left <= 0:
         return "used_up", t("考试次数已用完，请联系培训负责人。", "No attempts left — contact your trainer.", lang)
     if el.open_attempt is None and el.wait_seconds > 0:
-        opens = local_time(now + timedelta(seconds=el.wait_seconds), timezone)
+        opens = local_time(el.opens_at or now + timedelta(seconds=el.wait_seconds), timezone)
         return "waiting", t(f"下次考试开放时间：{opens}（{timezone} 时间）。",
                             f"Your next attempt opens on {opens} ({timezone} time).", lang)
     return "open", t("现在可以开始考试。", "You may start the exam now.", lang)
