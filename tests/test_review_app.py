@@ -16,25 +16,19 @@ NOTEBOOK = ROOT / "notebooks" / "review" / "monthly_review.ipynb"
 
 
 @pytest.fixture(scope="module")
-def pbm():
-    from sopcoach.content.playbook import load_playbook
-    return load_playbook(ROOT / "playbook")
-
-
-@pytest.fixture(scope="module")
-def exports(tmp_path_factory, pbm):
+def exports(tmp_path_factory, playbook):
     """A folder of exports: one simulated export with known breaches, and one stray CSV."""
     root = tmp_path_factory.mktemp("crm")
-    sim = simulate(pbm, root / "acme-2025", seed=11, deals=120, weeks=13)
+    sim = simulate(playbook, root / "acme-2025", seed=11, deals=120, weeks=13)
     (root / "notes.csv").write_text("a,b\n1,2\n", encoding="utf-8")
     return root, sim
 
 
 @pytest.fixture(scope="module")
-def analysed(exports, pbm):
+def analysed(exports, playbook):
     """The app after loading the simulated export and analysing all months."""
     root, sim = exports
-    app = build(root, lang="en", playbook=pbm)
+    app = build(root, lang="en", playbook=playbook)
     app.export.value = str(root / "acme-2025")
     app.load_button.click()
     app.month.value = ALL
@@ -42,27 +36,27 @@ def analysed(exports, pbm):
     return app, sim
 
 
-def test_exports_are_listed_with_demo_and_upload(exports, pbm):
+def test_exports_are_listed_with_demo_and_upload(exports, playbook):
     """The export picker offers each export folder and file, the demo and the uploaded files."""
     root, _ = exports
-    app = build(root, lang="en", playbook=pbm)
+    app = build(root, lang="en", playbook=playbook)
     values = [v for _, v in app.export.options]
     assert values == [str(root / "acme-2025"), str(root / "notes.csv"), DEMO, UPLOAD]
     assert list_exports(root / "missing") == []
 
 
-def test_analyse_is_disabled_until_an_export_is_loaded(exports, pbm):
+def test_analyse_is_disabled_until_an_export_is_loaded(exports, playbook):
     """The Analyse button stays disabled until an export has been read."""
-    app = build(exports[0], lang="en", playbook=pbm)
+    app = build(exports[0], lang="en", playbook=playbook)
     assert app.analyse_button.disabled
     app.export.value = str(exports[0] / "acme-2025")
     app.load_button.click()
     assert not app.analyse_button.disabled
 
 
-def test_loading_offers_the_months_and_picks_the_latest(exports, pbm):
+def test_loading_offers_the_months_and_picks_the_latest(exports, playbook):
     """After loading, the months of the export are offered and the latest closed month is chosen."""
-    app = build(exports[0], lang="en", playbook=pbm)
+    app = build(exports[0], lang="en", playbook=playbook)
     app.export.value = str(exports[0] / "acme-2025")
     app.load_button.click()
     months = [v for _, v in app.month.options]
@@ -99,21 +93,21 @@ def test_per_rep_view_switches_to_teams(analysed):
     assert "<th>team</th>" in app.group_table.value and "华东1组" in app.group_table.value
 
 
-def test_case_study_quotes_the_clause_and_asks_questions(analysed, pbm):
+def test_case_study_quotes_the_clause_and_asks_questions(analysed, playbook):
     """Picking a deal shows its deviations with the clause quoted, the timeline chart and prompts."""
     app, sim = analysed
     deal_id = sim.truth.loc[sim.truth["check"] == "sla:delivery", "deal_id"].iloc[0]
     app.deal.value = deal_id
-    assert pbm.clause("sales-cycle-timeliness").text.en in app.case_deviations.value.replace("&#x27;", "'").replace("&quot;", '"')
+    assert playbook.clause("sales-cycle-timeliness").text.en in app.case_deviations.value.replace("&#x27;", "'").replace("&quot;", '"')
     assert bytes(app.case_img.value).startswith(b"\x89PNG")
     assert app.case_prompts.value.count("<li>") >= 3
     assert "Delivery after contract signature" in app.case_timeline.value
 
 
-def test_uploaded_files_are_read(exports, pbm):
+def test_uploaded_files_are_read(exports, playbook):
     """Uploaded CSV files (bytes, with a BOM) are read like files on disk."""
     _, sim = exports
-    app = build(exports[0], lang="en", playbook=pbm)
+    app = build(exports[0], lang="en", playbook=playbook)
     app.export.value = UPLOAD
     app.source.value = "simulated"
     app.upload.value = tuple({"name": p.name, "type": "text/csv", "size": p.stat().st_size,
@@ -123,17 +117,17 @@ def test_uploaded_files_are_read(exports, pbm):
     assert "Read 120 deals" in app.status.value
 
 
-def test_nothing_uploaded_is_a_message_not_an_error(exports, pbm):
+def test_nothing_uploaded_is_a_message_not_an_error(exports, playbook):
     """Loading the upload slot with no file shows a warning in the status line."""
-    app = build(exports[0], lang="en", playbook=pbm)
+    app = build(exports[0], lang="en", playbook=playbook)
     app.export.value = UPLOAD
     app.load_button.click()
     assert "sopcoach-msg-warning" in app.status.value and "Upload CSV or XLSX files first" in app.status.value
 
 
-def test_unreadable_export_shows_its_problems(exports, pbm):
+def test_unreadable_export_shows_its_problems(exports, playbook):
     """An export the mapping cannot read shows each problem (file, line, fix) in the status line."""
-    app = build(exports[0], lang="en", playbook=pbm)
+    app = build(exports[0], lang="en", playbook=playbook)
     app.export.value = str(exports[0] / "notes.csv")
     app.source.value = "maven"
     app.load_button.click()
@@ -142,18 +136,18 @@ def test_unreadable_export_shows_its_problems(exports, pbm):
     assert app.analyse_button.disabled
 
 
-def test_demo_export_is_generated_on_demand(pbm, tmp_path):
+def test_demo_export_is_generated_on_demand(playbook, tmp_path):
     """The demo entry simulates an export when chosen, so the app works without any file."""
-    app = build(tmp_path, lang="en", playbook=pbm)
+    app = build(tmp_path, lang="en", playbook=playbook)
     assert [v for _, v in app.export.options] == [DEMO, UPLOAD]
     app.load_button.click()
     assert "Read 160 deals" in app.status.value
 
 
-def test_monthly_review_returns_a_widget(pbm, tmp_path):
+def test_monthly_review_returns_a_widget(playbook, tmp_path):
     """The notebook's one call returns the app's root widget."""
     import ipywidgets as w
-    assert isinstance(monthly_review(tmp_path, lang="zh-CN", playbook=pbm), w.VBox)
+    assert isinstance(monthly_review(tmp_path, lang="zh-CN", playbook=playbook), w.VBox)
 
 
 def test_callbacks_never_print():
@@ -172,13 +166,13 @@ def test_notebook_is_thin_and_without_outputs():
     assert all(not c.get("outputs") and c.get("execution_count") is None for c in cells if c["cell_type"] == "code")
 
 
-def test_an_export_with_no_checkable_rule_never_reads_as_zero_deviations(pbm, tmp_path):
+def test_an_export_with_no_checkable_rule_never_reads_as_zero_deviations(playbook, tmp_path):
     """The Maven export supports no SOP check: the app says so instead of "0 findings", the deal list
     shows no deviation counts, and a case study says nothing can be judged (README: not checkable is
     never zero breaches)."""
     from support import SHARED
     maven = SHARED / "data" / "crm" / "maven_crm_sales_opportunities"
-    app = build(maven.parent, lang="en", playbook=pbm)
+    app = build(maven.parent, lang="en", playbook=playbook)
     app.export.value = str(maven)
     app.load_button.click()
     app.month.value = "2017-06"
@@ -194,12 +188,12 @@ def test_an_export_with_no_checkable_rule_never_reads_as_zero_deviations(pbm, tm
     assert any("which events" in p for p in app.case_prompts.value.split("<li>"))
 
 
-def test_unreadable_values_are_summarised_above_the_figures(exports, pbm, tmp_path):
+def test_unreadable_values_are_summarised_above_the_figures(exports, playbook, tmp_path):
     """An export whose close dates are written day first: loading shows the summary of unreadable values
     (file, column, count, example line, fix) above the tabs, and the KPI cards say not computable."""
     _, sim = exports
     count = day_first_close_dates(sim.folder, tmp_path / "day-first")
-    app = build(tmp_path, lang="en", playbook=pbm)
+    app = build(tmp_path, lang="en", playbook=playbook)
     app.export.value = str(tmp_path / "day-first")
     app.load_button.click()
     assert f"{count} values could not be read (summary below" in app.status.value
@@ -269,7 +263,7 @@ def test_case_study_shows_stages_against_the_sop_and_downloads_without_seed_refs
     assert name.startswith("sopcoach-case-") and "https://" not in data.decode("utf-8")
 
 
-def test_a_deviation_becomes_a_draft_in_quizzes_drafts(exports, pbm, tmp_path, monkeypatch):
+def test_a_deviation_becomes_a_draft_in_quizzes_drafts(exports, playbook, tmp_path, monkeypatch):
     """The draft button writes the chosen deviation to quizzes/drafts/ of the content folder, not to the bank."""
     import shutil
     for part in ("playbook", "quizzes", "lessons"):
@@ -278,7 +272,7 @@ def test_a_deviation_becomes_a_draft_in_quizzes_drafts(exports, pbm, tmp_path, m
     (tmp_path / "home").mkdir()
     root, _ = exports
     bank_before = {p.name: p.read_bytes() for p in (tmp_path / "content" / "quizzes" / "bank").glob("*.yaml")}
-    app = build(root, lang="en", playbook=pbm, content=tmp_path / "content")
+    app = build(root, lang="en", playbook=playbook, content=tmp_path / "content")
     app.export.value = str(root / "acme-2025")
     app.load_button.click()
     app.month.value = ALL
@@ -290,9 +284,9 @@ def test_a_deviation_becomes_a_draft_in_quizzes_drafts(exports, pbm, tmp_path, m
     assert bank_before == {p.name: p.read_bytes() for p in (tmp_path / "content" / "quizzes" / "bank").glob("*.yaml")}
 
 
-def test_loading_reports_each_file_as_it_is_read(exports, pbm):
+def test_loading_reports_each_file_as_it_is_read(exports, playbook):
     """Reading an export steps through its files: the progress bar reaches the file count."""
-    app = build(exports[0], lang="en", playbook=pbm)
+    app = build(exports[0], lang="en", playbook=playbook)
     app.export.value = str(exports[0] / "acme-2025")
     seen = []
     app.progress.observe(lambda ch: seen.append(ch["new"]), names="value")

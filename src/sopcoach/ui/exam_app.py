@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import enum
-from datetime import datetime, timedelta
+from datetime import datetime
 from fractions import Fraction
 from typing import Any
 from collections.abc import Callable, Sequence
@@ -95,20 +95,20 @@ def attempts_text(el: Eligibility, max_attempts: int, lang: str) -> str:
              f"Attempts used {el.attempts_used}, attempts left {el.attempts_left} (of {max_attempts})", lang)
 
 
-def next_attempt_text(el: Eligibility, now: datetime, timezone: str, lang: str) -> tuple[str, str]:
+def next_attempt_text(el: Eligibility, timezone: str, lang: str) -> tuple[str, str]:
     """Say when the learner's next attempt opens: ``(state, text)``.
 
     ``state`` is ``"used_up"`` (no attempts left: contact the trainer), ``"waiting"`` (the text
     names the day and time, ``YYYY-MM-DD HH:MM`` in the company's ``timezone``, when the waiting
-    time of :attr:`Eligibility.wait_seconds` ends) or ``"open"`` (an attempt may start or resume
+    time ends, :attr:`Eligibility.opens_at`) or ``"open"`` (an attempt may start or resume
     now). The rule is the service's (:class:`Eligibility`, blueprint ``max_attempts`` and
     ``wait_between_attempts_hours``); this only words it. Callers show a learner who passed the
     certificate instead.
     """
     if el.open_attempt is None and el.attempts_left <= 0:
         return "used_up", t("考试次数已用完，请联系培训负责人。", "No attempts left — contact your trainer.", lang)
-    if el.open_attempt is None and el.wait_seconds > 0:
-        opens = local_time(el.opens_at or now + timedelta(seconds=el.wait_seconds), timezone)
+    if el.open_attempt is None and el.opens_at is not None:
+        opens = local_time(el.opens_at, timezone)
         return "waiting", t(f"下次考试开放时间：{opens}（{timezone} 时间）。",
                             f"Your next attempt opens on {opens} ({timezone} time).", lang)
     return "open", t("现在可以开始考试。", "You may start the exam now.", lang)
@@ -277,7 +277,7 @@ class ExamApp:
 
     def _next_attempt_html(self, el: Eligibility) -> str:
         """Return the attempts used and left and when the next attempt opens, as paragraphs."""
-        state, text = next_attempt_text(el, self.clock(), self.inst.playbook.calendar.timezone, self.lang)
+        state, text = next_attempt_text(el, self.inst.playbook.calendar.timezone, self.lang)
         level = {"used_up": "danger", "waiting": "warning"}.get(state, "info")
         return (f"<p class='sopcoach-attempts-left'>{esc(attempts_text(el, self.bp.max_attempts, self.lang))}</p>"
                 f"<p class='sopcoach-next-attempt sopcoach-msg-{level}'>{esc(text)}</p>")

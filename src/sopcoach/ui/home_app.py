@@ -211,7 +211,7 @@ class HomeApp(LearnerPage):
         elif el.can_start:
             state = f"<span class='sopcoach-ok sopcoach-exam-open'>{esc(self.tr('可以参加考试', 'The exam is open to you'))}</span>"
         else:  # the service's rule (Eligibility): waiting after an attempt, or no attempts left
-            when, text = next_attempt_text(el, self.clock(), self.inst.playbook.calendar.timezone, self.lang)
+            when, text = next_attempt_text(el, self.inst.playbook.calendar.timezone, self.lang)
             css = "sopcoach-warn sopcoach-exam-used-up" if when == "used_up" else "sopcoach-todo sopcoach-exam-waiting"
             state = (f"<span class='{css}'>{esc(text)}</span><br>"
                      f"<span class='sopcoach-todo'>{esc(attempts_text(el, bp.max_attempts, self.lang))}</span>")

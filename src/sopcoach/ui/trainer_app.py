@@ -699,8 +699,9 @@ class CertificatesApp(_App):
     @functools.cached_property
     def clause_titles(self) -> dict[str, str]:
         """Clause id -> "title (source in words)" in the page's language, from the playbook on disk."""
-        return {c.id: c.title.get(self.lang) + t(f"（{source_label(c.source, 'zh-CN')}）", f" ({source_label(c.source, 'en')})",
-                                                 self.lang) for c in load_playbook(self.s.playbook_dir).clauses}
+        return {c.id: c.title.get(self.lang) + self.tr(f"（{source_label(c.source, self.lang)}）",
+                                                       f" ({source_label(c.source, self.lang)})")
+                for c in load_playbook(self.s.playbook_dir).clauses}
 
     def clause_names(self, ids: Any) -> str:
         """The clauses ``ids`` by title, joined by "; " (an id no longer in the playbook stays as it is)."""
