@@ -153,3 +153,19 @@ def test_malformed_messages_start_nothing(upload, message):
     browser.chunk("b", 0, 0, b"a")
     assert files_under(upload.folder) == [] and browser.completed == []
     assert "go" not in browser.kinds()
+
+
+def test_a_file_the_server_cannot_store_ends_the_upload_with_a_message(upload, monkeypatch):
+    """When writing fails (e.g. the disk is full), the upload stops, says why, and leaves no part file behind."""
+    import sopcoach.ui.chunked_upload as module
+
+    def full(*_args, **_kwargs):
+        raise OSError(28, "No space left on device")
+
+    browser = Browser(upload)
+    browser.begin("b1", [("deals.csv", 8)])
+    monkeypatch.setattr(module, "open", full, raising=False)
+    browser.chunk("b1", 0, 0, b"abcd")
+    assert browser.kinds()[-1] == "stopped" and browser.completed == []
+    assert upload.message.startswith("The server could not store the uploaded file: this upload is incomplete")
+    assert files_under(upload.folder) == []

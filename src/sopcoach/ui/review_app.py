@@ -609,7 +609,8 @@ def monthly_review(folder: Path | str | None = None, lang: str | None = None, pl
     ContentError
         When the playbook is invalid.
     ConfigError
-        When the content folder has no playbook (see :func:`sopcoach.config.content_folder`).
+        When the content folder has no playbook (see :func:`sopcoach.config.content_folder`), or
+        ``SOPCOACH_UPLOAD_MAX_MB`` is not a positive number (see :func:`upload_limit_mb`).
     """
     log_to_server()
     lang = lang or page_lang()
