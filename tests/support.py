@@ -8,10 +8,13 @@ import shutil
 import signal
 import subprocess
 import sys
+import time
 from datetime import datetime, timedelta, timezone
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+
+import pytest
 
 from sopcoach.certification.itemstats import simulated_response
 
@@ -59,6 +62,18 @@ class FakeClock:
     def advance(self, **kwargs: float) -> None:
         self.now += timedelta(**kwargs)
 
+
+
+def poll(condition: Callable[[], Any], timeout: float, what: str, every: float = 0.25) -> Any:
+    """Return the first truthy value of ``condition()`` within ``timeout`` seconds; fail otherwise."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = condition()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            pytest.fail(f"not within {timeout:.0f} s: {what}")
+        time.sleep(every)
 
 
 def run_sopcoach(args, home: Path, timeout: float = 180, **env: str) -> subprocess.CompletedProcess:
