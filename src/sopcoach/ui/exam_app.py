@@ -301,7 +301,13 @@ class ExamApp:
                                                     f"at most {bp.max_attempts}, {el.attempts_left} left")),
             (self.tr("两次考试间隔", "Between attempts"),
              self.tr(f"至少 {bp.wait_between_attempts_hours.normalize():f} 小时", f"at least {bp.wait_between_attempts_hours.normalize():f} hours")),
+            (self.tr("交卷后", "After submitting"),
+             self.tr("可查看每题的正确答案和解析", "you see each question's correct answer and explanation")
+             if bp.show_correct_answers == "after_submit" else
+             self.tr("只显示得分，不公布正确答案", "you see your score; the correct answers are not shown")),
         ]
+        if bp.require_lessons:
+            rows.append((self.tr("考试前", "Before the exam"), self.tr("须完成全部课程", "every lesson is complete")))
         table = render(Table([], [[Cell(k, heads_row=True), v] for k, v in rows], css_class="sopcoach-table"))
         html = (self._home_link() + f"<p>{esc(self.tr('您好，', 'Hello, '))}{esc(self.learner_name)}</p>"
                 f"<p>{esc(shown(bp.instructions, self.lang))}</p>{table}")
