@@ -69,7 +69,7 @@ CSS = """
 .sopcoach-review .neutral{background:#f4f4f6;border-left:4px solid #8a8a99;padding:8px 12px;margin:8px 0}
 .sopcoach-review .clause{background:#f3f6fa;border-left:4px solid #4a7bb7;padding:6px 10px;margin:4px 0;font-size:13px}
 .sopcoach-review a.download{display:inline-block;margin:4px 8px 4px 0;padding:3px 10px;border:1px solid #4a7bb7;border-radius:4px;text-decoration:none}
-.sopcoach-review .v-met{color:#1b7f3b}.sopcoach-review .v-breached{color:#b3261e;font-weight:bold}
+.sopcoach-review .v-met{color:#1b7f3b}.sopcoach-review .v-breached{color:#b3261e;font-weight:bold}.sopcoach-review .v-not_checkable{color:#8a5300}
 .sopcoach-msg-info{color:#2b5c94}.sopcoach-msg-warning{color:#8a5300}.sopcoach-msg-danger{color:#b3261e}
 </style>
 """
@@ -483,7 +483,7 @@ class ReviewApp:
         cols = ["stage", "entered", "working_days", "stage_note", "rule", "limit", "actual", "verdict", "reason"]
         words = dict(zip(sop["verdict"], sop["verdict_text"]))
         heads = {c: column_label(c, self.lang) for c in cols}
-        heads["entered"] = column_label("entered", self.lang) + f" ({cs.timezone})"
+        heads["entered"] = column_label("entered", self.lang) + self.tr(f"（{cs.timezone}）", f" ({cs.timezone})")
 
         def verdict(key: Any) -> Markup:  # coloured: met green, breached red
             return Markup(f"<span class='v-{html.escape(str(key))}'>{html.escape(words.get(key, ''))}</span>")
