@@ -194,3 +194,27 @@ def local_time(moment: datetime, timezone: str) -> str:
     local = _in_zone(moment, timezone)
     floor = local.replace(second=0, microsecond=0)
     return f"{floor if floor == local else floor + timedelta(minutes=1):%Y-%m-%d %H:%M}"
+
+
+#: What people in the zone call its time, where CLDR's generic name is not it ("中国时间").
+_ZONE_NAMES = {"Asia/Shanghai": ("北京时间", "Beijing time"), "Asia/Chongqing": ("北京时间", "Beijing time"),
+               "Asia/Harbin": ("北京时间", "Beijing time"), "PRC": ("北京时间", "Beijing time")}
+
+
+def zone_name(timezone: str, lang: str | None = None) -> str:
+    """Return an IANA time zone as people name its time, in ``lang``: ``北京时间``, ``Central European Time``.
+
+    China's zones read 北京时间 / Beijing time; every other zone takes CLDR's generic name (Babel),
+    e.g. ``中欧时间``; a zone CLDR does not know keeps its IANA name.
+
+    >>> zone_name("Asia/Shanghai"), zone_name("Asia/Shanghai", "en"), zone_name("Europe/Berlin", "zh-CN")
+    ('北京时间', 'Beijing time', '中欧时间')
+    """
+    lang = lang or current_lang()
+    if timezone in _ZONE_NAMES:
+        return t(*_ZONE_NAMES[timezone], lang)
+    from babel.dates import get_timezone_name  # noqa: PLC0415 - Babel's locale data loads on first use
+    try:
+        return get_timezone_name(timezone, locale="zh_Hans_CN" if lang == "zh-CN" else "en")
+    except LookupError:
+        return timezone
