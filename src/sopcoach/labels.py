@@ -126,14 +126,41 @@ CRM_FIELDS: dict[str, tuple[str, str]] = {
 }
 
 
+#: SLA event (``slas.yaml`` start_event / end_event) -> (zh-CN, en) words a sales manager reads.
+SLA_EVENTS: dict[str, tuple[str, str]] = {
+    "lead_assigned": ("线索分配", "lead assigned"), "first_contact_made": ("首次接触", "first contact"),
+    "needs_confirmed": ("需求确认", "needs confirmed"), "proposal_sent": ("发送方案", "proposal sent"),
+    "proposal_accepted": ("客户接受方案", "proposal accepted"), "quote_sent": ("发送报价", "quote sent"),
+    "contract_signed": ("合同签订", "contract signed"), "delivered": ("交付", "delivery"),
+    "deal_closed": ("成交", "deal closed"), "satisfaction_call_made": ("满意度回访", "satisfaction call"),
+    "customer_email_received": ("收到客户邮件", "customer e-mail received"), "email_replied": ("回复邮件", "e-mail reply"),
+    "tech_issue_reported": ("客户报告技术问题", "technical issue reported"),
+    "tech_solution_provided": ("提供技术方案", "technical solution provided"),
+}
+
+
+def event_label(event: str, lang: str | None = None) -> str:
+    """Return an SLA event's words in ``lang`` (an unknown event: its name with blanks for ``_``).
+
+    >>> event_label("needs_confirmed", "zh-CN"), event_label("quote_sent", "en"), event_label("x_y", "en")
+    ('需求确认', 'quote sent', 'x y')
+    """
+    return _named(SLA_EVENTS, event, lang)
+
+
+def _named(words: dict[str, tuple[str, str]], key: str, lang: str | None) -> str:
+    """``key``'s words in ``lang`` (a key without words: itself with blanks for ``_``)."""
+    zh, en = words.get(key, (key.replace("_", " "),) * 2)
+    return t(zh, en, lang)
+
+
 def crm_field_label(field: str, lang: str | None = None) -> str:
     """Return a CRM field's label in ``lang`` (a field without a label: its name with blanks for ``_``).
 
     >>> crm_field_label("quote_amount", "zh-CN"), crm_field_label("quote_amount", "en"), crm_field_label("x_y", "en")
     ('报价金额', 'quote amount', 'x y')
     """
-    zh, en = CRM_FIELDS.get(field, (field.replace("_", " "),) * 2)
-    return t(zh, en, lang)
+    return _named(CRM_FIELDS, field, lang)
 
 
 def source_label(ref: str, lang: str | None = None) -> str:

@@ -20,11 +20,13 @@ from ..crm.reading import CrmData
 from ..content.businesstime import DurationUnit
 from ..errors import AnalysisError, CalendarRangeError
 from ..i18n import current_lang, t
+from ..labels import event_label
 from .compliance import (_TS, _ZH_UNITS, FOLLOW_UP_BREACHES, FOLLOW_UP_VERDICTS, STAGE_MILESTONES, Compliance, _fmt_local,
-                         _num, check_compliance, milestones)
+                         _num, check_compliance, milestones, supply_hint)
 from .stages import stage_entries
 
-__all__ = ["VERDICTS", "CaseStudy", "case_study", "draft_question", "sla_phases"]
+__all__ = ["VERDICTS", "CaseStudy", "all_months_compliance", "case_study", "crm_note", "deal_words",
+           "draft_question", "remember_compliance", "sla_phases", "stage_words"]
 
 #: Verdict of a time limit on one deal -> (zh-CN, en) words a sales manager reads.
 VERDICTS = {"met": ("达标", "met"), "breached": ("违反", "breached"), "pending": ("未到期", "not due yet"),
@@ -33,6 +35,90 @@ VERDICTS = {"met": ("达标", "met"), "breached": ("违反", "breached"), "pendi
 AFTER, ANY = "_after", "_any"
 
 _ZH_KINDS = {"stage_change": "阶段变更", "call": "电话", "email": "邮件", "meeting": "拜访", "task": "任务"}
+
+
+# ----------------------------------------------------------------------------------- names
+
+
+def _text(value: Any) -> str | None:
+    """A text cell, or None when blank or missing."""
+    if value is None or (not isinstance(value, str) and pd.isna(value)):
+        return None
+    text = str(value).strip()
+    return text or None
+
+
+def deal_words(deal: pd.Series, deal_id: str, lang: str | None = None) -> dict[str, str | None]:
+    """Return how people name a deal: ``title`` (its CRM name, else its id), ``customer`` (the customer's
+    name, else the account as the export writes it; None when unknown), ``owner`` (None when unknown) and
+    ``ids`` (the ids not already shown, as a small note: "商机编号 006…；客户编号 001…"; "" when none).
+
+    ``deal`` is a row of ``CrmData.deals`` (``name``, ``account``, ``account_name``, ``owner``).
+
+    >>> import pandas as pd
+    >>> w = deal_words(pd.Series({"name": "Edge SLA", "account": "001A", "account_name": "Edge", "owner": None}),
+    ...                "006X", "en")
+    >>> w["title"], w["customer"], w["owner"], w["ids"]
+    ('Edge SLA', 'Edge', None, 'deal id 006X; customer id 001A')
+    """
+    name, account, account_name = _text(deal.get("name")), _text(deal.get("account")), _text(deal.get("account_name"))
+    ids = []
+    if name:
+        ids.append(t(f"商机编号 {deal_id}", f"deal id {deal_id}", lang))
+    if account_name and account and account != account_name:
+        ids.append(t(f"客户编号 {account}", f"customer id {account}", lang))
+    return {"title": name or deal_id, "customer": account_name or account, "owner": _text(deal.get("owner")),
+            "ids": t("；", "; ", lang).join(ids)}
+
+
+def stage_words(playbook: Any, stage: Any, raw: Any, lang: str | None = None) -> tuple[str, str]:
+    """Return a deal's stage as the SOP names it in ``lang`` and the CRM's own value when that reads otherwise.
+
+    ``stage`` is a playbook stage id, ``won`` or ``lost`` (missing: the CRM's value is not mapped, so
+    the CRM's value is the name); ``raw`` the CRM's value. The second item is "" when the CRM
+    writes the same words.
+
+    >>> from sopcoach.config import PROJECT_ROOT
+    >>> from sopcoach.content.playbook import load_playbook
+    >>> pb = load_playbook(PROJECT_ROOT / "playbook")
+    >>> stage_words(pb, "first_contact", "Prospecting", "en"), stage_words(pb, "won", "Closed Won", "zh-CN")
+    (('Customer contact', 'Prospecting'), ('赢单', 'Closed Won'))
+    """
+    raw_text = _text(raw) or ""
+    names = {s.id: s.name.get(lang) for s in playbook.stages}
+    names.update({"won": t("赢单", "won", lang), "lost": t("丢单", "lost", lang)})
+    name = names.get(stage) if isinstance(stage, str) else None
+    if name is None:
+        return raw_text or "—", ""
+    return name, "" if raw_text.casefold() == name.casefold() else raw_text
+
+
+def crm_note(raw: str, lang: str | None = None) -> str:
+    """The CRM's own value as a small note after the SOP's name: "（CRM：Prospecting）" ("" for "")."""
+    return t(f"（CRM：{raw}）", f" (CRM: {raw})", lang) if raw else ""
+
+
+def all_months_compliance(data: CrmData, playbook: Any, lang: str | None = None) -> Compliance:
+    """Return the export's compliance over all months in ``lang``, computed once per loaded export.
+
+    The result is kept with the loaded data (``CrmData``'s cache, keyed by the playbook and the
+    language), so every case study of the export, and a question draft's other language, reuse
+    it; reading the export again starts afresh. :func:`remember_compliance` stores one computed
+    elsewhere (the review of all months).
+    """
+    lang = lang or current_lang()
+    key = ("all_months_compliance", id(playbook), lang)
+    if key not in data._cache:
+        remember_compliance(data, playbook, check_compliance(data, playbook, lang=lang), lang)
+    return data._cache[key][1]
+
+
+def remember_compliance(data: CrmData, playbook: Any, compliance: Compliance, lang: str) -> None:
+    """Keep ``compliance`` (of all months, in ``lang``) for :func:`all_months_compliance`.
+
+    The playbook is kept with it, so its ``id`` (the key) cannot name another playbook later.
+    """
+    data._cache[("all_months_compliance", id(playbook), lang)] = (playbook, compliance)
 
 
 # ----------------------------------------------------------------------------------- case study
@@ -80,7 +166,8 @@ def case_study(data: CrmData, playbook: Any, deal_id: str, compliance: Complianc
     deal_id : str
     compliance : Compliance, optional
         The export's compliance over all months (:func:`check_compliance` with no month; default:
-        computed here). A month's compliance holds only the instances that started in the month,
+        :func:`all_months_compliance`, once per export and language). A month's compliance holds only the
+        instances that started in the month,
         so a deal's earlier deviations would be missing.
     lang : {"zh-CN", "en"}, optional
 
@@ -99,7 +186,7 @@ def case_study(data: CrmData, playbook: Any, deal_id: str, compliance: Complianc
     if deal_id not in deals.index:
         raise AnalysisError(f"deal {deal_id!r} is not in the export")
     deal = deals.loc[deal_id]
-    compliance = compliance or check_compliance(data, playbook, lang=lang)
+    compliance = compliance or all_months_compliance(data, playbook, lang)
     ev = data.events[(data.events["deal_id"] == deal_id)
                      | (data.events["deal_id"].isna() & pd.notna(deal["account"])
                         & (data.events["account_id"] == deal["account"]))]
@@ -127,8 +214,8 @@ def case_study(data: CrmData, playbook: Any, deal_id: str, compliance: Complianc
 
     def what(r: Any) -> str:
         if r.kind == "stage_change":
-            label = names.get(r.stage, r.stage_raw if isinstance(r.stage_raw, str) else "?")
-            return t(f"进入阶段：{label}", f"stage: {label}", lang)
+            label, raw = stage_words(playbook, r.stage, r.stage_raw, lang)
+            return t(f"进入阶段：{label}", f"stage: {label}", lang) + crm_note(raw, lang)
         parts = [t(_ZH_KINDS.get(str(r.kind), str(r.kind)), str(r.kind), lang)]
         if isinstance(r.direction, str):
             parts.append(t({"inbound": "（客户发起）", "outbound": "（我方发起）"}[r.direction],
@@ -247,7 +334,10 @@ def sop_table(playbook: Any, deal_id: str, deal: pd.Series, stages: pd.DataFrame
         (str, e.g. "3 working days"), ``clause``, ``clause_title``, ``source`` (``seed:N`` or
         ``company-setting``: kept in the data, not shown on the page), ``start``, ``due``, ``end``
         (datetime64[us, UTC]), ``value`` (float64 in ``unit``), ``unit`` (str), ``actual`` (str),
-        ``verdict`` (a key of :data:`VERDICTS`), ``verdict_text`` and ``reason`` (str).
+        ``verdict`` (a key of :data:`VERDICTS`), ``verdict_text`` and ``reason`` (str: why a limit is not
+        checkable, in a manager's words), ``help`` (str: for a limit the export cannot support, the SLA
+        event or input it lacks, e.g. ``needs_confirmed``, ``email_direction``; "" otherwise; see
+        :func:`missing_data_note`).
     """
     cal = playbook.business_calendar()
     as_of_ts = _ts(as_of)
@@ -293,7 +383,7 @@ def sop_table(playbook: Any, deal_id: str, deal: pd.Series, stages: pd.DataFrame
         cid = f"sla:{sla.id}"
         d = sla.duration
         out: dict[str, Any] = dict(start=None, due=None, end=None, value=float("nan"), unit=d.unit.value, actual="",
-                                   reason="")
+                                   reason="", help="")
         row = checks.loc[cid] if cid in checks.index else None
         mine = findings[findings["check"] == cid]
         if len(mine):
@@ -302,8 +392,8 @@ def sop_table(playbook: Any, deal_id: str, deal: pd.Series, stages: pd.DataFrame
             return {**out, "start": _ts(f["start"]), "due": _ts(f["due"]), "end": _ts(f["end"]),
                     "value": float(f["value"]), "actual": str(f["actual"]) + more, "verdict": "breached"}
         if row is None or row["status"] != "checked":
-            reason = "" if row is None else str(row["reason"])
-            return {**out, "verdict": "not_checkable", "reason": reason}
+            reason, need = ("", "") if row is None else plain_reason(str(row["reason"]), sla, playbook, lang)
+            return {**out, "verdict": "not_checkable", "reason": reason, "help": need}
         if sla.scheduled:
             fu = follow[follow["check"] == cid] if len(follow) else follow
             if not len(fu):
@@ -326,9 +416,9 @@ def sop_table(playbook: Any, deal_id: str, deal: pd.Series, stages: pd.DataFrame
             phase = phases[sla.id]
             reached = phase in stages.index and (pd.notna(stages.at[phase, "entered"]) or stages.at[phase, "observed"])
             if reached:  # the deal got there, but when the clock started is not recorded
+                what = event_label(sla.start_event, lang)
                 return {**out, "verdict": "not_checkable", "reason": t(
-                    f"本商机没有记录起点事件 {sla.start_event} 的时间。",
-                    f"this deal has no recorded time for '{sla.start_event}'.", lang)}
+                    f"本商机没有记录「{what}」的时间。", f"this deal has no recorded time for '{what}'.", lang)}
             return {**out, "verdict": "not_reached"}
         start = pd.Timestamp(starts["timestamp"].iloc[0])
         ends = ms[(ms["milestone"] == sla.end_event)].sort_values("timestamp", kind="stable")
@@ -371,7 +461,7 @@ def sop_table(playbook: Any, deal_id: str, deal: pd.Series, stages: pd.DataFrame
         if not slas:
             rows.append({**base, "sla": "", "rule": "", "limit": "", "clause": "", "clause_title": "", "source": "",
                          "start": None, "due": None, "end": None, "value": float("nan"), "unit": "", "actual": "",
-                         "verdict": "", "reason": ""})
+                         "verdict": "", "reason": "", "help": ""})
         for sla in slas:
             v = verdict(sla)
             rows.append({**base, "sla": sla.id, "rule": sla.name.get(lang), "limit": sla.duration.label(lang),
@@ -390,6 +480,62 @@ def sop_table(playbook: Any, deal_id: str, deal: pd.Series, stages: pd.DataFrame
     out["value"] = out["value"].astype("float64")
     out["verdict_text"] = out["verdict"].map(lambda v: t(*VERDICTS[v], lang) if v in VERDICTS else "")
     return out
+
+
+def plain_reason(reason: str, sla: Any, playbook: Any, lang: str) -> tuple[str, str]:
+    """Return why a limit is not checkable on the export as a manager reads it, and what it lacks.
+
+    ``reason`` is the compliance check's (:class:`~sopcoach.analytics.compliance.Compliance`
+    ``checks.reason``): what is missing, then how a mapping supplies it
+    (:func:`~sopcoach.analytics.compliance.supply_hint`). The mapping's part is cut off (the
+    page says it once, under the table: :func:`missing_data_note`) and event and stage ids read
+    as words (``needs_confirmed`` -> "需求确认" / "needs confirmed").
+
+    Returns
+    -------
+    (str, str)
+        The reason, and the SLA event or input the export lacks (``""`` when the reason names none).
+    """
+    need = ""
+    for candidate in (sla.start_event, sla.end_event, "email_direction"):
+        hint = supply_hint(candidate, lang)
+        if reason.endswith(hint):
+            need, reason = candidate, reason[:-len(hint)].rstrip()
+            break
+    words = {ev: event_label(ev, lang) for ev in (sla.start_event, sla.end_event)}
+    words.update({st.id: st.name.get(lang) for st in playbook.stages})
+    space = "" if lang == "en" else r"\s?"  # Chinese text spaces an id off; the quotes replace the spaces
+    for key, label in words.items():
+        quoted = t(f"「{label}」", f"'{label}'", lang).replace("\\", "\\\\")  # a replacement template
+        pattern = rf"{space}'?(?<![A-Za-z0-9_]){re.escape(key)}(?![A-Za-z0-9_])'?{space}"
+        reason = re.sub(pattern, quoted, reason)
+    return reason, need
+
+
+def missing_data_note(sop: pd.DataFrame, lang: str | None = None) -> str:
+    """Return one note, in a manager's words, on the limits the export cannot check and how to get them checked.
+
+    ``sop`` is :attr:`CaseStudy.sop`; its ``help`` column names what each such limit lacks. "" when
+    every limit could be judged.
+    """
+    lang = lang or current_lang()
+    if "help" not in sop.columns:
+        return ""
+    lacking = sop[sop["help"] != ""]
+    if not len(lacking):
+        return ""
+    needs = list(dict.fromkeys(lacking["help"]))
+    events = [t(f"「{event_label(e, lang)}」", f"'{event_label(e, lang)}'", lang) for e in needs if e != "email_direction"]
+    parts = [t("这份导出没有记录以下事项的时间：" + "、".join(events), "this export does not record when these "
+               "happened: " + ", ".join(events), lang)] if events else []
+    if "email_direction" in needs:
+        parts.append(t("没有标明邮件是收到还是发出", "it does not say whether each e-mail was received or sent", lang))
+    n = lacking["sla"].nunique()
+    return t(f"有 {n} 项时限无法检查：{'；'.join(parts)}。请负责 CRM 导出的同事在导入设置中补上这些记录"
+             "（例如阶段变更历史，或每个事项的日期列），下次复盘就能检查这些时限。",
+             f"{n} limits could not be checked: {'; '.join(parts)}. Ask whoever looks after the CRM export to add "
+             "these records to its import settings (the stage-change history, or a date column for each step), and "
+             "the next review will check these limits.", lang)
 
 
 def discussion_prompts(deal: pd.Series, deviations: pd.DataFrame, stages: pd.DataFrame,
@@ -508,6 +654,9 @@ def draft_question(cs: CaseStudy, index: int, playbook: Any, bank: Any = None, *
     start, due, end = (_fmt_local(_ts(d.get(k)), tz) for k in ("start", "due", "end"))
     owner = d.get("owner") if isinstance(d.get("owner"), str) else None
     who = {"zh-CN": f"（负责人：{owner}）" if owner else "", "en": f" (owner: {owner})" if owner else ""}
+    deal_name = _text(cs.deal.get("name"))  # the deal by its CRM name, its id in brackets
+    deal = ({"zh-CN": f"商机「{deal_name}」（{cs.deal_id}）", "en": f"Deal '{deal_name}' ({cs.deal_id})"} if deal_name
+            else {"zh-CN": f"商机 {cs.deal_id}", "en": f"Deal {cs.deal_id}"})
     actual = {lang: dev[lang]["actual"] for lang in dev}
     explanation = {"zh-CN": f"条款「{title['zh-CN']}」：{quote['zh-CN']} 本案例中：{actual['zh-CN']}。",
                    "en": f"Clause '{title['en']}': {quote['en']} In this case: {actual['en']}."}
@@ -518,9 +667,9 @@ def draft_question(cs: CaseStudy, index: int, playbook: Any, bank: Any = None, *
         happened = ({"zh-CN": f"，实际在 {end} 完成", "en": f"; it happened at {end}"} if end
                     else {"zh-CN": "，至导出时仍未记录", "en": "; by the time of the export it was not recorded"})
         out.update(type="numeric", answer_from=f"sla.{sla.id}.value", unit=unit, scenario={
-            "zh-CN": f"商机 {cs.deal_id}{who['zh-CN']}：「{name['zh-CN']}」的计时从 {start}（{tz}）开始{happened['zh-CN']}；"
+            "zh-CN": f"{deal['zh-CN']}{who['zh-CN']}：「{name['zh-CN']}」的计时从 {start}（{tz}）开始{happened['zh-CN']}；"
                      f"实际：{actual['zh-CN']}。",
-            "en": f"Deal {cs.deal_id}{who['en']}: the clock of '{name['en']}' started at {start} ({tz}){happened['en']}; "
+            "en": f"{deal['en']}{who['en']}: the clock of '{name['en']}' started at {start} ({tz}){happened['en']}; "
                   f"actual: {actual['en']}."},
             text={"zh-CN": f"按规程，「{name['zh-CN']}」的时限是多少{unit['zh-CN'].removeprefix('个')}？",
                   "en": f"Under the SOP, what is the limit for '{name['en']}', in {unit['en']}?"})
@@ -529,9 +678,9 @@ def draft_question(cs: CaseStudy, index: int, playbook: Any, bank: Any = None, *
                            "en": explanation["en"] + f" It was due by {due}."}
     else:
         out.update(type="true_false", answer=False, scenario={
-            "zh-CN": f"商机 {cs.deal_id}{who['zh-CN']}：{dev['zh-CN']['rule']}——规程要求 {dev['zh-CN']['expected']}；"
+            "zh-CN": f"{deal['zh-CN']}{who['zh-CN']}：{dev['zh-CN']['rule']}——规程要求 {dev['zh-CN']['expected']}；"
                      f"实际 {actual['zh-CN']}。",
-            "en": f"Deal {cs.deal_id}{who['en']}: {dev['en']['rule']}: the SOP expects {dev['en']['expected']}; "
+            "en": f"{deal['en']}{who['en']}: {dev['en']['rule']}: the SOP expects {dev['en']['expected']}; "
                   f"actual {actual['en']}."},
             text={"zh-CN": "这个商机在这一点上遵守了规程。", "en": "On this point the deal kept the SOP."})
     out["explanation"] = explanation

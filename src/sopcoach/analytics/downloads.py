@@ -49,11 +49,15 @@ def report_html(rv: Review, *, playbook: Any = None, case: CaseStudy | None = No
 def case_study_html(cs: CaseStudy, playbook: Any) -> str:
     """Return one deal's case study as a self-contained HTML page (seed:3.3.2).
 
-    The deal, the timeline chart (PNG data URI), each stage with its time limits, working-day
-    duration and verdict, the deviations with the clause they break (title and text; the ``seed:``
+    The deal by its name and customer (ids as a small note), its stage as the SOP names it (the
+    CRM's own value noted where it differs), the timeline chart (PNG data URI), each stage with its
+    time limits, working-day duration and verdict, one note on the limits the export cannot check
+    (:func:`~sopcoach.analytics.case_study.missing_data_note`), the deviations with the clause they break (title and text; the ``seed:``
     reference stays in the data, not on the page), the discussion prompts and the events. Every
     value is escaped (Jinja2 autoescape).
     """
+    from .case_study import crm_note, deal_words, missing_data_note, stage_words  # noqa: PLC0415 - needs the CRM reader
+
     lang = cs.lang
     tr = functools.partial(t, lang=lang)
     sop = cs.sop
@@ -75,18 +79,18 @@ def case_study_html(cs: CaseStudy, playbook: Any) -> str:
                              headers={"local_time": column_label("local_time", lang, cs.timezone),
                                       **{c: column_label(c, lang) for c in report.TIMELINE_SHOWN}})
     d = cs.deal
-
-    def text(column: str) -> str:
-        v = d.get(column)
-        return "—" if v is None or (not isinstance(v, str) and pd.isna(v)) else str(v)
-
-    info = {k: text(k) for k in ("owner", "account", "tier", "stage_raw")}
+    words = deal_words(d, cs.deal_id, lang)
+    stage, raw = stage_words(playbook, d.get("stage"), d.get("stage_raw"), lang)
+    tier = d.get("tier")
+    info = {"title": words["title"], "ids": words["ids"], "owner": words["owner"] or "—",
+            "customer": words["customer"] or "—", "tier": "—" if tier is None or pd.isna(tier) else str(tier),
+            "stage": stage, "crm_stage": crm_note(raw, lang)}
     info["outcome"] = {"won": tr("赢单", "won"), "lost": tr("丢单", "lost")}.get(str(d.get("outcome")), tr("进行中", "open"))
     amount = d.get("amount")
     info["amount"] = "—" if amount is None or pd.isna(amount) else f"{float(amount):,.0f} {cs.currency or ''}".rstrip()
     return report.TEMPLATES.get_template("case_study.html").render(
         t=tr, lang=lang, cs=cs, chart=chart, sop=rows, events=events,
-        deal=info,
+        deal=info, sep=tr("：", ": "), missing=missing_data_note(sop, lang),
         deviations=list(cs.deviations.itertuples()), prompts=cs.prompts, print_css=Markup(PRINT_CSS),
         not_checked=not cs.checked)
 
@@ -124,9 +128,12 @@ def review_tables(rv: Review, cs: CaseStudy | None = None) -> list[DownloadTable
     out += [DownloadTable(f"by-{g}", names.get(g, g), df) for g, df in rv.by.items()]
     out.append(DownloadTable("quality", tr("数据质量", "Data quality"), rv.quality.summary))
     if cs is not None:
-        out.append(DownloadTable("case-sop", tr(f"案例 {cs.deal_id}：对照SOP", f"Case {cs.deal_id}: against the SOP"),
-                                 cs.sop.drop(columns=["phase", "verdict"])))
-        out.append(DownloadTable("case-events", tr(f"案例 {cs.deal_id}：事件", f"Case {cs.deal_id}: events"),
+        from .case_study import deal_words  # noqa: PLC0415 - needs the CRM reader
+
+        name = deal_words(cs.deal, cs.deal_id, lang)["title"]
+        out.append(DownloadTable("case-sop", tr(f"案例 {name}：对照SOP", f"Case {name}: against the SOP"),
+                                 cs.sop.drop(columns=["phase", "verdict", "help"], errors="ignore")))
+        out.append(DownloadTable("case-events", tr(f"案例 {name}：事件", f"Case {name}: events"),
                                  cs.timeline.drop(columns=["timestamp"])))
     return out
 

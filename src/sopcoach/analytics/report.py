@@ -35,7 +35,7 @@ if TYPE_CHECKING:  # for annotations only: the trainer pages use html_table with
 
 __all__ = ["KpiCard", "Table", "bottleneck_html", "cell_text", "chart_cycle", "chart_funnel", "chart_timeline",
            "chart_trend", "gap_html", "gap_of", "html_table", "kpi_cards", "kpi_cards_html", "populations_note",
-           "problem_summary_html", "render_html"]
+           "problem_summary_html", "render_html", "timeline_figure"]
 
 #: The templates of this module (package data, see ``pyproject.toml``); a text is escaped unless it is Markup.
 TEMPLATES = jinja2.Environment(
@@ -477,32 +477,74 @@ def chart_trend(rv: Review) -> bytes:
 
 
 def chart_timeline(cs: CaseStudy, playbook: Any, lang: str | None = None) -> bytes:
-    """Draw a deal's events against the SOP stages, deviations in red, as PNG bytes."""
+    """Draw a deal's events against the SOP stages (:func:`timeline_figure`) as PNG bytes."""
+    return _figure_png(timeline_figure(cs, playbook, lang))
+
+
+def timeline_figure(cs: CaseStudy, playbook: Any, lang: str | None = None) -> Any:
+    """Return a matplotlib Figure of a deal's events against the SOP stages: events as dots, deviations as
+    red crosses, each broken limit's due time as a dashed red line.
+
+    The time axis (naive local times of the playbook's zone) spans the deal's own events and due
+    times with a margin (a twentieth of the span, at least a day each side); the legend, above the
+    plot, shows each mark the chart uses and only those. The caller closes the figure
+    (:func:`chart_timeline` does).
+    """
     plt = _plt()
+    from matplotlib import dates as mdates  # noqa: PLC0415 - with matplotlib, only when a chart is drawn
+    from matplotlib.lines import Line2D  # noqa: PLC0415
+
     lang = lang or current_lang()
+    tz = playbook.calendar.timezone
     tl = cs.timeline
     names = [s.name.get(lang) for s in playbook.stages]
     # the outcome (won, lost) and any stage outside the playbook get rows above the SOP stages
-    names += sorted({str(s) for s in tl["stage"].dropna()} - set(names))
+    names += sorted({str(s) for s in tl["stage"].dropna() if s} - set(names))
     pos = {n: i for i, n in enumerate(names)}
-    fig, ax = plt.subplots(figsize=(8, 3))
+    fig, ax = plt.subplots(figsize=(8, 3.2))
+    handles = []
+    moments: list[pd.Timestamp] = []
     if len(tl):
-        x = tl["timestamp"].dt.tz_convert(playbook.calendar.timezone).dt.tz_localize(None)
-        y = [pos.get(s, -0.5) for s in tl["stage"]]
-        dev = tl["deviation"] != ""
-        ax.scatter(x[~dev], np.array(y)[~dev.to_numpy()], s=18, color="#4a7bb7", label=t("记录", "event", lang))
-        ax.scatter(x[dev], np.array(y)[dev.to_numpy()], s=60, color="#c0392b", marker="X",
-                   label=t("偏离SOP", "deviation", lang))
-        ax.legend(fontsize=8, loc="lower right")
-    for d in cs.deviations.itertuples():
-        if pd.notna(d.due):
-            ax.axvline(d.due.tz_convert(playbook.calendar.timezone).tz_localize(None), color="#c0392b",
-                       alpha=0.3, linestyle="--")
+        x = tl["timestamp"].dt.tz_convert(tz).dt.tz_localize(None)
+        y = np.array([pos.get(s, -0.5) for s in tl["stage"]])
+        dev = (tl["deviation"] != "").to_numpy()
+        moments += list(x)
+        if (~dev).any():
+            ax.scatter(x[~dev], y[~dev], s=18, color="#4a7bb7", zorder=3)
+            handles.append(Line2D([], [], linestyle="", marker="o", markersize=5, color="#4a7bb7",
+                                  label=t("记录", "event", lang)))
+        if dev.any():
+            ax.scatter(x[dev], y[dev], s=60, color="#c0392b", marker="X", zorder=4)
+            handles.append(Line2D([], [], linestyle="", marker="X", markersize=8, color="#c0392b",
+                                  label=t("偏离SOP", "deviation", lang)))
+    dues = [d.tz_convert(tz).tz_localize(None) for d in cs.deviations.get("due", pd.Series(dtype=object)).dropna()]
+    for due in dues:
+        ax.axvline(due, color="#c0392b", alpha=0.4, linestyle="--", zorder=1)
+    if dues:
+        moments += dues
+        handles.append(Line2D([], [], color="#c0392b", alpha=0.4, linestyle="--",
+                              label=t("时限截止", "limit due", lang)))
+    if moments:
+        lo, hi = min(moments), max(moments)
+        margin = max((hi - lo) / 20, pd.Timedelta(days=1))
+        ax.set_xlim(lo - margin, hi + margin)
+        locator = mdates.AutoDateLocator(minticks=3, maxticks=8)
+        ax.xaxis.set_major_locator(locator)
+        if lang == "en":
+            ax.xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator))
+        else:  # Chinese dates, not English month abbreviations
+            ax.xaxis.set_major_formatter(mdates.ConciseDateFormatter(
+                locator, formats=["%Y年", "%m月", "%m月%d日", "%H:%M", "%H:%M", "%S.%f"],
+                zero_formats=["", "%Y年", "%m月", "%m月%d日", "%H:%M", "%H:%M"],
+                offset_formats=["", "%Y年", "%Y年%m月", "%Y年%m月%d日", "%Y年%m月%d日", "%Y年%m月%d日 %H:%M"]))
+    if handles:  # above the plot, so it never covers a mark
+        ax.legend(handles=handles, fontsize=8, loc="lower left", bbox_to_anchor=(0, 1.02), ncol=len(handles),
+                  frameon=False)
     ax.set_yticks(range(len(names)), names)
     ax.set_ylim(-1, len(names))
-    fig.autofmt_xdate()
     ax.spines[["top", "right"]].set_visible(False)
-    return _figure_png(fig)
+    fig.tight_layout()
+    return fig
 
 
 # ----------------------------------------------------------------------------------- report
