@@ -292,3 +292,21 @@ def test_loading_reports_each_file_as_it_is_read(exports, playbook):
     app.progress.observe(lambda ch: seen.append(ch["new"]), names="value")
     app.load_button.click()
     assert app.progress.max == len(app.data.files) and seen and max(seen) == len(app.data.files)
+
+
+def test_the_table_picker_starts_on_the_first_table_so_the_xlsx_button_always_makes_one(exports, playbook):
+    """After Analyse the table picker shows the first table (never an empty pick): pressing "Make Excel" at once
+    offers that table; a table picked before stays picked when the review is analysed again."""
+    root, _ = exports
+    app = build(root, lang="en", playbook=playbook)
+    app.export.value = str(root / "acme-2025")
+    app.load_button.click()
+    app.analyse_button.click()
+    first = app.table_pick.options[0][1]
+    assert app.table_pick.value == first == "funnel"
+    app.xlsx_button.click()
+    name, _ = _download(app.downloads.value)
+    assert name.endswith("-funnel.xlsx") and "Choose a table" not in app.status.value
+    app.table_pick.value = "quality"
+    app.analyse_button.click()
+    assert app.table_pick.value == "quality"

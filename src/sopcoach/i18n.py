@@ -178,6 +178,27 @@ def _in_zone(moment: datetime, timezone: str) -> datetime:
     return moment.astimezone(ZoneInfo(timezone))
 
 
+#: IANA time zone -> (zh-CN, en) as people name it ("北京时间"); any other zone reads "<zone> 时间" / "<zone> time"
+ZONE_WORDS = {
+    "Asia/Shanghai": ("北京时间", "Beijing time"), "Asia/Chongqing": ("北京时间", "Beijing time"),
+    "Asia/Hong_Kong": ("香港时间", "Hong Kong time"), "Asia/Taipei": ("台北时间", "Taipei time"),
+    "Asia/Singapore": ("新加坡时间", "Singapore time"), "Asia/Tokyo": ("东京时间", "Tokyo time"),
+    "Europe/London": ("伦敦时间", "London time"), "Europe/Berlin": ("柏林时间", "Berlin time"),
+    "America/New_York": ("纽约时间", "New York time"), "America/Los_Angeles": ("洛杉矶时间", "Los Angeles time"),
+    "UTC": ("协调世界时（UTC）", "UTC"), "Etc/UTC": ("协调世界时（UTC）", "UTC"),
+}
+
+
+def zone_words(timezone: str, lang: str | None = None) -> str:
+    """Return a time zone as people name it in ``lang``.
+
+    >>> zone_words("Asia/Shanghai", "zh-CN"), zone_words("Asia/Shanghai", "en"), zone_words("Africa/Cairo", "en")
+    ('北京时间', 'Beijing time', 'Africa/Cairo time')
+    """
+    zh, en = ZONE_WORDS.get(timezone, (f"{timezone} 时间", f"{timezone} time"))
+    return t(zh, en, lang)
+
+
 def local_time(moment: datetime, timezone: str) -> str:
     """Return an aware moment as day and time in the company's time zone, ``YYYY-MM-DD HH:MM``.
 
