@@ -91,8 +91,9 @@ def test_salesforce_first_proposal_runs_on_opportunity_history(salesforce, pbm):
     row = comp.checks.loc["sla:first_proposal"]
     assert len(start) == 7
     assert (row["status"], row["instances"], row["breaches"]) == ("checked", len(start), breaches)
-    assert "proposal_sent = entering quotation" in row["inferred"]
-    assert "needs_confirmed = entering solution_demo" in row["inferred"]
+    assert "'proposal sent' = entering Quotation (set in the import mapping)" in row["inferred"]
+    assert "'needs confirmed' = entering Solution demo (the stage's entry criterion)" in row["inferred"]
+    assert "_" not in row["inferred"] and "derive" not in row["inferred"]  # in words, no mapping key
     assert set(comp.findings.loc[comp.findings["check"] == "sla:first_proposal", "deal_id"]) <= set(start.index)
 
 
@@ -211,7 +212,7 @@ def test_analyze_and_the_report_show_the_case_count_and_the_inferred_legend(tmp_
     out = capsys.readouterr().out
     line = next(x for x in out.splitlines() if x.strip().startswith("First proposal:"))
     assert "7 deviations / 7 checked" in line and "inferred from stage changes" in line
-    assert "proposal_sent = entering quotation (the mapping&#39;s derive)" in report.read_text(encoding="utf-8")
+    assert "&#39;proposal sent&#39; = entering Quotation (set in the import mapping)" in report.read_text(encoding="utf-8")
 
 
 def test_a_status_outside_done_planned_cancelled_is_refused(tmp_path, pbm):
@@ -263,7 +264,7 @@ def test_zoho_first_contact_runs_from_calls_and_meetings(zoho, pb_2018):
     assert (row["status"], row["instances"], row["breaches"]) == ("checked", cases, late + missing)
     verdicts = comp.findings.loc[comp.findings["check"] == "sla:first_contact", "verdict"].value_counts()
     assert (verdicts.get("late", 0), verdicts.get("missing", 0)) == (late, missing) and late > 0
-    assert "first_contact_made = the first outbound call, e-mail or meeting" in row["inferred"]
+    assert "'first contact made' = the first outbound call, e-mail or meeting" in row["inferred"]
     assert [c for c, s in status(comp).items() if s == "checked"] == ["sla:first_contact"]
 
 

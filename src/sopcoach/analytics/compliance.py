@@ -361,17 +361,19 @@ def derived_events(data: CrmData) -> dict[str, tuple[str, str]]:
     return out
 
 
-def _inferred_note(events: tuple[str, ...], derived: dict[str, tuple[str, str]], lang: str) -> str:
-    """The legend of a check whose events are inferred from stage changes ("" when none is)."""
+def _inferred_note(events: tuple[str, ...], derived: dict[str, tuple[str, str]], playbook: Any, lang: str) -> str:
+    """The legend of a check whose events are inferred from stage changes ("" when none is), in words:
+    each event and stage by name, and whether the stage's entry criterion or the import mapping says so."""
     parts = []
     for e in dict.fromkeys(events):
         if e in derived:
             stage, origin = derived[e]
-            parts.append(t(f"{e} = 进入 {stage} 阶段（" + ("process.yaml 的阶段准入条件" if origin == "process"
-                                                       else "映射的 derive") + "）",
-                           f"{e} = entering {stage} (" + ("the stage's entry criterion in process.yaml"
-                                                         if origin == "process" else "the mapping's derive") + ")",
-                           lang))
+            name = _stage_name(playbook, stage, lang)
+            parts.append(t(f"“{event_label(e, lang)}”= 进入“{name}”阶段（" + ("该阶段的准入条件" if origin == "process"
+                                                                        else "导入映射的设定") + "）",
+                           f"'{event_label(e, lang)}' = entering {name} (" + (
+                               "the stage's entry criterion" if origin == "process" else "set in the import mapping")
+                           + ")", lang))
     if not parts:
         return ""
     return t("推断：由阶段变更得出，", "inferred from stage changes: ", lang) + t("；", "; ", lang).join(parts)
@@ -829,16 +831,17 @@ def _inferred_column(chk: pd.DataFrame, playbook: Any, derived: dict[str, tuple[
     out = []
     for cid, status in chk["status"].items():
         evs = events.get(str(cid), ())
-        note = _inferred_note(evs, derived, lang) if status == "checked" else ""
+        note = _inferred_note(evs, derived, playbook, lang) if status == "checked" else ""
         if status == "checked" and first_contact and "first_contact_made" in evs:
             note += (t("；", "; ", lang) if note else "") + t(
-                "推断：首次接触 = 第一次主动的电话、邮件或拜访", "inferred: first_contact_made = the first outbound "
-                "call, e-mail or meeting", lang)
+                "推断：“首次接触”= 第一次主动的电话、邮件或拜访", "inferred: 'first contact made' = the first "
+                "outbound call, e-mail or meeting", lang)
         if status == "checked" and cid == "authority" and derived.get("quote_sent", ("", ""))[1] == "mapping" \
                 and not (ev["milestone"] == "quote_sent").any():
-            note = t(f"推断：报价 = 进入 {derived['quote_sent'][0]} 阶段的阶段变更及其金额（映射的 derive）",
-                     f"inferred: quotes = the stage changes entering {derived['quote_sent'][0]}, with their amount "
-                     "(the mapping's derive)", lang)
+            name = _stage_name(playbook, derived["quote_sent"][0], lang)
+            note = t(f"推断：报价 = 进入“{name}”阶段的阶段变更及其金额（导入映射的设定）",
+                     f"inferred: quotes = the stage changes entering {name}, with their amount "
+                     "(set in the import mapping)", lang)
         out.append(note)
     return out
 
