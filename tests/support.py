@@ -8,10 +8,13 @@ import shutil
 import signal
 import subprocess
 import sys
+import time
 from datetime import datetime, timedelta, timezone
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+
+import pytest
 
 from sopcoach.certification.itemstats import simulated_response
 
@@ -59,6 +62,18 @@ class FakeClock:
     def advance(self, **kwargs: float) -> None:
         self.now += timedelta(**kwargs)
 
+
+
+def poll(condition: Callable[[], Any], timeout: float, what: str, every: float = 0.25) -> Any:
+    """Return the first truthy value of ``condition()`` within ``timeout`` seconds; fail otherwise."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = condition()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            pytest.fail(f"not within {timeout:.0f} s: {what}")
+        time.sleep(every)
 
 
 def run_sopcoach(args, home: Path, timeout: float = 180, **env: str) -> subprocess.CompletedProcess:
@@ -273,3 +288,45 @@ def day_first_close_dates(export: Path, folder: Path) -> int:
                 count += 1
         return count
     return copy_export_editing_deals(export, folder, edit)
+
+
+class UploadBrowser:
+    """Plays the page's side of the upload protocol against a
+    :class:`~sopcoach.ui.chunked_upload.ChunkedUpload`, recording the kernel's answers and completed uploads."""
+
+    def __init__(self, upload: Any):
+        self.upload = upload
+        self.answers: list[dict] = []
+        self.completed: list[list[Path]] = []
+        upload.send = lambda content, buffers=None: self.answers.append(content)  # type: ignore[method-assign]
+        handler = upload._complete  # the app's own handler still runs
+
+        def completed(paths: list[Path]) -> None:
+            self.completed.append(paths)
+            if handler is not None:
+                handler(paths)
+
+        upload.on_complete(completed)
+
+    def upload_files(self, batch: str, files: list[Path]) -> None:
+        """Begin ``batch`` with ``files`` and send them whole."""
+        self.begin(batch, [(p.name, p.stat().st_size) for p in files])
+        for i, p in enumerate(files):
+            self.send_file(batch, i, p.read_bytes())
+
+    def begin(self, batch: str, files: list[tuple[str, int]]) -> None:
+        self.upload._on_msg(self.upload, {"type": "begin", "batch": batch,
+                                          "files": [{"name": n, "size": s} for n, s in files]}, [])
+
+    def chunk(self, batch: str, index: int, offset: int, data: bytes) -> None:
+        self.upload._on_msg(self.upload, {"type": "chunk", "batch": batch, "index": index, "offset": offset},
+                            [memoryview(data)])
+
+    def send_file(self, batch: str, index: int, data: bytes) -> None:
+        """Send ``data`` as file ``index`` of ``batch`` in slices of the upload's ``chunk_bytes``."""
+        step = self.upload.chunk_bytes
+        for offset in range(0, len(data), step):
+            self.chunk(batch, index, offset, data[offset:offset + step])
+
+    def kinds(self) -> list[str]:
+        return [a["type"] for a in self.answers]

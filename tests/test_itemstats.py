@@ -264,3 +264,19 @@ def test_records_give_the_same_figures_as_the_matrix(records, bank, blueprint, c
     assert positions.to_numpy().tolist() == MATRIX.to_numpy().tolist()
     out = analyse(resp, bank)
     assert out.test.loc["mean", "value"] == pytest.approx(100 * (26 + 14 / 6) / 30)
+
+
+def test_a_template_stem_reads_without_placeholders(bank):
+    """A template question's row pools its variants: its stem is marked as a template and says "…" where
+    each attempt's own value stands, never ``{{kpi_name}}``; a fixed question keeps its stem."""
+    from sopcoach.certification.itemstats import question_stem
+    templates = [q for q in bank.questions.values() if q.is_template]
+    assert templates, "the bank has template questions"
+    for q in templates:
+        for lang, mark in (("zh-CN", "〔模板题〕"), ("en", "[template] ")):
+            stem = question_stem(q, lang)
+            assert stem.startswith(mark) and "{{" not in stem and "}}" not in stem
+    kpi = next(q for q in templates if "{{kpi_name}}" in q.text.zh_CN)
+    assert question_stem(kpi, "zh-CN") == "〔模板题〕" + kpi.text.zh_CN.replace("{{kpi_name}}", "…")
+    fixed = next(q for q in bank.questions.values() if not q.is_template)
+    assert question_stem(fixed, "en") == fixed.text.en

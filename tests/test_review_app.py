@@ -1,16 +1,16 @@
 """The monthly review app: it only displays what analytics computes, and forwards clicks."""
 from __future__ import annotations
 
-import datetime
 import html
 import json
 import re
 
 import pytest
 
+from sopcoach.errors import ConfigError
 from sopcoach.crm.simulate import simulate
 from sopcoach.ui.review_app import ALL, DEMO, UPLOAD, build, list_exports, monthly_review
-from support import ROOT, day_first_close_dates
+from support import ROOT, UploadBrowser, day_first_close_dates
 
 NOTEBOOK = ROOT / "notebooks" / "review" / "monthly_review.ipynb"
 
@@ -105,16 +105,53 @@ def test_case_study_quotes_the_clause_and_asks_questions(analysed, playbook):
 
 
 def test_uploaded_files_are_read(exports, playbook):
-    """Uploaded CSV files (bytes, with a BOM) are read like files on disk."""
+    """Files uploaded in chunks (CSV with a BOM) become the chosen export and are read like files on disk."""
     _, sim = exports
     app = build(exports[0], lang="en", playbook=playbook)
-    app.export.value = UPLOAD
+    app.upload.chunk_bytes = 64 * 1024
     app.source.value = "simulated"
-    app.upload.value = tuple({"name": p.name, "type": "text/csv", "size": p.stat().st_size,
-                              "content": memoryview(p.read_bytes()), "last_modified": datetime.datetime.now()}
-                             for p in sim.files)
+    browser = UploadBrowser(app.upload)
+    browser.upload_files("b1", list(sim.files))
+    assert app.export.value == UPLOAD
+    assert re.fullmatch(rf"Uploaded {len(sim.files)} files \([\d.]+ MB\): click Load\.", html.unescape(
+        re.sub("<[^>]+>", "", app.status.value)))
+    assert [p.name for p in app.upload.paths] == [p.name for p in sim.files]
     app.load_button.click()
     assert "Read 120 deals" in app.status.value
+
+
+def test_an_interrupted_upload_keeps_the_loaded_export(exports, playbook):
+    """Stopping an upload half-way leaves the export already read in place, and the status line says so."""
+    _, sim = exports
+    app = build(exports[0], lang="en", playbook=playbook)
+    app.upload.chunk_bytes = 64 * 1024
+    app.source.value = "simulated"
+    browser = UploadBrowser(app.upload)
+    browser.upload_files("b1", list(sim.files))
+    app.load_button.click()
+    data = app.data
+    first = sim.files[0]
+    browser.begin("b2", [(first.name, first.stat().st_size)])
+    browser.chunk("b2", 0, 0, first.read_bytes()[:1000])
+    app.upload._on_msg(app.upload, {"type": "cancel", "batch": "b2"}, [])
+    assert app.data is data and not app.analyse_button.disabled
+    assert "Upload stopped: this upload is incomplete and not used" in html.unescape(app.status.value)
+    assert "The export already loaded and the files of the last complete upload are unchanged" in html.unescape(
+        app.status.value)
+    app.load_button.click()  # the last complete upload is still there
+    assert "Read 120 deals" in app.status.value
+
+
+def test_upload_limit_comes_from_the_environment(exports, playbook, monkeypatch):
+    """SOPCOACH_UPLOAD_MAX_MB sets the largest file accepted; a file over it is refused with the limit named."""
+    monkeypatch.setenv("SOPCOACH_UPLOAD_MAX_MB", "2.5")
+    app = build(exports[0], playbook=playbook)
+    assert app.upload.max_bytes == 2_500_000
+    UploadBrowser(app.upload).begin("b1", [("deals.csv", 3_000_000)])
+    assert "deals.csv（3.0 MB）超过上限 2 MB" in app.status.value and app.upload.paths == []
+    monkeypatch.setenv("SOPCOACH_UPLOAD_MAX_MB", "lots")
+    with pytest.raises(ConfigError, match="SOPCOACH_UPLOAD_MAX_MB"):
+        build(exports[0], playbook=playbook)
 
 
 def test_nothing_uploaded_is_a_message_not_an_error(exports, playbook):

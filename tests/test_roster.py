@@ -118,7 +118,7 @@ def test_create_update_deactivate_and_absent(tmp_path, db_url, records, capsys):
     assert f"更新\tE1001\t王伟\t团队: 华东一组 -> 华东二组\t{second}:2" in out  # one language on the page
     assert f"停用\tE1002\t李娜\t华南二组 / 2026春\t{second}:3" in out
     assert "名单中没有（保留）\tE1003\t张敏\n" in out and "not in the roster" not in out
-    assert "合计：1 更新, 1 停用, 1 名单中没有（保留）" in out
+    assert "合计：1 更新，1 停用，1 名单中没有（保留）" in out
     assert "访问码" not in out  # nobody new: no code printed, none reissued
     by_id = {x.id: x for x in records.learners()}
     assert (by_id["E1001"].team, by_id["E1001"].cohort, by_id["E1001"].email) == ("华东二组", "2026春", "wang.wei@example.com")

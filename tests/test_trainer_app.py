@@ -152,7 +152,7 @@ def test_results_app_filters_and_downloads(sat, records, clock):
     link = re.search(r"href='data:application/vnd.openxmlformats[^;]*;base64,([^']+)'", app.downloads.value)
     rows = list(openpyxl.load_workbook(io.BytesIO(base64.b64decode(link.group(1)))).active.values)
     assert [r[0] for r in rows[1:]] == ["C", "F"]
-    assert rows[0][:3] == ("employee id", "name", "team") and "last attempt (Asia/Shanghai)" in rows[0]
+    assert rows[0][:3] == ("employee id", "name", "team") and "last attempt (Beijing time)" in rows[0]
     assert {r[rows[0].index("passed")] for r in rows[1:]} == {"yes", "no"}
     app.by.value = "attempt"
     assert len(app.table_df) == 2 and "attempt no." in app.table.value and "attempt_id" not in app.table.value
@@ -175,10 +175,10 @@ def test_results_downloads_read_as_people_read_them(sat, records, clock):
     link = re.search(r"href='data:application/vnd.openxmlformats[^;]*;base64,([^']+)'", app.downloads.value)
     rows = list(openpyxl.load_workbook(io.BytesIO(base64.b64decode(link.group(1)))).active.values)
     head = rows[0]
-    assert head[:3] == ("考试记录号", "员工编号", "姓名") and "交卷时间（Asia/Shanghai）" in head
+    assert head[:3] == ("考试记录号", "员工编号", "姓名") and "交卷时间（北京时间）" in head
     row = dict(zip(head, rows[1]))
     closed = app.table_df.iloc[0]["closed_at"]  # ISO UTC in the data
-    assert row["交卷时间（Asia/Shanghai）"] == f"{datetime.fromisoformat(closed).astimezone(ZoneInfo('Asia/Shanghai')):%Y-%m-%d %H:%M}"
+    assert row["交卷时间（北京时间）"] == f"{datetime.fromisoformat(closed).astimezone(ZoneInfo('Asia/Shanghai')):%Y-%m-%d %H:%M}"
     assert row["状态"] == "已评分" and row["通过"] in ("是", "否") and row["得分（分）"].endswith("/30")
 
 

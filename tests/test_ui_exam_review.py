@@ -101,6 +101,23 @@ def test_the_review_shows_no_key_when_the_blueprint_says_never(inst, clock):
             assert f"正确答案：{key}" not in blob
 
 
+@pytest.mark.parametrize("setting, said, unsaid", [
+    ("after_submit", "可查看每题的正确答案和解析", "不公布正确答案"),
+    ("never", "只显示得分，不公布正确答案", "可查看每题的正确答案和解析"),
+])
+def test_the_instructions_say_what_submitting_shows_from_the_blueprint(inst, clock, setting, said, unsaid):
+    """The exam's instructions table words the blueprint's ``show_correct_answers`` and ``require_lessons``
+    (the instruction text no longer repeats numbers a trainer may change)."""
+    bp = inst.blueprint.model_copy(update={"show_correct_answers": setting})
+    app = ExamApp(dataclasses.replace(inst, blueprint=bp), lang="zh-CN", clock=clock, start_timer=False,
+                  learner_id=LEARNER)
+    assert app.page is Page.INSTRUCTIONS
+    html = _states(app)
+    assert said in html and unsaid not in html
+    assert "须完成全部课程" in html
+    assert f"{bp.time_limit_minutes} 分钟" in html and "本考试共" not in html
+
+
 def test_an_open_attempt_has_no_review_and_another_learners_attempt_is_refused(inst, clock):
     """The service refuses the review of an open attempt and of someone else's; a forged request
     from the page shows nothing of it."""

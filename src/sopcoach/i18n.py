@@ -178,27 +178,6 @@ def _in_zone(moment: datetime, timezone: str) -> datetime:
     return moment.astimezone(ZoneInfo(timezone))
 
 
-#: IANA time zone -> (zh-CN, en) as people name it ("北京时间"); any other zone reads "<zone> 时间" / "<zone> time"
-ZONE_WORDS = {
-    "Asia/Shanghai": ("北京时间", "Beijing time"), "Asia/Chongqing": ("北京时间", "Beijing time"),
-    "Asia/Hong_Kong": ("香港时间", "Hong Kong time"), "Asia/Taipei": ("台北时间", "Taipei time"),
-    "Asia/Singapore": ("新加坡时间", "Singapore time"), "Asia/Tokyo": ("东京时间", "Tokyo time"),
-    "Europe/London": ("伦敦时间", "London time"), "Europe/Berlin": ("柏林时间", "Berlin time"),
-    "America/New_York": ("纽约时间", "New York time"), "America/Los_Angeles": ("洛杉矶时间", "Los Angeles time"),
-    "UTC": ("协调世界时（UTC）", "UTC"), "Etc/UTC": ("协调世界时（UTC）", "UTC"),
-}
-
-
-def zone_words(timezone: str, lang: str | None = None) -> str:
-    """Return a time zone as people name it in ``lang``.
-
-    >>> zone_words("Asia/Shanghai", "zh-CN"), zone_words("Asia/Shanghai", "en"), zone_words("Africa/Cairo", "en")
-    ('北京时间', 'Beijing time', 'Africa/Cairo time')
-    """
-    zh, en = ZONE_WORDS.get(timezone, (f"{timezone} 时间", f"{timezone} time"))
-    return t(zh, en, lang)
-
-
 def local_time(moment: datetime, timezone: str) -> str:
     """Return an aware moment as day and time in the company's time zone, ``YYYY-MM-DD HH:MM``.
 
@@ -215,3 +194,27 @@ def local_time(moment: datetime, timezone: str) -> str:
     local = _in_zone(moment, timezone)
     floor = local.replace(second=0, microsecond=0)
     return f"{floor if floor == local else floor + timedelta(minutes=1):%Y-%m-%d %H:%M}"
+
+
+#: What people in the zone call its time, where CLDR's generic name is not it ("中国时间").
+_ZONE_NAMES = {"Asia/Shanghai": ("北京时间", "Beijing time"), "Asia/Chongqing": ("北京时间", "Beijing time"),
+               "Asia/Harbin": ("北京时间", "Beijing time"), "PRC": ("北京时间", "Beijing time")}
+
+
+def zone_name(timezone: str, lang: str | None = None) -> str:
+    """Return an IANA time zone as people name its time, in ``lang``: ``北京时间``, ``Central European Time``.
+
+    China's zones read 北京时间 / Beijing time; every other zone takes CLDR's generic name (Babel),
+    e.g. ``中欧时间``; a zone CLDR does not know keeps its IANA name.
+
+    >>> zone_name("Asia/Shanghai"), zone_name("Asia/Shanghai", "en"), zone_name("Europe/Berlin", "zh-CN")
+    ('北京时间', 'Beijing time', '中欧时间')
+    """
+    lang = lang or current_lang()
+    if timezone in _ZONE_NAMES:
+        return t(*_ZONE_NAMES[timezone], lang)
+    from babel.dates import get_timezone_name  # noqa: PLC0415 - Babel's locale data loads on first use
+    try:
+        return get_timezone_name(timezone, locale="zh_Hans_CN" if lang == "zh-CN" else "en")
+    except LookupError:
+        return timezone

@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo
 
 import pandas as pd
 
-from .i18n import seed_words, t
+from .i18n import seed_words, t, zone_name
 
 #: Column name -> (zh-CN, en) label.
 COLUMNS: dict[str, tuple[str, str]] = {
@@ -242,12 +242,12 @@ def column_label(column: str, lang: str | None = None, timezone: str | None = No
     """Return the label of ``column`` in ``lang``; a moment column names the time zone it is shown in.
 
     >>> column_label("closed_at", "en", "Asia/Shanghai"), column_label("learner_id", "zh-CN")
-    ('finished (Asia/Shanghai)', '员工编号')
+    ('finished (Beijing time)', '员工编号')
     """
     zh, en = COLUMNS.get(column, (column, column))
     text = t(zh, en, lang)
     if timezone and column in MOMENTS:
-        text += t(f"（{timezone}）", f" ({timezone})", lang)
+        text += t(f"（{zone_name(timezone, 'zh-CN')}）", f" ({zone_name(timezone, 'en')})", lang)
     return text
 
 

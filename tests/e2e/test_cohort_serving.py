@@ -21,7 +21,7 @@ import psutil
 import pytest
 from learner_servers import LearnerServer
 from support import (CHROMIUM, CHROMIUM_ARGS, NOT_LOOPBACK, ROOT, complete_lessons, correct_response,
-                     installation_at, learner_env)
+                     installation_at, learner_env, poll)
 
 from sopcoach.certification.exam import attempt_question, draw
 from sopcoach.config import Installation
@@ -43,18 +43,6 @@ BANNER_MS = 40_000
 REACTION_S = 15.0
 LONG_QUESTION = "tc-allowed-uses"
 LONG_OPTION = "b"  # quizzes/bank/tools_confidentiality.yaml, the option that used to end in "…"
-
-
-def poll(condition: Callable[[], Any], timeout: float, what: str, every: float = 0.25) -> Any:
-    """Return the first truthy value of ``condition()`` within ``timeout`` seconds; fail otherwise."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = condition()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            pytest.fail(f"not within {timeout:.0f} s: {what}")
-        time.sleep(every)
 
 
 @pytest.fixture(scope="module")

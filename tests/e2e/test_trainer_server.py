@@ -20,7 +20,7 @@ from sopcoach.certification.exam import attempt_question
 from sopcoach.content.playbook import load_playbook
 from sopcoach.content.quizbank import load_bank
 from sopcoach.i18n import shown
-from support import raise_supervisor_limit
+from support import poll, raise_supervisor_limit
 from trainer_servers import Trainer, serve_trainer
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -233,8 +233,13 @@ def test_trainer_home_leads_to_each_page_in_either_language(trainer: Trainer, co
     assert page.evaluate("document.fonts.check('16px \"Font Awesome 5 Free\"')") or \
         page.locator("link[href*='voila/fontawesome/css/all.min.css']").count() == 1
     assert contexts.blocked == []
+    kernel = KERNEL_ID.search(page.content()).group(1)
     page.locator(".sopcoach-trainer-home").click()
     expect(page.get_by_role("heading", name="Trainer home")).to_be_visible(timeout=60_000)
+    # the page left behind stops its kernel at once (its shutdown beacon carries the _xsrf cookie)
+    poll(lambda: f"Kernel shutdown: {kernel}" in trainer.log.read_text(errors="replace"), 30,
+         f"the results page's kernel {kernel} stops when the page is left")
+    assert "'_xsrf' argument missing" not in trainer.log.read_text(errors="replace")
 
 
 def test_monthly_review_in_chromium(trainer: Trainer, page, artifacts) -> None:

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 from markupsafe import Markup
 
-from ..i18n import t
+from ..i18n import t, zone_name
 from ..labels import UNITS, VALUES, column_label, source_words
 from . import report
 
@@ -218,7 +218,7 @@ def table_xlsx(df: pd.DataFrame, sheet: str, lang: str, *, timezone: str = "UTC"
     for j, c in enumerate(columns, start=1):
         label = column_label(c, lang, timezone if c in tz_named else None)
         if c in tz_named and label == column_label(c, lang):
-            label += t(f"（{timezone}）", f" ({timezone})", lang)
+            label += t(f"（{zone_name(timezone, lang)}）", f" ({zone_name(timezone, lang)})", lang)
         cell = ws.cell(row=first, column=j, value=label)
         cell.font = Font(bold=True)
     row_units = df.attrs.get("units", {})

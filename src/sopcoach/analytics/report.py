@@ -22,7 +22,7 @@ import pandas as pd
 from markupsafe import Markup
 
 from ..crm.problems import summary_lines
-from ..i18n import current_lang, local_time, t, zone_words
+from ..i18n import current_lang, local_time, t, zone_name
 from ..tables import LOADER as TABLE_LOADER
 from ..tables import Table as _Table
 from ..tables import render as render_table
@@ -636,12 +636,12 @@ def time_in_stage_note(pr: PipelineReport) -> str:
 
 def as_of_words(rv: Review) -> str:
     """The moment compliance is judged at, as people read it: ``2026-03-31 16:00（北京时间）`` in the
-    playbook's time zone (:func:`sopcoach.i18n.local_time`); "—" when the export has no date."""
+    playbook's time zone (:func:`sopcoach.i18n.local_time`, :func:`sopcoach.i18n.zone_name`); "—" without a date."""
     moment = rv.compliance.as_of
     if moment is None or pd.isna(moment):
         return "—"
     when = local_time(pd.Timestamp(moment).to_pydatetime(), rv.timezone)
-    return t(f"{when}（{zone_words(rv.timezone, 'zh-CN')}）", f"{when} ({zone_words(rv.timezone, 'en')})", rv.lang)
+    return t(f"{when}（{zone_name(rv.timezone, 'zh-CN')}）", f"{when} ({zone_name(rv.timezone, 'en')})", rv.lang)
 
 
 def render_html(rv: Review, *, case: CaseStudy | None = None, playbook: Any = None,

@@ -89,6 +89,7 @@ import pandas as pd
 
 from ..analytics.funnel import wilson_interval
 from ..i18n import t
+from ..content.quizbank import FACT
 from ..records.models import utcnow
 
 #: Responses (per question) or attempts (per test) below which a figure is marked tentative.
@@ -569,7 +570,7 @@ def analyse(responses: Responses, bank: Any = None, playbook: Any = None, which:
         items.insert(0, "section", [names.get(bank[q].section, bank[q].section) if q in bank.questions else ""
                                     for q in items.index])
         items.insert(1, "clauses", [list(bank[q].clauses) if q in bank.questions else [] for q in items.index])
-        items.insert(0, "text", [bank[q].text.get(lang) if q in bank.questions else "" for q in items.index])
+        items.insert(0, "text", [question_stem(bank[q], lang) if q in bank.questions else "" for q in items.index])
         # a template's row pools every variant drawn of it: how many distinct ones (0: a fixed question)
         items["variants"] = pd.Series({q: responses.variants.get(q, 0) for q in items.index}, dtype="int64")
     test = exam_statistics(responses.totals, responses.slots)
@@ -577,6 +578,19 @@ def analyse(responses: Responses, bank: Any = None, playbook: Any = None, which:
                           _val(test, "alpha"), _val(test, "sd"))
     clauses = clause_summary(responses.marks, responses.max_marks, qclauses, info)
     return ItemAnalysis(which, len(responses.totals), items, test, cut, clauses)
+
+
+def question_stem(q: Any, lang: str | None = None) -> str:
+    """Return a question's stem in ``lang`` as the item analysis names it.
+
+    A template question's stem has a placeholder per drawn value (``{{kpi_name}}``); its row pools
+    every variant, so the stem reads with "…" for each placeholder and is marked as a template:
+    ``〔模板题〕按规程的公式，本月的…是百分之多少？``.
+    """
+    text = q.text.get(lang)
+    if not q.is_template:
+        return text
+    return t("〔模板题〕", "[template] ", lang) + FACT.sub("…", text)
 
 
 def _val(df: pd.DataFrame, figure: str) -> float | None:

@@ -87,7 +87,7 @@ def enroll_roster(args: argparse.Namespace) -> int:
         else:
             detail = " / ".join(x for x in (c.team, c.cohort) if x)
         print("\t".join([t(*ACTION_TEXT[c.action]), c.learner_id, c.name, detail, where]).rstrip())
-    counts = ", ".join(f"{outcome.count(a)} {t(*ACTION_TEXT[a])}" for a in ACTIONS if outcome.count(a))
+    counts = t("，", ", ").join(f"{outcome.count(a)} {t(*ACTION_TEXT[a])}" for a in ACTIONS if outcome.count(a))
     print(t(f"合计：{counts or '无'}", f"total: {counts or 'nobody'}"))
     if outcome.count("absent"):
         print(t("名单中没有的学员保留不动；要停用他们，请加 --deactivate-missing",
@@ -151,7 +151,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     for x in demo.learners.values():
         stages[x["stage"]] = stages.get(x["stage"], 0) + 1
     home = args.settings.home
-    print(t(f"演示批次：{len(demo.learners)} 名学员，发布版本 {', '.join(demo.releases)}",
+    print(t(f"演示批次：{len(demo.learners)} 名学员，发布版本 {'、'.join(demo.releases)}",
             f"demo cohort: {len(demo.learners)} learners, releases {', '.join(demo.releases)}"))
     print("  " + t("，", ", ").join(f"{t(*_STAGE_TEXT.get(k, (k, k)))} {v}" for k, v in sorted(stages.items())))
     print(t(f"学员端：sopcoach serve --home {home}\n  以 {demo.sign_in_as}（{demo.learners[demo.sign_in_as]['name']}）"

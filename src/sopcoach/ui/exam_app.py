@@ -24,7 +24,7 @@ from ..certification.scoring import ScoreReport, floor_percent, points_text
 from ..config import Installation
 from ..errors import (AlreadyCertified, AttemptClosed, AttemptExpired, AttemptLimitReached, AuthError, ExamError, InvalidResponse,
                       LessonsIncomplete, RecordsError, StaleAttempt, WaitRequired)
-from ..i18n import current_lang, local_day, local_time, shown, t
+from ..i18n import current_lang, local_day, local_time, shown, t, zone_name
 from ..records.models import utcnow
 from ..tables import Cell, Table, render
 from ._common import (CheckboxStyle, DescriptionStyle, ProgressStyle, ToggleButtonStyle, button, database_refusal,
@@ -109,8 +109,8 @@ def next_attempt_text(el: Eligibility, timezone: str, lang: str) -> tuple[str, s
         return "used_up", t("考试次数已用完，请联系培训负责人。", "No attempts left — contact your trainer.", lang)
     if el.open_attempt is None and el.opens_at is not None:
         opens = local_time(el.opens_at, timezone)
-        return "waiting", t(f"下次考试开放时间：{opens}（{timezone} 时间）。",
-                            f"Your next attempt opens on {opens} ({timezone} time).", lang)
+        return "waiting", t(f"下次考试开放时间：{opens}（{zone_name(timezone, lang)}）。",
+                            f"Your next attempt opens on {opens} ({zone_name(timezone, lang)}).", lang)
     return "open", t("现在可以开始考试。", "You may start the exam now.", lang)
 
 
@@ -301,7 +301,13 @@ class ExamApp:
                                                     f"at most {bp.max_attempts}, {el.attempts_left} left")),
             (self.tr("两次考试间隔", "Between attempts"),
              self.tr(f"至少 {bp.wait_between_attempts_hours.normalize():f} 小时", f"at least {bp.wait_between_attempts_hours.normalize():f} hours")),
+            (self.tr("交卷后", "After submitting"),
+             self.tr("可查看每题的正确答案和解析", "you see each question's correct answer and explanation")
+             if bp.show_correct_answers == "after_submit" else
+             self.tr("只显示得分，不公布正确答案", "you see your score; the correct answers are not shown")),
         ]
+        if bp.require_lessons:
+            rows.append((self.tr("考试前", "Before the exam"), self.tr("须完成全部课程", "every lesson is complete")))
         table = render(Table([], [[Cell(k, heads_row=True), v] for k, v in rows], css_class="sopcoach-table"))
         html = (self._home_link() + f"<p>{esc(self.tr('您好，', 'Hello, '))}{esc(self.learner_name)}</p>"
                 f"<p>{esc(shown(bp.instructions, self.lang))}</p>{table}")

@@ -15,7 +15,9 @@ logged on the server, not shown as tracebacks.
 Exports are found in ``$SOPCOACH_CRM_DIR`` (default ``crm/`` in the data home, see
 :func:`sopcoach.config.settings`; ``var/crm`` in the project folder unless ``SOPCOACH_HOME`` says otherwise):
 each sub-folder is one export, each CSV/XLSX file directly inside is one too. Files can also be
-uploaded, and a simulated demo export is always offered.
+uploaded (in chunks, with a progress bar per file: :class:`~sopcoach.ui.chunked_upload.ChunkedUpload`;
+at most ``$SOPCOACH_UPLOAD_MAX_MB`` decimal megabytes per file, default :data:`UPLOAD_MAX_MB`), and a
+simulated demo export is always offered.
 """
 from __future__ import annotations
 
@@ -43,10 +45,11 @@ from ..authoring.question_edit import DRAFTS_FILE, save_draft
 from ..labels import column_label
 from ..crm.reading import read_export
 from ..crm.simulate import simulate
-from ..errors import SopcoachError
+from ..errors import ConfigError, SopcoachError
 from ..i18n import current_lang, page_lang, t
 from ..tables import render as render_table
 from ._common import download_link, esc, log_to_server, safe, trainer_page
+from .chunked_upload import ChunkedUpload
 
 DEMO = "__demo__"
 UPLOAD = "__upload__"
@@ -74,6 +77,9 @@ CSS = """
 """
 
 
+#: The largest file accepted by the upload, in decimal megabytes, unless ``$SOPCOACH_UPLOAD_MAX_MB`` says otherwise.
+UPLOAD_MAX_MB = 1000
+
 #: most deals offered in the case-study picker (a month of a large export closes thousands)
 CASE_LIMIT = 300
 
@@ -90,6 +96,27 @@ def exports_dir() -> Path:
     if env:
         return Path(env).expanduser()
     return settings().home / "crm"
+
+
+def upload_limit_mb() -> float:
+    """Return the largest file the upload accepts, in decimal megabytes: ``$SOPCOACH_UPLOAD_MAX_MB``, else
+    :data:`UPLOAD_MAX_MB`.
+
+    Raises
+    ------
+    ConfigError
+        When ``SOPCOACH_UPLOAD_MAX_MB`` is not a positive number.
+    """
+    raw = os.environ.get("SOPCOACH_UPLOAD_MAX_MB", "").strip()
+    if not raw:
+        return UPLOAD_MAX_MB
+    try:
+        value = float(raw)
+    except ValueError:
+        value = 0
+    if not value > 0:
+        raise ConfigError(f"SOPCOACH_UPLOAD_MAX_MB must be a positive number of megabytes, not {raw!r}")
+    return value
 
 
 def list_exports(folder: Path) -> list[tuple[str, str]]:
@@ -141,7 +168,8 @@ class ReviewApp:
                                           ("Salesforce", "salesforce"), ("Zoho", "zoho"),
                                           (tr("模拟", "simulated"), "simulated")],
                                  value="", description=tr("来源", "Source"), layout=w.Layout(width="260px"))
-        self.upload = w.FileUpload(accept=".csv,.xlsx", multiple=True, description=tr("上传", "Upload"))
+        self.upload = ChunkedUpload(self.lang, accept=".csv,.xlsx", max_bytes=int(upload_limit_mb() * 1e6))
+        self.upload.add_class("sopcoach-review-upload")
         self.progress = w.IntProgress(value=0, min=0, max=1, layout=w.Layout(width="420px", display="none"))
         self.progress.add_class("sopcoach-progress")
         self.load_button = w.Button(description=tr("读取", "Load"), button_style="primary", icon="folder-open")
@@ -193,7 +221,8 @@ class ReviewApp:
         self.group.observe(self.on_group, names="value")
         self.pipe_month.observe(self.on_pipeline, names="value")
         self.deal.observe(self.on_deal, names="value")
-        self.upload.observe(self.on_upload, names="value")
+        self.upload.on_complete(self.on_upload)
+        self.upload.on_notice(self.say)
         self.report_button.on_click(self.on_report)
         self.xlsx_button.on_click(self.on_xlsx)
         self.case_button.on_click(self.on_case_file)
@@ -217,7 +246,7 @@ class ReviewApp:
                            layout=w.Layout(display="none"))
         self.take.add_class("sopcoach-take")
         title = w.HTML(CSS)  # the notebook's title cell names the app
-        self.widget = w.VBox([title, w.HBox([self.export, self.source]), w.HBox([self.upload, self.load_button]),
+        self.widget = w.VBox([title, w.HBox([self.export, self.source]), self.upload, w.HBox([self.load_button]),
                               w.HBox([self.month, self.analyse_button]), self.progress, self.status, self.problems,
                               self.take, self.tabs])
         self.widget.add_class("sopcoach-review")
@@ -240,7 +269,7 @@ class ReviewApp:
 
     def _busy(self, busy: bool) -> None:
         for b in (self.load_button, self.export, self.source, self.month, self.report_button, self.xlsx_button,
-                  self.case_button, self.draft_button):
+                  self.case_button, self.draft_button, self.upload):
             b.disabled = busy
         self.analyse_button.disabled = busy or self.data is None
         if not busy:
@@ -261,10 +290,9 @@ class ReviewApp:
                 simulate(self.pb, self._demo_dir, seed=7, deals=160, weeks=17)
             return [Path(self._demo_dir)]
         if choice == UPLOAD:
-            files = [(f["name"], bytes(f["content"])) for f in self.upload.value]
-            if not files:
+            if not self.upload.paths:
                 raise SopcoachError(self.tr("请先上传 CSV 或 XLSX 文件。", "Upload CSV or XLSX files first."))
-            return files
+            return list(self.upload.paths)
         return [Path(choice)]
 
     # ------------------------------------------------------------------------------- actions
@@ -484,10 +512,10 @@ class ReviewApp:
                                           "verdict": verdict})
 
     @safe
-    def on_upload(self, _change: Any = None) -> None:
-        """Say what arrived: the browser sends an upload whole, so its size is shown once it is here."""
-        files = self.upload.value
-        mb = sum(int(f.get("size") or len(f["content"])) for f in files) / 1e6
+    def on_upload(self, paths: list[Path]) -> None:
+        """Choose the uploaded files (complete, in the private upload folder) as the export and say what arrived."""
+        files = paths
+        mb = sum(p.stat().st_size for p in files) / 1e6
         self.export.value = UPLOAD
         self.say(self.tr(f"已上传 {len(files)} 个文件（{mb:,.1f} MB）：点“读取”。",
                          f"Uploaded {len(files)} files ({mb:,.1f} MB): click Load."))
@@ -586,7 +614,8 @@ def monthly_review(folder: Path | str | None = None, lang: str | None = None, pl
     ContentError
         When the playbook is invalid.
     ConfigError
-        When the content folder has no playbook (see :func:`sopcoach.config.content_folder`).
+        When the content folder has no playbook (see :func:`sopcoach.config.content_folder`), or
+        ``SOPCOACH_UPLOAD_MAX_MB`` is not a positive number (see :func:`upload_limit_mb`).
     """
     log_to_server()
     lang = lang or page_lang()

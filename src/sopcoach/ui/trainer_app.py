@@ -589,7 +589,7 @@ class ItemAnalysisApp(_App):
             columns.append("variants")
         return table_html(df[columns], formats={
             "facility": pct, "sd": pct, "discrimination": discrimination, "efficiency": pct, "guess": pct,
-            "question": lambda v: self._question_cell(v[0], str(v[1])),
+            "question": lambda v: self._question_cell(v[0], str(v[1])), "variants": lambda v: str(v) if v else "–",
             "verdict": lambda v: (flag_html if v[0] else note_html)(verdict(v[0], v[1], self.lang))}, headers={
             "question": self.tr("题目", "question"), "section": self.tr("部分", "section"), "n": self.tr("作答数", "answers"),
             "facility": self.tr("难度指数（得分率）", "facility (score %)"), "sd": self.tr("标准差", "SD"),

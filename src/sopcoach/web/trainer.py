@@ -21,6 +21,7 @@ import nbformat
 from jupyter_server.utils import url_escape, url_path_join
 from tornado import web
 from voila.app import Voila
+from voila.tornado.handler import TornadoVoilaHandler
 from voila.tornado.treehandler import TornadoVoilaTreeHandler
 
 from ..i18n import LANGS, t
@@ -111,6 +112,20 @@ class TrainerHomeHandler(TornadoVoilaTreeHandler):
                     "between Chinese and English with the link at its top right.", lang)))
 
 
+class TrainerPageHandler(TornadoVoilaHandler):
+    """A trainer page (Voila's own handler) that also sets the ``_xsrf`` cookie.
+
+    The page's shutdown beacon (sent when the page closes) carries that cookie's token; without it
+    jupyter_server refuses the shutdown (403, voila#1458) and the page's kernel lives on until the
+    culler stops it.
+    """
+
+    @web.authenticated
+    async def get(self, path: str | None = None) -> None:
+        self.xsrf_token  # noqa: B018 - sets the _xsrf cookie the page's shutdown beacon sends
+        await super().get(path)
+
+
 class TrainerServer(Voila):
     """Voila's application with the trainer home page at ``/`` and no outside requests (see the module docstring)."""
 
@@ -123,6 +138,8 @@ class TrainerServer(Voila):
     def init_handlers(self) -> list:
         handlers = super().init_handlers()
         home = (self.server_url, TrainerHomeHandler, {"voila_configuration": self.voila_configuration})
+        handlers = [(route, TrainerPageHandler if handler is TornadoVoilaHandler else handler, *rest)
+                    for route, handler, *rest in handlers]
         folder = font_awesome_dir()
         fonts = [(url_path_join(self.server_url, FONT_AWESOME_ROUTE + "(.*)"), web.StaticFileHandler,
                   {"path": folder})] if folder else []
