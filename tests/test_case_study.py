@@ -120,17 +120,18 @@ def test_salesforce_limits_without_their_events_are_not_checkable_with_the_reaso
     cs = case_study(data, playbook, data.deals["deal_id"].iloc[0], comp, lang="en")
     delivery = cs.sop[cs.sop["sla"] == "delivery"].iloc[0]
     assert delivery["verdict"] == "not_checkable" and delivery["help"] == "delivered"
-    assert "'delivery'" in delivery["reason"] and "delivered" not in delivery["reason"]
+    assert delivery["reason"] == "Waits for the date of 'delivered'."  # the compliance check's words
     lacking = cs.sop[cs.sop["verdict"] == "not_checkable"]
     assert len(lacking) >= 3 and (lacking["help"] != "").all()
     for lang in ("en", "zh-CN"):
         reasons = case_study(data, playbook, cs.deal_id, lang=lang).sop["reason"]
         assert not reasons.str.contains(r"`|events table|stage_dates|mapping|映射|_", regex=True).any(), list(reasons)
     note = missing_data_note(cs.sop, "en")
-    assert note.startswith(f"{lacking['sla'].nunique()} limits could not be checked") and "'delivery'" in note
+    assert note.startswith(f"{lacking['sla'].nunique()} limits could not be checked") and "'delivered'" in note
     assert "`" not in note and "_" not in note
+    assert note.count("on each deal in the CRM") == 1  # one sentence for every step's date, not one per step
     zh = missing_data_note(case_study(data, playbook, cs.deal_id, lang="zh-CN").sop, "zh-CN")
-    assert "「交付」" in zh and zh.endswith("。") and ":" not in zh and ";" not in zh
+    assert "“交付”" in zh and zh.endswith("。") and ":" not in zh and ";" not in zh
 
 
 @pytest.fixture

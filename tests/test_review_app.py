@@ -393,3 +393,21 @@ def test_question_drafts_reuse_the_exports_compliance(exports, playbook, tmp_pat
         app.draft_button.click()
         assert "saved to quizzes/drafts/" in app.draft_out.value, app.status.value
     assert calls == ["en", "zh-CN"]
+
+
+def test_the_table_picker_starts_on_the_first_table_so_the_xlsx_button_always_makes_one(exports, playbook):
+    """After Analyse the table picker shows the first table (never an empty pick): pressing "Make Excel" at once
+    offers that table; a table picked before stays picked when the review is analysed again."""
+    root, _ = exports
+    app = build(root, lang="en", playbook=playbook)
+    app.export.value = str(root / "acme-2025")
+    app.load_button.click()
+    app.analyse_button.click()
+    first = app.table_pick.options[0][1]
+    assert app.table_pick.value == first == "funnel"
+    app.xlsx_button.click()
+    name, _ = _download(app.downloads.value)
+    assert name.endswith("-funnel.xlsx") and "Choose a table" not in app.status.value
+    app.table_pick.value = "quality"
+    app.analyse_button.click()
+    assert app.table_pick.value == "quality"

@@ -22,7 +22,8 @@ from ..errors import AnalysisError, CalendarRangeError
 from ..i18n import current_lang, t
 from ..labels import event_label
 from .compliance import (_TS, _ZH_UNITS, FOLLOW_UP_BREACHES, FOLLOW_UP_VERDICTS, STAGE_MILESTONES, Compliance, _fmt_local,
-                         _num, check_compliance, milestones, supply_hint)
+                         MISSING_FIELDS, _num, check_compliance, milestones,
+                         missing_field_words)
 from .stages import stage_entries
 
 __all__ = ["VERDICTS", "CaseStudy", "all_months_compliance", "case_study", "crm_note", "deal_words",
@@ -392,7 +393,8 @@ def sop_table(playbook: Any, deal_id: str, deal: pd.Series, stages: pd.DataFrame
             return {**out, "start": _ts(f["start"]), "due": _ts(f["due"]), "end": _ts(f["end"]),
                     "value": float(f["value"]), "actual": str(f["actual"]) + more, "verdict": "breached"}
         if row is None or row["status"] != "checked":
-            reason, need = ("", "") if row is None else plain_reason(str(row["reason"]), sla, playbook, lang)
+            # the check's reason is in a manager's words already; ``needs`` names the missing fields
+            reason, need = ("", "") if row is None else (str(row["reason"]), str(row.get("needs", "") or ""))
             return {**out, "verdict": "not_checkable", "reason": reason, "help": need}
         if sla.scheduled:
             fu = follow[follow["check"] == cid] if len(follow) else follow
@@ -482,36 +484,6 @@ def sop_table(playbook: Any, deal_id: str, deal: pd.Series, stages: pd.DataFrame
     return out
 
 
-def plain_reason(reason: str, sla: Any, playbook: Any, lang: str) -> tuple[str, str]:
-    """Return why a limit is not checkable on the export as a manager reads it, and what it lacks.
-
-    ``reason`` is the compliance check's (:class:`~sopcoach.analytics.compliance.Compliance`
-    ``checks.reason``): what is missing, then how a mapping supplies it
-    (:func:`~sopcoach.analytics.compliance.supply_hint`). The mapping's part is cut off (the
-    page says it once, under the table: :func:`missing_data_note`) and event and stage ids read
-    as words (``needs_confirmed`` -> "需求确认" / "needs confirmed").
-
-    Returns
-    -------
-    (str, str)
-        The reason, and the SLA event or input the export lacks (``""`` when the reason names none).
-    """
-    need = ""
-    for candidate in (sla.start_event, sla.end_event, "email_direction"):
-        hint = supply_hint(candidate, lang)
-        if reason.endswith(hint):
-            need, reason = candidate, reason[:-len(hint)].rstrip()
-            break
-    words = {ev: event_label(ev, lang) for ev in (sla.start_event, sla.end_event)}
-    words.update({st.id: st.name.get(lang) for st in playbook.stages})
-    space = "" if lang == "en" else r"\s?"  # Chinese text spaces an id off; the quotes replace the spaces
-    for key, label in words.items():
-        quoted = t(f"「{label}」", f"'{label}'", lang).replace("\\", "\\\\")  # a replacement template
-        pattern = rf"{space}'?(?<![A-Za-z0-9_]){re.escape(key)}(?![A-Za-z0-9_])'?{space}"
-        reason = re.sub(pattern, quoted, reason)
-    return reason, need
-
-
 def missing_data_note(sop: pd.DataFrame, lang: str | None = None) -> str:
     """Return one note, in a manager's words, on the limits the export cannot check and how to get them checked.
 
@@ -524,18 +496,22 @@ def missing_data_note(sop: pd.DataFrame, lang: str | None = None) -> str:
     lacking = sop[sop["help"] != ""]
     if not len(lacking):
         return ""
-    needs = list(dict.fromkeys(lacking["help"]))
-    events = [t(f"「{event_label(e, lang)}」", f"'{event_label(e, lang)}'", lang) for e in needs if e != "email_direction"]
-    parts = [t("这份导出没有记录以下事项的时间：" + "、".join(events), "this export does not record when these "
-               "happened: " + ", ".join(events), lang)] if events else []
-    if "email_direction" in needs:
-        parts.append(t("没有标明邮件是收到还是发出", "it does not say whether each e-mail was received or sent", lang))
+    needs = list(dict.fromkeys(n for cell in lacking["help"] for n in cell.split(", ") if n))
+    fields = t("、", "; ", lang).join(dict.fromkeys(missing_field_words(n, lang)[0] for n in needs))
+    events = [n for n in needs if n not in MISSING_FIELDS]  # a step's date: one sentence for all of them
+    hows = [missing_field_words(n, lang)[1] for n in needs if n in MISSING_FIELDS]
+    if events:
+        zh = "、".join(f"“{event_label(e, 'zh-CN')}”" for e in events)
+        en = ", ".join(f"'{event_label(e, 'en')}'" for e in events)
+        contact = t("（首次接触也可由电话、邮件和拜访记录得出）", " (or export the calls, e-mails and meetings: the first "
+                    "outbound one is the first contact)", lang) if "first_contact_made" in events else ""
+        hows.insert(0, t(f"在 CRM 中为每个商机记录{zh}的日期（日期字段或活动记录），并随导出一起导出{contact}。",
+                         f"record the dates of {en} on each deal in the CRM (date fields or activities) and include "
+                         f"them in the export{contact}.", lang))
     n = lacking["sla"].nunique()
-    return t(f"有 {n} 项时限无法检查：{'；'.join(parts)}。请负责 CRM 导出的同事在导入设置中补上这些记录"
-             "（例如阶段变更历史，或每个事项的日期列），下次复盘就能检查这些时限。",
-             f"{n} limits could not be checked: {'; '.join(parts)}. Ask whoever looks after the CRM export to add "
-             "these records to its import settings (the stage-change history, or a date column for each step), and "
-             "the next review will check these limits.", lang)
+    return t(f"有 {n} 项时限无法检查：这份导出缺少{fields}。请负责 CRM 导出的同事：{''.join(hows)}下次复盘就能检查这些时限。",
+             f"{n} limits could not be checked: this export lacks {fields}. Ask whoever looks after the CRM export to "
+             f"{'; '.join(h.rstrip('.') for h in hows)}. The next review will then check these limits.", lang)
 
 
 def discussion_prompts(deal: pd.Series, deviations: pd.DataFrame, stages: pd.DataFrame,

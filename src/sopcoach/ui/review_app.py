@@ -359,7 +359,8 @@ class ReviewApp:
         self.cycle_img.value = report.chart_cycle(rv)
         self.trend_img.value = report.chart_trend(rv)
         self.compliance_table.value = (f"<h4>{self.tr('检查项', 'Checks')}</h4>" + report.people_html(
-            rv.compliance.checks, report.CHECKS_SHOWN, lang=self.lang, index=False))
+            rv.compliance.checks, report.CHECKS_SHOWN, lang=self.lang, index=False)
+            + report.missing_fields_html(rv.compliance, self.lang))
         findings = rv.compliance.findings.set_index("deal_id")[report.FINDINGS_SHOWN]
         self.findings_table.value = (f"<h4>{self.tr(f'偏离记录（{len(findings):,}）', f'Findings ({len(findings):,})')}</h4>"
                                      f"<p>{html.escape(rv.compliance.summary(self.lang))}</p>"
@@ -530,7 +531,11 @@ class ReviewApp:
                          f"Uploaded {len(files)} files ({mb:,.1f} MB): click Load."))
 
     def _table_options(self) -> None:
+        """Offer the review's tables; the one picked before stays picked, else the first (never none)."""
+        before = self.table_pick.value
         self.table_pick.options = [(tb.title, tb.key) for tb in downloads.review_tables(self.review)]
+        keys = [key for _, key in self.table_pick.options]
+        self.table_pick.value = before if before in keys else (keys[0] if keys else None)
 
     def _stem(self) -> str:
         return downloads.file_stem("sopcoach-review", self.review.month or "all-months")
