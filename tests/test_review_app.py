@@ -104,14 +104,20 @@ def test_case_study_quotes_the_clause_and_asks_questions(analysed, playbook):
     assert "Delivery after contract signature" in app.case_timeline.value
 
 
-def test_uploaded_files_are_read(exports, playbook):
-    """Files uploaded in chunks (CSV with a BOM) become the chosen export and are read like files on disk."""
+def _uploaded(exports, playbook):
+    """A review app (en) into which the simulated export's files were uploaded in 64 KB chunks: (app, browser, sim)."""
     _, sim = exports
     app = build(exports[0], lang="en", playbook=playbook)
     app.upload.chunk_bytes = 64 * 1024
     app.source.value = "simulated"
     browser = UploadBrowser(app.upload)
     browser.upload_files("b1", list(sim.files))
+    return app, browser, sim
+
+
+def test_uploaded_files_are_read(exports, playbook):
+    """Files uploaded in chunks (CSV with a BOM) become the chosen export and are read like files on disk."""
+    app, _browser, sim = _uploaded(exports, playbook)
     assert app.export.value == UPLOAD
     assert re.fullmatch(rf"Uploaded {len(sim.files)} files \([\d.]+ MB\): click Load\.", html.unescape(
         re.sub("<[^>]+>", "", app.status.value)))
@@ -122,12 +128,7 @@ def test_uploaded_files_are_read(exports, playbook):
 
 def test_an_interrupted_upload_keeps_the_loaded_export(exports, playbook):
     """Stopping an upload half-way leaves the export already read in place, and the status line says so."""
-    _, sim = exports
-    app = build(exports[0], lang="en", playbook=playbook)
-    app.upload.chunk_bytes = 64 * 1024
-    app.source.value = "simulated"
-    browser = UploadBrowser(app.upload)
-    browser.upload_files("b1", list(sim.files))
+    app, browser, sim = _uploaded(exports, playbook)
     app.load_button.click()
     data = app.data
     first = sim.files[0]
