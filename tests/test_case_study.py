@@ -273,3 +273,16 @@ def test_compliance_over_all_months_is_computed_once_per_loaded_export_and_langu
     again = read_export([SALESFORCE], None, playbook=playbook)
     case_study(again, playbook, deals[0], lang="en")
     assert calls == ["en", "zh-CN", "en"]
+
+
+def test_a_stage_ends_at_the_recorded_close_not_a_later_close_date(salesforce, playbook):
+    """A Salesforce deal lost five minutes after its first contact (OpportunityHistory) but with a CloseDate five
+    weeks later: its first stage lasts until the recorded Closed Lost, not the CloseDate."""
+    data, comp = salesforce
+    deal_id = "006bm00000LKg0bAAD"
+    deal = data.deals.set_index("deal_id").loc[deal_id]
+    lost = data.events[(data.events["deal_id"] == deal_id) & (data.events["stage"] == "lost")]["timestamp"].min()
+    assert deal["closed"] > lost + pd.Timedelta(days=30)  # the export's CloseDate is weeks after the history's close
+    row = case_study(data, playbook, deal_id, comp, lang="en").sop.iloc[0]
+    assert row["stage_note"] == "until the close" and row["left"] == lost
+    assert row["working_days"] < 0.01  # five minutes of a 9-hour working day

@@ -74,7 +74,7 @@ COLUMNS: dict[str, tuple[str, str]] = {
 }
 #: Columns holding a moment (ISO text or datetime, UTC): shown in the company's time zone.
 MOMENTS = frozenset({"started_at", "closed_at", "first_passed_at", "last_attempt_at", "valid_until", "issued_at",
-                     "expires_at"})
+                     "expires_at", "entered"})
 #: Column -> stored value -> (zh-CN, en) words.
 VALUES: dict[str, dict[Any, tuple[str, str]]] = {
     "state": {"started": ("进行中", "in progress"), "submitted": ("已交卷", "submitted"), "scored": ("已评分", "scored"),

@@ -19,7 +19,7 @@ import pandas as pd
 from ..crm.reading import CrmData
 from ..content.businesstime import DurationUnit
 from ..errors import AnalysisError, CalendarRangeError
-from ..i18n import current_lang, t
+from ..i18n import current_lang, t, zone_name
 from ..labels import event_label
 from .compliance import (_TS, _ZH_UNITS, FOLLOW_UP_BREACHES, FOLLOW_UP_VERDICTS, STAGE_MILESTONES, Compliance, _fmt_local,
                          MISSING_FIELDS, _num, check_compliance, milestones,
@@ -300,12 +300,13 @@ def sop_table(playbook: Any, deal_id: str, deal: pd.Series, stages: pd.DataFrame
     """Return one deal against the SOP's time limits, stage by stage (seed:1.2.1, seed:1.2.2, seed:3.3.2).
 
     Each stage's time: from its recorded entry (the first stage: the deal's creation when no entry
-    is recorded) to the next recorded entry of a later stage, else the close, else ``as_of`` (still
-    open, so far), in working days of the playbook's business calendar. Each limit's verdict on
-    this deal: ``breached`` when a compliance finding names the deal (the SOP's own check, over
-    all months), ``not_checkable`` when the export cannot support the check (its reason), else
-    ``met`` (the end event came by the due time), ``pending`` (not due yet at ``as_of``) or
-    ``not_reached`` (the clock never started: the deal never got there).
+    is recorded) to the next recorded entry of a later stage, else the close (the recorded change to
+    won or lost, else the deal's close date), else ``as_of`` (still open, so far), in working days
+    of the playbook's business calendar. Each limit's verdict on this deal: ``breached`` when a
+    compliance finding names the deal (the SOP's own check, over all months), ``not_checkable``
+    when the export cannot support the check (its reason), else ``met`` (the end event came by the
+    due time), ``pending`` (not due yet at ``as_of``) or ``not_reached`` (the clock never started:
+    the deal never got there).
 
     Parameters
     ----------
@@ -352,6 +353,13 @@ def sop_table(playbook: Any, deal_id: str, deal: pd.Series, stages: pd.DataFrame
     if ids and dated[ids[0]] is None and pd.notna(deal.get("created")):
         dated[ids[0]] = _ts(deal["created"])
     closed = _ts(deal.get("closed")) if deal.get("outcome") in ("won", "lost") else None
+    if closed is not None and events is not None and len(events):
+        # the recorded change to won/lost is when the deal closed (a CRM's close date may be the
+        # date planned, e.g. Salesforce's CloseDate weeks after the history's Closed Lost)
+        recorded = events[(events["kind"] == "stage_change") & ~events["synthetic"].astype(bool)
+                          & events["stage"].isin(["won", "lost"])]["timestamp"].dropna()
+        if len(recorded):
+            closed = _ts(recorded.min())
 
     def stage_span(i: int) -> tuple[pd.Timestamp | None, pd.Timestamp | None, str]:
         sid = ids[i]
@@ -643,9 +651,10 @@ def draft_question(cs: CaseStudy, index: int, playbook: Any, bank: Any = None, *
         happened = ({"zh-CN": f"，实际在 {end} 完成", "en": f"; it happened at {end}"} if end
                     else {"zh-CN": "，至导出时仍未记录", "en": "; by the time of the export it was not recorded"})
         out.update(type="numeric", answer_from=f"sla.{sla.id}.value", unit=unit, scenario={
-            "zh-CN": f"{deal['zh-CN']}{who['zh-CN']}：「{name['zh-CN']}」的计时从 {start}（{tz}）开始{happened['zh-CN']}；"
+            "zh-CN": f"{deal['zh-CN']}{who['zh-CN']}：「{name['zh-CN']}」的计时从 {start}（{zone_name(tz, 'zh-CN')}）"
+                     f"开始{happened['zh-CN']}；"
                      f"实际：{actual['zh-CN']}。",
-            "en": f"{deal['en']}{who['en']}: the clock of '{name['en']}' started at {start} ({tz}){happened['en']}; "
+            "en": f"{deal['en']}{who['en']}: the clock of '{name['en']}' started at {start} ({zone_name(tz, 'en')}){happened['en']}; "
                   f"actual: {actual['en']}."},
             text={"zh-CN": f"按规程，「{name['zh-CN']}」的时限是多少{unit['zh-CN'].removeprefix('个')}？",
                   "en": f"Under the SOP, what is the limit for '{name['en']}', in {unit['en']}?"})

@@ -512,7 +512,7 @@ class ReviewApp:
         cols = ["stage", "entered", "working_days", "stage_note", "rule", "limit", "actual", "verdict", "reason"]
         words = dict(zip(sop["verdict"], sop["verdict_text"]))
         heads = {c: column_label(c, self.lang) for c in cols}
-        heads["entered"] = column_label("entered", self.lang) + self.tr(f"（{cs.timezone}）", f" ({cs.timezone})")
+        heads["entered"] = column_label("entered", self.lang, cs.timezone)
 
         def verdict(key: Any) -> Markup:  # coloured: met green, breached red
             return Markup(f"<span class='v-{html.escape(str(key))}'>{html.escape(words.get(key, ''))}</span>")
