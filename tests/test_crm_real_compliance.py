@@ -146,7 +146,7 @@ def test_a_check_covering_no_case_is_not_checkable(salesforce, pbm):
     comp = check_compliance(salesforce, pbm, month="2026-01", lang="en")
     row = comp.checks.loc["sla:first_proposal"]
     assert row["status"] == "not_checkable" and pd.isna(row["instances"])
-    assert "0 cases: no deal has a 'needs_confirmed' event in 2026-01" in row["reason"]
+    assert "Nothing to check: no deal records 'needs confirmed' in 2026-01" in row["reason"]
     assert comp.checked == 0
 
 

@@ -129,6 +129,12 @@ class Compliance:
         """
         total, checked, n = len(self.checks), self.checked, len(self.findings)
         if not checked:
+            waiting = int((self.checks["needs"].fillna("") != "").sum()) if "needs" in self.checks else total
+            if waiting < total:  # some rules only had nothing to check in the period
+                return t(f"没有一项SOP规则得到检查：{waiting} 项缺少所需的 CRM 字段，{total - waiting} 项在所选期间"
+                         "没有可检查的情形。没有偏离记录不代表没有偏离。",
+                         f"No SOP rule was checked: {waiting} lack a CRM field they need, {total - waiting} had "
+                         "nothing to check in the period chosen. No findings does not mean no deviations.", lang)
             return t(f"这份导出无法检查任何SOP规则（{total} 项均无法检查）：没有偏离记录不代表没有偏离。",
                      f"No SOP rule could be checked on this export ({total} not checkable): no findings does "
                      "not mean no deviations.", lang)
@@ -847,16 +853,16 @@ def _inferred_column(chk: pd.DataFrame, playbook: Any, derived: dict[str, tuple[
 
 
 def _no_case(cid: str, playbook: Any, period: Period, lang: str) -> str:
-    """Why a check that ran covered 0 cases: what it would have counted, in which period."""
+    """Why a check that ran covered 0 cases: what it would have counted, in which period, in a manager's words."""
     when = t(f"{period.month} 月", f"in {period.month}", lang) if period.month else t("整份导出中", "in the export", lang)
     if cid.startswith("sla:"):
         sla = next(s for s in playbook.slas if f"sla:{s.id}" == cid)
-        return t(f"0 个实例：{when}没有带 {sla.start_event} 事件的商机。",
-                 f"0 cases: no deal has a '{sla.start_event}' event {when}.", lang)
+        return t(f"没有可检查的情形：{when}没有商机记录“{event_label(sla.start_event, 'zh-CN')}”。",
+                 f"Nothing to check: no deal records '{event_label(sla.start_event, 'en')}' {when}.", lang)
     if cid == "cadence":
-        return t(f"0 个实例：{when}没有有客户等级、且整周处于进行中的商机。",
-                 f"0 cases: no deal with a customer tier was open for a whole ISO week {when}.", lang)
-    return t(f"0 个实例：{when}没有可检查的报价。", f"0 cases: no quote to check {when}.", lang)
+        return t(f"没有可检查的情形：{when}没有标有客户等级、且整周都在进行中的商机。",
+                 f"Nothing to check: no deal with a customer class was open for a whole week {when}.", lang)
+    return t(f"没有可检查的情形：{when}没有报价。", f"Nothing to check: no quote {when}.", lang)
 
 
 def _scheduled(inst: pd.DataFrame, ends: pd.DataFrame, sla: Any, cal: BusinessCalendar, as_of: pd.Timestamp | None,

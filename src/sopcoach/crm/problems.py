@@ -236,9 +236,9 @@ def missing_reason(data: CrmData, field: str, what: str, what_en: str, lang: str
         return t(f"导出中没有{what}所在的文件（{kind} 表）；请一并导出该文件。",
                  f"the export has no {kind} file, so it has no {what_en}; export that file too.", lang)
     if not specs or not specs[0].column:
-        return t(f"映射 {mapping} 没有把任何列映射到 {field}（{what}）；请在映射中加上 CRM 的对应列。",
-                 f"the mapping {mapping} maps no column to {field} ({what_en}); map the CRM's column onto it.",
-                 lang)
+        return t(f"导出中没有{what}：导入映射 {mapping} 未包含这一项；请维护导入映射的同事加上 CRM 中对应的列。",
+                 f"the export has no {what_en}: the import mapping {mapping} does not include it; ask whoever "
+                 "maintains the import mapping to add the CRM's column.", lang)
     cols = " / ".join(repr(c) for c in specs[0].column)
     return t(f"{', '.join(files)} 中没有 {cols} 列（{field}，{what}）；请在导出中包含该列，或在映射 {mapping} 中改用 CRM 的列名。",
              f"{', '.join(files)} has no column {cols} ({field}: {what_en}); export it with that column, or "
