@@ -119,7 +119,14 @@ def test_retiring_keeps_the_question_but_leaves_it_out_of_every_draw(ed, content
     assert all("cr-status-update" not in draw(bank, blueprint, seed).question_ids for seed in range(200))
 
 
-def test_retiring_below_the_draw_is_reported_and_not_saved(ed, content):
+def test_retiring_below_the_draw_is_reported_and_not_saved(content, tmp_path):
+    # the trainer's instructions quote the question count (the shipped ones leave numbers to the page's table)
+    blueprint = content / "quizzes" / "blueprint.yaml"
+    text = blueprint.read_text(encoding="utf-8")
+    text = text.replace("    en: |-\n      Questions are drawn", "    en: |-\n      The exam has 30 questions. Questions are drawn", 1)
+    assert "The exam has 30 questions." in text
+    blueprint.write_text(text, encoding="utf-8")
+    ed = QuestionEdit(content, tmp_path / "home")
     section = "crm_use"
     ids = [r.id for r in ed.questions("bank") if r.section == section]
     draws = ed.draws()
