@@ -10,7 +10,8 @@ import chinese_calendar
 import pandas as pd
 import pytest
 
-from sopcoach.analytics.case_study import VERDICTS, case_study, draft_question
+from sopcoach.analytics.case_study import (VERDICTS, all_months_compliance, case_study, deal_words, draft_question,
+                                            missing_data_note, stage_words)
 from sopcoach.analytics.compliance import check_compliance
 from sopcoach.content.playbook import load_playbook
 from sopcoach.content.quizbank import load_bank, load_blueprint
@@ -113,11 +114,24 @@ def test_each_breach_the_sop_check_found_is_a_breached_limit_of_its_stage(demo, 
 
 
 def test_salesforce_limits_without_their_events_are_not_checkable_with_the_reason(salesforce, playbook):
-    """On Salesforce the delivery limit (no delivery events) is "not checkable" for every deal, naming what is missing."""
+    """On Salesforce the delivery limit (no delivery events) is "not checkable" for every deal, naming what is
+    missing in words; how a mapping supplies it is kept out of the table's reason (one note under it)."""
     data, comp = salesforce
     cs = case_study(data, playbook, data.deals["deal_id"].iloc[0], comp, lang="en")
     delivery = cs.sop[cs.sop["sla"] == "delivery"].iloc[0]
-    assert delivery["verdict"] == "not_checkable" and "delivered" in delivery["reason"]
+    assert delivery["verdict"] == "not_checkable" and delivery["help"] == "delivered"
+    assert delivery["reason"] == "Waits for the date of 'delivered'."  # the compliance check's words
+    lacking = cs.sop[cs.sop["verdict"] == "not_checkable"]
+    assert len(lacking) >= 3 and (lacking["help"] != "").all()
+    for lang in ("en", "zh-CN"):
+        reasons = case_study(data, playbook, cs.deal_id, lang=lang).sop["reason"]
+        assert not reasons.str.contains(r"`|events table|stage_dates|mapping|映射|_", regex=True).any(), list(reasons)
+    note = missing_data_note(cs.sop, "en")
+    assert note.startswith(f"{lacking['sla'].nunique()} limits could not be checked") and "'delivered'" in note
+    assert "`" not in note and "_" not in note
+    assert note.count("on each deal in the CRM") == 1  # one sentence for every step's date, not one per step
+    zh = missing_data_note(case_study(data, playbook, cs.deal_id, lang="zh-CN").sop, "zh-CN")
+    assert "“交付”" in zh and zh.endswith("。") and ":" not in zh and ";" not in zh
 
 
 @pytest.fixture
@@ -165,3 +179,97 @@ def test_a_draft_never_reuses_an_id(demo, playbook, content):
     first, second = save_draft(q, folder, home), save_draft(q, folder, home)
     assert second == f"{first}-2"
     assert set(load_bank(folder / "quizzes" / "drafts", playbook).questions) == {first, second}
+
+
+ZOHO = SHARED / "data" / "crm" / "zoho_crm_export_sample"
+
+
+def test_deals_are_named_by_their_crm_name_and_customer_ids_only_as_a_note(playbook):
+    """Salesforce deals read Opportunity.Name and Account.Name, Zoho potentials their Potential Name and the
+    company of the lead they came from; the ids stay as a small note, never the title."""
+    sf = read_export([SALESFORCE], None, playbook=playbook)
+    opp = pd.read_csv(SALESFORCE / "Opportunity.csv").set_index("Id")
+    accounts = pd.read_csv(SALESFORCE / "Account.csv").set_index("Id")["Name"]
+    deal = sf.deals.set_index("deal_id").loc["006bm00000LKJNNAA5"]
+    words = deal_words(deal, "006bm00000LKJNNAA5", "en")
+    assert words["title"] == opp.at["006bm00000LKJNNAA5", "Name"] == "Dickenson Mobile Generators"
+    assert words["customer"] == accounts[opp.at["006bm00000LKJNNAA5", "AccountId"]]
+    assert words["ids"] == f"deal id 006bm00000LKJNNAA5; customer id {opp.at['006bm00000LKJNNAA5', 'AccountId']}"
+    assert deal_words(deal, "006bm00000LKJNNAA5", "zh-CN")["ids"].startswith("商机编号 006bm00000LKJNNAA5；客户编号 ")
+    assert sf.deals["name"].notna().all() and sf.deals["account_name"].notna().all()
+    zoho = read_export([ZOHO], None, playbook=playbook)
+    leads = pd.read_csv(ZOHO / "Leads.csv", dtype=str).set_index("LEADID")["Company"]
+    potentials = pd.read_csv(ZOHO / "Potentials.csv", dtype=str)
+    row = potentials.iloc[0]
+    w = deal_words(zoho.deals.set_index("deal_id").loc[row["LEADID"]], row["LEADID"], "en")
+    assert (w["title"], w["customer"], w["ids"]) == (row["Potential Name"], leads[row["LEADID"]], f"deal id {row['LEADID']}")
+    # without a name the id is the title and nothing is repeated as a note; no owner is None, not "?"
+    bare = deal_words(pd.Series({"account": "Cancity", "owner": float("nan")}), "1C1I7A6R", "en")
+    assert bare == {"title": "1C1I7A6R", "customer": "Cancity", "owner": None, "ids": ""}
+
+
+def test_stages_read_as_the_sop_names_them_with_the_crm_value_as_a_note(salesforce, playbook):
+    """A Salesforce stage change reads as the SOP's stage in the page's language, "Qualification" only as a note."""
+    data, comp = salesforce
+    assert stage_words(playbook, "needs_analysis", "Qualification", "zh-CN") == ("需求分析", "Qualification")
+    assert stage_words(playbook, "lost", "Closed Lost", "en") == ("lost", "Closed Lost")
+    assert stage_words(playbook, None, "Odd Stage", "en") == ("Odd Stage", "")  # unmapped: the CRM's words
+    assert stage_words(playbook, "needs_analysis", "needs analysis", "en") == ("Needs analysis", "")
+    cs = case_study(data, playbook, "006bm00000LKJNNAA5", lang="zh-CN")
+    assert cs.timeline["what"].iloc[0] == "进入阶段：需求分析（CRM：Qualification）"
+    cs = case_study(data, playbook, "006bm00000LKJNNAA5", comp, lang="en")
+    assert cs.timeline["what"].iloc[0] == "stage: Needs analysis (CRM: Qualification)"
+
+
+def test_the_timeline_axis_spans_the_deals_events_and_the_legend_names_each_mark(demo, salesforce, playbook):
+    """The chart's time axis runs from just before the deal's first event (or due time) to just after its
+    last, and its legend has one drawn mark per kind of mark on the chart, no more."""
+    import matplotlib.dates as mdates
+    import matplotlib.pyplot as plt
+    from sopcoach.analytics.report import timeline_figure
+    _sim, data, comp = demo
+    row = comp.findings[comp.findings["check"] == "sla:first_proposal"].iloc[0]
+    cs = case_study(data, playbook, row["deal_id"], comp, lang="en")
+    fig = timeline_figure(cs, playbook, "en")
+    ax = fig.axes[0]
+    tz = playbook.calendar.timezone
+    times = list(cs.timeline["timestamp"].dt.tz_convert(tz).dt.tz_localize(None))
+    times += [d.tz_convert(tz).tz_localize(None) for d in cs.deviations["due"].dropna()]
+    lo, hi = (mdates.num2date(v).replace(tzinfo=None) for v in ax.get_xlim())
+    assert lo < min(times) and hi > max(times)
+    span = max(times) - min(times)
+    assert (min(times) - lo) <= max(span / 10, pd.Timedelta(days=2)) and (hi - max(times)) <= max(span / 10, pd.Timedelta(days=2))
+    legend = ax.get_legend()
+    labels = [x.get_text() for x in legend.get_texts()]
+    assert labels == ["event", "deviation", "limit due"]
+    marks = [h.get_marker() for h in legend.legend_handles]
+    assert marks[:2] == ["o", "X"] and legend.legend_handles[2].get_linestyle() == "--"
+    plt.close(fig)
+    data_sf, comp_sf = salesforce  # one stage change, no deviation: the legend has no deviation mark
+    cs = case_study(data_sf, playbook, "006bm00000LKJNNAA5", comp_sf, lang="zh-CN")
+    fig = timeline_figure(cs, playbook, "zh-CN")
+    ax = fig.axes[0]
+    lo, hi = (mdates.num2date(v).replace(tzinfo=None) for v in ax.get_xlim())
+    event = cs.timeline["timestamp"].dt.tz_convert(tz).dt.tz_localize(None).iloc[0]
+    assert hi - lo <= pd.Timedelta(days=3) and lo < event < hi
+    assert [x.get_text() for x in ax.get_legend().get_texts()] == ["记录"]
+    plt.close(fig)
+
+
+def test_compliance_over_all_months_is_computed_once_per_loaded_export_and_language(playbook, monkeypatch):
+    """Case studies of one loaded export share its compliance per language; reading the export again starts afresh."""
+    import sopcoach.analytics.case_study as module
+    calls = []
+    real = module.check_compliance
+    monkeypatch.setattr(module, "check_compliance", lambda *a, **k: calls.append(k.get("lang")) or real(*a, **k))
+    data = read_export([SALESFORCE], None, playbook=playbook)
+    deals = list(data.deals["deal_id"][:3])
+    for deal_id in deals:
+        case_study(data, playbook, deal_id, lang="en")
+    case_study(data, playbook, deals[0], lang="zh-CN")
+    case_study(data, playbook, deals[1], lang="zh-CN")
+    assert calls == ["en", "zh-CN"]
+    assert all_months_compliance(data, playbook, "en") is all_months_compliance(data, playbook, "en")
+    again = read_export([SALESFORCE], None, playbook=playbook)
+    case_study(again, playbook, deals[0], lang="en")
+    assert calls == ["en", "zh-CN", "en"]

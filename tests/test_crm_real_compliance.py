@@ -53,6 +53,11 @@ def zoho(pbm):
     return read_export(ZOHO, "zoho", playbook=pbm)
 
 
+@pytest.fixture(scope="module")
+def maven(pbm):
+    return read_export(MAVEN, "maven", playbook=pbm)
+
+
 def status(comp) -> dict[str, str]:
     return comp.checks["status"].to_dict()
 
@@ -86,24 +91,53 @@ def test_salesforce_first_proposal_runs_on_opportunity_history(salesforce, pbm):
     row = comp.checks.loc["sla:first_proposal"]
     assert len(start) == 7
     assert (row["status"], row["instances"], row["breaches"]) == ("checked", len(start), breaches)
-    assert "proposal_sent = entering quotation" in row["inferred"]
-    assert "needs_confirmed = entering solution_demo" in row["inferred"]
+    assert "'proposal sent' = entering Quotation (set in the import mapping)" in row["inferred"]
+    assert "'needs confirmed' = entering Solution demo (the stage's entry criterion)" in row["inferred"]
+    assert "_" not in row["inferred"] and "derive" not in row["inferred"]  # in words, no mapping key
     assert set(comp.findings.loc[comp.findings["check"] == "sla:first_proposal", "deal_id"]) <= set(start.index)
 
 
+def mapping(comp, need: str) -> str:
+    return str(comp.missing.loc[need, "mapping"])
+
+
 def test_salesforce_checks_that_cannot_run_name_what_they_need(salesforce, pbm):
-    """Only the first proposal runs; every other check names the field and how a mapping supplies it."""
+    """Only the first proposal runs; every other check names, in a few words, the CRM field it waits for, and
+    each missing field is said once, with how to supply it and what the import mapping needs."""
     comp = check_compliance(salesforce, pbm, lang="en")
     assert [c for c, s in status(comp).items() if s == "checked"] == ["sla:first_proposal"]
     # the quote and the proposal's acceptance both come from entering Proposal/Price Quote: no limit to measure
-    assert "both inferred from entering quotation" in reason(comp, "sla:quotation_cycle")
-    assert "events.approved_by" in reason(comp, "authority") and "USD" in reason(comp, "authority")
-    assert "deals.tier" in reason(comp, "cadence") and "`tiers:" in reason(comp, "cadence")
-    assert "calls, e-mails or meetings" in reason(comp, "cadence")
-    assert "events.direction" in reason(comp, "sla:email_reply")
-    assert "`milestone_dates: {delivered:" in reason(comp, "sla:delivery")
-    assert "first outbound one is the first contact" in reason(comp, "sla:first_contact")
+    assert "both inferred from entering Quotation" in reason(comp, "sla:quotation_cycle")
+    assert reason(comp, "authority") == ("quotes are in USD, the authority limits in CNY. Waits for who approved "
+                                         "a quote.")
+    assert reason(comp, "cadence") == "Waits for the customer class (A/B/C); calls, e-mails and meetings."
+    assert reason(comp, "sla:email_reply") == "Waits for which e-mails were received and which sent."
+    assert comp.checks.loc["cadence", "needs"] == "tier, contacts"
+    # no mapping syntax in a rule's reason: it is in the missing-field notes, once per field
+    assert not comp.checks["reason"].str.contains("`|events\\.|deals\\.", regex=True).any()
+    assert "events.approved_by" in mapping(comp, "approved_by")
+    assert "deals.tier" in mapping(comp, "tier") and "`tiers:" in mapping(comp, "tier")
+    assert "calls, e-mails or meetings" in mapping(comp, "contacts")
+    assert "events.direction" in mapping(comp, "email_direction")
+    assert "`milestone_dates: {delivered:" in mapping(comp, "delivered")
+    assert "first outbound one is the first contact" in mapping(comp, "first_contact_made")
+    assert comp.missing.loc["tier", "rules"] == comp.missing.loc["contacts", "rules"] == \
+        "Weekly follow-ups per customer tier"
+    assert comp.missing.loc["tier", "how"].startswith("fill in the customer class")
+    assert comp.missing.index.is_unique and len(comp.missing) == 9
     assert (comp.checks.loc[comp.checks["status"] != "checked", "inferred"] == "").all()
+
+
+def test_two_checks_waiting_for_the_stage_history_name_it_once(maven, pbm):
+    """Maven has no stage history: the first proposal and the quotation cycle both wait for it, and the note
+    on the missing field is one, listing both rules (zh-CN, full-width punctuation)."""
+    comp = check_compliance(maven, pbm, lang="zh-CN")
+    assert reason(comp, "sla:first_proposal") == reason(comp, "sla:quotation_cycle") == "缺少阶段变更历史。"
+    row = comp.missing.loc["stage_changes"]
+    assert row["field"] == "阶段变更历史" and row["rules"] == "初步方案、报价周期"
+    assert "OpportunityHistory" in row["how"] and "`" not in row["how"]
+    assert "solution_demo" in row["mapping"] and "quotation" in row["mapping"]
+    assert list(comp.missing.index).count("stage_changes") == 1
 
 
 def test_a_check_covering_no_case_is_not_checkable(salesforce, pbm):
@@ -124,7 +158,8 @@ def test_without_opportunity_history_the_stage_limits_name_the_stage_changes(tmp
     (folder / "OpportunityHistory.csv").unlink()
     comp = check_compliance(read_export(folder, "salesforce", playbook=pbm), pbm, lang="en")
     assert comp.checks.loc["sla:first_proposal", "status"] == "not_checkable"
-    assert "`kind: {value: stage_change}`" in reason(comp, "sla:first_proposal")
+    assert reason(comp, "sla:first_proposal") == "Waits for the stage history."
+    assert "`kind: {value: stage_change}`" in mapping(comp, "stage_changes")
 
 
 def test_without_derive_the_proposal_event_is_named_with_the_yaml_to_write(tmp_path, pbm):
@@ -137,8 +172,8 @@ def test_without_derive_the_proposal_event_is_named_with_the_yaml_to_write(tmp_p
     path.write_text(text, encoding="utf-8")
     comp = check_compliance(read_export(SALESFORCE, path, playbook=pbm), pbm, lang="en")
     assert comp.checks.loc["sla:first_proposal", "status"] == "not_checkable"
-    assert "`derive: {proposal_sent: {entered_stage: <stage>}}`" in reason(comp, "sla:first_proposal")
-    assert "the export has no quotes with an amount" in reason(comp, "authority")
+    assert "`derive: {proposal_sent: {entered_stage: <stage>}}`" in mapping(comp, "proposal_sent")
+    assert reason(comp, "authority") == "Waits for quote amounts."
 
 
 def test_derive_is_checked_against_the_playbook(tmp_path, pbm):
@@ -177,7 +212,7 @@ def test_analyze_and_the_report_show_the_case_count_and_the_inferred_legend(tmp_
     out = capsys.readouterr().out
     line = next(x for x in out.splitlines() if x.strip().startswith("First proposal:"))
     assert "7 deviations / 7 checked" in line and "inferred from stage changes" in line
-    assert "proposal_sent = entering quotation (the mapping&#39;s derive)" in report.read_text(encoding="utf-8")
+    assert "&#39;proposal sent&#39; = entering Quotation (set in the import mapping)" in report.read_text(encoding="utf-8")
 
 
 def test_a_status_outside_done_planned_cancelled_is_refused(tmp_path, pbm):
@@ -229,7 +264,7 @@ def test_zoho_first_contact_runs_from_calls_and_meetings(zoho, pb_2018):
     assert (row["status"], row["instances"], row["breaches"]) == ("checked", cases, late + missing)
     verdicts = comp.findings.loc[comp.findings["check"] == "sla:first_contact", "verdict"].value_counts()
     assert (verdicts.get("late", 0), verdicts.get("missing", 0)) == (late, missing) and late > 0
-    assert "first_contact_made = the first outbound call, e-mail or meeting" in row["inferred"]
+    assert "'first contact made' = the first outbound call, e-mail or meeting" in row["inferred"]
     assert [c for c, s in status(comp).items() if s == "checked"] == ["sla:first_contact"]
 
 
@@ -248,7 +283,8 @@ def test_zoho_cadence_needs_a_tier_and_runs_once_a_mapping_supplies_one(zoho, pb
     marked planned (`status`), nothing is a held follow-up and the check says so."""
     comp = check_compliance(zoho, pbm, lang="en")
     assert comp.checks.loc["cadence", "status"] == "not_checkable"
-    assert "deals.tier" in reason(comp, "cadence") and "calls, e-mails or meetings" not in reason(comp, "cadence")
+    assert reason(comp, "cadence") == "Waits for the customer class (A/B/C)."
+    assert "deals.tier" in mapping(comp, "tier") and "contacts" not in comp.missing.index
     text = builtin_mapping_path("zoho").read_text(encoding="utf-8")
     tiered = text.replace("      deal_id: LEADID\n      owner: Potential Owner\n",
                           "      deal_id: LEADID\n      owner: Potential Owner\n      tier: {value: C}\n")
@@ -263,7 +299,7 @@ def test_zoho_cadence_needs_a_tier_and_runs_once_a_mapping_supplies_one(zoho, pb
     path.write_text(planned, encoding="utf-8")
     comp = check_compliance(read_export(ZOHO, path, playbook=pbm), pbm, lang="en")
     assert comp.checks.loc["cadence", "status"] == "not_checkable"
-    assert "the export has no calls, e-mails or meetings" in reason(comp, "cadence")
+    assert reason(comp, "cadence") == "Waits for calls, e-mails and meetings."
 
 
 def test_zoho_tasks_keep_their_status(zoho):
@@ -278,12 +314,32 @@ def test_zoho_tasks_keep_their_status(zoho):
 
 
 def test_maven_supports_no_check_and_each_reason_names_a_mapping_key(pbm):
-    """Maven has one row per deal (no activities, no stage history, no tier, no quotes): nothing runs, and each
-    reason says which field is missing and the YAML that supplies it."""
+    """Maven has one row per deal (no activities, no stage history, no tier, no quotes): nothing runs, each
+    reason says which field is missing, and each missing field's note gives the YAML that supplies it."""
     files = {p.name for p in MAVEN.glob("*.csv")}
     assert not any("activit" in f or "event" in f or "history" in f.lower() for f in files)
     comp = check_compliance(read_export(MAVEN, "maven", playbook=pbm), pbm, lang="en")
     assert set(status(comp).values()) == {"not_checkable"}
     for check in (*SLAS, "cadence", "authority"):
-        assert "`" in reason(comp, check), check  # the YAML to write
-    assert "deals.tier" in reason(comp, "cadence")
+        needs = comp.checks.loc[check, "needs"].split(", ")
+        assert needs != [""] and reason(comp, check).startswith("Waits for "), check
+        assert all("`" in mapping(comp, n) for n in needs), check  # the YAML to write, in the field's note
+    assert "deals.tier" in mapping(comp, "tier")
+
+
+def test_analyze_names_each_missing_field_once_in_a_managers_words(capsys, monkeypatch):
+    """On Salesforce, `analyze` (zh-CN) lists each check that cannot run with the field it waits for, and says
+    once per missing field how to supply it; no mapping syntax reaches the printout."""
+    monkeypatch.setenv("SOPCOACH_LANG", "zh-CN")
+    assert main(["analyze", str(SALESFORCE), "--no-progress"]) == 0
+    out = capsys.readouterr().out
+    out = out[out.index("SOP 合规："):out.index("数据质量：")]
+    lines = out.splitlines()
+    assert "`" not in out and "events.approved_by" not in out and "milestone_dates" not in out
+    assert any(x.strip() == "按客户等级的每周跟进次数：无法检查：缺少客户等级（A/B/C）；电话、邮件和拜访记录。" for x in lines)
+    assert sum(x.strip().startswith("客户等级（A/B/C）：") for x in lines) == 1
+    note = next(x.strip() for x in lines if x.strip().startswith("报价审批人："))
+    assert note == "报价审批人：在报价上记录超出权限时由谁批准，并随导出一起导出。（等待它的规则：超出权限的报价须经审批）"
+    # findings name the clause by its title and its source in words, never by id
+    finding = next(x for x in lines if x.strip().startswith("商机 006bm"))
+    assert "（缩短销售周期,提高响应速度，规程第 1.2.2 节）" in finding and "seed:" not in out

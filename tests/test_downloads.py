@@ -10,7 +10,8 @@ import pytest
 
 from sopcoach.analytics.case_study import case_study
 from sopcoach.analytics.compliance import check_compliance
-from sopcoach.analytics.downloads import case_study_html, file_stem, table_xlsx
+from sopcoach.analytics.downloads import case_study_html, file_stem, review_tables, table_xlsx
+from sopcoach.analytics.review import review
 from sopcoach.content.playbook import load_playbook
 from sopcoach.crm.reading import read_export
 from support import ROOT, SHARED
@@ -58,3 +59,33 @@ def test_case_study_file_is_self_contained_and_hides_seed_refs():
 def test_file_stems_are_safe(parts, stem):
     """A download's name keeps letters, digits, dots and dashes only."""
     assert file_stem(*parts) == stem
+
+
+MAVEN = SHARED / "data" / "crm" / "maven_crm_sales_opportunities"
+
+
+@pytest.mark.parametrize(("lang", "head", "names", "verdicts"), [
+    ("zh-CN", ["指标", "数值", "目标", "单位", "对照目标", "状态"], ["线索转化率", "赢单率", "平均销售周期"],
+     {"已达标", "未达标", ""}),
+    ("en", ["figure", "value", "target", "unit", "against the target", "status"],
+     ["Lead conversion rate", "Win rate", "Average sales cycle"], {"target met", "target missed", ""})])
+def test_kpi_xlsx_reads_as_the_meeting_reads_it(lang, head, names, verdicts):
+    """The KPI sheet: KPI names in the language under 指标 (not 姓名), no KPI id, verdicts and states in words,
+    a rate's value and target as 0.0% and a cycle's in days (the unit per row)."""
+    pb = load_playbook(ROOT / "playbook")
+    rv = review(read_export([MAVEN], "maven", playbook=pb), pb, "2017-06", lang=lang)
+    tb = next(x for x in review_tables(rv) if x.key == "kpis")
+    ws = _sheet(table_xlsx(tb.frame, tb.title, lang, timezone="Asia/Shanghai", title=tb.title))
+    header = [c.value for c in ws[3]]
+    assert header[:6] == head and "姓名" not in header and "name" not in header
+    rows = {r[0].value: r for r in ws.iter_rows(min_row=4)}
+    assert [n for n in names if n in rows] == names
+    cells = [c.value for r in rows.values() for c in r if isinstance(c.value, str)]
+    assert not any(v in ("win_rate", "fraction", "ok", "not_computable", "calendar_days", "met") for v in cells)
+    assert {rows[n][4].value or "" for n in rows} <= verdicts
+    win, cycle = rows[names[1]], rows[names[2]]
+    assert win[1].value == pytest.approx(531 / 641) and win[1].number_format == "0.0%"
+    assert win[2].value == 0.35 and win[2].number_format == "0.0%"
+    assert cycle[1].number_format == "0.0" and cycle[2].value == 60 and cycle[2].number_format == "0.0"
+    assert win[4].value == ("已达标" if lang == "zh-CN" else "target met")
+    assert cycle[4].value == ("未达标" if lang == "zh-CN" else "target missed")  # 66.4 days against 60

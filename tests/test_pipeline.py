@@ -263,3 +263,32 @@ def test_time_in_stage_reaches_the_json_the_text_and_the_report(salesforce, play
     part = page[page.index("<h3>Time in stage</h3>"):page.index("<h3>Lost reasons</h3>")]
     assert "<th>median (working days)</th>" in part and "<th>median (hours)</th>" in part
     assert "<td>Customer contact</td><td>5</td>" in part and "<td>0.03</td>" in part
+
+
+def test_change_since_last_month_is_never_from_a_month_without_data(salesforce, playbook):
+    """Salesforce has data in 2024-02, 2026-02 and 2026-03. February 2026's change compares with January 2026,
+    the calendar month before, which has no data: "no data last month", never a change from zero; March
+    compares with February. The trend's win-rate change likewise never reaches back to 2024-02."""
+    from sopcoach.analytics.kpis import monthly_trend
+    from sopcoach.analytics.pipeline import shown_figures
+    from sopcoach.analytics.report import trend_people
+    from sopcoach.analytics.review import review
+    feb = pipeline_report(salesforce, playbook, "2026-02", "en")
+    assert feb.previous_month == "2026-01" and not feb.previous_has_data
+    assert feb.figures["previous"].isna().all() and feb.figures["change"].isna().all()
+    shown = shown_figures(feb)
+    assert set(shown.loc[shown["value"] != "not computable", "change"]) == {"no data last month"}
+    assert "no data last month" in "\n".join(pipeline_lines(feb))
+    assert pipeline_json(feb)["previous_has_data"] is False
+    zh = shown_figures(pipeline_report(salesforce, playbook, "2026-02", "zh-CN"))
+    assert "上月无数据" in set(zh["change"])
+    mar = pipeline_report(salesforce, playbook, "2026-03", "en")
+    assert mar.previous_has_data and mar.figures.at["open_deals", "previous"] == feb.figures.at["open_deals", "value"]
+    trend = monthly_trend(salesforce, playbook, lang="en")
+    assert list(trend.index) == ["2024-02", "2026-02", "2026-03"]
+    assert math.isnan(trend.at["2026-02", "win_rate_change"])  # not 2026-02 minus 2024-02
+    assert trend.at["2026-03", "win_rate_change"] == pytest.approx(
+        trend.at["2026-03", "win_rate"] - trend.at["2026-02", "win_rate"])
+    table = trend_people(review(salesforce, playbook, None, lang="en"))
+    change = [row[table.header.index("win rate, change")] for row in table.rows]
+    assert change == ["no data last month", "no data last month", "+0.0 pts"]

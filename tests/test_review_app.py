@@ -104,14 +104,20 @@ def test_case_study_quotes_the_clause_and_asks_questions(analysed, playbook):
     assert "Delivery after contract signature" in app.case_timeline.value
 
 
-def test_uploaded_files_are_read(exports, playbook):
-    """Files uploaded in chunks (CSV with a BOM) become the chosen export and are read like files on disk."""
+def _uploaded(exports, playbook):
+    """A review app (en) into which the simulated export's files were uploaded in 64 KB chunks: (app, browser, sim)."""
     _, sim = exports
     app = build(exports[0], lang="en", playbook=playbook)
     app.upload.chunk_bytes = 64 * 1024
     app.source.value = "simulated"
     browser = UploadBrowser(app.upload)
     browser.upload_files("b1", list(sim.files))
+    return app, browser, sim
+
+
+def test_uploaded_files_are_read(exports, playbook):
+    """Files uploaded in chunks (CSV with a BOM) become the chosen export and are read like files on disk."""
+    app, _browser, sim = _uploaded(exports, playbook)
     assert app.export.value == UPLOAD
     assert re.fullmatch(rf"Uploaded {len(sim.files)} files \([\d.]+ MB\): click Load\.", html.unescape(
         re.sub("<[^>]+>", "", app.status.value)))
@@ -122,12 +128,7 @@ def test_uploaded_files_are_read(exports, playbook):
 
 def test_an_interrupted_upload_keeps_the_loaded_export(exports, playbook):
     """Stopping an upload half-way leaves the export already read in place, and the status line says so."""
-    _, sim = exports
-    app = build(exports[0], lang="en", playbook=playbook)
-    app.upload.chunk_bytes = 64 * 1024
-    app.source.value = "simulated"
-    browser = UploadBrowser(app.upload)
-    browser.upload_files("b1", list(sim.files))
+    app, browser, sim = _uploaded(exports, playbook)
     app.load_button.click()
     data = app.data
     first = sim.files[0]
@@ -329,3 +330,85 @@ def test_loading_reports_each_file_as_it_is_read(exports, playbook):
     app.progress.observe(lambda ch: seen.append(ch["new"]), names="value")
     app.load_button.click()
     assert app.progress.max == len(app.data.files) and seen and max(seen) == len(app.data.files)
+
+
+def test_salesforce_case_study_reads_by_names_and_sop_stages(playbook):
+    """On the Salesforce export (zh-CN) the deal picker, the case title and the download name each deal and its
+    customer (ids only as a small note), never "?"; the stage is the SOP's, Salesforce's own value a note;
+    the SOP table's reasons are in plain words, the mapping help one note under the table."""
+    from support import SHARED
+    sf = SHARED / "data" / "crm" / "salesforce_devorg_export_earthfink"
+    app = build(sf.parent, lang="zh-CN", playbook=playbook)
+    app.export.value = str(sf)
+    app.load_button.click()
+    app.month.value = ALL
+    app.analyse_button.click()
+    import pandas as pd
+    opp = pd.read_csv(sf / "Opportunity.csv").set_index("Id")
+    customers = pd.read_csv(sf / "Account.csv").set_index("Id")["Name"]
+    assert app.deal.options and not any("?" in label for label, _ in app.deal.options)
+    for label, deal_id in app.deal.options:
+        name, customer = opp.at[deal_id, "Name"], customers[opp.at[deal_id, "AccountId"]]
+        assert label.startswith(f"{name} · {customer} · ") and label.endswith(f" · {deal_id}"), label
+    deal_id = next(d for _, d in app.deal.options if opp.at[d, "StageName"] == "Closed Won")
+    app.deal.value = deal_id
+    name, account = opp.at[deal_id, "Name"], opp.at[deal_id, "AccountId"]
+    title = app.case_title.value
+    assert f"<h3>{html.escape(name)}</h3>" in title
+    assert f"<small>商机编号 {deal_id}；客户编号 {account}</small>" in title
+    assert f"客户：{html.escape(customers[account])}" in title and "负责人：—" in title
+    assert "阶段：赢单<small class='crm'>（CRM：Closed Won）</small>" in title
+    sop = app.case_sop.value
+    table, note = sop.split("</table>")
+    assert "`" not in table and "stage_dates" not in table and "映射" not in table
+    assert "<p class='legend'>有 " in note and "项时限无法检查" in note and "`" not in note
+    app.case_button.click()
+    _file, data = _download(app.case_link.value)
+    page = data.decode("utf-8")
+    assert f"<h1>案例研讨：{html.escape(name)}</h1>" in page and f"客户：{html.escape(customers[account])}" in page
+    assert "（CRM：Closed Won）" in page and "项时限无法检查" in page
+
+
+def test_question_drafts_reuse_the_exports_compliance(exports, playbook, tmp_path, monkeypatch):
+    """A second deal and a second draft compute no compliance again: once per loaded export and language."""
+    import shutil
+    import sopcoach.analytics.case_study as module
+    for part in ("playbook", "quizzes"):
+        shutil.copytree(ROOT / part, tmp_path / "content" / part)
+    monkeypatch.setenv("SOPCOACH_HOME", str(tmp_path / "home"))
+    (tmp_path / "home").mkdir()
+    calls = []
+    real = module.check_compliance
+    monkeypatch.setattr(module, "check_compliance", lambda *a, **k: calls.append(k.get("lang")) or real(*a, **k))
+    root, _ = exports
+    app = build(root, lang="en", playbook=playbook, content=tmp_path / "content")
+    app.export.value = str(root / "acme-2025")
+    app.load_button.click()
+    app.month.value = [v for _, v in app.month.options][1]  # a month: the case studies need all months
+    app.analyse_button.click()
+    deals = [v for _, v in app.deal.options]
+    app.deal.value = deals[1]
+    app.deal.value = deals[0]
+    assert calls == ["en"]
+    for _ in range(2):
+        app.draft_button.click()
+        assert "saved to quizzes/drafts/" in app.draft_out.value, app.status.value
+    assert calls == ["en", "zh-CN"]
+
+
+def test_the_table_picker_starts_on_the_first_table_so_the_xlsx_button_always_makes_one(exports, playbook):
+    """After Analyse the table picker shows the first table (never an empty pick): pressing "Make Excel" at once
+    offers that table; a table picked before stays picked when the review is analysed again."""
+    root, _ = exports
+    app = build(root, lang="en", playbook=playbook)
+    app.export.value = str(root / "acme-2025")
+    app.load_button.click()
+    app.analyse_button.click()
+    first = app.table_pick.options[0][1]
+    assert app.table_pick.value == first == "funnel"
+    app.xlsx_button.click()
+    name, _ = _download(app.downloads.value)
+    assert name.endswith("-funnel.xlsx") and "Choose a table" not in app.status.value
+    app.table_pick.value = "quality"
+    app.analyse_button.click()
+    assert app.table_pick.value == "quality"

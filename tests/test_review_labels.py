@@ -121,7 +121,9 @@ def test_review_app_tables_and_pipeline_tab_read_as_people_read(playbook, tmp_pa
     assert [v for _, v in app.pipe_month.options] == ["2026-03", "2026-02", "2024-02"]
     pipe = app.pipeline.value
     assert "<h3>Time in stage</h3>" in pipe and "<td>Customer contact</td><td>5</td>" in pipe
-    assert "pipeline (2026-02, change since 2026-01" in pipe and "2,115,000 USD" in pipe
+    # nothing was created or closed in 2026-01: no change from a month without data, said in words
+    assert "pipeline (2026-02; no data last month, 2026-01" in pipe and "2,115,000 USD" in pipe
+    assert "<td>no data last month</td>" in pipe and "<td>+" not in pipe
     app.pipe_month.value = "2026-03"  # another month: only the pipeline is redrawn
     assert "pipeline (2026-03, change since 2026-02" in app.pipeline.value
     assert app.review.month == "2026-02"
@@ -200,3 +202,60 @@ def test_pipeline_lines_in_chinese_use_full_width_punctuation(salesforce, playbo
     assert "赢单率：0.0%（赢单 0 / 赢单与丢单 1）" in text
     assert "客户接触：5 个商机，中位数 0.0 个工作日" in text
     assert not re.search(r"[\u4e00-\u9fff][:;,(] ", text) and not re.search(r"[\u4e00-\u9fff]\(", text)
+
+
+@pytest.mark.parametrize("lang", ["zh-CN", "en"])
+def test_missing_fields_are_said_once_and_clauses_by_title_in_the_report_and_the_app(salesforce, playbook, lang):
+    """Salesforce: the compliance section of the HTML report and of the review app name each check's clause by
+    its title with its source in words (never "seed:1.2.2" or "company-setting"), each rule that cannot run in
+    a few words, and each missing CRM field once, with the rules waiting for it; the mapping syntax is folded
+    away, once per field."""
+    rv = review(salesforce, playbook, "2026-02", lang=lang)
+    page = render_html(rv)
+    app = build(CRM, lang=lang, playbook=playbook)
+    app.export.value = str(SALESFORCE)
+    app.load_button.click()
+    app.month.value = "2026-02"
+    app.analyse_button.click()
+    heading = "<h2>SOP 合规</h2>" if lang == "zh-CN" else "<h2>SOP compliance</h2>"
+    section = page[page.index(heading):]
+    for text in (section[:section.index("<h2>", 5)], app.compliance_table.value + app.findings_table.value):
+        checks = text[text.index("<table"):text.index("</table>")]
+        assert "`" not in checks and "seed:" not in text and "company-setting" not in text
+        if lang == "zh-CN":
+            assert "<td>规程第 1.2.2 节</td>" in text and "<td>公司设定</td>" in text
+            assert "<td>缩短销售周期,提高响应速度</td>" in checks and "<th>SOP 条款</th>" in checks
+            assert "<td>缺少客户等级（A/B/C）；电话、邮件和拜访记录。</td>" in checks
+            assert text.count("<b>客户等级（A/B/C）</b>") == 1 and "等待它的规则：按客户等级的每周跟进次数" in text
+        else:
+            assert "<td>SOP section 1.2.2</td>" in text and "<td>company setting</td>" in text
+            assert "<td>Waits for who approved a quote.</td>" not in checks  # the currency is said too
+            assert text.count("<b>the customer class (A/B/C)</b>") == 1
+        assert text.count("`milestone_dates: {delivered: &lt;") == 1  # the mapping's syntax: once, folded
+        assert "<details>" in text
+
+
+@pytest.mark.parametrize("lang, header", [
+    ("zh-CN", "数据来源：Salesforce · 合规检查截至 2026-03-31 08:00（北京时间）"),
+    ("en", "Source: Salesforce · compliance checked as of 2026-03-31 08:00 (Beijing time)")])
+def test_the_report_header_names_the_source_and_the_cut_off_in_the_company_time_zone(salesforce, playbook, lang,
+                                                                                     header):
+    """The header names the CRM by its display name and the cut-off in the playbook's time zone, in words."""
+    rv = review(salesforce, playbook, "2026-02", lang=lang)
+    assert str(rv.compliance.as_of) == "2026-03-31 00:00:00+00:00"  # 08:00 in Beijing
+    page = render_html(rv)
+    assert html.unescape(page).count(header) == 1 and "salesforce" not in page.split("<h2>")[0]
+
+
+def test_data_quality_shows_date_formats_in_words_with_an_example(salesforce, playbook):
+    """Salesforce writes two date formats: the data-quality table says them as words with an example, never as
+    strftime patterns."""
+    rv = review(salesforce, playbook, "2026-02", lang="zh-CN")
+    message = rv.quality.summary.set_index("check").at["date_formats", "message"] \
+        if "check" in rv.quality.summary.columns else rv.quality.summary.at["date_formats", "message"]
+    assert "月/日/两位年，如 03/07/25" in message and "%" not in message
+    assert "月/日/两位年 时:分 AM/PM，如 03/07/25 02:05 PM" in message
+    en = review(salesforce, playbook, "2026-02", lang="en").quality.summary
+    en_message = en.set_index("check").at["date_formats", "message"] if "check" in en.columns \
+        else en.at["date_formats", "message"]
+    assert "month/day/two-digit year, e.g. 03/07/25" in en_message and "%" not in en_message

@@ -9,6 +9,7 @@ column names and ISO UTC times.
 """
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -126,14 +127,93 @@ CRM_FIELDS: dict[str, tuple[str, str]] = {
 }
 
 
+#: SLA event (``start_event``/``end_event`` of playbook/slas.yaml) -> (zh-CN, en) words a sales manager reads.
+SLA_EVENTS: dict[str, tuple[str, str]] = {
+    "lead_assigned": ("线索分配", "lead assigned"), "first_contact_made": ("首次接触", "first contact made"),
+    "needs_confirmed": ("需求确认", "needs confirmed"), "proposal_sent": ("发送方案", "proposal sent"),
+    "proposal_accepted": ("客户接受方案", "proposal accepted"), "quote_sent": ("发送报价", "quote sent"),
+    "contract_signed": ("合同签订", "contract signed"), "delivered": ("交付", "delivered"),
+    "deal_closed": ("成交", "deal closed"), "satisfaction_call_made": ("满意度回访", "satisfaction call made"),
+    "customer_email_received": ("收到客户邮件", "customer e-mail received"), "email_replied": ("回复邮件", "e-mail replied"),
+    "tech_issue_reported": ("客户报告技术问题", "technical issue reported"),
+    "tech_solution_provided": ("提供技术方案", "technical solution provided"),
+}
+
+
+def _named(table: dict[str, tuple[str, str]], name: str, lang: str | None, blanks: bool = True) -> str:
+    """``table[name]`` in ``lang``; a name the table lacks as it is (with blanks for ``_`` when ``blanks``)."""
+    plain = name.replace("_", " ") if blanks else name
+    zh, en = table.get(name, (plain, plain))
+    return t(zh, en, lang)
+
+
+def event_label(event: str, lang: str | None = None) -> str:
+    """Return an SLA event in words (an event without words: its name with blanks for ``_``).
+
+    >>> event_label("delivered", "zh-CN"), event_label("quote_sent", "en"), event_label("x_y", "en")
+    ('交付', 'quote sent', 'x y')
+    """
+    return _named(SLA_EVENTS, event, lang)
+
+
 def crm_field_label(field: str, lang: str | None = None) -> str:
     """Return a CRM field's label in ``lang`` (a field without a label: its name with blanks for ``_``).
 
     >>> crm_field_label("quote_amount", "zh-CN"), crm_field_label("quote_amount", "en"), crm_field_label("x_y", "en")
     ('报价金额', 'quote amount', 'x y')
     """
-    zh, en = CRM_FIELDS.get(field, (field.replace("_", " "),) * 2)
-    return t(zh, en, lang)
+    return _named(CRM_FIELDS, field, lang)
+
+
+#: CRM source (the mapping's id: ``sopcoach analyze --source``) -> (zh-CN, en) display name
+SOURCES: dict[str, tuple[str, str]] = {
+    "salesforce": ("Salesforce", "Salesforce"), "zoho": ("Zoho CRM", "Zoho CRM"), "maven": ("Maven", "Maven"),
+    "simulated": ("模拟数据", "simulated data"),
+}
+
+
+def source_name(source: str, lang: str | None = None) -> str:
+    """Return a CRM source's display name (a mapping of one's own: its id as given).
+
+    >>> source_name("zoho", "en"), source_name("simulated", "zh-CN"), source_name("acme-crm", "en")
+    ('Zoho CRM', '模拟数据', 'acme-crm')
+    """
+    return _named(SOURCES, source, lang, blanks=False)
+
+
+#: strftime directive -> (zh-CN, en) words (:func:`date_format_words`)
+_DATE_PARTS = {
+    "%Y": ("四位年", "year"), "%y": ("两位年", "two-digit year"), "%m": ("月", "month"), "%d": ("日", "day"),
+    "%b": ("英文月份缩写", "month abbreviation"), "%B": ("英文月份", "month name"), "%H": ("时", "hour"),
+    "%I": ("时", "hour"), "%M": ("分", "minute"), "%S": ("秒", "second"),
+    "%p": ("AM/PM", "AM/PM"), "%f": ("微秒", "microseconds"), "%z": ("时区偏移", "UTC offset"),
+    "%j": ("一年中的第几天", "day of the year"), "%a": ("英文星期缩写", "weekday abbreviation"),
+}
+#: the moment every date-format example shows (:func:`date_format_words`)
+_EXAMPLE = datetime(2025, 3, 7, 14, 5, 9)
+
+
+def date_format_words(fmt: str, lang: str | None = None) -> str:
+    """Return a date format of a mapping (a strftime pattern or ``excel_serial``) in words, with an example.
+
+    >>> date_format_words("%m/%d/%y", "zh-CN"), date_format_words("%m/%d/%y", "en")
+    ('月/日/两位年，如 03/07/25', 'month/day/two-digit year, e.g. 03/07/25')
+    >>> date_format_words("excel_serial", "en")
+    'Excel day number, e.g. 45723'
+    """
+    if fmt == "excel_serial":
+        serial = (_EXAMPLE - datetime(1899, 12, 30)).days
+        return t(f"Excel 日期序号，如 {serial}", f"Excel day number, e.g. {serial}", lang)
+    def part(m: re.Match) -> str:
+        zh, en = _DATE_PARTS.get(m.group(0), (m.group(0), m.group(0)))
+        return t(zh, en, lang)
+
+    words = re.sub(r"%[a-zA-Z]", part, fmt)
+    try:
+        example = _EXAMPLE.strftime(fmt)
+    except ValueError:  # a pattern strftime rejects: the words alone
+        return words
+    return t(f"{words}，如 {example}", f"{words}, e.g. {example}", lang)
 
 
 def source_label(ref: str, lang: str | None = None) -> str:
@@ -145,6 +225,17 @@ def source_label(ref: str, lang: str | None = None) -> str:
     if ref.startswith("seed:"):
         return seed_words(ref, lang)
     return t("公司设定", "company setting", lang)
+
+
+def source_words(value: Any, lang: str | None = None) -> str:
+    """Return a table cell of a clause's source in words (:func:`source_label`); blank or other text as it is.
+
+    >>> source_words("seed:3.1.2", "en"), source_words("company-setting", "en"), source_words("", "en")
+    ('SOP section 3.1.2', 'company setting', '')
+    """
+    if not isinstance(value, str) or not (value.startswith("seed:") or value == "company-setting"):
+        return "" if value is None or (not isinstance(value, str) and pd.isna(value)) else str(value)
+    return source_label(value, lang)
 
 
 def column_label(column: str, lang: str | None = None, timezone: str | None = None) -> str:
@@ -199,8 +290,8 @@ _REVIEW_COLUMNS: dict[str, tuple[str, str]] = {
     "working_days": ("用时（工作日）", "time (working days)"), "stage_note": ("用时说明", "how the time was measured"),
     "limit": ("时限", "limit"), "verdict_text": ("结论", "verdict"), "kind": ("类型", "kind"), "sla": ("时限编号", "limit id"),
     "start": ("计时开始", "clock started"), "due": ("截止时间", "due"), "end": ("完成时间", "done"), "unit": ("单位", "unit"),
-    "clause_title": ("条款标题", "clause title"), "week": ("周", "week"), "event_id": ("事件编号", "event id"),
+    "clause_title": ("SOP 条款", "SOP clause"), "week": ("周", "week"), "event_id": ("事件编号", "event id"),
     "kpi": ("KPI", "KPI"), "numerator": ("分子", "numerator"), "denominator": ("分母", "denominator"),
-    "target": ("目标", "target"), "formula": ("计算方法", "formula"),
+    "target": ("目标", "target"), "formula": ("计算方法", "formula"), "kpi_verdict": ("对照目标", "against the target"),
 }
 COLUMNS.update(_REVIEW_COLUMNS)

@@ -4,6 +4,7 @@ next preview.
 """
 from __future__ import annotations
 
+import re
 import secrets
 import sys
 
@@ -31,16 +32,25 @@ def lab(tmp_path):
         yield base, token, content
 
 
-def test_the_voila_preview_shows_the_lesson_as_the_learner_sees_it(lab, page, artifacts):
+def test_the_voila_preview_shows_the_lesson_as_the_learner_sees_it(lab, contexts, artifacts):
     base, token, content = lab
+    page = contexts.new().new_page()
     url = f"{base}/voila/render/lessons/03_authority.ipynb?token={token}"
     page.goto(url, timeout=PAGE_LOAD_MS)
     page.locator(".sopcoach-tool-approval").wait_for(timeout=PAGE_LOAD_MS)  # the tool ran in the preview kernel
     text = page.locator("body").inner_text()
     assert "销售代表可独立报价至100,000元、折扣不超过10%" in text  # facts filled in the zh-CN prose
     assert "{{" not in text and "Quote authority and approvals" not in text  # no placeholder, no en cell
+    # as on the learner's page: no half-width , : ; ? ! next to Chinese (prose, clause cards, practice questions)
+    half = re.findall(r".{0,8}(?:[\u4e00-\u9fff][,:;?!]|[,:;?!][\u4e00-\u9fff]).{0,8}", text)
+    assert half == [], f"half-width punctuation next to Chinese in the preview: {half[:5]}"
     assert page.locator("[data-clause='quote-limits']").count() == 1  # clauses("...") placed the card
     page.screenshot(path=str(artifacts / "lab-preview-zh.png"), full_page=True)
+    # the preview is in the learner's look (the company's header) and asks nothing outside the Lab's server
+    assert page.locator(".sopcoach-header").count() == 1
+    assert page.evaluate("document.fonts.check('16px \"Font Awesome 5 Free\"')") or \
+        page.locator("link[href*='voila/fontawesome/css/all.min.css']").count() == 1
+    assert contexts.blocked == [], f"the preview fetched from outside: {sorted(set(contexts.blocked))}"
 
     # The trainer edits the prose and quotes another fact; the next preview shows it filled in.
     path = content / "lessons" / "03_authority.ipynb"

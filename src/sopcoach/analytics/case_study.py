@@ -20,11 +20,14 @@ from ..crm.reading import CrmData
 from ..content.businesstime import DurationUnit
 from ..errors import AnalysisError, CalendarRangeError
 from ..i18n import current_lang, t
+from ..labels import event_label
 from .compliance import (_TS, _ZH_UNITS, FOLLOW_UP_BREACHES, FOLLOW_UP_VERDICTS, STAGE_MILESTONES, Compliance, _fmt_local,
-                         _num, check_compliance, milestones)
+                         MISSING_FIELDS, _num, check_compliance, milestones,
+                         missing_field_words)
 from .stages import stage_entries
 
-__all__ = ["VERDICTS", "CaseStudy", "case_study", "draft_question", "sla_phases"]
+__all__ = ["VERDICTS", "CaseStudy", "all_months_compliance", "case_study", "crm_note", "deal_words",
+           "draft_question", "remember_compliance", "sla_phases", "stage_words"]
 
 #: Verdict of a time limit on one deal -> (zh-CN, en) words a sales manager reads.
 VERDICTS = {"met": ("达标", "met"), "breached": ("违反", "breached"), "pending": ("未到期", "not due yet"),
@@ -33,6 +36,90 @@ VERDICTS = {"met": ("达标", "met"), "breached": ("违反", "breached"), "pendi
 AFTER, ANY = "_after", "_any"
 
 _ZH_KINDS = {"stage_change": "阶段变更", "call": "电话", "email": "邮件", "meeting": "拜访", "task": "任务"}
+
+
+# ----------------------------------------------------------------------------------- names
+
+
+def _text(value: Any) -> str | None:
+    """A text cell, or None when blank or missing."""
+    if value is None or (not isinstance(value, str) and pd.isna(value)):
+        return None
+    text = str(value).strip()
+    return text or None
+
+
+def deal_words(deal: pd.Series, deal_id: str, lang: str | None = None) -> dict[str, str | None]:
+    """Return how people name a deal: ``title`` (its CRM name, else its id), ``customer`` (the customer's
+    name, else the account as the export writes it; None when unknown), ``owner`` (None when unknown) and
+    ``ids`` (the ids not already shown, as a small note: "商机编号 006…；客户编号 001…"; "" when none).
+
+    ``deal`` is a row of ``CrmData.deals`` (``name``, ``account``, ``account_name``, ``owner``).
+
+    >>> import pandas as pd
+    >>> w = deal_words(pd.Series({"name": "Edge SLA", "account": "001A", "account_name": "Edge", "owner": None}),
+    ...                "006X", "en")
+    >>> w["title"], w["customer"], w["owner"], w["ids"]
+    ('Edge SLA', 'Edge', None, 'deal id 006X; customer id 001A')
+    """
+    name, account, account_name = _text(deal.get("name")), _text(deal.get("account")), _text(deal.get("account_name"))
+    ids = []
+    if name:
+        ids.append(t(f"商机编号 {deal_id}", f"deal id {deal_id}", lang))
+    if account_name and account and account != account_name:
+        ids.append(t(f"客户编号 {account}", f"customer id {account}", lang))
+    return {"title": name or deal_id, "customer": account_name or account, "owner": _text(deal.get("owner")),
+            "ids": t("；", "; ", lang).join(ids)}
+
+
+def stage_words(playbook: Any, stage: Any, raw: Any, lang: str | None = None) -> tuple[str, str]:
+    """Return a deal's stage as the SOP names it in ``lang`` and the CRM's own value when that reads otherwise.
+
+    ``stage`` is a playbook stage id, ``won`` or ``lost`` (missing: the CRM's value is not mapped, so
+    the CRM's value is the name); ``raw`` the CRM's value. The second item is "" when the CRM
+    writes the same words.
+
+    >>> from sopcoach.config import PROJECT_ROOT
+    >>> from sopcoach.content.playbook import load_playbook
+    >>> pb = load_playbook(PROJECT_ROOT / "playbook")
+    >>> stage_words(pb, "first_contact", "Prospecting", "en"), stage_words(pb, "won", "Closed Won", "zh-CN")
+    (('Customer contact', 'Prospecting'), ('赢单', 'Closed Won'))
+    """
+    raw_text = _text(raw) or ""
+    names = {s.id: s.name.get(lang) for s in playbook.stages}
+    names.update({"won": t("赢单", "won", lang), "lost": t("丢单", "lost", lang)})
+    name = names.get(stage) if isinstance(stage, str) else None
+    if name is None:
+        return raw_text or "—", ""
+    return name, "" if raw_text.casefold() == name.casefold() else raw_text
+
+
+def crm_note(raw: str, lang: str | None = None) -> str:
+    """The CRM's own value as a small note after the SOP's name: "（CRM：Prospecting）" ("" for "")."""
+    return t(f"（CRM：{raw}）", f" (CRM: {raw})", lang) if raw else ""
+
+
+def all_months_compliance(data: CrmData, playbook: Any, lang: str | None = None) -> Compliance:
+    """Return the export's compliance over all months in ``lang``, computed once per loaded export.
+
+    The result is kept with the loaded data (``CrmData``'s cache, keyed by the playbook and the
+    language), so every case study of the export, and a question draft's other language, reuse
+    it; reading the export again starts afresh. :func:`remember_compliance` stores one computed
+    elsewhere (the review of all months).
+    """
+    lang = lang or current_lang()
+    key = ("all_months_compliance", id(playbook), lang)
+    if key not in data._cache:
+        remember_compliance(data, playbook, check_compliance(data, playbook, lang=lang), lang)
+    return data._cache[key][1]
+
+
+def remember_compliance(data: CrmData, playbook: Any, compliance: Compliance, lang: str) -> None:
+    """Keep ``compliance`` (of all months, in ``lang``) for :func:`all_months_compliance`.
+
+    The playbook is kept with it, so its ``id`` (the key) cannot name another playbook later.
+    """
+    data._cache[("all_months_compliance", id(playbook), lang)] = (playbook, compliance)
 
 
 # ----------------------------------------------------------------------------------- case study
@@ -80,7 +167,8 @@ def case_study(data: CrmData, playbook: Any, deal_id: str, compliance: Complianc
     deal_id : str
     compliance : Compliance, optional
         The export's compliance over all months (:func:`check_compliance` with no month; default:
-        computed here). A month's compliance holds only the instances that started in the month,
+        :func:`all_months_compliance`, once per export and language). A month's compliance holds only the
+        instances that started in the month,
         so a deal's earlier deviations would be missing.
     lang : {"zh-CN", "en"}, optional
 
@@ -99,7 +187,7 @@ def case_study(data: CrmData, playbook: Any, deal_id: str, compliance: Complianc
     if deal_id not in deals.index:
         raise AnalysisError(f"deal {deal_id!r} is not in the export")
     deal = deals.loc[deal_id]
-    compliance = compliance or check_compliance(data, playbook, lang=lang)
+    compliance = compliance or all_months_compliance(data, playbook, lang)
     ev = data.events[(data.events["deal_id"] == deal_id)
                      | (data.events["deal_id"].isna() & pd.notna(deal["account"])
                         & (data.events["account_id"] == deal["account"]))]
@@ -127,8 +215,8 @@ def case_study(data: CrmData, playbook: Any, deal_id: str, compliance: Complianc
 
     def what(r: Any) -> str:
         if r.kind == "stage_change":
-            label = names.get(r.stage, r.stage_raw if isinstance(r.stage_raw, str) else "?")
-            return t(f"进入阶段：{label}", f"stage: {label}", lang)
+            label, raw = stage_words(playbook, r.stage, r.stage_raw, lang)
+            return t(f"进入阶段：{label}", f"stage: {label}", lang) + crm_note(raw, lang)
         parts = [t(_ZH_KINDS.get(str(r.kind), str(r.kind)), str(r.kind), lang)]
         if isinstance(r.direction, str):
             parts.append(t({"inbound": "（客户发起）", "outbound": "（我方发起）"}[r.direction],
@@ -247,7 +335,10 @@ def sop_table(playbook: Any, deal_id: str, deal: pd.Series, stages: pd.DataFrame
         (str, e.g. "3 working days"), ``clause``, ``clause_title``, ``source`` (``seed:N`` or
         ``company-setting``: kept in the data, not shown on the page), ``start``, ``due``, ``end``
         (datetime64[us, UTC]), ``value`` (float64 in ``unit``), ``unit`` (str), ``actual`` (str),
-        ``verdict`` (a key of :data:`VERDICTS`), ``verdict_text`` and ``reason`` (str).
+        ``verdict`` (a key of :data:`VERDICTS`), ``verdict_text`` and ``reason`` (str: why a limit is not
+        checkable, in a manager's words), ``help`` (str: for a limit the export cannot support, the SLA
+        event or input it lacks, e.g. ``needs_confirmed``, ``email_direction``; "" otherwise; see
+        :func:`missing_data_note`).
     """
     cal = playbook.business_calendar()
     as_of_ts = _ts(as_of)
@@ -293,7 +384,7 @@ def sop_table(playbook: Any, deal_id: str, deal: pd.Series, stages: pd.DataFrame
         cid = f"sla:{sla.id}"
         d = sla.duration
         out: dict[str, Any] = dict(start=None, due=None, end=None, value=float("nan"), unit=d.unit.value, actual="",
-                                   reason="")
+                                   reason="", help="")
         row = checks.loc[cid] if cid in checks.index else None
         mine = findings[findings["check"] == cid]
         if len(mine):
@@ -302,8 +393,9 @@ def sop_table(playbook: Any, deal_id: str, deal: pd.Series, stages: pd.DataFrame
             return {**out, "start": _ts(f["start"]), "due": _ts(f["due"]), "end": _ts(f["end"]),
                     "value": float(f["value"]), "actual": str(f["actual"]) + more, "verdict": "breached"}
         if row is None or row["status"] != "checked":
-            reason = "" if row is None else str(row["reason"])
-            return {**out, "verdict": "not_checkable", "reason": reason}
+            # the check's reason is in a manager's words already; ``needs`` names the missing fields
+            reason, need = ("", "") if row is None else (str(row["reason"]), str(row.get("needs", "") or ""))
+            return {**out, "verdict": "not_checkable", "reason": reason, "help": need}
         if sla.scheduled:
             fu = follow[follow["check"] == cid] if len(follow) else follow
             if not len(fu):
@@ -326,9 +418,9 @@ def sop_table(playbook: Any, deal_id: str, deal: pd.Series, stages: pd.DataFrame
             phase = phases[sla.id]
             reached = phase in stages.index and (pd.notna(stages.at[phase, "entered"]) or stages.at[phase, "observed"])
             if reached:  # the deal got there, but when the clock started is not recorded
+                what = event_label(sla.start_event, lang)
                 return {**out, "verdict": "not_checkable", "reason": t(
-                    f"本商机没有记录起点事件 {sla.start_event} 的时间。",
-                    f"this deal has no recorded time for '{sla.start_event}'.", lang)}
+                    f"本商机没有记录「{what}」的时间。", f"this deal has no recorded time for '{what}'.", lang)}
             return {**out, "verdict": "not_reached"}
         start = pd.Timestamp(starts["timestamp"].iloc[0])
         ends = ms[(ms["milestone"] == sla.end_event)].sort_values("timestamp", kind="stable")
@@ -371,7 +463,7 @@ def sop_table(playbook: Any, deal_id: str, deal: pd.Series, stages: pd.DataFrame
         if not slas:
             rows.append({**base, "sla": "", "rule": "", "limit": "", "clause": "", "clause_title": "", "source": "",
                          "start": None, "due": None, "end": None, "value": float("nan"), "unit": "", "actual": "",
-                         "verdict": "", "reason": ""})
+                         "verdict": "", "reason": "", "help": ""})
         for sla in slas:
             v = verdict(sla)
             rows.append({**base, "sla": sla.id, "rule": sla.name.get(lang), "limit": sla.duration.label(lang),
@@ -390,6 +482,36 @@ def sop_table(playbook: Any, deal_id: str, deal: pd.Series, stages: pd.DataFrame
     out["value"] = out["value"].astype("float64")
     out["verdict_text"] = out["verdict"].map(lambda v: t(*VERDICTS[v], lang) if v in VERDICTS else "")
     return out
+
+
+def missing_data_note(sop: pd.DataFrame, lang: str | None = None) -> str:
+    """Return one note, in a manager's words, on the limits the export cannot check and how to get them checked.
+
+    ``sop`` is :attr:`CaseStudy.sop`; its ``help`` column names what each such limit lacks. "" when
+    every limit could be judged.
+    """
+    lang = lang or current_lang()
+    if "help" not in sop.columns:
+        return ""
+    lacking = sop[sop["help"] != ""]
+    if not len(lacking):
+        return ""
+    needs = list(dict.fromkeys(n for cell in lacking["help"] for n in cell.split(", ") if n))
+    fields = t("、", "; ", lang).join(dict.fromkeys(missing_field_words(n, lang)[0] for n in needs))
+    events = [n for n in needs if n not in MISSING_FIELDS]  # a step's date: one sentence for all of them
+    hows = [missing_field_words(n, lang)[1] for n in needs if n in MISSING_FIELDS]
+    if events:
+        zh = "、".join(f"“{event_label(e, 'zh-CN')}”" for e in events)
+        en = ", ".join(f"'{event_label(e, 'en')}'" for e in events)
+        contact = t("（首次接触也可由电话、邮件和拜访记录得出）", " (or export the calls, e-mails and meetings: the first "
+                    "outbound one is the first contact)", lang) if "first_contact_made" in events else ""
+        hows.insert(0, t(f"在 CRM 中为每个商机记录{zh}的日期（日期字段或活动记录），并随导出一起导出{contact}。",
+                         f"record the dates of {en} on each deal in the CRM (date fields or activities) and include "
+                         f"them in the export{contact}.", lang))
+    n = lacking["sla"].nunique()
+    return t(f"有 {n} 项时限无法检查：这份导出缺少{fields}。请负责 CRM 导出的同事：{''.join(hows)}下次复盘就能检查这些时限。",
+             f"{n} limits could not be checked: this export lacks {fields}. Ask whoever looks after the CRM export to "
+             f"{'; '.join(h.rstrip('.') for h in hows)}. The next review will then check these limits.", lang)
 
 
 def discussion_prompts(deal: pd.Series, deviations: pd.DataFrame, stages: pd.DataFrame,
@@ -508,6 +630,9 @@ def draft_question(cs: CaseStudy, index: int, playbook: Any, bank: Any = None, *
     start, due, end = (_fmt_local(_ts(d.get(k)), tz) for k in ("start", "due", "end"))
     owner = d.get("owner") if isinstance(d.get("owner"), str) else None
     who = {"zh-CN": f"（负责人：{owner}）" if owner else "", "en": f" (owner: {owner})" if owner else ""}
+    deal_name = _text(cs.deal.get("name"))  # the deal by its CRM name, its id in brackets
+    deal = ({"zh-CN": f"商机「{deal_name}」（{cs.deal_id}）", "en": f"Deal '{deal_name}' ({cs.deal_id})"} if deal_name
+            else {"zh-CN": f"商机 {cs.deal_id}", "en": f"Deal {cs.deal_id}"})
     actual = {lang: dev[lang]["actual"] for lang in dev}
     explanation = {"zh-CN": f"条款「{title['zh-CN']}」：{quote['zh-CN']} 本案例中：{actual['zh-CN']}。",
                    "en": f"Clause '{title['en']}': {quote['en']} In this case: {actual['en']}."}
@@ -518,9 +643,9 @@ def draft_question(cs: CaseStudy, index: int, playbook: Any, bank: Any = None, *
         happened = ({"zh-CN": f"，实际在 {end} 完成", "en": f"; it happened at {end}"} if end
                     else {"zh-CN": "，至导出时仍未记录", "en": "; by the time of the export it was not recorded"})
         out.update(type="numeric", answer_from=f"sla.{sla.id}.value", unit=unit, scenario={
-            "zh-CN": f"商机 {cs.deal_id}{who['zh-CN']}：「{name['zh-CN']}」的计时从 {start}（{tz}）开始{happened['zh-CN']}；"
+            "zh-CN": f"{deal['zh-CN']}{who['zh-CN']}：「{name['zh-CN']}」的计时从 {start}（{tz}）开始{happened['zh-CN']}；"
                      f"实际：{actual['zh-CN']}。",
-            "en": f"Deal {cs.deal_id}{who['en']}: the clock of '{name['en']}' started at {start} ({tz}){happened['en']}; "
+            "en": f"{deal['en']}{who['en']}: the clock of '{name['en']}' started at {start} ({tz}){happened['en']}; "
                   f"actual: {actual['en']}."},
             text={"zh-CN": f"按规程，「{name['zh-CN']}」的时限是多少{unit['zh-CN'].removeprefix('个')}？",
                   "en": f"Under the SOP, what is the limit for '{name['en']}', in {unit['en']}?"})
@@ -529,9 +654,9 @@ def draft_question(cs: CaseStudy, index: int, playbook: Any, bank: Any = None, *
                            "en": explanation["en"] + f" It was due by {due}."}
     else:
         out.update(type="true_false", answer=False, scenario={
-            "zh-CN": f"商机 {cs.deal_id}{who['zh-CN']}：{dev['zh-CN']['rule']}——规程要求 {dev['zh-CN']['expected']}；"
+            "zh-CN": f"{deal['zh-CN']}{who['zh-CN']}：{dev['zh-CN']['rule']}——规程要求 {dev['zh-CN']['expected']}；"
                      f"实际 {actual['zh-CN']}。",
-            "en": f"Deal {cs.deal_id}{who['en']}: {dev['en']['rule']}: the SOP expects {dev['en']['expected']}; "
+            "en": f"{deal['en']}{who['en']}: {dev['en']['rule']}: the SOP expects {dev['en']['expected']}; "
                   f"actual {actual['en']}."},
             text={"zh-CN": "这个商机在这一点上遵守了规程。", "en": "On this point the deal kept the SOP."})
     out["explanation"] = explanation

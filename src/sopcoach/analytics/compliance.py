@@ -20,11 +20,13 @@ from ..crm.problems import ROW_KEYS, unparsed
 from ..crm.reading import CrmData
 from ..errors import CalendarRangeError
 from ..i18n import current_lang, t
+from ..labels import event_label
 from .inputs import closed_gap, created_gap, stage_time_gap
 from .period import Period, parse_instant
 from .stages import _core, _naive, stage_entries
 
-__all__ = ["FOLLOW_UP_VERDICTS", "Compliance", "check_compliance", "derived_events", "supply_hint"]
+__all__ = ["FOLLOW_UP_VERDICTS", "MISSING_FIELDS", "Compliance", "check_compliance", "derived_events",
+           "missing_field_words", "need_key", "supply_hint"]
 
 _TS = "datetime64[us, UTC]"
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
@@ -46,7 +48,7 @@ def _local_us(s: pd.Series, tz: str) -> np.ndarray:
 # ----------------------------------------------------------------------------------- compliance
 
 
-FINDING_COLUMNS = ["check", "rule", "deal_id", "owner", "clause", "source", "expected", "actual",
+FINDING_COLUMNS = ["check", "rule", "deal_id", "owner", "clause", "clause_title", "source", "expected", "actual",
                    "limit", "value", "unit", "start", "due", "end", "week", "event_id", "verdict"]
 
 #: Verdicts on a scheduled follow-up (the satisfaction call on day 30 after the deal, seed:1.2.1),
@@ -74,16 +76,24 @@ class Compliance:
     """SOP compliance of an export.
 
     ``checks``: index ``check`` (``sla:<id>``, ``cadence``, ``authority``); columns ``rule``
-    (str), ``clause`` (clause id), ``source`` (``seed:N`` or ``company-setting``), ``status``
-    (``checked`` or ``not_checkable``), ``reason`` (str), ``instances``, ``breaches``, ``pending``
+    (str), ``clause`` (clause id), ``clause_title`` (str, the clause's title in the review's
+    language), ``source`` (``seed:N`` or ``company-setting``), ``status`` (``checked`` or
+    ``not_checkable``), ``reason`` (str), ``instances``, ``breaches``, ``pending``
     (Int64; pending = not due yet; missing, never 0, for a check that could not run), ``inferred``
     (str: which of a checked SLA's events were inferred from stage changes or from the first outbound
-    contact, "" when none; see :func:`derived_events`). A check that ran but covered 0 cases is
-    ``not_checkable`` with why; every ``not_checkable`` reason names the field it needs and how a
-    mapping supplies it (:func:`supply_hint`).
+    contact, "" when none; see :func:`derived_events`), ``needs`` (str: the missing CRM fields a
+    check that cannot run waits for, keys of :data:`MISSING_FIELDS` or SLA events, joined by ", ";
+    "" when none). A check that ran but covered 0 cases is ``not_checkable`` with why; a check that
+    waits for a missing field says so in a few words in its ``reason`` ("Waits for the customer
+    class (A/B/C).").
+
+    ``missing``: one row per missing CRM field, said once however many checks wait for it: index
+    ``need``; columns ``field`` (the field in words), ``how`` (how to supply it, in a manager's
+    words), ``mapping`` (what the import mapping needs, for whoever maintains it,
+    :func:`supply_hint`), ``rules`` (the names of the checks waiting for it, joined).
 
     ``findings``: one row per breach. ``check``, ``rule``, ``deal_id``, ``owner``, ``clause``,
-    ``source``, ``expected``, ``actual`` (str, human-readable), ``unit`` (str), ``week`` (str,
+    ``clause_title``, ``source``, ``expected``, ``actual`` (str, human-readable), ``unit`` (str), ``week`` (str,
     ISO week for cadence), ``event_id`` (str); ``limit`` and ``value`` (float64, in ``unit``);
     ``start``, ``due``, ``end`` (datetime64[us, UTC]; ``end`` NaT when never recorded);
     ``verdict`` (str: ``late`` or ``missing`` for a deadline SLA, ``too_early``, ``late`` or
@@ -100,6 +110,7 @@ class Compliance:
     findings: pd.DataFrame
     as_of: pd.Timestamp | None
     follow_ups: pd.DataFrame = field(default_factory=_empty_follow_ups)
+    missing: pd.DataFrame = field(default_factory=lambda: _missing_table([], "en"))
 
     def for_deal(self, deal_id: str) -> pd.DataFrame:
         return self.findings[self.findings["deal_id"] == deal_id]
@@ -124,6 +135,103 @@ class Compliance:
         rest = total - checked
         return t(f"{n:,} 条偏离记录（{checked} 项规则已检查" + (f"，{rest} 项无法检查）" if rest else "）"),
                  f"{n:,} findings ({checked} rules checked" + (f", {rest} not checkable)" if rest else ")"), lang)
+
+
+#: A CRM field a check can wait for -> (zh-CN, en) the field in words, then (zh-CN, en) how to supply it.
+#: SLA events other than these read "the date of <event>" (:func:`sopcoach.labels.event_label`).
+MISSING_FIELDS: dict[str, tuple[tuple[str, str], tuple[str, str]]] = {
+    "email_direction": (("邮件的收发方向", "which e-mails were received and which sent"),
+                        ("导出邮件记录时带上方向一列（收到/发出）。",
+                         "export the e-mails with their direction (received or sent).")),
+    "tier": (("客户等级（A/B/C）", "the customer class (A/B/C)"),
+             ("在 CRM 的客户或商机上填写客户等级，并随导出一起导出。",
+              "fill in the customer class on the accounts or deals in the CRM and include it in the export.")),
+    "contacts": (("电话、邮件和拜访记录", "calls, e-mails and meetings"),
+                 ("把 CRM 中的活动记录（电话、邮件、拜访）一并导出，每条带时间，并关联到客户或商机。",
+                  "export the CRM's activities (calls, e-mails, meetings) too, each with its time and linked to "
+                  "its account or deal.")),
+    "approved_by": (("报价审批人", "who approved a quote"),
+                    ("在报价上记录超出权限时由谁批准，并随导出一起导出。",
+                     "record on each quote who approved it when it exceeded the rep's authority, and include it "
+                     "in the export.")),
+    "quote_amount": (("报价金额", "quote amounts"),
+                     ("导出每次报价及其金额（有折扣时连同折扣）。",
+                      "export each quote with its amount (and its discount, if any).")),
+    "stage_changes": (("阶段变更历史", "the stage history"),
+                      ("导出商机的阶段变更历史（何时进入哪个阶段），如 Salesforce 的 OpportunityHistory。",
+                       "export the deals' stage history (which stage each entered, and when), like Salesforce's "
+                       "OpportunityHistory.")),
+    "created": (("商机创建日期", "deal creation dates"),
+                ("导出商机的创建日期。", "include the deals' creation dates in the export.")),
+    "closed": (("赢单的成交日期", "close dates of won deals"),
+               ("导出商机的成交日期，并注明哪个阶段表示赢单。",
+                "include the deals' close dates in the export and say which stage means won.")),
+}
+
+
+def need_key(need: str) -> str:
+    """The missing field an SLA event or input stands for (two stage limits both wait for the stage history).
+
+    >>> need_key("needs_confirmed"), need_key("lead_assigned"), need_key("delivered"), need_key("tier")
+    ('stage_changes', 'created', 'delivered', 'tier')
+    """
+    if need in ("deal_closed", "contract_signed"):
+        return "closed"
+    if need == "lead_assigned":
+        return "created"
+    return "stage_changes" if need in STAGE_MILESTONES else need
+
+
+def missing_field_words(need: str, lang: str | None = None) -> tuple[str, str]:
+    """The missing field ``need`` (a :func:`need_key`) in words, and how to supply it, in a manager's words.
+
+    >>> missing_field_words("delivered", "en")[0]
+    "the date of 'delivered'"
+    """
+    if need in MISSING_FIELDS:
+        (zh, en), (how_zh, how_en) = MISSING_FIELDS[need]
+        return t(zh, en, lang), t(how_zh, how_en, lang)
+    zh_ev, en_ev = event_label(need, "zh-CN"), event_label(need, "en")
+    contact = t("；或导出电话、邮件和拜访记录（第一次主动联系即为首次接触）", "; or export the calls, e-mails and "
+                "meetings (the first outbound one is the first contact)", lang) if need == "first_contact_made" else ""
+    return (t(f"“{zh_ev}”的日期", f"the date of '{en_ev}'", lang),
+            t(f"在 CRM 中为每个商机记录“{zh_ev}”的日期（日期字段或一条活动记录），并随导出一起导出{contact}。",
+              f"record the date of '{en_ev}' on each deal in the CRM (a date field or an activity) and include "
+              f"it in the export{contact}.", lang))
+
+
+def _missing_table(rows: list[tuple[str, str, str]], lang: str) -> pd.DataFrame:
+    """The ``missing`` table of :class:`Compliance` from (need as the check named it, rule, check id) rows."""
+    per: dict[str, dict[str, list[str]]] = {}
+    for need, rule, _ in rows:
+        entry = per.setdefault(need_key(need), {"rules": [], "mapping": []})
+        entry["rules"].append(rule)
+        entry["mapping"].append(supply_hint(need, lang))
+    sep = t("、", ", ", lang)
+    out = pd.DataFrame(
+        [(key, *missing_field_words(key, lang), " ".join(dict.fromkeys(v["mapping"])),
+          sep.join(dict.fromkeys(v["rules"]))) for key, v in per.items()],
+        columns=["need", "field", "how", "mapping", "rules"])
+    return out.set_index("need")
+
+
+def _waits_for(needs: tuple[str, ...], lang: str) -> str:
+    """A check's few words on the fields it waits for ("缺少客户等级（A/B/C）；电话、邮件和拜访记录。")."""
+    fields = list(dict.fromkeys(missing_field_words(need_key(n), lang)[0] for n in needs))
+    return t("缺少" + "；".join(fields) + "。", "Waits for " + "; ".join(fields) + ".", lang)
+
+
+def _clause_title(playbook: Any, clause_id: str, lang: str) -> str:
+    """The clause's title in ``lang`` (an id the playbook does not have: the id itself)."""
+    try:
+        return playbook.clause(clause_id).title.get(lang)
+    except KeyError:
+        return clause_id
+
+
+def _stage_name(playbook: Any, stage_id: str, lang: str) -> str:
+    """A playbook stage's name in ``lang`` (an unknown id as it is)."""
+    return next((s.name.get(lang) for s in playbook.stages if s.id == stage_id), stage_id)
 
 
 def _clause_source(playbook: Any, clause_id: str) -> str:
@@ -253,17 +361,19 @@ def derived_events(data: CrmData) -> dict[str, tuple[str, str]]:
     return out
 
 
-def _inferred_note(events: tuple[str, ...], derived: dict[str, tuple[str, str]], lang: str) -> str:
-    """The legend of a check whose events are inferred from stage changes ("" when none is)."""
+def _inferred_note(events: tuple[str, ...], derived: dict[str, tuple[str, str]], playbook: Any, lang: str) -> str:
+    """The legend of a check whose events are inferred from stage changes ("" when none is), in words:
+    each event and stage by name, and whether the stage's entry criterion or the import mapping says so."""
     parts = []
     for e in dict.fromkeys(events):
         if e in derived:
             stage, origin = derived[e]
-            parts.append(t(f"{e} = 进入 {stage} 阶段（" + ("process.yaml 的阶段准入条件" if origin == "process"
-                                                       else "映射的 derive") + "）",
-                           f"{e} = entering {stage} (" + ("the stage's entry criterion in process.yaml"
-                                                         if origin == "process" else "the mapping's derive") + ")",
-                           lang))
+            name = _stage_name(playbook, stage, lang)
+            parts.append(t(f"“{event_label(e, lang)}”= 进入“{name}”阶段（" + ("该阶段的准入条件" if origin == "process"
+                                                                        else "导入映射的设定") + "）",
+                           f"'{event_label(e, lang)}' = entering {name} (" + (
+                               "the stage's entry criterion" if origin == "process" else "set in the import mapping")
+                           + ")", lang))
     if not parts:
         return ""
     return t("推断：由阶段变更得出，", "inferred from stage changes: ", lang) + t("；", "; ", lang).join(parts)
@@ -526,13 +636,19 @@ def check_compliance(data: CrmData, playbook: Any, month: str | None = None,
     memo: dict = {}
     follow_ups: list[pd.DataFrame] = []
 
+    waiting: list[tuple[str, str, str]] = []  # (need, rule, check id): the missing fields, said once
+
     def check_row(cid: str, rule: str, clause: str, status: str, reason: str = "", instances: int = 0,
-                  breaches: int = 0, pending: int = 0) -> None:
+                  breaches: int = 0, pending: int = 0, needs: tuple[str, ...] = ()) -> None:
         if status == "checked" and instances == 0:  # a check that covered no case has checked nothing
             status, reason = "not_checkable", _no_case(cid, playbook, period, lang) + (f" {reason}" if reason else "")
-        checks.append(dict(check=cid, rule=rule, clause=clause, source=_clause_source(playbook, clause),
+        if needs:
+            reason = (reason + t("", " ", lang) if reason else "") + _waits_for(needs, lang)
+            waiting.extend((n, rule, cid) for n in needs)
+        checks.append(dict(check=cid, rule=rule, clause=clause, clause_title=_clause_title(playbook, clause, lang),
+                           source=_clause_source(playbook, clause),
                            status=status, reason=reason, instances=instances, breaches=breaches,
-                           pending=pending))
+                           pending=pending, needs=", ".join(dict.fromkeys(need_key(n) for n in needs))))
 
     ev = _core(data)
     derived = derived_events(data)
@@ -547,30 +663,24 @@ def check_compliance(data: CrmData, playbook: Any, month: str | None = None,
         if sla.start_event == "customer_email_received":
             inst = _email_instances(ev)
             if inst is None:
-                check_row(cid, rule, sla.clause, "not_checkable",
-                          t("导出数据没有标明收发方向的邮件记录。", "the export has no e-mails with a direction "
-                            "(received / sent).", lang) + " " + supply_hint("email_direction", lang))
+                check_row(cid, rule, sla.clause, "not_checkable", needs=("email_direction",))
                 continue
         else:
             if sla.start_event not in have:
-                check_row(cid, rule, sla.clause, "not_checkable",
-                          t(f"导出数据没有记录起点事件 {sla.start_event}。",
-                            f"the export records no '{sla.start_event}' events.", lang)
-                          + " " + supply_hint(sla.start_event, lang))
+                check_row(cid, rule, sla.clause, "not_checkable", needs=(sla.start_event,))
                 continue
             if sla.end_event not in have:
-                check_row(cid, rule, sla.clause, "not_checkable",
-                          t(f"导出数据没有记录终点事件 {sla.end_event}，无法区分“未做”和“未记录”。",
-                            f"the export records no '{sla.end_event}' events at all, so 'not done' "
-                            "cannot be told from 'not recorded'.", lang) + " " + supply_hint(sla.end_event, lang))
+                check_row(cid, rule, sla.clause, "not_checkable", needs=(sla.end_event,))
                 continue
             same = _same_entry(sla.start_event, sla.end_event, derived)
             if same:
+                stage = _stage_name(playbook, same, lang)
                 check_row(cid, rule, sla.clause, "not_checkable",
-                          t(f"{sla.start_event} 和 {sla.end_event} 都只能由进入 {same} 阶段推断，两者同时发生，"
-                            "时限无从衡量。", f"'{sla.start_event}' and '{sla.end_event}' are both inferred from "
-                            f"entering {same}, so they coincide and the limit cannot be measured.", lang)
-                          + " " + supply_hint(sla.end_event, lang))
+                          t(f"“{event_label(sla.start_event, lang)}”和“{event_label(sla.end_event, lang)}”都只能由进入"
+                            f"“{stage}”阶段推断，两者同时发生，时限无从衡量。",
+                            f"'{event_label(sla.start_event, lang)}' and '{event_label(sla.end_event, lang)}' are "
+                            f"both inferred from entering {stage}, so they coincide and the limit cannot be "
+                            "measured.", lang), needs=(sla.end_event,))
                 continue
             starts = by_milestone[sla.start_event].sort_values("timestamp", kind="stable").drop_duplicates("pos")
             ends = by_milestone[sla.end_event]
@@ -655,12 +765,14 @@ def check_compliance(data: CrmData, playbook: Any, month: str | None = None,
     for c in FINDING_COLUMNS:
         if c not in fnd:
             fnd[c] = None
+    titles = {c.id: c.title.get(lang) for c in playbook.clauses}  # one look-up per clause, not per finding
+    fnd["clause_title"] = fnd["clause"].map(titles).where(fnd["clause"].isin(titles), fnd["clause"])
     fnd = fnd[FINDING_COLUMNS]
     for c in ("start", "due", "end"):
         fnd[c] = pd.to_datetime(fnd[c], utc=True).astype(_TS)
     for c in ("limit", "value"):
         fnd[c] = fnd[c].astype("float64")
-    for c in ("check", "rule", "deal_id", "owner", "clause", "source", "expected", "actual", "unit",
+    for c in ("check", "rule", "deal_id", "owner", "clause", "clause_title", "source", "expected", "actual", "unit",
               "week", "event_id", "verdict"):
         fnd[c] = fnd[c].astype(object).where(fnd[c].notna(), None).astype("str")
     fnd = fnd.sort_values(["check", "deal_id", "start"], kind="stable").reset_index(drop=True)
@@ -669,7 +781,7 @@ def check_compliance(data: CrmData, playbook: Any, month: str | None = None,
     for c in ("instances", "breaches", "pending"):  # a check that did not run counts nothing, not 0
         chk[c] = chk[c].astype("Int64").where(chk["status"] == "checked", pd.NA)
     fu = (pd.concat(follow_ups, ignore_index=True) if any(len(f) for f in follow_ups) else _empty_follow_ups())
-    return Compliance(chk, fnd, as_of, fu)
+    return Compliance(chk, fnd, as_of, fu, _missing_table(waiting, lang))
 
 
 def _derived_quotes(data: CrmData, stage: str) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -719,16 +831,17 @@ def _inferred_column(chk: pd.DataFrame, playbook: Any, derived: dict[str, tuple[
     out = []
     for cid, status in chk["status"].items():
         evs = events.get(str(cid), ())
-        note = _inferred_note(evs, derived, lang) if status == "checked" else ""
+        note = _inferred_note(evs, derived, playbook, lang) if status == "checked" else ""
         if status == "checked" and first_contact and "first_contact_made" in evs:
             note += (t("；", "; ", lang) if note else "") + t(
-                "推断：首次接触 = 第一次主动的电话、邮件或拜访", "inferred: first_contact_made = the first outbound "
-                "call, e-mail or meeting", lang)
+                "推断：“首次接触”= 第一次主动的电话、邮件或拜访", "inferred: 'first contact made' = the first "
+                "outbound call, e-mail or meeting", lang)
         if status == "checked" and cid == "authority" and derived.get("quote_sent", ("", ""))[1] == "mapping" \
                 and not (ev["milestone"] == "quote_sent").any():
-            note = t(f"推断：报价 = 进入 {derived['quote_sent'][0]} 阶段的阶段变更及其金额（映射的 derive）",
-                     f"inferred: quotes = the stage changes entering {derived['quote_sent'][0]}, with their amount "
-                     "(the mapping's derive)", lang)
+            name = _stage_name(playbook, derived["quote_sent"][0], lang)
+            note = t(f"推断：报价 = 进入“{name}”阶段的阶段变更及其金额（导入映射的设定）",
+                     f"inferred: quotes = the stage changes entering {name}, with their amount "
+                     "(set in the import mapping)", lang)
         out.append(note)
     return out
 
@@ -922,13 +1035,9 @@ def _cadence(data: CrmData, playbook: Any, period: Period, as_of: pd.Timestamp |
     ev = _core(data)
     is_contact = ev["kind"].isin(FOLLOW_UP_KINDS).to_numpy() & ~ev["synthetic"].to_numpy() & _held(ev)
     no_tier = not data.has("deals.tier") or not deals["tier"].isin(tiers).any()
-    if no_tier or not is_contact.any():  # name every input that is missing, with how a mapping supplies it
-        missing = [t("导出数据没有客户等级（A/B/C）。", "the export has no customer tier (A/B/C).", lang)
-                   + " " + supply_hint("tier", lang)] if no_tier else []
-        if not is_contact.any():
-            missing.append(t("导出数据没有电话、邮件或拜访记录。", "the export has no calls, e-mails or meetings.", lang)
-                           + " " + supply_hint("contacts", lang))
-        check_row("cadence", rule, clause, "not_checkable", " ".join(missing))
+    if no_tier or not is_contact.any():  # name every input that is missing (said once in Compliance.missing)
+        check_row("cadence", rule, clause, "not_checkable",
+                  needs=(("tier",) if no_tier else ()) + (("contacts",) if not is_contact.any() else ()))
         return None
     unread = unparsed(data, "events.timestamp",
                       lambda: data.events.loc[data.events["kind"].isin(FOLLOW_UP_KINDS).to_numpy(), ROW_KEYS])
@@ -1031,9 +1140,7 @@ def _authority(data: CrmData, playbook: Any, period: Period, lang: str, check_ro
     if quotes.empty and "quote_sent" in data.mapping.spec.derive:
         quotes, sent = _derived_quotes(data, data.mapping.spec.derive["quote_sent"].entered_stage)
     if quotes.empty or quotes["amount"].isna().all():
-        check_row("authority", rule, clause, "not_checkable",
-                  t("导出数据没有带金额的报价记录。", "the export has no quotes with an amount.", lang)
-                  + " " + supply_hint("quote_amount", lang))
+        check_row("authority", rule, clause, "not_checkable", needs=("quote_amount",))
         return None
     for name, what, what_en in (("events.timestamp", "报价发出时间", "quote-sent times"),
                                 ("events.amount", "报价金额", "quote amounts"),
@@ -1043,15 +1150,13 @@ def _authority(data: CrmData, playbook: Any, period: Period, lang: str, check_ro
             check_row("authority", rule, clause, "not_checkable", unread.reason(what, what_en, lang))
             return None
     blockers = []  # every one is named, so that fixing one does not reveal the next
-    if not data.has("events.approved_by"):
-        blockers.append(t("导出数据没有审批人字段。", "the export has no approval field.", lang)
-                        + " " + supply_hint("approved_by", lang))
+    needs = () if data.has("events.approved_by") else ("approved_by",)
     if currency != playbook.sop.currency:
         blockers.append(t(f"报价币种为 {currency or '未声明'}，权限金额以 {playbook.sop.currency} 计。",
                           f"quotes are in {currency or 'an undeclared currency'}, the authority limits in "
                           f"{playbook.sop.currency}.", lang))
-    if blockers:
-        check_row("authority", rule, clause, "not_checkable", " ".join(blockers))
+    if blockers or needs:
+        check_row("authority", rule, clause, "not_checkable", " ".join(blockers), needs=needs)
         return None
     q = quotes[period.contains(quotes["timestamp"])] if period.month else quotes
     q = q[q["amount"].notna()]

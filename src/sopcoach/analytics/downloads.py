@@ -20,7 +20,7 @@ import pandas as pd
 from markupsafe import Markup
 
 from ..i18n import t, zone_name
-from ..labels import UNITS, column_label
+from ..labels import UNITS, VALUES, column_label, source_words
 from . import report
 
 if TYPE_CHECKING:
@@ -49,11 +49,15 @@ def report_html(rv: Review, *, playbook: Any = None, case: CaseStudy | None = No
 def case_study_html(cs: CaseStudy, playbook: Any) -> str:
     """Return one deal's case study as a self-contained HTML page (seed:3.3.2).
 
-    The deal, the timeline chart (PNG data URI), each stage with its time limits, working-day
-    duration and verdict, the deviations with the clause they break (title and text; the ``seed:``
+    The deal by its name and customer (ids as a small note), its stage as the SOP names it (the
+    CRM's own value noted where it differs), the timeline chart (PNG data URI), each stage with its
+    time limits, working-day duration and verdict, one note on the limits the export cannot check
+    (:func:`~sopcoach.analytics.case_study.missing_data_note`), the deviations with the clause they break (title and text; the ``seed:``
     reference stays in the data, not on the page), the discussion prompts and the events. Every
     value is escaped (Jinja2 autoescape).
     """
+    from .case_study import crm_note, deal_words, missing_data_note, stage_words  # noqa: PLC0415 - needs the CRM reader
+
     lang = cs.lang
     tr = functools.partial(t, lang=lang)
     sop = cs.sop
@@ -75,18 +79,18 @@ def case_study_html(cs: CaseStudy, playbook: Any) -> str:
                              headers={"local_time": column_label("local_time", lang, cs.timezone),
                                       **{c: column_label(c, lang) for c in report.TIMELINE_SHOWN}})
     d = cs.deal
-
-    def text(column: str) -> str:
-        v = d.get(column)
-        return "—" if v is None or (not isinstance(v, str) and pd.isna(v)) else str(v)
-
-    info = {k: text(k) for k in ("owner", "account", "tier", "stage_raw")}
+    words = deal_words(d, cs.deal_id, lang)
+    stage, raw = stage_words(playbook, d.get("stage"), d.get("stage_raw"), lang)
+    tier = d.get("tier")
+    info = {"title": words["title"], "ids": words["ids"], "owner": words["owner"] or "—",
+            "customer": words["customer"] or "—", "tier": "—" if tier is None or pd.isna(tier) else str(tier),
+            "stage": stage, "crm_stage": crm_note(raw, lang)}
     info["outcome"] = {"won": tr("赢单", "won"), "lost": tr("丢单", "lost")}.get(str(d.get("outcome")), tr("进行中", "open"))
     amount = d.get("amount")
     info["amount"] = "—" if amount is None or pd.isna(amount) else f"{float(amount):,.0f} {cs.currency or ''}".rstrip()
     return report.TEMPLATES.get_template("case_study.html").render(
         t=tr, lang=lang, cs=cs, chart=chart, sop=rows, events=events,
-        deal=info,
+        deal=info, sep=tr("：", ": "), missing=missing_data_note(sop, lang),
         deviations=list(cs.deviations.itertuples()), prompts=cs.prompts, print_css=Markup(PRINT_CSS),
         not_checked=not cs.checked)
 
@@ -115,20 +119,59 @@ def review_tables(rv: Review, cs: CaseStudy | None = None) -> list[DownloadTable
     out = [DownloadTable("funnel", tr("漏斗", "Funnel"),
                          rv.funnel[report.FUNNEL_SHOWN].rename(columns={"name": "stage_name"})),
            DownloadTable("trend", tr("月度趋势", "Monthly trend"), rv.trend),
-           DownloadTable("kpis", tr("KPI", "KPIs"), rv.kpis),
-           DownloadTable("checks", tr("SOP 检查项", "SOP checks"), rv.compliance.checks[report.CHECKS_SHOWN]),
+           DownloadTable("kpis", tr("KPI", "KPIs"), kpi_table(rv)),
+           DownloadTable("checks", tr("SOP 检查项", "SOP checks"), _sources(rv.compliance.checks[report.CHECKS_SHOWN], lang)),
            DownloadTable("findings", tr("偏离记录", "Findings"),
-                         rv.compliance.findings.set_index("deal_id")[report.FINDINGS_SHOWN])]
+                         _sources(rv.compliance.findings.set_index("deal_id")[report.FINDINGS_SHOWN], lang))]
     names = {"owner": tr("按销售", "Per rep"), "team": tr("按团队", "Per team"), "region": tr("按区域", "Per region"),
              "product": tr("按产品", "Per product")}
     out += [DownloadTable(f"by-{g}", names.get(g, g), df) for g, df in rv.by.items()]
     out.append(DownloadTable("quality", tr("数据质量", "Data quality"), rv.quality.summary))
     if cs is not None:
-        out.append(DownloadTable("case-sop", tr(f"案例 {cs.deal_id}：对照SOP", f"Case {cs.deal_id}: against the SOP"),
-                                 cs.sop.drop(columns=["phase", "verdict"])))
-        out.append(DownloadTable("case-events", tr(f"案例 {cs.deal_id}：事件", f"Case {cs.deal_id}: events"),
+        from .case_study import deal_words  # noqa: PLC0415 - needs the CRM reader
+
+        name = deal_words(cs.deal, cs.deal_id, lang)["title"]
+        out.append(DownloadTable("case-sop", tr(f"案例 {name}：对照SOP", f"Case {name}: against the SOP"),
+                                 cs.sop.drop(columns=["phase", "verdict", "help"], errors="ignore")))
+        out.append(DownloadTable("case-events", tr(f"案例 {name}：事件", f"Case {name}: events"),
                                  cs.timeline.drop(columns=["timestamp"])))
     return out
+
+
+#: a KPI's unit (``kpis.yaml``) -> the unit of its value and target in :data:`sopcoach.labels.UNITS` terms, and in words
+KPI_UNITS = {"fraction": ("percent", ("比率", "rate")), "calendar_days": ("calendar_days", ("自然日", "calendar days")),
+             "working_days": ("working_days", ("工作日", "working days"))}
+
+
+def kpi_table(rv: Review) -> pd.DataFrame:
+    """Return the review's KPIs as a manager reads them in a spreadsheet.
+
+    One row per KPI: ``figure`` (its name in the review's language), ``value`` and ``target``
+    (numbers in the KPI's unit: a rate as a fraction shown ``0.0%``, a cycle in days; their unit per
+    row in ``attrs["units"]`` for :func:`table_xlsx`), ``unit`` and ``kpi_verdict`` (target met,
+    near, missed) and ``status`` (computed or not) in words, ``numerator``, ``denominator``,
+    ``ci_low``, ``ci_high``, ``reason`` and ``formula``. No KPI id, no code.
+    """
+    lang = rv.lang
+    k = rv.kpis
+    verdicts = [report.kpi_verdict(v, tg, u) if st == "ok" else ""
+                for v, tg, u, st in zip(k["value"], k["target"], k["unit"], k["status"])]
+    out = pd.DataFrame({
+        "figure": k["name"].to_numpy(), "value": k["value"].to_numpy(), "target": k["target"].to_numpy(),
+        "unit": [t(*KPI_UNITS[u][1], lang) if u in KPI_UNITS else u for u in k["unit"]],
+        "kpi_verdict": [t(*report.VERDICTS[v], lang) if v else "" for v in verdicts],
+        "status": [t(*VALUES["status"][s], lang) if s in VALUES["status"] else s for s in k["status"]],
+        "numerator": k["numerator"].to_numpy(), "denominator": k["denominator"].to_numpy(),
+        "ci_low": k["ci_low"].to_numpy(), "ci_high": k["ci_high"].to_numpy(),
+        "reason": k["reason"].to_numpy(), "formula": k["formula"].to_numpy()})
+    units = [KPI_UNITS.get(u, ("", ""))[0] for u in k["unit"]]
+    out.attrs["units"] = {"value": units, "target": units}
+    return out
+
+
+def _sources(df: pd.DataFrame, lang: str) -> pd.DataFrame:
+    """``df`` with its clause sources in words (``seed:1.2.1`` -> SOP section 1.2.1)."""
+    return df.assign(source=df["source"].map(functools.partial(source_words, lang=lang)))
 
 
 def _money_format(currency: str | None) -> str:
@@ -154,6 +197,9 @@ def table_xlsx(df: pd.DataFrame, sheet: str, lang: str, *, timezone: str = "UTC"
         ``#,##0.00 "CNY"``.
     title : str, optional
         A first row above the header (the table's title).
+
+    A column whose unit differs per row (the KPIs: a rate, then a cycle in days) names its units in
+    ``df.attrs["units"][column]`` (a list, one :data:`sopcoach.labels.UNITS` unit per row).
 
     Returns
     -------
@@ -182,13 +228,14 @@ def table_xlsx(df: pd.DataFrame, sheet: str, lang: str, *, timezone: str = "UTC"
             label += t(f"（{zone_name(timezone, lang)}）", f" ({zone_name(timezone, lang)})", lang)
         cell = ws.cell(row=first, column=j, value=label)
         cell.font = Font(bold=True)
+    row_units = df.attrs.get("units", {})
     for j, c in enumerate(columns, start=1):
         values = _cells(frame[c], timezone)
-        unit = UNITS.get(c)
-        fmt = (_money_format(currency) if unit == "amount" else XLSX_FORMATS.get(unit or "")
-               or ("yyyy-mm-dd hh:mm" if c in tz_named or frame[c].dtype.kind == "M" else None))
-        for i, v in enumerate(values, start=first + 1):
+        date = "yyyy-mm-dd hh:mm" if c in tz_named or frame[c].dtype.kind == "M" else None
+        units = row_units.get(c) or [UNITS.get(c)] * len(values)
+        for i, (v, unit) in enumerate(zip(values, units), start=first + 1):
             cell = ws.cell(row=i, column=j, value=v)
+            fmt = (_money_format(currency) if unit == "amount" else XLSX_FORMATS.get(unit or "")) or date
             if isinstance(v, str):
                 cell.data_type = "s"  # a text starting with "=" stays text
             elif fmt and v is not None:

@@ -21,7 +21,7 @@ from .inputs import amount_gap, closed_gap, created_gap, funnel_gap, mark, outco
 from .period import Period, _cohort, _cohort_rows, _month_text
 from .stages import _core, _observed_beyond, _stage_ids, stage_entries
 
-__all__ = ["breakdown", "cycle_times", "kpis", "monthly_trend", "open_at_end", "stage_conversion_by"]
+__all__ = ["breakdown", "cycle_times", "kpis", "monthly_trend", "open_at_end", "previous_month_values", "stage_conversion_by"]
 
 
 # ----------------------------------------------------------------------------------- KPIs
@@ -471,6 +471,21 @@ def stage_conversion_by(data: CrmData, playbook: Any, by: str = "owner", month: 
     return mark(out, [funnel_gap(data, month, lang)], list(out.columns), lang)
 
 
+def previous_month_values(by_month: pd.Series) -> pd.Series:
+    """Return, for each ``YYYY-MM`` of the index, the value of the calendar month before (NaN when it has no row).
+
+    Never the previous row: a trend skips the months without data, and the month before 2026-02 is
+    2026-01, not the 2024-02 an export may have as its previous row.
+
+    >>> previous_month_values(pd.Series([0.5, 0.6, 0.7], index=["2024-02", "2026-02", "2026-03"])).tolist()
+    [nan, nan, 0.6]
+    """
+    if by_month.empty:
+        return by_month.astype("float64")
+    before = (pd.PeriodIndex(by_month.index, freq="M") - 1).strftime("%Y-%m")
+    return pd.Series(by_month.reindex(before).to_numpy(dtype="float64"), index=by_month.index)
+
+
 def monthly_trend(data: CrmData, playbook: Any, compliance: Compliance | None = None, *,
                   lang: str | None = None) -> pd.DataFrame:
     """Return the month-over-month trend of the headline KPIs.
@@ -480,7 +495,8 @@ def monthly_trend(data: CrmData, playbook: Any, compliance: Compliance | None = 
     pandas.DataFrame
         Index ``month`` (str ``YYYY-MM`` in the playbook's time zone). Columns ``created``,
         ``won``, ``lost`` (int64); ``win_rate``, ``ci_low``, ``ci_high`` (float64 fractions);
-        ``win_rate_change`` (float64, difference from the previous month in fraction points);
+        ``win_rate_change`` (float64, difference from the calendar month before in fraction points;
+        NaN when that month has no row, i.e. no deal was created or closed in it, or no win rate);
         ``cycle_mean``, ``cycle_median`` (float64 calendar days); ``amount_won`` (float64);
         ``breaches`` (Int64, SOP findings by the month of their start, with ``compliance``;
         missing when no SOP rule could be checked). Columns whose inputs are absent or
@@ -507,7 +523,7 @@ def monthly_trend(data: CrmData, playbook: Any, compliance: Compliance | None = 
     n = (out["won"] + out["lost"]).to_numpy()
     out["win_rate"] = np.where(n > 0, out["won"] / np.maximum(n, 1), np.nan)
     out["ci_low"], out["ci_high"] = _wilson_arrays(out["won"].to_numpy(), n)
-    out["win_rate_change"] = out["win_rate"].diff()
+    out["win_rate_change"] = out["win_rate"] - previous_month_values(out["win_rate"])
     out["cycle_mean"] = (cyc.groupby(cyc_m.to_numpy()).mean() if len(cyc) else pd.Series(dtype=float)).reindex(idx).astype("float64")
     out["cycle_median"] = (cyc.groupby(cyc_m.to_numpy()).median() if len(cyc) else pd.Series(dtype=float)).reindex(idx).astype("float64")
     out["amount_won"] = amount.reindex(idx).fillna(0.0).astype("float64")

@@ -28,7 +28,7 @@ from ..content.businesstime import DurationUnit
 from ..errors import CalendarRangeError
 from .inputs import amount_gap, closed_gap, gap_of, mark, outcome_gap, stage_time_gap
 from .kpis import _wall_days, breakdown, kpis, open_at_end
-from .period import Period
+from .period import Period, months_of
 from .report import counted
 from .stages import _core, stage_entries
 
@@ -62,6 +62,9 @@ class PipelineReport:
     lang: str
     #: the time deals spent in each stage they left in the month (:func:`time_in_stage`)
     time_in_stage: pd.DataFrame = dataclasses.field(default_factory=pd.DataFrame)
+    #: whether the export has data in the previous month (a deal created or closed in it); without,
+    #: ``figures`` has no ``previous`` nor ``change`` (NaN), never a change from zero
+    previous_has_data: bool = True
 
 
 def _previous(month: str) -> str:
@@ -353,8 +356,10 @@ def pipeline_report(data: CrmData, playbook: Any, month: str, lang: str | None =
         ``average_sales_cycle``, ``sales_velocity_per_day``, ``sales_velocity_per_month``);
         columns ``name``, ``unit`` (``count``, ``amount``, ``fraction``, ``calendar_days``,
         ``amount_per_day``, ``amount_per_month``), ``reason`` (why not computable, "" when it
-        is), ``inputs`` (str, how it was computed); ``value``, ``previous`` (the previous month)
-        and ``change`` (value − previous; fraction points for the win rate), float64.
+        is), ``inputs`` (str, how it was computed); ``value``, ``previous`` (the calendar month
+        before) and ``change`` (value − previous; fraction points for the win rate), float64;
+        ``previous`` and ``change`` are NaN when the export has no data in the month before
+        (``previous_has_data`` False: no deal created or closed in it).
         Sales velocity = open deals × win rate × average won deal size ÷ average sales cycle
         (calendar days); per month, × the days of the month. ``reps``: the columns of
         :func:`~sopcoach.analytics.kpis.breakdown` by owner plus ``win_rate_target``,
@@ -379,10 +384,12 @@ def pipeline_report(data: CrmData, playbook: Any, month: str, lang: str | None =
     month = str(period.month)
     prev = _previous(month)
     fig, by_stage, basis, source = _figures(data, playbook, period, lang)
-    before, _, _, _ = _figures(data, playbook, Period.of(prev, tz), lang)
+    prev_has_data = prev in months_of(data, tz)  # else its figures read 0: no change from a month without data
+    before = _figures(data, playbook, Period.of(prev, tz), lang)[0] if prev_has_data else {}
     figures = pd.DataFrame([
-        dict(figure=f, name=v.get("name") or t(*_NAMES[f], lang), unit=v["unit"], value=v["value"], previous=before[f]["value"],
-             change=v["value"] - before[f]["value"], reason=v["reason"], inputs=v["inputs"])
+        dict(figure=f, name=v.get("name") or t(*_NAMES[f], lang), unit=v["unit"], value=v["value"],
+             previous=before[f]["value"] if before else math.nan,
+             change=v["value"] - before[f]["value"] if before else math.nan, reason=v["reason"], inputs=v["inputs"])
         for f, v in fig.items()]).set_index("figure")
     for c in ("value", "previous", "change"):
         figures[c] = figures[c].astype("float64")
@@ -409,7 +416,8 @@ def pipeline_report(data: CrmData, playbook: Any, month: str, lang: str | None =
                      "the export maps no lost-reason column; add 'lost_reason: <column>' to the deals table's "
                      "fields in the mapping.", lang)
     return PipelineReport(month, prev, data.mapping.spec.source.currency, basis, by_stage, figures, reps,
-                          lost_reasons, lost_why, source, lang, time_in_stage(data, playbook, month, lang))
+                          lost_reasons, lost_why, source, lang, time_in_stage(data, playbook, month, lang),
+                          prev_has_data)
 
 
 def _num(v: Any) -> Any:
@@ -433,7 +441,8 @@ def pipeline_json(pr: PipelineReport) -> dict[str, Any]:
                 for r in df.reset_index().to_dict("records")]
 
     return {
-        "month": pr.month, "previous_month": pr.previous_month, "currency": pr.currency,
+        "month": pr.month, "previous_month": pr.previous_month, "previous_has_data": pr.previous_has_data,
+        "currency": pr.currency,
         "stage_basis": pr.stage_basis, "probability_source": pr.probability_source or None,
         "by_stage": rows(pr.by_stage),
         "figures": {f: {"name": r["name"], "unit": r["unit"], "value": _num(r["value"]),
@@ -468,15 +477,24 @@ def pipeline_note(pr: PipelineReport) -> str:
     basis = t("月末阶段取自阶段变更历史" if pr.stage_basis == "history" else "导出没有阶段变更历史，按商机当前阶段",
               "stage at the month's end from the stage history" if pr.stage_basis == "history"
               else "no stage history in the export: the deals' current stage", lang)
+    if not pr.previous_has_data:
+        return t(f"管道（{pr.month}；上月 {pr.previous_month} 无数据，不作比较；{basis}）",
+                 f"pipeline ({pr.month}; no data last month, {pr.previous_month}, so no change is shown; {basis})",
+                 lang)
     return t(f"管道（{pr.month}，较 {pr.previous_month} 的变化；{basis}）",
              f"pipeline ({pr.month}, change since {pr.previous_month}; {basis})", lang)
+
+
+#: what a change since last month reads when the export has no data in the month before
+NO_DATA_LAST_MONTH = ("上月无数据", "no data last month")
 
 
 def shown_figures(pr: PipelineReport) -> pd.DataFrame:
     """Return the figures as people read them: index the figure's name; ``value``, ``change``, ``note`` (str).
 
     ``value`` is a percentage, days or an amount with the currency ("not computable" when it is
-    not); ``change`` the change since the previous month ("" when either month lacks it);
+    not); ``change`` the change since the previous month ("" when either month lacks the figure,
+    :data:`NO_DATA_LAST_MONTH` in words when the export has no data in the month before);
     ``note`` how the figure was computed, or why it could not be.
     """
     lang, cur = pr.lang, pr.currency or ""
@@ -486,7 +504,8 @@ def shown_figures(pr: PipelineReport) -> pd.DataFrame:
         if r["reason"]:
             rows.append((r["name"], nc, "", r["reason"]))
         else:
-            change = "" if pd.isna(r["change"]) else _show(r["change"], r["unit"], cur, lang, change=True)
+            change = (t(*NO_DATA_LAST_MONTH, lang) if not pr.previous_has_data else
+                      "" if pd.isna(r["change"]) else _show(r["change"], r["unit"], cur, lang, change=True))
             rows.append((r["name"], _show(r["value"], r["unit"], cur, lang), change, r["inputs"]))
     return pd.DataFrame(rows, columns=["figure", "value", "change", "note"]).set_index("figure")
 
@@ -506,7 +525,7 @@ def pipeline_lines(pr: PipelineReport) -> list[str]:
             out.append(f"  {name}{colon}{nc}{colon}{r['note']}")
             continue
         line = f"  {name}{colon}{r['value']}" + (t(f"（{r['note']}）", f" ({r['note']})", lang) if r["note"] else "")
-        out.append(line + (t(f"；较上月 {r['change']}", f"; change {r['change']}", lang) if r["change"] else ""))
+        out.append(line + (t(f"；较上月：{r['change']}", f"; change: {r['change']}", lang) if r["change"] else ""))
     out.append(f"  {t('各阶段未结商机', 'open deals by stage', lang)}{colon.rstrip()}")
     for _, r in pr.by_stage.iterrows():
         cells = [t("商机 ", "deals ", lang) + (f"{int(r['deals']):,}" if not pd.isna(r["deals"]) else "-"),

@@ -22,7 +22,7 @@ import pandas as pd
 from markupsafe import Markup
 
 from ..crm.problems import summary_lines
-from ..i18n import current_lang, t
+from ..i18n import current_lang, local_time, t, zone_name
 from ..tables import LOADER as TABLE_LOADER
 from ..tables import Table as _Table
 from ..tables import render as render_table
@@ -34,8 +34,8 @@ if TYPE_CHECKING:  # for annotations only: the trainer pages use html_table with
     from .review import Review
 
 __all__ = ["KpiCard", "Table", "bottleneck_html", "cell_text", "chart_cycle", "chart_funnel", "chart_timeline",
-           "chart_trend", "gap_html", "gap_of", "html_table", "kpi_cards", "kpi_cards_html", "populations_note",
-           "problem_summary_html", "render_html"]
+           "chart_trend", "gap_html", "gap_of", "html_table", "kpi_cards", "kpi_cards_html", "missing_fields_html",
+           "populations_note", "problem_summary_html", "render_html", "timeline_figure", "trend_people"]
 
 #: The templates of this module (package data, see ``pyproject.toml``); a text is escaped unless it is Markup.
 TEMPLATES = jinja2.Environment(
@@ -204,28 +204,35 @@ def unit_format(unit: str, lang: str | None, currency: str | None = None, signed
 
 def people_table(df: pd.DataFrame, columns: Iterable[str] | None = None, *, lang: str | None = None,
                  currency: str | None = None, index: bool = True, max_rows: int = 200,
-                 labels: Mapping[str, str] | None = None, units: Mapping[str, str] | None = None) -> Table:
+                 labels: Mapping[str, str] | None = None, units: Mapping[str, str] | None = None,
+                 formats: Mapping[str, Format] | None = None) -> Table:
     """Prepare ``df`` for people: labels in ``lang`` (:mod:`sopcoach.labels`), numbers in their units, words.
 
     Each header is :func:`sopcoach.labels.column_label` (or ``labels[column]``); a column of
     :data:`sopcoach.labels.UNITS` (or ``units``) shows percentages (a rate outside 0-100% as a data
     problem, :func:`rate_text`), amounts with ``currency``, days and hours; a column of
-    :data:`sopcoach.labels.VALUES` shows its values in words. Other parameters as :func:`html_table`.
+    :data:`sopcoach.labels.VALUES` shows its values in words; ``formats`` (column -> formatter)
+    overrides both. Other parameters as :func:`html_table`.
     """
-    from ..labels import UNITS, VALUES, column_label  # noqa: PLC0415 - labels loads zoneinfo; the report's callers all have it
+    from ..labels import UNITS, VALUES, column_label, source_words  # noqa: PLC0415 - labels loads zoneinfo; the report's callers all have it
     lang = lang or current_lang()
     cols = list(columns if columns is not None else df.columns)
     labels, units = dict(labels or {}), dict(units or {})
     names = cols + ([df.index.name] if index and df.index.name is not None else [])
     headers = {c: labels.get(c) or column_label(c, lang) for c in names}
-    formats: dict[str, Format] = {}
+    given = dict(formats or {})
+    shown: dict[str, Format] = {}
     for c in names:
         unit = units.get(c, UNITS.get(c))
-        if unit:
-            formats[c] = unit_format(unit, lang, currency, signed=c.endswith(("_change", "_vs_target")))
+        if c in given:
+            shown[c] = given[c]
+        elif unit:
+            shown[c] = unit_format(unit, lang, currency, signed=c.endswith(("_change", "_vs_target")))
         elif c in VALUES:
-            formats[c] = functools.partial(_in_words, words=VALUES[c], lang=lang)
-    return Table.of(df, cols, index=index, headers=headers, formats=formats, max_rows=max_rows)
+            shown[c] = functools.partial(_in_words, words=VALUES[c], lang=lang)
+        elif c == "source":  # a clause's source (seed:1.2.1, company-setting) in words
+            shown[c] = functools.partial(source_words, lang=lang)
+    return Table.of(df, cols, index=index, headers=headers, formats=shown, max_rows=max_rows)
 
 
 def _in_words(v: Any, words: Mapping[Any, tuple[str, str]], lang: str) -> str:
@@ -477,32 +484,74 @@ def chart_trend(rv: Review) -> bytes:
 
 
 def chart_timeline(cs: CaseStudy, playbook: Any, lang: str | None = None) -> bytes:
-    """Draw a deal's events against the SOP stages, deviations in red, as PNG bytes."""
+    """Draw a deal's events against the SOP stages (:func:`timeline_figure`) as PNG bytes."""
+    return _figure_png(timeline_figure(cs, playbook, lang))
+
+
+def timeline_figure(cs: CaseStudy, playbook: Any, lang: str | None = None) -> Any:
+    """Return a matplotlib Figure of a deal's events against the SOP stages: events as dots, deviations as
+    red crosses, each broken limit's due time as a dashed red line.
+
+    The time axis (naive local times of the playbook's zone) spans the deal's own events and due
+    times with a margin (a twentieth of the span, at least a day each side); the legend, above the
+    plot, shows each mark the chart uses and only those. The caller closes the figure
+    (:func:`chart_timeline` does).
+    """
     plt = _plt()
+    from matplotlib import dates as mdates  # noqa: PLC0415 - with matplotlib, only when a chart is drawn
+    from matplotlib.lines import Line2D  # noqa: PLC0415
+
     lang = lang or current_lang()
+    tz = playbook.calendar.timezone
     tl = cs.timeline
     names = [s.name.get(lang) for s in playbook.stages]
     # the outcome (won, lost) and any stage outside the playbook get rows above the SOP stages
-    names += sorted({str(s) for s in tl["stage"].dropna()} - set(names))
+    names += sorted({str(s) for s in tl["stage"].dropna() if s} - set(names))
     pos = {n: i for i, n in enumerate(names)}
-    fig, ax = plt.subplots(figsize=(8, 3))
+    fig, ax = plt.subplots(figsize=(8, 3.2))
+    handles = []
+    moments: list[pd.Timestamp] = []
     if len(tl):
-        x = tl["timestamp"].dt.tz_convert(playbook.calendar.timezone).dt.tz_localize(None)
-        y = [pos.get(s, -0.5) for s in tl["stage"]]
-        dev = tl["deviation"] != ""
-        ax.scatter(x[~dev], np.array(y)[~dev.to_numpy()], s=18, color="#4a7bb7", label=t("记录", "event", lang))
-        ax.scatter(x[dev], np.array(y)[dev.to_numpy()], s=60, color="#c0392b", marker="X",
-                   label=t("偏离SOP", "deviation", lang))
-        ax.legend(fontsize=8, loc="lower right")
-    for d in cs.deviations.itertuples():
-        if pd.notna(d.due):
-            ax.axvline(d.due.tz_convert(playbook.calendar.timezone).tz_localize(None), color="#c0392b",
-                       alpha=0.3, linestyle="--")
+        x = tl["timestamp"].dt.tz_convert(tz).dt.tz_localize(None)
+        y = np.array([pos.get(s, -0.5) for s in tl["stage"]])
+        dev = (tl["deviation"] != "").to_numpy()
+        moments += list(x)
+        if (~dev).any():
+            ax.scatter(x[~dev], y[~dev], s=18, color="#4a7bb7", zorder=3)
+            handles.append(Line2D([], [], linestyle="", marker="o", markersize=5, color="#4a7bb7",
+                                  label=t("记录", "event", lang)))
+        if dev.any():
+            ax.scatter(x[dev], y[dev], s=60, color="#c0392b", marker="X", zorder=4)
+            handles.append(Line2D([], [], linestyle="", marker="X", markersize=8, color="#c0392b",
+                                  label=t("偏离SOP", "deviation", lang)))
+    dues = [d.tz_convert(tz).tz_localize(None) for d in cs.deviations.get("due", pd.Series(dtype=object)).dropna()]
+    for due in dues:
+        ax.axvline(due, color="#c0392b", alpha=0.4, linestyle="--", zorder=1)
+    if dues:
+        moments += dues
+        handles.append(Line2D([], [], color="#c0392b", alpha=0.4, linestyle="--",
+                              label=t("时限截止", "limit due", lang)))
+    if moments:
+        lo, hi = min(moments), max(moments)
+        margin = max((hi - lo) / 20, pd.Timedelta(days=1))
+        ax.set_xlim(lo - margin, hi + margin)
+        locator = mdates.AutoDateLocator(minticks=3, maxticks=8)
+        ax.xaxis.set_major_locator(locator)
+        if lang == "en":
+            ax.xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator))
+        else:  # Chinese dates, not English month abbreviations
+            ax.xaxis.set_major_formatter(mdates.ConciseDateFormatter(
+                locator, formats=["%Y年", "%m月", "%m月%d日", "%H:%M", "%H:%M", "%S.%f"],
+                zero_formats=["", "%Y年", "%m月", "%m月%d日", "%H:%M", "%H:%M"],
+                offset_formats=["", "%Y年", "%Y年%m月", "%Y年%m月%d日", "%Y年%m月%d日", "%Y年%m月%d日 %H:%M"]))
+    if handles:  # above the plot, so it never covers a mark
+        ax.legend(handles=handles, fontsize=8, loc="lower left", bbox_to_anchor=(0, 1.02), ncol=len(handles),
+                  frameon=False)
     ax.set_yticks(range(len(names)), names)
     ax.set_ylim(-1, len(names))
-    fig.autofmt_xdate()
     ax.spines[["top", "right"]].set_visible(False)
-    return _figure_png(fig)
+    fig.tight_layout()
+    return fig
 
 
 # ----------------------------------------------------------------------------------- report
@@ -514,8 +563,9 @@ def _png(chart: bytes) -> str:
 
 #: The columns the report's tables show (the review app shows the same, its funnel without ``advanced``).
 FUNNEL_SHOWN = ["name", "reached", "open_here", "lost_here", "advanced", "conversion", "ci_low", "ci_high", "observed"]
-CHECKS_SHOWN = ["rule", "clause", "source", "status", "instances", "breaches", "pending", "reason", "inferred"]
-FINDINGS_SHOWN = ["rule", "owner", "clause", "source", "expected", "actual"]  # indexed by deal_id
+#: (the clause by its title, its source in words: :func:`sopcoach.labels.source_label`)
+CHECKS_SHOWN = ["rule", "clause_title", "source", "status", "instances", "breaches", "pending", "reason", "inferred"]
+FINDINGS_SHOWN = ["rule", "owner", "clause_title", "source", "expected", "actual"]  # indexed by deal_id
 TIMELINE_SHOWN = ["stage", "what", "deviation"]  # indexed by local_time
 QUALITY_SHOWN = ["status", "count", "message", "examples"]
 
@@ -548,6 +598,28 @@ def funnel_people(rv: Review) -> Table:
     star.iloc[-1] = False  # the last stage has no conversion to explain
     f.index = pd.Index([f"{n} *" if s else str(n) for n, s in zip(f["name"], star)], name="stage")
     return people_table(f, [c for c in FUNNEL_SHOWN if c != "name"], lang=rv.lang)
+
+
+def missing_fields_html(compliance: Any, lang: str | None = None) -> str:
+    """Return the CRM fields the checks that cannot run wait for, each said once (``Compliance.missing``):
+    the field and how to supply it in a manager's words, the rules waiting for it, and, folded, what the
+    import mapping needs. "" when no check waits for a field."""
+    rows = list(compliance.missing.itertuples())
+    return str(_macro("missing_fields")(rows, functools.partial(t, lang=lang or current_lang())))
+
+
+def trend_people(rv: Review) -> Table:
+    """The monthly trend as people read it; the win rate's change says "no data last month" where the
+    calendar month before has no row (never a change from a month the export does not cover)."""
+    from .kpis import previous_month_values  # noqa: PLC0415 - the trend needs the CRM reader; the trainer pages do not
+    from .pipeline import NO_DATA_LAST_MONTH  # noqa: PLC0415 - as above
+    tr = rv.trend.copy()
+    points = unit_format("points", rv.lang)
+    if "win_rate" in tr.columns and len(tr):
+        no_prev = previous_month_values(pd.Series(1.0, index=tr.index)).isna().to_numpy()
+        tr["win_rate_change"] = [t(*NO_DATA_LAST_MONTH, rv.lang) if gone else points(v)
+                                 for gone, v in zip(no_prev, tr["win_rate_change"])]
+    return people_table(tr, lang=rv.lang, currency=rv.currency, formats={"win_rate_change": str})
 
 
 def _pipeline_tables(pr: PipelineReport) -> dict[str, Any]:
@@ -587,6 +659,16 @@ def time_in_stage_note(pr: PipelineReport) -> str:
              "recorded changes ends its last stage at its close date.", pr.lang)
 
 
+def as_of_words(rv: Review) -> str:
+    """The moment compliance is judged at, as people read it: ``2026-03-31 16:00（北京时间）`` in the
+    playbook's time zone (:func:`sopcoach.i18n.local_time`, :func:`sopcoach.i18n.zone_name`); "—" without a date."""
+    moment = rv.compliance.as_of
+    if moment is None or pd.isna(moment):
+        return "—"
+    when = local_time(pd.Timestamp(moment).to_pydatetime(), rv.timezone)
+    return t(f"{when}（{zone_name(rv.timezone, 'zh-CN')}）", f"{when} ({zone_name(rv.timezone, 'en')})", rv.lang)
+
+
 def render_html(rv: Review, *, case: CaseStudy | None = None, playbook: Any = None,
                 pipeline: PipelineReport | None = None) -> str:
     """Return a self-contained HTML report (charts embedded as PNG data URIs, no external files).
@@ -605,13 +687,13 @@ def render_html(rv: Review, *, case: CaseStudy | None = None, playbook: Any = No
     pipeline : PipelineReport, optional
         Adds the pipeline section (:func:`sopcoach.analytics.pipeline.pipeline_report` of ``rv.month``).
     """
-    from ..labels import column_label  # noqa: PLC0415 - labels loads zoneinfo; the report's callers all have it
+    from ..labels import column_label, source_name  # noqa: PLC0415 - labels loads zoneinfo; the report's callers all have it
     lang, cur = rv.lang, rv.currency
     findings = rv.compliance.findings.set_index("deal_id")[FINDINGS_SHOWN]
     charts = {"funnel": _png(chart_funnel(rv)), "cycle": _png(chart_cycle(rv)), "trend": _png(chart_trend(rv))}
     tables = {
         "funnel": funnel_people(rv),
-        "trend": people_table(rv.trend, lang=lang, currency=cur),
+        "trend": trend_people(rv),
         "checks": people_table(rv.compliance.checks, CHECKS_SHOWN, lang=lang, index=False),
         "findings": people_table(findings, lang=lang),
         "by": {column_label(g, lang): people_table(df, lang=lang, currency=cur, max_rows=50) for g, df in rv.by.items()},
@@ -624,9 +706,10 @@ def render_html(rv: Review, *, case: CaseStudy | None = None, playbook: Any = No
         case = None
     return TEMPLATES.get_template("report.html").render(
         rv=rv, case=case, t=functools.partial(t, lang=lang), month=rv.month or t("全部月份", "all months", lang),
-        as_of=str(rv.compliance.as_of or ""), note=populations_note(rv), cards=kpi_cards(rv),
+        as_of=as_of_words(rv), source=source_name(rv.source, lang), note=populations_note(rv), cards=kpi_cards(rv),
         charts=charts, tables=tables, findings=len(findings), summary=rv.compliance.summary(lang),
         problem_summary=Markup(problem_summary_html(rv.problems, lang)),
+        missing_fields=Markup(missing_fields_html(rv.compliance, lang)),
         gaps={"funnel": gap_of(rv.funnel), "trend": gap_of(rv.trend),
               "by": {column_label(g, lang): gap_of(df) for g, df in rv.by.items()}},
         legend=inferred_legend(rv.funnel, lang),

@@ -69,6 +69,8 @@ class Review:
     stage_counts_gap: str = ""
     #: the currency of the export's amounts (the mapping's ``source.currency``), None when it does not say
     currency: str | None = None
+    #: the playbook's time zone (``calendar.timezone``): the report shows its moments in it
+    timezone: str = "UTC"
 
 
 def review(data: CrmData, playbook: Any, month: str | None = None, as_of: Any = None, *,
@@ -109,7 +111,8 @@ def review(data: CrmData, playbook: Any, month: str | None = None, as_of: Any = 
                   cycles, by,
                   monthly_trend(data, playbook, comp if month is None else None, lang=lang), comp,
                   quality_report(data, playbook, lang), data.problems, lang,
-                  outcome_gap(data, lang) or (gap_of(fun) if month else ""), data.mapping.spec.source.currency)
+                  outcome_gap(data, lang) or (gap_of(fun) if month else ""), data.mapping.spec.source.currency,
+                  playbook.calendar.timezone)
 
 
 def _jsonable(v: Any) -> Any:
@@ -138,7 +141,8 @@ def review_json(rv: Review) -> dict[str, Any]:
 
     Keys: ``source``, ``month``, ``kpis`` (``win_rate`` etc. as fractions, ``sales_cycle_days``
     with ``mean``, ``median`` and ``count``, ``stage_counts``), ``kpi_details``, ``funnel``,
-    ``bottleneck``, ``compliance`` (``checks`` and ``findings``), ``data_quality``,
+    ``bottleneck``, ``compliance`` (``checks``, ``findings`` and ``missing_fields``: each missing CRM field once,
+    with how to supply it and the checks waiting for it), ``data_quality``,
     ``not_computable`` (why the ``funnel``, the ``trend``, the ``stage_counts`` and each group table ``by`` are blank,
     null when they are not), ``problem_summary`` (per file and column: ``path``, ``column``, ``count``, ``line``,
     ``example``, ``fix``, most frequent first), ``problems`` (every row problem). A KPI that is
@@ -167,7 +171,8 @@ def review_json(rv: Review) -> dict[str, Any]:
                        "reason": b.reason},
         "compliance": {"as_of": _jsonable(rv.compliance.as_of),
                        "checks": _records(rv.compliance.checks, "check"),
-                       "findings": _records(rv.compliance.findings)},
+                       "findings": _records(rv.compliance.findings),
+                       "missing_fields": _records(rv.compliance.missing, "need")},
         "data_quality": _records(rv.quality.summary, "check"),
         "not_computable": {"funnel": gap_of(rv.funnel) or None, "trend": gap_of(rv.trend) or None,
                            "stage_counts": rv.stage_counts_gap or None,

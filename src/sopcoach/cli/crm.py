@@ -150,6 +150,7 @@ def _cmd_analyze(args: argparse.Namespace) -> int:
 def _print_text(rv: Any, data: Any, lang: str, playbook: Any) -> None:
     """Print the review for people: every figure named in ``lang``, with its unit; deals with their rep."""
     from ..analytics.report import counted, kpi_verdict, populations_note, rate_text  # noqa: PLC0415 - start-up: pandas-based, loaded only by this command
+    from ..labels import source_words  # noqa: PLC0415 - start-up: pandas-based, loaded only by this command
     out = sys.stdout
     colon = t("：", ": ", lang)
     nc, nk = t("无法计算", "not computable", lang), t("无法检查", "not checkable", lang)
@@ -196,10 +197,17 @@ def _print_text(rv: Any, data: Any, lang: str, playbook: Any) -> None:
             print(f"  {r['rule']}{colon}{line}" + (t(f"（{note}）", f" ({note})", lang) if note else ""), file=out)
         else:
             print(f"  {r['rule']}{colon}{nk}{colon}{r['reason']}", file=out)
+    if len(rv.compliance.missing):  # each missing field once, however many checks wait for it
+        print(t("  缺少的 CRM 字段（补上后，这些规则即可检查）：", "  missing CRM fields (once supplied, these rules can be "
+                "checked):", lang), file=out)
+        for m in rv.compliance.missing.itertuples():
+            print(f"    {m.field}{colon}{m.how}" + t(f"（等待它的规则：{m.rules}）", f" (rules waiting for it: {m.rules})",
+                                                      lang), file=out)
     for r in rv.compliance.findings.head(50).itertuples():
         owner = r.owner if isinstance(r.owner, str) and r.owner else t("（无负责人）", "(no owner)", lang)
         print(f"    {t('商机', 'deal', lang)} {r.deal_id} · {owner} · {r.rule}"
-              + t(f"（{r.clause}，{r.source}）", f" ({r.clause}, {r.source})", lang)
+              + t(f"（{r.clause_title}，{source_words(r.source, lang)}）",
+                  f" ({r.clause_title}, {source_words(r.source, lang)})", lang)
               + f"{colon}{t('应', 'expected', lang)} {r.expected}{t('；', '; ', lang)}{t('实际', 'actual', lang)} {r.actual}",
               file=out)
     if len(rv.compliance.findings) > 50:

@@ -30,8 +30,8 @@ from ..content.playbook import load_playbook
 from ..errors import AuthError, ConfigError, SopcoachError, UsageError
 from ..i18n import LANGS, current_lang
 from ..spreadsheet import safe_row
-from ..web.launch import (POOL_SIZE, TRAINER_PORT, is_loopback, learner_command, run_foreground, run_trainer,
-                          trainer_command, trainer_site)
+from ..web.launch import (POOL_SIZE, TEMPLATE, TRAINER_PORT, is_loopback, learner_command, run_foreground,
+                          run_trainer, trainer_command, trainer_site)
 from . import cohort, crm, db, interchange, trainer
 
 
@@ -50,7 +50,12 @@ def _cmd_lab(args: argparse.Namespace) -> int:
     env = {**os.environ, "SOPCOACH_CONTENT": str(content), "SOPCOACH_LANG": lang}
     cmd = [sys.executable, "-m", "jupyterlab", "--no-browser", "--ip=127.0.0.1", f"--port={args.port}",
            "--ServerApp.port_retries=0", f"--ServerApp.root_dir={content}", f"--IdentityProvider.token={token}",
-           "--VoilaExporter.preprocessors=['sopcoach.lessons.preview.LessonPreview']"]
+           "--VoilaExporter.preprocessors=['sopcoach.lessons.preview.LessonPreview']",
+           # the preview in the learner's look, Font Awesome from this server (sopcoach.web.lab)
+           "--ServerApp.jpserver_extensions={'sopcoach.web.lab': True}", f"--VoilaConfiguration.template={TEMPLATE}"]
+    from ..web.look import TEMPLATE_ROOT  # noqa: PLC0415 - imports Voila: only for this command
+    paths = [str(TEMPLATE_ROOT), *(p for p in env.get("JUPYTER_PATH", "").split(os.pathsep) if p)]
+    env["JUPYTER_PATH"] = os.pathsep.join(paths)  # Voila's preview finds the template when it loads
     if hasattr(os, "geteuid") and os.geteuid() == 0:  # a container; JupyterLab refuses root without it
         cmd.append("--allow-root")
     print(f"JupyterLab on {content} (preview language {lang}): "

@@ -33,8 +33,8 @@ EXCEL_SERIAL_RANGE = (20000, 80000)  # 1954-10-03 .. 2119-01-10
 
 UTC = "UTC"
 
-DEAL_COLUMNS = ["deal_id", "owner", "account", "tier", "product", "amount", "stage", "stage_raw",
-                "outcome", "created", "closed", "team", "region", "role", "probability", "lost_reason",
+DEAL_COLUMNS = ["deal_id", "name", "owner", "account", "account_name", "tier", "product", "amount", "stage",
+                "stage_raw", "outcome", "created", "closed", "team", "region", "role", "probability", "lost_reason",
                 "source_file", "source_row"]
 EVENT_COLUMNS = ["event_id", "deal_id", "account_id", "kind", "timestamp", "actor", "direction",
                  "stage", "stage_raw", "milestone", "subject", "end", "modified", "duration_s",
@@ -46,7 +46,8 @@ LEAD_COLUMNS = ["lead_id", "owner", "company", "status", "created", "converted",
 # Canonical fields per table kind: (type, required)
 _TEXT, _DATE, _NUM, _BOOL = "text", "date", "number", "bool"
 FIELDS: dict[str, dict[str, str]] = {
-    "deals": {"deal_id": _TEXT, "owner": _TEXT, "account": _TEXT, "tier": _TEXT, "product": _TEXT,
+    "deals": {"deal_id": _TEXT, "name": _TEXT, "owner": _TEXT, "account": _TEXT, "account_name": _TEXT,
+              "tier": _TEXT, "product": _TEXT,
               "amount": _NUM, "stage": _TEXT, "created": _DATE, "closed": _DATE, "team": _TEXT,
               "region": _TEXT, "probability": _NUM, "lost_reason": _TEXT},
     "events": {"event_id": _TEXT, "deal_id": _TEXT, "account_id": _TEXT, "kind": _TEXT,
@@ -58,7 +59,7 @@ FIELDS: dict[str, dict[str, str]] = {
               "created": _DATE, "converted": _BOOL, "converted_at": _DATE, "deal_id": _TEXT},
     "owners": {"owner": _TEXT, "team": _TEXT, "region": _TEXT, "role": _TEXT},
     "products": {"product": _TEXT},
-    "accounts": {"account": _TEXT, "tier": _TEXT},
+    "accounts": {"account": _TEXT, "name": _TEXT, "tier": _TEXT},
 }
 REQUIRED: dict[str, tuple[str, ...]] = {
     "deals": (), "events": ("timestamp", "kind"), "leads": (), "owners": ("owner",),

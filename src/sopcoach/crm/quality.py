@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 
 from ..i18n import current_lang, t
+from ..labels import date_format_words
 from .reading import CrmData, stage_paths
 
 __all__ = ["QualityReport", "quality_report"]
@@ -223,13 +224,15 @@ def quality_report(data: CrmData, playbook: Any = None, lang: str | None = None)
         parts = []
         for fmt_, grp_ in fm.groupby("format", sort=True):
             files = ", ".join(dict.fromkeys(Path(f).name for f in grp_["file"]))
-            parts.append(tr(f"'{fmt_}'（{files}；{int(grp_['rows'].sum()):,} 个值）",
-                            f"'{fmt_}' ({files}; {int(grp_['rows'].sum()):,} values)"))
+            words = date_format_words(fmt_, lang)
+            parts.append(tr(f"{words}（{files}；{int(grp_['rows'].sum()):,} 个值）",
+                            f"{words} ({files}; {int(grp_['rows'].sum()):,} values)"))
         add("date_formats", "found", len(distinct),
             tr(f"本导出使用 {len(distinct)} 种日期格式，均按映射声明解析：", f"{len(distinct)} date formats in this "
                "export, each parsed as the mapping declares: ") + tr("；", "; ").join(parts))
     else:
-        add("date_formats", "clean", len(distinct), tr(f"一种日期格式：{distinct[0]}", f"one date format: {distinct[0]}")
+        one = date_format_words(distinct[0], lang) if distinct else ""
+        add("date_formats", "clean", len(distinct), tr(f"一种日期格式：{one}", f"one date format: {one}")
             if distinct else tr("没有日期", "no dates"))
     # stage regressions (using playbook order when given, else won -> lost only)
     ids = [s.id for s in playbook.stages] if playbook is not None else []

@@ -54,7 +54,10 @@ counted once (:meth:`CrmData.unique_deals`; the data-quality check ``duplicate_d
 The canonical frames (``CrmData``):
 
 ``deals``
-    One row per deal. ``deal_id``, ``owner``, ``account``, ``tier``, ``product``, ``stage`` (a
+    One row per deal. ``deal_id``, ``name`` (the deal's name in the CRM, e.g. Salesforce's Opportunity
+    Name), ``owner``, ``account``, ``account_name`` (the customer's name: the deals table's own
+    column, else the accounts table's ``name`` of ``account``, else the company of the lead that
+    became the deal), ``tier``, ``product``, ``stage`` (a
     playbook stage id, ``won`` or ``lost``; missing when the raw stage is unknown), ``stage_raw``,
     ``outcome`` (``open``/``won``/``lost``), ``team``, ``region``, ``role``, ``lost_reason``,
     ``source_file``: str; ``amount``: float64 (export currency); ``probability``: float64 (the CRM's
@@ -1479,7 +1482,7 @@ def _assemble(frames: dict[str, list[pd.DataFrame]], mapping: Mapping, provided:
     # a single-file export leaves out: then nothing is "missing from the list")
     accounts = None
     if frames.get("accounts"):
-        accounts = _typed(cat["accounts"], ["account", "tier"], FIELDS["accounts"])
+        accounts = _typed(cat["accounts"], ["account", "name", "tier"], FIELDS["accounts"])
         accounts["tier_raw"] = accounts["tier"]
         accounts["tier"] = _map_values(accounts["tier"], spec.tiers, keep=True)
         accounts = accounts.drop_duplicates("account", keep="first")
@@ -1535,8 +1538,23 @@ def _assemble(frames: dict[str, list[pd.DataFrame]], mapping: Mapping, provided:
             order = np.lexsort((events["source_row"].to_numpy(), pd.factorize(events["source_file"])[0], t))
             events = events.take(order).reset_index(drop=True)
     leads = _typed(cat["leads"], LEAD_COLUMNS, FIELDS["leads"])
+    _customer_names(deals, accounts, leads, provided)
     return {"deals": deals.reset_index(drop=True), "events": events, "leads": leads,
             "owners": owners.reset_index(drop=True), "accounts": accounts, "products": products}
+
+
+def _customer_names(deals: pd.DataFrame, accounts: pd.DataFrame | None, leads: pd.DataFrame, provided: set[str]) -> None:
+    """Fill ``deals.account_name`` where the deals table has none: the accounts table's ``name`` of the deal's
+    ``account`` (Salesforce's Account.Name), else the ``company`` of the lead converted into the deal (Zoho)."""
+    before = deals["account_name"].notna().sum()
+    if accounts is not None and accounts["name"].notna().any():
+        by_id = accounts.dropna(subset=["name"]).set_index("account")["name"]
+        deals["account_name"] = deals["account_name"].fillna(deals["account"].map(by_id))
+    if len(leads) and leads["deal_id"].notna().any() and leads["company"].notna().any():
+        by_deal = leads.dropna(subset=["deal_id", "company"]).drop_duplicates("deal_id").set_index("deal_id")["company"]
+        deals["account_name"] = deals["account_name"].fillna(deals["deal_id"].map(by_deal))
+    if deals["account_name"].notna().sum() > before:
+        provided.add("deals.account_name")
 
 
 # ---------------------------------------------------------------------------- stage history

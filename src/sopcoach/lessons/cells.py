@@ -21,7 +21,7 @@ from IPython.display import HTML, display
 
 from ..config import load_content
 from ..errors import ContentError, Problem
-from ..i18n import LANGS, current_lang, t
+from ..i18n import LANGS, current_lang, shown, t, zh_html
 from ..ui._common import esc
 from ..ui.exam_app import CSS
 from ..ui.home_app import LESSON_CSS
@@ -55,7 +55,8 @@ def _lesson(content: Any) -> Any:
 
 
 def _show(html: str) -> None:
-    display(HTML(html))
+    """Display learner HTML as the learner's page shows it: full-width punctuation on a Chinese page."""
+    display(HTML(html if current_lang() == "en" else zh_html(html)))
 
 
 def clauses(*clause_ids: str) -> None:
@@ -97,15 +98,15 @@ def practice() -> None:
         if getattr(q, "variant", None) is not None:
             q, _params = instantiate(q, content.playbook, rng)
         view = question_view(q, option_order(q, rng) or [], lang, i, len(questions))
-        scenario = f"<div class='sopcoach-scenario'>{esc(view.scenario)}</div>" if view.scenario else ""
+        scenario = f"<div class='sopcoach-scenario'>{esc(shown(view.scenario, lang))}</div>" if view.scenario else ""
         kind = "checkbox" if view.type == "multiple_choice" else "radio"
         if view.options:
-            control = "".join(f"<label style='display:block'><input type='{kind}' disabled> {esc(label)}</label>"
+            control = "".join(f"<label style='display:block'><input type='{kind}' disabled> {esc(shown(label, lang))}</label>"
                               for _oid, label in view.options)
         else:
             control = (f"<input type='text' disabled placeholder='{esc(t('输入数字', 'Type a number', lang))}'> "
                        f"{esc(view.unit or '')}")
-        items.append(f"<div class='sopcoach-card sopcoach-practice'>{scenario}<p><b>{i}. {esc(view.text)}</b></p>"
+        items.append(f"<div class='sopcoach-card sopcoach-practice'>{scenario}<p><b>{i}. {esc(shown(view.text, lang))}</b></p>"
                      f"{control}</div>")
     note = t("预览：学员在这里作答、检查答案并获得反馈；含数字的题目每次显示一组新的数字。预览中不检查也不保存答案。",
              "Preview: learners answer here, check their answers and get feedback; questions with numbers show "

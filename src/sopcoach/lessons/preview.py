@@ -15,7 +15,7 @@ from nbconvert.preprocessors import Preprocessor
 from traitlets import Unicode
 
 from ..config import load_content
-from ..i18n import current_lang
+from ..i18n import current_lang, zh_html
 from .notebook import FACT, SETUP, Prose, prose_html
 
 
@@ -36,7 +36,8 @@ class LessonPreview(Preprocessor):
                 if lang not in cell.get("metadata", {}).get("tags", []):
                     continue
                 try:
-                    cell.source = prose_html(playbook, Prose(0, lang, cell.source), lang)
+                    html = prose_html(playbook, Prose(0, lang, cell.source), lang)
+                    cell.source = html if lang == "en" else zh_html(html)  # as the learner's page shows it
                 except KeyError as exc:  # show the trainer where, instead of a broken preview
                     cell.source = FACT.sub(lambda m: f"**⚠ unknown fact {m.group(1)}**", cell.source)
                     self.log.warning("lesson preview: unknown fact %s", exc)

@@ -32,8 +32,8 @@ import pandas as pd
 from markupsafe import Markup
 
 from ..analytics import downloads, report
-from ..analytics.case_study import case_study, draft_question
-from ..analytics.compliance import check_compliance
+from ..analytics.case_study import (all_months_compliance, case_study, crm_note, deal_words, draft_question,
+                                    missing_data_note, remember_compliance, stage_words)
 from ..analytics.kpis import stage_conversion_by
 from ..analytics.period import Period, months_of
 from ..analytics.pipeline import pipeline_report
@@ -63,7 +63,8 @@ CSS = """
 .sopcoach-review .card .k{font-size:12px;color:#555}.sopcoach-review .card .v{font-size:24px;font-weight:bold}
 .sopcoach-review .card .s{font-size:11px;color:#666}
 .sopcoach-review .card.met{border-left:6px solid #1b7f3b;background:#f3faf4}.sopcoach-review .card.near{border-left:6px solid #b7791f;background:#fdf8ec}.sopcoach-review .card.missed{border-left:6px solid #c0392b;background:#fdf1f0}.sopcoach-review .card .target{font-weight:bold;color:#333}
-.sopcoach-review .legend{font-size:12px;color:#555}
+.sopcoach-review .legend{font-size:12px;color:#555;max-width:820px}
+.sopcoach-review .note{font-size:12px;color:#555;margin:0}.sopcoach-review small.crm{color:#666;font-weight:normal}
 .sopcoach-review table.t{border-collapse:collapse;font-size:12px;margin:6px 0}
 .sopcoach-review table.t td,.sopcoach-review table.t th{border-bottom:1px solid #ddd;padding:2px 8px;text-align:left}
 .sopcoach-review .callout{background:#fdecea;border-left:4px solid #c0392b;padding:8px 12px;margin:8px 0}
@@ -71,7 +72,7 @@ CSS = """
 .sopcoach-review .neutral{background:#f4f4f6;border-left:4px solid #8a8a99;padding:8px 12px;margin:8px 0}
 .sopcoach-review .clause{background:#f3f6fa;border-left:4px solid #4a7bb7;padding:6px 10px;margin:4px 0;font-size:13px}
 .sopcoach-review a.download{display:inline-block;margin:4px 8px 4px 0;padding:3px 10px;border:1px solid #4a7bb7;border-radius:4px;text-decoration:none}
-.sopcoach-review .v-met{color:#1b7f3b}.sopcoach-review .v-breached{color:#b3261e;font-weight:bold}
+.sopcoach-review .v-met{color:#1b7f3b}.sopcoach-review .v-breached{color:#b3261e;font-weight:bold}.sopcoach-review .v-not_checkable{color:#8a5300}
 .sopcoach-msg-info{color:#2b5c94}.sopcoach-msg-warning{color:#8a5300}.sopcoach-msg-danger{color:#b3261e}
 </style>
 """
@@ -155,7 +156,6 @@ class ReviewApp:
         self.data: Any = None
         self.review: Any = None
         self._demo_dir: str | None = None
-        self._all_months: Any = None  # the export's compliance over all months (case studies)
         self.case: Any = None
         self.pipe: Any = None  # the pipeline tab's PipelineReport (the HTML report includes it)
         tr = self.tr
@@ -315,7 +315,6 @@ class ReviewApp:
                                         f"Read {n} files ({mb:,.1f} MB); assembling ..."))
 
         self.data = read_export(self._paths(), source, playbook=self.pb, progress=progress)
-        self._all_months = None
         self.take.layout.display = "none"
         months = months_of(self.data, self.pb.calendar.timezone)
         self.month.options = [(self.tr("全部月份", "all months"), ALL)] + [(m, m) for m in reversed(months)]
@@ -360,7 +359,8 @@ class ReviewApp:
         self.cycle_img.value = report.chart_cycle(rv)
         self.trend_img.value = report.chart_trend(rv)
         self.compliance_table.value = (f"<h4>{self.tr('检查项', 'Checks')}</h4>" + report.people_html(
-            rv.compliance.checks, report.CHECKS_SHOWN, lang=self.lang, index=False))
+            rv.compliance.checks, report.CHECKS_SHOWN, lang=self.lang, index=False)
+            + report.missing_fields_html(rv.compliance, self.lang))
         findings = rv.compliance.findings.set_index("deal_id")[report.FINDINGS_SHOWN]
         self.findings_table.value = (f"<h4>{self.tr(f'偏离记录（{len(findings):,}）', f'Findings ({len(findings):,})')}</h4>"
                                      f"<p>{html.escape(rv.compliance.summary(self.lang))}</p>"
@@ -372,8 +372,8 @@ class ReviewApp:
                                                       index=False) + (
             f"<h4>{self.tr('无法读取的值', 'Row problems')}</h4><ul>{probs}</ul>" if probs else "")
         self.step(3, 4, self.tr("正在分析（4/4）：案例研讨……", "Analysing (4/4): the case study ..."))
-        if rv.month is None:
-            self._all_months = rv.compliance
+        if rv.month is None:  # the case studies reuse it (all_months_compliance)
+            remember_compliance(self.data, self.pb, rv.compliance, self.lang)
         self._deal_options()
         pick = month or (self.pipe_month.options[0][1] if self.pipe_month.options else None)
         if pick is not None and self.pipe_month.value != pick:
@@ -401,14 +401,17 @@ class ReviewApp:
             f"Listing {CASE_LIMIT} of {total:,} deals: those with most deviations first, then those closed "
             "in the period.")) + "</p>")
 
-        def label(d: str) -> str:
+        def label(d: str) -> str:  # the deal's name and customer first; its id last, when it has a name
             r = deals.loc[d]
+            words = deal_words(r, d, self.lang)
             outcome = {"won": self.tr("赢单", "won"), "lost": self.tr("丢单", "lost")}.get(r["outcome"], self.tr("进行中", "open"))
-            owner = r["owner"] if isinstance(r["owner"], str) else "?"
-            if not rv.compliance.checked:  # nothing was checkable: no count to show
-                return f"{d} · {owner} · {outcome}"
-            n = int(counts.get(d, 0))
-            return f"{d} · {owner} · {outcome} · {self.tr(f'{n} 处偏离', f'{n} deviations')}"
+            parts = [words["title"], words["customer"], words["owner"], outcome]
+            if rv.compliance.checked:  # nothing checkable: no count to show
+                n = int(counts.get(d, 0))
+                parts.append(self.tr(f"{n} 处偏离", f"{n} deviations"))
+            if words["title"] != d:
+                parts.append(d)
+            return " · ".join(p for p in parts if p)
 
         self.deal.options = [(label(d), d) for d in ids]
         if ids:
@@ -447,11 +450,10 @@ class ReviewApp:
                                        labels={s: self.tr(f"{n}转化率", f"{n}: conversion") for s, n in names.items()},
                                        units=dict.fromkeys(names, "percent")))
 
-    def all_months(self) -> Any:
-        """The export's compliance over all months (a case study follows a deal's whole life), computed once per load."""
-        if self._all_months is None:
-            self._all_months = check_compliance(self.data, self.pb, lang=self.lang)
-        return self._all_months
+    def all_months(self, lang: str | None = None) -> Any:
+        """The export's compliance over all months in ``lang`` (default: the page's), computed once per load
+        (:func:`~sopcoach.analytics.case_study.all_months_compliance`): a case study follows a deal's whole life."""
+        return all_months_compliance(self.data, self.pb, lang or self.lang)
 
     @safe
     def on_deal(self, _change: Any = None) -> None:
@@ -460,30 +462,23 @@ class ReviewApp:
             return
         cs = case_study(self.data, self.pb, self.deal.value, self.all_months(), lang=self.lang)
         self.case = cs
-        d = cs.deal
-
-        def cell(column: str) -> str:
-            value = d.get(column)
-            return "—" if value is None or pd.isna(value) else html.escape(str(value))
-
-        self.case_title.value = (f"<h3>{html.escape(cs.deal_id)}</h3><p>{self.tr('负责人', 'Owner')}: "
-                                 f"{cell('owner')} · {self.tr('客户', 'Account')}: {cell('account')}"
-                                 f" · {self.tr('等级', 'Tier')}: {cell('tier')} · "
-                                 f"{self.tr('阶段', 'Stage')}: {cell('stage_raw')}</p>")
+        self.case_title.value = self._case_heading(cs)
         self.case_img.value = report.chart_timeline(cs, self.pb, self.lang)
+        note = missing_data_note(cs.sop, self.lang)
         self.case_sop.value = (f"<h4>{self.tr('对照SOP：各阶段的时限、用时（工作日）与结论', 'Against the SOP: each stage, its limit, time taken (working days) and verdict')}</h4>"
-                               + self._sop_table(cs))
+                               + self._sop_table(cs) + (f"<p class='legend'>{esc(note)}</p>" if note else ""))
         devs = []
         for r in cs.deviations.itertuples():  # the clause's title and text; its seed reference stays in the data
-            devs.append(f"<div class='callout'><b>{html.escape(r.rule)}</b> — {self.tr('应', 'expected')}: "
-                        f"{html.escape(r.expected)}; {self.tr('实际', 'actual')}: {html.escape(r.actual)}"
-                        f"<div class='clause'><b>{html.escape(r.clause_title)}</b>: "
+            sep = self.tr("：", ": ")
+            devs.append(f"<div class='callout'><b>{html.escape(r.rule)}</b> — {self.tr('应', 'expected')}{sep}"
+                        f"{html.escape(r.expected)}{self.tr('；', '; ')}{self.tr('实际', 'actual')}{sep}"
+                        f"{html.escape(r.actual)}<div class='clause'><b>{html.escape(r.clause_title)}</b>{sep}"
                         f"{html.escape(r.clause_text)}</div></div>")
         if not devs and not cs.checked:
             devs = [f"<div class='callout'>{html.escape(self.review.compliance.summary(self.lang))}</div>"]
         self.case_deviations.value = "".join(devs) or (
             f"<div class='ok'>{self.tr('在可检查的规则中未发现偏离SOP的记录。', 'No deviation from the SOP found among the rules that could be checked.')}</div>")
-        self.draft_pick.options = [(f"{r.rule}: {r.actual}"[:90], i) for i, r in enumerate(cs.deviations.itertuples())]
+        self.draft_pick.options = [(f"{r.rule}{self.tr('：', ': ')}{r.actual}"[:90], i) for i, r in enumerate(cs.deviations.itertuples())]
         self.draft_pick.value = 0 if len(cs.deviations) else None
         self.draft_button.disabled = not len(cs.deviations)
         self.draft_out.value = ""
@@ -494,6 +489,22 @@ class ReviewApp:
                                                      headers={c: column_label(c, self.lang) for c in
                                                               ["local_time", *report.TIMELINE_SHOWN]})
 
+    def _case_heading(self, cs: Any) -> str:
+        """The deal's name (its ids as a small note), owner, customer, tier and stage as the SOP names it."""
+        d = cs.deal
+        words = deal_words(d, cs.deal_id, self.lang)
+        stage, raw = stage_words(self.pb, d.get("stage"), d.get("stage_raw"), self.lang)
+        tier = d.get("tier")
+        sep = self.tr("：", ": ")
+        facts = [(self.tr("负责人", "Owner"), words["owner"] or "—"), (self.tr("客户", "Customer"), words["customer"] or "—"),
+                 (self.tr("等级", "Tier"), "—" if tier is None or pd.isna(tier) else str(tier))]
+        line = " · ".join(f"{esc(k)}{sep}{esc(v)}" for k, v in facts)
+        line += f" · {esc(self.tr('阶段', 'Stage'))}{sep}{esc(stage)}"
+        if raw:
+            line += f"<small class='crm'>{esc(crm_note(raw, self.lang))}</small>"
+        ids = f"<p class='note'><small>{esc(words['ids'])}</small></p>" if words["ids"] else ""
+        return f"<h3>{esc(words['title'])}</h3>{ids}<p>{line}</p>"
+
     def _sop_table(self, cs: Any) -> str:
         """The case's stages against the SOP's limits, labelled, each verdict coloured."""
         sop = cs.sop.copy()
@@ -501,7 +512,7 @@ class ReviewApp:
         cols = ["stage", "entered", "working_days", "stage_note", "rule", "limit", "actual", "verdict", "reason"]
         words = dict(zip(sop["verdict"], sop["verdict_text"]))
         heads = {c: column_label(c, self.lang) for c in cols}
-        heads["entered"] = column_label("entered", self.lang) + f" ({cs.timezone})"
+        heads["entered"] = column_label("entered", self.lang) + self.tr(f"（{cs.timezone}）", f" ({cs.timezone})")
 
         def verdict(key: Any) -> Markup:  # coloured: met green, breached red
             return Markup(f"<span class='v-{html.escape(str(key))}'>{html.escape(words.get(key, ''))}</span>")
@@ -520,7 +531,11 @@ class ReviewApp:
                          f"Uploaded {len(files)} files ({mb:,.1f} MB): click Load."))
 
     def _table_options(self) -> None:
+        """Offer the review's tables; the one picked before stays picked, else the first (never none)."""
+        before = self.table_pick.value
         self.table_pick.options = [(tb.title, tb.key) for tb in downloads.review_tables(self.review)]
+        keys = [key for _, key in self.table_pick.options]
+        self.table_pick.value = before if before in keys else (keys[0] if keys else None)
 
     def _stem(self) -> str:
         return downloads.file_stem("sopcoach-review", self.review.month or "all-months")
@@ -576,8 +591,7 @@ class ReviewApp:
         self.step(0, 1, self.tr("正在生成练习题草稿（中英文）……", "Writing the practice question draft (zh-CN and en) ..."))
         cs = self.case
         other_lang = "en" if self.lang != "en" else "zh-CN"
-        other = case_study(self.data, self.pb, cs.deal_id, check_compliance(self.data, self.pb, lang=other_lang),
-                           lang=other_lang)
+        other = case_study(self.data, self.pb, cs.deal_id, self.all_months(other_lang), lang=other_lang)
         content = self.content or content_folder()
         bank = load_bank(content / "quizzes" / "bank", self.pb)
         q = draft_question(cs, int(self.draft_pick.value), self.pb, bank, other=other)
