@@ -394,10 +394,14 @@ def test_restore_is_refused_with_unsaved_edits_or_an_unknown_version(ed, content
     """A restore never throws away unsaved edits, and an unknown version id is named."""
     ed.set_tier("A", min_weekly_follow_ups=4)
     with pytest.raises(EditError, match="you have unsaved changes"):
-        ed.restore("whatever")
+        ed.restore("whatever", lang="en")
+    with pytest.raises(EditError, match="有未保存的修改：请先保存或放弃修改"):
+        ed.restore("whatever", lang="zh-CN")
     with pytest.raises(EditError, match="no saved version 'nope'"):
-        restore(content, home, "nope")
+        restore(content, home, "nope", lang="en")
+    with pytest.raises(EditError, match="没有已保存的版本“nope”"):
+        restore(content, home, "nope", lang="zh-CN")
     (home / "playbook-history").mkdir(parents=True)
     (home / "manifest.json").write_text("{}", encoding="utf-8")
     with pytest.raises(EditError, match="no saved version '..'"):
-        restore(content, home, "..")  # never outside the history folder
+        restore(content, home, "..", lang="en")  # never outside the history folder

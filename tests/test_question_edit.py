@@ -221,3 +221,66 @@ def test_an_editor_session_opened_before_a_draft_is_saved_is_not_overwritten(ed,
     with pytest.raises(SaveConflict):
         ed.save()
     assert "case-draft-b" in (content / "quizzes" / DRAFTS_FILE).read_text(encoding="utf-8")
+
+
+# -- history and restore ------------------------------------------------------------------------------------
+BANK_FILE = "bank/customer_management.yaml"
+STEM = "How many follow-ups does this class B customer need this week?"
+
+
+def _disk(content: Path, name: str = BANK_FILE) -> bytes:
+    return (content / "quizzes" / name).read_bytes()
+
+
+def test_a_restore_brings_back_the_saved_version_and_can_itself_be_undone(ed, content):
+    """Restoring the version kept before a save puts its bytes back and reopens the session; the
+    version it replaced is kept too, and restoring that one undoes the restore."""
+    ed.set_text("bank", "cm-b-cadence", "text", "en", STEM)
+    ed.save(note="shorter stem", by="trainer-1")
+    edited = _disk(content)
+    (before_save,) = ed.history()
+    result = ed.restore(before_save.id, by="trainer-2")
+    assert result.written == (f"quizzes/{BANK_FILE}",)
+    assert _disk(content) == (ROOT / "quizzes" / BANK_FILE).read_bytes()
+    assert ed.question("bank", "cm-b-cadence")["text"]["en"] != STEM and not ed.dirty  # the session reads the disk
+    undo, older = ed.history()  # newest first: the version the restore replaced
+    assert older.id == before_save.id
+    assert (undo.kind, undo.by, undo.changed) == ("restore", "trainer-2", (f"quizzes/{BANK_FILE}",))
+    assert (undo.folder / BANK_FILE).read_bytes() == edited
+    ed.restore(undo.id)
+    assert _disk(content) == edited and ed.question("bank", "cm-b-cadence")["text"]["en"] == STEM
+    assert [b.kind for b in ed.history()] == ["restore", "restore", "save"]
+
+
+def test_a_restore_is_refused_while_the_session_has_unsaved_edits(ed, content):
+    ed.retire("bank", "cr-status-update")
+    ed.save()
+    (backup,) = ed.history()
+    ed.set_text("bank", "cm-b-cadence", "text", "en", STEM)
+    with pytest.raises(EditError, match="you have unsaved changes; save or discard them"):
+        ed.restore(backup.id, lang="en")
+    with pytest.raises(EditError, match="有未保存的修改：请先保存或放弃修改，再恢复版本。"):
+        ed.restore(backup.id, lang="zh-CN")
+    assert ed.dirty and ed.question("bank", "cm-b-cadence")["text"]["en"] == STEM  # the edit is kept
+    assert b"retired: true" in _disk(content, "bank/crm_use.yaml") and len(ed.history()) == 1
+    with pytest.raises(EditError, match="no saved version 'drafts'"):
+        QuestionEdit(content, ed.home).restore("drafts", lang="en")  # the conflict drafts are no version
+
+
+def test_a_version_whose_questions_do_not_load_is_refused_and_nothing_is_written(ed, content):
+    """A saved version that no longer passes ``check`` (here: its key follows a playbook value that
+    does not exist) is refused with the problem named in both languages; disk and history stay."""
+    ed.set_text("bank", "cm-b-cadence", "text", "en", STEM)
+    ed.save()
+    (backup,) = ed.history()
+    broken = backup.folder / BANK_FILE
+    broken.write_bytes(broken.read_bytes().replace(b"key_from: tier.B.min_weekly_follow_ups",
+                                                   b"key_from: tier.B.no_such_value"))
+    disk = _disk(content)
+    with pytest.raises(InvalidPlaybook) as refused:
+        ed.restore(backup.id, lang="en")
+    assert str(refused.value).startswith(f"nothing was restored: the files of version {backup.id} do not load")
+    assert any(p.path == f"quizzes/{BANK_FILE}" and "tier.B.no_such_value" in p.message for p in refused.value.problems)
+    with pytest.raises(InvalidPlaybook, match=f"未恢复：版本 {backup.id} 的文件无法载入"):
+        ed.restore(backup.id, lang="zh-CN")
+    assert _disk(content) == disk and len(ed.history()) == 1 and not ed.dirty

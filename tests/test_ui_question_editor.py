@@ -160,3 +160,59 @@ def test_a_draft_from_the_monthly_review_opens_in_the_drafts_pool(content, tmp_p
     assert "Deal 000005: the proposal came late." in _texts(app.preview)
     app.show_key.value = True
     assert "3" in app.key_box.value
+
+
+# -- history and restore ------------------------------------------------------------------------------------
+STEM = "How many follow-ups does this class B customer need this week?"
+BANK_FILE = "quizzes/bank/customer_management.yaml"
+
+
+def _save_stem(app: QuestionEditorApp) -> None:
+    _pick(app, "bank", "cm-b-cadence")
+    app.controls["text.en"].value = STEM
+    app.on_review()
+    app.note.value = "shorter stem"
+    app.save_button.click()
+
+
+def test_restore_brings_back_a_saved_version_and_the_page_shows_it(app, content):
+    """History lists the version kept before a save (time in the playbook's zone, who, files, note);
+    Restore puts it back, the form shows it, and the version replaced is listed to undo the restore."""
+    assert app.restore_button.disabled and "Nothing saved yet." in app.history_info.value
+    _save_stem(app)
+    ((label, _id),) = app.versions.options
+    assert "Beijing time · before save · trainer-1 · quizzes/bank/customer_management.yaml — shorter stem" in label
+    assert not app.restore_button.disabled
+    app.restore_button.click()
+    assert f"Restored: {BANK_FILE}. The version replaced is kept" in app.status.value
+    assert (content / BANK_FILE).read_bytes() == (ROOT / BANK_FILE).read_bytes()
+    assert app.qid == "cm-b-cadence" and app.controls["text.en"].value != STEM  # the form is read again
+    assert STEM not in _texts(app.preview)
+    assert len(app.versions.options) == 2 and "before restore" in app.versions.options[0][0]
+    app.restore_button.click()  # the newest: the version the restore replaced
+    assert app.controls["text.en"].value == STEM and STEM in (content / BANK_FILE).read_text(encoding="utf-8")
+
+
+def test_restore_is_refused_while_edits_are_unsaved(app, content):
+    _save_stem(app)
+    app.controls["text.en"].value = "Yet another stem?"
+    app.restore_button.click()
+    assert "you have unsaved changes" in app.status.value
+    assert app.controls["text.en"].value == "Yet another stem?" and app.ed.dirty
+    assert STEM in (content / BANK_FILE).read_text(encoding="utf-8") and len(app.versions.options) == 1
+
+
+def test_a_version_that_does_not_load_is_refused_in_the_page_language(content, tmp_path):
+    """In zh-CN the history reads in Beijing time; a broken version is refused, nothing is written."""
+    app = build(content, tmp_path / "home", lang="zh-CN", by="trainer-1")
+    _save_stem(app)
+    assert "北京时间 · 保存前 · trainer-1 · " in app.versions.options[0][0]
+    assert "已保存：quizzes/bank/customer_management.yaml（之前的版本已备份" in app.status.value
+    (backup,) = app.ed.history()
+    broken = backup.folder / "bank" / "customer_management.yaml"
+    broken.write_bytes(broken.read_bytes().replace(b"tier.B.min_weekly_follow_ups", b"tier.B.no_such_value"))
+    app.restore_button.click()
+    assert f"未恢复：版本 {backup.id} 的文件无法载入" in app.status.value
+    assert "tier.B.no_such_value" in app.status.value
+    assert STEM in (content / BANK_FILE).read_text(encoding="utf-8") and len(app.versions.options) == 1
+    assert app.controls["text.en"].value == STEM

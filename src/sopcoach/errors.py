@@ -257,12 +257,15 @@ class ContentNotWritable(EditError):
 class InvalidPlaybook(EditError):
     """Saving (or restoring) is refused because ``sopcoach check`` reports ``problems``."""
 
-    def __init__(self, problems: Sequence[Problem]):
+    def __init__(self, problems: Sequence[Problem], head: str | None = None):
+        """``head`` is the first line (default: nothing was saved, fix the problems first); the
+        first 20 problems follow it."""
         self.problems = list(problems)
         lines = "\n".join(str(p) for p in self.problems[:20])
         more = f"\n... and {len(self.problems) - 20} more" if len(self.problems) > 20 else ""
-        super().__init__(f"nothing was saved: `sopcoach check` reports {len(self.problems)} problem(s); "
-                         f"fix them first\n{lines}{more}")
+        head = head or (f"nothing was saved: `sopcoach check` reports {len(self.problems)} problem(s); "
+                        "fix them first")
+        super().__init__(f"{head}\n{lines}{more}")
 
 
 class SaveConflict(EditError):

@@ -1,7 +1,8 @@
 """The question editor in headless Chromium, served by the token-protected trainer server.
 
 A trainer finds an exam question, rewrites its stem, sees the learner's preview follow, reviews and
-saves; the bank file on disk changes by that one line and the version before is kept.
+saves; the bank file on disk changes by that one line and the version before is kept; History
+restores that version, and the form shows the stem as shipped again.
 """
 from __future__ import annotations
 
@@ -67,7 +68,7 @@ def test_trainer_rewrites_a_stem_sees_the_preview_and_saves(trainer_server, cont
     save = page.locator(".sopcoach-q-save")
     assert save.is_enabled()
     save.click()
-    page.locator(".sopcoach-status").get_by_text("已保存: quizzes/bank/customer_management.yaml").wait_for(timeout=TIMEOUT)
+    page.locator(".sopcoach-status").get_by_text("已保存：quizzes/bank/customer_management.yaml").wait_for(timeout=TIMEOUT)
     page.screenshot(path=str(artifacts / "3-saved.png"), full_page=True)
 
     saved = name.read_text(encoding="utf-8")
@@ -78,3 +79,13 @@ def test_trainer_rewrites_a_stem_sees_the_preview_and_saves(trainer_server, cont
     assert bank["cm-b-cadence"].text.zh_CN == NEW_STEM
     (backup,) = history(home, STORE)
     assert (backup.folder / "bank" / "customer_management.yaml").read_text(encoding="utf-8") == shipped
+
+    versions = page.locator(".sopcoach-versions select")
+    assert "北京时间 · 保存前 · quizzes/bank/customer_management.yaml" in versions.inner_text().replace("\xa0", " ")
+    page.locator(".sopcoach-restore-button").click()
+    page.locator(".sopcoach-status").get_by_text("已恢复：quizzes/bank/customer_management.yaml").wait_for(timeout=TIMEOUT)
+    preview.get_by_text(shown("按公司设定,本周对该客户至少要有几次跟进?", "zh-CN")).wait_for(timeout=TIMEOUT)
+    assert stem.input_value() == "按公司设定,本周对该客户至少要有几次跟进?"
+    page.screenshot(path=str(artifacts / "4-restored.png"), full_page=True)
+    assert name.read_text(encoding="utf-8") == shipped
+    assert [b.kind for b in history(home, STORE)] == ["restore", "save"]  # the restore can be undone

@@ -623,47 +623,70 @@ def _utcnow() -> datetime:
 
 
 def restore(content: Path | str, home: Path | str, backup_id: str, note: str = "", by: str = "",
-            now: datetime | None = None) -> SaveResult:
-    """Put the playbook files of a saved version back, after backing up the current files.
+            now: datetime | None = None, *, part: str = "playbook", store: str = HISTORY,
+            lang: str | None = None) -> SaveResult:
+    """Put the files of a saved version of ``part`` back, after backing up the current files.
+
+    The playbook editor restores ``playbook/`` from ``playbook-history/``; the question editor
+    ``quizzes/`` (subfolders included) from ``question-history/``. A file the version does not hold
+    (added later) is left as it is.
 
     Parameters
     ----------
     content : path-like
-        The content folder (``playbook/`` is written).
+        The content folder (``<part>/`` is written).
     home : path-like
-        ``SOPCOACH_HOME`` (versions in ``playbook-history/``).
+        ``SOPCOACH_HOME`` (versions in ``<store>/`` below it).
     backup_id : str
-        A :attr:`Backup.id` from :func:`history`.
+        A :attr:`Backup.id` from :func:`history` (``history(home, store)``).
+    part : str
+        ``playbook`` or ``quizzes``: the folder restored, checked as :func:`evaluate_texts` checks it
+        (the playbook with today's question bank; the bank, blueprint and practice pool against
+        today's playbook).
+    store : str
+        The history folder below ``home`` (``playbook-history`` or ``question-history``).
+    lang : str, optional
+        Language of the refusals (default ``SOPCOACH_LANG``).
 
     Returns
     -------
     SaveResult
-        The files rewritten and the backup of the version replaced (so a restore can be undone).
+        The files rewritten (``<part>/<name>``) and the backup of the version replaced (so a restore
+        can be undone); empty when the version equals the files on disk.
 
     Raises
     ------
     EditError
         When there is no such version.
     InvalidPlaybook
-        When the version does not pass ``sopcoach check`` with today's question bank (nothing is
+        When the version does not pass ``sopcoach check`` with today's other files (nothing is
         written; the messages say what to fix).
+    ContentNotWritable
+        When this process may not write ``<part>/`` (nothing is written).
     """
     content, home = Path(content), Path(home)
     now = now or _utcnow()
-    source = history_dir(home) / backup_id
+    root = history_dir(home, store)
+    source = root / (backup_id or "")
     if not re.fullmatch(r"[0-9A-Za-z][0-9A-Za-z._-]*", backup_id or "") or not (source / MANIFEST).is_file():
-        raise EditError(f"no saved version '{backup_id}' in {history_dir(home)}")
-    saved = {p.name: p.read_bytes() for p in sorted(source.glob("*.yaml"))}
+        raise EditError(t(f"没有已保存的版本“{backup_id}”（{root}）。", f"no saved version '{backup_id}' in {root}", lang))
+    recursive = part != "playbook"
+    saved = read_folder(source, recursive)
 
     def checked(disk: dict[str, bytes]) -> dict[str, bytes]:
         state = {**{n: decode(r) for n, r in disk.items()}, **{n: decode(r) for n, r in saved.items()}}
-        problems = validate_texts(content, state)
+        problems = evaluate_texts(content, state, part)["problems"]
         if problems:
-            raise InvalidPlaybook(problems)
+            raise InvalidPlaybook(problems, t(
+                f"未恢复：版本 {backup_id} 的文件无法载入（sopcoach check 发现 {len(problems)} 个问题），没有写入任何文件。"
+                "请选择其他版本，或先修正以下问题：",
+                f"nothing was restored: the files of version {backup_id} do not load (`sopcoach check` reports "
+                f"{len(problems)} problem(s)); nothing was written. Pick another version, or fix these first:", lang))
         return saved
 
-    backup = write_files(content / "playbook", home, checked, "restore", note or f"before restoring {backup_id}",
-                         by, now=now)
+    backup = write_files(content / part, home, checked, "restore",
+                         note or t(f"恢复 {backup_id} 之前", f"before restoring {backup_id}", lang), by, now=now,
+                         prefix=f"{part}/", store=store, recursive=recursive)
     return SaveResult(backup.changed if backup else (), backup)
 
 
@@ -677,19 +700,36 @@ class EditSession:
     """What the playbook and question editing sessions share: the cache of derived state per edit
     generation, which files would change, the drafts kept when a save meets a conflict, and the history.
 
-    A subclass sets ``files`` (:class:`OpenedFile` by name), ``home``, ``generation`` and ``_cache``,
-    defines :meth:`texts` (every file as it would be saved now), and names its history folder in
+    A subclass sets ``content``, ``folder`` (the folder it edits: ``content/playbook`` or
+    ``content/quizzes``), ``files`` (:class:`OpenedFile` by name), ``home``, ``clock``,
+    ``generation`` and ``_cache``, defines :meth:`texts` (every file as it would be saved now),
+    :meth:`_open` (read the files from disk) and ``playbook``, and names its history folder in
     ``store`` (below ``$SOPCOACH_HOME``).
     """
 
     store: str = HISTORY
+    content: Path
+    folder: Path
     files: dict[str, OpenedFile]
     home: Path
+    clock: Callable[[], datetime]
     generation: int
     _cache: dict[str, tuple[int, Any]]
 
     def texts(self) -> dict[str, str]:  # pragma: no cover - every session defines it
         raise NotImplementedError
+
+    def _open(self) -> None:  # pragma: no cover - every session defines it
+        raise NotImplementedError
+
+    @property
+    def playbook(self) -> Any:  # pragma: no cover - every session defines it
+        raise NotImplementedError
+
+    def _reopen(self) -> None:
+        """Read the files again after this session wrote them (a save or a restore)."""
+        self._open()
+        self.generation += 1
 
     def _cached(self, key: str, fn: Callable[[], Any]) -> Any:
         hit = self._cache.get(key)
@@ -727,6 +767,40 @@ class EditSession:
     def history(self) -> list[Backup]:
         """Return the versions kept before each save, newest first."""
         return history(self.home, self.store)
+
+    @property
+    def timezone(self) -> str | None:
+        """The company's time zone (the playbook calendar's, e.g. ``Asia/Shanghai``); ``None`` when
+        the playbook does not load. The history lists its versions at this zone's times."""
+        pb = self.playbook
+        return str(pb.calendar.timezone) if pb is not None else None
+
+    def restore(self, backup_id: str, note: str = "", by: str = "", lang: str | None = None) -> SaveResult:
+        """Restore the saved version ``backup_id`` of this session's folder (see :func:`restore`) and
+        reopen the files.
+
+        Returns
+        -------
+        SaveResult
+            The files rewritten and the backup of the version replaced (restoring it undoes this restore).
+
+        Raises
+        ------
+        EditError
+            While this session has unsaved edits (save or discard them first), or when there is no
+            such version.
+        InvalidPlaybook
+            When the version's files do not pass ``sopcoach check`` (nothing is written).
+        ContentNotWritable
+            When this process may not write the folder (nothing is written).
+        """
+        if self.dirty:
+            raise EditError(t("有未保存的修改：请先保存或放弃修改，再恢复版本。",
+                              "you have unsaved changes; save or discard them before restoring a version", lang))
+        result = restore(self.content, self.home, backup_id, note, by, self.clock(), part=self.folder.name, store=self.store,
+                         lang=lang)
+        self._reopen()
+        return result
 
 
 class PlaybookEdit(EditSession):
@@ -1351,21 +1425,9 @@ class PlaybookEdit(EditSession):
         return SaveResult(backup.changed if backup else (), backup, review.changed_clauses)
 
 
-    def restore(self, backup_id: str, note: str = "", by: str = "") -> SaveResult:
-        """Restore a saved version (see :func:`restore`) and reopen the files.
-
-        Raises
-        ------
-        EditError
-            While this session has unsaved edits (save or discard them first).
-        """
-        if self.dirty:
-            raise EditError("you have unsaved changes; save or discard them before restoring a version")
-        result = restore(self.content, self.home, backup_id, note, by, self.clock())
+    def _reopen(self) -> None:
         self._ops = []
-        self._open()
-        self.generation += 1
-        return result
+        super()._reopen()
 
 
 #: The part each setter edits (for the set of files an edit touches).

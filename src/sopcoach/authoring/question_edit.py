@@ -33,6 +33,12 @@ ipywidgets. It works like :class:`sopcoach.authoring.playbook_edit.PlaybookEdit`
   writes); refused while ``check`` reports a problem (:class:`~sopcoach.errors.InvalidPlaybook`),
   when a file changed on disk since it was opened (:class:`~sopcoach.errors.SaveConflict`), or
   when the folder is not writable (:class:`~sopcoach.errors.ContentNotWritable`).
+* **History and restore**: :meth:`~QuestionEdit.history` lists the versions kept before each save
+  (newest first) and :meth:`~QuestionEdit.restore` puts one back
+  (:func:`sopcoach.authoring.playbook_edit.restore` over ``quizzes/``): refused while the session has
+  unsaved edits, and refused with nothing written when the version's bank, blueprint or practice pool
+  do not load against today's playbook; the version replaced is backed up first, so a restore can
+  be undone by restoring that backup.
 """
 from __future__ import annotations
 
@@ -301,8 +307,7 @@ class QuestionEdit(EditSession):
 
     def reload(self) -> None:
         """Drop every unsaved edit and read the files again from disk."""
-        self._open()
-        self.generation += 1
+        self._reopen()
 
     # -- reading -------------------------------------------------------------------------------------
     def questions(self, pool: str) -> list[QuestionRef]:
@@ -781,8 +786,7 @@ class QuestionEdit(EditSession):
 
         backup = write_files(self.folder, self.home, checked, "save", note, by,
                              tuple(c.id for c in review.changes), now, prefix="quizzes/", store=STORE, recursive=True)
-        self._open()
-        self.generation += 1
+        self._reopen()
         return backup.changed if backup else ()
 
 

@@ -31,6 +31,7 @@ from datetime import date, datetime, timezone
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 from collections.abc import Callable, Iterator, Mapping, Sequence
 
 from ruamel.yaml import YAML, YAMLError
@@ -38,7 +39,7 @@ from ruamel.yaml.representer import RoundTripRepresenter
 
 from ..content.yaml_loader import load_yaml
 from ..errors import ContentNotWritable
-from ..i18n import t
+from ..i18n import t, zone_name
 
 __all__ = ["HISTORY", "INDENTS", "MANIFEST", "Backup", "decode", "dump", "encode", "history", "load_round_trip",
            "round_trip_yaml", "sha256", "update_yaml", "write_files", "writer_lock"]
@@ -151,14 +152,22 @@ class Backup:
     note: str
     by: str
 
-    def label(self, lang: str | None = None) -> str:
-        """Return a one-line description for a picker (local time of the server)."""
-        when = self.created_at.astimezone().strftime("%Y-%m-%d %H:%M:%S")
+    def label(self, lang: str | None = None, timezone: str | None = None) -> str:
+        """Return a one-line description for a picker: time, kind, who, files written, note.
+
+        ``timezone`` (IANA, the playbook calendar's) gives the time in that zone, named
+        (``2026-12-07 09:30:05 北京时间 · 保存前 · trainer-1 · quizzes/bank/crm_use.yaml — note``);
+        without it, the server's local time. ``who`` is left out when unknown.
+        """
+        if timezone:
+            when = f"{self.created_at.astimezone(ZoneInfo(timezone)):%Y-%m-%d %H:%M:%S} {zone_name(timezone, lang)}"
+        else:
+            when = f"{self.created_at.astimezone():%Y-%m-%d %H:%M:%S}"
         what = {"restore": t("恢复前", "before restore", lang),
                 "release": t("发布前", "before release", lang)}.get(self.kind, t("保存前", "before save", lang))
-        files = ", ".join(self.changed) or "-"
+        files = t("、", ", ", lang).join(self.changed) or "-"
         note = f" — {self.note}" if self.note else ""
-        return f"{when} · {what} · {files}{note}"
+        return " · ".join(x for x in (when, what, self.by, files) if x) + note
 
 
 def history_dir(home: Path | str, store: str = HISTORY) -> Path:

@@ -40,6 +40,7 @@ from ..errors import EditError, InvalidPlaybook, SaveConflict
 from ..i18n import current_lang, page_lang, t
 from ..tables import Cell, Markup, Table, render
 from ._common import editor_root, esc, safe
+from .history_panel import HistoryPanel
 
 CSS = """
 <style>
@@ -793,7 +794,7 @@ class PlaybookEditorApp:
         self._reviewed = None
         self.note.value = ""
         self.refresh()
-        self._fill_history()
+        self.history.fill()
         backup = result.backup.id if result.backup else "-"
         self.review_html.value = ""
         self.say(self.tr(f"已保存: {', '.join(result.written)}。修改前的版本已备份({backup}),可在“历史版本”中恢复。"
@@ -829,42 +830,17 @@ class PlaybookEditorApp:
 
     # -- history -------------------------------------------------------------------------------------------------
     def _build_history(self) -> w.Widget:
-        self.versions = w.Dropdown(description=self.tr("版本", "Version"), layout=w.Layout(width="90%"))
-        self.versions.add_class("sopcoach-versions")
-        self.restore_button = w.Button(description=self.tr("恢复此版本", "Restore this version"), button_style="warning",
-                                       icon="history", layout=w.Layout(width="auto"))
-        self.restore_button.add_class("sopcoach-restore-button")
-        self.restore_button.on_click(self.on_restore)
-        self.history_info = w.HTML()
-        self._fill_history()
-        return w.VBox([w.HTML(self.tr("<p>每次保存(或恢复)前,磁盘上的版本都会保存在这里。恢复前会先备份当前版本。</p>",
-                                      "<p>Before every save (or restore) the version on disk is kept here. A restore "
-                                      "backs up the current version first.</p>")),
-                       self.versions, self.restore_button, self.history_info])
+        self.history = HistoryPanel(self, self._after_restore)
+        self.versions, self.restore_button, self.history_info = (self.history.versions, self.history.restore_button,
+                                                                 self.history.history_info)
+        return self.history.root
 
-    def _fill_history(self) -> None:
-        backups = self.ed.history()
-        self.versions.options = [(b.label(self.lang), b.id) for b in backups]
-        self.versions.value = backups[0].id if backups else None
-        self.restore_button.disabled = not backups
-        self.history_info.value = "" if backups else esc(self.tr("尚无保存记录。", "Nothing saved yet."))
-
-    @safe
-    def on_restore(self, _button: Any = None) -> None:
-        """Restore the chosen version (refused while there are unsaved edits)."""
-        if not self.versions.value:
-            return
-        result = self.ed.restore(self.versions.value, by=self.by)
+    def _after_restore(self, _result: Any) -> None:
+        """Show the restored files (the session reopened them); the review is stale."""
         self._reviewed = None
         self.review_data = None
+        self.review_html.value = ""
         self.refresh()
-        self._fill_history()
-        if result.written:
-            self.say(self.tr(f"已恢复: {', '.join(result.written)}(恢复前的版本已备份)。",
-                             f"Restored: {', '.join(result.written)} (the version replaced is kept)."), "success")
-        else:
-            self.say(self.tr("该版本与当前文件相同,无需恢复。", "That version equals the files on disk; nothing to restore."),
-                     "info")
 
 
 def build(content: Path | str | None = None, home: Path | str | None = None, lang: str | None = None,

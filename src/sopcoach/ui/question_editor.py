@@ -21,6 +21,11 @@ assessments new hires pass; seed:3.3.2: content kept current). The page:
   changes (questions, keys, attempts that drew them, section counts against the blueprint's draw),
   the YAML diff and hints; *Save* (enabled after a current review without problems) writes through
   :class:`sopcoach.authoring.question_edit.QuestionEdit` with a backup of every ``quizzes/`` file.
+* **History** (历史版本): the versions kept before each save, newest first (time in the playbook's
+  zone, who, files, note), and *Restore this version* (:class:`sopcoach.ui.history_panel.HistoryPanel`,
+  shared with the playbook editor): refused while there are unsaved edits or when the version's
+  questions do not load; the version replaced is kept, so a restore can be undone; the questions
+  shown are read again.
 
 Every handler is wrapped with :func:`sopcoach.ui._common.safe`; value handlers are registered with
 ``names="value"``; nothing is printed.
@@ -46,6 +51,7 @@ from ..errors import EditError, InvalidResponse, SaveConflict
 from ..i18n import current_lang, page_lang, t
 from ..lessons.progress import Feedback
 from ._common import editor_root, esc, safe
+from .history_panel import HistoryPanel
 from .exam_app import CSS as EXAM_CSS
 from .exam_app import answer_control, stem_html
 from .lesson_app import PracticeItem
@@ -174,10 +180,14 @@ class QuestionEditorApp:
         self.picker.observe(self.on_pick, names="value")
         new_row = w.HBox([w.HTML(f"<b>{esc(self.tr('新题目:', 'New:'))}</b>&nbsp;"), self.new_id, self.new_type,
                           self.new_section, self.new_clauses, self.add_button])
+        self.history = HistoryPanel(self, self._after_restore)
+        self.versions, self.restore_button, self.history_info = (self.history.versions, self.history.restore_button,
+                                                                 self.history.history_info)
         self.root = w.VBox([self.title, w.HBox([self.pool, self.search]), self.picker, new_row, self.status,
                             w.HBox([self.form, side]),
                             w.HBox([self.check_button, self.review_button, self.note, self.save_button,
-                                    self.discard_button]), self.results])
+                                    self.discard_button]), self.results,
+                            w.HTML(f"<h4>{esc(self.tr('历史版本', 'History'))}</h4>"), self.history.root])
         self.root.add_class("sopcoach-editor")
         self.root.add_class("sopcoach-question-editor")
         self._fill_picker()
@@ -514,8 +524,18 @@ class QuestionEditorApp:
         self.note.value = ""
         self.review_data = None
         self._fill_picker()
-        self.say(self.tr(f"已保存: {', '.join(written)}(之前的版本已备份)。",
-                         f"Saved: {', '.join(written)} (the previous version is kept)."), "success")
+        self.history.fill()
+        self.say(self.tr(f"已保存：{'、'.join(written)}（之前的版本已备份，可在“历史版本”中恢复）。",
+                         f"Saved: {', '.join(written)} (the previous version is kept and can be restored under "
+                         "History)."), "success")
+
+    def _after_restore(self, _result: Any) -> None:
+        """Show the questions as restored (the session reopened the files); the review is stale."""
+        self.review_data = None
+        self._reviewed = None
+        self.save_button.disabled = True
+        self.results.value = ""
+        self._fill_picker()
 
     @safe
     def on_discard(self, _button: Any = None) -> None:
