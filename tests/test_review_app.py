@@ -71,7 +71,25 @@ def test_overview_shows_kpi_cards_and_charts(analysed):
     assert "Win rate" in app.cards.value and "Median sales cycle" in app.cards.value
     assert "callout" in app.callout.value or "ok" in app.callout.value
     for img in (app.funnel_img, app.cycle_img, app.trend_img):
-        assert bytes(img.value).startswith(b"\x89PNG")
+        assert bytes(img.value).startswith(b"\x89PNG") and img.layout.display == ""
+
+
+def test_a_month_without_new_deals_draws_no_empty_charts(playbook):
+    """Salesforce's last month has no new deal and no won deal: the funnel and cycle charts (and the all-zero funnel
+    table) are hidden, not drawn as empty axes; the HTML report leaves them out too; the cards say why."""
+    from support import SHARED
+    from sopcoach.analytics import report
+    sf = SHARED / "data" / "crm" / "salesforce_devorg_export_earthfink"
+    app = build(sf.parent, lang="zh-CN", playbook=playbook)
+    app.export.value = str(sf)
+    app.load_button.click()
+    app.month.value = "2026-03"
+    app.analyse_button.click()
+    assert app.funnel_img.layout.display == "none" and app.cycle_img.layout.display == "none"
+    assert app.funnel_table.value == "" and "漏斗为空" in app.callout.value
+    assert app.trend_img.layout.display == "" and bytes(app.trend_img.value).startswith(b"\x89PNG")
+    page = report.render_html(app.review, playbook=playbook)
+    assert page.count("<img alt='chart'") == 1 and "销售周期分布" not in page
 
 
 def test_compliance_tab_lists_every_injected_breach(analysed):

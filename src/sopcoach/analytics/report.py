@@ -34,7 +34,7 @@ if TYPE_CHECKING:  # for annotations only: the trainer pages use html_table with
     from .review import Review
 
 __all__ = ["KpiCard", "Table", "bottleneck_html", "cell_text", "chart_cycle", "chart_funnel", "chart_timeline",
-           "chart_trend", "gap_html", "gap_of", "html_table", "kpi_cards", "kpi_cards_html", "missing_fields_html",
+           "chart_trend", "charts_with_data", "gap_html", "gap_of", "html_table", "kpi_cards", "kpi_cards_html", "missing_fields_html",
            "populations_note", "problem_summary_html", "render_html", "timeline_figure", "trend_people"]
 
 #: The templates of this module (package data, see ``pyproject.toml``); a text is escaped unless it is Markup.
@@ -415,6 +415,17 @@ def _not_computable(ax: Any, lang: str) -> None:
             ha="center", transform=ax.transAxes)
 
 
+def charts_with_data(rv: Review) -> dict[str, bool]:
+    """Tell which of the review's charts have something to draw: ``{"funnel", "cycle", "trend"}`` -> bool.
+
+    A chart without data is left out of the page and the report (the KPI card or the note next to it
+    says why) rather than drawn as empty axes.
+    """
+    return {"funnel": not gap_of(rv.funnel) and bool(rv.funnel["reached"].sum() > 0),
+            "cycle": bool(len(rv.cycle_days)),
+            "trend": bool(rv.trend["win_rate"].notna().any()) if "win_rate" in rv.trend else False}
+
+
 def chart_funnel(rv: Review) -> bytes:
     """Draw the funnel (deals reached per stage, conversion with its interval) as PNG bytes."""
     plt = _plt()
@@ -690,7 +701,9 @@ def render_html(rv: Review, *, case: CaseStudy | None = None, playbook: Any = No
     from ..labels import column_label, source_name  # noqa: PLC0415 - labels loads zoneinfo; the report's callers all have it
     lang, cur = rv.lang, rv.currency
     findings = rv.compliance.findings.set_index("deal_id")[FINDINGS_SHOWN]
-    charts = {"funnel": _png(chart_funnel(rv)), "cycle": _png(chart_cycle(rv)), "trend": _png(chart_trend(rv))}
+    drawn = charts_with_data(rv)
+    charts = {name: _png(draw(rv)) for name, draw in (("funnel", chart_funnel), ("cycle", chart_cycle),
+                                                       ("trend", chart_trend)) if drawn[name]}
     tables = {
         "funnel": funnel_people(rv),
         "trend": trend_people(rv),

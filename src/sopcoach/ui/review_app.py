@@ -352,12 +352,15 @@ class ReviewApp:
         self.step(1, 4, self.tr("正在分析（2/4）：绘制图表……", "Analysing (2/4): drawing the charts ..."))
         self.cards.value = f"<p class='note'>{html.escape(report.populations_note(rv))}</p>" + report.kpi_cards_html(rv)
         self.callout.value = report.gap_html(rv.funnel) + report.bottleneck_html(rv) + report.gap_html(rv.trend)
-        self.funnel_img.value = report.chart_funnel(rv)
+        drawn = report.charts_with_data(rv)  # a chart without data is hidden; the cards and notes say why
+        for name, image, draw in (("funnel", self.funnel_img, report.chart_funnel),
+                                  ("cycle", self.cycle_img, report.chart_cycle), ("trend", self.trend_img, report.chart_trend)):
+            image.layout.display = "" if drawn[name] else "none"
+            if drawn[name]:
+                image.value = draw(rv)
         legend = report.inferred_legend(rv.funnel, self.lang)
-        self.funnel_table.value = "" if report.gap_of(rv.funnel) else (
+        self.funnel_table.value = "" if not drawn["funnel"] else (
             render_table(report.funnel_people(rv)) + (f"<p class='legend'>{html.escape(legend)}</p>" if legend else ""))
-        self.cycle_img.value = report.chart_cycle(rv)
-        self.trend_img.value = report.chart_trend(rv)
         self.compliance_table.value = (f"<h4>{self.tr('检查项', 'Checks')}</h4>" + report.people_html(
             rv.compliance.checks, report.CHECKS_SHOWN, lang=self.lang, index=False)
             + report.missing_fields_html(rv.compliance, self.lang))
