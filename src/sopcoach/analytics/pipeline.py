@@ -106,11 +106,13 @@ def _probabilities(data: CrmData, playbook: Any, rows: np.ndarray, stage: pd.Ser
         names = {s.id: s.name.get(lang) for s in playbook.stages}
         which = "、".join(names[s] for s in lacking) if lang != "en" else ", ".join(names[s] for s in lacking)
         return np.full(len(rows), np.nan), "", t(
-            f"导出没有商机的赢单概率列，手册也没有为阶段（{which}）设定概率；请在映射的商机表字段中加入"
-            "「probability: {column: 概率列, percent: true}」，或在 process.yaml 的阶段中写 probability（0-1）。",
+            f"导出没有商机的赢单概率，规程也没有为这些阶段（{which}）设定概率，无法计算加权预测。"
+            "（给维护导入映射的同事：在商机表字段中加入 probability: {column: 概率列, percent: true}；"
+            "或由培训负责人在 process.yaml 的阶段中写 probability（0-1）。）",
             f"the export has no deal probability column and the playbook sets no probability for the stages "
-            f"({which}); add 'probability: {{column: <probability column>, percent: true}}' to the deals "
-            "table's fields in the mapping, or give those stages a probability (0-1) in process.yaml.", lang)
+            f"({which}), so there is no weighted forecast. (For whoever maintains the import mapping: add "
+            "probability: {column: <probability column>, percent: true} to the deals table's fields; or the "
+            "trainer gives those stages a probability (0-1) in process.yaml.)", lang)
     unknown = int((stage == UNKNOWN_STAGE).sum())
     why = t(f"{unknown} 个未结商机在月末的阶段未知，无法按阶段概率加权。",
             f"the stage at the month's end of {unknown} open deals is not known, so they cannot be weighted "
@@ -164,13 +166,14 @@ TIME_IN_STAGE_COLUMNS = ["deals", "working_days_median", "working_days_mean", "c
 
 
 def _no_history(lang: str) -> str:
-    return t("导出没有阶段变更历史（没有记录商机何时进入各阶段），无法计算各阶段停留时间；映射可以提供它："
-             "加一张事件表，字段 `kind: {value: stage_change}`、`stage` 和 `timestamp`（如 Salesforce 的 "
-             "OpportunityHistory），或在商机表的 `stage_dates` 中为每个阶段写上进入日期的列。",
+    return t("导出没有阶段变更历史（没有记录商机何时进入各阶段），无法计算各阶段停留时间。请在导出中加上阶段变更历史"
+             "（如 Salesforce 的 OpportunityHistory）或每个阶段的进入日期。（给维护导入映射的同事：加一张事件表，"
+             "字段 kind: {value: stage_change}、stage 和 timestamp；或在商机表的 stage_dates 中为每个阶段写上进入日期的列。）",
              "the export has no stage history (it does not record when deals entered their stages), so the "
-             "time in each stage is not known; a mapping supplies it with an events table of stage changes "
-             "(`kind: {value: stage_change}` with `stage` and `timestamp`, like Salesforce's OpportunityHistory), "
-             "or with the deals table's `stage_dates` (per stage, the column of the date a deal entered it).", lang)
+             "time in each stage is not known. Add the stage history (like Salesforce's OpportunityHistory) or "
+             "each stage's entry date to the export. (For whoever maintains the import mapping: an events table "
+             "of stage changes, kind: {value: stage_change} with stage and timestamp; or the deals table's "
+             "stage_dates, per stage the column of the date a deal entered it.)", lang)
 
 
 def _stage_durations(data: CrmData, playbook: Any, period: Period) -> tuple[pd.DataFrame, str]:
@@ -412,9 +415,10 @@ def pipeline_report(data: CrmData, playbook: Any, month: str, lang: str | None =
     else:
         lost_reasons = pd.DataFrame({"deals": pd.Series(dtype="int64"), "amount": pd.Series(dtype="float64")},
                                     index=pd.Index([], name="lost_reason", dtype="str"))
-        lost_why = t("导出没有映射丢单原因列；请在映射的商机表字段中加入「lost_reason: 丢单原因列」。",
-                     "the export maps no lost-reason column; add 'lost_reason: <column>' to the deals table's "
-                     "fields in the mapping.", lang)
+        lost_why = t("导出没有丢单原因。请在导出中加上丢单原因一列。（给维护导入映射的同事：在商机表字段中加入"
+                     " lost_reason: <丢单原因列>。）",
+                     "the export has no lost reasons. Add the lost-reason column to the export. (For whoever "
+                     "maintains the import mapping: add lost_reason: <column> to the deals table's fields.)", lang)
     return PipelineReport(month, prev, data.mapping.spec.source.currency, basis, by_stage, figures, reps,
                           lost_reasons, lost_why, source, lang, time_in_stage(data, playbook, month, lang),
                           prev_has_data)

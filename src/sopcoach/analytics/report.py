@@ -651,6 +651,8 @@ def _pipeline_tables(pr: PipelineReport) -> dict[str, Any]:
     return {"note": pipeline_note(pr), "tables": tables, "by_stage_gap": gap_of(pr.by_stage),
             "reps_gap": gap_of(pr.reps) if len(pr.reps) else "", "lost_gap": pr.lost_reasons_gap,
             "has_lost": len(pr.lost_reasons) > 0, "time_gap": gap_of(pr.time_in_stage),
+            # a table with no figure at all is left out (its reason says why)
+            "time_blank": bool(len(pr.time_in_stage) == 0 or pr.time_in_stage["deals"].isna().all()),
             "time_note": time_in_stage_note(pr)}
 
 
