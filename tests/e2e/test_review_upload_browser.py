@@ -70,6 +70,10 @@ def test_a_multi_mb_upload_shows_its_progress_and_loads(trainer_server, export, 
     assert re.search(rf"100% · {big.stat().st_size / 1e6:.1f} / {big.stat().st_size / 1e6:.1f} MB", shown), shown
     middle = next(r["text"] for r in rows if r["name"] == big.name and r["value"] == moves[0])
     assert re.fullmatch(r"\d{1,2}% · \d+\.\d / \d+\.\d MB", middle), middle
+    small = min(export, key=lambda p: p.stat().st_size)  # a file under 0.1 MB reads in KB, not "0.0 / 0.0 MB"
+    assert small.stat().st_size < 1e5
+    kb = f"{max(1, round(small.stat().st_size / 1e3)):,}"
+    assert re.search(rf"100% · {kb} / {kb} KB", page.locator(".sopcoach-upload-file").filter(has_text=small.name).inner_text())
     page.screenshot(path=str(artifacts / "1-uploaded.png"), full_page=True)
 
     page.get_by_role("button", name="读取").click()

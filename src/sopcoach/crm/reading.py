@@ -174,6 +174,12 @@ def _undecodable(name: str, decoding: Decoding, exc: UnicodeDecodeError) -> Prob
 # ------------------------------------------------------------------------------ raw reading
 
 
+#: What a table of each kind holds, in words (zh-CN, en): :meth:`SourceFile.describe`.
+TABLE_KIND_WORDS = {"deals": ("商机", "deals"), "events": ("跟进与阶段记录", "activities and stage changes"),
+                    "leads": ("线索", "leads"), "owners": ("销售人员", "sales people"),
+                    "accounts": ("客户", "customers"), "products": ("产品", "products")}
+
+
 @dataclass(frozen=True)
 class SourceFile:
     """One file read: which table it fed, how its text was written and how many data rows it had.
@@ -200,14 +206,17 @@ class SourceFile:
         """The detector's confidence (0-1) in a detected encoding; None when it was certain."""
         return self.decoding.confidence if self.decoding else None
 
-    def describe(self, lang: str | None = None) -> str:
-        """Return one line: rows, table, encoding (and confidence), delimiter and decimal mark.
+    def describe(self, lang: str | None = None, short: bool = False) -> str:
+        """Return one line: rows, what they were read as, encoding (and confidence), delimiter and decimal mark.
 
-        ``lang``: ``zh-CN`` or ``en`` (default: :func:`sopcoach.i18n.current_lang`).
+        ``lang``: ``zh-CN`` or ``en`` (default: :func:`sopcoach.i18n.current_lang`). ``short``: the
+        file's name without its folder (an upload's folder is a temporary one).
         """
         enc = self.decoding.describe(lang) if self.decoding else codec_name(self.encoding)
-        parts = [say(f"{self.path}：{self.rows} 行，读作 {self.kind}（{self.table}），编码 {enc}",
-                   f"{self.path}: {self.rows} rows as {self.kind} ({self.table}), decoded as {enc}", lang)]
+        name = Path(self.path).name if short else self.path
+        zh, en = TABLE_KIND_WORDS.get(self.kind, (self.kind, self.kind))
+        parts = [say(f"{name}：{self.rows:,} 行{zh}（映射中的表 {self.table}），编码 {enc}",
+                   f"{name}: {self.rows:,} rows of {en} (the mapping's table {self.table}), decoded as {enc}", lang)]
         if self.delimiter is not None:
             shown = "TAB" if self.delimiter == "\t" else repr(self.delimiter)
             how = how_text(self.delimiter_how, lang)

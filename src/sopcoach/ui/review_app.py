@@ -323,7 +323,7 @@ class ReviewApp:
         self.month.value = latest if latest in months else ALL
         self.review = None  # the pipeline waits for Analyse
         self.pipe_month.options = [(m, m) for m in reversed(months)]
-        files = [f.describe(self.lang) for f in self.data.files]
+        files = [f.describe(self.lang, short=True) for f in self.data.files]
         if self.data.skipped:
             files.append(self.tr(f"未读取（映射中没有对应的表）：{', '.join(self.data.skipped)}",
                                  f"not read (no table of the mapping reads them): {', '.join(self.data.skipped)}"))

@@ -4,6 +4,10 @@
 const ACK_TIMEOUT_MS = 120000;   // no answer for a slice this long: the connection is lost
 
 const mb = (n) => (n / 1e6).toLocaleString(undefined, { minimumFractionDigits: 1, maximumFractionDigits: 1 });
+// "received / size" in MB, or in KB for a file under 0.1 MB (which would read 0.0 / 0.0 MB)
+const kb = (n) => Math.max(1, Math.round(n / 1e3)).toLocaleString();
+const amounts = (received, size) => size >= 1e5 ? `${mb(received)} / ${mb(size)} MB`
+  : `${received >= size ? kb(size) : Math.round(received / 1e3).toLocaleString()} / ${kb(size)} KB`;
 
 function render({ model, el }) {
   el.classList.add("sopcoach-upload");
@@ -59,7 +63,7 @@ function render({ model, el }) {
       const pct = f.size ? Math.floor((100 * f.received) / f.size) : 100;
       const figures = document.createElement("span");
       figures.className = "sopcoach-upload-figures";
-      figures.textContent = `${pct}% · ${mb(f.received)} / ${mb(f.size)} MB`;
+      figures.textContent = `${pct}% · ${amounts(f.received, f.size)}`;
       row.append(name, progress, figures);
       return row;
     }));
