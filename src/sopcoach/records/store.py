@@ -634,9 +634,9 @@ class Records:
 
     def attempt_counts(self, exam_id: str) -> dict[str, int]:
         """Return the number of attempts per learner id for ``exam_id``."""
-        return dict(self.run(lambda s: list(s.execute(
+        return dict(self.run(lambda s: [(learner, int(n)) for learner, n in s.execute(
             select(Attempt.learner_id, func.count()).where(Attempt.exam_id == exam_id)
-            .group_by(Attempt.learner_id)).tuples())))
+            .group_by(Attempt.learner_id))]))
 
     def latest_certificate_code(self, learner_id: str) -> str | None:
         """Return the code of the learner's most recently issued certificate that nothing replaced."""
