@@ -238,6 +238,22 @@ def source_words(value: Any, lang: str | None = None) -> str:
     return source_label(value, lang)
 
 
+#: Currency code -> (zh-CN, en) as written after an amount; other codes stay as they are.
+CURRENCY_WORDS = {"CNY": ("元", "CNY"), "RMB": ("元", "CNY")}
+
+
+def currency_word(code: str | None, lang: str | None = None) -> str:
+    """Return a currency code as written after an amount in ``lang``: ``元`` for CNY on a Chinese page.
+
+    >>> currency_word("CNY", "zh-CN"), currency_word("CNY", "en"), currency_word("USD", "zh-CN")
+    ('元', 'CNY', 'USD')
+    """
+    if not code:
+        return ""
+    zh, en = CURRENCY_WORDS.get(code.upper(), (code, code))
+    return t(zh, en, lang)
+
+
 def column_label(column: str, lang: str | None = None, timezone: str | None = None) -> str:
     """Return the label of ``column`` in ``lang``; a moment column names the time zone it is shown in.
 

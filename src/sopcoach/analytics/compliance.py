@@ -20,7 +20,7 @@ from ..crm.problems import ROW_KEYS, unparsed
 from ..crm.reading import CrmData
 from ..errors import CalendarRangeError
 from ..i18n import current_lang, t
-from ..labels import event_label
+from ..labels import currency_word, event_label
 from .inputs import closed_gap, created_gap, stage_time_gap
 from .period import Period, parse_instant
 from .stages import _core, _naive, stage_entries
@@ -225,6 +225,15 @@ def _waits_for(needs: tuple[str, ...], lang: str) -> str:
     """A check's few words on the fields it waits for ("缺少客户等级（A/B/C）；电话、邮件和拜访记录。")."""
     fields = list(dict.fromkeys(missing_field_words(need_key(n), lang)[0] for n in needs))
     return t("缺少" + "；".join(fields) + "。", "Waits for " + "; ".join(fields) + ".", lang)
+
+
+def _role_name(playbook: Any, role_id: str, lang: str) -> str:
+    """The role's name in ``lang`` (销售代表 / sales representative); an id the playbook lacks as it is."""
+    try:
+        name = playbook.role(role_id).name.get(lang)
+    except KeyError:
+        return role_id
+    return name if lang != "en" else name[:1].lower() + name[1:]
 
 
 def _clause_title(playbook: Any, clause_id: str, lang: str) -> str:
@@ -1204,14 +1213,15 @@ def _authority(data: CrmData, playbook: Any, period: Period, lang: str, check_ro
         if len(chain) == 1:
             continue
         lim = limits[rl]
-        need = chain[1].role
+        who, need = _role_name(playbook, rl, lang), _role_name(playbook, chain[1].role, lang)
+        money = currency_word(playbook.sop.currency, lang)
         expected = t(
-            f"{rl} 报价上限 {_num(lim.max_quote_amount or 0)} {playbook.sop.currency}、折扣上限 "
-            f"{float(lim.max_discount or 0):.0%}；超出须由 {need} 审批",
-            f"{rl} may quote up to {_num(lim.max_quote_amount or 0)} {playbook.sop.currency} at up to "
-            f"{float(lim.max_discount or 0):.0%} off; above that, approval by {need}", lang)
-        actual = t(f"{_num(amt)} {playbook.sop.currency}，折扣 {float(dsc):.0%}，无审批记录",
-                   f"{_num(amt)} {playbook.sop.currency} at {float(dsc):.0%} off, no approver recorded", lang)
+            f"{who}报价上限 {_num(lim.max_quote_amount or 0)} {money}、折扣上限 "
+            f"{float(lim.max_discount or 0):.0%}；超出须由{need}审批",
+            f"a {who} may quote up to {_num(lim.max_quote_amount or 0)} {money} at up to "
+            f"{float(lim.max_discount or 0):.0%} off; above that, approval by the {need}", lang)
+        actual = t(f"{_num(amt)} {money}，折扣 {float(dsc):.0%}，无审批记录",
+                   f"{_num(amt)} {money} at {float(dsc):.0%} off, no approver recorded", lang)
         recs.append(dict(check="authority", rule=rule, deal_id=r["deal_id"], owner=r["actor"], clause=lim.clause,
                          source=_clause_source(playbook, lim.clause), expected=expected, actual=actual,
                          limit=float(lim.max_quote_amount or 0), value=float(amt),

@@ -195,7 +195,8 @@ def unit_format(unit: str, lang: str | None, currency: str | None = None, signed
         if unit == "points":
             return f"{x * 100:+.1f} " + t("个百分点", "pts", lang)
         if unit == "amount":
-            return f"{x:{sign},.0f} {currency or ''}".rstrip()
+            from ..labels import currency_word  # noqa: PLC0415 - labels loads zoneinfo (see people_table)
+            return f"{x:{sign},.0f} {currency_word(currency, lang)}".rstrip()
         if unit == "hours":
             return f"{x:{sign},.2f}"
         return f"{x:{sign},.1f}"
