@@ -65,6 +65,18 @@ def test_loading_offers_the_months_and_picks_the_latest(exports, playbook):
     assert "Read 120 deals" in app.status.value
 
 
+@pytest.mark.parametrize("export, month", [("salesforce_devorg_export_earthfink", "2026-02"),
+                                           ("zoho_crm_export_sample", "2021-04")])
+def test_the_review_opens_on_the_latest_month_with_new_and_closed_deals(playbook, export, month):
+    """Salesforce's last month (2026-03) and Zoho's (2021-05) only close deals: the review opens on the latest month
+    with deals both created and closed, so the first screen has a funnel and win rates, not "not computable"."""
+    from support import SHARED
+    app = build(SHARED / "data" / "crm", lang="zh-CN", playbook=playbook)
+    app.export.value = str(SHARED / "data" / "crm" / export)
+    app.load_button.click()
+    assert app.month.value == month and max(v for _, v in app.month.options if v != ALL) > month
+
+
 def test_overview_shows_kpi_cards_and_charts(analysed):
     """The overview shows the KPI cards, the bottleneck call-out and the funnel, cycle and trend charts."""
     app, _ = analysed

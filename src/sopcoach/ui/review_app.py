@@ -133,6 +133,22 @@ def list_exports(folder: Path) -> list[tuple[str, str]]:
     return out
 
 
+def meeting_month(data: Any, timezone: str) -> str | None:
+    """Return the month (``YYYY-MM`` in ``timezone``) a review opens on: the latest with deals both created and closed.
+
+    A month in which the export records only a few closes (or only new deals) shows mostly "not
+    computable" figures and an empty funnel; the meeting reviews the latest month with both. None
+    when no month has both (the review then opens on all months).
+    """
+    deals = data.deals
+
+    def months(column: str) -> set[str]:
+        stamps = deals[column].dropna()
+        return set(stamps.dt.tz_convert(timezone).dt.strftime("%Y-%m")) if len(stamps) else set()
+    both = months("created") & months("closed")
+    return max(both) if both else None
+
+
 class ReviewApp:
     """The review app's widgets and state; build it with :func:`monthly_review`.
 
@@ -318,9 +334,7 @@ class ReviewApp:
         self.take.layout.display = "none"
         months = months_of(self.data, self.pb.calendar.timezone)
         self.month.options = [(self.tr("全部月份", "all months"), ALL)] + [(m, m) for m in reversed(months)]
-        closed = self.data.deals["closed"].dropna()
-        latest = closed.max().tz_convert(self.pb.calendar.timezone).strftime("%Y-%m") if len(closed) else None
-        self.month.value = latest if latest in months else ALL
+        self.month.value = meeting_month(self.data, self.pb.calendar.timezone) or ALL
         self.review = None  # the pipeline waits for Analyse
         self.pipe_month.options = [(m, m) for m in reversed(months)]
         files = [f.describe(self.lang, short=True) for f in self.data.files]
