@@ -102,9 +102,13 @@ def canonical(obj):
 
 
 def _timing_noise(m: dict) -> bool:
-    """True for ipykernel's "No such comm" warning: the page updated a widget the kernel had
-    already closed (a timing race between two page changes), not something the app sent."""
+    """True for ipykernel's "No such comm" warning (the page updated a widget the kernel had
+    already closed: a timing race between two page changes) and for the kernel's
+    ``iopub_welcome`` (sent to a new IOPub subscriber, which the page sees or not depending on
+    when its socket subscribed): neither is something the app sent."""
     c = m["content"]
+    if m["header"].get("msg_type") == "iopub_welcome":
+        return True
     return (m["header"].get("msg_type") == "stream" and c.get("name") == "stderr"
             and str(c.get("text", "")).startswith("No such comm"))
 
