@@ -150,7 +150,7 @@ def test_analyze_month_prints_and_emits_the_pipeline(capsys, monkeypatch):
     assert pipe["figures"]["win_rate"]["value"] == pytest.approx(out["kpis"]["win_rate"])
     assert main(["analyze", str(MAVEN), "--month", "2017-06", "--no-progress"]) == 0
     text = capsys.readouterr().out
-    assert "pipeline (2017-06, change since 2017-05" in text and "Win rate: 82.8%" in text
+    assert "Pipeline (2017-06, change since 2017-05" in text and "Win rate: 82.8%" in text
     assert main(["analyze", str(MAVEN), "--format", "json", "--no-progress"]) == 0
     assert "pipeline" not in json.loads(capsys.readouterr().out)
 

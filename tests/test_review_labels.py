@@ -122,10 +122,10 @@ def test_review_app_tables_and_pipeline_tab_read_as_people_read(playbook, tmp_pa
     pipe = app.pipeline.value
     assert "<h3>Time in stage</h3>" in pipe and "<td>Customer contact</td><td>5</td>" in pipe
     # nothing was created or closed in 2026-01: no change from a month without data, said in words
-    assert "pipeline (2026-02; no data last month, 2026-01" in pipe and "2,115,000 USD" in pipe
+    assert "Pipeline (2026-02; no data last month, 2026-01" in pipe and "2,115,000 USD" in pipe
     assert "<td>no data last month</td>" in pipe and "<td>+" not in pipe
     app.pipe_month.value = "2026-03"  # another month: only the pipeline is redrawn
-    assert "pipeline (2026-03, change since 2026-02" in app.pipeline.value
+    assert "Pipeline (2026-03, change since 2026-02" in app.pipeline.value
     assert app.review.month == "2026-02"
     pages = [x.value for x in (app.cards, app.callout, app.funnel_table, app.compliance_table, app.findings_table,
                                app.group_table, app.group_stages, app.quality_table, app.pipeline)]

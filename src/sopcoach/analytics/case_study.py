@@ -221,8 +221,8 @@ def case_study(data: CrmData, playbook: Any, deal_id: str, compliance: Complianc
         if isinstance(r.direction, str):
             parts.append(t({"inbound": "（客户发起）", "outbound": "（我方发起）"}[r.direction],
                            f"({r.direction})", lang))
-        if isinstance(r.milestone, str):
-            parts.append(f"[{r.milestone}]")
+        if isinstance(r.milestone, str):  # the SOP step it records, in words
+            parts.append(t(f"（{event_label(r.milestone, lang)}）", f"({event_label(r.milestone, lang)})", lang))
         if isinstance(r.subject, str):
             parts.append(r.subject)
         if pd.notna(r.amount):
@@ -419,8 +419,9 @@ def sop_table(playbook: Any, deal_id: str, deal: pd.Series, stages: pd.DataFrame
                                                      & (events["direction"] == "inbound")).sum())
             if events is not None and not inbound:
                 return {**out, "verdict": "not_reached", "actual": t("没有客户来信", "no customer e-mail", lang)}
-            return {**out, "verdict": "met", "actual": t(f"{inbound} 封客户来信均按时回复", f"all {inbound} customer "
-                                                          "e-mails answered in time", lang)}
+            return {**out, "verdict": "met", "actual": t(
+                f"{inbound} 封客户来信均按时回复", "the customer e-mail was answered in time" if inbound == 1
+                else f"all {inbound} customer e-mails answered in time", lang)}
         starts = ms[ms["milestone"] == sla.start_event].sort_values("timestamp", kind="stable")
         if not len(starts):
             phase = phases[sla.id]

@@ -288,7 +288,7 @@ def _figures(data: CrmData, playbook: Any, period: Period, lang: str) -> tuple[d
     pipe_why = open_why or stage_why or value_why
     put("open_deals", float(len(rows)), open_why, "count")
     put("pipeline_value", float(np.nansum(amount)), pipe_why, "amount",
-        t(f"{int((~np.isnan(amount)).sum())} 个有金额", f"{int((~np.isnan(amount)).sum())} with an amount", lang))
+        t(f"{int((~np.isnan(amount)).sum()):,} 个有金额", f"{int((~np.isnan(amount)).sum()):,} with an amount", lang))
     put("weighted_forecast", float(np.nansum(amount * prob)), pipe_why or prob_why, "amount",
         {"mapping": t("概率取自导出的概率列", "probability from the export's column", lang),
          "playbook": t("概率取自手册的阶段设定", "probability from the playbook's stages", lang)}.get(source, ""))
@@ -304,7 +304,7 @@ def _figures(data: CrmData, playbook: Any, period: Period, lang: str) -> tuple[d
             counted(kid, r["numerator"], r["denominator"], lang) if kid == "win_rate" and r["status"] == "ok" else
             (t(f"{int(r['denominator'])} 个赢单", f"{int(r['denominator'])} won deals", lang) if r["status"] == "ok" else ""))
     put("average_deal_size", float(won_amount.mean()) if len(won_amount) else math.nan, size_why, "amount",
-        t(f"{len(won_amount)} 个有金额的赢单", f"{len(won_amount)} won deals with an amount", lang))
+        t(f"{len(won_amount):,} 个有金额的赢单", f"{len(won_amount):,} won deals with an amount", lang))
     parts = [fig[f] for f in ("open_deals", "win_rate", "average_deal_size", "average_sales_cycle")]
     vel_why = next((p["reason"] for p in parts if p["reason"]), "")
     if not vel_why and fig["average_sales_cycle"]["value"] <= 0:
@@ -483,10 +483,10 @@ def pipeline_note(pr: PipelineReport) -> str:
               else "no stage history in the export: the deals' current stage", lang)
     if not pr.previous_has_data:
         return t(f"管道（{pr.month}；上月 {pr.previous_month} 无数据，不作比较；{basis}）",
-                 f"pipeline ({pr.month}; no data last month, {pr.previous_month}, so no change is shown; {basis})",
+                 f"Pipeline ({pr.month}; no data last month, {pr.previous_month}, so no change is shown; {basis})",
                  lang)
     return t(f"管道（{pr.month}，较 {pr.previous_month} 的变化；{basis}）",
-             f"pipeline ({pr.month}, change since {pr.previous_month}; {basis})", lang)
+             f"Pipeline ({pr.month}, change since {pr.previous_month}; {basis})", lang)
 
 
 #: what a change since last month reads when the export has no data in the month before

@@ -215,8 +215,7 @@ class SourceFile:
         enc = self.decoding.describe(lang) if self.decoding else codec_name(self.encoding)
         name = Path(self.path).name if short else self.path
         zh, en = TABLE_KIND_WORDS.get(self.kind, (self.kind, self.kind))
-        parts = [say(f"{name}：{self.rows:,} 行{zh}（映射中的表 {self.table}），编码 {enc}",
-                   f"{name}: {self.rows:,} rows of {en} (the mapping's table {self.table}), decoded as {enc}", lang)]
+        parts = [say(f"{name}：{self.rows:,} 行{zh}，编码 {enc}", f"{name}: {self.rows:,} rows of {en}, decoded as {enc}", lang)]
         if self.delimiter is not None:
             shown = "TAB" if self.delimiter == "\t" else repr(self.delimiter)
             how = how_text(self.delimiter_how, lang)

@@ -180,16 +180,16 @@ class ReviewApp:
                     (tr("上传的文件", "Uploaded files"), UPLOAD)]
         self.export = w.Dropdown(options=options, value=options[0][1], description=tr("导出", "Export"),
                                  layout=w.Layout(width="420px"))
-        self.source = w.Dropdown(options=[(tr("自动识别", "recognise"), ""), ("Maven", "maven"),
+        self.source = w.Dropdown(options=[(tr("自动识别", "Auto-detect"), ""), ("Maven", "maven"),
                                           ("Salesforce", "salesforce"), ("Zoho", "zoho"),
-                                          (tr("模拟", "simulated"), "simulated")],
+                                          (tr("模拟", "Simulated"), "simulated")],
                                  value="", description=tr("来源", "Source"), layout=w.Layout(width="260px"))
         self.upload = ChunkedUpload(self.lang, accept=".csv,.xlsx", max_bytes=int(upload_limit_mb() * 1e6))
         self.upload.add_class("sopcoach-review-upload")
         self.progress = w.IntProgress(value=0, min=0, max=1, layout=w.Layout(width="420px", display="none"))
         self.progress.add_class("sopcoach-progress")
         self.load_button = w.Button(description=tr("读取", "Load"), button_style="primary", icon="folder-open")
-        self.month = w.Dropdown(options=[(tr("全部月份", "all months"), ALL)], value=ALL,
+        self.month = w.Dropdown(options=[(tr("全部月份", "All months"), ALL)], value=ALL,
                                 description=tr("月份", "Month"), layout=w.Layout(width="260px"))
         self.analyse_button = w.Button(description=tr("分析", "Analyse"), button_style="success",
                                        icon="bar-chart", disabled=True)
@@ -333,7 +333,7 @@ class ReviewApp:
         self.data = read_export(self._paths(), source, playbook=self.pb, progress=progress)
         self.take.layout.display = "none"
         months = months_of(self.data, self.pb.calendar.timezone)
-        self.month.options = [(self.tr("全部月份", "all months"), ALL)] + [(m, m) for m in reversed(months)]
+        self.month.options = [(self.tr("全部月份", "All months"), ALL)] + [(m, m) for m in reversed(months)]
         self.month.value = meeting_month(self.data, self.pb.calendar.timezone) or ALL
         self.review = None  # the pipeline waits for Analyse
         self.pipe_month.options = [(m, m) for m in reversed(months)]
@@ -425,7 +425,7 @@ class ReviewApp:
             parts = [words["title"], words["customer"], words["owner"], outcome]
             if rv.compliance.checked:  # nothing checkable: no count to show
                 n = int(counts.get(d, 0))
-                parts.append(self.tr(f"{n} 处偏离", f"{n} deviations"))
+                parts.append(self.tr(f"{n} 处偏离", f"{n} deviation" if n == 1 else f"{n} deviations"))
             if words["title"] != d:
                 parts.append(d)
             return " · ".join(p for p in parts if p)
