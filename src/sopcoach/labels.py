@@ -77,6 +77,8 @@ MOMENTS = frozenset({"started_at", "closed_at", "first_passed_at", "last_attempt
                      "expires_at", "entered"})
 #: Column -> stored value -> (zh-CN, en) words.
 VALUES: dict[str, dict[Any, tuple[str, str]]] = {
+    "kind": {"stage_change": ("阶段变更", "stage change"), "call": ("电话", "call"), "email": ("邮件", "e-mail"),
+             "meeting": ("拜访", "meeting"), "task": ("任务", "task")},  # a CRM event
     "state": {"started": ("进行中", "in progress"), "submitted": ("已交卷", "submitted"), "scored": ("已评分", "scored"),
               "expired": ("超时交卷", "time ran out")},
     "certificate_status": {"current": ("有效", "current"), "recertify": ("需复认证", "recertify"),

@@ -20,7 +20,7 @@ from ..crm.reading import CrmData
 from ..content.businesstime import DurationUnit
 from ..errors import AnalysisError, CalendarRangeError
 from ..i18n import current_lang, t, zone_name
-from ..labels import event_label
+from ..labels import VALUES, event_label
 from .compliance import (_TS, _ZH_UNITS, FOLLOW_UP_BREACHES, FOLLOW_UP_VERDICTS, STAGE_MILESTONES, Compliance, _fmt_local,
                          MISSING_FIELDS, _num, check_compliance, milestones,
                          missing_field_words)
@@ -35,7 +35,6 @@ VERDICTS = {"met": ("达标", "met"), "breached": ("违反", "breached"), "pendi
 #: The phase of a limit that no stage starts: after the deal closes, or at any stage (an e-mail, an issue).
 AFTER, ANY = "_after", "_any"
 
-_ZH_KINDS = {"stage_change": "阶段变更", "call": "电话", "email": "邮件", "meeting": "拜访", "task": "任务"}
 
 
 # ----------------------------------------------------------------------------------- names
@@ -217,7 +216,7 @@ def case_study(data: CrmData, playbook: Any, deal_id: str, compliance: Complianc
         if r.kind == "stage_change":
             label, raw = stage_words(playbook, r.stage, r.stage_raw, lang)
             return t(f"进入阶段：{label}", f"stage: {label}", lang) + crm_note(raw, lang)
-        parts = [t(_ZH_KINDS.get(str(r.kind), str(r.kind)), str(r.kind), lang)]
+        parts = [t(*VALUES["kind"].get(str(r.kind), (str(r.kind), str(r.kind))), lang)]
         if isinstance(r.direction, str):
             parts.append(t({"inbound": "（客户发起）", "outbound": "（我方发起）"}[r.direction],
                            f"({r.direction})", lang))

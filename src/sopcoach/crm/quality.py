@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 from ..i18n import current_lang, t
-from ..labels import date_format_words
+from ..labels import VALUES, date_format_words
 from .reading import CrmData, stage_paths
 
 __all__ = ["QualityReport", "quality_report"]
@@ -135,14 +135,14 @@ def quality_report(data: CrmData, playbook: Any = None, lang: str | None = None)
     # unknown tiers
     if playbook is None or not data.has("deals.tier"):
         add("unknown_tier", "not_checkable", 0, tr("商机没有客户等级", "the deals have no tier")
-            if playbook is not None else tr("未提供 playbook", "no playbook given"))
+            if playbook is not None else tr("未提供规程", "no playbook given"))
     else:
         tiers = {t.id for t in playbook.tiers}
         bad = deals[deals["tier"].notna() & ~deals["tier"].isin(tiers)]
         add("unknown_tier", "found" if len(bad) else "clean", len(bad),
-            tr(f"不在 playbook 中的等级（{'、'.join(sorted(tiers))}）：{'、'.join(sorted(bad['tier'].unique()))}",
+            tr(f"不在规程客户等级中的等级（{'、'.join(sorted(tiers))}）：{'、'.join(sorted(bad['tier'].unique()))}",
                f"tiers not in the playbook ({', '.join(sorted(tiers))}): {', '.join(sorted(bad['tier'].unique()))}")
-            if len(bad) else tr("所有等级都是 playbook 中的等级", "every tier is a playbook tier"), bad, bad["tier"])
+            if len(bad) else tr("所有等级都是规程中的客户等级", "every tier is a playbook tier"), bad, bad["tier"])
     # unknown accounts
     if data.accounts is None or not data.has("deals.account"):
         add("unknown_account", "not_checkable", 0, tr("导出数据没有客户清单", "the export has no account list"))
@@ -183,7 +183,8 @@ def quality_report(data: CrmData, playbook: Any = None, lang: str | None = None)
     dup = ev[ev["duplicate_of"].notna()]
     if len(dup):
         by_kind = dup["kind"].astype(str).value_counts()
-        what = ", ".join(f"{n:,} {k}" for k, n in by_kind.items())
+        kinds = VALUES["kind"]
+        what = tr("、", ", ").join(f"{n:,} {tr(*kinds.get(k, (k, k)))}" for k, n in by_kind.items())
         msg = tr(f"{len(dup):,} 条记录除编号外与之前的记录完全相同（{what}）；保留在数据中，但不计入跟进次数",
                  f"{len(dup):,} events repeat an earlier one in every column but the id ({what}); "
                  "they are kept in the data and left out of follow-up counts")
