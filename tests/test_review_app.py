@@ -349,8 +349,12 @@ def test_a_deviation_becomes_a_draft_in_quizzes_drafts(exports, playbook, tmp_pa
     assert app.draft_pick.options
     app.draft_button.click()
     assert "saved to quizzes/drafts/case_studies.yaml" in app.draft_out.value, app.status.value
-    assert (tmp_path / "content" / "quizzes" / "drafts" / "case_studies.yaml").is_file()
+    drafts = tmp_path / "content" / "quizzes" / "drafts" / "case_studies.yaml"
+    assert drafts.is_file()
     assert bank_before == {p.name: p.read_bytes() for p in (tmp_path / "content" / "quizzes" / "bank").glob("*.yaml")}
+    written = drafts.read_bytes()
+    app.draft_button.click()  # the same deviation again: said, not saved twice
+    assert "has a draft already" in app.draft_out.value and drafts.read_bytes() == written
 
 
 def test_loading_reports_each_file_as_it_is_read(exports, playbook):
@@ -421,9 +425,9 @@ def test_question_drafts_reuse_the_exports_compliance(exports, playbook, tmp_pat
     app.deal.value = deals[1]
     app.deal.value = deals[0]
     assert calls == ["en"]
-    for _ in range(2):
+    for said in ("saved to quizzes/drafts/", "has a draft already"):
         app.draft_button.click()
-        assert "saved to quizzes/drafts/" in app.draft_out.value, app.status.value
+        assert said in app.draft_out.value, app.status.value
     assert calls == ["en", "zh-CN"]
 
 

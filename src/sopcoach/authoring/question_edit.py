@@ -42,6 +42,8 @@ ipywidgets. It works like :class:`sopcoach.authoring.playbook_edit.PlaybookEdit`
 """
 from __future__ import annotations
 
+import json
+
 import difflib
 import re
 import tempfile
@@ -788,6 +790,25 @@ class QuestionEdit(EditSession):
                              tuple(c.id for c in review.changes), now, prefix="quizzes/", store=STORE, recursive=True)
         self._reopen()
         return backup.changed if backup else ()
+
+
+def existing_draft(data: dict, content: Path | str | None = None, home: Path | str | None = None) -> str | None:
+    """Return the id of a draft (:data:`DRAFTS_FILE` pool) identical to ``data`` but for its id, or None.
+
+    Drafting the same deviation twice would otherwise add the same question again under a new id.
+    """
+    s = settings(content, home)
+    if not (Path(s.content) / "quizzes" / "drafts").is_dir():
+        return None
+    ed = QuestionEdit(s.content, s.home)
+
+    def same(q: dict) -> str:
+        return json.dumps({k: v for k, v in q.items() if k != "id"}, sort_keys=True, ensure_ascii=False, default=str)
+    wanted = same(data)
+    for ref in ed.questions("drafts"):
+        if same(ed.question("drafts", ref.id)) == wanted:
+            return ref.id
+    return None
 
 
 def save_draft(data: dict, content: Path | str | None = None, home: Path | str | None = None, by: str = "",

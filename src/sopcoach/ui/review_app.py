@@ -41,7 +41,7 @@ from ..analytics.review import review
 from ..config import content_folder, settings
 from ..content.playbook import load_playbook
 from ..content.quizbank import load_bank
-from ..authoring.question_edit import DRAFTS_FILE, save_draft
+from ..authoring.question_edit import DRAFTS_FILE, existing_draft, save_draft
 from ..labels import column_label
 from ..crm.reading import read_export
 from ..crm.simulate import simulate
@@ -612,6 +612,13 @@ class ReviewApp:
         content = self.content or content_folder()
         bank = load_bank(content / "quizzes" / "bank", self.pb)
         q = draft_question(cs, int(self.draft_pick.value), self.pb, bank, other=other)
+        same = existing_draft(q, content, None)
+        if same is not None:  # the same deviation drafted before: nothing new to write
+            self.draft_out.value = ("<div class='ok'>" + html.escape(self.tr(
+                f"这处偏离已有草稿 {same}（quizzes/{DRAFTS_FILE}），未重复保存；在试题编辑器中选“草稿”即可审阅。",
+                f"This deviation has a draft already, {same} (quizzes/{DRAFTS_FILE}); nothing was saved again. Open it "
+                "in the question editor (pool: drafts).")) + "</div>")
+            return
         qid = save_draft(q, content, None, by="monthly review")
         self.draft_out.value = ("<div class='ok'>" + html.escape(self.tr(
             f"草稿 {qid} 已保存到 quizzes/{DRAFTS_FILE}：在试题编辑器中选“草稿”即可审阅；它不会进入任何考试或课程。",
