@@ -373,7 +373,8 @@ def sop_table(playbook: Any, deal_id: str, deal: pd.Series, stages: pd.DataFrame
             return entered, later[0], (t("至下一个有记录的阶段（其间阶段未记录）", "until the next recorded stage "
                                          "(stages between were not recorded)", lang) if skipped else "")
         if any(pd.notna(stages.at[s, "entered"]) or stages.at[s, "observed"] for s in ids[i + 1:]):
-            return entered, None, t("已进入后续阶段，但进入时间未记录", "moved on, at a time not recorded", lang)
+            return entered, None, t("已进入后续阶段（其进入时间未记录），停留时间不详",
+                                    "moved on to a later stage at a time not recorded: time in stage unknown", lang)
         if closed is not None and closed >= entered:
             return entered, closed, t("至关闭", "until the close", lang)
         if deal.get("outcome") not in ("won", "lost") and as_of_ts is not None:

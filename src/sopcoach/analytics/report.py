@@ -473,6 +473,16 @@ def chart_cycle(rv: Review) -> bytes:
     return _figure_png(fig)
 
 
+def month_positions(months: Iterable[str]) -> np.ndarray:
+    """Return each ``YYYY-MM`` month's position on a time axis: calendar months since the first.
+
+    >>> month_positions(["2024-02", "2026-02", "2026-03"]).tolist()
+    [0, 24, 25]
+    """
+    ordinal = np.array([int(m[:4]) * 12 + int(m[5:7]) - 1 for m in months], dtype=np.int64)
+    return ordinal - ordinal.min() if len(ordinal) else ordinal
+
+
 def chart_trend(rv: Review) -> bytes:
     """Draw the monthly win rate with its interval as PNG bytes."""
     plt = _plt()
@@ -481,12 +491,18 @@ def chart_trend(rv: Review) -> bytes:
     if gap_of(rv.trend) and not len(tr):
         _not_computable(ax, rv.lang)
     elif len(tr):
-        x = np.arange(len(tr))
-        ax.plot(x, tr["win_rate"], marker="o", color="#4a7bb7")
-        ax.fill_between(x, tr["ci_low"], tr["ci_high"], color="#4a7bb7", alpha=0.15)
-        ax.set_xticks(x, tr.index, rotation=45, fontsize=7)
+        x = month_positions(tr.index)
+        # one point per calendar month: a month without closed deals is a gap in the line, not a step
+        span = pd.RangeIndex(int(x.max()) + 1)
+        for col in ("win_rate", "ci_low", "ci_high"):
+            tr = tr.assign(**{col: tr[col].astype(float)})
+        line = pd.DataFrame(tr[["win_rate", "ci_low", "ci_high"]].to_numpy(), index=x).reindex(span)
+        ax.plot(span, line[0], marker="o", color="#4a7bb7")
+        ax.fill_between(span, line[1], line[2], color="#4a7bb7", alpha=0.15)
+        every = max(1, -(-len(tr) // 24))  # at most 24 month labels
+        ax.set_xticks(x[::every], list(tr.index)[::every], rotation=45, fontsize=7)
         if rv.month in tr.index:
-            ax.axvline(list(tr.index).index(rv.month), color="#c0392b", linestyle=":")
+            ax.axvline(x[list(tr.index).index(rv.month)], color="#c0392b", linestyle=":")
     ax.set_ylim(0, 1)
     from matplotlib.ticker import PercentFormatter  # noqa: PLC0415 - loaded already: _plt() imported matplotlib
     ax.yaxis.set_major_formatter(PercentFormatter(1.0))
