@@ -52,7 +52,7 @@ class HistoryPanel:
         self.versions = w.Dropdown(description=self.tr("版本", "Version"), layout=w.Layout(width="90%"))
         self.versions.add_class("sopcoach-versions")
         self.restore_button = w.Button(description=self.tr("恢复此版本", "Restore this version"), button_style="warning",
-                                       icon="history", layout=w.Layout(width="auto"))
+                                       icon="history", layout=w.Layout(width="auto", align_self="flex-start"))
         self.restore_button.add_class("sopcoach-restore-button")
         self.restore_button.on_click(self.on_restore)
         self.history_info = w.HTML()
@@ -78,6 +78,8 @@ class HistoryPanel:
         self.versions.options = [(b.label(self.lang, zone), b.id) for b in backups]
         self.versions.value = backups[0].id if backups else None
         self.restore_button.disabled = not backups
+        for control in (self.versions, self.restore_button):  # nothing to choose before the first save
+            control.layout.display = "" if backups else "none"
         self.history_info.value = "" if backups else esc(self.tr("尚无保存记录。", "Nothing saved yet."))
 
     @safe
