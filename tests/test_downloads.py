@@ -89,3 +89,17 @@ def test_kpi_xlsx_reads_as_the_meeting_reads_it(lang, head, names, verdicts):
     assert cycle[1].number_format == "0.0" and cycle[2].value == 60 and cycle[2].number_format == "0.0"
     assert win[4].value == ("已达标" if lang == "zh-CN" else "target met")
     assert cycle[4].value == ("未达标" if lang == "zh-CN" else "target missed")  # 66.4 days against 60
+
+
+def test_the_funnel_sheet_names_stages_and_says_recorded_or_inferred_in_words(playbook):
+    """The funnel's XLSX rows are the stages by name (no stage ids, no second stage column) and the recorded
+    column reads 是 / 推断 *, as on the page, never TRUE/FALSE."""
+    rv = review(read_export([MAVEN], "maven", playbook=playbook), playbook, "2017-06", lang="zh-CN")
+    tb = next(x for x in review_tables(rv) if x.key == "funnel")
+    ws = _sheet(table_xlsx(tb.frame, tb.title, rv.lang, timezone="Asia/Shanghai"))
+    head = [c.value for c in ws[1]]
+    assert head.count("阶段") == 1 and head[0] == "阶段"
+    names = [ws.cell(row=i, column=1).value for i in range(2, ws.max_row + 1)]
+    assert names == [s.name.get("zh-CN") for s in playbook.stages]
+    flags = {ws.cell(row=i, column=head.index("导出有记录") + 1).value for i in range(2, ws.max_row + 1)}
+    assert flags and flags <= {"是", "推断 *"}

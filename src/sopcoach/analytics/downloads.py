@@ -116,8 +116,9 @@ def review_tables(rv: Review, cs: CaseStudy | None = None) -> list[DownloadTable
     """
     lang = rv.lang
     tr = functools.partial(t, lang=lang)
-    out = [DownloadTable("funnel", tr("漏斗", "Funnel"),
-                         rv.funnel[report.FUNNEL_SHOWN].rename(columns={"name": "stage_name"})),
+    funnel = rv.funnel[report.FUNNEL_SHOWN]
+    funnel = funnel.drop(columns="name").set_axis(pd.Index(funnel["name"].astype(str), name="stage"))  # stages by name
+    out = [DownloadTable("funnel", tr("漏斗", "Funnel"), funnel),
            DownloadTable("trend", tr("月度趋势", "Monthly trend"), rv.trend),
            DownloadTable("kpis", tr("KPI", "KPIs"), kpi_table(rv)),
            DownloadTable("checks", tr("SOP 检查项", "SOP checks"), _sources(rv.compliance.checks[report.CHECKS_SHOWN], lang)),
@@ -231,6 +232,8 @@ def table_xlsx(df: pd.DataFrame, sheet: str, lang: str, *, timezone: str = "UTC"
     row_units = df.attrs.get("units", {})
     for j, c in enumerate(columns, start=1):
         values = _cells(frame[c], timezone)
+        if c in VALUES:  # stored states and flags in words, as on the page
+            values = [t(*VALUES[c][v], lang) if v in VALUES[c] else v for v in values]
         date = "yyyy-mm-dd hh:mm" if c in tz_named or frame[c].dtype.kind == "M" else None
         units = row_units.get(c) or [UNITS.get(c)] * len(values)
         for i, (v, unit) in enumerate(zip(values, units), start=first + 1):
