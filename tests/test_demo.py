@@ -76,6 +76,7 @@ def test_demo_prints_how_to_sign_in_and_the_code_works(demo):
     home, _, out = demo
     assert f"sopcoach serve --trainer --home {home}" in out and f"sopcoach serve --home {home}" in out
     assert "发布版本 0.9、1.0" in out  # a Chinese line lists with 、, not ", "
+    assert f"月度复盘列出 {home / 'crm'} 中的 CRM 导出" in out  # where the review's exports go with --home
     learner, code = out.split("以 ")[1].split("（")[0], out.split("访问码 ")[1].split()[0]
     r = Records(settings(None, home, None).db_url)
     try:

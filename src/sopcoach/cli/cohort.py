@@ -158,9 +158,12 @@ def _cmd_demo(args: argparse.Namespace) -> int:
             f"登录，访问码 {demo.access_code}",
             f"learner app: sopcoach serve --home {home}\n  sign in as {demo.sign_in_as} "
             f"({demo.learners[demo.sign_in_as]['name']}), access code {demo.access_code}"))
+    crm = Path(home) / "crm"
     print(t(f"培训师端：sopcoach serve --trainer --home {home}（打开它打印的带 token 的地址）\n"
+            f"  月度复盘列出 {crm} 中的 CRM 导出（每个导出一个文件夹），也可在页面上上传\n"
             f"提醒名单：sopcoach remind --home {home}",
             f"trainer app: sopcoach serve --trainer --home {home} (open the address with the token it prints)\n"
+            f"  the monthly review lists the CRM exports in {crm} (one folder per export), or upload them on the page\n"
             f"reminders: sopcoach remind --home {home}"))
     return 0
 
