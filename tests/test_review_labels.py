@@ -224,7 +224,7 @@ def test_missing_fields_are_said_once_and_clauses_by_title_in_the_report_and_the
         assert "`" not in checks and "seed:" not in text and "company-setting" not in text
         if lang == "zh-CN":
             assert "<td>规程第 1.2.2 节</td>" in text and "<td>公司设定</td>" in text
-            assert "<td>缩短销售周期,提高响应速度</td>" in checks and "<th>SOP 条款</th>" in checks
+            assert "<td>缩短销售周期，提高响应速度</td>" in checks and "<th>SOP 条款</th>" in checks
             assert "<td>缺少客户等级（A/B/C）；电话、邮件和拜访记录。</td>" in checks
             assert text.count("<b>客户等级（A/B/C）</b>") == 1 and "等待它的规则：按客户等级的每周跟进次数" in text
         else:

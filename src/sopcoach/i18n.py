@@ -115,14 +115,16 @@ def lt(zh: str, en: str, lang: str | None = None) -> str:
     return shown(t(zh, en, lang), lang)
 
 
-_TAG = re.compile(r"(<[^>]*>)")
+_TAG = re.compile(r"(<[^>]*>|&#?\w+;)")  # a tag, or a character reference (its ; is no punctuation)
 
 
 def zh_html(html: str) -> str:
-    """Return Chinese HTML with :func:`zh_punct` applied to its text, never to its tags.
+    """Return Chinese HTML with :func:`zh_punct` applied to its text, never to its tags or character references.
 
     >>> zh_html("<p class='a:b'>依据: <a href='x?y=1'>条款</a> (规程)</p>")
     "<p class='a:b'>依据：<a href='x?y=1'>条款</a>（规程）</p>"
+    >>> zh_html("用 &lt;列名&gt;, 或 &#x27;日期&#x27;")
+    '用 &lt;列名&gt;，或 &#x27;日期&#x27;'
     """
     parts = _TAG.split(html)
     return "".join(p if i % 2 else zh_punct(p) for i, p in enumerate(parts))

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 from markupsafe import Markup
 
-from ..i18n import t, zone_name
+from ..i18n import t, zh_html, zone_name
 from ..labels import UNITS, VALUES, column_label, source_words
 from . import report
 
@@ -88,11 +88,12 @@ def case_study_html(cs: CaseStudy, playbook: Any) -> str:
     info["outcome"] = {"won": tr("赢单", "won"), "lost": tr("丢单", "lost")}.get(str(d.get("outcome")), tr("进行中", "open"))
     amount = d.get("amount")
     info["amount"] = "—" if amount is None or pd.isna(amount) else f"{float(amount):,.0f} {cs.currency or ''}".rstrip()
-    return report.TEMPLATES.get_template("case_study.html").render(
+    page = report.TEMPLATES.get_template("case_study.html").render(
         t=tr, lang=lang, cs=cs, chart=chart, sop=rows, events=events,
         deal=info, sep=tr("：", ": "), missing=missing_data_note(sop, lang),
         deviations=list(cs.deviations.itertuples()), prompts=cs.prompts, print_css=Markup(PRINT_CSS),
         not_checked=not cs.checked)
+    return page if lang == "en" else zh_html(page)  # full-width punctuation next to Chinese, as on the page
 
 
 def _local(value: Any, timezone: str) -> str:

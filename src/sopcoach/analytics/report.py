@@ -22,7 +22,7 @@ import pandas as pd
 from markupsafe import Markup
 
 from ..crm.problems import summary_lines
-from ..i18n import current_lang, local_time, t, zone_name
+from ..i18n import current_lang, local_time, t, zh_html, zone_name
 from ..tables import LOADER as TABLE_LOADER
 from ..tables import Table as _Table
 from ..tables import render as render_table
@@ -736,7 +736,7 @@ def render_html(rv: Review, *, case: CaseStudy | None = None, playbook: Any = No
         tables["timeline"] = people_table(case.timeline.set_index("local_time"), TIMELINE_SHOWN, lang=lang)
     else:
         case = None
-    return TEMPLATES.get_template("report.html").render(
+    page = TEMPLATES.get_template("report.html").render(
         rv=rv, case=case, t=functools.partial(t, lang=lang), month=rv.month or t("全部月份", "all months", lang),
         as_of=as_of_words(rv), source=source_name(rv.source, lang), note=populations_note(rv), cards=kpi_cards(rv),
         charts=charts, tables=tables, findings=len(findings), summary=rv.compliance.summary(lang),
@@ -747,3 +747,4 @@ def render_html(rv: Review, *, case: CaseStudy | None = None, playbook: Any = No
         legend=inferred_legend(rv.funnel, lang),
         deviations=list(case.deviations.itertuples()) if case is not None else [],
         pipeline=_pipeline_tables(pipeline) if pipeline is not None else None)
+    return page if lang == "en" else zh_html(page)  # full-width punctuation next to Chinese, as on the page

@@ -48,7 +48,7 @@ from ..crm.simulate import simulate
 from ..errors import ConfigError, SopcoachError
 from ..i18n import current_lang, page_lang, t
 from ..tables import render as render_table
-from ._common import download_link, esc, log_to_server, safe, trainer_page
+from ._common import ChineseHTML, download_link, esc, log_to_server, safe, trainer_page
 from .chunked_upload import ChunkedUpload
 
 DEMO = "__demo__"
@@ -193,45 +193,45 @@ class ReviewApp:
                                 description=tr("月份", "Month"), layout=w.Layout(width="260px"))
         self.analyse_button = w.Button(description=tr("分析", "Analyse"), button_style="success",
                                        icon="bar-chart", disabled=True)
-        self.status = w.HTML()
-        self.problems = w.HTML()  # the values that could not be read, summarised: above every figure
-        self.cards = w.HTML()
-        self.callout = w.HTML()
+        self.status = self._html()
+        self.problems = self._html()  # the values that could not be read, summarised: above every figure
+        self.cards = self._html()
+        self.callout = self._html()
         self.funnel_img = w.Image(format="png", layout=w.Layout(max_width="760px"))
-        self.funnel_table = w.HTML()
+        self.funnel_table = self._html()
         self.cycle_img = w.Image(format="png", layout=w.Layout(max_width="760px"))
         self.trend_img = w.Image(format="png", layout=w.Layout(max_width="760px"))
-        self.compliance_table = w.HTML()
-        self.findings_table = w.HTML()
+        self.compliance_table = self._html()
+        self.findings_table = self._html()
         self.group = w.ToggleButtons(options=[(tr("销售", "rep"), "owner"), (tr("团队", "team"), "team"),
                                               (tr("区域", "region"), "region"), (tr("产品", "product"), "product")],
                                      value="owner")
-        self.group_table = w.HTML()
-        self.group_stages = w.HTML()
-        self.quality_table = w.HTML()
+        self.group_table = self._html()
+        self.group_stages = self._html()
+        self.quality_table = self._html()
         self.pipe_month = w.Dropdown(options=[], description=tr("管道月份", "Month"), layout=w.Layout(width="260px"))
-        self.pipeline = w.HTML()  # the month's pipeline: figures, stages, time in stage, reps, lost reasons
+        self.pipeline = self._html()  # the month's pipeline: figures, stages, time in stage, reps, lost reasons
         self.deal = w.Dropdown(options=[], description=tr("商机", "Deal"), layout=w.Layout(width="520px"))
-        self.deal_note = w.HTML()
-        self.case_title = w.HTML()
+        self.deal_note = self._html()
+        self.case_title = self._html()
         self.case_img = w.Image(format="png", layout=w.Layout(max_width="820px"))
-        self.case_deviations = w.HTML()
-        self.case_timeline = w.HTML()
-        self.case_prompts = w.HTML()
-        self.case_sop = w.HTML()
+        self.case_deviations = self._html()
+        self.case_timeline = self._html()
+        self.case_prompts = self._html()
+        self.case_sop = self._html()
         self.draft_pick = w.Dropdown(options=[], description=tr("偏离", "Deviation"), layout=w.Layout(width="520px"))
         self.draft_button = w.Button(description=tr("生成练习题草稿", "Make a practice question draft"), icon="pencil",
                                      layout=w.Layout(width="auto"))
-        self.draft_out = w.HTML()
+        self.draft_out = self._html()
         self.case_button = w.Button(description=tr("下载案例 (HTML)", "Download the case study (HTML)"), icon="download",
                                     layout=w.Layout(width="auto"))
-        self.case_link = w.HTML()
+        self.case_link = self._html()
         self.report_button = w.Button(description=tr("生成 HTML 报告", "Make the HTML report"), icon="file-text",
                                       layout=w.Layout(width="auto"))
         self.table_pick = w.Dropdown(options=[], description=tr("表格", "Table"), layout=w.Layout(width="360px"))
         self.xlsx_button = w.Button(description=tr("生成 Excel (XLSX)", "Make Excel (XLSX)"), icon="table",
                                     layout=w.Layout(width="auto"))
-        self.downloads = w.HTML()
+        self.downloads = self._html()
         self.load_button.on_click(self.on_load)
         self.analyse_button.on_click(self.on_analyse)
         self.group.observe(self.on_group, names="value")
@@ -268,6 +268,11 @@ class ReviewApp:
         self.widget.add_class("sopcoach-review")
 
     # ------------------------------------------------------------------------------- helpers
+    def _html(self) -> Any:
+        """An HTML widget of this page: on a Chinese page its text keeps full-width punctuation next to Chinese
+        (clause titles and texts are written with half-width marks in the playbook)."""
+        return ChineseHTML() if self.lang != "en" else w.HTML()
+
     def tr(self, zh: str, en: str) -> str:
         return t(zh, en, self.lang)
 
