@@ -543,9 +543,9 @@ class Review:
         """Return the review as readable text (what the app shows, without HTML)."""
         if not self.changed_files:
             return t("没有修改。", "No change.", lang)
-        lines = [t("修改的文件: ", "Files changed: ", lang) + ", ".join(self.changed_files)]
+        lines = [t("修改的文件：", "Files changed: ", lang) + ", ".join(self.changed_files)]
         if self.problems:
-            lines.append(t("问题(修正后才能保存):", "Problems (fix them before saving):", lang))
+            lines.append(t("问题（修正后才能保存）：", "Problems (fix them before saving):", lang))
             lines += [f"  {p}" for p in self.problems]
         if self.diff is not None:
             for line in diff_lines(self.diff, lang):

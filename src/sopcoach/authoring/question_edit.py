@@ -189,9 +189,9 @@ class QuestionReview:
             return t("没有修改。", "No change.", lang)
         kinds = {"added": t("新增", "added", lang), "edited": t("修改", "edited", lang),
                  "retired": t("停用", "retired", lang), "restored": t("恢复使用", "restored", lang)}
-        lines = [t("修改的文件: ", "Files changed: ", lang) + ", ".join(self.changed_files)]
+        lines = [t("修改的文件：", "Files changed: ", lang) + ", ".join(self.changed_files)]
         if self.problems:
-            lines.append(t("问题(修正后才能保存):", "Problems (fix them before saving):", lang))
+            lines.append(t("问题（修正后才能保存）：", "Problems (fix them before saving):", lang))
             lines += [f"  {p}" for p in self.problems]
         for c in self.changes:
             line = f"{c.pool} {c.id} [{kinds[c.kind]}]"
@@ -204,7 +204,7 @@ class QuestionReview:
                 line += t(f"; 已有 {c.attempts} 次考试抽到此题", f"; drawn in {c.attempts} exam attempt(s)", lang)
             lines.append(line)
         if self.warnings:
-            lines.append(t("提醒(不影响保存):", "Warnings (saving is allowed):", lang))
+            lines.append(t("提醒（不影响保存）：", "Warnings (saving is allowed):", lang))
             lines += [f"  {w}" for w in self.warnings]
         for s in self.sections:
             draw = "" if s.draw_after is None else t(f", 抽取 {s.draw_after}", f", draws {s.draw_after}", lang)

@@ -655,9 +655,9 @@ def cut_table(c: CutConsistency, lang: str | None = None) -> pd.DataFrame:
         ("SEM", "–" if c.sem is None else f"{c.sem:.1f} " + t("个百分点", "points", lang)),
         (t("距及格线一个 SEM 以内的考试", "attempts within one SEM of the cut", lang),
          "–" if c.near_cut is None else f"{c.near_cut} ({pct(c.near_cut_share)})"),
-        (t("Livingston K²(以及格线为准的信度)", "Livingston's K² (reliability at the cut)", lang), ratio(c.livingston_k2)),
+        (t("Livingston K²（以及格线为准的信度）", "Livingston's K² (reliability at the cut)", lang), ratio(c.livingston_k2)),
         (t("奇偶半卷判定一致率", "split-half (odd/even) decision agreement", lang), pct(c.agreement)),
-        (t("Cohen κ(扣除偶然一致)", "Cohen's kappa (beyond chance)", lang), ratio(c.kappa)),
+        (t("Cohen κ（扣除偶然一致）", "Cohen's kappa (beyond chance)", lang), ratio(c.kappa)),
     ]
     return pd.DataFrame(rows, columns=["figure", "value"])
 

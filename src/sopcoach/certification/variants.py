@@ -124,7 +124,7 @@ def day(d: date, year: bool = False) -> Text:
 
 def _join(texts: list[Text], sep_zh: str = "、", sep_en: str = ", ") -> Text:
     if not texts:
-        return _text("(无)", "(none)")
+        return _text("（无）", "(none)")
     return _text(sep_zh.join(x.zh_CN for x in texts), sep_en.join(x.en for x in texts))
 
 

@@ -229,7 +229,7 @@ class ApprovalTool(Tool):
         limited = [a.role for a in self.playbook.authority if a.approver is not None]
         self.role = w.Dropdown(options=[(self.role_name(r), r) for r in limited], value=limited[0],
                                description=self.tr("报价人", "Quoted by"), layout=shared_layout())
-        self.amount = w.Text(value="120000", description=self.tr("金额(元)", "Amount (CNY)"), continuous_update=False,
+        self.amount = w.Text(value="120000", description=self.tr("金额（元）", "Amount (CNY)"), continuous_update=False,
                              layout=shared_layout(), _dom_classes=("sopcoach-amount",))
         self.discount = w.Text(value="8", description=self.tr("折扣 %", "Discount %"), continuous_update=False,
                                layout=shared_layout(), _dom_classes=("sopcoach-discount",))
@@ -273,7 +273,7 @@ class ApprovalTool(Tool):
             chain = " → ".join(self.role_name(r) for r in a.chain)
             head_html = f"<p class='sopcoach-warn sopcoach-approver' data-approver='{a.approver}'>{esc(head)}<br>{esc(chain)}</p>"
         else:
-            head = self.tr("无需审批:报价人可以直接发出报价。", "No approval needed: the quote may be sent as it is.")
+            head = self.tr("无需审批：报价人可以直接发出报价。", "No approval needed: the quote may be sent as it is.")
             head_html = f"<p class='sopcoach-ok sopcoach-approver' data-approver=''>{esc(head)}</p>"
         tier = self.playbook.tier(a.tier) if a.tier else None
         tier_note = (self.tr(f"客户等级({self.txt(tier.name)})不改变报价权限:各等级的审批层级相同。",
@@ -348,12 +348,12 @@ class SlaTool(Tool):
         start_kind = kinds[[m.kind for m in d.days][0]]
         due = d.due
         unit_rule = {
-            "working_days": self.tr("按工作日计:跳过周末和法定假日,调休上班日照常计算;到期时间为数满的最后一个工作日的同一时刻。",
+            "working_days": self.tr("按工作日计：跳过周末和法定假日，调休上班日照常计算；到期时间为数满的最后一个工作日的同一时刻。",
                                     "Working days: weekends and public holidays are skipped, make-up working days count; due at the same time on the N-th working day."),
             "business_hours": self.tr(f"按工作小时计:只在工作日 {self.calendar.day_start:%H:%M}-{self.calendar.day_end:%H:%M} 内计时。",
                                       f"Business hours: the clock runs only {self.calendar.day_start:%H:%M}-{self.calendar.day_end:%H:%M} on working days."),
-            "elapsed_hours": self.tr("按实际小时计:夜间、周末和节假日都计时。", "Elapsed hours: nights, weekends and holidays all count."),
-            "calendar_days": self.tr("按自然日计:周末和节假日都计算在内。", "Calendar days: weekends and holidays are included."),
+            "elapsed_hours": self.tr("按实际小时计：夜间、周末和节假日都计时。", "Elapsed hours: nights, weekends and holidays all count."),
+            "calendar_days": self.tr("按自然日计：周末和节假日都计算在内。", "Calendar days: weekends and holidays are included."),
         }[d.duration.unit.value]
         sla = None if self.sla.value == self.CUSTOM else self.playbook.sla(self.sla.value)
         due_label = self.tr("截止时间", "Due")
@@ -384,7 +384,7 @@ class TiersTool(Tool):
 
     def __init__(self, *args: Any):
         super().__init__(*args)
-        self.revenue = w.Text(value="30000000", description=self.tr("年收入(元)", "Revenue (CNY)"), continuous_update=False,
+        self.revenue = w.Text(value="30000000", description=self.tr("年收入（元）", "Revenue (CNY)"), continuous_update=False,
                               style={"description_width": "initial"}, layout=shared_layout(), _dom_classes=("sopcoach-revenue",))
         self.employees = WholeNumberBox(600, 0, 10_000_000, self.tr("员工人数", "Employees"), self.lang,
                                         classes=("sopcoach-employees",), style={"description_width": "initial"})
@@ -654,8 +654,8 @@ class ImprovementTool(Tool):
         where = self.stage_name(stage) if stage else self.tr("整个销售流程", "the whole process")
         text = {"falling": self.tr(f"连续下降:在月度复盘会上分析“{where}”环节的成败案例,找出原因并更新规程。",
                                    f"Falling: at the monthly review, analyse wins and losses at the \"{where}\" stage, find the cause and update the SOP."),
-                "rising": self.tr("持续上升:总结做法,在复盘会上分享。", "Rising: write down what works and share it at the review."),
-                "steady": self.tr("没有持续下降的趋势:继续按月监控。", "No steady fall: keep monitoring every month.")}[verdict]
+                "rising": self.tr("持续上升：总结做法，在复盘会上分享。", "Rising: write down what works and share it at the review."),
+                "steady": self.tr("没有持续下降的趋势：继续按月监控。", "No steady fall: keep monitoring every month.")}[verdict]
         cls = "sopcoach-warn" if verdict == "falling" else "sopcoach-ok"
         self.out.value = (f"<div class='sopcoach-card'><p class='{cls} sopcoach-trend' data-trend='{verdict}'>{esc(text)}</p>"
                           f"<p><small>{esc(self.clause_ref('data-driven-adjustment'))} · {esc(self.clause_ref('monthly-review'))}</small></p></div>")
@@ -731,7 +731,7 @@ class CatalogueTool(Tool):
                           f"Approval needed: the {self.role_name(a.approver).lower()} approves ({' → '.join(self.role_name(r) for r in a.chain)}).")
             verdict = f"<p class='sopcoach-warn sopcoach-approver' data-approver='{a.approver}'>{esc(who)}</p>"
         else:
-            who = self.tr("无需审批:报价人可以直接发出报价。", "No approval needed: the quote may be sent as it is.")
+            who = self.tr("无需审批：报价人可以直接发出报价。", "No approval needed: the quote may be sent as it is.")
             verdict = f"<p class='sopcoach-ok sopcoach-approver' data-approver=''>{esc(who)}</p>"
         self.out.value = (f"<div class='sopcoach-card'><p class='sopcoach-quote-total' data-net='{line.net_total:f}'>{esc(sums)}</p>"
                           f"{verdict}<p><small>{esc(self.clause_ref('product-catalogue'))} · {esc(self.clause_ref(a.clause.id))}</small></p></div>")

@@ -133,7 +133,7 @@ class PlaybookEditorApp:
         self.review_button.add_class("sopcoach-review-button")
         self.review_button.add_class("sopcoach-ready")
         self.review_button.on_click(self.on_review)
-        self.reload_button = w.Button(description=self.tr("从磁盘重新载入(保留修改)", "Reload from disk (keep my changes)"),
+        self.reload_button = w.Button(description=self.tr("从磁盘重新载入（保留修改）", "Reload from disk (keep my changes)"),
                                       icon="refresh", layout=w.Layout(width="auto"))
         self.reload_button.add_class("sopcoach-reload-button")
         self.reload_button.on_click(self.on_reload)
@@ -152,7 +152,7 @@ class PlaybookEditorApp:
         self.root.add_class("sopcoach-editor")
         self._after_edit()
         if self.ed.read_only():
-            self.say(self.tr("以下文件无法在此编辑(保存会改变其格式),请手工修改: ",
+            self.say(self.tr("以下文件无法在此编辑（保存会改变其格式），请手工修改：",
                              "These files cannot be edited here (saving would reformat them); edit them by hand: ")
                      + ", ".join(self.ed.read_only()), "warning")
 
@@ -267,7 +267,7 @@ class PlaybookEditorApp:
         self.section.observe(self.on_section, names="value")
         self.clause_box = w.VBox()
         self._fill_sections()
-        return w.VBox([w.HTML(self.tr("<p>每条条款的中文与英文并排显示;条款编号不可修改。停用的条款保留编号和历史。</p>",
+        return w.VBox([w.HTML(self.tr("<p>每条条款的中文与英文并排显示；条款编号不可修改。停用的条款保留编号和历史。</p>",
                                       "<p>Each clause in zh-CN and en side by side. Ids never change; a retired "
                                       "clause keeps its id and its history.</p>")), self.section, self.clause_box])
 
@@ -332,7 +332,7 @@ class PlaybookEditorApp:
                 functools.partial(lambda c, v: ed.set_clause_rationale(c, v), cid)))
         rows.append(self._bind(
             f"clause.{cid}.retired",
-            w.Checkbox(description=self.tr("停用(保留编号与历史)", "Retired (keeps its id and history)"), indent=False),
+            w.Checkbox(description=self.tr("停用（保留编号与历史）", "Retired (keeps its id and history)"), indent=False),
             functools.partial(lambda c: bool(ed.value("clauses", c, "retired")), cid),
             functools.partial(lambda c, v: ed.retire_clause(c, bool(v)), cid)))
         card = w.VBox(rows)
@@ -356,7 +356,7 @@ class PlaybookEditorApp:
     # -- values --------------------------------------------------------------------------------------------
     def _build_values(self) -> w.Widget:
         parts = [
-            (self.tr("服务时限(SLA)", "Service levels (SLAs)"), self._build_slas()),
+            (self.tr("服务时限（SLA）", "Service levels (SLAs)"), self._build_slas()),
             (self.tr("报价与折扣权限", "Quote and discount authority"), self._build_authority()),
             (self.tr("客户等级与跟进频率", "Customer tiers and follow-up cadence"), self._build_tiers()),
             (self.tr("销售阶段顺序与负责岗位", "Stage order and responsible roles"), self._build_stages()),
@@ -387,7 +387,7 @@ class PlaybookEditorApp:
 
     def _build_slas(self) -> w.Widget:
         ed = self.ed
-        rows = [w.HTML(self.tr("<p>每个时限都有单位:工作日、自然日、小时(实际经过,含夜间周末)或工作小时。</p>",
+        rows = [w.HTML(self.tr("<p>每个时限都有单位：工作日、自然日、小时（实际经过，含夜间周末）或工作小时。</p>",
                                "<p>Every limit has a unit: working days, calendar days, elapsed hours (nights and "
                                "weekends count) or business hours.</p>"))]
         units = [(self.tr(*UNIT_NAMES[u]), u) for u in UNITS]
@@ -418,12 +418,12 @@ class PlaybookEditorApp:
                           w.Dropdown(options=[(self.tr(*UNIT_NAMES[u]), u) for u in ("working_days", "calendar_days")],
                                      layout=w.Layout(width="160px")),
                           lambda: read("unit"), lambda v: ed.set_sla_tolerance(sid, unit=v))
-        label = self.tr("　公司允许:提前 / 推迟(天数,公司设定)", "   Company tolerance: days before / after (company setting)")
+        label = self.tr("　公司允许：提前 / 推迟（天数，公司设定）", "   Company tolerance: days before / after (company setting)")
         return w.HBox([w.HTML(esc(label), layout=w.Layout(width="380px")), days[0], days[1], unit])
 
     def _build_templates(self) -> w.Widget:
         ed = self.ed
-        rows = [w.HTML(self.tr("<p>工具与模板多久复查一次(seed:3.2.2);没有“月”这个单位,一个季度写作 90 个自然日。</p>",
+        rows = [w.HTML(self.tr("<p>工具与模板多久复查一次（seed:3.2.2）；没有“月”这个单位，一个季度写作 90 个自然日。</p>",
                                "<p>How often each tool or template is reviewed (seed:3.2.2); there is no month unit: "
                                "a quarter is 90 calendar days.</p>"))]
         units = [(self.tr(*UNIT_NAMES[u]), u) for u in UNITS]
@@ -455,11 +455,11 @@ class PlaybookEditorApp:
 
     def _build_authority(self) -> w.Widget:
         ed = self.ed
-        rows = [w.HTML(self.tr("<p>报价金额(人民币元,含税)与折扣上限(%)。任一项超出,由审批人审批。</p>",
+        rows = [w.HTML(self.tr("<p>报价金额（人民币元，含税）与折扣上限（%）。任一项超出，由审批人审批。</p>",
                                "<p>Quote amount (SOP currency, tax included) and discount limit (%). Above either "
                                "limit the approver approves.</p>"))]
         header = [self.tr("岗位", "Role"), self.tr("报价金额上限", "Max quote amount"),
-                  self.tr("折扣上限 (%)", "Max discount (%)"), self.tr("审批人", "Approver")]
+                  self.tr("折扣上限（%）", "Max discount (%)"), self.tr("审批人", "Approver")]
         rows.append(w.HBox([w.HTML(f"<b>{esc(h)}</b>", layout=w.Layout(width=wd))
                             for h, wd in zip(header, ("260px", "240px", "200px", "240px"))]))
         for role in ed.ids("authority"):
@@ -473,7 +473,7 @@ class PlaybookEditorApp:
                 functools.partial(lambda r, v: ed.set_authority(r, max_discount=v), role), scale=Decimal(100))
             approver = self._bind(
                 f"authority.{role}.approver",
-                w.Dropdown(options=[(self.tr("(无,最高岗位)", "(none: top role)"), "")] + self._roles(),
+                w.Dropdown(options=[(self.tr("（无，最高岗位）", "(none: top role)"), "")] + self._roles(),
                            layout=w.Layout(width="240px")),
                 functools.partial(lambda r: str(ed.value("authority", r, "approver") or ""), role),
                 functools.partial(lambda r, v: ed.set_authority(r, approver=v or None), role))
@@ -484,7 +484,7 @@ class PlaybookEditorApp:
 
     def _build_tiers(self) -> w.Widget:
         ed = self.ed
-        rows = [w.HTML(self.tr("<p>每周最低跟进次数(自然周,周一至周日)与规模门槛(年营业收入或员工人数,满足其一)。</p>",
+        rows = [w.HTML(self.tr("<p>每周最低跟进次数（自然周，周一至周日）与规模门槛（年营业收入或员工人数，满足其一）。</p>",
                                "<p>Minimum follow-ups per calendar week (Monday-Sunday) and the size thresholds "
                                "(annual revenue OR employees).</p>"))]
         header = [self.tr("等级", "Tier"), self.tr("每周最低跟进次数", "Min follow-ups / week"),
@@ -529,7 +529,7 @@ class PlaybookEditorApp:
                                            role, up, down])
         self.stages_box = w.VBox()
         self._layout_stages()
-        return w.VBox([w.HTML(self.tr("<p>列表顺序就是销售流程的顺序(第 1 阶段在最上面);试题由此推导“第几个阶段”。</p>",
+        return w.VBox([w.HTML(self.tr("<p>列表顺序就是销售流程的顺序（第 1 阶段在最上面）；试题由此推导“第几个阶段”。</p>",
                                       "<p>The order of this list is the order of the sales process (stage 1 on "
                                       "top); questions derive \"the 3rd stage\" from it.</p>")), self.stages_box])
 
@@ -550,7 +550,7 @@ class PlaybookEditorApp:
 
     def _build_kpis(self) -> w.Widget:
         ed = self.ed
-        rows = [w.HTML(self.tr("<p>比率类指标的目标以百分比输入;天数类指标以天数输入。</p>",
+        rows = [w.HTML(self.tr("<p>比率类指标的目标以百分比输入；天数类指标以天数输入。</p>",
                                "<p>Targets of rates are entered in percent; those counted in days, in days.</p>"))]
         for kid in ed.ids("kpis"):
             unit = str(ed.value("kpis", kid, "unit"))
@@ -589,16 +589,16 @@ class PlaybookEditorApp:
             self._bind("calendar.timezone", text(description=self.tr("时区", "Time zone")), read("timezone"),
                        lambda v: ed.set_calendar(timezone=v)),
             w.HBox([w.HTML(f"<b>{esc(self.tr('每周休息日', 'Weekend'))}</b>", layout=w.Layout(width="160px"))] + days),
-            self._bind("calendar.day_start", text(description=self.tr("上班时间 (HH:MM)", "Day starts (HH:MM)")),
+            self._bind("calendar.day_start", text(description=self.tr("上班时间（HH:MM）", "Day starts (HH:MM)")),
                        read("day_start"), lambda v: ed.set_calendar(day_start=v)),
-            self._bind("calendar.day_end", text(description=self.tr("下班时间 (HH:MM)", "Day ends (HH:MM)")),
+            self._bind("calendar.day_end", text(description=self.tr("下班时间（HH:MM）", "Day ends (HH:MM)")),
                        read("day_end"), lambda v: ed.set_calendar(day_end=v)),
             self._bind("calendar.holidays_source",
                        w.Dropdown(description=self.tr("节假日来源", "Holidays from"), style={"description_width": "160px"},
-                                  options=[(self.tr("中国法定节假日与调休 (chinese-calendar)",
+                                  options=[(self.tr("中国法定节假日与调休（chinese-calendar）",
                                                     "Mainland-China holidays and make-up days (chinese-calendar)"),
                                             "chinese-calendar"),
-                                           (self.tr("仅下列日期 (declared)", "Only the dates below (declared)"), "declared")],
+                                           (self.tr("仅下列日期（declared）", "Only the dates below (declared)"), "declared")],
                                   layout=w.Layout(width="520px")),
                        read("holidays_source", "chinese-calendar"), lambda v: ed.set_calendar(holidays_source=v)),
             self._bind("calendar.years", text(description=self.tr("覆盖年份", "Years covered")), joined("years"),
@@ -615,7 +615,7 @@ class PlaybookEditorApp:
     def _build_sop(self) -> w.Widget:
         ed = self.ed
         return w.VBox([
-            w.HTML(self.tr("<p>每次修改规则后提高版本号,考试记录和证书据此追溯所依据的规则。</p>",
+            w.HTML(self.tr("<p>每次修改规则后提高版本号，考试记录和证书据此追溯所依据的规则。</p>",
                            "<p>Raise the label whenever a rule changes, so that results and certificates can be "
                            "traced to the rules in force.</p>")),
             self._bind("sop.version", w.Text(description=self.tr("版本号", "Version"), continuous_update=False),
@@ -629,7 +629,7 @@ class PlaybookEditorApp:
         self.new_source = w.Text(description=self.tr("来源", "Source"), placeholder="seed:3.1.2 / company-setting",
                                  continuous_update=False)
         self.new_rationale = w.Text(description=self.tr("理由", "Rationale"), continuous_update=False, layout=FULL,
-                                    placeholder=self.tr("公司设定条款必填:一句话说明理由",
+                                    placeholder=self.tr("公司设定条款必填：一句话说明理由",
                                                         "required for company-setting: one line, why"))
         self.new_title = {lang: w.Text(placeholder=f"{self.tr('标题', 'Title')} ({lang})", layout=lay,
                                        continuous_update=False) for lang in ("zh-CN", "en")}
@@ -647,7 +647,7 @@ class PlaybookEditorApp:
             widget.add_class(_slug(name))
         self._fill_after()
         return w.VBox([
-            w.HTML(self.tr("<p>新条款需要新的编号(不要重用已停用条款的编号)、来源(seed:N.N.N 或 company-setting)、"
+            w.HTML(self.tr("<p>新条款需要新的编号（不要重用已停用条款的编号）、来源（seed:N.N.N 或 company-setting）、"
                            "中英文标题和正文。</p>",
                            "<p>A new clause needs a new id (never reuse a retired one), its source (seed:N.N.N or "
                            "company-setting) and a title and text in both languages.</p>")),
@@ -687,7 +687,7 @@ class PlaybookEditorApp:
                                               layout=w.Layout(width="auto"))
         self.refresh_review_button.on_click(self.on_review)
         self.note = w.Text(description=self.tr("修改说明", "Note"), continuous_update=False, layout=FULL,
-                           placeholder=self.tr("改了什么、为什么(例如:3 月复盘:A 类客户流失)",
+                           placeholder=self.tr("改了什么、为什么（例如：3 月复盘：A 类客户流失）",
                                                "what changed and why (e.g. March review: A accounts churning)"))
         self.note.add_class("sopcoach-note")
         self.save_button = w.Button(description=self.tr("保存", "Save"), button_style="success", icon="save",
@@ -765,11 +765,11 @@ class PlaybookEditorApp:
     def on_save(self, _button: Any = None) -> None:
         """Save after a current, clean review (re-checked here: a forged click cannot skip it)."""
         if not self.ed.dirty:
-            self.say(self.tr("没有修改,无需保存。", "Nothing changed; nothing to save."), "info")
+            self.say(self.tr("没有修改，无需保存。", "Nothing changed; nothing to save."), "info")
             return
         if self._reviewed != self.ed.generation or self.review_data is None:
             self.on_review()
-            self.say(self.tr("修改已变化,已更新检查结果;请核对后再点保存。",
+            self.say(self.tr("修改已变化，已更新检查结果；请核对后再点保存。",
                              "The edits changed: the review is updated; check it and click Save again."), "warning")
             return
         self.save_button.disabled = True
@@ -813,10 +813,10 @@ class PlaybookEditorApp:
         self.review_html.value = ""
         self.refresh()
         if failed:
-            self.say(self.tr("已重新载入;以下修改无法重新应用: ", "Reloaded; these edits could not be re-applied: ")
+            self.say(self.tr("已重新载入；以下修改无法重新应用：", "Reloaded; these edits could not be re-applied: ")
                      + "; ".join(failed), "warning")
         else:
-            self.say(self.tr("已从磁盘重新载入,您的修改已重新应用。", "Reloaded from disk; your edits are re-applied."), "info")
+            self.say(self.tr("已从磁盘重新载入，您的修改已重新应用。", "Reloaded from disk; your edits are re-applied."), "info")
 
     @safe
     def on_discard(self, _button: Any = None) -> None:

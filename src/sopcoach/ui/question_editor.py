@@ -145,7 +145,7 @@ class QuestionEditorApp:
         self.new_id = self._classed(w.Text(placeholder="id", layout=w.Layout(width="200px")), "sopcoach-q-new-id")
         self.new_type = w.Dropdown(options=[(self.tr(*TYPE_NAMES[x]), x) for x in EXAM_TYPES], layout=w.Layout(width="140px"))
         self.new_section = w.Dropdown(layout=w.Layout(width="200px"))
-        self.new_clauses = w.Text(placeholder=self.tr("条款 id,逗号分隔", "clause ids, comma separated"),
+        self.new_clauses = w.Text(placeholder=self.tr("条款 id，逗号分隔", "clause ids, comma separated"),
                                   layout=w.Layout(width="260px"))
         self.add_button = self._classed(w.Button(description=self.tr("新增题目", "Add question"), icon="plus"),
                                         "sopcoach-q-add")
@@ -165,7 +165,7 @@ class QuestionEditorApp:
         self.review_button = self._classed(w.Button(description=self.tr("查看修改", "Review"), icon="eye",
                                                     button_style="info"), "sopcoach-q-review")
         self.review_button.on_click(self.on_review)
-        self.note = w.Text(placeholder=self.tr("修改说明(随备份保存)", "What changed and why (kept with the backup)"),
+        self.note = w.Text(placeholder=self.tr("修改说明（随备份保存）", "What changed and why (kept with the backup)"),
                            layout=w.Layout(width="360px"))
         self.save_button = self._classed(w.Button(description=self.tr("保存", "Save"), icon="save", button_style="success",
                                                   disabled=True), "sopcoach-q-save")
@@ -331,10 +331,10 @@ class QuestionEditorApp:
             rows.append(w.HTML(f"<h4>{esc(self.tr('选项(勾选正确项)', 'Options (tick the key)'))}</h4>"))
             if kind == "single_choice":
                 key_from = w.Combobox(options=facts, value=q.get("key_from") or "", ensure_option=False,
-                                      description="key_from", placeholder=self.tr("(用勾选的正确项)", "(use the ticked option)"),
+                                      description="key_from", placeholder=self.tr("（用勾选的正确项）", "(use the ticked option)"),
                                       continuous_update=False, layout=w.Layout(width="480px"))
                 rows.append(self._bind("key_from", key_from, lambda v: self.ed.set_field(pool, qid, "key_from", v)))
-                rows.append(w.HTML(self.tr("<small>填了 key_from 时,答案是 value 等于该规程值的选项(不要勾选)。</small>",
+                rows.append(w.HTML(self.tr("<small>填了 key_from 时，答案是 value 等于该规程值的选项（不要勾选）。</small>",
                                            "<small>With key_from, the key is the option whose value equals that playbook "
                                            "value (tick none).</small>")))
             rows += self._choice_rows(pool, qid, "options", q.get("options") or [], with_key=True)
@@ -398,7 +398,7 @@ class QuestionEditorApp:
                                                                      description=self.tr("固定最后", "last"),
                                                                      layout=w.Layout(width="90px")), write))
             rows.append(w.HBox(parts))
-        rows.append(w.HTML(self.tr("<small>清空 id 删除该项;在最后一行填写 id 新增一项。</small>",
+        rows.append(w.HTML(self.tr("<small>清空 id 删除该项；在最后一行填写 id 新增一项。</small>",
                                    "<small>Clear an id to remove that row; fill the last row's id to add one.</small>")))
         return rows
 
@@ -426,7 +426,7 @@ class QuestionEditorApp:
                         + esc(", ".join(f"{k} = {v}" for k, v in params.items())))
                 note = f"<div class='sopcoach-variant-note'><small>{note}</small></div>"
         if q is None:
-            self.preview.children = (w.HTML(esc(self.tr("题目有问题,无法预览(见下方)。",
+            self.preview.children = (w.HTML(esc(self.tr("题目有问题，无法预览（见下方）。",
                                                         "The question has problems and cannot be shown (below)."))),)
             self.key_box.value = ""
         elif pool != "practice":  # the exam bank and the drafts (written for it): shown as in the exam
@@ -508,11 +508,11 @@ class QuestionEditorApp:
     def on_save(self, _button: Any = None) -> None:
         """Save after a current review without problems (re-checked here)."""
         if not self.ed.dirty:
-            self.say(self.tr("没有修改,无需保存。", "Nothing changed; nothing to save."), "info")
+            self.say(self.tr("没有修改，无需保存。", "Nothing changed; nothing to save."), "info")
             return
         if self._reviewed != self.ed.generation or self.review_data is None:
             self.on_review()
-            self.say(self.tr("修改已变化,已更新检查结果;请核对后再点保存。",
+            self.say(self.tr("修改已变化，已更新检查结果；请核对后再点保存。",
                              "The edits changed: the review is updated; check it and click Save again."), "warning")
             return
         self.save_button.disabled = True

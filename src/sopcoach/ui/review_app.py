@@ -223,7 +223,7 @@ class ReviewApp:
         self.draft_button = w.Button(description=tr("生成练习题草稿", "Make a practice question draft"), icon="pencil",
                                      layout=w.Layout(width="auto"))
         self.draft_out = self._html()
-        self.case_button = w.Button(description=tr("下载案例 (HTML)", "Download the case study (HTML)"), icon="download",
+        self.case_button = w.Button(description=tr("下载案例（HTML）", "Download the case study (HTML)"), icon="download",
                                     layout=w.Layout(width="auto"))
         self.case_link = self._html()
         self.report_button = w.Button(description=tr("生成 HTML 报告", "Make the HTML report"), icon="file-text",

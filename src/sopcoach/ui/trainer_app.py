@@ -184,7 +184,7 @@ class PlaybookChangesApp(_App):
         self.confirm_button.on_click(self.on_confirm)
         self.label_box = w.Text(description=self.tr("版本号", "Label"))
         self.note_box = w.Textarea(description=self.tr("说明", "Note"),
-                                   placeholder=self.tr("修改了什么、为什么(如月度复盘结论)",
+                                   placeholder=self.tr("修改了什么、为什么（如月度复盘结论）",
                                                        "What changed and why (e.g. the monthly review's finding)"),
                                    layout=w.Layout(width="600px", height="60px"))
         self.release_button = w.Button(description=self.tr("发布此版本", "Release this version"),
@@ -203,7 +203,7 @@ class PlaybookChangesApp(_App):
         self.problems: list[Any] = []
         self.diff: Any = None
         intro = self.tr(
-            "<p>在 JupyterLab 或任何编辑器中修改 <code>playbook/*.yaml</code>，然后点击“重新读取”。本页列出所有问题(文件和行号)、"
+            "<p>在 JupyterLab 或任何编辑器中修改 <code>playbook/*.yaml</code>，然后点击“重新读取”。本页列出所有问题（文件和行号）、"
             "与上次发布版本的差异及其影响；发布新版本后，考查已修改条款的题目需要您复核确认才会重新进入考试。</p>",
             "<p>Edit <code>playbook/*.yaml</code> in JupyterLab or any editor, then press “Reload from disk”. "
             "This page lists every problem (file and line), the differences from the last released version and "
