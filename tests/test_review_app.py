@@ -70,10 +70,7 @@ def test_loading_offers_the_months_and_picks_the_latest(exports, playbook):
 def test_the_review_opens_on_the_latest_month_with_new_and_closed_deals(playbook, export, month):
     """Salesforce's last month (2026-03) and Zoho's (2021-05) only close deals: the review opens on the latest month
     with deals both created and closed, so the first screen has a funnel and win rates, not "not computable"."""
-    from support import SHARED
-    app = build(SHARED / "data" / "crm", lang="zh-CN", playbook=playbook)
-    app.export.value = str(SHARED / "data" / "crm" / export)
-    app.load_button.click()
+    app = _real(playbook, export, "zh-CN")
     assert app.month.value == month and max(v for _, v in app.month.options if v != ALL) > month
 
 
@@ -86,17 +83,24 @@ def test_overview_shows_kpi_cards_and_charts(analysed):
         assert bytes(img.value).startswith(b"\x89PNG") and img.layout.display == ""
 
 
+def _real(playbook, export: str, lang: str, month: str | None = None):
+    """The review app on one of the shared real exports, loaded and (with ``month``) analysed for that month."""
+    from support import SHARED
+    folder = SHARED / "data" / "crm" / export
+    app = build(folder.parent, lang=lang, playbook=playbook)
+    app.export.value = str(folder)
+    app.load_button.click()
+    if month is not None:
+        app.month.value = month
+        app.analyse_button.click()
+    return app
+
+
 def test_a_month_without_new_deals_draws_no_empty_charts(playbook):
     """Salesforce's last month has no new deal and no won deal: the funnel and cycle charts (and the all-zero funnel
     table) are hidden, not drawn as empty axes; the HTML report leaves them out too; the cards say why."""
-    from support import SHARED
     from sopcoach.analytics import report
-    sf = SHARED / "data" / "crm" / "salesforce_devorg_export_earthfink"
-    app = build(sf.parent, lang="zh-CN", playbook=playbook)
-    app.export.value = str(sf)
-    app.load_button.click()
-    app.month.value = "2026-03"
-    app.analyse_button.click()
+    app = _real(playbook, "salesforce_devorg_export_earthfink", "zh-CN", "2026-03")
     assert app.funnel_img.layout.display == "none" and app.cycle_img.layout.display == "none"
     assert app.funnel_table.value == "" and "漏斗为空" in app.callout.value
     assert app.trend_img.layout.display == "" and bytes(app.trend_img.value).startswith(b"\x89PNG")
@@ -238,13 +242,7 @@ def test_an_export_with_no_checkable_rule_never_reads_as_zero_deviations(playboo
     """The Maven export supports no SOP check: the app says so instead of "0 findings", the deal list
     shows no deviation counts, and a case study says nothing can be judged (README: not checkable is
     never zero breaches)."""
-    from support import SHARED
-    maven = SHARED / "data" / "crm" / "maven_crm_sales_opportunities"
-    app = build(maven.parent, lang="en", playbook=playbook)
-    app.export.value = str(maven)
-    app.load_button.click()
-    app.month.value = "2017-06"
-    app.analyse_button.click()
+    app = _real(playbook, "maven_crm_sales_opportunities", "en", "2017-06")
     assert app.review.compliance.checked == 0
     assert "No SOP rule could be checked" in app.status.value and "0 findings" not in app.status.value
     assert "no findings does not mean no deviations" in app.findings_table.value
