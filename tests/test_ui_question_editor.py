@@ -216,3 +216,14 @@ def test_a_version_that_does_not_load_is_refused_in_the_page_language(content, t
     assert "tier.B.no_such_value" in app.status.value
     assert STEM in (content / BANK_FILE).read_text(encoding="utf-8") and len(app.versions.options) == 1
     assert app.controls["text.en"].value == STEM
+
+
+def test_sections_are_offered_by_their_titles(content, tmp_path):
+    """The section dropdowns show the exam section's title (a practice question: its lesson's number and title), the id
+    only in brackets; the value stored is still the id."""
+    app = build(content, tmp_path / "home", lang="zh-CN", by="trainer-1")
+    labels = dict((v, k) for k, v in app.new_section.options)
+    assert labels["crm_use"] == "CRM使用（crm_use）"
+    app.pool.value = "practice"
+    labels = dict((v, k) for k, v in app.new_section.options)
+    assert labels["authority"].startswith("3. ") and labels["authority"].endswith("（authority）")

@@ -346,6 +346,27 @@ class QuestionEdit(EditSession):
         used = [r.section for r in self.questions(pool)]
         return list(dict.fromkeys(known + used))
 
+    def section_label(self, pool: str, section: str, lang: str | None = None) -> str:
+        """Return a section as a trainer reads it: the blueprint section's title (bank, drafts) or the lesson's
+        number and title (practice), then its id in brackets; an unknown section as its id.
+
+        >>> from sopcoach.config import PROJECT_ROOT
+        >>> QuestionEdit(PROJECT_ROOT, home=Path(tempfile.mkdtemp())).section_label("bank", "crm_use", "zh-CN")
+        'CRM使用（crm_use）'
+        """
+        title = None
+        if pool == "practice":
+            lesson = next((x for x in (self.playbook.lessons if self.playbook else []) if x.id == section), None)
+            if lesson is not None and lesson.title is not None:
+                title = f"{lesson.number}. {lesson.title.get(lang)}"
+        elif BLUEPRINT in self.docs:
+            for x in _plain(self.docs[BLUEPRINT]).get("exam", {}).get("sections", []) or []:
+                if isinstance(x, dict) and x.get("id") == section and isinstance(x.get("title"), dict):
+                    title = x["title"].get(lang or "zh-CN") or x["title"].get("zh-CN")
+        if not title:
+            return section
+        return t(f"{title}（{section}）", f"{title} ({section})", lang)
+
     def facts(self) -> list[str]:
         """Return the playbook fact names a ``key_from``/``answer_from`` may name, sorted."""
         return sorted(self.playbook.facts()) if self.playbook else []

@@ -247,7 +247,7 @@ class QuestionEditorApp:
         finally:
             self._picking = False
         sections = self.ed.sections(self.pool.value)
-        self.new_section.options = sections
+        self.new_section.options = [(self.ed.section_label(self.pool.value, x, self.lang), x) for x in sections]
         current = self.ed.question(self.pool.value, self.qid).get("section") if self.qid else None
         self.new_section.value = current if current in sections else (sections[0] if sections else None)
         types = PRACTICE_TYPES if self.pool.value == "practice" else EXAM_TYPES
@@ -297,7 +297,8 @@ class QuestionEditorApp:
         retire.on_click(lambda _b: self.on_retire(not retired))
         sections = self.ed.sections(pool)
         rows: list[w.Widget] = [head, retire]
-        section = w.Dropdown(options=list(dict.fromkeys([*sections, q.get("section")])), value=q.get("section"),
+        section = w.Dropdown(options=[(self.ed.section_label(pool, str(x), self.lang), x)
+                                      for x in dict.fromkeys([*sections, q.get("section")])], value=q.get("section"),
                              description=self.tr("部分", "Section"), layout=w.Layout(width="340px"))
         rows.append(self._bind("section", section, lambda v: self.ed.set_field(pool, qid, "section", v)))
         if pool == "bank" and q.get("section") in self.ed.draws():
