@@ -297,3 +297,13 @@ def test_change_since_last_month_is_never_from_a_month_without_data(salesforce, 
     table = trend_people(review(salesforce, playbook, None, lang="en"))
     change = [row[table.header.index("win rate, change")] for row in table.rows]
     assert change == ["no data last month", "no data last month", "+0.0 pts"]
+
+
+def test_open_deals_without_any_amount_have_no_pipeline_value_not_zero(maven, playbook):
+    """Maven's deals open at the end of 2017-12 carry no amount (it records amounts at the close): the pipeline value
+    and the weighted forecast are not computable with that reason, never 0 USD with a drop from last month."""
+    pr = pipeline_report(maven, playbook, "2017-12", "en")
+    assert pr.figures.at["open_deals", "value"] > 0
+    for fid in ("pipeline_value", "weighted_forecast"):
+        assert math.isnan(pr.figures.at[fid, "value"])
+        assert "deals open at the month's end has an amount" in pr.figures.at[fid, "reason"]

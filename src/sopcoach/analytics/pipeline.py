@@ -286,6 +286,10 @@ def _figures(data: CrmData, playbook: Any, period: Period, lang: str) -> tuple[d
         fig[fid] = dict(value=math.nan if why else float(value), reason=why or "", unit=unit, inputs=inputs)
 
     pipe_why = open_why or stage_why or value_why
+    if not pipe_why and len(rows) and np.isnan(amount).all():  # open deals, none with an amount: not a value of 0
+        pipe_why = t(f"月末的 {len(rows):,} 个未结商机都没有金额，管道金额无从计算。",
+                     f"none of the {len(rows):,} deals open at the month's end has an amount, so the pipeline value "
+                     "is not known.", lang)
     put("open_deals", float(len(rows)), open_why, "count")
     put("pipeline_value", float(np.nansum(amount)), pipe_why, "amount",
         t(f"{int((~np.isnan(amount)).sum()):,} 个有金额", f"{int((~np.isnan(amount)).sum()):,} with an amount", lang))
