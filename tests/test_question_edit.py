@@ -4,6 +4,7 @@ from __future__ import annotations
 import difflib
 from decimal import Decimal
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -246,6 +247,8 @@ def test_a_restore_brings_back_the_saved_version_and_can_itself_be_undone(ed, co
     undo, older = ed.history()  # newest first: the version the restore replaced
     assert older.id == before_save.id
     assert (undo.kind, undo.by, undo.changed) == ("restore", "trainer-2", (f"quizzes/{BANK_FILE}",))
+    when = f"{before_save.created_at.astimezone(ZoneInfo('Asia/Shanghai')):%Y-%m-%d %H:%M:%S}"
+    assert undo.note == f"恢复 {when} 北京时间 保存的版本之前"  # the version restored by its time, not its UTC id
     assert (undo.folder / BANK_FILE).read_bytes() == edited
     ed.restore(undo.id)
     assert _disk(content) == edited and ed.question("bank", "cm-b-cadence")["text"]["en"] == STEM

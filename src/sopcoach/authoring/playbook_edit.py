@@ -40,6 +40,7 @@ import re
 import tempfile
 from dataclasses import dataclass
 from datetime import date, datetime, timezone
+from zoneinfo import ZoneInfo
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
@@ -58,7 +59,7 @@ from ..content.playbook import Clause, load_playbook
 from ..content.quizbank import FACT, Bank, load_bank, load_blueprint
 from ..content.yaml_loader import format_loc
 from ..errors import ContentError, EditError, InvalidPlaybook, Problem, SaveConflict
-from ..i18n import current_lang, t
+from ..i18n import current_lang, t, zone_name
 from ..lessons.notebook import fill_facts
 from .versions import clause_contents, diff_playbook, impact, stale_quotes
 from .yaml_writer import (HISTORY, MANIFEST, Backup, decode, dump, encode, history, history_dir, load_round_trip, new_id,
@@ -797,6 +798,12 @@ class EditSession:
         if self.dirty:
             raise EditError(t("有未保存的修改：请先保存或放弃修改，再恢复版本。",
                               "you have unsaved changes; save or discard them before restoring a version", lang))
+        if not note:  # the version replaced is kept with a note naming the one restored, at the company's time
+            saved = next((b for b in self.history() if b.id == backup_id), None)
+            zone = self.timezone
+            if saved is not None and zone:
+                when = f"{saved.created_at.astimezone(ZoneInfo(zone)):%Y-%m-%d %H:%M:%S} {zone_name(zone, lang)}"
+                note = t(f"恢复 {when} 保存的版本之前", f"before restoring the version saved at {when}", lang)
         result = restore(self.content, self.home, backup_id, note, by, self.clock(), part=self.folder.name, store=self.store,
                          lang=lang)
         self._reopen()
