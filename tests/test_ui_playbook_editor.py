@@ -390,3 +390,13 @@ def test_a_fraction_in_a_count_is_refused_never_read_as_25(app, content, name, o
     box.value = old + 1  # a whole number still goes through
     assert app.ed.changed_files() == [file]
     assert f": {old + 1}" in app.ed.texts()[file]
+
+
+def test_clause_sections_are_the_source_parts_by_title(content, tmp_path):
+    """The clause section picker names each part of the source SOP by its title, not by a seed reference:
+    第一部分 · 销售操作规程的重要性及目标（N 条） … 第四部分 · 实施与监控, then the company settings."""
+    app = build(content, tmp_path / "home", lang="zh-CN")
+    labels = [label for label, _ in app.section.options]
+    assert [x.split("（")[0] for x in labels[:4]] == ["第一部分 · 销售操作规程的重要性及目标", "第二部分 · 销售操作规程的完善步骤",
+                                                     "第三部分 · 销售操作规程的核心内容", "第四部分 · 实施与监控"]
+    assert labels[-1].startswith("公司设定（") and not any("seed:" in x for x in labels)

@@ -71,6 +71,11 @@ UNIT_NAMES = {"working_days": ("工作日", "working days"), "calendar_days": ("
               "business_hours": ("工作小时", "business hours")}
 DAY_NAMES = {"Mon": "一", "Tue": "二", "Wed": "三", "Thu": "四", "Fri": "五", "Sat": "六", "Sun": "日"}
 CHAPTERS = {"1": ("一", "1"), "2": ("二", "2"), "3": ("三", "3"), "4": ("四", "4")}
+#: The source SOP's four parts (its headings 一 to 四, seed:1 to seed:4), zh-CN and en.
+CHAPTER_TITLES = {"1": ("销售操作规程的重要性及目标", "Importance and objectives of the SOP"),
+                  "2": ("销售操作规程的完善步骤", "Steps to improve the SOP"),
+                  "3": ("销售操作规程的核心内容", "Core content of the SOP"),
+                  "4": ("实施与监控", "Implementation and monitoring")}
 FULL = w.Layout(width="98%")
 HALF = w.Layout(width="49%")
 
@@ -255,11 +260,11 @@ class PlaybookEditorApp:
     # -- clauses --------------------------------------------------------------------------------------------
     def _section_label(self, key: str, ids: list[str]) -> str:
         if key == "company":
-            return self.tr(f"公司设定({len(ids)} 条)", f"Company settings ({len(ids)})")
-        head = next((c for c in (self.ed.playbook.clauses if self.ed.playbook else []) if c.source == f"seed:{key}"), None)
-        name = f" · {head.title.get(self.lang)}" if head else ""
+            return self.tr(f"公司设定（{len(ids)} 条）", f"Company settings ({len(ids)})")
         zh, en = CHAPTERS.get(key, (key, key))
-        return self.tr(f"第{zh}部分 seed:{key}{name}({len(ids)} 条)", f"Part {en} seed:{key}{name} ({len(ids)})")
+        title = CHAPTER_TITLES.get(key)
+        name = f" · {self.tr(*title)}" if title else ""
+        return self.tr(f"第{zh}部分{name}（{len(ids)} 条）", f"Part {en}{name} ({len(ids)})")
 
     def _build_clauses(self) -> w.Widget:
         self.section = w.Dropdown(description=self.tr("部分", "Section"), layout=w.Layout(width="70%"))
