@@ -57,7 +57,7 @@ def test_editing_the_stem_updates_the_preview_and_saves(app, content):
     app.show_key.value = True
     assert "Key: <b>2 times</b>" in app.key_box.value  # key_from: the playbook's B-tier value (2)
     app.on_review()
-    assert not app.save_button.disabled and "cm-b-cadence [edited] text" in app.results.value
+    assert not app.save_button.disabled and "exam question cm-b-cadence [edited] stem" in app.results.value
     app.on_save()
     assert "Saved: quizzes/bank/customer_management.yaml" in app.status.value
     bank = load_bank(content / "quizzes" / "bank", load_playbook(content / "playbook"))

@@ -64,7 +64,7 @@ def test_trainer_rewrites_a_stem_sees_the_preview_and_saves(trainer_server, cont
     page.screenshot(path=str(artifacts / "2-stem-edited-preview-follows.png"), full_page=True)
 
     page.locator(".sopcoach-q-review").click()
-    page.locator(".sopcoach-q-results").get_by_text("cm-b-cadence [修改] text").wait_for(timeout=TIMEOUT)
+    page.locator(".sopcoach-q-results").get_by_text("考试题 cm-b-cadence [修改] 题干").wait_for(timeout=TIMEOUT)
     save = page.locator(".sopcoach-q-save")
     assert save.is_enabled()
     save.click()

@@ -135,6 +135,17 @@ class QuestionRef:
         return f"{self.id} · {stem}{mark}"
 
 
+#: A pool of questions in words (zh-CN, en), as the review before saving names it.
+POOL_WORDS = {"bank": ("考试题", "exam question"), "practice": ("练习题", "practice question"), "drafts": ("草稿", "draft")}
+#: A question's field in words (zh-CN, en): what the review before saving says changed.
+FIELD_WORDS = {"text": ("题干", "stem"), "scenario": ("情景", "scenario"), "explanation": ("解析", "explanation"),
+               "options": ("选项", "options"), "items": ("排序项", "items"), "key": ("答案", "key"),
+               "key_from": ("答案所依据的规程值", "key from the playbook"), "answer": ("答案", "answer"),
+               "answer_from": ("答案所依据的规程值", "answer from the playbook"), "tolerance": ("允许误差", "tolerance"),
+               "unit": ("单位", "unit"), "clauses": ("依据条款", "clauses"), "section": ("部分", "section"),
+               "type": ("题型", "type"), "retired": ("停用", "retired"), "variant": ("模板", "template")}
+
+
 @dataclass(frozen=True)
 class QuestionChange:
     """A question added, edited, retired or brought back (``kind``), compared with the files as opened.
@@ -194,9 +205,9 @@ class QuestionReview:
             lines.append(t("问题（修正后才能保存）：", "Problems (fix them before saving):", lang))
             lines += [f"  {p}" for p in self.problems]
         for c in self.changes:
-            line = f"{c.pool} {c.id} [{kinds[c.kind]}]"
+            line = f"{t(*POOL_WORDS.get(c.pool, (c.pool, c.pool)), lang)} {c.id} [{kinds[c.kind]}]"
             if c.fields:
-                line += " " + ", ".join(c.fields)
+                line += " " + t("、", ", ", lang).join(t(*FIELD_WORDS.get(f, (f, f)), lang) for f in c.fields)
             if c.old_key != c.new_key:
                 line += t(f"; 答案 {c.old_key or '-'} → {c.new_key or '-'}", f"; key {c.old_key or '-'} -> {c.new_key or '-'}",
                           lang)
@@ -207,8 +218,9 @@ class QuestionReview:
             lines.append(t("提醒（不影响保存）：", "Warnings (saving is allowed):", lang))
             lines += [f"  {w}" for w in self.warnings]
         for s in self.sections:
-            draw = "" if s.draw_after is None else t(f", 抽取 {s.draw_after}", f", draws {s.draw_after}", lang)
-            lines.append(f"{s.pool} {s.section}: {s.before} -> {s.after}{draw}")
+            draw = "" if s.draw_after is None else t(f"，每次抽取 {s.draw_after}", f", draws {s.draw_after}", lang)
+            lines.append(t(f"{POOL_WORDS.get(s.pool, (s.pool, s.pool))[0]} {s.section}：可抽题数 {s.before} → {s.after}{draw}",
+                           f"{s.pool} {s.section}: {s.before} -> {s.after}{draw}", lang))
         lines += self.hints
         return "\n".join(lines)
 
