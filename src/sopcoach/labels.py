@@ -240,6 +240,10 @@ def source_words(value: Any, lang: str | None = None) -> str:
     return source_label(value, lang)
 
 
+#: What a CRM export table of each kind holds, in words (zh-CN, en): ``SourceFile.describe`` of the reader.
+TABLE_KIND_WORDS = {"deals": ("商机", "deals"), "events": ("跟进与阶段记录", "activities and stage changes"),
+                    "leads": ("线索", "leads"), "owners": ("销售人员", "sales people"),
+                    "accounts": ("客户", "customers"), "products": ("产品", "products")}
 #: Currency code -> (zh-CN, en) as written after an amount; other codes stay as they are.
 CURRENCY_WORDS = {"CNY": ("元", "CNY"), "RMB": ("元", "CNY")}
 

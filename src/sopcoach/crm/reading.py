@@ -95,6 +95,7 @@ from ..content.businesstime import BusinessCalendar
 from ..content.yaml_loader import raise_problems
 from ..errors import BusinessTimeError, ContentError, Problem, relpath
 from ..i18n import t as say
+from ..labels import TABLE_KIND_WORDS
 from .dialect import (AUTO, DELIMITERS, NUMBER_NOISE, Decoding, check_size, check_xlsx, codec_name, detect_decimal,
                       detect_delimiter, detect_encoding, how_text)
 from .mapping import (_BOOL, _DATE, _NUM, _TEXT, BUILTIN_SOURCES, DEAL_COLUMNS, EVENT_COLUMNS, EVENT_KINDS,
@@ -172,12 +173,6 @@ def _undecodable(name: str, decoding: Decoding, exc: UnicodeDecodeError) -> Prob
 
 
 # ------------------------------------------------------------------------------ raw reading
-
-
-#: What a table of each kind holds, in words (zh-CN, en): :meth:`SourceFile.describe`.
-TABLE_KIND_WORDS = {"deals": ("商机", "deals"), "events": ("跟进与阶段记录", "activities and stage changes"),
-                    "leads": ("线索", "leads"), "owners": ("销售人员", "sales people"),
-                    "accounts": ("客户", "customers"), "products": ("产品", "products")}
 
 
 @dataclass(frozen=True)

@@ -269,8 +269,13 @@ def html_widget(value: str = "", classes: Sequence[str] = (), lang: str | None =
     full-width (:class:`ChineseHTML`). ``None`` (trainer pages): the text as given.
     """
     layout, style = shared_html_parts()
-    cls = ChineseHTML if lang is not None and lang != "en" else w.HTML
-    return cls(value, layout=layout, style=style, _dom_classes=tuple(classes), **kwargs)
+    return html_class(lang)(value, layout=layout, style=style, _dom_classes=tuple(classes), **kwargs)
+
+
+def html_class(lang: str | None) -> type:
+    """The HTML widget class of a page in ``lang``: :class:`ChineseHTML` on a Chinese page, ``ipywidgets.HTML``
+    on an English one or when no language is given."""
+    return ChineseHTML if lang is not None and lang != "en" else w.HTML
 
 
 class WholeNumberBox:

@@ -48,7 +48,7 @@ from ..crm.simulate import simulate
 from ..errors import ConfigError, SopcoachError
 from ..i18n import current_lang, page_lang, t
 from ..tables import render as render_table
-from ._common import ChineseHTML, download_link, esc, log_to_server, safe, trainer_page
+from ._common import download_link, esc, html_class, log_to_server, safe, trainer_page
 from .chunked_upload import ChunkedUpload
 
 DEMO = "__demo__"
@@ -271,7 +271,7 @@ class ReviewApp:
     def _html(self) -> Any:
         """An HTML widget of this page: on a Chinese page its text keeps full-width punctuation next to Chinese
         (clause titles and texts are written with half-width marks in the playbook)."""
-        return ChineseHTML() if self.lang != "en" else w.HTML()
+        return html_class(self.lang)()
 
     def tr(self, zh: str, en: str) -> str:
         return t(zh, en, self.lang)

@@ -12,10 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from jupyter_server.utils import url_path_join
-from tornado import web
-
-from .look import FONT_AWESOME_ROUTE, font_awesome_dir, use_sopcoach_template
+from .look import font_awesome_handlers, use_sopcoach_template
 
 
 def _jupyter_server_extension_points() -> list[dict[str, str]]:
@@ -35,7 +32,4 @@ def _load_jupyter_server_extension(serverapp: Any) -> None:
     # Voila's page would load MathJax from cdnjs to typeset rendered markdown; learner pages show no
     # TeX (lesson prose is rendered to HTML, sopcoach.lessons.notebook), so the preview typesets none
     web_app.settings["mathjax_url"] = ""
-    folder = font_awesome_dir()
-    if folder:
-        route = url_path_join(web_app.settings["base_url"], FONT_AWESOME_ROUTE + "(.*)")
-        web_app.add_handlers(".*$", [(route, web.StaticFileHandler, {"path": folder})])
+    web_app.add_handlers(".*$", font_awesome_handlers(web_app.settings["base_url"]))

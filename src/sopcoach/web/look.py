@@ -36,7 +36,7 @@ from ..i18n import current_lang
 from .launch import TEMPLATE
 from .serving import CachedVoilaExporter
 
-__all__ = ["FONT_AWESOME_ROUTE", "TEMPLATE", "TEMPLATE_ROOT", "LookExporter", "font_awesome_dir",
+__all__ = ["FONT_AWESOME_ROUTE", "TEMPLATE", "TEMPLATE_ROOT", "LookExporter", "font_awesome_dir", "font_awesome_handlers",
            "notebook_heading", "use_sopcoach_template"]
 
 #: A Jupyter data folder holding ``voila/templates/sopcoach/``, put first on ``JUPYTER_PATH``.
@@ -54,6 +54,17 @@ def font_awesome_dir() -> str | None:
     except PackageNotFoundError:
         return None
     return str(folder) if (Path(str(folder)) / "css" / "all.min.css").is_file() else None
+
+
+def font_awesome_handlers(base_url: str) -> list[tuple]:
+    """Return the tornado route serving Font Awesome at :data:`FONT_AWESOME_ROUTE` below ``base_url``
+    (empty when the ``fontawesome-free`` package is missing): the same for the learner server, the
+    trainer server and the Lab's preview, so no page asks a CDN."""
+    from jupyter_server.utils import url_path_join  # noqa: PLC0415 - with the servers only
+    from tornado import web  # noqa: PLC0415
+
+    folder = font_awesome_dir()
+    return [(url_path_join(base_url, FONT_AWESOME_ROUTE + "(.*)"), web.StaticFileHandler, {"path": folder})] if folder else []
 
 
 def notebook_heading(source: str) -> tuple[tuple[str, str], tuple[str, str]] | None:

@@ -70,7 +70,7 @@ from .launch import APP_NOTEBOOK, quiet_traitlets_notices
 from .identity import _TEMPLATES, SESSION_HOURS, LearnerIdentityProvider, PlainErrors, request_lang
 from .secret import load_secret
 from .verify import VerifyHandler
-from .look import FONT_AWESOME_ROUTE, font_awesome_dir, use_sopcoach_template
+from .look import font_awesome_handlers, use_sopcoach_template
 from .serving import ActivityRelay, LearnerKernelManager
 from .zygote import ZYGOTE_ENV
 
@@ -450,7 +450,6 @@ class LearnerServer(Voila):
         # Bindings older than any session belong to kernels of earlier runs.
         self.records.forget_old_pages(utcnow() - timedelta(hours=SESSION_HOURS))
         settings["sopcoach_pages"] = self.pages
-        self.font_awesome = font_awesome_dir()
         settings["xsrf_cookie_kwargs"] = {"samesite": "Lax", "path": self.base_url}
         return settings
 
@@ -475,8 +474,7 @@ class LearnerServer(Voila):
             (url_path_join(base, rf"/api/kernels/{_kernel_id_regex}"), OwnKernelHandler),
             (url_path_join(base, rf"/api/kernels/{_kernel_id_regex}/channels"), OwnKernelWebsocketHandler),
             (url_path_join(base, rf"/voila/api/shutdown/{_kernel_id_regex}"), OwnShutdownHandler),
-            *([(url_path_join(base, FONT_AWESOME_ROUTE + "(.*)"), web.StaticFileHandler,
-                 {"path": self.font_awesome})] if self.font_awesome else []),
+            *font_awesome_handlers(base),
             (url_path_join(base, r"/learn(/.*)?"), LearnerPageHandler, {
                 "notebook_path": APP_NOTEBOOK,
                 "template_paths": self.template_paths,

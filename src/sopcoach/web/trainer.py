@@ -26,7 +26,7 @@ from voila.tornado.treehandler import TornadoVoilaTreeHandler
 
 from ..i18n import LANGS, t
 from .launch import TRAINER_FOLDERS, quiet_traitlets_notices
-from .look import FONT_AWESOME_ROUTE, font_awesome_dir, notebook_heading, use_sopcoach_template
+from .look import font_awesome_handlers, notebook_heading, use_sopcoach_template
 
 _TEMPLATES = jinja2.Environment(loader=jinja2.FileSystemLoader(str(Path(__file__).with_name("templates"))),
                                 autoescape=True)
@@ -140,9 +140,7 @@ class TrainerServer(Voila):
         home = (self.server_url, TrainerHomeHandler, {"voila_configuration": self.voila_configuration})
         handlers = [(route, TrainerPageHandler if handler is TornadoVoilaHandler else handler, *rest)
                     for route, handler, *rest in handlers]
-        folder = font_awesome_dir()
-        fonts = [(url_path_join(self.server_url, FONT_AWESOME_ROUTE + "(.*)"), web.StaticFileHandler,
-                  {"path": folder})] if folder else []
+        fonts = font_awesome_handlers(self.server_url)
         return [home, *fonts, *handlers]
 
 
