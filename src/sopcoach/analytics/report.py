@@ -180,11 +180,12 @@ def rate_text(v: Any, lang: str | None = None) -> str:
 def unit_format(unit: str, lang: str | None, currency: str | None = None, signed: bool = False) -> Format:
     """Return the cell formatter of a unit of :data:`sopcoach.labels.UNITS` (blank for a missing value).
 
-    ``percent``: :func:`rate_text`; ``points``: percentage points (``+2.5 pts``); ``amount``: thousands
-    and the currency (``1,234 USD``); ``calendar_days``, ``working_days``: one decimal (the label names
-    the unit); ``hours``: two decimals. ``signed`` shows a + on increases (changes, differences).
+    ``percent``: :func:`rate_text`; ``points``: percentage points (``+2.5 pts``); ``amount``:
+    :func:`sopcoach.labels.money_text` (``1,234 元``); ``calendar_days``, ``working_days``, ``hours``:
+    :func:`sopcoach.labels.duration_number` (the label names the unit). ``signed`` shows a + on increases
+    (changes, differences).
     """
-    sign = "+" if signed else ""
+    from ..labels import money_text, duration_number  # noqa: PLC0415 - labels loads zoneinfo (see people_table)
 
     def fmt(v: Any) -> str:
         if v is None or v is pd.NA or (not isinstance(v, str) and pd.isna(v)):
@@ -195,11 +196,8 @@ def unit_format(unit: str, lang: str | None, currency: str | None = None, signed
         if unit == "points":
             return f"{x * 100:+.1f} " + t("个百分点", "pts", lang)
         if unit == "amount":
-            from ..labels import currency_word  # noqa: PLC0415 - labels loads zoneinfo (see people_table)
-            return f"{x:{sign},.0f} {currency_word(currency, lang)}".rstrip()
-        if unit == "hours":
-            return f"{x:{sign},.2f}"
-        return f"{x:{sign},.1f}"
+            return money_text(x, currency, lang, signed=signed)
+        return duration_number(x, unit, signed=signed)
     return fmt
 
 
@@ -257,8 +255,8 @@ def _fmt_value(v: float, unit: str, lang: str | None = None) -> str:
         return "—"
     if unit == "fraction":
         return rate_text(v, lang)
-    return f"{v:,.1f} " + {"calendar_days": t("自然日", "calendar days", lang),
-                           "working_days": t("工作日", "working days", lang)}.get(unit, "")
+    from ..labels import duration_text  # noqa: PLC0415 - labels loads zoneinfo (see people_table)
+    return duration_text(v, unit, lang)
 
 
 #: what a rate KPI counts, numerator then denominator, (zh-CN, en) with ``{n}`` and ``{d}``
