@@ -264,6 +264,38 @@ def test_data_quality_shows_date_formats_in_words_with_an_example(salesforce, pl
     assert "month/day/two-digit year, e.g. 03/07/25" in en_message and "%" not in en_message
 
 
+@pytest.mark.parametrize(("lang", "axes", "legend"), [
+    ("zh-CN", {"funnel": ("到达该阶段的商机数（→ 转化率 [95% 区间]）", "SOP 阶段"), "cycle": ("销售周期（自然日）", "赢单数"),
+               "trend": ("关闭月份（赢单与丢单）", "赢单率（95% 区间）"), "timeline": ("时间（北京时间）", "阶段")},
+     ["导出有记录", "导出未记录：由之后的阶段或赢单推断", "瓶颈阶段"]),
+    ("en", {"funnel": ("deals that reached the stage (→ conversion [95% interval])", "SOP stage"),
+            "cycle": ("sales cycle (calendar days)", "won deals"), "trend": ("month closed (won or lost)", "win rate (95% interval)"),
+            "timeline": ("time (Beijing time)", "stage")},
+     ["recorded in the export", "not recorded: inferred from a later stage or a win", "bottleneck"])])
+def test_every_review_chart_names_both_axes_and_keys_its_colours_in_the_pages_language(sim, playbook, figures, lang,
+                                                                                        axes, legend):
+    """The funnel, the cycle-time histogram, the trend and the case timeline name what each axis counts, in the
+    page's language; the funnel's key names each colour it uses (recorded, inferred, the bottleneck)."""
+    import matplotlib.pyplot as plt
+    data = read_export(sim.folder, "simulated", playbook=playbook)
+    rv = review(data, playbook, None, lang=lang)
+    cs = case_study(data, playbook, rv.compliance.findings["deal_id"].iloc[0], rv.compliance, lang=lang)
+    drawn = {"funnel": report.chart_funnel(rv), "cycle": report.chart_cycle(rv), "trend": report.chart_trend(rv),
+             "timeline": report.timeline_figure(cs, playbook, lang)}
+    for name, fig in drawn.items():
+        ax = fig.axes[0]
+        assert (ax.get_xlabel(), ax.get_ylabel()) == axes[name], name
+    assert not rv.funnel["observed"].all() and rv.bottleneck.stage  # the simulated export: both colours are used
+    assert [x.get_text() for x in drawn["funnel"].axes[0].get_legend().get_texts()] == legend
+    mean = drawn["cycle"].axes[0].get_legend().get_texts()[0].get_text()
+    assert mean.endswith(t("个自然日", " calendar days", lang)) and re.search(r"\d\.\d(个| )", mean)
+    drawn["may"] = report.chart_trend(review(data, playbook, "2025-05", lang=lang))  # the month reviewed, keyed
+    assert [x.get_text() for x in drawn["may"].axes[0].get_legend().get_texts()] == [
+        t("复盘月份 2025-05", "month reviewed (2025-05)", lang)]
+    for fig in drawn.values():
+        plt.close(fig)
+
+
 def test_money_reads_one_way_in_the_case_study_file_the_findings_the_timeline_and_the_pipeline(sim, playbook):
     """An amount on a Chinese page ends in 元 wherever the review shows it (the case study file, the quote
     findings, an event's amount, the pipeline figures), never the code CNY; in English it ends in CNY."""
