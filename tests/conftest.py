@@ -43,6 +43,16 @@ def clock() -> FakeClock:
     return FakeClock()
 
 
+@pytest.fixture
+def figures(monkeypatch):
+    """The review's and the trainer's charts hand over their matplotlib figure instead of its PNG bytes (the test
+    closes it)."""
+    import sopcoach.analytics.report as report
+    import sopcoach.certification.charts as charts
+    monkeypatch.setattr(report, "_figure_png", lambda fig: fig)
+    monkeypatch.setattr(charts, "_figure_png", lambda fig: fig)
+
+
 @pytest.fixture(scope="session")
 def playbook():
     from sopcoach.content.playbook import load_playbook

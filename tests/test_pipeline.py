@@ -263,11 +263,12 @@ def test_time_in_stage_reaches_the_json_the_text_and_the_report(salesforce, play
     assert first["deals"] == 5 and first["hours_median"] == pytest.approx(2 / 60)
     json.dumps(out, allow_nan=False)
     text = "\n".join(pipeline_lines(pr))
-    assert "Customer contact: 5 deals, median 0.0 working days, 0.0 calendar days (0.03 hours)" in text
+    assert "Customer contact: 5 deals, median 0.00 working days, 0.0 calendar days (0.0 hours)" in text
     page = render_html(review(salesforce, playbook, "2026-02", lang="en"), pipeline=pr)
     part = page[page.index("<h3>Time in stage</h3>"):page.index("<h3>Lost reasons</h3>")]
     assert "<th>median (working days)</th>" in part and "<th>median (hours)</th>" in part
-    assert "<td>Customer contact</td><td>5</td>" in part and "<td>0.03</td>" in part
+    # working days to a hundredth, calendar days and hours to a tenth, as the text and the XLSX show them
+    assert "<td>Customer contact</td><td>5</td><td>0.00</td><td>0.00</td><td>0.0</td><td>0.0</td><td>0.0</td>" in part
 
 
 def test_change_since_last_month_is_never_from_a_month_without_data(salesforce, playbook):

@@ -15,12 +15,15 @@ import pytest
 
 from sopcoach.analytics import report
 from sopcoach.analytics.case_study import case_study
+from sopcoach.analytics.compliance import check_compliance
+from sopcoach.analytics.downloads import case_study_html
 from sopcoach.analytics.pipeline import pipeline_lines, pipeline_report, shown_figures
 from sopcoach.analytics.report import kpi_cards, rate_text, render_html
 from sopcoach.analytics.review import review
 from sopcoach.crm.reading import read_export
 from sopcoach.crm.simulate import simulate
-from sopcoach.labels import COLUMNS
+from sopcoach.i18n import t
+from sopcoach.labels import COLUMNS, duration_text, money_text
 from sopcoach.ui.review_app import build
 from support import SHARED, copy_export_editing_deals
 
@@ -200,7 +203,7 @@ def test_pipeline_lines_in_chinese_use_full_width_punctuation(salesforce, playbo
     lines = pipeline_lines(pipeline_report(salesforce, playbook, "2026-02", "zh-CN"))
     text = "\n".join(lines)
     assert "赢单率：0.0%（赢单 0 / 赢单与丢单 1）" in text
-    assert "客户接触：5 个商机，中位数 0.0 个工作日" in text
+    assert "客户接触：5 个商机，中位数 0.00个工作日、0.0个自然日（0.0小时）" in text  # each duration at its unit's precision
     assert not re.search(r"[\u4e00-\u9fff][:;,(] ", text) and not re.search(r"[\u4e00-\u9fff]\(", text)
 
 
@@ -259,3 +262,78 @@ def test_data_quality_shows_date_formats_in_words_with_an_example(salesforce, pl
     en_message = en.set_index("check").at["date_formats", "message"] if "check" in en.columns \
         else en.at["date_formats", "message"]
     assert "month/day/two-digit year, e.g. 03/07/25" in en_message and "%" not in en_message
+
+
+@pytest.mark.parametrize(("lang", "axes", "legend"), [
+    ("zh-CN", {"funnel": ("到达该阶段的商机数（→ 转化率 [95% 区间]）", "SOP 阶段"), "cycle": ("销售周期（自然日）", "赢单数"),
+               "trend": ("关闭月份（赢单与丢单）", "赢单率（95% 区间）"), "timeline": ("时间（北京时间）", "阶段")},
+     ["导出有记录", "导出未记录：由之后的阶段或赢单推断", "瓶颈阶段"]),
+    ("en", {"funnel": ("deals that reached the stage (→ conversion [95% interval])", "SOP stage"),
+            "cycle": ("sales cycle (calendar days)", "won deals"), "trend": ("month closed (won or lost)", "win rate (95% interval)"),
+            "timeline": ("time (Beijing time)", "stage")},
+     ["recorded in the export", "not recorded: inferred from a later stage or a win", "bottleneck"])])
+def test_every_review_chart_names_both_axes_and_keys_its_colours_in_the_pages_language(sim, playbook, figures, lang,
+                                                                                        axes, legend):
+    """The funnel, the cycle-time histogram, the trend and the case timeline name what each axis counts, in the
+    page's language; the funnel's key names each colour it uses (recorded, inferred, the bottleneck)."""
+    import matplotlib.pyplot as plt
+    data = read_export(sim.folder, "simulated", playbook=playbook)
+    rv = review(data, playbook, None, lang=lang)
+    cs = case_study(data, playbook, rv.compliance.findings["deal_id"].iloc[0], rv.compliance, lang=lang)
+    drawn = {"funnel": report.chart_funnel(rv), "cycle": report.chart_cycle(rv), "trend": report.chart_trend(rv),
+             "timeline": report.timeline_figure(cs, playbook, lang)}
+    for name, fig in drawn.items():
+        ax = fig.axes[0]
+        assert (ax.get_xlabel(), ax.get_ylabel()) == axes[name], name
+    assert not rv.funnel["observed"].all() and rv.bottleneck.stage  # the simulated export: both colours are used
+    assert [x.get_text() for x in drawn["funnel"].axes[0].get_legend().get_texts()] == legend
+    mean = drawn["cycle"].axes[0].get_legend().get_texts()[0].get_text()
+    assert mean.endswith(t("个自然日", " calendar days", lang)) and re.search(r"\d\.\d(个| )", mean)
+    drawn["may"] = report.chart_trend(review(data, playbook, "2025-05", lang=lang))  # the month reviewed, keyed
+    assert [x.get_text() for x in drawn["may"].axes[0].get_legend().get_texts()] == [
+        t("复盘月份 2025-05", "month reviewed (2025-05)", lang)]
+    for fig in drawn.values():
+        plt.close(fig)
+
+
+def test_money_reads_one_way_in_the_case_study_file_the_findings_the_timeline_and_the_pipeline(sim, playbook):
+    """An amount on a Chinese page ends in 元 wherever the review shows it (the case study file, the quote
+    findings, an event's amount, the pipeline figures), never the code CNY; in English it ends in CNY."""
+    data = read_export(sim.folder, "simulated", playbook=playbook)
+    for lang, word, other in (("zh-CN", "元", "CNY"), ("en", "CNY", "元")):
+        comp = check_compliance(data, playbook, lang=lang)
+        quote = comp.findings[comp.findings["check"] == "authority"].iloc[0]
+        cs = case_study(data, playbook, quote["deal_id"], comp, lang=lang)
+        page = case_study_html(cs, playbook)
+        amount = money_text(cs.deal["amount"], "CNY", lang)
+        assert amount.endswith(f" {word}") and t(f"金额：{amount}", f"Amount: {amount}", lang) in page
+        assert other not in re.sub(r"<[^>]+>", "", page).replace("人民币元", "")  # a clause may name the currency
+        assert quote["actual"].startswith(money_text(quote["value"], "CNY", lang))
+        priced = cs.timeline.loc[cs.timeline["event_id"] == quote["event_id"], "what"].iloc[0]
+        assert priced.endswith(money_text(quote["value"], "CNY", lang))
+        figures = shown_figures(pipeline_report(data, playbook, "2025-05", lang))
+        money = [v for v in figures["value"] if re.search(r"\d,\d{3}", v)]
+        assert money and all(word in v and other not in v for v in money)
+
+
+def test_durations_read_at_their_units_precision_in_the_findings_and_the_case_study(sim, playbook):
+    """Hours to a tenth (26.4小时, never 26.37小时), working days to a hundredth, in the findings, the case
+    study's stages and its file, as the tables and the XLSX show them."""
+    data = read_export(sim.folder, "simulated", playbook=playbook)
+    comp = check_compliance(data, playbook, lang="zh-CN")
+    f = comp.findings
+    hours = f[f["unit"].isin(["elapsed_hours", "business_hours"])]
+    days = f[f["unit"] == "working_days"]
+    assert len(hours) and len(days)
+    for rows in (hours, days):
+        for r in rows.itertuples():
+            assert duration_text(r.value, r.unit, "zh-CN") in r.actual
+    assert not re.search(r"\d\.\d\d(个工作)?小时", " ".join(f["actual"]))
+    cs = case_study(data, playbook, hours["deal_id"].iloc[0], comp, lang="zh-CN")
+    timed = cs.sop[cs.sop["verdict"] == "met"]
+    assert len(timed) and all(a == duration_text(v, u, "zh-CN") for a, v, u in zip(timed["actual"], timed["value"],
+                                                                                    timed["unit"].fillna("")) if u)
+    page = case_study_html(cs, playbook)
+    assert not re.search(r"\d\.\d\d(个工作)?小时", page) and re.search(r"\d\.\d(个工作)?小时", page)
+    assert duration_text(26.3712, "elapsed_hours", "zh-CN") == "26.4小时"
+    assert duration_text(5.1649, "working_days", "en") == "5.16 working days"

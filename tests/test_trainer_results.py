@@ -151,3 +151,39 @@ def test_partial_credit_scores_rank_and_show(service, records, bank, blueprint, 
     assert rows[-1]["score"] != "30/30" and rows[-1]["score"].endswith("/30") and "." in rows[-1]["score"]
     row = person_table(records, blueprint.id, now=clock()).set_index("learner_id").loc["F"]
     assert row["best_percent"] == float(rows[-1]["percent"]) > float(rows[0]["percent"])
+
+
+def _overlap(a, b) -> bool:
+    return a.x0 < b.x1 and b.x0 < a.x1 and a.y0 < b.y1 and b.y0 < a.y1
+
+
+@pytest.mark.parametrize("lang", ["zh-CN", "en"])
+def test_results_charts_keep_their_labels_apart_and_name_their_axes(figures, lang):
+    """The score histogram keys its pass bar above the plot (never written over a bar); the pass-rate chart of two
+    years labels its months without two of them touching and names both axes."""
+    import matplotlib.pyplot as plt
+    from sopcoach.certification.charts import chart_pass_rate, chart_scores
+    percents = [55, 62, 70, 74, 78, 81, 84, 86, 87, 88, 88, 89, 89, 89, 91, 93, 95, 97]
+    fig = chart_scores(pd.DataFrame({"percent": percents}), 90.0, lang)
+    ax = fig.axes[0]
+    fig.canvas.draw()
+    assert not ax.texts  # nothing written on the plot itself
+    key = ax.get_legend()
+    assert [x.get_text() for x in key.get_texts()][-1] == ("及格线 90%" if lang == "zh-CN" else "pass bar 90%")
+    assert key.get_window_extent().y0 >= ax.get_window_extent().y1  # above the bars
+    assert (ax.get_xlabel(), ax.get_ylabel()) == (("得分率 %", "考试次数") if lang == "zh-CN" else ("score %", "attempts"))
+    plt.close(fig)
+    months = pd.date_range("2025-01-01", "2026-12-01", freq="MS", tz="UTC")
+    people = pd.DataFrame({"cohort": ["A", "A", "B", "B"],
+                           "last_attempt_at": [str(months[0]), str(months[3]), str(months[1]), ""],
+                           "first_passed_at": [str(months[2]), str(months[23]), str(months[12]), ""]})
+    fig = chart_pass_rate(people, "Asia/Shanghai", lang)
+    ax = fig.axes[0]
+    fig.canvas.draw()
+    ticks = [x for x in ax.get_xticklabels() if x.get_text()]
+    boxes = [x.get_window_extent() for x in ticks]
+    assert 1 < len(ticks) <= 12 and not any(_overlap(a, b) for a, b in zip(boxes, boxes[1:]))
+    assert not _overlap(ax.get_legend().get_window_extent(), ax.get_window_extent())  # beside the lines, not on them
+    assert (ax.get_xlabel(), ax.get_ylabel()) == (("月份（截至月末）", "已通过考试的人员 %") if lang == "zh-CN"
+                                                  else ("month (by its end)", "people who passed %"))
+    plt.close(fig)

@@ -260,6 +260,52 @@ def currency_word(code: str | None, lang: str | None = None) -> str:
     return t(zh, en, lang)
 
 
+def money_text(value: Any, currency: str | None, lang: str | None = None, *, signed: bool = False) -> str:
+    """Return an amount as the review writes money: thousands separators, whole units, the currency word
+    (:func:`currency_word`: ``元`` on a Chinese page); "" for a missing value. ``signed`` shows a + on increases.
+
+    The one money wording of the monthly review (its tables, KPI figures, findings, case study and downloads).
+
+    >>> money_text(251000, "CNY", "zh-CN"), money_text(251000.4, "CNY", "en"), money_text(-1500, "USD", "en", signed=True)
+    ('251,000 元', '251,000 CNY', '-1,500 USD')
+    """
+    if value is None or value is pd.NA or (not isinstance(value, str) and pd.isna(value)):
+        return ""
+    return f"{float(value):{'+' if signed else ''},.0f} {currency_word(currency, lang)}".rstrip()
+
+
+#: Decimals a duration is shown with, per unit (:data:`UNITS` and the SLAs' units): hours to a tenth (six
+#: minutes), working days to a hundredth (about five working minutes), calendar days to a tenth.
+DURATION_DECIMALS = {"hours": 1, "elapsed_hours": 1, "business_hours": 1, "working_days": 2, "calendar_days": 1}
+#: Duration unit -> (zh-CN, en) words written after the number.
+DURATION_WORDS = {"working_days": ("个工作日", "working days"), "calendar_days": ("个自然日", "calendar days"),
+                  "elapsed_hours": ("小时", "elapsed hours"), "business_hours": ("个工作小时", "business hours"),
+                  "hours": ("小时", "hours")}
+
+
+def duration_number(value: Any, unit: str, *, signed: bool = False) -> str:
+    """Return a duration's number at its unit's precision (:data:`DURATION_DECIMALS`; "" for a missing value),
+    for a cell whose label names the unit. ``signed`` shows a + on increases.
+
+    >>> duration_number(26.3712, "elapsed_hours"), duration_number(3.456, "working_days"), duration_number(2, "hours", signed=True)
+    ('26.4', '3.46', '+2.0')
+    """
+    if value is None or value is pd.NA or (not isinstance(value, str) and pd.isna(value)):
+        return ""
+    return f"{float(value):{'+' if signed else ''},.{DURATION_DECIMALS.get(unit, 1)}f}"
+
+
+def duration_text(value: Any, unit: str, lang: str | None = None, *, signed: bool = False) -> str:
+    """Return a duration with its unit in words (:data:`DURATION_WORDS`), at its unit's precision.
+
+    >>> duration_text(26.3712, "elapsed_hours", "zh-CN"), duration_text(5.1649, "working_days", "en")
+    ('26.4小时', '5.16 working days')
+    """
+    number = duration_number(value, unit, signed=signed)
+    zh, en = DURATION_WORDS.get(unit, (unit, unit.replace("_", " ")))
+    return number and t(f"{number}{zh}", f"{number} {en}", lang)
+
+
 def column_label(column: str, lang: str | None = None, timezone: str | None = None) -> str:
     """Return the label of ``column`` in ``lang``; a moment column names the time zone it is shown in.
 

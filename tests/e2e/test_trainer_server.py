@@ -322,9 +322,11 @@ def test_monthly_review_in_chromium(trainer: Trainer, page, artifacts) -> None:
     header = [c.value for c in sheet[3]]
     assert name.endswith("-by-owner.xlsx") and "赢单率" in header
     assert sheet.cell(row=4, column=header.index("赢单率") + 1).number_format == "0.0%"
+    assert sheet.cell(row=4, column=header.index("赢单金额") + 1).number_format == '#,##0 "元"'  # money as the page writes it
     _name, data = _download(page, "下载案例（HTML）")
     case_page = data.decode("utf-8")
     assert "对照SOP" in case_page and "seed:" not in case_page and "https://" not in case_page
+    assert re.search(r"金额：[\d,]+ 元", case_page) and "CNY" not in case_page  # the page's money wording
     page.screenshot(path=str(artifacts / "review_downloads.png"), full_page=True)
     assert "Traceback" not in page.content()
 

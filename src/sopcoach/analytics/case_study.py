@@ -20,9 +20,9 @@ from ..crm.reading import CrmData
 from ..content.businesstime import DurationUnit
 from ..errors import AnalysisError, CalendarRangeError
 from ..i18n import current_lang, t, zone_name
-from ..labels import VALUES, event_label
-from .compliance import (_TS, _ZH_UNITS, FOLLOW_UP_BREACHES, FOLLOW_UP_VERDICTS, STAGE_MILESTONES, Compliance, _fmt_local,
-                         MISSING_FIELDS, _num, check_compliance, milestones,
+from ..labels import DURATION_WORDS, VALUES, duration_text, event_label, money_text
+from .compliance import (_TS, FOLLOW_UP_BREACHES, FOLLOW_UP_VERDICTS, STAGE_MILESTONES, Compliance, _fmt_local,
+                         MISSING_FIELDS, check_compliance, milestones,
                          missing_field_words)
 from .stages import stage_entries
 
@@ -194,6 +194,7 @@ def case_study(data: CrmData, playbook: Any, deal_id: str, compliance: Complianc
     names = {s.id: s.name.get(lang) for s in playbook.stages}
     names.update({"won": t("赢单", "won", lang), "lost": t("丢单", "lost", lang)})
     dev = compliance.for_deal(deal_id).copy()
+    currency = data.mapping.spec.source.currency
 
     def clause_text(cid: str, part: str) -> str:
         try:
@@ -225,7 +226,7 @@ def case_study(data: CrmData, playbook: Any, deal_id: str, compliance: Complianc
         if isinstance(r.subject, str):
             parts.append(r.subject)
         if pd.notna(r.amount):
-            parts.append(f"{_num(r.amount)}")
+            parts.append(money_text(r.amount, currency, lang))
         return " ".join(parts)
 
     timeline = pd.DataFrame({
@@ -253,7 +254,7 @@ def case_study(data: CrmData, playbook: Any, deal_id: str, compliance: Complianc
                     events=ev)
     return CaseStudy(deal_id, deal, timeline, stages, dev.reset_index(drop=True),
                      discussion_prompts(deal, dev, stages, lang, checked=compliance.checked, sop=sop),
-                     compliance.checked, sop, tz, lang, data.mapping.spec.source.currency)
+                     compliance.checked, sop, tz, lang, currency)
 
 
 def sla_phases(playbook: Any) -> dict[str, str]:
@@ -447,10 +448,9 @@ def sop_table(playbook: Any, deal_id: str, deal: pd.Series, stages: pd.DataFrame
                 value = float("nan")
         except CalendarRangeError as exc:
             return {**out, "start": start, "end": end, "verdict": "not_checkable", "reason": str(exc)}
-        unit = _ZH_UNITS[d.unit.value] if lang != "en" else " " + d.unit.value.replace("_", " ")
         if end is not None:
             return {**out, "start": start, "due": due, "end": end, "value": value, "verdict": "met",
-                    "actual": f"{_num(value)}{unit}"}
+                    "actual": duration_text(value, d.unit.value, lang)}
         if as_of_ts is None or as_of_ts <= due:
             return {**out, "start": start, "due": due, "value": value, "verdict": "pending",
                     "actual": t("尚未记录，未到期", "not recorded yet, not due", lang)}
@@ -559,9 +559,9 @@ def discussion_prompts(deal: pd.Series, deviations: pd.DataFrame, stages: pd.Dat
     timed = sop.drop_duplicates("phase").dropna(subset=["working_days"]) if sop is not None and len(sop) else None
     if timed is not None and len(timed) > 1:
         slow = timed.loc[timed["working_days"].idxmax()]
-        out.append(t(f"「{slow['stage']}」阶段用了 {slow['working_days']:.1f} 个工作日，是本单最长的阶段：时间花在了哪里？",
-                     f"'{slow['stage']}' took {slow['working_days']:.1f} working days, the longest stage of this "
-                     "deal: where did the time go?", lang))
+        took = duration_text(slow["working_days"], "working_days", lang)
+        out.append(t(f"「{slow['stage']}」阶段用了 {took}，是本单最长的阶段：时间花在了哪里？",
+                     f"'{slow['stage']}' took {took}, the longest stage of this deal: where did the time go?", lang))
     out.append(t("基于这个案例，下个月的SOP或培训要改什么？", "What should change in the SOP or the training "
                  "next month because of this case?", lang))
     return out
@@ -648,7 +648,7 @@ def draft_question(cs: CaseStudy, index: int, playbook: Any, bank: Any = None, *
     out: dict[str, Any] = {"id": qid, "section": _section_of(bank, clause, section), "clauses": [clause]}
     if sla is not None:
         name = {lang: sla.name.get(lang) for lang in ("zh-CN", "en")}
-        unit = {"zh-CN": _ZH_UNITS[sla.duration.unit.value], "en": sla.duration.unit.value.replace("_", " ")}
+        unit = dict(zip(("zh-CN", "en"), DURATION_WORDS[sla.duration.unit.value]))
         happened = ({"zh-CN": f"，实际在 {end} 完成", "en": f"; it happened at {end}"} if end
                     else {"zh-CN": "，至导出时仍未记录", "en": "; by the time of the export it was not recorded"})
         out.update(type="numeric", answer_from=f"sla.{sla.id}.value", unit=unit, scenario={

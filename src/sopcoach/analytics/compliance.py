@@ -20,7 +20,7 @@ from ..crm.problems import ROW_KEYS, unparsed
 from ..crm.reading import CrmData
 from ..errors import CalendarRangeError
 from ..i18n import current_lang, t
-from ..labels import currency_word, event_label
+from ..labels import duration_text, event_label, money_text
 from .inputs import closed_gap, created_gap, stage_time_gap
 from .period import Period, parse_instant
 from .stages import _core, _naive, stage_entries
@@ -564,19 +564,10 @@ class _DueOracle:
         return late & ~unknown, unknown
 
 
-_ZH_UNITS = {"working_days": "个工作日", "calendar_days": "个自然日", "elapsed_hours": "小时",
-             "business_hours": "个工作小时"}
-
-
 def _fmt_local(ts: pd.Timestamp | None, tz: str) -> str:
     if ts is None or pd.isna(ts):
         return ""
     return ts.tz_convert(tz).strftime("%Y-%m-%d %H:%M")
-
-
-def _num(v: Decimal | float) -> str:
-    v = float(v)
-    return f"{v:,.0f}" if abs(v - round(v)) < 1e-9 else f"{v:,.2f}"
 
 
 def check_compliance(data: CrmData, playbook: Any, month: str | None = None,
@@ -761,12 +752,11 @@ def check_compliance(data: CrmData, playbook: Any, month: str | None = None,
                 value = float(cal.elapsed(r.start.to_pydatetime(), measured_to.to_pydatetime(), d.unit))
                 expected = t(f"{unit_label}内（{_fmt_local(due, tz)} 前）", f"within {unit_label} "
                              f"(by {_fmt_local(due, tz)})", lang)
-                zh_unit = _ZH_UNITS[d.unit.value]
-                en_unit = d.unit.value.replace("_", " ")
-                actual = (t(f"{_num(value)}{zh_unit}（{_fmt_local(end, tz)}）",
-                            f"{_num(value)} {en_unit} ({_fmt_local(end, tz)})", lang) if end is not None else
-                          t(f"截至 {_fmt_local(as_of, tz)} 未记录（已过 {_num(value)}{zh_unit}）",
-                            f"not recorded by {_fmt_local(as_of, tz)} ({_num(value)} {en_unit} elapsed)", lang))
+                took = duration_text(value, d.unit.value, lang)
+                actual = (t(f"{took}（{_fmt_local(end, tz)}）", f"{took} ({_fmt_local(end, tz)})", lang)
+                          if end is not None else
+                          t(f"截至 {_fmt_local(as_of, tz)} 未记录（已过 {took}）",
+                            f"not recorded by {_fmt_local(as_of, tz)} ({took} elapsed)", lang))
                 recs.append(dict(check=cid, rule=rule, deal_id=r.deal_id, owner=owner.get(r.deal_id),
                                  clause=sla.clause, source=_clause_source(playbook, sla.clause),
                                  expected=expected, actual=actual, limit=float(d.value), value=value,
@@ -1214,14 +1204,13 @@ def _authority(data: CrmData, playbook: Any, period: Period, lang: str, check_ro
             continue
         lim = limits[rl]
         who, need = _role_name(playbook, rl, lang), _role_name(playbook, chain[1].role, lang)
-        money = currency_word(playbook.sop.currency, lang)
+        most, quoted = (money_text(x, playbook.sop.currency, lang) for x in (lim.max_quote_amount or 0, amt))
         expected = t(
-            f"{who}报价上限 {_num(lim.max_quote_amount or 0)} {money}、折扣上限 "
-            f"{float(lim.max_discount or 0):.0%}；超出须由{need}审批",
-            f"a {who} may quote up to {_num(lim.max_quote_amount or 0)} {money} at up to "
+            f"{who}报价上限 {most}、折扣上限 {float(lim.max_discount or 0):.0%}；超出须由{need}审批",
+            f"a {who} may quote up to {most} at up to "
             f"{float(lim.max_discount or 0):.0%} off; above that, approval by the {need}", lang)
-        actual = t(f"{_num(amt)} {money}，折扣 {float(dsc):.0%}，无审批记录",
-                   f"{_num(amt)} {money} at {float(dsc):.0%} off, no approver recorded", lang)
+        actual = t(f"{quoted}，折扣 {float(dsc):.0%}，无审批记录",
+                   f"{quoted} at {float(dsc):.0%} off, no approver recorded", lang)
         recs.append(dict(check="authority", rule=rule, deal_id=r["deal_id"], owner=r["actor"], clause=lim.clause,
                          source=_clause_source(playbook, lim.clause), expected=expected, actual=actual,
                          limit=float(lim.max_quote_amount or 0), value=float(amt),

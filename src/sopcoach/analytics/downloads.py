@@ -20,7 +20,7 @@ import pandas as pd
 from markupsafe import Markup
 
 from ..i18n import t, zh_html, zone_name
-from ..labels import UNITS, VALUES, column_label, source_words
+from ..labels import DURATION_DECIMALS, UNITS, VALUES, column_label, currency_word, money_text, source_words
 from . import report
 
 if TYPE_CHECKING:
@@ -29,9 +29,10 @@ if TYPE_CHECKING:
 
 __all__ = ["XLSX_FORMATS", "DownloadTable", "case_study_html", "report_html", "review_tables", "table_xlsx"]
 
-#: XLSX number format of each unit of :data:`sopcoach.labels.UNITS` (amounts: :func:`_money_format`).
-XLSX_FORMATS = {"percent": "0.0%", "points": "+0.0%;-0.0%;0.0%", "calendar_days": "0.0", "working_days": "0.00",
-                "hours": "0.0"}
+#: XLSX number format of each unit of :data:`sopcoach.labels.UNITS` (amounts: :func:`_money_format`); durations
+#: with the decimals the page shows (:data:`sopcoach.labels.DURATION_DECIMALS`).
+XLSX_FORMATS = {"percent": "0.0%", "points": "+0.0%;-0.0%;0.0%",
+                **{u: "0." + "0" * DURATION_DECIMALS[u] for u in ("calendar_days", "working_days", "hours")}}
 
 #: Print rules added to the HTML pages: A4, charts within the page, no row split across pages.
 PRINT_CSS = ("@page{size:A4;margin:14mm}"
@@ -72,8 +73,7 @@ def case_study_html(cs: CaseStudy, playbook: Any) -> str:
         return Markup("<span class='v-{}'>{}</span>").format(str(key), words.get(key, ""))
 
     rows = report.Table.of(shown, index=False, headers=heads,
-                           formats={"working_days": lambda v: "" if pd.isna(v) else f"{float(v):.2f}",
-                                    "verdict": verdict})
+                           formats={"working_days": report.unit_format("working_days", lang), "verdict": verdict})
     chart = report._png(report.chart_timeline(cs, playbook, lang))
     events = report.Table.of(cs.timeline.set_index("local_time")[report.TIMELINE_SHOWN],
                              headers={"local_time": column_label("local_time", lang, cs.timezone),
@@ -87,7 +87,7 @@ def case_study_html(cs: CaseStudy, playbook: Any) -> str:
             "stage": stage, "crm_stage": crm_note(raw, lang)}
     info["outcome"] = {"won": tr("赢单", "won"), "lost": tr("丢单", "lost")}.get(str(d.get("outcome")), tr("进行中", "open"))
     amount = d.get("amount")
-    info["amount"] = "—" if amount is None or pd.isna(amount) else f"{float(amount):,.0f} {cs.currency or ''}".rstrip()
+    info["amount"] = money_text(amount, cs.currency, lang) or "—"
     page = report.TEMPLATES.get_template("case_study.html").render(
         t=tr, lang=lang, cs=cs, chart=chart, sop=rows, events=events,
         deal=info, sep=tr("：", ": "), missing=missing_data_note(sop, lang),
@@ -176,8 +176,11 @@ def _sources(df: pd.DataFrame, lang: str) -> pd.DataFrame:
     return df.assign(source=df["source"].map(functools.partial(source_words, lang=lang)))
 
 
-def _money_format(currency: str | None) -> str:
-    return f'#,##0.00 "{currency}"' if currency else "#,##0.00"
+def _money_format(currency: str | None, lang: str) -> str:
+    """The XLSX number format of an amount: whole units and the currency word, as the page writes money
+    (:func:`sopcoach.labels.money_text`); the cell keeps the exact amount."""
+    word = currency_word(currency, lang)
+    return f'#,##0 "{word}"' if word else "#,##0"
 
 
 def table_xlsx(df: pd.DataFrame, sheet: str, lang: str, *, timezone: str = "UTC", currency: str | None = None,
@@ -196,7 +199,7 @@ def table_xlsx(df: pd.DataFrame, sheet: str, lang: str, *, timezone: str = "UTC"
         Times (tz-aware) are written as local times of this zone, named in the header.
     currency : str, optional
         The export's currency (``CNY``): amount columns (unit ``amount`` in :data:`sopcoach.labels.UNITS`) get the number format
-        ``#,##0.00 "CNY"``.
+        ``#,##0 "元"`` (``#,##0 "CNY"`` in English: the page's money wording, :func:`sopcoach.labels.money_text`).
     title : str, optional
         A first row above the header (the table's title).
 
@@ -239,7 +242,7 @@ def table_xlsx(df: pd.DataFrame, sheet: str, lang: str, *, timezone: str = "UTC"
         units = row_units.get(c) or [UNITS.get(c)] * len(values)
         for i, (v, unit) in enumerate(zip(values, units), start=first + 1):
             cell = ws.cell(row=i, column=j, value=v)
-            fmt = (_money_format(currency) if unit == "amount" else XLSX_FORMATS.get(unit or "")) or date
+            fmt = (_money_format(currency, lang) if unit == "amount" else XLSX_FORMATS.get(unit or "")) or date
             if isinstance(v, str):
                 cell.data_type = "s"  # a text starting with "=" stays text
             elif fmt and v is not None:

@@ -24,6 +24,7 @@ from ..crm.problems import input_gap
 from ..crm.reading import CrmData
 from ..errors import AnalysisError
 from ..i18n import current_lang, t
+from ..labels import duration_text, money_text
 from ..content.businesstime import DurationUnit
 from ..errors import CalendarRangeError
 from .inputs import amount_gap, closed_gap, gap_of, mark, outcome_gap, stage_time_gap
@@ -318,8 +319,8 @@ def _figures(data: CrmData, playbook: Any, period: Period, lang: str) -> tuple[d
     days = int(pd.Period(period.month, freq="M").days_in_month)
     how = "" if vel_why else (
         f"{int(fig['open_deals']['value']):,} × {fig['win_rate']['value']:.1%} × "
-        f"{fig['average_deal_size']['value']:,.0f} {cur} ÷ {fig['average_sales_cycle']['value']:.1f} "
-        + t("个自然日", "calendar days", lang))
+        f"{money_text(fig['average_deal_size']['value'], cur, lang)} ÷ "
+        f"{duration_text(fig['average_sales_cycle']['value'], 'calendar_days', lang)}")
     put("sales_velocity_per_day", per_day, vel_why, "amount_per_day", how)
     put("sales_velocity_per_month", per_day * days, vel_why, "amount_per_month",
         "" if vel_why else t(f"每天 × {days} 天", f"per day × {days} days", lang))
@@ -472,11 +473,11 @@ def _show(value: float, unit: str, currency: str, lang: str, change: bool = Fals
     if unit == "fraction":
         return f"{value * 100:{sign}.1f} " + t("个百分点", "pts", lang) if change else f"{value:.1%}"
     if unit == "calendar_days":
-        return f"{value:{sign}.1f} " + t("个自然日", "calendar days", lang)
+        return duration_text(value, unit, lang, signed=change)
     if unit == "count":
         return f"{value:{sign},.0f}"
     per = {"amount_per_day": t("/天", "/day", lang), "amount_per_month": t("/月", "/month", lang)}.get(unit, "")
-    return f"{value:{sign},.0f} {currency}{per}".rstrip()
+    return money_text(value, currency, lang, signed=change) + per
 
 
 def pipeline_note(pr: PipelineReport) -> str:
@@ -537,8 +538,8 @@ def pipeline_lines(pr: PipelineReport) -> list[str]:
     out.append(f"  {t('各阶段未结商机', 'open deals by stage', lang)}{colon.rstrip()}")
     for _, r in pr.by_stage.iterrows():
         cells = [t("商机 ", "deals ", lang) + (f"{int(r['deals']):,}" if not pd.isna(r["deals"]) else "-"),
-                 t("金额 ", "amount ", lang) + (f"{r['amount']:,.0f} {cur}" if not pd.isna(r["amount"]) else "-"),
-                 t("加权 ", "weighted ", lang) + (f"{r['weighted']:,.0f} {cur}" if not pd.isna(r["weighted"]) else "-")]
+                 t("金额 ", "amount ", lang) + (money_text(r["amount"], cur, lang) or "-"),
+                 t("加权 ", "weighted ", lang) + (money_text(r["weighted"], cur, lang) or "-")]
         out.append(f"    {r['name']}{colon}" + t("，", ", ", lang).join(cells))
     if gap_of(pr.by_stage):
         out.append(t(f"    （{gap_of(pr.by_stage)}）", f"    ({gap_of(pr.by_stage)})", lang))
@@ -548,12 +549,12 @@ def pipeline_lines(pr: PipelineReport) -> list[str]:
         out.append(f"    {gap_of(pr.time_in_stage)}")
     else:
         for _, r in pr.time_in_stage[pr.time_in_stage["deals"] > 0].iterrows():
-            wd = "-" if pd.isna(r["working_days_median"]) else f"{r['working_days_median']:,.1f}"
-            out.append(f"    {r['name']}{colon}" + t(
-                f"{int(r['deals']):,} 个商机，中位数 {wd} 个工作日、{r['calendar_days_median']:,.1f} 个自然日"
-                f"（{r['hours_median']:,.2f} 小时），平均 {r['calendar_days_mean']:,.1f} 个自然日",
-                f"{int(r['deals']):,} deals, median {wd} working days, {r['calendar_days_median']:,.1f} calendar "
-                f"days ({r['hours_median']:,.2f} hours), mean {r['calendar_days_mean']:,.1f} calendar days", lang))
+            wd, cd, hours, mean = (duration_text(r[c], unit, lang) or "-" for c, unit in (
+                ("working_days_median", "working_days"), ("calendar_days_median", "calendar_days"),
+                ("hours_median", "hours"), ("calendar_days_mean", "calendar_days")))
+            out.append(f"    {r['name']}{colon}" + t(f"{int(r['deals']):,} 个商机，中位数 {wd}、{cd}（{hours}），平均 {mean}",
+                                                    f"{int(r['deals']):,} deals, median {wd}, {cd} ({hours}), mean {mean}",
+                                                    lang))
     if len(pr.reps):
         out.append(f"  {t('各销售', 'per rep', lang)}{colon.rstrip()}")
         days = t("个自然日", "calendar days", lang)
@@ -564,7 +565,7 @@ def pipeline_lines(pr: PipelineReport) -> list[str]:
             cy = f"{r['cycle_mean']:.1f}" if not pd.isna(r["cycle_mean"]) else "-"
             ct = t(f"（目标 {r['cycle_target']:.0f}）", f" (target {r['cycle_target']:.0f})", lang) \
                 if not pd.isna(r["cycle_target"]) else ""
-            am = f"{r['amount_won']:,.0f} {cur}" if not pd.isna(r["amount_won"]) else "-"
+            am = money_text(r["amount_won"], cur, lang) or "-"
             won = f"{int(r['won']):,}" if not pd.isna(r["won"]) else "-"
             lost = f"{int(r['lost']):,}" if not pd.isna(r["lost"]) else "-"
             out.append(f"    {rep}{colon}" + t(

@@ -35,7 +35,7 @@ if TYPE_CHECKING:  # for annotations only: the trainer pages use html_table with
 
 __all__ = ["KpiCard", "Table", "bottleneck_html", "cell_text", "chart_cycle", "chart_funnel", "chart_timeline",
            "chart_trend", "charts_with_data", "gap_html", "gap_of", "html_table", "kpi_cards", "kpi_cards_html", "missing_fields_html",
-           "populations_note", "problem_summary_html", "render_html", "timeline_figure", "trend_people"]
+           "month_ticks", "populations_note", "problem_summary_html", "render_html", "timeline_figure", "trend_people"]
 
 #: The templates of this module (package data, see ``pyproject.toml``); a text is escaped unless it is Markup.
 TEMPLATES = jinja2.Environment(
@@ -180,11 +180,12 @@ def rate_text(v: Any, lang: str | None = None) -> str:
 def unit_format(unit: str, lang: str | None, currency: str | None = None, signed: bool = False) -> Format:
     """Return the cell formatter of a unit of :data:`sopcoach.labels.UNITS` (blank for a missing value).
 
-    ``percent``: :func:`rate_text`; ``points``: percentage points (``+2.5 pts``); ``amount``: thousands
-    and the currency (``1,234 USD``); ``calendar_days``, ``working_days``: one decimal (the label names
-    the unit); ``hours``: two decimals. ``signed`` shows a + on increases (changes, differences).
+    ``percent``: :func:`rate_text`; ``points``: percentage points (``+2.5 pts``); ``amount``:
+    :func:`sopcoach.labels.money_text` (``1,234 元``); ``calendar_days``, ``working_days``, ``hours``:
+    :func:`sopcoach.labels.duration_number` (the label names the unit). ``signed`` shows a + on increases
+    (changes, differences).
     """
-    sign = "+" if signed else ""
+    from ..labels import money_text, duration_number  # noqa: PLC0415 - labels loads zoneinfo (see people_table)
 
     def fmt(v: Any) -> str:
         if v is None or v is pd.NA or (not isinstance(v, str) and pd.isna(v)):
@@ -195,11 +196,8 @@ def unit_format(unit: str, lang: str | None, currency: str | None = None, signed
         if unit == "points":
             return f"{x * 100:+.1f} " + t("个百分点", "pts", lang)
         if unit == "amount":
-            from ..labels import currency_word  # noqa: PLC0415 - labels loads zoneinfo (see people_table)
-            return f"{x:{sign},.0f} {currency_word(currency, lang)}".rstrip()
-        if unit == "hours":
-            return f"{x:{sign},.2f}"
-        return f"{x:{sign},.1f}"
+            return money_text(x, currency, lang, signed=signed)
+        return duration_number(x, unit, signed=signed)
     return fmt
 
 
@@ -257,8 +255,8 @@ def _fmt_value(v: float, unit: str, lang: str | None = None) -> str:
         return "—"
     if unit == "fraction":
         return rate_text(v, lang)
-    return f"{v:,.1f} " + {"calendar_days": t("自然日", "calendar days", lang),
-                           "working_days": t("工作日", "working days", lang)}.get(unit, "")
+    from ..labels import duration_text  # noqa: PLC0415 - labels loads zoneinfo (see people_table)
+    return duration_text(v, unit, lang)
 
 
 #: what a rate KPI counts, numerator then denominator, (zh-CN, en) with ``{n}`` and ``{d}``
@@ -436,8 +434,8 @@ def chart_funnel(rv: Review) -> bytes:
         _not_computable(ax, rv.lang)
         return _figure_png(fig)
     y = np.arange(len(f))[::-1]
-    colors = ["#c0392b" if s == rv.bottleneck.stage else ("#4a7bb7" if o else "#b8c7db")
-              for s, o in zip(f.index, f["observed"])]
+    recorded, guessed, weak = "#4a7bb7", "#b8c7db", "#c0392b"  # each colour is named in the legend
+    colors = [weak if s == rv.bottleneck.stage else (recorded if o else guessed) for s, o in zip(f.index, f["observed"])]
     ax.barh(y, f["reached"], color=colors)
     for yi, (reached, conv, lo, hi) in zip(y, f[["reached", "conversion", "ci_low", "ci_high"]].to_numpy()):
         label = f"{int(reached):,}"
@@ -446,8 +444,17 @@ def chart_funnel(rv: Review) -> bytes:
         ax.text(reached, yi, " " + label, va="center", fontsize=8)
     inferred = [not o and i < len(f) - 1 for i, o in enumerate(f["observed"])]
     ax.set_yticks(y, [f"{n} *" if i else str(n) for n, i in zip(f["name"], inferred)])
+    ax.set_ylabel(t("SOP 阶段", "SOP stage", rv.lang))
     ax.set_xlabel(t("到达该阶段的商机数（→ 转化率 [95% 区间]）", "deals that reached the stage (→ conversion [95% interval])",
                     rv.lang))
+    from matplotlib.patches import Patch  # noqa: PLC0415 - loaded already: _plt() imported matplotlib
+    kinds = [(recorded, t("导出有记录", "recorded in the export", rv.lang)),
+             (guessed, t("导出未记录：由之后的阶段或赢单推断", "not recorded: inferred from a later stage or a win",
+                        rv.lang)),
+             (weak, t("瓶颈阶段", "bottleneck", rv.lang))]
+    shown = [Patch(color=c, label=label) for c, label in kinds if c in colors]
+    if len(shown) > 1:  # one colour alone needs no key
+        ax.legend(handles=shown, fontsize=8, loc="lower right", frameon=False)
     if any(inferred):
         fig.text(0.01, -0.08, inferred_legend(f, rv.lang), fontsize=7, color="#555", wrap=True)
     ax.set_xlim(0, max(1, f["reached"].max()) * 1.6)
@@ -461,14 +468,18 @@ def chart_cycle(rv: Review) -> bytes:
     fig, ax = plt.subplots(figsize=(7, 2.8))
     c = rv.cycle_days
     if len(c):
+        from matplotlib.ticker import MaxNLocator  # noqa: PLC0415 - loaded already: _plt() imported matplotlib
+        from ..labels import duration_text  # noqa: PLC0415 - labels loads zoneinfo (see people_table)
+        mean, median = (duration_text(v, "calendar_days", rv.lang) for v in (c.mean(), c.median()))
         ax.hist(c, bins=min(40, max(5, len(c) // 10)), color="#4a7bb7")
-        ax.axvline(c.mean(), color="#c0392b", label=t(f"平均 {c.mean():.1f} 个自然日", f"mean {c.mean():.1f} calendar days", rv.lang))
-        ax.axvline(c.median(), color="#1b7f3b", linestyle="--",
-                   label=t(f"中位数 {c.median():.1f} 个自然日", f"median {c.median():.1f} calendar days", rv.lang))
-        ax.legend(fontsize=8)
+        ax.axvline(c.mean(), color="#c0392b", label=t(f"平均 {mean}", f"mean {mean}", rv.lang))
+        ax.axvline(c.median(), color="#1b7f3b", linestyle="--", label=t(f"中位数 {median}", f"median {median}", rv.lang))
+        ax.legend(fontsize=8, loc="lower left", bbox_to_anchor=(0, 1.02), ncol=2, frameon=False)  # above: never over a bar
+        ax.yaxis.set_major_locator(MaxNLocator(integer=True))  # counts of deals
     else:  # the sales-cycle KPI card says why
         _not_computable(ax, rv.lang)
     ax.set_xlabel(t("销售周期（自然日）", "sales cycle (calendar days)", rv.lang))
+    ax.set_ylabel(t("赢单数", "won deals", rv.lang))
     ax.spines[["top", "right"]].set_visible(False)
     return _figure_png(fig)
 
@@ -481,6 +492,13 @@ def month_positions(months: Iterable[str]) -> np.ndarray:
     """
     ordinal = np.array([int(m[:4]) * 12 + int(m[5:7]) - 1 for m in months], dtype=np.int64)
     return ordinal - ordinal.min() if len(ordinal) else ordinal
+
+
+def month_ticks(ax: Any, positions: Iterable[int], months: list[str], most: int = 12) -> None:
+    """Label a month axis with at most ``most`` of its ``YYYY-MM`` months (every n-th), slanted, so no two touch."""
+    at = list(positions)
+    every = max(1, -(-len(months) // most))
+    ax.set_xticks(at[::every], months[::every], rotation=45, ha="right", rotation_mode="anchor", fontsize=8)
 
 
 def chart_trend(rv: Review) -> bytes:
@@ -499,10 +517,12 @@ def chart_trend(rv: Review) -> bytes:
         line = pd.DataFrame(tr[["win_rate", "ci_low", "ci_high"]].to_numpy(), index=x).reindex(span)
         ax.plot(span, line[0], marker="o", color="#4a7bb7")
         ax.fill_between(span, line[1], line[2], color="#4a7bb7", alpha=0.15)
-        every = max(1, -(-len(tr) // 24))  # at most 24 month labels
-        ax.set_xticks(x[::every], list(tr.index)[::every], rotation=45, fontsize=7)
+        month_ticks(ax, x, list(tr.index))
         if rv.month in tr.index:
-            ax.axvline(x[list(tr.index).index(rv.month)], color="#c0392b", linestyle=":")
+            ax.axvline(x[list(tr.index).index(rv.month)], color="#c0392b", linestyle=":",
+                       label=t(f"复盘月份 {rv.month}", f"month reviewed ({rv.month})", rv.lang))
+            ax.legend(fontsize=8, loc="lower left", bbox_to_anchor=(0, 1.02), frameon=False)  # above the line
+    ax.set_xlabel(t("关闭月份（赢单与丢单）", "month closed (won or lost)", rv.lang))
     ax.set_ylim(0, 1)
     from matplotlib.ticker import PercentFormatter  # noqa: PLC0415 - loaded already: _plt() imported matplotlib
     ax.yaxis.set_major_formatter(PercentFormatter(1.0))
@@ -577,6 +597,8 @@ def timeline_figure(cs: CaseStudy, playbook: Any, lang: str | None = None) -> An
                   frameon=False)
     ax.set_yticks(range(len(names)), names)
     ax.set_ylim(-1, len(names))
+    ax.set_ylabel(t("阶段", "stage", lang))
+    ax.set_xlabel(t(f"时间（{zone_name(tz, 'zh-CN')}）", f"time ({zone_name(tz, 'en')})", lang))
     ax.spines[["top", "right"]].set_visible(False)
     fig.tight_layout()
     return fig

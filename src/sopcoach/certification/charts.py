@@ -17,7 +17,7 @@ from xml.sax.saxutils import escape
 import numpy as np
 import pandas as pd
 
-from ..analytics.report import _figure_png, _plt
+from ..analytics.report import _figure_png, _plt, month_ticks
 from ..i18n import t
 from .itemstats import FACILITY_BAND, WEAK_DISCRIMINATION, discrimination_word, verdict
 
@@ -41,13 +41,13 @@ def chart_scores(attempts: pd.DataFrame, pass_percent: float, lang: str | None =
         bins = np.arange(0, 105, 5)
         ax.hist([percents[~passed], percents[passed]], bins=bins, stacked=True, color=["#c0392b", "#1b7f3b"],
                 label=[t("未通过", "failed", lang), t("通过", "passed", lang)])
-        ax.legend(fontsize=8, loc="upper left")
     else:
         ax.text(0.5, 0.5, t("还没有评分的考试", "no scored attempt yet", lang), ha="center", transform=ax.transAxes)
     ax.yaxis.set_major_locator(MaxNLocator(integer=True))  # counts of attempts
-    ax.axvline(pass_percent, color="#23406b", linestyle="--")
-    ax.text(pass_percent, ax.get_ylim()[1] * 0.95, t(f"及格线 {pass_percent:g}% ", f"pass bar {pass_percent:g}% ", lang),
-            fontsize=8, va="top", ha="right", color="#23406b")
+    ax.axvline(pass_percent, color="#23406b", linestyle="--",
+               label=t(f"及格线 {pass_percent:g}%", f"pass bar {pass_percent:g}%", lang))
+    # the key above the plot, never over a bar or the line
+    ax.legend(fontsize=8, loc="lower left", bbox_to_anchor=(0, 1.02), ncol=3, frameon=False)
     ax.set_xlim(0, 100)
     ax.set_xlabel(t("得分率 %", "score %", lang))
     ax.set_ylabel(t("考试次数", "attempts", lang))
@@ -102,9 +102,12 @@ def chart_pass_rate(people: pd.DataFrame, timezone: str, lang: str | None = None
         x = np.arange(len(rates))
         for cohort in rates.columns:
             ax.plot(x, rates[cohort] * 100, marker="o", label=cohort or t("（无批次）", "(no cohort)", lang))
-        ax.set_xticks(x, rates.index, fontsize=8)
+        month_ticks(ax, x, list(rates.index))
         ax.set_ylim(0, 105)
-        ax.legend(fontsize=8, title=t("批次", "cohort", lang), title_fontsize=8)
+        # beside the plot: the lines rise to the top right and would run under a key inside it
+        ax.legend(fontsize=8, title=t("批次", "cohort", lang), title_fontsize=8, loc="upper left",
+                  bbox_to_anchor=(1.01, 1), frameon=False)
+        ax.set_xlabel(t("月份（截至月末）", "month (by its end)", lang))
     ax.set_ylabel(t("已通过考试的人员 %", "people who passed %", lang))
     ax.spines[["top", "right"]].set_visible(False)
     return _figure_png(fig)

@@ -535,7 +535,7 @@ class ReviewApp:
             return Markup(f"<span class='v-{html.escape(str(key))}'>{html.escape(words.get(key, ''))}</span>")
 
         return report.html_table(sop, cols, index=False, headers=heads,
-                                 formats={"working_days": lambda v: "" if pd.isna(v) else f"{float(v):.2f}",
+                                 formats={"working_days": report.unit_format("working_days", self.lang),
                                           "verdict": verdict})
 
     @safe
