@@ -375,7 +375,9 @@ def _read_csv_polars(data: bytes, delimiter: str) -> pd.DataFrame | None:
     lone = df[names[0]] if rest is None else df[names[0]].filter(rest)  # first cells of rows with no other value
     if len(lone) and (lone.is_null() | lone.str.contains(r"^[ \t]*$")).any():
         return None  # (a blank line, or a line of delimiters only, which pandas keeps)
-    table = df.to_arrow()
+    # polars' own string views, not copied into Arrow strings: the reader takes each column's distinct
+    # values (:meth:`_Ctx.factorized`), or the few id columns once as text (:meth:`_Ctx.text`)
+    table = df.to_arrow(compat_level=pl.CompatLevel.newest())
     frame = pd.DataFrame({n: pd.arrays.ArrowExtensionArray(table.column(i)) for i, n in enumerate(names)},
                          index=pd.RangeIndex(len(df)), copy=False)
     frame.attrs["blank_edges"] = True  # (text is stripped once per distinct value; an empty quoted cell is missing)
@@ -463,14 +465,16 @@ class _Ctx:
         if column not in self._codes and isinstance(self.raw[column].dtype, pd.ArrowDtype):
             import pyarrow as pa  # noqa: PLC0415 - with polars' frames only (see _read_csv_polars)
             import pyarrow.compute as pc  # noqa: PLC0415
-            cells = pa.array(self.raw[column].array)
-            if isinstance(cells, pa.ChunkedArray):
-                cells = cells.combine_chunks()
-            encoded = pc.dictionary_encode(cells, null_encoding="encode")  # a blank cell: a null in the dictionary
-            uniq = encoded.dictionary.to_numpy(zero_copy_only=False)
-            codes = encoded.indices.to_numpy(zero_copy_only=False).astype(np.intp)
+            # polars' string views, in chunks (it parses in parallel): encoded with one dictionary that
+            # grows in order of first appearance, the last chunk's holding every value (a blank cell: a null)
+            encoded = pc.dictionary_encode(pa.array(self.raw[column].array), null_encoding="encode")
+            parts = encoded.chunks if isinstance(encoded, pa.ChunkedArray) else [encoded]
+            dictionary = (parts[-1].dictionary if parts else pa.array([], pa.large_string())).cast(pa.large_string())
+            codes = (np.concatenate([p.indices.to_numpy(zero_copy_only=False) for p in parts]).astype(np.intp)
+                     if parts else np.zeros(0, dtype=np.intp))
+            uniq = dictionary.to_numpy(zero_copy_only=False)
             text = np.append(uniq, "")
-            for i in np.flatnonzero(_blank_ends(encoded.dictionary)).tolist():
+            for i in np.flatnonzero(_blank_ends(dictionary)).tolist():
                 text[i] = text[i].strip()
             # blanks (and empty quoted cells, blank too as pandas reads them) share the final value, ""
             blank = np.flatnonzero(pd.isna(uniq) | (uniq == ""))
@@ -498,13 +502,15 @@ class _Ctx:
             codes, uniq = self.factorized(column)
             return _take_text(uniq, codes, values.index)
         if isinstance(values.dtype, pd.ArrowDtype):  # (the ids of a polars frame; see _read_csv_polars)
-            import pyarrow as pa  # noqa: PLC0415
-            edges = _blank_ends(pa.array(values.array))
-            values = values.astype(TEXT)
-            if edges.any():
-                rows = np.flatnonzero(edges)
-                values.iloc[rows] = values.iloc[rows].str.strip()
-            return values.where(values != "")
+            cells = _arrow_text(values)
+            import pyarrow.compute as pc  # noqa: PLC0415
+            texts = cells.to_numpy(zero_copy_only=False)  # Python strings (None: a blank cell)
+            blank = np.array(pc.equal(cells, "").fill_null(True), dtype=bool)
+            for i in np.flatnonzero(_blank_ends(cells)).tolist():
+                texts[i] = texts[i].strip()
+                blank[i] = texts[i] == ""
+            texts[blank] = None
+            return pd.Series(pd.array(texts, dtype=TEXT), index=values.index, copy=False)
         values = values.astype(TEXT)  # blanks are already missing (read with na_values=[""])
         if not self.strip:
             return values
@@ -522,6 +528,23 @@ def _blank_ends(texts: Any) -> np.ndarray:
     import pyarrow.compute as pc  # noqa: PLC0415
     found = pc.match_substring_regex(texts, _BLANK_END)
     return found.fill_null(False).to_numpy(zero_copy_only=False)
+
+
+def _arrow_text(values: pd.Series) -> Any:
+    """The cells of an Arrow-backed column as one pyarrow ``large_string`` array (polars' string views
+    are copied once: pyarrow's string kernels, such as its regular expressions, need Arrow strings)."""
+    import pyarrow as pa  # noqa: PLC0415 - with polars' frames only (see _read_csv_polars)
+    cells = pa.array(values.array)
+    if isinstance(cells, pa.ChunkedArray):
+        cells = cells.combine_chunks() if cells.num_chunks else pa.array([], cells.type)
+    return cells.cast(pa.large_string())
+
+
+def _raw_cells(values: pd.Series, rows: np.ndarray) -> pd.Series:
+    """The cells of a raw column at ``rows`` (positions), as read (an Arrow column's as Python objects)."""
+    if isinstance(values.dtype, pd.ArrowDtype):  # (polars' string views have no per-row take in pandas)
+        return pd.Series(_arrow_text(values).take(rows).to_numpy(zero_copy_only=False), dtype=object)
+    return values.iloc[rows]
 
 
 def _take_text(uniq: np.ndarray, codes: np.ndarray, index: pd.Index) -> pd.Series:
@@ -1264,7 +1287,7 @@ def _table_frame(raw: pd.DataFrame, table: TableSpec, ctx: _Ctx) -> tuple[pd.Dat
             column = _resolve(spec, ctx.header) or ""
             if column in raw and blank.any():  # a value that failed to parse has its own problem: only an empty cell is missing
                 rows = np.flatnonzero(blank)
-                cell = raw[column].iloc[rows]
+                cell = _raw_cells(raw[column], rows)
                 blank[rows] = (cell.isna() | (cell.map(_cell_text).str.strip() == "")).to_numpy(dtype=bool)
             if blank.any():
                 rows = np.flatnonzero(blank)
