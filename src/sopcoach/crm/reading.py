@@ -933,6 +933,18 @@ def _convert(df: pd.DataFrame, name: str, kind: str, spec: FieldSpec, ctx: _Ctx,
     return _take_text(uniq, codes, df.index)
 
 
+def positions_in(index: pd.Index, values: Any) -> np.ndarray:
+    """Return, per value, its position in ``index`` (-1: not in it), as ``index.get_indexer(values)`` does.
+
+    ``values`` (a sequence of texts, missing values allowed) are factorized and only their distinct
+    values looked up: for many rows with few distinct values (the deal ids of events, stage names)
+    that is several times faster than a lookup per row. Returns an intp array of ``len(values)``.
+    """
+    codes, uniq = pd.factorize(np.asarray(values, dtype=object))  # a missing value gets code -1 ...
+    found = index.get_indexer(pd.Index(np.append(uniq, np.nan), dtype=index.dtype))  # ... the final lookup
+    return found.astype(np.intp)[codes]
+
+
 # ------------------------------------------------------------------------------ the export
 
 
@@ -981,7 +993,7 @@ class CrmData:
     def event_deal_pos(self) -> np.ndarray:
         """Return, per event, the row of its deal in :meth:`unique_deals` (-1: none or unknown)."""
         if "event_deal_pos" not in self._cache:
-            self._cache["event_deal_pos"] = self.deal_index().get_indexer(self.events["deal_id"]).astype(np.intp)
+            self._cache["event_deal_pos"] = positions_in(self.deal_index(), self.events["deal_id"])
         return self._cache["event_deal_pos"]
 
     def has(self, table_field: str) -> bool:
