@@ -560,9 +560,13 @@ def _take_text(uniq: np.ndarray, codes: np.ndarray, index: pd.Index) -> pd.Serie
     return pd.Series(text_u.take(codes), index=index, copy=False)
 
 
-def _map_values(values: pd.Series, mapping: dict[str, str], keep: bool = False) -> pd.Series:
-    """Map text through ``mapping`` once per distinct value; unmapped become missing (or kept)."""
-    codes, uniq = pd.factorize(values.to_numpy(dtype=object))
+def _map_values(values: pd.Series, mapping: dict[str, str], keep: bool = False,
+                coded: tuple[np.ndarray, np.ndarray] | None = None) -> pd.Series:
+    """Map text through ``mapping`` once per distinct value; unmapped become missing (or kept).
+
+    ``coded``: ``pd.factorize`` of the values, when the caller has it already.
+    """
+    codes, uniq = coded if coded is not None else pd.factorize(values.to_numpy(dtype=object))
     mapped = np.array([mapping.get(u, u if keep else None) for u in uniq] + [None], dtype=object)
     return _take_text(mapped, codes, values.index)  # code -1 (missing) takes the final None
 
@@ -1248,9 +1252,10 @@ def read_export(paths: Sequence[Any] | Any, source: str | Path | Mapping | None 
             if table.kind == "events":
                 canon["duplicate_of"] = _duplicates(ctx, table, canon)
                 if "stage" in canon:
-                    _stage_problems(canon["stage"], table, ctx, blank_ok=True)
+                    coded = pd.factorize(canon["stage"].to_numpy(dtype=object))  # (once for both)
+                    _stage_problems(canon["stage"], table, ctx, blank_ok=True, coded=coded)
                     canon["stage_raw"] = canon["stage"]
-                    canon["stage"] = _map_values(canon["stage_raw"], mapping.spec.stages)
+                    canon["stage"] = _map_values(canon["stage_raw"], mapping.spec.stages, coded=coded)
             if table.kind == "deals":
                 _deal_problems(canon, table, ctx)
                 extra = _deal_date_events(raw, table, canon, ctx)
@@ -1307,20 +1312,22 @@ def _table_frame(raw: pd.DataFrame, table: TableSpec, ctx: _Ctx) -> tuple[pd.Dat
     return frame, missing
 
 
-def _stage_problems(stage: pd.Series, table: TableSpec, ctx: _Ctx, blank_ok: bool) -> None:
+def _stage_problems(stage: pd.Series, table: TableSpec, ctx: _Ctx, blank_ok: bool,
+                    coded: tuple[np.ndarray, np.ndarray] | None = None) -> None:
     """Report each stage name the mapping does not map (and, unless ``blank_ok``, each blank stage) as a row problem.
 
     Stage names are matched exactly, as the CRM writes them (``won`` is not ``Won``): a name that
     differs from a mapped one only in case is refused too, the message saying so, since a CRM
     that writes both may mean two different stages. The fix is to add the name to the mapping's
-    ``stages:`` (with its playbook stage id, ``won`` or ``lost``).
+    ``stages:`` (with its playbook stage id, ``won`` or ``lost``). ``coded``: ``pd.factorize`` of
+    the stage names, when the caller has it already.
     """
     column = _resolve(table.fields["stage"], ctx.header) or ""
     stages = ctx.mapping.spec.stages
     folded: dict[str, list[str]] = {}
     for name in stages:
         folded.setdefault(name.casefold(), []).append(name)
-    codes, uniq = pd.factorize(stage.to_numpy(dtype=object))
+    codes, uniq = coded if coded is not None else pd.factorize(stage.to_numpy(dtype=object))
     where = Path(str(ctx.mapping.path)).name
     messages: list[str | None] = []
     for v in uniq:
