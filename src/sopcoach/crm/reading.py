@@ -523,11 +523,33 @@ _BLANK_END = ("^[{0}]|[{0}]$".format(r"\t-\r\x1c- \x{85}\x{a0}\x{1680}\x{2000}-\
                                        r"\x{205f}\x{3000}"))
 
 
+#: per byte, whether it can start (or end) the UTF-8 bytes of a blank of :data:`_BLANK_END`
+_BLANK_FIRST_BYTE, _BLANK_LAST_BYTE = np.zeros(256, dtype=bool), np.zeros(256, dtype=bool)
+for _blank in (chr(c).encode("utf-8") for c in range(0x3001) if chr(c).isspace()):  # (none above U+3000)
+    _BLANK_FIRST_BYTE[_blank[0]], _BLANK_LAST_BYTE[_blank[-1]] = True, True
+
+
 def _blank_ends(texts: Any) -> np.ndarray:
-    """Mask of the texts (a pyarrow string array) that start or end with a blank (Python's str.isspace)."""
+    """Mask of the texts (a pyarrow ``large_string`` array) that start or end with a blank (Python's str.isspace).
+
+    Only the texts whose first or last byte can belong to a blank are matched with :data:`_BLANK_END`
+    (ids and most texts have none: their bytes are looked at, not matched).
+    """
     import pyarrow.compute as pc  # noqa: PLC0415
-    found = pc.match_substring_regex(texts, _BLANK_END)
-    return found.fill_null(False).to_numpy(zero_copy_only=False)
+    n = len(texts)
+    offsets = np.frombuffer(texts.buffers()[1], dtype=np.int64)[texts.offset:texts.offset + n + 1]
+    data = texts.buffers()[2]
+    body = np.frombuffer(data, dtype=np.uint8) if data is not None else np.zeros(0, dtype=np.uint8)
+    found = np.zeros(n, dtype=bool)
+    if not len(body):
+        return found
+    start, end = offsets[:-1], offsets[1:]
+    last = np.maximum(end - 1, 0)  # (an empty text's bytes do not count)
+    maybe = np.flatnonzero((end > start) & (_BLANK_FIRST_BYTE[body[np.minimum(start, last)]] | _BLANK_LAST_BYTE[body[last]]))
+    if len(maybe):
+        found[maybe] = pc.match_substring_regex(texts.take(maybe), _BLANK_END).fill_null(False).to_numpy(
+            zero_copy_only=False)
+    return found
 
 
 def _arrow_text(values: pd.Series) -> Any:
