@@ -470,17 +470,17 @@ class _Ctx:
             encoded = pc.dictionary_encode(pa.array(self.raw[column].array), null_encoding="encode")
             parts = encoded.chunks if isinstance(encoded, pa.ChunkedArray) else [encoded]
             dictionary = (parts[-1].dictionary if parts else pa.array([], pa.large_string())).cast(pa.large_string())
-            codes = (np.concatenate([p.indices.to_numpy(zero_copy_only=False) for p in parts]).astype(np.intp)
-                     if parts else np.zeros(0, dtype=np.intp))
             uniq = dictionary.to_numpy(zero_copy_only=False)
             text = np.append(uniq, "")
             for i in np.flatnonzero(_blank_ends(dictionary)).tolist():
                 text[i] = text[i].strip()
             # blanks (and empty quoted cells, blank too as pandas reads them) share the final value, ""
             blank = np.flatnonzero(pd.isna(uniq) | (uniq == ""))
-            for i in blank.tolist():
-                codes[codes == i] = len(uniq)
-                text[i] = ""
+            text[blank] = ""
+            code_of = np.arange(len(text), dtype=np.intp)  # a dictionary index's code (intp, for numpy's takes)
+            code_of[blank] = len(uniq)
+            codes = (code_of[np.concatenate([p.indices.to_numpy(zero_copy_only=False) for p in parts])] if parts
+                     else np.zeros(0, dtype=np.intp))
             self._codes[column] = (codes, text)
         if column not in self._codes:
             values = self.raw[column]
