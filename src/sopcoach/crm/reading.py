@@ -1037,8 +1037,8 @@ class CrmData:
     def as_of(self) -> pd.Timestamp | None:
         """The latest timestamp in the export (UTC): the moment the export describes."""
         parts = [self.deals["created"], self.deals["closed"], self.events["timestamp"]]
-        stamps = pd.concat([p for p in parts if len(p)]).dropna() if any(len(p) for p in parts) else pd.Series([], dtype=_TS)
-        return None if stamps.empty else stamps.max()
+        latest = [m for m in (p.max() for p in parts if len(p)) if not pd.isna(m)]  # (each part's, not one concatenation)
+        return max(latest) if latest else None
 
 
 def _match_files(items: Sequence[Any], mapping: Mapping) -> dict[str, list[Any]]:
