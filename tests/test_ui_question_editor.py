@@ -93,7 +93,9 @@ def test_a_new_question_is_added_edited_and_saved(app, content, tmp_path):
     app.new_id.value = "pr-auth-new"
     app.new_type.value = "true_false"
     app.new_section.value = "authority"
-    app.new_clauses.value = "quote-limits"
+    title = next(c.title.get("en") for c in load_playbook(content / "playbook").clauses if c.id == "quote-limits")
+    assert title in app.new_clauses.allowed_tags and "quote-limits" not in app.new_clauses.allowed_tags
+    app.new_clauses.value = [title]  # picked by title; the file keeps the id
     app.add_button.click()
     assert app.qid == "pr-auth-new" and "Added pr-auth-new" in app.status.value
     app.controls["text.zh-CN"].value = "销售代表报价超出金额上限时须经销售主管审批。"
@@ -227,3 +229,17 @@ def test_sections_are_offered_by_their_titles(content, tmp_path):
     app.pool.value = "practice"
     labels = dict((v, k) for k, v in app.new_section.options)
     assert labels["authority"].startswith("3. ") and labels["authority"].endswith("（authority）")
+
+
+def test_clauses_are_picked_by_title_and_saved_as_ids(app, content, tmp_path):
+    """The clause field shows the question's clauses by title, offers the playbook's titles, and writes ids."""
+    titles = {c.id: c.title.get("en") for c in load_playbook(content / "playbook").clauses}
+    _pick(app, "bank", "cm-b-cadence")
+    field = app.controls["clauses"]
+    before = QuestionEdit(content, tmp_path / "other").question("bank", "cm-b-cadence")["clauses"]
+    assert field.value == [titles[c] for c in before]
+    assert set(field.allowed_tags) == set(titles.values())
+    field.value = [*field.value, titles["crm-tracking"]]
+    app.on_review()
+    app.on_save()
+    assert QuestionEdit(content, tmp_path / "again").question("bank", "cm-b-cadence")["clauses"] == [*before, "crm-tracking"]

@@ -22,10 +22,13 @@ import io
 from collections.abc import Mapping
 from typing import Any, TypeVar
 
-__all__ = ["FORMULA_PREFIXES", "safe_cell", "safe_frame", "safe_row", "xlsx_bytes"]
+__all__ = ["FORMULA_PREFIXES", "XLSX_MIME", "safe_cell", "safe_frame", "safe_row", "xlsx_bytes"]
 
 #: The first characters that make a spreadsheet read a text cell as a formula (OWASP).
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+
+#: The MIME type of an XLSX file (what a download of one is labelled).
+XLSX_MIME = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 F = TypeVar("F")
 

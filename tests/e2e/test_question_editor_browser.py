@@ -89,3 +89,14 @@ def test_trainer_rewrites_a_stem_sees_the_preview_and_saves(trainer_server, cont
     page.screenshot(path=str(artifacts / "4-restored.png"), full_page=True)
     assert name.read_text(encoding="utf-8") == shipped
     assert [b.kind for b in history(home, STORE)] == ["restore", "save"]  # the restore can be undone
+
+    # clauses are picked by title (typing offers the playbook's titles); the review names the change
+    clauses = page.locator(".sopcoach-q-clauses")
+    assert "B类与C类客户的最低跟进频率" in clauses.inner_text() and "follow-up-cadence" not in clauses.inner_text()
+    clauses.click()  # (the tag input takes the keyboard when its box is clicked)
+    page.keyboard.type("建立数据追踪机制")
+    page.keyboard.press("Enter")
+    clauses.get_by_text("建立数据追踪机制").wait_for(timeout=TIMEOUT)
+    page.locator(".sopcoach-q-review").click()
+    page.locator(".sopcoach-q-results").get_by_text("考试题 cm-b-cadence [修改] 依据条款").wait_for(timeout=TIMEOUT)
+    page.screenshot(path=str(artifacts / "5-clause-picked-by-title.png"), full_page=True)

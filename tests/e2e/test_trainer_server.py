@@ -312,32 +312,27 @@ def test_monthly_review_in_chromium(trainer: Trainer, page, artifacts) -> None:
     page.screenshot(path=str(artifacts / "review_case.png"), full_page=True)
 
     # take it to the meeting: the HTML report and one table as XLSX, downloaded through the page
-    name, data = _make_and_download(page, app, "生成 HTML 报告", ".html")
+    name, data = _download(page, "下载 HTML 报告")
     report_page = data.decode("utf-8")
     assert name.endswith(".html") and "data:image/png;base64," in report_page
     assert "http://" not in report_page and "https://" not in report_page
     app.locator("select").filter(has=page.locator("option", has_text="按销售")).select_option(label="按销售")
-    name, data = _make_and_download(page, app, "生成 Excel (XLSX)", ".xlsx")
+    name, data = _download(page, "下载 Excel (XLSX)")
     sheet = openpyxl.load_workbook(io.BytesIO(data)).active
     header = [c.value for c in sheet[3]]
     assert name.endswith("-by-owner.xlsx") and "赢单率" in header
     assert sheet.cell(row=4, column=header.index("赢单率") + 1).number_format == "0.0%"
-    _name, data = _make_and_download(page, app, "下载案例（HTML）", "sopcoach-case-")
+    _name, data = _download(page, "下载案例（HTML）")
     case_page = data.decode("utf-8")
     assert "对照SOP" in case_page and "seed:" not in case_page and "https://" not in case_page
     page.screenshot(path=str(artifacts / "review_downloads.png"), full_page=True)
     assert "Traceback" not in page.content()
 
 
-def _make_and_download(page, app, button: str, link_text: str) -> tuple[str, bytes]:
-    """Click the page's ``button``, wait for its download link (text containing ``link_text``), download it;
-    return the file's suggested name and bytes."""
-    from playwright.sync_api import expect
-    page.get_by_role("button", name=button).click()
-    link = app.locator("a.download", has_text=link_text)
-    expect(link).to_be_visible(timeout=120_000)
-    with page.expect_download() as dl:
-        link.click()
+def _download(page, button: str) -> tuple[str, bytes]:
+    """Click the page's download ``button`` once; return the file's suggested name and bytes (one click, no link)."""
+    with page.expect_download(timeout=120_000) as dl:
+        page.get_by_role("button", name=button).click()
     return dl.value.suggested_filename, Path(dl.value.path()).read_bytes()
 
 

@@ -42,6 +42,8 @@ ipywidgets. It works like :class:`sopcoach.authoring.playbook_edit.PlaybookEdit`
 """
 from __future__ import annotations
 
+from collections import Counter
+
 import json
 
 import difflib
@@ -386,6 +388,13 @@ class QuestionEdit(EditSession):
     def clause_ids(self) -> list[str]:
         """Return the playbook's clause ids in file order."""
         return [c.id for c in self.playbook.clauses] if self.playbook else []
+
+    def clause_labels(self, lang: str) -> dict[str, str]:
+        """Return ``{clause id: title in lang}`` in file order, each label unique (a title two clauses share
+        gets the id after it), so a trainer picks clauses by title and the file keeps ids."""
+        titles = [(c.id, c.title.get(lang)) for c in self.playbook.clauses] if self.playbook else []
+        seen = Counter(title for _, title in titles)
+        return {cid: title if seen[title] == 1 else f"{title} [{cid}]" for cid, title in titles}
 
     def texts(self) -> dict[str, str]:
         """Return ``{name: text}`` of every file as it would be saved now (names relative to ``quizzes/``)."""

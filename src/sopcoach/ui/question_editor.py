@@ -32,13 +32,14 @@ Every handler is wrapped with :func:`sopcoach.ui._common.safe`; value handlers a
 """
 from __future__ import annotations
 
+import functools
 import os
 import random
 import re
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import ipywidgets as w
 
@@ -81,9 +82,9 @@ def _show(value: Any) -> str:
     return "" if value is None else str(value)
 
 
-def skeleton(qid: str, qtype: str, section: str, clauses: str) -> dict:
+def skeleton(qid: str, qtype: str, section: str, clauses: str | Sequence[str]) -> dict:
     """Return a new question of ``qtype`` with placeholder texts and options (valid, to overwrite)."""
-    data: dict[str, Any] = {"id": qid, "type": qtype, "section": section, "clauses": clauses,
+    data: dict[str, Any] = {"id": qid, "type": qtype, "section": section, "clauses": list(clauses) if not isinstance(clauses, str) else clauses,
                             "text": {"zh-CN": "(新题目:请填写题干)", "en": "(New question: write the stem)"}}
 
     def opt(oid: str, correct: bool = False) -> dict:
@@ -145,8 +146,7 @@ class QuestionEditorApp:
         self.new_id = self._classed(w.Text(placeholder="id", layout=w.Layout(width="200px")), "sopcoach-q-new-id")
         self.new_type = w.Dropdown(options=[(self.tr(*TYPE_NAMES[x]), x) for x in EXAM_TYPES], layout=w.Layout(width="140px"))
         self.new_section = w.Dropdown(layout=w.Layout(width="200px"))
-        self.new_clauses = w.Text(placeholder=self.tr("条款 id，逗号分隔", "clause ids, comma separated"),
-                                  layout=w.Layout(width="260px"))
+        self.new_clauses = self._clause_tags([], self.tr("条款（输入标题）", "clauses (type a title)"))
         self.add_button = self._classed(w.Button(description=self.tr("新增题目", "Add question"), icon="plus"),
                                         "sopcoach-q-add")
         self.add_button.on_click(self.on_add)
@@ -210,6 +210,22 @@ class QuestionEditorApp:
         """The id of the question shown (``None`` when the pool is empty)."""
         return self.picker.value
 
+    @functools.cached_property
+    def _clause_labels(self) -> dict[str, str]:
+        return self.ed.clause_labels(self.lang)
+
+    def _clause_tags(self, ids: list[str], placeholder: str, width: str = "auto") -> w.TagsInput:
+        """Clauses picked by title (typing offers the playbook's titles); an id the playbook lacks shows as it is."""
+        labels = self._clause_labels
+        return w.TagsInput(value=[labels.get(c, c) for c in ids], placeholder=placeholder, allow_duplicates=False,
+                           allowed_tags=[*labels.values(), *(c for c in ids if c not in labels)],
+                           layout=w.Layout(width=width, min_width="240px"))
+
+    def _clause_ids(self, tags: Sequence[str]) -> list[str]:
+        """The clause ids of titles picked in a clause field (a tag that is no title is taken as an id)."""
+        ids = {label: cid for cid, label in self._clause_labels.items()}
+        return [ids.get(tag, tag) for tag in tags]
+
     def _bind(self, name: str, widget: w.Widget, write: Callable[[Any], Any]) -> w.Widget:
         """Register an input of the question shown; ``write(value)`` edits the session."""
         self.controls[name] = widget
@@ -267,7 +283,7 @@ class QuestionEditorApp:
     def on_add(self, _button: Any = None) -> None:
         """Add a new question (placeholder texts) of the chosen type and show it."""
         qid = self.new_id.value.strip()
-        data = skeleton(qid, self.new_type.value, self.new_section.value or "", self.new_clauses.value)
+        data = skeleton(qid, self.new_type.value, self.new_section.value or "", self._clause_ids(self.new_clauses.value))
         file = self.ed.add_question(self.pool.value, data)
         self.new_id.value = ""
         self.search.value = ""
@@ -305,9 +321,9 @@ class QuestionEditorApp:
             draw = w.Text(value=str(self.ed.draws()[q["section"]]), continuous_update=False, layout=w.Layout(width="260px"),
                           description=self.tr("本部分每次抽题", "Exam draws"), style={"description_width": "initial"})
             rows.append(self._bind("draw", draw, lambda v: self.ed.set_draw(q["section"], v)))
-        clauses = w.Text(value=", ".join(q.get("clauses") or []), description=self.tr("条款", "Clauses"),
-                         continuous_update=False, layout=FULL)
-        rows.append(self._bind("clauses", clauses, lambda v: self.ed.set_clauses(pool, qid, v)))
+        clauses = self._clause_tags(list(q.get("clauses") or []), self.tr("输入条款标题", "type a clause title"))
+        rows.append(w.HBox([w.Label(self.tr("条款", "Clauses"), layout=w.Layout(width="90px")),
+                            self._bind("clauses", clauses, lambda v: self.ed.set_clauses(pool, qid, self._clause_ids(v)))]))
         for field, names in TEXTS:
             rows.append(w.HTML(f"<h4>{esc(self.tr(*names))}</h4>"))
             rows.append(w.HBox([self._text_box(pool, qid, field, lang, _text(q.get(field), lang)) for lang in ("zh-CN", "en")]))

@@ -32,6 +32,7 @@ import pandas as pd
 from markupsafe import Markup
 
 from ..analytics import downloads, report
+from ..spreadsheet import XLSX_MIME
 from ..analytics.case_study import (all_months_compliance, case_study, crm_note, deal_words, draft_question,
                                     missing_data_note, remember_compliance, stage_words)
 from ..analytics.kpis import stage_conversion_by
@@ -48,7 +49,8 @@ from ..crm.simulate import simulate
 from ..errors import ConfigError, SopcoachError
 from ..i18n import current_lang, page_lang, t
 from ..tables import render as render_table
-from ._common import download_link, esc, html_class, log_to_server, safe, trainer_page
+from ._common import esc, html_class, log_to_server, safe, trainer_page
+from .download_button import DownloadButton, Made
 from .chunked_upload import ChunkedUpload
 
 DEMO = "__demo__"
@@ -71,7 +73,6 @@ CSS = """
 .sopcoach-review .ok{background:#eef6ee;border-left:4px solid #1b7f3b;padding:8px 12px;margin:8px 0}
 .sopcoach-review .neutral{background:#f4f4f6;border-left:4px solid #8a8a99;padding:8px 12px;margin:8px 0}
 .sopcoach-review .clause{background:#f3f6fa;border-left:4px solid #4a7bb7;padding:6px 10px;margin:4px 0;font-size:13px}
-.sopcoach-review a.download{display:inline-block;margin:4px 8px 4px 0;padding:3px 10px;border:1px solid #4a7bb7;border-radius:4px;text-decoration:none}
 .sopcoach-review .v-met{color:#1b7f3b}.sopcoach-review .v-breached{color:#b3261e;font-weight:bold}.sopcoach-review .v-not_checkable{color:#8a5300}
 .sopcoach-msg-info{color:#2b5c94}.sopcoach-msg-warning{color:#8a5300}.sopcoach-msg-danger{color:#b3261e}
 </style>
@@ -223,15 +224,14 @@ class ReviewApp:
         self.draft_button = w.Button(description=tr("生成练习题草稿", "Make a practice question draft"), icon="pencil",
                                      layout=w.Layout(width="auto"))
         self.draft_out = self._html()
-        self.case_button = w.Button(description=tr("下载案例（HTML）", "Download the case study (HTML)"), icon="download",
-                                    layout=w.Layout(width="auto"))
-        self.case_link = self._html()
-        self.report_button = w.Button(description=tr("生成 HTML 报告", "Make the HTML report"), icon="file-text",
-                                      layout=w.Layout(width="auto"))
+        self.case_button = DownloadButton(tr("下载案例（HTML）", "Download the case study (HTML)"), self.case_file,
+                                          busy_text=tr("正在生成案例……", "Making the case study ..."))
+        self.report_button = DownloadButton(tr("下载 HTML 报告", "Download the HTML report"), self.report_file,
+                                            icon="file-text",
+                                            busy_text=tr("正在生成 HTML 报告（含图表）……", "Making the HTML report ..."))
         self.table_pick = w.Dropdown(options=[], description=tr("表格", "Table"), layout=w.Layout(width="360px"))
-        self.xlsx_button = w.Button(description=tr("生成 Excel (XLSX)", "Make Excel (XLSX)"), icon="table",
-                                    layout=w.Layout(width="auto"))
-        self.downloads = self._html()
+        self.xlsx_button = DownloadButton(tr("下载 Excel (XLSX)", "Download Excel (XLSX)"), self.xlsx_file, icon="table",
+                                          busy_text=tr("正在生成 Excel……", "Making the Excel file ..."))
         self.load_button.on_click(self.on_load)
         self.analyse_button.on_click(self.on_analyse)
         self.group.observe(self.on_group, names="value")
@@ -239,9 +239,6 @@ class ReviewApp:
         self.deal.observe(self.on_deal, names="value")
         self.upload.on_complete(self.on_upload)
         self.upload.on_notice(self.say)
-        self.report_button.on_click(self.on_report)
-        self.xlsx_button.on_click(self.on_xlsx)
-        self.case_button.on_click(self.on_case_file)
         self.draft_button.on_click(self.on_draft)
         self.tabs = w.Tab(children=[
             w.VBox([self.cards, self.callout, self.funnel_img, self.funnel_table, self.cycle_img, self.trend_img]),
@@ -250,7 +247,7 @@ class ReviewApp:
             w.VBox([self.group, self.group_table, self.group_stages]),
             w.VBox([self.deal, self.deal_note, self.case_title, self.case_img, self.case_sop, self.case_deviations,
                     w.HBox([self.draft_pick, self.draft_button]), self.draft_out, self.case_prompts,
-                    w.HBox([self.case_button]), self.case_link, self.case_timeline]),
+                    w.HBox([self.case_button]), self.case_timeline]),
             w.VBox([self.quality_table]),
         ])
         for i, title in enumerate([tr("概览", "Overview"), tr("管道", "Pipeline"), tr("SOP 合规", "Compliance"),
@@ -258,7 +255,7 @@ class ReviewApp:
             self.tabs.set_title(i, title)
         self.tabs.layout.display = "none"
         self.take = w.VBox([w.HTML(f"<h4>{tr('带去会议', 'Take it to the meeting')}</h4>"),
-                            w.HBox([self.report_button, self.table_pick, self.xlsx_button]), self.downloads],
+                            w.HBox([self.report_button, self.table_pick, self.xlsx_button])],
                            layout=w.Layout(display="none"))
         self.take.add_class("sopcoach-take")
         title = w.HTML(CSS)  # the notebook's title cell names the app
@@ -403,7 +400,6 @@ class ReviewApp:
         else:
             self.on_pipeline()
         self._table_options()
-        self.downloads.value = ""
         self.take.layout.display = ""
         self.tabs.layout.display = ""
         self.say(self.tr(f"分析完成：{rv.month or '全部月份'}。", f"Done: {rv.month or 'all months'}. ")
@@ -504,7 +500,6 @@ class ReviewApp:
         self.draft_pick.value = 0 if len(cs.deviations) else None
         self.draft_button.disabled = not len(cs.deviations)
         self.draft_out.value = ""
-        self.case_link.value = ""
         self.case_prompts.value = (f"<h4>{self.tr('讨论问题', 'Discussion prompts')}</h4><ol>"
                                    + "".join(f"<li>{html.escape(p)}</li>" for p in cs.prompts) + "</ol>")
         self.case_timeline.value = report.html_table(cs.timeline.set_index("local_time")[report.TIMELINE_SHOWN],
@@ -563,22 +558,20 @@ class ReviewApp:
         return downloads.file_stem("sopcoach-review", self.review.month or "all-months")
 
     @safe
-    def on_report(self, _button: Any = None) -> None:
-        """Make the month's HTML report (one self-contained file, printable to PDF) and offer it."""
+    def report_file(self) -> Made:
+        """The month's HTML report (one self-contained file, printable to PDF), for the report button."""
         if self.review is None:
             raise SopcoachError(self.tr("请先分析。", "Analyse first."))
         self._busy(True)
         self.step(0, 1, self.tr("正在生成 HTML 报告（含图表）……", "Making the HTML report (with its charts) ..."))
         page = downloads.report_html(self.review, playbook=self.pb, case=self.case, pipeline=self.pipe)
-        name = f"{self._stem()}.html"
-        self.downloads.value = download_link(page.encode("utf-8"), name, self.tr(f"下载 {name}", f"Download {name}"),
-                                             "text/html")
-        self.say(self.tr("报告已生成：可在浏览器中打开并打印为 PDF。", "The report is ready: open it in a browser and "
-                         "print it to PDF."))
+        self.say(self.tr("报告已下载：可在浏览器中打开并打印为 PDF。", "The report is downloaded: open it in a browser "
+                         "and print it to PDF."))
+        return page.encode("utf-8"), f"{self._stem()}.html", "text/html"
 
     @safe
-    def on_xlsx(self, _button: Any = None) -> None:
-        """Make the chosen table as XLSX (labels, percentages, the currency) and offer it."""
+    def xlsx_file(self) -> Made:
+        """The chosen table as XLSX (labels, percentages, the currency), for the Excel button."""
         if self.review is None:
             raise SopcoachError(self.tr("请先分析。", "Analyse first."))
         tables = {tb.key: tb for tb in downloads.review_tables(self.review, self.case)}
@@ -589,20 +582,16 @@ class ReviewApp:
         self.step(0, 1, self.tr(f"正在生成 {tb.title}（{len(tb.frame):,} 行）……", f"Making {tb.title} ({len(tb.frame):,} rows) ..."))
         data = downloads.table_xlsx(tb.frame, tb.title, self.lang, timezone=self.pb.calendar.timezone,
                                     currency=self.data.mapping.spec.source.currency, title=tb.title)
-        name = f"{self._stem()}-{tb.key}.xlsx"
-        self.downloads.value = download_link(data, name, self.tr(f"下载 {name}", f"Download {name}"),
-                                             "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
-        self.say(self.tr(f"{tb.title}：Excel 文件已生成。", f"{tb.title}: the Excel file is ready."))
+        self.say(self.tr(f"{tb.title}：Excel 文件已下载。", f"{tb.title}: the Excel file is downloaded."))
+        return data, f"{self._stem()}-{tb.key}.xlsx", XLSX_MIME
 
     @safe
-    def on_case_file(self, _button: Any = None) -> None:
-        """Offer the case study as one self-contained HTML file."""
+    def case_file(self) -> Made:
+        """The case study as one self-contained HTML file, for the case study's button."""
         if self.case is None:
             raise SopcoachError(self.tr("请先选择一个商机。", "Choose a deal first."))
         page = downloads.case_study_html(self.case, self.pb)
-        name = downloads.file_stem("sopcoach-case", self.case.deal_id) + ".html"
-        self.case_link.value = download_link(page.encode("utf-8"), name, self.tr(f"下载 {name}", f"Download {name}"),
-                                             "text/html")
+        return page.encode("utf-8"), downloads.file_stem("sopcoach-case", self.case.deal_id) + ".html", "text/html"
 
     @safe
     def on_draft(self, _button: Any = None) -> None:

@@ -50,6 +50,7 @@ from ..certification.charts import chart_items, chart_pass_rate, chart_scores, s
 from ..labels import VALUES, column_label, readable, source_label
 from ..records.models import utcnow
 from ..tables import Table, render
+from ..spreadsheet import XLSX_MIME
 from ._common import download_link, esc, log, log_to_server, safe, trainer_page
 
 CSS = """
@@ -494,7 +495,7 @@ class ResultsApp(_App):
             download_link(export_bytes(people, "csv"), f"{stem}.csv", self.tr("下载 CSV", "Download CSV"), "text/csv")
             + download_link(export_bytes(people, "xlsx", sheet=self.by.value), f"{stem}.xlsx",
                             self.tr("下载 Excel (XLSX)", "Download Excel (XLSX)"),
-                            "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"))
+                            XLSX_MIME))
         self.say("")
 
     def _draw_charts(self, people: pd.DataFrame, attempts: pd.DataFrame) -> None:
@@ -639,7 +640,7 @@ class ItemAnalysisApp(_App):
             download_link(export_bytes(table, "csv"), f"{stem}.csv", self.tr("下载 CSV", "Download CSV"), "text/csv")
             + download_link(export_bytes(table, "xlsx", sheet=self.tr("试题分析", "item analysis")), f"{stem}.xlsx",
                             self.tr("下载 Excel (XLSX)", "Download Excel (XLSX)"),
-                            "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"))
+                            XLSX_MIME))
         cl = ia.clauses.head(15)
         self.clause_box.value = table_html(cl, columns=["title", "source", "questions", "responses", "facility", "missed"],
                                            formats={"facility": pct, "missed": pct,
