@@ -321,3 +321,19 @@ def test_the_file_line_is_said_in_chinese_too(tmp_path):
     data = read_export(export(tmp_path, ROWS, "utf-8-sig"), german(tmp_path))
     assert data.files[0].describe("zh-CN").endswith(
         "编码 UTF-8 with BOM，分隔符 ';'（检测），小数点 ','（由 '1.234,56' 检测）")
+
+
+def test_blank_edges_are_stripped_from_ids_and_values():
+    """Blanks (Python's str.isspace: ASCII, no-break, em and ideographic spaces) around ids and values
+    are stripped; a cell of blanks only is missing; blanks inside a value stay."""
+    raw = ("Deal ID,Stage,Amount,Owner\n"
+           "\u3000001 ,赢单,100,\u00a0Li Na\u2003\n"
+           "002,赢单,5, \t\n"
+           "\u00a0 ,赢单,7,Wang\n").encode("utf-8")
+    data = read_export(("deals.csv", raw), source="simulated")
+    deals = data.deals
+    assert deals["deal_id"].tolist()[:2] == ["001", "002"]
+    assert deals["deal_id"].isna().tolist() == [False, False, True]
+    assert deals["owner"].tolist()[0] == "Li Na"
+    assert deals["owner"].isna().tolist() == [False, True, False]
+    assert any("deal_id: a value is required" in p.message for p in data.problems)

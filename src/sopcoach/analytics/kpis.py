@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 
 from ..crm.problems import ROW_KEYS, input_gap, unparsed
-from ..crm.reading import CrmData
+from ..crm.reading import CrmData, positions_in
 from ..errors import AnalysisError
 from ..i18n import current_lang, t
 from .compliance import Compliance
@@ -368,7 +368,7 @@ def breakdown(data: CrmData, playbook: Any, by: str = "owner", month: str | None
     out["win_rate"] = np.where(n > 0, out["won"] / np.maximum(n, 1), np.nan)
     out["ci_low"], out["ci_high"] = _wilson_arrays(out["won"].to_numpy(), n)
     cyc = cycle_times(data, playbook, month)
-    cpos = data.deal_index().get_indexer(cyc.index)
+    cpos = positions_in(data.deal_index(), cyc.index)  # (the cycles' ids are Arrow strings, the deals' Python ones)
     by_group = cyc.groupby(codes[cpos]) if len(cyc) else None
     out["cycle_mean"] = (by_group.mean().reindex(range(g)).to_numpy() if by_group is not None
                          else np.full(g, np.nan)).astype("float64")
@@ -516,7 +516,7 @@ def monthly_trend(data: CrmData, playbook: Any, compliance: Compliance | None = 
     lost = closed[closed["outcome"] == "lost"].groupby(cm[closed["outcome"] == "lost"]).size()
     amount = closed[closed["outcome"] == "won"].groupby(cm[closed["outcome"] == "won"])["amount"].sum()
     cyc = cycle_times(data, playbook)
-    cyc_m = month(deals.set_index("deal_id").loc[cyc.index, "closed"]) if len(cyc) else pd.Series(dtype=str)
+    cyc_m = month(deals["closed"].iloc[positions_in(data.deal_index(), cyc.index)]) if len(cyc) else pd.Series(dtype=str)
     idx = sorted(set(created.index) | set(won.index) | set(lost.index))
     out = pd.DataFrame(index=pd.Index(idx, name="month"))
     for name, s in (("created", created), ("won", won), ("lost", lost)):

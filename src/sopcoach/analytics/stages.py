@@ -38,10 +38,22 @@ def _core(data: CrmData) -> pd.DataFrame:
         keep = ev["duplicate_of"].isna().to_numpy()
         core = ev.loc[keep, _CORE].reset_index(drop=True)
         for c in _CORE_CATEGORIES:  # a handful of distinct values: compared by code, not text
-            core[c] = core[c].astype("category")
+            core[c] = _categories(core[c])
         core["pos"] = data.event_deal_pos()[keep]
         data._cache["core"] = core
     return data._cache["core"]
+
+
+def _categories(values: pd.Series) -> pd.Series:
+    """Return ``values.astype("category")`` (categories sorted, missing values without one), made from
+    one factorization of the Python strings: the distinct values are sorted, not the rows."""
+    codes, uniq = pd.factorize(values.to_numpy(dtype=object))  # a missing value gets code -1
+    cats = pd.Index(uniq, dtype=values.dtype)
+    order = cats.argsort()
+    rank = np.empty(len(order) + 1, dtype=codes.dtype)
+    rank[order], rank[-1] = np.arange(len(order)), -1  # (code -1 takes the final -1)
+    return pd.Series(pd.Categorical.from_codes(rank[codes], dtype=pd.CategoricalDtype(cats.take(order))),
+                     index=values.index, name=values.name)
 
 
 def stage_entries(data: CrmData, playbook: Any) -> pd.DataFrame:

@@ -14,7 +14,7 @@ import pandas as pd
 
 from ..i18n import current_lang, t
 from ..labels import VALUES, date_format_words
-from .reading import CrmData, stage_paths
+from .reading import CrmData, positions_in, stage_paths
 
 __all__ = ["QualityReport", "quality_report"]
 
@@ -243,13 +243,13 @@ def quality_report(data: CrmData, playbook: Any = None, lang: str | None = None)
     idx = np.flatnonzero(sel)
     idx = idx[np.lexsort((_ns(ev["timestamp"])[idx], pos[idx]))]  # by deal, then time (stable)
     grp = pd.Series(pos[idx])
-    stage_pos = pd.Series(pd.Index(list(order)).get_indexer(ev["stage"].to_numpy(dtype=object)[idx]))
+    stages = ev["stage"].to_numpy(dtype=object)[idx]
+    stage_pos = pd.Series(positions_in(pd.Index(list(order)), stages))
     stage_pos = stage_pos.map(dict(enumerate(order.values()))).astype("int64")
     before = stage_pos.groupby(grp).cummax().groupby(grp).shift()
-    is_won = pd.Series(stage_pos.to_numpy() == order["won"]) & pd.Series(
-        ev["stage"].to_numpy(dtype=object)[idx] == "won")
+    is_won = pd.Series(stage_pos.to_numpy() == order["won"]) & pd.Series(stages == "won")
     won_before = is_won.astype("int64").groupby(grp).cummax().groupby(grp).shift().fillna(0)
-    is_lost = pd.Series(ev["stage"].to_numpy(dtype=object)[idx] == "lost")
+    is_lost = pd.Series(stages == "lost")
     back_rows = ((stage_pos < before) | (is_lost & (won_before > 0))).to_numpy()
     back_ids = set(data.unique_deals()["deal_id"].to_numpy()[pos[idx][back_rows]])
     frame = deals[deals["deal_id"].isin(back_ids)]
