@@ -102,14 +102,17 @@ def measure_reader(folder: Path, repeat: int, kind: str = "baseline") -> dict:
     if read is None:
         return {"missing": True}
     path = folder / "跟进记录.csv"
+    return _best_of(repeat, lambda: len(read(path)))
+
+
+def _best_of(repeat: int, run) -> dict:
+    """Run ``run() -> rows`` ``repeat`` times; the best wall and CPU seconds, the rows and this process's peak."""
     wall, cpu = [], []
     for _ in range(repeat):
         w0, c0 = time.perf_counter(), time.process_time()
-        df = read(path)
+        rows = run()
         wall.append(time.perf_counter() - w0)
         cpu.append(time.process_time() - c0)
-        rows = len(df)
-        del df
     return {"seconds": min(wall), "cpu": min(cpu), "rows": rows, "peak_mb": _peak_mb()}
 
 
@@ -188,13 +191,7 @@ def _floor_review(folder: Path) -> int:
 
 
 def measure_floor(folder: Path, repeat: int) -> dict:
-    wall, cpu = [], []
-    for _ in range(repeat):
-        w0, c0 = time.perf_counter(), time.process_time()
-        rows = _floor_review(folder)
-        wall.append(time.perf_counter() - w0)
-        cpu.append(time.process_time() - c0)
-    return {"seconds": min(wall), "cpu": min(cpu), "rows": rows, "peak_mb": _peak_mb()}
+    return _best_of(repeat, lambda: _floor_review(folder))
 
 
 def measure_sopcoach(folder: Path, repeat: int) -> dict:
