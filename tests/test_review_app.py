@@ -325,8 +325,12 @@ def test_case_study_shows_stages_against_the_sop_and_downloads_without_seed_refs
     assert "time (working days)" in app.case_sop.value and "verdict" in app.case_sop.value
     assert "<span class='v-breached'>breached</span>" in app.case_sop.value  # coloured, not escaped
     assert "seed:" not in app.case_deviations.value
+    assert "<th>time (Beijing time)</th>" in app.case_timeline.value  # its times are local: the header says where
     name, data = _download(app.case_button)
     assert name.startswith("sopcoach-case-") and "https://" not in data.decode("utf-8")
+    assert "time (Beijing time)" in data.decode("utf-8")
+    _name, report_page = _download(app.report_button)
+    assert "time (Beijing time)" in report_page.decode("utf-8")
 
 
 def test_a_deviation_becomes_a_draft_in_quizzes_drafts(exports, playbook, tmp_path, monkeypatch):

@@ -75,6 +75,8 @@ COLUMNS: dict[str, tuple[str, str]] = {
 #: Columns holding a moment (ISO text or datetime, UTC): shown in the company's time zone.
 MOMENTS = frozenset({"started_at", "closed_at", "first_passed_at", "last_attempt_at", "valid_until", "issued_at",
                      "expires_at", "entered"})
+#: Columns already written in the company's time zone (text): their label names the zone, their values stay.
+LOCAL_MOMENTS = frozenset({"local_time"})
 #: Column -> stored value -> (zh-CN, en) words.
 VALUES: dict[str, dict[Any, tuple[str, str]]] = {
     "kind": {"stage_change": ("阶段变更", "stage change"), "call": ("电话", "call"), "email": ("邮件", "e-mail"),
@@ -311,10 +313,12 @@ def column_label(column: str, lang: str | None = None, timezone: str | None = No
 
     >>> column_label("closed_at", "en", "Asia/Shanghai"), column_label("learner_id", "zh-CN")
     ('finished (Beijing time)', '员工编号')
+    >>> column_label("local_time", "zh-CN", "Asia/Shanghai")
+    '时间（北京时间）'
     """
     zh, en = COLUMNS.get(column, (column, column))
     text = t(zh, en, lang)
-    if timezone and column in MOMENTS:
+    if timezone and (column in MOMENTS or column in LOCAL_MOMENTS):
         text += t(f"（{zone_name(timezone, 'zh-CN')}）", f" ({zone_name(timezone, 'en')})", lang)
     return text
 

@@ -755,7 +755,8 @@ def render_html(rv: Review, *, case: CaseStudy | None = None, playbook: Any = No
     }
     if case is not None and playbook is not None:
         charts["timeline"] = _png(chart_timeline(case, playbook, lang))
-        tables["timeline"] = people_table(case.timeline.set_index("local_time"), TIMELINE_SHOWN, lang=lang)
+        tables["timeline"] = people_table(case.timeline.set_index("local_time"), TIMELINE_SHOWN, lang=lang,
+                                          labels={"local_time": column_label("local_time", lang, case.timezone)})
     else:
         case = None
     page = TEMPLATES.get_template("report.html").render(

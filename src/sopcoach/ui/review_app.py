@@ -503,7 +503,7 @@ class ReviewApp:
         self.case_prompts.value = (f"<h4>{self.tr('讨论问题', 'Discussion prompts')}</h4><ol>"
                                    + "".join(f"<li>{html.escape(p)}</li>" for p in cs.prompts) + "</ol>")
         self.case_timeline.value = report.html_table(cs.timeline.set_index("local_time")[report.TIMELINE_SHOWN],
-                                                     headers={c: column_label(c, self.lang) for c in
+                                                     headers={c: column_label(c, self.lang, cs.timezone) for c in
                                                               ["local_time", *report.TIMELINE_SHOWN]})
 
     def _case_heading(self, cs: Any) -> str:
