@@ -155,9 +155,10 @@ def kpis(data: CrmData, playbook: Any, month: str | None = None, *, lang: str | 
     def never(stage: str) -> str:
         name = next(s.name.get(lang) for s in playbook.stages if s.id == stage)
         return t(f"导出数据从未记录「{name}」阶段（或其后的阶段），只能从赢单推断。（给维护导入映射的同事："
-                 f"在映射的 stages 中把一个 CRM 阶段对应到 {stage}。）",
+                 f"在映射文件的 stages 下，把 CRM 中相当于「{name}」的阶段映射到 {stage}。）",
                  f"the export never records the '{name}' stage (or a later one) except through won deals. "
-                 f"(For whoever maintains the import mapping: map a CRM stage onto {stage} under stages.)", lang)
+                 f"(For whoever maintains the import mapping: under stages in the mapping file, map the CRM stage "
+                 f"that corresponds to '{name}' onto {stage}.)", lang)
 
     def entry_gap(stage: str) -> str | None:
         """Per month: the won deals dated into ``stage`` only by their close date, which is unreadable."""
