@@ -350,12 +350,14 @@ def test_a_deviation_becomes_a_draft_in_quizzes_drafts(exports, playbook, tmp_pa
     assert app.draft_pick.options
     app.draft_button.click()
     assert "saved to quizzes/drafts/case_studies.yaml" in app.draft_out.value, app.status.value
+    assert "saved to quizzes/drafts/" in app.status.value and "Writing" not in app.status.value  # not left "busy"
     drafts = tmp_path / "content" / "quizzes" / "drafts" / "case_studies.yaml"
     assert drafts.is_file()
     assert bank_before == {p.name: p.read_bytes() for p in (tmp_path / "content" / "quizzes" / "bank").glob("*.yaml")}
     written = drafts.read_bytes()
     app.draft_button.click()  # the same deviation again: said, not saved twice
     assert "has a draft already" in app.draft_out.value and drafts.read_bytes() == written
+    assert "has a draft already" in app.status.value
 
 
 def test_loading_reports_each_file_as_it_is_read(exports, playbook):

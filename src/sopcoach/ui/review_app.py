@@ -608,16 +608,16 @@ class ReviewApp:
         q = draft_question(cs, int(self.draft_pick.value), self.pb, bank, other=other)
         same = existing_draft(q, content, None)
         if same is not None:  # the same deviation drafted before: nothing new to write
-            self.draft_out.value = ("<div class='ok'>" + html.escape(self.tr(
-                f"这处偏离已有草稿 {same}（quizzes/{DRAFTS_FILE}），未重复保存；在试题编辑器中选“草稿”即可审阅。",
-                f"This deviation has a draft already, {same} (quizzes/{DRAFTS_FILE}); nothing was saved again. Open it "
-                "in the question editor (pool: drafts).")) + "</div>")
-            return
-        qid = save_draft(q, content, None, by="monthly review")
-        self.draft_out.value = ("<div class='ok'>" + html.escape(self.tr(
-            f"草稿 {qid} 已保存到 quizzes/{DRAFTS_FILE}：在试题编辑器中选“草稿”即可审阅；它不会进入任何考试或课程。",
-            f"Draft {qid} saved to quizzes/{DRAFTS_FILE}: open it in the question editor (pool: drafts); it is in no "
-            "exam or lesson.")) + "</div>")
+            said = self.tr(f"这处偏离已有草稿 {same}（quizzes/{DRAFTS_FILE}），未重复保存；在试题编辑器中选“草稿”即可审阅。",
+                           f"This deviation has a draft already, {same} (quizzes/{DRAFTS_FILE}); nothing was saved again. "
+                           "Open it in the question editor (pool: drafts).")
+        else:
+            qid = save_draft(q, content, None, by="monthly review")
+            said = self.tr(f"草稿 {qid} 已保存到 quizzes/{DRAFTS_FILE}：在试题编辑器中选“草稿”即可审阅；它不会进入任何考试或课程。",
+                           f"Draft {qid} saved to quizzes/{DRAFTS_FILE}: open it in the question editor (pool: drafts); "
+                           "it is in no exam or lesson.")
+        self.draft_out.value = "<div class='ok'>" + html.escape(said) + "</div>"
+        self.say(said)  # the status line ends the "writing" it showed
 
 
 def monthly_review(folder: Path | str | None = None, lang: str | None = None, playbook: Any = None) -> w.Widget:
