@@ -69,6 +69,7 @@ CSS = """
 .sopcoach-review .note{font-size:12px;color:#555;margin:0}.sopcoach-review small.crm{color:#666;font-weight:normal}
 .sopcoach-review table.t{border-collapse:collapse;font-size:12px;margin:6px 0}
 .sopcoach-review table.t td,.sopcoach-review table.t th{border-bottom:1px solid #ddd;padding:2px 8px;text-align:left}
+.sopcoach-review .sopcoach-pipeline table.t td{white-space:nowrap}.sopcoach-review .sopcoach-pipeline table.t:first-of-type td:last-child{white-space:normal;min-width:18em}
 .sopcoach-review .callout{background:#fdecea;border-left:4px solid #c0392b;padding:8px 12px;margin:8px 0}
 .sopcoach-review .ok{background:#eef6ee;border-left:4px solid #1b7f3b;padding:8px 12px;margin:8px 0}
 .sopcoach-review .neutral{background:#f4f4f6;border-left:4px solid #8a8a99;padding:8px 12px;margin:8px 0}
