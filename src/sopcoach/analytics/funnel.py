@@ -158,11 +158,13 @@ def _unplaced_losses(fun: pd.DataFrame, lang: str) -> str:
     n = int(fun["lost_unknown"].sum()) if "lost_unknown" in fun else 0
     if not n:
         return ""
-    return t(f"另有 {n} 个丢单没有记录丢单前所处的阶段：把丢单归到阶段需要丢单之前的阶段变更记录（如 Salesforce 的 "
-             "OpportunityHistory）。（给维护导入映射的同事：events 表，kind: {value: stage_change}，带 stage 和 timestamp。）",
-             f" {n} lost deals have no recorded stage before the loss: placing a loss at a stage needs a stage "
-             "change before it (such as Salesforce's OpportunityHistory). (For whoever maintains the import mapping: "
-             "an events table with kind: {value: stage_change}, stage and timestamp.)", lang)
+    return t(f"另有 {n} 个丢单在导出中没有丢单之前的阶段变更记录（在 Salesforce 中即 OpportunityHistory 里没有它们"
+             "丢单前的阶段），因此无法归到某个阶段。（给维护导入映射的同事：阶段变更来自 events 表，kind: {value: "
+             "stage_change}，带 stage 和 timestamp。）",
+             f" {n} lost deals have no recorded stage before the loss: the export has no stage change for them before "
+             "it (in Salesforce: no earlier stage in OpportunityHistory), so they cannot be placed at a stage. (For "
+             "whoever maintains the import mapping: stage changes come from an events table with kind: {value: "
+             "stage_change}, stage and timestamp.)", lang)
 
 
 def find_bottleneck(fun: pd.DataFrame, confidence: float = 0.95, min_decided: int = 20,
