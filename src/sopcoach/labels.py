@@ -262,6 +262,11 @@ def currency_word(code: str | None, lang: str | None = None) -> str:
     return t(zh, en, lang)
 
 
+def _missing(value: Any) -> bool:
+    """True for a missing number (None, NA, NaN, NaT), which money and durations show as ""."""
+    return value is None or value is pd.NA or (not isinstance(value, str) and pd.isna(value))
+
+
 def money_text(value: Any, currency: str | None, lang: str | None = None, *, signed: bool = False) -> str:
     """Return an amount as the review writes money: thousands separators, whole units, the currency word
     (:func:`currency_word`: ``元`` on a Chinese page); "" for a missing value. ``signed`` shows a + on increases.
@@ -271,7 +276,7 @@ def money_text(value: Any, currency: str | None, lang: str | None = None, *, sig
     >>> money_text(251000, "CNY", "zh-CN"), money_text(251000.4, "CNY", "en"), money_text(-1500, "USD", "en", signed=True)
     ('251,000 元', '251,000 CNY', '-1,500 USD')
     """
-    if value is None or value is pd.NA or (not isinstance(value, str) and pd.isna(value)):
+    if _missing(value):
         return ""
     return f"{float(value):{'+' if signed else ''},.0f} {currency_word(currency, lang)}".rstrip()
 
@@ -292,7 +297,7 @@ def duration_number(value: Any, unit: str, *, signed: bool = False) -> str:
     >>> duration_number(26.3712, "elapsed_hours"), duration_number(3.456, "working_days"), duration_number(2, "hours", signed=True)
     ('26.4', '3.46', '+2.0')
     """
-    if value is None or value is pd.NA or (not isinstance(value, str) and pd.isna(value)):
+    if _missing(value):
         return ""
     return f"{float(value):{'+' if signed else ''},.{DURATION_DECIMALS.get(unit, 1)}f}"
 

@@ -470,15 +470,13 @@ class _Ctx:
             encoded = pc.dictionary_encode(pa.array(self.raw[column].array), null_encoding="encode")
             parts = encoded.chunks if isinstance(encoded, pa.ChunkedArray) else [encoded]
             dictionary = (parts[-1].dictionary if parts else pa.array([], pa.large_string())).cast(pa.large_string())
-            uniq = dictionary.to_numpy(zero_copy_only=False)
-            text = np.append(uniq, "")
-            for i in np.flatnonzero(_blank_ends(dictionary)).tolist():
-                text[i] = text[i].strip()
+            stripped, empty = _stripped_texts(dictionary)
+            text = np.append(stripped, "")
             # blanks (and empty quoted cells, blank too as pandas reads them) share the final value, ""
-            blank = np.flatnonzero(pd.isna(uniq) | (uniq == ""))
+            blank = np.flatnonzero(empty)
             text[blank] = ""
             code_of = np.arange(len(text), dtype=np.intp)  # a dictionary index's code (intp, for numpy's takes)
-            code_of[blank] = len(uniq)
+            code_of[blank] = len(stripped)
             codes = (code_of[np.concatenate([p.indices.to_numpy(zero_copy_only=False) for p in parts])] if parts
                      else np.zeros(0, dtype=np.intp))
             self._codes[column] = (codes, text)
@@ -502,14 +500,8 @@ class _Ctx:
             codes, uniq = self.factorized(column)
             return _take_text(uniq, codes, values.index)
         if isinstance(values.dtype, pd.ArrowDtype):  # (the ids of a polars frame; see _read_csv_polars)
-            cells = _arrow_text(values)
-            import pyarrow.compute as pc  # noqa: PLC0415
-            texts = cells.to_numpy(zero_copy_only=False)  # Python strings (None: a blank cell)
-            blank = np.array(pc.equal(cells, "").fill_null(True), dtype=bool)
-            for i in np.flatnonzero(_blank_ends(cells)).tolist():
-                texts[i] = texts[i].strip()
-                blank[i] = texts[i] == ""
-            texts[blank] = None
+            texts, empty = _stripped_texts(_arrow_text(values))
+            texts[empty | (texts == "")] = None  # (blanks only: blank too)
             return pd.Series(pd.array(texts, dtype=TEXT), index=values.index, copy=False)
         values = values.astype(TEXT)  # blanks are already missing (read with na_values=[""])
         if not self.strip:
@@ -550,6 +542,17 @@ def _blank_ends(texts: Any) -> np.ndarray:
         found[maybe] = pc.match_substring_regex(texts.take(maybe), _BLANK_END).fill_null(False).to_numpy(
             zero_copy_only=False)
     return found
+
+
+def _stripped_texts(cells: Any) -> tuple[np.ndarray, np.ndarray]:
+    """Return the texts of a pyarrow ``large_string`` array as Python strings, stripped where a blank ends
+    them (:func:`_blank_ends`), and the mask of the cells that were missing or empty as read."""
+    import pyarrow.compute as pc  # noqa: PLC0415 - with polars' frames only (see _read_csv_polars)
+    texts = cells.to_numpy(zero_copy_only=False)  # (None: a missing cell)
+    empty = np.array(pc.equal(cells, "").fill_null(True), dtype=bool)
+    for i in np.flatnonzero(_blank_ends(cells)).tolist():
+        texts[i] = texts[i].strip()
+    return texts, empty
 
 
 def _arrow_text(values: pd.Series) -> Any:
